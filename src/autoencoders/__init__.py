@@ -1,0 +1,26 @@
+"""autoencoders: the classic autoencoder family in PyTorch, fast and honest."""
+
+from .config import Config, DataConfig, ModelConfig, PretrainConfig, TrainConfig, UserError
+from .data import Dataset, load_dataset
+from .models import DenseAutoencoder
+from .run import Run, encode, evaluate_run, load, reconstruct, train
+
+__all__ = [
+    "Config",
+    "DataConfig",
+    "Dataset",
+    "DenseAutoencoder",
+    "ModelConfig",
+    "PretrainConfig",
+    "Run",
+    "TrainConfig",
+    "UserError",
+    "encode",
+    "evaluate_run",
+    "load",
+    "load_dataset",
+    "reconstruct",
+    "train",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,142 @@
+"""Command line: argument parsing only; every command calls the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import types
+import typing
+from pathlib import Path
+
+import numpy as np
+
+from .config import SECTIONS, Config, UserError, load_toml
+
+
+def _parse_ints(text: str) -> list[int]:
+    try:
+        return [int(w) for w in text.replace(" ", "").split(",") if w]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of integers") from None
+
+
+def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    """One flag per config field; defaults are None so only given flags override."""
+    for section, klass in SECTIONS.items():
+        group = parser.add_argument_group(section)
+        hints = typing.get_type_hints(klass)
+        for f in dataclasses.fields(klass):
+            flag = "--" + f.name.replace("_", "-")
+            kind = hints[f.name]
+            if isinstance(kind, types.UnionType):  # X | None
+                kind = next(a for a in typing.get_args(kind) if a is not type(None))
+            help_text = f"{f.metadata['help']} (default: {_show(f.default, f)})"
+            if kind is bool:
+                group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+            elif typing.get_origin(kind) is list:
+                group.add_argument(flag, type=_parse_ints, default=None, metavar="W,W,...", help=help_text)
+            else:
+                group.add_argument(
+                    flag, type=kind, default=None, choices=f.metadata["choices"], help=help_text
+                )
+
+
+def _show(default: object, f: dataclasses.Field) -> object:
+    if default is dataclasses.MISSING and f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return default
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``autoencoders`` argument parser."""
+    p = argparse.ArgumentParser(
+        prog="autoencoders", description="Train, evaluate and use classic autoencoders."
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a model into a run directory")
+    t.add_argument("--config", type=Path, help="TOML file with any of the options below; flags override it")
+    t.add_argument("--out", help="run directory (default: runs/<timestamp>-<model>)")
+    _add_config_options(t)
+
+    e = sub.add_parser("evaluate", help="recompute a run's test metrics from its checkpoint")
+    e.add_argument("run_dir", type=Path)
+    e.add_argument("--data", help="evaluate on this data instead of the run's own")
+
+    for name, what in (("encode", "codes (.npy)"), ("reconstruct", "reconstructions (.png or .npy)")):
+        c = sub.add_parser(name, help=f"write {what} of data under a trained run")
+        c.add_argument("run_dir", type=Path)
+        c.add_argument("--data", required=True, help="data spec, as for train")
+        c.add_argument("--out", required=True, type=Path, help=f"output file: {what}")
+        c.add_argument(
+            "--split",
+            default="all",
+            choices=("all", "train", "val", "test"),
+            help="which rows: all (default) or one split as in training",
+        )
+        if name == "reconstruct":
+            c.add_argument("--n", type=int, default=20, help="images shown in a .png (default 20)")
+    return p
+
+
+def _train_config(args: argparse.Namespace) -> Config:
+    nested = load_toml(args.config) if args.config else {}
+    cfg = Config.from_dict(nested)
+    flat = {k: v for k, v in vars(args).items() if v is not None and k not in ("command", "config")}
+    return cfg.replace(**flat)
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    from .checkpoint import write_npy
+
+    if path.suffix != ".npy":
+        raise UserError(f"--out {path} must end in .npy")
+    write_npy(path, array)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    from . import run as api
+
+    if args.command == "train":
+        result = api.train(_train_config(args))
+        m = result.metrics
+        print(f"run directory: {result.dir}")
+        print(
+            f"test SSE/image {m['test_sse_per_image']:.3f} (PCA-{m['code_size']}: "
+            f"{m['pca_sse_per_image']:.3f}), test MSE {m['test_mse']:.5f}, "
+            f"{m['train_seconds']:.1f} s, {m['samples_per_second']:.0f} samples/s"
+            + (f", linear probe {m['linear_probe_accuracy']:.3f}" if "linear_probe_accuracy" in m else "")
+        )
+    elif args.command == "evaluate":
+        print(json.dumps(api.evaluate_run(args.run_dir, args.data), indent=2))
+    elif args.command == "encode":
+        codes = api.encode(args.run_dir, args.data, args.split)
+        _save_npy(args.out, codes)
+        print(f"wrote {codes.shape[0]} codes of size {codes.shape[1]} to {args.out}")
+    elif args.command == "reconstruct":
+        x, recon, shape = api.reconstruct(args.run_dir, args.data, args.split)
+        if args.out.suffix == ".png":
+            from .viz import reconstruction_grid
+
+            reconstruction_grid(x[: args.n], recon[: args.n], args.out, shape)
+        else:
+            _save_npy(args.out, recon)
+        print(f"wrote reconstructions of {len(x)} rows to {args.out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: user errors become one line on stderr and exit status 2."""
+    try:
+        status = run(argv)
+    except UserError as e:
+        print(f"autoencoders: error: {e}", file=sys.stderr)
+        status = 2
+    except KeyboardInterrupt:
+        print("autoencoders: interrupted", file=sys.stderr)
+        status = 130
+    sys.exit(status)

@@ -1,0 +1,84 @@
+"""Honest numbers: reconstruction error, the PCA baseline, linear probes on codes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from torch import nn
+
+from .data import Dataset
+
+
+@torch.no_grad()
+def _batched(fn, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+    return torch.cat([fn(x[i : i + batch_size]).float() for i in range(0, len(x), batch_size)])
+
+
+def encode_all(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Codes of all rows of ``x`` (eval mode, fp32)."""
+    model.eval()
+    return _batched(model.encode, x)
+
+
+def reconstruct_all(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Reconstructions of all rows of ``x`` (eval mode, fp32)."""
+    model.eval()
+    return _batched(model, x)
+
+
+def reconstruction_errors(x: np.ndarray, recon: np.ndarray) -> dict[str, float]:
+    """Per-pixel MSE, per-image SSE (sum over pixels, mean over images) and PSNR (peak 1)."""
+    sq = (recon.astype(np.float64) - x.astype(np.float64)) ** 2
+    mse = float(sq.mean())
+    return {
+        "mse": mse,
+        "sse_per_image": float(sq.sum(axis=1).mean()),
+        "psnr": 10 * math.log10(1.0 / mse) if mse > 0 else math.inf,
+    }
+
+
+def pca_fit(x_train: np.ndarray, k: int) -> PCA:
+    """PCA with ``k`` components fitted on the training split (deterministic solver)."""
+    return PCA(n_components=min(k, *x_train.shape), svd_solver="full").fit(x_train)
+
+
+def linear_probe(z_train: np.ndarray, y_train: np.ndarray, z_test: np.ndarray, y_test: np.ndarray) -> float:
+    """Test accuracy of a logistic regression trained on standardised training codes."""
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    clf.fit(z_train, y_train)
+    return float(clf.score(z_test, y_test))
+
+
+def evaluate(model: nn.Module, ds: Dataset) -> dict[str, float]:
+    """Test-set metrics of ``model`` next to PCA with the same code size."""
+    device = next(model.parameters()).device
+    x_train, x_test = ds.x_train.to(device), ds.x_test.to(device)
+    recon = reconstruct_all(model, x_test).cpu().numpy()
+    xt = ds.x_test.numpy()
+    ae = reconstruction_errors(xt, recon)
+    k = model.code_size
+    pca = pca_fit(ds.x_train.numpy(), k)
+    pca_err = reconstruction_errors(xt, pca.inverse_transform(pca.transform(xt)))
+    out = {
+        "test_mse": ae["mse"],
+        "test_sse_per_image": ae["sse_per_image"],
+        "test_psnr": ae["psnr"],
+        "pca_sse_per_image": pca_err["sse_per_image"],
+        "pca_psnr": pca_err["psnr"],
+        "code_size": k,
+    }
+    if ds.y_train is not None and ds.y_test is not None and len(np.unique(ds.y_train)) > 1:
+        z_train = encode_all(model, x_train).cpu().numpy()
+        z_test = encode_all(model, x_test).cpu().numpy()
+        y_train, y_test = ds.y_train.numpy(), ds.y_test.numpy()
+        out["linear_probe_accuracy"] = linear_probe(z_train, y_train, z_test, y_test)
+        out["pca_linear_probe_accuracy"] = linear_probe(
+            pca.transform(ds.x_train.numpy()), y_train, pca.transform(xt), y_test
+        )
+    return out

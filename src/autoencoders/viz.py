@@ -1,0 +1,74 @@
+"""Figures (matplotlib PNGs): reconstructions and loss curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never needs a display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .checkpoint import atomic_write  # noqa: E402
+
+
+def _save(fig: plt.Figure, path: str | Path) -> None:
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight"))
+    plt.close(fig)
+
+
+def _as_image(row: np.ndarray, shape: tuple[int, ...] | None) -> np.ndarray:
+    if shape is not None and int(np.prod(shape)) == row.size:
+        return row.reshape(shape)
+    return row.reshape(1, -1)  # non-image data: one strip per example
+
+
+def reconstruction_grid(
+    originals: np.ndarray,
+    reconstructions: np.ndarray,
+    path: str | Path,
+    image_shape: tuple[int, ...] | None,
+    title: str = "",
+) -> None:
+    """Originals (top row of each pair) over their reconstructions (bottom row)."""
+    n = len(originals)
+    cols = min(n, 10)
+    pairs = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(2 * pairs, cols, figsize=(1.1 * cols, 2.3 * pairs), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i in range(n):
+        r, c = divmod(i, cols)
+        for k, (rows, label) in enumerate(((originals, "original"), (reconstructions, "reconstruction"))):
+            ax = axes[2 * r + k, c]
+            ax.imshow(
+                _as_image(rows[i], image_shape),
+                cmap="gray",
+                vmin=0,
+                vmax=1,
+                aspect="auto" if image_shape is None else "equal",
+            )
+            if c == 0:
+                ax.set_title(label, fontsize=7, loc="left")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    _save(fig, path)
+
+
+def loss_curve(history: list[dict], path: str | Path) -> None:
+    """Training and validation loss per epoch, one panel per stage."""
+    stages = list(dict.fromkeys(h["stage"] for h in history))
+    fig, axes = plt.subplots(1, len(stages), figsize=(4.2 * len(stages), 3.2), squeeze=False)
+    for ax, stage in zip(axes[0], stages):
+        rows = [h for h in history if h["stage"] == stage]
+        epochs = [h["epoch"] for h in rows]
+        ax.plot(epochs, [h["train_loss"] for h in rows], marker=".", label="train")
+        ax.plot(epochs, [h["val_loss"] for h in rows], marker=".", label="validation")
+        ax.set_title(stage, fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss per example")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)
