@@ -73,25 +73,34 @@ def make_optimizer(params: Iterable[nn.Parameter], cfg: TrainConfig) -> torch.op
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
 
 
+Tensors = torch.Tensor | tuple[torch.Tensor, ...]
+
+
+def _as_tuple(data: Tensors) -> tuple[torch.Tensor, ...]:
+    return data if isinstance(data, tuple) else (data,)
+
+
 @torch.no_grad()
-def mean_loss(module: nn.Module, x: torch.Tensor, batch_size: int, precision: str) -> float:
-    """Average of ``module.loss`` over ``x`` in eval mode (per example)."""
-    if len(x) == 0:
+def mean_loss(module: nn.Module, data: Tensors, batch_size: int, precision: str) -> float:
+    """Average of ``module.loss(*batch)`` over ``data`` in eval mode (per example)."""
+    data = _as_tuple(data)
+    n = len(data[0])
+    if n == 0:
         return math.nan
     was_training = module.training
     module.eval()
     total = 0.0
-    for idx in batches(len(x), max(batch_size, 1024), None):
-        with autocast(precision, x.device):
-            total += float(module.loss(x[idx])) * len(idx)
+    for idx in batches(n, max(batch_size, 1024), None):
+        with autocast(precision, data[0].device):
+            total += float(module.loss(*(t[idx] for t in data))) * len(idx)
     module.train(was_training)
-    return total / len(x)
+    return total / n
 
 
 def fit(
     module: nn.Module,
-    x_train: torch.Tensor,
-    x_val: torch.Tensor,
+    train: Tensors,
+    val: Tensors,
     cfg: TrainConfig,
     epochs: int,
     *,
@@ -99,38 +108,41 @@ def fit(
     params: Iterable[nn.Parameter] | None = None,
     on_epoch: Callable[[int], None] | None = None,
 ) -> list[dict]:
-    """Train ``module`` by minimising ``module.loss(batch)``; return one history row per epoch.
+    """Train ``module`` by minimising ``module.loss(*batch)``; return one history row per epoch.
 
-    ``x_train``/``x_val`` already live on the training device. With ``cfg.patience`` the
-    best-validation weights are restored at the end.
+    ``train``/``val`` are a tensor or a tuple of row-aligned tensors (e.g. inputs and labels)
+    on the training device. With ``cfg.patience`` the best-validation weights are restored
+    at the end.
     """
-    device = x_train.device
+    train, val = _as_tuple(train), _as_tuple(val)
+    n = len(train[0])
+    device = train[0].device
     precision = resolve_precision(cfg.precision, device)
     optimizer = make_optimizer(module.parameters() if params is None else params, cfg)
     generator = torch.Generator().manual_seed(cfg.seed)
     history: list[dict] = []
     best, best_state, bad_epochs = math.inf, None, 0
-    steps_per_epoch = math.ceil(len(x_train) / cfg.batch_size)
+    steps_per_epoch = math.ceil(n / cfg.batch_size)
     bar = tqdm(total=epochs * steps_per_epoch, desc=stage, disable=cfg.quiet, unit="batch", leave=False)
     module.train()
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
         total = torch.zeros((), device=device)
-        for idx in batches(len(x_train), cfg.batch_size, generator):
-            xb = x_train[idx.to(device)]
+        for idx in batches(n, cfg.batch_size, generator):
+            idx = idx.to(device)
             with autocast(precision, device):
-                loss = module.loss(xb)
+                loss = module.loss(*(t[idx] for t in train))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             # accumulate on-device: a .item() per step would stall a GPU pipeline
             total += loss.detach() * len(idx)
             bar.update()
-        train_loss = float(total) / len(x_train)
+        train_loss = float(total) / n
         if not math.isfinite(train_loss):
             bar.close()
             raise UserError(f"{stage}: the loss became {train_loss} at epoch {epoch}; lower --lr")
-        val_loss = mean_loss(module, x_val, cfg.batch_size, precision)
+        val_loss = mean_loss(module, val, cfg.batch_size, precision)
         seconds = time.perf_counter() - t0
         history.append(
             {
@@ -139,7 +151,7 @@ def fit(
                 "train_loss": train_loss,
                 "val_loss": val_loss,
                 "seconds": seconds,
-                "samples_per_second": len(x_train) / seconds,
+                "samples_per_second": n / seconds,
             }
         )
         bar.set_postfix(epoch=epoch, train=f"{train_loss:.3f}", val=f"{val_loss:.3f}")

@@ -1,0 +1,259 @@
+"""Data loaders on files the tests write: IDX, npy, csv; scaling and splits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from helpers import tiny_idx_arrays, write_idx
+
+from autoencoders import DataConfig, load_dataset
+
+# ---------------------------------------------------------------- IDX
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["raw", "gzip"])
+def test_idx_dir_shapes_scaling_labels_and_own_test_split(idx_dir, gz):
+    directory, arrays = idx_dir(gz=gz)
+    ds = load_dataset(DataConfig(data=f"idx:{directory}", val_fraction=0.1))
+    train_img, train_lab = arrays["train-images-idx3-ubyte"], arrays["train-labels-idx1-ubyte"]
+    test_img, test_lab = arrays["t10k-images-idx3-ubyte"], arrays["t10k-labels-idx1-ubyte"]
+
+    assert ds.n_features == 16
+    assert ds.image_shape == (4, 4)
+    assert (len(ds.x_train), len(ds.x_val), len(ds.x_test)) == (36, 4, 10)
+    for x in (ds.x_train, ds.x_val, ds.x_test):
+        assert x.dtype == torch.float32
+    # uint8 images are scaled by /255 and nothing else (the scaler is the identity)
+    assert torch.equal(ds.offset, torch.zeros(16)) and torch.equal(ds.span, torch.ones(16))
+    expected_test = torch.from_numpy(test_img.reshape(10, 16).astype(np.float32) / np.float32(255))
+    # the dataset's own t10k split is the test split, complete and in file order
+    assert torch.equal(ds.x_test, expected_test)
+    assert torch.equal(ds.y_test, torch.from_numpy(test_lab.astype(np.int64)))
+    assert ds.y_test.dtype == torch.int64
+
+    # train + validation are exactly the train file's rows, with their own labels
+    ids = torch.cat([ds.x_train, ds.x_val])[:, 0] * 255
+    ids = ids.round().long()
+    assert sorted(ids.tolist()) == list(range(40))
+    flat_train = train_img.reshape(40, 16).astype(np.float32) / np.float32(255)
+    for x, y in ((ds.x_train, ds.y_train), (ds.x_val, ds.y_val)):
+        rows = (x[:, 0] * 255).round().long()
+        assert torch.equal(x, torch.from_numpy(flat_train[rows.numpy()]))
+        assert torch.equal(y, torch.from_numpy(train_lab[rows.numpy()].astype(np.int64)))
+    both = torch.cat([ds.x_train, ds.x_val])
+    assert both.min() == 0.0 and both.max() == 1.0  # pixel 0 -> 0.0, pixel 255 -> 1.0
+
+
+def test_idx_gzip_and_raw_give_identical_datasets(idx_dir):
+    raw_dir, _ = idx_dir(gz=False, name="raw")
+    gz_dir, _ = idx_dir(gz=True, name="gz")
+    a = load_dataset(DataConfig(data=f"idx:{raw_dir}"))
+    b = load_dataset(DataConfig(data=f"idx:{gz_dir}"))
+    for name in ("x_train", "x_val", "x_test", "y_train", "y_val", "y_test"):
+        assert torch.equal(getattr(a, name), getattr(b, name)), name
+
+
+def test_idx_dotted_file_names_are_found(tmp_path):
+    """The other spelling in the wild: train-images.idx3-ubyte."""
+    arrays = tiny_idx_arrays()
+    for stem, array in arrays.items():
+        write_idx(tmp_path / stem.replace("-idx", ".idx"), array, gz=False)
+    ds = load_dataset(DataConfig(data=f"idx:{tmp_path}"))
+    assert len(ds.x_test) == 10 and len(ds.x_train) + len(ds.x_val) == 40
+
+
+# ---------------------------------------------------------------- npy
+
+
+def test_npy_2d_with_labels_keeps_rows_and_labels_together(npy_data):
+    xp, yp, x = npy_data
+    ds = load_dataset(DataConfig(data=f"npy:{xp}", labels=str(yp), val_fraction=0.1, test_fraction=0.2))
+    assert ds.n_features == 6
+    assert ds.image_shape is None  # 6 is not a square
+    assert (len(ds.x_train), len(ds.x_val), len(ds.x_test)) == (43, 5, 12)
+    # data already in [0, 1]: no rescaling; labels are row ids, so rows must match them
+    for xs, ys in ((ds.x_train, ds.y_train), (ds.x_val, ds.y_val), (ds.x_test, ds.y_test)):
+        assert ys.dtype == torch.int64
+        assert torch.equal(xs, torch.from_numpy(x[ys.numpy()]))
+
+
+def test_npy_without_labels_has_no_labels(npy_data):
+    xp, _, _ = npy_data
+    ds = load_dataset(DataConfig(data=f"npy:{xp}"))
+    assert ds.y_train is None and ds.y_val is None and ds.y_test is None
+
+
+def test_npy_3d_images_are_flattened(tmp_path):
+    x = np.random.default_rng(2).random((30, 3, 5)).astype(np.float32)
+    np.save(tmp_path / "img.npy", x)
+    np.save(tmp_path / "lab.npy", np.arange(30))
+    ds = load_dataset(DataConfig(data=f"npy:{tmp_path / 'img.npy'}", labels=str(tmp_path / "lab.npy")))
+    assert ds.image_shape == (3, 5)
+    assert ds.n_features == 15
+    assert torch.equal(ds.x_test, torch.from_numpy(x[ds.y_test.numpy()].reshape(-1, 15)))
+
+
+def test_npy_uint8_is_divided_by_255(tmp_path):
+    x = np.random.default_rng(3).integers(0, 256, size=(20, 9), dtype=np.uint8)
+    x[0, :], x[1, :] = 0, 255
+    np.save(tmp_path / "u8.npy", x)
+    np.save(tmp_path / "ids.npy", np.arange(20))
+    ds = load_dataset(DataConfig(data=f"npy:{tmp_path / 'u8.npy'}", labels=str(tmp_path / "ids.npy")))
+    assert ds.image_shape == (3, 3)
+    expected = x[ds.y_train.numpy()].astype(np.float32) / np.float32(255)
+    assert torch.equal(ds.x_train, torch.from_numpy(expected))
+
+
+# ---------------------------------------------------------------- csv
+
+
+def _csv_table(n: int = 30) -> np.ndarray:
+    rng = np.random.default_rng(4)
+    table = np.round(rng.random((n, 4)), 3)
+    return table
+
+
+def test_csv_with_header_and_label_column_by_name(tmp_path):
+    table = _csv_table()
+    ids = np.arange(len(table))
+    lines = ["a,b,label,c,d"] + [f"{r[0]},{r[1]},{i},{r[2]},{r[3]}" for i, r in zip(ids, table)]
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join(lines) + "\n")
+    ds = load_dataset(DataConfig(data=f"csv:{path}", label_column="label"))
+    assert ds.n_features == 4
+    assert ds.image_shape == (2, 2)  # 4 features look like a 2x2 image
+    for xs, ys in ((ds.x_train, ds.y_train), (ds.x_val, ds.y_val), (ds.x_test, ds.y_test)):
+        assert torch.equal(xs, torch.from_numpy(table[ys.numpy()].astype(np.float32)))
+    assert sorted(torch.cat([ds.y_train, ds.y_val, ds.y_test]).tolist()) == ids.tolist()
+
+
+@pytest.mark.parametrize("column", ["0", "-5"])
+def test_csv_without_header_and_label_column_by_index(tmp_path, column):
+    table = _csv_table()
+    lines = [f"{i}," + ",".join(str(v) for v in r) for i, r in enumerate(table)]
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join(lines) + "\n")
+    ds = load_dataset(DataConfig(data=f"csv:{path}", label_column=column))
+    assert ds.n_features == 4
+    assert len(ds.x_train) + len(ds.x_val) + len(ds.x_test) == 30  # first line is data, not a header
+    for xs, ys in ((ds.x_train, ds.y_train), (ds.x_val, ds.y_val), (ds.x_test, ds.y_test)):
+        assert torch.equal(xs, torch.from_numpy(table[ys.numpy()].astype(np.float32)))
+
+
+def test_csv_with_header_without_labels(tmp_path):
+    table = _csv_table()
+    path = tmp_path / "t.csv"
+    path.write_text("w,x,y,z\n" + "\n".join(",".join(str(v) for v in r) for r in table) + "\n")
+    ds = load_dataset(DataConfig(data=f"csv:{path}"))
+    assert ds.n_features == 4 and ds.y_train is None
+    assert len(ds.x_train) + len(ds.x_val) + len(ds.x_test) == 30
+    rows = {tuple(r) for r in table.astype(np.float32).tolist()}
+    assert {tuple(r) for r in torch.cat([ds.x_train, ds.x_val, ds.x_test]).tolist()} == rows
+
+
+# ---------------------------------------------------------------- scaling
+
+
+def test_min_max_scaling_is_fitted_on_the_training_split_only(tmp_path):
+    rng = np.random.default_rng(5)
+    n = 50
+    x = np.stack(
+        [
+            rng.uniform(-5, 300, n),  # outside [0, 1]
+            rng.uniform(10, 20, n),
+            np.full(n, 7.0),  # constant feature: no division by zero
+        ],
+        axis=1,
+    ).astype(np.float32)
+    np.save(tmp_path / "ids.npy", np.arange(n))
+    np.save(tmp_path / "x.npy", x)
+    cfg = DataConfig(data=f"npy:{tmp_path / 'x.npy'}", labels=str(tmp_path / "ids.npy"))
+    test_ids = load_dataset(cfg).y_test.numpy()
+    # a far outlier in a test row must not move the scaling fitted on training rows
+    x[test_ids[0], 0] = 1e6
+    np.save(tmp_path / "x.npy", x)
+    ds = load_dataset(cfg)
+    assert np.array_equal(ds.y_test.numpy(), test_ids)
+
+    train = x[ds.y_train.numpy()]
+    lo, hi = train.min(axis=0), train.max(axis=0)
+    np.testing.assert_allclose(ds.offset.numpy(), lo)
+    np.testing.assert_allclose(ds.span.numpy(), [hi[0] - lo[0], hi[1] - lo[1], 1.0])
+    # training split maps onto [0, 1] exactly, feature by feature
+    np.testing.assert_allclose(ds.x_train[:, :2].min(0).values.numpy(), [0, 0], atol=1e-6)
+    np.testing.assert_allclose(ds.x_train[:, :2].max(0).values.numpy(), [1, 1], atol=1e-6)
+    assert torch.all(ds.x_train[:, 2] == 0)
+    # validation and test use the same (offset, span), clipped to [0, 1]
+    for xs, ys in ((ds.x_val, ds.y_val), (ds.x_test, ds.y_test)):
+        expected = np.clip((x[ys.numpy()] - lo) / ds.span.numpy(), 0, 1)
+        np.testing.assert_allclose(xs.numpy(), expected, rtol=1e-6, atol=1e-6)
+        assert xs.min() >= 0 and xs.max() <= 1
+    assert ds.x_test[0, 0] == 1.0  # the outlier is clipped
+
+
+def test_given_scaler_is_used_instead_of_fitting(npy_data):
+    xp, yp, x = npy_data
+    offset, span = np.full(6, 0.5, np.float32), np.full(6, 0.25, np.float32)
+    ds = load_dataset(DataConfig(data=f"npy:{xp}", labels=str(yp)), scaler=(offset, span))
+    expected = np.clip((x[ds.y_train.numpy()] - 0.5) / 0.25, 0, 1)
+    np.testing.assert_allclose(ds.x_train.numpy(), expected, rtol=1e-6)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="apply_scaler skips clipping when the fitted scaler is the identity, so val/test rows "
+    "outside [0, 1] stay outside when the training split happens to lie in [0, 1]",
+)
+def test_all_splits_are_in_unit_interval_even_with_identity_scaler(npy_data):
+    xp, yp, x = npy_data
+    cfg = DataConfig(data=f"npy:{xp}", labels=str(yp))
+    test_ids = load_dataset(cfg).y_test.numpy()
+    x = x.copy()
+    x[test_ids[0], 0] = 3.0  # only a test row leaves [0, 1]
+    np.save(xp, x)
+    ds = load_dataset(cfg)
+    assert ds.x_test.max() <= 1.0, "Dataset promises splits in [0, 1]"
+
+
+# ---------------------------------------------------------------- splits
+
+
+def _ids(ds):
+    return ds.y_train.numpy(), ds.y_val.numpy(), ds.y_test.numpy()
+
+
+def test_splits_are_disjoint_complete_and_sized(npy_data):
+    xp, yp, _ = npy_data
+    tr, va, te = _ids(load_dataset(DataConfig(data=f"npy:{xp}", labels=str(yp), val_fraction=0.25)))
+    assert len(te) == 12 and len(va) == 12 and len(tr) == 36  # 60*0.2, then 48*0.25
+    assert not set(tr) & set(va) and not set(tr) & set(te) and not set(va) & set(te)
+    assert sorted(np.concatenate([tr, va, te]).tolist()) == list(range(60))
+
+
+def test_fixed_seed_splits_are_reproducible_and_seed_dependent(npy_data):
+    xp, yp, _ = npy_data
+
+    def ids(seed):
+        return _ids(load_dataset(DataConfig(data=f"npy:{xp}", labels=str(yp), split_seed=seed)))
+
+    a, b, c = ids(3), ids(3), ids(4)
+    for u, v in zip(a, b):
+        assert np.array_equal(u, v)
+    assert not np.array_equal(a[2], c[2])
+
+
+def test_zero_fractions_keep_every_row_for_training(npy_data):
+    xp, _, x = npy_data
+    ds = load_dataset(DataConfig(data=f"npy:{xp}", val_fraction=0.0, test_fraction=0.0))
+    assert len(ds.x_val) == 0 and len(ds.x_test) == 0
+    assert torch.equal(ds.x_train, torch.from_numpy(x))
+
+
+def test_digits_is_embedded_and_in_unit_interval():
+    ds = load_dataset(DataConfig(data="digits"))
+    assert ds.n_features == 64 and ds.image_shape == (8, 8)
+    assert len(ds.x_train) + len(ds.x_val) + len(ds.x_test) == 1797
+    assert len(ds.x_test) == round(1797 * 0.2)
+    assert ds.x_train.min() == 0.0 and ds.x_train.max() == 1.0
+    assert set(torch.cat([ds.y_train, ds.y_test]).tolist()) == set(range(10))

@@ -1,0 +1,200 @@
+"""Models and building blocks: tied weights, corruption, freezing, losses."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from autoencoders import DenseAutoencoder, ModelConfig, TrainConfig, UserError
+from autoencoders.nn import corrupt, gaussian_noise, masking_noise, salt_and_pepper, set_trainable
+from autoencoders.train import make_optimizer
+
+LAYERS = [64, 32, 8]
+
+
+def _model(tied: bool, **kw) -> DenseAutoencoder:
+    torch.manual_seed(0)
+    return DenseAutoencoder(LAYERS, tied=tied, **kw)
+
+
+# ---------------------------------------------------------------- shapes
+
+
+def test_dense_shapes_and_mirrored_decoder():
+    model = _model(tied=False)
+    x = torch.rand(5, 64)
+    assert model.encode(x).shape == (5, 8)
+    out = model(x)
+    assert out.shape == (5, 64)
+    assert out.min() >= 0 and out.max() <= 1  # sigmoid output
+    assert [layer.out_features for layer in model.decoder] == [32, 64]
+    assert model.code_size == 8 and model.depth == 2
+
+
+def test_from_config_defaults_to_d_256_64_16():
+    model = DenseAutoencoder.from_config(ModelConfig(), 30)
+    assert model.layers == [30, 256, 64, 16]
+
+
+def test_bce_needs_sigmoid_output():
+    with pytest.raises(UserError, match="sigmoid"):
+        DenseAutoencoder(LAYERS, output_activation="linear", loss="bce")
+
+
+# ---------------------------------------------------------------- tied weights
+
+
+def test_tied_decoder_weight_is_the_encoder_tensor_transposed():
+    model = _model(tied=True)
+    for k, dec in enumerate(model.decoder):
+        enc = model.encoder[model.depth - 1 - k]
+        assert torch.equal(dec.weight, enc.weight.t())
+        assert dec.weight.data_ptr() == enc.weight.data_ptr()  # same storage, not a copy
+    # an in-place change of the encoder weight is seen by the decoder
+    with torch.no_grad():
+        model.encoder[-1].weight.mul_(0).add_(0.25)
+    assert torch.all(model.decoder[0].weight == 0.25)
+    assert model.decoder[0].weight.shape == (32, 8)
+
+
+def test_tied_state_dict_and_parameter_count():
+    tied, untied = _model(tied=True), _model(tied=False)
+    assert set(tied.state_dict()) == {
+        "encoder.0.weight",
+        "encoder.0.bias",
+        "encoder.1.weight",
+        "encoder.1.bias",
+        "decoder.0.bias",
+        "decoder.1.bias",
+    }
+    assert "decoder.0.weight" in untied.state_dict()
+    n_tied = sum(p.numel() for p in tied.parameters())
+    n_untied = sum(p.numel() for p in untied.parameters())
+    assert n_untied - n_tied == 64 * 32 + 32 * 8  # exactly the decoder weights are shared
+
+
+def test_tied_gradient_flows_into_the_shared_weight_from_both_sides():
+    model = _model(tied=True)
+    x = torch.rand(4, 64)
+    model.decoder[-1](torch.rand(4, 32)).sum().backward()  # decoder use only
+    assert model.encoder[0].weight.grad is not None
+    assert model.encoder[0].weight.grad.abs().sum() > 0
+    model.zero_grad()
+    model.loss(x).backward()
+    assert model.encoder[0].weight.grad.abs().sum() > 0
+
+
+def test_tied_model_moves_and_loads_state_as_one():
+    a, b = _model(tied=True), DenseAutoencoder(LAYERS, tied=True)
+    b.load_state_dict(a.state_dict())
+    x = torch.rand(3, 64)
+    assert torch.equal(a(x), b(x))
+    assert b.decoder[0].weight.data_ptr() == b.encoder[-1].weight.data_ptr()
+
+
+# ---------------------------------------------------------------- corruption
+
+
+def test_masking_zeroes_about_the_requested_fraction():
+    torch.manual_seed(0)
+    x = torch.rand(200, 500) + 0.5  # no zeros to start with
+    y = masking_noise(x, 0.3)
+    zeroed = (y == 0).float().mean().item()
+    assert zeroed == pytest.approx(0.3, abs=0.01)
+    kept = y != 0
+    assert torch.equal(y[kept], x[kept])  # the rest is untouched
+
+
+def test_salt_and_pepper_sets_values_to_zero_or_one():
+    torch.manual_seed(0)
+    x = torch.full((200, 500), 0.5)
+    y = salt_and_pepper(x, 0.2)
+    assert set(torch.unique(y).tolist()) == {0.0, 0.5, 1.0}
+    hit = y != 0.5
+    assert hit.float().mean().item() == pytest.approx(0.2, abs=0.01)
+    assert (y[hit] == 1).float().mean().item() == pytest.approx(0.5, abs=0.03)
+
+
+def test_gaussian_noise_changes_values_with_the_given_std():
+    torch.manual_seed(0)
+    x = torch.rand(200, 500)
+    y = gaussian_noise(x, 0.3)
+    diff = y - x
+    assert (diff != 0).all()
+    assert diff.std().item() == pytest.approx(0.3, rel=0.02)
+    assert diff.mean().item() == pytest.approx(0.0, abs=0.01)
+
+
+def test_corrupt_dispatches_and_none_or_zero_level_is_identity():
+    x = torch.rand(10, 10) + 0.5
+    assert corrupt(x, "none", 0.5) is x
+    assert corrupt(x, "masking", 0.0) is x
+    torch.manual_seed(1)
+    assert (corrupt(x, "masking", 0.5) == 0).any()
+    torch.manual_seed(1)
+    assert set(torch.unique(corrupt(torch.full((50, 50), 0.5), "salt-and-pepper", 0.5)).tolist()) == {
+        0.0,
+        0.5,
+        1.0,
+    }
+
+
+def test_denoising_loss_corrupts_only_in_training_mode():
+    torch.manual_seed(0)
+    model = DenseAutoencoder(LAYERS, corruption="masking", noise=0.5)
+    x = torch.rand(16, 64)
+    model.eval()
+    assert torch.equal(model.loss(x), model.loss(x))
+    model.train()
+    assert not torch.equal(model.loss(x), model.loss(x))
+
+
+# ---------------------------------------------------------------- losses
+
+
+def test_bce_loss_is_per_example_sum_on_logits():
+    model = _model(tied=False)
+    x = torch.rand(7, 64)
+    model.eval()
+    pre = model.decode_pre(model.encode(x))
+    expected = F.binary_cross_entropy(torch.sigmoid(pre), x, reduction="sum") / 7
+    assert model.loss(x).item() == pytest.approx(expected.item(), rel=1e-4)
+
+
+def test_mse_loss_applies_output_activation():
+    torch.manual_seed(0)
+    model = DenseAutoencoder(LAYERS, loss="mse", output_activation="sigmoid")
+    model.eval()
+    x = torch.rand(7, 64)
+    expected = (model(x) - x).pow(2).sum() / 7
+    assert model.loss(x).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+# ---------------------------------------------------------------- freezing
+
+
+def test_set_trainable_freezes_and_unfreezes_everything():
+    model = _model(tied=False)
+    set_trainable(model, False)
+    assert all(not p.requires_grad for p in model.parameters())
+    with pytest.raises(ValueError, match="frozen"):
+        make_optimizer(model.parameters(), TrainConfig())
+    # a frozen module gets no gradients
+    x = torch.rand(4, 64, requires_grad=True)
+    model.loss(x).backward()
+    assert all(p.grad is None for p in model.parameters())
+    set_trainable(model, True)
+    assert all(p.requires_grad for p in model.parameters())
+
+
+def test_set_trainable_on_part_of_a_model_leaves_the_rest_alone():
+    model = _model(tied=False)
+    set_trainable(model.encoder, False)
+    assert all(not p.requires_grad for p in model.encoder.parameters())
+    assert all(p.requires_grad for p in model.decoder.parameters())
+    before = [p.detach().clone() for p in model.encoder.parameters()]
+    opt = make_optimizer(model.parameters(), TrainConfig(lr=0.1))
+    model.loss(torch.rand(8, 64)).backward()
+    opt.step()
+    assert all(torch.equal(a, b) for a, b in zip(before, model.encoder.parameters()))
