@@ -123,11 +123,6 @@ def test_invalid_choice_flag_is_rejected_by_argparse(capsys):
     assert "invalid choice" in capsys.readouterr().err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Config.validate compares values without checking their type: a string where a "
-    'number belongs (TOML lr = "fast") raises TypeError, not UserError',
-)
 def test_wrongly_typed_value_is_a_user_error(tmp_path):
     toml = tmp_path / "bad.toml"
     toml.write_text('[train]\nlr = "fast"\n')

@@ -200,11 +200,6 @@ def test_given_scaler_is_used_instead_of_fitting(npy_data):
     np.testing.assert_allclose(ds.x_train.numpy(), expected, rtol=1e-6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="apply_scaler skips clipping when the fitted scaler is the identity, so val/test rows "
-    "outside [0, 1] stay outside when the training split happens to lie in [0, 1]",
-)
 def test_all_splits_are_in_unit_interval_even_with_identity_scaler(npy_data):
     xp, yp, x = npy_data
     cfg = DataConfig(data=f"npy:{xp}", labels=str(yp))

@@ -101,11 +101,6 @@ def test_npy_labels_of_wrong_length(npy_data, tmp_path):
         load_dataset(DataConfig(data=f"npy:{xp}", labels=str(tmp_path / "short.npy")))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="load_npy calls np.load(labels) unguarded: a missing labels file raises "
-    "FileNotFoundError (a traceback in the CLI) instead of UserError",
-)
 def test_missing_npy_labels_file(npy_data, tmp_path):
     xp, _, _ = npy_data
     with pytest.raises(UserError, match="does not exist"):

@@ -225,11 +225,6 @@ def test_no_patience_runs_every_epoch(tmp_path, npy_data):
     assert len(run.history) == 12 and run.metrics["epochs_run"] == 12
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with val_fraction=0 the validation loss is NaN, `NaN < best` is never true, so fit() "
-    "silently stops after `patience` epochs and keeps the last weights",
-)
 def test_patience_without_validation_data_is_refused_or_ignored(tmp_path, npy_data):
     xp, _, _ = npy_data
     try:

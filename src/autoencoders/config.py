@@ -98,7 +98,10 @@ class Config:
             raise UserError(f"unknown config section(s) {sorted(unknown)}; use {sorted(SECTIONS)}")
         parts = {}
         for name, klass in SECTIONS.items():
-            values = dict(d.get(name) or {})
+            values = d.get(name) or {}
+            if not isinstance(values, dict):
+                raise UserError(f"config section [{name}] must be a table of keys, not {values!r}")
+            values = {k.replace("-", "_"): v for k, v in values.items()}
             names = {f.name for f in dataclasses.fields(klass)}
             bad = set(values) - names
             if bad:
@@ -132,7 +135,8 @@ class Config:
             section = getattr(self, name)
             for f in dataclasses.fields(klass):
                 choices = f.metadata.get("choices")
-                value = getattr(section, f.name)
+                value = _check_type(f, getattr(section, f.name))
+                setattr(section, f.name, value)
                 if choices and value not in choices:
                     raise UserError(f"--{_flag(f.name)} must be one of {', '.join(choices)}, not '{value}'")
         if m.layers is not None:
@@ -141,6 +145,8 @@ class Config:
             m.layers = [int(w) for w in m.layers]
         if m.loss == "bce" and m.output_activation != "sigmoid":
             raise UserError("--loss bce needs --output-activation sigmoid (or use --loss mse)")
+        if t.patience > 0 and dc.val_fraction == 0:
+            raise UserError("--patience needs a validation split; set --val-fraction above 0")
         for name, value in (("lr", t.lr), ("batch-size", t.batch_size)):
             if value <= 0:
                 raise UserError(f"--{name} must be positive, got {value}")
@@ -160,6 +166,22 @@ class Config:
     def load_json(cls, path: Path) -> Config:
         """Read a config.json written by ``save_json``."""
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+# what a field annotated with each type accepts (bool is an int subclass: refuse it for numbers)
+_ACCEPTS = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "list[int]": (list, tuple)}
+
+
+def _check_type(f: dataclasses.Field, value: Any) -> Any:
+    """``value`` if it fits field ``f``'s annotation (ints widen to float), else a UserError."""
+    kinds = [k.strip() for k in str(f.type).split("|")]
+    if value is None and "None" in kinds:
+        return value
+    base = next(k for k in kinds if k != "None")
+    ok = isinstance(value, _ACCEPTS[base]) and not (base != "bool" and isinstance(value, bool))
+    if not ok:
+        raise UserError(f"--{_flag(f.name)} must be {base}, not {value!r}")
+    return float(value) if base == "float" else value
 
 
 def _flag(name: str) -> str:

@@ -203,7 +203,12 @@ def load_npy(path: str | Path, labels: str | Path | None = None) -> tuple[np.nda
     _check_finite(x, str(path))
     y = None
     if labels is not None:
-        y = np.load(labels, allow_pickle=False)
+        if not Path(labels).is_file():
+            raise UserError(f"labels file {labels} does not exist")
+        try:
+            y = np.load(labels, allow_pickle=False)
+        except ValueError as e:
+            raise UserError(f"{labels} is not a numeric .npy array ({e})") from None
         if y.shape != (len(x),):
             raise UserError(f"labels {labels} have shape {y.shape}; expected ({len(x)},)")
     return x, y
@@ -262,8 +267,8 @@ def fit_scaler(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def apply_scaler(x: np.ndarray, offset: np.ndarray, span: np.ndarray) -> np.ndarray:
     """Scale with a fitted (offset, span), clipping to [0, 1]."""
-    if not offset.any() and (span == 1).all():
-        return x
+    if not offset.any() and (span == 1).all() and (x.size == 0 or (x.min() >= 0 and x.max() <= 1)):
+        return x  # already in range: skip a full copy of a possibly large array
     return np.clip((x - offset) / span, 0.0, 1.0).astype(np.float32)
 
 
