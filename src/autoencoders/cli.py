@@ -78,6 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if name == "reconstruct":
             c.add_argument("--n", type=int, default=20, help="images shown in a .png (default 20)")
+    k = sub.add_parser("classify", help="fine-tune a run's encoder with a softmax head on labels")
+    k.add_argument("run_dir", type=Path)
+    k.add_argument("--labels-fraction", type=float, default=1.0, help="fraction of training labels used")
+    k.add_argument("--data", help="labelled data spec (default: the run's own)")
+    k.add_argument("--out", type=Path, help="output directory (default: RUN_DIR/classifier-<fraction>)")
+    k.add_argument("--from-scratch", action="store_true", help="re-initialise the encoder (baseline)")
+    for flag, kind, default in (("--epochs", int, 50), ("--lr", float, 1e-3), ("--batch-size", int, None)):
+        k.add_argument(flag, type=kind, default=default, help=f"(default: {default or 'as in the run'})")
+    k.add_argument("--seed", type=int, default=0, help="seed of the label subset and the head (default: 0)")
+    k.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
@@ -126,6 +136,21 @@ def run(argv: list[str] | None = None) -> int:
         else:
             _save_npy(args.out, recon)
         print(f"wrote reconstructions of {len(x)} rows to {args.out}")
+    elif args.command == "classify":
+        given = {k: getattr(args, k) for k in ("epochs", "lr", "batch_size", "seed", "quiet")}
+        result = api.classify(
+            args.run_dir,
+            args.labels_fraction,
+            args.out,
+            args.from_scratch,
+            args.data,
+            **{k: v for k, v in given.items() if v is not None},
+        )
+        m = result.metrics
+        print(
+            f"test accuracy {m['test_accuracy']:.4f} with {m['labelled_examples']} labelled examples "
+            f"({m['labels_fraction']:g} of the training labels), {m['train_seconds']:.1f} s"
+        )
     return 0
 
 

@@ -58,6 +58,9 @@ class PretrainConfig:
     pretrain: str = _opt("none", "pretraining schedule", ("none", "greedy"))
     pretrain_epochs: int = _opt(3, "epochs per layer of greedy pretraining")
     schedule: str = _opt("stagewise", "greedy schedule", ("stagewise", "phased"))
+    compare: bool = _opt(
+        True, "with greedy pretraining, also train the stack from random init (same epochs) and report both"
+    )
 
 
 @dataclass

@@ -15,6 +15,7 @@ import torch
 
 from . import viz
 from .checkpoint import load_weights, save_weights, write_json, write_text
+from .classify import ClassifierResult, save_classifier, train_classifier
 from .config import Config, UserError
 from .data import Dataset, apply_scaler, load_dataset, read_data
 from .metrics import evaluate, reconstruct_all
@@ -115,13 +116,32 @@ def train(config: Config | dict | str | Path | None = None, **overrides: Any) ->
         n_train=len(ds.x_train),
         n_test=len(ds.x_test),
     )
+    if cfg.pretrain.pretrain == "greedy" and cfg.pretrain.compare:
+        history += _no_pretraining_baseline(cfg, ds, device, metrics)
     write_json(out / METRICS, metrics)
     write_text(out / HISTORY, _history_csv(history))
-    _figures(out, model, ds, history)
+    _figures(out, model, ds, history, metrics)
     return Run(out, cfg, model, metrics, history)
 
 
-def _figures(out: Path, model: DenseAutoencoder, ds: Dataset, history: list[dict]) -> None:
+def _no_pretraining_baseline(cfg: Config, ds: Dataset, device: torch.device, metrics: dict) -> list[dict]:
+    """Train the same stack from random init for the same epochs; add its numbers to ``metrics``."""
+    torch.manual_seed(cfg.train.seed)
+    model = DenseAutoencoder.from_config(cfg.model, ds.n_features).to(device)
+    t0 = time.perf_counter()
+    history = fit(
+        model, ds.x_train.to(device), ds.x_val.to(device), cfg.train, cfg.train.epochs, stage="no pretraining"
+    )
+    seconds = time.perf_counter() - t0
+    m = evaluate(model, ds, pca_baseline=False)
+    metrics["no_pretraining_sse_per_image"] = m["test_sse_per_image"]
+    metrics["no_pretraining_train_seconds"] = seconds
+    if "linear_probe_accuracy" in m:
+        metrics["no_pretraining_linear_probe_accuracy"] = m["linear_probe_accuracy"]
+    return history
+
+
+def _figures(out: Path, model: DenseAutoencoder, ds: Dataset, history: list[dict], metrics: dict) -> None:
     device = next(model.parameters()).device
     x = ds.x_test[:20]
     recon = reconstruct_all(model, x.to(device)).cpu().numpy()
@@ -134,6 +154,8 @@ def _figures(out: Path, model: DenseAutoencoder, ds: Dataset, history: list[dict
     )
     if history:
         viz.loss_curve(history, out / "loss.png")
+    if "no_pretraining_sse_per_image" in metrics:
+        viz.pretraining_comparison(history, metrics, out / "pretraining.png")
 
 
 def _read_run(run_dir: str | Path) -> tuple[Config, dict[str, torch.Tensor]]:
@@ -206,3 +228,31 @@ def reconstruct(
     x, shape = load_rows(run_dir, data, split)
     _check_width(model, x.shape[1], data)
     return x, reconstruct_all(model, torch.from_numpy(x)).numpy(), shape
+
+
+def classify(
+    run_dir: str | Path,
+    labels_fraction: float = 1.0,
+    out: str | Path | None = None,
+    from_scratch: bool = False,
+    data: str | None = None,
+    **train_overrides: Any,
+) -> ClassifierResult:
+    """Put a softmax head on a run's encoder and fine-tune it on a fraction of the labels.
+
+    Writes ``classifier.safetensors``, ``classifier.json`` and ``metrics.json`` to ``out``
+    (default: ``RUN_DIR/classifier-<fraction>``). ``train_overrides`` (``epochs``, ``lr``,
+    ``batch_size``, ``seed``, ...) replace the run's own training settings.
+    """
+    cfg, _ = _read_run(run_dir)
+    if data is not None:
+        cfg.data.data = data
+    cfg = cfg.replace(**{"epochs": 50, "lr": 1e-3, "patience": 0, **train_overrides})
+    model = load(run_dir, str(resolve_device(cfg.train.device)))
+    ds = load_dataset(cfg.data, scaler=_scaler(run_dir))
+    _check_width(model, ds.n_features, cfg.data.data)
+    result = train_classifier(model, ds, cfg.train, labels_fraction, from_scratch)
+    name = f"classifier-{labels_fraction:g}" + ("-scratch" if from_scratch else "")
+    out = Path(out) if out else Path(run_dir) / name
+    save_classifier(out, result, {"run_dir": str(run_dir), "data": cfg.data.data, "train": vars(cfg.train)})
+    return result

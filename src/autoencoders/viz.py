@@ -72,3 +72,24 @@ def loss_curve(history: list[dict], path: str | Path) -> None:
         ax.legend(fontsize=8)
     fig.tight_layout()
     _save(fig, path)
+
+
+def pretraining_comparison(history: list[dict], metrics: dict, path: str | Path) -> None:
+    """Fine-tuning after greedy pretraining vs the same stack from random init, and PCA."""
+    fig, (curves, bars) = plt.subplots(1, 2, figsize=(9, 3.4))
+    for stage, label in (("fine-tune", "greedy pretrained"), ("no pretraining", "random init")):
+        rows = [h for h in history if h["stage"] == stage]
+        curves.plot([h["epoch"] for h in rows], [h["val_loss"] for h in rows], marker=".", label=label)
+    curves.set_xlabel("epoch")
+    curves.set_ylabel("validation loss per example")
+    curves.set_title("end-to-end training", fontsize=9)
+    curves.grid(alpha=0.3)
+    curves.legend(fontsize=8)
+    names = ["greedy pretrained", "random init", f"PCA-{metrics['code_size']}"]
+    values = [metrics[k] for k in ("test_sse_per_image", "no_pretraining_sse_per_image", "pca_sse_per_image")]
+    drawn = bars.bar(names, values, color=["tab:blue", "tab:orange", "tab:gray"])
+    bars.bar_label(drawn, fmt="%.2f", fontsize=8)
+    bars.set_ylabel("test SSE per image (lower is better)")
+    bars.set_title("reconstruction error at the same code size", fontsize=9)
+    fig.tight_layout()
+    _save(fig, path)

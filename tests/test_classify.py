@@ -1,0 +1,89 @@
+"""The classifier head on a trained encoder: shared parameters, label subsets, CLI and API."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from helpers import FAST
+
+import autoencoders
+from autoencoders.classify import EncoderClassifier, labelled_subset
+from autoencoders.cli import main
+from autoencoders.config import UserError
+
+
+def test_classifier_trains_the_autoencoders_own_encoder():
+    ae = autoencoders.DenseAutoencoder([6, 4, 2])
+    clf = EncoderClassifier(ae, n_classes=3)
+    assert clf.autoencoder.encoder[0].weight is ae.encoder[0].weight
+    with torch.no_grad():
+        ae.encoder[0].weight.add_(1.0)
+    assert torch.equal(clf.autoencoder.encoder[0].weight, ae.encoder[0].weight)
+    assert clf(torch.rand(5, 6)).shape == (5, 3)
+
+
+def test_labelled_subset_is_stratified_and_deterministic():
+    y = np.repeat(np.arange(4), [100, 50, 10, 2])
+    rows = labelled_subset(y, 0.1, seed=0)
+    counts = np.bincount(y[rows], minlength=4)
+    assert counts.tolist() == [10, 5, 1, 1]  # every class keeps at least one label
+    np.testing.assert_array_equal(rows, labelled_subset(y, 0.1, seed=0))
+    with pytest.raises(UserError, match="labels-fraction"):
+        labelled_subset(y, 0.0, seed=0)
+
+
+def test_classify_beats_chance_and_leaves_the_run_untouched(digits_run, tmp_path):
+    before = autoencoders.load(digits_run.dir).state_dict()
+    result = autoencoders.classify(digits_run.dir, 0.5, out=tmp_path / "c", epochs=20, lr=5e-3, **FAST)
+    assert result.metrics["test_accuracy"] > 0.5  # 10 classes: chance is 0.1
+    n_train = digits_run.metrics["n_train"]
+    assert abs(result.metrics["labelled_examples"] - n_train / 2) <= 10  # half, rounded per class
+    saved = json.loads((tmp_path / "c" / "metrics.json").read_text())
+    assert saved["test_accuracy"] == result.metrics["test_accuracy"]
+    assert (tmp_path / "c" / "classifier.safetensors").is_file()
+    after = autoencoders.load(digits_run.dir).state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_classifier_starts_from_the_pretrained_encoder_unless_from_scratch(digits_run, tmp_path):
+    kw = dict(epochs=0, **FAST)
+    pre = autoencoders.classify(digits_run.dir, 1.0, out=tmp_path / "a", **kw).model
+    scratch = autoencoders.classify(digits_run.dir, 1.0, out=tmp_path / "b", from_scratch=True, **kw).model
+    trained = digits_run.model.encoder[0].weight
+    assert torch.equal(pre.autoencoder.encoder[0].weight, trained)
+    assert not torch.equal(scratch.autoencoder.encoder[0].weight, trained)
+
+
+def test_classify_needs_labels(tmp_path, npy_data):
+    xp, _, _ = npy_data
+    run = autoencoders.train(data=f"npy:{xp}", layers=[6, 3], epochs=1, out=str(tmp_path / "r"), **FAST)
+    with pytest.raises(UserError, match="labels"):
+        autoencoders.classify(run.dir, 0.5, epochs=1, **FAST)
+
+
+def test_classify_cli(digits_run, tmp_path, capsys):
+    out = tmp_path / "cli"
+    with pytest.raises(SystemExit) as exc:
+        main(
+            [
+                "classify",
+                str(digits_run.dir),
+                "--labels-fraction",
+                "0.2",
+                "--epochs",
+                "2",
+                "--quiet",
+                "--out",
+                str(out),
+            ]
+        )
+    assert exc.value.code == 0
+    assert "test accuracy" in capsys.readouterr().out
+    assert (out / "metrics.json").is_file()
+    with pytest.raises(SystemExit) as exc:
+        main(["classify", str(digits_run.dir), "--labels-fraction", "2", "--quiet", "--out", str(out)])
+    assert exc.value.code == 2
+    assert "labels-fraction" in capsys.readouterr().err
