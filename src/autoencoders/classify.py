@@ -28,15 +28,14 @@ from .train import fit
 class EncoderClassifier(nn.Module):
     """``autoencoder.encode`` followed by a linear softmax layer over ``n_classes``."""
 
-    def __init__(self, autoencoder: DenseAutoencoder, n_classes: int, dropout: float = 0.0):
+    def __init__(self, autoencoder: DenseAutoencoder, n_classes: int):
         super().__init__()
         self.autoencoder = autoencoder  # registered: its encoder is trained, not copied
-        self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(autoencoder.code_size, n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits."""
-        return self.head(self.dropout(self.autoencoder.encode(x)))
+        return self.head(self.autoencoder.encode(x))
 
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy of the logits against class indices ``y``."""
@@ -78,7 +77,6 @@ def train_classifier(
     cfg: TrainConfig,
     labels_fraction: float = 1.0,
     from_scratch: bool = False,
-    dropout: float = 0.0,
 ) -> ClassifierResult:
     """Fine-tune ``autoencoder``'s encoder with a softmax head on a fraction of the training labels.
 
@@ -100,10 +98,15 @@ def train_classifier(
                 m.reset_parameters()
     torch.manual_seed(cfg.seed)
     device = next(autoencoder.parameters()).device
-    model = EncoderClassifier(autoencoder, len(classes), dropout).to(device)
+    model = EncoderClassifier(autoencoder, len(classes)).to(device)
     rows = labelled_subset(y_train, labels_fraction, cfg.seed)
     train = (ds.x_train[rows].to(device), torch.from_numpy(y_train[rows]).to(device))
-    val = (ds.x_val.to(device), torch.from_numpy(y_val).to(device)) if y_val is not None else train
+    # validation labels are as scarce as training labels: the same fraction of the validation split
+    if y_val is not None and len(y_val):
+        vrows = labelled_subset(y_val, labels_fraction, cfg.seed)
+        val = (ds.x_val[vrows].to(device), torch.from_numpy(y_val[vrows]).to(device))
+    else:
+        val = train
     # only the encoder and head learn; the decoder is not part of the classifier's loss
     t0 = time.perf_counter()
     history = fit(model, train, val, cfg, cfg.epochs, stage="classify", params=_classifier_params(model))

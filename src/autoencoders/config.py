@@ -36,6 +36,9 @@ class DataConfig:
     val_fraction: float = _opt(0.1, "fraction of the training split held out for validation")
     test_fraction: float = _opt(0.2, "test fraction for datasets without their own test split")
     split_seed: int = _opt(0, "seed of the train/validation/test split")
+    memory_budget: float = _opt(
+        2.0, "GiB of training rows or cached features kept in RAM; larger npy data streams from disk"
+    )
 
 
 @dataclass
@@ -158,6 +161,8 @@ class Config:
         for name, value in (("val-fraction", dc.val_fraction), ("test-fraction", dc.test_fraction)):
             if not 0 <= value < 1:
                 raise UserError(f"--{name} must be in [0, 1), got {value}")
+        if dc.memory_budget <= 0:
+            raise UserError(f"--memory-budget must be positive (GiB), got {dc.memory_budget}")
         if not 0 <= m.noise <= (10 if m.corruption == "gaussian" else 1):
             raise UserError(f"--noise {m.noise} is out of range for {m.corruption} corruption")
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .config import DataConfig, UserError
+from .stream import Rows, RowStream
 
 MNIST_FILES = {
     "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
@@ -51,7 +52,7 @@ class Dataset:
     """Train/validation/test splits as float32 tensors in [0, 1], labels optional."""
 
     name: str
-    x_train: torch.Tensor
+    x_train: Rows  # a RowStream when the data is streamed from disk
     x_val: torch.Tensor
     x_test: torch.Tensor
     y_train: torch.Tensor | None
@@ -64,6 +65,15 @@ class Dataset:
     @property
     def n_features(self) -> int:
         return self.x_train.shape[1]
+
+    def train_sample(self, n: int = 50_000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """In-memory training rows (and labels) for baselines: all of them, or a sample of a stream."""
+        if not isinstance(self.x_train, RowStream):
+            return self.x_train, self.y_train
+        pick = np.sort(
+            np.random.default_rng(seed).choice(len(self.x_train), min(n, len(self.x_train)), False)
+        )
+        return self.x_train[pick], None if self.y_train is None else self.y_train[pick]
 
 
 # ---------------------------------------------------------------- readers
@@ -190,6 +200,13 @@ def _check_finite(x: np.ndarray, source: str) -> None:
 
 def load_npy(path: str | Path, labels: str | Path | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Read an N×D or N×H×W array (and optional labels) from .npy files."""
+    x = np.asarray(open_npy(path))
+    _check_finite(x, str(path))
+    return x, (None if labels is None else load_labels(labels, len(x)))
+
+
+def open_npy(path: str | Path) -> np.ndarray:
+    """Memory-map a numeric N×D or N×H×W .npy file (nothing is read yet)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"npy file {path} does not exist")
@@ -199,19 +216,20 @@ def load_npy(path: str | Path, labels: str | Path | None = None) -> tuple[np.nda
         raise UserError(f"{path} is not a numeric .npy array ({e})") from None
     if x.ndim not in (2, 3) or not np.issubdtype(x.dtype, np.number):
         raise UserError(f"{path} must hold a numeric N×D or N×H×W array, got shape {x.shape} {x.dtype}")
-    x = np.asarray(x)
-    _check_finite(x, str(path))
-    y = None
-    if labels is not None:
-        if not Path(labels).is_file():
-            raise UserError(f"labels file {labels} does not exist")
-        try:
-            y = np.load(labels, allow_pickle=False)
-        except ValueError as e:
-            raise UserError(f"{labels} is not a numeric .npy array ({e})") from None
-        if y.shape != (len(x),):
-            raise UserError(f"labels {labels} have shape {y.shape}; expected ({len(x)},)")
-    return x, y
+    return x
+
+
+def load_labels(labels: str | Path, n: int) -> np.ndarray:
+    """A length-``n`` label vector from an .npy file."""
+    if not Path(labels).is_file():
+        raise UserError(f"labels file {labels} does not exist")
+    try:
+        y = np.load(labels, allow_pickle=False)
+    except ValueError as e:
+        raise UserError(f"{labels} is not a numeric .npy array ({e})") from None
+    if y.shape != (n,):
+        raise UserError(f"labels {labels} have shape {y.shape}; expected ({n},)")
+    return y
 
 
 def load_csv(path: str | Path, label_column: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -332,6 +350,9 @@ def load_dataset(cfg: DataConfig, scaler: tuple[np.ndarray, np.ndarray] | None =
 
     Scaling is fitted on the training split unless a fitted ``scaler`` (offset, span) is given.
     """
+    kind, path = parse_spec(cfg.data)
+    if kind == "npy" and open_npy(path).size * 4 > cfg.memory_budget * 2**30:
+        return _streamed_dataset(cfg, path, scaler)
     raw = read_data(cfg)
     x, y, x_test, y_test = raw.x, raw.y, raw.x_test, raw.y_test
     if x_test is None:
@@ -358,6 +379,50 @@ def load_dataset(cfg: DataConfig, scaler: tuple[np.ndarray, np.ndarray] | None =
         y_val=labels(None if y is None else y[val_idx]),
         y_test=labels(y_test),
         image_shape=raw.image_shape,
+        offset=torch.from_numpy(offset),
+        span=torch.from_numpy(span),
+    )
+
+
+def _streamed_dataset(cfg: DataConfig, path: str, scaler: tuple[np.ndarray, np.ndarray] | None) -> Dataset:
+    """An npy dataset too large for the memory budget: training rows stream from disk in chunks.
+
+    Validation and test rows are read into memory (they are fractions of the data).
+    """
+    stream = RowStream.from_npy(path)
+    y = load_labels(cfg.labels, len(stream)) if cfg.labels else None
+    keep, test_idx = _split(len(stream), cfg.test_fraction, cfg.split_seed)
+    train_pos, val_pos = _split(len(keep), cfg.val_fraction, cfg.split_seed + 1)
+    train_idx, val_idx = keep[train_pos], keep[val_pos]
+    if scaler is None:
+        lo, hi = stream.subset(train_idx).scan()
+        identity = lo.min() >= 0 and hi.max() <= 1
+        scaler = (np.zeros_like(lo), np.ones_like(hi)) if identity else (lo, np.where(hi > lo, hi - lo, 1.0))
+    offset, span = (a.astype(np.float32) for a in scaler)
+    stream = stream.with_scaler(None if not offset.any() and (span == 1).all() else (offset, span))
+
+    def rows(idx: np.ndarray) -> torch.Tensor:
+        x = stream.subset(idx).materialise()
+        _check_finite(x.numpy(), path)
+        return x
+
+    def labels(idx: np.ndarray) -> torch.Tensor | None:
+        return None if y is None else torch.as_tensor(y[idx].astype(np.int64))
+
+    a = open_npy(path)
+    side = int(np.sqrt(stream.n_features))
+    image_shape = (
+        tuple(a.shape[1:]) if a.ndim == 3 else (side, side) if side**2 == stream.n_features else None
+    )
+    return Dataset(
+        name=cfg.data,
+        x_train=stream.subset(train_idx),
+        x_val=rows(val_idx),
+        x_test=rows(test_idx),
+        y_train=labels(train_idx),
+        y_val=labels(val_idx),
+        y_test=labels(test_idx),
+        image_shape=image_shape,
         offset=torch.from_numpy(offset),
         span=torch.from_numpy(span),
     )

@@ -9,15 +9,14 @@ stack's own layers: what pretraining trains is exactly what fine-tuning starts f
 from __future__ import annotations
 
 import math
-import tempfile
 
-import numpy as np
 import torch
 from torch import nn
 
 from .config import Config
 from .models import DenseAutoencoder, reconstruction_loss
 from .nn import corrupt, set_trainable
+from .stream import Rows, RowStream, write_stream
 from .train import fit
 
 
@@ -62,32 +61,27 @@ class LayerPair(nn.Module):
 
 
 @torch.no_grad()
-def cache_features(
-    pair: LayerPair, h: torch.Tensor, memory_budget: int, batch_size: int = 4096
-) -> torch.Tensor:
-    """Run ``pair.features`` over ``h`` once, in batches, into RAM or a disk-backed array.
+def cache_features(pair: LayerPair, h: Rows, memory_budget: int, batch_size: int = 4096) -> Rows:
+    """Run ``pair.features`` over ``h`` once, in order, into RAM or a file streamed from disk.
 
-    Features larger than ``memory_budget`` bytes go to a memory-mapped temporary file, so
-    pretraining a wide first layer on a large dataset does not need it all in RAM.
+    Features larger than ``memory_budget`` bytes go to a temporary file that later stages
+    read in chunks, so pretraining a wide layer on a large dataset does not need it in RAM.
     """
-    n, width = len(h), pair.encoder.out_features
+    width = pair.encoder.out_features
     pair.eval()
-    if n * width * 4 <= memory_budget or h.device.type != "cpu":
-        out = torch.empty(n, width, device=h.device)
+    if len(h) * width * 4 > memory_budget:
+        out: Rows = write_stream(pair.features, h, width).to(h.device)
     else:
-        tmp = tempfile.NamedTemporaryFile(prefix="ae-features-", suffix=".f32")
-        out = torch.from_numpy(np.memmap(tmp, dtype=np.float32, mode="w+", shape=(n, width)))
-        out._ae_tmpfile = tmp  # keeps the file alive as long as the tensor
-    for i in range(0, n, batch_size):
-        out[i : i + batch_size] = pair.features(h[i : i + batch_size]).float()
+        chunks = h.chunks() if isinstance(h, RowStream) else h.split(batch_size)
+        out = torch.cat([pair.features(c).float() for c in chunks])
     pair.train()
     return out
 
 
 def greedy_pretrain(
     model: DenseAutoencoder,
-    x_train: torch.Tensor,
-    x_val: torch.Tensor,
+    x_train: Rows,
+    x_val: Rows,
     cfg: Config,
     memory_budget: int = 2 << 30,
 ) -> list[dict]:

@@ -58,24 +58,26 @@ def linear_probe(z_train: np.ndarray, y_train: np.ndarray, z_test: np.ndarray, y
 def evaluate(model: nn.Module, ds: Dataset, pca_baseline: bool = True) -> dict[str, float]:
     """Test-set metrics of ``model``, next to PCA with the same code size unless told not to."""
     device = next(model.parameters()).device
-    x_train, x_test = ds.x_train.to(device), ds.x_test.to(device)
+    # baselines and probes fit on all training rows, or on a sample of a stream from disk
+    x_train, y_train = ds.train_sample()
+    x_test = ds.x_test.to(device)
     recon = reconstruct_all(model, x_test).cpu().numpy()
     xt = ds.x_test.numpy()
     ae = reconstruction_errors(xt, recon)
     k = model.code_size
     out = {"test_mse": ae["mse"], "test_sse_per_image": ae["sse_per_image"], "test_psnr": ae["psnr"]}
     if pca_baseline:
-        pca = pca_fit(ds.x_train.numpy(), k)
+        pca = pca_fit(x_train.numpy(), k)
         pca_err = reconstruction_errors(xt, pca.inverse_transform(pca.transform(xt)))
         out |= {"pca_sse_per_image": pca_err["sse_per_image"], "pca_psnr": pca_err["psnr"]}
     out["code_size"] = k
-    if ds.y_train is not None and ds.y_test is not None and len(np.unique(ds.y_train)) > 1:
-        z_train = encode_all(model, x_train).cpu().numpy()
+    if y_train is not None and ds.y_test is not None and len(np.unique(y_train)) > 1:
+        z_train = encode_all(model, x_train.to(device)).cpu().numpy()
         z_test = encode_all(model, x_test).cpu().numpy()
-        y_train, y_test = ds.y_train.numpy(), ds.y_test.numpy()
+        y_train, y_test = y_train.numpy(), ds.y_test.numpy()
         out["linear_probe_accuracy"] = linear_probe(z_train, y_train, z_test, y_test)
         if pca_baseline:
             out["pca_linear_probe_accuracy"] = linear_probe(
-                pca.transform(ds.x_train.numpy()), y_train, pca.transform(xt), y_test
+                pca.transform(x_train.numpy()), y_train, pca.transform(xt), y_test
             )
     return out

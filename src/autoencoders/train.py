@@ -8,11 +8,13 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from .config import TrainConfig, UserError
+from .stream import BLOCK_ROWS, Rows, RowStream, chunk_order
 
 
 def resolve_device(name: str) -> torch.device:
@@ -73,11 +75,40 @@ def make_optimizer(params: Iterable[nn.Parameter], cfg: TrainConfig) -> torch.op
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
 
 
-Tensors = torch.Tensor | tuple[torch.Tensor, ...]
+Tensors = Rows | tuple[torch.Tensor, ...]
 
 
-def _as_tuple(data: Tensors) -> tuple[torch.Tensor, ...]:
+def _as_tuple(data: Tensors) -> tuple[Rows, ...]:
     return data if isinstance(data, tuple) else (data,)
+
+
+def epoch_batches(
+    data: tuple[Rows, ...], batch_size: int, generator: torch.Generator | None
+) -> Iterator[tuple[torch.Tensor, ...]]:
+    """Row-aligned batches of ``data``: shuffled with a generator, in order without.
+
+    In-memory tensors are sliced by index. When any part is a RowStream, the pass reads
+    shuffled chunks (see ``chunk_order``) and every part is sliced by the same positions.
+    """
+    if any(isinstance(t, RowStream) for t in data):
+        n = len(data[0])
+        chunks = (
+            chunk_order(n, generator)
+            if generator
+            else (np.arange(i, min(i + BLOCK_ROWS, n)) for i in range(0, n, BLOCK_ROWS))
+        )
+        for pos in chunks:
+            parts = [
+                t.read(pos) if isinstance(t, RowStream) else t[torch.from_numpy(pos).to(t.device)]
+                for t in data
+            ]
+            for idx in batches(len(pos), batch_size, generator):
+                yield tuple(p[idx] for p in parts)
+        return
+    device = data[0].device
+    for idx in batches(len(data[0]), batch_size, generator):
+        idx = idx.to(device)
+        yield tuple(t[idx] for t in data)
 
 
 @torch.no_grad()
@@ -90,9 +121,9 @@ def mean_loss(module: nn.Module, data: Tensors, batch_size: int, precision: str)
     was_training = module.training
     module.eval()
     total = 0.0
-    for idx in batches(n, max(batch_size, 1024), None):
-        with autocast(precision, data[0].device):
-            total += float(module.loss(*(t[idx] for t in data))) * len(idx)
+    for batch in epoch_batches(data, max(batch_size, 1024), None):
+        with autocast(precision, batch[0].device):
+            total += float(module.loss(*batch)) * len(batch[0])
     module.train(was_training)
     return total / n
 
@@ -122,22 +153,20 @@ def fit(
     generator = torch.Generator().manual_seed(cfg.seed)
     history: list[dict] = []
     best, best_state, bad_epochs = math.inf, None, 0
-    steps_per_epoch = math.ceil(n / cfg.batch_size)
-    bar = tqdm(total=epochs * steps_per_epoch, desc=stage, disable=cfg.quiet, unit="batch", leave=False)
+    bar = tqdm(total=epochs * n, desc=stage, disable=cfg.quiet, unit="sample", unit_scale=True, leave=False)
     module.train()
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
         total = torch.zeros((), device=device)
-        for idx in batches(n, cfg.batch_size, generator):
-            idx = idx.to(device)
+        for batch in epoch_batches(train, cfg.batch_size, generator):
             with autocast(precision, device):
-                loss = module.loss(*(t[idx] for t in train))
+                loss = module.loss(*batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             # accumulate on-device: a .item() per step would stall a GPU pipeline
-            total += loss.detach() * len(idx)
-            bar.update()
+            total += loss.detach() * len(batch[0])
+            bar.update(len(batch[0]))
         train_loss = float(total) / n
         if not math.isfinite(train_loss):
             bar.close()

@@ -1,0 +1,169 @@
+"""Rows of an on-disk array streamed in shuffled chunks, so training data can exceed RAM.
+
+Each chunk maps only its own slice of the file and drops the mapping after copying it, so
+resident memory stays at a few chunks however large the file is (a single whole-file
+memmap would keep every page it ever touched resident).
+"""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import UserError
+
+BLOCK_ROWS = 8192  # consecutive rows read together: large sequential reads
+BLOCKS_PER_CHUNK = 4  # random blocks mixed per chunk, so batches mix distant parts of the file
+
+
+class RowStream:
+    """Selected rows of an N×D array in a file, scaled to float32 [0, 1] as they are read.
+
+    ``rows`` (sorted) picks the rows of this split; ``offset``/``span`` is the scaler.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        header_bytes: int,
+        dtype: np.dtype,
+        shape: tuple[int, int],
+        rows: np.ndarray | None = None,
+        scaler: tuple[np.ndarray, np.ndarray] | None = None,
+        device: torch.device | str = "cpu",
+    ):
+        self.path, self.header_bytes, self.dtype, self.shape = (
+            Path(path),
+            header_bytes,
+            np.dtype(dtype),
+            shape,
+        )
+        self.rows = np.arange(shape[0]) if rows is None else np.asarray(rows, dtype=np.int64)
+        self.scaler = scaler
+        self.device = torch.device(device)
+        self._keep: object = None  # a temporary file this stream reads, kept alive with it
+
+    @classmethod
+    def from_npy(cls, path: str | Path) -> RowStream:
+        """Stream of a 2-D (or N×H×W, flattened) .npy file, read through its header only."""
+        a = np.load(path, mmap_mode="r", allow_pickle=False)
+        if not a.flags.c_contiguous:
+            raise UserError(f"{path} is stored in Fortran order; save it C-ordered to stream it")
+        shape = (a.shape[0], int(np.prod(a.shape[1:])))
+        return cls(path, a.offset, a.dtype, shape)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def n_features(self) -> int:
+        return self.shape[1]
+
+    def __getitem__(self, rows: np.ndarray) -> torch.Tensor:
+        """Rows at positions ``rows`` (sorted) of this stream, in memory."""
+        return self.subset(rows).materialise()
+
+    def _derive(self, **changes: object) -> RowStream:
+        s = copy.copy(self)
+        s.__dict__.update(changes)
+        return s
+
+    def subset(self, rows: np.ndarray) -> RowStream:
+        """The stream of ``self.rows[rows]``."""
+        return self._derive(rows=self.rows[rows])
+
+    def with_scaler(self, scaler: tuple[np.ndarray, np.ndarray] | None) -> RowStream:
+        """Same rows, scaled by ``(offset, span)``."""
+        return self._derive(scaler=scaler)
+
+    def to(self, device: torch.device | str) -> RowStream:
+        """Same rows, chunks delivered on ``device``."""
+        return self._derive(device=torch.device(device))
+
+    def _read(self, rows: np.ndarray) -> np.ndarray:
+        """File rows ``rows`` (sorted) as float32, mapping only the span they cover."""
+        lo, hi = int(rows[0]), int(rows[-1]) + 1
+        row_bytes = self.shape[1] * self.dtype.itemsize
+        view = np.memmap(
+            self.path,
+            self.dtype,
+            "r",
+            offset=self.header_bytes + lo * row_bytes,
+            shape=(hi - lo, self.shape[1]),
+        )
+        out = np.array(view[rows - lo], dtype=np.float32)
+        del view  # unmaps: the pages no longer count as this process's memory
+        if self.dtype == np.uint8:
+            out /= 255.0
+        if self.scaler is not None:
+            offset, span = self.scaler
+            np.clip((out - offset) / span, 0.0, 1.0, out=out)
+        return out
+
+    def read(self, positions: np.ndarray) -> torch.Tensor:
+        """Rows at ``positions`` of this stream, in that order, as a tensor on the stream's device."""
+        order = np.argsort(positions, kind="stable")
+        out = torch.empty(len(positions), self.shape[1])
+        out[torch.from_numpy(order)] = torch.from_numpy(self._read(self.rows[positions[order]]))
+        return out.to(self.device)
+
+    def chunks(self) -> Iterator[torch.Tensor]:
+        """All rows once, in order, in chunks of ``BLOCK_ROWS``."""
+        for i in range(0, len(self), BLOCK_ROWS):
+            yield torch.from_numpy(self._read(self.rows[i : i + BLOCK_ROWS])).to(self.device)
+
+    def materialise(self) -> torch.Tensor:
+        """All rows as one in-memory tensor."""
+        return torch.cat(list(self.chunks()))
+
+    def scan(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-feature (min, max) over the rows; refuses NaN or infinite values."""
+        lo = np.full(self.shape[1], np.inf, np.float32)
+        hi = np.full(self.shape[1], -np.inf, np.float32)
+        for i in range(0, len(self), BLOCK_ROWS):
+            x = self._read(self.rows[i : i + BLOCK_ROWS])
+            if not np.isfinite(x).all():
+                raise UserError(f"{self.path} holds NaN or infinite values; clean them before training")
+            np.minimum(lo, x.min(0), out=lo)
+            np.maximum(hi, x.max(0), out=hi)
+        return lo, hi
+
+
+def write_stream(
+    fn: Callable[[torch.Tensor], torch.Tensor], source: RowStream | torch.Tensor, width: int
+) -> RowStream:
+    """``fn`` applied to every row of ``source``, in order, written to a temporary file as a stream.
+
+    Written with plain sequential file writes, so nothing of it stays resident.
+    """
+    tmp = tempfile.NamedTemporaryFile(prefix="ae-features-", suffix=".f32")
+    chunks = source.chunks() if isinstance(source, RowStream) else source.split(BLOCK_ROWS)
+    n = 0
+    for chunk in chunks:
+        out = fn(chunk).float().cpu().numpy()
+        tmp.write(out.tobytes())
+        n += len(out)
+    tmp.flush()
+    stream = RowStream(tmp.name, 0, np.float32, (n, width))
+    stream._keep = tmp
+    return stream
+
+
+Rows = torch.Tensor | RowStream
+
+
+def chunk_order(n: int, generator: torch.Generator) -> Iterator[np.ndarray]:
+    """A shuffled pass over positions ``0..n-1`` in chunks that each touch few regions of a file.
+
+    Blocks of ``BLOCK_ROWS`` consecutive positions are visited in random order,
+    ``BLOCKS_PER_CHUNK`` at a time, and shuffled within their chunk.
+    """
+    starts = torch.randperm(-(-n // BLOCK_ROWS), generator=generator).numpy() * BLOCK_ROWS
+    for i in range(0, len(starts), BLOCKS_PER_CHUNK):
+        pos = np.concatenate([np.arange(a, min(a + BLOCK_ROWS, n)) for a in starts[i : i + BLOCKS_PER_CHUNK]])
+        yield pos[torch.randperm(len(pos), generator=generator).numpy()]

@@ -1,0 +1,104 @@
+"""Data larger than the memory budget: npy rows streamed from disk in shuffled chunks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from helpers import FAST
+
+import autoencoders
+from autoencoders import stream
+from autoencoders.config import DataConfig, TrainConfig, UserError
+from autoencoders.data import load_dataset
+from autoencoders.stream import RowStream, chunk_order
+from autoencoders.train import epoch_batches, fit
+
+TINY_BUDGET = 1e-6  # GiB: forces streaming of any file
+
+
+@pytest.fixture
+def big_npy(tmp_path, monkeypatch):
+    """A 3000x16 uint8 image array; blocks of 256 rows so a pass spans many chunks."""
+    monkeypatch.setattr(stream, "BLOCK_ROWS", 256)
+    x = np.random.default_rng(0).integers(0, 256, size=(3000, 4, 4), dtype=np.uint8)
+    path = tmp_path / "big.npy"
+    np.save(path, x)
+    return path, x.reshape(3000, 16).astype(np.float32) / 255
+
+
+def test_chunk_order_visits_every_position_once():
+    g = torch.Generator().manual_seed(0)
+    chunks = list(chunk_order(5000, g))
+    allpos = np.concatenate(chunks)
+    assert sorted(allpos.tolist()) == list(range(5000))
+    assert not np.array_equal(allpos, np.arange(5000))  # shuffled
+
+
+def test_stream_reads_scaled_rows_in_the_asked_order(big_npy):
+    path, x = big_npy
+    s = RowStream.from_npy(path)
+    pos = np.array([2999, 0, 17, 1500])
+    np.testing.assert_allclose(s.read(pos).numpy(), x[pos], rtol=1e-6)
+    scaled = s.with_scaler((np.full(16, 0.5, np.float32), np.full(16, 0.25, np.float32)))
+    np.testing.assert_allclose(scaled.read(pos).numpy(), np.clip((x[pos] - 0.5) / 0.25, 0, 1), rtol=1e-6)
+    assert torch.equal(s.subset(np.arange(10, 20)).materialise(), torch.from_numpy(x[10:20]))
+
+
+def test_streamed_dataset_holds_the_same_rows_as_the_in_memory_one(big_npy):
+    path, _ = big_npy
+    ram = load_dataset(DataConfig(data=f"npy:{path}"))
+    disk = load_dataset(DataConfig(data=f"npy:{path}", memory_budget=TINY_BUDGET))
+    assert isinstance(disk.x_train, RowStream) and isinstance(ram.x_train, torch.Tensor)
+    assert torch.equal(disk.x_train.materialise(), ram.x_train)
+    assert torch.equal(disk.x_val, ram.x_val) and torch.equal(disk.x_test, ram.x_test)
+    assert disk.image_shape == (4, 4)
+
+
+def test_epoch_batches_cover_a_stream_once_and_stay_aligned(big_npy):
+    path, x = big_npy
+    s = RowStream.from_npy(path)
+    ids = torch.arange(3000)
+    seen = []
+    for xb, ib in epoch_batches((s, ids), 64, torch.Generator().manual_seed(1)):
+        assert torch.equal(xb, torch.from_numpy(x[ib.numpy()]))  # rows and ids stay paired
+        seen.append(ib)
+    assert sorted(torch.cat(seen).tolist()) == list(range(3000))
+
+
+def test_training_on_a_stream_lowers_the_loss(big_npy):
+    path, _ = big_npy
+    ds = load_dataset(DataConfig(data=f"npy:{path}", memory_budget=TINY_BUDGET))
+    torch.manual_seed(0)
+    model = autoencoders.DenseAutoencoder([16, 8, 4])
+    cfg = TrainConfig(lr=1e-2, **FAST)
+    history = fit(model, ds.x_train, ds.x_val, cfg, epochs=4)
+    assert history[-1]["val_loss"] < history[0]["val_loss"]
+
+
+@pytest.mark.parametrize("schedule", ["stagewise", "phased"])
+def test_greedy_run_on_streamed_data_with_disk_cached_features(big_npy, tmp_path, schedule):
+    path, _ = big_npy
+    run = autoencoders.train(
+        data=f"npy:{path}",
+        memory_budget=TINY_BUDGET,
+        layers=[16, 12, 8, 4],
+        pretrain="greedy",
+        schedule=schedule,
+        pretrain_epochs=1,
+        epochs=1,
+        compare=False,
+        out=str(tmp_path / schedule),
+        **FAST,
+    )
+    stages = [h["stage"] for h in run.history]
+    assert stages == ["pretrain layer 1", "pretrain layer 2", "pretrain layer 3", "fine-tune"]
+    assert run.metrics["test_sse_per_image"] > 0
+
+
+def test_nan_in_a_streamed_file_is_a_clear_error(tmp_path):
+    x = np.random.default_rng(0).random((500, 6)).astype(np.float32)
+    x[321, 2] = np.nan
+    np.save(tmp_path / "nan.npy", x)
+    with pytest.raises(UserError, match="NaN"):
+        load_dataset(DataConfig(data=f"npy:{tmp_path / 'nan.npy'}", memory_budget=TINY_BUDGET))
