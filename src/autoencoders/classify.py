@@ -22,6 +22,7 @@ from .checkpoint import save_weights, write_json
 from .config import TrainConfig, UserError
 from .data import Dataset
 from .models import DenseAutoencoder
+from .nn import set_trainable
 from .train import fit
 
 
@@ -107,9 +108,10 @@ def train_classifier(
         val = (ds.x_val[vrows].to(device), torch.from_numpy(y_val[vrows]).to(device))
     else:
         val = train
-    # only the encoder and head learn; the decoder is not part of the classifier's loss
+    # only the encoder and head learn; the decoder takes no part in the classifier's loss
+    set_trainable(autoencoder.decoder, False)
     t0 = time.perf_counter()
-    history = fit(model, train, val, cfg, cfg.epochs, stage="classify", params=_classifier_params(model))
+    history = fit(model, train, val, cfg, cfg.epochs, stage="classify")
     seconds = time.perf_counter() - t0
     pred = model.predict(ds.x_test.to(device)).cpu().numpy()
     metrics = {
@@ -122,10 +124,6 @@ def train_classifier(
         "n_test": len(y_test),
     }
     return ClassifierResult(model, classes, metrics, history)
-
-
-def _classifier_params(model: EncoderClassifier) -> list[nn.Parameter]:
-    return [*model.autoencoder.encoder.parameters(), *model.head.parameters()]
 
 
 def _class_index(y: np.ndarray, classes: np.ndarray) -> np.ndarray:

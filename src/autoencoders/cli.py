@@ -114,6 +114,8 @@ def run(argv: list[str] | None = None) -> int:
     if args.command == "train":
         result = api.train(_train_config(args))
         m = result.metrics
+        if not m:  # a torchrun rank other than 0: rank 0 reports
+            return 0
         print(f"run directory: {result.dir}")
         print(
             f"test SSE/image {m['test_sse_per_image']:.3f} (PCA-{m['code_size']}: "
@@ -156,6 +158,8 @@ def run(argv: list[str] | None = None) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors become one line on stderr and exit status 2."""
+    from .distributed import teardown
+
     try:
         status = run(argv)
     except UserError as e:
@@ -164,4 +168,6 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("autoencoders: interrupted", file=sys.stderr)
         status = 130
+    finally:
+        teardown()
     sys.exit(status)

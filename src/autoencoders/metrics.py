@@ -16,20 +16,23 @@ from .data import Dataset
 
 
 @torch.no_grad()
-def _batched(fn, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
-    return torch.cat([fn(x[i : i + batch_size]).float() for i in range(0, len(x), batch_size)])
+def _batched(model: nn.Module, fn, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+    """``fn`` over ``x`` in eval mode, restoring the model's mode afterwards."""
+    was_training = model.training
+    model.eval()
+    out = torch.cat([fn(x[i : i + batch_size]).float() for i in range(0, len(x), batch_size)])
+    model.train(was_training)
+    return out
 
 
 def encode_all(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Codes of all rows of ``x`` (eval mode, fp32)."""
-    model.eval()
-    return _batched(model.encode, x)
+    return _batched(model, model.encode, x)
 
 
 def reconstruct_all(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Reconstructions of all rows of ``x`` (eval mode, fp32)."""
-    model.eval()
-    return _batched(model, x)
+    return _batched(model, model, x)
 
 
 def reconstruction_errors(x: np.ndarray, recon: np.ndarray) -> dict[str, float]:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import viz
+from . import distributed, viz
 from .checkpoint import load_weights, save_weights, write_json, write_text
 from .classify import ClassifierResult, save_classifier, train_classifier
 from .config import Config, UserError
@@ -80,20 +80,30 @@ def _history_csv(history: list[dict]) -> str:
 
 
 def train(config: Config | dict | str | Path | None = None, **overrides: Any) -> Run:
-    """Train the configured model; write config, weights, metrics, history and figures."""
+    """Train the configured model; write config, weights, metrics, history and figures.
+
+    Under ``torchrun`` every rank trains its slice of each batch and returns the same model;
+    rank 0 alone writes the run directory and computes the metrics.
+    """
     cfg = as_config(config, **overrides)
+    device = distributed.setup(cfg.train.device) or resolve_device(cfg.train.device)
+    rank, world = distributed.rank_and_size()
+    main = rank == 0
     torch.manual_seed(cfg.train.seed)
-    device = resolve_device(cfg.train.device)
     ds = load_dataset(cfg.data)
     model = DenseAutoencoder.from_config(cfg.model, ds.n_features).to(device)
+    if world > 1:
+        torch.manual_seed(cfg.train.seed + rank)  # same initial weights, different corruption noise
     cfg.model.layers = model.layers  # config.json records the widths actually used
     out = _new_run_dir(cfg)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / CONFIG, cfg.to_dict())
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / CONFIG, cfg.to_dict())
     x_train, x_val = ds.x_train.to(device), ds.x_val.to(device)
 
     def checkpoint(_epoch: int) -> None:
-        _save_model(out / WEIGHTS, model, ds)
+        if main:
+            _save_model(out / WEIGHTS, model, ds)
 
     t0 = time.perf_counter()
     history: list[dict] = []
@@ -104,6 +114,10 @@ def train(config: Config | dict | str | Path | None = None, **overrides: Any) ->
     stage = "fine-tune" if history else "train"
     history += fit(model, x_train, x_val, cfg.train, cfg.train.epochs, stage=stage, on_epoch=checkpoint)
     train_seconds = time.perf_counter() - t0
+    if not main:
+        if stage == "fine-tune" and cfg.pretrain.compare:
+            _no_pretraining_baseline(cfg, ds, device, None)  # rank 0 trains it too
+        return Run(out, cfg, model, {}, history)
     _save_model(out / WEIGHTS, model, ds)
 
     metrics = evaluate(model, ds)
@@ -117,6 +131,7 @@ def train(config: Config | dict | str | Path | None = None, **overrides: Any) ->
         epochs_run=sum(1 for h in history if h["stage"] == stage),
         precision=resolve_precision(cfg.train.precision, device),
         device=str(device),
+        processes=world,
         n_train=len(ds.x_train),
         n_test=len(ds.x_test),
     )
@@ -128,7 +143,9 @@ def train(config: Config | dict | str | Path | None = None, **overrides: Any) ->
     return Run(out, cfg, model, metrics, history)
 
 
-def _no_pretraining_baseline(cfg: Config, ds: Dataset, device: torch.device, metrics: dict) -> list[dict]:
+def _no_pretraining_baseline(
+    cfg: Config, ds: Dataset, device: torch.device, metrics: dict | None
+) -> list[dict]:
     """Train the same stack from random init for the same epochs; add its numbers to ``metrics``."""
     torch.manual_seed(cfg.train.seed)
     model = DenseAutoencoder.from_config(cfg.model, ds.n_features).to(device)
@@ -137,6 +154,8 @@ def _no_pretraining_baseline(cfg: Config, ds: Dataset, device: torch.device, met
         model, ds.x_train.to(device), ds.x_val.to(device), cfg.train, cfg.train.epochs, stage="no pretraining"
     )
     seconds = time.perf_counter() - t0
+    if metrics is None:
+        return history
     m = evaluate(model, ds, pca_baseline=False)
     metrics["no_pretraining_sse_per_image"] = m["test_sse_per_image"]
     metrics["no_pretraining_train_seconds"] = seconds

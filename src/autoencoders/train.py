@@ -14,6 +14,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .config import TrainConfig, UserError
+from .distributed import all_sum, data_parallel, rank_and_size
 from .stream import BLOCK_ROWS, Rows, RowStream, chunk_order
 
 
@@ -28,19 +29,24 @@ def resolve_device(name: str) -> torch.device:
 
 @functools.cache
 def bf16_speedup(device_type: str) -> float:
-    """Measured bf16/fp32 matmul throughput ratio on this device (cached per process)."""
+    """bf16/fp32 matmul throughput ratio on this device, measured once per process.
+
+    On CUDA, GPUs that support bf16 run it on tensor cores: taken as a win without timing.
+    """
     if device_type == "cuda":
         return 2.0 if torch.cuda.is_bf16_supported() else 0.0
     a = torch.randn(256, 256)
-    times = {}
+    best = {}
     for dtype in (torch.float32, torch.bfloat16):
         x = a.to(dtype)
-        x @ x  # warm-up: first call may pick kernels
-        t0 = time.perf_counter()
-        for _ in range(4):
+        x @ x  # warm-up: the first call may pick kernels
+        times = []
+        for _ in range(3):  # best of three: robust to a busy machine
+            t0 = time.perf_counter()
             x @ x
-        times[dtype] = time.perf_counter() - t0
-    return times[torch.float32] / times[torch.bfloat16]
+            times.append(time.perf_counter() - t0)
+        best[dtype] = min(times)
+    return best[torch.float32] / best[torch.bfloat16]
 
 
 def resolve_precision(name: str, device: torch.device) -> str:
@@ -83,32 +89,40 @@ def _as_tuple(data: Tensors) -> tuple[Rows, ...]:
 
 
 def epoch_batches(
-    data: tuple[Rows, ...], batch_size: int, generator: torch.Generator | None
+    data: tuple[Rows, ...],
+    batch_size: int,
+    generator: torch.Generator | None,
+    rank: int = 0,
+    world: int = 1,
 ) -> Iterator[tuple[torch.Tensor, ...]]:
     """Row-aligned batches of ``data``: shuffled with a generator, in order without.
 
     In-memory tensors are sliced by index. When any part is a RowStream, the pass reads
     shuffled chunks (see ``chunk_order``) and every part is sliced by the same positions.
+    With ``world`` > 1 every rank draws the same global batches and keeps slice
+    ``rank::world`` of each, reading only those rows of a stream.
     """
-    if any(isinstance(t, RowStream) for t in data):
-        n = len(data[0])
-        chunks = (
-            chunk_order(n, generator)
-            if generator
-            else (np.arange(i, min(i + BLOCK_ROWS, n)) for i in range(0, n, BLOCK_ROWS))
-        )
-        for pos in chunks:
-            parts = [
-                t.read(pos) if isinstance(t, RowStream) else t[torch.from_numpy(pos).to(t.device)]
-                for t in data
-            ]
-            for idx in batches(len(pos), batch_size, generator):
-                yield tuple(p[idx] for p in parts)
+    if not any(isinstance(t, RowStream) for t in data):
+        device = data[0].device
+        for idx in batches(len(data[0]), batch_size, generator):
+            idx = idx[rank::world].to(device)
+            yield tuple(t[idx] for t in data)
         return
-    device = data[0].device
-    for idx in batches(len(data[0]), batch_size, generator):
-        idx = idx.to(device)
-        yield tuple(t[idx] for t in data)
+    n = len(data[0])
+    if generator is None:
+        chunks = (np.arange(i, min(i + BLOCK_ROWS, n)) for i in range(0, n, BLOCK_ROWS))
+    else:
+        chunks = chunk_order(n, generator)
+    for pos in chunks:
+        local = [idx[rank::world] for idx in batches(len(pos), batch_size, generator)]
+        mine = pos[torch.cat(local).numpy()]
+        parts = [
+            t.read(mine) if isinstance(t, RowStream) else t[torch.from_numpy(mine).to(t.device)] for t in data
+        ]
+        start = 0
+        for idx in local:
+            yield tuple(p[start : start + len(idx)] for p in parts)
+            start += len(idx)
 
 
 @torch.no_grad()
@@ -136,7 +150,6 @@ def fit(
     epochs: int,
     *,
     stage: str = "train",
-    params: Iterable[nn.Parameter] | None = None,
     on_epoch: Callable[[int], None] | None = None,
 ) -> list[dict]:
     """Train ``module`` by minimising ``module.loss(*batch)``; return one history row per epoch.
@@ -149,25 +162,34 @@ def fit(
     n = len(train[0])
     device = train[0].device
     precision = resolve_precision(cfg.precision, device)
-    optimizer = make_optimizer(module.parameters() if params is None else params, cfg)
-    generator = torch.Generator().manual_seed(cfg.seed)
+    optimizer = make_optimizer(module.parameters(), cfg)
+    generator = torch.Generator().manual_seed(cfg.seed)  # the same on every rank: same global batches
+    rank, world = rank_and_size()
+    step = data_parallel(module)
     history: list[dict] = []
     best, best_state, bad_epochs = math.inf, None, 0
-    bar = tqdm(total=epochs * n, desc=stage, disable=cfg.quiet, unit="sample", unit_scale=True, leave=False)
+    bar = tqdm(
+        total=epochs * n,
+        desc=stage,
+        disable=cfg.quiet or rank > 0,
+        unit="sample",
+        unit_scale=True,
+        leave=False,
+    )
     module.train()
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
         total = torch.zeros((), device=device)
-        for batch in epoch_batches(train, cfg.batch_size, generator):
+        for batch in epoch_batches(train, cfg.batch_size, generator, rank, world):
             with autocast(precision, device):
-                loss = module.loss(*batch)
+                loss = step(*batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             # accumulate on-device: a .item() per step would stall a GPU pipeline
             total += loss.detach() * len(batch[0])
-            bar.update(len(batch[0]))
-        train_loss = float(total) / n
+            bar.update(len(batch[0]) * world)
+        train_loss = float(all_sum(total)) / n
         if not math.isfinite(train_loss):
             bar.close()
             raise UserError(f"{stage}: the loss became {train_loss} at epoch {epoch}; lower --lr")

@@ -1,0 +1,82 @@
+"""Data-parallel training under ``torchrun``: gloo on CPU, nccl on GPU.
+
+``torchrun --nproc-per-node N -m autoencoders train ...`` starts N processes; each takes
+its slice of every global batch, DistributedDataParallel averages the gradients, and
+rank 0 alone writes the run directory.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+def launched() -> bool:
+    """Whether this process was started by torchrun as one of several."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def setup(device_name: str) -> torch.device | None:
+    """Join the process group when launched by torchrun; return this rank's device (None if alone)."""
+    if not launched():
+        return None
+    cuda = device_name == "cuda" or (device_name == "auto" and torch.cuda.is_available())
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo")
+    if cuda:
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        return torch.device("cuda", local)
+    return torch.device("cpu")
+
+
+def rank_and_size() -> tuple[int, int]:
+    """(rank, world size); (0, 1) outside a process group."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def is_main() -> bool:
+    """Rank 0 (or a single process): the one that writes files and prints."""
+    return rank_and_size()[0] == 0
+
+
+def teardown() -> None:
+    """Leave the process group, if joined."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def all_sum(value: torch.Tensor) -> torch.Tensor:
+    """Sum of ``value`` over all ranks (``value`` itself when alone)."""
+    if rank_and_size()[1] > 1:
+        value = value.clone()
+        dist.all_reduce(value)
+    return value
+
+
+class LossModule(nn.Module):
+    """Puts ``module.loss`` behind ``forward``, which is what DistributedDataParallel hooks."""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, *batch: torch.Tensor) -> torch.Tensor:
+        return self.module.loss(*batch)
+
+
+def data_parallel(module: nn.Module) -> nn.Module:
+    """``module.loss`` as a module, DDP-wrapped (gradients averaged across ranks) when not alone."""
+    wrapped = LossModule(module)
+    if rank_and_size()[1] == 1:
+        return wrapped
+    device = next(module.parameters()).device
+    return nn.parallel.DistributedDataParallel(
+        wrapped,
+        device_ids=[device.index] if device.type == "cuda" else None,
+    )
