@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -35,13 +36,23 @@ def reconstruct_all(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return _batched(model, model, x)
 
 
-def reconstruction_errors(x: np.ndarray, recon: np.ndarray) -> dict[str, float]:
-    """Per-pixel MSE, per-image SSE (sum over pixels, mean over images) and PSNR (peak 1)."""
-    sq = (recon.astype(np.float64) - x.astype(np.float64)) ** 2
-    mse = float(sq.mean())
+def reconstruction_errors(
+    x: np.ndarray, reconstruct: np.ndarray | Callable[[np.ndarray], np.ndarray], chunk: int = 8192
+) -> dict[str, float]:
+    """Per-pixel MSE, per-image SSE (sum over pixels, mean over images) and PSNR (peak 1).
+
+    ``reconstruct`` is the reconstructions, or a function applied chunk by chunk (so large
+    test sets never hold a float64 copy of themselves).
+    """
+    sse = 0.0
+    for i in range(0, len(x), chunk):
+        rows = x[i : i + chunk]
+        recon = reconstruct[i : i + chunk] if isinstance(reconstruct, np.ndarray) else reconstruct(rows)
+        sse += float(((recon.astype(np.float64) - rows.astype(np.float64)) ** 2).sum())
+    mse = sse / x.size
     return {
         "mse": mse,
-        "sse_per_image": float(sq.sum(axis=1).mean()),
+        "sse_per_image": sse / len(x),
         "psnr": 10 * math.log10(1.0 / mse) if mse > 0 else math.inf,
     }
 
@@ -64,14 +75,15 @@ def evaluate(model: nn.Module, ds: Dataset, pca_baseline: bool = True) -> dict[s
     # baselines and probes fit on all training rows, or on a sample of a stream from disk
     x_train, y_train = ds.train_sample()
     x_test = ds.x_test.to(device)
-    recon = reconstruct_all(model, x_test).cpu().numpy()
     xt = ds.x_test.numpy()
-    ae = reconstruction_errors(xt, recon)
+    ae = reconstruction_errors(
+        xt, lambda rows: reconstruct_all(model, torch.from_numpy(rows).to(device)).cpu().numpy()
+    )
     k = model.code_size
     out = {"test_mse": ae["mse"], "test_sse_per_image": ae["sse_per_image"], "test_psnr": ae["psnr"]}
     if pca_baseline:
         pca = pca_fit(x_train.numpy(), k)
-        pca_err = reconstruction_errors(xt, pca.inverse_transform(pca.transform(xt)))
+        pca_err = reconstruction_errors(xt, lambda rows: pca.inverse_transform(pca.transform(rows)))
         out |= {"pca_sse_per_image": pca_err["sse_per_image"], "pca_psnr": pca_err["psnr"]}
     out["code_size"] = k
     if y_train is not None and ds.y_test is not None and len(np.unique(y_train)) > 1:
