@@ -198,3 +198,25 @@ def test_set_trainable_on_part_of_a_model_leaves_the_rest_alone():
     model.loss(torch.rand(8, 64)).backward()
     opt.step()
     assert all(torch.equal(a, b) for a, b in zip(before, model.encoder.parameters()))
+
+
+def test_cosine_decay_brings_the_learning_rate_to_zero_over_the_stage():
+    from autoencoders.train import make_scheduler
+
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=0.1)
+    sched = make_scheduler(opt, "cosine", steps=10)
+    lrs = []
+    for _ in range(12):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(0.1) and lrs[5] == pytest.approx(0.05)
+    assert lrs[10] == pytest.approx(0.0) and lrs[11] == pytest.approx(0.0)  # stays at zero
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+    constant = torch.optim.SGD([p], lr=0.1)
+    flat = make_scheduler(constant, "none", steps=10)
+    for _ in range(5):
+        constant.step()
+        flat.step()
+    assert constant.param_groups[0]["lr"] == pytest.approx(0.1)

@@ -70,6 +70,7 @@ class PretrainConfig:
 class TrainConfig:
     optimizer: str = _opt("adam", "optimizer", ("adam", "sgd"))
     lr: float = _opt(2e-3, "learning rate")
+    lr_decay: str = _opt("none", "learning-rate decay over each training stage", ("none", "cosine"))
     momentum: float = _opt(0.9, "SGD momentum")
     weight_decay: float = _opt(0.0, "L2 weight decay")
     batch_size: int = _opt(64, "mini-batch size")

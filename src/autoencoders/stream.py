@@ -118,8 +118,11 @@ class RowStream:
             yield torch.from_numpy(self._read(self.rows[i : i + BLOCK_ROWS])).to(self.device)
 
     def materialise(self) -> torch.Tensor:
-        """All rows as one in-memory tensor."""
-        return torch.cat(list(self.chunks()))
+        """All rows as one in-memory tensor (filled chunk by chunk: no second copy)."""
+        out = torch.empty(len(self), self.shape[1], device=self.device)
+        for i, chunk in zip(range(0, len(self), BLOCK_ROWS), self.chunks()):
+            out[i : i + len(chunk)] = chunk
+        return out
 
     def scan(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-feature (min, max) over the rows; refuses NaN or infinite values."""

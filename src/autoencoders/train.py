@@ -81,6 +81,17 @@ def make_optimizer(params: Iterable[nn.Parameter], cfg: TrainConfig) -> torch.op
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
 
 
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, decay: str, steps: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Per-step learning-rate factor: constant, or a cosine from 1 to 0 over ``steps`` (then 0)."""
+    if decay == "cosine":
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step / max(steps, 1), 1.0)))
+        )
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+
+
 Tensors = Rows | tuple[torch.Tensor, ...]
 
 
@@ -166,6 +177,7 @@ def fit(
     generator = torch.Generator().manual_seed(cfg.seed)  # the same on every rank: same global batches
     rank, world = rank_and_size()
     step = data_parallel(module)
+    scheduler = make_scheduler(optimizer, cfg.lr_decay, epochs * math.ceil(n / cfg.batch_size))
     history: list[dict] = []
     best, best_state, bad_epochs = math.inf, None, 0
     bar = tqdm(
@@ -186,6 +198,7 @@ def fit(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            scheduler.step()
             # accumulate on-device: a .item() per step would stall a GPU pipeline
             total += loss.detach() * len(batch[0])
             bar.update(len(batch[0]) * world)
