@@ -313,29 +313,13 @@ def test_train_cli_in_process(tmp_path, npy_data, capsys):
 
 
 def test_greedy_run_reports_the_no_pretraining_baseline(tmp_path):
-    run = autoencoders.train(
-        data="digits",
-        layers=[64, 32, 8],
-        pretrain="greedy",
-        pretrain_epochs=1,
-        epochs=2,
-        out=str(tmp_path / "g"),
-        **FAST,
-    )
+    greedy = dict(data="digits", layers=[64, 32, 8], pretrain="greedy", pretrain_epochs=1, epochs=2, **FAST)
+    run = autoencoders.train(out=str(tmp_path / "g"), **greedy)
     m = run.metrics
     assert {"no_pretraining_sse_per_image", "no_pretraining_linear_probe_accuracy"} <= set(m)
     assert m["no_pretraining_sse_per_image"] != m["test_sse_per_image"]
     assert (run.dir / "pretraining.png").is_file()
     assert [h["stage"] for h in run.history].count("no pretraining") == 2
     assert m["epochs_run"] == 2
-    plain = autoencoders.train(
-        data="digits",
-        layers=[64, 32, 8],
-        pretrain="greedy",
-        pretrain_epochs=1,
-        epochs=2,
-        compare=False,
-        out=str(tmp_path / "n"),
-        **FAST,
-    )
+    plain = autoencoders.train(compare=False, out=str(tmp_path / "n"), **greedy)
     assert "no_pretraining_sse_per_image" not in plain.metrics
