@@ -102,3 +102,17 @@ def test_nan_in_a_streamed_file_is_a_clear_error(tmp_path):
     np.save(tmp_path / "nan.npy", x)
     with pytest.raises(UserError, match="NaN"):
         load_dataset(DataConfig(data=f"npy:{tmp_path / 'nan.npy'}", memory_budget=TINY_BUDGET))
+
+
+def test_ranks_read_disjoint_halves_of_each_streamed_batch(big_npy):
+    path, x = big_npy
+    s = RowStream.from_npy(path)
+    ids = torch.arange(3000)
+    full = list(epoch_batches((s, ids), 64, torch.Generator().manual_seed(2)))
+    halves = [list(epoch_batches((s, ids), 64, torch.Generator().manual_seed(2), rank, 2)) for rank in (0, 1)]
+    assert len(full) == len(halves[0]) == len(halves[1])
+    for (_, ib), (x0, i0), (x1, i1) in zip(full, *halves):
+        assert sorted(torch.cat([i0, i1]).tolist()) == sorted(ib.tolist())
+        assert not set(i0.tolist()) & set(i1.tolist())
+        assert torch.equal(x0, torch.from_numpy(x[i0.numpy()]))
+        assert torch.equal(x1, torch.from_numpy(x[i1.numpy()]))
