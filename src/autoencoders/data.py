@@ -276,16 +276,24 @@ def to_float(x: np.ndarray) -> np.ndarray:
 
 def fit_scaler(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature (offset, span) mapping training data to [0, 1]; identity if already there."""
-    d = x.shape[1]
-    if x.min() >= 0.0 and x.max() <= 1.0:
-        return np.zeros(d, np.float32), np.ones(d, np.float32)
-    lo, hi = x.min(axis=0), x.max(axis=0)
+    return scaler_from_range(x.min(axis=0), x.max(axis=0))
+
+
+def scaler_from_range(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(offset, span) from per-feature minima and maxima; identity when all lie in [0, 1]."""
+    if lo.min() >= 0.0 and hi.max() <= 1.0:
+        return np.zeros(len(lo), np.float32), np.ones(len(lo), np.float32)
     return lo.astype(np.float32), np.where(hi > lo, hi - lo, 1.0).astype(np.float32)
+
+
+def is_identity(offset: np.ndarray, span: np.ndarray) -> bool:
+    """Whether a fitted scaler leaves values unchanged."""
+    return not offset.any() and bool((span == 1).all())
 
 
 def apply_scaler(x: np.ndarray, offset: np.ndarray, span: np.ndarray) -> np.ndarray:
     """Scale with a fitted (offset, span), clipping to [0, 1]."""
-    if not offset.any() and (span == 1).all() and (x.size == 0 or (x.min() >= 0 and x.max() <= 1)):
+    if is_identity(offset, span) and (x.size == 0 or (x.min() >= 0 and x.max() <= 1)):
         return x  # already in range: skip a full copy of a possibly large array
     return np.clip((x - offset) / span, 0.0, 1.0).astype(np.float32)
 
@@ -335,14 +343,16 @@ def read_data(cfg: DataConfig) -> RawData:
         x, y = load_npy(path, cfg.labels)
     else:
         x, y = load_csv(path, cfg.label_column)
-    image_shape: tuple[int, ...] | None = None
-    if x.ndim == 3:
-        image_shape = tuple(x.shape[1:])
-    elif int(np.sqrt(x.shape[1])) ** 2 == x.shape[1]:
-        side = int(np.sqrt(x.shape[1]))
-        image_shape = (side, side)
     flat = lambda a: None if a is None else to_float(np.asarray(a).reshape(len(a), -1))  # noqa: E731
-    return RawData(flat(x), y, flat(x_test), y_test, image_shape)
+    return RawData(flat(x), y, flat(x_test), y_test, _image_shape(x.shape))
+
+
+def _image_shape(shape: tuple[int, ...]) -> tuple[int, ...] | None:
+    """H×W of N×H×W data, or a square side of N×D data when D is a square; else None."""
+    if len(shape) == 3:
+        return tuple(shape[1:])
+    side = int(np.sqrt(shape[1]))
+    return (side, side) if side * side == shape[1] else None
 
 
 def load_dataset(cfg: DataConfig, scaler: tuple[np.ndarray, np.ndarray] | None = None) -> Dataset:
@@ -352,7 +362,7 @@ def load_dataset(cfg: DataConfig, scaler: tuple[np.ndarray, np.ndarray] | None =
     """
     kind, path = parse_spec(cfg.data)
     if kind == "npy" and open_npy(path).size * 4 > cfg.memory_budget * 2**30:
-        return _streamed_dataset(cfg, path, scaler)
+        return _streamed_dataset(cfg, open_npy(path), scaler)
     raw = read_data(cfg)
     x, y, x_test, y_test = raw.x, raw.y, raw.x_test, raw.y_test
     if x_test is None:
@@ -384,22 +394,21 @@ def load_dataset(cfg: DataConfig, scaler: tuple[np.ndarray, np.ndarray] | None =
     )
 
 
-def _streamed_dataset(cfg: DataConfig, path: str, scaler: tuple[np.ndarray, np.ndarray] | None) -> Dataset:
+def _streamed_dataset(
+    cfg: DataConfig, array: np.memmap, scaler: tuple[np.ndarray, np.ndarray] | None
+) -> Dataset:
     """An npy dataset too large for the memory budget: training rows stream from disk in chunks.
 
     Validation and test rows are read into memory (they are fractions of the data).
     """
-    stream = RowStream.from_npy(path)
+    path = str(array.filename)
+    stream = RowStream.from_memmap(array)
     y = load_labels(cfg.labels, len(stream)) if cfg.labels else None
     keep, test_idx = _split(len(stream), cfg.test_fraction, cfg.split_seed)
     train_pos, val_pos = _split(len(keep), cfg.val_fraction, cfg.split_seed + 1)
     train_idx, val_idx = keep[train_pos], keep[val_pos]
-    if scaler is None:
-        lo, hi = stream.subset(train_idx).scan()
-        identity = lo.min() >= 0 and hi.max() <= 1
-        scaler = (np.zeros_like(lo), np.ones_like(hi)) if identity else (lo, np.where(hi > lo, hi - lo, 1.0))
-    offset, span = (a.astype(np.float32) for a in scaler)
-    stream = stream.with_scaler(None if not offset.any() and (span == 1).all() else (offset, span))
+    offset, span = scaler_from_range(*stream.subset(train_idx).scan()) if scaler is None else scaler
+    stream = stream.with_scaler(None if is_identity(offset, span) else (offset, span))
 
     def rows(idx: np.ndarray) -> torch.Tensor:
         x = stream.subset(idx).materialise()
@@ -409,11 +418,6 @@ def _streamed_dataset(cfg: DataConfig, path: str, scaler: tuple[np.ndarray, np.n
     def labels(idx: np.ndarray) -> torch.Tensor | None:
         return None if y is None else torch.as_tensor(y[idx].astype(np.int64))
 
-    a = open_npy(path)
-    side = int(np.sqrt(stream.n_features))
-    image_shape = (
-        tuple(a.shape[1:]) if a.ndim == 3 else (side, side) if side**2 == stream.n_features else None
-    )
     return Dataset(
         name=cfg.data,
         x_train=stream.subset(train_idx),
@@ -422,7 +426,7 @@ def _streamed_dataset(cfg: DataConfig, path: str, scaler: tuple[np.ndarray, np.n
         y_train=labels(train_idx),
         y_val=labels(val_idx),
         y_test=labels(test_idx),
-        image_shape=image_shape,
+        image_shape=_image_shape(array.shape),
         offset=torch.from_numpy(offset),
         span=torch.from_numpy(span),
     )

@@ -49,13 +49,17 @@ class RowStream:
         self._keep: object = None  # a temporary file this stream reads, kept alive with it
 
     @classmethod
+    def from_memmap(cls, array: np.memmap) -> RowStream:
+        """Stream of a memory-mapped 2-D (or N×H×W, flattened) .npy file, read chunk by chunk."""
+        if not array.flags.c_contiguous:
+            raise UserError(f"{array.filename} is stored in Fortran order; save it C-ordered to stream it")
+        shape = (array.shape[0], int(np.prod(array.shape[1:])))
+        return cls(array.filename, array.offset, array.dtype, shape)
+
+    @classmethod
     def from_npy(cls, path: str | Path) -> RowStream:
-        """Stream of a 2-D (or N×H×W, flattened) .npy file, read through its header only."""
-        a = np.load(path, mmap_mode="r", allow_pickle=False)
-        if not a.flags.c_contiguous:
-            raise UserError(f"{path} is stored in Fortran order; save it C-ordered to stream it")
-        shape = (a.shape[0], int(np.prod(a.shape[1:])))
-        return cls(path, a.offset, a.dtype, shape)
+        """Stream of a 2-D (or N×H×W, flattened) .npy file."""
+        return cls.from_memmap(np.load(path, mmap_mode="r", allow_pickle=False))
 
     def __len__(self) -> int:
         return len(self.rows)
