@@ -109,10 +109,17 @@ def test_invalid_values_are_user_errors(overrides, message):
         Config().replace(**overrides)
 
 
-def test_invalid_choice_in_toml_is_a_user_error(tmp_path):
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('[model]\nactivation = "swish"\n', "--activation must be one of .*not 'swish'"),
+        ('[train]\nlr = "fast"\n', "lr"),  # a string where a number belongs
+    ],
+)
+def test_bad_toml_values_are_user_errors(tmp_path, text, message):
     toml = tmp_path / "bad.toml"
-    toml.write_text('[model]\nactivation = "swish"\n')
-    with pytest.raises(UserError, match="--activation must be one of .*not 'swish'"):
+    toml.write_text(text)
+    with pytest.raises(UserError, match=message):
         _cfg("--config", str(toml))
 
 
@@ -121,13 +128,6 @@ def test_invalid_choice_flag_is_rejected_by_argparse(capsys):
         build_parser().parse_args(["train", "--activation", "swish"])
     assert exc.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
-
-
-def test_wrongly_typed_value_is_a_user_error(tmp_path):
-    toml = tmp_path / "bad.toml"
-    toml.write_text('[train]\nlr = "fast"\n')
-    with pytest.raises(UserError, match="lr"):
-        _cfg("--config", str(toml))
 
 
 def test_json_round_trip(tmp_path):
