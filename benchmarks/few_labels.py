@@ -56,7 +56,7 @@ from autoencoders.checkpoint import load_weights
 from autoencoders.classify import labelled_subset
 from autoencoders.config import ACTIVATIONS, CORRUPTIONS, Config, DataConfig
 from autoencoders.data import Dataset, load_dataset, read_data
-from autoencoders.train import resolve_device, resolve_precision
+from autoencoders.training.loop import resolve_device, resolve_precision
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METHODS = {"pretrained": "SDAE-pretrained MLP", "scratch": "random-init MLP", "logreg": "logreg on pixels"}

@@ -54,7 +54,7 @@ from autoencoders.data import load_dataset
 from autoencoders.metrics import pca_fit, reconstruction_errors
 from autoencoders.models import DenseAutoencoder
 from autoencoders.run import as_config
-from autoencoders.train import fit, resolve_device, resolve_precision
+from autoencoders.training.loop import fit, resolve_device, resolve_precision
 
 LAYERS = [784, 1000, 500, 250, 30]
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -12,7 +12,7 @@ import torch
 
 from autoencoders.checkpoint import load_weights
 from autoencoders.distributed import launched, rank_and_size
-from autoencoders.train import epoch_batches
+from autoencoders.training.loop import epoch_batches
 
 ARGS = ["train", "--layers", "64,32,8", "--epochs", "3", "--batch-size", "64", "--precision", "fp32"]
 ARGS += ["--device", "cpu", "--quiet", "--seed", "3"]

@@ -88,7 +88,7 @@ def test_non_finite_npy(tmp_path, bad):
 
 def test_npy_wrong_rank_and_missing_file(tmp_path):
     np.save(tmp_path / "x.npy", np.zeros(20, np.float32))
-    with pytest.raises(UserError, match="N×D or N×H×W"):
+    with pytest.raises(UserError, match="N×D, N×H×W or N×C×H×W"):
         load_dataset(DataConfig(data=f"npy:{tmp_path / 'x.npy'}"))
     with pytest.raises(UserError, match="does not exist"):
         load_dataset(DataConfig(data=f"npy:{tmp_path / 'missing.npy'}"))

@@ -20,11 +20,15 @@ import torch.nn.functional as F
 from helpers import FAST
 
 import autoencoders
-import autoencoders.layerwise as layerwise
+import autoencoders.run as run_module
+import autoencoders.training.layerwise as layerwise
+import autoencoders.training.state as state_module
 from autoencoders import Config, DenseAutoencoder
-from autoencoders.layerwise import LayerPair, cache_features, greedy_pretrain, stage_costs
+from autoencoders.models import LayerPair
 from autoencoders.nn import set_trainable
 from autoencoders.stream import RowStream
+from autoencoders.training.layerwise import cache_features, stage_costs
+from autoencoders.training.state import Progress
 
 LAYERS = [64, 16, 8, 4]  # depth 3: three pretraining stages
 
@@ -52,6 +56,17 @@ def _cfg(**overrides) -> Config:
     return Config().replace(**settings)
 
 
+def greedy_pretrain(model, x_train, x_val, cfg, memory_budget: int = 1 << 30) -> list[dict]:
+    """Greedy pretraining outside a run directory (nothing saved)."""
+    return layerwise.greedy_pretrain(model, x_train, x_val, cfg, Progress(None), memory_budget)
+
+
+def _pair_loss(pair: LayerPair, h: torch.Tensor, target: torch.Tensor | None = None) -> float:
+    """The pair's reconstruction objective on clean ``h`` (target: ``h``, or the stack's input)."""
+    with torch.no_grad():
+        return float(pair.nll(pair(h).logits, h if target is None else target).mean())
+
+
 def _snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {name: p.detach().clone() for name, p in model.named_parameters()}
 
@@ -62,13 +77,13 @@ def _stages(history: list[dict]) -> list[str]:
 
 def _spy_on_stages(monkeypatch, phase: list[str]) -> dict[str, list]:
     """Make ``phase[0]`` name what greedy_pretrain is doing; record the caches it makes."""
-    real_fit, real_cache = layerwise.fit, layerwise.cache_features
+    real_fit, real_cache = state_module.fit, layerwise.cache_features
     seen: dict[str, list] = {"caches": []}
 
-    def fit(module, train, val, cfg, epochs, **kw):
+    def fit(step, train, val, cfg, epochs, **kw):
         phase[0] = kw["stage"]
         try:
-            return real_fit(module, train, val, cfg, epochs, **kw)
+            return real_fit(step, train, val, cfg, epochs, **kw)
         finally:
             phase[0] = "between stages"
 
@@ -81,7 +96,7 @@ def _spy_on_stages(monkeypatch, phase: list[str]) -> dict[str, list]:
         seen["caches"].append((pair.k, out))
         return out
 
-    monkeypatch.setattr(layerwise, "fit", fit)
+    monkeypatch.setattr(state_module, "fit", fit)
     monkeypatch.setattr(layerwise, "cache_features", cache)
     return seen
 
@@ -145,21 +160,21 @@ def test_layer_pair_holds_the_stack_own_layers():
     d = model.depth
     for k in range(d):
         pair = LayerPair(model, k)
-        assert pair.encoder is model.encoder[k]
-        assert pair.decoder is model.decoder[d - 1 - k]
-        assert pair.encoder.weight.data_ptr() == model.encoder[k].weight.data_ptr()
-        assert pair.decoder.weight.data_ptr() == model.decoder[d - 1 - k].weight.data_ptr()
+        assert pair.layer is model.encoder[k]
+        assert pair.mirror is model.decoder[d - 1 - k]
+        assert pair.layer.weight.data_ptr() == model.encoder[k].weight.data_ptr()
+        assert pair.mirror.weight.data_ptr() == model.decoder[d - 1 - k].weight.data_ptr()
         # the mirror decoder maps layer k's output back to its input width
-        assert (pair.decoder.in_features, pair.decoder.out_features) == (
-            pair.encoder.out_features,
-            pair.encoder.in_features,
+        assert (pair.mirror.in_features, pair.mirror.out_features) == (
+            pair.layer.out_features,
+            pair.layer.in_features,
         )
 
     pair = LayerPair(model, 1)
     enc_before = model.encoder[1].weight.detach().clone()
     with torch.no_grad():
-        pair.encoder.weight.add_(1.0)
-        pair.decoder.bias.fill_(0.25)
+        pair.layer.weight.add_(1.0)
+        pair.mirror.bias.fill_(0.25)
     assert torch.equal(model.encoder[1].weight, enc_before + 1.0)
     assert torch.all(model.decoder[d - 2].bias == 0.25)
     # the pair's state is a view of the model's, never a copy
@@ -182,10 +197,8 @@ def test_greedy_pretrain_changes_every_layer_in_place():
 @pytest.fixture(scope="module")
 def greedy_run(tmp_path_factory):
     """One tiny greedy run through the API, with spies on pretraining and fine-tuning."""
-    import autoencoders.run as run_module
-
     seen: dict[str, object] = {}
-    real_pretrain, real_fit = layerwise.greedy_pretrain, run_module.fit
+    real_pretrain, real_fit = run_module.greedy_pretrain, state_module.fit
 
     def pretrain(model, *args, **kw):
         seen["model"], seen["init"] = model, _snapshot(model)
@@ -193,19 +206,20 @@ def greedy_run(tmp_path_factory):
         seen["pretrained"] = _snapshot(model)
         return history
 
-    def fit(module, *args, **kw):
+    def fit(step, *args, **kw):
         if kw.get("stage") == "fine-tune":  # not a from-scratch baseline run, if any
+            module = step.module
             seen["fit_module"], seen["fit_start"] = module, _snapshot(module)
             seen["trainable"] = [name for name, p in module.named_parameters() if p.requires_grad]
-            history = real_fit(module, *args, **kw)
+            history = real_fit(step, *args, **kw)
             seen["fine_tuned"] = _snapshot(module)
             return history
-        return real_fit(module, *args, **kw)
+        return real_fit(step, *args, **kw)
 
     out = tmp_path_factory.mktemp("greedy") / "run"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(layerwise, "greedy_pretrain", pretrain)
-        mp.setattr(run_module, "fit", fit)
+        mp.setattr(run_module, "greedy_pretrain", pretrain)
+        mp.setattr(state_module, "fit", fit)
         run = autoencoders.train(
             data="digits",
             layers=[64, 32, 16, 8],
@@ -244,20 +258,22 @@ def test_each_stage_trains_only_its_pair(monkeypatch, schedule, tied):
     x_train, x_val = _digits(100, 20)
     model = _model(tied=tied)
     d = model.depth
-    real_fit = layerwise.fit
+    real_fit = state_module.fit
     changed_per_stage, trainable_per_stage = [], []
 
-    def fit(module, *args, **kw):
+    def fit(step, *args, **kw):
         trainable = {id(p) for p in model.parameters() if p.requires_grad}
-        assert trainable == {id(p) for p in module.parameters()}
+        assert trainable == {id(p) for p in step.module.parameters()}
+        # the step's optimizer holds exactly the pair's parameters
+        assert trainable == {id(p) for g in step.optimizers["main"].param_groups for p in g["params"]}
         trainable_per_stage.append(sorted(n for n, p in model.named_parameters() if p.requires_grad))
         before = _snapshot(model)
-        history = real_fit(module, *args, **kw)
+        history = real_fit(step, *args, **kw)
         after = _snapshot(model)
         changed_per_stage.append(sorted(n for n in before if not torch.equal(before[n], after[n])))
         return history
 
-    monkeypatch.setattr(layerwise, "fit", fit)
+    monkeypatch.setattr(state_module, "fit", fit)
     greedy_pretrain(model, x_train, x_val, _cfg(schedule=schedule))
 
     for k in range(d):
@@ -354,10 +370,10 @@ def test_tied_pair_decodes_with_the_transposed_encoder_weight():
     model = _model(tied=True)
     for k in range(model.depth):
         pair = LayerPair(model, k)
-        w = pair.encoder.weight
-        assert pair.decoder.weight.shape == w.t().shape
-        assert pair.decoder.weight.data_ptr() == w.data_ptr()  # a view, not a copy
-        assert torch.equal(pair.decoder.weight, w.t())
+        w = pair.layer.weight
+        assert pair.mirror.weight.shape == w.t().shape
+        assert pair.mirror.weight.data_ptr() == w.data_ptr()  # a view, not a copy
+        assert torch.equal(pair.mirror.weight, w.t())
         # the shared weight is one parameter of the pair (encoder W and b, decoder b)
         assert len(list(pair.parameters())) == 3
         assert sum(p is w for p in pair.parameters()) == 1
@@ -379,38 +395,40 @@ def test_tied_pretraining_learns_and_keeps_the_tie():
 # ---------------------------------------------------------------- denoising
 
 
-def test_pair_corrupts_only_in_training_mode():
+@pytest.mark.parametrize("schedule", ["stagewise", "phased"])
+def test_pair_objective_is_the_stage_objective(schedule):
     x, _ = _digits(64, 0)
-    model = _model(corruption="masking", noise=0.5)
-    for k in (0, 1):
-        pair = LayerPair(model, k)
+    model = _model()
+    h = x
+    for k in range(model.depth):
+        pair = LayerPair(model, k, schedule)
+        got = _pair_loss(pair, h, x if schedule == "phased" else None)
+        assert got == pytest.approx(_reference_stage_loss(model, x, k, schedule), rel=1e-5), k
         with torch.no_grad():
-            h = x if k == 0 else model.encoder_acts[0](model.encoder[0](x))
-            pair.eval()
-            clean = [float(pair.loss(h)) for _ in range(3)]
-            assert clean == [clean[0]] * 3
-            assert clean[0] == pytest.approx(_reference_stage_loss(model, x, k, "stagewise"), rel=1e-5)
-            pair.train()
-            torch.manual_seed(1)
-            noisy = [float(pair.loss(h)) for _ in range(3)]
-        assert len(set(noisy)) == 3 and clean[0] not in noisy
+            h = pair.encode(h)
 
 
 def test_pretraining_corrupts_training_rows_only(monkeypatch):
     n_train, n_val, epochs = 60, 20, 2
     x_train, x_val = _digits(n_train, n_val)
-    model = _model(corruption="masking", noise=0.3)
-    real_corrupt = layerwise.corrupt
+    model = _model()
+    real_make = layerwise.make_corruption
     corrupted: list[int] = []
 
-    def corrupt(h, kind, level):
-        corrupted.append(len(h))
+    def make_corruption(kind, level):
         assert (kind, level) == ("masking", 0.3)
-        return real_corrupt(h, kind, level)
+        transform = real_make(kind, level)
 
-    monkeypatch.setattr(layerwise, "corrupt", corrupt)
+        def corrupt(h):
+            corrupted.append(len(h))
+            return transform(h)
+
+        return corrupt
+
+    monkeypatch.setattr(layerwise, "make_corruption", make_corruption)
     torch.manual_seed(0)
-    history = greedy_pretrain(model, x_train, x_val, _cfg(pretrain_epochs=epochs, batch_size=16))
+    cfg = _cfg(pretrain_epochs=epochs, batch_size=16, corruption="masking", noise=0.3)
+    history = greedy_pretrain(model, x_train, x_val, cfg)
     # every training row of every epoch of every stage; no validation or caching rows
     assert sum(corrupted) == model.depth * epochs * n_train
     # the validation loss is the clean objective, whatever the random state
@@ -430,7 +448,7 @@ def test_cache_features_spills_to_a_file_stream():
     on_disk = cache_features(pair, x, memory_budget=1)
     assert isinstance(in_ram, torch.Tensor) and in_ram.shape == (300, 16)
     with torch.no_grad():
-        torch.testing.assert_close(in_ram, pair.features(x))
+        torch.testing.assert_close(in_ram, pair.encode(x))
     assert pair.training  # back in training mode for the next stage
     # the spilled features live in a temporary file, read back in chunks
     assert isinstance(on_disk, RowStream)

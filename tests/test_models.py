@@ -6,9 +6,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autoencoders import DenseAutoencoder, ModelConfig, TrainConfig, UserError
-from autoencoders.nn import corrupt, gaussian_noise, masking_noise, salt_and_pepper, set_trainable
-from autoencoders.train import make_optimizer
+from autoencoders import Config, DenseAutoencoder, TrainConfig, UserError
+from autoencoders.nn import (
+    corrupt,
+    gaussian_noise,
+    make_corruption,
+    masking_noise,
+    salt_and_pepper,
+    set_trainable,
+)
+from autoencoders.training.steps import autoencoder_step, make_optimizer
 
 LAYERS = [64, 32, 8]
 
@@ -18,6 +25,11 @@ def _model(tied: bool, **kw) -> DenseAutoencoder:
     return DenseAutoencoder(LAYERS, tied=tied, **kw)
 
 
+def _loss(model: DenseAutoencoder, x: torch.Tensor) -> torch.Tensor:
+    """The reconstruction term the gradient step minimises (mean over the batch)."""
+    return model.nll(model(x).logits, x).mean()
+
+
 # ---------------------------------------------------------------- shapes
 
 
@@ -25,15 +37,15 @@ def test_dense_shapes_and_mirrored_decoder():
     model = _model(tied=False)
     x = torch.rand(5, 64)
     assert model.encode(x).shape == (5, 8)
-    out = model(x)
-    assert out.shape == (5, 64)
+    out = model.reconstruct(x)
+    assert out.shape == (5, 64) and model(x).logits.shape == (5, 64)
     assert out.min() >= 0 and out.max() <= 1  # sigmoid output
     assert [layer.out_features for layer in model.decoder] == [32, 64]
     assert model.code_size == 8 and model.depth == 2
 
 
 def test_from_config_defaults_to_d_256_64_16():
-    model = DenseAutoencoder.from_config(ModelConfig(), 30)
+    model = DenseAutoencoder.from_config(Config(), (30,))
     assert model.layers == [30, 256, 64, 16]
 
 
@@ -81,7 +93,7 @@ def test_tied_gradient_flows_into_the_shared_weight_from_both_sides():
     assert model.encoder[0].weight.grad is not None
     assert model.encoder[0].weight.grad.abs().sum() > 0
     model.zero_grad()
-    model.loss(x).backward()
+    _loss(model, x).backward()
     assert model.encoder[0].weight.grad.abs().sum() > 0
 
 
@@ -89,7 +101,7 @@ def test_tied_model_moves_and_loads_state_as_one():
     a, b = _model(tied=True), DenseAutoencoder(LAYERS, tied=True)
     b.load_state_dict(a.state_dict())
     x = torch.rand(3, 64)
-    assert torch.equal(a(x), b(x))
+    assert torch.equal(a.reconstruct(x), b.reconstruct(x))
     assert b.decoder[0].weight.data_ptr() == b.encoder[-1].weight.data_ptr()
 
 
@@ -140,14 +152,21 @@ def test_corrupt_dispatches_and_none_or_zero_level_is_identity():
     }
 
 
-def test_denoising_loss_corrupts_only_in_training_mode():
+def test_denoising_step_corrupts_training_inputs_only_and_keeps_the_target_clean():
     torch.manual_seed(0)
-    model = DenseAutoencoder(LAYERS, corruption="masking", noise=0.5)
-    x = torch.rand(16, 64)
-    model.eval()
-    assert torch.equal(model.loss(x), model.loss(x))
-    model.train()
-    assert not torch.equal(model.loss(x), model.loss(x))
+    model = DenseAutoencoder(LAYERS)
+    step = autoencoder_step(model, TrainConfig(lr=1e-9), 1, make_corruption("masking", 0.5))
+    seen = []
+    model.register_forward_pre_hook(lambda _m, args: seen.append(args[0].clone()))
+    x = torch.rand(16, 64) + 0.01  # no zeros of its own
+    values = step.train_batch((x,))
+    zeroed = (seen[0] == 0).float().mean()
+    assert 0.4 < zeroed < 0.6 and torch.equal(seen[0][seen[0] != 0], x[seen[0] != 0])
+    # the loss compares the reconstruction of the corrupted input with the clean rows
+    expected = model.nll(model(seen[0]).logits, x).mean().item()
+    assert values["recon"].item() == pytest.approx(expected, rel=1e-4)
+    step.eval_batch((x,))
+    assert torch.equal(seen[-1], x)  # evaluation sees clean inputs
 
 
 # ---------------------------------------------------------------- losses
@@ -157,9 +176,9 @@ def test_bce_loss_is_per_example_sum_on_logits():
     model = _model(tied=False)
     x = torch.rand(7, 64)
     model.eval()
-    pre = model.decode_pre(model.encode(x))
+    pre = model.decode_logits(model.encode(x))
     expected = F.binary_cross_entropy(torch.sigmoid(pre), x, reduction="sum") / 7
-    assert model.loss(x).item() == pytest.approx(expected.item(), rel=1e-4)
+    assert _loss(model, x).item() == pytest.approx(expected.item(), rel=1e-4)
 
 
 def test_mse_loss_applies_output_activation():
@@ -167,8 +186,8 @@ def test_mse_loss_applies_output_activation():
     model = DenseAutoencoder(LAYERS, loss="mse", output_activation="sigmoid")
     model.eval()
     x = torch.rand(7, 64)
-    expected = (model(x) - x).pow(2).sum() / 7
-    assert model.loss(x).item() == pytest.approx(expected.item(), rel=1e-6)
+    expected = (model.reconstruct(x) - x).pow(2).sum() / 7
+    assert _loss(model, x).item() == pytest.approx(expected.item(), rel=1e-6)
 
 
 # ---------------------------------------------------------------- freezing
@@ -182,7 +201,7 @@ def test_set_trainable_freezes_and_unfreezes_everything():
         make_optimizer(model.parameters(), TrainConfig())
     # a frozen module gets no gradients
     x = torch.rand(4, 64, requires_grad=True)
-    model.loss(x).backward()
+    _loss(model, x).backward()
     assert all(p.grad is None for p in model.parameters())
     set_trainable(model, True)
     assert all(p.requires_grad for p in model.parameters())
@@ -195,13 +214,13 @@ def test_set_trainable_on_part_of_a_model_leaves_the_rest_alone():
     assert all(p.requires_grad for p in model.decoder.parameters())
     before = [p.detach().clone() for p in model.encoder.parameters()]
     opt = make_optimizer(model.parameters(), TrainConfig(lr=0.1))
-    model.loss(torch.rand(8, 64)).backward()
+    _loss(model, torch.rand(8, 64)).backward()
     opt.step()
     assert all(torch.equal(a, b) for a, b in zip(before, model.encoder.parameters()))
 
 
 def test_cosine_decay_brings_the_learning_rate_to_zero_over_the_stage():
-    from autoencoders.train import make_scheduler
+    from autoencoders.training.steps import make_scheduler
 
     p = torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.SGD([p], lr=0.1)

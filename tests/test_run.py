@@ -14,7 +14,8 @@ from safetensors.torch import load_file
 import autoencoders
 from autoencoders import Config, DataConfig, UserError, load_dataset
 from autoencoders.cli import run as cli_run
-from autoencoders.train import mean_loss
+from autoencoders.training.loop import evaluate_step
+from autoencoders.training.steps import autoencoder_step
 
 RUN_FILES = (
     "config.json",
@@ -93,7 +94,7 @@ def test_save_then_load_gives_identical_outputs(digits_run, digits_x):
     assert loaded.layers == [64, 32, 8]
     digits_run.model.eval()
     with torch.no_grad():
-        assert torch.equal(loaded(digits_x), digits_run.model(digits_x))
+        assert torch.equal(loaded.reconstruct(digits_x), digits_run.model.reconstruct(digits_x))
         assert torch.equal(loaded.encode(digits_x), digits_run.model.encode(digits_x))
 
 
@@ -117,7 +118,7 @@ def test_tied_run_round_trip(tmp_path, npy_data):
     assert loaded.decoder[0].weight.data_ptr() == loaded.encoder[-1].weight.data_ptr()
     xt = torch.from_numpy(x)
     with torch.no_grad():
-        assert torch.equal(loaded(xt), run.model.eval()(xt))
+        assert torch.equal(loaded.reconstruct(xt), run.model.eval().reconstruct(xt))
 
 
 def test_evaluate_run_reproduces_metrics(digits_run):
@@ -212,9 +213,13 @@ def test_early_stopping_stops_and_restores_the_best_weights(tmp_path, npy_data):
     # the returned and the saved model are the best epoch's, not the last one's
     ds = load_dataset(run.config.data)
     assert min(val) < val[-1]
-    assert mean_loss(run.model, ds.x_val, 8, "fp32") == pytest.approx(min(val), rel=1e-6)
+    assert _val_loss(run.model, ds.x_val) == pytest.approx(min(val), rel=1e-6)
     loaded = autoencoders.load(run.dir)
-    assert mean_loss(loaded, ds.x_val, 8, "fp32") == pytest.approx(min(val), rel=1e-6)
+    assert _val_loss(loaded, ds.x_val) == pytest.approx(min(val), rel=1e-6)
+
+
+def _val_loss(model, x):
+    return evaluate_step(autoencoder_step(model, autoencoders.TrainConfig(), 1), x, 8)["loss"]
 
 
 def test_no_patience_runs_every_epoch(tmp_path, npy_data):

@@ -12,7 +12,8 @@ from autoencoders import stream
 from autoencoders.config import DataConfig, TrainConfig, UserError
 from autoencoders.data import load_dataset
 from autoencoders.stream import RowStream, chunk_order
-from autoencoders.train import epoch_batches, fit
+from autoencoders.training.loop import epoch_batches, fit
+from autoencoders.training.steps import autoencoder_step
 
 TINY_BUDGET = 1e-6  # GiB: forces streaming of any file
 
@@ -72,7 +73,7 @@ def test_training_on_a_stream_lowers_the_loss(big_npy):
     torch.manual_seed(0)
     model = autoencoders.DenseAutoencoder([16, 8, 4])
     cfg = TrainConfig(lr=1e-2, **FAST)
-    history = fit(model, ds.x_train, ds.x_val, cfg, epochs=4)
+    history = fit(autoencoder_step(model, cfg, 1), ds.x_train, ds.x_val, cfg, epochs=4)
     assert history[-1]["val_loss"] < history[0]["val_loss"]
 
 

@@ -13,7 +13,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .config import UserError
+from .errors import UserError
 
 FORMAT = "autoencoders/1"
 

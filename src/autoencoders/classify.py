@@ -1,13 +1,14 @@
 """A softmax head on a (pretrained) encoder, fine-tuned with labels: the SDAE classifier.
 
-The classifier holds the autoencoder's own encoder layers, so supervised fine-tuning
-updates exactly the tensors unsupervised training produced. The same one training loop
-(``train.fit``) trains it, on (inputs, labels) batches.
+The classifier holds the autoencoder's own encoder layers (any model kind), so supervised
+fine-tuning updates exactly the tensors unsupervised training produced. The same one
+training loop trains it, through the supervised step, on (inputs, labels) batches.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,21 +16,23 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .checkpoint import save_weights, write_json
-from .config import TrainConfig, UserError
+from .config import TrainConfig
 from .data import Dataset
-from .models import DenseAutoencoder
+from .errors import UserError
+from .models import Autoencoder
 from .nn import set_trainable
-from .train import fit
+from .rundir import CLASSIFIER_CONFIG, CLASSIFIER_WEIGHTS, METRICS
+from .training.loop import fit
+from .training.steps import supervised_step
 
 
 class EncoderClassifier(nn.Module):
     """``autoencoder.encode`` followed by a linear softmax layer over ``n_classes``."""
 
-    def __init__(self, autoencoder: DenseAutoencoder, n_classes: int):
+    def __init__(self, autoencoder: Autoencoder, n_classes: int):
         super().__init__()
         self.autoencoder = autoencoder  # registered: its encoder is trained, not copied
         self.head = nn.Linear(autoencoder.code_size, n_classes)
@@ -37,10 +40,6 @@ class EncoderClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits."""
         return self.head(self.autoencoder.encode(x))
-
-    def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Mean cross-entropy of the logits against class indices ``y``."""
-        return F.cross_entropy(self.forward(x).float(), y)
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
@@ -73,7 +72,7 @@ class ClassifierResult:
 
 
 def train_classifier(
-    autoencoder: DenseAutoencoder,
+    autoencoder: Autoencoder,
     ds: Dataset,
     cfg: TrainConfig,
     labels_fraction: float = 1.0,
@@ -94,9 +93,7 @@ def train_classifier(
     autoencoder = copy.deepcopy(autoencoder)  # the caller's autoencoder stays as it was
     if from_scratch:
         torch.manual_seed(cfg.seed)
-        for m in autoencoder.modules():
-            if isinstance(m, nn.Linear):
-                m.reset_parameters()
+        autoencoder.reset_parameters()
     torch.manual_seed(cfg.seed)
     device = next(autoencoder.parameters()).device
     model = EncoderClassifier(autoencoder, len(classes)).to(device)
@@ -109,9 +106,12 @@ def train_classifier(
     else:
         val = train
     # only the encoder and head learn; the decoder takes no part in the classifier's loss
-    set_trainable(autoencoder.decoder, False)
+    set_trainable(autoencoder, False)
+    for part in autoencoder.encoder_modules():
+        set_trainable(part, True)
     t0 = time.perf_counter()
-    history = fit(model, train, val, cfg, cfg.epochs, stage="classify")
+    step = supervised_step(model, cfg, cfg.epochs * math.ceil(len(rows) / cfg.batch_size))
+    history = fit(step, train, val, cfg, cfg.epochs, stage="classify")
     seconds = time.perf_counter() - t0
     pred = model.predict(ds.x_test.to(device)).cpu().numpy()
     metrics = {
@@ -134,11 +134,8 @@ def _class_index(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
 
 
 def save_classifier(out: Path, result: ClassifierResult, config: dict[str, Any]) -> None:
-    """Write ``classifier.safetensors`` (encoder + head), ``classifier.json`` and its metrics."""
+    """Write the classifier's weights (autoencoder + head), its settings and its metrics."""
     out.mkdir(parents=True, exist_ok=True)
-    model = result.model
-    tensors = {f"encoder.{k}": v for k, v in model.autoencoder.encoder.state_dict().items()}
-    tensors |= {f"head.{k}": v for k, v in model.head.state_dict().items()}
-    save_weights(out / "classifier.safetensors", tensors)
-    write_json(out / "classifier.json", {**config, "classes": result.classes.tolist()})
-    write_json(out / "metrics.json", result.metrics)
+    save_weights(out / CLASSIFIER_WEIGHTS, result.model.state_dict())
+    write_json(out / CLASSIFIER_CONFIG, {**config, "classes": result.classes.tolist()})
+    write_json(out / METRICS, result.metrics)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import SECTIONS, Config, UserError, load_toml
+from .config import Config, all_sections, load_toml
+from .errors import UserError
 
 
 def _parse_ints(text: str) -> list[int]:
@@ -24,8 +25,11 @@ def _parse_ints(text: str) -> list[int]:
 
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
     """One flag per config field; defaults are None so only given flags override."""
-    for section, klass in SECTIONS.items():
-        group = parser.add_argument_group(section)
+    from . import registry
+
+    for section, klass in all_sections().items():
+        title = section if section in ("data", "model", "pretrain", "train") else f"--model {section}"
+        group = parser.add_argument_group(title)
         hints = typing.get_type_hints(klass)
         for f in dataclasses.fields(klass):
             flag = "--" + f.name.replace("_", "-")
@@ -38,9 +42,8 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
             elif typing.get_origin(kind) is list:
                 group.add_argument(flag, type=_parse_ints, default=None, metavar="W,W,...", help=help_text)
             else:
-                group.add_argument(
-                    flag, type=kind, default=None, choices=f.metadata["choices"], help=help_text
-                )
+                choices = tuple(registry.kinds()) if f.name == "model" else f.metadata["choices"]
+                group.add_argument(flag, type=kind, default=None, choices=choices, help=help_text)
 
 
 def _show(default: object, f: dataclasses.Field) -> object:
@@ -56,8 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    t = sub.add_parser("train", help="train a model into a run directory")
+    t = sub.add_parser("train", help="train a model into a run directory (or --resume one)")
     t.add_argument("--config", type=Path, help="TOML file with any of the options below; flags override it")
+    t.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="continue an incomplete run from its last complete epoch, with its own settings",
+    )
     t.add_argument("--out", help="run directory (default: runs/<timestamp>-<model>)")
     _add_config_options(t)
 
@@ -78,6 +87,27 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if name == "reconstruct":
             c.add_argument("--n", type=int, default=20, help="images shown in a .png (default 20)")
+    s = sub.add_parser("sample", help="new images from a VAE's prior, as a PNG grid (or .npy)")
+    s.add_argument("run_dir", type=Path)
+    s.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
+    s.add_argument("--out", required=True, type=Path, help="output file: .png grid or .npy rows")
+    s.add_argument("--seed", type=int, default=0, help="seed of the prior draws (default 0)")
+
+    i = sub.add_parser("interpolate", help="decode along the line between two images' codes (PNG strip)")
+    i.add_argument("run_dir", type=Path)
+    i.add_argument("--data", required=True, help="data spec, as for train")
+    i.add_argument("--out", required=True, type=Path, help="output file: .png strip or .npy rows")
+    i.add_argument(
+        "--pair", type=_parse_ints, default=[0, 1], metavar="I,J", help="row indices (default 0,1)"
+    )
+    i.add_argument("--steps", type=int, default=10, help="decoded points on the line (default 10)")
+    i.add_argument(
+        "--split",
+        default="test",
+        choices=("all", "train", "val", "test"),
+        help="rows to pick from (default test)",
+    )
+
     k = sub.add_parser("classify", help="fine-tune a run's encoder with a softmax head on labels")
     k.add_argument("run_dir", type=Path)
     k.add_argument("--labels-fraction", type=float, default=1.0, help="fraction of training labels used")
@@ -94,25 +124,47 @@ def build_parser() -> argparse.ArgumentParser:
 def _train_config(args: argparse.Namespace) -> Config:
     nested = load_toml(args.config) if args.config else {}
     cfg = Config.from_dict(nested)
-    flat = {k: v for k, v in vars(args).items() if v is not None and k not in ("command", "config")}
-    return cfg.replace(**flat)
+    return cfg.replace(**_given_options(args))
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
+def _given_options(args: argparse.Namespace) -> dict:
+    return {k: v for k, v in vars(args).items() if v is not None and k not in ("command", "config", "resume")}
+
+
+def _save_npy(path: Path, array: np.ndarray, png_too: bool = False) -> None:
     from .checkpoint import write_npy
 
     if path.suffix != ".npy":
-        raise UserError(f"--out {path} must end in .npy")
+        raise UserError(f"--out {path} must end in {'.png or ' if png_too else ''}.npy")
     write_npy(path, array)
+
+
+def _save_rows(path: Path, rows: np.ndarray, shape: tuple | None, title: str, cols: int = 10) -> None:
+    """A .png grid of ``rows`` or the rows themselves as .npy."""
+    if path.suffix == ".png":
+        from .viz import image_grid
+
+        image_grid(rows, path, shape, title, cols)
+    else:
+        _save_npy(path, rows, png_too=True)
 
 
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
     args = build_parser().parse_args(argv)
-    from . import run as api
+    import autoencoders as api
 
     if args.command == "train":
-        result = api.train(_train_config(args))
+        if args.resume is not None:
+            extra = set(_given_options(args)) - {"quiet"}
+            if args.config or extra:
+                raise UserError(
+                    "--resume continues a run with its own settings; leave out "
+                    + ", ".join(sorted(f"--{k.replace('_', '-')}" for k in extra) or ["--config"])
+                )
+            result = api.resume(args.resume, args.quiet)
+        else:
+            result = api.train(_train_config(args))
         m = result.metrics
         if not m:  # a torchrun rank other than 0: rank 0 reports
             return 0
@@ -122,6 +174,11 @@ def run(argv: list[str] | None = None) -> int:
             f"{m['pca_sse_per_image']:.3f}), test MSE {m['test_mse']:.5f}, "
             f"{m['train_seconds']:.1f} s, {m['samples_per_second']:.0f} samples/s"
             + (f", linear probe {m['linear_probe_accuracy']:.3f}" if "linear_probe_accuracy" in m else "")
+            + (
+                f", test NLL {m['test_nll']:.2f} nats (−ELBO {m['test_neg_elbo']:.2f})"
+                if "test_nll" in m
+                else ""
+            )
         )
     elif args.command == "evaluate":
         print(json.dumps(api.evaluate_run(args.run_dir, args.data), indent=2))
@@ -138,6 +195,17 @@ def run(argv: list[str] | None = None) -> int:
         else:
             _save_npy(args.out, recon)
         print(f"wrote reconstructions of {len(x)} rows to {args.out}")
+    elif args.command == "sample":
+        rows, shape = api.sample(args.run_dir, args.n, args.seed)
+        _save_rows(args.out, rows, shape, f"{args.n} samples from the prior")
+        print(f"wrote {args.n} samples to {args.out}")
+    elif args.command == "interpolate":
+        if len(args.pair) != 2:
+            raise UserError(f"--pair needs two row indices, e.g. 0,1; got {args.pair}")
+        rows, shape = api.interpolate(args.run_dir, args.data, tuple(args.pair), args.steps, args.split)
+        title = f"rows {args.pair[0]} → {args.pair[1]}: inputs at the ends, decoded codes between"
+        _save_rows(args.out, rows, shape, title, cols=len(rows))
+        print(f"wrote an interpolation of {args.steps} steps to {args.out}")
     elif args.command == "classify":
         given = {k: getattr(args, k) for k in ("epochs", "lr", "batch_size", "seed", "quiet")}
         result = api.classify(

@@ -13,15 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import UserError
+
 ACTIVATIONS = ("sigmoid", "relu", "tanh", "linear", "gelu")
 CORRUPTIONS = ("none", "gaussian", "masking", "salt-and-pepper")
 
 
-class UserError(Exception):
-    """A problem with the user's input; shown as one line, without a traceback."""
-
-
-def _opt(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
+def option(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
     meta = {"help": help, "choices": choices}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
@@ -30,59 +28,75 @@ def _opt(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any
 
 @dataclass
 class DataConfig:
-    data: str = _opt("digits", "dataset: digits | fashion-mnist | mnist | idx:DIR | npy:FILE | csv:FILE")
-    labels: str | None = _opt(None, "labels file (.npy) for npy: data")
-    label_column: str | None = _opt(None, "label column (name or index) for csv: data")
-    val_fraction: float = _opt(0.1, "fraction of the training split held out for validation")
-    test_fraction: float = _opt(0.2, "test fraction for datasets without their own test split")
-    split_seed: int = _opt(0, "seed of the train/validation/test split")
-    memory_budget: float = _opt(
+    data: str = option("digits", "dataset: digits | fashion-mnist | mnist | idx:DIR | npy:FILE | csv:FILE")
+    labels: str | None = option(None, "labels file (.npy) for npy: data")
+    label_column: str | None = option(None, "label column (name or index) for csv: data")
+    val_fraction: float = option(0.1, "fraction of the training split held out for validation")
+    test_fraction: float = option(0.2, "test fraction for datasets without their own test split")
+    split_seed: int = option(0, "seed of the train/validation/test split")
+    image_shape: list[int] | None = option(
+        None,
+        "view flat rows as images of this shape, C,H,W or H,W (e.g. 1,28,28); IDX and N×H×W data know it",
+    )
+    memory_budget: float = option(
         2.0, "GiB of training rows or cached features kept in RAM; larger npy data streams from disk"
     )
 
 
 @dataclass
 class ModelConfig:
-    model: str = _opt("dense", "model kind", ("dense",))
-    layers: list[int] | None = _opt(
+    model: str = option("dense", "model kind (see the models table: dense, conv, vae)")
+    layers: list[int] | None = option(
         None, "layer widths from input to code, e.g. 784,1000,500,250,30 (default: D,256,64,16)"
     )
-    activation: str = _opt("relu", "hidden-layer activation", ACTIVATIONS)
-    code_activation: str = _opt("linear", "code-layer activation", ACTIVATIONS)
-    output_activation: str = _opt("sigmoid", "output-layer activation", ACTIVATIONS)
-    tied: bool = _opt(False, "tie decoder weights to the transposed encoder weights")
-    loss: str = _opt("bce", "reconstruction loss", ("bce", "mse"))
-    corruption: str = _opt("none", "input corruption while training (denoising)", CORRUPTIONS)
-    noise: float = _opt(0.3, "corruption level: std (gaussian) or fraction of inputs (others)")
+    activation: str = option("relu", "hidden-layer activation", ACTIVATIONS)
+    code_activation: str = option("linear", "code-layer activation", ACTIVATIONS)
+    output_activation: str = option("sigmoid", "output-layer activation", ACTIVATIONS)
+    tied: bool = option(False, "tie decoder weights to the transposed encoder weights")
+    loss: str = option("bce", "reconstruction loss", ("bce", "mse"))
+    corruption: str = option("none", "input corruption while training (denoising)", CORRUPTIONS)
+    noise: float = option(0.3, "corruption level: std (gaussian) or fraction of inputs (others)")
 
 
 @dataclass
 class PretrainConfig:
-    pretrain: str = _opt("none", "pretraining schedule", ("none", "greedy"))
-    pretrain_epochs: int = _opt(3, "epochs per layer of greedy pretraining")
-    schedule: str = _opt("stagewise", "greedy schedule", ("stagewise", "phased"))
-    compare: bool = _opt(
+    pretrain: str = option("none", "pretraining schedule", ("none", "greedy"))
+    pretrain_epochs: int = option(3, "epochs per layer of greedy pretraining")
+    schedule: str = option("stagewise", "greedy schedule", ("stagewise", "phased"))
+    compare: bool = option(
         True, "with greedy pretraining, also train the stack from random init (same epochs) and report both"
     )
 
 
 @dataclass
 class TrainConfig:
-    optimizer: str = _opt("adam", "optimizer", ("adam", "sgd"))
-    lr: float = _opt(2e-3, "learning rate")
-    lr_decay: str = _opt("none", "learning-rate decay over each training stage", ("none", "cosine"))
-    momentum: float = _opt(0.9, "SGD momentum")
-    weight_decay: float = _opt(0.0, "L2 weight decay")
-    batch_size: int = _opt(64, "mini-batch size")
-    epochs: int = _opt(100, "epochs of end-to-end training")
-    patience: int = _opt(0, "stop after this many epochs without validation improvement (0: off)")
-    seed: int = _opt(0, "random seed for initialisation and shuffling")
-    precision: str = _opt("auto", "compute precision; auto measures bf16 vs fp32", ("auto", "fp32", "bf16"))
-    device: str = _opt("auto", "device", ("auto", "cpu", "cuda"))
-    quiet: bool = _opt(False, "no progress bars")
+    optimizer: str = option("adam", "optimizer", ("adam", "sgd"))
+    lr: float = option(2e-3, "learning rate")
+    lr_decay: str = option("none", "learning-rate decay over each training stage", ("none", "cosine"))
+    momentum: float = option(0.9, "SGD momentum")
+    weight_decay: float = option(0.0, "L2 weight decay")
+    batch_size: int = option(64, "mini-batch size")
+    epochs: int = option(100, "epochs of end-to-end training")
+    patience: int = option(0, "stop after this many epochs without validation improvement (0: off)")
+    seed: int = option(0, "random seed for initialisation and shuffling")
+    precision: str = option("auto", "compute precision; auto measures bf16 vs fp32", ("auto", "fp32", "bf16"))
+    device: str = option("auto", "device", ("auto", "cpu", "cuda"))
+    quiet: bool = option(False, "no progress bars")
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "pretrain": PretrainConfig, "train": TrainConfig}
+
+
+def kind_sections() -> dict[str, type]:
+    """The model kinds' own sections (``[conv]``, ``[vae]``, ...), by section name."""
+    from . import registry  # the registry imports the models, which import this module
+
+    return registry.sections()
+
+
+def all_sections() -> dict[str, type]:
+    """Every section a config file or flag may name: the fixed ones, then the kinds' own."""
+    return SECTIONS | kind_sections()
 
 
 @dataclass
@@ -91,40 +105,55 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    kind_options: Any = None  # the chosen kind's own section (e.g. ConvConfig), if it has one
     out: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain nested dict (JSON/TOML-ready)."""
-        return dataclasses.asdict(self)
+        """Plain nested dict (JSON/TOML-ready); the kind's own section under its name."""
+        d = {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
+        if self.kind_options is not None:
+            d[_section_name(type(self.kind_options))] = dataclasses.asdict(self.kind_options)
+        d["out"] = self.out
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Config:
         """Build from a nested dict; unknown keys are an error, missing keys keep defaults."""
-        unknown = set(d) - set(SECTIONS) - {"out"}
+        from . import registry
+
+        sections = all_sections()
+        unknown = set(d) - set(sections) - {"out"}
         if unknown:
-            raise UserError(f"unknown config section(s) {sorted(unknown)}; use {sorted(SECTIONS)}")
-        parts = {}
-        for name, klass in SECTIONS.items():
-            values = d.get(name) or {}
-            if not isinstance(values, dict):
-                raise UserError(f"config section [{name}] must be a table of keys, not {values!r}")
-            values = {k.replace("-", "_"): v for k, v in values.items()}
-            names = {f.name for f in dataclasses.fields(klass)}
-            bad = set(values) - names
-            if bad:
-                raise UserError(f"unknown key(s) {sorted(bad)} in [{name}]; valid: {sorted(names)}")
-            parts[name] = klass(**values)
-        cfg = cls(**parts, out=d.get("out"))
+            raise UserError(f"unknown config section(s) {sorted(unknown)}; use {sorted(sections)}")
+        parts = {name: _section(name, klass, d.get(name)) for name, klass in SECTIONS.items()}
+        kind = registry.get(parts["model"].model)
+        for name in set(d) & set(kind_sections()):
+            if d[name] and name != kind.section_name:
+                raise UserError(f"section [{name}] applies to --model {name}, not --model {kind.name}")
+        options = None
+        if kind.section is not None:
+            options = _section(kind.section_name, kind.section, d.get(kind.section_name))
+        cfg = cls(**parts, kind_options=options, out=d.get("out"))
         cfg.validate()
         return cfg
 
+    def sections(self) -> dict[str, Any]:
+        """The section objects of this config by name (the kind's own one included)."""
+        out = {name: getattr(self, name) for name in SECTIONS}
+        if self.kind_options is not None:
+            out[_section_name(type(self.kind_options))] = self.kind_options
+        return out
+
     def flat(self) -> dict[str, Any]:
         """All fields of all sections by their (unique) field name."""
-        return {k: v for name in SECTIONS for k, v in dataclasses.asdict(getattr(self, name)).items()}
+        return {k: v for s in self.sections().values() for k, v in dataclasses.asdict(s).items()}
 
     def replace(self, **overrides: Any) -> Config:
         """Copy with fields replaced by their flat name (``lr=1e-2``, ``layers=[64, 8]``)."""
         d = self.to_dict()
+        if "model" in overrides and overrides["model"] != self.model.model:
+            # another kind: the old kind's own options no longer apply
+            d = {k: v for k, v in d.items() if k in SECTIONS or k == "out"}
         for key, value in overrides.items():
             section = field_section(key)
             if section is None and key != "out":
@@ -132,15 +161,14 @@ class Config:
             if section is None:
                 d["out"] = value
             else:
-                d[section][key] = value
+                d.setdefault(section, {})[key] = value
         return Config.from_dict(d)
 
     def validate(self) -> None:
         """Check values a user can get wrong; raise UserError naming the fix."""
         m, t, dc = self.model, self.train, self.data
-        for name, klass in SECTIONS.items():
-            section = getattr(self, name)
-            for f in dataclasses.fields(klass):
+        for section in self.sections().values():
+            for f in dataclasses.fields(section):
                 choices = f.metadata.get("choices")
                 value = _check_type(f, getattr(section, f.name))
                 setattr(section, f.name, value)
@@ -150,6 +178,10 @@ class Config:
             if len(m.layers) < 2 or any(int(w) < 1 for w in m.layers):
                 raise UserError("--layers needs at least two positive widths, e.g. 784,256,32")
             m.layers = [int(w) for w in m.layers]
+        if dc.image_shape is not None and not (
+            len(dc.image_shape) in (2, 3) and all(int(w) >= 1 for w in dc.image_shape)
+        ):
+            raise UserError("--image-shape needs two or three positive sizes: H,W or C,H,W (e.g. 1,28,28)")
         if m.loss == "bce" and m.output_activation != "sigmoid":
             raise UserError("--loss bce needs --output-activation sigmoid (or use --loss mse)")
         if t.patience > 0 and dc.val_fraction == 0:
@@ -166,6 +198,8 @@ class Config:
             raise UserError(f"--memory-budget must be positive (GiB), got {dc.memory_budget}")
         if not 0 <= m.noise <= (10 if m.corruption == "gaussian" else 1):
             raise UserError(f"--noise {m.noise} is out of range for {m.corruption} corruption")
+        if self.kind_options is not None and hasattr(self.kind_options, "validate"):
+            self.kind_options.validate()
 
     def save_json(self, path: Path) -> None:
         """Write as JSON."""
@@ -175,6 +209,23 @@ class Config:
     def load_json(cls, path: Path) -> Config:
         """Read a config.json written by ``save_json``."""
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def _section(name: str, klass: type, values: Any) -> Any:
+    """An instance of section ``klass`` from a dict of its keys (``-`` or ``_`` spelled)."""
+    values = values or {}
+    if not isinstance(values, dict):
+        raise UserError(f"config section [{name}] must be a table of keys, not {values!r}")
+    values = {k.replace("-", "_"): v for k, v in values.items()}
+    names = {f.name for f in dataclasses.fields(klass)}
+    bad = set(values) - names
+    if bad:
+        raise UserError(f"unknown key(s) {sorted(bad)} in [{name}]; valid: {sorted(names)}")
+    return klass(**values)
+
+
+def _section_name(klass: type) -> str:
+    return next(name for name, k in kind_sections().items() if k is klass)
 
 
 # what a field annotated with each type accepts (bool is an int subclass: refuse it for numbers)
@@ -199,14 +250,14 @@ def _flag(name: str) -> str:
 
 def field_section(name: str) -> str | None:
     """The section holding the field ``name``, or None."""
-    for section, klass in SECTIONS.items():
+    for section, klass in all_sections().items():
         if any(f.name == name for f in dataclasses.fields(klass)):
             return section
     return None
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
-    """Read a TOML config; sections [data] [model] [pretrain] [train], or flat keys."""
+    """Read a TOML config; sections [data] [model] [pretrain] [train] and the kind's own, or flat keys."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"config file {path} does not exist")
@@ -214,10 +265,11 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
         raise UserError(f"config file {path} is not valid TOML: {e}") from None
+    sections = all_sections()
     nested: dict[str, Any] = {name: {} for name in SECTIONS}
     for key, value in raw.items():
-        if key in SECTIONS and isinstance(value, dict):
-            nested[key].update(value)
+        if key in sections and isinstance(value, dict):
+            nested.setdefault(key, {}).update(value)
         elif key == "out":
             nested["out"] = value
         else:

@@ -1,50 +1,24 @@
-"""Datasets: specs, IDX/npy/csv readers, verified downloads, scaling and splits.
+"""Datasets: specs, scaling, splits, and each sample's shape.
 
-All data ends up as float32 tensors in [0, 1] held in memory; training slices batches
-from them by index, never sample by sample.
+All data ends up as flat float32 rows in [0, 1] (in memory, or streamed from disk), with
+the shape of one sample beside them: (C, H, W) for images, (D,) for tables. Training
+slices batches from the rows by index, never sample by sample; a model that needs
+images views its rows in that shape.
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import os
-import tempfile
-import urllib.request
-import zlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .config import DataConfig, UserError
+from .config import DataConfig
+from .errors import UserError
+from .sources import check_finite, load_csv, load_idx_dir, load_labels, load_npy, locate, open_npy
 from .stream import Rows, RowStream
-
-MNIST_FILES = {
-    "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-    "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
-    "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-    "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
-}
-FASHION_FILES = {
-    "train-images-idx3-ubyte.gz": "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
-    "train-labels-idx1-ubyte.gz": "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
-    "t10k-images-idx3-ubyte.gz": "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
-    "t10k-labels-idx1-ubyte.gz": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
-}
-MIRRORS = {
-    "mnist": [
-        "https://ossci-datasets.s3.amazonaws.com/mnist/",
-        "https://storage.googleapis.com/cvdf-datasets/mnist/",
-    ],
-    "fashion-mnist": [
-        "https://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-        "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
-    ],
-}
-DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
-IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
 @dataclass
@@ -58,13 +32,18 @@ class Dataset:
     y_train: torch.Tensor | None
     y_val: torch.Tensor | None
     y_test: torch.Tensor | None
-    image_shape: tuple[int, ...] | None
+    sample_shape: tuple[int, ...]  # (C, H, W) for images, (D,) for tables; rows stay flat
     offset: torch.Tensor  # per-feature scaling fitted on the training split, kept with the model
     span: torch.Tensor
 
     @property
     def n_features(self) -> int:
         return self.x_train.shape[1]
+
+    @property
+    def image_shape(self) -> tuple[int, ...] | None:
+        """(H, W) to draw a row as a picture: the images' own, or a square side of flat rows."""
+        return display_shape(self.sample_shape)
 
     def train_sample(self, n: int = 50_000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
         """In-memory training rows (and labels) for baselines: all of them, or a sample of a stream."""
@@ -74,194 +53,6 @@ class Dataset:
             np.random.default_rng(seed).choice(len(self.x_train), min(n, len(self.x_train)), False)
         )
         return self.x_train[pick], None if self.y_train is None else self.y_train[pick]
-
-
-# ---------------------------------------------------------------- readers
-
-
-def read_idx(path: str | Path) -> np.ndarray:
-    """Read an IDX file (gzipped or not) into a numpy array."""
-    path = Path(path)
-    try:
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rb") as f:
-            raw = f.read()
-    except (OSError, EOFError, zlib.error) as e:
-        raise UserError(f"{path} is not a readable IDX file ({e}); re-download or re-extract it") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_DTYPES:
-        raise UserError(f"{path} is not an IDX file (wrong magic number {raw[:4].hex()!r})")
-    dtype, ndim = np.dtype(IDX_DTYPES[raw[2]]), raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise UserError(f"{path} is truncated: its IDX header is incomplete")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(shape)) * dtype.itemsize
-    if len(raw) - header != expected:
-        raise UserError(
-            f"{path} is truncated or padded: header says {expected} data bytes, file has "
-            f"{len(raw) - header}; re-download it"
-        )
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
-
-
-def _find_idx(directory: Path, stem: str) -> Path:
-    # Both spellings exist in the wild: train-images-idx3-ubyte and train-images.idx3-ubyte.
-    for name in (stem, stem.replace("-idx", ".idx")):
-        for suffix in ("", ".gz"):
-            p = directory / (name + suffix)
-            if p.is_file():
-                return p
-    raise UserError(f"{directory} has no {stem} or {stem}.gz; it needs the four standard IDX files")
-
-
-def load_idx_dir(directory: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Read train/test images and labels from a directory of the four standard IDX files."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise UserError(f"data directory {directory} does not exist")
-    arrays = [
-        read_idx(_find_idx(directory, stem))
-        for stem in (
-            "train-images-idx3-ubyte",
-            "train-labels-idx1-ubyte",
-            "t10k-images-idx3-ubyte",
-            "t10k-labels-idx1-ubyte",
-        )
-    ]
-    xtr, ytr, xte, yte = arrays
-    if len(xtr) != len(ytr) or len(xte) != len(yte):
-        raise UserError(f"{directory}: image and label counts differ; the files do not belong together")
-    return xtr, ytr, xte, yte
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def cache_dir() -> Path:
-    """Where downloads go: $AUTOENCODERS_CACHE or ~/.cache/autoencoders."""
-    return Path(os.environ.get("AUTOENCODERS_CACHE", Path.home() / ".cache" / "autoencoders"))
-
-
-def download_verified(name: str, files: dict[str, str]) -> Path:
-    """Download ``files`` of dataset ``name`` into the cache, checking SHA-256; return the dir."""
-    target = cache_dir() / name
-    target.mkdir(parents=True, exist_ok=True)
-    for filename, sha in files.items():
-        dest = target / filename
-        if dest.is_file() and _sha256(dest) == sha:
-            continue
-        errors = []
-        for mirror in MIRRORS[name]:
-            fd, tmp = tempfile.mkstemp(dir=target, suffix=".part")
-            os.close(fd)
-            try:
-                urllib.request.urlretrieve(mirror + filename, tmp)  # noqa: S310 (fixed https URLs)
-                if _sha256(Path(tmp)) != sha:
-                    raise OSError("SHA-256 mismatch")
-                os.replace(tmp, dest)
-                break
-            except OSError as e:
-                errors.append(f"{mirror}: {e}")
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-        else:
-            raise UserError(
-                f"could not download {name} ({'; '.join(errors)}); "
-                f"use --data idx:DIR with the four IDX files instead"
-            )
-    return target
-
-
-def _locate(name: str) -> Path:
-    env = os.environ.get("AUTOENCODERS_DATA")
-    candidates = []
-    if env:
-        candidates += [Path(env) / name, Path(env)]
-    if name == "fashion-mnist":
-        candidates.append(DEBIAN_FASHION)
-    candidates.append(cache_dir() / name)
-    for c in candidates:
-        if c.is_dir() and any(c.glob("train-images*")):
-            return c
-    return download_verified(name, MNIST_FILES if name == "mnist" else FASHION_FILES)
-
-
-def _check_finite(x: np.ndarray, source: str) -> None:
-    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
-        bad = int((~np.isfinite(x)).sum())
-        raise UserError(f"{source} contains {bad} NaN/inf value(s); clean or impute them first")
-
-
-def load_npy(path: str | Path, labels: str | Path | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Read an N×D or N×H×W array (and optional labels) from .npy files."""
-    x = np.asarray(open_npy(path))
-    _check_finite(x, str(path))
-    return x, (None if labels is None else load_labels(labels, len(x)))
-
-
-def open_npy(path: str | Path) -> np.ndarray:
-    """Memory-map a numeric N×D or N×H×W .npy file (nothing is read yet)."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"npy file {path} does not exist")
-    try:
-        x = np.load(path, allow_pickle=False, mmap_mode="r")
-    except ValueError as e:
-        raise UserError(f"{path} is not a numeric .npy array ({e})") from None
-    if x.ndim not in (2, 3) or not np.issubdtype(x.dtype, np.number):
-        raise UserError(f"{path} must hold a numeric N×D or N×H×W array, got shape {x.shape} {x.dtype}")
-    return x
-
-
-def load_labels(labels: str | Path, n: int) -> np.ndarray:
-    """A length-``n`` label vector from an .npy file."""
-    if not Path(labels).is_file():
-        raise UserError(f"labels file {labels} does not exist")
-    try:
-        y = np.load(labels, allow_pickle=False)
-    except ValueError as e:
-        raise UserError(f"{labels} is not a numeric .npy array ({e})") from None
-    if y.shape != (n,):
-        raise UserError(f"labels {labels} have shape {y.shape}; expected ({n},)")
-    return y
-
-
-def load_csv(path: str | Path, label_column: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Read a numeric CSV (header optional) with an optional label column (name or index)."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"csv file {path} does not exist")
-    lines = path.read_text().splitlines()
-    if not lines:
-        raise UserError(f"csv file {path} is empty")
-    first = [c.strip() for c in lines[0].split(",")]
-    try:
-        [float(c) for c in first]
-        header, body = None, lines
-    except ValueError:
-        header, body = first, lines[1:]
-    try:
-        table = np.loadtxt(body, delimiter=",", dtype=np.float64, ndmin=2)
-    except ValueError as e:
-        raise UserError(f"{path} has a non-numeric value ({e}); only numbers are allowed") from None
-    _check_finite(table, str(path))
-    y = None
-    if label_column is not None:
-        if header is not None and label_column in header:
-            col = header.index(label_column)
-        elif label_column.lstrip("-").isdigit():
-            col = int(label_column) % table.shape[1]
-        else:
-            raise UserError(f"label column '{label_column}' is not in {path}'s header {header}")
-        y = table[:, col].astype(np.int64)
-        table = np.delete(table, col, axis=1)
-    return table.astype(np.float32), y
 
 
 # ---------------------------------------------------------------- scaling and splits
@@ -324,7 +115,11 @@ class RawData:
     y: np.ndarray | None
     x_test: np.ndarray | None  # the dataset's own test split, where it has one
     y_test: np.ndarray | None
-    image_shape: tuple[int, ...] | None
+    sample_shape: tuple[int, ...]
+
+    @property
+    def image_shape(self) -> tuple[int, ...] | None:
+        return display_shape(self.sample_shape)
 
 
 def read_data(cfg: DataConfig) -> RawData:
@@ -337,22 +132,43 @@ def read_data(cfg: DataConfig) -> RawData:
         d = load_digits()
         x, y = (d.images / 16.0).astype(np.float32), d.target.astype(np.int64)
     elif kind in ("mnist", "fashion-mnist", "idx"):
-        directory = Path(path) if kind == "idx" else _locate(kind)
+        directory = Path(path) if kind == "idx" else locate(kind)
         x, y, x_test, y_test = load_idx_dir(directory)
     elif kind == "npy":
         x, y = load_npy(path, cfg.labels)
     else:
         x, y = load_csv(path, cfg.label_column)
     flat = lambda a: None if a is None else to_float(np.asarray(a).reshape(len(a), -1))  # noqa: E731
-    return RawData(flat(x), y, flat(x_test), y_test, _image_shape(x.shape))
+    return RawData(flat(x), y, flat(x_test), y_test, sample_shape(x.shape, cfg.image_shape))
 
 
-def _image_shape(shape: tuple[int, ...]) -> tuple[int, ...] | None:
-    """H×W of N×H×W data, or a square side of N×D data when D is a square; else None."""
+def sample_shape(shape: tuple[int, ...], override: list[int] | None = None) -> tuple[int, ...]:
+    """Shape of one sample of an array of ``shape``: (1, H, W) for N×H×W, (C, H, W) for N×C×H×W, else (D,).
+
+    ``override`` (``--image-shape``, H,W or C,H,W) views flat rows as images.
+    """
+    width = math.prod(shape[1:])
+    if override:
+        image = tuple(override) if len(override) == 3 else (1, *override)
+        if math.prod(image) != width:
+            raise UserError(
+                f"--image-shape {','.join(map(str, override))} holds {math.prod(image)} values "
+                f"but each row has {width}; pick sizes whose product is {width}"
+            )
+        return image
     if len(shape) == 3:
+        return (1, *shape[1:])
+    if len(shape) == 4:
         return tuple(shape[1:])
-    side = int(np.sqrt(shape[1]))
-    return (side, side) if side * side == shape[1] else None
+    return (width,)
+
+
+def display_shape(sample: tuple[int, ...]) -> tuple[int, ...] | None:
+    """(H, W) to draw one sample: single-channel images as they are, flat rows when D is a square."""
+    if len(sample) == 3:
+        return tuple(sample[1:]) if sample[0] == 1 else None
+    side = math.isqrt(sample[0])
+    return (side, side) if side * side == sample[0] else None
 
 
 def load_dataset(cfg: DataConfig, scaler: tuple[np.ndarray, np.ndarray] | None = None) -> Dataset:
@@ -388,7 +204,7 @@ def load_dataset(cfg: DataConfig, scaler: tuple[np.ndarray, np.ndarray] | None =
         y_train=labels(None if y is None else y[train_idx]),
         y_val=labels(None if y is None else y[val_idx]),
         y_test=labels(y_test),
-        image_shape=raw.image_shape,
+        sample_shape=raw.sample_shape,
         offset=torch.from_numpy(offset),
         span=torch.from_numpy(span),
     )
@@ -412,7 +228,7 @@ def _streamed_dataset(
 
     def rows(idx: np.ndarray) -> torch.Tensor:
         x = stream.subset(idx).materialise()
-        _check_finite(x.numpy(), path)
+        check_finite(x.numpy(), path)
         return x
 
     def labels(idx: np.ndarray) -> torch.Tensor | None:
@@ -426,7 +242,7 @@ def _streamed_dataset(
         y_train=labels(train_idx),
         y_val=labels(val_idx),
         y_test=labels(test_idx),
-        image_shape=_image_shape(array.shape),
+        sample_shape=sample_shape(array.shape, cfg.image_shape),
         offset=torch.from_numpy(offset),
         span=torch.from_numpy(span),
     )

@@ -59,24 +59,12 @@ def all_sum(value: torch.Tensor) -> torch.Tensor:
     return value
 
 
-class LossModule(nn.Module):
-    """Puts ``module.loss`` behind ``forward``, which is what DistributedDataParallel hooks."""
-
-    def __init__(self, module: nn.Module):
-        super().__init__()
-        self.module = module
-
-    def forward(self, *batch: torch.Tensor) -> torch.Tensor:
-        return self.module.loss(*batch)
-
-
-def data_parallel(module: nn.Module) -> nn.Module:
-    """``module.loss`` as a module, DDP-wrapped (gradients averaged across ranks) when not alone."""
-    wrapped = LossModule(module)
+def data_parallel(losses: nn.Module) -> nn.Module:
+    """``losses`` DDP-wrapped (gradients averaged across ranks) when not alone, else itself."""
     if rank_and_size()[1] == 1:
-        return wrapped
-    device = next(module.parameters()).device
+        return losses
+    device = next(losses.parameters()).device
     return nn.parallel.DistributedDataParallel(
-        wrapped,
+        losses,
         device_ids=[device.index] if device.type == "cuda" else None,
     )

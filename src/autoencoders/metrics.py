@@ -33,7 +33,7 @@ def encode_all(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def reconstruct_all(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Reconstructions of all rows of ``x`` (eval mode, fp32)."""
-    return _batched(model, model, x)
+    return _batched(model, model.reconstruct, x)
 
 
 def reconstruction_errors(
@@ -69,8 +69,33 @@ def linear_probe(z_train: np.ndarray, y_train: np.ndarray, z_test: np.ndarray, y
     return float(clf.score(z_test, y_test))
 
 
-def evaluate(model: nn.Module, ds: Dataset, pca_baseline: bool = True) -> dict[str, float]:
-    """Test-set metrics of ``model``, next to PCA with the same code size unless told not to."""
+def likelihood_metrics(model: nn.Module, x: torch.Tensor, iw_samples: int, quiet: bool = True) -> dict:
+    """−ELBO (one sample per image), its reconstruction and KL parts, and the IW estimate of the NLL."""
+    from .likelihood import elbo_parts, importance_sampled_nll
+
+    was_training = model.training
+    model.eval()
+    recon, kl = elbo_parts(model, x)
+    model.train(was_training)
+    out = {
+        "test_neg_elbo": float((recon + kl).mean()),
+        "test_recon_nll": float(recon.mean()),
+        "test_kl": float(kl.mean()),
+    }
+    if iw_samples > 0:
+        nll = importance_sampled_nll(model, x, iw_samples, quiet=quiet)
+        out |= {"test_nll": float(nll.mean()), "iw_samples": iw_samples}
+    return out
+
+
+def evaluate(
+    model: nn.Module, ds: Dataset, pca_baseline: bool = True, iw_samples: int = 0, quiet: bool = True
+) -> dict[str, float]:
+    """Test-set metrics of ``model``, next to PCA with the same code size unless told not to.
+
+    A model with a Gaussian posterior (VAE) also gets its ELBO parts and, with
+    ``iw_samples`` > 0, the importance-sampled test NLL (nats per image).
+    """
     device = next(model.parameters()).device
     # baselines and probes fit on all training rows, or on a sample of a stream from disk
     x_train, y_train = ds.train_sample()
@@ -86,6 +111,8 @@ def evaluate(model: nn.Module, ds: Dataset, pca_baseline: bool = True) -> dict[s
         pca_err = reconstruction_errors(xt, lambda rows: pca.inverse_transform(pca.transform(rows)))
         out |= {"pca_sse_per_image": pca_err["sse_per_image"], "pca_psnr": pca_err["psnr"]}
     out["code_size"] = k
+    if hasattr(model, "posterior"):
+        out |= likelihood_metrics(model, x_test, iw_samples, quiet)
     if y_train is not None and ds.y_test is not None and len(np.unique(y_train)) > 1:
         z_train = encode_all(model, x_train.to(device)).cpu().numpy()
         z_test = encode_all(model, x_test).cpu().numpy()

@@ -1,12 +1,15 @@
-"""Building blocks: activations, tied linear layers, input corruption, freezing."""
+"""Building blocks: activations, tied linear layers, input corruption (a training-time transform)."""
 
 from __future__ import annotations
+
+import functools
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import UserError
+from .errors import UserError
 
 
 def activation(name: str) -> nn.Module:
@@ -78,3 +81,10 @@ def set_trainable(module: nn.Module, trainable: bool) -> None:
     """Freeze (``False``) or unfreeze (``True``) every parameter of ``module``."""
     for p in module.parameters():
         p.requires_grad_(trainable)
+
+
+def make_corruption(kind: str, level: float) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """The training-time input transform for ``kind`` at ``level``; None when it changes nothing."""
+    if kind == "none" or level == 0:
+        return None
+    return functools.partial(CORRUPTION[kind], **{"std" if kind == "gaussian" else "fraction": level})

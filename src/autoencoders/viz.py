@@ -1,4 +1,4 @@
-"""Figures (matplotlib PNGs): reconstructions and loss curves."""
+"""Figures (matplotlib PNGs): reconstructions, samples, interpolations and loss curves."""
 
 from __future__ import annotations
 
@@ -56,8 +56,31 @@ def reconstruction_grid(
     _save(fig, path)
 
 
-def loss_curve(history: list[dict], path: str | Path) -> None:
-    """Training and validation loss per epoch, one panel per stage."""
+def image_grid(
+    images: np.ndarray, path: str | Path, image_shape: tuple[int, ...] | None, title: str = "", cols: int = 10
+) -> None:
+    """Rows of ``images`` in a grid (``cols`` per row), e.g. samples from a prior or an interpolation."""
+    n = len(images)
+    cols = min(n, cols)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(1.1 * cols, 1.15 * rows + 0.3), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, row in zip(axes.flat, images):
+        ax.imshow(
+            _as_image(row, image_shape),
+            cmap="gray",
+            vmin=0,
+            vmax=1,
+            aspect="auto" if image_shape is None else "equal",
+        )
+    if title:
+        fig.suptitle(title, fontsize=9)
+    _save(fig, path)
+
+
+def loss_curve(history: list[dict], path: str | Path, loss_name: str = "loss per example") -> None:
+    """Training and validation loss per epoch, one panel per stage; other named terms dashed."""
     stages = list(dict.fromkeys(h["stage"] for h in history))
     fig, axes = plt.subplots(1, len(stages), figsize=(4.2 * len(stages), 3.2), squeeze=False)
     for ax, stage in zip(axes[0], stages):
@@ -65,9 +88,12 @@ def loss_curve(history: list[dict], path: str | Path) -> None:
         epochs = [h["epoch"] for h in rows]
         ax.plot(epochs, [h["train_loss"] for h in rows], marker=".", label="train")
         ax.plot(epochs, [h["val_loss"] for h in rows], marker=".", label="validation")
+        terms = [k[4:] for k in rows[0] if k.startswith("val_") and k not in ("val_loss", "val_recon")]
+        for term in terms:  # e.g. the KL part of an ELBO
+            ax.plot(epochs, [h[f"val_{term}"] for h in rows], ls="--", label=f"validation {term}")
         ax.set_title(stage, fontsize=9)
         ax.set_xlabel("epoch")
-        ax.set_ylabel("loss per example")
+        ax.set_ylabel(loss_name)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()

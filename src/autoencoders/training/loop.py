@@ -1,4 +1,4 @@
-"""The one training loop: any module with ``loss(batch)`` trained on in-memory tensors."""
+"""The one training loop: any step, on in-memory or streamed rows, resumable after every epoch."""
 
 from __future__ import annotations
 
@@ -6,16 +6,18 @@ import contextlib
 import functools
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import nn
 from tqdm.auto import tqdm
 
-from .config import TrainConfig, UserError
-from .distributed import all_sum, data_parallel, rank_and_size
-from .stream import BLOCK_ROWS, Rows, RowStream, chunk_order
+from ..config import TrainConfig
+from ..distributed import all_sum, rank_and_size
+from ..errors import UserError
+from ..stream import BLOCK_ROWS, Rows, RowStream, chunk_order
+from .steps import Step
 
 
 def resolve_device(name: str) -> torch.device:
@@ -70,28 +72,6 @@ def batches(n: int, batch_size: int, generator: torch.Generator | None) -> Itera
         yield order[i : i + batch_size]
 
 
-def make_optimizer(params: Iterable[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Adam (fused kernel where available) or SGD with momentum."""
-    params = [p for p in params if p.requires_grad]
-    if not params:
-        raise ValueError("nothing to train: every parameter is frozen")
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    # one fused kernel for the whole update instead of a handful of ops per tensor
-    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
-
-
-def make_scheduler(
-    optimizer: torch.optim.Optimizer, decay: str, steps: int
-) -> torch.optim.lr_scheduler.LambdaLR:
-    """Per-step learning-rate factor: constant, or a cosine from 1 to 0 over ``steps`` (then 0)."""
-    if decay == "cosine":
-        return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step / max(steps, 1), 1.0)))
-        )
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
-
-
 Tensors = Rows | tuple[torch.Tensor, ...]
 
 
@@ -136,52 +116,69 @@ def epoch_batches(
             start += len(idx)
 
 
+@dataclass
+class LoopState:
+    """Where a stage's loop stands after ``epoch`` epochs: enough to continue it exactly."""
+
+    epoch: int = 0
+    best: float = math.inf
+    bad_epochs: int = 0
+    stopped: bool = False  # early stopping has ended the stage
+    best_weights: dict[str, torch.Tensor] | None = None
+    shuffle: torch.Tensor | None = None  # the shuffling generator's state
+
+
 @torch.no_grad()
-def mean_loss(module: nn.Module, data: Tensors, batch_size: int, precision: str) -> float:
-    """Average of ``module.loss(*batch)`` over ``data`` in eval mode (per example)."""
+def evaluate_step(step: Step, data: Tensors, batch_size: int) -> dict[str, float]:
+    """Per-example averages of ``step.eval_batch`` over ``data`` in eval mode."""
     data = _as_tuple(data)
     n = len(data[0])
     if n == 0:
-        return math.nan
+        return {"loss": math.nan}
+    module = step.module
     was_training = module.training
     module.eval()
-    total = 0.0
+    sums: dict[str, float] = {}
     for batch in epoch_batches(data, max(batch_size, 1024), None):
-        with autocast(precision, batch[0].device):
-            total += float(module.loss(*batch)) * len(batch[0])
+        for name, value in step.eval_batch(batch).items():
+            sums[name] = sums.get(name, 0.0) + float(value) * len(batch[0])
     module.train(was_training)
-    return total / n
+    return {name: total / n for name, total in sums.items()}
 
 
 def fit(
-    module: nn.Module,
+    step: Step,
     train: Tensors,
     val: Tensors,
     cfg: TrainConfig,
     epochs: int,
     *,
     stage: str = "train",
-    on_epoch: Callable[[int], None] | None = None,
+    start: LoopState | None = None,
+    on_epoch: Callable[[LoopState, dict], None] | None = None,
 ) -> list[dict]:
-    """Train ``module`` by minimising ``module.loss(*batch)``; return one history row per epoch.
+    """The training loop: ``epochs`` passes of ``step.train_batch``; one history row per epoch.
 
     ``train``/``val`` are a tensor or a tuple of row-aligned tensors (e.g. inputs and labels)
-    on the training device. With ``cfg.patience`` the best-validation weights are restored
-    at the end.
+    on the training device. ``start`` continues a stage saved by ``on_epoch``, which is called
+    after every epoch with the loop's state and the epoch's history row. With ``cfg.patience``
+    the best-validation weights are restored at the end.
     """
     train, val = _as_tuple(train), _as_tuple(val)
     n = len(train[0])
     device = train[0].device
     precision = resolve_precision(cfg.precision, device)
-    optimizer = make_optimizer(module.parameters(), cfg)
+    step.amp = lambda: autocast(precision, device)
+    state = start or LoopState()
     generator = torch.Generator().manual_seed(cfg.seed)  # the same on every rank: same global batches
+    if state.shuffle is not None:
+        generator.set_state(state.shuffle)
     rank, world = rank_and_size()
-    step = data_parallel(module)
-    scheduler = make_scheduler(optimizer, cfg.lr_decay, epochs * math.ceil(n / cfg.batch_size))
+    module = step.module
     history: list[dict] = []
-    best, best_state, bad_epochs = math.inf, None, 0
     bar = tqdm(
         total=epochs * n,
+        initial=min(state.epoch, epochs) * n,
         desc=stage,
         disable=cfg.quiet or rank > 0,
         unit="sample",
@@ -189,47 +186,44 @@ def fit(
         leave=False,
     )
     module.train()
-    for epoch in range(1, epochs + 1):
+    while state.epoch < epochs and not state.stopped:
+        epoch = state.epoch + 1
+        step.set_epoch(epoch)
         t0 = time.perf_counter()
-        total = torch.zeros((), device=device)
+        # accumulate on-device: a .item() per step would stall a GPU pipeline
+        sums: dict[str, torch.Tensor] = {}
         for batch in epoch_batches(train, cfg.batch_size, generator, rank, world):
-            with autocast(precision, device):
-                loss = step(*batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            # accumulate on-device: a .item() per step would stall a GPU pipeline
-            total += loss.detach() * len(batch[0])
+            for name, value in step.train_batch(batch).items():
+                sums[name] = sums.get(name, 0) + value * len(batch[0])
             bar.update(len(batch[0]) * world)
-        train_loss = float(all_sum(total)) / n
-        if not math.isfinite(train_loss):
+        train_values = {name: float(all_sum(total)) / n for name, total in sums.items()}
+        if not math.isfinite(train_values["loss"]):
             bar.close()
-            raise UserError(f"{stage}: the loss became {train_loss} at epoch {epoch}; lower --lr")
-        val_loss = mean_loss(module, val, cfg.batch_size, precision)
+            raise UserError(f"{stage}: the loss became {train_values['loss']} at epoch {epoch}; lower --lr")
+        val_values = evaluate_step(step, val, cfg.batch_size)
         seconds = time.perf_counter() - t0
-        history.append(
-            {
-                "stage": stage,
-                "epoch": epoch,
-                "train_loss": train_loss,
-                "val_loss": val_loss,
-                "seconds": seconds,
-                "samples_per_second": n / seconds,
-            }
-        )
-        bar.set_postfix(epoch=epoch, train=f"{train_loss:.3f}", val=f"{val_loss:.3f}")
-        if on_epoch is not None:
-            on_epoch(epoch)
+        row = {
+            "stage": stage,
+            "epoch": epoch,
+            "train_loss": train_values["loss"],
+            "val_loss": val_values["loss"],
+        }
+        for name in train_values.keys() - {"loss"}:
+            row |= {f"train_{name}": train_values[name], f"val_{name}": val_values.get(name, math.nan)}
+        row |= {"seconds": seconds, "samples_per_second": n / seconds}
+        history.append(row)
+        bar.set_postfix({"epoch": epoch} | {k: f"{v:.3f}" for k, v in train_values.items()})
         if cfg.patience > 0:
-            if val_loss < best:
-                best, bad_epochs = val_loss, 0
-                best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            if val_values["loss"] < state.best:
+                state.best, state.bad_epochs = val_values["loss"], 0
+                state.best_weights = {k: v.detach().clone() for k, v in module.state_dict().items()}
             else:
-                bad_epochs += 1
-                if bad_epochs >= cfg.patience:
-                    break
+                state.bad_epochs += 1
+                state.stopped = state.bad_epochs >= cfg.patience
+        state.epoch, state.shuffle = epoch, generator.get_state()
+        if on_epoch is not None:
+            on_epoch(state, row)
     bar.close()
-    if best_state is not None:
-        module.load_state_dict(best_state)
+    if state.best_weights is not None:
+        module.load_state_dict(state.best_weights)
     return history

@@ -1,0 +1,170 @@
+"""Using a trained run: load its model, evaluate, encode, reconstruct, classify, sample, interpolate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import registry, rundir
+from .checkpoint import load_weights
+from .classify import ClassifierResult, save_classifier, train_classifier
+from .config import Config
+from .data import apply_scaler, display_shape, load_dataset, read_data
+from .errors import UserError
+from .metrics import encode_all, evaluate, reconstruct_all
+from .models import Autoencoder
+from .stream import RowStream
+from .training.loop import resolve_device
+
+
+def _read_run(run_dir: str | Path) -> tuple[Config, dict[str, Any], dict[str, torch.Tensor]]:
+    """Config, manifest and weights of a run that completed training."""
+    run_dir = Path(run_dir)
+    manifest = rundir.require_complete(run_dir)
+    cfg = Config.load_json(run_dir / rundir.CONFIG)
+    return cfg, manifest, load_weights(run_dir / rundir.WEIGHTS)
+
+
+def load(run_dir: str | Path, device: str = "cpu") -> Autoencoder:
+    """The trained model of a run directory (any kind), in eval mode."""
+    cfg, manifest, tensors = _read_run(run_dir)
+    tensors.pop("input_offset", None)
+    tensors.pop("input_span", None)
+    model = registry.build(cfg, tuple(manifest["input_shape"]))
+    try:
+        model.load_state_dict(tensors)
+    except RuntimeError as e:
+        first = str(e).splitlines()[0]
+        raise UserError(f"{run_dir}: the weights do not fit its config.json ({first})") from None
+    return model.to(device).eval()
+
+
+def _scaler(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    tensors = load_weights(Path(run_dir) / rundir.WEIGHTS)
+    return tensors["input_offset"].numpy(), tensors["input_span"].numpy()
+
+
+def evaluate_run(run_dir: str | Path, data: str | None = None) -> dict[str, Any]:
+    """Recompute a run's test metrics from its checkpoint (optionally on other data)."""
+    cfg, _, _ = _read_run(run_dir)
+    if data is not None:
+        cfg.data.data = data
+    model = load(run_dir)
+    ds = load_dataset(cfg.data, scaler=_scaler(run_dir))
+    _check_width(model, ds.n_features, cfg.data.data)
+    return evaluate(model, ds, iw_samples=getattr(cfg.kind_options, "iw_samples", 0), quiet=cfg.train.quiet)
+
+
+def _check_width(model: Autoencoder, n_features: int, spec: str) -> None:
+    expected = int(np.prod(model.input_shape))
+    if n_features != expected:
+        raise UserError(f"{spec} has {n_features} features but the model expects {expected}")
+
+
+def load_rows(run_dir: str | Path, data: str, split: str = "all") -> tuple[np.ndarray, tuple | None]:
+    """Rows of ``data`` scaled as the run's training data was, and their display shape."""
+    cfg, manifest, _ = _read_run(run_dir)
+    cfg.data.data = data
+    offset, span = _scaler(run_dir)
+    if split == "all":
+        raw = read_data(cfg.data)
+        x = raw.x if raw.x_test is None else np.concatenate([raw.x, raw.x_test])
+        return apply_scaler(x, offset, span), display_shape(tuple(manifest["input_shape"]))
+    ds = load_dataset(cfg.data, scaler=(offset, span))
+    rows = {"train": ds.x_train, "val": ds.x_val, "test": ds.x_test}[split]
+    if isinstance(rows, RowStream):
+        rows = rows.materialise()
+    return rows.numpy(), display_shape(tuple(manifest["input_shape"]))
+
+
+def encode(run_dir: str | Path, data: str, split: str = "all") -> np.ndarray:
+    """Codes of ``data`` under a trained run's encoder (VAE: posterior means)."""
+    model = load(run_dir)
+    x, _ = load_rows(run_dir, data, split)
+    _check_width(model, x.shape[1], data)
+    return encode_all(model, torch.from_numpy(x)).numpy()
+
+
+def reconstruct(
+    run_dir: str | Path, data: str, split: str = "all"
+) -> tuple[np.ndarray, np.ndarray, tuple | None]:
+    """(inputs, reconstructions, display shape) of ``data`` under a trained run."""
+    model = load(run_dir)
+    x, shape = load_rows(run_dir, data, split)
+    _check_width(model, x.shape[1], data)
+    return x, reconstruct_all(model, torch.from_numpy(x)).numpy(), shape
+
+
+def sample(run_dir: str | Path, n: int = 64, seed: int = 0) -> tuple[np.ndarray, tuple | None]:
+    """``n`` new rows decoded from the prior of a generative run (VAE), and their display shape."""
+    if n < 1:
+        raise UserError(f"-n must be at least 1, got {n}")
+    model = load(run_dir)
+    if not hasattr(model, "sample"):
+        raise UserError(
+            f"{run_dir} is a '{model.kind}' model, which has no prior to sample from; train --model vae"
+        )
+    with torch.no_grad():
+        rows = model.sample(n, torch.Generator().manual_seed(seed))
+    return rows.numpy(), display_shape(model.input_shape)
+
+
+def interpolate(
+    run_dir: str | Path, data: str, indices: tuple[int, int] = (0, 1), steps: int = 10, split: str = "test"
+) -> tuple[np.ndarray, tuple | None]:
+    """Decodings along the straight line between the codes of rows ``indices`` of ``data``'s ``split``.
+
+    The first and last rows returned are the two inputs themselves, so the strip reads
+    input, decoded path, input.
+    """
+    if steps < 2:
+        raise UserError(f"--steps must be at least 2, got {steps}")
+    model = load(run_dir)
+    x, shape = load_rows(run_dir, data, split)
+    _check_width(model, x.shape[1], data)
+    for i in indices:
+        if not 0 <= i < len(x):
+            raise UserError(f"--pair index {i} is outside the {len(x)} rows of {data} ({split} split)")
+    ends = torch.from_numpy(x[list(indices)])
+    with torch.no_grad():
+        a, b = model.encode(ends)
+        t = torch.linspace(0, 1, steps).unsqueeze(1)
+        path = model.decode((1 - t) * a + t * b)
+    return np.concatenate([x[indices[0]][None], path.numpy(), x[indices[1]][None]]), shape
+
+
+def classify(
+    run_dir: str | Path,
+    labels_fraction: float = 1.0,
+    out: str | Path | None = None,
+    from_scratch: bool = False,
+    data: str | None = None,
+    **train_overrides: Any,
+) -> ClassifierResult:
+    """Put a softmax head on a run's encoder and fine-tune it on a fraction of the labels.
+
+    Writes the classifier's weights, settings and ``metrics.json`` to ``out`` (default:
+    ``RUN_DIR/classifier-<fraction>``). ``train_overrides`` (``epochs``, ``lr``,
+    ``batch_size``, ``seed``, ...) replace the run's own training settings.
+    """
+    cfg, manifest, _ = _read_run(run_dir)
+    if data is not None:
+        cfg.data.data = data
+    cfg = cfg.replace(**{"epochs": 50, "lr": 1e-3, "patience": 0, **train_overrides})
+    model = load(run_dir, str(resolve_device(cfg.train.device)))
+    ds = load_dataset(cfg.data, scaler=_scaler(run_dir))
+    _check_width(model, ds.n_features, cfg.data.data)
+    result = train_classifier(model, ds, cfg.train, labels_fraction, from_scratch)
+    name = f"classifier-{labels_fraction:g}" + ("-scratch" if from_scratch else "")
+    out = Path(out) if out else Path(run_dir) / name
+    settings = {
+        "run_dir": str(run_dir),
+        "kind": manifest["kind"],
+        "data": cfg.data.data,
+        "train": vars(cfg.train),
+    }
+    save_classifier(out, result, settings)
+    return result

@@ -1,0 +1,5 @@
+"""Errors a user can fix: shown as one line, without a traceback."""
+
+
+class UserError(Exception):
+    """A problem with the user's input; shown as one line, without a traceback."""

@@ -1,0 +1,242 @@
+"""The interface every model kind implements, and the layer stack most kinds are built from.
+
+Models take and return **flat rows** (N × D): datasets keep rows flat and record the sample
+shape, and a layer that needs images (a convolution) views its rows as (C, H, W) itself.
+So data loading, streaming, caching and metrics never depend on the kind of model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import UserError
+from ..nn import activation
+
+
+@dataclass
+class Output:
+    """What ``forward`` returns."""
+
+    logits: torch.Tensor  # output layer before its activation, flat rows
+    code: torch.Tensor  # the representation (VAE: the posterior mean)
+    hidden: dict[str, torch.Tensor] = field(default_factory=dict)  # named activations, for terms and figures
+    posterior: tuple[torch.Tensor, torch.Tensor] | None = None  # (mean, log-variance) of a Gaussian code
+
+
+def reconstruction_loss(
+    logits: torch.Tensor, target: torch.Tensor, kind: str, act: nn.Module
+) -> torch.Tensor:
+    """Per-example summed reconstruction loss (a vector).
+
+    ``logits`` is the output layer *before* its activation: BCE works on logits, which is
+    exact and stable; MSE (a sum of squared errors) applies the activation first.
+    """
+    if kind == "bce":
+        loss = F.binary_cross_entropy_with_logits(logits.float(), target.float(), reduction="none")
+    else:
+        loss = (act(logits).float() - target.float()).pow(2)
+    return loss.sum(1)
+
+
+class Autoencoder(nn.Module):
+    """Base of every kind: ``encode``, ``decode``, ``forward`` → :class:`Output`, a likelihood."""
+
+    kind: str = ""
+    input_shape: tuple[int, ...]
+    code_size: int
+    loss_kind: str
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Input rows → codes."""
+        raise NotImplementedError
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """Codes → output layer before its activation."""
+        raise NotImplementedError
+
+    @property
+    def output_act(self) -> nn.Module:
+        raise NotImplementedError
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Codes → reconstructions."""
+        return self.output_act(self.decode_logits(z))
+
+    def forward(self, x: torch.Tensor) -> Output:
+        code = self.encode(x)
+        return Output(self.decode_logits(code), code, {"code": code})
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Rows → reconstructions (deterministic in eval mode)."""
+        return self.output_act(self(x).logits)
+
+    def nll(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Per-example reconstruction loss of ``target`` under output ``logits``."""
+        return reconstruction_loss(logits, target, self.loss_kind, self.output_act)
+
+    def terms(self) -> list:
+        """The weighted loss terms this kind trains with (see ``objectives``)."""
+        from ..objectives import Reconstruction, Weighted
+
+        return [Weighted(Reconstruction())]
+
+    def layer_pairs(self, schedule: str = "stagewise") -> list[LayerPair]:
+        """Shallow autoencoders greedy pretraining can train, outermost first; [] = not possible."""
+        return []
+
+    def encoder_modules(self) -> list[nn.Module]:
+        """Modules that map inputs to codes (what a classifier on codes fine-tunes)."""
+        raise NotImplementedError
+
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Parameters by the optimizer that trains them."""
+        return {"ae": list(self.parameters())}
+
+    def reset_parameters(self) -> None:
+        """Re-initialise every layer (the 'from scratch' baseline)."""
+        for m in self.modules():
+            if m is not self and hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+
+    def flops_per_example(self) -> int:
+        """Approximate multiply-adds ×2 of one forward pass."""
+        raise NotImplementedError
+
+
+class Stack(Autoencoder):
+    """Encoder layers with activations, decoder layers with activations; flat rows between them.
+
+    Encoder layer ``k`` and decoder layer ``-1-k`` are mirrors: together they form the
+    shallow autoencoder greedy pretraining trains at stage ``k``.
+    """
+
+    def __init__(
+        self,
+        encoder: list[nn.Module],
+        decoder: list[nn.Module],
+        activation_name: str,
+        code_activation: str,
+        output_activation: str,
+        loss: str,
+    ):
+        super().__init__()
+        if loss == "bce" and output_activation != "sigmoid":
+            raise UserError("BCE loss needs a sigmoid output activation (or use --loss mse)")
+        depth = len(encoder)
+        self.loss_kind = loss
+        self.encoder = nn.ModuleList(encoder)
+        self.decoder = nn.ModuleList(decoder)
+        self.encoder_acts = nn.ModuleList(
+            activation(code_activation if k == depth - 1 else activation_name) for k in range(depth)
+        )
+        self.decoder_acts = nn.ModuleList(
+            activation(output_activation if k == len(decoder) - 1 else activation_name)
+            for k in range(len(decoder))
+        )
+
+    @property
+    def depth(self) -> int:
+        return len(self.encoder)
+
+    @property
+    def output_act(self) -> nn.Module:
+        return self.decoder_acts[-1]
+
+    def encode_hidden(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Code and every encoder layer's activation, named ``layer1``, ``layer2``, ..."""
+        hidden = {}
+        for k, (layer, act) in enumerate(zip(self.encoder, self.encoder_acts)):
+            x = act(layer(x))
+            hidden[f"layer{k + 1}"] = x
+        return x, hidden
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encode_hidden(x)[0]
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        for layer, act in zip(self.decoder[:-1], self.decoder_acts[:-1]):
+            z = act(layer(z))
+        return self.decoder[-1](z)
+
+    def forward(self, x: torch.Tensor) -> Output:
+        code, hidden = self.encode_hidden(x)
+        return Output(self.decode_logits(code), code, hidden | {"code": code})
+
+    def encoder_modules(self) -> list[nn.Module]:
+        return [self.encoder, self.encoder_acts]
+
+    def layer_pairs(self, schedule: str = "stagewise") -> list[LayerPair]:
+        if len(self.decoder) != self.depth:
+            return []
+        return [LayerPair(self, k, schedule) for k in range(self.depth)]
+
+    def flops_per_example(self) -> int:
+        return 2 * sum(layer_flops(m) for m in [*self.encoder, *self.decoder])
+
+
+def layer_flops(layer: nn.Module) -> int:
+    """Multiply-adds of one example through ``layer`` (dense and convolution layers)."""
+    if hasattr(layer, "flops"):
+        return layer.flops()
+    w = layer.weight
+    return int(w.numel())
+
+
+class LayerPair(Autoencoder):
+    """Encoder layer ``k`` of a stack with its mirror decoder layer, as a shallow autoencoder.
+
+    It holds the stack's own layers (no copies), so what pretraining trains is what
+    fine-tuning starts from. ``stagewise``: reconstruct the stage's own input (the cached
+    features of layer ``k-1``), with BCE when that layer is a sigmoid layer (or the input of
+    a BCE model), else MSE. ``phased``: the pair's output goes on through the frozen outer
+    decoder layers and the loss is the network's own loss on the input.
+    """
+
+    def __init__(self, stack: Stack, k: int, schedule: str = "stagewise"):
+        super().__init__()
+        d = stack.depth
+        self.k, self.schedule = k, schedule
+        self.layer, self.act = stack.encoder[k], stack.encoder_acts[k]
+        self.mirror, self.mirror_act = stack.decoder[d - 1 - k], stack.decoder_acts[d - 1 - k]
+        if schedule == "phased" or k == 0:
+            self.loss_kind = stack.loss_kind
+        else:
+            self.loss_kind = "bce" if isinstance(self.mirror_act, nn.Sigmoid) else "mse"
+        # frozen outer decoder layers the phased schedule decodes through (outside the module tree)
+        self._outer = list(zip(stack.decoder[d - k :], stack.decoder_acts[d - k :]))
+        self._out_act = self._outer[-1][1] if schedule == "phased" and self._outer else self.mirror_act
+
+    @property
+    def width(self) -> int:
+        """Features per row this pair's encoder layer outputs."""
+        return layer_width(self.layer)
+
+    @property
+    def output_act(self) -> nn.Module:
+        return self._out_act
+
+    def encode(self, h: torch.Tensor) -> torch.Tensor:
+        """This layer's output for input ``h`` (what the next stage trains on)."""
+        return self.act(self.layer(h))
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        pre = self.mirror(z)
+        if self.schedule == "phased":
+            act = self.mirror_act
+            for layer, next_act in self._outer:
+                pre = layer(act(pre))
+                act = next_act
+        return pre
+
+    def encoder_modules(self) -> list[nn.Module]:
+        return [self.layer]
+
+
+def layer_width(layer: nn.Module) -> int:
+    """Flat output width of a dense or convolution layer."""
+    return layer.out_features if isinstance(layer, nn.Linear) else math.prod(layer.out_shape)

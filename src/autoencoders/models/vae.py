@@ -1,0 +1,149 @@
+"""The variational autoencoder (Kingma & Welling 2014): a Gaussian code with the reparameterisation trick.
+
+The encoder is the dense stack whose code layer outputs a mean and a scale per code unit:
+a log-variance (``logvar``) or a standard deviation through softplus (``std``). The
+decoder is Bernoulli (``--loss bce``) or Gaussian (``--loss mse``) with a learned or fixed
+standard deviation, so the loss is a true negative ELBO and the likelihood is comparable
+across models.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import Config, option
+from ..errors import UserError
+from .base import Output, Stack, reconstruction_loss
+from .dense import mirrored_linear, widths_for
+
+
+@dataclass
+class VAEConfig:
+    beta: float = option(1.0, "weight of the KL term (beta-VAE when not 1)")
+    kl_warmup: int = option(0, "epochs over which the KL weight rises linearly from 0 to --beta")
+    vae_scale: str = option("logvar", "what the encoder's scale head outputs", ("logvar", "std"))
+    decoder_std: str = option(
+        "learned", "std of the Gaussian decoder (--loss mse): 'learned' or a fixed positive number"
+    )
+    iw_samples: int = option(1000, "importance samples per test image for test_nll (0: skip it)")
+
+    def validate(self) -> None:
+        if self.beta < 0 or self.kl_warmup < 0 or self.iw_samples < 0:
+            raise UserError("--beta, --kl-warmup and --iw-samples must be >= 0")
+        if self.decoder_std != "learned":
+            try:
+                ok = float(self.decoder_std) > 0
+            except ValueError:
+                ok = False
+            if not ok:
+                raise UserError(
+                    f"--decoder-std must be 'learned' or a positive number, not {self.decoder_std!r}"
+                )
+
+
+class VAE(Stack):
+    """Gaussian encoder q(z|x), standard normal prior, Bernoulli or Gaussian decoder p(x|z)."""
+
+    kind = "vae"
+
+    def __init__(
+        self,
+        layers: list[int],
+        activation_name: str = "relu",
+        output_activation: str = "sigmoid",
+        loss: str = "bce",
+        scale: str = "logvar",
+        decoder_std: str = "learned",
+        beta: float = 1.0,
+        kl_warmup: int = 0,
+        input_shape: tuple[int, ...] | None = None,
+    ):
+        if len(layers) < 2:
+            raise UserError("a VAE needs at least two layer widths (input, code)")
+        encoder, decoder = mirrored_linear(list(layers), tied=False)
+        # the code layer outputs mean and scale side by side
+        encoder[-1] = nn.Linear(layers[-2], 2 * layers[-1])
+        super().__init__(encoder, decoder, activation_name, "linear", output_activation, loss)
+        self.layers, self.scale, self.beta, self.kl_warmup = list(layers), scale, beta, kl_warmup
+        self.input_shape = tuple(input_shape or (layers[0],))
+        self.code_size = layers[-1]
+        self.log_std = None
+        if loss == "mse":
+            fixed = decoder_std != "learned"
+            std = torch.tensor(math.log(float(decoder_std)) if fixed else 0.0)
+            if fixed:
+                self.register_buffer("log_std", std)
+            else:
+                self.log_std = nn.Parameter(std)
+
+    @classmethod
+    def from_config(cls, cfg: Config, input_shape: tuple[int, ...]) -> VAE:
+        """Build from a run config for rows of ``input_shape``."""
+        m, v = cfg.model, cfg.kind_options
+        if m.tied:
+            raise UserError("--tied is not available for --model vae; leave it out")
+        return cls(
+            widths_for(m.layers, input_shape),
+            m.activation,
+            m.output_activation,
+            m.loss,
+            v.vae_scale,
+            v.decoder_std,
+            v.beta,
+            v.kl_warmup,
+            input_shape,
+        )
+
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of q(z|x)."""
+        return self.posterior_from(self.encode_hidden(x)[0])
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The posterior mean."""
+        return self.posterior(x)[0]
+
+    def forward(self, x: torch.Tensor) -> Output:
+        """A reparameterised sample z ~ q(z|x), decoded (training and evaluation alike)."""
+        h, hidden = self.encode_hidden(x)
+        mean, logvar = self.posterior_from(h)
+        z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
+        return Output(self.decode_logits(z), mean, hidden | {"code": mean, "z": z}, (mean, logvar))
+
+    def posterior_from(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance from the code layer's output (mean and scale side by side)."""
+        mean, s = h.chunk(2, dim=1)
+        if self.scale == "std":
+            return mean, 2 * torch.log(F.softplus(s) + 1e-6)
+        return mean, s
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Decoded posterior mean (deterministic)."""
+        return self.decode(self.encode(x))
+
+    def nll(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """−log p(x|z) per example, in nats (Gaussian: with its normalising constant)."""
+        if self.loss_kind == "bce":
+            return reconstruction_loss(logits, target, "bce", self.output_act)
+        sq = (self.output_act(logits).float() - target.float()).pow(2)
+        log_std = self.log_std.float()
+        per_dim = 0.5 * sq * torch.exp(-2 * log_std) + log_std + 0.5 * math.log(2 * math.pi)
+        return per_dim.sum(1)
+
+    def terms(self) -> list:
+        from ..objectives import GaussianKL, Reconstruction, Weighted
+
+        return [Weighted(Reconstruction()), Weighted(GaussianKL(), self.beta, self.kl_warmup)]
+
+    def layer_pairs(self, schedule: str = "stagewise") -> list:
+        return []  # a Gaussian code layer has no deterministic shallow autoencoder to pretrain
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` new rows decoded from codes drawn from the prior N(0, I)."""
+        device = next(self.parameters()).device
+        z = torch.randn(n, self.code_size, generator=generator).to(device)
+        return self.decode(z)

@@ -1,0 +1,92 @@
+"""Greedy layer-wise pretraining of a stacked autoencoder (Bengio et al. 2007; Vincent et al. 2010).
+
+Stage ``k`` trains the model's ``k``-th layer pair (an encoder layer and its mirror decoder
+layer: dense or convolutional) on the outputs of the frozen layers below it. Those outputs
+are computed **once per stage** and cached, so the cost of a stage is its own layer's cost,
+whatever its depth. The pairs hold the stack's own layers: what pretraining trains is
+exactly what fine-tuning starts from. Input corruption is the same training-time transform
+full training uses.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+
+from ..config import Config
+from ..errors import UserError
+from ..models.base import Autoencoder, LayerPair
+from ..nn import make_corruption, set_trainable
+from ..stream import Rows, RowStream, write_stream
+from .state import Progress
+from .steps import autoencoder_step
+
+
+@torch.no_grad()
+def cache_features(pair: LayerPair, h: Rows, memory_budget: int, batch_size: int = 4096) -> Rows:
+    """Run ``pair.encode`` over ``h`` once, in order, into RAM or a file streamed from disk.
+
+    Features larger than ``memory_budget`` bytes go to a temporary file that later stages
+    read in chunks, so pretraining a wide layer on a large dataset does not need it in RAM.
+    """
+    width = pair.width
+    pair.eval()
+    if len(h) * width * 4 > memory_budget:
+        out: Rows = write_stream(pair.encode, h, width).to(h.device)
+    else:
+        chunks = h.chunks() if isinstance(h, RowStream) else h.split(batch_size)
+        out = torch.cat([pair.encode(c).float() for c in chunks])
+    pair.train()
+    return out
+
+
+def greedy_pretrain(
+    model: Autoencoder,
+    x_train: Rows,
+    x_val: Rows,
+    cfg: Config,
+    progress: Progress,
+    memory_budget: int = 2 << 30,
+) -> list[dict]:
+    """Pretrain ``model`` layer pair by layer pair in place; return the new history rows."""
+    schedule = cfg.pretrain.schedule
+    pairs = model.layer_pairs(schedule)
+    if not pairs:
+        raise UserError(
+            f"--pretrain greedy is not available for --model {model.kind}: it has no layer pairs "
+            "to pretrain; use --pretrain none"
+        )
+    corrupt = make_corruption(cfg.model.corruption, cfg.model.noise)
+    steps = cfg.pretrain.pretrain_epochs * math.ceil(len(x_train) / cfg.train.batch_size)
+    history: list[dict] = []
+    h_train, h_val = x_train, x_val
+    for k, pair in enumerate(pairs):
+        # only this pair learns; the phased schedule also runs the frozen outer decoder
+        set_trainable(model, False)
+        set_trainable(pair, True)
+        phased = schedule == "phased"
+        history += progress.run_stage(
+            f"pretrain layer {k + 1}",
+            functools.partial(autoencoder_step, pair, cfg.train, steps, corrupt),
+            (h_train, x_train) if phased else h_train,
+            (h_val, x_val) if phased else h_val,
+            cfg.train,
+            cfg.pretrain.pretrain_epochs,
+        )
+        set_trainable(model, True)
+        # the next stage's input, unless a resumed run is already past it
+        if k + 1 < len(pairs) and progress.will_run(progress.count):
+            h_train = cache_features(pair, h_train, memory_budget)
+            h_val = cache_features(pair, h_val, memory_budget)
+    return history
+
+
+def stage_costs(history: list[dict]) -> dict[str, float]:
+    """Seconds per pretraining stage (mean epoch time), for showing that cost is flat in depth."""
+    stages: dict[str, list[float]] = {}
+    for h in history:
+        if h["stage"].startswith("pretrain"):
+            stages.setdefault(h["stage"], []).append(h["seconds"])
+    return {k: math.fsum(v) / len(v) for k, v in stages.items()}

@@ -1,0 +1,193 @@
+"""Resumable training: model(s), optimizers, schedules, RNG, stage, epoch and counters.
+
+After every epoch the whole state goes into one safetensors file, its JSON part in the
+file's metadata, written atomically: a run killed at any moment leaves the last complete
+state, and resuming from it continues bit-identically (same RNG draws, same batches).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from torch import nn
+
+from ..checkpoint import atomic_write
+from ..config import TrainConfig
+from ..errors import UserError
+from .loop import LoopState, Tensors, fit
+from .steps import Step
+
+STATE_FORMAT = 1
+
+
+def split_tensors(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
+    """``obj`` (nested dicts/lists) with every tensor moved into ``tensors`` and left as a reference."""
+    if isinstance(obj, torch.Tensor):
+        tensors[prefix] = obj.detach().cpu().contiguous().clone()
+        return {"__tensor__": prefix}
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) for k in obj):
+            return {k: split_tensors(v, f"{prefix}.{k}", tensors) for k, v in obj.items()}
+        # optimizer states are keyed by int: keep the keys' type through JSON
+        return {"__items__": [[k, split_tensors(v, f"{prefix}.{k}", tensors)] for k, v in obj.items()]}
+    if isinstance(obj, list | tuple):
+        return [split_tensors(v, f"{prefix}.{i}", tensors) for i, v in enumerate(obj)]
+    return obj
+
+
+def join_tensors(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """Inverse of :func:`split_tensors`."""
+    if isinstance(obj, dict):
+        if "__tensor__" in obj:
+            return tensors[obj["__tensor__"]]
+        if "__items__" in obj:
+            return {k: join_tensors(v, tensors) for k, v in obj["__items__"]}
+        return {k: join_tensors(v, tensors) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [join_tensors(v, tensors) for v in obj]
+    return obj
+
+
+def rng_state() -> dict[str, torch.Tensor]:
+    """The global RNG states corruption noise, sampling and dropout draw from."""
+    out = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        out |= {f"cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())}
+    return out
+
+
+def set_rng_state(state: dict[str, torch.Tensor]) -> None:
+    torch.set_rng_state(state["torch"])
+    cuda = [state[k] for k in sorted(state) if k.startswith("cuda")]
+    if cuda:
+        torch.cuda.set_rng_state_all(cuda)
+
+
+def read_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Tensors and JSON info of a state file."""
+    try:
+        with safe_open(str(path), "pt") as f:
+            info = json.loads(f.metadata()["state"])
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, KeyError, ValueError) as e:
+        raise UserError(
+            f"{path} is not a readable training state ({e}); train again without --resume"
+        ) from None
+    if info.get("format") != STATE_FORMAT:
+        raise UserError(f"{path} has state format {info.get('format')}; this version reads {STATE_FORMAT}")
+    return tensors, info
+
+
+class Progress:
+    """The stages of one run, in order: runs each through the loop and saves after every epoch.
+
+    On resume, stages before the saved one are skipped (their effect is in the saved
+    weights) and the saved one continues from its last complete epoch.
+    """
+
+    def __init__(self, path: Path | None, saved: tuple[dict, dict] | None = None):
+        self.path = path  # None: this process does not write (a torchrun rank other than 0)
+        self.tensors, self.info = saved if saved else ({}, {})
+        self.resume_at = self.info.get("stage_index", -1)
+        self.history: list[dict] = list(self.info.get("history", []))
+        self.modules: dict[str, nn.Module] = {}
+        self.count = 0  # stages met so far
+        self.marks: dict[str, Any] = dict(self.info.get("marks", {}))  # run-level numbers kept across resumes
+        self._elapsed, self._t0 = self.info.get("elapsed", 0.0), time.perf_counter()
+
+    @property
+    def elapsed(self) -> float:
+        """Training seconds so far, over every process that worked on this run."""
+        return self._elapsed + time.perf_counter() - self._t0
+
+    def attach(self, key: str, module: nn.Module) -> None:
+        """Save ``module`` with every state; restore it now when the saved state holds it."""
+        self.modules[key] = module
+        own = {k[len(key) + 1 :]: v for k, v in self.tensors.items() if k.startswith(key + ".")}
+        if own:
+            device = next(module.parameters()).device
+            module.load_state_dict({k: v.to(device) for k, v in own.items()})
+
+    def will_run(self, index: int) -> bool:
+        """Whether stage ``index`` still has to run (it is not before the saved one)."""
+        return index >= self.resume_at
+
+    def run_stage(
+        self,
+        name: str,
+        make_step: Callable[[], Step],
+        train: Tensors,
+        val: Tensors,
+        cfg: TrainConfig,
+        epochs: int,
+    ) -> list[dict]:
+        """Run stage ``name`` through the loop (or skip or continue it); return its new history rows."""
+        index = self.count
+        self.count += 1
+        if not self.will_run(index):
+            return []
+        step, start = make_step(), None
+        if index == self.resume_at:
+            if self.info["stage"] != name:
+                raise UserError(
+                    f"the saved state is at stage '{self.info['stage']}' but this run's stage "
+                    f"{index + 1} is '{name}'; was config.json edited? Train again without --resume"
+                )
+            step.load_state_dict(join_tensors(self.info["step"], self.tensors))
+            start = self._loop_state()
+            set_rng_state({k[4:]: v for k, v in self.tensors.items() if k.startswith("rng.")})
+
+        def save(state: LoopState, row: dict) -> None:
+            self.history.append(row)
+            self.save(index, name, step, state)
+
+        return fit(step, train, val, cfg, epochs, stage=name, start=start, on_epoch=save)
+
+    def _loop_state(self) -> LoopState:
+        loop, t = self.info["loop"], self.tensors
+        best = {k[10:]: v for k, v in t.items() if k.startswith("loop.best.")}
+        return LoopState(
+            epoch=loop["epoch"],
+            best=math.inf if loop["best"] is None else loop["best"],
+            bad_epochs=loop["bad_epochs"],
+            stopped=loop["stopped"],
+            best_weights=best or None,
+            shuffle=t["loop.shuffle"],
+        )
+
+    def save(self, index: int, name: str, step: Step, loop: LoopState) -> None:
+        """Write the whole state after an epoch of stage ``index``."""
+        if self.path is None:
+            return
+        tensors: dict[str, torch.Tensor] = {}
+        for key, module in self.modules.items():
+            split_tensors(module.state_dict(), key, tensors)
+        split_tensors(rng_state(), "rng", tensors)
+        split_tensors(loop.shuffle, "loop.shuffle", tensors)
+        if loop.best_weights is not None:
+            split_tensors(loop.best_weights, "loop.best", tensors)
+        info = {
+            "format": STATE_FORMAT,
+            "stage_index": index,
+            "stage": name,
+            "loop": {
+                "epoch": loop.epoch,
+                "best": None if math.isinf(loop.best) else loop.best,
+                "bad_epochs": loop.bad_epochs,
+                "stopped": loop.stopped,
+            },
+            "step": split_tensors(step.state_dict(), "step", tensors),
+            "history": self.history,
+            "marks": self.marks,
+            "elapsed": self.elapsed,
+        }
+        from safetensors.torch import save_file
+
+        atomic_write(self.path, lambda tmp: save_file(tensors, tmp, metadata={"state": json.dumps(info)}))

@@ -1,0 +1,166 @@
+"""Training steps: one batch of training or evaluation; the loop never knows which kind.
+
+A step owns its optimizers and learning-rate schedules by name, so a step with two
+optimizers (an adversarial autoencoder's reconstruction and regularisation phases) saves,
+resumes and logs through the same loop as a step with one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import TrainConfig
+from ..distributed import data_parallel
+from ..objectives import Objective
+
+Batch = tuple[torch.Tensor, ...]
+
+
+def make_optimizer(params: Iterable[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
+    """Adam (fused kernel where available) or SGD with momentum, over the trainable ``params``."""
+    params = [p for p in params if p.requires_grad]
+    if not params:
+        raise ValueError("nothing to train: every parameter is frozen")
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    # one fused kernel for the whole update instead of a handful of ops per tensor
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+
+
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, decay: str, steps: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Per-step learning-rate factor: constant, or a cosine from 1 to 0 over ``steps`` (then 0)."""
+    if decay == "cosine":
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step / max(steps, 1), 1.0)))
+        )
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+
+
+class Step:
+    """Base of every step: named optimizers and schedules, train/eval mode, saved state."""
+
+    module: nn.Module  # what the step trains (its mode is switched, its parameters saved)
+    optimizers: dict[str, torch.optim.Optimizer]
+    schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler]
+    # the loop sets this to its precision's autocast; forward passes run inside it
+    amp: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called before each epoch (1-based): epoch-dependent weights follow it."""
+
+    def train_batch(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Update on one batch; return detached per-batch means, ``loss`` among them."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def eval_batch(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """The same numbers as ``train_batch`` without updating (no input corruption)."""
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for k, o in self.optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
+        for k, s in self.schedulers.items():
+            s.load_state_dict(state["schedulers"][k])
+
+
+class GradientStep(Step):
+    """One optimizer minimising ``losses(*batch)["loss"]``; ``corrupt`` applies to training inputs only.
+
+    ``losses`` is a module returning a dict of named per-batch means; it is what
+    DistributedDataParallel wraps, so gradients are averaged across ranks.
+    """
+
+    def __init__(
+        self,
+        losses: nn.Module,
+        module: nn.Module,
+        cfg: TrainConfig,
+        steps: int,
+        corrupt: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        objective: Objective | None = None,
+    ):
+        self.module, self.corrupt, self.objective = module, corrupt, objective
+        self.losses = losses
+        self.forward = data_parallel(losses)
+        optimizer = make_optimizer(module.parameters(), cfg)
+        self.optimizers = {"main": optimizer}
+        self.schedulers = {"main": make_scheduler(optimizer, cfg.lr_decay, steps)}
+
+    def set_epoch(self, epoch: int) -> None:
+        if self.objective is not None:
+            self.objective.epoch = epoch
+
+    def train_batch(self, batch: Batch) -> dict[str, torch.Tensor]:
+        if self.corrupt is not None:
+            # the corrupted input goes first; the clean rows stay as the target (the last part)
+            batch = (self.corrupt(batch[0]), *batch)
+        with self.amp():
+            values = self.forward(*batch)
+        optimizer = self.optimizers["main"]
+        optimizer.zero_grad(set_to_none=True)
+        values["loss"].backward()
+        optimizer.step()
+        self.schedulers["main"].step()
+        return {k: v.detach() for k, v in values.items()}
+
+    @torch.no_grad()
+    def eval_batch(self, batch: Batch) -> dict[str, torch.Tensor]:
+        with self.amp():
+            return self.losses(*batch)
+
+
+class AutoencoderLosses(nn.Module):
+    """``objective(model, input, target, model(input))``: input is the first part of a batch,
+    the target the last (the same tensor for an autoencoder, the stack's input for phased pretraining)."""
+
+    def __init__(self, model: nn.Module, objective: Objective):
+        super().__init__()
+        self.model, self.objective = model, objective
+
+    def forward(self, *batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        x, target = batch[0], batch[-1]
+        return self.objective(self.model, x, target, self.model(x))
+
+
+def autoencoder_step(
+    model: nn.Module,
+    cfg: TrainConfig,
+    steps: int,
+    corrupt: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    terms: list | None = None,
+) -> GradientStep:
+    """The gradient step that trains ``model`` on its own terms (or ``terms``)."""
+    objective = Objective(terms if terms is not None else model.terms())
+    return GradientStep(AutoencoderLosses(model, objective), model, cfg, steps, corrupt, objective)
+
+
+class ClassifierLosses(nn.Module):
+    """Mean cross-entropy of ``model(x)`` (class logits) against class indices ``y``."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"loss": F.cross_entropy(self.model(x).float(), y)}
+
+
+def supervised_step(model: nn.Module, cfg: TrainConfig, steps: int) -> GradientStep:
+    """The gradient step that trains a classifier on (inputs, labels) batches."""
+    return GradientStep(ClassifierLosses(model), model, cfg, steps)
