@@ -1,0 +1,167 @@
+"""Resumable training: a run killed with SIGKILL resumes to bit-identical weights.
+
+The child process counts training batches and kills itself in the middle of an epoch
+(during greedy pretraining, during fine-tuning, during the no-pretraining baseline, and
+during a VAE's KL warm-up); ``train --resume`` then finishes it in this process. Every
+weight, history loss and metric must equal an uninterrupted run with the same seed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import autoencoders
+from autoencoders import UserError
+from autoencoders.cli import run as cli_run
+
+# a greedy denoising run with cosine decay and early stopping: every piece of state matters
+GREEDY = {
+    "data": "digits",
+    "layers": [64, 32, 16, 8],
+    "pretrain": "greedy",
+    "pretrain_epochs": 2,
+    "epochs": 3,
+    "corruption": "masking",
+    "noise": 0.2,
+    "lr_decay": "cosine",
+    "patience": 2,
+}
+VAE = {"data": "digits", "model": "vae", "layers": [64, 32, 4], "epochs": 4, "kl_warmup": 2, "iw_samples": 8}
+COMMON = {"quiet": True, "precision": "fp32", "device": "cpu", "seed": 3}
+
+CHILD = """
+import os, signal, sys
+import torch
+torch.set_num_threads(1)
+from autoencoders.training import steps
+from autoencoders.cli import main
+kill_at, seen = int(sys.argv[1]), [0]
+real = steps.GradientStep.train_batch
+def train_batch(self, batch):
+    seen[0] += 1
+    if seen[0] == kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(self, batch)
+steps.GradientStep.train_batch = train_batch
+main(sys.argv[2:])
+"""
+
+
+def _argv(settings: dict, out) -> list[str]:
+    argv = ["train", "--out", str(out)]
+    for key, value in {**settings, **COMMON}.items():
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            argv.append(flag)
+        else:
+            argv += [flag, ",".join(map(str, value)) if isinstance(value, list) else str(value)]
+    return argv
+
+
+def _history(run_dir) -> list[dict]:
+    with open(run_dir / "history.csv", newline="") as f:
+        return [
+            {k: v for k, v in row.items() if k not in ("seconds", "samples_per_second")}
+            for row in csv.DictReader(f)
+        ]
+
+
+TIMING = {"train_seconds", "pretrain_seconds", "samples_per_second", "no_pretraining_train_seconds"}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """Factory: the uninterrupted run of some settings, trained once per module."""
+    runs: dict[str, autoencoders.Run] = {}
+
+    def get(settings: dict) -> autoencoders.Run:
+        key = json.dumps(settings, sort_keys=True)
+        if key not in runs:
+            out = tmp_path_factory.mktemp("whole") / "run"
+            runs[key] = autoencoders.train(**settings, **COMMON, out=str(out))
+        return runs[key]
+
+    return get
+
+
+# 1,294 training rows in batches of 64: 21 batches per epoch, 42 per pretraining stage
+@pytest.mark.parametrize(
+    ("settings", "kill_at", "saved"),
+    [
+        (GREEDY, 30, "stage 'pretrain layer 1' after epoch 1"),
+        (GREEDY, 55, "stage 'pretrain layer 1' after epoch 2"),  # killed before layer 2's first save
+        (GREEDY, 70, "stage 'pretrain layer 2' after epoch 1"),
+        (GREEDY, 160, "stage 'fine-tune' after epoch 1"),
+        (GREEDY, 215, "stage 'no pretraining' after epoch 1"),
+        (VAE, 30, "stage 'train' after epoch 1"),
+    ],
+    ids=["layer1", "between-layers", "layer2", "fine-tune", "baseline", "vae"],
+)
+def test_sigkill_then_resume_gives_bit_identical_weights(tmp_path, uninterrupted, settings, kill_at, saved):
+    whole = uninterrupted(settings)
+    killed = tmp_path / "killed"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(kill_at), *_argv(settings, killed)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+    # the killed run says it is incomplete, and where it stopped
+    assert json.loads((killed / "manifest.json").read_text())["completed"] is False
+    assert not (killed / "model.safetensors").exists()
+    with pytest.raises(UserError, match="incomplete run .*--resume"):
+        autoencoders.evaluate_run(killed)
+    with pytest.raises(UserError, match="incomplete run"):
+        autoencoders.encode(killed, "digits")
+    with pytest.raises(UserError, match=saved):
+        autoencoders.load(killed)
+
+    assert cli_run(["train", "--resume", str(killed), "--quiet"]) == 0
+    a, b = load_file(whole.dir / "model.safetensors"), load_file(killed / "model.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert _history(killed) == _history(whole.dir)
+    m_whole = {k: v for k, v in whole.metrics.items() if k not in TIMING}
+    m_resumed = json.loads((killed / "metrics.json").read_text())
+    assert {k: v for k, v in m_resumed.items() if k not in TIMING} == m_whole
+    assert json.loads((killed / "manifest.json").read_text())["completed"] is True
+    assert not (killed / "state.safetensors").exists()  # optimizer state is dropped once complete
+
+
+def test_resume_of_a_run_killed_before_its_first_epoch_starts_over(tmp_path):
+    killed = tmp_path / "killed"
+    settings = {"data": "digits", "layers": [64, 16, 4], "epochs": 2}
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, "3", *_argv(settings, killed)],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        timeout=300,
+    )
+    assert done.returncode == -signal.SIGKILL
+    assert not (killed / "state.safetensors").exists()
+    resumed = autoencoders.resume(killed)
+    whole = autoencoders.train(**settings, **COMMON, out=str(tmp_path / "whole"))
+    for k, v in whole.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[k], v), k
+
+
+def test_resume_refuses_a_finished_run_and_extra_settings(digits_run, tmp_path):
+    with pytest.raises(UserError, match="nothing to resume"):
+        autoencoders.resume(digits_run.dir)
+    with pytest.raises(UserError, match="leave out --epochs"):
+        cli_run(["train", "--resume", str(digits_run.dir), "--epochs", "5"])
+    with pytest.raises(UserError, match="not a run directory"):
+        autoencoders.resume(tmp_path)
