@@ -38,11 +38,11 @@ def importance_sampled_nll(
     s_chunk = min(samples, rows_per_pass)
     out = []
     for rows in tqdm(x.split(per_chunk), desc=f"test NLL (K={samples})", disable=quiet, leave=False):
-        mean, logvar = (t.float() for t in model.posterior(rows))
+        mean, logvar = model.posterior(rows)
         log_w = []
         for start in range(0, samples, s_chunk):
             s = min(s_chunk, samples - start)
-            eps = torch.randn(s, *mean.shape, generator=generator).to(mean.device)
+            eps = torch.randn(s, *mean.shape, generator=generator).to(mean)
             z = mean + (0.5 * logvar).exp() * eps
             logits = model.decode_logits(z.reshape(-1, mean.shape[1]))
             log_px_z = -model.nll(logits, rows.repeat(s, 1)).view(s, -1)
@@ -57,6 +57,6 @@ def importance_sampled_nll(
 def elbo_parts(model: torch.nn.Module, x: torch.Tensor, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Per row: −log p(x|z) at one sample z ~ q(z|x), and KL(q(z|x) ‖ p(z)); −ELBO is their sum."""
     generator = torch.Generator().manual_seed(seed)
-    mean, logvar = (t.float() for t in model.posterior(x))
-    z = mean + (0.5 * logvar).exp() * torch.randn(mean.shape, generator=generator).to(mean.device)
+    mean, logvar = model.posterior(x)
+    z = mean + (0.5 * logvar).exp() * torch.randn(mean.shape, generator=generator).to(mean)
     return model.nll(model.decode_logits(z), x), gaussian_kl(mean, logvar)

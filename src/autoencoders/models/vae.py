@@ -72,14 +72,12 @@ class VAE(Stack):
         self.layers, self.scale, self.beta, self.kl_warmup = list(layers), scale, beta, kl_warmup
         self.input_shape = tuple(input_shape or (layers[0],))
         self.code_size = layers[-1]
-        self.log_std = None
-        if loss == "mse":
-            fixed = decoder_std != "learned"
-            std = torch.tensor(math.log(float(decoder_std)) if fixed else 0.0)
-            if fixed:
-                self.register_buffer("log_std", std)
-            else:
-                self.log_std = nn.Parameter(std)
+        # log std of the Gaussian decoder: a parameter when learned, a saved constant when fixed
+        fixed = loss == "mse" and decoder_std != "learned"
+        if fixed:
+            self.register_buffer("log_std", torch.tensor(math.log(float(decoder_std))))
+        else:
+            self.log_std = nn.Parameter(torch.tensor(0.0)) if loss == "mse" else None
 
     @classmethod
     def from_config(cls, cfg: Config, input_shape: tuple[int, ...]) -> VAE:
@@ -129,8 +127,10 @@ class VAE(Stack):
         """−log p(x|z) per example, in nats (Gaussian: with its normalising constant)."""
         if self.loss_kind == "bce":
             return reconstruction_loss(logits, target, "bce", self.output_act)
-        sq = (self.output_act(logits).float() - target.float()).pow(2)
-        log_std = self.log_std.float()
+        # at least fp32 (bf16 autocast outputs), fp64 stays fp64
+        dtype = torch.promote_types(logits.dtype, torch.float32)
+        sq = (self.output_act(logits).to(dtype) - target.to(dtype)).pow(2)
+        log_std = self.log_std.to(dtype)
         per_dim = 0.5 * sq * torch.exp(-2 * log_std) + log_std + 0.5 * math.log(2 * math.pi)
         return per_dim.sum(1)
 

@@ -1,0 +1,176 @@
+"""The contract every registered model kind keeps, checked for each one by the same tests.
+
+Builds from its config, returns an ``Output`` of the right shapes, trains (the loss falls),
+writes the same run directory, reloads to identical outputs, works with evaluate, encode,
+reconstruct and classify, resumes after an interruption to identical weights, and either
+pretrains greedily or refuses to clearly.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from helpers import FAST
+
+import autoencoders
+from autoencoders import Config, UserError, registry
+from autoencoders.models import Output
+from autoencoders.training import steps
+
+# Small settings per kind; a kind registered without an entry here fails the first test.
+SETTINGS = {
+    "dense": {"layers": [64, 32, 8]},
+    "conv": {"layers": [64, 8], "channels": [8, 16]},
+    "vae": {"layers": [64, 32, 8], "iw_samples": 10},
+}
+KINDS = sorted(registry.kinds())
+
+
+def _digits(n: int = 16) -> torch.Tensor:
+    from sklearn.datasets import load_digits
+
+    return torch.from_numpy((load_digits().data[:n] / 16.0).astype(np.float32))
+
+
+def _config(kind: str, **extra) -> Config:
+    return Config().replace(model=kind, **SETTINGS[kind], **FAST, **extra)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """One tiny digits run per kind, shared by the tests below."""
+    out = {}
+    for kind in KINDS:
+        path = tmp_path_factory.mktemp(kind) / "run"
+        out[kind] = autoencoders.train(_config(kind, epochs=4, out=str(path)))
+    return out
+
+
+def test_every_kind_has_contract_settings_and_a_summary():
+    assert set(SETTINGS) == set(KINDS)
+    for kind in registry.kinds().values():
+        assert kind.summary and kind.example.startswith("autoencoders train")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_forward_returns_an_output_record(kind):
+    torch.manual_seed(0)
+    model = registry.build(_config(kind), (1, 8, 8))
+    assert model.kind == kind
+    x = _digits(8)
+    out = model(x)
+    assert isinstance(out, Output)
+    assert out.logits.shape == (8, 64) and out.code.shape == (8, model.code_size)
+    assert out.hidden["code"] is out.code
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model.encode(x), model(x).code)  # the code is deterministic (VAE: the mean)
+        recon = model.reconstruct(x)
+        assert recon.shape == (8, 64) and 0 <= recon.min() and recon.max() <= 1
+        assert torch.equal(recon, model.reconstruct(x))
+        assert model.decode(model.encode(x)).shape == (8, 64)
+    assert (out.posterior is not None) == (kind == "vae")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_training_lowers_the_loss_and_logs_every_term(runs, kind):
+    history = runs[kind].history
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    terms = {w.term.name for w in runs[kind].model.terms()}
+    for row in history:
+        assert {f"train_{t}" for t in terms} | {f"val_{t}" for t in terms} <= set(row)
+    header = (runs[kind].dir / "history.csv").read_text().splitlines()[0].split(",")
+    assert {f"train_{t}" for t in terms} <= set(header)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_run_directory_and_manifest(runs, kind):
+    run = runs[kind]
+    manifest = json.loads((run.dir / "manifest.json").read_text())
+    assert manifest == {
+        "format": 2,
+        "kind": kind,
+        "input_shape": [1, 8, 8],
+        "code_size": run.model.code_size,
+        "completed": True,
+    }
+    saved = json.loads((run.dir / "config.json").read_text())
+    assert saved["model"]["model"] == kind
+    own = registry.get(kind).section_name
+    assert (own in saved) == (own is not None)
+    for name in ("model.safetensors", "metrics.json", "history.csv", "reconstructions.png", "loss.png"):
+        assert (run.dir / name).is_file(), name
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_reload_gives_identical_outputs_and_metrics(runs, kind):
+    run = runs[kind]
+    loaded = autoencoders.load(run.dir)
+    assert type(loaded) is type(run.model) and not loaded.training
+    x = _digits(32)
+    run.model.eval()
+    with torch.no_grad():
+        assert torch.equal(loaded.reconstruct(x), run.model.reconstruct(x))
+        assert torch.equal(loaded.encode(x), run.model.encode(x))
+    again = autoencoders.evaluate_run(run.dir)
+    for key in ("test_sse_per_image", "linear_probe_accuracy", "test_nll"):
+        if key in run.metrics:
+            assert again[key] == run.metrics[key], key
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_encode_reconstruct_and_classify(runs, kind, tmp_path):
+    run = runs[kind]
+    codes = autoencoders.encode(run.dir, "digits", split="test")
+    assert codes.shape == (run.metrics["n_test"], run.model.code_size)
+    x, recon, shape = autoencoders.reconstruct(run.dir, "digits", split="test")
+    assert recon.shape == x.shape and shape == (8, 8)
+    result = autoencoders.classify(run.dir, 0.5, out=tmp_path / "clf", epochs=10, lr=5e-3, **FAST)
+    assert result.metrics["test_accuracy"] > 0.3  # ten classes: chance is 0.1
+    assert (tmp_path / "clf" / "classifier.safetensors").is_file()
+    # the classifier fine-tuned a copy of the run's own encoder, and only the encoder
+    encoder = {id(p) for m in result.model.autoencoder.encoder_modules() for p in m.parameters()}
+    trainable = {id(p) for p in result.model.autoencoder.parameters() if p.requires_grad}
+    assert trainable == encoder
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_interrupted_run_resumes_to_identical_weights(runs, kind, tmp_path, monkeypatch):
+    real, seen = steps.GradientStep.train_batch, [0]
+
+    def interrupted(self, batch):
+        seen[0] += 1
+        if seen[0] == 50:  # in epoch 3 of 4
+            raise KeyboardInterrupt
+        return real(self, batch)
+
+    monkeypatch.setattr(steps.GradientStep, "train_batch", interrupted)
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        autoencoders.train(_config(kind, epochs=4, out=str(out)))
+    monkeypatch.setattr(steps.GradientStep, "train_batch", real)
+    resumed = autoencoders.resume(out)
+    for name, value in runs[kind].model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[name], value), name
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_greedy_pretraining_runs_or_is_refused_clearly(kind, tmp_path):
+    model = registry.build(_config(kind), (1, 8, 8))
+    cfg = _config(
+        kind, pretrain="greedy", pretrain_epochs=1, epochs=1, compare=False, out=str(tmp_path / "r")
+    )
+    if not model.layer_pairs():
+        with pytest.raises(UserError, match=f"--pretrain greedy is not available for --model {kind}"):
+            autoencoders.train(cfg)
+        return
+    run = autoencoders.train(cfg)
+    stages = [row["stage"] for row in run.history]
+    assert stages == [f"pretrain layer {k + 1}" for k in range(len(model.layer_pairs()))] + ["fine-tune"]
+    # each pair holds the stack's own layers: pretraining trains what fine-tuning starts from
+    for k, pair in enumerate(run.model.layer_pairs()):
+        assert pair.layer is run.model.encoder[k]
+        assert pair.mirror is run.model.decoder[len(run.model.decoder) - 1 - k]

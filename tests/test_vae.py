@@ -1,0 +1,152 @@
+"""The VAE: the importance-sampled NLL against a closed-form likelihood, the ELBO, KL warm-up,
+scale heads, sampling and interpolation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from helpers import FAST
+
+import autoencoders
+from autoencoders import VAE, UserError
+from autoencoders.cli import run as cli_run
+from autoencoders.likelihood import elbo_parts, importance_sampled_nll
+from autoencoders.objectives import GaussianKL, Weighted
+
+D, K, SIGMA = 6, 2, 0.5
+
+
+def _ppca(shrink: float = 1.0, widen: float = 0.0) -> tuple[VAE, torch.distributions.MultivariateNormal]:
+    """A linear-Gaussian VAE that *is* probabilistic PCA, and PPCA's exact marginal p(x).
+
+    x = W z + mu + eps, z ~ N(0, I), eps ~ N(0, sigma² I). W has orthogonal columns, so the
+    exact posterior is diagonal: mean M⁻¹Wᵀ(x − mu), variance sigma² / diag(M), M = WᵀW + sigma² I.
+    ``shrink``/``widen`` make the encoder worse (a shrunk mean, a log-variance off by ``widen``).
+    """
+    g = torch.Generator().manual_seed(0)
+    q, _ = torch.linalg.qr(torch.randn(D, K, generator=g, dtype=torch.float64))
+    w = q * torch.tensor([2.0, 1.0], dtype=torch.float64)
+    mu = torch.rand(D, generator=g, dtype=torch.float64)
+    m_diag = (w * w).sum(0) + SIGMA**2
+    enc_w = (w / m_diag).t()  # M⁻¹Wᵀ
+    model = VAE([D, K], output_activation="linear", loss="mse", decoder_std=str(SIGMA)).double()
+    with torch.no_grad():
+        head = model.encoder[0]
+        head.weight.copy_(torch.cat([shrink * enc_w, torch.zeros(K, D, dtype=torch.float64)]))
+        head.bias.copy_(torch.cat([-shrink * enc_w @ mu, torch.log(SIGMA**2 / m_diag) + widen]))
+        model.decoder[0].weight.copy_(w)
+        model.decoder[0].bias.copy_(mu)
+    exact = torch.distributions.MultivariateNormal(
+        mu, w @ w.t() + SIGMA**2 * torch.eye(D, dtype=torch.float64)
+    )
+    return model.eval(), exact
+
+
+def test_iw_nll_equals_the_exact_ppca_likelihood_with_the_exact_posterior():
+    model, exact = _ppca()
+    x = exact.sample((200,))
+    truth = -exact.log_prob(x)
+    for k in (1, 10, 100):
+        torch.testing.assert_close(importance_sampled_nll(model, x, k).double(), truth, rtol=1e-6, atol=1e-6)
+    # with the exact posterior the ELBO is tight too (KL(q ‖ p(z|x)) = 0): its one-sample
+    # estimate is unbiased, so the mean difference is within three standard errors of zero
+    recon, kl = elbo_parts(model, x)
+    diff = (recon + kl).double() - truth
+    assert abs(float(diff.mean())) < 3 * float(diff.std()) / math.sqrt(len(diff))
+
+
+def test_iw_nll_with_a_worse_encoder_is_a_bound_that_tightens_with_k():
+    model, exact = _ppca(shrink=0.6, widen=1.0)
+    x = exact.sample((300,))
+    truth = float(-exact.log_prob(x).mean())
+    estimates = [float(importance_sampled_nll(model, x, k).mean()) for k in (1, 10, 100, 1000)]
+    assert all(e > truth for e in estimates)  # an upper bound on the NLL (a lower bound on log p)
+    assert estimates == sorted(estimates, reverse=True)  # tighter with every K
+    assert estimates[-1] - truth < 0.05 * (estimates[0] - truth)
+    recon, kl = elbo_parts(model, x)
+    assert float((recon + kl).mean()) > estimates[1]  # the one-sample ELBO is the loosest
+
+
+def test_gaussian_kl_term_is_the_closed_form():
+    mean, logvar = torch.tensor([[0.5, -1.0]]), torch.tensor([[0.2, -0.3]])
+    out = autoencoders.Output(torch.zeros(1, 1), mean, posterior=(mean, logvar))
+    expected = sum(0.5 * (m**2 + math.exp(v) - 1 - v) for m, v in zip([0.5, -1.0], [0.2, -0.3]))
+    assert GaussianKL()(None, None, None, out).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_kl_warmup_rises_linearly_to_beta():
+    term = Weighted(GaussianKL(), weight=2.0, warmup=4)
+    assert [term.weight_at(e) for e in range(1, 7)] == [0.5, 1.0, 1.5, 2.0, 2.0, 2.0]
+    assert Weighted(GaussianKL(), 0.5).weight_at(1) == 0.5
+
+
+def test_std_head_parametrisation():
+    torch.manual_seed(0)
+    model = VAE([8, 6, 3], scale="std")
+    x = torch.rand(4, 8)
+    mean, logvar = model.posterior(x)
+    raw = model.encode_hidden(x)[0][:, 3:]
+    torch.testing.assert_close(logvar, 2 * torch.log(torch.nn.functional.softplus(raw) + 1e-6))
+    assert torch.equal(mean, model.encode(x))
+
+
+def test_training_reports_nll_below_the_negative_elbo(tmp_path):
+    run = autoencoders.train(
+        data="digits",
+        model="vae",
+        layers=[64, 64, 8],
+        epochs=8,
+        iw_samples=50,
+        out=str(tmp_path / "v"),
+        **FAST,
+    )
+    m = run.metrics
+    assert m["test_nll"] < m["test_neg_elbo"]
+    assert m["test_neg_elbo"] == pytest.approx(m["test_recon_nll"] + m["test_kl"], rel=1e-6)
+    rows = run.history
+    assert rows[-1]["val_loss"] < rows[0]["val_loss"]
+    assert rows[-1]["train_loss"] == pytest.approx(rows[-1]["train_recon"] + rows[-1]["train_kl"], rel=1e-5)
+    assert (run.dir / "samples.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_gaussian_decoder_with_learned_std(tmp_path):
+    run = autoencoders.train(
+        data="digits", model="vae", layers=[64, 32, 4], loss="mse", epochs=6, iw_samples=10,
+        out=str(tmp_path / "g"), **FAST,
+    )  # fmt: skip
+    assert run.model.log_std.requires_grad
+    assert run.model.log_std.item() < 0  # data in [0, 1]: the learned noise shrinks below std 1
+    assert math.isfinite(run.metrics["test_nll"])
+    with pytest.raises(UserError, match="--decoder-std must be 'learned' or a positive number"):
+        autoencoders.train(data="digits", model="vae", loss="mse", decoder_std="-1", **FAST)
+
+
+def test_sample_and_interpolate_cli(tmp_path, capsys):
+    run = autoencoders.train(data="digits", model="vae", layers=[64, 32, 4], epochs=2, iw_samples=0,
+                             out=str(tmp_path / "v"), **FAST)  # fmt: skip
+    assert cli_run(["sample", str(run.dir), "-n", "12", "--out", str(tmp_path / "s.png")]) == 0
+    assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
+    assert cli_run(["sample", str(run.dir), "-n", "5", "--out", str(tmp_path / "s.npy")]) == 0
+    rows = np.load(tmp_path / "s.npy")
+    assert rows.shape == (5, 64) and rows.min() >= 0 and rows.max() <= 1
+    strip, shape = autoencoders.interpolate(run.dir, "digits", (3, 7), steps=6)
+    x, _ = autoencoders.api.load_rows(run.dir, "digits", "test")
+    assert strip.shape == (8, 64) and shape == (8, 8)
+    assert np.array_equal(strip[0], x[3]) and np.array_equal(strip[-1], x[7])
+    model = autoencoders.load(run.dir)
+    with torch.no_grad():
+        ends = model.decode(model.encode(torch.from_numpy(x[[3, 7]])))
+    np.testing.assert_allclose(strip[[1, 6]], ends.numpy(), rtol=1e-5, atol=1e-6)
+    out = tmp_path / "i.png"
+    assert cli_run(["interpolate", str(run.dir), "--data", "digits", "--out", str(out), "--pair", "3,7"]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_sampling_a_model_without_a_prior_is_refused(digits_run, tmp_path):
+    with pytest.raises(UserError, match="no prior to sample from"):
+        autoencoders.sample(digits_run.dir, 4)
+    with pytest.raises(UserError, match="--steps must be at least 2"):
+        autoencoders.interpolate(digits_run.dir, "digits", steps=1)
