@@ -10,7 +10,7 @@ pretraining (3 epochs per layer) then 10 epochs of end-to-end fine-tuning with A
   every batch; the weights copied into the full stack (decoders mirrored) and fine-tuned
   with ``nn.MSELoss``, Adam lr 1e-3, fp32, a ``.item()`` per batch.
 * ``ours``: ``autoencoders``' own pipeline, driven exactly as ``autoencoders.run.train``
-  drives it (``DenseAutoencoder.from_config`` → ``layerwise.greedy_pretrain`` →
+  drives it (``DenseAutoencoder.from_config`` → ``greedy_pretrain`` →
   ``train.fit``), so that ``fit``'s ``on_epoch`` hook can record the test error after each
   fine-tuning epoch. ``val_fraction=0``: no validation hold-out, both train on the same rows.
 
@@ -48,13 +48,17 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from autoencoders import layerwise
 from autoencoders.config import DataConfig
 from autoencoders.data import load_dataset
 from autoencoders.metrics import pca_fit, reconstruction_errors
 from autoencoders.models import DenseAutoencoder
+from autoencoders.nn import make_corruption
 from autoencoders.run import as_config
+from autoencoders.training import state as state_module
+from autoencoders.training.layerwise import greedy_pretrain
 from autoencoders.training.loop import fit, resolve_device, resolve_precision
+from autoencoders.training.state import Progress
+from autoencoders.training.steps import autoencoder_step
 
 LAYERS = [784, 1000, 500, 250, 30]
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -190,7 +194,8 @@ def test_sse(model: nn.Module, x_test: torch.Tensor, device: torch.device, batch
     """Test SSE/image (sum over pixels of squared error, mean over images), fp32, eval mode."""
     was_training = model.training
     model.eval()
-    parts = [model(x_test[i : i + batch_size].to(device)) for i in range(0, len(x_test), batch_size)]
+    forward = getattr(model, "reconstruct", model)  # ours returns an Output record from forward()
+    parts = [forward(x_test[i : i + batch_size].to(device)) for i in range(0, len(x_test), batch_size)]
     recon = torch.cat([r.float().cpu() for r in parts])
     model.train(was_training)
     return reconstruction_errors(x_test.numpy(), recon.numpy())["sse_per_image"]
@@ -380,20 +385,21 @@ def run_ours(
     clock.start()
 
     # --- greedy pretraining; stage k's time = its fit + caching the features it trains on
-    model = DenseAutoencoder.from_config(cfg.model, x_tr.shape[1]).to(device)
+    model = DenseAutoencoder.from_config(cfg, (x_tr.shape[1],)).to(device)
     stage_ends: list[float] = []
-    original_fit = layerwise.fit
+    original_fit = state_module.fit
 
     def timed_fit(*a: Any, **kw: Any) -> list[dict]:
         out = original_fit(*a, **kw)
         stage_ends.append(clock.now())
         return out
 
-    layerwise.fit = timed_fit
+    state_module.fit = timed_fit
     try:
-        history = layerwise.greedy_pretrain(model, x_tr, x_val, cfg) if cfg.pretrain.pretrain_epochs else []
+        pretrain = cfg.pretrain.pretrain_epochs > 0
+        history = greedy_pretrain(model, x_tr, x_val, cfg, Progress(None)) if pretrain else []
     finally:
-        layerwise.fit = original_fit
+        state_module.fit = original_fit
     t_fine = clock.now()
     starts = [0.0, *stage_ends[:-1]]
     stage_seconds = [end - start for start, end in zip(starts, stage_ends)]
@@ -404,14 +410,17 @@ def run_ours(
     with clock.pause():
         curve.append({"epoch": 0, "seconds": t_fine, "test_sse": test_sse(model, x_test, device)})
 
-    def on_epoch(epoch: int) -> None:
+    def on_epoch(state: Any, _row: dict) -> None:
+        epoch = state.epoch
         t = clock.now()
         with clock.pause():
             sse = test_sse(model, x_test, device)
             curve.append({"epoch": epoch, "seconds": t, "test_sse": sse})
             print(f"  [ours] epoch {epoch}/{cfg.train.epochs} test SSE/image {sse:.3f}", flush=True)
 
-    fine = fit(model, x_tr, x_val, cfg.train, cfg.train.epochs, stage="fine-tune", on_epoch=on_epoch)
+    steps = cfg.train.epochs * -(-len(x_tr) // cfg.train.batch_size)
+    step = autoencoder_step(model, cfg.train, steps, make_corruption(cfg.model.corruption, cfg.model.noise))
+    fine = fit(step, x_tr, x_val, cfg.train, cfg.train.epochs, stage="fine-tune", on_epoch=on_epoch)
     total = clock.now()
     history += fine
     return {
