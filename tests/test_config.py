@@ -170,3 +170,56 @@ def test_flat_names_are_unique_across_sections():
     flat = cfg.flat()
     n_fields = sum(len(vars(getattr(cfg, s))) for s in ("data", "model", "pretrain", "train"))
     assert len(flat) == n_fields
+
+
+# ---------------------------------------------------------------- model kinds' own sections
+
+
+def test_kind_sections_round_trip_and_are_saved_only_for_their_kind():
+    cfg = Config().replace(model="vae", beta=0.5, kl_warmup=3)
+    d = cfg.to_dict()
+    assert d["vae"]["beta"] == 0.5 and "conv" not in d
+    assert Config.from_dict(d).to_dict() == d
+    assert "vae" not in Config().to_dict()  # dense has no own section
+    # switching kind drops the old kind's options
+    assert Config.from_dict(d).replace(model="conv", channels=[8]).to_dict()["conv"]["channels"] == [8]
+
+
+@pytest.mark.parametrize(
+    ("nested", "message"),
+    [
+        ({"model": {"model": "dense"}, "vae": {"beta": 2.0}}, r"section \[vae\] applies to --model vae"),
+        ({"model": {"model": "vae"}, "vae": {"betta": 2.0}}, r"unknown key\(s\) \['betta'\] in \[vae\]"),
+        ({"model": {"model": "transformer"}}, "--model must be one of dense, conv, vae"),
+        ({"model": {"model": "conv"}, "conv": {"channels": []}}, "--channels needs one or more"),
+        ({"model": {"model": "vae"}, "vae": {"vae_scale": "var"}}, "--vae-scale must be one of logvar, std"),
+    ],
+)
+def test_bad_kind_settings_are_refused(nested, message):
+    with pytest.raises(UserError, match=message):
+        Config.from_dict(nested)
+
+
+def test_a_kind_option_for_another_kind_is_refused_on_the_command_line(tmp_path):
+    args = build_parser().parse_args(["train", "--beta", "2"])
+    with pytest.raises(UserError, match=r"section \[vae\] applies to --model vae, not --model dense"):
+        _train_config(args)
+    args = build_parser().parse_args(["train", "--model", "vae", "--beta", "2", "--kl-warmup", "4"])
+    cfg = _train_config(args)
+    assert (cfg.kind_options.beta, cfg.kind_options.kl_warmup) == (2.0, 4)
+
+
+def test_toml_with_a_kind_section(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text('[model]\nmodel = "conv"\nlayers = [64, 8]\n[conv]\nchannels = [4, 8]\nkernel-size = 5\n')
+    cfg = Config.from_dict(load_toml(path))
+    assert cfg.kind_options.channels == [4, 8] and cfg.kind_options.kernel_size == 5
+
+
+def test_help_lists_every_kind_and_its_options(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--help"])
+    text = capsys.readouterr().out
+    assert "{dense,conv,vae}" in text
+    flags = ["--channels", "--kernel-size", "--beta", "--kl-warmup", "--vae-scale", "--iw-samples"]
+    assert all(flag in text for flag in [*flags, "--resume"])

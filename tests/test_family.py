@@ -174,3 +174,24 @@ def test_greedy_pretraining_runs_or_is_refused_clearly(kind, tmp_path):
     for k, pair in enumerate(run.model.layer_pairs()):
         assert pair.layer is run.model.encoder[k]
         assert pair.mirror is run.model.decoder[len(run.model.decoder) - 1 - k]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_cli_trains_evaluates_and_encodes_every_kind(kind, tmp_path, capsys):
+    from autoencoders.cli import run as cli_run
+
+    out = tmp_path / "run"
+    flags = []
+    for key, value in {**SETTINGS[kind], **FAST}.items():
+        flag = "--" + key.replace("_", "-")
+        flags += (
+            [flag]
+            if value is True
+            else [flag, ",".join(map(str, value)) if isinstance(value, list) else str(value)]
+        )
+    assert cli_run(["train", "--model", kind, "--epochs", "1", "--out", str(out), *flags]) == 0
+    assert "test SSE/image" in capsys.readouterr().out
+    assert cli_run(["evaluate", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out)["code_size"] == SETTINGS[kind]["layers"][-1]
+    assert cli_run(["encode", str(out), "--data", "digits", "--out", str(tmp_path / "codes.npy")]) == 0
+    assert np.load(tmp_path / "codes.npy").shape == (1797, SETTINGS[kind]["layers"][-1])

@@ -207,5 +207,5 @@ def _figures(out: Path, model: Autoencoder, ds: Dataset, history: list[dict], me
 def _loss_name(model: Autoencoder) -> str:
     """What the loss curves' axis measures, in words."""
     if model.kind == "vae":
-        return "−ELBO per example (nats)"
+        return "recon + β·KL per example (nats; −ELBO at β = 1)"
     return "BCE summed over pixels, per example" if model.loss_kind == "bce" else "SSE per example"

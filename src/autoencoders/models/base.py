@@ -93,19 +93,11 @@ class Autoencoder(nn.Module):
         """Modules that map inputs to codes (what a classifier on codes fine-tunes)."""
         raise NotImplementedError
 
-    def param_groups(self) -> dict[str, list[nn.Parameter]]:
-        """Parameters by the optimizer that trains them."""
-        return {"ae": list(self.parameters())}
-
     def reset_parameters(self) -> None:
         """Re-initialise every layer (the 'from scratch' baseline)."""
         for m in self.modules():
             if m is not self and hasattr(m, "reset_parameters"):
                 m.reset_parameters()
-
-    def flops_per_example(self) -> int:
-        """Approximate multiply-adds ×2 of one forward pass."""
-        raise NotImplementedError
 
 
 class Stack(Autoencoder):
@@ -174,17 +166,6 @@ class Stack(Autoencoder):
         if len(self.decoder) != self.depth:
             return []
         return [LayerPair(self, k, schedule) for k in range(self.depth)]
-
-    def flops_per_example(self) -> int:
-        return 2 * sum(layer_flops(m) for m in [*self.encoder, *self.decoder])
-
-
-def layer_flops(layer: nn.Module) -> int:
-    """Multiply-adds of one example through ``layer`` (dense and convolution layers)."""
-    if hasattr(layer, "flops"):
-        return layer.flops()
-    w = layer.weight
-    return int(w.numel())
 
 
 class LayerPair(Autoencoder):

@@ -52,9 +52,6 @@ class Conv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(x.view(-1, *self.in_shape)).flatten(1)
 
-    def flops(self) -> int:
-        return math.prod(self.out_shape) * self.weight[0].numel()
-
 
 class Deconv(nn.Module):
     """Transposed convolution from ``conv.out_shape`` back to ``conv.in_shape``, on flat rows.
@@ -94,9 +91,6 @@ class Deconv(nn.Module):
         else:
             out = self.deconv(x)
         return out.flatten(1)
-
-    def flops(self) -> int:
-        return math.prod(self.in_shape) * self.weight[0].numel()
 
 
 class ConvAutoencoder(Stack):
