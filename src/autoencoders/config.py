@@ -208,7 +208,11 @@ class Config:
     @classmethod
     def load_json(cls, path: Path) -> Config:
         """Read a config.json written by ``save_json``."""
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        try:
+            d = json.loads(Path(path).read_text())
+        except json.JSONDecodeError as e:
+            raise UserError(f"{path} is not valid JSON ({e}); the run directory is damaged") from None
+        return cls.from_dict(d)
 
 
 def _section(name: str, klass: type, values: Any) -> Any:
