@@ -200,6 +200,23 @@ def test_bad_kind_settings_are_refused(nested, message):
         Config.from_dict(nested)
 
 
+@pytest.mark.parametrize(
+    ("nested", "message"),
+    [
+        ({"model": {"model": "conv"}, "conv": {"channels": [32, "a"]}}, "--channels must be list"),
+        ({"model": {"model": "conv"}, "conv": {"channels": [True]}}, "--channels must be list"),
+        ({"model": {"layers": [64, 8.5]}}, "--layers must be list"),
+        ({"data": {"image_shape": [1, "8x", 8]}}, "--image-shape must be list"),
+        ({"model": {"model": "vae"}, "vae": {"beta": float("nan")}}, "--beta must be a finite number"),
+        ({"train": {"lr": float("inf")}}, "--lr must be a finite number"),
+        ({"model": {"model": "vae"}, "vae": {"decoder_std": "inf"}}, "--decoder-std must be 'learned' or a"),
+    ],
+)
+def test_list_elements_and_numbers_are_checked(nested, message):
+    with pytest.raises(UserError, match=message):
+        Config.from_dict(nested)
+
+
 def test_a_kind_option_for_another_kind_is_refused_on_the_command_line(tmp_path):
     args = build_parser().parse_args(["train", "--beta", "2"])
     with pytest.raises(UserError, match=r"section \[vae\] applies to --model vae, not --model dense"):

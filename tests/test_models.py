@@ -8,7 +8,6 @@ import torch.nn.functional as F
 
 from autoencoders import Config, DenseAutoencoder, TrainConfig, UserError
 from autoencoders.nn import (
-    corrupt,
     gaussian_noise,
     make_corruption,
     masking_noise,
@@ -138,18 +137,17 @@ def test_gaussian_noise_changes_values_with_the_given_std():
     assert diff.mean().item() == pytest.approx(0.0, abs=0.01)
 
 
-def test_corrupt_dispatches_and_none_or_zero_level_is_identity():
+def test_make_corruption_dispatches_and_none_or_zero_level_changes_nothing():
     x = torch.rand(10, 10) + 0.5
-    assert corrupt(x, "none", 0.5) is x
-    assert corrupt(x, "masking", 0.0) is x
+    assert make_corruption("none", 0.5) is None
+    assert make_corruption("masking", 0.0) is None
     torch.manual_seed(1)
-    assert (corrupt(x, "masking", 0.5) == 0).any()
+    assert (make_corruption("masking", 0.5)(x) == 0).any()
     torch.manual_seed(1)
-    assert set(torch.unique(corrupt(torch.full((50, 50), 0.5), "salt-and-pepper", 0.5)).tolist()) == {
-        0.0,
-        0.5,
-        1.0,
-    }
+    noisy = make_corruption("salt-and-pepper", 0.5)(torch.full((50, 50), 0.5))
+    assert set(torch.unique(noisy).tolist()) == {0.0, 0.5, 1.0}
+    torch.manual_seed(1)
+    assert (make_corruption("gaussian", 0.2)(x) - x).std().item() == pytest.approx(0.2, rel=0.2)
 
 
 def test_denoising_step_corrupts_training_inputs_only_and_keeps_the_target_clean():

@@ -100,11 +100,12 @@ def uninterrupted(tmp_path_factory):
         (GREEDY, 30, "stage 'pretrain layer 1' after epoch 1"),
         (GREEDY, 55, "stage 'pretrain layer 1' after epoch 2"),  # killed before layer 2's first save
         (GREEDY, 70, "stage 'pretrain layer 2' after epoch 1"),
+        (GREEDY, 110, "stage 'pretrain layer 3' after epoch 1"),  # layers 1-2 features recomputed
         (GREEDY, 160, "stage 'fine-tune' after epoch 1"),
         (GREEDY, 215, "stage 'no pretraining' after epoch 1"),
         (VAE, 30, "stage 'train' after epoch 1"),
     ],
-    ids=["layer1", "between-layers", "layer2", "fine-tune", "baseline", "vae"],
+    ids=["layer1", "between-layers", "layer2", "layer3", "fine-tune", "baseline", "vae"],
 )
 def test_sigkill_then_resume_gives_bit_identical_weights(tmp_path, uninterrupted, settings, kill_at, saved):
     whole = uninterrupted(settings)

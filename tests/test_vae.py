@@ -46,6 +46,7 @@ def _ppca(shrink: float = 1.0, widen: float = 0.0) -> tuple[VAE, torch.distribut
 
 
 def test_iw_nll_equals_the_exact_ppca_likelihood_with_the_exact_posterior():
+    torch.manual_seed(0)
     model, exact = _ppca()
     x = exact.sample((200,))
     truth = -exact.log_prob(x)
@@ -59,15 +60,17 @@ def test_iw_nll_equals_the_exact_ppca_likelihood_with_the_exact_posterior():
 
 
 def test_iw_nll_with_a_worse_encoder_is_a_bound_that_tightens_with_k():
-    model, exact = _ppca(shrink=0.6, widen=1.0)
+    # an off-centre, too narrow posterior: the bound stays loose long enough to watch it tighten
+    torch.manual_seed(0)
+    model, exact = _ppca(shrink=0.5, widen=-1.5)
     x = exact.sample((300,))
     truth = float(-exact.log_prob(x).mean())
-    estimates = [float(importance_sampled_nll(model, x, k).mean()) for k in (1, 10, 100, 1000)]
-    assert all(e > truth for e in estimates)  # an upper bound on the NLL (a lower bound on log p)
-    assert estimates == sorted(estimates, reverse=True)  # tighter with every K
-    assert estimates[-1] - truth < 0.05 * (estimates[0] - truth)
+    gaps = [float(importance_sampled_nll(model, x, k).mean()) - truth for k in (1, 10, 100, 1000)]
+    assert all(g > 1.0 for g in gaps)  # above the exact NLL (log p is bounded from below)
+    assert gaps == sorted(gaps, reverse=True)  # tighter with every K
+    assert gaps[-1] < 0.6 * gaps[0]
     recon, kl = elbo_parts(model, x)
-    assert float((recon + kl).mean()) > estimates[1]  # the one-sample ELBO is the loosest
+    assert float((recon + kl).mean()) - truth > gaps[1]  # the ELBO is looser than K = 10
 
 
 def test_gaussian_kl_term_is_the_closed_form():
@@ -81,6 +84,18 @@ def test_kl_warmup_rises_linearly_to_beta():
     term = Weighted(GaussianKL(), weight=2.0, warmup=4)
     assert [term.weight_at(e) for e in range(1, 7)] == [0.5, 1.0, 1.5, 2.0, 2.0, 2.0]
     assert Weighted(GaussianKL(), 0.5).weight_at(1) == 0.5
+
+
+def test_warmup_weighs_training_but_validation_is_the_full_objective(tmp_path):
+    run = autoencoders.train(
+        data="digits", model="vae", layers=[64, 32, 4], epochs=4, kl_warmup=4, beta=2.0, iw_samples=0,
+        out=str(tmp_path / "w"), **FAST,
+    )  # fmt: skip
+    for row in run.history:
+        weight = 2.0 * row["epoch"] / 4
+        assert row["train_loss"] == pytest.approx(row["train_recon"] + weight * row["train_kl"], rel=1e-5)
+        # early stopping compares validation losses of one objective, whatever the epoch
+        assert row["val_loss"] == pytest.approx(row["val_recon"] + 2.0 * row["val_kl"], rel=1e-5)
 
 
 def test_std_head_parametrisation():

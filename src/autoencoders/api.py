@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,42 +22,50 @@ from .stream import RowStream
 from .training.loop import resolve_device
 
 
-def _read_run(run_dir: str | Path) -> tuple[Config, dict[str, Any], dict[str, torch.Tensor]]:
-    """Config, manifest and weights of a run that completed training."""
+@dataclass
+class _Trained:
+    """What a completed run directory holds, read once."""
+
+    cfg: Config
+    manifest: dict[str, Any]
+    model: Autoencoder
+    scaler: tuple[np.ndarray, np.ndarray]  # (offset, span) fitted on the training split
+
+    @property
+    def display_shape(self) -> tuple | None:
+        return display_shape(tuple(self.manifest["input_shape"]))
+
+
+def _open(run_dir: str | Path, device: str = "cpu") -> _Trained:
+    """Config, manifest, model (eval mode) and input scaling of a run that completed training."""
     run_dir = Path(run_dir)
     manifest = rundir.require_complete(run_dir)
     cfg = Config.load_json(run_dir / rundir.CONFIG)
-    return cfg, manifest, load_weights(run_dir / rundir.WEIGHTS)
-
-
-def load(run_dir: str | Path, device: str = "cpu") -> Autoencoder:
-    """The trained model of a run directory (any kind), in eval mode."""
-    cfg, manifest, tensors = _read_run(run_dir)
-    tensors.pop("input_offset", None)
-    tensors.pop("input_span", None)
+    tensors = load_weights(run_dir / rundir.WEIGHTS)
+    scaler = tensors.pop("input_offset").numpy(), tensors.pop("input_span").numpy()
     model = registry.build(cfg, tuple(manifest["input_shape"]))
     try:
         model.load_state_dict(tensors)
     except RuntimeError as e:
         first = str(e).splitlines()[0]
         raise UserError(f"{run_dir}: the weights do not fit its config.json ({first})") from None
-    return model.to(device).eval()
+    return _Trained(cfg, manifest, model.to(device).eval(), scaler)
 
 
-def _scaler(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    tensors = load_weights(Path(run_dir) / rundir.WEIGHTS)
-    return tensors["input_offset"].numpy(), tensors["input_span"].numpy()
+def load(run_dir: str | Path, device: str = "cpu") -> Autoencoder:
+    """The trained model of a run directory (any kind), in eval mode."""
+    return _open(run_dir, device).model
 
 
 def evaluate_run(run_dir: str | Path, data: str | None = None) -> dict[str, Any]:
     """Recompute a run's test metrics from its checkpoint (optionally on other data)."""
-    cfg, _, _ = _read_run(run_dir)
+    run = _open(run_dir)
     if data is not None:
-        cfg.data.data = data
-    model = load(run_dir)
-    ds = load_dataset(cfg.data, scaler=_scaler(run_dir))
-    _check_width(model, ds.n_features, cfg.data.data)
-    return evaluate(model, ds, iw_samples=getattr(cfg.kind_options, "iw_samples", 0), quiet=cfg.train.quiet)
+        run.cfg.data.data = data
+    ds = load_dataset(run.cfg.data, scaler=run.scaler)
+    _check_width(run.model, ds.n_features, run.cfg.data.data)
+    iw_samples = getattr(run.cfg.kind_options, "iw_samples", 0)
+    return evaluate(run.model, ds, iw_samples=iw_samples, quiet=run.cfg.train.quiet)
 
 
 def _check_width(model: Autoencoder, n_features: int, spec: str) -> None:
@@ -64,38 +74,40 @@ def _check_width(model: Autoencoder, n_features: int, spec: str) -> None:
         raise UserError(f"{spec} has {n_features} features but the model expects {expected}")
 
 
+def _rows(run: _Trained, data: str, split: str) -> np.ndarray:
+    """Rows of ``data`` scaled as the run's training data was, checked against the model's width."""
+    cfg = copy.deepcopy(run.cfg.data)
+    cfg.data = data
+    if split == "all":
+        raw = read_data(cfg)
+        x = raw.x if raw.x_test is None else np.concatenate([raw.x, raw.x_test])
+        x = apply_scaler(x, *run.scaler)
+    else:
+        rows = getattr(load_dataset(cfg, scaler=run.scaler), f"x_{split}")
+        x = (rows.materialise() if isinstance(rows, RowStream) else rows).numpy()
+    _check_width(run.model, x.shape[1], data)
+    return x
+
+
 def load_rows(run_dir: str | Path, data: str, split: str = "all") -> tuple[np.ndarray, tuple | None]:
     """Rows of ``data`` scaled as the run's training data was, and their display shape."""
-    cfg, manifest, _ = _read_run(run_dir)
-    cfg.data.data = data
-    offset, span = _scaler(run_dir)
-    if split == "all":
-        raw = read_data(cfg.data)
-        x = raw.x if raw.x_test is None else np.concatenate([raw.x, raw.x_test])
-        return apply_scaler(x, offset, span), display_shape(tuple(manifest["input_shape"]))
-    ds = load_dataset(cfg.data, scaler=(offset, span))
-    rows = {"train": ds.x_train, "val": ds.x_val, "test": ds.x_test}[split]
-    if isinstance(rows, RowStream):
-        rows = rows.materialise()
-    return rows.numpy(), display_shape(tuple(manifest["input_shape"]))
+    run = _open(run_dir)
+    return _rows(run, data, split), run.display_shape
 
 
 def encode(run_dir: str | Path, data: str, split: str = "all") -> np.ndarray:
     """Codes of ``data`` under a trained run's encoder (VAE: posterior means)."""
-    model = load(run_dir)
-    x, _ = load_rows(run_dir, data, split)
-    _check_width(model, x.shape[1], data)
-    return encode_all(model, torch.from_numpy(x)).numpy()
+    run = _open(run_dir)
+    return encode_all(run.model, torch.from_numpy(_rows(run, data, split))).numpy()
 
 
 def reconstruct(
     run_dir: str | Path, data: str, split: str = "all"
 ) -> tuple[np.ndarray, np.ndarray, tuple | None]:
     """(inputs, reconstructions, display shape) of ``data`` under a trained run."""
-    model = load(run_dir)
-    x, shape = load_rows(run_dir, data, split)
-    _check_width(model, x.shape[1], data)
-    return x, reconstruct_all(model, torch.from_numpy(x)).numpy(), shape
+    run = _open(run_dir)
+    x = _rows(run, data, split)
+    return x, reconstruct_all(run.model, torch.from_numpy(x)).numpy(), run.display_shape
 
 
 def sample(run_dir: str | Path, n: int = 64, seed: int = 0) -> tuple[np.ndarray, tuple | None]:
@@ -122,9 +134,8 @@ def interpolate(
     """
     if steps < 2:
         raise UserError(f"--steps must be at least 2, got {steps}")
-    model = load(run_dir)
-    x, shape = load_rows(run_dir, data, split)
-    _check_width(model, x.shape[1], data)
+    run = _open(run_dir)
+    model, x = run.model, _rows(run, data, split)
     for i in indices:
         if not 0 <= i < len(x):
             raise UserError(f"--pair index {i} is outside the {len(x)} rows of {data} ({split} split)")
@@ -133,7 +144,7 @@ def interpolate(
         a, b = model.encode(ends)
         t = torch.linspace(0, 1, steps).unsqueeze(1)
         path = model.decode((1 - t) * a + t * b)
-    return np.concatenate([x[indices[0]][None], path.numpy(), x[indices[1]][None]]), shape
+    return np.concatenate([x[indices[0]][None], path.numpy(), x[indices[1]][None]]), run.display_shape
 
 
 def classify(
@@ -150,19 +161,20 @@ def classify(
     ``RUN_DIR/classifier-<fraction>``). ``train_overrides`` (``epochs``, ``lr``,
     ``batch_size``, ``seed``, ...) replace the run's own training settings.
     """
-    cfg, manifest, _ = _read_run(run_dir)
+    run = _open(run_dir)
+    cfg = run.cfg
     if data is not None:
         cfg.data.data = data
     cfg = cfg.replace(**{"epochs": 50, "lr": 1e-3, "patience": 0, **train_overrides})
-    model = load(run_dir, str(resolve_device(cfg.train.device)))
-    ds = load_dataset(cfg.data, scaler=_scaler(run_dir))
+    model = run.model.to(resolve_device(cfg.train.device))
+    ds = load_dataset(cfg.data, scaler=run.scaler)
     _check_width(model, ds.n_features, cfg.data.data)
     result = train_classifier(model, ds, cfg.train, labels_fraction, from_scratch)
     name = f"classifier-{labels_fraction:g}" + ("-scratch" if from_scratch else "")
     out = Path(out) if out else Path(run_dir) / name
     settings = {
         "run_dir": str(run_dir),
-        "kind": manifest["kind"],
+        "kind": run.manifest["kind"],
         "data": cfg.data.data,
         "train": vars(cfg.train),
     }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -243,9 +244,20 @@ def _check_type(f: dataclasses.Field, value: Any) -> Any:
         return value
     base = next(k for k in kinds if k != "None")
     ok = isinstance(value, _ACCEPTS[base]) and not (base != "bool" and isinstance(value, bool))
+    if ok and base == "list[int]":  # whole numbers, also spelled as text ("8" from a form or a file)
+        ok = all(_whole(v) for v in value)
+        value = [int(v) for v in value] if ok else value
+    if ok and base == "float" and not math.isfinite(value):
+        raise UserError(f"--{_flag(f.name)} must be a finite number, not {value!r}")
     if not ok:
         raise UserError(f"--{_flag(f.name)} must be {base}, not {value!r}")
     return float(value) if base == "float" else value
+
+
+def _whole(v: Any) -> bool:
+    if isinstance(v, str):
+        return v.strip().lstrip("-").isdigit()
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def _flag(name: str) -> str:

@@ -40,11 +40,6 @@ def rank_and_size() -> tuple[int, int]:
     return 0, 1
 
 
-def is_main() -> bool:
-    """Rank 0 (or a single process): the one that writes files and prints."""
-    return rank_and_size()[0] == 0
-
-
 def teardown() -> None:
     """Leave the process group, if joined."""
     if dist.is_available() and dist.is_initialized():

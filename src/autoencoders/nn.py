@@ -70,13 +70,6 @@ def salt_and_pepper(x: torch.Tensor, fraction: float) -> torch.Tensor:
 CORRUPTION = {"gaussian": gaussian_noise, "masking": masking_noise, "salt-and-pepper": salt_and_pepper}
 
 
-def corrupt(x: torch.Tensor, kind: str, level: float) -> torch.Tensor:
-    """Apply the corruption ``kind`` ("none" returns ``x`` unchanged)."""
-    if kind == "none" or level == 0:
-        return x
-    return CORRUPTION[kind](x, level)
-
-
 def set_trainable(module: nn.Module, trainable: bool) -> None:
     """Freeze (``False``) or unfreeze (``True``) every parameter of ``module``."""
     for p in module.parameters():

@@ -51,20 +51,26 @@ def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class Weighted:
-    """A term with its weight, rising linearly from 0 over ``warmup`` epochs when set."""
+    """A term and its weight; with ``warmup``, the weight grows linearly to reach it at epoch ``warmup``."""
 
     term: Term
     weight: float = 1.0
     warmup: int = 0
 
-    def weight_at(self, epoch: int) -> float:
-        if self.warmup > 0:
+    def weight_at(self, epoch: int | None) -> float:
+        """The weight in (1-based) ``epoch``; None: the full weight."""
+        if self.warmup > 0 and epoch is not None:
             return self.weight * min(1.0, epoch / self.warmup)
         return self.weight
 
 
 class Objective:
-    """Weighted sum of terms; ``__call__`` returns ``{"loss": total, name: term, ...}``."""
+    """Weighted sum of terms; ``__call__`` returns ``{"loss": total, name: term, ...}``.
+
+    Training weighs the terms as in the current epoch; evaluation (``full=True``) always
+    uses the full weights, so validation losses of different epochs (and early stopping on
+    them) compare the same objective even during a warm-up.
+    """
 
     def __init__(self, terms: list[Weighted]):
         names = [w.term.name for w in terms]
@@ -73,8 +79,9 @@ class Objective:
         self.terms, self.epoch = terms, 1
 
     def __call__(
-        self, model: nn.Module, x: torch.Tensor, target: torch.Tensor, out: Output
+        self, model: nn.Module, x: torch.Tensor, target: torch.Tensor, out: Output, full: bool = False
     ) -> dict[str, torch.Tensor]:
         values = {w.term.name: w.term(model, x, target, out) for w in self.terms}
-        total = sum(w.weight_at(self.epoch) * values[w.term.name] for w in self.terms)
+        epoch = None if full else self.epoch
+        total = sum(w.weight_at(epoch) * values[w.term.name] for w in self.terms)
         return {"loss": total, **values}

@@ -21,7 +21,6 @@ class Kind:
     example: str  # a one-line CLI example
     build: Callable  # (Config, input_shape) -> Autoencoder
     section: type | None = None  # its own config section, named like the kind
-    model_class: type | None = None
 
     @property
     def section_name(self) -> str | None:

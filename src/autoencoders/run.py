@@ -21,7 +21,7 @@ from .errors import UserError
 from .metrics import evaluate, reconstruct_all
 from .models import Autoencoder
 from .nn import make_corruption
-from .training.layerwise import greedy_pretrain
+from .training.layerwise import greedy_pretrain, pretrainable_pairs
 from .training.loop import resolve_device, resolve_precision
 from .training.state import Progress, read_state
 from .training.steps import autoencoder_step
@@ -110,11 +110,11 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None) -> Run:
     if saved is not None and world > 1:
         raise UserError("--resume runs in one process; start it without torchrun")
     main = rank == 0
-    torch.manual_seed(cfg.train.seed)
     ds = load_dataset(cfg.data)
-    model = registry.build(cfg, ds.sample_shape).to(device)
-    if world > 1:
-        torch.manual_seed(cfg.train.seed + rank)  # same initial weights, different corruption noise
+    model = _build(cfg, ds.sample_shape, device)
+    greedy = cfg.pretrain.pretrain == "greedy" and cfg.pretrain.pretrain_epochs > 0
+    if greedy:
+        pretrainable_pairs(model, cfg.pretrain.schedule)  # refused before anything is written
     cfg.model.layers = model.layers  # config.json records the widths actually used
     out = Path(cfg.out) if saved is not None else _new_run_dir(cfg)
     if main and saved is None:
@@ -123,8 +123,11 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None) -> Run:
         rundir.write_manifest(out, model.kind, ds.sample_shape, model.code_size, completed=False)
     progress = Progress(out / rundir.STATE if main else None, saved)
     progress.attach("model", model)
+    # the precision ``auto`` picks is measured: keep the first process's choice across resumes
+    cfg.train.precision = progress.marks.setdefault(
+        "precision", resolve_precision(cfg.train.precision, device)
+    )
     x_train, x_val = ds.x_train.to(device), ds.x_val.to(device)
-    greedy = cfg.pretrain.pretrain == "greedy" and cfg.pretrain.pretrain_epochs > 0
     if greedy:
         greedy_pretrain(model, x_train, x_val, cfg, progress, int(cfg.data.memory_budget * 2**30))
     stage = "fine-tune" if greedy else "train"
@@ -132,8 +135,7 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None) -> Run:
     progress.marks.setdefault("train_seconds", progress.elapsed)
     baseline = None
     if stage == "fine-tune" and cfg.pretrain.compare:
-        torch.manual_seed(cfg.train.seed)
-        baseline = registry.build(cfg, ds.sample_shape).to(device)
+        baseline = _build(cfg, ds.sample_shape, device)
         progress.attach("baseline", baseline)
         _train_stage(progress, "no pretraining", baseline, cfg, x_train, x_val)
     history = progress.history
@@ -148,7 +150,7 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None) -> Run:
         # end-to-end training throughput (pretraining epochs are cheaper and reported per stage)
         samples_per_second=len(x_train) * len(final) / final_seconds if final_seconds > 0 else 0.0,
         epochs_run=len(final),
-        precision=resolve_precision(cfg.train.precision, device),
+        precision=cfg.train.precision,
         device=str(device),
         processes=world,
         n_train=len(ds.x_train),
@@ -169,6 +171,16 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None) -> Run:
     rundir.write_manifest(out, model.kind, ds.sample_shape, model.code_size, completed=True)
     (out / rundir.STATE).unlink(missing_ok=True)  # optimizer state is only needed to resume
     return Run(out, cfg, model, metrics, history)
+
+
+def _build(cfg: Config, sample_shape: tuple[int, ...], device: torch.device) -> Autoencoder:
+    """The configured model, initialised from the seed; then each rank gets its own noise seed."""
+    torch.manual_seed(cfg.train.seed)
+    model = registry.build(cfg, sample_shape).to(device)
+    rank, world = distributed.rank_and_size()
+    if world > 1:
+        torch.manual_seed(cfg.train.seed + rank)  # same initial weights, different corruption noise
+    return model
 
 
 def _train_stage(progress: Progress, stage: str, model: Autoencoder, cfg: Config, x_train, x_val) -> None:

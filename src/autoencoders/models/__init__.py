@@ -12,7 +12,6 @@ register(
         "fully connected stack (plain, tied, denoising, stacked with --pretrain greedy)",
         "autoencoders train --layers 64,32,8",
         DenseAutoencoder.from_config,
-        model_class=DenseAutoencoder,
     )
 )
 register(
@@ -22,7 +21,6 @@ register(
         "autoencoders train --model conv --channels 32,64 --layers 64,16",
         ConvAutoencoder.from_config,
         ConvConfig,
-        ConvAutoencoder,
     )
 )
 register(
@@ -32,7 +30,6 @@ register(
         "autoencoders train --model vae --layers 64,128,8 --beta 1",
         VAE.from_config,
         VAEConfig,
-        VAE,
     )
 )
 

@@ -25,7 +25,9 @@ from .dense import mirrored_linear, widths_for
 @dataclass
 class VAEConfig:
     beta: float = option(1.0, "weight of the KL term (beta-VAE when not 1)")
-    kl_warmup: int = option(0, "epochs over which the KL weight rises linearly from 0 to --beta")
+    kl_warmup: int = option(
+        0, "epochs over which the KL weight grows linearly to --beta (validation: full weight)"
+    )
     vae_scale: str = option("logvar", "what the encoder's scale head outputs", ("logvar", "std"))
     decoder_std: str = option(
         "learned", "std of the Gaussian decoder (--loss mse): 'learned' or a fixed positive number"
@@ -37,7 +39,7 @@ class VAEConfig:
             raise UserError("--beta, --kl-warmup and --iw-samples must be >= 0")
         if self.decoder_std != "learned":
             try:
-                ok = float(self.decoder_std) > 0
+                ok = math.isfinite(float(self.decoder_std)) and float(self.decoder_std) > 0
             except ValueError:
                 ok = False
             if not ok:
@@ -85,6 +87,8 @@ class VAE(Stack):
         m, v = cfg.model, cfg.kind_options
         if m.tied:
             raise UserError("--tied is not available for --model vae; leave it out")
+        if m.loss == "bce" and v.decoder_std != "learned":
+            raise UserError("--decoder-std sets the Gaussian decoder's noise: use it with --loss mse")
         return cls(
             widths_for(m.layers, input_shape),
             m.activation,

@@ -42,6 +42,17 @@ def cache_features(pair: LayerPair, h: Rows, memory_budget: int, batch_size: int
     return out
 
 
+def pretrainable_pairs(model: Autoencoder, schedule: str) -> list[LayerPair]:
+    """The model's layer pairs, or a UserError when it has none."""
+    pairs = model.layer_pairs(schedule)
+    if not pairs:
+        raise UserError(
+            f"--pretrain greedy is not available for --model {model.kind}: it has no layer pairs "
+            "to pretrain; use --pretrain none"
+        )
+    return pairs
+
+
 def greedy_pretrain(
     model: Autoencoder,
     x_train: Rows,
@@ -52,12 +63,8 @@ def greedy_pretrain(
 ) -> list[dict]:
     """Pretrain ``model`` layer pair by layer pair in place; return the new history rows."""
     schedule = cfg.pretrain.schedule
-    pairs = model.layer_pairs(schedule)
-    if not pairs:
-        raise UserError(
-            f"--pretrain greedy is not available for --model {model.kind}: it has no layer pairs "
-            "to pretrain; use --pretrain none"
-        )
+    pairs = pretrainable_pairs(model, schedule)
+    last = progress.count + len(pairs) - 1  # the index of the top stage
     corrupt = make_corruption(cfg.model.corruption, cfg.model.noise)
     steps = cfg.pretrain.pretrain_epochs * math.ceil(len(x_train) / cfg.train.batch_size)
     history: list[dict] = []
@@ -76,8 +83,8 @@ def greedy_pretrain(
             cfg.pretrain.pretrain_epochs,
         )
         set_trainable(model, True)
-        # the next stage's input, unless a resumed run is already past it
-        if k + 1 < len(pairs) and progress.will_run(progress.count):
+        # the next stage's input, unless a resumed run is already past every stage above
+        if k + 1 < len(pairs) and progress.will_run(last):
             h_train = cache_features(pair, h_train, memory_budget)
             h_val = cache_features(pair, h_val, memory_budget)
     return history

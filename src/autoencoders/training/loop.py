@@ -91,11 +91,14 @@ def epoch_batches(
     In-memory tensors are sliced by index. When any part is a RowStream, the pass reads
     shuffled chunks (see ``chunk_order``) and every part is sliced by the same positions.
     With ``world`` > 1 every rank draws the same global batches and keeps slice
-    ``rank::world`` of each, reading only those rows of a stream.
+    ``rank::world`` of each, reading only those rows of a stream; a final global batch with
+    fewer rows than ranks is skipped by all of them (a rank with no rows has no loss to average).
     """
     if not any(isinstance(t, RowStream) for t in data):
         device = data[0].device
         for idx in batches(len(data[0]), batch_size, generator):
+            if len(idx) < world:
+                continue
             idx = idx[rank::world].to(device)
             yield tuple(t[idx] for t in data)
         return
@@ -105,7 +108,7 @@ def epoch_batches(
     else:
         chunks = chunk_order(n, generator)
     for pos in chunks:
-        local = [idx[rank::world] for idx in batches(len(pos), batch_size, generator)]
+        local = [idx[rank::world] for idx in batches(len(pos), batch_size, generator) if len(idx) >= world]
         mine = pos[torch.cat(local).numpy()]
         parts = [
             t.read(mine) if isinstance(t, RowStream) else t[torch.from_numpy(mine).to(t.device)] for t in data
@@ -130,7 +133,11 @@ class LoopState:
 
 @torch.no_grad()
 def evaluate_step(step: Step, data: Tensors, batch_size: int) -> dict[str, float]:
-    """Per-example averages of ``step.eval_batch`` over ``data`` in eval mode."""
+    """Per-example averages of ``step.eval_batch`` over ``data`` in eval mode.
+
+    Every rank evaluates all of ``data``; the averages are averaged over ranks, so a
+    stochastic evaluation (a VAE's sampled codes) gives every rank the same number.
+    """
     data = _as_tuple(data)
     n = len(data[0])
     if n == 0:
@@ -143,7 +150,9 @@ def evaluate_step(step: Step, data: Tensors, batch_size: int) -> dict[str, float
         for name, value in step.eval_batch(batch).items():
             sums[name] = sums.get(name, 0.0) + float(value) * len(batch[0])
     module.train(was_training)
-    return {name: total / n for name, total in sums.items()}
+    world = rank_and_size()[1]
+    totals = all_sum(torch.tensor(list(sums.values()), dtype=torch.float64)) / world
+    return {name: float(total) / n for name, total in zip(sums, totals)}
 
 
 def fit(
@@ -208,7 +217,7 @@ def fit(
             "train_loss": train_values["loss"],
             "val_loss": val_values["loss"],
         }
-        for name in train_values.keys() - {"loss"}:
+        for name in (k for k in train_values if k != "loss"):
             row |= {f"train_{name}": train_values[name], f"val_{name}": val_values.get(name, math.nan)}
         row |= {"seconds": seconds, "samples_per_second": n / seconds}
         history.append(row)

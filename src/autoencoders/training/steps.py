@@ -135,7 +135,7 @@ class AutoencoderLosses(nn.Module):
 
     def forward(self, *batch: torch.Tensor) -> dict[str, torch.Tensor]:
         x, target = batch[0], batch[-1]
-        return self.objective(self.model, x, target, self.model(x))
+        return self.objective(self.model, x, target, self.model(x), full=not self.model.training)
 
 
 def autoencoder_step(
