@@ -190,7 +190,7 @@ def test_kind_sections_round_trip_and_are_saved_only_for_their_kind():
     [
         ({"model": {"model": "dense"}, "vae": {"beta": 2.0}}, r"section \[vae\] applies to --model vae"),
         ({"model": {"model": "vae"}, "vae": {"betta": 2.0}}, r"unknown key\(s\) \['betta'\] in \[vae\]"),
-        ({"model": {"model": "transformer"}}, "--model must be one of dense, conv, vae"),
+        ({"model": {"model": "transformer"}}, "--model must be one of dense, conv, vae, aae"),
         ({"model": {"model": "conv"}, "conv": {"channels": []}}, "--channels needs one or more"),
         ({"model": {"model": "vae"}, "vae": {"vae_scale": "var"}}, "--vae-scale must be one of logvar, std"),
     ],
@@ -237,6 +237,6 @@ def test_help_lists_every_kind_and_its_options(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--help"])
     text = capsys.readouterr().out
-    assert "{dense,conv,vae}" in text
+    assert "{dense,conv,vae,aae}" in text
     flags = ["--channels", "--kernel-size", "--beta", "--kl-warmup", "--vae-scale", "--iw-samples"]
     assert all(flag in text for flag in [*flags, "--resume"])

@@ -18,13 +18,14 @@ from helpers import FAST
 import autoencoders
 from autoencoders import Config, UserError, registry
 from autoencoders.models import Output
-from autoencoders.training import steps
+from autoencoders.training import loop
 
 # Small settings per kind; a kind registered without an entry here fails the first test.
 SETTINGS = {
     "dense": {"layers": [64, 32, 8]},
     "conv": {"layers": [64, 8], "channels": [8, 16]},
     "vae": {"layers": [64, 32, 8], "iw_samples": 10},
+    "aae": {"layers": [64, 32, 8], "disc_layers": [32]},
 }
 KINDS = sorted(registry.kinds())
 
@@ -139,19 +140,20 @@ def test_encode_reconstruct_and_classify(runs, kind, tmp_path):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_interrupted_run_resumes_to_identical_weights(runs, kind, tmp_path, monkeypatch):
-    real, seen = steps.GradientStep.train_batch, [0]
+    real, seen = loop.epoch_batches, [0]
 
-    def interrupted(self, batch):
-        seen[0] += 1
-        if seen[0] == 50:  # in epoch 3 of 4
-            raise KeyboardInterrupt
-        return real(self, batch)
+    def interrupted(*args, **kw):  # whatever the kind's step, stop it inside a batch loop
+        for batch in real(*args, **kw):
+            seen[0] += 1
+            if seen[0] == 50:  # in epoch 3 of 4
+                raise KeyboardInterrupt
+            yield batch
 
-    monkeypatch.setattr(steps.GradientStep, "train_batch", interrupted)
+    monkeypatch.setattr(loop, "epoch_batches", interrupted)
     out = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
         autoencoders.train(_config(kind, epochs=4, out=str(out)))
-    monkeypatch.setattr(steps.GradientStep, "train_batch", real)
+    monkeypatch.setattr(loop, "epoch_batches", real)
     resumed = autoencoders.resume(out)
     for name, value in runs[kind].model.state_dict().items():
         assert torch.equal(resumed.model.state_dict()[name], value), name

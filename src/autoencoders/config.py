@@ -57,6 +57,20 @@ class ModelConfig:
     loss: str = option("bce", "reconstruction loss", ("bce", "mse"))
     corruption: str = option("none", "input corruption while training (denoising)", CORRUPTIONS)
     noise: float = option(0.3, "corruption level: std (gaussian) or fraction of inputs (others)")
+    sparsity: str = option("none", "sparsity penalty on code activations", ("none", "kl", "squared", "l1"))
+    sparsity_target: float = option(0.05, "target mean activation of each unit over a batch (kl, squared)")
+    sparsity_weight: float = option(3.0, "weight of the sparsity penalty")
+    sparsity_layers: str = option("code", "layers the sparsity penalty applies to", ("code", "all"))
+    contractive: float = option(0.0, "weight of the contractive penalty: squared Frobenius norm of dcode/dx")
+    top_k: int = option(0, "k-sparse code: keep the K largest code units of each sample (0: off)")
+    top_k_start: int = option(0, "k-sparse: start with this larger k (0: --top-k from the start)")
+    top_k_warmup: int = option(
+        0, "k-sparse: epochs over which k falls linearly from --top-k-start to --top-k"
+    )
+    lifetime_sparsity: float = option(
+        0.0,
+        "winner-take-all: while training each code unit keeps this fraction of its largest batch activations",
+    )
 
 
 @dataclass
@@ -199,8 +213,32 @@ class Config:
             raise UserError(f"--memory-budget must be positive (GiB), got {dc.memory_budget}")
         if not 0 <= m.noise <= (10 if m.corruption == "gaussian" else 1):
             raise UserError(f"--noise {m.noise} is out of range for {m.corruption} corruption")
+        self._validate_variants()
         if self.kind_options is not None and hasattr(self.kind_options, "validate"):
             self.kind_options.validate()
+
+    def _validate_variants(self) -> None:
+        """Sparsity, contractive and k-sparse settings, and the combinations that make no sense."""
+        m = self.model
+        if m.sparsity in ("kl", "squared"):
+            acts = [m.code_activation] + ([m.activation] if m.sparsity_layers == "all" else [])
+            if any(a != "sigmoid" for a in acts):
+                which = "--code-activation" + (" and --activation" if m.sparsity_layers == "all" else "")
+                raise UserError(
+                    f"--sparsity {m.sparsity} compares mean activations in (0, 1) with the target: "
+                    f"use {which} sigmoid, or --sparsity l1 for any activation"
+                )
+            if not 0 < m.sparsity_target < 1:
+                raise UserError(f"--sparsity-target must be in (0, 1), got {m.sparsity_target}")
+        for name in ("sparsity_weight", "contractive", "top_k", "top_k_start", "top_k_warmup"):
+            if getattr(m, name) < 0:
+                raise UserError(f"--{_flag(name)} must be >= 0, got {getattr(m, name)}")
+        if m.top_k_start and m.top_k_start < m.top_k:
+            raise UserError(f"--top-k-start {m.top_k_start} must be at least --top-k {m.top_k}")
+        if (m.top_k_start or m.top_k_warmup) and not m.top_k:
+            raise UserError("--top-k-start and --top-k-warmup schedule k: give --top-k too")
+        if not 0 <= m.lifetime_sparsity < 1:
+            raise UserError(f"--lifetime-sparsity must be in [0, 1), got {m.lifetime_sparsity}")
 
     def save_json(self, path: Path) -> None:
         """Write as JSON."""

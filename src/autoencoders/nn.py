@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 
 import torch
@@ -81,3 +82,46 @@ def make_corruption(kind: str, level: float) -> Callable[[torch.Tensor], torch.T
     if kind == "none" or level == 0:
         return None
     return functools.partial(CORRUPTION[kind], **{"std" if kind == "gaussian" else "fraction": level})
+
+
+class CodeSelect(nn.Module):
+    """Sparse codes by selection: k-sparse (Makhzani & Frey 2013) and lifetime winner-take-all (2015).
+
+    Top-k keeps the ``k`` largest units of each code (in training and use); with ``k_start``
+    and ``warmup`` epochs, k falls linearly from ``k_start`` to ``k`` while training, and
+    evaluation and use always take the final ``k``. Lifetime sparsity keeps,
+    for each unit, its ``lifetime`` fraction of largest activations across the batch (training
+    only). Gradients flow through the kept units only.
+    """
+
+    def __init__(self, k: int = 0, k_start: int = 0, warmup: int = 0, lifetime: float = 0.0):
+        super().__init__()
+        self.k, self.k_start, self.warmup, self.lifetime = k, k_start, warmup, lifetime
+        self.epoch = 1
+
+    def current_k(self) -> int:
+        """k in the current training epoch (the final k in evaluation)."""
+        if not (self.k_start and self.warmup and self.training):
+            return self.k
+        done = min(1.0, (self.epoch - 1) / self.warmup)
+        return round(self.k_start + (self.k - self.k_start) * done)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        if self.k:
+            keep = h.topk(min(self.current_k(), h.shape[1]), dim=1).indices
+            h = h * torch.zeros_like(h).scatter_(1, keep, 1.0)
+        if self.lifetime and self.training:
+            winners = h.topk(max(1, math.ceil(self.lifetime * len(h))), dim=0).indices
+            h = h * torch.zeros_like(h).scatter_(0, winners, 1.0)
+        return h
+
+    def extra_repr(self) -> str:
+        return f"k={self.k}, k_start={self.k_start}, warmup={self.warmup}, lifetime={self.lifetime}"
+
+
+def code_select(model_cfg) -> CodeSelect | None:
+    """The code selection a ``ModelConfig`` asks for (``--top-k``, ``--lifetime-sparsity``), if any."""
+    m = model_cfg
+    if not (m.top_k or m.lifetime_sparsity):
+        return None
+    return CodeSelect(m.top_k, m.top_k_start, m.top_k_warmup, m.lifetime_sparsity)

@@ -44,6 +44,81 @@ class GaussianKL:
         return gaussian_kl(mean.float(), logvar.float()).mean()
 
 
+class Sparsity:
+    """Sparsity penalty on code (or all encoder) activations (Ng's sparse autoencoder notes).
+
+    ``kl``: Σ KL(ρ ‖ ρ̂_j) between the target ρ and each unit's mean activation ρ̂_j over the
+    batch (units in (0, 1), e.g. sigmoid); ``squared``: Σ (ρ − ρ̂_j)²; ``l1``: the mean over
+    examples of Σ |h_j|, for any activation.
+    """
+
+    name = "sparsity"
+
+    def __init__(self, kind: str, target: float = 0.05, layers: str = "code"):
+        self.kind, self.target, self.layers = kind, target, layers
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor, out: Output) -> torch.Tensor:
+        if self.layers == "code":
+            acts = [out.code]
+        else:  # every encoder layer (its last one is the code)
+            acts = [h for k, h in out.hidden.items() if k.startswith("layer")] or [out.code]
+        return sum(self._penalty(h.float()) for h in acts)
+
+    def _penalty(self, h: torch.Tensor) -> torch.Tensor:
+        if self.kind == "l1":
+            return h.abs().sum(1).mean()
+        rho, rho_hat = self.target, h.mean(0)
+        if self.kind == "squared":
+            return (rho - rho_hat).pow(2).sum()
+        rho_hat = rho_hat.clamp(1e-6, 1 - 1e-6)
+        return (rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum()
+
+
+class Contractive:
+    """Contractive penalty (Rifai et al. 2011): ‖∂code/∂x‖²_F, averaged over the batch.
+
+    Closed form for a single dense sigmoid encoder layer, Σ_j (h_j (1 − h_j))² ‖W_j‖²;
+    any other encoder differentiates its code with respect to the input by autograd, one
+    batched backward pass over the code units.
+    """
+
+    name = "contractive"
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor, out: Output) -> torch.Tensor:
+        return jacobian_norm(model, x, out)
+
+
+def jacobian_norm(model: nn.Module, x: torch.Tensor, out: Output | None = None) -> torch.Tensor:
+    """Mean over rows of ``x`` of the squared Frobenius norm of ∂ model.encode(x) / ∂x."""
+    layer = model.sigmoid_encoder()
+    if layer is not None:
+        h = (out.code if out is not None else model.encode(x)).float()
+        return ((h * (1 - h)).pow(2) @ layer.weight.float().pow(2).sum(1)).mean()
+    training = torch.is_grad_enabled()  # evaluation needs the input gradient, not a graph of it
+    with torch.enable_grad():
+        inp = x.detach().requires_grad_(True)
+        code = model.encode(inp)
+        units = torch.eye(code.shape[1], dtype=code.dtype, device=code.device)
+        (jac,) = torch.autograd.grad(
+            code,
+            inp,
+            grad_outputs=units.unsqueeze(1).expand(-1, *code.shape),
+            is_grads_batched=True,
+            create_graph=training,
+        )
+    return jac.float().pow(2).sum() / len(x)
+
+
+def regularisers(m) -> list[Weighted]:
+    """The weighted penalty terms a ``ModelConfig`` asks for (sparsity, contractive)."""
+    terms = []
+    if m.sparsity != "none":
+        terms.append(Weighted(Sparsity(m.sparsity, m.sparsity_target, m.sparsity_layers), m.sparsity_weight))
+    if m.contractive > 0:
+        terms.append(Weighted(Contractive(), m.contractive))
+    return terms
+
+
 def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """Per-example KL(N(mean, exp(logvar)) ‖ N(0, I))."""
     return 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).sum(1)

@@ -21,10 +21,10 @@ from .errors import UserError
 from .metrics import evaluate, reconstruct_all
 from .models import Autoencoder
 from .nn import make_corruption
+from .objectives import regularisers
 from .training.layerwise import greedy_pretrain, pretrainable_pairs
 from .training.loop import resolve_device, resolve_precision
 from .training.state import Progress, read_state
-from .training.steps import autoencoder_step
 
 
 @dataclass
@@ -187,7 +187,8 @@ def _train_stage(progress: Progress, stage: str, model: Autoencoder, cfg: Config
     """End-to-end training of ``model`` (with the configured input corruption) as one stage."""
     steps = cfg.train.epochs * math.ceil(len(x_train) / cfg.train.batch_size)
     corrupt = make_corruption(cfg.model.corruption, cfg.model.noise)
-    make_step = functools.partial(autoencoder_step, model, cfg.train, steps, corrupt)
+    terms = model.terms() + regularisers(cfg.model)
+    make_step = functools.partial(model.make_step, cfg.train, steps, corrupt, terms)
     progress.run_stage(stage, make_step, x_train, x_val, cfg.train, cfg.train.epochs)
 
 

@@ -1,6 +1,7 @@
 """Model kinds; importing this package registers the built-in ones."""
 
 from ..registry import Kind, register
+from .aae import AAEConfig, AdversarialAutoencoder
 from .base import Autoencoder, LayerPair, Output, Stack
 from .conv import ConvAutoencoder, ConvConfig
 from .dense import DenseAutoencoder
@@ -32,8 +33,19 @@ register(
         VAEConfig,
     )
 )
+register(
+    Kind(
+        "aae",
+        "adversarial: a discriminator on codes matches them to a Gaussian or mixture prior",
+        "autoencoders train --model aae --layers 64,128,4 --prior gaussian",
+        AdversarialAutoencoder.from_config,
+        AAEConfig,
+    )
+)
 
 __all__ = [
+    "AAEConfig",
+    "AdversarialAutoencoder",
     "VAE",
     "Autoencoder",
     "ConvAutoencoder",

@@ -89,9 +89,22 @@ class Autoencoder(nn.Module):
         """Shallow autoencoders greedy pretraining can train, outermost first; [] = not possible."""
         return []
 
+    def make_step(self, cfg, steps: int, corrupt=None, terms: list | None = None):
+        """The training step of this kind: one gradient step on ``terms`` (default: its own)."""
+        from ..training.steps import autoencoder_step
+
+        return autoencoder_step(self, cfg, steps, corrupt, terms)
+
     def encoder_modules(self) -> list[nn.Module]:
         """Modules that map inputs to codes (what a classifier on codes fine-tunes)."""
         raise NotImplementedError
+
+    def set_epoch(self, epoch: int) -> None:
+        """Follow the training epoch (1-based); most kinds do not need to."""
+
+    def sigmoid_encoder(self) -> nn.Linear | None:
+        """The encoder's only layer when it is a dense sigmoid layer, else None."""
+        return None
 
     def reset_parameters(self) -> None:
         """Re-initialise every layer (the 'from scratch' baseline)."""
@@ -115,6 +128,7 @@ class Stack(Autoencoder):
         code_activation: str,
         output_activation: str,
         loss: str,
+        code_select: nn.Module | None = None,
     ):
         super().__init__()
         if loss == "bce" and output_activation != "sigmoid":
@@ -130,6 +144,9 @@ class Stack(Autoencoder):
             activation(output_activation if k == len(decoder) - 1 else activation_name)
             for k in range(len(decoder))
         )
+        self.code_select = code_select  # k-sparse / winner-take-all selection of code units
+        if code_select is not None and code_select.k > layer_width(encoder[-1]):
+            raise UserError(f"--top-k {code_select.k} is more than the {layer_width(encoder[-1])} code units")
 
     @property
     def depth(self) -> int:
@@ -144,8 +161,25 @@ class Stack(Autoencoder):
         hidden = {}
         for k, (layer, act) in enumerate(zip(self.encoder, self.encoder_acts)):
             x = act(layer(x))
+            if k == self.depth - 1 and self.code_select is not None:
+                x = self.code_select(x)
             hidden[f"layer{k + 1}"] = x
         return x, hidden
+
+    def set_epoch(self, epoch: int) -> None:
+        """Follow the training epoch (a k-sparse schedule does)."""
+        if self.code_select is not None:
+            self.code_select.epoch = epoch
+
+    def sigmoid_encoder(self) -> nn.Linear | None:
+        """The encoder's only layer when it is a dense sigmoid layer (closed-form contraction)."""
+        if (
+            self.depth == 1
+            and isinstance(self.encoder[0], nn.Linear)
+            and isinstance(self.encoder_acts[0], nn.Sigmoid)
+        ):
+            return None if self.code_select is not None else self.encoder[0]
+        return None
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encode_hidden(x)[0]
@@ -188,6 +222,8 @@ class LayerPair(Autoencoder):
             self.loss_kind = stack.loss_kind
         else:
             self.loss_kind = "bce" if isinstance(self.mirror_act, nn.Sigmoid) else "mse"
+        # the top stage's code is selected as the stack's is (a stacked k-sparse AE)
+        self.select = stack.code_select if k == d - 1 else None
         # frozen outer decoder layers the phased schedule decodes through (outside the module tree)
         self._outer = list(zip(stack.decoder[d - k :], stack.decoder_acts[d - k :]))
         self._out_act = self._outer[-1][1] if schedule == "phased" and self._outer else self.mirror_act
@@ -203,7 +239,17 @@ class LayerPair(Autoencoder):
 
     def encode(self, h: torch.Tensor) -> torch.Tensor:
         """This layer's output for input ``h`` (what the next stage trains on)."""
-        return self.act(self.layer(h))
+        h = self.act(self.layer(h))
+        return h if self.select is None else self.select(h)
+
+    def set_epoch(self, epoch: int) -> None:
+        if self.select is not None:
+            self.select.epoch = epoch
+
+    def sigmoid_encoder(self) -> nn.Linear | None:
+        if self.select is None and isinstance(self.layer, nn.Linear) and isinstance(self.act, nn.Sigmoid):
+            return self.layer
+        return None
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         pre = self.mirror(z)

@@ -16,6 +16,7 @@ from torch import nn
 
 from ..config import Config, option
 from ..errors import UserError
+from ..nn import code_select
 from .base import Stack
 from .dense import mirrored_linear, widths_for
 
@@ -109,6 +110,7 @@ class ConvAutoencoder(Stack):
         output_activation: str = "sigmoid",
         tied: bool = False,
         loss: str = "bce",
+        code_select: nn.Module | None = None,
     ):
         convs, shape = [], tuple(input_shape)
         for c in channels:
@@ -123,6 +125,7 @@ class ConvAutoencoder(Stack):
             code_activation,
             output_activation,
             loss,
+            code_select,
         )
         self.input_shape, self.channels, self.layers = tuple(input_shape), list(channels), list(layers)
         self.kernel_size, self.tied = kernel_size, tied
@@ -148,4 +151,5 @@ class ConvAutoencoder(Stack):
             m.output_activation,
             m.tied,
             m.loss,
+            code_select(m),
         )

@@ -8,7 +8,7 @@ from torch import nn
 
 from ..config import Config
 from ..errors import UserError
-from ..nn import TiedLinear
+from ..nn import TiedLinear, code_select
 from .base import Stack
 
 
@@ -41,11 +41,14 @@ class DenseAutoencoder(Stack):
         tied: bool = False,
         loss: str = "bce",
         input_shape: tuple[int, ...] | None = None,
+        code_select: nn.Module | None = None,
     ):
         if len(layers) < 2:
             raise UserError("a dense autoencoder needs at least two layer widths (input, code)")
         encoder, decoder = mirrored_linear(list(layers), tied)
-        super().__init__(encoder, decoder, activation_name, code_activation, output_activation, loss)
+        super().__init__(
+            encoder, decoder, activation_name, code_activation, output_activation, loss, code_select
+        )
         self.layers, self.tied = list(layers), tied
         self.input_shape = tuple(input_shape or (layers[0],))
         self.code_size = layers[-1]
@@ -55,7 +58,16 @@ class DenseAutoencoder(Stack):
         """Build from a run config for rows of ``input_shape``."""
         m = cfg.model
         layers = widths_for(m.layers, input_shape)
-        return cls(layers, m.activation, m.code_activation, m.output_activation, m.tied, m.loss, input_shape)
+        return cls(
+            layers,
+            m.activation,
+            m.code_activation,
+            m.output_activation,
+            m.tied,
+            m.loss,
+            input_shape,
+            code_select(m),
+        )
 
 
 def widths_for(

@@ -87,6 +87,17 @@ class VAE(Stack):
         m, v = cfg.model, cfg.kind_options
         if m.tied:
             raise UserError("--tied is not available for --model vae; leave it out")
+        variants = {
+            "--sparsity": m.sparsity != "none",
+            "--contractive": m.contractive > 0,
+            "--top-k": m.top_k > 0,
+            "--lifetime-sparsity": m.lifetime_sparsity > 0,
+        }
+        refused = [flag for flag, given in variants.items() if given]
+        if refused:
+            raise UserError(
+                f"{', '.join(refused)} shape a deterministic code, but a VAE's is Gaussian: leave them out"
+            )
         if m.loss == "bce" and v.decoder_std != "learned":
             raise UserError("--decoder-std sets the Gaussian decoder's noise: use it with --loss mse")
         return cls(

@@ -19,9 +19,9 @@ from ..config import Config
 from ..errors import UserError
 from ..models.base import Autoencoder, LayerPair
 from ..nn import make_corruption, set_trainable
+from ..objectives import regularisers
 from ..stream import Rows, RowStream, write_stream
 from .state import Progress
-from .steps import autoencoder_step
 
 
 @torch.no_grad()
@@ -74,9 +74,11 @@ def greedy_pretrain(
         set_trainable(model, False)
         set_trainable(pair, True)
         phased = schedule == "phased"
+        # each stage uses the same pieces as full training: corruption, sparsity, contraction
+        terms = pair.terms() + regularisers(cfg.model)
         history += progress.run_stage(
             f"pretrain layer {k + 1}",
-            functools.partial(autoencoder_step, pair, cfg.train, steps, corrupt),
+            functools.partial(pair.make_step, cfg.train, steps, corrupt, terms),
             (h_train, x_train) if phased else h_train,
             (h_val, x_val) if phased else h_val,
             cfg.train,

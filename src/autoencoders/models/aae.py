@@ -1,0 +1,94 @@
+"""The adversarial autoencoder (Makhzani et al. 2015): a discriminator on codes shapes them to a prior.
+
+The dense stack reconstructs as usual; a discriminator learns to tell its codes from
+samples of the prior, and the encoder learns to fool it. Those phases alternate inside
+one training step with three optimizers (reconstruction, discriminator, encoder as the
+generator), so the loop is the same one every kind uses. Because the codes follow the
+prior, decoding prior samples gives new images, as with a VAE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..config import Config, option
+from ..errors import UserError
+from .dense import DenseAutoencoder, widths_for
+
+
+@dataclass
+class AAEConfig:
+    prior: str = option("gaussian", "distribution the codes are matched to", ("gaussian", "mixture"))
+    components: int = option(10, "mixture prior: number of unit-variance Gaussian components")
+    disc_layers: list[int] = option([256, 256], "hidden widths of the discriminator on codes")
+
+    def validate(self) -> None:
+        if self.components < 1 or any(w < 1 for w in self.disc_layers):
+            raise UserError("--components and every --disc-layers width must be at least 1")
+
+
+class AdversarialAutoencoder(DenseAutoencoder):
+    """A dense autoencoder whose codes a discriminator pushes towards ``prior``."""
+
+    kind = "aae"
+
+    def __init__(
+        self,
+        layers: list[int],
+        prior: str = "gaussian",
+        components: int = 10,
+        disc_layers: tuple[int, ...] = (256, 256),
+        **dense,
+    ):
+        super().__init__(layers, **dense)
+        widths = [self.code_size, *disc_layers]
+        blocks: list[nn.Module] = []
+        for a, b in zip(widths[:-1], widths[1:]):
+            blocks += [nn.Linear(a, b), nn.LeakyReLU(0.2)]
+        self.discriminator = nn.Sequential(*blocks, nn.Linear(widths[-1], 1))
+        self.prior = prior
+        # mixture means: orthogonal directions (random, fixed) at distance 3 from the origin
+        g = torch.Generator().manual_seed(0)
+        directions = torch.randn(max(components, self.code_size), self.code_size, generator=g)
+        q = torch.linalg.qr(directions.t())[0].t() if components <= self.code_size else directions
+        self.register_buffer("means", 3 * q[:components] / q[:components].norm(dim=1, keepdim=True))
+
+    @classmethod
+    def from_config(cls, cfg: Config, input_shape: tuple[int, ...]) -> AdversarialAutoencoder:
+        """Build from a run config for rows of ``input_shape``."""
+        m, a = cfg.model, cfg.kind_options
+        return cls(
+            widths_for(m.layers, input_shape),
+            a.prior,
+            a.components,
+            tuple(a.disc_layers),
+            activation_name=m.activation,
+            code_activation=m.code_activation,
+            output_activation=m.output_activation,
+            tied=m.tied,
+            loss=m.loss,
+            input_shape=input_shape,
+        )
+
+    def prior_sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` codes drawn from the prior (the global RNG unless ``generator`` is given)."""
+        z = torch.randn(n, self.code_size, generator=generator)
+        if self.prior == "mixture":
+            z = z + self.means.cpu()[torch.randint(len(self.means), (n,), generator=generator)]
+        return z.to(self.means.device)
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` new rows decoded from prior samples."""
+        return self.decode(self.prior_sample(n, generator))
+
+    def make_step(self, cfg, steps: int, corrupt=None, terms: list | None = None):
+        """The three-optimizer adversarial step."""
+        from ..training.steps import AdversarialStep
+
+        return AdversarialStep(self, cfg, steps, corrupt, terms)
+
+    def layer_pairs(self, schedule: str = "stagewise") -> list:
+        return []  # the adversarial phases need the whole encoder

@@ -1,0 +1,261 @@
+"""The variants are pieces on one interface, and each does what its name says.
+
+Sparse (KL, squared, L1), k-sparse and winner-take-all codes, contractive, adversarial,
+linear ≈ PCA, and their stacked (greedy) forms; combinations that make no sense are refused.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from helpers import FAST
+from scipy.linalg import subspace_angles
+
+import autoencoders
+from autoencoders import DataConfig, DenseAutoencoder, UserError
+from autoencoders.metrics import encode_all, pca_fit
+from autoencoders.nn import CodeSelect
+from autoencoders.objectives import jacobian_norm
+
+SIGMOID = {"data": "digits", "layers": [64, 32], "code_activation": "sigmoid", **FAST}
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return autoencoders.load_dataset(DataConfig())
+
+
+# ---------------------------------------------------------------- sparse
+
+
+@pytest.mark.parametrize(("kind", "weight"), [("kl", 10.0), ("squared", 100.0)])
+def test_sparse_code_units_average_the_target_activation(tmp_path, digits, kind, weight):
+    run = autoencoders.train(
+        **SIGMOID, sparsity=kind, sparsity_target=0.05, sparsity_weight=weight, epochs=40, out=str(tmp_path)
+    )
+    codes = encode_all(run.model, digits.x_test)
+    assert abs(float(codes.mean()) - 0.05) <= 0.02
+    assert abs(codes.mean(0) - 0.05).max() <= 0.05  # every unit, not only the average
+    assert "train_sparsity" in run.history[-1]
+
+
+def test_l1_sparsity_shrinks_activations_of_any_kind(tmp_path, digits):
+    plain = autoencoders.train(data="digits", layers=[64, 32], epochs=15, out=str(tmp_path / "a"), **FAST)
+    sparse = autoencoders.train(
+        data="digits", layers=[64, 32], epochs=15, sparsity="l1", sparsity_weight=0.5,
+        out=str(tmp_path / "b"), **FAST,
+    )  # fmt: skip
+    a, b = (encode_all(r.model, digits.x_test).abs().sum(1).mean() for r in (plain, sparse))
+    assert b < 0.5 * a
+
+
+def test_kl_sparsity_on_all_layers_penalises_each_encoder_layer():
+    from autoencoders.objectives import Sparsity
+
+    torch.manual_seed(0)
+    model = DenseAutoencoder([64, 16, 8], activation_name="sigmoid", code_activation="sigmoid")
+    out = model(torch.rand(20, 64))
+    code_only = Sparsity("kl", 0.05, "code")(model, None, None, out)
+    every = Sparsity("kl", 0.05, "all")(model, None, None, out)
+    rho_hat = out.hidden["layer1"].mean(0)
+    kl1 = (0.05 * torch.log(0.05 / rho_hat) + 0.95 * torch.log(0.95 / (1 - rho_hat))).sum()
+    assert every.item() == pytest.approx((code_only + kl1).item(), rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"sparsity": "kl"}, "--sparsity kl compares mean activations in .0, 1.*--code-activation sigmoid"),
+        (
+            {"sparsity": "squared", "code_activation": "sigmoid", "sparsity_layers": "all"},
+            "--code-activation and --activation sigmoid",
+        ),
+        ({"sparsity": "kl", "code_activation": "sigmoid", "sparsity_target": 1.5}, "--sparsity-target"),
+        ({"top_k": 3, "top_k_start": 2}, "--top-k-start 2 must be at least --top-k 3"),
+        ({"top_k_warmup": 3}, "give --top-k too"),
+        ({"lifetime_sparsity": 1.0}, r"--lifetime-sparsity must be in \[0, 1\)"),
+        ({"model": "vae", "top_k": 2}, "--top-k shape a deterministic code"),
+        ({"model": "vae", "contractive": 0.1, "sparsity": "l1"}, "--sparsity, --contractive shape"),
+    ],
+)
+def test_combinations_that_make_no_sense_are_refused(settings, message):
+    with pytest.raises(UserError, match=message):
+        autoencoders.train(data="digits", **{**FAST, **settings})
+
+
+def test_top_k_larger_than_the_code_is_refused(tmp_path):
+    with pytest.raises(UserError, match="--top-k 9 is more than the 8 code units"):
+        autoencoders.train(data="digits", layers=[64, 8], top_k=9, out=str(tmp_path), **FAST)
+
+
+# ---------------------------------------------------------------- k-sparse and winner-take-all
+
+
+def test_top_k_keeps_exactly_k_units_and_passes_gradient_only_through_them():
+    torch.manual_seed(0)
+    select = CodeSelect(k=3)
+    h = torch.randn(6, 10, requires_grad=True)
+    out = select(h)
+    assert ((out != 0).sum(1) == 3).all()
+    kept = out != 0
+    assert torch.equal(out[kept], h[kept])
+    assert (h.detach().abs()[kept].min() >= 0) and torch.all(
+        out.detach().max(1).values == h.detach().max(1).values
+    )  # the largest units are the kept ones
+    out.sum().backward()
+    assert torch.equal(h.grad, kept.float())
+
+
+def test_top_k_schedule_falls_linearly_then_holds():
+    select = CodeSelect(k=4, k_start=20, warmup=4)  # a new module is in training mode
+    ks = []
+    for epoch in range(1, 8):
+        select.epoch = epoch
+        ks.append(select.current_k())
+    assert ks == [20, 16, 12, 8, 4, 4, 4]
+    select.epoch = 2
+    assert select.eval().current_k() == 4  # evaluation and use take the final k
+
+
+def test_lifetime_sparsity_keeps_a_rate_of_the_batch_per_unit_while_training():
+    torch.manual_seed(0)
+    select = CodeSelect(lifetime=0.25)
+    h = torch.rand(40, 6)
+    out = select(h)
+    assert ((out != 0).sum(0) == 10).all()  # 25 % of 40 rows, per unit
+    assert torch.equal(out.max(0).values, h.max(0).values)
+    select.eval()
+    assert torch.equal(select(h), h)  # at use time every activation stays
+
+
+def test_k_sparse_run_codes_have_k_units(tmp_path, digits):
+    run = autoencoders.train(
+        data="digits", layers=[64, 32], top_k=5, top_k_start=16, top_k_warmup=3, epochs=6, out=str(tmp_path),
+        **FAST,
+    )  # fmt: skip
+    codes = encode_all(autoencoders.load(run.dir), digits.x_test)
+    assert ((codes != 0).sum(1) <= 5).all() and ((codes != 0).sum(1) == 5).float().mean() > 0.9
+
+
+def test_conv_with_k_sparse_code(tmp_path, digits):
+    run = autoencoders.train(
+        data="digits",
+        model="conv",
+        channels=[4],
+        layers=[64, 12],
+        top_k=3,
+        epochs=2,
+        out=str(tmp_path),
+        **FAST,
+    )
+    assert ((encode_all(run.model, digits.x_test) != 0).sum(1) <= 3).all()
+
+
+# ---------------------------------------------------------------- contractive
+
+
+def test_closed_form_contraction_equals_autograd():
+    torch.manual_seed(0)
+    model = DenseAutoencoder([10, 4], code_activation="sigmoid")
+    x = torch.rand(7, 10)
+    assert model.sigmoid_encoder() is model.encoder[0]
+    closed = jacobian_norm(model, x)
+    model.sigmoid_encoder = lambda: None  # force the autograd path on the same network
+    assert jacobian_norm(model, x).item() == pytest.approx(closed.item(), rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("layers", "code_activation", "weight"), [([64, 32], "sigmoid", 0.1), ([64, 32, 16], "linear", 0.01)]
+)
+def test_contractive_lowers_the_jacobian_at_comparable_error(
+    tmp_path, digits, layers, code_activation, weight
+):
+    settings = {"data": "digits", "layers": layers, "code_activation": code_activation, "epochs": 30, **FAST}
+    plain = autoencoders.train(**settings, out=str(tmp_path / "a"))
+    cae = autoencoders.train(**settings, contractive=weight, out=str(tmp_path / "b"))
+    with torch.no_grad():
+        jac_plain, jac_cae = (jacobian_norm(r.model.eval(), digits.x_test).item() for r in (plain, cae))
+    assert jac_cae < 0.5 * jac_plain
+    assert cae.metrics["test_sse_per_image"] < 1.25 * plain.metrics["test_sse_per_image"]
+
+
+# ---------------------------------------------------------------- stacked forms
+
+
+@pytest.mark.parametrize(
+    ("variant", "column"),
+    [
+        (
+            {"sparsity": "kl", "code_activation": "sigmoid", "activation": "sigmoid", "sparsity_weight": 1.0},
+            "sparsity",
+        ),
+        ({"contractive": 0.05}, "contractive"),
+        ({"corruption": "masking", "noise": 0.2}, None),
+    ],
+    ids=["stacked-sparse", "stacked-contractive", "stacked-denoising"],
+)
+def test_stacked_forms_use_the_same_piece_in_every_stage(tmp_path, variant, column):
+    run = autoencoders.train(
+        data="digits", layers=[64, 32, 16], pretrain="greedy", pretrain_epochs=2, epochs=1, compare=False,
+        out=str(tmp_path), **variant, **FAST,
+    )  # fmt: skip
+    stages = {row["stage"] for row in run.history}
+    assert stages == {"pretrain layer 1", "pretrain layer 2", "fine-tune"}
+    if column:
+        assert all(f"train_{column}" in row for row in run.history)
+
+
+# ---------------------------------------------------------------- linear AE and PCA
+
+
+def test_linear_autoencoder_reaches_pca(tmp_path, digits):
+    run = autoencoders.train(
+        data="digits", layers=[64, 4], activation="linear", code_activation="linear",
+        output_activation="linear", loss="mse", epochs=800, lr=0.05, lr_decay="cosine", batch_size=2048,
+        val_fraction=0.0, out=str(tmp_path), **FAST,
+    )  # fmt: skip
+    m = run.metrics
+    assert m["test_sse_per_image"] <= 1.02 * m["pca_sse_per_image"]
+    pca = pca_fit(autoencoders.load_dataset(DataConfig(val_fraction=0.0)).x_train.numpy(), 4)
+    decoder = run.model.decoder[0].weight.detach().numpy()  # 64 × 4: the span of the reconstructions
+    assert np.degrees(subspace_angles(decoder, pca.components_.T)).max() < 5
+
+
+# ---------------------------------------------------------------- adversarial
+
+
+def _mmd(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Squared maximum mean discrepancy with a Gaussian kernel of width sqrt(d)."""
+
+    def k(x, y):
+        return torch.exp(-torch.cdist(x, y).pow(2) / (2 * x.shape[1])).mean()
+
+    return float(k(a, a) + k(b, b) - 2 * k(a, b))
+
+
+def test_adversarial_codes_follow_the_prior(tmp_path, digits):
+    settings = {"data": "digits", "layers": [64, 64, 4], "epochs": 30, **FAST}
+    plain = autoencoders.train(**settings, out=str(tmp_path / "a"))
+    aae = autoencoders.train(**settings, model="aae", out=str(tmp_path / "b"))
+    prior = torch.randn(len(digits.x_test), 4, generator=torch.Generator().manual_seed(1))
+    stats = {}
+    for name, run in (("plain", plain), ("aae", aae)):
+        z = encode_all(run.model, digits.x_test)
+        stats[name] = (z.mean(0).abs().max(), (z.var(0) - 1).abs().max(), _mmd(z, prior))
+    assert stats["aae"][0] < 0.25 * stats["plain"][0]
+    assert stats["aae"][1] < 0.25 * stats["plain"][1]
+    assert stats["aae"][2] < 0.25 * stats["plain"][2]
+    assert {"train_disc", "train_gen"} <= set(aae.history[-1])
+
+
+def test_adversarial_mixture_prior_and_sampling(tmp_path):
+    run = autoencoders.train(
+        data="digits", model="aae", layers=[64, 32, 4], prior="mixture", components=3, epochs=2,
+        out=str(tmp_path), **FAST,
+    )  # fmt: skip
+    z = run.model.prior_sample(3000, torch.Generator().manual_seed(0))
+    nearest = torch.cdist(z, run.model.means).argmin(1)
+    assert torch.bincount(nearest, minlength=3).min() > 800  # the three components are all drawn
+    rows, shape = autoencoders.sample(run.dir, 5)
+    assert rows.shape == (5, 64) and shape == (8, 8)
