@@ -5,12 +5,13 @@ from .classify import ClassifierResult, EncoderClassifier
 from .config import Config, DataConfig, ModelConfig, PretrainConfig, TrainConfig
 from .data import Dataset, load_dataset
 from .errors import UserError
-from .models import VAE, Autoencoder, ConvAutoencoder, DenseAutoencoder, Output
+from .models import VAE, AdversarialAutoencoder, Autoencoder, ConvAutoencoder, DenseAutoencoder, Output
 from .registry import kinds
 from .run import Run, resume, train
 
 __all__ = [
     "VAE",
+    "AdversarialAutoencoder",
     "Autoencoder",
     "ClassifierResult",
     "Config",

@@ -1,4 +1,4 @@
-"""Honest numbers: reconstruction error, the PCA baseline, linear probes on codes."""
+"""Honest numbers: reconstruction error, the PCA baseline, linear probes and k-means on codes."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from scipy.optimize import linear_sum_assignment
+from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import normalized_mutual_info_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
@@ -88,6 +91,23 @@ def likelihood_metrics(model: nn.Module, x: torch.Tensor, iw_samples: int, quiet
     return out
 
 
+def clustering_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Accuracy of the best one-to-one matching of clusters to classes (Hungarian algorithm)."""
+    _, y = np.unique(y_true, return_inverse=True)
+    _, c = np.unique(y_pred, return_inverse=True)
+    counts = np.zeros((c.max() + 1, y.max() + 1), dtype=np.int64)
+    np.add.at(counts, (c, y), 1)
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    return float(counts[rows, cols].sum() / len(y))
+
+
+def kmeans_scores(z: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[float, float]:
+    """(accuracy, NMI) of k-means on ``z`` with k = the number of classes in ``y``."""
+    k = len(np.unique(y))
+    pred = KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(z.astype(np.float64))
+    return clustering_accuracy(y, pred), float(normalized_mutual_info_score(y, pred))
+
+
 def evaluate(
     model: nn.Module, ds: Dataset, pca_baseline: bool = True, iw_samples: int = 0, quiet: bool = True
 ) -> dict[str, float]:
@@ -118,8 +138,10 @@ def evaluate(
         z_test = encode_all(model, x_test).cpu().numpy()
         y_train, y_test = y_train.numpy(), ds.y_test.numpy()
         out["linear_probe_accuracy"] = linear_probe(z_train, y_train, z_test, y_test)
+        out["kmeans_accuracy"], out["kmeans_nmi"] = kmeans_scores(z_test, y_test)
         if pca_baseline:
             out["pca_linear_probe_accuracy"] = linear_probe(
                 pca.transform(x_train.numpy()), y_train, pca.transform(xt), y_test
             )
+            out["pca_kmeans_accuracy"], out["pca_kmeans_nmi"] = kmeans_scores(pca.transform(xt), y_test)
     return out
