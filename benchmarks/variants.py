@@ -55,6 +55,9 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=10, help="end-to-end epochs of every run (default 10)")
     p.add_argument("--only", nargs="*", help="run only the variants whose names start with these")
     args = p.parse_args()
+    results = HERE / "results" / "variants.json"
+    # with --only, the other rows come from the last full run
+    kept = json.loads(results.read_text())["rows"] if args.only and results.exists() else []
     rows, pca = [], None
     for name, settings in VARIANTS.items():
         if args.only and not any(name.startswith(o) for o in args.only):
@@ -73,7 +76,9 @@ def main() -> None:
             flush=True,
         )
     machine = {"torch": torch.__version__, "threads": torch.get_num_threads(), "precision": m["precision"]}
-    (HERE / "results" / "variants.json").write_text(
+    done = {row["variant"]: row for row in kept} | {row["variant"]: row for row in rows}
+    rows = [done[name] for name in VARIANTS if name in done]
+    results.write_text(
         json.dumps({"machine": machine, "epochs": args.epochs, "pca": pca, "rows": rows}, indent=2) + "\n"
     )
     _write_table(rows, pca, args.epochs, machine)

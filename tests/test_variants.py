@@ -237,7 +237,8 @@ def _mmd(a: torch.Tensor, b: torch.Tensor) -> float:
 def test_adversarial_codes_follow_the_prior(tmp_path, digits):
     settings = {"data": "digits", "layers": [64, 64, 4], "epochs": 30, **FAST}
     plain = autoencoders.train(**settings, out=str(tmp_path / "a"))
-    aae = autoencoders.train(**settings, model="aae", out=str(tmp_path / "b"))
+    # 630 steps on digits: a faster regularisation phase than the default, which suits larger data
+    aae = autoencoders.train(**settings, model="aae", adversarial_lr=2e-3, out=str(tmp_path / "b"))
     prior = torch.randn(len(digits.x_test), 4, generator=torch.Generator().manual_seed(1))
     stats = {}
     for name, run in (("plain", plain), ("aae", aae)):
@@ -259,3 +260,35 @@ def test_adversarial_mixture_prior_and_sampling(tmp_path):
     assert torch.bincount(nearest, minlength=3).min() > 800  # the three components are all drawn
     rows, shape = autoencoders.sample(run.dir, 5)
     assert rows.shape == (5, 64) and shape == (8, 8)
+
+
+# ---------------------------------------------------------------- resuming a composed variant
+
+
+def test_composed_variant_resumes_to_identical_weights(tmp_path, monkeypatch):
+    from autoencoders.training import loop
+
+    settings = {
+        "data": "digits", "layers": [64, 32, 16], "code_activation": "sigmoid", "corruption": "masking",
+        "noise": 0.2, "sparsity": "squared", "sparsity_weight": 5.0, "contractive": 0.05, "top_k": 4,
+        "top_k_start": 12, "top_k_warmup": 3, "pretrain": "greedy", "pretrain_epochs": 1, "epochs": 4,
+        "compare": False, **FAST,
+    }  # fmt: skip
+    whole = autoencoders.train(**settings, out=str(tmp_path / "whole"))
+    real, seen = loop.epoch_batches, [0]
+
+    def interrupted(*args, **kw):
+        for batch in real(*args, **kw):
+            seen[0] += 1
+            if seen[0] == 100:  # fine-tuning, with k still falling
+                raise KeyboardInterrupt
+            yield batch
+
+    monkeypatch.setattr(loop, "epoch_batches", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        autoencoders.train(**settings, out=str(tmp_path / "cut"))
+    monkeypatch.setattr(loop, "epoch_batches", real)
+    resumed = autoencoders.resume(tmp_path / "cut")
+    for name, value in whole.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[name], value), name
+    assert [r["train_loss"] for r in resumed.history] == [r["train_loss"] for r in whole.history]

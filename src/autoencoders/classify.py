@@ -48,6 +48,21 @@ class EncoderClassifier(nn.Module):
         return torch.cat([self(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
 
 
+def make_classifier(
+    autoencoder: Autoencoder, n_classes: int, freeze_encoder: bool = False, copy_encoder: bool = True
+) -> EncoderClassifier:
+    """A softmax head on (a copy of) ``autoencoder``'s encoder; the decoder is frozen, and so is
+    the encoder with ``freeze_encoder`` (then only the head learns)."""
+    if copy_encoder:
+        autoencoder = copy.deepcopy(autoencoder)  # the caller's autoencoder stays as it was
+    set_trainable(autoencoder, False)  # the decoder takes no part in the classifier's loss
+    if not freeze_encoder:
+        for part in autoencoder.encoder_modules():
+            set_trainable(part, True)
+    device = next(autoencoder.parameters()).device
+    return EncoderClassifier(autoencoder, n_classes).to(device)
+
+
 def labelled_subset(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """Sorted row indices of a class-stratified ``fraction`` of ``y`` (at least one per class)."""
     if not 0 < fraction <= 1:
@@ -95,8 +110,8 @@ def train_classifier(
         torch.manual_seed(cfg.seed)
         autoencoder.reset_parameters()
     torch.manual_seed(cfg.seed)
+    model = make_classifier(autoencoder, len(classes), copy_encoder=False)
     device = next(autoencoder.parameters()).device
-    model = EncoderClassifier(autoencoder, len(classes)).to(device)
     rows = labelled_subset(y_train, labels_fraction, cfg.seed)
     train = (ds.x_train[rows].to(device), torch.from_numpy(y_train[rows]).to(device))
     # validation labels are as scarce as training labels: the same fraction of the validation split
@@ -105,10 +120,6 @@ def train_classifier(
         val = (ds.x_val[vrows].to(device), torch.from_numpy(y_val[vrows]).to(device))
     else:
         val = train
-    # only the encoder and head learn; the decoder takes no part in the classifier's loss
-    set_trainable(autoencoder, False)
-    for part in autoencoder.encoder_modules():
-        set_trainable(part, True)
     t0 = time.perf_counter()
     step = supervised_step(model, cfg, cfg.epochs * math.ceil(len(rows) / cfg.batch_size))
     history = fit(step, train, val, cfg, cfg.epochs, stage="classify")

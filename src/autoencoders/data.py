@@ -8,6 +8,7 @@ images views its rows in that shape.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,10 +180,22 @@ def load_dataset(cfg: DataConfig, scaler: tuple[np.ndarray, np.ndarray] | None =
     kind, path = parse_spec(cfg.data)
     if kind == "npy" and open_npy(path).size * 4 > cfg.memory_budget * 2**30:
         return _streamed_dataset(cfg, open_npy(path), scaler)
-    raw = read_data(cfg)
+    return split_dataset(read_data(cfg), cfg, scaler)
+
+
+def dataset_from_arrays(x: np.ndarray, cfg: DataConfig, y: np.ndarray | None = None) -> Dataset:
+    """In-memory rows (e.g. given to a scikit-learn estimator): train and validation splits, no test split."""
+    raw = RawData(to_float(x.reshape(len(x), -1)), y, None, None, sample_shape(x.shape, cfg.image_shape))
+    return split_dataset(raw, dataclasses.replace(cfg, data="arrays", test_fraction=0.0))
+
+
+def split_dataset(
+    raw: RawData, cfg: DataConfig, scaler: tuple[np.ndarray, np.ndarray] | None = None
+) -> Dataset:
+    """Split rows as read into train/validation/test and scale them (fitted on train unless ``scaler``)."""
     x, y, x_test, y_test = raw.x, raw.y, raw.x_test, raw.y_test
     if x_test is None:
-        if len(x) < 10:
+        if len(x) < 10 and cfg.test_fraction > 0:
             raise UserError(f"{cfg.data} has only {len(x)} rows; at least 10 are needed to split it")
         keep, test_idx = _split(len(x), cfg.test_fraction, cfg.split_seed)
         x_test, y_test = x[test_idx], None if y is None else y[test_idx]

@@ -63,10 +63,10 @@ def _new_run_dir(cfg: Config) -> Path:
     return path
 
 
-def save_model(path: Path, model: Autoencoder, ds: Dataset) -> None:
-    """Weights plus the input scaling fitted on the training split."""
+def save_model(path: Path, model: Autoencoder, scaler: tuple[torch.Tensor, torch.Tensor]) -> None:
+    """Weights plus the input scaling (offset, span) fitted on the training split."""
     tensors = dict(model.state_dict())
-    tensors["input_offset"], tensors["input_span"] = ds.offset, ds.span
+    tensors["input_offset"], tensors["input_span"] = scaler
     save_weights(path, tensors)
 
 
@@ -111,7 +111,7 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None) -> Run:
         raise UserError("--resume runs in one process; start it without torchrun")
     main = rank == 0
     ds = load_dataset(cfg.data)
-    model = _build(cfg, ds.sample_shape, device)
+    model = build_model(cfg, ds.sample_shape, device)
     greedy = cfg.pretrain.pretrain == "greedy" and cfg.pretrain.pretrain_epochs > 0
     if greedy:
         pretrainable_pairs(model, cfg.pretrain.schedule)  # refused before anything is written
@@ -127,17 +127,13 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None) -> Run:
     cfg.train.precision = progress.marks.setdefault(
         "precision", resolve_precision(cfg.train.precision, device)
     )
-    x_train, x_val = ds.x_train.to(device), ds.x_val.to(device)
-    if greedy:
-        greedy_pretrain(model, x_train, x_val, cfg, progress, int(cfg.data.memory_budget * 2**30))
-    stage = "fine-tune" if greedy else "train"
-    _train_stage(progress, stage, model, cfg, x_train, x_val)
+    stage = train_stages(model, cfg, ds, device, progress)
     progress.marks.setdefault("train_seconds", progress.elapsed)
     baseline = None
     if stage == "fine-tune" and cfg.pretrain.compare:
-        baseline = _build(cfg, ds.sample_shape, device)
+        baseline = build_model(cfg, ds.sample_shape, device)
         progress.attach("baseline", baseline)
-        _train_stage(progress, "no pretraining", baseline, cfg, x_train, x_val)
+        _train_stage(progress, "no pretraining", baseline, cfg, ds.x_train.to(device), ds.x_val.to(device))
     history = progress.history
     if not main:
         return Run(out, cfg, model, {}, history)
@@ -148,7 +144,7 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None) -> Run:
         train_seconds=progress.marks["train_seconds"],
         pretrain_seconds=sum(h["seconds"] for h in history if h["stage"].startswith("pretrain")),
         # end-to-end training throughput (pretraining epochs are cheaper and reported per stage)
-        samples_per_second=len(x_train) * len(final) / final_seconds if final_seconds > 0 else 0.0,
+        samples_per_second=len(ds.x_train) * len(final) / final_seconds if final_seconds > 0 else 0.0,
         epochs_run=len(final),
         precision=cfg.train.precision,
         device=str(device),
@@ -164,7 +160,7 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None) -> Run:
         )
         if "linear_probe_accuracy" in m:
             metrics["no_pretraining_linear_probe_accuracy"] = m["linear_probe_accuracy"]
-    save_model(out / rundir.WEIGHTS, model, ds)
+    save_model(out / rundir.WEIGHTS, model, (ds.offset, ds.span))
     write_json(out / rundir.METRICS, metrics)
     write_text(out / rundir.HISTORY, _history_csv(history))
     _figures(out, model, ds, history, metrics)
@@ -173,7 +169,7 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None) -> Run:
     return Run(out, cfg, model, metrics, history)
 
 
-def _build(cfg: Config, sample_shape: tuple[int, ...], device: torch.device) -> Autoencoder:
+def build_model(cfg: Config, sample_shape: tuple[int, ...], device: torch.device) -> Autoencoder:
     """The configured model, initialised from the seed; then each rank gets its own noise seed."""
     torch.manual_seed(cfg.train.seed)
     model = registry.build(cfg, sample_shape).to(device)
@@ -181,6 +177,19 @@ def _build(cfg: Config, sample_shape: tuple[int, ...], device: torch.device) -> 
     if world > 1:
         torch.manual_seed(cfg.train.seed + rank)  # same initial weights, different corruption noise
     return model
+
+
+def train_stages(
+    model: Autoencoder, cfg: Config, ds: Dataset, device: torch.device, progress: Progress
+) -> str:
+    """Greedy layer-wise pretraining when configured, then end-to-end training; the last stage's name."""
+    x_train, x_val = ds.x_train.to(device), ds.x_val.to(device)
+    greedy = cfg.pretrain.pretrain == "greedy" and cfg.pretrain.pretrain_epochs > 0
+    if greedy:
+        greedy_pretrain(model, x_train, x_val, cfg, progress, int(cfg.data.memory_budget * 2**30))
+    stage = "fine-tune" if greedy else "train"
+    _train_stage(progress, stage, model, cfg, x_train, x_val)
+    return stage
 
 
 def _train_stage(progress: Progress, stage: str, model: Autoencoder, cfg: Config, x_train, x_val) -> None:

@@ -24,10 +24,15 @@ class AAEConfig:
     prior: str = option("gaussian", "distribution the codes are matched to", ("gaussian", "mixture"))
     components: int = option(10, "mixture prior: number of unit-variance Gaussian components")
     disc_layers: list[int] = option([256, 256], "hidden widths of the discriminator on codes")
+    adversarial_lr: float = option(
+        2e-4, "learning rate of the regularisation phase (discriminator and encoder as generator)"
+    )
 
     def validate(self) -> None:
         if self.components < 1 or any(w < 1 for w in self.disc_layers):
             raise UserError("--components and every --disc-layers width must be at least 1")
+        if self.adversarial_lr <= 0:
+            raise UserError(f"--adversarial-lr must be positive, got {self.adversarial_lr}")
 
 
 class AdversarialAutoencoder(DenseAutoencoder):
@@ -41,9 +46,13 @@ class AdversarialAutoencoder(DenseAutoencoder):
         prior: str = "gaussian",
         components: int = 10,
         disc_layers: tuple[int, ...] = (256, 256),
+        adversarial_lr: float = 2e-4,
         **dense,
     ):
         super().__init__(layers, **dense)
+        # a gentler regularisation phase: at the reconstruction rate the generator's gradients
+        # can silence a deep ReLU encoder (every code the same)
+        self.adversarial_lr = adversarial_lr
         widths = [self.code_size, *disc_layers]
         blocks: list[nn.Module] = []
         for a, b in zip(widths[:-1], widths[1:]):
@@ -65,6 +74,7 @@ class AdversarialAutoencoder(DenseAutoencoder):
             a.prior,
             a.components,
             tuple(a.disc_layers),
+            a.adversarial_lr,
             activation_name=m.activation,
             code_activation=m.code_activation,
             output_activation=m.output_activation,

@@ -8,6 +8,7 @@ resumes and logs through the same loop as a step with one.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -194,10 +195,11 @@ class AdversarialStep(Step):
         self.losses = AutoencoderLosses(model, self.objective)
         encoder = [p for m in model.encoder_modules() for p in m.parameters()]
         decoder = [*model.decoder.parameters(), *model.decoder_acts.parameters()]
+        adversarial = dataclasses.replace(cfg, lr=model.adversarial_lr)
         self.optimizers = {
             "ae": make_optimizer([*encoder, *decoder], cfg),
-            "disc": make_optimizer(model.discriminator.parameters(), cfg),
-            "gen": make_optimizer(encoder, cfg),
+            "disc": make_optimizer(model.discriminator.parameters(), adversarial),
+            "gen": make_optimizer(encoder, adversarial),
         }
         self.schedulers = {k: make_scheduler(o, cfg.lr_decay, steps) for k, o in self.optimizers.items()}
 

@@ -1,0 +1,344 @@
+"""scikit-learn estimators over the same core: a transformer, a classifier and an outlier detector.
+
+They follow scikit-learn's contract: ``__init__`` stores parameters only, validation happens
+in ``fit``, learned attributes end in ``_``, ``random_state`` makes results identical, and they
+work in ``Pipeline`` and ``GridSearchCV``. ``save(path)`` writes a run directory (weights as
+safetensors, settings as JSON) that ``load(path)`` and ``autoencoders.load`` read back.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    OutlierMixin,
+    TransformerMixin,
+)
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from . import rundir
+from .checkpoint import load_weights, save_weights, write_json
+from .classify import EncoderClassifier, make_classifier
+from .config import Config
+from .data import apply_scaler, dataset_from_arrays
+from .metrics import encode_all, reconstruct_all
+from .run import build_model, save_model, train_stages
+from .training.loop import fit, resolve_device
+from .training.state import Progress
+from .training.steps import supervised_step
+
+ESTIMATOR = "estimator.json"
+DTYPES = (np.float64, np.float32)
+
+
+class _Autoencoder(BaseEstimator):
+    """Parameters and fitting shared by the three estimators.
+
+    ``layers`` are the widths after the input (the last is the code size); ``options`` takes
+    any other training option by its flat name (``{"channels": [16, 32], "beta": 2.0}``).
+    """
+
+    def __init__(
+        self,
+        model: str = "dense",
+        layers: tuple[int, ...] = (256, 64, 16),
+        activation: str = "relu",
+        code_activation: str = "linear",
+        loss: str = "bce",
+        corruption: str = "none",
+        noise: float = 0.3,
+        pretrain: str = "none",
+        pretrain_epochs: int = 3,
+        epochs: int = 50,
+        batch_size: int = 64,
+        lr: float = 2e-3,
+        options: dict[str, Any] | None = None,
+        random_state: int | np.random.RandomState | None = None,
+        device: str = "cpu",
+        verbose: bool = False,
+    ):
+        self.model = model
+        self.layers = layers
+        self.activation = activation
+        self.code_activation = code_activation
+        self.loss = loss
+        self.corruption = corruption
+        self.noise = noise
+        self.pretrain = pretrain
+        self.pretrain_epochs = pretrain_epochs
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.options = options
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    def _config(self, n_features: int) -> Config:
+        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        settings = {
+            "model": self.model,
+            "layers": [n_features, *self.layers],
+            "activation": self.activation,
+            "code_activation": self.code_activation,
+            "loss": self.loss,
+            "corruption": self.corruption,
+            "noise": self.noise,
+            "pretrain": self.pretrain,
+            "pretrain_epochs": self.pretrain_epochs,
+            "compare": False,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "seed": seed,
+            "split_seed": seed,
+            "device": self.device,
+            "quiet": not self.verbose,
+        }
+        return Config().replace(**{**settings, **(self.options or {})})
+
+    def _fit_autoencoder(self, X: np.ndarray) -> np.ndarray:
+        """Validate ``X``, train the autoencoder on it, return ``X`` as validated."""
+        X = validate_data(self, X, dtype=DTYPES, ensure_min_samples=2)
+        self.config_ = self._config(X.shape[1])
+        ds = dataset_from_arrays(X.astype(np.float32), self.config_.data)
+        device = resolve_device(self.config_.train.device)
+        self.autoencoder_ = build_model(self.config_, ds.sample_shape, device)
+        progress = Progress(None)  # nothing is written while fitting
+        train_stages(self.autoencoder_, self.config_, ds, device, progress)
+        self.history_ = progress.history
+        self.autoencoder_.eval()
+        self.scaler_ = (ds.offset.numpy(), ds.span.numpy())
+        return X
+
+    def _rows(self, X: Any) -> torch.Tensor:
+        """Validated rows of ``X``, scaled as the training rows were, on the model's device."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=DTYPES, reset=False)
+        rows = apply_scaler(X.astype(np.float32), *self.scaler_)
+        return torch.from_numpy(np.ascontiguousarray(rows)).to(next(self.autoencoder_.parameters()).device)
+
+    def _errors(self, X: Any) -> np.ndarray:
+        """Per-row squared reconstruction error, in the scaled [0, 1] units the model sees."""
+        x = self._rows(X)
+        return (reconstruct_all(self.autoencoder_, x) - x).pow(2).sum(1).cpu().numpy().astype(np.float64)
+
+    def save(self, path: str | Path) -> None:
+        """Write a run directory: weights as safetensors, settings and fitted numbers as JSON."""
+        check_is_fitted(self)
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        write_json(path / rundir.CONFIG, self.config_.to_dict())
+        model = self.autoencoder_
+        save_model(path / rundir.WEIGHTS, model, tuple(torch.from_numpy(a) for a in self.scaler_))
+        rundir.write_manifest(path, model.kind, model.input_shape, model.code_size, completed=True)
+        write_json(path / ESTIMATOR, {"class": type(self).__name__, **self._fitted_json()})
+
+    def _fitted_json(self) -> dict[str, Any]:
+        params = self.get_params()
+        if not isinstance(params["random_state"], int | None):
+            params["random_state"] = None  # a RandomState object is not data
+        return {"params": params, "n_features_in": self.n_features_in_}
+
+    @classmethod
+    def load(cls, path: str | Path) -> _Autoencoder:
+        """An estimator saved by ``save``, ready to use (no pickle)."""
+        from .api import load as load_model
+
+        path = Path(path)
+        saved = json.loads((path / ESTIMATOR).read_text())
+        if saved["class"] != cls.__name__:
+            from .errors import UserError
+
+            raise UserError(f"{path} holds a {saved['class']}; load it with that class")
+        est = cls(**{**saved["params"], "layers": tuple(saved["params"]["layers"])})
+        est.config_ = Config.load_json(path / rundir.CONFIG)
+        est.autoencoder_ = load_model(path)
+        tensors = load_weights(path / rundir.WEIGHTS)
+        est.scaler_ = (tensors["input_offset"].numpy(), tensors["input_span"].numpy())
+        est.n_features_in_ = saved["n_features_in"]
+        est._restore(path, saved)
+        return est
+
+    def _restore(self, path: Path, saved: dict[str, Any]) -> None:
+        """Fitted attributes beyond the autoencoder (classifier head, outlier offset)."""
+
+
+class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _Autoencoder):
+    """Codes as features: ``fit(X)`` trains an autoencoder, ``transform`` encodes, ``inverse_transform``
+    decodes.
+
+    ``score(X)`` is the negative mean squared reconstruction error per row (higher is better).
+    """
+
+    def fit(self, X: Any, y: Any = None) -> AutoencoderTransformer:
+        self._fit_autoencoder(X)
+        return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]  # the network computes in float32
+        return tags
+
+    @property
+    def _n_features_out(self) -> int:
+        return self.autoencoder_.code_size
+
+    def transform(self, X: Any) -> np.ndarray:
+        return encode_all(self.autoencoder_, self._rows(X)).cpu().numpy()
+
+    def inverse_transform(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        z = check_array(X, dtype=DTYPES)
+        if z.shape[1] != self.autoencoder_.code_size:
+            raise ValueError(f"X has {z.shape[1]} features, but the codes have {self.autoencoder_.code_size}")
+        device = next(self.autoencoder_.parameters()).device
+        with torch.no_grad():
+            rows = self.autoencoder_.decode(torch.from_numpy(z.astype(np.float32)).to(device)).cpu().numpy()
+        offset, span = self.scaler_
+        return rows * span + offset
+
+    def score(self, X: Any, y: Any = None) -> float:
+        return -float(self._errors(X).mean())
+
+
+class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
+    """An autoencoder trained on X, then its encoder with a softmax head fine-tuned on (X, y).
+
+    ``freeze_encoder`` trains the head alone on the pretrained codes.
+    """
+
+    def __init__(
+        self,
+        model: str = "dense",
+        layers: tuple[int, ...] = (256, 64, 16),
+        activation: str = "relu",
+        code_activation: str = "linear",
+        loss: str = "bce",
+        corruption: str = "none",
+        noise: float = 0.3,
+        pretrain: str = "none",
+        pretrain_epochs: int = 3,
+        epochs: int = 50,
+        batch_size: int = 64,
+        lr: float = 2e-3,
+        head_epochs: int = 50,
+        head_lr: float = 1e-3,
+        freeze_encoder: bool = False,
+        options: dict[str, Any] | None = None,
+        random_state: int | np.random.RandomState | None = None,
+        device: str = "cpu",
+        verbose: bool = False,
+    ):
+        super().__init__(
+            model, layers, activation, code_activation, loss, corruption, noise, pretrain, pretrain_epochs,
+            epochs, batch_size, lr, options, random_state, device, verbose,
+        )  # fmt: skip
+        self.head_epochs = head_epochs
+        self.head_lr = head_lr
+        self.freeze_encoder = freeze_encoder
+
+    def fit(self, X: Any, y: Any) -> AutoencoderClassifier:
+        X, y = validate_data(self, X, y, dtype=DTYPES)
+        check_classification_targets(y)
+        self.classes_, labels = np.unique(y, return_inverse=True)
+        X = self._fit_autoencoder(X)
+        cfg = self.config_.replace(epochs=self.head_epochs, lr=self.head_lr, patience=0).train
+        torch.manual_seed(cfg.seed)
+        self.classifier_ = make_classifier(self.autoencoder_, len(self.classes_), self.freeze_encoder)
+        x = self._rows(X)
+        y_t = torch.from_numpy(labels.astype(np.int64)).to(x.device)
+        step = supervised_step(self.classifier_, cfg, cfg.epochs * math.ceil(len(x) / cfg.batch_size))
+        fit(step, (x, y_t), (x[:0], y_t[:0]), cfg, cfg.epochs, stage="classify")
+        self.classifier_.eval()
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        x = self._rows(X)
+        with torch.no_grad():
+            return torch.softmax(self.classifier_(x).float(), 1).cpu().numpy().astype(np.float64)
+
+    def predict(self, X: Any) -> np.ndarray:
+        proba = self.predict_proba(X)  # checks that the classifier is fitted
+        return self.classes_[proba.argmax(1)]
+
+    def save(self, path: str | Path) -> None:
+        """The run directory of the autoencoder, plus the fine-tuned classifier's weights."""
+        super().save(path)
+        save_weights(Path(path) / rundir.CLASSIFIER_WEIGHTS, self.classifier_.state_dict())
+
+    def _fitted_json(self) -> dict[str, Any]:
+        return super()._fitted_json() | {"classes": self.classes_.tolist()}
+
+    def _restore(self, path: Path, saved: dict[str, Any]) -> None:
+        self.classes_ = np.asarray(saved["classes"])
+        self.classifier_ = EncoderClassifier(self.autoencoder_, len(self.classes_))
+        self.classifier_.load_state_dict(load_weights(path / rundir.CLASSIFIER_WEIGHTS))
+        self.classifier_.eval()
+
+
+class AutoencoderOutlierDetector(OutlierMixin, _Autoencoder):
+    """Reconstruction error as the anomaly score (scikit-learn and PyOD conventions).
+
+    ``score_samples`` is the negative squared reconstruction error (higher is more normal);
+    ``offset_`` is its ``contamination`` quantile on the training rows, so ``predict`` labels
+    that fraction of them −1 (outlier) and the rest 1.
+    """
+
+    def __init__(
+        self,
+        model: str = "dense",
+        layers: tuple[int, ...] = (256, 64, 16),
+        activation: str = "relu",
+        code_activation: str = "linear",
+        loss: str = "bce",
+        corruption: str = "none",
+        noise: float = 0.3,
+        pretrain: str = "none",
+        pretrain_epochs: int = 3,
+        epochs: int = 50,
+        batch_size: int = 64,
+        lr: float = 2e-3,
+        contamination: float = 0.1,
+        options: dict[str, Any] | None = None,
+        random_state: int | np.random.RandomState | None = None,
+        device: str = "cpu",
+        verbose: bool = False,
+    ):
+        super().__init__(
+            model, layers, activation, code_activation, loss, corruption, noise, pretrain, pretrain_epochs,
+            epochs, batch_size, lr, options, random_state, device, verbose,
+        )  # fmt: skip
+        self.contamination = contamination
+
+    def fit(self, X: Any, y: Any = None) -> AutoencoderOutlierDetector:
+        if not 0 < self.contamination <= 0.5:
+            raise ValueError(f"contamination must be in (0, 0.5], got {self.contamination}")
+        X = self._fit_autoencoder(X)
+        self.offset_ = float(np.percentile(self.score_samples(X), 100 * self.contamination))
+        return self
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        return -self._errors(X)
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X: Any) -> np.ndarray:
+        return np.where(self.decision_function(X) >= 0, 1, -1)
+
+    def _fitted_json(self) -> dict[str, Any]:
+        return super()._fitted_json() | {"offset": self.offset_}
+
+    def _restore(self, path: Path, saved: dict[str, Any]) -> None:
+        self.offset_ = saved["offset"]
