@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -79,7 +81,7 @@ def test_inverse_transform_and_score(digits):
     assert ae.score(x_test) > untrained.score(x_test)  # higher is better: less reconstruction error
     # the score is measured in the [0, 1] units of the per-feature scaling fitted on the training rows
     offset, span = ae.scaler_
-    scaled = np.clip((x_test - offset) / span, 0, 1)
+    scaled = (x_test - offset) / span  # not clipped: values outside the training range stay outside
     expected = -(((recon - offset) / span - scaled) ** 2).sum(1).mean()
     assert ae.score(x_test) == pytest.approx(expected, rel=1e-4)
 
@@ -153,3 +155,40 @@ def test_save_and_load_without_pickle(klass, digits, tmp_path):
     # the directory is a run directory the rest of the toolkit reads
     model = autoencoders.load(tmp_path / "est")
     assert model.code_size == 4
+
+
+def test_outlier_scores_do_not_saturate_outside_the_training_range(digits):
+    x_train, x_test, _, _ = digits
+    det = AutoencoderOutlierDetector(**SMALL).fit(x_train)
+    row = x_test[:1].copy()
+    far, farther = row.copy(), row.copy()
+    far[0, 10], farther[0, 10] = 32.0, 1e4
+    scores = det.score_samples(np.concatenate([row, far, farther]))
+    assert scores[0] > scores[1] > scores[2]
+
+
+def test_feature_names_survive_fit_and_the_callers_rng_is_untouched(digits):
+    pd = pytest.importorskip("pandas")
+    import torch
+
+    x_train, x_test, y_train, _ = digits
+    columns = [f"pixel{i}" for i in range(64)]
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    clf = AutoencoderClassifier(**SMALL, head_epochs=2).fit(pd.DataFrame(x_train, columns=columns), y_train)
+    assert torch.equal(torch.rand(3), expected)  # fitting drew from its own seeded stream
+    assert list(clf.feature_names_in_) == columns
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.predict(pd.DataFrame(x_test, columns=columns))
+        AutoencoderOutlierDetector(**SMALL).fit(pd.DataFrame(x_train, columns=columns))
+
+
+def test_loading_a_classifier_keeps_its_pretrained_autoencoder(digits, tmp_path):
+    x_train, _, y_train, _ = digits
+    clf = AutoencoderClassifier(**SMALL, head_epochs=3).fit(x_train, y_train)
+    clf.save(tmp_path / "clf")
+    again = AutoencoderClassifier.load(tmp_path / "clf")
+    for name, value in clf.autoencoder_.state_dict().items():
+        assert np.array_equal(again.autoencoder_.state_dict()[name].numpy(), value.numpy()), name

@@ -18,6 +18,7 @@ from autoencoders.metrics import encode_all, pca_fit
 from autoencoders.nn import CodeSelect
 from autoencoders.objectives import jacobian_norm
 
+SIGMOID_ALL = {"code_activation": "sigmoid", "activation": "sigmoid"}
 SIGMOID = {"data": "digits", "layers": [64, 32], "code_activation": "sigmoid", **FAST}
 
 
@@ -74,6 +75,7 @@ def test_kl_sparsity_on_all_layers_penalises_each_encoder_layer():
         ({"sparsity": "kl", "code_activation": "sigmoid", "sparsity_target": 1.5}, "--sparsity-target"),
         ({"top_k": 3, "top_k_start": 2}, "--top-k-start 2 must be at least --top-k 3"),
         ({"top_k_warmup": 3}, "give --top-k too"),
+        ({"top_k": 3, "top_k_start": 6}, "--top-k-start and --top-k-warmup go together"),
         ({"lifetime_sparsity": 1.0}, r"--lifetime-sparsity must be in \[0, 1\)"),
         ({"model": "vae", "top_k": 2}, "--top-k shape a deterministic code"),
         ({"model": "vae", "contractive": 0.1, "sparsity": "l1"}, "--sparsity, --contractive shape"),
@@ -87,6 +89,26 @@ def test_combinations_that_make_no_sense_are_refused(settings, message):
 def test_top_k_larger_than_the_code_is_refused(tmp_path):
     with pytest.raises(UserError, match="--top-k 9 is more than the 8 code units"):
         autoencoders.train(data="digits", layers=[64, 8], top_k=9, out=str(tmp_path), **FAST)
+    with pytest.raises(UserError, match="--top-k-start 12 is more than the 8 code units"):
+        autoencoders.train(
+            data="digits", layers=[64, 8], top_k=2, top_k_start=12, top_k_warmup=2, out=str(tmp_path), **FAST
+        )
+
+
+def test_adversarial_autoencoder_with_a_k_sparse_code(tmp_path, digits):
+    run = autoencoders.train(
+        data="digits", model="aae", layers=[64, 32, 8], top_k=3, epochs=2, out=str(tmp_path), **FAST
+    )
+    assert ((encode_all(run.model, digits.x_test) != 0).sum(1) <= 3).all()
+
+
+def test_code_only_sparsity_applies_to_the_top_greedy_stage_only(tmp_path):
+    run = autoencoders.train(
+        data="digits", layers=[64, 32, 16], code_activation="sigmoid", sparsity="kl", pretrain="greedy",
+        pretrain_epochs=1, epochs=1, compare=False, out=str(tmp_path), **FAST,
+    )  # fmt: skip
+    columns = {row["stage"]: "train_sparsity" in row for row in run.history}
+    assert columns == {"pretrain layer 1": False, "pretrain layer 2": True, "fine-tune": True}
 
 
 # ---------------------------------------------------------------- k-sparse and winner-take-all
@@ -187,7 +209,7 @@ def test_contractive_lowers_the_jacobian_at_comparable_error(
     ("variant", "column"),
     [
         (
-            {"sparsity": "kl", "code_activation": "sigmoid", "activation": "sigmoid", "sparsity_weight": 1.0},
+            {**SIGMOID_ALL, "sparsity": "kl", "sparsity_layers": "all", "sparsity_weight": 1.0},
             "sparsity",
         ),
         ({"contractive": 0.05}, "contractive"),

@@ -237,6 +237,8 @@ class Config:
             raise UserError(f"--top-k-start {m.top_k_start} must be at least --top-k {m.top_k}")
         if (m.top_k_start or m.top_k_warmup) and not m.top_k:
             raise UserError("--top-k-start and --top-k-warmup schedule k: give --top-k too")
+        if bool(m.top_k_start) != bool(m.top_k_warmup):
+            raise UserError("--top-k-start and --top-k-warmup go together: give both, or neither")
         if not 0 <= m.lifetime_sparsity < 1:
             raise UserError(f"--lifetime-sparsity must be in [0, 1), got {m.lifetime_sparsity}")
 

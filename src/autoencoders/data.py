@@ -83,11 +83,12 @@ def is_identity(offset: np.ndarray, span: np.ndarray) -> bool:
     return not offset.any() and bool((span == 1).all())
 
 
-def apply_scaler(x: np.ndarray, offset: np.ndarray, span: np.ndarray) -> np.ndarray:
-    """Scale with a fitted (offset, span), clipping to [0, 1]."""
+def apply_scaler(x: np.ndarray, offset: np.ndarray, span: np.ndarray, clip: bool = True) -> np.ndarray:
+    """Scale with a fitted (offset, span), clipping to [0, 1] unless ``clip`` is False."""
     if is_identity(offset, span) and (x.size == 0 or (x.min() >= 0 and x.max() <= 1)):
         return x  # already in range: skip a full copy of a possibly large array
-    return np.clip((x - offset) / span, 0.0, 1.0).astype(np.float32)
+    scaled = ((x - offset) / span).astype(np.float32)
+    return np.clip(scaled, 0.0, 1.0) if clip else scaled
 
 
 def _split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

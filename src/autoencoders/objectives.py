@@ -109,10 +109,13 @@ def jacobian_norm(model: nn.Module, x: torch.Tensor, out: Output | None = None) 
     return jac.float().pow(2).sum() / len(x)
 
 
-def regularisers(m) -> list[Weighted]:
-    """The weighted penalty terms a ``ModelConfig`` asks for (sparsity, contractive)."""
+def regularisers(m, code_layer: bool = True) -> list[Weighted]:
+    """The weighted penalty terms a ``ModelConfig`` asks for (sparsity, contractive).
+
+    ``code_layer`` False: for a greedy stage below the code, which code-only sparsity skips.
+    """
     terms = []
-    if m.sparsity != "none":
+    if m.sparsity != "none" and (code_layer or m.sparsity_layers == "all"):
         terms.append(Weighted(Sparsity(m.sparsity, m.sparsity_target, m.sparsity_layers), m.sparsity_weight))
     if m.contractive > 0:
         terms.append(Weighted(Contractive(), m.contractive))

@@ -8,8 +8,10 @@ safetensors, settings as JSON) that ``load(path)`` and ``autoencoders.load`` rea
 
 from __future__ import annotations
 
+import copy
 import json
 import math
+import numbers
 from pathlib import Path
 from typing import Any
 
@@ -102,35 +104,46 @@ class _Autoencoder(BaseEstimator):
             "lr": self.lr,
             "seed": seed,
             "split_seed": seed,
+            # every row trains (and fits the scaling) unless early stopping needs a validation split
+            "val_fraction": 0.1 if (self.options or {}).get("patience", 0) > 0 else 0.0,
+            # fp32: the same random_state gives the same model on any machine (``auto`` measures)
+            "precision": "fp32",
             "device": self.device,
             "quiet": not self.verbose,
         }
         return Config().replace(**{**settings, **(self.options or {})})
 
-    def _fit_autoencoder(self, X: np.ndarray) -> np.ndarray:
-        """Validate ``X``, train the autoencoder on it, return ``X`` as validated."""
-        X = validate_data(self, X, dtype=DTYPES, ensure_min_samples=2)
+    def _fit_autoencoder(self, X: Any, validated: bool = False) -> np.ndarray:
+        """Validate ``X`` (unless done), train the autoencoder on it, return ``X`` as validated.
+
+        The caller's global torch RNG is left as it was: training draws from it, seeded.
+        """
+        if not validated:
+            X = validate_data(self, X, dtype=DTYPES, ensure_min_samples=2)
         self.config_ = self._config(X.shape[1])
         ds = dataset_from_arrays(X.astype(np.float32), self.config_.data)
         device = resolve_device(self.config_.train.device)
-        self.autoencoder_ = build_model(self.config_, ds.sample_shape, device)
-        progress = Progress(None)  # nothing is written while fitting
-        train_stages(self.autoencoder_, self.config_, ds, device, progress)
+        with torch.random.fork_rng(devices=[]):
+            self.autoencoder_ = build_model(self.config_, ds.sample_shape, device)
+            progress = Progress(None)  # nothing is written while fitting
+            train_stages(self.autoencoder_, self.config_, ds, device, progress)
         self.history_ = progress.history
         self.autoencoder_.eval()
         self.scaler_ = (ds.offset.numpy(), ds.span.numpy())
         return X
 
-    def _rows(self, X: Any) -> torch.Tensor:
-        """Validated rows of ``X``, scaled as the training rows were, on the model's device."""
+    def _rows(self, X: Any, validated: bool = False) -> torch.Tensor:
+        """Rows of ``X``, scaled as the training rows were (not clipped), on the model's device."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=DTYPES, reset=False)
-        rows = apply_scaler(X.astype(np.float32), *self.scaler_)
+        if not validated:
+            X = validate_data(self, X, dtype=DTYPES, reset=False)
+        # unclipped: a value far outside the training range must look far out to the model
+        rows = apply_scaler(X.astype(np.float32), *self.scaler_, clip=False)
         return torch.from_numpy(np.ascontiguousarray(rows)).to(next(self.autoencoder_.parameters()).device)
 
-    def _errors(self, X: Any) -> np.ndarray:
-        """Per-row squared reconstruction error, in the scaled [0, 1] units the model sees."""
-        x = self._rows(X)
+    def _errors(self, X: Any, validated: bool = False) -> np.ndarray:
+        """Per-row squared reconstruction error, in the units of the scaling fitted on the training rows."""
+        x = self._rows(X, validated)
         return (reconstruct_all(self.autoencoder_, x) - x).pow(2).sum(1).cpu().numpy().astype(np.float64)
 
     def save(self, path: str | Path) -> None:
@@ -146,8 +159,9 @@ class _Autoencoder(BaseEstimator):
 
     def _fitted_json(self) -> dict[str, Any]:
         params = self.get_params()
-        if not isinstance(params["random_state"], int | None):
-            params["random_state"] = None  # a RandomState object is not data
+        seed = params["random_state"]
+        # a RandomState object is not data; numpy integers become plain ones
+        params["random_state"] = int(seed) if isinstance(seed, numbers.Integral) else None
         return {"params": params, "n_features_in": self.n_features_in_}
 
     @classmethod
@@ -252,14 +266,15 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
         X, y = validate_data(self, X, y, dtype=DTYPES)
         check_classification_targets(y)
         self.classes_, labels = np.unique(y, return_inverse=True)
-        X = self._fit_autoencoder(X)
+        X = self._fit_autoencoder(X, validated=True)
         cfg = self.config_.replace(epochs=self.head_epochs, lr=self.head_lr, patience=0).train
-        torch.manual_seed(cfg.seed)
-        self.classifier_ = make_classifier(self.autoencoder_, len(self.classes_), self.freeze_encoder)
-        x = self._rows(X)
-        y_t = torch.from_numpy(labels.astype(np.int64)).to(x.device)
-        step = supervised_step(self.classifier_, cfg, cfg.epochs * math.ceil(len(x) / cfg.batch_size))
-        fit(step, (x, y_t), (x[:0], y_t[:0]), cfg, cfg.epochs, stage="classify")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            self.classifier_ = make_classifier(self.autoencoder_, len(self.classes_), self.freeze_encoder)
+            x = self._rows(X, validated=True)
+            y_t = torch.from_numpy(labels.astype(np.int64)).to(x.device)
+            step = supervised_step(self.classifier_, cfg, cfg.epochs * math.ceil(len(x) / cfg.batch_size))
+            fit(step, (x, y_t), (x[:0], y_t[:0]), cfg, cfg.epochs, stage="classify")
         self.classifier_.eval()
         return self
 
@@ -282,7 +297,7 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
 
     def _restore(self, path: Path, saved: dict[str, Any]) -> None:
         self.classes_ = np.asarray(saved["classes"])
-        self.classifier_ = EncoderClassifier(self.autoencoder_, len(self.classes_))
+        self.classifier_ = EncoderClassifier(copy.deepcopy(self.autoencoder_), len(self.classes_))
         self.classifier_.load_state_dict(load_weights(path / rundir.CLASSIFIER_WEIGHTS))
         self.classifier_.eval()
 
@@ -325,7 +340,7 @@ class AutoencoderOutlierDetector(OutlierMixin, _Autoencoder):
         if not 0 < self.contamination <= 0.5:
             raise ValueError(f"contamination must be in (0, 0.5], got {self.contamination}")
         X = self._fit_autoencoder(X)
-        self.offset_ = float(np.percentile(self.score_samples(X), 100 * self.contamination))
+        self.offset_ = float(np.percentile(-self._errors(X, validated=True), 100 * self.contamination))
         return self
 
     def score_samples(self, X: Any) -> np.ndarray:

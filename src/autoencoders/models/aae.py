@@ -16,6 +16,7 @@ from torch import nn
 
 from ..config import Config, option
 from ..errors import UserError
+from ..nn import code_select
 from .dense import DenseAutoencoder, widths_for
 
 
@@ -59,7 +60,8 @@ class AdversarialAutoencoder(DenseAutoencoder):
             blocks += [nn.Linear(a, b), nn.LeakyReLU(0.2)]
         self.discriminator = nn.Sequential(*blocks, nn.Linear(widths[-1], 1))
         self.prior = prior
-        # mixture means: orthogonal directions (random, fixed) at distance 3 from the origin
+        # mixture means at distance 3 from the origin, in fixed random directions (orthogonal ones
+        # while there are no more components than code units)
         g = torch.Generator().manual_seed(0)
         directions = torch.randn(max(components, self.code_size), self.code_size, generator=g)
         q = torch.linalg.qr(directions.t())[0].t() if components <= self.code_size else directions
@@ -81,6 +83,7 @@ class AdversarialAutoencoder(DenseAutoencoder):
             tied=m.tied,
             loss=m.loss,
             input_shape=input_shape,
+            code_select=code_select(m),
         )
 
     def prior_sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

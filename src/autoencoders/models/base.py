@@ -145,8 +145,10 @@ class Stack(Autoencoder):
             for k in range(len(decoder))
         )
         self.code_select = code_select  # k-sparse / winner-take-all selection of code units
-        if code_select is not None and code_select.k > layer_width(encoder[-1]):
-            raise UserError(f"--top-k {code_select.k} is more than the {layer_width(encoder[-1])} code units")
+        largest = max(code_select.k, code_select.k_start) if code_select is not None else 0
+        if largest > layer_width(encoder[-1]):
+            flag = "--top-k" if largest == code_select.k else "--top-k-start"
+            raise UserError(f"{flag} {largest} is more than the {layer_width(encoder[-1])} code units")
 
     @property
     def depth(self) -> int:

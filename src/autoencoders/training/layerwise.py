@@ -75,7 +75,7 @@ def greedy_pretrain(
         set_trainable(pair, True)
         phased = schedule == "phased"
         # each stage uses the same pieces as full training: corruption, sparsity, contraction
-        terms = pair.terms() + regularisers(cfg.model)
+        terms = pair.terms() + regularisers(cfg.model, code_layer=k == len(pairs) - 1)
         history += progress.run_stage(
             f"pretrain layer {k + 1}",
             functools.partial(pair.make_step, cfg.train, steps, corrupt, terms),

@@ -1,6 +1,6 @@
 """Training steps: one batch of training or evaluation; the loop never knows which kind.
 
-A step owns its optimizers and learning-rate schedules by name, so a step with two
+A step owns its optimizers and learning-rate schedules by name, so a step with several
 optimizers (an adversarial autoencoder's reconstruction and regularisation phases) saves,
 resumes and logs through the same loop as a step with one.
 """
@@ -205,6 +205,7 @@ class AdversarialStep(Step):
 
     def set_epoch(self, epoch: int) -> None:
         self.objective.epoch = epoch
+        self.module.set_epoch(epoch)
 
     def _disc_loss(self, codes: torch.Tensor) -> torch.Tensor:
         """The discriminator's loss: as many prior samples (label 1) as ``codes`` (label 0)."""
