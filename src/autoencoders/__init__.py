@@ -1,5 +1,11 @@
 """autoencoders: the classic autoencoder family in PyTorch, fast and honest."""
 
+import os
+
+# Idle OpenMP threads sleep instead of spinning, so runs sharing cores do not slow each other
+# down many times over; it takes effect only before the thread pool starts (see threads.py).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from .api import classify, encode, evaluate_run, interpolate, load, reconstruct, sample
 from .classify import ClassifierResult, EncoderClassifier
 from .config import Config, DataConfig, ModelConfig, PretrainConfig, TrainConfig

@@ -96,7 +96,12 @@ class TrainConfig:
     seed: int = option(0, "random seed for initialisation and shuffling")
     precision: str = option("auto", "compute precision; auto measures bf16 vs fp32", ("auto", "fp32", "bf16"))
     device: str = option("auto", "device", ("auto", "cpu", "cuda"))
+    threads: str = option("auto", "CPU threads: auto (CPUs this process may use; 1 for small layers) or N")
     quiet: bool = option(False, "no progress bars")
+
+    def __post_init__(self) -> None:
+        if isinstance(self.threads, int) and not isinstance(self.threads, bool):
+            self.threads = str(self.threads)  # threads=2 from Python means "2"
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "pretrain": PretrainConfig, "train": TrainConfig}
@@ -209,6 +214,9 @@ class Config:
         for name, value in (("val-fraction", dc.val_fraction), ("test-fraction", dc.test_fraction)):
             if not 0 <= value < 1:
                 raise UserError(f"--{name} must be in [0, 1), got {value}")
+        from .threads import check_threads
+
+        check_threads(t.threads)
         if dc.memory_budget <= 0:
             raise UserError(f"--memory-budget must be positive (GiB), got {dc.memory_budget}")
         if not 0 <= m.noise <= (10 if m.corruption == "gaussian" else 1):

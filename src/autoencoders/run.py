@@ -22,8 +22,9 @@ from .metrics import evaluate, reconstruct_all
 from .models import Autoencoder
 from .nn import make_corruption
 from .objectives import regularisers
+from .threads import choose_threads, use_threads
 from .training.layerwise import greedy_pretrain, pretrainable_pairs
-from .training.loop import resolve_device, resolve_precision
+from .training.loop import bf16_speedup, resolve_device, resolve_precision
 from .training.state import Progress, read_state
 
 
@@ -127,6 +128,10 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None) -> Run:
     cfg.train.precision = progress.marks.setdefault(
         "precision", resolve_precision(cfg.train.precision, device)
     )
+    # and the thread count: sums over threads round differently, resumes must not
+    speedup = bf16_speedup(device.type) if cfg.train.precision == "bf16" else 1.0
+    threads = choose_threads(cfg.train.threads, model, cfg.train.batch_size, speedup)
+    use_threads(progress.marks.setdefault("threads", threads))
     stage = train_stages(model, cfg, ds, device, progress)
     progress.marks.setdefault("train_seconds", progress.elapsed)
     baseline = None
@@ -149,6 +154,7 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None) -> Run:
         precision=cfg.train.precision,
         device=str(device),
         processes=world,
+        threads=progress.marks["threads"],
         n_train=len(ds.x_train),
         n_test=len(ds.x_test),
     )

@@ -1,0 +1,80 @@
+"""Thread policy: how many intra-op threads a run uses, chosen so runs never fight over cores.
+
+``auto`` takes the CPUs this process may use (its affinity mask and any cgroup CPU quota) and
+the work of the step's largest matrix product (batch × weights, and how fast the precision
+multiplies): below a measured size, splitting costs more than it saves and one thread beats
+two. Idle OpenMP threads sleep instead of spinning (``OMP_WAIT_POLICY`` is set to ``PASSIVE``
+before the thread pool starts, unless the user set it), so two runs, a notebook beside a run,
+or scikit-learn's parallel workers share the cores instead of burning them.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .errors import UserError
+
+# Below this much work in the largest matrix product of a step (batch × weights, in fp32
+# multiply-adds), one thread is faster than two: the split costs more than it saves. Measured
+# with benchmarks/threads.py: 13.5M (bf16, batch 64, 784×1000) ran faster on one thread,
+# 50M (fp32, batch 64, 784×1000) and 54M (bf16, batch 256) on two.
+SMALL_PRODUCT = 25_000_000
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on: its affinity mask, capped by a cgroup CPU quota if any."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cpus, _cgroup_quota() or cpus))
+
+
+def _cgroup_quota(root: Path = Path("/sys/fs/cgroup")) -> int | None:
+    """Whole CPUs allowed by a cgroup v2 ``cpu.max`` or v1 CFS quota; None when unlimited."""
+    v2 = root / "cpu.max"
+    try:
+        if v2.is_file():
+            quota, period = v2.read_text().split()[:2]
+            return None if quota == "max" else max(1, math.floor(int(quota) / int(period)))
+        v1 = root / "cpu" / "cpu.cfs_quota_us"
+        if v1.is_file():
+            quota = int(v1.read_text())
+            period = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+            return None if quota <= 0 else max(1, math.floor(quota / period))
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def largest_layer(model: nn.Module) -> int:
+    """Multiply-adds per example of the model's largest weight (dense or convolution kernel)."""
+    sizes = [p.numel() for name, p in model.named_parameters() if name.endswith("weight")]
+    return max(sizes, default=0)
+
+
+def choose_threads(setting: str, model: nn.Module, batch_size: int, speedup: float = 1.0) -> int:
+    """The thread count for ``--threads`` (``auto`` or a positive number).
+
+    ``speedup`` is how much faster than fp32 the run's precision multiplies (bf16 on CPUs with
+    bf16 units): the same product is less work to split.
+    """
+    if setting != "auto":
+        return int(setting)
+    if batch_size * largest_layer(model) / speedup < SMALL_PRODUCT:
+        return 1
+    return available_cpus()
+
+
+def check_threads(setting: str) -> None:
+    """A UserError unless ``setting`` is ``auto`` or a positive whole number."""
+    if setting != "auto" and not (setting.isdigit() and int(setting) >= 1):
+        raise UserError(f"--threads must be 'auto' or a positive whole number, not {setting!r}")
+
+
+def use_threads(n: int) -> None:
+    """Set the intra-op thread count of this process."""
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)

@@ -1,0 +1,66 @@
+"""Thread policy: CPUs this process may use, one thread for small products, settings that persist."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from helpers import FAST
+
+import autoencoders
+from autoencoders import Config, DenseAutoencoder, UserError
+from autoencoders.threads import SMALL_PRODUCT, _cgroup_quota, available_cpus, choose_threads
+
+
+def test_available_cpus_respects_affinity():
+    assert 1 <= available_cpus() <= len(os.sched_getaffinity(0))
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"cpu.max": "max 100000\n"}, None),
+        ({"cpu.max": "150000 100000\n"}, 1),
+        ({"cpu.max": "400000 100000\n"}, 4),
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+        ({"cpu/cpu.cfs_quota_us": "200000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 2),
+        ({}, None),
+    ],
+)
+def test_cgroup_quota(tmp_path, files, expected):
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert _cgroup_quota(tmp_path) == expected
+
+
+def test_auto_takes_one_thread_for_small_products_and_every_cpu_for_large_ones():
+    small, large = DenseAutoencoder([784, 256, 64, 30]), DenseAutoencoder([784, 1000, 500, 250, 30])
+    assert choose_threads("auto", small, 64) == 1
+    assert choose_threads("auto", large, 64) == available_cpus()  # 50M multiply-adds in fp32
+    assert choose_threads("auto", large, 64, speedup=3.7) == 1  # bf16 units: the same product is small
+    assert 64 * 784_000 / 3.7 < SMALL_PRODUCT < 64 * 784_000
+    assert choose_threads("3", small, 64) == 3
+
+
+def test_thread_settings_are_checked_and_reported(tmp_path):
+    assert Config().replace(threads=2).train.threads == "2"
+    for bad in ("0", "two", "-1"):
+        with pytest.raises(UserError, match="--threads must be 'auto' or a positive whole number"):
+            Config().replace(threads=bad)
+    run = autoencoders.train(
+        data="digits", layers=[64, 8], epochs=1, threads="auto", out=str(tmp_path), **FAST
+    )
+    assert run.metrics["threads"] == 1
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_idle_threads_sleep_unless_the_user_chose_otherwise(given, expected):
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given:
+        env["OMP_WAIT_POLICY"] = given
+    code = "import os, autoencoders; print(os.environ['OMP_WAIT_POLICY'])"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == expected
