@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from helpers import FAST
 
@@ -64,3 +65,19 @@ def test_idle_threads_sleep_unless_the_user_chose_otherwise(given, expected):
     code = "import os, autoencoders; print(os.environ['OMP_WAIT_POLICY'])"
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == expected
+
+
+def test_training_gives_the_caller_its_thread_count_back(tmp_path):
+    import torch
+
+    from autoencoders.sklearn import AutoencoderTransformer
+
+    torch.set_num_threads(2)
+    try:
+        autoencoders.train(data="digits", layers=[64, 8], epochs=1, threads=1, out=str(tmp_path), **FAST)
+        assert torch.get_num_threads() == 2
+        x = np.random.default_rng(0).random((40, 6))
+        AutoencoderTransformer(layers=(4,), epochs=1, options={"threads": 1}).fit(x)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)  # the suite's own setting (conftest)

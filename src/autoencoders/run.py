@@ -22,7 +22,7 @@ from .metrics import evaluate, reconstruct_all
 from .models import Autoencoder
 from .nn import make_corruption
 from .objectives import regularisers
-from .threads import choose_threads, use_threads
+from .threads import choose_threads, thread_count
 from .training.layerwise import greedy_pretrain, pretrainable_pairs
 from .training.loop import bf16_speedup, resolve_device, resolve_precision
 from .training.state import Progress, read_state
@@ -130,8 +130,18 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None) -> Run:
     )
     # and the thread count: sums over threads round differently, resumes must not
     speedup = bf16_speedup(device.type) if cfg.train.precision == "bf16" else 1.0
-    threads = choose_threads(cfg.train.threads, model, cfg.train.batch_size, speedup)
-    use_threads(progress.marks.setdefault("threads", threads))
+    threads = progress.marks.setdefault(
+        "threads", choose_threads(cfg.train.threads, model, cfg.train.batch_size, speedup)
+    )
+    with thread_count(threads):
+        return _train_and_report(cfg, ds, model, device, progress, out)
+
+
+def _train_and_report(
+    cfg: Config, ds: Dataset, model: Autoencoder, device: torch.device, progress: Progress, out: Path
+) -> Run:
+    """The stages of a run, then (on rank 0) its metrics, weights, history and figures."""
+    rank, world = distributed.rank_and_size()
     stage = train_stages(model, cfg, ds, device, progress)
     progress.marks.setdefault("train_seconds", progress.elapsed)
     baseline = None
@@ -140,7 +150,7 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None) -> Run:
         progress.attach("baseline", baseline)
         _train_stage(progress, "no pretraining", baseline, cfg, ds.x_train.to(device), ds.x_val.to(device))
     history = progress.history
-    if not main:
+    if rank > 0:
         return Run(out, cfg, model, {}, history)
     metrics = evaluate(model, ds, iw_samples=_iw_samples(cfg), quiet=cfg.train.quiet)
     final = [h for h in history if h["stage"] == stage]

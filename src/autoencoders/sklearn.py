@@ -35,6 +35,7 @@ from .config import Config
 from .data import apply_scaler, dataset_from_arrays
 from .metrics import encode_all, reconstruct_all
 from .run import build_model, save_model, train_stages
+from .threads import choose_threads, thread_count
 from .training.loop import fit, resolve_device
 from .training.state import Progress
 from .training.steps import supervised_step
@@ -125,8 +126,11 @@ class _Autoencoder(BaseEstimator):
         device = resolve_device(self.config_.train.device)
         with torch.random.fork_rng(devices=[]):
             self.autoencoder_ = build_model(self.config_, ds.sample_shape, device)
+            train = self.config_.train
+            threads = choose_threads(train.threads, self.autoencoder_, train.batch_size)
             progress = Progress(None)  # nothing is written while fitting
-            train_stages(self.autoencoder_, self.config_, ds, device, progress)
+            with thread_count(threads):  # the caller's own count comes back afterwards
+                train_stages(self.autoencoder_, self.config_, ds, device, progress)
         self.history_ = progress.history
         self.autoencoder_.eval()
         self.scaler_ = (ds.offset.numpy(), ds.span.numpy())

@@ -10,8 +10,10 @@ or scikit-learn's parallel workers share the cores instead of burning them.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -27,9 +29,12 @@ SMALL_PRODUCT = 25_000_000
 
 
 def available_cpus() -> int:
-    """CPUs this process may run on: its affinity mask, capped by a cgroup CPU quota if any."""
+    """CPUs this process may run on: its affinity mask, capped by a cgroup CPU quota and by an
+    ``OMP_NUM_THREADS`` limit (which parallel workers, e.g. joblib's, are started with)."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(cpus, _cgroup_quota() or cpus))
+    limit = os.environ.get("OMP_NUM_THREADS", "")
+    caps = [cpus, _cgroup_quota() or cpus, int(limit) if limit.isdigit() and int(limit) > 0 else cpus]
+    return max(1, min(caps))
 
 
 def _cgroup_quota(root: Path = Path("/sys/fs/cgroup")) -> int | None:
@@ -74,7 +79,14 @@ def check_threads(setting: str) -> None:
         raise UserError(f"--threads must be 'auto' or a positive whole number, not {setting!r}")
 
 
-def use_threads(n: int) -> None:
-    """Set the intra-op thread count of this process."""
-    if torch.get_num_threads() != n:
+@contextlib.contextmanager
+def thread_count(n: int) -> Iterator[None]:
+    """Run a block with ``n`` intra-op threads, then give the caller back its own count."""
+    before = torch.get_num_threads()
+    if before != n:
         torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
