@@ -87,3 +87,23 @@ def test_classify_cli(digits_run, tmp_path, capsys):
         main(["classify", str(digits_run.dir), "--labels-fraction", "2", "--quiet", "--out", str(out)])
     assert exc.value.code == 2
     assert "labels-fraction" in capsys.readouterr().err
+
+
+def test_frozen_encoder_trains_the_head_only_and_reports_the_labels_used(digits_run, tmp_path, capsys):
+    from autoencoders.cli import run as cli_run
+
+    out = tmp_path / "frozen"
+    assert cli_run(["classify", str(digits_run.dir), "--labels-fraction", "0.01", "--freeze-encoder",
+                    "--epochs", "3", "--quiet", "--out", str(out)]) == 0  # fmt: skip
+    text = capsys.readouterr().out
+    saved = json.loads((out / "metrics.json").read_text())
+    n_train = digits_run.metrics["n_train"]
+    assert saved["freeze_encoder"] and saved["labelled_examples"] == 10  # one per class: more than 1 %
+    assert saved["labels_used_fraction"] == pytest.approx(10 / n_train)
+    assert f"({100 * 10 / n_train:.2f} % of the training labels)" in text
+    result = autoencoders.classify(
+        digits_run.dir, 0.2, out=tmp_path / "f2", freeze_encoder=True, epochs=3, **FAST
+    )
+    for name, value in digits_run.model.state_dict().items():  # the encoder did not move
+        if name.startswith("encoder"):
+            assert torch.equal(result.model.autoencoder.state_dict()[name], value), name

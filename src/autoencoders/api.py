@@ -153,6 +153,7 @@ def classify(
     out: str | Path | None = None,
     from_scratch: bool = False,
     data: str | None = None,
+    freeze_encoder: bool = False,
     **train_overrides: Any,
 ) -> ClassifierResult:
     """Put a softmax head on a run's encoder and fine-tune it on a fraction of the labels.
@@ -169,8 +170,9 @@ def classify(
     model = run.model.to(resolve_device(cfg.train.device))
     ds = load_dataset(cfg.data, scaler=run.scaler)
     _check_width(model, ds.n_features, cfg.data.data)
-    result = train_classifier(model, ds, cfg.train, labels_fraction, from_scratch)
+    result = train_classifier(model, ds, cfg.train, labels_fraction, from_scratch, freeze_encoder)
     name = f"classifier-{labels_fraction:g}" + ("-scratch" if from_scratch else "")
+    name += "-frozen" if freeze_encoder else ""
     out = Path(out) if out else Path(run_dir) / name
     settings = {
         "run_dir": str(run_dir),

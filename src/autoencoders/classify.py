@@ -92,10 +92,12 @@ def train_classifier(
     cfg: TrainConfig,
     labels_fraction: float = 1.0,
     from_scratch: bool = False,
+    freeze_encoder: bool = False,
 ) -> ClassifierResult:
     """Fine-tune ``autoencoder``'s encoder with a softmax head on a fraction of the training labels.
 
-    ``from_scratch`` re-initialises the encoder first: the same network and budget without
+    ``freeze_encoder`` trains the head alone on the encoder's codes (a linear classifier on
+    frozen features). ``from_scratch`` re-initialises the encoder first: the same network and budget without
     pretraining, the baseline that shows what pretraining is worth. Returns test accuracy.
     """
     if ds.y_train is None or ds.y_test is None:
@@ -110,7 +112,7 @@ def train_classifier(
         torch.manual_seed(cfg.seed)
         autoencoder.reset_parameters()
     torch.manual_seed(cfg.seed)
-    model = make_classifier(autoencoder, len(classes), copy_encoder=False)
+    model = make_classifier(autoencoder, len(classes), freeze_encoder, copy_encoder=False)
     device = next(autoencoder.parameters()).device
     rows = labelled_subset(y_train, labels_fraction, cfg.seed)
     train = (ds.x_train[rows].to(device), torch.from_numpy(y_train[rows]).to(device))
@@ -130,6 +132,9 @@ def train_classifier(
         "labels_fraction": labels_fraction,
         "labelled_examples": len(rows),
         "from_scratch": from_scratch,
+        "freeze_encoder": freeze_encoder,
+        # the fraction actually used: at least one label per class, rounded per class
+        "labels_used_fraction": len(rows) / len(y_train),
         "epochs_run": len(history),
         "train_seconds": seconds,
         "n_test": len(y_test),

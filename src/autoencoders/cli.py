@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--data", help="labelled data spec (default: the run's own)")
     k.add_argument("--out", type=Path, help="output directory (default: RUN_DIR/classifier-<fraction>)")
     k.add_argument("--from-scratch", action="store_true", help="re-initialise the encoder (baseline)")
+    k.add_argument(
+        "--freeze-encoder", action="store_true", help="train the head alone on the pretrained codes"
+    )
     for flag, kind, default in (("--epochs", int, 50), ("--lr", float, 1e-3), ("--batch-size", int, None)):
         k.add_argument(flag, type=kind, default=default, help=f"(default: {default or 'as in the run'})")
     k.add_argument("--seed", type=int, default=0, help="seed of the label subset and the head (default: 0)")
@@ -214,12 +217,13 @@ def run(argv: list[str] | None = None) -> int:
             args.out,
             args.from_scratch,
             args.data,
+            args.freeze_encoder,
             **{k: v for k, v in given.items() if v is not None},
         )
         m = result.metrics
         print(
             f"test accuracy {m['test_accuracy']:.4f} with {m['labelled_examples']} labelled examples "
-            f"({m['labels_fraction']:g} of the training labels), {m['train_seconds']:.1f} s"
+            f"({100 * m['labels_used_fraction']:.2f} % of the training labels), {m['train_seconds']:.1f} s"
         )
     return 0
 
