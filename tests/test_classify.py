@@ -107,3 +107,37 @@ def test_frozen_encoder_trains_the_head_only_and_reports_the_labels_used(digits_
     for name, value in digits_run.model.state_dict().items():  # the encoder did not move
         if name.startswith("encoder"):
             assert torch.equal(result.model.autoencoder.state_dict()[name], value), name
+
+
+def test_a_classifier_directory_reloads_and_predicts(digits_run, tmp_path, capsys):
+    from autoencoders.cli import run as cli_run
+
+    out = tmp_path / "clf"
+    result = autoencoders.classify(digits_run.dir, 0.5, out=out, epochs=5, lr=5e-3, **FAST)
+    loaded = autoencoders.load(out)
+    assert isinstance(loaded, EncoderClassifier) and not loaded.training
+    x, _ = autoencoders.api.load_rows(digits_run.dir, "digits", "test")
+    with torch.no_grad():
+        assert torch.equal(loaded(torch.from_numpy(x)), result.model.eval()(torch.from_numpy(x)))
+    predicted, proba, classes = autoencoders.predict(out, "digits", split="test")
+    assert list(classes) == list(range(10)) and proba.shape == (len(x), 10)
+    assert (predicted == proba.argmax(1)).all()
+    assert (predicted == autoencoders.load_dataset(digits_run.config.data).y_test.numpy()).mean() == (
+        pytest.approx(result.metrics["test_accuracy"])
+    )
+    csv_path = tmp_path / "pred.csv"
+    assert cli_run(["predict", str(out), "--data", "digits", "--split", "test", "--out", str(csv_path)]) == 0
+    lines = csv_path.read_text().splitlines()
+    assert lines[0] == "row,predicted," + ",".join(f"p_{c}" for c in range(10)) and len(lines) == len(x) + 1
+    with pytest.raises(UserError, match="must end in .csv"):
+        cli_run(["predict", str(out), "--data", "digits", "--out", str(tmp_path / "p.txt")])
+    with pytest.raises(UserError, match="not a classifier directory"):
+        autoencoders.predict(tmp_path, "digits")
+
+
+def test_version_flag(capsys):
+    from autoencoders.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--version"])
+    assert capsys.readouterr().out.strip() == f"autoencoders {autoencoders.__version__}"

@@ -6,7 +6,7 @@ import os
 # down many times over; it takes effect only before the thread pool starts (see threads.py).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from .api import classify, encode, evaluate_run, interpolate, load, reconstruct, sample
+from .api import classify, encode, evaluate_run, interpolate, load, predict, reconstruct, sample
 from .classify import ClassifierResult, EncoderClassifier
 from .config import Config, DataConfig, ModelConfig, PretrainConfig, TrainConfig
 from .data import Dataset, load_dataset
@@ -39,6 +39,7 @@ __all__ = [
     "kinds",
     "load",
     "load_dataset",
+    "predict",
     "reconstruct",
     "resume",
     "sample",

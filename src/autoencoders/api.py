@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,8 @@ import torch
 
 from . import registry, rundir
 from .checkpoint import load_weights
-from .classify import ClassifierResult, save_classifier, train_classifier
-from .config import Config
+from .classify import ClassifierResult, EncoderClassifier, save_classifier, train_classifier
+from .config import Config, DataConfig
 from .data import apply_scaler, display_shape, load_dataset, read_data
 from .errors import UserError
 from .metrics import encode_all, evaluate, reconstruct_all
@@ -52,9 +53,43 @@ def _open(run_dir: str | Path, device: str = "cpu") -> _Trained:
     return _Trained(cfg, manifest, model.to(device).eval(), scaler)
 
 
-def load(run_dir: str | Path, device: str = "cpu") -> Autoencoder:
-    """The trained model of a run directory (any kind), in eval mode."""
+def load(run_dir: str | Path, device: str = "cpu") -> Autoencoder | EncoderClassifier:
+    """The trained model of a run directory (any kind), or the classifier of a ``classify``
+    output directory, in eval mode."""
+    if (Path(run_dir) / rundir.CLASSIFIER_CONFIG).is_file():
+        return _open_classifier(run_dir, device)[0]
     return _open(run_dir, device).model
+
+
+def _open_classifier(
+    path: str | Path, device: str = "cpu"
+) -> tuple[EncoderClassifier, np.ndarray, tuple[np.ndarray, np.ndarray], dict[str, Any]]:
+    """(classifier in eval mode, its classes, input scaling, settings) of a ``classify`` directory."""
+    path = Path(path)
+    try:
+        settings = json.loads((path / rundir.CLASSIFIER_CONFIG).read_text())
+        cfg, shape = Config.from_dict(settings["autoencoder"]), tuple(settings["input_shape"])
+    except (OSError, json.JSONDecodeError, KeyError) as e:
+        raise UserError(
+            f"{path} is not a classifier directory made by 'autoencoders classify' ({e})"
+        ) from None
+    tensors = load_weights(path / rundir.CLASSIFIER_WEIGHTS)
+    scaler = tensors.pop("input_offset").numpy(), tensors.pop("input_span").numpy()
+    classes = np.asarray(settings["classes"])
+    model = EncoderClassifier(registry.build(cfg, shape), len(classes))
+    model.load_state_dict(tensors)
+    return model.to(device).eval(), classes, scaler, settings
+
+
+def predict(clf_dir: str | Path, data: str, split: str = "all") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(predicted classes, class probabilities, classes) of ``data`` under a ``classify`` directory."""
+    model, classes, scaler, settings = _open_classifier(clf_dir)
+    x = _scaled_rows(Config.from_dict(settings["autoencoder"]).data, data, split, scaler)
+    _check_width(model.autoencoder, x.shape[1], data)
+    with torch.no_grad():
+        logits = torch.cat([model(c) for c in torch.from_numpy(np.ascontiguousarray(x)).split(4096)])
+    proba = torch.softmax(logits.float(), 1).numpy()
+    return classes[proba.argmax(1)], proba, classes
 
 
 def evaluate_run(run_dir: str | Path, data: str | None = None) -> dict[str, Any]:
@@ -76,17 +111,23 @@ def _check_width(model: Autoencoder, n_features: int, spec: str) -> None:
 
 def _rows(run: _Trained, data: str, split: str) -> np.ndarray:
     """Rows of ``data`` scaled as the run's training data was, checked against the model's width."""
-    cfg = copy.deepcopy(run.cfg.data)
+    x = _scaled_rows(run.cfg.data, data, split, run.scaler)
+    _check_width(run.model, x.shape[1], data)
+    return x
+
+
+def _scaled_rows(
+    data_cfg: DataConfig, data: str, split: str, scaler: tuple[np.ndarray, np.ndarray]
+) -> np.ndarray:
+    """Rows of ``data`` (all, or one split made as in training) scaled by a fitted ``scaler``."""
+    cfg = copy.deepcopy(data_cfg)
     cfg.data = data
     if split == "all":
         raw = read_data(cfg)
         x = raw.x if raw.x_test is None else np.concatenate([raw.x, raw.x_test])
-        x = apply_scaler(x, *run.scaler)
-    else:
-        rows = getattr(load_dataset(cfg, scaler=run.scaler), f"x_{split}")
-        x = (rows.materialise() if isinstance(rows, RowStream) else rows).numpy()
-    _check_width(run.model, x.shape[1], data)
-    return x
+        return apply_scaler(x, *scaler)
+    rows = getattr(load_dataset(cfg, scaler=scaler), f"x_{split}")
+    return (rows.materialise() if isinstance(rows, RowStream) else rows).numpy()
 
 
 def load_rows(run_dir: str | Path, data: str, split: str = "all") -> tuple[np.ndarray, tuple | None]:
@@ -177,8 +218,10 @@ def classify(
     settings = {
         "run_dir": str(run_dir),
         "kind": run.manifest["kind"],
+        "input_shape": run.manifest["input_shape"],
+        "autoencoder": run.cfg.to_dict(),
         "data": cfg.data.data,
         "train": vars(cfg.train),
     }
-    save_classifier(out, result, settings)
+    save_classifier(out, result, settings, run.scaler)
     return result

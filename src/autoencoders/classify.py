@@ -149,9 +149,17 @@ def _class_index(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
     return idx
 
 
-def save_classifier(out: Path, result: ClassifierResult, config: dict[str, Any]) -> None:
-    """Write the classifier's weights (autoencoder + head), its settings and its metrics."""
+def save_classifier(
+    out: Path, result: ClassifierResult, config: dict[str, Any], scaler: tuple[np.ndarray, np.ndarray]
+) -> None:
+    """Write the classifier's weights (autoencoder + head + input scaling), settings and metrics.
+
+    ``config`` holds the autoencoder's own config and input shape, so the directory is
+    self-contained: ``autoencoders.load`` rebuilds the classifier from it alone.
+    """
     out.mkdir(parents=True, exist_ok=True)
-    save_weights(out / CLASSIFIER_WEIGHTS, result.model.state_dict())
+    tensors = dict(result.model.state_dict())
+    tensors["input_offset"], tensors["input_span"] = (torch.from_numpy(np.asarray(a)) for a in scaler)
+    save_weights(out / CLASSIFIER_WEIGHTS, tensors)
     write_json(out / CLASSIFIER_CONFIG, {**config, "classes": result.classes.tolist()})
     write_json(out / METRICS, result.metrics)

@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="autoencoders", description="Train, evaluate and use classic autoencoders."
     )
+    from . import __version__
+
+    p.add_argument("--version", action="version", version=f"autoencoders {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     t = sub.add_parser("train", help="train a model into a run directory (or --resume one)")
@@ -108,6 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="rows to pick from (default test)",
     )
 
+    r = sub.add_parser("predict", help="class predictions of data under a classify output directory (CSV)")
+    r.add_argument("clf_dir", type=Path, help="a directory written by 'autoencoders classify'")
+    r.add_argument("--data", required=True, help="data spec, as for train")
+    r.add_argument("--out", required=True, type=Path, help="output .csv: row, predicted class, probabilities")
+    r.add_argument(
+        "--split", default="all", choices=("all", "train", "val", "test"), help="which rows (default all)"
+    )
+
     k = sub.add_parser("classify", help="fine-tune a run's encoder with a softmax head on labels")
     k.add_argument("run_dir", type=Path)
     k.add_argument("--labels-fraction", type=float, default=1.0, help="fraction of training labels used")
@@ -140,6 +151,21 @@ def _save_npy(path: Path, array: np.ndarray, png_too: bool = False) -> None:
     if path.suffix != ".npy":
         raise UserError(f"--out {path} must end in {'.png or ' if png_too else ''}.npy")
     write_npy(path, array)
+
+
+def _save_csv(path: Path, predicted: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> None:
+    """Row index, predicted class and one probability column per class, written atomically."""
+    import csv
+    import io
+
+    from .checkpoint import write_text
+
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["row", "predicted", *(f"p_{c}" for c in classes)])
+    for i, (label, p) in enumerate(zip(predicted, proba)):
+        writer.writerow([i, label, *(f"{v:.6g}" for v in p)])
+    write_text(path, buf.getvalue())
 
 
 def _save_rows(path: Path, rows: np.ndarray, shape: tuple | None, title: str, cols: int = 10) -> None:
@@ -209,6 +235,12 @@ def run(argv: list[str] | None = None) -> int:
         title = f"rows {args.pair[0]} → {args.pair[1]}: inputs at the ends, decoded codes between"
         _save_rows(args.out, rows, shape, title, cols=len(rows))
         print(f"wrote an interpolation of {args.steps} steps to {args.out}")
+    elif args.command == "predict":
+        if args.out.suffix != ".csv":
+            raise UserError(f"--out {args.out} must end in .csv")
+        predicted, proba, classes = api.predict(args.clf_dir, args.data, args.split)
+        _save_csv(args.out, predicted, proba, classes)
+        print(f"wrote predictions of {len(predicted)} rows to {args.out}")
     elif args.command == "classify":
         given = {k: getattr(args, k) for k in ("epochs", "lr", "batch_size", "seed", "quiet")}
         result = api.classify(
