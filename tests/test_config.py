@@ -240,3 +240,28 @@ def test_help_lists_every_kind_and_its_options(capsys):
     assert "{dense,conv,vae,aae}" in text
     flags = ["--channels", "--kernel-size", "--beta", "--kl-warmup", "--vae-scale", "--iw-samples"]
     assert all(flag in text for flag in [*flags, "--resume"])
+
+
+def test_print_config_round_trips_through_toml(tmp_path, capsys):
+    from autoencoders.cli import run as cli_run
+
+    argv = [
+        "train",
+        "--model",
+        "conv",
+        "--channels",
+        "8,16",
+        "--layers",
+        "64,8",
+        "--sparsity",
+        "l1",
+        "--lr",
+        "0.01",
+    ]
+    assert cli_run([*argv, "--print-config"]) == 0
+    text = capsys.readouterr().out
+    path = tmp_path / "printed.toml"
+    path.write_text(text)
+    again = Config.from_dict(load_toml(path))
+    assert again.to_dict() == _train_config(build_parser().parse_args(argv)).to_dict()
+    assert not list(tmp_path.glob("runs"))  # printing trains nothing

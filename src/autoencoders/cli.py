@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model into a run directory (or --resume one)")
     t.add_argument("--config", type=Path, help="TOML file with any of the options below; flags override it")
     t.add_argument(
+        "--print-config", action="store_true", help="print the full resolved config as TOML and exit"
+    )
+    t.add_argument(
         "--resume",
         type=Path,
         metavar="RUN_DIR",
@@ -142,7 +145,8 @@ def _train_config(args: argparse.Namespace) -> Config:
 
 
 def _given_options(args: argparse.Namespace) -> dict:
-    return {k: v for k, v in vars(args).items() if v is not None and k not in ("command", "config", "resume")}
+    skip = ("command", "config", "resume", "print_config")
+    return {k: v for k, v in vars(args).items() if v is not None and k not in skip}
 
 
 def _save_npy(path: Path, array: np.ndarray, png_too: bool = False) -> None:
@@ -184,6 +188,9 @@ def run(argv: list[str] | None = None) -> int:
     import autoencoders as api
 
     if args.command == "train":
+        if args.print_config:
+            print(_train_config(args).to_toml(), end="")
+            return 0
         if args.resume is not None:
             extra = set(_given_options(args)) - {"quiet"}
             if args.config or extra:

@@ -250,6 +250,17 @@ class Config:
         if not 0 <= m.lifetime_sparsity < 1:
             raise UserError(f"--lifetime-sparsity must be in [0, 1), got {m.lifetime_sparsity}")
 
+    def to_toml(self) -> str:
+        """The full resolved config as TOML (unset options are left out), readable by ``--config``."""
+        lines = []
+        for name, section in self.sections().items():
+            lines.append(f"[{name}]")
+            for key, value in dataclasses.asdict(section).items():
+                if value is not None:
+                    lines.append(f"{key.replace('_', '-')} = {json.dumps(value)}")
+            lines.append("")
+        return "\n".join(lines)
+
     def save_json(self, path: Path) -> None:
         """Write as JSON."""
         path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
