@@ -328,3 +328,18 @@ def test_greedy_run_reports_the_no_pretraining_baseline(tmp_path):
     assert m["epochs_run"] == 2
     plain = autoencoders.train(compare=False, out=str(tmp_path / "n"), **greedy)
     assert "no_pretraining_sse_per_image" not in plain.metrics
+
+
+def test_encode_and_reconstruct_accept_arrays_and_tensors(digits_run):
+    from sklearn.datasets import load_digits
+
+    raw = load_digits().images[:5]  # 0..16 grey levels, N×8×8, as the run's training data was read
+    from_spec = autoencoders.encode(digits_run.dir, "digits")[:5]
+    np.testing.assert_allclose(autoencoders.encode(digits_run.dir, raw / 16.0), from_spec, rtol=1e-6)
+    np.testing.assert_allclose(
+        autoencoders.encode(digits_run.dir, torch.from_numpy(raw / 16.0).float()), from_spec, rtol=1e-5
+    )
+    x, recon, shape = autoencoders.reconstruct(digits_run.dir, raw / 16.0)
+    assert x.shape == recon.shape == (5, 64) and shape == (8, 8)
+    with pytest.raises(UserError, match="the array has 3 features but the model expects 64"):
+        autoencoders.encode(digits_run.dir, np.zeros((2, 3)))

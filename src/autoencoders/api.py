@@ -15,7 +15,7 @@ from . import registry, rundir
 from .checkpoint import load_weights
 from .classify import ClassifierResult, EncoderClassifier, save_classifier, train_classifier
 from .config import Config, DataConfig
-from .data import apply_scaler, display_shape, load_dataset, read_data
+from .data import apply_scaler, display_shape, load_dataset, read_data, to_float
 from .errors import UserError
 from .metrics import encode_all, evaluate, reconstruct_all
 from .models import Autoencoder
@@ -109,10 +109,20 @@ def _check_width(model: Autoencoder, n_features: int, spec: str) -> None:
         raise UserError(f"{spec} has {n_features} features but the model expects {expected}")
 
 
-def _rows(run: _Trained, data: str, split: str) -> np.ndarray:
-    """Rows of ``data`` scaled as the run's training data was, checked against the model's width."""
-    x = _scaled_rows(run.cfg.data, data, split, run.scaler)
-    _check_width(run.model, x.shape[1], data)
+Data = str | np.ndarray | torch.Tensor
+
+
+def _rows(run: _Trained, data: Data, split: str) -> np.ndarray:
+    """Rows of ``data`` (a spec, or rows in memory in the training data's units) scaled as the
+    run's training data was, checked against the model's width."""
+    if isinstance(data, str):
+        x = _scaled_rows(run.cfg.data, data, split, run.scaler)
+    else:
+        rows = data.detach().cpu().numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
+        if rows.ndim < 2 or not np.issubdtype(rows.dtype, np.number):
+            raise UserError(f"rows given in memory must be a numeric N×D (or N×H×W) array, got {rows.shape}")
+        x = apply_scaler(to_float(rows.reshape(len(rows), -1)), *run.scaler)
+    _check_width(run.model, x.shape[1], data if isinstance(data, str) else "the array")
     return x
 
 
@@ -136,16 +146,17 @@ def load_rows(run_dir: str | Path, data: str, split: str = "all") -> tuple[np.nd
     return _rows(run, data, split), run.display_shape
 
 
-def encode(run_dir: str | Path, data: str, split: str = "all") -> np.ndarray:
-    """Codes of ``data`` under a trained run's encoder (VAE: posterior means)."""
+def encode(run_dir: str | Path, data: Data, split: str = "all") -> np.ndarray:
+    """Codes of ``data`` (a data spec, or a numpy array / tensor of raw rows) under a trained
+    run's encoder (VAE: posterior means)."""
     run = _open(run_dir)
     return encode_all(run.model, torch.from_numpy(_rows(run, data, split))).numpy()
 
 
 def reconstruct(
-    run_dir: str | Path, data: str, split: str = "all"
+    run_dir: str | Path, data: Data, split: str = "all"
 ) -> tuple[np.ndarray, np.ndarray, tuple | None]:
-    """(inputs, reconstructions, display shape) of ``data`` under a trained run."""
+    """(scaled inputs, reconstructions, display shape) of ``data`` (a spec or an array) under a run."""
     run = _open(run_dir)
     x = _rows(run, data, split)
     return x, reconstruct_all(run.model, torch.from_numpy(x)).numpy(), run.display_shape
