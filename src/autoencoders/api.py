@@ -37,7 +37,7 @@ class _Trained:
         return display_shape(tuple(self.manifest["input_shape"]))
 
 
-def _open(run_dir: str | Path, device: str = "cpu") -> _Trained:
+def open_run(run_dir: str | Path, device: str = "cpu") -> _Trained:
     """Config, manifest, model (eval mode) and input scaling of a run that completed training."""
     run_dir = Path(run_dir)
     manifest = rundir.require_complete(run_dir)
@@ -58,7 +58,7 @@ def load(run_dir: str | Path, device: str = "cpu") -> Autoencoder | EncoderClass
     output directory, in eval mode."""
     if (Path(run_dir) / rundir.CLASSIFIER_CONFIG).is_file():
         return _open_classifier(run_dir, device)[0]
-    return _open(run_dir, device).model
+    return open_run(run_dir, device).model
 
 
 def _open_classifier(
@@ -94,7 +94,7 @@ def predict(clf_dir: str | Path, data: str, split: str = "all") -> tuple[np.ndar
 
 def evaluate_run(run_dir: str | Path, data: str | None = None) -> dict[str, Any]:
     """Recompute a run's test metrics from its checkpoint (optionally on other data)."""
-    run = _open(run_dir)
+    run = open_run(run_dir)
     if data is not None:
         run.cfg.data.data = data
     ds = load_dataset(run.cfg.data, scaler=run.scaler)
@@ -142,14 +142,14 @@ def _scaled_rows(
 
 def load_rows(run_dir: str | Path, data: str, split: str = "all") -> tuple[np.ndarray, tuple | None]:
     """Rows of ``data`` scaled as the run's training data was, and their display shape."""
-    run = _open(run_dir)
+    run = open_run(run_dir)
     return _rows(run, data, split), run.display_shape
 
 
 def encode(run_dir: str | Path, data: Data, split: str = "all") -> np.ndarray:
     """Codes of ``data`` (a data spec, or a numpy array / tensor of raw rows) under a trained
     run's encoder (VAE: posterior means)."""
-    run = _open(run_dir)
+    run = open_run(run_dir)
     return encode_all(run.model, torch.from_numpy(_rows(run, data, split))).numpy()
 
 
@@ -157,7 +157,7 @@ def reconstruct(
     run_dir: str | Path, data: Data, split: str = "all"
 ) -> tuple[np.ndarray, np.ndarray, tuple | None]:
     """(scaled inputs, reconstructions, display shape) of ``data`` (a spec or an array) under a run."""
-    run = _open(run_dir)
+    run = open_run(run_dir)
     x = _rows(run, data, split)
     return x, reconstruct_all(run.model, torch.from_numpy(x)).numpy(), run.display_shape
 
@@ -186,7 +186,7 @@ def interpolate(
     """
     if steps < 2:
         raise UserError(f"--steps must be at least 2, got {steps}")
-    run = _open(run_dir)
+    run = open_run(run_dir)
     model, x = run.model, _rows(run, data, split)
     for i in indices:
         if not 0 <= i < len(x):
@@ -214,7 +214,7 @@ def classify(
     ``RUN_DIR/classifier-<fraction>``). ``train_overrides`` (``epochs``, ``lr``,
     ``batch_size``, ``seed``, ...) replace the run's own training settings.
     """
-    run = _open(run_dir)
+    run = open_run(run_dir)
     cfg = run.cfg
     if data is not None:
         cfg.data.data = data

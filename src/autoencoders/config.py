@@ -83,6 +83,12 @@ class PretrainConfig:
     )
 
 
+    @property
+    def greedy(self) -> bool:
+        """Whether greedy layer-wise pretraining runs (schedule on, at least one epoch)."""
+        return self.pretrain == "greedy" and self.pretrain_epochs > 0
+
+
 @dataclass
 class TrainConfig:
     optimizer: str = option("adam", "optimizer", ("adam", "sgd"))

@@ -12,6 +12,7 @@ import math
 import torch
 from tqdm.auto import tqdm
 
+from .nn import eval_mode
 from .objectives import gaussian_kl
 
 LOG_2PI = math.log(2 * math.pi)
@@ -32,24 +33,22 @@ def importance_sampled_nll(
 ) -> torch.Tensor:
     """−log p(x) per row of ``x``, estimated with ``samples`` importance samples from q(z|x)."""
     generator = torch.Generator().manual_seed(seed)
-    was_training = model.training
-    model.eval()
     per_chunk = max(1, rows_per_pass // samples)  # rows whose samples fit one decoder pass
     s_chunk = min(samples, rows_per_pass)
     out = []
-    for rows in tqdm(x.split(per_chunk), desc=f"test NLL (K={samples})", disable=quiet, leave=False):
-        mean, logvar = model.posterior(rows)
-        log_w = []
-        for start in range(0, samples, s_chunk):
-            s = min(s_chunk, samples - start)
-            eps = torch.randn(s, *mean.shape, generator=generator).to(mean)
-            z = mean + (0.5 * logvar).exp() * eps
-            logits = model.decode_logits(z.reshape(-1, mean.shape[1]))
-            log_px_z = -model.nll(logits, rows.repeat(s, 1)).view(s, -1)
-            log_pz = -0.5 * (LOG_2PI + z.pow(2)).sum(-1)
-            log_w.append(log_px_z + log_pz - _log_normal(z, mean, logvar))
-        out.append(-(torch.logsumexp(torch.cat(log_w).double(), 0) - math.log(samples)))
-    model.train(was_training)
+    with eval_mode(model):
+        for rows in tqdm(x.split(per_chunk), desc=f"test NLL (K={samples})", disable=quiet, leave=False):
+            mean, logvar = model.posterior(rows)
+            log_w = []
+            for start in range(0, samples, s_chunk):
+                s = min(s_chunk, samples - start)
+                eps = torch.randn(s, *mean.shape, generator=generator).to(mean)
+                z = mean + (0.5 * logvar).exp() * eps
+                logits = model.decode_logits(z.reshape(-1, mean.shape[1]))
+                log_px_z = -model.nll(logits, rows.repeat(s, 1)).view(s, -1)
+                log_pz = -0.5 * (LOG_2PI + z.pow(2)).sum(-1)
+                log_w.append(log_px_z + log_pz - _log_normal(z, mean, logvar))
+            out.append(-(torch.logsumexp(torch.cat(log_w).double(), 0) - math.log(samples)))
     return torch.cat(out)
 
 

@@ -17,16 +17,14 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from .data import Dataset
+from .nn import eval_mode
 
 
 @torch.no_grad()
 def _batched(model: nn.Module, fn, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
     """``fn`` over ``x`` in eval mode, restoring the model's mode afterwards."""
-    was_training = model.training
-    model.eval()
-    out = torch.cat([fn(x[i : i + batch_size]).float() for i in range(0, len(x), batch_size)])
-    model.train(was_training)
-    return out
+    with eval_mode(model):
+        return torch.cat([fn(x[i : i + batch_size]).float() for i in range(0, len(x), batch_size)])
 
 
 def encode_all(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -76,10 +74,8 @@ def likelihood_metrics(model: nn.Module, x: torch.Tensor, iw_samples: int, quiet
     """−ELBO (one sample per image), its reconstruction and KL parts, and the IW estimate of the NLL."""
     from .likelihood import elbo_parts, importance_sampled_nll
 
-    was_training = model.training
-    model.eval()
-    recon, kl = elbo_parts(model, x)
-    model.train(was_training)
+    with eval_mode(model):
+        recon, kl = elbo_parts(model, x)
     out = {
         "test_neg_elbo": float((recon + kl).mean()),
         "test_recon_nll": float(recon.mean()),

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -69,6 +70,17 @@ def salt_and_pepper(x: torch.Tensor, fraction: float) -> torch.Tensor:
 
 
 CORRUPTION = {"gaussian": gaussian_noise, "masking": masking_noise, "salt-and-pepper": salt_and_pepper}
+
+
+@contextlib.contextmanager
+def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
+    """``module`` in eval mode for a block, then back in the mode it was in."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
 
 
 def set_trainable(module: nn.Module, trainable: bool) -> None:

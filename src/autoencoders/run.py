@@ -113,8 +113,7 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None) -> Run:
     main = rank == 0
     ds = load_dataset(cfg.data)
     model = build_model(cfg, ds.sample_shape, device)
-    greedy = cfg.pretrain.pretrain == "greedy" and cfg.pretrain.pretrain_epochs > 0
-    if greedy:
+    if cfg.pretrain.greedy:
         pretrainable_pairs(model, cfg.pretrain.schedule)  # refused before anything is written
     cfg.model.layers = model.layers  # config.json records the widths actually used
     out = Path(cfg.out) if saved is not None else _new_run_dir(cfg)
@@ -200,10 +199,9 @@ def train_stages(
 ) -> str:
     """Greedy layer-wise pretraining when configured, then end-to-end training; the last stage's name."""
     x_train, x_val = ds.x_train.to(device), ds.x_val.to(device)
-    greedy = cfg.pretrain.pretrain == "greedy" and cfg.pretrain.pretrain_epochs > 0
-    if greedy:
+    if cfg.pretrain.greedy:
         greedy_pretrain(model, x_train, x_val, cfg, progress, int(cfg.data.memory_budget * 2**30))
-    stage = "fine-tune" if greedy else "train"
+    stage = "fine-tune" if cfg.pretrain.greedy else "train"
     _train_stage(progress, stage, model, cfg, x_train, x_val)
     return stage
 

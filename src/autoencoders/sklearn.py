@@ -33,6 +33,7 @@ from .checkpoint import load_weights, save_weights, write_json
 from .classify import EncoderClassifier, make_classifier
 from .config import Config
 from .data import apply_scaler, dataset_from_arrays
+from .errors import UserError
 from .metrics import encode_all, reconstruct_all
 from .run import build_model, save_model, train_stages
 from .threads import choose_threads, thread_count
@@ -171,19 +172,15 @@ class _Autoencoder(BaseEstimator):
     @classmethod
     def load(cls, path: str | Path) -> _Autoencoder:
         """An estimator saved by ``save``, ready to use (no pickle)."""
-        from .api import load as load_model
+        from .api import open_run
 
         path = Path(path)
         saved = json.loads((path / ESTIMATOR).read_text())
         if saved["class"] != cls.__name__:
-            from .errors import UserError
-
             raise UserError(f"{path} holds a {saved['class']}; load it with that class")
         est = cls(**{**saved["params"], "layers": tuple(saved["params"]["layers"])})
-        est.config_ = Config.load_json(path / rundir.CONFIG)
-        est.autoencoder_ = load_model(path)
-        tensors = load_weights(path / rundir.WEIGHTS)
-        est.scaler_ = (tensors["input_offset"].numpy(), tensors["input_span"].numpy())
+        run = open_run(path)  # config, model and input scaling, read once
+        est.config_, est.autoencoder_, est.scaler_ = run.cfg, run.model, run.scaler
         est.n_features_in_ = saved["n_features_in"]
         est._restore(path, saved)
         return est

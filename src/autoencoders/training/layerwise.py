@@ -18,7 +18,7 @@ import torch
 from ..config import Config
 from ..errors import UserError
 from ..models.base import Autoencoder, LayerPair
-from ..nn import make_corruption, set_trainable
+from ..nn import eval_mode, make_corruption, set_trainable
 from ..objectives import regularisers
 from ..stream import Rows, RowStream, write_stream
 from .state import Progress
@@ -32,14 +32,11 @@ def cache_features(pair: LayerPair, h: Rows, memory_budget: int, batch_size: int
     read in chunks, so pretraining a wide layer on a large dataset does not need it in RAM.
     """
     width = pair.width
-    pair.eval()
-    if len(h) * width * 4 > memory_budget:
-        out: Rows = write_stream(pair.encode, h, width).to(h.device)
-    else:
+    with eval_mode(pair):
+        if len(h) * width * 4 > memory_budget:
+            return write_stream(pair.encode, h, width).to(h.device)
         chunks = h.chunks() if isinstance(h, RowStream) else h.split(batch_size)
-        out = torch.cat([pair.encode(c).float() for c in chunks])
-    pair.train()
-    return out
+        return torch.cat([pair.encode(c).float() for c in chunks])
 
 
 def pretrainable_pairs(model: Autoencoder, schedule: str) -> list[LayerPair]:

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from ..config import TrainConfig
 from ..distributed import all_sum, rank_and_size
 from ..errors import UserError
+from ..nn import eval_mode
 from ..stream import BLOCK_ROWS, Rows, RowStream, chunk_order
 from .steps import Step
 
@@ -142,14 +143,11 @@ def evaluate_step(step: Step, data: Tensors, batch_size: int) -> dict[str, float
     n = len(data[0])
     if n == 0:
         return {"loss": math.nan}
-    module = step.module
-    was_training = module.training
-    module.eval()
     sums: dict[str, float] = {}
-    for batch in epoch_batches(data, max(batch_size, 1024), None):
-        for name, value in step.eval_batch(batch).items():
-            sums[name] = sums.get(name, 0.0) + float(value) * len(batch[0])
-    module.train(was_training)
+    with eval_mode(step.module):
+        for batch in epoch_batches(data, max(batch_size, 1024), None):
+            for name, value in step.eval_batch(batch).items():
+                sums[name] = sums.get(name, 0.0) + float(value) * len(batch[0])
     world = rank_and_size()[1]
     totals = all_sum(torch.tensor(list(sums.values()), dtype=torch.float64)) / world
     return {name: float(total) / n for name, total in zip(sums, totals)}

@@ -18,7 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import TrainConfig
-from ..distributed import data_parallel
+from ..distributed import data_parallel, rank_and_size
+from ..errors import UserError
 from ..objectives import Objective
 
 Batch = tuple[torch.Tensor, ...]
@@ -52,11 +53,23 @@ class Step:
     module: nn.Module  # what the step trains (its mode is switched, its parameters saved)
     optimizers: dict[str, torch.optim.Optimizer]
     schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler]
+    objective: Objective | None = None  # its epoch-dependent weights follow the loop
     # the loop sets this to its precision's autocast; forward passes run inside it
     amp: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
 
     def set_epoch(self, epoch: int) -> None:
-        """Called before each epoch (1-based): epoch-dependent weights follow it."""
+        """Called before each epoch (1-based): loss weights and the model (a k schedule) follow it."""
+        if self.objective is not None:
+            self.objective.epoch = epoch
+        if hasattr(self.module, "set_epoch"):
+            self.module.set_epoch(epoch)
+
+    def _update(self, name: str, loss: torch.Tensor) -> None:
+        """One update of optimizer ``name`` on ``loss``."""
+        optimizer = self.optimizers[name]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
 
     def train_batch(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Update on one batch; return detached per-batch means, ``loss`` among them."""
@@ -103,22 +116,13 @@ class GradientStep(Step):
         self.optimizers = {"main": optimizer}
         self.schedulers = {"main": make_scheduler(optimizer, cfg.lr_decay, steps)}
 
-    def set_epoch(self, epoch: int) -> None:
-        if self.objective is not None:
-            self.objective.epoch = epoch
-        if hasattr(self.module, "set_epoch"):
-            self.module.set_epoch(epoch)
-
     def train_batch(self, batch: Batch) -> dict[str, torch.Tensor]:
         if self.corrupt is not None:
             # the corrupted input goes first; the clean rows stay as the target (the last part)
             batch = (self.corrupt(batch[0]), *batch)
         with self.amp():
             values = self.forward(*batch)
-        optimizer = self.optimizers["main"]
-        optimizer.zero_grad(set_to_none=True)
-        values["loss"].backward()
-        optimizer.step()
+        self._update("main", values["loss"])
         self.schedulers["main"].step()
         return {k: v.detach() for k, v in values.items()}
 
@@ -185,9 +189,6 @@ class AdversarialStep(Step):
         corrupt: Callable[[torch.Tensor], torch.Tensor] | None = None,
         terms: list | None = None,
     ):
-        from ..distributed import rank_and_size
-        from ..errors import UserError
-
         if rank_and_size()[1] > 1:
             raise UserError("--model aae trains in one process; start it without torchrun")
         self.module, self.corrupt = model, corrupt
@@ -202,10 +203,6 @@ class AdversarialStep(Step):
             "gen": make_optimizer(encoder, adversarial),
         }
         self.schedulers = {k: make_scheduler(o, cfg.lr_decay, steps) for k, o in self.optimizers.items()}
-
-    def set_epoch(self, epoch: int) -> None:
-        self.objective.epoch = epoch
-        self.module.set_epoch(epoch)
 
     def _disc_loss(self, codes: torch.Tensor) -> torch.Tensor:
         """The discriminator's loss: as many prior samples (label 1) as ``codes`` (label 0)."""
@@ -236,12 +233,6 @@ class AdversarialStep(Step):
         for scheduler in self.schedulers.values():
             scheduler.step()
         return {k: v.detach() for k, v in values.items()} | {"disc": disc.detach(), "gen": gen.detach()}
-
-    def _update(self, name: str, loss: torch.Tensor) -> None:
-        optimizer = self.optimizers[name]
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
 
     @torch.no_grad()
     def eval_batch(self, batch: Batch) -> dict[str, torch.Tensor]:
