@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from .checkpoint import atomic_write  # noqa: E402
 
@@ -80,22 +81,33 @@ def image_grid(
 
 
 def loss_curve(history: list[dict], path: str | Path, loss_name: str = "loss per example") -> None:
-    """Training and validation loss per epoch, one panel per stage; other named terms dashed."""
+    """Training and validation loss per epoch, one panel per stage.
+
+    Other named terms (a KL, a penalty, an adversarial loss) are dashed on their own axis on
+    the right: their scale has nothing to do with the reconstruction's.
+    """
     stages = list(dict.fromkeys(h["stage"] for h in history))
-    fig, axes = plt.subplots(1, len(stages), figsize=(4.2 * len(stages), 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(stages), figsize=(4.6 * len(stages), 3.2), squeeze=False)
     for ax, stage in zip(axes[0], stages):
         rows = [h for h in history if h["stage"] == stage]
         epochs = [h["epoch"] for h in rows]
-        ax.plot(epochs, [h["train_loss"] for h in rows], marker=".", label="train")
-        ax.plot(epochs, [h["val_loss"] for h in rows], marker=".", label="validation")
+        lines = ax.plot(epochs, [h["train_loss"] for h in rows], marker=".", label="train")
+        lines += ax.plot(epochs, [h["val_loss"] for h in rows], marker=".", label="validation")
         terms = [k[4:] for k in rows[0] if k.startswith("val_") and k not in ("val_loss", "val_recon")]
-        for term in terms:  # e.g. the KL part of an ELBO
-            ax.plot(epochs, [h[f"val_{term}"] for h in rows], ls="--", label=f"validation {term}")
+        if terms:
+            right = ax.twinx()
+            for term, color in zip(terms, ("tab:green", "tab:red", "tab:purple", "tab:brown")):
+                values = [h[f"val_{term}"] for h in rows]
+                lines += right.plot(epochs, values, ls="--", color=color, label=f"validation {term}")
+            right.set_ylabel("other terms (right axis)", fontsize=8)
         ax.set_title(stage, fontsize=9)
         ax.set_xlabel("epoch")
-        ax.set_ylabel(loss_name)
+        # a greedy stage reconstructs its own input: the data for layer 1, features above it
+        pretrain = stage.startswith("pretrain")
+        ax.set_ylabel("stage's reconstruction loss per example" if pretrain else loss_name)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(lines, [line.get_label() for line in lines], fontsize=8)
     fig.tight_layout()
     _save(fig, path)
 
@@ -107,6 +119,7 @@ def pretraining_comparison(history: list[dict], metrics: dict, path: str | Path)
         rows = [h for h in history if h["stage"] == stage]
         curves.plot([h["epoch"] for h in rows], [h["val_loss"] for h in rows], marker=".", label=label)
     curves.set_xlabel("epoch")
+    curves.xaxis.set_major_locator(MaxNLocator(integer=True))
     curves.set_ylabel("validation loss per example")
     curves.set_title("end-to-end training", fontsize=9)
     curves.grid(alpha=0.3)
