@@ -5,15 +5,64 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import sys
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
-from .config import Config, all_sections, load_toml
+from .config import AT_LEAST_0, AT_LEAST_1, POSITIVE, Config, Range, all_sections, closest, load_toml
 from .errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (not the whole usage), with the nearest name for a mistyped choice."""
+
+    def error(self, message: str) -> NoReturn:
+        typo = re.search(r"invalid choice: '?([^' ]+?)'? \(choose from (.+)\)", message)
+        unknown = re.match(r"unrecognized arguments: (--[\w-]+)", message)
+        if typo:
+            message += closest(typo.group(1), [c.strip(" '") for c in typo.group(2).split(",")])
+        elif unknown:
+            message += closest(unknown.group(1), _option_names(self))
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
+def _option_names(parser: argparse.ArgumentParser) -> list[str]:
+    """Every long option of ``parser`` and its subcommands."""
+    names = []
+    for action in parser._actions:  # argparse offers no public way to list them
+        names += [o for o in action.option_strings if o.startswith("--")]
+        if isinstance(action, argparse._SubParsersAction):
+            names += [n for sub in action.choices.values() for n in _option_names(sub)]
+    return sorted(set(names))
+
+
+def _number(kind: type, bounds: Range) -> Callable[[str], float]:
+    """An argparse type: a ``kind`` number within ``bounds``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"'{text}' is not a{'' if kind is int else ' '}{'n integer' if kind is int else 'number'}"
+            ) from None
+        if value not in bounds:
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in some messages
+    return parse
+
+
+def _help(text: str, default: object, bounds: Range | None = None) -> str:
+    """Help text ending in the default and the accepted range, the same way for every option."""
+    return f"{text}; default: {default}" + (f", must be {bounds}" if bounds is not None else "")
 
 
 def _parse_ints(text: str) -> list[int]:
@@ -36,7 +85,7 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
             kind = hints[f.name]
             if isinstance(kind, types.UnionType):  # X | None
                 kind = next(a for a in typing.get_args(kind) if a is not type(None))
-            help_text = f"{f.metadata['help']} (default: {_show(f.default, f)})"
+            help_text = _help(f.metadata["help"], _show(f), f.metadata["range"])
             if kind is bool:
                 group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
             elif typing.get_origin(kind) is list:
@@ -46,21 +95,25 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
                 group.add_argument(flag, type=kind, default=None, choices=choices, help=help_text)
 
 
-def _show(default: object, f: dataclasses.Field) -> object:
-    if default is dataclasses.MISSING and f.default_factory is not dataclasses.MISSING:
-        return f.default_factory()
-    return default
+def _show(f: dataclasses.Field) -> object:
+    """A field's default as a user would type it."""
+    if f.metadata["shown_default"] is not None:
+        return f.metadata["shown_default"]
+    if f.default_factory is not dataclasses.MISSING:
+        return ",".join(map(str, f.default_factory()))
+    return "not set" if f.default is None else f.default
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``autoencoders`` argument parser."""
-    p = argparse.ArgumentParser(
-        prog="autoencoders", description="Train, evaluate and use classic autoencoders."
-    )
+    p = _Parser(prog="autoencoders", description="Train, evaluate and use classic autoencoders.")
     from . import __version__
 
     p.add_argument("--version", action="version", version=f"autoencoders {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run_dir = {"type": Path, "help": "a run directory written by 'autoencoders train'"}
+    data = "data spec, as for train: digits | fashion-mnist | mnist | idx:DIR | npy:FILE | csv:FILE"
+    splits = ("all", "train", "val", "test")
 
     t = sub.add_parser("train", help="train a model into a run directory (or --resume one)")
     t.add_argument("--config", type=Path, help="TOML file with any of the options below; flags override it")
@@ -73,67 +126,94 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RUN_DIR",
         help="continue an incomplete run from its last complete epoch, with its own settings",
     )
-    t.add_argument("--out", help="run directory (default: runs/<timestamp>-<model>)")
+    t.add_argument("--out", help="run directory; default: runs/<timestamp>-<model>")
     _add_config_options(t)
 
-    e = sub.add_parser("evaluate", help="recompute a run's test metrics from its checkpoint")
-    e.add_argument("run_dir", type=Path)
-    e.add_argument("--data", help="evaluate on this data instead of the run's own")
+    e = sub.add_parser("evaluate", help="recompute a run's test metrics from its checkpoint (printed)")
+    e.add_argument("run_dir", **run_dir)
+    e.add_argument("--data", help=_help(data, "the run's own data"))
 
     for name, what in (("encode", "codes (.npy)"), ("reconstruct", "reconstructions (.png or .npy)")):
         c = sub.add_parser(name, help=f"write {what} of data under a trained run")
-        c.add_argument("run_dir", type=Path)
-        c.add_argument("--data", required=True, help="data spec, as for train")
+        c.add_argument("run_dir", **run_dir)
+        c.add_argument("--data", required=True, help=data)
         c.add_argument("--out", required=True, type=Path, help=f"output file: {what}")
         c.add_argument(
-            "--split",
-            default="all",
-            choices=("all", "train", "val", "test"),
-            help="which rows: all (default) or one split as in training",
+            "--split", default="all", choices=splits, help=_help("which rows, split as in training", "all")
         )
         if name == "reconstruct":
-            c.add_argument("--n", type=int, default=20, help="images shown in a .png (default 20)")
-    s = sub.add_parser("sample", help="new images from a VAE's prior, as a PNG grid (or .npy)")
-    s.add_argument("run_dir", type=Path)
-    s.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
+            c.add_argument(
+                "--n",
+                type=_number(int, AT_LEAST_1),
+                default=20,
+                help=_help("images in a .png", 20, AT_LEAST_1),
+            )
+    s = sub.add_parser("sample", help="new images from a VAE's or AAE's prior, as a PNG grid (or .npy)")
+    s.add_argument("run_dir", **run_dir)
+    s.add_argument(
+        "-n", type=_number(int, AT_LEAST_1), default=64, help=_help("number of samples", 64, AT_LEAST_1)
+    )
     s.add_argument("--out", required=True, type=Path, help="output file: .png grid or .npy rows")
-    s.add_argument("--seed", type=int, default=0, help="seed of the prior draws (default 0)")
+    s.add_argument(
+        "--seed",
+        type=_number(int, AT_LEAST_0),
+        default=0,
+        help=_help("seed of the prior draws", 0, AT_LEAST_0),
+    )
 
     i = sub.add_parser("interpolate", help="decode along the line between two images' codes (PNG strip)")
-    i.add_argument("run_dir", type=Path)
-    i.add_argument("--data", required=True, help="data spec, as for train")
+    i.add_argument("run_dir", **run_dir)
+    i.add_argument("--data", required=True, help=data)
     i.add_argument("--out", required=True, type=Path, help="output file: .png strip or .npy rows")
     i.add_argument(
-        "--pair", type=_parse_ints, default=[0, 1], metavar="I,J", help="row indices (default 0,1)"
+        "--pair", type=_parse_ints, default=[0, 1], metavar="I,J", help=_help("row indices", "0,1")
     )
-    i.add_argument("--steps", type=int, default=10, help="decoded points on the line (default 10)")
     i.add_argument(
-        "--split",
-        default="test",
-        choices=("all", "train", "val", "test"),
-        help="rows to pick from (default test)",
+        "--steps",
+        type=_number(int, Range(2)),
+        default=10,
+        help=_help("decoded points on the line", 10, Range(2)),
     )
+    i.add_argument("--split", default="test", choices=splits, help=_help("rows to pick from", "test"))
 
     r = sub.add_parser("predict", help="class predictions of data under a classify output directory (CSV)")
     r.add_argument("clf_dir", type=Path, help="a directory written by 'autoencoders classify'")
-    r.add_argument("--data", required=True, help="data spec, as for train")
+    r.add_argument("--data", required=True, help=data)
     r.add_argument("--out", required=True, type=Path, help="output .csv: row, predicted class, probabilities")
-    r.add_argument(
-        "--split", default="all", choices=("all", "train", "val", "test"), help="which rows (default all)"
-    )
+    r.add_argument("--split", default="all", choices=splits, help=_help("which rows", "all"))
 
     k = sub.add_parser("classify", help="fine-tune a run's encoder with a softmax head on labels")
-    k.add_argument("run_dir", type=Path)
-    k.add_argument("--labels-fraction", type=float, default=1.0, help="fraction of training labels used")
-    k.add_argument("--data", help="labelled data spec (default: the run's own)")
-    k.add_argument("--out", type=Path, help="output directory (default: RUN_DIR/classifier-<fraction>)")
+    k.add_argument("run_dir", **run_dir)
+    share = Range(0, 1, low_open=True)
+    k.add_argument(
+        "--labels-fraction",
+        type=_number(float, share),
+        default=1.0,
+        help=_help("fraction of the training labels used (at least one per class)", 1.0, share),
+    )
+    k.add_argument("--data", help=_help("labelled " + data, "the run's own data"))
+    k.add_argument("--out", type=Path, help="output directory; default: RUN_DIR/classifier-<fraction>")
     k.add_argument("--from-scratch", action="store_true", help="re-initialise the encoder (baseline)")
     k.add_argument(
         "--freeze-encoder", action="store_true", help="train the head alone on the pretrained codes"
     )
-    for flag, kind, default in (("--epochs", int, 50), ("--lr", float, 1e-3), ("--batch-size", int, None)):
-        k.add_argument(flag, type=kind, default=default, help=f"(default: {default or 'as in the run'})")
-    k.add_argument("--seed", type=int, default=0, help="seed of the label subset and the head (default: 0)")
+    k.add_argument(
+        "--epochs", type=_number(int, AT_LEAST_1), default=50, help=_help("training epochs", 50, AT_LEAST_1)
+    )
+    k.add_argument(
+        "--lr", type=_number(float, POSITIVE), default=1e-3, help=_help("learning rate", 1e-3, POSITIVE)
+    )
+    k.add_argument(
+        "--batch-size",
+        type=_number(int, AT_LEAST_1),
+        help=_help("mini-batch size", "the run's own", AT_LEAST_1),
+    )
+    k.add_argument(
+        "--seed",
+        type=_number(int, AT_LEAST_0),
+        default=0,
+        help=_help("seed of the label subset and the head", 0, AT_LEAST_0),
+    )
     k.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 

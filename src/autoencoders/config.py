@@ -10,6 +10,7 @@ import dataclasses
 import json
 import math
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,40 @@ ACTIVATIONS = ("sigmoid", "relu", "tanh", "linear", "gelu")
 CORRUPTIONS = ("none", "gaussian", "masking", "salt-and-pepper")
 
 
-def option(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
-    meta = {"help": help, "choices": choices}
+@dataclass(frozen=True)
+class Range:
+    """The numbers an option accepts: one source for validation and for ``--help``."""
+
+    low: float
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
+        return above and below
+
+    def __str__(self) -> str:
+        low = f"{self.low:g}"
+        if self.high is None:
+            return f"{'>' if self.low_open else '>='} {low}"
+        return f"in {'(' if self.low_open else '['}{low}, {self.high:g}{')' if self.high_open else ']'}"
+
+
+POSITIVE, AT_LEAST_0, AT_LEAST_1 = Range(0, low_open=True), Range(0), Range(1)
+FRACTION = Range(0, 1, high_open=True)
+
+
+def option(
+    default: Any,
+    help: str,
+    choices: tuple[str, ...] | None = None,
+    range: Range | None = None,  # noqa: A002 (reads as the option's range in the field list)
+    shown_default: str | None = None,
+) -> Any:
+    """A config field: its default, help text, and the choices or range it accepts."""
+    meta = {"help": help, "choices": choices, "range": range, "shown_default": shown_default}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -32,23 +65,31 @@ class DataConfig:
     data: str = option("digits", "dataset: digits | fashion-mnist | mnist | idx:DIR | npy:FILE | csv:FILE")
     labels: str | None = option(None, "labels file (.npy) for npy: data")
     label_column: str | None = option(None, "label column (name or index) for csv: data")
-    val_fraction: float = option(0.1, "fraction of the training split held out for validation")
-    test_fraction: float = option(0.2, "test fraction for datasets without their own test split")
-    split_seed: int = option(0, "seed of the train/validation/test split")
+    val_fraction: float = option(
+        0.1, "fraction of the training split held out for validation", range=FRACTION
+    )
+    test_fraction: float = option(
+        0.2, "test fraction for datasets without their own test split", range=FRACTION
+    )
+    split_seed: int = option(0, "seed of the train/validation/test split", range=AT_LEAST_0)
     image_shape: list[int] | None = option(
         None,
         "view flat rows as images of this shape, C,H,W or H,W (e.g. 1,28,28); IDX and N×H×W data know it",
     )
     memory_budget: float = option(
-        2.0, "GiB of training rows or cached features kept in RAM; larger npy data streams from disk"
+        2.0,
+        "GiB of training rows or cached features kept in RAM; larger npy data streams from disk",
+        range=POSITIVE,
     )
 
 
 @dataclass
 class ModelConfig:
-    model: str = option("dense", "model kind (see the models table: dense, conv, vae)")
+    model: str = option("dense", "model kind (each has its own options below)")
     layers: list[int] | None = option(
-        None, "layer widths from input to code, e.g. 784,1000,500,250,30 (default: D,256,64,16)"
+        None,
+        "layer widths from the input (D: the data's width) to the code, e.g. 784,1000,500,250,30",
+        shown_default="D,256,64,16",
     )
     activation: str = option("relu", "hidden-layer activation", ACTIVATIONS)
     code_activation: str = option("linear", "code-layer activation", ACTIVATIONS)
@@ -56,32 +97,44 @@ class ModelConfig:
     tied: bool = option(False, "tie decoder weights to the transposed encoder weights")
     loss: str = option("bce", "reconstruction loss", ("bce", "mse"))
     corruption: str = option("none", "input corruption while training (denoising)", CORRUPTIONS)
-    noise: float = option(0.3, "corruption level: std (gaussian) or fraction of inputs (others)")
+    noise: float = option(
+        0.3,
+        "corruption level: std of the gaussian noise (0 to 10), or the fraction of inputs masked or "
+        "set to 0/1 (0 to 1)",
+    )
     sparsity: str = option("none", "sparsity penalty on code activations", ("none", "kl", "squared", "l1"))
-    sparsity_target: float = option(0.05, "target mean activation of each unit over a batch (kl, squared)")
-    sparsity_weight: float = option(3.0, "weight of the sparsity penalty")
+    sparsity_target: float = option(
+        0.05, "target mean activation of each unit over a batch (kl, squared)", range=Range(0, 1, True, True)
+    )
+    sparsity_weight: float = option(3.0, "weight of the sparsity penalty", range=AT_LEAST_0)
     sparsity_layers: str = option("code", "layers the sparsity penalty applies to", ("code", "all"))
-    contractive: float = option(0.0, "weight of the contractive penalty: squared Frobenius norm of dcode/dx")
-    top_k: int = option(0, "k-sparse code: keep the K largest code units of each sample (0: off)")
-    top_k_start: int = option(0, "k-sparse: start with this larger k (0: --top-k from the start)")
+    contractive: float = option(
+        0.0, "weight of the contractive penalty: squared Frobenius norm of dcode/dx", range=AT_LEAST_0
+    )
+    top_k: int = option(
+        0, "k-sparse code: keep the K largest code units of each sample (0: off)", range=AT_LEAST_0
+    )
+    top_k_start: int = option(
+        0, "k-sparse: start with this larger k (0: --top-k from the start)", range=AT_LEAST_0
+    )
     top_k_warmup: int = option(
-        0, "k-sparse: epochs over which k falls linearly from --top-k-start to --top-k"
+        0, "k-sparse: epochs over which k falls linearly from --top-k-start to --top-k", range=AT_LEAST_0
     )
     lifetime_sparsity: float = option(
         0.0,
         "winner-take-all: while training each code unit keeps this fraction of its largest batch activations",
+        range=FRACTION,
     )
 
 
 @dataclass
 class PretrainConfig:
     pretrain: str = option("none", "pretraining schedule", ("none", "greedy"))
-    pretrain_epochs: int = option(3, "epochs per layer of greedy pretraining")
+    pretrain_epochs: int = option(3, "epochs per layer of greedy pretraining", range=AT_LEAST_0)
     schedule: str = option("stagewise", "greedy schedule", ("stagewise", "phased"))
     compare: bool = option(
         True, "with greedy pretraining, also train the stack from random init (same epochs) and report both"
     )
-
 
     @property
     def greedy(self) -> bool:
@@ -92,14 +145,16 @@ class PretrainConfig:
 @dataclass
 class TrainConfig:
     optimizer: str = option("adam", "optimizer", ("adam", "sgd"))
-    lr: float = option(2e-3, "learning rate")
+    lr: float = option(2e-3, "learning rate", range=POSITIVE)
     lr_decay: str = option("none", "learning-rate decay over each training stage", ("none", "cosine"))
-    momentum: float = option(0.9, "SGD momentum")
-    weight_decay: float = option(0.0, "L2 weight decay")
-    batch_size: int = option(64, "mini-batch size")
-    epochs: int = option(100, "epochs of end-to-end training")
-    patience: int = option(0, "stop after this many epochs without validation improvement (0: off)")
-    seed: int = option(0, "random seed for initialisation and shuffling")
+    momentum: float = option(0.9, "SGD momentum", range=FRACTION)
+    weight_decay: float = option(0.0, "L2 weight decay", range=AT_LEAST_0)
+    batch_size: int = option(64, "mini-batch size", range=AT_LEAST_1)
+    epochs: int = option(100, "epochs of end-to-end training", range=AT_LEAST_0)
+    patience: int = option(
+        0, "stop after this many epochs without validation improvement (0: off)", range=AT_LEAST_0
+    )
+    seed: int = option(0, "random seed for initialisation and shuffling", range=AT_LEAST_0)
     precision: str = option("auto", "compute precision; auto measures bf16 vs fp32", ("auto", "fp32", "bf16"))
     device: str = option("auto", "device", ("auto", "cpu", "cuda"))
     threads: str = option("auto", "CPU threads: auto (CPUs this process may use; 1 for small layers) or N")
@@ -199,7 +254,13 @@ class Config:
                 value = _check_type(f, getattr(section, f.name))
                 setattr(section, f.name, value)
                 if choices and value not in choices:
-                    raise UserError(f"--{_flag(f.name)} must be one of {', '.join(choices)}, not '{value}'")
+                    raise UserError(
+                        f"--{_flag(f.name)} must be one of {', '.join(choices)}, not '{value}'"
+                        + closest(value, choices)
+                    )
+                bounds = f.metadata.get("range")
+                if bounds is not None and value is not None and value not in bounds:
+                    raise UserError(f"--{_flag(f.name)} must be {bounds}, got {value}")
         if m.layers is not None:
             if len(m.layers) < 2 or any(int(w) < 1 for w in m.layers):
                 raise UserError("--layers needs at least two positive widths, e.g. 784,256,32")
@@ -212,21 +273,16 @@ class Config:
             raise UserError("--loss bce needs --output-activation sigmoid (or use --loss mse)")
         if t.patience > 0 and dc.val_fraction == 0:
             raise UserError("--patience needs a validation split; set --val-fraction above 0")
-        for name, value in (("lr", t.lr), ("batch-size", t.batch_size)):
-            if value <= 0:
-                raise UserError(f"--{name} must be positive, got {value}")
-        if t.epochs < 0 or self.pretrain.pretrain_epochs < 0:
-            raise UserError("--epochs and --pretrain-epochs must be >= 0")
-        for name, value in (("val-fraction", dc.val_fraction), ("test-fraction", dc.test_fraction)):
-            if not 0 <= value < 1:
-                raise UserError(f"--{name} must be in [0, 1), got {value}")
         from .threads import check_threads
 
         check_threads(t.threads)
-        if dc.memory_budget <= 0:
-            raise UserError(f"--memory-budget must be positive (GiB), got {dc.memory_budget}")
-        if not 0 <= m.noise <= (10 if m.corruption == "gaussian" else 1):
-            raise UserError(f"--noise {m.noise} is out of range for {m.corruption} corruption")
+        if m.corruption != "none":
+            level = Range(0, 10) if m.corruption == "gaussian" else Range(0, 1)
+            if m.noise not in level:
+                what = "a std" if m.corruption == "gaussian" else "a fraction of the inputs"
+                raise UserError(
+                    f"--noise must be {level} for {m.corruption} corruption ({what}), got {m.noise}"
+                )
         self._validate_variants()
         if self.kind_options is not None and hasattr(self.kind_options, "validate"):
             self.kind_options.validate()
@@ -242,19 +298,12 @@ class Config:
                     f"--sparsity {m.sparsity} compares mean activations in (0, 1) with the target: "
                     f"use {which} sigmoid, or --sparsity l1 for any activation"
                 )
-            if not 0 < m.sparsity_target < 1:
-                raise UserError(f"--sparsity-target must be in (0, 1), got {m.sparsity_target}")
-        for name in ("sparsity_weight", "contractive", "top_k", "top_k_start", "top_k_warmup"):
-            if getattr(m, name) < 0:
-                raise UserError(f"--{_flag(name)} must be >= 0, got {getattr(m, name)}")
         if m.top_k_start and m.top_k_start < m.top_k:
             raise UserError(f"--top-k-start {m.top_k_start} must be at least --top-k {m.top_k}")
         if (m.top_k_start or m.top_k_warmup) and not m.top_k:
             raise UserError("--top-k-start and --top-k-warmup schedule k: give --top-k too")
         if bool(m.top_k_start) != bool(m.top_k_warmup):
             raise UserError("--top-k-start and --top-k-warmup go together: give both, or neither")
-        if not 0 <= m.lifetime_sparsity < 1:
-            raise UserError(f"--lifetime-sparsity must be in [0, 1), got {m.lifetime_sparsity}")
 
     def to_toml(self) -> str:
         """The full resolved config as TOML (unset options are left out), readable by ``--config``."""
@@ -323,6 +372,14 @@ def _whole(v: Any) -> bool:
     if isinstance(v, str):
         return v.strip().lstrip("-").isdigit()
     return isinstance(v, int) and not isinstance(v, bool)
+
+
+def closest(value: object, names: Iterable[str]) -> str:
+    """ " (did you mean 'X'?)" for the valid name nearest to a mistyped ``value``, else ""."""
+    import difflib
+
+    match = difflib.get_close_matches(str(value), list(names), n=1, cutoff=0.5)
+    return f" (did you mean '{match[0]}'?)" if match else ""
 
 
 def _flag(name: str) -> str:

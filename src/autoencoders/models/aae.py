@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..config import Config, option
+from ..config import AT_LEAST_1, POSITIVE, Config, option
 from ..errors import UserError
 from ..nn import code_select
 from .dense import DenseAutoencoder, widths_for
@@ -23,17 +23,19 @@ from .dense import DenseAutoencoder, widths_for
 @dataclass
 class AAEConfig:
     prior: str = option("gaussian", "distribution the codes are matched to", ("gaussian", "mixture"))
-    components: int = option(10, "mixture prior: number of unit-variance Gaussian components")
+    components: int = option(
+        10, "mixture prior: number of unit-variance Gaussian components", range=AT_LEAST_1
+    )
     disc_layers: list[int] = option([256, 256], "hidden widths of the discriminator on codes")
     adversarial_lr: float = option(
-        2e-4, "learning rate of the regularisation phase (discriminator and encoder as generator)"
+        2e-4,
+        "learning rate of the regularisation phase (discriminator and encoder as generator)",
+        range=POSITIVE,
     )
 
     def validate(self) -> None:
-        if self.components < 1 or any(w < 1 for w in self.disc_layers):
-            raise UserError("--components and every --disc-layers width must be at least 1")
-        if self.adversarial_lr <= 0:
-            raise UserError(f"--adversarial-lr must be positive, got {self.adversarial_lr}")
+        if any(w < 1 for w in self.disc_layers):
+            raise UserError(f"every --disc-layers width must be at least 1, got {self.disc_layers}")
 
 
 class AdversarialAutoencoder(DenseAutoencoder):

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import Config, option
+from ..config import Config, Range, option
 from ..errors import UserError
 from ..nn import code_select
 from .base import Stack
@@ -24,13 +24,11 @@ from .dense import mirrored_linear, widths_for
 @dataclass
 class ConvConfig:
     channels: list[int] = option([32, 64], "channels of the stride-2 convolutions, input side first")
-    kernel_size: int = option(3, "convolution kernel size")
+    kernel_size: int = option(3, "convolution kernel size", range=Range(2))
 
     def validate(self) -> None:
         if not self.channels or any(c < 1 for c in self.channels):
             raise UserError("--channels needs one or more positive channel counts, e.g. 32,64")
-        if self.kernel_size < 2:
-            raise UserError(f"--kernel-size must be at least 2, got {self.kernel_size}")
 
 
 class Conv(nn.Module):

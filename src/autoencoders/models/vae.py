@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import Config, option
+from ..config import AT_LEAST_0, Config, option
 from ..errors import UserError
 from .base import Output, Stack, reconstruction_loss
 from .dense import mirrored_linear, widths_for
@@ -24,19 +24,21 @@ from .dense import mirrored_linear, widths_for
 
 @dataclass
 class VAEConfig:
-    beta: float = option(1.0, "weight of the KL term (beta-VAE when not 1)")
+    beta: float = option(1.0, "weight of the KL term (beta-VAE when not 1)", range=AT_LEAST_0)
     kl_warmup: int = option(
-        0, "epochs over which the KL weight grows linearly to --beta (validation: full weight)"
+        0,
+        "epochs over which the KL weight grows linearly to --beta (validation: full weight)",
+        range=AT_LEAST_0,
     )
     vae_scale: str = option("logvar", "what the encoder's scale head outputs", ("logvar", "std"))
     decoder_std: str = option(
         "learned", "std of the Gaussian decoder (--loss mse): 'learned' or a fixed positive number"
     )
-    iw_samples: int = option(1000, "importance samples per test image for test_nll (0: skip it)")
+    iw_samples: int = option(
+        1000, "importance samples per test image for test_nll (0: skip it)", range=AT_LEAST_0
+    )
 
     def validate(self) -> None:
-        if self.beta < 0 or self.kl_warmup < 0 or self.iw_samples < 0:
-            raise UserError("--beta, --kl-warmup and --iw-samples must be >= 0")
         if self.decoder_std != "learned":
             try:
                 ok = math.isfinite(float(self.decoder_std)) and float(self.decoder_std) > 0

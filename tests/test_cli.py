@@ -1,0 +1,79 @@
+"""The command line tells the truth: every option explained with its default and range, one-line errors."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import re
+
+import pytest
+
+from autoencoders.checkpoint import write_text
+from autoencoders.cli import build_parser, main
+from autoencoders.config import all_sections
+
+
+def _subcommands() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser()
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+@pytest.mark.parametrize("command", sorted(_subcommands()))
+def test_every_argument_has_help_and_every_valued_option_its_default(command):
+    for action in _subcommands()[command]._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        name = action.option_strings[-1] if action.option_strings else action.dest
+        assert action.help, f"{command} {name} has no help"
+        takes_value = action.nargs != 0 and action.option_strings and not action.required
+        if takes_value and name not in ("--config", "--resume"):  # those have no default to show
+            assert "default:" in action.help, f"{command} {name}: {action.help}"
+        assert "(default: None)" not in action.help
+
+
+def test_every_bounded_config_option_shows_its_range_in_help():
+    helps = {a.dest: a.help for a in _subcommands()["train"]._actions}
+    bounded = [
+        f for klass in all_sections().values() for f in dataclasses.fields(klass) if f.metadata["range"]
+    ]
+    assert len(bounded) > 15
+    for f in bounded:
+        assert f"must be {f.metadata['range']}" in helps[f.name], f.name
+    assert "default: 32,64" in helps["channels"]  # lists shown as they are typed
+    assert "default: D,256,64,16" in helps["layers"]
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["train", "--activation", "rel"], "invalid choice: 'rel'.*did you mean 'relu'"),
+        (["trian"], "invalid choice: 'trian'.*did you mean 'train'"),
+        (["train", "--activaton", "relu"], "--activaton.*did you mean '--activation'"),
+        (["reconstruct", "r", "--data", "digits", "--out", "x.png", "--n", "0"], "--n: must be >= 1, got 0"),
+        (["reconstruct", "r", "--data", "digits", "--out", "x.png", "--n", "-3"], "must be >= 1, got -3"),
+        (["classify", "r", "--epochs", "0"], "--epochs: must be >= 1, got 0"),
+        (["classify", "r", "--labels-fraction", "1.5"], r"must be in \(0, 1\], got 1.5"),
+        (["classify", "r", "--lr", "abc"], "--lr: 'abc' is not a number"),
+        (["sample", "r", "-n", "x", "--out", "s.png"], "'x' is not an integer"),
+    ],
+)
+def test_usage_errors_are_one_line_with_the_fix(capsys, argv, expected):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "--help" in err
+    assert re.search(expected, err), err
+
+
+@pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_written_files_follow_the_umask(tmp_path, mask, mode):
+    old = os.umask(mask)
+    try:
+        write_text(tmp_path / "out.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out.txt").stat().st_mode & 0o777 == mode
