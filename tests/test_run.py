@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -343,3 +344,24 @@ def test_encode_and_reconstruct_accept_arrays_and_tensors(digits_run):
     assert x.shape == recon.shape == (5, 64) and shape == (8, 8)
     with pytest.raises(UserError, match="the array has 3 features but the model expects 64"):
         autoencoders.encode(digits_run.dir, np.zeros((2, 3)))
+
+
+def test_tensorboard_events_hold_every_history_value(tmp_path):
+    accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    run = autoencoders.train(
+        data="digits", layers=[64, 16], epochs=3, tensorboard=True, out=tmp_path / "r", **FAST
+    )
+    events = accumulator.EventAccumulator(str(tmp_path / "r" / "tensorboard"))
+    events.Reload()
+    assert set(events.Tags()["scalars"]) >= {"train/train_loss", "train/val_loss", "train/train_recon"}
+    logged = [(e.step, e.value) for e in events.Scalars("train/val_loss")]
+    assert logged == [(h["epoch"], pytest.approx(h["val_loss"], rel=1e-6)) for h in run.history]
+
+
+def test_tensorboard_without_the_package_is_refused_before_writing(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # as if it were not installed
+    with pytest.raises(UserError, match="--tensorboard needs the tensorboard package: pip install"):
+        autoencoders.train(
+            data="digits", layers=[64, 16], epochs=1, tensorboard=True, out=tmp_path / "r", **FAST
+        )
+    assert not (tmp_path / "r").exists()

@@ -356,8 +356,8 @@ def main(argv: list[str] | None = None) -> None:
     except UserError as e:
         print(f"autoencoders: error: {e}", file=sys.stderr)
         status = 2
-    except KeyboardInterrupt:
-        print("autoencoders: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print("autoencoders: interrupted" + (f"; {e}" if str(e) else ""), file=sys.stderr)
         status = 130
     finally:
         teardown()

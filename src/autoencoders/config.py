@@ -159,6 +159,9 @@ class TrainConfig:
     device: str = option("auto", "device", ("auto", "cpu", "cuda"))
     threads: str = option("auto", "CPU threads: auto (CPUs this process may use; 1 for small layers) or N")
     quiet: bool = option(False, "no progress bars")
+    tensorboard: bool = option(
+        False, "also write TensorBoard event files to RUN/tensorboard/ (needs the tensorboard package)"
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.threads, int) and not isinstance(self.threads, bool):
@@ -214,7 +217,8 @@ class Config:
         options = None
         if kind.section is not None:
             options = _section(kind.section_name, kind.section, d.get(kind.section_name))
-        cfg = cls(**parts, kind_options=options, out=d.get("out"))
+        out = d.get("out")
+        cfg = cls(**parts, kind_options=options, out=None if out is None else str(out))  # a Path too
         cfg.validate()
         return cfg
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from . import distributed, registry, rundir, viz
+from . import distributed, events, registry, rundir, viz
 from .checkpoint import save_weights, write_json, write_text
 from .config import Config, load_toml
 from .data import Dataset, load_dataset
@@ -111,6 +111,8 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None) -> Run:
     if saved is not None and world > 1:
         raise UserError("--resume runs in one process; start it without torchrun")
     main = rank == 0
+    if cfg.train.tensorboard:
+        events.require()  # before anything is written
     ds = load_dataset(cfg.data)
     model = build_model(cfg, ds.sample_shape, device)
     if cfg.pretrain.greedy:
@@ -132,8 +134,20 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None) -> Run:
     threads = progress.marks.setdefault(
         "threads", choose_threads(cfg.train.threads, model, cfg.train.batch_size, speedup)
     )
-    with thread_count(threads):
-        return _train_and_report(cfg, ds, model, device, progress, out)
+    if main and cfg.train.tensorboard:
+        progress.on_row = events.EventLog(out / rundir.TENSORBOARD)
+    try:
+        with thread_count(threads):
+            return _train_and_report(cfg, ds, model, device, progress, out)
+    except KeyboardInterrupt:
+        if not main:
+            raise
+        raise KeyboardInterrupt(
+            f"{out} is kept up to its last complete epoch; continue with: autoencoders train --resume {out}"
+        ) from None
+    finally:
+        if progress.on_row is not None:
+            progress.on_row.close()
 
 
 def _train_and_report(

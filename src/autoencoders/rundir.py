@@ -24,6 +24,7 @@ RECONSTRUCTIONS, LOSS, PRETRAINING, SAMPLES = (
     "samples.png",
 )
 CLASSIFIER_WEIGHTS, CLASSIFIER_CONFIG = "classifier.safetensors", "classifier.json"
+TENSORBOARD = "tensorboard"
 
 
 def write_manifest(

@@ -1,0 +1,141 @@
+"""Every command in README.md and examples/ runs as written.
+
+Fashion-MNIST cannot be read in tests, so ``$AUTOENCODERS_DATA`` points at a small stand-in in
+the same IDX format (digits scaled up to 28×28: 600 training and 150 test images); everything
+else, epochs and layer sizes included, is exactly what the documents say.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import IDX_STEMS, write_idx
+from sklearn.datasets import load_digits
+
+from autoencoders.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((ROOT / "examples").glob("*.toml"))
+SCRIPTS = sorted((ROOT / "examples").glob("*.py"))
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A working directory with examples/ in it, and a stand-in Fashion-MNIST under $AUTOENCODERS_DATA."""
+    base = tmp_path_factory.mktemp("docs")
+    data = base / "data" / "fashion-mnist"
+    data.mkdir(parents=True)
+    x, y = load_digits(return_X_y=True)
+    images = np.pad(np.kron(x.reshape(-1, 8, 8), np.ones((3, 3))), ((0, 0), (2, 2), (2, 2)))
+    images = np.round(images * 255 / 16).astype(np.uint8)
+    arrays = (images[:600], y[:600], images[600:750], y[600:750])
+    for stem, array in zip(IDX_STEMS, arrays):
+        write_idx(data / stem, array.astype(np.uint8), gz=True)
+    work = base / "work"
+    work.mkdir()
+    (work / "examples").symlink_to(ROOT / "examples")
+    old = os.environ.get("AUTOENCODERS_DATA")
+    os.environ["AUTOENCODERS_DATA"] = str(base / "data")
+    yield work
+    if old is None:
+        del os.environ["AUTOENCODERS_DATA"]
+    else:
+        os.environ["AUTOENCODERS_DATA"] = old
+
+
+def commands(text: str) -> list[list[str]]:
+    """The ``autoencoders ...`` commands of shell text: continuation lines joined, ``&&`` chains
+    split, comments dropped; other commands (pip, pytest) are not ours to run."""
+    out = []
+    for line in text.replace("\\\n", " ").splitlines():
+        for part in line.split("&&"):
+            words = shlex.split(part, comments=True)
+            if words and words[0] == "autoencoders":
+                out.append(words)
+    return out
+
+
+def run_in(work: Path, words: list[str], monkeypatch) -> None:
+    """Run one command in-process in ``work``; it must succeed."""
+    monkeypatch.chdir(work)
+    if "--resume" in words:
+        _interrupt(work, words[words.index("--resume") + 1])
+    with pytest.raises(SystemExit) as done:
+        main(words[1:])
+    assert done.value.code == 0, shlex.join(words)
+
+
+def _interrupt(work: Path, run_dir: str) -> None:
+    """Make ``run_dir`` what ``--resume`` is for: start its training again and Ctrl-C it after an epoch."""
+    made_by = next(w for w in _history if "--out" in w and w[w.index("--out") + 1] == run_dir)
+    run = work / run_dir
+    for f in run.iterdir():
+        f.unlink()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "autoencoders", *made_by[1:], "--quiet"], cwd=work, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 120
+    while not (run / "state.safetensors").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130, err.decode()
+    assert "autoencoders train --resume" in err.decode()
+    assert not json.loads((run / "manifest.json").read_text())["completed"]
+
+
+_history: list[list[str]] = []
+
+
+def _readme_blocks(language: str) -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    return re.findall(rf"```{language}\n(.*?)```", text, flags=re.S)
+
+
+def test_readme_shell_commands_run_as_written(workdir, monkeypatch):
+    steps = [w for block in _readme_blocks("bash") for w in commands(block)]
+    assert len(steps) >= 10
+    for words in steps:
+        run_in(workdir, words, monkeypatch)
+        _history.append(words)
+    assert (workdir / "recon.png").stat().st_size > 0
+    assert np.load(workdir / "codes.npy").shape == (1797, 16)
+    assert json.loads((workdir / "runs/vae/manifest.json").read_text())["completed"]
+
+
+@pytest.mark.parametrize("block", range(len(_readme_blocks("python"))))
+def test_readme_python_runs_as_written(workdir, block):
+    code = _readme_blocks("python")[block]
+    done = subprocess.run([sys.executable, "-c", code], cwd=workdir, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_example_configs_and_their_commands_run_as_written(workdir, monkeypatch, example):
+    text = example.read_text()
+    steps = commands("\n".join(line.lstrip("#") for line in text.splitlines() if line.startswith("#   ")))
+    assert steps[0] == ["autoencoders", "train", "--config", f"examples/{example.name}"]
+    for words in steps:
+        run_in(workdir, words, monkeypatch)
+    out = workdir / re.search(r'^out = "(.+)"', text, flags=re.M).group(1)
+    rows = list(csv.DictReader((out / "history.csv").open()))
+    final = [r for r in rows if r["stage"] == rows[-1]["stage"]]
+    assert float(final[-1]["val_loss"]) < float(final[0]["val_loss"])  # it learned something
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_example_scripts_run_as_written(workdir, script):
+    done = subprocess.run([sys.executable, str(script)], cwd=workdir, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip()
