@@ -49,7 +49,7 @@ def test_classify_beats_chance_and_leaves_the_run_untouched(digits_run, tmp_path
 
 
 def test_classifier_starts_from_the_pretrained_encoder_unless_from_scratch(digits_run, tmp_path):
-    kw = dict(epochs=0, **FAST)
+    kw = dict(epochs=1, freeze_encoder=True, **FAST)  # a frozen encoder keeps its starting weights
     pre = autoencoders.classify(digits_run.dir, 1.0, out=tmp_path / "a", **kw).model
     scratch = autoencoders.classify(digits_run.dir, 1.0, out=tmp_path / "b", from_scratch=True, **kw).model
     trained = digits_run.model.encoder[0].weight
@@ -107,6 +107,26 @@ def test_frozen_encoder_trains_the_head_only_and_reports_the_labels_used(digits_
     for name, value in digits_run.model.state_dict().items():  # the encoder did not move
         if name.startswith("encoder"):
             assert torch.equal(result.model.autoencoder.state_dict()[name], value), name
+
+
+def test_unfreezing_after_the_head_moves_the_encoder_from_the_head_only_result(digits_run, tmp_path):
+    opts = dict(labels_fraction=0.2, freeze_encoder=True, epochs=3, **FAST)
+    head_only = autoencoders.classify(digits_run.dir, out=tmp_path / "a", **opts)
+    both = autoencoders.classify(
+        digits_run.dir, out=tmp_path / "b", unfreeze_epochs=2, unfreeze_lr=1e-3, **opts
+    )
+    assert [h["stage"] for h in both.history] == ["classify"] * 3 + ["unfreeze"] * 2
+    losses = lambda result: [h["train_loss"] for h in result.history[:3]]  # noqa: E731
+    assert losses(both) == losses(head_only)  # the same head-only phase first
+    moved = [
+        name
+        for name, value in digits_run.model.state_dict().items()
+        if name.startswith("encoder") and not torch.equal(both.model.autoencoder.state_dict()[name], value)
+    ]
+    assert moved  # the unfrozen phase trained the encoder
+    assert both.metrics["unfreeze_epochs"] == 2
+    with pytest.raises(UserError, match="--unfreeze-epochs follows head-only training"):
+        autoencoders.classify(digits_run.dir, out=tmp_path / "c", unfreeze_epochs=2, epochs=1, **FAST)
 
 
 def test_a_classifier_directory_reloads_and_predicts(digits_run, tmp_path, capsys):

@@ -206,13 +206,16 @@ def classify(
     from_scratch: bool = False,
     data: str | None = None,
     freeze_encoder: bool = False,
+    unfreeze_epochs: int = 0,
+    unfreeze_lr: float | None = None,
     **train_overrides: Any,
 ) -> ClassifierResult:
     """Put a softmax head on a run's encoder and fine-tune it on a fraction of the labels.
 
     Writes the classifier's weights, settings and ``metrics.json`` to ``out`` (default:
-    ``RUN_DIR/classifier-<fraction>``). ``train_overrides`` (``epochs``, ``lr``,
-    ``batch_size``, ``seed``, ...) replace the run's own training settings.
+    ``RUN_DIR/classifier-<fraction>``). With ``freeze_encoder``, ``unfreeze_epochs`` then
+    fine-tunes the whole encoder at ``unfreeze_lr`` (default lr / 10). ``train_overrides``
+    (``epochs``, ``lr``, ``batch_size``, ``seed``, ...) replace the run's own training settings.
     """
     run = open_run(run_dir)
     cfg = run.cfg
@@ -222,9 +225,11 @@ def classify(
     model = run.model.to(resolve_device(cfg.train.device))
     ds = load_dataset(cfg.data, scaler=run.scaler)
     _check_width(model, ds.n_features, cfg.data.data)
-    result = train_classifier(model, ds, cfg.train, labels_fraction, from_scratch, freeze_encoder)
+    result = train_classifier(
+        model, ds, cfg.train, labels_fraction, from_scratch, freeze_encoder, unfreeze_epochs, unfreeze_lr
+    )
     name = f"classifier-{labels_fraction:g}" + ("-scratch" if from_scratch else "")
-    name += "-frozen" if freeze_encoder else ""
+    name += ("-frozen" if freeze_encoder else "") + (f"-unfrozen{unfreeze_epochs}" if unfreeze_epochs else "")
     out = Path(out) if out else Path(run_dir) / name
     settings = {
         "run_dir": str(run_dir),

@@ -8,6 +8,7 @@ training loop trains it, through the supervised step, on (inputs, labels) batche
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -93,13 +94,21 @@ def train_classifier(
     labels_fraction: float = 1.0,
     from_scratch: bool = False,
     freeze_encoder: bool = False,
+    unfreeze_epochs: int = 0,
+    unfreeze_lr: float | None = None,
 ) -> ClassifierResult:
     """Fine-tune ``autoencoder``'s encoder with a softmax head on a fraction of the training labels.
 
     ``freeze_encoder`` trains the head alone on the encoder's codes (a linear classifier on
-    frozen features). ``from_scratch`` re-initialises the encoder first: the same network and budget without
+    frozen features); ``unfreeze_epochs`` then fine-tunes encoder and head together at
+    ``unfreeze_lr`` (default: a tenth of ``cfg.lr``), so the pretrained layers move little.
+    ``from_scratch`` re-initialises the encoder first: the same network and budget without
     pretraining, the baseline that shows what pretraining is worth. Returns test accuracy.
     """
+    if unfreeze_epochs and not freeze_encoder:
+        raise UserError("--unfreeze-epochs follows head-only training: give --freeze-encoder too")
+    if unfreeze_epochs < 0 or cfg.epochs < 1:
+        raise UserError("--epochs must be >= 1 and --unfreeze-epochs >= 0")
     if ds.y_train is None or ds.y_test is None:
         raise UserError("classification needs labels: use a labelled dataset (or --labels / --label-column)")
     classes, y_train = np.unique(ds.y_train.numpy(), return_inverse=True)
@@ -125,6 +134,12 @@ def train_classifier(
     t0 = time.perf_counter()
     step = supervised_step(model, cfg, cfg.epochs * math.ceil(len(rows) / cfg.batch_size))
     history = fit(step, train, val, cfg, cfg.epochs, stage="classify")
+    if unfreeze_epochs:
+        for part in autoencoder.encoder_modules():
+            set_trainable(part, True)
+        cfg = dataclasses.replace(cfg, lr=unfreeze_lr or cfg.lr / 10)
+        step = supervised_step(model, cfg, unfreeze_epochs * math.ceil(len(rows) / cfg.batch_size))
+        history += fit(step, train, val, cfg, unfreeze_epochs, stage="unfreeze")
     seconds = time.perf_counter() - t0
     pred = model.predict(ds.x_test.to(device)).cpu().numpy()
     metrics = {
@@ -133,6 +148,7 @@ def train_classifier(
         "labelled_examples": len(rows),
         "from_scratch": from_scratch,
         "freeze_encoder": freeze_encoder,
+        "unfreeze_epochs": unfreeze_epochs,
         # the fraction actually used: at least one label per class, rounded per class
         "labels_used_fraction": len(rows) / len(y_train),
         "epochs_run": len(history),

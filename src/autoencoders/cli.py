@@ -198,6 +198,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--freeze-encoder", action="store_true", help="train the head alone on the pretrained codes"
     )
     k.add_argument(
+        "--unfreeze-epochs",
+        type=_number(int, AT_LEAST_0),
+        default=0,
+        help=_help(
+            "with --freeze-encoder: then fine-tune encoder and head together this many epochs", 0, AT_LEAST_0
+        ),
+    )
+    k.add_argument(
+        "--unfreeze-lr",
+        type=_number(float, POSITIVE),
+        help=_help("learning rate of the unfrozen phase", "--lr / 10", POSITIVE),
+    )
+    k.add_argument(
         "--epochs", type=_number(int, AT_LEAST_1), default=50, help=_help("training epochs", 50, AT_LEAST_1)
     )
     k.add_argument(
@@ -337,6 +350,8 @@ def run(argv: list[str] | None = None) -> int:
             args.from_scratch,
             args.data,
             args.freeze_encoder,
+            args.unfreeze_epochs,
+            args.unfreeze_lr,
             **{k: v for k, v in given.items() if v is not None},
         )
         m = result.metrics
