@@ -149,7 +149,7 @@ def test_a_classifier_directory_reloads_and_predicts(digits_run, tmp_path, capsy
     assert cli_run(["predict", str(out), "--data", "digits", "--split", "test", "--out", str(csv_path)]) == 0
     lines = csv_path.read_text().splitlines()
     assert lines[0] == "row,predicted," + ",".join(f"p_{c}" for c in range(10)) and len(lines) == len(x) + 1
-    with pytest.raises(UserError, match="must end in .csv"):
+    with pytest.raises(UserError, match="give a file name ending in .csv"):
         cli_run(["predict", str(out), "--data", "digits", "--out", str(tmp_path / "p.txt")])
     with pytest.raises(UserError, match="not a classifier directory"):
         autoencoders.predict(tmp_path, "digits")

@@ -17,6 +17,7 @@ from helpers import FAST
 
 import autoencoders
 from autoencoders import Config, UserError, registry
+from autoencoders.checkpoint import file_sha256
 from autoencoders.models import Output
 from autoencoders.training import loop
 
@@ -92,11 +93,12 @@ def test_run_directory_and_manifest(runs, kind):
     run = runs[kind]
     manifest = json.loads((run.dir / "manifest.json").read_text())
     assert manifest == {
-        "format": 2,
+        "format": 3,
         "kind": kind,
         "input_shape": [1, 8, 8],
         "code_size": run.model.code_size,
         "completed": True,
+        "sha256": {"model.safetensors": file_sha256(run.dir / "model.safetensors")},
     }
     saved = json.loads((run.dir / "config.json").read_text())
     assert saved["model"]["model"] == kind

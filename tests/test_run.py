@@ -283,7 +283,7 @@ def test_encode_and_reconstruct_cli(digits_run, tmp_path, capsys):
     np.testing.assert_array_equal(recon, expected)
     assert "wrote" in capsys.readouterr().out
 
-    with pytest.raises(UserError, match="must end in .npy"):
+    with pytest.raises(UserError, match="writes .png or .npy files"):
         cli_run(["reconstruct", run_dir, "--data", "digits", "--out", str(tmp_path / "r.txt")])
 
 

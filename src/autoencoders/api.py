@@ -12,7 +12,6 @@ import numpy as np
 import torch
 
 from . import registry, rundir
-from .checkpoint import load_weights
 from .classify import ClassifierResult, EncoderClassifier, save_classifier, train_classifier
 from .config import Config, DataConfig
 from .data import apply_scaler, display_shape, load_dataset, read_data, to_float
@@ -42,7 +41,7 @@ def open_run(run_dir: str | Path, device: str = "cpu") -> _Trained:
     run_dir = Path(run_dir)
     manifest = rundir.require_complete(run_dir)
     cfg = Config.load_json(run_dir / rundir.CONFIG)
-    tensors = load_weights(run_dir / rundir.WEIGHTS)
+    tensors = rundir.read_weights(run_dir, rundir.WEIGHTS, manifest)
     scaler = tensors.pop("input_offset").numpy(), tensors.pop("input_span").numpy()
     model = registry.build(cfg, tuple(manifest["input_shape"]))
     try:
@@ -68,12 +67,13 @@ def _open_classifier(
     path = Path(path)
     try:
         settings = json.loads((path / rundir.CLASSIFIER_CONFIG).read_text())
+        rundir.check_format(settings.get("format"), path, "classifier format")
         cfg, shape = Config.from_dict(settings["autoencoder"]), tuple(settings["input_shape"])
-    except (OSError, json.JSONDecodeError, KeyError) as e:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as e:
         raise UserError(
             f"{path} is not a classifier directory made by 'autoencoders classify' ({e})"
         ) from None
-    tensors = load_weights(path / rundir.CLASSIFIER_WEIGHTS)
+    tensors = rundir.read_weights(path, rundir.CLASSIFIER_WEIGHTS, settings)
     scaler = tensors.pop("input_offset").numpy(), tensors.pop("input_span").numpy()
     classes = np.asarray(settings["classes"])
     model = EncoderClassifier(registry.build(cfg, shape), len(classes))

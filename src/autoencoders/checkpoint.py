@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -21,16 +22,32 @@ FORMAT = "autoencoders/1"
 def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
     """Call ``write(tmp_path)`` then rename onto ``path``, so readers never see half a file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a file written in place would follow the umask
+    if path.is_dir():
+        raise UserError(f"cannot write {path}: it is a directory; give a file name")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a file written in place follows the umask
         write(tmp)
         os.replace(tmp, path)
+    except OSError as e:  # a full disk, a read-only or vanished directory: the old file stays as it was
+        raise UserError(f"cannot write {path} ({e.strerror or e}); {path.name} was left as it was") from None
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def check_writable(directory: Path) -> None:
+    """A UserError unless files can be created in ``directory`` (made later if missing)."""
+    existing = directory.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"cannot write under {directory}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write under {directory}: {existing} is not writable; choose another --out")
 
 
 def _umask() -> int:
@@ -66,11 +83,26 @@ def save_weights(path: str | Path, tensors: dict[str, torch.Tensor]) -> None:
     atomic_write(path, lambda tmp: save_file(cpu, tmp, metadata={"format": FORMAT}))
 
 
-def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
-    """Load named tensors from a safetensors file (never unpickles)."""
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_weights(path: str | Path, sha256: str | None = None) -> dict[str, torch.Tensor]:
+    """Load named tensors from a safetensors file (never unpickles), after checking its SHA-256
+    against ``sha256`` when given."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path} does not exist; is this a run directory made by 'autoencoders train'?")
+    if sha256 is not None and file_sha256(path) != sha256:
+        raise UserError(
+            f"{path} has changed since it was written (its SHA-256 does not match the one recorded "
+            "beside it): the file is damaged or was edited; restore it from a copy or train again"
+        )
     try:
         return load_file(path)
     except (SafetensorError, OSError) as e:

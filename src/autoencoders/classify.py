@@ -19,13 +19,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import save_weights, write_json
+from .checkpoint import file_sha256, save_weights, write_json
 from .config import TrainConfig
 from .data import Dataset
 from .errors import UserError
 from .models import Autoencoder
 from .nn import set_trainable
-from .rundir import CLASSIFIER_CONFIG, CLASSIFIER_WEIGHTS, METRICS
+from .rundir import CLASSIFIER_CONFIG, CLASSIFIER_WEIGHTS, METRICS, RUN_FORMAT
 from .training.loop import fit
 from .training.steps import supervised_step
 
@@ -177,5 +177,7 @@ def save_classifier(
     tensors = dict(result.model.state_dict())
     tensors["input_offset"], tensors["input_span"] = (torch.from_numpy(np.asarray(a)) for a in scaler)
     save_weights(out / CLASSIFIER_WEIGHTS, tensors)
-    write_json(out / CLASSIFIER_CONFIG, {**config, "classes": result.classes.tolist()})
+    checksum = {CLASSIFIER_WEIGHTS: file_sha256(out / CLASSIFIER_WEIGHTS)}
+    settings = {"format": RUN_FORMAT, **config, "classes": result.classes.tolist(), "sha256": checksum}
+    write_json(out / CLASSIFIER_CONFIG, settings)
     write_json(out / METRICS, result.metrics)

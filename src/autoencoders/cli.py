@@ -7,6 +7,7 @@ import dataclasses
 import json
 import re
 import sys
+import traceback
 import types
 import typing
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from typing import NoReturn
 
 import numpy as np
 
+from .checkpoint import check_writable
 from .config import AT_LEAST_0, AT_LEAST_1, POSITIVE, Config, Range, all_sections, closest, load_toml
 from .errors import UserError
 
@@ -110,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
     p.add_argument("--version", action="version", version=f"autoencoders {__version__}")
+    p.add_argument("--debug", action="store_true", help="show the full traceback of an error, too")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run_dir = {"type": Path, "help": "a run directory written by 'autoencoders train'"}
     data = "data spec, as for train: digits | fashion-mnist | mnist | idx:DIR | npy:FILE | csv:FILE"
@@ -127,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue an incomplete run from its last complete epoch, with its own settings",
     )
     t.add_argument("--out", help="run directory; default: runs/<timestamp>-<model>")
+    t.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run in --out (deleted first); without it a non-empty --out is refused",
+    )
     _add_config_options(t)
 
     e = sub.add_parser("evaluate", help="recompute a run's test metrics from its checkpoint (printed)")
@@ -238,15 +246,35 @@ def _train_config(args: argparse.Namespace) -> Config:
 
 
 def _given_options(args: argparse.Namespace) -> dict:
-    skip = ("command", "config", "resume", "print_config")
+    skip = ("command", "config", "resume", "print_config", "overwrite", "debug")
     return {k: v for k, v in vars(args).items() if v is not None and k not in skip}
 
 
-def _save_npy(path: Path, array: np.ndarray, png_too: bool = False) -> None:
+# the files each command writes, by --out suffix
+OUTPUTS = {
+    "encode": (".npy",),
+    "reconstruct": (".png", ".npy"),
+    "sample": (".png", ".npy"),
+    "interpolate": (".png", ".npy"),
+    "predict": (".csv",),
+}
+
+
+def check_output_file(path: Path, suffixes: tuple[str, ...]) -> None:
+    """Refuse an --out that cannot be written, before any work is done."""
+    if path.suffix.lower() not in suffixes:
+        kinds = " or ".join(suffixes)
+        raise UserError(
+            f"--out {path}: this command writes {kinds} files; give a file name ending in {kinds}"
+        )
+    if path.is_dir():
+        raise UserError(f"--out {path} is a directory; give a file name, e.g. {path / ('out' + suffixes[0])}")
+    check_writable(path.parent)
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
     from .checkpoint import write_npy
 
-    if path.suffix != ".npy":
-        raise UserError(f"--out {path} must end in {'.png or ' if png_too else ''}.npy")
     write_npy(path, array)
 
 
@@ -272,7 +300,7 @@ def _save_rows(path: Path, rows: np.ndarray, shape: tuple | None, title: str, co
 
         image_grid(rows, path, shape, title, cols)
     else:
-        _save_npy(path, rows, png_too=True)
+        _save_npy(path, rows)
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -280,12 +308,15 @@ def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import autoencoders as api
 
+    if args.command in OUTPUTS:
+        check_output_file(args.out, OUTPUTS[args.command])
+
     if args.command == "train":
         if args.print_config:
             print(_train_config(args).to_toml(), end="")
             return 0
         if args.resume is not None:
-            extra = set(_given_options(args)) - {"quiet"}
+            extra = set(_given_options(args)) - {"quiet"} | ({"overwrite"} if args.overwrite else set())
             if args.config or extra:
                 raise UserError(
                     "--resume continues a run with its own settings; leave out "
@@ -293,7 +324,7 @@ def run(argv: list[str] | None = None) -> int:
                 )
             result = api.resume(args.resume, args.quiet)
         else:
-            result = api.train(_train_config(args))
+            result = api.train(_train_config(args), overwrite=args.overwrite)
         m = result.metrics
         if not m:  # a torchrun rank other than 0: rank 0 reports
             return 0
@@ -336,8 +367,6 @@ def run(argv: list[str] | None = None) -> int:
         _save_rows(args.out, rows, shape, title, cols=len(rows))
         print(f"wrote an interpolation of {args.steps} steps to {args.out}")
     elif args.command == "predict":
-        if args.out.suffix != ".csv":
-            raise UserError(f"--out {args.out} must end in .csv")
         predicted, proba, classes = api.predict(args.clf_dir, args.data, args.split)
         _save_csv(args.out, predicted, proba, classes)
         print(f"wrote predictions of {len(predicted)} rows to {args.out}")
@@ -366,9 +395,12 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors become one line on stderr and exit status 2."""
     from .distributed import teardown
 
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
         status = run(argv)
     except UserError as e:
+        if debug:
+            traceback.print_exc()
         print(f"autoencoders: error: {e}", file=sys.stderr)
         status = 2
     except KeyboardInterrupt as e:

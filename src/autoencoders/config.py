@@ -329,8 +329,10 @@ class Config:
         """Read a config.json written by ``save_json``."""
         try:
             d = json.loads(Path(path).read_text())
-        except json.JSONDecodeError as e:
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise UserError(f"{path} is not valid JSON ({e}); the run directory is damaged") from None
+        if not isinstance(d, dict):
+            raise UserError(f"{path} is not a config (a JSON object); the run directory is damaged")
         return cls.from_dict(d)
 
 

@@ -6,6 +6,7 @@ import csv
 import functools
 import io
 import math
+import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 import torch
 
 from . import distributed, events, registry, rundir, viz
-from .checkpoint import save_weights, write_json, write_text
+from .checkpoint import check_writable, save_weights, write_json, write_text
 from .config import Config, load_toml
 from .data import Dataset, load_dataset
 from .errors import UserError
@@ -24,7 +25,7 @@ from .nn import make_corruption
 from .objectives import regularisers
 from .threads import choose_threads, thread_count
 from .training.layerwise import greedy_pretrain, pretrainable_pairs
-from .training.loop import bf16_speedup, resolve_device, resolve_precision
+from .training.loop import Diverged, bf16_speedup, resolve_device, resolve_precision
 from .training.state import Progress, read_state
 
 
@@ -80,14 +81,15 @@ def _history_csv(history: list[dict]) -> str:
     return buf.getvalue()
 
 
-def train(config: Config | dict | str | Path | None = None, **overrides: Any) -> Run:
+def train(config: Config | dict | str | Path | None = None, overwrite: bool = False, **overrides: Any) -> Run:
     """Train the configured model; write config, manifest, weights, metrics, history and figures.
 
     The run directory holds a resumable state after every epoch until training completes.
-    Under ``torchrun`` every rank trains its slice of each batch and returns the same model;
-    rank 0 alone writes the run directory and computes the metrics.
+    An ``out`` directory that is not empty is refused unless ``overwrite`` (it must hold a run,
+    which is deleted first). Under ``torchrun`` every rank trains its slice of each batch and
+    returns the same model; rank 0 alone writes the run directory and computes the metrics.
     """
-    return _execute(as_config(config, **overrides), None)
+    return _execute(as_config(config, **overrides), None, overwrite)
 
 
 def resume(run_dir: str | Path, quiet: bool | None = None) -> Run:
@@ -104,7 +106,30 @@ def resume(run_dir: str | Path, quiet: bool | None = None) -> Run:
     return _execute(cfg, read_state(state) if state.is_file() else ({}, {}))
 
 
-def _execute(cfg: Config, saved: tuple[dict, dict] | None) -> Run:
+def _check_out(out: Path, overwrite: bool) -> None:
+    """Refuse an ``out`` that would mix two runs' files or cannot be written (nothing is deleted here)."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; give the path of a new or empty directory")
+    if out.is_dir() and any(out.iterdir()):
+        is_run = (out / rundir.MANIFEST).is_file() or (out / rundir.CONFIG).is_file()
+        if not overwrite:
+            raise UserError(
+                f"--out {out} is not empty; add --overwrite to replace "
+                + (
+                    f"the run in it, use --resume {out} to continue it if it is incomplete,"
+                    if is_run
+                    else "it,"
+                )
+                + " or choose another --out"
+            )
+        if not is_run:
+            raise UserError(
+                f"--overwrite replaces run directories only; {out} holds no run, so nothing was deleted"
+            )
+    check_writable(out)
+
+
+def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = False) -> Run:
     """Train ``cfg`` from the start, or from ``saved`` state when resuming."""
     device = distributed.setup(cfg.train.device) or resolve_device(cfg.train.device)
     rank, world = distributed.rank_and_size()
@@ -113,6 +138,9 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None) -> Run:
     main = rank == 0
     if cfg.train.tensorboard:
         events.require()  # before anything is written
+    if main and saved is None:
+        cfg.out = str(_new_run_dir(cfg))  # fixed now: every check and write below uses the same directory
+        _check_out(Path(cfg.out), overwrite)
     ds = load_dataset(cfg.data)
     model = build_model(cfg, ds.sample_shape, device)
     if cfg.pretrain.greedy:
@@ -120,6 +148,8 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None) -> Run:
     cfg.model.layers = model.layers  # config.json records the widths actually used
     out = Path(cfg.out) if saved is not None else _new_run_dir(cfg)
     if main and saved is None:
+        if overwrite and out.is_dir():
+            shutil.rmtree(out)  # only now: every check has passed and the data has loaded
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / rundir.CONFIG, cfg.to_dict())
         rundir.write_manifest(out, model.kind, ds.sample_shape, model.code_size, completed=False)
@@ -139,6 +169,11 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None) -> Run:
     try:
         with thread_count(threads):
             return _train_and_report(cfg, ds, model, device, progress, out)
+    except Diverged as e:
+        if not main:
+            raise
+        rundir.write_manifest(out, model.kind, ds.sample_shape, model.code_size, False, stopped=str(e))
+        raise Diverged(f"{e}; {out} keeps the state of its last complete epoch, if any") from None
     except KeyboardInterrupt:
         if not main:
             raise

@@ -11,10 +11,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import write_json
+from .checkpoint import file_sha256, load_weights, write_json
 from .errors import UserError
 
-RUN_FORMAT = 2
+RUN_FORMAT = 3  # 3: the manifest records the SHA-256 of every weight file
 CONFIG, MANIFEST, WEIGHTS = "config.json", "manifest.json", "model.safetensors"
 METRICS, HISTORY, STATE = "metrics.json", "history.csv", "state.safetensors"
 RECONSTRUCTIONS, LOSS, PRETRAINING, SAMPLES = (
@@ -28,18 +28,42 @@ TENSORBOARD = "tensorboard"
 
 
 def write_manifest(
-    run_dir: Path, kind: str, input_shape: tuple[int, ...], code_size: int, completed: bool
+    run_dir: Path,
+    kind: str,
+    input_shape: tuple[int, ...],
+    code_size: int,
+    completed: bool,
+    stopped: str | None = None,
 ) -> None:
-    """Record what the run is and whether it finished."""
+    """Record what the run is, whether it finished (or why it ``stopped``) and, once it has, its
+    weight files' SHA-256."""
+    run_dir = Path(run_dir)
+    weights = sorted(p for p in run_dir.glob("*.safetensors") if p.name != STATE) if completed else []
     write_json(
-        Path(run_dir) / MANIFEST,
+        run_dir / MANIFEST,
         {
             "format": RUN_FORMAT,
             "kind": kind,
             "input_shape": list(input_shape),
             "code_size": code_size,
             "completed": completed,
-        },
+            "sha256": {p.name: file_sha256(p) for p in weights},
+        }
+        | ({"stopped": stopped} if stopped else {}),
+    )
+
+
+def check_format(found: object, where: Path, what: str = "run format") -> None:
+    """A UserError naming both versions unless ``found`` is the format this version reads."""
+    if found == RUN_FORMAT:
+        return
+    if isinstance(found, int) and found > RUN_FORMAT:
+        raise UserError(
+            f"{where} was written by a newer version of autoencoders ({what} {found}; this version "
+            f"reads {RUN_FORMAT}); upgrade with: pip install --upgrade autoencoders"
+        )
+    raise UserError(
+        f"{where} has {what} {found}, from an older version (this one reads {RUN_FORMAT}); train it again"
     )
 
 
@@ -49,20 +73,34 @@ def read_manifest(run_dir: str | Path) -> dict[str, Any]:
     path = run_dir / MANIFEST
     if not path.is_file():
         if (run_dir / CONFIG).is_file():
-            raise UserError(f"{run_dir} has no {MANIFEST}: it was made by an older version; train it again")
+            raise UserError(
+                f"{run_dir} has a config.json but no {MANIFEST}: training stopped before its first "
+                "step or the directory was made by an older version; train it again"
+            )
         raise UserError(f"{run_dir} is not a run directory (no {MANIFEST}); pass the --out of a training run")
     try:
         manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UserError(f"{path} is not valid JSON ({e}); the run directory is damaged") from None
-    if manifest.get("format") != RUN_FORMAT:
-        raise UserError(f"{run_dir} has run format {manifest.get('format')}; this version reads {RUN_FORMAT}")
+    if not isinstance(manifest, dict):
+        raise UserError(f"{path} is not a manifest (a JSON object); the run directory is damaged")
+    check_format(manifest.get("format"), run_dir)
     return manifest
+
+
+def read_weights(run_dir: str | Path, name: str, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The tensors of weight file ``name``, verified against the SHA-256 the manifest records."""
+    expected = manifest.get("sha256", {}).get(name)
+    if expected is None:
+        raise UserError(f"{Path(run_dir) / MANIFEST} records no checksum for {name}; train the run again")
+    return load_weights(Path(run_dir) / name, expected)
 
 
 def require_complete(run_dir: str | Path) -> dict[str, Any]:
     """The manifest of a run that finished training; a UserError naming the fix otherwise."""
     manifest = read_manifest(run_dir)
+    if manifest.get("stopped"):
+        raise UserError(f"{run_dir} did not finish: {manifest['stopped']}")
     if not manifest["completed"]:
         where = ""
         if (Path(run_dir) / STATE).is_file():

@@ -29,7 +29,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import rundir
-from .checkpoint import load_weights, save_weights, write_json
+from .checkpoint import save_weights, write_json
 from .classify import EncoderClassifier, make_classifier
 from .config import Config
 from .data import apply_scaler, dataset_from_arrays
@@ -159,8 +159,12 @@ class _Autoencoder(BaseEstimator):
         write_json(path / rundir.CONFIG, self.config_.to_dict())
         model = self.autoencoder_
         save_model(path / rundir.WEIGHTS, model, tuple(torch.from_numpy(a) for a in self.scaler_))
+        self._save_weights(path)
         rundir.write_manifest(path, model.kind, model.input_shape, model.code_size, completed=True)
         write_json(path / ESTIMATOR, {"class": type(self).__name__, **self._fitted_json()})
+
+    def _save_weights(self, path: Path) -> None:
+        """Weight files beyond the autoencoder's (the manifest records their checksums too)."""
 
     def _fitted_json(self) -> dict[str, Any]:
         params = self.get_params()
@@ -288,10 +292,8 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
         proba = self.predict_proba(X)  # checks that the classifier is fitted
         return self.classes_[proba.argmax(1)]
 
-    def save(self, path: str | Path) -> None:
-        """The run directory of the autoencoder, plus the fine-tuned classifier's weights."""
-        super().save(path)
-        save_weights(Path(path) / rundir.CLASSIFIER_WEIGHTS, self.classifier_.state_dict())
+    def _save_weights(self, path: Path) -> None:
+        save_weights(path / rundir.CLASSIFIER_WEIGHTS, self.classifier_.state_dict())
 
     def _fitted_json(self) -> dict[str, Any]:
         return super()._fitted_json() | {"classes": self.classes_.tolist()}
@@ -299,7 +301,9 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
     def _restore(self, path: Path, saved: dict[str, Any]) -> None:
         self.classes_ = np.asarray(saved["classes"])
         self.classifier_ = EncoderClassifier(copy.deepcopy(self.autoencoder_), len(self.classes_))
-        self.classifier_.load_state_dict(load_weights(path / rundir.CLASSIFIER_WEIGHTS))
+        self.classifier_.load_state_dict(
+            rundir.read_weights(path, rundir.CLASSIFIER_WEIGHTS, rundir.read_manifest(path))
+        )
         self.classifier_.eval()
 
 

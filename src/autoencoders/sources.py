@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import tempfile
 import urllib.request
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .checkpoint import file_sha256
 from .errors import UserError
 
 MNIST_FILES = {
@@ -95,14 +95,6 @@ def load_idx_dir(directory: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndar
     return xtr, ytr, xte, yte
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def cache_dir() -> Path:
     """Where downloads go: $AUTOENCODERS_CACHE or ~/.cache/autoencoders."""
     return Path(os.environ.get("AUTOENCODERS_CACHE", Path.home() / ".cache" / "autoencoders"))
@@ -114,7 +106,7 @@ def download_verified(name: str, files: dict[str, str]) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     for filename, sha in files.items():
         dest = target / filename
-        if dest.is_file() and _sha256(dest) == sha:
+        if dest.is_file() and file_sha256(dest) == sha:
             continue
         errors = []
         for mirror in MIRRORS[name]:
@@ -122,7 +114,7 @@ def download_verified(name: str, files: dict[str, str]) -> Path:
             os.close(fd)
             try:
                 urllib.request.urlretrieve(mirror + filename, tmp)  # noqa: S310 (fixed https URLs)
-                if _sha256(Path(tmp)) != sha:
+                if file_sha256(Path(tmp)) != sha:
                     raise OSError("SHA-256 mismatch")
                 os.replace(tmp, dest)
                 break
@@ -132,9 +124,10 @@ def download_verified(name: str, files: dict[str, str]) -> Path:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
         else:
+            where = "install the Debian package dataset-fashion-mnist, or " if name == "fashion-mnist" else ""
             raise UserError(
-                f"could not download {name} ({'; '.join(errors)}); "
-                f"use --data idx:DIR with the four IDX files instead"
+                f"{name} is not on this machine and could not be downloaded ({'; '.join(errors)}); "
+                f"{where}put its four IDX files in $AUTOENCODERS_DATA/{name}, or use --data idx:DIR"
             )
     return target
 
@@ -171,14 +164,20 @@ def open_npy(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"npy file {path} does not exist")
+    if path.stat().st_size == 0:
+        raise UserError(f"npy file {path} is empty (0 bytes); write it with numpy.save")
     try:
         x = np.load(path, allow_pickle=False, mmap_mode="r")
-    except ValueError as e:
-        raise UserError(f"{path} is not a numeric .npy array ({e})") from None
+    except (ValueError, EOFError, OSError) as e:
+        raise UserError(
+            f"{path} is not a readable numeric .npy array ({e}); write it with numpy.save"
+        ) from None
     if x.ndim not in (2, 3, 4) or not np.issubdtype(x.dtype, np.number):
         raise UserError(
             f"{path} must hold a numeric N×D, N×H×W or N×C×H×W array, got shape {x.shape} {x.dtype}"
         )
+    if len(x) == 0 or x[0].size == 0:
+        raise UserError(f"{path} holds no data (shape {x.shape}); it needs at least one row and one column")
     return x
 
 
@@ -200,28 +199,72 @@ def load_csv(path: str | Path, label_column: str | None = None) -> tuple[np.ndar
     path = Path(path)
     if not path.is_file():
         raise UserError(f"csv file {path} does not exist")
-    lines = path.read_text().splitlines()
+    try:
+        lines = [line for line in path.read_text().splitlines() if line.strip()]
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not a text CSV file (it is not UTF-8 text)") from None
     if not lines:
         raise UserError(f"csv file {path} is empty")
     first = [c.strip() for c in lines[0].split(",")]
-    try:
-        [float(c) for c in first]
-        header, body = None, lines
-    except ValueError:
-        header, body = first, lines[1:]
+    header = None if all(_is_number(c) for c in first) else first
+    body = lines[1:] if header is not None else lines
+    if not body:
+        raise UserError(f"csv file {path} has a header but no data rows")
+    width = len(first)
     try:
         table = np.loadtxt(body, delimiter=",", dtype=np.float64, ndmin=2)
     except ValueError as e:
-        raise UserError(f"{path} has a non-numeric value ({e}); only numbers are allowed") from None
+        _explain_bad_csv(path, body, width, 2 if header is not None else 1)
+        raise UserError(f"{path} could not be read as a table of numbers ({e})") from None
     check_finite(table, str(path))
     y = None
     if label_column is not None:
-        if header is not None and label_column in header:
-            col = header.index(label_column)
-        elif label_column.lstrip("-").isdigit():
-            col = int(label_column) % table.shape[1]
-        else:
-            raise UserError(f"label column '{label_column}' is not in {path}'s header {header}")
+        col = _column_index(path, label_column, header, width)
         y = table[:, col].astype(np.int64)
         table = np.delete(table, col, axis=1)
+    if table.shape[1] == 0:
+        raise UserError(f"{path} has no feature columns besides the label column")
     return table.astype(np.float32), y
+
+
+def _explain_bad_csv(path: Path, body: list[str], width: int, first_line: int) -> None:
+    """Raise a UserError naming the first ragged row or non-numeric cell of a CSV body."""
+    for i, line in enumerate(body):
+        cells = [c.strip() for c in line.split(",")]
+        if len(cells) != width:
+            raise UserError(
+                f"{path} line {first_line + i} has {len(cells)} columns but the first row has {width}; "
+                "every row needs the same number of comma-separated values"
+            )
+        for j, cell in enumerate(cells):
+            if not _is_number(cell):
+                raise UserError(
+                    f"{path} line {first_line + i}, column {j} holds {cell!r}, not a number; "
+                    "only numbers are allowed (a header is allowed on the first line)"
+                )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _column_index(path: Path, column: str, header: list[str] | None, width: int) -> int:
+    """The index of ``--label-column`` (a header name or a 0-based index, negative from the end)."""
+    if header is not None and column in header:
+        return header.index(column)
+    if column.lstrip("-").isdigit():
+        if not -width <= int(column) < width:
+            raise UserError(
+                f"--label-column {column} is out of range: {path} has {width} columns (0 to {width - 1})"
+            )
+        return int(column) % width
+    if header is None:
+        raise UserError(
+            f"--label-column '{column}' names a column but {path} has no header row; "
+            f"give the column's index instead (0 to {width - 1})"
+        )
+    raise UserError(f"--label-column '{column}' is not in {path}'s header ({', '.join(header)})")

@@ -153,6 +153,10 @@ def evaluate_step(step: Step, data: Tensors, batch_size: int) -> dict[str, float
     return {name: float(total) / n for name, total in zip(sums, totals)}
 
 
+class Diverged(UserError):
+    """The training loss became NaN or infinite."""
+
+
 def fit(
     step: Step,
     train: Tensors,
@@ -206,7 +210,10 @@ def fit(
         train_values = {name: float(all_sum(total)) / n for name, total in sums.items()}
         if not math.isfinite(train_values["loss"]):
             bar.close()
-            raise UserError(f"{stage}: the loss became {train_values['loss']} at epoch {epoch}; lower --lr")
+            raise Diverged(
+                f"training diverged: the loss became {train_values['loss']} in epoch {epoch} of stage "
+                f"'{stage}'; train again with a lower --lr (now {cfg.lr:g})"
+            )
         val_values = evaluate_step(step, val, cfg.batch_size)
         seconds = time.perf_counter() - t0
         row = {

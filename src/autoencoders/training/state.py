@@ -7,6 +7,7 @@ state, and resuming from it continues bit-identically (same RNG draws, same batc
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -24,7 +25,7 @@ from ..errors import UserError
 from .loop import LoopState, Tensors, fit
 from .steps import Step
 
-STATE_FORMAT = 1
+STATE_FORMAT = 2  # 2: the JSON part records a SHA-256 of the tensors
 
 
 def split_tensors(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
@@ -82,7 +83,21 @@ def read_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         ) from None
     if info.get("format") != STATE_FORMAT:
         raise UserError(f"{path} has state format {info.get('format')}; this version reads {STATE_FORMAT}")
+    if info.get("sha256") != tensors_sha256(tensors):
+        raise UserError(
+            f"{path} has changed since it was written (its tensors do not match their SHA-256): "
+            "the file is damaged; train again without --resume"
+        )
     return tensors, info
+
+
+def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
+    """Hex SHA-256 over the names and raw bytes of ``tensors``, in name order."""
+    h = hashlib.sha256()
+    for key in sorted(tensors):
+        h.update(key.encode())
+        h.update(tensors[key].detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 class Progress:
@@ -191,6 +206,7 @@ class Progress:
             "marks": self.marks,
             "elapsed": self.elapsed,
         }
+        info["sha256"] = tensors_sha256(tensors)
         from safetensors.torch import save_file
 
         atomic_write(self.path, lambda tmp: save_file(tensors, tmp, metadata={"state": json.dumps(info)}))
