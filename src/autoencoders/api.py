@@ -65,6 +65,11 @@ def _open_classifier(
 ) -> tuple[EncoderClassifier, np.ndarray, tuple[np.ndarray, np.ndarray], dict[str, Any]]:
     """(classifier in eval mode, its classes, input scaling, settings) of a ``classify`` directory."""
     path = Path(path)
+    if not (path / rundir.CLASSIFIER_CONFIG).is_file():
+        raise UserError(
+            f"{path} is not a classifier directory (no {rundir.CLASSIFIER_CONFIG}); pass an output directory "
+            "of 'autoencoders classify', e.g. RUN/classifier-0.1"
+        )
     try:
         settings = json.loads((path / rundir.CLASSIFIER_CONFIG).read_text())
         rundir.check_format(settings.get("format"), path, "classifier format")
@@ -169,7 +174,8 @@ def sample(run_dir: str | Path, n: int = 64, seed: int = 0) -> tuple[np.ndarray,
     model = load(run_dir)
     if not hasattr(model, "sample"):
         raise UserError(
-            f"{run_dir} is a '{model.kind}' model, which has no prior to sample from; train --model vae"
+            f"{run_dir} is a '{model.kind}' model, which has no prior to sample from; "
+            "train --model vae or --model aae"
         )
     with torch.no_grad():
         rows = model.sample(n, torch.Generator().manual_seed(seed))

@@ -262,13 +262,13 @@ OUTPUTS = {
 
 def check_output_file(path: Path, suffixes: tuple[str, ...]) -> None:
     """Refuse an --out that cannot be written, before any work is done."""
+    if path.is_dir():
+        raise UserError(f"--out {path} is a directory; give a file name, e.g. {path / ('out' + suffixes[0])}")
     if path.suffix.lower() not in suffixes:
         kinds = " or ".join(suffixes)
         raise UserError(
             f"--out {path}: this command writes {kinds} files; give a file name ending in {kinds}"
         )
-    if path.is_dir():
-        raise UserError(f"--out {path} is a directory; give a file name, e.g. {path / ('out' + suffixes[0])}")
     check_writable(path.parent)
 
 

@@ -79,7 +79,10 @@ def load_idx_dir(directory: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndar
     """Read train/test images and labels from a directory of the four standard IDX files."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise UserError(f"data directory {directory} does not exist")
+        raise UserError(
+            f"data directory {directory} does not exist; "
+            "idx:DIR needs the directory holding the four IDX files"
+        )
     arrays = [
         read_idx(_find_idx(directory, stem))
         for stem in (
@@ -163,7 +166,7 @@ def open_npy(path: str | Path) -> np.ndarray:
     """Memory-map a numeric N×D, N×H×W or N×C×H×W .npy file (nothing is read yet)."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"npy file {path} does not exist")
+        raise UserError(f"npy file {path} does not exist; check the path after npy:")
     if path.stat().st_size == 0:
         raise UserError(f"npy file {path} is empty (0 bytes); write it with numpy.save")
     try:
@@ -198,7 +201,7 @@ def load_csv(path: str | Path, label_column: str | None = None) -> tuple[np.ndar
     """Read a numeric CSV (header optional) with an optional label column (name or index)."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"csv file {path} does not exist")
+        raise UserError(f"csv file {path} does not exist; check the path after csv:")
     try:
         lines = [line for line in path.read_text().splitlines() if line.strip()]
     except UnicodeDecodeError:

@@ -1,0 +1,250 @@
+"""The bad-input table: each bad input gets one line naming the problem and the fix, exit status 2,
+no traceback, and leaves the files it was given (and the place it would write) as they were.
+
+The same table is docs/bad-input.md; regenerate it after changing a message with
+``python tests/test_bad_input.py`` (a test fails while the two disagree). In the expected
+messages "…" stands for text that varies (a number computed in training, an OS detail).
+"""
+
+# ruff: noqa: E501  (the table below is data: one message per line reads best)
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autoencoders.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "bad-input.md"
+
+
+def _write(name: str, text: str) -> Callable[[Path], None]:
+    return lambda d: (d / name).write_text(text)
+
+
+def _npy(name: str, array: np.ndarray) -> Callable[[Path], None]:
+    return lambda d: np.save(d / name, array)
+
+
+def _empty(name: str) -> Callable[[Path], None]:
+    return lambda d: (d / name).write_bytes(b"")
+
+
+def _edit_json(name: str, change: Callable[[dict], None]) -> Callable[[Path], None]:
+    def edit(d: Path) -> None:
+        path = d / "run" / name
+        obj = json.loads(path.read_text())
+        change(obj)
+        path.write_text(json.dumps(obj))
+
+    return edit
+
+
+def _flip_bytes(d: Path) -> None:
+    path = d / "run" / "model.safetensors"
+    data = bytearray(path.read_bytes())
+    for i in range(len(data) - 400, len(data)):  # inside the tensor data, past the header
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _incomplete(d: Path) -> None:
+    _edit_json("manifest.json", lambda m: m.update(completed=False))(d)
+
+
+DIGITS_CSV = "\n".join(",".join(["0.5"] * 64 + ["1"]) for _ in range(30)) + "\n"
+
+# (what is wrong, setup in the working directory (which holds a trained run in run/), command, message)
+CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
+    ("unknown dataset name", None, "train --data digitz",
+     "autoencoders: error: unknown data spec 'digitz'; use digits, fashion-mnist, mnist, idx:DIR, npy:FILE or csv:FILE"),
+    ("npy file missing", None, "train --data npy:none.npy",
+     "autoencoders: error: npy file none.npy does not exist; check the path after npy:"),
+    ("npy file of 0 bytes", _empty("x.npy"), "train --data npy:x.npy",
+     "autoencoders: error: npy file x.npy is empty (0 bytes); write it with numpy.save"),
+    ("npy file with 0 rows", _npy("x.npy", np.zeros((0, 5), np.float32)), "train --data npy:x.npy",
+     "autoencoders: error: x.npy holds no data (shape (0, 5)); it needs at least one row and one column"),
+    ("npy file that is 1-D", _npy("x.npy", np.zeros(50, np.float32)), "train --data npy:x.npy",
+     "autoencoders: error: x.npy must hold a numeric N×D, N×H×W or N×C×H×W array, got shape (50,) float32"),
+    ("npy file holding text", _write("x.npy", "hello"), "train --data npy:x.npy",
+     "autoencoders: error: x.npy is not a readable numeric .npy array (…); write it with numpy.save"),
+    ("NaN in the data", _npy("x.npy", np.full((30, 4), np.nan, np.float32)), "train --data npy:x.npy",
+     "autoencoders: error: x.npy contains 120 NaN/inf value(s); clean or impute them first"),
+    ("labels of the wrong length",
+     lambda d: (np.save(d / "x.npy", np.ones((30, 4), np.float32)), np.save(d / "y.npy", np.zeros(7)))[0],
+     "train --data npy:x.npy --labels y.npy",
+     "autoencoders: error: labels y.npy have shape (7,); expected (30,)"),
+    ("too few rows to split", _npy("x.npy", np.ones((5, 4), np.float32)), "train --data npy:x.npy",
+     "autoencoders: error: npy:x.npy has only 5 rows; at least 10 are needed to split it"),
+    ("empty CSV", _empty("t.csv"), "train --data csv:t.csv", "autoencoders: error: csv file t.csv is empty"),
+    ("CSV with a header and no rows", _write("t.csv", "a,b,c\n"), "train --data csv:t.csv",
+     "autoencoders: error: csv file t.csv has a header but no data rows"),
+    ("ragged CSV", _write("t.csv", "1,2,3\n4,5\n"), "train --data csv:t.csv",
+     "autoencoders: error: t.csv line 2 has 2 columns but the first row has 3; "
+     "every row needs the same number of comma-separated values"),
+    ("text in a CSV cell", _write("t.csv", "a,b\n1,2\n3,x\n"), "train --data csv:t.csv",
+     "autoencoders: error: t.csv line 3, column 1 holds 'x', not a number; "
+     "only numbers are allowed (a header is allowed on the first line)"),
+    ("label column index out of range", _write("t.csv", DIGITS_CSV), "train --data csv:t.csv --label-column 999",
+     "autoencoders: error: --label-column 999 is out of range: t.csv has 65 columns (0 to 64)"),
+    ("label column name, CSV without a header", _write("t.csv", DIGITS_CSV),
+     "train --data csv:t.csv --label-column label",
+     "autoencoders: error: --label-column 'label' names a column but t.csv has no header row; "
+     "give the column's index instead (0 to 64)"),
+    ("label column name not in the header", _write("t.csv", "a,b\n1,2\n"), "train --data csv:t.csv --label-column y",
+     "autoencoders: error: --label-column 'y' is not in t.csv's header (a, b)"),
+    ("IDX directory missing", None, "train --data idx:nowhere",
+     "autoencoders: error: data directory nowhere does not exist; idx:DIR needs the directory holding the four IDX files"),
+    ("layer widths that do not fit the data", None, "train --layers 50,8",
+     "autoencoders: error: --layers starts with 50 but the data has 64 features; start it with 64"),
+    ("mistyped option", None, "train --activaton relu",
+     "autoencoders: error: unrecognized arguments: --activaton relu (did you mean '--activation'?); "
+     "see autoencoders --help"),
+    ("mistyped choice", None, "train --activation rel",
+     "autoencoders train: error: argument --activation: invalid choice: 'rel' (choose from 'sigmoid', 'relu', "
+     "'tanh', 'linear', 'gelu') (did you mean 'relu'?); see autoencoders train --help"),
+    ("learning rate 0", None, "train --lr 0", "autoencoders: error: --lr must be > 0, got 0.0"),
+    ("validation fraction 1", None, "train --val-fraction 1",
+     "autoencoders: error: --val-fraction must be in [0, 1), got 1.0"),
+    ("masking noise above 1", None, "train --corruption masking --noise 3",
+     "autoencoders: error: --noise must be in [0, 1] for masking corruption (a fraction of the inputs), got 3.0"),
+    ("KL sparsity on an unbounded code", None, "train --sparsity kl",
+     "autoencoders: error: --sparsity kl compares mean activations in (0, 1) with the target: "
+     "use --code-activation sigmoid, or --sparsity l1 for any activation"),
+    ("config file that is not TOML", _write("c.toml", "layers = [64,"), "train --config c.toml",
+     "autoencoders: error: config file c.toml is not valid TOML: …"),
+    ("unknown key in a config file", _write("c.toml", "[model]\nlayerz = [64, 8]\n"), "train --config c.toml",
+     "autoencoders: error: unknown key(s) ['layerz'] in [model]; valid: …"),
+    ("--out holding another run", None, "train --out run",
+     "autoencoders: error: --out run is not empty; add --overwrite to replace the run in it, "
+     "use --resume run to continue it if it is incomplete, or choose another --out"),
+    ("--out that is a file", _write("f.txt", "x"), "train --out f.txt",
+     "autoencoders: error: --out f.txt is a file; give the path of a new or empty directory"),
+    ("--overwrite of a directory that holds no run", _write("notes.txt", "mine"), "train --out . --overwrite",
+     "autoencoders: error: --overwrite replaces run directories only; . holds no run, so nothing was deleted"),
+    ("--resume with new settings", _incomplete, "train --resume run --lr 0.1",
+     "autoencoders: error: --resume continues a run with its own settings; leave out --lr"),
+    ("--resume of a finished run", None, "train --resume run",
+     "autoencoders: error: run finished training; there is nothing to resume"),
+    ("evaluate a directory that is not a run", None, "evaluate .",
+     "autoencoders: error: . is not a run directory (no manifest.json); pass the --out of a training run"),
+    ("evaluate an incomplete run", _incomplete, "evaluate run",
+     "autoencoders: error: run is an incomplete run; continue it with: autoencoders train --resume run"),
+    ("weights changed on disk (400 flipped bytes)", _flip_bytes, "evaluate run",
+     "autoencoders: error: run/model.safetensors has changed since it was written (its SHA-256 does not match "
+     "the one recorded beside it): the file is damaged or was edited; restore it from a copy or train again"),
+    ("config.json that is not JSON", lambda d: (d / "run" / "config.json").write_text("{"), "evaluate run",
+     "autoencoders: error: run/config.json is not valid JSON (…); the run directory is damaged"),
+    ("config.json with other layer sizes than the weights",
+     _edit_json("config.json", lambda c: c["model"].update(layers=[64, 16, 8])), "evaluate run",
+     "autoencoders: error: run: the weights do not fit its config.json (…)"),
+    ("run from a newer version", _edit_json("manifest.json", lambda m: m.update(format=99)), "evaluate run",
+     "autoencoders: error: run was written by a newer version of autoencoders (run format 99; this version "
+     "reads 3); upgrade with: pip install --upgrade autoencoders"),
+    ("encode --out a directory", lambda d: (d / "outdir").mkdir(), "encode run --data digits --out outdir",
+     "autoencoders: error: --out outdir is a directory; give a file name, e.g. outdir/out.npy"),
+    ("encode --out under a file", _write("f.txt", "x"), "encode run --data digits --out f.txt/codes.npy",
+     "autoencoders: error: cannot write under f.txt: …f.txt is a file, not a directory"),
+    ("reconstruct --out of another image type", None, "reconstruct run --data digits --out r.jpg",
+     "autoencoders: error: --out r.jpg: this command writes .png or .npy files; give a file name ending in .png or .npy"),
+    ("reconstruct --n 0", None, "reconstruct run --data digits --out r.png --n 0",
+     "autoencoders reconstruct: error: argument --n: must be >= 1, got 0; see autoencoders reconstruct --help"),
+    ("encode data of another width", _npy("x.npy", np.ones((30, 5), np.float32)), "encode run --data npy:x.npy --out c.npy",
+     "autoencoders: error: npy:x.npy has 5 features but the model expects 64"),
+    ("classify --epochs 0", None, "classify run --epochs 0",
+     "autoencoders classify: error: argument --epochs: must be >= 1, got 0; see autoencoders classify --help"),
+    ("classify --labels-fraction above 1", None, "classify run --labels-fraction 1.5",
+     "autoencoders classify: error: argument --labels-fraction: must be in (0, 1], got 1.5; "
+     "see autoencoders classify --help"),
+    ("sample from a model without a prior", None, "sample run --out s.png",
+     "autoencoders: error: run is a 'dense' model, which has no prior to sample from; train --model vae or --model aae"),
+    ("interpolate with one row index", None, "interpolate run --data digits --pair 3 --out s.png",
+     "autoencoders: error: --pair needs two row indices, e.g. 0,1; got [3]"),
+    ("predict with a run that is not a classifier", None, "predict run --data digits --out p.csv",
+     "autoencoders: error: run is not a classifier directory (no classifier.json); pass an output directory of 'autoencoders classify', e.g. RUN/classifier-0.1"),
+    ("training that diverges", None,
+     "train --layers 64,32,8 --optimizer sgd --lr 10 --loss mse --output-activation linear --epochs 3 --out div",
+     "autoencoders: error: training diverged: the loss became … in epoch … of stage 'train'; train again with a "
+     "lower --lr (now 10); div keeps the state of its last complete epoch, if any"),
+]  # fmt: skip
+
+# cases whose command writes on purpose before it fails (the record of why training stopped)
+WRITES = {"training that diverges"}
+
+
+def matches(line: str, expected: str) -> bool:
+    """Whether ``line`` is ``expected`` with each "…" standing for any text."""
+    parts = expected.split("…")
+    if len(parts) == 1:
+        return line == expected
+    if not line.startswith(parts[0]) or not line.endswith(parts[-1]):
+        return False
+    at = len(parts[0])
+    for part in parts[1:-1]:
+        at = line.find(part, at)
+        if at < 0:
+            return False
+        at += len(part)
+    return at <= len(line) - len(parts[-1])
+
+
+def _snapshot(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in directory.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("what, setup, command, expected", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_gets_one_clear_line(what, setup, command, expected, digits_run, tmp_path, monkeypatch, capsys):
+    shutil.copytree(digits_run.dir, tmp_path / "run")
+    if setup is not None:
+        setup(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    before = _snapshot(tmp_path)
+    with pytest.raises(SystemExit) as done:
+        main([*command.split(), "--quiet"] if command.split()[0] in ("train", "classify") else command.split())
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert done.value.code == 2
+    assert "Traceback" not in err
+    assert len(lines) == 1, err
+    assert matches(lines[0], expected), f"\n{lines[0]}\n{expected}"
+    if what not in WRITES:
+        assert _snapshot(tmp_path) == before  # nothing written, nothing half-written, nothing deleted
+
+
+def test_the_table_has_at_least_thirty_distinct_inputs():
+    assert len({c[0] for c in CASES}) == len(CASES) >= 30
+
+
+def doc_table() -> str:
+    """docs/bad-input.md as generated from CASES."""
+    rows = [
+        "# Bad input and what it says",
+        "",
+        "Every bad input below gets exactly this one line on stderr, exit status 2, no traceback",
+        "(`autoencoders --debug COMMAND ...` shows one), and nothing written, half-written or deleted.",
+        "`tests/test_bad_input.py` checks each row; `…` stands for text that varies. Commands run in a",
+        "directory holding `run/`, a trained run on `digits`.",
+        "",
+        "| # | bad input | command | message |",
+        "|---|---|---|---|",
+    ]
+    for i, (what, _, command, expected) in enumerate(CASES, 1):
+        cell = expected.replace("|", "\\|")
+        rows.append(f"| {i} | {what} | `autoencoders {command}` | {cell} |")
+    return "\n".join(rows) + "\n"
+
+
+def test_the_docs_show_this_table():
+    assert DOC.read_text() == doc_table(), "regenerate it: python tests/test_bad_input.py"
+
+
+if __name__ == "__main__":
+    DOC.parent.mkdir(exist_ok=True)
+    DOC.write_text(doc_table())
+    print(f"wrote {DOC}", file=sys.stderr)
