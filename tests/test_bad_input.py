@@ -199,14 +199,18 @@ def _snapshot(directory: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("what, setup, command, expected", CASES, ids=[c[0] for c in CASES])
-def test_bad_input_gets_one_clear_line(what, setup, command, expected, digits_run, tmp_path, monkeypatch, capsys):
+def test_bad_input_gets_one_clear_line(
+    what, setup, command, expected, digits_run, tmp_path, monkeypatch, capsys
+):
     shutil.copytree(digits_run.dir, tmp_path / "run")
     if setup is not None:
         setup(tmp_path)
     monkeypatch.chdir(tmp_path)
     before = _snapshot(tmp_path)
     with pytest.raises(SystemExit) as done:
-        main([*command.split(), "--quiet"] if command.split()[0] in ("train", "classify") else command.split())
+        main(
+            [*command.split(), "--quiet"] if command.split()[0] in ("train", "classify") else command.split()
+        )
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.strip()]
     assert done.value.code == 2

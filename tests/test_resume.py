@@ -9,6 +9,7 @@ weight, history loss and metric must equal an uninterrupted run with the same se
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import os
 import signal
@@ -44,14 +45,25 @@ import torch
 torch.set_num_threads(1)
 from autoencoders.training import steps
 from autoencoders.cli import main
-kill_at, seen = int(sys.argv[1]), [0]
+where, kill_at = sys.argv[1].split(":")
+kill_at, seen = int(kill_at), [0]
 real = steps.GradientStep.train_batch
 def train_batch(self, batch):
     seen[0] += 1
     if seen[0] == kill_at:
         os.kill(os.getpid(), signal.SIGKILL)
     return real(self, batch)
-steps.GradientStep.train_batch = train_batch
+real_replace = os.replace
+def replace(src, dst):  # the checkpoint write: the new state is complete but not yet in place
+    if str(dst).endswith("state.safetensors"):
+        seen[0] += 1
+        if seen[0] == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return real_replace(src, dst)
+if where == "batch":
+    steps.GradientStep.train_batch = train_batch
+else:
+    os.replace = replace
 main(sys.argv[2:])
 """
 
@@ -97,22 +109,24 @@ def uninterrupted(tmp_path_factory):
 @pytest.mark.parametrize(
     ("settings", "kill_at", "saved"),
     [
-        (GREEDY, 30, "stage 'pretrain layer 1' after epoch 1"),
-        (GREEDY, 55, "stage 'pretrain layer 1' after epoch 2"),  # killed before layer 2's first save
-        (GREEDY, 70, "stage 'pretrain layer 2' after epoch 1"),
-        (GREEDY, 110, "stage 'pretrain layer 3' after epoch 1"),  # layers 1-2 features recomputed
-        (GREEDY, 160, "stage 'fine-tune' after epoch 1"),
-        (GREEDY, 215, "stage 'no pretraining' after epoch 1"),
-        (VAE, 30, "stage 'train' after epoch 1"),
+        (GREEDY, "batch:30", "stage 'pretrain layer 1' after epoch 1"),
+        (GREEDY, "batch:55", "stage 'pretrain layer 1' after epoch 2"),  # killed before layer 2's first save
+        (GREEDY, "batch:70", "stage 'pretrain layer 2' after epoch 1"),
+        (GREEDY, "batch:110", "stage 'pretrain layer 3' after epoch 1"),  # layers 1-2 features recomputed
+        (GREEDY, "batch:160", "stage 'fine-tune' after epoch 1"),
+        (GREEDY, "batch:215", "stage 'no pretraining' after epoch 1"),
+        (VAE, "batch:30", "stage 'train' after epoch 1"),
+        # during the 4th checkpoint write (pretrain layer 2, epoch 2): the 3rd one stays in place
+        (GREEDY, "write:4", "stage 'pretrain layer 2' after epoch 1"),
     ],
-    ids=["layer1", "between-layers", "layer2", "layer3", "fine-tune", "baseline", "vae"],
+    ids=["layer1", "between-layers", "layer2", "layer3", "fine-tune", "baseline", "vae", "checkpoint-write"],
 )
 def test_sigkill_then_resume_gives_bit_identical_weights(tmp_path, uninterrupted, settings, kill_at, saved):
     whole = uninterrupted(settings)
     killed = tmp_path / "killed"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(kill_at), *_argv(settings, killed)],
+        [sys.executable, "-c", CHILD, kill_at, *_argv(settings, killed)],
         env=env,
         capture_output=True,
         text=True,
@@ -140,13 +154,14 @@ def test_sigkill_then_resume_gives_bit_identical_weights(tmp_path, uninterrupted
     assert {k: v for k, v in m_resumed.items() if k not in TIMING} == m_whole
     assert json.loads((killed / "manifest.json").read_text())["completed"] is True
     assert not (killed / "state.safetensors").exists()  # optimizer state is dropped once complete
+    assert not list(killed.glob(".*.tmp"))  # a write cut short leaves no stray file behind
 
 
 def test_resume_of_a_run_killed_before_its_first_epoch_starts_over(tmp_path):
     killed = tmp_path / "killed"
     settings = {"data": "digits", "layers": [64, 16, 4], "epochs": 2}
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, "3", *_argv(settings, killed)],
+        [sys.executable, "-c", CHILD, "batch:3", *_argv(settings, killed)],
         env={**os.environ, "OMP_NUM_THREADS": "1"},
         capture_output=True,
         timeout=300,
@@ -166,3 +181,31 @@ def test_resume_refuses_a_finished_run_and_extra_settings(digits_run, tmp_path):
         cli_run(["train", "--resume", str(digits_run.dir), "--epochs", "5"])
     with pytest.raises(UserError, match="not a run directory"):
         autoencoders.resume(tmp_path)
+
+
+def test_a_full_disk_loses_nothing_already_saved(tmp_path, uninterrupted, monkeypatch):
+    import safetensors.torch
+
+    settings = {"data": "digits", "layers": [64, 16, 4], "epochs": 4, "lr_decay": "cosine"}
+    whole = uninterrupted(settings)
+    real, calls = safetensors.torch.save_file, [0]
+
+    def full_disk(tensors, filename, metadata=None):
+        calls[0] += 1
+        if calls[0] == 3:  # the third epoch's checkpoint finds the disk full
+            with open(filename, "wb") as f:
+                f.write(b"partial")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(tensors, filename, metadata=metadata)
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full_disk)
+    out = tmp_path / "full"
+    with pytest.raises(UserError, match=r"cannot write .*state.safetensors \(No space left on device\)"):
+        autoencoders.train(**settings, **COMMON, out=str(out))
+    monkeypatch.undo()
+    assert not list(out.glob(".*.tmp"))
+    with pytest.raises(UserError, match="stopped in stage 'train' after epoch 2"):
+        autoencoders.load(out)  # the second epoch's state is intact
+    resumed = autoencoders.resume(out)
+    for k, v in whole.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[k], v), k

@@ -173,6 +173,9 @@ def test_same_seed_same_run_other_seed_other_run(tmp_path, npy_data):
     for (k, va), vb in zip(a.model.state_dict().items(), b.model.state_dict().values()):
         assert torch.equal(va, vb), k
     assert not torch.equal(a.model.encoder[0].weight, c.model.encoder[0].weight)
+    timing = {"train_seconds", "pretrain_seconds", "samples_per_second"}
+    same = lambda run: {k: v for k, v in run.metrics.items() if k not in timing}  # noqa: E731
+    assert same(a) == same(b) and same(a) != same(c)  # identical metrics from the same seed
 
 
 def test_zero_epochs_writes_an_untrained_run(tmp_path, npy_data):

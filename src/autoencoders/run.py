@@ -100,6 +100,8 @@ def resume(run_dir: str | Path, quiet: bool | None = None) -> Run:
         raise UserError(f"{run_dir} finished training; there is nothing to resume")
     cfg = Config.load_json(run_dir / rundir.CONFIG)
     cfg.out = str(run_dir)
+    for stale in run_dir.glob(".*.tmp"):  # a write the stop cut short; its target file is intact
+        stale.unlink()
     if quiet is not None:
         cfg.train.quiet = quiet
     state = run_dir / rundir.STATE

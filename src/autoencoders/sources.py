@@ -171,7 +171,7 @@ def open_npy(path: str | Path) -> np.ndarray:
         raise UserError(f"npy file {path} is empty (0 bytes); write it with numpy.save")
     try:
         x = np.load(path, allow_pickle=False, mmap_mode="r")
-    except (ValueError, EOFError, OSError) as e:
+    except Exception as e:  # numpy's header parser raises many kinds on a damaged file
         raise UserError(
             f"{path} is not a readable numeric .npy array ({e}); write it with numpy.save"
         ) from None
@@ -190,7 +190,7 @@ def load_labels(labels: str | Path, n: int) -> np.ndarray:
         raise UserError(f"labels file {labels} does not exist")
     try:
         y = np.load(labels, allow_pickle=False)
-    except ValueError as e:
+    except Exception as e:  # as for the data file
         raise UserError(f"{labels} is not a numeric .npy array ({e})") from None
     if y.shape != (n,):
         raise UserError(f"labels {labels} have shape {y.shape}; expected ({n},)")
