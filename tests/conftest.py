@@ -5,6 +5,8 @@ Everything here is deterministic (fixed seeds, fp32) and small enough for a 2-co
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,8 @@ import autoencoders
 # Tiny models gain nothing from intra-op threads, and oversubscribed cores (parallel jobs,
 # other processes) make multi-threaded torch very slow; one thread is also reproducible.
 torch.set_num_threads(1)
+# cached baselines go to a fresh directory, never the user's cache
+os.environ["AUTOENCODERS_CACHE"] = tempfile.mkdtemp(prefix="autoencoders-cache-")
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autoencoders.metrics import clustering_accuracy, kmeans_scores
+from autoencoders.metrics import clustering_accuracy, kmeans_scores, knn_accuracy, pixel_scores
 
 
 def test_clustering_accuracy_is_one_for_permuted_labels():
@@ -27,3 +27,29 @@ def test_kmeans_finds_separated_clusters():
     z = rng.normal(size=(150, 2)) * 0.1 + np.array([[0, 0], [5, 0], [0, 5]])[y]
     accuracy, nmi = kmeans_scores(z, y)
     assert accuracy == 1.0 and nmi == pytest.approx(1.0)
+
+
+def test_knn_and_pixel_scores_are_measured_and_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTOENCODERS_CACHE", str(tmp_path))
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 40)
+    x = rng.normal(size=(120, 4)) * 0.1 + np.eye(3, 4)[y] * 3
+    assert knn_accuracy(x[::2], y[::2], x[1::2], y[1::2]) == 1.0
+    assert knn_accuracy(x[::2], rng.permutation(y[::2]), x[1::2], y[1::2]) < 0.7  # labels carry no signal
+    first = pixel_scores(x[::2], y[::2], x[1::2], y[1::2])
+    assert set(first) == {
+        "pixels_linear_probe_accuracy",
+        "pixels_knn_accuracy",
+        "pixels_kmeans_accuracy",
+        "pixels_kmeans_nmi",
+    }
+    (cached,) = (tmp_path / "baselines").iterdir()
+    cached.write_text('{"pixels_knn_accuracy": 0.5}')  # the cache is what the next call returns
+    assert pixel_scores(x[::2], y[::2], x[1::2], y[1::2]) == {"pixels_knn_accuracy": 0.5}
+
+
+def test_run_metrics_compare_codes_with_pca_and_pixels(digits_run):
+    m = digits_run.metrics
+    for name in ("linear_probe_accuracy", "knn_accuracy", "kmeans_accuracy", "kmeans_nmi"):
+        assert 0 <= m[name] <= 1 and 0 <= m[f"pca_{name}"] <= 1 and 0 <= m[f"pixels_{name}"] <= 1
+    assert m["pixels_knn_accuracy"] > 0.9  # digits are easy for kNN on pixels

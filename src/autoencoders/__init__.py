@@ -6,7 +6,18 @@ import os
 # down many times over; it takes effect only before the thread pool starts (see threads.py).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from .api import classify, encode, evaluate_run, interpolate, load, predict, reconstruct, sample
+from .api import (
+    anomaly_scores_against_pca,
+    classify,
+    encode,
+    evaluate_run,
+    interpolate,
+    load,
+    predict,
+    reconstruct,
+    sample,
+    score,
+)
 from .classify import ClassifierResult, EncoderClassifier
 from .config import Config, DataConfig, ModelConfig, PretrainConfig, TrainConfig
 from .data import Dataset, load_dataset
@@ -32,6 +43,7 @@ __all__ = [
     "Run",
     "TrainConfig",
     "UserError",
+    "anomaly_scores_against_pca",
     "classify",
     "encode",
     "evaluate_run",
@@ -43,6 +55,7 @@ __all__ = [
     "reconstruct",
     "resume",
     "sample",
+    "score",
     "train",
 ]
 

@@ -16,7 +16,7 @@ from .classify import ClassifierResult, EncoderClassifier, save_classifier, trai
 from .config import Config, DataConfig
 from .data import apply_scaler, display_shape, load_dataset, read_data, to_float
 from .errors import UserError
-from .metrics import encode_all, evaluate, reconstruct_all
+from .metrics import encode_all, evaluate, pca_fit, reconstruct_all
 from .models import Autoencoder
 from .stream import RowStream
 from .training.loop import resolve_device
@@ -135,14 +135,25 @@ def _scaled_rows(
     data_cfg: DataConfig, data: str, split: str, scaler: tuple[np.ndarray, np.ndarray]
 ) -> np.ndarray:
     """Rows of ``data`` (all, or one split made as in training) scaled by a fitted ``scaler``."""
+    return _scaled_data(data_cfg, data, split, scaler)[0]
+
+
+def _scaled_data(
+    data_cfg: DataConfig, data: str, split: str, scaler: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``_scaled_rows`` and their labels (None for unlabelled data)."""
     cfg = copy.deepcopy(data_cfg)
     cfg.data = data
     if split == "all":
         raw = read_data(cfg)
-        x = raw.x if raw.x_test is None else np.concatenate([raw.x, raw.x_test])
-        return apply_scaler(x, *scaler)
-    rows = getattr(load_dataset(cfg, scaler=scaler), f"x_{split}")
-    return (rows.materialise() if isinstance(rows, RowStream) else rows).numpy()
+        if raw.x_test is None:
+            return apply_scaler(raw.x, *scaler), raw.y
+        y = None if raw.y is None or raw.y_test is None else np.concatenate([raw.y, raw.y_test])
+        return apply_scaler(np.concatenate([raw.x, raw.x_test]), *scaler), y
+    ds = load_dataset(cfg, scaler=scaler)
+    rows, y = getattr(ds, f"x_{split}"), getattr(ds, f"y_{split}")
+    rows = (rows.materialise() if isinstance(rows, RowStream) else rows).numpy()
+    return rows, None if y is None else y.numpy()
 
 
 def load_rows(run_dir: str | Path, data: str, split: str = "all") -> tuple[np.ndarray, tuple | None]:
@@ -165,6 +176,64 @@ def reconstruct(
     run = open_run(run_dir)
     x = _rows(run, data, split)
     return x, reconstruct_all(run.model, torch.from_numpy(x)).numpy(), run.display_shape
+
+
+def score(
+    run_dir: str | Path, data: str, split: str = "all", iw_samples: int = 100
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per-row anomaly scores of ``data`` under a run (higher: less like the training data) and
+    the rows' labels (None when the data has none).
+
+    The score is the model's own reconstruction loss of the row: BCE summed over pixels, or the
+    squared error, as in training; for a VAE the importance-sampled negative log-likelihood
+    (``iw_samples`` samples; 1 gives the negative ELBO of one sample).
+    """
+    run = open_run(run_dir)
+    x, y = _scaled_data(run.cfg.data, data, split, run.scaler)
+    _check_width(run.model, x.shape[1], data)
+    rows = torch.from_numpy(x)
+    if hasattr(run.model, "posterior"):
+        from .likelihood import importance_sampled_nll
+
+        scores = importance_sampled_nll(run.model, rows, max(iw_samples, 1), quiet=run.cfg.train.quiet)
+    else:
+        with torch.no_grad():
+            parts = [rows[i : i + 4096] for i in range(0, len(rows), 4096)]
+            scores = torch.cat([run.model.nll(run.model(part).logits, part) for part in parts])
+    return scores.numpy().astype(np.float64), y
+
+
+def anomaly_scores_against_pca(
+    run_dir: str | Path, data: str, anomalous_class: int, split: str = "test", iw_samples: int = 100
+) -> dict[str, float]:
+    """ROC-AUC and average precision of the run's anomaly scores for telling rows of
+    ``anomalous_class`` from the rest, beside PCA's squared reconstruction error (PCA with the
+    run's code size, fitted on the run's own training split)."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    scores, y = score(run_dir, data, split, iw_samples)
+    if y is None:
+        raise UserError(f"--anomalous-class needs labels, and {data} has none")
+    positive = y == anomalous_class
+    if positive.all() or not positive.any():
+        raise UserError(
+            f"--anomalous-class {anomalous_class}: the {split} rows of {data} must hold that class "
+            "and others "
+            f"(classes there: {', '.join(map(str, np.unique(y)))})"
+        )
+    run = open_run(run_dir)
+    train = load_dataset(run.cfg.data, scaler=run.scaler)
+    pca = pca_fit(train.train_sample()[0].numpy(), run.model.code_size)
+    x = _scaled_rows(run.cfg.data, data, split, run.scaler)
+    pca_scores = ((pca.inverse_transform(pca.transform(x)) - x) ** 2).sum(1)
+    return {
+        "roc_auc": float(roc_auc_score(positive, scores)),
+        "average_precision": float(average_precision_score(positive, scores)),
+        "pca_roc_auc": float(roc_auc_score(positive, pca_scores)),
+        "pca_average_precision": float(average_precision_score(positive, pca_scores)),
+        "anomalies": int(positive.sum()),
+        "rows": len(positive),
+    }
 
 
 def sample(run_dir: str | Path, n: int = 64, seed: int = 0) -> tuple[np.ndarray, tuple | None]:

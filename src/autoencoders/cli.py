@@ -156,6 +156,46 @@ def build_parser() -> argparse.ArgumentParser:
                 default=20,
                 help=_help("images in a .png", 20, AT_LEAST_1),
             )
+    a = sub.add_parser("score", help="per-row anomaly scores (reconstruction loss; VAE: NLL) as CSV")
+    a.add_argument("run_dir", **run_dir)
+    a.add_argument("--data", required=True, help=data)
+    a.add_argument("--out", required=True, type=Path, help="output .csv: row, score (and label when known)")
+    a.add_argument(
+        "--split", default="all", choices=splits, help=_help("which rows, split as in training", "all")
+    )
+    a.add_argument(
+        "--anomalous-class",
+        type=int,
+        help=_help(
+            "also report ROC-AUC and average precision for telling this class from the rest, "
+            "beside PCA's reconstruction error",
+            "not set",
+        ),
+    )
+    a.add_argument(
+        "--iw-samples",
+        type=_number(int, AT_LEAST_1),
+        default=100,
+        help=_help("VAE: importance samples per row of the NLL score", 100, AT_LEAST_1),
+    )
+    from .visualize import KINDS
+
+    v = sub.add_parser("visualize", help="a figure of what a run learned (PNG): " + ", ".join(KINDS))
+    v.add_argument("run_dir", **run_dir)
+    v.add_argument(
+        "--what", required=True, choices=tuple(KINDS), help="; ".join(f"{k}: {d}" for k, d in KINDS.items())
+    )
+    v.add_argument("--out", type=Path, help=_help("output .png", "RUN_DIR/<what>.png"))
+    v.add_argument("--data", help=_help(data + " (its test rows are shown)", "the run's own data"))
+    v.add_argument(
+        "--n",
+        type=_number(int, AT_LEAST_1),
+        default=10,
+        help=_help("images, units or dimensions shown (filters: an n×n grid)", 10, AT_LEAST_1),
+    )
+    v.add_argument(
+        "--method", default="pca", choices=("pca", "tsne"), help=_help("latent: how codes become 2-D", "pca")
+    )
     s = sub.add_parser("sample", help="new images from a VAE's or AAE's prior, as a PNG grid (or .npy)")
     s.add_argument("run_dir", **run_dir)
     s.add_argument(
@@ -257,6 +297,7 @@ OUTPUTS = {
     "sample": (".png", ".npy"),
     "interpolate": (".png", ".npy"),
     "predict": (".csv",),
+    "score": (".csv",),
 }
 
 
@@ -291,6 +332,16 @@ def _save_csv(path: Path, predicted: np.ndarray, proba: np.ndarray, classes: np.
     for i, (label, p) in enumerate(zip(predicted, proba)):
         writer.writerow([i, label, *(f"{v:.6g}" for v in p)])
     write_text(path, buf.getvalue())
+
+
+def _save_scores(path: Path, scores: np.ndarray, labels: np.ndarray | None) -> None:
+    """Row index, anomaly score (and label), written atomically."""
+    from .checkpoint import write_text
+
+    lines = ["row,score" + (",label" if labels is not None else "")]
+    for i, v in enumerate(scores):
+        lines.append(f"{i},{v:.6g}" + (f",{labels[i]}" if labels is not None else ""))
+    write_text(path, "\n".join(lines) + "\n")
 
 
 def _save_rows(path: Path, rows: np.ndarray, shape: tuple | None, title: str, cols: int = 10) -> None:
@@ -366,6 +417,26 @@ def run(argv: list[str] | None = None) -> int:
         title = f"rows {args.pair[0]} → {args.pair[1]}: inputs at the ends, decoded codes between"
         _save_rows(args.out, rows, shape, title, cols=len(rows))
         print(f"wrote an interpolation of {args.steps} steps to {args.out}")
+    elif args.command == "score":
+        scores, labels = api.score(args.run_dir, args.data, args.split, args.iw_samples)
+        _save_scores(args.out, scores, labels)
+        print(f"wrote anomaly scores of {len(scores)} rows to {args.out}")
+        if args.anomalous_class is not None:
+            m = api.anomaly_scores_against_pca(
+                args.run_dir, args.data, args.anomalous_class, args.split, args.iw_samples
+            )
+            print(
+                f"class {args.anomalous_class} as anomalies ({m['anomalies']} of {m['rows']} rows): "
+                f"ROC-AUC {m['roc_auc']:.4f} (PCA: {m['pca_roc_auc']:.4f}), "
+                f"average precision {m['average_precision']:.4f} (PCA: {m['pca_average_precision']:.4f})"
+            )
+    elif args.command == "visualize":
+        from .visualize import visualize
+
+        if args.out is not None:
+            check_output_file(args.out, (".png",))
+        path = visualize(args.run_dir, args.what, args.out, args.data, args.n, args.method)
+        print(f"wrote {path}")
     elif args.command == "predict":
         predicted, proba, classes = api.predict(args.clf_dir, args.data, args.split)
         _save_csv(args.out, predicted, proba, classes)

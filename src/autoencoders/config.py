@@ -159,6 +159,9 @@ class TrainConfig:
     device: str = option("auto", "device", ("auto", "cpu", "cuda"))
     threads: str = option("auto", "CPU threads: auto (CPUs this process may use; 1 for small layers) or N")
     quiet: bool = option(False, "no progress bars")
+    snapshots: int = option(
+        0, "every N epochs, save test reconstructions to RUN/snapshots/ (0: off)", range=AT_LEAST_0
+    )
     tensorboard: bool = option(
         False, "also write TensorBoard event files to RUN/tensorboard/ (needs the tensorboard package)"
     )

@@ -166,8 +166,11 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
     threads = progress.marks.setdefault(
         "threads", choose_threads(cfg.train.threads, model, cfg.train.batch_size, speedup)
     )
-    if main and cfg.train.tensorboard:
-        progress.on_row = events.EventLog(out / rundir.TENSORBOARD)
+    log = events.EventLog(out / rundir.TENSORBOARD) if main and cfg.train.tensorboard else None
+    if log is not None:
+        progress.listeners.append(log)
+    if main and cfg.train.snapshots:
+        progress.listeners.append(functools.partial(_snapshot, out, model, ds, cfg.train.snapshots))
     try:
         with thread_count(threads):
             return _train_and_report(cfg, ds, model, device, progress, out)
@@ -183,8 +186,8 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
             f"{out} is kept up to its last complete epoch; continue with: autoencoders train --resume {out}"
         ) from None
     finally:
-        if progress.on_row is not None:
-            progress.on_row.close()
+        if log is not None:
+            log.close()
 
 
 def _train_and_report(
@@ -264,6 +267,17 @@ def _train_stage(progress: Progress, stage: str, model: Autoencoder, cfg: Config
     terms = model.terms() + regularisers(cfg.model)
     make_step = functools.partial(model.make_step, cfg.train, steps, corrupt, terms)
     progress.run_stage(stage, make_step, x_train, x_val, cfg.train, cfg.train.epochs)
+
+
+def _snapshot(out: Path, model: Autoencoder, ds: Dataset, every: int, row: dict) -> None:
+    """Every ``every`` epochs of end-to-end training, the first 10 test images' reconstructions."""
+    if row["stage"] not in ("train", "fine-tune") or row["epoch"] % every:
+        return
+    x = ds.x_test[:10]
+    recon = reconstruct_all(model, x.to(next(model.parameters()).device)).cpu().numpy()
+    name = f"{row['stage']}-epoch-{row['epoch']:04d}.png"
+    title = f"{row['stage']}, epoch {row['epoch']}: test images over reconstructions"
+    viz.reconstruction_grid(x.numpy(), recon, out / rundir.SNAPSHOTS / name, ds.image_shape, title)
 
 
 def _iw_samples(cfg: Config) -> int:

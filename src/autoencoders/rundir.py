@@ -24,7 +24,7 @@ RECONSTRUCTIONS, LOSS, PRETRAINING, SAMPLES = (
     "samples.png",
 )
 CLASSIFIER_WEIGHTS, CLASSIFIER_CONFIG = "classifier.safetensors", "classifier.json"
-TENSORBOARD = "tensorboard"
+TENSORBOARD, SNAPSHOTS = "tensorboard", "snapshots"
 
 
 def write_manifest(

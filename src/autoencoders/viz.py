@@ -1,4 +1,4 @@
-"""Figures (matplotlib PNGs): reconstructions, samples, interpolations and loss curves."""
+"""Figures (matplotlib PNGs): image grids, labelled rows of images, scatter plots and loss curves."""
 
 from __future__ import annotations
 
@@ -77,6 +77,56 @@ def image_grid(
         )
     if title:
         fig.suptitle(title, fontsize=9)
+    _save(fig, path)
+
+
+def labelled_rows(
+    groups: list[tuple[str, np.ndarray]],
+    path: str | Path,
+    image_shape: tuple[int, ...] | None,
+    title: str = "",
+) -> None:
+    """One row of images per (label, images) group, the label at the row's left."""
+    cols = max(len(images) for _, images in groups)
+    fig, axes = plt.subplots(
+        len(groups), cols, figsize=(1.1 * cols + 0.9, 1.15 * len(groups) + 0.4), squeeze=False
+    )
+    for ax in axes.flat:
+        ax.axis("off")
+    for r, (label, images) in enumerate(groups):
+        for c, row in enumerate(images):
+            ax = axes[r, c]
+            ax.imshow(
+                _as_image(row, image_shape),
+                cmap="gray",
+                vmin=0,
+                vmax=1,
+                aspect="auto" if image_shape is None else "equal",
+            )
+        axes[r, 0].text(-0.1, 0.5, label, transform=axes[r, 0].transAxes, ha="right", va="center", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    _save(fig, path)
+
+
+def scatter(
+    points: np.ndarray, labels: np.ndarray | None, path: str | Path, axes: tuple[str, str], title: str
+) -> None:
+    """A 2-D scatter of ``points``, coloured by class when ``labels`` are given."""
+    fig, ax = plt.subplots(figsize=(6.2, 5.2))
+    if labels is None:
+        ax.scatter(points[:, 0], points[:, 1], s=6, alpha=0.6)
+    else:
+        classes = np.unique(labels)
+        cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
+        for i, c in enumerate(classes[:20]):
+            keep = labels == c
+            ax.scatter(points[keep, 0], points[keep, 1], s=6, alpha=0.7, color=cmap(i % cmap.N), label=str(c))
+        ax.legend(title="label", fontsize=7, markerscale=2, loc="best", ncol=2 if len(classes) > 10 else 1)
+    ax.set_xlabel(axes[0])
+    ax.set_ylabel(axes[1])
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
     _save(fig, path)
 
 

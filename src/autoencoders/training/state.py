@@ -116,7 +116,7 @@ class Progress:
         self.count = 0  # stages met so far
         self.marks: dict[str, Any] = dict(self.info.get("marks", {}))  # run-level numbers kept across resumes
         self._elapsed, self._t0 = self.info.get("elapsed", 0.0), time.perf_counter()
-        self.on_row: Callable[[dict], None] | None = None  # also told each new history row
+        self.listeners: list[Callable[[dict], None]] = []  # told each new history row
 
     @property
     def elapsed(self) -> float:
@@ -163,8 +163,8 @@ class Progress:
         def save(state: LoopState, row: dict) -> None:
             self.history.append(row)
             self.save(index, name, step, state)
-            if self.on_row is not None:
-                self.on_row(row)
+            for listener in self.listeners:
+                listener(row)
 
         return fit(step, train, val, cfg, epochs, stage=name, start=start, on_epoch=save)
 

@@ -1,0 +1,225 @@
+"""What a trained run learned, as pictures: ``autoencoders visualize RUN --what KIND``.
+
+Reconstructions and denoising, the loss curves, the four classic views of learned features
+(first-layer filters, the inputs that excite each code unit most, inputs found by activation
+maximisation, and a 2-D map of the codes) and, for generative models, samples, interpolations
+and traversals of one code dimension at a time.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import api, rundir, viz
+from .errors import UserError
+from .metrics import encode_all, reconstruct_all
+from .nn import make_corruption
+
+KINDS = {
+    "recon": "test images over their reconstructions",
+    "denoise": "clean, corrupted and reconstructed test images",
+    "loss": "training and validation loss per epoch, one panel per stage",
+    "filters": "first-layer weights as images",
+    "top": "for each code unit, the test images that excite it most",
+    "maximize": "for each code unit, the input of fixed norm that excites it most (gradient ascent)",
+    "latent": "the test codes in 2-D (the code itself, or its PCA or t-SNE), coloured by label",
+    "samples": "images decoded from samples of the prior (VAE, AAE)",
+    "interpolate": "decodings along the line between two test images' codes",
+    "traverse": "one code dimension varied at a time around a test image's code",
+}
+
+
+def visualize(
+    run_dir: str | Path,
+    what: str,
+    out: str | Path | None = None,
+    data: str | None = None,
+    n: int = 10,
+    method: str = "pca",
+) -> Path:
+    """Write figure ``what`` (one of ``KINDS``) of a trained run as a PNG; return its path
+    (default ``RUN/<what>.png``). ``data`` defaults to the run's own; test rows are shown."""
+    if what not in KINDS:
+        raise UserError(f"--what must be one of {', '.join(KINDS)}, not '{what}'")
+    if n < 1:
+        raise UserError(f"--n must be >= 1, got {n}")
+    run = api.open_run(run_dir)
+    path = Path(out) if out is not None else Path(run_dir) / f"{what}.png"
+    if path.suffix.lower() != ".png":
+        raise UserError(f"--out {path}: visualize writes .png files; give a file name ending in .png")
+    data = data or run.cfg.data.data
+    if what == "loss":
+        _loss(Path(run_dir), run.model, path)
+    elif what == "samples":
+        rows, shape = api.sample(run_dir, n * 4)
+        viz.image_grid(rows, path, shape, f"{n * 4} samples from the prior")
+    elif what == "interpolate":
+        rows, shape = api.interpolate(run_dir, data, (0, 1), max(n, 2))
+        viz.image_grid(
+            rows, path, shape, "test rows 0 → 1: inputs at the ends, decoded codes between", len(rows)
+        )
+    else:
+        x, y = api._scaled_data(run.cfg.data, data, "test", run.scaler)
+        api._check_width(run.model, x.shape[1], data)
+        FIGURES[what](run, torch.from_numpy(x), y, path, n, method)
+    return path
+
+
+def _loss(run_dir: Path, model: nn.Module, path: Path) -> None:
+    from .run import _loss_name
+
+    with open(run_dir / rundir.HISTORY, newline="") as f:
+        history = [
+            {k: v if k == "stage" else float(v) for k, v in row.items() if v != ""}
+            for row in csv.DictReader(f)
+        ]
+    if not history:
+        raise UserError(f"{run_dir} trained for 0 epochs: there is no loss curve to draw")
+    viz.loss_curve(history, path, _loss_name(model))
+
+
+def _recon(run, x: torch.Tensor, y, path: Path, n: int, method: str) -> None:
+    recon = reconstruct_all(run.model, x[:n]).numpy()
+    viz.reconstruction_grid(x[:n].numpy(), recon, path, run.display_shape, "test images over reconstructions")
+
+
+def _denoise(run, x: torch.Tensor, y, path: Path, n: int, method: str) -> None:
+    kind, level = run.cfg.model.corruption, run.cfg.model.noise
+    if kind == "none":  # a plain run: show what it does with the corruption a denoising AE would get
+        kind, level = "masking", 0.3
+    torch.manual_seed(0)
+    noisy = make_corruption(kind, level)(x[:n].clone())
+    rows = [
+        ("clean", x[:n]),
+        (f"{kind} {level:g}", noisy),
+        ("reconstructed", reconstruct_all(run.model, noisy)),
+    ]
+    viz.labelled_rows([(a, b.numpy()) for a, b in rows], path, run.display_shape, "denoising on test images")
+
+
+def _first_layer(model: nn.Module) -> nn.Module:
+    for module in model.encoder_modules():
+        for layer in module.modules():
+            if isinstance(layer, nn.Linear | nn.Conv2d):
+                return layer
+    raise UserError(f"a '{model.kind}' model has no first layer with weights to show")
+
+
+def _filters(run, x, y, path: Path, n: int, method: str) -> None:
+    w = _first_layer(run.model).weight.detach()
+    if w.dim() == 4:  # conv kernels (out, in, k, k): one image per output channel, channels averaged
+        images, shape = w.mean(1).flatten(1), tuple(w.shape[-2:])
+        what = f"{w.shape[0]} first-layer {w.shape[-1]}×{w.shape[-1]} convolution kernels"
+    else:
+        images, shape = w, run.display_shape
+        what = f"{w.shape[0]} first-layer units' input weights"
+    shown = min(len(images), n * n)
+    viz.image_grid(_unit_range(images[:shown].numpy()), path, shape, f"{what} (first {shown}; gray = 0)", n)
+
+
+def _unit_range(rows: np.ndarray) -> np.ndarray:
+    """Each row scaled to [0, 1] symmetrically, so 0.5 (gray) is zero weight."""
+    top = np.abs(rows).max(1, keepdims=True)
+    return 0.5 + 0.5 * rows / np.where(top > 0, top, 1)
+
+
+def _top(run, x: torch.Tensor, y, path: Path, n: int, method: str) -> None:
+    codes = encode_all(run.model, x)
+    units = min(n, codes.shape[1])
+    k = min(8, len(x))
+    best = codes[:, :units].topk(k, dim=0).indices.T  # (units, k)
+    rows = [(f"unit {j}", x[best[j]].numpy()) for j in range(units)]
+    viz.labelled_rows(
+        rows, path, run.display_shape, f"the {k} test images with the largest value of each code unit"
+    )
+
+
+def maximize_units(model: nn.Module, x: torch.Tensor, units: int, steps: int = 300) -> torch.Tensor:
+    """For code units 0..units-1, the input that excites the unit most among inputs with the mean
+    norm of ``x`` (Erhan et al. 2009): gradient ascent from the mean input, projected back onto
+    that sphere after every step. Returns one row per unit."""
+    radius = x.norm(dim=1).mean()
+    start = x.mean(0, keepdim=True).repeat(units, 1)
+    z = (start / start.norm(dim=1, keepdim=True) * radius).requires_grad_(True)
+    optimizer = torch.optim.Adam([z], lr=0.05)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    for p in trainable:
+        p.requires_grad_(False)
+    try:
+        for _ in range(steps):
+            optimizer.zero_grad()
+            (-model.encode(z).diagonal()[:units].sum()).backward()  # input j drives unit j
+            optimizer.step()
+            with torch.no_grad():
+                z.mul_(radius / z.norm(dim=1, keepdim=True))
+    finally:
+        for p in trainable:
+            p.requires_grad_(True)
+    return z.detach()
+
+
+def _maximize(run, x: torch.Tensor, y, path: Path, n: int, method: str) -> None:
+    units = min(n, run.model.code_size)
+    images = maximize_units(run.model, x, units).numpy()
+    lo, hi = images.min(1, keepdims=True), images.max(1, keepdims=True)
+    images = (images - lo) / np.where(hi > lo, hi - lo, 1)  # each image's own range, for display
+    radius = float(x.norm(dim=1).mean())
+    title = f"activation maximisation: inputs of norm {radius:.1f} that excite code units 0..{units - 1} most"
+    viz.image_grid(images, path, run.display_shape, title, min(units, 10))
+
+
+def _latent(run, x: torch.Tensor, y, path: Path, n: int, method: str) -> None:
+    keep = np.random.default_rng(0).permutation(len(x))[:2000]
+    codes = encode_all(run.model, x[keep]).numpy()
+    if codes.shape[1] == 2:
+        points, axes = codes, ("code 0", "code 1")
+    elif method == "tsne":
+        from sklearn.manifold import TSNE
+
+        points = TSNE(2, init="pca", random_state=0, perplexity=min(30, len(codes) - 1)).fit_transform(codes)
+        axes = ("t-SNE 1 of the codes", "t-SNE 2 of the codes")
+    elif method == "pca":
+        from sklearn.decomposition import PCA
+
+        points = PCA(2, svd_solver="full").fit_transform(codes)
+        axes = ("principal component 1 of the codes", "principal component 2 of the codes")
+    else:
+        raise UserError(f"--method must be pca or tsne, not '{method}'")
+    labels = None if y is None else y[keep]
+    viz.scatter(points, labels, path, axes, f"{len(points)} test codes (code size {codes.shape[1]})")
+
+
+def _traverse(run, x: torch.Tensor, y, path: Path, n: int, method: str) -> None:
+    model = run.model
+    codes = encode_all(model, x)
+    dims = min(n, codes.shape[1])
+    steps = 9
+    if hasattr(model, "sample"):  # a prior N(0, 1) per unit: ±3 standard deviations
+        lo, hi = torch.full((dims,), -3.0), torch.full((dims,), 3.0)
+        span = "from −3 to +3"
+    else:  # the range the test codes actually take
+        lo, hi = codes[:, :dims].quantile(0.01, dim=0), codes[:, :dims].quantile(0.99, dim=0)
+        span = "over its 1st to 99th percentile on the test set"
+    rows = []
+    for d in range(dims):
+        z = codes[:1].repeat(steps, 1)
+        z[:, d] = torch.linspace(float(lo[d]), float(hi[d]), steps)
+        with torch.no_grad():
+            rows.append((f"code {d}", model.decode(z).numpy()))
+    viz.labelled_rows(rows, path, run.display_shape, f"test image 0's code with one dimension varied {span}")
+
+
+FIGURES = {
+    "recon": _recon,
+    "denoise": _denoise,
+    "filters": _filters,
+    "top": _top,
+    "maximize": _maximize,
+    "latent": _latent,
+    "traverse": _traverse,
+}

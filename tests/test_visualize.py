@@ -1,0 +1,146 @@
+"""Figures of what a run learned, and anomaly scores: each does what its name says."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from helpers import FAST
+from sklearn.datasets import load_digits
+
+import autoencoders
+from autoencoders import UserError, viz
+from autoencoders.cli import main
+from autoencoders.metrics import encode_all
+from autoencoders.visualize import KINDS, maximize_units, visualize
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def vae_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("vae") / "run"
+    return autoencoders.train(
+        data="digits", model="vae", layers=[64, 32, 4], epochs=3, iw_samples=4, out=out, **FAST
+    )
+
+
+@pytest.mark.parametrize("what", sorted(KINDS))
+def test_every_figure_kind_is_written(what, digits_run, vae_run, tmp_path):
+    run = vae_run if what in ("samples", "interpolate", "traverse") else digits_run
+    path = visualize(run.dir, what, tmp_path / f"{what}.png", n=4)
+    assert path.read_bytes()[:8] == PNG_MAGIC
+
+
+def _test_rows(run) -> torch.Tensor:
+    return torch.from_numpy(autoencoders.api.load_rows(run.dir, "digits", "test")[0])
+
+
+def test_top_shows_the_test_images_that_excite_each_unit_most(digits_run, tmp_path, monkeypatch):
+    shown = {}
+    monkeypatch.setattr(viz, "labelled_rows", lambda groups, *a, **k: shown.update(groups=groups))
+    visualize(digits_run.dir, "top", tmp_path / "top.png", n=3)
+    x = _test_rows(digits_run)
+    codes = encode_all(autoencoders.load(digits_run.dir), x)
+    assert [label for label, _ in shown["groups"]] == ["unit 0", "unit 1", "unit 2"]
+    for j, (_, images) in enumerate(shown["groups"]):
+        expected = x[codes[:, j].topk(len(images)).indices].numpy()
+        np.testing.assert_array_equal(images, expected)
+
+
+def test_maximize_finds_inputs_that_excite_their_unit_more_than_any_test_image(digits_run):
+    model = autoencoders.load(digits_run.dir)
+    x = _test_rows(digits_run)
+    z = maximize_units(model, x, 3)
+    radius = x.norm(dim=1).mean()
+    assert torch.allclose(z.norm(dim=1), radius.expand(3))  # on the sphere of the data's mean norm
+    with torch.no_grad():
+        best_test = model.encode(x / x.norm(dim=1, keepdim=True) * radius)[:, :3].max(0).values
+        assert (model.encode(z).diagonal()[:3] > best_test).all()
+
+
+def test_latent_is_the_code_itself_when_two_dimensional(tmp_path, monkeypatch):
+    run = autoencoders.train(data="digits", layers=[64, 16, 2], epochs=2, out=tmp_path / "r", **FAST)
+    drawn = {}
+    monkeypatch.setattr(
+        viz, "scatter", lambda points, labels, path, axes, title: drawn.update(p=points, a=axes)
+    )
+    visualize(run.dir, "latent", tmp_path / "l.png")
+    assert drawn["a"] == ("code 0", "code 1")
+    codes = encode_all(autoencoders.load(run.dir), _test_rows(run)).numpy()
+    assert {tuple(np.round(p, 4)) for p in drawn["p"]} <= {tuple(np.round(c, 4)) for c in codes}
+
+
+def test_visualize_refuses_what_does_not_apply(digits_run, tmp_path):
+    with pytest.raises(UserError, match="no prior to sample from"):
+        visualize(digits_run.dir, "samples", tmp_path / "s.png")
+    with pytest.raises(UserError, match="--what must be one of"):
+        visualize(digits_run.dir, "everything", tmp_path / "s.png")
+    with pytest.raises(UserError, match="ending in .png"):
+        visualize(digits_run.dir, "recon", tmp_path / "s.jpg")
+
+
+@pytest.fixture(scope="module")
+def without_zeros(tmp_path_factory):
+    """A run trained on digits 1-9 (CSV with a label column), and the CSV of all digits."""
+    base = tmp_path_factory.mktemp("anomaly")
+    x, y = load_digits(return_X_y=True)
+    header = ",".join([f"p{i}" for i in range(64)] + ["label"])
+    for name, keep in (("normal.csv", y != 0), ("all.csv", np.ones(len(y), bool))):
+        np.savetxt(base / name, np.c_[x[keep], y[keep]], delimiter=",", fmt="%g", header=header, comments="")
+    run = autoencoders.train(
+        data=f"csv:{base / 'normal.csv'}",
+        label_column="label",
+        layers=[64, 32, 8],
+        epochs=40,
+        out=base / "run",
+        **FAST,
+    )
+    return run, base / "all.csv"
+
+
+def test_scores_flag_a_held_out_class_and_are_compared_with_pca(without_zeros):
+    run, all_rows = without_zeros
+    scores, labels = autoencoders.score(run.dir, f"csv:{all_rows}")
+    assert scores.shape == (1797,) and (scores >= 0).all()
+    assert scores[labels == 0].mean() > scores[labels != 0].mean()  # the unseen digit is reconstructed worse
+    m = autoencoders.anomaly_scores_against_pca(run.dir, f"csv:{all_rows}", 0, split="all")
+    assert m["anomalies"] == (labels == 0).sum() and m["rows"] == 1797
+    assert m["roc_auc"] > 0.8 and 0 < m["pca_roc_auc"] < 1 and 0 < m["average_precision"] <= 1
+
+
+def test_score_cli_writes_csv_and_reports_auc(without_zeros, tmp_path, capsys):
+    run, all_rows = without_zeros
+    out = tmp_path / "scores.csv"
+    with pytest.raises(SystemExit) as done:
+        main(
+            ["score", str(run.dir), "--data", f"csv:{all_rows}", "--out", str(out), "--anomalous-class", "0"]
+        )
+    assert done.value.code == 0
+    lines = out.read_text().splitlines()
+    assert lines[0] == "row,score,label" and len(lines) == 1798
+    printed = capsys.readouterr().out
+    assert "class 0 as anomalies (178 of 1797 rows): ROC-AUC" in printed and "(PCA: " in printed
+    with pytest.raises(SystemExit):
+        main(
+            ["score", str(run.dir), "--data", f"csv:{all_rows}", "--out", str(out), "--anomalous-class", "42"]
+        )
+    assert "must hold that class and others" in capsys.readouterr().err
+
+
+def test_vae_scores_are_importance_sampled_nll(vae_run):
+    scores, _ = autoencoders.score(vae_run.dir, "digits", "test", iw_samples=4)
+    assert scores.mean() == pytest.approx(vae_run.metrics["test_nll"], rel=1e-4)
+
+
+def test_snapshots_save_reconstructions_every_n_epochs_without_changing_training(tmp_path):
+    common = dict(data="digits", layers=[64, 16], epochs=5, **FAST)
+    plain = autoencoders.train(out=tmp_path / "plain", **common)
+    snap = autoencoders.train(out=tmp_path / "snap", snapshots=2, **common)
+    assert sorted(p.name for p in (tmp_path / "snap" / "snapshots").iterdir()) == [
+        "train-epoch-0002.png",
+        "train-epoch-0004.png",
+    ]
+    assert (tmp_path / "snap" / "snapshots" / "train-epoch-0002.png").read_bytes()[:8] == PNG_MAGIC
+    for k, v in plain.model.state_dict().items():
+        assert torch.equal(snap.model.state_dict()[k], v), k
