@@ -196,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument(
         "--method", default="pca", choices=("pca", "tsne"), help=_help("latent: how codes become 2-D", "pca")
     )
+    h = sub.add_parser("report", help="one self-contained HTML page of a run (train writes it too)")
+    h.add_argument("run_dir", **run_dir)
+    h.add_argument("--out", type=Path, help=_help("output .html", "RUN_DIR/report.html"))
     s = sub.add_parser("sample", help="new images from a VAE's or AAE's prior, as a PNG grid (or .npy)")
     s.add_argument("run_dir", **run_dir)
     s.add_argument(
@@ -437,6 +440,12 @@ def run(argv: list[str] | None = None) -> int:
             check_output_file(args.out, (".png",))
         path = visualize(args.run_dir, args.what, args.out, args.data, args.n, args.method)
         print(f"wrote {path}")
+    elif args.command == "report":
+        from .report import write_report
+
+        if args.out is not None:
+            check_output_file(args.out, (".html",))
+        print(f"wrote {write_report(args.run_dir, args.out)}")
     elif args.command == "predict":
         predicted, proba, classes = api.predict(args.clf_dir, args.data, args.split)
         _save_csv(args.out, predicted, proba, classes)

@@ -235,6 +235,9 @@ def _train_and_report(
     _figures(out, model, ds, history, metrics)
     rundir.write_manifest(out, model.kind, ds.sample_shape, model.code_size, completed=True)
     (out / rundir.STATE).unlink(missing_ok=True)  # optimizer state is only needed to resume
+    from .report import write_report
+
+    write_report(out)
     return Run(out, cfg, model, metrics, history)
 
 

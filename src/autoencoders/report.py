@@ -1,0 +1,133 @@
+"""One self-contained HTML page per run: settings, metrics beside PCA and raw pixels, every figure.
+
+The figures are embedded as PNG data, so ``report.html`` can be mailed or archived alone; it
+holds no script and loads nothing from anywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import tempfile
+from pathlib import Path
+
+from . import rundir
+from .checkpoint import write_text
+from .errors import UserError
+
+REPORT = "report.html"
+
+# (label, model key, PCA key, raw-pixel key): what the codes are measured against
+COMPARED = [
+    ("test SSE per image (lower is better)", "test_sse_per_image", "pca_sse_per_image", None),
+    ("test PSNR, dB", "test_psnr", "pca_psnr", None),
+    (
+        "linear probe accuracy",
+        "linear_probe_accuracy",
+        "pca_linear_probe_accuracy",
+        "pixels_linear_probe_accuracy",
+    ),
+    ("5-NN accuracy", "knn_accuracy", "pca_knn_accuracy", "pixels_knn_accuracy"),
+    ("k-means accuracy", "kmeans_accuracy", "pca_kmeans_accuracy", "pixels_kmeans_accuracy"),
+    ("k-means NMI", "kmeans_nmi", "pca_kmeans_nmi", "pixels_kmeans_nmi"),
+]
+# figures drawn for the report from the trained model, with their captions
+DRAWN = {
+    "latent": "Test codes in 2-D (PCA of the codes unless the code is 2-D), coloured by label.",
+    "filters": "First-layer weights as images (gray is zero).",
+    "top": "For each of the first code units, the test images that excite it most.",
+    "traverse": "One code dimension varied at a time around a test image's code.",
+}
+SAVED = {
+    rundir.RECONSTRUCTIONS: "Test images and their reconstructions.",
+    rundir.LOSS: "Loss per epoch, one panel per training stage.",
+    rundir.PRETRAINING: "Fine-tuning after greedy pretraining against the same stack from random init.",
+    rundir.SAMPLES: "Images decoded from samples of the prior.",
+}
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.7em; text-align: left; font-size: 0.9em; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+figure { margin: 1.5em 0; } img { max-width: 100%; border: 1px solid #eee; }
+figcaption { color: #555; font-size: 0.9em; }
+"""
+
+
+def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Write the run's report (default ``RUN/report.html``); return its path."""
+    from .api import open_run
+    from .visualize import visualize
+
+    run_dir = Path(run_dir)
+    run = open_run(run_dir)
+    path = Path(out) if out is not None else run_dir / REPORT
+    if path.suffix.lower() not in (".html", ".htm"):
+        raise UserError(f"--out {path}: report writes an .html file; give a file name ending in .html")
+    metrics = json.loads((run_dir / rundir.METRICS).read_text())
+    figures = [(SAVED[name], (run_dir / name).read_bytes()) for name in SAVED if (run_dir / name).is_file()]
+    with tempfile.TemporaryDirectory() as tmp:
+        for what, caption in DRAWN.items():
+            if what == "traverse" and run.model.code_size < 2:
+                continue
+            figures.append((caption, visualize(run_dir, what, Path(tmp) / f"{what}.png").read_bytes()))
+    snapshots = sorted((run_dir / rundir.SNAPSHOTS).glob("*.png"))
+    figures += [(f"Snapshot {p.stem}.", p.read_bytes()) for p in snapshots]
+    title = f"{run.manifest['kind']} autoencoder on {run.cfg.data.data}"
+    page = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p>Run directory <code>{html.escape(str(run_dir))}</code>; input shape "
+        f"{tuple(run.manifest['input_shape'])}, code size {run.manifest['code_size']}.</p>",
+        "<h2>Against PCA and raw pixels</h2>",
+        _comparison(metrics),
+        "<h2>Figures</h2>",
+        *(_figure(caption, png) for caption, png in figures),
+        "<h2>All metrics</h2>",
+        _table(["metric", "value"], [(k, v) for k, v in metrics.items()]),
+        "<h2>Settings</h2>",
+        _table(["option", "value"], sorted(run.cfg.flat().items())),
+        "</body></html>",
+    ]
+    write_text(path, "\n".join(page) + "\n")
+    return path
+
+
+def _comparison(metrics: dict) -> str:
+    code = f"PCA-{metrics.get('code_size', '?')}"
+    rows = [
+        (label, *(metrics.get(key) if key else None for key in keys))
+        for label, *keys in COMPARED
+        if keys[0] in metrics
+    ]
+    if "test_nll" in metrics:
+        rows.append(("test NLL, nats per image (importance-sampled)", metrics["test_nll"], None, None))
+    return _table(["", "this model", code, "raw pixels"], rows)
+
+
+def _table(header: list[str], rows: list) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "<td>–</td>"
+    if isinstance(value, float):
+        return f'<td class="num">{value:.4g}</td>'
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f'<td class="num">{value}</td>'
+    return f"<td>{html.escape(json.dumps(value) if isinstance(value, list | dict) else str(value))}</td>"
+
+
+def _figure(caption: str, png: bytes) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    alt = html.escape(caption)
+    return (
+        f'<figure><img alt="{alt}" src="data:image/png;base64,{data}"><figcaption>{alt}</figcaption></figure>'
+    )

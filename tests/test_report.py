@@ -1,0 +1,67 @@
+"""report.html: self-contained (every figure embedded), honest tables, and it renders in a browser."""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from autoencoders.cli import main
+from autoencoders.report import COMPARED, DRAWN, SAVED
+
+
+def _images(page: str) -> list[bytes]:
+    return [base64.b64decode(data) for data in re.findall(r'src="data:image/png;base64,([^"]+)"', page)]
+
+
+def test_train_writes_a_self_contained_report(digits_run):
+    page = (digits_run.dir / "report.html").read_text()
+    images = _images(page)
+    expected = sum((digits_run.dir / name).is_file() for name in SAVED) + len(DRAWN)
+    assert len(images) == page.count("<img") == expected
+    assert all(png[:8] == b"\x89PNG\r\n\x1a\n" for png in images)
+    assert "http" not in page and "<script" not in page  # loads nothing, runs nothing
+    m = digits_run.metrics
+    for label, *keys in COMPARED:
+        row = re.search(rf"<td>{re.escape(label)}</td>(.*?)</tr>", page).group(1)
+        for key in keys:
+            assert (f"{m[key]:.4g}" if key else "–") in row, (label, key)
+
+
+def test_report_command_writes_where_told(digits_run, tmp_path, capsys):
+    out = tmp_path / "r.html"
+    with pytest.raises(SystemExit) as done:
+        main(["report", str(digits_run.dir), "--out", str(out)])
+    assert done.value.code == 0 and out.read_text().startswith("<!DOCTYPE html>")
+    with pytest.raises(SystemExit):
+        main(["report", str(digits_run.dir), "--out", str(tmp_path / "r.pdf")])
+    assert "ending in .html" in capsys.readouterr().err
+
+
+CHECK = """<script>
+window.onerror = () => { document.title = "SCRIPT ERROR"; };
+window.addEventListener("load", () => {
+  const all = [...document.images];
+  const shown = all.filter((i) => i.complete && i.naturalWidth > 0 && i.getBoundingClientRect().width > 0);
+  document.title = `IMAGES ${all.length} SHOWN ${shown.length}`;
+});
+</script>"""
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Chromium (Debian package chromium)")
+def test_report_renders_every_image_in_headless_chromium(digits_run, tmp_path):
+    page = (digits_run.dir / "report.html").read_text()
+    probe = tmp_path / "probe.html"  # the report plus a checker run after the page has loaded
+    probe.write_text(page.replace("</body>", CHECK + "</body>"))
+    done = subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
+         "--dump-dom", probe.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    title = re.search(r"<title>(.*?)</title>", done.stdout).group(1)
+    n = page.count("<img")
+    assert title == f"IMAGES {n} SHOWN {n}", title
