@@ -196,6 +196,21 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument(
         "--method", default="pca", choices=("pca", "tsne"), help=_help("latent: how codes become 2-D", "pca")
     )
+    from .reproduce import EXPERIMENTS
+
+    q = sub.add_parser("reproduce", help="run a published experiment and compare: " + ", ".join(EXPERIMENTS))
+    q.add_argument(
+        "name", choices=tuple(EXPERIMENTS), help="; ".join(f"{k}: {e.title}" for k, e in EXPERIMENTS.items())
+    )
+    q.add_argument("--data", default="mnist", help=_help(data + " (published values are on MNIST)", "mnist"))
+    q.add_argument(
+        "--budget",
+        default="quick",
+        choices=("quick", "full"),
+        help=_help("quick: minutes; full: nearer the paper", "quick"),
+    )
+    q.add_argument("--out", help=_help("run directory", "runs/reproduce-<name>-<budget>"))
+    q.add_argument("--quiet", action="store_true", help="no progress bars")
     h = sub.add_parser("report", help="one self-contained HTML page of a run (train writes it too)")
     h.add_argument("run_dir", **run_dir)
     h.add_argument("--out", type=Path, help=_help("output .html", "RUN_DIR/report.html"))
@@ -440,6 +455,10 @@ def run(argv: list[str] | None = None) -> int:
             check_output_file(args.out, (".png",))
         path = visualize(args.run_dir, args.what, args.out, args.data, args.n, args.method)
         print(f"wrote {path}")
+    elif args.command == "reproduce":
+        from .reproduce import reproduce
+
+        print(reproduce(args.name, args.data, args.budget, args.out, quiet=args.quiet)[1], end="")
     elif args.command == "report":
         from .report import write_report
 

@@ -64,7 +64,9 @@ def image_grid(
     n = len(images)
     cols = min(n, cols)
     rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(1.1 * cols, 1.15 * rows + 0.3), squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(1.1 * cols, 1.15 * rows + 0.3), squeeze=False, layout="constrained"
+    )
     for ax in axes.flat:
         ax.axis("off")
     for ax, row in zip(axes.flat, images):
@@ -89,7 +91,11 @@ def labelled_rows(
     """One row of images per (label, images) group, the label at the row's left."""
     cols = max(len(images) for _, images in groups)
     fig, axes = plt.subplots(
-        len(groups), cols, figsize=(1.1 * cols + 0.9, 1.15 * len(groups) + 0.4), squeeze=False
+        len(groups),
+        cols,
+        figsize=(1.1 * cols + 0.9, 1.15 * len(groups) + 0.4),
+        squeeze=False,
+        layout="constrained",
     )
     for ax in axes.flat:
         ax.axis("off")

@@ -1,0 +1,132 @@
+"""Published autoencoder experiments, run end to end: ``autoencoders reproduce NAME``.
+
+Each prints and saves (``RUN/reproduction.md``) a table of the published value next to this
+run's, with PCA and raw-pixel baselines from the same data. The published numbers are on
+MNIST; on other data (``--data fashion-mnist``, ``idx:DIR``) the baselines are the yardstick.
+``--budget quick`` takes minutes on 2 CPU cores, ``full`` is closer to the papers' schedules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .checkpoint import write_text
+from .errors import UserError
+
+
+@dataclass(frozen=True)
+class Experiment:
+    title: str
+    settings: dict[str, Any]  # training options for every budget
+    budgets: dict[str, dict[str, Any]]  # "quick" / "full": options that set the schedule
+    classify_epochs: dict[str, int] | None = None  # supervised fine-tuning after pretraining
+
+
+EXPERIMENTS = {
+    "hinton2006": Experiment(
+        "Hinton & Salakhutdinov (2006), deep autoencoder 784-1000-500-250-30 with a linear code",
+        {
+            "layers": [784, 1000, 500, 250, 30],
+            "activation": "sigmoid",
+            "code_activation": "linear",
+            "pretrain": "greedy",
+            "compare": False,
+        },
+        {"quick": {"pretrain_epochs": 1, "epochs": 5}, "full": {"pretrain_epochs": 10, "epochs": 50}},
+    ),
+    "sda": Experiment(
+        "Vincent et al. (2010), stacked denoising autoencoder 784-1000-1000-1000 + softmax",
+        {
+            "layers": [784, 1000, 1000, 1000],
+            "activation": "sigmoid",
+            "code_activation": "sigmoid",
+            "corruption": "masking",
+            "noise": 0.25,
+            "pretrain": "greedy",
+            "compare": False,
+        },
+        {"quick": {"pretrain_epochs": 1, "epochs": 0}, "full": {"pretrain_epochs": 15, "epochs": 0}},
+        classify_epochs={"quick": 5, "full": 50},
+    ),
+    "dec-init": Experiment(
+        "Xie et al. (2016) DEC initialisation: stacked AE 784-500-500-2000-10 codes + k-means",
+        {
+            "layers": [784, 500, 500, 2000, 10],
+            "activation": "relu",
+            "code_activation": "linear",
+            "corruption": "masking",
+            "noise": 0.2,
+            "pretrain": "greedy",
+            "compare": False,
+        },
+        {"quick": {"pretrain_epochs": 1, "epochs": 10}, "full": {"pretrain_epochs": 20, "epochs": 100}},
+    ),
+}
+
+# (quantity, published value on MNIST, how to read this run's value from its metrics)
+PUBLISHED = {
+    "hinton2006": [
+        ("test SSE per image, autoencoder", "3.00", lambda m: m["test_sse_per_image"]),
+        ("test SSE per image, PCA-30", "13.87", lambda m: m["pca_sse_per_image"]),
+    ],
+    "sda": [
+        (
+            "test error, stacked denoising AE + fine-tuning",
+            "1.28 %",
+            lambda m: f"{100 * (1 - m['clf']):.2f} %",
+        ),
+        (
+            "test error, logistic regression on pixels",
+            "–",
+            lambda m: f"{100 * (1 - m['pixels_linear_probe_accuracy']):.2f} %",
+        ),  # noqa: E501
+    ],
+    "dec-init": [
+        ("k-means accuracy on the codes", "0.82-0.88", lambda m: m["kmeans_accuracy"]),
+        ("k-means accuracy on pixels", "0.535", lambda m: m["pixels_kmeans_accuracy"]),
+        ("k-means NMI on the codes", "–", lambda m: m["kmeans_nmi"]),
+        ("k-means NMI on pixels", "–", lambda m: m["pixels_kmeans_nmi"]),
+    ],
+}
+
+
+def reproduce(
+    name: str, data: str = "mnist", budget: str = "quick", out: str | Path | None = None, **options: Any
+) -> tuple[Any, str]:
+    """Run experiment ``name``; return (its run, the table as Markdown). "–": not published."""
+    from . import api
+    from .run import train
+
+    if name not in EXPERIMENTS:
+        raise UserError(f"unknown experiment '{name}'; choose from {', '.join(EXPERIMENTS)}")
+    if budget not in ("quick", "full"):
+        raise UserError(f"--budget must be quick or full, not '{budget}'")
+    exp = EXPERIMENTS[name]
+    out = out or f"runs/reproduce-{name}-{budget}"
+    run = train(data=data, out=str(out), **{**exp.settings, **exp.budgets[budget], **options})
+    metrics = dict(run.metrics)
+    if exp.classify_epochs is not None:
+        clf = api.classify(run.dir, 1.0, epochs=exp.classify_epochs[budget], quiet=run.config.train.quiet)
+        metrics["clf"] = clf.metrics["test_accuracy"]
+    rows = [(what, published, _fmt(read(metrics))) for what, published, read in PUBLISHED[name]]
+    note = "" if data == "mnist" else f" The published values are on MNIST; this run is on {data}."
+    table = "\n".join(
+        [
+            f"# {exp.title}",
+            "",
+            f"`autoencoders reproduce {name} --data {data} --budget {budget}`.{note}",
+            "",
+            "| quantity | published (MNIST) | this run |",
+            "|---|---|---|",
+            *(f"| {a} | {b} | {c} |" for a, b, c in rows),
+            "",
+        ]
+    )
+    write_text(Path(run.dir) / "reproduction.md", table)
+    return run, table
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)

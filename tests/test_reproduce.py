@@ -1,0 +1,33 @@
+"""reproduce runs each published experiment end to end and reports it against the paper's value."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from helpers import FAST
+
+from autoencoders import UserError
+from autoencoders.reproduce import EXPERIMENTS, PUBLISHED, reproduce
+
+SMALL = {"hinton2006": [64, 48, 32, 8], "sda": [64, 48, 48], "dec-init": [64, 48, 10]}
+
+
+@pytest.mark.parametrize("name", sorted(EXPERIMENTS))
+def test_each_experiment_runs_and_tables_published_against_measured(name, tmp_path):
+    run, table = reproduce(name, data="digits", out=tmp_path / name, layers=SMALL[name], **FAST)
+    assert (run.dir / "reproduction.md").read_text() == table
+    assert "published values are on MNIST; this run is on digits" in table
+    metrics = json.loads((run.dir / "metrics.json").read_text())
+    rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert [r[0].lstrip("| ") for r in rows] == [what for what, _, _ in PUBLISHED[name]]
+    if name == "hinton2006":
+        assert rows[0][2].rstrip(" |") == f"{metrics['test_sse_per_image']:.3f}"
+        assert run.config.pretrain.pretrain == "greedy" and run.config.model.code_activation == "linear"
+
+
+def test_unknown_experiment_and_budget_are_refused():
+    with pytest.raises(UserError, match="choose from hinton2006, sda, dec-init"):
+        reproduce("lecun1998")
+    with pytest.raises(UserError, match="--budget must be quick or full"):
+        reproduce("sda", budget="huge")
