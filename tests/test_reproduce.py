@@ -19,7 +19,9 @@ def test_each_experiment_runs_and_tables_published_against_measured(name, tmp_pa
     assert (run.dir / "reproduction.md").read_text() == table
     assert "published values are on MNIST; this run is on digits" in table
     metrics = json.loads((run.dir / "metrics.json").read_text())
-    rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ") and "---" not in line][
+        1:
+    ]
     assert [r[0].lstrip("| ") for r in rows] == [what for what, _, _ in PUBLISHED[name]]
     if name == "hinton2006":
         assert rows[0][2].rstrip(" |") == f"{metrics['test_sse_per_image']:.3f}"

@@ -226,29 +226,40 @@ def _val_loss(model, x):
     return evaluate_step(autoencoder_step(model, autoencoders.TrainConfig(), 1), x, 8)["loss"]
 
 
-def test_no_patience_runs_every_epoch(tmp_path, npy_data):
+def test_patience_0_runs_every_epoch_and_keeps_the_best_weights_unless_told_last(tmp_path, npy_data):
+    xp, _, _ = npy_data
+    common = dict(data=f"npy:{xp}", layers=[6, 3], lr=0.05, batch_size=8, epochs=12, patience=0, **FAST)
+    best = autoencoders.train(out=str(tmp_path / "best"), **common)
+    last = autoencoders.train(out=str(tmp_path / "last"), keep="last", **common)
+    assert len(best.history) == len(last.history) == 12 and best.metrics["epochs_run"] == 12
+    val = [h["val_loss"] for h in best.history]
+    assert best.metrics["best_epoch"] == 1 + int(np.argmin(val)) and last.metrics["best_epoch"] == 12
+    x_val = load_dataset(best.config.data).x_val
+    assert _val_loss(best.model, x_val) == pytest.approx(min(val), rel=1e-6)
+    assert _val_loss(last.model, x_val) == pytest.approx(val[-1], rel=1e-6)
+
+
+def test_early_stopping_and_best_weights_are_the_default(tmp_path, npy_data):
     xp, _, _ = npy_data
     run = autoencoders.train(
-        data=f"npy:{xp}", layers=[6, 3], lr=0.05, batch_size=8, epochs=12, out=str(tmp_path / "r"), **FAST
+        data=f"npy:{xp}", layers=[6, 3], lr=0.05, batch_size=8, epochs=200, out=tmp_path / "r", **FAST
     )
-    assert len(run.history) == 12 and run.metrics["epochs_run"] == 12
+    assert run.config.train.patience == 10 and run.config.train.keep == "best"
+    assert run.metrics["epochs_run"] == run.metrics["best_epoch"] + 10 < 200
 
 
-def test_patience_without_validation_data_is_refused_or_ignored(tmp_path, npy_data):
+def test_without_validation_data_every_epoch_runs_and_the_last_weights_stay(tmp_path, npy_data):
     xp, _, _ = npy_data
-    try:
-        run = autoencoders.train(
-            data=f"npy:{xp}",
-            layers=[6, 3],
-            val_fraction=0.0,
-            patience=2,
-            epochs=6,
-            out=str(tmp_path / "r"),
-            **FAST,
-        )
-    except UserError:
-        return  # refusing the combination is fine too
-    assert run.metrics["epochs_run"] == 6
+    run = autoencoders.train(
+        data=f"npy:{xp}",
+        layers=[6, 3],
+        val_fraction=0.0,
+        patience=2,
+        epochs=6,
+        out=str(tmp_path / "r"),
+        **FAST,
+    )
+    assert run.metrics["epochs_run"] == 6 and run.metrics["best_epoch"] == 6
 
 
 # ---------------------------------------------------------------- encode / reconstruct

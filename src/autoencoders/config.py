@@ -152,7 +152,12 @@ class TrainConfig:
     batch_size: int = option(64, "mini-batch size", range=AT_LEAST_1)
     epochs: int = option(100, "epochs of end-to-end training", range=AT_LEAST_0)
     patience: int = option(
-        0, "stop after this many epochs without validation improvement (0: off)", range=AT_LEAST_0
+        10,
+        "stop a stage after this many epochs without validation improvement (0: run every epoch)",
+        range=AT_LEAST_0,
+    )
+    keep: str = option(
+        "best", "weights a stage ends with: best (lowest validation loss) or last", ("best", "last")
     )
     seed: int = option(0, "random seed for initialisation and shuffling", range=AT_LEAST_0)
     precision: str = option("auto", "compute precision; auto measures bf16 vs fp32", ("auto", "fp32", "bf16"))
@@ -278,8 +283,6 @@ class Config:
             raise UserError("--image-shape needs two or three positive sizes: H,W or C,H,W (e.g. 1,28,28)")
         if m.loss == "bce" and m.output_activation != "sigmoid":
             raise UserError("--loss bce needs --output-activation sigmoid (or use --loss mse)")
-        if t.patience > 0 and dc.val_fraction == 0:
-            raise UserError("--patience needs a validation split; set --val-fraction above 0")
         from .threads import check_threads
 
         check_threads(t.threads)

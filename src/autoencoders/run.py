@@ -214,6 +214,7 @@ def _train_and_report(
         # end-to-end training throughput (pretraining epochs are cheaper and reported per stage)
         samples_per_second=len(ds.x_train) * len(final) / final_seconds if final_seconds > 0 else 0.0,
         epochs_run=len(final),
+        best_epoch=_best_epoch(final, cfg.train.keep),
         precision=cfg.train.precision,
         device=str(device),
         processes=world,
@@ -239,6 +240,14 @@ def _train_and_report(
 
     write_report(out)
     return Run(out, cfg, model, metrics, history)
+
+
+def _best_epoch(rows: list[dict], keep: str) -> int | None:
+    """The epoch whose weights the final stage kept: its best validation epoch, or its last one."""
+    scored = [r for r in rows if math.isfinite(r["val_loss"])]
+    if keep == "last" or not scored:
+        return rows[-1]["epoch"] if rows else None
+    return min(scored, key=lambda r: r["val_loss"])["epoch"]  # the first of equal minima, as the loop
 
 
 def build_model(cfg: Config, sample_shape: tuple[int, ...], device: torch.device) -> Autoencoder:

@@ -108,6 +108,7 @@ class _Autoencoder(BaseEstimator):
             "split_seed": seed,
             # every row trains (and fits the scaling) unless early stopping needs a validation split
             "val_fraction": 0.1 if (self.options or {}).get("patience", 0) > 0 else 0.0,
+            "patience": 0,  # a fixed number of epochs unless options ask for early stopping
             # fp32: the same random_state gives the same model on any machine (``auto`` measures)
             "precision": "fp32",
             "device": self.device,

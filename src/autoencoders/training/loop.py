@@ -126,6 +126,7 @@ class LoopState:
 
     epoch: int = 0
     best: float = math.inf
+    best_epoch: int = 0  # 0: no validation loss seen yet
     bad_epochs: int = 0
     stopped: bool = False  # early stopping has ended the stage
     best_weights: dict[str, torch.Tensor] | None = None
@@ -172,8 +173,9 @@ def fit(
 
     ``train``/``val`` are a tensor or a tuple of row-aligned tensors (e.g. inputs and labels)
     on the training device. ``start`` continues a stage saved by ``on_epoch``, which is called
-    after every epoch with the loop's state and the epoch's history row. With ``cfg.patience``
-    the best-validation weights are restored at the end.
+    after every epoch with the loop's state and the epoch's history row. Given a validation
+    split, the stage stops after ``cfg.patience`` epochs without improvement (0: never) and,
+    with ``cfg.keep == "best"``, ends with the weights of its best validation epoch.
     """
     train, val = _as_tuple(train), _as_tuple(val)
     n = len(train[0])
@@ -227,13 +229,14 @@ def fit(
         row |= {"seconds": seconds, "samples_per_second": n / seconds}
         history.append(row)
         bar.set_postfix({"epoch": epoch} | {k: f"{v:.3f}" for k, v in train_values.items()})
-        if cfg.patience > 0:
+        if math.isfinite(val_values["loss"]):  # there is a validation split to judge by
             if val_values["loss"] < state.best:
-                state.best, state.bad_epochs = val_values["loss"], 0
-                state.best_weights = {k: v.detach().clone() for k, v in module.state_dict().items()}
+                state.best, state.best_epoch, state.bad_epochs = val_values["loss"], epoch, 0
+                if cfg.keep == "best":
+                    state.best_weights = {k: v.detach().clone() for k, v in module.state_dict().items()}
             else:
                 state.bad_epochs += 1
-                state.stopped = state.bad_epochs >= cfg.patience
+                state.stopped = 0 < cfg.patience <= state.bad_epochs
         state.epoch, state.shuffle = epoch, generator.get_state()
         if on_epoch is not None:
             on_epoch(state, row)
