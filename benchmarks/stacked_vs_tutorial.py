@@ -352,6 +352,7 @@ def recipes(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         "pretrain_epochs": args.fast_pretrain_epochs,
         "epochs": args.fast_epochs,
         "lr": args.fast_lr,
+        "lr_decay": args.fast_lr_decay,
         "batch_size": args.fast_batch_size,
     }
     return {"ours (same recipe)": same, "ours (fast recipe)": fast}
@@ -573,6 +574,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--fast-epochs", type=int, default=10, help="fast recipe: training epochs")
     p.add_argument("--fast-lr", type=float, default=2e-3, help="fast recipe: learning rate")
     p.add_argument("--fast-batch-size", type=int, default=256, help="fast recipe: batch size")
+    p.add_argument("--fast-lr-decay", default="none", choices=("none", "cosine"), help="fast recipe: decay")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="device (both)")
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
     p.add_argument("--peak-size", type=int, default=2048, help="largest square matmul for the peak")

@@ -171,7 +171,7 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
     ("training that diverges", None,
      "train --layers 64,32,8 --optimizer sgd --lr 10 --loss mse --output-activation linear --epochs 3 --out div",
      "autoencoders: error: training diverged: the loss became … in epoch … of stage 'train'; train again with a "
-     "lower --lr (now 10); div keeps the state of its last complete epoch, if any"),
+     "lower --lr (now 10); the manifest of div records why it stopped"),
 ]  # fmt: skip
 
 # cases whose command writes on purpose before it fails (the record of why training stopped)

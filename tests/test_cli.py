@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import re
+import subprocess
+import sys
 
 import pytest
 
-from autoencoders.checkpoint import write_text
 from autoencoders.cli import build_parser, main
 from autoencoders.config import all_sections
 
@@ -71,9 +71,8 @@ def test_usage_errors_are_one_line_with_the_fix(capsys, argv, expected):
 
 @pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
 def test_written_files_follow_the_umask(tmp_path, mask, mode):
-    old = os.umask(mask)
-    try:
-        write_text(tmp_path / "out.txt", "x")
-    finally:
-        os.umask(old)
-    assert (tmp_path / "out.txt").stat().st_mode & 0o777 == mode
+    target = tmp_path / "out.txt"
+    code = f"import os; os.umask({mask}); import autoencoders.checkpoint as c; "
+    code += f"c.write_text({str(target)!r}, '')"
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert target.stat().st_mode & 0o777 == mode

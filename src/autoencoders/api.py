@@ -74,13 +74,13 @@ def _open_classifier(
         settings = json.loads((path / rundir.CLASSIFIER_CONFIG).read_text())
         rundir.check_format(settings.get("format"), path, "classifier format")
         cfg, shape = Config.from_dict(settings["autoencoder"]), tuple(settings["input_shape"])
+        classes = np.asarray(settings["classes"])
     except (OSError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as e:
         raise UserError(
             f"{path} is not a classifier directory made by 'autoencoders classify' ({e})"
         ) from None
     tensors = rundir.read_weights(path, rundir.CLASSIFIER_WEIGHTS, settings)
     scaler = tensors.pop("input_offset").numpy(), tensors.pop("input_span").numpy()
-    classes = np.asarray(settings["classes"])
     model = EncoderClassifier(registry.build(cfg, shape), len(classes))
     model.load_state_dict(tensors)
     return model.to(device).eval(), classes, scaler, settings
@@ -204,14 +204,20 @@ def score(
 
 
 def anomaly_scores_against_pca(
-    run_dir: str | Path, data: str, anomalous_class: int, split: str = "test", iw_samples: int = 100
+    run_dir: str | Path,
+    data: str,
+    anomalous_class: int,
+    split: str = "test",
+    iw_samples: int = 100,
+    scored: tuple[np.ndarray, np.ndarray | None] | None = None,
 ) -> dict[str, float]:
     """ROC-AUC and average precision of the run's anomaly scores for telling rows of
     ``anomalous_class`` from the rest, beside PCA's squared reconstruction error (PCA with the
-    run's code size, fitted on the run's own training split)."""
+    run's code size, fitted on the run's own training split). ``scored``: ``score``'s result for
+    the same rows, when already computed."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    scores, y = score(run_dir, data, split, iw_samples)
+    scores, y = scored if scored is not None else score(run_dir, data, split, iw_samples)
     if y is None:
         raise UserError(f"--anomalous-class needs labels, and {data} has none")
     positive = y == anomalous_class

@@ -29,7 +29,7 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.close(fd)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a file written in place follows the umask
+        os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes 0600; a file written in place follows the umask
         write(tmp)
         os.replace(tmp, path)
     except OSError as e:  # a full disk, a read-only or vanished directory: the old file stays as it was
@@ -50,10 +50,13 @@ def check_writable(directory: Path) -> None:
         raise UserError(f"cannot write under {directory}: {existing} is not writable; choose another --out")
 
 
-def _umask() -> int:
-    mask = os.umask(0)  # the only way to read it is to set it
+def _read_umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it: done once, before any writer thread
     os.umask(mask)
     return mask
+
+
+UMASK = _read_umask()
 
 
 def write_text(path: str | Path, text: str) -> None:

@@ -105,10 +105,10 @@ def train_classifier(
     ``from_scratch`` re-initialises the encoder first: the same network and budget without
     pretraining, the baseline that shows what pretraining is worth. Returns test accuracy.
     """
+    if unfreeze_epochs < 0 or cfg.epochs < 1 or (unfreeze_lr is not None and unfreeze_lr <= 0):
+        raise UserError("--epochs must be >= 1, --unfreeze-epochs >= 0 and --unfreeze-lr > 0")
     if unfreeze_epochs and not freeze_encoder:
         raise UserError("--unfreeze-epochs follows head-only training: give --freeze-encoder too")
-    if unfreeze_epochs < 0 or cfg.epochs < 1:
-        raise UserError("--epochs must be >= 1 and --unfreeze-epochs >= 0")
     if ds.y_train is None or ds.y_test is None:
         raise UserError("classification needs labels: use a labelled dataset (or --labels / --label-column)")
     classes, y_train = np.unique(ds.y_train.numpy(), return_inverse=True)
@@ -137,7 +137,7 @@ def train_classifier(
     if unfreeze_epochs:
         for part in autoencoder.encoder_modules():
             set_trainable(part, True)
-        cfg = dataclasses.replace(cfg, lr=unfreeze_lr or cfg.lr / 10)
+        cfg = dataclasses.replace(cfg, lr=cfg.lr / 10 if unfreeze_lr is None else unfreeze_lr)
         step = supervised_step(model, cfg, unfreeze_epochs * math.ceil(len(rows) / cfg.batch_size))
         history += fit(step, train, val, cfg, unfreeze_epochs, stage="unfreeze")
     seconds = time.perf_counter() - t0

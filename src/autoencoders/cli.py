@@ -210,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=_help("quick: minutes; full: nearer the paper", "quick"),
     )
     q.add_argument("--out", help=_help("run directory", "runs/reproduce-<name>-<budget>"))
+    q.add_argument("--overwrite", action="store_true", help="replace an earlier run in --out")
     q.add_argument("--quiet", action="store_true", help="no progress bars")
     h = sub.add_parser("report", help="one self-contained HTML page of a run (train writes it too)")
     h.add_argument("run_dir", **run_dir)
@@ -364,7 +365,7 @@ def _save_scores(path: Path, scores: np.ndarray, labels: np.ndarray | None) -> N
 
 def _save_rows(path: Path, rows: np.ndarray, shape: tuple | None, title: str, cols: int = 10) -> None:
     """A .png grid of ``rows`` or the rows themselves as .npy."""
-    if path.suffix == ".png":
+    if path.suffix.lower() == ".png":
         from .viz import image_grid
 
         image_grid(rows, path, shape, title, cols)
@@ -417,7 +418,7 @@ def run(argv: list[str] | None = None) -> int:
         print(f"wrote {codes.shape[0]} codes of size {codes.shape[1]} to {args.out}")
     elif args.command == "reconstruct":
         x, recon, shape = api.reconstruct(args.run_dir, args.data, args.split)
-        if args.out.suffix == ".png":
+        if args.out.suffix.lower() == ".png":
             from .viz import reconstruction_grid
 
             reconstruction_grid(x[: args.n], recon[: args.n], args.out, shape)
@@ -436,12 +437,12 @@ def run(argv: list[str] | None = None) -> int:
         _save_rows(args.out, rows, shape, title, cols=len(rows))
         print(f"wrote an interpolation of {args.steps} steps to {args.out}")
     elif args.command == "score":
-        scores, labels = api.score(args.run_dir, args.data, args.split, args.iw_samples)
+        scores, labels = scored = api.score(args.run_dir, args.data, args.split, args.iw_samples)
         _save_scores(args.out, scores, labels)
         print(f"wrote anomaly scores of {len(scores)} rows to {args.out}")
         if args.anomalous_class is not None:
             m = api.anomaly_scores_against_pca(
-                args.run_dir, args.data, args.anomalous_class, args.split, args.iw_samples
+                args.run_dir, args.data, args.anomalous_class, args.split, args.iw_samples, scored
             )
             print(
                 f"class {args.anomalous_class} as anomalies ({m['anomalies']} of {m['rows']} rows): "
@@ -458,7 +459,10 @@ def run(argv: list[str] | None = None) -> int:
     elif args.command == "reproduce":
         from .reproduce import reproduce
 
-        print(reproduce(args.name, args.data, args.budget, args.out, quiet=args.quiet)[1], end="")
+        print(
+            reproduce(args.name, args.data, args.budget, args.out, args.overwrite, quiet=args.quiet)[1],
+            end="",
+        )
     elif args.command == "report":
         from .report import write_report
 

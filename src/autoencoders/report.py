@@ -64,13 +64,18 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     run_dir = Path(run_dir)
     run = open_run(run_dir)
     path = Path(out) if out is not None else run_dir / REPORT
-    if path.suffix.lower() not in (".html", ".htm"):
+    if path.suffix.lower() != ".html":
         raise UserError(f"--out {path}: report writes an .html file; give a file name ending in .html")
-    metrics = json.loads((run_dir / rundir.METRICS).read_text())
+    try:
+        metrics = json.loads((run_dir / rundir.METRICS).read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(
+            f"{run_dir} has no readable {rundir.METRICS} ({e}); a report needs a run made by train"
+        ) from None
     figures = [(SAVED[name], (run_dir / name).read_bytes()) for name in SAVED if (run_dir / name).is_file()]
     with tempfile.TemporaryDirectory() as tmp:
         for what, caption in DRAWN.items():
-            if what == "traverse" and run.model.code_size < 2:
+            if what in ("traverse", "latent") and run.model.code_size < 2:
                 continue
             figures.append((caption, visualize(run_dir, what, Path(tmp) / f"{what}.png").read_bytes()))
     snapshots = sorted((run_dir / rundir.SNAPSHOTS).glob("*.png"))

@@ -113,7 +113,7 @@ def _check_out(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give the path of a new or empty directory")
     if out.is_dir() and any(out.iterdir()):
-        is_run = (out / rundir.MANIFEST).is_file() or (out / rundir.CONFIG).is_file()
+        is_run = _is_run_dir(out)
         if not overwrite:
             raise UserError(
                 f"--out {out} is not empty; add --overwrite to replace "
@@ -129,6 +129,15 @@ def _check_out(out: Path, overwrite: bool) -> None:
                 f"--overwrite replaces run directories only; {out} holds no run, so nothing was deleted"
             )
     check_writable(out)
+
+
+def _is_run_dir(path: Path) -> bool:
+    """Whether ``path`` holds a run of this toolkit (a manifest it can read)."""
+    try:
+        rundir.read_manifest(path)
+    except UserError:
+        return False
+    return True
 
 
 def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = False) -> Run:
@@ -148,7 +157,7 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
     if cfg.pretrain.greedy:
         pretrainable_pairs(model, cfg.pretrain.schedule)  # refused before anything is written
     cfg.model.layers = model.layers  # config.json records the widths actually used
-    out = Path(cfg.out) if saved is not None else _new_run_dir(cfg)
+    out = Path(cfg.out) if cfg.out else _new_run_dir(cfg)
     if main and saved is None:
         if overwrite and out.is_dir():
             shutil.rmtree(out)  # only now: every check has passed and the data has loaded
@@ -178,7 +187,7 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
         if not main:
             raise
         rundir.write_manifest(out, model.kind, ds.sample_shape, model.code_size, False, stopped=str(e))
-        raise Diverged(f"{e}; {out} keeps the state of its last complete epoch, if any") from None
+        raise Diverged(f"{e}; the manifest of {out} records why it stopped") from None
     except KeyboardInterrupt:
         if not main:
             raise

@@ -90,8 +90,9 @@ def read_manifest(run_dir: str | Path) -> dict[str, Any]:
 
 def read_weights(run_dir: str | Path, name: str, manifest: dict[str, Any]) -> dict[str, Any]:
     """The tensors of weight file ``name``, verified against the SHA-256 the manifest records."""
-    expected = manifest.get("sha256", {}).get(name)
-    if expected is None:
+    checksums = manifest.get("sha256")
+    expected = checksums.get(name) if isinstance(checksums, dict) else None
+    if not isinstance(expected, str):
         raise UserError(f"{Path(run_dir) / MANIFEST} records no checksum for {name}; train the run again")
     return load_weights(Path(run_dir) / name, expected)
 

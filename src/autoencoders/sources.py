@@ -203,21 +203,21 @@ def load_csv(path: str | Path, label_column: str | None = None) -> tuple[np.ndar
     if not path.is_file():
         raise UserError(f"csv file {path} does not exist; check the path after csv:")
     try:
-        lines = [line for line in path.read_text().splitlines() if line.strip()]
+        lines = [(i, line) for i, line in enumerate(path.read_text().splitlines(), 1) if line.strip()]
     except UnicodeDecodeError:
         raise UserError(f"{path} is not a text CSV file (it is not UTF-8 text)") from None
     if not lines:
         raise UserError(f"csv file {path} is empty")
-    first = [c.strip() for c in lines[0].split(",")]
+    first = [c.strip() for c in lines[0][1].split(",")]
     header = None if all(_is_number(c) for c in first) else first
     body = lines[1:] if header is not None else lines
     if not body:
         raise UserError(f"csv file {path} has a header but no data rows")
     width = len(first)
     try:
-        table = np.loadtxt(body, delimiter=",", dtype=np.float64, ndmin=2)
+        table = np.loadtxt([line for _, line in body], delimiter=",", dtype=np.float64, ndmin=2)
     except ValueError as e:
-        _explain_bad_csv(path, body, width, 2 if header is not None else 1)
+        _explain_bad_csv(path, body, width)
         raise UserError(f"{path} could not be read as a table of numbers ({e})") from None
     check_finite(table, str(path))
     y = None
@@ -230,19 +230,20 @@ def load_csv(path: str | Path, label_column: str | None = None) -> tuple[np.ndar
     return table.astype(np.float32), y
 
 
-def _explain_bad_csv(path: Path, body: list[str], width: int, first_line: int) -> None:
-    """Raise a UserError naming the first ragged row or non-numeric cell of a CSV body."""
-    for i, line in enumerate(body):
+def _explain_bad_csv(path: Path, body: list[tuple[int, str]], width: int) -> None:
+    """Raise a UserError naming the first ragged row or non-numeric cell of a CSV body of
+    (line number, line) pairs."""
+    for number, line in body:
         cells = [c.strip() for c in line.split(",")]
         if len(cells) != width:
             raise UserError(
-                f"{path} line {first_line + i} has {len(cells)} columns but the first row has {width}; "
+                f"{path} line {number} has {len(cells)} columns but the first row has {width}; "
                 "every row needs the same number of comma-separated values"
             )
         for j, cell in enumerate(cells):
             if not _is_number(cell):
                 raise UserError(
-                    f"{path} line {first_line + i}, column {j} holds {cell!r}, not a number; "
+                    f"{path} line {number}, column {j} holds {cell!r}, not a number; "
                     "only numbers are allowed (a header is allowed on the first line)"
                 )
 

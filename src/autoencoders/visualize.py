@@ -73,6 +73,10 @@ def visualize(
 def _loss(run_dir: Path, model: nn.Module, path: Path) -> None:
     from .run import _loss_name
 
+    if not (run_dir / rundir.HISTORY).is_file():
+        raise UserError(
+            f"{run_dir} has no {rundir.HISTORY} (a saved estimator keeps none): no loss curve to draw"
+        )
     with open(run_dir / rundir.HISTORY, newline="") as f:
         history = [
             {k: v if k == "stage" else float(v) for k, v in row.items() if v != ""}
@@ -176,6 +180,8 @@ def _maximize(run, x: torch.Tensor, y, path: Path, n: int, method: str) -> None:
 def _latent(run, x: torch.Tensor, y, path: Path, n: int, method: str) -> None:
     keep = np.random.default_rng(0).permutation(len(x))[:2000]
     codes = encode_all(run.model, x[keep]).numpy()
+    if codes.shape[1] < 2:
+        raise UserError("--what latent needs a code of two or more dimensions; this run's code has one")
     if codes.shape[1] == 2:
         points, axes = codes, ("code 0", "code 1")
     elif method == "tsne":

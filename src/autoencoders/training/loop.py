@@ -126,7 +126,6 @@ class LoopState:
 
     epoch: int = 0
     best: float = math.inf
-    best_epoch: int = 0  # 0: no validation loss seen yet
     bad_epochs: int = 0
     stopped: bool = False  # early stopping has ended the stage
     best_weights: dict[str, torch.Tensor] | None = None
@@ -231,7 +230,7 @@ def fit(
         bar.set_postfix({"epoch": epoch} | {k: f"{v:.3f}" for k, v in train_values.items()})
         if math.isfinite(val_values["loss"]):  # there is a validation split to judge by
             if val_values["loss"] < state.best:
-                state.best, state.best_epoch, state.bad_epochs = val_values["loss"], epoch, 0
+                state.best, state.bad_epochs = val_values["loss"], 0
                 if cfg.keep == "best":
                     state.best_weights = {k: v.detach().clone() for k, v in module.state_dict().items()}
             else:

@@ -25,7 +25,7 @@ from ..errors import UserError
 from .loop import LoopState, Tensors, fit
 from .steps import Step
 
-STATE_FORMAT = 3  # 2: the JSON part records a SHA-256 of the tensors; 3: and the best epoch
+STATE_FORMAT = 2  # 2: the JSON part records a SHA-256 of the tensors
 
 
 def split_tensors(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
@@ -175,7 +175,6 @@ class Progress:
             epoch=loop["epoch"],
             best=math.inf if loop["best"] is None else loop["best"],
             bad_epochs=loop["bad_epochs"],
-            best_epoch=loop["best_epoch"],
             stopped=loop["stopped"],
             best_weights=best or None,
             shuffle=t["loop.shuffle"],
@@ -200,7 +199,6 @@ class Progress:
                 "epoch": loop.epoch,
                 "best": None if math.isinf(loop.best) else loop.best,
                 "bad_epochs": loop.bad_epochs,
-                "best_epoch": loop.best_epoch,
                 "stopped": loop.stopped,
             },
             "step": split_tensors(step.state_dict(), "step", tensors),
