@@ -345,8 +345,8 @@ def recipes(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         "batch_size": args.batch_size,
     }
     fast = {
-        "activation": "relu",
-        "code_activation": "linear",
+        "activation": args.fast_activation,
+        "code_activation": "linear" if args.fast_activation == "relu" else args.fast_activation,
         "loss": "bce",
         "pretrain": "greedy" if args.fast_pretrain_epochs else "none",
         "pretrain_epochs": args.fast_pretrain_epochs,
@@ -574,6 +574,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--fast-epochs", type=int, default=10, help="fast recipe: training epochs")
     p.add_argument("--fast-lr", type=float, default=2e-3, help="fast recipe: learning rate")
     p.add_argument("--fast-batch-size", type=int, default=256, help="fast recipe: batch size")
+    p.add_argument("--fast-activation", default="relu", choices=("relu", "sigmoid"), help="fast recipe")
     p.add_argument("--fast-lr-decay", default="none", choices=("none", "cosine"), help="fast recipe: decay")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="device (both)")
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
