@@ -23,6 +23,7 @@ from .checkpoint import file_sha256, save_weights, write_json
 from .config import TrainConfig
 from .data import Dataset
 from .errors import UserError
+from .metrics import encode_all
 from .models import Autoencoder
 from .nn import set_trainable
 from .rundir import CLASSIFIER_CONFIG, CLASSIFIER_WEIGHTS, METRICS, RUN_FORMAT
@@ -132,6 +133,8 @@ def train_classifier(
     else:
         val = train
     t0 = time.perf_counter()
+    if freeze_encoder:
+        _fit_head(model, *train)
     step = supervised_step(model, cfg, cfg.epochs * math.ceil(len(rows) / cfg.batch_size))
     history = fit(step, train, val, cfg, cfg.epochs, stage="classify")
     if unfreeze_epochs:
@@ -156,6 +159,24 @@ def train_classifier(
         "n_test": len(y_test),
     }
     return ClassifierResult(model, classes, metrics, history)
+
+
+def _fit_head(model: EncoderClassifier, x: torch.Tensor, y: torch.Tensor) -> None:
+    """Start a head on frozen codes at the L2-regularised logistic regression of the standardised
+    codes, folded into the linear layer: a few hundred Adam steps from random weights leave it
+    far from that optimum when labels are few."""
+    from sklearn.linear_model import LogisticRegression
+
+    z = encode_all(model.autoencoder, x).double().cpu().numpy()
+    mean, std = z.mean(0), z.std(0) + 1e-8
+    fit = LogisticRegression(max_iter=2000).fit((z - mean) / std, y.cpu().numpy())
+    coef, intercept = fit.coef_, fit.intercept_
+    if coef.shape[0] == 1:  # two classes: one score, the logit of the second class
+        coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.array([0.0, intercept[0]])
+    with torch.no_grad():
+        w = torch.from_numpy(coef / std).to(model.head.weight)
+        model.head.weight.copy_(w)
+        model.head.bias.copy_(torch.from_numpy(intercept - (coef * mean / std).sum(1)).to(model.head.bias))
 
 
 def _class_index(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
