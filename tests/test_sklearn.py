@@ -123,7 +123,7 @@ def test_classifier_and_frozen_encoder(digits):
     # the frozen classifier's encoder is exactly the pretrained one
     for name, value in frozen.autoencoder_.state_dict().items():
         assert np.array_equal(frozen.classifier_.autoencoder.state_dict()[name].numpy(), value.numpy()), name
-    assert frozen.score(x_test, y_test) > 0.5
+    assert frozen.score(x_test, y_test) > 0.85  # its head starts at the codes' logistic regression
 
 
 def test_outlier_detector_beats_pca_reconstruction_error():

@@ -134,7 +134,7 @@ def train_classifier(
         val = train
     t0 = time.perf_counter()
     if freeze_encoder:
-        _fit_head(model, *train)
+        fit_head(model, *train)
     step = supervised_step(model, cfg, cfg.epochs * math.ceil(len(rows) / cfg.batch_size))
     history = fit(step, train, val, cfg, cfg.epochs, stage="classify")
     if unfreeze_epochs:
@@ -161,7 +161,7 @@ def train_classifier(
     return ClassifierResult(model, classes, metrics, history)
 
 
-def _fit_head(model: EncoderClassifier, x: torch.Tensor, y: torch.Tensor) -> None:
+def fit_head(model: EncoderClassifier, x: torch.Tensor, y: torch.Tensor) -> None:
     """Start a head on frozen codes at the L2-regularised logistic regression of the standardised
     codes, folded into the linear layer: a few hundred Adam steps from random weights leave it
     far from that optimum when labels are few."""

@@ -30,7 +30,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import rundir
 from .checkpoint import save_weights, write_json
-from .classify import EncoderClassifier, make_classifier
+from .classify import EncoderClassifier, fit_head, make_classifier
 from .config import Config
 from .data import apply_scaler, dataset_from_arrays
 from .errors import UserError
@@ -279,6 +279,8 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
             self.classifier_ = make_classifier(self.autoencoder_, len(self.classes_), self.freeze_encoder)
             x = self._rows(X, validated=True)
             y_t = torch.from_numpy(labels.astype(np.int64)).to(x.device)
+            if self.freeze_encoder:
+                fit_head(self.classifier_, x, y_t)
             step = supervised_step(self.classifier_, cfg, cfg.epochs * math.ceil(len(x) / cfg.batch_size))
             fit(step, (x, y_t), (x[:0], y_t[:0]), cfg, cfg.epochs, stage="classify")
         self.classifier_.eval()
