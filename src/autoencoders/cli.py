@@ -106,6 +106,35 @@ def _show(f: dataclasses.Field) -> object:
     return "not set" if f.default is None else f.default
 
 
+RUN_DIR = {"type": Path, "help": "a run directory written by 'autoencoders train'"}
+DATA = "data spec, as for train: digits | fashion-mnist | mnist | idx:DIR | npy:FILE | csv:FILE"
+SPLITS = ("all", "train", "val", "test")
+
+
+def _ranged(
+    parser: argparse.ArgumentParser, flag: str, kind: type, bounds: Range, default, text: str
+) -> None:
+    """A numeric option checked against ``bounds``, its default and range in its help."""
+    parser.add_argument(flag, type=_number(kind, bounds), default=default, help=_help(text, default, bounds))
+
+
+def _rows_command(
+    sub, name: str, text: str, out: str, split: str = "all", source: str = "run_dir"
+) -> argparse.ArgumentParser:
+    """A command that reads rows of ``--data`` under a trained directory and writes ``--out``."""
+    c = sub.add_parser(name, help=text)
+    if source == "run_dir":
+        c.add_argument("run_dir", **RUN_DIR)
+    else:
+        c.add_argument(source, type=Path, help="a directory written by 'autoencoders classify'")
+    c.add_argument("--data", required=True, help=DATA)
+    c.add_argument("--out", required=True, type=Path, help=out)
+    c.add_argument(
+        "--split", default=split, choices=SPLITS, help=_help("which rows, split as in training", split)
+    )
+    return c
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``autoencoders`` argument parser."""
     p = _Parser(prog="autoencoders", description="Train, evaluate and use classic autoencoders.")
@@ -114,9 +143,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"autoencoders {__version__}")
     p.add_argument("--debug", action="store_true", help="show the full traceback of an error, too")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    run_dir = {"type": Path, "help": "a run directory written by 'autoencoders train'"}
-    data = "data spec, as for train: digits | fashion-mnist | mnist | idx:DIR | npy:FILE | csv:FILE"
-    splits = ("all", "train", "val", "test")
 
     t = sub.add_parser("train", help="train a model into a run directory (or --resume one)")
     t.add_argument("--config", type=Path, help="TOML file with any of the options below; flags override it")
@@ -138,30 +164,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_options(t)
 
     e = sub.add_parser("evaluate", help="recompute a run's test metrics from its checkpoint (printed)")
-    e.add_argument("run_dir", **run_dir)
-    e.add_argument("--data", help=_help(data, "the run's own data"))
+    e.add_argument("run_dir", **RUN_DIR)
+    e.add_argument("--data", help=_help(DATA, "the run's own data"))
 
-    for name, what in (("encode", "codes (.npy)"), ("reconstruct", "reconstructions (.png or .npy)")):
-        c = sub.add_parser(name, help=f"write {what} of data under a trained run")
-        c.add_argument("run_dir", **run_dir)
-        c.add_argument("--data", required=True, help=data)
-        c.add_argument("--out", required=True, type=Path, help=f"output file: {what}")
-        c.add_argument(
-            "--split", default="all", choices=splits, help=_help("which rows, split as in training", "all")
-        )
-        if name == "reconstruct":
-            c.add_argument(
-                "--n",
-                type=_number(int, AT_LEAST_1),
-                default=20,
-                help=_help("images in a .png", 20, AT_LEAST_1),
-            )
-    a = sub.add_parser("score", help="per-row anomaly scores (reconstruction loss; VAE: NLL) as CSV")
-    a.add_argument("run_dir", **run_dir)
-    a.add_argument("--data", required=True, help=data)
-    a.add_argument("--out", required=True, type=Path, help="output .csv: row, score (and label when known)")
-    a.add_argument(
-        "--split", default="all", choices=splits, help=_help("which rows, split as in training", "all")
+    _rows_command(
+        sub, "encode", "write codes (.npy) of data under a trained run", "output file: codes (.npy)"
+    )
+    c = _rows_command(
+        sub,
+        "reconstruct",
+        "write reconstructions (.png or .npy) of data under a trained run",
+        "output file: reconstructions (.png or .npy)",
+    )
+    _ranged(c, "--n", int, AT_LEAST_1, 20, "images in a .png")
+    a = _rows_command(
+        sub,
+        "score",
+        "per-row anomaly scores (reconstruction loss; VAE: NLL) as CSV",
+        "output .csv: row, score (and label when known)",
     )
     a.add_argument(
         "--anomalous-class",
@@ -172,27 +192,17 @@ def build_parser() -> argparse.ArgumentParser:
             "not set",
         ),
     )
-    a.add_argument(
-        "--iw-samples",
-        type=_number(int, AT_LEAST_1),
-        default=100,
-        help=_help("VAE: importance samples per row of the NLL score", 100, AT_LEAST_1),
-    )
+    _ranged(a, "--iw-samples", int, AT_LEAST_1, 100, "VAE: importance samples per row of the NLL score")
     from .visualize import KINDS
 
     v = sub.add_parser("visualize", help="a figure of what a run learned (PNG): " + ", ".join(KINDS))
-    v.add_argument("run_dir", **run_dir)
+    v.add_argument("run_dir", **RUN_DIR)
     v.add_argument(
         "--what", required=True, choices=tuple(KINDS), help="; ".join(f"{k}: {d}" for k, d in KINDS.items())
     )
     v.add_argument("--out", type=Path, help=_help("output .png", "RUN_DIR/<what>.png"))
-    v.add_argument("--data", help=_help(data + " (its test rows are shown)", "the run's own data"))
-    v.add_argument(
-        "--n",
-        type=_number(int, AT_LEAST_1),
-        default=10,
-        help=_help("images, units or dimensions shown (filters: an n×n grid)", 10, AT_LEAST_1),
-    )
+    v.add_argument("--data", help=_help(DATA + " (its test rows are shown)", "the run's own data"))
+    _ranged(v, "--n", int, AT_LEAST_1, 10, "images, units or dimensions shown (filters: an n×n grid)")
     v.add_argument(
         "--method", default="pca", choices=("pca", "tsne"), help=_help("latent: how codes become 2-D", "pca")
     )
@@ -202,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument(
         "name", choices=tuple(EXPERIMENTS), help="; ".join(f"{k}: {e.title}" for k, e in EXPERIMENTS.items())
     )
-    q.add_argument("--data", default="mnist", help=_help(data + " (published values are on MNIST)", "mnist"))
+    q.add_argument("--data", default="mnist", help=_help(DATA + " (published values are on MNIST)", "mnist"))
     q.add_argument(
         "--budget",
         default="quick",
@@ -213,87 +223,71 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--overwrite", action="store_true", help="replace an earlier run in --out")
     q.add_argument("--quiet", action="store_true", help="no progress bars")
     h = sub.add_parser("report", help="one self-contained HTML page of a run (train writes it too)")
-    h.add_argument("run_dir", **run_dir)
+    h.add_argument("run_dir", **RUN_DIR)
     h.add_argument("--out", type=Path, help=_help("output .html", "RUN_DIR/report.html"))
     s = sub.add_parser("sample", help="new images from a VAE's or AAE's prior, as a PNG grid (or .npy)")
-    s.add_argument("run_dir", **run_dir)
-    s.add_argument(
-        "-n", type=_number(int, AT_LEAST_1), default=64, help=_help("number of samples", 64, AT_LEAST_1)
-    )
+    s.add_argument("run_dir", **RUN_DIR)
+    _ranged(s, "-n", int, AT_LEAST_1, 64, "number of samples")
     s.add_argument("--out", required=True, type=Path, help="output file: .png grid or .npy rows")
-    s.add_argument(
-        "--seed",
-        type=_number(int, AT_LEAST_0),
-        default=0,
-        help=_help("seed of the prior draws", 0, AT_LEAST_0),
-    )
+    _ranged(s, "--seed", int, AT_LEAST_0, 0, "seed of the prior draws")
 
-    i = sub.add_parser("interpolate", help="decode along the line between two images' codes (PNG strip)")
-    i.add_argument("run_dir", **run_dir)
-    i.add_argument("--data", required=True, help=data)
-    i.add_argument("--out", required=True, type=Path, help="output file: .png strip or .npy rows")
+    i = _rows_command(
+        sub,
+        "interpolate",
+        "decode along the line between two images' codes (PNG strip)",
+        "output file: .png strip or .npy rows",
+        split="test",
+    )
     i.add_argument(
         "--pair", type=_parse_ints, default=[0, 1], metavar="I,J", help=_help("row indices", "0,1")
     )
-    i.add_argument(
-        "--steps",
-        type=_number(int, Range(2)),
-        default=10,
-        help=_help("decoded points on the line", 10, Range(2)),
-    )
-    i.add_argument("--split", default="test", choices=splits, help=_help("rows to pick from", "test"))
+    _ranged(i, "--steps", int, Range(2), 10, "decoded points on the line")
 
-    r = sub.add_parser("predict", help="class predictions of data under a classify output directory (CSV)")
-    r.add_argument("clf_dir", type=Path, help="a directory written by 'autoencoders classify'")
-    r.add_argument("--data", required=True, help=data)
-    r.add_argument("--out", required=True, type=Path, help="output .csv: row, predicted class, probabilities")
-    r.add_argument("--split", default="all", choices=splits, help=_help("which rows", "all"))
+    _rows_command(
+        sub,
+        "predict",
+        "class predictions of data under a classify output directory (CSV)",
+        "output .csv: row, predicted class, probabilities",
+        source="clf_dir",
+    )
 
     k = sub.add_parser("classify", help="fine-tune a run's encoder with a softmax head on labels")
-    k.add_argument("run_dir", **run_dir)
-    share = Range(0, 1, low_open=True)
-    k.add_argument(
+    k.add_argument("run_dir", **RUN_DIR)
+    _ranged(
+        k,
         "--labels-fraction",
-        type=_number(float, share),
-        default=1.0,
-        help=_help("fraction of the training labels used (at least one per class)", 1.0, share),
+        float,
+        Range(0, 1, low_open=True),
+        1.0,
+        "fraction of the training labels used (at least one per class)",
     )
-    k.add_argument("--data", help=_help("labelled " + data, "the run's own data"))
+    k.add_argument("--data", help=_help("labelled " + DATA, "the run's own data"))
     k.add_argument("--out", type=Path, help="output directory; default: RUN_DIR/classifier-<fraction>")
     k.add_argument("--from-scratch", action="store_true", help="re-initialise the encoder (baseline)")
     k.add_argument(
         "--freeze-encoder", action="store_true", help="train the head alone on the pretrained codes"
     )
-    k.add_argument(
+    _ranged(
+        k,
         "--unfreeze-epochs",
-        type=_number(int, AT_LEAST_0),
-        default=0,
-        help=_help(
-            "with --freeze-encoder: then fine-tune encoder and head together this many epochs", 0, AT_LEAST_0
-        ),
+        int,
+        AT_LEAST_0,
+        0,
+        "with --freeze-encoder: then fine-tune encoder and head together this many epochs",
     )
     k.add_argument(
         "--unfreeze-lr",
         type=_number(float, POSITIVE),
         help=_help("learning rate of the unfrozen phase", "--lr / 10", POSITIVE),
     )
-    k.add_argument(
-        "--epochs", type=_number(int, AT_LEAST_1), default=50, help=_help("training epochs", 50, AT_LEAST_1)
-    )
-    k.add_argument(
-        "--lr", type=_number(float, POSITIVE), default=1e-3, help=_help("learning rate", 1e-3, POSITIVE)
-    )
+    _ranged(k, "--epochs", int, AT_LEAST_1, 50, "training epochs")
+    _ranged(k, "--lr", float, POSITIVE, 1e-3, "learning rate")
     k.add_argument(
         "--batch-size",
         type=_number(int, AT_LEAST_1),
         help=_help("mini-batch size", "the run's own", AT_LEAST_1),
     )
-    k.add_argument(
-        "--seed",
-        type=_number(int, AT_LEAST_0),
-        default=0,
-        help=_help("seed of the label subset and the head", 0, AT_LEAST_0),
-    )
+    _ranged(k, "--seed", int, AT_LEAST_0, 0, "seed of the label subset and the head")
     k.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 

@@ -59,7 +59,7 @@ figcaption { color: #555; font-size: 0.9em; }
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write the run's report (default ``RUN/report.html``); return its path."""
     from .api import open_run
-    from .visualize import visualize
+    from .visualize import draw, test_rows
 
     run_dir = Path(run_dir)
     run = open_run(run_dir)
@@ -73,11 +73,14 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
             f"{run_dir} has no readable {rundir.METRICS} ({e}); a report needs a run made by train"
         ) from None
     figures = [(SAVED[name], (run_dir / name).read_bytes()) for name in SAVED if (run_dir / name).is_file()]
+    rows = test_rows(run, run.cfg.data.data)  # read once for every figure below
     with tempfile.TemporaryDirectory() as tmp:
         for what, caption in DRAWN.items():
             if what in ("traverse", "latent") and run.model.code_size < 2:
                 continue
-            figures.append((caption, visualize(run_dir, what, Path(tmp) / f"{what}.png").read_bytes()))
+            drawn = Path(tmp) / f"{what}.png"
+            draw(run, run_dir, what, drawn, run.cfg.data.data, rows=rows)
+            figures.append((caption, drawn.read_bytes()))
     snapshots = sorted((run_dir / rundir.SNAPSHOTS).glob("*.png"))
     figures += [(f"Snapshot {p.stem}.", p.read_bytes()) for p in snapshots]
     title = f"{run.manifest['kind']} autoencoder on {run.cfg.data.data}"

@@ -52,9 +52,31 @@ def visualize(
     path = Path(out) if out is not None else Path(run_dir) / f"{what}.png"
     if path.suffix.lower() != ".png":
         raise UserError(f"--out {path}: visualize writes .png files; give a file name ending in .png")
-    data = data or run.cfg.data.data
+    draw(run, Path(run_dir), what, path, data or run.cfg.data.data, n, method)
+    return path
+
+
+def test_rows(run: api._Trained, data: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """The test rows of ``data`` scaled as the run's training data was, and their labels."""
+    x, y = api._scaled_data(run.cfg.data, data, "test", run.scaler)
+    api._check_width(run.model, x.shape[1], data)
+    return x, y
+
+
+def draw(
+    run: api._Trained,
+    run_dir: Path,
+    what: str,
+    path: Path,
+    data: str,
+    n: int = 10,
+    method: str = "pca",
+    rows: tuple[np.ndarray, np.ndarray | None] | None = None,
+) -> None:
+    """Draw figure ``what`` of an open run into ``path``; ``rows``: ``test_rows`` of ``data``
+    when the caller already has them (a report draws several figures from one read)."""
     if what == "loss":
-        _loss(Path(run_dir), run.model, path)
+        _loss(run_dir, run.model, path)
     elif what == "samples":
         rows, shape = api.sample(run_dir, n * 4)
         viz.image_grid(rows, path, shape, f"{n * 4} samples from the prior")
@@ -64,10 +86,8 @@ def visualize(
             rows, path, shape, "test rows 0 → 1: inputs at the ends, decoded codes between", len(rows)
         )
     else:
-        x, y = api._scaled_data(run.cfg.data, data, "test", run.scaler)
-        api._check_width(run.model, x.shape[1], data)
+        x, y = rows if rows is not None else test_rows(run, data)
         FIGURES[what](run, torch.from_numpy(x), y, path, n, method)
-    return path
 
 
 def _loss(run_dir: Path, model: nn.Module, path: Path) -> None:
