@@ -1,174 +1,119 @@
-"""Few labels: what unsupervised SDAE pretraining is worth when only 1% or 10% of the labels are known.
+"""Few labels: what unsupervised pretraining is worth with 100, 600 and 6,000 labels.
 
 One stacked denoising autoencoder (784-1000-500-250-30, ReLU, masking noise 0.2, greedy
 layer-wise pretraining 3 epochs per layer, then 10 epochs end to end) is trained with
-``autoencoders.train`` on *all* training rows of Fashion-MNIST, without their labels. Then,
-for each labels fraction (1%, 10%) and each seed (0, 1, 2), on the same class-stratified
-labelled rows (``autoencoders.classify.labelled_subset``, drawn with that seed from the run's
-own training split):
+``autoencoders.train`` on every training row of Fashion-MNIST, without labels. Then, for
+each number of labels and each seed, on the same class-balanced labelled rows (drawn with
+that seed from the run's training split; as many from its validation split for early
+stopping and model choice), every ``autoencoders classify`` method:
 
-* **SDAE-pretrained MLP**: ``autoencoders.classify(run_dir, fraction)``, a softmax head on
-  the pretrained encoder, the whole encoder fine-tuned with the labels;
-* **random-init MLP**: ``autoencoders.classify(..., from_scratch=True)``, the same network
-  re-initialised at random, with the same epochs, learning rate and batch size;
-* **logistic regression on pixels**: scikit-learn ``LogisticRegression(max_iter=1000)``
-  (L2, C=1) on the raw pixels in [0, 1], exactly the rows the MLPs receive. Not standardised:
-  with a few hundred rows, per-pixel standardisation blows up near-constant border pixels.
+* ``finetune``: softmax head, the whole pretrained encoder trained on the labels;
+* ``frozen``: the head alone on the pretrained codes (their logistic regression, then Adam);
+* ``knn``: k nearest labelled codes, k chosen on the validation labels;
+* ``semi``: labelled cross-entropy + the SDAE's own denoising loss on every training row;
+* ``ladder``: a ladder network over the same widths (+ softmax), started from the SDAE's layers;
 
-Reported: mean ± std (over seeds) of test accuracy on the dataset's full test split, the
-SDAE's own training time, and the total wall time. Written: ``benchmarks/results/few_labels.md``
-(the table) and ``benchmarks/results/few_labels.json`` (every number); the SDAE run directory
-and the 12 fine-tuned classifiers (about 80 MB of weights) go to ``benchmarks/results/sdae/``
-(``--run-dir`` elsewhere, e.g. under the git-ignored ``runs/``).
+against two baselines: the same network from random init (``finetune`` with ``from_scratch``)
+and scikit-learn's logistic regression on the raw pixels in [0, 1] of the same labelled rows,
+its C chosen on the same validation labels. Reported: test accuracy on the full test split,
+mean ± std over seeds, and seconds per method. The table replaces the part of
+``benchmarks/README.md`` between its ``few-labels`` markers; every number also goes to
+``benchmarks/results/few_labels.json``.
 
-Fine-tuning budget (same for both MLPs): ``max(--clf-min-epochs, ceil(--clf-steps / steps
-per epoch))`` epochs, i.e. at least 400 optimisation steps and at least 10 passes over the
-labelled rows (Fashion-MNIST: 45 epochs at 1%, 10 epochs at 10%); ``--clf-epochs`` fixes it.
-
-Run (full experiment, from the repository root; about 10 minutes on 2 CPU cores)::
+Run (from the repository root; about 25 minutes on 2 CPU cores)::
 
     python benchmarks/few_labels.py
 
-Quick check (seconds)::
+Quick check (about a minute)::
 
-    python benchmarks/few_labels.py --data digits --epochs 3 --seeds 1 --out-dir /tmp/few-labels
+    python benchmarks/few_labels.py --data digits --n-labels 50 --seeds 1 --semi-epochs 3 --out-dir /tmp/fl
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
-import platform
+import re
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 import autoencoders
-from autoencoders.checkpoint import load_weights
-from autoencoders.classify import labelled_subset
-from autoencoders.config import ACTIVATIONS, CORRUPTIONS, Config, DataConfig
+from autoencoders.api import open_run
+from autoencoders.classify import FewLabels
+from autoencoders.config import DataConfig
 from autoencoders.data import Dataset, load_dataset, read_data
-from autoencoders.training.loop import resolve_device, resolve_precision
 
-RESULTS = Path(__file__).resolve().parent / "results"
-METHODS = {"pretrained": "SDAE-pretrained MLP", "scratch": "random-init MLP", "logreg": "logreg on pixels"}
-
-
-def default_layers(n_features: int) -> list[int]:
-    """784-1000-500-250-30 for 28×28 images, else D-256-128-32."""
-    return [784, 1000, 500, 250, 30] if n_features == 784 else [n_features, 256, 128, 32]
-
-
-def run_dataset(run_dir: Path) -> tuple[Config, Dataset]:
-    """The run's config and its splits, scaled with the run's own scaler (as ``classify`` loads them)."""
-    cfg = Config.load_json(run_dir / "config.json")
-    tensors = load_weights(run_dir / "model.safetensors")
-    scaler = (tensors["input_offset"].numpy(), tensors["input_span"].numpy())
-    return cfg, load_dataset(cfg.data, scaler=scaler)
+HERE = Path(__file__).resolve().parent
+METHODS = {
+    "finetune": "fine-tuned",
+    "frozen": "frozen + head",
+    "knn": "kNN on codes",
+    "semi": "semi-supervised",
+    "ladder": "ladder",
+    "scratch": "random init",
+    "logreg": "logreg on pixels",
+}
 
 
-def clf_epochs(n_labelled: int, args: argparse.Namespace) -> int:
-    """Fine-tuning epochs for ``n_labelled`` rows: ``--clf-epochs``, or the step/epoch minimum rule."""
-    if args.clf_epochs is not None:
-        return args.clf_epochs
-    steps_per_epoch = math.ceil(n_labelled / args.batch_size)
-    return max(args.clf_min_epochs, math.ceil(args.clf_steps / steps_per_epoch))
-
-
-def logreg_accuracy(ds: Dataset, rows: np.ndarray) -> dict[str, Any]:
-    """Test accuracy of a logistic regression on the raw pixels of the labelled ``rows``."""
-    x, y = ds.x_train.numpy()[rows], ds.y_train.numpy()[rows]
+def logreg(ds: Dataset, rows: np.ndarray, vrows: np.ndarray) -> dict[str, Any]:
+    """Logistic regression on raw pixels, C picked on the validation labels (refit is not needed:
+    the validation rows are not training rows)."""
+    x, y = ds.x_train.numpy(), ds.y_train.numpy()
     t0 = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        clf = LogisticRegression(max_iter=1000).fit(x, y)
+    best = None
+    for c in (0.01, 0.1, 1.0, 10.0):
+        clf = LogisticRegression(C=c, max_iter=2000).fit(x[rows], y[rows])
+        score = clf.score(ds.x_val.numpy()[vrows], ds.y_val.numpy()[vrows])
+        if best is None or score > best[0]:
+            best = (score, c, clf)
     seconds = time.perf_counter() - t0
-    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
-    acc = float(clf.score(ds.x_test.numpy(), ds.y_test.numpy()))
-    return {
-        "test_accuracy": acc,
-        "train_seconds": seconds,
-        "iterations": int(clf.n_iter_.max()),
-        "converged": converged,
-    }
-
-
-def json_safe(obj: Any) -> Any:
-    """``obj`` with NaN/inf floats replaced by None (strict JSON has no NaN)."""
-    if isinstance(obj, dict):
-        return {k: json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
-def mean_std(values: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (nan for a single value)."""
-    a = np.asarray(values, dtype=np.float64)
-    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else math.nan
+    acc = float(best[2].score(ds.x_test.numpy(), ds.y_test.numpy()))
+    return {"test_accuracy": acc, "C": best[1], "train_seconds": seconds}
 
 
 def cell(values: list[float]) -> str:
-    """``mean ± std`` of accuracies, in percent."""
-    m, s = mean_std(values)
-    return f"{100 * m:.2f}" if math.isnan(s) else f"{100 * m:.2f} ± {100 * s:.2f}"
-
-
-def sdae_seconds(history: list[dict]) -> dict[str, float]:
-    """Seconds spent in greedy pretraining and in end-to-end fine-tuning."""
-    pre = sum(h["seconds"] for h in history if h["stage"].startswith("pretrain"))
-    fine = sum(h["seconds"] for h in history if not h["stage"].startswith("pretrain"))
-    return {"pretrain_seconds": pre, "finetune_seconds": fine}
+    """``mean ± std`` in percent (the mean alone for one value)."""
+    a = 100 * np.asarray(values)
+    return f"{a.mean():.2f}" if len(a) == 1 else f"{a.mean():.2f} ± {a.std(ddof=1):.2f}"
 
 
 def markdown(report: dict[str, Any]) -> str:
-    """The results table and timings as markdown."""
+    """The results table and its settings as markdown."""
     a, sd = report["args"], report["sdae"]
-    seeds = report["seeds"]
+    methods = [m for m in METHODS if m in report["methods"]]
     lines = [
-        f"# Few labels: SDAE pretraining vs random init vs logistic regression ({a['data']})",
+        f"{a['data']}: SDAE {'-'.join(map(str, sd['layers']))}, masking noise 0.2, greedy "
+        f"{a['pretrain_epochs']} epochs/layer + {a['epochs']} end to end, without labels on all "
+        f"{sd['n_train']} training rows ({sd['train_seconds']:.0f} s). Test accuracy (%) on "
+        f"{report['n_test']} test rows, mean ± std over seeds {report['seeds']} (the seed draws the "
+        "labelled rows and the initial weights). Each method also gets as many validation labels.",
         "",
-        f"Command: `{report['command']}`",
-        "",
-        f"SDAE {'-'.join(map(str, sd['layers']))}, {a['activation']}, {a['corruption']} noise {a['noise']}, "
-        f"greedy pretraining {a['pretrain_epochs']} epochs/layer + {a['epochs']} epochs end to end, "
-        f"trained without labels on all {sd['n_train']} training rows. Test accuracy (%) on "
-        f"{report['n_test']} test rows, mean ± std over {len(seeds)} seed(s) {seeds} (the seed picks the "
-        f"labelled rows, the head's init and the batch order).",
-        "",
-        "| labels | " + " | ".join(METHODS.values()) + " |",
-        "|---|" + "---:|" * len(METHODS),
+        "| labels | " + " | ".join(METHODS[m] for m in methods) + " |",
+        "|---|" + "---:|" * len(methods),
     ]
-    for r in report["fractions"]:
-        accs = [cell([s[m]["test_accuracy"] for s in r["seeds"]]) for m in METHODS]
-        lines.append(f"| {100 * r['fraction']:g}% ({r['labelled_examples']}) | " + " | ".join(accs) + " |")
+    for r in report["results"]:
+        cells = [cell([s[m]["test_accuracy"] for s in r["seeds"]]) for m in methods]
+        best = max((m for m in methods if m not in ("scratch", "logreg")), key=lambda m: r["mean"][m])
+        cells[methods.index(best)] = f"**{cells[methods.index(best)]}**"
+        lines.append(f"| {r['n_labels']} | " + " | ".join(cells) + " |")
+    seconds = {
+        m: np.mean([s[m]["train_seconds"] for r in report["results"] for s in r["seeds"]]) for m in methods
+    }
     lines += [
+        "| seconds per run (mean) | " + " | ".join(f"{seconds[m]:.1f}" for m in methods) + " |",
         "",
-        "Fine-tuning budget (both MLPs alike, Adam, "
-        f"lr {a['clf_lr']:g}, batch {a['batch_size']}): "
-        + "; ".join(
-            f"{100 * r['fraction']:g}%: {r['epochs']} epochs = {r['steps']} steps"
-            for r in report["fractions"]
-        )
-        + ". Logistic regression: scikit-learn, L2 (C=1), lbfgs, max_iter 1000, raw [0, 1] pixels.",
-        "",
-        f"SDAE train time: {sd['train_seconds']:.1f} s (pretraining {sd['pretrain_seconds']:.1f} s, "
-        f"fine-tuning {sd['finetune_seconds']:.1f} s; with its evaluation and figures "
-        f"{sd['wall_seconds']:.1f} s). Linear probe on its codes with all labels: "
-        f"{100 * sd['linear_probe_accuracy']:.2f}%.",
-        f"Total wall time: {report['total_seconds']:.1f} s on {report['env']['device']} "
-        f"({report['env']['precision']}, {report['env']['torch_threads']} torch threads).",
-        "",
+        f"Budgets: fine-tuned, frozen and random init train for at least 1,000 updates of "
+        f"{a['clf_batch_size']} labelled rows (Adam {a['clf_lr']:g}), semi-supervised and ladder for "
+        f"{a['semi_epochs']} epochs over every training row with a labelled batch per update "
+        f"(Adam {a['semi_lr']:g} and {a['ladder_lr']:g}, cosine decay); all stop after 10 epochs "
+        "without a lower validation cross-entropy and keep their best validation weights. "
+        f"Total wall time {report['total_seconds'] / 60:.1f} min ({report['env']}).",
     ]
     return "\n".join(lines)
 
@@ -177,165 +122,118 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line flags."""
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     p.add_argument("--data", default="fashion-mnist", help="dataset spec (default fashion-mnist)")
-    p.add_argument(
-        "--layers", default=None, help="SDAE widths, e.g. 784,1000,500,250,30 (default: from data)"
-    )
-    p.add_argument("--activation", default="relu", choices=ACTIVATIONS)
-    p.add_argument("--corruption", default="masking", choices=CORRUPTIONS)
-    p.add_argument("--noise", type=float, default=0.2)
+    p.add_argument("--layers", default=None, help="SDAE widths (default 784,1000,500,250,30 or D,256,128,32)")
     p.add_argument("--pretrain-epochs", type=int, default=3, help="greedy pretraining epochs per layer")
     p.add_argument("--epochs", type=int, default=10, help="SDAE end-to-end epochs")
-    p.add_argument("--lr", type=float, default=2e-3, help="SDAE learning rate")
-    p.add_argument("--batch-size", type=int, default=64, help="batch size (SDAE and classifiers)")
-    p.add_argument("--sdae-seed", type=int, default=0)
-    p.add_argument("--fractions", default="0.01,0.1", help="labels fractions, comma-separated")
-    p.add_argument("--seeds", type=int, default=3, help="fine-tune/logreg seeds 0..N-1")
-    p.add_argument("--clf-lr", type=float, default=1e-3, help="classifier fine-tuning learning rate")
-    p.add_argument("--clf-epochs", type=int, default=None, help="fixed classifier epochs (default: rule)")
-    p.add_argument("--clf-steps", type=int, default=400, help="minimum classifier optimisation steps")
-    p.add_argument("--clf-min-epochs", type=int, default=10, help="minimum classifier epochs")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
-    p.add_argument("--threads", type=int, default=None, help="torch/BLAS threads (default: torch's)")
-    p.add_argument("--out-dir", type=Path, default=RESULTS, help="where few_labels.md/.json go")
-    p.add_argument("--run-dir", type=Path, default=None, help="SDAE run directory (default: OUT_DIR/sdae)")
+    p.add_argument("--n-labels", default="100,600,6000", help="numbers of labels, comma-separated")
+    p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
+    p.add_argument("--methods", default=",".join(METHODS), help="which columns to run")
+    p.add_argument("--clf-lr", type=float, default=1e-3, help="fine-tuned/frozen/random-init learning rate")
+    p.add_argument("--clf-batch-size", type=int, default=100, help="classifier batch size (every method)")
+    p.add_argument("--semi-epochs", type=int, default=10, help="semi-supervised and ladder epochs")
+    p.add_argument("--semi-lr", type=float, default=1e-3, help="semi-supervised learning rate")
+    p.add_argument("--ladder-lr", type=float, default=2e-3, help="ladder learning rate")
+    p.add_argument("--out-dir", type=Path, default=HERE / "results", help="where few_labels.json goes")
+    p.add_argument("--run-dir", type=Path, default=None, help="SDAE run directory (reused when complete)")
     args = p.parse_args(argv)
-    args.fractions = [float(f) for f in args.fractions.split(",")]
-    if args.seeds < 1 or not all(0 < f <= 1 for f in args.fractions):
-        p.error("--seeds must be >= 1 and every fraction in (0, 1]")
+    args.n_labels = [int(n) for n in args.n_labels.split(",")]
+    args.methods = args.methods.split(",")
+    if unknown := set(args.methods) - set(METHODS):
+        p.error(f"unknown methods {sorted(unknown)}; choose from {', '.join(METHODS)}")
     return args
 
 
+def sdae(args: argparse.Namespace, n_features: int) -> Path:
+    """The SDAE run directory, trained unless ``--run-dir`` already holds a complete run."""
+    run_dir = args.run_dir or args.out_dir / "runs" / "few-labels-sdae"
+    if (run_dir / "manifest.json").is_file() and json.loads((run_dir / "manifest.json").read_text())[
+        "completed"
+    ]:
+        return run_dir
+    layers = [int(w) for w in args.layers.split(",")] if args.layers else None
+    layers = layers or ([784, 1000, 500, 250, 30] if n_features == 784 else [n_features, 256, 128, 32])
+    autoencoders.train(
+        data=args.data, layers=layers, pretrain="greedy", pretrain_epochs=args.pretrain_epochs,
+        corruption="masking", noise=0.2, epochs=args.epochs, lr=2e-3, batch_size=64, seed=0,
+        compare=False, quiet=True, out=str(run_dir), overwrite=run_dir.exists(),
+    )  # fmt: skip
+    return run_dir
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Run the experiment; print and write the table and the raw numbers."""
+    """Run the experiment; print the table, write it and the raw numbers."""
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(args.threads)
     t_start = time.perf_counter()
-    device = resolve_device(args.device)
-    precision = resolve_precision(args.precision, device)  # resolved once: every stage uses the same
-    n_features = read_data(DataConfig(data=args.data)).x.shape[1]
-    layers = [int(w) for w in args.layers.split(",")] if args.layers else default_layers(n_features)
-    print(f"{args.data}: SDAE {'-'.join(map(str, layers))} on {device} ({precision}), seeds {args.seeds}")
-
-    # 1. one SDAE, unsupervised, on every training row
-    t0 = time.perf_counter()
-    run = autoencoders.train(
-        data=args.data,
-        layers=layers,
-        activation=args.activation,
-        pretrain="greedy",
-        pretrain_epochs=args.pretrain_epochs,
-        corruption=args.corruption,
-        noise=args.noise,
-        epochs=args.epochs,
-        lr=args.lr,
-        batch_size=args.batch_size,
-        seed=args.sdae_seed,
-        compare=False,
-        quiet=True,
-        device=str(device),
-        precision=precision,
-        out=str(args.run_dir or args.out_dir / "sdae"),
-    )
-    sdae = {
-        "run_dir": str(run.dir),
-        "layers": run.model.layers,
-        "wall_seconds": time.perf_counter() - t0,
-        **sdae_seconds(run.history),
-        **{
-            k: run.metrics[k] for k in ("train_seconds", "n_train", "test_sse_per_image", "pca_sse_per_image")
-        },
-        "linear_probe_accuracy": run.metrics.get("linear_probe_accuracy", math.nan),
-    }
-    print(
-        f"SDAE trained in {sdae['train_seconds']:.1f} s (pretraining {sdae['pretrain_seconds']:.1f} s), "
-        f"test SSE/image {sdae['test_sse_per_image']:.2f} (PCA {sdae['pca_sse_per_image']:.2f})"
-    )
-
-    # the run's splits, scaled as classify scales them: logistic regression sees the same rows
-    _, ds = run_dataset(run.dir)
-    y_train = ds.y_train.numpy()
-    class_index = np.unique(y_train, return_inverse=True)[1]  # what train_classifier draws from
+    run_dir = sdae(args, read_data(DataConfig(data=args.data)).x.shape[1])
+    run = open_run(run_dir)
+    ds = load_dataset(run.cfg.data, scaler=run.scaler)  # as classify scales it
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    classes = np.unique(ds.y_train.numpy(), return_inverse=True)[1]
+    val_classes = np.unique(ds.y_val.numpy(), return_inverse=True)[1]
     seeds = list(range(args.seeds))
-    fractions = []
-    for fraction in args.fractions:
-        n_labelled = len(labelled_subset(y_train, fraction, 0))
-        epochs = clf_epochs(n_labelled, args)
+    common = {"quiet": True, "batch_size": args.clf_batch_size}
+    settings = {
+        "finetune": {"method": "finetune", "lr": args.clf_lr},
+        "frozen": {"method": "frozen", "lr": args.clf_lr},
+        "knn": {"method": "knn"},
+        "semi": {"method": "semi", "lr": args.semi_lr, "epochs": args.semi_epochs, "lr_decay": "cosine"},
+        "ladder": {
+            "method": "ladder",
+            "lr": args.ladder_lr,
+            "epochs": args.semi_epochs,
+            "lr_decay": "cosine",
+        },
+        "scratch": {"method": "finetune", "from_scratch": True, "lr": args.clf_lr},
+    }
+    results = []
+    for n in args.n_labels:
         per_seed = []
         for seed in seeds:
-            rows = labelled_subset(y_train, fraction, seed)
-            if not np.array_equal(rows, labelled_subset(class_index, fraction, seed)):
-                raise RuntimeError("labelled rows differ between logistic regression and classify")
+            how = FewLabels(n_labels=n)
+            rows, vrows = how.subset(classes, seed), how.subset(val_classes, seed, cap=True)
             res: dict[str, Any] = {"seed": seed}
-            for method, scratch in (("pretrained", False), ("scratch", True)):
-                name = f"classifier-{fraction:g}-seed{seed}" + ("-scratch" if scratch else "")
-                out = autoencoders.classify(
-                    run.dir,
-                    fraction,
-                    out=run.dir / name,
-                    from_scratch=scratch,
-                    epochs=epochs,
-                    lr=args.clf_lr,
-                    batch_size=args.batch_size,
-                    seed=seed,
-                    device=str(device),
-                    precision=precision,
-                    quiet=True,
+            for method in (m for m in args.methods if m != "logreg"):
+                out = run_dir / f"classifier-{n}-{method}-seed{seed}"
+                got = autoencoders.classify(
+                    run_dir, n_labels=n, out=out, seed=seed, **common, **settings[method]
                 )
-                if out.metrics["labelled_examples"] != len(rows):
-                    raise RuntimeError("classify used a different number of labelled rows")
-                res[method] = out.metrics
-            res["logreg"] = logreg_accuracy(ds, rows)
+                if got.metrics["labelled_examples"] != len(rows) or got.metrics["validation_labels"] != len(
+                    vrows
+                ):
+                    raise RuntimeError(f"{method} used other labelled rows than the baselines")
+                res[method] = got.metrics
+            if "logreg" in args.methods:
+                res["logreg"] = logreg(ds, rows, vrows)
             per_seed.append(res)
-            print(
-                f"  {100 * fraction:g}% ({len(rows)} labels) seed {seed}: "
-                + ", ".join(f"{METHODS[m]} {100 * res[m]['test_accuracy']:.2f}%" for m in METHODS)
-            )
-        summary = {
-            m: dict(zip(("mean", "std"), mean_std([s[m]["test_accuracy"] for s in per_seed])))
-            for m in METHODS
-        }
-        fractions.append(
-            {
-                "fraction": fraction,
-                "labelled_examples": n_labelled,
-                "epochs": epochs,
-                "steps": epochs * math.ceil(n_labelled / args.batch_size),
-                "summary": summary,
-                "seeds": per_seed,
-            }
-        )
+            print(f"{n} labels, seed {seed}: " + ", ".join(
+                f"{m} {100 * res[m]['test_accuracy']:.2f}" for m in args.methods
+            ), flush=True)  # fmt: skip
+        mean = {m: float(np.mean([s[m]["test_accuracy"] for s in per_seed])) for m in args.methods}
+        results.append({"n_labels": n, "mean": mean, "seeds": per_seed})
 
+    threads = torch.get_num_threads()
     report = {
         "command": " ".join(
             ["python", "benchmarks/few_labels.py", *(sys.argv[1:] if argv is None else argv)]
         ),
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "methods": args.methods,
         "seeds": seeds,
         "n_test": len(ds.x_test),
-        "sdae": sdae,
-        "fractions": fractions,
+        "sdae": {"layers": run.model.layers, **{k: metrics[k] for k in ("n_train", "train_seconds")}},
+        "results": results,
         "total_seconds": time.perf_counter() - t_start,
-        "env": {
-            "device": str(device),
-            "precision": precision,
-            "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-        },
+        "env": f"torch {torch.__version__}, {threads} threads, precision {run.cfg.train.precision}",
     }
     text = markdown(report)
-    print()
     print(text)
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    (args.out_dir / "few_labels.md").write_text(text)
-    (args.out_dir / "few_labels.json").write_text(json.dumps(json_safe(report), indent=2) + "\n")
-    print(f"wrote {args.out_dir / 'few_labels.md'} and {args.out_dir / 'few_labels.json'}")
+    (args.out_dir / "few_labels.json").write_text(json.dumps(report, indent=2) + "\n")
+    if args.out_dir == HERE / "results":
+        readme = HERE / "README.md"
+        start, end = "<!-- few-labels:start -->", "<!-- few-labels:end -->"
+        block = f"{start}\n{text}\n{end}"
+        readme.write_text(re.sub(f"{start}.*{end}", lambda _: block, readme.read_text(), flags=re.S))
     return report
 
 

@@ -49,7 +49,7 @@ def test_classify_beats_chance_and_leaves_the_run_untouched(digits_run, tmp_path
 
 
 def test_classifier_starts_from_the_pretrained_encoder_unless_from_scratch(digits_run, tmp_path):
-    kw = dict(epochs=1, freeze_encoder=True, **FAST)  # a frozen encoder keeps its starting weights
+    kw = dict(epochs=1, method="frozen", **FAST)  # a frozen encoder keeps its starting weights
     pre = autoencoders.classify(digits_run.dir, 1.0, out=tmp_path / "a", **kw).model
     scratch = autoencoders.classify(digits_run.dir, 1.0, out=tmp_path / "b", from_scratch=True, **kw).model
     trained = digits_run.model.encoder[0].weight
@@ -93,16 +93,16 @@ def test_frozen_encoder_trains_the_head_only_and_reports_the_labels_used(digits_
     from autoencoders.cli import run as cli_run
 
     out = tmp_path / "frozen"
-    assert cli_run(["classify", str(digits_run.dir), "--labels-fraction", "0.01", "--freeze-encoder",
+    assert cli_run(["classify", str(digits_run.dir), "--labels-fraction", "0.01", "--method", "frozen",
                     "--epochs", "3", "--quiet", "--out", str(out)]) == 0  # fmt: skip
     text = capsys.readouterr().out
     saved = json.loads((out / "metrics.json").read_text())
     n_train = digits_run.metrics["n_train"]
-    assert saved["freeze_encoder"] and saved["labelled_examples"] == 10  # one per class: more than 1 %
+    assert saved["method"] == "frozen" and saved["labelled_examples"] == 10  # one per class: more than 1 %
     assert saved["labels_used_fraction"] == pytest.approx(10 / n_train)
     assert f"({100 * 10 / n_train:.2f} % of the training labels)" in text
     result = autoencoders.classify(
-        digits_run.dir, 0.2, out=tmp_path / "f2", freeze_encoder=True, epochs=3, **FAST
+        digits_run.dir, 0.2, out=tmp_path / "f2", method="frozen", epochs=3, **FAST
     )
     for name, value in digits_run.model.state_dict().items():  # the encoder did not move
         if name.startswith("encoder"):
@@ -110,7 +110,7 @@ def test_frozen_encoder_trains_the_head_only_and_reports_the_labels_used(digits_
 
 
 def test_unfreezing_after_the_head_moves_the_encoder_from_the_head_only_result(digits_run, tmp_path):
-    opts = dict(labels_fraction=0.2, freeze_encoder=True, epochs=3, **FAST)
+    opts = dict(labels_fraction=0.2, method="frozen", epochs=3, **FAST)
     head_only = autoencoders.classify(digits_run.dir, out=tmp_path / "a", **opts)
     both = autoencoders.classify(
         digits_run.dir, out=tmp_path / "b", unfreeze_epochs=2, unfreeze_lr=1e-3, **opts
@@ -171,7 +171,7 @@ def test_a_frozen_head_starts_at_the_logistic_regression_of_the_codes(digits_run
     from autoencoders.classify import labelled_subset
 
     result = autoencoders.classify(
-        digits_run.dir, 0.1, out=tmp_path / "f", freeze_encoder=True, epochs=1, **FAST
+        digits_run.dir, 0.1, out=tmp_path / "f", method="frozen", epochs=1, **FAST
     )
     ds = autoencoders.load_dataset(digits_run.config.data)
     model = autoencoders.load(digits_run.dir)

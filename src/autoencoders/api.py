@@ -12,12 +12,21 @@ import numpy as np
 import torch
 
 from . import registry, rundir
-from .classify import ClassifierResult, EncoderClassifier, save_classifier, train_classifier
+from .classify import (
+    ClassifierResult,
+    EncoderClassifier,
+    FewLabels,
+    build_classifier,
+    save_classifier,
+    train_classifier,
+)
 from .config import Config, DataConfig
 from .data import apply_scaler, display_shape, load_dataset, read_data, to_float
 from .errors import UserError
+from .ladder import Ladder
 from .metrics import encode_all, evaluate, pca_fit, reconstruct_all
 from .models import Autoencoder
+from .nn import make_corruption
 from .stream import RowStream
 from .training.loop import resolve_device
 
@@ -52,7 +61,7 @@ def open_run(run_dir: str | Path, device: str = "cpu") -> _Trained:
     return _Trained(cfg, manifest, model.to(device).eval(), scaler)
 
 
-def load(run_dir: str | Path, device: str = "cpu") -> Autoencoder | EncoderClassifier:
+def load(run_dir: str | Path, device: str = "cpu") -> Autoencoder | EncoderClassifier | Ladder:
     """The trained model of a run directory (any kind), or the classifier of a ``classify``
     output directory, in eval mode."""
     if (Path(run_dir) / rundir.CLASSIFIER_CONFIG).is_file():
@@ -62,7 +71,7 @@ def load(run_dir: str | Path, device: str = "cpu") -> Autoencoder | EncoderClass
 
 def _open_classifier(
     path: str | Path, device: str = "cpu"
-) -> tuple[EncoderClassifier, np.ndarray, tuple[np.ndarray, np.ndarray], dict[str, Any]]:
+) -> tuple[EncoderClassifier | Ladder, np.ndarray, tuple[np.ndarray, np.ndarray], dict[str, Any]]:
     """(classifier in eval mode, its classes, input scaling, settings) of a ``classify`` directory."""
     path = Path(path)
     if not (path / rundir.CLASSIFIER_CONFIG).is_file():
@@ -80,9 +89,15 @@ def _open_classifier(
             f"{path} is not a classifier directory made by 'autoencoders classify' ({e})"
         ) from None
     tensors = rundir.read_weights(path, rundir.CLASSIFIER_WEIGHTS, settings)
-    scaler = tensors.pop("input_offset").numpy(), tensors.pop("input_span").numpy()
-    model = EncoderClassifier(registry.build(cfg, shape), len(classes))
-    model.load_state_dict(tensors)
+    try:
+        scaler = tensors.pop("input_offset").numpy(), tensors.pop("input_span").numpy()
+        model = build_classifier(settings, registry.build(cfg, shape), tensors)
+        model.load_state_dict(tensors)
+    except (KeyError, TypeError, ValueError, RuntimeError):
+        raise UserError(
+            f"{path}: the classifier's settings do not match its weights; make it again with "
+            "'autoencoders classify'"
+        ) from None
     return model.to(device).eval(), classes, scaler, settings
 
 
@@ -90,7 +105,8 @@ def predict(clf_dir: str | Path, data: str, split: str = "all") -> tuple[np.ndar
     """(predicted classes, class probabilities, classes) of ``data`` under a ``classify`` directory."""
     model, classes, scaler, settings = _open_classifier(clf_dir)
     x = _scaled_rows(Config.from_dict(settings["autoencoder"]).data, data, split, scaler)
-    _check_width(model.autoencoder, x.shape[1], data)
+    if x.shape[1] != model.n_features:
+        raise UserError(f"{data} has {x.shape[1]} features but the classifier expects {model.n_features}")
     with torch.no_grad():
         logits = torch.cat([model(c) for c in torch.from_numpy(np.ascontiguousarray(x)).split(4096)])
     proba = torch.softmax(logits.float(), 1).numpy()
@@ -282,36 +298,56 @@ def interpolate(
 
 def classify(
     run_dir: str | Path,
-    labels_fraction: float = 1.0,
+    labels_fraction: float | None = None,
     out: str | Path | None = None,
     from_scratch: bool = False,
     data: str | None = None,
-    freeze_encoder: bool = False,
+    method: str = "finetune",
+    n_labels: int | None = None,
     unfreeze_epochs: int = 0,
     unfreeze_lr: float | None = None,
+    recon_weight: float = 1.0,
+    ladder_noise: float = 0.3,
     **train_overrides: Any,
 ) -> ClassifierResult:
-    """Put a softmax head on a run's encoder and fine-tune it on a fraction of the labels.
+    """Train a classifier from a run's encoder on ``n_labels`` (class-balanced) or a
+    ``labels_fraction`` (default: all) of the training labels, by ``method``: ``finetune``,
+    ``frozen``, ``knn``, ``semi`` or ``ladder`` (see :class:`autoencoders.classify.FewLabels`).
 
-    Writes the classifier's weights, settings and ``metrics.json`` to ``out`` (default:
-    ``RUN_DIR/classifier-<fraction>``). With ``freeze_encoder``, ``unfreeze_epochs`` then
-    fine-tunes the whole encoder at ``unfreeze_lr`` (default lr / 10). ``train_overrides``
-    (``epochs``, ``lr``, ``batch_size``, ``seed``, ...) replace the run's own training settings.
+    As many labelled rows of the validation split judge early stopping and pick the kept
+    weights. Without ``epochs``, training runs for at least 1,000 updates and 10 epochs, and
+    stops after 10 epochs (or 100 updates, whichever is longer) without a better validation
+    loss; an epoch of ``semi`` and ``ladder`` passes over every training row. Writes the
+    classifier's weights, settings and ``metrics.json`` to ``out`` (default:
+    ``RUN_DIR/classifier-<amount>[-<method>]``).
+    ``train_overrides`` (``epochs``, ``lr``, ``batch_size``, ``patience``, ``seed``, ...) replace
+    the run's own training settings.
     """
     run = open_run(run_dir)
     cfg = run.cfg
     if data is not None:
         cfg.data.data = data
-    cfg = cfg.replace(**{"epochs": 50, "lr": 1e-3, "patience": 0, **train_overrides})
+    epochs, patience = train_overrides.pop("epochs", None), train_overrides.pop("patience", None)
+    cfg = cfg.replace(**{"lr": 1e-3, **train_overrides})
+    how = FewLabels(
+        method,
+        labels_fraction,
+        n_labels,
+        from_scratch,
+        unfreeze_epochs,
+        unfreeze_lr,
+        recon_weight,
+        ladder_noise,
+        make_corruption(run.cfg.model.corruption, run.cfg.model.noise),
+        epochs,
+        patience,
+    )
+    how.check()
     model = run.model.to(resolve_device(cfg.train.device))
     ds = load_dataset(cfg.data, scaler=run.scaler)
     _check_width(model, ds.n_features, cfg.data.data)
-    result = train_classifier(
-        model, ds, cfg.train, labels_fraction, from_scratch, freeze_encoder, unfreeze_epochs, unfreeze_lr
-    )
-    name = f"classifier-{labels_fraction:g}" + ("-scratch" if from_scratch else "")
-    name += ("-frozen" if freeze_encoder else "") + (f"-unfrozen{unfreeze_epochs}" if unfreeze_epochs else "")
-    out = Path(out) if out else Path(run_dir) / name
+    result = train_classifier(model, ds, cfg.train, how)
+    out = Path(out) if out else Path(run_dir) / how.name()
     settings = {
         "run_dir": str(run_dir),
         "kind": run.manifest["kind"],

@@ -1,8 +1,10 @@
-"""A softmax head on a (pretrained) encoder, fine-tuned with labels: the SDAE classifier.
+"""Classifiers from a (pretrained) autoencoder and few labels: the SDAE classifier and beyond.
 
-The classifier holds the autoencoder's own encoder layers (any model kind), so supervised
-fine-tuning updates exactly the tensors unsupervised training produced. The same one
-training loop trains it, through the supervised step, on (inputs, labels) batches.
+A classifier holds the autoencoder's own encoder layers (any model kind), so supervised
+fine-tuning updates exactly the tensors unsupervised training produced. The methods
+(fine-tuned or frozen softmax head, k nearest codes, semi-supervised training, a ladder
+network) train through the one training loop: the supervised step on (inputs, labels)
+batches, the semi-supervised step on every training row plus a labelled batch per step.
 """
 
 from __future__ import annotations
@@ -11,43 +13,73 @@ import copy
 import dataclasses
 import math
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .checkpoint import file_sha256, save_weights, write_json
-from .config import TrainConfig
+from .config import CLASSIFY_METHODS, TrainConfig
 from .data import Dataset
 from .errors import UserError
+from .ladder import Ladder
 from .metrics import encode_all
 from .models import Autoencoder
 from .nn import set_trainable
+from .objectives import Objective
 from .rundir import CLASSIFIER_CONFIG, CLASSIFIER_WEIGHTS, METRICS, RUN_FORMAT
 from .training.loop import fit
-from .training.steps import supervised_step
+from .training.steps import AutoencoderLosses, SemiSupervisedStep, classification, supervised_step
+
+
+class KNNHead(nn.Module):
+    """The labelled rows' codes vote: the ``k`` nearest (Euclidean) decide a code's class.
+
+    Returns the log of each class's vote share, so a softmax of the output is the share;
+    a tie goes to the class of the nearest labelled code.
+    """
+
+    def __init__(self, codes: torch.Tensor, labels: torch.Tensor, n_classes: int, k: int):
+        super().__init__()
+        self.register_buffer("codes", codes.float())
+        self.register_buffer("labels", labels.long())
+        self.n_classes, self.k = n_classes, k
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        nearest = torch.cdist(z.float(), self.codes).topk(self.k, largest=False).indices
+        votes = F.one_hot(self.labels[nearest], self.n_classes).float()
+        share = votes.mean(1) + 1e-3 * votes[:, 0] / self.k  # the nearest breaks ties
+        return torch.log(share + 1e-6)
 
 
 class EncoderClassifier(nn.Module):
-    """``autoencoder.encode`` followed by a linear softmax layer over ``n_classes``."""
+    """``autoencoder.encode`` followed by a head over ``n_classes``: a linear softmax layer,
+    or a given one (k nearest labelled codes)."""
 
-    def __init__(self, autoencoder: Autoencoder, n_classes: int):
+    def __init__(self, autoencoder: Autoencoder, n_classes: int, head: nn.Module | None = None):
         super().__init__()
         self.autoencoder = autoencoder  # registered: its encoder is trained, not copied
-        self.head = nn.Linear(autoencoder.code_size, n_classes)
+        self.head = head if head is not None else nn.Linear(autoencoder.code_size, n_classes)
+
+    @property
+    def n_features(self) -> int:
+        return math.prod(self.autoencoder.input_shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits."""
         return self.head(self.autoencoder.encode(x))
 
-    @torch.no_grad()
-    def predict(self, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
-        """Predicted class index of every row (eval mode)."""
-        self.eval()
-        return torch.cat([self(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+
+@torch.no_grad()
+def predict_classes(model: nn.Module, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+    """Predicted class index of every row (eval mode)."""
+    model.eval()
+    return torch.cat([model(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
 
 
 def make_classifier(
@@ -65,100 +97,261 @@ def make_classifier(
     return EncoderClassifier(autoencoder, n_classes).to(device)
 
 
-def labelled_subset(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """Sorted row indices of a class-stratified ``fraction`` of ``y`` (at least one per class)."""
-    if not 0 < fraction <= 1:
-        raise UserError(f"--labels-fraction must be in (0, 1], got {fraction}")
+def labelled_subset(
+    y: np.ndarray, fraction: float | None, seed: int, n_labels: int | None = None
+) -> np.ndarray:
+    """Sorted row indices of a labelled subset of ``y``, drawn with ``seed``.
+
+    ``n_labels``: class-balanced, the same number of rows from every class (the remainder
+    of ``n_labels`` / classes one more each in randomly chosen classes). Else a
+    class-stratified ``fraction`` of each class (at least one row per class).
+    """
     rng = np.random.default_rng(seed)
-    picked = []
-    for c in np.unique(y):
-        rows = np.flatnonzero(y == c)
-        k = max(1, int(round(fraction * len(rows))))
-        picked.append(rng.choice(rows, size=k, replace=False))
+    classes, counts = np.unique(y, return_counts=True)
+    if n_labels is None:
+        if fraction is None or not 0 < fraction <= 1:
+            raise UserError(f"--labels-fraction must be in (0, 1], got {fraction}")
+        quota = np.maximum(1, np.round(fraction * counts).astype(int))
+    else:
+        if n_labels < len(classes):
+            raise UserError(
+                f"--n-labels {n_labels} is fewer than the {len(classes)} classes; give at least one per class"
+            )
+        quota = np.full(len(classes), n_labels // len(classes))
+        quota[rng.choice(len(classes), n_labels % len(classes), replace=False)] += 1
+        short = np.flatnonzero(quota > counts)
+        if len(short):
+            c = short[0]
+            raise UserError(
+                f"class {classes[c]} has {counts[c]} training rows but --n-labels {n_labels} needs "
+                f"{quota[c]} of every class; ask for at most {len(classes) * counts.min()} labels"
+            )
+    picked = [rng.choice(np.flatnonzero(y == c), size=k, replace=False) for c, k in zip(classes, quota)]
     return np.sort(np.concatenate(picked))
 
 
 @dataclass
-class ClassifierResult:
-    """A fine-tuned classifier and its numbers."""
+class FewLabels:
+    """How a classifier is made from an autoencoder and (few) labels.
 
-    model: EncoderClassifier
+    ``method``: ``finetune`` (softmax head, whole encoder trained on the labels), ``frozen``
+    (head alone on the codes, started at their logistic regression; ``unfreeze_epochs`` then
+    fine-tunes everything at ``unfreeze_lr``), ``knn`` (k nearest labelled codes, k chosen on
+    the validation labels), ``semi`` (the labelled rows' cross-entropy plus ``recon_weight`` ×
+    the autoencoder's own loss per input feature on every training row, corrupted as in the
+    run) or ``ladder`` (a ladder network over the encoder's widths, input and layer noise
+    ``ladder_noise``). ``n_labels`` (class-balanced) or ``labels_fraction`` (stratified) of the
+    training labels are used, and as many of the validation split's for early stopping.
+    """
+
+    method: str = "finetune"
+    labels_fraction: float | None = None
+    n_labels: int | None = None
+    from_scratch: bool = False
+    unfreeze_epochs: int = 0
+    unfreeze_lr: float | None = None
+    recon_weight: float = 1.0
+    ladder_noise: float = 0.3
+    corrupt: Callable[[torch.Tensor], torch.Tensor] | None = None
+    # None: from the rows an epoch passes over (see ``budget``)
+    epochs: int | None = None
+    patience: int | None = None
+
+    def check(self) -> None:
+        if self.method not in CLASSIFY_METHODS:
+            raise UserError(f"--method must be one of {', '.join(CLASSIFY_METHODS)}, got {self.method!r}")
+        if self.labels_fraction is not None and self.n_labels is not None:
+            raise UserError("give --n-labels or --labels-fraction, not both")
+        if self.unfreeze_epochs < 0 or (self.unfreeze_lr is not None and self.unfreeze_lr <= 0):
+            raise UserError("--unfreeze-epochs must be >= 0 and --unfreeze-lr > 0")
+        if self.unfreeze_epochs and self.method != "frozen":
+            raise UserError("--unfreeze-epochs follows head-only training: give --method frozen too")
+        if self.recon_weight < 0 or self.ladder_noise < 0 or (self.patience or 0) < 0:
+            raise UserError("--recon-weight, --ladder-noise and --patience must be >= 0")
+        if self.epochs is not None and self.epochs < 1:
+            raise UserError("--epochs must be >= 1")
+
+    def subset(self, y: np.ndarray, seed: int, cap: bool = False) -> np.ndarray:
+        """The labelled rows of ``y``; ``cap``: at most what a class-balanced draw of ``y`` allows
+        (the validation split may be smaller than the labels asked for)."""
+        n = self.n_labels
+        if n is not None and cap:
+            classes, counts = np.unique(y, return_counts=True)
+            n = min(n, len(classes) * counts.min())
+        fraction = 1.0 if self.labels_fraction is None and n is None else self.labels_fraction
+        return labelled_subset(y, fraction, seed, n)
+
+    def name(self) -> str:
+        """The default output directory's name."""
+        amount = f"{self.n_labels}labels" if self.n_labels is not None else f"{self.labels_fraction or 1.0:g}"
+        method = "" if self.method == "finetune" else f"-{self.method}"
+        unfrozen = f"-unfrozen{self.unfreeze_epochs}" if self.unfreeze_epochs else ""
+        return f"classifier-{amount}{'-scratch' if self.from_scratch else ''}{method}{unfrozen}"
+
+
+def budget(cfg: TrainConfig, how: FewLabels, rows_per_epoch: int, min_steps: int = 1000) -> TrainConfig:
+    """``how``'s epochs and patience, or by default epochs for at least ``min_steps`` updates
+    (and 10 epochs), and patience of 10 epochs or a tenth of those updates, whichever is
+    longer: a few labels make one-update epochs."""
+    steps = math.ceil(rows_per_epoch / cfg.batch_size)
+    epochs = how.epochs or max(10, math.ceil(min_steps / steps))
+    patience = how.patience if how.patience is not None else max(10, math.ceil(min_steps / 10 / steps))
+    return dataclasses.replace(cfg, epochs=epochs, patience=patience)
+
+
+@dataclass
+class ClassifierResult:
+    """A trained classifier and its numbers."""
+
+    model: nn.Module
     classes: np.ndarray
     metrics: dict[str, Any]
     history: list[dict[str, Any]]
+    settings: dict[str, Any] = field(default_factory=dict)  # what rebuilds ``model`` (its method)
+
+
+class SemiLosses(nn.Module):
+    """Cross-entropy of the labelled rows plus ``weight`` × the autoencoder's own objective per
+    input feature on the unlabelled rows (their corrupted input, their clean target)."""
+
+    def __init__(self, classifier: EncoderClassifier, weight: float, corrupt=None):
+        super().__init__()
+        autoencoder = classifier.autoencoder
+        self.classifier, self.corrupt = classifier, corrupt
+        self.reconstruction = AutoencoderLosses(autoencoder, Objective(autoencoder.terms()))
+        self.weight = weight / classifier.n_features
+
+    def forward(self, x_unlabelled: torch.Tensor, x_labelled: torch.Tensor, y: torch.Tensor) -> dict:
+        values = classification(self.classifier(x_labelled), y)
+        x_in = self.corrupt(x_unlabelled) if self.corrupt is not None else x_unlabelled
+        unsupervised = self.reconstruction(x_in, x_unlabelled)
+        loss = values["ce"] + self.weight * unsupervised.pop("loss")
+        return {"loss": loss, **values, **unsupervised}
 
 
 def train_classifier(
-    autoencoder: Autoencoder,
-    ds: Dataset,
-    cfg: TrainConfig,
-    labels_fraction: float = 1.0,
-    from_scratch: bool = False,
-    freeze_encoder: bool = False,
-    unfreeze_epochs: int = 0,
-    unfreeze_lr: float | None = None,
+    autoencoder: Autoencoder, ds: Dataset, cfg: TrainConfig, how: FewLabels
 ) -> ClassifierResult:
-    """Fine-tune ``autoencoder``'s encoder with a softmax head on a fraction of the training labels.
-
-    ``freeze_encoder`` trains the head alone on the encoder's codes (a linear classifier on
-    frozen features); ``unfreeze_epochs`` then fine-tunes encoder and head together at
-    ``unfreeze_lr`` (default: a tenth of ``cfg.lr``), so the pretrained layers move little.
-    ``from_scratch`` re-initialises the encoder first: the same network and budget without
-    pretraining, the baseline that shows what pretraining is worth. Returns test accuracy.
+    """Train a classifier from ``autoencoder`` on a few of ``ds``'s training labels (see
+    :class:`FewLabels`) and return its test accuracy. ``how.from_scratch`` re-initialises the
+    encoder first: the same network and budget without pretraining, the baseline that shows
+    what pretraining is worth. The test split is touched only to measure the result.
     """
-    if unfreeze_epochs < 0 or cfg.epochs < 1 or (unfreeze_lr is not None and unfreeze_lr <= 0):
-        raise UserError("--epochs must be >= 1, --unfreeze-epochs >= 0 and --unfreeze-lr > 0")
-    if unfreeze_epochs and not freeze_encoder:
-        raise UserError("--unfreeze-epochs follows head-only training: give --freeze-encoder too")
+    how.check()
     if ds.y_train is None or ds.y_test is None:
         raise UserError("classification needs labels: use a labelled dataset (or --labels / --label-column)")
     classes, y_train = np.unique(ds.y_train.numpy(), return_inverse=True)
     if len(classes) < 2:
         raise UserError("classification needs at least two classes in the training labels")
-    y_test = _class_index(ds.y_test.numpy(), classes)
     y_val = _class_index(ds.y_val.numpy(), classes) if ds.y_val is not None else None
     autoencoder = copy.deepcopy(autoencoder)  # the caller's autoencoder stays as it was
-    if from_scratch:
+    if how.from_scratch:
         torch.manual_seed(cfg.seed)
         autoencoder.reset_parameters()
-    torch.manual_seed(cfg.seed)
-    model = make_classifier(autoencoder, len(classes), freeze_encoder, copy_encoder=False)
     device = next(autoencoder.parameters()).device
-    rows = labelled_subset(y_train, labels_fraction, cfg.seed)
+    rows = how.subset(y_train, cfg.seed)
     train = (ds.x_train[rows].to(device), torch.from_numpy(y_train[rows]).to(device))
-    # validation labels are as scarce as training labels: the same fraction of the validation split
-    if y_val is not None and len(y_val):
-        vrows = labelled_subset(y_val, labels_fraction, cfg.seed)
+    # validation labels are as scarce as training labels: as many, from the validation split
+    vrows = how.subset(y_val, cfg.seed, cap=True) if y_val is not None and len(y_val) else np.arange(0)
+    if len(vrows):
         val = (ds.x_val[vrows].to(device), torch.from_numpy(y_val[vrows]).to(device))
     else:
-        val = train
+        val = (train[0][:0], train[1][:0])
+    semi_supervised = how.method in ("semi", "ladder")  # their epochs pass over every training row
+    unlabelled = ds.x_train.to(device) if semi_supervised else None
+    cfg = budget(cfg, how, len(ds.x_train) if semi_supervised else len(rows))
+    extra: dict[str, Any] = {}
+    torch.manual_seed(cfg.seed)
     t0 = time.perf_counter()
-    if freeze_encoder:
-        fit_head(model, *train)
-    step = supervised_step(model, cfg, cfg.epochs * math.ceil(len(rows) / cfg.batch_size))
-    history = fit(step, train, val, cfg, cfg.epochs, stage="classify")
-    if unfreeze_epochs:
-        for part in autoencoder.encoder_modules():
-            set_trainable(part, True)
-        cfg = dataclasses.replace(cfg, lr=cfg.lr / 10 if unfreeze_lr is None else unfreeze_lr)
-        step = supervised_step(model, cfg, unfreeze_epochs * math.ceil(len(rows) / cfg.batch_size))
-        history += fit(step, train, val, cfg, unfreeze_epochs, stage="unfreeze")
+    if how.method == "knn":
+        model, history = _knn(autoencoder, len(classes), train, val), []
+        extra["knn_k"] = model.head.k
+    elif how.method == "ladder":
+        model, history, extra = _ladder(autoencoder, len(classes), unlabelled, train, val, cfg, how)
+    else:
+        model = make_classifier(autoencoder, len(classes), how.method == "frozen", copy_encoder=False)
+        if how.method == "frozen":
+            fit_head(model, *train)
+        if how.method == "semi":
+            set_trainable(autoencoder, True)  # the decoder learns the unlabelled rows
+            losses = SemiLosses(model, how.recon_weight, how.corrupt)
+            steps = cfg.epochs * math.ceil(len(unlabelled) / cfg.batch_size)
+            step = SemiSupervisedStep(losses, model, train, cfg, steps)
+            history = fit(step, unlabelled, val, cfg, cfg.epochs, stage="semi")
+        else:
+            step = supervised_step(model, cfg, cfg.epochs * math.ceil(len(rows) / cfg.batch_size))
+            history = fit(step, train, val, cfg, cfg.epochs, stage="classify")
+        if how.unfreeze_epochs:
+            for part in autoencoder.encoder_modules():
+                set_trainable(part, True)
+            cfg = dataclasses.replace(cfg, lr=cfg.lr / 10 if how.unfreeze_lr is None else how.unfreeze_lr)
+            step = supervised_step(model, cfg, how.unfreeze_epochs * math.ceil(len(rows) / cfg.batch_size))
+            history += fit(step, train, val, cfg, how.unfreeze_epochs, stage="unfreeze")
     seconds = time.perf_counter() - t0
-    pred = model.predict(ds.x_test.to(device)).cpu().numpy()
+    y_test = _class_index(ds.y_test.numpy(), classes)
+    pred = predict_classes(model, ds.x_test.to(device)).cpu().numpy()
     metrics = {
         "test_accuracy": float((pred == y_test).mean()),
-        "labels_fraction": labels_fraction,
+        "method": how.method,
+        "labels_fraction": how.labels_fraction,
+        "n_labels": how.n_labels,
         "labelled_examples": len(rows),
-        "from_scratch": from_scratch,
-        "freeze_encoder": freeze_encoder,
-        "unfreeze_epochs": unfreeze_epochs,
+        "validation_labels": len(vrows),
+        "from_scratch": how.from_scratch,
+        "unfreeze_epochs": how.unfreeze_epochs,
         # the fraction actually used: at least one label per class, rounded per class
         "labels_used_fraction": len(rows) / len(y_train),
+        "epochs": cfg.epochs,
+        "patience": cfg.patience,
         "epochs_run": len(history),
         "train_seconds": seconds,
         "n_test": len(y_test),
+        **extra,
     }
-    return ClassifierResult(model, classes, metrics, history)
+    settings = {"method": how.method}
+    if how.method == "ladder":
+        settings["ladder"] = model.settings()
+    elif how.method == "knn":
+        settings["knn"] = {"k": model.head.k, "rows": len(rows)}
+    return ClassifierResult(model, classes, metrics, history, settings)
+
+
+def _knn(
+    autoencoder: Autoencoder, n_classes: int, train: tuple[torch.Tensor, ...], val: tuple[torch.Tensor, ...]
+) -> EncoderClassifier:
+    """k nearest labelled codes, k the most accurate on the validation labels (5 without them)."""
+    autoencoder.eval()
+    head = KNNHead(encode_all(autoencoder, train[0]), train[1], n_classes, min(5, len(train[0])))
+    model = EncoderClassifier(autoencoder, n_classes, head)
+    if len(val[0]):
+        z_val = encode_all(autoencoder, val[0])
+        accuracy = {}
+        for k in (k for k in (1, 3, 5, 9, 15, 25) if k <= len(train[0])):
+            head.k = k
+            accuracy[k] = float((head(z_val).argmax(1) == val[1]).float().mean())
+        head.k = max(accuracy, key=lambda k: (accuracy[k], -k))
+    return model
+
+
+def _ladder(
+    autoencoder: Autoencoder,
+    n_classes: int,
+    unlabelled: torch.Tensor,
+    train: tuple[torch.Tensor, ...],
+    val: tuple[torch.Tensor, ...],
+    cfg: TrainConfig,
+    how: FewLabels,
+) -> tuple[Ladder, list[dict], dict[str, Any]]:
+    """A ladder network over the encoder's widths, started from its dense layers where they fit."""
+    widths = list(getattr(autoencoder, "layers", [math.prod(autoencoder.input_shape), autoencoder.code_size]))
+    ladder = Ladder([*widths, n_classes], how.ladder_noise).to(train[0].device)
+    parts = autoencoder.encoder_modules()
+    linears = [m for part in parts for m in part.modules() if isinstance(m, nn.Linear)]
+    pretrained = not how.from_scratch and ladder.init_from(linears)
+    steps = cfg.epochs * math.ceil(len(unlabelled) / cfg.batch_size)
+    step = SemiSupervisedStep(ladder.costs, ladder, train, cfg, steps)
+    history = fit(step, unlabelled, val, cfg, cfg.epochs, stage="ladder")
+    return ladder, history, {"ladder_widths": ladder.widths, "ladder_pretrained": pretrained}
 
 
 def fit_head(model: EncoderClassifier, x: torch.Tensor, y: torch.Tensor) -> None:
@@ -177,6 +370,21 @@ def fit_head(model: EncoderClassifier, x: torch.Tensor, y: torch.Tensor) -> None
         w = torch.from_numpy(coef / std).to(model.head.weight)
         model.head.weight.copy_(w)
         model.head.bias.copy_(torch.from_numpy(intercept - (coef * mean / std).sum(1)).to(model.head.bias))
+
+
+def build_classifier(
+    settings: dict[str, Any], autoencoder: Autoencoder, tensors: dict[str, torch.Tensor]
+) -> nn.Module:
+    """An empty classifier of ``settings``' method, shaped to take ``tensors`` (its saved weights)."""
+    n_classes = len(settings["classes"])
+    method = settings.get("method", "finetune")
+    if method == "ladder":
+        return Ladder(**settings["ladder"])
+    head = None
+    if method == "knn":
+        codes = torch.zeros_like(tensors["head.codes"])
+        head = KNNHead(codes, torch.zeros(len(codes), dtype=torch.long), n_classes, settings["knn"]["k"])
+    return EncoderClassifier(autoencoder, n_classes, head)
 
 
 def _class_index(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
@@ -199,6 +407,7 @@ def save_classifier(
     tensors["input_offset"], tensors["input_span"] = (torch.from_numpy(np.asarray(a)) for a in scaler)
     save_weights(out / CLASSIFIER_WEIGHTS, tensors)
     checksum = {CLASSIFIER_WEIGHTS: file_sha256(out / CLASSIFIER_WEIGHTS)}
-    settings = {"format": RUN_FORMAT, **config, "classes": result.classes.tolist(), "sha256": checksum}
+    settings = {"format": RUN_FORMAT, **config, **result.settings, "classes": result.classes.tolist()}
+    settings["sha256"] = checksum
     write_json(out / CLASSIFIER_CONFIG, settings)
     write_json(out / METRICS, result.metrics)

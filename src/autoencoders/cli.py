@@ -17,7 +17,17 @@ from typing import NoReturn
 import numpy as np
 
 from .checkpoint import check_writable
-from .config import AT_LEAST_0, AT_LEAST_1, POSITIVE, Config, Range, all_sections, closest, load_toml
+from .config import (
+    AT_LEAST_0,
+    AT_LEAST_1,
+    CLASSIFY_METHODS,
+    POSITIVE,
+    Config,
+    Range,
+    all_sections,
+    closest,
+    load_toml,
+)
 from .errors import UserError
 
 
@@ -109,6 +119,7 @@ def _show(f: dataclasses.Field) -> object:
 RUN_DIR = {"type": Path, "help": "a run directory written by 'autoencoders train'"}
 DATA = "data spec, as for train: digits | fashion-mnist | mnist | idx:DIR | npy:FILE | csv:FILE"
 SPLITS = ("all", "train", "val", "test")
+LABELS_FRACTION = Range(0, 1, low_open=True)
 
 
 def _ranged(
@@ -251,41 +262,81 @@ def build_parser() -> argparse.ArgumentParser:
         source="clf_dir",
     )
 
-    k = sub.add_parser("classify", help="fine-tune a run's encoder with a softmax head on labels")
+    k = sub.add_parser(
+        "classify",
+        help="a classifier from a run's encoder and (few) labels: fine-tuned, frozen, kNN, "
+        "semi-supervised or a ladder network",
+    )
     k.add_argument("run_dir", **RUN_DIR)
-    _ranged(
-        k,
+    k.add_argument(
+        "--method",
+        choices=CLASSIFY_METHODS,
+        default="finetune",
+        help="finetune: softmax head, whole encoder trained on the labels; frozen: head alone on the "
+        "codes; knn: k nearest labelled codes; semi: labels' cross-entropy + reconstruction of every "
+        "training row; ladder: a ladder network over the encoder's widths (default: finetune)",
+    )
+    amount = k.add_mutually_exclusive_group()
+    amount.add_argument(
+        "--n-labels",
+        type=_number(int, AT_LEAST_1),
+        help=_help("labelled training rows, the same number from every class", "all", AT_LEAST_1),
+    )
+    amount.add_argument(
         "--labels-fraction",
-        float,
-        Range(0, 1, low_open=True),
-        1.0,
-        "fraction of the training labels used (at least one per class)",
+        type=_number(float, LABELS_FRACTION),
+        help=_help(
+            "fraction of the training labels (stratified, at least one per class)", "1", LABELS_FRACTION
+        ),
     )
     k.add_argument("--data", help=_help("labelled " + DATA, "the run's own data"))
-    k.add_argument("--out", type=Path, help="output directory; default: RUN_DIR/classifier-<fraction>")
-    k.add_argument("--from-scratch", action="store_true", help="re-initialise the encoder (baseline)")
     k.add_argument(
-        "--freeze-encoder", action="store_true", help="train the head alone on the pretrained codes"
+        "--out", type=Path, help="output directory; default: RUN_DIR/classifier-<amount>[-<method>]"
     )
+    k.add_argument("--from-scratch", action="store_true", help="re-initialise the encoder (baseline)")
     _ranged(
         k,
         "--unfreeze-epochs",
         int,
         AT_LEAST_0,
         0,
-        "with --freeze-encoder: then fine-tune encoder and head together this many epochs",
+        "with --method frozen: then fine-tune encoder and head together this many epochs",
     )
     k.add_argument(
         "--unfreeze-lr",
         type=_number(float, POSITIVE),
         help=_help("learning rate of the unfrozen phase", "--lr / 10", POSITIVE),
     )
-    _ranged(k, "--epochs", int, AT_LEAST_1, 50, "training epochs")
+    _ranged(
+        k,
+        "--recon-weight",
+        float,
+        AT_LEAST_0,
+        1.0,
+        "--method semi: weight of the reconstruction loss per input feature",
+    )
+    _ranged(k, "--ladder-noise", float, AT_LEAST_0, 0.3, "--method ladder: std of the Gaussian noise")
+    k.add_argument(
+        "--epochs",
+        type=_number(int, AT_LEAST_1),
+        help=_help(
+            "training epochs (semi, ladder: passes over every training row)", "1,000 updates", AT_LEAST_1
+        ),
+    )
     _ranged(k, "--lr", float, POSITIVE, 1e-3, "learning rate")
     k.add_argument(
         "--batch-size",
         type=_number(int, AT_LEAST_1),
         help=_help("mini-batch size", "the run's own", AT_LEAST_1),
+    )
+    k.add_argument(
+        "--patience",
+        type=_number(int, AT_LEAST_0),
+        help=_help(
+            "epochs without a better validation loss before stopping; 0 = never",
+            "10 epochs or 100 updates",
+            AT_LEAST_0,
+        ),
     )
     _ranged(k, "--seed", int, AT_LEAST_0, 0, "seed of the label subset and the head")
     k.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -468,22 +519,26 @@ def run(argv: list[str] | None = None) -> int:
         _save_csv(args.out, predicted, proba, classes)
         print(f"wrote predictions of {len(predicted)} rows to {args.out}")
     elif args.command == "classify":
-        given = {k: getattr(args, k) for k in ("epochs", "lr", "batch_size", "seed", "quiet")}
+        given = {k: getattr(args, k) for k in ("epochs", "lr", "batch_size", "patience", "seed", "quiet")}
         result = api.classify(
             args.run_dir,
             args.labels_fraction,
             args.out,
             args.from_scratch,
             args.data,
-            args.freeze_encoder,
+            args.method,
+            args.n_labels,
             args.unfreeze_epochs,
             args.unfreeze_lr,
+            args.recon_weight,
+            args.ladder_noise,
             **{k: v for k, v in given.items() if v is not None},
         )
         m = result.metrics
         print(
-            f"test accuracy {m['test_accuracy']:.4f} with {m['labelled_examples']} labelled examples "
-            f"({100 * m['labels_used_fraction']:.2f} % of the training labels), {m['train_seconds']:.1f} s"
+            f"test accuracy {m['test_accuracy']:.4f} ({m['method']}) with {m['labelled_examples']} labelled "
+            f"examples ({100 * m['labels_used_fraction']:.2f} % of the training labels) and "
+            f"{m['validation_labels']} for validation, {m['train_seconds']:.1f} s"
         )
     return 0
 

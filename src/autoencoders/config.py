@@ -44,6 +44,8 @@ class Range:
 
 POSITIVE, AT_LEAST_0, AT_LEAST_1 = Range(0, low_open=True), Range(0), Range(1)
 FRACTION = Range(0, 1, high_open=True)
+# how ``classify`` makes a classifier from a run (see ``classify.FewLabels``)
+CLASSIFY_METHODS = ("finetune", "frozen", "knn", "semi", "ladder")
 
 
 def option(

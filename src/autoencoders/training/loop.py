@@ -173,8 +173,9 @@ def fit(
     ``train``/``val`` are a tensor or a tuple of row-aligned tensors (e.g. inputs and labels)
     on the training device. ``start`` continues a stage saved by ``on_epoch``, which is called
     after every epoch with the loop's state and the epoch's history row. Given a validation
-    split, the stage stops after ``cfg.patience`` epochs without improvement (0: never) and,
-    with ``cfg.keep == "best"``, ends with the weights of its best validation epoch.
+    split, the stage stops after ``cfg.patience`` epochs without improvement of the step's
+    ``monitor`` number (0: never) and, with ``cfg.keep == "best"``, ends with the weights of
+    its best validation epoch.
     """
     train, val = _as_tuple(train), _as_tuple(val)
     n = len(train[0])
@@ -221,16 +222,18 @@ def fit(
             "stage": stage,
             "epoch": epoch,
             "train_loss": train_values["loss"],
-            "val_loss": val_values["loss"],
+            "val_loss": val_values.get("loss", math.nan),
         }
         for name in (k for k in train_values if k != "loss"):
             row |= {f"train_{name}": train_values[name], f"val_{name}": val_values.get(name, math.nan)}
+        row |= {f"val_{k}": v for k, v in val_values.items() if k != "loss" and k not in train_values}
         row |= {"seconds": seconds, "samples_per_second": n / seconds}
         history.append(row)
         bar.set_postfix({"epoch": epoch} | {k: f"{v:.3f}" for k, v in train_values.items()})
-        if math.isfinite(val_values["loss"]):  # there is a validation split to judge by
-            if val_values["loss"] < state.best:
-                state.best, state.bad_epochs = val_values["loss"], 0
+        score = val_values.get(step.monitor, math.nan)
+        if math.isfinite(score):  # there is a validation split to judge by
+            if score < state.best:
+                state.best, state.bad_epochs = score, 0
                 if cfg.keep == "best":
                     state.best_weights = {k: v.detach().clone() for k, v in module.state_dict().items()}
             else:

@@ -54,6 +54,7 @@ class Step:
     optimizers: dict[str, torch.optim.Optimizer]
     schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler]
     objective: Objective | None = None  # its epoch-dependent weights follow the loop
+    monitor = "loss"  # the validation number early stopping and best-weight keeping minimise
     # the loop sets this to its precision's autocast; forward passes run inside it
     amp: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
 
@@ -157,20 +158,69 @@ def autoencoder_step(
     return GradientStep(AutoencoderLosses(model, objective), model, cfg, steps, corrupt, objective)
 
 
+def classification(logits: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Mean cross-entropy (``ce``) and accuracy of class ``logits`` against class indices ``y``."""
+    logits = logits.float()
+    return {"ce": F.cross_entropy(logits, y), "accuracy": (logits.argmax(1) == y).float().mean()}
+
+
 class ClassifierLosses(nn.Module):
-    """Mean cross-entropy of ``model(x)`` (class logits) against class indices ``y``."""
+    """Cross-entropy of ``model(x)`` (class logits) against class indices ``y``, and accuracy."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"loss": F.cross_entropy(self.model(x).float(), y)}
+        values = classification(self.model(x), y)
+        return {"loss": values.pop("ce"), **values}
 
 
 def supervised_step(model: nn.Module, cfg: TrainConfig, steps: int) -> GradientStep:
     """The gradient step that trains a classifier on (inputs, labels) batches."""
     return GradientStep(ClassifierLosses(model), model, cfg, steps)
+
+
+class SemiSupervisedStep(Step):
+    """One update on labelled and unlabelled rows together (semi-supervised training).
+
+    The loop's batches are the unlabelled rows (every training row); each step also draws a
+    batch of the ``labelled`` (inputs, class indices) rows from its own seeded generator.
+    ``losses(x_unlabelled, x_labelled, y)`` returns the weighted sum ``loss`` and its named
+    parts. Evaluation scores the classifier ``module`` on labelled (inputs, classes) batches;
+    early stopping follows its cross-entropy.
+    """
+
+    monitor = "ce"
+
+    def __init__(
+        self,
+        losses: nn.Module,
+        module: nn.Module,
+        labelled: tuple[torch.Tensor, torch.Tensor],
+        cfg: TrainConfig,
+        steps: int,
+    ):
+        self.losses, self.module, self.labelled = losses, module, labelled
+        self.draw = torch.Generator().manual_seed(cfg.seed + 1)
+        self.labelled_batch = min(cfg.batch_size, len(labelled[0]))
+        optimizer = make_optimizer(module.parameters(), cfg)
+        self.optimizers = {"main": optimizer}
+        self.schedulers = {"main": make_scheduler(optimizer, cfg.lr_decay, steps)}
+
+    def train_batch(self, batch: Batch) -> dict[str, torch.Tensor]:
+        x, y = self.labelled
+        idx = torch.randint(len(x), (self.labelled_batch,), generator=self.draw).to(x.device)
+        with self.amp():
+            values = self.losses(batch[0], x[idx], y[idx])
+        self._update("main", values["loss"])
+        self.schedulers["main"].step()
+        return {k: v.detach() for k, v in values.items()}
+
+    @torch.no_grad()
+    def eval_batch(self, batch: Batch) -> dict[str, torch.Tensor]:
+        with self.amp():
+            return classification(self.module(batch[0]), batch[1])
 
 
 class AdversarialStep(Step):

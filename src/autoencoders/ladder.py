@@ -1,0 +1,147 @@
+"""Ladder network (Rasmus et al. 2015, "Semi-supervised learning with ladder networks").
+
+The denoising autoencoder in its strongest semi-supervised form: an MLP classifier whose
+every layer is also denoised. A corrupted encoder path (Gaussian noise added to the input
+and to every batch-normalised pre-activation) and a clean path share their weights; a
+decoder climbs back down, and at each layer a combinator g(z̃, u) denoises the corrupted
+z̃ with the top-down signal u. The cost is the cross-entropy of the corrupted path's
+prediction on the labelled rows plus, on every row, labelled or not, the per-layer
+squared distance between the clean z and the decoder's batch-normalised estimate ẑ,
+weighted by λ_l. Predictions use the clean path with the running batch statistics.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+EPS = 1e-5
+
+
+def default_denoise_weights(n_layers: int) -> list[float]:
+    """λ of the paper's fully connected MNIST ladder: 1000 on the input, 10 on the first hidden
+    layer, 0.1 on every layer above (``n_layers`` + 1 values: input to top)."""
+    return [1000.0, 10.0, *[0.1] * (n_layers - 1)][: n_layers + 1]
+
+
+class Combinator(nn.Module):
+    """The paper's vanilla combinator: ẑ = (z̃ − μ(u)) v(u) + μ(u), per unit,
+    μ(u) = a1 σ(a2 u + a3) + a4 u + a5 and v(u) = a6 σ(a7 u + a8) + a9 u + a10."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        a = torch.zeros(10, width)
+        a[1] = a[6] = 1.0  # a2 = a7 = 1, the rest 0: the published initialisation
+        self.a = nn.Parameter(a)
+
+    def forward(self, z_noisy: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        a = self.a
+        mu = a[0] * torch.sigmoid(a[1] * u + a[2]) + a[3] * u + a[4]
+        v = a[5] * torch.sigmoid(a[6] * u + a[7]) + a[8] * u + a[9]
+        return (z_noisy - mu) * v + mu
+
+
+def _normalise(h: torch.Tensor) -> torch.Tensor:
+    """Batch normalisation with the batch's own statistics and no learned scale."""
+    return (h - h.mean(0)) / torch.sqrt(h.var(0, unbiased=False) + EPS)
+
+
+class Ladder(nn.Module):
+    """A ladder network over ``widths`` = [inputs, hidden..., classes]; ``forward`` → class logits."""
+
+    def __init__(self, widths: list[int], noise: float = 0.3, denoise_weights: list[float] | None = None):
+        super().__init__()
+        n_layers = len(widths) - 1
+        self.widths, self.noise = list(widths), noise
+        self.denoise_weights = denoise_weights or default_denoise_weights(n_layers)
+        if len(self.denoise_weights) != n_layers + 1:
+            raise ValueError(f"a ladder with {n_layers} layers needs {n_layers + 1} denoising weights")
+        # batch normalisation replaces the biases: β shifts and γ scales each normalised unit
+        self.encoder = nn.ModuleList(nn.Linear(widths[i], widths[i + 1], bias=False) for i in range(n_layers))
+        self.beta = nn.ParameterList(nn.Parameter(torch.zeros(w)) for w in widths[1:])
+        self.gamma = nn.ParameterList(nn.Parameter(torch.ones(w)) for w in widths[1:])
+        # decoder[i] maps layer i + 1's estimate down to layer i
+        self.decoder = nn.ModuleList(nn.Linear(widths[i + 1], widths[i], bias=False) for i in range(n_layers))
+        self.combinators = nn.ModuleList(Combinator(w) for w in widths)
+        for i, w in enumerate(widths[1:]):
+            self.register_buffer(f"running_mean{i}", torch.zeros(w))
+            self.register_buffer(f"running_var{i}", torch.ones(w))
+
+    @property
+    def n_features(self) -> int:
+        return self.widths[0]
+
+    def settings(self) -> dict:
+        """What rebuilds this network (its weights apart)."""
+        return {"widths": self.widths, "noise": self.noise, "denoise_weights": self.denoise_weights}
+
+    def init_from(self, linears: list[nn.Linear]) -> bool:
+        """Start every hidden layer from pretrained dense layers (outermost first) when their shapes
+        match; their biases are dropped (batch normalisation removes them). True when copied."""
+        pairs = list(zip(list(self.encoder)[:-1], linears))  # the softmax layer is new
+        if len(pairs) < len(self.encoder) - 1 or any(a.weight.shape != b.weight.shape for a, b in pairs):
+            return False
+        with torch.no_grad():
+            for a, b in pairs:
+                a.weight.copy_(b.weight)
+        return True
+
+    def _encode(
+        self, x: torch.Tensor, noise: float, update: bool
+    ) -> tuple[list[torch.Tensor], list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor]:
+        """(z of every layer from the input up, (mean, std) of every layer above the input, logits).
+
+        In training the pre-activations are normalised by the batch's statistics (``update``:
+        the clean path also moves the running averages); in evaluation by the running averages.
+        """
+        h = x + noise * torch.randn_like(x) if noise else x
+        zs, stats = [h], []
+        for i, linear in enumerate(self.encoder):
+            pre = linear(h)
+            if self.training:
+                mean, var = pre.mean(0), pre.var(0, unbiased=False)
+                if update:
+                    with torch.no_grad():
+                        getattr(self, f"running_mean{i}").lerp_(mean.float(), 0.1)
+                        getattr(self, f"running_var{i}").lerp_(var.float(), 0.1)
+            else:
+                mean, var = getattr(self, f"running_mean{i}"), getattr(self, f"running_var{i}")
+            std = torch.sqrt(var + EPS)
+            z = (pre - mean) / std
+            if noise:
+                z = z + noise * torch.randn_like(z)
+            zs.append(z)
+            stats.append((mean, std))
+            h = self.gamma[i] * (z + self.beta[i])
+            if i < len(self.encoder) - 1:
+                h = F.relu(h)
+        return zs, stats, h
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits of the clean path."""
+        return self._encode(x, 0.0, update=self.training)[2]
+
+    def costs(self, x_unlabelled: torch.Tensor, x_labelled: torch.Tensor, y: torch.Tensor) -> dict:
+        """The training cost on one unlabelled and one labelled batch, and its parts."""
+        x = torch.cat([x_labelled, x_unlabelled])
+        noisy, _, noisy_logits = self._encode(x, self.noise, update=False)
+        clean, stats, _ = self._encode(x, 0.0, update=True)
+        ce = F.cross_entropy(noisy_logits[: len(y)].float(), y)
+        top = len(self.encoder)
+        denoise = torch.zeros((), device=x.device)
+        z_hat = None
+        for i in range(top, -1, -1):
+            if i == top:
+                u = _normalise(torch.softmax(noisy_logits, 1))
+            else:
+                u = _normalise(self.decoder[i](z_hat))
+            z_hat = self.combinators[i](noisy[i], u)
+            # the estimate is compared with the clean z in the clean path's normalisation
+            z_bn = (z_hat - stats[i - 1][0]) / stats[i - 1][1] if i else z_hat
+            cost = (z_bn.float() - clean[i].float()).pow(2).sum(1).mean() / self.widths[i]
+            denoise = denoise + self.denoise_weights[i] * cost
+        return {"loss": ce + denoise, "ce": ce, "denoise": denoise}
+
+    def extra_repr(self) -> str:
+        return f"widths={self.widths}, noise={self.noise}, λ={self.denoise_weights}"

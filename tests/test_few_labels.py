@@ -1,0 +1,157 @@
+"""Few labels: class-balanced subsets without test leakage, kNN on codes, semi-supervised
+training that learns from unlabelled rows, and the ladder network."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from helpers import FAST
+
+import autoencoders
+from autoencoders.classify import FewLabels, KNNHead, labelled_subset, train_classifier
+from autoencoders.cli import run as cli_run
+from autoencoders.config import UserError
+from autoencoders.ladder import Combinator, Ladder
+
+
+def test_n_labels_are_class_balanced_deterministic_and_checked():
+    y = np.repeat(np.arange(4), [100, 50, 30, 20])
+    rows = labelled_subset(y, None, seed=3, n_labels=22)
+    counts = np.bincount(y[rows], minlength=4)
+    assert counts.sum() == 22 and counts.max() - counts.min() == 1  # 5 each, 2 classes get one more
+    assert len(np.unique(rows)) == 22
+    np.testing.assert_array_equal(rows, labelled_subset(y, None, seed=3, n_labels=22))
+    assert not np.array_equal(rows, labelled_subset(y, None, seed=4, n_labels=22))
+    with pytest.raises(UserError, match="fewer than the 4 classes"):
+        labelled_subset(y, None, seed=0, n_labels=3)
+    with pytest.raises(UserError, match="class 3 has 20 training rows.*at most 80 labels"):
+        labelled_subset(y, None, seed=0, n_labels=100)
+
+
+@pytest.fixture(scope="module")
+def ds(digits_run):
+    return autoencoders.load_dataset(
+        digits_run.config.data, scaler=autoencoders.api.open_run(digits_run.dir).scaler
+    )
+
+
+def _train(digits_run, ds, **how):
+    cfg = copy.deepcopy(digits_run.config.train)
+    cfg.quiet, cfg.precision, cfg.lr = True, "fp32", 1e-3
+    return train_classifier(digits_run.model, ds, cfg, FewLabels(**how))
+
+
+@pytest.mark.parametrize("method", ["finetune", "semi", "ladder"])
+def test_test_rows_never_reach_training(digits_run, ds, method):
+    """Training with the test split replaced by noise gives the very same weights."""
+    how = dict(method=method, n_labels=30, epochs=2)
+    result = _train(digits_run, ds, **how)
+    noisy = copy.copy(ds)
+    g = torch.Generator().manual_seed(1)
+    noisy.x_test = torch.rand(ds.x_test.shape, generator=g)
+    noisy.y_test = ds.y_test[torch.randperm(len(ds.y_test), generator=g)]
+    other = _train(digits_run, noisy, **how)
+    a, b = result.model.state_dict(), other.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert result.metrics["labelled_examples"] == 30 and result.metrics["validation_labels"] == 30
+
+
+def test_validation_labels_come_from_the_validation_split_and_stop_training(digits_run, ds):
+    result = _train(digits_run, ds, n_labels=20, epochs=300, patience=3)
+    assert result.metrics["validation_labels"] == 20
+    assert len(result.history) < 300  # the validation cross-entropy stopped improving
+    assert {"val_loss", "val_accuracy", "train_accuracy"} <= set(result.history[0])
+
+
+def test_frozen_encoder_weights_are_unchanged(digits_run, ds):
+    result = _train(digits_run, ds, method="frozen", n_labels=30, epochs=5)
+    trained = result.model.autoencoder.state_dict()
+    assert all(torch.equal(trained[k], v) for k, v in digits_run.model.state_dict().items())
+
+
+def test_knn_head_votes_and_picks_k_on_validation_labels(digits_run, ds):
+    codes = torch.tensor([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0], [5.0, 5.1]])
+    head = KNNHead(codes, torch.tensor([0, 0, 1, 1, 1]), n_classes=2, k=3)
+    share = torch.softmax(head(torch.tensor([[0.0, 0.1], [5.0, 4.9]])), 1)
+    assert share.argmax(1).tolist() == [0, 1]
+    assert share[1, 1] == pytest.approx(1.0, abs=1e-3)
+    head.k = 2
+    tie = torch.softmax(head(torch.tensor([[2.4, 2.4]])), 1)  # one vote each: the nearest decides
+    assert tie.argmax(1).item() == 0
+    result = _train(digits_run, ds, method="knn", n_labels=100)
+    assert result.metrics["knn_k"] in (1, 3, 5, 9, 15, 25) and result.history == []
+    assert result.metrics["test_accuracy"] > 0.5  # 10 classes
+
+
+def test_semi_supervised_training_learns_the_unlabelled_rows(digits_run, ds):
+    """From random weights, only the semi-supervised loss teaches the decoder the unlabelled rows."""
+    rows = labelled_subset(np.unique(ds.y_train.numpy(), return_inverse=True)[1], None, 0, n_labels=20)
+    unlabelled = np.setdiff1d(np.arange(len(ds.x_train)), rows)
+    x = ds.x_train[unlabelled]
+
+    def recon(autoencoder):
+        with torch.no_grad():
+            return float(autoencoder.eval().nll(autoencoder(x).logits, x).mean())
+
+    start = copy.deepcopy(digits_run.model)
+    torch.manual_seed(digits_run.config.train.seed)  # the weights from_scratch starts from
+    start.reset_parameters()
+    semi = _train(digits_run, ds, method="semi", n_labels=20, epochs=5, from_scratch=True)
+    assert recon(semi.model.autoencoder) < 0.8 * recon(start)
+    assert {"train_recon", "train_ce", "val_ce", "val_accuracy"} <= set(semi.history[0])
+    assert semi.history[-1]["train_recon"] < semi.history[0]["train_recon"]
+
+
+def test_combinator_starts_as_the_published_initialisation():
+    g = Combinator(3)
+    z, u = torch.randn(4, 3), torch.randn(4, 3)
+    # a2 = a7 = 1, the rest 0: μ = 0 and v = 0, so the first estimate ignores z̃
+    assert torch.equal(g(z, u), torch.zeros(4, 3))
+
+
+def test_ladder_costs_train_and_reload(digits_run, ds, tmp_path):
+    torch.manual_seed(0)
+    ladder = Ladder([64, 32, 10], noise=0.3)
+    x = ds.x_train[:64]
+    parts = ladder.train().costs(x[16:], x[:16], ds.y_train[:16].long())
+    assert set(parts) == {"loss", "ce", "denoise"} and torch.isfinite(parts["loss"])
+    assert parts["loss"].item() == pytest.approx((parts["ce"] + parts["denoise"]).item())
+    ladder.eval()
+    assert torch.equal(ladder(x), ladder(x))  # evaluation: the clean path, running statistics
+
+    out = tmp_path / "ladder"
+    result = autoencoders.classify(
+        digits_run.dir, n_labels=50, method="ladder", out=out, epochs=15, lr=2e-3, **FAST
+    )
+    assert result.metrics["ladder_pretrained"] and result.metrics["ladder_widths"] == [64, 32, 8, 10]
+    assert result.history[-1]["train_denoise"] < result.history[0]["train_denoise"]
+    assert result.metrics["test_accuracy"] > 0.6
+    loaded = autoencoders.load(out)
+    assert isinstance(loaded, Ladder) and not loaded.training
+    rows, _ = autoencoders.api.load_rows(digits_run.dir, "digits", "test")
+    with torch.no_grad():
+        expected = result.model.eval()(torch.from_numpy(rows))
+        assert torch.equal(loaded(torch.from_numpy(rows)), expected)
+    predicted, _, _ = autoencoders.predict(out, "digits", split="test")
+    assert (predicted == expected.argmax(1).numpy()).all()
+
+
+def test_cli_methods_and_their_errors(digits_run, tmp_path, capsys):
+    out = tmp_path / "knn"
+    assert cli_run(["classify", str(digits_run.dir), "--method", "knn", "--n-labels", "30", "--quiet",
+                    "--out", str(out)]) == 0  # fmt: skip
+    assert "(knn) with 30 labelled examples" in capsys.readouterr().out
+    predicted, _, _ = autoencoders.predict(out, "digits", split="test")
+    assert len(predicted) == autoencoders.load_dataset(digits_run.config.data).x_test.shape[0]
+    with pytest.raises(SystemExit) as exc:
+        cli_run(["classify", str(digits_run.dir), "--n-labels", "30", "--labels-fraction", "0.1"])
+    assert exc.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+    with pytest.raises(UserError, match="fewer than the 10 classes"):
+        cli_run(["classify", str(digits_run.dir), "--n-labels", "5", "--quiet", "--out", str(tmp_path / "x")])
+    with pytest.raises(UserError, match="give --method frozen too"):
+        cli_run(["classify", str(digits_run.dir), "--unfreeze-epochs", "2", "--out", str(tmp_path / "y")])
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
