@@ -73,13 +73,14 @@ def test_frozen_encoder_weights_are_unchanged(digits_run, ds):
 
 
 def test_knn_head_votes_and_picks_k_on_validation_labels(digits_run, ds):
-    codes = torch.tensor([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0], [5.0, 5.1]])
+    # directions decide, not lengths: class 0 points along x, class 1 along y
+    codes = torch.tensor([[1.0, 0.0], [9.0, 1.0], [0.0, 1.0], [1.0, 9.0], [0.1, 5.0]])
     head = KNNHead(codes, torch.tensor([0, 0, 1, 1, 1]), n_classes=2, k=3)
-    share = torch.softmax(head(torch.tensor([[0.0, 0.1], [5.0, 4.9]])), 1)
-    assert share.argmax(1).tolist() == [0, 1]
-    assert share[1, 1] == pytest.approx(1.0, abs=1e-3)
+    share = torch.softmax(head(torch.tensor([[5.0, 0.1], [0.2, 0.1]])), 1)
+    assert share.argmax(1).tolist() == [0, 0]
+    assert share[1, 0] == pytest.approx(2 / 3, abs=1e-3)  # two of its three neighbours are class 0
     head.k = 2
-    tie = torch.softmax(head(torch.tensor([[2.4, 2.4]])), 1)  # one vote each: the nearest decides
+    tie = torch.softmax(head(torch.tensor([[1.0, 0.9]])), 1)  # one vote each: the nearest decides
     assert tie.argmax(1).item() == 0
     result = _train(digits_run, ds, method="knn", n_labels=100)
     assert result.metrics["knn_k"] in (1, 3, 5, 9, 15, 25) and result.history == []

@@ -1,0 +1,193 @@
+"""Against public libraries on the same Fashion-MNIST rows: pythae's VAE and AE, PyOD's AutoEncoder.
+
+Both sides get the same scaled rows (54,000 training, 6,000 validation, 10,000 test), the same
+architecture, batch size, learning rate (Adam) and epochs, in one process, one after the other:
+
+* **VAE**: pythae's default MLP (784-512 → 16, Bernoulli/BCE decoder 16-512-784) against
+  ``--model vae --layers 784,512,16``; wall time of training (each evaluates the validation
+  rows every epoch), and the test NLL of the first 1,000 test images by importance sampling
+  with K = 200 samples (each library's own estimator; both are the same IWAE bound).
+* **AE**: pythae's default MLP autoencoder (784-512 → 30, sigmoid output, MSE) against
+  ``--layers 784,512,30 --loss mse``; wall time and test SSE/image.
+* **Outlier detection**: PyOD's ``AutoEncoder`` with its defaults (10 epochs) against
+  ``AutoencoderOutlierDetector(epochs=10)``, both trained on the training rows of classes 1–9
+  and scoring every test row; ROC-AUC of telling class 0 (T-shirt/top) from the rest.
+
+Ours runs twice, in fp32 and with ``--precision auto`` (bf16 where the CPU has bf16 units).
+Written: ``benchmarks/results/libraries.json`` and ``libraries.png`` (test error against wall
+time, every contender). Needs ``pip install pythae pyod`` (benchmark only, not a dependency).
+
+Run (from the repository root; about 10 minutes on 2 CPU cores)::
+
+    python benchmarks/libraries.py [--epochs 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+
+import autoencoders
+from autoencoders.config import DataConfig
+from autoencoders.data import load_dataset
+from autoencoders.likelihood import importance_sampled_nll
+from autoencoders.sklearn import AutoencoderOutlierDetector
+
+RESULTS = Path(__file__).resolve().parent / "results"
+NLL_ROWS, NLL_K = 1000, 200
+
+
+def ours(
+    kind: str, args: argparse.Namespace, precision: str, x_test: np.ndarray, work: Path
+) -> dict[str, Any]:
+    """Train our VAE or AE through ``autoencoders.train``; wall time of training, test quality."""
+    common = dict(
+        data="fashion-mnist", epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, precision=precision,
+        seed=0, compare=False, quiet=True, patience=0, out=str(work / f"ours-{kind}-{precision}"),
+    )  # fmt: skip
+    if kind == "vae":
+        run = autoencoders.train(model="vae", layers=[784, 512, 16], iw_samples=1, **common)
+    else:
+        run = autoencoders.train(layers=[784, 512, 30], loss="mse", output_activation="sigmoid", **common)
+    result = {
+        "train_seconds": run.metrics["train_seconds"],
+        "test_sse_per_image": run.metrics["test_sse_per_image"],
+    }
+    result["curve"] = _curve(run.history)
+    if kind == "vae":
+        t = time.perf_counter()
+        nll = importance_sampled_nll(run.model, torch.from_numpy(x_test[:NLL_ROWS]), NLL_K)
+        result |= {"test_nll": float(nll.mean()), "nll_seconds": time.perf_counter() - t}
+    return result
+
+
+def _curve(history: list[dict]) -> list[tuple[float, float]]:
+    """(cumulative training seconds, validation reconstruction loss) after every epoch."""
+    seconds = np.cumsum([h["seconds"] for h in history])
+    return [(float(s), float(h["val_recon"])) for s, h in zip(seconds, history)]
+
+
+def theirs(kind: str, args: argparse.Namespace, x: dict[str, np.ndarray], work: Path) -> dict[str, Any]:
+    """pythae's VAE or AE with its default MLP, trained by its TrainingPipeline."""
+    from pythae.models import AE, VAE, AEConfig, VAEConfig
+    from pythae.pipelines import TrainingPipeline
+    from pythae.trainers import BaseTrainerConfig
+
+    torch.manual_seed(0)
+    if kind == "vae":
+        model = VAE(VAEConfig(input_dim=(784,), latent_dim=16, reconstruction_loss="bce"))
+    else:
+        model = AE(AEConfig(input_dim=(784,), latent_dim=30, reconstruction_loss="mse"))
+    config = BaseTrainerConfig(
+        output_dir=str(work / f"pythae-{kind}"), num_epochs=args.epochs, learning_rate=args.lr,
+        per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=args.batch_size,
+        steps_saving=None, no_cuda=True,
+    )  # fmt: skip
+    pipeline = TrainingPipeline(training_config=config, model=model)
+    t = time.perf_counter()
+    pipeline(train_data=x["train"], eval_data=x["val"])
+    result: dict[str, Any] = {"train_seconds": time.perf_counter() - t}
+    model = pipeline.trainer._best_model if hasattr(pipeline.trainer, "_best_model") else model
+    model.eval()
+    test = torch.from_numpy(x["test"])
+    with torch.no_grad():
+        recon = torch.cat([model.reconstruct(c) for c in test.split(4096)])
+    result["test_sse_per_image"] = float((recon - test).pow(2).sum(1).mean())
+    if kind == "vae":
+        t = time.perf_counter()
+        with torch.no_grad():
+            result["test_nll"] = -float(model.get_nll(test[:NLL_ROWS], n_samples=NLL_K, batch_size=NLL_K))
+        result["nll_seconds"] = time.perf_counter() - t
+    return result
+
+
+def outliers(args: argparse.Namespace, x: dict[str, np.ndarray], y: dict[str, np.ndarray]) -> dict[str, Any]:
+    """PyOD's AutoEncoder (defaults) vs ours, trained on classes 1–9; ROC-AUC for class 0."""
+    from pyod.models.auto_encoder import AutoEncoder
+
+    normal = x["train"][y["train"] != 0]
+    is_anomaly = (y["test"] == 0).astype(int)
+    out = {}
+    t = time.perf_counter()
+    pyod = AutoEncoder(verbose=0, random_state=0).fit(normal)
+    seconds = time.perf_counter() - t
+    out["pyod"] = {
+        "fit_seconds": seconds,
+        "roc_auc": roc_auc_score(is_anomaly, pyod.decision_function(x["test"])),
+    }
+    for precision in ("fp32", "auto"):
+        detector = AutoencoderOutlierDetector(epochs=10, random_state=0, options={"precision": precision})
+        t = time.perf_counter()
+        detector.fit(normal)
+        seconds = time.perf_counter() - t
+        # score_samples is higher for more normal rows: its negative is the anomaly score
+        auc = roc_auc_score(is_anomaly, -detector.score_samples(x["test"]))
+        out[f"ours ({precision})"] = {"fit_seconds": seconds, "roc_auc": auc}
+    return out
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    """Test error against wall time: our per-epoch validation curves and every final point."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, kind, label in ((axes[0], "ae", "SSE/image (MSE AE)"), (axes[1], "vae", "BCE/image (VAE)")):
+        for name, r in report[kind].items():
+            if "curve" in r:
+                t, v = zip(*r["curve"])
+                ax.plot(t, v, marker=".", label=f"{name}: validation, per epoch")
+            final = r["test_sse_per_image"] if kind == "ae" else r["test_nll"]
+            what = "final test" + (" NLL" if kind == "vae" else "")
+            ax.scatter([r["train_seconds"]], [final], marker="*", s=120, zorder=3, label=f"{name}: {what}")
+        ax.set_xlabel("training wall time (s)")
+        ax.set_ylabel(label)
+        ax.set_title(f"Fashion-MNIST, {report['args']['epochs']} epochs")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    """Run every comparison; print and write the results."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--lr", type=float, default=1e-3)
+    args = p.parse_args()
+    ds = load_dataset(DataConfig(data="fashion-mnist"))
+    x = {s: getattr(ds, f"x_{s}").numpy() for s in ("train", "val", "test")}
+    y = {s: getattr(ds, f"y_{s}").numpy() for s in ("train", "test")}
+    report: dict[str, Any] = {"args": vars(args), "torch_threads": torch.get_num_threads()}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for kind in ("vae", "ae"):
+            report[kind] = {"pythae": theirs(kind, args, x, work)}
+            for precision in ("fp32", "auto"):
+                report[kind][f"ours ({precision})"] = ours(kind, args, precision, x["test"], work)
+            print(
+                kind,
+                json.dumps(
+                    {k: {m: v for m, v in r.items() if m != "curve"} for k, r in report[kind].items()}
+                ),
+            )
+    report["outliers"] = outliers(args, x, y)
+    print("outliers", json.dumps(report["outliers"]))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "libraries.json").write_text(json.dumps(report, indent=2) + "\n")
+    plot(report, RESULTS / "libraries.png")
+
+
+if __name__ == "__main__":
+    main()
