@@ -167,7 +167,8 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
     ("classify with more labels than a class has", None, "classify run --n-labels 5000",
      "autoencoders: error: class … has … training rows but --n-labels 5000 needs 500 of every class; ask for at most … labels"),
     ("classify with both --n-labels and --labels-fraction", None, "classify run --n-labels 30 --labels-fraction 0.1",
-     "autoencoders classify: error: argument --labels-fraction: not allowed with argument --n-labels"),
+     "autoencoders classify: error: argument --labels-fraction: not allowed with argument --n-labels; "
+     "see autoencoders classify --help"),
     ("sample from a model without a prior", None, "sample run --out s.png",
      "autoencoders: error: run is a 'dense' model, which has no prior to sample from; train --model vae or --model aae"),
     ("interpolate with one row index", None, "interpolate run --data digits --pair 3 --out s.png",

@@ -170,9 +170,7 @@ def test_a_frozen_head_starts_at_the_logistic_regression_of_the_codes(digits_run
 
     from autoencoders.classify import labelled_subset
 
-    result = autoencoders.classify(
-        digits_run.dir, 0.1, out=tmp_path / "f", method="frozen", epochs=1, **FAST
-    )
+    result = autoencoders.classify(digits_run.dir, 0.1, out=tmp_path / "f", method="frozen", epochs=1, **FAST)
     ds = autoencoders.load_dataset(digits_run.config.data)
     model = autoencoders.load(digits_run.dir)
     rows = labelled_subset(ds.y_train.numpy(), 0.1, 0)
