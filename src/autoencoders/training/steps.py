@@ -121,8 +121,12 @@ class GradientStep(Step):
         if self.corrupt is not None:
             # the corrupted input goes first; the clean rows stay as the target (the last part)
             batch = (self.corrupt(batch[0]), *batch)
+        return self._descend(*batch)
+
+    def _descend(self, *inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One update on ``losses(*inputs)["loss"]``; the detached values."""
         with self.amp():
-            values = self.forward(*batch)
+            values = self.forward(*inputs)
         self._update("main", values["loss"])
         self.schedulers["main"].step()
         return {k: v.detach() for k, v in values.items()}
@@ -181,7 +185,7 @@ def supervised_step(model: nn.Module, cfg: TrainConfig, steps: int) -> GradientS
     return GradientStep(ClassifierLosses(model), model, cfg, steps)
 
 
-class SemiSupervisedStep(Step):
+class SemiSupervisedStep(GradientStep):
     """One update on labelled and unlabelled rows together (semi-supervised training).
 
     The loop's batches are the unlabelled rows (every training row); each step also draws a
@@ -195,27 +199,23 @@ class SemiSupervisedStep(Step):
 
     def __init__(
         self,
-        losses: nn.Module,
+        losses: Callable[..., dict[str, torch.Tensor]],
         module: nn.Module,
         labelled: tuple[torch.Tensor, torch.Tensor],
         cfg: TrainConfig,
         steps: int,
     ):
-        self.losses, self.module, self.labelled = losses, module, labelled
+        if rank_and_size()[1] > 1:  # every rank would draw the same labelled batches
+            raise UserError("semi-supervised training runs in one process; start it without torchrun")
+        super().__init__(losses, module, cfg, steps)
+        self.labelled = labelled
         self.draw = torch.Generator().manual_seed(cfg.seed + 1)
         self.labelled_batch = min(cfg.batch_size, len(labelled[0]))
-        optimizer = make_optimizer(module.parameters(), cfg)
-        self.optimizers = {"main": optimizer}
-        self.schedulers = {"main": make_scheduler(optimizer, cfg.lr_decay, steps)}
 
     def train_batch(self, batch: Batch) -> dict[str, torch.Tensor]:
         x, y = self.labelled
         idx = torch.randint(len(x), (self.labelled_batch,), generator=self.draw).to(x.device)
-        with self.amp():
-            values = self.losses(batch[0], x[idx], y[idx])
-        self._update("main", values["loss"])
-        self.schedulers["main"].step()
-        return {k: v.detach() for k, v in values.items()}
+        return self._descend(batch[0], x[idx], y[idx])
 
     @torch.no_grad()
     def eval_batch(self, batch: Batch) -> dict[str, torch.Tensor]:
