@@ -113,6 +113,21 @@ def test_combinator_starts_as_the_published_initialisation():
     assert torch.equal(g(z, u), torch.zeros(4, 3))
 
 
+def test_ladder_normalises_labelled_rows_apart(ds):
+    torch.manual_seed(0)
+    ladder = Ladder([64, 32, 10], noise=0.0).train()  # no noise: the costs are deterministic
+    x, y = ds.x_train[:64], ds.y_train[:16].long()
+    usual, odd = copy.deepcopy(ladder), copy.deepcopy(ladder)
+    expected = usual.costs(x[16:], x[:16], y)
+    # labelled rows unlike the data (negatives) leave the unlabelled rows' normalisation alone
+    got = odd.costs(x[16:], 1 - x[:16], y)
+    assert torch.allclose(got["denoise"], expected["denoise"]) and not torch.isclose(got["ce"], expected["ce"])
+    buffers = dict(usual.named_buffers())
+    for name, value in odd.named_buffers():  # the running statistics are the unlabelled rows'
+        assert torch.equal(value, buffers[name])
+    assert not torch.equal(buffers["running_mean0"], torch.zeros(32))
+
+
 def test_ladder_costs_train_and_reload(digits_run, ds, tmp_path):
     torch.manual_seed(0)
     ladder = Ladder([64, 32, 10], noise=0.3)

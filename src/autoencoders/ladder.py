@@ -5,9 +5,10 @@ every layer is also denoised. A corrupted encoder path (Gaussian noise added to 
 and to every batch-normalised pre-activation) and a clean path share their weights; a
 decoder climbs back down, and at each layer a combinator g(z̃, u) denoises the corrupted
 z̃ with the top-down signal u. The cost is the cross-entropy of the corrupted path's
-prediction on the labelled rows plus, on every row, labelled or not, the per-layer
-squared distance between the clean z and the decoder's batch-normalised estimate ẑ,
-weighted by λ_l. Predictions use the clean path with the running batch statistics.
+prediction on the labelled rows plus, on every unlabelled row, the per-layer squared
+distance between the clean z and the decoder's batch-normalised estimate ẑ, weighted by
+λ_l. Labelled and unlabelled rows are batch-normalised apart. Predictions use the clean
+path with the running batch statistics of the unlabelled rows.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ class Combinator(nn.Module):
 
 def _normalise(h: torch.Tensor) -> torch.Tensor:
     """Batch normalisation with the batch's own statistics and no learned scale."""
-    return (h - h.mean(0)) / torch.sqrt(h.var(0, unbiased=False) + EPS)
+    var, mean = torch.var_mean(h, 0, unbiased=False)
+    return (h - mean) / torch.sqrt(var + EPS)
 
 
 class Ladder(nn.Module):
@@ -88,27 +90,35 @@ class Ladder(nn.Module):
         return True
 
     def _encode(
-        self, x: torch.Tensor, noise: float, update: bool
+        self, x: torch.Tensor, noise: float, n_labelled: int = 0, update: bool = False
     ) -> tuple[list[torch.Tensor], list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor]:
         """(z of every layer from the input up, (mean, std) of every layer above the input, logits).
 
-        In training the pre-activations are normalised by the batch's statistics (``update``:
-        the clean path also moves the running averages); in evaluation by the running averages.
+        In training the first ``n_labelled`` rows and the rest are normalised by the statistics
+        of their own part of the batch, as the reference implementation does: normalised
+        together, every batch would be half the same few labelled rows, a distribution unlike
+        the data's, and the network would learn features of that mixture (evaluated with the
+        running averages, such a model lost most of its accuracy). The returned statistics and,
+        with ``update``, the running averages are the unlabelled part's, the data's own. In
+        evaluation the running averages normalise.
         """
         h = x + noise * torch.randn_like(x) if noise else x
         zs, stats = [h], []
         for i, linear in enumerate(self.encoder):
             pre = linear(h)
             if self.training:
-                mean, var = pre.mean(0), pre.var(0, unbiased=False)
+                parts = [pre[:n_labelled], pre[n_labelled:]] if n_labelled else [pre]
+                moments = [torch.var_mean(part, 0, unbiased=False) for part in parts]
+                z = torch.cat([(part - m) / torch.sqrt(v + EPS) for part, (v, m) in zip(parts, moments)])
+                var, mean = moments[-1]
                 if update:
                     with torch.no_grad():
                         getattr(self, f"running_mean{i}").lerp_(mean.float(), 0.1)
                         getattr(self, f"running_var{i}").lerp_(var.float(), 0.1)
             else:
                 mean, var = getattr(self, f"running_mean{i}"), getattr(self, f"running_var{i}")
+                z = (pre - mean) / torch.sqrt(var + EPS)
             std = torch.sqrt(var + EPS)
-            z = (pre - mean) / std
             if noise:
                 z = z + noise * torch.randn_like(z)
             zs.append(z)
@@ -123,23 +133,26 @@ class Ladder(nn.Module):
         return self._encode(x, 0.0, update=self.training)[2]
 
     def costs(self, x_unlabelled: torch.Tensor, x_labelled: torch.Tensor, y: torch.Tensor) -> dict:
-        """The training cost on one unlabelled and one labelled batch, and its parts."""
+        """The training cost on one unlabelled and one labelled batch, and its parts: the
+        corrupted path's cross-entropy on the labelled rows, the decoder's denoising costs on
+        the unlabelled rows (as in the reference implementation)."""
+        n = len(y)
         x = torch.cat([x_labelled, x_unlabelled])
-        noisy, _, noisy_logits = self._encode(x, self.noise, update=False)
-        clean, stats, _ = self._encode(x, 0.0, update=True)
-        ce = F.cross_entropy(noisy_logits[: len(y)].float(), y)
+        noisy, _, noisy_logits = self._encode(x, self.noise, n)
+        clean, stats, _ = self._encode(x, 0.0, n, update=True)
+        ce = F.cross_entropy(noisy_logits[:n].float(), y)
         top = len(self.encoder)
         denoise = torch.zeros((), device=x.device)
         z_hat = None
         for i in range(top, -1, -1):
             if i == top:
-                u = _normalise(torch.softmax(noisy_logits, 1))
+                u = _normalise(torch.softmax(noisy_logits[n:], 1))
             else:
                 u = _normalise(self.decoder[i](z_hat))
-            z_hat = self.combinators[i](noisy[i], u)
+            z_hat = self.combinators[i](noisy[i][n:], u)
             # the estimate is compared with the clean z in the clean path's normalisation
             z_bn = (z_hat - stats[i - 1][0]) / stats[i - 1][1] if i else z_hat
-            cost = (z_bn.float() - clean[i].float()).pow(2).sum(1).mean() / self.widths[i]
+            cost = (z_bn.float() - clean[i][n:].float()).pow(2).sum(1).mean() / self.widths[i]
             denoise = denoise + self.denoise_weights[i] * cost
         return {"loss": ce + denoise, "ce": ce, "denoise": denoise}
 
