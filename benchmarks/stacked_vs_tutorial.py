@@ -10,7 +10,7 @@ pretraining (3 epochs per layer) then 10 epochs of end-to-end fine-tuning with A
   every batch; the weights copied into the full stack (decoders mirrored) and fine-tuned
   with ``nn.MSELoss``, Adam lr 1e-3, fp32, a ``.item()`` per batch.
 * ``ours``: ``autoencoders``' own pipeline, driven exactly as ``autoencoders.run.train``
-  drives it (``DenseAutoencoder.from_config`` → ``greedy_pretrain`` →
+  drives it (``registry.build`` → ``greedy_pretrain`` →
   ``train.fit``), so that ``fit``'s ``on_epoch`` hook can record the test error after each
   fine-tuning epoch. ``val_fraction=0``: no validation hold-out, both train on the same rows.
 
@@ -48,10 +48,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from autoencoders import registry
 from autoencoders.config import DataConfig
 from autoencoders.data import load_dataset
 from autoencoders.metrics import pca_fit, reconstruction_errors
-from autoencoders.models import DenseAutoencoder
 from autoencoders.nn import make_corruption
 from autoencoders.run import as_config
 from autoencoders.training import state as state_module
@@ -354,6 +354,7 @@ def recipes(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         "lr": args.fast_lr,
         "lr_decay": args.fast_lr_decay,
         "batch_size": args.fast_batch_size,
+        "init": args.fast_init,
     }
     return {"ours (same recipe)": same, "ours (fast recipe)": fast}
 
@@ -386,7 +387,7 @@ def run_ours(
     clock.start()
 
     # --- greedy pretraining; stage k's time = its fit + caching the features it trains on
-    model = DenseAutoencoder.from_config(cfg, (x_tr.shape[1],)).to(device)
+    model = registry.build(cfg, (x_tr.shape[1],)).to(device)
     stage_ends: list[float] = []
     original_fit = state_module.fit
 
@@ -576,6 +577,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--fast-batch-size", type=int, default=256, help="fast recipe: batch size")
     p.add_argument("--fast-activation", default="relu", choices=("relu", "sigmoid"), help="fast recipe")
     p.add_argument("--fast-lr-decay", default="none", choices=("none", "cosine"), help="fast recipe: decay")
+    p.add_argument("--fast-init", default="torch", choices=("torch", "scaled"), help="fast recipe: init")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="device (both)")
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
     p.add_argument("--peak-size", type=int, default=2048, help="largest square matmul for the peak")

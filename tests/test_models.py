@@ -237,3 +237,25 @@ def test_cosine_decay_brings_the_learning_rate_to_zero_over_the_stage():
         constant.step()
         flat.step()
     assert constant.param_groups[0]["lr"] == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+def test_scaled_init_keeps_the_signal_through_the_depth_and_survives_a_reset(kind):
+    from autoencoders import registry
+    from autoencoders.run import as_config
+
+    extra = {"channels": [8, 8, 8]} if kind == "conv" else {}
+    x = torch.rand(256, 1, 16, 16).flatten(1)
+    spread = {}
+    for init in ("torch", "scaled"):
+        cfg = as_config(model=kind, layers=[256, 128, 64, 32, 8], init=init, **extra)
+        torch.manual_seed(0)
+        model = registry.build(cfg, (1, 16, 16) if kind == "conv" else (256,))
+        with torch.no_grad():
+            spread[init] = model(x).logits.std(0).mean().item()  # does the output depend on the input?
+    assert spread["scaled"] > 100 * spread["torch"]  # PyTorch's default: a near-constant output
+    biases = [m.bias for m in model.modules() if getattr(m, "bias", None) is not None]
+    weights = [p.detach().clone() for p in model.parameters()]
+    model.reset_parameters()  # the from-scratch baseline starts the same way
+    assert model.init == "scaled" and all(not b.any() for b in biases)
+    assert not any(torch.equal(a, b) for a, b in zip(weights, model.parameters()) if a.dim() > 1)

@@ -98,6 +98,12 @@ class ModelConfig:
     output_activation: str = option("sigmoid", "output-layer activation", ACTIVATIONS)
     tied: bool = option(False, "tie decoder weights to the transposed encoder weights")
     loss: str = option("bce", "reconstruction loss", ("bce", "mse"))
+    init: str = option(
+        "torch",
+        "weight initialisation: torch (each layer's PyTorch default) or scaled (He et al. 2015 for "
+        "layers feeding a ReLU or GELU, Glorot for the others; zero biases)",
+        ("torch", "scaled"),
+    )
     corruption: str = option("none", "input corruption while training (denoising)", CORRUPTIONS)
     noise: float = option(
         0.3,

@@ -59,5 +59,10 @@ def sections() -> dict[str, type]:
 
 
 def build(cfg, input_shape: tuple[int, ...]):
-    """The model ``cfg.model.model`` names, for rows of ``input_shape``."""
-    return get(cfg.model.model).build(cfg, tuple(input_shape))
+    """The model ``cfg.model.model`` names, for rows of ``input_shape``, initialised as
+    ``cfg.model.init`` says."""
+    model = get(cfg.model.model).build(cfg, tuple(input_shape))
+    model.init = cfg.model.init
+    if model.init != "torch":  # the layers were built with PyTorch's own initialisation
+        model.reset_parameters()
+    return model

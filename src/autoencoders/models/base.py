@@ -120,6 +120,8 @@ class Stack(Autoencoder):
     shallow autoencoder greedy pretraining trains at stage ``k``.
     """
 
+    init = "torch"  # weight initialisation (the config's model.init), set by registry.build
+
     def __init__(
         self,
         encoder: list[nn.Module],
@@ -153,6 +155,31 @@ class Stack(Autoencoder):
     @property
     def depth(self) -> int:
         return len(self.encoder)
+
+    def reset_parameters(self) -> None:
+        """Re-initialise every layer as ``self.init`` says (the 'from scratch' baseline)."""
+        super().reset_parameters()
+        if self.init == "scaled":
+            self.scale_init()
+
+    def scale_init(self) -> None:
+        """He et al. (2015) normal weights (fan-in, gain √2) for layers a ReLU or GELU follows,
+        Glorot normal with the activation's gain for the others, zero biases: the variance of
+        the signal then holds through the depth of the stack. PyTorch's default (uniform,
+        variance 1 / (3 fan-in)) shrinks it about sixfold per ReLU layer, so a deep stack starts
+        out as a near-constant output that takes epochs to escape."""
+        layers = [*self.encoder, *self.decoder]
+        for layer, act in zip(layers, [*self.encoder_acts, *self.decoder_acts]):
+            name = {nn.ReLU: "relu", nn.GELU: "relu", nn.Tanh: "tanh"}.get(type(act), "linear")
+            for m in layer.modules():
+                if isinstance(m, nn.Linear | nn.Conv2d | nn.ConvTranspose2d):
+                    if name == "relu":
+                        nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                    else:
+                        nn.init.xavier_normal_(m.weight, nn.init.calculate_gain(name))
+            for m in layer.modules():  # tied layers own only their biases
+                if getattr(m, "bias", None) is not None:
+                    nn.init.zeros_(m.bias)
 
     @property
     def output_act(self) -> nn.Module:
