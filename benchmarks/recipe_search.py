@@ -14,23 +14,15 @@ from __future__ import annotations
 
 import json
 
-import torch
-from stacked_vs_tutorial import parse_args, recipes, run_ours
-
-from autoencoders.config import DataConfig
-from autoencoders.data import load_dataset
-from autoencoders.training.loop import resolve_device
+from stacked_vs_tutorial import parse_args, recipes, run_ours, setup
 
 
 def main() -> None:
     """Run the fast recipe once; print its curve and append it to ``recipe_search.jsonl``."""
     args = parse_args()
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
-    ds = load_dataset(DataConfig(data="fashion-mnist", val_fraction=0.0))
+    device, x_train, x_test = setup(args)
     recipe = recipes(args)["ours (fast recipe)"]
-    result = run_ours(ds.x_train, ds.x_test, args, device, recipe)
+    result = run_ours(x_train, x_test, args, device, recipe)
     print(f"recipe {json.dumps(recipe)}, precision {result['precision']}")
     print("epoch | seconds | test SSE/image")
     for point in result["curve"]:

@@ -587,13 +587,11 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def main() -> None:
-    """Load data, measure peaks, run both pipelines, print and save the comparison."""
-    args = parse_args()
+def setup(args: argparse.Namespace) -> tuple[torch.device, torch.Tensor, torch.Tensor]:
+    """Threads and device as ``args`` say; Fashion-MNIST's training and test rows (subsampled)."""
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-
     ds = load_dataset(DataConfig(data="fashion-mnist", val_fraction=0.0))
     x_train, x_test = ds.x_train, ds.x_test
     gen = torch.Generator().manual_seed(args.seed)
@@ -601,6 +599,13 @@ def main() -> None:
         x_train = x_train[torch.randperm(len(x_train), generator=gen)[: args.n_train]].contiguous()
     if 0 < args.n_test < len(x_test):
         x_test = x_test[torch.randperm(len(x_test), generator=gen)[: args.n_test]].contiguous()
+    return device, x_train, x_test
+
+
+def main() -> None:
+    """Load data, measure peaks, run both pipelines, print and save the comparison."""
+    args = parse_args()
+    device, x_train, x_test = setup(args)
     n = len(x_train)
     print(
         f"Fashion-MNIST: {n} training rows, {len(x_test)} test rows; device {device}, "
