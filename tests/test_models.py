@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autoencoders import Config, DenseAutoencoder, TrainConfig, UserError
+from autoencoders import Config, DenseAutoencoder, TrainConfig, UserError, registry
 from autoencoders.nn import (
     gaussian_noise,
     make_corruption,
@@ -14,6 +14,7 @@ from autoencoders.nn import (
     salt_and_pepper,
     set_trainable,
 )
+from autoencoders.run import as_config
 from autoencoders.training.steps import autoencoder_step, make_optimizer
 
 LAYERS = [64, 32, 8]
@@ -241,9 +242,6 @@ def test_cosine_decay_brings_the_learning_rate_to_zero_over_the_stage():
 
 @pytest.mark.parametrize("kind", ["dense", "conv"])
 def test_scaled_init_keeps_the_signal_through_the_depth_and_survives_a_reset(kind):
-    from autoencoders import registry
-    from autoencoders.run import as_config
-
     extra = {"channels": [8, 8, 8]} if kind == "conv" else {}
     x = torch.rand(256, 1, 16, 16).flatten(1)
     spread = {}

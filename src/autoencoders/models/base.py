@@ -177,8 +177,7 @@ class Stack(Autoencoder):
                         nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
                     else:
                         nn.init.xavier_normal_(m.weight, nn.init.calculate_gain(name))
-            for m in layer.modules():  # tied layers own only their biases
-                if getattr(m, "bias", None) is not None:
+                if getattr(m, "bias", None) is not None:  # tied layers own only their biases
                     nn.init.zeros_(m.bias)
 
     @property
