@@ -110,19 +110,21 @@ def markdown(report: dict[str, Any]) -> str:
         "| labels | " + " | ".join(METHODS[m] for m in methods) + " |",
         "|---|" + "---:|" * len(methods),
     ]
+    pretrained = [m for m in methods if m not in ("scratch", "logreg")]
     for r in report["results"]:
         cells = [cell([s[m]["test_accuracy"] for s in r["seeds"]]) for m in methods]
-        best = max((m for m in methods if m not in ("scratch", "logreg")), key=lambda m: r["mean"][m])
-        cells[methods.index(best)] = f"**{cells[methods.index(best)]}**"
+        if pretrained:
+            best = max(pretrained, key=lambda m: r["mean"][m])
+            cells[methods.index(best)] = f"**{cells[methods.index(best)]}**"
         lines.append(f"| {r['n_labels']} | " + " | ".join(cells) + " |")
     seconds = {
         m: np.mean([s[m]["train_seconds"] for r in report["results"] for s in r["seeds"]]) for m in methods
     }
     lines.append("| seconds per run (mean) | " + " | ".join(f"{seconds[m]:.1f}" for m in methods) + " |")
     published = [r for r in report["results"] if r["n_labels"] in PUBLISHED_LADDER_MNIST]
-    for r in published if report.get("mnist") else []:
+    for r in published if report.get("mnist") and pretrained else []:
         error, spread = PUBLISHED_LADDER_MNIST[r["n_labels"]]
-        best = max((m for m in methods if m not in ("scratch", "logreg")), key=lambda m: r["mean"][m])
+        best = max(pretrained, key=lambda m: r["mean"][m])
         lines += [
             "",
             f"MNIST with {r['n_labels']} labels: the published ladder (Rasmus et al. 2015, "
