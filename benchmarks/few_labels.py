@@ -14,8 +14,10 @@ stopping and model choice), every ``autoencoders classify`` method:
 * ``ladder``: a ladder network over the same widths (+ softmax), started from the SDAE's layers;
 
 ``--model conv`` (stride-2 convolutions 32, 64 → 30) or ``--model vae`` (784-512-256-30) trains
-that autoencoder instead (no noise, no pretraining; the ladder then spans its dense widths) to
-ask whether another representation of the family pays off where the SDAE's does not.
+that autoencoder instead (no noise, no pretraining) to ask whether another representation of the
+family pays off where the SDAE's does not. Their layers cannot start a ladder (the conv code
+layer is 3,136 → 30, the VAE's gives means and scales), so its column is then a ladder over the
+encoder's widths from random weights, and named so.
 
 Against two baselines: the same network from random init (``finetune`` with ``from_scratch``)
 and scikit-learn's logistic regression on the raw pixels in [0, 1] of the same labelled rows,
@@ -24,7 +26,8 @@ mean ± std over seeds, and seconds per method. The table replaces the part of
 ``benchmarks/README.md`` between its ``few-labels`` markers; every number also goes to
 ``benchmarks/results/few_labels.json``.
 
-Run (from the repository root; about 25 minutes on 2 CPU cores)::
+Run (from the repository root; 41 minutes with ``--semi-epochs 3`` on a 2-core CPU without
+bf16 units, longer with the default 10)::
 
     python benchmarks/few_labels.py
 
@@ -51,7 +54,7 @@ import autoencoders
 from autoencoders.api import open_run
 from autoencoders.checkpoint import file_sha256
 from autoencoders.classify import FewLabels
-from autoencoders.config import DataConfig
+from autoencoders.config import Config, DataConfig
 from autoencoders.data import Dataset, load_dataset, read_data
 from autoencoders.sources import MNIST_FILES
 
@@ -104,16 +107,21 @@ def markdown(report: dict[str, Any]) -> str:
     """The results table and its settings as markdown."""
     a, net = report["args"], report["pretrained"]
     methods = [m for m in METHODS if m in report["methods"]]
+    names = dict(METHODS)  # a ladder its network could not start is named so
+    pretrained = [m for m in methods if m not in ("scratch", "logreg")]
+    if "ladder" in methods and not any(
+        s["ladder"]["ladder_pretrained"] for r in report["results"] for s in r["seeds"]
+    ):
+        names["ladder"], pretrained = "ladder (random init)", [m for m in pretrained if m != "ladder"]
     lines = [
         f"{a['data']}: {net['description']}, without labels on all "
         f"{net['n_train']} training rows ({net['train_seconds']:.0f} s). Test accuracy (%) on "
         f"{report['n_test']} test rows, mean ± std over seeds {report['seeds']} (the seed draws the "
         "labelled rows and the initial weights). Each method also gets as many validation labels.",
         "",
-        "| labels | " + " | ".join(METHODS[m] for m in methods) + " |",
+        "| labels | " + " | ".join(names[m] for m in methods) + " |",
         "|---|" + "---:|" * len(methods),
     ]
-    pretrained = [m for m in methods if m not in ("scratch", "logreg")]
     for r in report["results"]:
         cells = [cell([s[m]["test_accuracy"] for s in r["seeds"]]) for m in methods]
         if pretrained:
@@ -132,7 +140,7 @@ def markdown(report: dict[str, Any]) -> str:
             "",
             f"MNIST with {r['n_labels']} labels: the published ladder (Rasmus et al. 2015, "
             f"784-1000-500-250-250-250-10) reaches {100 - error:.2f} ± {spread:.2f} % test accuracy; "
-            f"the best method here, {METHODS[best]}, {100 * r['mean'][best]:.2f} %.",
+            f"the best method here, {names[best]}, {100 * r['mean'][best]:.2f} %.",
         ]
     lines += [
         "",
@@ -151,7 +159,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     p.add_argument("--data", default="fashion-mnist", help="dataset spec (default fashion-mnist)")
     p.add_argument("--model", choices=("sdae", "conv", "vae"), default="sdae", help="the pretrained network")
-    p.add_argument("--layers", default=None, help="SDAE widths (default 784,1000,500,250,30 or D,256,128,32)")
+    p.add_argument(
+        "--layers",
+        default=None,
+        help="widths (defaults: SDAE 784,1000,500,250,30 or D,256,128,32; conv D,30; VAE D,512,256,30)",
+    )
     p.add_argument("--pretrain-epochs", type=int, default=3, help="SDAE greedy pretraining epochs per layer")
     p.add_argument("--epochs", type=int, default=10, help="end-to-end epochs of the pretrained network")
     p.add_argument("--n-labels", default="100,600,6000", help="numbers of labels, comma-separated")
@@ -172,42 +184,59 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def pretrain(args: argparse.Namespace, n_features: int) -> tuple[Path, str]:
-    """The pretrained network's run directory, trained unless ``--run-dir`` already holds a
-    complete run, and its description."""
+KINDS = {"sdae": "dense", "conv": "conv", "vae": "vae"}  # --model → the run's model kind
+
+
+def pretrain(args: argparse.Namespace, n_features: int) -> Path:
+    """The pretrained network's run directory: trained unless it already holds a complete run,
+    which must be of the ``--model`` asked for."""
     run_dir = args.run_dir or args.out_dir / "runs" / f"few-labels-{args.model}"
+    manifest = run_dir / "manifest.json"
+    if manifest.is_file() and json.loads(manifest.read_text())["completed"]:
+        if (kind := open_run(run_dir).cfg.model.model) != KINDS[args.model]:
+            sys.exit(f"{run_dir} holds a {kind} run, not --model {args.model}; give another --run-dir")
+        return run_dir
     layers = [int(w) for w in args.layers.split(",")] if args.layers else None
     if args.model == "sdae":
-        layers = layers or ([784, 1000, 500, 250, 30] if n_features == 784 else [n_features, 256, 128, 32])
-        kind = {
-            "pretrain": "greedy",
-            "pretrain_epochs": args.pretrain_epochs,
-            "corruption": "masking",
-            "noise": 0.2,
-        }
-        about = f"SDAE, masking noise 0.2, greedy {args.pretrain_epochs} epochs/layer +"
+        default = [784, 1000, 500, 250, 30] if n_features == 784 else [n_features, 256, 128, 32]
+        settings = {"pretrain": "greedy", "pretrain_epochs": args.pretrain_epochs}
+        settings |= {"corruption": "masking", "noise": 0.2}
     elif args.model == "conv":
-        layers = layers or [n_features, 30]
-        kind = {"model": "conv", "channels": [32, 64]}
-        about = "conv autoencoder, channels 32, 64,"
+        default, settings = [n_features, 30], {"model": "conv", "channels": [32, 64]}
     else:
-        layers = layers or [n_features, 512, 256, 30]
-        kind = {"model": "vae"}
-        about = "VAE (codes: the posterior means),"
-    done = run_dir / "manifest.json"
-    if not (done.is_file() and json.loads(done.read_text())["completed"]):
-        autoencoders.train(
-            data=args.data, layers=layers, epochs=args.epochs, lr=2e-3, batch_size=64, seed=0,
-            compare=False, quiet=True, out=str(run_dir), overwrite=run_dir.exists(), **kind,
-        )  # fmt: skip
-    return run_dir, f"{about} {args.epochs} epochs end to end, {'-'.join(map(str, layers))}"
+        default, settings = [n_features, 512, 256, 30], {"model": "vae"}
+    autoencoders.train(
+        data=args.data, layers=layers or default, epochs=args.epochs,
+        lr=2e-3, batch_size=64, seed=0, compare=False, quiet=True, out=str(run_dir),
+        overwrite=run_dir.exists(), **settings,
+    )  # fmt: skip
+    return run_dir
+
+
+def describe(cfg: Config) -> str:
+    """What a run trained, from its own configuration."""
+    m = cfg.model
+    widths = "-".join(map(str, m.layers))
+    if m.model == "conv":
+        parts = [
+            f"conv autoencoder ({', '.join(map(str, cfg.kind_options.channels))} channels → {m.layers[-1]})"
+        ]
+    elif m.model == "vae":
+        parts = [f"VAE {widths} (codes: the posterior means)"]
+    else:
+        parts = [f"{'SDAE' if m.corruption != 'none' else 'autoencoder'} {widths}"]
+    if m.corruption != "none":
+        parts.append(f"{m.corruption} noise {m.noise:g}")
+    if cfg.pretrain.pretrain != "none":
+        parts.append(f"{cfg.pretrain.pretrain} pretraining {cfg.pretrain.pretrain_epochs} epochs/layer")
+    return ", ".join([*parts, f"{cfg.train.epochs} epochs end to end"])
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the experiment; print the table, write it and the raw numbers."""
     args = parse_args(argv)
     t_start = time.perf_counter()
-    run_dir, description = pretrain(args, read_data(DataConfig(data=args.data)).x.shape[1])
+    run_dir = pretrain(args, read_data(DataConfig(data=args.data)).x.shape[1])
     run = open_run(run_dir)
     ds = load_dataset(run.cfg.data, scaler=run.scaler)  # as classify scales it
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -263,7 +292,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "methods": args.methods,
         "seeds": seeds,
         "n_test": len(ds.x_test),
-        "pretrained": {"description": description, **{k: metrics[k] for k in ("n_train", "train_seconds")}},
+        "pretrained": {
+            "description": describe(run.cfg),
+            **{k: metrics[k] for k in ("n_train", "train_seconds")},
+        },
         "results": results,
         "mnist": is_mnist(args.data),
         "total_seconds": time.perf_counter() - t_start,
@@ -273,7 +305,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(text)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "few_labels.json").write_text(json.dumps(report, indent=2) + "\n")
-    if args.out_dir == HERE / "results":
+    if args.out_dir == HERE / "results" and args.model == "sdae":  # the table the README shows
         readme = HERE / "README.md"
         start, end = "<!-- few-labels:start -->", "<!-- few-labels:end -->"
         block = f"{start}\n{text}\n{end}"
