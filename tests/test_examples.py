@@ -103,15 +103,39 @@ def _readme_blocks(language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", text, flags=re.S)
 
 
-def test_readme_shell_commands_run_as_written(workdir, monkeypatch):
-    steps = [w for block in _readme_blocks("bash") for w in commands(block)]
-    assert len(steps) >= 10
+def _chains(steps: list[list[str]]) -> list[list[list[str]]]:
+    """The commands grouped by the run directories (``runs/...``) they share, each group in README
+    order: a group needs only its own earlier commands, so the groups run as separate tests."""
+    groups: list[tuple[set[str], list[list[str]]]] = []
     for words in steps:
+        runs = {w for w in words if w.startswith("runs/")}
+        joined = [g for g in groups if g[0] & runs]
+        merged = (runs.union(*(g[0] for g in joined)), [w for g in joined for w in g[1]] + [words])
+        groups = [g for g in groups if g not in joined] + [merged]
+    return [commands for _, commands in groups]
+
+
+README_STEPS = [w for block in _readme_blocks("bash") for w in commands(block)]
+
+
+def test_readme_has_its_quick_start_commands():
+    assert len(README_STEPS) >= 10
+    assert sum(len(chain) for chain in _chains(README_STEPS)) == len(README_STEPS)
+
+
+@pytest.mark.parametrize("chain", _chains(README_STEPS), ids=lambda chain: shlex.join(chain[0][:4]))
+def test_readme_shell_commands_run_as_written(workdir, monkeypatch, chain):
+    for words in chain:
         run_in(workdir, words, monkeypatch)
         _history.append(words)
-    assert (workdir / "recon.png").stat().st_size > 0
-    assert np.load(workdir / "codes.npy").shape == (1797, 16)
-    assert json.loads((workdir / "runs/vae/manifest.json").read_text())["completed"]
+    for words in chain:  # what each command was asked to write is there, and every run finished
+        out = workdir / words[words.index("--out") + 1] if "--out" in words else None
+        if out is not None and out.suffix:
+            assert out.stat().st_size > 0, shlex.join(words)
+        elif out is not None:
+            assert json.loads((out / "manifest.json").read_text())["completed"], shlex.join(words)
+    if any("codes.npy" in words for words in chain):
+        assert np.load(workdir / "codes.npy").shape == (1797, 16)
 
 
 @pytest.mark.parametrize("block", range(len(_readme_blocks("python"))))
