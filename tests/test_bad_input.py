@@ -169,6 +169,10 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
     ("classify with both --n-labels and --labels-fraction", None, "classify run --n-labels 30 --labels-fraction 0.1",
      "autoencoders classify: error: argument --labels-fraction: not allowed with argument --n-labels; "
      "see autoencoders classify --help"),
+    ("classify --out a file", _write("notes.txt", "x"), "classify run --method knn --out notes.txt",
+     "autoencoders: error: --out notes.txt is a file; give the path of a new or empty directory"),
+    ("classify --out a run directory", None, "classify run --method knn --out run",
+     "autoencoders: error: --out run holds a run; give the path of a new or empty directory"),
     ("sample from a model without a prior", None, "sample run --out s.png",
      "autoencoders: error: run is a 'dense' model, which has no prior to sample from; train --model vae or --model aae"),
     ("interpolate with one row index", None, "interpolate run --data digits --pair 3 --out s.png",

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from . import registry, rundir
+from .checkpoint import check_writable
 from .classify import (
     ClassifierResult,
     EncoderClassifier,
@@ -296,6 +297,17 @@ def interpolate(
     return np.concatenate([x[indices[0]][None], path.numpy(), x[indices[1]][None]]), run.display_shape
 
 
+def _check_classifier_out(out: Path) -> None:
+    """Refuse, before any training, an ``out`` that is a file or a directory holding anything but
+    a classifier (which is replaced): a run or other files would be overwritten."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; give the path of a new or empty directory")
+    if out.is_dir() and any(out.iterdir()) and not (out / rundir.CLASSIFIER_CONFIG).is_file():
+        held = "a run" if (out / rundir.MANIFEST).is_file() else "files that are not a classifier's"
+        raise UserError(f"--out {out} holds {held}; give the path of a new or empty directory")
+    check_writable(out)
+
+
 def classify(
     run_dir: str | Path,
     labels_fraction: float | None = None,
@@ -319,7 +331,8 @@ def classify(
     stops after 10 epochs (or 100 updates, whichever is longer) without a better validation
     loss; an epoch of ``semi`` and ``ladder`` passes over every training row. Writes the
     classifier's weights, settings and ``metrics.json`` to ``out`` (default:
-    ``RUN_DIR/classifier-<amount>[-<method>]``).
+    ``RUN_DIR/classifier-<amount>[-<method>]``; a classifier already there is replaced, any other
+    files refuse it).
     ``train_overrides`` (``epochs``, ``lr``, ``batch_size``, ``patience``, ``seed``, ...) replace
     the run's own training settings.
     """
@@ -343,11 +356,12 @@ def classify(
         patience,
     )
     how.check()
+    out = Path(out) if out else Path(run_dir) / how.name()
+    _check_classifier_out(out)
     model = run.model.to(resolve_device(cfg.train.device))
     ds = load_dataset(cfg.data, scaler=run.scaler)
     _check_width(model, ds.n_features, cfg.data.data)
     result = train_classifier(model, ds, cfg.train, how)
-    out = Path(out) if out else Path(run_dir) / how.name()
     settings = {
         "run_dir": str(run_dir),
         "kind": run.manifest["kind"],

@@ -291,7 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     k.add_argument("--data", help=_help("labelled " + DATA, "the run's own data"))
     k.add_argument(
-        "--out", type=Path, help="output directory; default: RUN_DIR/classifier-<amount>[-<method>]"
+        "--out",
+        type=Path,
+        help="output directory, its classifier replaced (default RUN_DIR/classifier-<amount>[-<method>])",
     )
     k.add_argument("--from-scratch", action="store_true", help="re-initialise the encoder (baseline)")
     _ranged(
