@@ -89,8 +89,11 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "autoencoders: error: t.csv line 2 has 2 columns but the first row has 3; "
      "every row needs the same number of comma-separated values"),
     ("text in a CSV cell", _write("t.csv", "a,b\n1,2\n3,x\n"), "train --data csv:t.csv",
-     "autoencoders: error: t.csv line 3, column 1 holds 'x', not a number; "
-     "only numbers are allowed (a header is allowed on the first line)"),
+     "autoencoders: error: t.csv line 3, column 1 ('b') holds 'x', not a number; only numbers are allowed "
+     "(a header is allowed on the first line): drop the column or code it as numbers"),
+    ("an option of another command", None, "train --n-labels 3",
+     "autoencoders: error: unrecognized arguments: --n-labels 3 (an option of 'autoencoders classify', "
+     "not of this command); see autoencoders --help"),
     ("label column index out of range", _write("t.csv", DIGITS_CSV), "train --data csv:t.csv --label-column 999",
      "autoencoders: error: --label-column 999 is out of range: t.csv has 65 columns (0 to 64)"),
     ("label column name, CSV without a header", _write("t.csv", DIGITS_CSV),

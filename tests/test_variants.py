@@ -77,7 +77,7 @@ def test_kl_sparsity_on_all_layers_penalises_each_encoder_layer():
         ({"top_k_warmup": 3}, "give --top-k too"),
         ({"top_k": 3, "top_k_start": 6}, "--top-k-start and --top-k-warmup go together"),
         ({"lifetime_sparsity": 1.0}, r"--lifetime-sparsity must be in \[0, 1\)"),
-        ({"model": "vae", "top_k": 2}, "--top-k shape a deterministic code"),
+        ({"model": "vae", "top_k": 2}, "--top-k shapes a deterministic code"),
         ({"model": "vae", "contractive": 0.1, "sparsity": "l1"}, "--sparsity, --contractive shape"),
     ],
 )

@@ -39,6 +39,8 @@ class _Parser(argparse.ArgumentParser):
         unknown = re.match(r"unrecognized arguments: (--[\w-]+)", message)
         if typo:
             message += closest(typo.group(1), [c.strip(" '") for c in typo.group(2).split(",")])
+        elif unknown and (owners := _commands_taking(self, unknown.group(1))):
+            message += f" (an option of {' and '.join(owners)}, not of this command)"
         elif unknown:
             message += closest(unknown.group(1), _option_names(self))
         self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
@@ -52,6 +54,17 @@ def _option_names(parser: argparse.ArgumentParser) -> list[str]:
         if isinstance(action, argparse._SubParsersAction):
             names += [n for sub in action.choices.values() for n in _option_names(sub)]
     return sorted(set(names))
+
+
+def _commands_taking(parser: argparse.ArgumentParser, option: str) -> list[str]:
+    """The subcommands of ``parser`` that take ``option``, as 'prog command' names."""
+    return [
+        f"'{sub.prog}'"
+        for action in parser._actions
+        if isinstance(action, argparse._SubParsersAction)
+        for sub in action.choices.values()
+        if option in _option_names(sub)
+    ]
 
 
 def _number(kind: type, bounds: Range) -> Callable[[str], float]:
@@ -293,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument(
         "--out",
         type=Path,
-        help="output directory, its classifier replaced (default RUN_DIR/classifier-<amount>[-<method>])",
+        help="output directory, a classifier in it replaced; default: RUN_DIR/classifier-<amount>[-<method>]",
     )
     k.add_argument("--from-scratch", action="store_true", help="re-initialise the encoder (baseline)")
     _ranged(
@@ -471,7 +484,12 @@ def run(argv: list[str] | None = None) -> int:
             reconstruction_grid(x[: args.n], recon[: args.n], args.out, shape)
         else:
             _save_npy(args.out, recon)
-        print(f"wrote reconstructions of {len(x)} rows to {args.out}")
+        shown = (
+            f"the first {min(args.n, len(x))} of {len(x)} rows"
+            if args.out.suffix.lower() == ".png"
+            else f"{len(x)} rows"
+        )
+        print(f"wrote reconstructions of {shown} to {args.out}")
     elif args.command == "sample":
         rows, shape = api.sample(args.run_dir, args.n, args.seed)
         _save_rows(args.out, rows, shape, f"{args.n} samples from the prior")

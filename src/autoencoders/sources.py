@@ -217,7 +217,7 @@ def load_csv(path: str | Path, label_column: str | None = None) -> tuple[np.ndar
     try:
         table = np.loadtxt([line for _, line in body], delimiter=",", dtype=np.float64, ndmin=2)
     except ValueError as e:
-        _explain_bad_csv(path, body, width)
+        _explain_bad_csv(path, body, width, header)
         raise UserError(f"{path} could not be read as a table of numbers ({e})") from None
     check_finite(table, str(path))
     y = None
@@ -230,9 +230,9 @@ def load_csv(path: str | Path, label_column: str | None = None) -> tuple[np.ndar
     return table.astype(np.float32), y
 
 
-def _explain_bad_csv(path: Path, body: list[tuple[int, str]], width: int) -> None:
+def _explain_bad_csv(path: Path, body: list[tuple[int, str]], width: int, header: list[str] | None) -> None:
     """Raise a UserError naming the first ragged row or non-numeric cell of a CSV body of
-    (line number, line) pairs."""
+    (line number, line) pairs; columns are counted from 0, as ``--label-column`` counts them."""
     for number, line in body:
         cells = [c.strip() for c in line.split(",")]
         if len(cells) != width:
@@ -242,9 +242,10 @@ def _explain_bad_csv(path: Path, body: list[tuple[int, str]], width: int) -> Non
             )
         for j, cell in enumerate(cells):
             if not _is_number(cell):
+                name = f" ({header[j]!r})" if header else ""
                 raise UserError(
-                    f"{path} line {number}, column {j} holds {cell!r}, not a number; "
-                    "only numbers are allowed (a header is allowed on the first line)"
+                    f"{path} line {number}, column {j}{name} holds {cell!r}, not a number; only numbers are "
+                    "allowed (a header is allowed on the first line): drop the column or code it as numbers"
                 )
 
 

@@ -97,8 +97,10 @@ class VAE(Stack):
         }
         refused = [flag for flag, given in variants.items() if given]
         if refused:
+            one = len(refused) == 1
             raise UserError(
-                f"{', '.join(refused)} shape a deterministic code, but a VAE's is Gaussian: leave them out"
+                f"{', '.join(refused)} {'shapes' if one else 'shape'} a deterministic code, but a VAE's is "
+                f"Gaussian: leave {'it' if one else 'them'} out"
             )
         if m.loss == "bce" and v.decoder_std != "learned":
             raise UserError("--decoder-std sets the Gaussian decoder's noise: use it with --loss mse")
