@@ -172,6 +172,8 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
     ("classify with both --n-labels and --labels-fraction", None, "classify run --n-labels 30 --labels-fraction 0.1",
      "autoencoders classify: error: argument --labels-fraction: not allowed with argument --n-labels; "
      "see autoencoders classify --help"),
+    ("classify --recon-weight without --method semi", None, "classify run --method knn --recon-weight 2",
+     "autoencoders: error: --recon-weight weighs the semi-supervised loss: give --method semi too"),
     ("classify --out a file", _write("notes.txt", "x"), "classify run --method knn --out notes.txt",
      "autoencoders: error: --out notes.txt is a file; give the path of a new or empty directory"),
     ("classify --out a run directory", None, "classify run --method knn --out run",

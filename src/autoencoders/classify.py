@@ -168,6 +168,10 @@ class FewLabels:
             raise UserError("--unfreeze-epochs must be >= 0 and --unfreeze-lr > 0")
         if self.unfreeze_epochs and self.method != "frozen":
             raise UserError("--unfreeze-epochs follows head-only training: give --method frozen too")
+        if self.recon_weight != 1.0 and self.method != "semi":
+            raise UserError("--recon-weight weighs the semi-supervised loss: give --method semi too")
+        if self.ladder_noise != 0.3 and self.method != "ladder":
+            raise UserError("--ladder-noise is the ladder network's: give --method ladder too")
         if self.recon_weight < 0 or self.ladder_noise < 0 or (self.patience or 0) < 0:
             raise UserError("--recon-weight, --ladder-noise and --patience must be >= 0")
         if self.epochs is not None and self.epochs < 1:
