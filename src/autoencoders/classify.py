@@ -168,9 +168,10 @@ class FewLabels:
             raise UserError("--unfreeze-epochs must be >= 0 and --unfreeze-lr > 0")
         if self.unfreeze_epochs and self.method != "frozen":
             raise UserError("--unfreeze-epochs follows head-only training: give --method frozen too")
-        if self.recon_weight != 1.0 and self.method != "semi":
+        # a setting moved from its default (the class attribute) must belong to the method
+        if self.recon_weight != FewLabels.recon_weight and self.method != "semi":
             raise UserError("--recon-weight weighs the semi-supervised loss: give --method semi too")
-        if self.ladder_noise != 0.3 and self.method != "ladder":
+        if self.ladder_noise != FewLabels.ladder_noise and self.method != "ladder":
             raise UserError("--ladder-noise is the ladder network's: give --method ladder too")
         if self.recon_weight < 0 or self.ladder_noise < 0 or (self.patience or 0) < 0:
             raise UserError("--recon-weight, --ladder-noise and --patience must be >= 0")
