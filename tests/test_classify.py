@@ -129,6 +129,24 @@ def test_unfreezing_after_the_head_moves_the_encoder_from_the_head_only_result(d
         autoencoders.classify(digits_run.dir, out=tmp_path / "c", unfreeze_epochs=2, epochs=1, **FAST)
 
 
+def test_metrics_count_the_updates_made(digits_run, tmp_path, monkeypatch):
+    made = []
+    adam_step = torch.optim.Adam.step
+
+    def counted(self, *args, **kwargs):
+        made.append(1)
+        return adam_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", counted)
+    opts = dict(labels_fraction=0.2, batch_size=16, **FAST)
+    result = autoencoders.classify(
+        digits_run.dir, out=tmp_path / "a", method="frozen", epochs=3, unfreeze_epochs=2, **opts
+    )
+    assert result.metrics["updates"] == len(made) > result.metrics["epochs_run"]  # batches per epoch
+    knn = autoencoders.classify(digits_run.dir, out=tmp_path / "k", method="knn", **opts)
+    assert knn.metrics["updates"] == 0 and len(made) == result.metrics["updates"]
+
+
 def test_a_classifier_directory_reloads_and_predicts(digits_run, tmp_path, capsys):
     from autoencoders.cli import run as cli_run
 

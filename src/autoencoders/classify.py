@@ -266,7 +266,8 @@ def train_classifier(
         val = (train[0][:0], train[1][:0])
     semi_supervised = how.method in ("semi", "ladder")  # their epochs pass over every training row
     unlabelled = ds.x_train.to(device) if semi_supervised else None
-    cfg = budget(cfg, how, len(ds.x_train) if semi_supervised else len(rows))
+    rows_per_epoch = len(ds.x_train) if semi_supervised else len(rows)
+    cfg = budget(cfg, how, rows_per_epoch)
     extra: dict[str, Any] = {}
     torch.manual_seed(cfg.seed)
     t0 = time.perf_counter()
@@ -311,6 +312,8 @@ def train_classifier(
         "epochs": cfg.epochs,
         "patience": cfg.patience,
         "epochs_run": len(history),
+        # every epoch run (an unfreezing one too) made one update per batch of its rows
+        "updates": len(history) * math.ceil(rows_per_epoch / cfg.batch_size),
         "train_seconds": seconds,
         "n_test": len(y_test),
         **extra,
