@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autoencoders.metrics import clustering_accuracy, kmeans_scores, knn_accuracy, pixel_scores
+from autoencoders.metrics import (
+    clustering_accuracy,
+    kmeans_scores,
+    knn_accuracy,
+    pca_fit,
+    pca_scores,
+    pixel_scores,
+    reconstruction_errors,
+)
 
 
 def test_clustering_accuracy_is_one_for_permuted_labels():
@@ -46,6 +54,26 @@ def test_knn_and_pixel_scores_are_measured_and_cached(tmp_path, monkeypatch):
     (cached,) = (tmp_path / "baselines").iterdir()
     cached.write_text('{"pixels_knn_accuracy": 0.5}')  # the cache is what the next call returns
     assert pixel_scores(x[::2], y[::2], x[1::2], y[1::2]) == {"pixels_knn_accuracy": 0.5}
+
+
+def test_pca_scores_are_measured_per_code_size_and_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTOENCODERS_CACHE", str(tmp_path))
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 40)
+    x = (rng.normal(size=(120, 6)) * 0.1 + np.eye(3, 6)[y] * 3).astype(np.float32)
+    first = pca_scores(x[::2], y[::2], x[1::2], y[1::2], 2)
+    pca = pca_fit(x[::2], 2)
+    direct = reconstruction_errors(x[1::2], lambda rows: pca.inverse_transform(pca.transform(rows)))
+    assert first["pca_sse_per_image"] == pytest.approx(direct["sse_per_image"])
+    assert first["pca_linear_probe_accuracy"] == 1.0  # three separated classes in two components
+    unlabelled = pca_scores(x[::2], None, x[1::2], None, 2)
+    assert set(unlabelled) == {"pca_sse_per_image", "pca_psnr"}
+    one = pca_scores(x[::2], y[::2], x[1::2], y[1::2], 1)
+    assert one["pca_sse_per_image"] > first["pca_sse_per_image"]  # another code size, its own entry
+    assert len(list((tmp_path / "baselines").iterdir())) == 3
+    for cached in (tmp_path / "baselines").iterdir():
+        cached.write_text('{"pca_psnr": 1.0}')  # the cache is what the next call returns
+    assert pca_scores(x[::2], y[::2], x[1::2], y[1::2], 2) == {"pca_psnr": 1.0}
 
 
 def test_run_metrics_compare_codes_with_pca_and_pixels(digits_run):

@@ -119,26 +119,55 @@ def code_scores(z_train: np.ndarray, y_train: np.ndarray, z_test: np.ndarray, y_
     }
 
 
-def pixel_scores(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> dict:
-    """``code_scores`` on the raw inputs, keys prefixed ``pixels_``; cached per dataset on disk,
-    since they do not depend on the model and the probe on raw pixels is the slow one."""
+def _cached(arrays: tuple, compute: Callable[[], dict], prefix: str = "") -> dict:
+    """``compute()``, or what it returned before for the same ``arrays`` and file-name ``prefix``:
+    cached on disk for baselines that depend on the data alone, not on the model."""
     from .checkpoint import write_json
     from .sources import cache_dir
 
     h = hashlib.sha256()
-    for a in (x_train, y_train, x_test, y_test):
-        h.update(np.ascontiguousarray(a).tobytes())
-    path = cache_dir() / "baselines" / f"{h.hexdigest()}.json"
+    for a in arrays:
+        if a is not None:
+            h.update(np.ascontiguousarray(a).tobytes())
+    path = cache_dir() / "baselines" / f"{prefix}{h.hexdigest()}.json"
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         pass
-    out = {f"pixels_{k}": v for k, v in code_scores(x_train, y_train, x_test, y_test).items()}
+    out = compute()
     try:
         write_json(path, out)
     except UserError:  # an unwritable cache only costs the time to compute them again
         pass
     return out
+
+
+def pixel_scores(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> dict:
+    """``code_scores`` on the raw inputs, keys prefixed ``pixels_``; cached per dataset on disk,
+    since they do not depend on the model and the probe on raw pixels is the slow one."""
+    return _cached(
+        (x_train, y_train, x_test, y_test),
+        lambda: {f"pixels_{k}": v for k, v in code_scores(x_train, y_train, x_test, y_test).items()},
+    )
+
+
+def pca_scores(
+    x_train: np.ndarray, y_train: np.ndarray | None, x_test: np.ndarray, y_test: np.ndarray | None, k: int
+) -> dict:
+    """PCA with ``k`` components fitted on the training rows: its test reconstruction error and,
+    given labels, ``code_scores`` of its codes; keys prefixed ``pca_``. Cached per dataset and
+    ``k`` on disk, like ``pixel_scores``: the same for every model of that code size."""
+
+    def compute() -> dict:
+        pca = pca_fit(x_train, k)
+        err = reconstruction_errors(x_test, lambda rows: pca.inverse_transform(pca.transform(rows)))
+        out = {"pca_sse_per_image": err["sse_per_image"], "pca_psnr": err["psnr"]}
+        if y_train is not None and y_test is not None:
+            codes = code_scores(pca.transform(x_train), y_train, pca.transform(x_test), y_test)
+            out |= {f"pca_{name}": v for name, v in codes.items()}
+        return out
+
+    return _cached((x_train, y_train, x_test, y_test), compute, prefix=f"pca{k}-")
 
 
 def kmeans_scores(z: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[float, float]:
@@ -166,20 +195,17 @@ def evaluate(
     )
     k = model.code_size
     out = {"test_mse": ae["mse"], "test_sse_per_image": ae["sse_per_image"], "test_psnr": ae["psnr"]}
+    labelled = y_train is not None and ds.y_test is not None and len(np.unique(y_train)) > 1
+    y_train, y_test = (y_train.numpy(), ds.y_test.numpy()) if labelled else (None, None)
     if pca_baseline:
-        pca = pca_fit(x_train.numpy(), k)
-        pca_err = reconstruction_errors(xt, lambda rows: pca.inverse_transform(pca.transform(rows)))
-        out |= {"pca_sse_per_image": pca_err["sse_per_image"], "pca_psnr": pca_err["psnr"]}
+        out |= pca_scores(x_train.numpy(), y_train, xt, y_test, k)
     out["code_size"] = k
     if hasattr(model, "posterior"):
         out |= likelihood_metrics(model, x_test, iw_samples, quiet)
-    if y_train is not None and ds.y_test is not None and len(np.unique(y_train)) > 1:
+    if labelled:
         z_train = encode_all(model, x_train.to(device)).cpu().numpy()
         z_test = encode_all(model, x_test).cpu().numpy()
-        y_train, y_test = y_train.numpy(), ds.y_test.numpy()
         out |= code_scores(z_train, y_train, z_test, y_test)
         if pca_baseline:
-            pca_codes = code_scores(pca.transform(x_train.numpy()), y_train, pca.transform(xt), y_test)
-            out |= {f"pca_{k}": v for k, v in pca_codes.items()}
             out |= pixel_scores(x_train.numpy(), y_train, xt, y_test)
     return out
