@@ -145,6 +145,12 @@ def test_metrics_count_the_updates_made(digits_run, tmp_path, monkeypatch):
     assert result.metrics["updates"] == len(made) > result.metrics["epochs_run"]  # batches per epoch
     knn = autoencoders.classify(digits_run.dir, out=tmp_path / "k", method="knn", **opts)
     assert knn.metrics["updates"] == 0 and len(made) == result.metrics["updates"]
+    made.clear()  # early stopping: only the epochs run count
+    stopped = autoencoders.classify(digits_run.dir, out=tmp_path / "s", epochs=50, patience=1, **opts)
+    assert stopped.metrics["epochs_run"] < 50 and stopped.metrics["updates"] == len(made)
+    made.clear()  # semi-supervised epochs pass over every training row, one update per batch
+    semi = autoencoders.classify(digits_run.dir, out=tmp_path / "m", method="semi", epochs=1, **opts)
+    assert semi.metrics["updates"] == len(made) == -(-digits_run.metrics["n_train"] // 16)
 
 
 def test_a_classifier_directory_reloads_and_predicts(digits_run, tmp_path, capsys):

@@ -66,11 +66,22 @@ def test_pca_scores_are_measured_per_code_size_and_cached(tmp_path, monkeypatch)
     direct = reconstruction_errors(x[1::2], lambda rows: pca.inverse_transform(pca.transform(rows)))
     assert first["pca_sse_per_image"] == pytest.approx(direct["sse_per_image"])
     assert first["pca_linear_probe_accuracy"] == 1.0  # three separated classes in two components
+    assert set(first) == {
+        "pca_sse_per_image",
+        "pca_psnr",
+        "pca_linear_probe_accuracy",
+        "pca_knn_accuracy",
+        "pca_kmeans_accuracy",
+        "pca_kmeans_nmi",
+    }
     unlabelled = pca_scores(x[::2], None, x[1::2], None, 2)
     assert set(unlabelled) == {"pca_sse_per_image", "pca_psnr"}
     one = pca_scores(x[::2], y[::2], x[1::2], y[1::2], 1)
     assert one["pca_sse_per_image"] > first["pca_sse_per_image"]  # another code size, its own entry
     assert len(list((tmp_path / "baselines").iterdir())) == 3
+    # the same bytes split elsewhere are another dataset, not a cache hit
+    assert pca_scores(x[:50], None, x[50:], None, 2) != pca_scores(x[:60], None, x[60:], None, 2)
+    assert len(list((tmp_path / "baselines").iterdir())) == 5
     for cached in (tmp_path / "baselines").iterdir():
         cached.write_text('{"pca_psnr": 1.0}')  # the cache is what the next call returns
     assert pca_scores(x[::2], y[::2], x[1::2], y[1::2], 2) == {"pca_psnr": 1.0}

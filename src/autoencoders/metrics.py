@@ -119,16 +119,24 @@ def code_scores(z_train: np.ndarray, y_train: np.ndarray, z_test: np.ndarray, y_
     }
 
 
-def _cached(arrays: tuple, compute: Callable[[], dict], prefix: str = "") -> dict:
+# part of every cache key: bump it when what a baseline computes changes
+BASELINE_VERSION = b"baselines-2"
+
+
+def _cached(arrays: tuple[np.ndarray | None, ...], compute: Callable[[], dict], prefix: str = "") -> dict:
     """``compute()``, or what it returned before for the same ``arrays`` and file-name ``prefix``:
     cached on disk for baselines that depend on the data alone, not on the model."""
     from .checkpoint import write_json
     from .sources import cache_dir
 
-    h = hashlib.sha256()
-    for a in arrays:
-        if a is not None:
-            h.update(np.ascontiguousarray(a).tobytes())
+    h = hashlib.sha256(BASELINE_VERSION)
+    for a in arrays:  # shapes and gaps too: the same bytes split or shaped otherwise are other data
+        if a is None:
+            h.update(b"none")
+        else:
+            a = np.ascontiguousarray(a)
+            h.update(f"{a.shape}{a.dtype.str}".encode())
+            h.update(a)
     path = cache_dir() / "baselines" / f"{prefix}{h.hexdigest()}.json"
     try:
         return json.loads(path.read_text())
@@ -155,8 +163,9 @@ def pca_scores(
     x_train: np.ndarray, y_train: np.ndarray | None, x_test: np.ndarray, y_test: np.ndarray | None, k: int
 ) -> dict:
     """PCA with ``k`` components fitted on the training rows: its test reconstruction error and,
-    given labels, ``code_scores`` of its codes; keys prefixed ``pca_``. Cached per dataset and
-    ``k`` on disk, like ``pixel_scores``: the same for every model of that code size."""
+    given labels (at least two classes), ``code_scores`` of its codes; keys prefixed ``pca_``.
+    Cached per dataset and ``k`` on disk, like ``pixel_scores``: the same for every model of that
+    code size."""
 
     def compute() -> dict:
         pca = pca_fit(x_train, k)
@@ -197,8 +206,8 @@ def evaluate(
     out = {"test_mse": ae["mse"], "test_sse_per_image": ae["sse_per_image"], "test_psnr": ae["psnr"]}
     labelled = y_train is not None and ds.y_test is not None and len(np.unique(y_train)) > 1
     y_train, y_test = (y_train.numpy(), ds.y_test.numpy()) if labelled else (None, None)
-    if pca_baseline:
-        out |= pca_scores(x_train.numpy(), y_train, xt, y_test, k)
+    pca = pca_scores(x_train.numpy(), y_train, xt, y_test, k) if pca_baseline else {}
+    out |= {name: pca[name] for name in ("pca_sse_per_image", "pca_psnr") if name in pca}
     out["code_size"] = k
     if hasattr(model, "posterior"):
         out |= likelihood_metrics(model, x_test, iw_samples, quiet)
@@ -206,6 +215,7 @@ def evaluate(
         z_train = encode_all(model, x_train.to(device)).cpu().numpy()
         z_test = encode_all(model, x_test).cpu().numpy()
         out |= code_scores(z_train, y_train, z_test, y_test)
-        if pca_baseline:
-            out |= pixel_scores(x_train.numpy(), y_train, xt, y_test)
+    out |= pca  # the PCA codes' scores after the model's own
+    if labelled and pca_baseline:
+        out |= pixel_scores(x_train.numpy(), y_train, xt, y_test)
     return out

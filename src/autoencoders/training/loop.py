@@ -53,7 +53,8 @@ def bf16_speedup(device_type: str) -> float:
 
 
 def resolve_precision(name: str, device: torch.device) -> str:
-    """``auto`` → bf16 where it measurably beats fp32 on this device (CPUs without bf16 units lose)."""
+    """``auto`` → bf16 where it measurably beats fp32 on the CPU (CPUs without bf16 units lose), or
+    on any CUDA GPU that supports it (see ``bf16_speedup``)."""
     if name != "auto":
         return name
     return "bf16" if bf16_speedup(device.type) >= 1.3 else "fp32"
