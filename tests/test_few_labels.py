@@ -4,6 +4,7 @@ training that learns from unlabelled rows, and the ladder network."""
 from __future__ import annotations
 
 import copy
+import json
 
 import numpy as np
 import pytest
@@ -75,16 +76,39 @@ def test_frozen_encoder_weights_are_unchanged(digits_run, ds):
 def test_knn_head_votes_and_picks_k_on_validation_labels(digits_run, ds):
     # directions decide, not lengths: class 0 points along x, class 1 along y
     codes = torch.tensor([[1.0, 0.0], [9.0, 1.0], [0.0, 1.0], [1.0, 9.0], [0.1, 5.0]])
-    head = KNNHead(codes, torch.tensor([0, 0, 1, 1, 1]), n_classes=2, k=3)
-    share = torch.softmax(head(torch.tensor([[5.0, 0.1], [0.2, 0.1]])), 1)
+    labels = torch.tensor([0, 0, 1, 1, 1])
+    equal = KNNHead(codes, labels, n_classes=2, k=3, temperature=None)
+    share = torch.softmax(equal(torch.tensor([[5.0, 0.1], [0.2, 0.1]])), 1)
     assert share.argmax(1).tolist() == [0, 0]
     assert share[1, 0] == pytest.approx(2 / 3, abs=1e-3)  # two of its three neighbours are class 0
-    head.k = 2
-    tie = torch.softmax(head(torch.tensor([[1.0, 0.9]])), 1)  # one vote each: the nearest decides
+    equal.k = 2
+    tie = torch.softmax(equal(torch.tensor([[1.0, 0.9]])), 1)  # one vote each: the nearest decides
     assert tie.argmax(1).item() == 0
+    # weighted votes: one very near class-1 code outweighs two farther class-0 codes
+    near = torch.tensor([[1.0, 0.0], [1.0, 0.05], [0.6, 1.0]])
+    query = torch.tensor([[0.55, 1.0]])
+    for temperature, winner in ((None, 0), (0.1, 1)):
+        head = KNNHead(near, torch.tensor([0, 0, 1]), n_classes=2, k=3, temperature=temperature)
+        assert head(query).argmax(1).item() == winner
+    assert KNNHead(near, torch.tensor([0, 0, 1]), n_classes=2, k=3).temperature == 0.1  # the default
     result = _train(digits_run, ds, method="knn", n_labels=100)
     assert result.metrics["knn_k"] in (1, 3, 5, 9, 15, 25) and result.history == []
     assert result.metrics["test_accuracy"] > 0.5  # 10 classes
+
+
+def test_a_saved_knn_classifier_reloads_with_its_votes(digits_run, tmp_path):
+    out = tmp_path / "knn"
+    result = autoencoders.classify(digits_run.dir, n_labels=50, method="knn", out=out, **FAST)
+    rows, _ = autoencoders.api.load_rows(digits_run.dir, "digits", "test")
+    x = torch.from_numpy(rows)
+    with torch.no_grad():
+        expected = result.model.eval()(x)
+        assert torch.equal(autoencoders.load(out)(x), expected)
+        # a classifier saved before votes were weighted has no temperature: equal votes
+        config = json.loads((out / "classifier.json").read_text())
+        del config["knn"]["temperature"]
+        (out / "classifier.json").write_text(json.dumps(config))
+        assert autoencoders.load(out).head.temperature is None
 
 
 def test_semi_supervised_training_learns_the_unlabelled_rows(digits_run, ds):

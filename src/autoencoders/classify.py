@@ -36,26 +36,45 @@ from .rundir import CLASSIFIER_CONFIG, CLASSIFIER_WEIGHTS, METRICS, RUN_FORMAT
 from .training.loop import fit
 from .training.steps import AutoencoderLosses, SemiSupervisedStep, classification, supervised_step
 
+# vote weights exp(cosine similarity / T) of the k nearest labelled codes
+KNN_TEMPERATURE = 0.1
+
 
 class KNNHead(nn.Module):
     """The labelled rows' codes vote: the ``k`` nearest by cosine similarity decide a code's class.
 
     Cosine, not Euclidean: code units have unequal scales, and on Fashion-MNIST codes with
-    100 or 600 labels it was 4–6 points more accurate. Returns the log of each class's vote
-    share, so a softmax of the output is the share; a tie goes to the class of the nearest.
+    100 or 600 labels it was 4–6 points more accurate. Each neighbour's vote weighs
+    exp(similarity / ``temperature``) (Wu et al. 2018), so nearer neighbours count more: on the
+    Fashion-MNIST SDAE's codes 0.7, 1.1 and 0.4 points more accurate than equal votes with 100,
+    600 and 6,000 labels. ``temperature`` None gives
+    equal votes, a tie going to the class of the nearest (classifiers saved before weighting).
+    Returns the log of each class's vote share, so a softmax of the output is the share.
     """
 
-    def __init__(self, codes: torch.Tensor, labels: torch.Tensor, n_classes: int, k: int):
+    def __init__(
+        self,
+        codes: torch.Tensor,
+        labels: torch.Tensor,
+        n_classes: int,
+        k: int,
+        temperature: float | None = KNN_TEMPERATURE,
+    ):
         super().__init__()
         self.register_buffer("codes", F.normalize(codes.float(), dim=1))
         self.register_buffer("labels", labels.long())
-        self.n_classes, self.k = n_classes, k
+        self.n_classes, self.k, self.temperature = n_classes, k, temperature
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         similarity = F.normalize(z.float(), dim=1) @ self.codes.t()
-        nearest = similarity.topk(self.k).indices
-        votes = F.one_hot(self.labels[nearest], self.n_classes).float()
-        share = votes.mean(1) + 1e-3 * votes[:, 0] / self.k  # the nearest breaks ties
+        nearest = similarity.topk(self.k)
+        votes = F.one_hot(self.labels[nearest.indices], self.n_classes).float()
+        if self.temperature is None:
+            share = votes.mean(1) + 1e-3 * votes[:, 0] / self.k  # the nearest breaks ties
+        else:
+            # shifted by the largest possible similarity (1): the same shares, no overflow
+            weight = torch.exp((nearest.values - 1) / self.temperature).unsqueeze(2)
+            share = (votes * weight).sum(1) / weight.sum(1)
         return torch.log(share + 1e-6)
 
 
@@ -322,7 +341,7 @@ def train_classifier(
     if how.method == "ladder":
         settings["ladder"] = model.settings()
     elif how.method == "knn":
-        settings["knn"] = {"k": model.head.k}
+        settings["knn"] = {"k": model.head.k, "temperature": model.head.temperature}
     return ClassifierResult(model, classes, metrics, history, settings)
 
 
@@ -393,7 +412,10 @@ def build_classifier(
     head = None
     if method == "knn":
         codes = torch.zeros_like(tensors["head.codes"])
-        head = KNNHead(codes, torch.zeros(len(codes), dtype=torch.long), n_classes, settings["knn"]["k"])
+        knn = settings["knn"]  # no temperature: saved when the votes were equal
+        head = KNNHead(
+            codes, torch.zeros(len(codes), dtype=torch.long), n_classes, knn["k"], knn.get("temperature")
+        )
     return EncoderClassifier(autoencoder, n_classes, head)
 
 
