@@ -47,9 +47,9 @@ class KNNHead(nn.Module):
     100 or 600 labels it was 4–6 points more accurate. Each neighbour's vote weighs
     exp(similarity / ``temperature``) (Wu et al. 2018), so nearer neighbours count more: on the
     Fashion-MNIST SDAE's codes 0.7, 1.1 and 0.4 points more accurate than equal votes with 100,
-    600 and 6,000 labels. ``temperature`` None gives
-    equal votes, a tie going to the class of the nearest (classifiers saved before weighting).
-    Returns the log of each class's vote share, so a softmax of the output is the share.
+    600 and 6,000 labels. ``temperature`` None gives equal votes, a tie going to the class of
+    the nearest (classifiers saved before weighting). Returns the log of each class's vote
+    share, so a softmax of the output is the share.
     """
 
     def __init__(
