@@ -16,13 +16,8 @@ from __future__ import annotations
 import time
 
 import torch
+from profile_step import warm_step
 from torch.profiler import ProfilerActivity, profile
-
-from autoencoders import DenseAutoencoder, TrainConfig
-from autoencoders.training.loop import autocast
-from autoencoders.training.steps import autoencoder_step
-
-LAYERS = [784, 1000, 500, 250, 30]
 
 
 def main() -> None:
@@ -33,16 +28,7 @@ def main() -> None:
     print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}")
     for precision in ("fp32", "bf16"):
         for batch in (64, 256, 1024):
-            torch.manual_seed(0)
-            model = DenseAutoencoder(LAYERS).to(device)
-            cfg = TrainConfig(batch_size=batch, precision=precision, device="cuda")
-            step = autoencoder_step(model, cfg, steps=10**6)
-            step.amp = lambda p=precision: autocast(p, device)  # as the training loop sets it
-            model.train()
-            x = torch.rand(batch * 16, LAYERS[0], device=device)
-            batches = [(x[i : i + batch],) for i in range(0, len(x), batch)]
-            for b in batches:  # warm-up: kernels, allocations, the fused Adam import
-                step.train_batch(b)
+            step, batches = warm_step(batch, precision, device)
             torch.cuda.synchronize()
             n = 300
             t0 = time.perf_counter()

@@ -27,7 +27,8 @@ from torch.profiler import ProfilerActivity, profile
 
 from autoencoders import DenseAutoencoder, TrainConfig
 from autoencoders.threads import choose_threads
-from autoencoders.training.steps import autoencoder_step
+from autoencoders.training.loop import autocast
+from autoencoders.training.steps import Step, autoencoder_step
 
 LAYERS = [784, 1000, 500, 250, 30]
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -46,6 +47,25 @@ def group(name: str) -> str:
     return "elementwise and other ops"
 
 
+def warm_step(
+    batch: int, precision: str, device: torch.device, n_batches: int = 16
+) -> tuple[Step, list[tuple[torch.Tensor]]]:
+    """The fine-tuning step of a fresh stack (seed 0) on ``device``, with ``n_batches`` random
+    in-memory batches it has already run once (kernels picked, memory allocated, the fused
+    Adam imported)."""
+    torch.manual_seed(0)
+    model = DenseAutoencoder(LAYERS).to(device)
+    cfg = TrainConfig(batch_size=batch, precision=precision, device=device.type)
+    step = autoencoder_step(model, cfg, steps=10**6)
+    step.amp = lambda: autocast(precision, device)  # as the training loop sets it
+    model.train()
+    x = torch.rand(batch * n_batches, LAYERS[0], device=device)
+    batches = [(x[i : i + batch],) for i in range(0, len(x), batch)]
+    for b in batches:
+        step.train_batch(b)
+    return step, batches
+
+
 def main() -> None:
     """Print and write the throughput and the profile."""
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
@@ -53,18 +73,10 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=200, help="timed steps")
     p.add_argument("--threads", default="auto", help="auto or a number, as --threads")
     args = p.parse_args()
-    torch.manual_seed(0)
     batch = args.batch_size
-    x = torch.rand(batch * 16, LAYERS[0])
-    model = DenseAutoencoder(LAYERS)
-    threads = choose_threads(args.threads, model, batch)
+    threads = choose_threads(args.threads, DenseAutoencoder(LAYERS), batch)
     torch.set_num_threads(threads)
-    cfg = TrainConfig(batch_size=batch, precision="fp32", device="cpu")
-    step = autoencoder_step(model, cfg, steps=10**6)
-    model.train()
-    batches = [(x[i : i + batch],) for i in range(0, len(x), batch)]
-    for b in batches:  # warm-up: kernels, allocations, the fused Adam import
-        step.train_batch(b)
+    step, batches = warm_step(batch, "fp32", torch.device("cpu"))
     peak = matmul_peak(torch.float32, torch.device("cpu"), 2048)["gflops"]
 
     t0 = time.perf_counter()
