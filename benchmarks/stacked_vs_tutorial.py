@@ -347,7 +347,7 @@ def recipes(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     fast = {
         "activation": args.fast_activation,
         "code_activation": "linear" if args.fast_activation == "relu" else args.fast_activation,
-        "loss": "bce",
+        "loss": args.fast_loss,
         "pretrain": "greedy" if args.fast_pretrain_epochs else "none",
         "pretrain_epochs": args.fast_pretrain_epochs,
         "epochs": args.fast_epochs,
@@ -576,8 +576,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--fast-lr", type=float, default=2e-3, help="fast recipe: learning rate")
     p.add_argument("--fast-batch-size", type=int, default=256, help="fast recipe: batch size")
     p.add_argument("--fast-activation", default="relu", choices=("relu", "sigmoid"), help="fast recipe")
-    p.add_argument("--fast-lr-decay", default="none", choices=("none", "cosine"), help="fast recipe: decay")
+    p.add_argument(
+        "--fast-lr-decay", default="none", choices=("none", "cosine", "onecycle"), help="fast recipe: schedule"
+    )
     p.add_argument("--fast-init", default="torch", choices=("torch", "scaled"), help="fast recipe: init")
+    p.add_argument("--fast-loss", default="bce", choices=("bce", "mse"), help="fast recipe: loss")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="device (both)")
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
     p.add_argument("--peak-size", type=int, default=2048, help="largest square matmul for the peak")

@@ -240,6 +240,25 @@ def test_cosine_decay_brings_the_learning_rate_to_zero_over_the_stage():
     assert constant.param_groups[0]["lr"] == pytest.approx(0.1)
 
 
+def test_onecycle_rises_to_the_peak_over_its_first_30_percent_then_falls_to_zero():
+    from autoencoders.training.steps import make_scheduler
+
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=0.1)
+    sched = make_scheduler(opt, "onecycle", steps=100)
+    lrs = []
+    for _ in range(102):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(0.1 / 25)
+    assert max(lrs) == pytest.approx(0.1) and lrs.index(max(lrs)) == 30
+    assert all(a < b for a, b in zip(lrs[:30], lrs[1:31]))  # rising
+    assert all(a >= b for a, b in zip(lrs[30:], lrs[31:]))  # then falling
+    assert lrs[65] == pytest.approx(0.05)  # half-way down the cosine
+    assert lrs[100] == pytest.approx(0.0) and lrs[101] == pytest.approx(0.0)
+
+
 @pytest.mark.parametrize("kind", ["dense", "conv"])
 def test_scaled_init_keeps_the_signal_through_the_depth_and_survives_a_reset(kind):
     extra = {"channels": [8, 8, 8]} if kind == "conv" else {}

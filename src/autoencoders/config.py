@@ -154,7 +154,12 @@ class PretrainConfig:
 class TrainConfig:
     optimizer: str = option("adam", "optimizer", ("adam", "sgd"))
     lr: float = option(2e-3, "learning rate", range=POSITIVE)
-    lr_decay: str = option("none", "learning-rate decay over each training stage", ("none", "cosine"))
+    lr_decay: str = option(
+        "none",
+        "learning-rate schedule over each training stage: none, cosine (from --lr to 0) or onecycle "
+        "(rises from --lr/25 to --lr over the first 30 % of the steps, then a cosine to 0)",
+        ("none", "cosine", "onecycle"),
+    )
     momentum: float = option(0.9, "SGD momentum", range=FRACTION)
     weight_decay: float = option(0.0, "L2 weight decay", range=AT_LEAST_0)
     batch_size: int = option(64, "mini-batch size", range=AT_LEAST_1)

@@ -36,15 +36,28 @@ def make_optimizer(params: Iterable[nn.Parameter], cfg: TrainConfig) -> torch.op
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
 
 
+# one-cycle (Smith & Topin 2019): the rate rises from 1/25 of its peak over this share of the
+# steps, then falls along a cosine to 0; the rise lets a higher peak rate start without diverging
+ONECYCLE_RISE = 0.3
+
+
+def lr_factor(decay: str, step: int, steps: int) -> float:
+    """The learning rate's factor at ``step`` of ``steps``: constant, cosine from 1 to 0, or one-cycle."""
+    done = min(step / max(steps, 1), 1.0)
+    if decay == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * done))
+    if decay == "onecycle":
+        if done < ONECYCLE_RISE:
+            return 0.04 + 0.96 * done / ONECYCLE_RISE
+        return 0.5 * (1 + math.cos(math.pi * (done - ONECYCLE_RISE) / (1 - ONECYCLE_RISE)))
+    return 1.0
+
+
 def make_scheduler(
     optimizer: torch.optim.Optimizer, decay: str, steps: int
 ) -> torch.optim.lr_scheduler.LambdaLR:
-    """Per-step learning-rate factor: constant, or a cosine from 1 to 0 over ``steps`` (then 0)."""
-    if decay == "cosine":
-        return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step / max(steps, 1), 1.0)))
-        )
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    """Per-step learning-rate schedule over ``steps`` (see ``lr_factor``; 0 after a decay ends)."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(decay, step, steps))
 
 
 class Step:
