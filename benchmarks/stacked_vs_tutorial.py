@@ -577,7 +577,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--fast-batch-size", type=int, default=256, help="fast recipe: batch size")
     p.add_argument("--fast-activation", default="relu", choices=("relu", "sigmoid"), help="fast recipe")
     p.add_argument(
-        "--fast-lr-decay", default="none", choices=("none", "cosine", "onecycle"), help="fast recipe: schedule"
+        "--fast-lr-decay", default="none", choices=("none", "cosine", "onecycle"), help="fast recipe: lr"
     )
     p.add_argument("--fast-init", default="torch", choices=("torch", "scaled"), help="fast recipe: init")
     p.add_argument("--fast-loss", default="bce", choices=("bce", "mse"), help="fast recipe: loss")
