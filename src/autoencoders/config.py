@@ -157,7 +157,7 @@ class TrainConfig:
     lr_decay: str = option(
         "none",
         "learning-rate schedule over each training stage: none, cosine (from --lr to 0) or onecycle "
-        "(rises from --lr/25 to --lr over the first 30 % of the steps, then a cosine to 0)",
+        "(rises from --lr/25 to --lr over the first 30 percent of the steps, then a cosine to 0)",
         ("none", "cosine", "onecycle"),
     )
     momentum: float = option(0.9, "SGD momentum", range=FRACTION)
