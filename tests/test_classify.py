@@ -25,6 +25,26 @@ def test_classifier_trains_the_autoencoders_own_encoder():
     assert clf(torch.rand(5, 6)).shape == (5, 3)
 
 
+def test_the_head_gets_the_codes_in_use_while_semi_reconstruction_keeps_winner_take_all():
+    from autoencoders.classify import SemiLosses
+    from autoencoders.nn import CodeSelect
+
+    torch.manual_seed(0)
+    ae = autoencoders.DenseAutoencoder([6, 8], code_activation="relu", code_select=CodeSelect(lifetime=0.25))
+    clf = EncoderClassifier(ae, n_classes=3).train()
+    x = torch.rand(40, 6)
+    dense = clf.head(ae.eval().encode(x))
+    ae.train()
+    assert torch.equal(clf(x), dense)  # no lifetime selection on the classifier's path
+    assert ae.training and (ae.encode(x) == 0).float().mean() > 0.5  # the autoencoder still selects
+    semi = SemiLosses(clf, weight=1.0).train()
+    with torch.no_grad():
+        sparse_loss = semi.reconstruction(x, x)["loss"]
+        ae.eval()
+        dense_loss = semi.reconstruction(x, x)["loss"]
+    assert sparse_loss != dense_loss  # the reconstruction term trains the winner-take-all code
+
+
 def test_labelled_subset_is_stratified_and_deterministic():
     y = np.repeat(np.arange(4), [100, 50, 10, 2])
     rows = labelled_subset(y, 0.1, seed=0)

@@ -30,7 +30,7 @@ from .errors import UserError
 from .ladder import Ladder
 from .metrics import encode_all
 from .models import Autoencoder
-from .nn import set_trainable
+from .nn import codes_as_in_use, set_trainable
 from .objectives import Objective
 from .rundir import CLASSIFIER_CONFIG, CLASSIFIER_WEIGHTS, METRICS, RUN_FORMAT
 from .training.loop import fit
@@ -92,8 +92,10 @@ class EncoderClassifier(nn.Module):
         return math.prod(self.autoencoder.input_shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Class logits."""
-        return self.head(self.autoencoder.encode(x))
+        """Class logits of the codes as the encoder gives them in use: a winner-take-all
+        autoencoder's training-only selection would hand the head codes it never sees in use."""
+        with codes_as_in_use(self.autoencoder):
+            return self.head(self.autoencoder.encode(x))
 
 
 @torch.no_grad()

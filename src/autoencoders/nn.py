@@ -131,6 +131,17 @@ class CodeSelect(nn.Module):
         return f"k={self.k}, k_start={self.k_start}, warmup={self.warmup}, lifetime={self.lifetime}"
 
 
+@contextlib.contextmanager
+def codes_as_in_use(module: nn.Module) -> Iterator[nn.Module]:
+    """``module``'s code selections behave as in use for a block (no training-only lifetime
+    winner-take-all), whatever mode the rest of ``module`` is in."""
+    with contextlib.ExitStack() as stack:
+        for part in module.modules():
+            if isinstance(part, CodeSelect):
+                stack.enter_context(eval_mode(part))
+        yield module
+
+
 def code_select(model_cfg) -> CodeSelect | None:
     """The code selection a ``ModelConfig`` asks for (``--top-k``, ``--lifetime-sparsity``), if any."""
     m = model_cfg
