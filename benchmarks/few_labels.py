@@ -13,11 +13,13 @@ stopping and model choice), every ``autoencoders classify`` method:
 * ``semi``: labelled cross-entropy + the SDAE's own denoising loss on every training row;
 * ``ladder``: a ladder network over the same widths (+ softmax), started from the SDAE's layers;
 
-``--model conv`` (stride-2 convolutions 32, 64 → 30) or ``--model vae`` (784-512-256-30) trains
-that autoencoder instead (no noise, no pretraining) to ask whether another representation of the
-family pays off where the SDAE's does not. Their layers cannot start a ladder (the conv code
-layer is 3,136 → 30, the VAE's gives means and scales), so its column is then a ladder over the
-encoder's widths from random weights, and named so.
+``--model conv`` (stride-2 convolutions 32, 64 → 30), ``--model vae`` (784-512-256-30) or
+``--model wta`` (784-1000, ReLU code with lifetime winner-take-all sparsity 0.05, scaled
+initialisation, one-cycle schedule) trains that autoencoder instead (no noise, no pretraining) to
+ask whether another representation of the family pays off where the SDAE's does not. The conv and
+VAE layers cannot start a ladder (the conv code layer is 3,136 → 30, the VAE's gives means and
+scales), so their column is then a ladder over the encoder's widths from random weights, and named
+so.
 
 Against two baselines: the same network from random init (``finetune`` with ``from_scratch``)
 and scikit-learn's logistic regression on the raw pixels in [0, 1] of the same labelled rows,
@@ -158,11 +160,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line flags."""
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     p.add_argument("--data", default="fashion-mnist", help="dataset spec (default fashion-mnist)")
-    p.add_argument("--model", choices=("sdae", "conv", "vae"), default="sdae", help="the pretrained network")
+    p.add_argument(
+        "--model", choices=("sdae", "conv", "vae", "wta"), default="sdae", help="the pretrained network"
+    )
     p.add_argument(
         "--layers",
         default=None,
-        help="widths (defaults: SDAE 784,1000,500,250,30 or D,256,128,32; conv D,30; VAE D,512,256,30)",
+        help="widths (defaults: SDAE 784,1000,500,250,30 or D,256,128,32; conv D,30; VAE D,512,256,30; "
+        "WTA D,1000)",
     )
     p.add_argument("--pretrain-epochs", type=int, default=3, help="SDAE greedy pretraining epochs per layer")
     p.add_argument("--epochs", type=int, default=10, help="end-to-end epochs of the pretrained network")
@@ -184,7 +189,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-KINDS = {"sdae": "dense", "conv": "conv", "vae": "vae"}  # --model → the run's model kind
+KINDS = {"sdae": "dense", "conv": "conv", "vae": "vae", "wta": "dense"}  # --model → the run's model kind
 
 
 def pretrain(args: argparse.Namespace, n_features: int) -> Path:
@@ -203,8 +208,12 @@ def pretrain(args: argparse.Namespace, n_features: int) -> Path:
         settings |= {"corruption": "masking", "noise": 0.2}
     elif args.model == "conv":
         default, settings = [n_features, 30], {"model": "conv", "channels": [32, 64]}
-    else:
+    elif args.model == "vae":
         default, settings = [n_features, 512, 256, 30], {"model": "vae"}
+    else:  # one wide ReLU layer, lifetime winner-take-all (Makhzani & Frey 2015)
+        default = [n_features, 1000]
+        settings = {"code_activation": "relu", "lifetime_sparsity": 0.05, "init": "scaled"}
+        settings |= {"lr_decay": "onecycle"}
     autoencoders.train(
         data=args.data, layers=layers or default, epochs=args.epochs,
         lr=2e-3, batch_size=64, seed=0, compare=False, quiet=True, out=str(run_dir),
@@ -227,6 +236,8 @@ def describe(cfg: Config) -> str:
         parts = [f"{'SDAE' if m.corruption != 'none' else 'autoencoder'} {widths}"]
     if m.corruption != "none":
         parts.append(f"{m.corruption} noise {m.noise:g}")
+    if m.lifetime_sparsity:
+        parts.append(f"{m.code_activation} code, winner-take-all (lifetime sparsity {m.lifetime_sparsity:g})")
     if cfg.pretrain.pretrain != "none":
         parts.append(f"{cfg.pretrain.pretrain} pretraining {cfg.pretrain.pretrain_epochs} epochs/layer")
     return ", ".join([*parts, f"{cfg.train.epochs} epochs end to end"])
