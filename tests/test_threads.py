@@ -46,6 +46,16 @@ def test_auto_takes_one_thread_for_small_products_and_every_cpu_for_large_ones()
     assert choose_threads("3", small, 64) == 3
 
 
+def test_a_convolution_counts_every_position_its_kernel_is_applied_at():
+    from autoencoders.models.conv import ConvAutoencoder
+    from autoencoders.threads import largest_layer
+
+    for tied in (False, True):
+        conv = ConvAutoencoder((1, 28, 28), [32, 64], [784, 30], tied=tied)
+        assert largest_layer(conv) == 64 * 32 * 9 * 7 * 7  # the 32 → 64 kernel at 7×7 positions
+        assert choose_threads("auto", conv, 64) == available_cpus()  # 58M multiply-adds
+
+
 def test_thread_settings_are_checked_and_reported(tmp_path):
     assert Config().replace(threads=2).train.threads == "2"
     for bad in ("0", "two", "-1"):

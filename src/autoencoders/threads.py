@@ -55,9 +55,19 @@ def _cgroup_quota(root: Path = Path("/sys/fs/cgroup")) -> int | None:
 
 
 def largest_layer(model: nn.Module) -> int:
-    """Multiply-adds per example of the model's largest weight (dense or convolution kernel)."""
-    sizes = [p.numel() for name, p in model.named_parameters() if name.endswith("weight")]
-    return max(sizes, default=0)
+    """Multiply-adds per example of the model's largest product: a dense weight's size; a
+    convolution kernel's size times the positions it is applied at (the smaller of the two maps
+    it joins: a stride-2 convolution's output, its transpose's input)."""
+    sizes = [0]
+    for module in model.modules():
+        weight = getattr(module, "weight", None)
+        if not isinstance(weight, torch.Tensor):
+            continue
+        positions = 1
+        if weight.dim() > 2 and hasattr(module, "in_shape") and hasattr(module, "out_shape"):
+            positions = min(math.prod(module.in_shape[1:]), math.prod(module.out_shape[1:]))
+        sizes.append(weight.numel() * positions)
+    return max(sizes)
 
 
 def choose_threads(setting: str, model: nn.Module, batch_size: int, speedup: float = 1.0) -> int:
