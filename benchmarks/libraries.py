@@ -9,6 +9,10 @@ architecture, batch size, learning rate (Adam) and epochs, in one process, one a
   with K = 200 samples (each library's own estimator; both are the same IWAE bound).
 * **AE**: pythae's default MLP autoencoder (784-512 → 30, sigmoid output, MSE) against
   ``--layers 784,512,30 --loss mse``; wall time and test SSE/image.
+* **Conv AE**: the same convolutional autoencoder on both sides (stride-2 3×3 convolutions
+  1 → 32 → 64, a linear 30-unit code, the mirror back with transposed convolutions, ReLU,
+  sigmoid output, MSE), given to pythae's ``AE`` as its encoder and decoder, against
+  ``--model conv --channels 32,64 --layers 784,30 --loss mse``; wall time and test SSE/image.
 * **Outlier detection**: PyOD's ``AutoEncoder`` with its defaults (10 epochs) against
   ``AutoencoderOutlierDetector(epochs=10)``, both trained on the training rows of classes 1–9
   and scoring every test row; ROC-AUC of telling class 0 (T-shirt/top) from the rest. PyOD
@@ -19,9 +23,11 @@ Ours runs twice, in fp32 and with ``--precision auto`` (bf16 where the CPU has b
 Written: ``benchmarks/results/libraries.json`` and ``libraries.png`` (test error against wall
 time, every contender). Needs ``pip install pythae pyod`` (benchmark only, not a dependency).
 
-Run (from the repository root; about 10 minutes on 2 CPU cores)::
+Run (from the repository root; about 20 minutes on 2 CPU cores)::
 
-    python benchmarks/libraries.py [--epochs 10]
+    python benchmarks/libraries.py [--epochs 10] [--kinds vae,ae,conv,outliers]
+
+With a subset of ``--kinds`` the JSON and the figure hold that subset only.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ from autoencoders.metrics import reconstruct_all
 from autoencoders.sklearn import AutoencoderOutlierDetector
 
 RESULTS = Path(__file__).resolve().parent / "results"
+KINDS = ("vae", "ae", "conv", "outliers")
 NLL_ROWS, NLL_K = 1000, 200
 
 
@@ -62,6 +69,8 @@ def ours(
     )  # fmt: skip
     if kind == "vae":
         run = autoencoders.train(model="vae", layers=[784, 512, 16], iw_samples=1, **common)
+    elif kind == "conv":
+        run = autoencoders.train(model="conv", channels=[32, 64], layers=[784, 30], loss="mse", **common)
     else:
         run = autoencoders.train(layers=[784, 512, 30], loss="mse", output_activation="sigmoid", **common)
     result = {
@@ -82,8 +91,41 @@ def _curve(history: list[dict], key: str) -> list[tuple[float, float]]:
     return [(float(s), float(h[key])) for s, h in zip(seconds, history)]
 
 
+def _pythae_conv() -> tuple[torch.nn.Module, torch.nn.Module]:
+    """Our conv autoencoder's encoder and decoder (``--channels 32,64 --layers 784,30``) as pythae's."""
+    from pythae.models.base.base_utils import ModelOutput
+    from pythae.models.nn import BaseDecoder, BaseEncoder
+    from torch import nn
+
+    class Encoder(BaseEncoder):
+        def __init__(self):
+            BaseEncoder.__init__(self)
+            self.net = nn.Sequential(
+                nn.Conv2d(1, 32, 3, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 3, 2, 1), nn.ReLU(),
+                nn.Flatten(), nn.Linear(64 * 7 * 7, 30),
+            )  # fmt: skip
+
+        def forward(self, x: torch.Tensor) -> ModelOutput:
+            return ModelOutput(embedding=self.net(x))
+
+    class Decoder(BaseDecoder):
+        def __init__(self):
+            BaseDecoder.__init__(self)
+            self.net = nn.Sequential(
+                nn.Linear(30, 64 * 7 * 7), nn.ReLU(), nn.Unflatten(1, (64, 7, 7)),
+                nn.ConvTranspose2d(64, 32, 3, 2, 1, output_padding=1), nn.ReLU(),
+                nn.ConvTranspose2d(32, 1, 3, 2, 1, output_padding=1), nn.Sigmoid(),
+            )  # fmt: skip
+
+        def forward(self, z: torch.Tensor) -> ModelOutput:
+            return ModelOutput(reconstruction=self.net(z))
+
+    return Encoder(), Decoder()
+
+
 def theirs(kind: str, args: argparse.Namespace, x: dict[str, np.ndarray], work: Path) -> dict[str, Any]:
-    """pythae's VAE or AE with its default MLP, trained by its TrainingPipeline."""
+    """pythae's VAE or AE with its default MLP, or its AE with our conv network, trained by its
+    TrainingPipeline."""
     from pythae.models import AE, VAE, AEConfig, VAEConfig
     from pythae.pipelines import TrainingPipeline
     from pythae.trainers import BaseTrainerConfig
@@ -91,6 +133,11 @@ def theirs(kind: str, args: argparse.Namespace, x: dict[str, np.ndarray], work: 
     torch.manual_seed(0)
     if kind == "vae":
         model = VAE(VAEConfig(input_dim=(784,), latent_dim=16, reconstruction_loss="bce"))
+    elif kind == "conv":
+        encoder, decoder = _pythae_conv()
+        config = AEConfig(input_dim=(1, 28, 28), latent_dim=30, reconstruction_loss="mse")
+        model = AE(config, encoder=encoder, decoder=decoder)
+        x = {split: rows.reshape(-1, 1, 28, 28) for split, rows in x.items()}
     else:
         model = AE(AEConfig(input_dim=(784,), latent_dim=30, reconstruction_loss="mse"))
     config = BaseTrainerConfig(
@@ -107,7 +154,7 @@ def theirs(kind: str, args: argparse.Namespace, x: dict[str, np.ndarray], work: 
     test = torch.from_numpy(x["test"])
     with torch.no_grad():
         recon = torch.cat([model.reconstruct(c) for c in test.split(4096)])
-    result["test_sse_per_image"] = float((recon - test).pow(2).sum(1).mean())
+    result["test_sse_per_image"] = float((recon - test).pow(2).flatten(1).sum(1).mean())
     if kind == "vae":
         t = time.perf_counter()
         with torch.no_grad():
@@ -154,12 +201,17 @@ def _squared_errors(detector: AutoencoderOutlierDetector, rows: np.ndarray) -> n
 
 def plot(report: dict[str, Any], path: Path) -> None:
     """Test error against wall time: our per-epoch validation curves and every final point."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    panels = (
-        (axes[0], "ae", "test_sse_per_image", "SSE/image", "validation SSE", "test SSE"),
-        (axes[1], "vae", "test_nll", "nats/image", "validation −ELBO", "test NLL (K = 200)"),
-    )
-    for ax, kind, key, unit, curve_name, final_name in panels:
+    panels = [
+        (kind, key, unit, curve_name, final_name, title)
+        for kind, key, unit, curve_name, final_name, title in (
+            ("ae", "test_sse_per_image", "SSE/image", "validation SSE", "test SSE", "MSE autoencoder"),
+            ("conv", "test_sse_per_image", "SSE/image", "validation SSE", "test SSE", "conv autoencoder"),
+            ("vae", "test_nll", "nats/image", "validation −ELBO", "test NLL (K = 200)", "VAE"),
+        )
+        if kind in report
+    ]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
+    for ax, (kind, key, unit, curve_name, final_name, title) in zip(axes[0], panels):
         for color, (name, r) in zip(("tab:blue", "tab:orange", "tab:green"), report[kind].items()):
             if "curve" in r:
                 t, v = zip(*r["curve"])
@@ -168,8 +220,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
                        label=f"{name}: {final_name}")  # fmt: skip
         ax.set_xlabel("training wall time (s)")
         ax.set_ylabel(unit)
-        model = "MSE autoencoder" if kind == "ae" else "VAE"
-        ax.set_title(f"{model}, Fashion-MNIST, {report['args']['epochs']} epochs")
+        ax.set_title(f"{title}, Fashion-MNIST, {report['args']['epochs']} epochs")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
@@ -178,19 +229,25 @@ def plot(report: dict[str, Any], path: Path) -> None:
 
 
 def main() -> None:
-    """Run every comparison; print and write the results."""
+    """Run the comparisons asked for; print them and write the results."""
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--kinds", default=",".join(KINDS), help="comparisons to run, comma-separated")
+    p.add_argument("--out-dir", type=Path, default=RESULTS, help="where libraries.json and the figure go")
     args = p.parse_args()
+    kinds = args.kinds.split(",")
+    if unknown := set(kinds) - set(KINDS):
+        p.error(f"unknown kinds {sorted(unknown)}; choose from {', '.join(KINDS)}")
     ds = load_dataset(DataConfig(data="fashion-mnist"))
     x = {s: getattr(ds, f"x_{s}").numpy() for s in ("train", "val", "test")}
     y = {s: getattr(ds, f"y_{s}").numpy() for s in ("train", "test")}
-    report: dict[str, Any] = {"args": vars(args), "torch_threads": torch.get_num_threads()}
+    settings = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr}
+    report: dict[str, Any] = {"args": settings, "torch_threads": torch.get_num_threads()}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        for kind in ("vae", "ae"):
+        for kind in (k for k in kinds if k != "outliers"):
             report[kind] = {"pythae": theirs(kind, args, x, work)}
             for precision in ("fp32", "auto"):
                 report[kind][f"ours ({precision})"] = ours(kind, args, precision, x["test"], work)
@@ -200,11 +257,12 @@ def main() -> None:
                     {k: {m: v for m, v in r.items() if m != "curve"} for k, r in report[kind].items()}
                 ),
             )
-    report["outliers"] = outliers(args, x, y)
-    print("outliers", json.dumps(report["outliers"]))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "libraries.json").write_text(json.dumps(report, indent=2) + "\n")
-    plot(report, RESULTS / "libraries.png")
+    if "outliers" in kinds:
+        report["outliers"] = outliers(args, x, y)
+        print("outliers", json.dumps(report["outliers"]))
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    (args.out_dir / "libraries.json").write_text(json.dumps(report, indent=2) + "\n")
+    plot(report, args.out_dir / "libraries.png")
 
 
 if __name__ == "__main__":
