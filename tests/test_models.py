@@ -218,39 +218,31 @@ def test_set_trainable_on_part_of_a_model_leaves_the_rest_alone():
     assert all(torch.equal(a, b) for a, b in zip(before, model.encoder.parameters()))
 
 
-def test_cosine_decay_brings_the_learning_rate_to_zero_over_the_stage():
+def _rates(decay: str, steps: int, updates: int) -> list[float]:
+    """The learning rate before each of ``updates`` updates under ``make_scheduler(decay, steps)``
+    at a base rate of 0.1."""
     from autoencoders.training.steps import make_scheduler
 
-    p = torch.nn.Parameter(torch.zeros(1))
-    opt = torch.optim.SGD([p], lr=0.1)
-    sched = make_scheduler(opt, "cosine", steps=10)
-    lrs = []
-    for _ in range(12):
-        lrs.append(opt.param_groups[0]["lr"])
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    sched = make_scheduler(opt, decay, steps=steps)
+    rates = []
+    for _ in range(updates):
+        rates.append(opt.param_groups[0]["lr"])
         opt.step()
         sched.step()
+    return rates
+
+
+def test_cosine_decay_brings_the_learning_rate_to_zero_over_the_stage():
+    lrs = _rates("cosine", steps=10, updates=12)
     assert lrs[0] == pytest.approx(0.1) and lrs[5] == pytest.approx(0.05)
     assert lrs[10] == pytest.approx(0.0) and lrs[11] == pytest.approx(0.0)  # stays at zero
     assert all(a >= b for a, b in zip(lrs, lrs[1:]))
-    constant = torch.optim.SGD([p], lr=0.1)
-    flat = make_scheduler(constant, "none", steps=10)
-    for _ in range(5):
-        constant.step()
-        flat.step()
-    assert constant.param_groups[0]["lr"] == pytest.approx(0.1)
+    assert _rates("none", steps=10, updates=6) == pytest.approx([0.1] * 6)
 
 
 def test_onecycle_rises_to_the_peak_over_its_first_30_percent_then_falls_to_zero():
-    from autoencoders.training.steps import make_scheduler
-
-    p = torch.nn.Parameter(torch.zeros(1))
-    opt = torch.optim.SGD([p], lr=0.1)
-    sched = make_scheduler(opt, "onecycle", steps=100)
-    lrs = []
-    for _ in range(102):
-        lrs.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
+    lrs = _rates("onecycle", steps=100, updates=102)
     assert lrs[0] == pytest.approx(0.1 / 25)
     assert max(lrs) == pytest.approx(0.1) and lrs.index(max(lrs)) == 30
     assert all(a < b for a, b in zip(lrs[:30], lrs[1:31]))  # rising
