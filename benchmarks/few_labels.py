@@ -212,8 +212,9 @@ def pretrain(args: argparse.Namespace, n_features: int) -> Path:
         default, settings = [n_features, 512, 256, 30], {"model": "vae"}
     else:  # one wide ReLU layer, lifetime winner-take-all (Makhzani & Frey 2015)
         default = [n_features, 1000]
-        settings = {"code_activation": "relu", "lifetime_sparsity": 0.05, "init": "scaled"}
-        settings |= {"lr_decay": "onecycle"}
+        settings = {
+            "code_activation": "relu", "lifetime_sparsity": 0.05, "init": "scaled", "lr_decay": "onecycle",
+        }  # fmt: skip
     autoencoders.train(
         data=args.data, layers=layers or default, epochs=args.epochs,
         lr=2e-3, batch_size=64, seed=0, compare=False, quiet=True, out=str(run_dir),

@@ -36,9 +36,10 @@ def make_optimizer(params: Iterable[nn.Parameter], cfg: TrainConfig) -> torch.op
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
 
 
-# one-cycle (Smith & Topin 2019): the rate rises from 1/25 of its peak over this share of the
-# steps, then falls along a cosine to 0; the rise lets a higher peak rate start without diverging
-ONECYCLE_RISE = 0.3
+# one-cycle (Smith & Topin 2019): the rate rises from this fraction of its peak over the first
+# ONECYCLE_RISE of the steps, then falls along a cosine to 0; the rise lets a higher peak rate
+# start without diverging
+ONECYCLE_START, ONECYCLE_RISE = 1 / 25, 0.3
 
 
 def lr_factor(decay: str, step: int, steps: int) -> float:
@@ -48,7 +49,7 @@ def lr_factor(decay: str, step: int, steps: int) -> float:
         return 0.5 * (1 + math.cos(math.pi * done))
     if decay == "onecycle":
         if done < ONECYCLE_RISE:
-            return 0.04 + 0.96 * done / ONECYCLE_RISE
+            return ONECYCLE_START + (1 - ONECYCLE_START) * done / ONECYCLE_RISE
         return 0.5 * (1 + math.cos(math.pi * (done - ONECYCLE_RISE) / (1 - ONECYCLE_RISE)))
     return 1.0
 
