@@ -51,8 +51,9 @@ from torch.utils.data import DataLoader, TensorDataset
 from autoencoders import registry
 from autoencoders.config import DataConfig
 from autoencoders.data import load_dataset
-from autoencoders.metrics import pca_fit, reconstruction_errors
+from autoencoders.metrics import reconstruction_errors
 from autoencoders.nn import make_corruption
+from autoencoders.probes import PCA
 from autoencoders.run import as_config
 from autoencoders.training import state as state_module
 from autoencoders.training.layerwise import greedy_pretrain
@@ -198,7 +199,7 @@ def test_sse(model: nn.Module, x_test: torch.Tensor, device: torch.device, batch
     parts = [forward(x_test[i : i + batch_size].to(device)) for i in range(0, len(x_test), batch_size)]
     recon = torch.cat([r.float().cpu() for r in parts])
     model.train(was_training)
-    return reconstruction_errors(x_test.numpy(), recon.numpy())["sse_per_image"]
+    return reconstruction_errors(x_test, recon)["sse_per_image"]
 
 
 # ---------------------------------------------------------------- (a) the tutorial reference
@@ -622,9 +623,8 @@ def main() -> None:
         print(f"matmul peak {name}: {pk['gflops']:.1f} GFLOP/s ({pk['size']}x{pk['size']})", flush=True)
     warm_up(device)
 
-    pca = pca_fit(x_train.numpy(), LAYERS[-1])
-    xt = x_test.numpy()
-    pca_sse = reconstruction_errors(xt, pca.inverse_transform(pca.transform(xt)))["sse_per_image"]
+    pca = PCA(x_train, LAYERS[-1])
+    pca_sse = float(pca.squared_errors(x_test).mean())
     print(f"PCA-{LAYERS[-1]} test SSE/image: {pca_sse:.3f}", flush=True)
 
     runs = {"reference": None, **recipes(args)}

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from autoencoders.metrics import (
     clustering_accuracy,
     kmeans_scores,
-    knn_accuracy,
-    pca_fit,
     pca_scores,
     pixel_scores,
+    probe_sample,
     reconstruction_errors,
 )
+from autoencoders.probes import PCA, knn_accuracy
 
 
 def test_clustering_accuracy_is_one_for_permuted_labels():
@@ -33,17 +34,19 @@ def test_kmeans_finds_separated_clusters():
     rng = np.random.default_rng(0)
     y = np.repeat(np.arange(3), 50)
     z = rng.normal(size=(150, 2)) * 0.1 + np.array([[0, 0], [5, 0], [0, 5]])[y]
-    accuracy, nmi = kmeans_scores(z, y)
+    accuracy, nmi = kmeans_scores(torch.from_numpy(z), torch.from_numpy(y))
     assert accuracy == 1.0 and nmi == pytest.approx(1.0)
 
 
 def test_knn_and_pixel_scores_are_measured_and_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("AUTOENCODERS_CACHE", str(tmp_path))
     rng = np.random.default_rng(0)
-    y = np.repeat(np.arange(3), 40)
-    x = rng.normal(size=(120, 4)) * 0.1 + np.eye(3, 4)[y] * 3
+    y = torch.arange(3).repeat_interleave(40)
+    x = torch.from_numpy(rng.normal(size=(120, 4)) * 0.1).float() + torch.eye(3, 4)[y] * 3
     assert knn_accuracy(x[::2], y[::2], x[1::2], y[1::2]) == 1.0
-    assert knn_accuracy(x[::2], rng.permutation(y[::2]), x[1::2], y[1::2]) < 0.7  # labels carry no signal
+    assert (
+        knn_accuracy(x[::2], y[::2][torch.from_numpy(rng.permutation(60))], x[1::2], y[1::2]) < 0.7
+    )  # labels carry no signal
     first = pixel_scores(x[::2], y[::2], x[1::2], y[1::2])
     assert set(first) == {
         "pixels_linear_probe_accuracy",
@@ -59,10 +62,10 @@ def test_knn_and_pixel_scores_are_measured_and_cached(tmp_path, monkeypatch):
 def test_pca_scores_are_measured_per_code_size_and_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("AUTOENCODERS_CACHE", str(tmp_path))
     rng = np.random.default_rng(0)
-    y = np.repeat(np.arange(3), 40)
-    x = (rng.normal(size=(120, 6)) * 0.1 + np.eye(3, 6)[y] * 3).astype(np.float32)
+    y = torch.arange(3).repeat_interleave(40)
+    x = torch.from_numpy(rng.normal(size=(120, 6)) * 0.1).float() + torch.eye(3, 6)[y] * 3
     first = pca_scores(x[::2], y[::2], x[1::2], y[1::2], 2)
-    pca = pca_fit(x[::2], 2)
+    pca = PCA(x[::2], 2)
     direct = reconstruction_errors(x[1::2], lambda rows: pca.inverse_transform(pca.transform(rows)))
     assert first["pca_sse_per_image"] == pytest.approx(direct["sse_per_image"])
     assert first["pca_linear_probe_accuracy"] == 1.0  # three separated classes in two components
@@ -92,3 +95,45 @@ def test_run_metrics_compare_codes_with_pca_and_pixels(digits_run):
     for name in ("linear_probe_accuracy", "knn_accuracy", "kmeans_accuracy", "kmeans_nmi"):
         assert 0 <= m[name] <= 1 and 0 <= m[f"pca_{name}"] <= 1 and 0 <= m[f"pixels_{name}"] <= 1
     assert m["pixels_knn_accuracy"] > 0.9  # digits are easy for kNN on pixels
+
+
+def test_probe_sample_is_fixed_and_bounded():
+    x, y = torch.arange(100.0)[:, None], torch.arange(100)
+    assert probe_sample(x, y, n=200)[0] is x  # small data: every row
+    xs, ys = probe_sample(x, y, n=30)
+    assert len(xs) == 30 and torch.equal(xs[:, 0].long(), ys) and bool((ys.diff() > 0).all())
+    assert torch.equal(probe_sample(x, y, n=30)[1], ys)  # the same rows every time
+
+
+@pytest.fixture(scope="module")
+def digits_halves():
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16).astype(np.float32)
+    return x[::2], y[::2], x[1::2], y[1::2]
+
+
+def test_device_probes_agree_with_scikit_learn_on_digits(digits_halves):
+    """The torch probes keep scikit-learn's definitions: within 1 point of its numbers on digits."""
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA as SkPCA
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    xt, yt, xs, ys = digits_halves
+    ours = pixel_scores(*(torch.from_numpy(a) for a in digits_halves))
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(xt, yt).score(xs, ys)
+    knn = KNeighborsClassifier(5, algorithm="brute").fit(xt, yt).score(xs, ys)
+    kmeans = clustering_accuracy(ys, KMeans(10, n_init=4, random_state=0).fit_predict(xs.astype(np.float64)))
+    assert ours["pixels_linear_probe_accuracy"] == pytest.approx(probe, abs=0.01)
+    assert ours["pixels_knn_accuracy"] == pytest.approx(knn, abs=0.01)
+    # k-means has local optima: both are restarts from k-means++, so equal within a point, not bitwise
+    assert ours["pixels_kmeans_accuracy"] == pytest.approx(kmeans, abs=0.01)
+    theirs = SkPCA(8, svd_solver="full").fit(xt)
+    sk_sse = ((theirs.inverse_transform(theirs.transform(xs)) - xs) ** 2).sum(1).mean()
+    assert float(PCA(torch.from_numpy(xt), 8).squared_errors(torch.from_numpy(xs)).mean()) == pytest.approx(
+        sk_sse, rel=1e-6
+    )

@@ -14,9 +14,10 @@ from scipy.linalg import subspace_angles
 
 import autoencoders
 from autoencoders import DataConfig, DenseAutoencoder, UserError
-from autoencoders.metrics import encode_all, pca_fit
+from autoencoders.metrics import encode_all
 from autoencoders.nn import CodeSelect
 from autoencoders.objectives import jacobian_norm
+from autoencoders.probes import PCA
 
 SIGMOID_ALL = {"code_activation": "sigmoid", "activation": "sigmoid"}
 SIGMOID = {"data": "digits", "layers": [64, 32], "code_activation": "sigmoid", **FAST}
@@ -239,9 +240,9 @@ def test_linear_autoencoder_reaches_pca(tmp_path, digits):
     )  # fmt: skip
     m = run.metrics
     assert m["test_sse_per_image"] <= 1.02 * m["pca_sse_per_image"]
-    pca = pca_fit(autoencoders.load_dataset(DataConfig(val_fraction=0.0)).x_train.numpy(), 4)
+    pca = PCA(autoencoders.load_dataset(DataConfig(val_fraction=0.0)).x_train, 4)
     decoder = run.model.decoder[0].weight.detach().numpy()  # 64 × 4: the span of the reconstructions
-    assert np.degrees(subspace_angles(decoder, pca.components_.T)).max() < 5
+    assert np.degrees(subspace_angles(decoder, pca.components.T.numpy())).max() < 5
 
 
 # ---------------------------------------------------------------- adversarial

@@ -25,9 +25,10 @@ from .config import Config, DataConfig
 from .data import apply_scaler, display_shape, load_dataset, read_data, to_float
 from .errors import UserError
 from .ladder import Ladder
-from .metrics import encode_all, evaluate, pca_fit, reconstruct_all
+from .metrics import encode_all, evaluate, reconstruct_all
 from .models import Autoencoder
 from .nn import make_corruption
+from .probes import PCA
 from .stream import RowStream
 from .training.loop import resolve_device
 
@@ -246,9 +247,9 @@ def anomaly_scores_against_pca(
         )
     run = open_run(run_dir)
     train = load_dataset(run.cfg.data, scaler=run.scaler)
-    pca = pca_fit(train.train_sample()[0].numpy(), run.model.code_size)
+    pca = PCA(train.train_sample()[0], run.model.code_size)
     x = _scaled_rows(run.cfg.data, data, split, run.scaler)
-    pca_scores = ((pca.inverse_transform(pca.transform(x)) - x) ** 2).sum(1)
+    pca_scores = pca.squared_errors(torch.from_numpy(x)).numpy()
     return {
         "roc_auc": float(roc_auc_score(positive, scores)),
         "average_precision": float(average_precision_score(positive, scores)),

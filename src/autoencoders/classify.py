@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import probes
 from .checkpoint import file_sha256, save_weights, write_json
 from .config import CLASSIFY_METHODS, TrainConfig
 from .data import Dataset
@@ -389,18 +390,12 @@ def fit_head(model: EncoderClassifier, x: torch.Tensor, y: torch.Tensor) -> None
     """Start a head on frozen codes at the L2-regularised logistic regression of the standardised
     codes, folded into the linear layer: a few hundred Adam steps from random weights leave it
     far from that optimum when labels are few."""
-    from sklearn.linear_model import LogisticRegression
-
-    z = encode_all(model.autoencoder, x).double().cpu().numpy()
-    mean, std = z.mean(0), z.std(0) + 1e-8
-    fit = LogisticRegression(max_iter=2000).fit((z - mean) / std, y.cpu().numpy())
-    coef, intercept = fit.coef_, fit.intercept_
-    if coef.shape[0] == 1:  # two classes: one score, the logit of the second class
-        coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.array([0.0, intercept[0]])
+    z = encode_all(model.autoencoder, x).double()
+    mean, std = z.mean(0), z.std(0, correction=0) + 1e-8
+    coef, intercept = probes.logistic_regression((z - mean) / std, y.to(z.device), model.head.out_features)
     with torch.no_grad():
-        w = torch.from_numpy(coef / std).to(model.head.weight)
-        model.head.weight.copy_(w)
-        model.head.bias.copy_(torch.from_numpy(intercept - (coef * mean / std).sum(1)).to(model.head.bias))
+        model.head.weight.copy_(coef.double() / std)
+        model.head.bias.copy_(intercept.double() - (coef.double() * mean / std).sum(1))
 
 
 def build_classifier(

@@ -11,15 +11,10 @@ from collections.abc import Callable
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
-from sklearn.cluster import KMeans
-from sklearn.decomposition import PCA
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import normalized_mutual_info_score
-from sklearn.neighbors import KNeighborsClassifier
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from torch import nn
 
+from . import probes
 from .data import Dataset
 from .errors import UserError
 from .nn import eval_mode
@@ -43,36 +38,24 @@ def reconstruct_all(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def reconstruction_errors(
-    x: np.ndarray, reconstruct: np.ndarray | Callable[[np.ndarray], np.ndarray], chunk: int = 8192
+    x: torch.Tensor, reconstruct: torch.Tensor | Callable[[torch.Tensor], torch.Tensor], chunk: int = 8192
 ) -> dict[str, float]:
     """Per-pixel MSE, per-image SSE (sum over pixels, mean over images) and PSNR (peak 1).
 
     ``reconstruct`` is the reconstructions, or a function applied chunk by chunk (so large
-    test sets never hold a float64 copy of themselves).
+    test sets never hold a float64 copy of themselves); computed on ``x``'s device.
     """
-    sse = 0.0
+    sse = torch.zeros((), dtype=torch.float64, device=x.device)
     for i in range(0, len(x), chunk):
         rows = x[i : i + chunk]
-        recon = reconstruct[i : i + chunk] if isinstance(reconstruct, np.ndarray) else reconstruct(rows)
-        sse += float(((recon.astype(np.float64) - rows.astype(np.float64)) ** 2).sum())
-    mse = sse / x.size
+        recon = reconstruct[i : i + chunk] if isinstance(reconstruct, torch.Tensor) else reconstruct(rows)
+        sse += (recon.double() - rows.double()).pow(2).sum()
+    sse, mse = float(sse), float(sse) / x.numel()
     return {
         "mse": mse,
         "sse_per_image": sse / len(x),
         "psnr": 10 * math.log10(1.0 / mse) if mse > 0 else math.inf,
     }
-
-
-def pca_fit(x_train: np.ndarray, k: int) -> PCA:
-    """PCA with ``k`` components fitted on the training split (deterministic solver)."""
-    return PCA(n_components=min(k, *x_train.shape), svd_solver="full").fit(x_train)
-
-
-def linear_probe(z_train: np.ndarray, y_train: np.ndarray, z_test: np.ndarray, y_test: np.ndarray) -> float:
-    """Test accuracy of a logistic regression trained on standardised training codes."""
-    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-    clf.fit(z_train, y_train)
-    return float(clf.score(z_test, y_test))
 
 
 def likelihood_metrics(model: nn.Module, x: torch.Tensor, iw_samples: int, quiet: bool = True) -> dict:
@@ -102,28 +85,25 @@ def clustering_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(counts[rows, cols].sum() / len(y))
 
 
-def knn_accuracy(z_train: np.ndarray, y_train: np.ndarray, z_test: np.ndarray, y_test: np.ndarray) -> float:
-    """Test accuracy of a 5-nearest-neighbour classifier (Euclidean) on the features as they are."""
-    knn = KNeighborsClassifier(n_neighbors=min(5, len(z_train)), algorithm="brute")
-    return float(knn.fit(z_train, y_train).score(z_test, y_test))
-
-
-def code_scores(z_train: np.ndarray, y_train: np.ndarray, z_test: np.ndarray, y_test: np.ndarray) -> dict:
-    """What features are good for: linear probe, kNN and k-means (accuracy, NMI), by metric name."""
+def code_scores(
+    z_train: torch.Tensor, y_train: torch.Tensor, z_test: torch.Tensor, y_test: torch.Tensor
+) -> dict:
+    """What features are good for: linear probe, kNN and k-means (accuracy, NMI), by metric name.
+    Computed on the features' device (see ``probes``)."""
     acc, nmi = kmeans_scores(z_test, y_test)
     return {
-        "linear_probe_accuracy": linear_probe(z_train, y_train, z_test, y_test),
-        "knn_accuracy": knn_accuracy(z_train, y_train, z_test, y_test),
+        "linear_probe_accuracy": probes.linear_probe_accuracy(z_train, y_train, z_test, y_test),
+        "knn_accuracy": probes.knn_accuracy(z_train, y_train, z_test, y_test),
         "kmeans_accuracy": acc,
         "kmeans_nmi": nmi,
     }
 
 
 # part of every cache key: bump it when what a baseline computes changes
-BASELINE_VERSION = b"baselines-2"
+BASELINE_VERSION = b"baselines-3"
 
 
-def _cached(arrays: tuple[np.ndarray | None, ...], compute: Callable[[], dict], prefix: str = "") -> dict:
+def _cached(arrays: tuple[torch.Tensor | None, ...], compute: Callable[[], dict], prefix: str = "") -> dict:
     """``compute()``, or what it returned before for the same ``arrays`` and file-name ``prefix``:
     cached on disk for baselines that depend on the data alone, not on the model."""
     from .checkpoint import write_json
@@ -134,7 +114,7 @@ def _cached(arrays: tuple[np.ndarray | None, ...], compute: Callable[[], dict], 
         if a is None:
             h.update(b"none")
         else:
-            a = np.ascontiguousarray(a)
+            a = np.ascontiguousarray(a.cpu().numpy())
             h.update(f"{a.shape}{a.dtype.str}".encode())
             h.update(a)
     path = cache_dir() / "baselines" / f"{prefix}{h.hexdigest()}.json"
@@ -150,72 +130,105 @@ def _cached(arrays: tuple[np.ndarray | None, ...], compute: Callable[[], dict], 
     return out
 
 
-def pixel_scores(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> dict:
-    """``code_scores`` on the raw inputs, keys prefixed ``pixels_``; cached per dataset on disk,
-    since they do not depend on the model and the probe on raw pixels is the slow one."""
+# probes and baselines fit on at most this many training rows (a fixed-seed sample): a linear
+# probe on 60,000 Fashion-MNIST images takes L-BFGS ~750 passes over them (35 s on 2 CPU cores)
+PROBE_ROWS = 20_000
+
+
+def probe_sample(
+    x: torch.Tensor, y: torch.Tensor, n: int = PROBE_ROWS, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """All rows of (``x``, ``y``), or ``n`` of them drawn without replacement, in order."""
+    if len(x) <= n:
+        return x, y
+    pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n].sort().values
+    return x[pick.to(x.device)], y[pick.to(y.device)]
+
+
+def pixel_scores(
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    x_test: torch.Tensor,
+    y_test: torch.Tensor,
+    device: torch.device | str = "cpu",
+) -> dict:
+    """``code_scores`` on the raw inputs (computed on ``device``), keys prefixed ``pixels_``; cached
+    per dataset on disk, since they do not depend on the model and the probe on raw pixels is the
+    slow one."""
+    parts = (x_train, y_train, x_test, y_test)
     return _cached(
-        (x_train, y_train, x_test, y_test),
-        lambda: {f"pixels_{k}": v for k, v in code_scores(x_train, y_train, x_test, y_test).items()},
+        parts,
+        lambda: {f"pixels_{k}": v for k, v in code_scores(*(t.to(device) for t in parts)).items()},
     )
 
 
 def pca_scores(
-    x_train: np.ndarray, y_train: np.ndarray | None, x_test: np.ndarray, y_test: np.ndarray | None, k: int
+    x_train: torch.Tensor,
+    y_train: torch.Tensor | None,
+    x_test: torch.Tensor,
+    y_test: torch.Tensor | None,
+    k: int,
+    device: torch.device | str = "cpu",
+    probe_rows: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> dict:
     """PCA with ``k`` components fitted on the training rows: its test reconstruction error and,
-    given labels (at least two classes), ``code_scores`` of its codes; keys prefixed ``pca_``.
-    Cached per dataset and ``k`` on disk, like ``pixel_scores``: the same for every model of that
-    code size."""
+    given labels, ``code_scores`` of its codes (the probes fit on ``probe_rows``, by default the
+    training rows); keys prefixed ``pca_``. Computed on ``device``; cached per dataset and ``k``
+    on disk, like ``pixel_scores``: the same for every model of that code size."""
+    x_probe, y_probe = probe_rows if probe_rows is not None else (x_train, y_train)
 
     def compute() -> dict:
-        pca = pca_fit(x_train, k)
-        err = reconstruction_errors(x_test, lambda rows: pca.inverse_transform(pca.transform(rows)))
+        pca = probes.PCA(x_train.to(device), k)
+        test = x_test.to(device)
+        err = reconstruction_errors(test, lambda rows: pca.inverse_transform(pca.transform(rows)))
         out = {"pca_sse_per_image": err["sse_per_image"], "pca_psnr": err["psnr"]}
         if y_train is not None and y_test is not None:
-            codes = code_scores(pca.transform(x_train), y_train, pca.transform(x_test), y_test)
+            z_probe, z_test = pca.transform(x_probe.to(device)), pca.transform(test)
+            codes = code_scores(z_probe, y_probe.to(device), z_test, y_test.to(device))
             out |= {f"pca_{name}": v for name, v in codes.items()}
         return out
 
-    return _cached((x_train, y_train, x_test, y_test), compute, prefix=f"pca{k}-")
+    return _cached((x_train, y_train, x_test, y_test, x_probe, y_probe), compute, prefix=f"pca{k}-")
 
 
-def kmeans_scores(z: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[float, float]:
+def kmeans_scores(z: torch.Tensor, y: torch.Tensor, seed: int = 0) -> tuple[float, float]:
     """(accuracy, NMI) of k-means on ``z`` with k = the number of classes in ``y``."""
-    k = len(np.unique(y))
-    pred = KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(z.astype(np.float64))
+    y = y.cpu().numpy()
+    pred = probes.kmeans(z, len(np.unique(y)), seed=seed)[0].cpu().numpy()
     return clustering_accuracy(y, pred), float(normalized_mutual_info_score(y, pred))
 
 
 def evaluate(
     model: nn.Module, ds: Dataset, pca_baseline: bool = True, iw_samples: int = 0, quiet: bool = True
 ) -> dict[str, float]:
-    """Test-set metrics of ``model``, next to PCA with the same code size unless told not to.
+    """Test-set metrics of ``model``, next to PCA with the same code size unless told not to, all
+    computed on the model's device.
 
+    PCA fits on all training rows (at most 50,000 of a stream from disk); the linear probe and
+    kNN of the codes, of PCA's codes and of the pixels fit on the same ``PROBE_ROWS`` of them.
     A model with a Gaussian posterior (VAE) also gets its ELBO parts and, with
     ``iw_samples`` > 0, the importance-sampled test NLL (nats per image).
     """
     device = next(model.parameters()).device
-    # baselines and probes fit on all training rows, or on a sample of a stream from disk
     x_train, y_train = ds.train_sample()
     x_test = ds.x_test.to(device)
-    xt = ds.x_test.numpy()
-    ae = reconstruction_errors(
-        xt, lambda rows: reconstruct_all(model, torch.from_numpy(rows).to(device)).cpu().numpy()
-    )
+    ae = reconstruction_errors(x_test, lambda rows: reconstruct_all(model, rows))
     k = model.code_size
     out = {"test_mse": ae["mse"], "test_sse_per_image": ae["sse_per_image"], "test_psnr": ae["psnr"]}
-    labelled = y_train is not None and ds.y_test is not None and len(np.unique(y_train)) > 1
-    y_train, y_test = (y_train.numpy(), ds.y_test.numpy()) if labelled else (None, None)
-    pca = pca_scores(x_train.numpy(), y_train, xt, y_test, k) if pca_baseline else {}
+    labelled = y_train is not None and ds.y_test is not None and len(torch.unique(y_train)) > 1
+    y_test = ds.y_test if labelled else None
+    probe = probe_sample(x_train, y_train) if labelled else None
+    if not labelled:
+        y_train = None
+    pca = pca_scores(x_train, y_train, ds.x_test, y_test, k, device, probe) if pca_baseline else {}
     out |= {name: pca[name] for name in ("pca_sse_per_image", "pca_psnr") if name in pca}
     out["code_size"] = k
     if hasattr(model, "posterior"):
         out |= likelihood_metrics(model, x_test, iw_samples, quiet)
-    if labelled:
-        z_train = encode_all(model, x_train.to(device)).cpu().numpy()
-        z_test = encode_all(model, x_test).cpu().numpy()
-        out |= code_scores(z_train, y_train, z_test, y_test)
+    if probe is not None:
+        z_train = encode_all(model, probe[0].to(device))
+        out |= code_scores(z_train, probe[1].to(device), encode_all(model, x_test), y_test.to(device))
     out |= pca  # the PCA codes' scores after the model's own
-    if labelled and pca_baseline:
-        out |= pixel_scores(x_train.numpy(), y_train, xt, y_test)
+    if probe is not None and pca_baseline:
+        out |= pixel_scores(*probe, ds.x_test, y_test, device)
     return out
