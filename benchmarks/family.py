@@ -26,7 +26,7 @@ import torch
 
 import autoencoders
 from autoencoders.likelihood import importance_sampled_nll
-from autoencoders.training.loop import resolve_precision
+from autoencoders.training.precision import resolve_precision
 
 RESULTS = Path(__file__).parent / "results"
 COMMON = {"data": "fashion-mnist", "quiet": True, "seed": 0}

@@ -27,7 +27,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from autoencoders import DenseAutoencoder, TrainConfig
 from autoencoders.threads import choose_threads
-from autoencoders.training.loop import autocast
+from autoencoders.training.precision import autocast
 from autoencoders.training.steps import Step, autoencoder_step
 
 LAYERS = [784, 1000, 500, 250, 30]

@@ -57,7 +57,8 @@ from autoencoders.probes import PCA
 from autoencoders.run import as_config
 from autoencoders.training import state as state_module
 from autoencoders.training.layerwise import greedy_pretrain
-from autoencoders.training.loop import fit, resolve_device, resolve_precision
+from autoencoders.training.loop import fit, resolve_device
+from autoencoders.training.precision import resolve_precision
 from autoencoders.training.state import Progress
 from autoencoders.training.steps import autoencoder_step
 

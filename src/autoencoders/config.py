@@ -173,7 +173,19 @@ class TrainConfig:
         "best", "weights a stage ends with: best (lowest validation loss) or last", ("best", "last")
     )
     seed: int = option(0, "random seed for initialisation and shuffling", range=AT_LEAST_0)
-    precision: str = option("auto", "compute precision; auto measures bf16 vs fp32", ("auto", "fp32", "bf16"))
+    precision: str = option(
+        "auto",
+        "compute precision: fp32, tf32 (fp32 with TF32 matrix products, GPUs from NVIDIA Ampere on) or bf16 "
+        "autocast; auto measures them (a CPU's bf16 products; a GPU's training steps) and keeps fp32 unless "
+        "another is measurably faster",
+        ("auto", "fp32", "tf32", "bf16"),
+    )
+    cuda_graph: str = option(
+        "auto",
+        "replay each training step as one captured CUDA graph on a GPU (auto, on) or launch its kernels one "
+        "by one (off); on a CPU there is nothing to capture: auto runs eagerly, on says so",
+        ("auto", "on", "off"),
+    )
     device: str = option("auto", "device", ("auto", "cpu", "cuda"))
     threads: str = option("auto", "CPU threads: auto (CPUs this process may use; 1 for small layers) or N")
     quiet: bool = option(False, "no progress bars")

@@ -31,8 +31,9 @@ def importance_sampled_nll(
     rows_per_pass: int = 16384,
     quiet: bool = True,
 ) -> torch.Tensor:
-    """−log p(x) per row of ``x``, estimated with ``samples`` importance samples from q(z|x)."""
-    generator = torch.Generator().manual_seed(seed)
+    """−log p(x) per row of ``x``, estimated with ``samples`` importance samples from q(z|x),
+    drawn on ``x``'s device."""
+    generator = torch.Generator(device=x.device).manual_seed(seed)
     per_chunk = max(1, rows_per_pass // samples)  # rows whose samples fit one decoder pass
     s_chunk = min(samples, rows_per_pass)
     out = []
@@ -42,7 +43,7 @@ def importance_sampled_nll(
             log_w = []
             for start in range(0, samples, s_chunk):
                 s = min(s_chunk, samples - start)
-                eps = torch.randn(s, *mean.shape, generator=generator).to(mean)
+                eps = torch.randn(s, *mean.shape, generator=generator, device=mean.device).to(mean)
                 z = mean + (0.5 * logvar).exp() * eps
                 logits = model.decode_logits(z.reshape(-1, mean.shape[1]))
                 log_px_z = -model.nll(logits, rows.repeat(s, 1)).view(s, -1)
@@ -55,7 +56,7 @@ def importance_sampled_nll(
 @torch.no_grad()
 def elbo_parts(model: torch.nn.Module, x: torch.Tensor, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Per row: −log p(x|z) at one sample z ~ q(z|x), and KL(q(z|x) ‖ p(z)); −ELBO is their sum."""
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator(device=x.device).manual_seed(seed)
     mean, logvar = model.posterior(x)
-    z = mean + (0.5 * logvar).exp() * torch.randn(mean.shape, generator=generator).to(mean)
+    z = mean + (0.5 * logvar).exp() * torch.randn(mean.shape, generator=generator, device=x.device).to(mean)
     return model.nll(model.decode_logits(z), x), gaussian_kl(mean, logvar)

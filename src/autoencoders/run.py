@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import functools
 import io
@@ -25,8 +26,10 @@ from .nn import make_corruption
 from .objectives import regularisers
 from .threads import choose_threads, thread_count
 from .training.layerwise import greedy_pretrain, pretrainable_pairs
-from .training.loop import Diverged, bf16_speedup, resolve_device, resolve_precision
+from .training.loop import Diverged, first_batch, resolve_device
+from .training.precision import bf16_speedup, resolve_precision
 from .training.state import Progress, read_state
+from .training.steps import Step
 
 
 @dataclass
@@ -157,6 +160,10 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
     if cfg.pretrain.greedy:
         pretrainable_pairs(model, cfg.pretrain.schedule)  # refused before anything is written
     cfg.model.layers = model.layers  # config.json records the widths actually used
+    # the precision ``auto`` picks is measured: keep the first process's choice across resumes
+    precision = (saved[1].get("marks", {}).get("precision") if saved else None) or _precision(
+        cfg, ds, model, device
+    )
     out = Path(cfg.out) if cfg.out else _new_run_dir(cfg)
     if main and saved is None:
         if overwrite and out.is_dir():
@@ -166,10 +173,7 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
         rundir.write_manifest(out, model.kind, ds.sample_shape, model.code_size, completed=False)
     progress = Progress(out / rundir.STATE if main else None, saved)
     progress.attach("model", model)
-    # the precision ``auto`` picks is measured: keep the first process's choice across resumes
-    cfg.train.precision = progress.marks.setdefault(
-        "precision", resolve_precision(cfg.train.precision, device)
-    )
+    cfg.train.precision = progress.marks.setdefault("precision", precision)
     # and the thread count: sums over threads round differently, resumes must not
     speedup = bf16_speedup(device.type) if cfg.train.precision == "bf16" else 1.0
     threads = progress.marks.setdefault(
@@ -197,6 +201,17 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
     finally:
         if log is not None:
             log.close()
+
+
+def _precision(cfg: Config, ds: Dataset, model: Autoencoder, device: torch.device) -> str:
+    """The run's precision; ``auto`` on one GPU times training steps of copies of ``model``."""
+    if cfg.train.precision != "auto" or device.type != "cuda" or distributed.rank_and_size()[1] > 1:
+        return resolve_precision(cfg.train.precision, device)
+
+    def make_step() -> Step:
+        return copy.deepcopy(model).make_step(cfg.train, 1)
+
+    return resolve_precision("auto", device, make_step, first_batch((ds.x_train,), cfg.train.batch_size))
 
 
 def _train_and_report(

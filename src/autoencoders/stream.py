@@ -112,14 +112,25 @@ class RowStream:
     def read(self, positions: np.ndarray) -> torch.Tensor:
         """Rows at ``positions`` of this stream, in that order, as a tensor on the stream's device."""
         order = np.argsort(positions, kind="stable")
-        out = torch.empty(len(positions), self.shape[1])
+        out = torch.empty(len(positions), self.shape[1], pin_memory=self._pinned)
         out[torch.from_numpy(order)] = torch.from_numpy(self._read(self.rows[positions[order]]))
-        return out.to(self.device)
+        return self._deliver(out)
+
+    @property
+    def _pinned(self) -> bool:
+        """Whether chunks are staged in page-locked memory: a GPU copies those asynchronously."""
+        return self.device.type == "cuda"
+
+    def _deliver(self, chunk: torch.Tensor) -> torch.Tensor:
+        """``chunk`` on the stream's device; from pinned memory without waiting for the copy
+        (the device's stream orders it before the kernels that use it)."""
+        return chunk.to(self.device, non_blocking=self._pinned)
 
     def chunks(self) -> Iterator[torch.Tensor]:
         """All rows once, in order, in chunks of ``BLOCK_ROWS``."""
         for i in range(0, len(self), BLOCK_ROWS):
-            yield torch.from_numpy(self._read(self.rows[i : i + BLOCK_ROWS])).to(self.device)
+            chunk = torch.from_numpy(self._read(self.rows[i : i + BLOCK_ROWS]))
+            yield self._deliver(chunk.pin_memory() if self._pinned else chunk)
 
     def materialise(self) -> torch.Tensor:
         """All rows as one in-memory tensor (filled chunk by chunk: no second copy)."""

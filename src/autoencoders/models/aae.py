@@ -89,10 +89,13 @@ class AdversarialAutoencoder(DenseAutoencoder):
         )
 
     def prior_sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` codes drawn from the prior (the global RNG unless ``generator`` is given)."""
-        z = torch.randn(n, self.code_size, generator=generator)
+        """``n`` codes drawn from the prior (the global RNG of the model's device unless ``generator``
+        is given): drawn where the model is, so a training step copies nothing from the host."""
+        device = self.means.device if generator is None else generator.device
+        z = torch.randn(n, self.code_size, generator=generator, device=device)
         if self.prior == "mixture":
-            z = z + self.means.cpu()[torch.randint(len(self.means), (n,), generator=generator)]
+            pick = torch.randint(len(self.means), (n,), generator=generator, device=device)
+            z = z + self.means.to(device)[pick]
         return z.to(self.means.device)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

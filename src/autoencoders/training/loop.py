@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +16,8 @@ from ..distributed import all_sum, rank_and_size
 from ..errors import UserError
 from ..nn import eval_mode
 from ..stream import BLOCK_ROWS, Rows, RowStream, chunk_order
+from .capture import batch_runner
+from .precision import autocast, copies_of, resolve_precision
 from .steps import Step
 
 
@@ -30,46 +30,15 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-@functools.cache
-def bf16_speedup(device_type: str) -> float:
-    """bf16/fp32 matmul throughput ratio on this device, measured once per process.
-
-    On CUDA, GPUs that support bf16 run it on tensor cores: taken as a win without timing.
-    """
-    if device_type == "cuda":
-        return 2.0 if torch.cuda.is_bf16_supported() else 0.0
-    a = torch.randn(256, 256)
-    best = {}
-    for dtype in (torch.float32, torch.bfloat16):
-        x = a.to(dtype)
-        x @ x  # warm-up: the first call may pick kernels
-        times = []
-        for _ in range(3):  # best of three: robust to a busy machine
-            t0 = time.perf_counter()
-            x @ x
-            times.append(time.perf_counter() - t0)
-        best[dtype] = min(times)
-    return best[torch.float32] / best[torch.bfloat16]
-
-
-def resolve_precision(name: str, device: torch.device) -> str:
-    """``auto`` → bf16 where it measurably beats fp32 on the CPU (CPUs without bf16 units lose), or
-    on any CUDA GPU that supports it (see ``bf16_speedup``)."""
-    if name != "auto":
-        return name
-    return "bf16" if bf16_speedup(device.type) >= 1.3 else "fp32"
-
-
-def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
-    """bf16 autocast context, or a no-op for fp32."""
-    if precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def batches(n: int, batch_size: int, generator: torch.Generator | None) -> Iterator[torch.Tensor]:
-    """Index slices of a permutation of ``range(n)`` (in order when ``generator`` is None)."""
-    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+def batches(
+    n: int, batch_size: int, generator: torch.Generator | None, device: torch.device | str = "cpu"
+) -> Iterator[torch.Tensor]:
+    """Index slices of a permutation of ``range(n)`` drawn on the generator's device (in order on
+    ``device`` when ``generator`` is None)."""
+    if generator is None:
+        order = torch.arange(n, device=device)
+    else:
+        order = torch.randperm(n, generator=generator, device=generator.device)
     for i in range(0, n, batch_size):
         yield order[i : i + batch_size]
 
@@ -81,6 +50,25 @@ def _as_tuple(data: Tensors) -> tuple[Rows, ...]:
     return data if isinstance(data, tuple) else (data,)
 
 
+def streamed(data: tuple[Rows, ...]) -> bool:
+    """Whether any part of ``data`` is read from disk as it goes (a RowStream)."""
+    return any(isinstance(t, RowStream) for t in data)
+
+
+def first_batch(data: tuple[Rows, ...], batch_size: int) -> tuple[torch.Tensor, ...]:
+    """The first ``batch_size`` rows of every part of ``data``, in memory on its device."""
+    return tuple(
+        t[np.arange(min(batch_size, len(t)))] if isinstance(t, RowStream) else t[:batch_size] for t in data
+    )
+
+
+def shuffler(data: tuple[Rows, ...], seed: int) -> torch.Generator:
+    """The generator that shuffles ``data``: on the rows' device when they are in memory, on the
+    host for a stream (whose chunk positions are read from disk there)."""
+    device = "cpu" if streamed(data) else data[0].device
+    return torch.Generator(device=device).manual_seed(seed)
+
+
 def epoch_batches(
     data: tuple[Rows, ...],
     batch_size: int,
@@ -90,19 +78,18 @@ def epoch_batches(
 ) -> Iterator[tuple[torch.Tensor, ...]]:
     """Row-aligned batches of ``data``: shuffled with a generator, in order without.
 
-    In-memory tensors are sliced by index. When any part is a RowStream, the pass reads
+    In-memory tensors are gathered by indices drawn on their own device (``generator`` lives
+    there), so a batch costs no host work or copy. When any part is a RowStream, the pass reads
     shuffled chunks (see ``chunk_order``) and every part is sliced by the same positions.
     With ``world`` > 1 every rank draws the same global batches and keeps slice
     ``rank::world`` of each, reading only those rows of a stream; a final global batch with
     fewer rows than ranks is skipped by all of them (a rank with no rows has no loss to average).
     """
-    if not any(isinstance(t, RowStream) for t in data):
-        device = data[0].device
-        for idx in batches(len(data[0]), batch_size, generator):
-            if len(idx) < world:
-                continue
-            idx = idx[rank::world].to(device)
-            yield tuple(t[idx] for t in data)
+    if not streamed(data):
+        for idx in batches(len(data[0]), batch_size, generator, data[0].device):
+            if len(idx) >= world:
+                idx = idx[rank::world]
+                yield tuple(t[idx] for t in data)
         return
     n = len(data[0])
     if generator is None:
@@ -144,13 +131,13 @@ def evaluate_step(step: Step, data: Tensors, batch_size: int) -> dict[str, float
     n = len(data[0])
     if n == 0:
         return {"loss": math.nan}
-    sums: dict[str, float] = {}
+    sums: dict[str, torch.Tensor] = {}  # on the device: one transfer at the end, not one per batch
     with eval_mode(step.module):
         for batch in epoch_batches(data, max(batch_size, 1024), None):
             for name, value in step.eval_batch(batch).items():
-                sums[name] = sums.get(name, 0.0) + float(value) * len(batch[0])
+                sums[name] = sums.get(name, 0) + value.double() * len(batch[0])
     world = rank_and_size()[1]
-    totals = all_sum(torch.tensor(list(sums.values()), dtype=torch.float64)) / world
+    totals = all_sum(torch.stack(list(sums.values())).cpu()) / world
     return {name: float(total) / n for name, total in zip(sums, totals)}
 
 
@@ -181,13 +168,17 @@ def fit(
     train, val = _as_tuple(train), _as_tuple(val)
     n = len(train[0])
     device = train[0].device
-    precision = resolve_precision(cfg.precision, device)
+    rank, world = rank_and_size()
+    precision = cfg.precision
+    if precision == "auto" and device.type == "cuda" and world == 1:  # timed on copies of this step
+        precision = resolve_precision(precision, device, copies_of(step), first_batch(train, cfg.batch_size))
+    precision = resolve_precision(precision, device)
     step.amp = lambda: autocast(precision, device)
+    run_batch = batch_runner(step, cfg.cuda_graph, device, cfg.quiet or rank > 0)
     state = start or LoopState()
-    generator = torch.Generator().manual_seed(cfg.seed)  # the same on every rank: same global batches
+    generator = shuffler(train, cfg.seed)  # the same on every rank: same global batches
     if state.shuffle is not None:
         generator.set_state(state.shuffle)
-    rank, world = rank_and_size()
     module = step.module
     history: list[dict] = []
     bar = tqdm(
@@ -203,12 +194,14 @@ def fit(
     while state.epoch < epochs and not state.stopped:
         epoch = state.epoch + 1
         step.set_epoch(epoch)
+        run_batch.new_epoch()
         t0 = time.perf_counter()
         # accumulate on-device: a .item() per step would stall a GPU pipeline
         sums: dict[str, torch.Tensor] = {}
         for batch in epoch_batches(train, cfg.batch_size, generator, rank, world):
-            for name, value in step.train_batch(batch).items():
+            for name, value in run_batch(batch).items():
                 sums[name] = sums.get(name, 0) + value * len(batch[0])
+            step.end_batch()
             bar.update(len(batch[0]) * world)
         train_values = {name: float(all_sum(total)) / n for name, total in sums.items()}
         if not math.isfinite(train_values["loss"]):

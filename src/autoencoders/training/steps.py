@@ -26,13 +26,19 @@ Batch = tuple[torch.Tensor, ...]
 
 
 def make_optimizer(params: Iterable[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Adam (fused kernel where available) or SGD with momentum, over the trainable ``params``."""
+    """Adam (one fused kernel for the whole update) or SGD with momentum, over the trainable ``params``.
+
+    On a GPU, Adam's learning rate is a device tensor and its step counts stay on the device
+    (``capturable``): a CUDA graph can replay the update while the schedule changes the rate.
+    """
     params = [p for p in params if p.requires_grad]
     if not params:
         raise ValueError("nothing to train: every parameter is frozen")
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    # one fused kernel for the whole update instead of a handful of ops per tensor
+    if params[0].is_cuda:
+        lr = torch.tensor(cfg.lr, device=params[0].device)
+        return torch.optim.Adam(params, lr=lr, weight_decay=cfg.weight_decay, fused=True, capturable=True)
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
 
 
@@ -79,6 +85,22 @@ class Step:
         if hasattr(self.module, "set_epoch"):
             self.module.set_epoch(epoch)
 
+    def end_batch(self) -> None:
+        """After every training batch: each schedule moves one step. Kept out of ``train_batch``,
+        which a CUDA graph may replay: the rates change between replays, on the device."""
+        for scheduler in self.schedulers.values():
+            scheduler.step()
+
+    def capture_refusal(self) -> str | None:
+        """Why ``train_batch`` cannot be replayed as a CUDA graph, or None when it can."""
+        if any(not isinstance(o, torch.optim.Adam) for o in self.optimizers.values()):
+            return "SGD reads its learning rate on the host at every step; use --optimizer adam"
+        return None
+
+    def generators(self) -> list[torch.Generator]:
+        """Random generators of its own that ``train_batch`` draws from (a CUDA graph registers them)."""
+        return []
+
     def _update(self, name: str, loss: torch.Tensor) -> None:
         """One update of optimizer ``name`` on ``loss``."""
         optimizer = self.optimizers[name]
@@ -104,8 +126,16 @@ class Step:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for k, o in self.optimizers.items():
             o.load_state_dict(state["optimizers"][k])
+            for group in o.param_groups:  # a saved tensor learning rate comes back on the host
+                for key in ("lr", "initial_lr"):
+                    if isinstance(group.get(key), torch.Tensor):
+                        group[key] = group[key].to(group["params"][0].device)
         for k, s in self.schedulers.items():
             s.load_state_dict(state["schedulers"][k])
+            s.base_lrs = [
+                lr.to(g["params"][0].device) if isinstance(lr, torch.Tensor) else lr
+                for lr, g in zip(s.base_lrs, s.optimizer.param_groups)
+            ]
 
 
 class GradientStep(Step):
@@ -142,7 +172,6 @@ class GradientStep(Step):
         with self.amp():
             values = self.forward(*inputs)
         self._update("main", values["loss"])
-        self.schedulers["main"].step()
         return {k: v.detach() for k, v in values.items()}
 
     @torch.no_grad()
@@ -223,12 +252,16 @@ class SemiSupervisedStep(GradientStep):
             raise UserError("semi-supervised training runs in one process; start it without torchrun")
         super().__init__(losses, module, cfg, steps)
         self.labelled = labelled
-        self.draw = torch.Generator().manual_seed(cfg.seed + 1)
+        # drawn where the labelled rows are: a step copies nothing from the host
+        self.draw = torch.Generator(device=labelled[0].device).manual_seed(cfg.seed + 1)
         self.labelled_batch = min(cfg.batch_size, len(labelled[0]))
+
+    def generators(self) -> list[torch.Generator]:
+        return [self.draw]
 
     def train_batch(self, batch: Batch) -> dict[str, torch.Tensor]:
         x, y = self.labelled
-        idx = torch.randint(len(x), (self.labelled_batch,), generator=self.draw).to(x.device)
+        idx = torch.randint(len(x), (self.labelled_batch,), generator=self.draw, device=x.device)
         return self._descend(batch[0], x[idx], y[idx])
 
     @torch.no_grad()
@@ -294,8 +327,6 @@ class AdversarialStep(Step):
         with self.amp():
             gen = self._gen_loss(codes)  # judged by the updated discriminator
         self._update("gen", gen)
-        for scheduler in self.schedulers.values():
-            scheduler.step()
         return {k: v.detach() for k, v in values.items()} | {"disc": disc.detach(), "gen": gen.detach()}
 
     @torch.no_grad()

@@ -1,0 +1,139 @@
+"""A training step replayed as one CUDA graph: forward, every loss term, backward and the optimizer
+updates launched by one call instead of dozens of kernels driven from Python.
+
+A small autoencoder's step on a GPU is bound by those launches (the GPU finishes each kernel
+before Python issues the next), so replaying the recorded kernels is where its speed is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+
+import torch
+
+from ..distributed import rank_and_size
+from .steps import Batch, Step
+
+WARMUP = 3  # eager batches before the first capture: kernels pick workspaces, optimizers make state
+MODES = ("auto", "on", "off")
+
+
+def say(message: str, quiet: bool) -> None:
+    """One line on stderr, unless quiet."""
+    if not quiet:
+        print(f"autoencoders: {message}", file=sys.stderr)
+
+
+class CudaGraphs:
+    """The CUDA calls a captured step makes (tests stand a CPU double in for them)."""
+
+    @contextlib.contextmanager
+    def warmup(self) -> Iterator[None]:
+        """The context eager warm-up batches run in: a side stream, as capture requires."""
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            yield
+        torch.cuda.current_stream().wait_stream(side)
+
+    def capture(
+        self, fn: Callable[[], dict[str, torch.Tensor]], generators: list[torch.Generator]
+    ) -> tuple[Callable[[], None], dict[str, torch.Tensor]]:
+        """Record ``fn``'s kernels, run them once, and return (replay, ``fn``'s outputs)."""
+        graph = torch.cuda.CUDAGraph()
+        for generator in generators:
+            graph.register_generator_state(generator)
+        with torch.cuda.graph(graph):
+            out = fn()
+        graph.replay()  # capturing only records: this batch's update happens now
+        return graph.replay, out
+
+
+class Eager:
+    """``step.train_batch`` as it is."""
+
+    def __init__(self, step: Step):
+        self.step = step
+
+    def new_epoch(self) -> None:
+        pass
+
+    def __call__(self, batch: Batch) -> dict[str, torch.Tensor]:
+        return self.step.train_batch(batch)
+
+
+class CapturedStep(Eager):
+    """``step.train_batch`` recorded once as a CUDA graph and replayed for every full batch.
+
+    The first ``WARMUP`` batches run eagerly; the next full batch is captured into static input
+    buffers, which later batches are copied into before each replay. Loss weights and k schedules
+    that change per epoch are numbers baked into a graph, so every epoch captures anew. A batch of
+    another size (the final partial batch of an epoch) runs eagerly on the same parameters and
+    optimizer state. The learning rate is a device tensor the schedule sets between replays. A
+    step that fails to capture says why in one line and trains on eagerly.
+    """
+
+    def __init__(self, step: Step, quiet: bool = False, graphs: CudaGraphs | None = None):
+        super().__init__(step)
+        self.quiet, self.graphs = quiet, graphs or CudaGraphs()
+        self.seen, self.failed = 0, False
+        self.replay: Callable[[], None] | None = None
+        self.inputs: Batch = ()
+        self.outputs: dict[str, torch.Tensor] = {}
+
+    def new_epoch(self) -> None:
+        self.replay = None  # released: the next full batch captures this epoch's graph
+
+    def __call__(self, batch: Batch) -> dict[str, torch.Tensor]:
+        if self.failed:
+            return self.step.train_batch(batch)
+        if self.replay is not None:
+            if [t.shape for t in batch] != [t.shape for t in self.inputs]:
+                return self.step.train_batch(batch)
+            for static, rows in zip(self.inputs, batch):
+                static.copy_(rows)
+            self.replay()
+            return self.outputs
+        if self.seen < WARMUP:
+            self.seen += 1
+            with self.graphs.warmup():
+                return self.step.train_batch(batch)
+        return self._capture(batch)
+
+    def _capture(self, batch: Batch) -> dict[str, torch.Tensor]:
+        inputs = tuple(t.clone() for t in batch)
+        for optimizer in self.step.optimizers.values():
+            optimizer.zero_grad(set_to_none=True)  # gradients are allocated inside the graph
+        try:
+            self.replay, self.outputs = self.graphs.capture(
+                lambda: self.step.train_batch(inputs), self.step.generators()
+            )
+        except Exception as e:  # whatever stops a capture, the run trains on: never a crash
+            self.failed = True
+            say(
+                f"this training step cannot be captured as a CUDA graph ({e}); training on eagerly",
+                self.quiet,
+            )
+            return self.step.train_batch(batch)
+        self.inputs = inputs
+        return self.outputs
+
+
+def batch_runner(step: Step, mode: str, device: torch.device, quiet: bool = False) -> Eager:
+    """What trains one batch: ``step.train_batch`` replayed as a CUDA graph (``mode`` auto or on,
+    on a GPU) or run eagerly; a step that cannot be captured says why in one line."""
+    if mode == "off":
+        return Eager(step)
+    if device.type != "cuda":
+        if mode == "on":
+            say(f"--cuda-graph on: CUDA graphs need a GPU; training on {device} runs eagerly", quiet)
+        return Eager(step)
+    why = step.capture_refusal()
+    if rank_and_size()[1] > 1:
+        why = "under torchrun the gradients are averaged by hooks a graph does not record"
+    if why is not None:
+        say(f"training steps run eagerly, not as a CUDA graph: {why}", quiet)
+        return Eager(step)
+    return CapturedStep(step, quiet)

@@ -1,0 +1,127 @@
+"""Compute precision: fp32, TF32 matmuls (CUDA), or bf16 autocast; ``auto`` measures which is fastest.
+
+On a CPU, ``auto`` times bf16 against fp32 matrix products (CPUs without bf16 units run it ~100×
+slower). On a GPU a matrix product is the wrong yardstick: a small autoencoder's step is bound by
+kernel launches, and bf16 autocast adds cast kernels, so bf16 can lose although its products win.
+There ``auto`` times the training step itself, on a copy of it, at every precision the GPU has,
+and keeps fp32 unless another is at least ``GAIN`` faster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+import time
+from collections.abc import Callable, Iterator
+
+import torch
+
+from ..errors import UserError
+from .steps import Batch, Step
+
+PRECISIONS = ("auto", "fp32", "tf32", "bf16")
+GAIN = 1.1  # how much faster than fp32 a precision must measure for ``auto`` to take it
+
+
+@functools.cache
+def bf16_speedup(device_type: str) -> float:
+    """bf16/fp32 matmul throughput ratio on this device, measured once per process.
+
+    On CUDA, GPUs that support bf16 run it on tensor cores: taken as a win without timing
+    (only the CPU thread policy reads this; ``auto`` times a GPU's steps instead).
+    """
+    if device_type == "cuda":
+        return 2.0 if torch.cuda.is_bf16_supported() else 0.0
+    a = torch.randn(256, 256)
+    best = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        x = a.to(dtype)
+        x @ x  # warm-up: the first call may pick kernels
+        times = []
+        for _ in range(3):  # best of three: robust to a busy machine
+            t0 = time.perf_counter()
+            x @ x
+            times.append(time.perf_counter() - t0)
+        best[dtype] = min(times)
+    return best[torch.float32] / best[torch.bfloat16]
+
+
+def has_tf32(device: torch.device) -> bool:
+    """Whether ``device`` is a GPU with TF32 tensor cores (NVIDIA Ampere or newer)."""
+    return device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 8
+
+
+def available(device: torch.device) -> list[str]:
+    """The precisions ``device`` can run, fp32 first."""
+    out = ["fp32"]
+    if has_tf32(device):
+        out.append("tf32")
+    if device.type == "cpu" or torch.cuda.is_bf16_supported():
+        out.append("bf16")
+    return out
+
+
+def step_seconds(step: Step, batch: Batch, precision: str, device: torch.device, repeats: int = 20) -> float:
+    """Seconds per ``step.train_batch(batch)`` at ``precision``, after a warm-up (the step trains)."""
+    step.amp = lambda: autocast(precision, device)
+    for _ in range(3):
+        step.train_batch(batch)
+    torch.cuda.synchronize(device)
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        step.train_batch(batch)
+    torch.cuda.synchronize(device)
+    return (time.perf_counter() - t0) / repeats
+
+
+def resolve_precision(
+    name: str, device: torch.device, make_step: Callable[[], Step] | None = None, batch: Batch | None = None
+) -> str:
+    """The precision to train at. ``auto``: on a CPU, bf16 where its matrix products are at least 1.3×
+    fp32's; on a GPU, the fastest of ``available`` precisions by ``step_seconds`` of fresh copies from
+    ``make_step`` on ``batch`` (fp32 when none is ``GAIN`` faster, or when no step is given).
+    A precision the device lacks is refused."""
+    if name != "auto":
+        if name not in available(device):
+            raise UserError(
+                f"--precision {name} needs a GPU with TF32 tensor cores (NVIDIA Ampere or newer); "
+                f"this run is on {device}: use --precision fp32 or auto"
+            )
+        return name
+    if device.type != "cuda":
+        return "bf16" if bf16_speedup(device.type) >= 1.3 else "fp32"
+    if make_step is None or batch is None:
+        return "fp32"
+    with torch.random.fork_rng(devices=[device]):  # the timing steps' noise draws leave no trace
+        seconds = {p: step_seconds(make_step(), batch, p, device) for p in available(device)}
+    best = min(seconds, key=seconds.get)
+    return best if seconds[best] * GAIN <= seconds["fp32"] else "fp32"
+
+
+def copies_of(step: Step) -> Callable[[], Step]:
+    """Fresh copies of ``step`` (model and optimizer state together), for timing without training it."""
+    return lambda: copy.deepcopy(step)
+
+
+@contextlib.contextmanager
+def _tf32() -> Iterator[None]:
+    """fp32 tensors, matrix products on TF32 tensor cores (10-bit mantissa, fp32 range)."""
+    before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before
+
+
+def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """The context forward passes run in: bf16 autocast, TF32 matmuls, or a no-op for fp32.
+
+    Autocast keeps no cache of cast weights, which a captured CUDA graph could not replay.
+    """
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=False)
+    if precision == "tf32":
+        return _tf32()
+    return contextlib.nullcontext()

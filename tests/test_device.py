@@ -1,0 +1,170 @@
+"""Device-resident training: batches drawn where the rows are, a step replayed as a CUDA graph, and
+precisions a device has. The graph's control flow is tested on the CPU with a stand-in for the CUDA
+calls; the GPU tests run where one is and skip cleanly elsewhere."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+import torch
+from helpers import FAST
+
+import autoencoders
+from autoencoders import DenseAutoencoder, UserError
+from autoencoders.config import TrainConfig
+from autoencoders.nn import make_corruption
+from autoencoders.training.capture import CapturedStep, CudaGraphs, Eager, batch_runner
+from autoencoders.training.loop import epoch_batches, shuffler
+from autoencoders.training.precision import resolve_precision
+from autoencoders.training.steps import SemiSupervisedStep, autoencoder_step, make_optimizer
+
+GPU = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+class Rerun(CudaGraphs):
+    """A CPU stand-in for CUDA graphs: a capture runs the step once, a replay runs it again into the
+    same output tensors, reading the same static inputs, as a graph's kernels would."""
+
+    captures = 0
+
+    def warmup(self):
+        return contextlib.nullcontext()
+
+    def capture(self, fn, generators):
+        self.captures += 1
+        out = fn()
+
+        def replay() -> None:
+            for name, value in fn().items():
+                out[name].copy_(value)
+
+        return replay, out
+
+
+def _losses(step, runner, x: torch.Tensor, epochs: int, batch_size: int) -> list[float]:
+    """Every batch's loss over ``epochs`` shuffled passes of the loop's batching."""
+    generator = shuffler((x,), 0)
+    out = []
+    for epoch in range(1, epochs + 1):
+        step.set_epoch(epoch)
+        runner.new_epoch()
+        for batch in epoch_batches((x,), batch_size, generator):
+            out.append(runner(batch)["loss"].clone())  # a replay overwrites its outputs
+            step.end_batch()
+    return torch.stack(out).tolist()  # one transfer at the end: no host sync per batch
+
+
+def _denoising_step(seed: int = 0):
+    torch.manual_seed(seed)
+    model = DenseAutoencoder([16, 8, 3])
+    cfg = TrainConfig(lr=1e-2, lr_decay="onecycle")
+    return autoencoder_step(model, cfg, 30, make_corruption("masking", 0.2))
+
+
+def test_captured_step_trains_as_the_eager_step_with_partial_batches_and_per_epoch_captures():
+    x = torch.rand(70, 16, generator=torch.Generator().manual_seed(1))  # 70 = 4 × 16 + a batch of 6
+    eager_step = _denoising_step()
+    torch.manual_seed(5)
+    eager = _losses(eager_step, Eager(eager_step), x, 3, 16)
+    step, graphs = _denoising_step(), Rerun()
+    torch.manual_seed(5)
+    captured = _losses(step, CapturedStep(step, graphs=graphs), x, 3, 16)
+    assert captured == eager  # same inputs copied in, same updates, same schedule: bit for bit
+    assert graphs.captures == 3  # one per epoch: per-epoch weights and k are baked into a graph
+    for a, b in zip(eager_step.module.parameters(), step.module.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_a_step_that_fails_to_capture_says_so_once_and_trains_eagerly(capsys):
+    class Broken(Rerun):
+        def capture(self, fn, generators):
+            raise RuntimeError("operation not permitted when stream is capturing")
+
+    x = torch.rand(64, 16, generator=torch.Generator().manual_seed(1))
+    eager_step, step = _denoising_step(), _denoising_step()
+    torch.manual_seed(5)
+    eager = _losses(eager_step, Eager(eager_step), x, 2, 16)
+    torch.manual_seed(5)
+    assert _losses(step, CapturedStep(step, graphs=Broken()), x, 2, 16) == eager
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot be captured as a CUDA graph" in err[0] and "eagerly" in err[0]
+
+
+def test_runner_on_cpu_is_eager_and_on_says_so(capsys):
+    step = _denoising_step()
+    cpu = torch.device("cpu")
+    assert type(batch_runner(step, "auto", cpu)) is Eager
+    assert capsys.readouterr().err == ""
+    assert type(batch_runner(step, "on", cpu)) is Eager
+    assert "CUDA graphs need a GPU" in capsys.readouterr().err
+    assert type(batch_runner(step, "on", cpu, quiet=True)) is Eager
+    assert capsys.readouterr().err == ""
+
+
+def test_steps_say_what_keeps_them_from_a_graph():
+    model = DenseAutoencoder([16, 8, 3])
+    sgd = autoencoder_step(model, TrainConfig(optimizer="sgd"), 1)
+    assert "SGD" in sgd.capture_refusal()
+    assert autoencoder_step(model, TrainConfig(), 1).capture_refusal() is None
+    labelled = (torch.rand(10, 16), torch.arange(10) % 2)
+    semi = SemiSupervisedStep(lambda *a: {}, model, labelled, TrainConfig(), 1)
+    assert semi.generators() == [semi.draw]  # a graph must register the labelled draws' generator
+
+
+def test_cpu_adam_keeps_a_number_for_its_rate():
+    optimizer = make_optimizer(DenseAutoencoder([16, 8, 3]).parameters(), TrainConfig(lr=3e-3))
+    assert optimizer.param_groups[0]["lr"] == 3e-3 and not optimizer.param_groups[0]["capturable"]
+
+
+def test_precisions_a_device_lacks_are_refused_in_one_line(tmp_path):
+    cpu = torch.device("cpu")
+    assert resolve_precision("fp32", cpu) == "fp32" and resolve_precision("bf16", cpu) == "bf16"
+    with pytest.raises(UserError, match="--precision tf32 needs a GPU with TF32"):
+        resolve_precision("tf32", cpu)
+    with pytest.raises(UserError, match="tf32"):
+        autoencoders.train(data="digits", epochs=1, out=str(tmp_path / "r"), **FAST | {"precision": "tf32"})
+    assert not (tmp_path / "r").exists()  # refused before anything was written
+
+
+def test_cuda_graph_option_is_validated():
+    with pytest.raises(UserError, match="--cuda-graph must be one of auto, on, off"):
+        autoencoders.train(data="digits", cuda_graph="always", **FAST)
+
+
+# ---------------------------------------------------------------- on a GPU
+
+
+@GPU
+def test_batches_are_drawn_on_the_rows_device():
+    x = torch.rand(100, 4, device="cuda")
+    generator = shuffler((x,), 0)
+    assert generator.device.type == "cuda"
+    for (batch,) in epoch_batches((x,), 32, generator):
+        assert batch.device == x.device
+
+
+@GPU
+def test_captured_step_gives_the_eager_losses_on_a_gpu_without_a_host_sync():
+    x = torch.rand(256 * 20 + 17, 64, device="cuda", generator=torch.Generator("cuda").manual_seed(0))
+
+    def step():
+        torch.manual_seed(0)
+        model = DenseAutoencoder([64, 32, 8]).cuda()
+        return autoencoder_step(
+            model, TrainConfig(lr=1e-3, lr_decay="cosine"), 15 * 21, make_corruption("gaussian", 0.1)
+        )
+
+    eager_step, graph_step = step(), step()
+    torch.manual_seed(1)
+    eager = _losses(eager_step, Eager(eager_step), x, 15, 256)
+    runner = batch_runner(graph_step, "on", torch.device("cuda"))
+    assert isinstance(runner, CapturedStep)
+    torch.manual_seed(1)
+    torch.cuda.set_sync_debug_mode("error")  # a host sync anywhere in the batches raises
+    try:
+        captured = _losses(graph_step, runner, x, 15, 256)
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    assert not runner.failed
+    assert captured == pytest.approx(eager, rel=1e-4, abs=1e-5)
