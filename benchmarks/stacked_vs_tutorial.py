@@ -560,8 +560,8 @@ def plot(results: dict[str, dict], pca_sse: float, path: Path) -> None:
     plt.close(fig)
 
 
-def parse_args() -> argparse.Namespace:
-    """Command-line flags."""
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line flags (``argv``: these instead of the command line's)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n-train", type=int, default=0, help="subsample this many training rows (0: all 60k)")
     p.add_argument("--n-test", type=int, default=0, help="subsample this many test rows (0: all 10k)")
@@ -589,7 +589,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--ours-first", action="store_true", help="run ours before the reference")
     p.add_argument("--seed", type=int, default=0, help="seed for subsampling, init and shuffling")
     p.add_argument("--out-dir", type=Path, default=RESULTS, help="where the JSON and the figure go")
-    return p.parse_args()
+    return p.parse_args(argv)
 
 
 def setup(args: argparse.Namespace) -> tuple[torch.device, torch.Tensor, torch.Tensor]:

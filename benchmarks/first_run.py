@@ -1,0 +1,101 @@
+"""A user's first ``autoencoders train`` on Fashion-MNIST, whole command, against the tutorial loop.
+
+In one process, nothing else running: the tutorial stacked autoencoder of ``stacked_vs_tutorial.py``
+(greedy pretraining 3 epochs per layer, 10 epochs of fine-tuning; its training time, test
+evaluations excluded), then ``autoencoders train --config examples/fashion-sae-fast.toml`` as a
+subprocess, timed from start to exit: once with an empty ``$AUTOENCODERS_CACHE`` (the pixel and
+PCA baselines are computed) and once more with the cache warm. Printed: wall times, the run's own
+training time, what the rest (start-up, metrics, baselines, figures, report) costs, and test
+SSE/image; written: ``first_run.json`` in ``--out-dir``.
+
+Run (repository root; Debian's ``dataset-fashion-mnist``; about 7 minutes on 2 cores)::
+
+    python benchmarks/first_run.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from stacked_vs_tutorial import RESULTS, parse_args, run_reference, setup
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "examples" / "fashion-sae-fast.toml"
+
+
+def first_train(work: Path, cache: Path, label: str) -> dict[str, Any]:
+    """``autoencoders train`` with the fast recipe's config, timed as a whole command."""
+    out = work / label
+    command = [
+        sys.executable,
+        "-m",
+        "autoencoders",
+        "train",
+        "--config",
+        str(CONFIG),
+        "--quiet",
+        "--out",
+        str(out),
+    ]
+    t0 = time.perf_counter()
+    subprocess.run(
+        command, check=True, env=os.environ | {"AUTOENCODERS_CACHE": str(cache)}, stdout=subprocess.DEVNULL
+    )
+    wall = time.perf_counter() - t0
+    m = json.loads((out / "metrics.json").read_text())
+    return {
+        "wall_seconds": wall,
+        "train_seconds": m["train_seconds"],
+        "rest_seconds": wall - m["train_seconds"],
+        "test_sse_per_image": m["test_sse_per_image"],
+        "precision": m["precision"],
+        "threads": m["threads"],
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out-dir", type=Path, default=RESULTS, help="where first_run.json goes")
+    args = p.parse_args()
+    tutorial = parse_args(["--device", "cpu"])
+    device, x_train, x_test = setup(tutorial)
+    print(f"tutorial loop on {len(x_train)} rows, {torch.get_num_threads()} threads ...", flush=True)
+    ref = run_reference(x_train, x_test, tutorial, device)
+    report: dict[str, Any] = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}",
+        "tutorial": {"train_seconds": ref["total_seconds"], "test_sse_per_image": ref["final_test_sse"]},
+    }
+    print(
+        f"tutorial: {ref['total_seconds']:.1f} s training, test SSE/image {ref['final_test_sse']:.3f}",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="ae-first-run-") as tmp:
+        work, cache = Path(tmp), Path(tmp) / "cache"
+        for label in ("empty cache", "warm cache"):
+            r = report[label] = first_train(work, cache, label.split()[0])
+            print(
+                f"autoencoders train, {label}: {r['wall_seconds']:.1f} s wall "
+                f"({r['wall_seconds'] / ref['total_seconds']:.2f}x the tutorial), "
+                f"{r['train_seconds']:.1f} s training + {r['rest_seconds']:.1f} s the rest "
+                f"({r['rest_seconds'] / r['train_seconds']:.0%}), "
+                f"test SSE/image {r['test_sse_per_image']:.3f}",
+                flush=True,
+            )
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    path = args.out_dir / "first_run.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,250 @@
+"""Training on a CUDA GPU, side by side in one process on the same GPU.
+
+The job: Fashion-MNIST's 60,000 training rows, the Hinton stack 784-1000-500-250-30 (ReLU, linear
+code, BCE), batch 256, Adam at 1e-3, no validation split.
+
+* ``hand loop``: the yardstick, 40 lines as a practitioner writes them for speed: every row on the
+  GPU, ``torch.randperm`` there, fused Adam, BCE-with-logits.
+* ``ours eager`` / ``ours captured``: ``autoencoders.train`` with ``--cuda-graph off`` / ``on``,
+  fp32; ``ours auto``: ``--precision auto`` (timed on the GPU's own steps) and graphs on.
+* ``whole command``: the CLI's ``autoencoders train`` as a user runs it, first with an empty
+  ``$AUTOENCODERS_CACHE`` (baselines computed), then again (baselines cached): wall time against
+  the training time the run records.
+* ``vae``: our VAE against pythae's (784-512-16, BCE, 10 epochs, the same batch and rate), with
+  the importance-sampled test NLL of both (1,000 test rows, 200 samples).
+* ``ladder``: ``classify --method ladder --n-labels 100 --epochs 3`` on the captured run.
+
+Printed: one table; written: ``gpu.json`` in ``--out-dir``. Run (repository root, on a machine
+with a CUDA GPU, the four Fashion-MNIST ``.gz`` files in ``$AUTOENCODERS_DATA`` or
+``/usr/share/datasets/fashion-mnist``; pythae is optional)::
+
+    python benchmarks/gpu.py --out-dir benchmarks/results
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import autoencoders
+from autoencoders.config import DataConfig
+from autoencoders.data import load_dataset
+from autoencoders.likelihood import importance_sampled_nll
+
+LAYERS = [784, 1000, 500, 250, 30]
+NLL_ROWS, NLL_K = 1000, 200
+
+
+def hand_loop(x_train: torch.Tensor, x_test: torch.Tensor, args: argparse.Namespace) -> dict[str, Any]:
+    """The yardstick: the stack trained by a plain loop with everything on the GPU."""
+    torch.manual_seed(0)
+    widths = LAYERS + LAYERS[-2::-1]
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(widths, widths[1:])):
+        layers.append(nn.Linear(a, b))
+        if i not in (len(LAYERS) - 2, len(widths) - 2):  # linear code, logits out
+            layers.append(nn.ReLU())
+    model = nn.Sequential(*layers).cuda()
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, fused=True)
+    x = x_train.cuda()
+    n = len(x)
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(args.epochs):
+        order = torch.randperm(n, device="cuda")
+        for i in range(0, n, args.batch_size):
+            batch = x[order[i : i + args.batch_size]]
+            loss = F.binary_cross_entropy_with_logits(model(batch), batch, reduction="sum") / len(batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    torch.cuda.synchronize()
+    seconds = time.perf_counter() - t0
+    with torch.no_grad():
+        test = x_test.cuda()
+        sse = float((torch.sigmoid(model(test)) - test).pow(2).sum(1).mean())
+    return {
+        "train_seconds": seconds,
+        "samples_per_second": n * args.epochs / seconds,
+        "test_sse_per_image": sse,
+    }
+
+
+def ours(work: Path, name: str, args: argparse.Namespace, **options: Any) -> dict[str, Any]:
+    """``autoencoders.train`` on the job; its training time, throughput, quality and wall time."""
+    settings = dict(
+        data="fashion-mnist", layers=LAYERS, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        val_fraction=0.0, device="cuda", quiet=True, seed=0, out=str(work / name),
+    )  # fmt: skip
+    t0 = time.perf_counter()
+    run = autoencoders.train(**(settings | options))
+    m = run.metrics
+    return {
+        "train_seconds": m["train_seconds"],
+        "samples_per_second": m["samples_per_second"],
+        "test_sse_per_image": m["test_sse_per_image"],
+        "precision": m["precision"],
+        "wall_seconds": time.perf_counter() - t0,
+        "run_dir": str(run.dir),
+    }
+
+
+def whole_command(work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """The CLI's train command as a user runs it, with an empty then a warm baseline cache."""
+    env = os.environ | {"AUTOENCODERS_CACHE": tempfile.mkdtemp(prefix="ae-cache-", dir=work)}
+    out: dict[str, Any] = {}
+    for label in ("empty cache", "warm cache"):
+        run_dir = work / f"command-{label.split()[0]}"
+        command = [
+            sys.executable, "-m", "autoencoders", "train", "--data", "fashion-mnist",
+            "--layers", ",".join(map(str, LAYERS)), "--epochs", str(args.epochs),
+            "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--val-fraction", "0",
+            "--device", "cuda", "--quiet", "--out", str(run_dir),
+        ]  # fmt: skip
+        t0 = time.perf_counter()
+        subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
+        wall = time.perf_counter() - t0
+        m = json.loads((run_dir / "metrics.json").read_text())
+        out[label] = {
+            "wall_seconds": wall,
+            "train_seconds": m["train_seconds"],
+            "wall_over_train": wall / m["train_seconds"],
+            "precision": m["precision"],
+        }
+    return out
+
+
+def vae_ours(work: Path, x_test: torch.Tensor, args: argparse.Namespace) -> dict[str, Any]:
+    """Our VAE, captured steps, fp32; its training time and test NLL."""
+    run = autoencoders.train(
+        model="vae", data="fashion-mnist", layers=[784, 512, 16], epochs=args.vae_epochs,
+        batch_size=args.batch_size, lr=args.lr, val_fraction=0.0, device="cuda", precision="fp32",
+        iw_samples=1, quiet=True, seed=0, out=str(work / "vae"),
+    )  # fmt: skip
+    nll = importance_sampled_nll(run.model, x_test[:NLL_ROWS].cuda(), NLL_K)
+    return {
+        "train_seconds": run.metrics["train_seconds"],
+        "samples_per_second": run.metrics["samples_per_second"],
+        "test_nll": float(nll.mean()),
+    }
+
+
+def vae_pythae(work: Path, x_train: torch.Tensor, x_test: torch.Tensor, args: argparse.Namespace) -> dict:
+    """pythae's VAE (its default MLP, 784-512-16) trained by its pipeline on the GPU."""
+    try:
+        from pythae.models import VAE, VAEConfig
+        from pythae.pipelines import TrainingPipeline
+        from pythae.trainers import BaseTrainerConfig
+    except ImportError:
+        return {"skipped": "pythae is not installed"}
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(input_dim=(784,), latent_dim=16, reconstruction_loss="bce"))
+    config = BaseTrainerConfig(
+        output_dir=str(work / "pythae"), num_epochs=args.vae_epochs, learning_rate=args.lr,
+        per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=args.batch_size,
+        steps_saving=None, no_cuda=False,
+    )  # fmt: skip
+    pipeline = TrainingPipeline(training_config=config, model=model)
+    t0 = time.perf_counter()
+    pipeline(train_data=x_train.numpy(), eval_data=x_test[:1000].numpy())
+    seconds = time.perf_counter() - t0
+    model = pipeline.trainer._best_model if hasattr(pipeline.trainer, "_best_model") else model
+    model.eval()
+    with torch.no_grad():
+        nll = -float(model.get_nll(x_test[:NLL_ROWS].cuda(), n_samples=NLL_K, batch_size=NLL_K))
+    return {
+        "train_seconds": seconds,
+        "samples_per_second": len(x_train) * args.vae_epochs / seconds,
+        "test_nll": nll,
+    }
+
+
+def ladder(run_dir: str, work: Path) -> dict[str, Any]:
+    """Few-label classification by a ladder network on the run's encoder."""
+    t0 = time.perf_counter()
+    result = autoencoders.classify(
+        run_dir, n_labels=100, method="ladder", epochs=3, quiet=True, out=str(work / "ladder")
+    )
+    rates = [h["samples_per_second"] for h in result.history]
+    return {
+        "wall_seconds": time.perf_counter() - t0,
+        "samples_per_second": float(np.median(rates)),
+        "test_accuracy": result.metrics.get("test_accuracy"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--vae-epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--out-dir", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--skip", nargs="*", default=[], help="parts to leave out: command vae ladder")
+    args = parser.parse_args()
+    if not torch.cuda.is_available():
+        raise SystemExit("gpu.py needs a CUDA GPU; none is visible to PyTorch")
+    ds = load_dataset(DataConfig(data="fashion-mnist", val_fraction=0.0))
+    x_train, x_test = ds.x_train, ds.x_test
+    report: dict[str, Any] = {
+        "gpu": torch.cuda.get_device_name(),
+        "torch": torch.__version__,
+        "job": {"layers": LAYERS, "batch_size": args.batch_size, "epochs": args.epochs, "lr": args.lr},
+    }
+    with tempfile.TemporaryDirectory(prefix="ae-gpu-") as tmp:
+        work = Path(tmp)
+        rows = {
+            "hand loop": hand_loop(x_train, x_test, args),
+            "ours eager fp32": ours(work, "eager", args, precision="fp32", cuda_graph="off"),
+            "ours captured fp32": ours(work, "captured", args, precision="fp32", cuda_graph="on"),
+            "ours captured, precision auto": ours(work, "auto", args, precision="auto", cuda_graph="on"),
+        }
+        report["training"] = rows
+        hand = rows["hand loop"]["samples_per_second"]
+        print(f"{report['gpu']}, torch {report['torch']}")
+        print(f"{'':32} {'samples/s':>10} {'x hand':>7} {'train s':>8} {'wall s':>7} {'SSE':>7}  precision")
+        for name, r in rows.items():
+            print(
+                f"{name:32} {r['samples_per_second']:10,.0f} {r['samples_per_second'] / hand:7.2f} "
+                f"{r['train_seconds']:8.1f} {r.get('wall_seconds', r['train_seconds']):7.1f} "
+                f"{r['test_sse_per_image']:7.2f}  {r.get('precision', 'fp32')}",
+                flush=True,
+            )
+        if "command" not in args.skip:
+            report["whole_command"] = whole_command(work, args)
+            for label, r in report["whole_command"].items():
+                print(
+                    f"autoencoders train, {label}: {r['wall_seconds']:.1f} s wall, "
+                    f"{r['train_seconds']:.1f} s training ({r['wall_over_train']:.2f}x)",
+                    flush=True,
+                )
+        if "vae" not in args.skip:
+            report["vae"] = {
+                "ours": vae_ours(work, x_test, args),
+                "pythae": vae_pythae(work, x_train, x_test, args),
+            }
+            for name, r in report["vae"].items():
+                print(f"VAE {name}: {r}", flush=True)
+        if "ladder" not in args.skip:
+            report["ladder"] = ladder(rows["ours captured fp32"]["run_dir"], work)
+            print(f"ladder, 100 labels: {report['ladder']}", flush=True)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    path = args.out_dir / "gpu.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
