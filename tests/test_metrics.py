@@ -9,6 +9,7 @@ import torch
 from autoencoders.metrics import (
     clustering_accuracy,
     kmeans_scores,
+    normalized_mutual_information,
     pca_scores,
     pixel_scores,
     probe_sample,
@@ -137,3 +138,14 @@ def test_device_probes_agree_with_scikit_learn_on_digits(digits_halves):
     assert float(PCA(torch.from_numpy(xt), 8).squared_errors(torch.from_numpy(xs)).mean()) == pytest.approx(
         sk_sse, rel=1e-6
     )
+
+
+def test_normalized_mutual_information_is_scikit_learns():
+    from sklearn.metrics import normalized_mutual_info_score
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 5, 300)
+    pred = np.where(rng.random(300) < 0.6, y + 10, rng.integers(0, 7, 300))  # partly agreeing
+    assert normalized_mutual_information(y, pred) == pytest.approx(normalized_mutual_info_score(y, pred))
+    assert normalized_mutual_information(y, y + 3) == pytest.approx(1.0)
+    assert normalized_mutual_information(y, np.zeros(300)) == 0.0  # one cluster tells nothing

@@ -116,8 +116,9 @@ def predict(clf_dir: str | Path, data: str, split: str = "all") -> tuple[np.ndar
 
 
 def evaluate_run(run_dir: str | Path, data: str | None = None) -> dict[str, Any]:
-    """Recompute a run's test metrics from its checkpoint (optionally on other data)."""
-    run = open_run(run_dir)
+    """Recompute a run's test metrics from its checkpoint (optionally on other data), on a GPU
+    when there is one."""
+    run = open_run(run_dir, resolve_device("auto"))
     if data is not None:
         run.cfg.data.data = data
     ds = load_dataset(run.cfg.data, scaler=run.scaler)
@@ -206,10 +207,11 @@ def score(
     squared error, as in training; for a VAE the importance-sampled negative log-likelihood
     (``iw_samples`` samples; 1 gives the negative ELBO of one sample).
     """
-    run = open_run(run_dir)
+    device = resolve_device("auto")  # a GPU when there is one
+    run = open_run(run_dir, device)
     x, y = _scaled_data(run.cfg.data, data, split, run.scaler)
     _check_width(run.model, x.shape[1], data)
-    rows = torch.from_numpy(x)
+    rows = torch.from_numpy(x).to(device)
     if hasattr(run.model, "posterior"):
         from .likelihood import importance_sampled_nll
 
@@ -218,7 +220,7 @@ def score(
         with torch.no_grad():
             parts = [rows[i : i + 4096] for i in range(0, len(rows), 4096)]
             scores = torch.cat([run.model.nll(run.model(part).logits, part) for part in parts])
-    return scores.numpy().astype(np.float64), y
+    return scores.cpu().numpy().astype(np.float64), y
 
 
 def anomaly_scores_against_pca(

@@ -81,10 +81,15 @@ def linear_probe_accuracy(
     return float(((z_test @ w.T + b).argmax(1) == test_idx).float().mean())
 
 
-def squared_distances(query: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """Squared Euclidean distances between every row of ``query`` and of ``reference`` (float32)."""
+def squared_distances(
+    query: torch.Tensor, reference: torch.Tensor, query_norms: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Squared Euclidean distances between every row of ``query`` and of ``reference`` (float32);
+    ``query_norms``: the query rows' squared norms, when already known."""
     query, reference = query.float(), reference.float()
-    d = (query * query).sum(1, keepdim=True) - 2 * query @ reference.T + (reference * reference).sum(1)
+    if query_norms is None:
+        query_norms = (query * query).sum(1)
+    d = query_norms[:, None] - 2 * query @ reference.T + (reference * reference).sum(1)
     return d.clamp_(min=0)
 
 
@@ -116,24 +121,29 @@ def knn_accuracy(
     return float((knn_predict(z_train, y_train, z_test) == y_test).double().mean())
 
 
-def _nearest(z: torch.Tensor, centres: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each row's nearest centre and its squared distance."""
+def _nearest(
+    z: torch.Tensor, centres: torch.Tensor, norms: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row's nearest centre and its squared distance (``norms``: the rows' squared norms)."""
     step = _blocks(len(z), len(centres)).step
-    parts = [squared_distances(z[i : i + step], centres).min(1) for i in range(0, len(z), step)]
+    blocks = range(0, len(z), step)
+    parts = [squared_distances(z[i : i + step], centres, norms[i : i + step]).min(1) for i in blocks]
     return torch.cat([p.indices for p in parts]), torch.cat([p.values for p in parts])
 
 
-def _kmeans_plus_plus(z: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
+def _kmeans_plus_plus(
+    z: torch.Tensor, k: int, generator: torch.Generator, norms: torch.Tensor
+) -> torch.Tensor:
     """Greedy k-means++ seeding (scikit-learn's): of 2 + ⌊ln k⌋ candidates drawn in proportion to
     the squared distance to the chosen centres, the one that lowers the potential most."""
     trials = 2 + int(math.log(k))
     first = torch.randint(len(z), (1,), generator=generator, device=z.device)
     centres = [z[first]]
-    closest = squared_distances(z, centres[0])[:, 0]
+    closest = squared_distances(z, centres[0], norms)[:, 0]
     for _ in range(1, k):
         weights = closest if float(closest.sum()) > 0 else torch.ones_like(closest)
         candidates = torch.multinomial(weights, trials, replacement=True, generator=generator)
-        with_each = torch.minimum(closest[:, None], squared_distances(z, z[candidates]))
+        with_each = torch.minimum(closest[:, None], squared_distances(z, z[candidates], norms))
         best = with_each.sum(0).argmin()
         centres.append(z[candidates[best]][None])
         closest = with_each[:, best]
@@ -147,13 +157,14 @@ def kmeans(
     algorithm from k-means++ seeds. A run stops when the centres move less (squared, summed) than
     ``tol`` times the features' mean variance, as in ``KMeans``."""
     z = z.float()
+    norms = (z * z).sum(1)  # every distance below needs them: once, not per pass
     generator = torch.Generator(device=z.device).manual_seed(seed)
     threshold = tol * float(z.var(0, correction=0).mean())
     best: tuple[torch.Tensor, float] | None = None
     for _ in range(n_init):
-        centres = _kmeans_plus_plus(z, k, generator)
+        centres = _kmeans_plus_plus(z, k, generator, norms)
         for _ in range(max_iter):
-            labels, _ = _nearest(z, centres)
+            labels, _ = _nearest(z, centres, norms)
             sums = torch.zeros_like(centres).index_add_(0, labels, z)
             counts = torch.bincount(labels, minlength=k).to(z.dtype)[:, None]
             # an emptied cluster keeps its centre
@@ -162,7 +173,7 @@ def kmeans(
             centres = moved
             if shift <= threshold:
                 break
-        labels, dist = _nearest(z, centres)
+        labels, dist = _nearest(z, centres, norms)
         inertia = float(dist.double().sum())
         if best is None or inertia < best[1]:
             best = (labels, inertia)

@@ -24,7 +24,7 @@ from .metrics import evaluate, reconstruct_all
 from .models import Autoencoder
 from .nn import make_corruption
 from .objectives import regularisers
-from .threads import choose_threads, thread_count
+from .threads import choose_threads, evaluation_threads, thread_count
 from .training.layerwise import greedy_pretrain, pretrainable_pairs
 from .training.loop import Diverged, first_batch, resolve_device
 from .training.precision import bf16_speedup, resolve_precision
@@ -229,7 +229,8 @@ def _train_and_report(
     history = progress.history
     if rank > 0:
         return Run(out, cfg, model, {}, history)
-    metrics = evaluate(model, ds, iw_samples=_iw_samples(cfg), quiet=cfg.train.quiet)
+    with thread_count(evaluation_threads(cfg.train.threads)):
+        metrics = evaluate(model, ds, iw_samples=_iw_samples(cfg), quiet=cfg.train.quiet)
     final = [h for h in history if h["stage"] == stage]
     final_seconds = sum(h["seconds"] for h in final)
     metrics.update(
@@ -247,7 +248,8 @@ def _train_and_report(
         n_test=len(ds.x_test),
     )
     if baseline is not None:
-        m = evaluate(baseline, ds, pca_baseline=False)
+        with thread_count(evaluation_threads(cfg.train.threads)):
+            m = evaluate(baseline, ds, pca_baseline=False)
         metrics["no_pretraining_sse_per_image"] = m["test_sse_per_image"]
         metrics["no_pretraining_train_seconds"] = sum(
             h["seconds"] for h in history if h["stage"] == "no pretraining"

@@ -83,6 +83,12 @@ def choose_threads(setting: str, model: nn.Module, batch_size: int, speedup: flo
     return available_cpus()
 
 
+def evaluation_threads(setting: str) -> int:
+    """Threads for the metrics after training: ``--threads N``, or for ``auto`` every available CPU
+    (their products, over thousands of rows at once, are never small)."""
+    return available_cpus() if setting == "auto" else int(setting)
+
+
 def check_threads(setting: str) -> None:
     """A UserError unless ``setting`` is ``auto`` or a positive whole number."""
     if setting != "auto" and not (setting.isdigit() and int(setting) >= 1):
