@@ -11,10 +11,16 @@ import html
 import json
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from . import rundir
 from .checkpoint import write_text
 from .errors import UserError
+
+if TYPE_CHECKING:  # the opened run's type, without importing the API at import time
+    from .api import _Trained
 
 REPORT = "report.html"
 
@@ -56,13 +62,20 @@ figcaption { color: #555; font-size: 0.9em; }
 """
 
 
-def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Write the run's report (default ``RUN/report.html``); return its path."""
+def write_report(
+    run_dir: str | Path,
+    out: str | Path | None = None,
+    run: _Trained | None = None,
+    rows: tuple[np.ndarray, np.ndarray | None] | None = None,
+) -> Path:
+    """Write the run's report (default ``RUN/report.html``); return its path. ``run`` and ``rows``
+    (its test rows and labels): the trained run as training holds it in memory, so nothing is
+    read back from disk; by default the run directory is opened and its data loaded."""
     from .api import open_run
     from .visualize import draw, test_rows
 
     run_dir = Path(run_dir)
-    run = open_run(run_dir)
+    run = run if run is not None else open_run(run_dir)
     path = Path(out) if out is not None else run_dir / REPORT
     if path.suffix.lower() != ".html":
         raise UserError(f"--out {path}: report writes an .html file; give a file name ending in .html")
@@ -73,7 +86,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
             f"{run_dir} has no readable {rundir.METRICS} ({e}); a report needs a run made by train"
         ) from None
     figures = [(SAVED[name], (run_dir / name).read_bytes()) for name in SAVED if (run_dir / name).is_file()]
-    rows = test_rows(run, run.cfg.data.data)  # read once for every figure below
+    rows = rows if rows is not None else test_rows(run, run.cfg.data.data)  # once for every figure
     with tempfile.TemporaryDirectory() as tmp:
         for what, caption in DRAWN.items():
             if what in ("traverse", "latent") and run.model.code_size < 2:

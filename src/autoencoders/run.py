@@ -262,10 +262,24 @@ def _train_and_report(
     _figures(out, model, ds, history, metrics)
     rundir.write_manifest(out, model.kind, ds.sample_shape, model.code_size, completed=True)
     (out / rundir.STATE).unlink(missing_ok=True)  # optimizer state is only needed to resume
+    _report(out, cfg, model, ds)
+    return Run(out, cfg, model, metrics, history)
+
+
+def _report(out: Path, cfg: Config, model: Autoencoder, ds: Dataset) -> None:
+    """The run's report, drawn from the model and test rows in memory (a CPU copy of the model:
+    the figures work on the host), not read back from the directory just written."""
+    from .api import _Trained
     from .report import write_report
 
-    write_report(out)
-    return Run(out, cfg, model, metrics, history)
+    opened = _Trained(
+        cfg,
+        rundir.read_manifest(out),
+        copy.deepcopy(model).cpu().eval(),
+        (ds.offset.numpy(), ds.span.numpy()),
+    )
+    test = ds.x_test.numpy(), None if ds.y_test is None else ds.y_test.numpy()
+    write_report(out, run=opened, rows=test)
 
 
 def _best_epoch(rows: list[dict], keep: str) -> int | None:

@@ -19,6 +19,7 @@ from . import api, rundir, viz
 from .errors import UserError
 from .metrics import encode_all, reconstruct_all
 from .nn import make_corruption
+from .probes import PCA
 
 KINDS = {
     "recon": "test images over their reconstructions",
@@ -210,9 +211,7 @@ def _latent(run, x: torch.Tensor, y, path: Path, n: int, method: str) -> None:
         points = TSNE(2, init="pca", random_state=0, perplexity=min(30, len(codes) - 1)).fit_transform(codes)
         axes = ("t-SNE 1 of the codes", "t-SNE 2 of the codes")
     elif method == "pca":
-        from sklearn.decomposition import PCA
-
-        points = PCA(2, svd_solver="full").fit_transform(codes)
+        points = PCA(torch.from_numpy(codes), 2).transform(torch.from_numpy(codes)).numpy()
         axes = ("principal component 1 of the codes", "principal component 2 of the codes")
     else:
         raise UserError(f"--method must be pca or tsne, not '{method}'")
