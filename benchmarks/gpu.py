@@ -47,33 +47,40 @@ LAYERS = [784, 1000, 500, 250, 30]
 NLL_ROWS, NLL_K = 1000, 200
 
 
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work (a no-op on the CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def hand_loop(x_train: torch.Tensor, x_test: torch.Tensor, args: argparse.Namespace) -> dict[str, Any]:
     """The yardstick: the stack trained by a plain loop with everything on the GPU."""
     torch.manual_seed(0)
-    widths = LAYERS + LAYERS[-2::-1]
+    device = torch.device(args.device)
+    widths = args.layers + args.layers[-2::-1]
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(widths, widths[1:])):
         layers.append(nn.Linear(a, b))
-        if i not in (len(LAYERS) - 2, len(widths) - 2):  # linear code, logits out
+        if i not in (len(args.layers) - 2, len(widths) - 2):  # linear code, logits out
             layers.append(nn.ReLU())
-    model = nn.Sequential(*layers).cuda()
+    model = nn.Sequential(*layers).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, fused=True)
-    x = x_train.cuda()
+    x = x_train.to(device)
     n = len(x)
-    torch.cuda.synchronize()
+    sync(device)
     t0 = time.perf_counter()
     for _ in range(args.epochs):
-        order = torch.randperm(n, device="cuda")
+        order = torch.randperm(n, device=device)
         for i in range(0, n, args.batch_size):
             batch = x[order[i : i + args.batch_size]]
             loss = F.binary_cross_entropy_with_logits(model(batch), batch, reduction="sum") / len(batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-    torch.cuda.synchronize()
+    sync(device)
     seconds = time.perf_counter() - t0
     with torch.no_grad():
-        test = x_test.cuda()
+        test = x_test.to(device)
         sse = float((torch.sigmoid(model(test)) - test).pow(2).sum(1).mean())
     return {
         "train_seconds": seconds,
@@ -85,8 +92,8 @@ def hand_loop(x_train: torch.Tensor, x_test: torch.Tensor, args: argparse.Namesp
 def ours(work: Path, name: str, args: argparse.Namespace, **options: Any) -> dict[str, Any]:
     """``autoencoders.train`` on the job; its training time, throughput, quality and wall time."""
     settings = dict(
-        data="fashion-mnist", layers=LAYERS, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        val_fraction=0.0, device="cuda", quiet=True, seed=0, out=str(work / name),
+        data="fashion-mnist", layers=args.layers, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        val_fraction=0.0, device=args.device, quiet=True, seed=0, out=str(work / name),
     )  # fmt: skip
     t0 = time.perf_counter()
     run = autoencoders.train(**(settings | options))
@@ -109,9 +116,9 @@ def whole_command(work: Path, args: argparse.Namespace) -> dict[str, Any]:
         run_dir = work / f"command-{label.split()[0]}"
         command = [
             sys.executable, "-m", "autoencoders", "train", "--data", "fashion-mnist",
-            "--layers", ",".join(map(str, LAYERS)), "--epochs", str(args.epochs),
+            "--layers", ",".join(map(str, args.layers)), "--epochs", str(args.epochs),
             "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--val-fraction", "0",
-            "--device", "cuda", "--quiet", "--out", str(run_dir),
+            "--device", args.device, "--quiet", "--out", str(run_dir),
         ]  # fmt: skip
         t0 = time.perf_counter()
         subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
@@ -130,10 +137,10 @@ def vae_ours(work: Path, x_test: torch.Tensor, args: argparse.Namespace) -> dict
     """Our VAE, captured steps, fp32; its training time and test NLL."""
     run = autoencoders.train(
         model="vae", data="fashion-mnist", layers=[784, 512, 16], epochs=args.vae_epochs,
-        batch_size=args.batch_size, lr=args.lr, val_fraction=0.0, device="cuda", precision="fp32",
+        batch_size=args.batch_size, lr=args.lr, val_fraction=0.0, device=args.device, precision="fp32",
         iw_samples=1, quiet=True, seed=0, out=str(work / "vae"),
     )  # fmt: skip
-    nll = importance_sampled_nll(run.model, x_test[:NLL_ROWS].cuda(), NLL_K)
+    nll = importance_sampled_nll(run.model, x_test[:NLL_ROWS].to(args.device), NLL_K)
     return {
         "train_seconds": run.metrics["train_seconds"],
         "samples_per_second": run.metrics["samples_per_second"],
@@ -154,7 +161,7 @@ def vae_pythae(work: Path, x_train: torch.Tensor, x_test: torch.Tensor, args: ar
     config = BaseTrainerConfig(
         output_dir=str(work / "pythae"), num_epochs=args.vae_epochs, learning_rate=args.lr,
         per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=args.batch_size,
-        steps_saving=None, no_cuda=False,
+        steps_saving=None, no_cuda=args.device != "cuda",
     )  # fmt: skip
     pipeline = TrainingPipeline(training_config=config, model=model)
     t0 = time.perf_counter()
@@ -163,7 +170,7 @@ def vae_pythae(work: Path, x_train: torch.Tensor, x_test: torch.Tensor, args: ar
     model = pipeline.trainer._best_model if hasattr(pipeline.trainer, "_best_model") else model
     model.eval()
     with torch.no_grad():
-        nll = -float(model.get_nll(x_test[:NLL_ROWS].cuda(), n_samples=NLL_K, batch_size=NLL_K))
+        nll = -float(model.get_nll(x_test[:NLL_ROWS].to(args.device), n_samples=NLL_K, batch_size=NLL_K))
     return {
         "train_seconds": seconds,
         "samples_per_second": len(x_train) * args.vae_epochs / seconds,
@@ -187,6 +194,8 @@ def ladder(run_dir: str, work: Path) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
+    parser.add_argument("--layers", type=lambda v: [int(w) for w in v.split(",")], default=LAYERS)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--vae-epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=256)
@@ -194,26 +203,27 @@ def main() -> None:
     parser.add_argument("--out-dir", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--skip", nargs="*", default=[], help="parts to leave out: command vae ladder")
     args = parser.parse_args()
-    if not torch.cuda.is_available():
-        raise SystemExit("gpu.py needs a CUDA GPU; none is visible to PyTorch")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("gpu.py needs a CUDA GPU (or --device cpu); none is visible to PyTorch")
     ds = load_dataset(DataConfig(data="fashion-mnist", val_fraction=0.0))
     x_train, x_test = ds.x_train, ds.x_test
     report: dict[str, Any] = {
-        "gpu": torch.cuda.get_device_name(),
+        "device": torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {os.cpu_count()} cores",
         "torch": torch.__version__,
-        "job": {"layers": LAYERS, "batch_size": args.batch_size, "epochs": args.epochs, "lr": args.lr},
+        "job": {"layers": args.layers, "batch_size": args.batch_size, "epochs": args.epochs, "lr": args.lr},
     }
     with tempfile.TemporaryDirectory(prefix="ae-gpu-") as tmp:
         work = Path(tmp)
         rows = {
             "hand loop": hand_loop(x_train, x_test, args),
             "ours eager fp32": ours(work, "eager", args, precision="fp32", cuda_graph="off"),
-            "ours captured fp32": ours(work, "captured", args, precision="fp32", cuda_graph="on"),
-            "ours captured, precision auto": ours(work, "auto", args, precision="auto", cuda_graph="on"),
         }
+        if args.device == "cuda":  # nothing to capture on a CPU
+            rows["ours captured fp32"] = ours(work, "captured", args, precision="fp32", cuda_graph="on")
+        rows["ours, precision auto"] = ours(work, "auto", args, precision="auto", cuda_graph="on")
         report["training"] = rows
         hand = rows["hand loop"]["samples_per_second"]
-        print(f"{report['gpu']}, torch {report['torch']}")
+        print(f"{report['device']}, torch {report['torch']}")
         print(f"{'':32} {'samples/s':>10} {'x hand':>7} {'train s':>8} {'wall s':>7} {'SSE':>7}  precision")
         for name, r in rows.items():
             print(
@@ -238,10 +248,10 @@ def main() -> None:
             for name, r in report["vae"].items():
                 print(f"VAE {name}: {r}", flush=True)
         if "ladder" not in args.skip:
-            report["ladder"] = ladder(rows["ours captured fp32"]["run_dir"], work)
+            report["ladder"] = ladder(rows["ours, precision auto"]["run_dir"], work)
             print(f"ladder, 100 labels: {report['ladder']}", flush=True)
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    path = args.out_dir / "gpu.json"
+    path = args.out_dir / ("gpu.json" if args.device == "cuda" else "gpu_job_on_cpu.json")
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {path}")
 

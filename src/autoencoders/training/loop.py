@@ -17,7 +17,7 @@ from ..errors import UserError
 from ..nn import eval_mode
 from ..stream import BLOCK_ROWS, Rows, RowStream, chunk_order
 from .capture import batch_runner
-from .precision import autocast, copies_of, resolve_precision
+from .precision import autocast, copies_of, flush_denormals, resolve_precision
 from .steps import Step
 
 
@@ -191,51 +191,52 @@ def fit(
         leave=False,
     )
     module.train()
-    while state.epoch < epochs and not state.stopped:
-        epoch = state.epoch + 1
-        step.set_epoch(epoch)
-        run_batch.new_epoch()
-        t0 = time.perf_counter()
-        # accumulate on-device: a .item() per step would stall a GPU pipeline
-        sums: dict[str, torch.Tensor] = {}
-        for batch in epoch_batches(train, cfg.batch_size, generator, rank, world):
-            for name, value in run_batch(batch).items():
-                sums[name] = sums.get(name, 0) + value * len(batch[0])
-            step.end_batch()
-            bar.update(len(batch[0]) * world)
-        train_values = {name: float(all_sum(total)) / n for name, total in sums.items()}
-        if not math.isfinite(train_values["loss"]):
-            bar.close()
-            raise Diverged(
-                f"training diverged: the loss became {train_values['loss']} in epoch {epoch} of stage "
-                f"'{stage}'; train again with a lower --lr (now {cfg.lr:g})"
-            )
-        val_values = evaluate_step(step, val, cfg.batch_size)
-        seconds = time.perf_counter() - t0
-        row = {
-            "stage": stage,
-            "epoch": epoch,
-            "train_loss": train_values["loss"],
-            "val_loss": val_values.get("loss", math.nan),
-        }
-        for name in (k for k in train_values if k != "loss"):
-            row |= {f"train_{name}": train_values[name], f"val_{name}": val_values.get(name, math.nan)}
-        row |= {f"val_{k}": v for k, v in val_values.items() if k != "loss" and k not in train_values}
-        row |= {"seconds": seconds, "samples_per_second": n / seconds}
-        history.append(row)
-        bar.set_postfix({"epoch": epoch} | {k: f"{v:.3f}" for k, v in train_values.items()})
-        score = val_values.get(step.monitor, math.nan)
-        if math.isfinite(score):  # there is a validation split to judge by
-            if score < state.best:
-                state.best, state.bad_epochs = score, 0
-                if cfg.keep == "best":
-                    state.best_weights = {k: v.detach().clone() for k, v in module.state_dict().items()}
-            else:
-                state.bad_epochs += 1
-                state.stopped = 0 < cfg.patience <= state.bad_epochs
-        state.epoch, state.shuffle = epoch, generator.get_state()
-        if on_epoch is not None:
-            on_epoch(state, row)
+    with flush_denormals():  # subnormal numbers slow a CPU's arithmetic many times
+        while state.epoch < epochs and not state.stopped:
+            epoch = state.epoch + 1
+            step.set_epoch(epoch)
+            run_batch.new_epoch()
+            t0 = time.perf_counter()
+            # accumulate on-device: a .item() per step would stall a GPU pipeline
+            sums: dict[str, torch.Tensor] = {}
+            for batch in epoch_batches(train, cfg.batch_size, generator, rank, world):
+                for name, value in run_batch(batch).items():
+                    sums[name] = sums.get(name, 0) + value * len(batch[0])
+                step.end_batch()
+                bar.update(len(batch[0]) * world)
+            train_values = {name: float(all_sum(total)) / n for name, total in sums.items()}
+            if not math.isfinite(train_values["loss"]):
+                bar.close()
+                raise Diverged(
+                    f"training diverged: the loss became {train_values['loss']} in epoch {epoch} of stage "
+                    f"'{stage}'; train again with a lower --lr (now {cfg.lr:g})"
+                )
+            val_values = evaluate_step(step, val, cfg.batch_size)
+            seconds = time.perf_counter() - t0
+            row = {
+                "stage": stage,
+                "epoch": epoch,
+                "train_loss": train_values["loss"],
+                "val_loss": val_values.get("loss", math.nan),
+            }
+            for name in (k for k in train_values if k != "loss"):
+                row |= {f"train_{name}": train_values[name], f"val_{name}": val_values.get(name, math.nan)}
+            row |= {f"val_{k}": v for k, v in val_values.items() if k != "loss" and k not in train_values}
+            row |= {"seconds": seconds, "samples_per_second": n / seconds}
+            history.append(row)
+            bar.set_postfix({"epoch": epoch} | {k: f"{v:.3f}" for k, v in train_values.items()})
+            score = val_values.get(step.monitor, math.nan)
+            if math.isfinite(score):  # there is a validation split to judge by
+                if score < state.best:
+                    state.best, state.bad_epochs = score, 0
+                    if cfg.keep == "best":
+                        state.best_weights = {k: v.detach().clone() for k, v in module.state_dict().items()}
+                else:
+                    state.bad_epochs += 1
+                    state.stopped = 0 < cfg.patience <= state.bad_epochs
+            state.epoch, state.shuffle = epoch, generator.get_state()
+            if on_epoch is not None:
+                on_epoch(state, row)
     bar.close()
     if state.best_weights is not None:
         module.load_state_dict(state.best_weights)
