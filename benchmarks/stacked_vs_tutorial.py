@@ -10,7 +10,7 @@ pretraining (3 epochs per layer) then 10 epochs of end-to-end fine-tuning with A
   every batch; the weights copied into the full stack (decoders mirrored) and fine-tuned
   with ``nn.MSELoss``, Adam lr 1e-3, fp32, a ``.item()`` per batch.
 * ``ours``: ``autoencoders``' own pipeline, driven exactly as ``autoencoders.run.train``
-  drives it (``registry.build`` → ``greedy_pretrain`` →
+  drives it (``kinds.build`` → ``greedy_pretrain`` →
   ``train.fit``), so that ``fit``'s ``on_epoch`` hook can record the test error after each
   fine-tuning epoch. ``val_fraction=0``: no validation hold-out, both train on the same rows.
 
@@ -48,7 +48,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from autoencoders import registry
+from autoencoders import kinds
 from autoencoders.config import DataConfig
 from autoencoders.data import load_dataset
 from autoencoders.metrics import reconstruction_errors
@@ -389,7 +389,7 @@ def run_ours(
     clock.start()
 
     # --- greedy pretraining; stage k's time = its fit + caching the features it trains on
-    model = registry.build(cfg, (x_tr.shape[1],)).to(device)
+    model = kinds.build(cfg.model, cfg.kind_options, (x_tr.shape[1],)).to(device)
     stage_ends: list[float] = []
     original_fit = state_module.fit
 

@@ -16,7 +16,7 @@ import torch
 from helpers import FAST
 
 import autoencoders
-from autoencoders import Config, UserError, registry
+from autoencoders import Config, UserError, kinds
 from autoencoders.checkpoint import file_sha256
 from autoencoders.models import Output
 from autoencoders.training import loop
@@ -28,7 +28,7 @@ SETTINGS = {
     "vae": {"layers": [64, 32, 8], "iw_samples": 10},
     "aae": {"layers": [64, 32, 8], "disc_layers": [32]},
 }
-KINDS = sorted(registry.kinds())
+KINDS = sorted(kinds.KINDS)
 
 
 def _digits(n: int = 16) -> torch.Tensor:
@@ -53,14 +53,14 @@ def runs(tmp_path_factory):
 
 def test_every_kind_has_contract_settings_and_a_summary():
     assert set(SETTINGS) == set(KINDS)
-    for kind in registry.kinds().values():
+    for kind in kinds.KINDS.values():
         assert kind.summary and kind.example.startswith("autoencoders train")
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_forward_returns_an_output_record(kind):
     torch.manual_seed(0)
-    model = registry.build(_config(kind), (1, 8, 8))
+    model = kinds.build(_config(kind).model, _config(kind).kind_options, (1, 8, 8))
     assert model.kind == kind
     x = _digits(8)
     out = model(x)
@@ -102,7 +102,7 @@ def test_run_directory_and_manifest(runs, kind):
     }
     saved = json.loads((run.dir / "config.json").read_text())
     assert saved["model"]["model"] == kind
-    own = registry.get(kind).section_name
+    own = kinds.get(kind).section_name
     assert (own in saved) == (own is not None)
     for name in ("model.safetensors", "metrics.json", "history.csv", "reconstructions.png", "loss.png"):
         assert (run.dir / name).is_file(), name
@@ -163,7 +163,7 @@ def test_interrupted_run_resumes_to_identical_weights(runs, kind, tmp_path, monk
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_greedy_pretraining_runs_or_is_refused_clearly(kind, tmp_path):
-    model = registry.build(_config(kind), (1, 8, 8))
+    model = kinds.build(_config(kind).model, _config(kind).kind_options, (1, 8, 8))
     cfg = _config(
         kind, pretrain="greedy", pretrain_epochs=1, epochs=1, compare=False, out=str(tmp_path / "r")
     )

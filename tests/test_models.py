@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autoencoders import Config, DenseAutoencoder, TrainConfig, UserError, registry
+from autoencoders import Config, DenseAutoencoder, TrainConfig, UserError, kinds
 from autoencoders.nn import (
     gaussian_noise,
     make_corruption,
@@ -45,7 +45,7 @@ def test_dense_shapes_and_mirrored_decoder():
 
 
 def test_from_config_defaults_to_d_256_64_16():
-    model = DenseAutoencoder.from_config(Config(), (30,))
+    model = DenseAutoencoder.from_config(Config().model, None, (30,))
     assert model.layers == [30, 256, 64, 16]
 
 
@@ -259,7 +259,7 @@ def test_scaled_init_keeps_the_signal_through_the_depth_and_survives_a_reset(kin
     for init in ("torch", "scaled"):
         cfg = as_config(model=kind, layers=[256, 128, 64, 32, 8], init=init, **extra)
         torch.manual_seed(0)
-        model = registry.build(cfg, (1, 16, 16) if kind == "conv" else (256,))
+        model = kinds.build(cfg.model, cfg.kind_options, (1, 16, 16) if kind == "conv" else (256,))
         with torch.no_grad():
             spread[init] = model(x).logits.std(0).mean().item()  # does the output depend on the input?
     assert spread["scaled"] > 100 * spread["torch"]  # PyTorch's default: a near-constant output

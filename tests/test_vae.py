@@ -14,7 +14,7 @@ import autoencoders
 from autoencoders import VAE, UserError
 from autoencoders.cli import run as cli_run
 from autoencoders.likelihood import elbo_parts, importance_sampled_nll
-from autoencoders.objectives import GaussianKL, Weighted
+from autoencoders.models.objectives import GaussianKL, Weighted
 
 D, K, SIGMA = 6, 2, 0.5
 

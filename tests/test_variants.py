@@ -15,8 +15,8 @@ from scipy.linalg import subspace_angles
 import autoencoders
 from autoencoders import DataConfig, DenseAutoencoder, UserError
 from autoencoders.metrics import encode_all
+from autoencoders.models.objectives import jacobian_norm
 from autoencoders.nn import CodeSelect
-from autoencoders.objectives import jacobian_norm
 from autoencoders.probes import PCA
 
 SIGMOID_ALL = {"code_activation": "sigmoid", "activation": "sigmoid"}
@@ -53,7 +53,7 @@ def test_l1_sparsity_shrinks_activations_of_any_kind(tmp_path, digits):
 
 
 def test_kl_sparsity_on_all_layers_penalises_each_encoder_layer():
-    from autoencoders.objectives import Sparsity
+    from autoencoders.models.objectives import Sparsity
 
     torch.manual_seed(0)
     model = DenseAutoencoder([64, 16, 8], activation_name="sigmoid", code_activation="sigmoid")

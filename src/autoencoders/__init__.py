@@ -6,6 +6,7 @@ import os
 # down many times over; it takes effect only before the thread pool starts (see threads.py).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from . import kinds
 from .api import (
     anomaly_scores_against_pca,
     classify,
@@ -23,7 +24,6 @@ from .config import Config, DataConfig, ModelConfig, PretrainConfig, TrainConfig
 from .data import Dataset, load_dataset
 from .errors import UserError
 from .models import VAE, AdversarialAutoencoder, Autoencoder, ConvAutoencoder, DenseAutoencoder, Output
-from .registry import kinds
 from .run import Run, resume, train
 
 __all__ = [

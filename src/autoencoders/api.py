@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import registry, rundir
+from . import kinds, rundir
 from .checkpoint import check_writable
 from .classify import (
     ClassifierResult,
@@ -21,13 +21,14 @@ from .classify import (
     save_classifier,
     train_classifier,
 )
-from .config import Config, DataConfig
+from .config import Config
 from .data import apply_scaler, display_shape, load_dataset, read_data, to_float
 from .errors import UserError
 from .ladder import Ladder
 from .metrics import encode_all, evaluate, reconstruct_all
 from .models import Autoencoder
 from .nn import make_corruption
+from .options import DataConfig
 from .probes import PCA
 from .stream import RowStream
 from .training.loop import resolve_device
@@ -54,7 +55,7 @@ def open_run(run_dir: str | Path, device: str = "cpu") -> _Trained:
     cfg = Config.load_json(run_dir / rundir.CONFIG)
     tensors = rundir.read_weights(run_dir, rundir.WEIGHTS, manifest)
     scaler = tensors.pop("input_offset").numpy(), tensors.pop("input_span").numpy()
-    model = registry.build(cfg, tuple(manifest["input_shape"]))
+    model = kinds.build(cfg.model, cfg.kind_options, tuple(manifest["input_shape"]))
     try:
         model.load_state_dict(tensors)
     except RuntimeError as e:
@@ -93,7 +94,7 @@ def _open_classifier(
     tensors = rundir.read_weights(path, rundir.CLASSIFIER_WEIGHTS, settings)
     try:
         scaler = tensors.pop("input_offset").numpy(), tensors.pop("input_span").numpy()
-        model = build_classifier(settings, registry.build(cfg, shape), tensors)
+        model = build_classifier(settings, kinds.build(cfg.model, cfg.kind_options, shape), tensors)
         model.load_state_dict(tensors)
     except (KeyError, TypeError, ValueError, RuntimeError):
         raise UserError(

@@ -25,14 +25,14 @@ from torch import nn
 
 from . import probes
 from .checkpoint import file_sha256, save_weights, write_json
-from .config import CLASSIFY_METHODS, TrainConfig
 from .data import Dataset
 from .errors import UserError
 from .ladder import Ladder
 from .metrics import encode_all
 from .models import Autoencoder
+from .models.objectives import Objective
 from .nn import codes_as_in_use, set_trainable
-from .objectives import Objective
+from .options import CLASSIFY_METHODS, TrainConfig
 from .rundir import CLASSIFIER_CONFIG, CLASSIFIER_WEIGHTS, METRICS, RUN_FORMAT
 from .training.loop import fit
 from .training.steps import AutoencoderLosses, SemiSupervisedStep, classification, supervised_step

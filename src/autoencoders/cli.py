@@ -17,18 +17,9 @@ from typing import NoReturn
 import numpy as np
 
 from .checkpoint import check_writable
-from .config import (
-    AT_LEAST_0,
-    AT_LEAST_1,
-    CLASSIFY_METHODS,
-    POSITIVE,
-    Config,
-    Range,
-    all_sections,
-    closest,
-    load_toml,
-)
+from .config import Config, all_sections, closest, load_toml
 from .errors import UserError
+from .options import AT_LEAST_0, AT_LEAST_1, CLASSIFY_METHODS, POSITIVE, Range
 
 
 class _Parser(argparse.ArgumentParser):
@@ -99,7 +90,7 @@ def _parse_ints(text: str) -> list[int]:
 
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
     """One flag per config field; defaults are None so only given flags override."""
-    from . import registry
+    from . import kinds
 
     for section, klass in all_sections().items():
         title = section if section in ("data", "model", "pretrain", "train") else f"--model {section}"
@@ -116,7 +107,7 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
             elif typing.get_origin(kind) is list:
                 group.add_argument(flag, type=_parse_ints, default=None, metavar="W,W,...", help=help_text)
             else:
-                choices = tuple(registry.kinds()) if f.name == "model" else f.metadata["choices"]
+                choices = tuple(kinds.KINDS) if f.name == "model" else f.metadata["choices"]
                 group.add_argument(flag, type=kind, default=None, choices=choices, help=help_text)
 
 

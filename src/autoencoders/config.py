@@ -15,200 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import kinds
 from .errors import UserError
-
-ACTIVATIONS = ("sigmoid", "relu", "tanh", "linear", "gelu")
-CORRUPTIONS = ("none", "gaussian", "masking", "salt-and-pepper")
-
-
-@dataclass(frozen=True)
-class Range:
-    """The numbers an option accepts: one source for validation and for ``--help``."""
-
-    low: float
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-
-    def __contains__(self, value: float) -> bool:
-        above = value > self.low if self.low_open else value >= self.low
-        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
-        return above and below
-
-    def __str__(self) -> str:
-        low = f"{self.low:g}"
-        if self.high is None:
-            return f"{'>' if self.low_open else '>='} {low}"
-        return f"in {'(' if self.low_open else '['}{low}, {self.high:g}{')' if self.high_open else ']'}"
-
-
-POSITIVE, AT_LEAST_0, AT_LEAST_1 = Range(0, low_open=True), Range(0), Range(1)
-FRACTION = Range(0, 1, high_open=True)
-# how ``classify`` makes a classifier from a run (see ``classify.FewLabels``)
-CLASSIFY_METHODS = ("finetune", "frozen", "knn", "semi", "ladder")
-
-
-def option(
-    default: Any,
-    help: str,
-    choices: tuple[str, ...] | None = None,
-    range: Range | None = None,  # noqa: A002 (reads as the option's range in the field list)
-    shown_default: str | None = None,
-) -> Any:
-    """A config field: its default, help text, and the choices or range it accepts."""
-    meta = {"help": help, "choices": choices, "range": range, "shown_default": shown_default}
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata=meta)
-    return field(default=default, metadata=meta)
-
-
-@dataclass
-class DataConfig:
-    data: str = option("digits", "dataset: digits | fashion-mnist | mnist | idx:DIR | npy:FILE | csv:FILE")
-    labels: str | None = option(None, "labels file (.npy) for npy: data")
-    label_column: str | None = option(None, "label column (name or index) for csv: data")
-    val_fraction: float = option(
-        0.1, "fraction of the training split held out for validation", range=FRACTION
-    )
-    test_fraction: float = option(
-        0.2, "test fraction for datasets without their own test split", range=FRACTION
-    )
-    split_seed: int = option(0, "seed of the train/validation/test split", range=AT_LEAST_0)
-    image_shape: list[int] | None = option(
-        None,
-        "view flat rows as images of this shape, C,H,W or H,W (e.g. 1,28,28); IDX and N×H×W data know it",
-    )
-    memory_budget: float = option(
-        2.0,
-        "GiB of training rows or cached features kept in RAM; larger npy data streams from disk",
-        range=POSITIVE,
-    )
-
-
-@dataclass
-class ModelConfig:
-    model: str = option("dense", "model kind (each has its own options below)")
-    layers: list[int] | None = option(
-        None,
-        "layer widths from the input (D: the data's width) to the code, e.g. 784,1000,500,250,30",
-        shown_default="D,256,64,16",
-    )
-    activation: str = option("relu", "hidden-layer activation", ACTIVATIONS)
-    code_activation: str = option("linear", "code-layer activation", ACTIVATIONS)
-    output_activation: str = option("sigmoid", "output-layer activation", ACTIVATIONS)
-    tied: bool = option(False, "tie decoder weights to the transposed encoder weights")
-    loss: str = option("bce", "reconstruction loss", ("bce", "mse"))
-    init: str = option(
-        "torch",
-        "weight initialisation: torch (each layer's PyTorch default) or scaled (He et al. 2015 for "
-        "layers feeding a ReLU or GELU, Glorot for the others; zero biases)",
-        ("torch", "scaled"),
-    )
-    corruption: str = option("none", "input corruption while training (denoising)", CORRUPTIONS)
-    noise: float = option(
-        0.3,
-        "corruption level: std of the gaussian noise (0 to 10), or the fraction of inputs masked or "
-        "set to 0/1 (0 to 1)",
-    )
-    sparsity: str = option("none", "sparsity penalty on code activations", ("none", "kl", "squared", "l1"))
-    sparsity_target: float = option(
-        0.05, "target mean activation of each unit over a batch (kl, squared)", range=Range(0, 1, True, True)
-    )
-    sparsity_weight: float = option(3.0, "weight of the sparsity penalty", range=AT_LEAST_0)
-    sparsity_layers: str = option("code", "layers the sparsity penalty applies to", ("code", "all"))
-    contractive: float = option(
-        0.0, "weight of the contractive penalty: squared Frobenius norm of dcode/dx", range=AT_LEAST_0
-    )
-    top_k: int = option(
-        0, "k-sparse code: keep the K largest code units of each sample (0: off)", range=AT_LEAST_0
-    )
-    top_k_start: int = option(
-        0, "k-sparse: start with this larger k (0: --top-k from the start)", range=AT_LEAST_0
-    )
-    top_k_warmup: int = option(
-        0, "k-sparse: epochs over which k falls linearly from --top-k-start to --top-k", range=AT_LEAST_0
-    )
-    lifetime_sparsity: float = option(
-        0.0,
-        "winner-take-all: while training each code unit keeps this fraction of its largest batch activations",
-        range=FRACTION,
-    )
-
-
-@dataclass
-class PretrainConfig:
-    pretrain: str = option("none", "pretraining schedule", ("none", "greedy"))
-    pretrain_epochs: int = option(3, "epochs per layer of greedy pretraining", range=AT_LEAST_0)
-    schedule: str = option("stagewise", "greedy schedule", ("stagewise", "phased"))
-    compare: bool = option(
-        True, "with greedy pretraining, also train the stack from random init (same epochs) and report both"
-    )
-
-    @property
-    def greedy(self) -> bool:
-        """Whether greedy layer-wise pretraining runs (schedule on, at least one epoch)."""
-        return self.pretrain == "greedy" and self.pretrain_epochs > 0
-
-
-@dataclass
-class TrainConfig:
-    optimizer: str = option("adam", "optimizer", ("adam", "sgd"))
-    lr: float = option(2e-3, "learning rate", range=POSITIVE)
-    lr_decay: str = option(
-        "none",
-        "learning-rate schedule over each training stage: none, cosine (from --lr to 0) or onecycle "
-        "(rises from --lr/25 to --lr over the first 30 percent of the steps, then a cosine to 0)",
-        ("none", "cosine", "onecycle"),
-    )
-    momentum: float = option(0.9, "SGD momentum", range=FRACTION)
-    weight_decay: float = option(0.0, "L2 weight decay", range=AT_LEAST_0)
-    batch_size: int = option(64, "mini-batch size", range=AT_LEAST_1)
-    epochs: int = option(100, "epochs of end-to-end training", range=AT_LEAST_0)
-    patience: int = option(
-        10,
-        "stop a stage after this many epochs without validation improvement (0: run every epoch)",
-        range=AT_LEAST_0,
-    )
-    keep: str = option(
-        "best", "weights a stage ends with: best (lowest validation loss) or last", ("best", "last")
-    )
-    seed: int = option(0, "random seed for initialisation and shuffling", range=AT_LEAST_0)
-    precision: str = option(
-        "auto",
-        "compute precision: fp32, tf32 (fp32 with TF32 matrix products, GPUs from NVIDIA Ampere on) or bf16 "
-        "autocast; auto measures them (a CPU's bf16 products; a GPU's training steps) and keeps fp32 unless "
-        "another is measurably faster",
-        ("auto", "fp32", "tf32", "bf16"),
-    )
-    cuda_graph: str = option(
-        "auto",
-        "replay each training step as one captured CUDA graph on a GPU (auto, on) or launch its kernels one "
-        "by one (off); on a CPU there is nothing to capture: auto runs eagerly, on says so",
-        ("auto", "on", "off"),
-    )
-    device: str = option("auto", "device", ("auto", "cpu", "cuda"))
-    threads: str = option("auto", "CPU threads: auto (CPUs this process may use; 1 for small layers) or N")
-    quiet: bool = option(False, "no progress bars")
-    snapshots: int = option(
-        0, "every N epochs, save test reconstructions to RUN/snapshots/ (0: off)", range=AT_LEAST_0
-    )
-    tensorboard: bool = option(
-        False, "also write TensorBoard event files to RUN/tensorboard/ (needs the tensorboard package)"
-    )
-
-    def __post_init__(self) -> None:
-        if isinstance(self.threads, int) and not isinstance(self.threads, bool):
-            self.threads = str(self.threads)  # threads=2 from Python means "2"
-
+from .options import DataConfig, ModelConfig, PretrainConfig, Range, TrainConfig
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "pretrain": PretrainConfig, "train": TrainConfig}
 
 
 def kind_sections() -> dict[str, type]:
     """The model kinds' own sections (``[conv]``, ``[vae]``, ...), by section name."""
-    from . import registry  # the registry imports the models, which import this module
-
-    return registry.sections()
+    return kinds.sections()
 
 
 def all_sections() -> dict[str, type]:
@@ -236,14 +52,12 @@ class Config:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Config:
         """Build from a nested dict; unknown keys are an error, missing keys keep defaults."""
-        from . import registry
-
         sections = all_sections()
         unknown = set(d) - set(sections) - {"out"}
         if unknown:
             raise UserError(f"unknown config section(s) {sorted(unknown)}; use {sorted(sections)}")
         parts = {name: _section(name, klass, d.get(name)) for name, klass in SECTIONS.items()}
-        kind = registry.get(parts["model"].model)
+        kind = kinds.get(parts["model"].model)
         for name in set(d) & set(kind_sections()):
             if d[name] and name != kind.section_name:
                 raise UserError(f"section [{name}] applies to --model {name}, not --model {kind.name}")

@@ -15,15 +15,15 @@ from typing import Any
 
 import torch
 
-from . import distributed, events, registry, rundir, viz
+from . import distributed, events, kinds, rundir, viz
 from .checkpoint import check_writable, save_weights, write_json, write_text
 from .config import Config, load_toml
 from .data import Dataset, load_dataset
 from .errors import UserError
 from .metrics import evaluate, reconstruct_all
 from .models import Autoencoder
+from .models.objectives import regularisers
 from .nn import make_corruption
-from .objectives import regularisers
 from .threads import choose_threads, evaluation_threads, thread_count
 from .training.layerwise import greedy_pretrain, pretrainable_pairs
 from .training.loop import Diverged, first_batch, resolve_device
@@ -209,7 +209,7 @@ def _precision(cfg: Config, ds: Dataset, model: Autoencoder, device: torch.devic
         return resolve_precision(cfg.train.precision, device)
 
     def make_step() -> Step:
-        return copy.deepcopy(model).make_step(cfg.train, 1)
+        return kinds.make_step(copy.deepcopy(model), cfg.train, 1)
 
     return resolve_precision("auto", device, make_step, first_batch((ds.x_train,), cfg.train.batch_size))
 
@@ -293,7 +293,7 @@ def _best_epoch(rows: list[dict], keep: str) -> int | None:
 def build_model(cfg: Config, sample_shape: tuple[int, ...], device: torch.device) -> Autoencoder:
     """The configured model, initialised from the seed; then each rank gets its own noise seed."""
     torch.manual_seed(cfg.train.seed)
-    model = registry.build(cfg, sample_shape).to(device)
+    model = kinds.build(cfg.model, cfg.kind_options, sample_shape).to(device)
     rank, world = distributed.rank_and_size()
     if world > 1:
         torch.manual_seed(cfg.train.seed + rank)  # same initial weights, different corruption noise
@@ -317,7 +317,7 @@ def _train_stage(progress: Progress, stage: str, model: Autoencoder, cfg: Config
     steps = cfg.train.epochs * math.ceil(len(x_train) / cfg.train.batch_size)
     corrupt = make_corruption(cfg.model.corruption, cfg.model.noise)
     terms = model.terms() + regularisers(cfg.model)
-    make_step = functools.partial(model.make_step, cfg.train, steps, corrupt, terms)
+    make_step = functools.partial(kinds.make_step, model, cfg.train, steps, corrupt, terms)
     progress.run_stage(stage, make_step, x_train, x_val, cfg.train, cfg.train.epochs)
 
 
@@ -348,17 +348,10 @@ def _figures(out: Path, model: Autoencoder, ds: Dataset, history: list[dict], me
         title=f"test images (top) and reconstructions (bottom), code size {model.code_size}",
     )
     if history:
-        viz.loss_curve(history, out / rundir.LOSS, _loss_name(model))
+        viz.loss_curve(history, out / rundir.LOSS, model.loss_label)
     if "no_pretraining_sse_per_image" in metrics:
         viz.pretraining_comparison(history, metrics, out / rundir.PRETRAINING)
     if hasattr(model, "sample"):
         with torch.no_grad():
             images = model.sample(40, torch.Generator().manual_seed(0)).cpu().numpy()
         viz.image_grid(images, out / rundir.SAMPLES, ds.image_shape, "samples from the prior")
-
-
-def _loss_name(model: Autoencoder) -> str:
-    """What the loss curves' axis measures, in words."""
-    if model.kind == "vae":
-        return "recon + β·KL per example (nats; −ELBO at β = 1)"
-    return "BCE summed over pixels, per example" if model.loss_kind == "bce" else "SSE per example"

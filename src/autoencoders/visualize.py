@@ -92,8 +92,6 @@ def draw(
 
 
 def _loss(run_dir: Path, model: nn.Module, path: Path) -> None:
-    from .run import _loss_name
-
     if not (run_dir / rundir.HISTORY).is_file():
         raise UserError(
             f"{run_dir} has no {rundir.HISTORY} (a saved estimator keeps none): no loss curve to draw"
@@ -105,7 +103,7 @@ def _loss(run_dir: Path, model: nn.Module, path: Path) -> None:
         ]
     if not history:
         raise UserError(f"{run_dir} trained for 0 epochs: there is no loss curve to draw")
-    viz.loss_curve(history, path, _loss_name(model))
+    viz.loss_curve(history, path, model.loss_label)
 
 
 def _recon(run, x: torch.Tensor, y, path: Path, n: int, method: str) -> None:

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..config import AT_LEAST_1, POSITIVE, Config, option
 from ..errors import UserError
 from ..nn import code_select
+from ..options import AT_LEAST_1, POSITIVE, ModelConfig, option
 from .dense import DenseAutoencoder, widths_for
 
 
@@ -70,9 +70,10 @@ class AdversarialAutoencoder(DenseAutoencoder):
         self.register_buffer("means", 3 * q[:components] / q[:components].norm(dim=1, keepdim=True))
 
     @classmethod
-    def from_config(cls, cfg: Config, input_shape: tuple[int, ...]) -> AdversarialAutoencoder:
-        """Build from a run config for rows of ``input_shape``."""
-        m, a = cfg.model, cfg.kind_options
+    def from_config(
+        cls, m: ModelConfig, a: AAEConfig, input_shape: tuple[int, ...]
+    ) -> AdversarialAutoencoder:
+        """Build from the model options and the ``[aae]`` section for rows of ``input_shape``."""
         return cls(
             widths_for(m.layers, input_shape),
             a.prior,
@@ -101,12 +102,6 @@ class AdversarialAutoencoder(DenseAutoencoder):
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` new rows decoded from prior samples."""
         return self.decode(self.prior_sample(n, generator))
-
-    def make_step(self, cfg, steps: int, corrupt=None, terms: list | None = None):
-        """The three-optimizer adversarial step."""
-        from ..training.steps import AdversarialStep
-
-        return AdversarialStep(self, cfg, steps, corrupt, terms)
 
     def layer_pairs(self, schedule: str = "stagewise") -> list:
         return []  # the adversarial phases need the whole encoder

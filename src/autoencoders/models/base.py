@@ -8,7 +8,6 @@ So data loading, streaming, caching and metrics never depend on the kind of mode
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -16,16 +15,8 @@ from torch import nn
 
 from ..errors import UserError
 from ..nn import activation
-
-
-@dataclass
-class Output:
-    """What ``forward`` returns."""
-
-    logits: torch.Tensor  # output layer before its activation, flat rows
-    code: torch.Tensor  # the representation (VAE: the posterior mean)
-    hidden: dict[str, torch.Tensor] = field(default_factory=dict)  # named activations, for terms and figures
-    posterior: tuple[torch.Tensor, torch.Tensor] | None = None  # (mean, log-variance) of a Gaussian code
+from .objectives import Reconstruction, Weighted
+from .output import Output
 
 
 def reconstruction_loss(
@@ -79,21 +70,18 @@ class Autoencoder(nn.Module):
         """Per-example reconstruction loss of ``target`` under output ``logits``."""
         return reconstruction_loss(logits, target, self.loss_kind, self.output_act)
 
+    @property
+    def loss_label(self) -> str:
+        """What its training loss measures, in words (a loss figure's axis)."""
+        return "BCE summed over pixels, per example" if self.loss_kind == "bce" else "SSE per example"
+
     def terms(self) -> list:
         """The weighted loss terms this kind trains with (see ``objectives``)."""
-        from ..objectives import Reconstruction, Weighted
-
         return [Weighted(Reconstruction())]
 
     def layer_pairs(self, schedule: str = "stagewise") -> list[LayerPair]:
         """Shallow autoencoders greedy pretraining can train, outermost first; [] = not possible."""
         return []
-
-    def make_step(self, cfg, steps: int, corrupt=None, terms: list | None = None):
-        """The training step of this kind: one gradient step on ``terms`` (default: its own)."""
-        from ..training.steps import autoencoder_step
-
-        return autoencoder_step(self, cfg, steps, corrupt, terms)
 
     def encoder_modules(self) -> list[nn.Module]:
         """Modules that map inputs to codes (what a classifier on codes fine-tunes)."""
@@ -120,7 +108,7 @@ class Stack(Autoencoder):
     shallow autoencoder greedy pretraining trains at stage ``k``.
     """
 
-    init = "torch"  # weight initialisation (the config's model.init), set by registry.build
+    init = "torch"  # weight initialisation (the config's model.init), set by kinds.build
 
     def __init__(
         self,

@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import Config, Range, option
 from ..errors import UserError
 from ..nn import code_select
+from ..options import ModelConfig, Range, option
 from .base import Stack
 from .dense import mirrored_linear, widths_for
 
@@ -130,14 +130,13 @@ class ConvAutoencoder(Stack):
         self.code_size = layers[-1]
 
     @classmethod
-    def from_config(cls, cfg: Config, input_shape: tuple[int, ...]) -> ConvAutoencoder:
-        """Build from a run config for images of ``input_shape`` (C, H, W)."""
+    def from_config(cls, m: ModelConfig, c: ConvConfig, input_shape: tuple[int, ...]) -> ConvAutoencoder:
+        """Build from the model options and the ``[conv]`` section for images of ``input_shape`` (C, H, W)."""
         if len(input_shape) != 3:
             raise UserError(
                 f"--model conv needs images, but the rows have shape {tuple(input_shape)}; "
                 "give N×H×W data or --image-shape C,H,W (or use --model dense)"
             )
-        m, c = cfg.model, cfg.kind_options
         layers = widths_for(m.layers, input_shape, default=(16,))
         return cls(
             input_shape,

@@ -6,9 +6,9 @@ import math
 
 from torch import nn
 
-from ..config import Config
 from ..errors import UserError
 from ..nn import TiedLinear, code_select
+from ..options import ModelConfig
 from .base import Stack
 
 
@@ -54,9 +54,8 @@ class DenseAutoencoder(Stack):
         self.code_size = layers[-1]
 
     @classmethod
-    def from_config(cls, cfg: Config, input_shape: tuple[int, ...]) -> DenseAutoencoder:
-        """Build from a run config for rows of ``input_shape``."""
-        m = cfg.model
+    def from_config(cls, m: ModelConfig, options: None, input_shape: tuple[int, ...]) -> DenseAutoencoder:
+        """Build from the model options for rows of ``input_shape`` (the kind has no section of its own)."""
         layers = widths_for(m.layers, input_shape)
         return cls(
             layers,

@@ -16,10 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import AT_LEAST_0, Config, option
 from ..errors import UserError
+from ..options import AT_LEAST_0, ModelConfig, option
 from .base import Output, Stack, reconstruction_loss
 from .dense import mirrored_linear, widths_for
+from .objectives import GaussianKL, Reconstruction, Weighted
 
 
 @dataclass
@@ -84,9 +85,8 @@ class VAE(Stack):
             self.log_std = nn.Parameter(torch.tensor(0.0)) if loss == "mse" else None
 
     @classmethod
-    def from_config(cls, cfg: Config, input_shape: tuple[int, ...]) -> VAE:
-        """Build from a run config for rows of ``input_shape``."""
-        m, v = cfg.model, cfg.kind_options
+    def from_config(cls, m: ModelConfig, v: VAEConfig, input_shape: tuple[int, ...]) -> VAE:
+        """Build from the model options and the ``[vae]`` section for rows of ``input_shape``."""
         if m.tied:
             raise UserError("--tied is not available for --model vae; leave it out")
         variants = {
@@ -153,9 +153,11 @@ class VAE(Stack):
         per_dim = 0.5 * sq * torch.exp(-2 * log_std) + log_std + 0.5 * math.log(2 * math.pi)
         return per_dim.sum(1)
 
-    def terms(self) -> list:
-        from ..objectives import GaussianKL, Reconstruction, Weighted
+    @property
+    def loss_label(self) -> str:
+        return "recon + β·KL per example (nats; −ELBO at β = 1)"
 
+    def terms(self) -> list:
         return [Weighted(Reconstruction()), Weighted(GaussianKL(), self.beta, self.kl_warmup)]
 
     def layer_pairs(self, schedule: str = "stagewise") -> list:

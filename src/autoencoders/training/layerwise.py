@@ -15,13 +15,14 @@ import math
 
 import torch
 
-from ..config import Config
 from ..errors import UserError
 from ..models.base import Autoencoder, LayerPair
+from ..models.objectives import regularisers
 from ..nn import eval_mode, make_corruption, set_trainable
-from ..objectives import regularisers
+from ..options import RunOptions
 from ..stream import Rows, RowStream, write_stream
 from .state import Progress
+from .steps import autoencoder_step
 
 
 @torch.no_grad()
@@ -54,7 +55,7 @@ def greedy_pretrain(
     model: Autoencoder,
     x_train: Rows,
     x_val: Rows,
-    cfg: Config,
+    cfg: RunOptions,
     progress: Progress,
     memory_budget: int = 2 << 30,
 ) -> list[dict]:
@@ -75,7 +76,7 @@ def greedy_pretrain(
         terms = pair.terms() + regularisers(cfg.model, code_layer=k == len(pairs) - 1)
         history += progress.run_stage(
             f"pretrain layer {k + 1}",
-            functools.partial(pair.make_step, cfg.train, steps, corrupt, terms),
+            functools.partial(autoencoder_step, pair, cfg.train, steps, corrupt, terms),
             (h_train, x_train) if phased else h_train,
             (h_val, x_val) if phased else h_val,
             cfg.train,

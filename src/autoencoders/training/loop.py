@@ -11,10 +11,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..config import TrainConfig
 from ..distributed import all_sum, rank_and_size
 from ..errors import UserError
 from ..nn import eval_mode
+from ..options import TrainConfig
 from ..stream import BLOCK_ROWS, Rows, RowStream, chunk_order
 from .capture import batch_runner
 from .precision import autocast, copies_of, flush_denormals, resolve_precision

@@ -20,8 +20,8 @@ from safetensors import SafetensorError, safe_open
 from torch import nn
 
 from ..checkpoint import atomic_write
-from ..config import TrainConfig
 from ..errors import UserError
+from ..options import TrainConfig
 from .loop import LoopState, Tensors, fit
 from .steps import Step
 

@@ -12,7 +12,7 @@ from typing import Protocol
 import torch
 from torch import nn
 
-from .models.base import Output
+from .output import Output
 
 
 class Term(Protocol):

@@ -1,0 +1,125 @@
+"""Model kinds by name: one line per kind, and everything that differs by kind.
+
+``--model``, TOML, ``config.json``, ``load`` and ``classify`` find a kind here by its name: its
+model's builder, its own config section (``[conv]``, ``[vae]``, ...) and the step that trains it.
+A new kind is a file under ``models/`` and a line in ``KINDS`` (or a ``register`` call from
+outside the package); behaviour that differs by kind otherwise lives in the model's own methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .errors import UserError
+from .models import (
+    VAE,
+    AAEConfig,
+    AdversarialAutoencoder,
+    Autoencoder,
+    ConvAutoencoder,
+    ConvConfig,
+    DenseAutoencoder,
+    VAEConfig,
+)
+from .options import ModelConfig, TrainConfig
+from .training.adversarial import AdversarialStep
+from .training.steps import Step, autoencoder_step
+
+# (model, training options, steps, corruption, terms or None for the model's own) -> its step
+StepFactory = Callable[[Autoencoder, TrainConfig, int, Callable | None, list | None], Step]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A model kind."""
+
+    name: str
+    summary: str  # what it is, in one line
+    example: str  # a one-line CLI example
+    build: Callable[[ModelConfig, Any, tuple[int, ...]], Autoencoder]  # (options, own section, shape)
+    section: type | None = None  # its own config section, named like the kind
+    step: StepFactory = autoencoder_step
+
+    @property
+    def section_name(self) -> str | None:
+        return self.name if self.section is not None else None
+
+
+KINDS: dict[str, Kind] = {
+    kind.name: kind
+    for kind in (
+        Kind(
+            "dense",
+            "fully connected stack (plain, tied, denoising, stacked with --pretrain greedy)",
+            "autoencoders train --layers 64,32,8",
+            DenseAutoencoder.from_config,
+        ),
+        Kind(
+            "conv",
+            "stride-2 convolutions down, transposed convolutions up, a dense code layer",
+            "autoencoders train --model conv --channels 32,64 --layers 64,16",
+            ConvAutoencoder.from_config,
+            ConvConfig,
+        ),
+        Kind(
+            "vae",
+            "variational: Gaussian code, reparameterisation, Bernoulli or Gaussian decoder",
+            "autoencoders train --model vae --layers 64,128,8 --beta 1",
+            VAE.from_config,
+            VAEConfig,
+        ),
+        Kind(
+            "aae",
+            "adversarial: a discriminator on codes matches them to a Gaussian or mixture prior",
+            "autoencoders train --model aae --layers 64,128,4 --prior gaussian",
+            AdversarialAutoencoder.from_config,
+            AAEConfig,
+            AdversarialStep,
+        ),
+    )
+}
+
+
+def register(kind: Kind) -> Kind:
+    """Add ``kind`` (a kind defined outside this package); its name must be new."""
+    if kind.name in KINDS:
+        raise ValueError(f"model kind '{kind.name}' is registered twice")
+    KINDS[kind.name] = kind
+    return kind
+
+
+def get(name: str) -> Kind:
+    """The kind called ``name``, or a UserError listing the known ones."""
+    if name not in KINDS:
+        raise UserError(f"--model must be one of {', '.join(KINDS)}, not '{name}'")
+    return KINDS[name]
+
+
+def sections() -> dict[str, type]:
+    """The kinds' own config sections by section name."""
+    return {k.section_name: k.section for k in KINDS.values() if k.section is not None}
+
+
+def build(model: ModelConfig, options: Any, input_shape: tuple[int, ...]) -> Autoencoder:
+    """The model ``model.model`` names, with its own section ``options``, for rows of
+    ``input_shape``, initialised as ``model.init`` says."""
+    built = get(model.model).build(model, options, tuple(input_shape))
+    built.init = model.init
+    if built.init != "torch":  # the layers were built with PyTorch's own initialisation
+        built.reset_parameters()
+    return built
+
+
+def make_step(
+    model: Autoencoder,
+    cfg: TrainConfig,
+    steps: int,
+    corrupt: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    terms: list | None = None,
+) -> Step:
+    """The step that trains ``model`` for its kind, on ``terms`` (default: the model's own)."""
+    return get(model.kind).step(model, cfg, steps, corrupt, terms)
