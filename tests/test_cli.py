@@ -69,6 +69,7 @@ def test_usage_errors_are_one_line_with_the_fix(capsys, argv, expected):
     assert re.search(expected, err), err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
 def test_written_files_follow_the_umask(tmp_path, mask, mode):
     target = tmp_path / "out.txt"

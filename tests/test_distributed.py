@@ -26,6 +26,7 @@ def _run(cmd: list[str], tmp_path) -> None:
 
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch built without distributed")
+@pytest.mark.slow
 def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
     _run([*torchrun, "-m", "autoencoders", *ARGS, "--out", "two"], tmp_path)

@@ -156,6 +156,7 @@ def test_not_a_run_directory(tmp_path):
         autoencoders.load(tmp_path)
 
 
+@pytest.mark.slow
 def test_cli_user_error_is_one_line_without_traceback(tmp_path):
     proc = subprocess.run(
         [

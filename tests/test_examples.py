@@ -26,6 +26,8 @@ from sklearn.datasets import load_digits
 
 from autoencoders.cli import main
 
+pytestmark = pytest.mark.slow  # every example and README command, as written: the -m slow tier
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*.toml"))
 SCRIPTS = sorted((ROOT / "examples").glob("*.py"))

@@ -51,6 +51,7 @@ window.addEventListener("load", () => {
 </script>"""
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Chromium (Debian package chromium)")
 def test_report_renders_every_image_in_headless_chromium(digits_run, tmp_path):
     page = (digits_run.dir / "report.html").read_text()

@@ -105,6 +105,7 @@ def uninterrupted(tmp_path_factory):
     return get
 
 
+@pytest.mark.slow
 # 1,294 training rows in batches of 64: 21 batches per epoch, 42 per pretraining stage
 @pytest.mark.parametrize(
     ("settings", "kill_at", "saved"),
@@ -157,6 +158,7 @@ def test_sigkill_then_resume_gives_bit_identical_weights(tmp_path, uninterrupted
     assert not list(killed.glob(".*.tmp"))  # a write cut short leaves no stray file behind
 
 
+@pytest.mark.slow
 def test_resume_of_a_run_killed_before_its_first_epoch_starts_over(tmp_path):
     killed = tmp_path / "killed"
     settings = {"data": "digits", "layers": [64, 16, 4], "epochs": 2}

@@ -67,6 +67,7 @@ def test_thread_settings_are_checked_and_reported(tmp_path):
     assert run.metrics["threads"] == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("given", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
 def test_idle_threads_sleep_unless_the_user_chose_otherwise(given, expected):
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}

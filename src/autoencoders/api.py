@@ -124,8 +124,7 @@ def evaluate_run(run_dir: str | Path, data: str | None = None) -> dict[str, Any]
         run.cfg.data.data = data
     ds = load_dataset(run.cfg.data, scaler=run.scaler)
     _check_width(run.model, ds.n_features, run.cfg.data.data)
-    iw_samples = getattr(run.cfg.kind_options, "iw_samples", 0)
-    return evaluate(run.model, ds, iw_samples=iw_samples, quiet=run.cfg.train.quiet)
+    return evaluate(run.model, ds, iw_samples=run.model.iw_samples, quiet=run.cfg.train.quiet)
 
 
 def _check_width(model: Autoencoder, n_features: int, spec: str) -> None:
@@ -213,7 +212,7 @@ def score(
     x, y = _scaled_data(run.cfg.data, data, split, run.scaler)
     _check_width(run.model, x.shape[1], data)
     rows = torch.from_numpy(x).to(device)
-    if hasattr(run.model, "posterior"):
+    if run.model.likelihood:
         from .likelihood import importance_sampled_nll
 
         scores = importance_sampled_nll(run.model, rows, max(iw_samples, 1), quiet=run.cfg.train.quiet)
@@ -268,7 +267,7 @@ def sample(run_dir: str | Path, n: int = 64, seed: int = 0) -> tuple[np.ndarray,
     if n < 1:
         raise UserError(f"-n must be at least 1, got {n}")
     model = load(run_dir)
-    if not hasattr(model, "sample"):
+    if not getattr(model, "can_sample", False):  # a classifier directory has no prior either
         raise UserError(
             f"{run_dir} is a '{model.kind}' model, which has no prior to sample from; "
             "train --model vae or --model aae"

@@ -375,8 +375,7 @@ def _ladder(
     how: FewLabels,
 ) -> tuple[Ladder, list[dict], dict[str, Any]]:
     """A ladder network over the encoder's widths, started from its dense layers where they fit."""
-    widths = list(getattr(autoencoder, "layers", [math.prod(autoencoder.input_shape), autoencoder.code_size]))
-    ladder = Ladder([*widths, n_classes], how.ladder_noise).to(train[0].device)
+    ladder = Ladder([*autoencoder.layers, n_classes], how.ladder_noise).to(train[0].device)
     parts = autoencoder.encoder_modules()
     linears = [m for part in parts for m in part.modules() if isinstance(m, nn.Linear)]
     pretrained = not how.from_scratch and ladder.init_from(linears)

@@ -242,7 +242,7 @@ def evaluate(
     pca = pca_scores(x_train, y_train, ds.x_test, y_test, k, device, probe) if pca_baseline else {}
     out |= {name: pca[name] for name in ("pca_sse_per_image", "pca_psnr") if name in pca}
     out["code_size"] = k
-    if hasattr(model, "posterior"):
+    if model.likelihood:
         out |= likelihood_metrics(model, x_test, iw_samples, quiet)
     if probe is not None:
         z_train = encode_all(model, probe[0].to(device))

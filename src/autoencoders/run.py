@@ -230,7 +230,7 @@ def _train_and_report(
     if rank > 0:
         return Run(out, cfg, model, {}, history)
     with thread_count(evaluation_threads(cfg.train.threads)):
-        metrics = evaluate(model, ds, iw_samples=_iw_samples(cfg), quiet=cfg.train.quiet)
+        metrics = evaluate(model, ds, iw_samples=model.iw_samples, quiet=cfg.train.quiet)
     final = [h for h in history if h["stage"] == stage]
     final_seconds = sum(h["seconds"] for h in final)
     metrics.update(
@@ -332,10 +332,6 @@ def _snapshot(out: Path, model: Autoencoder, ds: Dataset, every: int, row: dict)
     viz.reconstruction_grid(x.numpy(), recon, out / rundir.SNAPSHOTS / name, ds.image_shape, title)
 
 
-def _iw_samples(cfg: Config) -> int:
-    return getattr(cfg.kind_options, "iw_samples", 0)
-
-
 def _figures(out: Path, model: Autoencoder, ds: Dataset, history: list[dict], metrics: dict) -> None:
     device = next(model.parameters()).device
     x = ds.x_test[:20]
@@ -351,7 +347,7 @@ def _figures(out: Path, model: Autoencoder, ds: Dataset, history: list[dict], me
         viz.loss_curve(history, out / rundir.LOSS, model.loss_label)
     if "no_pretraining_sse_per_image" in metrics:
         viz.pretraining_comparison(history, metrics, out / rundir.PRETRAINING)
-    if hasattr(model, "sample"):
+    if model.can_sample:
         with torch.no_grad():
             images = model.sample(40, torch.Generator().manual_seed(0)).cpu().numpy()
         viz.image_grid(images, out / rundir.SAMPLES, ds.image_shape, "samples from the prior")

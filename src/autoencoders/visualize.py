@@ -222,7 +222,7 @@ def _traverse(run, x: torch.Tensor, y, path: Path, n: int, method: str) -> None:
     codes = encode_all(model, x)
     dims = min(n, codes.shape[1])
     steps = 9
-    if hasattr(model, "sample"):  # a prior N(0, 1) per unit: ±3 standard deviations
+    if model.can_sample:  # a prior N(0, 1) per unit: ±3 standard deviations
         lo, hi = torch.full((dims,), -3.0), torch.full((dims,), 3.0)
         span = "from −3 to +3"
     else:  # the range the test codes actually take

@@ -42,6 +42,7 @@ class AdversarialAutoencoder(DenseAutoencoder):
     """A dense autoencoder whose codes a discriminator pushes towards ``prior``."""
 
     kind = "aae"
+    can_sample = True
 
     def __init__(
         self,

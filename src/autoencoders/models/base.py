@@ -40,7 +40,12 @@ class Autoencoder(nn.Module):
     kind: str = ""
     input_shape: tuple[int, ...]
     code_size: int
+    layers: list[int]  # widths from the input to the code (a conv model: of its dense part)
     loss_kind: str
+    # what a kind can do beyond encoding and decoding, read instead of its name
+    can_sample = False  # ``sample(n)`` decodes draws from a prior
+    likelihood = False  # a Gaussian ``posterior(x)`` and a decoder likelihood: its test NLL can be estimated
+    iw_samples = 0  # importance samples for that NLL after training (from the kind's own options)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Input rows → codes."""

@@ -55,6 +55,7 @@ class VAE(Stack):
     """Gaussian encoder q(z|x), standard normal prior, Bernoulli or Gaussian decoder p(x|z)."""
 
     kind = "vae"
+    can_sample = likelihood = True
 
     def __init__(
         self,
@@ -104,7 +105,7 @@ class VAE(Stack):
             )
         if m.loss == "bce" and v.decoder_std != "learned":
             raise UserError("--decoder-std sets the Gaussian decoder's noise: use it with --loss mse")
-        return cls(
+        model = cls(
             widths_for(m.layers, input_shape),
             m.activation,
             m.output_activation,
@@ -115,6 +116,8 @@ class VAE(Stack):
             v.kl_warmup,
             input_shape,
         )
+        model.iw_samples = v.iw_samples
+        return model
 
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance of q(z|x)."""
