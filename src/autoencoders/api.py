@@ -53,8 +53,7 @@ def open_run(run_dir: str | Path, device: str = "cpu") -> _Trained:
     run_dir = Path(run_dir)
     manifest = rundir.require_complete(run_dir)
     cfg = Config.load_json(run_dir / rundir.CONFIG)
-    tensors = rundir.read_weights(run_dir, rundir.WEIGHTS, manifest)
-    scaler = tensors.pop("input_offset").numpy(), tensors.pop("input_span").numpy()
+    tensors, scaler = rundir.read_scaled_weights(run_dir, rundir.WEIGHTS, manifest)
     model = kinds.build(cfg.model, cfg.kind_options, tuple(manifest["input_shape"]))
     try:
         model.load_state_dict(tensors)
@@ -91,9 +90,8 @@ def _open_classifier(
         raise UserError(
             f"{path} is not a classifier directory made by 'autoencoders classify' ({e})"
         ) from None
-    tensors = rundir.read_weights(path, rundir.CLASSIFIER_WEIGHTS, settings)
+    tensors, scaler = rundir.read_scaled_weights(path, rundir.CLASSIFIER_WEIGHTS, settings)
     try:
-        scaler = tensors.pop("input_offset").numpy(), tensors.pop("input_span").numpy()
         model = build_classifier(settings, kinds.build(cfg.model, cfg.kind_options, shape), tensors)
         model.load_state_dict(tensors)
     except (KeyError, TypeError, ValueError, RuntimeError):

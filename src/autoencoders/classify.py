@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import probes
-from .checkpoint import file_sha256, save_weights, write_json
+from .checkpoint import file_sha256, write_json
 from .data import Dataset
 from .errors import UserError
 from .ladder import Ladder
@@ -33,7 +33,7 @@ from .models import Autoencoder
 from .models.objectives import Objective
 from .nn import codes_as_in_use, set_trainable
 from .options import CLASSIFY_METHODS, TrainConfig
-from .rundir import CLASSIFIER_CONFIG, CLASSIFIER_WEIGHTS, METRICS, RUN_FORMAT
+from .rundir import CLASSIFIER_CONFIG, CLASSIFIER_WEIGHTS, RUN_FORMAT, write_metrics, write_weights
 from .training.loop import fit
 from .training.steps import AutoencoderLosses, SemiSupervisedStep, classification, supervised_step
 
@@ -431,11 +431,9 @@ def save_classifier(
     self-contained: ``autoencoders.load`` rebuilds the classifier from it alone.
     """
     out.mkdir(parents=True, exist_ok=True)
-    tensors = dict(result.model.state_dict())
-    tensors["input_offset"], tensors["input_span"] = (torch.from_numpy(np.asarray(a)) for a in scaler)
-    save_weights(out / CLASSIFIER_WEIGHTS, tensors)
+    write_weights(out / CLASSIFIER_WEIGHTS, result.model.state_dict(), scaler)
     checksum = {CLASSIFIER_WEIGHTS: file_sha256(out / CLASSIFIER_WEIGHTS)}
     settings = {"format": RUN_FORMAT, **config, **result.settings, "classes": result.classes.tolist()}
     settings["sha256"] = checksum
     write_json(out / CLASSIFIER_CONFIG, settings)
-    write_json(out / METRICS, result.metrics)
+    write_metrics(out, result.metrics)

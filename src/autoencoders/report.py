@@ -79,12 +79,7 @@ def write_report(
     path = Path(out) if out is not None else run_dir / REPORT
     if path.suffix.lower() != ".html":
         raise UserError(f"--out {path}: report writes an .html file; give a file name ending in .html")
-    try:
-        metrics = json.loads((run_dir / rundir.METRICS).read_text())
-    except (OSError, ValueError) as e:
-        raise UserError(
-            f"{run_dir} has no readable {rundir.METRICS} ({e}); a report needs a run made by train"
-        ) from None
+    metrics = rundir.read_metrics(run_dir)
     figures = [(SAVED[name], (run_dir / name).read_bytes()) for name in SAVED if (run_dir / name).is_file()]
     rows = rows if rows is not None else test_rows(run, run.cfg.data.data)  # once for every figure
     with tempfile.TemporaryDirectory() as tmp:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import copy
-import csv
 import functools
-import io
 import math
 import shutil
 from dataclasses import dataclass
@@ -16,7 +14,7 @@ from typing import Any
 import torch
 
 from . import distributed, events, kinds, rundir, viz
-from .checkpoint import check_writable, save_weights, write_json, write_text
+from .checkpoint import check_writable, write_json
 from .config import Config, load_toml
 from .data import Dataset, load_dataset
 from .errors import UserError
@@ -66,22 +64,6 @@ def _new_run_dir(cfg: Config) -> Path:
         k += 1
         path = base.with_name(f"{base.name}-{k}")
     return path
-
-
-def save_model(path: Path, model: Autoencoder, scaler: tuple[torch.Tensor, torch.Tensor]) -> None:
-    """Weights plus the input scaling (offset, span) fitted on the training split."""
-    tensors = dict(model.state_dict())
-    tensors["input_offset"], tensors["input_span"] = scaler
-    save_weights(path, tensors)
-
-
-def _history_csv(history: list[dict]) -> str:
-    fields = list(dict.fromkeys(k for row in history for k in row)) or ["stage"]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=fields)
-    writer.writeheader()
-    writer.writerows(history)
-    return buf.getvalue()
 
 
 def train(config: Config | dict | str | Path | None = None, overwrite: bool = False, **overrides: Any) -> Run:
@@ -256,9 +238,9 @@ def _train_and_report(
         )
         if "linear_probe_accuracy" in m:
             metrics["no_pretraining_linear_probe_accuracy"] = m["linear_probe_accuracy"]
-    save_model(out / rundir.WEIGHTS, model, (ds.offset, ds.span))
-    write_json(out / rundir.METRICS, metrics)
-    write_text(out / rundir.HISTORY, _history_csv(history))
+    rundir.write_weights(out / rundir.WEIGHTS, model.state_dict(), (ds.offset, ds.span))
+    rundir.write_metrics(out, metrics)
+    rundir.write_history(out, history)
     _figures(out, model, ds, history, metrics)
     rundir.write_manifest(out, model.kind, ds.sample_shape, model.code_size, completed=True)
     (out / rundir.STATE).unlink(missing_ok=True)  # optimizer state is only needed to resume

@@ -1,17 +1,24 @@
-"""The run directory: the one owner of its file names, and its manifest.
+"""The run directory: the one owner of its file names and of how each file is written and read.
 
 ``manifest.json`` says what the directory holds (format version, model kind, input shape,
 code size) and whether training **completed**; commands that need a trained model refuse
-an incomplete run and say how to continue it.
+an incomplete run and say how to continue it. Weight files carry the input scaling their model
+expects (``SCALING``); ``history.csv`` and ``metrics.json`` are written and read here too, for
+runs, classifier directories and saved estimators alike.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import file_sha256, load_weights, write_json
+import numpy as np
+import torch
+
+from .checkpoint import file_sha256, load_weights, save_weights, write_json, write_text
 from .errors import UserError
 
 RUN_FORMAT = 3  # 3: the manifest records the SHA-256 of every weight file
@@ -25,6 +32,52 @@ RECONSTRUCTIONS, LOSS, PRETRAINING, SAMPLES = (
 )
 CLASSIFIER_WEIGHTS, CLASSIFIER_CONFIG = "classifier.safetensors", "classifier.json"
 TENSORBOARD, SNAPSHOTS = "tensorboard", "snapshots"
+SCALING = ("input_offset", "input_span")  # a weight file's input scaling: rows = (raw - offset) / span
+
+Scaler = tuple[np.ndarray, np.ndarray]  # (offset, span) per input feature, fitted on the training split
+
+
+def write_weights(path: Path, state: dict[str, torch.Tensor], scaler: Scaler | None = None) -> None:
+    """A weight file: ``state`` and, given, the input ``scaler`` its model expects rows in."""
+    tensors = dict(state)
+    if scaler is not None:
+        tensors |= {key: torch.as_tensor(np.asarray(part)) for key, part in zip(SCALING, scaler)}
+    save_weights(path, tensors)
+
+
+def write_history(run_dir: Path, history: list[dict[str, Any]]) -> None:
+    """``history.csv``: one row per epoch and stage, a column per number any row has."""
+    fields = list(dict.fromkeys(k for row in history for k in row)) or ["stage"]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(history)
+    write_text(Path(run_dir) / HISTORY, buf.getvalue())
+
+
+def read_history(run_dir: Path) -> list[dict[str, Any]]:
+    """The rows of ``history.csv`` (numbers as floats); a UserError when there is none."""
+    path = Path(run_dir) / HISTORY
+    if not path.is_file():
+        raise UserError(f"{run_dir} has no {HISTORY} (a saved estimator keeps none): no loss curve to draw")
+    with open(path, newline="") as f:
+        return [
+            {k: v if k == "stage" else float(v) for k, v in row.items() if v != ""}
+            for row in csv.DictReader(f)
+        ]
+
+
+def write_metrics(run_dir: Path, metrics: dict[str, Any]) -> None:
+    """``metrics.json``."""
+    write_json(Path(run_dir) / METRICS, metrics)
+
+
+def read_metrics(run_dir: Path) -> dict[str, Any]:
+    """The numbers of ``metrics.json``; a UserError naming the fix when it cannot be read."""
+    try:
+        return json.loads((Path(run_dir) / METRICS).read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"{run_dir} has no readable {METRICS} ({e}); it needs a run made by train") from None
 
 
 def write_manifest(
@@ -95,6 +148,17 @@ def read_weights(run_dir: str | Path, name: str, manifest: dict[str, Any]) -> di
     if not isinstance(expected, str):
         raise UserError(f"{Path(run_dir) / MANIFEST} records no checksum for {name}; train the run again")
     return load_weights(Path(run_dir) / name, expected)
+
+
+def read_scaled_weights(
+    run_dir: str | Path, name: str, manifest: dict[str, Any]
+) -> tuple[dict[str, Any], Scaler]:
+    """The model tensors of weight file ``name`` (verified like ``read_weights``) and its input scaling."""
+    tensors = read_weights(run_dir, name, manifest)
+    if not all(key in tensors for key in SCALING):
+        raise UserError(f"{Path(run_dir) / name} holds no input scaling; it was not written by this toolkit")
+    offset, span = (tensors.pop(key).numpy() for key in SCALING)
+    return tensors, (offset, span)
 
 
 def require_complete(run_dir: str | Path) -> dict[str, Any]:

@@ -29,13 +29,13 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import rundir
-from .checkpoint import save_weights, write_json
+from .checkpoint import write_json
 from .classify import EncoderClassifier, fit_head, make_classifier
 from .config import Config
 from .data import apply_scaler, dataset_from_arrays
 from .errors import UserError
 from .metrics import encode_all, reconstruct_all
-from .run import build_model, save_model, train_stages
+from .run import build_model, train_stages
 from .threads import choose_threads, thread_count
 from .training.loop import fit, resolve_device
 from .training.state import Progress
@@ -159,7 +159,7 @@ class _Autoencoder(BaseEstimator):
         path.mkdir(parents=True, exist_ok=True)
         write_json(path / rundir.CONFIG, self.config_.to_dict())
         model = self.autoencoder_
-        save_model(path / rundir.WEIGHTS, model, tuple(torch.from_numpy(a) for a in self.scaler_))
+        rundir.write_weights(path / rundir.WEIGHTS, model.state_dict(), self.scaler_)
         self._save_weights(path)
         rundir.write_manifest(path, model.kind, model.input_shape, model.code_size, completed=True)
         write_json(path / ESTIMATOR, {"class": type(self).__name__, **self._fitted_json()})
@@ -296,7 +296,7 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
         return self.classes_[proba.argmax(1)]
 
     def _save_weights(self, path: Path) -> None:
-        save_weights(path / rundir.CLASSIFIER_WEIGHTS, self.classifier_.state_dict())
+        rundir.write_weights(path / rundir.CLASSIFIER_WEIGHTS, self.classifier_.state_dict())
 
     def _fitted_json(self) -> dict[str, Any]:
         return super()._fitted_json() | {"classes": self.classes_.tolist()}

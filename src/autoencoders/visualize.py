@@ -8,7 +8,6 @@ and traversals of one code dimension at a time.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -92,15 +91,7 @@ def draw(
 
 
 def _loss(run_dir: Path, model: nn.Module, path: Path) -> None:
-    if not (run_dir / rundir.HISTORY).is_file():
-        raise UserError(
-            f"{run_dir} has no {rundir.HISTORY} (a saved estimator keeps none): no loss curve to draw"
-        )
-    with open(run_dir / rundir.HISTORY, newline="") as f:
-        history = [
-            {k: v if k == "stage" else float(v) for k, v in row.items() if v != ""}
-            for row in csv.DictReader(f)
-        ]
+    history = rundir.read_history(run_dir)
     if not history:
         raise UserError(f"{run_dir} trained for 0 epochs: there is no loss curve to draw")
     viz.loss_curve(history, path, model.loss_label)
