@@ -21,8 +21,8 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from autoencoders.data.sources import load_idx_dir, locate
 from autoencoders.sklearn import AutoencoderOutlierDetector
-from autoencoders.sources import load_idx_dir, locate
 
 HERE = Path(__file__).parent
 NAMES = "T-shirt/top trouser pullover dress coat sandal shirt sneaker bag ankle-boot".split()

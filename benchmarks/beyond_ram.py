@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from autoencoders.config import DataConfig
-from autoencoders.data import read_data
+from autoencoders.data.datasets import read_data
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

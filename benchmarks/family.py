@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 import autoencoders
-from autoencoders.likelihood import importance_sampled_nll
+from autoencoders.eval.likelihood import importance_sampled_nll
 from autoencoders.training.precision import resolve_precision
 
 RESULTS = Path(__file__).parent / "results"

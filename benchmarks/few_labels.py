@@ -54,11 +54,11 @@ from sklearn.linear_model import LogisticRegression
 
 import autoencoders
 from autoencoders.api import open_run
-from autoencoders.checkpoint import file_sha256
-from autoencoders.classify import FewLabels
+from autoencoders.classify.few_labels import FewLabels
 from autoencoders.config import Config, DataConfig
-from autoencoders.data import Dataset, load_dataset, read_data
-from autoencoders.sources import MNIST_FILES
+from autoencoders.data.datasets import Dataset, load_dataset, read_data
+from autoencoders.data.sources import MNIST_FILES
+from autoencoders.io.checkpoint import file_sha256
 
 HERE = Path(__file__).resolve().parent
 METHODS = {

@@ -40,8 +40,8 @@ from torch import nn
 
 import autoencoders
 from autoencoders.config import DataConfig
-from autoencoders.data import load_dataset
-from autoencoders.likelihood import importance_sampled_nll
+from autoencoders.data.datasets import load_dataset
+from autoencoders.eval.likelihood import importance_sampled_nll
 
 LAYERS = [784, 1000, 500, 250, 30]
 NLL_ROWS, NLL_K = 1000, 200

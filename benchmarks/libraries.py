@@ -49,9 +49,9 @@ from sklearn.metrics import roc_auc_score
 
 import autoencoders
 from autoencoders.config import DataConfig
-from autoencoders.data import load_dataset
-from autoencoders.likelihood import importance_sampled_nll
-from autoencoders.metrics import reconstruct_all
+from autoencoders.data.datasets import load_dataset
+from autoencoders.eval.likelihood import importance_sampled_nll
+from autoencoders.eval.metrics import reconstruct_all
 from autoencoders.sklearn import AutoencoderOutlierDetector
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -26,7 +26,7 @@ from stacked_vs_tutorial import matmul_peak, sum_in_out
 from torch.profiler import ProfilerActivity, profile
 
 from autoencoders import DenseAutoencoder, TrainConfig
-from autoencoders.threads import choose_threads
+from autoencoders.runtime.threads import choose_threads
 from autoencoders.training.precision import autocast
 from autoencoders.training.steps import Step, autoencoder_step
 

@@ -50,10 +50,10 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from autoencoders import kinds
 from autoencoders.config import DataConfig
-from autoencoders.data import load_dataset
-from autoencoders.metrics import reconstruction_errors
-from autoencoders.nn import make_corruption
-from autoencoders.probes import PCA
+from autoencoders.data.datasets import load_dataset
+from autoencoders.eval.metrics import reconstruction_errors
+from autoencoders.eval.probes import PCA
+from autoencoders.models.layers import make_corruption
 from autoencoders.run import as_config
 from autoencoders.training import state as state_module
 from autoencoders.training.layerwise import greedy_pretrain

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from autoencoders.config import DataConfig
-from autoencoders.data import read_data
+from autoencoders.data.datasets import read_data
 
 HERE = Path(__file__).parent
 NETWORKS = {"small 784-256-64-30": "784,256,64,30", "large 784-1000-500-250-30": "784,1000,500,250,30"}

@@ -10,7 +10,7 @@ import torch
 from helpers import FAST
 
 import autoencoders
-from autoencoders.classify import EncoderClassifier, labelled_subset
+from autoencoders.classify.few_labels import EncoderClassifier, labelled_subset
 from autoencoders.cli import main
 from autoencoders.config import UserError
 
@@ -26,8 +26,8 @@ def test_classifier_trains_the_autoencoders_own_encoder():
 
 
 def test_the_head_gets_the_codes_in_use_while_semi_reconstruction_keeps_winner_take_all():
-    from autoencoders.classify import SemiLosses
-    from autoencoders.nn import CodeSelect
+    from autoencoders.classify.few_labels import SemiLosses
+    from autoencoders.models.layers import CodeSelect
 
     torch.manual_seed(0)
     ae = autoencoders.DenseAutoencoder([6, 8], code_activation="relu", code_select=CodeSelect(lifetime=0.25))
@@ -180,7 +180,7 @@ def test_a_classifier_directory_reloads_and_predicts(digits_run, tmp_path, capsy
     result = autoencoders.classify(digits_run.dir, 0.5, out=out, epochs=5, lr=5e-3, **FAST)
     loaded = autoencoders.load(out)
     assert isinstance(loaded, EncoderClassifier) and not loaded.training
-    x, _ = autoencoders.api.load_rows(digits_run.dir, "digits", "test")
+    x = autoencoders.reconstruct(digits_run.dir, "digits", "test")[0]
     with torch.no_grad():
         assert torch.equal(loaded(torch.from_numpy(x)), result.model.eval()(torch.from_numpy(x)))
     predicted, proba, classes = autoencoders.predict(out, "digits", split="test")
@@ -212,7 +212,7 @@ def test_a_frozen_head_starts_at_the_logistic_regression_of_the_codes(digits_run
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from autoencoders.classify import labelled_subset
+    from autoencoders.classify.few_labels import labelled_subset
 
     result = autoencoders.classify(digits_run.dir, 0.1, out=tmp_path / "f", method="frozen", epochs=1, **FAST)
     ds = autoencoders.load_dataset(digits_run.config.data)

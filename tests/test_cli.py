@@ -73,7 +73,7 @@ def test_usage_errors_are_one_line_with_the_fix(capsys, argv, expected):
 @pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
 def test_written_files_follow_the_umask(tmp_path, mask, mode):
     target = tmp_path / "out.txt"
-    code = f"import os; os.umask({mask}); import autoencoders.checkpoint as c; "
+    code = f"import os; os.umask({mask}); import autoencoders.io.checkpoint as c; "
     code += f"c.write_text({str(target)!r}, '')"
     subprocess.run([sys.executable, "-c", code], check=True)
     assert target.stat().st_mode & 0o777 == mode

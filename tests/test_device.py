@@ -13,7 +13,7 @@ from helpers import FAST
 import autoencoders
 from autoencoders import DenseAutoencoder, UserError
 from autoencoders.config import TrainConfig
-from autoencoders.nn import make_corruption
+from autoencoders.models.layers import make_corruption
 from autoencoders.training.capture import CapturedStep, CudaGraphs, Eager, batch_runner
 from autoencoders.training.loop import epoch_batches, shuffler
 from autoencoders.training.precision import resolve_precision

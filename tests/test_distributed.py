@@ -10,8 +10,8 @@ import sys
 import pytest
 import torch
 
-from autoencoders.checkpoint import load_weights
-from autoencoders.distributed import launched, rank_and_size
+from autoencoders.io.checkpoint import load_weights
+from autoencoders.runtime.distributed import launched, rank_and_size
 from autoencoders.training.loop import epoch_batches
 
 ARGS = ["train", "--layers", "64,32,8", "--epochs", "3", "--batch-size", "64", "--precision", "fp32"]

@@ -17,7 +17,7 @@ from helpers import FAST
 
 import autoencoders
 from autoencoders import Config, UserError, kinds
-from autoencoders.checkpoint import file_sha256
+from autoencoders.io.checkpoint import file_sha256
 from autoencoders.models import Output
 from autoencoders.training import loop
 

@@ -12,10 +12,10 @@ import torch
 from helpers import FAST
 
 import autoencoders
-from autoencoders.classify import FewLabels, KNNHead, labelled_subset, train_classifier
+from autoencoders.classify.few_labels import FewLabels, KNNHead, labelled_subset, train_classifier
+from autoencoders.classify.ladder import Combinator, Ladder
 from autoencoders.cli import run as cli_run
 from autoencoders.config import UserError
-from autoencoders.ladder import Combinator, Ladder
 
 
 def test_n_labels_are_class_balanced_deterministic_and_checked():
@@ -99,7 +99,7 @@ def test_knn_head_votes_and_picks_k_on_validation_labels(digits_run, ds):
 def test_a_saved_knn_classifier_reloads_with_its_votes(digits_run, tmp_path):
     out = tmp_path / "knn"
     result = autoencoders.classify(digits_run.dir, n_labels=50, method="knn", out=out, **FAST)
-    rows, _ = autoencoders.api.load_rows(digits_run.dir, "digits", "test")
+    rows = autoencoders.reconstruct(digits_run.dir, "digits", "test")[0]
     x = torch.from_numpy(rows)
     with torch.no_grad():
         expected = result.model.eval()(x)
@@ -172,7 +172,7 @@ def test_ladder_costs_train_and_reload(digits_run, ds, tmp_path):
     assert result.metrics["test_accuracy"] > 0.6
     loaded = autoencoders.load(out)
     assert isinstance(loaded, Ladder) and not loaded.training
-    rows, _ = autoencoders.api.load_rows(digits_run.dir, "digits", "test")
+    rows = autoencoders.reconstruct(digits_run.dir, "digits", "test")[0]
     with torch.no_grad():
         expected = result.model.eval()(torch.from_numpy(rows))
         assert torch.equal(loaded(torch.from_numpy(rows)), expected)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from autoencoders.metrics import (
+from autoencoders.eval.metrics import (
     clustering_accuracy,
     kmeans_scores,
     normalized_mutual_information,
@@ -15,7 +15,7 @@ from autoencoders.metrics import (
     probe_sample,
     reconstruction_errors,
 )
-from autoencoders.probes import PCA, knn_accuracy
+from autoencoders.eval.probes import PCA, knn_accuracy
 
 
 def test_clustering_accuracy_is_one_for_permuted_labels():

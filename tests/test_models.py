@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from autoencoders import Config, DenseAutoencoder, TrainConfig, UserError, kinds
-from autoencoders.nn import (
+from autoencoders.models.layers import (
     gaussian_noise,
     make_corruption,
     masking_noise,

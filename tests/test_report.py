@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from autoencoders.cli import main
-from autoencoders.report import COMPARED, DRAWN, SAVED
+from autoencoders.figures.report import COMPARED, DRAWN, SAVED
 
 
 def _images(page: str) -> list[bytes]:

@@ -8,10 +8,10 @@ import torch
 from helpers import FAST
 
 import autoencoders
-from autoencoders import stream
 from autoencoders.config import DataConfig, TrainConfig, UserError
-from autoencoders.data import load_dataset
-from autoencoders.stream import RowStream, chunk_order
+from autoencoders.data import stream
+from autoencoders.data.datasets import load_dataset
+from autoencoders.data.stream import RowStream, chunk_order
 from autoencoders.training.loop import epoch_batches, fit
 from autoencoders.training.steps import autoencoder_step
 

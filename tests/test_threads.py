@@ -12,7 +12,7 @@ from helpers import FAST
 
 import autoencoders
 from autoencoders import Config, DenseAutoencoder, UserError
-from autoencoders.threads import SMALL_PRODUCT, _cgroup_quota, available_cpus, choose_threads
+from autoencoders.runtime.threads import SMALL_PRODUCT, _cgroup_quota, available_cpus, choose_threads
 
 
 def test_available_cpus_respects_affinity():
@@ -48,7 +48,7 @@ def test_auto_takes_one_thread_for_small_products_and_every_cpu_for_large_ones()
 
 def test_a_convolution_counts_every_position_its_kernel_is_applied_at():
     from autoencoders.models.conv import ConvAutoencoder
-    from autoencoders.threads import largest_layer
+    from autoencoders.runtime.threads import largest_layer
 
     for tied in (False, True):
         conv = ConvAutoencoder((1, 28, 28), [32, 64], [784, 30], tied=tied)

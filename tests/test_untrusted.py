@@ -22,12 +22,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import autoencoders
-from autoencoders import Config, UserError, rundir
-from autoencoders.checkpoint import load_weights
+from autoencoders import Config, UserError
 from autoencoders.cli import main
 from autoencoders.config import load_toml
-from autoencoders.sources import load_csv, load_npy, read_idx
-from autoencoders.training.state import read_state
+from autoencoders.data.sources import load_csv, load_npy, read_idx
+from autoencoders.io import rundir
+from autoencoders.io.checkpoint import load_weights
+from autoencoders.io.state import read_state
 
 
 class Payload:

@@ -13,7 +13,7 @@ from helpers import FAST
 import autoencoders
 from autoencoders import VAE, UserError
 from autoencoders.cli import run as cli_run
-from autoencoders.likelihood import elbo_parts, importance_sampled_nll
+from autoencoders.eval.likelihood import elbo_parts, importance_sampled_nll
 from autoencoders.models.objectives import GaussianKL, Weighted
 
 D, K, SIGMA = 6, 2, 0.5
@@ -148,7 +148,7 @@ def test_sample_and_interpolate_cli(tmp_path, capsys):
     rows = np.load(tmp_path / "s.npy")
     assert rows.shape == (5, 64) and rows.min() >= 0 and rows.max() <= 1
     strip, shape = autoencoders.interpolate(run.dir, "digits", (3, 7), steps=6)
-    x, _ = autoencoders.api.load_rows(run.dir, "digits", "test")
+    x = autoencoders.reconstruct(run.dir, "digits", "test")[0]
     assert strip.shape == (8, 64) and shape == (8, 8)
     assert np.array_equal(strip[0], x[3]) and np.array_equal(strip[-1], x[7])
     model = autoencoders.load(run.dir)

@@ -14,10 +14,10 @@ from scipy.linalg import subspace_angles
 
 import autoencoders
 from autoencoders import DataConfig, DenseAutoencoder, UserError
-from autoencoders.metrics import encode_all
+from autoencoders.eval.metrics import encode_all
+from autoencoders.eval.probes import PCA
+from autoencoders.models.layers import CodeSelect
 from autoencoders.models.objectives import jacobian_norm
-from autoencoders.nn import CodeSelect
-from autoencoders.probes import PCA
 
 SIGMOID_ALL = {"code_activation": "sigmoid", "activation": "sigmoid"}
 SIGMOID = {"data": "digits", "layers": [64, 32], "code_activation": "sigmoid", **FAST}

@@ -9,10 +9,11 @@ from helpers import FAST
 from sklearn.datasets import load_digits
 
 import autoencoders
-from autoencoders import UserError, viz
+from autoencoders import UserError
 from autoencoders.cli import main
-from autoencoders.metrics import encode_all
-from autoencoders.visualize import KINDS, maximize_units, visualize
+from autoencoders.eval.metrics import encode_all
+from autoencoders.figures import plots
+from autoencoders.figures.run_figures import KINDS, maximize_units, visualize
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -33,12 +34,12 @@ def test_every_figure_kind_is_written(what, digits_run, vae_run, tmp_path):
 
 
 def _test_rows(run) -> torch.Tensor:
-    return torch.from_numpy(autoencoders.api.load_rows(run.dir, "digits", "test")[0])
+    return torch.from_numpy(autoencoders.reconstruct(run.dir, "digits", "test")[0])
 
 
 def test_top_shows_the_test_images_that_excite_each_unit_most(digits_run, tmp_path, monkeypatch):
     shown = {}
-    monkeypatch.setattr(viz, "labelled_rows", lambda groups, *a, **k: shown.update(groups=groups))
+    monkeypatch.setattr(plots, "labelled_rows", lambda groups, *a, **k: shown.update(groups=groups))
     visualize(digits_run.dir, "top", tmp_path / "top.png", n=3)
     x = _test_rows(digits_run)
     codes = encode_all(autoencoders.load(digits_run.dir), x)
@@ -63,7 +64,7 @@ def test_latent_is_the_code_itself_when_two_dimensional(tmp_path, monkeypatch):
     run = autoencoders.train(data="digits", layers=[64, 16, 2], epochs=2, out=tmp_path / "r", **FAST)
     drawn = {}
     monkeypatch.setattr(
-        viz, "scatter", lambda points, labels, path, axes, title: drawn.update(p=points, a=axes)
+        plots, "scatter", lambda points, labels, path, axes, title: drawn.update(p=points, a=axes)
     )
     visualize(run.dir, "latent", tmp_path / "l.png")
     assert drawn["a"] == ("code 0", "code 1")

@@ -19,10 +19,11 @@ from .api import (
     sample,
     score,
 )
-from .classify import ClassifierResult, EncoderClassifier
+from .classify.few_labels import ClassifierResult, EncoderClassifier
 from .config import Config, DataConfig, ModelConfig, PretrainConfig, TrainConfig
-from .data import Dataset, load_dataset
+from .data.datasets import Dataset, load_dataset
 from .errors import UserError
+from .figures.run_figures import visualize
 from .models import VAE, AdversarialAutoencoder, Autoencoder, ConvAutoencoder, DenseAutoencoder, Output
 from .run import Run, resume, train
 
@@ -57,6 +58,7 @@ __all__ = [
     "sample",
     "score",
     "train",
+    "visualize",
 ]
 
 __version__ = "0.2.0"

@@ -11,9 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import kinds, rundir
-from .checkpoint import check_writable
-from .classify import (
+from . import kinds
+from .classify.few_labels import (
     ClassifierResult,
     EncoderClassifier,
     FewLabels,
@@ -21,16 +20,18 @@ from .classify import (
     save_classifier,
     train_classifier,
 )
+from .classify.ladder import Ladder
 from .config import Config
-from .data import apply_scaler, display_shape, load_dataset, read_data, to_float
+from .data.datasets import apply_scaler, display_shape, load_dataset, read_data, to_float
+from .data.stream import RowStream
 from .errors import UserError
-from .ladder import Ladder
-from .metrics import encode_all, evaluate, reconstruct_all
+from .eval.metrics import encode_all, evaluate, reconstruct_all
+from .eval.probes import PCA
+from .io import rundir
+from .io.checkpoint import check_writable
 from .models import Autoencoder
-from .nn import make_corruption
+from .models.layers import make_corruption
 from .options import DataConfig
-from .probes import PCA
-from .stream import RowStream
 from .training.loop import resolve_device
 
 
@@ -173,12 +174,6 @@ def _scaled_data(
     return rows, None if y is None else y.numpy()
 
 
-def load_rows(run_dir: str | Path, data: str, split: str = "all") -> tuple[np.ndarray, tuple | None]:
-    """Rows of ``data`` scaled as the run's training data was, and their display shape."""
-    run = open_run(run_dir)
-    return _rows(run, data, split), run.display_shape
-
-
 def encode(run_dir: str | Path, data: Data, split: str = "all") -> np.ndarray:
     """Codes of ``data`` (a data spec, or a numpy array / tensor of raw rows) under a trained
     run's encoder (VAE: posterior means)."""
@@ -211,7 +206,7 @@ def score(
     _check_width(run.model, x.shape[1], data)
     rows = torch.from_numpy(x).to(device)
     if run.model.likelihood:
-        from .likelihood import importance_sampled_nll
+        from .eval.likelihood import importance_sampled_nll
 
         scores = importance_sampled_nll(run.model, rows, max(iw_samples, 1), quiet=run.cfg.train.quiet)
     else:

@@ -16,9 +16,9 @@ from typing import NoReturn
 
 import numpy as np
 
-from .checkpoint import check_writable
 from .config import Config, all_sections, closest, load_toml
 from .errors import UserError
+from .io.checkpoint import check_writable
 from .options import AT_LEAST_0, AT_LEAST_1, CLASSIFY_METHODS, POSITIVE, Range
 
 
@@ -208,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     _ranged(a, "--iw-samples", int, AT_LEAST_1, 100, "VAE: importance samples per row of the NLL score")
-    from .visualize import KINDS
+    from .figures.run_figures import KINDS
 
     v = sub.add_parser("visualize", help="a figure of what a run learned (PNG): " + ", ".join(KINDS))
     v.add_argument("run_dir", **RUN_DIR)
@@ -384,7 +384,7 @@ def check_output_file(path: Path, suffixes: tuple[str, ...]) -> None:
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
-    from .checkpoint import write_npy
+    from .io.checkpoint import write_npy
 
     write_npy(path, array)
 
@@ -394,7 +394,7 @@ def _save_csv(path: Path, predicted: np.ndarray, proba: np.ndarray, classes: np.
     import csv
     import io
 
-    from .checkpoint import write_text
+    from .io.checkpoint import write_text
 
     buf = io.StringIO()
     writer = csv.writer(buf)
@@ -406,7 +406,7 @@ def _save_csv(path: Path, predicted: np.ndarray, proba: np.ndarray, classes: np.
 
 def _save_scores(path: Path, scores: np.ndarray, labels: np.ndarray | None) -> None:
     """Row index, anomaly score (and label), written atomically."""
-    from .checkpoint import write_text
+    from .io.checkpoint import write_text
 
     lines = ["row,score" + (",label" if labels is not None else "")]
     for i, v in enumerate(scores):
@@ -417,7 +417,7 @@ def _save_scores(path: Path, scores: np.ndarray, labels: np.ndarray | None) -> N
 def _save_rows(path: Path, rows: np.ndarray, shape: tuple | None, title: str, cols: int = 10) -> None:
     """A .png grid of ``rows`` or the rows themselves as .npy."""
     if path.suffix.lower() == ".png":
-        from .viz import image_grid
+        from .figures.plots import image_grid
 
         image_grid(rows, path, shape, title, cols)
     else:
@@ -470,7 +470,7 @@ def run(argv: list[str] | None = None) -> int:
     elif args.command == "reconstruct":
         x, recon, shape = api.reconstruct(args.run_dir, args.data, args.split)
         if args.out.suffix.lower() == ".png":
-            from .viz import reconstruction_grid
+            from .figures.plots import reconstruction_grid
 
             reconstruction_grid(x[: args.n], recon[: args.n], args.out, shape)
         else:
@@ -506,7 +506,7 @@ def run(argv: list[str] | None = None) -> int:
                 f"average precision {m['average_precision']:.4f} (PCA: {m['pca_average_precision']:.4f})"
             )
     elif args.command == "visualize":
-        from .visualize import visualize
+        from .figures.run_figures import visualize
 
         if args.out is not None:
             check_output_file(args.out, (".png",))
@@ -520,7 +520,7 @@ def run(argv: list[str] | None = None) -> int:
             end="",
         )
     elif args.command == "report":
-        from .report import write_report
+        from .figures.report import write_report
 
         if args.out is not None:
             check_output_file(args.out, (".html",))
@@ -556,7 +556,7 @@ def run(argv: list[str] | None = None) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors become one line on stderr and exit status 2."""
-    from .distributed import teardown
+    from .runtime.distributed import teardown
 
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:

@@ -122,7 +122,7 @@ class Config:
             raise UserError("--image-shape needs two or three positive sizes: H,W or C,H,W (e.g. 1,28,28)")
         if m.loss == "bce" and m.output_activation != "sigmoid":
             raise UserError("--loss bce needs --output-activation sigmoid (or use --loss mse)")
-        from .threads import check_threads
+        from .runtime.threads import check_threads
 
         check_threads(t.threads)
         if m.corruption != "none":

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import write_text
 from .errors import UserError
+from .io.checkpoint import write_text
 
 
 @dataclass(frozen=True)

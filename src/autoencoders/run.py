@@ -13,20 +13,24 @@ from typing import Any
 
 import torch
 
-from . import distributed, events, kinds, rundir, viz
-from .checkpoint import check_writable, write_json
+from . import kinds
 from .config import Config, load_toml
-from .data import Dataset, load_dataset
+from .data.datasets import Dataset, load_dataset
 from .errors import UserError
-from .metrics import evaluate, reconstruct_all
+from .eval.metrics import evaluate, reconstruct_all
+from .figures import plots
+from .io import rundir
+from .io.checkpoint import check_writable, write_json
+from .io.state import read_state
 from .models import Autoencoder
+from .models.layers import make_corruption
 from .models.objectives import regularisers
-from .nn import make_corruption
-from .threads import choose_threads, evaluation_threads, thread_count
+from .runtime import distributed, events
+from .runtime.threads import choose_threads, evaluation_threads, thread_count
 from .training.layerwise import greedy_pretrain, pretrainable_pairs
 from .training.loop import Diverged, first_batch, resolve_device
 from .training.precision import bf16_speedup, resolve_precision
-from .training.state import Progress, read_state
+from .training.state import Progress
 from .training.steps import Step
 
 
@@ -252,7 +256,7 @@ def _report(out: Path, cfg: Config, model: Autoencoder, ds: Dataset) -> None:
     """The run's report, drawn from the model and test rows in memory (a CPU copy of the model:
     the figures work on the host), not read back from the directory just written."""
     from .api import _Trained
-    from .report import write_report
+    from .figures.report import write_report
 
     opened = _Trained(
         cfg,
@@ -311,14 +315,14 @@ def _snapshot(out: Path, model: Autoencoder, ds: Dataset, every: int, row: dict)
     recon = reconstruct_all(model, x.to(next(model.parameters()).device)).cpu().numpy()
     name = f"{row['stage']}-epoch-{row['epoch']:04d}.png"
     title = f"{row['stage']}, epoch {row['epoch']}: test images over reconstructions"
-    viz.reconstruction_grid(x.numpy(), recon, out / rundir.SNAPSHOTS / name, ds.image_shape, title)
+    plots.reconstruction_grid(x.numpy(), recon, out / rundir.SNAPSHOTS / name, ds.image_shape, title)
 
 
 def _figures(out: Path, model: Autoencoder, ds: Dataset, history: list[dict], metrics: dict) -> None:
     device = next(model.parameters()).device
     x = ds.x_test[:20]
     recon = reconstruct_all(model, x.to(device)).cpu().numpy()
-    viz.reconstruction_grid(
+    plots.reconstruction_grid(
         x.numpy(),
         recon,
         out / rundir.RECONSTRUCTIONS,
@@ -326,10 +330,10 @@ def _figures(out: Path, model: Autoencoder, ds: Dataset, history: list[dict], me
         title=f"test images (top) and reconstructions (bottom), code size {model.code_size}",
     )
     if history:
-        viz.loss_curve(history, out / rundir.LOSS, model.loss_label)
+        plots.loss_curve(history, out / rundir.LOSS, model.loss_label)
     if "no_pretraining_sse_per_image" in metrics:
-        viz.pretraining_comparison(history, metrics, out / rundir.PRETRAINING)
+        plots.pretraining_comparison(history, metrics, out / rundir.PRETRAINING)
     if model.can_sample:
         with torch.no_grad():
             images = model.sample(40, torch.Generator().manual_seed(0)).cpu().numpy()
-        viz.image_grid(images, out / rundir.SAMPLES, ds.image_shape, "samples from the prior")
+        plots.image_grid(images, out / rundir.SAMPLES, ds.image_shape, "samples from the prior")

@@ -28,15 +28,15 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from . import rundir
-from .checkpoint import write_json
-from .classify import EncoderClassifier, fit_head, make_classifier
+from .classify.few_labels import EncoderClassifier, fit_head, make_classifier
 from .config import Config
-from .data import apply_scaler, dataset_from_arrays
+from .data.datasets import apply_scaler, dataset_from_arrays
 from .errors import UserError
-from .metrics import encode_all, reconstruct_all
+from .eval.metrics import encode_all, reconstruct_all
+from .io import rundir
+from .io.checkpoint import write_json
 from .run import build_model, train_stages
-from .threads import choose_threads, thread_count
+from .runtime.threads import choose_threads, thread_count
 from .training.loop import fit, resolve_device
 from .training.state import Progress
 from .training.steps import supervised_step

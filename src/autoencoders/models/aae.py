@@ -15,9 +15,9 @@ import torch
 from torch import nn
 
 from ..errors import UserError
-from ..nn import code_select
 from ..options import AT_LEAST_1, POSITIVE, ModelConfig, option
 from .dense import DenseAutoencoder, widths_for
+from .layers import code_select
 
 
 @dataclass

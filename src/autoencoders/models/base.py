@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import UserError
-from ..nn import activation
+from .layers import activation
 from .objectives import Reconstruction, Weighted
 from .output import Output
 

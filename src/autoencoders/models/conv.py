@@ -15,10 +15,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import UserError
-from ..nn import code_select
 from ..options import ModelConfig, Range, option
 from .base import Stack
 from .dense import mirrored_linear, widths_for
+from .layers import code_select
 
 
 @dataclass

@@ -7,9 +7,9 @@ import math
 from torch import nn
 
 from ..errors import UserError
-from ..nn import TiedLinear, code_select
 from ..options import ModelConfig
 from .base import Stack
+from .layers import TiedLinear, code_select
 
 
 def mirrored_linear(widths: list[int], tied: bool) -> tuple[list[nn.Module], list[nn.Module]]:

@@ -8,11 +8,11 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from ..distributed import rank_and_size
 from ..errors import UserError
 from ..models.aae import AdversarialAutoencoder
 from ..models.objectives import Objective
 from ..options import TrainConfig
+from ..runtime.distributed import rank_and_size
 from .steps import AutoencoderLosses, Batch, Step, make_optimizer, make_scheduler
 
 

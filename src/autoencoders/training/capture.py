@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 
 import torch
 
-from ..distributed import rank_and_size
+from ..runtime.distributed import rank_and_size
 from .steps import Batch, Step
 
 WARMUP = 3  # eager batches before the first capture: kernels pick workspaces, optimizers make state

@@ -15,12 +15,12 @@ import math
 
 import torch
 
+from ..data.stream import Rows, RowStream, write_stream
 from ..errors import UserError
 from ..models.base import Autoencoder, LayerPair
+from ..models.layers import eval_mode, make_corruption, set_trainable
 from ..models.objectives import regularisers
-from ..nn import eval_mode, make_corruption, set_trainable
 from ..options import RunOptions
-from ..stream import Rows, RowStream, write_stream
 from .state import Progress
 from .steps import autoencoder_step
 
@@ -88,12 +88,3 @@ def greedy_pretrain(
             h_train = cache_features(pair, h_train, memory_budget)
             h_val = cache_features(pair, h_val, memory_budget)
     return history
-
-
-def stage_costs(history: list[dict]) -> dict[str, float]:
-    """Seconds per pretraining stage (mean epoch time), for showing that cost is flat in depth."""
-    stages: dict[str, list[float]] = {}
-    for h in history:
-        if h["stage"].startswith("pretrain"):
-            stages.setdefault(h["stage"], []).append(h["seconds"])
-    return {k: math.fsum(v) / len(v) for k, v in stages.items()}

@@ -11,11 +11,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..distributed import all_sum, rank_and_size
+from ..data.stream import BLOCK_ROWS, Rows, RowStream, chunk_order
 from ..errors import UserError
-from ..nn import eval_mode
+from ..models.layers import eval_mode
 from ..options import TrainConfig
-from ..stream import BLOCK_ROWS, Rows, RowStream, chunk_order
+from ..runtime.distributed import all_sum, rank_and_size
 from .capture import batch_runner
 from .precision import autocast, copies_of, flush_denormals, resolve_precision
 from .steps import Step

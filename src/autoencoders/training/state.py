@@ -1,14 +1,12 @@
-"""Resumable training: model(s), optimizers, schedules, RNG, stage, epoch and counters.
+"""Resumable training: the stages of a run, each through the loop, saved after every epoch.
 
-After every epoch the whole state goes into one safetensors file, its JSON part in the
-file's metadata, written atomically: a run killed at any moment leaves the last complete
-state, and resuming from it continues bit-identically (same RNG draws, same batches).
+After every epoch the whole state (model(s), optimizers, schedules, RNG, stage, epoch and
+counters) goes into one state file (``io.state``): a run killed at any moment leaves the last
+complete state, and resuming from it continues bit-identically (same RNG draws, same batches).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import time
 from collections.abc import Callable
@@ -16,44 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
 from torch import nn
 
-from ..checkpoint import atomic_write
 from ..errors import UserError
+from ..io.state import STATE_FORMAT, join_tensors, split_tensors, write_state
 from ..options import TrainConfig
 from .loop import LoopState, Tensors, fit
 from .steps import Step
-
-STATE_FORMAT = 2  # 2: the JSON part records a SHA-256 of the tensors
-
-
-def split_tensors(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
-    """``obj`` (nested dicts/lists) with every tensor moved into ``tensors`` and left as a reference."""
-    if isinstance(obj, torch.Tensor):
-        tensors[prefix] = obj.detach().cpu().contiguous().clone()
-        return {"__tensor__": prefix}
-    if isinstance(obj, dict):
-        if all(isinstance(k, str) for k in obj):
-            return {k: split_tensors(v, f"{prefix}.{k}", tensors) for k, v in obj.items()}
-        # optimizer states are keyed by int: keep the keys' type through JSON
-        return {"__items__": [[k, split_tensors(v, f"{prefix}.{k}", tensors)] for k, v in obj.items()]}
-    if isinstance(obj, list | tuple):
-        return [split_tensors(v, f"{prefix}.{i}", tensors) for i, v in enumerate(obj)]
-    return obj
-
-
-def join_tensors(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
-    """Inverse of :func:`split_tensors`."""
-    if isinstance(obj, dict):
-        if "__tensor__" in obj:
-            return tensors[obj["__tensor__"]]
-        if "__items__" in obj:
-            return {k: join_tensors(v, tensors) for k, v in obj["__items__"]}
-        return {k: join_tensors(v, tensors) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [join_tensors(v, tensors) for v in obj]
-    return obj
 
 
 def rng_state() -> dict[str, torch.Tensor]:
@@ -69,35 +36,6 @@ def set_rng_state(state: dict[str, torch.Tensor]) -> None:
     cuda = [state[k] for k in sorted(state) if k.startswith("cuda")]
     if cuda:
         torch.cuda.set_rng_state_all(cuda)
-
-
-def read_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Tensors and JSON info of a state file."""
-    try:
-        with safe_open(str(path), "pt") as f:
-            info = json.loads(f.metadata()["state"])
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, KeyError, ValueError, TypeError) as e:
-        raise UserError(
-            f"{path} is not a readable training state ({e}); train again without --resume"
-        ) from None
-    if info.get("format") != STATE_FORMAT:
-        raise UserError(f"{path} has state format {info.get('format')}; this version reads {STATE_FORMAT}")
-    if info.get("sha256") != tensors_sha256(tensors):
-        raise UserError(
-            f"{path} has changed since it was written (its tensors do not match their SHA-256): "
-            "the file is damaged; train again without --resume"
-        )
-    return tensors, info
-
-
-def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
-    """Hex SHA-256 over the names and raw bytes of ``tensors``, in name order."""
-    h = hashlib.sha256()
-    for key in sorted(tensors):
-        h.update(key.encode())
-        h.update(tensors[key].detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
 
 
 class Progress:
@@ -206,7 +144,4 @@ class Progress:
             "marks": self.marks,
             "elapsed": self.elapsed,
         }
-        info["sha256"] = tensors_sha256(tensors)
-        from safetensors.torch import save_file
-
-        atomic_write(self.path, lambda tmp: save_file(tensors, tmp, metadata={"state": json.dumps(info)}))
+        write_state(self.path, tensors, info)

@@ -16,10 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..distributed import data_parallel, rank_and_size
 from ..errors import UserError
 from ..models.objectives import Objective
 from ..options import TrainConfig
+from ..runtime.distributed import data_parallel, rank_and_size
 
 Batch = tuple[torch.Tensor, ...]
 

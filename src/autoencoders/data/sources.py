@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import file_sha256
-from .errors import UserError
+from ..errors import UserError
+from ..io.checkpoint import file_sha256
 
 MNIST_FILES = {
     "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .errors import UserError
+from ..errors import UserError
 
 # Below this much work in the largest matrix product of a step (batch × weights, in fp32
 # multiply-adds), one thread is faster than two: the split costs more than it saves. Measured

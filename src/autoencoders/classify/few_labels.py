@@ -23,19 +23,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import probes
-from .checkpoint import file_sha256, write_json
-from .data import Dataset
-from .errors import UserError
+from ..data.datasets import Dataset
+from ..errors import UserError
+from ..eval import probes
+from ..eval.metrics import encode_all
+from ..io.checkpoint import file_sha256, write_json
+from ..io.rundir import CLASSIFIER_CONFIG, CLASSIFIER_WEIGHTS, RUN_FORMAT, write_metrics, write_weights
+from ..models import Autoencoder
+from ..models.layers import codes_as_in_use, set_trainable
+from ..models.objectives import Objective
+from ..options import CLASSIFY_METHODS, TrainConfig
+from ..training.loop import fit
+from ..training.steps import AutoencoderLosses, SemiSupervisedStep, classification, supervised_step
 from .ladder import Ladder
-from .metrics import encode_all
-from .models import Autoencoder
-from .models.objectives import Objective
-from .nn import codes_as_in_use, set_trainable
-from .options import CLASSIFY_METHODS, TrainConfig
-from .rundir import CLASSIFIER_CONFIG, CLASSIFIER_WEIGHTS, RUN_FORMAT, write_metrics, write_weights
-from .training.loop import fit
-from .training.steps import AutoencoderLosses, SemiSupervisedStep, classification, supervised_step
 
 # vote weights exp(cosine similarity / T) of the k nearest labelled codes
 KNN_TEMPERATURE = 0.1

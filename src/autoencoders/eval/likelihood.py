@@ -12,8 +12,8 @@ import math
 import torch
 from tqdm.auto import tqdm
 
-from .models.objectives import gaussian_kl
-from .nn import eval_mode
+from ..models.layers import eval_mode
+from ..models.objectives import gaussian_kl
 
 LOG_2PI = math.log(2 * math.pi)
 

@@ -14,11 +14,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import api, rundir, viz
-from .errors import UserError
-from .metrics import encode_all, reconstruct_all
-from .nn import make_corruption
-from .probes import PCA
+from .. import api
+from ..errors import UserError
+from ..eval.metrics import encode_all, reconstruct_all
+from ..eval.probes import PCA
+from ..io import rundir
+from ..models.layers import make_corruption
+from . import plots
 
 KINDS = {
     "recon": "test images over their reconstructions",
@@ -79,10 +81,10 @@ def draw(
         _loss(run_dir, run.model, path)
     elif what == "samples":
         rows, shape = api.sample(run_dir, n * 4)
-        viz.image_grid(rows, path, shape, f"{n * 4} samples from the prior")
+        plots.image_grid(rows, path, shape, f"{n * 4} samples from the prior")
     elif what == "interpolate":
         rows, shape = api.interpolate(run_dir, data, (0, 1), max(n, 2))
-        viz.image_grid(
+        plots.image_grid(
             rows, path, shape, "test rows 0 → 1: inputs at the ends, decoded codes between", len(rows)
         )
     else:
@@ -94,12 +96,14 @@ def _loss(run_dir: Path, model: nn.Module, path: Path) -> None:
     history = rundir.read_history(run_dir)
     if not history:
         raise UserError(f"{run_dir} trained for 0 epochs: there is no loss curve to draw")
-    viz.loss_curve(history, path, model.loss_label)
+    plots.loss_curve(history, path, model.loss_label)
 
 
 def _recon(run, x: torch.Tensor, y, path: Path, n: int, method: str) -> None:
     recon = reconstruct_all(run.model, x[:n]).numpy()
-    viz.reconstruction_grid(x[:n].numpy(), recon, path, run.display_shape, "test images over reconstructions")
+    plots.reconstruction_grid(
+        x[:n].numpy(), recon, path, run.display_shape, "test images over reconstructions"
+    )
 
 
 def _denoise(run, x: torch.Tensor, y, path: Path, n: int, method: str) -> None:
@@ -113,7 +117,9 @@ def _denoise(run, x: torch.Tensor, y, path: Path, n: int, method: str) -> None:
         (f"{kind} {level:g}", noisy),
         ("reconstructed", reconstruct_all(run.model, noisy)),
     ]
-    viz.labelled_rows([(a, b.numpy()) for a, b in rows], path, run.display_shape, "denoising on test images")
+    plots.labelled_rows(
+        [(a, b.numpy()) for a, b in rows], path, run.display_shape, "denoising on test images"
+    )
 
 
 def _first_layer(model: nn.Module) -> nn.Module:
@@ -133,7 +139,7 @@ def _filters(run, x, y, path: Path, n: int, method: str) -> None:
         images, shape = w, run.display_shape
         what = f"{w.shape[0]} first-layer units' input weights"
     shown = min(len(images), n * n)
-    viz.image_grid(_unit_range(images[:shown].numpy()), path, shape, f"{what} (first {shown}; gray = 0)", n)
+    plots.image_grid(_unit_range(images[:shown].numpy()), path, shape, f"{what} (first {shown}; gray = 0)", n)
 
 
 def _unit_range(rows: np.ndarray) -> np.ndarray:
@@ -148,7 +154,7 @@ def _top(run, x: torch.Tensor, y, path: Path, n: int, method: str) -> None:
     k = min(8, len(x))
     best = codes[:, :units].topk(k, dim=0).indices.T  # (units, k)
     rows = [(f"unit {j}", x[best[j]].numpy()) for j in range(units)]
-    viz.labelled_rows(
+    plots.labelled_rows(
         rows, path, run.display_shape, f"the {k} test images with the largest value of each code unit"
     )
 
@@ -184,7 +190,7 @@ def _maximize(run, x: torch.Tensor, y, path: Path, n: int, method: str) -> None:
     images = (images - lo) / np.where(hi > lo, hi - lo, 1)  # each image's own range, for display
     radius = float(x.norm(dim=1).mean())
     title = f"activation maximisation: inputs of norm {radius:.1f} that excite code units 0..{units - 1} most"
-    viz.image_grid(images, path, run.display_shape, title, min(units, 10))
+    plots.image_grid(images, path, run.display_shape, title, min(units, 10))
 
 
 def _latent(run, x: torch.Tensor, y, path: Path, n: int, method: str) -> None:
@@ -205,7 +211,7 @@ def _latent(run, x: torch.Tensor, y, path: Path, n: int, method: str) -> None:
     else:
         raise UserError(f"--method must be pca or tsne, not '{method}'")
     labels = None if y is None else y[keep]
-    viz.scatter(points, labels, path, axes, f"{len(points)} test codes (code size {codes.shape[1]})")
+    plots.scatter(points, labels, path, axes, f"{len(points)} test codes (code size {codes.shape[1]})")
 
 
 def _traverse(run, x: torch.Tensor, y, path: Path, n: int, method: str) -> None:
@@ -225,7 +231,9 @@ def _traverse(run, x: torch.Tensor, y, path: Path, n: int, method: str) -> None:
         z[:, d] = torch.linspace(float(lo[d]), float(hi[d]), steps)
         with torch.no_grad():
             rows.append((f"code {d}", model.decode(z).numpy()))
-    viz.labelled_rows(rows, path, run.display_shape, f"test image 0's code with one dimension varied {span}")
+    plots.labelled_rows(
+        rows, path, run.display_shape, f"test image 0's code with one dimension varied {span}"
+    )
 
 
 FIGURES = {

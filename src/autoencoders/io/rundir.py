@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import UserError
 from .checkpoint import file_sha256, load_weights, save_weights, write_json, write_text
-from .errors import UserError
+from .state import read_state
 
 RUN_FORMAT = 3  # 3: the manifest records the SHA-256 of every weight file
 CONFIG, MANIFEST, WEIGHTS = "config.json", "manifest.json", "model.safetensors"
@@ -169,8 +170,6 @@ def require_complete(run_dir: str | Path) -> dict[str, Any]:
     if not manifest["completed"]:
         where = ""
         if (Path(run_dir) / STATE).is_file():
-            from .training.state import read_state
-
             info = read_state(Path(run_dir) / STATE)[1]
             where = f" (it stopped in stage '{info['stage']}' after epoch {info['loop']['epoch']})"
         raise UserError(

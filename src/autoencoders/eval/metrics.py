@@ -12,10 +12,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..data.datasets import Dataset
+from ..errors import UserError
+from ..models.layers import eval_mode
 from . import probes
-from .data import Dataset
-from .errors import UserError
-from .nn import eval_mode
 
 
 @torch.no_grad()
@@ -125,8 +125,8 @@ BASELINE_VERSION = b"baselines-3"
 def _cached(arrays: tuple[torch.Tensor | None, ...], compute: Callable[[], dict], prefix: str = "") -> dict:
     """``compute()``, or what it returned before for the same ``arrays`` and file-name ``prefix``:
     cached on disk for baselines that depend on the data alone, not on the model."""
-    from .checkpoint import write_json
-    from .sources import cache_dir
+    from ..data.sources import cache_dir
+    from ..io.checkpoint import write_json
 
     h = hashlib.sha256(BASELINE_VERSION)
     for a in arrays:  # shapes and gaps too: the same bytes split or shaped otherwise are other data

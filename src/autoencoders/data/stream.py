@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import UserError
+from ..errors import UserError
 
 BLOCK_ROWS = 8192  # consecutive rows read together: large sequential reads
 BLOCKS_PER_CHUNK = 4  # random blocks mixed per chunk, so batches mix distant parts of the file

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import rundir
-from .checkpoint import write_text
-from .errors import UserError
+from ..errors import UserError
+from ..io import rundir
+from ..io.checkpoint import write_text
 
 if TYPE_CHECKING:  # the opened run's type, without importing the API at import time
-    from .api import _Trained
+    from ..api import _Trained
 
 REPORT = "report.html"
 
@@ -71,8 +71,8 @@ def write_report(
     """Write the run's report (default ``RUN/report.html``); return its path. ``run`` and ``rows``
     (its test rows and labels): the trained run as training holds it in memory, so nothing is
     read back from disk; by default the run directory is opened and its data loaded."""
-    from .api import open_run
-    from .visualize import draw, test_rows
+    from ..api import open_run
+    from .run_figures import draw, test_rows
 
     run_dir = Path(run_dir)
     run = run if run is not None else open_run(run_dir)

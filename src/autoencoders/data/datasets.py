@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import UserError
-from .options import DataConfig
+from ..errors import UserError
+from ..options import DataConfig
 from .sources import check_finite, load_csv, load_idx_dir, load_labels, load_npy, locate, open_npy
 from .stream import Rows, RowStream
 

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from .checkpoint import atomic_write  # noqa: E402
+from ..io.checkpoint import atomic_write  # noqa: E402
 
 
 def _save(fig: plt.Figure, path: str | Path) -> None:

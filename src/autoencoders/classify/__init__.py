@@ -1,0 +1,1 @@
+"""Classifiers from an autoencoder's encoder with few labels."""

@@ -1,0 +1,1 @@
+"""The files of a run directory: how each is written and read."""

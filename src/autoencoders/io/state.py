@@ -1,0 +1,82 @@
+"""The training state file: nested state (optimizers, schedules, loop counters) as safetensors, its
+JSON part in the file's metadata with a SHA-256 of the tensors, written atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+
+from ..errors import UserError
+from .checkpoint import atomic_write
+
+STATE_FORMAT = 2  # 2: the JSON part records a SHA-256 of the tensors
+
+
+def split_tensors(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
+    """``obj`` (nested dicts/lists) with every tensor moved into ``tensors`` and left as a reference."""
+    if isinstance(obj, torch.Tensor):
+        tensors[prefix] = obj.detach().cpu().contiguous().clone()
+        return {"__tensor__": prefix}
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) for k in obj):
+            return {k: split_tensors(v, f"{prefix}.{k}", tensors) for k, v in obj.items()}
+        # optimizer states are keyed by int: keep the keys' type through JSON
+        return {"__items__": [[k, split_tensors(v, f"{prefix}.{k}", tensors)] for k, v in obj.items()]}
+    if isinstance(obj, list | tuple):
+        return [split_tensors(v, f"{prefix}.{i}", tensors) for i, v in enumerate(obj)]
+    return obj
+
+
+def join_tensors(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """Inverse of :func:`split_tensors`."""
+    if isinstance(obj, dict):
+        if "__tensor__" in obj:
+            return tensors[obj["__tensor__"]]
+        if "__items__" in obj:
+            return {k: join_tensors(v, tensors) for k, v in obj["__items__"]}
+        return {k: join_tensors(v, tensors) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [join_tensors(v, tensors) for v in obj]
+    return obj
+
+
+def read_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Tensors and JSON info of a state file."""
+    try:
+        with safe_open(str(path), "pt") as f:
+            info = json.loads(f.metadata()["state"])
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, KeyError, ValueError, TypeError) as e:
+        raise UserError(
+            f"{path} is not a readable training state ({e}); train again without --resume"
+        ) from None
+    if info.get("format") != STATE_FORMAT:
+        raise UserError(f"{path} has state format {info.get('format')}; this version reads {STATE_FORMAT}")
+    if info.get("sha256") != tensors_sha256(tensors):
+        raise UserError(
+            f"{path} has changed since it was written (its tensors do not match their SHA-256): "
+            "the file is damaged; train again without --resume"
+        )
+    return tensors, info
+
+
+def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
+    """Hex SHA-256 over the names and raw bytes of ``tensors``, in name order."""
+    h = hashlib.sha256()
+    for key in sorted(tensors):
+        h.update(key.encode())
+        h.update(tensors[key].detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def write_state(path: Path, tensors: dict[str, torch.Tensor], info: dict[str, Any]) -> None:
+    """Write a state file atomically: ``tensors`` and ``info`` (JSON), with the tensors' SHA-256."""
+    from safetensors.torch import save_file
+
+    info = info | {"sha256": tensors_sha256(tensors)}
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"state": json.dumps(info)}))

@@ -1,0 +1,1 @@
+"""Where and how the work runs: threads, processes, events."""
