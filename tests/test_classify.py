@@ -10,7 +10,8 @@ import torch
 from helpers import FAST
 
 import autoencoders
-from autoencoders.classify.few_labels import EncoderClassifier, labelled_subset
+from autoencoders.classify.few_labels import labelled_subset
+from autoencoders.classify.heads import EncoderClassifier
 from autoencoders.cli import main
 from autoencoders.config import UserError
 

@@ -12,7 +12,8 @@ import torch
 from helpers import FAST
 
 import autoencoders
-from autoencoders.classify.few_labels import FewLabels, KNNHead, labelled_subset, train_classifier
+from autoencoders.classify.few_labels import FewLabels, labelled_subset, train_classifier
+from autoencoders.classify.heads import KNNHead
 from autoencoders.classify.ladder import Combinator, Ladder
 from autoencoders.cli import run as cli_run
 from autoencoders.config import UserError

@@ -19,7 +19,8 @@ from .api import (
     sample,
     score,
 )
-from .classify.few_labels import ClassifierResult, EncoderClassifier
+from .classify.few_labels import ClassifierResult
+from .classify.heads import EncoderClassifier
 from .config import Config, DataConfig, ModelConfig, PretrainConfig, TrainConfig
 from .data.datasets import Dataset, load_dataset
 from .errors import UserError

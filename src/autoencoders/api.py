@@ -12,14 +12,8 @@ import numpy as np
 import torch
 
 from . import kinds
-from .classify.few_labels import (
-    ClassifierResult,
-    EncoderClassifier,
-    FewLabels,
-    build_classifier,
-    save_classifier,
-    train_classifier,
-)
+from .classify.few_labels import ClassifierResult, FewLabels, save_classifier, train_classifier
+from .classify.heads import EncoderClassifier, build_classifier
 from .classify.ladder import Ladder
 from .config import Config
 from .data.datasets import apply_scaler, display_shape, load_dataset, read_data, to_float

@@ -28,7 +28,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from .classify.few_labels import EncoderClassifier, fit_head, make_classifier
+from .classify.heads import EncoderClassifier, fit_head, make_classifier
 from .config import Config
 from .data.datasets import apply_scaler, dataset_from_arrays
 from .errors import UserError
