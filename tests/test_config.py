@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 
 from autoencoders import Config, UserError
-from autoencoders.cli import _train_config, build_parser
+from autoencoders.cli import build_parser
+from autoencoders.commands import train_config
 from autoencoders.config import load_toml
 from autoencoders.run import as_config
 
 
 def _cfg(*argv: str) -> Config:
-    return _train_config(build_parser().parse_args(["train", *argv]))
+    return train_config(build_parser().parse_args(["train", *argv]))
 
 
 def test_flags_only():
@@ -225,9 +226,9 @@ def test_list_elements_and_numbers_are_checked(nested, message):
 def test_a_kind_option_for_another_kind_is_refused_on_the_command_line(tmp_path):
     args = build_parser().parse_args(["train", "--beta", "2"])
     with pytest.raises(UserError, match=r"section \[vae\] applies to --model vae, not --model dense"):
-        _train_config(args)
+        train_config(args)
     args = build_parser().parse_args(["train", "--model", "vae", "--beta", "2", "--kl-warmup", "4"])
-    cfg = _train_config(args)
+    cfg = train_config(args)
     assert (cfg.kind_options.beta, cfg.kind_options.kl_warmup) == (2.0, 4)
 
 
@@ -268,5 +269,5 @@ def test_print_config_round_trips_through_toml(tmp_path, capsys):
     path = tmp_path / "printed.toml"
     path.write_text(text)
     again = Config.from_dict(load_toml(path))
-    assert again.to_dict() == _train_config(build_parser().parse_args(argv)).to_dict()
+    assert again.to_dict() == train_config(build_parser().parse_args(argv)).to_dict()
     assert not list(tmp_path.glob("runs"))  # printing trains nothing

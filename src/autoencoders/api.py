@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from .io import rundir
 from .io.checkpoint import check_writable
 from .models import Autoencoder
 from .models.layers import make_corruption
-from .options import DataConfig
+from .options import ClassifyOptions, DataConfig
 from .training.loop import resolve_device
 
 
@@ -302,19 +303,14 @@ def classify(
     run_dir: str | Path,
     labels_fraction: float | None = None,
     out: str | Path | None = None,
-    from_scratch: bool = False,
     data: str | None = None,
-    method: str = "finetune",
-    n_labels: int | None = None,
-    unfreeze_epochs: int = 0,
-    unfreeze_lr: float | None = None,
-    recon_weight: float = 1.0,
-    ladder_noise: float = 0.3,
-    **train_overrides: Any,
+    **options: Any,
 ) -> ClassifierResult:
     """Train a classifier from a run's encoder on ``n_labels`` (class-balanced) or a
-    ``labels_fraction`` (default: all) of the training labels, by ``method``: ``finetune``,
-    ``frozen``, ``knn``, ``semi`` or ``ladder`` (see :class:`autoencoders.classify.FewLabels`).
+    ``labels_fraction`` (default: all) of the training labels, as ``options`` say: the fields of
+    :class:`autoencoders.options.ClassifyOptions` (``method``: ``finetune``, ``frozen``, ``knn``,
+    ``semi`` or ``ladder``; ``n_labels``, ``from_scratch``, ``unfreeze_epochs``, ``epochs``,
+    ``lr``, ...) and any other training option of the run (``quiet``, ``device``, ...).
 
     As many labelled rows of the validation split judge early stopping and pick the kept
     weights. Without ``epochs``, training runs for at least 1,000 updates and 10 epochs, and
@@ -323,29 +319,22 @@ def classify(
     classifier's weights, settings and ``metrics.json`` to ``out`` (default:
     ``RUN_DIR/classifier-<amount>[-<method>]``; a classifier already there is replaced, any other
     files refuse it).
-    ``train_overrides`` (``epochs``, ``lr``, ``batch_size``, ``patience``, ``seed``, ...) replace
-    the run's own training settings.
     """
     run = open_run(run_dir)
     cfg = run.cfg
     if data is not None:
         cfg.data.data = data
-    epochs, patience = train_overrides.pop("epochs", None), train_overrides.pop("patience", None)
-    cfg = cfg.replace(**{"lr": 1e-3, **train_overrides})
+    own = {f.name for f in dataclasses.fields(ClassifyOptions)}
+    corrupt = make_corruption(run.cfg.model.corruption, run.cfg.model.noise)
     how = FewLabels(
-        method,
-        labels_fraction,
-        n_labels,
-        from_scratch,
-        unfreeze_epochs,
-        unfreeze_lr,
-        recon_weight,
-        ladder_noise,
-        make_corruption(run.cfg.model.corruption, run.cfg.model.noise),
-        epochs,
-        patience,
+        labels_fraction=labels_fraction, corrupt=corrupt, **{k: v for k, v in options.items() if k in own}
     )
     how.check()
+    given = {"lr": how.lr, "batch_size": how.batch_size, "seed": how.seed}
+    cfg = cfg.replace(
+        **{k: v for k, v in given.items() if v is not None},
+        **{k: v for k, v in options.items() if k not in own},
+    )
     out = Path(out) if out else Path(run_dir) / how.name()
     _check_classifier_out(out)
     model = run.model.to(resolve_device(cfg.train.device))

@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import tomllib
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import kinds
 from .errors import UserError
-from .options import DataConfig, ModelConfig, PretrainConfig, Range, TrainConfig
+from .options import DataConfig, ModelConfig, PretrainConfig, Range, TrainConfig, check_fields
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "pretrain": PretrainConfig, "train": TrainConfig}
 
@@ -100,18 +98,7 @@ class Config:
         """Check values a user can get wrong; raise UserError naming the fix."""
         m, t, dc = self.model, self.train, self.data
         for section in self.sections().values():
-            for f in dataclasses.fields(section):
-                choices = f.metadata.get("choices")
-                value = _check_type(f, getattr(section, f.name))
-                setattr(section, f.name, value)
-                if choices and value not in choices:
-                    raise UserError(
-                        f"--{_flag(f.name)} must be one of {', '.join(choices)}, not '{value}'"
-                        + closest(value, choices)
-                    )
-                bounds = f.metadata.get("range")
-                if bounds is not None and value is not None and value not in bounds:
-                    raise UserError(f"--{_flag(f.name)} must be {bounds}, got {value}")
+            check_fields(section)
         if m.layers is not None:
             if len(m.layers) < 2 or any(int(w) < 1 for w in m.layers):
                 raise UserError("--layers needs at least two positive widths, e.g. 784,256,32")
@@ -196,45 +183,6 @@ def _section(name: str, klass: type, values: Any) -> Any:
 
 def _section_name(klass: type) -> str:
     return next(name for name, k in kind_sections().items() if k is klass)
-
-
-# what a field annotated with each type accepts (bool is an int subclass: refuse it for numbers)
-_ACCEPTS = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "list[int]": (list, tuple)}
-
-
-def _check_type(f: dataclasses.Field, value: Any) -> Any:
-    """``value`` if it fits field ``f``'s annotation (ints widen to float), else a UserError."""
-    kinds = [k.strip() for k in str(f.type).split("|")]
-    if value is None and "None" in kinds:
-        return value
-    base = next(k for k in kinds if k != "None")
-    ok = isinstance(value, _ACCEPTS[base]) and not (base != "bool" and isinstance(value, bool))
-    if ok and base == "list[int]":  # whole numbers, also spelled as text ("8" from a form or a file)
-        ok = all(_whole(v) for v in value)
-        value = [int(v) for v in value] if ok else value
-    if ok and base == "float" and not math.isfinite(value):
-        raise UserError(f"--{_flag(f.name)} must be a finite number, not {value!r}")
-    if not ok:
-        raise UserError(f"--{_flag(f.name)} must be {base}, not {value!r}")
-    return float(value) if base == "float" else value
-
-
-def _whole(v: Any) -> bool:
-    if isinstance(v, str):
-        return v.strip().lstrip("-").isdigit()
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def closest(value: object, names: Iterable[str]) -> str:
-    """ " (did you mean 'X'?)" for the valid name nearest to a mistyped ``value``, else ""."""
-    import difflib
-
-    match = difflib.get_close_matches(str(value), list(names), n=1, cutoff=0.5)
-    return f" (did you mean '{match[0]}'?)" if match else ""
-
-
-def _flag(name: str) -> str:
-    return name.replace("_", "-")
 
 
 def field_section(name: str) -> str | None:

@@ -6,8 +6,13 @@ run's configuration, and the CLI makes its flags from the same fields.
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from .errors import UserError
 
 ACTIVATIONS = ("sigmoid", "relu", "tanh", "linear", "gelu")
 CORRUPTIONS = ("none", "gaussian", "masking", "salt-and-pepper")
@@ -52,6 +57,62 @@ def option(
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
+
+
+def check_fields(section: Any) -> None:
+    """Each field of a section dataclass against its type, choices and range; values a user typed
+    as text or ints are normalised in place (ints widen to float). A UserError names the flag."""
+    for f in dataclasses.fields(section):
+        if "help" not in f.metadata:  # not an option (e.g. a function a subclass carries)
+            continue
+        choices = f.metadata.get("choices")
+        value = _check_type(f, getattr(section, f.name))
+        setattr(section, f.name, value)
+        if choices and value not in choices:
+            one_of = f"--{_flag(f.name)} must be one of {', '.join(choices)}, not '{value}'"
+            raise UserError(one_of + closest(value, choices))
+        bounds = f.metadata.get("range")
+        if bounds is not None and value is not None and value not in bounds:
+            raise UserError(f"--{_flag(f.name)} must be {bounds}, got {value}")
+
+
+# what a field annotated with each type accepts (bool is an int subclass: refuse it for numbers)
+_ACCEPTS = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "list[int]": (list, tuple)}
+
+
+def _check_type(f: dataclasses.Field, value: Any) -> Any:
+    """``value`` if it fits field ``f``'s annotation (ints widen to float), else a UserError."""
+    kinds = [k.strip() for k in str(f.type).split("|")]
+    if value is None and "None" in kinds:
+        return value
+    base = next(k for k in kinds if k != "None")
+    ok = isinstance(value, _ACCEPTS[base]) and not (base != "bool" and isinstance(value, bool))
+    if ok and base == "list[int]":  # whole numbers, also spelled as text ("8" from a form or a file)
+        ok = all(_whole(v) for v in value)
+        value = [int(v) for v in value] if ok else value
+    if ok and base == "float" and not math.isfinite(value):
+        raise UserError(f"--{_flag(f.name)} must be a finite number, not {value!r}")
+    if not ok:
+        raise UserError(f"--{_flag(f.name)} must be {base}, not {value!r}")
+    return float(value) if base == "float" else value
+
+
+def _whole(v: Any) -> bool:
+    if isinstance(v, str):
+        return v.strip().lstrip("-").isdigit()
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def closest(value: object, names: Iterable[str]) -> str:
+    """ " (did you mean 'X'?)" for the valid name nearest to a mistyped ``value``, else ""."""
+    import difflib
+
+    match = difflib.get_close_matches(str(value), list(names), n=1, cutoff=0.5)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def _flag(name: str) -> str:
+    return name.replace("_", "-")
 
 
 @dataclass
@@ -191,6 +252,60 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if isinstance(self.threads, int) and not isinstance(self.threads, bool):
             self.threads = str(self.threads)  # threads=2 from Python means "2"
+
+
+@dataclass
+class ClassifyOptions:
+    """How ``classify`` makes a classifier from a run: the method, how many labels, its training.
+
+    Its fields are ``autoencoders.classify``'s keyword options and ``autoencoders classify``'s
+    flags; ``lr``, ``batch_size`` and ``seed`` replace the run's own training settings.
+    """
+
+    method: str = option(
+        "finetune",
+        "finetune: softmax head, whole encoder trained on the labels; frozen: head alone on the codes; "
+        "knn: k nearest labelled codes; semi: labels' cross-entropy + reconstruction of every training "
+        "row; ladder: a ladder network over the encoder's widths",
+        CLASSIFY_METHODS,
+    )
+    n_labels: int | None = option(
+        None, "labelled training rows, the same number of every class", range=AT_LEAST_1, shown_default="all"
+    )
+    labels_fraction: float | None = option(
+        None,
+        "fraction of the training labels (stratified, at least one per class); not with --n-labels",
+        range=Range(0, 1, low_open=True),
+        shown_default="1",
+    )
+    from_scratch: bool = option(False, "re-initialise the encoder (a baseline)")
+    unfreeze_epochs: int = option(
+        0, "with --method frozen: then fine-tune encoder and head together this many epochs", range=AT_LEAST_0
+    )
+    unfreeze_lr: float | None = option(
+        None, "learning rate of the unfrozen phase", range=POSITIVE, shown_default="--lr / 10"
+    )
+    recon_weight: float = option(
+        1.0, "--method semi: weight of the reconstruction loss per input feature", range=AT_LEAST_0
+    )
+    ladder_noise: float = option(0.3, "--method ladder: std of the Gaussian noise", range=AT_LEAST_0)
+    epochs: int | None = option(
+        None,
+        "training epochs (semi, ladder: passes over every training row)",
+        range=AT_LEAST_1,
+        shown_default="1,000 updates",
+    )
+    patience: int | None = option(
+        None,
+        "epochs without a better validation loss before stopping; 0 = never",
+        range=AT_LEAST_0,
+        shown_default="10 epochs or 100 updates",
+    )
+    lr: float = option(1e-3, "learning rate", range=POSITIVE)
+    batch_size: int | None = option(None, "mini-batch size", range=AT_LEAST_1, shown_default="the run's own")
+    seed: int | None = option(
+        None, "seed of the label subset and the head", range=AT_LEAST_0, shown_default="the run's own"
+    )
 
 
 class RunOptions(Protocol):

@@ -30,7 +30,7 @@ from ..io.rundir import CLASSIFIER_CONFIG, CLASSIFIER_WEIGHTS, RUN_FORMAT, write
 from ..models import Autoencoder
 from ..models.layers import set_trainable
 from ..models.objectives import Objective
-from ..options import CLASSIFY_METHODS, TrainConfig
+from ..options import ClassifyOptions, TrainConfig, check_fields
 from ..training.loop import fit
 from ..training.steps import AutoencoderLosses, SemiSupervisedStep, classification, supervised_step
 from .heads import EncoderClassifier, KNNHead, fit_head, make_classifier, predict_classes
@@ -71,7 +71,7 @@ def labelled_subset(
 
 
 @dataclass
-class FewLabels:
+class FewLabels(ClassifyOptions):
     """How a classifier is made from an autoencoder and (few) labels.
 
     ``method``: ``finetune`` (softmax head, whole encoder trained on the labels), ``frozen``
@@ -84,26 +84,13 @@ class FewLabels:
     training labels are used, and as many of the validation split's for early stopping.
     """
 
-    method: str = "finetune"
-    labels_fraction: float | None = None
-    n_labels: int | None = None
-    from_scratch: bool = False
-    unfreeze_epochs: int = 0
-    unfreeze_lr: float | None = None
-    recon_weight: float = 1.0
-    ladder_noise: float = 0.3
-    corrupt: Callable[[torch.Tensor], torch.Tensor] | None = None
-    # None: from the rows an epoch passes over (see ``budget``)
-    epochs: int | None = None
-    patience: int | None = None
+    corrupt: Callable[[torch.Tensor], torch.Tensor] | None = None  # the run's own input corruption
 
     def check(self) -> None:
-        if self.method not in CLASSIFY_METHODS:
-            raise UserError(f"--method must be one of {', '.join(CLASSIFY_METHODS)}, got {self.method!r}")
+        """Each option against its choices and range, then the combinations that make no sense."""
+        check_fields(self)
         if self.labels_fraction is not None and self.n_labels is not None:
             raise UserError("give --n-labels or --labels-fraction, not both")
-        if self.unfreeze_epochs < 0 or (self.unfreeze_lr is not None and self.unfreeze_lr <= 0):
-            raise UserError("--unfreeze-epochs must be >= 0 and --unfreeze-lr > 0")
         if self.unfreeze_epochs and self.method != "frozen":
             raise UserError("--unfreeze-epochs follows head-only training: give --method frozen too")
         # a setting moved from its default (the class attribute) must belong to the method
@@ -111,10 +98,6 @@ class FewLabels:
             raise UserError("--recon-weight weighs the semi-supervised loss: give --method semi too")
         if self.ladder_noise != FewLabels.ladder_noise and self.method != "ladder":
             raise UserError("--ladder-noise is the ladder network's: give --method ladder too")
-        if self.recon_weight < 0 or self.ladder_noise < 0 or (self.patience or 0) < 0:
-            raise UserError("--recon-weight, --ladder-noise and --patience must be >= 0")
-        if self.epochs is not None and self.epochs < 1:
-            raise UserError("--epochs must be >= 1")
 
     def subset(self, y: np.ndarray, seed: int, cap: bool = False) -> np.ndarray:
         """The labelled rows of ``y``; ``cap``: at most what a class-balanced draw of ``y`` allows

@@ -1,0 +1,238 @@
+"""What each command does once its flags are parsed: a table of handlers over the Python API, and
+the files they write (each atomically, its --out checked before any work)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from . import api
+from .config import Config, load_toml
+from .errors import UserError
+from .io.checkpoint import check_writable
+from .options import ClassifyOptions
+from .run import resume, train
+
+# the files each command writes, by --out suffix
+OUTPUTS = {
+    "encode": (".npy",),
+    "reconstruct": (".png", ".npy"),
+    "sample": (".png", ".npy"),
+    "interpolate": (".png", ".npy"),
+    "predict": (".csv",),
+    "score": (".csv",),
+}
+
+
+def check_output_file(path: Path, suffixes: tuple[str, ...]) -> None:
+    """Refuse an --out that cannot be written, before any work is done."""
+    if path.is_dir():
+        raise UserError(f"--out {path} is a directory; give a file name, e.g. {path / ('out' + suffixes[0])}")
+    if path.suffix.lower() not in suffixes:
+        kinds = " or ".join(suffixes)
+        raise UserError(
+            f"--out {path}: this command writes {kinds} files; give a file name ending in {kinds}"
+        )
+    check_writable(path.parent)
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    from .io.checkpoint import write_npy
+
+    write_npy(path, array)
+
+
+def _save_csv(path: Path, predicted: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> None:
+    """Row index, predicted class and one probability column per class, written atomically."""
+    import csv
+    import io
+
+    from .io.checkpoint import write_text
+
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["row", "predicted", *(f"p_{c}" for c in classes)])
+    for i, (label, p) in enumerate(zip(predicted, proba)):
+        writer.writerow([i, label, *(f"{v:.6g}" for v in p)])
+    write_text(path, buf.getvalue())
+
+
+def _save_scores(path: Path, scores: np.ndarray, labels: np.ndarray | None) -> None:
+    """Row index, anomaly score (and label), written atomically."""
+    from .io.checkpoint import write_text
+
+    lines = ["row,score" + (",label" if labels is not None else "")]
+    for i, v in enumerate(scores):
+        lines.append(f"{i},{v:.6g}" + (f",{labels[i]}" if labels is not None else ""))
+    write_text(path, "\n".join(lines) + "\n")
+
+
+def _save_rows(path: Path, rows: np.ndarray, shape: tuple | None, title: str, cols: int = 10) -> None:
+    """A .png grid of ``rows`` or the rows themselves as .npy."""
+    if path.suffix.lower() == ".png":
+        from .figures.plots import image_grid
+
+        image_grid(rows, path, shape, title, cols)
+    else:
+        _save_npy(path, rows)
+
+
+def train_config(args: argparse.Namespace) -> Config:
+    """The run's config: the --config file, then the flags given."""
+    nested = load_toml(args.config) if args.config else {}
+    return Config.from_dict(nested).replace(**given_options(args))
+
+
+def given_options(args: argparse.Namespace) -> dict:
+    """The config options among the flags given (not the command's own)."""
+    skip = ("command", "config", "resume", "print_config", "overwrite", "debug")
+    return {k: v for k, v in vars(args).items() if v is not None and k not in skip}
+
+
+def _train(args: argparse.Namespace) -> None:
+    if args.print_config:
+        print(train_config(args).to_toml(), end="")
+        return
+    if args.resume is not None:
+        extra = set(given_options(args)) - {"quiet"} | ({"overwrite"} if args.overwrite else set())
+        if args.config or extra:
+            raise UserError(
+                "--resume continues a run with its own settings; leave out "
+                + ", ".join(sorted(f"--{k.replace('_', '-')}" for k in extra) or ["--config"])
+            )
+        result = resume(args.resume, args.quiet)
+    else:
+        result = train(train_config(args), overwrite=args.overwrite)
+    m = result.metrics
+    if not m:  # a torchrun rank other than 0: rank 0 reports
+        return
+    print(f"run directory: {result.dir}")
+    print(
+        f"test SSE/image {m['test_sse_per_image']:.3f} (PCA-{m['code_size']}: "
+        f"{m['pca_sse_per_image']:.3f}), test MSE {m['test_mse']:.5f}, "
+        f"{m['train_seconds']:.1f} s, {m['samples_per_second']:.0f} samples/s"
+        + (f", linear probe {m['linear_probe_accuracy']:.3f}" if "linear_probe_accuracy" in m else "")
+        + (f", test NLL {m['test_nll']:.2f} nats (−ELBO {m['test_neg_elbo']:.2f})" if "test_nll" in m else "")
+    )
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    print(json.dumps(api.evaluate_run(args.run_dir, args.data), indent=2))
+
+
+def _encode(args: argparse.Namespace) -> None:
+    codes = api.encode(args.run_dir, args.data, args.split)
+    _save_npy(args.out, codes)
+    print(f"wrote {codes.shape[0]} codes of size {codes.shape[1]} to {args.out}")
+
+
+def _reconstruct(args: argparse.Namespace) -> None:
+    x, recon, shape = api.reconstruct(args.run_dir, args.data, args.split)
+    png = args.out.suffix.lower() == ".png"
+    if png:
+        from .figures.plots import reconstruction_grid
+
+        reconstruction_grid(x[: args.n], recon[: args.n], args.out, shape)
+    else:
+        _save_npy(args.out, recon)
+    shown = f"the first {min(args.n, len(x))} of {len(x)} rows" if png else f"{len(x)} rows"
+    print(f"wrote reconstructions of {shown} to {args.out}")
+
+
+def _sample(args: argparse.Namespace) -> None:
+    rows, shape = api.sample(args.run_dir, args.n, args.seed)
+    _save_rows(args.out, rows, shape, f"{args.n} samples from the prior")
+    print(f"wrote {args.n} samples to {args.out}")
+
+
+def _interpolate(args: argparse.Namespace) -> None:
+    if len(args.pair) != 2:
+        raise UserError(f"--pair needs two row indices, e.g. 0,1; got {args.pair}")
+    rows, shape = api.interpolate(args.run_dir, args.data, tuple(args.pair), args.steps, args.split)
+    title = f"rows {args.pair[0]} → {args.pair[1]}: inputs at the ends, decoded codes between"
+    _save_rows(args.out, rows, shape, title, cols=len(rows))
+    print(f"wrote an interpolation of {args.steps} steps to {args.out}")
+
+
+def _score(args: argparse.Namespace) -> None:
+    scores, labels = scored = api.score(args.run_dir, args.data, args.split, args.iw_samples)
+    _save_scores(args.out, scores, labels)
+    print(f"wrote anomaly scores of {len(scores)} rows to {args.out}")
+    if args.anomalous_class is not None:
+        m = api.anomaly_scores_against_pca(
+            args.run_dir, args.data, args.anomalous_class, args.split, args.iw_samples, scored
+        )
+        print(
+            f"class {args.anomalous_class} as anomalies ({m['anomalies']} of {m['rows']} rows): "
+            f"ROC-AUC {m['roc_auc']:.4f} (PCA: {m['pca_roc_auc']:.4f}), "
+            f"average precision {m['average_precision']:.4f} (PCA: {m['pca_average_precision']:.4f})"
+        )
+
+
+def _visualize(args: argparse.Namespace) -> None:
+    from .figures.run_figures import visualize
+
+    if args.out is not None:
+        check_output_file(args.out, (".png",))
+    print(f"wrote {visualize(args.run_dir, args.what, args.out, args.data, args.n, args.method)}")
+
+
+def _reproduce(args: argparse.Namespace) -> None:
+    from .reproduce import reproduce
+
+    print(reproduce(args.name, args.data, args.budget, args.out, args.overwrite, quiet=args.quiet)[1], end="")
+
+
+def _report(args: argparse.Namespace) -> None:
+    from .figures.report import write_report
+
+    if args.out is not None:
+        check_output_file(args.out, (".html",))
+    print(f"wrote {write_report(args.run_dir, args.out)}")
+
+
+def _predict(args: argparse.Namespace) -> None:
+    predicted, proba, classes = api.predict(args.clf_dir, args.data, args.split)
+    _save_csv(args.out, predicted, proba, classes)
+    print(f"wrote predictions of {len(predicted)} rows to {args.out}")
+
+
+def _classify(args: argparse.Namespace) -> None:
+    names = [f.name for f in dataclasses.fields(ClassifyOptions)] + ["quiet"]
+    options = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+    labels_fraction = options.pop("labels_fraction", None)
+    result = api.classify(args.run_dir, labels_fraction, args.out, args.data, **options)
+    m = result.metrics
+    print(
+        f"test accuracy {m['test_accuracy']:.4f} ({m['method']}) with {m['labelled_examples']} labelled "
+        f"examples ({100 * m['labels_used_fraction']:.2f} % of the training labels) and "
+        f"{m['validation_labels']} for validation, {m['train_seconds']:.1f} s"
+    )
+
+
+HANDLERS: dict[str, Callable[[argparse.Namespace], None]] = {
+    "train": _train,
+    "evaluate": _evaluate,
+    "encode": _encode,
+    "reconstruct": _reconstruct,
+    "score": _score,
+    "visualize": _visualize,
+    "reproduce": _reproduce,
+    "report": _report,
+    "sample": _sample,
+    "interpolate": _interpolate,
+    "predict": _predict,
+    "classify": _classify,
+}
+
+
+def handle(args: argparse.Namespace) -> None:
+    """Check the command's --out, then run its handler."""
+    if args.command in OUTPUTS:
+        check_output_file(args.out, OUTPUTS[args.command])
+    HANDLERS[args.command](args)
