@@ -53,12 +53,12 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 import autoencoders
-from autoencoders.api import open_run
 from autoencoders.classify.few_labels import FewLabels
 from autoencoders.config import Config, DataConfig
 from autoencoders.data.datasets import Dataset, load_dataset, read_data
 from autoencoders.data.sources import MNIST_FILES
 from autoencoders.io.checkpoint import file_sha256
+from autoencoders.trained import open_run
 
 HERE = Path(__file__).resolve().parent
 METHODS = {

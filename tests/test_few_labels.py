@@ -36,7 +36,7 @@ def test_n_labels_are_class_balanced_deterministic_and_checked():
 @pytest.fixture(scope="module")
 def ds(digits_run):
     return autoencoders.load_dataset(
-        digits_run.config.data, scaler=autoencoders.api.open_run(digits_run.dir).scaler
+        digits_run.config.data, scaler=autoencoders.trained.open_run(digits_run.dir).scaler
     )
 
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +15,7 @@ from .classify.few_labels import ClassifierResult, FewLabels, save_classifier, t
 from .classify.heads import EncoderClassifier, build_classifier
 from .classify.ladder import Ladder
 from .config import Config
-from .data.datasets import apply_scaler, display_shape, load_dataset, read_data, to_float
-from .data.stream import RowStream
+from .data.datasets import display_shape, load_dataset
 from .errors import UserError
 from .eval.metrics import encode_all, evaluate, reconstruct_all
 from .eval.probes import PCA
@@ -26,37 +23,9 @@ from .io import rundir
 from .io.checkpoint import check_writable
 from .models import Autoencoder
 from .models.layers import make_corruption
-from .options import ClassifyOptions, DataConfig
+from .options import ClassifyOptions
+from .trained import Data, check_width, open_run, rows_of, scaled_data, scaled_rows
 from .training.loop import resolve_device
-
-
-@dataclass
-class _Trained:
-    """What a completed run directory holds, read once."""
-
-    cfg: Config
-    manifest: dict[str, Any]
-    model: Autoencoder
-    scaler: tuple[np.ndarray, np.ndarray]  # (offset, span) fitted on the training split
-
-    @property
-    def display_shape(self) -> tuple | None:
-        return display_shape(tuple(self.manifest["input_shape"]))
-
-
-def open_run(run_dir: str | Path, device: str = "cpu") -> _Trained:
-    """Config, manifest, model (eval mode) and input scaling of a run that completed training."""
-    run_dir = Path(run_dir)
-    manifest = rundir.require_complete(run_dir)
-    cfg = Config.load_json(run_dir / rundir.CONFIG)
-    tensors, scaler = rundir.read_scaled_weights(run_dir, rundir.WEIGHTS, manifest)
-    model = kinds.build(cfg.model, cfg.kind_options, tuple(manifest["input_shape"]))
-    try:
-        model.load_state_dict(tensors)
-    except RuntimeError as e:
-        first = str(e).splitlines()[0]
-        raise UserError(f"{run_dir}: the weights do not fit its config.json ({first})") from None
-    return _Trained(cfg, manifest, model.to(device).eval(), scaler)
 
 
 def load(run_dir: str | Path, device: str = "cpu") -> Autoencoder | EncoderClassifier | Ladder:
@@ -101,7 +70,7 @@ def _open_classifier(
 def predict(clf_dir: str | Path, data: str, split: str = "all") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(predicted classes, class probabilities, classes) of ``data`` under a ``classify`` directory."""
     model, classes, scaler, settings = _open_classifier(clf_dir)
-    x = _scaled_rows(Config.from_dict(settings["autoencoder"]).data, data, split, scaler)
+    x = scaled_rows(Config.from_dict(settings["autoencoder"]).data, data, split, scaler)
     if x.shape[1] != model.n_features:
         raise UserError(f"{data} has {x.shape[1]} features but the classifier expects {model.n_features}")
     with torch.no_grad():
@@ -117,63 +86,15 @@ def evaluate_run(run_dir: str | Path, data: str | None = None) -> dict[str, Any]
     if data is not None:
         run.cfg.data.data = data
     ds = load_dataset(run.cfg.data, scaler=run.scaler)
-    _check_width(run.model, ds.n_features, run.cfg.data.data)
+    check_width(run.model, ds.n_features, run.cfg.data.data)
     return evaluate(run.model, ds, iw_samples=run.model.iw_samples, quiet=run.cfg.train.quiet)
-
-
-def _check_width(model: Autoencoder, n_features: int, spec: str) -> None:
-    expected = int(np.prod(model.input_shape))
-    if n_features != expected:
-        raise UserError(f"{spec} has {n_features} features but the model expects {expected}")
-
-
-Data = str | np.ndarray | torch.Tensor
-
-
-def _rows(run: _Trained, data: Data, split: str) -> np.ndarray:
-    """Rows of ``data`` (a spec, or rows in memory in the training data's units) scaled as the
-    run's training data was, checked against the model's width."""
-    if isinstance(data, str):
-        x = _scaled_rows(run.cfg.data, data, split, run.scaler)
-    else:
-        rows = data.detach().cpu().numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
-        if rows.ndim < 2 or not np.issubdtype(rows.dtype, np.number):
-            raise UserError(f"rows given in memory must be a numeric N×D (or N×H×W) array, got {rows.shape}")
-        x = apply_scaler(to_float(rows.reshape(len(rows), -1)), *run.scaler)
-    _check_width(run.model, x.shape[1], data if isinstance(data, str) else "the array")
-    return x
-
-
-def _scaled_rows(
-    data_cfg: DataConfig, data: str, split: str, scaler: tuple[np.ndarray, np.ndarray]
-) -> np.ndarray:
-    """Rows of ``data`` (all, or one split made as in training) scaled by a fitted ``scaler``."""
-    return _scaled_data(data_cfg, data, split, scaler)[0]
-
-
-def _scaled_data(
-    data_cfg: DataConfig, data: str, split: str, scaler: tuple[np.ndarray, np.ndarray]
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """``_scaled_rows`` and their labels (None for unlabelled data)."""
-    cfg = copy.deepcopy(data_cfg)
-    cfg.data = data
-    if split == "all":
-        raw = read_data(cfg)
-        if raw.x_test is None:
-            return apply_scaler(raw.x, *scaler), raw.y
-        y = None if raw.y is None or raw.y_test is None else np.concatenate([raw.y, raw.y_test])
-        return apply_scaler(np.concatenate([raw.x, raw.x_test]), *scaler), y
-    ds = load_dataset(cfg, scaler=scaler)
-    rows, y = getattr(ds, f"x_{split}"), getattr(ds, f"y_{split}")
-    rows = (rows.materialise() if isinstance(rows, RowStream) else rows).numpy()
-    return rows, None if y is None else y.numpy()
 
 
 def encode(run_dir: str | Path, data: Data, split: str = "all") -> np.ndarray:
     """Codes of ``data`` (a data spec, or a numpy array / tensor of raw rows) under a trained
     run's encoder (VAE: posterior means)."""
     run = open_run(run_dir)
-    return encode_all(run.model, torch.from_numpy(_rows(run, data, split))).numpy()
+    return encode_all(run.model, torch.from_numpy(rows_of(run, data, split))).numpy()
 
 
 def reconstruct(
@@ -181,7 +102,7 @@ def reconstruct(
 ) -> tuple[np.ndarray, np.ndarray, tuple | None]:
     """(scaled inputs, reconstructions, display shape) of ``data`` (a spec or an array) under a run."""
     run = open_run(run_dir)
-    x = _rows(run, data, split)
+    x = rows_of(run, data, split)
     return x, reconstruct_all(run.model, torch.from_numpy(x)).numpy(), run.display_shape
 
 
@@ -197,8 +118,8 @@ def score(
     """
     device = resolve_device("auto")  # a GPU when there is one
     run = open_run(run_dir, device)
-    x, y = _scaled_data(run.cfg.data, data, split, run.scaler)
-    _check_width(run.model, x.shape[1], data)
+    x, y = scaled_data(run.cfg.data, data, split, run.scaler)
+    check_width(run.model, x.shape[1], data)
     rows = torch.from_numpy(x).to(device)
     if run.model.likelihood:
         from .eval.likelihood import importance_sampled_nll
@@ -238,7 +159,7 @@ def anomaly_scores_against_pca(
     run = open_run(run_dir)
     train = load_dataset(run.cfg.data, scaler=run.scaler)
     pca = PCA(train.train_sample()[0], run.model.code_size)
-    x = _scaled_rows(run.cfg.data, data, split, run.scaler)
+    x = scaled_rows(run.cfg.data, data, split, run.scaler)
     pca_scores = pca.squared_errors(torch.from_numpy(x)).numpy()
     return {
         "roc_auc": float(roc_auc_score(positive, scores)),
@@ -276,7 +197,7 @@ def interpolate(
     if steps < 2:
         raise UserError(f"--steps must be at least 2, got {steps}")
     run = open_run(run_dir)
-    model, x = run.model, _rows(run, data, split)
+    model, x = run.model, rows_of(run, data, split)
     for i in indices:
         if not 0 <= i < len(x):
             raise UserError(f"--pair index {i} is outside the {len(x)} rows of {data} ({split} split)")
@@ -339,7 +260,7 @@ def classify(
     _check_classifier_out(out)
     model = run.model.to(resolve_device(cfg.train.device))
     ds = load_dataset(cfg.data, scaler=run.scaler)
-    _check_width(model, ds.n_features, cfg.data.data)
+    check_width(model, ds.n_features, cfg.data.data)
     result = train_classifier(model, ds, cfg.train, how)
     settings = {
         "run_dir": str(run_dir),

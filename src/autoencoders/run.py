@@ -27,6 +27,7 @@ from .models.layers import make_corruption
 from .models.objectives import regularisers
 from .runtime import distributed, events
 from .runtime.threads import choose_threads, evaluation_threads, thread_count
+from .trained import TrainedRun
 from .training.layerwise import greedy_pretrain, pretrainable_pairs
 from .training.loop import Diverged, first_batch, resolve_device
 from .training.precision import bf16_speedup, resolve_precision
@@ -255,10 +256,9 @@ def _train_and_report(
 def _report(out: Path, cfg: Config, model: Autoencoder, ds: Dataset) -> None:
     """The run's report, drawn from the model and test rows in memory (a CPU copy of the model:
     the figures work on the host), not read back from the directory just written."""
-    from .api import _Trained
     from .figures.report import write_report
 
-    opened = _Trained(
+    opened = TrainedRun(
         cfg,
         rundir.read_manifest(out),
         copy.deepcopy(model).cpu().eval(),

@@ -177,7 +177,7 @@ class _Autoencoder(BaseEstimator):
     @classmethod
     def load(cls, path: str | Path) -> _Autoencoder:
         """An estimator saved by ``save``, ready to use (no pickle)."""
-        from .api import open_run
+        from .trained import open_run
 
         path = Path(path)
         saved = json.loads((path / ESTIMATOR).read_text())

@@ -11,16 +11,14 @@ import html
 import json
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import UserError
 from ..io import rundir
 from ..io.checkpoint import write_text
-
-if TYPE_CHECKING:  # the opened run's type, without importing the API at import time
-    from ..api import _Trained
+from ..trained import TrainedRun, open_run
+from .run_figures import draw, test_rows
 
 REPORT = "report.html"
 
@@ -65,15 +63,12 @@ figcaption { color: #555; font-size: 0.9em; }
 def write_report(
     run_dir: str | Path,
     out: str | Path | None = None,
-    run: _Trained | None = None,
+    run: TrainedRun | None = None,
     rows: tuple[np.ndarray, np.ndarray | None] | None = None,
 ) -> Path:
     """Write the run's report (default ``RUN/report.html``); return its path. ``run`` and ``rows``
     (its test rows and labels): the trained run as training holds it in memory, so nothing is
     read back from disk; by default the run directory is opened and its data loaded."""
-    from ..api import open_run
-    from .run_figures import draw, test_rows
-
     run_dir = Path(run_dir)
     run = run if run is not None else open_run(run_dir)
     path = Path(out) if out is not None else run_dir / REPORT

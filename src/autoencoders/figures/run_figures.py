@@ -20,6 +20,7 @@ from ..eval.metrics import encode_all, reconstruct_all
 from ..eval.probes import PCA
 from ..io import rundir
 from ..models.layers import make_corruption
+from ..trained import TrainedRun, check_width, open_run, scaled_data
 from . import plots
 
 KINDS = {
@@ -50,7 +51,7 @@ def visualize(
         raise UserError(f"--what must be one of {', '.join(KINDS)}, not '{what}'")
     if n < 1:
         raise UserError(f"--n must be >= 1, got {n}")
-    run = api.open_run(run_dir)
+    run = open_run(run_dir)
     path = Path(out) if out is not None else Path(run_dir) / f"{what}.png"
     if path.suffix.lower() != ".png":
         raise UserError(f"--out {path}: visualize writes .png files; give a file name ending in .png")
@@ -58,15 +59,15 @@ def visualize(
     return path
 
 
-def test_rows(run: api._Trained, data: str) -> tuple[np.ndarray, np.ndarray | None]:
+def test_rows(run: TrainedRun, data: str) -> tuple[np.ndarray, np.ndarray | None]:
     """The test rows of ``data`` scaled as the run's training data was, and their labels."""
-    x, y = api._scaled_data(run.cfg.data, data, "test", run.scaler)
-    api._check_width(run.model, x.shape[1], data)
+    x, y = scaled_data(run.cfg.data, data, "test", run.scaler)
+    check_width(run.model, x.shape[1], data)
     return x, y
 
 
 def draw(
-    run: api._Trained,
+    run: TrainedRun,
     run_dir: Path,
     what: str,
     path: Path,

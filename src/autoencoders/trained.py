@@ -1,0 +1,99 @@
+"""A trained run opened from its directory: config, manifest, model and input scaling, and rows of any
+data scaled as the run's training data was."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import kinds
+from .config import Config
+from .data.datasets import apply_scaler, display_shape, load_dataset, read_data, to_float
+from .data.stream import RowStream
+from .errors import UserError
+from .io import rundir
+from .models import Autoencoder
+from .options import DataConfig
+
+
+@dataclass
+class TrainedRun:
+    """What a completed run directory holds, read once."""
+
+    cfg: Config
+    manifest: dict[str, Any]
+    model: Autoencoder
+    scaler: tuple[np.ndarray, np.ndarray]  # (offset, span) fitted on the training split
+
+    @property
+    def display_shape(self) -> tuple | None:
+        return display_shape(tuple(self.manifest["input_shape"]))
+
+
+def open_run(run_dir: str | Path, device: str = "cpu") -> TrainedRun:
+    """Config, manifest, model (eval mode) and input scaling of a run that completed training."""
+    run_dir = Path(run_dir)
+    manifest = rundir.require_complete(run_dir)
+    cfg = Config.load_json(run_dir / rundir.CONFIG)
+    tensors, scaler = rundir.read_scaled_weights(run_dir, rundir.WEIGHTS, manifest)
+    model = kinds.build(cfg.model, cfg.kind_options, tuple(manifest["input_shape"]))
+    try:
+        model.load_state_dict(tensors)
+    except RuntimeError as e:
+        first = str(e).splitlines()[0]
+        raise UserError(f"{run_dir}: the weights do not fit its config.json ({first})") from None
+    return TrainedRun(cfg, manifest, model.to(device).eval(), scaler)
+
+
+def check_width(model: Autoencoder, n_features: int, spec: str) -> None:
+    """A UserError unless rows of ``n_features`` fit ``model``'s input."""
+    expected = int(np.prod(model.input_shape))
+    if n_features != expected:
+        raise UserError(f"{spec} has {n_features} features but the model expects {expected}")
+
+
+Data = str | np.ndarray | torch.Tensor
+
+
+def rows_of(run: TrainedRun, data: Data, split: str) -> np.ndarray:
+    """Rows of ``data`` (a spec, or rows in memory in the training data's units) scaled as the
+    run's training data was, checked against the model's width."""
+    if isinstance(data, str):
+        x = scaled_rows(run.cfg.data, data, split, run.scaler)
+    else:
+        rows = data.detach().cpu().numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
+        if rows.ndim < 2 or not np.issubdtype(rows.dtype, np.number):
+            raise UserError(f"rows given in memory must be a numeric N×D (or N×H×W) array, got {rows.shape}")
+        x = apply_scaler(to_float(rows.reshape(len(rows), -1)), *run.scaler)
+    check_width(run.model, x.shape[1], data if isinstance(data, str) else "the array")
+    return x
+
+
+def scaled_rows(
+    data_cfg: DataConfig, data: str, split: str, scaler: tuple[np.ndarray, np.ndarray]
+) -> np.ndarray:
+    """Rows of ``data`` (all, or one split made as in training) scaled by a fitted ``scaler``."""
+    return scaled_data(data_cfg, data, split, scaler)[0]
+
+
+def scaled_data(
+    data_cfg: DataConfig, data: str, split: str, scaler: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``scaled_rows`` and their labels (None for unlabelled data)."""
+    cfg = copy.deepcopy(data_cfg)
+    cfg.data = data
+    if split == "all":
+        raw = read_data(cfg)
+        if raw.x_test is None:
+            return apply_scaler(raw.x, *scaler), raw.y
+        y = None if raw.y is None or raw.y_test is None else np.concatenate([raw.y, raw.y_test])
+        return apply_scaler(np.concatenate([raw.x, raw.x_test]), *scaler), y
+    ds = load_dataset(cfg, scaler=scaler)
+    rows, y = getattr(ds, f"x_{split}"), getattr(ds, f"y_{split}")
+    rows = (rows.materialise() if isinstance(rows, RowStream) else rows).numpy()
+    return rows, None if y is None else y.numpy()
