@@ -55,9 +55,10 @@ from autoencoders.eval.metrics import reconstruction_errors
 from autoencoders.eval.probes import PCA
 from autoencoders.models.layers import make_corruption
 from autoencoders.run import as_config
+from autoencoders.runtime.device import resolve_device
 from autoencoders.training import state as state_module
 from autoencoders.training.layerwise import greedy_pretrain
-from autoencoders.training.loop import fit, resolve_device
+from autoencoders.training.loop import fit
 from autoencoders.training.precision import resolve_precision
 from autoencoders.training.state import Progress
 from autoencoders.training.steps import autoencoder_step

@@ -13,9 +13,9 @@ from helpers import FAST
 import autoencoders
 from autoencoders import DenseAutoencoder, UserError
 from autoencoders.config import TrainConfig
+from autoencoders.data.batches import epoch_batches, shuffler
 from autoencoders.models.layers import make_corruption
 from autoencoders.training.capture import CapturedStep, CudaGraphs, Eager, batch_runner
-from autoencoders.training.loop import epoch_batches, shuffler
 from autoencoders.training.precision import resolve_precision
 from autoencoders.training.steps import SemiSupervisedStep, autoencoder_step, make_optimizer
 

@@ -10,9 +10,9 @@ import sys
 import pytest
 import torch
 
+from autoencoders.data.batches import epoch_batches
 from autoencoders.io.checkpoint import load_weights
 from autoencoders.runtime.distributed import launched, rank_and_size
-from autoencoders.training.loop import epoch_batches
 
 ARGS = ["train", "--layers", "64,32,8", "--epochs", "3", "--batch-size", "64", "--precision", "fp32"]
 ARGS += ["--device", "cpu", "--quiet", "--seed", "3"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +23,14 @@ from .io.checkpoint import check_writable
 from .models import Autoencoder
 from .models.layers import make_corruption
 from .options import ClassifyOptions
+from .runtime.device import resolve_device
 from .trained import Data, check_width, open_run, rows_of, scaled_data, scaled_rows
-from .training.loop import resolve_device
 
 
 def load(run_dir: str | Path, device: str = "cpu") -> Autoencoder | EncoderClassifier | Ladder:
     """The trained model of a run directory (any kind), or the classifier of a ``classify``
     output directory, in eval mode."""
-    if (Path(run_dir) / rundir.CLASSIFIER_CONFIG).is_file():
+    if rundir.is_classifier(run_dir):
         return _open_classifier(run_dir, device)[0]
     return open_run(run_dir, device).model
 
@@ -41,17 +40,11 @@ def _open_classifier(
 ) -> tuple[EncoderClassifier | Ladder, np.ndarray, tuple[np.ndarray, np.ndarray], dict[str, Any]]:
     """(classifier in eval mode, its classes, input scaling, settings) of a ``classify`` directory."""
     path = Path(path)
-    if not (path / rundir.CLASSIFIER_CONFIG).is_file():
-        raise UserError(
-            f"{path} is not a classifier directory (no {rundir.CLASSIFIER_CONFIG}); pass an output directory "
-            "of 'autoencoders classify', e.g. RUN/classifier-0.1"
-        )
+    settings = rundir.read_classifier_settings(path)
     try:
-        settings = json.loads((path / rundir.CLASSIFIER_CONFIG).read_text())
-        rundir.check_format(settings.get("format"), path, "classifier format")
         cfg, shape = Config.from_dict(settings["autoencoder"]), tuple(settings["input_shape"])
         classes = np.asarray(settings["classes"])
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as e:
+    except (KeyError, TypeError, AttributeError) as e:
         raise UserError(
             f"{path} is not a classifier directory made by 'autoencoders classify' ({e})"
         ) from None
@@ -214,7 +207,7 @@ def _check_classifier_out(out: Path) -> None:
     a classifier (which is replaced): a run or other files would be overwritten."""
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give the path of a new or empty directory")
-    if out.is_dir() and any(out.iterdir()) and not (out / rundir.CLASSIFIER_CONFIG).is_file():
+    if out.is_dir() and any(out.iterdir()) and not rundir.is_classifier(out):
         held = "a run" if (out / rundir.MANIFEST).is_file() else "files that are not a classifier's"
         raise UserError(f"--out {out} holds {held}; give the path of a new or empty directory")
     check_writable(out)

@@ -15,21 +15,23 @@ import torch
 
 from . import kinds
 from .config import Config, load_toml
+from .data.batches import first_batch
 from .data.datasets import Dataset, load_dataset
 from .errors import UserError
 from .eval.metrics import evaluate, reconstruct_all
 from .figures import plots
 from .io import rundir
-from .io.checkpoint import check_writable, write_json
+from .io.checkpoint import check_writable
 from .io.state import read_state
 from .models import Autoencoder
 from .models.layers import make_corruption
 from .models.objectives import regularisers
 from .runtime import distributed, events
+from .runtime.device import resolve_device
 from .runtime.threads import choose_threads, evaluation_threads, thread_count
 from .trained import TrainedRun
 from .training.layerwise import greedy_pretrain, pretrainable_pairs
-from .training.loop import Diverged, first_batch, resolve_device
+from .training.loop import Diverged
 from .training.precision import bf16_speedup, resolve_precision
 from .training.state import Progress
 from .training.steps import Step
@@ -156,7 +158,7 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
         if overwrite and out.is_dir():
             shutil.rmtree(out)  # only now: every check has passed and the data has loaded
         out.mkdir(parents=True, exist_ok=True)
-        write_json(out / rundir.CONFIG, cfg.to_dict())
+        rundir.write_config(out, cfg.to_dict())
         rundir.write_manifest(out, model.kind, ds.sample_shape, model.code_size, completed=False)
     progress = Progress(out / rundir.STATE if main else None, saved)
     progress.attach("model", model)

@@ -9,7 +9,6 @@ safetensors, settings as JSON) that ``load(path)`` and ``autoencoders.load`` rea
 from __future__ import annotations
 
 import copy
-import json
 import math
 import numbers
 from pathlib import Path
@@ -36,12 +35,12 @@ from .eval.metrics import encode_all, reconstruct_all
 from .io import rundir
 from .io.checkpoint import write_json
 from .run import build_model, train_stages
+from .runtime.device import resolve_device
 from .runtime.threads import choose_threads, thread_count
-from .training.loop import fit, resolve_device
+from .training.loop import fit
 from .training.state import Progress
 from .training.steps import supervised_step
 
-ESTIMATOR = "estimator.json"
 DTYPES = (np.float64, np.float32)
 
 
@@ -157,12 +156,12 @@ class _Autoencoder(BaseEstimator):
         check_is_fitted(self)
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        write_json(path / rundir.CONFIG, self.config_.to_dict())
+        rundir.write_config(path, self.config_.to_dict())
         model = self.autoencoder_
         rundir.write_weights(path / rundir.WEIGHTS, model.state_dict(), self.scaler_)
         self._save_weights(path)
         rundir.write_manifest(path, model.kind, model.input_shape, model.code_size, completed=True)
-        write_json(path / ESTIMATOR, {"class": type(self).__name__, **self._fitted_json()})
+        write_json(path / rundir.ESTIMATOR, {"class": type(self).__name__, **self._fitted_json()})
 
     def _save_weights(self, path: Path) -> None:
         """Weight files beyond the autoencoder's (the manifest records their checksums too)."""
@@ -180,7 +179,7 @@ class _Autoencoder(BaseEstimator):
         from .trained import open_run
 
         path = Path(path)
-        saved = json.loads((path / ESTIMATOR).read_text())
+        saved = rundir.read_json(path / rundir.ESTIMATOR, "saved estimator (estimator.json)")
         if saved["class"] != cls.__name__:
             raise UserError(f"{path} holds a {saved['class']}; load it with that class")
         est = cls(**{**saved["params"], "layers": tuple(saved["params"]["layers"])})

@@ -25,8 +25,7 @@ from torch import nn
 from ..data.datasets import Dataset
 from ..errors import UserError
 from ..eval.metrics import encode_all
-from ..io.checkpoint import file_sha256, write_json
-from ..io.rundir import CLASSIFIER_CONFIG, CLASSIFIER_WEIGHTS, RUN_FORMAT, write_metrics, write_weights
+from ..io.rundir import write_classifier
 from ..models import Autoencoder
 from ..models.layers import set_trainable
 from ..models.objectives import Objective
@@ -299,10 +298,5 @@ def save_classifier(
     ``config`` holds the autoencoder's own config and input shape, so the directory is
     self-contained: ``autoencoders.load`` rebuilds the classifier from it alone.
     """
-    out.mkdir(parents=True, exist_ok=True)
-    write_weights(out / CLASSIFIER_WEIGHTS, result.model.state_dict(), scaler)
-    checksum = {CLASSIFIER_WEIGHTS: file_sha256(out / CLASSIFIER_WEIGHTS)}
-    settings = {"format": RUN_FORMAT, **config, **result.settings, "classes": result.classes.tolist()}
-    settings["sha256"] = checksum
-    write_json(out / CLASSIFIER_CONFIG, settings)
-    write_metrics(out, result.metrics)
+    settings = {**config, **result.settings, "classes": result.classes.tolist()}
+    write_classifier(out, result.model.state_dict(), scaler, settings, result.metrics)

@@ -32,6 +32,7 @@ RECONSTRUCTIONS, LOSS, PRETRAINING, SAMPLES = (
     "samples.png",
 )
 CLASSIFIER_WEIGHTS, CLASSIFIER_CONFIG = "classifier.safetensors", "classifier.json"
+ESTIMATOR = "estimator.json"  # a saved scikit-learn estimator's class, parameters and fitted numbers
 TENSORBOARD, SNAPSHOTS = "tensorboard", "snapshots"
 SCALING = ("input_offset", "input_span")  # a weight file's input scaling: rows = (raw - offset) / span
 
@@ -44,6 +45,55 @@ def write_weights(path: Path, state: dict[str, torch.Tensor], scaler: Scaler | N
     if scaler is not None:
         tensors |= {key: torch.as_tensor(np.asarray(part)) for key, part in zip(SCALING, scaler)}
     save_weights(path, tensors)
+
+
+def write_config(run_dir: Path, config: dict[str, Any]) -> None:
+    """``config.json``: every setting of the run (a ``Config.to_dict()``)."""
+    write_json(Path(run_dir) / CONFIG, config)
+
+
+def read_json(path: Path, what: str) -> dict[str, Any]:
+    """The JSON object in ``path``; a UserError naming ``what`` it should be when it is not one."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:  # unreadable, not JSON, not UTF-8
+        raise UserError(f"{path} is not a readable {what} ({e})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path} is not a {what} (a JSON object)")
+    return data
+
+
+def write_classifier(
+    out: Path,
+    state: dict[str, torch.Tensor],
+    scaler: Scaler,
+    settings: dict[str, Any],
+    metrics: dict[str, Any],
+) -> None:
+    """A classifier directory: weights with the input scaling, settings (with the weights' SHA-256
+    and the format) that rebuild it alone, and its metrics."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_weights(out / CLASSIFIER_WEIGHTS, state, scaler)
+    checksum = {CLASSIFIER_WEIGHTS: file_sha256(out / CLASSIFIER_WEIGHTS)}
+    write_json(out / CLASSIFIER_CONFIG, {"format": RUN_FORMAT, **settings, "sha256": checksum})
+    write_metrics(out, metrics)
+
+
+def is_classifier(path: Path) -> bool:
+    """Whether ``path`` holds a classifier written by ``classify``."""
+    return (Path(path) / CLASSIFIER_CONFIG).is_file()
+
+
+def read_classifier_settings(path: Path) -> dict[str, Any]:
+    """The settings of a classifier directory, of this format; a UserError naming the fix otherwise."""
+    if not is_classifier(path):
+        raise UserError(
+            f"{path} is not a classifier directory (no {CLASSIFIER_CONFIG}); pass an output directory "
+            "of 'autoencoders classify', e.g. RUN/classifier-0.1"
+        )
+    settings = read_json(Path(path) / CLASSIFIER_CONFIG, "classifier settings file")
+    check_format(settings.get("format"), path, "classifier format")
+    return settings
 
 
 def write_history(run_dir: Path, history: list[dict[str, Any]]) -> None:

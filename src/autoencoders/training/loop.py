@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..data.stream import BLOCK_ROWS, Rows, RowStream, chunk_order
+from ..data.batches import Tensors, as_tuple, epoch_batches, first_batch, shuffler
 from ..errors import UserError
 from ..models.layers import eval_mode
 from ..options import TrainConfig
@@ -19,93 +18,6 @@ from ..runtime.distributed import all_sum, rank_and_size
 from .capture import batch_runner
 from .precision import autocast, copies_of, flush_denormals, resolve_precision
 from .steps import Step
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → cuda when available, else cpu."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda was asked for but no CUDA GPU is available; use --device cpu")
-    return torch.device(name)
-
-
-def batches(
-    n: int, batch_size: int, generator: torch.Generator | None, device: torch.device | str = "cpu"
-) -> Iterator[torch.Tensor]:
-    """Index slices of a permutation of ``range(n)`` drawn on the generator's device (in order on
-    ``device`` when ``generator`` is None)."""
-    if generator is None:
-        order = torch.arange(n, device=device)
-    else:
-        order = torch.randperm(n, generator=generator, device=generator.device)
-    for i in range(0, n, batch_size):
-        yield order[i : i + batch_size]
-
-
-Tensors = Rows | tuple[torch.Tensor, ...]
-
-
-def _as_tuple(data: Tensors) -> tuple[Rows, ...]:
-    return data if isinstance(data, tuple) else (data,)
-
-
-def streamed(data: tuple[Rows, ...]) -> bool:
-    """Whether any part of ``data`` is read from disk as it goes (a RowStream)."""
-    return any(isinstance(t, RowStream) for t in data)
-
-
-def first_batch(data: tuple[Rows, ...], batch_size: int) -> tuple[torch.Tensor, ...]:
-    """The first ``batch_size`` rows of every part of ``data``, in memory on its device."""
-    return tuple(
-        t[np.arange(min(batch_size, len(t)))] if isinstance(t, RowStream) else t[:batch_size] for t in data
-    )
-
-
-def shuffler(data: tuple[Rows, ...], seed: int) -> torch.Generator:
-    """The generator that shuffles ``data``: on the rows' device when they are in memory, on the
-    host for a stream (whose chunk positions are read from disk there)."""
-    device = "cpu" if streamed(data) else data[0].device
-    return torch.Generator(device=device).manual_seed(seed)
-
-
-def epoch_batches(
-    data: tuple[Rows, ...],
-    batch_size: int,
-    generator: torch.Generator | None,
-    rank: int = 0,
-    world: int = 1,
-) -> Iterator[tuple[torch.Tensor, ...]]:
-    """Row-aligned batches of ``data``: shuffled with a generator, in order without.
-
-    In-memory tensors are gathered by indices drawn on their own device (``generator`` lives
-    there), so a batch costs no host work or copy. When any part is a RowStream, the pass reads
-    shuffled chunks (see ``chunk_order``) and every part is sliced by the same positions.
-    With ``world`` > 1 every rank draws the same global batches and keeps slice
-    ``rank::world`` of each, reading only those rows of a stream; a final global batch with
-    fewer rows than ranks is skipped by all of them (a rank with no rows has no loss to average).
-    """
-    if not streamed(data):
-        for idx in batches(len(data[0]), batch_size, generator, data[0].device):
-            if len(idx) >= world:
-                idx = idx[rank::world]
-                yield tuple(t[idx] for t in data)
-        return
-    n = len(data[0])
-    if generator is None:
-        chunks = (np.arange(i, min(i + BLOCK_ROWS, n)) for i in range(0, n, BLOCK_ROWS))
-    else:
-        chunks = chunk_order(n, generator)
-    for pos in chunks:
-        local = [idx[rank::world] for idx in batches(len(pos), batch_size, generator) if len(idx) >= world]
-        mine = pos[torch.cat(local).numpy()]
-        parts = [
-            t.read(mine) if isinstance(t, RowStream) else t[torch.from_numpy(mine).to(t.device)] for t in data
-        ]
-        start = 0
-        for idx in local:
-            yield tuple(p[start : start + len(idx)] for p in parts)
-            start += len(idx)
 
 
 @dataclass
@@ -127,7 +39,7 @@ def evaluate_step(step: Step, data: Tensors, batch_size: int) -> dict[str, float
     Every rank evaluates all of ``data``; the averages are averaged over ranks, so a
     stochastic evaluation (a VAE's sampled codes) gives every rank the same number.
     """
-    data = _as_tuple(data)
+    data = as_tuple(data)
     n = len(data[0])
     if n == 0:
         return {"loss": math.nan}
@@ -165,7 +77,7 @@ def fit(
     ``monitor`` number (0: never) and, with ``cfg.keep == "best"``, ends with the weights of
     its best validation epoch.
     """
-    train, val = _as_tuple(train), _as_tuple(val)
+    train, val = as_tuple(train), as_tuple(val)
     n = len(train[0])
     device = train[0].device
     rank, world = rank_and_size()
