@@ -10,9 +10,10 @@ from helpers import FAST
 import autoencoders
 from autoencoders.config import DataConfig, TrainConfig, UserError
 from autoencoders.data import stream
-from autoencoders.data.batches import epoch_batches, fit
+from autoencoders.data.batches import epoch_batches
 from autoencoders.data.datasets import load_dataset
 from autoencoders.data.stream import RowStream, chunk_order
+from autoencoders.training.loop import fit
 from autoencoders.training.steps import autoencoder_step
 
 TINY_BUDGET = 1e-6  # GiB: forces streaming of any file
