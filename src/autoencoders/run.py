@@ -200,7 +200,8 @@ def _precision(cfg: Config, ds: Dataset, model: Autoencoder, device: torch.devic
     def make_step() -> Step:
         return kinds.make_step(copy.deepcopy(model), cfg.train, 1)
 
-    return resolve_precision("auto", device, make_step, first_batch((ds.x_train,), cfg.train.batch_size))
+    batch = tuple(t.to(device) for t in first_batch((ds.x_train,), cfg.train.batch_size))
+    return resolve_precision("auto", device, make_step, batch)
 
 
 def _train_and_report(
