@@ -16,6 +16,7 @@ from autoencoders.config import TrainConfig
 from autoencoders.data.batches import epoch_batches, shuffler
 from autoencoders.models.layers import make_corruption
 from autoencoders.training.capture import CapturedStep, CudaGraphs, Eager, batch_runner
+from autoencoders.training.loop import LoopState, fit
 from autoencoders.training.precision import resolve_precision
 from autoencoders.training.steps import SemiSupervisedStep, autoencoder_step, make_optimizer
 
@@ -167,3 +168,11 @@ def test_captured_step_gives_the_eager_losses_on_a_gpu_without_a_host_sync():
         torch.cuda.set_sync_debug_mode(0)
     assert not runner.failed
     assert captured.cpu().tolist() == pytest.approx(eager.cpu().tolist(), rel=1e-4, abs=1e-5)
+
+
+def test_a_shuffle_saved_on_another_device_is_refused_in_one_line():
+    x = torch.rand(32, 16)
+    start = LoopState(shuffle=torch.zeros(16, dtype=torch.uint8))  # the size of a CUDA generator's state
+    cfg = TrainConfig(quiet=True, precision="fp32", batch_size=8)
+    with pytest.raises(UserError, match="on another device than this run's"):
+        fit(_denoising_step(), x, x[:0], cfg, 1, start=start)

@@ -190,3 +190,16 @@ def test_cli_main_exits_2_with_one_line_in_process(capsys, tmp_path):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("autoencoders: error: unknown data spec 'bogus'")
+
+
+def test_rows_of_another_width_are_refused_before_scaling(tmp_path):
+    """Data not in [0, 1] gives the run a real scaling; rows of another width are named, not broadcast."""
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).random((100, 6)).astype(np.float32) * 5)
+    np.save(tmp_path / "wide.npy", np.zeros((10, 7), np.float32))
+    run = autoencoders.train(
+        data=f"npy:{tmp_path / 'x.npy'}", layers=[6, 3], epochs=1, out=str(tmp_path / "r"), **FAST
+    )
+    for data in (np.zeros((4, 7)), f"npy:{tmp_path / 'wide.npy'}"):
+        for split in ("all", "test") if isinstance(data, str) else ("all",):
+            with pytest.raises(UserError, match="has 7 features but the model expects 6"):
+                autoencoders.encode(run.dir, data, split)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from pathlib import Path
 from typing import Any
@@ -235,7 +236,7 @@ def classify(
     files refuse it).
     """
     run = open_run(run_dir)
-    cfg = run.cfg
+    cfg = copy.deepcopy(run.cfg)  # the run's own config is recorded as it was
     if data is not None:
         cfg.data.data = data
     own = {f.name for f in dataclasses.fields(ClassifyOptions)}

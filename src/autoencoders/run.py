@@ -201,7 +201,7 @@ def _precision(cfg: Config, ds: Dataset, model: Autoencoder, device: torch.devic
         return kinds.make_step(copy.deepcopy(model), cfg.train, 1)
 
     batch = tuple(t.to(device) for t in first_batch((ds.x_train,), cfg.train.batch_size))
-    return resolve_precision("auto", device, make_step, batch)
+    return resolve_precision("auto", device, make_step, batch, cfg.train.cuda_graph)
 
 
 def _train_and_report(

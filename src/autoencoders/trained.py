@@ -13,7 +13,7 @@ import torch
 
 from . import kinds
 from .config import Config
-from .data.datasets import apply_scaler, display_shape, load_dataset, read_data, to_float
+from .data.datasets import apply_scaler, check_scaler, display_shape, load_dataset, read_data, to_float
 from .data.stream import RowStream
 from .errors import UserError
 from .io import rundir
@@ -69,7 +69,9 @@ def rows_of(run: TrainedRun, data: Data, split: str) -> np.ndarray:
         rows = data.detach().cpu().numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
         if rows.ndim < 2 or not np.issubdtype(rows.dtype, np.number):
             raise UserError(f"rows given in memory must be a numeric N×D (or N×H×W) array, got {rows.shape}")
-        x = apply_scaler(to_float(rows.reshape(len(rows), -1)), *run.scaler)
+        rows = rows.reshape(len(rows), -1)
+        check_width(run.model, rows.shape[1], "the array")  # before scaling, which needs the width
+        x = apply_scaler(to_float(rows), *run.scaler)
     check_width(run.model, x.shape[1], data if isinstance(data, str) else "the array")
     return x
 
@@ -89,6 +91,7 @@ def scaled_data(
     cfg.data = data
     if split == "all":
         raw = read_data(cfg)
+        check_scaler(scaler, raw.x.shape[1], data)
         if raw.x_test is None:
             return apply_scaler(raw.x, *scaler), raw.y
         y = None if raw.y is None or raw.y_test is None else np.concatenate([raw.y, raw.y_test])

@@ -286,7 +286,9 @@ def _ladder(
 def _class_index(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
     idx = np.searchsorted(classes, y).clip(0, len(classes) - 1)
     if not (classes[idx] == y).all():
-        raise UserError("the test labels hold classes the training labels do not; check the label files")
+        raise UserError(
+            "the validation or test labels hold classes the training labels do not; check the label files"
+        )
     return idx
 
 

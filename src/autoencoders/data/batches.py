@@ -80,6 +80,8 @@ def epoch_batches(
         chunks = chunk_order(n, generator)
     for pos in chunks:
         local = [idx[rank::world] for idx in batches(len(pos), batch_size, generator) if len(idx) >= world]
+        if not local:  # a last chunk with fewer rows than ranks: no rank has a batch in it
+            continue
         mine = pos[torch.cat(local).numpy()]
         parts = [
             t.read(mine) if isinstance(t, RowStream) else t[torch.from_numpy(mine).to(t.device)] for t in data

@@ -190,6 +190,12 @@ def dataset_from_arrays(x: np.ndarray, cfg: DataConfig, y: np.ndarray | None = N
     return split_dataset(raw, dataclasses.replace(cfg, data="arrays", test_fraction=0.0))
 
 
+def check_scaler(scaler: tuple[np.ndarray, np.ndarray] | None, n_features: int, spec: str) -> None:
+    """A UserError unless rows of ``n_features`` fit a fitted ``scaler`` (one offset per feature)."""
+    if scaler is not None and len(scaler[0]) != n_features:
+        raise UserError(f"{spec} has {n_features} features but the model expects {len(scaler[0])}")
+
+
 def split_dataset(
     raw: RawData, cfg: DataConfig, scaler: tuple[np.ndarray, np.ndarray] | None = None
 ) -> Dataset:
@@ -202,6 +208,7 @@ def split_dataset(
         x_test, y_test = x[test_idx], None if y is None else y[test_idx]
         x, y = x[keep], None if y is None else y[keep]
     train_idx, val_idx = _split(len(x), cfg.val_fraction, cfg.split_seed + 1)
+    check_scaler(scaler, x.shape[1], cfg.data)
     offset, span = fit_scaler(x[train_idx]) if scaler is None else scaler
 
     def rows(a: np.ndarray) -> torch.Tensor:
@@ -237,6 +244,7 @@ def _streamed_dataset(
     keep, test_idx = _split(len(stream), cfg.test_fraction, cfg.split_seed)
     train_pos, val_pos = _split(len(keep), cfg.val_fraction, cfg.split_seed + 1)
     train_idx, val_idx = keep[train_pos], keep[val_pos]
+    check_scaler(scaler, stream.n_features, cfg.data)
     offset, span = scaler_from_range(*stream.subset(train_idx).scan()) if scaler is None else scaler
     stream = stream.with_scaler(None if is_identity(offset, span) else (offset, span))
 

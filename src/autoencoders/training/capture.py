@@ -17,7 +17,6 @@ from ..runtime.distributed import rank_and_size
 from .steps import Batch, Step
 
 WARMUP = 3  # eager batches before the first capture: kernels pick workspaces, optimizers make state
-MODES = ("auto", "on", "off")
 
 
 def say(message: str, quiet: bool) -> None:
@@ -67,8 +66,8 @@ class Eager:
 class CapturedStep(Eager):
     """``step.train_batch`` recorded once as a CUDA graph and replayed for every full batch.
 
-    The first ``WARMUP`` batches run eagerly; the next full batch is captured into static input
-    buffers, which later batches are copied into before each replay. Loss weights and k schedules
+    The first ``WARMUP`` batches run eagerly; the batch after them is captured into static input
+    buffers, which later batches of its shape are copied into before each replay. Loss weights and k schedules
     that change per epoch are numbers baked into a graph, so every epoch captures anew. A batch of
     another size (the final partial batch of an epoch) runs eagerly on the same parameters and
     optimizer state. The learning rate is a device tensor the schedule sets between replays. A
@@ -112,10 +111,8 @@ class CapturedStep(Eager):
             )
         except Exception as e:  # whatever stops a capture, the run trains on: never a crash
             self.failed = True
-            say(
-                f"this training step cannot be captured as a CUDA graph ({e}); training on eagerly",
-                self.quiet,
-            )
+            why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            say(f"this training step cannot be captured as a CUDA graph ({why}); it runs eagerly", self.quiet)
             return self.step.train_batch(batch)
         self.inputs = inputs
         return self.outputs

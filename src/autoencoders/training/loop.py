@@ -16,7 +16,7 @@ from ..models.layers import eval_mode
 from ..options import TrainConfig
 from ..runtime.distributed import all_sum, rank_and_size
 from .capture import batch_runner
-from .precision import autocast, copies_of, flush_denormals, resolve_precision
+from .precision import autocast, copies_of, flush_denormals, matmul_precision, resolve_precision
 from .steps import Step
 
 
@@ -49,7 +49,7 @@ def evaluate_step(step: Step, data: Tensors, batch_size: int) -> dict[str, float
             for name, value in step.eval_batch(batch).items():
                 sums[name] = sums.get(name, 0) + value.double() * len(batch[0])
     world = rank_and_size()[1]
-    totals = all_sum(torch.stack(list(sums.values())).cpu()) / world
+    totals = all_sum(torch.stack(list(sums.values()))).cpu() / world  # summed where they are (NCCL: a GPU)
     return {name: float(total) / n for name, total in zip(sums, totals)}
 
 
@@ -83,13 +83,19 @@ def fit(
     rank, world = rank_and_size()
     precision = cfg.precision
     if precision == "auto" and device.type == "cuda" and world == 1:  # timed on copies of this step
-        precision = resolve_precision(precision, device, copies_of(step), first_batch(train, cfg.batch_size))
+        first = first_batch(train, cfg.batch_size)
+        precision = resolve_precision(precision, device, copies_of(step), first, cfg.cuda_graph)
     precision = resolve_precision(precision, device)
     step.amp = lambda: autocast(precision, device)
     run_batch = batch_runner(step, cfg.cuda_graph, device, cfg.quiet or rank > 0)
     state = start or LoopState()
     generator = shuffler(train, cfg.seed)  # the same on every rank: same global batches
     if state.shuffle is not None:
+        if state.shuffle.numel() != generator.get_state().numel():
+            raise UserError(
+                f"the saved state shuffled its rows on another device than this run's ({generator.device}); "
+                "resume it where it started (the same --device)"
+            )
         generator.set_state(state.shuffle)
     module = step.module
     history: list[dict] = []
@@ -103,7 +109,8 @@ def fit(
         leave=False,
     )
     module.train()
-    with flush_denormals():  # subnormal numbers slow a CPU's arithmetic many times
+    # subnormal numbers slow a CPU's arithmetic many times; TF32 applies to backward passes too
+    with flush_denormals(), matmul_precision(precision, device):
         while state.epoch < epochs and not state.stopped:
             epoch = state.epoch + 1
             step.set_epoch(epoch)

@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterator
 import torch
 
 from ..errors import UserError
+from .capture import batch_runner
 from .steps import Batch, Step
 
-PRECISIONS = ("auto", "fp32", "tf32", "bf16")
 GAIN = 1.1  # how much faster than fp32 a precision must measure for ``auto`` to take it
 
 
@@ -62,30 +62,41 @@ def available(device: torch.device) -> list[str]:
     return out
 
 
-def step_seconds(step: Step, batch: Batch, precision: str, device: torch.device, repeats: int = 20) -> float:
-    """Seconds per ``step.train_batch(batch)`` at ``precision``, after a warm-up (the step trains)."""
+def step_seconds(
+    step: Step, batch: Batch, precision: str, device: torch.device, graphs: str = "auto", repeats: int = 20
+) -> float:
+    """Seconds per training batch of ``step`` at ``precision``, run as training will run it (replayed
+    as a CUDA graph unless ``graphs`` is off), after a warm-up that includes the capture (the step
+    trains)."""
     step.amp = lambda: autocast(precision, device)
-    for _ in range(3):
-        step.train_batch(batch)
-    torch.cuda.synchronize(device)
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        step.train_batch(batch)
-    torch.cuda.synchronize(device)
+    run_batch = batch_runner(step, graphs, device, quiet=True)
+    with matmul_precision(precision, device):
+        for _ in range(5):
+            run_batch(batch)
+        torch.cuda.synchronize(device)
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            run_batch(batch)
+        torch.cuda.synchronize(device)
     return (time.perf_counter() - t0) / repeats
 
 
 def resolve_precision(
-    name: str, device: torch.device, make_step: Callable[[], Step] | None = None, batch: Batch | None = None
+    name: str,
+    device: torch.device,
+    make_step: Callable[[], Step] | None = None,
+    batch: Batch | None = None,
+    graphs: str = "auto",
 ) -> str:
     """The precision to train at. ``auto``: on a CPU, bf16 where its matrix products are at least 1.3×
     fp32's; on a GPU, the fastest of ``available`` precisions by ``step_seconds`` of fresh copies from
-    ``make_step`` on ``batch`` (fp32 when none is ``GAIN`` faster, or when no step is given).
-    A precision the device lacks is refused."""
+    ``make_step`` on ``batch``, with CUDA graphs as ``graphs`` says (fp32 when none is ``GAIN``
+    faster, or when no step is given). A precision the device lacks is refused."""
     if name != "auto":
         if name not in available(device):
+            what = "TF32 tensor cores" if name == "tf32" else "bf16 support"
             raise UserError(
-                f"--precision {name} needs a GPU with TF32 tensor cores (NVIDIA Ampere or newer); "
+                f"--precision {name} needs a GPU with {what} (NVIDIA Ampere or newer); "
                 f"this run is on {device}: use --precision fp32 or auto"
             )
         return name
@@ -94,7 +105,7 @@ def resolve_precision(
     if make_step is None or batch is None:
         return "fp32"
     with torch.random.fork_rng(devices=[device]):  # the timing steps' noise draws leave no trace
-        seconds = {p: step_seconds(make_step(), batch, p, device) for p in available(device)}
+        seconds = {p: step_seconds(make_step(), batch, p, device, graphs) for p in available(device)}
     best = min(seconds, key=seconds.get)
     return best if seconds[best] * GAIN <= seconds["fp32"] else "fp32"
 
@@ -111,6 +122,7 @@ def flush_denormals() -> Iterator[None]:
     A CPU computes with subnormals many times slower than with normal numbers, and after the first
     epochs weights, gradients and Adam's second moments hold many: on a 2-core Xeon, 784-256-64-30
     at batch 64 trained at 14,800 samples/s with them and 28,800 without (the same test error).
+    Afterwards the flag is off again, PyTorch's default (it offers no way to read the flag).
     """
     torch.set_flush_denormal(True)
     try:
@@ -120,23 +132,26 @@ def flush_denormals() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _tf32() -> Iterator[None]:
-    """fp32 tensors, matrix products on TF32 tensor cores (10-bit mantissa, fp32 range)."""
-    before = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = True
+def matmul_precision(precision: str, device: torch.device) -> Iterator[None]:
+    """On a GPU, matrix products and convolutions on TF32 tensor cores (10-bit mantissa, fp32 range)
+    for the whole of training, forward and backward, at ``tf32`` only: fp32 is fp32 there too
+    (cuDNN's own default would run convolutions in TF32). The flags are put back afterwards."""
+    if device.type != "cuda":
+        yield
+        return
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = precision == "tf32"
     try:
         yield
     finally:
-        torch.backends.cuda.matmul.allow_tf32 = before
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
 
 
 def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
-    """The context forward passes run in: bf16 autocast, TF32 matmuls, or a no-op for fp32.
+    """The context forward passes run in: bf16 autocast, or a no-op (fp32 and TF32 tensors are fp32).
 
     Autocast keeps no cache of cast weights, which a captured CUDA graph could not replay.
     """
     if precision == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=False)
-    if precision == "tf32":
-        return _tf32()
     return contextlib.nullcontext()
