@@ -17,6 +17,7 @@ from .classify.ladder import Ladder
 from .config import Config
 from .data.datasets import display_shape, load_dataset
 from .errors import UserError
+from .eval.likelihood import importance_sampled_nll
 from .eval.metrics import encode_all, evaluate, reconstruct_all
 from .eval.probes import PCA
 from .io import rundir
@@ -116,8 +117,6 @@ def score(
     check_width(run.model, x.shape[1], data)
     rows = torch.from_numpy(x).to(device)
     if run.model.likelihood:
-        from .eval.likelihood import importance_sampled_nll
-
         scores = importance_sampled_nll(run.model, rows, max(iw_samples, 1), quiet=run.cfg.train.quiet)
     else:
         with torch.no_grad():

@@ -13,9 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
+from . import __version__, kinds
+from .commands import handle
 from .config import all_sections
 from .errors import UserError
+from .figures.run_figures import KINDS
 from .options import AT_LEAST_0, AT_LEAST_1, ClassifyOptions, Range, closest
+from .reproduce import EXPERIMENTS
+from .runtime.distributed import teardown
 
 
 class _Parser(argparse.ArgumentParser):
@@ -88,8 +93,6 @@ def _add_fields(parser, klass: type, checked: bool = False, place: dict | None =
     """One flag per option field of ``klass``, default None (only given flags override). ``checked``:
     numbers are checked against their range as they are parsed; ``place``: field name -> the
     group (e.g. mutually exclusive) its flag goes in."""
-    from . import kinds
-
     hints = typing.get_type_hints(klass)
     for f in dataclasses.fields(klass):
         if "help" not in f.metadata:
@@ -232,8 +235,6 @@ def _rows_parsers(sub) -> None:
 
 def _figure_parsers(sub) -> None:
     """The commands that draw: visualize, report, sample, interpolate."""
-    from .figures.run_figures import KINDS
-
     v = sub.add_parser("visualize", help="a figure of what a run learned (PNG): " + ", ".join(KINDS))
     v.add_argument("run_dir", **RUN_DIR)
     v.add_argument(
@@ -277,8 +278,6 @@ def _figure_parsers(sub) -> None:
 
 def _reproduce_parser(sub) -> None:
     """``reproduce``: a published experiment, run and compared."""
-    from .reproduce import EXPERIMENTS
-
     q = sub.add_parser("reproduce", help="run a published experiment and compare: " + ", ".join(EXPERIMENTS))
     q.add_argument(
         "name", choices=tuple(EXPERIMENTS), help="; ".join(f"{k}: {e.title}" for k, e in EXPERIMENTS.items())
@@ -298,8 +297,6 @@ def _reproduce_parser(sub) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The ``autoencoders`` argument parser."""
     p = _Parser(prog="autoencoders", description="Train, evaluate and use classic autoencoders.")
-    from . import __version__
-
     p.add_argument("--version", action="version", version=f"autoencoders {__version__}")
     p.add_argument("--debug", action="store_true", help="show the full traceback of an error, too")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -310,16 +307,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
-    from .commands import handle
-
     handle(build_parser().parse_args(argv))
     return 0
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors become one line on stderr and exit status 2."""
-    from .runtime.distributed import teardown
-
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
         status = run(argv)

@@ -4,7 +4,9 @@ the files they write (each atomically, its --out checked before any work)."""
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -14,8 +16,12 @@ import numpy as np
 from . import api
 from .config import Config, load_toml
 from .errors import UserError
-from .io.checkpoint import check_writable
+from .figures.plots import image_grid, reconstruction_grid
+from .figures.report import write_report
+from .figures.run_figures import visualize
+from .io.checkpoint import check_writable, write_npy, write_text
 from .options import ClassifyOptions
+from .reproduce import reproduce
 from .run import resume, train
 
 # the files each command writes, by --out suffix
@@ -42,18 +48,11 @@ def check_output_file(path: Path, suffixes: tuple[str, ...]) -> None:
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
-    from .io.checkpoint import write_npy
-
     write_npy(path, array)
 
 
 def _save_csv(path: Path, predicted: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> None:
     """Row index, predicted class and one probability column per class, written atomically."""
-    import csv
-    import io
-
-    from .io.checkpoint import write_text
-
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["row", "predicted", *(f"p_{c}" for c in classes)])
@@ -64,8 +63,6 @@ def _save_csv(path: Path, predicted: np.ndarray, proba: np.ndarray, classes: np.
 
 def _save_scores(path: Path, scores: np.ndarray, labels: np.ndarray | None) -> None:
     """Row index, anomaly score (and label), written atomically."""
-    from .io.checkpoint import write_text
-
     lines = ["row,score" + (",label" if labels is not None else "")]
     for i, v in enumerate(scores):
         lines.append(f"{i},{v:.6g}" + (f",{labels[i]}" if labels is not None else ""))
@@ -75,8 +72,6 @@ def _save_scores(path: Path, scores: np.ndarray, labels: np.ndarray | None) -> N
 def _save_rows(path: Path, rows: np.ndarray, shape: tuple | None, title: str, cols: int = 10) -> None:
     """A .png grid of ``rows`` or the rows themselves as .npy."""
     if path.suffix.lower() == ".png":
-        from .figures.plots import image_grid
-
         image_grid(rows, path, shape, title, cols)
     else:
         _save_npy(path, rows)
@@ -135,8 +130,6 @@ def _reconstruct(args: argparse.Namespace) -> None:
     x, recon, shape = api.reconstruct(args.run_dir, args.data, args.split)
     png = args.out.suffix.lower() == ".png"
     if png:
-        from .figures.plots import reconstruction_grid
-
         reconstruction_grid(x[: args.n], recon[: args.n], args.out, shape)
     else:
         _save_npy(args.out, recon)
@@ -175,22 +168,16 @@ def _score(args: argparse.Namespace) -> None:
 
 
 def _visualize(args: argparse.Namespace) -> None:
-    from .figures.run_figures import visualize
-
     if args.out is not None:
         check_output_file(args.out, (".png",))
     print(f"wrote {visualize(args.run_dir, args.what, args.out, args.data, args.n, args.method)}")
 
 
 def _reproduce(args: argparse.Namespace) -> None:
-    from .reproduce import reproduce
-
     print(reproduce(args.name, args.data, args.budget, args.out, args.overwrite, quiet=args.quiet)[1], end="")
 
 
 def _report(args: argparse.Namespace) -> None:
-    from .figures.report import write_report
-
     if args.out is not None:
         check_output_file(args.out, (".html",))
     print(f"wrote {write_report(args.run_dir, args.out)}")

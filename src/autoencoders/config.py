@@ -16,6 +16,7 @@ from typing import Any
 from . import kinds
 from .errors import UserError
 from .options import DataConfig, ModelConfig, PretrainConfig, Range, TrainConfig, check_fields
+from .runtime.threads import check_threads
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "pretrain": PretrainConfig, "train": TrainConfig}
 
@@ -109,8 +110,6 @@ class Config:
             raise UserError("--image-shape needs two or three positive sizes: H,W or C,H,W (e.g. 1,28,28)")
         if m.loss == "bce" and m.output_activation != "sigmoid":
             raise UserError("--loss bce needs --output-activation sigmoid (or use --loss mse)")
-        from .runtime.threads import check_threads
-
         check_threads(t.threads)
         if m.corruption != "none":
             level = Range(0, 10) if m.corruption == "gaussian" else Range(0, 1)

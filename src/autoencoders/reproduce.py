@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import api
 from .errors import UserError
 from .io.checkpoint import write_text
+from .run import train
 
 
 @dataclass(frozen=True)
@@ -97,9 +99,6 @@ def reproduce(
     **options: Any,
 ) -> tuple[Any, str]:
     """Run experiment ``name``; return (its run, the table as Markdown). "–": not published."""
-    from . import api
-    from .run import train
-
     if name not in EXPERIMENTS:
         raise UserError(f"unknown experiment '{name}'; choose from {', '.join(EXPERIMENTS)}")
     if budget not in ("quick", "full"):

@@ -20,6 +20,7 @@ from .data.datasets import Dataset, load_dataset
 from .errors import UserError
 from .eval.metrics import evaluate, reconstruct_all
 from .figures import plots
+from .figures.report import write_report
 from .io import rundir
 from .io.checkpoint import check_writable
 from .io.state import read_state
@@ -259,8 +260,6 @@ def _train_and_report(
 def _report(out: Path, cfg: Config, model: Autoencoder, ds: Dataset) -> None:
     """The run's report, drawn from the model and test rows in memory (a CPU copy of the model:
     the figures work on the host), not read back from the directory just written."""
-    from .figures.report import write_report
-
     opened = TrainedRun(
         cfg,
         rundir.read_manifest(out),

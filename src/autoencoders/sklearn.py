@@ -37,6 +37,7 @@ from .io.checkpoint import write_json
 from .run import build_model, train_stages
 from .runtime.device import resolve_device
 from .runtime.threads import choose_threads, thread_count
+from .trained import open_run
 from .training.loop import fit
 from .training.state import Progress
 from .training.steps import supervised_step
@@ -176,8 +177,6 @@ class _Autoencoder(BaseEstimator):
     @classmethod
     def load(cls, path: str | Path) -> _Autoencoder:
         """An estimator saved by ``save``, ready to use (no pickle)."""
-        from .trained import open_run
-
         path = Path(path)
         saved = rundir.read_json(path / rundir.ESTIMATOR, "saved estimator (estimator.json)")
         if saved["class"] != cls.__name__:

@@ -105,8 +105,8 @@ def fit_head(model: EncoderClassifier, x: torch.Tensor, y: torch.Tensor) -> None
     """Start a head on frozen codes at the L2-regularised logistic regression of the standardised
     codes, folded into the linear layer: a few hundred Adam steps from random weights leave it
     far from that optimum when labels are few."""
-    z = encode_all(model.autoencoder, x).double()
-    mean, std = z.mean(0), z.std(0, correction=0) + 1e-8
+    z = encode_all(model.autoencoder, x)
+    mean, std = probes.feature_scale(z)
     coef, intercept = probes.logistic_regression((z - mean) / std, y.to(z.device), model.head.out_features)
     with torch.no_grad():
         model.head.weight.copy_(coef.double() / std)

@@ -13,9 +13,12 @@ import torch
 from torch import nn
 
 from ..data.datasets import Dataset
+from ..data.sources import cache_dir
 from ..errors import UserError
+from ..io.checkpoint import write_json
 from ..models.layers import eval_mode
 from . import probes
+from .likelihood import elbo_parts, importance_sampled_nll
 
 
 @torch.no_grad()
@@ -58,8 +61,6 @@ def reconstruction_errors(
 
 def likelihood_metrics(model: nn.Module, x: torch.Tensor, iw_samples: int, quiet: bool = True) -> dict:
     """−ELBO (one sample per image), its reconstruction and KL parts, and the IW estimate of the NLL."""
-    from .likelihood import elbo_parts, importance_sampled_nll
-
     with eval_mode(model):
         recon, kl = elbo_parts(model, x)
     out = {
@@ -125,9 +126,6 @@ BASELINE_VERSION = b"baselines-3"
 def _cached(arrays: tuple[torch.Tensor | None, ...], compute: Callable[[], dict], prefix: str = "") -> dict:
     """``compute()``, or what it returned before for the same ``arrays`` and file-name ``prefix``:
     cached on disk for baselines that depend on the data alone, not on the model."""
-    from ..data.sources import cache_dir
-    from ..io.checkpoint import write_json
-
     h = hashlib.sha256(BASELINE_VERSION)
     for a in arrays:  # shapes and gaps too: the same bytes split or shaped otherwise are other data
         if a is None:

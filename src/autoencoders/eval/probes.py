@@ -19,11 +19,16 @@ import torch.nn.functional as F
 DISTANCE_BLOCK = 1 << 26
 
 
-def standardize(train: torch.Tensor, *others: torch.Tensor) -> list[torch.Tensor]:
-    """``train`` and ``others`` (float32) scaled by the training rows' mean and standard deviation,
-    as ``StandardScaler`` does (a constant feature keeps scale 1)."""
+def feature_scale(train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-feature mean and standard deviation of the training rows (float64), as ``StandardScaler``
+    fits them (a constant feature keeps scale 1)."""
     mean, std = train.double().mean(0), train.double().std(0, correction=0)
-    std = torch.where(std > 0, std, torch.ones_like(std))
+    return mean, torch.where(std > 0, std, torch.ones_like(std))
+
+
+def standardize(train: torch.Tensor, *others: torch.Tensor) -> list[torch.Tensor]:
+    """``train`` and ``others`` (float32) scaled by the training rows' ``feature_scale``."""
+    mean, std = feature_scale(train)
     return [((t.double() - mean) / std).float() for t in (train, *others)]
 
 
