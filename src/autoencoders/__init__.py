@@ -21,6 +21,9 @@ from .api import (
 )
 from .classify.few_labels import ClassifierResult
 from .classify.heads import EncoderClassifier
+from .clustering.methods import ClusterResult
+from .clustering.model import Clusterer
+from .clusters import cluster
 from .config import Config, DataConfig, ModelConfig, PretrainConfig, TrainConfig
 from .data.datasets import Dataset, load_dataset
 from .errors import UserError
@@ -33,6 +36,8 @@ __all__ = [
     "AdversarialAutoencoder",
     "Autoencoder",
     "ClassifierResult",
+    "ClusterResult",
+    "Clusterer",
     "Config",
     "ConvAutoencoder",
     "DataConfig",
@@ -47,6 +52,7 @@ __all__ = [
     "UserError",
     "anomaly_scores_against_pca",
     "classify",
+    "cluster",
     "encode",
     "evaluate_run",
     "interpolate",

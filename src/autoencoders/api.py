@@ -1,4 +1,5 @@
-"""Using a trained run: load its model, evaluate, encode, reconstruct, classify, sample, interpolate."""
+"""Using a trained run: load its model, evaluate, encode, reconstruct, classify, cluster, sample,
+interpolate."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from . import kinds
 from .classify.few_labels import ClassifierResult, FewLabels, save_classifier, train_classifier
 from .classify.heads import EncoderClassifier, build_classifier
 from .classify.ladder import Ladder
+from .clustering.model import Clusterer
+from .clusters import open_clusterer
 from .config import Config
 from .data.datasets import display_shape, load_dataset
 from .errors import UserError
@@ -29,11 +32,13 @@ from .runtime.device import resolve_device
 from .trained import Data, check_width, open_run, rows_of, scaled_data, scaled_rows
 
 
-def load(run_dir: str | Path, device: str = "cpu") -> Autoencoder | EncoderClassifier | Ladder:
-    """The trained model of a run directory (any kind), or the classifier of a ``classify``
-    output directory, in eval mode."""
+def load(run_dir: str | Path, device: str = "cpu") -> Autoencoder | EncoderClassifier | Ladder | Clusterer:
+    """The trained model of a run directory (any kind), the classifier of a ``classify`` output
+    directory or the clusterer of a ``cluster`` one, in eval mode."""
     if rundir.is_classifier(run_dir):
         return _open_classifier(run_dir, device)[0]
+    if rundir.is_clustering(run_dir):
+        return open_clusterer(run_dir, device)[0]
     return open_run(run_dir, device).model
 
 
@@ -63,11 +68,17 @@ def _open_classifier(
 
 
 def predict(clf_dir: str | Path, data: str, split: str = "all") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(predicted classes, class probabilities, classes) of ``data`` under a ``classify`` directory."""
-    model, classes, scaler, settings = _open_classifier(clf_dir)
+    """(predicted classes, class probabilities, classes) of ``data`` under a ``classify``
+    directory, or (clusters, cluster probabilities, cluster numbers) under a ``cluster`` one."""
+    if rundir.is_clustering(clf_dir):
+        model, scaler, settings = open_clusterer(clf_dir)
+        classes, what = np.arange(model.k), "clusterer"
+    else:
+        model, classes, scaler, settings = _open_classifier(clf_dir)
+        what = "classifier"
     x = scaled_rows(Config.from_dict(settings["autoencoder"]).data, data, split, scaler)
     if x.shape[1] != model.n_features:
-        raise UserError(f"{data} has {x.shape[1]} features but the classifier expects {model.n_features}")
+        raise UserError(f"{data} has {x.shape[1]} features but the {what} expects {model.n_features}")
     with torch.no_grad():
         logits = torch.cat([model(c) for c in torch.from_numpy(np.ascontiguousarray(x)).split(4096)])
     proba = torch.softmax(logits.float(), 1).numpy()

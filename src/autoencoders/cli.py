@@ -18,7 +18,7 @@ from .commands import handle
 from .config import all_sections
 from .errors import UserError
 from .figures.run_figures import KINDS
-from .options import AT_LEAST_0, AT_LEAST_1, ClassifyOptions, Range, closest
+from .options import AT_LEAST_0, AT_LEAST_1, ClassifyOptions, ClusterOptions, Range, closest
 from .reproduce import EXPERIMENTS
 from .runtime.distributed import teardown
 
@@ -149,7 +149,7 @@ def _rows_command(
     if source == "run_dir":
         c.add_argument("run_dir", **RUN_DIR)
     else:
-        c.add_argument(source, type=Path, help="a directory written by 'autoencoders classify'")
+        c.add_argument(source, type=Path, help="a directory written by 'autoencoders classify' or 'cluster'")
     c.add_argument("--data", required=True, help=DATA)
     c.add_argument("--out", required=True, type=Path, help=out)
     c.add_argument(
@@ -175,6 +175,26 @@ def _classify_parser(sub) -> None:
     amount = k.add_mutually_exclusive_group()
     _add_fields(k, ClassifyOptions, checked=True, place={"n_labels": amount, "labels_fraction": amount})
     k.add_argument("--quiet", action="store_true", default=None, help="no progress bar")
+
+
+def _cluster_parser(sub) -> None:
+    """``cluster``: its flags are the fields of ``ClusterOptions``."""
+    c = sub.add_parser(
+        "cluster",
+        help="clusters of a run's rows by their codes: k-means, Gaussian mixture, DEC, IDEC, UMAP + mixture",
+    )
+    c.add_argument("run_dir", **RUN_DIR)
+    c.add_argument("--data", help=_help(DATA, "the run's own data"))
+    c.add_argument(
+        "--split", default="all", choices=SPLITS, help=_help("which rows, split as in training", "all")
+    )
+    c.add_argument(
+        "--out",
+        type=Path,
+        help="output directory, a clustering in it replaced; default: RUN_DIR/cluster-<method>-<k>",
+    )
+    _add_fields(c, ClusterOptions, checked=True)
+    c.add_argument("--quiet", action="store_true", default=None, help="no progress bar")
 
 
 def _train_parser(sub) -> None:
@@ -270,7 +290,7 @@ def _figure_parsers(sub) -> None:
     _rows_command(
         sub,
         "predict",
-        "class predictions of data under a classify output directory (CSV)",
+        "class (or cluster) predictions of data under a classify (or cluster) output directory (CSV)",
         "output .csv: row, predicted class, probabilities",
         source="clf_dir",
     )
@@ -300,7 +320,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"autoencoders {__version__}")
     p.add_argument("--debug", action="store_true", help="show the full traceback of an error, too")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_train_parser, _rows_parsers, _figure_parsers, _reproduce_parser, _classify_parser):
+    for add in (
+        _train_parser,
+        _rows_parsers,
+        _figure_parsers,
+        _reproduce_parser,
+        _classify_parser,
+        _cluster_parser,
+    ):
         add(sub)
     return p
 

@@ -14,13 +14,14 @@ from pathlib import Path
 import numpy as np
 
 from . import api
+from .clusters import cluster
 from .config import Config, load_toml
 from .errors import UserError
 from .figures.plots import image_grid, reconstruction_grid
 from .figures.report import write_report
 from .figures.run_figures import visualize
 from .io.checkpoint import check_writable, write_npy, write_text
-from .options import ClassifyOptions
+from .options import ClassifyOptions, ClusterOptions
 from .reproduce import reproduce
 from .run import resume, train
 
@@ -202,6 +203,21 @@ def _classify(args: argparse.Namespace) -> None:
     )
 
 
+def _cluster(args: argparse.Namespace) -> None:
+    names = [f.name for f in dataclasses.fields(ClusterOptions)] + ["quiet"]
+    options = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+    result = cluster(args.run_dir, args.data, split=args.split, out=args.out, **options)
+    m = result.summary
+    line = f"{m['k']} clusters of {m['rows']} rows ({m['method']}, {m['seconds']:.1f} s)"
+    if "accuracy" in m:
+        line += (
+            f": accuracy {m['accuracy']:.4f}, NMI {m['nmi']:.4f}, ARI {m['ari']:.4f}; k-means on the "
+            f"raw rows {m['pixels_kmeans_accuracy']:.4f}, on PCA codes {m['pca_kmeans_accuracy']:.4f}"
+        )
+    print(line)
+    print(f"wrote {result.out}")
+
+
 HANDLERS: dict[str, Callable[[argparse.Namespace], None]] = {
     "train": _train,
     "evaluate": _evaluate,
@@ -215,6 +231,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], None]] = {
     "interpolate": _interpolate,
     "predict": _predict,
     "classify": _classify,
+    "cluster": _cluster,
 }
 
 

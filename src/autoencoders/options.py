@@ -308,6 +308,54 @@ class ClassifyOptions:
     )
 
 
+CLUSTER_METHODS = ("kmeans", "gmm", "dec", "idec", "manifold")
+
+
+@dataclass
+class ClusterOptions:
+    """How ``cluster`` groups the rows of a run's data by their codes.
+
+    Its fields are ``autoencoders.cluster``'s keyword options and ``autoencoders cluster``'s flags.
+    """
+
+    method: str = option(
+        "kmeans",
+        "kmeans: k-means++ on the codes; gmm: a Gaussian mixture on the codes; dec: the encoder fine-tuned "
+        "to sharpen Student's t assignments (Xie et al. 2016); idec: dec keeping the reconstruction loss "
+        "(Guo et al. 2017); manifold: UMAP of the codes, then a Gaussian mixture (N2D)",
+        CLUSTER_METHODS,
+    )
+    k: int | None = option(None, "number of clusters", range=Range(2), shown_default="the number of classes")
+    seed: int | None = option(
+        None, "seed of every random choice", range=AT_LEAST_0, shown_default="the run's own"
+    )
+    n_init: int = option(
+        10, "k-means restarts (and Gaussian mixture starts); the best is kept", range=AT_LEAST_1
+    )
+    epochs: int = option(
+        100, "dec, idec: the most passes over the rows (they stop when assignments settle)", range=AT_LEAST_1
+    )
+    update_interval: int = option(
+        140, "dec, idec: updates between refreshes of the target distribution", range=AT_LEAST_1
+    )
+    tol: float = option(
+        0.001,
+        "dec, idec: stop when fewer than this fraction of the assignments change between refreshes",
+        range=Range(0, 1),
+    )
+    gamma: float = option(
+        1.0,
+        "idec: weight of the reconstruction loss per input feature beside the clustering loss",
+        range=AT_LEAST_0,
+    )
+    lr: float = option(1e-4, "dec, idec: learning rate (Adam)", range=POSITIVE)
+    batch_size: int = option(256, "dec, idec: mini-batch size", range=AT_LEAST_1)
+    dims: int | None = option(
+        None, "manifold: dimensions of the UMAP embedding", range=AT_LEAST_1, shown_default="k"
+    )
+    neighbors: int = option(20, "manifold: neighbours UMAP connects each row to", range=Range(2))
+
+
 class RunOptions(Protocol):
     """The sections of a run's options that a training stage reads (a ``Config`` has them)."""
 

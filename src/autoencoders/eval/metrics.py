@@ -74,7 +74,7 @@ def likelihood_metrics(model: nn.Module, x: torch.Tensor, iw_samples: int, quiet
     return out
 
 
-def _contingency(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+def contingency(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     """Counts of rows per (cluster, class)."""
     _, y = np.unique(y_true, return_inverse=True)
     _, c = np.unique(y_pred, return_inverse=True)
@@ -87,7 +87,7 @@ def clustering_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Accuracy of the best one-to-one matching of clusters to classes (Hungarian algorithm)."""
     from scipy.optimize import linear_sum_assignment  # imported when used: it costs a CLI start 0.3 s
 
-    counts = _contingency(y_true, y_pred)
+    counts = contingency(y_true, y_pred)
     rows, cols = linear_sum_assignment(counts, maximize=True)
     return float(counts[rows, cols].sum() / counts.sum())
 
@@ -95,7 +95,7 @@ def clustering_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 def normalized_mutual_information(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """I(classes; clusters) / the mean of their entropies (scikit-learn's default normalisation);
     1 when either is a single group and the other agrees, as there."""
-    p = _contingency(y_true, y_pred) / len(y_true)
+    p = contingency(y_true, y_pred) / len(y_true)
     pc, py = p.sum(1), p.sum(0)
     h_c, h_y = -(pc * np.log(pc)).sum(), -(py * np.log(py)).sum()
     if h_c == 0 or h_y == 0:
@@ -123,7 +123,7 @@ def code_scores(
 BASELINE_VERSION = b"baselines-3"
 
 
-def _cached(arrays: tuple[torch.Tensor | None, ...], compute: Callable[[], dict], prefix: str = "") -> dict:
+def cached(arrays: tuple[torch.Tensor | None, ...], compute: Callable[[], dict], prefix: str = "") -> dict:
     """``compute()``, or what it returned before for the same ``arrays`` and file-name ``prefix``:
     cached on disk for baselines that depend on the data alone, not on the model."""
     h = hashlib.sha256(BASELINE_VERSION)
@@ -173,7 +173,7 @@ def pixel_scores(
     per dataset on disk, since they do not depend on the model and the probe on raw pixels is the
     slow one."""
     parts = (x_train, y_train, x_test, y_test)
-    return _cached(
+    return cached(
         parts,
         lambda: {f"pixels_{k}": v for k, v in code_scores(*(t.to(device) for t in parts)).items()},
     )
@@ -205,7 +205,7 @@ def pca_scores(
             out |= {f"pca_{name}": v for name, v in codes.items()}
         return out
 
-    return _cached((x_train, y_train, x_test, y_test, x_probe, y_probe), compute, prefix=f"pca{k}-")
+    return cached((x_train, y_train, x_test, y_test, x_probe, y_probe), compute, prefix=f"pca{k}-")
 
 
 def kmeans_scores(z: torch.Tensor, y: torch.Tensor, seed: int = 0) -> tuple[float, float]:

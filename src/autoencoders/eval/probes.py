@@ -157,15 +157,15 @@ def _kmeans_plus_plus(
 
 def kmeans(
     z: torch.Tensor, k: int, n_init: int = 4, seed: int = 0, max_iter: int = 300, tol: float = 1e-4
-) -> tuple[torch.Tensor, float]:
-    """Cluster index of every row of ``z`` and the inertia of the best of ``n_init`` runs of Lloyd's
-    algorithm from k-means++ seeds. A run stops when the centres move less (squared, summed) than
-    ``tol`` times the features' mean variance, as in ``KMeans``."""
+) -> tuple[torch.Tensor, float, torch.Tensor]:
+    """Cluster index of every row of ``z``, the inertia and the centres of the best of ``n_init``
+    runs of Lloyd's algorithm from k-means++ seeds. A run stops when the centres move less
+    (squared, summed) than ``tol`` times the features' mean variance, as in ``KMeans``."""
     z = z.float()
     norms = (z * z).sum(1)  # every distance below needs them: once, not per pass
     generator = torch.Generator(device=z.device).manual_seed(seed)
     threshold = tol * float(z.var(0, correction=0).mean())
-    best: tuple[torch.Tensor, float] | None = None
+    best: tuple[torch.Tensor, float, torch.Tensor] | None = None
     for _ in range(n_init):
         centres = _kmeans_plus_plus(z, k, generator, norms)
         for _ in range(max_iter):
@@ -181,7 +181,7 @@ def kmeans(
         labels, dist = _nearest(z, centres, norms)
         inertia = float(dist.double().sum())
         if best is None or inertia < best[1]:
-            best = (labels, inertia)
+            best = (labels, inertia, centres)
     assert best is not None
     return best
 

@@ -113,24 +113,49 @@ def labelled_rows(
     _save(fig, path)
 
 
+def _scatter_on(ax: plt.Axes, points: np.ndarray, groups: np.ndarray | None, legend: str) -> None:
+    """``points`` on ``ax``, one colour per group (at most 20 in the legend)."""
+    if groups is None:
+        ax.scatter(points[:, 0], points[:, 1], s=6, alpha=0.6)
+    else:
+        classes = np.unique(groups)
+        cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
+        for i, c in enumerate(classes[:20]):
+            keep = groups == c
+            ax.scatter(points[keep, 0], points[keep, 1], s=6, alpha=0.7, color=cmap(i % cmap.N), label=str(c))
+        ax.legend(title=legend, fontsize=7, markerscale=2, loc="best", ncol=2 if len(classes) > 10 else 1)
+    ax.grid(alpha=0.3)
+
+
 def scatter(
     points: np.ndarray, labels: np.ndarray | None, path: str | Path, axes: tuple[str, str], title: str
 ) -> None:
     """A 2-D scatter of ``points``, coloured by class when ``labels`` are given."""
     fig, ax = plt.subplots(figsize=(6.2, 5.2))
-    if labels is None:
-        ax.scatter(points[:, 0], points[:, 1], s=6, alpha=0.6)
-    else:
-        classes = np.unique(labels)
-        cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
-        for i, c in enumerate(classes[:20]):
-            keep = labels == c
-            ax.scatter(points[keep, 0], points[keep, 1], s=6, alpha=0.7, color=cmap(i % cmap.N), label=str(c))
-        ax.legend(title="label", fontsize=7, markerscale=2, loc="best", ncol=2 if len(classes) > 10 else 1)
+    _scatter_on(ax, points, labels, "label")
     ax.set_xlabel(axes[0])
     ax.set_ylabel(axes[1])
     ax.set_title(title, fontsize=9)
-    ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def cluster_map(
+    points: np.ndarray,
+    clusters: np.ndarray,
+    labels: np.ndarray | None,
+    path: str | Path,
+    axes: tuple[str, str],
+    title: str,
+) -> None:
+    """The same 2-D ``points`` coloured by cluster and, beside, by label (when known)."""
+    panels = [("cluster", clusters)] + ([("label", labels)] if labels is not None else [])
+    fig, grid = plt.subplots(1, len(panels), figsize=(6.0 * len(panels), 5.2), squeeze=False)
+    for ax, (name, groups) in zip(grid[0], panels):
+        _scatter_on(ax, points, groups, name)
+        ax.set_xlabel(axes[0])
+        ax.set_ylabel(axes[1])
+        ax.set_title(f"coloured by {name}", fontsize=9)
+    fig.suptitle(title, fontsize=10)
     _save(fig, path)
 
 

@@ -86,6 +86,7 @@ def write_report(
             figures.append((caption, drawn.read_bytes()))
     snapshots = sorted((run_dir / rundir.SNAPSHOTS).glob("*.png"))
     figures += [(f"Snapshot {p.stem}.", p.read_bytes()) for p in snapshots]
+    clusters = _clusters(run_dir)
     title = f"{run.manifest['kind']} autoencoder on {run.cfg.data.data}"
     page = [
         "<!DOCTYPE html>",
@@ -96,6 +97,7 @@ def write_report(
         f"{tuple(run.manifest['input_shape'])}, code size {run.manifest['code_size']}.</p>",
         "<h2>Against PCA and raw pixels</h2>",
         _comparison(metrics),
+        *clusters,
         "<h2>Figures</h2>",
         *(_figure(caption, png) for caption, png in figures),
         "<h2>All metrics</h2>",
@@ -106,6 +108,42 @@ def write_report(
     ]
     write_text(path, "\n".join(page) + "\n")
     return path
+
+
+def _clusters(run_dir: Path) -> list[str]:
+    """The section on the clusterings saved in the run directory (``autoencoders cluster``), if any."""
+    found = sorted(p.parent for p in run_dir.glob(f"*/{rundir.CLUSTERS_JSON}"))
+    if not found:
+        return []
+    rows, figures = [], []
+    for path in found:
+        m = rundir.read_clusters_summary(path)
+        names = ("accuracy", "nmi", "ari", "pixels_kmeans_accuracy", "pca_kmeans_accuracy")
+        rows.append([path.name, m["method"], m["k"], m["rows"], *(m.get(k) for k in names), m["seconds"]])
+        for name, what in (
+            (rundir.CLUSTER_MEMBERS, "most confident rows per cluster"),
+            (rundir.CLUSTER_MAP, "map"),
+        ):
+            if (path / name).is_file():
+                figures.append(_figure(f"{path.name}: {what}.", (path / name).read_bytes()))
+    header = [
+        "directory",
+        "method",
+        "k",
+        "rows",
+        "accuracy",
+        "NMI",
+        "ARI",
+        "k-means, raw rows",
+        "k-means, PCA",
+    ]
+    return [
+        "<h2>Clusters</h2>",
+        "<p>Accuracy is that of the best one-to-one matching of clusters to classes; NMI and ARI compare "
+        "the partitions; the k-means baselines cluster the same rows.</p>",
+        _table([*header, "seconds"], rows),
+        *figures,
+    ]
 
 
 def _comparison(metrics: dict) -> str:

@@ -32,6 +32,8 @@ RECONSTRUCTIONS, LOSS, PRETRAINING, SAMPLES = (
     "samples.png",
 )
 CLASSIFIER_WEIGHTS, CLASSIFIER_CONFIG = "classifier.safetensors", "classifier.json"
+CLUSTERS_CSV, CLUSTERS_JSON, CLUSTERER_WEIGHTS = "clusters.csv", "clusters.json", "clusterer.safetensors"
+CLUSTER_MEMBERS, CLUSTER_MAP = "clusters.png", "cluster-map.png"
 ESTIMATOR = "estimator.json"  # a saved scikit-learn estimator's class, parameters and fitted numbers
 TENSORBOARD, SNAPSHOTS = "tensorboard", "snapshots"
 SCALING = ("input_offset", "input_span")  # a weight file's input scaling: rows = (raw - offset) / span
@@ -94,6 +96,49 @@ def read_classifier_settings(path: Path) -> dict[str, Any]:
     settings = read_json(Path(path) / CLASSIFIER_CONFIG, "classifier settings file")
     check_format(settings.get("format"), path, "classifier format")
     return settings
+
+
+def write_clusters(
+    out: Path,
+    clusters: np.ndarray,
+    labels: np.ndarray | None,
+    summary: dict[str, Any],
+    state: dict[str, torch.Tensor] | None,
+    scaler: Scaler,
+) -> None:
+    """A clustering directory: ``clusters.csv`` (row, cluster and label when known), the weights
+    that assign new rows (with the input scaling; None when they cannot be saved) and
+    ``clusters.json``, the summary with their SHA-256 and the format."""
+    out.mkdir(parents=True, exist_ok=True)
+    lines = ["row,cluster" + (",label" if labels is not None else "")]
+    lines += [
+        f"{i},{c}" + (f",{labels[i]}" if labels is not None else "") for i, c in enumerate(clusters.tolist())
+    ]
+    write_text(out / CLUSTERS_CSV, "\n".join(lines) + "\n")
+    checksum = {}
+    if state is not None:
+        write_weights(out / CLUSTERER_WEIGHTS, state, scaler)
+        checksum = {CLUSTERER_WEIGHTS: file_sha256(out / CLUSTERER_WEIGHTS)}
+    else:
+        (out / CLUSTERER_WEIGHTS).unlink(missing_ok=True)  # a clustering replaced keeps no stale weights
+    write_json(out / CLUSTERS_JSON, {"format": RUN_FORMAT, **summary, "sha256": checksum})
+
+
+def is_clustering(path: Path) -> bool:
+    """Whether ``path`` holds a clustering written by ``cluster``."""
+    return (Path(path) / CLUSTERS_JSON).is_file()
+
+
+def read_clusters_summary(path: Path) -> dict[str, Any]:
+    """The summary of a clustering directory, of this format; a UserError naming the fix otherwise."""
+    if not is_clustering(path):
+        raise UserError(
+            f"{path} is not a clustering directory (no {CLUSTERS_JSON}); pass an output directory of "
+            "'autoencoders cluster', e.g. RUN/cluster-kmeans-10"
+        )
+    summary = read_json(Path(path) / CLUSTERS_JSON, "clustering summary")
+    check_format(summary.get("format"), path, "clustering format")
+    return summary
 
 
 def write_history(run_dir: Path, history: list[dict[str, Any]]) -> None:

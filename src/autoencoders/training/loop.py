@@ -75,7 +75,7 @@ def fit(
     after every epoch with the loop's state and the epoch's history row. Given a validation
     split, the stage stops after ``cfg.patience`` epochs without improvement of the step's
     ``monitor`` number (0: never) and, with ``cfg.keep == "best"``, ends with the weights of
-    its best validation epoch.
+    its best validation epoch. A step that reports itself ``finished`` ends the stage at once.
     """
     train, val = as_tuple(train), as_tuple(val)
     n = len(train[0])
@@ -118,12 +118,17 @@ def fit(
             t0 = time.perf_counter()
             # accumulate on-device: a .item() per step would stall a GPU pipeline
             sums: dict[str, torch.Tensor] = {}
+            seen = 0
             for batch in epoch_batches(train, cfg.batch_size, generator, rank, world):
                 for name, value in run_batch(batch).items():
                     sums[name] = sums.get(name, 0) + value * len(batch[0])
                 step.end_batch()
                 bar.update(len(batch[0]) * world)
-            train_values = {name: float(all_sum(total)) / n for name, total in sums.items()}
+                seen += len(batch[0])
+                if step.finished:  # no more of the epoch is needed (such a step runs in one process)
+                    break
+            seen = seen if step.finished else n
+            train_values = {name: float(all_sum(total)) / seen for name, total in sums.items()}
             if not math.isfinite(train_values["loss"]):
                 bar.close()
                 raise Diverged(
@@ -141,7 +146,7 @@ def fit(
             for name in (k for k in train_values if k != "loss"):
                 row |= {f"train_{name}": train_values[name], f"val_{name}": val_values.get(name, math.nan)}
             row |= {f"val_{k}": v for k, v in val_values.items() if k != "loss" and k not in train_values}
-            row |= {"seconds": seconds, "samples_per_second": n / seconds}
+            row |= {"seconds": seconds, "samples_per_second": seen / seconds}
             history.append(row)
             bar.set_postfix({"epoch": epoch} | {k: f"{v:.3f}" for k, v in train_values.items()})
             score = val_values.get(step.monitor, math.nan)
@@ -153,6 +158,7 @@ def fit(
                 else:
                     state.bad_epochs += 1
                     state.stopped = 0 < cfg.patience <= state.bad_epochs
+            state.stopped = state.stopped or step.finished
             state.epoch, state.shuffle = epoch, generator.get_state()
             if on_epoch is not None:
                 on_epoch(state, row)

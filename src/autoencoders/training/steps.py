@@ -74,6 +74,7 @@ class Step:
     schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler]
     objective: Objective | None = None  # its epoch-dependent weights follow the loop
     monitor = "loss"  # the validation number early stopping and best-weight keeping minimise
+    finished = False  # set by a step that has reached its own end (DEC: assignments settled)
     # the loop sets this to its precision's autocast; forward passes run inside it
     amp: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
 

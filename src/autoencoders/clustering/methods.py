@@ -1,0 +1,169 @@
+"""Clusters of rows from an autoencoder's codes: k-means, a Gaussian mixture, DEC, IDEC, and UMAP
+followed by a Gaussian mixture (N2D). Each gives the rows' clusters and, but for UMAP (whose
+embedding of new rows is a model of its own), a ``Clusterer`` that assigns new rows."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from ..eval.clustering import gaussian_mixture
+from ..eval.metrics import encode_all
+from ..eval.probes import kmeans
+from ..models import Autoencoder
+from ..models.layers import set_trainable
+from ..options import ClusterOptions, TrainConfig, check_fields
+from ..runtime.distributed import rank_and_size
+from ..training.loop import fit
+from .model import Clusterer, DECLosses, DECStep, Embedding
+
+
+@dataclass
+class Clustering(ClusterOptions):
+    """``ClusterOptions`` checked against the rows they cluster."""
+
+    def check(self, n_rows: int) -> None:
+        """Each option against its choices and range, then ``k`` against the rows."""
+        check_fields(self)
+        if self.k is not None and self.k > n_rows:
+            raise UserError(f"--k {self.k} asks for more clusters than the {n_rows} rows; give a smaller --k")
+        if self.gamma != ClusterOptions.gamma and self.method != "idec":
+            raise UserError("--gamma weighs IDEC's reconstruction loss: give --method idec too")
+        if (
+            self.dims is not None or self.neighbors != ClusterOptions.neighbors
+        ) and self.method != "manifold":
+            raise UserError("--dims and --neighbors shape the UMAP embedding: give --method manifold too")
+
+    def name(self) -> str:
+        """The default output directory's name."""
+        return f"cluster-{self.method}-{self.k}"
+
+
+@dataclass
+class ClusterResult:
+    """The clusters of some rows and what found them."""
+
+    labels: np.ndarray  # the cluster of every row, 0 .. k-1
+    clusterer: Clusterer  # assigns new rows (its ``embed`` is in memory only for manifold)
+    space: np.ndarray  # the features the clusters were found in: codes, fine-tuned codes, UMAP's
+    seconds: float
+    details: dict[str, Any] = field(default_factory=dict)  # what the method did (DEC: its updates)
+    history: list[dict] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)  # what ``cluster`` saved: numbers and settings
+    out: Path | None = None  # where ``cluster`` saved it
+
+
+def find_clusters(
+    autoencoder: Autoencoder, x: torch.Tensor, how: Clustering, cfg: TrainConfig
+) -> ClusterResult:
+    """Cluster the rows ``x`` (scaled, on the model's device) into ``how.k`` groups by their codes
+    under ``autoencoder`` (left as it is: DEC and IDEC fine-tune a copy)."""
+    assert how.k is not None and how.seed is not None
+    t0 = time.perf_counter()
+    z = encode_all(autoencoder, x)
+    _check_codes(z, how.k)
+    details: dict[str, Any] = {}
+    history: list[dict] = []
+    if how.method in ("kmeans", "dec", "idec"):
+        _, inertia, centres = kmeans(z, how.k, n_init=how.n_init, seed=how.seed)
+        details["kmeans_inertia"] = inertia
+        clusterer = Clusterer(copy.deepcopy(autoencoder), centres)
+        if how.method != "kmeans":
+            history, details = _fine_tune(clusterer, x, how, cfg)
+        space = encode_all(clusterer.autoencoder, x).cpu().numpy()
+    elif how.method == "gmm":
+        space = z.cpu().numpy()
+        clusterer = _mixture(autoencoder, space, how)
+    else:
+        clusterer, space = _manifold(autoencoder, z.cpu().numpy(), how)
+    clusterer.eval()
+    # from the space itself: UMAP's embedding of rows anew is not the one the mixture was fitted to
+    with torch.no_grad():
+        log_p = clusterer.log_assign(torch.as_tensor(space, device=x.device))
+    labels = log_p.argmax(1).cpu().numpy()
+    return ClusterResult(labels, clusterer, space, time.perf_counter() - t0, details, history)
+
+
+def _check_codes(z: torch.Tensor, k: int) -> None:
+    """A UserError unless ``k`` clusters can be found among the codes ``z``."""
+    if not torch.isfinite(z).all():
+        raise UserError(
+            "the run's codes hold NaN or infinite values, so they cannot be clustered; train it again"
+        )
+    distinct = len(torch.unique(z[: 100 * k], dim=0))  # enough rows to tell a collapsed code
+    if distinct < k:
+        raise UserError(
+            f"the run's codes take only {distinct} distinct values, fewer than the {k} clusters asked for; "
+            "give a smaller --k or cluster a run whose codes tell the rows apart"
+        )
+
+
+def _fine_tune(
+    clusterer: Clusterer, x: torch.Tensor, how: Clustering, cfg: TrainConfig
+) -> tuple[list[dict], dict[str, Any]]:
+    """DEC (``gamma`` 0) or IDEC: the encoder and centres trained through the one loop on (rows,
+    row indices) batches until the assignments settle or ``how.epochs`` passes end."""
+    if rank_and_size()[1] > 1:
+        raise UserError("clustering runs in one process; start it without torchrun")
+    set_trainable(clusterer, True)
+    cfg = dataclasses.replace(
+        cfg,
+        epochs=how.epochs,
+        lr=how.lr,
+        batch_size=how.batch_size,
+        seed=how.seed,
+        optimizer="adam",
+        lr_decay="none",
+        patience=0,
+        keep="last",
+    )
+    torch.manual_seed(how.seed)
+    losses = DECLosses(clusterer, len(x), how.gamma if how.method == "idec" else 0.0)
+    step = DECStep(
+        losses, x, cfg, how.epochs * math.ceil(len(x) / cfg.batch_size), how.update_interval, how.tol
+    )
+    rows = torch.arange(len(x), device=x.device)
+    history = fit(step, (x, rows), (x[:0], rows[:0]), cfg, cfg.epochs, stage=how.method)
+    return history, step.state()
+
+
+def _mixture(
+    autoencoder: Autoencoder, space: np.ndarray, how: Clustering, embed: Embedding | None = None
+) -> Clusterer:
+    """A Clusterer whose clusters are a Gaussian mixture fitted to ``space`` (the codes, or their
+    ``embed``-ding)."""
+    means, precision_cholesky, weights = gaussian_mixture(space, how.k, how.seed, how.n_init)
+    device = next(autoencoder.parameters()).device
+    means, precision_cholesky, weights = (
+        torch.as_tensor(a, device=device) for a in (means, precision_cholesky, weights)
+    )
+    return Clusterer(
+        copy.deepcopy(autoencoder), means, precision_cholesky=precision_cholesky, weights=weights, embed=embed
+    )
+
+
+def _manifold(autoencoder: Autoencoder, z: np.ndarray, how: Clustering) -> tuple[Clusterer, np.ndarray]:
+    """N2D (McConville et al. 2020): the codes embedded by UMAP in ``how.dims`` (default k)
+    dimensions, each row joined to its ``how.neighbors`` nearest, then a Gaussian mixture there."""
+    try:
+        import umap  # imported when used: it loads numba, a second or more
+    except ImportError:
+        raise UserError("--method manifold needs the umap-learn package: pip install umap-learn") from None
+    reducer = umap.UMAP(
+        n_components=how.dims or how.k,
+        n_neighbors=min(how.neighbors, len(z) - 1),
+        min_dist=0.0,
+        random_state=how.seed,
+        n_jobs=1,  # a seeded UMAP runs in one thread anyway; saying so silences its warning
+    )
+    space = reducer.fit_transform(z).astype(np.float64)
+    return _mixture(autoencoder, space, how, reducer.transform), space

@@ -1,0 +1,156 @@
+"""A clusterer made from an autoencoder: its encoder and k clusters in the code space, and the DEC /
+IDEC fine-tuning that trains both through the one training loop."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..eval.clustering import gaussian_log_responsibilities, soft_assignment, target_distribution
+from ..eval.metrics import _batched
+from ..models import Autoencoder
+from ..models.layers import codes_as_in_use
+from ..options import TrainConfig
+from ..training.steps import GradientStep
+
+Embedding = Callable[[np.ndarray], np.ndarray]  # codes to the space the clusters live in (UMAP's)
+
+
+class Clusterer(nn.Module):
+    """``autoencoder.encode`` followed by each code's log probability of each of k clusters.
+
+    Around ``centres`` with a Student's t kernel (DEC's soft assignment: the nearest centre is the
+    most probable, so k-means' clusters are its argmax too), or, given ``precision_cholesky`` and
+    ``weights``, the posterior of a Gaussian mixture with those ``centres`` as means. ``embed``
+    maps codes to the space of the clusters first (a fitted UMAP's ``transform``: held in memory,
+    never saved).
+    """
+
+    def __init__(
+        self,
+        autoencoder: Autoencoder,
+        centres: torch.Tensor,
+        alpha: float = 1.0,
+        precision_cholesky: torch.Tensor | None = None,
+        weights: torch.Tensor | None = None,
+        embed: Embedding | None = None,
+    ):
+        super().__init__()
+        self.autoencoder = autoencoder  # registered: DEC trains its encoder, not a copy
+        self.alpha, self.embed = alpha, embed
+        self.gaussian = precision_cholesky is not None
+        if self.gaussian:
+            self.register_buffer("centres", centres.double())
+            self.register_buffer("precision_cholesky", precision_cholesky.double())
+            self.register_buffer("log_weights", torch.log(weights.double()))
+        else:
+            self.centres = nn.Parameter(centres.float().clone())
+
+    @classmethod
+    def from_state(
+        cls, autoencoder: Autoencoder, tensors: dict[str, torch.Tensor], alpha: float
+    ) -> Clusterer:
+        """The clusterer whose ``state_dict`` is ``tensors``, around ``autoencoder`` (rebuilt empty)."""
+        gaussian = "precision_cholesky" in tensors
+        clusterer = cls(
+            autoencoder,
+            tensors["centres"],
+            alpha,
+            tensors["precision_cholesky"] if gaussian else None,
+            tensors["log_weights"].exp() if gaussian else None,
+        )
+        clusterer.load_state_dict(tensors)
+        return clusterer
+
+    @property
+    def k(self) -> int:
+        return len(self.centres)
+
+    @property
+    def n_features(self) -> int:
+        return math.prod(self.autoencoder.input_shape)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The codes as the encoder gives them in use (a k-sparse code's selection included)."""
+        with codes_as_in_use(self.autoencoder):
+            return self.autoencoder.encode(x)
+
+    def log_assign(self, z: torch.Tensor) -> torch.Tensor:
+        """log p(cluster | code) of every row of codes ``z``."""
+        if self.gaussian:
+            return gaussian_log_responsibilities(z, self.centres, self.precision_cholesky, self.log_weights)
+        return torch.log(soft_assignment(z, self.centres, self.alpha).clamp_min(1e-30))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.encode(x)
+        if self.embed is not None:
+            z = torch.as_tensor(self.embed(z.cpu().numpy()), device=z.device)
+        return self.log_assign(z)
+
+    def assign(self, x: torch.Tensor) -> torch.Tensor:
+        """Each row's probability of each cluster (eval mode, float32, in batches)."""
+        return _batched(self, lambda rows: self(rows).exp(), x)
+
+
+class DECLosses(nn.Module):
+    """KL(P ‖ Q) between DEC's target distribution of the batch's rows (looked up by their indices)
+    and their soft assignment Q, plus ``gamma`` × the autoencoder's own reconstruction loss per
+    input feature (IDEC; 0: DEC, which never runs the decoder)."""
+
+    def __init__(self, clusterer: Clusterer, n_rows: int, gamma: float = 0.0):
+        super().__init__()
+        self.clusterer, self.gamma = clusterer, gamma / clusterer.n_features
+        device = clusterer.centres.device
+        self.register_buffer("target", torch.full((n_rows, clusterer.k), 1 / clusterer.k, device=device))
+
+    def forward(self, x: torch.Tensor, rows: torch.Tensor) -> dict[str, torch.Tensor]:
+        ae = self.clusterer.autoencoder
+        if self.gamma:
+            out = ae(x)
+            z, recon = out.code, ae.nll(out.logits, x).mean()
+        else:
+            z = self.clusterer.encode(x)
+        log_q = self.clusterer.log_assign(z.float())
+        kl = F.kl_div(log_q, self.target[rows], reduction="batchmean")
+        if not self.gamma:
+            return {"loss": kl, "kl": kl}
+        return {"loss": kl + self.gamma * recon, "kl": kl, "recon": recon}
+
+
+class DECStep(GradientStep):
+    """A gradient step on ``DECLosses`` over (rows, row indices) batches that refreshes the target
+    distribution from every row every ``interval`` updates, and finishes when fewer than ``tol`` of
+    the rows changed cluster since the last refresh."""
+
+    def __init__(
+        self, losses: DECLosses, rows: torch.Tensor, cfg: TrainConfig, steps: int, interval: int, tol: float
+    ):
+        super().__init__(losses, losses.clusterer, cfg, steps)
+        self.rows, self.interval, self.tol = rows, interval, tol
+        self.updates, self.changed = 0, math.nan
+        self.labels = self.refresh()
+
+    def refresh(self) -> torch.Tensor:
+        """Set the target from the soft assignment of every row; return their clusters."""
+        q = self.losses.clusterer.assign(self.rows)
+        self.losses.target.copy_(target_distribution(q))
+        return q.argmax(1)
+
+    def end_batch(self) -> None:
+        super().end_batch()
+        self.updates += 1
+        if self.updates % self.interval == 0:
+            labels = self.refresh()
+            self.changed = float((labels != self.labels).float().mean())
+            self.labels = labels
+            self.finished = self.changed < self.tol
+
+    def state(self) -> dict[str, Any]:
+        """What the fine-tuning did: updates, and the fraction of rows that changed at the last refresh."""
+        return {"updates": self.updates, "last_changed_fraction": self.changed, "converged": self.finished}

@@ -1,0 +1,198 @@
+"""Clustering a trained run's rows by their codes: ``autoencoders cluster`` and ``autoencoders.cluster``,
+and opening what it saved."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import kinds
+from .clustering.methods import Clustering, ClusterResult, find_clusters
+from .clustering.model import Clusterer
+from .config import Config
+from .errors import UserError
+from .eval.clustering import cluster_scores, kmeans_baselines
+from .eval.probes import PCA
+from .figures import plots
+from .figures.report import REPORT, write_report
+from .io import rundir
+from .io.checkpoint import check_writable
+from .options import ClusterOptions
+from .runtime.device import resolve_device
+from .trained import Data, TrainedRun, check_width, open_run, rows_of, scaled_data
+
+MAP_POINTS = 5000  # rows drawn in the 2-D map (a sample: more only hide each other)
+
+
+def cluster(
+    run_dir: str | Path,
+    data: Data | None = None,
+    method: str = "kmeans",
+    k: int | None = None,
+    split: str = "all",
+    out: str | Path | None = None,
+    labels: Any = None,
+    **options: Any,
+) -> ClusterResult:
+    """Cluster the rows of ``data`` (a data spec, default the run's own, or rows in memory in the
+    training data's units; ``split`` of a spec) by their codes under a trained run, with
+    ``method`` ``kmeans``, ``gmm``, ``dec``, ``idec`` or ``manifold`` (see
+    :class:`autoencoders.options.ClusterOptions` for every option; any training option of the run,
+    such as ``quiet`` or ``device``, too). ``k`` defaults to the number of classes of the rows'
+    ``labels`` (the data's own, or given). With labels, the summary scores the clusters (accuracy
+    of the best matching of clusters to classes, NMI, ARI) beside k-means on the raw rows and on
+    PCA codes of the run's code size.
+
+    Writes ``clusters.csv``, ``clusters.json``, the weights that assign new rows (not for
+    ``manifold``) and two figures to ``out`` (default ``RUN_DIR/cluster-<method>-<k>``; a
+    clustering already there is replaced, other files refuse it), and the run's report anew
+    when it has one.
+    """
+    run = open_run(run_dir)
+    own = {f.name for f in dataclasses.fields(ClusterOptions)}
+    cfg = run.cfg.replace(**{key: v for key, v in options.items() if key not in own})
+    how = Clustering(method=method, k=k, **{key: v for key, v in options.items() if key in own})
+    x, y = _rows(run, data, split, labels)
+    if how.seed is None:
+        how.seed = run.cfg.train.seed
+    if how.k is None:
+        if y is None:
+            raise UserError(
+                "these rows have no labels to count the classes of; give the number of clusters, --k"
+            )
+        how.k = len(np.unique(y))
+    how.check(len(x))
+    out = Path(out) if out is not None else Path(run_dir) / how.name()
+    _check_out(out)
+    device = resolve_device(cfg.train.device)
+    rows = torch.from_numpy(np.ascontiguousarray(x)).to(device)
+    result = find_clusters(run.model.to(device), rows, how, cfg.train)
+    summary: dict[str, Any] = {
+        "method": how.method,
+        "k": how.k,
+        "rows": len(x),
+        "data": _name(run, data),
+        "split": split if data is None or isinstance(data, str) else "all",
+        "seconds": result.seconds,
+        "cluster_sizes": np.bincount(result.labels, minlength=how.k).tolist(),
+    }
+    if y is not None:
+        summary |= cluster_scores(y, result.labels)
+        code_size = run.model.code_size
+        summary |= kmeans_baselines(rows, y, how.k, code_size, how.seed, how.n_init, device)
+    summary |= {
+        "settings": dataclasses.asdict(how),
+        **result.details,
+        "run_dir": str(run_dir),
+        "kind": run.manifest["kind"],
+        "input_shape": run.manifest["input_shape"],
+        "autoencoder": run.cfg.to_dict(),
+        "alpha": result.clusterer.alpha,
+    }
+    result.summary, result.out = summary, out
+    saved = None if result.clusterer.embed is not None else result.clusterer.state_dict()
+    rundir.write_clusters(out, result.labels, y, summary, saved, run.scaler)
+    _figures(out, run, x, y, result)
+    report = Path(run_dir) / REPORT
+    if report.is_file() and out.resolve().parent == Path(run_dir).resolve():
+        write_report(run_dir)  # with this clustering's section
+    return result
+
+
+def _rows(
+    run: TrainedRun, data: Data | None, split: str, labels: Any
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The rows to cluster, scaled as the run's training rows, and their labels (given, or the data's)."""
+    if data is None or isinstance(data, str):
+        spec = run.cfg.data.data if data is None else data
+        x, y = scaled_data(run.cfg.data, spec, split, run.scaler)
+        check_width(run.model, x.shape[1], spec)
+    else:
+        x, y = rows_of(run, data, split), None
+    if labels is not None:
+        y = np.asarray(labels).reshape(-1)
+        if len(y) != len(x):
+            raise UserError(
+                f"labels has {len(y)} entries but there are {len(x)} rows; give one label per row"
+            )
+    return x, y
+
+
+def _name(run: TrainedRun, data: Data | None) -> str:
+    """How the summary names the rows: their data spec, or that they were given in memory."""
+    if data is None:
+        return run.cfg.data.data
+    return data if isinstance(data, str) else "rows in memory"
+
+
+def _check_out(out: Path) -> None:
+    """Refuse, before any work, an ``out`` that is a file or a directory holding anything but a
+    clustering (which is replaced)."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; give the path of a new or empty directory")
+    if out.is_dir() and any(out.iterdir()) and not rundir.is_clustering(out):
+        raise UserError(f"--out {out} holds files that are not a clustering's; give a new or empty directory")
+    check_writable(out)
+
+
+def _figures(out: Path, run: TrainedRun, x: np.ndarray, y: np.ndarray | None, result: ClusterResult) -> None:
+    """The most confident members of every cluster, and the rows' 2-D map by cluster and by label."""
+    with torch.no_grad():
+        log_p = result.clusterer.log_assign(
+            torch.as_tensor(result.space, device=result.clusterer.centres.device)
+        )
+    confidence = log_p.max(1).values.cpu().numpy()
+    groups = []
+    for j in range(result.clusterer.k):
+        members = np.flatnonzero(result.labels == j)
+        if not len(members):
+            continue
+        best = members[np.argsort(-confidence[members], kind="stable")[:10]]
+        name = f"{j} ({len(members)})"
+        if y is not None:
+            values, counts = np.unique(y[members], return_counts=True)
+            name += f"\n{100 * counts.max() / len(members):.0f}% {values[counts.argmax()]}"
+        groups.append((name, x[best]))
+    title = "Most confident rows of each cluster (cluster, size" + (
+        ", commonest label)" if y is not None else ")"
+    )
+    plots.labelled_rows(groups, out / rundir.CLUSTER_MEMBERS, run.display_shape, title)
+    keep = np.random.default_rng(0).permutation(len(x))[:MAP_POINTS]
+    space = torch.from_numpy(result.space[keep])
+    where = "UMAP embedding" if result.clusterer.embed is not None else "codes"
+    if space.shape[1] > 2:
+        points = PCA(space, 2).transform(space).numpy()
+        axes = (f"principal component 1 of the {where}", f"principal component 2 of the {where}")
+    else:
+        points, axes = space.numpy(), (f"{where} 0", f"{where} 1")
+    title = f"{len(keep)} of {len(x)} rows: {result.summary['method']}, k = {result.clusterer.k}"
+    plots.cluster_map(
+        points, result.labels[keep], None if y is None else y[keep], out / rundir.CLUSTER_MAP, axes, title
+    )
+
+
+def open_clusterer(path: str | Path, device: str = "cpu") -> tuple[Clusterer, np.ndarray, dict[str, Any]]:
+    """(clusterer in eval mode, input scaling, summary) of a ``cluster`` output directory."""
+    path = Path(path)
+    summary = rundir.read_clusters_summary(path)
+    if not summary.get("sha256"):
+        raise UserError(
+            f"{path} holds clusters found in a UMAP embedding, which is not saved; to assign new rows, "
+            "cluster with --method kmeans, gmm, dec or idec"
+        )
+    try:
+        cfg, shape = Config.from_dict(summary["autoencoder"]), tuple(summary["input_shape"])
+        tensors, scaler = rundir.read_scaled_weights(path, rundir.CLUSTERER_WEIGHTS, summary)
+        clusterer = Clusterer.from_state(
+            kinds.build(cfg.model, cfg.kind_options, shape), tensors, summary["alpha"]
+        )
+    except (KeyError, TypeError, ValueError, RuntimeError):
+        raise UserError(
+            f"{path}: the clustering's summary does not match its weights; "
+            "make it again with 'autoencoders cluster'"
+        ) from None
+    return clusterer.to(device).eval(), scaler, summary

@@ -1,0 +1,99 @@
+"""Clusters in a feature space: soft assignments around centres (DEC's Student's t kernel), DEC's
+target distribution, a Gaussian mixture, and the scores of a clustering against known classes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from . import probes
+from .metrics import cached, clustering_accuracy, contingency, normalized_mutual_information
+
+
+def soft_assignment(z: torch.Tensor, centres: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+    """Each row's probability of each cluster under a Student's t kernel with ``alpha`` degrees of
+    freedom around the ``centres`` (Xie et al. 2016, eq. 1): q_ij ∝ (1 + ‖z_i − μ_j‖² / α)^(−(α+1)/2)."""
+    d = torch.cdist(z.float(), centres.float()).pow(2)
+    return torch.softmax(-(alpha + 1) / 2 * torch.log1p(d / alpha), dim=1)
+
+
+def target_distribution(q: torch.Tensor) -> torch.Tensor:
+    """DEC's target (eq. 3): q squared over each cluster's total weight, normalised per row. It puts
+    more weight on confident assignments and keeps large clusters from taking over."""
+    weight = q.pow(2) / q.sum(0)
+    return weight / weight.sum(1, keepdim=True)
+
+
+def gaussian_mixture(
+    z: np.ndarray, k: int, seed: int, n_init: int = 1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Means, Cholesky factors of the precisions and weights of a mixture of ``k`` full-covariance
+    Gaussians fitted to ``z`` by EM (scikit-learn's ``GaussianMixture``, k-means starts, the best of
+    ``n_init``), as ``gaussian_log_responsibilities`` takes them."""
+    from sklearn.mixture import GaussianMixture  # imported when used: it costs every CLI start
+
+    gm = GaussianMixture(k, covariance_type="full", n_init=n_init, random_state=seed, reg_covar=1e-5)
+    gm.fit(z.astype(np.float64))
+    return gm.means_, gm.precisions_cholesky_, gm.weights_
+
+
+def gaussian_log_responsibilities(
+    z: torch.Tensor, means: torch.Tensor, precision_cholesky: torch.Tensor, log_weights: torch.Tensor
+) -> torch.Tensor:
+    """log p(cluster | z) under a Gaussian mixture (float64): the log densities of every component
+    plus its log weight, normalised per row. ``precision_cholesky[j]`` is U with U Uᵀ = Σ_j⁻¹."""
+    z = z.double()
+    y = torch.einsum("nd,kde->nke", z, precision_cholesky) - torch.einsum(
+        "kd,kde->ke", means, precision_cholesky
+    )
+    log_det = torch.log(torch.diagonal(precision_cholesky, dim1=1, dim2=2)).sum(1)
+    log_density = -0.5 * (z.shape[1] * math.log(2 * math.pi) + y.pow(2).sum(2)) + log_det
+    return torch.log_softmax(log_density + log_weights, dim=1)
+
+
+def adjusted_rand_index(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Agreement of two partitions by pairs of rows, 0 for chance and 1 for the same partition
+    (Hubert & Arabie 1985, as scikit-learn's ``adjusted_rand_score``)."""
+    counts = contingency(y_true, y_pred).astype(np.float64)
+
+    def pairs(n: np.ndarray) -> float:
+        return float((n * (n - 1) / 2).sum())
+
+    together, rows, cols = pairs(counts), pairs(counts.sum(1)), pairs(counts.sum(0))
+    expected = rows * cols / pairs(np.array([counts.sum()]))
+    top = (rows + cols) / 2
+    if top == expected:  # both partitions trivial (one group, or every row alone): they agree
+        return 1.0
+    return (together - expected) / (top - expected)
+
+
+def cluster_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """A clustering against known classes: accuracy of the best one-to-one matching of clusters to
+    classes (Hungarian), normalised mutual information and adjusted Rand index."""
+    return {
+        "accuracy": clustering_accuracy(y_true, y_pred),
+        "nmi": normalized_mutual_information(y_true, y_pred),
+        "ari": adjusted_rand_index(y_true, y_pred),
+    }
+
+
+def kmeans_baselines(
+    x: torch.Tensor, y: np.ndarray, k: int, code_size: int, seed: int, n_init: int, device: torch.device | str
+) -> dict[str, float]:
+    """``cluster_scores`` of k-means (``k`` clusters, ``n_init`` restarts) on the rows ``x``
+    themselves and on their PCA codes of ``code_size`` components (PCA fitted on the same rows),
+    keys prefixed ``pixels_kmeans_`` and ``pca_kmeans_``; cached on disk per rows and settings."""
+
+    def compute() -> dict[str, float]:
+        rows = x.to(device)
+        pca = probes.PCA(rows, code_size)
+        out = {}
+        for name, features in (("pixels", rows), ("pca", pca.transform(rows).float())):
+            pred = probes.kmeans(features, k, n_init=n_init, seed=seed)[0].cpu().numpy()
+            out |= {f"{name}_kmeans_{key}": v for key, v in cluster_scores(y, pred).items()}
+        return out
+
+    labels = torch.from_numpy(np.unique(y, return_inverse=True)[1])  # labels of any type, as numbers
+    return cached((x, labels), compute, prefix=f"kmeans-k{k}-pca{code_size}-seed{seed}-init{n_init}-")

@@ -1,0 +1,209 @@
+"""Clustering a run's rows by their codes: the scores, DEC's pieces, every method on separated blobs,
+saved clusterers, the CLI and bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from helpers import FAST
+from sklearn.metrics import adjusted_rand_score
+from sklearn.mixture import GaussianMixture
+
+import autoencoders
+from autoencoders.cli import main
+from autoencoders.clustering.methods import Clustering, find_clusters
+from autoencoders.errors import UserError
+from autoencoders.eval.clustering import (
+    adjusted_rand_index,
+    cluster_scores,
+    gaussian_log_responsibilities,
+    soft_assignment,
+    target_distribution,
+)
+from autoencoders.options import CLUSTER_METHODS
+from autoencoders.trained import open_run
+
+
+def test_a_permuted_labelling_scores_one_and_ari_is_scikit_learns():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 5, 300)
+    permuted = np.array([3, 0, 4, 1, 2])[y] + 10  # other names, same partition
+    assert cluster_scores(y, permuted) == {
+        "accuracy": 1.0,
+        "nmi": pytest.approx(1.0),
+        "ari": pytest.approx(1.0),
+    }
+    for _ in range(3):
+        a, b = rng.integers(0, 4, 200), rng.integers(0, 6, 200)
+        assert adjusted_rand_index(a, b) == pytest.approx(adjusted_rand_score(a, b), abs=1e-12)
+    assert cluster_scores(y, np.zeros_like(y))["accuracy"] == pytest.approx(np.bincount(y).max() / len(y))
+
+
+def test_soft_assignment_is_students_t_and_the_target_sums_to_one_and_sharpens():
+    torch.manual_seed(0)
+    z, centres = torch.randn(50, 3), torch.randn(4, 3)
+    q = soft_assignment(z, centres)
+    kernel = 1 / (1 + torch.cdist(z, centres).pow(2))
+    torch.testing.assert_close(q, kernel / kernel.sum(1, keepdim=True))
+    assert torch.equal(q.argmax(1), torch.cdist(z, centres).argmin(1))
+    p = target_distribution(q)
+    torch.testing.assert_close(p.sum(1), torch.ones(50))
+
+    def entropy(t: torch.Tensor) -> torch.Tensor:
+        return -(t * t.log()).sum(1)
+
+    assert (entropy(p) < entropy(q)).float().mean() > 0.9 and entropy(p).mean() < entropy(q).mean()
+    assert (p.max(1).values >= q.max(1).values - 1e-6).float().mean() > 0.9
+
+
+def test_gaussian_responsibilities_are_scikit_learns():
+    rng = np.random.default_rng(0)
+    z = np.concatenate([rng.normal(c, 0.5 + c / 4, (100, 3)) for c in range(3)])
+    gm = GaussianMixture(3, covariance_type="full", random_state=0).fit(z)
+    log_r = gaussian_log_responsibilities(
+        torch.from_numpy(z),
+        torch.from_numpy(gm.means_),
+        torch.from_numpy(gm.precisions_cholesky_),
+        torch.log(torch.from_numpy(gm.weights_)),
+    )
+    np.testing.assert_allclose(log_r.exp().numpy(), gm.predict_proba(z), atol=1e-10)
+
+
+@pytest.fixture(scope="module")
+def blobs_run(tmp_path_factory):
+    """A run on 4 well-separated blobs in 12-D (240 rows, labels known)."""
+    root = tmp_path_factory.mktemp("blobs")
+    rng = np.random.default_rng(0)
+    centres = rng.random((4, 12))
+    y = np.repeat(np.arange(4), 60)
+    x = (centres[y] + rng.normal(0, 0.03, (240, 12))).astype(np.float32)
+    np.save(root / "x.npy", x)
+    np.save(root / "y.npy", y)
+    out = root / "run"
+    autoencoders.train(
+        data=f"npy:{root / 'x.npy'}", labels=str(root / "y.npy"), layers=[12, 16, 3], epochs=60,
+        batch_size=16, loss="mse", out=str(out), val_fraction=0.0, compare=False, **FAST,
+    )  # fmt: skip
+    return out, x, y
+
+
+@pytest.mark.parametrize("method", CLUSTER_METHODS)
+def test_every_method_recovers_separated_blobs_and_writes_its_files(blobs_run, method, tmp_path):
+    run, x, y = blobs_run
+    out = tmp_path / method
+    result = autoencoders.cluster(run, method=method, out=out, quiet=True)
+    assert result.summary["k"] == 4 and result.summary["rows"] == 240  # k: the number of classes
+    assert result.summary["accuracy"] == 1.0 and result.summary["ari"] == pytest.approx(1.0)
+    assert result.summary["pixels_kmeans_accuracy"] > 0.9  # the baseline beside it, on the same rows
+    with open(out / "clusters.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 240 and [int(r["cluster"]) for r in rows] == result.labels.tolist()
+    assert [int(r["label"]) for r in rows] == y.tolist()
+    saved = json.loads((out / "clusters.json").read_text())
+    assert saved["method"] == method and saved["settings"]["k"] == 4 and saved["seconds"] > 0
+    assert (out / "clusters.png").stat().st_size > 0 and (out / "cluster-map.png").stat().st_size > 0
+    if method in ("dec", "idec"):
+        assert saved["updates"] > 0 and "converged" in saved
+
+
+@pytest.mark.parametrize("method", ["kmeans", "gmm", "dec"])
+def test_a_saved_clusterer_reloads_to_identical_assignments_of_new_rows(blobs_run, method, tmp_path):
+    run, x, _ = blobs_run
+    result = autoencoders.cluster(run, method=method, out=tmp_path / "c", quiet=True)
+    clusterer = autoencoders.load(tmp_path / "c")
+    assert isinstance(clusterer, autoencoders.Clusterer) and clusterer.k == 4
+    offset, span = open_run(run).scaler
+    scaled = torch.from_numpy((x - offset) / span).float()
+    torch.testing.assert_close(clusterer.assign(scaled), result.clusterer.assign(scaled), rtol=0, atol=0)
+    assert np.array_equal(clusterer.assign(scaled).argmax(1).numpy(), result.labels)
+    predicted, proba, clusters = autoencoders.predict(tmp_path / "c", f"npy:{run.parent / 'x.npy'}")
+    assert np.array_equal(predicted, result.labels) and proba.shape == (240, 4)
+
+
+def test_idec_with_gamma_zero_is_dec(blobs_run):
+    run, x, _ = blobs_run
+    opened = open_run(run)
+    rows = torch.from_numpy((x - opened.scaler[0]) / opened.scaler[1]).float()
+    results = []
+    for method in ("dec", "idec"):
+        how = Clustering(
+            method=method, k=4, seed=0, gamma=0.0 if method == "idec" else 1.0, update_interval=5
+        )
+        results.append(find_clusters(opened.model, rows, how, opened.cfg.train))
+    dec, idec = results
+    assert np.array_equal(dec.labels, idec.labels) and dec.details == idec.details
+    for a, b in zip(dec.clusterer.state_dict().values(), idec.clusterer.state_dict().values()):
+        assert torch.equal(a, b)
+    assert dec.clusterer.autoencoder is not opened.model  # the run's model is left as it was
+
+
+def test_dec_moves_the_encoder_and_centres_and_idec_keeps_reconstructing(blobs_run):
+    run, x, _ = blobs_run
+    opened = open_run(run)
+    rows = torch.from_numpy((x - opened.scaler[0]) / opened.scaler[1]).float()
+    before = {k: v.clone() for k, v in opened.model.state_dict().items()}
+    how = Clustering(method="idec", k=4, seed=0, update_interval=3, tol=0.0, epochs=3)
+    result = find_clusters(opened.model, rows, how, opened.cfg.train)
+    after = result.clusterer.autoencoder.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("encoder"))
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("decoder"))
+    assert all(torch.equal(before[k], v) for k, v in opened.model.state_dict().items())
+    assert len(result.history) == 3 and {"train_kl", "train_recon"} <= set(result.history[0])
+    assert not result.details["converged"]  # tol 0: it ran every epoch
+
+
+def test_cluster_command_prints_scores_and_the_report_gets_a_section(blobs_run, capsys):
+    run, _, _ = blobs_run
+    autoencoders.figures.report.write_report(run)
+    with pytest.raises(SystemExit) as e:
+        main(["cluster", str(run), "--method", "gmm", "--k", "3", "--quiet"])
+    assert e.value.code == 0
+    printed = capsys.readouterr().out
+    assert "3 clusters of 240 rows (gmm" in printed and "k-means on the raw rows" in printed
+    assert (run / "cluster-gmm-3" / "clusters.json").is_file()
+    page = (run / "report.html").read_text()
+    assert "Clusters" in page and "cluster-gmm-3" in page
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--k", "1"], "argument --k: must be >= 2, got 1"),
+        (["--k", "241"], "more clusters than the 240 rows"),
+        (["--method", "spectral"], "invalid choice: 'spectral'"),
+        (["--gamma", "2"], "give --method idec too"),
+        (["--dims", "2"], "give --method manifold too"),
+    ],
+)
+def test_bad_cluster_options_get_one_line(blobs_run, argv, message, capsys):
+    run, _, _ = blobs_run
+    with pytest.raises(SystemExit) as e:
+        main(["cluster", str(run), "--quiet", *argv])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_labels_of_the_wrong_length_unlabelled_rows_and_collapsed_codes_are_refused(blobs_run, tmp_path):
+    run, x, y = blobs_run
+    with pytest.raises(UserError, match="labels has 239 entries but there are 240 rows"):
+        autoencoders.cluster(run, data=x, labels=y[:-1], out=tmp_path / "a")
+    with pytest.raises(
+        UserError, match="no labels to count the classes of; give the number of clusters, --k"
+    ):
+        autoencoders.cluster(run, data=x, out=tmp_path / "b")
+    opened = open_run(run)
+    with torch.no_grad():
+        for p in opened.model.parameters():
+            p.zero_()
+    how = Clustering(method="kmeans", k=4, seed=0)
+    with pytest.raises(UserError, match="take only 1 distinct values, fewer than the 4 clusters"):
+        find_clusters(opened.model, torch.from_numpy(x), how, opened.cfg.train)
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="holds files that are not a clustering's"):
+        autoencoders.cluster(run, out=tmp_path / "c")
