@@ -17,7 +17,12 @@ from sklearn.preprocessing import MinMaxScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import autoencoders
-from autoencoders.sklearn import AutoencoderClassifier, AutoencoderOutlierDetector, AutoencoderTransformer
+from autoencoders.sklearn import (
+    AutoencoderClassifier,
+    AutoencoderClusterer,
+    AutoencoderOutlierDetector,
+    AutoencoderTransformer,
+)
 
 SMALL = {"layers": (16, 4), "epochs": 5, "batch_size": 16, "random_state": 0}
 
@@ -43,6 +48,8 @@ def _expected_failures(estimator) -> dict[str, str]:
         AutoencoderTransformer(**SMALL),
         AutoencoderClassifier(**SMALL, head_epochs=60, head_lr=1e-2),
         AutoencoderOutlierDetector(**SMALL),
+        AutoencoderClusterer(**SMALL),
+        AutoencoderClusterer(**SMALL, method="dec", cluster_options={"epochs": 3}),
     ],
     expected_failed_checks=_expected_failures,
 )
@@ -144,15 +151,19 @@ def test_outlier_detector_beats_pca_reconstruction_error():
     assert set(labels) == {-1, 1} and abs((labels == -1).mean() - 0.05) < 0.01
 
 
-@pytest.mark.parametrize("klass", [AutoencoderTransformer, AutoencoderClassifier, AutoencoderOutlierDetector])
+@pytest.mark.parametrize(
+    "klass", [AutoencoderTransformer, AutoencoderClassifier, AutoencoderOutlierDetector, AutoencoderClusterer]
+)
 def test_save_and_load_without_pickle(klass, digits, tmp_path):
     x_train, x_test, y_train, _ = digits
     est = klass(**SMALL).fit(x_train, y_train)
     est.save(tmp_path / "est")
     again = klass.load(tmp_path / "est")
-    method = {"AutoencoderTransformer": "transform", "AutoencoderClassifier": "predict_proba"}.get(
-        klass.__name__, "decision_function"
-    )
+    method = {
+        "AutoencoderTransformer": "transform",
+        "AutoencoderClassifier": "predict_proba",
+        "AutoencoderClusterer": "predict",
+    }.get(klass.__name__, "decision_function")
     np.testing.assert_array_equal(getattr(again, method)(x_test), getattr(est, method)(x_test))
     assert again.get_params() == est.get_params()
     # the directory is a run directory the rest of the toolkit reads
@@ -195,3 +206,23 @@ def test_loading_a_classifier_keeps_its_pretrained_autoencoder(digits, tmp_path)
     again = AutoencoderClassifier.load(tmp_path / "clf")
     for name, value in clf.autoencoder_.state_dict().items():
         assert np.array_equal(again.autoencoder_.state_dict()[name].numpy(), value.numpy()), name
+
+
+def test_clusterer_in_a_pipeline_beats_kmeans_on_the_pixels_and_manifold_is_not_saved(digits, tmp_path):
+    from sklearn.cluster import KMeans
+
+    from autoencoders.eval.metrics import clustering_accuracy
+
+    x_train, _, y_train, _ = digits
+    est = AutoencoderClusterer(10, method="gmm", layers=(128, 10), epochs=60, random_state=0)
+    labels = make_pipeline(MinMaxScaler(), est).fit_predict(x_train)
+    assert np.array_equal(labels, est.labels_) and np.array_equal(
+        est.predict(MinMaxScaler().fit_transform(x_train)), labels
+    )
+    pixels = KMeans(10, n_init=10, random_state=0).fit_predict(x_train)
+    assert clustering_accuracy(y_train, labels) > clustering_accuracy(y_train, pixels)
+    manifold = AutoencoderClusterer(3, method="manifold", **SMALL).fit(x_train[:200])
+    assert manifold.predict(x_train[200:260]).shape == (60,)
+    with pytest.raises(autoencoders.UserError, match="UMAP embedding, which is not saved"):
+        manifold.save(tmp_path / "m")
+    assert not (tmp_path / "m").exists()

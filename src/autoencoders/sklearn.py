@@ -1,4 +1,5 @@
-"""scikit-learn estimators over the same core: a transformer, a classifier and an outlier detector.
+"""scikit-learn estimators over the same core: a transformer, a classifier, a clusterer and an
+outlier detector.
 
 They follow scikit-learn's contract: ``__init__`` stores parameters only, validation happens
 in ``fit``, learned attributes end in ``_``, ``random_state`` makes results identical, and they
@@ -20,6 +21,7 @@ from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
     ClassNamePrefixFeaturesOutMixin,
+    ClusterMixin,
     OutlierMixin,
     TransformerMixin,
 )
@@ -28,6 +30,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .classify.heads import EncoderClassifier, fit_head, make_classifier
+from .clustering.methods import Clustering, find_clusters
+from .clustering.model import Clusterer
 from .config import Config
 from .data.datasets import apply_scaler, dataset_from_arrays
 from .errors import UserError
@@ -306,6 +310,87 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
             rundir.read_weights(path, rundir.CLASSIFIER_WEIGHTS, rundir.read_manifest(path))
         )
         self.classifier_.eval()
+
+
+class AutoencoderClusterer(ClusterMixin, _Autoencoder):
+    """An autoencoder trained on X, then ``n_clusters`` clusters of its codes by ``method``:
+    ``kmeans``, ``gmm``, ``dec``, ``idec`` or ``manifold`` (UMAP, then a Gaussian mixture).
+
+    ``cluster_options`` takes the other clustering options by name (``{"gamma": 0.5, "tol": 0.01}``;
+    see :class:`autoencoders.options.ClusterOptions`). ``labels_`` are the training rows' clusters;
+    ``predict`` assigns new rows (``manifold``: through UMAP's embedding of new points).
+    """
+
+    def __init__(
+        self,
+        n_clusters: int = 8,
+        method: str = "kmeans",
+        model: str = "dense",
+        layers: tuple[int, ...] = (256, 64, 16),
+        activation: str = "relu",
+        code_activation: str = "linear",
+        loss: str = "bce",
+        corruption: str = "none",
+        noise: float = 0.3,
+        pretrain: str = "none",
+        pretrain_epochs: int = 3,
+        epochs: int = 50,
+        batch_size: int = 64,
+        lr: float = 2e-3,
+        cluster_options: dict[str, Any] | None = None,
+        options: dict[str, Any] | None = None,
+        random_state: int | np.random.RandomState | None = None,
+        device: str = "cpu",
+        verbose: bool = False,
+    ):
+        super().__init__(
+            model, layers, activation, code_activation, loss, corruption, noise, pretrain, pretrain_epochs,
+            epochs, batch_size, lr, options, random_state, device, verbose,
+        )  # fmt: skip
+        self.n_clusters = n_clusters
+        self.method = method
+        self.cluster_options = cluster_options
+
+    def fit(self, X: Any, y: Any = None) -> AutoencoderClusterer:
+        X = validate_data(self, X, dtype=DTYPES, ensure_min_samples=2)
+        if not 1 <= self.n_clusters <= len(X):
+            raise ValueError(
+                f"n_clusters={self.n_clusters} must be at least 1 and at most n_samples={len(X)}"
+            )
+        X = self._fit_autoencoder(X, validated=True)
+        seed = self.config_.train.seed
+        how = Clustering(method=self.method, k=self.n_clusters, seed=seed, **(self.cluster_options or {}))
+        how.check(len(X))
+        with torch.random.fork_rng(devices=[]):
+            result = find_clusters(self.autoencoder_, self._rows(X, validated=True), how, self.config_.train)
+        self.clusterer_, self.labels_ = result.clusterer, result.labels.astype(np.int64)
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        x = self._rows(X)  # checks that the clusterer is fitted
+        return self.clusterer_.assign(x).argmax(1).cpu().numpy().astype(np.int64)
+
+    def save(self, path: str | Path) -> None:
+        check_is_fitted(self)
+        if self.clusterer_.embed is not None:  # refused before anything is written
+            raise UserError(
+                "a manifold clusterer holds a UMAP embedding, which is not saved; save one of method "
+                "kmeans, gmm, dec or idec"
+            )
+        super().save(path)
+
+    def _save_weights(self, path: Path) -> None:
+        rundir.write_weights(path / rundir.CLUSTERER_WEIGHTS, self.clusterer_.state_dict())
+
+    def _fitted_json(self) -> dict[str, Any]:
+        return super()._fitted_json() | {"labels": self.labels_.tolist(), "alpha": self.clusterer_.alpha}
+
+    def _restore(self, path: Path, saved: dict[str, Any]) -> None:
+        self.labels_ = np.asarray(saved["labels"], dtype=np.int64)
+        tensors = rundir.read_weights(path, rundir.CLUSTERER_WEIGHTS, rundir.read_manifest(path))
+        self.clusterer_ = Clusterer.from_state(
+            copy.deepcopy(self.autoencoder_), tensors, saved["alpha"]
+        ).eval()
 
 
 class AutoencoderOutlierDetector(OutlierMixin, _Autoencoder):

@@ -157,7 +157,7 @@ def _manifold(autoencoder: Autoencoder, z: np.ndarray, how: Clustering) -> tuple
     try:
         import umap  # imported when used: it loads numba, a second or more
     except ImportError:
-        raise UserError("--method manifold needs the umap-learn package: pip install umap-learn") from None
+        raise UserError("--method manifold needs umap-learn: pip install 'autoencoders[manifold]'") from None
     reducer = umap.UMAP(
         n_components=how.dims or how.k,
         n_neighbors=min(how.neighbors, len(z) - 1),
