@@ -10,7 +10,7 @@ from helpers import FAST
 from autoencoders import UserError
 from autoencoders.reproduce import EXPERIMENTS, PUBLISHED, reproduce
 
-SMALL = {"hinton2006": [64, 48, 32, 8], "sda": [64, 48, 48], "dec-init": [64, 48, 10]}
+SMALL = {"hinton2006": [64, 48, 32, 8], "sda": [64, 48, 48], "dec-init": [64, 48, 10], "dec": [64, 48, 10]}
 
 
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))
@@ -26,10 +26,14 @@ def test_each_experiment_runs_and_tables_published_against_measured(name, tmp_pa
     if name == "hinton2006":
         assert rows[0][2].rstrip(" |") == f"{metrics['test_sse_per_image']:.3f}"
         assert run.config.pretrain.pretrain == "greedy" and run.config.model.code_activation == "linear"
+    if name == "dec":  # clustered all 1,797 digits, DEC beside k-means on the codes and on the pixels
+        dec = json.loads((run.dir / "cluster-dec-10" / "clusters.json").read_text())
+        assert dec["rows"] == 1797 and rows[0][2].rstrip(" |") == f"{dec['accuracy']:.3f}"
+        assert (run.dir / "cluster-kmeans-10" / "clusters.json").is_file()
 
 
 def test_unknown_experiment_and_budget_are_refused():
-    with pytest.raises(UserError, match="choose from hinton2006, sda, dec-init"):
+    with pytest.raises(UserError, match="choose from hinton2006, sda, dec-init, dec"):
         reproduce("lecun1998")
     with pytest.raises(UserError, match="--budget must be quick or full"):
         reproduce("sda", budget="huge")

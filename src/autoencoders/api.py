@@ -16,7 +16,6 @@ from .classify.few_labels import ClassifierResult, FewLabels, save_classifier, t
 from .classify.heads import EncoderClassifier, build_classifier
 from .classify.ladder import Ladder
 from .clustering.model import Clusterer
-from .clusters import open_clusterer
 from .config import Config
 from .data.datasets import display_shape, load_dataset
 from .errors import UserError
@@ -29,7 +28,7 @@ from .models import Autoencoder
 from .models.layers import make_corruption
 from .options import ClassifyOptions
 from .runtime.device import resolve_device
-from .trained import Data, check_width, open_run, rows_of, scaled_data, scaled_rows
+from .trained import Data, check_width, open_clusterer, open_run, rows_of, scaled_data, scaled_rows
 
 
 def load(run_dir: str | Path, device: str = "cpu") -> Autoencoder | EncoderClassifier | Ladder | Clusterer:

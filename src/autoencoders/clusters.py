@@ -1,5 +1,4 @@
-"""Clustering a trained run's rows by their codes: ``autoencoders cluster`` and ``autoencoders.cluster``,
-and opening what it saved."""
+"""Clustering a trained run's rows by their codes: ``autoencoders cluster`` and ``autoencoders.cluster``."""
 
 from __future__ import annotations
 
@@ -10,10 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import kinds
 from .clustering.methods import Clustering, ClusterResult, find_clusters
-from .clustering.model import Clusterer
-from .config import Config
 from .errors import UserError
 from .eval.clustering import cluster_scores, kmeans_baselines
 from .eval.probes import PCA
@@ -23,6 +19,7 @@ from .io import rundir
 from .io.checkpoint import check_writable
 from .options import ClusterOptions
 from .runtime.device import resolve_device
+from .runtime.threads import choose_threads, thread_count
 from .trained import Data, TrainedRun, check_width, open_run, rows_of, scaled_data
 
 MAP_POINTS = 5000  # rows drawn in the 2-D map (a sample: more only hide each other)
@@ -72,7 +69,9 @@ def cluster(
     _check_out(out)
     device = resolve_device(cfg.train.device)
     rows = torch.from_numpy(np.ascontiguousarray(x)).to(device)
-    result = find_clusters(run.model.to(device), rows, how, cfg.train)
+    model = run.model.to(device)
+    with thread_count(choose_threads(cfg.train.threads, model, how.batch_size)):  # as training chooses
+        result = find_clusters(model, rows, how, cfg.train)
     summary: dict[str, Any] = {
         "method": how.method,
         "k": how.k,
@@ -175,26 +174,3 @@ def _figures(out: Path, run: TrainedRun, x: np.ndarray, y: np.ndarray | None, re
     plots.cluster_map(
         points, result.labels[keep], None if y is None else y[keep], out / rundir.CLUSTER_MAP, axes, title
     )
-
-
-def open_clusterer(path: str | Path, device: str = "cpu") -> tuple[Clusterer, np.ndarray, dict[str, Any]]:
-    """(clusterer in eval mode, input scaling, summary) of a ``cluster`` output directory."""
-    path = Path(path)
-    summary = rundir.read_clusters_summary(path)
-    if not summary.get("sha256"):
-        raise UserError(
-            f"{path} holds clusters found in a UMAP embedding, which is not saved; to assign new rows, "
-            "cluster with --method kmeans, gmm, dec or idec"
-        )
-    try:
-        cfg, shape = Config.from_dict(summary["autoencoder"]), tuple(summary["input_shape"])
-        tensors, scaler = rundir.read_scaled_weights(path, rundir.CLUSTERER_WEIGHTS, summary)
-        clusterer = Clusterer.from_state(
-            kinds.build(cfg.model, cfg.kind_options, shape), tensors, summary["alpha"]
-        )
-    except (KeyError, TypeError, ValueError, RuntimeError):
-        raise UserError(
-            f"{path}: the clustering's summary does not match its weights; "
-            "make it again with 'autoencoders cluster'"
-        ) from None
-    return clusterer.to(device).eval(), scaler, summary

@@ -1,5 +1,5 @@
 """A trained run opened from its directory: config, manifest, model and input scaling, and rows of any
-data scaled as the run's training data was."""
+data scaled as the run's training data was; and a saved clusterer opened from its own."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from . import kinds
+from .clustering.model import Clusterer
 from .config import Config
 from .data.datasets import apply_scaler, check_scaler, display_shape, load_dataset, read_data, to_float
 from .data.stream import RowStream
@@ -100,3 +101,26 @@ def scaled_data(
     rows, y = getattr(ds, f"x_{split}"), getattr(ds, f"y_{split}")
     rows = (rows.materialise() if isinstance(rows, RowStream) else rows).numpy()
     return rows, None if y is None else y.numpy()
+
+
+def open_clusterer(path: str | Path, device: str = "cpu") -> tuple[Clusterer, np.ndarray, dict[str, Any]]:
+    """(clusterer in eval mode, input scaling, summary) of a ``cluster`` output directory."""
+    path = Path(path)
+    summary = rundir.read_clusters_summary(path)
+    if not summary.get("sha256"):
+        raise UserError(
+            f"{path} holds clusters found in a UMAP embedding, which is not saved; to assign new rows, "
+            "cluster with --method kmeans, gmm, dec or idec"
+        )
+    try:
+        cfg, shape = Config.from_dict(summary["autoencoder"]), tuple(summary["input_shape"])
+        tensors, scaler = rundir.read_scaled_weights(path, rundir.CLUSTERER_WEIGHTS, summary)
+        clusterer = Clusterer.from_state(
+            kinds.build(cfg.model, cfg.kind_options, shape), tensors, summary["alpha"]
+        )
+    except (KeyError, TypeError, ValueError, RuntimeError):
+        raise UserError(
+            f"{path}: the clustering's summary does not match its weights; "
+            "make it again with 'autoencoders cluster'"
+        ) from None
+    return clusterer.to(device).eval(), scaler, summary

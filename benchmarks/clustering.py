@@ -1,0 +1,166 @@
+"""Clustering: every ``autoencoders cluster`` method against k-means on pixels and on PCA codes.
+
+For each seed, one autoencoder (DEC's 784-500-500-2000-10, ReLU, linear code; ``--epochs``
+epochs end to end with Adam along a one-cycle schedule, batch 256, on every training row) is
+trained with ``autoencoders.train``; then the rows of ``--split`` (default: the 10,000 test rows)
+are clustered by every method with k = the number of classes, each on the same codes:
+
+* ``kmeans``: k-means++ on the codes, 10 restarts;
+* ``gmm``: a full-covariance Gaussian mixture on the codes;
+* ``dec``: DEC (Xie et al. 2016) from the k-means centres;
+* ``idec``: IDEC (Guo et al. 2017), DEC keeping the reconstruction loss;
+* ``manifold``: N2D (McConville et al. 2020), UMAP of the codes to k dimensions, then a mixture.
+
+Reported: accuracy (best one-to-one matching of clusters to classes), NMI and ARI, mean ± std
+over seeds, and seconds per method; beside them k-means on the raw rows and on PCA codes of the
+same size (10 restarts). Then, with seed 0's autoencoder, DEC and IDEC on every training row, timed
+against that autoencoder's own training. The table replaces the part of ``benchmarks/README.md``
+between its ``clustering-<data>`` markers; every number also goes to
+``benchmarks/results/clustering_<data>.json``.
+
+Run (from the repository root, alone on the machine)::
+
+    python benchmarks/clustering.py --data fashion-mnist
+    python benchmarks/clustering.py --data digits --split all --epochs 100
+
+Quick check (about a minute)::
+
+    python benchmarks/clustering.py --data digits --seeds 0 --epochs 5 --skip-train-timing --out-dir /tmp/cl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import re
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import autoencoders
+from autoencoders.options import CLUSTER_METHODS
+
+SCORES = ("accuracy", "nmi", "ari")
+
+
+def autoencoder(data: str, seed: int, epochs: int, out: Path) -> autoencoders.Run:
+    """DEC's autoencoder, trained end to end on every training row of ``data``."""
+    width = {"digits": 64}.get(data, 784)
+    return autoencoders.train(
+        data=data,
+        out=str(out),
+        overwrite=True,
+        layers=[width, 500, 500, 2000, 10],
+        activation="relu",
+        code_activation="linear",
+        loss="mse",
+        init="scaled",
+        epochs=epochs,
+        batch_size=256,
+        lr=2e-3,
+        lr_decay="onecycle",
+        val_fraction=0.0,
+        compare=False,
+        seed=seed,
+        quiet=True,
+    )
+
+
+def summarise(values: list[float]) -> str:
+    mean = statistics.fmean(values)
+    return f"{mean:.3f} ± {statistics.stdev(values):.3f}" if len(values) > 1 else f"{mean:.3f}"
+
+
+def table(results: dict[str, Any]) -> str:
+    """The Markdown table of every method and baseline, mean ± std over seeds."""
+    rows = ["| method | accuracy | NMI | ARI | seconds |", "|---|---|---|---|---|"]
+    per_seed = results["seeds"]
+    for method in results["methods"]:
+        runs = [s["methods"][method] for s in per_seed]
+        cells = [summarise([r[k] for r in runs]) for k in SCORES]
+        rows.append(
+            f"| {method} | {' | '.join(cells)} | {statistics.fmean(r['seconds'] for r in runs):.1f} |"
+        )
+    any_method = results["methods"][0]  # every method's summary holds the same baselines
+    for base, name in (("pixels", "k-means on the raw rows"), ("pca", "k-means on PCA-10 codes")):
+        values = {k: [s["methods"][any_method][f"{base}_kmeans_{k}"] for s in per_seed] for k in SCORES}
+        rows.append(f"| {name} (baseline) | {' | '.join(summarise(values[k]) for k in SCORES)} | – |")
+    train = [s["train_seconds"] for s in per_seed]
+    rows.append("")
+    rows.append(
+        f"Autoencoder training: {statistics.fmean(train):.1f} s per seed ({results['epochs']} epochs)."
+    )
+    for method, timing in results.get("all_training_rows", {}).items():
+        rows.append(
+            f"{method} on all {timing['rows']:,} training rows: {timing['seconds']:.1f} s "
+            f"({timing['seconds'] / timing['train_seconds']:.2f}× the autoencoder's training), "
+            f"{timing['updates']} updates, accuracy {timing['accuracy']:.3f}."
+        )
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", default="fashion-mnist")
+    p.add_argument("--split", default="test", choices=("all", "train", "test"))
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--methods", default=",".join(CLUSTER_METHODS))
+    p.add_argument("--skip-train-timing", action="store_true", help="no DEC/IDEC on every training row")
+    p.add_argument("--out-dir", type=Path, default=Path("runs/bench-clustering"))
+    p.add_argument("--no-readme", action="store_true", help="leave benchmarks/README.md as it is")
+    args = p.parse_args(argv)
+    methods = args.methods.split(",")
+    results: dict[str, Any] = {
+        "command": "python benchmarks/clustering.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
+        "data": args.data,
+        "split": args.split,
+        "epochs": args.epochs,
+        "methods": methods,
+        "seeds": [],
+    }
+    for seed in (int(s) for s in args.seeds.split(",")):
+        run = autoencoder(args.data, seed, args.epochs, args.out_dir / f"{args.data}-seed{seed}")
+        entry: dict[str, Any] = {"seed": seed, "train_seconds": run.metrics["train_seconds"], "methods": {}}
+        for method in methods:
+            found = autoencoders.cluster(run.dir, split=args.split, method=method, seed=seed, quiet=True)
+            entry["methods"][method] = {k: v for k, v in found.summary.items() if isinstance(v, int | float)}
+            print(seed, method, {k: round(found.summary[k], 4) for k in (*SCORES, "seconds")}, flush=True)
+        results["seeds"].append(entry)
+        if seed == 0 and not args.skip_train_timing:
+            results["all_training_rows"] = {}
+            for method in ("dec", "idec"):
+                found = autoencoders.cluster(
+                    run.dir, split="train", method=method, out=run.dir / f"train-{method}", quiet=True
+                )
+                m = found.summary
+                results["all_training_rows"][method] = {
+                    "rows": m["rows"],
+                    "seconds": m["seconds"],
+                    "train_seconds": run.metrics["train_seconds"],
+                    "updates": m["updates"],
+                    "accuracy": m["accuracy"],
+                }
+                print("all training rows", method, results["all_training_rows"][method], flush=True)
+    text = table(results)
+    print(text)
+    out = Path(__file__).parent / "results" / f"clustering_{args.data}.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    if not args.no_readme:
+        readme = Path(__file__).parent / "README.md"
+        start, end = f"<!-- clustering-{args.data}:start -->", f"<!-- clustering-{args.data}:end -->"
+        body = f"{start}\n`{results['command']}` ({results['machine']}):\n\n{text}\n{end}"
+        old = readme.read_text()
+        pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+        readme.write_text(
+            pattern.sub(body, old) if pattern.search(old) else old.rstrip() + "\n\n" + body + "\n"
+        )
+
+
+if __name__ == "__main__":
+    main()
