@@ -346,8 +346,9 @@ class ClusterOptions:
         range=Range(0, 1),
     )
     gamma: float = option(
-        1.0,
-        "idec: weight of the reconstruction loss per input feature beside the clustering loss",
+        10.0,
+        "idec: weight of the reconstruction loss per input feature beside the clustering loss (10: IDEC's "
+        "0.1 on the clustering loss beside the mean squared error)",
         range=AT_LEAST_0,
     )
     lr: float = option(1e-4, "dec, idec: learning rate (Adam)", range=POSITIVE)
