@@ -32,6 +32,23 @@ def _npy(name: str, array: np.ndarray) -> Callable[[Path], None]:
     return lambda d: np.save(d / name, array)
 
 
+def _images(files: dict[str, tuple[int, int] | str]) -> Callable[[Path], None]:
+    """Image files (name -> (height, width) of a gray PNG) or other files (name -> their text)."""
+
+    def make(d: Path) -> None:
+        from PIL import Image
+
+        for name, what in files.items():
+            path = d / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(what, str):
+                path.write_text(what)
+            else:
+                Image.fromarray(np.zeros(what, np.uint8)).save(path)
+
+    return make
+
+
 def _empty(name: str) -> Callable[[Path], None]:
     return lambda d: (d / name).write_bytes(b"")
 
@@ -63,7 +80,19 @@ DIGITS_CSV = "\n".join(",".join(["0.5"] * 64 + ["1"]) for _ in range(30)) + "\n"
 # (what is wrong, setup in the working directory (which holds a trained run in run/), command, message)
 CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
     ("unknown dataset name", None, "train --data digitz",
-     "autoencoders: error: unknown data spec 'digitz'; use digits, fashion-mnist, mnist, idx:DIR, npy:FILE or csv:FILE"),
+     "autoencoders: error: unknown data spec 'digitz'; use digits, fashion-mnist, mnist, idx:DIR, npy:FILE, csv:FILE or images:DIR"),
+    ("image folder missing", None, "train --data images:nothing",
+     "autoencoders: error: images:nothing is not a folder; give a folder of images (or one subfolder per class)"),
+    ("image folder empty", lambda d: (d / "imgs").mkdir(), "train --data images:imgs",
+     "autoencoders: error: imgs holds no images; add .png, .jpg, .jpeg, .bmp, .tif, .tiff files"),
+    ("a file in an image folder is not an image", _images({"imgs/a.png": (8, 8), "imgs/notes.txt": "mine"}), "train --data images:imgs",
+     "autoencoders: error: imgs/notes.txt is not an image Pillow can read (.txt is not an image type); remove it or pass --skip-bad-images"),
+    ("images of two sizes", _images({"imgs/a.png": (8, 8), "imgs/b.png": (9, 8)}), "train --data images:imgs",
+     "autoencoders: error: imgs/b.png is 9×8 but imgs/a.png is 8×8; give --image-size H,W to resize them all"),
+    ("a class folder without images", _images({"imgs/cat/a.png": (8, 8), "imgs/dog/.keep": ""}), "train --data images:imgs",
+     "autoencoders: error: class folder imgs/dog holds no images; add some or remove the folder"),
+    ("class folders beside loose images", _images({"imgs/cat/a.png": (8, 8), "imgs/b.png": (8, 8)}), "train --data images:imgs",
+     "autoencoders: error: imgs holds both files (b.png) and class folders (cat); put every image in a class folder, or use a flat folder of images"),
     ("npy file missing", None, "train --data npy:none.npy",
      "autoencoders: error: npy file none.npy does not exist; check the path after npy:"),
     ("npy file of 0 bytes", _empty("x.npy"), "train --data npy:x.npy",

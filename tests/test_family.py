@@ -141,6 +141,43 @@ def test_encode_reconstruct_and_classify(runs, kind, tmp_path):
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_every_part_exports_to_onnx_and_torchscript_and_serves_rows_in_their_own_units(runs, kind, tmp_path):
+    import onnxruntime
+
+    from autoencoders.deploy import export
+    from autoencoders.trained import open_run
+
+    run = runs[kind]
+    raw = load_digits_raw(40)  # 0..16 pixel values, as the data is read
+    codes = autoencoders.encode(run.dir, raw)
+    offset, span = open_run(run.dir).scaler
+    expected = {
+        "encoder": (raw, codes),
+        "decoder": (codes, run.model.decode(torch.from_numpy(codes)).detach().numpy() * span + offset),
+        "autoencoder": (raw, autoencoders.reconstruct(run.dir, raw)[1] * span + offset),
+    }
+    for part, (given, wanted) in expected.items():
+        onnx_path, script_path = tmp_path / f"{part}.onnx", tmp_path / f"{part}.pt"
+        sidecar = export(run.dir, onnx_path, "onnx", part)[1]
+        export(run.dir, script_path, "torchscript", part)
+        session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+        served = session.run(None, {"input": given.astype(np.float32)})[0]
+        np.testing.assert_allclose(served, wanted, atol=1e-5, rtol=0)
+        scripted = torch.jit.load(str(script_path))(torch.from_numpy(given).float()).detach().numpy()
+        np.testing.assert_allclose(scripted, wanted, atol=1e-5, rtol=0)
+        assert sidecar["kind"] == kind and sidecar["code_size"] == run.model.code_size
+        assert sidecar["input"]["shape"] == ["batch", given.shape[1]]
+        assert json.loads((tmp_path / f"{part}.onnx.json").read_text()) == sidecar
+
+
+def load_digits_raw(n: int) -> np.ndarray:
+    """The first ``n`` digits as scikit-learn gives them (pixel values 0..16, float32)."""
+    from sklearn.datasets import load_digits
+
+    return load_digits().data[:n].astype(np.float32)
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_interrupted_run_resumes_to_identical_weights(runs, kind, tmp_path, monkeypatch):
     real, seen = loop.epoch_batches, [0]
 

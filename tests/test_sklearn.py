@@ -27,22 +27,6 @@ from autoencoders.sklearn import (
 SMALL = {"layers": (16, 4), "epochs": 5, "batch_size": 16, "random_state": 0}
 
 
-# Checks that cannot apply, with the reason; every other check of scikit-learn's suite must pass.
-FLOAT32_BATCHES = (
-    "float32 matrix products give results that differ in the last bits (about 1e-7) with the "
-    "number of rows in a call; the check demands agreement to 1e-7"
-)
-
-
-def _expected_failures(estimator) -> dict[str, str]:
-    if isinstance(estimator, AutoencoderClassifier | AutoencoderOutlierDetector):
-        return {
-            name: FLOAT32_BATCHES
-            for name in ("check_methods_subset_invariance", "check_methods_sample_order_invariance")
-        }
-    return {}
-
-
 @parametrize_with_checks(
     [
         AutoencoderTransformer(**SMALL),
@@ -51,7 +35,6 @@ def _expected_failures(estimator) -> dict[str, str]:
         AutoencoderClusterer(**SMALL),
         AutoencoderClusterer(**SMALL, method="dec", cluster_options={"epochs": 3}),
     ],
-    expected_failed_checks=_expected_failures,
 )
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)

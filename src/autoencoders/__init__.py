@@ -26,6 +26,7 @@ from .clustering.model import Clusterer
 from .clusters import cluster
 from .config import Config, DataConfig, ModelConfig, PretrainConfig, TrainConfig
 from .data.datasets import Dataset, load_dataset
+from .deploy import export
 from .errors import UserError
 from .figures.run_figures import visualize
 from .models import VAE, AdversarialAutoencoder, Autoencoder, ConvAutoencoder, DenseAutoencoder, Output
@@ -55,6 +56,7 @@ __all__ = [
     "cluster",
     "encode",
     "evaluate_run",
+    "export",
     "interpolate",
     "kinds",
     "load",

@@ -112,10 +112,11 @@ def reconstruct(
 
 
 def score(
-    run_dir: str | Path, data: str, split: str = "all", iw_samples: int = 100
+    run_dir: str | Path, data: Data, split: str = "all", iw_samples: int = 100
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Per-row anomaly scores of ``data`` under a run (higher: less like the training data) and
-    the rows' labels (None when the data has none).
+    """Per-row anomaly scores of ``data`` (a spec, or rows in memory in the training data's units)
+    under a run (higher: less like the training data) and the rows' labels (None when the data has
+    none or is in memory).
 
     The score is the model's own reconstruction loss of the row: BCE summed over pixels, or the
     squared error, as in training; for a VAE the importance-sampled negative log-likelihood
@@ -123,8 +124,11 @@ def score(
     """
     device = resolve_device("auto")  # a GPU when there is one
     run = open_run(run_dir, device)
-    x, y = scaled_data(run.cfg.data, data, split, run.scaler)
-    check_width(run.model, x.shape[1], data)
+    if isinstance(data, str):
+        x, y = scaled_data(run.cfg.data, data, split, run.scaler)
+        check_width(run.model, x.shape[1], data)
+    else:  # rows in memory
+        x, y = rows_of(run, data, split), None
     rows = torch.from_numpy(x).to(device)
     if run.model.likelihood:
         scores = importance_sampled_nll(run.model, rows, max(iw_samples, 1), quiet=run.cfg.train.quiet)

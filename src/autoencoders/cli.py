@@ -16,6 +16,7 @@ from typing import NoReturn
 from . import __version__, kinds
 from .commands import handle
 from .config import all_sections
+from .deploy import FORMATS, PARTS
 from .errors import UserError
 from .figures.run_figures import KINDS
 from .options import AT_LEAST_0, AT_LEAST_1, ClassifyOptions, ClusterOptions, Range, closest
@@ -130,7 +131,7 @@ def _show(f: dataclasses.Field) -> object:
 
 
 RUN_DIR = {"type": Path, "help": "a run directory written by 'autoencoders train'"}
-DATA = "data spec, as for train: digits | fashion-mnist | mnist | idx:DIR | npy:FILE | csv:FILE"
+DATA = "data spec, as for train: digits | fashion-mnist | mnist | idx:DIR | npy:FILE | csv:FILE | images:DIR"
 SPLITS = ("all", "train", "val", "test")
 
 
@@ -195,6 +196,22 @@ def _cluster_parser(sub) -> None:
     )
     _add_fields(c, ClusterOptions, checked=True)
     c.add_argument("--quiet", action="store_true", default=None, help="no progress bar")
+
+
+def _export_parser(sub) -> None:
+    """``export``: a part of a run as an ONNX or TorchScript file."""
+    x = sub.add_parser(
+        "export",
+        help="a run's encoder, decoder or autoencoder as ONNX or TorchScript, input scaling folded in",
+    )
+    x.add_argument("run_dir", **RUN_DIR)
+    x.add_argument("--format", default="onnx", choices=tuple(FORMATS), help=_help("file format", "onnx"))
+    x.add_argument(
+        "--part", default="encoder", choices=PARTS, help=_help("what the file computes", "encoder")
+    )
+    x.add_argument(
+        "--out", required=True, type=Path, help="output file (.onnx or .pt); FILE.json describes it"
+    )
 
 
 def _train_parser(sub) -> None:
@@ -327,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
         _reproduce_parser,
         _classify_parser,
         _cluster_parser,
+        _export_parser,
     ):
         add(sub)
     return p

@@ -16,6 +16,7 @@ import numpy as np
 from . import api
 from .clusters import cluster
 from .config import Config, load_toml
+from .deploy import export
 from .errors import UserError
 from .figures.plots import image_grid, reconstruction_grid
 from .figures.report import write_report
@@ -218,6 +219,12 @@ def _cluster(args: argparse.Namespace) -> None:
     print(f"wrote {result.out}")
 
 
+def _export(args: argparse.Namespace) -> None:
+    sidecar, info = export(args.run_dir, args.out, args.format, args.part)
+    widths = f"{info['input']['shape'][1]} → {info['output']['shape'][1]} values per row"
+    print(f"wrote the {info['part']} ({widths}) to {args.out} and its description to {sidecar}")
+
+
 HANDLERS: dict[str, Callable[[argparse.Namespace], None]] = {
     "train": _train,
     "evaluate": _evaluate,
@@ -232,6 +239,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], None]] = {
     "predict": _predict,
     "classify": _classify,
     "cluster": _cluster,
+    "export": _export,
 }
 
 

@@ -117,7 +117,9 @@ def _flag(name: str) -> str:
 
 @dataclass
 class DataConfig:
-    data: str = option("digits", "dataset: digits | fashion-mnist | mnist | idx:DIR | npy:FILE | csv:FILE")
+    data: str = option(
+        "digits", "dataset: digits | fashion-mnist | mnist | idx:DIR | npy:FILE | csv:FILE | images:DIR"
+    )
     labels: str | None = option(None, "labels file (.npy) for npy: data")
     label_column: str | None = option(None, "label column (name or index) for csv: data")
     val_fraction: float = option(
@@ -130,6 +132,14 @@ class DataConfig:
     image_shape: list[int] | None = option(
         None,
         "view flat rows as images of this shape, C,H,W or H,W (e.g. 1,28,28); IDX and N×H×W data know it",
+    )
+    image_size: list[int] | None = option(
+        None, "images: data: resize every image to H,W (without it all must share one size)"
+    )
+    grayscale: bool = option(False, "images: data: one channel, even for colour images")
+    skip_bad_images: bool = option(
+        False,
+        "images: data: leave out files that are not readable images (and say how many) instead of refusing",
     )
     memory_budget: float = option(
         2.0,

@@ -17,6 +17,7 @@ from . import kinds
 from .config import Config, load_toml
 from .data.batches import first_batch
 from .data.datasets import Dataset, load_dataset
+from .data.sources import save_arrays
 from .errors import UserError
 from .eval.metrics import evaluate, reconstruct_all
 from .figures import plots
@@ -77,11 +78,21 @@ def _new_run_dir(cfg: Config) -> Path:
 def train(config: Config | dict | str | Path | None = None, overwrite: bool = False, **overrides: Any) -> Run:
     """Train the configured model; write config, manifest, weights, metrics, history and figures.
 
+    ``data`` may be rows in memory (a NumPy array, tensor or pandas DataFrame) with ``labels`` (an
+    array or Series): they are saved once under the cache (``$AUTOENCODERS_CACHE/arrays``, by
+    content) and the run records them as an ``npy:`` file, so it resumes and evaluates as any run.
     The run directory holds a resumable state after every epoch until training completes.
     An ``out`` directory that is not empty is refused unless ``overwrite`` (it must hold a run,
     which is deleted first). Under ``torchrun`` every rank trains its slice of each batch and
     returns the same model; rank 0 alone writes the run directory and computes the metrics.
     """
+    data = overrides.get("data")
+    if data is not None and not isinstance(data, str | Path):  # rows in memory
+        overrides["data"], labels = save_arrays(data, overrides.get("labels"))
+        if labels is not None:
+            overrides["labels"] = labels
+    elif "labels" in overrides and not isinstance(overrides["labels"], str | Path | None):
+        raise UserError("labels in memory go with data in memory; for a data file give a labels file")
     return _execute(as_config(config, **overrides), None, overwrite)
 
 

@@ -49,6 +49,14 @@ from .training.steps import supervised_step
 DTYPES = (np.float64, np.float32)
 
 
+def _in_float64(module: torch.nn.Module) -> torch.nn.Module:
+    """A float64 copy of a fitted ``module`` for predictions: float32 matrix products round a row
+    differently with the number of rows in the call, float64 ones far below what a result shows,
+    so a row's prediction does not depend on the rows beside it (or their order)."""
+    embed = getattr(module, "embed", None)  # a fitted UMAP's transform: shared, not copied
+    return copy.deepcopy(module, {id(embed): embed} if embed is not None else {}).double()
+
+
 class _Autoencoder(BaseEstimator):
     """Parameters and fitting shared by the three estimators.
 
@@ -153,8 +161,9 @@ class _Autoencoder(BaseEstimator):
 
     def _errors(self, X: Any, validated: bool = False) -> np.ndarray:
         """Per-row squared reconstruction error, in the units of the scaling fitted on the training rows."""
-        x = self._rows(X, validated)
-        return (reconstruct_all(self.autoencoder_, x) - x).pow(2).sum(1).cpu().numpy().astype(np.float64)
+        x = self._rows(X, validated).double()
+        recon = reconstruct_all(_in_float64(self.autoencoder_), x).double()
+        return (recon - x).pow(2).sum(1).cpu().numpy()
 
     def save(self, path: str | Path) -> None:
         """Write a run directory: weights as safetensors, settings and fitted numbers as JSON."""
@@ -217,7 +226,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         return self.autoencoder_.code_size
 
     def transform(self, X: Any) -> np.ndarray:
-        return encode_all(self.autoencoder_, self._rows(X)).cpu().numpy()
+        return encode_all(_in_float64(self.autoencoder_), self._rows(X).double()).cpu().numpy()
 
     def inverse_transform(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
@@ -289,9 +298,9 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        x = self._rows(X)
+        x = self._rows(X).double()
         with torch.no_grad():
-            return torch.softmax(self.classifier_(x).float(), 1).cpu().numpy().astype(np.float64)
+            return torch.softmax(_in_float64(self.classifier_)(x), 1).cpu().numpy()
 
     def predict(self, X: Any) -> np.ndarray:
         proba = self.predict_proba(X)  # checks that the classifier is fitted
@@ -367,8 +376,8 @@ class AutoencoderClusterer(ClusterMixin, _Autoencoder):
         return self
 
     def predict(self, X: Any) -> np.ndarray:
-        x = self._rows(X)  # checks that the clusterer is fitted
-        return self.clusterer_.assign(x).argmax(1).cpu().numpy().astype(np.int64)
+        x = self._rows(X).double()  # checks that the clusterer is fitted
+        return _in_float64(self.clusterer_).assign(x).argmax(1).cpu().numpy().astype(np.int64)
 
     def save(self, path: str | Path) -> None:
         check_is_fitted(self)

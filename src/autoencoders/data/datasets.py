@@ -18,6 +18,7 @@ import torch
 
 from ..errors import UserError
 from ..options import DataConfig
+from .images import image_folder
 from .sources import check_finite, load_csv, load_idx_dir, load_labels, load_npy, locate, open_npy
 from .stream import Rows, RowStream
 
@@ -102,11 +103,24 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
     kind, _, path = spec.partition(":")
     if kind in ("digits", "mnist", "fashion-mnist") and not path:
         return kind, None
-    if kind in ("idx", "npy", "csv") and path:
+    if kind in ("idx", "npy", "csv", "images") and path:
         return kind, path
     raise UserError(
-        f"unknown data spec '{spec}'; use digits, fashion-mnist, mnist, idx:DIR, npy:FILE or csv:FILE"
+        f"unknown data spec '{spec}'; use digits, fashion-mnist, mnist, idx:DIR, npy:FILE, csv:FILE "
+        "or images:DIR"
     )
+
+
+def npy_file(cfg: DataConfig) -> tuple[str, str | None] | None:
+    """The ``.npy`` file and labels file ``cfg.data`` reads (an image folder: as decoded into the
+    cache), or None for data of another kind."""
+    kind, path = parse_spec(cfg.data)
+    if kind == "npy":
+        return path, cfg.labels
+    if kind == "images":
+        rows, labels = image_folder(path, cfg.image_size, cfg.grayscale, cfg.skip_bad_images)
+        return str(rows), None if labels is None else str(labels)
+    return None
 
 
 @dataclass
@@ -136,8 +150,8 @@ def read_data(cfg: DataConfig) -> RawData:
     elif kind in ("mnist", "fashion-mnist", "idx"):
         directory = Path(path) if kind == "idx" else locate(kind)
         x, y, x_test, y_test = load_idx_dir(directory)
-    elif kind == "npy":
-        x, y = load_npy(path, cfg.labels)
+    elif kind in ("npy", "images"):
+        x, y = load_npy(*npy_file(cfg))
     else:
         x, y = load_csv(path, cfg.label_column)
     flat = lambda a: None if a is None else to_float(np.asarray(a).reshape(len(a), -1))  # noqa: E731
@@ -178,9 +192,9 @@ def load_dataset(cfg: DataConfig, scaler: tuple[np.ndarray, np.ndarray] | None =
 
     Scaling is fitted on the training split unless a fitted ``scaler`` (offset, span) is given.
     """
-    kind, path = parse_spec(cfg.data)
-    if kind == "npy" and open_npy(path).size * 4 > cfg.memory_budget * 2**30:
-        return _streamed_dataset(cfg, open_npy(path), scaler)
+    source = npy_file(cfg)
+    if source is not None and open_npy(source[0]).size * 4 > cfg.memory_budget * 2**30:
+        return _streamed_dataset(dataclasses.replace(cfg, labels=source[1]), open_npy(source[0]), scaler)
     return split_dataset(read_data(cfg), cfg, scaler)
 
 

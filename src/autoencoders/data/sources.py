@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import tempfile
 import urllib.request
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..errors import UserError
-from ..io.checkpoint import file_sha256
+from ..io.checkpoint import file_sha256, write_npy
 
 MNIST_FILES = {
     "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
@@ -101,6 +103,45 @@ def load_idx_dir(directory: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndar
 def cache_dir() -> Path:
     """Where downloads go: $AUTOENCODERS_CACHE or ~/.cache/autoencoders."""
     return Path(os.environ.get("AUTOENCODERS_CACHE", Path.home() / ".cache" / "autoencoders"))
+
+
+def save_arrays(rows: Any, labels: Any = None) -> tuple[str, str | None]:
+    """Rows held in memory (a NumPy array, tensor or pandas DataFrame: N×D, N×H×W or N×C×H×W, in
+    any units) and their labels, saved once under the cache by content: the ``npy:`` spec and
+    labels file a run records, so it resumes, evaluates and reports as it would from files."""
+    if hasattr(rows, "detach"):  # a tensor
+        rows = rows.detach().cpu().numpy()
+    if hasattr(rows, "columns"):  # a DataFrame: every column must be numeric
+        text = [str(c) for c, kind in rows.dtypes.items() if getattr(kind, "kind", "O") not in "biuf"]
+        if text:
+            raise UserError(
+                f"column {text[0]!r} of the data frame is not numeric; drop it or encode it as numbers"
+            )
+    x = np.ascontiguousarray(np.asarray(rows, dtype=np.float32))
+    if x.ndim not in (2, 3, 4) or len(x) == 0:
+        raise UserError(f"data in memory must be N×D, N×H×W or N×C×H×W with at least one row, got {x.shape}")
+    y = None
+    if labels is not None:
+        y = np.asarray(labels.detach().cpu().numpy() if hasattr(labels, "detach") else labels).reshape(-1)
+        if len(y) != len(x):
+            raise UserError(
+                f"labels has {len(y)} entries but the data has {len(x)} rows; give one label per row"
+            )
+        if not np.issubdtype(y.dtype, np.number):
+            y = y.astype(str)  # strings are data, not pickled objects
+    folder = cache_dir() / "arrays"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for array in (x, y):
+        if array is None:
+            paths.append(None)
+            continue
+        digest = hashlib.sha256(f"{array.shape}{array.dtype.str}".encode() + array.tobytes()).hexdigest()
+        path = folder / f"{digest}.npy"
+        if not path.is_file():
+            write_npy(path, array)
+        paths.append(str(path))
+    return f"npy:{paths[0]}", paths[1]
 
 
 def download_verified(name: str, files: dict[str, str]) -> Path:

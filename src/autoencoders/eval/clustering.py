@@ -15,7 +15,7 @@ from .metrics import cached, clustering_accuracy, contingency, normalized_mutual
 def soft_assignment(z: torch.Tensor, centres: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
     """Each row's probability of each cluster under a Student's t kernel with ``alpha`` degrees of
     freedom around the ``centres`` (Xie et al. 2016, eq. 1): q_ij ∝ (1 + ‖z_i − μ_j‖² / α)^(−(α+1)/2)."""
-    d = torch.cdist(z.float(), centres.float()).pow(2)
+    d = torch.cdist(z, centres.to(z.dtype)).pow(2)
     return torch.softmax(-(alpha + 1) / 2 * torch.log1p(d / alpha), dim=1)
 
 

@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")  # files only; never needs a display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from ..io.checkpoint import atomic_write
 
-from ..io.checkpoint import atomic_write  # noqa: E402
+if TYPE_CHECKING:
+    import matplotlib.pyplot as plt
+
+
+def _pyplot():
+    """matplotlib's pyplot, drawing to files only, imported when a figure is first drawn: importing
+    it costs every command 0.3 s, and most commands draw nothing."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never needs a display
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def _save(fig: plt.Figure, path: str | Path) -> None:
+    plt = _pyplot()
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight"))
     plt.close(fig)
 
@@ -33,6 +44,7 @@ def reconstruction_grid(
     title: str = "",
 ) -> None:
     """Originals (top row of each pair) over their reconstructions (bottom row)."""
+    plt = _pyplot()
     n = len(originals)
     cols = min(n, 10)
     pairs = int(np.ceil(n / cols))
@@ -72,6 +84,7 @@ def _mosaic(grid: list[list[np.ndarray]], image_shape: tuple[int, ...] | None) -
 
 def _show_mosaic(canvas: np.ndarray, rows: int, cols: int, image_shape, title: str, left: float = 0.0):
     """A figure holding ``canvas`` sized for ``rows`` × ``cols`` tiles; returns (figure, axes)."""
+    plt = _pyplot()
     tile_h = 1.0 if image_shape is None else 1.0 * image_shape[0] / image_shape[1]
     height = 0.15 if image_shape is None else tile_h
     fig, ax = plt.subplots(figsize=(1.0 * cols + left, max(height * rows, 0.4) + (0.4 if title else 0.1)))
@@ -115,6 +128,7 @@ def labelled_rows(
 
 def _scatter_on(ax: plt.Axes, points: np.ndarray, groups: np.ndarray | None, legend: str) -> None:
     """``points`` on ``ax``, one colour per group (at most 20 in the legend)."""
+    plt = _pyplot()
     if groups is None:
         ax.scatter(points[:, 0], points[:, 1], s=6, alpha=0.6)
     else:
@@ -131,6 +145,7 @@ def scatter(
     points: np.ndarray, labels: np.ndarray | None, path: str | Path, axes: tuple[str, str], title: str
 ) -> None:
     """A 2-D scatter of ``points``, coloured by class when ``labels`` are given."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.2, 5.2))
     _scatter_on(ax, points, labels, "label")
     ax.set_xlabel(axes[0])
@@ -148,6 +163,7 @@ def cluster_map(
     title: str,
 ) -> None:
     """The same 2-D ``points`` coloured by cluster and, beside, by label (when known)."""
+    plt = _pyplot()
     panels = [("cluster", clusters)] + ([("label", labels)] if labels is not None else [])
     fig, grid = plt.subplots(1, len(panels), figsize=(6.0 * len(panels), 5.2), squeeze=False)
     for ax, (name, groups) in zip(grid[0], panels):
@@ -165,6 +181,9 @@ def loss_curve(history: list[dict], path: str | Path, loss_name: str = "loss per
     Other named terms (a KL, a penalty, an adversarial loss) are dashed on their own axis on
     the right: their scale has nothing to do with the reconstruction's.
     """
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     stages = list(dict.fromkeys(h["stage"] for h in history))
     fig, axes = plt.subplots(1, len(stages), figsize=(4.6 * len(stages), 3.2), squeeze=False)
     for ax, stage in zip(axes[0], stages):
@@ -193,6 +212,9 @@ def loss_curve(history: list[dict], path: str | Path, loss_name: str = "loss per
 
 def pretraining_comparison(history: list[dict], metrics: dict, path: str | Path) -> None:
     """Fine-tuning after greedy pretraining vs the same stack from random init, and PCA."""
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     fig, (curves, bars) = plt.subplots(1, 2, figsize=(9, 3.4))
     for stage, label in (("fine-tune", "greedy pretrained"), ("no pretraining", "random init")):
         rows = [h for h in history if h["stage"] == stage]

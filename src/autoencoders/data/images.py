@@ -1,0 +1,133 @@
+"""Folders of image files as data: ``images:DIR``, one subfolder per class (their names give the
+labels) or a flat folder (no labels). Decoded once with Pillow into the cache as an ``.npy`` of
+uint8 N×C×H×W images and its labels, then read like any ``.npy``: streamed from disk when larger
+than the memory budget."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from ..io.checkpoint import write_json, write_npy
+from .sources import cache_dir
+
+EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+def image_folder(
+    directory: str | Path, size: list[int] | None = None, grayscale: bool = False, skip_bad: bool = False
+) -> tuple[Path, Path | None]:
+    """The cached ``.npy`` of the images under ``directory`` and of their labels (None for a flat
+    folder), decoded now unless the same files were decoded with the same settings before.
+
+    ``size`` (H, W) resizes every image; without it all must share one size. Colour images keep
+    3 channels (grayscale ones among them are converted) unless ``grayscale``; a folder of
+    grayscale images has 1. ``skip_bad`` leaves out files that are not readable images (and says
+    how many) instead of refusing them.
+    """
+    directory = Path(directory)
+    files, labels, classes = _listing(directory)
+    stamp = [(str(p.relative_to(directory)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    key = json.dumps([stamp, size, grayscale, skip_bad]).encode()
+    target = cache_dir() / "images" / hashlib.sha256(key).hexdigest()
+    rows, label_file, info = target / "images.npy", target / "labels.npy", target / "folder.json"
+    if info.is_file():  # written last: the decoding finished
+        return rows, label_file if classes else None
+    kept, skipped = _decode(files, size, grayscale, skip_bad, rows)
+    if skipped:
+        print(f"autoencoders: skipped {len(skipped)} files that are not readable images, e.g. {skipped[0]}",
+              file=sys.stderr)  # fmt: skip
+    if classes:
+        write_npy(label_file, np.asarray(labels, dtype=np.int64)[kept])
+    write_json(
+        info, {"directory": str(directory), "classes": classes, "images": len(kept), "skipped": skipped}
+    )
+    return rows, label_file if classes else None
+
+
+def _listing(directory: Path) -> tuple[list[Path], list[int], list[str]]:
+    """The image files under ``directory`` in a fixed order, their class indices and the class
+    names (sorted subfolder names; none for a flat folder)."""
+    if not directory.is_dir():
+        raise UserError(
+            f"images:{directory} is not a folder; give a folder of images (or one subfolder per class)"
+        )
+    entries = sorted(p for p in directory.iterdir() if not p.name.startswith("."))
+    folders = [p for p in entries if p.is_dir()]
+    loose = [p for p in entries if p.is_file()]
+    if folders and loose:
+        raise UserError(
+            f"{directory} holds both files ({loose[0].name}) and class folders ({folders[0].name}); "
+            "put every image in a class folder, or use a flat folder of images"
+        )
+    if not folders:
+        if not loose:
+            raise UserError(f"{directory} holds no images; add {', '.join(EXTENSIONS)} files")
+        return loose, [], []
+    files, labels = [], []
+    for index, folder in enumerate(folders):
+        inside = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+        if not inside:
+            raise UserError(f"class folder {folder} holds no images; add some or remove the folder")
+        files += inside
+        labels += [index] * len(inside)
+    return files, labels, [f.name for f in folders]
+
+
+def _decode(
+    files: list[Path], size: list[int] | None, grayscale: bool, skip_bad: bool, out: Path
+) -> tuple[np.ndarray, list[str]]:
+    """Decode ``files`` into the uint8 N×C×H×W array ``out`` (written as it goes, never all in
+    memory); return the indices of the files kept and the names of those skipped."""
+    from PIL import Image, UnidentifiedImageError  # imported when used: only image folders need it
+
+    opened: list[tuple[int, tuple[int, int], str]] = []  # (file index, (W, H), mode) of readable images
+    skipped: list[str] = []
+    for i, path in enumerate(files):
+        try:
+            if path.suffix.lower() not in EXTENSIONS:
+                raise UnidentifiedImageError(f"{path.suffix or 'no extension'} is not an image type")
+            with Image.open(path) as image:
+                image.verify()
+            with Image.open(path) as image:
+                opened.append((i, image.size, image.mode))
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+            if not skip_bad:
+                raise UserError(
+                    f"{path} is not an image Pillow can read ({e}); remove it or pass --skip-bad-images"
+                ) from None
+            skipped.append(str(path))
+    if not opened:
+        raise UserError(f"none of the {len(files)} files is a readable image")
+    if size is None:
+        first = opened[0]
+        for i, (w, h), _ in opened:
+            if (w, h) != first[1]:
+                raise UserError(
+                    f"{files[i]} is {h}×{w} but {files[first[0]]} is {first[1][1]}×{first[1][0]}; "
+                    "give --image-size H,W to resize them all"
+                )
+        height, width = first[1][1], first[1][0]
+    else:
+        height, width = size
+    colour = not grayscale and any(mode not in ("1", "L", "I", "I;16", "F") for _, _, mode in opened)
+    channels = 3 if colour else 1
+    out.parent.mkdir(parents=True, exist_ok=True)  # only now: every file has been checked
+    shape = (len(opened), channels, height, width)
+    array = np.lib.format.open_memmap(out.with_suffix(".tmp"), "w+", np.uint8, shape)
+    for row, (i, _, _) in enumerate(opened):
+        with Image.open(files[i]) as image:
+            image = image.convert("RGB" if colour else "L")
+            if image.size != (width, height):
+                image = image.resize((width, height), Image.Resampling.BILINEAR)
+            pixels = np.asarray(image, dtype=np.uint8)
+        array[row] = pixels.transpose(2, 0, 1) if colour else pixels[None]
+    array.flush()
+    del array
+    out.with_suffix(".tmp").replace(out)  # whole, or not there
+    return np.asarray([i for i, _, _ in opened]), skipped

@@ -1,0 +1,123 @@
+"""A trained run's encoder, decoder or whole autoencoder as an ONNX or TorchScript file for serving,
+the input scaling folded in, with a JSON sidecar that says what goes in and comes out."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .errors import UserError
+from .io.checkpoint import atomic_write, check_writable, write_json
+from .trained import TrainedRun, open_run
+
+PARTS = ("encoder", "decoder", "autoencoder")
+FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
+OPSET = 17
+
+
+class Served(nn.Module):
+    """One part of a trained autoencoder in the data's own units: rows as the training data was read
+    (scaled and clipped to [0, 1] inside, as every command scales them) to codes (``encoder``; a
+    VAE's posterior means), codes to rows (``decoder``), or rows to their reconstructions
+    (``autoencoder``)."""
+
+    def __init__(self, run: TrainedRun, part: str):
+        super().__init__()
+        self.model, self.part = run.model, part
+        offset, span = (torch.as_tensor(a, dtype=torch.float32) for a in run.scaler)
+        self.register_buffer("offset", offset)
+        self.register_buffer("span", span)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.part == "decoder":
+            return self.model.decode(x) * self.span + self.offset
+        rows = ((x - self.offset) / self.span).clamp(0, 1)
+        if self.part == "encoder":
+            return self.model.encode(rows)
+        return self.model.reconstruct(rows) * self.span + self.offset
+
+
+def export(
+    run_dir: str | Path, out: str | Path, fmt: str = "onnx", part: str = "encoder"
+) -> tuple[Path, dict[str, Any]]:
+    """Write ``part`` of a trained run to ``out`` as ``fmt`` (``onnx`` or ``torchscript``) with a
+    dynamic batch axis, and ``out`` + ``.json`` describing it; return the sidecar's path and content."""
+    if fmt not in FORMATS:
+        raise UserError(f"--format must be onnx or torchscript, not '{fmt}'")
+    if part not in PARTS:
+        raise UserError(f"--part must be one of {', '.join(PARTS)}, not '{part}'")
+    out = Path(out)
+    if out.suffix.lower() != FORMATS[fmt]:
+        raise UserError(
+            f"--out {out}: {fmt} files end in {FORMATS[fmt]}; give a name like model{FORMATS[fmt]}"
+        )
+    if fmt == "onnx" and importlib.util.find_spec("onnx") is None:
+        raise UserError("--format onnx needs the onnx package: pip install 'autoencoders[export]'")
+    check_writable(out.parent)
+    run = open_run(run_dir)
+    served = Served(run, part).eval()
+    n_features, code_size = math.prod(run.model.input_shape), run.model.code_size
+    width_in = code_size if part == "decoder" else n_features
+    width_out = code_size if part == "encoder" else n_features
+    offset, span = served.offset, served.span
+    example = torch.rand(2, code_size) if part == "decoder" else (offset + 0.5 * span).expand(2, -1)
+    kind = run.manifest["kind"]
+    try:
+        data = _onnx(served, example) if fmt == "onnx" else _torchscript(served, example)
+    except Exception as e:  # the exporters raise many kinds; the user needs the first line
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"the '{kind}' model's {part} cannot be exported to {fmt} ({first})") from None
+    atomic_write(out, lambda tmp: Path(tmp).write_bytes(data))
+    sidecar = {
+        "format": fmt,
+        "part": part,
+        "kind": kind,
+        "run_dir": str(run_dir),
+        "input": {"name": "input", "shape": ["batch", width_in], "units": _units(part, "input")},
+        "output": {"name": "output", "shape": ["batch", width_out], "units": _units(part, "output")},
+        "input_shape": run.manifest["input_shape"],
+        "code_size": code_size,
+        **({"opset": OPSET} if fmt == "onnx" else {}),
+    }
+    path = out.with_name(out.name + ".json")
+    write_json(path, sidecar)
+    return path, sidecar
+
+
+def _units(part: str, end: str) -> str:
+    """What the numbers at one ``end`` of ``part`` are."""
+    if (part, end) in (("encoder", "output"), ("decoder", "input")):
+        return "codes"
+    return "rows in the units the training data was read in (flattened: C·H·W values per image)"
+
+
+def _onnx(served: Served, example: torch.Tensor) -> bytes:
+    buf = io.BytesIO()
+    with warnings.catch_warnings():  # the TorchScript-based exporter announces its successor
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            served,
+            (example,),
+            buf,
+            input_names=["input"],
+            output_names=["output"],
+            dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    return buf.getvalue()
+
+
+def _torchscript(served: Served, example: torch.Tensor) -> bytes:
+    buf = io.BytesIO()
+    with warnings.catch_warnings():  # TorchScript announces torch.export; serving stacks still read it
+        warnings.simplefilter("ignore")
+        torch.jit.save(torch.jit.trace(served, example, check_trace=False), buf)
+    return buf.getvalue()

@@ -1,0 +1,80 @@
+"""Folders of images as data: class folders give labels, sizes and colours, the cache, streaming."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import FAST
+from PIL import Image
+from sklearn.datasets import load_digits
+
+import autoencoders
+from autoencoders.config import DataConfig
+from autoencoders.data.datasets import load_dataset, read_data
+from autoencoders.data.images import image_folder
+from autoencoders.data.stream import RowStream
+
+
+def _folder(root, colour: bool = False, flat: bool = False, n: int = 15):
+    """Digits 0, 1 and 2 as 8×8 PNGs: one folder per class (or all in one folder)."""
+    x, y = load_digits(return_X_y=True)
+    for digit in (0, 1, 2):
+        folder = root if flat else root / f"class-{digit}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, row in enumerate(x[y == digit][:n]):
+            pixels = (row.reshape(8, 8) * 255 / 16).astype(np.uint8)
+            image = Image.fromarray(np.stack([pixels, pixels // 2, 255 - pixels], 2) if colour else pixels)
+            image.save(folder / f"{digit}-{i}.png")
+    return root
+
+
+def test_class_folders_give_labels_and_the_pixels_are_read_as_written(tmp_path):
+    root = _folder(tmp_path / "digits")
+    raw = read_data(DataConfig(data=f"images:{root}"))
+    assert raw.x.shape == (45, 64) and raw.sample_shape == (1, 8, 8)
+    assert np.array_equal(raw.y, np.repeat([0, 1, 2], 15))  # sorted class folders: class-0, class-1, class-2
+    x, y = load_digits(return_X_y=True)
+    first = (x[y == 0][0] * 255 / 16).astype(np.uint8) / 255  # as _folder wrote it
+    np.testing.assert_allclose(raw.x[0], first, atol=1e-6)
+    flat = read_data(DataConfig(data=f"images:{_folder(tmp_path / 'flat', flat=True)}"))
+    assert flat.y is None and flat.x.shape == (45, 64)
+
+
+def test_colour_resizing_grayscale_and_skipped_files(tmp_path, capsys):
+    root = _folder(tmp_path / "colour", colour=True)
+    assert read_data(DataConfig(data=f"images:{root}")).sample_shape == (3, 8, 8)
+    assert read_data(DataConfig(data=f"images:{root}", grayscale=True)).sample_shape == (1, 8, 8)
+    resized = read_data(DataConfig(data=f"images:{root}", image_size=[12, 10]))
+    assert resized.sample_shape == (3, 12, 10) and resized.x.shape == (45, 360)
+    (root / "class-1" / "broken.png").write_bytes(b"not a png")
+    kept = read_data(DataConfig(data=f"images:{root}", skip_bad_images=True))
+    assert kept.x.shape[0] == 45 and len(kept.y) == 45
+    assert "skipped 1 files that are not readable images" in capsys.readouterr().err
+
+
+def test_a_folder_is_decoded_once_and_streams_beyond_the_memory_budget(tmp_path):
+    root = _folder(tmp_path / "digits")
+    rows, labels = image_folder(root)
+    stamp = rows.stat().st_mtime_ns
+    assert image_folder(root) == (rows, labels) and rows.stat().st_mtime_ns == stamp  # read from the cache
+    (root / "class-2" / "2-0.png").unlink()  # the folder changed: decoded anew
+    assert image_folder(root)[0] != rows
+    ds = load_dataset(DataConfig(data=f"images:{root}", memory_budget=1e-6))
+    assert isinstance(ds.x_train, RowStream) and ds.n_features == 64 and ds.y_train is not None
+
+
+def test_a_conv_autoencoder_trains_on_a_folder_and_the_commands_read_it(tmp_path):
+    root = _folder(tmp_path / "digits", n=30)
+    settings = {"model": "conv", "channels": [4, 8], "layers": [64, 4], "epochs": 3}
+    run = autoencoders.train(data=f"images:{root}", out=str(tmp_path / "run"), **settings, **FAST)
+    assert run.metrics["code_size"] == 4 and "linear_probe_accuracy" in run.metrics
+    assert autoencoders.encode(run.dir, f"images:{root}").shape == (90, 4)
+    found = autoencoders.cluster(run.dir, out=tmp_path / "clusters", quiet=True)
+    assert found.summary["k"] == 3 and found.summary["rows"] == 90
+
+
+@pytest.mark.parametrize("flag", ["--image-size", "--grayscale", "--skip-bad-images"])
+def test_image_flags_are_train_options(flag):
+    from autoencoders.cli import build_parser
+
+    assert flag in build_parser()._subparsers._group_actions[0].choices["train"].format_help()

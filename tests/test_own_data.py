@@ -1,0 +1,54 @@
+"""Users' own data in Python: data frames, arrays and tensors through train, encode, score and cluster."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from helpers import FAST
+
+import autoencoders
+from autoencoders.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def frame() -> tuple[pd.DataFrame, pd.Series]:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    columns = [f"pixel_{i}" for i in range(64)]
+    return pd.DataFrame(digits.data, columns=columns), pd.Series(digits.target, name="digit")
+
+
+def test_a_data_frame_trains_and_every_command_takes_frames_arrays_and_tensors(frame, tmp_path):
+    x, y = frame
+    run = autoencoders.train(
+        data=x, labels=y, layers=[64, 32, 8], epochs=3, out=str(tmp_path / "run"), **FAST
+    )
+    assert run.config.data.data.startswith("npy:") and "linear_probe_accuracy" in run.metrics  # labels used
+    again = autoencoders.train(data=x.to_numpy(), labels=y.to_numpy(), layers=[64, 32, 8], epochs=3,
+                               out=str(tmp_path / "again"), **FAST)  # fmt: skip
+    assert again.config.data.data == run.config.data.data  # saved once, by content
+    np.testing.assert_array_equal(
+        autoencoders.encode(run.dir, x.head(20)),
+        autoencoders.encode(run.dir, torch.from_numpy(x.head(20).to_numpy().copy())),
+    )
+    scores, labels = autoencoders.score(run.dir, x.head(30))
+    assert scores.shape == (30,) and labels is None
+    found = autoencoders.cluster(run.dir, data=x, labels=y, out=tmp_path / "clusters", quiet=True)
+    assert found.summary["k"] == 10 and found.summary["rows"] == len(x)
+    assert autoencoders.evaluate_run(run.dir)["test_sse_per_image"] == pytest.approx(
+        run.metrics["test_sse_per_image"]
+    )
+
+
+def test_frames_with_text_columns_and_labels_of_another_length_are_refused(frame, tmp_path):
+    x, y = frame
+    with pytest.raises(UserError, match="column 'colour' of the data frame is not numeric"):
+        autoencoders.train(data=x.assign(colour="red"), out=str(tmp_path / "a"), **FAST)
+    with pytest.raises(UserError, match="labels has 100 entries but the data has 1797 rows"):
+        autoencoders.train(data=x, labels=y[:100], out=str(tmp_path / "b"), **FAST)
+    with pytest.raises(UserError, match="labels in memory go with data in memory"):
+        autoencoders.train(data="digits", labels=y, out=str(tmp_path / "c"), **FAST)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
