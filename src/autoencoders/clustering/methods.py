@@ -78,8 +78,10 @@ def find_clusters(
         details["kmeans_inertia"] = inertia
         clusterer = Clusterer(copy.deepcopy(autoencoder), centres)
         if how.method != "kmeans":
-            history, details = _fine_tune(clusterer, x, how, cfg)
-        space = encode_all(clusterer.autoencoder, x).cpu().numpy()
+            history, tuned = _fine_tune(clusterer, x, how, cfg)
+            details |= tuned
+            z = encode_all(clusterer.autoencoder, x)  # the fine-tuned codes
+        space = z.cpu().numpy()
     elif how.method == "gmm":
         space = z.cpu().numpy()
         clusterer = _mixture(autoencoder, space, how)
