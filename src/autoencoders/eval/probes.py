@@ -111,9 +111,13 @@ def knn_predict(
     classes, idx = torch.unique(y_train, return_inverse=True)
     k = min(k, len(z_train))
     step = _blocks(len(z_query), len(z_train)).step
+    z_query, z_train = z_query.float(), z_train.float()
+    train_norms = (z_train * z_train).sum(1)
     out = []
     for i in range(0, len(z_query), step):
-        near = squared_distances(z_query[i : i + step], z_train).topk(k, dim=1, largest=False).indices
+        # a query row's own norm shifts all its distances alike: the ranking needs only the rest
+        ranking = torch.addmm(train_norms, z_query[i : i + step], z_train.T, alpha=-2)
+        near = ranking.topk(k, dim=1, largest=False).indices
         votes = F.one_hot(idx[near], len(classes)).sum(1)
         out.append(classes[votes.argmax(1)])  # argmax takes the first of equal counts
     return torch.cat(out) if out else y_train[:0]

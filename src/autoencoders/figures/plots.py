@@ -43,30 +43,12 @@ def reconstruction_grid(
     image_shape: tuple[int, ...] | None,
     title: str = "",
 ) -> None:
-    """Originals (top row of each pair) over their reconstructions (bottom row)."""
-    plt = _pyplot()
-    n = len(originals)
-    cols = min(n, 10)
-    pairs = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(2 * pairs, cols, figsize=(1.1 * cols, 2.3 * pairs), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for i in range(n):
-        r, c = divmod(i, cols)
-        for k, (rows, label) in enumerate(((originals, "original"), (reconstructions, "reconstruction"))):
-            ax = axes[2 * r + k, c]
-            ax.imshow(
-                _as_image(rows[i], image_shape),
-                cmap="gray",
-                vmin=0,
-                vmax=1,
-                aspect="auto" if image_shape is None else "equal",
-            )
-            if c == 0:
-                ax.set_title(label, fontsize=7, loc="left")
-    if title:
-        fig.suptitle(title, fontsize=9)
-    _save(fig, path)
+    """Originals (top row of each pair) over their reconstructions (bottom row), ten per row."""
+    cols = min(len(originals), 10)
+    groups = []
+    for i in range(0, len(originals), cols):
+        groups += [("original", originals[i : i + cols]), ("reconstruction", reconstructions[i : i + cols])]
+    labelled_rows(groups, path, image_shape, title)
 
 
 def _mosaic(grid: list[list[np.ndarray]], image_shape: tuple[int, ...] | None) -> np.ndarray:
