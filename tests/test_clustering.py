@@ -106,8 +106,9 @@ def test_every_method_recovers_separated_blobs_and_writes_its_files(blobs_run, m
     saved = json.loads((out / "clusters.json").read_text())
     assert saved["method"] == method and saved["settings"]["k"] == 4 and saved["seconds"] > 0
     assert (out / "clusters.png").stat().st_size > 0 and (out / "cluster-map.png").stat().st_size > 0
-    if method in ("dec", "idec"):
-        assert saved["updates"] > 0 and "converged" in saved
+    if method in ("dec", "idec"):  # 240 rows are one batch: the target is refreshed every update
+        assert saved["updates"] > 0 and saved["update_interval"] == 1
+        assert saved["last_changed_fraction"] is not None and saved["converged"]
 
 
 @pytest.mark.parametrize("method", ["kmeans", "gmm", "dec"])
@@ -139,6 +140,11 @@ def test_idec_with_gamma_zero_is_dec(blobs_run):
     for a, b in zip(dec.clusterer.state_dict().values(), idec.clusterer.state_dict().values()):
         assert torch.equal(a, b)
     assert dec.clusterer.autoencoder is not opened.model  # the run's model is left as it was
+    # γ > 0 trains something else: the decoder too, on the reconstruction beside the KL
+    how = Clustering(method="idec", k=4, seed=0, gamma=10.0, update_interval=5)
+    kept = find_clusters(opened.model, rows, how, opened.cfg.train).clusterer.state_dict()
+    decoder = [k for k in kept if ".decoder" in k or k.startswith("autoencoder.decoder")]
+    assert decoder and any(not torch.equal(kept[k], dec.clusterer.state_dict()[k]) for k in decoder)
 
 
 def test_dec_moves_the_encoder_and_centres_and_idec_keeps_reconstructing(blobs_run):

@@ -78,3 +78,26 @@ def test_image_flags_are_train_options(flag):
     from autoencoders.cli import build_parser
 
     assert flag in build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+
+
+def test_cut_off_files_16_bit_images_and_bad_sizes(tmp_path, capsys):
+    from autoencoders.errors import UserError
+
+    root = tmp_path / "imgs"
+    root.mkdir()
+    ramp = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 1024).astype(np.uint16)
+    Image.fromarray(ramp).save(root / "a.png")  # 16-bit gray
+    Image.fromarray(np.full((8, 8, 3), 200, np.uint8)).convert("L").save(root / "b.jpg")
+    cut = root / "c.jpg"
+    Image.fromarray(np.full((8, 8), 90, np.uint8)).save(cut)
+    cut.write_bytes(cut.read_bytes()[:-40])
+    with pytest.raises(UserError, match=r"c\.jpg is not an image Pillow can read"):
+        read_data(DataConfig(data=f"images:{root}"))
+    raw = read_data(DataConfig(data=f"images:{root}", skip_bad_images=True))
+    assert raw.x.shape == (2, 64)
+    np.testing.assert_allclose(
+        raw.x[0] * 255, (ramp >> 8).reshape(-1), atol=1e-4
+    )  # the top 8 bits, not clipped
+    with pytest.raises(UserError, match="--image-size takes two sizes of at least 1"):
+        read_data(DataConfig(data=f"images:{root}", image_size=[8]))
+    assert not list((tmp_path).glob("**/*.tmp"))

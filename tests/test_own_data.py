@@ -52,3 +52,21 @@ def test_frames_with_text_columns_and_labels_of_another_length_are_refused(frame
     with pytest.raises(UserError, match="labels in memory go with data in memory"):
         autoencoders.train(data="digits", labels=y, out=str(tmp_path / "c"), **FAST)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_uint8_pixels_in_memory_are_read_as_from_a_file_and_text_labels_become_classes(tmp_path):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    pixels = (digits.data * 255 / 16).astype(np.uint8)
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+    run = autoencoders.train(data=pixels, labels=names[digits.target], layers=[64, 16, 4], epochs=2,
+                             out=str(tmp_path / "run"), **FAST)  # fmt: skip
+    assert "linear_probe_accuracy" in run.metrics  # the names became ten classes
+    np.testing.assert_array_equal(
+        autoencoders.encode(run.dir, pixels[:10]), autoencoders.encode(run.dir, pixels[:10] / np.float32(255))
+    )
+    with pytest.raises(UserError, match="the data in memory contains 20 NaN/inf value"):
+        autoencoders.train(
+            data=np.where(np.arange(64) == 3, np.nan, 0.5)[None].repeat(20, 0), out=str(tmp_path / "n")
+        )

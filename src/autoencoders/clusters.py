@@ -168,8 +168,11 @@ def _figures(out: Path, run: TrainedRun, x: np.ndarray, y: np.ndarray | None, re
     if space.shape[1] > 2:
         points = PCA(space, 2).transform(space).numpy()
         axes = (f"principal component 1 of the {where}", f"principal component 2 of the {where}")
-    else:
+    elif space.shape[1] == 2:
         points, axes = space.numpy(), (f"{where} 0", f"{where} 1")
+    else:  # one dimension: spread along it, the rows' order down the other axis
+        points = np.stack([space[:, 0].numpy(), np.arange(len(space))], 1)
+        axes = (f"{where} 0", "row (a sample, in no order)")
     title = f"{len(keep)} of {len(x)} rows: {result.summary['method']}, k = {result.clusterer.k}"
     plots.cluster_map(
         points, result.labels[keep], None if y is None else y[keep], out / rundir.CLUSTER_MAP, axes, title

@@ -95,7 +95,10 @@ def _units(part: str, end: str) -> str:
     """What the numbers at one ``end`` of ``part`` are."""
     if (part, end) in (("encoder", "output"), ("decoder", "input")):
         return "codes"
-    return "rows in the units the training data was read in (flattened: C·H·W values per image)"
+    return (
+        "rows as the toolkit reads the data (uint8 pixels, as in IDX, images: and uint8 .npy data, "
+        "divided by 255; other numbers as they are), flattened: C·H·W values per image"
+    )
 
 
 def _onnx(served: Served, example: torch.Tensor) -> bytes:

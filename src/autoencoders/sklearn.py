@@ -366,10 +366,16 @@ class AutoencoderClusterer(ClusterMixin, _Autoencoder):
             raise ValueError(
                 f"n_clusters={self.n_clusters} must be at least 1 and at most n_samples={len(X)}"
             )
+        given = self.cluster_options or {}
+        own = sorted({"k", "method", "seed"} & set(given))
+        if own:
+            raise ValueError(
+                f"cluster_options may not hold {', '.join(own)}: use n_clusters, method, random_state"
+            )
+        how = Clustering(method=self.method, k=self.n_clusters, seed=0, **given)
+        how.check(len(X))  # before the autoencoder trains
         X = self._fit_autoencoder(X, validated=True)
-        seed = self.config_.train.seed
-        how = Clustering(method=self.method, k=self.n_clusters, seed=seed, **(self.cluster_options or {}))
-        how.check(len(X))
+        how.seed = self.config_.train.seed
         with torch.random.fork_rng(devices=[]):
             result = find_clusters(self.autoencoder_, self._rows(X, validated=True), how, self.config_.train)
         self.clusterer_, self.labels_ = result.clusterer, result.labels.astype(np.int64)

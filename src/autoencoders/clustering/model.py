@@ -133,7 +133,7 @@ class DECStep(GradientStep):
     ):
         super().__init__(losses, losses.clusterer, cfg, steps)
         self.rows, self.interval, self.tol = rows, interval, tol
-        self.updates, self.changed = 0, math.nan
+        self.updates, self.changed = 0, None
         self.labels = self.refresh()
 
     def refresh(self) -> torch.Tensor:
@@ -152,5 +152,11 @@ class DECStep(GradientStep):
             self.finished = self.changed < self.tol
 
     def state(self) -> dict[str, Any]:
-        """What the fine-tuning did: updates, and the fraction of rows that changed at the last refresh."""
-        return {"updates": self.updates, "last_changed_fraction": self.changed, "converged": self.finished}
+        """What the fine-tuning did: updates, the refresh interval, and the fraction of rows that
+        changed at the last refresh (None before the first)."""
+        return {
+            "updates": self.updates,
+            "update_interval": self.interval,
+            "last_changed_fraction": self.changed,
+            "converged": self.finished,
+        }

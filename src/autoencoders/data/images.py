@@ -17,6 +17,14 @@ from ..io.checkpoint import write_json, write_npy
 from .sources import cache_dir
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+GRAY = ("1", "L", "I;16", "I;16B", "I;16L")  # Pillow's single-channel modes read here
+
+
+def _pixels(image, colour: bool) -> np.ndarray:
+    """An opened image as uint8 H×W×3 (``colour``) or H×W; 16-bit gray keeps its top 8 bits."""
+    if image.mode.startswith("I;16") and not colour:
+        return (np.asarray(image, dtype=np.uint16) >> 8).astype(np.uint8)
+    return np.asarray(image.convert("RGB" if colour else "L"), dtype=np.uint8)
 
 
 def image_folder(
@@ -31,23 +39,31 @@ def image_folder(
     how many) instead of refusing them.
     """
     directory = Path(directory)
+    if size is not None and (len(size) != 2 or min(size) < 1):
+        raise UserError(f"--image-size takes two sizes of at least 1, H,W (e.g. 28,28); got {size}")
     files, labels, classes = _listing(directory)
     stamp = [(str(p.relative_to(directory)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
     key = json.dumps([stamp, size, grayscale, skip_bad]).encode()
     target = cache_dir() / "images" / hashlib.sha256(key).hexdigest()
     rows, label_file, info = target / "images.npy", target / "labels.npy", target / "folder.json"
     if info.is_file():  # written last: the decoding finished
+        _say_skipped(json.loads(info.read_text())["skipped"])
         return rows, label_file if classes else None
     kept, skipped = _decode(files, size, grayscale, skip_bad, rows)
-    if skipped:
-        print(f"autoencoders: skipped {len(skipped)} files that are not readable images, e.g. {skipped[0]}",
-              file=sys.stderr)  # fmt: skip
+    _say_skipped(skipped)
     if classes:
         write_npy(label_file, np.asarray(labels, dtype=np.int64)[kept])
     write_json(
         info, {"directory": str(directory), "classes": classes, "images": len(kept), "skipped": skipped}
     )
     return rows, label_file if classes else None
+
+
+def _say_skipped(skipped: list[str]) -> None:
+    """Tell, on every read, how many files ``--skip-bad-images`` left out."""
+    if skipped:
+        print(f"autoencoders: skipped {len(skipped)} files that are not readable images, e.g. {skipped[0]}",
+              file=sys.stderr)  # fmt: skip
 
 
 def _listing(directory: Path) -> tuple[list[Path], list[int], list[str]]:
@@ -93,8 +109,11 @@ def _decode(
             if path.suffix.lower() not in EXTENSIONS:
                 raise UnidentifiedImageError(f"{path.suffix or 'no extension'} is not an image type")
             with Image.open(path) as image:
-                image.verify()
-            with Image.open(path) as image:
+                image.load()  # decodes it all: a cut-off file fails here, not halfway through writing
+                if image.mode in ("I", "F"):
+                    raise UnidentifiedImageError(
+                        f"32-bit {image.mode} images are not read; save them as 8 or 16 bit"
+                    )
                 opened.append((i, image.size, image.mode))
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
             if not skip_bad:
@@ -115,19 +134,24 @@ def _decode(
         height, width = first[1][1], first[1][0]
     else:
         height, width = size
-    colour = not grayscale and any(mode not in ("1", "L", "I", "I;16", "F") for _, _, mode in opened)
+    colour = not grayscale and any(mode not in GRAY for _, _, mode in opened)
     channels = 3 if colour else 1
     out.parent.mkdir(parents=True, exist_ok=True)  # only now: every file has been checked
     shape = (len(opened), channels, height, width)
-    array = np.lib.format.open_memmap(out.with_suffix(".tmp"), "w+", np.uint8, shape)
-    for row, (i, _, _) in enumerate(opened):
-        with Image.open(files[i]) as image:
-            image = image.convert("RGB" if colour else "L")
-            if image.size != (width, height):
-                image = image.resize((width, height), Image.Resampling.BILINEAR)
-            pixels = np.asarray(image, dtype=np.uint8)
-        array[row] = pixels.transpose(2, 0, 1) if colour else pixels[None]
-    array.flush()
-    del array
-    out.with_suffix(".tmp").replace(out)  # whole, or not there
+    tmp = out.with_suffix(".tmp")
+    try:
+        array = np.lib.format.open_memmap(tmp, "w+", np.uint8, shape)
+        for row, (i, _, _) in enumerate(opened):
+            with Image.open(files[i]) as image:
+                pixels = _pixels(image, colour)
+            if pixels.shape[:2] != (height, width):
+                pixels = np.asarray(
+                    Image.fromarray(pixels).resize((width, height), Image.Resampling.BILINEAR)
+                )
+            array[row] = pixels.transpose(2, 0, 1) if colour else pixels[None]
+        array.flush()
+        del array
+        tmp.replace(out)  # whole, or not there
+    finally:
+        tmp.unlink(missing_ok=True)
     return np.asarray([i for i, _, _ in opened]), skipped

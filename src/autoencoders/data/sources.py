@@ -117,9 +117,14 @@ def save_arrays(rows: Any, labels: Any = None) -> tuple[str, str | None]:
             raise UserError(
                 f"column {text[0]!r} of the data frame is not numeric; drop it or encode it as numbers"
             )
-    x = np.ascontiguousarray(np.asarray(rows, dtype=np.float32))
+    x = np.ascontiguousarray(np.asarray(rows))
+    if x.dtype != np.uint8:  # uint8 stays: pixels are read as value / 255, in memory and from files alike
+        if not np.issubdtype(x.dtype, np.number) and x.dtype != bool:
+            raise UserError(f"data in memory must be numeric, got {x.dtype}")
+        x = x.astype(np.float32)
     if x.ndim not in (2, 3, 4) or len(x) == 0:
         raise UserError(f"data in memory must be N×D, N×H×W or N×C×H×W with at least one row, got {x.shape}")
+    check_finite(x, "the data in memory")  # before anything is written
     y = None
     if labels is not None:
         y = np.asarray(labels.detach().cpu().numpy() if hasattr(labels, "detach") else labels).reshape(-1)
@@ -128,7 +133,7 @@ def save_arrays(rows: Any, labels: Any = None) -> tuple[str, str | None]:
                 f"labels has {len(y)} entries but the data has {len(x)} rows; give one label per row"
             )
         if not np.issubdtype(y.dtype, np.number):
-            y = y.astype(str)  # strings are data, not pickled objects
+            y = np.unique(y.astype(str), return_inverse=True)[1]  # class names as their sorted index
     folder = cache_dir() / "arrays"
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
