@@ -178,7 +178,7 @@ def test_cluster_command_prints_scores_and_the_report_gets_a_section(blobs_run, 
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--k", "1"], "--k must be at least 2, not 1: one cluster holds every row"),
+        (["--k", "1"], "argument --k: must be >= 2, got 1"),
         (["--k", "241"], "more clusters than the 240 rows"),
         (["--method", "spectral"], "invalid choice: 'spectral'"),
         (["--gamma", "2"], "give --method idec too"),

@@ -63,8 +63,6 @@ def cluster(
             )
         how.k = len(np.unique(y))
     how.check(len(x))
-    if how.k < 2:
-        raise UserError(f"--k must be at least 2, not {how.k}: one cluster holds every row")
     out = Path(out) if out is not None else Path(run_dir) / how.name()
     _check_out(out)
     device = resolve_device(cfg.train.device)

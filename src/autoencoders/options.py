@@ -335,9 +335,7 @@ class ClusterOptions:
         "(Guo et al. 2017); manifold: UMAP of the codes, then a Gaussian mixture (N2D)",
         CLUSTER_METHODS,
     )
-    k: int | None = option(
-        None, "number of clusters", range=AT_LEAST_1, shown_default="the number of classes"
-    )
+    k: int | None = option(None, "number of clusters", range=Range(2), shown_default="the number of classes")
     seed: int | None = option(
         None, "seed of every random choice", range=AT_LEAST_0, shown_default="the run's own"
     )

@@ -372,8 +372,9 @@ class AutoencoderClusterer(ClusterMixin, _Autoencoder):
             raise ValueError(
                 f"cluster_options may not hold {', '.join(own)}: use n_clusters, method, random_state"
             )
-        how = Clustering(method=self.method, k=self.n_clusters, seed=0, **given)
+        how = Clustering(method=self.method, k=max(self.n_clusters, 2), seed=0, **given)
         how.check(len(X))  # before the autoencoder trains
+        how.k = self.n_clusters  # scikit-learn admits one cluster (every row in it); the command does not
         X = self._fit_autoencoder(X, validated=True)
         how.seed = self.config_.train.seed
         with torch.random.fork_rng(devices=[]):
