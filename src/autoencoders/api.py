@@ -4,7 +4,6 @@ interpolate."""
 from __future__ import annotations
 
 import copy
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +22,9 @@ from .eval.likelihood import importance_sampled_nll
 from .eval.metrics import encode_all, evaluate, reconstruct_all
 from .eval.probes import PCA
 from .io import rundir
-from .io.checkpoint import check_writable
 from .models import Autoencoder
 from .models.layers import make_corruption
-from .options import ClassifyOptions
+from .options import ClassifyOptions, split_options
 from .runtime.device import resolve_device
 from .trained import Data, check_width, open_clusterer, open_run, rows_of, scaled_data, scaled_rows
 
@@ -216,17 +214,6 @@ def interpolate(
     return np.concatenate([x[indices[0]][None], path.numpy(), x[indices[1]][None]]), run.display_shape
 
 
-def _check_classifier_out(out: Path) -> None:
-    """Refuse, before any training, an ``out`` that is a file or a directory holding anything but
-    a classifier (which is replaced): a run or other files would be overwritten."""
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file; give the path of a new or empty directory")
-    if out.is_dir() and any(out.iterdir()) and not rundir.is_classifier(out):
-        held = "a run" if (out / rundir.MANIFEST).is_file() else "files that are not a classifier's"
-        raise UserError(f"--out {out} holds {held}; give the path of a new or empty directory")
-    check_writable(out)
-
-
 def classify(
     run_dir: str | Path,
     labels_fraction: float | None = None,
@@ -252,19 +239,17 @@ def classify(
     cfg = copy.deepcopy(run.cfg)  # the run's own config is recorded as it was
     if data is not None:
         cfg.data.data = data
-    own = {f.name for f in dataclasses.fields(ClassifyOptions)}
+    own, rest = split_options(options, ClassifyOptions)
     corrupt = make_corruption(run.cfg.model.corruption, run.cfg.model.noise)
-    how = FewLabels(
-        labels_fraction=labels_fraction, corrupt=corrupt, **{k: v for k, v in options.items() if k in own}
-    )
+    how = FewLabels(labels_fraction=labels_fraction, corrupt=corrupt, **own)
     how.check()
     given = {"lr": how.lr, "batch_size": how.batch_size, "seed": how.seed}
     cfg = cfg.replace(
         **{k: v for k, v in given.items() if v is not None},
-        **{k: v for k, v in options.items() if k not in own},
+        **rest,
     )
     out = Path(out) if out else Path(run_dir) / how.name()
-    _check_classifier_out(out)
+    rundir.check_output_dir(out, rundir.is_classifier(out), "classifier")
     model = run.model.to(resolve_device(cfg.train.device))
     ds = load_dataset(cfg.data, scaler=run.scaler)
     check_width(model, ds.n_features, cfg.data.data)

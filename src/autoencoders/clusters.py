@@ -16,8 +16,7 @@ from .eval.probes import PCA
 from .figures import plots
 from .figures.report import REPORT, write_report
 from .io import rundir
-from .io.checkpoint import check_writable
-from .options import ClusterOptions
+from .options import ClusterOptions, split_options
 from .runtime.device import resolve_device
 from .runtime.threads import choose_threads, thread_count
 from .trained import Data, TrainedRun, check_width, open_run, rows_of, scaled_data
@@ -50,9 +49,9 @@ def cluster(
     when it has one.
     """
     run = open_run(run_dir)
-    own = {f.name for f in dataclasses.fields(ClusterOptions)}
-    cfg = run.cfg.replace(**{key: v for key, v in options.items() if key not in own})
-    how = Clustering(method=method, k=k, **{key: v for key, v in options.items() if key in own})
+    own, rest = split_options(options, ClusterOptions)
+    cfg = run.cfg.replace(**rest)
+    how = Clustering(method=method, k=k, **own)
     x, y = _rows(run, data, split, labels)
     if how.seed is None:
         how.seed = run.cfg.train.seed
@@ -64,7 +63,7 @@ def cluster(
         how.k = len(np.unique(y))
     how.check(len(x))
     out = Path(out) if out is not None else Path(run_dir) / how.name()
-    _check_out(out)
+    rundir.check_output_dir(out, rundir.is_clustering(out), "clustering")
     device = resolve_device(cfg.train.device)
     rows = torch.from_numpy(np.ascontiguousarray(x)).to(device)
     model = run.model.to(device)
@@ -128,23 +127,9 @@ def _name(run: TrainedRun, data: Data | None) -> str:
     return data if isinstance(data, str) else "rows in memory"
 
 
-def _check_out(out: Path) -> None:
-    """Refuse, before any work, an ``out`` that is a file or a directory holding anything but a
-    clustering (which is replaced)."""
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file; give the path of a new or empty directory")
-    if out.is_dir() and any(out.iterdir()) and not rundir.is_clustering(out):
-        raise UserError(f"--out {out} holds files that are not a clustering's; give a new or empty directory")
-    check_writable(out)
-
-
 def _figures(out: Path, run: TrainedRun, x: np.ndarray, y: np.ndarray | None, result: ClusterResult) -> None:
     """The most confident members of every cluster, and the rows' 2-D map by cluster and by label."""
-    with torch.no_grad():
-        log_p = result.clusterer.log_assign(
-            torch.as_tensor(result.space, device=result.clusterer.centres.device)
-        )
-    confidence = log_p.max(1).values.cpu().numpy()
+    confidence = result.confidence
     groups = []
     for j in range(result.clusterer.k):
         members = np.flatnonzero(result.labels == j)

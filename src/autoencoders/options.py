@@ -59,6 +59,12 @@ def option(
     return field(default=default, metadata=meta)
 
 
+def split_options(options: dict[str, Any], klass: type) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``options`` divided into the fields of section ``klass`` and the rest."""
+    own = {f.name for f in dataclasses.fields(klass)}
+    return {k: v for k, v in options.items() if k in own}, {k: v for k, v in options.items() if k not in own}
+
+
 def check_fields(section: Any) -> None:
     """Each field of a section dataclass against its type, choices and range; values a user typed
     as text or ints are normalised in place (ints widen to float). A UserError names the flag."""

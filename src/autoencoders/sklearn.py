@@ -53,8 +53,7 @@ def _in_float64(module: torch.nn.Module) -> torch.nn.Module:
     """A float64 copy of a fitted ``module`` for predictions: float32 matrix products round a row
     differently with the number of rows in the call, float64 ones far below what a result shows,
     so a row's prediction does not depend on the rows beside it (or their order)."""
-    embed = getattr(module, "embed", None)  # a fitted UMAP's transform: shared, not copied
-    return copy.deepcopy(module, {id(embed): embed} if embed is not None else {}).double()
+    return copy.deepcopy(module).double()
 
 
 class _Autoencoder(BaseEstimator):

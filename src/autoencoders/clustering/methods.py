@@ -53,6 +53,7 @@ class ClusterResult:
     """The clusters of some rows and what found them."""
 
     labels: np.ndarray  # the cluster of every row, 0 .. k-1
+    confidence: np.ndarray  # each row's probability of its cluster
     clusterer: Clusterer  # assigns new rows (its ``embed`` is in memory only for manifold)
     space: np.ndarray  # the features the clusters were found in: codes, fine-tuned codes, UMAP's
     seconds: float
@@ -91,8 +92,9 @@ def find_clusters(
     # from the space itself: UMAP's embedding of rows anew is not the one the mixture was fitted to
     with torch.no_grad():
         log_p = clusterer.log_assign(torch.as_tensor(space, device=x.device))
-    labels = log_p.argmax(1).cpu().numpy()
-    return ClusterResult(labels, clusterer, space, time.perf_counter() - t0, details, history)
+    best = log_p.max(1)
+    labels, confidence = best.indices.cpu().numpy(), best.values.exp().cpu().numpy()
+    return ClusterResult(labels, confidence, clusterer, space, time.perf_counter() - t0, details, history)
 
 
 def _check_codes(z: torch.Tensor, k: int) -> None:

@@ -3,6 +3,7 @@ IDEC fine-tuning that trains both through the one training loop."""
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from typing import Any
@@ -51,6 +52,15 @@ class Clusterer(nn.Module):
             self.register_buffer("log_weights", torch.log(weights.double()))
         else:
             self.centres = nn.Parameter(centres.float().clone())
+
+    def __deepcopy__(self, memo: dict) -> Clusterer:
+        """A copy of the weights that shares ``embed``: a fitted UMAP is a model of its own, not
+        tensors this module owns."""
+        memo[id(self.embed)] = self.embed
+        copied = self.__class__.__new__(self.__class__)
+        memo[id(self)] = copied
+        copied.__dict__.update({key: copy.deepcopy(value, memo) for key, value in self.__dict__.items()})
+        return copied
 
     @classmethod
     def from_state(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import tempfile
 import urllib.request
@@ -14,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserError
-from ..io.checkpoint import file_sha256, write_npy
+from ..io.checkpoint import arrays_sha256, file_sha256, write_npy
 
 MNIST_FILES = {
     "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
@@ -141,7 +140,7 @@ def save_arrays(rows: Any, labels: Any = None) -> tuple[str, str | None]:
         if array is None:
             paths.append(None)
             continue
-        digest = hashlib.sha256(f"{array.shape}{array.dtype.str}".encode() + array.tobytes()).hexdigest()
+        digest = arrays_sha256([array])
         path = folder / f"{digest}.npy"
         if not path.is_file():
             write_npy(path, array)

@@ -3,7 +3,6 @@ kNN, k-means) beside the same on PCA codes and raw pixels."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Callable
@@ -15,7 +14,7 @@ from torch import nn
 from ..data.datasets import Dataset
 from ..data.sources import cache_dir
 from ..errors import UserError
-from ..io.checkpoint import write_json
+from ..io.checkpoint import arrays_sha256, write_json
 from ..models.layers import eval_mode
 from . import probes
 from .likelihood import elbo_parts, importance_sampled_nll
@@ -126,15 +125,8 @@ BASELINE_VERSION = b"baselines-3"
 def cached(arrays: tuple[torch.Tensor | None, ...], compute: Callable[[], dict], prefix: str = "") -> dict:
     """``compute()``, or what it returned before for the same ``arrays`` and file-name ``prefix``:
     cached on disk for baselines that depend on the data alone, not on the model."""
-    h = hashlib.sha256(BASELINE_VERSION)
-    for a in arrays:  # shapes and gaps too: the same bytes split or shaped otherwise are other data
-        if a is None:
-            h.update(b"none")
-        else:
-            a = np.ascontiguousarray(a.cpu().numpy())
-            h.update(f"{a.shape}{a.dtype.str}".encode())
-            h.update(a)
-    path = cache_dir() / "baselines" / f"{prefix}{h.hexdigest()}.json"
+    digest = arrays_sha256((None if a is None else a.cpu().numpy() for a in arrays), BASELINE_VERSION)
+    path = cache_dir() / "baselines" / f"{prefix}{digest}.json"
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):

@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,22 @@ def save_weights(path: str | Path, tensors: dict[str, torch.Tensor]) -> None:
     """Atomically save named tensors as safetensors (contiguous CPU copies)."""
     cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     atomic_write(path, lambda tmp: save_file(cpu, tmp, metadata={"format": FORMAT}))
+
+
+def arrays_sha256(arrays: Iterable[Any], salt: bytes = b"") -> str:
+    """Hex SHA-256 of numpy arrays (None for a missing one) with their shapes and dtypes: the same
+    bytes split or shaped otherwise are other data."""
+    import numpy as np
+
+    h = hashlib.sha256(salt)
+    for a in arrays:
+        if a is None:
+            h.update(b"none")
+            continue
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.shape}{a.dtype.str}".encode())
+        h.update(a)  # the buffer itself: no copy of a large array
+    return h.hexdigest()
 
 
 def file_sha256(path: str | Path) -> str:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
-from .checkpoint import file_sha256, load_weights, save_weights, write_json, write_text
+from .checkpoint import check_writable, file_sha256, load_weights, save_weights, write_json, write_text
 from .state import read_state
 
 RUN_FORMAT = 3  # 3: the manifest records the SHA-256 of every weight file
@@ -81,6 +81,17 @@ def write_classifier(
     write_metrics(out, metrics)
 
 
+def check_output_dir(out: Path, holds_own: bool, what: str) -> None:
+    """Refuse, before any work, an ``out`` that is a file, or a non-empty directory unless
+    ``holds_own`` (it holds a ``what``, which is replaced): a run or other files would be overwritten."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; give the path of a new or empty directory")
+    if out.is_dir() and any(out.iterdir()) and not holds_own:
+        held = "a run" if (out / MANIFEST).is_file() else f"files that are not a {what}'s"
+        raise UserError(f"--out {out} holds {held}; give the path of a new or empty directory")
+    check_writable(out)
+
+
 def is_classifier(path: Path) -> bool:
     """Whether ``path`` holds a classifier written by ``classify``."""
     return (Path(path) / CLASSIFIER_CONFIG).is_file()
@@ -88,13 +99,18 @@ def is_classifier(path: Path) -> bool:
 
 def read_classifier_settings(path: Path) -> dict[str, Any]:
     """The settings of a classifier directory, of this format; a UserError naming the fix otherwise."""
-    if not is_classifier(path):
+    return _read_output(path, CLASSIFIER_CONFIG, "classifier", "classify", "classifier-0.1")
+
+
+def _read_output(path: Path, name: str, what: str, command: str, example: str) -> dict[str, Any]:
+    """The JSON ``name`` that a ``command`` output directory holds, checked to be of this format."""
+    if not (Path(path) / name).is_file():
         raise UserError(
-            f"{path} is not a classifier directory (no {CLASSIFIER_CONFIG}); pass an output directory "
-            "of 'autoencoders classify', e.g. RUN/classifier-0.1"
+            f"{path} is not a {what} directory (no {name}); pass an output directory of "
+            f"'autoencoders {command}', e.g. RUN/{example}"
         )
-    settings = read_json(Path(path) / CLASSIFIER_CONFIG, "classifier settings file")
-    check_format(settings.get("format"), path, "classifier format")
+    settings = read_json(Path(path) / name, f"{what} settings file")
+    check_format(settings.get("format"), path, f"{what} format")
     return settings
 
 
@@ -131,14 +147,7 @@ def is_clustering(path: Path) -> bool:
 
 def read_clusters_summary(path: Path) -> dict[str, Any]:
     """The summary of a clustering directory, of this format; a UserError naming the fix otherwise."""
-    if not is_clustering(path):
-        raise UserError(
-            f"{path} is not a clustering directory (no {CLUSTERS_JSON}); pass an output directory of "
-            "'autoencoders cluster', e.g. RUN/cluster-kmeans-10"
-        )
-    summary = read_json(Path(path) / CLUSTERS_JSON, "clustering summary")
-    check_format(summary.get("format"), path, "clustering format")
-    return summary
+    return _read_output(path, CLUSTERS_JSON, "clustering", "cluster", "cluster-kmeans-10")
 
 
 def write_history(run_dir: Path, history: list[dict[str, Any]]) -> None:
