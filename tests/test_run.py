@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -14,7 +15,9 @@ from safetensors.torch import load_file
 
 import autoencoders
 from autoencoders import Config, DataConfig, UserError, load_dataset
+from autoencoders import run as run_module
 from autoencoders.cli import run as cli_run
+from autoencoders.eval import metrics as eval_metrics
 from autoencoders.training.loop import evaluate_step
 from autoencoders.training.steps import autoencoder_step
 
@@ -127,6 +130,57 @@ def test_evaluate_run_reproduces_metrics(digits_run):
     saved = json.loads((digits_run.dir / "metrics.json").read_text())
     for key in ("test_mse", "test_sse_per_image", "pca_sse_per_image", "linear_probe_accuracy"):
         assert again[key] == pytest.approx(saved[key], rel=1e-6), key
+
+
+def _spy_on_baselines(monkeypatch, fail: bool = False) -> list[str]:
+    """The names of the threads that compute a run's data baselines, as they do."""
+    seen = []
+    compute = eval_metrics.pca_scores
+
+    def spy(*args, **kwargs):
+        seen.append(threading.current_thread().name)
+        if fail:
+            raise RuntimeError("the baselines failed")
+        return compute(*args, **kwargs)
+
+    monkeypatch.setattr(eval_metrics, "pca_scores", spy)
+    return seen
+
+
+def test_baselines_run_beside_training_when_a_cpu_is_spare(tmp_path, monkeypatch):
+    """With a CPU that training leaves idle, the data's baselines are computed in a thread while
+    it trains; the run records the numbers computing them afterwards gives."""
+    seen = _spy_on_baselines(monkeypatch)
+    monkeypatch.setattr(run_module, "available_cpus", lambda: 4)
+    monkeypatch.setenv("AUTOENCODERS_CACHE", str(tmp_path / "cold"))
+    r = autoencoders.train(
+        data="digits", layers=[64, 32, 8], epochs=1, threads="1", out=str(tmp_path / "r"), **FAST
+    )
+    assert seen == ["baselines"]
+    assert sys.getswitchinterval() == pytest.approx(0.005)  # Python's default, given back
+    monkeypatch.setenv("AUTOENCODERS_CACHE", str(tmp_path / "again"))  # computed anew, not read back
+    expected = eval_metrics.baselines(load_dataset(DataConfig(data="digits")), 8)
+    assert {"pixels_linear_probe_accuracy", "pca_knn_accuracy", "pca_sse_per_image"} <= set(expected)
+    assert {name: r.metrics[name] for name in expected} == expected
+
+
+def test_baselines_wait_for_training_when_it_takes_every_cpu(tmp_path, monkeypatch):
+    seen = _spy_on_baselines(monkeypatch)
+    monkeypatch.setattr(run_module, "available_cpus", lambda: 1)
+    autoencoders.train(
+        data="digits", layers=[64, 32, 8], epochs=1, threads="1", out=str(tmp_path / "r"), **FAST
+    )
+    assert seen == ["MainThread"]
+
+
+def test_a_failure_of_the_baselines_thread_stops_the_run_with_its_error(tmp_path, monkeypatch):
+    _spy_on_baselines(monkeypatch, fail=True)
+    monkeypatch.setattr(run_module, "available_cpus", lambda: 4)
+    with pytest.raises(RuntimeError, match="the baselines failed"):
+        autoencoders.train(
+            data="digits", layers=[64, 32, 8], epochs=1, threads="1", out=str(tmp_path / "r"), **FAST
+        )
+    assert not (tmp_path / "r" / "metrics.json").exists()
 
 
 def test_scaler_is_stored_and_reused(tmp_path):

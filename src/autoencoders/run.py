@@ -6,6 +6,10 @@ import copy
 import functools
 import math
 import shutil
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +23,7 @@ from .data.batches import first_batch
 from .data.datasets import Dataset, load_dataset
 from .data.sources import save_arrays
 from .errors import UserError
-from .eval.metrics import evaluate, reconstruct_all
+from .eval.metrics import baselines, evaluate, reconstruct_all
 from .figures import plots
 from .figures.report import write_report
 from .io import rundir
@@ -30,7 +34,7 @@ from .models.layers import make_corruption
 from .models.objectives import regularisers
 from .runtime import distributed, events
 from .runtime.device import resolve_device
-from .runtime.threads import choose_threads, evaluation_threads, thread_count
+from .runtime.threads import available_cpus, choose_threads, evaluation_threads, thread_count
 from .trained import TrainedRun
 from .training.layerwise import greedy_pretrain, pretrainable_pairs
 from .training.loop import Diverged
@@ -187,7 +191,8 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
         progress.listeners.append(functools.partial(_snapshot, out, model, ds, cfg.train.snapshots))
     try:
         with thread_count(threads):
-            return _train_and_report(cfg, ds, model, device, progress, out)
+            data_baselines = _baselines_alongside(ds, model.code_size, device, threads)
+            return _train_and_report(cfg, ds, model, device, progress, out, data_baselines)
     except Diverged as e:
         if not main:
             raise
@@ -216,10 +221,55 @@ def _precision(cfg: Config, ds: Dataset, model: Autoencoder, device: torch.devic
     return resolve_precision("auto", device, make_step, batch, cfg.train.cuda_graph)
 
 
+# Python's thread switch interval while baselines run beside training (its default is 5 ms): a
+# training step gives up Python's lock at every tensor operation and waits for it back while the
+# baselines' thread holds it, so each wait is at most this long
+SWITCH_SECONDS = 5e-4
+
+
+def _baselines_alongside(
+    ds: Dataset, k: int, device: torch.device, threads: int
+) -> bool | Callable[[], dict]:
+    """The data's baselines (``eval.metrics.baselines``) computed on the CPUs that training leaves
+    idle, while it trains: a function that waits for them. ``True`` (compute them after
+    training) when training runs elsewhere, in several processes, or on every CPU.
+
+    A thread, not a process: its tensor work runs outside Python's lock on its own core (the
+    intra-op thread count is the process's, training's), it shares the rows in memory, and it
+    draws nothing from the global random state that training uses.
+    """
+    if device.type != "cpu" or threads >= available_cpus() or distributed.rank_and_size()[1] > 1:
+        return True
+    done: Future[dict] = Future()
+    interval = sys.getswitchinterval()
+
+    def work() -> None:
+        try:
+            result = baselines(ds, k, device)
+        except BaseException as e:  # raised where the metrics wait for them
+            sys.setswitchinterval(interval)
+            done.set_exception(e)
+        else:
+            sys.setswitchinterval(interval)
+            done.set_result(result)
+
+    sys.setswitchinterval(SWITCH_SECONDS)
+    # a daemon: a run interrupted during training does not wait for its baselines
+    threading.Thread(target=work, name="baselines", daemon=True).start()
+    return done.result
+
+
 def _train_and_report(
-    cfg: Config, ds: Dataset, model: Autoencoder, device: torch.device, progress: Progress, out: Path
+    cfg: Config,
+    ds: Dataset,
+    model: Autoencoder,
+    device: torch.device,
+    progress: Progress,
+    out: Path,
+    data_baselines: bool | Callable[[], dict] = True,
 ) -> Run:
-    """The stages of a run, then (on rank 0) its metrics, weights, history and figures."""
+    """The stages of a run, then (on rank 0) its metrics, beside ``data_baselines`` (as ``evaluate``
+    takes them), weights, history and figures."""
     rank, world = distributed.rank_and_size()
     stage = train_stages(model, cfg, ds, device, progress)
     progress.marks.setdefault("train_seconds", progress.elapsed)
@@ -232,7 +282,7 @@ def _train_and_report(
     if rank > 0:
         return Run(out, cfg, model, {}, history)
     with thread_count(evaluation_threads(cfg.train.threads)):
-        metrics = evaluate(model, ds, iw_samples=model.iw_samples, quiet=cfg.train.quiet)
+        metrics = evaluate(model, ds, data_baselines, model.iw_samples, cfg.train.quiet)
     final = [h for h in history if h["stage"] == stage]
     final_seconds = sum(h["seconds"] for h in final)
     metrics.update(
@@ -251,7 +301,7 @@ def _train_and_report(
     )
     if baseline is not None:
         with thread_count(evaluation_threads(cfg.train.threads)):
-            m = evaluate(baseline, ds, pca_baseline=False)
+            m = evaluate(baseline, ds, data_baselines=False)
         metrics["no_pretraining_sse_per_image"] = m["test_sse_per_image"]
         metrics["no_pretraining_train_seconds"] = sum(
             h["seconds"] for h in history if h["stage"] == "no pretraining"

@@ -119,7 +119,7 @@ def code_scores(
 
 
 # part of every cache key: bump it when what a baseline computes changes
-BASELINE_VERSION = b"baselines-3"
+BASELINE_VERSION = b"baselines-4"
 
 
 def cached(arrays: tuple[torch.Tensor | None, ...], compute: Callable[[], dict], prefix: str = "") -> dict:
@@ -207,11 +207,43 @@ def kmeans_scores(z: torch.Tensor, y: torch.Tensor, seed: int = 0) -> tuple[floa
     return clustering_accuracy(y, pred), normalized_mutual_information(y, pred)
 
 
+Rows = tuple[torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, torch.Tensor] | None, torch.Tensor | None]
+
+
+def _rows(ds: Dataset) -> Rows:
+    """The in-memory training rows and labels, the probes' sample of both and the test labels; the
+    last three ``None`` unless the data has at least two classes."""
+    x_train, y_train = ds.train_sample()
+    if y_train is None or ds.y_test is None or len(torch.unique(y_train)) < 2:
+        return x_train, None, None, None
+    return x_train, y_train, probe_sample(x_train, y_train), ds.y_test
+
+
+def _baselines(rows: Rows, x_test: torch.Tensor, k: int, device: torch.device | str) -> dict:
+    x_train, y_train, probe, y_test = rows
+    out = pca_scores(x_train, y_train, x_test, y_test, k, device, probe)
+    if probe is not None:
+        out |= pixel_scores(*probe, x_test, y_test, device)
+    return out
+
+
+def baselines(ds: Dataset, k: int, device: torch.device | str = "cpu") -> dict:
+    """What the data alone scores, beside which a model's metrics read: PCA with ``k`` components
+    (its test error and, given labels, its codes' ``code_scores``) and the raw inputs' scores;
+    computed on ``device`` and cached on disk, as they do not depend on the model."""
+    return _baselines(_rows(ds), ds.x_test, k, device)
+
+
 def evaluate(
-    model: nn.Module, ds: Dataset, pca_baseline: bool = True, iw_samples: int = 0, quiet: bool = True
+    model: nn.Module,
+    ds: Dataset,
+    data_baselines: bool | Callable[[], dict] = True,
+    iw_samples: int = 0,
+    quiet: bool = True,
 ) -> dict[str, float]:
-    """Test-set metrics of ``model``, next to PCA with the same code size unless told not to, all
-    computed on the model's device.
+    """Test-set metrics of ``model`` on its device, and beside them the data's ``baselines`` with the
+    same code size: computed here (``True``; on the model's device), none (``False``), or those a
+    function returns (computed while the model trained, say).
 
     PCA fits on all training rows (at most 50,000 of a stream from disk); the linear probe and
     kNN of the codes, of PCA's codes and of the pixels fit on the same ``PROBE_ROWS`` of them.
@@ -219,25 +251,22 @@ def evaluate(
     ``iw_samples`` > 0, the importance-sampled test NLL (nats per image).
     """
     device = next(model.parameters()).device
-    x_train, y_train = ds.train_sample()
+    k = model.code_size
+    rows = _rows(ds)
+    probe, y_test = rows[2:]
     x_test = ds.x_test.to(device)
     ae = reconstruction_errors(x_test, lambda rows: reconstruct_all(model, rows))
-    k = model.code_size
-    out = {"test_mse": ae["mse"], "test_sse_per_image": ae["sse_per_image"], "test_psnr": ae["psnr"]}
-    labelled = y_train is not None and ds.y_test is not None and len(torch.unique(y_train)) > 1
-    y_test = ds.y_test if labelled else None
-    probe = probe_sample(x_train, y_train) if labelled else None
-    if not labelled:
-        y_train = None
-    pca = pca_scores(x_train, y_train, ds.x_test, y_test, k, device, probe) if pca_baseline else {}
-    out |= {name: pca[name] for name in ("pca_sse_per_image", "pca_psnr") if name in pca}
-    out["code_size"] = k
+    own = {"test_mse": ae["mse"], "test_sse_per_image": ae["sse_per_image"], "test_psnr": ae["psnr"]}
     if model.likelihood:
-        out |= likelihood_metrics(model, x_test, iw_samples, quiet)
+        own |= likelihood_metrics(model, x_test, iw_samples, quiet)
     if probe is not None:
         z_train = encode_all(model, probe[0].to(device))
-        out |= code_scores(z_train, probe[1].to(device), encode_all(model, x_test), y_test.to(device))
-    out |= pca  # the PCA codes' scores after the model's own
-    if probe is not None and pca_baseline:
-        out |= pixel_scores(*probe, ds.x_test, y_test, device)
-    return out
+        own |= code_scores(z_train, probe[1].to(device), encode_all(model, x_test), y_test.to(device))
+    if callable(data_baselines):
+        base = data_baselines()
+    else:
+        base = _baselines(rows, ds.x_test, k, device) if data_baselines else {}
+    # the test errors, PCA's beside them, then the rest: the model's scores before PCA's and the pixels'
+    first = ("test_mse", "test_sse_per_image", "test_psnr", "pca_sse_per_image", "pca_psnr")
+    out = {name: (own | base)[name] for name in first if name in own or name in base}
+    return out | {"code_size": k} | own | base

@@ -15,8 +15,9 @@ import math
 import torch
 import torch.nn.functional as F
 
-# the most elements of one block of query-to-reference distances (float32: 256 MiB)
-DISTANCE_BLOCK = 1 << 26
+# the most elements of one block of query-to-reference distances (float32: 4 MiB, a core's L2
+# cache: ranking 10,000 codes against 20,000 took 0.46 s in blocks of 256 MiB, 0.25 s in these)
+DISTANCE_BLOCK = 1 << 20
 
 
 def feature_scale(train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -44,7 +45,8 @@ def logistic_regression(
     z = z.float()
     w = torch.zeros(n_classes, z.shape[1], device=z.device, requires_grad=True)
     b = torch.zeros(n_classes, device=z.device, requires_grad=True)
-    penalty = 0.5 / (c * len(z))
+    n, penalty = len(z), 0.5 / (c * len(z))
+    onehot = F.one_hot(y, n_classes).float()
     optimizer = torch.optim.LBFGS(
         [w, b],
         lr=1.0,
@@ -55,14 +57,18 @@ def logistic_regression(
         line_search_fn="strong_wolfe",
     )
 
+    # the gradient in closed form, (softmax − one-hot)ᵀ z / n: a third of autograd's time per
+    # evaluation on 20,000 codes, where L-BFGS needs a few hundred of them
+    @torch.no_grad()
     def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = F.cross_entropy(z @ w.T + b, y) + penalty * w.pow(2).sum()
-        loss.backward()
+        logits = torch.addmm(b, z, w.T)
+        norm = logits.logsumexp(1, keepdim=True)
+        loss = (norm.sum() - (logits * onehot).sum()) / n + penalty * w.pow(2).sum()
+        error = (logits - norm).exp_().sub_(onehot).div_(n)
+        w.grad, b.grad = error.T @ z + 2 * penalty * w, error.sum(0)
         return loss
 
-    with torch.enable_grad():
-        optimizer.step(closure)
+    optimizer.step(closure)
     return w.detach(), b.detach()
 
 

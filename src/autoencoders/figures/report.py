@@ -13,12 +13,13 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..errors import UserError
 from ..io import rundir
 from ..io.checkpoint import write_text
 from ..trained import TrainedRun, open_run
-from .run_figures import draw, test_rows
+from .run_figures import TestRows, draw, test_rows
 
 REPORT = "report.html"
 
@@ -76,13 +77,14 @@ def write_report(
         raise UserError(f"--out {path}: report writes an .html file; give a file name ending in .html")
     metrics = rundir.read_metrics(run_dir)
     figures = [(SAVED[name], (run_dir / name).read_bytes()) for name in SAVED if (run_dir / name).is_file()]
-    rows = rows if rows is not None else test_rows(run, run.cfg.data.data)  # once for every figure
+    x, y = rows if rows is not None else test_rows(run, run.cfg.data.data)
+    test = TestRows(torch.from_numpy(x), y, run.model)  # read and encoded once for every figure
     with tempfile.TemporaryDirectory() as tmp:
         for what, caption in DRAWN.items():
             if what in ("traverse", "latent") and run.model.code_size < 2:
                 continue
             drawn = Path(tmp) / f"{what}.png"
-            draw(run, run_dir, what, drawn, run.cfg.data.data, rows=rows)
+            draw(run, run_dir, what, drawn, run.cfg.data.data, rows=test)
             figures.append((caption, drawn.read_bytes()))
     snapshots = sorted((run_dir / rundir.SNAPSHOTS).glob("*.png"))
     figures += [(f"Snapshot {p.stem}.", p.read_bytes()) for p in snapshots]

@@ -8,6 +8,8 @@ and traversals of one code dimension at a time.
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +61,20 @@ def visualize(
     return path
 
 
+@dataclass
+class TestRows:
+    """Test rows as the model takes them, their labels, and their codes, encoded when first asked
+    for: the figures of one report share them."""
+
+    x: torch.Tensor
+    y: np.ndarray | None
+    model: nn.Module
+
+    @functools.cached_property
+    def codes(self) -> torch.Tensor:
+        return encode_all(self.model, self.x)
+
+
 def test_rows(run: TrainedRun, data: str) -> tuple[np.ndarray, np.ndarray | None]:
     """The test rows of ``data`` scaled as the run's training data was, and their labels."""
     x, y = scaled_data(run.cfg.data, data, "test", run.scaler)
@@ -74,9 +90,9 @@ def draw(
     data: str,
     n: int = 10,
     method: str = "pca",
-    rows: tuple[np.ndarray, np.ndarray | None] | None = None,
+    rows: TestRows | None = None,
 ) -> None:
-    """Draw figure ``what`` of an open run into ``path``; ``rows``: ``test_rows`` of ``data``
+    """Draw figure ``what`` of an open run into ``path``; ``rows``: the ``TestRows`` of ``data``
     when the caller already has them (a report draws several figures from one read)."""
     if what == "loss":
         _loss(run_dir, run.model, path)
@@ -89,8 +105,10 @@ def draw(
             rows, path, shape, "test rows 0 → 1: inputs at the ends, decoded codes between", len(rows)
         )
     else:
-        x, y = rows if rows is not None else test_rows(run, data)
-        FIGURES[what](run, torch.from_numpy(x), y, path, n, method)
+        if rows is None:
+            x, y = test_rows(run, data)
+            rows = TestRows(torch.from_numpy(x), y, run.model)
+        FIGURES[what](run, rows, path, n, method)
 
 
 def _loss(run_dir: Path, model: nn.Module, path: Path) -> None:
@@ -100,14 +118,16 @@ def _loss(run_dir: Path, model: nn.Module, path: Path) -> None:
     plots.loss_curve(history, path, model.loss_label)
 
 
-def _recon(run, x: torch.Tensor, y, path: Path, n: int, method: str) -> None:
+def _recon(run, rows: TestRows, path: Path, n: int, method: str) -> None:
+    x = rows.x
     recon = reconstruct_all(run.model, x[:n]).numpy()
     plots.reconstruction_grid(
         x[:n].numpy(), recon, path, run.display_shape, "test images over reconstructions"
     )
 
 
-def _denoise(run, x: torch.Tensor, y, path: Path, n: int, method: str) -> None:
+def _denoise(run, rows: TestRows, path: Path, n: int, method: str) -> None:
+    x = rows.x
     kind, level = run.cfg.model.corruption, run.cfg.model.noise
     if kind == "none":  # a plain run: show what it does with the corruption a denoising AE would get
         kind, level = "masking", 0.3
@@ -131,7 +151,7 @@ def _first_layer(model: nn.Module) -> nn.Module:
     raise UserError(f"a '{model.kind}' model has no first layer with weights to show")
 
 
-def _filters(run, x, y, path: Path, n: int, method: str) -> None:
+def _filters(run, rows: TestRows, path: Path, n: int, method: str) -> None:
     w = _first_layer(run.model).weight.detach()
     if w.dim() == 4:  # conv kernels (out, in, k, k): one image per output channel, channels averaged
         images, shape = w.mean(1).flatten(1), tuple(w.shape[-2:])
@@ -149,8 +169,8 @@ def _unit_range(rows: np.ndarray) -> np.ndarray:
     return 0.5 + 0.5 * rows / np.where(top > 0, top, 1)
 
 
-def _top(run, x: torch.Tensor, y, path: Path, n: int, method: str) -> None:
-    codes = encode_all(run.model, x)
+def _top(run, rows: TestRows, path: Path, n: int, method: str) -> None:
+    x, codes = rows.x, rows.codes
     units = min(n, codes.shape[1])
     k = min(8, len(x))
     best = codes[:, :units].topk(k, dim=0).indices.T  # (units, k)
@@ -184,7 +204,8 @@ def maximize_units(model: nn.Module, x: torch.Tensor, units: int, steps: int = 3
     return z.detach()
 
 
-def _maximize(run, x: torch.Tensor, y, path: Path, n: int, method: str) -> None:
+def _maximize(run, rows: TestRows, path: Path, n: int, method: str) -> None:
+    x = rows.x
     units = min(n, run.model.code_size)
     images = maximize_units(run.model, x, units).numpy()
     lo, hi = images.min(1, keepdims=True), images.max(1, keepdims=True)
@@ -194,9 +215,9 @@ def _maximize(run, x: torch.Tensor, y, path: Path, n: int, method: str) -> None:
     plots.image_grid(images, path, run.display_shape, title, min(units, 10))
 
 
-def _latent(run, x: torch.Tensor, y, path: Path, n: int, method: str) -> None:
-    keep = np.random.default_rng(0).permutation(len(x))[:2000]
-    codes = encode_all(run.model, x[keep]).numpy()
+def _latent(run, rows: TestRows, path: Path, n: int, method: str) -> None:
+    keep = np.random.default_rng(0).permutation(len(rows.x))[:2000]
+    codes = rows.codes[keep].numpy()
     if codes.shape[1] < 2:
         raise UserError("--what latent needs a code of two or more dimensions; this run's code has one")
     if codes.shape[1] == 2:
@@ -211,13 +232,12 @@ def _latent(run, x: torch.Tensor, y, path: Path, n: int, method: str) -> None:
         axes = ("principal component 1 of the codes", "principal component 2 of the codes")
     else:
         raise UserError(f"--method must be pca or tsne, not '{method}'")
-    labels = None if y is None else y[keep]
+    labels = None if rows.y is None else rows.y[keep]
     plots.scatter(points, labels, path, axes, f"{len(points)} test codes (code size {codes.shape[1]})")
 
 
-def _traverse(run, x: torch.Tensor, y, path: Path, n: int, method: str) -> None:
-    model = run.model
-    codes = encode_all(model, x)
+def _traverse(run, rows: TestRows, path: Path, n: int, method: str) -> None:
+    model, codes = run.model, rows.codes
     dims = min(n, codes.shape[1])
     steps = 9
     if model.can_sample:  # a prior N(0, 1) per unit: ±3 standard deviations
