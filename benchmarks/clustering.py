@@ -2,7 +2,7 @@
 
 For each seed, one autoencoder (DEC's 784-500-500-2000-10, ReLU, linear code; ``--epochs``
 epochs end to end with Adam along a one-cycle schedule, batch 256, ``--loss``, masking noise
-``--noise``, on every training row) is
+``--noise``, L2 penalty ``--weight-decay``, on every training row) is
 trained with ``autoencoders.train``; then the rows of ``--split`` (default: the 10,000 test rows)
 are clustered by every method with k = the number of classes, each on the same codes:
 
@@ -22,7 +22,8 @@ between its ``clustering-<data>`` markers; every number also goes to
 Run (from the repository root, alone on the machine)::
 
     python benchmarks/clustering.py --data fashion-mnist
-    python benchmarks/clustering.py --data digits --split all --epochs 300 --loss bce --noise 0.2
+    python benchmarks/clustering.py --data digits --split all --epochs 300 --loss bce --noise 0.2 \
+        --weight-decay 1e-3
 
 Quick check (about a minute)::
 
@@ -47,9 +48,11 @@ from autoencoders.options import CLUSTER_METHODS
 SCORES = ("accuracy", "nmi", "ari")
 
 
-def autoencoder(data: str, seed: int, epochs: int, out: Path, loss: str, noise: float) -> autoencoders.Run:
+def autoencoder(
+    data: str, seed: int, epochs: int, out: Path, loss: str, noise: float, weight_decay: float
+) -> autoencoders.Run:
     """DEC's autoencoder, trained end to end on every training row of ``data`` (with masking noise
-    ``noise``: a denoising one, as DEC's)."""
+    ``noise``: a denoising one, as DEC's; and Adam's L2 ``weight_decay``)."""
     width = {"digits": 64}.get(data, 784)
     return autoencoders.train(
         data=data,
@@ -66,6 +69,7 @@ def autoencoder(data: str, seed: int, epochs: int, out: Path, loss: str, noise: 
         batch_size=256,
         lr=2e-3,
         lr_decay="onecycle",
+        weight_decay=weight_decay,
         val_fraction=0.0,
         compare=False,
         seed=seed,
@@ -103,6 +107,7 @@ def table(results: dict[str, Any]) -> str:
     train = [s["train_seconds"] for s in per_seed]
     rows.append("")
     noise = f", masking noise {results['noise']}" if results["noise"] else ""
+    noise += f", weight decay {results['weight_decay']:g}" if results.get("weight_decay") else ""
     rows_used = "all rows" if results["split"] == "all" else f"the {results['split']} rows"
     setup = f"{results['epochs']} epochs, {results['loss']}{noise}; clustered: {rows_used}"
     rows.append(f"Autoencoder training: {statistics.fmean(train):.1f} s per seed ({setup}).")
@@ -123,6 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--loss", default="mse", choices=("mse", "bce"))
     p.add_argument("--noise", type=float, default=0.0, help="masking noise of the autoencoder (0: none)")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="Adam's L2 penalty on the weights")
     p.add_argument("--methods", default=",".join(CLUSTER_METHODS))
     p.add_argument("--skip-train-timing", action="store_true", help="no DEC/IDEC on every training row")
     p.add_argument("--out-dir", type=Path, default=Path("runs/bench-clustering"))
@@ -137,12 +143,19 @@ def main(argv: list[str] | None = None) -> None:
         "epochs": args.epochs,
         "loss": args.loss,
         "noise": args.noise,
+        "weight_decay": args.weight_decay,
         "methods": methods,
         "seeds": [],
     }
     for seed in (int(s) for s in args.seeds.split(",")):
         run = autoencoder(
-            args.data, seed, args.epochs, args.out_dir / f"{args.data}-seed{seed}", args.loss, args.noise
+            args.data,
+            seed,
+            args.epochs,
+            args.out_dir / f"{args.data}-seed{seed}",
+            args.loss,
+            args.noise,
+            args.weight_decay,
         )
         entry: dict[str, Any] = {"seed": seed, "train_seconds": run.metrics["train_seconds"], "methods": {}}
         for method in methods:
