@@ -19,7 +19,7 @@ from ..errors import UserError
 from ..io import rundir
 from ..io.checkpoint import write_text
 from ..trained import TrainedRun, open_run
-from .run_figures import TestRows, draw, test_rows
+from .run_figures import FigureRows, draw, test_rows
 
 REPORT = "report.html"
 
@@ -78,7 +78,7 @@ def write_report(
     metrics = rundir.read_metrics(run_dir)
     figures = [(SAVED[name], (run_dir / name).read_bytes()) for name in SAVED if (run_dir / name).is_file()]
     x, y = rows if rows is not None else test_rows(run, run.cfg.data.data)
-    test = TestRows(torch.from_numpy(x), y, run.model)  # read and encoded once for every figure
+    test = FigureRows(torch.from_numpy(x), y, run.model)  # read and encoded once for every figure
     with tempfile.TemporaryDirectory() as tmp:
         for what, caption in DRAWN.items():
             if what in ("traverse", "latent") and run.model.code_size < 2:

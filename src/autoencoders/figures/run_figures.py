@@ -62,7 +62,7 @@ def visualize(
 
 
 @dataclass
-class TestRows:
+class FigureRows:
     """Test rows as the model takes them, their labels, and their codes, encoded when first asked
     for: the figures of one report share them."""
 
@@ -90,9 +90,9 @@ def draw(
     data: str,
     n: int = 10,
     method: str = "pca",
-    rows: TestRows | None = None,
+    rows: FigureRows | None = None,
 ) -> None:
-    """Draw figure ``what`` of an open run into ``path``; ``rows``: the ``TestRows`` of ``data``
+    """Draw figure ``what`` of an open run into ``path``; ``rows``: the ``FigureRows`` of ``data``
     when the caller already has them (a report draws several figures from one read)."""
     if what == "loss":
         _loss(run_dir, run.model, path)
@@ -107,7 +107,7 @@ def draw(
     else:
         if rows is None:
             x, y = test_rows(run, data)
-            rows = TestRows(torch.from_numpy(x), y, run.model)
+            rows = FigureRows(torch.from_numpy(x), y, run.model)
         FIGURES[what](run, rows, path, n, method)
 
 
@@ -118,7 +118,7 @@ def _loss(run_dir: Path, model: nn.Module, path: Path) -> None:
     plots.loss_curve(history, path, model.loss_label)
 
 
-def _recon(run, rows: TestRows, path: Path, n: int, method: str) -> None:
+def _recon(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
     x = rows.x
     recon = reconstruct_all(run.model, x[:n]).numpy()
     plots.reconstruction_grid(
@@ -126,7 +126,7 @@ def _recon(run, rows: TestRows, path: Path, n: int, method: str) -> None:
     )
 
 
-def _denoise(run, rows: TestRows, path: Path, n: int, method: str) -> None:
+def _denoise(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
     x = rows.x
     kind, level = run.cfg.model.corruption, run.cfg.model.noise
     if kind == "none":  # a plain run: show what it does with the corruption a denoising AE would get
@@ -151,7 +151,7 @@ def _first_layer(model: nn.Module) -> nn.Module:
     raise UserError(f"a '{model.kind}' model has no first layer with weights to show")
 
 
-def _filters(run, rows: TestRows, path: Path, n: int, method: str) -> None:
+def _filters(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
     w = _first_layer(run.model).weight.detach()
     if w.dim() == 4:  # conv kernels (out, in, k, k): one image per output channel, channels averaged
         images, shape = w.mean(1).flatten(1), tuple(w.shape[-2:])
@@ -169,7 +169,7 @@ def _unit_range(rows: np.ndarray) -> np.ndarray:
     return 0.5 + 0.5 * rows / np.where(top > 0, top, 1)
 
 
-def _top(run, rows: TestRows, path: Path, n: int, method: str) -> None:
+def _top(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
     x, codes = rows.x, rows.codes
     units = min(n, codes.shape[1])
     k = min(8, len(x))
@@ -204,7 +204,7 @@ def maximize_units(model: nn.Module, x: torch.Tensor, units: int, steps: int = 3
     return z.detach()
 
 
-def _maximize(run, rows: TestRows, path: Path, n: int, method: str) -> None:
+def _maximize(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
     x = rows.x
     units = min(n, run.model.code_size)
     images = maximize_units(run.model, x, units).numpy()
@@ -215,7 +215,7 @@ def _maximize(run, rows: TestRows, path: Path, n: int, method: str) -> None:
     plots.image_grid(images, path, run.display_shape, title, min(units, 10))
 
 
-def _latent(run, rows: TestRows, path: Path, n: int, method: str) -> None:
+def _latent(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
     keep = np.random.default_rng(0).permutation(len(rows.x))[:2000]
     codes = rows.codes[keep].numpy()
     if codes.shape[1] < 2:
@@ -236,7 +236,7 @@ def _latent(run, rows: TestRows, path: Path, n: int, method: str) -> None:
     plots.scatter(points, labels, path, axes, f"{len(points)} test codes (code size {codes.shape[1]})")
 
 
-def _traverse(run, rows: TestRows, path: Path, n: int, method: str) -> None:
+def _traverse(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
     model, codes = run.model, rows.codes
     dims = min(n, codes.shape[1])
     steps = 9
