@@ -132,55 +132,86 @@ def test_evaluate_run_reproduces_metrics(digits_run):
         assert again[key] == pytest.approx(saved[key], rel=1e-6), key
 
 
-def _spy_on_baselines(monkeypatch, fail: bool = False) -> list[str]:
-    """The names of the threads that compute a run's data baselines, as they do."""
+def _spy_on_baselines(monkeypatch, fail: bool = False, hold: threading.Event | None = None) -> list[str]:
+    """The names of the threads that compute a run's PCA baseline (then the pixels' ones, named
+    ``pixels``), as they do; ``fail``: the PCA baseline raises; ``hold``: it waits for this first."""
     seen = []
-    compute = eval_metrics.pca_scores
+    pca_scores, pixel_scores = eval_metrics.pca_scores, eval_metrics.pixel_scores
 
-    def spy(*args, **kwargs):
+    def pca_spy(*args, **kwargs):
         seen.append(threading.current_thread().name)
+        if hold is not None:
+            hold.wait(timeout=60)
         if fail:
             raise RuntimeError("the baselines failed")
-        return compute(*args, **kwargs)
+        return pca_scores(*args, **kwargs)
 
-    monkeypatch.setattr(eval_metrics, "pca_scores", spy)
+    def pixels_spy(*args, **kwargs):
+        seen.append("pixels")
+        return pixel_scores(*args, **kwargs)
+
+    monkeypatch.setattr(eval_metrics, "pca_scores", pca_spy)
+    monkeypatch.setattr(eval_metrics, "pixel_scores", pixels_spy)
     return seen
 
 
-def test_baselines_run_beside_training_when_a_cpu_is_spare(tmp_path, monkeypatch):
-    """With a CPU that training leaves idle, the data's baselines are computed in a thread while
-    it trains; the run records the numbers computing them afterwards gives."""
-    seen = _spy_on_baselines(monkeypatch)
-    monkeypatch.setattr(run_module, "available_cpus", lambda: 4)
-    monkeypatch.setenv("AUTOENCODERS_CACHE", str(tmp_path / "cold"))
-    r = autoencoders.train(
-        data="digits", layers=[64, 32, 8], epochs=1, threads="1", out=str(tmp_path / "r"), **FAST
+def _train_digits(tmp_path, threads: str = "1") -> autoencoders.Run:
+    return autoencoders.train(
+        data="digits", layers=[64, 32, 8], epochs=1, threads=threads, out=str(tmp_path / "r"), **FAST
     )
-    assert seen == ["baselines"]
+
+
+def test_baselines_run_beside_training_when_a_cpu_is_spare(tmp_path, monkeypatch):
+    """With as many CPUs idle as training uses, the data's baselines are computed in a thread
+    while it trains; the run records the numbers computing them afterwards gives."""
+    seen = _spy_on_baselines(monkeypatch)
+    monkeypatch.setattr(run_module, "available_cpus", lambda: 2)
+    monkeypatch.setenv("AUTOENCODERS_CACHE", str(tmp_path / "cold"))
+    r = _train_digits(tmp_path)
+    assert seen == ["baselines", "pixels"]
     assert sys.getswitchinterval() == pytest.approx(0.005)  # Python's default, given back
+    assert not [t for t in threading.enumerate() if t.name == "baselines"]
     monkeypatch.setenv("AUTOENCODERS_CACHE", str(tmp_path / "again"))  # computed anew, not read back
     expected = eval_metrics.baselines(load_dataset(DataConfig(data="digits")), 8)
     assert {"pixels_linear_probe_accuracy", "pca_knn_accuracy", "pca_sse_per_image"} <= set(expected)
     assert {name: r.metrics[name] for name in expected} == expected
 
 
-def test_baselines_wait_for_training_when_it_takes_every_cpu(tmp_path, monkeypatch):
+@pytest.mark.parametrize("cpus, threads", [(1, "1"), (3, "2")])
+def test_baselines_wait_for_training_without_as_many_idle_cpus(tmp_path, monkeypatch, cpus, threads):
     seen = _spy_on_baselines(monkeypatch)
-    monkeypatch.setattr(run_module, "available_cpus", lambda: 1)
-    autoencoders.train(
-        data="digits", layers=[64, 32, 8], epochs=1, threads="1", out=str(tmp_path / "r"), **FAST
-    )
-    assert seen == ["MainThread"]
+    monkeypatch.setattr(run_module, "available_cpus", lambda: cpus)
+    _train_digits(tmp_path, threads)
+    assert seen == ["MainThread", "pixels"]
 
 
 def test_a_failure_of_the_baselines_thread_stops_the_run_with_its_error(tmp_path, monkeypatch):
-    _spy_on_baselines(monkeypatch, fail=True)
-    monkeypatch.setattr(run_module, "available_cpus", lambda: 4)
+    seen = _spy_on_baselines(monkeypatch, fail=True)
+    monkeypatch.setattr(run_module, "available_cpus", lambda: 2)
     with pytest.raises(RuntimeError, match="the baselines failed"):
-        autoencoders.train(
-            data="digits", layers=[64, 32, 8], epochs=1, threads="1", out=str(tmp_path / "r"), **FAST
-        )
+        _train_digits(tmp_path)
+    assert seen == ["baselines"]
     assert not (tmp_path / "r" / "metrics.json").exists()
+    assert sys.getswitchinterval() == pytest.approx(0.005)
+
+
+def test_a_run_that_fails_stops_its_baselines_thread_and_waits_for_it(tmp_path, monkeypatch):
+    """Training fails while the baselines' first part runs: the run ends only after that part,
+    skipping the rest; no thread is left and Python's switch interval is back."""
+    hold = threading.Event()
+    seen = _spy_on_baselines(monkeypatch, hold=hold)
+    monkeypatch.setattr(run_module, "available_cpus", lambda: 2)
+
+    def fail(*args, **kwargs):
+        threading.Timer(0.2, hold.set).start()  # the baselines finish their part after training failed
+        raise RuntimeError("training failed")
+
+    monkeypatch.setattr(run_module, "train_stages", fail)
+    with pytest.raises(RuntimeError, match="training failed"):
+        _train_digits(tmp_path)
+    assert seen == ["baselines"]  # the pixels' part never started
+    assert not [t for t in threading.enumerate() if t.name == "baselines"]
+    assert sys.getswitchinterval() == pytest.approx(0.005)
 
 
 def test_scaler_is_stored_and_reused(tmp_path):

@@ -22,6 +22,7 @@ from .config import Config, load_toml
 from .data.batches import first_batch
 from .data.datasets import Dataset, load_dataset
 from .data.sources import save_arrays
+from .data.stream import RowStream
 from .errors import UserError
 from .eval.metrics import baselines, evaluate, reconstruct_all
 from .figures import plots
@@ -187,12 +188,16 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
     log = events.EventLog(out / rundir.TENSORBOARD) if main and cfg.train.tensorboard else None
     if log is not None:
         progress.listeners.append(log)
+    alongside = None
     if main and cfg.train.snapshots:
         progress.listeners.append(functools.partial(_snapshot, out, model, ds, cfg.train.snapshots))
     try:
         with thread_count(threads):
-            data_baselines = _baselines_alongside(ds, model.code_size, device, threads)
-            return _train_and_report(cfg, ds, model, device, progress, out, data_baselines)
+            if _Alongside.worth_it(ds, device, threads):
+                alongside = _Alongside(ds, model.code_size, device)
+            return _train_and_report(
+                cfg, ds, model, device, progress, out, alongside.result if alongside else True
+            )
     except Diverged as e:
         if not main:
             raise
@@ -207,6 +212,8 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
     finally:
         if log is not None:
             log.close()
+        if alongside is not None:
+            alongside.close()
 
 
 def _precision(cfg: Config, ds: Dataset, model: Autoencoder, device: torch.device) -> str:
@@ -225,38 +232,67 @@ def _precision(cfg: Config, ds: Dataset, model: Autoencoder, device: torch.devic
 # training step gives up Python's lock at every tensor operation and waits for it back while the
 # baselines' thread holds it, so each wait is at most this long
 SWITCH_SECONDS = 5e-4
+_switching = {"threads": 0, "interval": 0.0}  # baselines threads running, the interval before them
+_switching_lock = threading.Lock()
 
 
-def _baselines_alongside(
-    ds: Dataset, k: int, device: torch.device, threads: int
-) -> bool | Callable[[], dict]:
-    """The data's baselines (``eval.metrics.baselines``) computed on the CPUs that training leaves
-    idle, while it trains: a function that waits for them. ``True`` (compute them after
-    training) when training runs elsewhere, in several processes, or on every CPU.
+def _switch_fast(on: bool) -> None:
+    """Count a baselines thread in (``on``) or out: the first in sets ``SWITCH_SECONDS``, the last
+    out restores the interval from before, however runs overlap."""
+    with _switching_lock:
+        if on and _switching["threads"] == 0:
+            _switching["interval"] = sys.getswitchinterval()
+            sys.setswitchinterval(SWITCH_SECONDS)
+        _switching["threads"] += 1 if on else -1
+        if not on and _switching["threads"] == 0:
+            sys.setswitchinterval(_switching["interval"])
 
-    A thread, not a process: its tensor work runs outside Python's lock on its own core (the
-    intra-op thread count is the process's, training's), it shares the rows in memory, and it
-    draws nothing from the global random state that training uses.
+
+class _Alongside:
+    """The data's baselines (``eval.metrics.baselines``) computed in a thread while the model
+    trains, on the CPUs training leaves idle: ``result`` waits for them; ``close`` stops them
+    after the part in progress (a run that failed or was interrupted) and waits for that.
+
+    A thread, not a process: its tensor work runs outside Python's lock, it shares the rows in
+    memory, and it draws nothing from the global random state that training uses. Not a daemon:
+    a process that exits while a thread is inside torch aborts.
     """
-    if device.type != "cpu" or threads >= available_cpus() or distributed.rank_and_size()[1] > 1:
-        return True
-    done: Future[dict] = Future()
-    interval = sys.getswitchinterval()
 
-    def work() -> None:
+    def __init__(self, ds: Dataset, k: int, device: torch.device):
+        self.done: Future[dict] = Future()
+        self.stop = threading.Event()
+        _switch_fast(True)
+        self.thread = threading.Thread(target=self._work, args=(ds, k, device), name="baselines")
+        self.thread.start()
+
+    def _work(self, ds: Dataset, k: int, device: torch.device) -> None:
         try:
-            result = baselines(ds, k, device)
+            result = baselines(ds, k, device, self.stop)
         except BaseException as e:  # raised where the metrics wait for them
-            sys.setswitchinterval(interval)
-            done.set_exception(e)
+            self.done.set_exception(e)
         else:
-            sys.setswitchinterval(interval)
-            done.set_result(result)
+            self.done.set_result(result)
+        finally:
+            _switch_fast(False)
 
-    sys.setswitchinterval(SWITCH_SECONDS)
-    # a daemon: a run interrupted during training does not wait for its baselines
-    threading.Thread(target=work, name="baselines", daemon=True).start()
-    return done.result
+    def result(self) -> dict:
+        return self.done.result()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    @staticmethod
+    def worth_it(ds: Dataset, device: torch.device, threads: int) -> bool:
+        """Whether training leaves idle as many CPUs as it uses (a new thread takes the process's
+        intra-op thread count, training's), on one process, with the training rows in memory
+        (a stream's sample would be read from disk while training reads it too)."""
+        return (
+            device.type == "cpu"
+            and 2 * threads <= available_cpus()
+            and distributed.rank_and_size()[1] == 1
+            and not isinstance(ds.x_train, RowStream)
+        )
 
 
 def _train_and_report(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -219,19 +220,24 @@ def _rows(ds: Dataset) -> Rows:
     return x_train, y_train, probe_sample(x_train, y_train), ds.y_test
 
 
-def _baselines(rows: Rows, x_test: torch.Tensor, k: int, device: torch.device | str) -> dict:
+def _baselines(
+    rows: Rows, x_test: torch.Tensor, k: int, device: torch.device | str, stop: threading.Event | None = None
+) -> dict:
     x_train, y_train, probe, y_test = rows
     out = pca_scores(x_train, y_train, x_test, y_test, k, device, probe)
-    if probe is not None:
+    if probe is not None and not (stop is not None and stop.is_set()):
         out |= pixel_scores(*probe, x_test, y_test, device)
     return out
 
 
-def baselines(ds: Dataset, k: int, device: torch.device | str = "cpu") -> dict:
+def baselines(
+    ds: Dataset, k: int, device: torch.device | str = "cpu", stop: threading.Event | None = None
+) -> dict:
     """What the data alone scores, beside which a model's metrics read: PCA with ``k`` components
     (its test error and, given labels, its codes' ``code_scores``) and the raw inputs' scores;
-    computed on ``device`` and cached on disk, as they do not depend on the model."""
-    return _baselines(_rows(ds), ds.x_test, k, device)
+    computed on ``device`` and cached on disk, as they do not depend on the model. Once ``stop``
+    is set, the part in progress is the last (the rest is missing)."""
+    return _baselines(_rows(ds), ds.x_test, k, device, stop)
 
 
 def evaluate(
