@@ -203,10 +203,17 @@ def test_a_run_that_fails_stops_its_baselines_thread_and_waits_for_it(tmp_path, 
     monkeypatch.setattr(run_module, "available_cpus", lambda: 2)
 
     def fail(*args, **kwargs):
-        threading.Timer(0.2, hold.set).start()  # the baselines finish their part after training failed
         raise RuntimeError("training failed")
 
+    close = run_module._Alongside.close
+
+    def close_then_release(alongside):
+        alongside.stop.set()
+        hold.set()  # the baselines finish their part only once told to stop
+        close(alongside)
+
     monkeypatch.setattr(run_module, "train_stages", fail)
+    monkeypatch.setattr(run_module._Alongside, "close", close_then_release)
     with pytest.raises(RuntimeError, match="training failed"):
         _train_digits(tmp_path)
     assert seen == ["baselines"]  # the pixels' part never started
