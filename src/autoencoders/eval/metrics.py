@@ -274,5 +274,5 @@ def evaluate(
         base = _baselines(rows, ds.x_test, k, device) if data_baselines else {}
     # the test errors, PCA's beside them, then the rest: the model's scores before PCA's and the pixels'
     first = ("test_mse", "test_sse_per_image", "test_psnr", "pca_sse_per_image", "pca_psnr")
-    out = {name: (own | base)[name] for name in first if name in own or name in base}
-    return out | {"code_size": k} | own | base
+    merged = own | base
+    return {name: merged[name] for name in first if name in merged} | {"code_size": k} | merged
