@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from autoencoders.eval.metrics import (
+    best_matching,
     clustering_accuracy,
     kmeans_scores,
     normalized_mutual_information,
@@ -29,6 +30,19 @@ def test_clustering_accuracy_counts_the_best_matching():
     pred = np.array([1, 1, 0, 0, 0, 0])  # cluster 1 -> class 0 (2 right), cluster 0 -> class 1 (3 right)
     assert clustering_accuracy(y, pred) == pytest.approx(5 / 6)
     assert clustering_accuracy(y, np.zeros(6)) == pytest.approx(0.5)  # one cluster matches one class
+
+
+def test_best_matching_agrees_with_scipy_on_random_and_tied_weights():
+    from scipy.optimize import linear_sum_assignment
+
+    rng = np.random.default_rng(0)
+    for trial in range(600):
+        n, m = rng.integers(1, 13, size=2)
+        w = rng.integers(0, 4, size=(n, m)) if trial % 2 else rng.normal(size=(n, m))  # ties, then not
+        rows, cols = best_matching(w)
+        expected_rows, expected_cols = linear_sum_assignment(w, maximize=True)
+        assert len(rows) == min(n, m) and np.all(np.diff(rows) > 0) and len(set(cols)) == len(cols)
+        assert w[rows, cols].sum() == pytest.approx(w[expected_rows, expected_cols].sum(), abs=1e-9)
 
 
 def test_kmeans_finds_separated_clusters():

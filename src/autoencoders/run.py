@@ -24,9 +24,10 @@ from .data.datasets import Dataset, load_dataset
 from .data.sources import save_arrays
 from .data.stream import RowStream
 from .errors import UserError
-from .eval.metrics import baselines, evaluate, reconstruct_all
+from .eval.metrics import baselines, encode_all, evaluate, reconstruct_all
 from .figures import plots
 from .figures.report import write_report
+from .figures.run_figures import FigureRows
 from .io import rundir
 from .io.checkpoint import check_writable
 from .io.state import read_state
@@ -318,7 +319,8 @@ def _train_and_report(
     if rank > 0:
         return Run(out, cfg, model, {}, history)
     with thread_count(evaluation_threads(cfg.train.threads)):
-        metrics = evaluate(model, ds, data_baselines, model.iw_samples, cfg.train.quiet)
+        z_test = encode_all(model, ds.x_test.to(device))  # for the metrics and the report's figures
+        metrics = evaluate(model, ds, data_baselines, model.iw_samples, cfg.train.quiet, z_test)
     final = [h for h in history if h["stage"] == stage]
     final_seconds = sum(h["seconds"] for h in final)
     metrics.update(
@@ -350,21 +352,21 @@ def _train_and_report(
     _figures(out, model, ds, history, metrics)
     rundir.write_manifest(out, model.kind, ds.sample_shape, model.code_size, completed=True)
     (out / rundir.STATE).unlink(missing_ok=True)  # optimizer state is only needed to resume
-    _report(out, cfg, model, ds)
+    _report(out, cfg, model, ds, z_test.cpu())
     return Run(out, cfg, model, metrics, history)
 
 
-def _report(out: Path, cfg: Config, model: Autoencoder, ds: Dataset) -> None:
-    """The run's report, drawn from the model and test rows in memory (a CPU copy of the model:
-    the figures work on the host), not read back from the directory just written."""
+def _report(out: Path, cfg: Config, model: Autoencoder, ds: Dataset, test_codes: torch.Tensor) -> None:
+    """The run's report, drawn from the model, test rows and their codes in memory (a CPU copy of
+    the model: the figures work on the host), not read back from the directory just written."""
     opened = TrainedRun(
         cfg,
         rundir.read_manifest(out),
         copy.deepcopy(model).cpu().eval(),
         (ds.offset.numpy(), ds.span.numpy()),
     )
-    test = ds.x_test.numpy(), None if ds.y_test is None else ds.y_test.numpy()
-    write_report(out, run=opened, rows=test)
+    y_test = None if ds.y_test is None else ds.y_test.numpy()
+    write_report(out, run=opened, rows=FigureRows(ds.x_test, y_test, opened.model, test_codes))
 
 
 def _best_epoch(rows: list[dict], keep: str) -> int | None:

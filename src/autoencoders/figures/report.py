@@ -12,7 +12,6 @@ import json
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..errors import UserError
@@ -65,11 +64,11 @@ def write_report(
     run_dir: str | Path,
     out: str | Path | None = None,
     run: TrainedRun | None = None,
-    rows: tuple[np.ndarray, np.ndarray | None] | None = None,
+    rows: FigureRows | None = None,
 ) -> Path:
     """Write the run's report (default ``RUN/report.html``); return its path. ``run`` and ``rows``
-    (its test rows and labels): the trained run as training holds it in memory, so nothing is
-    read back from disk; by default the run directory is opened and its data loaded."""
+    (its test rows, labels and perhaps codes): the trained run as training holds it in memory, so
+    nothing is read back from disk; by default the run directory is opened and its data loaded."""
     run_dir = Path(run_dir)
     run = run if run is not None else open_run(run_dir)
     path = Path(out) if out is not None else run_dir / REPORT
@@ -77,14 +76,15 @@ def write_report(
         raise UserError(f"--out {path}: report writes an .html file; give a file name ending in .html")
     metrics = rundir.read_metrics(run_dir)
     figures = [(SAVED[name], (run_dir / name).read_bytes()) for name in SAVED if (run_dir / name).is_file()]
-    x, y = rows if rows is not None else test_rows(run, run.cfg.data.data)
-    test = FigureRows(torch.from_numpy(x), y, run.model)  # read and encoded once for every figure
+    if rows is None:
+        x, y = test_rows(run, run.cfg.data.data)
+        rows = FigureRows(torch.from_numpy(x), y, run.model)  # read and encoded once for every figure
     with tempfile.TemporaryDirectory() as tmp:
         for what, caption in DRAWN.items():
             if what in ("traverse", "latent") and run.model.code_size < 2:
                 continue
             drawn = Path(tmp) / f"{what}.png"
-            draw(run, run_dir, what, drawn, run.cfg.data.data, rows=test)
+            draw(run, run_dir, what, drawn, run.cfg.data.data, rows=rows)
             figures.append((caption, drawn.read_bytes()))
     snapshots = sorted((run_dir / rundir.SNAPSHOTS).glob("*.png"))
     figures += [(f"Snapshot {p.stem}.", p.read_bytes()) for p in snapshots]

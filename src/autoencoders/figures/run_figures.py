@@ -8,7 +8,6 @@ and traversals of one code dimension at a time.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,16 +62,19 @@ def visualize(
 
 @dataclass
 class FigureRows:
-    """Test rows as the model takes them, their labels, and their codes, encoded when first asked
-    for: the figures of one report share them."""
+    """Test rows as the model takes them, their labels, and their codes: ``known_codes`` when the
+    caller has them, else encoded when first asked for; the figures of one report share them."""
 
     x: torch.Tensor
     y: np.ndarray | None
     model: nn.Module
+    known_codes: torch.Tensor | None = None
 
-    @functools.cached_property
+    @property
     def codes(self) -> torch.Tensor:
-        return encode_all(self.model, self.x)
+        if self.known_codes is None:
+            self.known_codes = encode_all(self.model, self.x)
+        return self.known_codes
 
 
 def test_rows(run: TrainedRun, data: str) -> tuple[np.ndarray, np.ndarray | None]:

@@ -68,8 +68,9 @@ class Autoencoder(nn.Module):
         return Output(self.decode_logits(code), code, {"code": code})
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """Rows → reconstructions (deterministic in eval mode)."""
-        return self.output_act(self(x).logits)
+        """Rows → reconstructions: their codes decoded (deterministic in eval mode; a VAE's code is
+        its posterior mean), so that codes already computed give the same reconstructions."""
+        return self.decode(self.encode(x))
 
     def nll(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Per-example reconstruction loss of ``target`` under output ``logits``."""

@@ -141,10 +141,6 @@ class VAE(Stack):
             return mean, 2 * torch.log(F.softplus(s) + 1e-6)
         return mean, s
 
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """Decoded posterior mean (deterministic)."""
-        return self.decode(self.encode(x))
-
     def nll(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """−log p(x|z) per example, in nats (Gaussian: with its normalising constant)."""
         if self.loss_kind == "bce":
