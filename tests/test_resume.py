@@ -87,7 +87,13 @@ def _history(run_dir) -> list[dict]:
         ]
 
 
-TIMING = {"train_seconds", "pretrain_seconds", "samples_per_second", "no_pretraining_train_seconds"}
+TIMING = {
+    "train_seconds",
+    "pretrain_seconds",
+    "samples_per_second",
+    "no_pretraining_train_seconds",
+    "evaluation_seconds",
+}
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import math
 import shutil
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -318,6 +319,7 @@ def _train_and_report(
     history = progress.history
     if rank > 0:
         return Run(out, cfg, model, {}, history)
+    trained = time.perf_counter()
     with thread_count(evaluation_threads(cfg.train.threads)):
         z_test = encode_all(model, ds.x_test.to(device))  # for the metrics and the report's figures
         metrics = evaluate(model, ds, data_baselines, model.iw_samples, cfg.train.quiet, z_test)
@@ -347,18 +349,22 @@ def _train_and_report(
         if "linear_probe_accuracy" in m:
             metrics["no_pretraining_linear_probe_accuracy"] = m["linear_probe_accuracy"]
     rundir.write_weights(out / rundir.WEIGHTS, model.state_dict(), (ds.offset, ds.span))
-    rundir.write_metrics(out, metrics)
     rundir.write_history(out, history)
     _figures(out, model, ds, history, metrics)
+    _report(out, cfg, model, ds, z_test.cpu(), metrics)
+    # what the run took after training: the metrics, baselines not ready yet, the figures and report
+    metrics["evaluation_seconds"] = time.perf_counter() - trained
+    rundir.write_metrics(out, metrics)
     rundir.write_manifest(out, model.kind, ds.sample_shape, model.code_size, completed=True)
     (out / rundir.STATE).unlink(missing_ok=True)  # optimizer state is only needed to resume
-    _report(out, cfg, model, ds, z_test.cpu())
     return Run(out, cfg, model, metrics, history)
 
 
-def _report(out: Path, cfg: Config, model: Autoencoder, ds: Dataset, test_codes: torch.Tensor) -> None:
-    """The run's report, drawn from the model, test rows and their codes in memory (a CPU copy of
-    the model: the figures work on the host), not read back from the directory just written."""
+def _report(
+    out: Path, cfg: Config, model: Autoencoder, ds: Dataset, test_codes: torch.Tensor, metrics: dict
+) -> None:
+    """The run's report, drawn from the model, test rows, their codes and the metrics in memory (a
+    CPU copy of the model: the figures work on the host), not read back from the directory."""
     opened = TrainedRun(
         cfg,
         rundir.read_manifest(out),
@@ -366,7 +372,8 @@ def _report(out: Path, cfg: Config, model: Autoencoder, ds: Dataset, test_codes:
         (ds.offset.numpy(), ds.span.numpy()),
     )
     y_test = None if ds.y_test is None else ds.y_test.numpy()
-    write_report(out, run=opened, rows=FigureRows(ds.x_test, y_test, opened.model, test_codes))
+    rows = FigureRows(ds.x_test, y_test, opened.model, test_codes)
+    write_report(out, run=opened, rows=rows, metrics=metrics)
 
 
 def _best_epoch(rows: list[dict], keep: str) -> int | None:

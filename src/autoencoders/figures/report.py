@@ -65,16 +65,17 @@ def write_report(
     out: str | Path | None = None,
     run: TrainedRun | None = None,
     rows: FigureRows | None = None,
+    metrics: dict | None = None,
 ) -> Path:
-    """Write the run's report (default ``RUN/report.html``); return its path. ``run`` and ``rows``
-    (its test rows, labels and perhaps codes): the trained run as training holds it in memory, so
-    nothing is read back from disk; by default the run directory is opened and its data loaded."""
+    """Write the run's report (default ``RUN/report.html``); return its path. ``run``, ``rows`` (its
+    test rows, labels and perhaps codes) and ``metrics``: the trained run as training holds it in
+    memory, so nothing is read back from disk; by default the run directory is opened and read."""
     run_dir = Path(run_dir)
     run = run if run is not None else open_run(run_dir)
     path = Path(out) if out is not None else run_dir / REPORT
     if path.suffix.lower() != ".html":
         raise UserError(f"--out {path}: report writes an .html file; give a file name ending in .html")
-    metrics = rundir.read_metrics(run_dir)
+    metrics = metrics if metrics is not None else rundir.read_metrics(run_dir)
     figures = [(SAVED[name], (run_dir / name).read_bytes()) for name in SAVED if (run_dir / name).is_file()]
     if rows is None:
         x, y = test_rows(run, run.cfg.data.data)
