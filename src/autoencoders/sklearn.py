@@ -57,20 +57,23 @@ def _in_float64(module: torch.nn.Module) -> torch.nn.Module:
 
 
 class _Autoencoder(BaseEstimator):
-    """Parameters and fitting shared by the three estimators.
+    """Parameters and fitting shared by the estimators; the defaults here are the transformer's.
 
     ``layers`` are the widths after the input (the last is the code size); ``options`` takes
-    any other training option by its flat name (``{"channels": [16, 32], "beta": 2.0}``).
+    any other training option by its flat name (``{"channels": [16, 32], "beta": 2.0}``). Codes
+    meant as features default to a denoising autoencoder (Gaussian noise, σ = 0.3) of tanh units:
+    on digits, logistic regression on its 16 codes beats it on PCA's 16 components, where ReLU
+    units without noise fall short (benchmarks/README.md).
     """
 
     def __init__(
         self,
         model: str = "dense",
         layers: tuple[int, ...] = (256, 64, 16),
-        activation: str = "relu",
+        activation: str = "tanh",
         code_activation: str = "linear",
         loss: str = "bce",
-        corruption: str = "none",
+        corruption: str = "gaussian",
         noise: float = 0.3,
         pretrain: str = "none",
         pretrain_epochs: int = 3,
