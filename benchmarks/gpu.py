@@ -128,6 +128,7 @@ def whole_command(work: Path, args: argparse.Namespace) -> dict[str, Any]:
             "wall_seconds": wall,
             "train_seconds": m["train_seconds"],
             "wall_over_train": wall / m["train_seconds"],
+            "evaluation_seconds": m["evaluation_seconds"],  # metrics, baselines, figures, report
             "precision": m["precision"],
         }
     return out
@@ -237,7 +238,8 @@ def main() -> None:
             for label, r in report["whole_command"].items():
                 print(
                     f"autoencoders train, {label}: {r['wall_seconds']:.1f} s wall, "
-                    f"{r['train_seconds']:.1f} s training ({r['wall_over_train']:.2f}x)",
+                    f"{r['train_seconds']:.1f} s training ({r['wall_over_train']:.2f}x), "
+                    f"{r['evaluation_seconds']:.1f} s evaluation",
                     flush=True,
                 )
         if "vae" not in args.skip:

@@ -154,6 +154,24 @@ def test_device_probes_agree_with_scikit_learn_on_digits(digits_halves):
     )
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_logistic_regression_meets_its_stopping_rule_on_correlated_features(seed):
+    """Thirty features sharing one factor, the classes in what is left: the optimum is where losses
+    differ below a float32 sum's rounding, and the fit still ends with every gradient entry at
+    scikit-learn's tolerance, 1e-4 (measured here in float64)."""
+    from autoencoders.eval.probes import logistic_regression, standardize
+
+    g = torch.Generator().manual_seed(seed)
+    common, own = torch.randn(20_000, 1, generator=g), torch.randn(20_000, 30, generator=g)
+    z = standardize(common + 0.1 * own)[0]
+    y = (own[:, :10] @ torch.randn(10, 10, generator=g) + torch.randn(20_000, 10, generator=g)).argmax(1)
+    w, b = (t.double().requires_grad_() for t in logistic_regression(z, y, 10))
+    loss = torch.nn.functional.cross_entropy(z.double() @ w.T + b, y) + w.pow(2).sum() / (2 * len(z))
+    loss.backward()
+    # within float32's rounding of the gradient the fit stopped on; a float32 loss left 3e-4 here
+    assert max(w.grad.abs().max(), b.grad.abs().max()) < 1.1e-4
+
+
 def test_normalized_mutual_information_is_scikit_learns():
     from sklearn.metrics import normalized_mutual_info_score
 

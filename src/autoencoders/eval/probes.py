@@ -58,12 +58,15 @@ def logistic_regression(
     )
 
     # the gradient in closed form, (softmax − one-hot)ᵀ z / n: a third of autograd's time per
-    # evaluation on 20,000 codes, where L-BFGS needs a few hundred of them
+    # evaluation on 20,000 codes, where L-BFGS needs a few hundred of them. The loss is summed in
+    # float64: near the optimum the line search compares losses that differ by less than a float32
+    # sum's rounding, and then it spends every evaluation left without reaching the tolerance
     @torch.no_grad()
     def closure() -> torch.Tensor:
         logits = torch.addmm(b, z, w.T)
         norm = logits.logsumexp(1, keepdim=True)
-        loss = (norm.sum() - (logits * onehot).sum()) / n + penalty * w.pow(2).sum()
+        per_row = norm.squeeze(1) - (logits * onehot).sum(1)
+        loss = per_row.double().sum() / n + penalty * w.double().pow(2).sum()
         error = (logits - norm).exp_().sub_(onehot).div_(n)
         w.grad, b.grad = error.T @ z + 2 * penalty * w, error.sum(0)
         return loss
