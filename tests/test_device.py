@@ -128,6 +128,68 @@ def test_precisions_a_device_lacks_are_refused_in_one_line(tmp_path):
     assert not (tmp_path / "r").exists()  # refused before anything was written
 
 
+@pytest.mark.parametrize(
+    ("fp32", "bf16", "units", "expected"), [(1.0, 0.8, 3.0, "bf16"), (1.0, 0.95, 3.0, "fp32")]
+)
+def test_cpu_auto_precision_times_the_step_at_each_precisions_threads(
+    monkeypatch, fp32, bf16, units, expected
+):
+    """bf16 only when its step is GAIN faster than fp32's, each timed at the threads training would
+    take at that precision; the products' speed alone no longer decides."""
+    from autoencoders.training import precision
+
+    timed = []
+
+    def seconds(step, batch, p, device, graphs, repeats):
+        timed.append((p, torch.get_num_threads()))
+        return {"fp32": fp32, "bf16": bf16}[p]
+
+    monkeypatch.setattr(precision, "step_seconds", seconds)
+    monkeypatch.setattr(precision, "bf16_speedup", lambda device_type: units)
+    step = autoencoder_step(DenseAutoencoder([16, 8, 3]), TrainConfig(), steps=10)
+    cpu, batch = torch.device("cpu"), (torch.rand(4, 16),)
+    threads = {"fp32": 2, "bf16": 1}
+    before = torch.get_num_threads()
+    assert resolve_precision("auto", cpu, lambda: step, batch, threads=threads.get) == expected
+    assert timed == [("fp32", 2), ("bf16", 1)] and torch.get_num_threads() == before
+
+
+def test_cpu_auto_precision_without_bf16_units_times_nothing(monkeypatch):
+    from autoencoders.training import precision
+
+    monkeypatch.setattr(precision, "bf16_speedup", lambda device_type: 0.01)  # bf16 ~100x slower
+    monkeypatch.setattr(precision, "step_seconds", lambda *args: pytest.fail("no step should be timed"))
+    step = autoencoder_step(DenseAutoencoder([16, 8, 3]), TrainConfig(), steps=10)
+    assert resolve_precision("auto", torch.device("cpu"), lambda: step, (torch.rand(4, 16),)) == "fp32"
+
+
+def test_measuring_bf16_draws_nothing_from_the_global_generator():
+    """Measured once per process: had it drawn from the global stream, a run's noise would depend
+    on whether an earlier run in the same process had measured it."""
+    from autoencoders.training.precision import bf16_speedup
+
+    bf16_speedup.cache_clear()
+    before = torch.random.get_rng_state()
+    assert bf16_speedup("cpu") > 0
+    assert torch.equal(before, torch.random.get_rng_state())
+
+
+def test_cpu_auto_precision_leaves_training_as_fp32_trains(tmp_path, monkeypatch):
+    """Timing copies of the step (both precisions, for real) draws no random numbers training sees
+    and trains nothing it keeps: a run that ``auto`` sends to fp32 is bit-identical to one asked
+    for fp32."""
+    from autoencoders.training import precision
+
+    monkeypatch.setattr(precision, "bf16_speedup", lambda device_type: 3.0)  # time bf16 on any CPU
+    monkeypatch.setattr(precision, "GAIN", 1e9)  # and keep fp32 whatever the timing says
+    settings = {**FAST, "data": "digits", "epochs": 2, "layers": [64, 32, 8], "corruption": "gaussian"}
+    auto = autoencoders.train(out=str(tmp_path / "auto"), **settings | {"precision": "auto"})
+    assert auto.metrics["precision"] == "fp32"
+    fixed = autoencoders.train(out=str(tmp_path / "fp32"), **settings)
+    for name, value in auto.model.state_dict().items():
+        assert torch.equal(value, fixed.model.state_dict()[name]), name
+
+
 def test_cuda_graph_option_is_validated():
     with pytest.raises(UserError, match="--cuda-graph must be one of auto, on, off"):
         autoencoders.train(data="digits", cuda_graph="always", **FAST)

@@ -183,9 +183,9 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
     progress.attach("model", model)
     cfg.train.precision = progress.marks.setdefault("precision", precision)
     # and the thread count: sums over threads round differently, resumes must not
-    speedup = bf16_speedup(device.type) if cfg.train.precision == "bf16" else 1.0
     threads = progress.marks.setdefault(
-        "threads", choose_threads(cfg.train.threads, model, cfg.train.batch_size, speedup)
+        "threads",
+        choose_threads(cfg.train.threads, model, cfg.train.batch_size, _speedup(cfg.train.precision, device)),
     )
     log = events.EventLog(out / rundir.TENSORBOARD) if main and cfg.train.tensorboard else None
     if log is not None:
@@ -219,15 +219,24 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
 
 
 def _precision(cfg: Config, ds: Dataset, model: Autoencoder, device: torch.device) -> str:
-    """The run's precision; ``auto`` on one GPU times training steps of copies of ``model``."""
-    if cfg.train.precision != "auto" or device.type != "cuda" or distributed.rank_and_size()[1] > 1:
+    """The run's precision; ``auto`` in one process times training steps of copies of ``model``,
+    on a CPU with the threads the run would take at each precision."""
+    if cfg.train.precision != "auto" or distributed.rank_and_size()[1] > 1:
         return resolve_precision(cfg.train.precision, device)
 
     def make_step() -> Step:
         return kinds.make_step(copy.deepcopy(model), cfg.train, 1)
 
+    def threads(precision: str) -> int:
+        return choose_threads(cfg.train.threads, model, cfg.train.batch_size, _speedup(precision, device))
+
     batch = tuple(t.to(device) for t in first_batch((ds.x_train,), cfg.train.batch_size))
-    return resolve_precision("auto", device, make_step, batch, cfg.train.cuda_graph)
+    return resolve_precision("auto", device, make_step, batch, cfg.train.cuda_graph, threads)
+
+
+def _speedup(precision: str, device: torch.device) -> float:
+    """How much faster than fp32 ``precision`` multiplies, as the thread policy counts work."""
+    return bf16_speedup(device.type) if precision == "bf16" else 1.0
 
 
 # Python's thread switch interval while baselines run beside training (its default is 5 ms): a

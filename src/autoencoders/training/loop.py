@@ -82,7 +82,7 @@ def fit(
     device = train[0].device
     rank, world = rank_and_size()
     precision = cfg.precision
-    if precision == "auto" and device.type == "cuda" and world == 1:  # timed on copies of this step
+    if precision == "auto" and world == 1:  # timed on copies of this step, at the caller's threads
         first = first_batch(train, cfg.batch_size)
         precision = resolve_precision(precision, device, copies_of(step), first, cfg.cuda_graph)
     precision = resolve_precision(precision, device)

@@ -1,10 +1,11 @@
 """Compute precision: fp32, TF32 matmuls (CUDA), or bf16 autocast; ``auto`` measures which is fastest.
 
-On a CPU, ``auto`` times bf16 against fp32 matrix products (CPUs without bf16 units run it ~100×
-slower). On a GPU a matrix product is the wrong yardstick: a small autoencoder's step is bound by
-kernel launches, and bf16 autocast adds cast kernels, so bf16 can lose although its products win.
-There ``auto`` times the training step itself, on a copy of it, at every precision the GPU has,
-and keeps fp32 unless another is at least ``GAIN`` faster.
+A matrix product alone is the wrong yardstick: a small autoencoder's step is bound by kernel
+launches (GPU) or per-operation overhead (CPU), and bf16 autocast adds casts, so bf16 can lose
+although its products win (on a 2-core Xeon with bf16 units, the default digits run trains 1.45×
+faster in fp32). So ``auto`` times the training step itself, on copies of it, at every precision
+the device has, and keeps fp32 unless another is at least ``GAIN`` faster. Only on a CPU without
+bf16 units (its bf16 products ~100× slower) is the products' timing enough: fp32.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import statistics
 import time
 from collections.abc import Callable, Iterator
 
 import torch
 
 from ..errors import UserError
+from ..runtime.threads import thread_count
 from .capture import batch_runner
 from .steps import Batch, Step
 
@@ -33,7 +36,7 @@ def bf16_speedup(device_type: str) -> float:
     """
     if device_type == "cuda":
         return 2.0 if torch.cuda.is_bf16_supported() else 0.0
-    a = torch.randn(256, 256)
+    a = torch.randn(256, 256, generator=torch.Generator().manual_seed(0))  # the global stream untouched
     best = {}
     for dtype in (torch.float32, torch.bfloat16):
         x = a.to(dtype)
@@ -45,6 +48,12 @@ def bf16_speedup(device_type: str) -> float:
             times.append(time.perf_counter() - t0)
         best[dtype] = min(times)
     return best[torch.float32] / best[torch.bfloat16]
+
+
+def has_fast_bf16(device: torch.device) -> bool:
+    """Whether timing bf16 steps on ``device`` is worth it: a GPU (``available`` says whether it runs
+    bf16 at all), or a CPU whose bf16 matrix products are at least 1.3× its fp32 ones."""
+    return device.type == "cuda" or bf16_speedup(device.type) >= 1.3
 
 
 def has_tf32(device: torch.device) -> bool:
@@ -67,12 +76,20 @@ def step_seconds(
 ) -> float:
     """Seconds per training batch of ``step`` at ``precision``, run as training will run it (replayed
     as a CUDA graph unless ``graphs`` is off), after a warm-up that includes the capture (the step
-    trains)."""
+    trains): on a GPU the mean over ``repeats`` batches (its steps are asynchronous), on a CPU their
+    median (robust to a moment of other work)."""
     step.amp = lambda: autocast(precision, device)
     run_batch = batch_runner(step, graphs, device, quiet=True)
-    with matmul_precision(precision, device):
+    with flush_denormals(), matmul_precision(precision, device):
         for _ in range(5):
             run_batch(batch)
+        if device.type != "cuda":
+            times = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                run_batch(batch)
+                times.append(time.perf_counter() - t0)
+            return statistics.median(times)
         torch.cuda.synchronize(device)
         t0 = time.perf_counter()
         for _ in range(repeats):
@@ -87,11 +104,13 @@ def resolve_precision(
     make_step: Callable[[], Step] | None = None,
     batch: Batch | None = None,
     graphs: str = "auto",
+    threads: Callable[[str], int] | None = None,
 ) -> str:
-    """The precision to train at. ``auto``: on a CPU, bf16 where its matrix products are at least 1.3×
-    fp32's; on a GPU, the fastest of ``available`` precisions by ``step_seconds`` of fresh copies from
-    ``make_step`` on ``batch``, with CUDA graphs as ``graphs`` says (fp32 when none is ``GAIN``
-    faster, or when no step is given). A precision the device lacks is refused."""
+    """The precision to train at. ``auto``: the fastest of ``available`` precisions by
+    ``step_seconds`` of fresh copies from ``make_step`` on ``batch``, with CUDA graphs as ``graphs``
+    says and, on a CPU, the intra-op ``threads`` training would use at each precision (default: the
+    current count); fp32 when none is ``GAIN`` faster, when no step is given, or on a CPU whose bf16
+    products are not at least 1.3× fp32's. A precision the device lacks is refused."""
     if name != "auto":
         if name not in available(device):
             what = "TF32 tensor cores" if name == "tf32" else "bf16 support"
@@ -100,12 +119,15 @@ def resolve_precision(
                 f"this run is on {device}: use --precision fp32 or auto"
             )
         return name
-    if device.type != "cuda":
-        return "bf16" if bf16_speedup(device.type) >= 1.3 else "fp32"
-    if make_step is None or batch is None:
+    if make_step is None or batch is None or not has_fast_bf16(device):
         return "fp32"
-    with torch.random.fork_rng(devices=[device]):  # the timing steps' noise draws leave no trace
-        seconds = {p: step_seconds(make_step(), batch, p, device, graphs) for p in available(device)}
+    repeats = 20 if device.type == "cuda" else 7  # a CPU's median settles within a few steps
+    seconds = {}
+    for p in available(device):
+        n = threads(p) if threads is not None else torch.get_num_threads()
+        # the timing steps' noise draws leave no trace
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), thread_count(n):
+            seconds[p] = step_seconds(make_step(), batch, p, device, graphs, repeats)
     best = min(seconds, key=seconds.get)
     return best if seconds[best] * GAIN <= seconds["fp32"] else "fp32"
 
