@@ -54,12 +54,11 @@ from autoencoders.data.datasets import load_dataset
 from autoencoders.eval.metrics import reconstruction_errors
 from autoencoders.eval.probes import PCA
 from autoencoders.models.layers import make_corruption
-from autoencoders.run import as_config
+from autoencoders.run import as_config, measure_precision
 from autoencoders.runtime.device import resolve_device
 from autoencoders.training import state as state_module
 from autoencoders.training.layerwise import greedy_pretrain
 from autoencoders.training.loop import fit
-from autoencoders.training.precision import resolve_precision
 from autoencoders.training.state import Progress
 from autoencoders.training.steps import autoencoder_step
 
@@ -381,11 +380,13 @@ def run_ours(
         quiet=True,
         **recipe,
     )
-    # resolved (and for ``auto`` measured, then cached) before the clock starts; reported below
-    precision = resolve_precision(cfg.train.precision, device)
+    x_tr = x_train.to(device)
+    # resolved (for ``auto`` timed on a throwaway model's steps, as ``train`` does) before the
+    # clock starts and before the seed: the run's own model and noise are as without it
+    throwaway = kinds.build(cfg.model, cfg.kind_options, (x_tr.shape[1],)).to(device)
+    precision = cfg.train.precision = measure_precision(cfg, x_tr, throwaway, device)
     torch.manual_seed(cfg.train.seed)
     clock = Clock(device)
-    x_tr = x_train.to(device)
     x_val = x_train[:0].to(device)  # val_fraction=0: an empty validation split
     clock.start()
 

@@ -23,7 +23,7 @@ from .config import Config, load_toml
 from .data.batches import first_batch
 from .data.datasets import Dataset, load_dataset
 from .data.sources import save_arrays
-from .data.stream import RowStream
+from .data.stream import Rows, RowStream
 from .errors import UserError
 from .eval.metrics import baselines, encode_all, evaluate, reconstruct_all
 from .figures import plots
@@ -169,8 +169,8 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
         pretrainable_pairs(model, cfg.pretrain.schedule)  # refused before anything is written
     cfg.model.layers = model.layers  # config.json records the widths actually used
     # the precision ``auto`` picks is measured: keep the first process's choice across resumes
-    precision = (saved[1].get("marks", {}).get("precision") if saved else None) or _precision(
-        cfg, ds, model, device
+    precision = (saved[1].get("marks", {}).get("precision") if saved else None) or measure_precision(
+        cfg, ds.x_train, model, device
     )
     out = Path(cfg.out) if cfg.out else _new_run_dir(cfg)
     if main and saved is None:
@@ -218,9 +218,9 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
             alongside.close()
 
 
-def _precision(cfg: Config, ds: Dataset, model: Autoencoder, device: torch.device) -> str:
-    """The run's precision; ``auto`` in one process times training steps of copies of ``model``,
-    on a CPU with the threads the run would take at each precision."""
+def measure_precision(cfg: Config, rows: Rows, model: Autoencoder, device: torch.device) -> str:
+    """The run's precision; ``auto`` in one process times training steps of copies of ``model`` on
+    the first batch of ``rows``, on a CPU with the threads the run would take at each precision."""
     if cfg.train.precision != "auto" or distributed.rank_and_size()[1] > 1:
         return resolve_precision(cfg.train.precision, device)
 
@@ -230,7 +230,7 @@ def _precision(cfg: Config, ds: Dataset, model: Autoencoder, device: torch.devic
     def threads(precision: str) -> int:
         return choose_threads(cfg.train.threads, model, cfg.train.batch_size, _speedup(precision, device))
 
-    batch = tuple(t.to(device) for t in first_batch((ds.x_train,), cfg.train.batch_size))
+    batch = tuple(t.to(device) for t in first_batch((rows,), cfg.train.batch_size))
     return resolve_precision("auto", device, make_step, batch, cfg.train.cuda_graph, threads)
 
 
