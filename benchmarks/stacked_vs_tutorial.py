@@ -375,14 +375,16 @@ def run_ours(
         layers=LAYERS,
         output_activation="sigmoid",
         precision=args.precision,
+        threads=str(torch.get_num_threads()),
         device=str(device),
         seed=args.seed,
         quiet=True,
         **recipe,
     )
     x_tr = x_train.to(device)
-    # resolved (for ``auto`` timed on a throwaway model's steps, as ``train`` does) before the
-    # clock starts and before the seed: the run's own model and noise are as without it
+    # resolved (for ``auto`` timed on a throwaway model's steps as ``train`` times them, at the
+    # threads this pipeline trains with) before the clock starts and before the seed: the run's
+    # own model and noise are as without it
     throwaway = kinds.build(cfg.model, cfg.kind_options, (x_tr.shape[1],)).to(device)
     precision = cfg.train.precision = measure_precision(cfg, x_tr, throwaway, device)
     torch.manual_seed(cfg.train.seed)

@@ -190,6 +190,16 @@ def test_cpu_auto_precision_leaves_training_as_fp32_trains(tmp_path, monkeypatch
         assert torch.equal(value, fixed.model.state_dict()[name]), name
 
 
+def test_classify_and_cluster_keep_the_precision_their_run_measured(tmp_path):
+    from autoencoders.trained import later_precision
+
+    (tmp_path / "metrics.json").write_text('{"precision": "bf16", "device": "cpu"}')
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert later_precision(tmp_path, "auto", cpu) == "bf16"  # measured once, on the same kind of device
+    assert later_precision(tmp_path, "auto", gpu) == "auto"  # another device measures for itself
+    assert later_precision(tmp_path, "fp32", cpu) == "fp32"  # what the user asks for wins
+
+
 def test_cuda_graph_option_is_validated():
     with pytest.raises(UserError, match="--cuda-graph must be one of auto, on, off"):
         autoencoders.train(data="digits", cuda_graph="always", **FAST)

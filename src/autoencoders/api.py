@@ -26,7 +26,16 @@ from .models import Autoencoder
 from .models.layers import make_corruption
 from .options import ClassifyOptions, split_options
 from .runtime.device import resolve_device
-from .trained import Data, check_width, open_clusterer, open_run, rows_of, scaled_data, scaled_rows
+from .trained import (
+    Data,
+    check_width,
+    later_precision,
+    open_clusterer,
+    open_run,
+    rows_of,
+    scaled_data,
+    scaled_rows,
+)
 
 
 def load(run_dir: str | Path, device: str = "cpu") -> Autoencoder | EncoderClassifier | Ladder | Clusterer:
@@ -250,7 +259,9 @@ def classify(
     )
     out = Path(out) if out else Path(run_dir) / how.name()
     rundir.check_output_dir(out, rundir.is_classifier(out), "classifier")
-    model = run.model.to(resolve_device(cfg.train.device))
+    device = resolve_device(cfg.train.device)
+    cfg.train.precision = later_precision(run_dir, cfg.train.precision, device)
+    model = run.model.to(device)
     ds = load_dataset(cfg.data, scaler=run.scaler)
     check_width(model, ds.n_features, cfg.data.data)
     result = train_classifier(model, ds, cfg.train, how)

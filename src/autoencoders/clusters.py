@@ -19,7 +19,7 @@ from .io import rundir
 from .options import ClusterOptions, split_options
 from .runtime.device import resolve_device
 from .runtime.threads import choose_threads, thread_count
-from .trained import Data, TrainedRun, check_width, open_run, rows_of, scaled_data
+from .trained import Data, TrainedRun, check_width, later_precision, open_run, rows_of, scaled_data
 
 MAP_POINTS = 5000  # rows drawn in the 2-D map (a sample: more only hide each other)
 
@@ -65,6 +65,7 @@ def cluster(
     out = Path(out) if out is not None else Path(run_dir) / how.name()
     rundir.check_output_dir(out, rundir.is_clustering(out), "clustering")
     device = resolve_device(cfg.train.device)
+    cfg.train.precision = later_precision(run_dir, cfg.train.precision, device)
     rows = torch.from_numpy(np.ascontiguousarray(x)).to(device)
     model = run.model.to(device)
     with thread_count(choose_threads(cfg.train.threads, model, how.batch_size)):  # as training chooses

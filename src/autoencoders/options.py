@@ -245,8 +245,8 @@ class TrainConfig:
     precision: str = option(
         "auto",
         "compute precision: fp32, tf32 (fp32 with TF32 matrix products, GPUs from NVIDIA Ampere on) or bf16 "
-        "autocast; auto measures them (a CPU's bf16 products; a GPU's training steps) and keeps fp32 unless "
-        "another is measurably faster",
+        "autocast; auto times the run's training step at each (fp32 on a CPU without bf16 units, and under "
+        "torchrun, where the processes must agree) and keeps fp32 unless another is measurably faster",
         ("auto", "fp32", "tf32", "bf16"),
     )
     cuda_graph: str = option(

@@ -358,14 +358,16 @@ def _train_and_report(
         if "linear_probe_accuracy" in m:
             metrics["no_pretraining_linear_probe_accuracy"] = m["linear_probe_accuracy"]
     rundir.write_weights(out / rundir.WEIGHTS, model.state_dict(), (ds.offset, ds.span))
+    rundir.write_metrics(out, metrics)
     rundir.write_history(out, history)
     _figures(out, model, ds, history, metrics)
-    _report(out, cfg, model, ds, z_test.cpu(), metrics)
-    # what the run took after training: the metrics, baselines not ready yet, the figures and report
-    metrics["evaluation_seconds"] = time.perf_counter() - trained
-    rundir.write_metrics(out, metrics)
     rundir.write_manifest(out, model.kind, ds.sample_shape, model.code_size, completed=True)
     (out / rundir.STATE).unlink(missing_ok=True)  # optimizer state is only needed to resume
+    _report(out, cfg, model, ds, z_test.cpu(), metrics)
+    # what the run took after training (the metrics, baselines not ready yet, figures and report),
+    # added once the report is written: a run whose report fails is still complete, without it
+    metrics["evaluation_seconds"] = time.perf_counter() - trained
+    rundir.write_metrics(out, metrics)
     return Run(out, cfg, model, metrics, history)
 
 

@@ -51,6 +51,17 @@ def open_run(run_dir: str | Path, device: str = "cpu") -> TrainedRun:
     return TrainedRun(cfg, manifest, model.to(device).eval(), scaler)
 
 
+def later_precision(run_dir: str | Path, precision: str, device: torch.device) -> str:
+    """The precision for training more on a run (classifying, clustering) on ``device``: ``precision``,
+    or for ``auto`` the one the run measured when it trained on the same kind of device (its
+    metrics record it), so later stages do not time their steps again."""
+    if precision != "auto":
+        return precision
+    metrics = rundir.read_metrics(Path(run_dir))
+    trained_on = torch.device(metrics.get("device", "meta")).type
+    return metrics.get("precision", "auto") if trained_on == device.type else "auto"
+
+
 def check_width(model: Autoencoder, n_features: int, spec: str) -> None:
     """A UserError unless rows of ``n_features`` fit ``model``'s input."""
     expected = int(np.prod(model.input_shape))

@@ -302,6 +302,7 @@ def evaluate(
     probe, y_test = rows[2:]
     x_test = ds.x_test.to(device)
     z_test = encode_all(model, x_test) if test_codes is None else test_codes
+    # the decoded codes: as large as the test rows, which are on the device already
     ae = reconstruction_errors(x_test, _batched(model, model.decode, z_test))
     own = {"test_mse": ae["mse"], "test_sse_per_image": ae["sse_per_image"], "test_psnr": ae["psnr"]}
     if model.likelihood:
