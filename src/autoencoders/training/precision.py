@@ -50,9 +50,10 @@ def bf16_speedup(device_type: str) -> float:
     return best[torch.float32] / best[torch.bfloat16]
 
 
-def has_fast_bf16(device: torch.device) -> bool:
-    """Whether timing bf16 steps on ``device`` is worth it: a GPU (``available`` says whether it runs
-    bf16 at all), or a CPU whose bf16 matrix products are at least 1.3× its fp32 ones."""
+def worth_timing(device: torch.device) -> bool:
+    """Whether timing steps at each precision on ``device`` can find one faster than fp32: on a GPU
+    (``available`` says which it runs), or on a CPU whose bf16 matrix products are at least 1.3×
+    its fp32 ones."""
     return device.type == "cuda" or bf16_speedup(device.type) >= 1.3
 
 
@@ -119,7 +120,7 @@ def resolve_precision(
                 f"this run is on {device}: use --precision fp32 or auto"
             )
         return name
-    if make_step is None or batch is None or not has_fast_bf16(device):
+    if make_step is None or batch is None or not worth_timing(device):
         return "fp32"
     repeats = 20 if device.type == "cuda" else 7  # a CPU's median settles within a few steps
     seconds = {}
