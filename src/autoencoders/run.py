@@ -224,8 +224,9 @@ def measure_precision(cfg: Config, rows: Rows, model: Autoencoder, device: torch
     if cfg.train.precision != "auto" or distributed.rank_and_size()[1] > 1:
         return resolve_precision(cfg.train.precision, device)
 
-    def make_step() -> Step:
-        return kinds.make_step(copy.deepcopy(model), cfg.train, 1)
+    def make_step() -> Step:  # the stage's own step (corruption, every term) on a copy
+        steps = cfg.train.epochs * math.ceil(len(rows) / cfg.train.batch_size)
+        return _stage_step(copy.deepcopy(model), cfg, steps)
 
     def threads(precision: str) -> int:
         return choose_threads(cfg.train.threads, model, cfg.train.batch_size, _speedup(precision, device))
@@ -420,10 +421,14 @@ def train_stages(
 def _train_stage(progress: Progress, stage: str, model: Autoencoder, cfg: Config, x_train, x_val) -> None:
     """End-to-end training of ``model`` (with the configured input corruption) as one stage."""
     steps = cfg.train.epochs * math.ceil(len(x_train) / cfg.train.batch_size)
-    corrupt = make_corruption(cfg.model.corruption, cfg.model.noise)
-    terms = model.terms() + regularisers(cfg.model)
-    make_step = functools.partial(kinds.make_step, model, cfg.train, steps, corrupt, terms)
+    make_step = functools.partial(_stage_step, model, cfg, steps)
     progress.run_stage(stage, make_step, x_train, x_val, cfg.train, cfg.train.epochs)
+
+
+def _stage_step(model: Autoencoder, cfg: Config, steps: int) -> Step:
+    """The step of end-to-end training: the kind's own, with the configured corruption and terms."""
+    corrupt = make_corruption(cfg.model.corruption, cfg.model.noise)
+    return kinds.make_step(model, cfg.train, steps, corrupt, model.terms() + regularisers(cfg.model))
 
 
 def _snapshot(out: Path, model: Autoencoder, ds: Dataset, every: int, row: dict) -> None:
