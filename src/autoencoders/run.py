@@ -225,8 +225,7 @@ def measure_precision(cfg: Config, rows: Rows, model: Autoencoder, device: torch
         return resolve_precision(cfg.train.precision, device)
 
     def make_step() -> Step:  # the stage's own step (corruption, every term) on a copy
-        steps = cfg.train.epochs * math.ceil(len(rows) / cfg.train.batch_size)
-        return _stage_step(copy.deepcopy(model), cfg, steps)
+        return _stage_step(copy.deepcopy(model), cfg, len(rows))
 
     def threads(precision: str) -> int:
         return choose_threads(cfg.train.threads, model, cfg.train.batch_size, _speedup(precision, device))
@@ -420,13 +419,14 @@ def train_stages(
 
 def _train_stage(progress: Progress, stage: str, model: Autoencoder, cfg: Config, x_train, x_val) -> None:
     """End-to-end training of ``model`` (with the configured input corruption) as one stage."""
-    steps = cfg.train.epochs * math.ceil(len(x_train) / cfg.train.batch_size)
-    make_step = functools.partial(_stage_step, model, cfg, steps)
+    make_step = functools.partial(_stage_step, model, cfg, len(x_train))
     progress.run_stage(stage, make_step, x_train, x_val, cfg.train, cfg.train.epochs)
 
 
-def _stage_step(model: Autoencoder, cfg: Config, steps: int) -> Step:
-    """The step of end-to-end training: the kind's own, with the configured corruption and terms."""
+def _stage_step(model: Autoencoder, cfg: Config, n_rows: int) -> Step:
+    """The step of end-to-end training on ``n_rows``: the kind's own, with the configured corruption
+    and terms, its schedule as long as the stage."""
+    steps = cfg.train.epochs * math.ceil(n_rows / cfg.train.batch_size)
     corrupt = make_corruption(cfg.model.corruption, cfg.model.noise)
     return kinds.make_step(model, cfg.train, steps, corrupt, model.terms() + regularisers(cfg.model))
 
