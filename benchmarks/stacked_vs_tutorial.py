@@ -54,7 +54,7 @@ from autoencoders.data.datasets import load_dataset
 from autoencoders.eval.metrics import reconstruction_errors
 from autoencoders.eval.probes import PCA
 from autoencoders.models.layers import make_corruption
-from autoencoders.run import as_config, measure_precision
+from autoencoders.run import as_config, measure_setting
 from autoencoders.runtime.device import resolve_device
 from autoencoders.training import state as state_module
 from autoencoders.training.layerwise import greedy_pretrain
@@ -386,7 +386,7 @@ def run_ours(
     # threads this pipeline trains with) before the clock starts and before the seed: the run's
     # own model and noise are as without it
     throwaway = kinds.build(cfg.model, cfg.kind_options, (x_tr.shape[1],)).to(device)
-    precision = cfg.train.precision = measure_precision(cfg, x_tr, throwaway, device)
+    precision = cfg.train.precision = measure_setting(cfg, x_tr, throwaway, device)[0]
     torch.manual_seed(cfg.train.seed)
     clock = Clock(device)
     x_val = x_train[:0].to(device)  # val_fraction=0: an empty validation split

@@ -140,25 +140,84 @@ def test_cpu_auto_precision_times_the_step_at_each_precisions_threads(
 
     timed = []
 
-    def seconds(step, batch, p, device, graphs, repeats):
-        timed.append((p, torch.get_num_threads()))
-        return {"fp32": fp32, "bf16": bf16}[p]
+    def step_timer(step, batch, p, device, graphs):
+        def clock(n):
+            timed.append((p, torch.get_num_threads()))
+            return {"fp32": fp32, "bf16": bf16}[p]
 
-    monkeypatch.setattr(precision, "step_seconds", seconds)
+        return clock
+
+    monkeypatch.setattr(precision, "step_timer", step_timer)
     monkeypatch.setattr(precision, "bf16_speedup", lambda device_type: units)
     step = autoencoder_step(DenseAutoencoder([16, 8, 3]), TrainConfig(), steps=10)
     cpu, batch = torch.device("cpu"), (torch.rand(4, 16),)
     threads = {"fp32": 2, "bf16": 1}
     before = torch.get_num_threads()
     assert resolve_precision("auto", cpu, lambda: step, batch, threads=threads.get) == expected
-    assert timed == [("fp32", 2), ("bf16", 1)] and torch.get_num_threads() == before
+    assert timed == [("fp32", 2), ("bf16", 1)] * 3 and torch.get_num_threads() == before  # in turns
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [
+        # two threads not GAIN faster at either precision: one thread at bf16, leaving a core idle
+        ({("fp32", 1): 1.0, ("fp32", 4): 0.95, ("bf16", 1): 0.6, ("bf16", 4): 0.58}, ("bf16", 1)),
+        # four threads GAIN faster at fp32, and bf16 only GAIN faster than that on four
+        ({("fp32", 1): 1.0, ("fp32", 4): 0.5, ("bf16", 1): 0.48, ("bf16", 4): 0.3}, ("bf16", 4)),
+        # nothing GAIN faster than the simplest
+        ({("fp32", 1): 1.0, ("fp32", 4): 0.95, ("bf16", 1): 0.95, ("bf16", 4): 0.93}, ("fp32", 1)),
+    ],
+)
+def test_a_cpu_run_times_one_thread_against_more_and_keeps_the_simpler_unless_gain_faster(
+    monkeypatch, seconds, expected
+):
+    from autoencoders import run
+    from autoencoders.runtime import threads
+    from autoencoders.training import precision
+
+    timed = []
+
+    def step_timer(step, batch, p, device, graphs):
+        def clock(n):
+            timed.append((p, torch.get_num_threads()))
+            return seconds[timed[-1]]
+
+        return clock
+
+    monkeypatch.setattr(precision, "step_timer", step_timer)
+    monkeypatch.setattr(precision, "bf16_speedup", lambda device_type: 3.0)
+    monkeypatch.setattr(threads, "available_cpus", lambda: 4)
+    monkeypatch.setattr(threads, "SMALL_PRODUCT", 0)  # the product rule gives every precision 4 threads
+    cfg = run.as_config(layers=[16, 8, 3], batch_size=4, precision="auto")
+    model, cpu = DenseAutoencoder([16, 8, 3]), torch.device("cpu")
+    before = torch.get_num_threads()
+    assert run.measure_setting(cfg, torch.rand(32, 16), model, cpu) == expected
+    assert timed == list(seconds) * 3 and torch.get_num_threads() == before
+    # threads the user gives are the only ones timed; a precision the user gives is not timed
+    timed.clear()
+    fixed = cfg.replace(threads="4")
+    assert run.measure_setting(fixed, torch.rand(32, 16), model, cpu)[1] == 4
+    assert timed == [("fp32", 4), ("bf16", 4)] * 3
+    timed.clear()
+    assert run.measure_setting(cfg.replace(precision="fp32"), torch.rand(32, 16), model, cpu) == ("fp32", 4)
+    assert timed == []
+
+
+def test_a_run_trains_with_the_threads_it_measured(tmp_path, monkeypatch):
+    from autoencoders import run
+
+    # the product rule would give this small net one thread
+    monkeypatch.setattr(run, "measure_setting", lambda cfg, rows, model, device: ("fp32", 2))
+    settings = {**FAST, "data": "digits", "epochs": 1, "layers": [64, 8], "threads": "auto"}
+    trained = autoencoders.train(out=str(tmp_path / "r"), **settings)
+    assert trained.metrics["threads"] == 2 and trained.metrics["precision"] == "fp32"
 
 
 def test_cpu_auto_precision_without_bf16_units_times_nothing(monkeypatch):
     from autoencoders.training import precision
 
     monkeypatch.setattr(precision, "bf16_speedup", lambda device_type: 0.01)  # bf16 ~100x slower
-    monkeypatch.setattr(precision, "step_seconds", lambda *args: pytest.fail("no step should be timed"))
+    monkeypatch.setattr(precision, "step_timer", lambda *args: pytest.fail("no step should be timed"))
     step = autoencoder_step(DenseAutoencoder([16, 8, 3]), TrainConfig(), steps=10)
     assert resolve_precision("auto", torch.device("cpu"), lambda: step, (torch.rand(4, 16),)) == "fp32"
 

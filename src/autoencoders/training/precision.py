@@ -4,8 +4,9 @@ A matrix product alone is the wrong yardstick: a small autoencoder's step is bou
 launches (GPU) or per-operation overhead (CPU), and bf16 autocast adds casts, so bf16 can lose
 although its products win (on a 2-core Xeon with bf16 units, the default digits run trains 1.45×
 faster in fp32). So ``auto`` times the training step itself, on copies of it, at every precision
-the device has, and keeps fp32 unless another is at least ``GAIN`` faster. Only on a CPU without
-bf16 units (its bf16 products ~100× slower) is the products' timing enough: fp32.
+the device has, and keeps fp32 unless another is at least ``GAIN`` faster (a run on a CPU also
+times one thread against more: ``run.measure_setting``). Only on a CPU without bf16 units (its
+bf16 products ~100× slower) is the products' timing enough: fp32.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import math
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
@@ -29,25 +31,32 @@ GAIN = 1.1  # how much faster than fp32 a precision must measure for ``auto`` to
 
 @functools.cache
 def bf16_speedup(device_type: str) -> float:
-    """bf16/fp32 matmul throughput ratio on this device, measured once per process.
+    """bf16/fp32 matmul throughput ratio per CPU thread on this device, measured once per process.
 
+    Timed on one thread at 512 × 512, the median of five: at 256 × 256 on two threads, waking the
+    second thread made the ratio read anywhere from 1.7 to 2.5 on a CPU where it is 2.15 (AMD EPYC
+    with bf16 units), and the thread policy reads it against a threshold.
     On CUDA, GPUs that support bf16 run it on tensor cores: taken as a win without timing
     (only the CPU thread policy reads this; ``auto`` times a GPU's steps instead).
     """
     if device_type == "cuda":
         return 2.0 if torch.cuda.is_bf16_supported() else 0.0
-    a = torch.randn(256, 256, generator=torch.Generator().manual_seed(0))  # the global stream untouched
-    best = {}
-    for dtype in (torch.float32, torch.bfloat16):
-        x = a.to(dtype)
-        x @ x  # warm-up: the first call may pick kernels
-        times = []
-        for _ in range(3):  # best of three: robust to a busy machine
+    a = torch.randn(512, 512, generator=torch.Generator().manual_seed(0))  # the global stream untouched
+    median = {}
+    with thread_count(1):
+        for dtype in (torch.float32, torch.bfloat16):
+            x = a.to(dtype)
             t0 = time.perf_counter()
-            x @ x
-            times.append(time.perf_counter() - t0)
-        best[dtype] = min(times)
-    return best[torch.float32] / best[torch.bfloat16]
+            x @ x  # warm-up: the first call may pick kernels
+            if dtype == torch.bfloat16 and time.perf_counter() - t0 > 20 * median[torch.float32]:
+                return median[torch.float32] / (time.perf_counter() - t0)  # no bf16 units: no more waiting
+            times = []
+            for _ in range(5):
+                t0 = time.perf_counter()
+                x @ x
+                times.append(time.perf_counter() - t0)
+            median[dtype] = statistics.median(times)
+    return median[torch.float32] / median[torch.bfloat16]
 
 
 def worth_timing(device: torch.device) -> bool:
@@ -72,31 +81,34 @@ def available(device: torch.device) -> list[str]:
     return out
 
 
-def step_seconds(
-    step: Step, batch: Batch, precision: str, device: torch.device, graphs: str = "auto", repeats: int = 20
-) -> float:
-    """Seconds per training batch of ``step`` at ``precision``, run as training will run it (replayed
-    as a CUDA graph unless ``graphs`` is off), after a warm-up that includes the capture (the step
-    trains): on a GPU the mean over ``repeats`` batches (its steps are asynchronous), on a CPU their
-    median (robust to a moment of other work)."""
+def step_timer(
+    step: Step, batch: Batch, precision: str, device: torch.device, graphs: str = "auto"
+) -> Callable[[int], float]:
+    """A clock of ``step`` on ``batch`` at ``precision``, run as training will run it (replayed as a
+    CUDA graph unless ``graphs`` is off), warmed up (the capture included; the step trains): called
+    with ``n``, the seconds per batch of ``n`` more, their median on a CPU (robust to a moment of
+    other work), their mean on a GPU (its steps are asynchronous)."""
     step.amp = lambda: autocast(precision, device)
     run_batch = batch_runner(step, graphs, device, quiet=True)
-    with flush_denormals(), matmul_precision(precision, device):
-        for _ in range(5):
-            run_batch(batch)
-        if device.type != "cuda":
-            times = []
-            for _ in range(repeats):
-                t0 = time.perf_counter()
+
+    def seconds(n: int) -> float:
+        with flush_denormals(), matmul_precision(precision, device):
+            if device.type != "cuda":
+                times = []
+                for _ in range(n):
+                    t0 = time.perf_counter()
+                    run_batch(batch)
+                    times.append(time.perf_counter() - t0)
+                return statistics.median(times)
+            torch.cuda.synchronize(device)
+            t0 = time.perf_counter()
+            for _ in range(n):
                 run_batch(batch)
-                times.append(time.perf_counter() - t0)
-            return statistics.median(times)
-        torch.cuda.synchronize(device)
-        t0 = time.perf_counter()
-        for _ in range(repeats):
-            run_batch(batch)
-        torch.cuda.synchronize(device)
-    return (time.perf_counter() - t0) / repeats
+            torch.cuda.synchronize(device)
+        return (time.perf_counter() - t0) / n
+
+    seconds(5)
+    return seconds
 
 
 def resolve_precision(
@@ -107,11 +119,10 @@ def resolve_precision(
     graphs: str = "auto",
     threads: Callable[[str], int] | None = None,
 ) -> str:
-    """The precision to train at. ``auto``: the fastest of ``available`` precisions by
-    ``step_seconds`` of fresh copies from ``make_step`` on ``batch``, with CUDA graphs as ``graphs``
-    says and, on a CPU, the intra-op ``threads`` training would use at each precision (default: the
-    current count); fp32 when none is ``GAIN`` faster, when no step is given, or on a CPU whose bf16
-    products are not at least 1.3× fp32's. A precision the device lacks is refused."""
+    """The precision to train at. ``auto``: the ``fastest`` of ``available`` precisions, each timed
+    with CUDA graphs as ``graphs`` says and, on a CPU, the intra-op ``threads`` training would use
+    at it (default: the current count); fp32 when no step is given, or on a CPU whose bf16 products
+    are not at least 1.3× fp32's. A precision the device lacks is refused."""
     if name != "auto":
         if name not in available(device):
             what = "TF32 tensor cores" if name == "tf32" else "bf16 support"
@@ -122,15 +133,45 @@ def resolve_precision(
         return name
     if make_step is None or batch is None or not worth_timing(device):
         return "fp32"
-    repeats = 20 if device.type == "cuda" else 7  # a CPU's median settles within a few steps
-    seconds = {}
-    for p in available(device):
-        n = threads(p) if threads is not None else torch.get_num_threads()
+    count = threads or (lambda precision: torch.get_num_threads())
+    return fastest([(p, count(p)) for p in available(device)], make_step, batch, device, graphs)[0]
+
+
+def fastest(
+    candidates: Sequence[tuple[str, int]],
+    make_step: Callable[[], Step],
+    batch: Batch,
+    device: torch.device,
+    graphs: str = "auto",
+) -> tuple[str, int]:
+    """Of ``candidates`` ((precision, intra-op threads), the simplest first), the first unless a
+    later one is ``GAIN`` faster than the best before it, by a ``step_timer`` of a fresh copy from
+    ``make_step`` each. Near-ties go to the simpler: fp32 over bf16, fewer threads over more.
+
+    On a CPU the candidates take turns, three rounds of five steps, and each keeps its median
+    round: timed one after another, a machine's drift of 20 % within seconds decided the order."""
+    rounds, steps = (1, 20) if device.type == "cuda" else (3, 5)
+
+    @contextlib.contextmanager
+    def as_candidate(n: int) -> Iterator[None]:
         # the timing steps' noise draws leave no trace
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), thread_count(n):
-            seconds[p] = step_seconds(make_step(), batch, p, device, graphs, repeats)
-    best = min(seconds, key=seconds.get)
-    return best if seconds[best] * GAIN <= seconds["fp32"] else "fp32"
+            yield
+
+    clocks = []
+    for precision, n in candidates:
+        with as_candidate(n):
+            clocks.append(step_timer(make_step(), batch, precision, device, graphs))
+    times: list[list[float]] = [[] for _ in candidates]
+    for _ in range(rounds):
+        for (_, n), clock, seconds in zip(candidates, clocks, times, strict=True):
+            with as_candidate(n):
+                seconds.append(clock(steps))
+    best, best_seconds = candidates[0], math.inf
+    for candidate, seconds in zip(candidates, times, strict=True):
+        if statistics.median(seconds) * GAIN <= best_seconds:
+            best, best_seconds = candidate, statistics.median(seconds)
+    return best
 
 
 def copies_of(step: Step) -> Callable[[], Step]:
