@@ -175,9 +175,11 @@ def test_a_cpu_run_times_one_thread_against_more_and_keeps_the_simpler_unless_ga
     from autoencoders.runtime import threads
     from autoencoders.training import precision
 
-    timed = []
+    timed, made = [], []
 
     def step_timer(step, batch, p, device, graphs):
+        made.append(p)
+
         def clock(n):
             timed.append((p, torch.get_num_threads()))
             return seconds[timed[-1]]
@@ -193,6 +195,7 @@ def test_a_cpu_run_times_one_thread_against_more_and_keeps_the_simpler_unless_ga
     before = torch.get_num_threads()
     assert run.measure_setting(cfg, torch.rand(32, 16), model, cpu) == expected
     assert timed == list(seconds) * 3 and torch.get_num_threads() == before
+    assert made == ["fp32", "fp32", "bf16", "bf16"]  # one copy of the step per candidate, for every round
     # threads the user gives are the only ones timed; a precision the user gives is not timed
     timed.clear()
     fixed = cfg.replace(threads="4")

@@ -158,15 +158,15 @@ def fastest(
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), thread_count(n):
             yield
 
-    clocks = []
-    for precision, n in candidates:
-        with as_candidate(n):
-            clocks.append(step_timer(make_step(), batch, precision, device, graphs))
+    clocks: dict[int, Callable[[int], float]] = {}
     times: list[list[float]] = [[] for _ in candidates]
-    for _ in range(rounds):
-        for (_, n), clock, seconds in zip(candidates, clocks, times, strict=True):
+    for left in reversed(range(rounds)):
+        for i, (precision, n) in enumerate(candidates):
             with as_candidate(n):
-                seconds.append(clock(steps))
+                if i not in clocks:
+                    clocks[i] = step_timer(make_step(), batch, precision, device, graphs)
+                # kept for the next round; in the last, dropped (with a GPU's graph and its memory)
+                times[i].append(clocks[i](steps) if left else clocks.pop(i)(steps))
     best, best_seconds = candidates[0], math.inf
     for candidate, seconds in zip(candidates, times, strict=True):
         if statistics.median(seconds) * GAIN <= best_seconds:
