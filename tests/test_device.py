@@ -160,12 +160,15 @@ def test_cpu_auto_precision_times_the_step_at_each_precisions_threads(
 @pytest.mark.parametrize(
     ("seconds", "expected"),
     [
-        # two threads not GAIN faster at either precision: one thread at bf16, leaving a core idle
-        ({("fp32", 1): 1.0, ("fp32", 4): 0.95, ("bf16", 1): 0.6, ("bf16", 4): 0.58}, ("bf16", 1)),
-        # four threads GAIN faster at fp32, and bf16 only GAIN faster than that on four
-        ({("fp32", 1): 1.0, ("fp32", 4): 0.5, ("bf16", 1): 0.48, ("bf16", 4): 0.3}, ("bf16", 4)),
+        # (timed in this order: one thread, then more) more threads not GAIN faster at either
+        # precision: bf16 on one thread, leaving a core idle
+        ({("fp32", 1): 1.0, ("bf16", 1): 0.6, ("fp32", 4): 0.95, ("bf16", 4): 0.58}, ("bf16", 1)),
+        # bf16 on four threads GAIN faster than every one-thread choice
+        ({("fp32", 1): 1.0, ("bf16", 1): 0.48, ("fp32", 4): 0.5, ("bf16", 4): 0.3}, ("bf16", 4)),
+        # fp32 on four threads is faster than fp32 on one, but not GAIN faster than bf16 on one
+        ({("fp32", 1): 1.0, ("bf16", 1): 0.48, ("fp32", 4): 0.5, ("bf16", 4): 0.47}, ("bf16", 1)),
         # nothing GAIN faster than the simplest
-        ({("fp32", 1): 1.0, ("fp32", 4): 0.95, ("bf16", 1): 0.95, ("bf16", 4): 0.93}, ("fp32", 1)),
+        ({("fp32", 1): 1.0, ("bf16", 1): 0.95, ("fp32", 4): 0.95, ("bf16", 4): 0.93}, ("fp32", 1)),
     ],
 )
 def test_a_cpu_run_times_one_thread_against_more_and_keeps_the_simpler_unless_gain_faster(
@@ -187,7 +190,8 @@ def test_a_cpu_run_times_one_thread_against_more_and_keeps_the_simpler_unless_ga
         return clock
 
     monkeypatch.setattr(precision, "step_timer", step_timer)
-    monkeypatch.setattr(precision, "bf16_speedup", lambda device_type: 3.0)
+    for module in (precision, run):
+        monkeypatch.setattr(module, "bf16_speedup", lambda device_type: 3.0)
     monkeypatch.setattr(threads, "available_cpus", lambda: 4)
     monkeypatch.setattr(threads, "SMALL_PRODUCT", 0)  # the product rule gives every precision 4 threads
     cfg = run.as_config(layers=[16, 8, 3], batch_size=4, precision="auto")
@@ -195,7 +199,7 @@ def test_a_cpu_run_times_one_thread_against_more_and_keeps_the_simpler_unless_ga
     before = torch.get_num_threads()
     assert run.measure_setting(cfg, torch.rand(32, 16), model, cpu) == expected
     assert timed == list(seconds) * 3 and torch.get_num_threads() == before
-    assert made == ["fp32", "fp32", "bf16", "bf16"]  # one copy of the step per candidate, for every round
+    assert made == ["fp32", "bf16", "fp32", "bf16"]  # one copy of the step per candidate, for every round
     # threads the user gives are the only ones timed; a precision the user gives is not timed
     timed.clear()
     fixed = cfg.replace(threads="4")
@@ -214,6 +218,40 @@ def test_a_run_trains_with_the_threads_it_measured(tmp_path, monkeypatch):
     settings = {**FAST, "data": "digits", "epochs": 1, "layers": [64, 8], "threads": "auto"}
     trained = autoencoders.train(out=str(tmp_path / "r"), **settings)
     assert trained.metrics["threads"] == 2 and trained.metrics["precision"] == "fp32"
+
+
+def test_a_resumed_run_keeps_its_measured_threads_without_timing_again(tmp_path, monkeypatch):
+    from autoencoders import run
+    from autoencoders.io import rundir
+    from autoencoders.io.state import read_state, write_state
+    from autoencoders.training import loop
+
+    monkeypatch.setattr(run, "measure_setting", lambda cfg, rows, model, device: ("fp32", 2))
+    settings = {**FAST, "data": "digits", "epochs": 3, "layers": [64, 8], "threads": "auto", "compare": False}
+    real, seen = loop.epoch_batches, [0]
+
+    def interrupted(*args, **kw):
+        for batch in real(*args, **kw):
+            seen[0] += 1
+            if seen[0] == 30:  # in the second epoch: the first is saved
+                raise KeyboardInterrupt
+            yield batch
+
+    monkeypatch.setattr(loop, "epoch_batches", interrupted)
+    for name in ("new", "old"):
+        with pytest.raises(KeyboardInterrupt):
+            autoencoders.train(out=str(tmp_path / name), **settings)
+        seen[0] = 0
+    monkeypatch.setattr(loop, "epoch_batches", real)
+    monkeypatch.setattr(run, "measure_setting", lambda *args: pytest.fail("a resumed run keeps its choice"))
+    assert autoencoders.resume(tmp_path / "new").metrics["threads"] == 2
+    # a state from before the threads were measured holds the precision alone: the product rule's
+    # count for it, one thread for this small net
+    state = tmp_path / "old" / rundir.STATE
+    tensors, info = read_state(state)
+    del info["marks"]["threads"]
+    write_state(state, tensors, info)
+    assert autoencoders.resume(tmp_path / "old").metrics["threads"] == 1
 
 
 def test_cpu_auto_precision_without_bf16_units_times_nothing(monkeypatch):

@@ -171,11 +171,11 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
     # the precision and threads ``auto`` picks are measured, and sums over threads round
     # differently: keep the first process's choice across resumes
     marks = saved[1].get("marks", {}) if saved else {}
-    precision, threads = (
-        (marks["precision"], marks["threads"])
-        if {"precision", "threads"} <= marks.keys()
-        else measure_setting(cfg, ds.x_train, model, device)
-    )
+    if "precision" in marks:  # states from before threads were measured have the precision alone
+        precision = marks["precision"]
+        threads = marks.get("threads") or _threads(cfg, model, precision, device)
+    else:
+        precision, threads = measure_setting(cfg, ds.x_train, model, device)
     out = Path(cfg.out) if cfg.out else _new_run_dir(cfg)
     if main and saved is None:
         if overwrite and out.is_dir():
@@ -226,24 +226,27 @@ def measure_setting(cfg: Config, rows: Rows, model: Autoencoder, device: torch.d
     core the data's baselines would run on beside training (at bf16 on a 2-core EPYC, one thread
     trained the fast Fashion-MNIST recipe as fast as two)."""
 
-    def threads(precision: str) -> int:
-        return choose_threads(cfg.train.threads, model, cfg.train.batch_size, _speedup(precision, device))
-
     if cfg.train.precision != "auto" or distributed.rank_and_size()[1] > 1 or not worth_timing(device):
         precision = resolve_precision(cfg.train.precision, device)  # auto: fp32
-        return precision, threads(precision)
+        return precision, _threads(cfg, model, precision, device)
 
     def counts(precision: str) -> list[int]:
-        n = threads(precision)
+        n = _threads(cfg, model, precision, device)
         return sorted({1, n}) if device.type == "cpu" and cfg.train.threads == "auto" else [n]
 
-    candidates = [(p, n) for p in available(device) for n in counts(p)]
+    # fewer threads first, then fp32 before bf16: each later one must be GAIN faster than all before
+    candidates = sorted(((p, n) for p in available(device) for n in counts(p)), key=lambda c: c[1])
 
     def make_step() -> Step:  # the stage's own step (corruption, every term) on a copy
         return _stage_step(copy.deepcopy(model), cfg, len(rows))
 
     batch = tuple(t.to(device) for t in first_batch((rows,), cfg.train.batch_size))
     return fastest(candidates, make_step, batch, device, cfg.train.cuda_graph)
+
+
+def _threads(cfg: Config, model: Autoencoder, precision: str, device: torch.device) -> int:
+    """Threads for training ``model`` at ``precision`` by the product rule (``choose_threads``)."""
+    return choose_threads(cfg.train.threads, model, cfg.train.batch_size, _speedup(precision, device))
 
 
 def _speedup(precision: str, device: torch.device) -> float:
