@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Every GPU check in one command, for a GPU machine used for a few minutes, without network:
+# benchmarks/gpu.py (the speed targets), the device tests (captured step, sync-free batches),
+# then the whole test suite on CUDA, each under its own time limit, logs and gpu.json to $OUT.
+#
+# On a machine with network, once per checkout: the four Fashion-MNIST files (Debian's
+# dataset-fashion-mnist) and the wheels the GPU machine may lack (pythae and pydantic for gpu.py's
+# VAE comparison, umap-learn for the tests) go to .devdata and .whl, which git ignores:
+#   bash benchmarks/device_check.sh --prepare
+# Then copy the checkout with both folders to the GPU machine and run there (its python3 holding
+# torch with CUDA, numpy, scikit-learn, safetensors, matplotlib, tqdm, pytest; about 9 minutes):
+#   bash benchmarks/device_check.sh
+set -uo pipefail
+cd "$(dirname "$0")/.."
+WHEELS="pythae==0.1.2 pydantic==2.10.6 pydantic-core==2.27.2 annotated-types==0.7.0 umap-learn==0.5.12 pynndescent==0.7.0"
+
+if [[ "${1:-}" == "--prepare" ]]; then
+  set -e
+  mkdir -p .devdata/fashion-mnist
+  cp /usr/share/datasets/fashion-mnist/*.gz .devdata/fashion-mnist/
+  exclude=$(git rev-parse --git-path info/exclude)
+  mkdir -p "$(dirname "$exclude")" && touch "$exclude"
+  for folder in /.devdata/ /.whl/; do
+    grep -qxF "$folder" "$exclude" || echo "$folder" >>"$exclude"
+  done
+  # the GPU machine's Python is 3.12; --no-deps: each wheel it lacks is named above
+  # shellcheck disable=SC2086
+  python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+    --implementation cp --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+    --platform any -d .whl $WHEELS
+  du -sh .devdata .whl
+  exit 0
+fi
+
+OUT=${OUT:-/tmp/device-check}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 AUTOENCODERS_DATA=$PWD/.devdata AUTOENCODERS_CACHE=/tmp/ae-cache
+# the project (for its `autoencoders` command) and the wheels, beside the machine's packages;
+# should its setuptools be too old to build the project, the source folder serves the imports
+install="python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --target /tmp/site"
+$install . .whl/*.whl || $install .whl/*.whl || $install .
+export PYTHONPATH=/tmp/site:$PWD/src PATH=/tmp/site/bin:$PATH
+{ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; python3 -c \
+  "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.is_available())"; } \
+  2>&1 | tee "$OUT/machine.txt"
+
+# the targets first: they are what the GPU is here for
+timeout 300 python3 benchmarks/gpu.py --out-dir "$OUT" 2>&1 | tee "$OUT/gpu.log"
+timeout 60 python3 -m pytest -p no:randomly -q tests/test_device.py 2>&1 | tee "$OUT/tests_device.log"
+timeout 150 python3 -m pytest -p no:randomly -q -n 16 -m "not slow" 2>&1 | tail -40 | tee "$OUT/tests.log"
