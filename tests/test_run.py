@@ -472,3 +472,25 @@ def test_tensorboard_without_the_package_is_refused_before_writing(tmp_path, mon
             data="digits", layers=[64, 16], epochs=1, tensorboard=True, out=tmp_path / "r", **FAST
         )
     assert not (tmp_path / "r").exists()
+
+
+def test_a_training_clock_starts_once_an_optimizer_has_been_built(monkeypatch):
+    """The first optimizer a process builds loads torch's compiler stack (about a second): a run's
+    training time must not count it in one run and not in the next."""
+    from autoencoders.training import state, steps
+
+    events = []
+    real_adam, real_clock = torch.optim.Adam, steps.time.perf_counter
+
+    def adam(*args, **kw):
+        events.append("optimizer")
+        return real_adam(*args, **kw)
+
+    def clock():
+        events.append("clock")
+        return real_clock()
+
+    monkeypatch.setattr(torch.optim, "Adam", adam)
+    monkeypatch.setattr(steps.time, "perf_counter", clock)
+    state.Progress(None)
+    assert events[:2] == ["optimizer", "clock"]

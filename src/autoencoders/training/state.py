@@ -20,7 +20,7 @@ from ..errors import UserError
 from ..io.state import STATE_FORMAT, join_tensors, split_tensors, write_state
 from ..options import TrainConfig
 from .loop import LoopState, Tensors, fit
-from .steps import Step
+from .steps import Step, training_clock
 
 
 def rng_state() -> dict[str, torch.Tensor]:
@@ -53,7 +53,7 @@ class Progress:
         self.modules: dict[str, nn.Module] = {}
         self.count = 0  # stages met so far
         self.marks: dict[str, Any] = dict(self.info.get("marks", {}))  # run-level numbers kept across resumes
-        self._elapsed, self._t0 = self.info.get("elapsed", 0.0), time.perf_counter()
+        self._elapsed, self._t0 = self.info.get("elapsed", 0.0), training_clock()
         self.listeners: list[Callable[[dict], None]] = []  # told each new history row
 
     @property

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -39,6 +40,15 @@ def make_optimizer(params: Iterable[nn.Parameter], cfg: TrainConfig) -> torch.op
         lr = torch.tensor(cfg.lr, device=params[0].device)
         return torch.optim.Adam(params, lr=lr, weight_decay=cfg.weight_decay, fused=True, capturable=True)
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+
+
+def training_clock() -> float:
+    """``time.perf_counter()`` for the start of a timed training, read once torch's optimizers are
+    loaded: the first optimizer a process constructs imports torch's compiler stack (about 1 s on a
+    2-core CPU), which would otherwise count as training in one run but not in another (``auto``
+    precision loads it while timing steps, before the clock)."""
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+    return time.perf_counter()
 
 
 # one-cycle (Smith & Topin 2019): the rate rises from this fraction of its peak over the first
