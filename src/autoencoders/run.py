@@ -222,9 +222,10 @@ def measure_setting(cfg: Config, rows: Rows, model: Autoencoder, device: torch.d
     """The run's precision and intra-op threads. ``--precision auto`` in one process times training
     steps of copies of ``model`` on the first batch of ``rows`` at each precision (``fastest``), on
     a CPU with the threads the product rule gives it (``choose_threads``) and, for ``--threads
-    auto``, on one thread too: more threads are kept only when ``GAIN`` faster, as they take the
-    core the data's baselines would run on beside training (at bf16 on a 2-core EPYC, one thread
-    trained the fast Fashion-MNIST recipe as fast as two)."""
+    auto``, on half as many too: more threads are kept only when ``GAIN`` faster, as they take
+    the cores the data's baselines would run on beside training (at bf16 on a 2-core EPYC, one
+    thread trained the fast Fashion-MNIST recipe as fast as two). Half, not one: on many cores
+    a one-thread step of a large network would be slow to time and leave more idle than needed."""
 
     if cfg.train.precision != "auto" or distributed.rank_and_size()[1] > 1 or not worth_timing(device):
         precision = resolve_precision(cfg.train.precision, device)  # auto: fp32
@@ -232,7 +233,7 @@ def measure_setting(cfg: Config, rows: Rows, model: Autoencoder, device: torch.d
 
     def counts(precision: str) -> list[int]:
         n = _threads(cfg, model, precision, device)
-        return sorted({1, n}) if device.type == "cpu" and cfg.train.threads == "auto" else [n]
+        return sorted({max(1, n // 2), n}) if device.type == "cpu" and cfg.train.threads == "auto" else [n]
 
     # fewer threads first, then fp32 before bf16: each later one must be GAIN faster than all before
     candidates = sorted(((p, n) for p in available(device) for n in counts(p)), key=lambda c: c[1])
