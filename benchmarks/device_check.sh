@@ -34,12 +34,13 @@ fi
 
 OUT=${OUT:-/tmp/device-check}
 mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1 AUTOENCODERS_DATA=$PWD/.devdata AUTOENCODERS_CACHE=/tmp/ae-cache
+export PYTHONUNBUFFERED=1 AUTOENCODERS_DATA=${AUTOENCODERS_DATA:-$PWD/.devdata} AUTOENCODERS_CACHE=/tmp/ae-cache
 # the project (for its `autoencoders` command) and the wheels, beside the machine's packages;
 # should its setuptools be too old to build the project, the source folder serves the imports
+rm -rf /tmp/site  # a rerun on the same machine installs this checkout, not the last one
 install="python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --target /tmp/site"
 $install . .whl/*.whl || $install .whl/*.whl || $install .
-export PYTHONPATH=/tmp/site:$PWD/src PATH=/tmp/site/bin:$PATH
+export PYTHONPATH=/tmp/site:$PWD/src${PYTHONPATH:+:$PYTHONPATH} PATH=/tmp/site/bin:$PATH
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; python3 -c \
   "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.is_available())"; } \
   2>&1 | tee "$OUT/machine.txt"

@@ -15,7 +15,7 @@ from autoencoders import DenseAutoencoder, UserError
 from autoencoders.config import TrainConfig
 from autoencoders.data.batches import epoch_batches, shuffler
 from autoencoders.models.layers import make_corruption
-from autoencoders.training.capture import CapturedStep, CudaGraphs, Eager, batch_runner
+from autoencoders.training.capture import WARMUP, CapturedStep, CudaGraphs, Eager, batch_runner
 from autoencoders.training.loop import LoopState, fit
 from autoencoders.training.precision import resolve_precision
 from autoencoders.training.steps import SemiSupervisedStep, autoencoder_step, make_optimizer
@@ -90,6 +90,30 @@ def test_a_step_that_fails_to_capture_says_so_once_and_trains_eagerly(capsys):
     assert torch.equal(_losses(step, CapturedStep(step, graphs=Broken()), x, 2, 16), eager)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cannot be captured as a CUDA graph" in err[0] and "eagerly" in err[0]
+
+
+def test_a_step_that_fails_eagerly_after_a_failed_capture_ends_in_one_clear_line():
+    """A capture that fails midway can leave CUDA's state unusable (its random generators still
+    marked as capturing): the eager retry's error then names both and the way out."""
+
+    class Broken(Rerun):
+        def capture(self, fn, generators):
+            raise RuntimeError("operation not permitted when stream is capturing")
+
+    step = _denoising_step()
+    runner = CapturedStep(step, quiet=True, graphs=Broken())
+    batch = (torch.rand(16, 16),)
+    for _ in range(WARMUP):  # the warm-up batches run eagerly
+        runner(batch)
+
+    def poisoned(batch):
+        raise RuntimeError("Offset increment outside graph capture encountered unexpectedly")
+
+    step.train_batch = poisoned
+    with pytest.raises(UserError, match="--cuda-graph off") as caught:
+        runner(batch)
+    assert "stream is capturing" in str(caught.value) and "Offset increment" in str(caught.value)
+    assert "\n" not in str(caught.value)
 
 
 def test_runner_on_cpu_is_eager_and_on_says_so(capsys):

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 
 import torch
 
+from ..errors import UserError
 from ..runtime.distributed import rank_and_size
 from .steps import Batch, Step
 
@@ -111,11 +112,22 @@ class CapturedStep(Eager):
             )
         except Exception as e:  # whatever stops a capture, the run trains on: never a crash
             self.failed = True
-            why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            why = _first_line(e)
             say(f"this training step cannot be captured as a CUDA graph ({why}); it runs eagerly", self.quiet)
-            return self.step.train_batch(batch)
+            try:
+                return self.step.train_batch(batch)
+            except RuntimeError as after:  # a capture that failed midway can leave CUDA's state unusable
+                raise UserError(
+                    f"this training step cannot be captured as a CUDA graph ({why}), and after the failed "
+                    f"capture it failed eagerly too ({_first_line(after)}); run again with --cuda-graph off"
+                ) from None
         self.inputs = inputs
         return self.outputs
+
+
+def _first_line(e: BaseException) -> str:
+    """An exception's message in one line, or its type's name when it has none."""
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
 
 def batch_runner(step: Step, mode: str, device: torch.device, quiet: bool = False) -> Eager:
