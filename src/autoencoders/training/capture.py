@@ -72,7 +72,8 @@ class CapturedStep(Eager):
     that change per epoch are numbers baked into a graph, so every epoch captures anew. A batch of
     another size (the final partial batch of an epoch) runs eagerly on the same parameters and
     optimizer state. The learning rate is a device tensor the schedule sets between replays. A
-    step that fails to capture says why in one line and trains on eagerly.
+    step that fails to capture says why in one line and trains on eagerly; should the failed
+    capture leave CUDA unable to run it eagerly, the run stops with one line naming the way out.
     """
 
     def __init__(self, step: Step, quiet: bool = False, graphs: CudaGraphs | None = None):
