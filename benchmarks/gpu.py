@@ -42,6 +42,7 @@ import autoencoders
 from autoencoders.config import DataConfig
 from autoencoders.data.datasets import load_dataset
 from autoencoders.eval.likelihood import importance_sampled_nll
+from autoencoders.training import capture
 
 LAYERS = [784, 1000, 500, 250, 30]
 NLL_ROWS, NLL_K = 1000, 200
@@ -90,15 +91,25 @@ def hand_loop(x_train: torch.Tensor, x_test: torch.Tensor, args: argparse.Namesp
 
 
 def ours(work: Path, name: str, args: argparse.Namespace, **options: Any) -> dict[str, Any]:
-    """``autoencoders.train`` on the job; its training time, throughput, quality and wall time."""
+    """``autoencoders.train`` on the job; its training time, throughput, quality and wall time, and
+    why any step ran eagerly (the run is quiet: a failed capture would otherwise go unseen)."""
     settings = dict(
         data="fashion-mnist", layers=args.layers, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         val_fraction=0.0, device=args.device, quiet=True, seed=0, out=str(work / name),
     )  # fmt: skip
+    eagerly: list[str] = []
+    real_say = capture.say
+    capture.say = lambda message, quiet: eagerly.append(message)
     t0 = time.perf_counter()
-    run = autoencoders.train(**(settings | options))
+    try:
+        run = autoencoders.train(**(settings | options))
+    finally:
+        capture.say = real_say
     m = run.metrics
+    for message in eagerly:
+        print(f"  {name}: {message}", flush=True)
     return {
+        "eagerly": eagerly,
         "train_seconds": m["train_seconds"],
         "samples_per_second": m["samples_per_second"],
         "test_sse_per_image": m["test_sse_per_image"],
