@@ -359,6 +359,7 @@ def run(argv: list[str] | None = None) -> int:
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors become one line on stderr and exit status 2."""
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    status = 1  # an unexpected error, whose traceback follows
     try:
         status = run(argv)
     except UserError as e:
@@ -370,5 +371,5 @@ def main(argv: list[str] | None = None) -> None:
         print("autoencoders: interrupted" + (f"; {e}" if str(e) else ""), file=sys.stderr)
         status = 130
     finally:
-        teardown()
+        teardown(finished=status == 0)
     sys.exit(status)
