@@ -152,14 +152,10 @@ def test_precisions_a_device_lacks_are_refused_in_one_line(tmp_path):
     assert not (tmp_path / "r").exists()  # refused before anything was written
 
 
-@pytest.mark.parametrize(
-    ("fp32", "bf16", "units", "expected"), [(1.0, 0.8, 3.0, "bf16"), (1.0, 0.95, 3.0, "fp32")]
-)
-def test_cpu_auto_precision_times_the_step_at_each_precisions_threads(
-    monkeypatch, fp32, bf16, units, expected
-):
-    """bf16 only when its step is GAIN faster than fp32's, each timed at the threads training would
-    take at that precision; the products' speed alone no longer decides."""
+@pytest.mark.parametrize(("fp32", "bf16", "expected"), [(1.0, 0.8, "bf16"), (1.0, 0.95, "fp32")])
+def test_fastest_times_each_candidate_at_its_threads(monkeypatch, fp32, bf16, expected):
+    """bf16 only when its step is GAIN faster than fp32's, each timed at its candidate's threads;
+    the products' speed alone no longer decides."""
     from autoencoders.training import precision
 
     timed = []
@@ -172,12 +168,10 @@ def test_cpu_auto_precision_times_the_step_at_each_precisions_threads(
         return clock
 
     monkeypatch.setattr(precision, "step_timer", step_timer)
-    monkeypatch.setattr(precision, "bf16_speedup", lambda device_type: units)
     step = autoencoder_step(DenseAutoencoder([16, 8, 3]), TrainConfig(), steps=10)
     cpu, batch = torch.device("cpu"), (torch.rand(4, 16),)
-    threads = {"fp32": 2, "bf16": 1}
     before = torch.get_num_threads()
-    assert resolve_precision("auto", cpu, lambda: step, batch, threads=threads.get) == expected
+    assert precision.fastest([("fp32", 2), ("bf16", 1)], lambda: step, batch, cpu)[0] == expected
     assert timed == [("fp32", 2), ("bf16", 1)] * 3 and torch.get_num_threads() == before  # in turns
 
 

@@ -122,12 +122,11 @@ def resolve_precision(
     make_step: Callable[[], Step] | None = None,
     batch: Batch | None = None,
     graphs: str = "auto",
-    threads: Callable[[str], int] | None = None,
 ) -> str:
     """The precision to train at. ``auto``: the ``fastest`` of ``available`` precisions, each timed
-    with CUDA graphs as ``graphs`` says and, on a CPU, the intra-op ``threads`` training would use
-    at it (default: the current count); fp32 when no step is given, or on a CPU whose bf16 products
-    are not at least 1.3× fp32's. A precision the device lacks is refused."""
+    with CUDA graphs as ``graphs`` says, at the current thread count; fp32 when no step is given, or
+    on a CPU whose bf16 products are not at least 1.3× fp32's. A precision the device lacks is
+    refused."""
     if name != "auto":
         if name not in available(device):
             what = "TF32 tensor cores" if name == "tf32" else "bf16 support"
@@ -138,8 +137,8 @@ def resolve_precision(
         return name
     if make_step is None or batch is None or not worth_timing(device):
         return "fp32"
-    count = threads or (lambda precision: torch.get_num_threads())
-    return fastest([(p, count(p)) for p in available(device)], make_step, batch, device, graphs)[0]
+    n = torch.get_num_threads()
+    return fastest([(p, n) for p in available(device)], make_step, batch, device, graphs)[0]
 
 
 def fastest(
