@@ -5,6 +5,7 @@ calls; the GPU tests run where one is and skip cleanly elsewhere."""
 from __future__ import annotations
 
 import contextlib
+import math
 
 import pytest
 import torch
@@ -15,6 +16,7 @@ from autoencoders import DenseAutoencoder, UserError
 from autoencoders.config import TrainConfig
 from autoencoders.data.batches import epoch_batches, shuffler
 from autoencoders.models.layers import make_corruption
+from autoencoders.models.objectives import Reconstruction, Weighted
 from autoencoders.training.capture import WARMUP, CapturedStep, CudaGraphs, Eager, batch_runner
 from autoencoders.training.loop import LoopState, fit
 from autoencoders.training.precision import resolve_precision
@@ -49,32 +51,79 @@ def _losses(step, runner, x: torch.Tensor, epochs: int, batch_size: int) -> torc
     out = []
     for epoch in range(1, epochs + 1):
         step.set_epoch(epoch)
-        runner.new_epoch()
+        runner.new_epoch(len(x) // batch_size)
         for batch in epoch_batches((x,), batch_size, generator):
             out.append(runner(batch)["loss"].clone())  # a replay overwrites its outputs
             step.end_batch()
     return torch.stack(out)  # no host sync per batch
 
 
-def _denoising_step(seed: int = 0):
+def _denoising_step(seed: int = 0, warmup: int = 0):
+    """A denoising step; with ``warmup``, its reconstruction weight grows over that many epochs."""
     torch.manual_seed(seed)
     model = DenseAutoencoder([16, 8, 3])
     cfg = TrainConfig(lr=1e-2, lr_decay="onecycle")
-    return autoencoder_step(model, cfg, 30, make_corruption("masking", 0.2))
+    return autoencoder_step(
+        model, cfg, 30, make_corruption("masking", 0.2), [Weighted(Reconstruction(), 1.0, warmup)]
+    )
 
 
-def test_captured_step_trains_as_the_eager_step_with_partial_batches_and_per_epoch_captures():
-    x = torch.rand(70, 16, generator=torch.Generator().manual_seed(1))  # 70 = 4 × 16 + a batch of 6
-    eager_step = _denoising_step()
+def _eager_and_captured(x: torch.Tensor, epochs: int, batch_size: int, warmup: int = 0):
+    """Every batch's loss trained eagerly and with the CPU stand-in for graphs, from the same start;
+    the runner and its graphs."""
+    eager_step, step, graphs = _denoising_step(warmup=warmup), _denoising_step(warmup=warmup), Rerun()
     torch.manual_seed(5)
-    eager = _losses(eager_step, Eager(eager_step), x, 3, 16)
-    step, graphs = _denoising_step(), Rerun()
+    eager = _losses(eager_step, Eager(eager_step), x, epochs, batch_size)
+    runner = CapturedStep(step, graphs=graphs)
     torch.manual_seed(5)
-    captured = _losses(step, CapturedStep(step, graphs=graphs), x, 3, 16)
-    assert torch.equal(captured, eager)  # same inputs copied in, same updates, same schedule: bit for bit
-    assert graphs.captures == 3  # one per epoch: per-epoch weights and k are baked into a graph
+    captured = _losses(step, runner, x, epochs, batch_size)
     for a, b in zip(eager_step.module.parameters(), step.module.parameters()):
         assert torch.equal(a, b)
+    return eager, captured, runner, graphs
+
+
+def test_captured_step_trains_as_the_eager_step_with_partial_batches_on_one_graph():
+    x = torch.rand(70, 16, generator=torch.Generator().manual_seed(1))  # 70 = 4 × 16 + a batch of 6
+    eager, captured, runner, graphs = _eager_and_captured(x, 3, 16)
+    assert torch.equal(captured, eager)  # same inputs copied in, same updates, same schedule: bit for bit
+    assert graphs.captures == 1  # nothing the graph holds fixed changes between epochs
+    assert runner.replayed == 3 * 4 - WARMUP  # every full batch after the warm-up; partial ones run eagerly
+
+
+def test_a_graph_is_recorded_anew_when_its_constants_change():
+    x = torch.rand(16 * 8 + 6, 16, generator=torch.Generator().manual_seed(1))  # 8 full batches an epoch
+    eager, captured, runner, graphs = _eager_and_captured(x, 5, 16, warmup=3)
+    assert torch.equal(captured, eager)
+    assert graphs.captures == 3  # one in each of the weight's warm-up epochs; the last lasts
+    assert runner.replayed == 5 * 8 - WARMUP
+
+
+@pytest.mark.parametrize(("warmup", "captures", "replayed"), [(0, 1, 5), (3, 1, 3)])
+def test_one_batch_epochs_capture_once_their_constants_hold(warmup, captures, replayed):
+    """A graph for one batch an epoch pays only if later epochs replay it: once the weight has
+    moved between epochs, epochs run eagerly until it holds (they do not count as the graph's
+    warm-up); then one graph lasts."""
+    x = torch.rand(16, 16, generator=torch.Generator().manual_seed(1))
+    eager, captured, runner, graphs = _eager_and_captured(x, 8, 16, warmup=warmup)
+    assert torch.equal(captured, eager)
+    assert (graphs.captures, runner.replayed) == (captures, replayed)
+
+
+def test_a_run_records_how_many_batches_its_graphs_replayed(tmp_path, monkeypatch):
+    from autoencoders.training import loop
+
+    monkeypatch.setattr(
+        loop, "batch_runner", lambda step, mode, device, quiet: CapturedStep(step, quiet, Rerun())
+    )
+    settings = {**FAST, "data": "digits", "epochs": 2, "layers": [64, 8], "batch_size": 64, "compare": False}
+    m = autoencoders.train(out=str(tmp_path / "r"), **settings).metrics
+    per_epoch = math.ceil(m["n_train"] / 64)
+    assert m["train_batches"] == 2 * per_epoch
+    assert m["replayed_batches"] == 2 * (m["n_train"] // 64) - WARMUP
+    history = (tmp_path / "r" / "history.csv").read_text().splitlines()
+    assert history[0].split(",")[-2:] == ["batches", "replayed_batches"]
+    monkeypatch.undo()  # eager, as on a CPU: nothing to record
+    assert "replayed_batches" not in autoencoders.train(out=str(tmp_path / "cpu"), **settings).metrics
 
 
 def test_a_step_that_fails_to_capture_says_so_once_and_trains_eagerly(capsys):

@@ -115,6 +115,11 @@ def _train(args: argparse.Namespace) -> None:
         f"{m['train_seconds']:.1f} s, {m['samples_per_second']:.0f} samples/s"
         + (f", linear probe {m['linear_probe_accuracy']:.3f}" if "linear_probe_accuracy" in m else "")
         + (f", test NLL {m['test_nll']:.2f} nats (−ELBO {m['test_neg_elbo']:.2f})" if "test_nll" in m else "")
+        + (
+            f", {m['replayed_batches']} of {m['train_batches']} batches replayed as CUDA graphs"
+            if "replayed_batches" in m
+            else ""
+        )
     )
 
 

@@ -364,6 +364,9 @@ def _train_and_report(
         n_train=len(ds.x_train),
         n_test=len(ds.x_test),
     )
+    if any("replayed_batches" in h for h in history):  # CUDA graphs were tried: how much they ran
+        metrics["train_batches"] = sum(h.get("batches", 0) for h in history)
+        metrics["replayed_batches"] = sum(h.get("replayed_batches", 0) for h in history)
     if baseline is not None:
         with thread_count(evaluation_threads(cfg.train.threads)):
             m = evaluate(baseline, ds, data_baselines=False)

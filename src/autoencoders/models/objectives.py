@@ -156,6 +156,10 @@ class Objective:
             raise ValueError(f"loss terms need distinct names other than 'loss', got {names}")
         self.terms, self.epoch = terms, 1
 
+    def weights(self) -> tuple[float, ...]:
+        """Each term's weight in the current training epoch."""
+        return tuple(w.weight_at(self.epoch) for w in self.terms)
+
     def __call__(
         self, model: nn.Module, x: torch.Tensor, target: torch.Tensor, out: Output, full: bool = False
     ) -> dict[str, torch.Tensor]:

@@ -18,6 +18,9 @@ from ..runtime.distributed import rank_and_size
 from .steps import Batch, Step
 
 WARMUP = 3  # eager batches before the first capture: kernels pick workspaces, optimizers make state
+# an epoch with fewer full batches than this runs eagerly when it would need a graph of its own:
+# recording and instantiating a graph costs several eager steps, which a few replays cannot repay
+CAPTURE_WORTH = 8
 
 
 def say(message: str, quiet: bool) -> None:
@@ -54,11 +57,13 @@ class CudaGraphs:
 class Eager:
     """``step.train_batch`` as it is."""
 
+    replayed: int | None = None  # batches run as graph replays (None: no graph is tried)
+
     def __init__(self, step: Step):
         self.step = step
 
-    def new_epoch(self) -> None:
-        pass
+    def new_epoch(self, full_batches: int) -> None:
+        """Called before each epoch, which will have ``full_batches`` batches of the full size."""
 
     def __call__(self, batch: Batch) -> dict[str, torch.Tensor]:
         return self.step.train_batch(batch)
@@ -68,27 +73,39 @@ class CapturedStep(Eager):
     """``step.train_batch`` recorded once as a CUDA graph and replayed for every full batch.
 
     The first ``WARMUP`` batches run eagerly; the batch after them is captured into static input
-    buffers, which later batches of its shape are copied into before each replay. Loss weights and k schedules
-    that change per epoch are numbers baked into a graph, so every epoch captures anew. A batch of
-    another size (the final partial batch of an epoch) runs eagerly on the same parameters and
-    optimizer state. The learning rate is a device tensor the schedule sets between replays. A
-    step that fails to capture says why in one line and trains on eagerly; should the failed
-    capture leave CUDA unable to run it eagerly, the run stops with one line naming the way out.
+    buffers, which later batches of its shape are copied into before each replay. The graph
+    lasts across epochs until the numbers it holds as constants change (``step.graph_constants``:
+    loss weights during a warm-up, k during a k schedule); then the next epoch records its own,
+    or runs eagerly when it has fewer than ``CAPTURE_WORTH`` full batches and its constants moved
+    since the epoch before. A batch of another size (the final partial batch of an epoch) runs
+    eagerly on the same parameters and optimizer state. The learning rate is a device tensor the
+    schedule sets between replays. A step that fails to capture says why in one line and trains
+    on eagerly; should the failed capture leave CUDA unable to run it eagerly, the run stops with
+    one line naming the way out.
     """
 
     def __init__(self, step: Step, quiet: bool = False, graphs: CudaGraphs | None = None):
         super().__init__(step)
         self.quiet, self.graphs = quiet, graphs or CudaGraphs()
-        self.seen, self.failed = 0, False
+        self.seen, self.failed, self.replayed = 0, False, 0
         self.replay: Callable[[], None] | None = None
+        self.constants: tuple | None = None  # what the graph in ``replay`` holds fixed
+        self.previous: tuple | None = None  # the last epoch's constants
+        self.eager_epoch = False
         self.inputs: Batch = ()
         self.outputs: dict[str, torch.Tensor] = {}
 
-    def new_epoch(self) -> None:
-        self.replay = None  # released: the next full batch captures this epoch's graph
+    def new_epoch(self, full_batches: int) -> None:
+        constants = self.step.graph_constants()
+        if constants != self.constants:
+            self.replay = None  # released: its constants are not this epoch's
+        # a graph for a few batches pays only when later epochs replay it too: not while its constants move
+        moved = self.previous is not None and constants != self.previous
+        self.eager_epoch = self.replay is None and full_batches < CAPTURE_WORTH and moved
+        self.previous = constants
 
     def __call__(self, batch: Batch) -> dict[str, torch.Tensor]:
-        if self.failed:
+        if self.failed or self.eager_epoch:
             return self.step.train_batch(batch)
         if self.replay is not None:
             if [t.shape for t in batch] != [t.shape for t in self.inputs]:
@@ -96,6 +113,7 @@ class CapturedStep(Eager):
             for static, rows in zip(self.inputs, batch):
                 static.copy_(rows)
             self.replay()
+            self.replayed += 1
             return self.outputs
         if self.seen < WARMUP:
             self.seen += 1
@@ -122,7 +140,8 @@ class CapturedStep(Eager):
                     f"this training step cannot be captured as a CUDA graph ({why}), and after the failed "
                     f"capture it failed eagerly too ({_first_line(after)}); run again with --cuda-graph off"
                 ) from None
-        self.inputs = inputs
+        self.inputs, self.constants = inputs, self.step.graph_constants()
+        self.replayed += 1  # the capture's own replay trained this batch
         return self.outputs
 
 

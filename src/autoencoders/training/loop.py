@@ -114,17 +114,19 @@ def fit(
         while state.epoch < epochs and not state.stopped:
             epoch = state.epoch + 1
             step.set_epoch(epoch)
-            run_batch.new_epoch()
+            run_batch.new_epoch(n // world // cfg.batch_size)
+            replayed = run_batch.replayed
             t0 = time.perf_counter()
             # accumulate on-device: a .item() per step would stall a GPU pipeline
             sums: dict[str, torch.Tensor] = {}
-            seen = 0
+            seen = batches = 0
             for batch in epoch_batches(train, cfg.batch_size, generator, rank, world):
                 for name, value in run_batch(batch).items():
                     sums[name] = sums.get(name, 0) + value * len(batch[0])
                 step.end_batch()
                 bar.update(len(batch[0]) * world)
                 seen += len(batch[0])
+                batches += 1
                 if step.finished:  # no more of the epoch is needed (such a step runs in one process)
                     break
             seen = seen if step.finished else n
@@ -147,6 +149,8 @@ def fit(
                 row |= {f"train_{name}": train_values[name], f"val_{name}": val_values.get(name, math.nan)}
             row |= {f"val_{k}": v for k, v in val_values.items() if k != "loss" and k not in train_values}
             row |= {"seconds": seconds, "samples_per_second": seen / seconds}
+            if replayed is not None:  # a CUDA graph was tried: how many of the batches it ran
+                row |= {"batches": batches, "replayed_batches": run_batch.replayed - replayed}
             history.append(row)
             bar.set_postfix({"epoch": epoch} | {k: f"{v:.3f}" for k, v in train_values.items()})
             score = val_values.get(step.monitor, math.nan)

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import UserError
+from ..models.layers import CodeSelect
 from ..models.objectives import Objective
 from ..options import TrainConfig
 from ..runtime.distributed import data_parallel, rank_and_size
@@ -100,6 +101,12 @@ class Step:
         which a CUDA graph may replay: the rates change between replays, on the device."""
         for scheduler in self.schedulers.values():
             scheduler.step()
+
+    def graph_constants(self) -> tuple:
+        """The numbers a CUDA graph of ``train_batch`` records as constants for the current epoch:
+        the loss terms' weights and each code selection's k (a graph is recorded anew when they change)."""
+        weights = () if self.objective is None else self.objective.weights()
+        return weights, tuple(m.current_k() for m in self.module.modules() if isinstance(m, CodeSelect))
 
     def capture_refusal(self) -> str | None:
         """Why ``train_batch`` cannot be replayed as a CUDA graph, or None when it can."""
