@@ -158,7 +158,7 @@ def code_scores(
 
 
 # part of every cache key: bump it when what a baseline computes changes
-BASELINE_VERSION = b"baselines-5"
+BASELINE_VERSION = b"baselines-6"
 
 
 def cached(arrays: tuple[torch.Tensor | None, ...], compute: Callable[[], dict], prefix: str = "") -> dict:

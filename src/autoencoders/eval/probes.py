@@ -15,6 +15,10 @@ import math
 import torch
 import torch.nn.functional as F
 
+# steps L-BFGS remembers: with scikit-learn's and torch's 10, the logistic regression on 20,000
+# standardised Fashion-MNIST pixels took 806 evaluations; with 200, 191 (22.6 s → 6.7 s on one
+# thread, to the same tolerance). Capped so that the remembered steps fill at most HISTORY_BYTES
+HISTORY, HISTORY_BYTES = 200, 1 << 28
 # the most elements of one block of query-to-reference distances (float32: 4 MiB, a core's L2
 # cache: ranking 10,000 codes against 20,000 took 0.46 s in blocks of 256 MiB, 0.25 s in these)
 DISTANCE_BLOCK = 1 << 20
@@ -47,13 +51,14 @@ def logistic_regression(
     b = torch.zeros(n_classes, device=z.device, requires_grad=True)
     n, penalty = len(z), 0.5 / (c * len(z))
     onehot = F.one_hot(y, n_classes).float()
+    n_params = n_classes * (z.shape[1] + 1)
     optimizer = torch.optim.LBFGS(
         [w, b],
         lr=1.0,
         max_iter=max_iter,
         tolerance_grad=1e-4,
         tolerance_change=1e-12,
-        history_size=10,
+        history_size=max(10, min(HISTORY, HISTORY_BYTES // (2 * 4 * n_params))),  # steps and gradients
         line_search_fn="strong_wolfe",
     )
 
