@@ -15,7 +15,7 @@ import autoencoders
 from autoencoders import DenseAutoencoder, UserError
 from autoencoders.config import TrainConfig
 from autoencoders.data.batches import epoch_batches, shuffler
-from autoencoders.models.layers import make_corruption
+from autoencoders.models.layers import CodeSelect, make_corruption
 from autoencoders.models.objectives import Reconstruction, Weighted
 from autoencoders.training.capture import WARMUP, CapturedStep, CudaGraphs, Eager, batch_runner
 from autoencoders.training.loop import LoopState, fit
@@ -27,18 +27,24 @@ GPU = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU
 
 class Rerun(CudaGraphs):
     """A CPU stand-in for CUDA graphs: a capture runs the step once, a replay runs it again into the
-    same output tensors, reading the same static inputs, as a graph's kernels would."""
+    same output tensors, reading the same static inputs, as a graph's kernels would. Given the
+    ``step``, a replay checks that the numbers a real graph would hold fixed are still the
+    captured ones (a rerun reads the current ones, so it could not tell otherwise)."""
 
-    captures = 0
+    def __init__(self, step=None):
+        self.step, self.captures = step, 0
 
     def warmup(self):
         return contextlib.nullcontext()
 
     def capture(self, fn, generators):
         self.captures += 1
+        held = self.step.graph_constants() if self.step is not None else None
         out = fn()
 
         def replay() -> None:
+            if self.step is not None:
+                assert self.step.graph_constants() == held, "a graph replayed with constants it does not hold"
             for name, value in fn().items():
                 out[name].copy_(value)
 
@@ -71,10 +77,11 @@ def _denoising_step(seed: int = 0, warmup: int = 0):
 def _eager_and_captured(x: torch.Tensor, epochs: int, batch_size: int, warmup: int = 0):
     """Every batch's loss trained eagerly and with the CPU stand-in for graphs, from the same start;
     the runner and its graphs."""
-    eager_step, step, graphs = _denoising_step(warmup=warmup), _denoising_step(warmup=warmup), Rerun()
+    eager_step, step = _denoising_step(warmup=warmup), _denoising_step(warmup=warmup)
     torch.manual_seed(5)
     eager = _losses(eager_step, Eager(eager_step), x, epochs, batch_size)
-    runner = CapturedStep(step, graphs=graphs)
+    graphs = Rerun(step)
+    runner = CapturedStep(step, graphs=graphs, batch_rows=min(batch_size, len(x)))
     torch.manual_seed(5)
     captured = _losses(step, runner, x, epochs, batch_size)
     for a, b in zip(eager_step.module.parameters(), step.module.parameters()):
@@ -88,6 +95,31 @@ def test_captured_step_trains_as_the_eager_step_with_partial_batches_on_one_grap
     assert torch.equal(captured, eager)  # same inputs copied in, same updates, same schedule: bit for bit
     assert graphs.captures == 1  # nothing the graph holds fixed changes between epochs
     assert runner.replayed == 3 * 4 - WARMUP  # every full batch after the warm-up; partial ones run eagerly
+
+
+def test_a_partial_batch_is_never_recorded():
+    """Three full batches and a partial one: the fourth batch, the first after the warm-up, is
+    the partial one; it runs eagerly and the next epoch's first full batch is recorded."""
+    x = torch.rand(54, 16, generator=torch.Generator().manual_seed(1))  # 3 × 16 + 6
+    eager, captured, runner, graphs = _eager_and_captured(x, 4, 16)
+    assert torch.equal(captured, eager)
+    assert graphs.captures == 1 and len(runner.inputs[0]) == 16
+    assert runner.replayed == 4 * 3 - WARMUP
+
+
+def test_a_k_schedule_records_a_graph_for_each_k():
+    def step():
+        torch.manual_seed(0)
+        model = DenseAutoencoder([16, 8, 3], code_select=CodeSelect(k=2, k_start=3, warmup=3))
+        return autoencoder_step(model, TrainConfig(lr=1e-2), 30)
+
+    x = torch.rand(16 * 8, 16, generator=torch.Generator().manual_seed(1))  # 8 full batches an epoch
+    eager_step, graph_step = step(), step()
+    eager = _losses(eager_step, Eager(eager_step), x, 5, 16)
+    graphs = Rerun(graph_step)
+    captured = _losses(graph_step, CapturedStep(graph_step, graphs=graphs), x, 5, 16)
+    assert torch.equal(captured, eager)
+    assert graphs.captures == 2  # k 3 in epochs 1 and 2 (rounded from 3 and 2.67), then 2.33 → 2 and on
 
 
 def test_a_graph_is_recorded_anew_when_its_constants_change():
@@ -113,7 +145,9 @@ def test_a_run_records_how_many_batches_its_graphs_replayed(tmp_path, monkeypatc
     from autoencoders.training import loop
 
     monkeypatch.setattr(
-        loop, "batch_runner", lambda step, mode, device, quiet: CapturedStep(step, quiet, Rerun())
+        loop,
+        "batch_runner",
+        lambda step, mode, device, quiet, rows: CapturedStep(step, quiet, Rerun(step), rows),
     )
     settings = {**FAST, "data": "digits", "epochs": 2, "layers": [64, 8], "batch_size": 64, "compare": False}
     m = autoencoders.train(out=str(tmp_path / "r"), **settings).metrics

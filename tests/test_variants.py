@@ -132,6 +132,7 @@ def test_top_k_keeps_exactly_k_units_and_passes_gradient_only_through_them():
 
 def test_top_k_schedule_falls_linearly_then_holds():
     select = CodeSelect(k=4, k_start=20, warmup=4)  # a new module is in training mode
+    assert select.current_k() == 4  # no schedule runs until the loop sets an epoch (a loaded model)
     ks = []
     for epoch in range(1, 8):
         select.epoch = epoch

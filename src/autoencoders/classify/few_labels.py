@@ -210,7 +210,7 @@ def train_classifier(
             set_trainable(autoencoder, True)  # the decoder learns the unlabelled rows
             losses = SemiLosses(model, how.recon_weight, how.corrupt)
             steps = cfg.epochs * math.ceil(len(unlabelled) / cfg.batch_size)
-            step = SemiSupervisedStep(losses, model, train, cfg, steps)
+            step = SemiSupervisedStep(losses, model, train, cfg, steps, losses.reconstruction.objective)
             history = fit(step, unlabelled, val, cfg, cfg.epochs, stage="semi")
         else:
             step = supervised_step(model, cfg, cfg.epochs * math.ceil(len(rows) / cfg.batch_size))

@@ -122,7 +122,8 @@ class DECLosses(nn.Module):
     def forward(self, x: torch.Tensor, rows: torch.Tensor) -> dict[str, torch.Tensor]:
         ae = self.clusterer.autoencoder
         if self.gamma:
-            out = ae(x)
+            with codes_as_in_use(ae):  # the codes DEC clusters: a k-sparse code's final k
+                out = ae(x)
             z, recon = out.code, ae.nll(out.logits, x).mean()
         else:
             z = self.clusterer.encode(x)

@@ -109,11 +109,12 @@ class CodeSelect(nn.Module):
     def __init__(self, k: int = 0, k_start: int = 0, warmup: int = 0, lifetime: float = 0.0):
         super().__init__()
         self.k, self.k_start, self.warmup, self.lifetime = k, k_start, warmup, lifetime
-        self.epoch = 1
+        self.epoch: int | None = None  # set by the training loop; None: no schedule runs (a loaded model)
 
     def current_k(self) -> int:
-        """k in the current training epoch (the final k in evaluation)."""
-        if not (self.k_start and self.warmup and self.training):
+        """k in the current training epoch (the final k in evaluation, and in training that is not
+        the model's own, such as a loaded model's fine-tuning)."""
+        if not (self.k_start and self.warmup and self.training) or self.epoch is None:
             return self.k
         done = min(1.0, (self.epoch - 1) / self.warmup)
         return round(self.k_start + (self.k - self.k_start) * done)

@@ -77,14 +77,16 @@ class CapturedStep(Eager):
     lasts across epochs until the numbers it holds as constants change (``step.graph_constants``:
     loss weights during a warm-up, k during a k schedule); then the next epoch records its own,
     or runs eagerly when it has fewer than ``CAPTURE_WORTH`` full batches and its constants moved
-    since the epoch before. A batch of another size (the final partial batch of an epoch) runs
-    eagerly on the same parameters and optimizer state. The learning rate is a device tensor the
-    schedule sets between replays. A step that fails to capture says why in one line and trains
-    on eagerly; should the failed capture leave CUDA unable to run it eagerly, the run stops with
-    one line naming the way out.
+    since the epoch before. A batch of fewer rows (the final partial batch of an epoch) runs
+    eagerly on the same parameters and optimizer state, and is never recorded. The learning rate
+    is a device tensor the schedule sets between replays. A step that fails to capture says why
+    in one line and trains on eagerly; should the failed capture leave CUDA unable to run it
+    eagerly, the run stops with one line naming the way out.
     """
 
-    def __init__(self, step: Step, quiet: bool = False, graphs: CudaGraphs | None = None):
+    def __init__(
+        self, step: Step, quiet: bool = False, graphs: CudaGraphs | None = None, batch_rows: int | None = None
+    ):
         super().__init__(step)
         self.quiet, self.graphs = quiet, graphs or CudaGraphs()
         self.seen, self.failed, self.replayed = 0, False, 0
@@ -92,24 +94,25 @@ class CapturedStep(Eager):
         self.constants: tuple | None = None  # what the graph in ``replay`` holds fixed
         self.previous: tuple | None = None  # the last epoch's constants
         self.eager_epoch = False
+        self.batch_rows = batch_rows  # a full batch's rows: only such batches are recorded
         self.inputs: Batch = ()
         self.outputs: dict[str, torch.Tensor] = {}
 
     def new_epoch(self, full_batches: int) -> None:
         constants = self.step.graph_constants()
         if constants != self.constants:
-            self.replay = None  # released: its constants are not this epoch's
+            self.replay, self.outputs = None, {}  # released: its constants are not this epoch's
         # a graph for a few batches pays only when later epochs replay it too: not while its constants move
         moved = self.previous is not None and constants != self.previous
         self.eager_epoch = self.replay is None and full_batches < CAPTURE_WORTH and moved
         self.previous = constants
 
     def __call__(self, batch: Batch) -> dict[str, torch.Tensor]:
-        if self.failed or self.eager_epoch:
-            return self.step.train_batch(batch)
+        if self.batch_rows is None:
+            self.batch_rows = len(batch[0])
+        if self.failed or self.eager_epoch or len(batch[0]) != self.batch_rows:
+            return self.step.train_batch(batch)  # a partial batch neither warms up nor is recorded
         if self.replay is not None:
-            if [t.shape for t in batch] != [t.shape for t in self.inputs]:
-                return self.step.train_batch(batch)
             for static, rows in zip(self.inputs, batch):
                 static.copy_(rows)
             self.replay()
@@ -150,9 +153,12 @@ def _first_line(e: BaseException) -> str:
     return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
 
-def batch_runner(step: Step, mode: str, device: torch.device, quiet: bool = False) -> Eager:
+def batch_runner(
+    step: Step, mode: str, device: torch.device, quiet: bool = False, batch_rows: int | None = None
+) -> Eager:
     """What trains one batch: ``step.train_batch`` replayed as a CUDA graph (``mode`` auto or on,
-    on a GPU) or run eagerly; a step that cannot be captured says why in one line."""
+    on a GPU) or run eagerly; a step that cannot be captured says why in one line. ``batch_rows``:
+    the rows of a full batch (None: the first batch's)."""
     if mode == "off":
         return Eager(step)
     if device.type != "cuda":
@@ -165,4 +171,4 @@ def batch_runner(step: Step, mode: str, device: torch.device, quiet: bool = Fals
     if why is not None:
         say(f"training steps run eagerly, not as a CUDA graph: {why}", quiet)
         return Eager(step)
-    return CapturedStep(step, quiet)
+    return CapturedStep(step, quiet, batch_rows=batch_rows)

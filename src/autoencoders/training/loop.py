@@ -87,7 +87,7 @@ def fit(
         precision = resolve_precision(precision, device, copies_of(step), first, cfg.cuda_graph)
     precision = resolve_precision(precision, device)
     step.amp = lambda: autocast(precision, device)
-    run_batch = batch_runner(step, cfg.cuda_graph, device, cfg.quiet or rank > 0)
+    run_batch = batch_runner(step, cfg.cuda_graph, device, cfg.quiet or rank > 0, min(cfg.batch_size, n))
     state = start or LoopState()
     generator = shuffler(train, cfg.seed)  # the same on every rank: same global batches
     if state.shuffle is not None:

@@ -251,7 +251,8 @@ class SemiSupervisedStep(GradientStep):
     The loop's batches are the unlabelled rows (every training row); each step also draws a
     batch of the ``labelled`` (inputs, class indices) rows from its own seeded generator.
     ``losses(x_unlabelled, x_labelled, y)`` returns the weighted sum ``loss`` and its named
-    parts. Evaluation scores the classifier ``module`` on labelled (inputs, classes) batches;
+    parts; its unlabelled part's ``objective`` follows the epochs (a KL warm-up). Evaluation
+    scores the classifier ``module`` on labelled (inputs, classes) batches;
     early stopping follows its cross-entropy.
     """
 
@@ -264,10 +265,11 @@ class SemiSupervisedStep(GradientStep):
         labelled: tuple[torch.Tensor, torch.Tensor],
         cfg: TrainConfig,
         steps: int,
+        objective: Objective | None = None,
     ):
         if rank_and_size()[1] > 1:  # every rank would draw the same labelled batches
             raise UserError("semi-supervised training runs in one process; start it without torchrun")
-        super().__init__(losses, module, cfg, steps)
+        super().__init__(losses, module, cfg, steps, objective=objective)
         self.labelled = labelled
         # drawn where the labelled rows are: a step copies nothing from the host
         self.draw = torch.Generator(device=labelled[0].device).manual_seed(cfg.seed + 1)
