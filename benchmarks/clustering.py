@@ -1,8 +1,8 @@
 """Clustering: every ``autoencoders cluster`` method against k-means on pixels and on PCA codes.
 
 For each seed, one autoencoder (DEC's 784-500-500-2000-10, ReLU, linear code; ``--epochs``
-epochs end to end with Adam along a one-cycle schedule, batch 256, ``--loss``, masking noise
-``--noise``, L2 penalty ``--weight-decay``, on every training row) is
+epochs end to end with Adam at ``--lr``, constant by default as in DEC-keras, batch 256,
+``--loss``, masking noise ``--noise``, L2 penalty ``--weight-decay``, on every training row) is
 trained with ``autoencoders.train``; then the rows of ``--split`` (default: the 10,000 test rows)
 are clustered by every method with k = the number of classes, each on the same codes:
 
@@ -22,8 +22,8 @@ between its ``clustering-<data>`` markers; every number also goes to
 Run (from the repository root, alone on the machine)::
 
     python benchmarks/clustering.py --data fashion-mnist
-    python benchmarks/clustering.py --data digits --split all --epochs 300 --loss bce --noise 0.2 \
-        --weight-decay 1e-3
+    python benchmarks/clustering.py --data digits --split all --epochs 300 --lr 2e-3 --lr-decay onecycle \
+        --loss bce --noise 0.2 --weight-decay 1e-3
 
 Quick check (about a minute)::
 
@@ -48,11 +48,9 @@ from autoencoders.options import CLUSTER_METHODS
 SCORES = ("accuracy", "nmi", "ari")
 
 
-def autoencoder(
-    data: str, seed: int, epochs: int, out: Path, loss: str, noise: float, weight_decay: float
-) -> autoencoders.Run:
-    """DEC's autoencoder, trained end to end on every training row of ``data`` (with masking noise
-    ``noise``: a denoising one, as DEC's; and Adam's L2 ``weight_decay``)."""
+def autoencoder(data: str, seed: int, out: Path, args: argparse.Namespace) -> autoencoders.Run:
+    """DEC's autoencoder, trained end to end on every training row of ``data`` as ``args`` say (with
+    masking noise: a denoising one, as DEC's; Adam's L2 penalty: weight decay)."""
     width = {"digits": 64}.get(data, 784)
     return autoencoders.train(
         data=data,
@@ -61,15 +59,15 @@ def autoencoder(
         layers=[width, 500, 500, 2000, 10],
         activation="relu",
         code_activation="linear",
-        loss=loss,
-        corruption="masking" if noise else "none",
-        noise=noise or 0.3,
+        loss=args.loss,
+        corruption="masking" if args.noise else "none",
+        noise=args.noise or 0.3,
         init="scaled",
-        epochs=epochs,
+        epochs=args.epochs,
         batch_size=256,
-        lr=2e-3,
-        lr_decay="onecycle",
-        weight_decay=weight_decay,
+        lr=args.lr,
+        lr_decay=args.lr_decay,
+        weight_decay=args.weight_decay,
         val_fraction=0.0,
         compare=False,
         seed=seed,
@@ -109,7 +107,9 @@ def table(results: dict[str, Any]) -> str:
     noise = f", masking noise {results['noise']}" if results["noise"] else ""
     noise += f", weight decay {results['weight_decay']:g}" if results.get("weight_decay") else ""
     rows_used = "all rows" if results["split"] == "all" else f"the {results['split']} rows"
-    setup = f"{results['epochs']} epochs, {results['loss']}{noise}; clustered: {rows_used}"
+    schedule = {"none": "constant", "cosine": "cosine", "onecycle": "one-cycle"}[results["lr_decay"]]
+    setup = f"{results['epochs']} epochs, Adam {results['lr']:g} {schedule}, {results['loss']}{noise}"
+    setup += f"; clustered: {rows_used}"
     rows.append(f"Autoencoder training: {statistics.fmean(train):.1f} s per seed ({setup}).")
     for method, timing in results.get("all_training_rows", {}).items():
         rows.append(
@@ -125,8 +125,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data", default="fashion-mnist")
     p.add_argument("--split", default="test", choices=("all", "train", "test"))
     p.add_argument("--seeds", default="0,1,2")
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--loss", default="mse", choices=("mse", "bce"))
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (one-cycle: its peak)")
+    p.add_argument("--lr-decay", default="none", choices=("none", "cosine", "onecycle"))
     p.add_argument("--noise", type=float, default=0.0, help="masking noise of the autoencoder (0: none)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="Adam's L2 penalty on the weights")
     p.add_argument("--methods", default=",".join(CLUSTER_METHODS))
@@ -142,21 +144,15 @@ def main(argv: list[str] | None = None) -> None:
         "split": args.split,
         "epochs": args.epochs,
         "loss": args.loss,
+        "lr": args.lr,
+        "lr_decay": args.lr_decay,
         "noise": args.noise,
         "weight_decay": args.weight_decay,
         "methods": methods,
         "seeds": [],
     }
     for seed in (int(s) for s in args.seeds.split(",")):
-        run = autoencoder(
-            args.data,
-            seed,
-            args.epochs,
-            args.out_dir / f"{args.data}-seed{seed}",
-            args.loss,
-            args.noise,
-            args.weight_decay,
-        )
+        run = autoencoder(args.data, seed, args.out_dir / f"{args.data}-seed{seed}", args)
         entry: dict[str, Any] = {"seed": seed, "train_seconds": run.metrics["train_seconds"], "methods": {}}
         for method in methods:
             found = autoencoders.cluster(run.dir, split=args.split, method=method, seed=seed, quiet=True)
