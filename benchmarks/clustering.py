@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data", default="fashion-mnist")
     p.add_argument("--split", default="test", choices=("all", "train", "test"))
     p.add_argument("--seeds", default="0,1,2")
-    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--loss", default="mse", choices=("mse", "bce"))
     p.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (one-cycle: its peak)")
     p.add_argument("--lr-decay", default="none", choices=("none", "cosine", "onecycle"))
