@@ -25,6 +25,11 @@ Run (from the repository root, alone on the machine)::
     python benchmarks/clustering.py --data digits --split all --epochs 300 --lr 2e-3 --lr-decay onecycle \
         --loss bce --noise 0.2 --weight-decay 1e-3
 
+After a change to the clustering methods alone, ``--reuse`` clusters the autoencoders the last run
+left in ``--out-dir`` (refused unless they were trained with the same settings)::
+
+    python benchmarks/clustering.py --data fashion-mnist --reuse
+
 Quick check (about a minute)::
 
     python benchmarks/clustering.py --data digits --seeds 0 --epochs 5 --skip-train-timing --out-dir /tmp/cl
@@ -48,14 +53,14 @@ from autoencoders.options import CLUSTER_METHODS
 SCORES = ("accuracy", "nmi", "ari")
 
 
-def autoencoder(data: str, seed: int, out: Path, args: argparse.Namespace) -> autoencoders.Run:
-    """DEC's autoencoder, trained end to end on every training row of ``data`` as ``args`` say (with
-    masking noise: a denoising one, as DEC's; Adam's L2 penalty: weight decay)."""
+def settings(data: str, seed: int, out: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """``autoencoders.train``'s options for DEC's autoencoder, trained end to end on every training
+    row of ``data`` as ``args`` say (with masking noise: a denoising one, as DEC's; Adam's L2
+    penalty: weight decay)."""
     width = {"digits": 64}.get(data, 784)
-    return autoencoders.train(
+    return dict(
         data=data,
         out=str(out),
-        overwrite=True,
         layers=[width, 500, 500, 2000, 10],
         activation="relu",
         code_activation="linear",
@@ -73,6 +78,30 @@ def autoencoder(data: str, seed: int, out: Path, args: argparse.Namespace) -> au
         seed=seed,
         quiet=True,
     )
+
+
+def autoencoder(data: str, seed: int, out: Path, args: argparse.Namespace) -> tuple[Path, float]:
+    """The run directory and training seconds of DEC's autoencoder for ``seed``: trained now, or
+    with ``--reuse``, the one an earlier run of this script left in ``out`` with the same settings
+    (so a change to the clustering methods is measured without training again)."""
+    options = settings(data, seed, out, args)
+    if not args.reuse:
+        run = autoencoders.train(overwrite=True, **options)
+        return run.dir, run.metrics["train_seconds"]
+    metrics = out / "metrics.json"
+    if not metrics.is_file():
+        sys.exit(f"--reuse: {out} holds no finished run; run once without --reuse")
+    wanted = autoencoders.run.as_config(**options).to_dict()
+    saved = json.loads((out / "config.json").read_text())
+    if saved != wanted:
+        differ = sorted(
+            f"{part}.{key}"
+            for part in wanted
+            for key in wanted[part]
+            if isinstance(wanted[part], dict) and saved.get(part, {}).get(key) != wanted[part][key]
+        )
+        sys.exit(f"--reuse: {out} was trained with other settings ({', '.join(differ)}); drop --reuse")
+    return out, json.loads(metrics.read_text())["train_seconds"]
 
 
 def machine() -> str:
@@ -135,6 +164,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--skip-train-timing", action="store_true", help="no DEC/IDEC on every training row")
     p.add_argument("--out-dir", type=Path, default=Path("runs/bench-clustering"))
     p.add_argument("--no-readme", action="store_true", help="leave benchmarks/README.md as it is")
+    p.add_argument(
+        "--reuse", action="store_true", help="cluster the autoencoders an earlier run left in --out-dir"
+    )
     args = p.parse_args(argv)
     methods = args.methods.split(",")
     results: dict[str, Any] = {
@@ -152,10 +184,10 @@ def main(argv: list[str] | None = None) -> None:
         "seeds": [],
     }
     for seed in (int(s) for s in args.seeds.split(",")):
-        run = autoencoder(args.data, seed, args.out_dir / f"{args.data}-seed{seed}", args)
-        entry: dict[str, Any] = {"seed": seed, "train_seconds": run.metrics["train_seconds"], "methods": {}}
+        run_dir, train_seconds = autoencoder(args.data, seed, args.out_dir / f"{args.data}-seed{seed}", args)
+        entry: dict[str, Any] = {"seed": seed, "train_seconds": train_seconds, "methods": {}}
         for method in methods:
-            found = autoencoders.cluster(run.dir, split=args.split, method=method, seed=seed, quiet=True)
+            found = autoencoders.cluster(run_dir, split=args.split, method=method, seed=seed, quiet=True)
             entry["methods"][method] = {k: v for k, v in found.summary.items() if isinstance(v, int | float)}
             print(seed, method, {k: round(found.summary[k], 4) for k in (*SCORES, "seconds")}, flush=True)
         results["seeds"].append(entry)
@@ -163,13 +195,13 @@ def main(argv: list[str] | None = None) -> None:
             results["all_training_rows"] = {}
             for method in ("dec", "idec"):
                 found = autoencoders.cluster(
-                    run.dir, split="train", method=method, out=run.dir / f"train-{method}", quiet=True
+                    run_dir, split="train", method=method, out=run_dir / f"train-{method}", quiet=True
                 )
                 m = found.summary
                 results["all_training_rows"][method] = {
                     "rows": m["rows"],
                     "seconds": m["seconds"],
-                    "train_seconds": run.metrics["train_seconds"],
+                    "train_seconds": train_seconds,
                     "updates": m["updates"],
                     "accuracy": m["accuracy"],
                 }

@@ -121,8 +121,8 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "autoencoders: error: t.csv line 3, column 1 ('b') holds 'x', not a number; only numbers are allowed "
      "(a header is allowed on the first line): drop the column or code it as numbers"),
     ("an option of another command", None, "train --n-labels 3",
-     "autoencoders: error: unrecognized arguments: --n-labels 3 (an option of 'autoencoders classify', "
-     "not of this command); see autoencoders --help"),
+     "autoencoders train: error: unrecognized arguments: --n-labels 3 (an option of 'autoencoders classify', "
+     "not of this command); see autoencoders train --help"),
     ("label column index out of range", _write("t.csv", DIGITS_CSV), "train --data csv:t.csv --label-column 999",
      "autoencoders: error: --label-column 999 is out of range: t.csv has 65 columns (0 to 64)"),
     ("label column name, CSV without a header", _write("t.csv", DIGITS_CSV),
@@ -136,8 +136,8 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
     ("layer widths that do not fit the data", None, "train --layers 50,8",
      "autoencoders: error: --layers starts with 50 but the data has 64 features; start it with 64"),
     ("mistyped option", None, "train --activaton relu",
-     "autoencoders: error: unrecognized arguments: --activaton relu (did you mean '--activation'?); "
-     "see autoencoders --help"),
+     "autoencoders train: error: unrecognized arguments: --activaton relu (did you mean '--activation'?); "
+     "see autoencoders train --help"),
     ("mistyped choice", None, "train --activation rel",
      "autoencoders train: error: argument --activation: invalid choice: 'rel' (choose from 'sigmoid', 'relu', "
      "'tanh', 'linear', 'gelu') (did you mean 'relu'?); see autoencoders train --help"),
@@ -212,7 +212,11 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
     ("interpolate with one row index", None, "interpolate run --data digits --pair 3 --out s.png",
      "autoencoders: error: --pair needs two row indices, e.g. 0,1; got [3]"),
     ("predict with a run that is not a classifier", None, "predict run --data digits --out p.csv",
-     "autoencoders: error: run is not a classifier directory (no classifier.json); pass an output directory of 'autoencoders classify', e.g. RUN/classifier-0.1"),
+     "autoencoders: error: run holds no classifier or clustering; pass an output directory of 'autoencoders classify' or 'autoencoders cluster', e.g. RUN/classifier-0.1 or RUN/cluster-kmeans-10"),
+    ("predict with a directory that does not exist", None, "predict run/classifier-9 --data digits --out p.csv",
+     "autoencoders: error: run/classifier-9 does not exist; pass an output directory of 'autoencoders classify' or 'autoencoders cluster', e.g. RUN/classifier-0.1 or RUN/cluster-kmeans-10"),
+    ("score with a class the rows lack", None, "score run --data digits --out s.csv --anomalous-class 12",
+     "autoencoders: error: --anomalous-class 12: the rows of digits must hold that class and others (classes there: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9)"),
     ("training that diverges", None,
      "train --layers 64,32,8 --optimizer sgd --lr 10 --loss mse --output-activation linear --epochs 3 --out div",
      "autoencoders: error: training diverged: the loss became … in epoch … of stage 'train'; train again with a "

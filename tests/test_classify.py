@@ -196,7 +196,7 @@ def test_a_classifier_directory_reloads_and_predicts(digits_run, tmp_path, capsy
     assert lines[0] == "row,predicted," + ",".join(f"p_{c}" for c in range(10)) and len(lines) == len(x) + 1
     with pytest.raises(UserError, match="give a file name ending in .csv"):
         cli_run(["predict", str(out), "--data", "digits", "--out", str(tmp_path / "p.txt")])
-    with pytest.raises(UserError, match="not a classifier directory"):
+    with pytest.raises(UserError, match="holds no classifier or clustering"):
         autoencoders.predict(tmp_path, "digits")
 
 

@@ -107,8 +107,10 @@ def test_every_method_recovers_separated_blobs_and_writes_its_files(blobs_run, m
     assert saved["method"] == method and saved["settings"]["k"] == 4 and saved["seconds"] > 0
     assert (out / "clusters.png").stat().st_size > 0 and (out / "cluster-map.png").stat().st_size > 0
     if method in ("dec", "idec"):  # 240 rows are one batch: the target is refreshed every update
-        assert saved["updates"] > 0 and saved["update_interval"] == 1
-        assert saved["last_changed_fraction"] is not None and saved["converged"]
+        assert saved["target_refresh_interval"] == 1
+        # settling is judged over DEC's 140 updates, not one short epoch: the 100 epochs end first
+        assert saved["updates"] == 100 and saved["last_changed_fraction"] is None
+        assert not saved["converged"]
 
 
 @pytest.mark.parametrize("method", ["kmeans", "gmm", "dec"])
@@ -145,6 +147,17 @@ def test_idec_with_gamma_zero_is_dec(blobs_run):
     kept = find_clusters(opened.model, rows, how, opened.cfg.train).clusterer.state_dict()
     decoder = [k for k in kept if ".decoder" in k or k.startswith("autoencoder.decoder")]
     assert decoder and any(not torch.equal(kept[k], dec.clusterer.state_dict()[k]) for k in decoder)
+
+
+def test_dec_judges_settling_over_the_update_interval_not_one_short_epoch(blobs_run):
+    run, x, _ = blobs_run
+    opened = open_run(run)
+    rows = torch.from_numpy((x - opened.scaler[0]) / opened.scaler[1]).float()
+    how = Clustering(method="dec", k=4, seed=0, update_interval=7)
+    details = find_clusters(opened.model, rows, how, opened.cfg.train).details
+    # one batch an epoch: the target is refreshed every update, settling checked every 7
+    assert details["target_refresh_interval"] == 1 and details["converged"]
+    assert details["updates"] >= 7 and details["updates"] % 7 == 0
 
 
 def test_dec_moves_the_encoder_and_centres_and_idec_keeps_reconstructing(blobs_run):
@@ -198,6 +211,10 @@ def test_labels_of_the_wrong_length_unlabelled_rows_and_collapsed_codes_are_refu
     run, x, y = blobs_run
     with pytest.raises(UserError, match="labels has 239 entries but there are 240 rows"):
         autoencoders.cluster(run, data=x, labels=y[:-1], out=tmp_path / "a")
+    with pytest.raises(
+        UserError, match=r"labels must hold one label per row \(a 1-D array\), got shape \(240, 2\)"
+    ):
+        autoencoders.cluster(run, data=x, labels=np.stack([y, y], 1), out=tmp_path / "a")
     with pytest.raises(
         UserError, match="no labels to count the classes of; give the number of clusters, --k"
     ):

@@ -149,7 +149,7 @@ def test_every_part_exports_to_onnx_and_torchscript_and_serves_rows_in_their_own
     from autoencoders.trained import open_run
 
     run = runs[kind]
-    raw = load_digits_raw(40)  # 0..16 pixel values, as the data is read
+    raw = digits_as_read(40)
     codes = autoencoders.encode(run.dir, raw)
     offset, span = open_run(run.dir).scaler
     expected = {
@@ -171,11 +171,11 @@ def test_every_part_exports_to_onnx_and_torchscript_and_serves_rows_in_their_own
         assert json.loads((tmp_path / f"{part}.onnx.json").read_text()) == sidecar
 
 
-def load_digits_raw(n: int) -> np.ndarray:
-    """The first ``n`` digits as scikit-learn gives them (pixel values 0..16, float32)."""
+def digits_as_read(n: int) -> np.ndarray:
+    """The first ``n`` digits in the units the toolkit reads them in (scikit-learn's 0..16 / 16)."""
     from sklearn.datasets import load_digits
 
-    return load_digits().data[:n].astype(np.float32)
+    return (load_digits().data[:n] / 16).astype(np.float32)
 
 
 @pytest.mark.parametrize("kind", KINDS)

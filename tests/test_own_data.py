@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -47,7 +49,7 @@ def test_frames_with_text_columns_and_labels_of_another_length_are_refused(frame
     x, y = frame
     with pytest.raises(UserError, match="column 'colour' of the data frame is not numeric"):
         autoencoders.train(data=x.assign(colour="red"), out=str(tmp_path / "a"), **FAST)
-    with pytest.raises(UserError, match="labels has 100 entries but the data has 1797 rows"):
+    with pytest.raises(UserError, match="labels has 100 entries but there are 1797 rows"):
         autoencoders.train(data=x, labels=y[:100], out=str(tmp_path / "b"), **FAST)
     with pytest.raises(UserError, match="labels in memory go with data in memory"):
         autoencoders.train(data="digits", labels=y, out=str(tmp_path / "c"), **FAST)
@@ -63,9 +65,14 @@ def test_uint8_pixels_in_memory_are_read_as_from_a_file_and_text_labels_become_c
     run = autoencoders.train(data=pixels, labels=names[digits.target], layers=[64, 16, 4], epochs=2,
                              out=str(tmp_path / "run"), **FAST)  # fmt: skip
     assert "linear_probe_accuracy" in run.metrics  # the names became ten classes
-    np.testing.assert_array_equal(
-        autoencoders.encode(run.dir, pixels[:10]), autoencoders.encode(run.dir, pixels[:10] / np.float32(255))
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # rows in the units the data was read in: no warning
+        np.testing.assert_array_equal(
+            autoencoders.encode(run.dir, pixels[:10]),
+            autoencoders.encode(run.dir, pixels[:10] / np.float32(255)),
+        )
+    with pytest.warns(UserWarning, match="far outside the range the run was trained on"):
+        autoencoders.encode(run.dir, pixels[:10].astype(np.float32))  # 0..255, not read as value / 255
     with pytest.raises(UserError, match="the data in memory contains 20 NaN/inf value"):
         autoencoders.train(
             data=np.where(np.arange(64) == 3, np.nan, 0.5)[None].repeat(20, 0), out=str(tmp_path / "n")

@@ -79,6 +79,12 @@ def predict(clf_dir: str | Path, data: str, split: str = "all") -> tuple[np.ndar
     if rundir.is_clustering(clf_dir):
         model, scaler, settings = open_clusterer(clf_dir)
         classes, what = np.arange(model.k), "clusterer"
+    elif not rundir.is_classifier(clf_dir):
+        found = "does not exist" if not Path(clf_dir).exists() else "holds no classifier or clustering"
+        raise UserError(
+            f"{clf_dir} {found}; pass an output directory of 'autoencoders classify' or "
+            "'autoencoders cluster', e.g. RUN/classifier-0.1 or RUN/cluster-kmeans-10"
+        )
     else:
         model, classes, scaler, settings = _open_classifier(clf_dir)
         what = "classifier"
@@ -166,9 +172,8 @@ def anomaly_scores_against_pca(
     positive = y == anomalous_class
     if positive.all() or not positive.any():
         raise UserError(
-            f"--anomalous-class {anomalous_class}: the {split} rows of {data} must hold that class "
-            "and others "
-            f"(classes there: {', '.join(map(str, np.unique(y)))})"
+            f"--anomalous-class {anomalous_class}: the {'' if split == 'all' else split + ' '}rows of "
+            f"{data} must hold that class and others (classes there: {', '.join(map(str, np.unique(y)))})"
         )
     run = open_run(run_dir)
     train = load_dataset(run.cfg.data, scaler=run.scaler)

@@ -32,7 +32,7 @@ class _Parser(argparse.ArgumentParser):
         unknown = re.match(r"unrecognized arguments: (--[\w-]+)", message)
         if typo:
             message += closest(typo.group(1), [c.strip(" '") for c in typo.group(2).split(",")])
-        elif unknown and (owners := _commands_taking(self, unknown.group(1))):
+        elif unknown and (owners := _commands_taking(getattr(self, "root", self), unknown.group(1))):
             message += f" (an option of {' and '.join(owners)}, not of this command)"
         elif unknown:
             message += closest(unknown.group(1), _option_names(self))
@@ -47,6 +47,11 @@ def _option_names(parser: argparse.ArgumentParser) -> list[str]:
         if isinstance(action, argparse._SubParsersAction):
             names += [n for sub in action.choices.values() for n in _option_names(sub)]
     return sorted(set(names))
+
+
+def _command(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The subcommand ``name`` of ``parser``."""
+    return next(a.choices[name] for a in parser._actions if isinstance(a, argparse._SubParsersAction))
 
 
 def _commands_taking(parser: argparse.ArgumentParser, option: str) -> list[str]:
@@ -347,12 +352,18 @@ def build_parser() -> argparse.ArgumentParser:
         _export_parser,
     ):
         add(sub)
+    for command in sub.choices.values():
+        command.root = p  # its errors name the other commands that take a mistyped option
     return p
 
 
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
-    handle(build_parser().parse_args(argv))
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # refused by the command itself, whose --help lists what it takes
+        _command(parser, args.command).error(f"unrecognized arguments: {' '.join(unknown)}")
+    handle(args)
     return 0
 
 

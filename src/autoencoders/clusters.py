@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from .clustering.methods import Clustering, ClusterResult, find_clusters
+from .data.sources import label_per_row
 from .errors import UserError
 from .eval.clustering import cluster_scores, kmeans_baselines
 from .eval.probes import PCA
@@ -113,11 +114,7 @@ def _rows(
     else:
         x, y = rows_of(run, data, split), None
     if labels is not None:
-        y = np.asarray(labels).reshape(-1)
-        if len(y) != len(x):
-            raise UserError(
-                f"labels has {len(y)} entries but there are {len(x)} rows; give one label per row"
-            )
+        y = label_per_row(labels, len(x))
     return x, y
 
 

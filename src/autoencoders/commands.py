@@ -161,12 +161,14 @@ def _interpolate(args: argparse.Namespace) -> None:
 
 def _score(args: argparse.Namespace) -> None:
     scores, labels = scored = api.score(args.run_dir, args.data, args.split, args.iw_samples)
-    _save_scores(args.out, scores, labels)
-    print(f"wrote anomaly scores of {len(scores)} rows to {args.out}")
-    if args.anomalous_class is not None:
+    m = None
+    if args.anomalous_class is not None:  # checked before the scores are written
         m = api.anomaly_scores_against_pca(
             args.run_dir, args.data, args.anomalous_class, args.split, args.iw_samples, scored
         )
+    _save_scores(args.out, scores, labels)
+    print(f"wrote anomaly scores of {len(scores)} rows to {args.out}")
+    if m is not None:
         print(
             f"class {args.anomalous_class} as anomalies ({m['anomalies']} of {m['rows']} rows): "
             f"ROC-AUC {m['roc_auc']:.4f} (PCA: {m['pca_roc_auc']:.4f}), "

@@ -352,7 +352,10 @@ class ClusterOptions:
         100, "dec, idec: the most passes over the rows (they stop when assignments settle)", range=AT_LEAST_1
     )
     update_interval: int = option(
-        140, "dec, idec: updates between refreshes of the target distribution", range=AT_LEAST_1
+        140,
+        "dec, idec: updates between refreshes of the target distribution (at least one a pass) and "
+        "between checks that the assignments settled",
+        range=AT_LEAST_1,
     )
     tol: float = option(
         0.001,

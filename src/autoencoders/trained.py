@@ -4,6 +4,7 @@ data scaled as the run's training data was; and a saved clusterer opened from it
 from __future__ import annotations
 
 import copy
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,9 +84,25 @@ def rows_of(run: TrainedRun, data: Data, split: str) -> np.ndarray:
             raise UserError(f"rows given in memory must be a numeric N×D (or N×H×W) array, got {rows.shape}")
         rows = rows.reshape(len(rows), -1)
         check_width(run.model, rows.shape[1], "the array")  # before scaling, which needs the width
-        x = apply_scaler(to_float(rows), *run.scaler)
+        x = apply_scaler(to_float(rows), *run.scaler, clip=False)
+        _warn_if_other_units(x, run.cfg.data.data)
+        x = np.clip(x, 0.0, 1.0)
     check_width(run.model, x.shape[1], data if isinstance(data, str) else "the array")
     return x
+
+
+def _warn_if_other_units(scaled: np.ndarray, spec: str) -> None:
+    """Warn when rows given in memory lie far outside the training range (more than 1 % of their
+    values over half its span beyond it): most likely another unit, which clipping would hide."""
+    far = np.mean((scaled < -0.5) | (scaled > 1.5)) if scaled.size else 0.0
+    if far > 0.01:
+        warnings.warn(
+            f"{far:.0%} of the values of the rows given in memory lie far outside the range the run "
+            f"was trained on, and are clipped to it; pass them in the units {spec} was read in "
+            "(the embedded digits as value / 16, uint8 pixels as value / 255, other numbers as they are)",
+            UserWarning,
+            stacklevel=4,  # the caller of the public function
+        )
 
 
 def scaled_rows(

@@ -135,8 +135,8 @@ def _fine_tune(
     losses = DECLosses(clusterer, len(x), how.gamma if how.method == "idec" else 0.0)
     per_epoch = math.ceil(len(x) / cfg.batch_size)
     # few rows make short epochs: the target is refreshed at least once per epoch
-    interval = min(how.update_interval, per_epoch)
-    step = DECStep(losses, x, cfg, how.epochs * per_epoch, interval, how.tol)
+    refresh = min(how.update_interval, per_epoch)
+    step = DECStep(losses, x, cfg, how.epochs * per_epoch, refresh, how.update_interval, how.tol)
     rows = torch.arange(len(x), device=x.device)
     history = fit(step, (x, rows), (x[:0], rows[:0]), cfg, cfg.epochs, stage=how.method)
     return history, step.state()

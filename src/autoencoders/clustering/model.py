@@ -136,15 +136,23 @@ class DECLosses(nn.Module):
 
 class DECStep(GradientStep):
     """A gradient step on ``DECLosses`` over (rows, row indices) batches that refreshes the target
-    distribution from every row every ``interval`` updates, and finishes when fewer than ``tol`` of
-    the rows changed cluster since the last refresh."""
+    distribution from every row every ``refresh`` updates, and finishes when, at a check (the first
+    refresh at least ``check`` updates after the last one), fewer than ``tol`` of the rows changed
+    cluster since the last check."""
 
     def __init__(
-        self, losses: DECLosses, rows: torch.Tensor, cfg: TrainConfig, steps: int, interval: int, tol: float
+        self,
+        losses: DECLosses,
+        rows: torch.Tensor,
+        cfg: TrainConfig,
+        steps: int,
+        refresh: int,
+        check: int,
+        tol: float,
     ):
         super().__init__(losses, losses.clusterer, cfg, steps)
-        self.rows, self.interval, self.tol = rows, interval, tol
-        self.updates, self.changed = 0, None
+        self.rows, self.refresh_every, self.check_every, self.tol = rows, refresh, check, tol
+        self.updates, self.checked_at, self.changed = 0, 0, None
         self.labels = self.refresh()
 
     def refresh(self) -> torch.Tensor:
@@ -156,18 +164,22 @@ class DECStep(GradientStep):
     def end_batch(self) -> None:
         super().end_batch()
         self.updates += 1
-        if self.updates % self.interval == 0:
-            labels = self.refresh()
+        if self.updates % self.refresh_every:
+            return
+        labels = self.refresh()
+        # settling is judged over DEC's own span of updates, never over one short epoch's refresh,
+        # where a small learning rate moves too few rows to tell settled from barely started
+        if self.updates - self.checked_at >= self.check_every:
             self.changed = float((labels != self.labels).float().mean())
-            self.labels = labels
+            self.labels, self.checked_at = labels, self.updates
             self.finished = self.changed < self.tol
 
     def state(self) -> dict[str, Any]:
         """What the fine-tuning did: updates, the refresh interval, and the fraction of rows that
-        changed at the last refresh (None before the first)."""
+        changed cluster between the last two checks (None before the first)."""
         return {
             "updates": self.updates,
-            "update_interval": self.interval,
+            "target_refresh_interval": self.refresh_every,
             "last_changed_fraction": self.changed,
             "converged": self.finished,
         }

@@ -104,6 +104,17 @@ def cache_dir() -> Path:
     return Path(os.environ.get("AUTOENCODERS_CACHE", Path.home() / ".cache" / "autoencoders"))
 
 
+def label_per_row(labels: Any, n_rows: int) -> np.ndarray:
+    """``labels`` (an array, list, Series or tensor) as one label per row; a UserError otherwise."""
+    y = np.asarray(labels.detach().cpu().numpy() if hasattr(labels, "detach") else labels)
+    if y.ndim > 1 and y.size != len(y):  # a column of labels (N×1) is one label per row too
+        raise UserError(f"labels must hold one label per row (a 1-D array), got shape {y.shape}")
+    y = y.reshape(-1)
+    if len(y) != n_rows:
+        raise UserError(f"labels has {len(y)} entries but there are {n_rows} rows; give one label per row")
+    return y
+
+
 def save_arrays(rows: Any, labels: Any = None) -> tuple[str, str | None]:
     """Rows held in memory (a NumPy array, tensor or pandas DataFrame: N×D, N×H×W or N×C×H×W, in
     any units) and their labels, saved once under the cache by content: the ``npy:`` spec and
@@ -126,11 +137,7 @@ def save_arrays(rows: Any, labels: Any = None) -> tuple[str, str | None]:
     check_finite(x, "the data in memory")  # before anything is written
     y = None
     if labels is not None:
-        y = np.asarray(labels.detach().cpu().numpy() if hasattr(labels, "detach") else labels).reshape(-1)
-        if len(y) != len(x):
-            raise UserError(
-                f"labels has {len(y)} entries but the data has {len(x)} rows; give one label per row"
-            )
+        y = label_per_row(labels, len(x))
         if not np.issubdtype(y.dtype, np.number):
             y = np.unique(y.astype(str), return_inverse=True)[1]  # class names as their sorted index
     folder = cache_dir() / "arrays"
