@@ -1,7 +1,7 @@
 """Clustering: every ``autoencoders cluster`` method against k-means on pixels and on PCA codes.
 
 For each seed, one autoencoder (DEC's 784-500-500-2000-10, ReLU, linear code; ``--epochs``
-epochs end to end with Adam at ``--lr``, constant by default as in DEC-keras, batch 256,
+epochs end to end with Adam at ``--lr``, constant by default as in DEC-keras, batch ``--batch-size`` (256),
 ``--loss``, masking noise ``--noise``, L2 penalty ``--weight-decay``, on every training row) is
 trained with ``autoencoders.train``; then the rows of ``--split`` (default: the 10,000 test rows)
 are clustered by every method with k = the number of classes, each on the same codes:
@@ -69,7 +69,7 @@ def settings(data: str, seed: int, out: Path, args: argparse.Namespace) -> dict[
         noise=args.noise or 0.3,
         init="scaled",
         epochs=args.epochs,
-        batch_size=256,
+        batch_size=args.batch_size,
         lr=args.lr,
         lr_decay=args.lr_decay,
         weight_decay=args.weight_decay,
@@ -137,7 +137,11 @@ def table(results: dict[str, Any]) -> str:
     noise += f", weight decay {results['weight_decay']:g}" if results.get("weight_decay") else ""
     rows_used = "all rows" if results["split"] == "all" else f"the {results['split']} rows"
     schedule = {"none": "constant", "cosine": "cosine", "onecycle": "one-cycle"}[results["lr_decay"]]
-    setup = f"{results['epochs']} epochs, Adam {results['lr']:g} {schedule}, {results['loss']}{noise}"
+    batch = results.get("batch_size", 256)
+    setup = (
+        f"{results['epochs']} epochs{'' if batch == 256 else f' of batch {batch}'}, Adam {results['lr']:g} "
+    )
+    setup += f"{schedule}, {results['loss']}{noise}"
     setup += f"; clustered: {rows_used}"
     rows.append(f"Autoencoder training: {statistics.fmean(train):.1f} s per seed ({setup}).")
     for method, timing in results.get("all_training_rows", {}).items():
@@ -156,6 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--loss", default="mse", choices=("mse", "bce"))
+    p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (one-cycle: its peak)")
     p.add_argument("--lr-decay", default="none", choices=("none", "cosine", "onecycle"))
     p.add_argument("--noise", type=float, default=0.0, help="masking noise of the autoencoder (0: none)")
@@ -176,6 +181,7 @@ def main(argv: list[str] | None = None) -> None:
         "split": args.split,
         "epochs": args.epochs,
         "loss": args.loss,
+        "batch_size": args.batch_size,
         "lr": args.lr,
         "lr_decay": args.lr_decay,
         "noise": args.noise,
