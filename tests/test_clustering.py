@@ -215,6 +215,8 @@ def test_labels_of_the_wrong_length_unlabelled_rows_and_collapsed_codes_are_refu
         UserError, match=r"labels must hold one label per row \(a 1-D array\), got shape \(240, 2\)"
     ):
         autoencoders.cluster(run, data=x, labels=np.stack([y, y], 1), out=tmp_path / "a")
+    with pytest.raises(UserError, match=r"unknown option 'gama' \(did you mean 'gamma'\?\)"):
+        autoencoders.cluster(run, method="idec", gama=3.0, out=tmp_path / "a")
     with pytest.raises(
         UserError, match="no labels to count the classes of; give the number of clusters, --k"
     ):

@@ -15,7 +15,7 @@ from .classify.few_labels import ClassifierResult, FewLabels, save_classifier, t
 from .classify.heads import EncoderClassifier, build_classifier
 from .classify.ladder import Ladder
 from .clustering.model import Clusterer
-from .config import Config
+from .config import Config, option_names
 from .data.datasets import display_shape, load_dataset
 from .errors import UserError
 from .eval.likelihood import importance_sampled_nll
@@ -253,7 +253,7 @@ def classify(
     cfg = copy.deepcopy(run.cfg)  # the run's own config is recorded as it was
     if data is not None:
         cfg.data.data = data
-    own, rest = split_options(options, ClassifyOptions)
+    own, rest = split_options(options, ClassifyOptions, option_names())
     corrupt = make_corruption(run.cfg.model.corruption, run.cfg.model.noise)
     how = FewLabels(labels_fraction=labels_fraction, corrupt=corrupt, **own)
     how.check()

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from .clustering.methods import Clustering, ClusterResult, find_clusters
+from .config import option_names
 from .data.sources import label_per_row
 from .errors import UserError
 from .eval.clustering import cluster_scores, kmeans_baselines
@@ -50,7 +51,7 @@ def cluster(
     when it has one.
     """
     run = open_run(run_dir)
-    own, rest = split_options(options, ClusterOptions)
+    own, rest = split_options(options, ClusterOptions, option_names())
     cfg = run.cfg.replace(**rest)
     how = Clustering(method=method, k=k, **own)
     x, y = _rows(run, data, split, labels)

@@ -15,7 +15,7 @@ from typing import Any
 
 from . import kinds
 from .errors import UserError
-from .options import DataConfig, ModelConfig, PretrainConfig, Range, TrainConfig, check_fields
+from .options import DataConfig, ModelConfig, PretrainConfig, Range, TrainConfig, check_fields, closest
 from .runtime.threads import check_threads
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "pretrain": PretrainConfig, "train": TrainConfig}
@@ -88,7 +88,7 @@ class Config:
         for key, value in overrides.items():
             section = field_section(key)
             if section is None and key != "out":
-                raise UserError(f"unknown option '{key}'")
+                raise UserError(f"unknown option '{key}'{closest(key, option_names())}")
             if section is None:
                 d["out"] = value
             else:
@@ -182,6 +182,11 @@ def _section(name: str, klass: type, values: Any) -> Any:
 
 def _section_name(klass: type) -> str:
     return next(name for name, k in kind_sections().items() if k is klass)
+
+
+def option_names() -> list[str]:
+    """Every option a config takes by its flat name: each section's fields, and ``out``."""
+    return [f.name for klass in all_sections().values() for f in dataclasses.fields(klass)] + ["out"]
 
 
 def field_section(name: str) -> str | None:

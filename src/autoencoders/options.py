@@ -59,9 +59,15 @@ def option(
     return field(default=default, metadata=meta)
 
 
-def split_options(options: dict[str, Any], klass: type) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``options`` divided into the fields of section ``klass`` and the rest."""
-    own = {f.name for f in dataclasses.fields(klass)}
+def split_options(
+    options: dict[str, Any], klass: type, others: Iterable[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``options`` divided into the fields of section ``klass`` and the rest, each of which must be
+    one of ``others``; a UserError names an unknown one and the nearest known name."""
+    own, others = {f.name for f in dataclasses.fields(klass)}, set(others)
+    for key in options:
+        if key not in own and key not in others:
+            raise UserError(f"unknown option '{key}'{closest(key, own | others)}")
     return {k: v for k, v in options.items() if k in own}, {k: v for k, v in options.items() if k not in own}
 
 
