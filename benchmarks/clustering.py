@@ -80,6 +80,16 @@ def settings(data: str, seed: int, out: Path, args: argparse.Namespace) -> dict[
     )
 
 
+def dotted(config: dict[str, Any]) -> dict[str, Any]:
+    """A run's config by dotted names (``train.lr``)."""
+    flat: dict[str, Any] = {}
+    for part, section in config.items():
+        flat |= (
+            {f"{part}.{k}": v for k, v in section.items()} if isinstance(section, dict) else {part: section}
+        )
+    return flat
+
+
 def autoencoder(data: str, seed: int, out: Path, args: argparse.Namespace) -> tuple[Path, float]:
     """The run directory and training seconds of DEC's autoencoder for ``seed``: trained now, or
     with ``--reuse``, the one an earlier run of this script left in ``out`` with the same settings
@@ -91,15 +101,10 @@ def autoencoder(data: str, seed: int, out: Path, args: argparse.Namespace) -> tu
     metrics = out / "metrics.json"
     if not metrics.is_file():
         sys.exit(f"--reuse: {out} holds no finished run; run once without --reuse")
-    wanted = autoencoders.run.as_config(**options).to_dict()
-    saved = json.loads((out / "config.json").read_text())
-    if saved != wanted:
-        differ = sorted(
-            f"{part}.{key}"
-            for part in wanted
-            for key in wanted[part]
-            if isinstance(wanted[part], dict) and saved.get(part, {}).get(key) != wanted[part][key]
-        )
+    wanted = dotted(autoencoders.run.as_config(**options).to_dict())
+    saved = dotted(json.loads((out / "config.json").read_text()))
+    differ = sorted(name for name in wanted | saved if name != "out" and wanted.get(name) != saved.get(name))
+    if differ:
         sys.exit(f"--reuse: {out} was trained with other settings ({', '.join(differ)}); drop --reuse")
     return out, json.loads(metrics.read_text())["train_seconds"]
 

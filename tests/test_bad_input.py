@@ -123,6 +123,12 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
     ("an option of another command", None, "train --n-labels 3",
      "autoencoders train: error: unrecognized arguments: --n-labels 3 (an option of 'autoencoders classify', "
      "not of this command); see autoencoders train --help"),
+    ("an option of another command, before the command", None, "--overwrite train",
+     "autoencoders: error: unrecognized arguments: --overwrite (an option of 'autoencoders train' and "
+     "'autoencoders reproduce', put it after the command); see autoencoders --help"),
+    ("the top level's option after the command", None, "train --debug",
+     "autoencoders train: error: unrecognized arguments: --debug (an option of autoencoders itself: put it "
+     "before the command); see autoencoders train --help"),
     ("label column index out of range", _write("t.csv", DIGITS_CSV), "train --data csv:t.csv --label-column 999",
      "autoencoders: error: --label-column 999 is out of range: t.csv has 65 columns (0 to 64)"),
     ("label column name, CSV without a header", _write("t.csv", DIGITS_CSV),

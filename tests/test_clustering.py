@@ -158,6 +158,12 @@ def test_dec_judges_settling_over_the_update_interval_not_one_short_epoch(blobs_
     # one batch an epoch: the target is refreshed every update, settling checked every 7
     assert details["target_refresh_interval"] == 1 and details["converged"]
     assert details["updates"] >= 7 and details["updates"] % 7 == 0
+    # four batches an epoch: refreshed every 4 updates, checked at the first refresh 10 or more
+    # updates after the last check (12, 24, ...)
+    how = Clustering(method="dec", k=4, seed=0, update_interval=10, batch_size=64)
+    details = find_clusters(opened.model, rows, how, opened.cfg.train).details
+    assert details["target_refresh_interval"] == 4 and details["converged"]
+    assert details["updates"] % 12 == 0
 
 
 def test_dec_moves_the_encoder_and_centres_and_idec_keeps_reconstructing(blobs_run):

@@ -32,11 +32,20 @@ class _Parser(argparse.ArgumentParser):
         unknown = re.match(r"unrecognized arguments: (--[\w-]+)", message)
         if typo:
             message += closest(typo.group(1), [c.strip(" '") for c in typo.group(2).split(",")])
-        elif unknown and (owners := _commands_taking(getattr(self, "root", self), unknown.group(1))):
-            message += f" (an option of {' and '.join(owners)}, not of this command)"
         elif unknown:
-            message += closest(unknown.group(1), _option_names(self))
+            message += self._whose(unknown.group(1))
         self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+    def _whose(self, option: str) -> str:
+        """Where an unknown ``option`` belongs: the top level, other commands, or a near name."""
+        root = getattr(self, "root", None)  # set on each command's parser
+        if root is not None and option in _own_options(root):
+            return f" (an option of {root.prog} itself: put it before the command)"
+        owners = [o for o in _commands_taking(root or self, option) if o != f"'{self.prog}'"]
+        if owners:
+            where = "not of this command" if root is not None else "put it after the command"
+            return f" (an option of {' and '.join(owners)}, {where})"
+        return closest(option, _option_names(self))
 
 
 def _option_names(parser: argparse.ArgumentParser) -> list[str]:
@@ -47,6 +56,13 @@ def _option_names(parser: argparse.ArgumentParser) -> list[str]:
         if isinstance(action, argparse._SubParsersAction):
             names += [n for sub in action.choices.values() for n in _option_names(sub)]
     return sorted(set(names))
+
+
+def _own_options(parser: argparse.ArgumentParser) -> list[str]:
+    """The options ``parser`` takes itself, not through a subcommand."""
+    return [
+        o for a in parser._actions if not isinstance(a, argparse._SubParsersAction) for o in a.option_strings
+    ]
 
 
 def _command(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
@@ -361,8 +377,11 @@ def run(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
-    if unknown:  # refused by the command itself, whose --help lists what it takes
-        _command(parser, args.command).error(f"unrecognized arguments: {' '.join(unknown)}")
+    if unknown:  # refused where it was given: before the command, or by the command's own parser
+        words = sys.argv[1:] if argv is None else argv
+        before = words[: words.index(args.command)] if args.command in words else []
+        where = parser if any(w in before for w in unknown) else _command(parser, args.command)
+        where.error(f"unrecognized arguments: {' '.join(unknown)}")
     handle(args)
     return 0
 

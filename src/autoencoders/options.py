@@ -359,8 +359,8 @@ class ClusterOptions:
     )
     update_interval: int = option(
         140,
-        "dec, idec: updates between refreshes of the target distribution (at least one a pass) and "
-        "between checks that the assignments settled",
+        "dec, idec: updates between refreshes of the target distribution (at least one a pass), and "
+        "the fewest between checks that the assignments settled",
         range=AT_LEAST_1,
     )
     tol: float = option(

@@ -4,6 +4,7 @@ data scaled as the run's training data was; and a saved clusterer opened from it
 from __future__ import annotations
 
 import copy
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,8 +81,11 @@ def rows_of(run: TrainedRun, data: Data, split: str) -> np.ndarray:
         x = scaled_rows(run.cfg.data, data, split, run.scaler)
     else:
         rows = data.detach().cpu().numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
-        if rows.ndim < 2 or not np.issubdtype(rows.dtype, np.number):
-            raise UserError(f"rows given in memory must be a numeric N×D (or N×H×W) array, got {rows.shape}")
+        if rows.ndim < 2 or not np.issubdtype(rows.dtype, np.number) or len(rows) == 0:
+            raise UserError(
+                f"rows given in memory must be a numeric N×D (or N×H×W) array of at least one row, got "
+                f"{rows.shape}"
+            )
         rows = rows.reshape(len(rows), -1)
         check_width(run.model, rows.shape[1], "the array")  # before scaling, which needs the width
         x = apply_scaler(to_float(rows), *run.scaler, clip=False)
@@ -94,14 +98,18 @@ def rows_of(run: TrainedRun, data: Data, split: str) -> np.ndarray:
 def _warn_if_other_units(scaled: np.ndarray, spec: str) -> None:
     """Warn when rows given in memory lie far outside the training range (more than 1 % of their
     values over half its span beyond it): most likely another unit, which clipping would hide."""
-    far = np.mean((scaled < -0.5) | (scaled > 1.5)) if scaled.size else 0.0
+    far = np.mean((scaled < -0.5) | (scaled > 1.5))
     if far > 0.01:
+        frame, level = sys._getframe(1), 2  # the first frame outside the package: the user's call
+        while frame is not None and frame.f_globals.get("__name__", "").startswith(__package__ + "."):
+            frame, level = frame.f_back, level + 1
         warnings.warn(
             f"{far:.0%} of the values of the rows given in memory lie far outside the range the run "
-            f"was trained on, and are clipped to it; pass them in the units {spec} was read in "
-            "(the embedded digits as value / 16, uint8 pixels as value / 255, other numbers as they are)",
+            f"was trained on, and are clipped to it; if they are in other units, pass them in the units "
+            f"{spec} was read in (the embedded digits as value / 16, uint8 pixels as value / 255, other "
+            "numbers as they are)",
             UserWarning,
-            stacklevel=4,  # the caller of the public function
+            stacklevel=level,
         )
 
 
