@@ -142,11 +142,8 @@ def table(results: dict[str, Any]) -> str:
     noise += f", weight decay {results['weight_decay']:g}" if results.get("weight_decay") else ""
     rows_used = "all rows" if results["split"] == "all" else f"the {results['split']} rows"
     schedule = {"none": "constant", "cosine": "cosine", "onecycle": "one-cycle"}[results["lr_decay"]]
-    batch = results.get("batch_size", 256)
-    setup = (
-        f"{results['epochs']} epochs{'' if batch == 256 else f' of batch {batch}'}, Adam {results['lr']:g} "
-    )
-    setup += f"{schedule}, {results['loss']}{noise}"
+    batch = "" if results.get("batch_size", 256) == 256 else f" of batch {results['batch_size']}"
+    setup = f"{results['epochs']} epochs{batch}, Adam {results['lr']:g} {schedule}, {results['loss']}{noise}"
     setup += f"; clustered: {rows_used}"
     rows.append(f"Autoencoder training: {statistics.fmean(train):.1f} s per seed ({setup}).")
     for method, timing in results.get("all_training_rows", {}).items():
