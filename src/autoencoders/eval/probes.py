@@ -17,8 +17,8 @@ import torch.nn.functional as F
 
 # steps L-BFGS remembers: with scikit-learn's and torch's 10, the logistic regression on 20,000
 # standardised Fashion-MNIST pixels took 806 evaluations; with 200, 191 to the same tolerance (the
-# data's cold baselines on one thread: 36.7 s → 19.3 s). Capped so that the remembered steps fill
-# at most HISTORY_BYTES
+# data's cold baselines on one thread: 36.7 s → 19.3 s); capped so that the remembered steps fill
+# at most HISTORY_BYTES.
 HISTORY, HISTORY_BYTES = 200, 1 << 28
 # the most elements of one block of query-to-reference distances (float32: 4 MiB, a core's L2
 # cache: ranking 10,000 codes against 20,000 took 0.46 s in blocks of 256 MiB, 0.25 s in these)
