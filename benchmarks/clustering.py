@@ -22,8 +22,8 @@ between its ``clustering-<data>`` markers; every number also goes to
 Run (from the repository root, alone on the machine)::
 
     python benchmarks/clustering.py --data fashion-mnist
-    python benchmarks/clustering.py --data digits --split all --epochs 300 --lr 2e-3 --lr-decay onecycle \
-        --loss bce --noise 0.2 --weight-decay 1e-3
+    python benchmarks/clustering.py --data digits --split all --epochs 200 --lr 2e-3 --lr-decay onecycle \
+        --loss bce --noise 0.2 --weight-decay 1e-3 --skip-train-timing --seeds 0,1,2,3,4,5,6,7,8,9,10,11
 
 After a change to the clustering methods alone, ``--reuse`` clusters the autoencoders the last run
 left in ``--out-dir`` (refused unless they were trained with the same settings)::
