@@ -1,8 +1,9 @@
 """Clustering: every ``autoencoders cluster`` method against k-means on pixels and on PCA codes.
 
-For each seed, one autoencoder (DEC's 784-500-500-2000-10, ReLU, linear code; ``--epochs``
-epochs end to end with Adam at ``--lr``, constant by default as in DEC-keras, batch ``--batch-size`` (256),
-``--loss``, masking noise ``--noise``, L2 penalty ``--weight-decay``, on every training row) is
+For each seed, one autoencoder (DEC's 784-500-500-2000-10, ReLU, a linear code or
+``--code-activation``; ``--epochs`` epochs end to end with Adam at ``--lr``, constant by default
+as in DEC-keras, batch ``--batch-size`` (256), ``--loss``, masking noise ``--noise``, L2 penalty
+``--weight-decay``, on every training row) is
 trained with ``autoencoders.train``; then the rows of ``--split`` (default: the 10,000 test rows)
 are clustered by every method with k = the number of classes, each on the same codes:
 
@@ -23,7 +24,8 @@ Run (from the repository root, alone on the machine)::
 
     python benchmarks/clustering.py --data fashion-mnist
     python benchmarks/clustering.py --data digits --split all --epochs 200 --lr 2e-3 --lr-decay onecycle \
-        --loss bce --noise 0.2 --weight-decay 1e-3 --skip-train-timing --seeds 0,1,2,3,4,5,6,7,8,9,10,11
+        --loss bce --noise 0.2 --weight-decay 1e-3 --code-activation tanh --skip-train-timing \
+        --seeds 0,1,2,3,4,5,6,7,8,9,10,11
 
 After a change to the clustering methods alone, ``--reuse`` clusters the autoencoders the last run
 left in ``--out-dir`` (refused unless they were trained with the same settings)::
@@ -63,7 +65,7 @@ def settings(data: str, seed: int, out: Path, args: argparse.Namespace) -> dict[
         out=str(out),
         layers=[width, 500, 500, 2000, 10],
         activation="relu",
-        code_activation="linear",
+        code_activation=args.code_activation,
         loss=args.loss,
         corruption="masking" if args.noise else "none",
         noise=args.noise or 0.3,
@@ -139,6 +141,8 @@ def table(results: dict[str, Any]) -> str:
     train = [s["train_seconds"] for s in per_seed]
     rows.append("")
     noise = f", masking noise {results['noise']}" if results["noise"] else ""
+    if results.get("code_activation", "linear") != "linear":
+        noise += f", {results['code_activation']} code"
     noise += f", weight decay {results['weight_decay']:g}" if results.get("weight_decay") else ""
     rows_used = "all rows" if results["split"] == "all" else f"the {results['split']} rows"
     schedule = {"none": "constant", "cosine": "cosine", "onecycle": "one-cycle"}[results["lr_decay"]]
@@ -165,6 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (one-cycle: its peak)")
     p.add_argument("--lr-decay", default="none", choices=("none", "cosine", "onecycle"))
+    p.add_argument("--code-activation", default="linear", choices=("linear", "tanh"))
     p.add_argument("--noise", type=float, default=0.0, help="masking noise of the autoencoder (0: none)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="Adam's L2 penalty on the weights")
     p.add_argument("--methods", default=",".join(CLUSTER_METHODS))
@@ -187,6 +192,7 @@ def main(argv: list[str] | None = None) -> None:
         "lr": args.lr,
         "lr_decay": args.lr_decay,
         "noise": args.noise,
+        "code_activation": args.code_activation,
         "weight_decay": args.weight_decay,
         "methods": methods,
         "seeds": [],
