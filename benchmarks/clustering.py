@@ -169,7 +169,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (one-cycle: its peak)")
     p.add_argument("--lr-decay", default="none", choices=("none", "cosine", "onecycle"))
-    p.add_argument("--code-activation", default="linear", choices=("linear", "tanh"), help="the code layer's")
+    p.add_argument(
+        "--code-activation", default="linear", choices=("linear", "tanh"), help="the code layer's activation"
+    )
     p.add_argument("--noise", type=float, default=0.0, help="masking noise of the autoencoder (0: none)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="Adam's L2 penalty on the weights")
     p.add_argument("--methods", default=",".join(CLUSTER_METHODS))
