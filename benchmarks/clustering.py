@@ -50,7 +50,8 @@ from pathlib import Path
 from typing import Any
 
 import autoencoders
-from autoencoders.options import CLUSTER_METHODS
+from autoencoders.config import Config
+from autoencoders.options import ACTIVATIONS, CLUSTER_METHODS
 
 SCORES = ("accuracy", "nmi", "ari")
 
@@ -82,16 +83,6 @@ def settings(data: str, seed: int, out: Path, args: argparse.Namespace) -> dict[
     )
 
 
-def dotted(config: dict[str, Any]) -> dict[str, Any]:
-    """A run's config by dotted names (``train.lr``)."""
-    flat: dict[str, Any] = {}
-    for part, section in config.items():
-        flat |= (
-            {f"{part}.{k}": v for k, v in section.items()} if isinstance(section, dict) else {part: section}
-        )
-    return flat
-
-
 def autoencoder(data: str, seed: int, out: Path, args: argparse.Namespace) -> tuple[Path, float]:
     """The run directory and training seconds of DEC's autoencoder for ``seed``: trained now, or
     with ``--reuse``, the one an earlier run of this script left in ``out`` with the same settings
@@ -103,9 +94,9 @@ def autoencoder(data: str, seed: int, out: Path, args: argparse.Namespace) -> tu
     metrics = out / "metrics.json"
     if not metrics.is_file():
         sys.exit(f"--reuse: {out} holds no finished run; run once without --reuse")
-    wanted = dotted(autoencoders.run.as_config(**options).to_dict())
-    saved = dotted(json.loads((out / "config.json").read_text()))
-    differ = sorted(name for name in wanted | saved if name != "out" and wanted.get(name) != saved.get(name))
+    wanted = autoencoders.run.as_config(**options).flat()  # every setting but the output directory
+    saved = Config.from_dict(json.loads((out / "config.json").read_text())).flat()
+    differ = sorted(name for name in wanted | saved if wanted.get(name) != saved.get(name))
     if differ:
         sys.exit(f"--reuse: {out} was trained with other settings ({', '.join(differ)}); drop --reuse")
     return out, json.loads(metrics.read_text())["train_seconds"]
@@ -140,14 +131,14 @@ def table(results: dict[str, Any]) -> str:
         rows.append(f"| {name} (baseline) | {' | '.join(summarise(values[k]) for k in SCORES)} | – |")
     train = [s["train_seconds"] for s in per_seed]
     rows.append("")
-    noise = f", masking noise {results['noise']}" if results["noise"] else ""
+    extras = f", masking noise {results['noise']}" if results["noise"] else ""
     if results.get("code_activation", "linear") != "linear":
-        noise += f", {results['code_activation']} code"
-    noise += f", weight decay {results['weight_decay']:g}" if results.get("weight_decay") else ""
+        extras += f", {results['code_activation']} code"
+    extras += f", weight decay {results['weight_decay']:g}" if results.get("weight_decay") else ""
     rows_used = "all rows" if results["split"] == "all" else f"the {results['split']} rows"
     schedule = {"none": "constant", "cosine": "cosine", "onecycle": "one-cycle"}[results["lr_decay"]]
     batch = "" if results.get("batch_size", 256) == 256 else f" of batch {results['batch_size']}"
-    setup = f"{results['epochs']} epochs{batch}, Adam {results['lr']:g} {schedule}, {results['loss']}{noise}"
+    setup = f"{results['epochs']} epochs{batch}, Adam {results['lr']:g} {schedule}, {results['loss']}{extras}"
     setup += f"; clustered: {rows_used}"
     rows.append(f"Autoencoder training: {statistics.fmean(train):.1f} s per seed ({setup}).")
     for method, timing in results.get("all_training_rows", {}).items():
@@ -170,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (one-cycle: its peak)")
     p.add_argument("--lr-decay", default="none", choices=("none", "cosine", "onecycle"))
     p.add_argument(
-        "--code-activation", default="linear", choices=("linear", "tanh"), help="the code layer's activation"
+        "--code-activation", default="linear", choices=ACTIVATIONS, help="the code layer's activation"
     )
     p.add_argument("--noise", type=float, default=0.0, help="masking noise of the autoencoder (0: none)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="Adam's L2 penalty on the weights")
