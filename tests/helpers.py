@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 from pathlib import Path
 
@@ -15,8 +16,12 @@ IDX_STEMS = (
     "t10k-labels-idx1-ubyte",
 )
 
+# The device test runs train on: the CPU, unless AUTOENCODERS_TEST_DEVICE names another
+# (benchmarks/device_check.sh runs the suite with cuda).
+DEVICE = os.environ.get("AUTOENCODERS_TEST_DEVICE", "cpu")
+
 # Flat keyword arguments that keep a test run small, quiet and deterministic.
-FAST = {"quiet": True, "precision": "fp32", "device": "cpu", "seed": 0}
+FAST = {"quiet": True, "precision": "fp32", "device": DEVICE, "seed": 0}
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

@@ -219,17 +219,18 @@ def test_set_trainable_on_part_of_a_model_leaves_the_rest_alone():
 
 
 def _rates(decay: str, steps: int, updates: int) -> list[float]:
-    """The learning rate before each of ``updates`` updates under ``make_scheduler(decay, steps)``
+    """The learning rate before each of ``updates`` updates under ``make_schedulers(decay, steps)``
     at a base rate of 0.1."""
-    from autoencoders.training.steps import make_scheduler
+    from autoencoders.training.steps import make_schedulers
 
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
-    sched = make_scheduler(opt, decay, steps=steps)
+    schedulers = make_schedulers({"main": opt}, decay, steps=steps)
     rates = []
     for _ in range(updates):
         rates.append(opt.param_groups[0]["lr"])
         opt.step()
-        sched.step()
+        for scheduler in schedulers.values():
+            scheduler.step()
     return rates
 
 

@@ -18,6 +18,7 @@ import sys
 
 import pytest
 import torch
+from helpers import DEVICE
 from safetensors.torch import load_file
 
 import autoencoders
@@ -37,7 +38,7 @@ GREEDY = {
     "patience": 2,
 }
 VAE = {"data": "digits", "model": "vae", "layers": [64, 32, 4], "epochs": 4, "kl_warmup": 2, "iw_samples": 8}
-COMMON = {"quiet": True, "precision": "fp32", "device": "cpu", "seed": 3}
+COMMON = {"quiet": True, "precision": "fp32", "device": DEVICE, "seed": 3}
 
 CHILD = """
 import os, signal, sys
@@ -191,8 +192,13 @@ def test_resume_refuses_a_finished_run_and_extra_settings(digits_run, tmp_path):
         autoencoders.resume(tmp_path)
 
 
-def test_a_full_disk_loses_nothing_already_saved(tmp_path, uninterrupted, monkeypatch):
+@pytest.mark.parametrize("background", [False, True], ids=["written-in-turn", "written-in-background"])
+def test_a_full_disk_loses_nothing_already_saved(tmp_path, uninterrupted, monkeypatch, background):
+    """Written in the background (as on a GPU), the failed write is reported at the next save, and
+    that save writes nothing: the last state on disk is still the last one written whole."""
     import safetensors.torch
+
+    from autoencoders.training import state
 
     settings = {"data": "digits", "layers": [64, 16, 4], "epochs": 4, "lr_decay": "cosine"}
     whole = uninterrupted(settings)
@@ -207,10 +213,11 @@ def test_a_full_disk_loses_nothing_already_saved(tmp_path, uninterrupted, monkey
         return real(tensors, filename, metadata=metadata)
 
     monkeypatch.setattr(safetensors.torch, "save_file", full_disk)
+    monkeypatch.setattr(state, "writes_in_background", lambda tensors: background)
     out = tmp_path / "full"
     with pytest.raises(UserError, match=r"cannot write .*state.safetensors \(No space left on device\)"):
         autoencoders.train(**settings, **COMMON, out=str(out))
-    monkeypatch.undo()
+    monkeypatch.setattr(safetensors.torch, "save_file", real)
     assert not list(out.glob(".*.tmp"))
     with pytest.raises(UserError, match="stopped in stage 'train' after epoch 2"):
         autoencoders.load(out)  # the second epoch's state is intact

@@ -18,9 +18,10 @@ STATE_FORMAT = 2  # 2: the JSON part records a SHA-256 of the tensors
 
 
 def split_tensors(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
-    """``obj`` (nested dicts/lists) with every tensor moved into ``tensors`` and left as a reference."""
+    """``obj`` (nested dicts/lists) with a copy of every tensor, on the tensor's own device, moved
+    into ``tensors`` and left as a reference."""
     if isinstance(obj, torch.Tensor):
-        tensors[prefix] = obj.detach().cpu().contiguous().clone()
+        tensors[prefix] = obj.detach().clone(memory_format=torch.contiguous_format)
         return {"__tensor__": prefix}
     if isinstance(obj, dict):
         if all(isinstance(k, str) for k in obj):
@@ -75,8 +76,10 @@ def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
 
 
 def write_state(path: Path, tensors: dict[str, torch.Tensor], info: dict[str, Any]) -> None:
-    """Write a state file atomically: ``tensors`` and ``info`` (JSON), with the tensors' SHA-256."""
+    """Write a state file atomically: ``tensors`` (copied to the host) and ``info`` (JSON), with the
+    tensors' SHA-256."""
     from safetensors.torch import save_file
 
+    tensors = {k: v.cpu() for k, v in tensors.items()}
     info = info | {"sha256": tensors_sha256(tensors)}
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"state": json.dumps(info)}))

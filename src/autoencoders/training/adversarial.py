@@ -13,7 +13,7 @@ from ..models.aae import AdversarialAutoencoder
 from ..models.objectives import Objective
 from ..options import TrainConfig
 from ..runtime.distributed import rank_and_size
-from .steps import AutoencoderLosses, Batch, Step, make_optimizer, make_scheduler
+from .steps import AutoencoderLosses, Batch, Step, make_optimizer, make_schedulers
 
 
 class AdversarialStep(Step):
@@ -45,7 +45,7 @@ class AdversarialStep(Step):
             "disc": make_optimizer(model.discriminator.parameters(), adversarial),
             "gen": make_optimizer(encoder, adversarial),
         }
-        self.schedulers = {k: make_scheduler(o, cfg.lr_decay, steps) for k, o in self.optimizers.items()}
+        self.schedulers = make_schedulers(self.optimizers, cfg.lr_decay, steps)
 
     def _disc_loss(self, codes: torch.Tensor) -> torch.Tensor:
         """The discriminator's loss: as many prior samples (label 1) as ``codes`` (label 0)."""

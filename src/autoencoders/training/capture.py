@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 
 import torch
@@ -44,12 +45,26 @@ class CudaGraphs:
     def capture(
         self, fn: Callable[[], dict[str, torch.Tensor]], generators: list[torch.Generator]
     ) -> tuple[Callable[[], None], dict[str, torch.Tensor]]:
-        """Record ``fn``'s kernels, run them once, and return (replay, ``fn``'s outputs)."""
+        """Record ``fn``'s kernels, run them once, and return (replay, ``fn``'s outputs).
+
+        ``torch.cuda.graph`` would do the recording, but when ``fn`` fails there, its exit raises
+        the ended capture's own error instead of ``fn``'s and leaves the capture stream current;
+        here ``fn``'s error is raised, on the stream the step runs on."""
         graph = torch.cuda.CUDAGraph()
         for generator in generators:
             graph.register_generator_state(generator)
-        with torch.cuda.graph(graph):
-            out = fn()
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            graph.capture_begin()
+            try:
+                out = fn()
+            except BaseException:
+                with contextlib.suppress(RuntimeError):  # the invalidated capture's own error
+                    graph.capture_end()
+                raise
+            graph.capture_end()
+        torch.cuda.current_stream().wait_stream(side)
         graph.replay()  # capturing only records: this batch's update happens now
         return graph.replay, out
 
@@ -120,7 +135,9 @@ class CapturedStep(Eager):
             return self.outputs
         if self.seen < WARMUP:
             self.seen += 1
-            with self.graphs.warmup():
+            with self.graphs.warmup(), warnings.catch_warnings():
+                # torch's advice for optimizers that are never captured; this one will be
+                warnings.filterwarnings("ignore", "This instance was constructed with capturable=True")
                 return self.step.train_batch(batch)
         return self._capture(batch)
 

@@ -152,9 +152,11 @@ def fastest(
     later one is ``GAIN`` faster than the best before it, by a ``step_timer`` of a fresh copy from
     ``make_step`` each. Near-ties go to the simpler: fp32 over bf16, fewer threads over more.
 
-    On a CPU the candidates take turns, three rounds of five steps, and each keeps its median
-    round: timed one after another, a machine's drift of 20 % within seconds decided the order."""
-    rounds, steps = (1, 20) if device.type == "cuda" else (3, 5)
+    The candidates take turns, three rounds, and each keeps its median round: timed one after
+    another, a CPU's drift of 20 % within seconds decided the order, and a GPU's first steps run
+    while its clocks rise. A round is five steps on a CPU and 50 on a GPU, whose replayed steps
+    take a fraction of a millisecond: fewer would time the launch jitter."""
+    rounds, steps = (3, 50) if device.type == "cuda" else (3, 5)
 
     @contextlib.contextmanager
     def as_candidate(n: int) -> Iterator[None]:

@@ -3,11 +3,14 @@
 After every epoch the whole state (model(s), optimizers, schedules, RNG, stage, epoch and
 counters) goes into one state file (``io.state``): a run killed at any moment leaves the last
 complete state, and resuming from it continues bit-identically (same RNG draws, same batches).
+On a GPU the state is copied on the device and written to disk by a thread of its own while the
+next epoch trains: a run killed then resumes from the epoch before.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -55,6 +58,8 @@ class Progress:
         self.marks: dict[str, Any] = dict(self.info.get("marks", {}))  # run-level numbers kept across resumes
         self._elapsed, self._t0 = self.info.get("elapsed", 0.0), training_clock()
         self.listeners: list[Callable[[dict], None]] = []  # told each new history row
+        self.writing: threading.Thread | None = None  # a state being written in the background
+        self.write_error: BaseException | None = None  # what stopped it
 
     @property
     def elapsed(self) -> float:
@@ -104,7 +109,10 @@ class Progress:
             for listener in self.listeners:
                 listener(row)
 
-        return fit(step, train, val, cfg, epochs, stage=name, start=start, on_epoch=save)
+        try:
+            return fit(step, train, val, cfg, epochs, stage=name, start=start, on_epoch=save)
+        finally:  # an interrupted run too leaves its last state on disk, and no writer behind it
+            self.written()
 
     def _loop_state(self) -> LoopState:
         loop, t = self.info["loop"], self.tensors
@@ -144,4 +152,32 @@ class Progress:
             "marks": self.marks,
             "elapsed": self.elapsed,
         }
-        write_state(self.path, tensors, info)
+        self.written()
+        if not writes_in_background(tensors):
+            write_state(self.path, tensors, info)
+            return
+        self.writing = threading.Thread(target=self._write, args=(self.path, tensors, info), name="state")
+        self.writing.start()
+
+    def _write(self, path: Path, tensors: dict[str, torch.Tensor], info: dict[str, Any]) -> None:
+        try:
+            write_state(path, tensors, info)
+        except BaseException as e:  # raised by ``written``, in the training's thread
+            self.write_error = e
+
+    def written(self) -> None:
+        """Wait until the last state saved is on disk; raise what stopped its writing."""
+        if self.writing is not None:
+            self.writing.join()
+            self.writing = None
+        if self.write_error is not None:
+            error, self.write_error = self.write_error, None
+            raise error
+
+
+def writes_in_background(tensors: dict[str, torch.Tensor]) -> bool:
+    """Whether a state of ``tensors`` is written by a thread of its own: when they are on a GPU,
+    whose epochs can be shorter than hashing and writing their state (tens of milliseconds for a
+    few million parameters) and whose host is idle while its kernels run. On a CPU, training's
+    threads would share the cores with it."""
+    return any(t.is_cuda for t in tensors.values())

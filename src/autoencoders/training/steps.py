@@ -29,15 +29,16 @@ Batch = tuple[torch.Tensor, ...]
 def make_optimizer(params: Iterable[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
     """Adam (one fused kernel for the whole update) or SGD with momentum, over the trainable ``params``.
 
-    On a GPU, Adam's learning rate is a device tensor and its step counts stay on the device
-    (``capturable``): a CUDA graph can replay the update while the schedule changes the rate.
+    On a GPU whose steps may be replayed as CUDA graphs, Adam's learning rate is a device tensor
+    and its step counts stay on the device (``capturable``): a graph can replay the update while
+    the schedule changes the rate. With ``--cuda-graph off`` it is Adam as usual.
     """
     params = [p for p in params if p.requires_grad]
     if not params:
         raise ValueError("nothing to train: every parameter is frozen")
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    if params[0].is_cuda:
+    if params[0].is_cuda and cfg.cuda_graph != "off":
         lr = torch.tensor(cfg.lr, device=params[0].device)
         return torch.optim.Adam(params, lr=lr, weight_decay=cfg.weight_decay, fused=True, capturable=True)
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
@@ -70,11 +71,18 @@ def lr_factor(decay: str, step: int, steps: int) -> float:
     return 1.0
 
 
-def make_scheduler(
-    optimizer: torch.optim.Optimizer, decay: str, steps: int
-) -> torch.optim.lr_scheduler.LambdaLR:
-    """Per-step learning-rate schedule over ``steps`` (see ``lr_factor``; 0 after a decay ends)."""
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(decay, step, steps))
+def make_schedulers(
+    optimizers: dict[str, torch.optim.Optimizer], decay: str, steps: int
+) -> dict[str, torch.optim.lr_scheduler.LambdaLR]:
+    """Per-step learning-rate schedules over ``steps``, one per optimizer (see ``lr_factor``; 0 after
+    a decay ends). None for a constant rate: stepping it would cost every batch a Python call and,
+    on a GPU, a kernel launch, to write the rate it already has."""
+    if decay == "none":
+        return {}
+    return {
+        k: torch.optim.lr_scheduler.LambdaLR(o, lambda step: lr_factor(decay, step, steps))
+        for k, o in optimizers.items()
+    }
 
 
 class Step:
@@ -112,6 +120,9 @@ class Step:
         """Why ``train_batch`` cannot be replayed as a CUDA graph, or None when it can."""
         if any(not isinstance(o, torch.optim.Adam) for o in self.optimizers.values()):
             return "SGD reads its learning rate on the host at every step; use --optimizer adam"
+        groups = [g for o in self.optimizers.values() for g in o.param_groups if g["params"][0].is_cuda]
+        if not all(g["capturable"] for g in groups):
+            return "its optimizer state is from a run with --cuda-graph off; resume it with --cuda-graph off"
         return None
 
     def generators(self) -> list[torch.Generator]:
@@ -174,9 +185,8 @@ class GradientStep(Step):
         self.module, self.corrupt, self.objective = module, corrupt, objective
         self.losses = losses
         self.forward = data_parallel(losses)
-        optimizer = make_optimizer(module.parameters(), cfg)
-        self.optimizers = {"main": optimizer}
-        self.schedulers = {"main": make_scheduler(optimizer, cfg.lr_decay, steps)}
+        self.optimizers = {"main": make_optimizer(module.parameters(), cfg)}
+        self.schedulers = make_schedulers(self.optimizers, cfg.lr_decay, steps)
 
     def train_batch(self, batch: Batch) -> dict[str, torch.Tensor]:
         if self.corrupt is not None:
