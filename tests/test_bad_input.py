@@ -158,7 +158,7 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
     ("config file that is not TOML", _write("c.toml", "layers = [64,"), "train --config c.toml",
      "autoencoders: error: config file c.toml is not valid TOML: …"),
     ("unknown key in a config file", _write("c.toml", "[model]\nlayerz = [64, 8]\n"), "train --config c.toml",
-     "autoencoders: error: unknown key(s) ['layerz'] in [model]; valid: …"),
+     "autoencoders: error: unknown key(s) 'layerz' (did you mean 'layers'?) in [model]; valid: …"),
     ("--out holding another run", None, "train --out run",
      "autoencoders: error: --out run is not empty; add --overwrite to replace the run in it, "
      "use --resume run to continue it if it is incomplete, or choose another --out"),

@@ -67,12 +67,19 @@ def test_toml_through_the_python_api(tmp_path):
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("colour = 1\n", "unknown key 'colour'"),
-        ("[model]\ncolour = 1\n", r"unknown key\(s\) \['colour'\] in \[model\]"),
-        ("[train]\nlayers = [4, 2]\n", r"unknown key\(s\) \['layers'\] in \[train\]"),
+        ("epoch = 1\n", r"unknown key 'epoch' in .*bad.toml \(did you mean 'epochs'\?\)"),
+        (
+            "[model]\ncolour = 1\n",
+            r"unknown key\(s\) 'colour' in \[model\]; valid: activation, code-activation",
+        ),
+        (
+            "[train]\nbatch-sise = 1\n",
+            r"unknown key\(s\) 'batch-sise' \(did you mean 'batch-size'\?\) in \[train\]",
+        ),
+        ("[train]\nlayers = [4, 2]\n", r"unknown key\(s\) 'layers' \(it belongs in \[model\]\) in \[train\]"),
         ("[model\n", "not valid TOML"),
     ],
-    ids=["flat", "section", "wrong-section", "syntax"],
+    ids=["flat", "section", "misspelt", "wrong-section", "syntax"],
 )
 def test_bad_toml_is_a_user_error(tmp_path, text, message):
     toml = tmp_path / "bad.toml"
@@ -195,7 +202,10 @@ def test_kind_sections_round_trip_and_are_saved_only_for_their_kind():
     ("nested", "message"),
     [
         ({"model": {"model": "dense"}, "vae": {"beta": 2.0}}, r"section \[vae\] applies to --model vae"),
-        ({"model": {"model": "vae"}, "vae": {"betta": 2.0}}, r"unknown key\(s\) \['betta'\] in \[vae\]"),
+        (
+            {"model": {"model": "vae"}, "vae": {"betta": 2.0}},
+            r"unknown key\(s\) 'betta' \(did you mean 'beta'\?\) in \[vae\]",
+        ),
         ({"model": {"model": "transformer"}}, "--model must be one of dense, conv, vae, aae"),
         ({"model": {"model": "conv"}, "conv": {"channels": []}}, "--channels needs one or more"),
         ({"model": {"model": "vae"}, "vae": {"vae_scale": "var"}}, "--vae-scale must be one of logvar, std"),
@@ -263,6 +273,8 @@ def test_print_config_round_trips_through_toml(tmp_path, capsys):
         "l1",
         "--lr",
         "0.01",
+        "--out",
+        str(tmp_path / "the run"),
     ]
     assert cli_run([*argv, "--print-config"]) == 0
     text = capsys.readouterr().out
@@ -270,4 +282,5 @@ def test_print_config_round_trips_through_toml(tmp_path, capsys):
     path.write_text(text)
     again = Config.from_dict(load_toml(path))
     assert again.to_dict() == train_config(build_parser().parse_args(argv)).to_dict()
-    assert not list(tmp_path.glob("runs"))  # printing trains nothing
+    assert again.out == str(tmp_path / "the run")
+    assert not (tmp_path / "the run").exists()  # printing trains nothing

@@ -15,7 +15,7 @@ from typing import Any
 
 from . import kinds
 from .errors import UserError
-from .options import DataConfig, ModelConfig, PretrainConfig, Range, TrainConfig, check_fields, closest
+from .options import DataConfig, ModelConfig, PretrainConfig, Range, TrainConfig, check_fields, closest, flag
 from .runtime.threads import check_threads
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "pretrain": PretrainConfig, "train": TrainConfig}
@@ -142,7 +142,7 @@ class Config:
 
     def to_toml(self) -> str:
         """The full resolved config as TOML (unset options are left out), readable by ``--config``."""
-        lines = []
+        lines = [] if self.out is None else [f"out = {json.dumps(self.out)}", ""]  # before any table
         for name, section in self.sections().items():
             lines.append(f"[{name}]")
             for key, value in dataclasses.asdict(section).items():
@@ -172,12 +172,22 @@ def _section(name: str, klass: type, values: Any) -> Any:
     values = values or {}
     if not isinstance(values, dict):
         raise UserError(f"config section [{name}] must be a table of keys, not {values!r}")
-    values = {k.replace("-", "_"): v for k, v in values.items()}
     names = {f.name for f in dataclasses.fields(klass)}
-    bad = set(values) - names
+    bad = sorted(k for k in values if k.replace("-", "_") not in names)
     if bad:
-        raise UserError(f"unknown key(s) {sorted(bad)} in [{name}]; valid: {sorted(names)}")
-    return klass(**values)
+        raise UserError(
+            f"unknown key(s) {', '.join(_misplaced(k, name, names) for k in bad)} in [{name}]; "
+            f"valid: {', '.join(sorted(flag(n) for n in names))}"
+        )
+    return klass(**{k.replace("-", "_"): v for k, v in values.items()})
+
+
+def _misplaced(key: str, section: str, names: set[str]) -> str:
+    """``key`` quoted, with where it belongs when another section takes it, or the nearest valid key."""
+    home = field_section(key.replace("-", "_"))
+    if home is not None and home != section:
+        return f"'{key}' (it belongs in [{home}])"
+    return f"'{key}'{closest(flag(key), [flag(n) for n in names])}"
 
 
 def _section_name(klass: type) -> str:
@@ -216,6 +226,7 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         else:
             section = field_section(key.replace("-", "_"))
             if section is None:
-                raise UserError(f"unknown key '{key}' in {path}")
+                hint = closest(flag(key), map(flag, option_names()))
+                raise UserError(f"unknown key '{key}' in {path}{hint}")
             nested[section][key.replace("-", "_")] = value
     return nested

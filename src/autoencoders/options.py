@@ -81,11 +81,11 @@ def check_fields(section: Any) -> None:
         value = _check_type(f, getattr(section, f.name))
         setattr(section, f.name, value)
         if choices and value not in choices:
-            one_of = f"--{_flag(f.name)} must be one of {', '.join(choices)}, not '{value}'"
+            one_of = f"--{flag(f.name)} must be one of {', '.join(choices)}, not '{value}'"
             raise UserError(one_of + closest(value, choices))
         bounds = f.metadata.get("range")
         if bounds is not None and value is not None and value not in bounds:
-            raise UserError(f"--{_flag(f.name)} must be {bounds}, got {value}")
+            raise UserError(f"--{flag(f.name)} must be {bounds}, got {value}")
 
 
 # what a field annotated with each type accepts (bool is an int subclass: refuse it for numbers)
@@ -103,9 +103,9 @@ def _check_type(f: dataclasses.Field, value: Any) -> Any:
         ok = all(_whole(v) for v in value)
         value = [int(v) for v in value] if ok else value
     if ok and base == "float" and not math.isfinite(value):
-        raise UserError(f"--{_flag(f.name)} must be a finite number, not {value!r}")
+        raise UserError(f"--{flag(f.name)} must be a finite number, not {value!r}")
     if not ok:
-        raise UserError(f"--{_flag(f.name)} must be {base}, not {value!r}")
+        raise UserError(f"--{flag(f.name)} must be {base}, not {value!r}")
     return float(value) if base == "float" else value
 
 
@@ -123,7 +123,8 @@ def closest(value: object, names: Iterable[str]) -> str:
     return f" (did you mean '{match[0]}'?)" if match else ""
 
 
-def _flag(name: str) -> str:
+def flag(name: str) -> str:
+    """An option's name as its flag and config key spell it: ``batch_size`` → ``batch-size``."""
     return name.replace("_", "-")
 
 
