@@ -21,7 +21,7 @@ import torch
 from . import kinds
 from .config import Config, load_toml
 from .data.batches import first_batch
-from .data.datasets import Dataset, load_dataset
+from .data.datasets import Dataset, check_data_options, load_dataset
 from .data.sources import save_arrays
 from .data.stream import Rows, RowStream
 from .errors import UserError
@@ -160,6 +160,8 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
     main = rank == 0
     if cfg.train.tensorboard:
         events.require()  # before anything is written
+    if saved is None:
+        check_data_options(cfg.data)
     if main and saved is None:
         cfg.out = str(_new_run_dir(cfg))  # fixed now: every check and write below uses the same directory
         _check_out(Path(cfg.out), overwrite)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
-from ..options import DataConfig
+from ..options import DataConfig, flag
 from .images import image_folder
 from .sources import check_finite, load_csv, load_idx_dir, load_labels, load_npy, locate, open_npy
 from .stream import Rows, RowStream
@@ -114,6 +114,24 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
         f"unknown data spec '{spec}'; use digits, fashion-mnist, mnist, idx:DIR, npy:FILE, csv:FILE "
         "or images:DIR"
     )
+
+
+# options that apply to one kind of data: given for another, they would change nothing
+OWN_OPTIONS = {
+    "labels": "npy",
+    "label_column": "csv",
+    "image_size": "images",
+    "grayscale": "images",
+    "skip_bad_images": "images",
+}
+
+
+def check_data_options(cfg: DataConfig) -> None:
+    """A UserError for an option ``cfg`` sets that its kind of data does not take."""
+    kind = parse_spec(cfg.data)[0]
+    for name, applies in OWN_OPTIONS.items():
+        if getattr(cfg, name) not in (None, False) and kind != applies:
+            raise UserError(f"--{flag(name)} applies to {applies}: data, not {cfg.data}; leave it out")
 
 
 def npy_file(cfg: DataConfig) -> tuple[str, str | None] | None:
