@@ -5,12 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers import FAST
 
+import autoencoders
 from autoencoders.eval.metrics import (
     best_matching,
     clustering_accuracy,
     kmeans_scores,
     normalized_mutual_information,
+    pca_name,
     pca_scores,
     pixel_scores,
     probe_sample,
@@ -110,6 +113,15 @@ def test_run_metrics_compare_codes_with_pca_and_pixels(digits_run):
     for name in ("linear_probe_accuracy", "knn_accuracy", "kmeans_accuracy", "kmeans_nmi"):
         assert 0 <= m[name] <= 1 and 0 <= m[f"pca_{name}"] <= 1 and 0 <= m[f"pixels_{name}"] <= 1
     assert m["pixels_knn_accuracy"] > 0.9  # digits are easy for kNN on pixels
+
+
+def test_pca_is_named_by_the_components_it_has(digits_run, tmp_path):
+    assert digits_run.metrics["pca_components"] == 8 and pca_name(digits_run.metrics) == "PCA-8"
+    wide = autoencoders.train(data="digits", layers=[64, 80], epochs=1, out=str(tmp_path / "r"), **FAST)
+    assert wide.metrics["pca_components"] == 64  # digits have 64 features
+    assert pca_name(wide.metrics) == "PCA-64, every component"
+    assert wide.metrics["pca_sse_per_image"] == pytest.approx(0, abs=1e-6)
+    assert pca_name({"code_size": 30}) == "PCA-30"  # a run from before the count was recorded
 
 
 def test_probe_sample_is_fixed_and_bounded():

@@ -18,6 +18,7 @@ from .clusters import cluster
 from .config import Config, load_toml
 from .deploy import export
 from .errors import UserError
+from .eval.metrics import pca_name
 from .figures.plots import image_grid, reconstruction_grid
 from .figures.report import write_report
 from .figures.run_figures import visualize
@@ -110,7 +111,7 @@ def _train(args: argparse.Namespace) -> None:
         return
     print(f"run directory: {result.dir}")
     print(
-        f"test SSE/image {m['test_sse_per_image']:.3f} (PCA-{m['code_size']}: "
+        f"test SSE/image {m['test_sse_per_image']:.3f} ({pca_name(m)}: "
         f"{m['pca_sse_per_image']:.3f}), test MSE {m['test_mse']:.5f}, "
         f"{m['train_seconds']:.1f} s, {m['samples_per_second']:.0f} samples/s"
         + (f", linear probe {m['linear_probe_accuracy']:.3f}" if "linear_probe_accuracy" in m else "")

@@ -314,7 +314,16 @@ def evaluate(
         base = data_baselines()
     else:
         base = _baselines(rows, ds.x_test, k, device) if data_baselines else {}
+    if "pca_sse_per_image" in base:  # PCA has no more components than the rows have features
+        base = base | {"pca_components": min(k, x_test.shape[1], len(ds.x_train))}
     # the test errors, PCA's beside them, then the rest: the model's scores before PCA's and the pixels'
     first = ("test_mse", "test_sse_per_image", "test_psnr", "pca_sse_per_image", "pca_psnr")
     merged = own | base
     return {name: merged[name] for name in first if name in merged} | {"code_size": k} | merged
+
+
+def pca_name(metrics: dict) -> str:
+    """PCA's name beside a model's scores: ``PCA-k`` at the model's code size, or with every
+    component the data has when the code is wider than that."""
+    k = metrics.get("pca_components", metrics.get("code_size", "?"))
+    return f"PCA-{k}" + (", every component" if k != metrics.get("code_size", k) else "")

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..eval.metrics import pca_name
 from ..io.checkpoint import atomic_write
 
 if TYPE_CHECKING:
@@ -207,7 +208,7 @@ def pretraining_comparison(history: list[dict], metrics: dict, path: str | Path)
     curves.set_title("end-to-end training", fontsize=9)
     curves.grid(alpha=0.3)
     curves.legend(fontsize=8)
-    names = ["greedy pretrained", "random init", f"PCA-{metrics['code_size']}"]
+    names = ["greedy pretrained", "random init", pca_name(metrics)]
     values = [metrics[k] for k in ("test_sse_per_image", "no_pretraining_sse_per_image", "pca_sse_per_image")]
     drawn = bars.bar(names, values, color=["tab:blue", "tab:orange", "tab:gray"])
     bars.bar_label(drawn, fmt="%.2f", fontsize=8)

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from ..errors import UserError
+from ..eval.metrics import pca_name
 from ..io import rundir
 from ..io.checkpoint import write_text
 from ..trained import TrainedRun, open_run
@@ -150,7 +151,7 @@ def _clusters(run_dir: Path) -> list[str]:
 
 
 def _comparison(metrics: dict) -> str:
-    code = f"PCA-{metrics.get('code_size', '?')}"
+    code = pca_name(metrics)
     rows = [
         (label, *(metrics.get(key) if key else None for key in keys))
         for label, *keys in COMPARED
