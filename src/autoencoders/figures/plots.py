@@ -168,8 +168,12 @@ def loss_curve(history: list[dict], path: str | Path, loss_name: str = "loss per
     from matplotlib.ticker import MaxNLocator
 
     stages = list(dict.fromkeys(h["stage"] for h in history))
-    fig, axes = plt.subplots(1, len(stages), figsize=(4.6 * len(stages), 3.2), squeeze=False)
-    for ax, stage in zip(axes[0], stages):
+    cols = min(len(stages), 3)  # a greedy stack's stages in rows of three, readable in the report
+    rows_of_panels = -(-len(stages) // cols)
+    fig, axes = plt.subplots(rows_of_panels, cols, figsize=(4.6 * cols, 3.2 * rows_of_panels), squeeze=False)
+    for ax in axes.flat[len(stages) :]:
+        ax.remove()
+    for ax, stage in zip(axes.flat, stages):
         rows = [h for h in history if h["stage"] == stage]
         epochs = [h["epoch"] for h in rows]
         lines = ax.plot(epochs, [h["train_loss"] for h in rows], marker=".", label="train")
@@ -186,7 +190,7 @@ def loss_curve(history: list[dict], path: str | Path, loss_name: str = "loss per
         # a greedy stage reconstructs its own input: the data for layer 1, features above it
         pretrain = stage.startswith("pretrain")
         ax.set_ylabel("stage's reconstruction loss per example" if pretrain else loss_name)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.grid(alpha=0.3)
         ax.legend(lines, [line.get_label() for line in lines], fontsize=8)
     fig.tight_layout()
@@ -203,7 +207,7 @@ def pretraining_comparison(history: list[dict], metrics: dict, path: str | Path)
         rows = [h for h in history if h["stage"] == stage]
         curves.plot([h["epoch"] for h in rows], [h["val_loss"] for h in rows], marker=".", label=label)
     curves.set_xlabel("epoch")
-    curves.xaxis.set_major_locator(MaxNLocator(integer=True))
+    curves.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     curves.set_ylabel("validation loss per example")
     curves.set_title("end-to-end training", fontsize=9)
     curves.grid(alpha=0.3)
