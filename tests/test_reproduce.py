@@ -32,6 +32,12 @@ def test_each_experiment_runs_and_tables_published_against_measured(name, tmp_pa
         assert (run.dir / "cluster-kmeans-10" / "clusters.json").is_file()
 
 
+def test_an_experiment_keeps_its_hidden_widths_on_the_datas_own_width(tmp_path):
+    settings = FAST | {"epochs": 1, "pretrain_epochs": 1}
+    run, _ = reproduce("dec-init", data="digits", out=tmp_path / "r", **settings)
+    assert run.config.model.layers == [64, 500, 500, 2000, 10]  # digits have 64 features, MNIST 784
+
+
 def test_unknown_experiment_and_budget_are_refused():
     with pytest.raises(UserError, match="choose from hinton2006, sda, dec-init, dec"):
         reproduce("lecun1998")

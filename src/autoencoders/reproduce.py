@@ -3,7 +3,8 @@
 Each prints and saves (``RUN/reproduction.md``) a table of the published value next to this
 run's, with PCA and raw-pixel baselines from the same data; ``dec`` also clusters every row
 (``RUN/cluster-<method>-<k>``). The published numbers are on
-MNIST; on other data (``--data fashion-mnist``, ``idx:DIR``) the baselines are the yardstick.
+MNIST; on other data (``--data fashion-mnist``, ``idx:DIR``, ``digits``) the stack keeps its hidden
+widths on the data's own input width, and the baselines are the yardstick.
 ``--budget quick`` takes minutes on 2 CPU cores, ``full`` is closer to the papers' schedules.
 """
 
@@ -15,8 +16,10 @@ from typing import Any
 
 from . import api
 from .clusters import cluster
+from .data.datasets import read_data
 from .errors import UserError
 from .io.checkpoint import write_text
+from .options import DataConfig
 from .run import train
 
 
@@ -130,6 +133,8 @@ def reproduce(
     exp = EXPERIMENTS[name]
     out = out or f"runs/reproduce-{name}-{budget}"
     settings = {**exp.settings, **exp.budgets[budget], **options}
+    if "layers" not in options:  # the paper's stack on this data's width (784 on MNIST)
+        settings["layers"] = [read_data(DataConfig(data=data)).x.shape[1], *exp.settings["layers"][1:]]
     run = train(data=data, out=str(out), overwrite=overwrite, **settings)
     metrics = dict(run.metrics)
     if exp.classify_epochs is not None and "linear_probe_accuracy" in metrics:  # labels exist
