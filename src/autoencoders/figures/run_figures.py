@@ -177,9 +177,13 @@ def _top(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
     k = min(8, len(x))
     best = codes[:, :units].topk(k, dim=0).indices.T  # (units, k)
     rows = [(f"unit {j}", x[best[j]].numpy()) for j in range(units)]
-    plots.labelled_rows(
-        rows, path, run.display_shape, f"the {k} test images with the largest value of each code unit"
-    )
+    title = f"the {k} test images with the largest value of each code unit{_first(units, codes.shape[1])}"
+    plots.labelled_rows(rows, path, run.display_shape, title)
+
+
+def _first(shown: int, units: int) -> str:
+    """Which of ``units`` code units a figure of the first ``shown`` draws, when not all."""
+    return "" if shown == units else f" (the first {shown} of {units}; --n shows more)"
 
 
 def maximize_units(model: nn.Module, x: torch.Tensor, units: int, steps: int = 300) -> torch.Tensor:
@@ -254,9 +258,8 @@ def _traverse(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
         z[:, d] = torch.linspace(float(lo[d]), float(hi[d]), steps)
         with torch.no_grad():
             rows.append((f"code {d}", model.decode(z).numpy()))
-    plots.labelled_rows(
-        rows, path, run.display_shape, f"test image 0's code with one dimension varied {span}"
-    )
+    title = f"test image 0's code with one dimension varied {span}{_first(dims, codes.shape[1])}"
+    plots.labelled_rows(rows, path, run.display_shape, title)
 
 
 FIGURES = {
