@@ -120,11 +120,29 @@ def test_training_reports_nll_below_the_negative_elbo(tmp_path):
     )
     m = run.metrics
     assert m["test_nll"] < m["test_neg_elbo"]
+    assert m["nll_rows"] == m["n_test"] and 0 < m["test_nll_se"] < 5  # fewer test rows than --nll-rows
     assert m["test_neg_elbo"] == pytest.approx(m["test_recon_nll"] + m["test_kl"], rel=1e-6)
     rows = run.history
     assert rows[-1]["val_loss"] < rows[0]["val_loss"]
     assert rows[-1]["train_loss"] == pytest.approx(rows[-1]["train_recon"] + rows[-1]["train_kl"], rel=1e-5)
     assert (run.dir / "samples.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_nll_of_a_large_test_set_averages_over_a_fixed_sample():
+    from autoencoders.eval.metrics import likelihood_metrics
+
+    torch.manual_seed(0)
+    model = VAE([64, 16, 4])
+    model.nll_rows = 40
+    x = torch.rand(100, 64)
+    m = likelihood_metrics(model, x, 20)
+    assert m["nll_rows"] == 40 and likelihood_metrics(model, x, 20) == m  # the same rows every time
+    pick = torch.randperm(100, generator=torch.Generator().manual_seed(0))[:40].sort().values
+    nll = importance_sampled_nll(model, x[pick], 20)
+    assert m["test_nll"] == pytest.approx(float(nll.mean()))
+    assert m["test_nll_se"] == pytest.approx(float(nll.std()) / 40**0.5)
+    model.nll_rows = 0  # all of them
+    assert likelihood_metrics(model, x, 20)["nll_rows"] == 100
 
 
 def test_gaussian_decoder_with_learned_std(tmp_path):

@@ -115,7 +115,12 @@ def _train(args: argparse.Namespace) -> None:
         f"{m['pca_sse_per_image']:.3f}), test MSE {m['test_mse']:.5f}, "
         f"{m['train_seconds']:.1f} s, {m['samples_per_second']:.0f} samples/s"
         + (f", linear probe {m['linear_probe_accuracy']:.3f}" if "linear_probe_accuracy" in m else "")
-        + (f", test NLL {m['test_nll']:.2f} nats (−ELBO {m['test_neg_elbo']:.2f})" if "test_nll" in m else "")
+        + (
+            f", test NLL {m['test_nll']:.2f} ± {m['test_nll_se']:.2f} nats on {m['nll_rows']} test images "
+            f"(−ELBO {m['test_neg_elbo']:.2f} on all)"
+            if "test_nll_se" in m
+            else ""
+        )
         + (
             f", {m['replayed_batches']} of {m['train_batches']} batches replayed as CUDA graphs"
             if "replayed_batches" in m

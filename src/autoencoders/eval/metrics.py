@@ -60,7 +60,10 @@ def reconstruction_errors(
 
 
 def likelihood_metrics(model: nn.Module, x: torch.Tensor, iw_samples: int, quiet: bool = True) -> dict:
-    """−ELBO (one sample per image), its reconstruction and KL parts, and the IW estimate of the NLL."""
+    """−ELBO (one sample per image), its reconstruction and KL parts, and the IW estimate of the NLL
+    with its standard error over the rows: on ``model.nll_rows`` of them (0: all), a sample drawn
+    with a fixed seed, so that every model of a dataset is scored on the same rows. With 1,000
+    samples per row, 10,000 Fashion-MNIST rows take two minutes on 2 CPU cores."""
     with eval_mode(model):
         recon, kl = elbo_parts(model, x)
     out = {
@@ -69,8 +72,18 @@ def likelihood_metrics(model: nn.Module, x: torch.Tensor, iw_samples: int, quiet
         "test_kl": float(kl.mean()),
     }
     if iw_samples > 0:
-        nll = importance_sampled_nll(model, x, iw_samples, quiet=quiet)
-        out |= {"test_nll": float(nll.mean()), "iw_samples": iw_samples}
+        rows = x
+        if 0 < model.nll_rows < len(x):
+            pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[: model.nll_rows]
+            rows = x[pick.sort().values.to(x.device)]
+        nll = importance_sampled_nll(model, rows, iw_samples, quiet=quiet)
+        se = float(nll.std() / math.sqrt(len(nll))) if len(nll) > 1 else math.nan
+        out |= {
+            "test_nll": float(nll.mean()),
+            "test_nll_se": se,
+            "nll_rows": len(nll),
+            "iw_samples": iw_samples,
+        }
     return out
 
 

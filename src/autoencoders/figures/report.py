@@ -158,7 +158,14 @@ def _comparison(metrics: dict) -> str:
         if keys[0] in metrics
     ]
     if "test_nll" in metrics:
-        rows.append(("test NLL, nats per image (importance-sampled)", metrics["test_nll"], None, None))
+        sample = (
+            f", {metrics['nll_rows']} test images, ± {metrics['test_nll_se']:.2f}"
+            if "nll_rows" in metrics
+            else ""
+        )
+        rows.append(
+            (f"test NLL, nats per image (importance-sampled{sample})", metrics["test_nll"], None, None)
+        )
     return _table(["", "this model", code, "raw pixels"], rows)
 
 

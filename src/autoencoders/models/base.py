@@ -46,6 +46,7 @@ class Autoencoder(nn.Module):
     can_sample = False  # ``sample(n)`` decodes draws from a prior
     likelihood = False  # a Gaussian ``posterior(x)`` and a decoder likelihood: its test NLL can be estimated
     iw_samples = 0  # importance samples for that NLL after training (from the kind's own options)
+    nll_rows = 0  # test rows it averages over (0: all)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Input rows → codes."""

@@ -38,6 +38,11 @@ class VAEConfig:
     iw_samples: int = option(
         1000, "importance samples per test image for test_nll (0: skip it)", range=AT_LEAST_0
     )
+    nll_rows: int = option(
+        2000,
+        "test images test_nll averages over: the same fixed sample for every model of a dataset (0: all)",
+        range=AT_LEAST_0,
+    )
 
     def validate(self) -> None:
         if self.decoder_std != "learned":
@@ -116,7 +121,7 @@ class VAE(Stack):
             v.kl_warmup,
             input_shape,
         )
-        model.iw_samples = v.iw_samples
+        model.iw_samples, model.nll_rows = v.iw_samples, v.nll_rows
         return model
 
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
