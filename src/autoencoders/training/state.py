@@ -110,9 +110,12 @@ class Progress:
                 listener(row)
 
         try:
-            return fit(step, train, val, cfg, epochs, stage=name, start=start, on_epoch=save)
-        finally:  # an interrupted run too leaves its last state on disk, and no writer behind it
-            self.written()
+            history = fit(step, train, val, cfg, epochs, stage=name, start=start, on_epoch=save)
+        except BaseException:
+            self._join()  # an interrupted run too leaves its last state whole, and no writer behind it
+            raise
+        self.written()
+        return history
 
     def _loop_state(self) -> LoopState:
         loop, t = self.info["loop"], self.tensors
@@ -165,11 +168,15 @@ class Progress:
         except BaseException as e:  # raised by ``written``, in the training's thread
             self.write_error = e
 
-    def written(self) -> None:
-        """Wait until the last state saved is on disk; raise what stopped its writing."""
+    def _join(self) -> None:
+        """Wait until the last state saved is on disk, or its writing has failed."""
         if self.writing is not None:
             self.writing.join()
             self.writing = None
+
+    def written(self) -> None:
+        """Wait until the last state saved is on disk; raise what stopped its writing."""
+        self._join()
         if self.write_error is not None:
             error, self.write_error = self.write_error, None
             raise error
