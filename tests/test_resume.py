@@ -224,3 +224,30 @@ def test_a_full_disk_loses_nothing_already_saved(tmp_path, uninterrupted, monkey
     resumed = autoencoders.resume(out)
     for k, v in whole.model.state_dict().items():
         assert torch.equal(resumed.model.state_dict()[k], v), k
+
+
+def test_a_state_written_in_the_background_holds_its_own_epoch(tmp_path, monkeypatch):
+    """A state written while the next epoch trains (as on a GPU) holds the history, counters and
+    weights of the epoch it was saved after, however long its writing takes."""
+    import time
+
+    from autoencoders.io.state import write_state
+    from autoencoders.training import state
+
+    written = []
+
+    def slow_write(path, tensors, info):
+        time.sleep(0.3)  # longer than an epoch here: the next one ends while this one is written
+        written.append(
+            (info["loop"]["epoch"], len(info["history"]), tensors["model.encoder.0.weight"].clone())
+        )
+        write_state(path, tensors, info)
+
+    monkeypatch.setattr(state, "writes_in_background", lambda tensors: True)
+    monkeypatch.setattr(state, "write_state", slow_write)
+    run = autoencoders.train(
+        data="digits", layers=[64, 8], epochs=4, compare=False, out=str(tmp_path / "r"), **COMMON
+    )
+    assert [(epoch, rows) for epoch, rows, _ in written] == [(1, 1), (2, 2), (3, 3), (4, 4)]
+    assert torch.equal(written[-1][2], run.model.state_dict()["encoder.0.weight"])
+    assert not torch.equal(written[0][2], written[-1][2])  # each holds its own epoch's weights

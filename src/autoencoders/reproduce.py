@@ -10,6 +10,7 @@ widths on the data's own input width, and the baselines are the yardstick.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ class Experiment:
     classify_epochs: dict[str, int] | None = None  # supervised fine-tuning after pretraining
     clusters: tuple[str, ...] = ()  # cluster methods run on all rows (train and test) after training
 
+
+DATA_OPTIONS = {f.name for f in dataclasses.fields(DataConfig)}
 
 # the stacked denoising autoencoder DEC starts from, layer-wise pretrained with masking noise
 DEC_STACK = {
@@ -134,7 +137,8 @@ def reproduce(
     out = out or f"runs/reproduce-{name}-{budget}"
     settings = {**exp.settings, **exp.budgets[budget], **options}
     if "layers" not in options:  # the paper's stack on this data's width (784 on MNIST)
-        settings["layers"] = [read_data(DataConfig(data=data)).x.shape[1], *exp.settings["layers"][1:]]
+        read = DataConfig(data=data, **{k: v for k, v in options.items() if k in DATA_OPTIONS})
+        settings["layers"] = [read_data(read).x.shape[1], *exp.settings["layers"][1:]]
     run = train(data=data, out=str(out), overwrite=overwrite, **settings)
     metrics = dict(run.metrics)
     if exp.classify_epochs is not None and "linear_probe_accuracy" in metrics:  # labels exist

@@ -18,10 +18,10 @@ STATE_FORMAT = 2  # 2: the JSON part records a SHA-256 of the tensors
 
 
 def split_tensors(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
-    """``obj`` (nested dicts/lists) with a copy of every tensor, on the tensor's own device, moved
-    into ``tensors`` and left as a reference."""
+    """``obj`` (nested dicts/lists) with every tensor moved into ``tensors`` (as it is: see
+    ``host_copies``) and left as a reference."""
     if isinstance(obj, torch.Tensor):
-        tensors[prefix] = obj.detach().clone(memory_format=torch.contiguous_format)
+        tensors[prefix] = obj.detach()
         return {"__tensor__": prefix}
     if isinstance(obj, dict):
         if all(isinstance(k, str) for k in obj):
@@ -75,11 +75,23 @@ def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
+def host_copies(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Contiguous copies of ``tensors`` on the host, to write while training changes the originals.
+    A GPU's are copied into page-locked memory without waiting: the copies are queued on the
+    current stream behind the work that computed the tensors, and are complete once it has run."""
+    out = {}
+    for key, t in tensors.items():
+        if t.is_cuda:
+            out[key] = torch.empty(t.shape, dtype=t.dtype, pin_memory=True).copy_(t, non_blocking=True)
+        else:
+            out[key] = t.clone(memory_format=torch.contiguous_format)
+    return out
+
+
 def write_state(path: Path, tensors: dict[str, torch.Tensor], info: dict[str, Any]) -> None:
-    """Write a state file atomically: ``tensors`` (copied to the host) and ``info`` (JSON), with the
+    """Write a state file atomically: ``tensors`` (on the host) and ``info`` (JSON), with the
     tensors' SHA-256."""
     from safetensors.torch import save_file
 
-    tensors = {k: v.cpu() for k, v in tensors.items()}
     info = info | {"sha256": tensors_sha256(tensors)}
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"state": json.dumps(info)}))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 
@@ -19,6 +20,8 @@ from ..runtime.distributed import rank_and_size
 from .steps import Batch, Step
 
 WARMUP = 3  # eager batches before the first capture: kernels pick workspaces, optimizers make state
+# held while a graph records: a CUDA call from another thread (a state's writer) could invalidate it
+RECORDING = threading.Lock()
 # an epoch with fewer full batches than this runs eagerly when it would need a graph of its own:
 # recording and instantiating a graph costs several eager steps, which a few replays cannot repay
 CAPTURE_WORTH = 8
@@ -55,7 +58,7 @@ class CudaGraphs:
             graph.register_generator_state(generator)
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
+        with RECORDING, torch.cuda.stream(side):
             graph.capture_begin()
             try:
                 out = fn()

@@ -3,8 +3,8 @@
 After every epoch the whole state (model(s), optimizers, schedules, RNG, stage, epoch and
 counters) goes into one state file (``io.state``): a run killed at any moment leaves the last
 complete state, and resuming from it continues bit-identically (same RNG draws, same batches).
-On a GPU the state is copied on the device and written to disk by a thread of its own while the
-next epoch trains: a run killed then resumes from the epoch before.
+On a GPU the state is copied to page-locked host memory without waiting and written to disk by a
+thread of its own while the next epoch trains: a run killed then resumes from the epoch before.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ import torch
 from torch import nn
 
 from ..errors import UserError
-from ..io.state import STATE_FORMAT, join_tensors, split_tensors, write_state
+from ..io.state import STATE_FORMAT, host_copies, join_tensors, split_tensors, write_state
 from ..options import TrainConfig
+from .capture import RECORDING
 from .loop import LoopState, Tensors, fit
 from .steps import Step, training_clock
 
@@ -133,6 +134,7 @@ class Progress:
         """Write the whole state after an epoch of stage ``index``."""
         if self.path is None:
             return
+        self.written()  # one state in flight at a time
         tensors: dict[str, torch.Tensor] = {}
         for key, module in self.modules.items():
             split_tensors(module.state_dict(), key, tensors)
@@ -151,21 +153,38 @@ class Progress:
                 "stopped": loop.stopped,
             },
             "step": split_tensors(step.state_dict(), "step", tensors),
-            "history": self.history,
-            "marks": self.marks,
+            "history": list(self.history),  # as they are now: the next epoch adds to them
+            "marks": dict(self.marks),
             "elapsed": self.elapsed,
         }
-        self.written()
-        if not writes_in_background(tensors):
-            write_state(self.path, tensors, info)
-            return
-        self.writing = threading.Thread(target=self._write, args=(self.path, tensors, info), name="state")
-        self.writing.start()
+        copied = None
+        if any(t.is_cuda for t in tensors.values()):
+            copied = torch.cuda.Event()
+            copied.record()  # after the copies ``host_copies`` queues
+        job = (self.path, host_copies(tensors), info, copied)
+        if writes_in_background(tensors):
+            self.writing = threading.Thread(target=self._write, args=job, name="state")
+            self.writing.start()
+        else:
+            self._write(*job)
+            self.written()
 
-    def _write(self, path: Path, tensors: dict[str, torch.Tensor], info: dict[str, Any]) -> None:
+    def _write(
+        self,
+        path: Path,
+        tensors: dict[str, torch.Tensor],
+        info: dict[str, Any],
+        copied: torch.cuda.Event | None,
+    ) -> None:
+        """Write a state once its copies are complete; ``written`` raises what stopped it. Its CUDA
+        calls (the wait, freeing page-locked memory) wait while a graph records."""
         try:
-            write_state(path, tensors, info)
-        except BaseException as e:  # raised by ``written``, in the training's thread
+            with RECORDING:
+                if copied is not None:
+                    copied.synchronize()
+                write_state(path, tensors, info)
+                tensors.clear()
+        except BaseException as e:
             self.write_error = e
 
     def _join(self) -> None:

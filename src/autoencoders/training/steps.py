@@ -31,14 +31,15 @@ def make_optimizer(params: Iterable[nn.Parameter], cfg: TrainConfig) -> torch.op
 
     On a GPU whose steps may be replayed as CUDA graphs, Adam's learning rate is a device tensor
     and its step counts stay on the device (``capturable``): a graph can replay the update while
-    the schedule changes the rate. With ``--cuda-graph off`` it is Adam as usual.
+    the schedule changes the rate. With ``--cuda-graph off`` or under torchrun (no graphs) it is
+    Adam as usual.
     """
     params = [p for p in params if p.requires_grad]
     if not params:
         raise ValueError("nothing to train: every parameter is frozen")
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    if params[0].is_cuda and cfg.cuda_graph != "off":
+    if params[0].is_cuda and cfg.cuda_graph != "off" and rank_and_size()[1] == 1:
         lr = torch.tensor(cfg.lr, device=params[0].device)
         return torch.optim.Adam(params, lr=lr, weight_decay=cfg.weight_decay, fused=True, capturable=True)
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
@@ -120,9 +121,6 @@ class Step:
         """Why ``train_batch`` cannot be replayed as a CUDA graph, or None when it can."""
         if any(not isinstance(o, torch.optim.Adam) for o in self.optimizers.values()):
             return "SGD reads its learning rate on the host at every step; use --optimizer adam"
-        groups = [g for o in self.optimizers.values() for g in o.param_groups if g["params"][0].is_cuda]
-        if not all(g["capturable"] for g in groups):
-            return "its optimizer state is from a run with --cuda-graph off; resume it with --cuda-graph off"
         return None
 
     def generators(self) -> list[torch.Generator]:
