@@ -175,6 +175,8 @@ def whole_command(work: Path, args: argparse.Namespace) -> dict[str, Any]:
             "train_seconds": m["train_seconds"],
             "wall_over_train": wall / m["train_seconds"],
             "evaluation_seconds": m["evaluation_seconds"],  # metrics, baselines, figures, report
+            # the rest: Python and torch starting, the data read, auto's timing, the process ending
+            "other_seconds": wall - m["train_seconds"] - m["evaluation_seconds"],
             "precision": m["precision"],
         }
     return out
@@ -314,7 +316,7 @@ def main() -> None:
                 print(
                     f"autoencoders train, {label}: {r['wall_seconds']:.1f} s wall, "
                     f"{r['train_seconds']:.1f} s training ({r['wall_over_train']:.2f}x), "
-                    f"{r['evaluation_seconds']:.1f} s evaluation",
+                    f"{r['evaluation_seconds']:.1f} s evaluation, {r['other_seconds']:.1f} s the rest",
                     flush=True,
                 )
         if "vae" not in args.skip:
