@@ -252,3 +252,25 @@ def test_digits_is_embedded_and_in_unit_interval():
     assert len(ds.x_test) == round(1797 * 0.2)
     assert ds.x_train.min() == 0.0 and ds.x_train.max() == 1.0
     assert set(torch.cat([ds.y_train, ds.y_test]).tolist()) == set(range(10))
+
+
+def test_digits_are_scikit_learns_without_importing_it(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from sklearn.datasets import load_digits as reference
+
+    from autoencoders.data import sources
+
+    expected = reference()
+    for where in (sources.digits_file(), tmp_path / "moved.csv.gz"):  # its file, or its loader
+        monkeypatch.setattr(sources, "digits_file", lambda where=where: where)
+        images, y = sources.load_digits()
+        assert np.array_equal(images, expected.images) and np.array_equal(y, expected.target)
+    # a run on digits need not pay for importing scikit-learn
+    code = (
+        "import sys; from autoencoders.data import sources; sources.load_digits(); "
+        "print('sklearn' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

@@ -20,7 +20,16 @@ import torch
 from ..errors import UserError
 from ..options import DataConfig, flag
 from .images import image_folder
-from .sources import check_finite, load_csv, load_idx_dir, load_labels, load_npy, locate, open_npy
+from .sources import (
+    check_finite,
+    load_csv,
+    load_digits,
+    load_idx_dir,
+    load_labels,
+    load_npy,
+    locate,
+    open_npy,
+)
 from .stream import Rows, RowStream
 
 
@@ -166,10 +175,8 @@ def read_data(cfg: DataConfig) -> RawData:
     kind, path = parse_spec(cfg.data)
     x_test = y_test = None
     if kind == "digits":
-        from sklearn.datasets import load_digits
-
-        d = load_digits()
-        x, y = (d.images / 16.0).astype(np.float32), d.target.astype(np.int64)
+        images, y = load_digits()
+        x = (images / 16.0).astype(np.float32)
     elif kind in ("mnist", "fashion-mnist", "idx"):
         directory = Path(path) if kind == "idx" else locate(kind)
         x, y, x_test, y_test = load_idx_dir(directory)
