@@ -122,7 +122,10 @@ def fit(
             seen = batches = 0
             for batch in epoch_batches(train, cfg.batch_size, generator, rank, world):
                 for name, value in run_batch(batch).items():
-                    sums[name] = sums.get(name, 0) + value * len(batch[0])
+                    if name in sums:  # one kernel per term, beside a replayed step's one launch
+                        sums[name].add_(value, alpha=len(batch[0]))
+                    else:
+                        sums[name] = value * len(batch[0])
                 step.end_batch()
                 bar.update(len(batch[0]) * world)
                 seen += len(batch[0])
