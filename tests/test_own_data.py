@@ -77,3 +77,40 @@ def test_uint8_pixels_in_memory_are_read_as_from_a_file_and_text_labels_become_c
         autoencoders.train(
             data=np.where(np.arange(64) == 3, np.nan, 0.5)[None].repeat(20, 0), out=str(tmp_path / "n")
         )
+
+
+def test_a_run_on_files_works_from_anywhere_and_on_new_files_without_its_labels(tmp_path, monkeypatch):
+    """The run records where its data is; its labels file and label column belong to its own
+    rows, so new files of the same kind are read without them, or with the label column they have."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x, y = (digits.data / 16).astype(np.float32), digits.target
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir(), elsewhere.mkdir()
+    (
+        np.save(work / "rows.npy", x[:600]),
+        np.save(work / "labels.npy", y[:600]),
+        np.save(work / "new.npy", x[600:900]),
+    )
+    header = ",".join([*(f"p{i}" for i in range(64)), "label"])
+    table = np.column_stack([x, y])
+    np.savetxt(work / "table.csv", table[:600], delimiter=",", header=header, comments="", fmt="%g")
+    np.savetxt(
+        work / "new.csv", x[600:700], delimiter=",", header=header.rsplit(",", 1)[0], comments="", fmt="%g"
+    )
+    np.savetxt(work / "labelled.csv", table[600:700], delimiter=",", header=header, comments="", fmt="%g")
+    monkeypatch.chdir(work)
+    settings = FAST | {"layers": [64, 16], "epochs": 1}
+    npy = autoencoders.train(data="npy:rows.npy", labels="labels.npy", out=str(work / "npy"), **settings)
+    csv = autoencoders.train(data="csv:table.csv", label_column="label", out=str(work / "csv"), **settings)
+    monkeypatch.chdir(elsewhere)
+    assert autoencoders.evaluate_run(npy.dir)["test_sse_per_image"] == pytest.approx(
+        npy.metrics["test_sse_per_image"]
+    )
+    assert autoencoders.encode(npy.dir, f"npy:{work / 'new.npy'}").shape == (300, 16)
+    assert autoencoders.score(npy.dir, f"npy:{work / 'rows.npy'}")[1] is not None  # its own rows: labelled
+    assert autoencoders.score(npy.dir, f"npy:{work / 'new.npy'}")[1] is None
+    assert autoencoders.encode(csv.dir, f"csv:{work / 'new.csv'}").shape == (100, 16)
+    scores, labels = autoencoders.score(csv.dir, f"csv:{work / 'labelled.csv'}")
+    np.testing.assert_array_equal(labels, y[600:700])  # the label column, where the file has it

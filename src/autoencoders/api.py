@@ -16,7 +16,7 @@ from .classify.heads import EncoderClassifier, build_classifier
 from .classify.ladder import Ladder
 from .clustering.model import Clusterer
 from .config import Config, option_names
-from .data.datasets import display_shape, load_dataset
+from .data.datasets import display_shape, for_data, load_dataset
 from .errors import UserError
 from .eval.likelihood import importance_sampled_nll
 from .eval.metrics import encode_all, evaluate, reconstruct_all
@@ -102,7 +102,7 @@ def evaluate_run(run_dir: str | Path, data: str | None = None) -> dict[str, Any]
     when there is one."""
     run = open_run(run_dir, resolve_device("auto"))
     if data is not None:
-        run.cfg.data.data = data
+        run.cfg.data = for_data(run.cfg.data, data, len(run.scaler[0]))
     ds = load_dataset(run.cfg.data, scaler=run.scaler)
     check_width(run.model, ds.n_features, run.cfg.data.data)
     return evaluate(run.model, ds, iw_samples=run.model.iw_samples, quiet=run.cfg.train.quiet)
@@ -252,7 +252,7 @@ def classify(
     run = open_run(run_dir)
     cfg = copy.deepcopy(run.cfg)  # the run's own config is recorded as it was
     if data is not None:
-        cfg.data.data = data
+        cfg.data = for_data(cfg.data, data, len(run.scaler[0]))
     own, rest = split_options(options, ClassifyOptions, option_names())
     corrupt = make_corruption(run.cfg.model.corruption, run.cfg.model.noise)
     how = FewLabels(labels_fraction=labels_fraction, corrupt=corrupt, **own)

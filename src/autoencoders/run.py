@@ -21,7 +21,7 @@ import torch
 from . import kinds
 from .config import Config, load_toml
 from .data.batches import first_batch
-from .data.datasets import Dataset, check_data_options, load_dataset
+from .data.datasets import Dataset, check_data_options, load_dataset, with_absolute_paths
 from .data.sources import save_arrays
 from .data.stream import Rows, RowStream
 from .errors import UserError
@@ -165,7 +165,8 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
     if main and saved is None:
         cfg.out = str(_new_run_dir(cfg))  # fixed now: every check and write below uses the same directory
         _check_out(Path(cfg.out), overwrite)
-    ds = load_dataset(cfg.data)
+    ds = load_dataset(cfg.data)  # errors name the files as they were given
+    cfg.data = with_absolute_paths(cfg.data)  # config.json: readable from any directory
     model = build_model(cfg, ds.sample_shape, device)
     if cfg.pretrain.greedy:
         pretrainable_pairs(model, cfg.pretrain.schedule)  # refused before anything is written

@@ -3,7 +3,6 @@ data scaled as the run's training data was; and a saved clusterer opened from it
 
 from __future__ import annotations
 
-import copy
 import sys
 import warnings
 from dataclasses import dataclass
@@ -16,7 +15,15 @@ import torch
 from . import kinds
 from .clustering.model import Clusterer
 from .config import Config
-from .data.datasets import apply_scaler, check_scaler, display_shape, load_dataset, read_data, to_float
+from .data.datasets import (
+    apply_scaler,
+    check_scaler,
+    display_shape,
+    for_data,
+    load_dataset,
+    read_data,
+    to_float,
+)
 from .data.stream import RowStream
 from .errors import UserError
 from .io import rundir
@@ -124,8 +131,7 @@ def scaled_data(
     data_cfg: DataConfig, data: str, split: str, scaler: tuple[np.ndarray, np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """``scaled_rows`` and their labels (None for unlabelled data)."""
-    cfg = copy.deepcopy(data_cfg)
-    cfg.data = data
+    cfg = for_data(data_cfg, data, len(scaler[0]))
     if split == "all":
         raw = read_data(cfg)
         check_scaler(scaler, raw.x.shape[1], data)

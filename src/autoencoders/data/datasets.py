@@ -22,6 +22,7 @@ from ..options import DataConfig, flag
 from .images import image_folder
 from .sources import (
     check_finite,
+    csv_columns,
     load_csv,
     load_digits,
     load_idx_dir,
@@ -133,6 +134,44 @@ OWN_OPTIONS = {
     "grayscale": "images",
     "skip_bad_images": "images",
 }
+
+
+def with_absolute_paths(cfg: DataConfig) -> DataConfig:
+    """``cfg`` with its data and labels paths made absolute: a run records where its data is, so
+    that it can be evaluated, reported and resumed from any directory."""
+    kind, path = parse_spec(cfg.data)
+    data = cfg.data if path is None else f"{kind}:{Path(path).absolute()}"
+    labels = None if cfg.labels is None else str(Path(cfg.labels).absolute())
+    return dataclasses.replace(cfg, data=data, labels=labels)
+
+
+def for_data(cfg: DataConfig, spec: str, n_features: int) -> DataConfig:
+    """A run's data settings ``cfg`` for reading ``spec``: how rows are read (image size, colour,
+    image shape) carries over to other data; the labels file belongs to the run's own rows, and
+    the label column applies to another CSV only where that file has it (the name in its header,
+    or an index in a file of one column more than the ``n_features`` the run was trained on)."""
+    if _same_data(spec, cfg.data):
+        return cfg
+    label_column = cfg.label_column
+    if label_column is not None and not _has_label_column(spec, label_column, n_features):
+        label_column = None
+    return dataclasses.replace(cfg, data=spec, labels=None, label_column=label_column)
+
+
+def _same_data(a: str, b: str) -> bool:
+    """Whether specs ``a`` and ``b`` name the same data (a path relative or absolute alike)."""
+    (kind_a, path_a), (kind_b, path_b) = parse_spec(a), parse_spec(b)
+    if path_a is None or path_b is None:
+        return (kind_a, path_a) == (kind_b, path_b)
+    return kind_a == kind_b and Path(path_a).resolve() == Path(path_b).resolve()
+
+
+def _has_label_column(spec: str, column: str, n_features: int) -> bool:
+    kind, path = parse_spec(spec)
+    if kind != "csv" or not Path(path).is_file():
+        return False  # a missing file is reported where it is read
+    header, width = csv_columns(path)
+    return column in (header or []) or (column.lstrip("-").isdigit() and width == n_features + 1)
 
 
 def check_data_options(cfg: DataConfig) -> None:

@@ -269,6 +269,14 @@ def load_labels(labels: str | Path, n: int) -> np.ndarray:
     return y
 
 
+def csv_columns(path: str | Path) -> tuple[list[str] | None, int]:
+    """A CSV file's header (None when its first row is numbers) and its number of columns."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        first = next((line for line in f if line.strip()), "")
+    cells = [c.strip() for c in first.split(",")]
+    return (None if all(_is_number(c) for c in cells) else cells), len(cells)
+
+
 def load_csv(path: str | Path, label_column: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Read a numeric CSV (header optional) with an optional label column (name or index)."""
     path = Path(path)
