@@ -142,6 +142,11 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "give the column's index instead (0 to 64)"),
     ("label column name not in the header", _write("t.csv", "a,b\n1,2\n"), "train --data csv:t.csv --label-column y",
      "autoencoders: error: --label-column 'y' is not in t.csv's header (a, b)"),
+    ("label column name misspelt in a wide CSV",
+     _write("t.csv", ",".join([*(f"p{i}" for i in range(20)), "label"]) + "\n" + ",".join(["1"] * 21) + "\n"),
+     "train --data csv:t.csv --label-column lable",
+     "autoencoders: error: --label-column 'lable' is not in t.csv's header (did you mean 'label'?) "
+     "(p0, p1, p2, p3, p4, …, p18, p19, label)"),
     ("IDX directory missing", None, "train --data idx:nowhere",
      "autoencoders: error: data directory nowhere does not exist; idx:DIR needs the directory holding the four IDX files"),
     ("layer widths that do not fit the data", None, "train --layers 50,8",

@@ -213,3 +213,23 @@ def test_clusterer_in_a_pipeline_beats_kmeans_on_the_pixels_and_manifold_is_not_
     with pytest.raises(autoencoders.UserError, match="UMAP embedding, which is not saved"):
         manifold.save(tmp_path / "m")
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize(
+    ("estimator", "methods"),
+    [
+        (AutoencoderTransformer, ["transform", "inverse_transform", "score", "save"]),
+        (AutoencoderClassifier, ["predict", "predict_proba", "score", "save"]),
+        (AutoencoderClusterer, ["predict", "save"]),
+        (AutoencoderOutlierDetector, ["score_samples", "decision_function", "predict", "save"]),
+    ],
+)
+def test_every_method_of_an_unfitted_estimator_says_it_is_not_fitted(estimator, methods, tmp_path):
+    from sklearn.exceptions import NotFittedError
+
+    rows = np.zeros((4, 64))
+    calls = {"save": lambda method: method(tmp_path / "saved"), "score": lambda method: method(rows, None)}
+    for name in methods:
+        method = getattr(estimator(), name)
+        with pytest.raises(NotFittedError):
+            calls.get(name, lambda method: method(rows))(method)

@@ -34,6 +34,7 @@ from .trained import (
     open_run,
     rows_of,
     scaled_data,
+    scaled_input,
     scaled_rows,
 )
 
@@ -73,9 +74,10 @@ def _open_classifier(
     return model.to(device).eval(), classes, scaler, settings
 
 
-def predict(clf_dir: str | Path, data: str, split: str = "all") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(predicted classes, class probabilities, classes) of ``data`` under a ``classify``
-    directory, or (clusters, cluster probabilities, cluster numbers) under a ``cluster`` one."""
+def predict(clf_dir: str | Path, data: Data, split: str = "all") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(predicted classes, class probabilities, classes) of ``data`` (a spec, or rows in memory in
+    the training data's units) under a ``classify`` directory, or (clusters, cluster
+    probabilities, cluster numbers) under a ``cluster`` one."""
     if rundir.is_clustering(clf_dir):
         model, scaler, settings = open_clusterer(clf_dir)
         classes, what = np.arange(model.k), "clusterer"
@@ -88,9 +90,10 @@ def predict(clf_dir: str | Path, data: str, split: str = "all") -> tuple[np.ndar
     else:
         model, classes, scaler, settings = _open_classifier(clf_dir)
         what = "classifier"
-    x = scaled_rows(Config.from_dict(settings["autoencoder"]).data, data, split, scaler)
+    x = scaled_input(Config.from_dict(settings["autoencoder"]).data, scaler, data, split)
     if x.shape[1] != model.n_features:
-        raise UserError(f"{data} has {x.shape[1]} features but the {what} expects {model.n_features}")
+        name = data if isinstance(data, str) else "the array"
+        raise UserError(f"{name} has {x.shape[1]} features but the {what} expects {model.n_features}")
     with torch.no_grad():
         logits = torch.cat([model(c) for c in torch.from_numpy(np.ascontiguousarray(x)).split(4096)])
     proba = torch.softmax(logits.float(), 1).numpy()
@@ -168,7 +171,8 @@ def anomaly_scores_against_pca(
 
     scores, y = scored if scored is not None else score(run_dir, data, split, iw_samples)
     if y is None:
-        raise UserError(f"--anomalous-class needs labels, and {data} has none")
+        what = f"{data} has" if isinstance(data, str) else "rows in memory have"
+        raise UserError(f"--anomalous-class needs labels, and {what} none; give a data spec with labels")
     positive = y == anomalous_class
     if positive.all() or not positive.any():
         raise UserError(

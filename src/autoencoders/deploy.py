@@ -97,7 +97,8 @@ def _units(part: str, end: str) -> str:
         return "codes"
     return (
         "rows as the toolkit reads the data (uint8 pixels, as in IDX, images: and uint8 .npy data, "
-        "divided by 255; other numbers as they are), flattened: C·H·W values per image"
+        "divided by 255; the embedded digits divided by 16; other numbers as they are), flattened: "
+        "C·H·W values per image"
     )
 
 

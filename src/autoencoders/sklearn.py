@@ -195,7 +195,7 @@ class _Autoencoder(BaseEstimator):
         path = Path(path)
         saved = rundir.read_json(path / rundir.ESTIMATOR, "saved estimator (estimator.json)")
         if saved["class"] != cls.__name__:
-            raise UserError(f"{path} holds a {saved['class']}; load it with that class")
+            raise UserError(f"{path} holds an estimator of class {saved['class']}; load it with that class")
         est = cls(**{**saved["params"], "layers": tuple(saved["params"]["layers"])})
         run = open_run(path)  # config, model and input scaling, read once
         est.config_, est.autoencoder_, est.scaler_ = run.cfg, run.model, run.scaler
@@ -228,7 +228,8 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         return self.autoencoder_.code_size
 
     def transform(self, X: Any) -> np.ndarray:
-        return encode_all(_in_float64(self.autoencoder_), self._rows(X).double()).cpu().numpy()
+        x = self._rows(X).double()  # checks that the autoencoder is fitted
+        return encode_all(_in_float64(self.autoencoder_), x).cpu().numpy()
 
     def inverse_transform(self, X: Any) -> np.ndarray:
         check_is_fitted(self)

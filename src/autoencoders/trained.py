@@ -84,8 +84,16 @@ Data = str | np.ndarray | torch.Tensor
 def rows_of(run: TrainedRun, data: Data, split: str) -> np.ndarray:
     """Rows of ``data`` (a spec, or rows in memory in the training data's units) scaled as the
     run's training data was, checked against the model's width."""
+    return scaled_input(run.cfg.data, run.scaler, data, split)
+
+
+def scaled_input(
+    data_cfg: DataConfig, scaler: tuple[np.ndarray, np.ndarray], data: Data, split: str
+) -> np.ndarray:
+    """Rows of ``data`` (a spec, or rows in memory in the units of the data ``data_cfg`` reads)
+    scaled by a run's fitted ``scaler``, checked against its width."""
     if isinstance(data, str):
-        x = scaled_rows(run.cfg.data, data, split, run.scaler)
+        x = scaled_rows(data_cfg, data, split, scaler)
     else:
         rows = data.detach().cpu().numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
         if rows.ndim < 2 or not np.issubdtype(rows.dtype, np.number) or len(rows) == 0:
@@ -94,11 +102,11 @@ def rows_of(run: TrainedRun, data: Data, split: str) -> np.ndarray:
                 f"{rows.shape}"
             )
         rows = rows.reshape(len(rows), -1)
-        check_width(run.model, rows.shape[1], "the array")  # before scaling, which needs the width
-        x = apply_scaler(to_float(rows), *run.scaler, clip=False)
-        _warn_if_other_units(x, run.cfg.data.data)
+        check_scaler(scaler, rows.shape[1], "the array")  # before scaling, which needs the width
+        x = apply_scaler(to_float(rows), *scaler, clip=False)
+        _warn_if_other_units(x, data_cfg.data)
         x = np.clip(x, 0.0, 1.0)
-    check_width(run.model, x.shape[1], data if isinstance(data, str) else "the array")
+    check_scaler(scaler, x.shape[1], data if isinstance(data, str) else "the array")
     return x
 
 

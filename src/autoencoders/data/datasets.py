@@ -115,6 +115,10 @@ def _split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def parse_spec(spec: str) -> tuple[str, str | None]:
     """Split ``kind:path`` into (kind, path)."""
+    if not isinstance(spec, str):  # rows in memory where only a spec is taken
+        raise UserError(
+            f"--data here must be a data spec such as digits or npy:FILE, not a {type(spec).__name__}"
+        )
     kind, _, path = spec.partition(":")
     if kind in ("digits", "mnist", "fashion-mnist") and not path:
         return kind, None

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..io.checkpoint import arrays_sha256, file_sha256, write_npy
+from ..options import closest
 
 MNIST_FILES = {
     "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
@@ -352,4 +353,7 @@ def _column_index(path: Path, column: str, header: list[str] | None, width: int)
             f"--label-column '{column}' names a column but {path} has no header row; "
             f"give the column's index instead (0 to {width - 1})"
         )
-    raise UserError(f"--label-column '{column}' is not in {path}'s header ({', '.join(header)})")
+    shown = (
+        ", ".join(header) if len(header) <= 12 else f"{', '.join(header[:5])}, …, {', '.join(header[-3:])}"
+    )
+    raise UserError(f"--label-column '{column}' is not in {path}'s header{closest(column, header)} ({shown})")
