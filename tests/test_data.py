@@ -141,6 +141,20 @@ def test_csv_without_header_and_label_column_by_index(tmp_path, column):
         assert torch.equal(xs, torch.from_numpy(table[ys.numpy()].astype(np.float32)))
 
 
+@pytest.mark.parametrize("header", [True, False])
+def test_csv_class_names_become_classes_in_sorted_order(tmp_path, header):
+    table = _csv_table()
+    names = np.array(["cat", "dog", "emu"])[np.arange(len(table)) % 3]
+    lines = [f"{','.join(str(v) for v in r)},{name}" for r, name in zip(table, names)]
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join((["a,b,c,d,kind"] if header else []) + lines) + "\n")
+    ds = load_dataset(DataConfig(data=f"csv:{path}", label_column="kind" if header else "4"))
+    assert ds.n_features == 4 and len(ds.x_train) + len(ds.x_val) + len(ds.x_test) == 30
+    for xs, ys in ((ds.x_train, ds.y_train), (ds.x_val, ds.y_val), (ds.x_test, ds.y_test)):
+        rows = [int(np.flatnonzero((table.astype(np.float32) == x.numpy()).all(1))[0]) for x in xs]
+        assert ys.tolist() == [["cat", "dog", "emu"].index(names[r]) for r in rows]
+
+
 def test_csv_with_header_without_labels(tmp_path):
     table = _csv_table()
     path = tmp_path / "t.csv"

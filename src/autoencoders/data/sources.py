@@ -279,7 +279,8 @@ def csv_columns(path: str | Path) -> tuple[list[str] | None, int]:
 
 
 def load_csv(path: str | Path, label_column: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Read a numeric CSV (header optional) with an optional label column (name or index)."""
+    """Read a numeric CSV (header optional) with an optional label column (name or index) of class
+    numbers or names (names become classes by their sorted order, as labels in memory do)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"csv file {path} does not exist; check the path after csv:")
@@ -290,30 +291,44 @@ def load_csv(path: str | Path, label_column: str | None = None) -> tuple[np.ndar
     if not lines:
         raise UserError(f"csv file {path} is empty")
     first = [c.strip() for c in lines[0][1].split(",")]
-    header = None if all(_is_number(c) for c in first) else first
+    # a first row of numbers is data, whatever names a label column given by its index holds
+    by_index = label_column is not None and label_column.lstrip("-").isdigit()
+    labels_at = int(label_column) % len(first) if by_index and abs(int(label_column)) <= len(first) else None
+    header = None if all(_is_number(c) for j, c in enumerate(first) if j != labels_at) else first
     body = lines[1:] if header is not None else lines
     if not body:
         raise UserError(f"csv file {path} has a header but no data rows")
     width = len(first)
+    col = None if label_column is None else _column_index(path, label_column, header, width)
+    features = [j for j in range(width) if j != col]
+    if not features:
+        raise UserError(f"{path} has no feature columns besides the label column")
+    text = [line for _, line in body]
     try:
-        table = np.loadtxt([line for _, line in body], delimiter=",", dtype=np.float64, ndmin=2)
-    except ValueError as e:
-        _explain_bad_csv(path, body, width, header)
+        table = np.loadtxt(text, delimiter=",", dtype=np.float64, ndmin=2, usecols=features)
+        labels = None if col is None else np.loadtxt(text, delimiter=",", dtype=str, ndmin=1, usecols=col)
+    except (ValueError, IndexError) as e:
+        _explain_bad_csv(path, body, width, header, col)
         raise UserError(f"{path} could not be read as a table of numbers ({e})") from None
     check_finite(table, str(path))
-    y = None
-    if label_column is not None:
-        col = _column_index(path, label_column, header, width)
-        y = table[:, col].astype(np.int64)
-        table = np.delete(table, col, axis=1)
-    if table.shape[1] == 0:
-        raise UserError(f"{path} has no feature columns besides the label column")
-    return table.astype(np.float32), y
+    return table.astype(np.float32), None if labels is None else _classes(np.char.strip(labels), path)
 
 
-def _explain_bad_csv(path: Path, body: list[tuple[int, str]], width: int, header: list[str] | None) -> None:
-    """Raise a UserError naming the first ragged row or non-numeric cell of a CSV body of
-    (line number, line) pairs; columns are counted from 0, as ``--label-column`` counts them."""
+def _classes(labels: np.ndarray, path: Path) -> np.ndarray:
+    """Class indices of a label column: its numbers, or its names by their sorted order."""
+    if not all(_is_number(v) for v in labels):
+        return np.unique(labels, return_inverse=True)[1].astype(np.int64)
+    numbers = labels.astype(np.float64)
+    check_finite(numbers, f"{path}'s label column")
+    return numbers.astype(np.int64)
+
+
+def _explain_bad_csv(
+    path: Path, body: list[tuple[int, str]], width: int, header: list[str] | None, label: int | None
+) -> None:
+    """Raise a UserError naming the first ragged row or non-numeric cell outside the ``label``
+    column of a CSV body of (line number, line) pairs; columns are counted from 0, as
+    ``--label-column`` counts them."""
     for number, line in body:
         cells = [c.strip() for c in line.split(",")]
         if len(cells) != width:
@@ -322,7 +337,7 @@ def _explain_bad_csv(path: Path, body: list[tuple[int, str]], width: int, header
                 "every row needs the same number of comma-separated values"
             )
         for j, cell in enumerate(cells):
-            if not _is_number(cell):
+            if j != label and not _is_number(cell):
                 name = f" ({header[j]!r})" if header else ""
                 raise UserError(
                     f"{path} line {number}, column {j}{name} holds {cell!r}, not a number; only numbers are "
