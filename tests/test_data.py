@@ -7,7 +7,8 @@ import pytest
 import torch
 from helpers import tiny_idx_arrays, write_idx
 
-from autoencoders import DataConfig, load_dataset
+from autoencoders import DataConfig, UserError, load_dataset
+from autoencoders.data.sources import load_csv
 
 # ---------------------------------------------------------------- IDX
 
@@ -153,6 +154,20 @@ def test_csv_class_names_become_classes_in_sorted_order(tmp_path, header):
     for xs, ys in ((ds.x_train, ds.y_train), (ds.x_val, ds.y_val), (ds.x_test, ds.y_test)):
         rows = [int(np.flatnonzero((table.astype(np.float32) == x.numpy()).all(1))[0]) for x in xs]
         assert ys.tolist() == [["cat", "dog", "emu"].index(names[r]) for r in rows]
+
+
+def test_csv_label_columns_by_index_under_a_header_of_numbers_and_refused_mixtures(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("0,1,2,label\n" + "".join(f"{i},{i + 1},{i + 2},{(3, 7)[i % 2]}\n" for i in range(12)))
+    for column in ("3", "-1", "label"):  # pandas writes integer column names, the label's own name
+        x, y = load_csv(path, column)
+        assert x.shape == (12, 3) and y.tolist() == [3, 7] * 6
+    path.write_text("a,b,label\n1,2,3\n4,5,NA\n")
+    with pytest.raises(UserError, match="label column holds both class numbers and 'NA'"):
+        load_csv(path, "label")
+    path.write_text("a,b\n1,2\n4,5,6\n")  # numpy would drop the third cell
+    with pytest.raises(UserError, match="line 3 has 3 columns but the first row has 2"):
+        load_csv(path)
 
 
 def test_csv_with_header_without_labels(tmp_path):

@@ -80,7 +80,7 @@ def predict(clf_dir: str | Path, data: Data, split: str = "all") -> tuple[np.nda
     probabilities, cluster numbers) under a ``cluster`` one."""
     if rundir.is_clustering(clf_dir):
         model, scaler, settings = open_clusterer(clf_dir)
-        classes, what = np.arange(model.k), "clusterer"
+        classes = np.arange(model.k)
     elif not rundir.is_classifier(clf_dir):
         found = "does not exist" if not Path(clf_dir).exists() else "holds no classifier or clustering"
         raise UserError(
@@ -89,11 +89,7 @@ def predict(clf_dir: str | Path, data: Data, split: str = "all") -> tuple[np.nda
         )
     else:
         model, classes, scaler, settings = _open_classifier(clf_dir)
-        what = "classifier"
-    x = scaled_input(Config.from_dict(settings["autoencoder"]).data, scaler, data, split)
-    if x.shape[1] != model.n_features:
-        name = data if isinstance(data, str) else "the array"
-        raise UserError(f"{name} has {x.shape[1]} features but the {what} expects {model.n_features}")
+    x = scaled_input(Config.from_dict(settings["autoencoder"]).data, scaler, data, split)  # width checked
     with torch.no_grad():
         logits = torch.cat([model(c) for c in torch.from_numpy(np.ascontiguousarray(x)).split(4096)])
     proba = torch.softmax(logits.float(), 1).numpy()
@@ -172,7 +168,10 @@ def anomaly_scores_against_pca(
     scores, y = scored if scored is not None else score(run_dir, data, split, iw_samples)
     if y is None:
         what = f"{data} has" if isinstance(data, str) else "rows in memory have"
-        raise UserError(f"--anomalous-class needs labels, and {what} none; give a data spec with labels")
+        raise UserError(
+            f"--anomalous-class needs labels, and {what} none; give the run's own data, idx:DIR, "
+            "images:DIR with class folders or a csv: file with the run's label column"
+        )
     positive = y == anomalous_class
     if positive.all() or not positive.any():
         raise UserError(

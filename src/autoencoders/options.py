@@ -105,7 +105,7 @@ def _check_type(f: dataclasses.Field, value: Any) -> Any:
     if ok and base == "float" and not math.isfinite(value):
         raise UserError(f"--{flag(f.name)} must be a finite number, not {value!r}")
     if not ok:
-        shown = repr(value) if len(repr(value)) <= 60 else f"a {type(value).__name__}"  # an array, say
+        shown = repr(value) if isinstance(value, int | float | str | bool) else f"a {type(value).__name__}"
         raise UserError(f"--{flag(f.name)} must be {base}, not {shown}")
     return float(value) if base == "float" else value
 

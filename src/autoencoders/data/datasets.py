@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,7 +118,8 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
     """Split ``kind:path`` into (kind, path)."""
     if not isinstance(spec, str):  # rows in memory where only a spec is taken
         raise UserError(
-            f"--data here must be a data spec such as digits or npy:FILE, not a {type(spec).__name__}"
+            f"data here must be a data spec such as digits or npy:FILE, not rows of type "
+            f"{type(spec).__name__}; save them with numpy.save and pass npy:FILE"
         )
     kind, _, path = spec.partition(":")
     if kind in ("digits", "mnist", "fashion-mnist") and not path:
@@ -144,8 +146,8 @@ def with_absolute_paths(cfg: DataConfig) -> DataConfig:
     """``cfg`` with its data and labels paths made absolute: a run records where its data is, so
     that it can be evaluated, reported and resumed from any directory."""
     kind, path = parse_spec(cfg.data)
-    data = cfg.data if path is None else f"{kind}:{Path(path).absolute()}"
-    labels = None if cfg.labels is None else str(Path(cfg.labels).absolute())
+    data = cfg.data if path is None else f"{kind}:{os.path.abspath(path)}"
+    labels = None if cfg.labels is None else os.path.abspath(cfg.labels)
     return dataclasses.replace(cfg, data=data, labels=labels)
 
 
@@ -153,7 +155,7 @@ def for_data(cfg: DataConfig, spec: str, n_features: int) -> DataConfig:
     """A run's data settings ``cfg`` for reading ``spec``: how rows are read (image size, colour,
     image shape) carries over to other data; the labels file belongs to the run's own rows, and
     the label column applies to another CSV only where that file has it (the name in its header,
-    or an index in a file of one column more than the ``n_features`` the run was trained on)."""
+    or one column more than the ``n_features`` the run was trained on)."""
     if _same_data(spec, cfg.data):
         return cfg
     label_column = cfg.label_column
@@ -174,8 +176,8 @@ def _has_label_column(spec: str, column: str, n_features: int) -> bool:
     kind, path = parse_spec(spec)
     if kind != "csv" or not Path(path).is_file():
         return False  # a missing file is reported where it is read
-    header, width = csv_columns(path)
-    return column in (header or []) or (column.lstrip("-").isdigit() and width == n_features + 1)
+    header, width = csv_columns(path)  # one column more: reading it says where a named one is missing
+    return column in (header or []) or width == n_features + 1
 
 
 def check_data_options(cfg: DataConfig) -> None:

@@ -291,10 +291,7 @@ def load_csv(path: str | Path, label_column: str | None = None) -> tuple[np.ndar
     if not lines:
         raise UserError(f"csv file {path} is empty")
     first = [c.strip() for c in lines[0][1].split(",")]
-    # a first row of numbers is data, whatever names a label column given by its index holds
-    by_index = label_column is not None and label_column.lstrip("-").isdigit()
-    labels_at = int(label_column) % len(first) if by_index and abs(int(label_column)) <= len(first) else None
-    header = None if all(_is_number(c) for j, c in enumerate(first) if j != labels_at) else first
+    header = first if _is_header(first, lines[1][1] if len(lines) > 1 else None, label_column) else None
     body = lines[1:] if header is not None else lines
     if not body:
         raise UserError(f"csv file {path} has a header but no data rows")
@@ -304,6 +301,8 @@ def load_csv(path: str | Path, label_column: str | None = None) -> tuple[np.ndar
     if not features:
         raise UserError(f"{path} has no feature columns besides the label column")
     text = [line for _, line in body]
+    if any(line.count(",") != width - 1 for line in text):  # numpy would cut a long row to fit
+        _explain_bad_csv(path, body, width, header, col)
     try:
         table = np.loadtxt(text, delimiter=",", dtype=np.float64, ndmin=2, usecols=features)
         labels = None if col is None else np.loadtxt(text, delimiter=",", dtype=str, ndmin=1, usecols=col)
@@ -314,13 +313,35 @@ def load_csv(path: str | Path, label_column: str | None = None) -> tuple[np.ndar
     return table.astype(np.float32), None if labels is None else _classes(np.char.strip(labels), path)
 
 
+def _is_header(first: list[str], second: str | None, label_column: str | None) -> bool:
+    """Whether a CSV's ``first`` row (cells) names its columns: a cell of it is not a number, where
+    a class name in a label column given by its index counts only if the ``second`` row holds a
+    number there (a header then names the class numbers below it)."""
+    width = len(first)
+    by_index = label_column is not None and label_column.lstrip("-").isdigit()
+    at = int(label_column) % width if by_index and -width <= int(label_column) < width else None
+    if any(not _is_number(c) for j, c in enumerate(first) if j != at):
+        return True
+    if at is None or _is_number(first[at]) or second is None:
+        return False
+    below = [c.strip() for c in second.split(",")]
+    return len(below) == width and _is_number(below[at])
+
+
 def _classes(labels: np.ndarray, path: Path) -> np.ndarray:
     """Class indices of a label column: its numbers, or its names by their sorted order."""
-    if not all(_is_number(v) for v in labels):
+    numbers = [_is_number(v) for v in labels]
+    if not any(numbers):
         return np.unique(labels, return_inverse=True)[1].astype(np.int64)
-    numbers = labels.astype(np.float64)
-    check_finite(numbers, f"{path}'s label column")
-    return numbers.astype(np.int64)
+    if not all(numbers):
+        mixed = str(labels[numbers.index(False)])
+        raise UserError(
+            f"{path}'s label column holds both class numbers and {mixed!r}; give every row a class "
+            "number, or every row a class name"
+        )
+    values = labels.astype(np.float64)
+    check_finite(values, f"{path}'s label column")
+    return values.astype(np.int64)
 
 
 def _explain_bad_csv(
