@@ -10,13 +10,13 @@ widths on the data's own input width, and the baselines are the yardstick.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import api
 from .clusters import cluster
+from .config import field_section
 from .data.datasets import read_data
 from .errors import UserError
 from .io.checkpoint import write_text
@@ -32,8 +32,6 @@ class Experiment:
     classify_epochs: dict[str, int] | None = None  # supervised fine-tuning after pretraining
     clusters: tuple[str, ...] = ()  # cluster methods run on all rows (train and test) after training
 
-
-DATA_OPTIONS = {f.name for f in dataclasses.fields(DataConfig)}
 
 # the stacked denoising autoencoder DEC starts from, layer-wise pretrained with masking noise
 DEC_STACK = {
@@ -137,7 +135,7 @@ def reproduce(
     out = out or f"runs/reproduce-{name}-{budget}"
     settings = {**exp.settings, **exp.budgets[budget], **options}
     if "layers" not in options:  # the paper's stack on this data's width (784 on MNIST)
-        read = DataConfig(data=data, **{k: v for k, v in options.items() if k in DATA_OPTIONS})
+        read = DataConfig(data=data, **{k: v for k, v in options.items() if field_section(k) == "data"})
         settings["layers"] = [read_data(read).x.shape[1], *exp.settings["layers"][1:]]
     run = train(data=data, out=str(out), overwrite=overwrite, **settings)
     metrics = dict(run.metrics)

@@ -275,7 +275,7 @@ def csv_columns(path: str | Path) -> tuple[list[str] | None, int]:
     with open(path, encoding="utf-8", errors="replace") as f:
         first = next((line for line in f if line.strip()), "")
     cells = [c.strip() for c in first.split(",")]
-    return (None if all(_is_number(c) for c in cells) else cells), len(cells)
+    return (cells if _is_header(cells, None, None) else None), len(cells)
 
 
 def load_csv(path: str | Path, label_column: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
