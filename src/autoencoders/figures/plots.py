@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -183,13 +184,16 @@ def loss_curve(history: list[dict], path: str | Path, loss_name: str = "loss per
             right = ax.twinx()
             for term, color in zip(terms, ("tab:green", "tab:red", "tab:purple", "tab:brown")):
                 values = [h[f"val_{term}"] for h in rows]
-                lines += right.plot(epochs, values, ls="--", color=color, label=f"validation {term}")
+                lines += right.plot(
+                    epochs, values, ls="--", marker=".", color=color, label=f"validation {term}"
+                )
             right.set_ylabel("other terms (right axis)", fontsize=8)
         ax.set_title(stage, fontsize=9)
         ax.set_xlabel("epoch")
         # a greedy stage reconstructs its own input: the data for layer 1, features above it
         pretrain = stage.startswith("pretrain")
-        ax.set_ylabel("stage's reconstruction loss per example" if pretrain else loss_name)
+        label = "stage's reconstruction loss per example" if pretrain else loss_name
+        ax.set_ylabel(textwrap.fill(label, 36))  # a panel is 3.2 inches tall
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.grid(alpha=0.3)
         ax.legend(lines, [line.get_label() for line in lines], fontsize=8)
