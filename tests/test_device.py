@@ -329,6 +329,7 @@ def test_a_resumed_run_keeps_its_measured_threads_without_timing_again(tmp_path,
 
     monkeypatch.setattr(run, "measure_setting", lambda cfg, rows, model, device: ("fp32", 2))
     settings = {**FAST, "data": "digits", "epochs": 3, "layers": [64, 8], "threads": "auto", "compare": False}
+    settings["save_every"] = 0  # the first epoch is saved
     real, seen = loop.epoch_batches, [0]
 
     def interrupted(*args, **kw):

@@ -192,7 +192,7 @@ def test_interrupted_run_resumes_to_identical_weights(runs, kind, tmp_path, monk
     monkeypatch.setattr(loop, "epoch_batches", interrupted)
     out = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        autoencoders.train(_config(kind, epochs=4, out=str(out)))
+        autoencoders.train(_config(kind, epochs=4, save_every=0, out=str(out)))  # resumed after epoch 2
     monkeypatch.setattr(loop, "epoch_batches", real)
     resumed = autoencoders.resume(out)
     for name, value in runs[kind].model.state_dict().items():

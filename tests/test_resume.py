@@ -38,7 +38,8 @@ GREEDY = {
     "patience": 2,
 }
 VAE = {"data": "digits", "model": "vae", "layers": [64, 32, 4], "epochs": 4, "kl_warmup": 2, "iw_samples": 8}
-COMMON = {"quiet": True, "precision": "fp32", "device": DEVICE, "seed": 3}
+# a state after every epoch, so that each kill below finds the state it names
+COMMON = {"quiet": True, "precision": "fp32", "device": DEVICE, "seed": 3, "save_every": 0}
 
 CHILD = """
 import os, signal, sys
@@ -71,7 +72,7 @@ main(sys.argv[2:])
 
 def _argv(settings: dict, out) -> list[str]:
     argv = ["train", "--out", str(out)]
-    for key, value in {**settings, **COMMON}.items():
+    for key, value in {**COMMON, **settings}.items():
         flag = "--" + key.replace("_", "-")
         if value is True:
             argv.append(flag)
@@ -103,6 +104,7 @@ def uninterrupted(tmp_path_factory):
     runs: dict[str, autoencoders.Run] = {}
 
     def get(settings: dict) -> autoencoders.Run:
+        settings = {k: v for k, v in settings.items() if k != "save_every"}  # the same weights
         key = json.dumps(settings, sort_keys=True)
         if key not in runs:
             out = tmp_path_factory.mktemp("whole") / "run"
@@ -126,8 +128,20 @@ def uninterrupted(tmp_path_factory):
         (VAE, "batch:30", "stage 'train' after epoch 1"),
         # during the 4th checkpoint write (pretrain layer 2, epoch 2): the 3rd one stays in place
         (GREEDY, "write:4", "stage 'pretrain layer 2' after epoch 1"),
+        # saved only at the end of each stage: layer 2 starts again from layer 1's last epoch
+        ({**GREEDY, "save_every": 3600}, "batch:70", "stage 'pretrain layer 1' after epoch 2"),
     ],
-    ids=["layer1", "between-layers", "layer2", "layer3", "fine-tune", "baseline", "vae", "checkpoint-write"],
+    ids=[
+        "layer1",
+        "between-layers",
+        "layer2",
+        "layer3",
+        "fine-tune",
+        "baseline",
+        "vae",
+        "checkpoint-write",
+        "stage-ends-only",
+    ],
 )
 def test_sigkill_then_resume_gives_bit_identical_weights(tmp_path, uninterrupted, settings, kill_at, saved):
     whole = uninterrupted(settings)
@@ -251,3 +265,27 @@ def test_a_state_written_in_the_background_holds_its_own_epoch(tmp_path, monkeyp
     assert [(epoch, rows) for epoch, rows, _ in written] == [(1, 1), (2, 2), (3, 3), (4, 4)]
     assert torch.equal(written[-1][2], run.model.state_dict()["encoder.0.weight"])
     assert not torch.equal(written[0][2], written[-1][2])  # each holds its own epoch's weights
+
+
+@pytest.mark.parametrize("save_every", [0, 3600])
+def test_a_state_is_saved_every_few_seconds_and_after_each_stage(tmp_path, monkeypatch, save_every):
+    from autoencoders.io.state import write_state
+    from autoencoders.training import state
+
+    written = []
+
+    def spy(path, tensors, info):
+        written.append((info["stage"], info["loop"]["epoch"]))
+        write_state(path, tensors, info)
+
+    monkeypatch.setattr(state, "write_state", spy)
+    settings = {**COMMON, "save_every": save_every}
+    autoencoders.train(
+        data="digits", layers=[64, 16, 8], pretrain="greedy", pretrain_epochs=2, epochs=3, compare=False,
+        out=str(tmp_path / "r"), **settings,
+    )  # fmt: skip
+    stages = [("pretrain layer 1", 2), ("pretrain layer 2", 2), ("fine-tune", 3)]
+    if save_every:
+        assert written == stages  # an hour between saves: only each stage's last epoch
+    else:
+        assert written == [(stage, e + 1) for stage, epochs in stages for e in range(epochs)]

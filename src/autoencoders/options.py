@@ -264,6 +264,12 @@ class TrainConfig:
         ("auto", "on", "off"),
     )
     device: str = option("auto", "device", ("auto", "cpu", "cuda"))
+    save_every: float = option(
+        5.0,
+        "seconds of training between the states --resume continues from; each stage's last epoch is "
+        "always saved (0: after every epoch)",
+        range=AT_LEAST_0,
+    )
     threads: str = option("auto", "CPU threads: auto (CPUs this process may use; 1 for small layers) or N")
     quiet: bool = option(False, "no progress bars")
     snapshots: int = option(

@@ -1,10 +1,12 @@
-"""Resumable training: the stages of a run, each through the loop, saved after every epoch.
+"""Resumable training: the stages of a run, each through the loop, saved as it goes.
 
-After every epoch the whole state (model(s), optimizers, schedules, RNG, stage, epoch and
+After an epoch that ends ``save_every`` seconds of training or more after the last save, and after
+each stage's last epoch, the whole state (model(s), optimizers, schedules, RNG, stage, epoch and
 counters) goes into one state file (``io.state``): a run killed at any moment leaves the last
 complete state, and resuming from it continues bit-identically (same RNG draws, same batches).
-On a GPU the state is copied to page-locked host memory without waiting and written to disk by a
-thread of its own while the next epoch trains: a run killed then resumes from the epoch before.
+Saving after every short epoch took a quarter of the training time on small data. On a GPU the
+state is copied to page-locked host memory without waiting and written to disk by a thread of its
+own while the next epoch trains: a run killed then resumes from the state before.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ def set_rng_state(state: dict[str, torch.Tensor]) -> None:
 
 
 class Progress:
-    """The stages of one run, in order: runs each through the loop and saves after every epoch.
+    """The stages of one run, in order: runs each through the loop and saves its state.
 
     On resume, stages before the saved one are skipped (their effect is in the saved
     weights) and the saved one continues from its last complete epoch.
@@ -61,6 +63,7 @@ class Progress:
         self.listeners: list[Callable[[dict], None]] = []  # told each new history row
         self.writing: threading.Thread | None = None  # a state being written in the background
         self.write_error: BaseException | None = None  # what stopped it
+        self.saved_at = time.perf_counter()  # when the last state was saved (or training began)
 
     @property
     def elapsed(self) -> float:
@@ -106,7 +109,9 @@ class Progress:
 
         def save(state: LoopState, row: dict) -> None:
             self.history.append(row)
-            self.save(index, name, step, state)
+            last = state.epoch >= epochs or state.stopped
+            if last or time.perf_counter() - self.saved_at >= cfg.save_every:
+                self.save(index, name, step, state)
             for listener in self.listeners:
                 listener(row)
 
@@ -162,6 +167,7 @@ class Progress:
             copied = torch.cuda.Event()
             copied.record()  # after the copies ``host_copies`` queues
         job = (self.path, host_copies(tensors), info, copied)
+        self.saved_at = time.perf_counter()
         if writes_in_background(tensors):
             self.writing = threading.Thread(target=self._write, args=job, name="state")
             self.writing.start()
