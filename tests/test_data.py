@@ -160,8 +160,8 @@ def test_csv_label_columns_by_index_under_a_header_of_numbers_and_refused_mixtur
     path = tmp_path / "t.csv"
     path.write_text("0,1,2,label\n" + "".join(f"{i},{i + 1},{i + 2},{(3, 7)[i % 2]}\n" for i in range(12)))
     for column in ("3", "-1", "label"):  # pandas writes integer column names, the label's own name
-        x, y = load_csv(path, column)
-        assert x.shape == (12, 3) and y.tolist() == [3, 7] * 6
+        x, y, names = load_csv(path, column)
+        assert x.shape == (12, 3) and y.tolist() == [3, 7] * 6 and names is None
     path.write_text("a,b,label\n1,2,3\n4,5,NA\n")
     with pytest.raises(UserError, match="label column holds both class numbers and 'NA'"):
         load_csv(path, "label")

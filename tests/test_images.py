@@ -33,6 +33,9 @@ def test_class_folders_give_labels_and_the_pixels_are_read_as_written(tmp_path):
     raw = read_data(DataConfig(data=f"images:{root}"))
     assert raw.x.shape == (45, 64) and raw.sample_shape == (1, 8, 8)
     assert np.array_equal(raw.y, np.repeat([0, 1, 2], 15))  # sorted class folders: class-0, class-1, class-2
+    assert raw.classes == ["class-0", "class-1", "class-2"]
+    named = read_data(DataConfig(data=f"images:{root}", classes=["class-2", "class-0", "class-1"]))
+    assert np.array_equal(named.y, np.repeat([1, 2, 0], 15))  # numbered by the order --classes gives
     x, y = load_digits(return_X_y=True)
     first = (x[y == 0][0] * 255 / 16).astype(np.uint8) / 255  # as _folder wrote it
     np.testing.assert_allclose(raw.x[0], first, atol=1e-6)
@@ -61,6 +64,7 @@ def test_a_folder_is_decoded_once_and_streams_beyond_the_memory_budget(tmp_path)
     assert image_folder(root)[0] != rows
     ds = load_dataset(DataConfig(data=f"images:{root}", memory_budget=1e-6))
     assert isinstance(ds.x_train, RowStream) and ds.n_features == 64 and ds.y_train is not None
+    assert ds.classes == ["class-0", "class-1", "class-2"]
 
 
 def test_a_conv_autoencoder_trains_on_a_folder_and_the_commands_read_it(tmp_path):

@@ -66,6 +66,7 @@ def test_uint8_pixels_in_memory_are_read_as_from_a_file_and_text_labels_become_c
     run = autoencoders.train(data=pixels, labels=names[digits.target], layers=[64, 16, 4], epochs=2,
                              out=str(tmp_path / "run"), **FAST)  # fmt: skip
     assert "linear_probe_accuracy" in run.metrics  # the names became ten classes
+    assert run.config.data.classes == sorted(names)  # recorded, in the order that numbers them
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # rows in the units the data was read in: no warning
         np.testing.assert_array_equal(
@@ -115,3 +116,61 @@ def test_a_run_on_files_works_from_anywhere_and_on_new_files_without_its_labels(
     assert autoencoders.encode(csv.dir, f"csv:{work / 'new.csv'}").shape == (100, 16)
     scores, labels = autoencoders.score(csv.dir, f"csv:{work / 'labelled.csv'}")
     np.testing.assert_array_equal(labels, y[600:700])  # the label column, where the file has it
+
+
+def test_class_names_are_recorded_and_number_every_later_file_alike(tmp_path, monkeypatch):
+    """A file holding some of a run's classes is numbered as the run's own data was; a class the
+    run never saw is refused; classifiers predict names; --classes sets the order and names."""
+    from sklearn.datasets import load_digits
+
+    from autoencoders.cli import run as cli_run
+
+    digits = load_digits()
+    keep = digits.target < 3
+    x, names = (digits.data[keep] / 16).round(3), np.array(["cat", "dog", "emu"])[digits.target[keep]]
+    header = ",".join([*(f"p{i}" for i in range(64)), "animal"])
+
+    def write(name: str, rows: np.ndarray, labels: np.ndarray) -> str:
+        lines = [header] + [",".join([*map(str, r), c]) for r, c in zip(rows, labels)]
+        (tmp_path / name).write_text("\n".join(lines) + "\n")
+        return f"csv:{tmp_path / name}"
+
+    table = write("table.csv", x[:400], names[:400])
+    settings = FAST | {"layers": [64, 8], "epochs": 2, "label_column": "animal"}
+    run = autoencoders.train(data=table, out=str(tmp_path / "run"), **settings)
+    assert run.config.data.classes == ["cat", "dog", "emu"]
+    later = x[400:][names[400:] != "cat"], names[400:][names[400:] != "cat"]
+    _, labels = autoencoders.score(run.dir, write("dogs-and-emus.csv", *later))
+    np.testing.assert_array_equal(labels, np.where(later[1] == "dog", 1, 2))  # not renumbered 0, 1
+    wolf = write("wolf.csv", x[:2], np.array(["dog", "wolf"]))
+    with pytest.raises(UserError, match="class 'wolf' in the label column of .*wolf.csv is not one of the 3"):
+        autoencoders.score(run.dir, wolf)
+
+    autoencoders.classify(run.dir, method="knn", quiet=True, out=tmp_path / "clf")
+    predicted, proba, classes = autoencoders.predict(tmp_path / "clf", write("new.csv", *later))
+    assert classes.tolist() == ["cat", "dog", "emu"]
+    assert (predicted == later[1]).mean() > 0.8  # names, and the right ones
+    monkeypatch.chdir(tmp_path)
+    argv = ["score", str(run.dir), "--data", table, "--out", "s.csv", "--anomalous-class", "emu"]
+    assert cli_run(argv) == 0
+    assert (tmp_path / "s.csv").read_text().splitlines()[1].endswith(f",{names[0]}")
+    autoencoders.cluster(run.dir, out=tmp_path / "clusters", quiet=True)
+    assert (tmp_path / "clusters" / "clusters.csv").read_text().splitlines()[1].endswith(f",{names[0]}")
+
+    # --classes: its order numbers the names, and class numbers get its names
+    reordered = autoencoders.train(
+        data=table, classes=["emu", "cat", "dog"], out=str(tmp_path / "reordered"), **settings
+    )
+    _, labels = autoencoders.score(reordered.dir, table)
+    np.testing.assert_array_equal(labels, np.select([names[:400] == "emu", names[:400] == "cat"], [0, 1], 2))
+    np.save(tmp_path / "x.npy", x[:100]), np.save(tmp_path / "y.npy", digits.target[keep][:100])
+    numbered = autoencoders.train(
+        data=f"npy:{tmp_path / 'x.npy'}", labels=str(tmp_path / "y.npy"), classes=["cat", "dog", "emu"],
+        out=str(tmp_path / "numbered"), **(settings | {"label_column": None}),
+    )  # fmt: skip
+    assert numbered.config.data.classes == ["cat", "dog", "emu"]
+    with pytest.raises(UserError, match="class number 2 in labels file .*y.npy has no name: .* names 2"):
+        autoencoders.train(
+            data=f"npy:{tmp_path / 'x.npy'}", labels=str(tmp_path / "y.npy"), classes=["cat", "dog"],
+            out=str(tmp_path / "short"), **(settings | {"label_column": None}),
+        )  # fmt: skip

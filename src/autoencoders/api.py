@@ -154,15 +154,16 @@ def score(
 def anomaly_scores_against_pca(
     run_dir: str | Path,
     data: str,
-    anomalous_class: int,
+    anomalous_class: int | str,
     split: str = "test",
     iw_samples: int = 100,
     scored: tuple[np.ndarray, np.ndarray | None] | None = None,
 ) -> dict[str, float]:
     """ROC-AUC and average precision of the run's anomaly scores for telling rows of
-    ``anomalous_class`` from the rest, beside PCA's squared reconstruction error (PCA with the
-    run's code size, fitted on the run's own training split). ``scored``: ``score``'s result for
-    the same rows, when already computed."""
+    ``anomalous_class`` (its number, or its name where the run's classes have names) from the
+    rest, beside PCA's squared reconstruction error (PCA with the run's code size, fitted on the
+    run's own training split). ``scored``: ``score``'s result for the same rows, when already
+    computed."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     scores, y = scored if scored is not None else score(run_dir, data, split, iw_samples)
@@ -172,13 +173,15 @@ def anomaly_scores_against_pca(
             f"--anomalous-class needs labels, and {what} none; give the run's own data, idx:DIR, "
             "images:DIR with class folders or a csv: file with the run's label column"
         )
-    positive = y == anomalous_class
+    run = open_run(run_dir)
+    names = run.cfg.data.classes or []
+    positive = y == class_number(anomalous_class, names)
     if positive.all() or not positive.any():
+        there = [names[c] if c < len(names) else str(c) for c in np.unique(y)]
         raise UserError(
             f"--anomalous-class {anomalous_class}: the {'' if split == 'all' else split + ' '}rows of "
-            f"{data} must hold that class and others (classes there: {', '.join(map(str, np.unique(y)))})"
+            f"{data} must hold that class and others (classes there: {', '.join(there)})"
         )
-    run = open_run(run_dir)
     train = load_dataset(run.cfg.data, scaler=run.scaler)
     pca = PCA(train.train_sample()[0], run.model.code_size)
     x = scaled_rows(run.cfg.data, data, split, run.scaler)
@@ -191,6 +194,16 @@ def anomaly_scores_against_pca(
         "anomalies": int(positive.sum()),
         "rows": len(positive),
     }
+
+
+def class_number(given: int | str, names: list[str]) -> int:
+    """The number of a class given by its number or by one of ``names``."""
+    if given in names:
+        return names.index(given)
+    if isinstance(given, int) or str(given).strip().lstrip("-").isdigit():
+        return int(given)
+    shown = f"one of {', '.join(names)}" if names else "a class number: the run's classes have no names"
+    raise UserError(f"--anomalous-class {given!r} is not a class of the run; give {shown}")
 
 
 def sample(run_dir: str | Path, n: int = 64, seed: int = 0) -> tuple[np.ndarray, tuple | None]:

@@ -111,6 +111,10 @@ def _parse_ints(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of integers") from None
 
 
+def _parse_names(text: str) -> list[str]:
+    return [w.strip() for w in text.split(",")]  # empty or repeated names are refused with the config
+
+
 def _add_fields(parser, klass: type, checked: bool = False, place: dict | None = None) -> None:
     """One flag per option field of ``klass``, default None (only given flags override). ``checked``:
     numbers are checked against their range as they are parsed; ``place``: field name -> the
@@ -127,6 +131,8 @@ def _add_fields(parser, klass: type, checked: bool = False, place: dict | None =
         help_text = _help(f.metadata["help"], _show(f), bounds)
         if kind is bool:
             target.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        elif kind == list[str]:
+            target.add_argument(flag, type=_parse_names, default=None, metavar="NAME,...", help=help_text)
         elif typing.get_origin(kind) is list:
             target.add_argument(flag, type=_parse_ints, default=None, metavar="W,W,...", help=help_text)
         else:
@@ -277,14 +283,14 @@ def _rows_parsers(sub) -> None:
         sub,
         "score",
         "per-row anomaly scores (reconstruction loss; VAE: NLL) as CSV",
-        "output .csv: row, score (and label when known)",
+        "output .csv: row, score (and label when known: its name where the run's classes have names)",
     )
     a.add_argument(
         "--anomalous-class",
-        type=int,
+        metavar="CLASS",
         help=_help(
-            "also report ROC-AUC and average precision for telling this class from the rest, "
-            "beside PCA's reconstruction error",
+            "also report ROC-AUC and average precision for telling this class (number or name) from "
+            "the rest, beside PCA's reconstruction error",
             "not set",
         ),
     )

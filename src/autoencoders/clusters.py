@@ -96,7 +96,7 @@ def cluster(
     }
     result.summary, result.out = summary, out
     saved = None if result.clusterer.embed is not None else result.clusterer.state_dict()
-    rundir.write_clusters(out, result.labels, y, summary, saved, run.scaler)
+    rundir.write_clusters(out, result.labels, run.shown_labels(y), summary, saved, run.scaler)
     _figures(out, run, x, y, result)
     report = Path(run_dir) / REPORT
     if report.is_file() and out.resolve().parent == Path(run_dir).resolve():
@@ -128,7 +128,7 @@ def _name(run: TrainedRun, data: Data | None) -> str:
 
 def _figures(out: Path, run: TrainedRun, x: np.ndarray, y: np.ndarray | None, result: ClusterResult) -> None:
     """The most confident members of every cluster, and the rows' 2-D map by cluster and by label."""
-    confidence = result.confidence
+    confidence, y = result.confidence, run.shown_labels(y)
     groups = []
     for j in range(result.clusterer.k):
         members = np.flatnonzero(result.labels == j)

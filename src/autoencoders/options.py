@@ -89,7 +89,14 @@ def check_fields(section: Any) -> None:
 
 
 # what a field annotated with each type accepts (bool is an int subclass: refuse it for numbers)
-_ACCEPTS = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "list[int]": (list, tuple)}
+_ACCEPTS = {
+    "int": (int,),
+    "float": (int, float),
+    "bool": (bool,),
+    "str": (str,),
+    "list[int]": (list, tuple),
+    "list[str]": (list, tuple),
+}
 
 
 def _check_type(f: dataclasses.Field, value: Any) -> Any:
@@ -102,6 +109,10 @@ def _check_type(f: dataclasses.Field, value: Any) -> Any:
     if ok and base == "list[int]":  # whole numbers, also spelled as text ("8" from a form or a file)
         ok = all(_whole(v) for v in value)
         value = [int(v) for v in value] if ok else value
+    if ok and base == "list[str]":  # names: each once, none empty
+        value = [str(v).strip() for v in value]
+        if not value or "" in value or len(set(value)) < len(value):
+            raise UserError(f"--{flag(f.name)} needs distinct, non-empty names, got {value}")
     if ok and base == "float" and not math.isfinite(value):
         raise UserError(f"--{flag(f.name)} must be a finite number, not {value!r}")
     if not ok:
@@ -136,6 +147,12 @@ class DataConfig:
     )
     labels: str | None = option(None, "labels file (.npy) for npy: data")
     label_column: str | None = option(None, "label column (name or index) for csv: data")
+    classes: list[str] | None = option(
+        None,
+        "the class names, in the order of their numbers: labels that are names are numbered by it (by "
+        "sorted name without it), and class numbers get these names; a run records them",
+        shown_default="the labels' own",
+    )
     val_fraction: float = option(
         0.1, "fraction of the training split held out for validation", range=FRACTION
     )

@@ -166,7 +166,10 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
         cfg.out = str(_new_run_dir(cfg))  # fixed now: every check and write below uses the same directory
         _check_out(Path(cfg.out), overwrite)
     ds = load_dataset(cfg.data)  # errors name the files as they were given
+    if cfg.data.classes is not None and ds.classes is None:
+        raise UserError(f"--classes names the classes of labels, and {cfg.data.data} has none; leave it out")
     cfg.data = with_absolute_paths(cfg.data)  # config.json: readable from any directory
+    cfg.data.classes = ds.classes  # and other data is numbered by this run's class names
     model = build_model(cfg, ds.sample_shape, device)
     if cfg.pretrain.greedy:
         pretrainable_pairs(model, cfg.pretrain.schedule)  # refused before anything is written

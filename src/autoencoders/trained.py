@@ -44,6 +44,11 @@ class TrainedRun:
     def display_shape(self) -> tuple | None:
         return display_shape(tuple(self.manifest["input_shape"]))
 
+    def shown_labels(self, y: np.ndarray | None) -> np.ndarray | None:
+        """Class numbers ``y`` as figures show them: their names, where the run's classes have names."""
+        names = self.cfg.data.classes
+        return y if y is None or not names else np.asarray(names)[y]
+
 
 def open_run(run_dir: str | Path, device: str = "cpu") -> TrainedRun:
     """Config, manifest, model (eval mode) and input scaling of a run that completed training."""

@@ -137,7 +137,7 @@ class ClassifierResult:
     """A trained classifier and its numbers."""
 
     model: nn.Module
-    classes: np.ndarray
+    classes: np.ndarray  # what each output predicts: class numbers, or their names where they have them
     metrics: dict[str, Any]
     history: list[dict[str, Any]]
     settings: dict[str, Any] = field(default_factory=dict)  # what rebuilds ``model`` (its method)
@@ -249,7 +249,8 @@ def train_classifier(
         settings["ladder"] = model.settings()
     elif how.method == "knn":
         settings["knn"] = {"k": model.head.k, "temperature": model.head.temperature}
-    return ClassifierResult(model, classes, metrics, history, settings)
+    named = classes if ds.classes is None else np.asarray(ds.classes)[classes]
+    return ClassifierResult(model, named, metrics, history, settings)
 
 
 def _knn(

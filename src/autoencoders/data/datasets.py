@@ -22,6 +22,7 @@ from ..errors import UserError
 from ..options import DataConfig, flag
 from .images import image_folder
 from .sources import (
+    FASHION_MNIST_CLASSES,
     check_finite,
     csv_columns,
     load_csv,
@@ -30,6 +31,7 @@ from .sources import (
     load_labels,
     load_npy,
     locate,
+    number_classes,
     open_npy,
 )
 from .stream import Rows, RowStream
@@ -49,6 +51,7 @@ class Dataset:
     sample_shape: tuple[int, ...]  # (C, H, W) for images, (D,) for tables; rows stay flat
     offset: torch.Tensor  # per-feature scaling fitted on the training split, kept with the model
     span: torch.Tensor
+    classes: list[str] | None = None  # the name of each class number, where the labels have names
 
     @property
     def n_features(self) -> int:
@@ -209,6 +212,7 @@ class RawData:
     x_test: np.ndarray | None  # the dataset's own test split, where it has one
     y_test: np.ndarray | None
     sample_shape: tuple[int, ...]
+    classes: list[str] | None = None
 
     @property
     def image_shape(self) -> tuple[int, ...] | None:
@@ -219,18 +223,25 @@ def read_data(cfg: DataConfig) -> RawData:
     """Read the dataset named by ``cfg.data`` as flat float32 rows."""
     kind, path = parse_spec(cfg.data)
     x_test = y_test = None
+    classes = cfg.classes
     if kind == "digits":
         images, y = load_digits()
         x = (images / 16.0).astype(np.float32)
     elif kind in ("mnist", "fashion-mnist", "idx"):
         directory = Path(path) if kind == "idx" else locate(kind)
         x, y, x_test, y_test = load_idx_dir(directory)
+        if kind == "fashion-mnist" and classes is None:
+            classes = FASHION_MNIST_CLASSES
     elif kind in ("npy", "images"):
-        x, y = load_npy(*npy_file(cfg))
+        x, y, classes = load_npy(*npy_file(cfg), classes)
     else:
-        x, y = load_csv(path, cfg.label_column)
+        x, y, classes = load_csv(path, cfg.label_column, classes)
+    if classes is not None and kind in ("digits", "mnist", "fashion-mnist", "idx"):
+        y, _ = number_classes(y, classes, f"the labels of {cfg.data}")
+        y_test = None if y_test is None else number_classes(y_test, classes, f"the labels of {cfg.data}")[0]
     flat = lambda a: None if a is None else to_float(np.asarray(a).reshape(len(a), -1))  # noqa: E731
-    return RawData(flat(x), y, flat(x_test), y_test, sample_shape(x.shape, cfg.image_shape))
+    shape = sample_shape(x.shape, cfg.image_shape)
+    return RawData(flat(x), y, flat(x_test), y_test, shape, None if y is None else classes)
 
 
 def sample_shape(shape: tuple[int, ...], override: list[int] | None = None) -> tuple[int, ...]:
@@ -318,6 +329,7 @@ def split_dataset(
         sample_shape=raw.sample_shape,
         offset=torch.from_numpy(offset),
         span=torch.from_numpy(span),
+        classes=raw.classes,
     )
 
 
@@ -330,7 +342,7 @@ def _streamed_dataset(
     """
     path = str(array.filename)
     stream = RowStream.from_memmap(array)
-    y = load_labels(cfg.labels, len(stream)) if cfg.labels else None
+    y, classes = load_labels(cfg.labels, len(stream), cfg.classes) if cfg.labels else (None, None)
     keep, test_idx = _split(len(stream), cfg.test_fraction, cfg.split_seed)
     train_pos, val_pos = _split(len(keep), cfg.val_fraction, cfg.split_seed + 1)
     train_idx, val_idx = keep[train_pos], keep[val_pos]
@@ -357,4 +369,5 @@ def _streamed_dataset(
         sample_shape=sample_shape(array.shape, cfg.image_shape),
         offset=torch.from_numpy(offset),
         span=torch.from_numpy(span),
+        classes=classes,
     )

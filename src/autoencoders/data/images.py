@@ -43,7 +43,7 @@ def image_folder(
         raise UserError(f"--image-size takes two sizes of at least 1, H,W (e.g. 28,28); got {size}")
     files, labels, classes = _listing(directory)
     stamp = [(str(p.relative_to(directory)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
-    key = json.dumps([stamp, size, grayscale, skip_bad]).encode()
+    key = json.dumps([stamp, size, grayscale, skip_bad, "labels: names"]).encode()
     target = cache_dir() / "images" / hashlib.sha256(key).hexdigest()
     rows, label_file, info = target / "images.npy", target / "labels.npy", target / "folder.json"
     if info.is_file():  # written last: the decoding finished
@@ -52,7 +52,7 @@ def image_folder(
     kept, skipped = _decode(files, size, grayscale, skip_bad, rows)
     _say_skipped(skipped)
     if classes:
-        write_npy(label_file, np.asarray(labels, dtype=np.int64)[kept])
+        write_npy(label_file, np.asarray(classes)[labels][kept])  # names, numbered as they are read
     write_json(
         info, {"directory": str(directory), "classes": classes, "images": len(kept), "skipped": skipped}
     )

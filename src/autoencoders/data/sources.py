@@ -40,6 +40,10 @@ MIRRORS = {
     ],
 }
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
+# the names of Fashion-MNIST's classes 0-9, as its authors give them
+FASHION_MNIST_CLASSES = [
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"
+]  # fmt: skip
 IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
@@ -141,7 +145,7 @@ def save_arrays(rows: Any, labels: Any = None) -> tuple[str, str | None]:
     if labels is not None:
         y = label_per_row(labels, len(x))
         if not np.issubdtype(y.dtype, np.number):
-            y = np.unique(y.astype(str), return_inverse=True)[1]  # class names as their sorted index
+            y = y.astype(str)  # class names, numbered when they are read (see ``load_labels``)
     folder = cache_dir() / "arrays"
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -228,11 +232,14 @@ def check_finite(x: np.ndarray, source: str) -> None:
         raise UserError(f"{source} contains {bad} NaN/inf value(s); clean or impute them first")
 
 
-def load_npy(path: str | Path, labels: str | Path | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Read an N×D, N×H×W or N×C×H×W array (and optional labels) from .npy files."""
+def load_npy(
+    path: str | Path, labels: str | Path | None = None, classes: list[str] | None = None
+) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
+    """Read an N×D, N×H×W or N×C×H×W array (and optional labels, numbered as ``load_labels``
+    numbers them) from .npy files: (rows, class indices, class names)."""
     x = np.asarray(open_npy(path))
     check_finite(x, str(path))
-    return x, (None if labels is None else load_labels(labels, len(x)))
+    return x, *((None, classes) if labels is None else load_labels(labels, len(x), classes))
 
 
 def open_npy(path: str | Path) -> np.ndarray:
@@ -257,17 +264,69 @@ def open_npy(path: str | Path) -> np.ndarray:
     return x
 
 
-def load_labels(labels: str | Path, n: int) -> np.ndarray:
-    """A length-``n`` label vector from an .npy file."""
+def load_labels(
+    labels: str | Path, n: int, classes: list[str] | None = None
+) -> tuple[np.ndarray, list[str] | None]:
+    """A length-``n`` .npy file of class numbers or names (text) as (class indices, class names):
+    see ``number_classes``."""
     if not Path(labels).is_file():
         raise UserError(f"labels file {labels} does not exist")
     try:
         y = np.load(labels, allow_pickle=False)
     except Exception as e:  # as for the data file
-        raise UserError(f"{labels} is not a numeric .npy array ({e})") from None
+        raise UserError(f"{labels} is not a .npy array of class numbers or names ({e})") from None
     if y.shape != (n,):
         raise UserError(f"labels {labels} have shape {y.shape}; expected ({n},)")
-    return y
+    if y.dtype.kind in "US":
+        return name_classes(y.astype(str), classes, f"labels file {labels}")
+    if y.dtype.kind not in "biuf":
+        raise UserError(f"labels {labels} hold {y.dtype} values; give class numbers or names")
+    return number_classes(y, classes, f"labels file {labels}")
+
+
+def name_classes(names: np.ndarray, classes: list[str] | None, source: str) -> tuple[np.ndarray, list[str]]:
+    """Class names as (class indices, class names): numbered by their place in ``classes`` (a
+    run's own, recorded when it trained) or, without it, in sorted order."""
+    if (names == "").any():
+        row = int(np.argmax(names == "")) + 1
+        raise UserError(f"data row {row} of {source} has no class; give every row a class")
+    if classes is None:
+        found, y = np.unique(names, return_inverse=True)
+        return y.astype(np.int64), found.tolist()
+    index = {name: i for i, name in enumerate(classes)}
+    unknown = [str(name) for name in np.unique(names) if name not in index]
+    if unknown:
+        raise UserError(
+            f"class {unknown[0]!r} in {source} is not one of the {len(classes)} classes "
+            f"{_shown(classes)} (--classes; a run records them); leave out its rows, or train with "
+            "every class in --classes"
+        )
+    return np.array([index[name] for name in names], np.int64), list(classes)
+
+
+def number_classes(
+    values: np.ndarray, classes: list[str] | None, source: str
+) -> tuple[np.ndarray, list[str] | None]:
+    """Class numbers as (class indices, class names): themselves, named by ``classes`` when given."""
+    values = np.asarray(values, np.float64)
+    check_finite(values, source)
+    if (values != np.round(values)).any():
+        odd = values[values != np.round(values)][0]
+        raise UserError(f"{odd:g} in {source} is not a whole class number; give classes as 0, 1, 2, ...")
+    y = values.astype(np.int64)
+    if classes is not None and (y.min() < 0 or y.max() >= len(classes)):
+        odd = int(y.min() if y.min() < 0 else y.max())
+        raise UserError(
+            f"class number {odd} in {source} has no name: --classes names {len(classes)} classes, "
+            f"numbers 0 to {len(classes) - 1}; name every class in --classes"
+        )
+    return y, classes
+
+
+def _shown(names: list[str], most: int = 8) -> str:
+    """Up to ``most`` class names, quoted, for a message."""
+    shown = ", ".join(repr(n) for n in names[:most])
+    return shown + (f", ... ({len(names) - most} more)" if len(names) > most else "")
 
 
 def csv_columns(path: str | Path) -> tuple[list[str] | None, int]:
@@ -278,9 +337,12 @@ def csv_columns(path: str | Path) -> tuple[list[str] | None, int]:
     return (cells if _is_header(cells, None, None) else None), len(cells)
 
 
-def load_csv(path: str | Path, label_column: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+def load_csv(
+    path: str | Path, label_column: str | None = None, classes: list[str] | None = None
+) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
     """Read a numeric CSV (header optional) with an optional label column (name or index) of class
-    numbers or names (names become classes by their sorted order, as labels in memory do)."""
+    numbers or names: (rows, class indices, class names). Names are numbered by their place in
+    ``classes``, or in sorted order without it (as labels in memory are)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"csv file {path} does not exist; check the path after csv:")
@@ -310,7 +372,9 @@ def load_csv(path: str | Path, label_column: str | None = None) -> tuple[np.ndar
         _explain_bad_csv(path, body, width, header, col)
         raise UserError(f"{path} could not be read as a table of numbers ({e})") from None
     check_finite(table, str(path))
-    return table.astype(np.float32), None if labels is None else _classes(np.char.strip(labels), path)
+    if labels is None:
+        return table.astype(np.float32), None, classes
+    return table.astype(np.float32), *_classes(np.char.strip(labels), classes, path)
 
 
 def _is_header(first: list[str], second: str | None, label_column: str | None) -> bool:
@@ -328,20 +392,20 @@ def _is_header(first: list[str], second: str | None, label_column: str | None) -
     return len(below) == width and _is_number(below[at])
 
 
-def _classes(labels: np.ndarray, path: Path) -> np.ndarray:
-    """Class indices of a label column: its numbers, or its names by their sorted order."""
+def _classes(
+    labels: np.ndarray, classes: list[str] | None, path: Path
+) -> tuple[np.ndarray, list[str] | None]:
+    """(class indices, class names) of a label column of numbers or of names."""
     numbers = [_is_number(v) for v in labels]
     if not any(numbers):
-        return np.unique(labels, return_inverse=True)[1].astype(np.int64)
+        return name_classes(labels, classes, f"the label column of {path}")
     if not all(numbers):
         mixed = str(labels[numbers.index(False)])
         raise UserError(
             f"{path}'s label column holds both class numbers and {mixed!r}; give every row a class "
             "number, or every row a class name"
         )
-    values = labels.astype(np.float64)
-    check_finite(values, f"{path}'s label column")
-    return values.astype(np.int64)
+    return number_classes(labels.astype(np.float64), classes, f"the label column of {path}")
 
 
 def _explain_bad_csv(

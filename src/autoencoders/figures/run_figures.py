@@ -238,7 +238,7 @@ def _latent(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
         axes = ("principal component 1 of the codes", "principal component 2 of the codes")
     else:
         raise UserError(f"--method must be pca or tsne, not '{method}'")
-    labels = None if rows.y is None else rows.y[keep]
+    labels = None if rows.y is None else run.shown_labels(rows.y[keep])
     plots.scatter(points, labels, path, axes, f"{len(points)} test codes (code size {codes.shape[1]})")
 
 

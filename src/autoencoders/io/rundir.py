@@ -122,15 +122,16 @@ def write_clusters(
     state: dict[str, torch.Tensor] | None,
     scaler: Scaler,
 ) -> None:
-    """A clustering directory: ``clusters.csv`` (row, cluster and label when known), the weights
-    that assign new rows (with the input scaling; None when they cannot be saved) and
-    ``clusters.json``, the summary with their SHA-256 and the format."""
+    """A clustering directory: ``clusters.csv`` (row, cluster and label when known: a class
+    number or name), the weights that assign new rows (with the input scaling; None when they
+    cannot be saved) and ``clusters.json``, the summary with their SHA-256 and the format."""
     out.mkdir(parents=True, exist_ok=True)
-    lines = ["row,cluster" + (",label" if labels is not None else "")]
-    lines += [
-        f"{i},{c}" + (f",{labels[i]}" if labels is not None else "") for i, c in enumerate(clusters.tolist())
-    ]
-    write_text(out / CLUSTERS_CSV, "\n".join(lines) + "\n")
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["row", "cluster"] + (["label"] if labels is not None else []))
+    for i, c in enumerate(clusters.tolist()):
+        writer.writerow([i, c] + ([labels[i]] if labels is not None else []))
+    write_text(out / CLUSTERS_CSV, buf.getvalue())
     checksum = {}
     if state is not None:
         write_weights(out / CLUSTERER_WEIGHTS, state, scaler)
