@@ -119,11 +119,12 @@ def test_a_run_on_files_works_from_anywhere_and_on_new_files_without_its_labels(
 
 
 def test_class_names_are_recorded_and_number_every_later_file_alike(tmp_path, monkeypatch):
-    """A file holding some of a run's classes is numbered as the run's own data was; a class the
-    run never saw is refused; classifiers predict names; --classes sets the order and names."""
+    """A file holding some of a run's classes is numbered as the run's own data was, a class the
+    run never saw after them; classifiers predict names; --classes sets the order and names."""
     from sklearn.datasets import load_digits
 
     from autoencoders.cli import run as cli_run
+    from autoencoders.data.datasets import for_data, read_data
 
     digits = load_digits()
     keep = digits.target < 3
@@ -135,16 +136,21 @@ def test_class_names_are_recorded_and_number_every_later_file_alike(tmp_path, mo
         (tmp_path / name).write_text("\n".join(lines) + "\n")
         return f"csv:{tmp_path / name}"
 
+    def numbered(run, spec: str) -> tuple[list[int], list[str]]:
+        raw = read_data(for_data(run.config.data, spec, 64))
+        return raw.y.tolist(), raw.classes
+
     table = write("table.csv", x[:400], names[:400])
     settings = FAST | {"layers": [64, 8], "epochs": 2, "label_column": "animal"}
     run = autoencoders.train(data=table, out=str(tmp_path / "run"), **settings)
     assert run.config.data.classes == ["cat", "dog", "emu"]
     later = x[400:][names[400:] != "cat"], names[400:][names[400:] != "cat"]
-    _, labels = autoencoders.score(run.dir, write("dogs-and-emus.csv", *later))
-    np.testing.assert_array_equal(labels, np.where(later[1] == "dog", 1, 2))  # not renumbered 0, 1
-    wolf = write("wolf.csv", x[:2], np.array(["dog", "wolf"]))
-    with pytest.raises(UserError, match="class 'wolf' in the label column of .*wolf.csv is not one of the 3"):
-        autoencoders.score(run.dir, wolf)
+    y, classes = numbered(run, write("dogs-and-emus.csv", *later))
+    assert y == np.where(later[1] == "dog", 1, 2).tolist()  # not renumbered 0, 1 by the file's own names
+    wolf = write("wolf.csv", x[:3], np.array(["dog", "wolf", "ant"]))
+    assert numbered(run, wolf) == ([1, 4, 3], ["cat", "dog", "emu", "ant", "wolf"])  # new ones after
+    scores, labels = autoencoders.score(run.dir, wolf)
+    assert labels.tolist() == ["dog", "wolf", "ant"]  # a class the run never saw is scored too
 
     autoencoders.classify(run.dir, method="knn", quiet=True, out=tmp_path / "clf")
     predicted, proba, classes = autoencoders.predict(tmp_path / "clf", write("new.csv", *later))
@@ -154,23 +160,30 @@ def test_class_names_are_recorded_and_number_every_later_file_alike(tmp_path, mo
     argv = ["score", str(run.dir), "--data", table, "--out", "s.csv", "--anomalous-class", "emu"]
     assert cli_run(argv) == 0
     assert (tmp_path / "s.csv").read_text().splitlines()[1].endswith(f",{names[0]}")
-    autoencoders.cluster(run.dir, out=tmp_path / "clusters", quiet=True)
+    found = autoencoders.cluster(run.dir, out=tmp_path / "clusters", quiet=True)
+    assert found.summary["k"] == 3
     assert (tmp_path / "clusters" / "clusters.csv").read_text().splitlines()[1].endswith(f",{names[0]}")
+    given = autoencoders.cluster(run.dir, data=x[:60], labels=names[:60], out=tmp_path / "given", quiet=True)
+    assert given.summary["k"] == 3 and "accuracy" in given.summary  # names in memory, numbered as the run's
 
-    # --classes: its order numbers the names, and class numbers get its names
+    # --classes: its order numbers the names; class numbers have no names to order
     reordered = autoencoders.train(
         data=table, classes=["emu", "cat", "dog"], out=str(tmp_path / "reordered"), **settings
     )
-    _, labels = autoencoders.score(reordered.dir, table)
-    np.testing.assert_array_equal(labels, np.select([names[:400] == "emu", names[:400] == "cat"], [0, 1], 2))
+    expected = np.select([names[:400] == "emu", names[:400] == "cat"], [0, 1], 2).tolist()
+    assert numbered(reordered, table) == (expected, ["emu", "cat", "dog"])
+    with pytest.raises(UserError, match=r"hold classes --classes does not name \('emu'\); name every class"):
+        autoencoders.train(data=table, classes=["cat", "dog"], out=str(tmp_path / "short"), **settings)
     np.save(tmp_path / "x.npy", x[:100]), np.save(tmp_path / "y.npy", digits.target[keep][:100])
-    numbered = autoencoders.train(
-        data=f"npy:{tmp_path / 'x.npy'}", labels=str(tmp_path / "y.npy"), classes=["cat", "dog", "emu"],
-        out=str(tmp_path / "numbered"), **(settings | {"label_column": None}),
+    numbers = autoencoders.train(
+        data=f"npy:{tmp_path / 'x.npy'}", labels=str(tmp_path / "y.npy"), out=str(tmp_path / "numbers"),
+        **(settings | {"label_column": None}),
     )  # fmt: skip
-    assert numbered.config.data.classes == ["cat", "dog", "emu"]
-    with pytest.raises(UserError, match="class number 2 in labels file .*y.npy has no name: .* names 2"):
-        autoencoders.train(
-            data=f"npy:{tmp_path / 'x.npy'}", labels=str(tmp_path / "y.npy"), classes=["cat", "dog"],
-            out=str(tmp_path / "short"), **(settings | {"label_column": None}),
-        )  # fmt: skip
+    assert numbers.config.data.classes is None
+    y, classes = numbered(run, write("numbers.csv", x[:3], np.array(["2", "0", "1"])))
+    assert (y, classes) == ([2, 0, 1], None)  # numbers stay numbers, whatever the run's classes
+    assert autoencoders.score(run.dir, write("numbers.csv", x[:3], np.array(["2", "0", "1"])))[
+        1
+    ].tolist() == [2, 0, 1]
+    with pytest.raises(UserError, match="labels has no class in row 1; give every row a class"):
+        autoencoders.train(data=x[:20], labels=["cat", None] * 10, out=str(tmp_path / "none"), **FAST)

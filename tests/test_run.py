@@ -465,6 +465,31 @@ def test_tensorboard_events_hold_every_history_value(tmp_path):
     assert logged == [(h["epoch"], pytest.approx(h["val_loss"], rel=1e-6)) for h in run.history]
 
 
+def test_tensorboard_logs_no_epoch_twice_across_an_interruption(tmp_path, monkeypatch):
+    """Epochs after the last saved state run again on resume: they are logged once they are saved."""
+    accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    from autoencoders.training import loop
+
+    real, seen = loop.epoch_batches, [0]
+
+    def interrupted(*args, **kw):
+        for batch in real(*args, **kw):
+            seen[0] += 1
+            if seen[0] == 60:  # in epoch 3 of 4, with nothing saved yet
+                raise KeyboardInterrupt
+            yield batch
+
+    monkeypatch.setattr(loop, "epoch_batches", interrupted)
+    settings = {"data": "digits", "layers": [64, 16], "epochs": 4, "tensorboard": True, "save_every": 3600}
+    with pytest.raises(KeyboardInterrupt, match="has no saved epoch yet; start it again with"):
+        autoencoders.train(out=tmp_path / "r", **settings, **FAST)
+    monkeypatch.setattr(loop, "epoch_batches", real)
+    autoencoders.resume(tmp_path / "r")
+    events = accumulator.EventAccumulator(str(tmp_path / "r" / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/val_loss")] == [1, 2, 3, 4]
+
+
 def test_tensorboard_without_the_package_is_refused_before_writing(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorboard", None)  # as if it were not installed
     with pytest.raises(UserError, match="--tensorboard needs the tensorboard package: pip install"):

@@ -16,6 +16,7 @@ from .classify.heads import EncoderClassifier, build_classifier
 from .classify.ladder import Ladder
 from .clustering.model import Clusterer
 from .config import Config, option_names
+from .data.classes import shown
 from .data.datasets import display_shape, for_data, load_dataset
 from .errors import UserError
 from .eval.likelihood import importance_sampled_nll
@@ -127,8 +128,9 @@ def score(
     run_dir: str | Path, data: Data, split: str = "all", iw_samples: int = 100
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Per-row anomaly scores of ``data`` (a spec, or rows in memory in the training data's units)
-    under a run (higher: less like the training data) and the rows' labels (None when the data has
-    none or is in memory).
+    under a run (higher: less like the training data) and the rows' labels: class names where the
+    classes have names (``data.classes``), else class numbers; None when the data has none or is
+    in memory.
 
     The score is the model's own reconstruction loss of the row: BCE summed over pixels, or the
     squared error, as in training; for a VAE the importance-sampled negative log-likelihood
@@ -137,8 +139,9 @@ def score(
     device = resolve_device("auto")  # a GPU when there is one
     run = open_run(run_dir, device)
     if isinstance(data, str):
-        x, y = scaled_data(run.cfg.data, data, split, run.scaler)
+        x, y, classes = scaled_data(run.cfg.data, data, split, run.scaler)
         check_width(run.model, x.shape[1], data)
+        y = shown(y, classes)
     else:  # rows in memory
         x, y = rows_of(run, data, split), None
     rows = torch.from_numpy(x).to(device)
@@ -160,8 +163,8 @@ def anomaly_scores_against_pca(
     scored: tuple[np.ndarray, np.ndarray | None] | None = None,
 ) -> dict[str, float]:
     """ROC-AUC and average precision of the run's anomaly scores for telling rows of
-    ``anomalous_class`` (its number, or its name where the run's classes have names) from the
-    rest, beside PCA's squared reconstruction error (PCA with the run's code size, fitted on the
+    ``anomalous_class`` (a label as ``score`` gives it: its name where the classes have names)
+    from the rest, beside PCA's squared reconstruction error (PCA with the run's code size, fitted on the
     run's own training split). ``scored``: ``score``'s result for the same rows, when already
     computed."""
     from sklearn.metrics import average_precision_score, roc_auc_score
@@ -173,15 +176,13 @@ def anomaly_scores_against_pca(
             f"--anomalous-class needs labels, and {what} none; give the run's own data, idx:DIR, "
             "images:DIR with class folders or a csv: file with the run's label column"
         )
-    run = open_run(run_dir)
-    names = run.cfg.data.classes or []
-    positive = y == class_number(anomalous_class, names)
+    positive = y.astype(str) == str(anomalous_class).strip()  # a number or a name, as the labels read
     if positive.all() or not positive.any():
-        there = [names[c] if c < len(names) else str(c) for c in np.unique(y)]
         raise UserError(
             f"--anomalous-class {anomalous_class}: the {'' if split == 'all' else split + ' '}rows of "
-            f"{data} must hold that class and others (classes there: {', '.join(there)})"
+            f"{data} must hold that class and others (classes there: {', '.join(map(str, np.unique(y)))})"
         )
+    run = open_run(run_dir)
     train = load_dataset(run.cfg.data, scaler=run.scaler)
     pca = PCA(train.train_sample()[0], run.model.code_size)
     x = scaled_rows(run.cfg.data, data, split, run.scaler)
@@ -194,16 +195,6 @@ def anomaly_scores_against_pca(
         "anomalies": int(positive.sum()),
         "rows": len(positive),
     }
-
-
-def class_number(given: int | str, names: list[str]) -> int:
-    """The number of a class given by its number or by one of ``names``."""
-    if given in names:
-        return names.index(given)
-    if isinstance(given, int) or str(given).strip().lstrip("-").isdigit():
-        return int(given)
-    shown = f"one of {', '.join(names)}" if names else "a class number: the run's classes have no names"
-    raise UserError(f"--anomalous-class {given!r} is not a class of the run; give {shown}")
 
 
 def sample(run_dir: str | Path, n: int = 64, seed: int = 0) -> tuple[np.ndarray, tuple | None]:

@@ -252,7 +252,7 @@ def _train_parser(sub) -> None:
         "--resume",
         type=Path,
         metavar="RUN_DIR",
-        help="continue an incomplete run from its last complete epoch, with its own settings",
+        help="continue an incomplete run from its last saved epoch, with its own settings",
     )
     t.add_argument("--out", help="run directory; default: runs/<timestamp>-<model>")
     t.add_argument(

@@ -11,6 +11,7 @@ import torch
 
 from .clustering.methods import Clustering, ClusterResult, find_clusters
 from .config import option_names
+from .data.classes import name_classes, number_classes, shown
 from .data.sources import label_per_row
 from .errors import UserError
 from .eval.clustering import cluster_scores, kmeans_baselines
@@ -54,7 +55,7 @@ def cluster(
     own, rest = split_options(options, ClusterOptions, option_names())
     cfg = run.cfg.replace(**rest)
     how = Clustering(method=method, k=k, **own)
-    x, y = _rows(run, data, split, labels)
+    x, y, classes = _rows(run, data, split, labels)
     if how.seed is None:
         how.seed = run.cfg.train.seed
     if how.k is None:
@@ -96,8 +97,8 @@ def cluster(
     }
     result.summary, result.out = summary, out
     saved = None if result.clusterer.embed is not None else result.clusterer.state_dict()
-    rundir.write_clusters(out, result.labels, run.shown_labels(y), summary, saved, run.scaler)
-    _figures(out, run, x, y, result)
+    rundir.write_clusters(out, result.labels, shown(y, classes), summary, saved, run.scaler)
+    _figures(out, run, x, shown(y, classes), result)
     report = Path(run_dir) / REPORT
     if report.is_file() and out.resolve().parent == Path(run_dir).resolve():
         write_report(run_dir)  # with this clustering's section
@@ -106,17 +107,23 @@ def cluster(
 
 def _rows(
     run: TrainedRun, data: Data | None, split: str, labels: Any
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """The rows to cluster, scaled as the run's training rows, and their labels (given, or the data's)."""
+) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
+    """The rows to cluster, scaled as the run's training rows, their labels (given, or the
+    data's) as class indices, and the classes' names (``data.classes``)."""
+    classes = run.cfg.data.classes
     if data is None or isinstance(data, str):
         spec = run.cfg.data.data if data is None else data
-        x, y = scaled_data(run.cfg.data, spec, split, run.scaler)
+        x, y, classes = scaled_data(run.cfg.data, spec, split, run.scaler)
         check_width(run.model, x.shape[1], spec)
     else:
         x, y = rows_of(run, data, split), None
     if labels is not None:
         y = label_per_row(labels, len(x))
-    return x, y
+        if np.issubdtype(y.dtype, np.number):
+            y, classes = number_classes(y, "the labels given"), None
+        else:
+            y, classes = name_classes(y, run.cfg.data.classes, "the labels given")
+    return x, y, classes
 
 
 def _name(run: TrainedRun, data: Data | None) -> str:
@@ -128,7 +135,7 @@ def _name(run: TrainedRun, data: Data | None) -> str:
 
 def _figures(out: Path, run: TrainedRun, x: np.ndarray, y: np.ndarray | None, result: ClusterResult) -> None:
     """The most confident members of every cluster, and the rows' 2-D map by cluster and by label."""
-    confidence, y = result.confidence, run.shown_labels(y)
+    confidence = result.confidence
     groups = []
     for j in range(result.clusterer.k):
         members = np.flatnonzero(result.labels == j)

@@ -22,7 +22,6 @@ from .eval.metrics import pca_name
 from .figures.plots import image_grid, reconstruction_grid
 from .figures.report import write_report
 from .figures.run_figures import visualize
-from .io import rundir
 from .io.checkpoint import check_writable, write_npy, write_text
 from .options import ClassifyOptions, ClusterOptions
 from .reproduce import reproduce
@@ -65,15 +64,13 @@ def _save_csv(path: Path, predicted: np.ndarray, proba: np.ndarray, classes: np.
     write_text(path, buf.getvalue())
 
 
-def _save_scores(path: Path, scores: np.ndarray, labels: np.ndarray | None, names: list[str] | None) -> None:
-    """Row index, anomaly score (and label: its class name where the run's classes have names),
-    written atomically."""
+def _save_scores(path: Path, scores: np.ndarray, labels: np.ndarray | None) -> None:
+    """Row index, anomaly score (and label), written atomically."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["row", "score"] + (["label"] if labels is not None else []))
     for i, v in enumerate(scores):
-        label = [] if labels is None else [names[labels[i]] if names else labels[i]]
-        writer.writerow([i, f"{v:.6g}", *label])
+        writer.writerow([i, f"{v:.6g}", *([] if labels is None else [labels[i]])])
     write_text(path, buf.getvalue())
 
 
@@ -177,7 +174,7 @@ def _score(args: argparse.Namespace) -> None:
         m = api.anomaly_scores_against_pca(
             args.run_dir, args.data, args.anomalous_class, args.split, args.iw_samples, scored
         )
-    _save_scores(args.out, scores, labels, Config.load_json(Path(args.run_dir) / rundir.CONFIG).data.classes)
+    _save_scores(args.out, scores, labels)
     print(f"wrote anomaly scores of {len(scores)} rows to {args.out}")
     if m is not None:
         print(

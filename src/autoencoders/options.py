@@ -149,9 +149,9 @@ class DataConfig:
     label_column: str | None = option(None, "label column (name or index) for csv: data")
     classes: list[str] | None = option(
         None,
-        "the class names, in the order of their numbers: labels that are names are numbered by it (by "
-        "sorted name without it), and class numbers get these names; a run records them",
-        shown_default="the labels' own",
+        "class names in the order of their numbers, for labels that are names (numbered in sorted "
+        "order without it); it must hold every name the labels do, and a run records it",
+        shown_default="sorted",
     )
     val_fraction: float = option(
         0.1, "fraction of the training split held out for validation", range=FRACTION

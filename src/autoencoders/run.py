@@ -88,7 +88,8 @@ def train(config: Config | dict | str | Path | None = None, overwrite: bool = Fa
     ``data`` may be rows in memory (a NumPy array, tensor or pandas DataFrame) with ``labels`` (an
     array or Series): they are saved once under the cache (``$AUTOENCODERS_CACHE/arrays``, by
     content) and the run records them as an ``npy:`` file, so it resumes and evaluates as any run.
-    The run directory holds a resumable state after every epoch until training completes.
+    The run directory holds a resumable state (saved every ``save_every`` seconds of training and
+    after each stage) until training completes.
     An ``out`` directory that is not empty is refused unless ``overwrite`` (it must hold a run,
     which is deleted first). Under ``torchrun`` every rank trains its slice of each batch and
     returns the same model; rank 0 alone writes the run directory and computes the metrics.
@@ -104,7 +105,7 @@ def train(config: Config | dict | str | Path | None = None, overwrite: bool = Fa
 
 
 def resume(run_dir: str | Path, quiet: bool | None = None) -> Run:
-    """Continue an incomplete run from its last complete epoch, as if it had never stopped."""
+    """Continue an incomplete run from its last saved epoch, as if it had never stopped."""
     run_dir = Path(run_dir)
     manifest = rundir.read_manifest(run_dir)
     if manifest["completed"]:
@@ -167,7 +168,14 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
         _check_out(Path(cfg.out), overwrite)
     ds = load_dataset(cfg.data)  # errors name the files as they were given
     if cfg.data.classes is not None and ds.classes is None:
-        raise UserError(f"--classes names the classes of labels, and {cfg.data.data} has none; leave it out")
+        what = "has no labels" if ds.y_train is None else "has class numbers for labels"
+        raise UserError(f"--classes orders class names, and {cfg.data.data} {what}; leave it out")
+    if cfg.data.classes is not None and len(ds.classes) > len(cfg.data.classes):
+        extra = ", ".join(repr(c) for c in ds.classes[len(cfg.data.classes) :][:5])
+        raise UserError(
+            f"the labels of {cfg.data.data} hold classes --classes does not name ({extra}); name every "
+            "class in --classes"
+        )
     cfg.data = with_absolute_paths(cfg.data)  # config.json: readable from any directory
     cfg.data.classes = ds.classes  # and other data is numbered by this run's class names
     model = build_model(cfg, ds.sample_shape, device)
@@ -195,7 +203,7 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
     threads = progress.marks.setdefault("threads", threads)
     log = events.EventLog(out / rundir.TENSORBOARD) if main and cfg.train.tensorboard else None
     if log is not None:
-        progress.listeners.append(log)
+        progress.loggers.append(log)
     alongside = None
     if main and cfg.train.snapshots:
         progress.listeners.append(functools.partial(_snapshot, out, model, ds, cfg.train.snapshots))
@@ -214,9 +222,15 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
     except KeyboardInterrupt:
         if not main:
             raise
-        raise KeyboardInterrupt(
-            f"{out} is kept up to its last complete epoch; continue with: autoencoders train --resume {out}"
-        ) from None
+        if rundir.read_manifest(out)["completed"]:  # stopped while the figures or report were written
+            kept = f"{out} finished training; write its report with: autoencoders report {out}"
+        elif (out / rundir.STATE).is_file():
+            kept = (
+                f"{out} is kept up to its last saved epoch; continue with: autoencoders train --resume {out}"
+            )
+        else:  # stopped before its first save
+            kept = f"{out} has no saved epoch yet; start it again with: autoencoders train --resume {out}"
+        raise KeyboardInterrupt(kept) from None
     finally:
         if log is not None:
             log.close()

@@ -44,11 +44,6 @@ class TrainedRun:
     def display_shape(self) -> tuple | None:
         return display_shape(tuple(self.manifest["input_shape"]))
 
-    def shown_labels(self, y: np.ndarray | None) -> np.ndarray | None:
-        """Class numbers ``y`` as figures show them: their names, where the run's classes have names."""
-        names = self.cfg.data.classes
-        return y if y is None or not names else np.asarray(names)[y]
-
 
 def open_run(run_dir: str | Path, device: str = "cpu") -> TrainedRun:
     """Config, manifest, model (eval mode) and input scaling of a run that completed training."""
@@ -141,20 +136,21 @@ def scaled_rows(
 
 def scaled_data(
     data_cfg: DataConfig, data: str, split: str, scaler: tuple[np.ndarray, np.ndarray]
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """``scaled_rows`` and their labels (None for unlabelled data)."""
+) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
+    """``scaled_rows``, their class indices (None for unlabelled data) and the classes' names
+    (None where they have none), numbered as the run's own data was (``data.classes``)."""
     cfg = for_data(data_cfg, data, len(scaler[0]))
     if split == "all":
         raw = read_data(cfg)
         check_scaler(scaler, raw.x.shape[1], data)
         if raw.x_test is None:
-            return apply_scaler(raw.x, *scaler), raw.y
+            return apply_scaler(raw.x, *scaler), raw.y, raw.classes
         y = None if raw.y is None or raw.y_test is None else np.concatenate([raw.y, raw.y_test])
-        return apply_scaler(np.concatenate([raw.x, raw.x_test]), *scaler), y
+        return apply_scaler(np.concatenate([raw.x, raw.x_test]), *scaler), y, raw.classes
     ds = load_dataset(cfg, scaler=scaler)
     rows, y = getattr(ds, f"x_{split}"), getattr(ds, f"y_{split}")
     rows = (rows.materialise() if isinstance(rows, RowStream) else rows).numpy()
-    return rows, None if y is None else y.numpy()
+    return rows, None if y is None else y.numpy(), ds.classes
 
 
 def open_clusterer(path: str | Path, device: str = "cpu") -> tuple[Clusterer, np.ndarray, dict[str, Any]]:

@@ -172,7 +172,10 @@ def train_classifier(
     """
     how.check()
     if ds.y_train is None or ds.y_test is None:
-        raise UserError("classification needs labels: use a labelled dataset (or --labels / --label-column)")
+        raise UserError(
+            "classification needs labels: give labelled data (the run's own, idx:DIR, images:DIR with class "
+            "folders, or a csv: file with the run's label column)"
+        )
     classes, y_train = np.unique(ds.y_train.numpy(), return_inverse=True)
     if len(classes) < 2:
         raise UserError("classification needs at least two classes in the training labels")

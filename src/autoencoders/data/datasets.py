@@ -22,7 +22,6 @@ from ..errors import UserError
 from ..options import DataConfig, flag
 from .images import image_folder
 from .sources import (
-    FASHION_MNIST_CLASSES,
     check_finite,
     csv_columns,
     load_csv,
@@ -31,7 +30,6 @@ from .sources import (
     load_labels,
     load_npy,
     locate,
-    number_classes,
     open_npy,
 )
 from .stream import Rows, RowStream
@@ -223,25 +221,20 @@ def read_data(cfg: DataConfig) -> RawData:
     """Read the dataset named by ``cfg.data`` as flat float32 rows."""
     kind, path = parse_spec(cfg.data)
     x_test = y_test = None
-    classes = cfg.classes
+    classes = None  # the names of name labels (numbers have none)
     if kind == "digits":
         images, y = load_digits()
         x = (images / 16.0).astype(np.float32)
     elif kind in ("mnist", "fashion-mnist", "idx"):
         directory = Path(path) if kind == "idx" else locate(kind)
         x, y, x_test, y_test = load_idx_dir(directory)
-        if kind == "fashion-mnist" and classes is None:
-            classes = FASHION_MNIST_CLASSES
     elif kind in ("npy", "images"):
-        x, y, classes = load_npy(*npy_file(cfg), classes)
+        x, y, classes = load_npy(*npy_file(cfg), cfg.classes)
     else:
-        x, y, classes = load_csv(path, cfg.label_column, classes)
-    if classes is not None and kind in ("digits", "mnist", "fashion-mnist", "idx"):
-        y, _ = number_classes(y, classes, f"the labels of {cfg.data}")
-        y_test = None if y_test is None else number_classes(y_test, classes, f"the labels of {cfg.data}")[0]
+        x, y, classes = load_csv(path, cfg.label_column, cfg.classes)
     flat = lambda a: None if a is None else to_float(np.asarray(a).reshape(len(a), -1))  # noqa: E731
     shape = sample_shape(x.shape, cfg.image_shape)
-    return RawData(flat(x), y, flat(x_test), y_test, shape, None if y is None else classes)
+    return RawData(flat(x), y, flat(x_test), y_test, shape, classes)
 
 
 def sample_shape(shape: tuple[int, ...], override: list[int] | None = None) -> tuple[int, ...]:

@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import UserError
 from ..io.checkpoint import arrays_sha256, file_sha256, write_npy
 from ..options import closest
+from .classes import name_classes, number_classes
 
 MNIST_FILES = {
     "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
@@ -40,10 +41,6 @@ MIRRORS = {
     ],
 }
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
-# the names of Fashion-MNIST's classes 0-9, as its authors give them
-FASHION_MNIST_CLASSES = [
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"
-]  # fmt: skip
 IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
@@ -145,6 +142,9 @@ def save_arrays(rows: Any, labels: Any = None) -> tuple[str, str | None]:
     if labels is not None:
         y = label_per_row(labels, len(x))
         if not np.issubdtype(y.dtype, np.number):
+            missing = [i for i, v in enumerate(y.tolist()) if v is None or v != v]  # None, NaN
+            if missing:
+                raise UserError(f"labels has no class in row {missing[0]}; give every row a class")
             y = y.astype(str)  # class names, numbered when they are read (see ``load_labels``)
     folder = cache_dir() / "arrays"
     folder.mkdir(parents=True, exist_ok=True)
@@ -239,7 +239,7 @@ def load_npy(
     numbers them) from .npy files: (rows, class indices, class names)."""
     x = np.asarray(open_npy(path))
     check_finite(x, str(path))
-    return x, *((None, classes) if labels is None else load_labels(labels, len(x), classes))
+    return x, *((None, None) if labels is None else load_labels(labels, len(x), classes))
 
 
 def open_npy(path: str | Path) -> np.ndarray:
@@ -267,66 +267,24 @@ def open_npy(path: str | Path) -> np.ndarray:
 def load_labels(
     labels: str | Path, n: int, classes: list[str] | None = None
 ) -> tuple[np.ndarray, list[str] | None]:
-    """A length-``n`` .npy file of class numbers or names (text) as (class indices, class names):
-    see ``number_classes``."""
+    """A length-``n`` .npy file of class numbers or names (text) as (class indices, class names),
+    numbered by ``classes`` as ``data.classes`` says."""
     if not Path(labels).is_file():
         raise UserError(f"labels file {labels} does not exist")
     try:
         y = np.load(labels, allow_pickle=False)
     except Exception as e:  # as for the data file
-        raise UserError(f"{labels} is not a .npy array of class numbers or names ({e})") from None
+        raise UserError(
+            f"{labels} is not a .npy array of class numbers or names ({e}); save text labels with "
+            "numpy.save(path, labels.astype(str))"
+        ) from None
     if y.shape != (n,):
         raise UserError(f"labels {labels} have shape {y.shape}; expected ({n},)")
     if y.dtype.kind in "US":
         return name_classes(y.astype(str), classes, f"labels file {labels}")
     if y.dtype.kind not in "biuf":
         raise UserError(f"labels {labels} hold {y.dtype} values; give class numbers or names")
-    return number_classes(y, classes, f"labels file {labels}")
-
-
-def name_classes(names: np.ndarray, classes: list[str] | None, source: str) -> tuple[np.ndarray, list[str]]:
-    """Class names as (class indices, class names): numbered by their place in ``classes`` (a
-    run's own, recorded when it trained) or, without it, in sorted order."""
-    if (names == "").any():
-        row = int(np.argmax(names == "")) + 1
-        raise UserError(f"data row {row} of {source} has no class; give every row a class")
-    if classes is None:
-        found, y = np.unique(names, return_inverse=True)
-        return y.astype(np.int64), found.tolist()
-    index = {name: i for i, name in enumerate(classes)}
-    unknown = [str(name) for name in np.unique(names) if name not in index]
-    if unknown:
-        raise UserError(
-            f"class {unknown[0]!r} in {source} is not one of the {len(classes)} classes "
-            f"{_shown(classes)} (--classes; a run records them); leave out its rows, or train with "
-            "every class in --classes"
-        )
-    return np.array([index[name] for name in names], np.int64), list(classes)
-
-
-def number_classes(
-    values: np.ndarray, classes: list[str] | None, source: str
-) -> tuple[np.ndarray, list[str] | None]:
-    """Class numbers as (class indices, class names): themselves, named by ``classes`` when given."""
-    values = np.asarray(values, np.float64)
-    check_finite(values, source)
-    if (values != np.round(values)).any():
-        odd = values[values != np.round(values)][0]
-        raise UserError(f"{odd:g} in {source} is not a whole class number; give classes as 0, 1, 2, ...")
-    y = values.astype(np.int64)
-    if classes is not None and (y.min() < 0 or y.max() >= len(classes)):
-        odd = int(y.min() if y.min() < 0 else y.max())
-        raise UserError(
-            f"class number {odd} in {source} has no name: --classes names {len(classes)} classes, "
-            f"numbers 0 to {len(classes) - 1}; name every class in --classes"
-        )
-    return y, classes
-
-
-def _shown(names: list[str], most: int = 8) -> str:
-    """Up to ``most`` class names, quoted, for a message."""
-    shown = ", ".join(repr(n) for n in names[:most])
-    return shown + (f", ... ({len(names) - most} more)" if len(names) > most else "")
+    return number_classes(y, f"labels file {labels}"), None
 
 
 def csv_columns(path: str | Path) -> tuple[list[str] | None, int]:
@@ -341,8 +299,8 @@ def load_csv(
     path: str | Path, label_column: str | None = None, classes: list[str] | None = None
 ) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
     """Read a numeric CSV (header optional) with an optional label column (name or index) of class
-    numbers or names: (rows, class indices, class names). Names are numbered by their place in
-    ``classes``, or in sorted order without it (as labels in memory are)."""
+    numbers or names: (rows, class indices, class names), numbered by ``classes`` as
+    ``data.classes`` says."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"csv file {path} does not exist; check the path after csv:")
@@ -373,7 +331,7 @@ def load_csv(
         raise UserError(f"{path} could not be read as a table of numbers ({e})") from None
     check_finite(table, str(path))
     if labels is None:
-        return table.astype(np.float32), None, classes
+        return table.astype(np.float32), None, None
     return table.astype(np.float32), *_classes(np.char.strip(labels), classes, path)
 
 
@@ -405,7 +363,7 @@ def _classes(
             f"{path}'s label column holds both class numbers and {mixed!r}; give every row a class "
             "number, or every row a class name"
         )
-    return number_classes(labels.astype(np.float64), classes, f"the label column of {path}")
+    return number_classes(labels.astype(np.float64), f"the label column of {path}"), None
 
 
 def _explain_bad_csv(
@@ -424,9 +382,11 @@ def _explain_bad_csv(
         for j, cell in enumerate(cells):
             if j != label and not _is_number(cell):
                 name = f" ({header[j]!r})" if header else ""
+                classes = f" (a column of classes: train with --label-column {header[j] if header else j})"
                 raise UserError(
                     f"{path} line {number}, column {j}{name} holds {cell!r}, not a number; only numbers are "
                     "allowed (a header is allowed on the first line): drop the column or code it as numbers"
+                    + (classes if label is None else "")
                 )
 
 

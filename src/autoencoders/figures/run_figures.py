@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .. import api
+from ..data.classes import shown
 from ..errors import UserError
 from ..eval.metrics import encode_all, reconstruct_all
 from ..eval.probes import PCA
@@ -62,7 +63,7 @@ def visualize(
 
 @dataclass
 class FigureRows:
-    """Test rows as the model takes them, their labels, and their codes: ``known_codes`` when the
+    """Test rows as the model takes them, their labels as shown, and their codes: ``known_codes`` when the
     caller has them, else encoded when first asked for; the figures of one report share them."""
 
     x: torch.Tensor
@@ -78,10 +79,11 @@ class FigureRows:
 
 
 def test_rows(run: TrainedRun, data: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """The test rows of ``data`` scaled as the run's training data was, and their labels."""
-    x, y = scaled_data(run.cfg.data, data, "test", run.scaler)
+    """The test rows of ``data`` scaled as the run's training data was, and their labels as
+    figures show them (class names where they have names)."""
+    x, y, classes = scaled_data(run.cfg.data, data, "test", run.scaler)
     check_width(run.model, x.shape[1], data)
-    return x, y
+    return x, shown(y, classes)
 
 
 def draw(
@@ -238,7 +240,7 @@ def _latent(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
         axes = ("principal component 1 of the codes", "principal component 2 of the codes")
     else:
         raise UserError(f"--method must be pca or tsne, not '{method}'")
-    labels = None if rows.y is None else run.shown_labels(rows.y[keep])
+    labels = None if rows.y is None else rows.y[keep]
     plots.scatter(points, labels, path, axes, f"{len(points)} test codes (code size {codes.shape[1]})")
 
 

@@ -48,7 +48,7 @@ class Progress:
     """The stages of one run, in order: runs each through the loop and saves its state.
 
     On resume, stages before the saved one are skipped (their effect is in the saved
-    weights) and the saved one continues from its last complete epoch.
+    weights) and the saved one continues from its last saved epoch.
     """
 
     def __init__(self, path: Path | None, saved: tuple[dict, dict] | None = None):
@@ -61,6 +61,9 @@ class Progress:
         self.marks: dict[str, Any] = dict(self.info.get("marks", {}))  # run-level numbers kept across resumes
         self._elapsed, self._t0 = self.info.get("elapsed", 0.0), training_clock()
         self.listeners: list[Callable[[dict], None]] = []  # told each new history row
+        # told each history row once it is in a saved state, so a resumed run tells none twice
+        self.loggers: list[Callable[[dict], None]] = []
+        self.unlogged: list[dict] = []
         self.writing: threading.Thread | None = None  # a state being written in the background
         self.write_error: BaseException | None = None  # what stopped it
         self.saved_at = time.perf_counter()  # when the last state was saved (or training began)
@@ -109,9 +112,14 @@ class Progress:
 
         def save(state: LoopState, row: dict) -> None:
             self.history.append(row)
+            self.unlogged.append(row)
             last = state.epoch >= epochs or state.stopped
             if last or time.perf_counter() - self.saved_at >= cfg.save_every:
                 self.save(index, name, step, state)
+                for logged in self.unlogged:
+                    for logger in self.loggers:
+                        logger(logged)
+                self.unlogged.clear()
             for listener in self.listeners:
                 listener(row)
 

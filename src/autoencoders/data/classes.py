@@ -1,0 +1,45 @@
+"""Class labels as numbers: class numbers as they are, class names by a run's own list.
+
+A run whose labels are names numbers them 0, 1, ... in the order ``--classes`` gives, or in
+sorted order, and records that list in its config. Other data read for the run numbers its names
+alike, names the list lacks after it (commands that only carry labels along still read the
+data; training with ``--classes`` refuses them, ``run.py``). Labels are shown as the data holds
+them: names as names, numbers as numbers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import UserError
+
+
+def name_classes(names: np.ndarray, classes: list[str] | None, source: str) -> tuple[np.ndarray, list[str]]:
+    """Labels that are names as (class indices, class names): numbered by their place in
+    ``classes``, names it lacks after it in sorted order (all of them without it)."""
+    names = np.asarray(names, dtype=str)
+    if (names == "").any():
+        row = int(np.argmax(names == "")) + 1
+        raise UserError(f"data row {row} of {source} has no class; give every row a class")
+    found, inverse = np.unique(names, return_inverse=True)
+    known = list(classes or [])
+    every = known + sorted(set(found.tolist()) - set(known))
+    place = {name: i for i, name in enumerate(every)}
+    return np.array([place[name] for name in found.tolist()], np.int64)[inverse], every
+
+
+def number_classes(values: np.ndarray, source: str) -> np.ndarray:
+    """Labels that are class numbers as class indices: themselves, checked to be whole numbers."""
+    values = np.asarray(values, np.float64)
+    if not np.isfinite(values).all():
+        bad = int((~np.isfinite(values)).sum())
+        raise UserError(f"{source} contains {bad} NaN/inf value(s); clean or impute them first")
+    if (values != np.round(values)).any():
+        odd = values[values != np.round(values)][0]
+        raise UserError(f"{odd:g} in {source} is not a whole class number; give classes as 0, 1, 2, ...")
+    return values.astype(np.int64)
+
+
+def shown(y: np.ndarray | None, classes: list[str] | None) -> np.ndarray | None:
+    """Class indices ``y`` as people read them: their names where ``classes`` names them."""
+    return y if y is None or classes is None else np.asarray(classes)[y]
