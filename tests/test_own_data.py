@@ -165,6 +165,8 @@ def test_class_names_are_recorded_and_number_every_later_file_alike(tmp_path, mo
     assert (tmp_path / "clusters" / "clusters.csv").read_text().splitlines()[1].endswith(f",{names[0]}")
     given = autoencoders.cluster(run.dir, data=x[:60], labels=names[:60], out=tmp_path / "given", quiet=True)
     assert given.summary["k"] == 3 and "accuracy" in given.summary  # names in memory, numbered as the run's
+    unlabelled = autoencoders.cluster(run.dir, data=x[:60], out=tmp_path / "unlabelled", quiet=True)
+    assert unlabelled.summary["k"] == 3  # the run's named classes
 
     # --classes: its order numbers the names; class numbers have no names to order
     reordered = autoencoders.train(

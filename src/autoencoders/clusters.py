@@ -42,9 +42,9 @@ def cluster(
     ``method`` ``kmeans``, ``gmm``, ``dec``, ``idec`` or ``manifold`` (see
     :class:`autoencoders.options.ClusterOptions` for every option; any training option of the run,
     such as ``quiet`` or ``device``, too). ``k`` defaults to the number of classes of the rows'
-    ``labels`` (the data's own, or given). With labels, the summary scores the clusters (accuracy
-    of the best matching of clusters to classes, NMI, ARI) beside k-means on the raw rows and on
-    PCA codes of the run's code size.
+    ``labels`` (the data's own, or given), or of the run's named classes. With labels, the summary
+    scores the clusters (accuracy of the best matching of clusters to classes, NMI, ARI) beside
+    k-means on the raw rows and on PCA codes of the run's code size.
 
     Writes ``clusters.csv``, ``clusters.json``, the weights that assign new rows (not for
     ``manifold``) and two figures to ``out`` (default ``RUN_DIR/cluster-<method>-<k>``; a
@@ -59,11 +59,11 @@ def cluster(
     if how.seed is None:
         how.seed = run.cfg.train.seed
     if how.k is None:
-        if y is None:
+        if y is None and not run.cfg.data.classes:
             raise UserError(
                 "these rows have no labels to count the classes of; give the number of clusters, --k"
             )
-        how.k = len(np.unique(y))
+        how.k = len(run.cfg.data.classes) if y is None else len(np.unique(y))  # the run's named classes
     how.check(len(x))
     out = Path(out) if out is not None else Path(run_dir) / how.name()
     rundir.check_output_dir(out, rundir.is_clustering(out), "clustering")

@@ -118,7 +118,8 @@ def _decode(
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
             if not skip_bad:
                 raise UserError(
-                    f"{path} is not an image Pillow can read ({e}); remove it or pass --skip-bad-images"
+                    f"{path} is not an image Pillow can read ({e}); remove it, or train with "
+                    "--skip-bad-images"
                 ) from None
             skipped.append(str(path))
     if not opened:
