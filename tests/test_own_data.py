@@ -189,3 +189,30 @@ def test_class_names_are_recorded_and_number_every_later_file_alike(tmp_path, mo
     ].tolist() == [2, 0, 1]
     with pytest.raises(UserError, match="labels has no class in row 1; give every row a class"):
         autoencoders.train(data=x[:20], labels=["cat", None] * 10, out=str(tmp_path / "none"), **FAST)
+
+
+def test_a_file_in_other_units_is_warned_about_in_one_line(digits_run, tmp_path, capsys):
+    from sklearn.datasets import load_digits
+
+    from autoencoders.cli import main
+
+    pixels = load_digits().data[:50]  # 0..16: the run read digits as value / 16
+    np.save(tmp_path / "raw.npy", pixels), np.save(tmp_path / "units.npy", pixels / 16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same units: no warning
+        autoencoders.encode(digits_run.dir, f"npy:{tmp_path / 'units.npy'}")
+    with pytest.warns(UserWarning, match=r"of the values of npy:.*raw.npy lie far outside the range"):
+        autoencoders.encode(digits_run.dir, f"npy:{tmp_path / 'raw.npy'}")
+    with pytest.raises(SystemExit) as done:
+        main(
+            [
+                "encode",
+                str(digits_run.dir),
+                "--data",
+                f"npy:{tmp_path / 'raw.npy'}",
+                "--out",
+                str(tmp_path / "c.npy"),
+            ]
+        )
+    err = capsys.readouterr().err.splitlines()
+    assert done.value.code == 0 and len(err) == 1 and err[0].startswith("autoencoders: warning: ")

@@ -9,6 +9,7 @@ import sys
 import traceback
 import types
 import typing
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
@@ -392,12 +393,19 @@ def run(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _one_line(message: Warning | str, *args: object, **kwargs: object) -> None:
+    print(f"autoencoders: warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors become one line on stderr and exit status 2."""
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     status = 1  # an unexpected error, whose traceback follows
     try:
-        status = run(argv)
+        with warnings.catch_warnings():
+            if not debug:  # a warning is one line, as an error is
+                warnings.showwarning = _one_line
+            status = run(argv)
     except UserError as e:
         if debug:
             traceback.print_exc()

@@ -3,8 +3,6 @@ data scaled as the run's training data was; and a saved clusterer opened from it
 
 from __future__ import annotations
 
-import sys
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from .data.datasets import (
     load_dataset,
     read_data,
     to_float,
+    warn_if_other_units,
 )
 from .data.stream import RowStream
 from .errors import UserError
@@ -103,28 +102,10 @@ def scaled_input(
             )
         rows = rows.reshape(len(rows), -1)
         check_scaler(scaler, rows.shape[1], "the array")  # before scaling, which needs the width
-        x = apply_scaler(to_float(rows), *scaler, clip=False)
-        _warn_if_other_units(x, data_cfg.data)
-        x = np.clip(x, 0.0, 1.0)
+        rows = to_float(rows)
+        warn_if_other_units(rows, scaler, "the rows given in memory")
+        x = apply_scaler(rows, *scaler)
     return x
-
-
-def _warn_if_other_units(scaled: np.ndarray, spec: str) -> None:
-    """Warn when rows given in memory lie far outside the training range (more than 1 % of their
-    values over half its span beyond it): most likely another unit, which clipping would hide."""
-    far = np.mean((scaled < -0.5) | (scaled > 1.5))
-    if far > 0.01:
-        frame, level = sys._getframe(1), 2  # the first frame outside the package: the user's call
-        while frame is not None and frame.f_globals.get("__name__", "").startswith(__package__ + "."):
-            frame, level = frame.f_back, level + 1
-        warnings.warn(
-            f"{far:.0%} of the values of the rows given in memory lie far outside the range the run "
-            f"was trained on, and are clipped to it; if they are in other units, pass them in the units "
-            f"{spec} was read in (the embedded digits as value / 16, uint8 pixels as value / 255, other "
-            "numbers as they are)",
-            UserWarning,
-            stacklevel=level,
-        )
 
 
 def scaled_rows(
@@ -143,6 +124,7 @@ def scaled_data(
     if split == "all":
         raw = read_data(cfg)
         check_scaler(scaler, raw.x.shape[1], data)
+        warn_if_other_units(raw.x, scaler, data)
         if raw.x_test is None:
             return apply_scaler(raw.x, *scaler), raw.y, raw.classes
         y = None if raw.y is None or raw.y_test is None else np.concatenate([raw.y, raw.y_test])

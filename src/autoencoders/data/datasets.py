@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,6 +108,31 @@ def apply_scaler(x: np.ndarray, offset: np.ndarray, span: np.ndarray, clip: bool
         return x  # already in range: skip a full copy of a possibly large array
     scaled = ((x - offset) / span).astype(np.float32)
     return np.clip(scaled, 0.0, 1.0) if clip else scaled
+
+
+def warn_if_other_units(
+    x: np.ndarray, scaler: tuple[np.ndarray, np.ndarray], what: str, sample: int = 10_000
+) -> None:
+    """Warn when rows read for a run (``x``, as read) lie far outside the range its ``scaler`` was
+    fitted on: more than 1 % of the values of a sample of them more than half that span beyond it.
+    Most likely another unit, which clipping to the range would hide."""
+    if not len(x):
+        return
+    rows = x[np.random.default_rng(0).choice(len(x), sample, replace=False)] if len(x) > sample else x
+    scaled = apply_scaler(rows, *scaler, clip=False)
+    far = float(np.mean((scaled < -0.5) | (scaled > 1.5)))
+    if far <= 0.01:
+        return
+    frame, level = sys._getframe(1), 2  # the first frame outside the package: the user's call
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("autoencoders."):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(
+        f"{far:.0%} of the values of {what} lie far outside the range the run was trained on, and are "
+        "clipped to it; if they are in other units, give them in the units of the run's training data "
+        "(the embedded digits as value / 16, uint8 pixels as value / 255, other numbers as they are)",
+        UserWarning,
+        stacklevel=level,
+    )
 
 
 def _split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -302,6 +328,8 @@ def split_dataset(
         x, y = x[keep], None if y is None else y[keep]
     train_idx, val_idx = _split(len(x), cfg.val_fraction, cfg.split_seed + 1)
     check_scaler(scaler, x.shape[1], cfg.data)
+    if scaler is not None:  # rows read for a trained run
+        warn_if_other_units(x, scaler, cfg.data)
     x_train = x if len(val_idx) == 0 else x[train_idx]  # every row trains: no copy of them all
     offset, span = fit_scaler(x_train) if scaler is None else scaler
 
