@@ -216,3 +216,36 @@ def test_a_file_in_other_units_is_warned_about_in_one_line(digits_run, tmp_path,
         )
     err = capsys.readouterr().err.splitlines()
     assert done.value.code == 0 and len(err) == 1 and err[0].startswith("autoencoders: warning: ")
+
+
+def test_new_npy_rows_bring_their_own_labels_file(tmp_path, monkeypatch):
+    """evaluate, score, cluster and classify read a labels file for other npy: data (--labels)."""
+    from sklearn.datasets import load_digits
+
+    from autoencoders.cli import run as cli_run
+
+    digits = load_digits()
+    x, y = (digits.data / 16).astype(np.float32), digits.target
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+    np.save(tmp_path / "rows.npy", x[:900]), np.save(tmp_path / "labels.npy", names[y[:900]])
+    np.save(tmp_path / "new.npy", x[900:]), np.save(tmp_path / "new-labels.npy", names[y[900:]])
+    run = autoencoders.train(
+        data=f"npy:{tmp_path / 'rows.npy'}", labels=str(tmp_path / "labels.npy"), layers=[64, 16], epochs=2,
+        out=str(tmp_path / "run"), **FAST,
+    )  # fmt: skip
+    new, new_labels = f"npy:{tmp_path / 'new.npy'}", str(tmp_path / "new-labels.npy")
+    assert autoencoders.score(run.dir, new)[1] is None  # without its labels file: unlabelled
+    scores, labels = autoencoders.score(run.dir, new, labels=new_labels)
+    assert labels.tolist() == names[y[900:]].tolist()
+    m = autoencoders.anomaly_scores_against_pca(run.dir, x[900:], "three", scored=None, labels=names[y[900:]])
+    assert m["anomalies"] == int((y[900:] == 3).sum())  # rows in memory with labels in memory
+    assert "linear_probe_accuracy" in autoencoders.evaluate_run(run.dir, new, new_labels)
+    found = autoencoders.cluster(run.dir, new, labels=new_labels, out=tmp_path / "clusters", quiet=True)
+    assert found.summary["k"] == 10 and "accuracy" in found.summary
+    monkeypatch.chdir(tmp_path)
+    argv = ["classify", str(run.dir), "--data", new, "--labels", new_labels, "--method", "knn", "--quiet"]
+    assert cli_run(argv + ["--out", "clf"]) == 0
+    with pytest.raises(UserError, match="--labels applies to npy: data, not digits; leave it out"):
+        autoencoders.score(run.dir, "digits", labels=new_labels)
+    with pytest.raises(UserError, match="--labels goes with --data, the rows it labels"):
+        autoencoders.evaluate_run(run.dir, labels=new_labels)

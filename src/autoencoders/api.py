@@ -30,13 +30,13 @@ from .runtime.device import resolve_device
 from .trained import (
     Data,
     check_width,
+    given_labels,
     later_precision,
     open_clusterer,
     open_run,
     rows_of,
     scaled_data,
     scaled_input,
-    scaled_rows,
 )
 
 
@@ -97,12 +97,14 @@ def predict(clf_dir: str | Path, data: Data, split: str = "all") -> tuple[np.nda
     return classes[proba.argmax(1)], proba, classes
 
 
-def evaluate_run(run_dir: str | Path, data: str | None = None) -> dict[str, Any]:
-    """Recompute a run's test metrics from its checkpoint (optionally on other data), on a GPU
-    when there is one."""
+def evaluate_run(run_dir: str | Path, data: str | None = None, labels: str | None = None) -> dict[str, Any]:
+    """Recompute a run's test metrics from its checkpoint (optionally on other data, with a
+    ``labels`` file for ``npy:`` data), on a GPU when there is one."""
     run = open_run(run_dir, resolve_device("auto"))
     if data is not None:
-        run.cfg.data = for_data(run.cfg.data, data, len(run.scaler[0]))
+        run.cfg.data = for_data(run.cfg.data, data, len(run.scaler[0]), labels)
+    elif labels is not None:
+        raise UserError("--labels goes with --data, the rows it labels")
     ds = load_dataset(run.cfg.data, scaler=run.scaler)
     check_width(run.model, ds.n_features, run.cfg.data.data)
     return evaluate(run.model, ds, iw_samples=run.model.iw_samples, quiet=run.cfg.train.quiet)
@@ -125,7 +127,7 @@ def reconstruct(
 
 
 def score(
-    run_dir: str | Path, data: Data, split: str = "all", iw_samples: int = 100
+    run_dir: str | Path, data: Data, split: str = "all", iw_samples: int = 100, labels: Any = None
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Per-row anomaly scores of ``data`` (a spec, or rows in memory in the training data's units)
     under a run (higher: less like the training data) and the rows' labels: class names where the
@@ -134,16 +136,20 @@ def score(
 
     The score is the model's own reconstruction loss of the row: BCE summed over pixels, or the
     squared error, as in training; for a VAE the importance-sampled negative log-likelihood
-    (``iw_samples`` samples; 1 gives the negative ELBO of one sample).
+    (``iw_samples`` samples; 1 gives the negative ELBO of one sample). ``labels``: a labels file
+    for ``npy:`` data, or labels for rows in memory.
     """
     device = resolve_device("auto")  # a GPU when there is one
     run = open_run(run_dir, device)
     if isinstance(data, str):
-        x, y, classes = scaled_data(run.cfg.data, data, split, run.scaler)
+        if labels is not None and not isinstance(labels, str | Path):
+            raise UserError("labels in memory go with rows in memory; for a data file give a labels file")
+        x, y, classes = scaled_data(run.cfg.data, data, split, run.scaler, labels)
         check_width(run.model, x.shape[1], data)
-        y = shown(y, classes)
     else:  # rows in memory
-        x, y = rows_of(run, data, split), None
+        x = rows_of(run, data, split)
+        y, classes = (None, None) if labels is None else given_labels(labels, len(x), run.cfg.data.classes)
+    y = shown(y, classes)
     rows = torch.from_numpy(x).to(device)
     if run.model.likelihood:
         scores = importance_sampled_nll(run.model, rows, max(iw_samples, 1), quiet=run.cfg.train.quiet)
@@ -156,25 +162,27 @@ def score(
 
 def anomaly_scores_against_pca(
     run_dir: str | Path,
-    data: str,
+    data: Data,
     anomalous_class: int | str,
     split: str = "test",
     iw_samples: int = 100,
     scored: tuple[np.ndarray, np.ndarray | None] | None = None,
+    labels: Any = None,
 ) -> dict[str, float]:
     """ROC-AUC and average precision of the run's anomaly scores for telling rows of
     ``anomalous_class`` (a label as ``score`` gives it: its name where the classes have names)
-    from the rest, beside PCA's squared reconstruction error (PCA with the run's code size, fitted on the
-    run's own training split). ``scored``: ``score``'s result for the same rows, when already
-    computed."""
+    from the rest, beside PCA's squared reconstruction error (PCA with the run's code size, fitted
+    on the run's own training split). ``data`` and ``labels`` as for ``score``; ``scored``:
+    ``score``'s result for the same rows, when already computed."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    scores, y = scored if scored is not None else score(run_dir, data, split, iw_samples)
+    scores, y = scored if scored is not None else score(run_dir, data, split, iw_samples, labels)
     if y is None:
         what = f"{data} has" if isinstance(data, str) else "rows in memory have"
         raise UserError(
             f"--anomalous-class needs labels, and {what} none; give the run's own data, idx:DIR, "
-            "images:DIR with class folders or a csv: file with the run's label column"
+            "images:DIR with class folders, a csv: file with the run's label column, or --labels "
+            "for npy: data (labels= for rows in memory)"
         )
     positive = y.astype(str) == str(anomalous_class).strip()  # a number or a name, as the labels read
     if positive.all() or not positive.any():
@@ -185,7 +193,7 @@ def anomaly_scores_against_pca(
     run = open_run(run_dir)
     train = load_dataset(run.cfg.data, scaler=run.scaler)
     pca = PCA(train.train_sample()[0], run.model.code_size)
-    x = scaled_rows(run.cfg.data, data, split, run.scaler)
+    x = rows_of(run, data, split)
     pca_scores = pca.squared_errors(torch.from_numpy(x)).numpy()
     return {
         "roc_auc": float(roc_auc_score(positive, scores)),
@@ -240,6 +248,7 @@ def classify(
     labels_fraction: float | None = None,
     out: str | Path | None = None,
     data: str | None = None,
+    labels: str | None = None,
     **options: Any,
 ) -> ClassifierResult:
     """Train a classifier from a run's encoder on ``n_labels`` (class-balanced) or a
@@ -259,7 +268,9 @@ def classify(
     run = open_run(run_dir)
     cfg = copy.deepcopy(run.cfg)  # the run's own config is recorded as it was
     if data is not None:
-        cfg.data = for_data(cfg.data, data, len(run.scaler[0]))
+        cfg.data = for_data(cfg.data, data, len(run.scaler[0]), labels)
+    elif labels is not None:
+        raise UserError("--labels goes with --data, the rows it labels")
     own, rest = split_options(options, ClassifyOptions, option_names())
     corrupt = make_corruption(run.cfg.model.corruption, run.cfg.model.noise)
     how = FewLabels(labels_fraction=labels_fraction, corrupt=corrupt, **own)

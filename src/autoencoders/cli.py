@@ -187,6 +187,17 @@ def _rows_command(
     return c
 
 
+def _labels_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--labels",
+        metavar="FILE.npy",
+        help=_help(
+            "labels (class numbers or names) of the rows of --data, an npy: file; other data holds its own",
+            "none",
+        ),
+    )
+
+
 def _classify_parser(sub) -> None:
     """``classify``: its flags are the fields of ``ClassifyOptions``."""
     k = sub.add_parser(
@@ -196,6 +207,7 @@ def _classify_parser(sub) -> None:
     )
     k.add_argument("run_dir", **RUN_DIR)
     k.add_argument("--data", help=_help("labelled " + DATA, "the run's own data"))
+    _labels_flag(k)
     k.add_argument(
         "--out",
         type=Path,
@@ -214,6 +226,7 @@ def _cluster_parser(sub) -> None:
     )
     c.add_argument("run_dir", **RUN_DIR)
     c.add_argument("--data", help=_help(DATA, "the run's own data"))
+    _labels_flag(c)
     c.add_argument(
         "--split", default="all", choices=SPLITS, help=_help("which rows, split as in training", "all")
     )
@@ -269,6 +282,7 @@ def _rows_parsers(sub) -> None:
     e = sub.add_parser("evaluate", help="recompute a run's test metrics from its checkpoint (printed)")
     e.add_argument("run_dir", **RUN_DIR)
     e.add_argument("--data", help=_help(DATA, "the run's own data"))
+    _labels_flag(e)
 
     _rows_command(
         sub, "encode", "write codes (.npy) of data under a trained run", "output file: codes (.npy)"
@@ -286,6 +300,7 @@ def _rows_parsers(sub) -> None:
         "per-row anomaly scores (reconstruction loss; VAE: NLL) as CSV",
         "output .csv: row, score (and label when known: its name where the run's classes have names)",
     )
+    _labels_flag(a)
     a.add_argument(
         "--anomalous-class",
         metavar="CLASS",

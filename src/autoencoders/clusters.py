@@ -11,8 +11,7 @@ import torch
 
 from .clustering.methods import Clustering, ClusterResult, find_clusters
 from .config import option_names
-from .data.classes import name_classes, number_classes, shown
-from .data.sources import label_per_row
+from .data.classes import shown
 from .errors import UserError
 from .eval.clustering import cluster_scores, kmeans_baselines
 from .eval.probes import PCA
@@ -22,7 +21,16 @@ from .io import rundir
 from .options import ClusterOptions, split_options
 from .runtime.device import resolve_device
 from .runtime.threads import choose_threads, thread_count
-from .trained import Data, TrainedRun, check_width, later_precision, open_run, rows_of, scaled_data
+from .trained import (
+    Data,
+    TrainedRun,
+    check_width,
+    given_labels,
+    later_precision,
+    open_run,
+    rows_of,
+    scaled_data,
+)
 
 MAP_POINTS = 5000  # rows drawn in the 2-D map (a sample: more only hide each other)
 
@@ -108,21 +116,18 @@ def cluster(
 def _rows(
     run: TrainedRun, data: Data | None, split: str, labels: Any
 ) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
-    """The rows to cluster, scaled as the run's training rows, their labels (given, or the
-    data's) as class indices, and the classes' names (``data.classes``)."""
-    classes = run.cfg.data.classes
+    """The rows to cluster, scaled as the run's training rows, their labels (the data's, a labels
+    file for ``npy:`` data, or given in memory) as class indices, and the classes' names."""
+    file = labels if isinstance(labels, str | Path) else None
+    classes = None
     if data is None or isinstance(data, str):
         spec = run.cfg.data.data if data is None else data
-        x, y, classes = scaled_data(run.cfg.data, spec, split, run.scaler)
+        x, y, classes = scaled_data(run.cfg.data, spec, split, run.scaler, file)
         check_width(run.model, x.shape[1], spec)
     else:
         x, y = rows_of(run, data, split), None
-    if labels is not None:
-        y = label_per_row(labels, len(x))
-        if np.issubdtype(y.dtype, np.number):
-            y, classes = number_classes(y, "the labels given"), None
-        else:
-            y, classes = name_classes(y, run.cfg.data.classes, "the labels given")
+    if labels is not None and file is None:
+        y, classes = given_labels(labels, len(x), run.cfg.data.classes)
     return x, y, classes
 
 

@@ -132,7 +132,7 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    print(json.dumps(api.evaluate_run(args.run_dir, args.data), indent=2))
+    print(json.dumps(api.evaluate_run(args.run_dir, args.data, args.labels), indent=2))
 
 
 def _encode(args: argparse.Namespace) -> None:
@@ -168,7 +168,7 @@ def _interpolate(args: argparse.Namespace) -> None:
 
 
 def _score(args: argparse.Namespace) -> None:
-    scores, labels = scored = api.score(args.run_dir, args.data, args.split, args.iw_samples)
+    scores, labels = scored = api.score(args.run_dir, args.data, args.split, args.iw_samples, args.labels)
     m = None
     if args.anomalous_class is not None:  # checked before the scores are written
         m = api.anomaly_scores_against_pca(
@@ -210,7 +210,7 @@ def _classify(args: argparse.Namespace) -> None:
     names = [f.name for f in dataclasses.fields(ClassifyOptions)] + ["quiet"]
     options = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     labels_fraction = options.pop("labels_fraction", None)
-    result = api.classify(args.run_dir, labels_fraction, args.out, args.data, **options)
+    result = api.classify(args.run_dir, labels_fraction, args.out, args.data, args.labels, **options)
     m = result.metrics
     print(
         f"test accuracy {m['test_accuracy']:.4f} ({m['method']}) with {m['labelled_examples']} labelled "
@@ -222,7 +222,7 @@ def _classify(args: argparse.Namespace) -> None:
 def _cluster(args: argparse.Namespace) -> None:
     names = [f.name for f in dataclasses.fields(ClusterOptions)] + ["quiet"]
     options = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
-    result = cluster(args.run_dir, args.data, split=args.split, out=args.out, **options)
+    result = cluster(args.run_dir, args.data, split=args.split, out=args.out, labels=args.labels, **options)
     m = result.summary
     line = f"{m['k']} clusters of {m['rows']} rows ({m['method']}, {m['seconds']:.1f} s)"
     if "accuracy" in m:

@@ -13,6 +13,7 @@ import torch
 from . import kinds
 from .clustering.model import Clusterer
 from .config import Config
+from .data.classes import name_classes, number_classes
 from .data.datasets import (
     apply_scaler,
     check_scaler,
@@ -23,6 +24,7 @@ from .data.datasets import (
     to_float,
     warn_if_other_units,
 )
+from .data.sources import label_per_row
 from .data.stream import RowStream
 from .errors import UserError
 from .io import rundir
@@ -115,12 +117,26 @@ def scaled_rows(
     return scaled_data(data_cfg, data, split, scaler)[0]
 
 
+def given_labels(labels: Any, n: int, classes: list[str] | None) -> tuple[np.ndarray, list[str] | None]:
+    """Labels given in memory for ``n`` rows (numbers or names) as (class indices, class names),
+    names numbered as the run's (``classes``: its ``data.classes``)."""
+    y = label_per_row(labels, n)
+    if np.issubdtype(y.dtype, np.number):
+        return number_classes(y, "the labels given"), None
+    return name_classes(y, classes, "the labels given")
+
+
 def scaled_data(
-    data_cfg: DataConfig, data: str, split: str, scaler: tuple[np.ndarray, np.ndarray]
+    data_cfg: DataConfig,
+    data: str,
+    split: str,
+    scaler: tuple[np.ndarray, np.ndarray],
+    labels: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
-    """``scaled_rows``, their class indices (None for unlabelled data) and the classes' names
-    (None where they have none), numbered as the run's own data was (``data.classes``)."""
-    cfg = for_data(data_cfg, data, len(scaler[0]))
+    """``scaled_rows``, their class indices (None for unlabelled data; ``labels``: a labels file
+    for ``npy:`` data) and the classes' names (None where they have none), numbered as the run's
+    own data was (``data.classes``)."""
+    cfg = for_data(data_cfg, data, len(scaler[0]), labels)
     if split == "all":
         raw = read_data(cfg)
         check_scaler(scaler, raw.x.shape[1], data)

@@ -178,11 +178,16 @@ def with_absolute_paths(cfg: DataConfig) -> DataConfig:
     return dataclasses.replace(cfg, data=data, labels=labels)
 
 
-def for_data(cfg: DataConfig, spec: str, n_features: int) -> DataConfig:
+def for_data(cfg: DataConfig, spec: str, n_features: int, labels: str | None = None) -> DataConfig:
     """A run's data settings ``cfg`` for reading ``spec``: how rows are read (image size, colour,
-    image shape) carries over to other data; the labels file belongs to the run's own rows, and
-    the label column applies to another CSV only where that file has it (the name in its header,
-    or one column more than the ``n_features`` the run was trained on)."""
+    image shape) carries over to other data; the labels file belongs to the run's own rows (other
+    ``npy:`` data may bring its own, ``labels``), and the label column applies to another CSV only
+    where that file has it (the name in its header, or one column more than the ``n_features`` the
+    run was trained on)."""
+    if labels is not None:
+        if parse_spec(spec)[0] != "npy":
+            raise UserError(f"--labels applies to npy: data, not {spec}; leave it out")
+        return dataclasses.replace(cfg, data=spec, labels=str(labels))
     if _same_data(spec, cfg.data):
         return cfg
     label_column = cfg.label_column
