@@ -187,13 +187,14 @@ def test_class_names_are_recorded_and_number_every_later_file_alike(tmp_path, mo
     assert autoencoders.score(run.dir, write("numbers.csv", x[:3], np.array(["2", "0", "1"])))[
         1
     ].tolist() == [2, 0, 1]
-    with pytest.raises(UserError, match="labels has no class in row 1; give every row a class"):
+    with pytest.raises(UserError, match="row 1 of the labels has no class; give every row a class"):
         autoencoders.train(data=x[:20], labels=["cat", None] * 10, out=str(tmp_path / "none"), **FAST)
 
 
 def test_a_file_in_other_units_is_warned_about_in_one_line(digits_run, tmp_path, capsys):
     from sklearn.datasets import load_digits
 
+    from autoencoders import DataConfig, load_dataset
     from autoencoders.cli import main
 
     pixels = load_digits().data[:50]  # 0..16: the run read digits as value / 16
@@ -216,6 +217,9 @@ def test_a_file_in_other_units_is_warned_about_in_one_line(digits_run, tmp_path,
         )
     err = capsys.readouterr().err.splitlines()
     assert done.value.code == 0 and len(err) == 1 and err[0].startswith("autoencoders: warning: ")
+    with pytest.warns(UserWarning, match="lie far outside the range"):  # rows streamed from disk too
+        identity = (np.zeros(64, np.float32), np.ones(64, np.float32))  # digits are read in [0, 1]
+        load_dataset(DataConfig(data=f"npy:{tmp_path / 'raw.npy'}", memory_budget=1e-9), scaler=identity)
 
 
 def test_new_npy_rows_bring_their_own_labels_file(tmp_path, monkeypatch):

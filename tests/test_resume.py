@@ -289,3 +289,45 @@ def test_a_state_is_saved_every_few_seconds_and_after_each_stage(tmp_path, monke
         assert written == stages  # an hour between saves: only each stage's last epoch
     else:
         assert written == [(stage, e + 1) for stage, epochs in stages for e in range(epochs)]
+
+
+def test_tensorboard_rows_wait_until_their_state_is_on_disk(tmp_path, monkeypatch):
+    """Written in the background (as on a GPU), a state's rows reach TensorBoard only once the
+    state is on disk: a run killed before then logs those epochs on resume, and only then."""
+    import time
+
+    from autoencoders import run as run_module
+    from autoencoders.io.state import read_state, write_state
+    from autoencoders.training import state
+
+    seen = []
+
+    class Log:  # stands in for TensorBoard's writer
+        def __init__(self, directory):
+            pass
+
+        def __call__(self, row):
+            seen.append((row["epoch"], read_state(tmp_path / "r" / "state.safetensors")[1]["loop"]["epoch"]))
+
+        def close(self):
+            pass
+
+    def slow_write(path, tensors, info):
+        time.sleep(0.2)  # longer than an epoch here
+        write_state(path, tensors, info)
+
+    monkeypatch.setattr(run_module.events, "require", lambda: None)
+    monkeypatch.setattr(run_module.events, "EventLog", Log)
+    monkeypatch.setattr(state, "writes_in_background", lambda tensors: True)
+    monkeypatch.setattr(state, "write_state", slow_write)
+    autoencoders.train(
+        data="digits",
+        layers=[64, 8],
+        epochs=3,
+        compare=False,
+        tensorboard=True,
+        out=str(tmp_path / "r"),
+        **COMMON,
+    )
+    assert [epoch for epoch, _ in seen] == [1, 2, 3]
+    assert all(on_disk >= epoch for epoch, on_disk in seen)

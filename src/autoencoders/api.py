@@ -4,6 +4,7 @@ interpolate."""
 from __future__ import annotations
 
 import copy
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from .clustering.model import Clusterer
 from .config import Config, option_names
 from .data.classes import shown
 from .data.datasets import display_shape, for_data, load_dataset
-from .errors import UserError
+from .errors import DataWarning, UserError
 from .eval.likelihood import importance_sampled_nll
 from .eval.metrics import encode_all, evaluate, reconstruct_all
 from .eval.probes import PCA
@@ -193,7 +194,9 @@ def anomaly_scores_against_pca(
     run = open_run(run_dir)
     train = load_dataset(run.cfg.data, scaler=run.scaler)
     pca = PCA(train.train_sample()[0], run.model.code_size)
-    x = rows_of(run, data, split)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)  # ``score`` read these rows and said so
+        x = rows_of(run, data, split)
     pca_scores = pca.squared_errors(torch.from_numpy(x)).numpy()
     return {
         "roc_auc": float(roc_auc_score(positive, scores)),

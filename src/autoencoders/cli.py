@@ -18,7 +18,7 @@ from . import __version__, kinds
 from .commands import handle
 from .config import all_sections
 from .deploy import FORMATS, PARTS
-from .errors import UserError
+from .errors import DataWarning, UserError
 from .figures.run_figures import KINDS
 from .options import AT_LEAST_0, AT_LEAST_1, ClassifyOptions, ClusterOptions, Range, closest
 from .reproduce import EXPERIMENTS
@@ -408,8 +408,16 @@ def run(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _one_line(message: Warning | str, *args: object, **kwargs: object) -> None:
-    print(f"autoencoders: warning: {message}", file=sys.stderr)
+def _one_line(show: Callable[..., None]) -> Callable[..., None]:
+    """``warnings.showwarning`` that shows this toolkit's warnings as one line, others by ``show``."""
+
+    def shown(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> None:
+        if issubclass(category, DataWarning):
+            print(f"autoencoders: warning: {message}", file=sys.stderr)
+        else:  # another library's: as Python shows it, where it was raised
+            show(message, category, *args, **kwargs)
+
+    return shown
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -418,8 +426,8 @@ def main(argv: list[str] | None = None) -> None:
     status = 1  # an unexpected error, whose traceback follows
     try:
         with warnings.catch_warnings():
-            if not debug:  # a warning is one line, as an error is
-                warnings.showwarning = _one_line
+            if not debug:  # this toolkit's warnings are one line, as its errors are
+                warnings.showwarning = _one_line(warnings.showwarning)
             status = run(argv)
     except UserError as e:
         if debug:

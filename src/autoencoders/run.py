@@ -21,6 +21,7 @@ import torch
 from . import kinds
 from .config import Config, load_toml
 from .data.batches import first_batch
+from .data.classes import shown
 from .data.datasets import Dataset, check_data_options, load_dataset, with_absolute_paths
 from .data.sources import save_arrays
 from .data.stream import Rows, RowStream
@@ -421,7 +422,7 @@ def _report(
         copy.deepcopy(model).cpu().eval(),
         (ds.offset.numpy(), ds.span.numpy()),
     )
-    y_test = None if ds.y_test is None else ds.y_test.numpy()
+    y_test = None if ds.y_test is None else shown(ds.y_test.numpy(), ds.classes)
     rows = FigureRows(ds.x_test, y_test, opened.model, test_codes)
     write_report(out, run=opened, rows=rows, metrics=metrics)
 

@@ -13,7 +13,7 @@ import torch
 from . import kinds
 from .clustering.model import Clusterer
 from .config import Config
-from .data.classes import name_classes, number_classes
+from .data.classes import check_present, name_classes, number_classes
 from .data.datasets import (
     apply_scaler,
     check_scaler,
@@ -121,6 +121,7 @@ def given_labels(labels: Any, n: int, classes: list[str] | None) -> tuple[np.nda
     """Labels given in memory for ``n`` rows (numbers or names) as (class indices, class names),
     names numbered as the run's (``classes``: its ``data.classes``)."""
     y = label_per_row(labels, n)
+    check_present(y, "the labels given")
     if np.issubdtype(y.dtype, np.number):
         return number_classes(y, "the labels given"), None
     return name_classes(y, classes, "the labels given")

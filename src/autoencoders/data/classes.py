@@ -14,6 +14,17 @@ import numpy as np
 from ..errors import UserError
 
 
+def check_present(labels: np.ndarray, source: str) -> None:
+    """A UserError for a row of ``labels`` (as given: numbers or names) without a class: None,
+    NaN or an empty name."""
+    values = labels.tolist()
+    missing = [
+        i for i, v in enumerate(values) if v is None or v != v or (isinstance(v, str) and not v.strip())
+    ]
+    if missing:
+        raise UserError(f"row {missing[0]} of {source} has no class; give every row a class")
+
+
 def name_classes(names: np.ndarray, classes: list[str] | None, source: str) -> tuple[np.ndarray, list[str]]:
     """Labels that are names as (class indices, class names): numbered by their place in
     ``classes``, names it lacks after it in sorted order (all of them without it)."""

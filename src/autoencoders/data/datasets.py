@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import UserError
+from ..errors import DataWarning, UserError
 from ..options import DataConfig, flag
 from .images import image_folder
 from .sources import (
@@ -130,7 +130,7 @@ def warn_if_other_units(
         f"{far:.0%} of the values of {what} lie far outside the range the run was trained on, and are "
         "clipped to it; if they are in other units, give them in the units of the run's training data "
         "(the embedded digits as value / 16, uint8 pixels as value / 255, other numbers as they are)",
-        UserWarning,
+        DataWarning,
         stacklevel=level,
     )
 
@@ -374,6 +374,9 @@ def _streamed_dataset(
     train_idx, val_idx = keep[train_pos], keep[val_pos]
     check_scaler(scaler, stream.n_features, cfg.data)
     offset, span = scaler_from_range(*stream.subset(train_idx).scan()) if scaler is None else scaler
+    if scaler is not None:  # rows read for a trained run: a sample of them, as read
+        sample = np.sort(np.random.default_rng(0).choice(len(stream), min(len(stream), 10_000), False))
+        warn_if_other_units(stream[sample].numpy(), scaler, cfg.data)
     stream = stream.with_scaler(None if is_identity(offset, span) else (offset, span))
 
     def rows(idx: np.ndarray) -> torch.Tensor:

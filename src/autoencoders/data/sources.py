@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import UserError
 from ..io.checkpoint import arrays_sha256, file_sha256, write_npy
 from ..options import closest
-from .classes import name_classes, number_classes
+from .classes import check_present, name_classes, number_classes
 
 MNIST_FILES = {
     "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
@@ -141,10 +141,10 @@ def save_arrays(rows: Any, labels: Any = None) -> tuple[str, str | None]:
     y = None
     if labels is not None:
         y = label_per_row(labels, len(x))
-        if not np.issubdtype(y.dtype, np.number):
-            missing = [i for i, v in enumerate(y.tolist()) if v is None or v != v]  # None, NaN
-            if missing:
-                raise UserError(f"labels has no class in row {missing[0]}; give every row a class")
+        check_present(y, "the labels")  # before anything is written
+        if np.issubdtype(y.dtype, np.number):
+            number_classes(y, "the labels")
+        else:
             y = y.astype(str)  # class names, numbered when they are read (see ``load_labels``)
     folder = cache_dir() / "arrays"
     folder.mkdir(parents=True, exist_ok=True)
@@ -281,7 +281,14 @@ def load_labels(
     if y.shape != (n,):
         raise UserError(f"labels {labels} have shape {y.shape}; expected ({n},)")
     if y.dtype.kind in "US":
-        return name_classes(y.astype(str), classes, f"labels file {labels}")
+        try:
+            names = y.astype(str) if y.dtype.kind == "U" else np.char.decode(y, "utf-8")
+        except UnicodeDecodeError:
+            raise UserError(
+                f"labels {labels} hold bytes that are not UTF-8 text; save them with "
+                "numpy.save(path, labels.astype(str))"
+            ) from None
+        return name_classes(names, classes, f"labels file {labels}")
     if y.dtype.kind not in "biuf":
         raise UserError(f"labels {labels} hold {y.dtype} values; give class numbers or names")
     return number_classes(y, f"labels file {labels}"), None

@@ -63,7 +63,8 @@ class Progress:
         self.listeners: list[Callable[[dict], None]] = []  # told each new history row
         # told each history row once it is in a saved state, so a resumed run tells none twice
         self.loggers: list[Callable[[dict], None]] = []
-        self.unlogged: list[dict] = []
+        self.unlogged: list[dict] = []  # rows of epochs in no saved state yet
+        self.in_flight: list[dict] = []  # rows of the state being written
         self.writing: threading.Thread | None = None  # a state being written in the background
         self.write_error: BaseException | None = None  # what stopped it
         self.saved_at = time.perf_counter()  # when the last state was saved (or training began)
@@ -116,10 +117,6 @@ class Progress:
             last = state.epoch >= epochs or state.stopped
             if last or time.perf_counter() - self.saved_at >= cfg.save_every:
                 self.save(index, name, step, state)
-                for logged in self.unlogged:
-                    for logger in self.loggers:
-                        logger(logged)
-                self.unlogged.clear()
             for listener in self.listeners:
                 listener(row)
 
@@ -127,6 +124,8 @@ class Progress:
             history = fit(step, train, val, cfg, epochs, stage=name, start=start, on_epoch=save)
         except BaseException:
             self._join()  # an interrupted run too leaves its last state whole, and no writer behind it
+            if self.write_error is None:
+                self._log_written()
             raise
         self.written()
         return history
@@ -144,10 +143,13 @@ class Progress:
         )
 
     def save(self, index: int, name: str, step: Step, loop: LoopState) -> None:
-        """Write the whole state after an epoch of stage ``index``."""
-        if self.path is None:
-            return
+        """Write the whole state after an epoch of stage ``index``; the loggers are told its rows
+        once it is on disk."""
         self.written()  # one state in flight at a time
+        self.in_flight, self.unlogged = self.unlogged, []
+        if self.path is None:  # nothing to wait for
+            self.written()
+            return
         tensors: dict[str, torch.Tensor] = {}
         for key, module in self.modules.items():
             split_tensors(module.state_dict(), key, tensors)
@@ -208,11 +210,19 @@ class Progress:
             self.writing = None
 
     def written(self) -> None:
-        """Wait until the last state saved is on disk; raise what stopped its writing."""
+        """Wait until the last state saved is on disk, and tell the loggers its rows; raise what
+        stopped its writing."""
         self._join()
         if self.write_error is not None:
             error, self.write_error = self.write_error, None
             raise error
+        self._log_written()
+
+    def _log_written(self) -> None:
+        for row in self.in_flight:
+            for logger in self.loggers:
+                logger(row)
+        self.in_flight = []
 
 
 def writes_in_background(tensors: dict[str, torch.Tensor]) -> bool:
