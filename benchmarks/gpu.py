@@ -7,7 +7,8 @@ code, BCE), batch 256, Adam at 1e-3, no validation split.
   GPU, ``torch.randperm`` there, fused Adam, BCE-with-logits; timed after a warm-up.
 * ``ours eager`` / ``ours captured``: ``autoencoders.train`` with ``--cuda-graph off`` / ``on``,
   fp32; ``ours auto``: ``--precision auto`` (timed on the GPU's own steps) and graphs on. Their
-  samples/s are over the run's whole training time, states saved after every epoch included.
+  samples/s are over the run's whole training time, the saved states (default ``--save-every``)
+  included.
 * ``whole command``: the CLI's ``autoencoders train`` as a user runs it, first with an empty
   ``$AUTOENCODERS_CACHE`` (baselines computed), then again (baselines cached): wall time against
   the training time the run records.
@@ -129,7 +130,7 @@ def replays(history: list[dict]) -> dict[str, int]:
 def ours(work: Path, name: str, args: argparse.Namespace, **options: Any) -> dict[str, Any]:
     """``autoencoders.train`` on the job; its training time, throughput, quality and wall time, and
     why any step ran eagerly. Its samples/s are over the whole training time, as the hand loop's:
-    the warm-up batches, the captures and the states saved after every epoch included (``auto``'s
+    the warm-up batches, the captures and the saved training states included (``auto``'s
     timing of the precisions comes before training: it is in the wall time);
     ``epoch_samples_per_second``, the run's own number, leaves out the saving."""
     settings = dict(

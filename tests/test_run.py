@@ -490,6 +490,30 @@ def test_tensorboard_logs_no_epoch_twice_across_an_interruption(tmp_path, monkey
     assert [e.step for e in events.Scalars("train/val_loss")] == [1, 2, 3, 4]
 
 
+def test_tensorboard_logs_no_epoch_of_a_state_whose_writing_was_interrupted(tmp_path, monkeypatch):
+    accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    from autoencoders.io.state import write_state
+    from autoencoders.training import state
+
+    calls = [0]
+
+    def interrupted_write(path, tensors, info):
+        calls[0] += 1
+        if calls[0] == 3:  # Ctrl-C while the third state is written: the second stays on disk
+            raise KeyboardInterrupt
+        write_state(path, tensors, info)
+
+    monkeypatch.setattr(state, "write_state", interrupted_write)
+    settings = {"data": "digits", "layers": [64, 16], "epochs": 5, "tensorboard": True, "save_every": 0}
+    with pytest.raises(KeyboardInterrupt, match="is kept up to its last saved epoch"):
+        autoencoders.train(out=tmp_path / "r", **settings, **FAST)
+    monkeypatch.setattr(state, "write_state", write_state)
+    autoencoders.resume(tmp_path / "r")
+    events = accumulator.EventAccumulator(str(tmp_path / "r" / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/val_loss")] == [1, 2, 3, 4, 5]
+
+
 def test_tensorboard_without_the_package_is_refused_before_writing(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorboard", None)  # as if it were not installed
     with pytest.raises(UserError, match="--tensorboard needs the tensorboard package: pip install"):

@@ -64,7 +64,7 @@ class Progress:
         # told each history row once it is in a saved state, so a resumed run tells none twice
         self.loggers: list[Callable[[dict], None]] = []
         self.unlogged: list[dict] = []  # rows of epochs in no saved state yet
-        self.in_flight: list[dict] = []  # rows of the state being written
+        self.on_disk: list[dict] = []  # rows of the state written last, not logged yet
         self.writing: threading.Thread | None = None  # a state being written in the background
         self.write_error: BaseException | None = None  # what stopped it
         self.saved_at = time.perf_counter()  # when the last state was saved (or training began)
@@ -124,8 +124,7 @@ class Progress:
             history = fit(step, train, val, cfg, epochs, stage=name, start=start, on_epoch=save)
         except BaseException:
             self._join()  # an interrupted run too leaves its last state whole, and no writer behind it
-            if self.write_error is None:
-                self._log_written()
+            self._log_written()
             raise
         self.written()
         return history
@@ -146,9 +145,10 @@ class Progress:
         """Write the whole state after an epoch of stage ``index``; the loggers are told its rows
         once it is on disk."""
         self.written()  # one state in flight at a time
-        self.in_flight, self.unlogged = self.unlogged, []
-        if self.path is None:  # nothing to wait for
-            self.written()
+        rows, self.unlogged = self.unlogged, []
+        if self.path is None:  # nothing to write: nothing to wait for
+            self.on_disk = rows
+            self._log_written()
             return
         tensors: dict[str, torch.Tensor] = {}
         for key, module in self.modules.items():
@@ -176,7 +176,7 @@ class Progress:
         if any(t.is_cuda for t in tensors.values()):
             copied = torch.cuda.Event()
             copied.record()  # after the copies ``host_copies`` queues
-        job = (self.path, host_copies(tensors), info, copied)
+        job = (self.path, host_copies(tensors), info, copied, rows)
         self.saved_at = time.perf_counter()
         if writes_in_background(tensors):
             self.writing = threading.Thread(target=self._write, args=job, name="state")
@@ -191,15 +191,19 @@ class Progress:
         tensors: dict[str, torch.Tensor],
         info: dict[str, Any],
         copied: torch.cuda.Event | None,
+        rows: list[dict],
     ) -> None:
-        """Write a state once its copies are complete; ``written`` raises what stopped it. Its CUDA
-        calls (the wait, freeing page-locked memory) wait while a graph records."""
+        """Write a state once its copies are complete, its history ``rows`` to log once it is
+        whole on disk; ``written`` raises what stopped it (the rows then belong to no saved state,
+        and a resumed run logs them). Its CUDA calls (the wait, freeing page-locked memory) wait
+        while a graph records."""
         try:
             with RECORDING:
                 if copied is not None:
                     copied.synchronize()
                 write_state(path, tensors, info)
                 tensors.clear()
+            self.on_disk = rows
         except BaseException as e:
             self.write_error = e
 
@@ -219,10 +223,10 @@ class Progress:
         self._log_written()
 
     def _log_written(self) -> None:
-        for row in self.in_flight:
+        for row in self.on_disk:
             for logger in self.loggers:
                 logger(row)
-        self.in_flight = []
+        self.on_disk = []
 
 
 def writes_in_background(tensors: dict[str, torch.Tensor]) -> bool:
