@@ -465,49 +465,38 @@ def test_tensorboard_events_hold_every_history_value(tmp_path):
     assert logged == [(h["epoch"], pytest.approx(h["val_loss"], rel=1e-6)) for h in run.history]
 
 
-def test_tensorboard_logs_no_epoch_twice_across_an_interruption(tmp_path, monkeypatch):
-    """Epochs after the last saved state run again on resume: they are logged once they are saved."""
+@pytest.mark.parametrize("where", ["batch", "write"])
+def test_tensorboard_logs_every_epoch_once_across_an_interruption(tmp_path, monkeypatch, where):
+    """Epochs after the last state on disk run again on resume: they are logged once saved, whether
+    the run stopped inside a batch (nothing saved yet) or while a state was being written."""
     accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
-    from autoencoders.training import loop
+    from autoencoders.io.state import write_state
+    from autoencoders.training import loop, state
 
-    real, seen = loop.epoch_batches, [0]
+    real_batches, count = loop.epoch_batches, [0]
 
-    def interrupted(*args, **kw):
-        for batch in real(*args, **kw):
-            seen[0] += 1
-            if seen[0] == 60:  # in epoch 3 of 4, with nothing saved yet
+    def batches(*args, **kw):  # in epoch 3 of 5, with an hour between saves: nothing saved yet
+        for batch in real_batches(*args, **kw):
+            count[0] += 1
+            if count[0] == 60:
                 raise KeyboardInterrupt
             yield batch
 
-    monkeypatch.setattr(loop, "epoch_batches", interrupted)
-    settings = {"data": "digits", "layers": [64, 16], "epochs": 4, "tensorboard": True, "save_every": 3600}
-    with pytest.raises(KeyboardInterrupt, match="has no saved epoch yet; start it again with"):
-        autoencoders.train(out=tmp_path / "r", **settings, **FAST)
-    monkeypatch.setattr(loop, "epoch_batches", real)
-    autoencoders.resume(tmp_path / "r")
-    events = accumulator.EventAccumulator(str(tmp_path / "r" / "tensorboard"))
-    events.Reload()
-    assert [e.step for e in events.Scalars("train/val_loss")] == [1, 2, 3, 4]
-
-
-def test_tensorboard_logs_no_epoch_of_a_state_whose_writing_was_interrupted(tmp_path, monkeypatch):
-    accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
-    from autoencoders.io.state import write_state
-    from autoencoders.training import state
-
-    calls = [0]
-
-    def interrupted_write(path, tensors, info):
-        calls[0] += 1
-        if calls[0] == 3:  # Ctrl-C while the third state is written: the second stays on disk
+    def writes(path, tensors, info):  # while the third state is written: the second stays on disk
+        count[0] += 1
+        if count[0] == 3:
             raise KeyboardInterrupt
         write_state(path, tensors, info)
 
-    monkeypatch.setattr(state, "write_state", interrupted_write)
-    settings = {"data": "digits", "layers": [64, 16], "epochs": 5, "tensorboard": True, "save_every": 0}
-    with pytest.raises(KeyboardInterrupt, match="is kept up to its last saved epoch"):
-        autoencoders.train(out=tmp_path / "r", **settings, **FAST)
-    monkeypatch.setattr(state, "write_state", write_state)
+    if where == "batch":
+        monkeypatch.setattr(loop, "epoch_batches", batches)
+    else:
+        monkeypatch.setattr(state, "write_state", writes)
+    settings = {"data": "digits", "layers": [64, 16], "epochs": 5, "tensorboard": True}
+    said = {"batch": "has no saved epoch yet", "write": "is kept up to its last saved epoch"}[where]
+    with pytest.raises(KeyboardInterrupt, match=said):
+        autoencoders.train(out=tmp_path / "r", save_every=3600 if where == "batch" else 0, **settings, **FAST)
+    monkeypatch.undo()
     autoencoders.resume(tmp_path / "r")
     events = accumulator.EventAccumulator(str(tmp_path / "r" / "tensorboard"))
     events.Reload()
