@@ -99,13 +99,15 @@ def _train(args: argparse.Namespace) -> None:
         print(train_config(args).to_toml(), end="")
         return
     if args.resume is not None:
-        extra = set(given_options(args)) - {"quiet"} | ({"overwrite"} if args.overwrite else set())
+        extra = set(given_options(args)) - {"quiet", "save_every"} | (
+            {"overwrite"} if args.overwrite else set()
+        )
         if args.config or extra:
             raise UserError(
                 "--resume continues a run with its own settings; leave out "
                 + ", ".join(sorted(f"--{k.replace('_', '-')}" for k in extra) or ["--config"])
             )
-        result = resume(args.resume, args.quiet)
+        result = resume(args.resume, args.quiet, args.save_every)
     else:
         result = train(train_config(args), overwrite=args.overwrite)
     m = result.metrics

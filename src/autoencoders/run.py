@@ -36,6 +36,7 @@ from .io.state import read_state
 from .models import Autoencoder
 from .models.layers import make_corruption
 from .models.objectives import regularisers
+from .options import check_fields
 from .runtime import distributed, events
 from .runtime.device import resolve_device
 from .runtime.threads import available_cpus, choose_threads, evaluation_threads, thread_count
@@ -105,8 +106,9 @@ def train(config: Config | dict | str | Path | None = None, overwrite: bool = Fa
     return _execute(as_config(config, **overrides), None, overwrite)
 
 
-def resume(run_dir: str | Path, quiet: bool | None = None) -> Run:
-    """Continue an incomplete run from its last saved epoch, as if it had never stopped."""
+def resume(run_dir: str | Path, quiet: bool | None = None, save_every: float | None = None) -> Run:
+    """Continue an incomplete run from its last saved epoch, as if it had never stopped; ``quiet``
+    and ``save_every`` change how, not what, it trains."""
     run_dir = Path(run_dir)
     manifest = rundir.read_manifest(run_dir)
     if manifest["completed"]:
@@ -117,6 +119,9 @@ def resume(run_dir: str | Path, quiet: bool | None = None) -> Run:
         stale.unlink()
     if quiet is not None:
         cfg.train.quiet = quiet
+    if save_every is not None:
+        cfg.train.save_every = save_every
+        check_fields(cfg.train)
     state = run_dir / rundir.STATE
     return _execute(cfg, read_state(state) if state.is_file() else ({}, {}))
 
