@@ -123,8 +123,9 @@ def warn_if_other_units(
     far = float(np.mean((scaled < -0.5) | (scaled > 1.5)))
     if far <= 0.01:
         return
+    package = __name__.split(".")[0] + "."
     frame, level = sys._getframe(1), 2  # the first frame outside the package: the user's call
-    while frame is not None and frame.f_globals.get("__name__", "").startswith("autoencoders."):
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(package):
         frame, level = frame.f_back, level + 1
     warnings.warn(
         f"{far:.0%} of the values of {what} lie far outside the range the run was trained on, and are "
