@@ -174,6 +174,17 @@ def test_class_names_are_recorded_and_number_every_later_file_alike(tmp_path, mo
     )
     expected = np.select([names[:400] == "emu", names[:400] == "cat"], [0, 1], 2).tolist()
     assert numbered(reordered, table) == (expected, ["emu", "cat", "dog"])
+    from autoencoders.figures import plots
+
+    drawn, scatter = {}, plots.scatter
+
+    def spy(points, labels, path, axes, title, order):
+        drawn.update(o=order, y=set(labels))
+        scatter(points, labels, path, axes, title, order)
+
+    monkeypatch.setattr(plots, "scatter", spy)
+    autoencoders.visualize(reordered.dir, "latent", tmp_path / "latent.png")
+    assert drawn == {"o": ["emu", "cat", "dog"], "y": {"emu", "cat", "dog"}}  # the legend in --classes order
     with pytest.raises(UserError, match=r"hold classes --classes does not name \('emu'\); name every class"):
         autoencoders.train(data=table, classes=["cat", "dog"], out=str(tmp_path / "short"), **settings)
     np.save(tmp_path / "x.npy", x[:100]), np.save(tmp_path / "y.npy", digits.target[keep][:100])

@@ -106,7 +106,7 @@ def cluster(
     result.summary, result.out = summary, out
     saved = None if result.clusterer.embed is not None else result.clusterer.state_dict()
     rundir.write_clusters(out, result.labels, shown(y, classes), summary, saved, run.scaler)
-    _figures(out, run, x, shown(y, classes), result)
+    _figures(out, run, x, shown(y, classes), result, classes)
     report = Path(run_dir) / REPORT
     if report.is_file() and out.resolve().parent == Path(run_dir).resolve():
         write_report(run_dir)  # with this clustering's section
@@ -138,8 +138,16 @@ def _name(run: TrainedRun, data: Data | None) -> str:
     return data if isinstance(data, str) else "rows in memory"
 
 
-def _figures(out: Path, run: TrainedRun, x: np.ndarray, y: np.ndarray | None, result: ClusterResult) -> None:
-    """The most confident members of every cluster, and the rows' 2-D map by cluster and by label."""
+def _figures(
+    out: Path,
+    run: TrainedRun,
+    x: np.ndarray,
+    y: np.ndarray | None,
+    result: ClusterResult,
+    classes: list[str] | None,
+) -> None:
+    """The most confident members of every cluster, and the rows' 2-D map by cluster and by label
+    (``y`` as shown, ``classes`` the order of their names)."""
     confidence = result.confidence
     groups = []
     for j in range(result.clusterer.k):
@@ -168,6 +176,5 @@ def _figures(out: Path, run: TrainedRun, x: np.ndarray, y: np.ndarray | None, re
         points = np.stack([space[:, 0].numpy(), np.arange(len(space))], 1)
         axes = (f"{where} 0", "row (a sample, in no order)")
     title = f"{len(keep)} of {len(x)} rows: {result.summary['method']}, k = {result.clusterer.k}"
-    plots.cluster_map(
-        points, result.labels[keep], None if y is None else y[keep], out / rundir.CLUSTER_MAP, axes, title
-    )
+    labels = None if y is None else y[keep]
+    plots.cluster_map(points, result.labels[keep], labels, out / rundir.CLUSTER_MAP, axes, title, classes)

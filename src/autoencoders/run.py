@@ -428,7 +428,7 @@ def _report(
         (ds.offset.numpy(), ds.span.numpy()),
     )
     y_test = None if ds.y_test is None else shown(ds.y_test.numpy(), ds.classes)
-    rows = FigureRows(ds.x_test, y_test, opened.model, test_codes)
+    rows = FigureRows(ds.x_test, y_test, opened.model, test_codes, ds.classes)
     write_report(out, run=opened, rows=rows, metrics=metrics)
 
 

@@ -110,13 +110,17 @@ def labelled_rows(
     _save(fig, path)
 
 
-def _scatter_on(ax: plt.Axes, points: np.ndarray, groups: np.ndarray | None, legend: str) -> None:
-    """``points`` on ``ax``, one colour per group (at most 20 in the legend)."""
+def _scatter_on(
+    ax: plt.Axes, points: np.ndarray, groups: np.ndarray | None, legend: str, order: list | None = None
+) -> None:
+    """``points`` on ``ax``, one colour per group (at most 20 in the legend), the groups in
+    ``order`` (class names in the order of their numbers) or sorted."""
     plt = _pyplot()
     if groups is None:
         ax.scatter(points[:, 0], points[:, 1], s=6, alpha=0.6)
     else:
-        classes = np.unique(groups)
+        present = np.unique(groups)
+        classes = present if order is None else [c for c in order if c in set(present.tolist())]
         cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
         for i, c in enumerate(classes[:20]):
             keep = groups == c
@@ -126,12 +130,17 @@ def _scatter_on(ax: plt.Axes, points: np.ndarray, groups: np.ndarray | None, leg
 
 
 def scatter(
-    points: np.ndarray, labels: np.ndarray | None, path: str | Path, axes: tuple[str, str], title: str
+    points: np.ndarray,
+    labels: np.ndarray | None,
+    path: str | Path,
+    axes: tuple[str, str],
+    title: str,
+    order: list | None = None,
 ) -> None:
-    """A 2-D scatter of ``points``, coloured by class when ``labels`` are given."""
+    """A 2-D scatter of ``points``, coloured by class when ``labels`` are given (in ``order``)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.2, 5.2))
-    _scatter_on(ax, points, labels, "label")
+    _scatter_on(ax, points, labels, "label", order)
     ax.set_xlabel(axes[0])
     ax.set_ylabel(axes[1])
     ax.set_title(title, fontsize=9)
@@ -145,13 +154,14 @@ def cluster_map(
     path: str | Path,
     axes: tuple[str, str],
     title: str,
+    order: list | None = None,
 ) -> None:
-    """The same 2-D ``points`` coloured by cluster and, beside, by label (when known)."""
+    """The same 2-D ``points`` coloured by cluster and, beside, by label (when known; in ``order``)."""
     plt = _pyplot()
-    panels = [("cluster", clusters)] + ([("label", labels)] if labels is not None else [])
+    panels = [("cluster", clusters, None)] + ([("label", labels, order)] if labels is not None else [])
     fig, grid = plt.subplots(1, len(panels), figsize=(6.0 * len(panels), 5.2), squeeze=False)
-    for ax, (name, groups) in zip(grid[0], panels):
-        _scatter_on(ax, points, groups, name)
+    for ax, (name, groups, shown_order) in zip(grid[0], panels):
+        _scatter_on(ax, points, groups, name, shown_order)
         ax.set_xlabel(axes[0])
         ax.set_ylabel(axes[1])
         ax.set_title(f"coloured by {name}", fontsize=9)

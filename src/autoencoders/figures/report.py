@@ -12,8 +12,6 @@ import json
 import tempfile
 from pathlib import Path
 
-import torch
-
 from ..errors import UserError
 from ..eval.metrics import pca_name
 from ..io import rundir
@@ -78,9 +76,7 @@ def write_report(
         raise UserError(f"--out {path}: report writes an .html file; give a file name ending in .html")
     metrics = metrics if metrics is not None else rundir.read_metrics(run_dir)
     figures = [(SAVED[name], (run_dir / name).read_bytes()) for name in SAVED if (run_dir / name).is_file()]
-    if rows is None:
-        x, y = test_rows(run, run.cfg.data.data)
-        rows = FigureRows(torch.from_numpy(x), y, run.model)  # read and encoded once for every figure
+    rows = rows or test_rows(run, run.cfg.data.data)  # read and encoded once for every figure
     with tempfile.TemporaryDirectory() as tmp:
         for what, caption in DRAWN.items():
             if what in ("traverse", "latent") and run.model.code_size < 2:

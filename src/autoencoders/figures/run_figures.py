@@ -63,13 +63,15 @@ def visualize(
 
 @dataclass
 class FigureRows:
-    """Test rows as the model takes them, their labels as shown, and their codes: ``known_codes`` when the
-    caller has them, else encoded when first asked for; the figures of one report share them."""
+    """Test rows as the model takes them, their labels as shown (with the order of the classes'
+    names, where they have names), and their codes: ``known_codes`` when the caller has them, else
+    encoded when first asked for; the figures of one report share them."""
 
     x: torch.Tensor
     y: np.ndarray | None
     model: nn.Module
     known_codes: torch.Tensor | None = None
+    classes: list[str] | None = None
 
     @property
     def codes(self) -> torch.Tensor:
@@ -78,12 +80,12 @@ class FigureRows:
         return self.known_codes
 
 
-def test_rows(run: TrainedRun, data: str) -> tuple[np.ndarray, np.ndarray | None]:
+def test_rows(run: TrainedRun, data: str) -> FigureRows:
     """The test rows of ``data`` scaled as the run's training data was, and their labels as
     figures show them (class names where they have names)."""
     x, y, classes = scaled_data(run.cfg.data, data, "test", run.scaler)
     check_width(run.model, x.shape[1], data)
-    return x, shown(y, classes)
+    return FigureRows(torch.from_numpy(x), shown(y, classes), run.model, classes=classes)
 
 
 def draw(
@@ -109,10 +111,7 @@ def draw(
             rows, path, shape, "test rows 0 → 1: inputs at the ends, decoded codes between", len(rows)
         )
     else:
-        if rows is None:
-            x, y = test_rows(run, data)
-            rows = FigureRows(torch.from_numpy(x), y, run.model)
-        FIGURES[what](run, rows, path, n, method)
+        FIGURES[what](run, rows or test_rows(run, data), path, n, method)
 
 
 def _loss(run_dir: Path, model: nn.Module, path: Path) -> None:
@@ -241,7 +240,8 @@ def _latent(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
     else:
         raise UserError(f"--method must be pca or tsne, not '{method}'")
     labels = None if rows.y is None else rows.y[keep]
-    plots.scatter(points, labels, path, axes, f"{len(points)} test codes (code size {codes.shape[1]})")
+    title = f"{len(points)} test codes (code size {codes.shape[1]})"
+    plots.scatter(points, labels, path, axes, title, rows.classes)
 
 
 def _traverse(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
