@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,28 @@ DEVICE = os.environ.get("AUTOENCODERS_TEST_DEVICE", "cpu")
 
 # Flat keyword arguments that keep a test run small, quiet and deterministic.
 FAST = {"quiet": True, "precision": "fp32", "device": DEVICE, "seed": 0}
+
+
+@contextlib.contextmanager
+def ctrl_c_at_batch(n: int) -> Iterator[None]:
+    """Within the block, training raises KeyboardInterrupt (as Ctrl-C does) at its ``n``-th batch,
+    counted from the block's start, whatever the step."""
+    from autoencoders.training import loop
+
+    real, seen = loop.epoch_batches, [0]
+
+    def interrupted(*args, **kw):
+        for batch in real(*args, **kw):
+            seen[0] += 1
+            if seen[0] == n:
+                raise KeyboardInterrupt
+            yield batch
+
+    loop.epoch_batches = interrupted
+    try:
+        yield
+    finally:
+        loop.epoch_batches = real
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

@@ -9,7 +9,7 @@ import math
 
 import pytest
 import torch
-from helpers import FAST
+from helpers import FAST, ctrl_c_at_batch
 
 import autoencoders
 from autoencoders import DenseAutoencoder, UserError
@@ -325,26 +325,13 @@ def test_a_resumed_run_keeps_its_measured_threads_without_timing_again(tmp_path,
     from autoencoders import run
     from autoencoders.io import rundir
     from autoencoders.io.state import read_state, write_state
-    from autoencoders.training import loop
 
     monkeypatch.setattr(run, "measure_setting", lambda cfg, rows, model, device: ("fp32", 2))
     settings = {**FAST, "data": "digits", "epochs": 3, "layers": [64, 8], "threads": "auto", "compare": False}
     settings["save_every"] = 0  # the first epoch is saved
-    real, seen = loop.epoch_batches, [0]
-
-    def interrupted(*args, **kw):
-        for batch in real(*args, **kw):
-            seen[0] += 1
-            if seen[0] == 30:  # in the second epoch: the first is saved
-                raise KeyboardInterrupt
-            yield batch
-
-    monkeypatch.setattr(loop, "epoch_batches", interrupted)
     for name in ("new", "old"):
-        with pytest.raises(KeyboardInterrupt):
+        with ctrl_c_at_batch(30), pytest.raises(KeyboardInterrupt):  # in the second epoch: the first is saved
             autoencoders.train(out=str(tmp_path / name), **settings)
-        seen[0] = 0
-    monkeypatch.setattr(loop, "epoch_batches", real)
     monkeypatch.setattr(run, "measure_setting", lambda *args: pytest.fail("a resumed run keeps its choice"))
     assert autoencoders.resume(tmp_path / "new").metrics["threads"] == 2
     # a state from before the threads were measured holds the precision alone: the product rule's

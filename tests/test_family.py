@@ -13,13 +13,12 @@ import json
 import numpy as np
 import pytest
 import torch
-from helpers import FAST
+from helpers import FAST, ctrl_c_at_batch
 
 import autoencoders
 from autoencoders import Config, UserError, kinds
 from autoencoders.io.checkpoint import file_sha256
 from autoencoders.models import Output
-from autoencoders.training import loop
 
 # Small settings per kind; a kind registered without an entry here fails the first test.
 SETTINGS = {
@@ -180,20 +179,9 @@ def digits_as_read(n: int) -> np.ndarray:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_interrupted_run_resumes_to_identical_weights(runs, kind, tmp_path, monkeypatch):
-    real, seen = loop.epoch_batches, [0]
-
-    def interrupted(*args, **kw):  # whatever the kind's step, stop it inside a batch loop
-        for batch in real(*args, **kw):
-            seen[0] += 1
-            if seen[0] == 50:  # in epoch 3 of 4
-                raise KeyboardInterrupt
-            yield batch
-
-    monkeypatch.setattr(loop, "epoch_batches", interrupted)
     out = tmp_path / "run"
-    with pytest.raises(KeyboardInterrupt):
+    with ctrl_c_at_batch(50), pytest.raises(KeyboardInterrupt):  # in epoch 3 of 4, whatever the kind's step
         autoencoders.train(_config(kind, epochs=4, save_every=0, out=str(out)))  # resumed after epoch 2
-    monkeypatch.setattr(loop, "epoch_batches", real)
     resumed = autoencoders.resume(out)
     for name, value in runs[kind].model.state_dict().items():
         assert torch.equal(resumed.model.state_dict()[name], value), name

@@ -18,7 +18,7 @@ import sys
 
 import pytest
 import torch
-from helpers import DEVICE
+from helpers import DEVICE, ctrl_c_at_batch
 from safetensors.torch import load_file
 
 import autoencoders
@@ -334,24 +334,11 @@ def test_tensorboard_rows_wait_until_their_state_is_on_disk(tmp_path, monkeypatc
 
 
 def test_resume_may_save_more_often_without_changing_the_run(tmp_path, uninterrupted, monkeypatch):
-    from autoencoders.training import loop
-
     settings = {"data": "digits", "layers": [64, 16, 4], "epochs": 4, "lr_decay": "cosine"}
     whole = uninterrupted(settings)
-    real, seen = loop.epoch_batches, [0]
-
-    def interrupted(*args, **kw):
-        for batch in real(*args, **kw):
-            seen[0] += 1
-            if seen[0] == 50:  # in epoch 3 of 4
-                raise KeyboardInterrupt
-            yield batch
-
-    monkeypatch.setattr(loop, "epoch_batches", interrupted)
     out = tmp_path / "r"
-    with pytest.raises(KeyboardInterrupt):
+    with ctrl_c_at_batch(50), pytest.raises(KeyboardInterrupt):  # in epoch 3 of 4
         autoencoders.train(**settings, **COMMON, out=str(out))
-    monkeypatch.setattr(loop, "epoch_batches", real)
     with pytest.raises(UserError, match="--save-every must be"):
         autoencoders.resume(out, save_every=-1)
     assert cli_run(["train", "--resume", str(out), "--save-every", "3600", "--quiet"]) == 0

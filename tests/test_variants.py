@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers import FAST
+from helpers import FAST, ctrl_c_at_batch
 from scipy.linalg import subspace_angles
 
 import autoencoders
@@ -290,8 +290,6 @@ def test_adversarial_mixture_prior_and_sampling(tmp_path):
 
 
 def test_composed_variant_resumes_to_identical_weights(tmp_path, monkeypatch):
-    from autoencoders.training import loop
-
     settings = {
         "data": "digits", "layers": [64, 32, 16], "code_activation": "sigmoid", "corruption": "masking",
         "noise": 0.2, "sparsity": "squared", "sparsity_weight": 5.0, "contractive": 0.05, "top_k": 4,
@@ -299,19 +297,8 @@ def test_composed_variant_resumes_to_identical_weights(tmp_path, monkeypatch):
         "compare": False, **FAST,
     }  # fmt: skip
     whole = autoencoders.train(**settings, out=str(tmp_path / "whole"))
-    real, seen = loop.epoch_batches, [0]
-
-    def interrupted(*args, **kw):
-        for batch in real(*args, **kw):
-            seen[0] += 1
-            if seen[0] == 100:  # fine-tuning, with k still falling
-                raise KeyboardInterrupt
-            yield batch
-
-    monkeypatch.setattr(loop, "epoch_batches", interrupted)
-    with pytest.raises(KeyboardInterrupt):
+    with ctrl_c_at_batch(100), pytest.raises(KeyboardInterrupt):  # fine-tuning, with k still falling
         autoencoders.train(**settings, out=str(tmp_path / "cut"))
-    monkeypatch.setattr(loop, "epoch_batches", real)
     resumed = autoencoders.resume(tmp_path / "cut")
     for name, value in whole.model.state_dict().items():
         assert torch.equal(resumed.model.state_dict()[name], value), name
