@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import math
+import traceback
+from collections.abc import Iterator
 
 import pytest
 import torch
 from helpers import FAST, ctrl_c_at_batch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 import autoencoders
 from autoencoders import DenseAutoencoder, UserError
@@ -392,6 +395,100 @@ def test_classify_and_cluster_keep_the_precision_their_run_measured(tmp_path):
 def test_cuda_graph_option_is_validated():
     with pytest.raises(UserError, match="--cuda-graph must be one of auto, on, off"):
         autoencoders.train(data="digits", cuda_graph="always", **FAST)
+
+
+class _HostReads(TorchDispatchMode):
+    """Where tensor values are read by the host (``.item()``, ``float()``, ``bool()``, ``if t:``, a
+    tensor as an index or a format argument): on a GPU each read waits for every queued kernel."""
+
+    READS = {torch.ops.aten._local_scalar_dense.default, torch.ops.aten.is_nonzero.default}
+
+    def __init__(self):
+        super().__init__()
+        self.ops, self.reads = 0, []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops += 1
+        if func in self.READS:
+            # the innermost line outside torch (and outside this method) that asked for the value
+            line = [f for f in traceback.extract_stack()[:-1] if "/torch/" not in f.filename][-1]
+            self.reads.append(f"{line.filename}:{line.lineno}: {line.line}")
+        return func(*args, **(kwargs or {}))
+
+
+@contextlib.contextmanager
+def host_reads_in_batches() -> Iterator[_HostReads]:
+    """Within the block, every training and validation batch (drawing it, the step, the loop's own
+    work on its losses) runs under a ``_HostReads`` that the block receives."""
+    from autoencoders.training import loop
+
+    real, mode = loop.epoch_batches, _HostReads()
+
+    def watched(*args, **kw):
+        with mode:  # active while the loop's body runs on each batch too
+            yield from real(*args, **kw)
+
+    loop.epoch_batches = watched
+    try:
+        yield mode
+    finally:
+        loop.epoch_batches = real
+
+
+SYNC_FREE = {
+    "dense": {},
+    "denoising, cosine": {"corruption": "masking", "noise": 0.3, "lr_decay": "cosine"},
+    "kl-sparse": {"code_activation": "sigmoid", "sparsity": "kl", "sparsity_weight": 0.1},
+    "l1-sparse, every layer": {"sparsity": "l1", "sparsity_weight": 0.1, "sparsity_layers": "all"},
+    "k-sparse schedule": {"layers": [64, 64, 16], "top_k": 4, "top_k_start": 12, "top_k_warmup": 2},
+    "winner-take-all": {"lifetime_sparsity": 0.05},
+    "contractive, closed form": {"layers": [64, 16], "code_activation": "sigmoid", "contractive": 0.1},
+    "contractive, autograd": {"contractive": 0.1},
+    "tied, early stopping": {"tied": True, "val_fraction": 0.1, "patience": 1},
+    "stacked": {"pretrain": "greedy", "pretrain_epochs": 1, "corruption": "gaussian", "noise": 0.1},
+    "conv": {"model": "conv", "channels": [4], "layers": [64, 8]},
+    "vae, kl warm-up": {"model": "vae", "loss": "mse", "decoder_std": "learned", "kl_warmup": 2},
+    "aae": {"model": "aae", "prior": "mixture"},
+    "one-cycle, sgd": {"lr_decay": "onecycle", "optimizer": "sgd"},
+}
+
+
+@pytest.mark.parametrize("options", SYNC_FREE.values(), ids=SYNC_FREE.keys())
+def test_no_training_batch_reads_a_tensor_value_on_the_host(tmp_path, options):
+    """Losses are summed on the device and read once an epoch; no step branches on a tensor's value."""
+    with host_reads_in_batches() as watch:
+        autoencoders.train(
+            data="digits", epochs=2, out=tmp_path / "run", **FAST | {"layers": [64, 16, 8]} | options
+        )
+    assert watch.ops > 100  # the batches ran under the watch
+    assert watch.reads == []
+
+
+@pytest.mark.parametrize("method", ["finetune", "semi", "ladder"])
+def test_no_classifier_batch_reads_a_tensor_value_on_the_host(tmp_path, method):
+    autoencoders.train(data="digits", layers=[64, 16, 8], epochs=1, out=tmp_path / "run", **FAST)
+    with host_reads_in_batches() as watch:
+        autoencoders.classify(tmp_path / "run", method=method, n_labels=100, epochs=2, quiet=True)
+    assert watch.ops > 100
+    assert watch.reads == []
+
+
+def test_a_host_read_in_a_step_is_seen(tmp_path, monkeypatch):
+    """The watch above can fail: a step that reads its loss every batch is caught at that line."""
+    real = Eager.__call__
+
+    def reads(self, batch):
+        out = real(self, batch)
+        if out["loss"] > 1e9:  # a branch on a value, as a guard against divergence might be written
+            raise AssertionError
+        return out
+
+    monkeypatch.setattr(Eager, "__call__", reads)
+    with host_reads_in_batches() as watch:
+        autoencoders.train(
+            data="digits", layers=[64, 8], epochs=1, cuda_graph="off", out=tmp_path / "run", **FAST
+        )
+    assert watch.reads and all("test_device.py" in r and 'out["loss"] > 1e9' in r for r in watch.reads)
 
 
 # ---------------------------------------------------------------- on a GPU
