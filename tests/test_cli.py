@@ -77,3 +77,36 @@ def test_written_files_follow_the_umask(tmp_path, mask, mode):
     code += f"c.write_text({str(target)!r}, '')"
     subprocess.run([sys.executable, "-c", code], check=True)
     assert target.stat().st_mode & 0o777 == mode
+
+
+CONSOLE = """
+import atexit, pathlib, sys, threading, time
+from autoencoders.cli import console
+marks = pathlib.Path(sys.argv[1])
+atexit.register(lambda: (marks / "exit handler").write_text("ran"))  # as a library might
+late = lambda: (time.sleep(0.3), (marks / "thread").write_text("finished"))
+threading.Thread(target=late).start()  # a thread still working when the command ends
+sys.argv = ["autoencoders", *sys.argv[2:]]
+console()
+"""
+
+
+@pytest.mark.parametrize(
+    ("argv", "status"),
+    [(["train", "--help"], 0), (["train", "--data", "bogus", "--quiet"], 2), (["--bogus"], 2)],
+)
+def test_the_command_ends_with_its_status_its_whole_output_its_threads_and_exit_handlers(
+    tmp_path, capsys, argv, status
+):
+    """The ``autoencoders`` command skips Python's teardown of its modules, and nothing else."""
+    done = subprocess.run(
+        [sys.executable, "-c", CONSOLE, str(tmp_path), *argv], capture_output=True, text=True, timeout=120
+    )
+    with pytest.raises(SystemExit) as exc:  # the same command in this process, ended as Python ends it
+        main(argv)
+    in_process = capsys.readouterr()
+    assert done.returncode == exc.value.code == status
+    assert (done.stdout, done.stderr) == (in_process.out, in_process.err)
+    assert len(done.stdout) > 5000 if status == 0 else done.stderr.count("\n") == 1
+    assert (tmp_path / "exit handler").read_text() == "ran"
+    assert (tmp_path / "thread").read_text() == "finished"
