@@ -90,6 +90,7 @@ def _history(run_dir) -> list[dict]:
 
 
 TIMING = {
+    "setup_seconds",
     "train_seconds",
     "pretrain_seconds",
     "samples_per_second",

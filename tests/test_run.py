@@ -65,6 +65,7 @@ def test_metrics_json(digits_run):
     assert metrics["code_size"] == 8
     assert metrics["train_seconds"] > 0 and metrics["samples_per_second"] > 0
     assert metrics["evaluation_seconds"] > 0  # written last: it counts the figures and the report
+    assert metrics["setup_seconds"] > 0  # the data read and the model built before training
     assert 0.1 < metrics["linear_probe_accuracy"] <= 1.0  # ten classes: chance is 0.1
     assert metrics["test_sse_per_image"] == pytest.approx(metrics["test_mse"] * 64, rel=1e-9)
     assert metrics == json.loads(json.dumps(digits_run.metrics))  # the file is what train() returned
@@ -267,7 +268,13 @@ def test_same_seed_same_run_other_seed_other_run(tmp_path, npy_data):
     for (k, va), vb in zip(a.model.state_dict().items(), b.model.state_dict().values()):
         assert torch.equal(va, vb), k
     assert not torch.equal(a.model.encoder[0].weight, c.model.encoder[0].weight)
-    timing = {"train_seconds", "pretrain_seconds", "samples_per_second", "evaluation_seconds"}
+    timing = {
+        "setup_seconds",
+        "train_seconds",
+        "pretrain_seconds",
+        "samples_per_second",
+        "evaluation_seconds",
+    }
     same = lambda run: {k: v for k, v in run.metrics.items() if k not in timing}  # noqa: E731
     assert same(a) == same(b) and same(a) != same(c)  # identical metrics from the same seed
 

@@ -160,6 +160,7 @@ def _is_run_dir(path: Path) -> bool:
 
 def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = False) -> Run:
     """Train ``cfg`` from the start, or from ``saved`` state when resuming."""
+    started = time.perf_counter()
     device = distributed.setup(cfg.train.device) or resolve_device(cfg.train.device)
     rank, world = distributed.rank_and_size()
     if saved is not None and world > 1:
@@ -218,7 +219,7 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
             if _Alongside.worth_it(ds, device, threads):
                 alongside = _Alongside(ds, model.code_size, device)
             return _train_and_report(
-                cfg, ds, model, device, progress, out, alongside.result if alongside else True
+                cfg, ds, model, device, progress, out, started, alongside.result if alongside else True
             )
     except Diverged as e:
         if not main:
@@ -355,11 +356,14 @@ def _train_and_report(
     device: torch.device,
     progress: Progress,
     out: Path,
+    started: float,
     data_baselines: bool | Callable[[], dict] = True,
 ) -> Run:
     """The stages of a run, then (on rank 0) its metrics, beside ``data_baselines`` (as ``evaluate``
-    takes them), weights, history and figures."""
+    takes them), weights, history and figures. ``started``: when this process began the run (its
+    ``time.perf_counter()``)."""
     rank, world = distributed.rank_and_size()
+    setup_seconds = time.perf_counter() - started
     stage = train_stages(model, cfg, ds, device, progress)
     progress.marks.setdefault("train_seconds", progress.elapsed)
     baseline = None
@@ -377,6 +381,7 @@ def _train_and_report(
     final = [h for h in history if h["stage"] == stage]
     final_seconds = sum(h["seconds"] for h in final)
     metrics.update(
+        setup_seconds=setup_seconds,
         train_seconds=progress.marks["train_seconds"],
         pretrain_seconds=sum(h["seconds"] for h in history if h["stage"].startswith("pretrain")),
         # end-to-end training throughput (pretraining epochs are cheaper and reported per stage)
