@@ -192,6 +192,7 @@ def test_a_classifier_directory_reloads_and_predicts(digits_run, tmp_path, capsy
     )
     csv_path = tmp_path / "pred.csv"
     assert cli_run(["predict", str(out), "--data", "digits", "--split", "test", "--out", str(csv_path)]) == 0
+    assert b"\r" not in csv_path.read_bytes()  # lines end as in every file the toolkit writes
     lines = csv_path.read_text().splitlines()
     assert lines[0] == "row,predicted," + ",".join(f"p_{c}" for c in range(10)) and len(lines) == len(x) + 1
     with pytest.raises(UserError, match="give a file name ending in .csv"):

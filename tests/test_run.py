@@ -86,6 +86,7 @@ def test_config_json_records_default_layers(tmp_path, npy_data):
 
 
 def test_history_csv(digits_run):
+    assert b"\r" not in (digits_run.dir / "history.csv").read_bytes()  # plain line ends, as every file
     with open(digits_run.dir / "history.csv") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]

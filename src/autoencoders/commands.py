@@ -57,7 +57,7 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 def _save_csv(path: Path, predicted: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> None:
     """Row index, predicted class and one probability column per class, written atomically."""
     buf = io.StringIO()
-    writer = csv.writer(buf)
+    writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["row", "predicted", *(f"p_{c}" for c in classes)])
     for i, (label, p) in enumerate(zip(predicted, proba)):
         writer.writerow([i, label, *(f"{v:.6g}" for v in p)])

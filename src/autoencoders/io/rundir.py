@@ -155,7 +155,7 @@ def write_history(run_dir: Path, history: list[dict[str, Any]]) -> None:
     """``history.csv``: one row per epoch and stage, a column per number any row has."""
     fields = list(dict.fromkeys(k for row in history for k in row)) or ["stage"]
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=fields)
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     writer.writerows(history)
     write_text(Path(run_dir) / HISTORY, buf.getvalue())
