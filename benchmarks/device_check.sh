@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Every GPU check in one command, for a GPU machine used for a few minutes, without network:
-# benchmarks/gpu.py (the speed targets), the device tests (captured step, sync-free batches),
-# then the whole test suite on CUDA, each under its own time limit, logs and gpu.json to $OUT.
+# the GPU tests (captured step, sync-free batches, background state writes), benchmarks/gpu.py
+# (the speed targets), then the whole test suite on CUDA, each under its own time limit, logs
+# and gpu.json to $OUT.
 #
 # On a machine with network, once per checkout: the four Fashion-MNIST files (Debian's
 # dataset-fashion-mnist) and the wheels the GPU machine may lack (pythae and pydantic for gpu.py's
 # VAE comparison, umap-learn for the tests) go to .devdata and .whl, which git ignores:
 #   bash benchmarks/device_check.sh --prepare
 # Then copy the checkout with both folders to the GPU machine and run there (its python3 holding
-# torch with CUDA, numpy, scikit-learn, safetensors, matplotlib, tqdm, pytest; about 9 minutes):
+# torch with CUDA, numpy, scikit-learn, safetensors, matplotlib, tqdm, pytest; at most 9 minutes):
 #   bash benchmarks/device_check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -45,9 +46,15 @@ export PYTHONPATH=/tmp/site:$PWD/src${PYTHONPATH:+:$PYTHONPATH} PATH=/tmp/site/b
   "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.is_available())"; } \
   2>&1 | tee "$OUT/machine.txt"
 
-# the targets first: they are what the GPU is here for
-timeout 300 python3 benchmarks/gpu.py --out-dir "$OUT" 2>&1 | tee "$OUT/gpu.log"
-timeout 60 python3 -m pytest -p no:randomly -q tests/test_device.py 2>&1 | tee "$OUT/tests_device.log"
-# the suite's training on the GPU (tests/helpers.py), test_device.py having run above
-AUTOENCODERS_TEST_DEVICE=cuda timeout 150 python3 -m pytest -p no:randomly -q -n 16 -m "not slow" \
-  --ignore tests/test_device.py 2>&1 | tail -40 | tee "$OUT/tests.log"
+# each part under a time limit that lets it report what it has: SIGINT (pytest prints its summary,
+# gpu.py has saved every part it finished), a kill 15 s later; the logs go whole to $OUT
+limit() { local seconds=$1; shift; timeout -s INT -k 15 "$seconds" "$@"; }
+# the GPU's own tests first, a minute: captured steps give the eager losses without a host sync,
+# states written in the background hold what the queued kernels left
+limit 90 python3 -m pytest -p no:randomly -m gpu -rfEs --tb=short tests/test_device.py 2>&1 \
+  | tee "$OUT/tests_gpu.log"
+# the targets
+limit 270 python3 benchmarks/gpu.py --out-dir "$OUT" 2>&1 | tee "$OUT/gpu.log"
+# the suite's training on the GPU (tests/helpers.py): every kind's batches free of host reads, ...
+AUTOENCODERS_TEST_DEVICE=cuda limit 150 python3 -m pytest -p no:randomly -n 16 -m "not slow and not gpu" \
+  -rfE --tb=line 2>&1 | tee "$OUT/tests.log"

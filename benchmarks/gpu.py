@@ -28,12 +28,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+import traceback
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -274,6 +276,16 @@ def ladder(run_dir: str, work: Path) -> dict[str, Any]:
     }
 
 
+def attempt(part: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``part()``, or its failure as its result (the traceback printed): on a GPU lent for minutes,
+    one part's error must not cost the parts after it their measurements."""
+    try:
+        return part()
+    except Exception as e:  # any part's failure is a row of the report, not the end of it
+        traceback.print_exc()
+        return {"failed": f"{type(e).__name__}: {str(e).strip()[:300]}"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
@@ -307,30 +319,38 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ae-gpu-") as tmp:
         work = Path(tmp)
 
-        def show(name: str, r: dict[str, Any]) -> None:
-            rows[name] = r
+        def show(name: str, part: Callable[[], dict[str, Any]]) -> None:
+            r = rows[name] = attempt(part)
             save()
+            if "failed" in r:
+                print(f"{name:32} failed: {r['failed']}", flush=True)
+                return
+            hand = rows["hand loop"].get("samples_per_second", math.nan)
             print(
-                f"{name:32} {r['samples_per_second']:10,.0f} "
-                f"{r['samples_per_second'] / rows['hand loop']['samples_per_second']:7.2f} "
+                f"{name:32} {r['samples_per_second']:10,.0f} {r['samples_per_second'] / hand:7.2f} "
                 f"{r['train_seconds']:8.1f} {r.get('wall_seconds', r['train_seconds']):7.1f} "
                 f"{r['test_sse_per_image']:7.2f}  {r.get('precision', 'fp32')}",
                 flush=True,
             )
 
-        show("hand loop", hand_loop(x_train, x_test, args))
+        show("hand loop", lambda: hand_loop(x_train, x_test, args))
         if args.device == "cuda":  # nothing to capture on a CPU
-            show("ours captured fp32", ours(work, "captured", args, precision="fp32", cuda_graph="on"))
-        show("ours, precision auto", ours(work, "auto", args, precision="auto", cuda_graph="on"))
+            show(
+                "ours captured fp32", lambda: ours(work, "captured", args, precision="fp32", cuda_graph="on")
+            )
+        show("ours, precision auto", lambda: ours(work, "auto", args, precision="auto", cuda_graph="on"))
         # the other targets next; ladder first, the only GPU run of a step drawing from its own generator
         if "ladder" not in args.skip:
-            report["ladder"] = ladder(rows["ours, precision auto"]["run_dir"], work)
+            report["ladder"] = attempt(lambda: ladder(rows["ours, precision auto"]["run_dir"], work))
             save()
             print(f"ladder, 100 labels: {report['ladder']}", flush=True)
         if "command" not in args.skip:
-            report["whole_command"] = whole_command(work, args)
+            report["whole_command"] = attempt(lambda: whole_command(work, args))
             save()
             for label, r in report["whole_command"].items():
+                if not isinstance(r, dict):  # the part failed: its message
+                    print(f"autoencoders train {label}: {r}", flush=True)
+                    continue
                 print(
                     f"autoencoders train, {label}: {r['wall_seconds']:.1f} s wall, "
                     f"{r['train_seconds']:.1f} s training ({r['wall_over_train']:.2f}x), "
@@ -339,13 +359,13 @@ def main() -> None:
                     flush=True,
                 )
         if "vae" not in args.skip:
-            report["vae"] = {"ours": vae_ours(work, x_test, args)}
-            report["vae"]["pythae"] = vae_pythae(work, x_train, x_test, args)
+            report["vae"] = {"ours": attempt(lambda: vae_ours(work, x_test, args))}
+            report["vae"]["pythae"] = attempt(lambda: vae_pythae(work, x_train, x_test, args))
             save()
             for name, r in report["vae"].items():
                 print(f"VAE {name}: {r}", flush=True)
         # the reference, not a target: last, so that a time limit cuts it first
-        show("ours eager fp32", ours(work, "eager", args, precision="fp32", cuda_graph="off"))
+        show("ours eager fp32", lambda: ours(work, "eager", args, precision="fp32", cuda_graph="off"))
     print(f"wrote {path}")
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import math
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import torch
@@ -25,7 +25,11 @@ from autoencoders.training.loop import LoopState, fit
 from autoencoders.training.precision import autocast, resolve_precision
 from autoencoders.training.steps import SemiSupervisedStep, autoencoder_step, make_optimizer
 
-GPU = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+def GPU(test: Callable) -> Callable:
+    """A test that needs a CUDA GPU: marked ``gpu`` (benchmarks/device_check.sh runs those first),
+    skipped without one."""
+    return pytest.mark.gpu(pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")(test))
 
 
 class Rerun(CudaGraphs):
@@ -567,3 +571,27 @@ def test_a_shuffle_saved_on_another_device_is_refused_in_one_line():
     cfg = TrainConfig(quiet=True, precision="fp32", batch_size=8)
     with pytest.raises(UserError, match="on another device than this run's"):
         fit(_denoising_step(), x, x[:0], cfg, 1, start=start)
+
+
+@GPU
+def test_a_state_saved_on_a_gpu_holds_the_weights_queued_work_left_them(tmp_path):
+    """The background writer waits for the copies of a state to the host, not just for the work
+    before them: weights a long queue of kernels writes into are saved as that queue leaves them."""
+    from autoencoders.io.state import read_state
+    from autoencoders.training.state import Progress
+
+    model = torch.nn.Sequential(*(torch.nn.Linear(4096, 4096) for _ in range(8))).cuda()  # 0.5 GB
+    step = autoencoder_step(DenseAutoencoder([16, 8]).cuda(), TrainConfig(), steps=1)
+    progress = Progress(tmp_path / "state.safetensors")
+    progress.attach("model", model)
+    a = torch.rand(4096, 4096, device="cuda")
+    with torch.no_grad():
+        for layer in model:  # about a second of queued products before the save's copies
+            for _ in range(20):
+                a = torch.tanh(a @ a.T / 64)
+            layer.weight.copy_(a)
+    progress.save(0, "train", step, LoopState(epoch=1, shuffle=torch.zeros(16, dtype=torch.uint8)))
+    progress.written()
+    tensors, _ = read_state(tmp_path / "state.safetensors")  # its checksum matches what it holds
+    for key, value in model.state_dict().items():
+        assert torch.equal(tensors[f"model.{key}"], value.cpu()), key

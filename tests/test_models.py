@@ -252,6 +252,53 @@ def test_onecycle_rises_to_the_peak_over_its_first_30_percent_then_falls_to_zero
     assert lrs[100] == pytest.approx(0.0) and lrs[101] == pytest.approx(0.0)
 
 
+def test_a_rate_held_as_a_tensor_is_scheduled_in_place():
+    """A CUDA graph replaying Adam reads its rate from one tensor: the schedule writes into it."""
+    from types import SimpleNamespace
+
+    from autoencoders.training.steps import Schedule, lr_factor
+
+    rate = torch.tensor(0.1)
+    schedule = Schedule(SimpleNamespace(param_groups=[{"lr": rate}]), "cosine", steps=10)
+    for n in range(12):
+        assert schedule.optimizer.param_groups[0]["lr"] is rate
+        assert rate.item() == pytest.approx(0.1 * lr_factor("cosine", n, 10), abs=1e-7)
+        schedule.step()
+
+
+def test_a_schedule_resumes_from_the_torch_lambdalr_state_earlier_versions_saved():
+    from autoencoders.training.steps import lr_factor, make_schedulers
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    old = torch.optim.lr_scheduler.LambdaLR(opt, lambda n: lr_factor("onecycle", n, 100))
+    for _ in range(37):
+        opt.step()
+        old.step()
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    make_schedulers({"main": opt}, "onecycle", 100)["main"].load_state_dict(old.state_dict())
+    assert opt.param_groups[0]["lr"] == 0.1 * lr_factor("onecycle", 37, 100) == old.get_last_lr()[0]
+
+
+def test_a_resumed_step_keeps_the_optimizer_as_it_was_built_with_the_saved_rate():
+    """A state saved without CUDA graphs (a float rate, not capturable) resumes into a step built
+    for them: the rate stays the tensor a graph would read, holding the saved value."""
+    cfg = TrainConfig(lr=1e-2, lr_decay="cosine")
+    saved = autoencoder_step(DenseAutoencoder([16, 8]), cfg, steps=10)
+    for _ in range(4):
+        saved.train_batch((torch.rand(8, 16),))
+        saved.end_batch()
+    step = autoencoder_step(DenseAutoencoder([16, 8]), cfg, steps=10)
+    group = step.optimizers["main"].param_groups[0]
+    rate = group["lr"] = torch.tensor(group["lr"])  # as built where graphs may replay the update
+    group["capturable"] = True
+    step.load_state_dict(saved.state_dict())
+    group = step.optimizers["main"].param_groups[0]
+    assert group["lr"] is rate and group["capturable"] is True
+    assert rate.item() == pytest.approx(saved.optimizers["main"].param_groups[0]["lr"])
+    state = step.optimizers["main"].state[group["params"][0]]
+    assert int(state["step"]) == 4  # the moments and counts are the saved ones
+
+
 @pytest.mark.parametrize("kind", ["dense", "conv"])
 def test_scaled_init_keeps_the_signal_through_the_depth_and_survives_a_reset(kind):
     extra = {"channels": [8, 8, 8]} if kind == "conv" else {}

@@ -9,6 +9,7 @@ safetensors, settings as JSON) that ``load(path)`` and ``autoencoders.load`` rea
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import numbers
@@ -54,6 +55,12 @@ def _in_float64(module: torch.nn.Module) -> torch.nn.Module:
     differently with the number of rows in the call, float64 ones far below what a result shows,
     so a row's prediction does not depend on the rows beside it (or their order)."""
     return copy.deepcopy(module).double()
+
+
+def _own_rng(device: torch.device) -> contextlib.AbstractContextManager:
+    """The caller's global random state, CPU and (training on one) GPU, put back after the block,
+    whose fitting seeds and draws from it."""
+    return torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
 
 
 class _Autoencoder(BaseEstimator):
@@ -140,7 +147,7 @@ class _Autoencoder(BaseEstimator):
         self.config_ = self._config(X.shape[1])
         ds = dataset_from_arrays(X.astype(np.float32), self.config_.data)
         device = resolve_device(self.config_.train.device)
-        with torch.random.fork_rng(devices=[]):
+        with _own_rng(device):
             self.autoencoder_ = build_model(self.config_, ds.sample_shape, device)
             train = self.config_.train
             threads = choose_threads(train.threads, self.autoencoder_, train.batch_size)
@@ -288,7 +295,7 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
         self.classes_, labels = np.unique(y, return_inverse=True)
         X = self._fit_autoencoder(X, validated=True)
         cfg = self.config_.replace(epochs=self.head_epochs, lr=self.head_lr, patience=0).train
-        with torch.random.fork_rng(devices=[]):
+        with _own_rng(resolve_device(cfg.device)):
             torch.manual_seed(cfg.seed)
             self.classifier_ = make_classifier(self.autoencoder_, len(self.classes_), self.freeze_encoder)
             x = self._rows(X, validated=True)
@@ -380,7 +387,7 @@ class AutoencoderClusterer(ClusterMixin, _Autoencoder):
         how.k = self.n_clusters  # scikit-learn admits one cluster (every row in it); the command does not
         X = self._fit_autoencoder(X, validated=True)
         how.seed = self.config_.train.seed
-        with torch.random.fork_rng(devices=[]):
+        with _own_rng(resolve_device(self.config_.train.device)):
             result = find_clusters(self.autoencoder_, self._rows(X, validated=True), how, self.config_.train)
         self.clusterer_, self.labels_ = result.clusterer, result.labels.astype(np.int64)
         return self

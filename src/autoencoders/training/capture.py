@@ -36,10 +36,19 @@ def say(message: str, quiet: bool) -> None:
 class CudaGraphs:
     """The CUDA calls a captured step makes (tests stand a CPU double in for them)."""
 
+    _side: torch.cuda.Stream | None = None
+
+    def side(self) -> torch.cuda.Stream:
+        """The one side stream the step's warm-ups and captures run on, as ``torch.cuda.graph`` keeps
+        one: cuBLAS keeps a workspace for every stream it has run on."""
+        if self._side is None:
+            self._side = torch.cuda.Stream()
+        return self._side
+
     @contextlib.contextmanager
     def warmup(self) -> Iterator[None]:
         """The context eager warm-up batches run in: a side stream, as capture requires."""
-        side = torch.cuda.Stream()
+        side = self.side()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
             yield
@@ -56,7 +65,7 @@ class CudaGraphs:
         graph = torch.cuda.CUDAGraph()
         for generator in generators:
             graph.register_generator_state(generator)
-        side = torch.cuda.Stream()
+        side = self.side()
         side.wait_stream(torch.cuda.current_stream())
         with RECORDING, torch.cuda.stream(side):
             graph.capture_begin()

@@ -42,7 +42,7 @@ def bf16_speedup(device_type: str) -> float:
     (only the CPU thread policy reads this; ``auto`` times a GPU's steps instead).
     """
     if device_type == "cuda":
-        return 2.0 if torch.cuda.is_bf16_supported() else 0.0
+        return 2.0 if has_tensor_cores(torch.device("cuda")) else 0.0
     a = torch.randn(512, 512, generator=torch.Generator().manual_seed(0))  # the global stream untouched
     median, first = {}, {}
     with thread_count(1):
@@ -71,19 +71,18 @@ def worth_timing(device: torch.device) -> bool:
     return device.type == "cuda" or bf16_speedup(device.type) >= 1.3
 
 
-def has_tf32(device: torch.device) -> bool:
-    """Whether ``device`` is a GPU with TF32 tensor cores (NVIDIA Ampere or newer)."""
+def has_tensor_cores(device: torch.device) -> bool:
+    """Whether ``device`` is a GPU with TF32 and bf16 tensor cores (NVIDIA Ampere or newer). Not
+    ``torch.cuda.is_bf16_supported()``: it also says yes where bf16 is only emulated, slowly."""
     return device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 8
 
 
 def available(device: torch.device) -> list[str]:
-    """The precisions ``device`` can run, fp32 first."""
-    out = ["fp32"]
-    if has_tf32(device):
-        out.append("tf32")
-    if device.type == "cpu" or torch.cuda.is_bf16_supported():
-        out.append("bf16")
-    return out
+    """The precisions ``device`` can run, fp32 first: on a CPU bf16 (``auto`` times it only where
+    the CPU has bf16 units), on a GPU with tensor cores TF32 and bf16."""
+    if device.type == "cpu":
+        return ["fp32", "bf16"]
+    return ["fp32", "tf32", "bf16"] if has_tensor_cores(device) else ["fp32"]
 
 
 def step_timer(
@@ -129,7 +128,7 @@ def resolve_precision(
     refused."""
     if name != "auto":
         if name not in available(device):
-            what = "TF32 tensor cores" if name == "tf32" else "bf16 support"
+            what = "TF32 tensor cores" if name == "tf32" else "bf16 tensor cores"
             raise UserError(
                 f"--precision {name} needs a GPU with {what} (NVIDIA Ampere or newer); "
                 f"this run is on {device}: use --precision fp32 or auto"

@@ -172,11 +172,11 @@ class Progress:
             "marks": dict(self.marks),
             "elapsed": self.elapsed,
         }
-        copied = None
+        copies, copied = host_copies(tensors), None
         if any(t.is_cuda for t in tensors.values()):
             copied = torch.cuda.Event()
-            copied.record()  # after the copies ``host_copies`` queues
-        job = (self.path, host_copies(tensors), info, copied, rows)
+            copied.record()  # behind the copies just queued: the writer waits for it
+        job = (self.path, copies, info, copied, rows)
         self.saved_at = time.perf_counter()
         if writes_in_background(tensors):
             self.writing = threading.Thread(target=self._write, args=job, name="state")

@@ -72,18 +72,48 @@ def lr_factor(decay: str, step: int, steps: int) -> float:
     return 1.0
 
 
+class Schedule:
+    """An optimizer's learning rates along ``lr_factor(decay, n, steps)`` after ``n`` batches, moved
+    one batch per ``step``. A rate held as a device tensor (capturable Adam) is written in place, one
+    kernel that a replayed CUDA graph reads; never replaced, which would leave the graph reading
+    memory freed, nor read back to the host."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, decay: str, steps: int):
+        self.optimizer, self.decay, self.steps = optimizer, decay, steps
+        self.base = [float(group["lr"]) for group in optimizer.param_groups]  # one read, at the start
+        self.last_epoch = 0  # batches so far (torch's schedules' name for it, which saved states use)
+        self._apply()
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        self._apply()
+
+    def _apply(self) -> None:
+        factor = lr_factor(self.decay, self.last_epoch, self.steps)
+        for group, base in zip(self.optimizer.param_groups, self.base, strict=True):
+            if isinstance(group["lr"], torch.Tensor):
+                group["lr"].fill_(base * factor)
+            else:
+                group["lr"] = base * factor
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"last_epoch": self.last_epoch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """``state`` from ``state_dict``, or from the torch ``LambdaLR`` earlier versions saved."""
+        self.last_epoch = int(state["last_epoch"])
+        self._apply()
+
+
 def make_schedulers(
     optimizers: dict[str, torch.optim.Optimizer], decay: str, steps: int
-) -> dict[str, torch.optim.lr_scheduler.LambdaLR]:
-    """Per-step learning-rate schedules over ``steps``, one per optimizer (see ``lr_factor``; 0 after
+) -> dict[str, Schedule]:
+    """Per-batch learning-rate schedules over ``steps``, one per optimizer (see ``lr_factor``; 0 after
     a decay ends). None for a constant rate: stepping it would cost every batch a Python call and,
     on a GPU, a kernel launch, to write the rate it already has."""
     if decay == "none":
         return {}
-    return {
-        k: torch.optim.lr_scheduler.LambdaLR(o, lambda step: lr_factor(decay, step, steps))
-        for k, o in optimizers.items()
-    }
+    return {k: Schedule(o, decay, steps) for k, o in optimizers.items()}
 
 
 class Step:
@@ -91,7 +121,7 @@ class Step:
 
     module: nn.Module  # what the step trains (its mode is switched, its parameters saved)
     optimizers: dict[str, torch.optim.Optimizer]
-    schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler]
+    schedulers: dict[str, Schedule]
     objective: Objective | None = None  # its epoch-dependent weights follow the loop
     monitor = "loss"  # the validation number early stopping and best-weight keeping minimise
     finished = False  # set by a step that has reached its own end (DEC: assignments settled)
@@ -150,18 +180,21 @@ class Step:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """The optimizers' moments and step counts and the schedules' positions from ``state``. How
+        each optimizer runs stays as this step built it (its rate a device tensor and capturable
+        where CUDA graphs may replay it): a state saved with graphs off resumes with them on."""
         for k, o in self.optimizers.items():
+            built = [(group["lr"], group.get("capturable")) for group in o.param_groups]
             o.load_state_dict(state["optimizers"][k])
-            for group in o.param_groups:  # a saved tensor learning rate comes back on the host
-                for key in ("lr", "initial_lr"):
-                    if isinstance(group.get(key), torch.Tensor):
-                        group[key] = group[key].to(group["params"][0].device)
+            for group, (lr, capturable) in zip(o.param_groups, built, strict=True):
+                if isinstance(lr, torch.Tensor):  # the saved rate's value, in the tensor a graph reads
+                    group["lr"] = lr.fill_(float(group["lr"]))
+                else:
+                    group["lr"] = float(group["lr"])
+                if capturable is not None:
+                    group["capturable"] = capturable
         for k, s in self.schedulers.items():
             s.load_state_dict(state["schedulers"][k])
-            s.base_lrs = [
-                lr.to(g["params"][0].device) if isinstance(lr, torch.Tensor) else lr
-                for lr, g in zip(s.base_lrs, s.optimizer.param_groups)
-            ]
 
 
 class GradientStep(Step):
