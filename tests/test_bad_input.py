@@ -214,8 +214,8 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      _edit_json("config.json", lambda c: c["model"].update(layers=[64, 16, 8])), "evaluate run",
      "autoencoders: error: run: the weights do not fit its config.json (…)"),
     ("run from a newer version", _edit_json("manifest.json", lambda m: m.update(format=99)), "evaluate run",
-     "autoencoders: error: run was written by a newer version of autoencoders (run format 99; this version "
-     "reads 3); upgrade with: pip install --upgrade autoencoders"),
+     "autoencoders: error: run was written by a newer version of this toolkit (run format 99; this version "
+     "reads 3); read it with the version that wrote it, or a later one"),
     ("encode --out a directory", lambda d: (d / "outdir").mkdir(), "encode run --data digits --out outdir",
      "autoencoders: error: --out outdir is a directory; give a file name, e.g. outdir/out.npy"),
     ("encode --out under a file", _write("f.txt", "x"), "encode run --data digits --out f.txt/codes.npy",
@@ -234,7 +234,7 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
     ("classify with fewer labels than classes", None, "classify run --n-labels 5",
      "autoencoders: error: --n-labels 5 is fewer than the 10 classes; give at least one per class"),
     ("classify with more labels than a class has", None, "classify run --n-labels 5000",
-     "autoencoders: error: class … has … training rows but --n-labels 5000 needs 500 of every class; ask for at most … labels"),
+     "autoencoders: error: --n-labels 5000 takes up to 500 labelled rows of every class, but class … has … training rows; ask for at most … labels"),
     ("classify with both --n-labels and --labels-fraction", None, "classify run --n-labels 30 --labels-fraction 0.1",
      "autoencoders classify: error: argument --labels-fraction: not allowed with argument --n-labels; "
      "see autoencoders classify --help"),
@@ -258,10 +258,13 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "autoencoders: error: --labels goes with --data, the rows it labels"),
     ("score with a class the rows lack", None, "score run --data digits --out s.csv --anomalous-class 12",
      "autoencoders: error: --anomalous-class 12: the rows of digits must hold that class and others (classes there: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9)"),
+    ("no rows left for testing", None, "train --test-fraction 0 --epochs 1 --out tf0",
+     "autoencoders: error: --test-fraction 0 leaves no test rows of digits to measure the model on; use a "
+     "larger --test-fraction (default 0.2)"),
     ("training that diverges", None,
      "train --layers 64,32,8 --optimizer sgd --lr 10 --loss mse --output-activation linear --epochs 3 --out div",
      "autoencoders: error: training diverged: the loss became … in epoch … of stage 'train'; train again with a "
-     "lower --lr (now 10); the manifest of div records why it stopped"),
+     "lower --lr (now 10), and --overwrite to train into div again (its manifest records why it stopped)"),
 ]  # fmt: skip
 
 # cases whose command writes on purpose before it fails (the record of why training stopped)

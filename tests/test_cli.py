@@ -110,3 +110,31 @@ def test_the_command_ends_with_its_status_its_whole_output_its_threads_and_exit_
     assert len(done.stdout) > 5000 if status == 0 else done.stderr.count("\n") == 1
     assert (tmp_path / "exit handler").read_text() == "ran"
     assert (tmp_path / "thread").read_text() == "finished"
+
+
+@pytest.mark.parametrize("size", [100, 100_000])
+def test_output_whose_reader_went_away_ends_the_command_quietly(size):
+    """``autoencoders ... | head`` stops reading early: no traceback, the status of a closed pipe,
+    whether the output was still buffered when the command ended or written while it ran."""
+    code = (
+        "from autoencoders import cli; import sys; sys.argv = ['autoencoders']; "
+        f"cli.run = lambda argv: print('x' * {size}) or 0; cli.console()"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    child.stdout.close()  # before it writes a line
+    assert child.wait(timeout=120) == 141
+    assert child.stderr.read() == ""
+
+
+def test_a_command_whose_reader_went_away_midway_ends_quietly(monkeypatch, capsys):
+    from autoencoders import cli
+
+    def printing(argv):
+        raise BrokenPipeError(32, "Broken pipe")  # as print() does once the reader has gone
+
+    monkeypatch.setattr(cli, "run", printing)
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", "run"])
+    assert exc.value.code == 141 and capsys.readouterr().err == ""

@@ -201,7 +201,10 @@ def test_kind_sections_round_trip_and_are_saved_only_for_their_kind():
 @pytest.mark.parametrize(
     ("nested", "message"),
     [
-        ({"model": {"model": "dense"}, "vae": {"beta": 2.0}}, r"section \[vae\] applies to --model vae"),
+        (
+            {"model": {"model": "dense"}, "vae": {"beta": 2.0}},
+            r"--beta \(section \[vae\]\) apply to --model vae",
+        ),
         (
             {"model": {"model": "vae"}, "vae": {"betta": 2.0}},
             r"unknown key\(s\) 'betta' \(did you mean 'beta'\?\) in \[vae\]",
@@ -235,7 +238,9 @@ def test_list_elements_and_numbers_are_checked(nested, message):
 
 def test_a_kind_option_for_another_kind_is_refused_on_the_command_line(tmp_path):
     args = build_parser().parse_args(["train", "--beta", "2"])
-    with pytest.raises(UserError, match=r"section \[vae\] applies to --model vae, not --model dense"):
+    with pytest.raises(
+        UserError, match=r"--beta \(section \[vae\]\) apply to --model vae, and this run's model is dense"
+    ):
         train_config(args)
     args = build_parser().parse_args(["train", "--model", "vae", "--beta", "2", "--kl-warmup", "4"])
     cfg = train_config(args)

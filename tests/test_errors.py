@@ -151,6 +151,14 @@ def test_layer_width_must_match_data_width(npy_data, tmp_path):
     assert not (tmp_path / "r" / "model.safetensors").exists()
 
 
+@pytest.mark.parametrize("use", ["encode", "reconstruct", "score"])
+def test_a_split_the_data_lacks_is_refused_in_one_line(digits_run, use):
+    with pytest.raises(UserError, match="split must be one of all, train, val, test, not 'tst'"):
+        getattr(autoencoders, use)(digits_run.dir, "digits", split="tst")
+    with pytest.raises(UserError, match="not 'tst'"):  # for rows in memory too, which are taken whole
+        getattr(autoencoders, use)(digits_run.dir, np.zeros((3, 64), np.float32), split="tst")
+
+
 def test_not_a_run_directory(tmp_path):
     with pytest.raises(UserError, match="not a run directory"):
         autoencoders.load(tmp_path)

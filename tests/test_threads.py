@@ -43,7 +43,21 @@ def test_auto_takes_one_thread_for_small_products_and_every_cpu_for_large_ones()
     assert choose_threads("auto", large, 64) == available_cpus()  # 50M multiply-adds in fp32
     assert choose_threads("auto", large, 64, speedup=3.7) == 1  # bf16 units: the same product is small
     assert 64 * 784_000 / 3.7 < SMALL_PRODUCT < 64 * 784_000
-    assert choose_threads("3", small, 64) == 3
+    assert choose_threads(str(available_cpus()), small, 64) == available_cpus()
+
+
+def test_more_threads_than_cpus_are_taken_with_a_warning(monkeypatch):
+    import warnings
+
+    from autoencoders.errors import SettingWarning
+    from autoencoders.runtime import threads
+
+    monkeypatch.setattr(threads, "available_cpus", lambda: 2)
+    with pytest.warns(SettingWarning, match="--threads 64 is more than the 2 CPUs this process may use"):
+        assert choose_threads("64", DenseAutoencoder([64, 8]), 64) == 64
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert choose_threads("2", DenseAutoencoder([64, 8]), 64) == 2
 
 
 def test_a_convolution_counts_every_position_its_kernel_is_applied_at():

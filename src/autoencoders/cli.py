@@ -21,11 +21,12 @@ from . import __version__, kinds
 from .commands import handle
 from .config import all_sections
 from .deploy import FORMATS, PARTS
-from .errors import DataWarning, UserError
+from .errors import ToolkitWarning, UserError
 from .figures.run_figures import KINDS
 from .options import AT_LEAST_0, AT_LEAST_1, ClassifyOptions, ClusterOptions, Range, closest
 from .reproduce import EXPERIMENTS
 from .runtime.distributed import teardown
+from .trained import SPLITS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -163,7 +164,6 @@ def _show(f: dataclasses.Field) -> object:
 
 RUN_DIR = {"type": Path, "help": "a run directory written by 'autoencoders train'"}
 DATA = "data spec, as for train: digits | fashion-mnist | mnist | idx:DIR | npy:FILE | csv:FILE | images:DIR"
-SPLITS = ("all", "train", "val", "test")
 
 
 def _ranged(
@@ -415,7 +415,7 @@ def _one_line(show: Callable[..., None]) -> Callable[..., None]:
     """``warnings.showwarning`` that shows this toolkit's warnings as one line, others by ``show``."""
 
     def shown(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> None:
-        if issubclass(category, DataWarning):
+        if issubclass(category, ToolkitWarning):
             print(f"autoencoders: warning: {message}", file=sys.stderr)
         else:  # another library's: as Python shows it, where it was raised
             show(message, category, *args, **kwargs)
@@ -440,6 +440,8 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt as e:
         print("autoencoders: interrupted" + (f"; {e}" if str(e) else ""), file=sys.stderr)
         status = 130
+    except BrokenPipeError:  # what reads the output stopped early (``| head``): end as Unix tools do
+        status = 141
     finally:
         teardown(finished=status == 0)
     sys.exit(status)
@@ -463,6 +465,8 @@ def console() -> None:
     try:
         sys.stdout.flush()
         sys.stderr.flush()
-    except OSError:  # output that could not be written (a full disk; a closed pipe) fails the command
+    except BrokenPipeError:  # as in ``main``: what reads the output stopped early
+        status = status or 141
+    except OSError:  # output that could not be written (a full disk) fails the command
         status = status or 1
     os._exit(status)

@@ -59,7 +59,11 @@ class Config:
         kind = kinds.get(parts["model"].model)
         for name in set(d) & set(kind_sections()):
             if d[name] and name != kind.section_name:
-                raise UserError(f"section [{name}] applies to --model {name}, not --model {kind.name}")
+                given = ", ".join(f"--{k.replace('_', '-')}" for k in d[name])
+                raise UserError(
+                    f"{given} (section [{name}]) apply to --model {name}, and this run's model is "
+                    f"{kind.name}: leave them out, or add --model {name}"
+                )
         options = None
         if kind.section is not None:
             options = _section(kind.section_name, kind.section, d.get(kind.section_name))

@@ -5,5 +5,13 @@ class UserError(ValueError):
     """A problem with the user's input; shown as one line, without a traceback."""
 
 
-class DataWarning(UserWarning):
-    """Data that is read but most likely not what was meant; the CLI shows it as one line."""
+class ToolkitWarning(UserWarning):
+    """Something that works but most likely not as meant; the CLI shows it as one line."""
+
+
+class DataWarning(ToolkitWarning):
+    """Data that is read but most likely not what was meant."""
+
+
+class SettingWarning(ToolkitWarning):
+    """A setting that is taken but most likely slows the run or is not what was meant."""

@@ -174,6 +174,11 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
         cfg.out = str(_new_run_dir(cfg))  # fixed now: every check and write below uses the same directory
         _check_out(Path(cfg.out), overwrite)
     ds = load_dataset(cfg.data)  # errors name the files as they were given
+    if len(ds.x_test) == 0:  # the run's metrics are measured on its test rows
+        raise UserError(
+            f"--test-fraction {cfg.data.test_fraction:g} leaves no test rows of {cfg.data.data} to measure "
+            "the model on; use a larger --test-fraction (default 0.2)"
+        )
     if cfg.data.classes is not None and ds.classes is None:
         what = "has no labels" if ds.y_train is None else "has class numbers for labels"
         raise UserError(f"--classes orders class names, and {cfg.data.data} {what}; leave it out")
@@ -225,7 +230,9 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
         if not main:
             raise
         rundir.write_manifest(out, model.kind, ds.sample_shape, model.code_size, False, stopped=str(e))
-        raise Diverged(f"{e}; the manifest of {out} records why it stopped") from None
+        raise Diverged(
+            f"{e}, and --overwrite to train into {out} again (its manifest records why it stopped)"
+        ) from None
     except KeyboardInterrupt:
         if not main:
             raise

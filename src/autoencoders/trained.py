@@ -82,6 +82,15 @@ def check_width(model: Autoencoder, n_features: int, spec: str) -> None:
 Data = str | np.ndarray | torch.Tensor
 
 
+SPLITS = ("all", "train", "val", "test")
+
+
+def check_split(split: str) -> None:
+    """A UserError unless ``split`` names rows a run's data has: all of them, or a split of training's."""
+    if split not in SPLITS:
+        raise UserError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
+
+
 def rows_of(run: TrainedRun, data: Data, split: str) -> np.ndarray:
     """Rows of ``data`` (a spec, or rows in memory in the training data's units) scaled as the
     run's training data was, checked against its width."""
@@ -92,7 +101,9 @@ def scaled_input(
     data_cfg: DataConfig, scaler: tuple[np.ndarray, np.ndarray], data: Data, split: str
 ) -> np.ndarray:
     """Rows of ``data`` (a spec, or rows in memory in the units of the data ``data_cfg`` reads)
-    scaled by a run's fitted ``scaler``, checked against its width."""
+    scaled by a run's fitted ``scaler``, checked against its width. ``split`` picks rows of a spec;
+    rows in memory are taken whole."""
+    check_split(split)
     if isinstance(data, str):
         x = scaled_rows(data_cfg, data, split, scaler)
     else:
@@ -137,6 +148,7 @@ def scaled_data(
     """``scaled_rows``, their class indices (None for unlabelled data; ``labels``: a labels file
     for ``npy:`` data) and the classes' names (None where they have none), numbered as the run's
     own data was (``data.classes``)."""
+    check_split(split)
     cfg = for_data(data_cfg, data, len(scaler[0]), labels)
     if split == "all":
         raw = read_data(cfg)

@@ -64,12 +64,12 @@ def labelled_subset(
             )
         quota = np.full(len(classes), n_labels // len(classes))
         quota[rng.choice(len(classes), n_labels % len(classes), replace=False)] += 1
-        short = np.flatnonzero(quota > counts)
-        if len(short):
-            c = short[0]
+        if (quota > counts).any():
+            c = np.argmin(counts)  # the class that bounds how many labels every class can give
             raise UserError(
-                f"class {classes[c]} has {counts[c]} training rows but --n-labels {n_labels} needs "
-                f"{quota[c]} of every class; ask for at most {len(classes) * counts.min()} labels"
+                f"--n-labels {n_labels} takes up to {quota.max()} labelled rows of every class, but class "
+                f"{classes[c]} has {counts[c]} training rows; ask for at most "
+                f"{len(classes) * counts[c]} labels"
             )
     picked = [rng.choice(np.flatnonzero(y == c), size=k, replace=False) for c, k in zip(classes, quota)]
     return np.sort(np.concatenate(picked))
@@ -173,8 +173,9 @@ def train_classifier(
     how.check()
     if ds.y_train is None or ds.y_test is None:
         raise UserError(
-            "classification needs labels: give labelled data (the run's own, idx:DIR, images:DIR with class "
-            "folders, or a csv: file with the run's label column)"
+            "classification needs labels, and this data has none: give --data with labels (idx:DIR, "
+            "images:DIR with class folders, a csv: file with the run's label column, or npy: data with "
+            "--labels FILE.npy)"
         )
     classes, y_train = np.unique(ds.y_train.numpy(), return_inverse=True)
     if len(classes) < 2:

@@ -218,8 +218,8 @@ def check_format(found: object, where: Path, what: str = "run format") -> None:
         return
     if isinstance(found, int) and found > RUN_FORMAT:
         raise UserError(
-            f"{where} was written by a newer version of autoencoders ({what} {found}; this version "
-            f"reads {RUN_FORMAT}); upgrade with: pip install --upgrade autoencoders"
+            f"{where} was written by a newer version of this toolkit ({what} {found}; this version "
+            f"reads {RUN_FORMAT}); read it with the version that wrote it, or a later one"
         )
     raise UserError(
         f"{where} has {what} {found}, from an older version (this one reads {RUN_FORMAT}); train it again"

@@ -13,13 +13,14 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ..errors import UserError
+from ..errors import SettingWarning, UserError
 
 # Below this much work in the largest matrix product of a step (batch × weights, in fp32
 # multiply-adds), one thread is faster than two: the split costs more than it saves. Measured
@@ -77,6 +78,13 @@ def choose_threads(setting: str, model: nn.Module, batch_size: int, speedup: flo
     bf16 units): the same product is less work to split.
     """
     if setting != "auto":
+        if int(setting) > available_cpus():
+            warnings.warn(
+                f"--threads {setting} is more than the {available_cpus()} CPUs this process may use, and "
+                f"threads beyond them wait on each other; use --threads auto or at most {available_cpus()}",
+                SettingWarning,
+                stacklevel=2,
+            )
         return int(setting)
     if batch_size * largest_layer(model) / speedup < SMALL_PRODUCT:
         return 1
