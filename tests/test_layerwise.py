@@ -535,3 +535,18 @@ def test_train_api_with_greedy_pretraining(greedy_run):
     loaded = autoencoders.load(run.dir)
     for name, value in run.model.state_dict().items():
         assert torch.equal(loaded.state_dict()[name], value), name
+
+
+def test_the_summary_of_a_pretrained_run_shows_the_stack_trained_without_pretraining(tmp_path, capsys):
+    from autoencoders.cli import run as cli_run
+
+    out = tmp_path / "run"
+    argv = ["train", "--pretrain", "greedy", "--pretrain-epochs", "1", "--epochs", "1", "--layers", "64,16,8"]
+    assert cli_run([*argv, "--quiet", "--precision", "fp32", "--out", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    line = capsys.readouterr().out.splitlines()[1]
+    assert line.endswith(
+        f"; without pretraining (the same stack from random init): test SSE/image "
+        f"{m['no_pretraining_sse_per_image']:.3f}, "
+        f"linear probe {m['no_pretraining_linear_probe_accuracy']:.3f}"
+    )

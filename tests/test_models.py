@@ -44,9 +44,10 @@ def test_dense_shapes_and_mirrored_decoder():
     assert model.code_size == 8 and model.depth == 2
 
 
-def test_from_config_defaults_to_d_256_64_16():
-    model = DenseAutoencoder.from_config(Config().model, None, (30,))
-    assert model.layers == [30, 256, 64, 16]
+def test_from_config_defaults_to_d_256_64_16_with_a_code_narrower_than_the_input():
+    assert DenseAutoencoder.from_config(Config().model, None, (784,)).layers == [784, 256, 64, 16]
+    assert DenseAutoencoder.from_config(Config().model, None, (30,)).layers == [30, 256, 64, 15]
+    assert DenseAutoencoder.from_config(Config().model, None, (6,)).layers == [6, 256, 64, 3]
 
 
 def test_bce_needs_sigmoid_output():

@@ -81,8 +81,8 @@ def test_config_json_records_the_run(digits_run):
 def test_config_json_records_default_layers(tmp_path, npy_data):
     xp, _, _ = npy_data
     run = autoencoders.train(data=f"npy:{xp}", epochs=1, out=str(tmp_path / "r"), **FAST)
-    assert Config.load_json(tmp_path / "r" / "config.json").model.layers == [6, 256, 64, 16]
-    assert run.model.layers == [6, 256, 64, 16]
+    assert Config.load_json(tmp_path / "r" / "config.json").model.layers == [6, 256, 64, 3]
+    assert run.model.layers == [6, 256, 64, 3]  # a code narrower than the rows it encodes
 
 
 def test_history_csv(digits_run):

@@ -184,7 +184,8 @@ class ModelConfig:
     model: str = option("dense", "model kind (each has its own options below)")
     layers: list[int] | None = option(
         None,
-        "layer widths from the input (D: the data's width) to the code, e.g. 784,1000,500,250,30",
+        "layer widths from the input (D: the data's width) to the code, e.g. 784,1000,500,250,30; "
+        "by default a code of at most D/2",
         shown_default="D,256,64,16",
     )
     activation: str = option("relu", "hidden-layer activation", ACTIVATIONS)

@@ -72,9 +72,10 @@ class DenseAutoencoder(Stack):
 def widths_for(
     layers: list[int] | None, input_shape: tuple[int, ...], default: tuple[int, ...] = (256, 64, 16)
 ) -> list[int]:
-    """``--layers`` checked against the data's width, or the input width then ``default``."""
+    """``--layers`` checked against the data's width, or the input width then ``default``, its code
+    at most half the input's width: a code as wide as a narrow table's rows could copy them through."""
     n_features = math.prod(input_shape)
-    layers = layers or [n_features, *default]
+    layers = layers or [n_features, *default[:-1], min(default[-1], max(1, n_features // 2))]
     if layers[0] != n_features:
         raise UserError(
             f"--layers starts with {layers[0]} but the data has {n_features} features; "
