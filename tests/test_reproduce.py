@@ -18,6 +18,7 @@ def test_each_experiment_runs_and_tables_published_against_measured(name, tmp_pa
     run, table = reproduce(name, data="digits", out=tmp_path / name, layers=SMALL[name], **FAST)
     assert (run.dir / "reproduction.md").read_text() == table
     assert "published values are on MNIST; this run is on digits" in table
+    assert f"This run's stack: {'-'.join(map(str, SMALL[name]))}." in table  # not the paper's
     metrics = json.loads((run.dir / "metrics.json").read_text())
     rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ") and "---" not in line][
         1:

@@ -148,6 +148,7 @@ def reproduce(
             metrics[method] = found.summary
     rows = [(what, published, _fmt(read(metrics))) for what, published, read in PUBLISHED[name]]
     note = "" if data == "mnist" else f" The published values are on MNIST; this run is on {data}."
+    note += f" This run's stack: {'-'.join(map(str, run.config.model.layers))}."
     table = "\n".join(
         [
             f"# {exp.title}",
