@@ -125,7 +125,14 @@ def _scatter_on(
         for i, c in enumerate(classes[:20]):
             keep = groups == c
             ax.scatter(points[keep, 0], points[keep, 1], s=6, alpha=0.7, color=cmap(i % cmap.N), label=str(c))
-        ax.legend(title=legend, fontsize=7, markerscale=2, loc="best", ncol=2 if len(classes) > 10 else 1)
+        ax.legend(  # beside the points, never over them
+            title=legend,
+            fontsize=7,
+            markerscale=2,
+            loc="center left",
+            bbox_to_anchor=(1.01, 0.5),
+            ncol=2 if len(classes) > 10 else 1,
+        )
     ax.grid(alpha=0.3)
 
 
@@ -166,6 +173,7 @@ def cluster_map(
         ax.set_ylabel(axes[1])
         ax.set_title(f"coloured by {name}", fontsize=9)
     fig.suptitle(title, fontsize=10)
+    fig.tight_layout()  # each panel's legend, beside it, clear of the next panel
     _save(fig, path)
 
 
@@ -232,5 +240,5 @@ def pretraining_comparison(history: list[dict], metrics: dict, path: str | Path)
     bars.bar_label(drawn, fmt="%.2f", fontsize=8)
     bars.set_ylabel("test SSE per image (lower is better)")
     bars.set_title("reconstruction error at the same code size", fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(w_pad=2.5)  # the bars' axis label clear of the curves' frame
     _save(fig, path)
