@@ -250,6 +250,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         return rows * span + offset
 
     def score(self, X: Any, y: Any = None) -> float:
+        """Minus the mean over rows of each row's summed squared reconstruction error."""
         return -float(self._errors(X).mean())
 
 
