@@ -534,3 +534,11 @@ def test_a_training_clock_starts_once_an_optimizer_has_been_built(monkeypatch):
     monkeypatch.setattr(steps.time, "perf_counter", clock)
     state.Progress(None)
     assert events[:2] == ["optimizer", "clock"]
+
+
+def test_a_run_shows_itself_in_one_line(digits_run):
+    shown = repr(digits_run)
+    assert "\n" not in shown and len(shown) < 300  # not its config, weights and every epoch
+    assert shown.startswith(
+        f"Run(dir='{digits_run.dir}', model=dense 64-32-8, epochs_run=3, test_sse_per_image="
+    )

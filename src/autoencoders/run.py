@@ -58,6 +58,15 @@ class Run:
     metrics: dict[str, Any]
     history: list[dict[str, Any]]
 
+    def __repr__(self) -> str:
+        """Where, what and how well, in one line (the config, weights and history are its fields)."""
+        m = self.metrics
+        keys = ("epochs_run", "test_sse_per_image", "pca_sse_per_image", "linear_probe_accuracy")
+        shown = {k: m[k] for k in keys if k in m}
+        numbers = "".join(f", {k}={v:.4g}" for k, v in shown.items())
+        layers = "-".join(map(str, self.model.layers))
+        return f"Run(dir='{self.dir}', model={self.model.kind} {layers}{numbers})"
+
 
 def as_config(config: Config | dict | str | Path | None = None, **overrides: Any) -> Config:
     """A validated Config from a Config, nested dict, TOML path or nothing, plus flat overrides."""
