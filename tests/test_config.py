@@ -203,7 +203,7 @@ def test_kind_sections_round_trip_and_are_saved_only_for_their_kind():
     [
         (
             {"model": {"model": "dense"}, "vae": {"beta": 2.0}},
-            r"--beta \(section \[vae\]\) apply to --model vae",
+            r"--beta \(section \[vae\]\): options of --model vae",
         ),
         (
             {"model": {"model": "vae"}, "vae": {"betta": 2.0}},
@@ -239,7 +239,7 @@ def test_list_elements_and_numbers_are_checked(nested, message):
 def test_a_kind_option_for_another_kind_is_refused_on_the_command_line(tmp_path):
     args = build_parser().parse_args(["train", "--beta", "2"])
     with pytest.raises(
-        UserError, match=r"--beta \(section \[vae\]\) apply to --model vae, and this run's model is dense"
+        UserError, match=r"--beta \(section \[vae\]\): options of --model vae, and this run's model is dense"
     ):
         train_config(args)
     args = build_parser().parse_args(["train", "--model", "vae", "--beta", "2", "--kl-warmup", "4"])

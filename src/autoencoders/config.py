@@ -59,10 +59,11 @@ class Config:
         kind = kinds.get(parts["model"].model)
         for name in set(d) & set(kind_sections()):
             if d[name] and name != kind.section_name:
-                given = ", ".join(f"--{k.replace('_', '-')}" for k in d[name])
+                flags = [f"--{k.replace('_', '-')}" for k in d[name] if isinstance(k, str)]
+                given = f"{', '.join(flags)} (section [{name}])" if isinstance(d[name], dict) else f"[{name}]"
                 raise UserError(
-                    f"{given} (section [{name}]) apply to --model {name}, and this run's model is "
-                    f"{kind.name}: leave them out, or add --model {name}"
+                    f"{given}: options of --model {name}, and this run's model is {kind.name}; leave them "
+                    f"out, or add --model {name}"
                 )
         options = None
         if kind.section is not None:
