@@ -350,6 +350,19 @@ def test_a_resumed_run_keeps_its_measured_threads_without_timing_again(tmp_path,
     assert autoencoders.resume(tmp_path / "old").metrics["threads"] == 1
 
 
+def test_copies_made_to_time_a_step_share_the_rows_it_only_reads():
+    """DEC holds every training row; three timing copies of them could fill a GPU."""
+    from autoencoders.training.precision import copies_of
+
+    step = autoencoder_step(DenseAutoencoder([16, 8]), TrainConfig(), steps=10)
+    rows = torch.rand(1000, 16)
+    step.rows, step.data = rows, lambda: [rows]
+    copied = copies_of(step)()
+    assert copied.rows is rows
+    assert not any(a is b for a, b in zip(copied.module.parameters(), step.module.parameters()))
+    assert copied.optimizers["main"].param_groups[0]["params"][0] is next(copied.module.parameters())
+
+
 def test_cpu_auto_precision_without_bf16_units_times_nothing(monkeypatch):
     from autoencoders.training import precision
 

@@ -155,6 +155,9 @@ class DECStep(GradientStep):
         self.updates, self.checked_at, self.changed = 0, 0, None
         self.labels = self.refresh()
 
+    def data(self) -> list[torch.Tensor]:
+        return [self.rows]
+
     def refresh(self) -> torch.Tensor:
         """Set the target from the soft assignment of every row; return their clusters."""
         q = self.losses.clusterer.assign(self.rows)

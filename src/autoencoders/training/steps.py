@@ -157,6 +157,10 @@ class Step:
         """Random generators of its own that ``train_batch`` draws from (a CUDA graph registers them)."""
         return []
 
+    def data(self) -> list[torch.Tensor]:
+        """Rows the step holds and only reads (copies of the step made to time it share them)."""
+        return []
+
     def _update(self, name: str, loss: torch.Tensor) -> None:
         """One update of optimizer ``name`` on ``loss``."""
         optimizer = self.optimizers[name]
