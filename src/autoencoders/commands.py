@@ -226,7 +226,9 @@ def _classify(args: argparse.Namespace) -> None:
     result = api.classify(args.run_dir, labels_fraction, args.out, args.data, args.labels, **options)
     m = result.metrics
     print(
-        f"test accuracy {m['test_accuracy']:.4f} ({m['method']}) with {m['labelled_examples']} labelled "
+        f"test accuracy {m['test_accuracy']:.4f} ({m['method']}"
+        + (", from scratch" if m.get("from_scratch") else "")
+        + f") with {m['labelled_examples']} labelled "
         f"examples ({100 * m['labels_used_fraction']:.2f} % of the training labels) and "
         f"{m['validation_labels']} for validation, {m['train_seconds']:.1f} s"
     )
