@@ -132,8 +132,10 @@ def _recon(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
 def _denoise(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
     x = rows.x
     kind, level = run.cfg.model.corruption, run.cfg.model.noise
+    title = f"denoising on test images ({kind} {level:g}, as it was trained)"
     if kind == "none":  # a plain run: show what it does with the corruption a denoising AE would get
         kind, level = "masking", 0.3
+        title = "denoising on test images (masking 0.3; this model was trained without corruption)"
     torch.manual_seed(0)
     noisy = make_corruption(kind, level)(x[:n].clone())
     rows = [
@@ -141,9 +143,7 @@ def _denoise(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
         (f"{kind} {level:g}", noisy),
         ("reconstructed", reconstruct_all(run.model, noisy)),
     ]
-    plots.labelled_rows(
-        [(a, b.numpy()) for a, b in rows], path, run.display_shape, "denoising on test images"
-    )
+    plots.labelled_rows([(a, b.numpy()) for a, b in rows], path, run.display_shape, title)
 
 
 def _first_layer(model: nn.Module) -> nn.Module:
