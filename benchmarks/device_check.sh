@@ -9,7 +9,7 @@
 # VAE comparison, umap-learn for the tests) go to .devdata and .whl, which git ignores:
 #   bash benchmarks/device_check.sh --prepare
 # Then copy the checkout with both folders to the GPU machine and run there (its python3 holding
-# torch with CUDA, numpy, scikit-learn, safetensors, matplotlib, tqdm, pytest; at most 9 minutes):
+# torch with CUDA, numpy, scikit-learn, safetensors, matplotlib, tqdm, pytest; about 9 minutes):
 #   bash benchmarks/device_check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."

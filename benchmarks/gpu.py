@@ -160,7 +160,8 @@ def ours(work: Path, name: str, args: argparse.Namespace, **options: Any) -> dic
 def start_seconds(device: str) -> float:
     """What a command spends before its own work: Python, torch and this package imported, and
     the device's first tensor (a GPU's context); the least of three fresh processes."""
-    code = f"import autoencoders, torch; torch.zeros(1, device={device!r}).sum().item()"
+    # ended as the command ends, without Python's module teardown
+    code = f"import autoencoders, os, torch; torch.zeros(1, device={device!r}).sum().item(); os._exit(0)"
     times = []
     for _ in range(3):
         t0 = time.perf_counter()

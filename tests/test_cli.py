@@ -80,17 +80,19 @@ def test_written_files_follow_the_umask(tmp_path, mask, mode):
 
 
 CONSOLE = """
-import atexit, pathlib, sys, threading, time
+import atexit, concurrent.futures, pathlib, sys, threading, time
 from autoencoders.cli import console
 marks = pathlib.Path(sys.argv[1])
 atexit.register(lambda: (marks / "exit handler").write_text("ran"))  # as a library might
 late = lambda: (time.sleep(0.3), (marks / "thread").write_text("finished"))
 threading.Thread(target=late).start()  # a thread still working when the command ends
+concurrent.futures.ThreadPoolExecutor(1).submit(time.sleep, 0).result()  # a pool's idle worker
 sys.argv = ["autoencoders", *sys.argv[2:]]
 console()
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("argv", "status"),
     [(["train", "--help"], 0), (["train", "--data", "bogus", "--quiet"], 2), (["--bogus"], 2)],
@@ -112,6 +114,7 @@ def test_the_command_ends_with_its_status_its_whole_output_its_threads_and_exit_
     assert (tmp_path / "thread").read_text() == "finished"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [100, 100_000])
 def test_output_whose_reader_went_away_ends_the_command_quietly(size):
     """``autoencoders ... | head`` stops reading early: no traceback, the status of a closed pipe,

@@ -352,11 +352,14 @@ def test_a_resumed_run_keeps_its_measured_threads_without_timing_again(tmp_path,
 
 def test_copies_made_to_time_a_step_share_the_rows_it_only_reads():
     """DEC holds every training row; three timing copies of them could fill a GPU."""
+    from autoencoders.clustering.model import Clusterer, DECLosses, DECStep
     from autoencoders.training.precision import copies_of
 
-    step = autoencoder_step(DenseAutoencoder([16, 8]), TrainConfig(), steps=10)
     rows = torch.rand(1000, 16)
-    step.rows, step.data = rows, lambda: [rows]
+    clusterer = Clusterer(DenseAutoencoder([16, 4]), torch.rand(3, 4))
+    step = DECStep(
+        DECLosses(clusterer, len(rows)), rows, TrainConfig(), steps=10, refresh=5, check=5, tol=0.01
+    )
     copied = copies_of(step)()
     assert copied.rows is rows
     assert not any(a is b for a, b in zip(copied.module.parameters(), step.module.parameters()))
@@ -416,9 +419,18 @@ def test_cuda_graph_option_is_validated():
 
 class _HostReads(TorchDispatchMode):
     """Where tensor values are read by the host (``.item()``, ``float()``, ``bool()``, ``if t:``, a
-    tensor as an index or a format argument): on a GPU each read waits for every queued kernel."""
+    tensor as an index or a format argument, ``torch.equal``), where a result's size depends on
+    values (``nonzero``, a boolean mask), and where a GPU tensor is copied to the host: on a GPU
+    each one waits for every queued kernel."""
 
-    READS = {torch.ops.aten._local_scalar_dense.default, torch.ops.aten.is_nonzero.default}
+    aten = torch.ops.aten
+    READS = {
+        aten._local_scalar_dense.default,
+        aten.is_nonzero.default,
+        aten.equal.default,
+        aten.nonzero.default,
+        aten.masked_select.default,
+    }
 
     def __init__(self):
         super().__init__()
@@ -426,11 +438,15 @@ class _HostReads(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         self.ops += 1
-        if func in self.READS:
+        out = func(*args, **(kwargs or {}))
+        to_host = (
+            func is self.aten._to_copy.default and args[0].device.type != "cpu" == out.device.type
+        ) or (func is self.aten.copy_.default and args[1].device.type != "cpu" == args[0].device.type)
+        if func in self.READS or to_host:
             # the innermost line outside torch (and outside this method) that asked for the value
             line = [f for f in traceback.extract_stack()[:-1] if "/torch/" not in f.filename][-1]
             self.reads.append(f"{line.filename}:{line.lineno}: {line.line}")
-        return func(*args, **(kwargs or {}))
+        return out
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import FAST
+from helpers import DEVICE, FAST
 
 import autoencoders
 import autoencoders.run as run_module
@@ -542,7 +542,7 @@ def test_the_summary_of_a_pretrained_run_shows_the_stack_trained_without_pretrai
 
     out = tmp_path / "run"
     argv = ["train", "--pretrain", "greedy", "--pretrain-epochs", "1", "--epochs", "1", "--layers", "64,16,8"]
-    assert cli_run([*argv, "--quiet", "--precision", "fp32", "--out", str(out)]) == 0
+    assert cli_run([*argv, "--quiet", "--precision", "fp32", "--device", DEVICE, "--out", str(out)]) == 0
     m = json.loads((out / "metrics.json").read_text())
     line = capsys.readouterr().out.splitlines()[1]
     assert line.endswith(

@@ -458,15 +458,16 @@ def console() -> None:
         status = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
         if not isinstance(e.code, int | None):  # a message, which Python would print
             print(e.code, file=sys.stderr)
-    for thread in threading.enumerate():  # as Python would, before its exit handlers
-        if thread is not threading.main_thread() and not thread.daemon:
-            thread.join()
-    atexit._run_exitfuncs()  # noqa: SLF001  the handlers Python's own exit runs
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except BrokenPipeError:  # as in ``main``: what reads the output stopped early
-        status = status or 141
-    except OSError:  # output that could not be written (a full disk) fails the command
-        status = status or 1
+    # what Python's own exit does before its teardown: stop thread pools and join the threads
+    # still working, then run the exit handlers (both functions are the interpreter's own)
+    threading._shutdown()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:  # None: the process started with it closed
+                stream.flush()
+        except BrokenPipeError:  # as in ``main``: what reads the output stopped early
+            status = status or 141
+        except OSError:  # output that could not be written (a full disk) fails the command
+            status = status or 1
     os._exit(status)

@@ -120,17 +120,6 @@ def _train(args: argparse.Namespace) -> None:
         f"{m['train_seconds']:.1f} s, {m['samples_per_second']:.0f} samples/s"
         + (f", linear probe {m['linear_probe_accuracy']:.3f}" if "linear_probe_accuracy" in m else "")
         + (
-            f"; without pretraining (the same stack from random init): test SSE/image "
-            f"{m['no_pretraining_sse_per_image']:.3f}"
-            + (
-                f", linear probe {m['no_pretraining_linear_probe_accuracy']:.3f}"
-                if "no_pretraining_linear_probe_accuracy" in m
-                else ""
-            )
-            if "no_pretraining_sse_per_image" in m
-            else ""
-        )
-        + (
             f", test NLL {m['test_nll']:.2f} ± {m['test_nll_se']:.2f} nats on {m['nll_rows']} test images "
             f"(−ELBO {m['test_neg_elbo']:.2f} on all)"
             if "test_nll_se" in m
@@ -139,6 +128,17 @@ def _train(args: argparse.Namespace) -> None:
         + (
             f", {m['replayed_batches']} of {m['train_batches']} batches replayed as CUDA graphs"
             if "replayed_batches" in m
+            else ""
+        )
+        + (
+            f"; without pretraining (the same stack from random init): test SSE/image "
+            f"{m['no_pretraining_sse_per_image']:.3f}"
+            + (
+                f", linear probe {m['no_pretraining_linear_probe_accuracy']:.3f}"
+                if "no_pretraining_linear_probe_accuracy" in m
+                else ""
+            )
+            if "no_pretraining_sse_per_image" in m
             else ""
         )
     )

@@ -65,7 +65,7 @@ class Run:
         shown = {k: m[k] for k in keys if k in m}
         numbers = "".join(f", {k}={v:.4g}" for k, v in shown.items())
         layers = "-".join(map(str, self.model.layers))
-        return f"Run(dir='{self.dir}', model={self.model.kind} {layers}{numbers})"
+        return f"Run(dir={str(self.dir)!r}, model={self.model.kind} {layers}{numbers})"
 
 
 def as_config(config: Config | dict | str | Path | None = None, **overrides: Any) -> Config:
@@ -218,6 +218,7 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
         out.mkdir(parents=True, exist_ok=True)
         rundir.write_config(out, cfg.to_dict())
         rundir.write_manifest(out, model.kind, ds.sample_shape, model.code_size, completed=False)
+    setup_seconds = time.perf_counter() - started  # the training clock starts with Progress
     progress = Progress(out / rundir.STATE if main else None, saved)
     progress.attach("model", model)
     cfg.train.precision = progress.marks.setdefault("precision", precision)
@@ -233,7 +234,7 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
             if _Alongside.worth_it(ds, device, threads):
                 alongside = _Alongside(ds, model.code_size, device)
             return _train_and_report(
-                cfg, ds, model, device, progress, out, started, alongside.result if alongside else True
+                cfg, ds, model, device, progress, out, setup_seconds, alongside.result if alongside else True
             )
     except Diverged as e:
         if not main:
@@ -372,14 +373,13 @@ def _train_and_report(
     device: torch.device,
     progress: Progress,
     out: Path,
-    started: float,
+    setup_seconds: float,
     data_baselines: bool | Callable[[], dict] = True,
 ) -> Run:
-    """The stages of a run, then (on rank 0) its metrics, beside ``data_baselines`` (as ``evaluate``
-    takes them), weights, history and figures. ``started``: when this process began the run (its
-    ``time.perf_counter()``)."""
+    """The stages of a run, then (on rank 0) its metrics (with the ``setup_seconds`` this process
+    spent before training), beside ``data_baselines`` (as ``evaluate`` takes them), weights,
+    history and figures."""
     rank, world = distributed.rank_and_size()
-    setup_seconds = time.perf_counter() - started
     stage = train_stages(model, cfg, ds, device, progress)
     progress.marks.setdefault("train_seconds", progress.elapsed)
     baseline = None
