@@ -83,10 +83,17 @@ def epoch_batches(
         if not local:  # a last chunk with fewer rows than ranks: no rank has a batch in it
             continue
         mine = pos[torch.cat(local).numpy()]
-        parts = [
-            t.read(mine) if isinstance(t, RowStream) else t[torch.from_numpy(mine).to(t.device)] for t in data
-        ]
+        index = torch.from_numpy(mine)
+        parts = [t.read(mine) if isinstance(t, RowStream) else t[_on(index, t.device)] for t in data]
         start = 0
         for idx in local:
             yield tuple(p[start : start + len(idx)] for p in parts)
             start += len(idx)
+
+
+def _on(index: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``index`` (host memory) on ``device``: to a GPU from page-locked memory without waiting, as
+    the streamed parts' rows go, where a copy from pageable memory would wait for its queued work."""
+    if device.type == "cpu":
+        return index
+    return index.pin_memory().to(device, non_blocking=True)
