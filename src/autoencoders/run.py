@@ -218,8 +218,8 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
         out.mkdir(parents=True, exist_ok=True)
         rundir.write_config(out, cfg.to_dict())
         rundir.write_manifest(out, model.kind, ds.sample_shape, model.code_size, completed=False)
-    setup_seconds = time.perf_counter() - started  # the training clock starts with Progress
-    progress = Progress(out / rundir.STATE if main else None, saved)
+    progress = Progress(out / rundir.STATE if main else None, saved)  # the training clock starts
+    setup_seconds = time.perf_counter() - started  # torch's compiler stack loaded too, either way
     progress.attach("model", model)
     cfg.train.precision = progress.marks.setdefault("precision", precision)
     threads = progress.marks.setdefault("threads", threads)
