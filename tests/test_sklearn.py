@@ -233,3 +233,21 @@ def test_every_method_of_an_unfitted_estimator_says_it_is_not_fitted(estimator, 
         method = getattr(estimator(), name)
         with pytest.raises(NotFittedError):
             calls.get(name, lambda method: method(rows))(method)
+
+
+def test_the_default_code_of_a_narrow_table_is_narrower_than_its_rows(tmp_path):
+    """As the CLI's: six columns get a 3-unit code (PCA at the same size is then no exact copy), and
+    rows off the 2-D surface the training rows lie on are flagged."""
+    rng = np.random.default_rng(0)
+    mixing = rng.normal(size=(2, 6))
+    normal = np.tanh(rng.uniform(-1, 1, (600, 2)) @ mixing)
+    odd = rng.uniform(-1, 1, (30, 6))
+    det = AutoencoderOutlierDetector(epochs=40, random_state=0).fit(normal[:500])
+    assert det.autoencoder_.layers == [6, 256, 64, 3]
+    truth = np.r_[np.zeros(100), np.ones(30)]
+    assert roc_auc_score(truth, -det.score_samples(np.concatenate([normal[500:], odd]))) > 0.9
+    assert AutoencoderTransformer(epochs=1).fit(load_digits().data[:100]).autoencoder_.code_size == 16
+    det.save(tmp_path / "det")  # the default (None) saved as such
+    again = AutoencoderOutlierDetector.load(tmp_path / "det")
+    assert again.layers is None and again.autoencoder_.layers == [6, 256, 64, 3]
+    np.testing.assert_array_equal(again.score_samples(odd), det.score_samples(odd))

@@ -66,7 +66,9 @@ def _own_rng(device: torch.device) -> contextlib.AbstractContextManager:
 class _Autoencoder(BaseEstimator):
     """Parameters and fitting shared by the estimators; the defaults here are the transformer's.
 
-    ``layers`` are the widths after the input (the last is the code size); ``options`` takes
+    ``layers`` are the widths after the input (the last is the code size; None: the model's own,
+    for a dense stack 256, 64 and a code of 16 or half the input's width when that is narrower, so
+    that a narrow table's code is a reduction of it); ``options`` takes
     any other training option by its flat name (``{"channels": [16, 32], "beta": 2.0}``). Codes
     meant as features default to a denoising autoencoder (Gaussian noise, σ = 0.3) of tanh units:
     on digits, logistic regression on its 16 codes beats it on PCA's 16 components, where ReLU
@@ -76,7 +78,7 @@ class _Autoencoder(BaseEstimator):
     def __init__(
         self,
         model: str = "dense",
-        layers: tuple[int, ...] = (256, 64, 16),
+        layers: tuple[int, ...] | None = None,
         activation: str = "tanh",
         code_activation: str = "linear",
         loss: str = "bce",
@@ -113,7 +115,7 @@ class _Autoencoder(BaseEstimator):
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         settings = {
             "model": self.model,
-            "layers": [n_features, *self.layers],
+            "layers": None if self.layers is None else [n_features, *self.layers],
             "activation": self.activation,
             "code_activation": self.code_activation,
             "loss": self.loss,
@@ -203,7 +205,8 @@ class _Autoencoder(BaseEstimator):
         saved = rundir.read_json(path / rundir.ESTIMATOR, "saved estimator (estimator.json)")
         if saved["class"] != cls.__name__:
             raise UserError(f"{path} holds an estimator of class {saved['class']}; load it with that class")
-        est = cls(**{**saved["params"], "layers": tuple(saved["params"]["layers"])})
+        layers = saved["params"]["layers"]
+        est = cls(**{**saved["params"], "layers": None if layers is None else tuple(layers)})
         run = open_run(path)  # config, model and input scaling, read once
         est.config_, est.autoencoder_, est.scaler_ = run.cfg, run.model, run.scaler
         est.n_features_in_ = saved["n_features_in"]
@@ -263,7 +266,7 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
     def __init__(
         self,
         model: str = "dense",
-        layers: tuple[int, ...] = (256, 64, 16),
+        layers: tuple[int, ...] | None = None,
         activation: str = "relu",
         code_activation: str = "linear",
         loss: str = "bce",
@@ -346,7 +349,7 @@ class AutoencoderClusterer(ClusterMixin, _Autoencoder):
         n_clusters: int = 8,
         method: str = "kmeans",
         model: str = "dense",
-        layers: tuple[int, ...] = (256, 64, 16),
+        layers: tuple[int, ...] | None = None,
         activation: str = "relu",
         code_activation: str = "linear",
         loss: str = "bce",
@@ -431,7 +434,7 @@ class AutoencoderOutlierDetector(OutlierMixin, _Autoencoder):
     def __init__(
         self,
         model: str = "dense",
-        layers: tuple[int, ...] = (256, 64, 16),
+        layers: tuple[int, ...] | None = None,
         activation: str = "relu",
         code_activation: str = "linear",
         loss: str = "bce",

@@ -73,8 +73,8 @@ def widths_for(
     layers: list[int] | None, input_shape: tuple[int, ...], default: tuple[int, ...] = (256, 64, 16)
 ) -> list[int]:
     """``--layers`` checked against the data's width, or the input width then ``default``, its code
-    at most half the input's width (one unit at least): a code as wide as a narrow table's rows
-    could copy them through."""
+    at most half the input's width (one unit at least): a code as wide as a narrow table's rows is
+    no reduction of them, and PCA at its size, the run's baseline, would copy them exactly."""
     n_features = math.prod(input_shape)
     layers = layers or [n_features, *default[:-1], min(default[-1], max(1, n_features // 2))]
     if layers[0] != n_features:
