@@ -103,10 +103,10 @@ def scaled_input(
     """Rows of ``data`` (a spec, or rows in memory in the units of the data ``data_cfg`` reads)
     scaled by a run's fitted ``scaler``, checked against its width. ``split`` picks rows of a spec;
     rows in memory are taken whole."""
-    check_split(split)
     if isinstance(data, str):
-        x = scaled_rows(data_cfg, data, split, scaler)
+        x = scaled_rows(data_cfg, data, split, scaler)  # the split checked where it is taken
     else:
+        check_split(split)  # a mistyped one is named, though rows in memory take none
         rows = data.detach().cpu().numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
         if rows.ndim < 2 or not np.issubdtype(rows.dtype, np.number) or len(rows) == 0:
             raise UserError(

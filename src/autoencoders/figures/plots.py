@@ -111,11 +111,20 @@ def labelled_rows(
 
 
 def _scatter_on(
-    ax: plt.Axes, points: np.ndarray, groups: np.ndarray | None, legend: str, order: list | None = None
+    ax: plt.Axes,
+    points: np.ndarray,
+    groups: np.ndarray | None,
+    legend: str,
+    order: list | None,
+    axes: tuple[str, str],
+    title: str,
 ) -> None:
-    """``points`` on ``ax``, one colour per group (at most 20 in the legend), the groups in
-    ``order`` (class names in the order of their numbers) or sorted."""
+    """``points`` on ``ax`` under ``axes``' names and ``title``, one colour per group (at most 20 in
+    the legend), the groups in ``order`` (class names in the order of their numbers) or sorted."""
     plt = _pyplot()
+    ax.set_xlabel(axes[0])
+    ax.set_ylabel(axes[1])
+    ax.set_title(title, fontsize=9)
     if groups is None:
         ax.scatter(points[:, 0], points[:, 1], s=6, alpha=0.6)
     else:
@@ -147,10 +156,7 @@ def scatter(
     """A 2-D scatter of ``points``, coloured by class when ``labels`` are given (in ``order``)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.2, 5.2))
-    _scatter_on(ax, points, labels, "label", order)
-    ax.set_xlabel(axes[0])
-    ax.set_ylabel(axes[1])
-    ax.set_title(title, fontsize=9)
+    _scatter_on(ax, points, labels, "label", order, axes, title)
     _save(fig, path)
 
 
@@ -168,10 +174,7 @@ def cluster_map(
     panels = [("cluster", clusters, None)] + ([("label", labels, order)] if labels is not None else [])
     fig, grid = plt.subplots(1, len(panels), figsize=(6.0 * len(panels), 5.2), squeeze=False)
     for ax, (name, groups, shown_order) in zip(grid[0], panels):
-        _scatter_on(ax, points, groups, name, shown_order)
-        ax.set_xlabel(axes[0])
-        ax.set_ylabel(axes[1])
-        ax.set_title(f"coloured by {name}", fontsize=9)
+        _scatter_on(ax, points, groups, name, shown_order, axes, f"coloured by {name}")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()  # each panel's legend, beside it, clear of the next panel
     _save(fig, path)
