@@ -135,7 +135,7 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
     ("an image-folder option for other data", None, "train --grayscale",
      "autoencoders: error: --grayscale applies to images: data, not digits; leave it out"),
     ("too few rows to split", _npy("x.npy", np.ones((5, 4), np.float32)), "train --data npy:x.npy",
-     "autoencoders: error: npy:x.npy has only 5 rows; at least 10 are needed to split it"),
+     "autoencoders: error: npy:x.npy has only 5 rows; at least 10 are needed to split off test rows; give at least 10"),
     ("empty CSV", _empty("t.csv"), "train --data csv:t.csv", "autoencoders: error: csv file t.csv is empty"),
     ("CSV with a header and no rows", _write("t.csv", "a,b,c\n"), "train --data csv:t.csv",
      "autoencoders: error: csv file t.csv has a header but no data rows"),

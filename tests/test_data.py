@@ -142,6 +142,15 @@ def test_csv_without_header_and_label_column_by_index(tmp_path, column):
         assert torch.equal(xs, torch.from_numpy(table[ys.numpy()].astype(np.float32)))
 
 
+def test_a_label_column_given_as_a_number_is_its_index_and_a_flag_is_refused():
+    from autoencoders.config import Config
+    from autoencoders.errors import UserError
+
+    assert Config().replace(label_column=-5).data.label_column == "-5"  # as a TOML file or Python gives it
+    with pytest.raises(UserError, match="--label-column must be str, not True"):
+        Config().replace(label_column=True)
+
+
 @pytest.mark.parametrize("header", [True, False])
 def test_csv_class_names_become_classes_in_sorted_order(tmp_path, header):
     table = _csv_table()

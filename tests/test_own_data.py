@@ -46,6 +46,85 @@ def test_a_data_frame_trains_and_every_command_takes_frames_arrays_and_tensors(f
     )
 
 
+@pytest.fixture(scope="module")
+def frame_run(frame, tmp_path_factory):
+    """A short run on the digits frame, whose 0..16 values the run scales by 1/16."""
+    return autoencoders.train(
+        data=frame[0],
+        labels=frame[1],
+        layers=[64, 16, 4],
+        epochs=2,
+        out=str(tmp_path_factory.mktemp("fr") / "run"),
+        **FAST,
+    )
+
+
+def test_a_frame_is_read_by_the_run_s_column_names(frame, frame_run):
+    x = frame[0].head(30)
+    assert frame_run.config.data.columns == list(x.columns)  # recorded
+    codes = autoencoders.encode(frame_run.dir, x)
+    shuffled = x[x.columns[::-1]].assign(extra=1.0)  # another order, a column more
+    np.testing.assert_array_equal(autoencoders.encode(frame_run.dir, shuffled), codes)
+    np.testing.assert_array_equal(
+        autoencoders.score(frame_run.dir, shuffled)[0], autoencoders.score(frame_run.dir, x)[0]
+    )
+    with pytest.raises(UserError, match=r"the data frame lacks 1 of the run's columns \('pixel_3'\)"):
+        autoencoders.encode(frame_run.dir, x.drop(columns="pixel_3"))
+    np.testing.assert_array_equal(
+        autoencoders.encode(frame_run.dir, x.to_numpy()), codes
+    )  # an array: as it is
+    # a frame of flags and nullable integers is numeric too
+    mixed = x.astype({"pixel_0": bool, "pixel_1": "Int64"})
+    np.testing.assert_array_equal(
+        autoencoders.encode(frame_run.dir, mixed), autoencoders.encode(frame_run.dir, mixed.to_numpy(float))
+    )
+
+
+def test_rows_in_memory_with_nan_are_refused_by_every_function(frame_run, frame):
+    rows = frame[0].head(10).to_numpy().copy()
+    rows[2, 5] = np.nan
+    for call in (autoencoders.encode, autoencoders.reconstruct, autoencoders.score):
+        with pytest.raises(UserError, match="the data given in memory contains 1 NaN/inf value"):
+            call(frame_run.dir, rows)
+
+
+def test_reconstructions_come_in_the_model_s_scaling_or_the_data_s_units(frame_run, frame):
+    from autoencoders.deploy import export
+    from autoencoders.trained import open_run
+
+    rows = frame[0].head(20).to_numpy()
+    x, recon, _ = autoencoders.reconstruct(frame_run.dir, rows)
+    assert x.max() <= 1 and recon.max() <= 1  # scaled: the digits' 0..16 by 1/16
+    offset, span = open_run(frame_run.dir).scaler
+    assert span.max() == 16
+    raw, raw_recon, _ = autoencoders.reconstruct(frame_run.dir, rows, units="data")
+    np.testing.assert_allclose(raw, rows, atol=1e-5)
+    np.testing.assert_allclose(raw_recon, recon * span + offset, atol=1e-5)
+    scripted = frame_run.dir.parent / "autoencoder.pt"
+    export(frame_run.dir, scripted, "torchscript", "autoencoder")
+    served = torch.jit.load(str(scripted))(torch.tensor(rows, dtype=torch.float32)).detach().numpy()
+    np.testing.assert_allclose(served, raw_recon, atol=1e-4)
+    with pytest.raises(UserError, match="units must be 'data' or 'scaled'"):
+        autoencoders.reconstruct(frame_run.dir, rows, units="raw")
+
+
+def test_what_rows_in_memory_cannot_do_is_said_in_their_own_words(frame_run, frame, tmp_path):
+    x, y = frame
+    with pytest.raises(UserError, match="data here must be a data spec"):
+        autoencoders.visualize(frame_run.dir, "recon", data=x.to_numpy())
+    with pytest.raises(
+        UserError, match=r"^--anomalous-class 3: the rows given in memory must hold that class and"
+    ):
+        autoencoders.anomaly_scores_against_pca(frame_run.dir, x.head(20), 3, labels=np.zeros(20, int))
+    with pytest.raises(UserError, match="hold 1 class, so they give no number of clusters; give it, --k"):
+        autoencoders.cluster(frame_run.dir, x.head(50), labels=np.zeros(50), out=tmp_path / "c")
+    with pytest.raises(UserError, match=r"^the data given in memory has only 5 rows; at least 10 are needed"):
+        autoencoders.train(data=x.head(5), out=str(tmp_path / "few"), **FAST)
+    result = autoencoders.classify(frame_run.dir, out=tmp_path / "clf", epochs=1, quiet=True)
+    assert result.out == tmp_path / "clf"
+    assert autoencoders.predict(result.out, x.head(5))[0].shape == (5,)
+
+
 def test_frames_with_text_columns_and_labels_of_another_length_are_refused(frame, tmp_path):
     x, y = frame
     with pytest.raises(UserError, match="column 'colour' of the data frame is not numeric"):

@@ -251,3 +251,21 @@ def test_the_default_code_of_a_narrow_table_is_narrower_than_its_rows(tmp_path):
     again = AutoencoderOutlierDetector.load(tmp_path / "det")
     assert again.layers is None and again.autoencoder_.layers == [6, 256, 64, 3]
     np.testing.assert_array_equal(again.score_samples(odd), det.score_samples(odd))
+
+
+@pytest.mark.parametrize(
+    ("estimator", "message"),
+    [
+        (AutoencoderTransformer(layers=8), r"layers must be the widths after the input, e.g. \(64, 16\)"),
+        (AutoencoderTransformer(epochs=1, options={"epochs": 3}), "options may not hold epochs: set the "),
+        (AutoencoderTransformer(options={"seed": 3}), "parameter random_state instead"),
+        (AutoencoderOutlierDetector(contamination="auto"), r"contamination must be a fraction in \(0, 0.5\]"),
+        (
+            AutoencoderClusterer(cluster_options={"gama": 1}),
+            r"unknown option 'gama' \(did you mean 'gamma'\?\)",
+        ),
+    ],
+)
+def test_settings_that_cannot_work_are_refused_in_words_before_training(estimator, message):
+    with pytest.raises(ValueError, match=message):
+        estimator.fit(np.random.default_rng(0).random((20, 6)))

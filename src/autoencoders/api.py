@@ -43,7 +43,9 @@ from .trained import (
 
 def load(run_dir: str | Path, device: str = "cpu") -> Autoencoder | EncoderClassifier | Ladder | Clusterer:
     """The trained model of a run directory (any kind), the classifier of a ``classify`` output
-    directory or the clusterer of a ``cluster`` one, in eval mode."""
+    directory or the clusterer of a ``cluster`` one, in eval mode. These modules take rows scaled
+    as the run's training data was (each feature to [0, 1] over the training split); ``encode``,
+    ``reconstruct``, ``score`` and ``predict`` take rows in the data's own units and scale them."""
     if rundir.is_classifier(run_dir):
         return _open_classifier(run_dir, device)[0]
     if rundir.is_clustering(run_dir):
@@ -112,19 +114,31 @@ def evaluate_run(run_dir: str | Path, data: str | None = None, labels: str | Non
 
 
 def encode(run_dir: str | Path, data: Data, split: str = "all") -> np.ndarray:
-    """Codes of ``data`` (a data spec, or a numpy array / tensor of raw rows) under a trained
-    run's encoder (VAE: posterior means)."""
+    """Codes of ``data`` (a data spec, or rows in memory in the data's own units: a NumPy array,
+    tensor or DataFrame, whose columns are read by the run's column names) under a trained run's
+    encoder (VAE: posterior means). ``split`` picks rows of a spec; rows in memory are taken whole."""
     run = open_run(run_dir)
     return encode_all(run.model, torch.from_numpy(rows_of(run, data, split))).numpy()
 
 
 def reconstruct(
-    run_dir: str | Path, data: Data, split: str = "all"
+    run_dir: str | Path, data: Data, split: str = "all", units: str = "scaled"
 ) -> tuple[np.ndarray, np.ndarray, tuple | None]:
-    """(scaled inputs, reconstructions, display shape) of ``data`` (a spec or an array) under a run."""
+    """(inputs, reconstructions, display shape) of ``data`` (a spec, or rows in memory in the
+    data's own units) under a run. ``units="scaled"``: both in the [0, 1] per-feature scaling
+    the model works in, where its losses and reported errors are measured; ``"data"``: in the
+    units the toolkit reads the data in, as ``encode`` takes rows and an exported autoencoder
+    gives them (uint8 pixels as value / 255, ``digits`` as value / 16, other numbers as they are;
+    inputs clipped to the training range)."""
+    if units not in ("data", "scaled"):
+        raise UserError(f"units must be 'data' or 'scaled', not {units!r}")
     run = open_run(run_dir)
     x = rows_of(run, data, split)
-    return x, reconstruct_all(run.model, torch.from_numpy(x)).numpy(), run.display_shape
+    recon = reconstruct_all(run.model, torch.from_numpy(x)).numpy()
+    if units == "data":
+        offset, span = run.scaler
+        x, recon = x * span + offset, recon * span + offset
+    return x, recon, run.display_shape
 
 
 def score(
@@ -187,9 +201,14 @@ def anomaly_scores_against_pca(
         )
     positive = y.astype(str) == str(anomalous_class).strip()  # a number or a name, as the labels read
     if positive.all() or not positive.any():
+        where = (
+            f"the {'' if split == 'all' else split + ' '}rows of {data}"
+            if isinstance(data, str)
+            else ("the rows given in memory")
+        )
         raise UserError(
-            f"--anomalous-class {anomalous_class}: the {'' if split == 'all' else split + ' '}rows of "
-            f"{data} must hold that class and others (classes there: {', '.join(map(str, np.unique(y)))})"
+            f"--anomalous-class {anomalous_class}: {where} must hold that class and others (classes "
+            f"there: {', '.join(map(str, np.unique(y)))})"
         )
     run = open_run(run_dir)
     train = load_dataset(run.cfg.data, scaler=run.scaler)
@@ -209,7 +228,8 @@ def anomaly_scores_against_pca(
 
 
 def sample(run_dir: str | Path, n: int = 64, seed: int = 0) -> tuple[np.ndarray, tuple | None]:
-    """``n`` new rows decoded from the prior of a generative run (VAE), and their display shape."""
+    """``n`` new rows decoded from the prior of a generative run (VAE or AAE), in the model's [0, 1]
+    scaling, and their display shape."""
     if n < 1:
         raise UserError(f"-n must be at least 1, got {n}")
     model = load(run_dir)
@@ -224,9 +244,10 @@ def sample(run_dir: str | Path, n: int = 64, seed: int = 0) -> tuple[np.ndarray,
 
 
 def interpolate(
-    run_dir: str | Path, data: str, indices: tuple[int, int] = (0, 1), steps: int = 10, split: str = "test"
+    run_dir: str | Path, data: Data, indices: tuple[int, int] = (0, 1), steps: int = 10, split: str = "test"
 ) -> tuple[np.ndarray, tuple | None]:
-    """Decodings along the straight line between the codes of rows ``indices`` of ``data``'s ``split``.
+    """Decodings along the straight line between the codes of rows ``indices`` of ``data`` (a spec's
+    ``split``, or rows in memory).
 
     The first and last rows returned are the two inputs themselves, so the strip reads
     input, decoded path, input.
@@ -300,4 +321,5 @@ def classify(
         "train": vars(cfg.train),
     }
     save_classifier(out, result, settings, run.scaler)
+    result.out = out
     return result

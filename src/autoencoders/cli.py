@@ -297,6 +297,16 @@ def _rows_parsers(sub) -> None:
         "output file: reconstructions (.png or .npy)",
     )
     _ranged(c, "--n", int, AT_LEAST_1, 20, "images in a .png")
+    c.add_argument(
+        "--units",
+        choices=("scaled", "data"),
+        default="scaled",
+        help=_help(
+            "a .npy's units: the [0, 1] scaling the model works in, or the data's own units as the "
+            "toolkit reads them, as an exported autoencoder gives them",
+            "scaled",
+        ),
+    )
     a = _rows_command(
         sub,
         "score",

@@ -72,6 +72,11 @@ def cluster(
                 "these rows have no labels to count the classes of; give the number of clusters, --k"
             )
         how.k = len(run.cfg.data.classes) if y is None else len(np.unique(y))  # the run's named classes
+        if how.k < 2:
+            raise UserError(
+                f"the labels of these rows hold {how.k} class, so they give no number of clusters; "
+                "give it, --k (2 or more)"
+            )
     how.check(len(x))
     out = Path(out) if out is not None else Path(run_dir) / how.name()
     rundir.check_output_dir(out, rundir.is_clustering(out), "clustering")

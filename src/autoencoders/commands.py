@@ -155,8 +155,8 @@ def _encode(args: argparse.Namespace) -> None:
 
 
 def _reconstruct(args: argparse.Namespace) -> None:
-    x, recon, shape = api.reconstruct(args.run_dir, args.data, args.split)
     png = args.out.suffix.lower() == ".png"
+    x, recon, shape = api.reconstruct(args.run_dir, args.data, args.split, "scaled" if png else args.units)
     if png:
         reconstruction_grid(x[: args.n], recon[: args.n], args.out, shape)
     else:

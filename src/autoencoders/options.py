@@ -73,7 +73,8 @@ def split_options(
 
 def check_fields(section: Any) -> None:
     """Each field of a section dataclass against its type, choices and range; values a user typed
-    as text or ints are normalised in place (ints widen to float). A UserError names the flag."""
+    as text or ints are normalised in place (ints widen to float, and become text where text is
+    read). A UserError names the flag."""
     for f in dataclasses.fields(section):
         if "help" not in f.metadata:  # not an option (e.g. a function a subclass carries)
             continue
@@ -105,6 +106,8 @@ def _check_type(f: dataclasses.Field, value: Any) -> Any:
     if value is None and "None" in kinds:
         return value
     base = next(k for k in kinds if k != "None")
+    if base == "str" and isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)  # a number where text is read, as a config file or a form gives it: a column 3
     ok = isinstance(value, _ACCEPTS[base]) and not (base != "bool" and isinstance(value, bool))
     if ok and base == "list[int]":  # whole numbers, also spelled as text ("8" from a form or a file)
         ok = all(_whole(v) for v in value)
@@ -152,6 +155,12 @@ class DataConfig:
         "class names in the order of their numbers, for labels that are names (numbered in sorted "
         "order without it); it must hold every name the labels do, and a run records it",
         shown_default="sorted",
+    )
+    columns: list[str] | None = option(
+        None,
+        "the feature columns' names, in order: a data frame given to a trained run is read by these "
+        "names (a run trained on a data frame records its columns)",
+        shown_default="none",
     )
     val_fraction: float = option(
         0.1, "fraction of the training split held out for validation", range=FRACTION

@@ -23,7 +23,7 @@ from .config import Config, load_toml
 from .data.batches import first_batch
 from .data.classes import shown
 from .data.datasets import Dataset, check_data_options, load_dataset, with_absolute_paths
-from .data.sources import save_arrays
+from .data.sources import data_name, frame_columns, save_arrays
 from .data.stream import Rows, RowStream
 from .errors import UserError
 from .eval.metrics import baselines, encode_all, evaluate, reconstruct_all
@@ -107,6 +107,7 @@ def train(config: Config | dict | str | Path | None = None, overwrite: bool = Fa
     """
     data = overrides.get("data")
     if data is not None and not isinstance(data, str | Path):  # rows in memory
+        overrides.setdefault("columns", frame_columns(data))
         overrides["data"], labels = save_arrays(data, overrides.get("labels"))
         if labels is not None:
             overrides["labels"] = labels
@@ -185,8 +186,8 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
     ds = load_dataset(cfg.data)  # errors name the files as they were given
     if len(ds.x_test) == 0:  # the run's metrics are measured on its test rows
         raise UserError(
-            f"--test-fraction {cfg.data.test_fraction:g} leaves no test rows of {cfg.data.data} to measure "
-            "the model on; use a larger --test-fraction (default 0.2)"
+            f"--test-fraction {cfg.data.test_fraction:g} leaves no test rows of {data_name(cfg.data.data)} "
+            "to measure the model on; use a larger --test-fraction (default 0.2)"
         )
     if cfg.data.classes is not None and ds.classes is None:
         what = "has no labels" if ds.y_train is None else "has class numbers for labels"

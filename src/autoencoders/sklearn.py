@@ -39,6 +39,7 @@ from .errors import UserError
 from .eval.metrics import encode_all, reconstruct_all
 from .io import rundir
 from .io.checkpoint import write_json
+from .options import ClusterOptions, split_options
 from .run import build_model, train_stages
 from .runtime.device import resolve_device
 from .runtime.threads import choose_threads, thread_count
@@ -112,6 +113,22 @@ class _Autoencoder(BaseEstimator):
         self.verbose = verbose
 
     def _config(self, n_features: int) -> Config:
+        options = self.options or {}
+        # the estimator's own parameters, and what they set under another name, are not options
+        named = {"seed": "random_state", "split_seed": "random_state", "quiet": "verbose"}
+        clash = sorted((set(self.get_params(deep=False)) | set(named)) & set(options))
+        if clash:
+            raise ValueError(
+                f"options may not hold {', '.join(clash)}: set the estimator's own parameter "
+                f"{', '.join(dict.fromkeys(named.get(k, k) for k in clash))} instead"
+            )
+        if self.layers is not None and (
+            isinstance(self.layers, str | numbers.Number)
+            or not all(isinstance(w, numbers.Integral) and w >= 1 for w in self.layers)
+        ):
+            raise ValueError(
+                f"layers must be the widths after the input, e.g. (64, 16), or None; got {self.layers!r}"
+            )
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         settings = {
             "model": self.model,
@@ -130,14 +147,14 @@ class _Autoencoder(BaseEstimator):
             "seed": seed,
             "split_seed": seed,
             # every row trains (and fits the scaling) unless early stopping needs a validation split
-            "val_fraction": 0.1 if (self.options or {}).get("patience", 0) > 0 else 0.0,
+            "val_fraction": 0.1 if options.get("patience", 0) > 0 else 0.0,
             "patience": 0,  # a fixed number of epochs unless options ask for early stopping
             # fp32: the same random_state gives the same model on any machine (``auto`` measures)
             "precision": "fp32",
             "device": self.device,
             "quiet": not self.verbose,
         }
-        return Config().replace(**{**settings, **(self.options or {})})
+        return Config().replace(**{**settings, **options})
 
     def _fit_autoencoder(self, X: Any, validated: bool = False) -> np.ndarray:
         """Validate ``X`` (unless done), train the autoencoder on it, return ``X`` as validated.
@@ -225,6 +242,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     """
 
     def fit(self, X: Any, y: Any = None) -> AutoencoderTransformer:
+        """Train the autoencoder on the rows of ``X`` (``y`` is ignored)."""
         self._fit_autoencoder(X)
         return self
 
@@ -238,10 +256,13 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         return self.autoencoder_.code_size
 
     def transform(self, X: Any) -> np.ndarray:
+        """The codes of the rows of ``X`` (a VAE's posterior means), computed in float64 so that a
+        row's code does not depend on the rows beside it."""
         x = self._rows(X).double()  # checks that the autoencoder is fitted
         return encode_all(_in_float64(self.autoencoder_), x).cpu().numpy()
 
     def inverse_transform(self, X: Any) -> np.ndarray:
+        """Rows decoded from the codes ``X``, in the units of the rows ``fit`` was given."""
         check_is_fitted(self)
         z = check_array(X, dtype=DTYPES)
         if z.shape[1] != self.autoencoder_.code_size:
@@ -294,6 +315,7 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
         self.freeze_encoder = freeze_encoder
 
     def fit(self, X: Any, y: Any) -> AutoencoderClassifier:
+        """Train the autoencoder on ``X``, then its encoder with a softmax head on the labels ``y``."""
         X, y = validate_data(self, X, y, dtype=DTYPES)
         check_classification_targets(y)
         self.classes_, labels = np.unique(y, return_inverse=True)
@@ -312,11 +334,13 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities of the rows of ``X``, columns in the order of ``classes_``."""
         x = self._rows(X).double()
         with torch.no_grad():
             return torch.softmax(_in_float64(self.classifier_)(x), 1).cpu().numpy()
 
     def predict(self, X: Any) -> np.ndarray:
+        """The most probable class of each row of ``X``."""
         proba = self.predict_proba(X)  # checks that the classifier is fitted
         return self.classes_[proba.argmax(1)]
 
@@ -375,6 +399,8 @@ class AutoencoderClusterer(ClusterMixin, _Autoencoder):
         self.cluster_options = cluster_options
 
     def fit(self, X: Any, y: Any = None) -> AutoencoderClusterer:
+        """Train the autoencoder on ``X`` (``y`` is ignored), then cluster its codes; ``labels_``
+        are the rows' clusters."""
         X = validate_data(self, X, dtype=DTYPES, ensure_min_samples=2)
         if not 1 <= self.n_clusters <= len(X):
             raise ValueError(
@@ -386,6 +412,7 @@ class AutoencoderClusterer(ClusterMixin, _Autoencoder):
             raise ValueError(
                 f"cluster_options may not hold {', '.join(own)}: use n_clusters, method, random_state"
             )
+        split_options(given, ClusterOptions, ())  # a mistyped name is named, with the nearest one
         how = Clustering(method=self.method, k=max(self.n_clusters, 2), seed=0, **given)
         how.check(len(X))  # before the autoencoder trains
         how.k = self.n_clusters  # scikit-learn admits one cluster (every row in it); the command does not
@@ -397,6 +424,7 @@ class AutoencoderClusterer(ClusterMixin, _Autoencoder):
         return self
 
     def predict(self, X: Any) -> np.ndarray:
+        """The cluster of each row of ``X``: the most probable under the fitted clusterer."""
         x = self._rows(X).double()  # checks that the clusterer is fitted
         return _in_float64(self.clusterer_).assign(x).argmax(1).cpu().numpy().astype(np.int64)
 
@@ -458,19 +486,24 @@ class AutoencoderOutlierDetector(OutlierMixin, _Autoencoder):
         self.contamination = contamination
 
     def fit(self, X: Any, y: Any = None) -> AutoencoderOutlierDetector:
-        if not 0 < self.contamination <= 0.5:
-            raise ValueError(f"contamination must be in (0, 0.5], got {self.contamination}")
+        """Train the autoencoder on ``X`` (``y`` is ignored) and set ``offset_``, the
+        ``contamination`` quantile of the training rows' scores."""
+        if not isinstance(self.contamination, numbers.Real) or not 0 < self.contamination <= 0.5:
+            raise ValueError(f"contamination must be a fraction in (0, 0.5], got {self.contamination!r}")
         X = self._fit_autoencoder(X)
         self.offset_ = float(np.percentile(-self._errors(X, validated=True), 100 * self.contamination))
         return self
 
     def score_samples(self, X: Any) -> np.ndarray:
+        """Minus each row's summed squared reconstruction error: higher is more normal."""
         return -self._errors(X)
 
     def decision_function(self, X: Any) -> np.ndarray:
+        """``score_samples`` minus ``offset_``: negative for the rows ``predict`` calls outliers."""
         return self.score_samples(X) - self.offset_
 
     def predict(self, X: Any) -> np.ndarray:
+        """1 for an inlier, -1 for an outlier (``decision_function`` below 0)."""
         return np.where(self.decision_function(X) >= 0, 1, -1)
 
     def _fitted_json(self) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from .data.datasets import (
     to_float,
     warn_if_other_units,
 )
-from .data.sources import label_per_row
+from .data.sources import label_per_row, rows_in_memory
 from .data.stream import RowStream
 from .errors import UserError
 from .io import rundir
@@ -107,12 +107,7 @@ def scaled_input(
         x = scaled_rows(data_cfg, data, split, scaler)  # the split checked where it is taken
     else:
         check_split(split)  # a mistyped one is named, though rows in memory take none
-        rows = data.detach().cpu().numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
-        if rows.ndim < 2 or not np.issubdtype(rows.dtype, np.number) or len(rows) == 0:
-            raise UserError(
-                f"rows given in memory must be a numeric N×D (or N×H×W) array of at least one row, got "
-                f"{rows.shape}"
-            )
+        rows = rows_in_memory(data, "the data given in memory", data_cfg.columns)
         rows = rows.reshape(len(rows), -1)
         check_scaler(scaler, rows.shape[1], "the array")  # before scaling, which needs the width
         rows = to_float(rows)

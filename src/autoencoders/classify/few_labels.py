@@ -141,6 +141,7 @@ class ClassifierResult:
     metrics: dict[str, Any]
     history: list[dict[str, Any]]
     settings: dict[str, Any] = field(default_factory=dict)  # what rebuilds ``model`` (its method)
+    out: Path | None = None  # where ``classify`` saved it: what ``predict`` takes
 
 
 class SemiLosses(nn.Module):

@@ -25,6 +25,7 @@ from .images import image_folder
 from .sources import (
     check_finite,
     csv_columns,
+    data_name,
     load_csv,
     load_digits,
     load_idx_dir,
@@ -328,7 +329,10 @@ def split_dataset(
     x, y, x_test, y_test = raw.x, raw.y, raw.x_test, raw.y_test
     if x_test is None:
         if len(x) < 10 and cfg.test_fraction > 0:
-            raise UserError(f"{cfg.data} has only {len(x)} rows; at least 10 are needed to split it")
+            raise UserError(
+                f"{data_name(cfg.data)} has only {len(x)} row{'s' * (len(x) != 1)}; at least 10 are needed "
+                "to split off test rows; give at least 10"
+            )
         keep, test_idx = _split(len(x), cfg.test_fraction, cfg.split_seed)
         x_test, y_test = x[test_idx], None if y is None else y[test_idx]
         x, y = x[keep], None if y is None else y[keep]

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import DataWarning, UserError
 from ..io.checkpoint import write_json, write_npy
 from .sources import cache_dir
 
@@ -60,10 +60,12 @@ def image_folder(
 
 
 def _say_skipped(skipped: list[str]) -> None:
-    """Tell, on every read, how many files ``--skip-bad-images`` left out."""
+    """Tell how many files ``--skip-bad-images`` left out: a warning, so a command that reads the
+    folder again says it once."""
     if skipped:
-        print(f"autoencoders: skipped {len(skipped)} files that are not readable images, e.g. {skipped[0]}",
-              file=sys.stderr)  # fmt: skip
+        # stacklevel 1: one place, which Python's default filter shows once per process
+        message = f"skipped {len(skipped)} files that are not readable images, e.g. {skipped[0]}"
+        warnings.warn(message, DataWarning, stacklevel=1)
 
 
 def _listing(directory: Path) -> tuple[list[Path], list[int], list[str]]:

@@ -17,6 +17,7 @@ from torch import nn
 
 from .. import api
 from ..data.classes import shown
+from ..data.datasets import parse_spec
 from ..errors import UserError
 from ..eval.metrics import encode_all, reconstruct_all
 from ..eval.probes import PCA
@@ -53,11 +54,13 @@ def visualize(
         raise UserError(f"--what must be one of {', '.join(KINDS)}, not '{what}'")
     if n < 1:
         raise UserError(f"--n must be >= 1, got {n}")
+    if data is not None:
+        parse_spec(data)  # a spec: rows in memory have no test split to draw
     run = open_run(run_dir)
     path = Path(out) if out is not None else Path(run_dir) / f"{what}.png"
     if path.suffix.lower() != ".png":
         raise UserError(f"--out {path}: visualize writes .png files; give a file name ending in .png")
-    draw(run, Path(run_dir), what, path, data or run.cfg.data.data, n, method)
+    draw(run, Path(run_dir), what, path, run.cfg.data.data if data is None else data, n, method)
     return path
 
 
