@@ -56,6 +56,28 @@ def test_colour_resizing_grayscale_and_skipped_files(tmp_path):
     assert kept.x.shape[0] == 45 and len(kept.y) == 45
 
 
+def test_colour_images_are_drawn_in_colour(tmp_path):
+    from autoencoders.data.datasets import display_shape
+    from autoencoders.figures import plots
+
+    assert display_shape((3, 2, 4)) == (2, 4, 3) and display_shape((1, 2, 4)) == (2, 4)
+    assert display_shape((2, 2, 4)) is None  # two channels: no image to draw
+    red, blue = np.zeros((3, 2, 4)), np.zeros((3, 2, 4))
+    red[0], blue[2] = 1, 1
+    canvas = plots._mosaic([[red.reshape(-1), blue.reshape(-1)]], (2, 4, 3))
+    assert canvas.shape == (2, 9, 3)  # two tiles, a white gap between
+    assert (
+        (canvas[:, :4] == [1, 0, 0]).all()
+        and (canvas[:, 5:] == [0, 0, 1]).all()
+        and (canvas[:, 4] == 1).all()
+    )
+    root = _folder(tmp_path / "colour", colour=True)
+    run = autoencoders.train(
+        data=f"images:{root}", layers=[192, 8], epochs=1, out=str(tmp_path / "run"), **FAST
+    )
+    assert (run.dir / "reconstructions.png").is_file() and (run.dir / "report.html").is_file()  # drawn
+
+
 def test_a_folder_is_decoded_once_and_streams_beyond_the_memory_budget(tmp_path):
     root = _folder(tmp_path / "digits")
     rows, labels = image_folder(root)

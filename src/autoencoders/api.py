@@ -233,10 +233,11 @@ def sample(run_dir: str | Path, n: int = 64, seed: int = 0) -> tuple[np.ndarray,
     if n < 1:
         raise UserError(f"-n must be at least 1, got {n}")
     model = load(run_dir)
-    if not getattr(model, "can_sample", False):  # a classifier directory has no prior either
+    if not getattr(model, "can_sample", False):
+        what = f"a '{model.kind}' model" if isinstance(model, Autoencoder) else "a classifier or clustering"
         raise UserError(
-            f"{run_dir} is a '{model.kind}' model, which has no prior to sample from; "
-            "train --model vae or --model aae"
+            f"{run_dir} holds {what}, which has no prior to sample from; sample from a run trained with "
+            "--model vae or --model aae"
         )
     with torch.no_grad():
         rows = model.sample(n, torch.Generator().manual_seed(seed))

@@ -120,6 +120,10 @@ def _parse_names(text: str) -> list[str]:
     return [w.strip() for w in text.split(",")]  # empty or repeated names are refused with the config
 
 
+# how help spells the values of options whose name alone does not say it
+METAVARS = {"image_shape": "C,H,W", "image_size": "H,W", "channels": "C,C,...", "labels": "FILE.npy"}
+
+
 def _add_fields(parser, klass: type, checked: bool = False, place: dict | None = None) -> None:
     """One flag per option field of ``klass``, default None (only given flags override). ``checked``:
     numbers are checked against their range as they are parsed; ``place``: field name -> the
@@ -139,11 +143,14 @@ def _add_fields(parser, klass: type, checked: bool = False, place: dict | None =
         elif kind == list[str]:
             target.add_argument(flag, type=_parse_names, default=None, metavar="NAME,...", help=help_text)
         elif typing.get_origin(kind) is list:
-            target.add_argument(flag, type=_parse_ints, default=None, metavar="W,W,...", help=help_text)
+            metavar = METAVARS.get(f.name, "W,W,...")
+            target.add_argument(flag, type=_parse_ints, default=None, metavar=metavar, help=help_text)
         else:
             choices = tuple(kinds.KINDS) if f.name == "model" else f.metadata["choices"]
             parse = _number(kind, bounds) if checked and bounds is not None else kind
-            target.add_argument(flag, type=parse, default=None, choices=choices, help=help_text)
+            target.add_argument(
+                flag, type=parse, default=None, choices=choices, metavar=METAVARS.get(f.name), help=help_text
+            )
 
 
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
@@ -167,10 +174,19 @@ DATA = "data spec, as for train: digits | fashion-mnist | mnist | idx:DIR | npy:
 
 
 def _ranged(
-    parser: argparse.ArgumentParser, flag: str, kind: type, bounds: Range, default, text: str
+    parser: argparse.ArgumentParser,
+    flag: str | tuple[str, ...],
+    kind: type,
+    bounds: Range,
+    default: object,
+    text: str,
 ) -> None:
-    """A numeric option checked against ``bounds``, its default and range in its help."""
-    parser.add_argument(flag, type=_number(kind, bounds), default=default, help=_help(text, default, bounds))
+    """A numeric option (one or more spellings) checked against ``bounds``, its default and range in
+    its help."""
+    flags = (flag,) if isinstance(flag, str) else flag
+    parser.add_argument(
+        *flags, type=_number(kind, bounds), default=default, help=_help(text, default, bounds)
+    )
 
 
 def _rows_command(
@@ -296,7 +312,7 @@ def _rows_parsers(sub) -> None:
         "write reconstructions (.png or .npy) of data under a trained run",
         "output file: reconstructions (.png or .npy)",
     )
-    _ranged(c, "--n", int, AT_LEAST_1, 20, "images in a .png")
+    _ranged(c, ("-n", "--n"), int, AT_LEAST_1, 20, "images in a .png")
     c.add_argument(
         "--units",
         choices=("scaled", "data"),
@@ -335,7 +351,8 @@ def _figure_parsers(sub) -> None:
     )
     v.add_argument("--out", type=Path, help=_help("output .png", "RUN_DIR/<what>.png"))
     v.add_argument("--data", help=_help(DATA + " (its test rows are shown)", "the run's own data"))
-    _ranged(v, "--n", int, AT_LEAST_1, 10, "images, units or dimensions shown (filters: an n×n grid)")
+    shown = "images, units or dimensions shown (filters: up to n×n, in a square grid)"
+    _ranged(v, ("-n", "--n"), int, AT_LEAST_1, 10, shown)
     v.add_argument(
         "--method", default="pca", choices=("pca", "tsne"), help=_help("latent: how codes become 2-D", "pca")
     )
@@ -344,7 +361,7 @@ def _figure_parsers(sub) -> None:
     h.add_argument("--out", type=Path, help=_help("output .html", "RUN_DIR/report.html"))
     s = sub.add_parser("sample", help="new images from a VAE's or AAE's prior, as a PNG grid (or .npy)")
     s.add_argument("run_dir", **RUN_DIR)
-    _ranged(s, "-n", int, AT_LEAST_1, 64, "number of samples")
+    _ranged(s, ("-n", "--n"), int, AT_LEAST_1, 64, "number of samples")
     s.add_argument("--out", required=True, type=Path, help="output file: .png grid or .npy rows")
     _ranged(s, "--seed", int, AT_LEAST_0, 0, "seed of the prior draws")
 

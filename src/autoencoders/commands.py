@@ -22,6 +22,7 @@ from .eval.metrics import pca_name
 from .figures.plots import image_grid, reconstruction_grid
 from .figures.report import write_report
 from .figures.run_figures import visualize
+from .io import rundir
 from .io.checkpoint import check_writable, write_npy, write_text
 from .options import ClassifyOptions, ClusterOptions
 from .reproduce import reproduce
@@ -85,7 +86,10 @@ def _save_rows(path: Path, rows: np.ndarray, shape: tuple | None, title: str, co
 def train_config(args: argparse.Namespace) -> Config:
     """The run's config: the --config file, then the flags given."""
     nested = load_toml(args.config) if args.config else {}
-    return Config.from_dict(nested).replace(**given_options(args))
+    given = given_options(args)
+    if "model" in given:  # the file's sections of another kind are refused, not dropped
+        nested.setdefault("model", {})["model"] = given["model"]
+    return Config.from_dict(nested).replace(**given)
 
 
 def given_options(args: argparse.Namespace) -> dict:
@@ -95,9 +99,6 @@ def given_options(args: argparse.Namespace) -> dict:
 
 
 def _train(args: argparse.Namespace) -> None:
-    if args.print_config:
-        print(train_config(args).to_toml(), end="")
-        return
     if args.resume is not None:
         extra = set(given_options(args)) - {"quiet", "save_every"} | (
             {"overwrite"} if args.overwrite else set()
@@ -107,7 +108,14 @@ def _train(args: argparse.Namespace) -> None:
                 "--resume continues a run with its own settings; leave out "
                 + ", ".join(sorted(f"--{k.replace('_', '-')}" for k in extra) or ["--config"])
             )
+        if args.print_config:  # the settings the run resumes with
+            rundir.read_manifest(args.resume)  # a run's directory, or one line saying what it is not
+            print(Config.load_json(Path(args.resume) / rundir.CONFIG).to_toml(), end="")
+            return
         result = resume(args.resume, args.quiet, args.save_every)
+    elif args.print_config:
+        print(train_config(args).to_toml(), end="")
+        return
     else:
         result = train(train_config(args), overwrite=args.overwrite)
     m = result.metrics
@@ -232,6 +240,7 @@ def _classify(args: argparse.Namespace) -> None:
         f"examples ({100 * m['labels_used_fraction']:.2f} % of the training labels) and "
         f"{m['validation_labels']} for validation, {m['train_seconds']:.1f} s"
     )
+    print(f"wrote {result.out}")
 
 
 def _cluster(args: argparse.Namespace) -> None:

@@ -216,7 +216,8 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     """Read a TOML config; sections [data] [model] [pretrain] [train] and the kind's own, or flat keys."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"config file {path} does not exist")
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise UserError(f"config file {path} {what}; give a TOML file, e.g. examples/fashion-sae-fast.toml")
     try:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:

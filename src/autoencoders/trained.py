@@ -155,6 +155,11 @@ def scaled_data(
         return apply_scaler(np.concatenate([raw.x, raw.x_test]), *scaler), y, raw.classes
     ds = load_dataset(cfg, scaler=scaler)
     rows, y = getattr(ds, f"x_{split}"), getattr(ds, f"y_{split}")
+    if len(rows) == 0:  # e.g. the validation split of a run trained with --val-fraction 0
+        fraction = {"val": cfg.val_fraction, "test": cfg.test_fraction}.get(split)
+        why = "" if fraction is None else f" (--{split}-fraction {fraction:g})"
+        others = ", ".join(s for s in SPLITS if s != split)
+        raise UserError(f"the {split} split of {data} has no rows{why}; use --split {others}")
     rows = (rows.materialise() if isinstance(rows, RowStream) else rows).numpy()
     return rows, None if y is None else y.numpy(), ds.classes
 

@@ -292,9 +292,11 @@ def sample_shape(shape: tuple[int, ...], override: list[int] | None = None) -> t
 
 
 def display_shape(sample: tuple[int, ...]) -> tuple[int, ...] | None:
-    """(H, W) to draw one sample: single-channel images as they are, flat rows when D is a square."""
+    """The shape to draw one sample in: (H, W) for single-channel images and flat rows whose D is a
+    square, (H, W, 3) for colour images (stored C, H, W); None for other rows."""
     if len(sample) == 3:
-        return tuple(sample[1:]) if sample[0] == 1 else None
+        channels, height, width = sample
+        return {1: (height, width), 3: (height, width, 3)}.get(channels)
     side = math.isqrt(sample[0])
     return (side, side) if side * side == sample[0] else None
 

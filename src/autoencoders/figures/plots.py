@@ -33,7 +33,10 @@ def _save(fig: plt.Figure, path: str | Path) -> None:
 
 
 def _as_image(row: np.ndarray, shape: tuple[int, ...] | None) -> np.ndarray:
+    """A row as the image ``shape`` draws (H, W, 3: a colour image stored channel by channel)."""
     if shape is not None and int(np.prod(shape)) == row.size:
+        if len(shape) == 3:
+            return row.reshape(3, *shape[:2]).transpose(1, 2, 0).clip(0, 1)
         return row.reshape(shape)
     return row.reshape(1, -1)  # non-image data: one strip per example
 
@@ -57,9 +60,9 @@ def _mosaic(grid: list[list[np.ndarray]], image_shape: tuple[int, ...] | None) -
     """Rows of images tiled into one array, 1-pixel white gaps between them (one imshow draws
     it: a subplot per image costs seconds for a 10 × 10 grid)."""
     tiles = [[_as_image(row, image_shape) for row in line] for line in grid]
-    h, w = tiles[0][0].shape
+    (h, w), colour = tiles[0][0].shape[:2], tiles[0][0].shape[2:]
     cols = max(len(line) for line in tiles)
-    canvas = np.ones((len(tiles) * (h + 1) - 1, cols * (w + 1) - 1), np.float32)
+    canvas = np.ones((len(tiles) * (h + 1) - 1, cols * (w + 1) - 1, *colour), np.float32)
     for r, line in enumerate(tiles):
         for c, tile in enumerate(line):
             canvas[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = tile

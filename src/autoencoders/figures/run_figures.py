@@ -8,6 +8,7 @@ and traversals of one code dimension at a time.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,7 +167,9 @@ def _filters(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
         images, shape = w, run.display_shape
         what = f"{w.shape[0]} first-layer units' input weights"
     shown = min(len(images), n * n)
-    plots.image_grid(_unit_range(images[:shown].numpy()), path, shape, f"{what} (first {shown}; gray = 0)", n)
+    cols = min(n, math.ceil(math.sqrt(shown)))  # a square grid also when fewer than n × n are shown
+    title = f"{what}, gray = 0{_first(shown, len(images))}"
+    plots.image_grid(_unit_range(images[:shown].numpy()), path, shape, title, cols)
 
 
 def _unit_range(rows: np.ndarray) -> np.ndarray:
