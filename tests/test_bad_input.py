@@ -261,6 +261,15 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
     ("no rows left for testing", None, "train --test-fraction 0 --epochs 1 --out tf0",
      "autoencoders: error: --test-fraction 0 leaves no test rows of digits to measure the model on; use a "
      "larger --test-fraction (default 0.2)"),
+    ("a split the run left empty", _edit_json("config.json", lambda c: c["data"].update(val_fraction=0.0)),
+     "encode run --data digits --split val --out c.npy",
+     "autoencoders: error: the val split of digits has no rows (--val-fraction 0); use --split all, train, test"),
+    ("a folder given as the config file", lambda d: (d / "configs").mkdir(), "train --config configs",
+     "autoencoders: error: config file configs is a folder; give a TOML file, e.g. examples/fashion-sae-fast.toml"),
+    ("a config file's kind section under another --model", _write("vae.toml", 'model = "vae"\n[vae]\nbeta = 4\n'),
+     "train --config vae.toml --model dense",
+     "autoencoders: error: --beta (section [vae]): options of --model vae, and this run's model is dense; leave "
+     "them out, or add --model vae"),
     ("training that diverges", None,
      "train --layers 64,32,8 --optimizer sgd --lr 10 --loss mse --output-activation linear --epochs 3 --out div",
      "autoencoders: error: training diverged: the loss became … in epoch … of stage 'train'; train again with a "

@@ -102,8 +102,13 @@ def test_classify_cli(digits_run, tmp_path, capsys):
             ]
         )
     assert exc.value.code == 0
-    assert "test accuracy" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "test accuracy" in printed and f"wrote {out}" in printed  # where predict finds it
     assert (out / "metrics.json").is_file()
+    with pytest.raises(SystemExit) as exc:
+        main(["sample", str(out), "--out", str(tmp_path / "s.png")])
+    assert exc.value.code == 2
+    assert "holds a classifier or clustering, which has no prior to sample from" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
         main(["classify", str(digits_run.dir), "--labels-fraction", "2", "--quiet", "--out", str(out)])
     assert exc.value.code == 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tomllib
+
 import pytest
 
 from autoencoders import Config, UserError
@@ -289,3 +291,14 @@ def test_print_config_round_trips_through_toml(tmp_path, capsys):
     assert again.to_dict() == train_config(build_parser().parse_args(argv)).to_dict()
     assert again.out == str(tmp_path / "the run")
     assert not (tmp_path / "the run").exists()  # printing trains nothing
+
+
+def test_print_config_of_a_run_to_resume_prints_its_own_settings(digits_run, capsys):
+    from autoencoders.cli import run as cli_run
+
+    assert cli_run(["train", "--resume", str(digits_run.dir), "--print-config"]) == 0
+    printed = capsys.readouterr().out
+    assert (
+        Config.from_dict(tomllib.loads(printed)).to_dict()
+        == Config.load_json(digits_run.dir / "config.json").to_dict()
+    )
