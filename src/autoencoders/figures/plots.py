@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -69,11 +70,14 @@ def _mosaic(grid: list[list[np.ndarray]], image_shape: tuple[int, ...] | None) -
     return canvas
 
 
-def _show_mosaic(canvas: np.ndarray, rows: int, cols: int, image_shape, title: str, left: float = 0.0):
-    """A figure holding ``canvas`` sized for ``rows`` × ``cols`` tiles; returns (figure, axes)."""
+def _show_mosaic(
+    canvas: np.ndarray, rows: int, cols: int, image_shape, title: str, left: float = 0.0, label_lines: int = 0
+):
+    """A figure holding ``canvas`` sized for ``rows`` × ``cols`` tiles, each row tall enough for a
+    label of ``label_lines`` lines at its left; returns (figure, axes)."""
     plt = _pyplot()
-    tile_h = 1.0 if image_shape is None else 1.0 * image_shape[0] / image_shape[1]
-    height = 0.15 if image_shape is None else tile_h
+    height = 0.15 if image_shape is None else 1.0 * image_shape[0] / image_shape[1]
+    height = max(height, 0.14 * label_lines + 0.04)  # 8-point text: a strip of table rows grows
     fig, ax = plt.subplots(figsize=(1.0 * cols + left, max(height * rows, 0.4) + (0.4 if title else 0.1)))
     ax.imshow(canvas, cmap="gray", vmin=0, vmax=1, interpolation="nearest", aspect="auto")
     ax.set_xticks([])
@@ -104,7 +108,8 @@ def labelled_rows(
     """One row of images per (label, images) group, the label at the row's left."""
     canvas = _mosaic([list(images) for _, images in groups], image_shape)
     cols = max(len(images) for _, images in groups)
-    fig, ax = _show_mosaic(canvas, len(groups), cols, image_shape, title, left=0.9)
+    lines = max(label.count("\n") + 1 for label, _ in groups)
+    fig, ax = _show_mosaic(canvas, len(groups), cols, image_shape, title, left=0.9, label_lines=lines)
     step = (canvas.shape[0] + 1) / len(groups)
     ax.set_yticks(
         [step * (r + 0.5) - 0.5 for r in range(len(groups))], [label for label, _ in groups], fontsize=8
@@ -202,15 +207,20 @@ def loss_curve(history: list[dict], path: str | Path, loss_name: str = "loss per
         rows = [h for h in history if h["stage"] == stage]
         epochs = [h["epoch"] for h in rows]
         lines = ax.plot(epochs, [h["train_loss"] for h in rows], marker=".", label="train")
-        lines += ax.plot(epochs, [h["val_loss"] for h in rows], marker=".", label="validation")
-        terms = [k[4:] for k in rows[0] if k.startswith("val_") and k not in ("val_loss", "val_recon")]
+        if _drawn(validation := [h.get("val_loss", math.nan) for h in rows]):  # none without a val split
+            lines += ax.plot(epochs, validation, marker=".", label="validation")
+        own = ("loss", "recon")
+        terms = [k.split("_", 1)[1] for k in rows[0] if k.startswith(("train_", "val_"))]
+        terms = [t for t in dict.fromkeys(terms) if t not in own]
         if terms:
             right = ax.twinx()
             for term, color in zip(terms, ("tab:green", "tab:red", "tab:purple", "tab:brown")):
-                values = [h[f"val_{term}"] for h in rows]
-                lines += right.plot(
-                    epochs, values, ls="--", marker=".", color=color, label=f"validation {term}"
-                )
+                for split, key, style in (("train", "train_", ":"), ("validation", "val_", "--")):
+                    values = [h.get(key + term, math.nan) for h in rows]
+                    if _drawn(values):
+                        lines += right.plot(
+                            epochs, values, ls=style, marker=".", color=color, label=f"{split} {term}"
+                        )
             right.set_ylabel("other terms (right axis)", fontsize=8)
         ax.set_title(stage, fontsize=9)
         ax.set_xlabel("epoch")
@@ -220,9 +230,22 @@ def loss_curve(history: list[dict], path: str | Path, loss_name: str = "loss per
         ax.set_ylabel(textwrap.fill(label, 36))  # a panel is 3.2 inches tall
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.grid(alpha=0.3)
-        ax.legend(lines, [line.get_label() for line in lines], fontsize=8)
+        ax.legend(  # under the panel: over it, it would hide the right axis's curves
+            lines,
+            [line.get_label() for line in lines],
+            fontsize=7,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.2),
+            ncol=min(len(lines), 3),
+            frameon=False,
+        )
     fig.tight_layout()
     _save(fig, path)
+
+
+def _drawn(values: list[float]) -> bool:
+    """Whether a curve has a point to draw (a missing number is NaN)."""
+    return any(math.isfinite(v) for v in values)
 
 
 def pretraining_comparison(history: list[dict], metrics: dict, path: str | Path) -> None:
