@@ -270,6 +270,17 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "train --config vae.toml --model dense",
      "autoencoders: error: --beta (section [vae]): options of --model vae, and this run's model is dense; leave "
      "them out, or add --model vae"),
+    ("importance samples for a model that has no likelihood", None, "score run --data digits --out s.csv --iw-samples 5",
+     "autoencoders: error: --iw-samples counts a VAE's importance samples; run holds a 'dense' model, scored by its "
+     "reconstruction loss: leave it out"),
+    ("DEC's options for k-means", None, "cluster run --lr 0.1 --epochs 3",
+     "autoencoders: error: --epochs, --lr: options of DEC and IDEC, which train the encoder; --method kmeans trains "
+     "nothing: give --method dec or idec, or leave them out"),
+    ("training options for kNN", None, "classify run --method knn --epochs 3",
+     "autoencoders: error: --epochs: settings of training, and --method knn trains nothing (it picks k on the "
+     "validation labels); leave them out, or give a method that trains"),
+    ("an unfreezing rate without unfreezing", None, "classify run --method frozen --unfreeze-lr 0.1",
+     "autoencoders: error: --unfreeze-lr is the rate of the epochs --unfreeze-epochs adds: give it too"),
     ("training that diverges", None,
      "train --layers 64,32,8 --optimizer sgd --lr 10 --loss mse --output-activation linear --epochs 3 --out div",
      "autoencoders: error: training diverged: the loss became … in epoch … of stage 'train'; train again with a "

@@ -302,3 +302,32 @@ def test_print_config_of_a_run_to_resume_prints_its_own_settings(digits_run, cap
         Config.from_dict(tomllib.loads(printed)).to_dict()
         == Config.load_json(digits_run.dir / "config.json").to_dict()
     )
+
+
+def test_settings_that_change_nothing_are_named_and_warned_about_in_one_line(tmp_path, capsys):
+    from autoencoders.cli import main
+
+    assert Config().inert_settings() == []
+    assert (
+        Config().replace(corruption="masking", noise=0.5, sparsity="l1", sparsity_weight=1).inert_settings()
+        == []
+    )
+    said = Config().replace(noise=0.5, sparsity_weight=1, momentum=0.5).inert_settings()
+    assert said == [
+        "--noise 0.5 has no effect without --corruption: the inputs stay clean",
+        "--sparsity-weight shapes a sparsity penalty, and there is none: give --sparsity too",
+        "--momentum 0.5 is SGD's; with --optimizer adam it does nothing",
+    ]
+    winners = Config().replace(lifetime_sparsity=0.05, batch_size=1, layers=[64, 8])
+    assert winners.inert_settings() == [
+        "--lifetime-sparsity 0.05 keeps every activation of a batch of 1: no sparsity; use a larger "
+        "--batch-size"
+    ]
+    assert Config().replace(lifetime_sparsity=0.05, batch_size=2, layers=[64, 8]).inert_settings() == []
+    with pytest.raises(SystemExit) as done:
+        main(["train", "--noise", "0.5", "--epochs", "1", "--quiet", "--out", str(tmp_path / "run")])
+    assert done.value.code == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert warned == [
+        "autoencoders: warning: --noise 0.5 has no effect without --corruption: the inputs stay clean"
+    ]

@@ -26,7 +26,7 @@ from .eval.probes import PCA
 from .io import rundir
 from .models import Autoencoder
 from .models.layers import make_corruption
-from .options import ClassifyOptions, split_options
+from .options import IW_SAMPLES, ClassifyOptions, split_options
 from .runtime.device import resolve_device
 from .trained import (
     Data,
@@ -142,7 +142,7 @@ def reconstruct(
 
 
 def score(
-    run_dir: str | Path, data: Data, split: str = "all", iw_samples: int = 100, labels: Any = None
+    run_dir: str | Path, data: Data, split: str = "all", iw_samples: int = IW_SAMPLES, labels: Any = None
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Per-row anomaly scores of ``data`` (a spec, or rows in memory in the training data's units)
     under a run (higher: less like the training data) and the rows' labels: class names where the
@@ -156,6 +156,11 @@ def score(
     """
     device = resolve_device("auto")  # a GPU when there is one
     run = open_run(run_dir, device)
+    if iw_samples != IW_SAMPLES and not run.model.likelihood:
+        raise UserError(
+            f"--iw-samples counts a VAE's importance samples; {run_dir} holds a '{run.model.kind}' model, "
+            "scored by its reconstruction loss: leave it out"
+        )
     if isinstance(data, str):
         if labels is not None and not isinstance(labels, str | Path):
             raise UserError("labels in memory go with rows in memory; for a data file give a labels file")
@@ -180,7 +185,7 @@ def anomaly_scores_against_pca(
     data: Data,
     anomalous_class: int | str,
     split: str = "test",
-    iw_samples: int = 100,
+    iw_samples: int = IW_SAMPLES,
     scored: tuple[np.ndarray, np.ndarray | None] | None = None,
     labels: Any = None,
 ) -> dict[str, float]:

@@ -23,7 +23,7 @@ from .config import all_sections
 from .deploy import FORMATS, PARTS
 from .errors import ToolkitWarning, UserError
 from .figures.run_figures import KINDS
-from .options import AT_LEAST_0, AT_LEAST_1, ClassifyOptions, ClusterOptions, Range, closest
+from .options import AT_LEAST_0, AT_LEAST_1, IW_SAMPLES, ClassifyOptions, ClusterOptions, Range, closest
 from .reproduce import EXPERIMENTS
 from .runtime.distributed import teardown
 from .trained import SPLITS
@@ -339,7 +339,9 @@ def _rows_parsers(sub) -> None:
             "not set",
         ),
     )
-    _ranged(a, "--iw-samples", int, AT_LEAST_1, 100, "VAE: importance samples per row of the NLL score")
+    _ranged(
+        a, "--iw-samples", int, AT_LEAST_1, IW_SAMPLES, "VAE: importance samples per row of the NLL score"
+    )
 
 
 def _figure_parsers(sub) -> None:

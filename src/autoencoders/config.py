@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,6 +145,29 @@ class Config:
             raise UserError("--top-k-start and --top-k-warmup schedule k: give --top-k too")
         if bool(m.top_k_start) != bool(m.top_k_warmup):
             raise UserError("--top-k-start and --top-k-warmup go together: give both, or neither")
+
+    def inert_settings(self) -> list[str]:
+        """Settings given (moved from their defaults) that change nothing in this config's training,
+        each in a sentence: most likely a missing option, not a wish."""
+        m, t, said = self.model, self.train, []
+        model_defaults, train_defaults = ModelConfig(), TrainConfig()
+        if m.corruption == "none" and m.noise != model_defaults.noise:
+            said.append(f"--noise {m.noise:g} has no effect without --corruption: the inputs stay clean")
+        if m.sparsity == "none":
+            moved = [k for k in ("sparsity_target", "sparsity_weight", "sparsity_layers")
+                     if getattr(m, k) != getattr(model_defaults, k)]  # fmt: skip
+            if moved:
+                flags = ", ".join(f"--{flag(k)}" for k in moved)
+                verb = "shapes" if len(moved) == 1 else "shape"
+                said.append(f"{flags} {verb} a sparsity penalty, and there is none: give --sparsity too")
+        if t.optimizer != "sgd" and t.momentum != train_defaults.momentum:
+            said.append(f"--momentum {t.momentum:g} is SGD's; with --optimizer {t.optimizer} it does nothing")
+        if m.lifetime_sparsity and math.ceil(m.lifetime_sparsity * t.batch_size) >= t.batch_size:
+            said.append(
+                f"--lifetime-sparsity {m.lifetime_sparsity:g} keeps every activation of a batch of "
+                f"{t.batch_size}: no sparsity; use a larger --batch-size"
+            )
+        return said
 
     def to_toml(self) -> str:
         """The full resolved config as TOML (unset options are left out), readable by ``--config``."""

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from .errors import UserError
 
 ACTIVATIONS = ("sigmoid", "relu", "tanh", "linear", "gelu")
+IW_SAMPLES = 100  # a VAE's importance samples per row when scoring rows
 CORRUPTIONS = ("none", "gaussian", "masking", "salt-and-pepper")
 
 

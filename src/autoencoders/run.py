@@ -9,6 +9,7 @@ import shutil
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from .data.classes import shown
 from .data.datasets import Dataset, check_data_options, load_dataset, with_absolute_paths
 from .data.sources import data_name, frame_columns, save_arrays
 from .data.stream import Rows, RowStream
-from .errors import UserError
+from .errors import SettingWarning, UserError
 from .eval.metrics import baselines, encode_all, evaluate, reconstruct_all
 from .figures import plots
 from .figures.report import write_report
@@ -180,6 +181,9 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
         events.require()  # before anything is written
     if saved is None:
         check_data_options(cfg.data)
+        if main:
+            for sentence in cfg.inert_settings():
+                warnings.warn(sentence, SettingWarning, stacklevel=3)
     if main and saved is None:
         cfg.out = str(_new_run_dir(cfg))  # fixed now: every check and write below uses the same directory
         _check_out(Path(cfg.out), overwrite)

@@ -29,7 +29,7 @@ from ..io.rundir import write_classifier
 from ..models import Autoencoder
 from ..models.layers import set_trainable
 from ..models.objectives import Objective
-from ..options import ClassifyOptions, TrainConfig, check_fields
+from ..options import ClassifyOptions, TrainConfig, check_fields, flag
 from ..training.loop import fit
 from ..training.steps import (
     AutoencoderLosses,
@@ -103,6 +103,16 @@ class FewLabels(ClassifyOptions):
             raise UserError("--recon-weight weighs the semi-supervised loss: give --method semi too")
         if self.ladder_noise != FewLabels.ladder_noise and self.method != "ladder":
             raise UserError("--ladder-noise is the ladder network's: give --method ladder too")
+        if self.unfreeze_lr is not None and not self.unfreeze_epochs:
+            raise UserError("--unfreeze-lr is the rate of the epochs --unfreeze-epochs adds: give it too")
+        if self.method == "knn":  # no gradient step: the settings of one change nothing
+            given = [k for k in ("epochs", "patience", "lr") if getattr(self, k) != getattr(FewLabels, k)]
+            if given:
+                flags = ", ".join(f"--{flag(k)}" for k in given)
+                raise UserError(
+                    f"{flags}: settings of training, and --method knn trains nothing (it picks k on the "
+                    "validation labels); leave them out, or give a method that trains"
+                )
 
     def subset(self, y: np.ndarray, seed: int, cap: bool = False) -> np.ndarray:
         """The labelled rows of ``y``; ``cap``: at most what a class-balanced draw of ``y`` allows

@@ -21,11 +21,14 @@ from ..eval.metrics import encode_all
 from ..eval.probes import kmeans
 from ..models import Autoencoder
 from ..models.layers import set_trainable
-from ..options import ClusterOptions, TrainConfig, check_fields
+from ..options import ClusterOptions, TrainConfig, check_fields, flag
 from ..runtime.distributed import rank_and_size
 from ..training.loop import fit
 from ..training.steps import training_clock
 from .model import Clusterer, DECLosses, DECStep, Embedding
+
+# the options of the methods that train the encoder, and of no other
+DEC_OPTIONS = ("epochs", "update_interval", "tol", "lr", "batch_size")
 
 
 @dataclass
@@ -43,6 +46,13 @@ class Clustering(ClusterOptions):
             self.dims is not None or self.neighbors != ClusterOptions.neighbors
         ) and self.method != "manifold":
             raise UserError("--dims and --neighbors shape the UMAP embedding: give --method manifold too")
+        trained = [k for k in DEC_OPTIONS if getattr(self, k) != getattr(ClusterOptions, k)]
+        if trained and self.method not in ("dec", "idec"):
+            flags = ", ".join(f"--{flag(k)}" for k in trained)
+            raise UserError(
+                f"{flags}: options of DEC and IDEC, which train the encoder; --method {self.method} trains "
+                "nothing: give --method dec or idec, or leave them out"
+            )
 
     def name(self) -> str:
         """The default output directory's name."""
