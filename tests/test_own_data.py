@@ -101,7 +101,8 @@ def test_reconstructions_come_in_the_model_s_scaling_or_the_data_s_units(frame_r
     np.testing.assert_allclose(raw, rows, atol=1e-5)
     np.testing.assert_allclose(raw_recon, recon * span + offset, atol=1e-5)
     scripted = frame_run.dir.parent / "autoencoder.pt"
-    export(frame_run.dir, scripted, "torchscript", "autoencoder")
+    sidecar = export(frame_run.dir, scripted, "torchscript", "autoencoder")[1]
+    assert sidecar["columns"] == list(frame[0].columns)  # the order the served rows take
     served = torch.jit.load(str(scripted))(torch.tensor(rows, dtype=torch.float32)).detach().numpy()
     np.testing.assert_allclose(served, raw_recon, atol=1e-4)
     with pytest.raises(UserError, match="units must be 'data' or 'scaled'"):

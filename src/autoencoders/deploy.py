@@ -84,6 +84,7 @@ def export(
         "output": {"name": "output", "shape": ["batch", width_out], "units": _units(part, "output")},
         "input_shape": run.manifest["input_shape"],
         "code_size": code_size,
+        **({"columns": run.cfg.data.columns} if run.cfg.data.columns else {}),  # a data frame's, in order
         **({"opset": OPSET} if fmt == "onnx" else {}),
     }
     path = out.with_name(out.name + ".json")
