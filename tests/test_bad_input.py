@@ -281,6 +281,11 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "validation labels); leave them out, or give a method that trains"),
     ("an unfreezing rate without unfreezing", None, "classify run --method frozen --unfreeze-lr 0.1",
      "autoencoders: error: --unfreeze-lr is the rate of the epochs --unfreeze-epochs adds: give it too"),
+    ("a kind's option at a config file's top level", _write("beta.toml", "beta = 4\n"), "train --config beta.toml",
+     "autoencoders: error: --beta (section [vae]): options of --model vae, and this run's model is dense; leave "
+     "them out, or add --model vae"),
+    ("units for a figure", None, "reconstruct run --data digits --out r.png --units data",
+     "autoencoders: error: --units applies to a .npy; a .png shows the images as the model sees them"),
     ("training that diverges", None,
      "train --layers 64,32,8 --optimizer sgd --lr 10 --loss mse --output-activation linear --epochs 3 --out div",
      "autoencoders: error: training diverged: the loss became … in epoch … of stage 'train'; train again with a "

@@ -293,15 +293,23 @@ def test_print_config_round_trips_through_toml(tmp_path, capsys):
     assert not (tmp_path / "the run").exists()  # printing trains nothing
 
 
-def test_print_config_of_a_run_to_resume_prints_its_own_settings(digits_run, capsys):
+def test_print_config_of_a_run_to_resume_prints_the_settings_it_resumes_with(digits_run, tmp_path, capsys):
+    import json
+    import shutil
+
     from autoencoders.cli import run as cli_run
 
-    assert cli_run(["train", "--resume", str(digits_run.dir), "--print-config"]) == 0
-    printed = capsys.readouterr().out
-    assert (
-        Config.from_dict(tomllib.loads(printed)).to_dict()
-        == Config.load_json(digits_run.dir / "config.json").to_dict()
-    )
+    moved = tmp_path / "moved"  # an incomplete run, moved since it stopped
+    shutil.copytree(digits_run.dir, moved)
+    manifest = json.loads((moved / "manifest.json").read_text())
+    (moved / "manifest.json").write_text(json.dumps(manifest | {"completed": False}))
+    assert cli_run(["train", "--resume", str(moved), "--save-every", "3", "--print-config"]) == 0
+    printed = Config.from_dict(tomllib.loads(capsys.readouterr().out))
+    own = Config.load_json(moved / "config.json")
+    assert printed.out == str(moved) and printed.train.save_every == 3
+    assert printed.replace(out=own.out, save_every=own.train.save_every).to_dict() == own.to_dict()
+    with pytest.raises(UserError, match="finished training; there is nothing to resume"):  # as --resume says
+        cli_run(["train", "--resume", str(digits_run.dir), "--print-config"])
 
 
 def test_settings_that_change_nothing_are_named_and_warned_about_in_one_line(tmp_path, capsys):

@@ -142,12 +142,22 @@ def test_csv_without_header_and_label_column_by_index(tmp_path, column):
         assert torch.equal(xs, torch.from_numpy(table[ys.numpy()].astype(np.float32)))
 
 
-def test_a_label_column_given_as_a_number_is_its_index_and_a_flag_is_refused():
+def test_a_label_column_given_as_a_number_is_its_index_and_a_flag_is_refused(tmp_path):
     from autoencoders.config import Config
     from autoencoders.errors import UserError
 
-    assert Config().replace(label_column=-5).data.label_column == "-5"  # as a TOML file or Python gives it
-    with pytest.raises(UserError, match="--label-column must be str, not True"):
+    table = _csv_table()
+    path = tmp_path / "t.csv"  # a header whose second name is "3": the int 3 is still column 3
+    path.write_text(
+        "a,3,b,target\n" + "\n".join(f"{r[0]},{r[1]},{r[2]},{i % 2}" for i, r in enumerate(table)) + "\n"
+    )
+    cfg = Config().replace(data=f"csv:{path}", label_column=3)  # as Python or a TOML file gives it
+    assert cfg.data.label_column == 3
+    ds = load_dataset(cfg.data)
+    assert ds.n_features == 3 and sorted(set(torch.cat([ds.y_train, ds.y_test]).tolist())) == [0, 1]
+    with pytest.raises(UserError, match="is not a whole class number"):  # text "3": the column named 3
+        load_dataset(Config().replace(data=f"csv:{path}", label_column="3").data)
+    with pytest.raises(UserError, match="--label-column must be str or int, not True"):
         Config().replace(label_column=True)
 
 

@@ -60,11 +60,11 @@ def test_colour_images_are_drawn_in_colour(tmp_path):
     from autoencoders.data.datasets import display_shape
     from autoencoders.figures import plots
 
-    assert display_shape((3, 2, 4)) == (2, 4, 3) and display_shape((1, 2, 4)) == (2, 4)
+    assert display_shape((3, 2, 4)) == (3, 2, 4) and display_shape((1, 2, 4)) == (2, 4)
     assert display_shape((2, 2, 4)) is None  # two channels: no image to draw
     red, blue = np.zeros((3, 2, 4)), np.zeros((3, 2, 4))
     red[0], blue[2] = 1, 1
-    canvas = plots._mosaic([[red.reshape(-1), blue.reshape(-1)]], (2, 4, 3))
+    canvas = plots._mosaic([[red.reshape(-1), blue.reshape(-1)]], (3, 2, 4))
     assert canvas.shape == (2, 9, 3)  # two tiles, a white gap between
     assert (
         (canvas[:, :4] == [1, 0, 0]).all()

@@ -80,6 +80,24 @@ def test_a_frame_is_read_by_the_run_s_column_names(frame, frame_run):
     )
 
 
+def test_only_names_that_identify_columns_are_recorded_and_given_names_must_fit(frame, tmp_path):
+    from autoencoders.data.sources import frame_columns
+
+    x = frame[0]
+    assert frame_columns(x.rename(columns=lambda c: f" {c} ")) == list(x.columns)  # spaces around: left out
+    assert frame_columns(pd.DataFrame(x.to_numpy())) is None  # pandas' own numbers
+    assert frame_columns(x.set_axis(["a"] * 64, axis=1)) is None  # repeated names
+    assert frame_columns(x.set_axis([""] + list(x.columns[1:]), axis=1)) is None
+    twice = autoencoders.train(
+        data=x.set_axis(["a"] * 64, axis=1), layers=[64, 4], epochs=1, out=str(tmp_path / "a"), **FAST
+    )
+    assert twice.config.data.columns is None  # trained, its columns taken in order
+    with pytest.raises(UserError, match="columns are recorded from the data frame given as data"):
+        autoencoders.train(data=x, columns=list(x.columns[::-1]), out=str(tmp_path / "b"), **FAST)
+    with pytest.raises(UserError, match="--columns names 2 columns and digits has 64 features"):
+        autoencoders.train(data="digits", columns=["a", "b"], out=str(tmp_path / "c"), **FAST)
+
+
 def test_rows_in_memory_with_nan_are_refused_by_every_function(frame_run, frame):
     rows = frame[0].head(10).to_numpy().copy()
     rows[2, 5] = np.nan
@@ -121,6 +139,10 @@ def test_what_rows_in_memory_cannot_do_is_said_in_their_own_words(frame_run, fra
         autoencoders.cluster(frame_run.dir, x.head(50), labels=np.zeros(50), out=tmp_path / "c")
     with pytest.raises(UserError, match=r"^the data given in memory has only 5 rows; at least 10 are needed"):
         autoencoders.train(data=x.head(5), out=str(tmp_path / "few"), **FAST)
+    with pytest.raises(
+        UserError, match=r"^--pair index 40 is outside the 30 rows of the rows given in memory$"
+    ):
+        autoencoders.interpolate(frame_run.dir, x.head(30), (0, 40))
     result = autoencoders.classify(frame_run.dir, out=tmp_path / "clf", epochs=1, quiet=True)
     assert result.out == tmp_path / "clf"
     assert autoencoders.predict(result.out, x.head(5))[0].shape == (5,)

@@ -257,6 +257,7 @@ def test_the_default_code_of_a_narrow_table_is_narrower_than_its_rows(tmp_path):
     ("estimator", "message"),
     [
         (AutoencoderTransformer(layers=8), r"layers must be the widths after the input, e.g. \(64, 16\)"),
+        (AutoencoderTransformer(layers=()), r"layers must be the widths after the input, .* got \(\)"),
         (AutoencoderTransformer(epochs=1, options={"epochs": 3}), "options may not hold epochs: set the "),
         (AutoencoderTransformer(options={"seed": 3}), "parameter random_state instead"),
         (AutoencoderOutlierDetector(contamination="auto"), r"contamination must be a fraction in \(0, 0.5\]"),
@@ -269,3 +270,10 @@ def test_the_default_code_of_a_narrow_table_is_narrower_than_its_rows(tmp_path):
 def test_settings_that_cannot_work_are_refused_in_words_before_training(estimator, message):
     with pytest.raises(ValueError, match=message):
         estimator.fit(np.random.default_rng(0).random((20, 6)))
+
+
+def test_layers_may_be_an_array_of_widths():
+    est = AutoencoderTransformer(layers=np.array([8, 3]), epochs=1, random_state=0).fit(
+        load_digits().data[:50]
+    )
+    assert est.autoencoder_.layers == [64, 8, 3]

@@ -264,7 +264,8 @@ def interpolate(
     model, x = run.model, rows_of(run, data, split)
     for i in indices:
         if not 0 <= i < len(x):
-            raise UserError(f"--pair index {i} is outside the {len(x)} rows of {data} ({split} split)")
+            where = f"{data} ({split} split)" if isinstance(data, str) else "the rows given in memory"
+            raise UserError(f"--pair index {i} is outside the {len(x)} rows of {where}")
     ends = torch.from_numpy(x[list(indices)])
     with torch.no_grad():
         a, b = model.encode(ends)

@@ -22,11 +22,10 @@ from .eval.metrics import pca_name
 from .figures.plots import image_grid, reconstruction_grid
 from .figures.report import write_report
 from .figures.run_figures import visualize
-from .io import rundir
 from .io.checkpoint import check_writable, write_npy, write_text
 from .options import ClassifyOptions, ClusterOptions
 from .reproduce import reproduce
-from .run import resume, train
+from .run import resume, resumed_config, train
 
 # the files each command writes, by --out suffix
 OUTPUTS = {
@@ -108,9 +107,8 @@ def _train(args: argparse.Namespace) -> None:
                 "--resume continues a run with its own settings; leave out "
                 + ", ".join(sorted(f"--{k.replace('_', '-')}" for k in extra) or ["--config"])
             )
-        if args.print_config:  # the settings the run resumes with
-            rundir.read_manifest(args.resume)  # a run's directory, or one line saying what it is not
-            print(Config.load_json(Path(args.resume) / rundir.CONFIG).to_toml(), end="")
+        if args.print_config:
+            print(resumed_config(args.resume, args.quiet, args.save_every).to_toml(), end="")
             return
         result = resume(args.resume, args.quiet, args.save_every)
     elif args.print_config:
@@ -164,6 +162,8 @@ def _encode(args: argparse.Namespace) -> None:
 
 def _reconstruct(args: argparse.Namespace) -> None:
     png = args.out.suffix.lower() == ".png"
+    if png and args.units != "scaled":
+        raise UserError("--units applies to a .npy; a .png shows the images as the model sees them")
     x, recon, shape = api.reconstruct(args.run_dir, args.data, args.split, "scaled" if png else args.units)
     if png:
         reconstruction_grid(x[: args.n], recon[: args.n], args.out, shape)

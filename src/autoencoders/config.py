@@ -16,7 +16,18 @@ from typing import Any
 
 from . import kinds
 from .errors import UserError
-from .options import DataConfig, ModelConfig, PretrainConfig, Range, TrainConfig, check_fields, closest, flag
+from .options import (
+    DataConfig,
+    ModelConfig,
+    PretrainConfig,
+    Range,
+    TrainConfig,
+    check_fields,
+    closest,
+    flag,
+    flags,
+    moved,
+)
 from .runtime.threads import check_threads
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "pretrain": PretrainConfig, "train": TrainConfig}
@@ -150,17 +161,13 @@ class Config:
         """Settings given (moved from their defaults) that change nothing in this config's training,
         each in a sentence: most likely a missing option, not a wish."""
         m, t, said = self.model, self.train, []
-        model_defaults, train_defaults = ModelConfig(), TrainConfig()
-        if m.corruption == "none" and m.noise != model_defaults.noise:
+        if m.corruption == "none" and moved(m, ["noise"]):
             said.append(f"--noise {m.noise:g} has no effect without --corruption: the inputs stay clean")
-        if m.sparsity == "none":
-            moved = [k for k in ("sparsity_target", "sparsity_weight", "sparsity_layers")
-                     if getattr(m, k) != getattr(model_defaults, k)]  # fmt: skip
-            if moved:
-                flags = ", ".join(f"--{flag(k)}" for k in moved)
-                verb = "shapes" if len(moved) == 1 else "shape"
-                said.append(f"{flags} {verb} a sparsity penalty, and there is none: give --sparsity too")
-        if t.optimizer != "sgd" and t.momentum != train_defaults.momentum:
+        given = moved(m, ["sparsity_target", "sparsity_weight", "sparsity_layers"])
+        if m.sparsity == "none" and given:
+            verb = "shapes" if len(given) == 1 else "shape"
+            said.append(f"{flags(given)} {verb} a sparsity penalty, and there is none: give --sparsity too")
+        if t.optimizer != "sgd" and moved(t, ["momentum"]):
             said.append(f"--momentum {t.momentum:g} is SGD's; with --optimizer {t.optimizer} it does nothing")
         if m.lifetime_sparsity and math.ceil(m.lifetime_sparsity * t.batch_size) >= t.batch_size:
             said.append(
@@ -258,5 +265,5 @@ def load_toml(path: str | Path) -> dict[str, Any]:
             if section is None:
                 hint = closest(flag(key), map(flag, option_names()))
                 raise UserError(f"unknown key '{key}' in {path}{hint}")
-            nested[section][key.replace("-", "_")] = value
+            nested.setdefault(section, {})[key.replace("-", "_")] = value  # a kind's own: its section
     return nested

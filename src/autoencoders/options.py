@@ -74,8 +74,7 @@ def split_options(
 
 def check_fields(section: Any) -> None:
     """Each field of a section dataclass against its type, choices and range; values a user typed
-    as text or ints are normalised in place (ints widen to float, and become text where text is
-    read). A UserError names the flag."""
+    as text or ints are normalised in place (ints widen to float). A UserError names the flag."""
     for f in dataclasses.fields(section):
         if "help" not in f.metadata:  # not an option (e.g. a function a subclass carries)
             continue
@@ -102,14 +101,18 @@ _ACCEPTS = {
 
 
 def _check_type(f: dataclasses.Field, value: Any) -> Any:
-    """``value`` if it fits field ``f``'s annotation (ints widen to float), else a UserError."""
+    """``value`` if it fits field ``f``'s annotation, one of its kinds where it names several (ints
+    widen to float), else a UserError."""
     kinds = [k.strip() for k in str(f.type).split("|")]
     if value is None and "None" in kinds:
         return value
-    base = next(k for k in kinds if k != "None")
-    if base == "str" and isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)  # a number where text is read, as a config file or a form gives it: a column 3
-    ok = isinstance(value, _ACCEPTS[base]) and not (base != "bool" and isinstance(value, bool))
+    kinds = [k for k in kinds if k != "None"]
+
+    def fits(kind: str) -> bool:  # bool is an int subclass: refuse it for numbers
+        return isinstance(value, _ACCEPTS[kind]) and not (kind != "bool" and isinstance(value, bool))
+
+    base = next((k for k in kinds if fits(k)), kinds[0])
+    ok = fits(base)
     if ok and base == "list[int]":  # whole numbers, also spelled as text ("8" from a form or a file)
         ok = all(_whole(v) for v in value)
         value = [int(v) for v in value] if ok else value
@@ -121,7 +124,7 @@ def _check_type(f: dataclasses.Field, value: Any) -> Any:
         raise UserError(f"--{flag(f.name)} must be a finite number, not {value!r}")
     if not ok:
         shown = repr(value) if isinstance(value, int | float | str | bool) else f"a {type(value).__name__}"
-        raise UserError(f"--{flag(f.name)} must be {base}, not {shown}")
+        raise UserError(f"--{flag(f.name)} must be {' or '.join(kinds)}, not {shown}")
     return float(value) if base == "float" else value
 
 
@@ -139,6 +142,21 @@ def closest(value: object, names: Iterable[str]) -> str:
     return f" (did you mean '{match[0]}'?)" if match else ""
 
 
+def moved(section: Any, names: Iterable[str]) -> list[str]:
+    """Those of the fields ``names`` whose value in ``section`` is not their default: the settings given."""
+    fields = {f.name: f for f in dataclasses.fields(section)}
+
+    def default(f: dataclasses.Field) -> Any:
+        return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+    return [n for n in names if getattr(section, n) != default(fields[n])]
+
+
+def flags(names: Iterable[str]) -> str:
+    """Option names as their flags, listed: ``--epochs, --lr``."""
+    return ", ".join(f"--{flag(n)}" for n in names)
+
+
 def flag(name: str) -> str:
     """An option's name as its flag and config key spell it: ``batch_size`` → ``batch-size``."""
     return name.replace("_", "-")
@@ -150,7 +168,9 @@ class DataConfig:
         "digits", "dataset: digits | fashion-mnist | mnist | idx:DIR | npy:FILE | csv:FILE | images:DIR"
     )
     labels: str | None = option(None, "labels file (.npy) for npy: data")
-    label_column: str | None = option(None, "label column (name or index) for csv: data")
+    label_column: str | int | None = option(
+        None, "label column for csv: data: its header name, or its 0-based index (negative: from the end)"
+    )
     classes: list[str] | None = option(
         None,
         "class names in the order of their numbers, for labels that are names (numbered in sorted "

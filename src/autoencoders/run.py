@@ -108,7 +108,13 @@ def train(config: Config | dict | str | Path | None = None, overwrite: bool = Fa
     """
     data = overrides.get("data")
     if data is not None and not isinstance(data, str | Path):  # rows in memory
-        overrides.setdefault("columns", frame_columns(data))
+        names = frame_columns(data)
+        if overrides.get("columns") not in (None, names):
+            raise UserError(
+                "columns are recorded from the data frame given as data; leave columns out, or rename "
+                "the frame's columns"
+            )
+        overrides["columns"] = names
         overrides["data"], labels = save_arrays(data, overrides.get("labels"))
         if labels is not None:
             overrides["labels"] = labels
@@ -117,22 +123,29 @@ def train(config: Config | dict | str | Path | None = None, overwrite: bool = Fa
     return _execute(as_config(config, **overrides), None, overwrite)
 
 
-def resume(run_dir: str | Path, quiet: bool | None = None, save_every: float | None = None) -> Run:
-    """Continue an incomplete run from its last saved epoch, as if it had never stopped; ``quiet``
-    and ``save_every`` change how, not what, it trains."""
+def resumed_config(run_dir: str | Path, quiet: bool | None = None, save_every: float | None = None) -> Config:
+    """The settings ``resume`` continues an incomplete run with: its own, in its directory as it is
+    now, with ``quiet`` and ``save_every`` when given."""
     run_dir = Path(run_dir)
-    manifest = rundir.read_manifest(run_dir)
-    if manifest["completed"]:
+    if rundir.read_manifest(run_dir)["completed"]:
         raise UserError(f"{run_dir} finished training; there is nothing to resume")
     cfg = Config.load_json(run_dir / rundir.CONFIG)
     cfg.out = str(run_dir)
-    for stale in run_dir.glob(".*.tmp"):  # a write the stop cut short; its target file is intact
-        stale.unlink()
     if quiet is not None:
         cfg.train.quiet = quiet
     if save_every is not None:
         cfg.train.save_every = save_every
         check_fields(cfg.train)
+    return cfg
+
+
+def resume(run_dir: str | Path, quiet: bool | None = None, save_every: float | None = None) -> Run:
+    """Continue an incomplete run from its last saved epoch, as if it had never stopped; ``quiet``
+    and ``save_every`` change how, not what, it trains."""
+    run_dir = Path(run_dir)
+    cfg = resumed_config(run_dir, quiet, save_every)
+    for stale in run_dir.glob(".*.tmp"):  # a write the stop cut short; its target file is intact
+        stale.unlink()
     state = run_dir / rundir.STATE
     return _execute(cfg, read_state(state) if state.is_file() else ({}, {}))
 
@@ -188,6 +201,11 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
         cfg.out = str(_new_run_dir(cfg))  # fixed now: every check and write below uses the same directory
         _check_out(Path(cfg.out), overwrite)
     ds = load_dataset(cfg.data)  # errors name the files as they were given
+    if saved is None and cfg.data.columns is not None and len(cfg.data.columns) != ds.n_features:
+        raise UserError(
+            f"--columns names {len(cfg.data.columns)} columns and {data_name(cfg.data.data)} has "
+            f"{ds.n_features} features; give one name per feature, in order"
+        )
     if len(ds.x_test) == 0:  # the run's metrics are measured on its test rows
         raise UserError(
             f"--test-fraction {cfg.data.test_fraction:g} leaves no test rows of {data_name(cfg.data.data)} "

@@ -51,6 +51,14 @@ from .training.steps import supervised_step
 DTYPES = (np.float64, np.float32)
 
 
+def _widths(layers: Any) -> list[int]:
+    """``layers`` (a tuple, list or array of whole numbers of at least 1) as a list of ints."""
+    ok = not isinstance(layers, str | numbers.Number) and hasattr(layers, "__len__") and len(layers) > 0
+    if not ok or not all(isinstance(w, numbers.Integral) and w >= 1 for w in layers):
+        raise ValueError(f"layers must be the widths after the input, e.g. (64, 16), or None; got {layers!r}")
+    return [int(w) for w in layers]
+
+
 def _in_float64(module: torch.nn.Module) -> torch.nn.Module:
     """A float64 copy of a fitted ``module`` for predictions: float32 matrix products round a row
     differently with the number of rows in the call, float64 ones far below what a result shows,
@@ -122,17 +130,11 @@ class _Autoencoder(BaseEstimator):
                 f"options may not hold {', '.join(clash)}: set the estimator's own parameter "
                 f"{', '.join(dict.fromkeys(named.get(k, k) for k in clash))} instead"
             )
-        if self.layers is not None and (
-            isinstance(self.layers, str | numbers.Number)
-            or not all(isinstance(w, numbers.Integral) and w >= 1 for w in self.layers)
-        ):
-            raise ValueError(
-                f"layers must be the widths after the input, e.g. (64, 16), or None; got {self.layers!r}"
-            )
+        widths = None if self.layers is None else _widths(self.layers)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         settings = {
             "model": self.model,
-            "layers": None if self.layers is None else [n_features, *self.layers],
+            "layers": None if widths is None else [n_features, *widths],
             "activation": self.activation,
             "code_activation": self.code_activation,
             "loss": self.loss,
@@ -363,8 +365,9 @@ class AutoencoderClusterer(ClusterMixin, _Autoencoder):
     """An autoencoder trained on X, then ``n_clusters`` clusters of its codes by ``method``:
     ``kmeans``, ``gmm``, ``dec``, ``idec`` or ``manifold`` (UMAP, then a Gaussian mixture).
 
-    ``cluster_options`` takes the other clustering options by name (``{"gamma": 0.5, "tol": 0.01}``;
-    see :class:`autoencoders.options.ClusterOptions`). ``labels_`` are the training rows' clusters;
+    ``cluster_options`` takes the other clustering options of the method by name (``{"n_init": 5}``;
+    with ``method="idec"`` also ``{"gamma": 0.5, "tol": 0.01}``; see
+    :class:`autoencoders.options.ClusterOptions`). ``labels_`` are the training rows' clusters;
     ``predict`` assigns new rows (``manifold``: through UMAP's embedding of new points).
     """
 

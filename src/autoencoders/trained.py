@@ -24,7 +24,7 @@ from .data.datasets import (
     to_float,
     warn_if_other_units,
 )
-from .data.sources import label_per_row, rows_in_memory
+from .data.sources import data_name, label_per_row, rows_in_memory
 from .data.stream import RowStream
 from .errors import UserError
 from .io import rundir
@@ -159,7 +159,7 @@ def scaled_data(
         fraction = {"val": cfg.val_fraction, "test": cfg.test_fraction}.get(split)
         why = "" if fraction is None else f" (--{split}-fraction {fraction:g})"
         others = ", ".join(s for s in SPLITS if s != split)
-        raise UserError(f"the {split} split of {data} has no rows{why}; use --split {others}")
+        raise UserError(f"the {split} split of {data_name(data)} has no rows{why}; use --split {others}")
     rows = (rows.materialise() if isinstance(rows, RowStream) else rows).numpy()
     return rows, None if y is None else y.numpy(), ds.classes
 

@@ -29,7 +29,7 @@ from ..io.rundir import write_classifier
 from ..models import Autoencoder
 from ..models.layers import set_trainable
 from ..models.objectives import Objective
-from ..options import ClassifyOptions, TrainConfig, check_fields, flag
+from ..options import ClassifyOptions, TrainConfig, check_fields, flags, moved
 from ..training.loop import fit
 from ..training.steps import (
     AutoencoderLosses,
@@ -106,12 +106,11 @@ class FewLabels(ClassifyOptions):
         if self.unfreeze_lr is not None and not self.unfreeze_epochs:
             raise UserError("--unfreeze-lr is the rate of the epochs --unfreeze-epochs adds: give it too")
         if self.method == "knn":  # no gradient step: the settings of one change nothing
-            given = [k for k in ("epochs", "patience", "lr") if getattr(self, k) != getattr(FewLabels, k)]
+            given = moved(self, ["epochs", "patience", "lr"])
             if given:
-                flags = ", ".join(f"--{flag(k)}" for k in given)
                 raise UserError(
-                    f"{flags}: settings of training, and --method knn trains nothing (it picks k on the "
-                    "validation labels); leave them out, or give a method that trains"
+                    f"{flags(given)}: settings of training, and --method knn trains nothing (it picks k "
+                    "on the validation labels); leave them out, or give a method that trains"
                 )
 
     def subset(self, y: np.ndarray, seed: int, cap: bool = False) -> np.ndarray:

@@ -21,7 +21,7 @@ from ..eval.metrics import encode_all
 from ..eval.probes import kmeans
 from ..models import Autoencoder
 from ..models.layers import set_trainable
-from ..options import ClusterOptions, TrainConfig, check_fields, flag
+from ..options import ClusterOptions, TrainConfig, check_fields, flags, moved
 from ..runtime.distributed import rank_and_size
 from ..training.loop import fit
 from ..training.steps import training_clock
@@ -46,12 +46,11 @@ class Clustering(ClusterOptions):
             self.dims is not None or self.neighbors != ClusterOptions.neighbors
         ) and self.method != "manifold":
             raise UserError("--dims and --neighbors shape the UMAP embedding: give --method manifold too")
-        trained = [k for k in DEC_OPTIONS if getattr(self, k) != getattr(ClusterOptions, k)]
+        trained = moved(self, DEC_OPTIONS)
         if trained and self.method not in ("dec", "idec"):
-            flags = ", ".join(f"--{flag(k)}" for k in trained)
             raise UserError(
-                f"{flags}: options of DEC and IDEC, which train the encoder; --method {self.method} trains "
-                "nothing: give --method dec or idec, or leave them out"
+                f"{flags(trained)}: options of DEC and IDEC, which train the encoder; --method "
+                f"{self.method} trains nothing: give --method dec or idec, or leave them out"
             )
 
     def name(self) -> str:

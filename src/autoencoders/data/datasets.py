@@ -206,7 +206,7 @@ def _same_data(a: str, b: str) -> bool:
     return kind_a == kind_b and Path(path_a).resolve() == Path(path_b).resolve()
 
 
-def _has_label_column(spec: str, column: str, n_features: int) -> bool:
+def _has_label_column(spec: str, column: str | int, n_features: int) -> bool:
     kind, path = parse_spec(spec)
     if kind != "csv" or not Path(path).is_file():
         return False  # a missing file is reported where it is read
@@ -292,11 +292,11 @@ def sample_shape(shape: tuple[int, ...], override: list[int] | None = None) -> t
 
 
 def display_shape(sample: tuple[int, ...]) -> tuple[int, ...] | None:
-    """The shape to draw one sample in: (H, W) for single-channel images and flat rows whose D is a
-    square, (H, W, 3) for colour images (stored C, H, W); None for other rows."""
+    """The shape of one sample as an image, in the order its row stores it: (H, W) for
+    single-channel images and flat rows whose D is a square, (3, H, W) for colour images; None for
+    other rows."""
     if len(sample) == 3:
-        channels, height, width = sample
-        return {1: (height, width), 3: (height, width, 3)}.get(channels)
+        return {1: tuple(sample[1:]), 3: tuple(sample)}.get(sample[0])
     side = math.isqrt(sample[0])
     return (side, side) if side * side == sample[0] else None
 

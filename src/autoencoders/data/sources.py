@@ -142,7 +142,7 @@ def rows_in_memory(rows: Any, what: str, columns: list[str] | None = None) -> np
 def _frame_rows(frame: Any, columns: list[str] | None) -> np.ndarray:
     """A DataFrame's values (its columns in the order of ``columns``, by name, when given)."""
     if columns is not None:
-        names = [str(c) for c in frame.columns]
+        names = [str(c).strip() for c in frame.columns]  # as ``frame_columns`` recorded them
         missing = [c for c in columns if c not in names]
         if missing:
             shown = ", ".join(repr(c) for c in missing[:5]) + (", ..." if len(missing) > 5 else "")
@@ -161,12 +161,15 @@ def _frame_rows(frame: Any, columns: list[str] | None) -> np.ndarray:
 
 
 def frame_columns(rows: Any) -> list[str] | None:
-    """A DataFrame's column names, to record with a run trained on it; None for other rows, or a
-    frame whose columns are only numbered (0, 1, ...)."""
+    """A DataFrame's column names (as text, without surrounding spaces), to record with a run
+    trained on it; None for other rows, and for a frame whose names cannot identify its columns:
+    numbered 0, 1, ... as pandas numbers them, empty or repeated."""
     if not hasattr(rows, "columns"):
         return None
-    names = [str(c) for c in rows.columns]
-    return None if names == [str(i) for i in range(len(names))] else names
+    names = [str(c).strip() for c in rows.columns]
+    if names == [str(i) for i in range(len(names))] or "" in names or len(set(names)) < len(names):
+        return None
+    return names
 
 
 def save_arrays(rows: Any, labels: Any = None) -> tuple[str, str | None]:
@@ -348,7 +351,7 @@ def csv_columns(path: str | Path) -> tuple[list[str] | None, int]:
 
 
 def load_csv(
-    path: str | Path, label_column: str | None = None, classes: list[str] | None = None
+    path: str | Path, label_column: str | int | None = None, classes: list[str] | None = None
 ) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
     """Read a numeric CSV (header optional) with an optional label column (name or index) of class
     numbers or names: (rows, class indices, class names), numbered by ``classes`` as
@@ -387,12 +390,12 @@ def load_csv(
     return table.astype(np.float32), *_classes(np.char.strip(labels), classes, path)
 
 
-def _is_header(first: list[str], second: str | None, label_column: str | None) -> bool:
+def _is_header(first: list[str], second: str | None, label_column: str | int | None) -> bool:
     """Whether a CSV's ``first`` row (cells) names its columns: a cell of it is not a number, where
     a class name in a label column given by its index counts only if the ``second`` row holds a
     number there (a header then names the class numbers below it)."""
     width = len(first)
-    by_index = label_column is not None and label_column.lstrip("-").isdigit()
+    by_index = _index(label_column) is not None
     at = int(label_column) % width if by_index and -width <= int(label_column) < width else None
     if any(not _is_number(c) for j, c in enumerate(first) if j != at):
         return True
@@ -450,11 +453,20 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _column_index(path: Path, column: str, header: list[str] | None, width: int) -> int:
-    """The index of ``--label-column`` (a header name or a 0-based index, negative from the end)."""
+def _index(column: str | int | None) -> int | None:
+    """``--label-column`` as a 0-based index, when it can be one: an int, or text of digits (which a
+    header may also hold as a name)."""
+    if isinstance(column, int):
+        return column
+    return int(column) if column is not None and column.lstrip("-").isdigit() else None
+
+
+def _column_index(path: Path, column: str | int, header: list[str] | None, width: int) -> int:
+    """The index of ``--label-column``: a header name, or a 0-based index (negative from the end);
+    text of digits is a header name first, an int always an index."""
     if header is not None and column in header:
         return header.index(column)
-    if column.lstrip("-").isdigit():
+    if _index(column) is not None:
         if not -width <= int(column) < width:
             raise UserError(
                 f"--label-column {column} is out of range: {path} has {width} columns (0 to {width - 1})"

@@ -34,10 +34,10 @@ def _save(fig: plt.Figure, path: str | Path) -> None:
 
 
 def _as_image(row: np.ndarray, shape: tuple[int, ...] | None) -> np.ndarray:
-    """A row as the image ``shape`` draws (H, W, 3: a colour image stored channel by channel)."""
+    """A row as the image of ``shape`` (H, W, or 3, H, W: a colour image, drawn H, W, 3)."""
     if shape is not None and int(np.prod(shape)) == row.size:
         if len(shape) == 3:
-            return row.reshape(3, *shape[:2]).transpose(1, 2, 0).clip(0, 1)
+            return row.reshape(shape).transpose(1, 2, 0).clip(0, 1)
         return row.reshape(shape)
     return row.reshape(1, -1)  # non-image data: one strip per example
 
@@ -76,7 +76,7 @@ def _show_mosaic(
     """A figure holding ``canvas`` sized for ``rows`` × ``cols`` tiles, each row tall enough for a
     label of ``label_lines`` lines at its left; returns (figure, axes)."""
     plt = _pyplot()
-    height = 0.15 if image_shape is None else 1.0 * image_shape[0] / image_shape[1]
+    height = 0.15 if image_shape is None else 1.0 * image_shape[-2] / image_shape[-1]
     height = max(height, 0.14 * label_lines + 0.04)  # 8-point text: a strip of table rows grows
     fig, ax = plt.subplots(figsize=(1.0 * cols + left, max(height * rows, 0.4) + (0.4 if title else 0.1)))
     ax.imshow(canvas, cmap="gray", vmin=0, vmax=1, interpolation="nearest", aspect="auto")

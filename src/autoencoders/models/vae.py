@@ -32,7 +32,7 @@ class VAEConfig:
         range=AT_LEAST_0,
     )
     vae_scale: str = option("logvar", "what the encoder's scale head outputs", ("logvar", "std"))
-    decoder_std: str = option(
+    decoder_std: str | float = option(
         "learned", "std of the Gaussian decoder (--loss mse): 'learned' or a fixed positive number"
     )
     iw_samples: int = option(
