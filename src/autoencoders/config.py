@@ -178,12 +178,13 @@ class Config:
 
     def to_toml(self) -> str:
         """The full resolved config as TOML (unset options are left out), readable by ``--config``."""
-        lines = [] if self.out is None else [f"out = {json.dumps(self.out)}", ""]  # before any table
+        lines = [] if self.out is None else [f"out = {json.dumps(self.out, ensure_ascii=False)}", ""]  # first
         for name, section in self.sections().items():
             lines.append(f"[{name}]")
             for key, value in dataclasses.asdict(section).items():
                 if value is not None:
-                    lines.append(f"{key.replace('_', '-')} = {json.dumps(value)}")
+                    # raw UTF-8: TOML reads no JSON surrogate pairs (a name beyond the BMP)
+                    lines.append(f"{key.replace('_', '-')} = {json.dumps(value, ensure_ascii=False)}")
             lines.append("")
         return "\n".join(lines)
 
