@@ -72,7 +72,11 @@ def test_a_frame_is_read_by_the_run_s_column_names(frame, frame_run):
         autoencoders.encode(frame_run.dir, x.drop(columns="pixel_3"))
     np.testing.assert_array_equal(
         autoencoders.encode(frame_run.dir, x.to_numpy()), codes
-    )  # an array: as it is
+    )  # an array: in order
+    half = torch.tensor(x.to_numpy(), dtype=torch.bfloat16)  # NumPy has no bfloat16
+    np.testing.assert_array_equal(
+        autoencoders.encode(frame_run.dir, half), autoencoders.encode(frame_run.dir, half.float())
+    )
     # a frame of flags and nullable integers is numeric too
     mixed = x.astype({"pixel_0": bool, "pixel_1": "Int64"})
     np.testing.assert_array_equal(
