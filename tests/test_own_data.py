@@ -98,6 +98,12 @@ def test_only_names_that_identify_columns_are_recorded_and_given_names_must_fit(
     assert twice.config.data.columns is None  # trained, its columns taken in order
     with pytest.raises(UserError, match="columns are recorded from the data frame given as data"):
         autoencoders.train(data=x, columns=list(x.columns[::-1]), out=str(tmp_path / "b"), **FAST)
+    named = autoencoders.train(
+        data=x.to_numpy(), columns=list(x.columns), layers=[64, 4], epochs=1, out=str(tmp_path / "n"), **FAST
+    )
+    np.testing.assert_array_equal(
+        autoencoders.encode(named.dir, x[x.columns[::-1]]), autoencoders.encode(named.dir, x)
+    )
     with pytest.raises(UserError, match="--columns names 2 columns and digits has 64 features"):
         autoencoders.train(data="digits", columns=["a", "b"], out=str(tmp_path / "c"), **FAST)
 

@@ -458,7 +458,7 @@ def test_encode_and_reconstruct_accept_arrays_and_tensors(digits_run):
     )
     x, recon, shape = autoencoders.reconstruct(digits_run.dir, raw / 16.0)
     assert x.shape == recon.shape == (5, 64) and shape == (8, 8)
-    with pytest.raises(UserError, match="the array has 3 features but the model expects 64"):
+    with pytest.raises(UserError, match="the data given in memory has 3 features but the model expects 64"):
         autoencoders.encode(digits_run.dir, np.zeros((2, 3)))
 
 

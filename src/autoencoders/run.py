@@ -108,13 +108,14 @@ def train(config: Config | dict | str | Path | None = None, overwrite: bool = Fa
     """
     data = overrides.get("data")
     if data is not None and not isinstance(data, str | Path):  # rows in memory
-        names = frame_columns(data)
-        if overrides.get("columns") not in (None, names):
-            raise UserError(
-                "columns are recorded from the data frame given as data; leave columns out, or rename "
-                "the frame's columns"
-            )
-        overrides["columns"] = names
+        if hasattr(data, "columns"):  # a data frame: its own names, where they identify its columns
+            names = frame_columns(data)
+            if overrides.get("columns") not in (None, names):
+                raise UserError(
+                    "columns are recorded from the data frame given as data; leave columns out, or rename "
+                    "the frame's columns"
+                )
+            overrides["columns"] = names
         overrides["data"], labels = save_arrays(data, overrides.get("labels"))
         if labels is not None:
             overrides["labels"] = labels

@@ -109,7 +109,9 @@ def scaled_input(
         check_split(split)  # a mistyped one is named, though rows in memory take none
         rows = rows_in_memory(data, "the data given in memory", data_cfg.columns)
         rows = rows.reshape(len(rows), -1)
-        check_scaler(scaler, rows.shape[1], "the array")  # before scaling, which needs the width
+        check_scaler(
+            scaler, rows.shape[1], "the data given in memory"
+        )  # before scaling, which needs the width
         rows = to_float(rows)
         warn_if_other_units(rows, scaler, "the rows given in memory")
         x = apply_scaler(rows, *scaler)
