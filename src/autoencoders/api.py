@@ -206,11 +206,9 @@ def anomaly_scores_against_pca(
         )
     positive = y.astype(str) == str(anomalous_class).strip()  # a number or a name, as the labels read
     if positive.all() or not positive.any():
-        where = (
-            f"the {'' if split == 'all' else split + ' '}rows of {data}"
-            if isinstance(data, str)
-            else ("the rows given in memory")
-        )
+        where = "the rows given in memory"
+        if isinstance(data, str):
+            where = f"the {'' if split == 'all' else split + ' '}rows of {data}"
         raise UserError(
             f"--anomalous-class {anomalous_class}: {where} must hold that class and others (classes "
             f"there: {', '.join(map(str, np.unique(y)))})"
