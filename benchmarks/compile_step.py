@@ -6,6 +6,7 @@ cost against the per-step saving. Run: ``python benchmarks/compile_step.py``.
 
 from __future__ import annotations
 
+import argparse
 import time
 
 import torch
@@ -43,6 +44,7 @@ def measure(compiled: bool, steps: int = 150, batch: int = 256) -> tuple[float, 
 
 def main() -> None:
     """Print both and the break-even number of steps."""
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()  # --help: what it does
     (eager_warm, eager), (comp_warm, comp) = measure(False), measure(True)
     print(f"eager:    first 3 steps {eager_warm:5.1f} s, {eager * 1e3:.1f} ms/step")
     print(f"compiled: first 3 steps {comp_warm:5.1f} s, {comp * 1e3:.1f} ms/step ({eager / comp:.2f}x)")

@@ -13,6 +13,7 @@ Run (from the repository root, on a machine with a CUDA GPU; about 30 s)::
 
 from __future__ import annotations
 
+import argparse
 import time
 
 import torch
@@ -22,6 +23,7 @@ from torch.profiler import ProfilerActivity, profile
 
 def main() -> None:
     """Print one line per precision and batch size."""
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()  # --help: what it does
     if not torch.cuda.is_available():
         raise SystemExit("gpu_step.py needs a CUDA GPU; none is visible to PyTorch")
     device = torch.device("cuda")

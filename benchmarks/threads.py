@@ -10,6 +10,7 @@ moment; and, for the cliff this policy removes, two runs with spinning OpenMP th
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -51,6 +52,7 @@ def _finish(procs: list[subprocess.Popen], outs: list[Path]) -> list[float | Non
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()  # --help: what it does
     work = Path(tempfile.mkdtemp(prefix="ae-threads-"))
     raw = read_data(DataConfig(data="fashion-mnist"))
     data = work / "fashion4000.npy"

@@ -8,7 +8,10 @@ import numpy as np
 import autoencoders
 
 # a plain autoencoder; every option of `autoencoders train` is a keyword here
-run = autoencoders.train(data="digits", layers=[64, 128, 16], epochs=60, out="runs/api-dense", quiet=True)
+# (overwrite=True: run the script again and the run directory is replaced)
+run = autoencoders.train(
+    data="digits", layers=[64, 128, 16], epochs=60, out="runs/api-dense", overwrite=True, quiet=True
+)
 m = run.metrics
 print(f"test SSE/image {m['test_sse_per_image']:.2f} (PCA-16: {m['pca_sse_per_image']:.2f})")
 
@@ -25,7 +28,14 @@ print(f"classifier: test accuracy {acc:.3f} from {used} labels")
 
 # a VAE: its test NLL (importance-sampled) and new digits from its prior
 vae = autoencoders.train(
-    data="digits", model="vae", layers=[64, 128, 8], epochs=60, iw_samples=100, out="runs/api-vae", quiet=True
+    data="digits",
+    model="vae",
+    layers=[64, 128, 8],
+    epochs=60,
+    iw_samples=100,
+    out="runs/api-vae",
+    overwrite=True,
+    quiet=True,
 )
 print(f"VAE: test NLL {vae.metrics['test_nll']:.2f} nats (negative ELBO {vae.metrics['test_neg_elbo']:.2f})")
 rows, shape = autoencoders.sample(vae.dir, n=16, seed=0)

@@ -31,6 +31,17 @@ def test_train_writes_a_self_contained_report(digits_run):
             assert (f"{m[key]:.4g}" if key else "–") in row, (label, key)
 
 
+def test_the_settings_table_shows_the_options_as_given_however_the_report_is_written(digits_run, tmp_path):
+    from autoencoders.figures.report import write_report
+    from autoencoders.trained import open_run
+
+    run = open_run(digits_run.dir)
+    given = run.cfg.train.precision
+    run.cfg.train.precision = "bf16" if given != "bf16" else "fp32"  # as training resolves auto in memory
+    page = write_report(digits_run.dir, tmp_path / "r.html", run=run).read_text()
+    assert f"<tr><td>precision</td><td>{given}</td></tr>" in page
+
+
 def test_report_command_writes_where_told(digits_run, tmp_path, capsys):
     out = tmp_path / "r.html"
     with pytest.raises(SystemExit) as done:

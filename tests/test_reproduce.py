@@ -27,10 +27,16 @@ def test_each_experiment_runs_and_tables_published_against_measured(name, tmp_pa
     if name == "hinton2006":
         assert rows[0][2].rstrip(" |") == f"{metrics['test_sse_per_image']:.3f}"
         assert run.config.pretrain.pretrain == "greedy" and run.config.model.code_activation == "linear"
+    if name == "sda":  # fine-tuned for the classifier's 1,000 updates: 5 epochs of digits are 105
+        clf = json.loads((run.dir / "classifier-1" / "metrics.json").read_text())
+        assert clf["updates"] >= 1000 and clf["test_accuracy"] > 0.5
     if name == "dec":  # clustered all 1,797 digits, DEC beside k-means on the codes and on the pixels
         dec = json.loads((run.dir / "cluster-dec-10" / "clusters.json").read_text())
         assert dec["rows"] == 1797 and rows[0][2].rstrip(" |") == f"{dec['accuracy']:.3f}"
         assert (run.dir / "cluster-kmeans-10" / "clusters.json").is_file()
+        report = (run.dir / "report.html").read_text()  # DEC's training, as it ended, in the report
+        ended = "settled" if dec["converged"] else "stopped by --epochs"
+        assert f"<td>{dec['updates']} updates, {ended}</td>" in report
 
 
 def test_an_experiment_keeps_its_hidden_widths_on_the_datas_own_width(tmp_path):

@@ -10,11 +10,13 @@ widths on the data's own input width, and the baselines are the yardstick.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import api
+from .classify.few_labels import MIN_UPDATES
 from .clusters import cluster
 from .config import field_section
 from .data.datasets import read_data
@@ -140,7 +142,10 @@ def reproduce(
     run = train(data=data, out=str(out), overwrite=overwrite, **settings)
     metrics = dict(run.metrics)
     if exp.classify_epochs is not None and "linear_probe_accuracy" in metrics:  # labels exist
-        clf = api.classify(run.dir, 1.0, epochs=exp.classify_epochs[budget], quiet=run.config.train.quiet)
+        # the budget's epochs, or on smaller data (digits) enough of them for the default's updates
+        steps = math.ceil(metrics["n_train"] / run.config.train.batch_size)
+        epochs = max(exp.classify_epochs[budget], math.ceil(MIN_UPDATES / steps))
+        clf = api.classify(run.dir, 1.0, epochs=epochs, quiet=run.config.train.quiet)
         metrics["clf"] = clf.metrics["test_accuracy"]
     if "linear_probe_accuracy" in metrics:  # labels exist to score clusters against
         for method in exp.clusters:

@@ -131,7 +131,12 @@ class FewLabels(ClassifyOptions):
         return f"classifier-{amount}{'-scratch' if self.from_scratch else ''}{method}{unfrozen}"
 
 
-def budget(cfg: TrainConfig, how: FewLabels, rows_per_epoch: int, min_steps: int = 1000) -> TrainConfig:
+MIN_UPDATES = 1000  # the fewest updates a classifier's default budget makes
+
+
+def budget(
+    cfg: TrainConfig, how: FewLabels, rows_per_epoch: int, min_steps: int = MIN_UPDATES
+) -> TrainConfig:
     """``how``'s epochs and patience, or by default epochs for at least ``min_steps`` updates
     (and 10 epochs), and patience of 10 epochs or a tenth of those updates, whichever is
     longer: a few labels make one-update epochs."""

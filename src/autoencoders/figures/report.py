@@ -12,6 +12,7 @@ import json
 import tempfile
 from pathlib import Path
 
+from ..config import Config
 from ..errors import UserError
 from ..eval.metrics import pca_name
 from ..io import rundir
@@ -103,7 +104,8 @@ def write_report(
         "<h2>All metrics</h2>",
         _table(["metric", "value"], [(k, v) for k, v in metrics.items()]),
         "<h2>Settings</h2>",
-        _table(["option", "value"], sorted(run.cfg.flat().items())),
+        # as config.json holds them (as given: ``auto`` stays auto, and metrics say what it chose)
+        _table(["option", "value"], sorted(Config.load_json(run_dir / rundir.CONFIG).flat().items())),
         "</body></html>",
     ]
     write_text(path, "\n".join(page) + "\n")
@@ -119,7 +121,12 @@ def _clusters(run_dir: Path) -> list[str]:
     for path in found:
         m = rundir.read_clusters_summary(path)
         names = ("accuracy", "nmi", "ari", "pixels_kmeans_accuracy", "pca_kmeans_accuracy")
-        rows.append([path.name, m["method"], m["k"], m["rows"], *(m.get(k) for k in names), m["seconds"]])
+        trained = None  # DEC and IDEC: how their training ended
+        if "updates" in m:
+            ended = "settled" if m.get("converged") else "stopped by --epochs"
+            trained = f"{m['updates']} updates, {ended}"
+        scores = [m.get(k) for k in names]
+        rows.append([path.name, m["method"], m["k"], m["rows"], *scores, trained, m["seconds"]])
         for name, what in (
             (rundir.CLUSTER_MEMBERS, "most confident rows per cluster"),
             (rundir.CLUSTER_MAP, "map"),
@@ -136,11 +143,13 @@ def _clusters(run_dir: Path) -> list[str]:
         "ARI",
         "k-means, raw rows",
         "k-means, PCA",
+        "training (DEC, IDEC)",
     ]
     return [
         "<h2>Clusters</h2>",
         "<p>Accuracy is that of the best one-to-one matching of clusters to classes; NMI and ARI compare "
-        "the partitions; the k-means baselines cluster the same rows.</p>",
+        "the partitions; the k-means baselines cluster the same rows. DEC and IDEC train until fewer "
+        "than --tol of the assignments change between checks (settled), or for --epochs.</p>",
         _table([*header, "seconds"], rows),
         *figures,
     ]
