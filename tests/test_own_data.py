@@ -85,7 +85,7 @@ def test_a_frame_is_read_by_the_run_s_column_names(frame, frame_run):
 
 
 def test_only_names_that_identify_columns_are_recorded_and_given_names_must_fit(frame, tmp_path):
-    from autoencoders.data.sources import frame_columns
+    from autoencoders.data.memory import frame_columns
 
     x = frame[0]
     assert frame_columns(x.rename(columns=lambda c: f" {c} ")) == list(x.columns)  # spaces around: left out

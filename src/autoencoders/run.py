@@ -24,7 +24,7 @@ from .config import Config, load_toml
 from .data.batches import first_batch
 from .data.classes import shown
 from .data.datasets import Dataset, check_data_options, load_dataset, with_absolute_paths
-from .data.sources import data_name, frame_columns, save_arrays
+from .data.memory import data_name, frame_columns, save_arrays
 from .data.stream import Rows, RowStream
 from .errors import SettingWarning, UserError
 from .eval.metrics import baselines, encode_all, evaluate, reconstruct_all

@@ -24,7 +24,8 @@ from .data.datasets import (
     to_float,
     warn_if_other_units,
 )
-from .data.sources import data_name, label_per_row, rows_in_memory
+from .data.memory import data_name, rows_in_memory
+from .data.sources import label_per_row
 from .data.stream import RowStream
 from .errors import UserError
 from .io import rundir

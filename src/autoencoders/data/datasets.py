@@ -22,10 +22,10 @@ import torch
 from ..errors import DataWarning, UserError
 from ..options import DataConfig, flag
 from .images import image_folder
+from .memory import data_name
 from .sources import (
     check_finite,
     csv_columns,
-    data_name,
     load_csv,
     load_digits,
     load_idx_dir,

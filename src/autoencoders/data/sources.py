@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserError
-from ..io.checkpoint import arrays_sha256, file_sha256, write_npy
+from ..io.checkpoint import file_sha256
 from ..options import closest
-from .classes import check_present, name_classes, number_classes
+from .classes import name_classes, number_classes
 
 MNIST_FILES = {
     "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
@@ -116,98 +116,6 @@ def label_per_row(labels: Any, n_rows: int) -> np.ndarray:
     if len(y) != n_rows:
         raise UserError(f"labels has {len(y)} entries but there are {n_rows} rows; give one label per row")
     return y
-
-
-def rows_in_memory(rows: Any, what: str, columns: list[str] | None = None) -> np.ndarray:
-    """Rows held in memory (a NumPy array, tensor or pandas DataFrame: N×D, N×H×W or N×C×H×W, in
-    any units) as an array: uint8 kept (pixels are read as value / 255, in memory and from files
-    alike), anything else float32. A data frame's columns are taken by name in the order of
-    ``columns`` (a run's recorded ones) when given. A UserError names a column that is not numeric or
-    is missing, a shape that is not rows, and NaN or infinite values."""
-    if hasattr(rows, "detach"):  # a tensor: floats as float32, as they end (NumPy has no bfloat16)
-        rows = rows.detach().cpu()
-        rows = (rows.float() if rows.is_floating_point() else rows).numpy()
-    if hasattr(rows, "columns"):  # a DataFrame
-        rows = _frame_rows(rows, columns)
-    x = np.ascontiguousarray(np.asarray(rows))
-    if x.dtype != np.uint8:
-        if not np.issubdtype(x.dtype, np.number) and x.dtype != bool:
-            raise UserError(f"{what} must be numeric, got {x.dtype}")
-        x = x.astype(np.float32)
-    if x.ndim not in (2, 3, 4) or len(x) == 0:
-        raise UserError(f"{what} must be N×D, N×H×W or N×C×H×W with at least one row, got shape {x.shape}")
-    check_finite(x, what)
-    return x
-
-
-def _frame_rows(frame: Any, columns: list[str] | None) -> np.ndarray:
-    """A DataFrame's values (its columns in the order of ``columns``, by name, when given)."""
-    if columns is not None:
-        names = [str(c).strip() for c in frame.columns]  # as ``frame_columns`` recorded them
-        missing = [c for c in columns if c not in names]
-        if missing:
-            shown = ", ".join(repr(c) for c in missing[:5]) + (", ..." if len(missing) > 5 else "")
-            raise UserError(
-                f"the data frame lacks {len(missing)} of the run's columns ({shown}); give one with the "
-                "columns the run trained on (others are left out), or its values as an array"
-            )
-        frame = frame.iloc[:, [names.index(c) for c in columns]]
-    text = [str(c) for c, kind in frame.dtypes.items() if getattr(kind, "kind", "O") not in "biuf"]
-    if text:
-        raise UserError(
-            f"column {text[0]!r} of the data frame is not numeric; drop it or encode it as numbers"
-        )
-    pixels = all(getattr(kind, "name", "") == "uint8" for kind in frame.dtypes)
-    return frame.to_numpy(dtype=np.uint8) if pixels else frame.to_numpy(dtype=np.float32, na_value=np.nan)
-
-
-def frame_columns(rows: Any) -> list[str] | None:
-    """A DataFrame's column names (as text, without surrounding spaces), to record with a run
-    trained on it; None for other rows, and for a frame whose names cannot identify its columns:
-    numbered 0, 1, ... as pandas numbers them, empty or repeated."""
-    if not hasattr(rows, "columns"):
-        return None
-    names = [str(c).strip() for c in rows.columns]
-    if names == [str(i) for i in range(len(names))] or "" in names or len(set(names)) < len(names):
-        return None
-    return names
-
-
-def save_arrays(rows: Any, labels: Any = None) -> tuple[str, str | None]:
-    """Rows held in memory (see ``rows_in_memory``) and their labels, saved once under the cache by
-    content: the ``npy:`` spec and labels file a run records, so it resumes, evaluates and reports
-    as it would from files."""
-    x = rows_in_memory(rows, "the data in memory")  # checked before anything is written
-    y = None
-    if labels is not None:
-        y = label_per_row(labels, len(x))
-        check_present(y, "the labels")  # before anything is written
-        if np.issubdtype(y.dtype, np.number):
-            number_classes(y, "the labels")
-        else:
-            y = y.astype(str)  # class names, numbered when they are read (see ``load_labels``)
-    folder = cache_dir() / "arrays"
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for array in (x, y):
-        if array is None:
-            paths.append(None)
-            continue
-        digest = arrays_sha256([array])
-        path = folder / f"{digest}.npy"
-        if not path.is_file():
-            write_npy(path, array)
-        paths.append(str(path))
-    return f"npy:{paths[0]}", paths[1]
-
-
-def data_name(spec: str) -> str:
-    """How a message names data: its spec, or "the data given in memory" for rows that
-    ``save_arrays`` saved under the cache."""
-    kind, _, path = spec.partition(":")
-    if kind == "npy" and Path(path).parent == cache_dir() / "arrays":
-        return "the data given in memory"
-    return spec
 
 
 def download_verified(name: str, files: dict[str, str]) -> Path:
