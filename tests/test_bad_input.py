@@ -286,6 +286,8 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "them out, or add --model vae"),
     ("units for a figure", None, "reconstruct run --data digits --out r.png --units data",
      "autoencoders: error: --units applies to a .npy; a .png shows the images as the model sees them"),
+    ("a run directory without its config.json", lambda d: (d / "run" / "config.json").unlink(), "evaluate run",
+     "autoencoders: error: run/config.json is missing; the run directory is damaged (train it again)"),
     ("training that diverges", None,
      "train --layers 64,32,8 --optimizer sgd --lr 10 --loss mse --output-activation linear --epochs 3 --out div",
      "autoencoders: error: training diverged: the loss became … in epoch … of stage 'train'; train again with a "

@@ -294,9 +294,9 @@ def test_print_config_round_trips_through_toml(tmp_path, capsys):
 
 
 def test_printed_config_keeps_names_beyond_the_basic_multilingual_plane():
-    cfg = Config().replace(columns=["size 😀", "tab\there"], out="rüns/x")
+    cfg = Config().replace(columns=["size 😀", "tab\there", "del\x7f"], out="rüns/x")
     again = Config.from_dict(tomllib.loads(cfg.to_toml()))
-    assert again.data.columns == ["size 😀", "tab\there"] and again.out == "rüns/x"
+    assert again.data.columns == ["size 😀", "tab\there", "del\x7f"] and again.out == "rüns/x"
 
 
 def test_print_config_of_a_run_to_resume_prints_the_settings_it_resumes_with(digits_run, tmp_path, capsys):

@@ -144,6 +144,7 @@ def test_csv_without_header_and_label_column_by_index(tmp_path, column):
 
 def test_a_label_column_given_as_a_number_is_its_index_and_a_flag_is_refused(tmp_path):
     from autoencoders.config import Config
+    from autoencoders.data.datasets import check_data_options
     from autoencoders.errors import UserError
 
     table = _csv_table()
@@ -159,6 +160,8 @@ def test_a_label_column_given_as_a_number_is_its_index_and_a_flag_is_refused(tmp
         load_dataset(Config().replace(data=f"csv:{path}", label_column="3").data)
     with pytest.raises(UserError, match="--label-column must be str or int, not True"):
         Config().replace(label_column=True)
+    with pytest.raises(UserError, match="--label-column applies to csv: data, not digits"):  # 0 is not False
+        check_data_options(Config().replace(label_column=0).data)
 
 
 @pytest.mark.parametrize("header", [True, False])

@@ -178,13 +178,12 @@ class Config:
 
     def to_toml(self) -> str:
         """The full resolved config as TOML (unset options are left out), readable by ``--config``."""
-        lines = [] if self.out is None else [f"out = {json.dumps(self.out, ensure_ascii=False)}", ""]  # first
+        lines = [] if self.out is None else [f"out = {_toml_value(self.out)}", ""]  # before any table
         for name, section in self.sections().items():
             lines.append(f"[{name}]")
             for key, value in dataclasses.asdict(section).items():
                 if value is not None:
-                    # raw UTF-8: TOML reads no JSON surrogate pairs (a name beyond the BMP)
-                    lines.append(f"{key.replace('_', '-')} = {json.dumps(value, ensure_ascii=False)}")
+                    lines.append(f"{key.replace('_', '-')} = {_toml_value(value)}")
             lines.append("")
         return "\n".join(lines)
 
@@ -195,6 +194,8 @@ class Config:
     @classmethod
     def load_json(cls, path: Path) -> Config:
         """Read a config.json written by ``save_json``."""
+        if not Path(path).is_file():
+            raise UserError(f"{path} is missing; the run directory is damaged (train it again)")
         try:
             d = json.loads(Path(path).read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -202,6 +203,12 @@ class Config:
         if not isinstance(d, dict):
             raise UserError(f"{path} is not a config (a JSON object); the run directory is damaged")
         return cls.from_dict(d)
+
+
+def _toml_value(value: Any) -> str:
+    """``value`` as TOML: JSON's spelling, in raw UTF-8 (TOML reads no JSON surrogate pairs, which
+    a name beyond the BMP would get), with DEL escaped as TOML wants it."""
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def _section(name: str, klass: type, values: Any) -> Any:

@@ -218,7 +218,8 @@ def check_data_options(cfg: DataConfig) -> None:
     """A UserError for an option ``cfg`` sets that its kind of data does not take."""
     kind = parse_spec(cfg.data)[0]
     for name, applies in OWN_OPTIONS.items():
-        if getattr(cfg, name) not in (None, False) and kind != applies:
+        value = getattr(cfg, name)
+        if value is not None and value is not False and kind != applies:  # 0 is a label column's index
             raise UserError(f"--{flag(name)} applies to {applies}: data, not {cfg.data}; leave it out")
 
 
