@@ -345,3 +345,19 @@ def test_settings_that_change_nothing_are_named_and_warned_about_in_one_line(tmp
     assert warned == [
         "autoencoders: warning: --noise 0.5 has no effect without --corruption: the inputs stay clean"
     ]
+
+
+def test_numpy_numbers_and_arrays_are_options_as_python_s_are():
+    """As a grid search over ``np.arange`` or a width array passes them; stored as Python numbers."""
+    import json
+
+    import numpy as np
+
+    cfg = Config().replace(
+        epochs=np.int64(3), lr=np.float32(0.5), layers=np.array([64, 8]), classes=np.array(["a"])
+    )
+    assert (cfg.train.epochs, cfg.train.lr, cfg.model.layers, cfg.data.classes) == (3, 0.5, [64, 8], ["a"])
+    assert type(cfg.train.epochs) is int and type(cfg.train.lr) is float and type(cfg.model.layers[0]) is int
+    json.dumps(cfg.to_dict())  # config.json takes them
+    with pytest.raises(UserError, match="--epochs must be int, not 2.5"):
+        Config().replace(epochs=np.float64(2.5))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -89,10 +90,11 @@ def check_fields(section: Any) -> None:
             raise UserError(f"--{flag(f.name)} must be {bounds}, got {value}")
 
 
-# what a field annotated with each type accepts (bool is an int subclass: refuse it for numbers)
+# what a field annotated with each type accepts (bool is an int subclass: refuse it for numbers);
+# numbers of any kind, NumPy's too, as a grid search's ``np.arange`` gives them
 _ACCEPTS = {
-    "int": (int,),
-    "float": (int, float),
+    "int": (numbers.Integral,),
+    "float": (numbers.Real,),
     "bool": (bool,),
     "str": (str,),
     "list[int]": (list, tuple),
@@ -107,6 +109,8 @@ def _check_type(f: dataclasses.Field, value: Any) -> Any:
     if value is None and "None" in kinds:
         return value
     kinds = [k for k in kinds if k != "None"]
+    if getattr(value, "ndim", None) == 1 and any(k.startswith("list") for k in kinds):
+        value = value.tolist()  # an array of widths or names
 
     def fits(kind: str) -> bool:  # bool is an int subclass: refuse it for numbers
         return isinstance(value, _ACCEPTS[kind]) and not (kind != "bool" and isinstance(value, bool))
@@ -123,15 +127,16 @@ def _check_type(f: dataclasses.Field, value: Any) -> Any:
     if ok and base == "float" and not math.isfinite(value):
         raise UserError(f"--{flag(f.name)} must be a finite number, not {value!r}")
     if not ok:
-        shown = repr(value) if isinstance(value, int | float | str | bool) else f"a {type(value).__name__}"
+        plain = value.item() if getattr(value, "ndim", None) == 0 else value  # a NumPy scalar's number
+        shown = repr(plain) if isinstance(plain, int | float | str | bool) else f"a {type(value).__name__}"
         raise UserError(f"--{flag(f.name)} must be {' or '.join(kinds)}, not {shown}")
-    return float(value) if base == "float" else value
+    return {"float": float, "int": int}.get(base, lambda v: v)(value)  # NumPy's numbers as Python's
 
 
 def _whole(v: Any) -> bool:
     if isinstance(v, str):
         return v.strip().lstrip("-").isdigit()
-    return isinstance(v, int) and not isinstance(v, bool)
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
 def closest(value: object, names: Iterable[str]) -> str:
