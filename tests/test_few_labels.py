@@ -94,6 +94,7 @@ def test_knn_head_votes_and_picks_k_on_validation_labels(digits_run, ds):
     assert KNNHead(near, torch.tensor([0, 0, 1]), n_classes=2, k=3).temperature == 0.1  # the default
     result = _train(digits_run, ds, method="knn", n_labels=100)
     assert result.metrics["knn_k"] in (1, 3, 5, 9, 15, 25) and result.history == []
+    assert result.metrics["epochs"] == 0 and result.metrics["updates"] == 0  # nothing trained
     assert result.metrics["test_accuracy"] > 0.5  # 10 classes
 
 

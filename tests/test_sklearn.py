@@ -73,6 +73,8 @@ def test_inverse_transform_and_score(digits):
     ae = AutoencoderTransformer(layers=(64, 16), epochs=30, random_state=0).fit(x_train)
     recon = ae.inverse_transform(ae.transform(x_test))
     assert recon.shape == x_test.shape and 0 <= recon.min() and recon.max() <= 16  # back in pixel units
+    codes = ae.transform(x_test)  # decoded in float64: a row's result whatever rows are beside it
+    np.testing.assert_allclose(ae.inverse_transform(codes[:7]), recon[:7], rtol=1e-12, atol=1e-12)
     untrained = AutoencoderTransformer(layers=(64, 16), epochs=1, random_state=0).fit(x_train)
     assert ae.score(x_test) > untrained.score(x_test)  # higher is better: less reconstruction error
     # the score is measured in the [0, 1] units of the per-feature scaling fitted on the training rows
@@ -82,7 +84,7 @@ def test_inverse_transform_and_score(digits):
     assert ae.score(x_test) == pytest.approx(expected, rel=1e-4)
 
 
-def test_set_output_pandas_and_feature_names(digits):
+def test_set_output_pandas_and_feature_names_also_after_save_and_load(digits, tmp_path):
     pd = pytest.importorskip("pandas")
     x_train, x_test, _, _ = digits
     frame = pd.DataFrame(x_train, columns=[f"pixel{i}" for i in range(64)])
@@ -90,6 +92,12 @@ def test_set_output_pandas_and_feature_names(digits):
     out = ae.transform(frame)
     assert list(out.columns) == [f"autoencodertransformer{i}" for i in range(4)]
     assert list(ae.feature_names_in_) == list(frame.columns)
+    ae.save(tmp_path / "ae")
+    again = AutoencoderTransformer.load(tmp_path / "ae")
+    assert list(again.feature_names_in_) == list(frame.columns)
+    pd.testing.assert_frame_equal(again.transform(frame), out)  # a frame still, the same codes
+    with pytest.raises(ValueError, match="feature names should match"):
+        again.transform(frame.rename(columns={"pixel0": "other"}))
 
 
 def test_grid_search_with_two_workers(digits):
@@ -265,6 +273,10 @@ def test_the_default_code_of_a_narrow_table_is_narrower_than_its_rows(tmp_path):
             AutoencoderClusterer(cluster_options={"gama": 1}),
             r"unknown option 'gama' \(did you mean 'gamma'\?\)",
         ),
+        (
+            AutoencoderTransformer(model="conv"),
+            r"model='conv' needs .* options=\{'image_shape': \[C, H, W\]\}",
+        ),
     ],
 )
 def test_settings_that_cannot_work_are_refused_in_words_before_training(estimator, message):
@@ -277,3 +289,16 @@ def test_layers_may_be_an_array_of_widths():
         load_digits().data[:50]
     )
     assert est.autoencoder_.layers == [64, 8, 3]
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"head_epochs": -1}, "head_epochs must be >= 0, got -1"),
+        ({"head_lr": 0}, "head_lr must be a number > 0"),
+    ],
+)
+def test_the_classifier_s_head_settings_are_named_as_given(setting, message):
+    rows = np.random.default_rng(0).random((20, 6))
+    with pytest.raises(ValueError, match=message):
+        AutoencoderClassifier(**setting).fit(rows, np.arange(20) % 2)

@@ -131,6 +131,11 @@ class _Autoencoder(BaseEstimator):
                 f"{', '.join(dict.fromkeys(named.get(k, k) for k in clash))} instead"
             )
         widths = None if self.layers is None else _widths(self.layers)
+        if self.model == "conv" and "image_shape" not in options:  # rows here are flat: N×D
+            raise ValueError(
+                "model='conv' needs the shape of the images the rows hold: "
+                "options={'image_shape': [C, H, W]} (e.g. [1, 8, 8] for digits)"
+            )
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         settings = {
             "model": self.model,
@@ -215,7 +220,11 @@ class _Autoencoder(BaseEstimator):
         seed = params["random_state"]
         # a RandomState object is not data; numpy integers become plain ones
         params["random_state"] = int(seed) if isinstance(seed, numbers.Integral) else None
-        return {"params": params, "n_features_in": self.n_features_in_}
+        fitted = {"params": params, "n_features_in": self.n_features_in_}
+        if hasattr(self, "feature_names_in_"):  # a data frame's: checked against later ones
+            fitted["feature_names_in"] = self.feature_names_in_.tolist()
+        output = getattr(self, "_sklearn_output_config", {}).get("transform")  # what set_output chose
+        return fitted | ({"transform_output": output} if output else {})
 
     @classmethod
     def load(cls, path: str | Path) -> _Autoencoder:
@@ -229,6 +238,10 @@ class _Autoencoder(BaseEstimator):
         run = open_run(path)  # config, model and input scaling, read once
         est.config_, est.autoencoder_, est.scaler_ = run.cfg, run.model, run.scaler
         est.n_features_in_ = saved["n_features_in"]
+        if "feature_names_in" in saved:
+            est.feature_names_in_ = np.asarray(saved["feature_names_in"], dtype=object)
+        if "transform_output" in saved:
+            est.set_output(transform=saved["transform_output"])
         est._restore(path, saved)
         return est
 
@@ -270,8 +283,9 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         if z.shape[1] != self.autoencoder_.code_size:
             raise ValueError(f"X has {z.shape[1]} features, but the codes have {self.autoencoder_.code_size}")
         device = next(self.autoencoder_.parameters()).device
-        with torch.no_grad():
-            rows = self.autoencoder_.decode(torch.from_numpy(z.astype(np.float32)).to(device)).cpu().numpy()
+        with torch.no_grad():  # in float64, as every prediction: a row's result whatever rows are beside it
+            codes = torch.from_numpy(z.astype(np.float64)).to(device)
+            rows = _in_float64(self.autoencoder_).decode(codes).cpu().numpy()
         offset, span = self.scaler_
         return rows * span + offset
 
@@ -320,6 +334,12 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
         """Train the autoencoder on ``X``, then its encoder with a softmax head on the labels ``y``."""
         X, y = validate_data(self, X, y, dtype=DTYPES)
         check_classification_targets(y)
+        if isinstance(self.head_epochs, bool) or not isinstance(self.head_epochs, numbers.Integral):
+            raise ValueError(f"head_epochs must be a whole number of epochs, got {self.head_epochs!r}")
+        if self.head_epochs < 0:
+            raise ValueError(f"head_epochs must be >= 0, got {self.head_epochs}")
+        if not isinstance(self.head_lr, numbers.Real) or not self.head_lr > 0:
+            raise ValueError(f"head_lr must be a number > 0, got {self.head_lr!r}")
         self.classes_, labels = np.unique(y, return_inverse=True)
         X = self._fit_autoencoder(X, validated=True)
         cfg = self.config_.replace(epochs=self.head_epochs, lr=self.head_lr, patience=0).train

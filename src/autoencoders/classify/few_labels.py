@@ -212,7 +212,10 @@ def train_classifier(
     semi_supervised = how.method in ("semi", "ladder")  # their epochs pass over every training row
     unlabelled = ds.x_train.to(device) if semi_supervised else None
     rows_per_epoch = len(ds.x_train) if semi_supervised else len(rows)
-    cfg = budget(cfg, how, rows_per_epoch)
+    if how.method == "knn":  # trains nothing: no epochs to budget
+        cfg = dataclasses.replace(cfg, epochs=0, patience=0)
+    else:
+        cfg = budget(cfg, how, rows_per_epoch)
     extra: dict[str, Any] = {}
     torch.manual_seed(cfg.seed)
     t0 = training_clock()
