@@ -114,6 +114,10 @@ def test_rows_in_memory_with_nan_are_refused_by_every_function(frame_run, frame)
     for call in (autoencoders.encode, autoencoders.reconstruct, autoencoders.score):
         with pytest.raises(UserError, match="the data given in memory contains 1 NaN/inf value"):
             call(frame_run.dir, rows)
+    from scipy.sparse import csr_matrix
+
+    with pytest.raises(UserError, match=r"is a sparse matrix; give it as a dense array \(rows.toarray\(\)\)"):
+        autoencoders.encode(frame_run.dir, csr_matrix(frame[0].head(5).to_numpy()))
 
 
 def test_reconstructions_come_in_the_model_s_scaling_or_the_data_s_units(frame_run, frame):

@@ -21,6 +21,8 @@ def rows_in_memory(rows: Any, what: str, columns: list[str] | None = None) -> np
     alike), anything else float32. A data frame's columns are taken by name in the order of
     ``columns`` (a run's recorded ones) when given. A UserError names a column that is not numeric or
     is missing, a shape that is not rows, and NaN or infinite values."""
+    if hasattr(rows, "toarray") and hasattr(rows, "nnz"):  # a SciPy sparse matrix
+        raise UserError(f"{what} is a sparse matrix; give it as a dense array (rows.toarray())")
     if hasattr(rows, "detach"):  # a tensor: floats as float32, as they end (NumPy has no bfloat16)
         rows = rows.detach().cpu()
         rows = (rows.float() if rows.is_floating_point() else rows).numpy()
