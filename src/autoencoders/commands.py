@@ -164,7 +164,7 @@ def _reconstruct(args: argparse.Namespace) -> None:
     png = args.out.suffix.lower() == ".png"
     if png and args.units != "scaled":
         raise UserError("--units applies to a .npy; a .png shows the images as the model sees them")
-    x, recon, shape = api.reconstruct(args.run_dir, args.data, args.split, "scaled" if png else args.units)
+    x, recon, shape = api.reconstruct(args.run_dir, args.data, args.split, args.units)
     if png:
         reconstruction_grid(x[: args.n], recon[: args.n], args.out, shape)
     else:

@@ -98,10 +98,10 @@ class FewLabels(ClassifyOptions):
             raise UserError("give --n-labels or --labels-fraction, not both")
         if self.unfreeze_epochs and self.method != "frozen":
             raise UserError("--unfreeze-epochs follows head-only training: give --method frozen too")
-        # a setting moved from its default (the class attribute) must belong to the method
-        if self.recon_weight != FewLabels.recon_weight and self.method != "semi":
+        # a setting moved from its default must belong to the method
+        if moved(self, ["recon_weight"]) and self.method != "semi":
             raise UserError("--recon-weight weighs the semi-supervised loss: give --method semi too")
-        if self.ladder_noise != FewLabels.ladder_noise and self.method != "ladder":
+        if moved(self, ["ladder_noise"]) and self.method != "ladder":
             raise UserError("--ladder-noise is the ladder network's: give --method ladder too")
         if self.unfreeze_lr is not None and not self.unfreeze_epochs:
             raise UserError("--unfreeze-lr is the rate of the epochs --unfreeze-epochs adds: give it too")

@@ -40,11 +40,9 @@ class Clustering(ClusterOptions):
         check_fields(self)
         if self.k is not None and self.k > n_rows:
             raise UserError(f"--k {self.k} asks for more clusters than the {n_rows} rows; give a smaller --k")
-        if self.gamma != ClusterOptions.gamma and self.method != "idec":
+        if moved(self, ["gamma"]) and self.method != "idec":
             raise UserError("--gamma weighs IDEC's reconstruction loss: give --method idec too")
-        if (
-            self.dims is not None or self.neighbors != ClusterOptions.neighbors
-        ) and self.method != "manifold":
+        if moved(self, ["dims", "neighbors"]) and self.method != "manifold":
             raise UserError("--dims and --neighbors shape the UMAP embedding: give --method manifold too")
         trained = moved(self, DEC_OPTIONS)
         if trained and self.method not in ("dec", "idec"):

@@ -78,10 +78,10 @@ def choose_threads(setting: str, model: nn.Module, batch_size: int, speedup: flo
     bf16 units): the same product is less work to split.
     """
     if setting != "auto":
-        if int(setting) > available_cpus():
+        if int(setting) > (cpus := available_cpus()):
             warnings.warn(
-                f"--threads {setting} is more than the {available_cpus()} CPUs this process may use, and "
-                f"threads beyond them wait on each other; use --threads auto or at most {available_cpus()}",
+                f"--threads {setting} is more than the {cpus} CPUs this process may use, and "
+                f"threads beyond them wait on each other; use --threads auto or at most {cpus}",
                 SettingWarning,
                 stacklevel=2,
             )
