@@ -19,7 +19,7 @@ from autoencoders.eval.metrics import (
     probe_sample,
     reconstruction_errors,
 )
-from autoencoders.eval.probes import PCA, knn_accuracy
+from autoencoders.eval.probes import PCA, _cluster_sums, knn_accuracy
 
 
 def test_clustering_accuracy_is_one_for_permuted_labels():
@@ -46,6 +46,17 @@ def test_best_matching_agrees_with_scipy_on_random_and_tied_weights():
         expected_rows, expected_cols = linear_sum_assignment(w, maximize=True)
         assert len(rows) == min(n, m) and np.all(np.diff(rows) > 0) and len(set(cols)) == len(cols)
         assert w[rows, cols].sum() == pytest.approx(w[expected_rows, expected_cols].sum(), abs=1e-9)
+
+
+def test_cluster_sums_are_the_rows_summed_by_label_in_blocks(monkeypatch):
+    """k-means' centres come from one-hot products (fixed order on a GPU, unlike index_add_'s
+    atomics), taken block by block: the same sums and counts, an empty cluster's being 0."""
+    z = torch.randn(1000, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    labels = torch.randint(0, 6, (1000,), generator=torch.Generator().manual_seed(1))  # 7: none
+    monkeypatch.setattr("autoencoders.eval.probes.DISTANCE_BLOCK", 7 * 100)  # blocks of 100 rows
+    sums, counts = _cluster_sums(z, labels, 7)
+    torch.testing.assert_close(sums, torch.zeros(7, 5, dtype=z.dtype).index_add_(0, labels, z))
+    assert torch.equal(counts[:, 0], torch.bincount(labels, minlength=7).to(z.dtype))
 
 
 def test_kmeans_finds_separated_clusters():

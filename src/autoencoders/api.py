@@ -100,10 +100,12 @@ def predict(clf_dir: str | Path, data: Data, split: str = "all") -> tuple[np.nda
     return classes[proba.argmax(1)], proba, classes
 
 
-def evaluate_run(run_dir: str | Path, data: str | None = None, labels: str | None = None) -> dict[str, Any]:
+def evaluate_run(
+    run_dir: str | Path, data: str | None = None, labels: str | None = None, device: str = "auto"
+) -> dict[str, Any]:
     """Recompute a run's test metrics from its checkpoint (optionally on other data, with a
-    ``labels`` file for ``npy:`` data), on a GPU when there is one."""
-    run = open_run(run_dir, resolve_device("auto"))
+    ``labels`` file for ``npy:`` data) on ``device`` (``auto``: a GPU when there is one)."""
+    run = open_run(run_dir, resolve_device(device))
     if data is not None:
         run.cfg.data = for_data(run.cfg.data, data, len(run.scaler[0]), labels)
     elif labels is not None:
@@ -142,7 +144,12 @@ def reconstruct(
 
 
 def score(
-    run_dir: str | Path, data: Data, split: str = "all", iw_samples: int = IW_SAMPLES, labels: Any = None
+    run_dir: str | Path,
+    data: Data,
+    split: str = "all",
+    iw_samples: int = IW_SAMPLES,
+    labels: Any = None,
+    device: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Per-row anomaly scores of ``data`` (a spec, or rows in memory in the training data's units)
     under a run (higher: less like the training data) and the rows' labels: class names where the
@@ -152,10 +159,10 @@ def score(
     The score is the model's own reconstruction loss of the row: BCE summed over pixels, or the
     squared error, as in training; for a VAE the importance-sampled negative log-likelihood
     (``iw_samples`` samples; 1 gives the negative ELBO of one sample). ``labels``: a labels file
-    for ``npy:`` data, or labels for rows in memory.
+    for ``npy:`` data, or labels for rows in memory. ``device``: where the model computes the
+    scores (``auto``: a GPU when there is one).
     """
-    device = resolve_device("auto")  # a GPU when there is one
-    run = open_run(run_dir, device)
+    run = open_run(run_dir, device := resolve_device(device))
     if iw_samples != IW_SAMPLES and not run.model.likelihood:
         raise UserError(
             f"--iw-samples counts a VAE's importance samples; {run_dir} holds a '{run.model.kind}' model, "

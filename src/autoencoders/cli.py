@@ -296,12 +296,22 @@ def _train_parser(sub) -> None:
     _add_config_options(t)
 
 
+def _device_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help=_help("where the model computes: auto is a GPU when there is one", "auto"),
+    )
+
+
 def _rows_parsers(sub) -> None:
     """The commands that read rows under a run: evaluate, encode, reconstruct, score."""
     e = sub.add_parser("evaluate", help="recompute a run's test metrics from its checkpoint (printed)")
     e.add_argument("run_dir", **RUN_DIR)
     e.add_argument("--data", help=_help(DATA, "the run's own data"))
     _labels_flag(e)
+    _device_flag(e)
 
     _rows_command(
         sub, "encode", "write codes (.npy) of data under a trained run", "output file: codes (.npy)"
@@ -342,6 +352,7 @@ def _rows_parsers(sub) -> None:
     _ranged(
         a, "--iw-samples", int, AT_LEAST_1, IW_SAMPLES, "VAE: importance samples per row of the NLL score"
     )
+    _device_flag(a)
 
 
 def _figure_parsers(sub) -> None:

@@ -151,7 +151,7 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    print(json.dumps(api.evaluate_run(args.run_dir, args.data, args.labels), indent=2))
+    print(json.dumps(api.evaluate_run(args.run_dir, args.data, args.labels, args.device), indent=2))
 
 
 def _encode(args: argparse.Namespace) -> None:
@@ -189,7 +189,9 @@ def _interpolate(args: argparse.Namespace) -> None:
 
 
 def _score(args: argparse.Namespace) -> None:
-    scores, labels = scored = api.score(args.run_dir, args.data, args.split, args.iw_samples, args.labels)
+    scores, labels = scored = api.score(
+        args.run_dir, args.data, args.split, args.iw_samples, args.labels, args.device
+    )
     m = None
     if args.anomalous_class is not None:  # checked before the scores are written
         m = api.anomaly_scores_against_pca(

@@ -17,14 +17,15 @@ from ..data.sources import cache_dir
 from ..errors import UserError
 from ..io.checkpoint import arrays_sha256, write_json
 from ..models.layers import eval_mode
+from ..runtime.device import gpu_math
 from . import probes
 from .likelihood import elbo_parts, importance_sampled_nll
 
 
 @torch.no_grad()
 def _batched(model: nn.Module, fn, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
-    """``fn`` over ``x`` in eval mode, restoring the model's mode afterwards."""
-    with eval_mode(model):
+    """``fn`` over ``x`` in eval mode, restoring the model's mode afterwards; in fp32 on a GPU too."""
+    with eval_mode(model), gpu_math("fp32", x.device):
         return torch.cat([fn(x[i : i + batch_size]).float() for i in range(0, len(x), batch_size)])
 
 
@@ -171,7 +172,7 @@ def code_scores(
 
 
 # part of every cache key: bump it when what a baseline computes changes
-BASELINE_VERSION = b"baselines-6"
+BASELINE_VERSION = b"baselines-7"
 
 
 def cached(arrays: tuple[torch.Tensor | None, ...], compute: Callable[[], dict], prefix: str = "") -> dict:

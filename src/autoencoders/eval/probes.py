@@ -174,6 +174,20 @@ def _kmeans_plus_plus(
     return torch.cat(centres)
 
 
+def _cluster_sums(z: torch.Tensor, labels: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each cluster's sum of rows (k × features) and count (k × 1), as products with the one-hot
+    labels, block by block: a GPU's ``index_add_`` adds with atomics in no fixed order, so the
+    centres, and the clusters after them, would differ from one run to the next."""
+    sums = torch.zeros(k, z.shape[1], dtype=z.dtype, device=z.device)
+    counts = torch.zeros(k, 1, dtype=z.dtype, device=z.device)
+    step = _blocks(len(z), k).step
+    for i in range(0, len(z), step):
+        one_hot = F.one_hot(labels[i : i + step], k).to(z.dtype)
+        sums += one_hot.T @ z[i : i + step]
+        counts += one_hot.sum(0)[:, None]
+    return sums, counts
+
+
 def kmeans(
     z: torch.Tensor, k: int, n_init: int = 4, seed: int = 0, max_iter: int = 300, tol: float = 1e-4
 ) -> tuple[torch.Tensor, float, torch.Tensor]:
@@ -189,8 +203,7 @@ def kmeans(
         centres = _kmeans_plus_plus(z, k, generator, norms)
         for _ in range(max_iter):
             labels, _ = _nearest(z, centres, norms)
-            sums = torch.zeros_like(centres).index_add_(0, labels, z)
-            counts = torch.bincount(labels, minlength=k).to(z.dtype)[:, None]
+            sums, counts = _cluster_sums(z, labels, k)
             # an emptied cluster keeps its centre
             moved = torch.where(counts > 0, sums / counts.clamp(min=1), centres)
             shift = float((moved - centres).pow(2).sum())

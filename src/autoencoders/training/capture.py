@@ -63,6 +63,12 @@ class CudaGraphs:
         the ended capture's own error instead of ``fn``'s and leaves the capture stream current;
         here ``fn``'s error is raised, on the stream the step runs on."""
         graph = torch.cuda.CUDAGraph()
+        if generators and not hasattr(graph, "register_generator_state"):
+            # replays would otherwise draw the same numbers every batch
+            raise RuntimeError(
+                f"torch {torch.__version__} cannot record a step's own random generator in a graph; "
+                "a newer torch can"
+            )
         for generator in generators:
             graph.register_generator_state(generator)
         side = self.side()

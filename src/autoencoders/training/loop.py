@@ -14,9 +14,10 @@ from ..data.batches import Tensors, as_tuple, epoch_batches, first_batch, shuffl
 from ..errors import UserError
 from ..models.layers import eval_mode
 from ..options import TrainConfig
+from ..runtime.device import gpu_math
 from ..runtime.distributed import all_sum, rank_and_size
 from .capture import batch_runner
-from .precision import autocast, copies_of, flush_denormals, matmul_precision, resolve_precision
+from .precision import autocast, copies_of, flush_denormals, resolve_precision
 from .steps import Step
 
 
@@ -110,7 +111,7 @@ def fit(
     )
     module.train()
     # subnormal numbers slow a CPU's arithmetic many times; TF32 applies to backward passes too
-    with flush_denormals(), matmul_precision(precision, device):
+    with flush_denormals(), gpu_math(precision, device):
         while state.epoch < epochs and not state.stopped:
             epoch = state.epoch + 1
             step.set_epoch(epoch)

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 
 from ..errors import UserError
+from ..runtime.device import gpu_math
 from ..runtime.threads import thread_count
 from .capture import batch_runner
 from .steps import Batch, Step
@@ -96,7 +97,7 @@ def step_timer(
     run_batch = batch_runner(step, graphs, device, quiet=True)
 
     def seconds(n: int) -> float:
-        with flush_denormals(), matmul_precision(precision, device):
+        with flush_denormals(), gpu_math(precision, device):
             if device.type != "cuda":
                 times = []
                 for _ in range(n):
@@ -199,22 +200,6 @@ def flush_denormals() -> Iterator[None]:
         yield
     finally:
         torch.set_flush_denormal(False)
-
-
-@contextlib.contextmanager
-def matmul_precision(precision: str, device: torch.device) -> Iterator[None]:
-    """On a GPU, matrix products and convolutions on TF32 tensor cores (10-bit mantissa, fp32 range)
-    for the whole of training, forward and backward, at ``tf32`` only: fp32 is fp32 there too
-    (cuDNN's own default would run convolutions in TF32). The flags are put back afterwards."""
-    if device.type != "cuda":
-        yield
-        return
-    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = precision == "tf32"
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
 
 
 def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:

@@ -172,10 +172,10 @@ class Progress:
             "marks": dict(self.marks),
             "elapsed": self.elapsed,
         }
-        copies, copied = host_copies(tensors), None
+        copies, copied = host_copies(tensors), []
         if any(t.is_cuda for t in tensors.values()):
-            copied = torch.cuda.Event()
-            copied.record()  # behind the copies just queued: the writer waits for it
+            copied.append(torch.cuda.Event())
+            copied[0].record()  # behind the copies just queued: the writer waits for it
         job = (self.path, copies, info, copied, rows)
         self.saved_at = time.perf_counter()
         if writes_in_background(tensors):
@@ -190,19 +190,23 @@ class Progress:
         path: Path,
         tensors: dict[str, torch.Tensor],
         info: dict[str, Any],
-        copied: torch.cuda.Event | None,
+        copied: list[torch.cuda.Event],
         rows: list[dict],
     ) -> None:
-        """Write a state once its copies are complete, its history ``rows`` to log once it is
-        whole on disk; ``written`` raises what stopped it (the rows then belong to no saved state,
-        and a resumed run logs them). Its CUDA calls (the wait, freeing page-locked memory) wait
-        while a graph records."""
+        """Write a state once its copies are complete (``copied``: the event behind them, if on a
+        GPU), its history ``rows`` to log once it is whole on disk; ``written`` raises what stopped
+        it (the rows then belong to no saved state, and a resumed run logs them). Its CUDA calls
+        (the wait, destroying the event, freeing page-locked memory) wait while a graph records:
+        both are released here, not when the thread lets go of its arguments."""
         try:
             with RECORDING:
-                if copied is not None:
-                    copied.synchronize()
-                write_state(path, tensors, info)
-                tensors.clear()
+                try:
+                    for event in copied:
+                        event.synchronize()
+                    write_state(path, tensors, info)
+                finally:
+                    tensors.clear()
+                    copied.clear()
             self.on_disk = rows
         except BaseException as e:
             self.write_error = e
