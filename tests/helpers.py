@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import gzip
 import os
 import struct
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import torch
 
 IDX_STEMS = (
     "train-images-idx3-ubyte",
@@ -24,6 +26,15 @@ DEVICE = os.environ.get("AUTOENCODERS_TEST_DEVICE", "cpu")
 
 # Flat keyword arguments that keep a test run small, quiet and deterministic.
 FAST = {"quiet": True, "precision": "fp32", "device": DEVICE, "seed": 0}
+
+
+def on_cpu(module: torch.nn.Module) -> torch.nn.Module:
+    """``module`` itself when its parameters are on the CPU, else a CPU copy of it: a model trained on
+    ``DEVICE`` (perhaps a shared fixture's) stays where it is, and CPU rows can go through the copy."""
+    first = next(module.parameters(), None)
+    if first is None or first.device.type == "cpu":
+        return module
+    return copy.deepcopy(module).cpu()
 
 
 @contextlib.contextmanager

@@ -286,6 +286,16 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "them out, or add --model vae"),
     ("units for a figure", None, "reconstruct run --data digits --out r.png --units data",
      "autoencoders: error: --units applies to a .npy; a .png shows the images as the model sees them"),
+    ("a count of images for a .npy", None, "reconstruct run --data digits --out r.npy -n 5",
+     "autoencoders: error: -n applies to a .png; a .npy holds every row (--split picks the rows of a split)"),
+    ("an image shape other than the data's own", None, "train --model conv --layers 64,16 --image-shape 4,4,4",
+     "autoencoders: error: --image-shape 4,4,4 differs from the shape the data's images have (1,8,8, as C,H,W); "
+     "leave --image-shape out: it shapes flat rows (.npy N×D, CSV)"),
+    ("a CSV of semicolons", _write("t.csv", "a;b\n1;2\n3;4\n"), "train --data csv:t.csv",
+     "autoencoders: error: t.csv separates its columns by ';'; only commas separate columns here: save it with "
+     "commas"),
+    ("a latent method for another figure", None, "visualize run --what recon --method tsne",
+     "autoencoders: error: --method tsne is how the latent figure maps codes to 2-D; give --what latent"),
     ("a run directory without its config.json", lambda d: (d / "run" / "config.json").unlink(), "evaluate run",
      "autoencoders: error: run/config.json is missing; the run directory is damaged (train it again)"),
     ("training that diverges", None,

@@ -338,6 +338,18 @@ def test_settings_that_change_nothing_are_named_and_warned_about_in_one_line(tmp
         "--batch-size"
     ]
     assert Config().replace(lifetime_sparsity=0.05, batch_size=2, layers=[64, 8]).inert_settings() == []
+    unused = Config().replace(
+        sparsity="l1", sparsity_target=0.1, pretrain_epochs=5, schedule="phased", epochs=0
+    )
+    assert unused.inert_settings() == [
+        "--sparsity-target 0.1 is the mean activation kl and squared sparsity aim at; l1 pushes every "
+        "activation toward 0 and has none",
+        "--pretrain-epochs, --schedule shape greedy pretraining, and there is none: add --pretrain greedy",
+        "--epochs 0 and no pretraining leave the model untrained, with its random weights",
+    ]
+    greedy = dict(pretrain="greedy", epochs=0)  # pretraining only
+    used = Config().replace(sparsity="squared", sparsity_target=0.1, code_activation="sigmoid", **greedy)
+    assert used.inert_settings() == []
     with pytest.raises(SystemExit) as done:
         main(["train", "--noise", "0.5", "--epochs", "1", "--quiet", "--out", str(tmp_path / "run")])
     assert done.value.code == 0

@@ -20,6 +20,7 @@ from autoencoders.config import TrainConfig
 from autoencoders.data.batches import epoch_batches, shuffler
 from autoencoders.models.layers import CodeSelect, make_corruption
 from autoencoders.models.objectives import Reconstruction, Weighted
+from autoencoders.runtime.device import gpu_math
 from autoencoders.training.capture import WARMUP, CapturedStep, CudaGraphs, Eager, batch_runner
 from autoencoders.training.loop import LoopState, fit
 from autoencoders.training.precision import autocast, resolve_precision
@@ -163,8 +164,9 @@ def test_a_run_records_how_many_batches_its_graphs_replayed(tmp_path, monkeypatc
     assert m["replayed_batches"] == 2 * (m["n_train"] // 64) - WARMUP
     history = (tmp_path / "r" / "history.csv").read_text().splitlines()
     assert history[0].split(",")[-2:] == ["batches", "replayed_batches"]
-    monkeypatch.undo()  # eager, as on a CPU: nothing to record
-    assert "replayed_batches" not in autoencoders.train(out=str(tmp_path / "cpu"), **settings).metrics
+    monkeypatch.undo()  # eager, on a CPU: nothing to record
+    cpu = settings | {"device": "cpu"}  # not DEVICE: a GPU's run would record real graphs
+    assert "replayed_batches" not in autoencoders.train(out=str(tmp_path / "cpu"), **cpu).metrics
 
 
 def test_a_step_that_fails_to_capture_says_so_once_and_trains_eagerly(capsys):
@@ -237,8 +239,9 @@ def test_precisions_a_device_lacks_are_refused_in_one_line(tmp_path):
     assert resolve_precision("fp32", cpu) == "fp32" and resolve_precision("bf16", cpu) == "bf16"
     with pytest.raises(UserError, match="--precision tf32 needs a GPU with TF32"):
         resolve_precision("tf32", cpu)
+    on_cpu_tf32 = FAST | {"precision": "tf32", "device": "cpu"}  # not DEVICE: a recent GPU has TF32
     with pytest.raises(UserError, match="tf32"):
-        autoencoders.train(data="digits", epochs=1, out=str(tmp_path / "r"), **FAST | {"precision": "tf32"})
+        autoencoders.train(data="digits", epochs=1, out=str(tmp_path / "r"), **on_cpu_tf32)
     assert not (tmp_path / "r").exists()  # refused before anything was written
 
 
@@ -395,6 +398,7 @@ def test_cpu_auto_precision_leaves_training_as_fp32_trains(tmp_path, monkeypatch
     monkeypatch.setattr(precision, "bf16_speedup", lambda device_type: 3.0)  # time bf16 on any CPU
     monkeypatch.setattr(precision, "GAIN", 1e9)  # and keep fp32 whatever the timing says
     settings = {**FAST, "data": "digits", "epochs": 2, "layers": [64, 32, 8], "corruption": "gaussian"}
+    settings["device"] = "cpu"  # the CPU's auto precision, whatever DEVICE
     auto = autoencoders.train(out=str(tmp_path / "auto"), **settings | {"precision": "auto"})
     assert auto.metrics["precision"] == "fp32"
     fixed = autoencoders.train(out=str(tmp_path / "fp32"), **settings)
@@ -410,6 +414,25 @@ def test_classify_and_cluster_keep_the_precision_their_run_measured(tmp_path):
     assert later_precision(tmp_path, "auto", cpu) == "bf16"  # measured once, on the same kind of device
     assert later_precision(tmp_path, "auto", gpu) == "auto"  # another device measures for itself
     assert later_precision(tmp_path, "fp32", cpu) == "fp32"  # what the user asks for wins
+
+
+def test_gpu_math_sets_tf32_and_deterministic_convolutions_for_a_block_and_puts_them_back():
+    """Flags only (a CPU build has them too): TF32 at tf32 alone, cuDNN's deterministic algorithms
+    always on a GPU, the caller's own flags afterwards, and nothing changed for a CPU."""
+    flags = torch.backends.cuda.matmul, torch.backends.cudnn
+    read = lambda: (flags[0].allow_tf32, flags[1].allow_tf32, flags[1].deterministic)  # noqa: E731
+    before = read()
+    try:
+        flags[0].allow_tf32 = flags[1].allow_tf32 = True
+        flags[1].deterministic = False
+        for precision, inside in (("fp32", (False, False, True)), ("tf32", (True, True, True))):
+            with gpu_math(precision, torch.device("cuda")):
+                assert read() == inside, precision
+            assert read() == (True, True, False)
+        with gpu_math("fp32", torch.device("cpu")):
+            assert read() == (True, True, False)
+    finally:
+        flags[0].allow_tf32, flags[1].allow_tf32, flags[1].deterministic = before
 
 
 def test_cuda_graph_option_is_validated():

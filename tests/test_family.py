@@ -13,7 +13,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from helpers import FAST, ctrl_c_at_batch
+from helpers import DEVICE, FAST, ctrl_c_at_batch, on_cpu
 
 import autoencoders
 from autoencoders import Config, UserError, kinds
@@ -115,10 +115,11 @@ def test_reload_gives_identical_outputs_and_metrics(runs, kind):
     assert type(loaded) is type(run.model) and not loaded.training
     x = _digits(32)
     run.model.eval()
+    model = on_cpu(run.model)  # the loaded model's device: both compute on the CPU
     with torch.no_grad():
-        assert torch.equal(loaded.reconstruct(x), run.model.reconstruct(x))
-        assert torch.equal(loaded.encode(x), run.model.encode(x))
-    again = autoencoders.evaluate_run(run.dir)
+        assert torch.equal(loaded.reconstruct(x), model.reconstruct(x))
+        assert torch.equal(loaded.encode(x), model.encode(x))
+    again = autoencoders.evaluate_run(run.dir, device=DEVICE)  # where the run computed its metrics
     for key in ("test_sse_per_image", "linear_probe_accuracy", "test_nll"):
         if key in run.metrics:
             assert again[key] == run.metrics[key], key
@@ -153,7 +154,10 @@ def test_every_part_exports_to_onnx_and_torchscript_and_serves_rows_in_their_own
     offset, span = open_run(run.dir).scaler
     expected = {
         "encoder": (raw, codes),
-        "decoder": (codes, run.model.decode(torch.from_numpy(codes)).detach().numpy() * span + offset),
+        "decoder": (
+            codes,
+            on_cpu(run.model).decode(torch.from_numpy(codes)).detach().numpy() * span + offset,
+        ),
         "autoencoder": (raw, autoencoders.reconstruct(run.dir, raw)[1] * span + offset),
     }
     for part, (given, wanted) in expected.items():

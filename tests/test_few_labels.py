@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from helpers import FAST
+from helpers import FAST, on_cpu
 
 import autoencoders
 from autoencoders.classify.few_labels import FewLabels, labelled_subset, train_classifier
@@ -104,7 +104,7 @@ def test_a_saved_knn_classifier_reloads_with_its_votes(digits_run, tmp_path):
     rows = autoencoders.reconstruct(digits_run.dir, "digits", "test")[0]
     x = torch.from_numpy(rows)
     with torch.no_grad():
-        expected = result.model.eval()(x)
+        expected = on_cpu(result.model).eval()(x)  # on the CPU, as the loaded classifier
         assert torch.equal(autoencoders.load(out)(x), expected)
         # a classifier saved before votes were weighted has no temperature: equal votes
         config = json.loads((out / "classifier.json").read_text())
@@ -120,6 +120,7 @@ def test_semi_supervised_training_learns_the_unlabelled_rows(digits_run, ds):
     x = ds.x_train[unlabelled]
 
     def recon(autoencoder):
+        autoencoder = on_cpu(autoencoder)  # where the rows are
         with torch.no_grad():
             return float(autoencoder.eval().nll(autoencoder(x).logits, x).mean())
 
@@ -176,7 +177,7 @@ def test_ladder_costs_train_and_reload(digits_run, ds, tmp_path):
     assert isinstance(loaded, Ladder) and not loaded.training
     rows = autoencoders.reconstruct(digits_run.dir, "digits", "test")[0]
     with torch.no_grad():
-        expected = result.model.eval()(torch.from_numpy(rows))
+        expected = on_cpu(result.model).eval()(torch.from_numpy(rows))  # on the CPU, as the loaded ladder
         assert torch.equal(loaded(torch.from_numpy(rows)), expected)
     predicted, _, _ = autoencoders.predict(out, "digits", split="test")
     assert (predicted == expected.argmax(1).numpy()).all()
@@ -198,3 +199,29 @@ def test_cli_methods_and_their_errors(digits_run, tmp_path, capsys):
     with pytest.raises(UserError, match="give --method frozen too"):
         cli_run(["classify", str(digits_run.dir), "--unfreeze-epochs", "2", "--out", str(tmp_path / "y")])
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_a_ladder_starts_from_a_vaes_means_and_refuses_a_conv_encoder(tmp_path):
+    vae = autoencoders.train(
+        data="digits", model="vae", layers=[64, 32, 8], epochs=1, out=str(tmp_path / "v"), **FAST
+    )
+    weights = on_cpu(vae.model).dense_weights()
+    code_layer = on_cpu(vae.model).encoder[-1].weight  # means and scales side by side: 16 × 32
+    assert [tuple(w.shape) for w in weights] == [(32, 64), (8, 32)] and torch.equal(
+        weights[1], code_layer[:8]
+    )
+    result = autoencoders.classify(
+        vae.dir, n_labels=30, method="ladder", epochs=1, out=tmp_path / "l", **FAST
+    )
+    assert result.metrics["ladder_pretrained"] and result.metrics["ladder_widths"] == [64, 32, 8, 10]
+    started = Ladder([64, 32, 8, 10])
+    started.init_from(weights)
+    assert all(torch.equal(a.weight, w) for a, w in zip(started.encoder, weights))
+
+    conv = autoencoders.train(
+        data="digits", model="conv", channels=[4], layers=[64, 8], epochs=1, out=str(tmp_path / "c"), **FAST
+    )
+    assert on_cpu(conv.model).dense_weights() is None
+    with pytest.raises(UserError, match="a 'conv' encoder cannot start it; use --method semi"):
+        autoencoders.classify(conv.dir, n_labels=30, method="ladder", epochs=1, out=tmp_path / "cl", **FAST)
+    assert not (tmp_path / "cl").exists()

@@ -534,7 +534,7 @@ def test_train_api_with_greedy_pretraining(greedy_run):
     # the saved weights are the fine-tuned, pretrained stack
     loaded = autoencoders.load(run.dir)
     for name, value in run.model.state_dict().items():
-        assert torch.equal(loaded.state_dict()[name], value), name
+        assert torch.equal(loaded.state_dict()[name], value.cpu()), name
 
 
 def test_the_summary_of_a_pretrained_run_shows_the_stack_trained_without_pretraining(tmp_path, capsys):

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from helpers import FAST
+from helpers import DEVICE, FAST
 
 import autoencoders
 from autoencoders.errors import UserError
@@ -41,7 +41,7 @@ def test_a_data_frame_trains_and_every_command_takes_frames_arrays_and_tensors(f
     found = autoencoders.cluster(run.dir, data=x, labels=y, out=tmp_path / "clusters", quiet=True)
     assert found.summary["k"] == 10 and found.summary["rows"] == len(x)
     assert np.array_equal(autoencoders.predict(tmp_path / "clusters", x.head(20))[0], found.labels[:20])
-    assert autoencoders.evaluate_run(run.dir)["test_sse_per_image"] == pytest.approx(
+    assert autoencoders.evaluate_run(run.dir, device=DEVICE)["test_sse_per_image"] == pytest.approx(
         run.metrics["test_sse_per_image"]
     )
 
@@ -223,7 +223,7 @@ def test_a_run_on_files_works_from_anywhere_and_on_new_files_without_its_labels(
     npy = autoencoders.train(data="npy:rows.npy", labels="labels.npy", out=str(work / "npy"), **settings)
     csv = autoencoders.train(data="csv:table.csv", label_column="label", out=str(work / "csv"), **settings)
     monkeypatch.chdir(elsewhere)
-    assert autoencoders.evaluate_run(npy.dir)["test_sse_per_image"] == pytest.approx(
+    assert autoencoders.evaluate_run(npy.dir, device=DEVICE)["test_sse_per_image"] == pytest.approx(
         npy.metrics["test_sse_per_image"]
     )
     assert autoencoders.encode(npy.dir, f"npy:{work / 'new.npy'}").shape == (300, 16)

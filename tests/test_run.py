@@ -11,13 +11,14 @@ import threading
 import numpy as np
 import pytest
 import torch
-from helpers import FAST, ctrl_c_at_batch
+from helpers import DEVICE, FAST, ctrl_c_at_batch, on_cpu
 from safetensors.torch import load_file
 
 import autoencoders
 from autoencoders import Config, DataConfig, UserError, load_dataset
 from autoencoders import run as run_module
 from autoencoders.cli import run as cli_run
+from autoencoders.errors import SettingWarning
 from autoencoders.eval import metrics as eval_metrics
 from autoencoders.training.loop import evaluate_step
 from autoencoders.training.steps import autoencoder_step
@@ -101,9 +102,10 @@ def test_save_then_load_gives_identical_outputs(digits_run, digits_x):
     assert not loaded.training
     assert loaded.layers == [64, 32, 8]
     digits_run.model.eval()
+    model = on_cpu(digits_run.model)  # the loaded model's device: both compute on the CPU
     with torch.no_grad():
-        assert torch.equal(loaded.reconstruct(digits_x), digits_run.model.reconstruct(digits_x))
-        assert torch.equal(loaded.encode(digits_x), digits_run.model.encode(digits_x))
+        assert torch.equal(loaded.reconstruct(digits_x), model.reconstruct(digits_x))
+        assert torch.equal(loaded.encode(digits_x), model.encode(digits_x))
 
 
 def test_checkpoint_holds_weights_and_input_scaling(digits_run):
@@ -126,11 +128,11 @@ def test_tied_run_round_trip(tmp_path, npy_data):
     assert loaded.decoder[0].weight.data_ptr() == loaded.encoder[-1].weight.data_ptr()
     xt = torch.from_numpy(x)
     with torch.no_grad():
-        assert torch.equal(loaded.reconstruct(xt), run.model.eval().reconstruct(xt))
+        assert torch.equal(loaded.reconstruct(xt), on_cpu(run.model).eval().reconstruct(xt))
 
 
 def test_evaluate_run_reproduces_metrics(digits_run):
-    again = autoencoders.evaluate_run(digits_run.dir)
+    again = autoencoders.evaluate_run(digits_run.dir, device=DEVICE)  # where the run computed them
     saved = json.loads((digits_run.dir / "metrics.json").read_text())
     for key in ("test_mse", "test_sse_per_image", "pca_sse_per_image", "linear_probe_accuracy"):
         assert again[key] == pytest.approx(saved[key], rel=1e-6), key
@@ -160,8 +162,10 @@ def _spy_on_baselines(monkeypatch, fail: bool = False, hold: threading.Event | N
 
 
 def _train_digits(tmp_path, threads: str = "1") -> autoencoders.Run:
+    """On the CPU, whatever ``DEVICE``: only a CPU run computes its baselines beside training."""
+    settings = FAST | {"device": "cpu"}
     return autoencoders.train(
-        data="digits", layers=[64, 32, 8], epochs=1, threads=threads, out=str(tmp_path / "r"), **FAST
+        data="digits", layers=[64, 32, 8], epochs=1, threads=threads, out=str(tmp_path / "r"), **settings
     )
 
 
@@ -239,7 +243,7 @@ def test_scaler_is_stored_and_reused(tmp_path):
     assert not torch.equal(ds.span, torch.ones(5))
     codes = autoencoders.encode(run.dir, spec, split="test")
     with torch.no_grad():
-        np.testing.assert_array_equal(codes, run.model.eval().encode(ds.x_test).numpy())
+        np.testing.assert_array_equal(codes, on_cpu(run.model).eval().encode(ds.x_test).numpy())
 
 
 # ---------------------------------------------------------------- training behaviour
@@ -282,7 +286,8 @@ def test_same_seed_same_run_other_seed_other_run(tmp_path, npy_data):
 
 def test_zero_epochs_writes_an_untrained_run(tmp_path, npy_data):
     xp, _, _ = npy_data
-    run = autoencoders.train(data=f"npy:{xp}", layers=[6, 3], epochs=0, out=str(tmp_path / "r"), **FAST)
+    with pytest.warns(SettingWarning, match="--epochs 0 and no pretraining leave the model untrained"):
+        run = autoencoders.train(data=f"npy:{xp}", layers=[6, 3], epochs=0, out=str(tmp_path / "r"), **FAST)
     assert run.history == [] and run.metrics["epochs_run"] == 0
     assert (tmp_path / "r" / "model.safetensors").is_file()
 
@@ -320,11 +325,13 @@ def test_early_stopping_stops_and_restores_the_best_weights(tmp_path, npy_data):
     ds = load_dataset(run.config.data)
     assert min(val) < val[-1]
     assert _val_loss(run.model, ds.x_val) == pytest.approx(min(val), rel=1e-6)
-    loaded = autoencoders.load(run.dir)
+    loaded = autoencoders.load(run.dir, device=DEVICE)  # where training measured the validation losses
     assert _val_loss(loaded, ds.x_val) == pytest.approx(min(val), rel=1e-6)
 
 
 def _val_loss(model, x):
+    """The validation loss of ``model`` on ``x``, computed on the model's device."""
+    x = x.to(next(model.parameters()).device)
     return evaluate_step(autoencoder_step(model, autoencoders.TrainConfig(), 1), x, 8)["loss"]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers import FAST, ctrl_c_at_batch
+from helpers import FAST, ctrl_c_at_batch, on_cpu
 from scipy.linalg import subspace_angles
 
 import autoencoders
@@ -36,7 +36,7 @@ def test_sparse_code_units_average_the_target_activation(tmp_path, digits, kind,
     run = autoencoders.train(
         **SIGMOID, sparsity=kind, sparsity_target=0.05, sparsity_weight=weight, epochs=40, out=str(tmp_path)
     )
-    codes = encode_all(run.model, digits.x_test)
+    codes = encode_all(on_cpu(run.model), digits.x_test)
     assert abs(float(codes.mean()) - 0.05) <= 0.02
     assert abs(codes.mean(0) - 0.05).max() <= 0.05  # every unit, not only the average
     assert "train_sparsity" in run.history[-1]
@@ -48,7 +48,7 @@ def test_l1_sparsity_shrinks_activations_of_any_kind(tmp_path, digits):
         data="digits", layers=[64, 32], epochs=15, sparsity="l1", sparsity_weight=0.5,
         out=str(tmp_path / "b"), **FAST,
     )  # fmt: skip
-    a, b = (encode_all(r.model, digits.x_test).abs().sum(1).mean() for r in (plain, sparse))
+    a, b = (encode_all(on_cpu(r.model), digits.x_test).abs().sum(1).mean() for r in (plain, sparse))
     assert b < 0.5 * a
 
 
@@ -100,7 +100,7 @@ def test_adversarial_autoencoder_with_a_k_sparse_code(tmp_path, digits):
     run = autoencoders.train(
         data="digits", model="aae", layers=[64, 32, 8], top_k=3, epochs=2, out=str(tmp_path), **FAST
     )
-    assert ((encode_all(run.model, digits.x_test) != 0).sum(1) <= 3).all()
+    assert ((encode_all(on_cpu(run.model), digits.x_test) != 0).sum(1) <= 3).all()
 
 
 def test_code_only_sparsity_applies_to_the_top_greedy_stage_only(tmp_path):
@@ -173,7 +173,7 @@ def test_conv_with_k_sparse_code(tmp_path, digits):
         out=str(tmp_path),
         **FAST,
     )
-    assert ((encode_all(run.model, digits.x_test) != 0).sum(1) <= 3).all()
+    assert ((encode_all(on_cpu(run.model), digits.x_test) != 0).sum(1) <= 3).all()
 
 
 # ---------------------------------------------------------------- contractive
@@ -199,7 +199,9 @@ def test_contractive_lowers_the_jacobian_at_comparable_error(
     plain = autoencoders.train(**settings, out=str(tmp_path / "a"))
     cae = autoencoders.train(**settings, contractive=weight, out=str(tmp_path / "b"))
     with torch.no_grad():
-        jac_plain, jac_cae = (jacobian_norm(r.model.eval(), digits.x_test).item() for r in (plain, cae))
+        jac_plain, jac_cae = (
+            jacobian_norm(on_cpu(r.model).eval(), digits.x_test).item() for r in (plain, cae)
+        )
     assert jac_cae < 0.5 * jac_plain
     assert cae.metrics["test_sse_per_image"] < 1.25 * plain.metrics["test_sse_per_image"]
 
@@ -242,7 +244,7 @@ def test_linear_autoencoder_reaches_pca(tmp_path, digits):
     m = run.metrics
     assert m["test_sse_per_image"] <= 1.02 * m["pca_sse_per_image"]
     pca = PCA(autoencoders.load_dataset(DataConfig(val_fraction=0.0)).x_train, 4)
-    decoder = run.model.decoder[0].weight.detach().numpy()  # 64 × 4: the span of the reconstructions
+    decoder = run.model.decoder[0].weight.detach().cpu().numpy()  # 64 × 4: the span of the reconstructions
     assert np.degrees(subspace_angles(decoder, pca.components.T.numpy())).max() < 5
 
 
@@ -266,7 +268,7 @@ def test_adversarial_codes_follow_the_prior(tmp_path, digits):
     prior = torch.randn(len(digits.x_test), 4, generator=torch.Generator().manual_seed(1))
     stats = {}
     for name, run in (("plain", plain), ("aae", aae)):
-        z = encode_all(run.model, digits.x_test)
+        z = encode_all(on_cpu(run.model), digits.x_test)
         stats[name] = (z.mean(0).abs().max(), (z.var(0) - 1).abs().max(), _mmd(z, prior))
     assert stats["aae"][0] < 0.25 * stats["plain"][0]
     assert stats["aae"][1] < 0.25 * stats["plain"][1]

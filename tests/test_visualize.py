@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers import FAST
+from helpers import DEVICE, FAST
 from sklearn.datasets import load_digits
 
 import autoencoders
@@ -130,7 +130,7 @@ def test_score_cli_writes_csv_and_reports_auc(without_zeros, tmp_path, capsys):
 
 
 def test_vae_scores_are_importance_sampled_nll(vae_run):
-    scores, _ = autoencoders.score(vae_run.dir, "digits", "test", iw_samples=4)
+    scores, _ = autoencoders.score(vae_run.dir, "digits", "test", iw_samples=4, device=DEVICE)  # as trained
     assert scores.mean() == pytest.approx(vae_run.metrics["test_nll"], rel=1e-4)
 
 

@@ -191,7 +191,7 @@ def anomaly_scores_against_pca(
     run_dir: str | Path,
     data: Data,
     anomalous_class: int | str,
-    split: str = "test",
+    split: str = "all",
     iw_samples: int = IW_SAMPLES,
     scored: tuple[np.ndarray, np.ndarray | None] | None = None,
     labels: Any = None,
@@ -199,7 +199,8 @@ def anomaly_scores_against_pca(
     """ROC-AUC and average precision of the run's anomaly scores for telling rows of
     ``anomalous_class`` (a label as ``score`` gives it: its name where the classes have names)
     from the rest, beside PCA's squared reconstruction error (PCA with the run's code size, fitted
-    on the run's own training split). ``data`` and ``labels`` as for ``score``; ``scored``:
+    on the run's own training split), over the rows ``score`` scores (``split="test"``: the rows
+    training never saw). ``data`` and ``labels`` as for ``score``; ``scored``:
     ``score``'s result for the same rows, when already computed."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 

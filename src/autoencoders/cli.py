@@ -322,7 +322,9 @@ def _rows_parsers(sub) -> None:
         "write reconstructions (.png or .npy) of data under a trained run",
         "output file: reconstructions (.png or .npy)",
     )
-    _ranged(c, ("-n", "--n"), int, AT_LEAST_1, 20, "images in a .png")
+    c.add_argument(  # no default here: a .npy holds every row, and -n with one is refused
+        "-n", "--n", type=_number(int, AT_LEAST_1), help=_help("images in a .png", 20, AT_LEAST_1)
+    )
     c.add_argument(
         "--units",
         choices=("scaled", "data"),
@@ -452,11 +454,16 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def _one_line(show: Callable[..., None]) -> Callable[..., None]:
-    """``warnings.showwarning`` that shows this toolkit's warnings as one line, others by ``show``."""
+    """``warnings.showwarning`` that shows this toolkit's warnings as one line, each once (a part that
+    reads the same data again would warn again: Python forgets what it has shown whenever a block
+    changes its filters), others by ``show``."""
+    said: set[str] = set()
 
     def shown(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> None:
         if issubclass(category, ToolkitWarning):
-            print(f"autoencoders: warning: {message}", file=sys.stderr)
+            if str(message) not in said:
+                said.add(str(message))
+                print(f"autoencoders: warning: {message}", file=sys.stderr)
         else:  # another library's: as Python shows it, where it was raised
             show(message, category, *args, **kwargs)
 

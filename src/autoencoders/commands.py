@@ -123,7 +123,8 @@ def _train(args: argparse.Namespace) -> None:
     print(
         f"test SSE/image {m['test_sse_per_image']:.3f} ({pca_name(m)}: "
         f"{m['pca_sse_per_image']:.3f}), test MSE {m['test_mse']:.5f}, "
-        f"{m['train_seconds']:.1f} s, {m['samples_per_second']:.0f} samples/s"
+        f"{m['train_seconds']:.1f} s"
+        + (f", {m['samples_per_second']:.0f} samples/s" if m.get("epochs_run") else "")  # none: no epochs
         + (f", linear probe {m['linear_probe_accuracy']:.3f}" if "linear_probe_accuracy" in m else "")
         + (
             f", test NLL {m['test_nll']:.2f} ± {m['test_nll_se']:.2f} nats on {m['nll_rows']} test images "
@@ -164,12 +165,15 @@ def _reconstruct(args: argparse.Namespace) -> None:
     png = args.out.suffix.lower() == ".png"
     if png and args.units != "scaled":
         raise UserError("--units applies to a .npy; a .png shows the images as the model sees them")
+    if not png and args.n is not None:
+        raise UserError("-n applies to a .png; a .npy holds every row (--split picks the rows of a split)")
+    n = args.n or 20
     x, recon, shape = api.reconstruct(args.run_dir, args.data, args.split, args.units)
     if png:
-        reconstruction_grid(x[: args.n], recon[: args.n], args.out, shape)
+        reconstruction_grid(x[:n], recon[:n], args.out, shape)
     else:
         _save_npy(args.out, recon)
-    shown = f"the first {min(args.n, len(x))} of {len(x)} rows" if png else f"{len(x)} rows"
+    shown = f"the first {min(n, len(x))} of {len(x)} rows" if png else f"{len(x)} rows"
     print(f"wrote reconstructions of {shown} to {args.out}")
 
 

@@ -167,6 +167,17 @@ class Config:
         if m.sparsity == "none" and given:
             verb = "shapes" if len(given) == 1 else "shape"
             said.append(f"{flags(given)} {verb} a sparsity penalty, and there is none: give --sparsity too")
+        if m.sparsity == "l1" and moved(m, ["sparsity_target"]):
+            said.append(
+                f"--sparsity-target {m.sparsity_target:g} is the mean activation kl and squared sparsity aim "
+                "at; l1 pushes every activation toward 0 and has none"
+            )
+        given = moved(self.pretrain, ["pretrain_epochs", "schedule"])
+        if self.pretrain.pretrain != "greedy" and given:
+            verb = "shapes" if len(given) == 1 else "shape"
+            said.append(f"{flags(given)} {verb} greedy pretraining, and there is none: add --pretrain greedy")
+        if t.epochs == 0 and not self.pretrain.greedy:
+            said.append("--epochs 0 and no pretraining leave the model untrained, with its random weights")
         if t.optimizer != "sgd" and moved(t, ["momentum"]):
             said.append(f"--momentum {t.momentum:g} is SGD's; with --optimizer {t.optimizer} it does nothing")
         if m.lifetime_sparsity and math.ceil(m.lifetime_sparsity * t.batch_size) >= t.batch_size:

@@ -192,7 +192,10 @@ class DataConfig:
         0.1, "fraction of the training split held out for validation", range=FRACTION
     )
     test_fraction: float = option(
-        0.2, "test fraction for datasets without their own test split", range=FRACTION
+        0.2,
+        "test fraction for datasets without their own test split (train measures its model on those "
+        "rows: it needs at least one)",
+        range=FRACTION,
     )
     split_seed: int = option(0, "seed of the train/validation/test split", range=AT_LEAST_0)
     image_shape: list[int] | None = option(

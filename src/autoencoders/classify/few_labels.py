@@ -301,15 +301,22 @@ def _ladder(
     cfg: TrainConfig,
     how: FewLabels,
 ) -> tuple[Ladder, list[dict], dict[str, Any]]:
-    """A ladder network over the encoder's widths, started from its dense layers where they fit."""
+    """A ladder network over the encoder's widths, started from its dense layers (a VAE's: the
+    means') unless ``how.from_scratch``."""
     ladder = Ladder([*autoencoder.layers, n_classes], how.ladder_noise).to(train[0].device)
-    parts = autoencoder.encoder_modules()
-    linears = [m for part in parts for m in part.modules() if isinstance(m, nn.Linear)]
-    pretrained = not how.from_scratch and ladder.init_from(linears)
+    if not how.from_scratch:
+        weights = autoencoder.dense_weights()
+        if weights is None:
+            raise UserError(
+                f"the ladder network is a dense stack, and a '{autoencoder.kind}' encoder cannot start "
+                "it; use --method semi (which trains this encoder), or --from-scratch for a ladder of "
+                "random weights"
+            )
+        ladder.init_from(weights)
     steps = cfg.epochs * math.ceil(len(unlabelled) / cfg.batch_size)
     step = SemiSupervisedStep(ladder.costs, ladder, train, cfg, steps)
     history = fit(step, unlabelled, val, cfg, cfg.epochs, stage="ladder")
-    return ladder, history, {"ladder_widths": ladder.widths, "ladder_pretrained": pretrained}
+    return ladder, history, {"ladder_widths": ladder.widths, "ladder_pretrained": not how.from_scratch}
 
 
 def _class_index(y: np.ndarray, classes: np.ndarray) -> np.ndarray:

@@ -78,16 +78,17 @@ class Ladder(nn.Module):
         """What rebuilds this network (its weights apart)."""
         return {"widths": self.widths, "noise": self.noise, "denoise_weights": self.denoise_weights}
 
-    def init_from(self, linears: list[nn.Linear]) -> bool:
-        """Start every hidden layer from pretrained dense layers (outermost first) when their shapes
-        match; their biases are dropped (batch normalisation removes them). True when copied."""
-        pairs = list(zip(list(self.encoder)[:-1], linears))  # the softmax layer is new
-        if len(pairs) < len(self.encoder) - 1 or any(a.weight.shape != b.weight.shape for a, b in pairs):
-            return False
+    def init_from(self, weights: list[torch.Tensor]) -> None:
+        """Start every hidden layer from pretrained dense weights (outermost first; their layers'
+        biases are dropped, batch normalisation removes them); the softmax layer is new."""
+        hidden = list(self.encoder)[:-1]
+        if [a.weight.shape for a in hidden] != [w.shape for w in weights]:
+            raise ValueError(
+                f"weights of shapes {[tuple(w.shape) for w in weights]} do not fit {self.widths}"
+            )
         with torch.no_grad():
-            for a, b in pairs:
-                a.weight.copy_(b.weight)
-        return True
+            for a, w in zip(hidden, weights):
+                a.weight.copy_(w)
 
     def _encode(
         self, x: torch.Tensor, noise: float, n_labelled: int = 0, update: bool = False

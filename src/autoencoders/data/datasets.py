@@ -274,11 +274,18 @@ def read_data(cfg: DataConfig) -> RawData:
 def sample_shape(shape: tuple[int, ...], override: list[int] | None = None) -> tuple[int, ...]:
     """Shape of one sample of an array of ``shape``: (1, H, W) for N×H×W, (C, H, W) for N×C×H×W, else (D,).
 
-    ``override`` (``--image-shape``, H,W or C,H,W) views flat rows as images.
+    ``override`` (``--image-shape``, H,W or C,H,W) views flat rows as images; data that has an
+    image shape of its own must agree with it.
     """
     width = math.prod(shape[1:])
     if override:
         image = tuple(override) if len(override) == 3 else (1, *override)
+        if len(shape) in (3, 4) and image != sample_shape(shape):
+            own = ",".join(map(str, sample_shape(shape)))
+            raise UserError(
+                f"--image-shape {','.join(map(str, override))} differs from the shape the data's images "
+                f"have ({own}, as C,H,W); leave --image-shape out: it shapes flat rows (.npy N×D, CSV)"
+            )
         if math.prod(image) != width:
             raise UserError(
                 f"--image-shape {','.join(map(str, override))} holds {math.prod(image)} values "

@@ -63,8 +63,11 @@ def _say_skipped(skipped: list[str]) -> None:
     """Tell how many files ``--skip-bad-images`` left out: a warning, so a command that reads the
     folder again says it once."""
     if skipped:
+        if len(skipped) == 1:
+            message = f"skipped a file that is not a readable image: {skipped[0]}"
+        else:
+            message = f"skipped {len(skipped)} files that are not readable images, e.g. {skipped[0]}"
         # stacklevel 1: one place, which Python's default filter shows once per process
-        message = f"skipped {len(skipped)} files that are not readable images, e.g. {skipped[0]}"
         warnings.warn(message, DataWarning, stacklevel=1)
 
 

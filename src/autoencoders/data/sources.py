@@ -275,6 +275,12 @@ def load_csv(
     if not lines:
         raise UserError(f"csv file {path} is empty")
     first = [c.strip() for c in lines[0][1].split(",")]
+    other = next((sep for sep in (";", "\t", "|") if len(first) == 1 and sep in first[0]), None)
+    if other is not None:
+        shown = {"\t": "tabs"}.get(other, repr(other))
+        raise UserError(
+            f"{path} separates its columns by {shown}; only commas separate columns here: save it with commas"
+        )
     header = first if _is_header(first, lines[1][1] if len(lines) > 1 else None, label_column) else None
     body = lines[1:] if header is not None else lines
     if not body:

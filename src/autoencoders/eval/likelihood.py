@@ -38,7 +38,9 @@ def importance_sampled_nll(
     s_chunk = min(samples, rows_per_pass)
     out = []
     with eval_mode(model):
-        for rows in tqdm(x.split(per_chunk), desc=f"test NLL (K={samples})", disable=quiet, leave=False):
+        for rows in tqdm(
+            x.split(per_chunk), desc=f"test NLL (K={samples})", disable=True if quiet else None, leave=False
+        ):
             mean, logvar = model.posterior(rows)
             log_w = []
             for start in range(0, samples, s_chunk):

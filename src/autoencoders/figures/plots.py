@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -59,11 +60,13 @@ def reconstruction_grid(
 
 def _mosaic(grid: list[list[np.ndarray]], image_shape: tuple[int, ...] | None) -> np.ndarray:
     """Rows of images tiled into one array, 1-pixel white gaps between them (one imshow draws
-    it: a subplot per image costs seconds for a 10 × 10 grid)."""
+    it: a subplot per image costs seconds for a 10 × 10 grid); table rows' gaps are NaN, drawn
+    white beside their colour scale's values."""
     tiles = [[_as_image(row, image_shape) for row in line] for line in grid]
     (h, w), colour = tiles[0][0].shape[:2], tiles[0][0].shape[2:]
     cols = max(len(line) for line in tiles)
-    canvas = np.ones((len(tiles) * (h + 1) - 1, cols * (w + 1) - 1, *colour), np.float32)
+    gap = 1.0 if image_shape is not None else np.nan
+    canvas = np.full((len(tiles) * (h + 1) - 1, cols * (w + 1) - 1, *colour), gap, np.float32)
     for r, line in enumerate(tiles):
         for c, tile in enumerate(line):
             canvas[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = tile
@@ -74,19 +77,25 @@ def _show_mosaic(
     canvas: np.ndarray, rows: int, cols: int, image_shape, title: str, left: float = 0.0, label_lines: int = 0
 ):
     """A figure holding ``canvas`` sized for ``rows`` × ``cols`` tiles, each row tall enough for a
-    label of ``label_lines`` lines at its left; returns (figure, axes)."""
+    label of ``label_lines`` lines at its left; returns (figure, axes). Images are gray (1 white);
+    table rows, strips of their features, are coloured by viridis, whose 1 is not the page's white."""
     plt = _pyplot()
-    height = 0.15 if image_shape is None else 1.0 * image_shape[-2] / image_shape[-1]
+    height = 0.3 if image_shape is None else 1.0 * image_shape[-2] / image_shape[-1]
     height = max(height, 0.14 * label_lines + 0.04)  # 8-point text: a strip of table rows grows
     fig, ax = plt.subplots(figsize=(1.0 * cols + left, max(height * rows, 0.4) + (0.4 if title else 0.1)))
-    ax.imshow(canvas, cmap="gray", vmin=0, vmax=1, interpolation="nearest", aspect="auto")
+    cmap = "gray" if image_shape is not None else plt.get_cmap("viridis").with_extremes(bad="white")
+    ax.imshow(canvas, cmap=cmap, vmin=0, vmax=1, interpolation="nearest", aspect="auto")
     ax.set_xticks([])
     ax.set_yticks([])
     for spine in ax.spines.values():
         spine.set_visible(False)
-    if title:
-        ax.set_title(title, fontsize=9)
+    if title:  # the figures' titles speak of images; a table's are rows
+        ax.set_title(title if image_shape is not None else _rows_not_images(title), fontsize=9)
     return fig, ax
+
+
+def _rows_not_images(text: str) -> str:
+    return re.sub(r"\bimage(s?)\b", r"row\1", text)
 
 
 def image_grid(
@@ -110,9 +119,9 @@ def labelled_rows(
     cols = max(len(images) for _, images in groups)
     lines = max(label.count("\n") + 1 for label, _ in groups)
     fig, ax = _show_mosaic(canvas, len(groups), cols, image_shape, title, left=0.9, label_lines=lines)
-    step = (canvas.shape[0] + 1) / len(groups)
+    step = (canvas.shape[0] + 1) / len(groups)  # a row's height and its gap; pixel i is centred on i
     ax.set_yticks(
-        [step * (r + 0.5) - 0.5 for r in range(len(groups))], [label for label, _ in groups], fontsize=8
+        [step * (r + 0.5) - 1 for r in range(len(groups))], [label for label, _ in groups], fontsize=8
     )
     ax.tick_params(left=False)
     _save(fig, path)

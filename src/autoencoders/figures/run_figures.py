@@ -55,6 +55,8 @@ def visualize(
         raise UserError(f"--what must be one of {', '.join(KINDS)}, not '{what}'")
     if n < 1:
         raise UserError(f"--n must be >= 1, got {n}")
+    if method != "pca" and what != "latent":
+        raise UserError(f"--method {method} is how the latent figure maps codes to 2-D; give --what latent")
     if data is not None:
         parse_spec(data)  # a spec: rows in memory have no test split to draw
     run = open_run(run_dir)

@@ -94,6 +94,17 @@ class Autoencoder(nn.Module):
         """Modules that map inputs to codes (what a classifier on codes fine-tunes)."""
         raise NotImplementedError
 
+    def dense_weights(self) -> list[torch.Tensor] | None:
+        """The encoder as a dense stack: its weights, input side first, each (out, in) mapping one
+        width of ``layers`` to the next; None when the encoder is not one. A network rebuilt from
+        dense layers, such as a ladder, starts from them."""
+        weights = [
+            m.weight for part in self.encoder_modules() for m in part.modules() if isinstance(m, nn.Linear)
+        ]
+        widths = getattr(self, "layers", [])
+        shapes = [(b, a) for a, b in zip(widths, widths[1:])]
+        return weights if [tuple(w.shape) for w in weights] == shapes else None
+
     def set_epoch(self, epoch: int) -> None:
         """Follow the training epoch (1-based); most kinds do not need to."""
 

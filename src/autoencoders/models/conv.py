@@ -129,6 +129,10 @@ class ConvAutoencoder(Stack):
         self.kernel_size, self.tied = kernel_size, tied
         self.code_size = layers[-1]
 
+    def dense_weights(self) -> None:
+        """None: the dense layers map convolution features, not the input (whatever their shapes)."""
+        return None
+
     @classmethod
     def from_config(cls, m: ModelConfig, c: ConvConfig, input_shape: tuple[int, ...]) -> ConvAutoencoder:
         """Build from the model options and the ``[conv]`` section for images of ``input_shape`` (C, H, W)."""

@@ -139,6 +139,11 @@ class VAE(Stack):
         z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
         return Output(self.decode_logits(z), mean, hidden | {"code": mean, "z": z}, (mean, logvar))
 
+    def dense_weights(self) -> list[torch.Tensor] | None:
+        """The hidden layers' weights and, for the code, the means' half of the code layer's."""
+        linears = [m for part in self.encoder_modules() for m in part.modules() if isinstance(m, nn.Linear)]
+        return [m.weight for m in linears[:-1]] + [linears[-1].weight[: self.code_size]]
+
     def posterior_from(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance from the code layer's output (mean and scale side by side)."""
         mean, s = h.chunk(2, dim=1)

@@ -104,7 +104,7 @@ def fit(
         total=epochs * n,
         initial=min(state.epoch, epochs) * n,
         desc=stage,
-        disable=cfg.quiet or rank > 0,
+        disable=True if cfg.quiet or rank > 0 else None,  # None: on a terminal only, not into a log
         unit="sample",
         unit_scale=True,
         leave=False,
