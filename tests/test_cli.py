@@ -50,6 +50,7 @@ def test_every_bounded_config_option_shows_its_range_in_help():
     [
         (["train", "--activation", "rel"], "invalid choice: 'rel'.*did you mean 'relu'"),
         (["trian"], "invalid choice: 'trian'.*did you mean 'train'"),
+        (["encode", "r", "--split", "validation"], "invalid choice: 'validation'.*did you mean 'val'"),
         (["train", "--activaton", "relu"], "--activaton.*did you mean '--activation'"),
         (["reconstruct", "r", "--data", "digits", "--out", "x.png", "--n", "0"], "--n: must be >= 1, got 0"),
         (["reconstruct", "r", "--data", "digits", "--out", "x.png", "--n", "-3"], "must be >= 1, got -3"),

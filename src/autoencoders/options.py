@@ -140,10 +140,14 @@ def _whole(v: Any) -> bool:
 
 
 def closest(value: object, names: Iterable[str]) -> str:
-    """ " (did you mean 'X'?)" for the valid name nearest to a mistyped ``value``, else ""."""
+    """ " (did you mean 'X'?)" for the valid name nearest to a mistyped ``value`` (or the one it
+    spells out: 'validation' for 'val'), else ""."""
     import difflib
 
-    match = difflib.get_close_matches(str(value), list(names), n=1, cutoff=0.5)
+    names = list(names)
+    word = str(value).lower()
+    match = difflib.get_close_matches(str(value), names, n=1, cutoff=0.5)
+    match = match or [n for n in names if len(n) >= 3 and word.startswith(n.lower())][:1]
     return f" (did you mean '{match[0]}'?)" if match else ""
 
 
