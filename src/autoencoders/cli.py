@@ -388,7 +388,11 @@ def _figure_parsers(sub) -> None:
         split="test",
     )
     i.add_argument(
-        "--pair", type=_parse_ints, default=[0, 1], metavar="I,J", help=_help("row indices", "0,1")
+        "--pair",
+        type=_parse_ints,
+        default=[0, 1],
+        metavar="I,J",
+        help=_help("row indices, counted from 0 in the rows of --split", "0,1"),
     )
     _ranged(i, "--steps", int, Range(2), 10, "decoded points on the line")
 
