@@ -31,6 +31,6 @@ flagged = (detector.predict(X_test) == -1).mean()
 print(f"held-out digit 7 vs the rest: ROC-AUC {auc:.3f}; {flagged:.1%} of the test set flagged")
 
 # save in the run-directory format (safetensors + JSON, no pickle) and load it back
-detector.save("runs/sklearn-detector")
+detector.save("runs/sklearn-detector", overwrite=True)  # replaced when run again
 same = AutoencoderOutlierDetector.load("runs/sklearn-detector")
 assert (same.score_samples(X_test) == detector.score_samples(X_test)).all()

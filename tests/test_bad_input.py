@@ -290,10 +290,10 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "autoencoders: error: -n applies to a .png; a .npy holds every row (--split picks the rows of a split)"),
     ("an image shape other than the data's own", None, "train --model conv --layers 64,16 --image-shape 4,4,4",
      "autoencoders: error: --image-shape 4,4,4 differs from the shape the data's images have (1,8,8, as C,H,W); "
-     "leave --image-shape out: it shapes flat rows (.npy N×D, CSV)"),
+     "leave --image-shape out (also from the run's config.json): it shapes flat rows (.npy N×D, CSV)"),
     ("a CSV of semicolons", _write("t.csv", "a;b\n1;2\n3;4\n"), "train --data csv:t.csv",
      "autoencoders: error: t.csv separates its columns by ';'; only commas separate columns here: save it with "
-     "commas"),
+     "commas between columns (and points in numbers)"),
     ("a latent method for another figure", None, "visualize run --what recon --method tsne",
      "autoencoders: error: --method tsne is how the latent figure maps codes to 2-D; give --what latent"),
     ("a run directory without its config.json", lambda d: (d / "run" / "config.json").unlink(), "evaluate run",

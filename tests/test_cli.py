@@ -7,11 +7,13 @@ import dataclasses
 import re
 import subprocess
 import sys
+import warnings
 
 import pytest
 
 from autoencoders.cli import build_parser, main
 from autoencoders.config import all_sections
+from autoencoders.errors import DataWarning
 
 
 def _subcommands() -> dict[str, argparse.ArgumentParser]:
@@ -51,6 +53,7 @@ def test_every_bounded_config_option_shows_its_range_in_help():
         (["train", "--activation", "rel"], "invalid choice: 'rel'.*did you mean 'relu'"),
         (["trian"], "invalid choice: 'trian'.*did you mean 'train'"),
         (["encode", "r", "--split", "validation"], "invalid choice: 'validation'.*did you mean 'val'"),
+        (["visualize", "r", "--what", "recon", "--nonsense"], "unrecognized arguments: --nonsense; see"),
         (["train", "--activaton", "relu"], "--activaton.*did you mean '--activation'"),
         (["reconstruct", "r", "--data", "digits", "--out", "x.png", "--n", "0"], "--n: must be >= 1, got 0"),
         (["reconstruct", "r", "--data", "digits", "--out", "x.png", "--n", "-3"], "must be >= 1, got -3"),
@@ -68,6 +71,28 @@ def test_usage_errors_are_one_line_with_the_fix(capsys, argv, expected):
     assert len(err.strip().splitlines()) == 1, err
     assert "--help" in err
     assert re.search(expected, err), err
+
+
+def test_each_warning_is_one_line_shown_once_though_filters_change_between(monkeypatch, capsys):
+    """A command that reads the same data twice warns twice; Python shows it again whenever a block
+    has changed its filters in between (scikit-learn's and this toolkit's own blocks do)."""
+
+    def command(argv):
+        for _ in range(2):
+            warnings.warn("the rows are far outside the training range", DataWarning, stacklevel=1)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.warn("another warning", DataWarning, stacklevel=1)
+        return 0
+
+    monkeypatch.setattr("autoencoders.cli.run", command)
+    with pytest.raises(SystemExit) as done:
+        main(["train"])
+    assert done.value.code == 0
+    assert capsys.readouterr().err.splitlines() == [
+        "autoencoders: warning: the rows are far outside the training range",
+        "autoencoders: warning: another warning",
+    ]
 
 
 @pytest.mark.slow

@@ -342,8 +342,8 @@ def test_settings_that_change_nothing_are_named_and_warned_about_in_one_line(tmp
         sparsity="l1", sparsity_target=0.1, pretrain_epochs=5, schedule="phased", epochs=0
     )
     assert unused.inert_settings() == [
-        "--sparsity-target 0.1 is the mean activation kl and squared sparsity aim at; l1 pushes every "
-        "activation toward 0 and has none",
+        "--sparsity-target 0.1 is what kl and squared sparsity pull mean activations to; l1 has no target: "
+        "leave it out",
         "--pretrain-epochs, --schedule shape greedy pretraining, and there is none: add --pretrain greedy",
         "--epochs 0 and no pretraining leave the model untrained, with its random weights",
     ]

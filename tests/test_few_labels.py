@@ -201,22 +201,29 @@ def test_cli_methods_and_their_errors(digits_run, tmp_path, capsys):
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 
-def test_a_ladder_starts_from_a_vaes_means_and_refuses_a_conv_encoder(tmp_path):
+def test_a_ladder_starts_from_a_vaes_means_and_refuses_a_conv_encoder(tmp_path, monkeypatch):
     vae = autoencoders.train(
         data="digits", model="vae", layers=[64, 32, 8], epochs=1, out=str(tmp_path / "v"), **FAST
     )
-    weights = on_cpu(vae.model).dense_weights()
-    code_layer = on_cpu(vae.model).encoder[-1].weight  # means and scales side by side: 16 × 32
-    assert [tuple(w.shape) for w in weights] == [(32, 64), (8, 32)] and torch.equal(
-        weights[1], code_layer[:8]
-    )
+    started = []  # the ladder's hidden weights as classify started it, before any training
+    init_from = Ladder.init_from
+
+    def record(ladder, weights):
+        init_from(ladder, weights)
+        started.append([layer.weight.detach().cpu().clone() for layer in list(ladder.encoder)[:-1]])
+
+    monkeypatch.setattr(Ladder, "init_from", record)
     result = autoencoders.classify(
         vae.dir, n_labels=30, method="ladder", epochs=1, out=tmp_path / "l", **FAST
     )
     assert result.metrics["ladder_pretrained"] and result.metrics["ladder_widths"] == [64, 32, 8, 10]
-    started = Ladder([64, 32, 8, 10])
-    started.init_from(weights)
-    assert all(torch.equal(a.weight, w) for a, w in zip(started.encoder, weights))
+    model = on_cpu(vae.model).eval()
+    x = torch.rand(5, 64, generator=torch.Generator().manual_seed(0))
+    first, code = started[0]
+    assert torch.equal(first, model.encoder[0].weight)
+    with torch.no_grad():  # the code layer started at the weights that give the VAE's posterior means
+        hidden = model.encoder_acts[0](model.encoder[0](x))
+        torch.testing.assert_close(hidden @ code.T + model.encoder[1].bias[:8], model.encode(x))
 
     conv = autoencoders.train(
         data="digits", model="conv", channels=[4], layers=[64, 8], epochs=1, out=str(tmp_path / "c"), **FAST

@@ -27,12 +27,12 @@ def test_each_experiment_runs_and_tables_published_against_measured(name, tmp_pa
     if name == "hinton2006":
         assert rows[0][2].rstrip(" |") == f"{metrics['test_sse_per_image']:.3f}"
         assert run.config.pretrain.pretrain == "greedy" and run.config.model.code_activation == "linear"
-        # digits' 1,294 training rows are 21 batches: the quick budget's 1 and 5 epochs become 48
+        # digits' 1,294 training rows are 21 batches: the quick budget's 1 and 5 epochs become 39
         assert (
             metrics["n_train"] == 1294
-            and run.config.pretrain.pretrain_epochs == run.config.train.epochs == 48
+            and run.config.pretrain.pretrain_epochs == run.config.train.epochs == 39
         )
-        assert "Its schedule: 48 pretraining epochs per layer and 48 end-to-end epochs, far fewer" in table
+        assert "Its schedule: 39 pretraining epochs per layer and 39 end-to-end epochs, far fewer" in table
     if name == "sda":  # fine-tuned for the classifier's 1,000 updates: 5 epochs of digits are 105
         clf = json.loads((run.dir / "classifier-1" / "metrics.json").read_text())
         assert clf["updates"] >= 1000 and clf["test_accuracy"] > 0.5

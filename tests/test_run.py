@@ -131,11 +131,13 @@ def test_tied_run_round_trip(tmp_path, npy_data):
         assert torch.equal(loaded.reconstruct(xt), on_cpu(run.model).eval().reconstruct(xt))
 
 
-def test_evaluate_run_reproduces_metrics(digits_run):
+def test_evaluate_run_reproduces_metrics(digits_run, capsys):
     again = autoencoders.evaluate_run(digits_run.dir, device=DEVICE)  # where the run computed them
     saved = json.loads((digits_run.dir / "metrics.json").read_text())
     for key in ("test_mse", "test_sse_per_image", "pca_sse_per_image", "linear_probe_accuracy"):
         assert again[key] == pytest.approx(saved[key], rel=1e-6), key
+    assert cli_run(["evaluate", str(digits_run.dir), "--device", DEVICE]) == 0
+    assert json.loads(capsys.readouterr().out) == again
 
 
 def _spy_on_baselines(monkeypatch, fail: bool = False, hold: threading.Event | None = None) -> list[str]:
@@ -549,3 +551,13 @@ def test_a_run_shows_itself_in_one_line(digits_run):
     assert shown.startswith(
         f"Run(dir='{digits_run.dir}', model=dense 64-32-8, epochs_run=3, test_sse_per_image="
     )
+
+
+def test_training_classifying_and_clustering_leave_the_callers_random_numbers(digits_run, tmp_path):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    autoencoders.train(data="digits", layers=[64, 8], epochs=1, out=str(tmp_path / "r"), **FAST)
+    autoencoders.classify(digits_run.dir, n_labels=30, epochs=1, out=tmp_path / "c", **FAST)
+    autoencoders.cluster(digits_run.dir, k=10, out=tmp_path / "k", quiet=True)
+    assert torch.equal(torch.rand(3), expected)  # as if they had not run: a notebook's draws are its own

@@ -166,6 +166,35 @@ def test_save_and_load_without_pickle(klass, digits, tmp_path):
     assert model.code_size == 4
 
 
+def test_save_takes_numpy_parameters_keeps_other_work_and_names_no_data_of_its_own(digits, tmp_path):
+    x_train, x_test, _, _ = digits
+    grid = {"layers": np.array([16, 4]), "epochs": np.int64(2), "noise": np.float32(0.25)}  # a search's
+    est = AutoencoderTransformer(**(SMALL | grid)).fit(x_train)
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "notes.txt").write_text("mine")
+    with pytest.raises(autoencoders.UserError, match="is not empty; save to a new or empty directory"):
+        est.save(tmp_path / "work")
+    with pytest.raises(autoencoders.UserError, match="replaces a saved estimator; .* holds none: it is kept"):
+        est.save(tmp_path / "work", overwrite=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["work"]  # nothing written beside it either
+
+    est.save(tmp_path / "est")
+    saved = AutoencoderTransformer.load(tmp_path / "est")
+    assert saved.get_params()["layers"] == (16, 4) and saved.get_params()["epochs"] == 2
+    np.testing.assert_array_equal(saved.transform(x_test), est.transform(x_test))
+    with pytest.raises(autoencoders.UserError, match="is not empty"):
+        est.save(tmp_path / "est")
+    AutoencoderTransformer(**SMALL).fit(x_train).save(tmp_path / "est", overwrite=True)
+    assert AutoencoderTransformer.load(tmp_path / "est").get_params()["epochs"] == SMALL["epochs"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["est", "work"]
+
+    with pytest.raises(autoencoders.UserError, match="fitted on rows in memory .* which it does not keep"):
+        autoencoders.evaluate_run(tmp_path / "est")
+    assert autoencoders.encode(tmp_path / "est", x_test[:3]).shape == (3, 4)  # given its data, it works
+    with pytest.raises(ValueError, match="options may not hold data: an estimator fits the rows given"):
+        AutoencoderTransformer(**SMALL, options={"data": "digits"}).fit(x_train)
+
+
 def test_outlier_scores_do_not_saturate_outside_the_training_range(digits):
     x_train, x_test, _, _ = digits
     det = AutoencoderOutlierDetector(**SMALL).fit(x_train)

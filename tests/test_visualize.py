@@ -105,9 +105,20 @@ def test_scores_flag_a_held_out_class_and_are_compared_with_pca(without_zeros):
     scores, labels = autoencoders.score(run.dir, f"csv:{all_rows}")
     assert scores.shape == (1797,) and (scores >= 0).all()
     assert scores[labels == 0].mean() > scores[labels != 0].mean()  # the unseen digit is reconstructed worse
-    m = autoencoders.anomaly_scores_against_pca(run.dir, f"csv:{all_rows}", 0, split="all")
+    m = autoencoders.anomaly_scores_against_pca(run.dir, f"csv:{all_rows}", 0, scored=(scores, labels))
     assert m["anomalies"] == (labels == 0).sum() and m["rows"] == 1797
     assert m["roc_auc"] > 0.8 and 0 < m["pca_roc_auc"] < 1 and 0 < m["average_precision"] <= 1
+    assert not m["training_rows"]  # other data than the run's: none of its rows was trained on
+    with pytest.raises(UserError, match="^scored holds 1797 scores for 359 rows: give score's result"):
+        scored = (scores, labels)  # of all rows, not of the test split's
+        autoencoders.anomaly_scores_against_pca(run.dir, f"csv:{all_rows}", 0, "test", scored=scored)
+
+
+def test_anomaly_scores_say_when_their_rows_include_training_rows(digits_run):
+    everything = autoencoders.anomaly_scores_against_pca(digits_run.dir, "digits", 3, device="cpu")
+    test = autoencoders.anomaly_scores_against_pca(digits_run.dir, "digits", 3, "test", device="cpu")
+    assert (everything["rows"], everything["training_rows"]) == (1797, True)
+    assert (test["rows"], test["training_rows"]) == (359, False)
 
 
 def test_score_cli_writes_csv_and_reports_auc(without_zeros, tmp_path, capsys):

@@ -18,7 +18,7 @@ from .classify.ladder import Ladder
 from .clustering.model import Clusterer
 from .config import Config, option_names
 from .data.classes import shown
-from .data.datasets import display_shape, for_data, load_dataset
+from .data.datasets import display_shape, for_data, load_dataset, same_data
 from .errors import DataWarning, UserError
 from .eval.likelihood import importance_sampled_nll
 from .eval.metrics import encode_all, evaluate, reconstruct_all
@@ -27,7 +27,7 @@ from .io import rundir
 from .models import Autoencoder
 from .models.layers import make_corruption
 from .options import IW_SAMPLES, ClassifyOptions, split_options
-from .runtime.device import resolve_device
+from .runtime.device import gpu_math, keeps_rng, resolve_device
 from .trained import (
     Data,
     check_width,
@@ -162,7 +162,8 @@ def score(
     for ``npy:`` data, or labels for rows in memory. ``device``: where the model computes the
     scores (``auto``: a GPU when there is one).
     """
-    run = open_run(run_dir, device := resolve_device(device))
+    where = resolve_device(device)
+    run = open_run(run_dir, where)
     if iw_samples != IW_SAMPLES and not run.model.likelihood:
         raise UserError(
             f"--iw-samples counts a VAE's importance samples; {run_dir} holds a '{run.model.kind}' model, "
@@ -177,13 +178,14 @@ def score(
         x = rows_of(run, data, split)
         y, classes = (None, None) if labels is None else given_labels(labels, len(x), run.cfg.data.classes)
     y = shown(y, classes)
-    rows = torch.from_numpy(x).to(device)
-    if run.model.likelihood:
-        scores = importance_sampled_nll(run.model, rows, max(iw_samples, 1), quiet=run.cfg.train.quiet)
-    else:
-        with torch.no_grad():
-            parts = [rows[i : i + 4096] for i in range(0, len(rows), 4096)]
-            scores = torch.cat([run.model.nll(run.model(part).logits, part) for part in parts])
+    rows = torch.from_numpy(x).to(where)
+    with gpu_math("fp32", where):  # convolutions too, as the run's metrics
+        if run.model.likelihood:
+            scores = importance_sampled_nll(run.model, rows, max(iw_samples, 1), quiet=run.cfg.train.quiet)
+        else:
+            with torch.no_grad():
+                parts = [rows[i : i + 4096] for i in range(0, len(rows), 4096)]
+                scores = torch.cat([run.model.nll(run.model(part).logits, part) for part in parts])
     return scores.cpu().numpy().astype(np.float64), y
 
 
@@ -195,16 +197,18 @@ def anomaly_scores_against_pca(
     iw_samples: int = IW_SAMPLES,
     scored: tuple[np.ndarray, np.ndarray | None] | None = None,
     labels: Any = None,
-) -> dict[str, float]:
+    device: str = "auto",
+) -> dict[str, Any]:
     """ROC-AUC and average precision of the run's anomaly scores for telling rows of
     ``anomalous_class`` (a label as ``score`` gives it: its name where the classes have names)
     from the rest, beside PCA's squared reconstruction error (PCA with the run's code size, fitted
-    on the run's own training split), over the rows ``score`` scores (``split="test"``: the rows
-    training never saw). ``data`` and ``labels`` as for ``score``; ``scored``:
-    ``score``'s result for the same rows, when already computed."""
+    on the run's own training split), over the rows ``score`` scores, as ``score`` takes them (all
+    by default; ``split="test"``: the rows training never saw; ``training_rows`` says whether the
+    rows include those the model trained on). ``data``, ``labels`` and ``device`` as for ``score``;
+    ``scored``: ``score``'s result for the same rows, when already computed."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    scores, y = scored if scored is not None else score(run_dir, data, split, iw_samples, labels)
+    scores, y = scored if scored is not None else score(run_dir, data, split, iw_samples, labels, device)
     if y is None:
         what = f"{data} has" if isinstance(data, str) else "rows in memory have"
         raise UserError(
@@ -227,6 +231,11 @@ def anomaly_scores_against_pca(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)  # ``score`` read these rows and said so
         x = rows_of(run, data, split)
+    if len(x) != len(scores):
+        raise UserError(
+            f"scored holds {len(scores)} scores for {len(x)} rows: give score's result for the same data "
+            "and split"
+        )
     pca_scores = pca.squared_errors(torch.from_numpy(x)).numpy()
     return {
         "roc_auc": float(roc_auc_score(positive, scores)),
@@ -235,6 +244,9 @@ def anomaly_scores_against_pca(
         "pca_average_precision": float(average_precision_score(positive, pca_scores)),
         "anomalies": int(positive.sum()),
         "rows": len(positive),
+        "training_rows": isinstance(data, str)
+        and split in ("all", "train")
+        and same_data(data, run.cfg.data.data),
     }
 
 
@@ -283,6 +295,7 @@ def interpolate(
     return np.concatenate([x[indices[0]][None], path.numpy(), x[indices[1]][None]]), run.display_shape
 
 
+@keeps_rng
 def classify(
     run_dir: str | Path,
     labels_fraction: float | None = None,

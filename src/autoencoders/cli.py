@@ -297,6 +297,7 @@ def _train_parser(sub) -> None:
 
 
 def _device_flag(parser: argparse.ArgumentParser) -> None:
+    """``--device``, for the commands that compute with a run's model."""
     parser.add_argument(
         "--device",
         choices=("auto", "cpu", "cuda"),

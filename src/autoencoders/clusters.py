@@ -19,7 +19,7 @@ from .figures import plots
 from .figures.report import REPORT, write_report
 from .io import rundir
 from .options import ClusterOptions, split_options
-from .runtime.device import resolve_device
+from .runtime.device import keeps_rng, resolve_device
 from .runtime.threads import choose_threads, thread_count
 from .trained import (
     Data,
@@ -35,6 +35,7 @@ from .trained import (
 MAP_POINTS = 5000  # rows drawn in the 2-D map (a sample: more only hide each other)
 
 
+@keeps_rng
 def cluster(
     run_dir: str | Path,
     data: Data | None = None,

@@ -199,7 +199,13 @@ def _score(args: argparse.Namespace) -> None:
     m = None
     if args.anomalous_class is not None:  # checked before the scores are written
         m = api.anomaly_scores_against_pca(
-            args.run_dir, args.data, args.anomalous_class, args.split, args.iw_samples, scored
+            args.run_dir,
+            args.data,
+            args.anomalous_class,
+            args.split,
+            args.iw_samples,
+            scored,
+            device=args.device,
         )
     _save_scores(args.out, scores, labels)
     print(f"wrote anomaly scores of {len(scores)} rows to {args.out}")
@@ -208,6 +214,11 @@ def _score(args: argparse.Namespace) -> None:
             f"class {args.anomalous_class} as anomalies ({m['anomalies']} of {m['rows']} rows): "
             f"ROC-AUC {m['roc_auc']:.4f} (PCA: {m['pca_roc_auc']:.4f}), "
             f"average precision {m['average_precision']:.4f} (PCA: {m['pca_average_precision']:.4f})"
+            + (
+                "; the rows include those the model trained on (--split test: only rows it never saw)"
+                if m["training_rows"]
+                else ""
+            )
         )
 
 

@@ -169,8 +169,8 @@ class Config:
             said.append(f"{flags(given)} {verb} a sparsity penalty, and there is none: give --sparsity too")
         if m.sparsity == "l1" and moved(m, ["sparsity_target"]):
             said.append(
-                f"--sparsity-target {m.sparsity_target:g} is the mean activation kl and squared sparsity aim "
-                "at; l1 pushes every activation toward 0 and has none"
+                f"--sparsity-target {m.sparsity_target:g} is what kl and squared sparsity pull mean "
+                "activations to; l1 has no target: leave it out"
             )
         given = moved(self.pretrain, ["pretrain_epochs", "schedule"])
         if self.pretrain.pretrain != "greedy" and given:

@@ -145,9 +145,11 @@ def closest(value: object, names: Iterable[str]) -> str:
     import difflib
 
     names = list(names)
-    word = str(value).lower()
     match = difflib.get_close_matches(str(value), names, n=1, cutoff=0.5)
-    match = match or [n for n in names if len(n) >= 3 and word.startswith(n.lower())][:1]
+    if not match:  # a word that spells a name out: the longest such name of three letters or more
+        word = str(value).lstrip("-").lower()
+        spelled = [n for n in names if len(n.lstrip("-")) >= 3 and word.startswith(n.lstrip("-").lower())]
+        match = sorted(spelled, key=len)[-1:]
     return f" (did you mean '{match[0]}'?)" if match else ""
 
 

@@ -39,7 +39,7 @@ from .models.layers import make_corruption
 from .models.objectives import regularisers
 from .options import check_fields
 from .runtime import distributed, events
-from .runtime.device import resolve_device
+from .runtime.device import keeps_rng, resolve_device
 from .runtime.threads import available_cpus, choose_threads, evaluation_threads, thread_count
 from .trained import TrainedRun
 from .training.layerwise import greedy_pretrain, pretrainable_pairs
@@ -183,6 +183,7 @@ def _is_run_dir(path: Path) -> bool:
     return True
 
 
+@keeps_rng
 def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = False) -> Run:
     """Train ``cfg`` from the start, or from ``saved`` state when resuming."""
     started = time.perf_counter()

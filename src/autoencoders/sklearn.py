@@ -9,10 +9,12 @@ safetensors, settings as JSON) that ``load(path)`` and ``autoencoders.load`` rea
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 import numbers
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +36,14 @@ from .classify.heads import EncoderClassifier, fit_head, make_classifier
 from .clustering.methods import Clustering, find_clusters
 from .clustering.model import Clusterer
 from .config import Config
-from .data.datasets import apply_scaler, dataset_from_arrays
+from .data.datasets import IN_MEMORY, apply_scaler, dataset_from_arrays
 from .errors import UserError
 from .eval.metrics import encode_all, reconstruct_all
 from .io import rundir
 from .io.checkpoint import write_json
 from .options import ClusterOptions, split_options
 from .run import build_model, train_stages
-from .runtime.device import resolve_device
+from .runtime.device import own_rng, resolve_device
 from .runtime.threads import choose_threads, thread_count
 from .trained import open_run
 from .training.loop import fit
@@ -66,10 +68,13 @@ def _in_float64(module: torch.nn.Module) -> torch.nn.Module:
     return copy.deepcopy(module).double()
 
 
-def _own_rng(device: torch.device) -> contextlib.AbstractContextManager:
-    """The caller's global random state, CPU and (training on one) GPU, put back after the block,
-    whose fitting seeds and draws from it."""
-    return torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
+def _plain(value: Any) -> Any:
+    """``value`` with NumPy numbers and arrays (a grid search's parameters) as Python's, for JSON."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_plain(v) for v in value]
+    return value.item() if isinstance(value, np.generic) else value
 
 
 class _Autoencoder(BaseEstimator):
@@ -130,6 +135,12 @@ class _Autoencoder(BaseEstimator):
                 f"options may not hold {', '.join(clash)}: set the estimator's own parameter "
                 f"{', '.join(dict.fromkeys(named.get(k, k) for k in clash))} instead"
             )
+        given = sorted({"data", "labels", "label_column", "out"} & set(options))
+        if given:
+            raise ValueError(
+                f"options may not hold {', '.join(given)}: an estimator fits the rows given to fit and "
+                "writes only where save is told to"
+            )
         widths = None if self.layers is None else _widths(self.layers)
         if self.model == "conv" and "image_shape" not in options:  # rows here are flat: N×D
             raise ValueError(
@@ -138,6 +149,7 @@ class _Autoencoder(BaseEstimator):
             )
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         settings = {
+            "data": IN_MEMORY,  # a saved estimator's run names no data that is not its own
             "model": self.model,
             "layers": None if widths is None else [n_features, *widths],
             "activation": self.activation,
@@ -173,7 +185,7 @@ class _Autoencoder(BaseEstimator):
         self.config_ = self._config(X.shape[1])
         ds = dataset_from_arrays(X.astype(np.float32), self.config_.data)
         device = resolve_device(self.config_.train.device)
-        with _own_rng(device):
+        with own_rng(device):
             self.autoencoder_ = build_model(self.config_, ds.sample_shape, device)
             train = self.config_.train
             threads = choose_threads(train.threads, self.autoencoder_, train.batch_size)
@@ -200,17 +212,40 @@ class _Autoencoder(BaseEstimator):
         recon = reconstruct_all(_in_float64(self.autoencoder_), x).double()
         return (recon - x).pow(2).sum(1).cpu().numpy()
 
-    def save(self, path: str | Path) -> None:
-        """Write a run directory: weights as safetensors, settings and fitted numbers as JSON."""
+    def save(self, path: str | Path, overwrite: bool = False) -> None:
+        """Write a run directory: weights as safetensors, settings and fitted numbers as JSON.
+
+        A ``path`` that is not empty is refused unless ``overwrite`` (it must hold an estimator saved
+        before, which is replaced). The files are written beside ``path`` and moved there whole, so
+        a save that fails leaves nothing half-written."""
         check_is_fitted(self)
         path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        rundir.write_config(path, self.config_.to_dict())
-        model = self.autoencoder_
-        rundir.write_weights(path / rundir.WEIGHTS, model.state_dict(), self.scaler_)
-        self._save_weights(path)
-        rundir.write_manifest(path, model.kind, model.input_shape, model.code_size, completed=True)
-        write_json(path / rundir.ESTIMATOR, {"class": type(self).__name__, **self._fitted_json()})
+        if path.exists() and not path.is_dir():
+            raise UserError(f"{path} is a file; save to a new or empty directory")
+        if path.is_dir() and any(path.iterdir()):
+            if not overwrite:
+                raise UserError(
+                    f"{path} is not empty; save to a new or empty directory, or pass overwrite=True to "
+                    "replace the estimator saved there"
+                )
+            if not (path / rundir.ESTIMATOR).is_file():
+                raise UserError(f"overwrite=True replaces a saved estimator; {path} holds none: it is kept")
+        fitted = {"class": type(self).__name__, **_plain(self._fitted_json())}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        new = Path(tempfile.mkdtemp(prefix=f".{path.name}.saving-", dir=path.parent))
+        try:
+            rundir.write_config(new, self.config_.to_dict())
+            model = self.autoencoder_
+            rundir.write_weights(new / rundir.WEIGHTS, model.state_dict(), self.scaler_)
+            self._save_weights(new)
+            rundir.write_manifest(new, model.kind, model.input_shape, model.code_size, completed=True)
+            write_json(new / rundir.ESTIMATOR, fitted)
+            if path.exists():
+                shutil.rmtree(path)
+            os.replace(new, path)
+        except BaseException:
+            shutil.rmtree(new, ignore_errors=True)
+            raise
 
     def _save_weights(self, path: Path) -> None:
         """Weight files beyond the autoencoder's (the manifest records their checksums too)."""
@@ -343,7 +378,7 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
         self.classes_, labels = np.unique(y, return_inverse=True)
         X = self._fit_autoencoder(X, validated=True)
         cfg = self.config_.replace(epochs=self.head_epochs, lr=self.head_lr, patience=0).train
-        with _own_rng(resolve_device(cfg.device)):
+        with own_rng(resolve_device(cfg.device)):
             torch.manual_seed(cfg.seed)
             self.classifier_ = make_classifier(self.autoencoder_, len(self.classes_), self.freeze_encoder)
             x = self._rows(X, validated=True)
@@ -441,7 +476,7 @@ class AutoencoderClusterer(ClusterMixin, _Autoencoder):
         how.k = self.n_clusters  # scikit-learn admits one cluster (every row in it); the command does not
         X = self._fit_autoencoder(X, validated=True)
         how.seed = self.config_.train.seed
-        with _own_rng(resolve_device(self.config_.train.device)):
+        with own_rng(resolve_device(self.config_.train.device)):
             result = find_clusters(self.autoencoder_, self._rows(X, validated=True), how, self.config_.train)
         self.clusterer_, self.labels_ = result.clusterer, result.labels.astype(np.int64)
         return self
@@ -451,14 +486,14 @@ class AutoencoderClusterer(ClusterMixin, _Autoencoder):
         x = self._rows(X).double()  # checks that the clusterer is fitted
         return _in_float64(self.clusterer_).assign(x).argmax(1).cpu().numpy().astype(np.int64)
 
-    def save(self, path: str | Path) -> None:
+    def save(self, path: str | Path, overwrite: bool = False) -> None:
         check_is_fitted(self)
         if self.clusterer_.embed is not None:  # refused before anything is written
             raise UserError(
                 "a manifold clusterer holds a UMAP embedding, which is not saved; save one of method "
                 "kmeans, gmm, dec or idec"
             )
-        super().save(path)
+        super().save(path, overwrite)
 
     def _save_weights(self, path: Path) -> None:
         rundir.write_weights(path / rundir.CLUSTERER_WEIGHTS, self.clusterer_.state_dict())

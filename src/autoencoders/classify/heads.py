@@ -15,6 +15,7 @@ from ..eval import probes
 from ..eval.metrics import encode_all
 from ..models import Autoencoder
 from ..models.layers import codes_as_in_use, set_trainable
+from ..runtime.device import gpu_math
 from .ladder import Ladder
 
 # vote weights exp(cosine similarity / T) of the k nearest labelled codes
@@ -81,9 +82,10 @@ class EncoderClassifier(nn.Module):
 
 @torch.no_grad()
 def predict_classes(model: nn.Module, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
-    """Predicted class index of every row (eval mode)."""
+    """Predicted class index of every row (eval mode; fp32 on a GPU too)."""
     model.eval()
-    return torch.cat([model(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+    with torch.no_grad(), gpu_math("fp32", x.device):
+        return torch.cat([model(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
 
 
 def make_classifier(

@@ -143,6 +143,10 @@ def _split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(perm[k:]), np.sort(perm[:k])
 
 
+# the data of a run fitted on rows in memory (a scikit-learn estimator's), which it does not keep
+IN_MEMORY = "memory"
+
+
 def parse_spec(spec: str) -> tuple[str, str | None]:
     """Split ``kind:path`` into (kind, path)."""
     if not isinstance(spec, str):  # rows in memory where only a spec is taken
@@ -151,7 +155,7 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
             f"{type(spec).__name__}; save them with numpy.save and pass npy:FILE"
         )
     kind, _, path = spec.partition(":")
-    if kind in ("digits", "mnist", "fashion-mnist") and not path:
+    if kind in ("digits", "mnist", "fashion-mnist", IN_MEMORY) and not path:
         return kind, None
     if kind in ("idx", "npy", "csv", "images") and path:
         return kind, path
@@ -190,7 +194,7 @@ def for_data(cfg: DataConfig, spec: str, n_features: int, labels: str | None = N
         if parse_spec(spec)[0] != "npy":
             raise UserError(f"--labels applies to npy: data, not {spec}; leave it out")
         return dataclasses.replace(cfg, data=spec, labels=str(labels))
-    if _same_data(spec, cfg.data):
+    if same_data(spec, cfg.data):
         return cfg
     label_column = cfg.label_column
     if label_column is not None and not _has_label_column(spec, label_column, n_features):
@@ -198,7 +202,7 @@ def for_data(cfg: DataConfig, spec: str, n_features: int, labels: str | None = N
     return dataclasses.replace(cfg, data=spec, labels=None, label_column=label_column)
 
 
-def _same_data(a: str, b: str) -> bool:
+def same_data(a: str, b: str) -> bool:
     """Whether specs ``a`` and ``b`` name the same data (a path relative or absolute alike)."""
     (kind_a, path_a), (kind_b, path_b) = parse_spec(a), parse_spec(b)
     if path_a is None or path_b is None:
@@ -251,8 +255,18 @@ class RawData:
         return display_shape(self.sample_shape)
 
 
+def _check_kept(cfg: DataConfig) -> None:
+    """A UserError for the data of a run fitted on rows in memory: there is none to read."""
+    if cfg.data == IN_MEMORY:
+        raise UserError(
+            "this run was fitted on rows in memory (a scikit-learn estimator's), which it does not keep; "
+            "give the data: a spec such as npy:FILE (or rows in memory, where they are taken)"
+        )
+
+
 def read_data(cfg: DataConfig) -> RawData:
     """Read the dataset named by ``cfg.data`` as flat float32 rows."""
+    _check_kept(cfg)
     kind, path = parse_spec(cfg.data)
     x_test = y_test = None
     classes = None  # the names of name labels (numbers have none)
@@ -274,17 +288,19 @@ def read_data(cfg: DataConfig) -> RawData:
 def sample_shape(shape: tuple[int, ...], override: list[int] | None = None) -> tuple[int, ...]:
     """Shape of one sample of an array of ``shape``: (1, H, W) for N×H×W, (C, H, W) for N×C×H×W, else (D,).
 
-    ``override`` (``--image-shape``, H,W or C,H,W) views flat rows as images; data that has an
-    image shape of its own must agree with it.
+    ``override`` (``--image-shape``, H,W or C,H,W) views flat rows as images; images of 1 or 3
+    channels (N×H×W, N×C×H×W: IDX, image folders, digits) must agree with it, while other arrays
+    (N×H×W×1 read as H channels of W×1, say) may be viewed anew.
     """
     width = math.prod(shape[1:])
     if override:
         image = tuple(override) if len(override) == 3 else (1, *override)
-        if len(shape) in (3, 4) and image != sample_shape(shape):
-            own = ",".join(map(str, sample_shape(shape)))
+        own = sample_shape(shape)
+        if len(shape) in (3, 4) and own[0] in (1, 3) and image != own:
             raise UserError(
                 f"--image-shape {','.join(map(str, override))} differs from the shape the data's images "
-                f"have ({own}, as C,H,W); leave --image-shape out: it shapes flat rows (.npy N×D, CSV)"
+                f"have ({','.join(map(str, own))}, as C,H,W); leave --image-shape out (also from the "
+                "run's config.json): it shapes flat rows (.npy N×D, CSV)"
             )
         if math.prod(image) != width:
             raise UserError(
@@ -314,6 +330,7 @@ def load_dataset(cfg: DataConfig, scaler: tuple[np.ndarray, np.ndarray] | None =
 
     Scaling is fitted on the training split unless a fitted ``scaler`` (offset, span) is given.
     """
+    _check_kept(cfg)
     source = npy_file(cfg)
     if source is not None and open_npy(source[0]).size * 4 > cfg.memory_budget * 2**30:
         return _streamed_dataset(dataclasses.replace(cfg, labels=source[1]), open_npy(source[0]), scaler)

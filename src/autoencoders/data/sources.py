@@ -275,11 +275,13 @@ def load_csv(
     if not lines:
         raise UserError(f"csv file {path} is empty")
     first = [c.strip() for c in lines[0][1].split(",")]
-    other = next((sep for sep in (";", "\t", "|") if len(first) == 1 and sep in first[0]), None)
+    # ";" (with decimal commas: "1,5;2,25"), tabs or "|" in a cell: another program's separator
+    other = next((sep for sep in (";", "\t", "|") if any(sep in cell for cell in first)), None)
     if other is not None:
         shown = {"\t": "tabs"}.get(other, repr(other))
         raise UserError(
-            f"{path} separates its columns by {shown}; only commas separate columns here: save it with commas"
+            f"{path} separates its columns by {shown}; only commas separate columns here: save it with "
+            "commas between columns (and points in numbers)"
         )
     header = first if _is_header(first, lines[1][1] if len(lines) > 1 else None, label_column) else None
     body = lines[1:] if header is not None else lines

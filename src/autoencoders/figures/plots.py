@@ -95,6 +95,7 @@ def _show_mosaic(
 
 
 def _rows_not_images(text: str) -> str:
+    """``text`` with "image(s)" said as "row(s)"."""
     return re.sub(r"\bimage(s?)\b", r"row\1", text)
 
 

@@ -55,6 +55,8 @@ def visualize(
         raise UserError(f"--what must be one of {', '.join(KINDS)}, not '{what}'")
     if n < 1:
         raise UserError(f"--n must be >= 1, got {n}")
+    if method not in ("pca", "tsne"):
+        raise UserError(f"--method must be pca or tsne, not '{method}'")
     if method != "pca" and what != "latent":
         raise UserError(f"--method {method} is how the latent figure maps codes to 2-D; give --what latent")
     if data is not None:
@@ -242,11 +244,9 @@ def _latent(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
 
         points = TSNE(2, init="pca", random_state=0, perplexity=min(30, len(codes) - 1)).fit_transform(codes)
         axes = ("t-SNE 1 of the codes", "t-SNE 2 of the codes")
-    elif method == "pca":
+    else:
         points = PCA(torch.from_numpy(codes), 2).transform(torch.from_numpy(codes)).numpy()
         axes = ("principal component 1 of the codes", "principal component 2 of the codes")
-    else:
-        raise UserError(f"--method must be pca or tsne, not '{method}'")
     labels = None if rows.y is None else rows.y[keep]
     title = f"{len(points)} test codes (code size {codes.shape[1]})"
     plots.scatter(points, labels, path, axes, title, rows.classes)

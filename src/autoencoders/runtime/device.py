@@ -1,22 +1,50 @@
-"""The training device: ``auto`` picks a GPU when there is one."""
+"""The device a run computes on (``auto`` picks a GPU when there is one), how a GPU's products
+and convolutions compute, and the caller's random state kept from a run's seeding."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
+from typing import ParamSpec, TypeVar
 
 import torch
 
 from ..errors import UserError
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` → cuda when available, else cpu."""
+    """``auto`` → cuda when available, else cpu; ``cpu``, ``cuda`` or ``cuda:N`` as named."""
+    if name != "auto" and name.split(":")[0] not in ("cpu", "cuda"):
+        raise UserError(f"device must be auto, cpu or cuda, not {name!r}")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda was asked for but no CUDA GPU is available; use --device cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {name} was asked for but no CUDA GPU is available; use --device cpu")
     return torch.device(name)
+
+
+def own_rng(device: torch.device) -> contextlib.AbstractContextManager:
+    """The caller's global random state, the CPU's and (computing on one) a GPU's, put back after a
+    block that seeds it and draws from it."""
+    return torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
+
+
+def keeps_rng(fn: Callable[P, R]) -> Callable[P, R]:
+    """``fn``, leaving the caller's global random state as it was: the CPU's, and the current GPU's
+    once CUDA is in use (a GPU whose generator was never used has none of the caller's to keep).
+    Training, classifying and clustering seed it and draw from it; a notebook's draws stay its own."""
+
+    @functools.wraps(fn)
+    def kept(*args: P.args, **kwargs: P.kwargs) -> R:
+        gpus = [torch.cuda.current_device()] if torch.cuda.is_initialized() else []
+        with torch.random.fork_rng(devices=gpus):
+            return fn(*args, **kwargs)
+
+    return kept
 
 
 @contextlib.contextmanager
