@@ -153,8 +153,8 @@ def score(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Per-row anomaly scores of ``data`` (a spec, or rows in memory in the training data's units)
     under a run (higher: less like the training data) and the rows' labels: class names where the
-    classes have names (``data.classes``), else class numbers; None when the data has none or is
-    in memory.
+    classes have names (``data.classes``), else class numbers; None when the data has none (rows in
+    memory have those given as ``labels``).
 
     The score is the model's own reconstruction loss of the row: BCE summed over pixels, or the
     squared error, as in training; for a VAE the importance-sampled negative log-likelihood

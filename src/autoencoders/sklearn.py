@@ -288,7 +288,8 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     """Codes as features: ``fit(X)`` trains an autoencoder, ``transform`` encodes, ``inverse_transform``
     decodes.
 
-    ``score(X)`` is the negative mean squared reconstruction error per row (higher is better).
+    ``score(X)`` is minus the mean over rows of each row's summed squared reconstruction error
+    (higher is better).
     """
 
     def fit(self, X: Any, y: Any = None) -> AutoencoderTransformer:

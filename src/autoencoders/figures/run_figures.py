@@ -49,7 +49,8 @@ def visualize(
     n: int = 10,
     method: str = "pca",
 ) -> Path:
-    """Write figure ``what`` (one of ``KINDS``) of a trained run as a PNG; return its path
+    """Write figure ``what`` (a name in this module's ``KINDS``: recon, denoise, loss, ...) of a
+    trained run as a PNG; return its path
     (default ``RUN/<what>.png``). ``data`` defaults to the run's own; test rows are shown."""
     if what not in KINDS:
         raise UserError(f"--what must be one of {', '.join(KINDS)}, not '{what}'")
