@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 
 import pytest
 
+import autoencoders
 from autoencoders import Config, UserError
 from autoencoders.cli import build_parser
 from autoencoders.commands import train_config
-from autoencoders.config import load_toml
+from autoencoders.config import all_sections, load_toml
 from autoencoders.run import as_config
 
 
@@ -373,3 +375,11 @@ def test_numpy_numbers_and_arrays_are_options_as_python_s_are():
     json.dumps(cfg.to_dict())  # config.json takes them
     with pytest.raises(UserError, match="--epochs must be int, not 2.5"):
         Config().replace(epochs=np.float64(2.5))
+
+
+def test_help_of_train_lists_every_option_with_its_default():
+    doc = autoencoders.train.__doc__
+    for section in all_sections().values():
+        for f in dataclasses.fields(section):
+            assert f"\n        {f.name} (default " in doc, f.name
+    assert "        epochs (default 100): epochs of end-to-end training" in doc

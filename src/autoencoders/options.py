@@ -61,6 +61,23 @@ def option(
     return field(default=default, metadata=meta)
 
 
+def options_doc(sections: dict[str, type], indent: str = "    ") -> str:
+    """Every option of ``sections`` as docstring lines, ``name (default ...): help``, grouped by
+    section: what ``help()`` shows of a function that takes them as keyword arguments."""
+    import textwrap
+
+    lines = []
+    for name, section in sections.items():
+        lines += ["", f"{indent}{name}:"]
+        for f in dataclasses.fields(section):
+            shown = f.metadata.get("shown_default")
+            if shown is None:
+                shown = repr(f.default_factory() if f.default is dataclasses.MISSING else f.default)
+            text = f"{f.name} (default {shown}): {f.metadata.get('help', '')}"
+            lines += textwrap.wrap(text, 100, initial_indent=indent * 2, subsequent_indent=indent * 3)
+    return "\n".join(lines) + "\n"
+
+
 def split_options(
     options: dict[str, Any], klass: type, others: Iterable[str]
 ) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from . import kinds
-from .config import Config, load_toml
+from .config import Config, all_sections, load_toml
 from .data.batches import first_batch
 from .data.classes import shown
 from .data.datasets import Dataset, check_data_options, load_dataset, with_absolute_paths
@@ -37,7 +37,7 @@ from .io.state import read_state
 from .models import Autoencoder
 from .models.layers import make_corruption
 from .models.objectives import regularisers
-from .options import check_fields
+from .options import check_fields, options_doc
 from .runtime import distributed, events
 from .runtime.device import keeps_rng, resolve_device
 from .runtime.threads import available_cpus, choose_threads, evaluation_threads, thread_count
@@ -105,6 +105,8 @@ def train(config: Config | dict | str | Path | None = None, overwrite: bool = Fa
     An ``out`` directory that is not empty is refused unless ``overwrite`` (it must hold a run,
     which is deleted first). Under ``torchrun`` every rank trains its slice of each batch and
     returns the same model; rank 0 alone writes the run directory and computes the metrics.
+
+    Options, by flat name (a kind's own section applies to that ``model`` only):
     """
     data = overrides.get("data")
     if data is not None and not isinstance(data, str | Path):  # rows in memory
@@ -552,3 +554,6 @@ def _figures(out: Path, model: Autoencoder, ds: Dataset, history: list[dict], me
         with torch.no_grad():
             images = model.sample(40, torch.Generator().manual_seed(0)).cpu().numpy()
         plots.image_grid(images, out / rundir.SAMPLES, ds.image_shape, "samples from the prior")
+
+
+train.__doc__ = train.__doc__.rstrip() + "\n" + options_doc(all_sections())  # help(train): every option
