@@ -331,3 +331,11 @@ def test_the_classifier_s_head_settings_are_named_as_given(setting, message):
     rows = np.random.default_rng(0).random((20, 6))
     with pytest.raises(ValueError, match=message):
         AutoencoderClassifier(**setting).fit(rows, np.arange(20) % 2)
+
+
+@pytest.mark.parametrize(
+    "klass", [AutoencoderTransformer, AutoencoderClassifier, AutoencoderOutlierDetector, AutoencoderClusterer]
+)
+def test_help_shows_every_parameter_with_its_default(klass):
+    for name, value in klass().get_params().items():
+        assert f"\n    {name} : default {value!r}\n" in klass.__doc__, name

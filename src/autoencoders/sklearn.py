@@ -10,11 +10,13 @@ safetensors, settings as JSON) that ``load(path)`` and ``autoencoders.load`` rea
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import numbers
 import os
 import shutil
 import tempfile
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +77,46 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple | np.ndarray):
         return [_plain(v) for v in value]
     return value.item() if isinstance(value, np.generic) else value
+
+
+# what each constructor parameter means, for the estimators' Parameters sections (``_documented``)
+PARAMETERS = {
+    "n_clusters": "number of clusters",
+    "method": "how the codes are clustered: kmeans, gmm, dec, idec or manifold",
+    "model": "autoencoder kind: dense, conv (with options={'image_shape': [C, H, W]}), vae or aae",
+    "layers": "widths after the input, the last the code size (None: 256, 64 and a code of 16, or of "
+    "half the input's width when that is narrower)",
+    "activation": "activation of the hidden layers: relu, tanh, sigmoid, ...",
+    "code_activation": "activation of the code layer",
+    "loss": "reconstruction loss: bce (rows scaled to [0, 1]) or mse",
+    "corruption": "input corruption while training: none, gaussian, masking or salt-and-pepper",
+    "noise": "corruption level: gaussian's σ, the others' fraction of inputs",
+    "pretrain": "none, or greedy layer-wise pretraining",
+    "pretrain_epochs": "epochs per layer of greedy pretraining",
+    "epochs": "epochs of end-to-end training",
+    "batch_size": "rows per batch",
+    "lr": "Adam's learning rate",
+    "head_epochs": "epochs of the softmax head's training on the encoder (the whole encoder's too, "
+    "unless freeze_encoder)",
+    "head_lr": "learning rate of that training",
+    "freeze_encoder": "train the head alone, on the pretrained codes",
+    "cluster_options": "the method's other options by name (autoencoders.options.ClusterOptions)",
+    "contamination": "fraction of the training rows predict calls outliers (offset_: that quantile)",
+    "options": "any other training option by its flat name, as autoencoders.train takes it",
+    "random_state": "seed: an int, a RandomState or None",
+    "device": "cpu, cuda, or auto (a GPU when there is one)",
+    "verbose": "progress bars while fitting",
+}
+
+
+def _documented(cls: type) -> type:
+    """``cls`` with a Parameters section: each constructor parameter, its default and meaning."""
+    lines = ["", "    Parameters", "    ----------"]
+    for param in list(inspect.signature(cls.__init__).parameters.values())[1:]:
+        meaning = textwrap.wrap(PARAMETERS[param.name], 96, initial_indent=" " * 8, subsequent_indent=" " * 8)
+        lines += [f"    {param.name} : default {param.default!r}", *meaning]
+    cls.__doc__ = cls.__doc__.rstrip() + "\n" + "\n".join(lines) + "\n"
+    return cls
 
 
 class _Autoencoder(BaseEstimator):
@@ -284,6 +326,7 @@ class _Autoencoder(BaseEstimator):
         """Fitted attributes beyond the autoencoder (classifier head, outlier offset)."""
 
 
+@_documented
 class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _Autoencoder):
     """Codes as features: ``fit(X)`` trains an autoencoder, ``transform`` encodes, ``inverse_transform``
     decodes.
@@ -330,6 +373,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         return -float(self._errors(X).mean())
 
 
+@_documented
 class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
     """An autoencoder trained on X, then its encoder with a softmax head fine-tuned on (X, y).
 
@@ -417,6 +461,7 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
         self.classifier_.eval()
 
 
+@_documented
 class AutoencoderClusterer(ClusterMixin, _Autoencoder):
     """An autoencoder trained on X, then ``n_clusters`` clusters of its codes by ``method``:
     ``kmeans``, ``gmm``, ``dec``, ``idec`` or ``manifold`` (UMAP, then a Gaussian mixture).
@@ -510,6 +555,7 @@ class AutoencoderClusterer(ClusterMixin, _Autoencoder):
         ).eval()
 
 
+@_documented
 class AutoencoderOutlierDetector(OutlierMixin, _Autoencoder):
     """Reconstruction error as the anomaly score (scikit-learn and PyOD conventions).
 
