@@ -172,7 +172,23 @@ def test_frames_with_text_columns_and_labels_of_another_length_are_refused(frame
         autoencoders.train(data=x, labels=y[:100], out=str(tmp_path / "b"), **FAST)
     with pytest.raises(UserError, match="labels in memory go with data in memory"):
         autoencoders.train(data="digits", labels=y, out=str(tmp_path / "c"), **FAST)
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    shuffled = y.sample(frac=1, random_state=0)  # its index no longer the frame's: pairs by position
+    with pytest.raises(UserError, match=r"the labels' index differs from .*\(labels\.loc\[frame\.index\]\)"):
+        autoencoders.train(data=x, labels=shuffled, out=str(tmp_path / "d"), **FAST)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists() and not (tmp_path / "d").exists()
+
+
+def test_labels_of_rows_in_memory_must_share_their_frame_s_index(frame_run, frame):
+    x, y = frame
+    rows, labels = x.iloc[:50], y.iloc[:50]
+    assert len(autoencoders.score(frame_run.dir, rows, labels=labels)[1]) == 50  # aligned: taken
+    for wrong in (labels.reset_index(drop=True).iloc[::-1], labels.set_axis(range(100, 150))):
+        for call in (autoencoders.score, autoencoders.cluster):
+            with pytest.raises(UserError, match="the labels' index differs from the data frame's"):
+                call(frame_run.dir, rows, labels=wrong)
+    assert (
+        len(autoencoders.score(frame_run.dir, rows, labels=labels.to_numpy())[1]) == 50
+    )  # arrays: by position
 
 
 def test_uint8_pixels_in_memory_are_read_as_from_a_file_and_text_labels_become_classes(tmp_path):

@@ -176,7 +176,9 @@ def score(
         check_width(run.model, x.shape[1], data)
     else:  # rows in memory
         x = rows_of(run, data, split)
-        y, classes = (None, None) if labels is None else given_labels(labels, len(x), run.cfg.data.classes)
+        y, classes = (
+            (None, None) if labels is None else given_labels(labels, data, len(x), run.cfg.data.classes)
+        )
     y = shown(y, classes)
     rows = torch.from_numpy(x).to(where)
     with gpu_math("fp32", where):  # convolutions too, as the run's metrics

@@ -133,7 +133,7 @@ def _rows(
     else:
         x, y = rows_of(run, data, split), None
     if labels is not None and file is None:
-        y, classes = given_labels(labels, len(x), run.cfg.data.classes)
+        y, classes = given_labels(labels, data, len(x), run.cfg.data.classes)
     return x, y, classes
 
 

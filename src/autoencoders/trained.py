@@ -24,7 +24,7 @@ from .data.datasets import (
     to_float,
     warn_if_other_units,
 )
-from .data.memory import data_name, rows_in_memory
+from .data.memory import check_aligned, data_name, rows_in_memory
 from .data.sources import label_per_row
 from .data.stream import RowStream
 from .errors import UserError
@@ -126,10 +126,13 @@ def scaled_rows(
     return scaled_data(data_cfg, data, split, scaler)[0]
 
 
-def given_labels(labels: Any, n: int, classes: list[str] | None) -> tuple[np.ndarray, list[str] | None]:
-    """Labels given in memory for ``n`` rows (numbers or names) as (class indices, class names),
-    names numbered as the run's (``classes``: its ``data.classes``)."""
+def given_labels(
+    labels: Any, rows: Any, n: int, classes: list[str] | None
+) -> tuple[np.ndarray, list[str] | None]:
+    """Labels given in memory for the ``n`` rows ``rows`` (numbers or names) as (class indices,
+    class names), names numbered as the run's (``classes``: its ``data.classes``)."""
     y = label_per_row(labels, n)
+    check_aligned(rows, labels)
     check_present(y, "the labels given")
     if np.issubdtype(y.dtype, np.number):
         return number_classes(y, "the labels given"), None

@@ -72,6 +72,17 @@ def frame_columns(rows: Any) -> list[str] | None:
     return names
 
 
+def check_aligned(rows: Any, labels: Any) -> None:
+    """A UserError when rows and labels in memory are both pandas objects whose indexes differ:
+    they are paired by position, as scikit-learn pairs them, which pandas users may not expect."""
+    index, other = getattr(rows, "index", None), getattr(labels, "index", None)  # a list's is a method
+    if hasattr(index, "equals") and hasattr(other, "equals") and not index.equals(other):
+        raise UserError(
+            "the labels' index differs from the data frame's, and rows and labels are paired by position; "
+            "align them first (labels.loc[frame.index]), or give arrays"
+        )
+
+
 def save_arrays(rows: Any, labels: Any = None) -> tuple[str, str | None]:
     """Rows held in memory (see ``rows_in_memory``) and their labels, saved once under the cache by
     content: the ``npy:`` spec and labels file a run records, so it resumes, evaluates and reports
@@ -80,6 +91,7 @@ def save_arrays(rows: Any, labels: Any = None) -> tuple[str, str | None]:
     y = None
     if labels is not None:
         y = label_per_row(labels, len(x))
+        check_aligned(rows, labels)
         check_present(y, "the labels")  # before anything is written
         if np.issubdtype(y.dtype, np.number):
             number_classes(y, "the labels")
