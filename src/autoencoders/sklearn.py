@@ -342,7 +342,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float32"]  # the network computes in float32
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]  # codes in the rows' precision
         return tags
 
     @property
@@ -351,9 +351,11 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
     def transform(self, X: Any) -> np.ndarray:
         """The codes of the rows of ``X`` (a VAE's posterior means), computed in float64 so that a
-        row's code does not depend on the rows beside it."""
-        x = self._rows(X).double()  # checks that the autoencoder is fitted
-        return encode_all(_in_float64(self.autoencoder_), x).cpu().numpy()
+        row's code does not depend on the rows beside it; float32 for float32 rows, else float64."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=DTYPES, reset=False)
+        codes = encode_all(_in_float64(self.autoencoder_), self._rows(X, validated=True).double())
+        return codes.cpu().numpy().astype(X.dtype if X.dtype == np.float32 else np.float64)
 
     def inverse_transform(self, X: Any) -> np.ndarray:
         """Rows decoded from the codes ``X``, in the units of the rows ``fit`` was given."""

@@ -24,9 +24,11 @@ from .likelihood import elbo_parts, importance_sampled_nll
 
 @torch.no_grad()
 def _batched(model: nn.Module, fn, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
-    """``fn`` over ``x`` in eval mode, restoring the model's mode afterwards; in fp32 on a GPU too."""
+    """``fn`` over ``x`` in eval mode, restoring the model's mode afterwards: fp32 results (float64
+    from a float64 model); in fp32 on a GPU too."""
     with eval_mode(model), gpu_math("fp32", x.device):
-        return torch.cat([fn(x[i : i + batch_size]).float() for i in range(0, len(x), batch_size)])
+        out = [fn(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+        return torch.cat([part if part.dtype == torch.float64 else part.float() for part in out])
 
 
 def encode_all(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
