@@ -96,6 +96,12 @@ def test_each_warning_is_one_line_shown_once_though_filters_change_between(monke
 
 
 @pytest.mark.slow
+def test_the_package_imports_without_docstrings():
+    """``python -OO`` strips docstrings, which help(train) and the estimators' help are built from."""
+    subprocess.run([sys.executable, "-OO", "-c", "import autoencoders, autoencoders.sklearn"], check=True)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
 def test_written_files_follow_the_umask(tmp_path, mask, mode):
     target = tmp_path / "out.txt"

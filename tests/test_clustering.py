@@ -126,6 +126,7 @@ def test_a_saved_clusterer_reloads_to_identical_assignments_of_new_rows(blobs_ru
         clusterer.assign(scaled), on_cpu(result.clusterer).assign(scaled), rtol=0, atol=0
     )
     assert np.array_equal(clusterer.assign(scaled).argmax(1).numpy(), result.labels)
+    assert clusterer.assign(scaled).dtype == torch.float32  # the rows' precision, whatever the centres'
     predicted, proba, clusters = autoencoders.predict(tmp_path / "c", f"npy:{run.parent / 'x.npy'}")
     assert np.array_equal(predicted, result.labels) and proba.shape == (240, 4)
 

@@ -96,19 +96,17 @@ def test_npy_3d_images_are_flattened(tmp_path):
 
 
 def test_image_shape_views_channels_last_arrays_and_must_agree_with_images(tmp_path):
-    np.save(tmp_path / "last.npy", np.random.default_rng(2).random((30, 5, 6, 1)).astype(np.float32))
-    ds = load_dataset(DataConfig(data=f"npy:{tmp_path / 'last.npy'}", image_shape=[5, 6]))
-    assert ds.sample_shape == (1, 5, 6)  # N×H×W×1 alone reads as 5 channels of 6×1
-    np.save(tmp_path / "gray.npy", np.zeros((30, 5, 6), np.float32))
-    assert load_dataset(DataConfig(data=f"npy:{tmp_path / 'gray.npy'}", image_shape=[5, 6])).sample_shape == (
-        1,
-        5,
-        6,
-    )
-    with pytest.raises(
-        UserError, match=r"^--image-shape 6,5 differs from the shape the data's images have \(1,5,6,"
-    ):
-        load_dataset(DataConfig(data=f"npy:{tmp_path / 'gray.npy'}", image_shape=[6, 5]))
+    def read(name: str, array: np.ndarray, shape: list[int]) -> tuple[int, ...]:
+        np.save(tmp_path / name, array)
+        return load_dataset(DataConfig(data=f"npy:{tmp_path / name}", image_shape=shape)).sample_shape
+
+    last = np.random.default_rng(2).random((30, 5, 6, 1)).astype(np.float32)
+    assert read("last.npy", last, [5, 6]) == (1, 5, 6)  # N×H×W×1 alone reads as 5 channels of 6×1
+    assert read("gray.npy", np.zeros((30, 5, 6), np.float32), [5, 6]) == (1, 5, 6)
+    with pytest.raises(UserError, match=r"^--image-shape 6,5 differs from the shape the data's images have"):
+        read("gray.npy", np.zeros((30, 5, 6), np.float32), [6, 5])
+    with pytest.raises(UserError, match=r"save np\.moveaxis\(x, -1, 1\): N×3×H×W\)$"):  # not a view
+        read("colour.npy", np.zeros((30, 5, 6, 3), np.float32), [3, 5, 6])
 
 
 def test_npy_uint8_is_divided_by_255(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 import warnings
 
 import numpy as np
@@ -17,6 +18,7 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import autoencoders
+from autoencoders.io.checkpoint import UMASK
 from autoencoders.sklearn import (
     AutoencoderClassifier,
     AutoencoderClusterer,
@@ -166,7 +168,9 @@ def test_save_and_load_without_pickle(klass, digits, tmp_path):
     assert model.code_size == 4
 
 
-def test_save_takes_numpy_parameters_keeps_other_work_and_names_no_data_of_its_own(digits, tmp_path):
+def test_save_takes_numpy_parameters_keeps_other_work_and_names_no_data_of_its_own(
+    digits, tmp_path, monkeypatch
+):
     x_train, x_test, _, _ = digits
     grid = {"layers": np.array([16, 4]), "epochs": np.int64(2), "noise": np.float32(0.25)}  # a search's
     est = AutoencoderTransformer(**(SMALL | grid)).fit(x_train)
@@ -191,6 +195,18 @@ def test_save_takes_numpy_parameters_keeps_other_work_and_names_no_data_of_its_o
     with pytest.raises(autoencoders.UserError, match="fitted on rows in memory .* which it does not keep"):
         autoencoders.evaluate_run(tmp_path / "est")
     assert autoencoders.encode(tmp_path / "est", x_test[:3]).shape == (3, 4)  # given its data, it works
+    config = tmp_path / "est" / "config.json"  # as earlier versions saved it: digits named
+    config.write_text(config.read_text().replace('"memory"', '"digits"'))
+    with pytest.raises(autoencoders.UserError, match="fitted on rows in memory"):
+        autoencoders.evaluate_run(tmp_path / "est")
+    assert stat.S_IMODE((tmp_path / "est").stat().st_mode) == 0o777 & ~UMASK  # as mkdir would make it
+
+    monkeypatch.chdir(tmp_path / "est")  # saved over where it is: written beside, moved in whole
+    est.save(".", overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["est", "work"]
+    (tmp_path / "link").symlink_to(tmp_path / "est")
+    est.save(tmp_path / "link", overwrite=True)  # into the directory the link names
+    assert (tmp_path / "link").is_symlink() and (tmp_path / "est" / "estimator.json").is_file()
     with pytest.raises(ValueError, match="options may not hold data: an estimator fits the rows given"):
         AutoencoderTransformer(**SMALL, options={"data": "digits"}).fit(x_train)
 

@@ -18,7 +18,7 @@ from .classify.ladder import Ladder
 from .clustering.model import Clusterer
 from .config import Config, option_names
 from .data.classes import shown
-from .data.datasets import display_shape, for_data, load_dataset, same_data
+from .data.datasets import IN_MEMORY, display_shape, for_data, load_dataset, same_data
 from .errors import DataWarning, UserError
 from .eval.likelihood import importance_sampled_nll
 from .eval.metrics import encode_all, evaluate, reconstruct_all
@@ -206,11 +206,21 @@ def anomaly_scores_against_pca(
     from the rest, beside PCA's squared reconstruction error (PCA with the run's code size, fitted
     on the run's own training split), over the rows ``score`` scores, as ``score`` takes them (all
     by default; ``split="test"``: the rows training never saw; ``training_rows`` says whether the
-    rows include those the model trained on). ``data``, ``labels`` and ``device`` as for ``score``;
+    rows include those the model trained on, as far as a spec tells: the run's own data, all or
+    train rows). ``data``, ``labels`` and ``device`` as for ``score``;
     ``scored``: ``score``'s result for the same rows, when already computed."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     scores, y = scored if scored is not None else score(run_dir, data, split, iw_samples, labels, device)
+    run = open_run(run_dir)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)  # ``score`` read these rows and said so
+        x = rows_of(run, data, split)
+    if len(x) != len(scores):
+        raise UserError(
+            f"scored holds {len(scores)} scores for {len(x)} rows: give score's result for the same data "
+            "and split"
+        )
     if y is None:
         what = f"{data} has" if isinstance(data, str) else "rows in memory have"
         raise UserError(
@@ -227,17 +237,13 @@ def anomaly_scores_against_pca(
             f"--anomalous-class {anomalous_class}: {where} must hold that class and others (classes "
             f"there: {', '.join(map(str, np.unique(y)))})"
         )
-    run = open_run(run_dir)
+    if run.cfg.data.data == IN_MEMORY:
+        raise UserError(
+            "--anomalous-class compares with PCA fitted on the run's training rows, which a run fitted on "
+            "rows in memory (a scikit-learn estimator's) does not keep; score without it"
+        )
     train = load_dataset(run.cfg.data, scaler=run.scaler)
     pca = PCA(train.train_sample()[0], run.model.code_size)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DataWarning)  # ``score`` read these rows and said so
-        x = rows_of(run, data, split)
-    if len(x) != len(scores):
-        raise UserError(
-            f"scored holds {len(scores)} scores for {len(x)} rows: give score's result for the same data "
-            "and split"
-        )
     pca_scores = pca.squared_errors(torch.from_numpy(x)).numpy()
     return {
         "roc_auc": float(roc_auc_score(positive, scores)),

@@ -5,8 +5,9 @@ run's, with PCA and raw-pixel baselines from the same data; ``dec`` also cluster
 (``RUN/cluster-<method>-<k>``). The published numbers are on
 MNIST; on other data (``--data fashion-mnist``, ``idx:DIR``, ``digits``) the stack keeps its hidden
 widths on the data's own input width, and the baselines are the yardstick.
-``--budget quick`` takes minutes on 2 CPU cores, ``full`` is closer to the papers' schedules; on
-data smaller than MNIST either trains for at least ``STAGE_UPDATES`` updates per stage.
+``--budget quick`` takes minutes on 2 CPU cores, ``full`` is closer to the papers' schedules; with
+either, every stage trains for at least ``STAGE_UPDATES`` updates (more epochs on data smaller
+than MNIST).
 """
 
 from __future__ import annotations
@@ -146,8 +147,8 @@ def reproduce(
     )
     if "layers" not in options:  # the paper's stack on this data's width (784 on MNIST)
         settings["layers"] = [ds.n_features, *exp.settings["layers"][1:]]
-    # on data smaller than MNIST (digits: 1,294 training rows), enough epochs for STAGE_UPDATES,
-    # not a schedule that leaves the stack untrained
+    # enough epochs for STAGE_UPDATES: on data smaller than MNIST (digits: 1,294 training rows) the
+    # budgets' epochs would leave the stack untrained
     steps = math.ceil(len(ds.x_train) / settings.get("batch_size", TrainConfig().batch_size))
     for key in ("pretrain_epochs", "epochs"):
         if key not in options and settings[key] > 0:

@@ -556,4 +556,5 @@ def _figures(out: Path, model: Autoencoder, ds: Dataset, history: list[dict], me
         plots.image_grid(images, out / rundir.SAMPLES, ds.image_shape, "samples from the prior")
 
 
-train.__doc__ = train.__doc__.rstrip() + "\n" + options_doc(all_sections())  # help(train): every option
+if train.__doc__:  # none under python -OO
+    train.__doc__ = train.__doc__.rstrip() + "\n" + options_doc(all_sections())  # help(train): every option

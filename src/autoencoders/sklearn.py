@@ -13,9 +13,6 @@ import copy
 import inspect
 import math
 import numbers
-import os
-import shutil
-import tempfile
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -42,7 +39,7 @@ from .data.datasets import IN_MEMORY, apply_scaler, dataset_from_arrays
 from .errors import UserError
 from .eval.metrics import encode_all, reconstruct_all
 from .io import rundir
-from .io.checkpoint import write_json
+from .io.checkpoint import replace_dir, write_json
 from .options import ClusterOptions, split_options
 from .run import build_model, train_stages
 from .runtime.device import own_rng, resolve_device
@@ -74,9 +71,9 @@ def _plain(value: Any) -> Any:
     """``value`` with NumPy numbers and arrays (a grid search's parameters) as Python's, for JSON."""
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | np.ndarray):
+    if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
-    return value.item() if isinstance(value, np.generic) else value
+    return value.tolist() if isinstance(value, np.ndarray | np.generic) else value
 
 
 # what each constructor parameter means, for the estimators' Parameters sections (``_documented``)
@@ -115,7 +112,8 @@ def _documented(cls: type) -> type:
     for param in list(inspect.signature(cls.__init__).parameters.values())[1:]:
         meaning = textwrap.wrap(PARAMETERS[param.name], 96, initial_indent=" " * 8, subsequent_indent=" " * 8)
         lines += [f"    {param.name} : default {param.default!r}", *meaning]
-    cls.__doc__ = cls.__doc__.rstrip() + "\n" + "\n".join(lines) + "\n"
+    if cls.__doc__:  # none under python -OO
+        cls.__doc__ = cls.__doc__.rstrip() + "\n" + "\n".join(lines) + "\n"
     return cls
 
 
@@ -259,9 +257,11 @@ class _Autoencoder(BaseEstimator):
 
         A ``path`` that is not empty is refused unless ``overwrite`` (it must hold an estimator saved
         before, which is replaced). The files are written beside ``path`` and moved there whole, so
-        a save that fails leaves nothing half-written."""
+        a save that fails leaves nothing half-written and what was there as it was."""
         check_is_fitted(self)
         path = Path(path)
+        if path.is_symlink() and not path.exists():
+            raise UserError(f"{path} is a link to nothing; save to a directory")
         if path.exists() and not path.is_dir():
             raise UserError(f"{path} is a file; save to a new or empty directory")
         if path.is_dir() and any(path.iterdir()):
@@ -273,21 +273,16 @@ class _Autoencoder(BaseEstimator):
             if not (path / rundir.ESTIMATOR).is_file():
                 raise UserError(f"overwrite=True replaces a saved estimator; {path} holds none: it is kept")
         fitted = {"class": type(self).__name__, **_plain(self._fitted_json())}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        new = Path(tempfile.mkdtemp(prefix=f".{path.name}.saving-", dir=path.parent))
-        try:
+        model = self.autoencoder_
+
+        def write(new: Path) -> None:
             rundir.write_config(new, self.config_.to_dict())
-            model = self.autoencoder_
             rundir.write_weights(new / rundir.WEIGHTS, model.state_dict(), self.scaler_)
             self._save_weights(new)
             rundir.write_manifest(new, model.kind, model.input_shape, model.code_size, completed=True)
             write_json(new / rundir.ESTIMATOR, fitted)
-            if path.exists():
-                shutil.rmtree(path)
-            os.replace(new, path)
-        except BaseException:
-            shutil.rmtree(new, ignore_errors=True)
-            raise
+
+        replace_dir(path.resolve(), write)  # a link's target: the directory it names
 
     def _save_weights(self, path: Path) -> None:
         """Weight files beyond the autoencoder's (the manifest records their checksums too)."""
@@ -355,7 +350,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         check_is_fitted(self)
         X = validate_data(self, X, dtype=DTYPES, reset=False)
         codes = encode_all(_in_float64(self.autoencoder_), self._rows(X, validated=True).double())
-        return codes.cpu().numpy().astype(X.dtype if X.dtype == np.float32 else np.float64)
+        return codes.cpu().numpy().astype(X.dtype)  # validated as float64 or float32
 
     def inverse_transform(self, X: Any) -> np.ndarray:
         """Rows decoded from the codes ``X``, in the units of the rows ``fit`` was given."""

@@ -3,6 +3,7 @@ data scaled as the run's training data was; and a saved clusterer opened from it
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from .clustering.model import Clusterer
 from .config import Config
 from .data.classes import check_present, name_classes, number_classes
 from .data.datasets import (
+    IN_MEMORY,
     apply_scaler,
     check_scaler,
     display_shape,
@@ -52,6 +54,8 @@ def open_run(run_dir: str | Path, device: str = "cpu") -> TrainedRun:
     run_dir = Path(run_dir)
     manifest = rundir.require_complete(run_dir)
     cfg = Config.load_json(run_dir / rundir.CONFIG)
+    if (run_dir / rundir.ESTIMATOR).is_file():  # fitted on rows in memory (earlier versions named digits)
+        cfg.data = dataclasses.replace(cfg.data, data=IN_MEMORY)
     tensors, scaler = rundir.read_scaled_weights(run_dir, rundir.WEIGHTS, manifest)
     model = kinds.build(cfg.model, cfg.kind_options, tuple(manifest["input_shape"]))
     try:

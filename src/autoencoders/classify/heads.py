@@ -84,7 +84,7 @@ class EncoderClassifier(nn.Module):
 def predict_classes(model: nn.Module, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
     """Predicted class index of every row (eval mode; fp32 on a GPU too)."""
     model.eval()
-    with torch.no_grad(), gpu_math("fp32", x.device):
+    with gpu_math("fp32", x.device):
         return torch.cat([model(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
 
 

@@ -155,7 +155,7 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
             f"{type(spec).__name__}; save them with numpy.save and pass npy:FILE"
         )
     kind, _, path = spec.partition(":")
-    if kind in ("digits", "mnist", "fashion-mnist", IN_MEMORY) and not path:
+    if kind in ("digits", "mnist", "fashion-mnist") and not path:
         return kind, None
     if kind in ("idx", "npy", "csv", "images") and path:
         return kind, path
@@ -204,6 +204,8 @@ def for_data(cfg: DataConfig, spec: str, n_features: int, labels: str | None = N
 
 def same_data(a: str, b: str) -> bool:
     """Whether specs ``a`` and ``b`` name the same data (a path relative or absolute alike)."""
+    if IN_MEMORY in (a, b):  # rows that were in memory: no spec names them
+        return False
     (kind_a, path_a), (kind_b, path_b) = parse_spec(a), parse_spec(b)
     if path_a is None or path_b is None:
         return (kind_a, path_a) == (kind_b, path_b)
@@ -288,19 +290,23 @@ def read_data(cfg: DataConfig) -> RawData:
 def sample_shape(shape: tuple[int, ...], override: list[int] | None = None) -> tuple[int, ...]:
     """Shape of one sample of an array of ``shape``: (1, H, W) for N×H×W, (C, H, W) for N×C×H×W, else (D,).
 
-    ``override`` (``--image-shape``, H,W or C,H,W) views flat rows as images; images of 1 or 3
-    channels (N×H×W, N×C×H×W: IDX, image folders, digits) must agree with it, while other arrays
-    (N×H×W×1 read as H channels of W×1, say) may be viewed anew.
+    ``override`` (``--image-shape``, H,W or C,H,W) views flat rows as images; data of an image shape
+    of its own must agree with it, except that N×H×W×1 (channels last, one channel) may be read as
+    the 1,H,W it holds.
     """
     width = math.prod(shape[1:])
     if override:
         image = tuple(override) if len(override) == 3 else (1, *override)
         own = sample_shape(shape)
-        if len(shape) in (3, 4) and own[0] in (1, 3) and image != own:
+        gray_last = len(shape) == 4 and shape[-1] == 1 and image == (1, *shape[1:3])
+        if len(shape) in (3, 4) and image != own and not gray_last:
+            hint = ""
+            if len(shape) == 4 and shape[-1] == 3:  # channels last: not a view, a transpose
+                hint = " (for N×H×W×3 colour images save np.moveaxis(x, -1, 1): N×3×H×W)"
             raise UserError(
                 f"--image-shape {','.join(map(str, override))} differs from the shape the data's images "
                 f"have ({','.join(map(str, own))}, as C,H,W); leave --image-shape out (also from the "
-                "run's config.json): it shapes flat rows (.npy N×D, CSV)"
+                f"run's config.json): it shapes flat rows (.npy N×D, CSV){hint}"
             )
         if math.prod(image) != width:
             raise UserError(

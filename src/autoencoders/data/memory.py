@@ -78,8 +78,9 @@ def check_aligned(rows: Any, labels: Any) -> None:
     index, other = getattr(rows, "index", None), getattr(labels, "index", None)  # a list's is a method
     if hasattr(index, "equals") and hasattr(other, "equals") and not index.equals(other):
         raise UserError(
-            "the labels' index differs from the data frame's, and rows and labels are paired by position; "
-            "align them first (labels.loc[frame.index]), or give arrays"
+            "the labels' index differs from the data frame's, and rows and labels are paired by "
+            "position; align them by index first (labels.loc[frame.index]), or pair them by position "
+            "(labels.to_numpy())"
         )
 
 

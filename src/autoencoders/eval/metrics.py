@@ -24,11 +24,11 @@ from .likelihood import elbo_parts, importance_sampled_nll
 
 @torch.no_grad()
 def _batched(model: nn.Module, fn, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
-    """``fn`` over ``x`` in eval mode, restoring the model's mode afterwards: fp32 results (float64
-    from a float64 model); in fp32 on a GPU too."""
+    """``fn`` over ``x`` in eval mode, restoring the model's mode afterwards: fp32 results, float64
+    for float64 rows (through a float64 model); in fp32 on a GPU too."""
+    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     with eval_mode(model), gpu_math("fp32", x.device):
-        out = [fn(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
-        return torch.cat([part if part.dtype == torch.float64 else part.float() for part in out])
+        return torch.cat([fn(x[i : i + batch_size]).to(dtype) for i in range(0, len(x), batch_size)])
 
 
 def encode_all(model: nn.Module, x: torch.Tensor) -> torch.Tensor:

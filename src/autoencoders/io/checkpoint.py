@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -37,6 +38,35 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def replace_dir(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(new)`` on a new directory beside ``path``, then put it in ``path``'s place: a
+    directory already there is renamed aside first and deleted after (moved back should the move
+    fail), so ``path`` is never half-written. The new directory's mode follows the umask."""
+    path = Path(os.path.abspath(path))  # "." names a place beside which nothing can be made
+    new = aside = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        new = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".new"))
+        os.chmod(new, 0o777 & ~UMASK)  # mkdtemp makes 0700
+        write(new)
+        if path.exists() or path.is_symlink():
+            aside = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
+            os.replace(path, aside / "old")
+        try:
+            os.replace(new, path)
+        except OSError:
+            if aside is not None:
+                os.replace(aside / "old", path)
+            raise
+        new = None
+    except OSError as e:  # a read-only parent, another file system: what was there stays
+        raise UserError(f"cannot write {path} ({e.strerror or e}); what was there is kept") from None
+    finally:
+        for leftover in (new, aside):
+            if leftover is not None:
+                shutil.rmtree(leftover, ignore_errors=True)
 
 
 def check_writable(directory: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 from collections.abc import Callable, Iterator
 from typing import ParamSpec, TypeVar
 
@@ -18,13 +19,16 @@ R = TypeVar("R")
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` → cuda when available, else cpu; ``cpu``, ``cuda`` or ``cuda:N`` as named."""
-    if name != "auto" and name.split(":")[0] not in ("cpu", "cuda"):
+    if not isinstance(name, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", name):
         raise UserError(f"device must be auto, cpu or cuda, not {name!r}")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"--device {name} was asked for but no CUDA GPU is available; use --device cpu")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.index is not None and device.index >= torch.cuda.device_count():
+        raise UserError(f"--device {name}: this machine has {torch.cuda.device_count()} GPU(s), cuda:0 on")
+    return device
 
 
 def own_rng(device: torch.device) -> contextlib.AbstractContextManager:
@@ -35,14 +39,21 @@ def own_rng(device: torch.device) -> contextlib.AbstractContextManager:
 
 def keeps_rng(fn: Callable[P, R]) -> Callable[P, R]:
     """``fn``, leaving the caller's global random state as it was: the CPU's, and the current GPU's
-    once CUDA is in use (a GPU whose generator was never used has none of the caller's to keep).
+    (one that ``fn`` starts is seeded as the caller's ``torch.manual_seed`` would have seeded it).
     Training, classifying and clustering seed it and draw from it; a notebook's draws stay its own."""
 
     @functools.wraps(fn)
     def kept(*args: P.args, **kwargs: P.kwargs) -> R:
-        gpus = [torch.cuda.current_device()] if torch.cuda.is_initialized() else []
-        with torch.random.fork_rng(devices=gpus):
-            return fn(*args, **kwargs)
+        started = torch.cuda.is_initialized()
+        seed = torch.initial_seed()  # what a GPU first used inside would have been seeded with
+        try:
+            with own_rng(
+                torch.device("cuda", torch.cuda.current_device()) if started else torch.device("cpu")
+            ):
+                return fn(*args, **kwargs)
+        finally:
+            if not started and torch.cuda.is_initialized():
+                torch.cuda.manual_seed(seed)
 
     return kept
 

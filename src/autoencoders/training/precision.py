@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 
 from ..errors import UserError
-from ..runtime.device import gpu_math
+from ..runtime.device import gpu_math, own_rng
 from ..runtime.threads import thread_count
 from .capture import batch_runner
 from .steps import Batch, Step
@@ -161,7 +161,7 @@ def fastest(
     @contextlib.contextmanager
     def as_candidate(n: int) -> Iterator[None]:
         # the timing steps' noise draws leave no trace
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), thread_count(n):
+        with own_rng(device), thread_count(n):
             yield
 
     clocks: dict[int, Callable[[int], float]] = {}
