@@ -16,6 +16,7 @@ import numpy as np
 from . import api
 from .clusters import cluster
 from .config import Config, load_toml
+from .data.datasets import display_shape
 from .deploy import export
 from .errors import UserError
 from .eval.metrics import pca_name
@@ -120,14 +121,15 @@ def _train(args: argparse.Namespace) -> None:
     if not m:  # a torchrun rank other than 0: rank 0 reports
         return
     print(f"run directory: {result.dir}")
+    row = "image" if display_shape(result.model.input_shape) is not None else "row"  # a table's rows
     print(
-        f"test SSE/image {m['test_sse_per_image']:.3f} ({pca_name(m)}: "
+        f"test SSE/{row} {m['test_sse_per_image']:.3f} ({pca_name(m)}: "
         f"{m['pca_sse_per_image']:.3f}), test MSE {m['test_mse']:.5f}, "
         f"{m['train_seconds']:.1f} s"
         + (f", {m['samples_per_second']:.0f} samples/s" if m.get("epochs_run") else "")  # none: no epochs
         + (f", linear probe {m['linear_probe_accuracy']:.3f}" if "linear_probe_accuracy" in m else "")
         + (
-            f", test NLL {m['test_nll']:.2f} ± {m['test_nll_se']:.2f} nats on {m['nll_rows']} test images "
+            f", test NLL {m['test_nll']:.2f} ± {m['test_nll_se']:.2f} nats on {m['nll_rows']} test {row}s "
             f"(−ELBO {m['test_neg_elbo']:.2f} on all)"
             if "test_nll_se" in m
             else ""
@@ -138,7 +140,7 @@ def _train(args: argparse.Namespace) -> None:
             else ""
         )
         + (
-            f"; without pretraining (the same stack from random init): test SSE/image "
+            f"; without pretraining (the same stack from random init): test SSE/{row} "
             f"{m['no_pretraining_sse_per_image']:.3f}"
             + (
                 f", linear probe {m['no_pretraining_linear_probe_accuracy']:.3f}"
