@@ -27,7 +27,8 @@ def resolve_device(name: str) -> torch.device:
         raise UserError(f"--device {name} was asked for but no CUDA GPU is available; use --device cpu")
     device = torch.device(name)
     if device.index is not None and device.index >= torch.cuda.device_count():
-        raise UserError(f"--device {name}: this machine has {torch.cuda.device_count()} GPU(s), cuda:0 on")
+        gpus = torch.cuda.device_count()
+        raise UserError(f"--device {name}: this machine has {gpus} GPU(s), numbered from 0")
     return device
 
 
