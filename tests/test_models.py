@@ -317,3 +317,15 @@ def test_scaled_init_keeps_the_signal_through_the_depth_and_survives_a_reset(kin
     model.reset_parameters()  # the from-scratch baseline starts the same way
     assert model.init == "scaled" and all(not b.any() for b in biases)
     assert not any(torch.equal(a, b) for a, b in zip(weights, model.parameters()) if a.dim() > 1)
+
+
+def test_a_perfect_reconstruction_has_the_loss_floor_and_scores_zero():
+    """BCE of grey values never reaches 0: its floor is the rows' own binary entropy, which ``score``
+    subtracts so that 0 is a perfect reconstruction whatever a row's brightness."""
+    x = torch.rand(6, 16, generator=torch.Generator().manual_seed(0))
+    x[0] = 0.0  # a black row: its floor is 0
+    bce, sse = DenseAutoencoder([16, 4]), DenseAutoencoder([16, 4], loss="mse")
+    perfect = torch.logit(x.clamp(1e-7, 1 - 1e-7))
+    torch.testing.assert_close(bce.nll(perfect, x), bce.loss_floor(x), atol=1e-4, rtol=1e-5)
+    assert bce.loss_floor(x)[0] == 0 and (bce.loss_floor(x)[1:] > 1).all()
+    assert torch.equal(sse.loss_floor(x), torch.zeros(6))

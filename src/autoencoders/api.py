@@ -156,10 +156,12 @@ def score(
     classes have names (``data.classes``), else class numbers; None when the data has none (rows in
     memory have those given as ``labels``).
 
-    The score is the model's own reconstruction loss of the row: BCE summed over pixels, or the
-    squared error, as in training; for a VAE the importance-sampled negative log-likelihood
-    (``iw_samples`` samples; 1 gives the negative ELBO of one sample). ``labels``: a labels file
-    for ``npy:`` data, or labels for rows in memory. ``device``: where the model computes the
+    The score is the model's own reconstruction loss of the row beyond that of a perfect
+    reconstruction: BCE summed over pixels less the row's own binary entropy (which BCE never goes
+    below, and which is lower for dark, sparse rows: left in, it would rank rows by brightness), or
+    the squared error; 0 is a perfect reconstruction. For a VAE it is the importance-sampled negative
+    log-likelihood (``iw_samples`` samples; 1 gives the negative ELBO of one sample). ``labels``: a
+    labels file for ``npy:`` data, or labels for rows in memory. ``device``: where the model computes the
     scores (``auto``: a GPU when there is one).
     """
     where = resolve_device(device)
@@ -187,8 +189,13 @@ def score(
         else:
             with torch.no_grad():
                 parts = [rows[i : i + 4096] for i in range(0, len(rows), 4096)]
-                scores = torch.cat([run.model.nll(run.model(part).logits, part) for part in parts])
+                scores = torch.cat([excess_loss(run.model, part) for part in parts])
     return scores.cpu().numpy().astype(np.float64), y
+
+
+def excess_loss(model: Autoencoder, rows: torch.Tensor) -> torch.Tensor:
+    """Each row's reconstruction loss beyond a perfect reconstruction's (``score``'s measure)."""
+    return model.nll(model(rows).logits, rows) - model.loss_floor(rows)
 
 
 def anomaly_scores_against_pca(

@@ -339,7 +339,7 @@ def _rows_parsers(sub) -> None:
     a = _rows_command(
         sub,
         "score",
-        "per-row anomaly scores (reconstruction loss; VAE: NLL) as CSV",
+        "per-row anomaly scores (reconstruction loss beyond a perfect reconstruction's; VAE: NLL) as CSV",
         "output .csv: row, score (and label when known: its name where the run's classes have names)",
     )
     _labels_flag(a)

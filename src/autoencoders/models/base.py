@@ -77,6 +77,14 @@ class Autoencoder(nn.Module):
         """Per-example reconstruction loss of ``target`` under output ``logits``."""
         return reconstruction_loss(logits, target, self.loss_kind, self.output_act)
 
+    def loss_floor(self, target: torch.Tensor) -> torch.Tensor:
+        """Per-example loss of a perfect reconstruction of ``target``: under BCE the rows' own
+        binary entropy (not 0 for grey values, and lower for dark, sparse rows), under SSE 0."""
+        if self.loss_kind != "bce":
+            return torch.zeros(len(target), device=target.device)
+        x = target.float()
+        return F.binary_cross_entropy(x, x, reduction="none").sum(1)
+
     @property
     def loss_label(self) -> str:
         """What its training loss measures, in words (a loss figure's axis)."""
