@@ -349,6 +349,15 @@ def test_settings_that_change_nothing_are_named_and_warned_about_in_one_line(tmp
         "--pretrain-epochs, --schedule shape greedy pretraining, and there is none: add --pretrain greedy",
         "--epochs 0 and no pretraining leave the model untrained, with its random weights",
     ]
+    later = Config().replace(model="vae", kl_warmup=5, epochs=2, val_fraction=0.0, patience=3, keep="last")
+    assert later.replace(data="fashion-mnist", test_fraction=0.5).inert_settings() == [
+        "--kl-warmup 5 is longer than --epochs 2: the KL weight never reaches --beta, and the model is "
+        "trained with less of it",
+        "--test-fraction 0.5 splits data without a test split of its own; fashion-mnist data has one, and "
+        "it is the test split",
+        "--patience, --keep judge epochs on the validation split, and --val-fraction 0 leaves none: every "
+        "epoch runs and the last one's weights are kept",
+    ]
     greedy = dict(pretrain="greedy", epochs=0)  # pretraining only
     used = Config().replace(sparsity="squared", sparsity_target=0.1, code_activation="sigmoid", **greedy)
     assert used.inert_settings() == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 
 import numpy as np
 import pytest
@@ -187,7 +188,10 @@ def test_cli_methods_and_their_errors(digits_run, tmp_path, capsys):
     out = tmp_path / "knn"
     assert cli_run(["classify", str(digits_run.dir), "--method", "knn", "--n-labels", "30", "--quiet",
                     "--out", str(out)]) == 0  # fmt: skip
-    assert "(knn) with 30 labelled examples" in capsys.readouterr().out
+    picked = re.search(
+        r"\(knn, k = (\d+) picked on the validation labels\) with 30 labelled", capsys.readouterr().out
+    )
+    assert picked and int(picked[1]) == json.loads((out / "metrics.json").read_text())["knn_k"]
     predicted, _, _ = autoencoders.predict(out, "digits", split="test")
     assert len(predicted) == autoencoders.load_dataset(digits_run.config.data).x_test.shape[0]
     with pytest.raises(SystemExit) as exc:

@@ -367,7 +367,11 @@ def _figure_parsers(sub) -> None:
     )
     v.add_argument("--out", type=Path, help=_help("output .png", "RUN_DIR/<what>.png"))
     v.add_argument("--data", help=_help(DATA + " (its test rows are shown)", "the run's own data"))
-    shown = "images, units or dimensions shown (filters: up to n×n, in a square grid)"
+    shown = (
+        "how much each figure shows: recon and denoise n images, filters up to n×n, top and maximize n "
+        "units, traverse n dimensions, samples 4n images, interpolate n steps; loss shows every "
+        "epoch, latent up to 2,000 test codes"
+    )
     _ranged(v, ("-n", "--n"), int, AT_LEAST_1, 10, shown)
     v.add_argument(
         "--method", default="pca", choices=("pca", "tsne"), help=_help("latent: how codes become 2-D", "pca")

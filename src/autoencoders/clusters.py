@@ -99,7 +99,8 @@ def cluster(
     if y is not None:
         summary |= cluster_scores(y, result.labels)
         code_size = run.model.code_size
-        summary |= kmeans_baselines(rows, y, how.k, code_size, how.seed, how.n_init, device)
+        quiet = cfg.train.quiet
+        summary |= kmeans_baselines(rows, y, how.k, code_size, how.seed, how.n_init, device, quiet)
     summary |= {
         "settings": dataclasses.asdict(how),
         **result.details,

@@ -255,6 +255,12 @@ def _classify(args: argparse.Namespace) -> None:
     print(
         f"test accuracy {m['test_accuracy']:.4f} ({m['method']}"
         + (", from scratch" if m.get("from_scratch") else "")
+        + (
+            f", k = {m['knn_k']}"
+            + (" picked on the validation labels" if m["validation_labels"] else ", none to pick it on")
+            if "knn_k" in m
+            else ""
+        )
         + f") with {m['labelled_examples']} labelled "
         f"examples ({100 * m['labels_used_fraction']:.2f} % of the training labels) and "
         f"{m['validation_labels']} for validation, {m['train_seconds']:.1f} s"

@@ -178,6 +178,25 @@ class Config:
             said.append(f"{flags(given)} {verb} greedy pretraining, and there is none: add --pretrain greedy")
         if t.epochs == 0 and not self.pretrain.greedy:
             said.append("--epochs 0 and no pretraining leave the model untrained, with its random weights")
+        warmup = getattr(self.kind_options, "kl_warmup", 0)
+        if warmup > t.epochs > 0:
+            said.append(
+                f"--kl-warmup {warmup} is longer than --epochs {t.epochs}: the KL weight never reaches "
+                "--beta, and the model is trained with less of it"
+            )
+        own_test = self.data.data.partition(":")[0] in ("mnist", "fashion-mnist", "idx")
+        if own_test and moved(self.data, ["test_fraction"]):
+            said.append(
+                f"--test-fraction {self.data.test_fraction:g} splits data without a test split of its own; "
+                f"{self.data.data.partition(':')[0]} data has one, and it is the test split"
+            )
+        judged = moved(t, ["patience", "keep"])
+        if t.epochs > 0 and self.data.val_fraction == 0 and judged:
+            verb = "judges" if len(judged) == 1 else "judge"
+            said.append(
+                f"{flags(judged)} {verb} epochs on the validation split, and --val-fraction 0 leaves "
+                "none: every epoch runs and the last one's weights are kept"
+            )
         if t.optimizer != "sgd" and moved(t, ["momentum"]):
             said.append(f"--momentum {t.momentum:g} is SGD's; with --optimizer {t.optimizer} it does nothing")
         if m.lifetime_sparsity and math.ceil(m.lifetime_sparsity * t.batch_size) >= t.batch_size:

@@ -4,6 +4,7 @@ target distribution, a Gaussian mixture, and the scores of a clustering against 
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import torch
@@ -80,13 +81,27 @@ def cluster_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
 
 
 def kmeans_baselines(
-    x: torch.Tensor, y: np.ndarray, k: int, code_size: int, seed: int, n_init: int, device: torch.device | str
+    x: torch.Tensor,
+    y: np.ndarray,
+    k: int,
+    code_size: int,
+    seed: int,
+    n_init: int,
+    device: torch.device | str,
+    quiet: bool = True,
 ) -> dict[str, float]:
     """``cluster_scores`` of k-means (``k`` clusters, ``n_init`` restarts) on the rows ``x``
     themselves and on their PCA codes of ``code_size`` components (PCA fitted on the same rows),
-    keys prefixed ``pixels_kmeans_`` and ``pca_kmeans_``; cached on disk per rows and settings."""
+    keys prefixed ``pixels_kmeans_`` and ``pca_kmeans_``; cached on disk per rows and settings.
+    Unless ``quiet``, a line on stderr says when they are computed: on many wide rows, minutes."""
 
     def compute() -> dict[str, float]:
+        if not quiet:
+            print(
+                f"autoencoders: k-means on the {len(x)} rows themselves and on their PCA codes, the "
+                "clusters' baselines (once: cached for these rows)",
+                file=sys.stderr,
+            )
         rows = x.to(device)
         pca = probes.PCA(rows, code_size)
         out = {}

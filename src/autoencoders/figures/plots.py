@@ -136,9 +136,11 @@ def _scatter_on(
     order: list | None,
     axes: tuple[str, str],
     title: str,
+    palette: str | None = None,
 ) -> None:
     """``points`` on ``ax`` under ``axes``' names and ``title``, one colour per group (at most 20 in
-    the legend), the groups in ``order`` (class names in the order of their numbers) or sorted."""
+    the legend; ``palette`` "clusters": other colours than the labels' tab10 or tab20), the groups in
+    ``order`` (class names in the order of their numbers) or sorted."""
     plt = _pyplot()
     ax.set_xlabel(axes[0])
     ax.set_ylabel(axes[1])
@@ -148,10 +150,18 @@ def _scatter_on(
     else:
         present = np.unique(groups)
         classes = present if order is None else [c for c in order if c in set(present.tolist())]
-        cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
+        if palette == "clusters":  # tab20b's five hues, dark then light, then its other shades
+            cmap = plt.get_cmap("tab20b")
+            colours = [
+                cmap(j) for j in (0, 4, 8, 12, 16, 2, 6, 10, 14, 18, 1, 5, 9, 13, 17, 3, 7, 11, 15, 19)
+            ]
+        else:
+            cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
+            colours = [cmap(j) for j in range(cmap.N)]
         for i, c in enumerate(classes[:20]):
             keep = groups == c
-            ax.scatter(points[keep, 0], points[keep, 1], s=6, alpha=0.7, color=cmap(i % cmap.N), label=str(c))
+            colour = colours[i % len(colours)]
+            ax.scatter(points[keep, 0], points[keep, 1], s=6, alpha=0.7, color=colour, label=str(c))
         ax.legend(  # beside the points, never over them
             title=legend,
             fontsize=7,
@@ -189,10 +199,12 @@ def cluster_map(
 ) -> None:
     """The same 2-D ``points`` coloured by cluster and, beside, by label (when known; in ``order``)."""
     plt = _pyplot()
-    panels = [("cluster", clusters, None)] + ([("label", labels, order)] if labels is not None else [])
+    # clusters in other colours than the labels: cluster 0 is not label 0
+    panels = [("cluster", clusters, None, "clusters")]
+    panels += [("label", labels, order, None)] if labels is not None else []
     fig, grid = plt.subplots(1, len(panels), figsize=(6.0 * len(panels), 5.2), squeeze=False)
-    for ax, (name, groups, shown_order) in zip(grid[0], panels):
-        _scatter_on(ax, points, groups, name, shown_order, axes, f"coloured by {name}")
+    for ax, (name, groups, shown_order, palette) in zip(grid[0], panels):
+        _scatter_on(ax, points, groups, name, shown_order, axes, f"coloured by {name}", palette)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()  # each panel's legend, beside it, clear of the next panel
     _save(fig, path)
