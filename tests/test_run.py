@@ -361,15 +361,16 @@ def test_early_stopping_and_best_weights_are_the_default(tmp_path, npy_data):
 
 def test_without_validation_data_every_epoch_runs_and_the_last_weights_stay(tmp_path, npy_data):
     xp, _, _ = npy_data
-    run = autoencoders.train(
-        data=f"npy:{xp}",
-        layers=[6, 3],
-        val_fraction=0.0,
-        patience=2,
-        epochs=6,
-        out=str(tmp_path / "r"),
-        **FAST,
-    )
+    with pytest.warns(SettingWarning, match="^--patience judges epochs on the validation split, and"):
+        run = autoencoders.train(
+            data=f"npy:{xp}",
+            layers=[6, 3],
+            val_fraction=0.0,
+            patience=2,
+            epochs=6,
+            out=str(tmp_path / "r"),
+            **FAST,
+        )
     assert run.metrics["epochs_run"] == 6 and run.metrics["best_epoch"] == 6
 
 
