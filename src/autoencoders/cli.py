@@ -234,7 +234,8 @@ def _classify_parser(sub) -> None:
     )
     amount = k.add_mutually_exclusive_group()
     _add_fields(k, ClassifyOptions, checked=True, place={"n_labels": amount, "labels_fraction": amount})
-    k.add_argument("--quiet", action="store_true", default=None, help="no progress bar")
+    # a display's choice, not the run's: a run trained with --quiet leaves later commands' bars on
+    k.add_argument("--quiet", action="store_true", help="no progress bars or notes")
 
 
 def _cluster_parser(sub) -> None:
@@ -255,7 +256,7 @@ def _cluster_parser(sub) -> None:
         help="output directory, a clustering in it replaced; default: RUN_DIR/cluster-<method>-<k>",
     )
     _add_fields(c, ClusterOptions, checked=True)
-    c.add_argument("--quiet", action="store_true", default=None, help="no progress bar")
+    c.add_argument("--quiet", action="store_true", help="no progress bars or notes")
 
 
 def _export_parser(sub) -> None:
