@@ -165,7 +165,7 @@ class VAE(Stack):
     @property
     def loss_label(self) -> str:
         if self.kl_warmup:  # training's KL weight w rises over the warm-up; validation's is β throughout
-            return "recon + w·KL per example (nats; w: β in validation, rising to it in training)"
+            return "recon + w·KL per example (nats; w warms up to β)"
         return "recon + β·KL per example (nats; −ELBO at β = 1)"
 
     def terms(self) -> list:
