@@ -23,7 +23,16 @@ from .config import all_sections
 from .deploy import FORMATS, PARTS
 from .errors import ToolkitWarning, UserError
 from .figures.run_figures import KINDS
-from .options import AT_LEAST_0, AT_LEAST_1, IW_SAMPLES, ClassifyOptions, ClusterOptions, Range, closest
+from .options import (
+    AT_LEAST_0,
+    AT_LEAST_1,
+    IW_SAMPLES,
+    ClassifyOptions,
+    ClusterOptions,
+    Range,
+    TrainConfig,
+    closest,
+)
 from .reproduce import EXPERIMENTS
 from .runtime.distributed import teardown
 from .trained import SPLITS
@@ -299,9 +308,10 @@ def _train_parser(sub) -> None:
 
 def _device_flag(parser: argparse.ArgumentParser) -> None:
     """``--device``, for the commands that compute with a run's model."""
+    device = next(f for f in dataclasses.fields(TrainConfig) if f.name == "device")
     parser.add_argument(
         "--device",
-        choices=("auto", "cpu", "cuda"),
+        choices=device.metadata["choices"],  # as training's --device
         default="auto",
         help=_help("where the model computes: auto is a GPU when there is one", "auto"),
     )
