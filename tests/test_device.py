@@ -647,3 +647,18 @@ def test_a_state_saved_on_a_gpu_holds_the_weights_queued_work_left_them(tmp_path
     tensors, _ = read_state(tmp_path / "state.safetensors")  # its checksum matches what it holds
     for key, value in model.state_dict().items():
         assert torch.equal(tensors[f"model.{key}"], value.cpu()), key
+
+
+@GPU
+def test_host_rows_go_through_a_gpu_model_batch_by_batch_and_come_back_to_the_host():
+    from autoencoders.eval.metrics import encode_all, reconstruct_all
+
+    model = DenseAutoencoder([64, 32, 8]).eval()
+    x = torch.rand(5000, 64, generator=torch.Generator().manual_seed(0))  # two batches of 4096
+    with torch.no_grad():
+        codes, recon = model.encode(x), model.reconstruct(x)
+    gpu = model.cuda()
+    assert encode_all(gpu, x).device.type == "cpu"
+    assert torch.allclose(encode_all(gpu, x), codes, atol=1e-5)
+    assert torch.allclose(reconstruct_all(gpu, x), recon, atol=1e-5)
+    assert reconstruct_all(gpu, x.cuda()).device.type == "cuda"

@@ -150,7 +150,7 @@ def test_every_part_exports_to_onnx_and_torchscript_and_serves_rows_in_their_own
 
     run = runs[kind]
     raw = digits_as_read(40)
-    codes = autoencoders.encode(run.dir, raw)
+    codes = autoencoders.encode(run.dir, raw, device="cpu")  # as the exports serve them
     offset, span = open_run(run.dir).scaler
     expected = {
         "encoder": (raw, codes),
@@ -158,7 +158,7 @@ def test_every_part_exports_to_onnx_and_torchscript_and_serves_rows_in_their_own
             codes,
             on_cpu(run.model).decode(torch.from_numpy(codes)).detach().numpy() * span + offset,
         ),
-        "autoencoder": (raw, autoencoders.reconstruct(run.dir, raw)[1] * span + offset),
+        "autoencoder": (raw, autoencoders.reconstruct(run.dir, raw, device="cpu")[1] * span + offset),
     }
     for part, (given, wanted) in expected.items():
         onnx_path, script_path = tmp_path / f"{part}.onnx", tmp_path / f"{part}.pt"

@@ -243,7 +243,7 @@ def test_scaler_is_stored_and_reused(tmp_path):
     assert torch.equal(tensors["input_offset"], ds.offset)
     assert torch.equal(tensors["input_span"], ds.span)
     assert not torch.equal(ds.span, torch.ones(5))
-    codes = autoencoders.encode(run.dir, spec, split="test")
+    codes = autoencoders.encode(run.dir, spec, split="test", device="cpu")
     with torch.no_grad():
         np.testing.assert_array_equal(codes, on_cpu(run.model).eval().encode(ds.x_test).numpy())
 
@@ -380,7 +380,7 @@ def test_without_validation_data_every_epoch_runs_and_the_last_weights_stay(tmp_
 def test_encode_api(digits_run):
     codes = autoencoders.encode(digits_run.dir, "digits")
     assert codes.shape == (1797, 8) and codes.dtype == np.float32
-    test_codes = autoencoders.encode(digits_run.dir, "digits", split="test")
+    test_codes = autoencoders.encode(digits_run.dir, "digits", split="test", device="cpu")
     ds = load_dataset(DataConfig(data="digits"))
     with torch.no_grad():
         expected = autoencoders.load(digits_run.dir).encode(ds.x_test).numpy()
@@ -411,6 +411,44 @@ def test_encode_and_reconstruct_cli(digits_run, tmp_path, capsys):
 
     with pytest.raises(UserError, match="writes .png or .npy files"):
         cli_run(["reconstruct", run_dir, "--data", "digits", "--out", str(tmp_path / "r.txt")])
+
+
+def test_encode_reconstruct_and_predict_compute_on_the_device_asked_for(digits_run, tmp_path):
+    run_dir, codes = str(digits_run.dir), tmp_path / "codes.npy"
+    assert cli_run(["encode", run_dir, "--data", "digits", "--device", "cpu", "--out", str(codes)]) == 0
+    np.testing.assert_array_equal(np.load(codes), autoencoders.encode(run_dir, "digits", device="cpu"))
+    for use in (autoencoders.encode, autoencoders.reconstruct):
+        with pytest.raises(UserError, match="device must be auto, cpu or cuda, not 'gpu'"):
+            use(run_dir, "digits", device="gpu")
+    with pytest.raises(UserError, match="device must be auto, cpu or cuda"):
+        autoencoders.predict(run_dir, "digits", device="gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(UserError, match="no CUDA GPU is available; use --device cpu"):
+            cli_run(["reconstruct", run_dir, "--data", "digits", "--device", "cuda", "--out", str(codes)])
+
+
+def test_evaluate_and_score_show_progress_unless_given_quiet(digits_run, monkeypatch, tmp_path):
+    from autoencoders import api
+
+    seen = []
+    monkeypatch.setattr(api, "evaluate", lambda *a, quiet, **k: seen.append(quiet) or {})
+    run_dir = str(digits_run.dir)  # trained with quiet=True: a display's choice, not the run's
+    assert cli_run(["evaluate", run_dir]) == 0 and cli_run(["evaluate", run_dir, "--quiet"]) == 0
+    autoencoders.evaluate_run(run_dir)
+    assert seen == [False, True, True]  # the API's default: as the run trained
+    scored = []
+    monkeypatch.setattr(api, "score", lambda *a: scored.append(a[-1]) or (np.zeros(3), None))
+    for quiet in ([], ["--quiet"]):
+        assert cli_run(["score", run_dir, "--data", "digits", "--out", str(tmp_path / "s.csv"), *quiet]) == 0
+    assert scored == [False, True]
+
+
+def test_training_says_where_it_writes_unless_quiet(tmp_path, capsys):
+    settings = FAST | {"layers": [64, 8], "epochs": 1}
+    autoencoders.train(out=str(tmp_path / "loud"), **(settings | {"quiet": False}))
+    assert f"autoencoders: training in {tmp_path / 'loud'}\n" in capsys.readouterr().err
+    autoencoders.train(out=str(tmp_path / "quiet"), **settings)
+    assert "training in" not in capsys.readouterr().err
 
 
 def test_encode_data_of_the_wrong_width(digits_run, npy_data):

@@ -21,7 +21,7 @@ from .data.classes import shown
 from .data.datasets import IN_MEMORY, display_shape, for_data, load_dataset, same_data
 from .errors import DataWarning, UserError
 from .eval.likelihood import importance_sampled_nll
-from .eval.metrics import encode_all, evaluate, reconstruct_all
+from .eval.metrics import encode_all, evaluate, in_batches, reconstruct_all
 from .eval.probes import PCA
 from .io import rundir
 from .models import Autoencoder
@@ -78,12 +78,16 @@ def _open_classifier(
     return model.to(device).eval(), classes, scaler, settings
 
 
-def predict(clf_dir: str | Path, data: Data, split: str = "all") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def predict(
+    clf_dir: str | Path, data: Data, split: str = "all", device: str = "auto"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(predicted classes, class probabilities, classes) of ``data`` (a spec, or rows in memory in
     the training data's units) under a ``classify`` directory, or (clusters, cluster
-    probabilities, cluster numbers) under a ``cluster`` one."""
+    probabilities, cluster numbers) under a ``cluster`` one. ``device``: where the model computes
+    (``auto``: a GPU when there is one)."""
+    where = resolve_device(device)
     if rundir.is_clustering(clf_dir):
-        model, scaler, settings = open_clusterer(clf_dir)
+        model, scaler, settings = open_clusterer(clf_dir, where)
         classes = np.arange(model.k)
     elif not rundir.is_classifier(clf_dir):
         found = "does not exist" if not Path(clf_dir).exists() else "holds no classifier or clustering"
@@ -92,19 +96,23 @@ def predict(clf_dir: str | Path, data: Data, split: str = "all") -> tuple[np.nda
             "'autoencoders cluster', e.g. RUN/classifier-0.1 or RUN/cluster-kmeans-10"
         )
     else:
-        model, classes, scaler, settings = _open_classifier(clf_dir)
+        model, classes, scaler, settings = _open_classifier(clf_dir, where)
     x = scaled_input(Config.from_dict(settings["autoencoder"]).data, scaler, data, split)  # width checked
-    with torch.no_grad():
-        logits = torch.cat([model(c) for c in torch.from_numpy(np.ascontiguousarray(x)).split(4096)])
+    logits = in_batches(model, model, torch.from_numpy(np.ascontiguousarray(x)))  # a clusterer's: log p
     proba = torch.softmax(logits.float(), 1).numpy()
     return classes[proba.argmax(1)], proba, classes
 
 
 def evaluate_run(
-    run_dir: str | Path, data: str | None = None, labels: str | None = None, device: str = "auto"
+    run_dir: str | Path,
+    data: str | None = None,
+    labels: str | None = None,
+    device: str = "auto",
+    quiet: bool | None = None,
 ) -> dict[str, Any]:
     """Recompute a run's test metrics from its checkpoint (optionally on other data, with a
-    ``labels`` file for ``npy:`` data) on ``device`` (``auto``: a GPU when there is one)."""
+    ``labels`` file for ``npy:`` data) on ``device`` (``auto``: a GPU when there is one), with
+    progress bars unless ``quiet`` (None: as the run trained)."""
     run = open_run(run_dir, resolve_device(device))
     if data is not None:
         run.cfg.data = for_data(run.cfg.data, data, len(run.scaler[0]), labels)
@@ -112,29 +120,32 @@ def evaluate_run(
         raise UserError("--labels goes with --data, the rows it labels")
     ds = load_dataset(run.cfg.data, scaler=run.scaler)
     check_width(run.model, ds.n_features, run.cfg.data.data)
-    return evaluate(run.model, ds, iw_samples=run.model.iw_samples, quiet=run.cfg.train.quiet)
+    quiet = run.cfg.train.quiet if quiet is None else quiet
+    return evaluate(run.model, ds, iw_samples=run.model.iw_samples, quiet=quiet)
 
 
-def encode(run_dir: str | Path, data: Data, split: str = "all") -> np.ndarray:
+def encode(run_dir: str | Path, data: Data, split: str = "all", device: str = "auto") -> np.ndarray:
     """Codes of ``data`` (a data spec, or rows in memory in the data's own units: a NumPy array,
     tensor or DataFrame, whose columns are read by the run's column names) under a trained run's
-    encoder (VAE: posterior means). ``split`` picks rows of a spec; rows in memory are taken whole."""
-    run = open_run(run_dir)
+    encoder (VAE: posterior means). ``split`` picks rows of a spec; rows in memory are taken whole.
+    ``device``: where the model computes (``auto``: a GPU when there is one)."""
+    run = open_run(run_dir, resolve_device(device))
     return encode_all(run.model, torch.from_numpy(rows_of(run, data, split))).numpy()
 
 
 def reconstruct(
-    run_dir: str | Path, data: Data, split: str = "all", units: str = "scaled"
+    run_dir: str | Path, data: Data, split: str = "all", units: str = "scaled", device: str = "auto"
 ) -> tuple[np.ndarray, np.ndarray, tuple | None]:
     """(inputs, reconstructions, display shape) of ``data`` (a spec, or rows in memory in the
     data's own units) under a run. ``units="scaled"``: both in the [0, 1] per-feature scaling
     the model works in, where its losses and reported errors are measured; ``"data"``: in the
     units the toolkit reads the data in, as ``encode`` takes rows and an exported autoencoder
     gives them (uint8 pixels as value / 255, ``digits`` as value / 16, other numbers as they are;
-    inputs clipped to the training range)."""
+    inputs clipped to the training range). ``device``: where the model computes (``auto``: a GPU
+    when there is one)."""
     if units not in ("data", "scaled"):
         raise UserError(f"units must be 'data' or 'scaled', not {units!r}")
-    run = open_run(run_dir)
+    run = open_run(run_dir, resolve_device(device))
     x = rows_of(run, data, split)
     recon = reconstruct_all(run.model, torch.from_numpy(x)).numpy()
     if units == "data":
@@ -150,6 +161,7 @@ def score(
     iw_samples: int = IW_SAMPLES,
     labels: Any = None,
     device: str = "auto",
+    quiet: bool | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Per-row anomaly scores of ``data`` (a spec, or rows in memory in the training data's units)
     under a run (higher: less like the training data) and the rows' labels: class names where the
@@ -162,7 +174,7 @@ def score(
     the squared error; 0 is a perfect reconstruction. For a VAE it is the importance-sampled negative
     log-likelihood (``iw_samples`` samples; 1 gives the negative ELBO of one sample). ``labels``: a
     labels file for ``npy:`` data, or labels for rows in memory. ``device``: where the model computes the
-    scores (``auto``: a GPU when there is one).
+    scores (``auto``: a GPU when there is one). ``quiet``: no progress bar (None: as the run trained).
     """
     where = resolve_device(device)
     run = open_run(run_dir, where)
@@ -185,7 +197,8 @@ def score(
     rows = torch.from_numpy(x).to(where)
     with gpu_math("fp32", where):  # convolutions too, as the run's metrics
         if run.model.likelihood:
-            scores = importance_sampled_nll(run.model, rows, max(iw_samples, 1), quiet=run.cfg.train.quiet)
+            quiet = run.cfg.train.quiet if quiet is None else quiet
+            scores = importance_sampled_nll(run.model, rows, max(iw_samples, 1), quiet=quiet)
         else:
             with torch.no_grad():
                 parts = [rows[i : i + 4096] for i in range(0, len(rows), 4096)]
@@ -207,6 +220,7 @@ def anomaly_scores_against_pca(
     scored: tuple[np.ndarray, np.ndarray | None] | None = None,
     labels: Any = None,
     device: str = "auto",
+    quiet: bool | None = None,
 ) -> dict[str, Any]:
     """ROC-AUC and average precision of the run's anomaly scores for telling rows of
     ``anomalous_class`` (a label as ``score`` gives it: its name where the classes have names)
@@ -214,11 +228,13 @@ def anomaly_scores_against_pca(
     on the run's own training split), over the rows ``score`` scores, as ``score`` takes them (all
     by default; ``split="test"``: the rows training never saw; ``training_rows`` says whether the
     rows include those the model trained on, as far as a spec tells: the run's own data, all or
-    train rows). ``data``, ``labels`` and ``device`` as for ``score``;
+    train rows). ``data``, ``labels``, ``device`` and ``quiet`` as for ``score``;
     ``scored``: ``score``'s result for the same rows, when already computed."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    scores, y = scored if scored is not None else score(run_dir, data, split, iw_samples, labels, device)
+    scores, y = (
+        scored if scored is not None else score(run_dir, data, split, iw_samples, labels, device, quiet)
+    )
     run = open_run(run_dir)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)  # ``score`` read these rows and said so

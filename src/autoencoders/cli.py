@@ -243,8 +243,7 @@ def _classify_parser(sub) -> None:
     )
     amount = k.add_mutually_exclusive_group()
     _add_fields(k, ClassifyOptions, checked=True, place={"n_labels": amount, "labels_fraction": amount})
-    # a display's choice, not the run's: a run trained with --quiet leaves later commands' bars on
-    k.add_argument("--quiet", action="store_true", help="no progress bars or notes")
+    _quiet_flag(k)
 
 
 def _cluster_parser(sub) -> None:
@@ -265,7 +264,7 @@ def _cluster_parser(sub) -> None:
         help="output directory, a clustering in it replaced; default: RUN_DIR/cluster-<method>-<k>",
     )
     _add_fields(c, ClusterOptions, checked=True)
-    c.add_argument("--quiet", action="store_true", help="no progress bars or notes")
+    _quiet_flag(c)
 
 
 def _export_parser(sub) -> None:
@@ -306,6 +305,11 @@ def _train_parser(sub) -> None:
     _add_config_options(t)
 
 
+def _quiet_flag(parser: argparse.ArgumentParser, what: str = "no progress bars or notes") -> None:
+    # a display's choice, not the run's: a run trained with --quiet leaves later commands' bars on
+    parser.add_argument("--quiet", action="store_true", help=what)
+
+
 def _device_flag(parser: argparse.ArgumentParser) -> None:
     """``--device``, for the commands that compute with a run's model."""
     device = next(f for f in dataclasses.fields(TrainConfig) if f.name == "device")
@@ -324,9 +328,12 @@ def _rows_parsers(sub) -> None:
     e.add_argument("--data", help=_help(DATA, "the run's own data"))
     _labels_flag(e)
     _device_flag(e)
+    _quiet_flag(e)
 
-    _rows_command(
-        sub, "encode", "write codes (.npy) of data under a trained run", "output file: codes (.npy)"
+    _device_flag(
+        _rows_command(
+            sub, "encode", "write codes (.npy) of data under a trained run", "output file: codes (.npy)"
+        )
     )
     c = _rows_command(
         sub,
@@ -347,6 +354,7 @@ def _rows_parsers(sub) -> None:
             "scaled",
         ),
     )
+    _device_flag(c)
     a = _rows_command(
         sub,
         "score",
@@ -367,6 +375,7 @@ def _rows_parsers(sub) -> None:
         a, "--iw-samples", int, AT_LEAST_1, IW_SAMPLES, "VAE: importance samples per row of the NLL score"
     )
     _device_flag(a)
+    _quiet_flag(a)
 
 
 def _figure_parsers(sub) -> None:
@@ -412,13 +421,14 @@ def _figure_parsers(sub) -> None:
     )
     _ranged(i, "--steps", int, Range(2), 10, "decoded points on the line")
 
-    _rows_command(
+    p = _rows_command(
         sub,
         "predict",
         "class (or cluster) predictions of data under a classify (or cluster) output directory (CSV)",
         "output .csv: row, predicted class, probabilities",
         source="clf_dir",
     )
+    _device_flag(p)
 
 
 def _reproduce_parser(sub) -> None:
@@ -436,7 +446,7 @@ def _reproduce_parser(sub) -> None:
     )
     q.add_argument("--out", help=_help("run directory", "runs/reproduce-<name>-<budget>"))
     q.add_argument("--overwrite", action="store_true", help="replace an earlier run in --out")
-    q.add_argument("--quiet", action="store_true", help="no progress bars")
+    _quiet_flag(q, "no progress bars")
 
 
 def build_parser() -> argparse.ArgumentParser:

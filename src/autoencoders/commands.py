@@ -154,11 +154,13 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    print(json.dumps(api.evaluate_run(args.run_dir, args.data, args.labels, args.device), indent=2))
+    print(
+        json.dumps(api.evaluate_run(args.run_dir, args.data, args.labels, args.device, args.quiet), indent=2)
+    )
 
 
 def _encode(args: argparse.Namespace) -> None:
-    codes = api.encode(args.run_dir, args.data, args.split)
+    codes = api.encode(args.run_dir, args.data, args.split, args.device)
     _save_npy(args.out, codes)
     print(f"wrote {codes.shape[0]} codes of size {codes.shape[1]} to {args.out}")
 
@@ -170,7 +172,7 @@ def _reconstruct(args: argparse.Namespace) -> None:
     if not png and args.n is not None:
         raise UserError("-n applies to a .png; a .npy holds every row (--split picks the rows of a split)")
     n = args.n or 20
-    x, recon, shape = api.reconstruct(args.run_dir, args.data, args.split, args.units)
+    x, recon, shape = api.reconstruct(args.run_dir, args.data, args.split, args.units, args.device)
     if png:
         reconstruction_grid(x[:n], recon[:n], args.out, shape)
     else:
@@ -196,7 +198,7 @@ def _interpolate(args: argparse.Namespace) -> None:
 
 def _score(args: argparse.Namespace) -> None:
     scores, labels = scored = api.score(
-        args.run_dir, args.data, args.split, args.iw_samples, args.labels, args.device
+        args.run_dir, args.data, args.split, args.iw_samples, args.labels, args.device, args.quiet
     )
     m = None
     if args.anomalous_class is not None:  # checked before the scores are written
@@ -241,7 +243,7 @@ def _report(args: argparse.Namespace) -> None:
 
 
 def _predict(args: argparse.Namespace) -> None:
-    predicted, proba, classes = api.predict(args.clf_dir, args.data, args.split)
+    predicted, proba, classes = api.predict(args.clf_dir, args.data, args.split, args.device)
     _save_csv(args.out, predicted, proba, classes)
     print(f"wrote predictions of {len(predicted)} rows to {args.out}")
 

@@ -1,4 +1,7 @@
-"""Errors a user can fix: shown as one line, without a traceback."""
+"""What the user is told beside results: errors they can fix (one line, without a traceback),
+warnings, and notes on stderr."""
+
+import sys
 
 
 class UserError(ValueError):
@@ -15,3 +18,9 @@ class DataWarning(ToolkitWarning):
 
 class SettingWarning(ToolkitWarning):
     """A setting that is taken but most likely slows the run or is not what was meant."""
+
+
+def say(message: str, quiet: bool) -> None:
+    """One line on stderr, unless quiet: what a command is doing that takes long or is worth knowing."""
+    if not quiet:
+        print(f"autoencoders: {message}", file=sys.stderr)

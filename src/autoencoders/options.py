@@ -350,7 +350,7 @@ class TrainConfig:
         range=AT_LEAST_0,
     )
     threads: str = option("auto", "CPU threads: auto (CPUs this process may use; 1 for small layers) or N")
-    quiet: bool = option(False, "no progress bars")
+    quiet: bool = option(False, "no progress bars or notes")
     snapshots: int = option(
         0, "every N epochs, save test reconstructions to RUN/snapshots/ (0: off)", range=AT_LEAST_0
     )

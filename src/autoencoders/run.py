@@ -26,7 +26,7 @@ from .data.classes import shown
 from .data.datasets import Dataset, check_data_options, load_dataset, with_absolute_paths
 from .data.memory import data_name, frame_columns, save_arrays
 from .data.stream import Rows, RowStream
-from .errors import SettingWarning, UserError
+from .errors import SettingWarning, UserError, say
 from .eval.metrics import baselines, encode_all, evaluate, reconstruct_all
 from .figures import plots
 from .figures.report import write_report
@@ -245,6 +245,8 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
         out.mkdir(parents=True, exist_ok=True)
         rundir.write_config(out, cfg.to_dict())
         rundir.write_manifest(out, model.kind, ds.sample_shape, model.code_size, completed=False)
+    if main:  # where to look while it trains (snapshots, TensorBoard), and what --resume takes
+        say(f"{'training' if saved is None else 'resuming training'} in {out}", cfg.train.quiet)
     progress = Progress(out / rundir.STATE if main else None, saved)  # the training clock starts
     setup_seconds = time.perf_counter() - started  # torch's compiler stack loaded too, either way
     progress.attach("model", model)
@@ -529,16 +531,15 @@ def _snapshot(out: Path, model: Autoencoder, ds: Dataset, every: int, row: dict)
     if row["stage"] not in ("train", "fine-tune") or row["epoch"] % every:
         return
     x = ds.x_test[:10]
-    recon = reconstruct_all(model, x.to(next(model.parameters()).device)).cpu().numpy()
+    recon = reconstruct_all(model, x).numpy()
     name = f"{row['stage']}-epoch-{row['epoch']:04d}.png"
     title = f"{row['stage']}, epoch {row['epoch']}: test images over reconstructions"
     plots.reconstruction_grid(x.numpy(), recon, out / rundir.SNAPSHOTS / name, ds.image_shape, title)
 
 
 def _figures(out: Path, model: Autoencoder, ds: Dataset, history: list[dict], metrics: dict) -> None:
-    device = next(model.parameters()).device
     x = ds.x_test[:20]
-    recon = reconstruct_all(model, x.to(device)).cpu().numpy()
+    recon = reconstruct_all(model, x).numpy()
     plots.reconstruction_grid(
         x.numpy(),
         recon,

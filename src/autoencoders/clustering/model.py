@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..eval.clustering import gaussian_log_responsibilities, soft_assignment, target_distribution
-from ..eval.metrics import _batched
+from ..eval.metrics import in_batches
 from ..models import Autoencoder
 from ..models.layers import codes_as_in_use
 from ..options import TrainConfig
@@ -105,7 +105,7 @@ class Clusterer(nn.Module):
 
     def assign(self, x: torch.Tensor) -> torch.Tensor:
         """Each row's probability of each cluster (eval mode, float32, in batches)."""
-        return _batched(self, lambda rows: self(rows).exp(), x)
+        return in_batches(self, lambda rows: self(rows).exp(), x)
 
 
 class DECLosses(nn.Module):

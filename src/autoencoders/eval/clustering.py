@@ -4,11 +4,11 @@ target distribution, a Gaussian mixture, and the scores of a clustering against 
 from __future__ import annotations
 
 import math
-import sys
 
 import numpy as np
 import torch
 
+from ..errors import say
 from . import probes
 from .metrics import cached, clustering_accuracy, contingency, normalized_mutual_information
 
@@ -96,12 +96,11 @@ def kmeans_baselines(
     Unless ``quiet``, a line on stderr says when they are computed: on many wide rows, minutes."""
 
     def compute() -> dict[str, float]:
-        if not quiet:
-            print(
-                f"autoencoders: k-means on the {len(x)} rows themselves and on their PCA codes, the "
-                "clusters' baselines (once: cached for these rows)",
-                file=sys.stderr,
-            )
+        say(
+            f"k-means on the {len(x)} rows themselves and on their PCA codes, the clusters' baselines "
+            "(once: cached for these rows)",
+            quiet,
+        )
         rows = x.to(device)
         pca = probes.PCA(rows, code_size)
         out = {}

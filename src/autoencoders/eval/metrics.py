@@ -23,22 +23,26 @@ from .likelihood import elbo_parts, importance_sampled_nll
 
 
 @torch.no_grad()
-def _batched(model: nn.Module, fn, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+def in_batches(model: nn.Module, fn, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
     """``fn`` over ``x`` in eval mode, restoring the model's mode afterwards: fp32 results, float64
-    for float64 rows (through a float64 model); in fp32 on a GPU too."""
+    for float64 rows (through a float64 model); in fp32 on a GPU too. Each batch computes on the
+    model's device, so rows on the host never sit on a GPU whole; the result is on ``x``'s device."""
     dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-    with eval_mode(model), gpu_math("fp32", x.device):
-        return torch.cat([fn(x[i : i + batch_size]).to(dtype) for i in range(0, len(x), batch_size)])
+    where = next(model.parameters()).device
+    with eval_mode(model), gpu_math("fp32", where):
+        return torch.cat(
+            [fn(x[i : i + batch_size].to(where)).to(x.device, dtype) for i in range(0, len(x), batch_size)]
+        )
 
 
 def encode_all(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Codes of all rows of ``x`` (eval mode, fp32)."""
-    return _batched(model, model.encode, x)
+    return in_batches(model, model.encode, x)
 
 
 def reconstruct_all(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Reconstructions of all rows of ``x`` (eval mode, fp32)."""
-    return _batched(model, model.reconstruct, x)
+    return in_batches(model, model.reconstruct, x)
 
 
 def reconstruction_errors(
@@ -319,7 +323,7 @@ def evaluate(
     x_test = ds.x_test.to(device)
     z_test = encode_all(model, x_test) if test_codes is None else test_codes
     # the decoded codes: as large as the test rows, which are on the device already
-    ae = reconstruction_errors(x_test, _batched(model, model.decode, z_test))
+    ae = reconstruction_errors(x_test, in_batches(model, model.decode, z_test))
     own = {"test_mse": ae["mse"], "test_sse_per_image": ae["sse_per_image"], "test_psnr": ae["psnr"]}
     if model.likelihood:
         own |= likelihood_metrics(model, x_test, iw_samples, quiet)

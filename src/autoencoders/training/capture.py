@@ -8,14 +8,13 @@ before Python issues the next), so replaying the recorded kernels is where its s
 from __future__ import annotations
 
 import contextlib
-import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator
 
 import torch
 
-from ..errors import UserError
+from ..errors import UserError, say
 from ..runtime.distributed import rank_and_size
 from .steps import Batch, Step
 
@@ -25,12 +24,6 @@ RECORDING = threading.Lock()
 # an epoch with fewer full batches than this runs eagerly when it would need a graph of its own:
 # recording and instantiating a graph costs several eager steps, which a few replays cannot repay
 CAPTURE_WORTH = 8
-
-
-def say(message: str, quiet: bool) -> None:
-    """One line on stderr, unless quiet."""
-    if not quiet:
-        print(f"autoencoders: {message}", file=sys.stderr)
 
 
 class CudaGraphs:
