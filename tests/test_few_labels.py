@@ -4,7 +4,9 @@ training that learns from unlabelled rows, and the ladder network."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
+import math
 import re
 
 import numpy as np
@@ -13,6 +15,7 @@ import torch
 from helpers import FAST, on_cpu
 
 import autoencoders
+from autoencoders.classify import few_labels
 from autoencoders.classify.few_labels import FewLabels, labelled_subset, train_classifier
 from autoencoders.classify.heads import KNNHead
 from autoencoders.classify.ladder import Combinator, Ladder
@@ -67,6 +70,30 @@ def test_validation_labels_come_from_the_validation_split_and_stop_training(digi
     assert result.metrics["validation_labels"] == 20
     assert len(result.history) < 300  # the validation cross-entropy stopped improving
     assert {"val_loss", "val_accuracy", "train_accuracy"} <= set(result.history[0])
+
+
+def test_without_a_validation_split_validation_labels_come_from_training_rows_not_labelled(digits_run, ds):
+    """A run trained with --val-fraction 0 still judges its epochs (to stop early and keep the best
+    weights): on as many labels of other training rows."""
+    seen = {}
+    real = few_labels.fit
+
+    def spy(step, rows, val, *args, **kw):
+        seen["val"] = val
+        return real(step, rows, val, *args, **kw)
+
+    no_val = dataclasses.replace(ds, x_val=ds.x_val[:0], y_val=ds.y_val[:0])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(few_labels, "fit", spy)
+        result = _train(digits_run, no_val, n_labels=20, epochs=5)
+    assert result.metrics["validation_labels"] == 20 and result.metrics["validation_from"] == "train"
+    assert all(math.isfinite(h["val_loss"]) for h in result.history)
+    labelled = {tuple(r) for r in ds.x_train[FewLabels(n_labels=20).subset(ds.y_train.numpy(), 0)].tolist()}
+    x_val, y_val = (t.cpu() for t in seen["val"])
+    assert len(x_val) == 20 and not labelled & {tuple(r) for r in x_val.tolist()}  # none of them labelled
+    rows = [ds.x_train.tolist().index(r) for r in x_val.tolist()]  # training rows, with their own labels
+    assert y_val.tolist() == ds.y_train[rows].tolist()
+    assert _train(digits_run, ds, n_labels=20, epochs=1).metrics["validation_from"] == "val"
 
 
 def test_frozen_encoder_weights_are_unchanged(digits_run, ds):

@@ -265,7 +265,13 @@ def _classify(args: argparse.Namespace) -> None:
         )
         + f") with {m['labelled_examples']} labelled "
         f"examples ({100 * m['labels_used_fraction']:.2f} % of the training labels) and "
-        f"{m['validation_labels']} for validation, {m['train_seconds']:.1f} s"
+        f"{m['validation_labels']} for validation"
+        + (
+            " (of the training rows: the run has no validation split)"
+            if m["validation_from"] == "train"
+            else ""
+        )
+        + f", {m['train_seconds']:.1f} s"
     )
     print(f"wrote {result.out}")
 

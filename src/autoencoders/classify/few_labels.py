@@ -86,7 +86,8 @@ class FewLabels(ClassifyOptions):
     the autoencoder's own loss per input feature on every training row, corrupted as in the
     run) or ``ladder`` (a ladder network over the encoder's widths, input and layer noise
     ``ladder_noise``). ``n_labels`` (class-balanced) or ``labels_fraction`` (stratified) of the
-    training labels are used, and as many of the validation split's for early stopping.
+    training labels are used, and as many of the validation split's for early stopping (without a
+    validation split, of the other training rows').
     """
 
     corrupt: Callable[[torch.Tensor], torch.Tensor] | None = None  # the run's own input corruption
@@ -203,10 +204,19 @@ def train_classifier(
     device = next(autoencoder.parameters()).device
     rows = how.subset(y_train, cfg.seed)
     train = (ds.x_train[rows].to(device), torch.from_numpy(y_train[rows]).to(device))
-    # validation labels are as scarce as training labels: as many, from the validation split
-    vrows = how.subset(y_val, cfg.seed, cap=True) if y_val is not None and len(y_val) else np.arange(0)
+    # validation labels are as scarce as training labels: as many, from the validation split, or
+    # without one (--val-fraction 0) from the training rows not labelled, so that training still
+    # stops early and keeps its best weights
+    x_val, val_from, seed = ds.x_val, "val", cfg.seed
+    if y_val is None or not len(y_val):
+        rest = np.setdiff1d(np.arange(len(y_train)), rows)
+        x_val, y_val, val_from = ds.x_train[rest], y_train[rest], "train"
+        # a draw of its own: the labelled draw's seed would pick each labelled row's neighbours
+        # within its class, often the same writer's or source's
+        seed = int(np.random.SeedSequence((cfg.seed, 1)).generate_state(1)[0])
+    vrows = how.subset(y_val, seed, cap=True) if len(y_val) else np.arange(0)
     if len(vrows):
-        val = (ds.x_val[vrows].to(device), torch.from_numpy(y_val[vrows]).to(device))
+        val = (x_val[vrows].to(device), torch.from_numpy(y_val[vrows]).to(device))
     else:
         val = (train[0][:0], train[1][:0])
     semi_supervised = how.method in ("semi", "ladder")  # their epochs pass over every training row
@@ -253,6 +263,7 @@ def train_classifier(
         "n_labels": how.n_labels,
         "labelled_examples": len(rows),
         "validation_labels": len(vrows),
+        "validation_from": val_from if len(vrows) else None,  # the split its rows came from
         "from_scratch": how.from_scratch,
         "unfreeze_epochs": how.unfreeze_epochs,
         # the fraction actually used: at least one label per class, rounded per class
