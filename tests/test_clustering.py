@@ -17,13 +17,16 @@ import autoencoders
 from autoencoders.cli import main
 from autoencoders.clustering.methods import Clustering, find_clusters
 from autoencoders.errors import UserError
+from autoencoders.eval import probes
 from autoencoders.eval.clustering import (
     adjusted_rand_index,
     cluster_scores,
     gaussian_log_responsibilities,
+    kmeans_baselines,
     soft_assignment,
     target_distribution,
 )
+from autoencoders.eval.metrics import PROBE_ROWS
 from autoencoders.options import CLUSTER_METHODS
 from autoencoders.trained import open_run
 
@@ -242,3 +245,20 @@ def test_labels_of_the_wrong_length_unlabelled_rows_and_collapsed_codes_are_refu
     (tmp_path / "c" / "notes.txt").write_text("mine")
     with pytest.raises(UserError, match="holds files that are not a clustering's"):
         autoencoders.cluster(run, out=tmp_path / "c")
+
+
+def test_kmeans_baselines_on_many_wide_rows_fit_the_raw_rows_on_a_sample_and_assign_every_row(monkeypatch):
+    fitted, real = [], probes.kmeans
+    monkeypatch.setattr(probes, "kmeans", lambda z, *a, **kw: fitted.append(len(z)) or real(z, *a, **kw))
+    generator = torch.Generator().manual_seed(0)
+    y = torch.arange(PROBE_ROWS + 5000) % 3
+    x = torch.randn(len(y), 4, generator=generator) * 0.1 + torch.eye(4)[y]  # three blobs
+    scores = kmeans_baselines(x, y.numpy(), 3, 2, seed=0, n_init=1, device="cpu")
+    assert fitted == [PROBE_ROWS, len(x)]  # the raw rows' centres from a sample; PCA codes from all
+    assert scores["pixels_kmeans_accuracy"] == scores["pca_kmeans_accuracy"] == 1.0  # every row assigned
+
+
+def test_nearest_centre_assigns_rows_as_kmeans_does():
+    z = torch.randn(500, 6, generator=torch.Generator().manual_seed(1))
+    labels, _, centres = probes.kmeans(z, 4, n_init=2, seed=0)
+    assert torch.equal(probes.nearest_centre(z, centres), labels)

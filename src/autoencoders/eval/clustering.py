@@ -10,7 +10,14 @@ import torch
 
 from ..errors import say
 from . import probes
-from .metrics import cached, clustering_accuracy, contingency, normalized_mutual_information
+from .metrics import (
+    PROBE_ROWS,
+    cached,
+    clustering_accuracy,
+    contingency,
+    normalized_mutual_information,
+    sample_rows,
+)
 
 
 def soft_assignment(z: torch.Tensor, centres: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
@@ -93,7 +100,10 @@ def kmeans_baselines(
     """``cluster_scores`` of k-means (``k`` clusters, ``n_init`` restarts) on the rows ``x``
     themselves and on their PCA codes of ``code_size`` components (PCA fitted on the same rows),
     keys prefixed ``pixels_kmeans_`` and ``pca_kmeans_``; cached on disk per rows and settings.
-    Unless ``quiet``, a line on stderr says when they are computed: on many wide rows, minutes."""
+    Over more than ``PROBE_ROWS`` rows, k-means on the rows themselves (as wide as the data, the
+    slow one) fits its centres on a fixed-seed sample of that many and every row goes to its nearest
+    centre: on 70,000 Fashion-MNIST images 24 s instead of 76 s on 2 CPU cores, accuracy 0.543
+    against 0.540. Unless ``quiet``, a line on stderr says when they are computed."""
 
     def compute() -> dict[str, float]:
         say(
@@ -104,10 +114,13 @@ def kmeans_baselines(
         rows = x.to(device)
         pca = probes.PCA(rows, code_size)
         out = {}
+        fit = {"pixels": sample_rows(len(rows)).to(rows.device), "pca": slice(None)}  # codes: all rows
         for name, features in (("pixels", rows), ("pca", pca.transform(rows).float())):
-            pred = probes.kmeans(features, k, n_init=n_init, seed=seed)[0].cpu().numpy()
+            centres = probes.kmeans(features[fit[name]], k, n_init=n_init, seed=seed)[2]
+            pred = probes.nearest_centre(features, centres).cpu().numpy()
             out |= {f"{name}_kmeans_{key}": v for key, v in cluster_scores(y, pred).items()}
         return out
 
     labels = torch.from_numpy(np.unique(y, return_inverse=True)[1])  # labels of any type, as numbers
-    return cached((x, labels), compute, prefix=f"kmeans-k{k}-pca{code_size}-seed{seed}-init{n_init}-")
+    prefix = f"kmeans-k{k}-pca{code_size}-seed{seed}-init{n_init}-fit{PROBE_ROWS}-"
+    return cached((x, labels), compute, prefix=prefix)

@@ -203,13 +203,21 @@ def cached(arrays: tuple[torch.Tensor | None, ...], compute: Callable[[], dict],
 PROBE_ROWS = 20_000
 
 
+def sample_rows(rows: int, n: int = PROBE_ROWS, seed: int = 0) -> torch.Tensor:
+    """Indices of ``n`` of ``rows`` rows drawn without replacement (all of them when there are no
+    more), in order."""
+    if rows <= n:
+        return torch.arange(rows)
+    return torch.randperm(rows, generator=torch.Generator().manual_seed(seed))[:n].sort().values
+
+
 def probe_sample(
     x: torch.Tensor, y: torch.Tensor, n: int = PROBE_ROWS, seed: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """All rows of (``x``, ``y``), or ``n`` of them drawn without replacement, in order."""
     if len(x) <= n:
         return x, y
-    pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n].sort().values
+    pick = sample_rows(len(x), n, seed)
     return x[pick.to(x.device)], y[pick.to(y.device)]
 
 

@@ -155,6 +155,12 @@ def _nearest(
     return torch.cat([p.indices for p in parts]), torch.cat([p.values for p in parts])
 
 
+def nearest_centre(z: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """Each row's nearest of ``centres`` (as ``kmeans`` assigns them)."""
+    z = z.float()
+    return _nearest(z, centres, (z * z).sum(1))[0]
+
+
 def _kmeans_plus_plus(
     z: torch.Tensor, k: int, generator: torch.Generator, norms: torch.Tensor
 ) -> torch.Tensor:
