@@ -199,6 +199,11 @@ def test_cluster_command_prints_scores_and_the_report_gets_a_section(blobs_run, 
     assert (run / "cluster-gmm-3" / "clusters.json").is_file()
     page = (run / "report.html").read_text()
     assert "Clusters" in page and "cluster-gmm-3" in page
+    with pytest.raises(SystemExit) as e:  # another split's clustering goes beside it
+        main(["cluster", str(run), "--method", "gmm", "--k", "3", "--split", "test", "--quiet"])
+    assert e.value.code == 0
+    assert json.loads((run / "cluster-gmm-3-test" / "clusters.json").read_text())["split"] == "test"
+    assert json.loads((run / "cluster-gmm-3" / "clusters.json").read_text())["split"] == "all"
 
 
 @pytest.mark.parametrize(

@@ -261,7 +261,7 @@ def _cluster_parser(sub) -> None:
     c.add_argument(
         "--out",
         type=Path,
-        help="output directory, a clustering in it replaced; default: RUN_DIR/cluster-<method>-<k>",
+        help="output directory, a clustering in it replaced; default: RUN_DIR/cluster-<method>-<k>[-<split>]",
     )
     _add_fields(c, ClusterOptions, checked=True)
     _quiet_flag(c)

@@ -56,7 +56,8 @@ def cluster(
     k-means on the raw rows and on PCA codes of the run's code size.
 
     Writes ``clusters.csv``, ``clusters.json``, the weights that assign new rows (not for
-    ``manifold``) and two figures to ``out`` (default ``RUN_DIR/cluster-<method>-<k>``; a
+    ``manifold``) and two figures to ``out`` (default ``RUN_DIR/cluster-<method>-<k>``, with
+    ``-<split>`` after it for a split other than ``all``; a
     clustering already there is replaced, other files refuse it), and the run's report anew
     when it has one.
     """
@@ -79,7 +80,10 @@ def cluster(
                 "give it, --k (2 or more)"
             )
     how.check(len(x))
-    out = Path(out) if out is not None else Path(run_dir) / how.name()
+    split = split if data is None or isinstance(data, str) else "all"  # rows in memory: all of them
+    if out is None:  # one split's clustering beside another's, not in its place
+        out = Path(run_dir) / (how.name() + ("" if split == "all" else f"-{split}"))
+    out = Path(out)
     rundir.check_output_dir(out, rundir.is_clustering(out), "clustering")
     device = resolve_device(cfg.train.device)
     cfg.train.precision = later_precision(run_dir, cfg.train.precision, device)
@@ -92,7 +96,7 @@ def cluster(
         "k": how.k,
         "rows": len(x),
         "data": _name(run, data),
-        "split": split if data is None or isinstance(data, str) else "all",
+        "split": split,
         "seconds": result.seconds,
         "cluster_sizes": np.bincount(result.labels, minlength=how.k).tolist(),
     }
