@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from helpers import FAST, on_cpu
+from helpers import DEVICE, FAST, on_cpu
 
 import autoencoders
 from autoencoders.classify.few_labels import labelled_subset
@@ -190,17 +190,19 @@ def test_a_classifier_directory_reloads_and_predicts(digits_run, tmp_path, capsy
     x = autoencoders.reconstruct(digits_run.dir, "digits", "test")[0]
     with torch.no_grad():
         assert torch.equal(loaded(torch.from_numpy(x)), on_cpu(result.model).eval()(torch.from_numpy(x)))
-    predicted, proba, classes = autoencoders.predict(out, "digits", split="test")
+    predicted, proba, classes = autoencoders.predict(out, "digits", split="test", device=DEVICE)
     assert list(classes) == list(range(10)) and proba.shape == (len(x), 10)
     assert (predicted == proba.argmax(1)).all()
     assert (predicted == autoencoders.load_dataset(digits_run.config.data).y_test.numpy()).mean() == (
         pytest.approx(result.metrics["test_accuracy"])
     )
     csv_path = tmp_path / "pred.csv"
-    assert cli_run(["predict", str(out), "--data", "digits", "--split", "test", "--out", str(csv_path)]) == 0
+    argv = ["predict", str(out), "--data", "digits", "--split", "test", "--device", DEVICE]
+    assert cli_run([*argv, "--out", str(csv_path)]) == 0
     assert b"\r" not in csv_path.read_bytes()  # lines end as in every file the toolkit writes
     lines = csv_path.read_text().splitlines()
     assert lines[0] == "row,predicted," + ",".join(f"p_{c}" for c in range(10)) and len(lines) == len(x) + 1
+    assert [int(line.split(",")[1]) for line in lines[1:]] == predicted.tolist()
     with pytest.raises(UserError, match="give a file name ending in .csv"):
         cli_run(["predict", str(out), "--data", "digits", "--out", str(tmp_path / "p.txt")])
     with pytest.raises(UserError, match="holds no classifier or clustering"):

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from helpers import FAST, on_cpu
+from helpers import DEVICE, FAST, on_cpu
 from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
 
@@ -130,7 +130,8 @@ def test_a_saved_clusterer_reloads_to_identical_assignments_of_new_rows(blobs_ru
     )
     assert np.array_equal(clusterer.assign(scaled).argmax(1).numpy(), result.labels)
     assert clusterer.assign(scaled).dtype == torch.float32  # the rows' precision, whatever the centres'
-    predicted, proba, clusters = autoencoders.predict(tmp_path / "c", f"npy:{run.parent / 'x.npy'}")
+    new_rows = f"npy:{run.parent / 'x.npy'}"
+    predicted, proba, clusters = autoencoders.predict(tmp_path / "c", new_rows, device=DEVICE)
     assert np.array_equal(predicted, result.labels) and proba.shape == (240, 4)
 
 

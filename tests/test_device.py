@@ -9,6 +9,7 @@ import math
 import traceback
 from collections.abc import Callable, Iterator
 
+import numpy as np
 import pytest
 import torch
 from helpers import FAST, ctrl_c_at_batch
@@ -662,3 +663,16 @@ def test_host_rows_go_through_a_gpu_model_batch_by_batch_and_come_back_to_the_ho
     assert torch.allclose(encode_all(gpu, x), codes, atol=1e-5)
     assert torch.allclose(reconstruct_all(gpu, x), recon, atol=1e-5)
     assert reconstruct_all(gpu, x.cuda()).device.type == "cuda"
+
+
+@GPU
+def test_predict_computes_on_a_gpu_with_rows_from_the_host(tmp_path):
+    """A classifier's and a Gaussian mixture's predictions of host rows, computed on the GPU, are
+    the CPU's."""
+    run = autoencoders.train(data="digits", layers=[64, 32, 8], epochs=2, out=str(tmp_path / "r"), **FAST)
+    clf = autoencoders.classify(run.dir, 0.5, out=tmp_path / "clf", epochs=2, **FAST).out
+    gmm = autoencoders.cluster(run.dir, method="gmm", out=tmp_path / "gmm", quiet=True).out
+    for where in (clf, gmm):
+        gpu, cpu = (autoencoders.predict(where, "digits", "test", device=d) for d in ("cuda", "cpu"))
+        assert (gpu[0] == cpu[0]).mean() > 0.99  # a row on a boundary may go either way
+        np.testing.assert_allclose(gpu[1], cpu[1], atol=1e-4)

@@ -207,7 +207,7 @@ def test_ladder_costs_train_and_reload(digits_run, ds, tmp_path):
     with torch.no_grad():
         expected = on_cpu(result.model).eval()(torch.from_numpy(rows))  # on the CPU, as the loaded ladder
         assert torch.equal(loaded(torch.from_numpy(rows)), expected)
-    predicted, _, _ = autoencoders.predict(out, "digits", split="test")
+    predicted, _, _ = autoencoders.predict(out, "digits", split="test", device="cpu")
     assert (predicted == expected.argmax(1).numpy()).all()
 
 

@@ -40,7 +40,8 @@ def test_a_data_frame_trains_and_every_command_takes_frames_arrays_and_tensors(f
     assert scores.shape == (30,) and labels is None
     found = autoencoders.cluster(run.dir, data=x, labels=y, out=tmp_path / "clusters", quiet=True)
     assert found.summary["k"] == 10 and found.summary["rows"] == len(x)
-    assert np.array_equal(autoencoders.predict(tmp_path / "clusters", x.head(20))[0], found.labels[:20])
+    predicted = autoencoders.predict(tmp_path / "clusters", x.head(20), device=DEVICE)[0]
+    assert np.array_equal(predicted, found.labels[:20])
     assert autoencoders.evaluate_run(run.dir, device=DEVICE)["test_sse_per_image"] == pytest.approx(
         run.metrics["test_sse_per_image"]
     )

@@ -207,18 +207,17 @@ def train_classifier(
     # validation labels are as scarce as training labels: as many, from the validation split, or
     # without one (--val-fraction 0) from the training rows not labelled, so that training still
     # stops early and keeps its best weights
-    x_val, val_from, seed = ds.x_val, "val", cfg.seed
-    if y_val is None or not len(y_val):
+    if y_val is not None and len(y_val):
+        vrows = how.subset(y_val, cfg.seed, cap=True)
+        x_val, y_val, val_from = ds.x_val[vrows], y_val[vrows], "val"
+    else:
         rest = np.setdiff1d(np.arange(len(y_train)), rows)
-        x_val, y_val, val_from = ds.x_train[rest], y_train[rest], "train"
         # a draw of its own: the labelled draw's seed would pick each labelled row's neighbours
         # within its class, often the same writer's or source's
         seed = int(np.random.SeedSequence((cfg.seed, 1)).generate_state(1)[0])
-    vrows = how.subset(y_val, seed, cap=True) if len(y_val) else np.arange(0)
-    if len(vrows):
-        val = (x_val[vrows].to(device), torch.from_numpy(y_val[vrows]).to(device))
-    else:
-        val = (train[0][:0], train[1][:0])
+        vrows = rest[how.subset(y_train[rest], seed, cap=True)] if len(rest) else rest  # sorted
+        x_val, y_val, val_from = ds.x_train[vrows], y_train[vrows], "train"
+    val = (x_val.to(device), torch.from_numpy(y_val).to(device))
     semi_supervised = how.method in ("semi", "ladder")  # their epochs pass over every training row
     unlabelled = ds.x_train.to(device) if semi_supervised else None
     rows_per_epoch = len(ds.x_train) if semi_supervised else len(rows)

@@ -28,7 +28,7 @@ def in_batches(model: nn.Module, fn, x: torch.Tensor, batch_size: int = 4096) ->
     for float64 rows (through a float64 model); in fp32 on a GPU too. Each batch computes on the
     model's device, so rows on the host never sit on a GPU whole; the result is on ``x``'s device."""
     dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-    where = next(model.parameters()).device
+    where = next(model.parameters(), x).device  # a module without parameters computes where x is
     with eval_mode(model), gpu_math("fp32", where):
         return torch.cat(
             [fn(x[i : i + batch_size].to(where)).to(x.device, dtype) for i in range(0, len(x), batch_size)]
