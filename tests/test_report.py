@@ -39,7 +39,10 @@ def test_the_settings_table_shows_the_options_as_given_however_the_report_is_wri
     given = run.cfg.train.precision
     run.cfg.train.precision = "bf16" if given != "bf16" else "fp32"  # as training resolves auto in memory
     page = write_report(digits_run.dir, tmp_path / "r.html", run=run).read_text()
-    assert f"<tr><td>precision</td><td>{given}</td></tr>" in page
+    assert f"<tr><td>precision</td><td>{given}</td><td>auto</td></tr>" in page  # beside its default
+    changed, defaults = page.split("Left at their defaults")
+    assert '<tr><td>epochs</td><td class="num">3</td><td class="num">100</td></tr>' in changed
+    assert "<tr><td>optimizer</td><td>adam</td></tr>" in defaults and "optimizer" not in changed
 
 
 def test_report_command_writes_where_told(digits_run, tmp_path, capsys):

@@ -104,8 +104,7 @@ def write_report(
         "<h2>All metrics</h2>",
         _table(["metric", "value"], [(k, v) for k, v in metrics.items()]),
         "<h2>Settings</h2>",
-        # as config.json holds them (as given: ``auto`` stays auto, and metrics say what it chose)
-        _table(["option", "value"], sorted(Config.load_json(run_dir / rundir.CONFIG).flat().items())),
+        *_settings(Config.load_json(run_dir / rundir.CONFIG)),
         "</body></html>",
     ]
     write_text(path, "\n".join(page) + "\n")
@@ -172,6 +171,21 @@ def _comparison(metrics: dict) -> str:
             (f"test NLL, nats per image (importance-sampled{sample})", metrics["test_nll"], None, None)
         )
     return _table(["", "this model", code, "raw pixels"], rows)
+
+
+def _settings(cfg: Config) -> list[str]:
+    """The run's settings as config.json holds them (``auto`` stays auto; the metrics say what it
+    chose): those that differ from a default run of its kind first, beside the default, then the
+    rest."""
+    defaults = Config.from_dict({"model": {"model": cfg.model.model}}).flat()
+    values = sorted(cfg.flat().items())
+    changed = [(k, v, defaults[k]) for k, v in values if v != defaults[k]]
+    return [
+        "<p>Set for this run (data, widths and class names as training recorded them):</p>",
+        _table(["option", "value", "default"], changed),
+        "<p>Left at their defaults:</p>",
+        _table(["option", "value"], [(k, v) for k, v in values if v == defaults[k]]),
+    ]
 
 
 def _table(header: list[str], rows: list) -> str:
