@@ -345,10 +345,9 @@ def classify(
     weights (a run without a validation split lends them from training rows not labelled).
     Without ``epochs``, training runs for at least 1,000 updates and 10 epochs, and stops after
     10 epochs (or 100 updates, whichever is longer) without a better validation loss; an epoch
-    of ``semi`` and ``ladder`` passes over every training row. Writes the
-    classifier's weights, settings and ``metrics.json`` to ``out`` (default:
-    ``RUN_DIR/classifier-<amount>[-<method>]``; a classifier already there is replaced, any other
-    files refuse it).
+    of ``semi`` and ``ladder`` passes over every training row. Writes the classifier's weights,
+    settings and ``metrics.json`` to ``out`` (default: ``RUN_DIR/classifier-<amount>[-<method>]``;
+    a classifier already there is replaced, any other files refuse it).
     """
     run = open_run(run_dir)
     cfg = copy.deepcopy(run.cfg)  # the run's own config is recorded as it was

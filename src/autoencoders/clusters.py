@@ -56,10 +56,9 @@ def cluster(
     k-means on the raw rows and on PCA codes of the run's code size.
 
     Writes ``clusters.csv``, ``clusters.json``, the weights that assign new rows (not for
-    ``manifold``) and two figures to ``out`` (default ``RUN_DIR/cluster-<method>-<k>``, with
-    ``-<split>`` after it for a split other than ``all``; a
-    clustering already there is replaced, other files refuse it), and the run's report anew
-    when it has one.
+    ``manifold``) and two figures to ``out`` (default ``RUN_DIR/cluster-<method>-<k>``, and
+    ``-<split>`` after it for a split other than ``all``; a clustering already there is replaced,
+    other files refuse it), and the run's report anew when it has one.
     """
     run = open_run(run_dir)
     own, rest = split_options(options, ClusterOptions, option_names())
