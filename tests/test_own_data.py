@@ -313,9 +313,9 @@ def test_class_names_are_recorded_and_number_every_later_file_alike(tmp_path, mo
 
     drawn, scatter = {}, plots.scatter
 
-    def spy(points, labels, path, axes, title, order):
+    def spy(points, labels, path, axes, title, order, names=None):
         drawn.update(o=order, y=set(labels))
-        scatter(points, labels, path, axes, title, order)
+        scatter(points, labels, path, axes, title, order, names)
 
     monkeypatch.setattr(plots, "scatter", spy)
     autoencoders.visualize(reordered.dir, "latent", tmp_path / "latent.png")

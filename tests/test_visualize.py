@@ -156,3 +156,21 @@ def test_snapshots_save_reconstructions_every_n_epochs_without_changing_training
     assert (tmp_path / "snap" / "snapshots" / "train-epoch-0002.png").read_bytes()[:8] == PNG_MAGIC
     for k, v in plain.model.state_dict().items():
         assert torch.equal(snap.model.state_dict()[k], v), k
+
+
+def test_legends_name_fashion_mnist_items_beside_their_class_numbers(monkeypatch, tmp_path):
+    from autoencoders.data.classes import item_names
+
+    names = item_names("fashion-mnist")
+    assert names[5] == "Sandal" and len(names) == 10 and item_names("digits") is None
+    legends, save = [], plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: legends.append(fig) or save(fig, path))
+    points, labels = np.random.default_rng(0).normal(size=(30, 2)), np.arange(30) % 3
+    plots.scatter(points, labels, tmp_path / "s.png", ("a", "b"), "t", names=names)
+    plots.cluster_map(points, labels, labels, tmp_path / "c.png", ("a", "b"), "t", names=names)
+    texts = [[t.get_text() for t in ax.get_legend().get_texts()] for fig in legends for ax in fig.axes]
+    assert texts == [
+        ["0 T-shirt/top", "1 Trouser", "2 Pullover"],
+        ["0", "1", "2"],
+        ["0 T-shirt/top", "1 Trouser", "2 Pullover"],
+    ]

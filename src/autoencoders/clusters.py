@@ -11,7 +11,7 @@ import torch
 
 from .clustering.methods import Clustering, ClusterResult, find_clusters
 from .config import option_names
-from .data.classes import shown
+from .data.classes import item_names, shown
 from .errors import UserError
 from .eval.clustering import cluster_scores, kmeans_baselines
 from .eval.probes import PCA
@@ -116,7 +116,7 @@ def cluster(
     result.summary, result.out = summary, out
     saved = None if result.clusterer.embed is not None else result.clusterer.state_dict()
     rundir.write_clusters(out, result.labels, shown(y, classes), summary, saved, run.scaler)
-    _figures(out, run, x, shown(y, classes), result, classes)
+    _figures(out, run, x, shown(y, classes), result, classes, item_names(summary["data"]))
     report = Path(run_dir) / REPORT
     if report.is_file() and out.resolve().parent == Path(run_dir).resolve():
         write_report(run_dir)  # with this clustering's section
@@ -155,9 +155,10 @@ def _figures(
     y: np.ndarray | None,
     result: ClusterResult,
     classes: list[str] | None,
+    names: tuple[str, ...] | None,
 ) -> None:
     """The most confident members of every cluster, and the rows' 2-D map by cluster and by label
-    (``y`` as shown, ``classes`` the order of their names)."""
+    (``y`` as shown, ``classes`` the order of their names, ``names`` those of class numbers)."""
     confidence = result.confidence
     groups = []
     for j in range(result.clusterer.k):
@@ -187,4 +188,6 @@ def _figures(
         axes = (f"{where} 0", "row (a sample, in no order)")
     title = f"{len(keep)} of {len(x)} rows: {result.summary['method']}, k = {result.clusterer.k}"
     labels = None if y is None else y[keep]
-    plots.cluster_map(points, result.labels[keep], labels, out / rundir.CLUSTER_MAP, axes, title, classes)
+    plots.cluster_map(
+        points, result.labels[keep], labels, out / rundir.CLUSTER_MAP, axes, title, classes, names
+    )

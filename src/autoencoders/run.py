@@ -22,7 +22,7 @@ import torch
 from . import kinds
 from .config import Config, all_sections, load_toml
 from .data.batches import first_batch
-from .data.classes import shown
+from .data.classes import item_names, shown
 from .data.datasets import Dataset, check_data_options, load_dataset, with_absolute_paths
 from .data.memory import data_name, frame_columns, save_arrays
 from .data.stream import Rows, RowStream
@@ -478,7 +478,7 @@ def _report(
         (ds.offset.numpy(), ds.span.numpy()),
     )
     y_test = None if ds.y_test is None else shown(ds.y_test.numpy(), ds.classes)
-    rows = FigureRows(ds.x_test, y_test, opened.model, test_codes, ds.classes)
+    rows = FigureRows(ds.x_test, y_test, opened.model, test_codes, ds.classes, item_names(cfg.data.data))
     write_report(out, run=opened, rows=rows, metrics=metrics)
 
 

@@ -51,6 +51,28 @@ def number_classes(values: np.ndarray, source: str) -> np.ndarray:
     return values.astype(np.int64)
 
 
+# what figures call the class numbers of built-in data: Fashion-MNIST's items (digits name themselves)
+ITEM_NAMES = {
+    "fashion-mnist": (
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    )
+}
+
+
+def item_names(spec: str | None) -> tuple[str, ...] | None:
+    """The names of the class numbers of ``spec``'s built-in data, for legends; None for other data."""
+    return ITEM_NAMES.get(spec) if isinstance(spec, str) else None
+
+
 def shown(y: np.ndarray | None, classes: list[str] | None) -> np.ndarray | None:
     """Class indices ``y`` as people read them: their names where ``classes`` names them."""
     return y if y is None or classes is None else np.asarray(classes)[y]

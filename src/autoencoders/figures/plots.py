@@ -137,10 +137,12 @@ def _scatter_on(
     axes: tuple[str, str],
     title: str,
     palette: str | None = None,
+    names: tuple[str, ...] | None = None,
 ) -> None:
     """``points`` on ``ax`` under ``axes``' names and ``title``, one colour per group (at most 20 in
     the legend; ``palette`` "clusters": other colours than the labels' tab10 or tab20), the groups in
-    ``order`` (class names in the order of their numbers) or sorted."""
+    ``order`` (class names in the order of their numbers) or sorted; class numbers in the legend
+    followed by their ``names`` where given."""
     plt = _pyplot()
     ax.set_xlabel(axes[0])
     ax.set_ylabel(axes[1])
@@ -161,7 +163,9 @@ def _scatter_on(
         for i, c in enumerate(classes[:20]):
             keep = groups == c
             colour = colours[i % len(colours)]
-            ax.scatter(points[keep, 0], points[keep, 1], s=6, alpha=0.7, color=colour, label=str(c))
+            named = names is not None and isinstance(c, int | np.integer) and 0 <= c < len(names)
+            label = f"{c} {names[c]}" if named else str(c)
+            ax.scatter(points[keep, 0], points[keep, 1], s=6, alpha=0.7, color=colour, label=label)
         ax.legend(  # beside the points, never over them
             title=legend,
             fontsize=7,
@@ -180,11 +184,13 @@ def scatter(
     axes: tuple[str, str],
     title: str,
     order: list | None = None,
+    names: tuple[str, ...] | None = None,
 ) -> None:
-    """A 2-D scatter of ``points``, coloured by class when ``labels`` are given (in ``order``)."""
+    """A 2-D scatter of ``points``, coloured by class when ``labels`` are given (in ``order``; class
+    numbers named by ``names``)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.2, 5.2))
-    _scatter_on(ax, points, labels, "label", order, axes, title)
+    _scatter_on(ax, points, labels, "label", order, axes, title, names=names)
     _save(fig, path)
 
 
@@ -196,15 +202,18 @@ def cluster_map(
     axes: tuple[str, str],
     title: str,
     order: list | None = None,
+    names: tuple[str, ...] | None = None,
 ) -> None:
-    """The same 2-D ``points`` coloured by cluster and, beside, by label (when known; in ``order``)."""
+    """The same 2-D ``points`` coloured by cluster and, beside, by label (when known; in ``order``;
+    class numbers named by ``names``)."""
     plt = _pyplot()
     # clusters in other colours than the labels: cluster 0 is not label 0
     panels = [("cluster", clusters, None, "clusters")]
     panels += [("label", labels, order, None)] if labels is not None else []
     fig, grid = plt.subplots(1, len(panels), figsize=(6.0 * len(panels), 5.2), squeeze=False)
     for ax, (name, groups, shown_order, palette) in zip(grid[0], panels):
-        _scatter_on(ax, points, groups, name, shown_order, axes, f"coloured by {name}", palette)
+        legend_names = names if name == "label" else None
+        _scatter_on(ax, points, groups, name, shown_order, axes, f"coloured by {name}", palette, legend_names)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()  # each panel's legend, beside it, clear of the next panel
     _save(fig, path)

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .. import api
-from ..data.classes import shown
+from ..data.classes import item_names, shown
 from ..data.datasets import parse_spec
 from ..errors import UserError
 from ..eval.metrics import encode_all, reconstruct_all
@@ -81,6 +81,7 @@ class FigureRows:
     model: nn.Module
     known_codes: torch.Tensor | None = None
     classes: list[str] | None = None
+    names: tuple[str, ...] | None = None  # of class numbers, for legends: built-in data's items
 
     @property
     def codes(self) -> torch.Tensor:
@@ -94,7 +95,8 @@ def test_rows(run: TrainedRun, data: str) -> FigureRows:
     figures show them (class names where they have names)."""
     x, y, classes = scaled_data(run.cfg.data, data, "test", run.scaler)
     check_width(run.model, x.shape[1], data)
-    return FigureRows(torch.from_numpy(x), shown(y, classes), run.model, classes=classes)
+    rows = torch.from_numpy(x)
+    return FigureRows(rows, shown(y, classes), run.model, classes=classes, names=item_names(data))
 
 
 def draw(
@@ -250,7 +252,7 @@ def _latent(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
         axes = ("principal component 1 of the codes", "principal component 2 of the codes")
     labels = None if rows.y is None else rows.y[keep]
     title = f"{len(points)} test codes (code size {codes.shape[1]})"
-    plots.scatter(points, labels, path, axes, title, rows.classes)
+    plots.scatter(points, labels, path, axes, title, rows.classes, rows.names)
 
 
 def _traverse(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
