@@ -340,3 +340,27 @@ def test_digits_are_scikit_learns_without_importing_it(tmp_path, monkeypatch):
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_held_out_classes_leave_training_and_validation_and_stay_in_the_test_split():
+    every = load_dataset(DataConfig(data="digits"))
+    held = load_dataset(DataConfig(data="digits", hold_out=["3", "7"]))
+    for split in ("train", "val"):
+        y = getattr(every, f"y_{split}")
+        assert torch.equal(getattr(held, f"y_{split}"), y[(y != 3) & (y != 7)])
+    kept = (every.y_train != 3) & (every.y_train != 7)  # the same rows, each split scaled by its own
+    unscaled = [d.x_train * d.span + d.offset for d in (held, every)]
+    torch.testing.assert_close(unscaled[0], unscaled[1][kept])
+    assert torch.equal(held.y_test, every.y_test) and {3, 7} <= set(held.y_test.tolist())
+
+
+@pytest.mark.parametrize(
+    ("hold_out", "message"),
+    [
+        (["12"], r"--hold-out 12: no such class in digits \(classes: 0, 1, 2"),
+        ([str(c) for c in range(10)], "leaves no class of digits to train on"),
+    ],
+)
+def test_held_out_classes_must_be_classes_of_the_data(hold_out, message):
+    with pytest.raises(UserError, match=message):
+        load_dataset(DataConfig(data="digits", hold_out=hold_out))

@@ -118,3 +118,18 @@ def test_ranks_read_disjoint_halves_of_each_streamed_batch(big_npy):
         assert not set(i0.tolist()) & set(i1.tolist())
         assert torch.equal(x0, torch.from_numpy(x[i0.numpy()]))
         assert torch.equal(x1, torch.from_numpy(x[i1.numpy()]))
+
+
+def test_held_out_classes_leave_training_and_validation_in_a_stream_as_in_memory(big_npy):
+    path, _ = big_npy
+    labels = path.parent / "labels.npy"
+    np.save(labels, np.arange(3000) % 4)
+    held = {"labels": str(labels), "hold_out": ["1", "3"]}
+    ram = load_dataset(DataConfig(data=f"npy:{path}", **held))
+    disk = load_dataset(DataConfig(data=f"npy:{path}", memory_budget=TINY_BUDGET, **held))
+    assert isinstance(disk.x_train, RowStream)
+    assert torch.equal(disk.x_train.materialise(), ram.x_train) and torch.equal(disk.x_val, ram.x_val)
+    assert torch.equal(disk.y_train, ram.y_train) and set(ram.y_train.tolist()) == set(
+        ram.y_val.tolist()
+    ) == {0, 2}
+    assert set(disk.y_test.tolist()) == {0, 1, 2, 3}  # the test rows keep them

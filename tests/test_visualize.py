@@ -11,6 +11,7 @@ from sklearn.datasets import load_digits
 import autoencoders
 from autoencoders import UserError
 from autoencoders.cli import main
+from autoencoders.errors import DataWarning
 from autoencoders.eval.metrics import encode_all
 from autoencoders.figures import plots
 from autoencoders.figures.run_figures import KINDS, maximize_units, visualize
@@ -114,9 +115,23 @@ def test_scores_flag_a_held_out_class_and_are_compared_with_pca(without_zeros):
         autoencoders.anomaly_scores_against_pca(run.dir, f"csv:{all_rows}", 0, "test", scored=scored)
 
 
+def test_a_class_held_out_of_training_is_found_as_novel_and_a_class_trained_on_is_warned_of(tmp_path):
+    settings = FAST | {"epochs": 20}
+    held = autoencoders.train(out=str(tmp_path / "held"), hold_out=["3"], **settings)
+    every = autoencoders.train(out=str(tmp_path / "every"), **settings)
+    assert held.config.data.hold_out == ["3"] and held.metrics["n_train"] < every.metrics["n_train"]
+    novel = autoencoders.anomaly_scores_against_pca(held.dir, "digits", 3, "test", device=DEVICE)
+    with pytest.warns(DataWarning, match="trained on rows of class 3.*train with --hold-out 3"):
+        seen = autoencoders.anomaly_scores_against_pca(every.dir, "digits", 3, "test", device=DEVICE)
+    assert novel["roc_auc"] > 0.8 > seen["roc_auc"] and novel["anomalies"] == seen["anomalies"] > 0
+    with pytest.raises(UserError, match=r"left class\(es\) 3 out of its training rows \(--hold-out\)"):
+        autoencoders.classify(held.dir, n_labels=50, **FAST)
+
+
 def test_anomaly_scores_say_when_their_rows_include_training_rows(digits_run):
-    everything = autoencoders.anomaly_scores_against_pca(digits_run.dir, "digits", 3, device="cpu")
-    test = autoencoders.anomaly_scores_against_pca(digits_run.dir, "digits", 3, "test", device="cpu")
+    with pytest.warns(DataWarning, match="trained on rows of class 3"):  # a run trained on every class
+        everything = autoencoders.anomaly_scores_against_pca(digits_run.dir, "digits", 3, device="cpu")
+        test = autoencoders.anomaly_scores_against_pca(digits_run.dir, "digits", 3, "test", device="cpu")
     assert (everything["rows"], everything["training_rows"]) == (1797, True)
     assert (test["rows"], test["training_rows"]) == (359, False)
 

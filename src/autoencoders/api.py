@@ -266,6 +266,16 @@ def anomaly_scores_against_pca(
             "rows in memory (a scikit-learn estimator's) does not keep; score without it"
         )
     train = load_dataset(run.cfg.data, scaler=run.scaler)
+    if train.y_train is not None and str(anomalous_class).strip() in set(
+        map(str, shown(train.y_train.unique().cpu().numpy(), train.classes))
+    ):
+        warnings.warn(
+            f"the model trained on rows of class {anomalous_class}, and learned to reconstruct them as "
+            f"the rest: to measure how it finds them as novel, train with --hold-out {anomalous_class} "
+            "and score --split test",
+            DataWarning,
+            stacklevel=2,
+        )
     pca = PCA(train.train_sample()[0], run.model.code_size)
     pca_scores = pca.squared_errors(torch.from_numpy(x)).numpy()
     return {
@@ -355,6 +365,11 @@ def classify(
         cfg.data = for_data(cfg.data, data, len(run.scaler[0]), labels)
     elif labels is not None:
         raise UserError("--labels goes with --data, the rows it labels")
+    if cfg.data.hold_out is not None:
+        raise UserError(
+            f"{run_dir} left class(es) {','.join(map(str, cfg.data.hold_out))} out of its training rows "
+            "(--hold-out), and a classifier learns every class from them: classify a run trained on all"
+        )
     own, rest = split_options(options, ClassifyOptions, option_names())
     corrupt = make_corruption(run.cfg.model.corruption, run.cfg.model.noise)
     how = FewLabels(labels_fraction=labels_fraction, corrupt=corrupt, **own)

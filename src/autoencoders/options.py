@@ -211,6 +211,12 @@ class DataConfig:
         "names (a run trained on a data frame records its columns)",
         shown_default="none",
     )
+    hold_out: list[str] | None = option(
+        None,
+        "classes (numbers or names, as the labels hold them) whose rows training and validation leave "
+        "out; the test split keeps them: the novel rows 'score --anomalous-class' then finds",
+        shown_default="none",
+    )
     val_fraction: float = option(
         0.1, "fraction of the training split held out for validation", range=FRACTION
     )

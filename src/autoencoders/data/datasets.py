@@ -137,6 +137,26 @@ def warn_if_other_units(
     )
 
 
+def _kept(idx: np.ndarray, y: np.ndarray | None, classes: list[str] | None, cfg: DataConfig) -> np.ndarray:
+    """The rows ``idx`` of the training or validation split that ``cfg.hold_out`` keeps: those not
+    of a held-out class (``y``: class numbers; ``classes``: their names, where they have names)."""
+    if cfg.hold_out is None:
+        return idx
+    source = data_name(cfg.data)
+    if y is None:
+        raise UserError(
+            f"--hold-out names classes, and {source} has no labels; give labelled data or leave it out"
+        )
+    names = [str(c) for c in (classes if classes is not None else np.unique(y))]
+    unknown = ",".join(str(c) for c in cfg.hold_out if str(c) not in names)
+    if unknown:
+        raise UserError(f"--hold-out {unknown}: no such class in {source} (classes: {', '.join(names[:20])})")
+    held = [int(c) for c in cfg.hold_out] if classes is None else [names.index(str(c)) for c in cfg.hold_out]
+    if set(np.unique(y).tolist()) <= set(held):
+        raise UserError(f"--hold-out leaves no class of {source} to train on; hold out fewer classes")
+    return idx[~np.isin(y[idx], held)]
+
+
 def _split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     perm = np.random.default_rng(seed).permutation(n)
     k = int(round(n * fraction))
@@ -369,11 +389,13 @@ def split_dataset(
         keep, test_idx = _split(len(x), cfg.test_fraction, cfg.split_seed)
         x_test, y_test = x[test_idx], None if y is None else y[test_idx]
         x, y = x[keep], None if y is None else y[keep]
-    train_idx, val_idx = _split(len(x), cfg.val_fraction, cfg.split_seed + 1)
+    train_idx, val_idx = (
+        _kept(i, y, raw.classes, cfg) for i in _split(len(x), cfg.val_fraction, cfg.split_seed + 1)
+    )
     check_scaler(scaler, x.shape[1], cfg.data)
     if scaler is not None:  # rows read for a trained run
         warn_if_other_units(x, scaler, cfg.data)
-    x_train = x if len(val_idx) == 0 else x[train_idx]  # every row trains: no copy of them all
+    x_train = x if len(train_idx) == len(x) else x[train_idx]  # every row trains: no copy of them all
     offset, span = fit_scaler(x_train) if scaler is None else scaler
 
     def rows(a: np.ndarray) -> torch.Tensor:
@@ -409,7 +431,7 @@ def _streamed_dataset(
     y, classes = load_labels(cfg.labels, len(stream), cfg.classes) if cfg.labels else (None, None)
     keep, test_idx = _split(len(stream), cfg.test_fraction, cfg.split_seed)
     train_pos, val_pos = _split(len(keep), cfg.val_fraction, cfg.split_seed + 1)
-    train_idx, val_idx = keep[train_pos], keep[val_pos]
+    train_idx, val_idx = (_kept(keep[pos], y, classes, cfg) for pos in (train_pos, val_pos))
     check_scaler(scaler, stream.n_features, cfg.data)
     offset, span = scaler_from_range(*stream.subset(train_idx).scan()) if scaler is None else scaler
     if scaler is not None:  # rows read for a trained run: a sample of them, as read
