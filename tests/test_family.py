@@ -224,7 +224,12 @@ def test_cli_trains_evaluates_and_encodes_every_kind(kind, tmp_path, capsys):
             else [flag, ",".join(map(str, value)) if isinstance(value, list) else str(value)]
         )
     assert cli_run(["train", "--model", kind, "--epochs", "1", "--out", str(out), *flags]) == 0
-    assert "test SSE/image" in capsys.readouterr().out
+    m, printed = json.loads((out / "metrics.json").read_text()), capsys.readouterr().out
+    assert "test SSE/image" in printed
+    assert (  # the probe beside its baselines, as the SSE is
+        f"linear probe {m['linear_probe_accuracy']:.3f} (PCA-{m['code_size']}: "
+        f"{m['pca_linear_probe_accuracy']:.3f}, pixels: {m['pixels_linear_probe_accuracy']:.3f})"
+    ) in printed
     assert cli_run(["evaluate", str(out)]) == 0
     assert json.loads(capsys.readouterr().out)["code_size"] == SETTINGS[kind]["layers"][-1]
     assert cli_run(["encode", str(out), "--data", "digits", "--out", str(tmp_path / "codes.npy")]) == 0

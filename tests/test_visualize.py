@@ -65,7 +65,7 @@ def test_latent_is_the_code_itself_when_two_dimensional(tmp_path, monkeypatch):
     run = autoencoders.train(data="digits", layers=[64, 16, 2], epochs=2, out=tmp_path / "r", **FAST)
     drawn = {}
     monkeypatch.setattr(
-        plots, "scatter", lambda points, labels, path, axes, title, order: drawn.update(p=points, a=axes)
+        plots, "scatter", lambda points, labels, path, axes, title, *_: drawn.update(p=points, a=axes)
     )
     visualize(run.dir, "latent", tmp_path / "l.png")
     assert drawn["a"] == ("code 0", "code 1")

@@ -127,7 +127,7 @@ def _train(args: argparse.Namespace) -> None:
         f"{m['pca_sse_per_image']:.3f}), test MSE {m['test_mse']:.5f}, "
         f"{m['train_seconds']:.1f} s"
         + (f", {m['samples_per_second']:.0f} samples/s" if m.get("epochs_run") else "")  # none: no epochs
-        + (f", linear probe {m['linear_probe_accuracy']:.3f}" if "linear_probe_accuracy" in m else "")
+        + _probe(m)
         + (
             f", test NLL {m['test_nll']:.2f} ± {m['test_nll_se']:.2f} nats on {m['nll_rows']} test {row}s "
             f"(−ELBO {m['test_neg_elbo']:.2f} on all)"
@@ -151,6 +151,19 @@ def _train(args: argparse.Namespace) -> None:
             else ""
         )
     )
+
+
+def _probe(m: dict) -> str:
+    """The summary's linear probe accuracy, beside PCA's and the pixels' where they were measured."""
+    if "linear_probe_accuracy" not in m:
+        return ""
+    text = f", linear probe {m['linear_probe_accuracy']:.3f}"
+    if "pca_linear_probe_accuracy" in m and "pixels_linear_probe_accuracy" in m:
+        text += (
+            f" ({pca_name(m)}: {m['pca_linear_probe_accuracy']:.3f}, "
+            f"pixels: {m['pixels_linear_probe_accuracy']:.3f})"
+        )
+    return text
 
 
 def _evaluate(args: argparse.Namespace) -> None:

@@ -290,6 +290,11 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     try:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
+        if path.suffix.lower() == ".json":  # a run's config.json, most likely
+            raise UserError(
+                f"config file {path} is JSON, and --config reads TOML; 'autoencoders train [options] "
+                "--print-config' prints settings as TOML"
+            ) from None
         raise UserError(f"config file {path} is not valid TOML: {e}") from None
     sections = all_sections()
     nested: dict[str, Any] = {name: {} for name in SECTIONS}

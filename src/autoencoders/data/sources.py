@@ -206,6 +206,7 @@ def open_npy(path: str | Path) -> np.ndarray:
         raise UserError(f"npy file {path} does not exist; check the path after npy:")
     if path.stat().st_size == 0:
         raise UserError(f"npy file {path} is empty (0 bytes); write it with numpy.save")
+    _check_npy_header(path, "write it with numpy.save")
     try:
         x = np.load(path, allow_pickle=False, mmap_mode="r")
     except Exception as e:  # numpy's header parser raises many kinds on a damaged file
@@ -221,6 +222,23 @@ def open_npy(path: str | Path) -> np.ndarray:
     return x
 
 
+def _check_npy_header(path: Path, fix: str) -> None:
+    """A UserError for a file that is not in NumPy's .npy format at all (a CSV named .npy, say):
+    numpy's own message would speak of pickled data and unsafe loading."""
+    with open(path, "rb") as f:
+        if f.read(6) != b"\x93NUMPY":
+            text = " (it reads as text: for a CSV give csv:FILE)" if _reads_as_text(path) else ""
+            raise UserError(f"{path} is not a .npy file{text}; {fix}")
+
+
+def _reads_as_text(path: Path) -> bool:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return "," in f.read(4096)
+    except UnicodeDecodeError:
+        return False
+
+
 def load_labels(
     labels: str | Path, n: int, classes: list[str] | None = None
 ) -> tuple[np.ndarray, list[str] | None]:
@@ -228,6 +246,7 @@ def load_labels(
     numbered by ``classes`` as ``data.classes`` says."""
     if not Path(labels).is_file():
         raise UserError(f"labels file {labels} does not exist")
+    _check_npy_header(Path(labels), "save labels with numpy.save(path, labels)")
     try:
         y = np.load(labels, allow_pickle=False)
     except Exception as e:  # as for the data file
