@@ -81,6 +81,8 @@ DIGITS_CSV = "\n".join(",".join(["0.5"] * 64 + ["1"]) for _ in range(30)) + "\n"
 CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
     ("unknown dataset name", None, "train --data digitz",
      "autoencoders: error: unknown data spec 'digitz'; use digits, fashion-mnist, mnist, idx:DIR, npy:FILE, csv:FILE or images:DIR"),
+    ("a data file without its kind", None, "train --data wide.npy",
+     "autoencoders: error: unknown data spec 'wide.npy' (did you mean npy:wide.npy?); use digits, fashion-mnist, mnist, idx:DIR, npy:FILE, csv:FILE or images:DIR"),
     ("--hold-out a class the data lacks", None, "train --hold-out 12",
      "autoencoders: error: --hold-out 12: no such class in digits (classes: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9)"),
     ("--hold-out on data without labels", _npy("x.npy", np.random.default_rng(0).random((20, 5), np.float32)),

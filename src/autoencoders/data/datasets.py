@@ -179,9 +179,13 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
         return kind, None
     if kind in ("idx", "npy", "csv", "images") and path:
         return kind, path
+    suffix = Path(spec).suffix.lower()
+    meant = {".npy": f" (did you mean npy:{spec}?)", ".csv": f" (did you mean csv:{spec}?)"}.get(suffix, "")
+    if not meant and Path(spec).is_dir():
+        meant = f" (a folder: did you mean images:{spec} or idx:{spec}?)"
     raise UserError(
-        f"unknown data spec '{spec}'; use digits, fashion-mnist, mnist, idx:DIR, npy:FILE, csv:FILE "
-        "or images:DIR"
+        f"unknown data spec '{spec}'{meant}; use digits, fashion-mnist, mnist, idx:DIR, npy:FILE, "
+        "csv:FILE or images:DIR"
     )
 
 
