@@ -11,7 +11,7 @@ import torch
 from helpers import DEVICE, FAST
 
 import autoencoders
-from autoencoders.errors import UserError
+from autoencoders.errors import DataWarning, UserError
 
 
 @pytest.fixture(scope="module")
@@ -293,7 +293,8 @@ def test_class_names_are_recorded_and_number_every_later_file_alike(tmp_path, mo
     assert (predicted == later[1]).mean() > 0.8  # names, and the right ones
     monkeypatch.chdir(tmp_path)
     argv = ["score", str(run.dir), "--data", table, "--out", "s.csv", "--anomalous-class", "emu"]
-    assert cli_run(argv) == 0
+    with pytest.warns(DataWarning, match="trained on rows of class emu.*--hold-out emu"):  # names too
+        assert cli_run(argv) == 0
     assert (tmp_path / "s.csv").read_text().splitlines()[1].endswith(f",{names[0]}")
     found = autoencoders.cluster(run.dir, out=tmp_path / "clusters", quiet=True)
     assert found.summary["k"] == 3
@@ -387,7 +388,8 @@ def test_new_npy_rows_bring_their_own_labels_file(tmp_path, monkeypatch):
     assert autoencoders.score(run.dir, new)[1] is None  # without its labels file: unlabelled
     scores, labels = autoencoders.score(run.dir, new, labels=new_labels)
     assert labels.tolist() == names[y[900:]].tolist()
-    m = autoencoders.anomaly_scores_against_pca(run.dir, x[900:], "three", scored=None, labels=names[y[900:]])
+    with pytest.warns(DataWarning, match="trained on rows of class three"):
+        m = autoencoders.anomaly_scores_against_pca(run.dir, x[900:], "three", labels=names[y[900:]])
     assert m["anomalies"] == int((y[900:] == 3).sum())  # rows in memory with labels in memory
     assert "linear_probe_accuracy" in autoencoders.evaluate_run(run.dir, new, new_labels)
     found = autoencoders.cluster(run.dir, new, labels=new_labels, out=tmp_path / "clusters", quiet=True)
