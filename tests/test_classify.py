@@ -201,8 +201,15 @@ def test_a_classifier_directory_reloads_and_predicts(digits_run, tmp_path, capsy
     assert cli_run([*argv, "--out", str(csv_path)]) == 0
     assert b"\r" not in csv_path.read_bytes()  # lines end as in every file the toolkit writes
     lines = csv_path.read_text().splitlines()
-    assert lines[0] == "row,predicted," + ",".join(f"p_{c}" for c in range(10)) and len(lines) == len(x) + 1
+    header = "row,predicted," + ",".join(f"p_{c}" for c in range(10)) + ",label"  # the data's own labels
+    assert lines[0] == header and len(lines) == len(x) + 1
     assert [int(line.split(",")[1]) for line in lines[1:]] == predicted.tolist()
+    y_test = autoencoders.load_dataset(digits_run.config.data).y_test.tolist()
+    assert [int(line.split(",")[-1]) for line in lines[1:]] == y_test
+    from sklearn.datasets import load_digits
+
+    rows = (load_digits().data[:5] / 16).astype(np.float32)  # in the units digits are read in
+    assert autoencoders.api.predictions(out, rows, device=DEVICE)[3] is None  # rows in memory: no labels
     with pytest.raises(UserError, match="give a file name ending in .csv"):
         cli_run(["predict", str(out), "--data", "digits", "--out", str(tmp_path / "p.txt")])
     with pytest.raises(UserError, match="holds no classifier or clustering"):

@@ -85,6 +85,14 @@ def predict(
     the training data's units) under a ``classify`` directory, or (clusters, cluster
     probabilities, cluster numbers) under a ``cluster`` one. ``device``: where the model computes
     (``auto``: a GPU when there is one)."""
+    return predictions(clf_dir, data, split, device)[:3]
+
+
+def predictions(
+    clf_dir: str | Path, data: Data, split: str = "all", device: str = "auto"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """``predict``'s result and the rows' own labels as ``score`` gives them (None for rows in
+    memory and unlabelled data), read with the rows."""
     where = resolve_device(device)
     if rundir.is_clustering(clf_dir):
         model, scaler, settings = open_clusterer(clf_dir, where)
@@ -97,10 +105,16 @@ def predict(
         )
     else:
         model, classes, scaler, settings = _open_classifier(clf_dir, where)
-    x = scaled_input(Config.from_dict(settings["autoencoder"]).data, scaler, data, split)  # width checked
+    data_cfg = Config.from_dict(settings["autoencoder"]).data
+    y = None
+    if isinstance(data, str):  # widths checked, in either case
+        x, y, names = scaled_data(data_cfg, data, split, scaler)
+        y = shown(y, names)
+    else:
+        x = scaled_input(data_cfg, scaler, data, split)
     logits = in_batches(model, model, torch.from_numpy(np.ascontiguousarray(x)))  # a clusterer's: log p
     proba = torch.softmax(logits.float(), 1).numpy()
-    return classes[proba.argmax(1)], proba, classes
+    return classes[proba.argmax(1)], proba, classes, y
 
 
 def evaluate_run(

@@ -425,7 +425,7 @@ def _figure_parsers(sub) -> None:
         sub,
         "predict",
         "class (or cluster) predictions of data under a classify (or cluster) output directory (CSV)",
-        "output .csv: row, predicted class, probabilities",
+        "output .csv: row, predicted class, probabilities (and the row's label when the data has labels)",
         source="clf_dir",
     )
     _device_flag(p)

@@ -55,13 +55,18 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
     write_npy(path, array)
 
 
-def _save_csv(path: Path, predicted: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> None:
-    """Row index, predicted class and one probability column per class, written atomically."""
+def _save_csv(
+    path: Path, predicted: np.ndarray, proba: np.ndarray, classes: np.ndarray, labels: np.ndarray | None
+) -> None:
+    """Row index, predicted class, one probability column per class (and the row's own label),
+    written atomically."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["row", "predicted", *(f"p_{c}" for c in classes)])
+    writer.writerow(
+        ["row", "predicted", *(f"p_{c}" for c in classes)] + (["label"] if labels is not None else [])
+    )
     for i, (label, p) in enumerate(zip(predicted, proba)):
-        writer.writerow([i, label, *(f"{v:.6g}" for v in p)])
+        writer.writerow([i, label, *(f"{v:.6g}" for v in p), *([] if labels is None else [labels[i]])])
     write_text(path, buf.getvalue())
 
 
@@ -256,8 +261,8 @@ def _report(args: argparse.Namespace) -> None:
 
 
 def _predict(args: argparse.Namespace) -> None:
-    predicted, proba, classes = api.predict(args.clf_dir, args.data, args.split, args.device)
-    _save_csv(args.out, predicted, proba, classes)
+    predicted, proba, classes, labels = api.predictions(args.clf_dir, args.data, args.split, args.device)
+    _save_csv(args.out, predicted, proba, classes, labels)
     print(f"wrote predictions of {len(predicted)} rows to {args.out}")
 
 
