@@ -14,7 +14,8 @@ code, BCE), batch 256, Adam at 1e-3, no validation split.
   the training time the run records.
 * ``vae``: our VAE against pythae's (784-512-16, BCE, 10 epochs, the same batch and rate), with
   the importance-sampled test NLL of both (1,000 test rows, 200 samples).
-* ``ladder``: ``classify --method ladder --n-labels 100 --epochs 3`` on the captured run.
+* ``ladder``, ``semi``: ``classify --method ladder`` and ``--method semi``, ``--n-labels 100 --epochs 3``,
+  on the captured run.
 
 Printed: one table; written: ``gpu.json`` in ``--out-dir``. Run (repository root, on a machine
 with a CUDA GPU, the four Fashion-MNIST ``.gz`` files in ``$AUTOENCODERS_DATA`` or
@@ -256,14 +257,15 @@ def vae_pythae(work: Path, x_train: torch.Tensor, x_test: torch.Tensor, args: ar
     }
 
 
-def ladder(run_dir: str, work: Path) -> dict[str, Any]:
-    """Few-label classification by a ladder network on the run's encoder: samples/s over its
-    epochs (its median epoch, and all of them), and why any step ran eagerly: the ladder's steps
-    draw labelled rows from a generator of their own, which a graph must register."""
+def few_labels(run_dir: str, work: Path, method: str) -> dict[str, Any]:
+    """Few-label classification by ``method`` (``ladder`` or ``semi``: the steps that pass over
+    every training row) on the run's encoder: samples/s over its epochs (its median epoch, and all
+    of them), and why any step ran eagerly: these steps draw labelled rows from a generator of
+    their own, which a graph must register."""
     t0 = time.perf_counter()
-    with eager_messages("ladder") as eagerly:
+    with eager_messages(method) as eagerly:
         result = autoencoders.classify(
-            run_dir, n_labels=100, method="ladder", epochs=3, quiet=True, out=str(work / "ladder")
+            run_dir, n_labels=100, method=method, epochs=3, quiet=True, out=str(work / method)
         )
     rows = [h for h in result.history if h.get("samples_per_second")]
     return {
@@ -296,7 +298,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--out-dir", type=Path, default=Path("benchmarks/results"))
-    parser.add_argument("--skip", nargs="*", default=[], help="parts to leave out: command vae ladder")
+    parser.add_argument("--skip", nargs="*", default=[], help="parts to leave out: command vae ladder semi")
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("gpu.py needs a CUDA GPU (or --device cpu); none is visible to PyTorch")
@@ -340,11 +342,13 @@ def main() -> None:
                 "ours captured fp32", lambda: ours(work, "captured", args, precision="fp32", cuda_graph="on")
             )
         show("ours, precision auto", lambda: ours(work, "auto", args, precision="auto", cuda_graph="on"))
-        # the other targets next; ladder first, the only GPU run of a step drawing from its own generator
-        if "ladder" not in args.skip:
-            report["ladder"] = attempt(lambda: ladder(rows["ours, precision auto"]["run_dir"], work))
-            save()
-            print(f"ladder, 100 labels: {report['ladder']}", flush=True)
+        # the other targets next; few labels first, the GPU runs of steps drawing from their own generator
+        for method in ("ladder", "semi"):
+            if method not in args.skip:
+                run_dir = rows["ours, precision auto"].get("run_dir")
+                report[method] = attempt(lambda m=method, d=run_dir: few_labels(d, work, m))
+                save()
+                print(f"{method}, 100 labels: {report[method]}", flush=True)
         if "command" not in args.skip:
             report["whole_command"] = attempt(lambda: whole_command(work, args))
             save()
