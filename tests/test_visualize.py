@@ -126,6 +126,15 @@ def test_a_class_held_out_of_training_is_found_as_novel_and_a_class_trained_on_i
     assert novel["roc_auc"] > 0.8 > seen["roc_auc"] and novel["anomalies"] == seen["anomalies"] > 0
     with pytest.raises(UserError, match=r"left class\(es\) 3 out of its training rows \(--hold-out\)"):
         autoencoders.classify(held.dir, n_labels=50, **FAST)
+    # other data, split as the run's: labelled, its test rows scored alike; unlabelled, still split
+    x, y = load_digits(return_X_y=True)
+    np.save(tmp_path / "x.npy", (x / 16).astype(np.float32)), np.save(tmp_path / "y.npy", y)
+    other, labels = f"npy:{tmp_path / 'x.npy'}", str(tmp_path / "y.npy")
+    again = autoencoders.anomaly_scores_against_pca(held.dir, other, 3, "test", labels=labels, device=DEVICE)
+    assert again["roc_auc"] == pytest.approx(novel["roc_auc"]) and again["rows"] == novel["rows"]
+    assert autoencoders.encode(held.dir, other, "test").shape[0] == novel["rows"]
+    with pytest.raises(UserError, match="split='test' picks rows of a data spec, and rows in memory"):
+        autoencoders.score(held.dir, (x / 16).astype(np.float32), "test")
 
 
 def test_anomaly_scores_say_when_their_rows_include_training_rows(digits_run):

@@ -227,6 +227,7 @@ def _score(args: argparse.Namespace) -> None:
             args.split,
             args.iw_samples,
             scored,
+            args.labels,
             device=args.device,
         )
     _save_scores(args.out, scores, labels)

@@ -111,7 +111,12 @@ def scaled_input(
     if isinstance(data, str):
         x = scaled_rows(data_cfg, data, split, scaler)  # the split checked where it is taken
     else:
-        check_split(split)  # a mistyped one is named, though rows in memory take none
+        check_split(split)  # a mistyped one is named first
+        if split != "all":  # taken whole, the rows would be measured as if they were that split
+            raise UserError(
+                f"split={split!r} picks rows of a data spec, and rows in memory are taken whole: give "
+                f"the {split} rows themselves, or a spec such as the run's own data ({data_cfg.data})"
+            )
         rows = rows_in_memory(data, "the data given in memory", data_cfg.columns)
         rows = rows.reshape(len(rows), -1)
         check_scaler(

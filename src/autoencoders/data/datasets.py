@@ -137,10 +137,14 @@ def warn_if_other_units(
     )
 
 
-def _kept(idx: np.ndarray, y: np.ndarray | None, classes: list[str] | None, cfg: DataConfig) -> np.ndarray:
+def _kept(
+    idx: np.ndarray, y: np.ndarray | None, classes: list[str] | None, cfg: DataConfig, trained: bool
+) -> np.ndarray:
     """The rows ``idx`` of the training or validation split that ``cfg.hold_out`` keeps: those not
-    of a held-out class (``y``: class numbers; ``classes``: their names, where they have names)."""
-    if cfg.hold_out is None:
+    of a held-out class (``y``: class numbers; ``classes``: their names, where they have names).
+    Rows read for a ``trained`` run (other data, perhaps unlabelled or without those classes) leave
+    out what they can: the test split, the one such data is scored on, keeps every row anyway."""
+    if cfg.hold_out is None or (trained and y is None):
         return idx
     source = data_name(cfg.data)
     if y is None:
@@ -148,11 +152,13 @@ def _kept(idx: np.ndarray, y: np.ndarray | None, classes: list[str] | None, cfg:
             f"--hold-out names classes, and {source} has no labels; give labelled data or leave it out"
         )
     names = [str(c) for c in (classes if classes is not None else np.unique(y))]
-    unknown = ",".join(str(c) for c in cfg.hold_out if str(c) not in names)
-    if unknown:
+    given = [str(c) for c in cfg.hold_out]
+    unknown = ",".join(c for c in given if c not in names)
+    if unknown and not trained:
         raise UserError(f"--hold-out {unknown}: no such class in {source} (classes: {', '.join(names[:20])})")
-    held = [int(c) for c in cfg.hold_out] if classes is None else [names.index(str(c)) for c in cfg.hold_out]
-    if set(np.unique(y).tolist()) <= set(held):
+    given = [c for c in given if c in names]
+    held = [int(c) for c in given] if classes is None else [names.index(c) for c in given]
+    if not trained and set(np.unique(y).tolist()) <= set(held):
         raise UserError(f"--hold-out leaves no class of {source} to train on; hold out fewer classes")
     return idx[~np.isin(y[idx], held)]
 
@@ -394,7 +400,8 @@ def split_dataset(
         x_test, y_test = x[test_idx], None if y is None else y[test_idx]
         x, y = x[keep], None if y is None else y[keep]
     train_idx, val_idx = (
-        _kept(i, y, raw.classes, cfg) for i in _split(len(x), cfg.val_fraction, cfg.split_seed + 1)
+        _kept(i, y, raw.classes, cfg, scaler is not None)
+        for i in _split(len(x), cfg.val_fraction, cfg.split_seed + 1)
     )
     check_scaler(scaler, x.shape[1], cfg.data)
     if scaler is not None:  # rows read for a trained run
@@ -435,7 +442,9 @@ def _streamed_dataset(
     y, classes = load_labels(cfg.labels, len(stream), cfg.classes) if cfg.labels else (None, None)
     keep, test_idx = _split(len(stream), cfg.test_fraction, cfg.split_seed)
     train_pos, val_pos = _split(len(keep), cfg.val_fraction, cfg.split_seed + 1)
-    train_idx, val_idx = (_kept(keep[pos], y, classes, cfg) for pos in (train_pos, val_pos))
+    train_idx, val_idx = (
+        _kept(keep[pos], y, classes, cfg, scaler is not None) for pos in (train_pos, val_pos)
+    )
     check_scaler(scaler, stream.n_features, cfg.data)
     offset, span = scaler_from_range(*stream.subset(train_idx).scan()) if scaler is None else scaler
     if scaler is not None:  # rows read for a trained run: a sample of them, as read
