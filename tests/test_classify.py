@@ -241,3 +241,30 @@ def test_a_frozen_head_starts_at_the_logistic_regression_of_the_codes(digits_run
     reference = probe.fit(z_train, ds.y_train.numpy()[rows]).score(z_test, ds.y_test.numpy())
     assert result.metrics["test_accuracy"] >= reference - 0.03  # one Adam epoch from that start
     assert result.metrics["test_accuracy"] > 0.6  # 10 classes from ~130 labels; random heads gave ~0.45
+
+
+def test_classify_and_cluster_take_a_device_and_leave_the_runs_own_by_default(
+    digits_run, monkeypatch, tmp_path
+):
+    from autoencoders import commands
+    from autoencoders.cli import run as cli_run
+
+    seen, classify, cluster = [], commands.api.classify, commands.cluster
+    monkeypatch.setattr(
+        commands.api, "classify", lambda *a, **kw: seen.append(kw.get("device")) or classify(*a, **kw)
+    )
+    monkeypatch.setattr(
+        commands, "cluster", lambda *a, **kw: seen.append(kw.get("device")) or cluster(*a, **kw)
+    )
+    run_dir, out = str(digits_run.dir), str(tmp_path / "out")
+    for device in ([], ["--device", "cpu"]):
+        assert (
+            cli_run(
+                ["classify", run_dir, "--method", "knn", "--n-labels", "20", "--quiet", "--out", out, *device]
+            )
+            == 0
+        )
+        assert (
+            cli_run(["cluster", run_dir, "--k", "3", "--quiet", "--out", str(tmp_path / "c"), *device]) == 0
+        )
+    assert seen == [None, None, "cpu", "cpu"]  # None: the run's own --device

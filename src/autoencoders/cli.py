@@ -243,6 +243,7 @@ def _classify_parser(sub) -> None:
     )
     amount = k.add_mutually_exclusive_group()
     _add_fields(k, ClassifyOptions, checked=True, place={"n_labels": amount, "labels_fraction": amount})
+    _device_flag(k, trains=True)
     _quiet_flag(k)
 
 
@@ -264,6 +265,7 @@ def _cluster_parser(sub) -> None:
         help="output directory, a clustering in it replaced; default: RUN_DIR/cluster-<method>-<k>[-<split>]",
     )
     _add_fields(c, ClusterOptions, checked=True)
+    _device_flag(c, trains=True)
     _quiet_flag(c)
 
 
@@ -310,14 +312,18 @@ def _quiet_flag(parser: argparse.ArgumentParser, what: str = "no progress bars o
     parser.add_argument("--quiet", action="store_true", help=what)
 
 
-def _device_flag(parser: argparse.ArgumentParser) -> None:
-    """``--device``, for the commands that compute with a run's model."""
+def _device_flag(parser: argparse.ArgumentParser, trains: bool = False) -> None:
+    """``--device``, for the commands that compute with a run's model; those that train more on it
+    (``trains``) take the run's own device unless told."""
     device = next(f for f in dataclasses.fields(TrainConfig) if f.name == "device")
     parser.add_argument(
         "--device",
         choices=device.metadata["choices"],  # as training's --device
-        default="auto",
-        help=_help("where the model computes: auto is a GPU when there is one", "auto"),
+        default=None if trains else "auto",
+        help=_help(
+            "where the model computes: auto is a GPU when there is one",
+            "the run's own --device" if trains else "auto",
+        ),
     )
 
 

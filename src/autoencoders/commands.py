@@ -268,7 +268,7 @@ def _predict(args: argparse.Namespace) -> None:
 
 
 def _classify(args: argparse.Namespace) -> None:
-    names = [f.name for f in dataclasses.fields(ClassifyOptions)] + ["quiet"]
+    names = [f.name for f in dataclasses.fields(ClassifyOptions)] + ["quiet", "device"]
     options = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     labels_fraction = options.pop("labels_fraction", None)
     result = api.classify(args.run_dir, labels_fraction, args.out, args.data, args.labels, **options)
@@ -296,7 +296,7 @@ def _classify(args: argparse.Namespace) -> None:
 
 
 def _cluster(args: argparse.Namespace) -> None:
-    names = [f.name for f in dataclasses.fields(ClusterOptions)] + ["quiet"]
+    names = [f.name for f in dataclasses.fields(ClusterOptions)] + ["quiet", "device"]
     options = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     result = cluster(args.run_dir, args.data, split=args.split, out=args.out, labels=args.labels, **options)
     m = result.summary
