@@ -8,7 +8,7 @@ import torch
 from helpers import tiny_idx_arrays, write_idx
 
 from autoencoders import DataConfig, UserError, load_dataset
-from autoencoders.data.sources import load_csv
+from autoencoders.data.sources import csv_feature_names, load_csv
 
 # ---------------------------------------------------------------- IDX
 
@@ -364,3 +364,19 @@ def test_held_out_classes_leave_training_and_validation_and_stay_in_the_test_spl
 def test_held_out_classes_must_be_classes_of_the_data(hold_out, message):
     with pytest.raises(UserError, match=message):
         load_dataset(DataConfig(data="digits", hold_out=hold_out))
+
+
+def test_csv_features_are_found_by_name_where_a_run_names_them(tmp_path):
+    (tmp_path / "t.csv").write_text("a,b,y,c\n1,2,0,3\n4,5,1,6\n")
+    (tmp_path / "r.csv").write_text("c,y,a,b\n3,0,1,2\n6,1,4,5\n")  # the same rows, columns reordered
+    (tmp_path / "n.csv").write_text("1,2,0,3\n4,5,1,6\n")  # no header: in order
+    assert csv_feature_names(tmp_path / "t.csv", "y") == ["a", "b", "c"]
+    assert csv_feature_names(tmp_path / "n.csv", 2) is None
+    expected = np.array([[1, 2, 3], [4, 5, 6]], np.float32)
+    for name, label in (("t.csv", "y"), ("r.csv", "y"), ("n.csv", 2)):
+        x, y, _ = load_csv(tmp_path / name, label, columns=["a", "b", "c"])
+        np.testing.assert_array_equal(x, expected)
+        assert y.tolist() == [0, 1]
+    np.testing.assert_array_equal(load_csv(tmp_path / "r.csv", "y", columns=["c", "a"])[0], [[3, 1], [6, 4]])
+    with pytest.raises(UserError, match="has no column d, which the run reads by name; rename its header"):
+        load_csv(tmp_path / "r.csv", "y", columns=["a", "d"])

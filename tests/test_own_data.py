@@ -401,3 +401,20 @@ def test_new_npy_rows_bring_their_own_labels_file(tmp_path, monkeypatch):
         autoencoders.score(run.dir, "digits", labels=new_labels)
     with pytest.raises(UserError, match="--labels goes with --data, the rows it labels"):
         autoencoders.evaluate_run(run.dir, labels=new_labels)
+
+
+def test_a_csv_run_records_its_header_and_reads_later_tables_by_it(tmp_path):
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    frame = pd.DataFrame(x[:300] / 16, columns=[f"p{i}" for i in range(64)]).assign(digit=y[:300])
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    frame[frame.columns[::-1]].to_csv(tmp_path / "r.csv", index=False)  # the label first, then p63 ... p0
+    run = autoencoders.train(data=f"csv:{tmp_path / 't.csv'}", label_column="digit", epochs=2,
+                             out=str(tmp_path / "run"), **FAST)  # fmt: skip
+    assert run.config.data.columns == [f"p{i}" for i in range(64)]
+    reordered, ordered = (autoencoders.encode(run.dir, f"csv:{tmp_path / n}") for n in ("r.csv", "t.csv"))
+    np.testing.assert_array_equal(reordered, ordered)
+    frame.drop(columns="p7").to_csv(tmp_path / "m.csv", index=False)
+    with pytest.raises(UserError, match="has no column p7, which the run reads by name"):
+        autoencoders.encode(run.dir, f"csv:{tmp_path / 'm.csv'}")

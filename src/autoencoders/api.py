@@ -327,10 +327,14 @@ def sample(run_dir: str | Path, n: int = 64, seed: int = 0) -> tuple[np.ndarray,
 
 
 def interpolate(
-    run_dir: str | Path, data: Data, indices: tuple[int, int] = (0, 1), steps: int = 10, split: str = "test"
+    run_dir: str | Path,
+    data: Data,
+    indices: tuple[int, int] = (0, 1),
+    steps: int = 10,
+    split: str | None = None,
 ) -> tuple[np.ndarray, tuple | None]:
     """Decodings along the straight line between the codes of rows ``indices`` of ``data`` (a spec's
-    ``split``, or rows in memory).
+    ``split``, by default its test rows; or rows in memory, all of them).
 
     The first and last rows returned are the two inputs themselves, so the strip reads
     input, decoded path, input.
@@ -338,6 +342,7 @@ def interpolate(
     if steps < 2:
         raise UserError(f"--steps must be at least 2, got {steps}")
     run = open_run(run_dir)
+    split = split or ("test" if isinstance(data, str) else "all")
     model, x = run.model, rows_of(run, data, split)
     for i in indices:
         if not 0 <= i < len(x):

@@ -207,8 +207,8 @@ class DataConfig:
     )
     columns: list[str] | None = option(
         None,
-        "the feature columns' names, in order: a data frame given to a trained run is read by these "
-        "names (a run trained on a data frame records its columns)",
+        "the feature columns' names, in order: a data frame or a CSV with a header given to a trained "
+        "run is read by these names (a run trained on a data frame or such a CSV records its columns)",
         shown_default="none",
     )
     hold_out: list[str] | None = option(

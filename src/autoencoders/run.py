@@ -23,8 +23,9 @@ from . import kinds
 from .config import Config, all_sections, load_toml
 from .data.batches import first_batch
 from .data.classes import item_names, shown
-from .data.datasets import Dataset, check_data_options, load_dataset, with_absolute_paths
+from .data.datasets import Dataset, check_data_options, load_dataset, parse_spec, with_absolute_paths
 from .data.memory import data_name, frame_columns, save_arrays
+from .data.sources import csv_feature_names
 from .data.stream import Rows, RowStream
 from .errors import SettingWarning, UserError, say
 from .eval.metrics import baselines, encode_all, evaluate, reconstruct_all
@@ -226,6 +227,9 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
         )
     cfg.data = with_absolute_paths(cfg.data)  # config.json: readable from any directory
     cfg.data.classes = ds.classes  # and other data is numbered by this run's class names
+    kind, path = parse_spec(cfg.data.data)
+    if saved is None and kind == "csv" and cfg.data.columns is None:  # later tables: read by these names
+        cfg.data.columns = csv_feature_names(path, cfg.data.label_column)
     model = build_model(cfg, ds.sample_shape, device)
     if cfg.pretrain.greedy:
         pretrainable_pairs(model, cfg.pretrain.schedule)  # refused before anything is written

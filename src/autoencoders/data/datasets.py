@@ -311,7 +311,7 @@ def read_data(cfg: DataConfig) -> RawData:
     elif kind in ("npy", "images"):
         x, y, classes = load_npy(*npy_file(cfg), cfg.classes)
     else:
-        x, y, classes = load_csv(path, cfg.label_column, cfg.classes)
+        x, y, classes = load_csv(path, cfg.label_column, cfg.classes, cfg.columns)
     flat = lambda a: None if a is None else to_float(np.asarray(a).reshape(len(a), -1))  # noqa: E731
     shape = sample_shape(x.shape, cfg.image_shape)
     return RawData(flat(x), y, flat(x_test), y_test, shape, classes)

@@ -279,11 +279,15 @@ def csv_columns(path: str | Path) -> tuple[list[str] | None, int]:
 
 
 def load_csv(
-    path: str | Path, label_column: str | int | None = None, classes: list[str] | None = None
+    path: str | Path,
+    label_column: str | int | None = None,
+    classes: list[str] | None = None,
+    columns: list[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
     """Read a numeric CSV (header optional) with an optional label column (name or index) of class
     numbers or names: (rows, class indices, class names), numbered by ``classes`` as
-    ``data.classes`` says."""
+    ``data.classes`` says. With ``columns`` (a run's feature names) and a header, the features are
+    those columns, found by name in any order; without a header, every column but the label's."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"csv file {path} does not exist; check the path after csv:")
@@ -309,6 +313,14 @@ def load_csv(
     width = len(first)
     col = None if label_column is None else _column_index(path, label_column, header, width)
     features = [j for j in range(width) if j != col]
+    if columns is not None and header is not None:
+        missing = [c for c in columns if c not in header]
+        if missing:
+            raise UserError(
+                f"{path} has no column {', '.join(missing[:5])}{', …' * (len(missing) > 5)}, which the run "
+                "reads by name; rename its header, or save it without a header to read columns in order"
+            )
+        features = [header.index(c) for c in columns]
     if not features:
         raise UserError(f"{path} has no feature columns besides the label column")
     text = [line for _, line in body]
@@ -324,6 +336,17 @@ def load_csv(
     if labels is None:
         return table.astype(np.float32), None, None
     return table.astype(np.float32), *_classes(np.char.strip(labels), classes, path)
+
+
+def csv_feature_names(path: str | Path, label_column: str | int | None = None) -> list[str] | None:
+    """The names a CSV's header gives its feature columns (every column but the label's), in
+    order; None without a header."""
+    lines = [line for line in Path(path).read_text().splitlines()[:2] if line.strip()]
+    first = [c.strip() for c in lines[0].split(",")]
+    if not _is_header(first, lines[1] if len(lines) > 1 else None, label_column):
+        return None
+    col = None if label_column is None else _column_index(Path(path), label_column, first, len(first))
+    return [name for j, name in enumerate(first) if j != col]
 
 
 def _is_header(first: list[str], second: str | None, label_column: str | int | None) -> bool:
