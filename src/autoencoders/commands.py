@@ -132,7 +132,7 @@ def _train(args: argparse.Namespace) -> None:
         f"{m['pca_sse_per_image']:.3f}), test MSE {m['test_mse']:.5f}, "
         f"{m['train_seconds']:.1f} s"
         + (f", {m['samples_per_second']:.0f} samples/s" if m.get("epochs_run") else "")  # none: no epochs
-        + _probe(m)
+        + _probe(m, row)
         + (
             f", test NLL {m['test_nll']:.2f} ± {m['test_nll_se']:.2f} nats on {m['nll_rows']} test {row}s "
             f"(−ELBO {m['test_neg_elbo']:.2f} on all)"
@@ -158,15 +158,16 @@ def _train(args: argparse.Namespace) -> None:
     )
 
 
-def _probe(m: dict) -> str:
-    """The summary's linear probe accuracy, beside PCA's and the pixels' where they were measured."""
+def _probe(m: dict, row: str) -> str:
+    """The summary's linear probe accuracy, beside PCA's and the raw rows' (an image's pixels) where
+    they were measured."""
     if "linear_probe_accuracy" not in m:
         return ""
     text = f", linear probe {m['linear_probe_accuracy']:.3f}"
     if "pca_linear_probe_accuracy" in m and "pixels_linear_probe_accuracy" in m:
         text += (
             f" ({pca_name(m)}: {m['pca_linear_probe_accuracy']:.3f}, "
-            f"pixels: {m['pixels_linear_probe_accuracy']:.3f})"
+            f"{'pixels' if row == 'image' else 'raw features'}: {m['pixels_linear_probe_accuracy']:.3f})"
         )
     return text
 
