@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
+import itertools
 import os
 import tempfile
 import urllib.request
@@ -270,12 +271,14 @@ def load_labels(
     return number_classes(y, f"labels file {labels}"), None
 
 
-def csv_columns(path: str | Path) -> tuple[list[str] | None, int]:
-    """A CSV file's header (None when its first row is numbers) and its number of columns."""
+def csv_columns(path: str | Path, label_column: str | int | None = None) -> tuple[list[str] | None, int]:
+    """A CSV file's header (None when its first row is numbers, ``label_column`` judged as
+    ``load_csv`` judges it) and its number of columns."""
     with open(path, encoding="utf-8", errors="replace") as f:
-        first = next((line for line in f if line.strip()), "")
-    cells = [c.strip() for c in first.split(",")]
-    return (cells if _is_header(cells, None, None) else None), len(cells)
+        lines = list(itertools.islice((line for line in f if line.strip()), 2))  # not the whole file
+    cells = [c.strip() for c in (lines[0] if lines else "").split(",")]
+    second = lines[1] if len(lines) > 1 else None
+    return (cells if _is_header(cells, second, label_column) else None), len(cells)
 
 
 def load_csv(
@@ -341,12 +344,11 @@ def load_csv(
 def csv_feature_names(path: str | Path, label_column: str | int | None = None) -> list[str] | None:
     """The names a CSV's header gives its feature columns (every column but the label's), in
     order; None without a header."""
-    lines = [line for line in Path(path).read_text().splitlines()[:2] if line.strip()]
-    first = [c.strip() for c in lines[0].split(",")]
-    if not _is_header(first, lines[1] if len(lines) > 1 else None, label_column):
+    header, width = csv_columns(path, label_column)
+    if header is None:
         return None
-    col = None if label_column is None else _column_index(Path(path), label_column, first, len(first))
-    return [name for j, name in enumerate(first) if j != col]
+    col = None if label_column is None else _column_index(Path(path), label_column, header, width)
+    return [name for j, name in enumerate(header) if j != col]
 
 
 def _is_header(first: list[str], second: str | None, label_column: str | int | None) -> bool:
