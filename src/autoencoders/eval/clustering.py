@@ -114,9 +114,12 @@ def kmeans_baselines(
         rows = x.to(device)
         pca = probes.PCA(rows, code_size)
         out = {}
-        fit = {"pixels": sample_rows(len(rows)).to(rows.device), "pca": slice(None)}  # codes: all rows
-        for name, features in (("pixels", rows), ("pca", pca.transform(rows).float())):
-            centres = probes.kmeans(features[fit[name]], k, n_init=n_init, seed=seed)[2]
+        spaces = (  # the raw rows' centres from a sample, the codes' from every row
+            ("pixels", rows, sample_rows(len(rows)).to(rows.device)),
+            ("pca", pca.transform(rows).float(), slice(None)),
+        )
+        for name, features, fit in spaces:
+            centres = probes.kmeans(features[fit], k, n_init=n_init, seed=seed)[2]
             pred = probes.nearest_centre(features, centres).cpu().numpy()
             out |= {f"{name}_kmeans_{key}": v for key, v in cluster_scores(y, pred).items()}
         return out
