@@ -288,6 +288,8 @@ def test_class_names_are_recorded_and_number_every_later_file_alike(tmp_path, mo
     assert labels.tolist() == ["dog", "wolf", "ant"]  # a class the run never saw is scored too
 
     autoencoders.classify(run.dir, method="knn", quiet=True, out=tmp_path / "clf")
+    with pytest.raises(UserError, match=r"but class (cat|dog|emu) has \d+ training rows"):
+        autoencoders.classify(run.dir, method="knn", n_labels=900, quiet=True, out=tmp_path / "many")
     predicted, proba, classes = autoencoders.predict(tmp_path / "clf", write("new.csv", *later))
     assert classes.tolist() == ["cat", "dog", "emu"]
     assert (predicted == later[1]).mean() > 0.8  # names, and the right ones
@@ -418,3 +420,22 @@ def test_a_csv_run_records_its_header_and_reads_later_tables_by_it(tmp_path):
     frame.drop(columns="p7").to_csv(tmp_path / "m.csv", index=False)
     with pytest.raises(UserError, match="has no column p7, which the run reads by name"):
         autoencoders.encode(run.dir, f"csv:{tmp_path / 'm.csv'}")
+
+
+def test_a_table_is_compared_with_its_raw_features_not_pixels(tmp_path, capsys):
+    """Rows that are no image (10 columns) are named as what they are in the summary and the report."""
+    from autoencoders.cli import main
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    x = rng.normal(size=(200, 10)) + y[:, None]
+    np.savetxt(tmp_path / "t.csv", np.column_stack([x, y]), delimiter=",", fmt="%g",
+               header=",".join([*(f"f{i}" for i in range(10)), "y"]), comments="")  # fmt: skip
+    args = ["train", "--data", f"csv:{tmp_path / 't.csv'}", "--label-column", "y", "--layers", "10,3"]
+    args += ["--epochs", "1", "--precision", "fp32", "--device", DEVICE, "--out", str(tmp_path / "r")]
+    with pytest.raises(SystemExit) as done:
+        main(args)
+    summary = capsys.readouterr().out
+    assert done.value.code == 0 and "test SSE/row" in summary and "raw features: " in summary
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert "<h2>Against PCA and raw features</h2>" in page and "raw pixels" not in page

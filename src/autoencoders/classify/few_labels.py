@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..data.classes import shown
 from ..data.datasets import Dataset
 from ..errors import UserError
 from ..eval.metrics import encode_all
@@ -43,13 +44,18 @@ from .ladder import Ladder
 
 
 def labelled_subset(
-    y: np.ndarray, fraction: float | None, seed: int, n_labels: int | None = None
+    y: np.ndarray,
+    fraction: float | None,
+    seed: int,
+    n_labels: int | None = None,
+    names: np.ndarray | None = None,
 ) -> np.ndarray:
     """Sorted row indices of a labelled subset of ``y``, drawn with ``seed``.
 
     ``n_labels``: class-balanced, the same number of rows from every class (the remainder
     of ``n_labels`` / classes one more each in randomly chosen classes). Else a
-    class-stratified ``fraction`` of each class (at least one row per class).
+    class-stratified ``fraction`` of each class (at least one row per class). ``names``: each
+    class's name by its index in ``y``'s sorted classes, for messages.
     """
     rng = np.random.default_rng(seed)
     classes, counts = np.unique(y, return_counts=True)
@@ -68,7 +74,7 @@ def labelled_subset(
             c = np.argmin(counts)  # the class that bounds how many labels every class can give
             raise UserError(
                 f"--n-labels {n_labels} takes up to {quota.max()} labelled rows of every class, but class "
-                f"{classes[c]} has {counts[c]} training rows; ask for at most "
+                f"{classes[c] if names is None else names[c]} has {counts[c]} training rows; ask for at most "
                 f"{len(classes) * counts[c]} labels"
             )
     picked = [rng.choice(np.flatnonzero(y == c), size=k, replace=False) for c, k in zip(classes, quota)]
@@ -114,15 +120,18 @@ class FewLabels(ClassifyOptions):
                     "on the validation labels); leave them out, or give a method that trains"
                 )
 
-    def subset(self, y: np.ndarray, seed: int, cap: bool = False) -> np.ndarray:
+    def subset(
+        self, y: np.ndarray, seed: int, cap: bool = False, names: np.ndarray | None = None
+    ) -> np.ndarray:
         """The labelled rows of ``y``; ``cap``: at most what a class-balanced draw of ``y`` allows
-        (the validation split may be smaller than the labels asked for)."""
+        (the validation split may be smaller than the labels asked for); ``names``: the classes'
+        names, for messages."""
         n = self.n_labels
         if n is not None and cap:
             classes, counts = np.unique(y, return_counts=True)
             n = min(n, len(classes) * counts.min())
         fraction = 1.0 if self.labels_fraction is None and n is None else self.labels_fraction
-        return labelled_subset(y, fraction, seed, n)
+        return labelled_subset(y, fraction, seed, n, names)
 
     def name(self) -> str:
         """The default output directory's name."""
@@ -202,7 +211,7 @@ def train_classifier(
         torch.manual_seed(cfg.seed)
         autoencoder.reset_parameters()
     device = next(autoencoder.parameters()).device
-    rows = how.subset(y_train, cfg.seed)
+    rows = how.subset(y_train, cfg.seed, names=shown(classes, ds.classes))
     train = (ds.x_train[rows].to(device), torch.from_numpy(y_train[rows]).to(device))
     # validation labels are as scarce as training labels: as many, from the validation split, or
     # without one (--val-fraction 0) from the training rows not labelled, so that training still

@@ -1,4 +1,4 @@
-"""One self-contained HTML page per run: settings, metrics beside PCA and raw pixels, every figure.
+"""One self-contained HTML page per run: settings, metrics beside PCA and the raw rows, every figure.
 
 The figures are embedded as PNG data, so ``report.html`` can be mailed or archived alone; it
 holds no script and loads nothing from anywhere.
@@ -89,6 +89,7 @@ def write_report(
     figures += [(f"Snapshot {p.stem}.", p.read_bytes()) for p in snapshots]
     clusters = _clusters(run_dir)
     title = f"{run.manifest['kind']} autoencoder on {run.cfg.data.data}"
+    raw = "raw pixels" if run.display_shape is not None else "raw features"  # a table's rows
     page = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -96,8 +97,8 @@ def write_report(
         f"<h1>{html.escape(title)}</h1>",
         f"<p>Run directory <code>{html.escape(str(run_dir))}</code>; input shape "
         f"{tuple(run.manifest['input_shape'])}, code size {run.manifest['code_size']}.</p>",
-        "<h2>Against PCA and raw pixels</h2>",
-        _comparison(metrics),
+        f"<h2>Against PCA and {raw}</h2>",
+        _comparison(metrics, raw),
         *clusters,
         "<h2>Figures</h2>",
         *(_figure(caption, png) for caption, png in figures),
@@ -154,7 +155,7 @@ def _clusters(run_dir: Path) -> list[str]:
     ]
 
 
-def _comparison(metrics: dict) -> str:
+def _comparison(metrics: dict, raw: str) -> str:
     code = pca_name(metrics)
     rows = [
         (label, *(metrics.get(key) if key else None for key in keys))
@@ -170,7 +171,7 @@ def _comparison(metrics: dict) -> str:
         rows.append(
             (f"test NLL, nats per image (importance-sampled{sample})", metrics["test_nll"], None, None)
         )
-    return _table(["", "this model", code, "raw pixels"], rows)
+    return _table(["", "this model", code, raw], rows)
 
 
 def _settings(cfg: Config) -> list[str]:
