@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from helpers import DEVICE, ctrl_c_at_batch
@@ -200,6 +201,27 @@ def test_resume_of_a_run_killed_before_its_first_epoch_starts_over(tmp_path):
     whole = autoencoders.train(**settings, **COMMON, out=str(tmp_path / "whole"))
     for k, v in whole.model.state_dict().items():
         assert torch.equal(resumed.model.state_dict()[k], v), k
+
+
+def test_resume_refuses_data_that_changed_since_the_run_started(tmp_path):
+    """Other rows, or more of them (which moves the fixed-seed split), would make the resumed run
+    another one, its test rows perhaps trained on: refused, and resumed once the data is back."""
+    from sklearn.datasets import load_digits
+
+    x = load_digits().data[:400].astype("float32")
+    data = tmp_path / "rows.npy"
+    settings = {"data": f"npy:{data}", "layers": [64, 8], "epochs": 3}
+    for changed in (x.copy(), x[:-1]):
+        changed[0] = changed[0][::-1]  # one image mirrored, or one row fewer as well
+        np.save(data, x)
+        out = tmp_path / f"run{len(changed)}"
+        with ctrl_c_at_batch(8), pytest.raises(KeyboardInterrupt, match="after epoch 1"):
+            autoencoders.train(**settings, **COMMON, out=str(out))  # 5 batches an epoch
+        np.save(data, changed)
+        with pytest.raises(UserError, match="rows.npy has changed since .* started training.*restore"):
+            autoencoders.resume(out)
+        np.save(data, x)
+        assert autoencoders.resume(out).metrics["epochs_run"] == 3
 
 
 def test_resume_refuses_a_finished_run_and_extra_settings(digits_run, tmp_path):

@@ -206,6 +206,13 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
         cfg.out = str(_new_run_dir(cfg))  # fixed now: every check and write below uses the same directory
         _check_out(Path(cfg.out), overwrite)
     ds = load_dataset(cfg.data)  # errors name the files as they were given
+    digest = ds.digest()
+    if saved is not None and saved[1].get("marks", {}).get("data_sha256", digest) != digest:
+        raise UserError(
+            f"{data_name(cfg.data.data)} has changed since {cfg.out} started training (its rows or their "
+            "split differ from those it trained on), so it cannot continue as it began; restore the data "
+            f"to resume, or train again with --overwrite"
+        )
     if saved is None and cfg.data.columns is not None and len(cfg.data.columns) != ds.n_features:
         raise UserError(
             f"--columns names {len(cfg.data.columns)} columns and {data_name(cfg.data.data)} has "
@@ -256,6 +263,7 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
     progress.attach("model", model)
     cfg.train.precision = progress.marks.setdefault("precision", precision)
     threads = progress.marks.setdefault("threads", threads)
+    progress.marks.setdefault("data_sha256", digest)  # states from before it was kept are not checked
     log = events.EventLog(out / rundir.TENSORBOARD) if main and cfg.train.tensorboard else None
     if log is not None:
         progress.loggers.append(log)
@@ -283,7 +291,8 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
             kept = f"{out} finished training; write its report with: autoencoders report {out}"
         elif (out / rundir.STATE).is_file():
             kept = (
-                f"{out} is kept up to its last saved epoch; continue with: autoencoders train --resume {out}"
+                f"{out} is kept as saved in {rundir.saved_at(out)}; continue with: "
+                f"autoencoders train --resume {out}"
             )
         else:  # stopped before its first save
             kept = f"{out} has no saved epoch yet; start it again with: autoencoders train --resume {out}"

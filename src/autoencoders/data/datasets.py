@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..errors import DataWarning, UserError
+from ..io.checkpoint import arrays_sha256
 from ..options import DataConfig, flag
 from .images import image_folder
 from .memory import data_name
@@ -70,6 +71,23 @@ class Dataset:
             np.random.default_rng(seed).choice(len(self.x_train), min(n, len(self.x_train)), False)
         )
         return self.x_train[pick], None if self.y_train is None else self.y_train[pick]
+
+    def digest(self) -> str:
+        """SHA-256 of every split's rows and labels and the scaling: other data, or the same rows
+        split otherwise, give another. A stream's training rows count by their number and the
+        scaling fitted on them, which a pass over them gives, not by their bytes."""
+        train = self.x_train if not isinstance(self.x_train, RowStream) else torch.tensor(len(self.x_train))
+        splits = (
+            train,
+            self.x_val,
+            self.x_test,
+            self.y_train,
+            self.y_val,
+            self.y_test,
+            self.offset,
+            self.span,
+        )
+        return arrays_sha256(None if t is None else t.cpu().numpy() for t in splits)
 
 
 # ---------------------------------------------------------------- scaling and splits

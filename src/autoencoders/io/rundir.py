@@ -267,16 +267,23 @@ def read_scaled_weights(
     return tensors, (offset, span)
 
 
+def saved_at(run_dir: str | Path) -> str | None:
+    """Where an incomplete run's saved state stands, as "stage 'NAME' after epoch N"; None
+    without one."""
+    if not (Path(run_dir) / STATE).is_file():
+        return None
+    info = read_state(Path(run_dir) / STATE)[1]
+    return f"stage '{info['stage']}' after epoch {info['loop']['epoch']}"
+
+
 def require_complete(run_dir: str | Path) -> dict[str, Any]:
     """The manifest of a run that finished training; a UserError naming the fix otherwise."""
     manifest = read_manifest(run_dir)
     if manifest.get("stopped"):
         raise UserError(f"{run_dir} did not finish: {manifest['stopped']}")
     if not manifest["completed"]:
-        where = ""
-        if (Path(run_dir) / STATE).is_file():
-            info = read_state(Path(run_dir) / STATE)[1]
-            where = f" (it stopped in stage '{info['stage']}' after epoch {info['loop']['epoch']})"
+        at = saved_at(run_dir)
+        where = f" (it stopped in {at})" if at else ""
         raise UserError(
             f"{run_dir} is an incomplete run{where}; continue it with: autoencoders train --resume {run_dir}"
         )
