@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# Every GPU check in one command, for a GPU machine used for a few minutes, without network:
-# the GPU tests (captured step, sync-free batches, background state writes), benchmarks/gpu.py
-# (the speed targets), then the whole test suite on CUDA, each under its own time limit, logs
-# and gpu.json to $OUT.
+# Every GPU check, for a GPU machine lent for a few minutes, without network, in two parts that
+# each fit one call with time to spare, logs and gpu.json to $OUT:
+#   targets  the GPU tests (captured step, sync-free batches, background state writes), then
+#            benchmarks/gpu.py (the speed targets): about 6 minutes
+#   suite    the whole test suite with its runs on CUDA: about 4 minutes
+# (no argument: both, one after the other).
 #
 # On a machine with network, once per checkout: the four Fashion-MNIST files (Debian's
 # dataset-fashion-mnist) and the wheels the GPU machine may lack (pythae and pydantic for gpu.py's
 # VAE comparison, umap-learn for the tests) go to .devdata and .whl, which git ignores:
 #   bash benchmarks/device_check.sh --prepare
 # Then copy the checkout with both folders to the GPU machine and run there (its python3 holding
-# torch with CUDA, numpy, scikit-learn, safetensors, matplotlib, tqdm, pytest; about 9 minutes):
-#   bash benchmarks/device_check.sh
+# torch with CUDA, numpy, scikit-learn, safetensors, matplotlib, tqdm, pytest):
+#   bash benchmarks/device_check.sh targets; bash benchmarks/device_check.sh suite
 set -uo pipefail
 cd "$(dirname "$0")/.."
 WHEELS="pythae==0.1.2 pydantic==2.10.6 pydantic-core==2.27.2 annotated-types==0.7.0 umap-learn==0.5.12 pynndescent==0.7.0"
@@ -33,6 +35,13 @@ if [[ "${1:-}" == "--prepare" ]]; then
   exit 0
 fi
 
+part=${1:-all}
+case "$part" in targets | suite | all) ;; *) echo "usage: $0 [--prepare | targets | suite | all]" >&2; exit 2 ;; esac
+if [[ ! -f .devdata/fashion-mnist/train-images-idx3-ubyte.gz || ! -d .whl ]]; then
+  # without them gpu.py would try to download Fashion-MNIST, with no network: nothing measured
+  echo "no .devdata/fashion-mnist or .whl here: run $0 --prepare where there is network, and carry both" >&2
+  exit 2
+fi
 OUT=${OUT:-/tmp/device-check}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 AUTOENCODERS_DATA=${AUTOENCODERS_DATA:-$PWD/.devdata} AUTOENCODERS_CACHE=/tmp/ae-cache
@@ -49,12 +58,16 @@ export PYTHONPATH=/tmp/site:$PWD/src${PYTHONPATH:+:$PYTHONPATH} PATH=/tmp/site/b
 # each part under a time limit that lets it report what it has: SIGINT (pytest prints its summary,
 # gpu.py has saved every part it finished), a kill 15 s later; the logs go whole to $OUT
 limit() { local seconds=$1; shift; timeout -s INT -k 15 "$seconds" "$@"; }
-# the GPU's own tests first, a minute: captured steps give the eager losses without a host sync,
-# states written in the background hold what the queued kernels left
-limit 90 python3 -m pytest -p no:randomly -m gpu -rfEs --tb=short tests/test_device.py 2>&1 \
-  | tee "$OUT/tests_gpu.log"
-# the targets
-limit 270 python3 benchmarks/gpu.py --out-dir "$OUT" 2>&1 | tee "$OUT/gpu.log"
-# the suite's training on the GPU (tests/helpers.py): every kind's batches free of host reads, ...
-AUTOENCODERS_TEST_DEVICE=cuda limit 150 python3 -m pytest -p no:randomly -n 16 -m "not slow and not gpu" \
-  -rfE --tb=line 2>&1 | tee "$OUT/tests.log"
+if [[ "$part" != suite ]]; then
+  # the GPU's own tests first, a minute: captured steps give the eager losses without a host sync,
+  # states written in the background hold what the queued kernels left
+  limit 90 python3 -m pytest -p no:randomly -m gpu -rfEs --tb=short tests/test_device.py 2>&1 \
+    | tee "$OUT/tests_gpu.log"
+  # the targets; the eager reference last, so that the limit cuts it first
+  limit 240 python3 benchmarks/gpu.py --out-dir "$OUT" 2>&1 | tee "$OUT/gpu.log"
+fi
+if [[ "$part" != targets ]]; then
+  # the suite's training on the GPU (tests/helpers.py): every kind's batches free of host reads, ...
+  AUTOENCODERS_TEST_DEVICE=cuda limit 210 python3 -m pytest -p no:randomly -n 16 -m "not slow and not gpu" \
+    -rfE --tb=line 2>&1 | tee "$OUT/tests.log"
+fi

@@ -322,6 +322,28 @@ def test_a_cpu_run_times_half_the_threads_against_all_and_keeps_the_simpler_unle
     assert timed == []
 
 
+def test_a_gpu_run_times_every_precision_with_fp32s_threads_fp32_first(monkeypatch):
+    """The host's threads do not compute a GPU's step: bf16 must not come first for having fewer
+    (by the CPU's product rule), which would make fp32 the one to beat."""
+    from autoencoders import run
+    from autoencoders.runtime import threads
+
+    timed = []
+    monkeypatch.setattr(run, "available", lambda device: ["fp32", "tf32", "bf16"])
+    monkeypatch.setattr(run, "worth_timing", lambda device: True)
+    monkeypatch.setattr(run, "bf16_speedup", lambda device_type: 4.0)
+    monkeypatch.setattr(run, "first_batch", lambda rows, batch_size: ())
+    monkeypatch.setattr(run, "fastest", lambda candidates, *args: timed.extend(candidates) or candidates[0])
+    monkeypatch.setattr(threads, "available_cpus", lambda: 16)
+    cfg = run.as_config(layers=[784, 128], batch_size=256, precision="auto")
+    model = DenseAutoencoder([784, 128])
+    assert run._threads(cfg, model, "bf16", torch.device("cpu")) < run._threads(
+        cfg, model, "fp32", torch.device("cpu")
+    )
+    assert run.measure_setting(cfg, torch.rand(300, 784), model, torch.device("cuda"))[0] == "fp32"
+    assert [p for p, _ in timed] == ["fp32", "tf32", "bf16"] and len({n for _, n in timed}) == 1
+
+
 def test_a_run_trains_with_the_threads_it_measured(tmp_path, monkeypatch):
     from autoencoders import run
 

@@ -318,8 +318,10 @@ def measure_setting(cfg: Config, rows: Rows, model: Autoencoder, device: torch.d
         return precision, _threads(cfg, model, precision, device)
 
     def counts(precision: str) -> list[int]:
+        if device.type != "cpu":  # the host's threads feed a GPU's step, at any precision alike
+            return [_threads(cfg, model, "fp32", device)]
         n = _threads(cfg, model, precision, device)
-        return sorted({max(1, n // 2), n}) if device.type == "cpu" and cfg.train.threads == "auto" else [n]
+        return sorted({max(1, n // 2), n}) if cfg.train.threads == "auto" else [n]
 
     # fewer threads first, then fp32 before bf16: each later one must be GAIN faster than all before
     candidates = sorted(((p, n) for p in available(device) for n in counts(p)), key=lambda c: c[1])

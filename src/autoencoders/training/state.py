@@ -197,14 +197,16 @@ class Progress:
         GPU), its history ``rows`` to log once it is whole on disk; ``written`` raises what stopped
         it (the rows then belong to no saved state, and a resumed run logs them). Its CUDA calls
         (the wait, destroying the event, freeing page-locked memory) wait while a graph records:
-        both are released here, not when the thread lets go of its arguments."""
+        both are released here, not when the thread lets go of its arguments. Writing the file
+        makes none, so a graph may record meanwhile."""
         try:
-            with RECORDING:
-                try:
+            try:
+                with RECORDING:
                     for event in copied:
                         event.synchronize()
-                    write_state(path, tensors, info)
-                finally:
+                write_state(path, tensors, info)
+            finally:
+                with RECORDING:
                     tensors.clear()
                     copied.clear()
             self.on_disk = rows
