@@ -100,7 +100,26 @@ def test_a_conv_autoencoder_trains_on_a_folder_and_the_commands_read_it(tmp_path
     assert found.summary["k"] == 3 and found.summary["rows"] == 90
 
 
-@pytest.mark.parametrize("flag", ["--image-size", "--grayscale", "--skip-bad-images"])
+def test_a_run_reads_later_folders_with_its_own_channels(tmp_path):
+    """A run records its images' channels: a grayscale folder given to a colour run is read in
+    three channels, a colour folder given to a grayscale run in one."""
+    gray, colour = _folder(tmp_path / "gray", n=10), _folder(tmp_path / "colour", colour=True, n=10)
+    for trained, other, channels in ((colour, gray, 3), (gray, colour, 1)):
+        out, layers = str(tmp_path / f"on-{trained.name}"), [64 * channels, 4]
+        run = autoencoders.train(data=f"images:{trained}", layers=layers, epochs=1, out=out, **FAST)
+        assert (run.config.data.rgb, run.config.data.grayscale) == (channels == 3, channels == 1)
+        assert autoencoders.encode(run.dir, f"images:{other}").shape == (30, 4)
+    x = read_data(DataConfig(data=f"images:{gray}", rgb=True)).x.reshape(30, 3, 64)
+    np.testing.assert_array_equal(x[:, 0], read_data(DataConfig(data=f"images:{gray}")).x)  # each channel
+    assert (x == x[:, :1]).all()
+    from autoencoders.data.datasets import check_data_options
+    from autoencoders.errors import UserError
+
+    with pytest.raises(UserError, match="--grayscale asks for one channel and --rgb for three"):
+        check_data_options(DataConfig(data=f"images:{gray}", grayscale=True, rgb=True))
+
+
+@pytest.mark.parametrize("flag", ["--image-size", "--grayscale", "--rgb", "--skip-bad-images"])
 def test_image_flags_are_train_options(flag):
     from autoencoders.cli import build_parser
 
@@ -128,4 +147,17 @@ def test_cut_off_files_16_bit_images_and_bad_sizes(tmp_path, capsys):
     )  # the top 8 bits, not clipped
     with pytest.raises(UserError, match="--image-size takes two sizes of at least 1"):
         read_data(DataConfig(data=f"images:{root}", image_size=[8]))
+    # among colour images a 16-bit gray one keeps its levels in every channel; gray palette and
+    # gray-with-alpha images count as gray
+    Image.fromarray(np.full((8, 8), 77, np.uint8)).convert("P").save(root / "d.png")
+    Image.fromarray(np.full((8, 8), 55, np.uint8)).convert("LA").save(root / "e.png")
+    cut.unlink()
+    assert read_data(DataConfig(data=f"images:{root}")).sample_shape == (1, 8, 8)
+    Image.fromarray(np.full((8, 8, 3), (10, 20, 30), np.uint8)).save(root / "f.png")
+    raw = read_data(DataConfig(data=f"images:{root}"))
+    assert raw.sample_shape == (3, 8, 8)
+    np.testing.assert_allclose(
+        raw.x[0].reshape(3, 64) * 255, np.tile((ramp >> 8).reshape(-1), (3, 1)), atol=1e-4
+    )
+    assert np.allclose(raw.x[2] * 255, 77, atol=1e-4) and np.allclose(raw.x[3] * 255, 55, atol=1e-4)
     assert not list((tmp_path).glob("**/*.tmp"))

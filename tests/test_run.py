@@ -541,7 +541,7 @@ def test_tensorboard_logs_every_epoch_once_across_an_interruption(tmp_path, monk
     if where == "write":
         monkeypatch.setattr(state, "write_state", writes)
     settings = {"data": "digits", "layers": [64, 16], "epochs": 5, "tensorboard": True}
-    said = {"batch": "has no saved epoch yet", "write": "is kept as saved in stage 'train' after epoch 2"}[where]
+    said = {"batch": "has no saved epoch yet", "write": "kept as saved in stage 'train' after epoch 2"}[where]
     # "batch": in epoch 3 of 5, with an hour between saves: nothing saved yet
     stop = ctrl_c_at_batch(60) if where == "batch" else contextlib.nullcontext()
     with stop, pytest.raises(KeyboardInterrupt, match=said):

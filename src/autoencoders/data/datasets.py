@@ -219,6 +219,7 @@ OWN_OPTIONS = {
     "label_column": "csv",
     "image_size": "images",
     "grayscale": "images",
+    "rgb": "images",
     "skip_bad_images": "images",
 }
 
@@ -275,6 +276,8 @@ def check_data_options(cfg: DataConfig) -> None:
         value = getattr(cfg, name)
         if value is not None and value is not False and kind != applies:  # 0 is a label column's index
             raise UserError(f"--{flag(name)} applies to {applies}: data, not {cfg.data}; leave it out")
+    if cfg.grayscale and cfg.rgb:
+        raise UserError("--grayscale asks for one channel and --rgb for three; give one of them")
 
 
 def npy_file(cfg: DataConfig) -> tuple[str, str | None] | None:
@@ -284,7 +287,7 @@ def npy_file(cfg: DataConfig) -> tuple[str, str | None] | None:
     if kind == "npy":
         return path, cfg.labels
     if kind == "images":
-        rows, labels = image_folder(path, cfg.image_size, cfg.grayscale, cfg.skip_bad_images)
+        rows, labels = image_folder(path, cfg.image_size, cfg.grayscale, cfg.skip_bad_images, cfg.rgb)
         return str(rows), None if labels is None else str(labels)
     return None
 

@@ -17,39 +17,54 @@ from ..io.checkpoint import write_json, write_npy
 from .sources import cache_dir
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-GRAY = ("1", "L", "I;16", "I;16B", "I;16L")  # Pillow's single-channel modes read here
+GRAY = ("1", "L", "LA", "I;16", "I;16B", "I;16L")  # Pillow's single-channel modes (alpha dropped)
+
+
+def _mode(image) -> str:
+    """``image``'s mode, a palette of grays ("P") read as "L": its colours are all gray."""
+    if image.mode == "P":
+        palette = np.asarray(image.getpalette() or [0, 0, 0]).reshape(-1, 3)
+        if (palette == palette[:, :1]).all():
+            return "L"
+    return image.mode
 
 
 def _pixels(image, colour: bool) -> np.ndarray:
-    """An opened image as uint8 H×W×3 (``colour``) or H×W; 16-bit gray keeps its top 8 bits."""
-    if image.mode.startswith("I;16") and not colour:
-        return (np.asarray(image, dtype=np.uint16) >> 8).astype(np.uint8)
+    """An opened image as uint8 H×W×3 (``colour``) or H×W; 16-bit gray keeps its top 8 bits (Pillow
+    would clip it to 255 on its way to RGB)."""
+    if image.mode.startswith("I;16"):
+        gray = (np.asarray(image, dtype=np.uint16) >> 8).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2) if colour else gray
     return np.asarray(image.convert("RGB" if colour else "L"), dtype=np.uint8)
 
 
 def image_folder(
-    directory: str | Path, size: list[int] | None = None, grayscale: bool = False, skip_bad: bool = False
+    directory: str | Path,
+    size: list[int] | None = None,
+    grayscale: bool = False,
+    skip_bad: bool = False,
+    rgb: bool = False,
 ) -> tuple[Path, Path | None]:
     """The cached ``.npy`` of the images under ``directory`` and of their labels (None for a flat
     folder), decoded now unless the same files were decoded with the same settings before.
 
     ``size`` (H, W) resizes every image; without it all must share one size. Colour images keep
     3 channels (grayscale ones among them are converted) unless ``grayscale``; a folder of
-    grayscale images has 1. ``skip_bad`` leaves out files that are not readable images (and says
-    how many) instead of refusing them.
+    grayscale images has 1 unless ``rgb``. ``skip_bad`` leaves out files that are not readable
+    images (and says how many) instead of refusing them.
     """
     directory = Path(directory)
     if size is not None and (len(size) != 2 or min(size) < 1):
         raise UserError(f"--image-size takes two sizes of at least 1, H,W (e.g. 28,28); got {size}")
     files, labels, classes = _listing(directory)
     stamp = [(str(p.relative_to(directory)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
-    key = json.dumps([stamp, size, grayscale, skip_bad, "labels: names"]).encode()
+    key = json.dumps([stamp, size, grayscale, skip_bad, rgb, "labels: names"]).encode()
     target = cache_dir() / "images" / hashlib.sha256(key).hexdigest()
     rows, label_file, info = target / "images.npy", target / "labels.npy", target / "folder.json"
     if info.is_file():  # written last: the decoding finished
         _say_skipped(json.loads(info.read_text())["skipped"])
         return rows, label_file if classes else None
-    kept, skipped = _decode(files, size, grayscale, skip_bad, rows)
+    kept, skipped = _decode(files, size, grayscale, skip_bad, rows, rgb)
     _say_skipped(skipped)
     if classes:
         write_npy(label_file, np.asarray(classes)[labels][kept])  # names, numbered as they are read
@@ -101,7 +116,7 @@ def _listing(directory: Path) -> tuple[list[Path], list[int], list[str]]:
 
 
 def _decode(
-    files: list[Path], size: list[int] | None, grayscale: bool, skip_bad: bool, out: Path
+    files: list[Path], size: list[int] | None, grayscale: bool, skip_bad: bool, out: Path, rgb: bool
 ) -> tuple[np.ndarray, list[str]]:
     """Decode ``files`` into the uint8 N×C×H×W array ``out`` (written as it goes, never all in
     memory); return the indices of the files kept and the names of those skipped."""
@@ -119,7 +134,7 @@ def _decode(
                     raise UnidentifiedImageError(
                         f"32-bit {image.mode} images are not read; save them as 8 or 16 bit"
                     )
-                opened.append((i, image.size, image.mode))
+                opened.append((i, image.size, _mode(image)))
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
             if not skip_bad:
                 raise UserError(
@@ -140,7 +155,7 @@ def _decode(
         height, width = first[1][1], first[1][0]
     else:
         height, width = size
-    colour = not grayscale and any(mode not in GRAY for _, _, mode in opened)
+    colour = rgb or not grayscale and any(mode not in GRAY for _, _, mode in opened)
     channels = 3 if colour else 1
     out.parent.mkdir(parents=True, exist_ok=True)  # only now: every file has been checked
     shape = (len(opened), channels, height, width)
