@@ -80,7 +80,9 @@ DIGITS_CSV = "\n".join(",".join(["0.5"] * 64 + ["1"]) for _ in range(30)) + "\n"
 # (what is wrong, setup in the working directory (which holds a trained run in run/), command, message)
 CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
     ("unknown dataset name", None, "train --data digitz",
-     "autoencoders: error: unknown data spec 'digitz'; use digits, fashion-mnist, mnist, idx:DIR, npy:FILE, csv:FILE or images:DIR"),
+     "autoencoders: error: unknown data spec 'digitz' (did you mean 'digits'?); use digits, fashion-mnist, mnist, idx:DIR, npy:FILE, csv:FILE or images:DIR"),
+    ("a data kind mistyped", None, "train --data image:photos",
+     "autoencoders: error: unknown data spec 'image:photos' (did you mean images:photos?); use digits, fashion-mnist, mnist, idx:DIR, npy:FILE, csv:FILE or images:DIR"),
     ("a data file without its kind", None, "train --data wide.npy",
      "autoencoders: error: unknown data spec 'wide.npy' (did you mean npy:wide.npy?); use digits, fashion-mnist, mnist, idx:DIR, npy:FILE, csv:FILE or images:DIR"),
     ("--hold-out a class the data lacks", None, "train --hold-out 12",
@@ -145,6 +147,8 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "autoencoders: error: --label-column applies to csv: data, not npy:x.npy; leave it out"),
     ("an image-folder option for other data", None, "train --grayscale",
      "autoencoders: error: --grayscale applies to images: data, not digits; leave it out"),
+    ("one channel and three asked for", None, "train --data images:photos --grayscale --rgb",
+     "autoencoders: error: --grayscale asks for one channel and --rgb for three; give one of them"),
     ("too few rows to split", _npy("x.npy", np.ones((5, 4), np.float32)), "train --data npy:x.npy",
      "autoencoders: error: npy:x.npy has only 5 rows; at least 10 are needed to split off test rows; give at least 10"),
     ("empty CSV", _empty("t.csv"), "train --data csv:t.csv", "autoencoders: error: csv file t.csv is empty"),

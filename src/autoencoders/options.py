@@ -156,9 +156,9 @@ def _whole(v: Any) -> bool:
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
-def closest(value: object, names: Iterable[str]) -> str:
-    """ " (did you mean 'X'?)" for the valid name nearest to a mistyped ``value`` (or the one it
-    spells out: 'validation' for 'val'), else ""."""
+def nearest(value: object, names: Iterable[str]) -> str | None:
+    """The valid name nearest to a mistyped ``value`` (or the one it spells out: 'validation' for
+    'val'), or None."""
     import difflib
 
     names = list(names)
@@ -167,7 +167,13 @@ def closest(value: object, names: Iterable[str]) -> str:
         word = str(value).lstrip("-").lower()
         spelled = [n for n in names if len(n.lstrip("-")) >= 3 and word.startswith(n.lstrip("-").lower())]
         match = sorted(spelled, key=len)[-1:]
-    return f" (did you mean '{match[0]}'?)" if match else ""
+    return match[0] if match else None
+
+
+def closest(value: object, names: Iterable[str]) -> str:
+    """ " (did you mean 'X'?)" for ``nearest``'s name, else ""."""
+    match = nearest(value, names)
+    return f" (did you mean '{match}'?)" if match else ""
 
 
 def moved(section: Any, names: Iterable[str]) -> list[str]:

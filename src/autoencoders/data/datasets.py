@@ -21,7 +21,7 @@ import torch
 
 from ..errors import DataWarning, UserError
 from ..io.checkpoint import arrays_sha256
-from ..options import DataConfig, flag
+from ..options import DataConfig, closest, flag, nearest
 from .images import image_folder
 from .memory import data_name
 from .sources import (
@@ -203,10 +203,16 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
         return kind, None
     if kind in ("idx", "npy", "csv", "images") and path:
         return kind, path
+    kind_meant = nearest(kind, ("idx", "npy", "csv", "images")) if path else None  # image:DIR
     suffix = Path(spec).suffix.lower()
-    meant = {".npy": f" (did you mean npy:{spec}?)", ".csv": f" (did you mean csv:{spec}?)"}.get(suffix, "")
-    if not meant and Path(spec).is_dir():
+    if kind_meant:
+        meant = f" (did you mean {kind_meant}:{path}?)"
+    elif suffix in (".npy", ".csv"):
+        meant = f" (did you mean {suffix[1:]}:{spec}?)"
+    elif Path(spec).is_dir():
         meant = f" (a folder: did you mean images:{spec} or idx:{spec}?)"
+    else:  # fashion_mnist
+        meant = closest(spec, ("digits", "mnist", "fashion-mnist"))
     raise UserError(
         f"unknown data spec '{spec}'{meant}; use digits, fashion-mnist, mnist, idx:DIR, npy:FILE, "
         "csv:FILE or images:DIR"
