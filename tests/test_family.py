@@ -9,6 +9,7 @@ pretrains greedily or refuses to clearly.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -171,6 +172,8 @@ def test_every_part_exports_to_onnx_and_torchscript_and_serves_rows_in_their_own
         np.testing.assert_allclose(scripted, wanted, atol=1e-5, rtol=0)
         assert sidecar["kind"] == kind and sidecar["code_size"] == run.model.code_size
         assert sidecar["input"]["shape"] == ["batch", given.shape[1]]
+        rows = sidecar["output" if part == "decoder" else "input"]["units"]
+        assert "digits: pixel values 0 to 16 divided by 16" in rows and Path(sidecar["run_dir"]).is_absolute()
         assert json.loads((tmp_path / f"{part}.onnx.json").read_text()) == sidecar
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .data.datasets import IN_MEMORY, parse_spec
 from .errors import UserError
 from .io.checkpoint import atomic_write, check_writable, write_json
 from .trained import TrainedRun, open_run
@@ -79,9 +80,9 @@ def export(
         "format": fmt,
         "part": part,
         "kind": kind,
-        "run_dir": str(run_dir),
-        "input": {"name": "input", "shape": ["batch", width_in], "units": _units(part, "input")},
-        "output": {"name": "output", "shape": ["batch", width_out], "units": _units(part, "output")},
+        "run_dir": str(Path(run_dir).resolve()),
+        "input": {"name": "input", "shape": ["batch", width_in], "units": _units(run, part, "input")},
+        "output": {"name": "output", "shape": ["batch", width_out], "units": _units(run, part, "output")},
         "input_shape": run.manifest["input_shape"],
         "code_size": code_size,
         **({"columns": run.cfg.data.columns} if run.cfg.data.columns else {}),  # a data frame's, in order
@@ -92,15 +93,28 @@ def export(
     return path, sidecar
 
 
-def _units(part: str, end: str) -> str:
-    """What the numbers at one ``end`` of ``part`` are."""
+def _units(run: TrainedRun, part: str, end: str) -> str:
+    """What the numbers at one ``end`` of ``part`` are: codes, or rows read as the run read its data."""
     if (part, end) in (("encoder", "output"), ("decoder", "input")):
         return "codes"
-    return (
-        "rows as the toolkit reads the data (uint8 pixels, as in IDX, images: and uint8 .npy data, "
-        "divided by 255; the embedded digits divided by 16; other numbers as they are), flattened: "
-        "C·H·W values per image"
-    )
+    data = run.cfg.data
+    kind = parse_spec(data.data)[0] if data.data != IN_MEMORY else IN_MEMORY
+    shape = run.manifest["input_shape"]
+    if kind == "digits":
+        read = "scikit-learn's digits: pixel values 0 to 16 divided by 16"
+    elif kind in ("mnist", "fashion-mnist", "idx"):
+        read = "uint8 pixels divided by 255"
+    elif kind == "images":
+        size = f"resized to {data.image_size[0]}×{data.image_size[1]} (bilinear), " if data.image_size else ""
+        read = f"images {size}{'in gray' if shape[0] == 1 else 'in RGB'}, uint8 pixels divided by 255"
+    elif kind == "csv":
+        read = "the CSV's feature columns as numbers"
+    else:  # .npy files and rows in memory
+        read = "the numbers as given, uint8 ones divided by 255"
+    if data.columns:
+        read += ", in the order of the columns named below"
+    layout = f", flattened from {'×'.join(map(str, shape))} in that order" if len(shape) > 1 else ""
+    return f"rows as the run read its data ({read}){layout}"
 
 
 def _onnx(served: Served, example: torch.Tensor) -> bytes:
