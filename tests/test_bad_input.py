@@ -147,6 +147,8 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "autoencoders: error: --label-column applies to csv: data, not npy:x.npy; leave it out"),
     ("an image-folder option for other data", None, "train --grayscale",
      "autoencoders: error: --grayscale applies to images: data, not digits; leave it out"),
+    ("a convolution kernel larger than the images", None, "train --model conv --kernel-size 9",
+     "autoencoders: error: --kernel-size 9 is larger than the 8×8 images; give at most 8"),
     ("one channel and three asked for", None, "train --data images:photos --grayscale --rgb",
      "autoencoders: error: --grayscale asks for one channel and --rgb for three; give one of them"),
     ("too few rows to split", _npy("x.npy", np.ones((5, 4), np.float32)), "train --data npy:x.npy",

@@ -76,6 +76,10 @@ def test_colour_images_are_drawn_in_colour(tmp_path):
         data=f"images:{root}", layers=[192, 8], epochs=1, out=str(tmp_path / "run"), **FAST
     )
     assert (run.dir / "reconstructions.png").is_file() and (run.dir / "report.html").is_file()  # drawn
+    settings = {"model": "conv", "channels": [4], "layers": [192, 8], "epochs": 1}
+    conv = autoencoders.train(data=f"images:{root}", out=str(tmp_path / "conv"), **settings, **FAST)
+    pixels = np.asarray(Image.open(autoencoders.visualize(conv.dir, "filters")).convert("RGB"), dtype=int)
+    assert (np.abs(pixels - pixels.mean(2, keepdims=True)) > 10).any()  # kernels in colour, not averaged
 
 
 def test_a_folder_is_decoded_once_and_streams_beyond_the_memory_budget(tmp_path):

@@ -167,9 +167,12 @@ def _first_layer(model: nn.Module) -> nn.Module:
 
 def _filters(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
     w = _first_layer(run.model).weight.detach()
-    if w.dim() == 4:  # conv kernels (out, in, k, k): one image per output channel, channels averaged
-        images, shape = w.mean(1).flatten(1), tuple(w.shape[-2:])
-        what = f"{w.shape[0]} first-layer {w.shape[-1]}×{w.shape[-1]} convolution kernels"
+    if w.dim() == 4:  # conv kernels (out, in, k, k): one image per output channel
+        colour = w.shape[1] == 3  # drawn in colour, as the images are; other channel counts averaged
+        images = w.flatten(1) if colour else w.mean(1).flatten(1)
+        shape = tuple(w.shape[1:]) if colour else tuple(w.shape[-2:])
+        averaged = "" if w.shape[1] in (1, 3) else f", its {w.shape[1]} input channels averaged"
+        what = f"{w.shape[0]} first-layer {w.shape[-1]}×{w.shape[-1]} convolution kernels{averaged}"
     else:
         images, shape = w, run.display_shape
         what = f"{w.shape[0]} first-layer units' input weights"

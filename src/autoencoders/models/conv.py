@@ -111,6 +111,11 @@ class ConvAutoencoder(Stack):
         code_select: nn.Module | None = None,
     ):
         convs, shape = [], tuple(input_shape)
+        if kernel_size > min(shape[1:]):  # most of such a kernel would only ever see the padding
+            raise UserError(
+                f"--kernel-size {kernel_size} is larger than the {shape[1]}×{shape[2]} images; give at most "
+                f"{min(shape[1:])}"
+            )
         for c in channels:
             convs.append(Conv(shape, c, kernel_size))
             shape = convs[-1].out_shape
