@@ -258,7 +258,7 @@ def loss_curve(history: list[dict], path: str | Path, loss_name: str = "loss per
         # a greedy stage reconstructs its own input: the data for layer 1, features above it
         pretrain = stage.startswith("pretrain")
         label = "stage's reconstruction loss per example" if pretrain else loss_name
-        ax.set_ylabel(textwrap.fill(label, 36))  # a panel is 3.2 inches tall
+        ax.set_ylabel(textwrap.fill(label, 36), fontsize=9)  # a panel is 3.2 inches tall
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.grid(alpha=0.3)
         ax.legend(  # under the panel: over it, it would hide the right axis's curves
@@ -270,7 +270,7 @@ def loss_curve(history: list[dict], path: str | Path, loss_name: str = "loss per
             ncol=min(len(lines), 3),
             frameon=False,
         )
-    fig.tight_layout()
+    fig.tight_layout(w_pad=2.0)  # a panel's two-line axis label clear of the panel to its left
     _save(fig, path)
 
 
