@@ -149,6 +149,8 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "autoencoders: error: --grayscale applies to images: data, not digits; leave it out"),
     ("a convolution kernel larger than the images", None, "train --model conv --kernel-size 9",
      "autoencoders: error: --kernel-size 9 is larger than the 8×8 images; give at most 8"),
+    ("a kernel larger than a deeper convolution's maps", None, "train --model conv --channels 4,8 --kernel-size 5",
+     "autoencoders: error: --kernel-size 5 is larger than the 4×4 maps convolution 2 sees (each one halves them); give at most 4 or fewer --channels"),
     ("one channel and three asked for", None, "train --data images:photos --grayscale --rgb",
      "autoencoders: error: --grayscale asks for one channel and --rgb for three; give one of them"),
     ("too few rows to split", _npy("x.npy", np.ones((5, 4), np.float32)), "train --data npy:x.npy",

@@ -78,3 +78,11 @@ def test_greedy_conv_stages_cache_feature_maps():
     # a stage reconstructs its own input: the mirror maps features back to the input's size
     with torch.no_grad():
         assert pairs[1](torch.rand(2, 64)).logits.shape == (2, 64)
+
+
+def test_a_kernel_larger_than_its_maps_is_refused_for_new_runs_only(tmp_path):
+    with pytest.raises(UserError, match="--kernel-size 5 is larger than the 4×4 maps convolution 2 sees"):
+        autoencoders.train(model="conv", kernel_size=5, channels=[4, 8], out=str(tmp_path / "r"), **FAST)
+    assert not (tmp_path / "r").exists()
+    # a model of such settings, as runs trained before the check hold, is still built
+    assert ConvAutoencoder((1, 8, 8), [4], [64, 3], kernel_size=9)(torch.rand(2, 64)).logits.shape == (2, 64)

@@ -114,6 +114,14 @@ def build(model: ModelConfig, options: Any, input_shape: tuple[int, ...]) -> Aut
     return built
 
 
+def check_shape(options: Any, input_shape: tuple[int, ...]) -> None:
+    """Refuse a new run whose kind's own section ``options`` cannot fit rows of ``input_shape``
+    (the section's ``check_shape``, where it has one); trained runs are read as they are."""
+    check = getattr(options, "check_shape", None)
+    if check is not None:
+        check(tuple(input_shape))
+
+
 def make_step(
     model: Autoencoder,
     cfg: TrainConfig,

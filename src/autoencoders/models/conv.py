@@ -30,6 +30,21 @@ class ConvConfig:
         if not self.channels or any(c < 1 for c in self.channels):
             raise UserError("--channels needs one or more positive channel counts, e.g. 32,64")
 
+    def check_shape(self, input_shape: tuple[int, ...]) -> None:
+        """Refuse a kernel larger than the maps a convolution sees (most of it would only ever see
+        the padding); a new run's check: runs trained before it was made still open."""
+        if len(input_shape) != 3:
+            return  # no images: building the model says so
+        k, (h, w) = self.kernel_size, input_shape[1:]
+        for i in range(len(self.channels)):
+            if k > min(h, w):
+                what = "images" if i == 0 else f"maps convolution {i + 1} sees (each one halves them)"
+                fewer = "" if i == 0 else " or fewer --channels"
+                raise UserError(
+                    f"--kernel-size {k} is larger than the {h}×{w} {what}; give at most {min(h, w)}{fewer}"
+                )
+            h, w = ((n + 2 * (k // 2) - k) // 2 + 1 for n in (h, w))
+
 
 class Conv(nn.Module):
     """Stride-2 convolution on flat rows viewed as ``in_shape`` (C, H, W); returns flat rows."""
@@ -111,11 +126,6 @@ class ConvAutoencoder(Stack):
         code_select: nn.Module | None = None,
     ):
         convs, shape = [], tuple(input_shape)
-        if kernel_size > min(shape[1:]):  # most of such a kernel would only ever see the padding
-            raise UserError(
-                f"--kernel-size {kernel_size} is larger than the {shape[1]}×{shape[2]} images; give at most "
-                f"{min(shape[1:])}"
-            )
         for c in channels:
             convs.append(Conv(shape, c, kernel_size))
             shape = convs[-1].out_shape
