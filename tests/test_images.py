@@ -105,13 +105,13 @@ def test_a_conv_autoencoder_trains_on_a_folder_and_the_commands_read_it(tmp_path
 
 
 def test_a_run_reads_later_folders_with_its_own_channels(tmp_path):
-    """A run records its images' channels: a grayscale folder given to a colour run is read in
-    three channels, a colour folder given to a grayscale run in one."""
+    """A grayscale folder given to a colour run is read in three channels, a colour folder given
+    to a grayscale run in one; the run's own settings stay as given."""
     gray, colour = _folder(tmp_path / "gray", n=10), _folder(tmp_path / "colour", colour=True, n=10)
     for trained, other, channels in ((colour, gray, 3), (gray, colour, 1)):
         out, layers = str(tmp_path / f"on-{trained.name}"), [64 * channels, 4]
         run = autoencoders.train(data=f"images:{trained}", layers=layers, epochs=1, out=out, **FAST)
-        assert (run.config.data.rgb, run.config.data.grayscale) == (channels == 3, channels == 1)
+        assert not run.config.data.rgb and not run.config.data.grayscale
         assert autoencoders.encode(run.dir, f"images:{other}").shape == (30, 4)
     x = read_data(DataConfig(data=f"images:{gray}", rgb=True)).x.reshape(30, 3, 64)
     np.testing.assert_array_equal(x[:, 0], read_data(DataConfig(data=f"images:{gray}")).x)  # each channel

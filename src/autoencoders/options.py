@@ -240,9 +240,7 @@ class DataConfig:
     image_size: list[int] | None = option(
         None, "images: data: resize every image to H,W (without it all must share one size)"
     )
-    grayscale: bool = option(
-        False, "images: data: one channel, even for colour images (a run records its images' channels)"
-    )
+    grayscale: bool = option(False, "images: data: one channel, even for colour images")
     rgb: bool = option(False, "images: data: three channels, even for grayscale images")
     skip_bad_images: bool = option(
         False,

@@ -237,8 +237,6 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
     kind, path = parse_spec(cfg.data.data)
     if saved is None and kind == "csv" and cfg.data.columns is None:  # later tables: read by these names
         cfg.data.columns = csv_feature_names(path, cfg.data.label_column)
-    if kind == "images":  # later folders are read with the same channels, converted where they differ
-        cfg.data.grayscale, cfg.data.rgb = ds.sample_shape[0] == 1, ds.sample_shape[0] == 3
     if saved is None:
         kinds.check_shape(cfg.kind_options, ds.sample_shape)
     model = build_model(cfg, ds.sample_shape, device)

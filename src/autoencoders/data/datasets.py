@@ -22,7 +22,7 @@ import torch
 from ..errors import DataWarning, UserError
 from ..io.checkpoint import arrays_sha256
 from ..options import DataConfig, closest, flag, nearest
-from .images import image_folder
+from .images import first_image_size, image_folder
 from .memory import data_name
 from .sources import (
     check_finite,
@@ -254,7 +254,18 @@ def for_data(cfg: DataConfig, spec: str, n_features: int, labels: str | None = N
     label_column = cfg.label_column
     if label_column is not None and not _has_label_column(spec, label_column, n_features):
         label_column = None
-    return dataclasses.replace(cfg, data=spec, labels=None, label_column=label_column)
+    cfg = dataclasses.replace(cfg, data=spec, labels=None, label_column=label_column)
+    return _with_channels(cfg, n_features) if parse_spec(spec)[0] == "images" else cfg
+
+
+def _with_channels(cfg: DataConfig, n_features: int) -> DataConfig:
+    """``cfg`` reading its image folder in the channels a run of ``n_features`` takes: gray images
+    given to a colour run copied into three, colour ones given to a grayscale run made gray."""
+    size = cfg.image_size or first_image_size(parse_spec(cfg.data)[1])
+    channels = n_features // math.prod(size) if size and n_features % math.prod(size) == 0 else None
+    if channels not in (1, 3):  # images of another size: reading them says so
+        return cfg
+    return dataclasses.replace(cfg, grayscale=channels == 1, rgb=channels == 3)
 
 
 def same_data(a: str, b: str) -> bool:

@@ -9,6 +9,7 @@ import hashlib
 import json
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,20 +17,23 @@ from ..errors import DataWarning, UserError
 from ..io.checkpoint import write_json, write_npy
 from .sources import cache_dir
 
+if TYPE_CHECKING:  # Pillow is imported where images are read: only image folders need it
+    from PIL import Image
+
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 GRAY = ("1", "L", "LA", "I;16", "I;16B", "I;16L")  # Pillow's single-channel modes (alpha dropped)
 
 
-def _mode(image) -> str:
-    """``image``'s mode, a palette of grays ("P") read as "L": its colours are all gray."""
-    if image.mode == "P":
+def _mode(image: Image.Image) -> str:
+    """``image``'s mode, a palette of grays ("P", "PA") read as "L": its colours are all gray."""
+    if image.mode in ("P", "PA"):
         palette = np.asarray(image.getpalette() or [0, 0, 0]).reshape(-1, 3)
         if (palette == palette[:, :1]).all():
             return "L"
     return image.mode
 
 
-def _pixels(image, colour: bool) -> np.ndarray:
+def _pixels(image: Image.Image, colour: bool) -> np.ndarray:
     """An opened image as uint8 H×W×3 (``colour``) or H×W; 16-bit gray keeps its top 8 bits (Pillow
     would clip it to 255 on its way to RGB)."""
     if image.mode.startswith("I;16"):
@@ -64,7 +68,7 @@ def image_folder(
     if info.is_file():  # written last: the decoding finished
         _say_skipped(json.loads(info.read_text())["skipped"])
         return rows, label_file if classes else None
-    kept, skipped = _decode(files, size, grayscale, skip_bad, rows, rgb)
+    kept, skipped = _decode(files, size, grayscale, rgb, skip_bad, rows)
     _say_skipped(skipped)
     if classes:
         write_npy(label_file, np.asarray(classes)[labels][kept])  # names, numbered as they are read
@@ -115,8 +119,23 @@ def _listing(directory: Path) -> tuple[list[Path], list[int], list[str]]:
     return files, labels, [f.name for f in folders]
 
 
+def first_image_size(directory: str | Path) -> tuple[int, int] | None:
+    """(H, W) of the first image Pillow can read in ``directory`` (in the order it is read), or
+    None; reads headers, not pixels."""
+    from PIL import Image, UnidentifiedImageError
+
+    for path in _listing(Path(directory))[0]:
+        if path.suffix.lower() in EXTENSIONS:
+            try:
+                with Image.open(path) as image:
+                    return image.size[1], image.size[0]
+            except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+                continue
+    return None
+
+
 def _decode(
-    files: list[Path], size: list[int] | None, grayscale: bool, skip_bad: bool, out: Path, rgb: bool
+    files: list[Path], size: list[int] | None, grayscale: bool, rgb: bool, skip_bad: bool, out: Path
 ) -> tuple[np.ndarray, list[str]]:
     """Decode ``files`` into the uint8 N×C×H×W array ``out`` (written as it goes, never all in
     memory); return the indices of the files kept and the names of those skipped."""
