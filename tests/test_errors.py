@@ -132,10 +132,25 @@ def test_csv_unknown_label_column_and_empty_file(tmp_path):
         load_dataset(DataConfig(data=f"csv:{path}"))
 
 
-@pytest.mark.parametrize("spec", ["digitz", "idx:", "npy", "csv:", "digits:extra", "tar:/x"])
-def test_unknown_data_spec(spec):
-    with pytest.raises(UserError, match="unknown data spec"):
+@pytest.mark.parametrize(
+    ("spec", "hint"),
+    [
+        ("digitz", "(did you mean 'digits'?)"),
+        ("idx:", "(idx data needs its path: idx:DIR)"),
+        ("npy", "(npy data needs its path: npy:FILE)"),
+        ("csv:", "(csv data needs its path: csv:FILE)"),
+        ("digits:extra", "(digits takes no path: give digits)"),
+        ("tar:/x", "; use digits"),
+        ("image:photos", "(did you mean images:photos?)"),
+        ("npz:x.npy", "(did you mean npy:x.npy?)"),
+        (r"c:\data.npy", r"(did you mean npy:c:\data.npy?)"),  # a drive, not a kind mistyped
+        ("fashion_mnist", "(did you mean 'fashion-mnist'?)"),
+    ],
+)
+def test_unknown_data_spec(spec, hint):
+    with pytest.raises(UserError, match="unknown data spec") as e:
         load_dataset(DataConfig(data=spec))
+    assert f"'{spec}' {hint}" in str(e.value) or hint.startswith(";") and f"'{spec}'; use" in str(e.value)
 
 
 def test_too_few_rows_to_split(tmp_path):

@@ -203,16 +203,20 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
         return kind, None
     if kind in ("idx", "npy", "csv", "images") and path:
         return kind, path
-    kind_meant = nearest(kind, ("idx", "npy", "csv", "images")) if path else None  # image:DIR
+    files, builtin = ("idx", "npy", "csv", "images"), ("digits", "mnist", "fashion-mnist")
     suffix = Path(spec).suffix.lower()
-    if kind_meant:
+    if kind in files:
+        meant = f" ({kind} data needs its path: {kind}:{'DIR' if kind in ('idx', 'images') else 'FILE'})"
+    elif kind in builtin:
+        meant = f" ({kind} takes no path: give {kind})"
+    elif path and len(kind) > 1 and (kind_meant := nearest(kind, files)):  # image:DIR; not a drive C:
         meant = f" (did you mean {kind_meant}:{path}?)"
     elif suffix in (".npy", ".csv"):
         meant = f" (did you mean {suffix[1:]}:{spec}?)"
     elif Path(spec).is_dir():
         meant = f" (a folder: did you mean images:{spec} or idx:{spec}?)"
     else:  # fashion_mnist
-        meant = closest(spec, ("digits", "mnist", "fashion-mnist"))
+        meant = closest(spec, builtin)
     raise UserError(
         f"unknown data spec '{spec}'{meant}; use digits, fashion-mnist, mnist, idx:DIR, npy:FILE, "
         "csv:FILE or images:DIR"
