@@ -205,18 +205,25 @@ def test_resume_of_a_run_killed_before_its_first_epoch_starts_over(tmp_path):
 
 def test_resume_refuses_data_that_changed_since_the_run_started(tmp_path):
     """Other rows, or more of them (which moves the fixed-seed split), would make the resumed run
-    another one, its test rows perhaps trained on: refused, and resumed once the data is back."""
+    another one, its test rows perhaps trained on: refused, and resumed once the data is back.
+    Streamed from disk too, where the training rows are hashed as their scaling is fitted."""
     from sklearn.datasets import load_digits
+
+    from autoencoders.config import DataConfig
+    from autoencoders.data.datasets import load_dataset
 
     x = load_digits().data[:400].astype("float32")
     data = tmp_path / "rows.npy"
+    np.save(data, x)
+    streamed = load_dataset(DataConfig(data=f"npy:{data}", memory_budget=1e-6)).x_train
+    row = int(streamed.rows[0])  # a training row, which a stream does not hold in memory
     settings = {"data": f"npy:{data}", "layers": [64, 8], "epochs": 3}
-    for changed in (x.copy(), x[:-1]):
-        changed[0] = changed[0][::-1]  # one image mirrored, or one row fewer as well
+    for case, (changed, budget) in enumerate([(x.copy(), 2.0), (x[:-1].copy(), 2.0), (x.copy(), 1e-6)]):
+        changed[row] = changed[row][::-1]  # one image turned upside down, or one row fewer as well
         np.save(data, x)
-        out = tmp_path / f"run{len(changed)}"
+        out = tmp_path / f"run{case}"
         with ctrl_c_at_batch(8), pytest.raises(KeyboardInterrupt, match="after epoch 1"):
-            autoencoders.train(**settings, **COMMON, out=str(out))  # 5 batches an epoch
+            autoencoders.train(**settings, memory_budget=budget, **COMMON, out=str(out))  # 5 batches an epoch
         np.save(data, changed)
         with pytest.raises(UserError, match="rows.npy has changed since .* started training.*restore"):
             autoencoders.resume(out)

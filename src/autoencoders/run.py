@@ -320,10 +320,8 @@ def measure_setting(cfg: Config, rows: Rows, model: Autoencoder, device: torch.d
         return precision, _threads(cfg, model, precision, device)
 
     def counts(precision: str) -> list[int]:
-        if device.type != "cpu":  # the host's threads feed a GPU's step, at any precision alike
-            return [_threads(cfg, model, "fp32", device)]
         n = _threads(cfg, model, precision, device)
-        return sorted({max(1, n // 2), n}) if cfg.train.threads == "auto" else [n]
+        return sorted({max(1, n // 2), n}) if device.type == "cpu" and cfg.train.threads == "auto" else [n]
 
     # fewer threads first, then fp32 before bf16: each later one must be GAIN faster than all before
     candidates = sorted(((p, n) for p in available(device) for n in counts(p)), key=lambda c: c[1])
@@ -341,8 +339,9 @@ def _threads(cfg: Config, model: Autoencoder, precision: str, device: torch.devi
 
 
 def _speedup(precision: str, device: torch.device) -> float:
-    """How much faster than fp32 ``precision`` multiplies, as the thread policy counts work."""
-    return bf16_speedup(device.type) if precision == "bf16" else 1.0
+    """How much faster than fp32 ``precision`` multiplies, as the thread policy counts work: on a
+    CPU; a GPU's step is not computed by the host's threads, so every precision gets fp32's."""
+    return bf16_speedup(device.type) if precision == "bf16" and device.type == "cpu" else 1.0
 
 
 # Python's thread switch interval while baselines run beside training (its default is 5 ms): a

@@ -53,6 +53,7 @@ class Dataset:
     offset: torch.Tensor  # per-feature scaling fitted on the training split, kept with the model
     span: torch.Tensor
     classes: list[str] | None = None  # the name of each class number, where the labels have names
+    stream_digest: str | None = None  # a stream's training rows' SHA-256, taken as they were scanned
 
     @property
     def n_features(self) -> int:
@@ -74,9 +75,13 @@ class Dataset:
 
     def digest(self) -> str:
         """SHA-256 of every split's rows and labels and the scaling: other data, or the same rows
-        split otherwise, give another. A stream's training rows count by their number and the
-        scaling fitted on them, which a pass over them gives, not by their bytes."""
-        train = self.x_train if not isinstance(self.x_train, RowStream) else torch.tensor(len(self.x_train))
+        split otherwise, give another. A stream's training rows count by the digest of the pass
+        that fitted the scaling (none for rows read for a trained run)."""
+        train = self.x_train
+        if isinstance(train, RowStream):
+            train = torch.frombuffer(
+                bytearray(f"{len(train)} {self.stream_digest}".encode()), dtype=torch.uint8
+            )
         splits = (
             train,
             self.x_val,
@@ -488,8 +493,12 @@ def _streamed_dataset(
         _kept(keep[pos], y, classes, cfg, scaler is not None) for pos in (train_pos, val_pos)
     )
     check_scaler(scaler, stream.n_features, cfg.data)
-    offset, span = scaler_from_range(*stream.subset(train_idx).scan()) if scaler is None else scaler
-    if scaler is not None:  # rows read for a trained run: a sample of them, as read
+    digest = None
+    if scaler is None:
+        lo, hi, digest = stream.subset(train_idx).scan()
+        scaler = scaler_from_range(lo, hi)
+    offset, span = scaler
+    if digest is None:  # rows read for a trained run: a sample of them, as read
         sample = np.sort(np.random.default_rng(0).choice(len(stream), min(len(stream), 10_000), False))
         warn_if_other_units(stream[sample].numpy(), scaler, cfg.data)
     stream = stream.with_scaler(None if is_identity(offset, span) else (offset, span))
@@ -514,4 +523,5 @@ def _streamed_dataset(
         offset=torch.from_numpy(offset),
         span=torch.from_numpy(span),
         classes=classes,
+        stream_digest=digest,
     )

@@ -8,6 +8,7 @@ memmap would keep every page it ever touched resident).
 from __future__ import annotations
 
 import copy
+import hashlib
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -139,17 +140,20 @@ class RowStream:
             out[i : i + len(chunk)] = chunk
         return out
 
-    def scan(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per-feature (min, max) over the rows; refuses NaN or infinite values."""
+    def scan(self) -> tuple[np.ndarray, np.ndarray, str]:
+        """Per-feature (min, max) over the rows and the SHA-256 of their values as read, in one
+        pass; refuses NaN or infinite values."""
         lo = np.full(self.shape[1], np.inf, np.float32)
         hi = np.full(self.shape[1], -np.inf, np.float32)
+        digest = hashlib.sha256()
         for i in range(0, len(self), BLOCK_ROWS):
             x = self._read(self.rows[i : i + BLOCK_ROWS])
             if not np.isfinite(x).all():
                 raise UserError(f"{self.path} holds NaN or infinite values; clean them before training")
             np.minimum(lo, x.min(0), out=lo)
             np.maximum(hi, x.max(0), out=hi)
-        return lo, hi
+            digest.update(x)
+        return lo, hi, digest.hexdigest()
 
 
 def write_stream(

@@ -34,16 +34,13 @@ GAIN = 1.1
 
 @functools.cache
 def bf16_speedup(device_type: str) -> float:
-    """bf16/fp32 matmul throughput ratio per CPU thread on this device, measured once per process.
+    """bf16/fp32 matmul throughput ratio per thread of the CPU (``device_type`` "cpu"), measured
+    once per process (a GPU's steps are timed instead: ``fastest``).
 
     Timed on one thread at 512 × 512, the median of five: at 256 × 256 on two threads, waking the
     second thread made the ratio read anywhere from 1.7 to 2.5 on a CPU where it is 2.15 (AMD EPYC
     with bf16 units), and the thread policy reads it against a threshold.
-    On CUDA, GPUs that support bf16 run it on tensor cores: taken as a win without timing
-    (only the CPU thread policy reads this; ``auto`` times a GPU's steps instead).
     """
-    if device_type == "cuda":
-        return 2.0 if has_tensor_cores(torch.device("cuda")) else 1.0
     a = torch.randn(512, 512, generator=torch.Generator().manual_seed(0))  # the global stream untouched
     median, first = {}, {}
     with thread_count(1):
