@@ -206,6 +206,17 @@ def test_csv_label_columns_by_index_under_a_header_of_numbers_and_refused_mixtur
         load_csv(path)
 
 
+def test_a_frame_written_by_pandas_keeps_its_numbered_header_out_of_the_rows(tmp_path):
+    import pandas as pd
+
+    rows = np.random.default_rng(0).random((10, 6))
+    pd.DataFrame(rows).to_csv(tmp_path / "t.csv", index=False)  # header 0,1,2,3,4,5
+    x, y, _ = load_csv(tmp_path / "t.csv")
+    np.testing.assert_allclose(x, rows, rtol=1e-6)
+    (tmp_path / "s.csv").write_text("0,1,2\n3,4,5\n")  # three columns: the first row may be data
+    assert load_csv(tmp_path / "s.csv")[0].shape == (2, 3)
+
+
 def test_csv_with_header_without_labels(tmp_path):
     table = _csv_table()
     path = tmp_path / "t.csv"
