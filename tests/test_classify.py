@@ -104,7 +104,10 @@ def test_classify_cli(digits_run, tmp_path, capsys):
     assert exc.value.code == 0
     printed = capsys.readouterr().out
     assert "test accuracy" in printed and f"wrote {out}" in printed  # where predict finds it
-    assert (out / "metrics.json").is_file()
+    m = json.loads((out / "metrics.json").read_text())
+    raw = m["pixels_linear_probe_accuracy"]  # the same labels without the encoder: digits' pixels
+    assert 0.85 < raw < 1 and f"the same {m['labelled_examples']} labelled rows' pixels" in printed
+    assert f"without the encoder: {raw:.4f}" in printed
     with pytest.raises(SystemExit) as exc:
         main(["sample", str(out), "--out", str(tmp_path / "s.png")])
     assert exc.value.code == 2

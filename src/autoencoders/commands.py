@@ -19,10 +19,11 @@ from .config import Config, load_toml
 from .data.datasets import display_shape
 from .deploy import export
 from .errors import UserError
-from .eval.metrics import pca_name
+from .eval.metrics import PROBE_ROWS, pca_name
 from .figures.plots import image_grid, reconstruction_grid
 from .figures.report import write_report
 from .figures.run_figures import visualize
+from .io import rundir
 from .io.checkpoint import check_writable, write_npy, write_text
 from .options import ClassifyOptions, ClusterOptions
 from .reproduce import reproduce
@@ -292,6 +293,12 @@ def _classify(args: argparse.Namespace) -> None:
             else ""
         )
         + f", {m['train_seconds']:.1f} s"
+    )
+    shape = tuple(rundir.read_manifest(args.run_dir)["input_shape"])
+    what = "pixels" if display_shape(shape) is not None else "raw features"
+    print(
+        f"logistic regression on the same {min(m['labelled_examples'], PROBE_ROWS)} labelled rows' {what}, "
+        f"without the encoder: {m['pixels_linear_probe_accuracy']:.4f}"
     )
     print(f"wrote {result.out}")
 

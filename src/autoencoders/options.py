@@ -392,7 +392,10 @@ class ClassifyOptions:
         CLASSIFY_METHODS,
     )
     n_labels: int | None = option(
-        None, "labelled training rows, the same number of every class", range=AT_LEAST_1, shown_default="all"
+        None,
+        "labelled training rows in all, the same number of every class",
+        range=AT_LEAST_1,
+        shown_default="all",
     )
     labels_fraction: float | None = option(
         None,
@@ -415,7 +418,7 @@ class ClassifyOptions:
         None,
         "training epochs (semi, ladder: passes over every training row)",
         range=AT_LEAST_1,
-        shown_default="1,000 updates",
+        shown_default="at least 1,000 updates and 10 epochs",
     )
     patience: int | None = option(
         None,

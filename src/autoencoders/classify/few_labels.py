@@ -25,7 +25,8 @@ from torch import nn
 from ..data.classes import shown
 from ..data.datasets import Dataset
 from ..errors import UserError
-from ..eval.metrics import encode_all
+from ..eval.metrics import encode_all, probe_sample
+from ..eval.probes import linear_probe_accuracy
 from ..io.rundir import write_classifier
 from ..models import Autoencoder
 from ..models.layers import set_trainable
@@ -263,9 +264,13 @@ def train_classifier(
             history += fit(step, train, val, cfg, how.unfreeze_epochs, stage="unfreeze")
     seconds = time.perf_counter() - t0
     y_test = _class_index(ds.y_test.numpy(), classes)
-    pred = predict_classes(model, ds.x_test.to(device)).cpu().numpy()
+    x_test = ds.x_test.to(device)
+    pred = predict_classes(model, x_test).cpu().numpy()
+    # the yardstick: the same labels without the encoder (at most PROBE_ROWS of them, as the run's)
+    raw = linear_probe_accuracy(*probe_sample(*train), x_test, torch.from_numpy(y_test).to(device))
     metrics = {
         "test_accuracy": float((pred == y_test).mean()),
+        "pixels_linear_probe_accuracy": raw,  # logistic regression on the labelled rows as read
         "method": how.method,
         "labels_fraction": how.labels_fraction,
         "n_labels": how.n_labels,
