@@ -213,6 +213,18 @@ def test_a_classifier_directory_reloads_and_predicts(digits_run, tmp_path, capsy
 
     rows = (load_digits().data[:5] / 16).astype(np.float32)  # in the units digits are read in
     assert autoencoders.api.predictions(out, rows, device=DEVICE)[3] is None  # rows in memory: no labels
+    np.save(tmp_path / "rows.npy", rows), np.save(tmp_path / "y.npy", load_digits().target[:5])
+    npy = ["predict", str(out), "--data", f"npy:{tmp_path / 'rows.npy'}", "--device", DEVICE]
+    assert cli_run([*npy, "--labels", str(tmp_path / "y.npy"), "--out", str(csv_path)]) == 0
+    assert [line.split(",")[-1] for line in csv_path.read_text().splitlines()[1:]] == [
+        "0",
+        "1",
+        "2",
+        "3",
+        "4",
+    ]
+    with pytest.raises(UserError, match="rows in memory have none to read"):
+        autoencoders.api.predictions(out, rows, labels=str(tmp_path / "y.npy"))
     with pytest.raises(UserError, match="give a file name ending in .csv"):
         cli_run(["predict", str(out), "--data", "digits", "--out", str(tmp_path / "p.txt")])
     with pytest.raises(UserError, match="holds no classifier or clustering"):

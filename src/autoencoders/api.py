@@ -89,10 +89,10 @@ def predict(
 
 
 def predictions(
-    clf_dir: str | Path, data: Data, split: str = "all", device: str = "auto"
+    clf_dir: str | Path, data: Data, split: str = "all", device: str = "auto", labels: str | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """``predict``'s result and the rows' own labels as ``score`` gives them (None for rows in
-    memory and unlabelled data), read with the rows."""
+    memory and unlabelled data; ``labels``: a labels file for ``npy:`` data), read with the rows."""
     where = resolve_device(device)
     if rundir.is_clustering(clf_dir):
         model, scaler, settings = open_clusterer(clf_dir, where)
@@ -108,8 +108,10 @@ def predictions(
     data_cfg = Config.from_dict(settings["autoencoder"]).data
     y = None
     if isinstance(data, str):  # widths checked, in either case
-        x, y, names = scaled_data(data_cfg, data, split, scaler)
+        x, y, names = scaled_data(data_cfg, data, split, scaler, labels)
         y = shown(y, names)
+    elif labels is not None:
+        raise UserError("--labels names a file's labels; rows in memory have none to read")
     else:
         x = scaled_input(data_cfg, scaler, data, split)
     logits = in_batches(model, model, torch.from_numpy(np.ascontiguousarray(x)))  # a clusterer's: log p

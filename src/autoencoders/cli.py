@@ -434,6 +434,7 @@ def _figure_parsers(sub) -> None:
         "output .csv: row, predicted class, probabilities (and the row's label when the data has labels)",
         source="clf_dir",
     )
+    _labels_flag(p)
     _device_flag(p)
 
 

@@ -264,7 +264,9 @@ def _report(args: argparse.Namespace) -> None:
 
 
 def _predict(args: argparse.Namespace) -> None:
-    predicted, proba, classes, labels = api.predictions(args.clf_dir, args.data, args.split, args.device)
+    predicted, proba, classes, labels = api.predictions(
+        args.clf_dir, args.data, args.split, args.device, args.labels
+    )
     _save_csv(args.out, predicted, proba, classes, labels)
     print(f"wrote predictions of {len(predicted)} rows to {args.out}")
 
