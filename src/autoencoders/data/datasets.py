@@ -153,8 +153,9 @@ def warn_if_other_units(
         frame, level = frame.f_back, level + 1
     warnings.warn(
         f"{far:.0%} of the values of {what} lie far outside the range the run was trained on, and are "
-        "clipped to it; if they are in other units, give them in the units of the run's training data "
-        "(the embedded digits as value / 16, uint8 pixels as value / 255, other numbers as they are)",
+        "clipped to it; if they are in other units, convert them as the toolkit read the run's data: "
+        "divide scikit-learn's digits (0 to 16) by 16 and uint8 pixels by 255; other numbers are read "
+        "as they are",
         DataWarning,
         stacklevel=level,
     )
