@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -305,6 +306,11 @@ def test_class_names_are_recorded_and_number_every_later_file_alike(tmp_path, mo
     assert given.summary["k"] == 3 and "accuracy" in given.summary  # names in memory, numbered as the run's
     unlabelled = autoencoders.cluster(run.dir, data=x[:60], out=tmp_path / "unlabelled", quiet=True)
     assert unlabelled.summary["k"] == 3  # the run's named classes
+    beside = autoencoders.cluster(run.dir, data=write("some.csv", x[:60], names[:60]), quiet=True)
+    assert (
+        beside.out == run.dir / "cluster-kmeans-3-some" and beside.summary["rows"] == 60
+    )  # not the run's own
+    assert Path(beside.summary["run_dir"]).is_absolute()
 
     # --classes: its order numbers the names; class numbers have no names to order
     reordered = autoencoders.train(

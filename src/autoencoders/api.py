@@ -18,7 +18,7 @@ from .classify.ladder import Ladder
 from .clustering.model import Clusterer
 from .config import Config, option_names
 from .data.classes import shown
-from .data.datasets import IN_MEMORY, display_shape, for_data, load_dataset, same_data
+from .data.datasets import IN_MEMORY, display_shape, for_data, load_dataset, other_data_suffix, same_data
 from .errors import DataWarning, UserError
 from .eval.likelihood import importance_sampled_nll
 from .eval.metrics import encode_all, evaluate, in_batches, reconstruct_all
@@ -381,7 +381,8 @@ def classify(
     Without ``epochs``, training runs for at least 1,000 updates and 10 epochs, and stops after
     10 epochs (or 100 updates, whichever is longer) without a better validation loss; an epoch
     of ``semi`` and ``ladder`` passes over every training row. Writes the classifier's weights,
-    settings and ``metrics.json`` to ``out`` (default: ``RUN_DIR/classifier-<amount>[-<method>]``;
+    settings and ``metrics.json`` to ``out`` (default: ``RUN_DIR/classifier-<amount>[-<method>]``,
+    and ``-<name>`` after it for ``data`` other than the run's own;
     a classifier already there is replaced, any other files refuse it).
     """
     run = open_run(run_dir)
@@ -404,7 +405,7 @@ def classify(
         **{k: v for k, v in given.items() if v is not None},
         **rest,
     )
-    out = Path(out) if out else Path(run_dir) / how.name()
+    out = Path(out) if out else Path(run_dir) / (how.name() + other_data_suffix(data, run.cfg.data.data))
     rundir.check_output_dir(out, rundir.is_classifier(out), "classifier")
     device = resolve_device(cfg.train.device)
     cfg.train.precision = later_precision(run_dir, cfg.train.precision, device)

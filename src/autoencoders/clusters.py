@@ -12,6 +12,7 @@ import torch
 from .clustering.methods import Clustering, ClusterResult, find_clusters
 from .config import option_names
 from .data.classes import item_names, shown
+from .data.datasets import other_data_suffix
 from .errors import UserError
 from .eval.clustering import cluster_scores, kmeans_baselines
 from .eval.probes import PCA
@@ -56,9 +57,10 @@ def cluster(
     k-means on the raw rows and on PCA codes of the run's code size.
 
     Writes ``clusters.csv``, ``clusters.json``, the weights that assign new rows (not for
-    ``manifold``) and two figures to ``out`` (default ``RUN_DIR/cluster-<method>-<k>``, and
-    ``-<split>`` after it for a split other than ``all``; a clustering already there is replaced,
-    other files refuse it), and the run's report anew when it has one.
+    ``manifold``) and two figures to ``out`` (default ``RUN_DIR/cluster-<method>-<k>``, then
+    ``-<name>`` for ``data`` other than the run's own and ``-<split>`` for a split other than
+    ``all``; a clustering already there is replaced, other files refuse it), and the run's report
+    anew when it has one.
     """
     run = open_run(run_dir)
     own, rest = split_options(options, ClusterOptions, option_names())
@@ -80,8 +82,9 @@ def cluster(
             )
     how.check(len(x))
     split = split if data is None or isinstance(data, str) else "all"  # rows in memory: all of them
-    if out is None:  # one split's clustering beside another's, not in its place
-        out = Path(run_dir) / (how.name() + ("" if split == "all" else f"-{split}"))
+    if out is None:  # one split's, or other data's, clustering beside another's, not in its place
+        suffix = other_data_suffix(data, run.cfg.data.data) + ("" if split == "all" else f"-{split}")
+        out = Path(run_dir) / (how.name() + suffix)
     out = Path(out)
     rundir.check_output_dir(out, rundir.is_clustering(out), "clustering")
     device = resolve_device(cfg.train.device)
@@ -107,7 +110,7 @@ def cluster(
     summary |= {
         "settings": dataclasses.asdict(how),
         **result.details,
-        "run_dir": str(run_dir),
+        "run_dir": str(Path(run_dir).resolve()),
         "kind": run.manifest["kind"],
         "input_shape": run.manifest["input_shape"],
         "autoencoder": run.cfg.to_dict(),

@@ -288,6 +288,18 @@ def same_data(a: str, b: str) -> bool:
     return kind_a == kind_b and Path(path_a).resolve() == Path(path_b).resolve()
 
 
+def other_data_suffix(data: object, own: str) -> str:
+    """What a default output directory's name adds for ``data`` that is not the run's ``own``:
+    "-NAME" for another file or folder (its name without the extension) or built-in set, "-rows"
+    for rows in memory, "" for the run's own data (None too)."""
+    if data is None or isinstance(data, str) and same_data(data, own):
+        return ""
+    if not isinstance(data, str):
+        return "-rows"
+    kind, path = parse_spec(data)
+    return f"-{kind if path is None else Path(path.rstrip('/')).stem}"
+
+
 def _has_label_column(spec: str, column: str | int, n_features: int) -> bool:
     kind, path = parse_spec(spec)
     if kind != "csv" or not Path(path).is_file():
