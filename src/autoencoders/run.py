@@ -292,10 +292,9 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
         if rundir.read_manifest(out)["completed"]:  # stopped while the figures or report were written
             kept = f"{out} finished training; write its report with: autoencoders report {out}"
         elif (out / rundir.STATE).is_file():
-            kept = (
-                f"{out} is kept as saved in {rundir.saved_at(out)}; continue with: "
-                f"autoencoders train --resume {out}"
-            )
+            at = rundir.saved_at(out)
+            where = f"as saved in {at}" if at else "up to its last saved epoch"
+            kept = f"{out} is kept {where}; continue with: autoencoders train --resume {out}"
         else:  # stopped before its first save
             kept = f"{out} has no saved epoch yet; start it again with: autoencoders train --resume {out}"
         raise KeyboardInterrupt(kept) from None

@@ -20,7 +20,7 @@ import torch
 
 from ..errors import UserError
 from .checkpoint import check_writable, file_sha256, load_weights, save_weights, write_json, write_text
-from .state import read_state
+from .state import state_info
 
 RUN_FORMAT = 3  # 3: the manifest records the SHA-256 of every weight file
 CONFIG, MANIFEST, WEIGHTS = "config.json", "manifest.json", "model.safetensors"
@@ -269,10 +269,11 @@ def read_scaled_weights(
 
 def saved_at(run_dir: str | Path) -> str | None:
     """Where an incomplete run's saved state stands, as "stage 'NAME' after epoch N"; None
-    without one."""
-    if not (Path(run_dir) / STATE).is_file():
+    without one, or one that cannot be read (resuming it says why)."""
+    try:
+        info = state_info(Path(run_dir) / STATE)
+    except UserError:
         return None
-    info = read_state(Path(run_dir) / STATE)[1]
     return f"stage '{info['stage']}' after epoch {info['loop']['epoch']}"
 
 

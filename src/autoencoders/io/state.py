@@ -48,22 +48,32 @@ def join_tensors(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
 
 def read_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Tensors and JSON info of a state file."""
+    return _read(path, tensors=True)
+
+
+def state_info(path: Path) -> dict[str, Any]:
+    """The JSON info of a state file (its stage and epoch), its tensors neither read nor checked."""
+    return _read(path, tensors=False)[1]
+
+
+def _read(path: Path, tensors: bool) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """A state file's tensors (verified against their SHA-256; none unless ``tensors``) and info."""
     try:
         with safe_open(str(path), "pt") as f:
             info = json.loads(f.metadata()["state"])
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            read = {k: f.get_tensor(k) for k in f.keys()} if tensors else {}
     except (SafetensorError, OSError, KeyError, ValueError, TypeError) as e:
         raise UserError(
             f"{path} is not a readable training state ({e}); train again without --resume"
         ) from None
     if info.get("format") != STATE_FORMAT:
         raise UserError(f"{path} has state format {info.get('format')}; this version reads {STATE_FORMAT}")
-    if info.get("sha256") != tensors_sha256(tensors):
+    if tensors and info.get("sha256") != tensors_sha256(read):
         raise UserError(
             f"{path} has changed since it was written (its tensors do not match their SHA-256): "
             "the file is damaged; train again without --resume"
         )
-    return tensors, info
+    return read, info
 
 
 def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
