@@ -429,15 +429,16 @@ def test_a_csv_run_records_its_header_and_reads_later_tables_by_it(tmp_path):
 
 
 def test_a_table_is_compared_with_its_raw_features_not_pixels(tmp_path, capsys):
-    """Rows that are no image (10 columns) are named as what they are in the summary and the report."""
+    """Rows that are no image are named as what they are in the summary and the report, 16
+    columns too (a square number, which figures may still draw as 4 × 4)."""
     from autoencoders.cli import main
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 200)
-    x = rng.normal(size=(200, 10)) + y[:, None]
+    x = rng.normal(size=(200, 16)) + y[:, None]
     np.savetxt(tmp_path / "t.csv", np.column_stack([x, y]), delimiter=",", fmt="%g",
-               header=",".join([*(f"f{i}" for i in range(10)), "y"]), comments="")  # fmt: skip
-    args = ["train", "--data", f"csv:{tmp_path / 't.csv'}", "--label-column", "y", "--layers", "10,3"]
+               header=",".join([*(f"f{i}" for i in range(16)), "y"]), comments="")  # fmt: skip
+    args = ["train", "--data", f"csv:{tmp_path / 't.csv'}", "--label-column", "y", "--layers", "16,3"]
     args += ["--epochs", "1", "--precision", "fp32", "--device", DEVICE, "--out", str(tmp_path / "r")]
     with pytest.raises(SystemExit) as done:
         main(args)

@@ -16,7 +16,7 @@ import numpy as np
 from . import api
 from .clusters import cluster
 from .config import Config, load_toml
-from .data.datasets import display_shape
+from .data.datasets import holds_images
 from .deploy import export
 from .errors import UserError
 from .eval.metrics import PROBE_ROWS, pca_name
@@ -127,7 +127,7 @@ def _train(args: argparse.Namespace) -> None:
     if not m:  # a torchrun rank other than 0: rank 0 reports
         return
     print(f"run directory: {result.dir}")
-    row = "image" if display_shape(result.model.input_shape) is not None else "row"  # a table's rows
+    row = "image" if holds_images(result.model.input_shape) else "row"  # a table's rows
     print(
         f"test SSE/{row} {m['test_sse_per_image']:.3f} ({pca_name(m)}: "
         f"{m['pca_sse_per_image']:.3f}), test MSE {m['test_mse']:.5f}, "
@@ -296,8 +296,8 @@ def _classify(args: argparse.Namespace) -> None:
         )
         + f", {m['train_seconds']:.1f} s"
     )
-    shape = tuple(rundir.read_manifest(args.run_dir)["input_shape"])
-    what = "pixels" if display_shape(shape) is not None else "raw features"
+    images = holds_images(tuple(rundir.read_manifest(args.run_dir)["input_shape"]))
+    what = "pixels" if images else "raw features"
     print(
         f"logistic regression on the same {min(m['labelled_examples'], PROBE_ROWS)} labelled rows' {what}, "
         f"without the encoder: {m['pixels_linear_probe_accuracy']:.4f}"

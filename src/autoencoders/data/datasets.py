@@ -411,6 +411,12 @@ def sample_shape(shape: tuple[int, ...], override: list[int] | None = None) -> t
     return (width,)
 
 
+def holds_images(sample: tuple[int, ...]) -> bool:
+    """Whether samples of shape ``sample`` are images (C, H, W), as messages name them, rather than
+    a table's rows (D,), which ``display_shape`` may still draw as squares."""
+    return len(sample) == 3
+
+
 def display_shape(sample: tuple[int, ...]) -> tuple[int, ...] | None:
     """The shape of one sample as an image, in the order its row stores it: (H, W) for
     single-channel images and flat rows whose D is a square, (3, H, W) for colour images; None for

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from ..config import Config
+from ..data.datasets import holds_images
 from ..errors import UserError
 from ..eval.metrics import pca_name
 from ..io import rundir
@@ -89,7 +90,7 @@ def write_report(
     figures += [(f"Snapshot {p.stem}.", p.read_bytes()) for p in snapshots]
     clusters = _clusters(run_dir)
     title = f"{run.manifest['kind']} autoencoder on {run.cfg.data.data}"
-    raw = "raw pixels" if run.display_shape is not None else "raw features"  # a table's rows
+    raw = "raw pixels" if holds_images(tuple(run.manifest["input_shape"])) else "raw features"
     page = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
