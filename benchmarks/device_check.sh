@@ -4,7 +4,8 @@
 #   targets  the GPU tests (captured step, sync-free batches, background state writes), then
 #            benchmarks/gpu.py (the speed targets): about 6 minutes
 #   suite    the whole test suite with its runs on CUDA: about 4 minutes
-# (no argument: both, one after the other).
+# (no argument: both, one after the other, about 10 minutes: more than one call of the device tool
+# allows). The exit status is non-zero when a part failed or ran out of time.
 #
 # On a machine with network, once per checkout: the four Fashion-MNIST files (Debian's
 # dataset-fashion-mnist) and the wheels the GPU machine may lack (pythae and pydantic for gpu.py's
@@ -37,8 +38,9 @@ fi
 
 part=${1:-all}
 case "$part" in targets | suite | all) ;; *) echo "usage: $0 [--prepare | targets | suite | all]" >&2; exit 2 ;; esac
-if [[ ! -f .devdata/fashion-mnist/train-images-idx3-ubyte.gz || ! -d .whl ]]; then
-  # without them gpu.py would try to download Fashion-MNIST, with no network: nothing measured
+# without them gpu.py would try to download Fashion-MNIST, with no network, and measure nothing;
+# the suite's umap tests need the wheels
+if [[ ! -d .whl || ( "$part" != suite && ! -f .devdata/fashion-mnist/train-images-idx3-ubyte.gz ) ]]; then
   echo "no .devdata/fashion-mnist or .whl here: run $0 --prepare where there is network, and carry both" >&2
   exit 2
 fi
@@ -58,16 +60,24 @@ export PYTHONPATH=/tmp/site:$PWD/src${PYTHONPATH:+:$PYTHONPATH} PATH=/tmp/site/b
 # each part under a time limit that lets it report what it has: SIGINT (pytest prints its summary,
 # gpu.py has saved every part it finished), a kill 15 s later; the logs go whole to $OUT
 limit() { local seconds=$1; shift; timeout -s INT -k 15 "$seconds" "$@"; }
+failed=()
 if [[ "$part" != suite ]]; then
   # the GPU's own tests first, a minute: captured steps give the eager losses without a host sync,
   # states written in the background hold what the queued kernels left
   limit 90 python3 -m pytest -p no:randomly -m gpu -rfEs --tb=short tests/test_device.py 2>&1 \
     | tee "$OUT/tests_gpu.log"
+  (( PIPESTATUS[0] == 0 )) || failed+=("GPU tests")
   # the targets; the eager reference last, so that the limit cuts it first
   limit 240 python3 benchmarks/gpu.py --out-dir "$OUT" 2>&1 | tee "$OUT/gpu.log"
+  (( PIPESTATUS[0] == 0 )) || failed+=("gpu.py")
 fi
 if [[ "$part" != targets ]]; then
   # the suite's training on the GPU (tests/helpers.py): every kind's batches free of host reads, ...
   AUTOENCODERS_TEST_DEVICE=cuda limit 210 python3 -m pytest -p no:randomly -n 16 -m "not slow and not gpu" \
     -rfE --tb=line 2>&1 | tee "$OUT/tests.log"
+  (( PIPESTATUS[0] == 0 )) || failed+=("the suite")
+fi
+if (( ${#failed[@]} )); then
+  echo "failed or out of time: ${failed[*]} (logs in $OUT)" >&2
+  exit 1
 fi
