@@ -198,3 +198,16 @@ def test_legends_name_fashion_mnist_items_beside_their_class_numbers(monkeypatch
         ["0", "1", "2"],
         ["0 T-shirt/top", "1 Trouser", "2 Pullover"],
     ]
+
+
+@pytest.mark.parametrize("k", [3, 15, 20])
+def test_every_cluster_has_a_colour_of_its_own(k):
+    plt = plots._pyplot()
+    fig, ax = plt.subplots()
+    groups = np.arange(k).repeat(2)
+    plots._scatter_on(
+        ax, np.random.default_rng(0).random((2 * k, 2)), groups, "cluster", None, ("a", "b"), "", "clusters"
+    )
+    colours = [tuple(np.round(c.get_facecolor()[0][:3], 3)) for c in ax.collections]
+    plt.close(fig)
+    assert len(colours) == k and len(set(colours)) == k

@@ -152,11 +152,14 @@ def _scatter_on(
     else:
         present = np.unique(groups)
         classes = present if order is None else [c for c in order if c in set(present.tolist())]
-        if palette == "clusters":  # tab20b's five hues, dark then light, then its other shades
-            cmap = plt.get_cmap("tab20b")
-            colours = [
-                cmap(j) for j in (0, 4, 8, 12, 16, 2, 6, 10, 14, 18, 1, 5, 9, 13, 17, 3, 7, 11, 15, 19)
-            ]
+        if palette == "clusters" and len(classes) <= 8:  # Set1's clearly distinct hues, its yellow left out
+            cmap = plt.get_cmap("Set1")
+            colours = [cmap(j) for j in (0, 1, 2, 3, 4, 6, 7, 8)]
+        elif palette == "clusters":  # more: hues spread over turbo, neighbours in number far apart
+            n = min(len(classes), 20)
+            spread = plt.get_cmap("turbo")(np.linspace(0.05, 0.95, n))
+            half = (n + 1) // 2  # clusters 0, 1, 2, ... take hues 0, half, 1, half + 1, ...
+            colours = [spread[i // 2 + (i % 2) * half] for i in range(n)]
         else:
             cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
             colours = [cmap(j) for j in range(cmap.N)]
