@@ -205,6 +205,13 @@ def test_cluster_command_prints_scores_and_the_report_gets_a_section(blobs_run, 
     assert e.value.code == 0
     assert json.loads((run / "cluster-gmm-3-test" / "clusters.json").read_text())["split"] == "test"
     assert json.loads((run / "cluster-gmm-3" / "clusters.json").read_text())["split"] == "all"
+    capsys.readouterr()
+    argv = ["cluster", str(run), "--method", "dec", "--k", "3", "--epochs", "1", "--tol", "0", "--quiet"]
+    with pytest.raises(SystemExit):
+        main([*argv, "--out", str(run / "dec")])
+    saved = json.loads((run / "dec" / "clusters.json").read_text())
+    said = f"(dec, {saved['seconds']:.1f} s, {saved['updates']} updates, stopped by --epochs before settling)"
+    assert said in capsys.readouterr().out  # as clusters.json records it
 
 
 @pytest.mark.parametrize(

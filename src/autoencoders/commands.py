@@ -310,7 +310,11 @@ def _cluster(args: argparse.Namespace) -> None:
     options = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     result = cluster(args.run_dir, args.data, split=args.split, out=args.out, labels=args.labels, **options)
     m = result.summary
-    line = f"{m['k']} clusters of {m['rows']} rows ({m['method']}, {m['seconds']:.1f} s)"
+    trained = ""  # DEC and IDEC: how their training ended, as the report says
+    if "updates" in m:
+        ended = "settled" if m.get("converged") else "stopped by --epochs before settling"
+        trained = f", {m['updates']} updates, {ended}"
+    line = f"{m['k']} clusters of {m['rows']} rows ({m['method']}, {m['seconds']:.1f} s{trained})"
     if "accuracy" in m:
         line += (
             f": accuracy {m['accuracy']:.4f}, NMI {m['nmi']:.4f}, ARI {m['ari']:.4f}; k-means on the "
