@@ -264,9 +264,9 @@ def test_classify_and_cluster_take_a_device_and_leave_the_runs_own_by_default(
     from autoencoders import commands
     from autoencoders.cli import run as cli_run
 
-    seen, classify, cluster = [], commands.api.classify, commands.cluster
+    seen, classify, cluster = [], commands.classify, commands.cluster
     monkeypatch.setattr(
-        commands.api, "classify", lambda *a, **kw: seen.append(kw.get("device")) or classify(*a, **kw)
+        commands, "classify", lambda *a, **kw: seen.append(kw.get("device")) or classify(*a, **kw)
     )
     monkeypatch.setattr(
         commands, "cluster", lambda *a, **kw: seen.append(kw.get("device")) or cluster(*a, **kw)

@@ -80,3 +80,15 @@ def test_report_renders_every_image_in_headless_chromium(digits_run, tmp_path):
     title = re.search(r"<title>(.*?)</title>", done.stdout).group(1)
     n = page.count("<img")
     assert title == f"IMAGES {n} SHOWN {n}", title
+
+
+def test_a_classifier_beside_the_run_gets_a_row_in_its_report(digits_run, tmp_path):
+    import autoencoders
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(digits_run.dir, run_dir)
+    result = autoencoders.classify(run_dir, method="knn", n_labels=30, quiet=True)
+    page = (run_dir / "report.html").read_text()  # written anew by classify
+    row = re.search(rf"<td>{result.out.name}</td><td>knn</td>(.*?)</tr>", page).group(1)
+    m = result.metrics
+    assert f"{m['test_accuracy']:.4g}" in row and f"{m['pixels_linear_probe_accuracy']:.4g}" in row

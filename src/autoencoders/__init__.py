@@ -9,7 +9,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from . import kinds
 from .api import (
     anomaly_scores_against_pca,
-    classify,
     encode,
     evaluate_run,
     interpolate,
@@ -19,6 +18,7 @@ from .api import (
     sample,
     score,
 )
+from .classifiers import classify
 from .classify.few_labels import ClassifierResult
 from .classify.heads import EncoderClassifier
 from .clustering.methods import ClusterResult

@@ -1,9 +1,8 @@
-"""Using a trained run: load its model, evaluate, encode, reconstruct, classify, cluster, sample,
-interpolate."""
+"""Using a trained run: load its model (or a classifier's, a clustering's), predict, evaluate,
+encode, reconstruct, score, sample, interpolate."""
 
 from __future__ import annotations
 
-import copy
 import warnings
 from pathlib import Path
 from typing import Any
@@ -12,27 +11,24 @@ import numpy as np
 import torch
 
 from . import kinds
-from .classify.few_labels import ClassifierResult, FewLabels, save_classifier, train_classifier
 from .classify.heads import EncoderClassifier, build_classifier
 from .classify.ladder import Ladder
 from .clustering.model import Clusterer
-from .config import Config, option_names
+from .config import Config
 from .data.classes import shown
-from .data.datasets import IN_MEMORY, display_shape, for_data, load_dataset, other_data_suffix, same_data
+from .data.datasets import IN_MEMORY, display_shape, for_data, load_dataset, same_data
 from .errors import DataWarning, UserError
 from .eval.likelihood import importance_sampled_nll
 from .eval.metrics import encode_all, evaluate, in_batches, reconstruct_all
 from .eval.probes import PCA
 from .io import rundir
 from .models import Autoencoder
-from .models.layers import make_corruption
-from .options import IW_SAMPLES, ClassifyOptions, split_options
-from .runtime.device import gpu_math, keeps_rng, resolve_device
+from .options import IW_SAMPLES
+from .runtime.device import gpu_math, resolve_device
 from .trained import (
     Data,
     check_width,
     given_labels,
-    later_precision,
     open_clusterer,
     open_run,
     rows_of,
@@ -359,68 +355,3 @@ def interpolate(
         t = torch.linspace(0, 1, steps).unsqueeze(1)
         path = model.decode((1 - t) * a + t * b)
     return np.concatenate([x[indices[0]][None], path.numpy(), x[indices[1]][None]]), run.display_shape
-
-
-@keeps_rng
-def classify(
-    run_dir: str | Path,
-    labels_fraction: float | None = None,
-    out: str | Path | None = None,
-    data: str | None = None,
-    labels: str | None = None,
-    **options: Any,
-) -> ClassifierResult:
-    """Train a classifier from a run's encoder on ``n_labels`` (class-balanced) or a
-    ``labels_fraction`` (default: all) of the training labels, as ``options`` say: the fields of
-    :class:`autoencoders.options.ClassifyOptions` (``method``: ``finetune``, ``frozen``, ``knn``,
-    ``semi`` or ``ladder``; ``n_labels``, ``from_scratch``, ``unfreeze_epochs``, ``epochs``,
-    ``lr``, ...) and any other training option of the run (``quiet``, ``device``, ...).
-
-    As many labelled rows of the validation split judge early stopping and pick the kept
-    weights (a run without a validation split lends them from training rows not labelled).
-    Without ``epochs``, training runs for at least 1,000 updates and 10 epochs, and stops after
-    10 epochs (or 100 updates, whichever is longer) without a better validation loss; an epoch
-    of ``semi`` and ``ladder`` passes over every training row. Writes the classifier's weights,
-    settings and ``metrics.json`` to ``out`` (default: ``RUN_DIR/classifier-<amount>[-<method>]``,
-    and ``-<name>`` after it for ``data`` other than the run's own;
-    a classifier already there is replaced, any other files refuse it).
-    """
-    run = open_run(run_dir)
-    cfg = copy.deepcopy(run.cfg)  # the run's own config is recorded as it was
-    if data is not None:
-        cfg.data = for_data(cfg.data, data, len(run.scaler[0]), labels)
-    elif labels is not None:
-        raise UserError("--labels goes with --data, the rows it labels")
-    if cfg.data.hold_out is not None:
-        raise UserError(
-            f"{run_dir} left class(es) {','.join(map(str, cfg.data.hold_out))} out of its training rows "
-            "(--hold-out), and a classifier learns every class from them: classify a run trained on all"
-        )
-    own, rest = split_options(options, ClassifyOptions, option_names())
-    corrupt = make_corruption(run.cfg.model.corruption, run.cfg.model.noise)
-    how = FewLabels(labels_fraction=labels_fraction, corrupt=corrupt, **own)
-    how.check()
-    given = {"lr": how.lr, "batch_size": how.batch_size, "seed": how.seed}
-    cfg = cfg.replace(
-        **{k: v for k, v in given.items() if v is not None},
-        **rest,
-    )
-    out = Path(out) if out else Path(run_dir) / (how.name() + other_data_suffix(data, run.cfg.data.data))
-    rundir.check_output_dir(out, rundir.is_classifier(out), "classifier")
-    device = resolve_device(cfg.train.device)
-    cfg.train.precision = later_precision(run_dir, cfg.train.precision, device)
-    model = run.model.to(device)
-    ds = load_dataset(cfg.data, scaler=run.scaler)
-    check_width(model, ds.n_features, cfg.data.data)
-    result = train_classifier(model, ds, cfg.train, how)
-    settings = {
-        "run_dir": str(run_dir),
-        "kind": run.manifest["kind"],
-        "input_shape": run.manifest["input_shape"],
-        "autoencoder": run.cfg.to_dict(),
-        "data": cfg.data.data,
-        "train": vars(cfg.train),
-    }
-    save_classifier(out, result, settings, run.scaler)
-    result.out = out
-    return result

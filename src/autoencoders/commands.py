@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from . import api
+from .classifiers import classify
 from .clusters import cluster
 from .config import Config, load_toml
 from .data.datasets import holds_images
@@ -275,7 +276,7 @@ def _classify(args: argparse.Namespace) -> None:
     names = [f.name for f in dataclasses.fields(ClassifyOptions)] + ["quiet", "device"]
     options = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     labels_fraction = options.pop("labels_fraction", None)
-    result = api.classify(args.run_dir, labels_fraction, args.out, args.data, args.labels, **options)
+    result = classify(args.run_dir, labels_fraction, args.out, args.data, args.labels, **options)
     m = result.metrics
     print(
         f"test accuracy {m['test_accuracy']:.4f} ({m['method']}"

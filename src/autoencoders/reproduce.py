@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import api
+from .classifiers import classify
 from .classify.few_labels import MIN_UPDATES
 from .clusters import cluster
 from .config import field_section
@@ -159,7 +159,7 @@ def reproduce(
         # the budget's epochs, or on smaller data (digits) enough of them for the default's updates
         steps = math.ceil(metrics["n_train"] / run.config.train.batch_size)
         epochs = max(exp.classify_epochs[budget], math.ceil(MIN_UPDATES / steps))
-        clf = api.classify(run.dir, 1.0, epochs=epochs, quiet=run.config.train.quiet)
+        clf = classify(run.dir, 1.0, epochs=epochs, quiet=run.config.train.quiet)
         metrics["clf"] = clf.metrics["test_accuracy"]
     if "linear_probe_accuracy" in metrics:  # labels exist to score clusters against
         for method in exp.clusters:

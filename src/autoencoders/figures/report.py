@@ -88,7 +88,7 @@ def write_report(
             figures.append((caption, drawn.read_bytes()))
     snapshots = sorted((run_dir / rundir.SNAPSHOTS).glob("*.png"))
     figures += [(f"Snapshot {p.stem}.", p.read_bytes()) for p in snapshots]
-    clusters = _clusters(run_dir)
+    clusters, classifiers = _clusters(run_dir), _classifiers(run_dir)
     title = f"{run.manifest['kind']} autoencoder on {run.cfg.data.data}"
     raw = "raw pixels" if holds_images(tuple(run.manifest["input_shape"])) else "raw features"
     page = [
@@ -100,6 +100,7 @@ def write_report(
         f"{tuple(run.manifest['input_shape'])}, code size {run.manifest['code_size']}.</p>",
         f"<h2>Against PCA and {raw}</h2>",
         _comparison(metrics, raw),
+        *classifiers,
         *clusters,
         "<h2>Figures</h2>",
         *(_figure(caption, png) for caption, png in figures),
@@ -111,6 +112,28 @@ def write_report(
     ]
     write_text(path, "\n".join(page) + "\n")
     return path
+
+
+def _classifiers(run_dir: Path) -> list[str]:
+    """The section on the classifiers saved in the run directory (``autoencoders classify``), if any."""
+    found = sorted(p.parent for p in run_dir.glob(f"*/{rundir.CLASSIFIER_CONFIG}"))
+    rows = []
+    for path in found:
+        m = rundir.read_metrics(path)
+        scratch = " (from scratch)" if m.get("from_scratch") else ""
+        rows.append([
+            path.name, m["method"] + scratch, m["labelled_examples"], m["validation_labels"],
+            m["test_accuracy"], m.get("pixels_linear_probe_accuracy"), m["train_seconds"],
+        ])  # fmt: skip
+    if not rows:
+        return []
+    header = ["directory", "method", "labels", "validation labels", "test accuracy"]
+    return [
+        "<h2>Classifiers</h2>",
+        "<p>Test accuracy of each classifier made from this run's encoder by 'autoencoders classify', "
+        "beside logistic regression on the same labelled rows without the encoder.</p>",
+        _table([*header, "without the encoder", "seconds"], rows),
+    ]
 
 
 def _clusters(run_dir: Path) -> list[str]:
