@@ -133,6 +133,10 @@ def test_a_saved_clusterer_reloads_to_identical_assignments_of_new_rows(blobs_ru
     new_rows = f"npy:{run.parent / 'x.npy'}"
     predicted, proba, clusters = autoencoders.predict(tmp_path / "c", new_rows, device=DEVICE)
     assert np.array_equal(predicted, result.labels) and proba.shape == (240, 4)
+    with pytest.raises(SystemExit):
+        main(["predict", str(tmp_path / "c"), "--data", new_rows, "--out", str(tmp_path / "p.csv")])
+    header = (tmp_path / "p.csv").read_text().splitlines()[0]
+    assert header.startswith("row,cluster,p_0,")  # named as in clusters.csv
 
 
 def test_idec_with_gamma_zero_is_dec(blobs_run):

@@ -58,15 +58,18 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 
 
 def _save_csv(
-    path: Path, predicted: np.ndarray, proba: np.ndarray, classes: np.ndarray, labels: np.ndarray | None
+    path: Path,
+    predicted: np.ndarray,
+    proba: np.ndarray,
+    classes: np.ndarray,
+    labels: np.ndarray | None,
+    column: str,
 ) -> None:
-    """Row index, predicted class, one probability column per class (and the row's own label),
-    written atomically."""
+    """Row index, predicted class (in ``column``), one probability column per class (and the row's
+    own label), written atomically."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(
-        ["row", "predicted", *(f"p_{c}" for c in classes)] + (["label"] if labels is not None else [])
-    )
+    writer.writerow(["row", column, *(f"p_{c}" for c in classes)] + (["label"] if labels is not None else []))
     for i, (label, p) in enumerate(zip(predicted, proba)):
         writer.writerow([i, label, *(f"{v:.6g}" for v in p), *([] if labels is None else [labels[i]])])
     write_text(path, buf.getvalue())
@@ -268,7 +271,8 @@ def _predict(args: argparse.Namespace) -> None:
     predicted, proba, classes, labels = api.predictions(
         args.clf_dir, args.data, args.split, args.device, args.labels
     )
-    _save_csv(args.out, predicted, proba, classes, labels)
+    column = "cluster" if rundir.is_clustering(args.clf_dir) else "predicted"  # as clusters.csv names it
+    _save_csv(args.out, predicted, proba, classes, labels, column)
     print(f"wrote predictions of {len(predicted)} rows to {args.out}")
 
 
