@@ -25,6 +25,7 @@ from .data.datasets import (
     read_data,
     to_float,
     warn_if_other_units,
+    width_mismatch,
 )
 from .data.memory import check_aligned, data_name, rows_in_memory
 from .data.sources import label_per_row
@@ -81,7 +82,7 @@ def check_width(model: Autoencoder, n_features: int, spec: str) -> None:
     """A UserError unless rows of ``n_features`` fit ``model``'s input."""
     expected = int(np.prod(model.input_shape))
     if n_features != expected:
-        raise UserError(f"{spec} has {n_features} features but the model expects {expected}")
+        raise UserError(width_mismatch(spec, n_features, expected))
 
 
 Data = str | np.ndarray | torch.Tensor

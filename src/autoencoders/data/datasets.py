@@ -448,7 +448,19 @@ def dataset_from_arrays(x: np.ndarray, cfg: DataConfig, y: np.ndarray | None = N
 def check_scaler(scaler: tuple[np.ndarray, np.ndarray] | None, n_features: int, spec: str) -> None:
     """A UserError unless rows of ``n_features`` fit a fitted ``scaler`` (one offset per feature)."""
     if scaler is not None and len(scaler[0]) != n_features:
-        raise UserError(f"{spec} has {n_features} features but the model expects {len(scaler[0])}")
+        raise UserError(width_mismatch(spec, n_features, len(scaler[0])))
+
+
+def width_mismatch(spec: str, n_features: int, expected: int) -> str:
+    """The message for rows of ``spec`` whose ``n_features`` are not the ``expected`` ones; a CSV
+    with one column more most likely holds labels the run's data did not."""
+    message = f"{spec} has {n_features} features but the model expects {expected}"
+    if str(spec).startswith("csv:") and n_features == expected + 1:
+        message += (
+            "; if one of its columns holds labels, give the file without it (the run reads every "
+            "column of it as a feature)"
+        )
+    return message
 
 
 def split_dataset(
