@@ -139,6 +139,17 @@ def test_a_saved_clusterer_reloads_to_identical_assignments_of_new_rows(blobs_ru
     assert header.startswith("row,cluster,p_0,")  # named as in clusters.csv
 
 
+def test_a_mixtures_bic_is_lowest_at_the_number_of_blobs(blobs_run, tmp_path):
+    run, _, _ = blobs_run
+    bic = {
+        k: autoencoders.cluster(run, method="gmm", k=k, out=tmp_path / str(k), quiet=True).summary["gmm_bic"]
+        for k in (2, 3, 4, 6)
+    }
+    assert min(bic, key=bic.get) == 4, bic
+    saved = json.loads((tmp_path / "4" / "clusters.json").read_text())
+    assert saved["gmm_bic"] == bic[4]
+
+
 def test_idec_with_gamma_zero_is_dec(blobs_run):
     run, x, _ = blobs_run
     opened = open_run(run)

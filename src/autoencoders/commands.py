@@ -319,6 +319,8 @@ def _cluster(args: argparse.Namespace) -> None:
     if "updates" in m:
         ended = "settled" if m.get("converged") else "stopped by --epochs before settling"
         trained = f", {m['updates']} updates, {ended}"
+    if "gmm_bic" in m:  # a mixture's: compare it across --k to choose k
+        trained = f", BIC {m['gmm_bic']:.1f}"
     line = f"{m['k']} clusters of {m['rows']} rows ({m['method']}, {m['seconds']:.1f} s{trained})"
     if "accuracy" in m:
         line += (

@@ -93,9 +93,9 @@ def find_clusters(
         space = z.cpu().numpy()
     elif how.method == "gmm":
         space = z.cpu().numpy()
-        clusterer = _mixture(autoencoder, space, how)
-    else:
-        clusterer, space = _manifold(autoencoder, z.cpu().numpy(), how)
+        clusterer, details["gmm_bic"] = _mixture(autoencoder, space, how)
+    else:  # the BIC of the mixture in the embedding, comparable between k of the same --dims
+        clusterer, details["gmm_bic"], space = _manifold(autoencoder, z.cpu().numpy(), how)
     clusterer.eval()
     # from the space itself: UMAP's embedding of rows anew is not the one the mixture was fitted to
     with torch.no_grad():
@@ -151,21 +151,25 @@ def _fine_tune(
 
 def _mixture(
     autoencoder: Autoencoder, space: np.ndarray, how: Clustering, embed: Embedding | None = None
-) -> Clusterer:
+) -> tuple[Clusterer, float]:
     """A Clusterer whose clusters are a Gaussian mixture fitted to ``space`` (the codes, or their
-    ``embed``-ding)."""
-    means, precision_cholesky, weights = gaussian_mixture(space, how.k, how.seed, how.n_init)
+    ``embed``-ding), and the mixture's BIC there."""
+    means, precision_cholesky, weights, bic = gaussian_mixture(space, how.k, how.seed, how.n_init)
     device = next(autoencoder.parameters()).device
     means, precision_cholesky, weights = (
         torch.as_tensor(a, device=device) for a in (means, precision_cholesky, weights)
     )
-    return Clusterer(
+    clusterer = Clusterer(
         copy.deepcopy(autoencoder), means, precision_cholesky=precision_cholesky, weights=weights, embed=embed
     )
+    return clusterer, bic
 
 
-def _manifold(autoencoder: Autoencoder, z: np.ndarray, how: Clustering) -> tuple[Clusterer, np.ndarray]:
-    """N2D (McConville et al. 2020): the codes embedded by UMAP in ``how.dims`` (default k)
+def _manifold(
+    autoencoder: Autoencoder, z: np.ndarray, how: Clustering
+) -> tuple[Clusterer, float, np.ndarray]:
+    """(Clusterer, the mixture's BIC, the embedding) of N2D (McConville et al. 2020): the codes
+    embedded by UMAP in ``how.dims`` (default k)
     dimensions, each row joined to its ``how.neighbors`` nearest, then a Gaussian mixture there."""
     try:
         import umap  # imported when used: it loads numba, a second or more
@@ -179,4 +183,4 @@ def _manifold(autoencoder: Autoencoder, z: np.ndarray, how: Clustering) -> tuple
         n_jobs=1,  # a seeded UMAP runs in one thread anyway; saying so silences its warning
     )
     space = reducer.fit_transform(z).astype(np.float64)
-    return _mixture(autoencoder, space, how, reducer.transform), space
+    return *_mixture(autoencoder, space, how, reducer.transform), space

@@ -36,15 +36,17 @@ def target_distribution(q: torch.Tensor) -> torch.Tensor:
 
 def gaussian_mixture(
     z: np.ndarray, k: int, seed: int, n_init: int = 1
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Means, Cholesky factors of the precisions and weights of a mixture of ``k`` full-covariance
     Gaussians fitted to ``z`` by EM (scikit-learn's ``GaussianMixture``, k-means starts, the best of
-    ``n_init``), as ``gaussian_log_responsibilities`` takes them."""
+    ``n_init``), as ``gaussian_log_responsibilities`` takes them, and its Bayesian information
+    criterion on ``z`` (lower is better: among mixtures of several k, the one to choose)."""
     from sklearn.mixture import GaussianMixture  # imported when used: it costs every CLI start
 
     gm = GaussianMixture(k, covariance_type="full", n_init=n_init, random_state=seed, reg_covar=1e-5)
-    gm.fit(z.astype(np.float64))
-    return gm.means_, gm.precisions_cholesky_, gm.weights_
+    z = z.astype(np.float64)
+    gm.fit(z)
+    return gm.means_, gm.precisions_cholesky_, gm.weights_, float(gm.bic(z))
 
 
 def gaussian_log_responsibilities(
