@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
@@ -128,6 +129,25 @@ def test_classifier_and_frozen_encoder(digits):
     for name, value in frozen.autoencoder_.state_dict().items():
         assert np.array_equal(frozen.classifier_.autoencoder.state_dict()[name].numpy(), value.numpy()), name
     assert frozen.score(x_test, y_test) > 0.85  # its head starts at the codes' logistic regression
+
+
+def test_rows_marked_unlabelled_train_the_autoencoder_only(digits):
+    x_train, x_test, y_train, y_test = digits
+    y = np.full(len(y_train), -1)
+    few = np.concatenate([np.flatnonzero(y_train == c)[:5] for c in range(10)])  # 5 labels per class
+    y[few] = y_train[few]
+    # 50 labelled rows make one batch: an epoch of the head is one update
+    settings = {"layers": (64, 16), "epochs": 20, "head_epochs": 300, "random_state": 0}
+    semi = AutoencoderClassifier(**settings, unlabelled=-1).fit(x_train, y)
+    assert semi.classes_.tolist() == list(range(10))  # -1 is no class
+    # the autoencoder trained on every row, as it does when all are labelled: the same weights
+    every = AutoencoderClassifier(**settings).fit(x_train, y_train).autoencoder_.state_dict()
+    for name, value in semi.autoencoder_.state_dict().items():
+        assert torch.equal(value, every[name]), name
+    alone = AutoencoderClassifier(**settings).fit(x_train[few], y[few])  # its autoencoder on 50 rows
+    assert semi.score(x_test, y_test) > max(0.75, alone.score(x_test, y_test))  # 0.82 against 0.76
+    with pytest.raises(ValueError, match="every label is unlabelled=-1; label some rows"):
+        AutoencoderClassifier(**settings, unlabelled=-1).fit(x_train, np.full(len(y_train), -1))
 
 
 def test_outlier_detector_beats_pca_reconstruction_error():

@@ -94,9 +94,11 @@ PARAMETERS = {
     "batch_size": "rows per batch",
     "lr": "Adam's learning rate",
     "head_epochs": "epochs of the softmax head's training on the encoder (the whole encoder's too, "
-    "unless freeze_encoder)",
+    "unless freeze_encoder) over the labelled rows: with few of them an epoch is an update or two, "
+    "so give more",
     "head_lr": "learning rate of that training",
     "freeze_encoder": "train the head alone, on the pretrained codes",
+    "unlabelled": "the label of rows without one (e.g. -1): they train the autoencoder, not the head",
     "cluster_options": "the method's other options by name (autoencoders.options.ClusterOptions)",
     "contamination": "fraction of the training rows predict calls outliers (offset_: that quantile)",
     "options": "any other training option by its flat name, as autoencoders.train takes it",
@@ -374,7 +376,9 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
     """An autoencoder trained on X, then its encoder with a softmax head fine-tuned on (X, y).
 
-    ``freeze_encoder`` trains the head alone on the pretrained codes.
+    ``freeze_encoder`` trains the head alone on the pretrained codes. Rows labelled ``unlabelled``
+    (-1 in scikit-learn's semi-supervised estimators) train the autoencoder only, so few labels
+    gain from many rows.
     """
 
     def __init__(
@@ -394,6 +398,7 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
         head_epochs: int = 50,
         head_lr: float = 1e-3,
         freeze_encoder: bool = False,
+        unlabelled: Any = None,
         options: dict[str, Any] | None = None,
         random_state: int | np.random.RandomState | None = None,
         device: str = "cpu",
@@ -406,9 +411,11 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
         self.head_epochs = head_epochs
         self.head_lr = head_lr
         self.freeze_encoder = freeze_encoder
+        self.unlabelled = unlabelled
 
     def fit(self, X: Any, y: Any) -> AutoencoderClassifier:
-        """Train the autoencoder on ``X``, then its encoder with a softmax head on the labels ``y``."""
+        """Train the autoencoder on ``X``, then its encoder with a softmax head on the labels ``y``
+        (of the rows whose label is not ``unlabelled``)."""
         X, y = validate_data(self, X, y, dtype=DTYPES)
         check_classification_targets(y)
         if isinstance(self.head_epochs, bool) or not isinstance(self.head_epochs, numbers.Integral):
@@ -417,13 +424,16 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
             raise ValueError(f"head_epochs must be >= 0, got {self.head_epochs}")
         if not isinstance(self.head_lr, numbers.Real) or not self.head_lr > 0:
             raise ValueError(f"head_lr must be a number > 0, got {self.head_lr!r}")
-        self.classes_, labels = np.unique(y, return_inverse=True)
-        X = self._fit_autoencoder(X, validated=True)
+        labelled = np.ones(len(y), bool) if self.unlabelled is None else np.asarray(y != self.unlabelled)
+        if not labelled.any():
+            raise ValueError(f"every label is unlabelled={self.unlabelled!r}; label some rows to classify")
+        self.classes_, labels = np.unique(y[labelled], return_inverse=True)
+        X = self._fit_autoencoder(X, validated=True)  # every row, labelled or not
         cfg = self.config_.replace(epochs=self.head_epochs, lr=self.head_lr, patience=0).train
         with own_rng(resolve_device(cfg.device)):
             torch.manual_seed(cfg.seed)
             self.classifier_ = make_classifier(self.autoencoder_, len(self.classes_), self.freeze_encoder)
-            x = self._rows(X, validated=True)
+            x = self._rows(X[labelled], validated=True)
             y_t = torch.from_numpy(labels.astype(np.int64)).to(x.device)
             if self.freeze_encoder:
                 fit_head(self.classifier_, x, y_t)
