@@ -240,6 +240,20 @@ def test_list_elements_and_numbers_are_checked(nested, message):
         Config.from_dict(nested)
 
 
+def test_a_printed_config_serves_another_kind_and_a_key_set_twice_is_refused(tmp_path, capsys):
+    from autoencoders.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["train", "--model", "vae", "--print-config"])
+    (tmp_path / "v.toml").write_text(capsys.readouterr().out)  # [vae] with its defaults
+    args = build_parser().parse_args(["train", "--config", str(tmp_path / "v.toml"), "--model", "dense"])
+    assert train_config(args).model.model == "dense"  # the defaults set nothing: no refusal
+    (tmp_path / "d.toml").write_text("epochs = 2\n[train]\nepochs = 5\n")
+    args = build_parser().parse_args(["train", "--config", str(tmp_path / "d.toml")])
+    with pytest.raises(UserError, match=r"d.toml sets 'epochs' twice, at the top and in \[train\]; keep one"):
+        train_config(args)
+
+
 def test_a_kind_option_for_another_kind_is_refused_on_the_command_line(tmp_path):
     args = build_parser().parse_args(["train", "--beta", "2"])
     with pytest.raises(

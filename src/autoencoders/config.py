@@ -70,7 +70,10 @@ class Config:
         parts = {name: _section(name, klass, d.get(name)) for name, klass in SECTIONS.items()}
         kind = kinds.get(parts["model"].model)
         for name in set(d) & set(kind_sections()):
-            if d[name] and name != kind.section_name:
+            defaults = isinstance(d[name], dict) and _section(name, kind_sections()[name], d[name]) == (
+                kind_sections()[name]()
+            )  # another kind's section as --print-config writes it: nothing set
+            if d[name] and name != kind.section_name and not defaults:
                 flags = [f"--{k.replace('_', '-')}" for k in d[name] if isinstance(k, str)]
                 given = f"{', '.join(flags)} (section [{name}])" if isinstance(d[name], dict) else f"[{name}]"
                 raise UserError(
@@ -308,5 +311,8 @@ def load_toml(path: str | Path) -> dict[str, Any]:
             if section is None:
                 hint = closest(flag(key), map(flag, option_names()))
                 raise UserError(f"unknown key '{key}' in {path}{hint}")
+            table = raw.get(section)
+            if isinstance(table, dict) and any(k.replace("-", "_") == key.replace("-", "_") for k in table):
+                raise UserError(f"{path} sets '{key}' twice, at the top and in [{section}]; keep one")
             nested.setdefault(section, {})[key.replace("-", "_")] = value  # a kind's own: its section
     return nested
