@@ -121,8 +121,13 @@ class Config:
         for section in self.sections().values():
             check_fields(section)
         if m.layers is not None:
-            if len(m.layers) < 2 or any(int(w) < 1 for w in m.layers):
-                raise UserError("--layers needs at least two positive widths, e.g. 784,256,32")
+            if any(int(w) < 1 for w in m.layers):
+                shown = ",".join(map(str, m.layers))
+                raise UserError(f"--layers {shown}: every width must be at least 1, e.g. 784,256,32")
+            if len(m.layers) < 2:
+                raise UserError(
+                    "--layers needs at least two widths, the input's and the code's, e.g. 784,256,32"
+                )
             m.layers = [int(w) for w in m.layers]
         if dc.image_shape is not None and not (
             len(dc.image_shape) in (2, 3) and all(int(w) >= 1 for w in dc.image_shape)

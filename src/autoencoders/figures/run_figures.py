@@ -178,7 +178,8 @@ def _filters(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
         what = f"{w.shape[0]} first-layer units' input weights"
     shown = min(len(images), n * n)
     cols = min(n, math.ceil(math.sqrt(shown)))  # a square grid also when fewer than n × n are shown
-    title = f"{what}, gray = 0{_first(shown, len(images))}"
+    zero = "gray" if shape is not None else "the middle colour"  # a table's rows are coloured strips
+    title = f"{what}, {zero} = 0{_first(shown, len(images))}"
     plots.image_grid(_unit_range(images[:shown].numpy()), path, shape, title, cols)
 
 
