@@ -150,6 +150,28 @@ def test_rows_marked_unlabelled_train_the_autoencoder_only(digits):
         AutoencoderClassifier(**settings, unlabelled=-1).fit(x_train, np.full(len(y_train), -1))
 
 
+@pytest.mark.parametrize(
+    ("estimator", "message"),
+    [
+        (
+            AutoencoderTransformer(activation="rel"),
+            r"^activation must be one of .* \(did you mean 'relu'\?\)",
+        ),
+        (
+            AutoencoderClusterer(cluster_options={"gamma": 0.5}),
+            "^gamma weighs IDEC's .* give method idec too",
+        ),
+        (
+            AutoencoderTransformer(options={"kl_warmup": 2}),
+            r"^kl_warmup \(section \[vae\]\): options of model vae",
+        ),
+    ],
+)
+def test_estimators_name_options_as_python_does(estimator, message):
+    with pytest.raises(autoencoders.UserError, match=message):
+        estimator.fit(load_digits().data[:50])
+
+
 def test_outlier_detector_beats_pca_reconstruction_error():
     x, y = load_digits(return_X_y=True)
     normal, anomalous = x[y != 7], x[y == 7]

@@ -10,10 +10,13 @@ safetensors, settings as JSON) that ``load(path)`` and ``autoencoders.load`` rea
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import math
 import numbers
+import re
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +109,21 @@ PARAMETERS = {
     "device": "cpu, cuda, or auto (a GPU when there is one)",
     "verbose": "progress bars while fitting",
 }
+
+
+def _in_python_names(fit: Callable[..., Any]) -> Callable[..., Any]:
+    """``fit`` whose UserErrors name options as an estimator takes them (``activation``, a key of
+    ``options``), not as the CLI's flags (``--activation``)."""
+
+    @functools.wraps(fit)
+    def wrapped(self: _Autoencoder, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fit(self, *args, **kwargs)
+        except UserError as e:
+            named = re.sub(r"--([a-z][a-z0-9-]*)", lambda m: m.group(1).replace("-", "_"), str(e))
+            raise UserError(named) from None
+
+    return wrapped
 
 
 def _documented(cls: type) -> type:
@@ -332,6 +350,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     (higher is better).
     """
 
+    @_in_python_names
     def fit(self, X: Any, y: Any = None) -> AutoencoderTransformer:
         """Train the autoencoder on the rows of ``X`` (``y`` is ignored)."""
         self._fit_autoencoder(X)
@@ -413,6 +432,7 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
         self.freeze_encoder = freeze_encoder
         self.unlabelled = unlabelled
 
+    @_in_python_names
     def fit(self, X: Any, y: Any) -> AutoencoderClassifier:
         """Train the autoencoder on ``X``, then its encoder with a softmax head on the labels ``y``
         (of the rows whose label is not ``unlabelled``)."""
@@ -509,6 +529,7 @@ class AutoencoderClusterer(ClusterMixin, _Autoencoder):
         self.method = method
         self.cluster_options = cluster_options
 
+    @_in_python_names
     def fit(self, X: Any, y: Any = None) -> AutoencoderClusterer:
         """Train the autoencoder on ``X`` (``y`` is ignored), then cluster its codes; ``labels_``
         are the rows' clusters."""
@@ -597,6 +618,7 @@ class AutoencoderOutlierDetector(OutlierMixin, _Autoencoder):
         )  # fmt: skip
         self.contamination = contamination
 
+    @_in_python_names
     def fit(self, X: Any, y: Any = None) -> AutoencoderOutlierDetector:
         """Train the autoencoder on ``X`` (``y`` is ignored) and set ``offset_``, the
         ``contamination`` quantile of the training rows' scores."""
