@@ -79,8 +79,12 @@ def test_training_on_a_stream_lowers_the_loss(big_npy):
 
 
 @pytest.mark.parametrize("schedule", ["stagewise", "phased"])
-def test_greedy_run_on_streamed_data_with_disk_cached_features(big_npy, tmp_path, schedule):
+def test_greedy_run_on_streamed_data_with_disk_cached_features(big_npy, tmp_path, schedule, monkeypatch):
+    from autoencoders import run as runs
+
     path, _ = big_npy
+    said = []
+    monkeypatch.setattr(runs, "say", lambda message, quiet: said.append(message))
     run = autoencoders.train(
         data=f"npy:{path}",
         memory_budget=TINY_BUDGET,
@@ -96,6 +100,10 @@ def test_greedy_run_on_streamed_data_with_disk_cached_features(big_npy, tmp_path
     stages = [h["stage"] for h in run.history]
     assert stages == ["pretrain layer 1", "pretrain layer 2", "pretrain layer 3", "fine-tune"]
     assert run.metrics["test_sse_per_image"] > 0
+    assert (
+        f"npy:{path} is larger than --memory-budget {TINY_BUDGET:g} GiB: its training rows stream from disk"
+        in said
+    )
 
 
 def test_nan_in_a_streamed_file_is_a_clear_error(tmp_path):

@@ -260,6 +260,12 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
         rundir.write_manifest(out, model.kind, ds.sample_shape, model.code_size, completed=False)
     if main:  # where to look while it trains (snapshots, TensorBoard), and what --resume takes
         say(f"{'training' if saved is None else 'resuming training'} in {out}", cfg.train.quiet)
+        if isinstance(ds.x_train, RowStream):
+            say(
+                f"{data_name(cfg.data.data)} is larger than --memory-budget {cfg.data.memory_budget:g} GiB: "
+                "its training rows stream from disk",
+                cfg.train.quiet,
+            )
     progress = Progress(out / rundir.STATE if main else None, saved)  # the training clock starts
     setup_seconds = time.perf_counter() - started  # torch's compiler stack loaded too, either way
     progress.attach("model", model)

@@ -256,7 +256,7 @@ def loss_curve(history: list[dict], path: str | Path, loss_name: str = "loss per
                             epochs, values, ls=style, marker=".", color=color, label=f"{split} {term}"
                         )
             right.set_ylabel("other terms (right axis)", fontsize=8)
-        ax.set_title(stage, fontsize=9)
+        ax.set_title(f"stage: {stage}", fontsize=9)
         ax.set_xlabel("epoch")
         # a greedy stage reconstructs its own input: the data for layer 1, features above it
         pretrain = stage.startswith("pretrain")

@@ -39,7 +39,8 @@ COMPARED = [
 ]
 # figures drawn for the report from the trained model, with their captions
 DRAWN = {
-    "latent": "Test codes in 2-D (PCA of the codes unless the code is 2-D), coloured by label.",
+    "latent": "Test codes in 2-D (PCA of the codes unless the code is 2-D), coloured by label where the "
+    "rows have labels.",
     "filters": "First-layer weights as images (gray is zero).",
     "top": "For each of the first code units, the test images that excite it most.",
     "traverse": "One code dimension varied at a time around a test image's code.",

@@ -34,7 +34,8 @@ KINDS = {
     "filters": "first-layer weights as images",
     "top": "for each code unit, the test images that excite it most",
     "maximize": "for each code unit, the input of fixed norm that excites it most (gradient ascent)",
-    "latent": "the test codes in 2-D (the code itself, or its PCA or t-SNE), coloured by label",
+    "latent": "the test codes in 2-D (the code itself, or its PCA or t-SNE), coloured by label where there "
+    "are labels",
     "samples": "images decoded from samples of the prior (VAE, AAE)",
     "interpolate": "decodings along the line between two test images' codes",
     "traverse": "one code dimension varied at a time around a test image's code",
