@@ -8,6 +8,7 @@ import shutil
 import subprocess
 
 import pytest
+from helpers import FAST
 
 from autoencoders.cli import main
 from autoencoders.figures.report import COMPARED, DRAWN, SAVED
@@ -92,3 +93,12 @@ def test_a_classifier_beside_the_run_gets_a_row_in_its_report(digits_run, tmp_pa
     row = re.search(rf"<td>{result.out.name}</td><td>knn</td>(.*?)</tr>", page).group(1)
     m = result.metrics
     assert f"{m['test_accuracy']:.4g}" in row and f"{m['pixels_linear_probe_accuracy']:.4g}" in row
+
+
+def test_the_title_names_the_pieces_a_run_composes(tmp_path):
+    import autoencoders
+
+    settings = {"layers": [64, 32, 8], "epochs": 1, "corruption": "masking", "noise": 0.2, "top_k": 4}
+    run = autoencoders.train(out=str(tmp_path / "r"), **settings, **FAST)
+    title = re.search("<h1>(.*)</h1>", (run.dir / "report.html").read_text()).group(1)
+    assert title == "dense autoencoder, denoising (masking 0.2), k-sparse (k = 4), on digits"

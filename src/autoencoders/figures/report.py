@@ -90,7 +90,8 @@ def write_report(
     snapshots = sorted((run_dir / rundir.SNAPSHOTS).glob("*.png"))
     figures += [(f"Snapshot {p.stem}.", p.read_bytes()) for p in snapshots]
     clusters, classifiers = _clusters(run_dir), _classifiers(run_dir)
-    title = f"{run.manifest['kind']} autoencoder on {run.cfg.data.data}"
+    variant = _variant(run.cfg)
+    title = f"{run.manifest['kind']} autoencoder{f', {variant},' if variant else ''} on {run.cfg.data.data}"
     raw = "raw pixels" if holds_images(tuple(run.manifest["input_shape"])) else "raw features"
     page = [
         "<!DOCTYPE html>",
@@ -113,6 +114,24 @@ def write_report(
     ]
     write_text(path, "\n".join(page) + "\n")
     return path
+
+
+def _variant(cfg: Config) -> str:
+    """The pieces a run composes beyond a plain autoencoder of its kind, in words: "stacked
+    (greedy), denoising (masking 0.2), k-sparse (k = 10)", or ""."""
+    m = cfg.model
+    pieces = [
+        "stacked (greedy)" if cfg.pretrain.pretrain == "greedy" else "",
+        "tied" if m.tied else "",
+        f"denoising ({m.corruption} {m.noise:g})" if m.corruption != "none" else "",
+        f"sparse ({m.sparsity} on {'every layer' if m.sparsity_layers == 'all' else 'the code'})"
+        if m.sparsity != "none"
+        else "",
+        f"contractive ({m.contractive:g})" if m.contractive else "",
+        f"k-sparse (k = {m.top_k})" if m.top_k else "",
+        f"winner-take-all ({m.lifetime_sparsity:.0%} lifetime)" if m.lifetime_sparsity else "",
+    ]
+    return ", ".join(p for p in pieces if p)
 
 
 def _classifiers(run_dir: Path) -> list[str]:
