@@ -305,3 +305,14 @@ def test_composed_variant_resumes_to_identical_weights(tmp_path, monkeypatch):
     for name, value in whole.model.state_dict().items():
         assert torch.equal(resumed.model.state_dict()[name], value), name
     assert [r["train_loss"] for r in resumed.history] == [r["train_loss"] for r in whole.history]
+
+
+def test_codes_that_carry_nothing_are_warned_about_and_counted(tmp_path):
+    from autoencoders.errors import SettingWarning
+
+    settings = {"sparsity": "l1", "sparsity_weight": 0.1, "sparsity_layers": "all", "epochs": 20}
+    with pytest.warns(SettingWarning, match="every one of the 16 code units is constant over the test rows"):
+        dead = autoencoders.train(out=str(tmp_path / "dead"), **settings, **FAST)
+    assert dead.metrics["dead_code_units"] == 16 and dead.metrics["linear_probe_accuracy"] < 0.2
+    alive = autoencoders.train(out=str(tmp_path / "alive"), epochs=3, **FAST)
+    assert alive.metrics["dead_code_units"] < 16

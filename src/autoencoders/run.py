@@ -311,6 +311,13 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
             alongside.close()
 
 
+def _dead_units(codes: torch.Tensor) -> int:
+    """How many code units are constant over the rows ``codes`` (a ReLU unit that never fires, a
+    saturated one): they carry nothing about the inputs."""
+    spread = codes.float().amax(0) - codes.float().amin(0)
+    return int((spread <= 1e-6 * (1 + codes.float().abs().amax(0))).sum())
+
+
 def measure_setting(cfg: Config, rows: Rows, model: Autoencoder, device: torch.device) -> tuple[str, int]:
     """The run's precision and intra-op threads. ``--precision auto`` in one process times training
     steps of copies of ``model`` on the first batch of ``rows`` at each precision (``fastest``), on
@@ -444,6 +451,14 @@ def _train_and_report(
     with thread_count(evaluation_threads(cfg.train.threads)):
         z_test = encode_all(model, ds.x_test.to(device))  # for the metrics and the report's figures
         metrics = evaluate(model, ds, data_baselines, model.iw_samples, cfg.train.quiet, z_test)
+    metrics["dead_code_units"] = dead = _dead_units(z_test)
+    if dead == z_test.shape[1] and len(z_test) > 1:
+        warnings.warn(
+            f"every one of the {dead} code units is constant over the test rows: the codes carry nothing "
+            "about the inputs; lower the penalties (--sparsity-weight, --contractive) or the learning rate",
+            SettingWarning,
+            stacklevel=3,
+        )
     final = [h for h in history if h["stage"] == stage]
     final_seconds = sum(h["seconds"] for h in final)
     metrics.update(
