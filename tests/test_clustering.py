@@ -133,8 +133,9 @@ def test_a_saved_clusterer_reloads_to_identical_assignments_of_new_rows(blobs_ru
     new_rows = f"npy:{run.parent / 'x.npy'}"
     predicted, proba, clusters = autoencoders.predict(tmp_path / "c", new_rows, device=DEVICE)
     assert np.array_equal(predicted, result.labels) and proba.shape == (240, 4)
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as done:
         main(["predict", str(tmp_path / "c"), "--data", new_rows, "--out", str(tmp_path / "p.csv")])
+    assert done.value.code == 0
     header = (tmp_path / "p.csv").read_text().splitlines()[0]
     assert header.startswith("row,cluster,p_0,")  # named as in clusters.csv
 
@@ -222,8 +223,9 @@ def test_cluster_command_prints_scores_and_the_report_gets_a_section(blobs_run, 
     assert json.loads((run / "cluster-gmm-3" / "clusters.json").read_text())["split"] == "all"
     capsys.readouterr()
     argv = ["cluster", str(run), "--method", "dec", "--k", "3", "--epochs", "1", "--tol", "0", "--quiet"]
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as done:
         main([*argv, "--out", str(run / "dec")])
+    assert done.value.code == 0
     saved = json.loads((run / "dec" / "clusters.json").read_text())
     said = f"(dec, {saved['seconds']:.1f} s, {saved['updates']} updates, stopped by --epochs before settling)"
     assert said in capsys.readouterr().out  # as clusters.json records it

@@ -243,11 +243,17 @@ def test_list_elements_and_numbers_are_checked(nested, message):
 def test_a_printed_config_serves_another_kind_and_a_key_set_twice_is_refused(tmp_path, capsys):
     from autoencoders.cli import main
 
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as done:
         main(["train", "--model", "vae", "--print-config"])
-    (tmp_path / "v.toml").write_text(capsys.readouterr().out)  # [vae] with its defaults
+    printed = capsys.readouterr().out
+    assert done.value.code == 0 and "[vae]" in printed
+    (tmp_path / "v.toml").write_text(printed)  # [vae] with its defaults
     args = build_parser().parse_args(["train", "--config", str(tmp_path / "v.toml"), "--model", "dense"])
     assert train_config(args).model.model == "dense"  # the defaults set nothing: no refusal
+    # a kind's option given for another kind is refused, even at its default value
+    for argv in (["--beta", "1"], ["--config", str(tmp_path / "v.toml"), "--model", "dense", "--beta", "2"]):
+        with pytest.raises(UserError, match=r"^--beta \(section \[vae\]\): options of --model vae"):
+            train_config(build_parser().parse_args(["train", *argv]))
     (tmp_path / "d.toml").write_text("epochs = 2\n[train]\nepochs = 5\n")
     args = build_parser().parse_args(["train", "--config", str(tmp_path / "d.toml")])
     with pytest.raises(UserError, match=r"d.toml sets 'epochs' twice, at the top and in \[train\]; keep one"):

@@ -148,6 +148,8 @@ def test_rows_marked_unlabelled_train_the_autoencoder_only(digits):
     assert semi.score(x_test, y_test) > max(0.75, alone.score(x_test, y_test))  # 0.82 against 0.76
     with pytest.raises(ValueError, match="every label is unlabelled=-1; label some rows"):
         AutoencoderClassifier(**settings, unlabelled=-1).fit(x_train, np.full(len(y_train), -1))
+    with pytest.raises(ValueError, match=r"unlabelled=-1 and the labels \(<U\d+\) are not of one kind"):
+        AutoencoderClassifier(**settings, unlabelled=-1).fit(x_train, y.astype(str))  # '-1' is text
 
 
 @pytest.mark.parametrize(

@@ -433,7 +433,8 @@ def _figure_parsers(sub) -> None:
         sub,
         "predict",
         "class (or cluster) predictions of data under a classify (or cluster) output directory (CSV)",
-        "output .csv: row, predicted class, probabilities (and the row's label when the data has labels)",
+        "output .csv: row, predicted class (a clustering's: cluster), probabilities (and the row's label "
+        "when the data has labels)",
         source="clf_dir",
     )
     _labels_flag(p)

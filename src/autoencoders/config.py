@@ -69,17 +69,25 @@ class Config:
             raise UserError(f"unknown config section(s) {sorted(unknown)}; use {sorted(sections)}")
         parts = {name: _section(name, klass, d.get(name)) for name, klass in SECTIONS.items()}
         kind = kinds.get(parts["model"].model)
-        for name in set(d) & set(kind_sections()):
-            defaults = isinstance(d[name], dict) and _section(name, kind_sections()[name], d[name]) == (
-                kind_sections()[name]()
-            )  # another kind's section as --print-config writes it: nothing set
-            if d[name] and name != kind.section_name and not defaults:
-                flags = [f"--{k.replace('_', '-')}" for k in d[name] if isinstance(k, str)]
-                given = f"{', '.join(flags)} (section [{name}])" if isinstance(d[name], dict) else f"[{name}]"
-                raise UserError(
-                    f"{given}: options of --model {name}, and this run's model is {kind.name}; leave them "
-                    f"out, or add --model {name}"
-                )
+        own_sections = kind_sections()
+        for name in set(d) & set(own_sections):
+            if not d[name] or name == kind.section_name:
+                continue
+            values = d[name]
+            if isinstance(values, dict):
+                given, default = _section(name, own_sections[name], values), own_sections[name]()
+                keys = {k.replace("-", "_") for k in values}
+                moved = [k for k in sorted(keys) if getattr(given, k) != getattr(default, k)]
+                # another kind's whole section at its defaults, as --print-config writes it: nothing set
+                if not moved and keys == {f.name for f in dataclasses.fields(default)}:
+                    continue
+                what = f"{', '.join(f'--{flag(k)}' for k in moved or sorted(keys))} (section [{name}])"
+            else:
+                what = f"[{name}]"
+            raise UserError(
+                f"{what}: options of --model {name}, and this run's model is {kind.name}; leave them "
+                f"out, or add --model {name}"
+            )
         options = None
         if kind.section is not None:
             options = _section(kind.section_name, kind.section, d.get(kind.section_name))

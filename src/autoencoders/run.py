@@ -262,8 +262,8 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
         say(f"{'training' if saved is None else 'resuming training'} in {out}", cfg.train.quiet)
         if isinstance(ds.x_train, RowStream):
             say(
-                f"{data_name(cfg.data.data)} is larger than --memory-budget {cfg.data.memory_budget:g} GiB: "
-                "its training rows stream from disk",
+                f"{data_name(cfg.data.data)} takes more than --memory-budget {cfg.data.memory_budget:g} GiB "
+                "as float32 rows: its training rows stream from disk",
                 cfg.train.quiet,
             )
     progress = Progress(out / rundir.STATE if main else None, saved)  # the training clock starts
@@ -311,11 +311,23 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
             alongside.close()
 
 
-def _dead_units(codes: torch.Tensor) -> int:
+def _dead_units(codes: torch.Tensor, cfg: Config) -> int:
     """How many code units are constant over the rows ``codes`` (a ReLU unit that never fires, a
-    saturated one): they carry nothing about the inputs."""
-    spread = codes.float().amax(0) - codes.float().amin(0)
-    return int((spread <= 1e-6 * (1 + codes.float().abs().amax(0))).sum())
+    saturated one): they carry nothing about the inputs. All of them: a warning naming what to lower."""
+    codes = codes.float()
+    spread = codes.amax(0) - codes.amin(0)
+    dead = int((spread <= 1e-6 * (1 + codes.abs().amax(0))).sum())
+    if dead == codes.shape[1]:
+        m = cfg.model
+        given = (("--sparsity-weight", m.sparsity != "none"), ("--contractive", m.contractive > 0))
+        lower = [name for name, on in given if on] + ["the learning rate"]
+        warnings.warn(
+            f"every one of the {dead} code units is constant over the test rows: the codes carry nothing "
+            f"about the inputs; lower {' or '.join(lower)}",
+            SettingWarning,
+            stacklevel=4,
+        )
+    return dead
 
 
 def measure_setting(cfg: Config, rows: Rows, model: Autoencoder, device: torch.device) -> tuple[str, int]:
@@ -451,14 +463,8 @@ def _train_and_report(
     with thread_count(evaluation_threads(cfg.train.threads)):
         z_test = encode_all(model, ds.x_test.to(device))  # for the metrics and the report's figures
         metrics = evaluate(model, ds, data_baselines, model.iw_samples, cfg.train.quiet, z_test)
-    metrics["dead_code_units"] = dead = _dead_units(z_test)
-    if dead == z_test.shape[1] and len(z_test) > 1:
-        warnings.warn(
-            f"every one of the {dead} code units is constant over the test rows: the codes carry nothing "
-            "about the inputs; lower the penalties (--sparsity-weight, --contractive) or the learning rate",
-            SettingWarning,
-            stacklevel=3,
-        )
+    if len(z_test) > 1:  # one row is constant in every unit: nothing to count
+        metrics["dead_code_units"] = _dead_units(z_test, cfg)
     final = [h for h in history if h["stage"] == stage]
     final_seconds = sum(h["seconds"] for h in final)
     metrics.update(

@@ -10,6 +10,7 @@ safetensors, settings as JSON) that ``load(path)`` and ``autoencoders.load`` rea
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import inspect
 import math
@@ -18,7 +19,7 @@ import re
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import torch
@@ -37,13 +38,13 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from .classify.heads import EncoderClassifier, fit_head, make_classifier
 from .clustering.methods import Clustering, find_clusters
 from .clustering.model import Clusterer
-from .config import Config
+from .config import Config, option_names
 from .data.datasets import IN_MEMORY, apply_scaler, dataset_from_arrays
 from .errors import UserError
 from .eval.metrics import encode_all, reconstruct_all
 from .io import rundir
 from .io.checkpoint import replace_dir, write_json
-from .options import ClusterOptions, split_options
+from .options import ClusterOptions, flag, split_options
 from .run import build_model, train_stages
 from .runtime.device import own_rng, resolve_device
 from .runtime.threads import choose_threads, thread_count
@@ -111,19 +112,28 @@ PARAMETERS = {
 }
 
 
-def _in_python_names(fit: Callable[..., Any]) -> Callable[..., Any]:
+# the estimators' own names for options their errors name by the CLI's flags
+PARAMETER_OF = {"k": "n_clusters", "seed": "random_state"}
+Fit = TypeVar("Fit", bound=Callable[..., Any])
+
+
+def _in_python_names(fit: Fit) -> Fit:
     """``fit`` whose UserErrors name options as an estimator takes them (``activation``, a key of
-    ``options``), not as the CLI's flags (``--activation``)."""
+    ``options``, ``n_clusters``), not as the CLI's flags (``--activation``, ``--k``)."""
+    names = [*option_names(), *(f.name for f in dataclasses.fields(ClusterOptions))]
+    flags = "|".join(sorted({re.escape(flag(n)) for n in names}, key=len, reverse=True))
+    as_flag = re.compile(rf"(?<![\w'-])--({flags})(?![\w-])")  # a flag, not a quoted value
 
     @functools.wraps(fit)
     def wrapped(self: _Autoencoder, *args: Any, **kwargs: Any) -> Any:
         try:
             return fit(self, *args, **kwargs)
         except UserError as e:
-            named = re.sub(r"--([a-z][a-z0-9-]*)", lambda m: m.group(1).replace("-", "_"), str(e))
-            raise UserError(named) from None
+            name = lambda m: PARAMETER_OF.get(m.group(1), m.group(1).replace("-", "_"))  # noqa: E731
+            e.args = (as_flag.sub(name, str(e)),)
+            raise
 
-    return wrapped
+    return cast(Fit, wrapped)
 
 
 def _documented(cls: type) -> type:
@@ -444,6 +454,12 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
             raise ValueError(f"head_epochs must be >= 0, got {self.head_epochs}")
         if not isinstance(self.head_lr, numbers.Real) or not self.head_lr > 0:
             raise ValueError(f"head_lr must be a number > 0, got {self.head_lr!r}")
+        text = y.dtype.kind in "USO"  # labels as text, or as numbers: the marker must be the same
+        if self.unlabelled is not None and (np.asarray(self.unlabelled).dtype.kind in "USO") != text:
+            raise ValueError(
+                f"unlabelled={self.unlabelled!r} and the labels ({y.dtype}) are not of one kind, so no label "
+                "equals it; give it as the labels hold it (e.g. '-1' for text labels)"
+            )
         labelled = np.ones(len(y), bool) if self.unlabelled is None else np.asarray(y != self.unlabelled)
         if not labelled.any():
             raise ValueError(f"every label is unlabelled={self.unlabelled!r}; label some rows to classify")

@@ -94,8 +94,10 @@ def find_clusters(
     elif how.method == "gmm":
         space = z.cpu().numpy()
         clusterer, details["gmm_bic"] = _mixture(autoencoder, space, how)
-    else:  # the BIC of the mixture in the embedding, comparable between k of the same --dims
-        clusterer, details["gmm_bic"], space = _manifold(autoencoder, z.cpu().numpy(), how)
+    else:
+        clusterer, bic, space = _manifold(autoencoder, z.cpu().numpy(), how)
+        if how.dims is not None:  # by default UMAP embeds in k dimensions: each k a space of its own
+            details["gmm_bic"] = bic
     clusterer.eval()
     # from the space itself: UMAP's embedding of rows anew is not the one the mixture was fitted to
     with torch.no_grad():
@@ -168,8 +170,8 @@ def _mixture(
 def _manifold(
     autoencoder: Autoencoder, z: np.ndarray, how: Clustering
 ) -> tuple[Clusterer, float, np.ndarray]:
-    """(Clusterer, the mixture's BIC, the embedding) of N2D (McConville et al. 2020): the codes
-    embedded by UMAP in ``how.dims`` (default k)
+    """(Clusterer, the mixture's BIC, the embedding) of N2D (McConville et al. 2020): the
+    codes embedded by UMAP in ``how.dims`` (default k)
     dimensions, each row joined to its ``how.neighbors`` nearest, then a Gaussian mixture there."""
     try:
         import umap  # imported when used: it loads numba, a second or more

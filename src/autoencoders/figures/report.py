@@ -41,7 +41,7 @@ COMPARED = [
 DRAWN = {
     "latent": "Test codes in 2-D (PCA of the codes unless the code is 2-D), coloured by label where the "
     "rows have labels.",
-    "filters": "First-layer weights as images (gray is zero).",
+    "filters": "First-layer weights as images (gray is zero; for a table's rows, the middle colour).",
     "top": "For each of the first code units, the test images that excite it most.",
     "traverse": "One code dimension varied at a time around a test image's code.",
 }
@@ -129,7 +129,7 @@ def _variant(cfg: Config) -> str:
         else "",
         f"contractive ({m.contractive:g})" if m.contractive else "",
         f"k-sparse (k = {m.top_k})" if m.top_k else "",
-        f"winner-take-all ({m.lifetime_sparsity:.0%} lifetime)" if m.lifetime_sparsity else "",
+        f"winner-take-all (lifetime {m.lifetime_sparsity:g})" if m.lifetime_sparsity else "",
     ]
     return ", ".join(p for p in pieces if p)
 
@@ -139,12 +139,15 @@ def _classifiers(run_dir: Path) -> list[str]:
     found = sorted(p.parent for p in run_dir.glob(f"*/{rundir.CLASSIFIER_CONFIG}"))
     rows = []
     for path in found:
-        m = rundir.read_metrics(path)
-        scratch = " (from scratch)" if m.get("from_scratch") else ""
-        rows.append([
-            path.name, m["method"] + scratch, m["labelled_examples"], m["validation_labels"],
-            m["test_accuracy"], m.get("pixels_linear_probe_accuracy"), m["train_seconds"],
-        ])  # fmt: skip
+        try:
+            m = rundir.read_metrics(path)
+        except UserError:  # unreadable: the page is still written, without it
+            continue
+        scratch = " (from scratch)" if m.get("from_scratch") else ""  # earlier versions lack some keys
+        keys = ("labelled_examples", "validation_labels", "test_accuracy", "pixels_linear_probe_accuracy")
+        rows.append(
+            [path.name, f"{m.get('method', '?')}{scratch}", *map(m.get, keys), m.get("train_seconds")]
+        )
     if not rows:
         return []
     header = ["directory", "method", "labels", "validation labels", "test accuracy"]
