@@ -124,13 +124,15 @@ def _in_python_names(fit: Fit) -> Fit:
     flags = "|".join(sorted({re.escape(flag(n)) for n in names}, key=len, reverse=True))
     as_flag = re.compile(rf"(?<![\w'-])--({flags})(?![\w-])")  # a flag, not a quoted value
 
+    def parameter(match: re.Match) -> str:
+        return PARAMETER_OF.get(match.group(1), match.group(1).replace("-", "_"))
+
     @functools.wraps(fit)
     def wrapped(self: _Autoencoder, *args: Any, **kwargs: Any) -> Any:
         try:
             return fit(self, *args, **kwargs)
         except UserError as e:
-            name = lambda m: PARAMETER_OF.get(m.group(1), m.group(1).replace("-", "_"))  # noqa: E731
-            e.args = (as_flag.sub(name, str(e)),)
+            e.args = (as_flag.sub(parameter, str(e)),)
             raise
 
     return cast(Fit, wrapped)
