@@ -221,6 +221,8 @@ def test_cluster_command_prints_scores_and_the_report_gets_a_section(blobs_run, 
     assert e.value.code == 0
     assert json.loads((run / "cluster-gmm-3-test" / "clusters.json").read_text())["split"] == "test"
     assert json.loads((run / "cluster-gmm-3" / "clusters.json").read_text())["split"] == "all"
+    seeded = autoencoders.cluster(run, method="gmm", k=3, seed=5, quiet=True)  # beside the run's seed's
+    assert seeded.out == run / "cluster-gmm-3-seed5" and (run / "cluster-gmm-3").is_dir()
     capsys.readouterr()
     argv = ["cluster", str(run), "--method", "dec", "--k", "3", "--epochs", "1", "--tol", "0", "--quiet"]
     with pytest.raises(SystemExit) as done:

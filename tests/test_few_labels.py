@@ -263,3 +263,11 @@ def test_a_ladder_starts_from_a_vaes_means_and_refuses_a_conv_encoder(tmp_path, 
     with pytest.raises(UserError, match="a 'conv' encoder cannot start it; use --method semi"):
         autoencoders.classify(conv.dir, n_labels=30, method="ladder", epochs=1, out=tmp_path / "cl", **FAST)
     assert not (tmp_path / "cl").exists()
+
+
+def test_a_classifiers_default_directory_names_what_sets_it_apart():
+    assert FewLabels(n_labels=20).name() == "classifier-20labels"
+    assert FewLabels(labels_fraction=0.1, method="ladder", seed=3).name() == "classifier-0.1-ladder-seed3"
+    assert FewLabels(method="frozen", unfreeze_epochs=5, from_scratch=True).name() == (
+        "classifier-1-scratch-frozen-unfrozen5"
+    )

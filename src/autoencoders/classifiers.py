@@ -39,8 +39,8 @@ def classify(
     10 epochs (or 100 updates, whichever is longer) without a better validation loss; an epoch
     of ``semi`` and ``ladder`` passes over every training row. Writes the classifier's weights,
     settings and ``metrics.json`` to ``out`` (default: ``RUN_DIR/classifier-<amount>[-<method>]``,
-    and ``-<name>`` after it for ``data`` other than the run's own;
-    a classifier already there is replaced, any other files refuse it).
+    then ``-seed<S>`` for a ``seed`` given and ``-<name>`` for ``data`` other than the run's own; a
+    classifier already there is replaced, any other files refuse it).
     """
     run = open_run(run_dir)
     cfg = copy.deepcopy(run.cfg)  # the run's own config is recorded as it was

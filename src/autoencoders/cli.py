@@ -240,7 +240,7 @@ def _classify_parser(sub) -> None:
         "--out",
         type=Path,
         help="output directory, a classifier in it replaced; default: "
-        "RUN_DIR/classifier-<amount>[-<method>][-<other data's name>]",
+        "RUN_DIR/classifier-<amount>[-<method>][-seed<S>][-<other data's name>]",
     )
     amount = k.add_mutually_exclusive_group()
     _add_fields(k, ClassifyOptions, checked=True, place={"n_labels": amount, "labels_fraction": amount})
@@ -264,7 +264,7 @@ def _cluster_parser(sub) -> None:
         "--out",
         type=Path,
         help="output directory, a clustering in it replaced; default: "
-        "RUN_DIR/cluster-<method>-<k>[-<other data's name>][-<split>]",
+        "RUN_DIR/cluster-<method>-<k>[-seed<S>][-<other data's name>][-<split>]",
     )
     _add_fields(c, ClusterOptions, checked=True)
     _device_flag(c, trains=True)

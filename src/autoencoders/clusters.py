@@ -58,14 +58,15 @@ def cluster(
 
     Writes ``clusters.csv``, ``clusters.json``, the weights that assign new rows (not for
     ``manifold``) and two figures to ``out`` (default ``RUN_DIR/cluster-<method>-<k>``, then
-    ``-<name>`` for ``data`` other than the run's own and ``-<split>`` for a split other than
-    ``all``; a clustering already there is replaced, other files refuse it), and the run's report
-    anew when it has one.
+    ``-seed<S>`` for a ``seed`` given, ``-<name>`` for ``data`` other than the run's own and
+    ``-<split>`` for a split other than ``all``; a clustering already there is replaced, other files
+    refuse it), and the run's report anew when it has one.
     """
     run = open_run(run_dir)
     own, rest = split_options(options, ClusterOptions, option_names())
     cfg = run.cfg.replace(**rest)
     how = Clustering(method=method, k=k, **own)
+    seeded = "" if how.seed is None else f"-seed{how.seed}"  # a seed of its own: beside the run's
     x, y, classes = _rows(run, data, split, labels)
     if how.seed is None:
         how.seed = run.cfg.train.seed
@@ -83,7 +84,7 @@ def cluster(
     how.check(len(x))
     split = split if data is None or isinstance(data, str) else "all"  # rows in memory: all of them
     if out is None:  # one split's, or other data's, clustering beside another's, not in its place
-        suffix = other_data_suffix(data, run.cfg.data.data) + ("" if split == "all" else f"-{split}")
+        suffix = seeded + other_data_suffix(data, run.cfg.data.data) + ("" if split == "all" else f"-{split}")
         out = Path(run_dir) / (how.name() + suffix)
     out = Path(out)
     rundir.check_output_dir(out, rundir.is_clustering(out), "clustering")

@@ -139,7 +139,8 @@ class FewLabels(ClassifyOptions):
         amount = f"{self.n_labels}labels" if self.n_labels is not None else f"{self.labels_fraction or 1.0:g}"
         method = "" if self.method == "finetune" else f"-{self.method}"
         unfrozen = f"-unfrozen{self.unfreeze_epochs}" if self.unfreeze_epochs else ""
-        return f"classifier-{amount}{'-scratch' if self.from_scratch else ''}{method}{unfrozen}"
+        seeded = "" if self.seed is None else f"-seed{self.seed}"  # a seed of its own: beside the run's
+        return f"classifier-{amount}{'-scratch' if self.from_scratch else ''}{method}{unfrozen}{seeded}"
 
 
 MIN_UPDATES = 1000  # the fewest updates a classifier's default budget makes
