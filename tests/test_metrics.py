@@ -11,6 +11,7 @@ import autoencoders
 from autoencoders.eval.metrics import (
     best_matching,
     clustering_accuracy,
+    dead_units,
     kmeans_scores,
     normalized_mutual_information,
     pca_name,
@@ -204,3 +205,11 @@ def test_normalized_mutual_information_is_scikit_learns():
     assert normalized_mutual_information(y, pred) == pytest.approx(normalized_mutual_info_score(y, pred))
     assert normalized_mutual_information(y, y + 3) == pytest.approx(1.0)
     assert normalized_mutual_information(y, np.zeros(300)) == 0.0  # one cluster tells nothing
+
+
+def test_dead_units_are_those_constant_over_the_rows():
+    codes = torch.rand(50, 4)
+    codes[:, 1] = 0.0  # a ReLU unit that never fires
+    codes[:, 3] = 7.5  # a saturated one
+    codes[0, 0] = codes[1, 0] = 0.0  # zero on some rows only: alive, as k-sparse codes are
+    assert dead_units(codes) == 2

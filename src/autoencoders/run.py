@@ -311,23 +311,18 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
             alongside.close()
 
 
-def _dead_units(codes: torch.Tensor, cfg: Config) -> int:
-    """How many code units are constant over the rows ``codes`` (a ReLU unit that never fires, a
-    saturated one): they carry nothing about the inputs. All of them: a warning naming what to lower."""
-    codes = codes.float()
-    spread = codes.amax(0) - codes.amin(0)
-    dead = int((spread <= 1e-6 * (1 + codes.abs().amax(0))).sum())
-    if dead == codes.shape[1]:
-        m = cfg.model
-        given = (("--sparsity-weight", m.sparsity != "none"), ("--contractive", m.contractive > 0))
-        lower = [name for name, on in given if on] + ["the learning rate"]
-        warnings.warn(
-            f"every one of the {dead} code units is constant over the test rows: the codes carry nothing "
-            f"about the inputs; lower {' or '.join(lower)}",
-            SettingWarning,
-            stacklevel=4,
-        )
-    return dead
+def _warn_codes_dead(units: int, cfg: Config) -> None:
+    """Warn that every one of the ``units`` code units is constant over the test rows, naming what
+    the run set that can do that."""
+    m = cfg.model
+    given = (("--sparsity-weight", m.sparsity != "none"), ("--contractive", m.contractive > 0))
+    lower = [name for name, on in given if on] + ["the learning rate"]
+    warnings.warn(
+        f"every one of the {units} code units is constant over the test rows: the codes carry nothing "
+        f"about the inputs; lower {' or '.join(lower)}",
+        SettingWarning,
+        stacklevel=4,
+    )
 
 
 def measure_setting(cfg: Config, rows: Rows, model: Autoencoder, device: torch.device) -> tuple[str, int]:
@@ -463,8 +458,8 @@ def _train_and_report(
     with thread_count(evaluation_threads(cfg.train.threads)):
         z_test = encode_all(model, ds.x_test.to(device))  # for the metrics and the report's figures
         metrics = evaluate(model, ds, data_baselines, model.iw_samples, cfg.train.quiet, z_test)
-    if len(z_test) > 1:  # one row is constant in every unit: nothing to count
-        metrics["dead_code_units"] = _dead_units(z_test, cfg)
+    if metrics.get("dead_code_units") == model.code_size:
+        _warn_codes_dead(model.code_size, cfg)
     final = [h for h in history if h["stage"] == stage]
     final_seconds = sum(h["seconds"] for h in final)
     metrics.update(

@@ -333,6 +333,8 @@ def evaluate(
     # the decoded codes: as large as the test rows, which are on the device already
     ae = reconstruction_errors(x_test, in_batches(model, model.decode, z_test))
     own = {"test_mse": ae["mse"], "test_sse_per_image": ae["sse_per_image"], "test_psnr": ae["psnr"]}
+    if len(z_test) > 1:  # one row is constant in every unit: nothing to count
+        own["dead_code_units"] = dead_units(z_test)
     if model.likelihood:
         own |= likelihood_metrics(model, x_test, iw_samples, quiet)
     if probe is not None:
@@ -348,6 +350,14 @@ def evaluate(
     first = ("test_mse", "test_sse_per_image", "test_psnr", "pca_sse_per_image", "pca_psnr")
     merged = own | base
     return {name: merged[name] for name in first if name in merged} | {"code_size": k} | merged
+
+
+def dead_units(codes: torch.Tensor) -> int:
+    """How many code units are constant over the rows ``codes`` (a ReLU unit that never fires, a
+    saturated one): they carry nothing about the inputs."""
+    codes = codes.float()
+    spread = codes.amax(0) - codes.amin(0)
+    return int((spread <= 1e-6 * (1 + codes.abs().amax(0))).sum())
 
 
 def pca_name(metrics: dict) -> str:
