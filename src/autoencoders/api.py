@@ -250,11 +250,7 @@ def anomaly_scores_against_pca(
     run = open_run(run_dir)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)  # ``score`` read these rows and said so
-        if isinstance(data, str):  # with their labels file: a held-out class leaves a split as it did
-            file = labels if isinstance(labels, str | Path) else None
-            x = scaled_data(run.cfg.data, data, split, run.scaler, file)[0]
-        else:
-            x = rows_of(run, data, split)
+        x = rows_of(run, data, split, labels if isinstance(labels, str | Path) else None)
     if len(x) != len(scores):
         raise UserError(
             f"scored holds {len(scores)} scores for {len(x)} rows: give score's result for the same data "

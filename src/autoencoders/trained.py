@@ -97,20 +97,25 @@ def check_split(split: str) -> None:
         raise UserError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
 
 
-def rows_of(run: TrainedRun, data: Data, split: str) -> np.ndarray:
+def rows_of(run: TrainedRun, data: Data, split: str, labels: str | Path | None = None) -> np.ndarray:
     """Rows of ``data`` (a spec, or rows in memory in the training data's units) scaled as the
-    run's training data was, checked against its width."""
-    return scaled_input(run.cfg.data, run.scaler, data, split)
+    run's training data was, checked against its width; ``labels``: a spec's labels file."""
+    return scaled_input(run.cfg.data, run.scaler, data, split, labels)
 
 
 def scaled_input(
-    data_cfg: DataConfig, scaler: tuple[np.ndarray, np.ndarray], data: Data, split: str
+    data_cfg: DataConfig,
+    scaler: tuple[np.ndarray, np.ndarray],
+    data: Data,
+    split: str,
+    labels: str | Path | None = None,
 ) -> np.ndarray:
     """Rows of ``data`` (a spec, or rows in memory in the units of the data ``data_cfg`` reads)
-    scaled by a run's fitted ``scaler``, checked against its width. ``split`` picks rows of a spec;
-    rows in memory are taken whole."""
-    if isinstance(data, str):
-        x = scaled_rows(data_cfg, data, split, scaler)  # the split checked where it is taken
+    scaled by a run's fitted ``scaler``, checked against its width. ``split`` picks rows of a spec
+    (with its ``labels`` file, a held-out class leaves the split as in training); rows in memory
+    are taken whole."""
+    if isinstance(data, str):  # the split checked where it is taken
+        x = scaled_data(data_cfg, data, split, scaler, labels)[0]
     else:
         check_split(split)  # a mistyped one is named first
         if split != "all":  # taken whole, the rows would be measured as if they were that split
@@ -127,13 +132,6 @@ def scaled_input(
         warn_if_other_units(rows, scaler, "the rows given in memory")
         x = apply_scaler(rows, *scaler)
     return x
-
-
-def scaled_rows(
-    data_cfg: DataConfig, data: str, split: str, scaler: tuple[np.ndarray, np.ndarray]
-) -> np.ndarray:
-    """Rows of ``data`` (all, or one split made as in training) scaled by a fitted ``scaler``."""
-    return scaled_data(data_cfg, data, split, scaler)[0]
 
 
 def given_labels(

@@ -170,9 +170,9 @@ def _mixture(
 def _manifold(
     autoencoder: Autoencoder, z: np.ndarray, how: Clustering
 ) -> tuple[Clusterer, float, np.ndarray]:
-    """(Clusterer, the mixture's BIC, the embedding) of N2D (McConville et al. 2020): the
-    codes embedded by UMAP in ``how.dims`` (default k)
-    dimensions, each row joined to its ``how.neighbors`` nearest, then a Gaussian mixture there."""
+    """(Clusterer, the mixture's BIC, the embedding) of N2D (McConville et al. 2020): the codes
+    embedded by UMAP in ``how.dims`` (default k) dimensions, each row joined to its
+    ``how.neighbors`` nearest, then a Gaussian mixture there."""
     try:
         import umap  # imported when used: it loads numba, a second or more
     except ImportError:
