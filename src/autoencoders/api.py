@@ -206,15 +206,14 @@ def score(
             (None, None) if labels is None else given_labels(labels, data, len(x), run.cfg.data.classes)
         )
     y = shown(y, classes)
-    rows = torch.from_numpy(x).to(where)
-    with gpu_math("fp32", where):  # convolutions too, as the run's metrics
-        if run.model.likelihood:
-            quiet = run.cfg.train.quiet if quiet is None else quiet
-            scores = importance_sampled_nll(run.model, rows, max(iw_samples, 1), quiet=quiet)
-        else:
-            with torch.no_grad():
-                parts = [rows[i : i + 4096] for i in range(0, len(rows), 4096)]
-                scores = torch.cat([excess_loss(run.model, part) for part in parts])
+    rows = torch.from_numpy(x)
+    if run.model.likelihood:
+        quiet = run.cfg.train.quiet if quiet is None else quiet
+        with gpu_math("fp32", where):  # convolutions too, as the run's metrics
+            scores = importance_sampled_nll(run.model, rows.to(where), max(iw_samples, 1), quiet=quiet)
+    else:
+        with torch.no_grad():
+            scores = in_batches(run.model, lambda part: excess_loss(run.model, part), rows)
     return scores.cpu().numpy().astype(np.float64), y
 
 
