@@ -35,6 +35,12 @@ def test_every_argument_has_help_and_every_valued_option_its_default(command):
         assert "(default: None)" not in action.help
 
 
+@pytest.mark.parametrize("command", sorted(_subcommands()))
+def test_every_quiet_flag_has_its_short_form(command):
+    quiet = [a for a in _subcommands()[command]._actions if "--quiet" in a.option_strings]
+    assert all("-q" in a.option_strings for a in quiet)
+
+
 def test_every_bounded_config_option_shows_its_range_in_help():
     helps = {a.dest: a.help for a in _subcommands()["train"]._actions}
     bounded = [

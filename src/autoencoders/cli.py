@@ -143,12 +143,15 @@ def _add_fields(parser, klass: type, checked: bool = False, place: dict | None =
             continue
         target = (place or {}).get(f.name, parser)
         flag, bounds = "--" + f.name.replace("_", "-"), f.metadata["range"]
+        short = ("-q",) if f.name == "quiet" else ()
         kind = hints[f.name]
         if isinstance(kind, types.UnionType):  # X | None
             kind = next(a for a in typing.get_args(kind) if a is not type(None))
         help_text = _help(f.metadata["help"], _show(f), bounds)
         if kind is bool:
-            target.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+            target.add_argument(
+                flag, *short, action=argparse.BooleanOptionalAction, default=None, help=help_text
+            )
         elif kind == list[str]:
             target.add_argument(flag, type=_parse_names, default=None, metavar="NAME,...", help=help_text)
         elif typing.get_origin(kind) is list:
@@ -311,7 +314,7 @@ def _train_parser(sub) -> None:
 
 def _quiet_flag(parser: argparse.ArgumentParser, what: str = "no progress bars or notes") -> None:
     # a display's choice, not the run's: a run trained with --quiet leaves later commands' bars on
-    parser.add_argument("--quiet", action="store_true", help=what)
+    parser.add_argument("-q", "--quiet", action="store_true", help=what)
 
 
 def _device_flag(parser: argparse.ArgumentParser, trains: bool = False) -> None:
