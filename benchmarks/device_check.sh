@@ -2,7 +2,7 @@
 # Every GPU check, for a GPU machine lent for a few minutes, without network, in two parts that
 # each fit one call with time to spare, logs and gpu.json to $OUT:
 #   targets  the GPU tests (captured step, sync-free batches, background state writes), then
-#            benchmarks/gpu.py (the speed targets): about 6 minutes
+#            benchmarks/gpu.py (the speed targets): about 6.5 minutes
 #   suite    the whole test suite with its runs on CUDA: about 4 minutes
 # (no argument: both, one after the other, about 10 minutes: more than one call of the device tool
 # allows). The exit status is non-zero when a part failed or ran out of time.
@@ -62,9 +62,10 @@ export PYTHONPATH=/tmp/site:$PWD/src${PYTHONPATH:+:$PYTHONPATH} PATH=/tmp/site/b
 limit() { local seconds=$1; shift; timeout -s INT -k 15 "$seconds" "$@"; }
 failed=()
 if [[ "$part" != suite ]]; then
-  # the GPU's own tests first, a minute: captured steps give the eager losses without a host sync,
+  # the GPU's own tests first, two minutes at most: captured steps give the eager losses without a
+  # host sync, every kind, variant piece and classifier step replays to its eager run's losses,
   # states written in the background hold what the queued kernels left
-  limit 90 python3 -m pytest -p no:randomly -m gpu -rfEs --tb=short tests/test_device.py 2>&1 \
+  limit 120 python3 -m pytest -p no:randomly -n 4 -m gpu -rfEs --tb=short tests/test_device.py 2>&1 \
     | tee "$OUT/tests_gpu.log"
   (( PIPESTATUS[0] == 0 )) || failed+=("GPU tests")
   # the targets; the eager reference last, so that the limit cuts it first

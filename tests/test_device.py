@@ -640,6 +640,72 @@ def test_captured_step_gives_the_eager_losses_on_a_gpu_without_a_host_sync(kind)
     assert captured.cpu().tolist() == pytest.approx(eager.cpu().tolist(), **tolerance)
 
 
+def _runners(monkeypatch) -> list:
+    """Every batch runner the training loop makes from here on, in order."""
+    from autoencoders.training import loop
+
+    made, real = [], loop.batch_runner
+
+    def recording(*args, **kw):
+        made.append(real(*args, **kw))
+        return made[-1]
+
+    monkeypatch.setattr(loop, "batch_runner", recording)
+    return made
+
+
+def _epoch_losses(history: list[dict]) -> list[float]:
+    """Every loss a history measured (a step's validation may measure only the one it judges by)."""
+    return [
+        value
+        for row in history
+        for name, value in row.items()
+        if name.startswith(("train_", "val_")) and "accuracy" not in name and math.isfinite(value)
+    ]
+
+
+CAPTURED = {name: options for name, options in SYNC_FREE.items() if options.get("optimizer") != "sgd"}
+
+
+@GPU
+@pytest.mark.parametrize("options", CAPTURED.values(), ids=CAPTURED.keys())
+def test_every_kind_and_piece_replays_as_a_cuda_graph_to_the_eager_losses(tmp_path, monkeypatch, options):
+    """A schedule the graph held stale (k, the KL weight, the rate) would move the losses far more."""
+    settings = FAST | {"data": "digits", "epochs": 2, "layers": [64, 16, 8], "compare": False}
+    settings |= {"device": "cuda"} | options
+    runners = _runners(monkeypatch)
+    eager = autoencoders.train(out=tmp_path / "off", cuda_graph="off", **settings)
+    runners.clear()
+    graphs = autoencoders.train(out=tmp_path / "on", cuda_graph="on", **settings)
+    assert runners and all(isinstance(r, CapturedStep) and not r.failed for r in runners)
+    assert graphs.metrics["replayed_batches"] > 0
+    assert _epoch_losses(graphs.history) == pytest.approx(_epoch_losses(eager.history), rel=1e-3, abs=1e-5)
+
+
+@GPU
+@pytest.mark.parametrize("method", ["finetune", "semi", "ladder"])
+def test_classifier_steps_replay_as_cuda_graphs_to_the_eager_losses(tmp_path, monkeypatch, method):
+    """500 labels: enough full batches of them for fine-tuning's graph to replay."""
+    settings = FAST | {"device": "cuda"}
+    autoencoders.train(data="digits", layers=[64, 16, 8], epochs=1, out=tmp_path / "run", **settings)
+    runners = _runners(monkeypatch)
+    results = {}
+    for mode in ("off", "on"):
+        runners.clear()
+        results[mode] = autoencoders.classify(
+            tmp_path / "run",
+            method=method,
+            n_labels=500,
+            epochs=2,
+            cuda_graph=mode,
+            out=tmp_path / mode,
+            **settings,
+        )
+    assert runners and all(isinstance(r, CapturedStep) and not r.failed and r.replayed for r in runners)
+    on, off = (_epoch_losses(results[mode].history) for mode in ("on", "off"))
+    assert on == pytest.approx(off, rel=1e-3, abs=1e-5)
+
+
 def test_a_shuffle_saved_on_another_device_is_refused_in_one_line():
     x = torch.rand(32, 16)
     start = LoopState(shuffle=torch.zeros(16, dtype=torch.uint8))  # the size of a CUDA generator's state
