@@ -220,6 +220,16 @@ def test_runner_on_cpu_is_eager_and_on_says_so(capsys):
     assert capsys.readouterr().err == ""
 
 
+def test_a_run_of_many_stages_says_why_it_runs_eagerly_once(tmp_path, capsys):
+    settings = {**FAST, "quiet": False, "device": "cpu", "data": "digits", "layers": [64, 16, 8], "epochs": 1}
+    settings |= {"pretrain": "greedy", "pretrain_epochs": 1, "cuda_graph": "on", "compare": False}
+    for out in ("a", "b"):  # each run says it
+        autoencoders.train(out=tmp_path / out, **settings)
+        assert capsys.readouterr().err.count("CUDA graphs need a GPU") == 1
+    autoencoders.classify(tmp_path / "a", method="frozen", unfreeze_epochs=1, epochs=1)
+    assert capsys.readouterr().err.count("CUDA graphs need a GPU") == 1
+
+
 def test_steps_say_what_keeps_them_from_a_graph():
     model = DenseAutoencoder([16, 8, 3])
     sgd = autoencoder_step(model, TrainConfig(optimizer="sgd"), 1)

@@ -9,7 +9,7 @@ from typing import Any
 from .classify.few_labels import ClassifierResult, FewLabels, save_classifier, train_classifier
 from .config import option_names
 from .data.datasets import for_data, load_dataset, other_data_suffix
-from .errors import UserError
+from .errors import UserError, says_once
 from .figures.report import REPORT, write_report
 from .io import rundir
 from .models.layers import make_corruption
@@ -18,6 +18,7 @@ from .runtime.device import keeps_rng, resolve_device
 from .trained import check_width, later_precision, open_run
 
 
+@says_once
 @keeps_rng
 def classify(
     run_dir: str | Path,

@@ -13,7 +13,7 @@ from .clustering.methods import Clustering, ClusterResult, find_clusters
 from .config import option_names
 from .data.classes import item_names, shown
 from .data.datasets import other_data_suffix
-from .errors import UserError
+from .errors import UserError, says_once
 from .eval.clustering import cluster_scores, kmeans_baselines
 from .eval.probes import PCA
 from .figures import plots
@@ -36,6 +36,7 @@ from .trained import (
 MAP_POINTS = 5000  # rows drawn in the 2-D map (a sample: more only hide each other)
 
 
+@says_once
 @keeps_rng
 def cluster(
     run_dir: str | Path,

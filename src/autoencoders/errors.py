@@ -1,7 +1,14 @@
 """What the user is told beside results: errors they can fix (one line, without a traceback),
 warnings, and notes on stderr."""
 
+import functools
 import sys
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import ParamSpec, TypeVar
+
+P, R = ParamSpec("P"), TypeVar("R")
+_said: ContextVar[set[str] | None] = ContextVar("said", default=None)  # the notes of the operation running
 
 
 class UserError(ValueError):
@@ -22,5 +29,25 @@ class SettingWarning(ToolkitWarning):
 
 def say(message: str, quiet: bool) -> None:
     """One line on stderr, unless quiet: what a command is doing that takes long or is worth knowing."""
-    if not quiet:
-        print(f"autoencoders: {message}", file=sys.stderr)
+    said = _said.get()
+    if quiet or (said is not None and message in said):
+        return
+    if said is not None:
+        said.add(message)
+    print(f"autoencoders: {message}", file=sys.stderr)
+
+
+def says_once(fn: Callable[P, R]) -> Callable[P, R]:
+    """``fn``, a whole operation (a run, a classifier, a fit), in which ``say`` tells each note once:
+    each of its training stages would repeat what holds for all of them."""
+
+    @functools.wraps(fn)
+    def once(*args: P.args, **kwargs: P.kwargs) -> R:
+        token = _said.set(set()) if _said.get() is None else None  # an operation within one: the outer's
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if token is not None:
+                _said.reset(token)
+
+    return once

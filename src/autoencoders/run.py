@@ -27,7 +27,7 @@ from .data.datasets import Dataset, check_data_options, load_dataset, parse_spec
 from .data.memory import data_name, frame_columns, save_arrays
 from .data.sources import csv_feature_names
 from .data.stream import Rows, RowStream
-from .errors import SettingWarning, UserError, say
+from .errors import SettingWarning, UserError, say, says_once
 from .eval.metrics import baselines, encode_all, evaluate, reconstruct_all
 from .figures import plots
 from .figures.report import write_report
@@ -186,6 +186,7 @@ def _is_run_dir(path: Path) -> bool:
     return True
 
 
+@says_once
 @keeps_rng
 def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = False) -> Run:
     """Train ``cfg`` from the start, or from ``saved`` state when resuming."""

@@ -40,7 +40,7 @@ from .clustering.methods import Clustering, find_clusters
 from .clustering.model import Clusterer
 from .config import Config, option_names
 from .data.datasets import IN_MEMORY, apply_scaler, dataset_from_arrays
-from .errors import UserError
+from .errors import UserError, says_once
 from .eval.metrics import encode_all, reconstruct_all
 from .io import rundir
 from .io.checkpoint import replace_dir, write_json
@@ -128,6 +128,7 @@ def _in_python_names(fit: Fit) -> Fit:
         return PARAMETER_OF.get(match.group(1), match.group(1).replace("-", "_"))
 
     @functools.wraps(fit)
+    @says_once
     def wrapped(self: _Autoencoder, *args: Any, **kwargs: Any) -> Any:
         try:
             return fit(self, *args, **kwargs)
