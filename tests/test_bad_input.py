@@ -187,6 +187,14 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "train --data csv:t.csv --label-column lable",
      "autoencoders: error: --label-column 'lable' is not in t.csv's header (did you mean 'label'?) "
      "(p0, p1, p2, p3, p4, …, p18, p19, label)"),
+    ("a data frame's index in a CSV", _write("t.csv", ",a,b,y\n" + "".join(f"{i},0.{i % 10},1,{i % 2}\n" for i in range(40))),
+     "train --data csv:t.csv --label-column y",
+     "autoencoders: error: column 0 of t.csv has no name in its header and numbers the rows from 0: a data frame's "
+     "index, which DataFrame.to_csv writes unless index=False; save the frame with index=False"),
+    ("a CSV column without a name", _write("t.csv", "a,,b\n" + "0.1,0.2,0.3\n" * 40), "train --data csv:t.csv",
+     "autoencoders: error: column 1 of t.csv has no name in its header; name every column in the header, or drop the column"),
+    ("two CSV columns of one name", _write("t.csv", "a,b,a\n" + "0.1,0.2,0.3\n" * 40), "train --data csv:t.csv",
+     "autoencoders: error: the header of t.csv names columns 0 and 2 both 'a'; a run finds its columns by name: give each column its own"),
     ("IDX directory missing", None, "train --data idx:nowhere",
      "autoencoders: error: data directory nowhere does not exist; idx:DIR needs the directory holding the four IDX files"),
     ("layer widths that do not fit the data", None, "train --layers 50,8",

@@ -233,11 +233,11 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
             f"the labels of {cfg.data.data} hold classes --classes does not name ({extra}); name every "
             "class in --classes"
         )
-    cfg.data = with_absolute_paths(cfg.data)  # config.json: readable from any directory
-    cfg.data.classes = ds.classes  # and other data is numbered by this run's class names
     kind, path = parse_spec(cfg.data.data)
     if saved is None and kind == "csv" and cfg.data.columns is None:  # later tables: read by these names
         cfg.data.columns = csv_feature_names(path, cfg.data.label_column)
+    cfg.data = with_absolute_paths(cfg.data)  # config.json: readable from any directory
+    cfg.data.classes = ds.classes  # and other data is numbered by this run's class names
     if saved is None:
         kinds.check_shape(cfg.kind_options, ds.sample_shape)
     model = build_model(cfg, ds.sample_shape, device)

@@ -274,11 +274,15 @@ def load_labels(
 def csv_columns(path: str | Path, label_column: str | int | None = None) -> tuple[list[str] | None, int]:
     """A CSV file's header (None when its first row is numbers, ``label_column`` judged as
     ``load_csv`` judges it) and its number of columns."""
+    cells, second = _first_rows(path)
+    return (cells if _is_header(cells, second, label_column) else None), len(cells)
+
+
+def _first_rows(path: str | Path) -> tuple[list[str], str | None]:
+    """A CSV file's first row, as cells, and its second, as text (None when there is none)."""
     with open(path, encoding="utf-8", errors="replace") as f:
         lines = list(itertools.islice((line for line in f if line.strip()), 2))  # not the whole file
-    cells = [c.strip() for c in (lines[0] if lines else "").split(",")]
-    second = lines[1] if len(lines) > 1 else None
-    return (cells if _is_header(cells, second, label_column) else None), len(cells)
+    return [c.strip() for c in (lines[0] if lines else "").split(",")], lines[1] if len(lines) > 1 else None
 
 
 def load_csv(
@@ -343,12 +347,33 @@ def load_csv(
 
 def csv_feature_names(path: str | Path, label_column: str | int | None = None) -> list[str] | None:
     """The names a CSV's header gives its feature columns (every column but the label's), in
-    order; None without a header."""
+    order; None without a header. A run finds its columns in later files by these names: each
+    column needs one, and its own."""
     header, width = csv_columns(path, label_column)
     if header is None:
         return None
     col = None if label_column is None else _column_index(Path(path), label_column, header, width)
-    return [name for j, name in enumerate(header) if j != col]
+    features = [j for j in range(width) if j != col]
+    unnamed = next((j for j in features if not header[j]), None)
+    if unnamed is not None:
+        second = _first_rows(path)[1] or ""
+        if unnamed == 0 and second.split(",")[0].strip() == "0":  # a frame's index: 0, 1, 2, ... unnamed
+            why = (
+                " and numbers the rows from 0: a data frame's index, which DataFrame.to_csv writes unless "
+                "index=False; save the frame with index=False"
+            )
+        else:
+            why = "; name every column in the header, or drop the column"
+        raise UserError(f"column {unnamed} of {path} has no name in its header{why}")
+    names = [header[j] for j in features]
+    twice = next((name for name in names if names.count(name) > 1), None)
+    if twice is not None:
+        at = [j for j in features if header[j] == twice]
+        raise UserError(
+            f"the header of {path} names columns {at[0]} and {at[1]} both {twice!r}; a run finds its "
+            "columns by name: give each column its own"
+        )
+    return names
 
 
 def _is_header(first: list[str], second: str | None, label_column: str | int | None) -> bool:
