@@ -305,6 +305,11 @@ def _has_label_column(spec: str, column: str | int, n_features: int) -> bool:
     if kind != "csv" or not Path(path).is_file():
         return False  # a missing file is reported where it is read
     header, width = csv_columns(path)  # one column more: reading it says where a named one is missing
+    if header is None and width == n_features + 1 and not str(column).lstrip("-").isdigit():
+        raise UserError(
+            f"{path} has no header row, so the label column '{column}' of the run cannot be found in it by "
+            "name: add the header row, or leave the label column out of the file"
+        )
     return column in (header or []) or width == n_features + 1
 
 
