@@ -14,6 +14,7 @@ from autoencoders.data.datasets import load_dataset, read_data
 from autoencoders.data.images import image_folder
 from autoencoders.data.stream import RowStream
 from autoencoders.errors import DataWarning
+from autoencoders.trained import open_run, scaled_data
 
 
 def _folder(root, colour: bool = False, flat: bool = False, n: int = 15):
@@ -121,6 +122,25 @@ def test_a_run_reads_later_folders_with_its_own_channels(tmp_path):
 
     with pytest.raises(UserError, match="--grayscale asks for one channel and --rgb for three"):
         check_data_options(DataConfig(data=f"images:{gray}", grayscale=True, rgb=True))
+
+
+def test_a_run_records_its_image_size_and_reads_later_folders_at_it(tmp_path):
+    """A folder of 16×16 images (its own 8×8 ones, each pixel doubled) is read at 8×8: close to
+    its own pixels, as far as resampling smooths them."""
+    own = _folder(tmp_path / "own", n=10)
+    run = autoencoders.train(data=f"images:{own}", layers=[64, 4], epochs=1, out=str(tmp_path / "r"), **FAST)
+    assert run.config.data.image_size == [8, 8]
+    large = tmp_path / "large"
+    for path in own.rglob("*.png"):
+        (large / path.parent.name).mkdir(parents=True, exist_ok=True)
+        Image.open(path).resize((16, 16), Image.Resampling.NEAREST).save(large / path.parent.name / path.name)
+    assert autoencoders.encode(run.dir, f"images:{large}").shape == (30, 4)
+    trained = open_run(run.dir)
+    pixels, resized = (
+        scaled_data(trained.cfg.data, f"images:{d}", "all", trained.scaler)[0] for d in (own, large)
+    )
+    assert resized.shape == pixels.shape == (30, 64)
+    assert 0.9 < np.corrcoef(resized.ravel(), pixels.ravel())[0, 1] < 1  # resized, smoothed a little
 
 
 @pytest.mark.parametrize("flag", ["--image-size", "--grayscale", "--rgb", "--skip-bad-images"])

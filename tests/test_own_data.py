@@ -429,7 +429,7 @@ def test_a_csv_run_records_its_header_and_reads_later_tables_by_it(tmp_path):
     frame.drop(columns="digit").to_csv(tmp_path / "n.csv", index=False, header=False)  # in order
     np.testing.assert_array_equal(autoencoders.encode(run.dir, f"csv:{tmp_path / 'n.csv'}"), ordered)
     frame.to_csv(tmp_path / "l.csv", index=False, header=False)
-    with pytest.raises(UserError, match="the label column 'digit' of the run cannot be found in it by name: add"):
+    with pytest.raises(UserError, match="the label column 'digit' of the run cannot be found"):
         autoencoders.encode(run.dir, f"csv:{tmp_path / 'l.csv'}")
 
 

@@ -236,6 +236,8 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
     kind, path = parse_spec(cfg.data.data)
     if saved is None and kind == "csv" and cfg.data.columns is None:  # later tables: read by these names
         cfg.data.columns = csv_feature_names(path, cfg.data.label_column)
+    if saved is None and kind == "images" and cfg.data.image_size is None:  # later folders: at this size
+        cfg.data.image_size = list(ds.sample_shape[1:])
     cfg.data = with_absolute_paths(cfg.data)  # config.json: readable from any directory
     cfg.data.classes = ds.classes  # and other data is numbered by this run's class names
     if saved is None:
