@@ -451,3 +451,16 @@ def test_a_table_is_compared_with_its_raw_features_not_pixels(tmp_path, capsys):
     assert done.value.code == 0 and "test SSE/row" in summary and "raw features: " in summary
     page = (tmp_path / "r" / "report.html").read_text()
     assert "<h2>Against PCA and raw features</h2>" in page and "raw pixels" not in page
+
+
+def test_a_run_on_rows_in_memory_whose_kept_rows_are_gone_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTOENCODERS_CACHE", str(tmp_path / "cache"))
+    x = np.random.default_rng(0).random((100, 6)).astype(np.float32)
+    run = autoencoders.train(data=x, layers=[6, 2], epochs=1, out=str(tmp_path / "run"), **FAST)
+    (tmp_path / "cache").rename(tmp_path / "moved")
+    with pytest.raises(
+        UserError, match=r"the rows given in memory were kept in .*, which is gone .*: give the data"
+    ):
+        autoencoders.evaluate_run(run.dir)
+    np.save(tmp_path / "x.npy", x)  # as the message says: the same rows, given again
+    assert "test_mse" in autoencoders.evaluate_run(run.dir, f"npy:{tmp_path / 'x.npy'}")

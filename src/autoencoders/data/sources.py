@@ -6,6 +6,7 @@ import gzip
 import importlib.util
 import itertools
 import os
+import re
 import tempfile
 import urllib.request
 import zlib
@@ -203,6 +204,11 @@ def load_npy(
 def open_npy(path: str | Path) -> np.ndarray:
     """Memory-map a numeric N×D, N×H×W or N×C×H×W .npy file (nothing is read yet)."""
     path = Path(path)
+    if not path.is_file() and path.parent.name == "arrays" and re.fullmatch(r"[0-9a-f]{64}\.npy", path.name):
+        raise UserError(  # where rows given in memory are kept (see ``save_arrays``)
+            f"the rows given in memory were kept in {path}, which is gone (a cache cleared, or "
+            "$AUTOENCODERS_CACHE set elsewhere): give the data again (--data, or data= in Python)"
+        )
     if not path.is_file():
         raise UserError(f"npy file {path} does not exist; check the path after npy:")
     if path.stat().st_size == 0:
