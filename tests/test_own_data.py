@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -451,6 +452,9 @@ def test_a_table_is_compared_with_its_raw_features_not_pixels(tmp_path, capsys):
     assert done.value.code == 0 and "test SSE/row" in summary and "raw features: " in summary
     page = (tmp_path / "r" / "report.html").read_text()
     assert "<h2>Against PCA and raw features</h2>" in page and "raw pixels" not in page
+    assert "test SSE per row" in page and "Test rows and their reconstructions" in page
+    prose = re.sub(r'src="data:image/png;base64,[^"]*"|\w*_\w*', "", page)  # not the keys, such as image_size
+    assert "image" not in prose  # a table's rows, in every caption and label
 
 
 def test_a_run_on_rows_in_memory_whose_kept_rows_are_gone_says_so(tmp_path, monkeypatch):

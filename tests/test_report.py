@@ -27,7 +27,7 @@ def test_train_writes_a_self_contained_report(digits_run):
     assert "http" not in page and "<script" not in page  # loads nothing, runs nothing
     m = digits_run.metrics
     for label, *keys in COMPARED:
-        row = re.search(rf"<td>{re.escape(label)}</td>(.*?)</tr>", page).group(1)
+        row = re.search(rf"<td>{re.escape(label.format(item='image'))}</td>(.*?)</tr>", page).group(1)
         for key in keys:
             assert (f"{m[key]:.4g}" if key else "–") in row, (label, key)
 

@@ -23,7 +23,14 @@ from . import kinds
 from .config import Config, all_sections, load_toml
 from .data.batches import first_batch
 from .data.classes import item_names, shown
-from .data.datasets import Dataset, check_data_options, load_dataset, parse_spec, with_absolute_paths
+from .data.datasets import (
+    Dataset,
+    check_data_options,
+    holds_images,
+    load_dataset,
+    parse_spec,
+    with_absolute_paths,
+)
 from .data.memory import data_name, frame_columns, save_arrays
 from .data.sources import csv_feature_names
 from .data.stream import Rows, RowStream
@@ -573,24 +580,26 @@ def _snapshot(out: Path, model: Autoencoder, ds: Dataset, every: int, row: dict)
     x = ds.x_test[:10]
     recon = reconstruct_all(model, x).numpy()
     name = f"{row['stage']}-epoch-{row['epoch']:04d}.png"
-    title = f"{row['stage']}, epoch {row['epoch']}: test images over reconstructions"
+    items = "images" if holds_images(ds.sample_shape) else "rows"
+    title = f"{row['stage']}, epoch {row['epoch']}: test {items} over reconstructions"
     plots.reconstruction_grid(x.numpy(), recon, out / rundir.SNAPSHOTS / name, ds.image_shape, title)
 
 
 def _figures(out: Path, model: Autoencoder, ds: Dataset, history: list[dict], metrics: dict) -> None:
     x = ds.x_test[:20]
     recon = reconstruct_all(model, x).numpy()
+    item = "image" if holds_images(ds.sample_shape) else "row"
     plots.reconstruction_grid(
         x.numpy(),
         recon,
         out / rundir.RECONSTRUCTIONS,
         ds.image_shape,
-        title=f"test images (top) and reconstructions (bottom), code size {model.code_size}",
+        title=f"test {item}s (top) and reconstructions (bottom), code size {model.code_size}",
     )
     if history:
         plots.loss_curve(history, out / rundir.LOSS, model.loss_label)
     if "no_pretraining_sse_per_image" in metrics:
-        plots.pretraining_comparison(history, metrics, out / rundir.PRETRAINING)
+        plots.pretraining_comparison(history, metrics, out / rundir.PRETRAINING, item)
     if model.can_sample:
         with torch.no_grad():
             images = model.sample(40, torch.Generator().manual_seed(0)).cpu().numpy()

@@ -84,7 +84,11 @@ def _show_mosaic(
     height = max(height, 0.14 * label_lines + 0.04)  # 8-point text: a strip of table rows grows
     fig, ax = plt.subplots(figsize=(1.0 * cols + left, max(height * rows, 0.4) + (0.4 if title else 0.1)))
     cmap = "gray" if image_shape is not None else plt.get_cmap("viridis").with_extremes(bad="white")
-    ax.imshow(canvas, cmap=cmap, vmin=0, vmax=1, interpolation="nearest", aspect="auto")
+    shown = ax.imshow(canvas, cmap=cmap, vmin=0, vmax=1, interpolation="nearest", aspect="auto")
+    if image_shape is None:  # a colour is a number only beside its scale
+        bar = fig.colorbar(shown, ax=ax, fraction=0.03, pad=0.01)
+        bar.set_label("scaled value (0–1: training range)", fontsize=7)
+        bar.ax.tick_params(labelsize=7)
     ax.set_xticks([])
     ax.set_yticks([])
     for spine in ax.spines.values():
@@ -282,8 +286,9 @@ def _drawn(values: list[float]) -> bool:
     return any(math.isfinite(v) for v in values)
 
 
-def pretraining_comparison(history: list[dict], metrics: dict, path: str | Path) -> None:
-    """Fine-tuning after greedy pretraining vs the same stack from random init, and PCA."""
+def pretraining_comparison(history: list[dict], metrics: dict, path: str | Path, item: str = "image") -> None:
+    """Fine-tuning after greedy pretraining vs the same stack from random init, and PCA; ``item``:
+    what a sample is (an image, a table's row)."""
     plt = _pyplot()
     from matplotlib.ticker import MaxNLocator
 
@@ -301,7 +306,7 @@ def pretraining_comparison(history: list[dict], metrics: dict, path: str | Path)
     values = [metrics[k] for k in ("test_sse_per_image", "no_pretraining_sse_per_image", "pca_sse_per_image")]
     drawn = bars.bar(names, values, color=["tab:blue", "tab:orange", "tab:gray"])
     bars.bar_label(drawn, fmt="%.2f", fontsize=8)
-    bars.set_ylabel("test SSE per image (lower is better)")
+    bars.set_ylabel(f"test SSE per {item} (lower is better)")
     bars.set_title("reconstruction error at the same code size", fontsize=9)
     fig.tight_layout(w_pad=2.5)  # the bars' axis label clear of the curves' frame
     _save(fig, path)

@@ -25,7 +25,7 @@ REPORT = "report.html"
 
 # (label, model key, PCA key, raw-pixel key): what the codes are measured against
 COMPARED = [
-    ("test SSE per image (lower is better)", "test_sse_per_image", "pca_sse_per_image", None),
+    ("test SSE per {item} (lower is better)", "test_sse_per_image", "pca_sse_per_image", None),
     ("test PSNR, dB", "test_psnr", "pca_psnr", None),
     (
         "linear probe accuracy",
@@ -41,15 +41,15 @@ COMPARED = [
 DRAWN = {
     "latent": "Test codes in 2-D (PCA of the codes unless the code is 2-D), coloured by label where the "
     "rows have labels.",
-    "filters": "First-layer weights as images (gray is zero; for a table's rows, the middle colour).",
-    "top": "For each of the first code units, the test images that excite it most.",
-    "traverse": "One code dimension varied at a time around a test image's code.",
+    "filters": "First-layer weights drawn as {item}s, one per unit ({zero} is zero).",
+    "top": "For each of the first code units, the test {item}s that excite it most.",
+    "traverse": "One code dimension varied at a time around a test {item}'s code.",
 }
 SAVED = {
-    rundir.RECONSTRUCTIONS: "Test images and their reconstructions.",
+    rundir.RECONSTRUCTIONS: "Test {item}s and their reconstructions.",
     rundir.LOSS: "Loss per epoch, one panel per training stage.",
     rundir.PRETRAINING: "Fine-tuning after greedy pretraining against the same stack from random init.",
-    rundir.SAMPLES: "Images decoded from samples of the prior.",
+    rundir.SAMPLES: "{Item}s decoded from samples of the prior.",
 }
 
 STYLE = """
@@ -78,7 +78,14 @@ def write_report(
     if path.suffix.lower() != ".html":
         raise UserError(f"--out {path}: report writes an .html file; give a file name ending in .html")
     metrics = metrics if metrics is not None else rundir.read_metrics(run_dir)
-    figures = [(SAVED[name], (run_dir / name).read_bytes()) for name in SAVED if (run_dir / name).is_file()]
+    images = holds_images(tuple(run.manifest["input_shape"]))
+    item = "image" if images else "row"  # what a sample is, in every caption and label
+    words = {"item": item, "Item": item.capitalize(), "zero": "gray" if images else "the middle colour"}
+    figures = [
+        (SAVED[name].format(**words), (run_dir / name).read_bytes())
+        for name in SAVED
+        if (run_dir / name).is_file()
+    ]
     rows = rows or test_rows(run, run.cfg.data.data)  # read and encoded once for every figure
     with tempfile.TemporaryDirectory() as tmp:
         for what, caption in DRAWN.items():
@@ -86,13 +93,13 @@ def write_report(
                 continue
             drawn = Path(tmp) / f"{what}.png"
             draw(run, run_dir, what, drawn, run.cfg.data.data, rows=rows)
-            figures.append((caption, drawn.read_bytes()))
+            figures.append((caption.format(**words), drawn.read_bytes()))
     snapshots = sorted((run_dir / rundir.SNAPSHOTS).glob("*.png"))
     figures += [(f"Snapshot {p.stem}.", p.read_bytes()) for p in snapshots]
     clusters, classifiers = _clusters(run_dir), _classifiers(run_dir)
     variant = _variant(run.cfg)
     title = f"{run.manifest['kind']} autoencoder{f', {variant},' if variant else ''} on {run.cfg.data.data}"
-    raw = "raw pixels" if holds_images(tuple(run.manifest["input_shape"])) else "raw features"
+    raw = "raw pixels" if images else "raw features"
     page = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -101,7 +108,7 @@ def write_report(
         f"<p>Run directory <code>{html.escape(str(run_dir))}</code>; input shape "
         f"{tuple(run.manifest['input_shape'])}, code size {run.manifest['code_size']}.</p>",
         f"<h2>Against PCA and {raw}</h2>",
-        _comparison(metrics, raw),
+        _comparison(metrics, raw, item),
         *classifiers,
         *clusters,
         "<h2>Figures</h2>",
@@ -202,21 +209,21 @@ def _clusters(run_dir: Path) -> list[str]:
     ]
 
 
-def _comparison(metrics: dict, raw: str) -> str:
+def _comparison(metrics: dict, raw: str, item: str) -> str:
     code = pca_name(metrics)
     rows = [
-        (label, *(metrics.get(key) if key else None for key in keys))
+        (label.format(item=item), *(metrics.get(key) if key else None for key in keys))
         for label, *keys in COMPARED
         if keys[0] in metrics
     ]
     if "test_nll" in metrics:
         sample = (
-            f", {metrics['nll_rows']} test images, ± {metrics['test_nll_se']:.2f}"
+            f", {metrics['nll_rows']} test {item}s, ± {metrics['test_nll_se']:.2f}"
             if "nll_rows" in metrics
             else ""
         )
         rows.append(
-            (f"test NLL, nats per image (importance-sampled{sample})", metrics["test_nll"], None, None)
+            (f"test NLL, nats per {item} (importance-sampled{sample})", metrics["test_nll"], None, None)
         )
     return _table(["", "this model", code, raw], rows)
 

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.datasets import holds_images
 from ..errors import UserError
 from .layers import activation
 from .objectives import Reconstruction, Weighted
@@ -88,7 +89,8 @@ class Autoencoder(nn.Module):
     @property
     def loss_label(self) -> str:
         """What its training loss measures, in words (a loss figure's axis)."""
-        return "BCE summed over pixels, per example" if self.loss_kind == "bce" else "SSE per example"
+        values = "pixels" if holds_images(self.input_shape) else "features"  # a table's rows: features
+        return f"BCE summed over {values}, per example" if self.loss_kind == "bce" else "SSE per example"
 
     def terms(self) -> list:
         """The weighted loss terms this kind trains with (see ``objectives``)."""
