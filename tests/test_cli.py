@@ -58,6 +58,7 @@ def test_every_bounded_config_option_shows_its_range_in_help():
     [
         (["train", "--activation", "rel"], "invalid choice: 'rel'.*did you mean 'relu'"),
         (["trian"], "invalid choice: 'trian'.*did you mean 'train'"),
+        ([], "error: give a command: train, evaluate, encode, .*, export; see autoencoders --help"),
         (["encode", "r", "--split", "validation"], "invalid choice: 'validation'.*did you mean 'val'"),
         (["visualize", "r", "--what", "recon", "--nonsense"], "unrecognized arguments: --nonsense; see"),
         (["train", "--activaton", "relu"], "--activaton.*did you mean '--activation'"),

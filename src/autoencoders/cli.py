@@ -48,6 +48,9 @@ class _Parser(argparse.ArgumentParser):
             message += closest(typo.group(1), [c.strip(" '") for c in typo.group(2).split(",")])
         elif unknown:
             message += self._whose(unknown.group(1))
+        elif message.endswith("required: COMMAND"):  # the program alone: name what it does
+            commands = next(a.choices for a in self._actions if isinstance(a, argparse._SubParsersAction))
+            message = f"give a command: {', '.join(commands)}"
         self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
 
     def _whose(self, option: str) -> str:

@@ -25,7 +25,7 @@ from .models import (
     DenseAutoencoder,
     VAEConfig,
 )
-from .options import ModelConfig, TrainConfig
+from .options import ModelConfig, TrainConfig, closest
 from .training.adversarial import AdversarialStep
 from .training.steps import Step, autoencoder_step
 
@@ -95,7 +95,7 @@ def register(kind: Kind) -> Kind:
 def get(name: str) -> Kind:
     """The kind called ``name``, or a UserError listing the known ones."""
     if not isinstance(name, str) or name not in KINDS:  # a damaged config.json may hold any JSON value
-        raise UserError(f"--model must be one of {', '.join(KINDS)}, not {name!r}")
+        raise UserError(f"--model must be one of {', '.join(KINDS)}, not {name!r}" + closest(name, KINDS))
     return KINDS[name]
 
 

@@ -217,8 +217,10 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
         meant = f" ({kind} takes no path: give {kind})"
     elif path and len(kind) > 1 and (kind_meant := nearest(kind, files)):  # image:DIR; not a drive C:
         meant = f" (did you mean {kind_meant}:{path}?)"
-    elif suffix in (".npy", ".csv"):
+    elif suffix in (".npy", ".csv") and Path(spec).is_file():
         meant = f" (did you mean {suffix[1:]}:{spec}?)"
+    elif suffix in (".npy", ".csv"):
+        meant = f" (a {suffix[1:]} file is given as {suffix[1:]}:FILE, and there is no file {spec})"
     elif Path(spec).is_dir():
         meant = f" (a folder: did you mean images:{spec} or idx:{spec}?)"
     else:  # fashion_mnist

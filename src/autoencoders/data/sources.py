@@ -307,7 +307,10 @@ def load_csv(
     try:
         lines = [(i, line) for i, line in enumerate(path.read_text().splitlines(), 1) if line.strip()]
     except UnicodeDecodeError:
-        raise UserError(f"{path} is not a text CSV file (it is not UTF-8 text)") from None
+        raise UserError(
+            f"{path} is not a text CSV file (it is not UTF-8 text); a .npy file is given as npy:FILE, "
+            "images as the folder that holds them, images:DIR"
+        ) from None
     if not lines:
         raise UserError(f"csv file {path} is empty")
     first = [c.strip() for c in lines[0][1].split(",")]

@@ -236,7 +236,12 @@ def read_manifest(run_dir: str | Path) -> dict[str, Any]:
                 f"{run_dir} has a config.json but no {MANIFEST}: training stopped before its first "
                 "step or the directory was made by an older version; train it again"
             )
-        raise UserError(f"{run_dir} is not a run directory (no {MANIFEST}); pass the --out of a training run")
+        inside = sorted(p for p in run_dir.iterdir() if (p / MANIFEST).is_file()) if run_dir.is_dir() else []
+        fix = "pass the --out of a training run"
+        if inside:  # the folder of runs (runs/) rather than one of them
+            fix = f"the runs in it are {', '.join(map(str, inside[:4]))}{', …' * (len(inside) > 4)}"
+        what = f"is not a run directory (no {MANIFEST})" if run_dir.exists() else "does not exist"
+        raise UserError(f"{run_dir} {what}; {fix}")
     try:
         manifest = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
