@@ -160,6 +160,10 @@ def test_rows_marked_unlabelled_train_the_autoencoder_only(digits):
             r"^activation must be one of .* \(did you mean 'relu'\?\)",
         ),
         (
+            AutoencoderTransformer(model="vea"),
+            r"^model must be one of dense, conv, vae, aae, not 'vea' \(did you mean 'vae'\?\)",
+        ),
+        (
             AutoencoderClusterer(cluster_options={"gamma": 0.5}),
             "^gamma weighs IDEC's .* give method idec too",
         ),
