@@ -113,7 +113,7 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
     ("npy file holding text", _write("x.npy", "hello"), "train --data npy:x.npy",
      "autoencoders: error: x.npy is not a .npy file; write it with numpy.save"),
     ("a CSV file that does not exist, given without csv:", None, "train --data table.csv",
-     "autoencoders: error: unknown data spec 'table.csv' (a csv file is given as csv:FILE, and there is no file table.csv); use digits, fashion-mnist, mnist, idx:DIR, npy:FILE, csv:FILE or images:DIR"),
+     "autoencoders: error: unknown data spec 'table.csv' (a .csv file is given as csv:FILE, and there is no file table.csv); use digits, fashion-mnist, mnist, idx:DIR, npy:FILE, csv:FILE or images:DIR"),
     ("an image given as csv:", _images({"a.png": (8, 8)}), "train --data csv:a.png",
      "autoencoders: error: a.png is not a text CSV file (it is not UTF-8 text); a .npy file is given as npy:FILE, images as the folder that holds them, images:DIR"),
     ("a CSV file given as npy:", _write("t.csv", "a,b\n1,2\n"), "encode run --data npy:t.csv --out c.npy",

@@ -143,7 +143,7 @@ def test_csv_unknown_label_column_and_empty_file(tmp_path):
         ("tar:/x", "; use digits"),
         ("image:photos", "(did you mean images:photos?)"),
         ("npz:x.npy", "(did you mean npy:x.npy?)"),
-        (r"c:\data.npy", r"(did you mean npy:c:\data.npy?)"),  # a drive, not a kind mistyped
+        (r"c:\data.npy", r"(a .npy file is given as npy:FILE, and there is no file c:\data.npy)"),  # a drive
         ("fashion_mnist", "(did you mean 'fashion-mnist'?)"),
     ],
 )

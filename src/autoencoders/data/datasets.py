@@ -220,7 +220,7 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
     elif suffix in (".npy", ".csv") and Path(spec).is_file():
         meant = f" (did you mean {suffix[1:]}:{spec}?)"
     elif suffix in (".npy", ".csv"):
-        meant = f" (a {suffix[1:]} file is given as {suffix[1:]}:FILE, and there is no file {spec})"
+        meant = f" (a {suffix} file is given as {suffix[1:]}:FILE, and there is no file {spec})"
     elif Path(spec).is_dir():
         meant = f" (a folder: did you mean images:{spec} or idx:{spec}?)"
     else:  # fashion_mnist
