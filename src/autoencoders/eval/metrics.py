@@ -14,7 +14,7 @@ from torch import nn
 
 from ..data.datasets import Dataset
 from ..data.sources import cache_dir
-from ..errors import UserError
+from ..errors import UserError, say
 from ..io.checkpoint import arrays_sha256, write_json
 from ..models.layers import eval_mode
 from ..runtime.device import gpu_math
@@ -83,6 +83,11 @@ def likelihood_metrics(model: nn.Module, x: torch.Tensor, iw_samples: int, quiet
         if 0 < model.nll_rows < len(x):
             pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[: model.nll_rows]
             rows = x[pick.sort().values.to(x.device)]
+        say(  # often longer than training: the note says which settings set its cost
+            f"test NLL: {iw_samples} importance samples for each of {len(rows)} test rows "
+            "(set by training's --iw-samples and --nll-rows)",
+            quiet,
+        )
         nll = importance_sampled_nll(model, rows, iw_samples, quiet=quiet)
         se = float(nll.std() / math.sqrt(len(nll))) if len(nll) > 1 else math.nan
         out |= {
