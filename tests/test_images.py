@@ -124,12 +124,15 @@ def test_a_run_reads_later_folders_with_its_own_channels(tmp_path):
         check_data_options(DataConfig(data=f"images:{gray}", grayscale=True, rgb=True))
 
 
-def test_a_run_records_its_image_size_and_reads_later_folders_at_it(tmp_path):
+def test_a_run_records_its_image_size_and_reads_later_folders_at_it(tmp_path, monkeypatch):
     """A folder of 16×16 images (its own 8×8 ones, each pixel doubled) is read at 8×8: close to
     its own pixels, as far as resampling smooths them."""
     own = _folder(tmp_path / "own", n=10)
+    monkeypatch.setenv("AUTOENCODERS_CACHE", str(tmp_path / "cache"))
     run = autoencoders.train(data=f"images:{own}", layers=[64, 4], epochs=1, out=str(tmp_path / "r"), **FAST)
     assert run.config.data.image_size == [8, 8]
+    autoencoders.encode(run.dir, f"images:{own}")  # at 8×8, as training decoded it: not decoded again
+    assert len(list((tmp_path / "cache" / "images").iterdir())) == 1
     large = tmp_path / "large"
     for path in own.rglob("*.png"):
         (large / path.parent.name).mkdir(parents=True, exist_ok=True)

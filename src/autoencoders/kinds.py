@@ -95,7 +95,8 @@ def register(kind: Kind) -> Kind:
 def get(name: str) -> Kind:
     """The kind called ``name``, or a UserError listing the known ones."""
     if not isinstance(name, str) or name not in KINDS:  # a damaged config.json may hold any JSON value
-        raise UserError(f"--model must be one of {', '.join(KINDS)}, not {name!r}" + closest(name, KINDS))
+        meant = closest(name, KINDS) if isinstance(name, str) else ""
+        raise UserError(f"--model must be one of {', '.join(KINDS)}, not {name!r}{meant}")
     return KINDS[name]
 
 

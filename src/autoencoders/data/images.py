@@ -62,8 +62,17 @@ def image_folder(
         raise UserError(f"--image-size takes two sizes of at least 1, H,W (e.g. 28,28); got {size}")
     files, labels, classes = _listing(directory)
     stamp = [(str(p.relative_to(directory)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
-    key = json.dumps([stamp, size, grayscale, skip_bad, rgb, "labels: names"]).encode()
-    target = cache_dir() / "images" / hashlib.sha256(key).hexdigest()
+
+    def cached(at: list[int] | None) -> Path:
+        key = json.dumps([stamp, at, grayscale, skip_bad, rgb, "labels: names"]).encode()
+        return cache_dir() / "images" / hashlib.sha256(key).hexdigest()
+
+    target, native = cached(size), cached(None)
+    # decoded before at its own size (a run's training, before the run recorded that size): the same
+    # pixels as resizing every image to that size, which leaves each as it is
+    if size is not None and (native / "folder.json").is_file():
+        if np.load(native / "images.npy", mmap_mode="r").shape[-2:] == tuple(size):
+            target = native
     rows, label_file, info = target / "images.npy", target / "labels.npy", target / "folder.json"
     if info.is_file():  # written last: the decoding finished
         _say_skipped(json.loads(info.read_text())["skipped"])

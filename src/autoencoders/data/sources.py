@@ -207,7 +207,8 @@ def open_npy(path: str | Path) -> np.ndarray:
     if not path.is_file() and path.parent.name == "arrays" and re.fullmatch(r"[0-9a-f]{64}\.npy", path.name):
         raise UserError(  # where rows given in memory are kept (see ``save_arrays``)
             f"the rows given in memory were kept in {path}, which is gone (a cache cleared, or "
-            "$AUTOENCODERS_CACHE set elsewhere): give the data again (--data, or data= in Python)"
+            "$AUTOENCODERS_CACHE set elsewhere): give the data again where a command takes it (--data, "
+            "or data= in Python); training on the same rows again keeps them there again"
         )
     if not path.is_file():
         raise UserError(f"npy file {path} does not exist; check the path after npy:")
@@ -308,8 +309,8 @@ def load_csv(
         lines = [(i, line) for i, line in enumerate(path.read_text().splitlines(), 1) if line.strip()]
     except UnicodeDecodeError:
         raise UserError(
-            f"{path} is not a text CSV file (it is not UTF-8 text); a .npy file is given as npy:FILE, "
-            "images as the folder that holds them, images:DIR"
+            f"{path} is not a text CSV file in UTF-8: save a CSV as UTF-8 text; a .npy file is given as "
+            "npy:FILE, images as the folder that holds them, images:DIR"
         ) from None
     if not lines:
         raise UserError(f"csv file {path} is empty")
@@ -374,10 +375,10 @@ def csv_feature_names(path: str | Path, label_column: str | int | None = None) -
         else:
             why = "; name every column in the header, or drop the column"
         raise UserError(f"column {unnamed} of {path} has no name in its header{why}")
-    names = [header[j] for j in features]
-    twice = next((name for name in names if names.count(name) > 1), None)
+    names = [header[j] for j in features]  # found by name later, among every column's
+    twice = next((name for name in names if header.count(name) > 1), None)
     if twice is not None:
-        at = [j for j in features if header[j] == twice]
+        at = [j for j in range(width) if header[j] == twice]
         raise UserError(
             f"the header of {path} names columns {at[0]} and {at[1]} both {twice!r}; a run finds its "
             "columns by name: give each column its own"

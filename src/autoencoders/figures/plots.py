@@ -73,21 +73,36 @@ def _mosaic(grid: list[list[np.ndarray]], image_shape: tuple[int, ...] | None) -
     return canvas
 
 
+DATA_SCALE = "scaled value (0–1: training range)"  # what a table row's colours mean, as the data's
+
+
 def _show_mosaic(
-    canvas: np.ndarray, rows: int, cols: int, image_shape, title: str, left: float = 0.0, label_lines: int = 0
+    canvas: np.ndarray,
+    rows: int,
+    cols: int,
+    image_shape,
+    title: str,
+    left: float = 0.0,
+    label_lines: int = 0,
+    scale: str = DATA_SCALE,
 ):
     """A figure holding ``canvas`` sized for ``rows`` × ``cols`` tiles, each row tall enough for a
     label of ``label_lines`` lines at its left; returns (figure, axes). Images are gray (1 white);
-    table rows, strips of their features, are coloured by viridis, whose 1 is not the page's white."""
+    table rows, strips of their features, are coloured by viridis, whose 1 is not the page's white,
+    beside a colour bar saying what the values are (``scale``)."""
     plt = _pyplot()
     height = 0.3 if image_shape is None else 1.0 * image_shape[-2] / image_shape[-1]
     height = max(height, 0.14 * label_lines + 0.04)  # 8-point text: a strip of table rows grows
-    fig, ax = plt.subplots(figsize=(1.0 * cols + left, max(height * rows, 0.4) + (0.4 if title else 0.1)))
+    tiles = max(height * rows, 0.4)
+    below = 0.0 if image_shape is not None else 0.6  # a table's colour bar, under the strips
+    width = max(1.0 * cols + left, 4.0 if below else 0.0)  # wide enough for the bar's words
+    fig, ax = plt.subplots(figsize=(width, tiles + below + (0.4 if title else 0.1)))
     cmap = "gray" if image_shape is not None else plt.get_cmap("viridis").with_extremes(bad="white")
     shown = ax.imshow(canvas, cmap=cmap, vmin=0, vmax=1, interpolation="nearest", aspect="auto")
-    if image_shape is None:  # a colour is a number only beside its scale
-        bar = fig.colorbar(shown, ax=ax, fraction=0.03, pad=0.01)
-        bar.set_label("scaled value (0–1: training range)", fontsize=7)
+    if below:  # a colour is a number only beside its scale
+        cax = ax.inset_axes((0.2, -0.25 / tiles, 0.6, 0.1 / tiles))  # 0.15 inch below, 0.1 tall
+        bar = fig.colorbar(shown, cax=cax, orientation="horizontal")
+        bar.set_label(scale, fontsize=7)
         bar.ax.tick_params(labelsize=7)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -104,12 +119,18 @@ def _rows_not_images(text: str) -> str:
 
 
 def image_grid(
-    images: np.ndarray, path: str | Path, image_shape: tuple[int, ...] | None, title: str = "", cols: int = 10
+    images: np.ndarray,
+    path: str | Path,
+    image_shape: tuple[int, ...] | None,
+    title: str = "",
+    cols: int = 10,
+    scale: str = DATA_SCALE,
 ) -> None:
-    """Rows of ``images`` in a grid (``cols`` per row), e.g. samples from a prior or an interpolation."""
+    """Rows of ``images`` in a grid (``cols`` per row), e.g. samples from a prior or an interpolation;
+    ``scale``: what a table row's colours mean."""
     cols = min(len(images), cols)
     grid = [list(images[i : i + cols]) for i in range(0, len(images), cols)]
-    fig, _ = _show_mosaic(_mosaic(grid, image_shape), len(grid), cols, image_shape, title)
+    fig, _ = _show_mosaic(_mosaic(grid, image_shape), len(grid), cols, image_shape, title, scale=scale)
     _save(fig, path)
 
 

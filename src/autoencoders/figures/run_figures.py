@@ -181,7 +181,8 @@ def _filters(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
     cols = min(n, math.ceil(math.sqrt(shown)))  # a square grid also when fewer than n × n are shown
     zero = "gray" if shape is not None else "the middle colour"  # a table's rows are coloured strips
     title = f"{what}, {zero} = 0{_first(shown, len(images))}"
-    plots.image_grid(_unit_range(images[:shown].numpy()), path, shape, title, cols)
+    scale = "weight: 0 = −its unit's largest |w|, 0.5 = 0, 1 = +largest"
+    plots.image_grid(_unit_range(images[:shown].numpy()), path, shape, title, cols, scale)
 
 
 def _unit_range(rows: np.ndarray) -> np.ndarray:
@@ -237,7 +238,7 @@ def _maximize(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
     images = (images - lo) / np.where(hi > lo, hi - lo, 1)  # each image's own range, for display
     radius = float(x.norm(dim=1).mean())
     title = f"activation maximisation: inputs of norm {radius:.1f} that excite code units 0..{units - 1} most"
-    plots.image_grid(images, path, run.display_shape, title, min(units, 10))
+    plots.image_grid(images, path, run.display_shape, title, min(units, 10), "each input's own range")
 
 
 def _latent(run, rows: FigureRows, path: Path, n: int, method: str) -> None:

@@ -236,7 +236,10 @@ def read_manifest(run_dir: str | Path) -> dict[str, Any]:
                 f"{run_dir} has a config.json but no {MANIFEST}: training stopped before its first "
                 "step or the directory was made by an older version; train it again"
             )
-        inside = sorted(p for p in run_dir.iterdir() if (p / MANIFEST).is_file()) if run_dir.is_dir() else []
+        try:
+            inside = sorted(p for p in run_dir.iterdir() if (p / MANIFEST).is_file())
+        except OSError:  # not a folder, or one that cannot be listed: no runs to point to
+            inside = []
         fix = "pass the --out of a training run"
         if inside:  # the folder of runs (runs/) rather than one of them
             fix = f"the runs in it are {', '.join(map(str, inside[:4]))}{', …' * (len(inside) > 4)}"
