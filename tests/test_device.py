@@ -5,6 +5,7 @@ calls; the GPU tests run where one is and skip cleanly elsewhere."""
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import traceback
 from collections.abc import Callable, Iterator
@@ -312,6 +313,7 @@ def test_a_cpu_run_times_half_the_threads_against_all_and_keeps_the_simpler_unle
         return clock
 
     monkeypatch.setattr(precision, "step_timer", step_timer)
+    monkeypatch.setattr(run, "remembered", lambda what, device, measure: measure())  # timed each time
     for module in (precision, run):
         monkeypatch.setattr(module, "bf16_speedup", lambda device_type: 3.0)
     monkeypatch.setattr(threads, "available_cpus", lambda: 4)
@@ -344,6 +346,7 @@ def test_a_gpu_run_times_every_precision_with_fp32s_threads_fp32_first(monkeypat
     monkeypatch.setattr(run, "bf16_speedup", lambda device_type: 4.0)
     monkeypatch.setattr(run, "first_batch", lambda rows, batch_size: ())
     monkeypatch.setattr(run, "fastest", lambda candidates, *args: timed.extend(candidates) or candidates[0])
+    monkeypatch.setattr(run, "remembered", lambda what, device, measure: measure())
     monkeypatch.setattr(threads, "available_cpus", lambda: 16)
     cfg = run.as_config(layers=[784, 128], batch_size=256, precision="auto")
     model = DenseAutoencoder([784, 128])
@@ -352,6 +355,47 @@ def test_a_gpu_run_times_every_precision_with_fp32s_threads_fp32_first(monkeypat
     )
     assert run.measure_setting(cfg, torch.rand(300, 784), model, torch.device("cuda"))[0] == "fp32"
     assert [p for p, _ in timed] == ["fp32", "tf32", "bf16"] and len({n for _, n in timed}) == 1
+
+
+def test_a_choice_is_measured_once_per_machine_and_what_it_depends_on(tmp_path, monkeypatch):
+    """The same command on the same machine trains at the same precision and threads: a second
+    timing could pick the other one of a near tie."""
+    from autoencoders.training.precision import remembered
+
+    monkeypatch.setenv("AUTOENCODERS_CACHE", str(tmp_path))
+    measured, cpu = [], torch.device("cpu")
+    choices = iter([("bf16", 1), ("fp32", 2), ("fp32", 1), ("bf16", 2)])
+
+    def measure():
+        measured.append(1)
+        return next(choices)
+
+    assert remembered({"layers": [64, 8]}, cpu, measure) == ("bf16", 1)
+    assert remembered({"layers": [64, 8]}, cpu, measure) == ("bf16", 1) and len(measured) == 1
+    assert remembered({"layers": [64, 16]}, cpu, measure) == ("fp32", 2)  # another model: timed
+    kept = next(p for p in (tmp_path / "measured").iterdir() if json.loads(p.read_text())["threads"] == 1)
+    kept.write_text("{")  # damaged: measured again, and kept again
+    assert remembered({"layers": [64, 8]}, cpu, measure) == ("fp32", 1)
+    assert remembered({"layers": [64, 8]}, cpu, measure) == ("fp32", 1) and len(measured) == 3
+
+
+def test_the_same_command_trains_at_the_precision_it_measured_before(tmp_path, monkeypatch):
+    from autoencoders.training import precision
+
+    monkeypatch.setenv("AUTOENCODERS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(precision, "worth_timing", lambda device: True)
+    picks = iter(["bf16", "fp32"])
+    monkeypatch.setattr(precision, "fastest", lambda candidates, *args: (next(picks), candidates[0][1]))
+    from autoencoders import run
+
+    monkeypatch.setattr(run, "worth_timing", precision.worth_timing)
+    monkeypatch.setattr(run, "fastest", precision.fastest)
+    settings = {**FAST, "precision": "auto", "data": "digits", "epochs": 1, "layers": [64, 8]}
+    first, second = (autoencoders.train(out=str(tmp_path / n), **settings) for n in ("a", "b"))
+    assert first.metrics["precision"] == second.metrics["precision"] == "bf16"
+    assert first.history == [{**row, "seconds": first.history[i]["seconds"],
+                              "samples_per_second": first.history[i]["samples_per_second"]}
+                             for i, row in enumerate(second.history)]  # fmt: skip
 
 
 def test_a_run_trains_with_the_threads_it_measured(tmp_path, monkeypatch):

@@ -52,7 +52,14 @@ from .runtime.threads import available_cpus, choose_threads, evaluation_threads,
 from .trained import TrainedRun
 from .training.layerwise import greedy_pretrain, pretrainable_pairs
 from .training.loop import Diverged
-from .training.precision import available, bf16_speedup, fastest, resolve_precision, worth_timing
+from .training.precision import (
+    available,
+    bf16_speedup,
+    fastest,
+    remembered,
+    resolve_precision,
+    worth_timing,
+)
 from .training.state import Progress
 from .training.steps import Step
 
@@ -342,9 +349,10 @@ def measure_setting(cfg: Config, rows: Rows, model: Autoencoder, device: torch.d
     auto``, on half as many too: more threads are kept only when ``GAIN`` faster, as they take
     the cores the data's baselines would run on beside training (at bf16 on a 2-core EPYC, one
     thread trained the fast Fashion-MNIST recipe as fast as two). Half, not one: on many cores
-    a one-thread step of a large network would be slow to time and leave more idle than needed."""
+    a one-thread step of a large network would be slow to time and leave more idle than needed.
+    The choice is kept per machine (``remembered``): the same command trains the same model."""
 
-    if cfg.train.precision != "auto" or distributed.rank_and_size()[1] > 1 or not worth_timing(device):
+    if distributed.rank_and_size()[1] > 1:  # every rank the same rule: nothing timed, nothing kept
         precision = resolve_precision(cfg.train.precision, device)  # auto: fp32
         return precision, _threads(cfg, model, precision, device)
 
@@ -352,14 +360,23 @@ def measure_setting(cfg: Config, rows: Rows, model: Autoencoder, device: torch.d
         n = _threads(cfg, model, precision, device)
         return sorted({max(1, n // 2), n}) if device.type == "cpu" and cfg.train.threads == "auto" else [n]
 
-    # fewer threads first, then fp32 before bf16: each later one must be GAIN faster than all before
-    candidates = sorted(((p, n) for p in available(device) for n in counts(p)), key=lambda c: c[1])
-
     def make_step() -> Step:  # the stage's own step (corruption, every term) on a copy
         return _stage_step(copy.deepcopy(model), cfg, len(rows))
 
-    batch = tuple(t.to(device) for t in first_batch((rows,), cfg.train.batch_size))
-    return fastest(candidates, make_step, batch, device, cfg.train.cuda_graph)
+    def measure() -> tuple[str, int]:
+        if cfg.train.precision != "auto" or not worth_timing(device):
+            precision = resolve_precision(cfg.train.precision, device)  # auto: fp32
+            return precision, _threads(cfg, model, precision, device)
+        # fewer threads first, then fp32 before bf16: each later one must be GAIN faster than all before
+        candidates = sorted(((p, n) for p in available(device) for n in counts(p)), key=lambda c: c[1])
+        batch = tuple(t.to(device) for t in first_batch((rows,), cfg.train.batch_size))
+        return fastest(candidates, make_step, batch, device, cfg.train.cuda_graph)
+
+    t = cfg.train  # what the choice depends on: the model, its options, the batch, the loop's settings
+    timed = {k: v for k, v in cfg.to_dict().items() if k not in ("data", "pretrain", "train", "out")}
+    timed |= {"model": repr(model), "options": timed.pop("model"), "batch_size": t.batch_size}
+    timed |= {k: getattr(t, k) for k in ("precision", "threads", "optimizer", "cuda_graph")}
+    return remembered(timed, device, measure)
 
 
 def _threads(cfg: Config, model: Autoencoder, precision: str, device: torch.device) -> int:

@@ -14,16 +14,23 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import hashlib
+import json
 import math
+import platform
 import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
 
 import torch
 
+from ..data.sources import cache_dir
 from ..errors import UserError
+from ..io.checkpoint import write_json
 from ..runtime.device import gpu_math, own_rng
-from ..runtime.threads import thread_count
+from ..runtime.threads import available_cpus, thread_count
 from .capture import batch_runner
 from .steps import Batch, Step
 
@@ -60,6 +67,38 @@ def bf16_speedup(device_type: str) -> float:
                 times.append(time.perf_counter() - t0)
             median[dtype] = statistics.median(times)
     return median[torch.float32] / median[torch.bfloat16]
+
+
+def remembered(
+    what: dict[str, Any], device: torch.device, measure: Callable[[], tuple[str, int]]
+) -> tuple[str, int]:
+    """``measure()``'s (precision, threads) for ``what`` is timed (the model, its options, the
+    batch size), measured once on this machine and then read back from the cache: the same command
+    on the same machine trains at the same precision and threads, and so trains the same model.
+    Timed afresh each time, a choice near its threshold went either way by the machine's noise."""
+    machine = [torch.__version__, platform.machine(), _device_name(device), available_cpus()]
+    key = json.dumps([machine, what], sort_keys=True, default=str)
+    path = cache_dir() / "measured" / f"{hashlib.sha256(key.encode()).hexdigest()}.json"
+    try:
+        kept = json.loads(path.read_text())
+        return str(kept["precision"]), int(kept["threads"])
+    except (OSError, ValueError, KeyError, TypeError):  # not measured yet, or a damaged file
+        pass
+    precision, threads = measure()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, {"precision": precision, "threads": threads, "machine": machine, "what": what})
+    return precision, threads
+
+
+def _device_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU's model as the kernel names it."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor()
+    return next((line.partition(":")[2].strip() for line in lines if line.startswith("model name")), "")
 
 
 def worth_timing(device: torch.device) -> bool:
