@@ -146,6 +146,8 @@ def test_rows_marked_unlabelled_train_the_autoencoder_only(digits):
         assert torch.equal(value, every[name]), name
     alone = AutoencoderClassifier(**settings).fit(x_train[few], y[few])  # its autoencoder on 50 rows
     assert semi.score(x_test, y_test) > max(0.75, alone.score(x_test, y_test))  # 0.82 against 0.76
+    by_default = {k: v for k, v in settings.items() if k != "head_epochs"}  # 1,000 updates, as classify
+    assert AutoencoderClassifier(**by_default, unlabelled=-1).fit(x_train, y).score(x_test, y_test) > 0.75
     with pytest.raises(ValueError, match="every label is unlabelled=-1; label some rows"):
         AutoencoderClassifier(**settings, unlabelled=-1).fit(x_train, np.full(len(y_train), -1))
     with pytest.raises(ValueError, match=r"unlabelled=-1 and the labels \(<U\d+\) are not of one kind"):
@@ -388,6 +390,7 @@ def test_layers_may_be_an_array_of_widths():
     ("setting", "message"),
     [
         ({"head_epochs": -1}, "head_epochs must be >= 0, got -1"),
+        ({"head_epochs": 2.5}, "head_epochs must be a whole number of epochs or None, got 2.5"),
         ({"head_lr": 0}, "head_lr must be a number > 0"),
     ],
 )

@@ -35,6 +35,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from .classify.few_labels import MIN_UPDATES
 from .classify.heads import EncoderClassifier, fit_head, make_classifier
 from .clustering.methods import Clustering, find_clusters
 from .clustering.model import Clusterer
@@ -98,8 +99,8 @@ PARAMETERS = {
     "batch_size": "rows per batch",
     "lr": "Adam's learning rate",
     "head_epochs": "epochs of the softmax head's training on the encoder (the whole encoder's too, "
-    "unless freeze_encoder) over the labelled rows: with few of them an epoch is an update or two, "
-    "so give more",
+    "unless freeze_encoder) over the labelled rows; None: at least 1,000 updates and 10 epochs, as "
+    "classify's default (few labels make an epoch an update or two)",
     "head_lr": "learning rate of that training",
     "freeze_encoder": "train the head alone, on the pretrained codes",
     "unlabelled": "the label of rows without one (e.g. -1): they train the autoencoder, not the head",
@@ -427,7 +428,7 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
         epochs: int = 50,
         batch_size: int = 64,
         lr: float = 2e-3,
-        head_epochs: int = 50,
+        head_epochs: int | None = None,
         head_lr: float = 1e-3,
         freeze_encoder: bool = False,
         unlabelled: Any = None,
@@ -451,9 +452,12 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
         (of the rows whose label is not ``unlabelled``)."""
         X, y = validate_data(self, X, y, dtype=DTYPES)
         check_classification_targets(y)
-        if isinstance(self.head_epochs, bool) or not isinstance(self.head_epochs, numbers.Integral):
-            raise ValueError(f"head_epochs must be a whole number of epochs, got {self.head_epochs!r}")
-        if self.head_epochs < 0:
+        whole = isinstance(self.head_epochs, numbers.Integral) and not isinstance(self.head_epochs, bool)
+        if not (whole or self.head_epochs is None):
+            raise ValueError(
+                f"head_epochs must be a whole number of epochs or None, got {self.head_epochs!r}"
+            )
+        if whole and self.head_epochs < 0:
             raise ValueError(f"head_epochs must be >= 0, got {self.head_epochs}")
         if not isinstance(self.head_lr, numbers.Real) or not self.head_lr > 0:
             raise ValueError(f"head_lr must be a number > 0, got {self.head_lr!r}")
@@ -468,7 +472,9 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
             raise ValueError(f"every label is unlabelled={self.unlabelled!r}; label some rows to classify")
         self.classes_, labels = np.unique(y[labelled], return_inverse=True)
         X = self._fit_autoencoder(X, validated=True)  # every row, labelled or not
-        cfg = self.config_.replace(epochs=self.head_epochs, lr=self.head_lr, patience=0).train
+        steps = math.ceil(labelled.sum() / self.config_.train.batch_size)  # updates per epoch
+        epochs = self.head_epochs if self.head_epochs is not None else max(10, math.ceil(MIN_UPDATES / steps))
+        cfg = self.config_.replace(epochs=epochs, lr=self.head_lr, patience=0).train
         with own_rng(resolve_device(cfg.device)):
             torch.manual_seed(cfg.seed)
             self.classifier_ = make_classifier(self.autoencoder_, len(self.classes_), self.freeze_encoder)
