@@ -309,6 +309,9 @@ def test_clusterer_in_a_pipeline_beats_kmeans_on_the_pixels_and_manifold_is_not_
     assert np.array_equal(labels, est.labels_) and np.array_equal(
         est.predict(MinMaxScaler().fit_transform(x_train)), labels
     )
+    proba = est.predict_proba(MinMaxScaler().fit_transform(x_train))
+    assert proba.shape == (len(x_train), 10) and np.array_equal(proba.argmax(1), labels)
+    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-6)
     pixels = KMeans(10, n_init=10, random_state=0).fit_predict(x_train)
     assert clustering_accuracy(y_train, labels) > clustering_accuracy(y_train, pixels)
     manifold = AutoencoderClusterer(3, method="manifold", **SMALL).fit(x_train[:200])
@@ -323,7 +326,7 @@ def test_clusterer_in_a_pipeline_beats_kmeans_on_the_pixels_and_manifold_is_not_
     [
         (AutoencoderTransformer, ["transform", "inverse_transform", "score", "save"]),
         (AutoencoderClassifier, ["predict", "predict_proba", "score", "save"]),
-        (AutoencoderClusterer, ["predict", "save"]),
+        (AutoencoderClusterer, ["predict", "predict_proba", "save"]),
         (AutoencoderOutlierDetector, ["score_samples", "decision_function", "predict", "save"]),
     ],
 )

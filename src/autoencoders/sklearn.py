@@ -580,10 +580,15 @@ class AutoencoderClusterer(ClusterMixin, _Autoencoder):
         self.clusterer_, self.labels_ = result.clusterer, result.labels.astype(np.int64)
         return self
 
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Each row of ``X``'s probability of each cluster under the fitted clusterer (k-means, DEC
+        and IDEC: the Student's t soft assignment to the centres; gmm and manifold: the mixture's)."""
+        x = self._rows(X).double()  # checks that the clusterer is fitted
+        return _in_float64(self.clusterer_).assign(x).cpu().numpy()
+
     def predict(self, X: Any) -> np.ndarray:
         """The cluster of each row of ``X``: the most probable under the fitted clusterer."""
-        x = self._rows(X).double()  # checks that the clusterer is fitted
-        return _in_float64(self.clusterer_).assign(x).argmax(1).cpu().numpy().astype(np.int64)
+        return self.predict_proba(X).argmax(1).astype(np.int64)
 
     def save(self, path: str | Path, overwrite: bool = False) -> None:
         check_is_fitted(self)
