@@ -393,6 +393,10 @@ def test_layers_may_be_an_array_of_widths():
     ("setting", "message"),
     [
         ({"head_epochs": -1}, "head_epochs must be >= 0, got -1"),
+        (
+            {"options": {"test_fraction": 0.3}},
+            "options may not hold test_fraction: an estimator trains on every",
+        ),
         ({"head_epochs": 2.5}, "head_epochs must be a whole number of epochs or None, got 2.5"),
         ({"head_lr": 0}, "head_lr must be a number > 0"),
     ],

@@ -215,6 +215,11 @@ class _Autoencoder(BaseEstimator):
                 f"options may not hold {', '.join(given)}: an estimator fits the rows given to fit and "
                 "writes only where save is told to"
             )
+        if "test_fraction" in options:
+            raise ValueError(
+                "options may not hold test_fraction: an estimator trains on every row given to fit; hold "
+                "test rows out yourself (e.g. with train_test_split) and score on them"
+            )
         widths = None if self.layers is None else _widths(self.layers)
         if self.model == "conv" and "image_shape" not in options:  # rows here are flat: N×D
             raise ValueError(
@@ -239,10 +244,11 @@ class _Autoencoder(BaseEstimator):
             "lr": self.lr,
             "seed": seed,
             "split_seed": seed,
+            "test_fraction": 0.0,  # as the rows are split: every one given trains
             # every row trains (and fits the scaling) unless early stopping needs a validation split
             "val_fraction": 0.1 if options.get("patience", 0) > 0 else 0.0,
             "patience": 0,  # a fixed number of epochs unless options ask for early stopping
-            # fp32: the same random_state gives the same model on any machine (``auto`` measures)
+            # fp32: nothing is timed, so random_state alone decides the model (``auto`` measures)
             "precision": "fp32",
             "device": self.device,
             "quiet": not self.verbose,
