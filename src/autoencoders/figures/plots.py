@@ -28,6 +28,15 @@ def _pyplot():
     return plt
 
 
+# K. L. Kelly (1965), "Twenty-two colors for maximum contrast", less white and black, in his order:
+# hues spread over a scale (turbo's) left several clusters of ten in one green
+KELLY = (
+    "#FFB300", "#803E75", "#FF6800", "#A6BDD7", "#C10020", "#CEA262", "#817066", "#007D34", "#F6768E",
+    "#00538A", "#FF7A5C", "#53377A", "#FF8E00", "#B32851", "#F4C800", "#7F180D", "#93AA00", "#593315",
+    "#F13A13", "#232C16",
+)  # fmt: skip
+
+
 def _save(fig: plt.Figure, path: str | Path) -> None:
     plt = _pyplot()
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight"))
@@ -180,11 +189,8 @@ def _scatter_on(
         if palette == "clusters" and len(classes) <= 8:  # Set1's clearly distinct hues, its yellow left out
             cmap = plt.get_cmap("Set1")
             colours = [cmap(j) for j in (0, 1, 2, 3, 4, 6, 7, 8)]
-        elif palette == "clusters":  # more: hues spread over turbo, neighbours in number far apart
-            n = min(len(classes), 20)
-            spread = plt.get_cmap("turbo")(np.linspace(0.05, 0.95, n))
-            half = (n + 1) // 2  # clusters 0, 1, 2, ... take hues 0, half, 1, half + 1, ...
-            colours = [spread[i // 2 + (i % 2) * half] for i in range(n)]
+        elif palette == "clusters":  # more: Kelly's colours of maximum contrast, the most distinct first
+            colours = list(KELLY)
         else:
             cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
             colours = [cmap(j) for j in range(cmap.N)]
