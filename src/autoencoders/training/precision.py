@@ -85,8 +85,11 @@ def remembered(
     except (OSError, ValueError, KeyError, TypeError):  # not measured yet, or a damaged file
         pass
     precision, threads = measure()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(path, {"precision": precision, "threads": threads, "machine": machine, "what": what})
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, {"precision": precision, "threads": threads, "machine": machine, "what": what})
+    except OSError:  # a cache that cannot be written: measured, not kept
+        pass
     return precision, threads
 
 
