@@ -187,7 +187,8 @@ def _figures(
         points = PCA(space, 2).transform(space).numpy()
         axes = (f"principal component 1 of the {where}", f"principal component 2 of the {where}")
     elif space.shape[1] == 2:
-        points, axes = space.numpy(), (f"{where} 0", f"{where} 1")
+        dimension = "UMAP dimension" if result.clusterer.embed is not None else "code"
+        points, axes = space.numpy(), (f"{dimension} 0", f"{dimension} 1")
     else:  # one dimension: spread along it, the rows' order down the other axis
         points = np.stack([space[:, 0].numpy(), np.arange(len(space))], 1)
         axes = (f"{where} 0", "row (a sample, in no order)")

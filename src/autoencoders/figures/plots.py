@@ -107,7 +107,9 @@ def _show_mosaic(
     width = max(1.0 * cols + left, 4.0 if below else 0.0)  # wide enough for the bar's words
     fig, ax = plt.subplots(figsize=(width, tiles + below + (0.4 if title else 0.1)))
     cmap = "gray" if image_shape is not None else plt.get_cmap("viridis").with_extremes(bad="white")
-    shown = ax.imshow(canvas, cmap=cmap, vmin=0, vmax=1, interpolation="nearest", aspect="auto")
+    # images keep square pixels (a one-row strip would stretch them); a table's strips fill the axes
+    aspect = "auto" if image_shape is None else "equal"
+    shown = ax.imshow(canvas, cmap=cmap, vmin=0, vmax=1, interpolation="nearest", aspect=aspect)
     if below:  # a colour is a number only beside its scale
         cax = ax.inset_axes((0.2, -0.25 / tiles, 0.6, 0.1 / tiles))  # 0.15 inch below, 0.1 tall
         bar = fig.colorbar(shown, cax=cax, orientation="horizontal")
@@ -286,7 +288,7 @@ def loss_curve(history: list[dict], path: str | Path, loss_name: str = "loss per
                         lines += right.plot(
                             epochs, values, ls=style, marker=".", color=color, label=f"{split} {term}"
                         )
-            right.set_ylabel("other terms (right axis)", fontsize=8)
+            right.set_ylabel(textwrap.fill(f"{', '.join(terms)} per example (right axis)", 36), fontsize=8)
         ax.set_title(f"stage: {stage}", fontsize=9)
         ax.set_xlabel("epoch")
         # a greedy stage reconstructs its own input: the data for layer 1, features above it

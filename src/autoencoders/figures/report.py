@@ -41,7 +41,8 @@ COMPARED = [
 DRAWN = {
     "latent": "Test codes in 2-D (PCA of the codes unless the code is 2-D), coloured by label where the "
     "rows have labels.",
-    "filters": "First-layer weights drawn as {item}s, one per unit ({zero} is zero).",
+    "filters": "First-layer weights drawn as {item}s, one per unit or convolution kernel, each scaled to "
+    "its own largest |weight| ({zero} is zero).",
     "top": "For each of the first code units, the test {item}s that excite it most.",
     "traverse": "One code dimension varied at a time around a test {item}'s code.",
 }
@@ -95,7 +96,7 @@ def write_report(
             draw(run, run_dir, what, drawn, run.cfg.data.data, rows=rows)
             figures.append((caption.format(**words), drawn.read_bytes()))
     snapshots = sorted((run_dir / rundir.SNAPSHOTS).glob("*.png"))
-    figures += [(f"Snapshot {p.stem}.", p.read_bytes()) for p in snapshots]
+    figures += [(_snapshot_caption(p.stem, item), p.read_bytes()) for p in snapshots]
     clusters, classifiers = _clusters(run_dir), _classifiers(run_dir)
     variant = _variant(run.cfg)
     title = f"{run.manifest['kind']} autoencoder{f', {variant},' if variant else ''} on {run.cfg.data.data}"
@@ -207,6 +208,12 @@ def _clusters(run_dir: Path) -> list[str]:
         _table([*header, "seconds"], rows),
         *figures,
     ]
+
+
+def _snapshot_caption(stem: str, item: str) -> str:
+    """A snapshot's caption from its name, ``STAGE-epoch-NNNN``."""
+    stage, _, epoch = stem.rpartition("-epoch-")
+    return f"Stage {stage}, epoch {int(epoch)}: test {item}s over their reconstructions."
 
 
 def _comparison(metrics: dict, raw: str, item: str) -> str:

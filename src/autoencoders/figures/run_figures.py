@@ -120,7 +120,7 @@ def draw(
     elif what == "interpolate":
         rows, shape = api.interpolate(run_dir, data, (0, 1), max(n, 2))
         plots.image_grid(
-            rows, path, shape, "test rows 0 → 1: inputs at the ends, decoded codes between", len(rows)
+            rows, path, shape, "test images 0 → 1: inputs at the ends, decoded codes between", len(rows)
         )
     else:
         FIGURES[what](run, rows or test_rows(run, data), path, n, method)
@@ -180,7 +180,7 @@ def _filters(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
     shown = min(len(images), n * n)
     cols = min(n, math.ceil(math.sqrt(shown)))  # a square grid also when fewer than n × n are shown
     zero = "gray" if shape is not None else "the middle colour"  # a table's rows are coloured strips
-    title = f"{what}, {zero} = 0{_first(shown, len(images))}"
+    title = f"{what}, each scaled to its largest |weight|, {zero} = 0{_first(shown, len(images))}"
     scale = "weight: 0 = −its unit's largest |w|, 0.5 = 0, 1 = +largest"
     plots.image_grid(_unit_range(images[:shown].numpy()), path, shape, title, cols, scale)
 
@@ -207,12 +207,12 @@ def _first(shown: int, units: int) -> str:
 
 
 def maximize_units(model: nn.Module, x: torch.Tensor, units: int, steps: int = 300) -> torch.Tensor:
-    """For code units 0..units-1, the input that excites the unit most among inputs with the mean
-    norm of ``x`` (Erhan et al. 2009): gradient ascent from the mean input, projected back onto
-    that sphere after every step. Returns one row per unit."""
+    """For code units 0..units-1, the input that excites the unit most among inputs in the data's
+    range [0, 1] with at most the mean norm of ``x`` (Erhan et al. 2009 bound the norm alone; the box
+    keeps the result an input the data could hold): gradient ascent from the mean input, put back
+    into the box and the ball after every step. Returns one row per unit."""
     radius = x.norm(dim=1).mean()
-    start = x.mean(0, keepdim=True).repeat(units, 1)
-    z = (start / start.norm(dim=1, keepdim=True) * radius).requires_grad_(True)
+    z = x.mean(0, keepdim=True).repeat(units, 1).clamp(0, 1).requires_grad_(True)  # norm <= radius
     optimizer = torch.optim.Adam([z], lr=0.05)
     trainable = [p for p in model.parameters() if p.requires_grad]
     for p in trainable:
@@ -222,8 +222,8 @@ def maximize_units(model: nn.Module, x: torch.Tensor, units: int, steps: int = 3
             optimizer.zero_grad()
             (-model.encode(z).diagonal()[:units].sum()).backward()  # input j drives unit j
             optimizer.step()
-            with torch.no_grad():
-                z.mul_(radius / z.norm(dim=1, keepdim=True))
+            with torch.no_grad():  # scaling towards 0 keeps a row in the box
+                z.clamp_(0, 1).mul_((radius / z.norm(dim=1, keepdim=True).clamp_min(1e-12)).clamp(max=1))
     finally:
         for p in trainable:
             p.requires_grad_(True)
@@ -233,12 +233,13 @@ def maximize_units(model: nn.Module, x: torch.Tensor, units: int, steps: int = 3
 def _maximize(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
     x = rows.x
     units = min(n, run.model.code_size)
-    images = maximize_units(run.model, x, units).numpy()
-    lo, hi = images.min(1, keepdims=True), images.max(1, keepdims=True)
-    images = (images - lo) / np.where(hi > lo, hi - lo, 1)  # each image's own range, for display
+    images = maximize_units(run.model, x, units).numpy()  # in the data's range: drawn on its scale
     radius = float(x.norm(dim=1).mean())
-    title = f"activation maximisation: inputs of norm {radius:.1f} that excite code units 0..{units - 1} most"
-    plots.image_grid(images, path, run.display_shape, title, min(units, 10), "each input's own range")
+    title = (
+        f"activation maximisation: inputs in [0, 1] of norm at most {radius:.1f} that excite code units "
+        f"0..{units - 1} most"
+    )
+    plots.image_grid(images, path, run.display_shape, title, min(units, 10))
 
 
 def _latent(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
@@ -265,7 +266,7 @@ def _traverse(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
     model, codes = run.model, rows.codes
     dims = min(n, codes.shape[1])
     steps = 9
-    if model.can_sample:  # a prior N(0, 1) per unit: ±3 standard deviations
+    if model.can_sample and getattr(run.cfg.kind_options, "prior", "gaussian") == "gaussian":  # N(0, 1): ±3
         lo, hi = torch.full((dims,), -3.0), torch.full((dims,), 3.0)
         span = "from −3 to +3"
     else:  # the range the test codes actually take
