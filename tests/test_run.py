@@ -70,6 +70,14 @@ def test_metrics_json(digits_run):
     assert 0.1 < metrics["linear_probe_accuracy"] <= 1.0  # ten classes: chance is 0.1
     assert metrics["test_sse_per_image"] == pytest.approx(metrics["test_mse"] * 64, rel=1e-9)
     assert metrics == json.loads(json.dumps(digits_run.metrics))  # the file is what train() returned
+    # BCE's floor: the test rows' own binary entropy, below every loss the model reached
+    from autoencoders.trained import open_run, scaled_data
+
+    run = open_run(digits_run.dir)
+    x = torch.from_numpy(scaled_data(run.cfg.data, run.cfg.data.data, "test", run.scaler)[0])
+    entropy = torch.nn.functional.binary_cross_entropy(x, x, reduction="none").sum(1).mean()
+    assert metrics["test_bce_floor"] == pytest.approx(float(entropy), rel=1e-5)
+    assert 0 < metrics["test_bce_floor"] < min(row["val_loss"] for row in digits_run.history)
 
 
 def test_config_json_records_the_run(digits_run):

@@ -614,7 +614,7 @@ def _figures(out: Path, model: Autoencoder, ds: Dataset, history: list[dict], me
         title=f"test {item}s (top) and reconstructions (bottom), code size {model.code_size}",
     )
     if history:
-        plots.loss_curve(history, out / rundir.LOSS, model.loss_label)
+        plots.loss_curve(history, out / rundir.LOSS, model.loss_label, metrics.get("test_bce_floor"))
     if "no_pretraining_sse_per_image" in metrics:
         plots.pretraining_comparison(history, metrics, out / rundir.PRETRAINING, item)
     if model.can_sample:

@@ -338,6 +338,8 @@ def evaluate(
     # the decoded codes: as large as the test rows, which are on the device already
     ae = reconstruction_errors(x_test, in_batches(model, model.decode, z_test))
     own = {"test_mse": ae["mse"], "test_sse_per_image": ae["sse_per_image"], "test_psnr": ae["psnr"]}
+    if getattr(model, "loss_kind", None) == "bce":  # what BCE never goes below: grey pixels cost
+        own["test_bce_floor"] = float(in_batches(model, model.loss_floor, x_test).mean())
     if len(z_test) > 1:  # one row is constant in every unit: nothing to count
         own["dead_code_units"] = dead_units(z_test)
     if model.likelihood:

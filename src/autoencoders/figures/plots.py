@@ -255,11 +255,15 @@ def cluster_map(
     _save(fig, path)
 
 
-def loss_curve(history: list[dict], path: str | Path, loss_name: str = "loss per example") -> None:
+def loss_curve(
+    history: list[dict], path: str | Path, loss_name: str = "loss per example", floor: float | None = None
+) -> None:
     """Training and validation loss per epoch, one panel per stage.
 
     Other named terms (a KL, a penalty, an adversarial loss) are dashed on their own axis on
-    the right: their scale has nothing to do with the reconstruction's.
+    the right: their scale has nothing to do with the reconstruction's. ``floor``: the loss of a
+    perfect reconstruction of the data (BCE's, above 0 for grey values), a line on the panels of
+    stages that reconstruct the data (not a greedy stage's features).
     """
     plt = _pyplot()
     from matplotlib.ticker import MaxNLocator
@@ -294,6 +298,10 @@ def loss_curve(history: list[dict], path: str | Path, loss_name: str = "loss per
         # a greedy stage reconstructs its own input: the data for layer 1, features above it
         pretrain = stage.startswith("pretrain")
         label = "stage's reconstruction loss per example" if pretrain else loss_name
+        if floor is not None and not pretrain:
+            lines.append(
+                ax.axhline(floor, ls="--", lw=1, color="gray", label="a perfect reconstruction (test rows)")
+            )
         ax.set_ylabel(textwrap.fill(label, 36), fontsize=9)  # a panel is 3.2 inches tall
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.grid(alpha=0.3)

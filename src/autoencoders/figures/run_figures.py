@@ -130,7 +130,7 @@ def _loss(run_dir: Path, model: nn.Module, path: Path) -> None:
     history = rundir.read_history(run_dir)
     if not history:
         raise UserError(f"{run_dir} trained for 0 epochs: there is no loss curve to draw")
-    plots.loss_curve(history, path, model.loss_label)
+    plots.loss_curve(history, path, model.loss_label, rundir.read_metrics(run_dir).get("test_bce_floor"))
 
 
 def _recon(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
