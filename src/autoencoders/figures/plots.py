@@ -83,6 +83,7 @@ def _mosaic(grid: list[list[np.ndarray]], image_shape: tuple[int, ...] | None) -
 
 
 DATA_SCALE = "scaled value (0–1: training range)"  # what a table row's colours mean, as the data's
+SIGNED = "weight: 0 = −its unit's largest |w|, 0.5 = 0, 1 = +largest"  # signed values, 0.5 their zero
 
 
 def _show_mosaic(
@@ -106,7 +107,8 @@ def _show_mosaic(
     below = 0.0 if image_shape is not None else 0.6  # a table's colour bar, under the strips
     width = max(1.0 * cols + left, 4.0 if below else 0.0)  # wide enough for the bar's words
     fig, ax = plt.subplots(figsize=(width, tiles + below + (0.4 if title else 0.1)))
-    cmap = "gray" if image_shape is not None else plt.get_cmap("viridis").with_extremes(bad="white")
+    table = "RdBu_r" if scale == SIGNED else "viridis"  # signed values: white is their zero
+    cmap = "gray" if image_shape is not None else plt.get_cmap(table).with_extremes(bad="white")
     # images keep square pixels (a one-row strip would stretch them); a table's strips fill the axes
     aspect = "auto" if image_shape is None else "equal"
     shown = ax.imshow(canvas, cmap=cmap, vmin=0, vmax=1, interpolation="nearest", aspect=aspect)

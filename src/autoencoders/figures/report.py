@@ -81,7 +81,7 @@ def write_report(
     metrics = metrics if metrics is not None else rundir.read_metrics(run_dir)
     images = holds_images(tuple(run.manifest["input_shape"]))
     item = "image" if images else "row"  # what a sample is, in every caption and label
-    words = {"item": item, "Item": item.capitalize(), "zero": "gray" if images else "the middle colour"}
+    words = {"item": item, "Item": item.capitalize(), "zero": "gray" if images else "white"}
     figures = [
         (SAVED[name].format(**words), (run_dir / name).read_bytes())
         for name in SAVED

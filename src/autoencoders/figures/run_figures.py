@@ -179,10 +179,9 @@ def _filters(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
         what = f"{w.shape[0]} first-layer units' input weights"
     shown = min(len(images), n * n)
     cols = min(n, math.ceil(math.sqrt(shown)))  # a square grid also when fewer than n × n are shown
-    zero = "gray" if shape is not None else "the middle colour"  # a table's rows are coloured strips
+    zero = "gray" if shape is not None else "white"  # a table's rows are strips in red and blue
     title = f"{what}, each scaled to its largest |weight|, {zero} = 0{_first(shown, len(images))}"
-    scale = "weight: 0 = −its unit's largest |w|, 0.5 = 0, 1 = +largest"
-    plots.image_grid(_unit_range(images[:shown].numpy()), path, shape, title, cols, scale)
+    plots.image_grid(_unit_range(images[:shown].numpy()), path, shape, title, cols, plots.SIGNED)
 
 
 def _unit_range(rows: np.ndarray) -> np.ndarray:
