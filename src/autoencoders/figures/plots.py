@@ -67,14 +67,17 @@ def reconstruction_grid(
     labelled_rows(groups, path, image_shape, title)
 
 
+GAP = (0.84, 0.89, 0.96)  # between image tiles: a pale blue, where white ran into a tile's white pixels
+
+
 def _mosaic(grid: list[list[np.ndarray]], image_shape: tuple[int, ...] | None) -> np.ndarray:
-    """Rows of images tiled into one array, 1-pixel white gaps between them (one imshow draws
-    it: a subplot per image costs seconds for a 10 × 10 grid); table rows' gaps are NaN, drawn
-    white beside their colour scale's values."""
+    """Rows of images tiled into one array, 1-pixel gaps between them (one imshow draws it: a
+    subplot per image costs seconds for a 10 × 10 grid). Gaps are NaN, drawn in ``GAP`` between
+    gray images and white between table rows by their colour maps; between colour images, ``GAP``."""
     tiles = [[_as_image(row, image_shape) for row in line] for line in grid]
     (h, w), colour = tiles[0][0].shape[:2], tiles[0][0].shape[2:]
     cols = max(len(line) for line in tiles)
-    gap = 1.0 if image_shape is not None else np.nan
+    gap = GAP if colour else np.nan
     canvas = np.full((len(tiles) * (h + 1) - 1, cols * (w + 1) - 1, *colour), gap, np.float32)
     for r, line in enumerate(tiles):
         for c, tile in enumerate(line):
@@ -108,7 +111,8 @@ def _show_mosaic(
     width = max(1.0 * cols + left, 4.0 if below else 0.0)  # wide enough for the bar's words
     fig, ax = plt.subplots(figsize=(width, tiles + below + (0.4 if title else 0.1)))
     table = "RdBu_r" if scale == SIGNED else "viridis"  # signed values: white is their zero
-    cmap = "gray" if image_shape is not None else plt.get_cmap(table).with_extremes(bad="white")
+    gaps = (plt.get_cmap("gray"), GAP) if image_shape is not None else (plt.get_cmap(table), "white")
+    cmap = gaps[0].with_extremes(bad=gaps[1])
     # images keep square pixels (a one-row strip would stretch them); a table's strips fill the axes
     aspect = "auto" if image_shape is None else "equal"
     shown = ax.imshow(canvas, cmap=cmap, vmin=0, vmax=1, interpolation="nearest", aspect=aspect)
