@@ -38,15 +38,18 @@ def _test_rows(run) -> torch.Tensor:
     return torch.from_numpy(autoencoders.reconstruct(run.dir, "digits", "test")[0])
 
 
-def test_top_shows_the_test_images_that_excite_each_unit_most(digits_run, tmp_path, monkeypatch):
+def test_top_shows_the_test_images_at_both_ends_of_each_signed_unit(digits_run, tmp_path, monkeypatch):
     shown = {}
     monkeypatch.setattr(plots, "labelled_rows", lambda groups, *a, **k: shown.update(groups=groups))
     visualize(digits_run.dir, "top", tmp_path / "top.png", n=3)
     x = _test_rows(digits_run)
     codes = encode_all(autoencoders.load(digits_run.dir), x)
-    assert [label for label, _ in shown["groups"]] == ["unit 0", "unit 1", "unit 2"]
-    for j, (_, images) in enumerate(shown["groups"]):
-        expected = x[codes[:, j].topk(len(images)).indices].numpy()
+    assert (codes < 0).any()  # a linear code: both ends of each unit
+    labels = [f"unit {j}\n{end}" for j in range(3) for end in ("largest", "smallest")]
+    assert [label for label, _ in shown["groups"]] == labels
+    for i, (_, images) in enumerate(shown["groups"]):
+        sign = 1 if i % 2 == 0 else -1
+        expected = x[(sign * codes[:, i // 2]).topk(len(images)).indices].numpy()
         np.testing.assert_array_equal(images, expected)
 
 

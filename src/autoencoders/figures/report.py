@@ -43,7 +43,8 @@ DRAWN = {
     "rows have labels.",
     "filters": "First-layer weights drawn as {item}s, one per unit or convolution kernel, each scaled to "
     "its own largest |weight| ({zero} is zero).",
-    "top": "For each of the first code units, the test {item}s that excite it most.",
+    "top": "For each of the first code units, the test {item}s with its largest value (and, where codes "
+    "can be negative, its smallest: a sign means nothing).",
     "traverse": "One code dimension varied at a time around a test {item}'s code.",
 }
 SAVED = {

@@ -195,8 +195,14 @@ def _top(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
     units = min(n, codes.shape[1])
     k = min(8, len(x))
     best = codes[:, :units].topk(k, dim=0).indices.T  # (units, k)
-    rows = [(f"unit {j}", x[best[j]].numpy()) for j in range(units)]
-    title = f"the {k} test images with the largest value of each code unit{_first(units, codes.shape[1])}"
+    if (codes[:, :units] < 0).any():  # signed units: a sign means nothing, so both ends
+        least = (-codes[:, :units]).topk(k, dim=0).indices.T
+        rows = [(f"unit {j}\n{end}", x[at[j]].numpy()) for j in range(units) for end, at in
+                (("largest", best), ("smallest", least))]  # fmt: skip
+        ends = "largest (and smallest)"
+    else:
+        rows, ends = [(f"unit {j}", x[best[j]].numpy()) for j in range(units)], "largest"
+    title = f"the {k} test images with the {ends} value of each code unit{_first(units, codes.shape[1])}"
     plots.labelled_rows(rows, path, run.display_shape, title)
 
 
