@@ -216,3 +216,20 @@ def test_every_cluster_has_a_colour_of_its_own(k):
     colours = [tuple(np.round(c.get_facecolor()[0][:3], 3)) for c in ax.collections]
     plt.close(fig)
     assert len(colours) == k and len(set(colours)) == k
+
+
+def test_a_tables_rows_are_drawn_as_a_heatmap_of_examples_by_features(tmp_path, monkeypatch):
+    """One row per example and one column per feature, a block per group with a blank row between,
+    the groups named at their left and the colours given their scale."""
+    drawn = {}
+    monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.update(fig=fig))
+    first, second = np.random.default_rng(0).random((2, 4, 6))
+    plots.labelled_rows([("original", first), ("reconstruction", second)], tmp_path / "t.png", None)
+    ax = drawn["fig"].axes[0]
+    canvas = np.ma.filled(ax.images[0].get_array().astype(float), np.nan)
+    assert canvas.shape == (4 + 1 + 4, 6)
+    np.testing.assert_allclose(canvas[:4], first, rtol=1e-6)
+    np.testing.assert_allclose(canvas[5:], second, rtol=1e-6)
+    assert np.isnan(canvas[4]).all()
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["original", "reconstruction"]
+    assert len(drawn["fig"].axes) == 2 and "scaled value" in drawn["fig"].axes[1].get_xlabel()

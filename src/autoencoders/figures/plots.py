@@ -145,6 +145,9 @@ def image_grid(
 ) -> None:
     """Rows of ``images`` in a grid (``cols`` per row), e.g. samples from a prior or an interpolation;
     ``scale``: what a table row's colours mean."""
+    if _as_image(images[0], image_shape).shape[0] == 1:  # a table's rows: one block of them
+        _table_blocks([("", np.asarray(images))], path, title, scale)
+        return
     cols = min(len(images), cols)
     grid = [list(images[i : i + cols]) for i in range(0, len(images), cols)]
     fig, _ = _show_mosaic(_mosaic(grid, image_shape), len(grid), cols, image_shape, title, scale=scale)
@@ -157,7 +160,11 @@ def labelled_rows(
     image_shape: tuple[int, ...] | None,
     title: str = "",
 ) -> None:
-    """One row of images per (label, images) group, the label at the row's left."""
+    """One row of images per (label, images) group, the label at the row's left (a table's rows: a
+    block of them per group)."""
+    if _as_image(groups[0][1][0], image_shape).shape[0] == 1:
+        _table_blocks(groups, path, title, DATA_SCALE)
+        return
     canvas = _mosaic([list(images) for _, images in groups], image_shape)
     cols = max(len(images) for _, images in groups)
     lines = max(label.count("\n") + 1 for label, _ in groups)
@@ -167,6 +174,39 @@ def labelled_rows(
         [step * (r + 0.5) - 1 for r in range(len(groups))], [label for label, _ in groups], fontsize=8
     )
     ax.tick_params(left=False)
+    _save(fig, path)
+
+
+def _table_blocks(groups: list[tuple[str, np.ndarray]], path: str | Path, title: str, scale: str) -> None:
+    """A table's rows as a heatmap, one row per example and one column per feature (numbered on
+    top): each (label, rows) group a block, labelled at its left, a blank row between blocks; the
+    colour scale (``scale`` says what its values are) below."""
+    plt = _pyplot()
+    blocks = [np.asarray(rows, np.float32).reshape(len(rows), -1) for _, rows in groups]
+    width = blocks[0].shape[1]
+    canvas = np.concatenate([part for b in blocks for part in (b, np.full((1, width), np.nan))][:-1])
+    starts = np.cumsum([0] + [len(b) + 1 for b in blocks[:-1]])
+    size = (min(max(4.5, 0.22 * width + 1.5), 12.0), min(0.13 * len(canvas), 14.0) + 1.4)
+    fig, ax = plt.subplots(figsize=size)
+    cmap = plt.get_cmap("RdBu_r" if scale == SIGNED else "viridis").with_extremes(bad="white")
+    shown = ax.imshow(canvas, cmap=cmap, vmin=0, vmax=1, interpolation="nearest", aspect="auto")
+    labelled = [
+        (start + (len(b) - 1) / 2, label) for start, b, (label, _) in zip(starts, blocks, groups) if label
+    ]
+    ax.set_yticks([c for c, _ in labelled], [label for _, label in labelled], fontsize=8)
+    ax.tick_params(left=False, top=True, labeltop=True, bottom=False, labelbottom=False)
+    every = max(1, math.ceil(width / 30))  # at most 30 numbers over the features
+    ax.set_xticks(range(0, width, every), [str(j) for j in range(0, width, every)], fontsize=7)
+    ax.set_xlabel("feature (column of the table)", fontsize=8)
+    ax.xaxis.set_label_position("top")
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    bar = fig.colorbar(shown, ax=ax, location="bottom", fraction=0.05, pad=0.03, aspect=40, shrink=0.6)
+    bar.set_label(scale, fontsize=7)
+    bar.ax.tick_params(labelsize=7)
+    if title:  # the figures' titles speak of images; a table's are rows
+        # above the feature numbers; wrapped to the figure, whose width follows the features
+        ax.set_title(textwrap.fill(_rows_not_images(title), int(12 * size[0])), fontsize=9)
     _save(fig, path)
 
 
