@@ -233,3 +233,7 @@ def test_a_tables_rows_are_drawn_as_a_heatmap_of_examples_by_features(tmp_path, 
     assert np.isnan(canvas[4]).all()
     assert [t.get_text() for t in ax.get_yticklabels()] == ["original", "reconstruction"]
     assert len(drawn["fig"].axes) == 2 and "scaled value" in drawn["fig"].axes[1].get_xlabel()
+    assert [t.get_text() for t in ax.get_xticklabels()] == [str(j) for j in range(6)]
+    names = ["age", "height", "weight", "income", "score", "rank"]  # a table's own column names
+    plots.labelled_rows([("original", first)], tmp_path / "t.png", None, features=names)
+    assert [t.get_text() for t in drawn["fig"].axes[0].get_xticklabels()] == names

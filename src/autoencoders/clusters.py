@@ -179,7 +179,7 @@ def _figures(
     title = "Most confident rows of each cluster (cluster, size" + (
         ", commonest label)" if y is not None else ")"
     )
-    plots.labelled_rows(groups, out / rundir.CLUSTER_MEMBERS, run.display_shape, title)
+    plots.labelled_rows(groups, out / rundir.CLUSTER_MEMBERS, run.display_shape, title, run.features)
     keep = np.random.default_rng(0).permutation(len(x))[:MAP_POINTS]
     space = torch.from_numpy(result.space[keep])
     where = "UMAP embedding" if result.clusterer.embed is not None else "codes"

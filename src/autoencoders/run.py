@@ -519,7 +519,7 @@ def _train_and_report(
     rundir.write_weights(out / rundir.WEIGHTS, model.state_dict(), (ds.offset, ds.span))
     rundir.write_metrics(out, metrics)
     rundir.write_history(out, history)
-    _figures(out, model, ds, history, metrics)
+    _figures(out, model, ds, history, metrics, cfg.data.columns)
     rundir.write_manifest(out, model.kind, ds.sample_shape, model.code_size, completed=True)
     (out / rundir.STATE).unlink(missing_ok=True)  # optimizer state is only needed to resume
     _report(out, cfg, model, ds, z_test.cpu(), metrics)
@@ -602,7 +602,15 @@ def _snapshot(out: Path, model: Autoencoder, ds: Dataset, every: int, row: dict)
     plots.reconstruction_grid(x.numpy(), recon, out / rundir.SNAPSHOTS / name, ds.image_shape, title)
 
 
-def _figures(out: Path, model: Autoencoder, ds: Dataset, history: list[dict], metrics: dict) -> None:
+def _figures(
+    out: Path,
+    model: Autoencoder,
+    ds: Dataset,
+    history: list[dict],
+    metrics: dict,
+    features: list[str] | None = None,
+) -> None:
+    """The figures training leaves in the run directory; ``features``: a table's column names."""
     x = ds.x_test[:20]
     recon = reconstruct_all(model, x).numpy()
     item = "image" if holds_images(ds.sample_shape) else "row"
@@ -612,6 +620,7 @@ def _figures(out: Path, model: Autoencoder, ds: Dataset, history: list[dict], me
         out / rundir.RECONSTRUCTIONS,
         ds.image_shape,
         title=f"test {item}s (top) and reconstructions (bottom), code size {model.code_size}",
+        features=features,
     )
     if history:
         plots.loss_curve(history, out / rundir.LOSS, model.loss_label, metrics.get("test_bce_floor"))

@@ -49,6 +49,11 @@ class TrainedRun:
     def display_shape(self) -> tuple | None:
         return display_shape(tuple(self.manifest["input_shape"]))
 
+    @property
+    def features(self) -> list[str] | None:
+        """A table's column names, as its figures show them (None where they have none)."""
+        return self.cfg.data.columns
+
 
 def open_run(run_dir: str | Path, device: str = "cpu") -> TrainedRun:
     """Config, manifest, model (eval mode) and input scaling of a run that completed training."""

@@ -58,13 +58,15 @@ def reconstruction_grid(
     path: str | Path,
     image_shape: tuple[int, ...] | None,
     title: str = "",
+    features: list[str] | None = None,
 ) -> None:
-    """Originals (top row of each pair) over their reconstructions (bottom row), ten per row."""
+    """Originals (top row of each pair) over their reconstructions (bottom row), ten per row;
+    ``features``: a table's column names."""
     cols = min(len(originals), 10)
     groups = []
     for i in range(0, len(originals), cols):
         groups += [("original", originals[i : i + cols]), ("reconstruction", reconstructions[i : i + cols])]
-    labelled_rows(groups, path, image_shape, title)
+    labelled_rows(groups, path, image_shape, title, features)
 
 
 GAP = (0.84, 0.89, 0.96)  # between image tiles: a pale blue, where white ran into a tile's white pixels
@@ -142,11 +144,12 @@ def image_grid(
     title: str = "",
     cols: int = 10,
     scale: str = DATA_SCALE,
+    features: list[str] | None = None,
 ) -> None:
     """Rows of ``images`` in a grid (``cols`` per row), e.g. samples from a prior or an interpolation;
-    ``scale``: what a table row's colours mean."""
+    ``scale``: what a table row's colours mean; ``features``: its column names."""
     if _as_image(images[0], image_shape).shape[0] == 1:  # a table's rows: one block of them
-        _table_blocks([("", np.asarray(images))], path, title, scale)
+        _table_blocks([("", np.asarray(images))], path, title, scale, features)
         return
     cols = min(len(images), cols)
     grid = [list(images[i : i + cols]) for i in range(0, len(images), cols)]
@@ -159,11 +162,12 @@ def labelled_rows(
     path: str | Path,
     image_shape: tuple[int, ...] | None,
     title: str = "",
+    features: list[str] | None = None,
 ) -> None:
     """One row of images per (label, images) group, the label at the row's left (a table's rows: a
-    block of them per group)."""
+    block of them per group, ``features`` naming its columns)."""
     if _as_image(groups[0][1][0], image_shape).shape[0] == 1:
-        _table_blocks(groups, path, title, DATA_SCALE)
+        _table_blocks(groups, path, title, DATA_SCALE, features)
         return
     canvas = _mosaic([list(images) for _, images in groups], image_shape)
     cols = max(len(images) for _, images in groups)
@@ -177,10 +181,16 @@ def labelled_rows(
     _save(fig, path)
 
 
-def _table_blocks(groups: list[tuple[str, np.ndarray]], path: str | Path, title: str, scale: str) -> None:
-    """A table's rows as a heatmap, one row per example and one column per feature (numbered on
-    top): each (label, rows) group a block, labelled at its left, a blank row between blocks; the
-    colour scale (``scale`` says what its values are) below."""
+def _table_blocks(
+    groups: list[tuple[str, np.ndarray]],
+    path: str | Path,
+    title: str,
+    scale: str,
+    features: list[str] | None = None,
+) -> None:
+    """A table's rows as a heatmap, one row per example and one column per feature (named on top by
+    ``features``, else numbered): each (label, rows) group a block, labelled at its left, a blank
+    row between blocks; the colour scale (``scale`` says what its values are) below."""
     plt = _pyplot()
     blocks = [np.asarray(rows, np.float32).reshape(len(rows), -1) for _, rows in groups]
     width = blocks[0].shape[1]
@@ -195,9 +205,11 @@ def _table_blocks(groups: list[tuple[str, np.ndarray]], path: str | Path, title:
     ]
     ax.set_yticks([c for c, _ in labelled], [label for _, label in labelled], fontsize=8)
     ax.tick_params(left=False, top=True, labeltop=True, bottom=False, labelbottom=False)
-    every = max(1, math.ceil(width / 30))  # at most 30 numbers over the features
-    ax.set_xticks(range(0, width, every), [str(j) for j in range(0, width, every)], fontsize=7)
-    ax.set_xlabel("feature (column of the table)", fontsize=8)
+    every = max(1, math.ceil(width / 30))  # at most 30 names or numbers over the features
+    named = features is not None and len(features) == width
+    names = [features[j] if named else str(j) for j in range(0, width, every)]
+    ax.set_xticks(range(0, width, every), names, fontsize=7, rotation=90 if named else 0)
+    ax.set_xlabel("feature" if named else "feature (column of the table)", fontsize=8)
     ax.xaxis.set_label_position("top")
     for spine in ax.spines.values():
         spine.set_visible(False)

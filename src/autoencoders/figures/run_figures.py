@@ -137,7 +137,7 @@ def _recon(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
     x = rows.x
     recon = reconstruct_all(run.model, x[:n]).numpy()
     plots.reconstruction_grid(
-        x[:n].numpy(), recon, path, run.display_shape, "test images over reconstructions"
+        x[:n].numpy(), recon, path, run.display_shape, "test images over reconstructions", run.features
     )
 
 
@@ -155,7 +155,7 @@ def _denoise(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
         (f"{kind} {level:g}", noisy),
         ("reconstructed", reconstruct_all(run.model, noisy)),
     ]
-    plots.labelled_rows([(a, b.numpy()) for a, b in rows], path, run.display_shape, title)
+    plots.labelled_rows([(a, b.numpy()) for a, b in rows], path, run.display_shape, title, run.features)
 
 
 def _first_layer(model: nn.Module) -> nn.Module:
@@ -181,7 +181,8 @@ def _filters(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
     cols = min(n, math.ceil(math.sqrt(shown)))  # a square grid also when fewer than n × n are shown
     zero = "gray" if shape is not None else "white"  # a table's rows are strips in red and blue
     title = f"{what}, each scaled to its largest |weight|, {zero} = 0{_first(shown, len(images))}"
-    plots.image_grid(_unit_range(images[:shown].numpy()), path, shape, title, cols, plots.SIGNED)
+    signed = _unit_range(images[:shown].numpy())
+    plots.image_grid(signed, path, shape, title, cols, plots.SIGNED, run.features)
 
 
 def _unit_range(rows: np.ndarray) -> np.ndarray:
@@ -203,7 +204,7 @@ def _top(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
     else:
         rows, ends = [(f"unit {j}", x[best[j]].numpy()) for j in range(units)], "largest"
     title = f"the {k} test images with the {ends} value of each code unit{_first(units, codes.shape[1])}"
-    plots.labelled_rows(rows, path, run.display_shape, title)
+    plots.labelled_rows(rows, path, run.display_shape, title, run.features)
 
 
 def _first(shown: int, units: int) -> str:
@@ -244,7 +245,7 @@ def _maximize(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
         f"activation maximisation: inputs in [0, 1] of norm at most {radius:.1f} that excite code units "
         f"0..{units - 1} most"
     )
-    plots.image_grid(images, path, run.display_shape, title, min(units, 10))
+    plots.image_grid(images, path, run.display_shape, title, min(units, 10), features=run.features)
 
 
 def _latent(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
@@ -284,7 +285,7 @@ def _traverse(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
         with torch.no_grad():
             rows.append((f"code {d}", model.decode(z).numpy()))
     title = f"test image 0's code with one dimension varied {span}{_first(dims, codes.shape[1])}"
-    plots.labelled_rows(rows, path, run.display_shape, title)
+    plots.labelled_rows(rows, path, run.display_shape, title, run.features)
 
 
 FIGURES = {
