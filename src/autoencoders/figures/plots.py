@@ -74,8 +74,8 @@ GAP = (0.84, 0.89, 0.96)  # between image tiles: a pale blue, where white ran in
 
 def _mosaic(grid: list[list[np.ndarray]], image_shape: tuple[int, ...] | None) -> np.ndarray:
     """Rows of images tiled into one array, 1-pixel gaps between them (one imshow draws it: a
-    subplot per image costs seconds for a 10 × 10 grid). Gaps are NaN, drawn in ``GAP`` between
-    gray images and white between table rows by their colour maps; between colour images, ``GAP``."""
+    subplot per image costs seconds for a 10 × 10 grid): NaN between gray images, which their
+    colour map draws in ``GAP``, and ``GAP`` itself between colour images."""
     tiles = [[_as_image(row, image_shape) for row in line] for line in grid]
     (h, w), colour = tiles[0][0].shape[:2], tiles[0][0].shape[2:]
     cols = max(len(line) for line in tiles)
@@ -92,43 +92,22 @@ SIGNED = "weight: 0 = −its unit's largest |w|, 0.5 = 0, 1 = +largest"  # signe
 
 
 def _show_mosaic(
-    canvas: np.ndarray,
-    rows: int,
-    cols: int,
-    image_shape,
-    title: str,
-    left: float = 0.0,
-    label_lines: int = 0,
-    scale: str = DATA_SCALE,
+    canvas: np.ndarray, rows: int, cols: int, image_shape, title: str, left: float = 0.0, label_lines: int = 0
 ):
-    """A figure holding ``canvas`` sized for ``rows`` × ``cols`` tiles, each row tall enough for a
-    label of ``label_lines`` lines at its left; returns (figure, axes). Images are gray (1 white);
-    table rows, strips of their features, are coloured by viridis, whose 1 is not the page's white,
-    beside a colour bar saying what the values are (``scale``)."""
+    """A figure holding ``canvas`` of images sized for ``rows`` × ``cols`` tiles, each row tall
+    enough for a label of ``label_lines`` lines at its left; returns (figure, axes). Images are gray
+    (1 white) with square pixels (a one-row strip would stretch them), gaps in ``GAP``."""
     plt = _pyplot()
-    height = 0.3 if image_shape is None else 1.0 * image_shape[-2] / image_shape[-1]
-    height = max(height, 0.14 * label_lines + 0.04)  # 8-point text: a strip of table rows grows
-    tiles = max(height * rows, 0.4)
-    below = 0.0 if image_shape is not None else 0.6  # a table's colour bar, under the strips
-    width = max(1.0 * cols + left, 4.0 if below else 0.0)  # wide enough for the bar's words
-    fig, ax = plt.subplots(figsize=(width, tiles + below + (0.4 if title else 0.1)))
-    table = "RdBu_r" if scale == SIGNED else "viridis"  # signed values: white is their zero
-    gaps = (plt.get_cmap("gray"), GAP) if image_shape is not None else (plt.get_cmap(table), "white")
-    cmap = gaps[0].with_extremes(bad=gaps[1])
-    # images keep square pixels (a one-row strip would stretch them); a table's strips fill the axes
-    aspect = "auto" if image_shape is None else "equal"
-    shown = ax.imshow(canvas, cmap=cmap, vmin=0, vmax=1, interpolation="nearest", aspect=aspect)
-    if below:  # a colour is a number only beside its scale
-        cax = ax.inset_axes((0.2, -0.25 / tiles, 0.6, 0.1 / tiles))  # 0.15 inch below, 0.1 tall
-        bar = fig.colorbar(shown, cax=cax, orientation="horizontal")
-        bar.set_label(scale, fontsize=7)
-        bar.ax.tick_params(labelsize=7)
+    height = max(1.0 * image_shape[-2] / image_shape[-1], 0.14 * label_lines + 0.04)  # 8-point labels
+    fig, ax = plt.subplots(figsize=(1.0 * cols + left, max(height * rows, 0.4) + (0.4 if title else 0.1)))
+    cmap = plt.get_cmap("gray").with_extremes(bad=GAP)
+    ax.imshow(canvas, cmap=cmap, vmin=0, vmax=1, interpolation="nearest", aspect="equal")
     ax.set_xticks([])
     ax.set_yticks([])
     for spine in ax.spines.values():
         spine.set_visible(False)
-    if title:  # the figures' titles speak of images; a table's are rows
-        ax.set_title(title if image_shape is not None else _rows_not_images(title), fontsize=9)
+    if title:
+        ax.set_title(title, fontsize=9)
     return fig, ax
 
 
@@ -153,7 +132,7 @@ def image_grid(
         return
     cols = min(len(images), cols)
     grid = [list(images[i : i + cols]) for i in range(0, len(images), cols)]
-    fig, _ = _show_mosaic(_mosaic(grid, image_shape), len(grid), cols, image_shape, title, scale=scale)
+    fig, _ = _show_mosaic(_mosaic(grid, image_shape), len(grid), cols, image_shape, title)
     _save(fig, path)
 
 
