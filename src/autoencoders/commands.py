@@ -197,8 +197,9 @@ def _reconstruct(args: argparse.Namespace) -> None:
         raise UserError("-n applies to a .png; a .npy holds every row (--split picks the rows of a split)")
     n = args.n or 20
     x, recon, shape = api.reconstruct(args.run_dir, args.data, args.split, args.units, args.device)
-    if png:
-        reconstruction_grid(x[:n], recon[:n], args.out, shape)
+    if png:  # a table's columns named as the run recorded them
+        columns = Config.load_json(Path(args.run_dir) / rundir.CONFIG).data.columns
+        reconstruction_grid(x[:n], recon[:n], args.out, shape, features=columns)
     else:
         _save_npy(args.out, recon)
     shown = f"the first {min(n, len(x))} of {len(x)} rows" if png else f"{len(x)} rows"
