@@ -17,7 +17,7 @@ from . import api
 from .classifiers import classify
 from .clusters import cluster
 from .config import Config, load_toml
-from .data.datasets import holds_images
+from .data.datasets import holds_images, sample_noun
 from .deploy import export
 from .errors import UserError
 from .eval.metrics import PROBE_ROWS, pca_name
@@ -131,7 +131,7 @@ def _train(args: argparse.Namespace) -> None:
     if not m:  # a torchrun rank other than 0: rank 0 reports
         return
     print(f"run directory: {result.dir}")
-    row = "image" if holds_images(result.model.input_shape) else "row"  # a table's rows
+    row = sample_noun(result.model.input_shape)
     print(
         f"test SSE/{row} {m['test_sse_per_image']:.3f} ({pca_name(m)}: "
         f"{m['pca_sse_per_image']:.3f}), test MSE {m['test_mse']:.5f}, "

@@ -26,9 +26,9 @@ from .data.classes import item_names, shown
 from .data.datasets import (
     Dataset,
     check_data_options,
-    holds_images,
     load_dataset,
     parse_spec,
+    sample_noun,
     with_absolute_paths,
 )
 from .data.memory import data_name, frame_columns, save_arrays
@@ -597,8 +597,7 @@ def _snapshot(out: Path, model: Autoencoder, ds: Dataset, every: int, row: dict)
     x = ds.x_test[:10]
     recon = reconstruct_all(model, x).numpy()
     name = f"{row['stage']}-epoch-{row['epoch']:04d}.png"
-    items = "images" if holds_images(ds.sample_shape) else "rows"
-    title = f"{row['stage']}, epoch {row['epoch']}: test {items} over reconstructions"
+    title = f"{row['stage']}, epoch {row['epoch']}: test {sample_noun(ds.sample_shape)}s over reconstructions"
     plots.reconstruction_grid(x.numpy(), recon, out / rundir.SNAPSHOTS / name, ds.image_shape, title)
 
 
@@ -613,7 +612,7 @@ def _figures(
     """The figures training leaves in the run directory; ``features``: a table's column names."""
     x = ds.x_test[:20]
     recon = reconstruct_all(model, x).numpy()
-    item = "image" if holds_images(ds.sample_shape) else "row"
+    item = sample_noun(ds.sample_shape)
     plots.reconstruction_grid(
         x.numpy(),
         recon,

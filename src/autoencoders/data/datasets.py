@@ -424,6 +424,11 @@ def holds_images(sample: tuple[int, ...]) -> bool:
     return len(sample) == 3
 
 
+def sample_noun(sample: tuple[int, ...]) -> str:
+    """What one sample of shape ``sample`` is called in messages, titles and captions."""
+    return "image" if holds_images(sample) else "row"
+
+
 def display_shape(sample: tuple[int, ...]) -> tuple[int, ...] | None:
     """The shape of one sample as an image, in the order its row stores it: (H, W) for
     single-channel images and flat rows whose D is a square, (3, H, W) for colour images; None for

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from ..config import Config
-from ..data.datasets import holds_images
+from ..data.datasets import holds_images, sample_noun
 from ..errors import UserError
 from ..eval.metrics import pca_name
 from ..io import rundir
@@ -81,7 +81,7 @@ def write_report(
         raise UserError(f"--out {path}: report writes an .html file; give a file name ending in .html")
     metrics = metrics if metrics is not None else rundir.read_metrics(run_dir)
     images = holds_images(tuple(run.manifest["input_shape"]))
-    item = "image" if images else "row"  # what a sample is, in every caption and label
+    item = sample_noun(tuple(run.manifest["input_shape"]))  # in every caption and label
     words = {"item": item, "Item": item.capitalize(), "zero": "gray" if images else "white"}
     figures = [
         (SAVED[name].format(**words), (run_dir / name).read_bytes())

@@ -72,10 +72,11 @@ def bf16_speedup(device_type: str) -> float:
 def remembered(
     what: dict[str, Any], device: torch.device, measure: Callable[[], tuple[str, int]]
 ) -> tuple[str, int]:
-    """``measure()``'s (precision, threads) for ``what`` is timed (the model, its options, the
-    batch size), measured once on this machine and then read back from the cache: the same command
-    on the same machine trains at the same precision and threads, and so trains the same model.
-    Timed afresh each time, a choice near its threshold went either way by the machine's noise."""
+    """``measure()``'s (precision, threads), measured once per machine, ``device`` and ``what`` the
+    choice depends on (the model, its options, the batch size, the settings), then read back from
+    ``$AUTOENCODERS_CACHE/measured``: the same command on the same machine trains at the same
+    precision and threads, and so trains the same model. Timed afresh each time, a choice near its
+    threshold went either way by the machine's noise."""
     machine = [torch.__version__, platform.machine(), _device_name(device), available_cpus()]
     key = json.dumps([machine, what], sort_keys=True, default=str)
     path = cache_dir() / "measured" / f"{hashlib.sha256(key.encode()).hexdigest()}.json"
