@@ -35,7 +35,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from .classify.few_labels import MIN_UPDATES
+from .classify.few_labels import default_epochs
 from .classify.heads import EncoderClassifier, fit_head, make_classifier
 from .clustering.methods import Clustering, find_clusters
 from .clustering.model import Clusterer
@@ -478,8 +478,9 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
             raise ValueError(f"every label is unlabelled={self.unlabelled!r}; label some rows to classify")
         self.classes_, labels = np.unique(y[labelled], return_inverse=True)
         X = self._fit_autoencoder(X, validated=True)  # every row, labelled or not
-        steps = math.ceil(labelled.sum() / self.config_.train.batch_size)  # updates per epoch
-        epochs = self.head_epochs if self.head_epochs is not None else max(10, math.ceil(MIN_UPDATES / steps))
+        epochs = self.head_epochs
+        if epochs is None:  # as classify's default budget
+            epochs = default_epochs(int(labelled.sum()), self.config_.train.batch_size)
         cfg = self.config_.replace(epochs=epochs, lr=self.head_lr, patience=0).train
         with own_rng(resolve_device(cfg.device)):
             torch.manual_seed(cfg.seed)

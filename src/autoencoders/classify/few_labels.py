@@ -146,6 +146,11 @@ class FewLabels(ClassifyOptions):
 MIN_UPDATES = 1000  # the fewest updates a classifier's default budget makes
 
 
+def default_epochs(rows_per_epoch: int, batch_size: int, min_steps: int = MIN_UPDATES) -> int:
+    """Epochs for at least ``min_steps`` updates, and at least 10."""
+    return max(10, math.ceil(min_steps / math.ceil(rows_per_epoch / batch_size)))
+
+
 def budget(
     cfg: TrainConfig, how: FewLabels, rows_per_epoch: int, min_steps: int = MIN_UPDATES
 ) -> TrainConfig:
@@ -153,7 +158,7 @@ def budget(
     (and 10 epochs), and patience of 10 epochs or a tenth of those updates, whichever is
     longer: a few labels make one-update epochs."""
     steps = math.ceil(rows_per_epoch / cfg.batch_size)
-    epochs = how.epochs or max(10, math.ceil(min_steps / steps))
+    epochs = how.epochs or default_epochs(rows_per_epoch, cfg.batch_size, min_steps)
     patience = how.patience if how.patience is not None else max(10, math.ceil(min_steps / 10 / steps))
     return dataclasses.replace(cfg, epochs=epochs, patience=patience)
 
