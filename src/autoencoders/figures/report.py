@@ -45,6 +45,8 @@ DRAWN = {
     "its own largest |weight| ({zero} is zero).",
     "top": "For each of the first code units, the test {item}s with its largest value (and, where codes "
     "can be negative, its smallest: a sign means nothing).",
+    "maximize": "For each of the first code units, the input in the data's range, of at most the data's "
+    "mean norm, that excites it most (gradient ascent), drawn on the data's scale.",
     "traverse": "One code dimension varied at a time around a test {item}'s code.",
 }
 SAVED = {
