@@ -57,15 +57,19 @@ def test_streamed_dataset_holds_the_same_rows_as_the_in_memory_one(big_npy):
     assert disk.image_shape == (4, 4)
 
 
-def test_epoch_batches_cover_a_stream_once_and_stay_aligned(big_npy):
+@pytest.mark.parametrize("shuffled", [True, False])
+def test_epoch_batches_cover_a_stream_once_in_full_batches_and_stay_aligned(big_npy, shuffled):
     path, x = big_npy
     s = RowStream.from_npy(path)
     ids = torch.arange(3000)
     seen = []
-    for xb, ib in epoch_batches((s, ids), 64, torch.Generator().manual_seed(1)):
+    generator = torch.Generator().manual_seed(1) if shuffled else None
+    for xb, ib in epoch_batches((s, ids), 100, generator):  # 100 divides neither 3000 rows' chunks nor blocks
         assert torch.equal(xb, torch.from_numpy(x[ib.numpy()]))  # rows and ids stay paired
         seen.append(ib)
-    assert sorted(torch.cat(seen).tolist()) == list(range(3000))
+    assert [len(b) for b in seen] == [100] * 30  # none cut short at the end of a chunk
+    order = torch.cat(seen).tolist()
+    assert sorted(order) == list(range(3000)) and (order != sorted(order)) == shuffled
 
 
 def test_training_on_a_stream_lowers_the_loss(big_npy):

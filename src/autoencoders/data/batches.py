@@ -62,7 +62,9 @@ def epoch_batches(
 
     In-memory tensors are gathered by indices drawn on their own device (``generator`` lives
     there), so a batch costs no host work or copy. When any part is a RowStream, the pass reads
-    shuffled chunks (see ``chunk_order``) and every part is sliced by the same positions.
+    shuffled chunks (see ``chunk_order``) and every part is sliced by the same positions; the
+    rows a chunk leaves over a whole number of batches go on to the next chunk, so every batch but
+    the pass's last is full (a captured step replays only batches of its own size).
     With ``world`` > 1 every rank draws the same global batches and keeps slice
     ``rank::world`` of each, reading only those rows of a stream; a final global batch with
     fewer rows than ranks is skipped by all of them (a rank with no rows has no loss to average).
@@ -78,7 +80,7 @@ def epoch_batches(
         chunks = (np.arange(i, min(i + BLOCK_ROWS, n)) for i in range(0, n, BLOCK_ROWS))
     else:
         chunks = chunk_order(n, generator)
-    for pos in chunks:
+    for pos in _whole_batches(chunks, batch_size):
         local = [idx[rank::world] for idx in batches(len(pos), batch_size, generator) if len(idx) >= world]
         if not local:  # a last chunk with fewer rows than ranks: no rank has a batch in it
             continue
@@ -89,6 +91,20 @@ def epoch_batches(
         for idx in local:
             yield tuple(p[start : start + len(idx)] for p in parts)
             start += len(idx)
+
+
+def _whole_batches(chunks: Iterator[np.ndarray], batch_size: int) -> Iterator[np.ndarray]:
+    """``chunks`` regrouped so that each holds a multiple of ``batch_size`` positions: what one
+    leaves over opens the next; the last holds the rest."""
+    carry = np.empty(0, dtype=np.int64)
+    for pos in chunks:
+        pos = np.concatenate([carry, pos])
+        whole = len(pos) - len(pos) % batch_size
+        pos, carry = pos[:whole], pos[whole:]
+        if len(pos):
+            yield pos
+    if len(carry):
+        yield carry
 
 
 def _on(index: torch.Tensor, device: torch.device) -> torch.Tensor:
