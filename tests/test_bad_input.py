@@ -121,7 +121,14 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
     ("a run's config.json given to --config", None, "train --config run/config.json",
      "autoencoders: error: config file run/config.json is JSON, and --config reads TOML; 'autoencoders train [options] --print-config' prints settings as TOML"),
     ("NaN in the data", _npy("x.npy", np.full((30, 4), np.nan, np.float32)), "train --data npy:x.npy",
-     "autoencoders: error: x.npy contains 120 NaN/inf value(s); clean or impute them first"),
+     "autoencoders: error: x.npy holds 120 missing (NaN) or infinite value(s) in columns 0, 1, 2, …, the first in row 0; fill them in (impute them) or drop those rows"),
+    ("a missing value in a CSV", _write("t.csv", "a,b,c\n1,2,3\n4,,6\n7,8,\n"), "train --data csv:t.csv",
+     "autoencoders: error: t.csv has 2 missing value(s) in columns 'b', 'c', the first at line 3, column 1 ('b'); fill them in (impute them) or drop those rows"),
+    ("NaN written in a CSV", _write("t.csv", "a,b\n1,2\n3,NaN\n"), "train --data csv:t.csv",
+     "autoencoders: error: t.csv holds 1 missing (NaN) or infinite value(s) in column 'b', the first in line 3; fill them in (impute them) or drop those rows"),
+    ("the label column named among --columns", _write("t.csv", "a,b,y\n" + "0.1,0.2,1\n" * 40),
+     "train --data csv:t.csv --label-column y --columns a,y",
+     "autoencoders: error: --columns names the label column 'y' of t.csv among the features; leave it out of --columns"),
     ("labels of the wrong length",
      lambda d: (np.save(d / "x.npy", np.ones((30, 4), np.float32)), np.save(d / "y.npy", np.zeros(7)))[0],
      "train --data npy:x.npy --labels y.npy",
@@ -167,7 +174,7 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "every row needs the same number of comma-separated values"),
     ("text in a CSV cell", _write("t.csv", "a,b\n1,2\n3,x\n"), "train --data csv:t.csv",
      "autoencoders: error: t.csv line 3, column 1 ('b') holds 'x', not a number; only numbers are allowed "
-     "(a header is allowed on the first line): drop the column or code it as numbers (a column of classes: "
+     "(a header is allowed on the first line): drop the column, leave it out by naming the feature columns with --columns, or code it as numbers (a column of classes: "
      "train with --label-column b)"),
     ("an option of another command", None, "train --n-labels 3",
      "autoencoders train: error: unrecognized arguments: --n-labels 3 (an option of 'autoencoders classify', "
@@ -194,9 +201,9 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
     ("a data frame's index in a CSV", _write("t.csv", ",a,b,y\n" + "".join(f"{i},0.{i % 10},1,{i % 2}\n" for i in range(40))),
      "train --data csv:t.csv --label-column y",
      "autoencoders: error: column 0 of t.csv has no name in its header and numbers the rows from 0: a data frame's "
-     "index, which DataFrame.to_csv writes unless index=False; save the frame with index=False"),
+     "index, which DataFrame.to_csv writes unless index=False; save the frame with index=False, or name the feature columns with --columns"),
     ("a CSV column without a name", _write("t.csv", "a,,b\n" + "0.1,0.2,0.3\n" * 40), "train --data csv:t.csv",
-     "autoencoders: error: column 1 of t.csv has no name in its header; name every column in the header, or drop the column"),
+     "autoencoders: error: column 1 of t.csv has no name in its header; name every column in the header, drop the column, or name the feature columns with --columns"),
     ("a CSV feature named as the label column", _write("t.csv", "a,y,b,y\n" + "0.1,1,0.3,0.4\n" * 40),
      "train --data csv:t.csv --label-column y",
      "autoencoders: error: the header of t.csv names columns 1 and 3 both 'y'; a run finds its columns by name: give each column its own"),

@@ -82,7 +82,7 @@ def test_non_finite_npy(tmp_path, bad):
     x = np.random.default_rng(0).random((20, 4)).astype(np.float32)
     x[3, 1] = bad
     np.save(tmp_path / "x.npy", x)
-    with pytest.raises(UserError, match="1 NaN/inf"):
+    with pytest.raises(UserError, match="1 missing \\(NaN\\) or infinite value"):
         load_dataset(DataConfig(data=f"npy:{tmp_path / 'x.npy'}"))
 
 

@@ -115,7 +115,9 @@ def test_rows_in_memory_with_nan_are_refused_by_every_function(frame_run, frame)
     rows = frame[0].head(10).to_numpy().copy()
     rows[2, 5] = np.nan
     for call in (autoencoders.encode, autoencoders.reconstruct, autoencoders.score):
-        with pytest.raises(UserError, match="the data given in memory contains 1 NaN/inf value"):
+        with pytest.raises(
+            UserError, match=r"the data given in memory holds 1 missing \(NaN\) or infinite value"
+        ):
             call(frame_run.dir, rows)
     from scipy.sparse import csr_matrix
 
@@ -212,7 +214,7 @@ def test_uint8_pixels_in_memory_are_read_as_from_a_file_and_text_labels_become_c
         )
     with pytest.warns(UserWarning, match="far outside the range the run was trained on"):
         autoencoders.encode(run.dir, pixels[:10].astype(np.float32))  # 0..255, not read as value / 255
-    with pytest.raises(UserError, match="the data in memory contains 20 NaN/inf value"):
+    with pytest.raises(UserError, match=r"the data in memory holds 20 missing \(NaN\) or infinite value"):
         autoencoders.train(
             data=np.where(np.arange(64) == 3, np.nan, 0.5)[None].repeat(20, 0), out=str(tmp_path / "n")
         )
@@ -427,6 +429,14 @@ def test_a_csv_run_records_its_header_and_reads_later_tables_by_it(tmp_path):
     frame.drop(columns="p7").to_csv(tmp_path / "m.csv", index=False)
     with pytest.raises(UserError, match="has no column p7, which the run reads by name"):
         autoencoders.encode(run.dir, f"csv:{tmp_path / 'm.csv'}")
+    extra = frame.drop(columns="digit").assign(note=1.0)
+    extra.to_csv(tmp_path / "e.csv", index=False)  # no label column, one column the run does not read
+    np.testing.assert_array_equal(autoencoders.encode(run.dir, f"csv:{tmp_path / 'e.csv'}"), ordered)
+    frame.rename(columns={"digit": "class"}).to_csv(tmp_path / "c.csv", index=False)
+    scores, labels = autoencoders.score(run.dir, f"csv:{tmp_path / 'c.csv'}")
+    assert labels is None and len(scores) == 300
+    with pytest.raises(UserError, match=r"a csv: file with the run's label column \(digit\)"):
+        autoencoders.anomaly_scores_against_pca(run.dir, f"csv:{tmp_path / 'c.csv'}", 3)
     frame.drop(columns="digit").to_csv(tmp_path / "n.csv", index=False, header=False)  # in order
     np.testing.assert_array_equal(autoencoders.encode(run.dir, f"csv:{tmp_path / 'n.csv'}"), ordered)
     frame.to_csv(tmp_path / "l.csv", index=False, header=False)

@@ -257,9 +257,11 @@ def anomaly_scores_against_pca(
         )
     if y is None:
         what = f"{data} has" if isinstance(data, str) else "rows in memory have"
+        column = run.cfg.data.label_column
+        column = "the run's label column" if column is None else f"the run's label column ({column})"
         raise UserError(
             f"--anomalous-class needs labels, and {what} none; give the run's own data, idx:DIR, "
-            "images:DIR with class folders, a csv: file with the run's label column, or --labels "
+            f"images:DIR with class folders, a csv: file with {column}, or --labels "
             "for npy: data (labels= for rows in memory)"
         )
     positive = y.astype(str) == str(anomalous_class).strip()  # a number or a name, as the labels read

@@ -213,8 +213,9 @@ class DataConfig:
     )
     columns: list[str] | None = option(
         None,
-        "the feature columns' names, in order: a data frame or a CSV with a header given to a trained "
-        "run is read by these names (a run trained on a data frame or such a CSV records its columns)",
+        "the feature columns' names, in order (the label column is not one of them): a CSV with a header "
+        "is read by these names, its other columns left out, and so is a data frame or such a CSV given "
+        "to the trained run later (a run trained on a data frame or such a CSV records its columns)",
         shown_default="none",
     )
     hold_out: list[str] | None = option(

@@ -44,7 +44,10 @@ def number_classes(values: np.ndarray, source: str) -> np.ndarray:
     values = np.asarray(values, np.float64)
     if not np.isfinite(values).all():
         bad = int((~np.isfinite(values)).sum())
-        raise UserError(f"{source} contains {bad} NaN/inf value(s); clean or impute them first")
+        raise UserError(
+            f"{source} holds {bad} missing (NaN) or infinite label(s); give every row a class, or drop the "
+            "rows without one"
+        )
     if (values != np.round(values)).any():
         odd = values[values != np.round(values)][0]
         raise UserError(f"{odd:g} in {source} is not a whole class number; give classes as 0, 1, 2, ...")

@@ -306,7 +306,9 @@ def _has_label_column(spec: str, column: str | int, n_features: int) -> bool:
     kind, path = parse_spec(spec)
     if kind != "csv" or not Path(path).is_file():
         return False  # a missing file is reported where it is read
-    header, width = csv_columns(path)  # one column more: reading it says where a named one is missing
+    header, width = csv_columns(path)
+    if header is not None and (column in header or not str(column).lstrip("-").isdigit()):
+        return column in header  # a named column: there by its name or not at all
     if header is None and width == n_features + 1 and not str(column).lstrip("-").isdigit():
         raise UserError(
             f"{path} has no header row, so the label column '{column}' of the run cannot be found in it by "

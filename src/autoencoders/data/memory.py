@@ -26,7 +26,9 @@ def rows_in_memory(rows: Any, what: str, columns: list[str] | None = None) -> np
     if hasattr(rows, "detach"):  # a tensor: floats as float32, as they end (NumPy has no bfloat16)
         rows = rows.detach().cpu()
         rows = (rows.float() if rows.is_floating_point() else rows).numpy()
+    names = None
     if hasattr(rows, "columns"):  # a DataFrame
+        names = columns or [str(c).strip() for c in rows.columns]
         rows = _frame_rows(rows, columns)
     x = np.ascontiguousarray(np.asarray(rows))
     if x.dtype != np.uint8:
@@ -35,7 +37,7 @@ def rows_in_memory(rows: Any, what: str, columns: list[str] | None = None) -> np
         x = x.astype(np.float32)
     if x.ndim not in (2, 3, 4) or len(x) == 0:
         raise UserError(f"{what} must be N×D, N×H×W or N×C×H×W with at least one row, got shape {x.shape}")
-    check_finite(x, what)
+    check_finite(x, what, names)
     return x
 
 

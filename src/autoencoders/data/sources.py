@@ -10,6 +10,7 @@ import re
 import tempfile
 import urllib.request
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -185,10 +186,24 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
     return table[:, :-1].reshape(-1, 8, 8), table[:, -1].astype(np.int64)
 
 
-def check_finite(x: np.ndarray, source: str) -> None:
-    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
-        bad = int((~np.isfinite(x)).sum())
-        raise UserError(f"{source} contains {bad} NaN/inf value(s); clean or impute them first")
+def check_finite(
+    x: np.ndarray, source: str, columns: list[str] | None = None, row: Callable[[int], str] = "row {}".format
+) -> None:
+    """A UserError naming the missing (NaN) or infinite values of rows ``x``: how many, in which
+    columns (by ``columns``' names, for a table) and the first ``row`` (its words) that holds one."""
+    if not np.issubdtype(x.dtype, np.floating) or np.isfinite(x).all():
+        return
+    bad = ~np.isfinite(x.reshape(len(x), -1))
+    first = row(int(np.flatnonzero(bad.any(1))[0]))
+    where = ""
+    if x.ndim == 2:  # a table's columns; an image's pixels would name nothing useful
+        at = np.flatnonzero(bad.any(0))
+        named = [repr(columns[j]) if columns else str(j) for j in at[:3]]
+        where = f" in column{'s' * (len(at) > 1)} {', '.join(named)}{', …' * (len(at) > 3)}"
+    raise UserError(
+        f"{source} holds {int(bad.sum())} missing (NaN) or infinite value(s){where}, the first in {first}; "
+        "fill them in (impute them) or drop those rows"
+    )
 
 
 def load_npy(
@@ -338,6 +353,11 @@ def load_csv(
                 "reads by name; rename its header, or save it without a header to read columns in order"
             )
         features = [header.index(c) for c in columns]
+        if col in features:  # the labels would be a feature: a probe on them would score 1.0
+            raise UserError(
+                f"--columns names the label column {header[col]!r} of {path} among the features; leave it "
+                "out of --columns"
+            )
     if not features:
         raise UserError(f"{path} has no feature columns besides the label column")
     text = [line for _, line in body]
@@ -349,7 +369,8 @@ def load_csv(
     except (ValueError, IndexError) as e:
         _explain_bad_csv(path, body, width, header, col)
         raise UserError(f"{path} could not be read as a table of numbers ({e})") from None
-    check_finite(table, str(path))
+    names = None if header is None else [header[j] for j in features]
+    check_finite(table, str(path), names, lambda i: f"line {body[i][0]}")
     if labels is None:
         return table.astype(np.float32), None, None
     return table.astype(np.float32), *_classes(np.char.strip(labels), classes, path)
@@ -370,10 +391,11 @@ def csv_feature_names(path: str | Path, label_column: str | int | None = None) -
         if unnamed == 0 and second.split(",")[0].strip() == "0":  # a frame's index: 0, 1, 2, ... unnamed
             why = (
                 " and numbers the rows from 0: a data frame's index, which DataFrame.to_csv writes unless "
-                "index=False; save the frame with index=False"
+                "index=False; save the frame with index=False, or name the feature columns with --columns"
             )
         else:
-            why = "; name every column in the header, or drop the column"
+            why = "; name every column in the header, drop the column, or name the feature columns with "
+            why += "--columns"
         raise UserError(f"column {unnamed} of {path} has no name in its header{why}")
     names = [header[j] for j in features]  # found by name later, among every column's
     twice = next((name for name in names if header.count(name) > 1), None)
@@ -437,12 +459,37 @@ def _explain_bad_csv(
         for j, cell in enumerate(cells):
             if j != label and not _is_number(cell):
                 name = f" ({header[j]!r})" if header else ""
+                if cell.lower() in MISSING:
+                    _missing(path, body, header, label, f"line {number}, column {j}{name}")
                 classes = f" (a column of classes: train with --label-column {header[j] if header else j})"
+                leave = ", leave it out by naming the feature columns with --columns," if header else ""
                 raise UserError(
                     f"{path} line {number}, column {j}{name} holds {cell!r}, not a number; only numbers are "
-                    "allowed (a header is allowed on the first line): drop the column or code it as numbers"
-                    + (classes if label is None else "")
+                    f"allowed (a header is allowed on the first line): drop the column{leave} or code it as "
+                    "numbers" + (classes if label is None else "")
                 )
+
+
+# how spreadsheets and data frames write a missing value
+MISSING = {"", "na", "n/a", "nan", "null", "none", "?", "-", "#n/a"}
+
+
+def _missing(
+    path: Path, body: list[tuple[int, str]], header: list[str] | None, label: int | None, first: str
+) -> None:
+    """Raise a UserError counting the empty cells (missing values) of a CSV body outside the
+    ``label`` column, by column, from the ``first`` one."""
+    counts: dict[int, int] = {}
+    for _, line in body:
+        for j, cell in enumerate(line.split(",")):
+            if j != label and cell.strip().lower() in MISSING:
+                counts[j] = counts.get(j, 0) + 1
+    named = [f"{header[j]!r}" if header else str(j) for j in sorted(counts)]
+    columns = f"column{'s' * (len(named) > 1)} {', '.join(named[:3])}{', …' * (len(named) > 3)}"
+    raise UserError(
+        f"{path} has {sum(counts.values())} missing value(s) in {columns}, the first at {first}; fill them "
+        "in (impute them) or drop those rows"
+    )
 
 
 def _is_number(text: str) -> bool:
