@@ -129,6 +129,12 @@ def _csv_table(n: int = 30) -> np.ndarray:
     return table
 
 
+def _scaled(ds, table: np.ndarray) -> np.ndarray:
+    """``table`` as ``ds`` scales its rows: a table's columns each to its training range (test and
+    validation rows beyond it clipped)."""
+    return np.clip((table - ds.offset.numpy()) / ds.span.numpy(), 0, 1)
+
+
 def test_csv_with_header_and_label_column_by_name(tmp_path):
     table = _csv_table()
     ids = np.arange(len(table))
@@ -139,7 +145,7 @@ def test_csv_with_header_and_label_column_by_name(tmp_path):
     assert ds.n_features == 4
     assert ds.image_shape == (2, 2)  # 4 features look like a 2x2 image
     for xs, ys in ((ds.x_train, ds.y_train), (ds.x_val, ds.y_val), (ds.x_test, ds.y_test)):
-        assert torch.equal(xs, torch.from_numpy(table[ys.numpy()].astype(np.float32)))
+        np.testing.assert_allclose(xs, _scaled(ds, table)[ys.numpy()], atol=1e-6)
     assert sorted(torch.cat([ds.y_train, ds.y_val, ds.y_test]).tolist()) == ids.tolist()
 
 
@@ -153,7 +159,7 @@ def test_csv_without_header_and_label_column_by_index(tmp_path, column):
     assert ds.n_features == 4
     assert len(ds.x_train) + len(ds.x_val) + len(ds.x_test) == 30  # first line is data, not a header
     for xs, ys in ((ds.x_train, ds.y_train), (ds.x_val, ds.y_val), (ds.x_test, ds.y_test)):
-        assert torch.equal(xs, torch.from_numpy(table[ys.numpy()].astype(np.float32)))
+        np.testing.assert_allclose(xs, _scaled(ds, table)[ys.numpy()], atol=1e-6)
 
 
 def test_a_label_column_given_as_a_number_is_its_index_and_a_flag_is_refused(tmp_path):
@@ -188,7 +194,7 @@ def test_csv_class_names_become_classes_in_sorted_order(tmp_path, header):
     ds = load_dataset(DataConfig(data=f"csv:{path}", label_column="kind" if header else "4"))
     assert ds.n_features == 4 and len(ds.x_train) + len(ds.x_val) + len(ds.x_test) == 30
     for xs, ys in ((ds.x_train, ds.y_train), (ds.x_val, ds.y_val), (ds.x_test, ds.y_test)):
-        rows = [int(np.flatnonzero((table.astype(np.float32) == x.numpy()).all(1))[0]) for x in xs]
+        rows = [int(np.flatnonzero(np.isclose(_scaled(ds, table), x, atol=1e-6).all(1))[0]) for x in xs]
         assert ys.tolist() == [["cat", "dog", "emu"].index(names[r]) for r in rows]
 
 
@@ -224,8 +230,25 @@ def test_csv_with_header_without_labels(tmp_path):
     ds = load_dataset(DataConfig(data=f"csv:{path}"))
     assert ds.n_features == 4 and ds.y_train is None
     assert len(ds.x_train) + len(ds.x_val) + len(ds.x_test) == 30
-    rows = {tuple(r) for r in table.astype(np.float32).tolist()}
-    assert {tuple(r) for r in torch.cat([ds.x_train, ds.x_val, ds.x_test]).tolist()} == rows
+    rows = {tuple(r) for r in _scaled(ds, table).round(5).tolist()}
+    read = torch.cat([ds.x_train, ds.x_val, ds.x_test]).double().numpy().round(5)
+    assert {tuple(r) for r in read.tolist()} == rows
+
+
+def test_a_table_is_scaled_column_by_column_where_an_array_in_range_is_left_as_it_is(tmp_path):
+    """Columns of ratios within [0, 1] but of different widths: a table's are each stretched to
+    [0, 1] on the training split, so the narrow one counts as much as the wide one; the same
+    numbers as an array (perhaps pixels) are left as they are, and so is a table already at full range."""
+    rng = np.random.default_rng(0)
+    table = np.column_stack([rng.uniform(0.49, 0.51, 200), rng.uniform(0, 0.001, 200), rng.random(200)])
+    header = "narrow,tiny,wide\n"
+    (tmp_path / "t.csv").write_text(header + "\n".join(",".join(f"{v:.6f}" for v in r) for r in table) + "\n")
+    np.save(tmp_path / "t.npy", table.astype(np.float32))
+    csv = load_dataset(DataConfig(data=f"csv:{tmp_path / 't.csv'}"))
+    np.testing.assert_allclose(csv.x_train.min(0).values, [0, 0, 0], atol=1e-6)
+    np.testing.assert_allclose(csv.x_train.max(0).values, [1, 1, 1], atol=1e-6)
+    array = load_dataset(DataConfig(data=f"npy:{tmp_path / 't.npy'}"))
+    assert not array.offset.any() and bool((array.span == 1).all())
 
 
 # ---------------------------------------------------------------- scaling

@@ -111,6 +111,22 @@ def test_only_names_that_identify_columns_are_recorded_and_given_names_must_fit(
         autoencoders.train(data="digits", columns=["a", "b"], out=str(tmp_path / "c"), **FAST)
 
 
+def test_a_value_beyond_the_training_range_scores_as_far_out_as_it_is(frame_run, frame):
+    """The model sees such a value clipped to the range, where it may look ordinary; the score adds
+    its squared distance beyond the range (scaled units), so the farther out, the higher."""
+    rows = frame[0].head(20).to_numpy().copy()
+    base, _ = autoencoders.score(frame_run.dir, rows)
+    far = rows.copy()
+    far[:, 5] = [16 + 16 * k for k in range(1, 21)]  # 1 to 20 training ranges (0 to 16) beyond it
+    with pytest.warns(UserWarning, match="lie far outside the range the run was trained on"):
+        scored, _ = autoencoders.score(frame_run.dir, far)
+    at_edge = far.copy()
+    at_edge[:, 5] = 16  # what the model sees of them: the edge of the range
+    edge, _ = autoencoders.score(frame_run.dir, at_edge)
+    np.testing.assert_allclose(scored - edge, np.arange(1, 21) ** 2, rtol=1e-6)
+    assert (scored[5:] > base.max()).all()  # 6 ranges out: above every ordinary row (BCE ~ 16-28 nats)
+
+
 def test_rows_in_memory_with_nan_are_refused_by_every_function(frame_run, frame):
     rows = frame[0].head(10).to_numpy().copy()
     rows[2, 5] = np.nan

@@ -184,7 +184,10 @@ def score(
     reconstruction: BCE summed over pixels less the row's own binary entropy (which BCE never goes
     below, and which is lower for dark, sparse rows: left in, it would rank rows by brightness), or
     the squared error; 0 is a perfect reconstruction. For a VAE it is the importance-sampled negative
-    log-likelihood (``iw_samples`` samples; 1 gives the negative ELBO of one sample). ``labels``: a
+    log-likelihood (``iw_samples`` samples; 1 gives the negative ELBO of one sample). The model sees
+    the rows clipped to the range of its training rows; each value beyond that range adds its
+    squared distance to it (in the scaled units, where the range is [0, 1]), so that a value far
+    outside it scores as far out as it is. ``labels``: a
     labels file for ``npy:`` data, or labels for rows in memory. ``device``: where the model computes the
     scores (``auto``: a GPU when there is one). ``quiet``: no progress bar (None: as the run trained).
     """
@@ -198,15 +201,17 @@ def score(
     if isinstance(data, str):
         if labels is not None and not isinstance(labels, str | Path):
             raise UserError("labels in memory go with rows in memory; for a data file give a labels file")
-        x, y, classes = scaled_data(run.cfg.data, data, split, run.scaler, labels)
+        x, y, classes = scaled_data(run.cfg.data, data, split, run.scaler, labels, clip=False)
         check_width(run.model, x.shape[1], data)
     else:  # rows in memory
-        x = rows_of(run, data, split)
+        x = rows_of(run, data, split, clip=False)
         y, classes = (
             (None, None) if labels is None else given_labels(labels, data, len(x), run.cfg.data.classes)
         )
     y = shown(y, classes)
-    rows = torch.from_numpy(x)
+    clipped = np.clip(x, 0.0, 1.0)
+    beyond = np.square(x - clipped, dtype=np.float64).sum(1)
+    rows = torch.from_numpy(clipped)
     if run.model.likelihood:
         quiet = run.cfg.train.quiet if quiet is None else quiet
         with gpu_math("fp32", where):  # convolutions too, as the run's metrics
@@ -214,7 +219,7 @@ def score(
     else:
         with torch.no_grad():
             scores = in_batches(run.model, lambda part: excess_loss(run.model, part), rows)
-    return scores.cpu().numpy().astype(np.float64), y
+    return scores.cpu().numpy().astype(np.float64) + beyond, y
 
 
 def excess_loss(model: Autoencoder, rows: torch.Tensor) -> torch.Tensor:
@@ -236,7 +241,8 @@ def anomaly_scores_against_pca(
     """ROC-AUC and average precision of the run's anomaly scores for telling rows of
     ``anomalous_class`` (a label as ``score`` gives it: its name where the classes have names)
     from the rest, beside PCA's squared reconstruction error (PCA with the run's code size, fitted
-    on the run's own training split), over the rows ``score`` scores, as ``score`` takes them (all
+    on the run's own training split; of the rows unclipped, as far out as they are), over the rows
+    ``score`` scores, as ``score`` takes them (all
     by default; ``split="test"``: the rows training never saw; ``training_rows`` says whether the
     rows include those the model trained on, as far as a spec tells: the run's own data, all or
     train rows). ``data``, ``labels``, ``device`` and ``quiet`` as for ``score``;
@@ -249,7 +255,7 @@ def anomaly_scores_against_pca(
     run = open_run(run_dir)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)  # ``score`` read these rows and said so
-        x = rows_of(run, data, split, labels if isinstance(labels, str | Path) else None)
+        x = rows_of(run, data, split, labels if isinstance(labels, str | Path) else None, clip=False)
     if len(x) != len(scores):
         raise UserError(
             f"scored holds {len(scores)} scores for {len(x)} rows: give score's result for the same data "
@@ -282,10 +288,11 @@ def anomaly_scores_against_pca(
     if train.y_train is not None and str(anomalous_class).strip() in set(
         map(str, shown(train.y_train.unique().cpu().numpy(), train.classes))
     ):
+        unseen = "score --split test" if isinstance(data, str) else "score rows it did not train on"
         warnings.warn(
-            f"the model trained on rows of class {anomalous_class}, and learned to reconstruct them as "
+            f"the model trained on rows of class {anomalous_class}, so it may reconstruct them as well as "
             f"the rest: to measure how it finds them as novel, train with --hold-out {anomalous_class} "
-            "and score --split test",
+            f"and {unseen}",
             DataWarning,
             stacklevel=2,
         )

@@ -21,6 +21,7 @@ from .data.datasets import (
     check_scaler,
     display_shape,
     for_data,
+    is_table,
     load_dataset,
     read_data,
     to_float,
@@ -102,10 +103,13 @@ def check_split(split: str) -> None:
         raise UserError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
 
 
-def rows_of(run: TrainedRun, data: Data, split: str, labels: str | Path | None = None) -> np.ndarray:
+def rows_of(
+    run: TrainedRun, data: Data, split: str, labels: str | Path | None = None, clip: bool = True
+) -> np.ndarray:
     """Rows of ``data`` (a spec, or rows in memory in the training data's units) scaled as the
-    run's training data was, checked against its width; ``labels``: a spec's labels file."""
-    return scaled_input(run.cfg.data, run.scaler, data, split, labels)
+    run's training data was (clipped to its range unless not ``clip``), checked against its width;
+    ``labels``: a spec's labels file."""
+    return scaled_input(run.cfg.data, run.scaler, data, split, labels, clip)
 
 
 def scaled_input(
@@ -114,13 +118,15 @@ def scaled_input(
     data: Data,
     split: str,
     labels: str | Path | None = None,
+    clip: bool = True,
 ) -> np.ndarray:
     """Rows of ``data`` (a spec, or rows in memory in the units of the data ``data_cfg`` reads)
-    scaled by a run's fitted ``scaler``, checked against its width. ``split`` picks rows of a spec
+    scaled by a run's fitted ``scaler`` (then clipped to [0, 1] unless not ``clip``), checked
+    against its width. ``split`` picks rows of a spec
     (with its ``labels`` file, a held-out class leaves the split as in training); rows in memory
     are taken whole."""
     if isinstance(data, str):  # the split checked where it is taken
-        x = scaled_data(data_cfg, data, split, scaler, labels)[0]
+        x = scaled_data(data_cfg, data, split, scaler, labels, clip)[0]
     else:
         check_split(split)  # a mistyped one is named first
         if split != "all":  # taken whole, the rows would be measured as if they were that split
@@ -134,8 +140,8 @@ def scaled_input(
             scaler, rows.shape[1], "the data given in memory"
         )  # before scaling, which needs the width
         rows = to_float(rows)
-        warn_if_other_units(rows, scaler, "the rows given in memory")
-        x = apply_scaler(rows, *scaler)
+        warn_if_other_units(rows, scaler, "the rows given in memory", is_table(data_cfg))
+        x = apply_scaler(rows, *scaler, clip)
     return x
 
 
@@ -158,8 +164,10 @@ def scaled_data(
     split: str,
     scaler: tuple[np.ndarray, np.ndarray],
     labels: str | None = None,
+    clip: bool = True,
 ) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
-    """``scaled_rows``, their class indices (None for unlabelled data; ``labels``: a labels file
+    """``scaled_rows`` (clipped to [0, 1] unless not ``clip``), their class indices (None for
+    unlabelled data; ``labels``: a labels file
     for ``npy:`` data) and the classes' names (None where they have none), numbered as the run's
     own data was (``data.classes``)."""
     check_split(split)
@@ -167,12 +175,12 @@ def scaled_data(
     if split == "all":
         raw = read_data(cfg)
         check_scaler(scaler, raw.x.shape[1], data)
-        warn_if_other_units(raw.x, scaler, data)
+        warn_if_other_units(raw.x, scaler, data, is_table(cfg))
         if raw.x_test is None:
-            return apply_scaler(raw.x, *scaler), raw.y, raw.classes
+            return apply_scaler(raw.x, *scaler, clip), raw.y, raw.classes
         y = None if raw.y is None or raw.y_test is None else np.concatenate([raw.y, raw.y_test])
-        return apply_scaler(np.concatenate([raw.x, raw.x_test]), *scaler), y, raw.classes
-    ds = load_dataset(cfg, scaler=scaler)
+        return apply_scaler(np.concatenate([raw.x, raw.x_test]), *scaler, clip), y, raw.classes
+    ds = load_dataset(cfg, scaler=scaler, clip=clip)
     rows, y = getattr(ds, f"x_{split}"), getattr(ds, f"y_{split}")
     if len(rows) == 0:  # e.g. the validation split of a run trained with --val-fraction 0
         fraction = {"val": cfg.val_fraction, "test": cfg.test_fraction}.get(split)

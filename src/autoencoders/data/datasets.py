@@ -109,14 +109,16 @@ def to_float(x: np.ndarray) -> np.ndarray:
     return pixels.to(torch.float32).div_(255).numpy()
 
 
-def fit_scaler(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature (offset, span) mapping training data to [0, 1]; identity if already there."""
-    return scaler_from_range(x.min(axis=0), x.max(axis=0))
+def fit_scaler(x: np.ndarray, table: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature (offset, span) mapping training data to [0, 1]; see ``scaler_from_range``."""
+    return scaler_from_range(x.min(axis=0), x.max(axis=0), table)
 
 
-def scaler_from_range(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(offset, span) from per-feature minima and maxima; identity when all lie in [0, 1]."""
-    if lo.min() >= 0.0 and hi.max() <= 1.0:
+def scaler_from_range(lo: np.ndarray, hi: np.ndarray, table: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(offset, span) from per-feature minima and maxima; identity when all lie in [0, 1], unless
+    the features are a ``table``'s columns: quantities of their own, each scaled to its range (a
+    column of ratios in [0.49, 0.51] would otherwise count for nothing beside one in [0, 1])."""
+    if not table and lo.min() >= 0.0 and hi.max() <= 1.0:
         return np.zeros(len(lo), np.float32), np.ones(len(lo), np.float32)
     return lo.astype(np.float32), np.where(hi > lo, hi - lo, 1.0).astype(np.float32)
 
@@ -135,11 +137,12 @@ def apply_scaler(x: np.ndarray, offset: np.ndarray, span: np.ndarray, clip: bool
 
 
 def warn_if_other_units(
-    x: np.ndarray, scaler: tuple[np.ndarray, np.ndarray], what: str, sample: int = 10_000
+    x: np.ndarray, scaler: tuple[np.ndarray, np.ndarray], what: str, table: bool, sample: int = 10_000
 ) -> None:
     """Warn when rows read for a run (``x``, as read) lie far outside the range its ``scaler`` was
     fitted on: more than 1 % of the values of a sample of them more than half that span beyond it.
-    Most likely another unit, which clipping to the range would hide."""
+    Most likely another unit, which clipping to the range would hide; ``table``: the rows are a
+    table's (see ``is_table``), whose units are the user's own."""
     if not len(x):
         return
     rows = x[np.random.default_rng(0).choice(len(x), sample, replace=False)] if len(x) > sample else x
@@ -151,11 +154,16 @@ def warn_if_other_units(
     frame, level = sys._getframe(1), 2  # the first frame outside the package: the user's call
     while frame is not None and frame.f_globals.get("__name__", "").startswith(package):
         frame, level = frame.f_back, level + 1
+    convert = (
+        "to the units of the run's training data"
+        if table
+        else "as the toolkit read the run's data: divide scikit-learn's digits (0 to 16) by 16 and uint8 "
+        "pixels by 255; other numbers are read as they are"
+    )
     warnings.warn(
-        f"{far:.0%} of the values of {what} lie far outside the range the run was trained on, and are "
-        "clipped to it; if they are in other units, convert them as the toolkit read the run's data: "
-        "divide scikit-learn's digits (0 to 16) by 16 and uint8 pixels by 255; other numbers are read "
-        "as they are",
+        f"{far:.0%} of the values of {what} lie far outside the range the run was trained on, which the "
+        f"model sees them clipped to (score adds how far out they are); if they are in other units, "
+        f"convert them {convert}",
         DataWarning,
         stacklevel=level,
     )
@@ -441,22 +449,36 @@ def display_shape(sample: tuple[int, ...]) -> tuple[int, ...] | None:
     return (side, side) if side * side == sample[0] else None
 
 
-def load_dataset(cfg: DataConfig, scaler: tuple[np.ndarray, np.ndarray] | None = None) -> Dataset:
+def load_dataset(
+    cfg: DataConfig, scaler: tuple[np.ndarray, np.ndarray] | None = None, clip: bool = True
+) -> Dataset:
     """Load the dataset named by ``cfg.data`` and split it into train/validation/test.
 
-    Scaling is fitted on the training split unless a fitted ``scaler`` (offset, span) is given.
+    Scaling is fitted on the training split unless a fitted ``scaler`` (offset, span) is given;
+    rows read for it are clipped to its range unless not ``clip``.
     """
     _check_kept(cfg)
     source = npy_file(cfg)
     if source is not None and open_npy(source[0]).size * 4 > cfg.memory_budget * 2**30:
-        return _streamed_dataset(dataclasses.replace(cfg, labels=source[1]), open_npy(source[0]), scaler)
-    return split_dataset(read_data(cfg), cfg, scaler)
+        return _streamed_dataset(
+            dataclasses.replace(cfg, labels=source[1]), open_npy(source[0]), scaler, clip
+        )
+    return split_dataset(read_data(cfg), cfg, scaler, clip)
+
+
+ESTIMATOR_ROWS = "arrays"  # the data of a scikit-learn estimator's fit: a table, X[n_samples, n_features]
 
 
 def dataset_from_arrays(x: np.ndarray, cfg: DataConfig, y: np.ndarray | None = None) -> Dataset:
     """In-memory rows (e.g. given to a scikit-learn estimator): train and validation splits, no test split."""
     raw = RawData(to_float(x.reshape(len(x), -1)), y, None, None, sample_shape(x.shape, cfg.image_shape))
-    return split_dataset(raw, dataclasses.replace(cfg, data="arrays", test_fraction=0.0))
+    return split_dataset(raw, dataclasses.replace(cfg, data=ESTIMATOR_ROWS, test_fraction=0.0))
+
+
+def is_table(cfg: DataConfig) -> bool:
+    """Whether ``cfg`` reads a table, whose columns are each scaled to [0, 1]: a CSV file, a data
+    frame (its columns recorded by name) or a scikit-learn estimator's X."""
+    return cfg.data == ESTIMATOR_ROWS or cfg.columns is not None or cfg.data.startswith("csv:")
 
 
 def check_scaler(scaler: tuple[np.ndarray, np.ndarray] | None, n_features: int, spec: str) -> None:
@@ -478,9 +500,10 @@ def width_mismatch(spec: str, n_features: int, expected: int) -> str:
 
 
 def split_dataset(
-    raw: RawData, cfg: DataConfig, scaler: tuple[np.ndarray, np.ndarray] | None = None
+    raw: RawData, cfg: DataConfig, scaler: tuple[np.ndarray, np.ndarray] | None = None, clip: bool = True
 ) -> Dataset:
-    """Split rows as read into train/validation/test and scale them (fitted on train unless ``scaler``)."""
+    """Split rows as read into train/validation/test and scale them (fitted on train unless ``scaler``;
+    clipped to [0, 1] unless not ``clip``)."""
     x, y, x_test, y_test = raw.x, raw.y, raw.x_test, raw.y_test
     if x_test is None:
         if len(x) < 10 and cfg.test_fraction > 0:
@@ -497,12 +520,12 @@ def split_dataset(
     )
     check_scaler(scaler, x.shape[1], cfg.data)
     if scaler is not None:  # rows read for a trained run
-        warn_if_other_units(x, scaler, cfg.data)
+        warn_if_other_units(x, scaler, cfg.data, is_table(cfg))
     x_train = x if len(train_idx) == len(x) else x[train_idx]  # every row trains: no copy of them all
-    offset, span = fit_scaler(x_train) if scaler is None else scaler
+    offset, span = fit_scaler(x_train, is_table(cfg)) if scaler is None else scaler
 
     def rows(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(apply_scaler(a, offset, span)))
+        return torch.from_numpy(np.ascontiguousarray(apply_scaler(a, offset, span, clip)))
 
     def labels(a: np.ndarray | None) -> torch.Tensor | None:
         return None if a is None else torch.as_tensor(np.asarray(a, dtype=np.int64))
@@ -523,7 +546,7 @@ def split_dataset(
 
 
 def _streamed_dataset(
-    cfg: DataConfig, array: np.memmap, scaler: tuple[np.ndarray, np.ndarray] | None
+    cfg: DataConfig, array: np.memmap, scaler: tuple[np.ndarray, np.ndarray] | None, clip: bool = True
 ) -> Dataset:
     """An npy dataset too large for the memory budget: training rows stream from disk in chunks.
 
@@ -541,12 +564,12 @@ def _streamed_dataset(
     digest = None
     if scaler is None:
         lo, hi, digest = stream.subset(train_idx).scan()
-        scaler = scaler_from_range(lo, hi)
+        scaler = scaler_from_range(lo, hi, is_table(cfg))
     offset, span = scaler
     if digest is None:  # rows read for a trained run: a sample of them, as read
         sample = np.sort(np.random.default_rng(0).choice(len(stream), min(len(stream), 10_000), False))
-        warn_if_other_units(stream[sample].numpy(), scaler, cfg.data)
-    stream = stream.with_scaler(None if is_identity(offset, span) else (offset, span))
+        warn_if_other_units(stream[sample].numpy(), scaler, cfg.data, is_table(cfg))
+    stream = stream.with_scaler(None if is_identity(offset, span) else (offset, span), clip)
 
     def rows(idx: np.ndarray) -> torch.Tensor:
         x = stream.subset(idx).materialise()

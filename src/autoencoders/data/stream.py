@@ -46,6 +46,7 @@ class RowStream:
         )
         self.rows = np.arange(shape[0]) if rows is None else np.asarray(rows, dtype=np.int64)
         self.scaler = scaler
+        self.clip = True  # scaled values beyond [0, 1] are clipped to it
         self.device = torch.device(device)
         self._keep: object = None  # a temporary file this stream reads, kept alive with it
 
@@ -82,9 +83,9 @@ class RowStream:
         """The stream of ``self.rows[rows]``."""
         return self._derive(rows=self.rows[rows])
 
-    def with_scaler(self, scaler: tuple[np.ndarray, np.ndarray] | None) -> RowStream:
-        """Same rows, scaled by ``(offset, span)``."""
-        return self._derive(scaler=scaler)
+    def with_scaler(self, scaler: tuple[np.ndarray, np.ndarray] | None, clip: bool = True) -> RowStream:
+        """Same rows, scaled by ``(offset, span)`` (then clipped to [0, 1] unless not ``clip``)."""
+        return self._derive(scaler=scaler, clip=clip)
 
     def to(self, device: torch.device | str) -> RowStream:
         """Same rows, chunks delivered on ``device``."""
@@ -107,7 +108,9 @@ class RowStream:
             out /= 255.0
         if self.scaler is not None:
             offset, span = self.scaler
-            np.clip((out - offset) / span, 0.0, 1.0, out=out)
+            out = (out - offset) / span
+            if self.clip:
+                np.clip(out, 0.0, 1.0, out=out)
         return out
 
     def read(self, positions: np.ndarray) -> torch.Tensor:
