@@ -62,6 +62,24 @@ def frame_run(frame, tmp_path_factory):
     )
 
 
+def test_a_frame_s_label_column_gives_the_labels_and_is_no_feature(frame, frame_run, tmp_path):
+    whole = frame[0].assign(digit=frame[1])
+    run = autoencoders.train(data=whole, label_column="digit", layers=[64, 16, 4], epochs=2,
+                             out=str(tmp_path / "run"), **FAST)  # fmt: skip
+    assert run.config.data.columns == list(frame[0].columns)  # the label is no feature
+    for key in ("test_sse_per_image", "linear_probe_accuracy"):  # the same run as with labels=
+        assert run.metrics[key] == frame_run.metrics[key]
+    np.testing.assert_array_equal(autoencoders.encode(run.dir, whole), autoencoders.encode(run.dir, frame[0]))
+    with pytest.raises(
+        UserError, match=r"label_column='digt' is not a column of the data frame \(did you mean"
+    ):
+        autoencoders.train(data=whole, label_column="digt", out=str(tmp_path / "a"), **FAST)
+    with pytest.raises(UserError, match="labels and label_column='digit' both give labels; give one of them"):
+        autoencoders.train(data=whole, label_column="digit", labels=frame[1], out=str(tmp_path / "b"), **FAST)
+    with pytest.raises(UserError, match="give the labels of rows in an array as labels="):
+        autoencoders.train(data=whole.to_numpy(), label_column=64, out=str(tmp_path / "c"), **FAST)
+
+
 def test_a_frame_is_read_by_the_run_s_column_names(frame, frame_run):
     x = frame[0].head(30)
     assert frame_run.config.data.columns == list(x.columns)  # recorded

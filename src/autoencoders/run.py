@@ -45,7 +45,7 @@ from .io.state import read_state
 from .models import Autoencoder
 from .models.layers import make_corruption
 from .models.objectives import regularisers
-from .options import check_fields, options_doc
+from .options import check_fields, closest, options_doc
 from .runtime import distributed, events
 from .runtime.device import keeps_rng, resolve_device
 from .runtime.threads import available_cpus, choose_threads, evaluation_threads, thread_count
@@ -125,6 +125,9 @@ def train(config: Config | dict | str | Path | None = None, overwrite: bool = Fa
     """
     data = overrides.get("data")
     if data is not None and not isinstance(data, str | Path):  # rows in memory
+        column = overrides.pop("label_column", None)
+        if column is not None:
+            data, overrides["labels"] = _label_column(data, column, overrides.get("labels"))
         if hasattr(data, "columns"):  # a data frame: its own names, where they identify its columns
             names = frame_columns(data)
             if overrides.get("columns") not in (None, names):
@@ -139,6 +142,24 @@ def train(config: Config | dict | str | Path | None = None, overwrite: bool = Fa
     elif "labels" in overrides and not isinstance(overrides["labels"], str | Path | None):
         raise UserError("labels in memory go with data in memory; for a data file give a labels file")
     return _execute(as_config(config, **overrides), None, overwrite)
+
+
+def _label_column(frame: Any, column: str | int, labels: Any) -> tuple[Any, Any]:
+    """(features, labels) of a data frame whose ``column`` holds the labels."""
+    if not hasattr(frame, "columns"):
+        raise UserError(
+            "label_column names a column of a CSV file or a data frame; give the labels of rows in an "
+            "array as labels="
+        )
+    if labels is not None:
+        raise UserError(f"labels and label_column={column!r} both give labels; give one of them")
+    names = [str(c).strip() for c in frame.columns]
+    if str(column) not in names:
+        raise UserError(
+            f"label_column={column!r} is not a column of the data frame{closest(str(column), names)}"
+        )
+    at = frame.columns[names.index(str(column))]
+    return frame.drop(columns=at), frame[at]
 
 
 def resumed_config(run_dir: str | Path, quiet: bool | None = None, save_every: float | None = None) -> Config:
