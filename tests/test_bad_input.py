@@ -245,7 +245,7 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
     ("evaluate a directory that is not a run", _write("notes.txt", "x"), "evaluate .",
      "autoencoders: error: . is not a run directory (no manifest.json); the runs in it are run"),
     ("evaluate a directory that does not exist", None, "evaluate nowhere",
-     "autoencoders: error: nowhere does not exist; pass the --out of a training run"),
+     "autoencoders: error: nowhere does not exist; give the directory a training run wrote (train's --out)"),
     ("evaluate an incomplete run", _incomplete, "evaluate run",
      "autoencoders: error: run is an incomplete run; continue it with: autoencoders train --resume run"),
     ("weights changed on disk (400 flipped bytes)", _flip_bytes, "evaluate run",

@@ -154,7 +154,7 @@ def test_unfreezing_after_the_head_moves_the_encoder_from_the_head_only_result(d
     ]
     assert moved  # the unfrozen phase trained the encoder
     assert both.metrics["unfreeze_epochs"] == 2
-    with pytest.raises(UserError, match="--unfreeze-epochs follows head-only training"):
+    with pytest.raises(UserError, match="unfreeze_epochs follows head-only training"):
         autoencoders.classify(digits_run.dir, out=tmp_path / "c", unfreeze_epochs=2, epochs=1, **FAST)
 
 

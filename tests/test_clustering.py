@@ -263,7 +263,7 @@ def test_labels_of_the_wrong_length_unlabelled_rows_and_collapsed_codes_are_refu
     with pytest.raises(UserError, match=r"unknown option 'gama' \(did you mean 'gamma'\?\)"):
         autoencoders.cluster(run, method="idec", gama=3.0, out=tmp_path / "a")
     with pytest.raises(
-        UserError, match="no labels to count the classes of; give the number of clusters, --k"
+        UserError, match="no labels to count the classes of; give the number of clusters, k"
     ):
         autoencoders.cluster(run, data=x, out=tmp_path / "b")
     opened = open_run(run)

@@ -55,9 +55,9 @@ def test_tied_deconvolution_uses_the_convolution_weight():
 def test_conv_needs_images(tmp_path):
     np.save(tmp_path / "x.npy", np.random.default_rng(0).random((40, 16)).astype(np.float32))
     spec = f"npy:{tmp_path / 'x.npy'}"
-    with pytest.raises(UserError, match="--model conv needs images.*--image-shape"):
+    with pytest.raises(UserError, match="model conv needs images.*image_shape"):
         autoencoders.train(data=spec, model="conv", epochs=1, out=str(tmp_path / "a"), **FAST)
-    with pytest.raises(UserError, match="--image-shape 1,5,5 holds 25 values but each row has 16"):
+    with pytest.raises(UserError, match="image_shape 1,5,5 holds 25 values but each row has 16"):
         autoencoders.train(data=spec, model="conv", image_shape=[1, 5, 5], out=str(tmp_path / "b"), **FAST)
     run = autoencoders.train(
         data=spec, model="conv", image_shape=[4, 4], layers=[16, 3], channels=[4], epochs=1,
@@ -81,7 +81,7 @@ def test_greedy_conv_stages_cache_feature_maps():
 
 
 def test_a_kernel_larger_than_its_maps_is_refused_for_new_runs_only(tmp_path):
-    with pytest.raises(UserError, match="--kernel-size 5 is larger than the 4×4 maps convolution 2 sees"):
+    with pytest.raises(UserError, match="kernel_size 5 is larger than the 4×4 maps convolution 2 sees"):
         autoencoders.train(model="conv", kernel_size=5, channels=[4, 8], out=str(tmp_path / "r"), **FAST)
     assert not (tmp_path / "r").exists()
     # a model of such settings, as runs trained before the check hold, is still built

@@ -514,7 +514,7 @@ def test_gpu_math_sets_tf32_and_deterministic_convolutions_for_a_block_and_puts_
 
 
 def test_cuda_graph_option_is_validated():
-    with pytest.raises(UserError, match="--cuda-graph must be one of auto, on, off"):
+    with pytest.raises(UserError, match="cuda_graph must be one of auto, on, off"):
         autoencoders.train(data="digits", cuda_graph="always", **FAST)
 
 

@@ -226,3 +226,29 @@ def test_rows_of_another_width_are_refused_before_scaling(tmp_path):
         for split in ("all", "test") if isinstance(data, str) else ("all",):
             with pytest.raises(UserError, match="has 7 features but the model expects 6"):
                 autoencoders.encode(run.dir, data, split)
+
+
+def test_python_errors_name_options_as_python_takes_them_and_the_cli_keeps_its_flags(tmp_path, capsys):
+    with pytest.raises(UserError, match=r"^top_k_start 2 must be at least top_k 3$"):
+        autoencoders.train(data="digits", top_k=3, top_k_start=2, **FAST)
+    with pytest.raises(UserError, match=r"^fmt must be onnx or torchscript"):  # export's own name for it
+        autoencoders.export(tmp_path, tmp_path / "m.onnx", fmt="zip")
+    with pytest.raises(SystemExit):
+        main(["train", "--top-k", "3", "--top-k-start", "2"])
+    assert "error: --top-k-start 2 must be at least --top-k 3" in capsys.readouterr().err
+
+
+def test_a_command_a_python_error_suggests_keeps_its_flags():
+    from autoencoders.config import in_python_names
+
+    def stopped(epochs: int = 1) -> None:
+        raise UserError("runs/x is an incomplete run; continue it with: autoencoders train --resume runs/x")
+
+    def too_few(n: int = 1) -> None:
+        raise UserError("-n must be at least 1; --epochs too; see 'autoencoders sample --help'")
+
+    with pytest.raises(UserError, match=r"continue it with: autoencoders train --resume runs/x$"):
+        in_python_names()(stopped)()
+    said = r"^n must be at least 1; epochs too; see 'autoencoders sample --help'$"
+    with pytest.raises(UserError, match=said):
+        in_python_names()(too_few)()

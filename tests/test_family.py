@@ -201,7 +201,7 @@ def test_greedy_pretraining_runs_or_is_refused_clearly(kind, tmp_path):
         kind, pretrain="greedy", pretrain_epochs=1, epochs=1, compare=False, out=str(tmp_path / "r")
     )
     if not model.layer_pairs():
-        with pytest.raises(UserError, match=f"--pretrain greedy is not available for --model {kind}"):
+        with pytest.raises(UserError, match=f"pretrain greedy is not available for model {kind}"):
             autoencoders.train(cfg)
         return
     run = autoencoders.train(cfg)

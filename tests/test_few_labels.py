@@ -260,7 +260,7 @@ def test_a_ladder_starts_from_a_vaes_means_and_refuses_a_conv_encoder(tmp_path, 
         data="digits", model="conv", channels=[4], layers=[64, 8], epochs=1, out=str(tmp_path / "c"), **FAST
     )
     assert on_cpu(conv.model).dense_weights() is None
-    with pytest.raises(UserError, match="a 'conv' encoder cannot start it; use --method semi"):
+    with pytest.raises(UserError, match="a 'conv' encoder cannot start it; use method semi"):
         autoencoders.classify(conv.dir, n_labels=30, method="ladder", epochs=1, out=tmp_path / "cl", **FAST)
     assert not (tmp_path / "cl").exists()
 

@@ -125,7 +125,7 @@ def test_only_names_that_identify_columns_are_recorded_and_given_names_must_fit(
     np.testing.assert_array_equal(
         autoencoders.encode(named.dir, x[x.columns[::-1]]), autoencoders.encode(named.dir, x)
     )
-    with pytest.raises(UserError, match="--columns names 2 columns and digits has 64 features"):
+    with pytest.raises(UserError, match="columns names 2 columns and digits has 64 features"):
         autoencoders.train(data="digits", columns=["a", "b"], out=str(tmp_path / "c"), **FAST)
 
 
@@ -185,10 +185,10 @@ def test_what_rows_in_memory_cannot_do_is_said_in_their_own_words(frame_run, fra
     with pytest.raises(UserError, match="data here must be a data spec"):
         autoencoders.visualize(frame_run.dir, "recon", data=x.to_numpy())
     with pytest.raises(
-        UserError, match=r"^--anomalous-class 3: the rows given in memory must hold that class and"
+        UserError, match=r"^anomalous_class 3: the rows given in memory must hold that class and"
     ):
         autoencoders.anomaly_scores_against_pca(frame_run.dir, x.head(20), 3, labels=np.zeros(20, int))
-    with pytest.raises(UserError, match="hold 1 class, so they give no number of clusters; give it, --k"):
+    with pytest.raises(UserError, match="hold 1 class, so they give no number of clusters; give it, k"):
         autoencoders.cluster(frame_run.dir, x.head(50), labels=np.zeros(50), out=tmp_path / "c")
     with pytest.raises(UserError, match=r"^the data given in memory has only 5 rows; at least 10 are needed"):
         autoencoders.train(data=x.head(5), out=str(tmp_path / "few"), **FAST)
@@ -366,7 +366,7 @@ def test_class_names_are_recorded_and_number_every_later_file_alike(tmp_path, mo
     monkeypatch.setattr(plots, "scatter", spy)
     autoencoders.visualize(reordered.dir, "latent", tmp_path / "latent.png")
     assert drawn == {"o": ["emu", "cat", "dog"], "y": {"emu", "cat", "dog"}}  # the legend in --classes order
-    with pytest.raises(UserError, match=r"hold classes --classes does not name \('emu'\); name every class"):
+    with pytest.raises(UserError, match=r"hold classes classes does not name \('emu'\); name every class"):
         autoencoders.train(data=table, classes=["cat", "dog"], out=str(tmp_path / "short"), **settings)
     np.save(tmp_path / "x.npy", x[:100]), np.save(tmp_path / "y.npy", digits.target[keep][:100])
     numbers = autoencoders.train(
@@ -442,9 +442,9 @@ def test_new_npy_rows_bring_their_own_labels_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     argv = ["classify", str(run.dir), "--data", new, "--labels", new_labels, "--method", "knn", "--quiet"]
     assert cli_run(argv + ["--out", "clf"]) == 0
-    with pytest.raises(UserError, match="--labels applies to npy: data, not digits; leave it out"):
+    with pytest.raises(UserError, match="labels applies to npy: data, not digits; leave it out"):
         autoencoders.score(run.dir, "digits", labels=new_labels)
-    with pytest.raises(UserError, match="--labels goes with --data, the rows it labels"):
+    with pytest.raises(UserError, match="labels goes with data, the rows it labels"):
         autoencoders.evaluate_run(run.dir, labels=new_labels)
 
 

@@ -374,7 +374,7 @@ def test_resume_may_save_more_often_without_changing_the_run(tmp_path, uninterru
     out = tmp_path / "r"
     with ctrl_c_at_batch(50), pytest.raises(KeyboardInterrupt):  # in epoch 3 of 4
         autoencoders.train(**settings, **COMMON, out=str(out))
-    with pytest.raises(UserError, match="--save-every must be"):
+    with pytest.raises(UserError, match="save_every must be"):
         autoencoders.resume(out, save_every=-1)
     assert cli_run(["train", "--resume", str(out), "--save-every", "3600", "--quiet"]) == 0
     for k, v in whole.model.state_dict().items():

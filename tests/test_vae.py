@@ -153,7 +153,7 @@ def test_gaussian_decoder_with_learned_std(tmp_path):
     assert run.model.log_std.requires_grad
     assert run.model.log_std.item() < 0  # data in [0, 1]: the learned noise shrinks below std 1
     assert math.isfinite(run.metrics["test_nll"])
-    with pytest.raises(UserError, match="--decoder-std must be 'learned' or a positive number"):
+    with pytest.raises(UserError, match="decoder_std must be 'learned' or a positive number"):
         autoencoders.train(data="digits", model="vae", loss="mse", decoder_std="-1", **FAST)
 
 
@@ -181,5 +181,5 @@ def test_sample_and_interpolate_cli(tmp_path, capsys):
 def test_sampling_a_model_without_a_prior_is_refused(digits_run, tmp_path):
     with pytest.raises(UserError, match="no prior to sample from"):
         autoencoders.sample(digits_run.dir, 4)
-    with pytest.raises(UserError, match="--steps must be at least 2"):
+    with pytest.raises(UserError, match="steps must be at least 2"):
         autoencoders.interpolate(digits_run.dir, "digits", steps=1)

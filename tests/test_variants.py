@@ -68,18 +68,18 @@ def test_kl_sparsity_on_all_layers_penalises_each_encoder_layer():
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"sparsity": "kl"}, "--sparsity kl compares mean activations in .0, 1.*--code-activation sigmoid"),
+        ({"sparsity": "kl"}, "sparsity kl compares mean activations in .0, 1.*code_activation sigmoid"),
         (
             {"sparsity": "squared", "code_activation": "sigmoid", "sparsity_layers": "all"},
-            "--code-activation and --activation sigmoid",
+            "code_activation and activation sigmoid",
         ),
-        ({"sparsity": "kl", "code_activation": "sigmoid", "sparsity_target": 1.5}, "--sparsity-target"),
-        ({"top_k": 3, "top_k_start": 2}, "--top-k-start 2 must be at least --top-k 3"),
-        ({"top_k_warmup": 3}, "give --top-k too"),
-        ({"top_k": 3, "top_k_start": 6}, "--top-k-start and --top-k-warmup go together"),
-        ({"lifetime_sparsity": 1.0}, r"--lifetime-sparsity must be in \[0, 1\)"),
-        ({"model": "vae", "top_k": 2}, "--top-k shapes a deterministic code"),
-        ({"model": "vae", "contractive": 0.1, "sparsity": "l1"}, "--sparsity, --contractive shape"),
+        ({"sparsity": "kl", "code_activation": "sigmoid", "sparsity_target": 1.5}, "sparsity_target"),
+        ({"top_k": 3, "top_k_start": 2}, "top_k_start 2 must be at least top_k 3"),
+        ({"top_k_warmup": 3}, "give top_k too"),
+        ({"top_k": 3, "top_k_start": 6}, "top_k_start and top_k_warmup go together"),
+        ({"lifetime_sparsity": 1.0}, r"lifetime_sparsity must be in \[0, 1\)"),
+        ({"model": "vae", "top_k": 2}, "top_k shapes a deterministic code"),
+        ({"model": "vae", "contractive": 0.1, "sparsity": "l1"}, "sparsity, contractive shape"),
     ],
 )
 def test_combinations_that_make_no_sense_are_refused(settings, message):
@@ -88,9 +88,9 @@ def test_combinations_that_make_no_sense_are_refused(settings, message):
 
 
 def test_top_k_larger_than_the_code_is_refused(tmp_path):
-    with pytest.raises(UserError, match="--top-k 9 is more than the 8 code units"):
+    with pytest.raises(UserError, match="top_k 9 is more than the 8 code units"):
         autoencoders.train(data="digits", layers=[64, 8], top_k=9, out=str(tmp_path), **FAST)
-    with pytest.raises(UserError, match="--top-k-start 12 is more than the 8 code units"):
+    with pytest.raises(UserError, match="top_k_start 12 is more than the 8 code units"):
         autoencoders.train(
             data="digits", layers=[64, 8], top_k=2, top_k_start=12, top_k_warmup=2, out=str(tmp_path), **FAST
         )

@@ -129,7 +129,7 @@ def test_a_class_held_out_of_training_is_found_as_novel_and_a_class_trained_on_i
     with pytest.warns(DataWarning, match="trained on rows of class 3.*train with --hold-out 3"):
         seen = autoencoders.anomaly_scores_against_pca(every.dir, "digits", 3, "test", device=DEVICE)
     assert novel["roc_auc"] > 0.8 > seen["roc_auc"] and novel["anomalies"] == seen["anomalies"] > 0
-    with pytest.raises(UserError, match=r"left class\(es\) 3 out of its training rows \(--hold-out\)"):
+    with pytest.raises(UserError, match=r"left class\(es\) 3 out of its training rows \(hold_out\)"):
         autoencoders.classify(held.dir, n_labels=50, **FAST)
     # other data, split as the run's: labelled, its test rows scored alike; unlabelled, still split
     x, y = load_digits(return_X_y=True)

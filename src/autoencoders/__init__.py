@@ -6,31 +6,37 @@ import os
 # down many times over; it takes effect only before the thread pool starts (see threads.py).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from . import kinds
-from .api import (
-    anomaly_scores_against_pca,
-    encode,
-    evaluate_run,
-    interpolate,
-    load,
-    predict,
-    reconstruct,
-    sample,
-    score,
-)
-from .classifiers import classify
+from . import api, classifiers, clusters, deploy, kinds, run
 from .classify.few_labels import ClassifierResult
 from .classify.heads import EncoderClassifier
 from .clustering.methods import ClusterResult
 from .clustering.model import Clusterer
-from .clusters import cluster
-from .config import Config, DataConfig, ModelConfig, PretrainConfig, TrainConfig
+from .config import Config, DataConfig, ModelConfig, PretrainConfig, TrainConfig, in_python_names
 from .data.datasets import Dataset, load_dataset
-from .deploy import export
 from .errors import UserError
-from .figures.run_figures import visualize
+from .figures import run_figures
 from .models import VAE, AdversarialAutoencoder, Autoencoder, ConvAutoencoder, DenseAutoencoder, Output
-from .run import Run, resume, train
+from .run import Run
+
+# the Python face: errors name options as these functions take them (``epochs``), not as the CLI's
+# flags (``--epochs``), which the commands, calling the same functions unwrapped, keep
+python_names = in_python_names()
+anomaly_scores_against_pca = python_names(api.anomaly_scores_against_pca)
+encode = python_names(api.encode)
+evaluate_run = python_names(api.evaluate_run)
+interpolate = python_names(api.interpolate)
+load = python_names(api.load)
+predict = python_names(api.predict)
+reconstruct = python_names(api.reconstruct)
+sample = python_names(api.sample)
+score = python_names(api.score)
+classify = python_names(classifiers.classify)
+cluster = python_names(clusters.cluster)
+export = in_python_names({"format": "fmt"})(deploy.export)
+visualize = python_names(run_figures.visualize)
+resume = python_names(run.resume)
+train = python_names(run.train)
+del python_names
 
 __all__ = [
     "VAE",

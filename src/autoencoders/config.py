@@ -7,16 +7,22 @@ run is fully described by ``config.json`` in its run directory.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import json
 import math
+import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from . import kinds
 from .errors import UserError
 from .options import (
+    ClassifyOptions,
+    ClusterOptions,
     DataConfig,
     ModelConfig,
     PretrainConfig,
@@ -287,6 +293,45 @@ def _section_name(klass: type) -> str:
 def option_names() -> list[str]:
     """Every option a config takes by its flat name: each section's fields, and ``out``."""
     return [f.name for klass in all_sections().values() for f in dataclasses.fields(klass)] + ["out"]
+
+
+Fn = TypeVar("Fn", bound=Callable[..., Any])
+# a command the user could run, quoted in a message: its flags stay flags
+_COMMAND = re.compile(r"(autoencoders [a-z][a-z-]*(?: [^;:'`)]*)?)")
+
+
+def in_python_names(renamed: dict[str, str] | None = None) -> Callable[[Fn], Fn]:
+    """A decorator: the function's UserErrors name options as Python takes them (``epochs``,
+    ``label_column``, ``n``) where they name the CLI's flags (``--epochs``, ``--label-column``,
+    ``-n``), and ``renamed`` options by their names there (``{"k": "n_clusters"}``); commands the
+    message suggests running keep their flags."""
+    renamed = renamed or {}
+
+    def decorate(fn: Fn) -> Fn:
+        names = [*option_names(), *inspect.signature(fn).parameters, *renamed]
+        names += [f.name for klass in (ClassifyOptions, ClusterOptions) for f in dataclasses.fields(klass)]
+        alternatives = "|".join(sorted({re.escape(flag(n)) for n in names}, key=len, reverse=True))
+        as_flag = re.compile(rf"(?<![\w'-])(?:--({alternatives})|-(n))(?![\w-])")  # not a quoted value
+
+        def parameter(match: re.Match) -> str:
+            name = (match.group(1) or match.group(2)).replace("-", "_")
+            return renamed.get(name, name)
+
+        def in_python(message: str) -> str:
+            parts = _COMMAND.split(message)  # text, command, text, ...: commands as they are
+            return "".join(part if i % 2 else as_flag.sub(parameter, part) for i, part in enumerate(parts))
+
+        @functools.wraps(fn)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except UserError as e:
+                e.args = (in_python(str(e)),)
+                raise
+
+        return cast(Fn, wrapped)
+
+    return decorate
 
 
 def field_section(name: str) -> str | None:

@@ -10,12 +10,9 @@ safetensors, settings as JSON) that ``load(path)`` and ``autoencoders.load`` rea
 from __future__ import annotations
 
 import copy
-import dataclasses
-import functools
 import inspect
 import math
 import numbers
-import re
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -39,13 +36,13 @@ from .classify.few_labels import default_epochs
 from .classify.heads import EncoderClassifier, fit_head, make_classifier
 from .clustering.methods import Clustering, find_clusters
 from .clustering.model import Clusterer
-from .config import Config, option_names
+from .config import Config, in_python_names
 from .data.datasets import IN_MEMORY, apply_scaler, dataset_from_arrays
 from .errors import UserError, says_once
 from .eval.metrics import encode_all, reconstruct_all
 from .io import rundir
 from .io.checkpoint import replace_dir, write_json
-from .options import ClusterOptions, flag, split_options
+from .options import ClusterOptions, split_options
 from .run import build_model, train_stages
 from .runtime.device import own_rng, resolve_device
 from .runtime.threads import choose_threads, thread_count
@@ -120,24 +117,9 @@ Fit = TypeVar("Fit", bound=Callable[..., Any])
 
 def _in_python_names(fit: Fit) -> Fit:
     """``fit`` whose UserErrors name options as an estimator takes them (``activation``, a key of
-    ``options``, ``n_clusters``), not as the CLI's flags (``--activation``, ``--k``)."""
-    names = [*option_names(), *(f.name for f in dataclasses.fields(ClusterOptions))]
-    flags = "|".join(sorted({re.escape(flag(n)) for n in names}, key=len, reverse=True))
-    as_flag = re.compile(rf"(?<![\w'-])--({flags})(?![\w-])")  # a flag, not a quoted value
-
-    def parameter(match: re.Match) -> str:
-        return PARAMETER_OF.get(match.group(1), match.group(1).replace("-", "_"))
-
-    @functools.wraps(fit)
-    @says_once
-    def wrapped(self: _Autoencoder, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return fit(self, *args, **kwargs)
-        except UserError as e:
-            e.args = (as_flag.sub(parameter, str(e)),)
-            raise
-
-    return cast(Fit, wrapped)
+    ``options``, ``n_clusters``), not as the CLI's flags (``--activation``, ``--k``), and which
+    tells each note once."""
+    return cast(Fit, in_python_names(PARAMETER_OF)(says_once(fit)))
 
 
 def _documented(cls: type) -> type:

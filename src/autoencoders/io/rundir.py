@@ -240,7 +240,7 @@ def read_manifest(run_dir: str | Path) -> dict[str, Any]:
             inside = sorted(p for p in run_dir.iterdir() if (p / MANIFEST).is_file())
         except OSError:  # not a folder, or one that cannot be listed: no runs to point to
             inside = []
-        fix = "pass the --out of a training run"
+        fix = "give the directory a training run wrote (train's --out)"
         if inside:  # the folder of runs (runs/) rather than one of them
             fix = f"the runs in it are {', '.join(map(str, inside[:4]))}{', …' * (len(inside) > 4)}"
         what = f"is not a run directory (no {MANIFEST})" if run_dir.exists() else "does not exist"
