@@ -262,9 +262,7 @@ def test_labels_of_the_wrong_length_unlabelled_rows_and_collapsed_codes_are_refu
         autoencoders.cluster(run, data=x, labels=np.stack([y, y], 1), out=tmp_path / "a")
     with pytest.raises(UserError, match=r"unknown option 'gama' \(did you mean 'gamma'\?\)"):
         autoencoders.cluster(run, method="idec", gama=3.0, out=tmp_path / "a")
-    with pytest.raises(
-        UserError, match="no labels to count the classes of; give the number of clusters, k"
-    ):
+    with pytest.raises(UserError, match="no labels to count the classes of; give the number of clusters, k"):
         autoencoders.cluster(run, data=x, out=tmp_path / "b")
     opened = open_run(run)
     with torch.no_grad():
