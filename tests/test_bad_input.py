@@ -176,6 +176,14 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "autoencoders: error: t.csv line 3, column 1 ('b') holds 'x', not a number; only numbers are allowed "
      "(a header is allowed on the first line): drop the column, leave it out by naming the feature columns with --columns, or code it as numbers (a column of classes: "
      "train with --label-column b)"),
+    ("a mistyped option that leaves a required one missing", None, "score run --data digits --output s.csv",
+     "autoencoders score: error: unrecognized arguments: --output (did you mean '--out'?); see autoencoders score --help"),
+    ("an option abbreviated", None, "train --los mse",
+     "autoencoders train: error: unrecognized arguments: --los mse (did you mean '--loss'?); see autoencoders train --help"),
+    ("another tool's name for the code size", None, "train --code-size 8",
+     "autoencoders train: error: unrecognized arguments: --code-size 8 (the code size is the last width of --layers, e.g. --layers 64,32,8); see autoencoders train --help"),
+    ("a CSV's label column given as --labels", _write("t.csv", "a,b,y\n" + "0.1,0.2,1\n" * 40), "train --data csv:t.csv --labels y",
+     "autoencoders: error: --labels applies to npy: data, not csv:t.csv; a CSV's labels are a column of it: give --label-column y"),
     ("an option of another command", None, "train --n-labels 3",
      "autoencoders train: error: unrecognized arguments: --n-labels 3 (an option of 'autoencoders classify', "
      "not of this command); see autoencoders train --help"),

@@ -37,9 +37,27 @@ from .reproduce import EXPERIMENTS
 from .runtime.distributed import teardown
 from .trained import SPLITS
 
+# options other tools spell so, that this one spells (or does) otherwise
+OTHER_NAMES = {
+    "--code-size": "the code size is the last width of --layers, e.g. --layers 64,32,8",
+    "--latent-dim": "the code size is the last width of --layers, e.g. --layers 64,32,8",
+    "--hidden": "--layers gives every width, the input's first and the code's last",
+    "--denoising": "a denoising autoencoder is --corruption gaussian or masking, with --noise",
+    "--output": "did you mean '--out'?",
+    "--learning-rate": "did you mean '--lr'?",
+    "--dataset": "did you mean '--data'?",
+    "--label": "labels are --label-column for csv: data, --labels FILE.npy for npy: data",
+    "--gpu": "a GPU is --device cuda",
+    "--cuda": "a GPU is --device cuda",
+}
+
 
 class _Parser(argparse.ArgumentParser):
-    """Usage errors in one line (not the whole usage), with the nearest name for a mistyped choice."""
+    """Usage errors in one line (not the whole usage), with the nearest name for a mistyped choice.
+    Options are taken whole: an abbreviation would let --output mean --output-activation."""
+
+    def __init__(self, *args: typing.Any, **kwargs: typing.Any) -> None:
+        super().__init__(*args, **{"allow_abbrev": False, **kwargs})
 
     def error(self, message: str) -> NoReturn:
         typo = re.search(r"invalid choice: '?([^' ]+?)'? \(choose from (.+)\)", message)
@@ -51,6 +69,9 @@ class _Parser(argparse.ArgumentParser):
         elif message.endswith("required: COMMAND"):  # the program alone: name what it does
             commands = next(a.choices for a in self._actions if isinstance(a, argparse._SubParsersAction))
             message = f"give a command: {', '.join(commands)}"
+        elif message.startswith("the following arguments are required") and self._stray():
+            # a mistyped option (--output for --out) is why the required one is missing: name it
+            message = f"unrecognized arguments: {self._stray()}{self._whose(self._stray())}"
         self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
 
     def _whose(self, option: str) -> str:
@@ -62,7 +83,19 @@ class _Parser(argparse.ArgumentParser):
         if owners:
             where = "not of this command" if root is not None else "put it after the command"
             return f" (an option of {' and '.join(owners)}, {where})"
+        if option in OTHER_NAMES:
+            return f" ({OTHER_NAMES[option]})"
         return closest(option, _option_names(self))
+
+    def _stray(self) -> str | None:
+        """The first option of the command line (``words``, set by ``run``) that neither this
+        command's parser nor the top level takes."""
+        known = _own_options(self) + _own_options(getattr(self, "root", self))
+        for word in getattr(self, "words", []):
+            option = word.split("=")[0]
+            if option.startswith("--") and option not in known:
+                return option
+        return None
 
 
 def _option_names(parser: argparse.ArgumentParser) -> list[str]:
@@ -489,9 +522,13 @@ def build_parser() -> argparse.ArgumentParser:
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
     parser = build_parser()
+    words = sys.argv[1:] if argv is None else argv
+    for command in next(
+        a for a in parser._actions if isinstance(a, argparse._SubParsersAction)
+    ).choices.values():
+        command.words = words  # a required option missing: a mistyped one may be why
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # refused where it was given: before the command, or by the command's own parser
-        words = sys.argv[1:] if argv is None else argv
         before = words[: words.index(args.command)] if args.command in words else []
         where = parser if any(w in before for w in unknown) else _command(parser, args.command)
         where.error(f"unrecognized arguments: {' '.join(unknown)}")

@@ -331,7 +331,11 @@ def check_data_options(cfg: DataConfig) -> None:
     for name, applies in OWN_OPTIONS.items():
         value = getattr(cfg, name)
         if value is not None and value is not False and kind != applies:  # 0 is a label column's index
-            raise UserError(f"--{flag(name)} applies to {applies}: data, not {cfg.data}; leave it out")
+            fix = "leave it out"
+            if name == "labels" and kind == "csv":  # a column of the file, most likely
+                column = str(value) if not Path(str(value)).suffix else "NAME"  # a name given as a file
+                fix = f"a CSV's labels are a column of it: give --label-column {column}"
+            raise UserError(f"--{flag(name)} applies to {applies}: data, not {cfg.data}; {fix}")
     if cfg.grayscale and cfg.rgb:
         raise UserError("--grayscale asks for one channel and --rgb for three; give one of them")
 
