@@ -213,3 +213,10 @@ def test_dead_units_are_those_constant_over_the_rows():
     codes[:, 3] = 7.5  # a saturated one
     codes[0, 0] = codes[1, 0] = 0.0  # zero on some rows only: alive, as k-sparse codes are
     assert dead_units(codes) == 2
+
+
+def test_majority_class_accuracy_is_what_guessing_the_commonest_training_class_scores(digits_run):
+    from autoencoders.eval.metrics import majority_class_accuracy
+
+    assert majority_class_accuracy(torch.tensor([0, 1, 1, 2]), torch.tensor([1, 1, 1, 0, 2])) == 0.6
+    assert 0.05 < digits_run.metrics["majority_class_accuracy"] < 0.15  # ten nearly even classes

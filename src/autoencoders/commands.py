@@ -165,7 +165,7 @@ def _train(args: argparse.Namespace) -> None:
 
 def _probe(m: dict, row: str) -> str:
     """The summary's linear probe accuracy, beside PCA's and the raw rows' (an image's pixels) where
-    they were measured."""
+    they were measured, and that of always guessing the commonest class where it is high."""
     if "linear_probe_accuracy" not in m:
         return ""
     text = f", linear probe {m['linear_probe_accuracy']:.3f}"
@@ -174,6 +174,8 @@ def _probe(m: dict, row: str) -> str:
             f" ({pca_name(m)}: {m['pca_linear_probe_accuracy']:.3f}, "
             f"{'pixels' if row == 'image' else 'raw features'}: {m['pixels_linear_probe_accuracy']:.3f})"
         )
+    if m.get("majority_class_accuracy", 0) >= 0.5:  # imbalanced classes: an accuracy to beat, said
+        text += f", always the commonest class: {m['majority_class_accuracy']:.3f}"
     return text
 
 

@@ -347,6 +347,7 @@ def evaluate(
     if probe is not None:
         z_train = encode_all(model, probe[0].to(device))
         own |= code_scores(z_train, probe[1].to(device), z_test, y_test.to(device))
+        own["majority_class_accuracy"] = majority_class_accuracy(probe[1], y_test)
     if callable(data_baselines):
         base = data_baselines()
     else:
@@ -357,6 +358,13 @@ def evaluate(
     first = ("test_mse", "test_sse_per_image", "test_psnr", "pca_sse_per_image", "pca_psnr")
     merged = own | base
     return {name: merged[name] for name in first if name in merged} | {"code_size": k} | merged
+
+
+def majority_class_accuracy(y_train: torch.Tensor, y_test: torch.Tensor) -> float:
+    """The test accuracy of always guessing the commonest class of ``y_train``: what an accuracy
+    must beat to say anything (on imbalanced classes, much more than 1 / classes)."""
+    commonest = torch.mode(y_train.cpu()).values
+    return float((y_test.cpu() == commonest).double().mean())
 
 
 def dead_units(codes: torch.Tensor) -> int:

@@ -235,7 +235,13 @@ def _comparison(metrics: dict, raw: str, item: str) -> str:
         rows.append(
             (f"test NLL, nats per {item} (importance-sampled{sample})", metrics["test_nll"], None, None)
         )
-    return _table(["", "this model", code, raw], rows)
+    table = _table(["", "this model", code, raw], rows)
+    if "majority_class_accuracy" in metrics:  # the accuracy to beat: above 1/classes if imbalanced
+        table += (
+            f"<p>Always guessing the commonest training class is right for "
+            f"{metrics['majority_class_accuracy']:.4g} of the test {item}s.</p>"
+        )
+    return table
 
 
 def _settings(cfg: Config) -> list[str]:
