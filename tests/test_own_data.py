@@ -145,6 +145,28 @@ def test_a_value_beyond_the_training_range_scores_as_far_out_as_it_is(frame_run,
     assert (scored[5:] > base.max()).all()  # 6 ranges out: above every ordinary row (BCE ~ 16-28 nats)
 
 
+def test_scoring_the_rows_a_run_trained_on_says_so_however_they_are_given(frame_run, frame, tmp_path):
+    import shutil
+
+    def includes_training_rows(data, split="all", labels=None):
+        return autoencoders.anomaly_scores_against_pca(frame_run.dir, data, 3, split, labels=labels)[
+            "training_rows"
+        ]
+
+    with pytest.warns(DataWarning):  # class 3 trained on: said, too
+        assert includes_training_rows(frame[0], labels=frame[1])  # the very frame
+        assert includes_training_rows(frame[0][frame[0].columns[::-1]], labels=frame[1])  # by name
+        assert not includes_training_rows(frame[0].iloc[:-1], labels=frame[1].iloc[:-1])  # other rows
+    spec = frame_run.config.data.data  # where train kept the frame: a copy of it is the same rows
+    shutil.copy(spec.partition(":")[2], tmp_path / "copy.npy")
+    shutil.copy(frame_run.config.data.labels, tmp_path / "labels.npy")
+    with pytest.warns(DataWarning):
+        assert includes_training_rows(f"npy:{tmp_path / 'copy.npy'}", labels=str(tmp_path / "labels.npy"))
+        assert not includes_training_rows(
+            f"npy:{tmp_path / 'copy.npy'}", "test", str(tmp_path / "labels.npy")
+        )
+
+
 def test_rows_in_memory_with_nan_are_refused_by_every_function(frame_run, frame):
     rows = frame[0].head(10).to_numpy().copy()
     rows[2, 5] = np.nan

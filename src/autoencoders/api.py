@@ -14,14 +14,17 @@ from . import kinds
 from .classify.heads import EncoderClassifier, build_classifier
 from .classify.ladder import Ladder
 from .clustering.model import Clusterer
-from .config import Config
+from .config import Config, DataConfig
 from .data.classes import shown
-from .data.datasets import IN_MEMORY, display_shape, for_data, load_dataset, same_data
+from .data.datasets import IN_MEMORY, display_shape, for_data, load_dataset, parse_spec, same_data
+from .data.memory import rows_in_memory
+from .data.sources import cache_dir
 from .errors import DataWarning, UserError
 from .eval.likelihood import importance_sampled_nll
 from .eval.metrics import encode_all, evaluate, in_batches, reconstruct_all
 from .eval.probes import PCA
 from .io import rundir
+from .io.checkpoint import arrays_sha256, file_sha256
 from .models import Autoencoder
 from .options import IW_SAMPLES
 from .runtime.device import gpu_math, resolve_device
@@ -244,9 +247,10 @@ def anomaly_scores_against_pca(
     on the run's own training split; of the rows unclipped, as far out as they are), over the rows
     ``score`` scores, as ``score`` takes them (all
     by default; ``split="test"``: the rows training never saw; ``training_rows`` says whether the
-    rows include those the model trained on, as far as a spec tells: the run's own data, all or
-    train rows). ``data``, ``labels``, ``device`` and ``quiet`` as for ``score``;
-    ``scored``: ``score``'s result for the same rows, when already computed."""
+    rows include those the model trained on: all or the train rows of the run's own data, given by
+    its spec, as a copy of its file, or as the same rows in memory). ``data``, ``labels``,
+    ``device`` and ``quiet`` as for ``score``; ``scored``: ``score``'s result for the same rows,
+    when already computed."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     scores, y = (
@@ -305,10 +309,32 @@ def anomaly_scores_against_pca(
         "pca_average_precision": float(average_precision_score(positive, pca_scores)),
         "anomalies": int(positive.sum()),
         "rows": len(positive),
-        "training_rows": isinstance(data, str)
-        and split in ("all", "train")
-        and same_data(data, run.cfg.data.data),
+        "training_rows": split in ("all", "train") and _holds_training_data(data, run.cfg.data),
     }
+
+
+def _holds_training_data(data: Data, trained: DataConfig) -> bool:
+    """Whether ``data`` (a spec, or rows in memory) is the data a run read ``trained`` from: the same
+    spec, a copy of its file under another name, or the same rows in memory."""
+    own = trained.data
+    kind, path = parse_spec(own) if own != IN_MEMORY else (None, None)
+    if isinstance(data, str):
+        if same_data(data, own):
+            return True
+        other_kind, other = parse_spec(data)
+        return (
+            path is not None
+            and other is not None
+            and other_kind == kind
+            and Path(path).is_file()
+            and Path(other).is_file()
+            and Path(path).stat().st_size == Path(other).stat().st_size
+            and file_sha256(path) == file_sha256(other)
+        )
+    if path is None or Path(path).parent != cache_dir() / "arrays":  # not rows given in memory
+        return False
+    rows = rows_in_memory(data, "the data given in memory", trained.columns)
+    return Path(path).stem == arrays_sha256([rows])  # named by content when it was saved
 
 
 def sample(run_dir: str | Path, n: int = 64, seed: int = 0) -> tuple[np.ndarray, tuple | None]:
