@@ -107,10 +107,19 @@ PUBLISHED = {
         ),
     ],
     "dec-init": [
-        ("k-means accuracy on the codes", "0.82-0.88", lambda m: m.get("kmeans_accuracy")),
-        ("k-means accuracy on pixels", "0.535", lambda m: m.get("pixels_kmeans_accuracy")),
-        ("k-means NMI on the codes", "–", lambda m: m.get("kmeans_nmi")),
-        ("k-means NMI on pixels", "–", lambda m: m.get("pixels_kmeans_nmi")),
+        # the paper's k-means ran on all 70,000 rows; the run's metrics, on its test rows
+        (
+            "k-means accuracy on the codes (published: all rows; this run: test rows)",
+            "0.818",
+            lambda m: m.get("kmeans_accuracy"),
+        ),
+        (
+            "k-means accuracy on pixels (published: all rows; this run: test rows)",
+            "0.535",
+            lambda m: m.get("pixels_kmeans_accuracy"),
+        ),
+        ("k-means NMI on the codes (test rows)", "–", lambda m: m.get("kmeans_nmi")),
+        ("k-means NMI on pixels (test rows)", "–", lambda m: m.get("pixels_kmeans_nmi")),
     ],
     "dec": [
         ("accuracy, DEC (all rows)", "0.843", lambda m: m.get("dec", {}).get("accuracy")),
