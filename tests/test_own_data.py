@@ -381,13 +381,14 @@ def test_class_names_are_recorded_and_number_every_later_file_alike(tmp_path, mo
 
     drawn, scatter = {}, plots.scatter
 
-    def spy(points, labels, path, axes, title, order, names=None):
-        drawn.update(o=order, y=set(labels))
-        scatter(points, labels, path, axes, title, order, names)
+    def spy(points, labels, path, axes, title, order, names=None, legend="label"):
+        drawn.update(o=order, y=set(labels), legend=legend)
+        scatter(points, labels, path, axes, title, order, names, legend)
 
     monkeypatch.setattr(plots, "scatter", spy)
     autoencoders.visualize(reordered.dir, "latent", tmp_path / "latent.png")
-    assert drawn == {"o": ["emu", "cat", "dog"], "y": {"emu", "cat", "dog"}}  # the legend in --classes order
+    assert drawn["o"] == ["emu", "cat", "dog"] and drawn["y"] == {"emu", "cat", "dog"}  # in --classes order
+    assert drawn["legend"] == reordered.config.data.label_column  # the legend named as the column
     with pytest.raises(UserError, match=r"hold classes classes does not name \('emu'\); name every class"):
         autoencoders.train(data=table, classes=["cat", "dog"], out=str(tmp_path / "short"), **settings)
     np.save(tmp_path / "x.npy", x[:100]), np.save(tmp_path / "y.npy", digits.target[keep][:100])

@@ -12,7 +12,7 @@ import torch
 from .clustering.methods import Clustering, ClusterResult, find_clusters
 from .config import option_names
 from .data.classes import item_names, shown
-from .data.datasets import other_data_suffix
+from .data.datasets import label_name, other_data_suffix
 from .errors import UserError, says_once
 from .eval.clustering import cluster_scores, kmeans_baselines
 from .eval.probes import PCA
@@ -195,5 +195,13 @@ def _figures(
     title = f"{len(keep)} of {len(x)} rows: {result.summary['method']}, k = {result.clusterer.k}"
     labels = None if y is None else y[keep]
     plots.cluster_map(
-        points, result.labels[keep], labels, out / rundir.CLUSTER_MAP, axes, title, classes, names
+        points,
+        result.labels[keep],
+        labels,
+        out / rundir.CLUSTER_MAP,
+        axes,
+        title,
+        classes,
+        names,
+        label_name(run.cfg.data),
     )

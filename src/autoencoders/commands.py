@@ -200,8 +200,10 @@ def _reconstruct(args: argparse.Namespace) -> None:
     n = args.n or 20
     x, recon, shape = api.reconstruct(args.run_dir, args.data, args.split, args.units, args.device)
     if png:  # a table's columns named as the run recorded them
-        columns = Config.load_json(Path(args.run_dir) / rundir.CONFIG).data.columns
-        reconstruction_grid(x[:n], recon[:n], args.out, shape, features=columns)
+        cfg = Config.load_json(Path(args.run_dir) / rundir.CONFIG)
+        split = "" if args.split == "all" else f"{args.split} "
+        title = f"the first {min(n, len(x))} {split}images of {args.data} and their reconstructions"
+        reconstruction_grid(x[:n], recon[:n], args.out, shape, title, cfg.data.columns)
     else:
         _save_npy(args.out, recon)
     shown = f"the first {min(n, len(x))} of {len(x)} rows" if png else f"{len(x)} rows"

@@ -479,6 +479,13 @@ def dataset_from_arrays(x: np.ndarray, cfg: DataConfig, y: np.ndarray | None = N
     return split_dataset(raw, dataclasses.replace(cfg, data=ESTIMATOR_ROWS, test_fraction=0.0))
 
 
+def label_name(cfg: DataConfig) -> str:
+    """What a legend calls the rows' labels: the label column's name where a CSV's header gives
+    one, else "label"."""
+    column = cfg.label_column
+    return column if isinstance(column, str) and not column.lstrip("-").isdigit() else "label"
+
+
 def is_table(cfg: DataConfig) -> bool:
     """Whether ``cfg`` reads a table, whose columns are each scaled to [0, 1]: a CSV file, a data
     frame (its columns recorded by name) or a scikit-learn estimator's X."""

@@ -61,11 +61,15 @@ def reconstruction_grid(
     features: list[str] | None = None,
 ) -> None:
     """Originals (top row of each pair) over their reconstructions (bottom row), ten per row;
-    ``features``: a table's column names."""
+    ``features``: a table's column names. A table's rows get a third block, each value's error
+    |reconstruction − original| on the same scale: where a row is reconstructed worst."""
     cols = min(len(originals), 10)
+    table = _as_image(originals[0], image_shape).shape[0] == 1
     groups = []
     for i in range(0, len(originals), cols):
-        groups += [("original", originals[i : i + cols]), ("reconstruction", reconstructions[i : i + cols])]
+        shown, rebuilt = originals[i : i + cols], reconstructions[i : i + cols]
+        groups += [("original", shown), ("reconstruction", rebuilt)]
+        groups += [("|error|", np.abs(np.asarray(rebuilt) - np.asarray(shown)))] if table else []
     labelled_rows(groups, path, image_shape, title, features)
 
 
@@ -258,12 +262,13 @@ def scatter(
     title: str,
     order: list | None = None,
     names: tuple[str, ...] | None = None,
+    legend: str = "label",
 ) -> None:
     """A 2-D scatter of ``points``, coloured by class when ``labels`` are given (in ``order``; class
-    numbers named by ``names``)."""
+    numbers named by ``names``; ``legend``: what the labels are, e.g. a label column's name)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.2, 5.2))
-    _scatter_on(ax, points, labels, "label", order, axes, title, names=names)
+    _scatter_on(ax, points, labels, legend, order, axes, title, names=names)
     _save(fig, path)
 
 
@@ -276,16 +281,17 @@ def cluster_map(
     title: str,
     order: list | None = None,
     names: tuple[str, ...] | None = None,
+    legend: str = "label",
 ) -> None:
     """The same 2-D ``points`` coloured by cluster and, beside, by label (when known; in ``order``;
-    class numbers named by ``names``)."""
+    class numbers named by ``names``; ``legend``: what the labels are, e.g. a label column's name)."""
     plt = _pyplot()
     # clusters in other colours than the labels: cluster 0 is not label 0
     panels = [("cluster", clusters, None, "clusters")]
-    panels += [("label", labels, order, None)] if labels is not None else []
+    panels += [(legend, labels, order, None)] if labels is not None else []
     fig, grid = plt.subplots(1, len(panels), figsize=(6.0 * len(panels), 5.2), squeeze=False)
     for ax, (name, groups, shown_order, palette) in zip(grid[0], panels):
-        legend_names = names if name == "label" else None
+        legend_names = names if palette is None else None
         _scatter_on(ax, points, groups, name, shown_order, axes, f"coloured by {name}", palette, legend_names)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()  # each panel's legend, beside it, clear of the next panel

@@ -18,7 +18,7 @@ from torch import nn
 
 from .. import api
 from ..data.classes import item_names, shown
-from ..data.datasets import parse_spec
+from ..data.datasets import label_name, parse_spec
 from ..errors import UserError
 from ..eval.metrics import encode_all, reconstruct_all
 from ..eval.probes import PCA
@@ -265,7 +265,7 @@ def _latent(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
         axes = ("principal component 1 of the codes", "principal component 2 of the codes")
     labels = None if rows.y is None else rows.y[keep]
     title = f"{len(points)} test codes (code size {codes.shape[1]})"
-    plots.scatter(points, labels, path, axes, title, rows.classes, rows.names)
+    plots.scatter(points, labels, path, axes, title, rows.classes, rows.names, label_name(run.cfg.data))
 
 
 def _traverse(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
