@@ -618,7 +618,8 @@ def _snapshot(out: Path, model: Autoencoder, ds: Dataset, every: int, row: dict)
     x = ds.x_test[:10]
     recon = reconstruct_all(model, x).numpy()
     name = f"{row['stage']}-epoch-{row['epoch']:04d}.png"
-    title = f"{row['stage']}, epoch {row['epoch']}: test {sample_noun(ds.sample_shape)}s over reconstructions"
+    item = sample_noun(ds.sample_shape)
+    title = f"{row['stage']}, epoch {row['epoch']}: test {item}s and their reconstructions"
     plots.reconstruction_grid(x.numpy(), recon, out / rundir.SNAPSHOTS / name, ds.image_shape, title)
 
 
@@ -639,7 +640,7 @@ def _figures(
         recon,
         out / rundir.RECONSTRUCTIONS,
         ds.image_shape,
-        title=f"test {item}s (top) and reconstructions (bottom), code size {model.code_size}",
+        title=f"test {item}s and their reconstructions, code size {model.code_size}",  # each row labelled
         features=features,
     )
     if history:

@@ -137,7 +137,7 @@ def _recon(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
     x = rows.x
     recon = reconstruct_all(run.model, x[:n]).numpy()
     plots.reconstruction_grid(
-        x[:n].numpy(), recon, path, run.display_shape, "test images over reconstructions", run.features
+        x[:n].numpy(), recon, path, run.display_shape, "test images and their reconstructions", run.features
     )
 
 
