@@ -292,3 +292,13 @@ def test_nearest_centre_assigns_rows_as_kmeans_does():
     z = torch.randn(500, 6, generator=torch.Generator().manual_seed(1))
     labels, _, centres = probes.kmeans(z, 4, n_init=2, seed=0)
     assert torch.equal(probes.nearest_centre(z, centres), labels)
+
+
+def test_a_clustering_that_cannot_be_read_says_why(blobs_run, tmp_path):
+    run, x, _ = blobs_run
+    autoencoders.cluster(run, method="kmeans", out=tmp_path / "c", quiet=True)
+    summary = json.loads((tmp_path / "c" / "clusters.json").read_text())
+    summary["autoencoder"]["data"]["shuffle_twice"] = True  # written by another version, say
+    (tmp_path / "c" / "clusters.json").write_text(json.dumps(summary))
+    with pytest.raises(UserError, match=r"unknown key\(s\) 'shuffle_twice' in \[data\].*make it again with"):
+        autoencoders.predict(tmp_path / "c", x[:5])

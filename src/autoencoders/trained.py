@@ -206,6 +206,8 @@ def open_clusterer(path: str | Path, device: str = "cpu") -> tuple[Clusterer, np
         clusterer = Clusterer.from_state(
             kinds.build(cfg.model, cfg.kind_options, shape), tensors, summary["alpha"]
         )
+    except UserError as e:  # a check of the summary or weights that names its own cause
+        raise UserError(f"{path}: {e}; make it again with 'autoencoders cluster'") from None
     except (KeyError, TypeError, ValueError, RuntimeError):
         raise UserError(
             f"{path}: the clustering's summary does not match its weights; "
