@@ -34,8 +34,8 @@ COMPARED = [
         "pixels_linear_probe_accuracy",
     ),
     ("5-NN accuracy", "knn_accuracy", "pca_knn_accuracy", "pixels_knn_accuracy"),
-    ("k-means accuracy", "kmeans_accuracy", "pca_kmeans_accuracy", "pixels_kmeans_accuracy"),
-    ("k-means NMI", "kmeans_nmi", "pca_kmeans_nmi", "pixels_kmeans_nmi"),
+    ("k-means accuracy, test {item}s", "kmeans_accuracy", "pca_kmeans_accuracy", "pixels_kmeans_accuracy"),
+    ("k-means NMI, test {item}s", "kmeans_nmi", "pca_kmeans_nmi", "pixels_kmeans_nmi"),
 ]
 # figures drawn for the report from the trained model, with their captions
 DRAWN = {
@@ -184,7 +184,11 @@ def _clusters(run_dir: Path) -> list[str]:
             ended = "settled" if m.get("converged") else "stopped by --epochs"
             trained = f"{m['updates']} updates, {ended}"
         scores = [m.get(k) for k in names]
-        rows.append([path.name, m["method"], m["k"], m["rows"], *scores, trained, m["seconds"]])
+        bic = None if m.get("gmm_bic") is None else round(m["gmm_bic"])  # whole nats: the digits that tell
+        data = m.get("data", "")  # clusterings of other data or splits sit in the same table
+        data += "" if m.get("split", "all") == "all" else f" ({m['split']} split)"
+        rows.append([path.name, data, m["method"], m["k"], m["rows"], *scores, bic, trained])
+        rows[-1].append(m["seconds"])
         for name, what in (
             (rundir.CLUSTER_MEMBERS, "most confident rows per cluster"),
             (rundir.CLUSTER_MAP, "map"),
@@ -193,6 +197,7 @@ def _clusters(run_dir: Path) -> list[str]:
                 figures.append(_figure(f"{path.name}: {what}.", (path / name).read_bytes()))
     header = [
         "directory",
+        "data",
         "method",
         "k",
         "rows",
@@ -201,13 +206,19 @@ def _clusters(run_dir: Path) -> list[str]:
         "ARI",
         "k-means, raw rows",
         "k-means, PCA",
+        "BIC (GMM)",
         "training (DEC, IDEC)",
     ]
     return [
         "<h2>Clusters</h2>",
         "<p>Accuracy is that of the best one-to-one matching of clusters to classes; NMI and ARI compare "
-        "the partitions; the k-means baselines cluster the same rows. DEC and IDEC train until fewer "
-        "than --tol of the assignments change between checks (settled), or for --epochs.</p>",
+        "the partitions; the k-means baselines cluster the same rows. These are the rows each clustering "
+        "was given (by default all of the run's data; k-means restarts: --n-init, 10 by default), "
+        "where the k-means rows of the table above cluster the test rows alone (4 restarts): the two "
+        "can differ. A GMM's "
+        "BIC (lower is better) compares mixtures of different k on the same rows. DEC and IDEC train "
+        "until fewer than --tol of the assignments change between checks (settled), or for "
+        "--epochs.</p>",
         _table([*header, "seconds"], rows),
         *figures,
     ]
