@@ -314,6 +314,17 @@ def test_clusterer_in_a_pipeline_beats_kmeans_on_the_pixels_and_manifold_is_not_
     np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-6)
     pixels = KMeans(10, n_init=10, random_state=0).fit_predict(x_train)
     assert clustering_accuracy(y_train, labels) > clustering_accuracy(y_train, pixels)
+    from sklearn.mixture import GaussianMixture
+
+    offset, span = est.scaler_  # the mixture's BIC, on the training rows' codes
+    rows = torch.from_numpy(((MinMaxScaler().fit_transform(x_train) - offset) / span).astype(np.float32))
+    with torch.no_grad():
+        codes = est.autoencoder_.encode(rows).double().numpy()
+    mixture = GaussianMixture(10, n_init=10, random_state=0, reg_covar=1e-5).fit(codes)
+    assert est.bic_ == pytest.approx(mixture.bic(codes), rel=0.01)
+    est.save(tmp_path / "gmm")
+    assert AutoencoderClusterer.load(tmp_path / "gmm").bic_ == est.bic_
+    assert not hasattr(est.set_params(method="kmeans").fit(MinMaxScaler().fit_transform(x_train)), "bic_")
     manifold = AutoencoderClusterer(3, method="manifold", **SMALL).fit(x_train[:200])
     assert manifold.predict(x_train[200:260]).shape == (60,)
     with pytest.raises(autoencoders.UserError, match="UMAP embedding, which is not saved"):

@@ -510,7 +510,9 @@ class AutoencoderClusterer(ClusterMixin, _Autoencoder):
     ``cluster_options`` takes the other clustering options of the method by name (``{"n_init": 5}``;
     with ``method="idec"`` also ``{"gamma": 0.5, "tol": 0.01}``; see
     :class:`autoencoders.options.ClusterOptions`). ``labels_`` are the training rows' clusters;
-    ``predict`` assigns new rows (``manifold``: through UMAP's embedding of new points).
+    ``predict`` assigns new rows (``manifold``: through UMAP's embedding of new points). A Gaussian
+    mixture's fit also sets ``bic_``, its Bayesian information criterion on the training codes
+    (lower is better): compare it across ``n_clusters`` to choose the number of clusters.
     """
 
     def __init__(
@@ -567,6 +569,9 @@ class AutoencoderClusterer(ClusterMixin, _Autoencoder):
         with own_rng(resolve_device(self.config_.train.device)):
             result = find_clusters(self.autoencoder_, self._rows(X, validated=True), how, self.config_.train)
         self.clusterer_, self.labels_ = result.clusterer, result.labels.astype(np.int64)
+        self.__dict__.pop("bic_", None)  # of an earlier fit by a mixture
+        if "gmm_bic" in result.details:  # gmm, and manifold with dims: compare it across n_clusters
+            self.bic_ = float(result.details["gmm_bic"])
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -592,10 +597,15 @@ class AutoencoderClusterer(ClusterMixin, _Autoencoder):
         rundir.write_weights(path / rundir.CLUSTERER_WEIGHTS, self.clusterer_.state_dict())
 
     def _fitted_json(self) -> dict[str, Any]:
-        return super()._fitted_json() | {"labels": self.labels_.tolist(), "alpha": self.clusterer_.alpha}
+        bic = {"bic": self.bic_} if hasattr(self, "bic_") else {}
+        return (
+            super()._fitted_json() | {"labels": self.labels_.tolist(), "alpha": self.clusterer_.alpha} | bic
+        )
 
     def _restore(self, path: Path, saved: dict[str, Any]) -> None:
         self.labels_ = np.asarray(saved["labels"], dtype=np.int64)
+        if "bic" in saved:
+            self.bic_ = saved["bic"]
         tensors = rundir.read_weights(path, rundir.CLUSTERER_WEIGHTS, rundir.read_manifest(path))
         self.clusterer_ = Clusterer.from_state(
             copy.deepcopy(self.autoencoder_), tensors, saved["alpha"]
