@@ -108,6 +108,9 @@ def test_every_method_recovers_separated_blobs_and_writes_its_files(blobs_run, m
     assert [int(r["label"]) for r in rows] == y.tolist()
     saved = json.loads((out / "clusters.json").read_text())
     assert saved["method"] == method and saved["settings"]["k"] == 4 and saved["seconds"] > 0
+    assert ("gamma" in saved["settings"]) == (method == "idec")  # only the options the method uses
+    assert ("tol" in saved["settings"]) == (method in ("dec", "idec"))
+    assert ("dims" in saved["settings"]) == (method == "manifold")
     assert (out / "clusters.png").stat().st_size > 0 and (out / "cluster-map.png").stat().st_size > 0
     if method in ("dec", "idec"):  # 240 rows are one batch: the target is refreshed every update
         assert saved["target_refresh_interval"] == 1

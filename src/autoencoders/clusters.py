@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +109,7 @@ def cluster(
         quiet = cfg.train.quiet
         summary |= kmeans_baselines(rows, y, how.k, code_size, how.seed, how.n_init, device, quiet)
     summary |= {
-        "settings": dataclasses.asdict(how),
+        "settings": how.used(),
         **result.details,
         "run_dir": str(Path(run_dir).resolve()),
         "kind": run.manifest["kind"],

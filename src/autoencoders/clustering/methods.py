@@ -51,6 +51,14 @@ class Clustering(ClusterOptions):
                 f"{self.method} trains nothing: give --method dec or idec, or leave them out"
             )
 
+    def used(self) -> dict[str, Any]:
+        """The options its method uses, by name: those a record of the clustering shows."""
+        names = ["method", "k", "seed", "n_init"]
+        names += list(DEC_OPTIONS) if self.method in ("dec", "idec") else []
+        names += ["gamma"] if self.method == "idec" else []
+        names += ["dims", "neighbors"] if self.method == "manifold" else []
+        return {name: getattr(self, name) for name in names}
+
     def name(self) -> str:
         """The default output directory's name."""
         return f"cluster-{self.method}-{self.k}"
