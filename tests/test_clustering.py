@@ -305,3 +305,12 @@ def test_a_clustering_that_cannot_be_read_says_why(blobs_run, tmp_path):
     (tmp_path / "c" / "clusters.json").write_text(json.dumps(summary))
     with pytest.raises(UserError, match=r"unknown key\(s\) 'shuffle_twice' in \[data\].*make it again with"):
         autoencoders.predict(tmp_path / "c", x[:5])
+
+
+def test_an_update_interval_longer_than_the_training_is_warned_of(blobs_run, tmp_path):
+    from autoencoders.errors import SettingWarning
+
+    run, _, _ = blobs_run  # 240 rows: one batch of 256, one update an epoch
+    said = "--update-interval 50 is as long as the 50 updates of --epochs 50"
+    with pytest.warns(SettingWarning, match=said):
+        autoencoders.cluster(run, method="dec", epochs=50, update_interval=50, out=tmp_path / "d", quiet=True)

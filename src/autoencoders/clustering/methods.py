@@ -8,6 +8,7 @@ import copy
 import dataclasses
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import UserError
+from ..errors import SettingWarning, UserError
 from ..eval.clustering import gaussian_mixture
 from ..eval.metrics import encode_all
 from ..eval.probes import kmeans
@@ -153,6 +154,14 @@ def _fine_tune(
     per_epoch = math.ceil(len(x) / cfg.batch_size)
     # few rows make short epochs: the target is refreshed at least once per epoch
     refresh = min(how.update_interval, per_epoch)
+    if moved(how, ["update_interval"]) and how.update_interval >= how.epochs * per_epoch:
+        warnings.warn(
+            f"--update-interval {how.update_interval} is as long as the {how.epochs * per_epoch} updates "
+            f"of --epochs {how.epochs} over {len(x)} rows: the assignments are never checked for settling, "
+            "and --epochs ends the training; give a smaller --update-interval",
+            SettingWarning,
+            stacklevel=2,
+        )
     step = DECStep(losses, x, cfg, how.epochs * per_epoch, refresh, how.update_interval, how.tol)
     rows = torch.arange(len(x), device=x.device)
     history = fit(step, (x, rows), (x[:0], rows[:0]), cfg, cfg.epochs, stage=how.method)
