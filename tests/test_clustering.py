@@ -198,7 +198,7 @@ def test_dec_moves_the_encoder_and_centres_and_idec_keeps_reconstructing(blobs_r
     opened = open_run(run)
     rows = torch.from_numpy((x - opened.scaler[0]) / opened.scaler[1]).float()
     before = {k: v.clone() for k, v in opened.model.state_dict().items()}
-    how = Clustering(method="idec", k=4, seed=0, update_interval=3, tol=0.0, epochs=3)
+    how = Clustering(method="idec", k=4, seed=0, update_interval=2, tol=0.0, epochs=3)
     result = find_clusters(opened.model, rows, how, opened.cfg.train)
     after = result.clusterer.autoencoder.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("encoder"))

@@ -196,13 +196,18 @@ def test_legends_name_fashion_mnist_items_beside_their_class_numbers(monkeypatch
     monkeypatch.setattr(plots, "_save", lambda fig, path: legends.append(fig) or save(fig, path))
     points, labels = np.random.default_rng(0).normal(size=(30, 2)), np.arange(30) % 3
     plots.scatter(points, labels, tmp_path / "s.png", ("a", "b"), "t", names=names)
-    plots.cluster_map(points, labels, labels, tmp_path / "c.png", ("a", "b"), "t", names=names)
+    clusters = (labels + 1) % 3  # cluster 1 holds class 0's rows, and so on
+    plots.cluster_map(points, clusters, labels, tmp_path / "c.png", ("a", "b"), "t", names=names)
     texts = [[t.get_text() for t in ax.get_legend().get_texts()] for fig in legends for ax in fig.axes]
     assert texts == [
         ["0 T-shirt/top", "1 Trouser", "2 Pullover"],
-        ["0", "1", "2"],
+        ["0 → 2", "1 → 0", "2 → 1"],  # each cluster beside the class it is matched to
         ["0 T-shirt/top", "1 Trouser", "2 Pullover"],
     ]
+    by_cluster, by_label = (
+        [tuple(h.get_facecolor()[0]) for h in ax.get_legend().legend_handles] for ax in legends[1].axes
+    )
+    assert by_cluster == [by_label[2], by_label[0], by_label[1]]  # in its matched class's colour
 
 
 @pytest.mark.parametrize("k", [3, 15, 20])

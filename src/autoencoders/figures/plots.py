@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import textwrap
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..eval.metrics import pca_name
+from ..eval.metrics import best_matching, pca_name
 from ..io.checkpoint import atomic_write
 
 if TYPE_CHECKING:
@@ -215,12 +216,13 @@ def _scatter_on(
     title: str,
     palette: str | None = None,
     names: tuple[str, ...] | None = None,
+    matched: dict | None = None,
 ) -> None:
     """``points`` on ``ax`` under ``axes``' names and ``title``, one colour per group (at most 20 in
-    the legend; ``palette`` "clusters": other colours than the labels' tab10 or tab20), the groups in
-    ``order`` (class names in the order of their numbers) or sorted; class numbers in the legend
-    followed by their ``names`` where given."""
-    plt = _pyplot()
+    the legend; ``palette`` "clusters": other colours than the labels' tab10 or tab20, or a
+    dict of colours by group), the groups in ``order`` (class names in the order of their numbers)
+    or sorted; class numbers in the legend followed by their ``names`` where given; ``matched``:
+    the class each group is matched to, shown beside it."""
     ax.set_xlabel(axes[0])
     ax.set_ylabel(axes[1])
     ax.set_title(title, fontsize=9)
@@ -229,20 +231,13 @@ def _scatter_on(
     else:
         present = np.unique(groups)
         classes = present if order is None else [c for c in order if c in set(present.tolist())]
-        if palette == "clusters" and len(classes) <= 8:  # Set1's clearly distinct hues, its yellow left out
-            cmap = plt.get_cmap("Set1")
-            colours = [cmap(j) for j in (0, 1, 2, 3, 4, 6, 7, 8)]
-        elif palette == "clusters":  # more: Kelly's colours of maximum contrast, the most distinct first
-            colours = list(KELLY)
-        else:
-            cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
-            colours = [cmap(j) for j in range(cmap.N)]
-        for i, c in enumerate(classes[:20]):
+        colours = palette if isinstance(palette, dict) else _colours(list(classes), palette)
+        for c in classes[:20]:
             keep = groups == c
-            colour = colours[i % len(colours)]
             named = names is not None and isinstance(c, int | np.integer) and 0 <= c < len(names)
             label = f"{c} {names[c]}" if named else str(c)
-            ax.scatter(points[keep, 0], points[keep, 1], s=6, alpha=0.7, color=colour, label=label)
+            label += f" → {matched[c]}" if matched is not None and c in matched else ""
+            ax.scatter(points[keep, 0], points[keep, 1], s=6, alpha=0.7, color=colours[c], label=label)
         ax.legend(  # beside the points, never over them
             title=legend,
             fontsize=7,
@@ -252,6 +247,33 @@ def _scatter_on(
             ncol=2 if len(classes) > 10 else 1,
         )
     ax.grid(alpha=0.3)
+
+
+def _colours(groups: list, palette: str | None = None) -> dict:
+    """A colour for each of ``groups``, in their order: tab10 or tab20, or with ``palette``
+    "clusters" others (Set1's clearly distinct hues, its yellow left out; beyond 8, Kelly's colours
+    of maximum contrast, the most distinct first)."""
+    plt = _pyplot()
+    if palette == "clusters" and len(groups) <= 8:
+        cmap = plt.get_cmap("Set1")
+        colours = [cmap(j) for j in (0, 1, 2, 3, 4, 6, 7, 8)]
+    elif palette == "clusters":
+        colours = list(KELLY)
+    else:
+        cmap = plt.get_cmap("tab10" if len(groups) <= 10 else "tab20")
+        colours = [cmap(j) for j in range(cmap.N)]
+    return {g: colours[i % len(colours)] for i, g in enumerate(groups)}
+
+
+def _matched(clusters: np.ndarray, labels: np.ndarray) -> dict:
+    """The class each cluster is matched to by the best one-to-one matching (the one clustering
+    accuracy counts), for the clusters that have one."""
+    found, row = np.unique(clusters, return_inverse=True)
+    classes, col = np.unique(labels, return_inverse=True)
+    counts = np.zeros((len(found), len(classes)))
+    np.add.at(counts, (row, col), 1)
+    pairs = zip(*best_matching(counts))
+    return {found[r].item(): classes[c].item() for r, c in pairs}
 
 
 def scatter(
@@ -286,13 +308,21 @@ def cluster_map(
     """The same 2-D ``points`` coloured by cluster and, beside, by label (when known; in ``order``;
     class numbers named by ``names``; ``legend``: what the labels are, e.g. a label column's name)."""
     plt = _pyplot()
-    # clusters in other colours than the labels: cluster 0 is not label 0
-    panels = [("cluster", clusters, None, "clusters")]
-    panels += [(legend, labels, order, None)] if labels is not None else []
-    fig, grid = plt.subplots(1, len(panels), figsize=(6.0 * len(panels), 5.2), squeeze=False)
-    for ax, (name, groups, shown_order, palette) in zip(grid[0], panels):
-        legend_names = names if palette is None else None
-        _scatter_on(ax, points, groups, name, shown_order, axes, f"coloured by {name}", palette, legend_names)
+    fig, grid = plt.subplots(1, 1 + (labels is not None), figsize=(6.0 * (1 + (labels is not None)), 5.2))
+    grid = np.atleast_1d(grid)
+    found = np.unique(clusters).tolist()
+    if labels is None:  # clusters in other colours than labels would have: cluster 0 is not label 0
+        _scatter_on(grid[0], points, clusters, "cluster", None, axes, "coloured by cluster", "clusters")
+    else:  # a cluster in the colour of the class it is matched to, as accuracy matches them
+        present = np.unique(labels)
+        classes = present.tolist() if order is None else [c for c in order if c in set(present.tolist())]
+        by_class = _colours(classes)
+        matched = _matched(clusters, labels)
+        spare = itertools.cycle(KELLY)  # for the clusters no class is matched to (k > classes)
+        colours = {j: by_class[matched[j]] if j in matched else next(spare) for j in found}
+        _scatter_on(grid[0], points, clusters, "cluster → matched class", None, axes,
+                    "coloured by cluster, as its matched class", colours, matched=matched)  # fmt: skip
+        _scatter_on(grid[1], points, labels, legend, order, axes, f"coloured by {legend}", by_class, names)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()  # each panel's legend, beside it, clear of the next panel
     _save(fig, path)
