@@ -290,6 +290,9 @@ def test_fastest_times_each_candidate_at_its_threads(monkeypatch, fp32, bf16, ex
         ({("fp32", 2): 1.0, ("bf16", 2): 0.48, ("fp32", 4): 0.5, ("bf16", 4): 0.3}, ("bf16", 4)),
         # fp32 on four threads is faster than fp32 on two, but not GAIN faster than bf16 on two
         ({("fp32", 2): 1.0, ("bf16", 2): 0.48, ("fp32", 4): 0.5, ("bf16", 4): 0.47}, ("bf16", 2)),
+        # bf16 on four threads 1.2 times faster than on two: GAIN, but more threads must be
+        # MORE_THREADS_GAIN faster (they take the cores the baselines would use)
+        ({("fp32", 2): 1.0, ("bf16", 2): 0.6, ("fp32", 4): 0.95, ("bf16", 4): 0.5}, ("bf16", 2)),
         # nothing GAIN faster than the simplest
         ({("fp32", 2): 1.0, ("bf16", 2): 0.95, ("fp32", 4): 0.95, ("bf16", 4): 0.93}, ("fp32", 2)),
     ],

@@ -367,9 +367,9 @@ def measure_setting(cfg: Config, rows: Rows, model: Autoencoder, device: torch.d
     """The run's precision and intra-op threads. ``--precision auto`` in one process times training
     steps of copies of ``model`` on the first batch of ``rows`` at each precision (``fastest``), on
     a CPU with the threads the product rule gives it (``choose_threads``) and, for ``--threads
-    auto``, on half as many too: more threads are kept only when ``GAIN`` faster, as they take
-    the cores the data's baselines would run on beside training (at bf16 on a 2-core EPYC, one
-    thread trained the fast Fashion-MNIST recipe as fast as two). Half, not one: on many cores
+    auto``, on half as many too: more threads are kept only when ``MORE_THREADS_GAIN`` faster, as
+    they take the cores the data's baselines would run on beside training (at bf16 on a 2-core
+    EPYC, one thread trained the fast Fashion-MNIST recipe as fast as two). Half, not one: on many cores
     a one-thread step of a large network would be slow to time and leave more idle than needed.
     The choice is kept per machine (``remembered``): the same command trains the same model."""
 
@@ -388,7 +388,7 @@ def measure_setting(cfg: Config, rows: Rows, model: Autoencoder, device: torch.d
         if cfg.train.precision != "auto" or not worth_timing(device):
             precision = resolve_precision(cfg.train.precision, device)  # auto: fp32
             return precision, _threads(cfg, model, precision, device)
-        # fewer threads first, then fp32 before bf16: each later one must be GAIN faster than all before
+        # fewer threads first, then fp32 before bf16: each later one must be faster than all before
         candidates = sorted(((p, n) for p in available(device) for n in counts(p)), key=lambda c: c[1])
         batch = tuple(t.to(device) for t in first_batch((rows,), cfg.train.batch_size))
         return fastest(candidates, make_step, batch, device, cfg.train.cuda_graph)
