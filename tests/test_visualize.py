@@ -242,3 +242,13 @@ def test_a_tables_rows_are_drawn_as_a_heatmap_of_examples_by_features(tmp_path, 
     names = ["age", "height", "weight", "income", "score", "rank"]  # a table's own column names
     plots.labelled_rows([("original", first)], tmp_path / "t.png", None, features=names)
     assert [t.get_text() for t in drawn["fig"].axes[0].get_xticklabels()] == names
+
+
+def test_a_denoising_run_s_loss_legend_says_its_training_inputs_were_corrupted(monkeypatch, tmp_path):
+    figures, save = [], plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or save(fig, path))
+    history = [{"stage": "train", "epoch": e, "train_loss": 2.0 / e, "val_loss": 1.5 / e} for e in (1, 2)]
+    plots.loss_curve(history, tmp_path / "a.png", corrupted=True)
+    plots.loss_curve(history, tmp_path / "b.png")
+    legends = [[t.get_text() for t in fig.axes[0].get_legend().get_texts()] for fig in figures]
+    assert legends[0][0] == "train (corrupted inputs)" and legends[1][0] == "train"

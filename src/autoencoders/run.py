@@ -540,7 +540,7 @@ def _train_and_report(
     rundir.write_weights(out / rundir.WEIGHTS, model.state_dict(), (ds.offset, ds.span))
     rundir.write_metrics(out, metrics)
     rundir.write_history(out, history)
-    _figures(out, model, ds, history, metrics, cfg.data.columns)
+    _figures(out, model, ds, history, metrics, cfg.data.columns, cfg.model.corruption != "none")
     rundir.write_manifest(out, model.kind, ds.sample_shape, model.code_size, completed=True)
     (out / rundir.STATE).unlink(missing_ok=True)  # optimizer state is only needed to resume
     _report(out, cfg, model, ds, z_test.cpu(), metrics)
@@ -630,8 +630,10 @@ def _figures(
     history: list[dict],
     metrics: dict,
     features: list[str] | None = None,
+    corrupted: bool = False,
 ) -> None:
-    """The figures training leaves in the run directory; ``features``: a table's column names."""
+    """The figures training leaves in the run directory; ``features``: a table's column names;
+    ``corrupted``: training batches were corrupted (a denoising run)."""
     x = ds.x_test[:20]
     recon = reconstruct_all(model, x).numpy()
     item = sample_noun(ds.sample_shape)
@@ -644,7 +646,9 @@ def _figures(
         features=features,
     )
     if history:
-        plots.loss_curve(history, out / rundir.LOSS, model.loss_label, metrics.get("test_bce_floor"))
+        plots.loss_curve(
+            history, out / rundir.LOSS, model.loss_label, metrics.get("test_bce_floor"), corrupted
+        )
     if "no_pretraining_sse_per_image" in metrics:
         plots.pretraining_comparison(history, metrics, out / rundir.PRETRAINING, item)
     if model.can_sample:

@@ -329,9 +329,15 @@ def cluster_map(
 
 
 def loss_curve(
-    history: list[dict], path: str | Path, loss_name: str = "loss per example", floor: float | None = None
+    history: list[dict],
+    path: str | Path,
+    loss_name: str = "loss per example",
+    floor: float | None = None,
+    corrupted: bool = False,
 ) -> None:
-    """Training and validation loss per epoch, one panel per stage.
+    """Training and validation loss per epoch, one panel per stage; ``corrupted``: training
+    batches were corrupted (a denoising run), its validation rows not, so the training loss runs
+    above the validation loss, and its legend says why.
 
     Other named terms (a KL, a penalty, an adversarial loss) are dashed on their own axis on
     the right: their scale has nothing to do with the reconstruction's. ``floor``: the loss of a
@@ -350,7 +356,8 @@ def loss_curve(
     for ax, stage in zip(axes.flat, stages):
         rows = [h for h in history if h["stage"] == stage]
         epochs = [h["epoch"] for h in rows]
-        lines = ax.plot(epochs, [h["train_loss"] for h in rows], marker=".", label="train")
+        train = "train (corrupted inputs)" if corrupted else "train"
+        lines = ax.plot(epochs, [h["train_loss"] for h in rows], marker=".", label=train)
         if _drawn(validation := [h.get("val_loss", math.nan) for h in rows]):  # none without a val split
             lines += ax.plot(epochs, validation, marker=".", label="validation")
         own = ("loss", "recon")

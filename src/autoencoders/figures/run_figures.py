@@ -113,7 +113,7 @@ def draw(
     """Draw figure ``what`` of an open run into ``path``; ``rows``: the ``FigureRows`` of ``data``
     when the caller already has them (a report draws several figures from one read)."""
     if what == "loss":
-        _loss(run_dir, run.model, path)
+        _loss(run_dir, run, path)
     elif what == "samples":
         rows, shape = api.sample(run_dir, n * 4)
         plots.image_grid(rows, path, shape, f"{n * 4} samples from the prior")
@@ -126,11 +126,12 @@ def draw(
         FIGURES[what](run, rows or test_rows(run, data), path, n, method)
 
 
-def _loss(run_dir: Path, model: nn.Module, path: Path) -> None:
+def _loss(run_dir: Path, run: TrainedRun, path: Path) -> None:
     history = rundir.read_history(run_dir)
     if not history:
         raise UserError(f"{run_dir} trained for 0 epochs: there is no loss curve to draw")
-    plots.loss_curve(history, path, model.loss_label, rundir.read_metrics(run_dir).get("test_bce_floor"))
+    floor = rundir.read_metrics(run_dir).get("test_bce_floor")
+    plots.loss_curve(history, path, run.model.loss_label, floor, run.cfg.model.corruption != "none")
 
 
 def _recon(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
