@@ -221,11 +221,6 @@ def test_a_frame_written_by_pandas_keeps_its_numbered_header_out_of_the_rows(tmp
     np.testing.assert_allclose(x, rows, rtol=1e-6)
     (tmp_path / "s.csv").write_text("0,1,2\n3,4,5\n")  # three columns: the first row may be data
     assert load_csv(tmp_path / "s.csv")[0].shape == (2, 3)
-    (tmp_path / "n.csv").write_text("1001,1002,1003,1004\n0.1,0.2,0.3,0.4\n")  # numbered from 1001
-    x, _, _ = load_csv(tmp_path / "n.csv")
-    assert x.shape == (1, 4) and x[0, 0] == np.float32(0.1)
-    (tmp_path / "d.csv").write_text("1001,1003,1002,1004\n0.1,0.2,0.3,0.4\n")  # not one by one: data
-    assert load_csv(tmp_path / "d.csv")[0].shape == (2, 4)
 
 
 def test_csv_with_header_without_labels(tmp_path):

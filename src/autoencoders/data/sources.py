@@ -411,12 +411,11 @@ def csv_feature_names(path: str | Path, label_column: str | int | None = None) -
 def _is_header(first: list[str], second: str | None, label_column: str | int | None) -> bool:
     """Whether a CSV's ``first`` row (cells) names its columns: a cell of it is not a number, where
     a class name in a label column given by its index counts only if the ``second`` row holds a
-    number there (a header then names the class numbers below it); or it numbers them one by one,
-    0, 1, ... as pandas writes a frame's default column names, or from another start (from four
-    columns on: a row of data could read 0,1,2)."""
+    number there (a header then names the class numbers below it); or it numbers them 0, 1, ...,
+    as pandas writes a frame's default column names (from four columns on: a row of data could
+    read 0,1,2)."""
     width = len(first)
-    cells = [c.strip() for c in first]
-    if width >= 4 and cells[0].isdigit() and cells == [str(int(cells[0]) + j) for j in range(width)]:
+    if width >= 4 and [c.strip() for c in first] == [str(j) for j in range(width)]:
         return True
     by_index = _index(label_column) is not None
     at = int(label_column) % width if by_index and -width <= int(label_column) < width else None
