@@ -311,6 +311,6 @@ def test_an_update_interval_longer_than_the_training_is_warned_of(blobs_run, tmp
     from autoencoders.errors import SettingWarning
 
     run, _, _ = blobs_run  # 240 rows: one batch of 256, one update an epoch
-    said = "--update-interval 50 is as long as the 50 updates of --epochs 50"
+    said = "--update-interval 51 is longer than the 50 updates of --epochs 50"
     with pytest.warns(SettingWarning, match=said):
-        autoencoders.cluster(run, method="dec", epochs=50, update_interval=50, out=tmp_path / "d", quiet=True)
+        autoencoders.cluster(run, method="dec", epochs=50, update_interval=51, out=tmp_path / "d", quiet=True)

@@ -238,16 +238,27 @@ def test_python_errors_name_options_as_python_takes_them_and_the_cli_keeps_its_f
     assert "error: --top-k-start 2 must be at least --top-k 3" in capsys.readouterr().err
 
 
+def test_the_python_functions_are_published_where_pickle_finds_them():
+    import pickle
+
+    for fn in (autoencoders.train, autoencoders.encode, autoencoders.cluster, autoencoders.export):
+        assert pickle.loads(pickle.dumps(fn)) is fn  # a process pool sends them by name
+
+
 def test_a_command_a_python_error_suggests_keeps_its_flags():
     from autoencoders.config import in_python_names
 
     def stopped(epochs: int = 1) -> None:
-        raise UserError("runs/x is an incomplete run; continue it with: autoencoders train --resume runs/x")
+        raise UserError(
+            "runs/x stopped; continue it with: autoencoders train --data csv:t.csv --resume runs/x"
+        )
 
     def too_few(n: int = 1) -> None:
         raise UserError("-n must be at least 1; --epochs too; see 'autoencoders sample --help'")
 
-    with pytest.raises(UserError, match=r"continue it with: autoencoders train --resume runs/x$"):
+    with pytest.raises(
+        UserError, match=r"continue it with: autoencoders train --data csv:t.csv --resume runs/x$"
+    ):
         in_python_names()(stopped)()
     said = r"^n must be at least 1; epochs too; see 'autoencoders sample --help'$"
     with pytest.raises(UserError, match=said):

@@ -297,7 +297,7 @@ def option_names() -> list[str]:
 
 Fn = TypeVar("Fn", bound=Callable[..., Any])
 # a command the user could run, quoted in a message: its flags stay flags
-_COMMAND = re.compile(r"(autoencoders [a-z][a-z-]*(?: [^;:'`)]*)?)")
+_COMMAND = re.compile(r"(autoencoders [a-z][a-z-]*(?:(?!: )[^;'`)])*)")  # to "; ", ": ", a quote or ")"
 
 
 def in_python_names(renamed: dict[str, str] | None = None) -> Callable[[Fn], Fn]:
@@ -329,6 +329,8 @@ def in_python_names(renamed: dict[str, str] | None = None) -> Callable[[Fn], Fn]
                 e.args = (in_python(str(e)),)
                 raise
 
+        # named as where it is published (``autoencoders.train``), so that pickle finds it there
+        wrapped.__module__, wrapped.__qualname__ = "autoencoders", fn.__name__
         return cast(Fn, wrapped)
 
     return decorate

@@ -154,9 +154,9 @@ def _fine_tune(
     per_epoch = math.ceil(len(x) / cfg.batch_size)
     # few rows make short epochs: the target is refreshed at least once per epoch
     refresh = min(how.update_interval, per_epoch)
-    if moved(how, ["update_interval"]) and how.update_interval >= how.epochs * per_epoch:
+    if moved(how, ["update_interval"]) and how.update_interval > how.epochs * per_epoch:
         warnings.warn(
-            f"--update-interval {how.update_interval} is as long as the {how.epochs * per_epoch} updates "
+            f"--update-interval {how.update_interval} is longer than the {how.epochs * per_epoch} updates "
             f"of --epochs {how.epochs} over {len(x)} rows: the assignments are never checked for settling, "
             "and --epochs ends the training; give a smaller --update-interval",
             SettingWarning,
