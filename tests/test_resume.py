@@ -231,6 +231,27 @@ def test_resume_refuses_data_that_changed_since_the_run_started(tmp_path):
         assert autoencoders.resume(out).metrics["epochs_run"] == 3
 
 
+def test_a_table_a_run_began_unscaled_resumes_as_it_began(tmp_path, monkeypatch):
+    """Versions before tables were scaled column by column left a table within [0, 1] as it was:
+    a run they began and this version resumes keeps that scaling, rather than being refused as if
+    its data had changed."""
+    from autoencoders.data import datasets
+
+    rows = np.random.default_rng(0).uniform(0.3, 0.7, (200, 6))
+    (tmp_path / "t.csv").write_text(
+        "a,b,c,d,e,f\n" + "\n".join(",".join(f"{v:.4f}" for v in r) for r in rows)
+    )
+    settings = {"data": f"csv:{tmp_path / 't.csv'}", "layers": [6, 3], "epochs": 3}
+    monkeypatch.setattr(datasets, "is_table", lambda cfg: False)  # as an earlier version read it
+    with ctrl_c_at_batch(5), pytest.raises(KeyboardInterrupt, match="after epoch 1"):
+        autoencoders.train(**settings, **COMMON, out=str(tmp_path / "run"))
+    monkeypatch.undo()
+    resumed = autoencoders.resume(tmp_path / "run")
+    assert resumed.metrics["epochs_run"] == 3
+    offset, span = autoencoders.trained.open_run(resumed.dir).scaler
+    assert not offset.any() and (span == 1).all()  # the scaling it began with
+
+
 def test_resume_refuses_a_finished_run_and_extra_settings(digits_run, tmp_path):
     with pytest.raises(UserError, match="nothing to resume"):
         autoencoders.resume(digits_run.dir)

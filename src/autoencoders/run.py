@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from . import kinds
@@ -26,6 +27,7 @@ from .data.classes import item_names, shown
 from .data.datasets import (
     Dataset,
     check_data_options,
+    is_table,
     load_dataset,
     parse_spec,
     sample_noun,
@@ -243,7 +245,14 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
         _check_out(Path(cfg.out), overwrite)
     ds = load_dataset(cfg.data)  # errors name the files as they were given
     digest = ds.digest()
-    if saved is not None and saved[1].get("marks", {}).get("data_sha256", digest) != digest:
+    kept = digest if saved is None else saved[1].get("marks", {}).get("data_sha256", digest)
+    if kept != digest and is_table(cfg.data):
+        # a table within [0, 1], which versions before tables were scaled column by column left
+        # as it was: it resumes as it began
+        ones = np.ones(ds.n_features, np.float32)
+        as_begun = load_dataset(cfg.data, scaler=(0 * ones, ones))
+        ds, digest = (as_begun, kept) if as_begun.digest() == kept else (ds, digest)
+    if kept != digest:
         raise UserError(
             f"{data_name(cfg.data.data)} has changed since {cfg.out} started training (its rows or their "
             "split differ from those it trained on), so it cannot continue as it began; restore the data "
