@@ -70,8 +70,11 @@ def test_a_frame_s_label_column_gives_the_labels_and_is_no_feature(frame, frame_
     for key in ("test_sse_per_image", "linear_probe_accuracy"):  # the same run as with labels=
         assert run.metrics[key] == frame_run.metrics[key]
     np.testing.assert_array_equal(autoencoders.encode(run.dir, whole), autoencoders.encode(run.dir, frame[0]))
+    by_index = autoencoders.train(data=whole, label_column=-1, layers=[64, 16, 4], epochs=2,
+                                  out=str(tmp_path / "i"), **FAST)  # fmt: skip
+    assert by_index.metrics["test_sse_per_image"] == run.metrics["test_sse_per_image"]  # the same column
     with pytest.raises(
-        UserError, match=r"label_column='digt' is not a column of the data frame \(did you mean"
+        UserError, match=r"label_column='digt' is neither a column of the data frame nor the index of one"
     ):
         autoencoders.train(data=whole, label_column="digt", out=str(tmp_path / "a"), **FAST)
     with pytest.raises(UserError, match="labels and label_column='digit' both give labels; give one of them"):

@@ -203,4 +203,5 @@ def _figures(
         classes,
         names,
         label_name(run.cfg.data),
+        None if y is None else plots.matched_classes(result.labels, y),  # over every row, as accuracy
     )

@@ -156,12 +156,16 @@ def _label_column(frame: Any, column: str | int, labels: Any) -> tuple[Any, Any]
     if labels is not None:
         raise UserError(f"labels and label_column={column!r} both give labels; give one of them")
     names = [str(c).strip() for c in frame.columns]
-    if str(column) not in names:
+    if str(column) in names:  # a name first, as a CSV header's: digits may name a column too
+        at = names.index(str(column))
+    elif str(column).lstrip("-").isdigit() and -len(names) <= int(column) < len(names):
+        at = int(column) % len(names)  # its 0-based index (negative: from the end)
+    else:
         raise UserError(
-            f"label_column={column!r} is not a column of the data frame{closest(str(column), names)}"
+            f"label_column={column!r} is neither a column of the data frame nor the index of one "
+            f"(0 to {len(names) - 1}){closest(str(column), names)}"
         )
-    at = frame.columns[names.index(str(column))]
-    return frame.drop(columns=at), frame[at]
+    return frame.drop(columns=frame.columns[at]), frame.iloc[:, at]
 
 
 def resumed_config(run_dir: str | Path, quiet: bool | None = None, save_every: float | None = None) -> Config:

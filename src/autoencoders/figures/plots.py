@@ -265,7 +265,7 @@ def _colours(groups: list, palette: str | None = None) -> dict:
     return {g: colours[i % len(colours)] for i, g in enumerate(groups)}
 
 
-def _matched(clusters: np.ndarray, labels: np.ndarray) -> dict:
+def matched_classes(clusters: np.ndarray, labels: np.ndarray) -> dict:
     """The class each cluster is matched to by the best one-to-one matching (the one clustering
     accuracy counts), for the clusters that have one."""
     found, row = np.unique(clusters, return_inverse=True)
@@ -304,9 +304,12 @@ def cluster_map(
     order: list | None = None,
     names: tuple[str, ...] | None = None,
     legend: str = "label",
+    matched: dict | None = None,
 ) -> None:
     """The same 2-D ``points`` coloured by cluster and, beside, by label (when known; in ``order``;
-    class numbers named by ``names``; ``legend``: what the labels are, e.g. a label column's name)."""
+    class numbers named by ``names``; ``legend``: what the labels are, e.g. a label column's name).
+    A cluster takes the colour of the class it is ``matched`` to (default: as these points match
+    them; give the matching of every row the points are a sample of)."""
     plt = _pyplot()
     fig, grid = plt.subplots(1, 1 + (labels is not None), figsize=(6.0 * (1 + (labels is not None)), 5.2))
     grid = np.atleast_1d(grid)
@@ -317,7 +320,7 @@ def cluster_map(
         present = np.unique(labels)
         classes = present.tolist() if order is None else [c for c in order if c in set(present.tolist())]
         by_class = _colours(classes)
-        matched = _matched(clusters, labels)
+        matched = matched_classes(clusters, labels) if matched is None else matched
         spare = itertools.cycle(KELLY)  # for the clusters no class is matched to (k > classes)
         colours = {j: by_class[matched[j]] if j in matched else next(spare) for j in found}
         _scatter_on(grid[0], points, clusters, "cluster → matched class", None, axes,
