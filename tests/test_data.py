@@ -103,7 +103,7 @@ def test_image_shape_views_channels_last_arrays_and_must_agree_with_images(tmp_p
     last = np.random.default_rng(2).random((30, 5, 6, 1)).astype(np.float32)
     assert read("last.npy", last, [5, 6]) == (1, 5, 6)  # N×H×W×1 alone reads as 5 channels of 6×1
     assert read("gray.npy", np.zeros((30, 5, 6), np.float32), [5, 6]) == (1, 5, 6)
-    with pytest.raises(UserError, match=r"^--image-shape 6,5 differs from the shape the data's images have"):
+    with pytest.raises(UserError, match=r"^image_shape 6,5 differs from the shape the data's images have"):
         read("gray.npy", np.zeros((30, 5, 6), np.float32), [6, 5])
     with pytest.raises(UserError, match=r"save np\.moveaxis\(x, -1, 1\): N×3×H×W\)$"):  # not a view
         read("colour.npy", np.zeros((30, 5, 6, 3), np.float32), [3, 5, 6])
@@ -391,7 +391,7 @@ def test_held_out_classes_leave_training_and_validation_and_stay_in_the_test_spl
 @pytest.mark.parametrize(
     ("hold_out", "message"),
     [
-        (["12"], r"--hold-out 12: no such class in digits \(classes: 0, 1, 2"),
+        (["12"], r"hold_out 12: no such class in digits \(classes: 0, 1, 2"),
         ([str(c) for c in range(10)], "leaves no class of digits to train on"),
     ],
 )

@@ -125,7 +125,7 @@ def test_non_numeric_or_ragged_csv(tmp_path, row):
 def test_csv_unknown_label_column_and_empty_file(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("a,b\n" + "0.5,0.5\n" * 12)
-    with pytest.raises(UserError, match="--label-column 'y' is not in"):
+    with pytest.raises(UserError, match="label_column 'y' is not in"):
         load_dataset(DataConfig(data=f"csv:{path}", label_column="y"))
     path.write_text("")
     with pytest.raises(UserError, match="empty"):

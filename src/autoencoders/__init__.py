@@ -12,7 +12,8 @@ from .classify.heads import EncoderClassifier
 from .clustering.methods import ClusterResult
 from .clustering.model import Clusterer
 from .config import Config, DataConfig, ModelConfig, PretrainConfig, TrainConfig, in_python_names
-from .data.datasets import Dataset, load_dataset
+from .data import datasets
+from .data.datasets import Dataset
 from .errors import UserError
 from .figures import run_figures
 from .models import VAE, AdversarialAutoencoder, Autoencoder, ConvAutoencoder, DenseAutoencoder, Output
@@ -36,6 +37,7 @@ export = in_python_names({"format": "fmt"})(deploy.export)
 visualize = python_names(run_figures.visualize)
 resume = python_names(run.resume)
 train = python_names(run.train)
+load_dataset = python_names(datasets.load_dataset)
 del python_names
 
 __all__ = [
