@@ -202,8 +202,8 @@ def _reconstruct(args: argparse.Namespace) -> None:
     if png:  # a table's columns named as the run recorded them
         cfg = Config.load_json(Path(args.run_dir) / rundir.CONFIG)
         split = "" if args.split == "all" else f"{args.split} "
-        item = sample_noun(tuple(rundir.read_manifest(args.run_dir)["input_shape"]))
-        title = f"the first {min(n, len(x))} {split}{item}s of {args.data} and their reconstructions"
+        # a table's figure says rows for images, as every figure's title does
+        title = f"the first {min(n, len(x))} {split}images of {args.data} and their reconstructions"
         reconstruction_grid(x[:n], recon[:n], args.out, shape, title, cfg.data.columns)
     else:
         _save_npy(args.out, recon)

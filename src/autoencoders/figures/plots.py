@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..eval.metrics import best_matching, pca_name
+from ..eval.metrics import best_matching, contingency, pca_name
 from ..io.checkpoint import atomic_write
 
 if TYPE_CHECKING:
@@ -53,6 +53,11 @@ def _as_image(row: np.ndarray, shape: tuple[int, ...] | None) -> np.ndarray:
     return row.reshape(1, -1)  # non-image data: one strip per example
 
 
+def _table_rows(rows: np.ndarray, shape: tuple[int, ...] | None) -> bool:
+    """Whether ``rows`` are a table's, drawn as a heatmap: not images of ``shape``."""
+    return _as_image(rows[0], shape).shape[0] == 1
+
+
 def reconstruction_grid(
     originals: np.ndarray,
     reconstructions: np.ndarray,
@@ -65,7 +70,7 @@ def reconstruction_grid(
     ``features``: a table's column names. A table's rows get a third block, each value's error
     |reconstruction − original| on the same scale: where a row is reconstructed worst."""
     cols = min(len(originals), 10)
-    table = _as_image(originals[0], image_shape).shape[0] == 1
+    table = _table_rows(originals, image_shape)
     groups = []
     for i in range(0, len(originals), cols):
         shown, rebuilt = originals[i : i + cols], reconstructions[i : i + cols]
@@ -132,7 +137,7 @@ def image_grid(
 ) -> None:
     """Rows of ``images`` in a grid (``cols`` per row), e.g. samples from a prior or an interpolation;
     ``scale``: what a table row's colours mean; ``features``: its column names."""
-    if _as_image(images[0], image_shape).shape[0] == 1:  # a table's rows: one block of them
+    if _table_rows(images, image_shape):  # one block of them
         _table_blocks([("", np.asarray(images))], path, title, scale, features)
         return
     cols = min(len(images), cols)
@@ -150,7 +155,7 @@ def labelled_rows(
 ) -> None:
     """One row of images per (label, images) group, the label at the row's left (a table's rows: a
     block of them per group, ``features`` naming its columns)."""
-    if _as_image(groups[0][1][0], image_shape).shape[0] == 1:
+    if _table_rows(groups[0][1], image_shape):
         _table_blocks(groups, path, title, DATA_SCALE, features)
         return
     canvas = _mosaic([list(images) for _, images in groups], image_shape)
@@ -268,11 +273,8 @@ def _colours(groups: list, palette: str | None = None) -> dict:
 def matched_classes(clusters: np.ndarray, labels: np.ndarray) -> dict:
     """The class each cluster is matched to by the best one-to-one matching (the one clustering
     accuracy counts), for the clusters that have one."""
-    found, row = np.unique(clusters, return_inverse=True)
-    classes, col = np.unique(labels, return_inverse=True)
-    counts = np.zeros((len(found), len(classes)))
-    np.add.at(counts, (row, col), 1)
-    pairs = zip(*best_matching(counts))
+    found, classes = np.unique(clusters), np.unique(labels)
+    pairs = zip(*best_matching(contingency(labels, clusters)))
     return {found[r].item(): classes[c].item() for r, c in pairs}
 
 

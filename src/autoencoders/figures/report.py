@@ -227,7 +227,7 @@ def _clusters(run_dir: Path) -> list[str]:
 def _snapshot_caption(stem: str, item: str) -> str:
     """A snapshot's caption from its name, ``STAGE-epoch-NNNN``."""
     stage, _, epoch = stem.rpartition("-epoch-")
-    return f"Stage {stage}, epoch {int(epoch)}: test {item}s over their reconstructions."
+    return f"Stage {stage}, epoch {int(epoch)}: test {item}s and their reconstructions."
 
 
 def _comparison(metrics: dict, raw: str, item: str) -> str:

@@ -18,7 +18,7 @@ from torch import nn
 
 from .. import api
 from ..data.classes import item_names, shown
-from ..data.datasets import label_name, parse_spec, sample_noun
+from ..data.datasets import label_name, parse_spec
 from ..errors import UserError
 from ..eval.metrics import encode_all, reconstruct_all
 from ..eval.probes import PCA
@@ -137,7 +137,7 @@ def _loss(run_dir: Path, run: TrainedRun, path: Path) -> None:
 def _recon(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
     x = rows.x
     recon = reconstruct_all(run.model, x[:n]).numpy()
-    title = f"test {sample_noun(tuple(run.manifest['input_shape']))}s and their reconstructions"
+    title = "test images and their reconstructions"
     plots.reconstruction_grid(x[:n].numpy(), recon, path, run.display_shape, title, run.features)
 
 
