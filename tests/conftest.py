@@ -5,6 +5,10 @@ Everything here is deterministic (fixed seeds, fp32) and small enough for a 2-co
 
 from __future__ import annotations
 
+# isort: off
+import autoencoders  # before torch, as a user should: idle OpenMP threads then sleep (wait_policy)
+
+# isort: on
 import os
 import tempfile
 from pathlib import Path
@@ -13,8 +17,6 @@ import numpy as np
 import pytest
 import torch
 from helpers import FAST, IDX_STEMS, tiny_idx_arrays, write_idx
-
-import autoencoders
 
 # Tiny models gain nothing from intra-op threads, and oversubscribed cores (parallel jobs,
 # other processes) make multi-threaded torch very slow; one thread is also reproducible.

@@ -92,6 +92,31 @@ def test_idle_threads_sleep_unless_the_user_chose_otherwise(given, expected):
     assert done.stdout.strip() == expected
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("code", "env", "warned"),
+    [
+        ("import torch, autoencoders", {}, True),
+        ("import autoencoders, torch", {}, False),
+        ("import torch, autoencoders", {"OMP_WAIT_POLICY": "PASSIVE"}, False),  # the user's own choice
+    ],
+)
+def test_a_run_says_when_torch_came_first_and_its_threads_spin(code, env, warned):
+    code += (
+        "\nfrom autoencoders.runtime.threads import choose_threads"
+        "\nmodel = autoencoders.DenseAutoencoder([64, 8])"
+        "\nchoose_threads('1', model, 64)"  # one thread: no team of threads to spin
+        "\nchoose_threads('2', model, 64); choose_threads('2', model, 64)"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")} | env
+    done = subprocess.run(
+        [sys.executable, "-W", "always", "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    said = done.stderr.count("torch was imported before autoencoders, so idle OpenMP threads spin")
+    assert said == (1 if warned else 0), done.stderr
+
+
 def test_training_gives_the_caller_its_thread_count_back(tmp_path):
     import torch
 

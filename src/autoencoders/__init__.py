@@ -1,10 +1,7 @@
 """autoencoders: the classic autoencoder family in PyTorch, fast and honest."""
 
-import os
-
-# Idle OpenMP threads sleep instead of spinning, so runs sharing cores do not slow each other
-# down many times over; it takes effect only before the thread pool starts (see threads.py).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# first, before anything imports torch: idle OpenMP threads sleep instead of spinning
+from .runtime import wait_policy  # noqa: F401, I001
 
 from . import api, classifiers, clusters, deploy, kinds, run
 from .classify.few_labels import ClassifierResult

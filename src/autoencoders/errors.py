@@ -27,6 +27,16 @@ class SettingWarning(ToolkitWarning):
     """A setting that is taken but most likely slows the run or is not what was meant."""
 
 
+def user_stacklevel() -> int:
+    """The ``stacklevel`` at which a warning raised by the caller names the first frame outside this
+    package: the user's own call, however deep inside the package it was raised."""
+    package = __name__.split(".")[0]
+    frame, level = sys._getframe(2), 2
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == package:
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def say(message: str, quiet: bool) -> None:
     """One line on stderr, unless quiet: what a command is doing that takes long or is worth knowing."""
     said = _said.get()

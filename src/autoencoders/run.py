@@ -50,7 +50,13 @@ from .models.objectives import regularisers
 from .options import check_fields, closest, options_doc
 from .runtime import distributed, events
 from .runtime.device import keeps_rng, resolve_device
-from .runtime.threads import available_cpus, choose_threads, evaluation_threads, thread_count
+from .runtime.threads import (
+    available_cpus,
+    choose_threads,
+    evaluation_threads,
+    say_if_threads_spin,
+    thread_count,
+)
 from .trained import TrainedRun
 from .training.layerwise import greedy_pretrain, pretrainable_pairs
 from .training.loop import Diverged
@@ -322,6 +328,7 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
     progress.attach("model", model)
     cfg.train.precision = progress.marks.setdefault("precision", precision)
     threads = progress.marks.setdefault("threads", threads)
+    say_if_threads_spin(threads, model)  # a remembered count was not chosen in this process
     progress.marks.setdefault("data_sha256", digest)  # states from before it was kept are not checked
     log = events.EventLog(out / rundir.TENSORBOARD) if main and cfg.train.tensorboard else None
     if log is not None:

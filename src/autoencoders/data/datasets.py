@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import DataWarning, UserError
+from ..errors import DataWarning, UserError, user_stacklevel
 from ..io.checkpoint import arrays_sha256
 from ..options import DataConfig, closest, flag, nearest
 from .images import first_image_size, image_folder
@@ -150,10 +149,6 @@ def warn_if_other_units(
     far = float(np.mean((scaled < -0.5) | (scaled > 1.5)))
     if far <= 0.01:
         return
-    package = __name__.split(".")[0] + "."
-    frame, level = sys._getframe(1), 2  # the first frame outside the package: the user's call
-    while frame is not None and frame.f_globals.get("__name__", "").startswith(package):
-        frame, level = frame.f_back, level + 1
     convert = (
         "to the units of the run's training data"
         if table
@@ -165,7 +160,7 @@ def warn_if_other_units(
         f"model sees them clipped to (score adds how far out they are); if they are in other units, "
         f"convert them {convert}",
         DataWarning,
-        stacklevel=level,
+        stacklevel=user_stacklevel(),
     )
 
 

@@ -3,14 +3,15 @@
 ``auto`` takes the CPUs this process may use (its affinity mask and any cgroup CPU quota) and
 the work of the step's largest matrix product (batch × weights, and how fast the precision
 multiplies): below a measured size, splitting costs more than it saves and one thread beats
-two. Idle OpenMP threads sleep instead of spinning (``OMP_WAIT_POLICY`` is set to ``PASSIVE``
-before the thread pool starts, unless the user set it), so two runs, a notebook beside a run,
-or scikit-learn's parallel workers share the cores instead of burning them.
+two. Idle OpenMP threads sleep instead of spinning (``wait_policy``), so two runs, a notebook
+beside a run, or scikit-learn's parallel workers share the cores instead of burning them; where
+torch was imported before the package, too late for that, a run on more than one thread says so.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import warnings
@@ -20,7 +21,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import SettingWarning, UserError
+from ..errors import SettingWarning, UserError, user_stacklevel
+from . import wait_policy
 
 # Below this much work in the largest matrix product of a step (batch × weights, in fp32
 # multiply-adds), one thread is faster than two: the split costs more than it saves. Measured
@@ -85,10 +87,31 @@ def choose_threads(setting: str, model: nn.Module, batch_size: int, speedup: flo
                 SettingWarning,
                 stacklevel=2,
             )
-        return int(setting)
-    if batch_size * largest_layer(model) / speedup < SMALL_PRODUCT:
-        return 1
-    return available_cpus()
+        n = int(setting)
+    elif batch_size * largest_layer(model) / speedup < SMALL_PRODUCT:
+        n = 1
+    else:
+        n = available_cpus()
+    say_if_threads_spin(n, model)
+    return n
+
+
+def say_if_threads_spin(n: int, model: nn.Module) -> None:
+    """Warn, once per process, when ``model`` trains on ``n`` > 1 CPU threads that spin while idle
+    because torch was imported before the package (``wait_policy.MISSED``)."""
+    if n > 1 and wait_policy.MISSED and all(p.device.type == "cpu" for p in model.parameters()):
+        _say_threads_spin()
+
+
+@functools.cache  # once: the process's OpenMP runtime keeps the policy it started with
+def _say_threads_spin() -> None:
+    warnings.warn(
+        "torch was imported before autoencoders, so idle OpenMP threads spin instead of sleeping, and "
+        "runs sharing these CPUs can take several times as long as alone; import autoencoders before "
+        "torch, or set OMP_WAIT_POLICY=PASSIVE before Python starts",
+        SettingWarning,
+        stacklevel=user_stacklevel(),
+    )
 
 
 def evaluation_threads(setting: str) -> int:
