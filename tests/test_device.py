@@ -363,9 +363,11 @@ def test_a_gpu_run_times_every_precision_with_fp32s_threads_fp32_first(monkeypat
 def test_a_choice_is_measured_once_per_machine_and_what_it_depends_on(tmp_path, monkeypatch):
     """The same command on the same machine trains at the same precision and threads: a second
     timing could pick the other one of a near tie."""
+    from autoencoders.training import precision
     from autoencoders.training.precision import remembered
 
     monkeypatch.setenv("AUTOENCODERS_CACHE", str(tmp_path))
+    monkeypatch.setattr(precision, "measured_alone", lambda measure: (measure(), True))  # a quiet machine
     measured, cpu = [], torch.device("cpu")
     choices = iter([("bf16", 1), ("fp32", 2), ("fp32", 1), ("bf16", 2)])
 
@@ -382,10 +384,28 @@ def test_a_choice_is_measured_once_per_machine_and_what_it_depends_on(tmp_path, 
     assert remembered({"layers": [64, 8]}, cpu, measure) == ("fp32", 1) and len(measured) == 3
 
 
+def test_a_choice_timed_on_a_busy_machine_is_timed_again_until_a_quiet_one(tmp_path, monkeypatch):
+    """Two runs at once each time one thread as faster; alone, two may win. Busy runs keep using the
+    first choice, so the same command trains the same model while the machine stays busy."""
+    from autoencoders.training import precision
+    from autoencoders.training.precision import remembered
+
+    monkeypatch.setenv("AUTOENCODERS_CACHE", str(tmp_path))
+    quiet = iter([False, False, True])
+    monkeypatch.setattr(precision, "measured_alone", lambda measure: (measure(), next(quiet)))
+    choices, cpu = iter([("bf16", 1), ("fp32", 1), ("bf16", 2)]), torch.device("cpu")
+    measure = lambda: next(choices)  # noqa: E731
+    assert remembered({"layers": [64, 8]}, cpu, measure) == ("bf16", 1)  # busy: provisional
+    assert remembered({"layers": [64, 8]}, cpu, measure) == ("bf16", 1)  # busy again: the first stands
+    assert remembered({"layers": [64, 8]}, cpu, measure) == ("bf16", 2)  # quiet: kept for good
+    assert remembered({"layers": [64, 8]}, cpu, lambda: pytest.fail("kept: not timed")) == ("bf16", 2)
+
+
 def test_the_same_command_trains_at_the_precision_it_measured_before(tmp_path, monkeypatch):
     from autoencoders.training import precision
 
     monkeypatch.setenv("AUTOENCODERS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(precision, "measured_alone", lambda measure: (measure(), True))  # a quiet machine
     monkeypatch.setattr(precision, "worth_timing", lambda device: True)
     picks = iter(["bf16", "fp32"])
     monkeypatch.setattr(precision, "fastest", lambda candidates, *args: (next(picks), candidates[0][1]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -115,6 +116,27 @@ def test_a_run_says_when_torch_came_first_and_its_threads_spin(code, env, warned
     assert done.returncode == 0, done.stderr
     said = done.stderr.count("torch was imported before autoencoders, so idle OpenMP threads spin")
     assert said == (1 if warned else 0), done.stderr
+
+
+def test_a_measurement_knows_whether_other_processes_kept_the_cpus_busy(monkeypatch):
+    from autoencoders.runtime import threads
+
+    def alone_when_others_used(seconds: float | None) -> bool:
+        busy = iter([100.0, None if seconds is None else 100.0 + seconds])  # all processes' busy time
+        monkeypatch.setattr(threads, "_busy_seconds", lambda: next(busy))
+        return threads.measured_alone(lambda: time.sleep(0.2))[1]  # this process: asleep
+
+    assert alone_when_others_used(0.01)  # an editor, a browser tab
+    assert not alone_when_others_used(10.0)  # another run
+    assert alone_when_others_used(None)  # no /proc/stat: as before, kept
+    monkeypatch.undo()
+    spinning = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)  # started
+        assert not threads.measured_alone(lambda: time.sleep(1.0))[1]
+    finally:
+        spinning.kill()
+        spinning.wait()
 
 
 def test_training_gives_the_caller_its_thread_count_back(tmp_path):

@@ -14,9 +14,11 @@ import contextlib
 import functools
 import math
 import os
+import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -29,6 +31,12 @@ from . import wait_policy
 # with benchmarks/threads.py: 13.5M (bf16, batch 64, 784×1000) ran faster on one thread,
 # 50M (fp32, batch 64, 784×1000) and 54M (bf16, batch 256) on two.
 SMALL_PRODUCT = 25_000_000
+
+# other processes' share of one CPU above which a timing did not have the machine to itself: a
+# second run takes a whole one; a browser or an editor, a few percent
+OTHERS_BUSY = 0.25
+
+T = TypeVar("T")
 
 
 def available_cpus() -> int:
@@ -55,6 +63,36 @@ def _cgroup_quota(root: Path = Path("/sys/fs/cgroup")) -> int | None:
     except (OSError, ValueError):
         return None
     return None
+
+
+def _busy_seconds() -> float | None:
+    """Seconds the CPUs this process may run on have been busy since boot, every process's work
+    together (Linux's ``/proc/stat``: all but idle and I/O wait, steal included); None where it
+    cannot be read."""
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+    except OSError:
+        return None
+    mine = {f"cpu{i}" for i in os.sched_getaffinity(0)} if hasattr(os, "sched_getaffinity") else None
+    ticks = 0
+    for name, *fields in (line.split() for line in lines):
+        if name.startswith("cpu") and name != "cpu" and (mine is None or name in mine):
+            user, nice, system, idle, iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+            ticks += user + nice + system + irq + softirq + steal
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def measured_alone(measure: Callable[[], T]) -> tuple[T, bool]:
+    """``measure()``, and whether it ran with the CPUs this process may use to itself: other
+    processes kept them busy for less than ``OTHERS_BUSY`` of one CPU meanwhile, on average (True
+    where the kernel does not say)."""
+    before, own, t0 = _busy_seconds(), sum(os.times()[:2]), time.perf_counter()
+    result = measure()
+    after = _busy_seconds()
+    if before is None or after is None:
+        return result, True
+    others = (after - before) - (sum(os.times()[:2]) - own)
+    return result, others < OTHERS_BUSY * (time.perf_counter() - t0)
 
 
 def largest_layer(model: nn.Module) -> int:

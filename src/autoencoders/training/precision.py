@@ -30,7 +30,7 @@ from ..data.sources import cache_dir
 from ..errors import UserError
 from ..io.checkpoint import write_json
 from ..runtime.device import gpu_math, own_rng
-from ..runtime.threads import available_cpus, thread_count
+from ..runtime.threads import available_cpus, measured_alone, thread_count
 from .capture import batch_runner
 from .steps import Batch, Step
 
@@ -80,19 +80,30 @@ def remembered(
     choice depends on (the model, its options, the batch size, the settings), then read back from
     ``$AUTOENCODERS_CACHE/measured``: the same command on the same machine trains at the same
     precision and threads, and so trains the same model. Timed afresh each time, a choice near its
-    threshold went either way by the machine's noise."""
+    threshold went either way by the machine's noise.
+
+    A CPU's choice timed while other processes kept its CPUs busy (``measured_alone``: a second run
+    took one thread where two win alone) is kept as provisional: later runs time it again, use the
+    new choice and keep it for good once they time it on a quiet machine, and until then use the
+    provisional one, so that busy runs of the same command still train the same model."""
     machine = [torch.__version__, platform.machine(), _device_name(device), available_cpus()]
     key = json.dumps([machine, what], sort_keys=True, default=str)
     path = cache_dir() / "measured" / f"{hashlib.sha256(key.encode()).hexdigest()}.json"
+    kept: tuple[str, int] | None = None
     try:
-        kept = json.loads(path.read_text())
-        return str(kept["precision"]), int(kept["threads"])
+        saved = json.loads(path.read_text())
+        kept = str(saved["precision"]), int(saved["threads"])
+        if not saved.get("provisional"):
+            return kept
     except (OSError, ValueError, KeyError, TypeError):  # not measured yet, or a damaged file
         pass
-    precision, threads = measure()
+    (precision, threads), alone = measured_alone(measure) if device.type == "cpu" else (measure(), True)
+    if kept is not None and not alone:
+        return kept
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_json(path, {"precision": precision, "threads": threads, "machine": machine, "what": what})
+        saved = {"precision": precision, "threads": threads, "provisional": not alone}
+        write_json(path, saved | {"machine": machine, "what": what})
     except OSError:  # a cache that cannot be written: measured, not kept
         pass
     return precision, threads
