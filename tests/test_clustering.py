@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -314,3 +316,31 @@ def test_an_update_interval_longer_than_the_training_is_warned_of(blobs_run, tmp
     said = "--update-interval 51 is longer than the 50 updates of --epochs 50"
     with pytest.warns(SettingWarning, match=said):
         autoencoders.cluster(run, method="dec", epochs=50, update_interval=51, out=tmp_path / "d", quiet=True)
+
+
+def test_a_mixture_with_more_numbers_than_rows_is_warned_of_where_it_was_asked_for(blobs_run, tmp_path):
+    from autoencoders.errors import SettingWarning
+
+    run, _, _ = blobs_run  # 240 rows, 3-D codes: each full-covariance cluster fits 3 + 6 numbers
+    said = "mixture of 30 clusters with full covariances in 3 dimensions fits 299 numbers to 240 rows"
+    with pytest.warns(SettingWarning, match=said) as caught:
+        autoencoders.cluster(run, method="gmm", k=30, out=tmp_path / "30", quiet=True)
+    assert {Path(w.filename).name for w in caught if said in str(w.message)} == {Path(__file__).name}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SettingWarning)
+        autoencoders.cluster(run, method="gmm", k=4, out=tmp_path / "4", quiet=True)  # 39 numbers
+
+
+def test_a_k_counted_from_fewer_classes_than_the_run_names_is_said(blobs_run, tmp_path, capsys):
+    _, x, y = blobs_run
+    names = np.array(["ash", "birch", "cedar", "elm"])[y]
+    out = str(tmp_path / "run")
+    run = autoencoders.train(data=x, labels=names, layers=[12, 3], epochs=2, out=out, **FAST)
+    assert run.config.data.classes == ["ash", "birch", "cedar", "elm"]
+    two = np.isin(names, ["ash", "elm"])
+    result = autoencoders.cluster(run.dir, data=x[two], labels=names[two], out=tmp_path / "two", quiet=False)
+    assert result.summary["k"] == 2
+    said = "k = 2, the classes among these rows' labels, of the 4 the run's data names; give --k"
+    assert said in capsys.readouterr().err
+    autoencoders.cluster(run.dir, out=tmp_path / "all", quiet=False)  # every class among the rows
+    assert "the classes among these rows' labels" not in capsys.readouterr().err

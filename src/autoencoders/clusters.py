@@ -12,7 +12,7 @@ from .clustering.methods import Clustering, ClusterResult, find_clusters
 from .config import option_names
 from .data.classes import item_names, shown
 from .data.datasets import label_name, other_data_suffix
-from .errors import UserError, says_once
+from .errors import UserError, say, says_once
 from .eval.clustering import cluster_scores, kmeans_baselines
 from .eval.probes import PCA
 from .figures import plots
@@ -80,6 +80,12 @@ def cluster(
             raise UserError(
                 f"the labels of these rows hold {how.k} class, so they give no number of clusters; "
                 "give it, --k (2 or more)"
+            )
+        if y is not None and how.k < len(run.cfg.data.classes or ()):
+            say(
+                f"k = {how.k}, the classes among these rows' labels, of the {len(run.cfg.data.classes)} "
+                "the run's data names; give --k to choose another",
+                cfg.train.quiet,
             )
     how.check(len(x))
     split = split if data is None or isinstance(data, str) else "all"  # rows in memory: all of them

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import SettingWarning, UserError
+from ..errors import SettingWarning, UserError, user_stacklevel
 from ..eval.clustering import gaussian_mixture
 from ..eval.metrics import encode_all
 from ..eval.probes import kmeans
@@ -160,7 +160,7 @@ def _fine_tune(
             f"of --epochs {how.epochs} over {len(x)} rows: the assignments are never checked for settling, "
             "and --epochs ends the training; give a smaller --update-interval",
             SettingWarning,
-            stacklevel=2,
+            stacklevel=user_stacklevel(),
         )
     step = DECStep(losses, x, cfg, how.epochs * per_epoch, refresh, how.update_interval, how.tol)
     rows = torch.arange(len(x), device=x.device)
@@ -173,6 +173,18 @@ def _mixture(
 ) -> tuple[Clusterer, float]:
     """A Clusterer whose clusters are a Gaussian mixture fitted to ``space`` (the codes, or their
     ``embed``-ding), and the mixture's BIC there."""
+    n, d = space.shape
+    numbers = how.k * (d + d * (d + 1) // 2) + how.k - 1  # means, full covariances, weights
+    if numbers > n:
+        warnings.warn(
+            f"a Gaussian mixture of {how.k} clusters with full covariances in {d} dimensions fits "
+            f"{numbers:,} numbers to {n:,} rows, which cannot pin them down: its clusters may follow "
+            "noise; give more rows, a smaller --k"
+            + (" or --dims" if embed is not None else "")
+            + ", or --method kmeans",
+            SettingWarning,
+            stacklevel=user_stacklevel(),
+        )
     means, precision_cholesky, weights, bic = gaussian_mixture(space, how.k, how.seed, how.n_init)
     device = next(autoencoder.parameters()).device
     means, precision_cholesky, weights = (
