@@ -178,6 +178,8 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "train with --label-column b)"),
     ("a mistyped option that leaves a required one missing", None, "score run --data digits --output s.csv",
      "autoencoders score: error: unrecognized arguments: --output (did you mean '--out'?); see autoencoders score --help"),
+    ("a mistyped option beside another required one missing", None, "score run --output s.csv",
+     "autoencoders score: error: unrecognized arguments: --output (did you mean '--out'?); the following arguments are required: --data; see autoencoders score --help"),
     ("an option abbreviated", None, "train --los mse",
      "autoencoders train: error: unrecognized arguments: --los mse (did you mean '--loss'?); see autoencoders train --help"),
     ("another tool's name for the code size", None, "train --code-size 8",

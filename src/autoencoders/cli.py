@@ -52,6 +52,9 @@ OTHER_NAMES = {
 }
 
 
+REQUIRED = "the following arguments are required: "  # argparse's words, which its error message starts with
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage errors in one line (not the whole usage), with the nearest name for a mistyped choice.
     Options are taken whole: an abbreviation would let --output mean --output-activation."""
@@ -69,9 +72,14 @@ class _Parser(argparse.ArgumentParser):
         elif message.endswith("required: COMMAND"):  # the program alone: name what it does
             commands = next(a.choices for a in self._actions if isinstance(a, argparse._SubParsersAction))
             message = f"give a command: {', '.join(commands)}"
-        elif message.startswith("the following arguments are required") and self._stray():
-            # a mistyped option (--output for --out) is why the required one is missing: name it
-            message = f"unrecognized arguments: {self._stray()}{self._whose(self._stray())}"
+        elif message.startswith(REQUIRED) and (stray := self._stray()):
+            # a mistyped option (--output for --out) may be why a required one is missing: name it,
+            # and any other missing one, which the next try would otherwise be the first to hear of
+            whose = self._whose(stray)
+            missing = [m for m in message.removeprefix(REQUIRED).split(", ") if f"'{m}'" not in whose]
+            message = f"unrecognized arguments: {stray}{whose}"
+            if missing:
+                message += f"; {REQUIRED}{', '.join(missing)}"
         self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
 
     def _whose(self, option: str) -> str:
