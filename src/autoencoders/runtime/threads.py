@@ -69,16 +69,15 @@ def _busy_seconds() -> float | None:
     """Seconds the CPUs this process may run on have been busy since boot, every process's work
     together (Linux's ``/proc/stat``: all but idle and I/O wait, steal included); None where it
     cannot be read."""
-    try:
-        lines = Path("/proc/stat").read_text().splitlines()
-    except OSError:
-        return None
     mine = {f"cpu{i}" for i in os.sched_getaffinity(0)} if hasattr(os, "sched_getaffinity") else None
     ticks = 0
-    for name, *fields in (line.split() for line in lines):
-        if name.startswith("cpu") and name != "cpu" and (mine is None or name in mine):
-            user, nice, system, idle, iowait, irq, softirq, steal = (int(v) for v in fields[:8])
-            ticks += user + nice + system + irq + softirq + steal
+    try:
+        for name, *fields in (line.split() for line in Path("/proc/stat").read_text().splitlines()):
+            if name.startswith("cpu") and name != "cpu" and (mine is None or name in mine):
+                user, nice, system, idle, iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+                ticks += user + nice + system + irq + softirq + steal
+    except (OSError, ValueError):  # no such file, or one of another layout
+        return None
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
@@ -123,7 +122,7 @@ def choose_threads(setting: str, model: nn.Module, batch_size: int, speedup: flo
                 f"--threads {setting} is more than the {cpus} CPUs this process may use, and "
                 f"threads beyond them wait on each other; use --threads auto or at most {cpus}",
                 SettingWarning,
-                stacklevel=2,
+                stacklevel=user_stacklevel(),
             )
         n = int(setting)
     elif batch_size * largest_layer(model) / speedup < SMALL_PRODUCT:

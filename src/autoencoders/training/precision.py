@@ -82,9 +82,9 @@ def remembered(
     precision and threads, and so trains the same model. Timed afresh each time, a choice near its
     threshold went either way by the machine's noise.
 
-    A CPU's choice timed while other processes kept its CPUs busy (``measured_alone``: a second run
-    took one thread where two win alone) is kept as provisional: later runs time it again, use the
-    new choice and keep it for good once they time it on a quiet machine, and until then use the
+    A CPU's choice timed while other processes kept its CPUs busy (``measured_alone``: beside a
+    second run, one thread wins where alone two would) is provisional: later runs time again, the
+    first to do so on a quiet machine keeps its choice for good, and until then each trains with the
     provisional one, so that busy runs of the same command still train the same model."""
     machine = [torch.__version__, platform.machine(), _device_name(device), available_cpus()]
     key = json.dumps([machine, what], sort_keys=True, default=str)
