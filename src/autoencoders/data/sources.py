@@ -409,7 +409,8 @@ def csv_feature_names(path: str | Path, label_column: str | int | None = None) -
 
 
 def _is_header(first: list[str], second: str | None, label_column: str | int | None) -> bool:
-    """Whether a CSV's ``first`` row (cells) names its columns: a cell of it is not a number, where
+    """Whether a CSV's ``first`` row (cells) names its columns: a cell of it is text, not a number
+    (an empty cell is a missing value, of a first row of data), where
     a class name in a label column given by its index counts only if the ``second`` row holds a
     number there (a header then names the class numbers below it); or it numbers them 0, 1, ...,
     as pandas writes a frame's default column names (from four columns on: a row of data could
@@ -419,7 +420,7 @@ def _is_header(first: list[str], second: str | None, label_column: str | int | N
         return True
     by_index = _index(label_column) is not None
     at = int(label_column) % width if by_index and -width <= int(label_column) < width else None
-    if any(not _is_number(c) for j, c in enumerate(first) if j != at):
+    if any(c.strip() and not _is_number(c) for j, c in enumerate(first) if j != at):
         return True
     if at is None or _is_number(first[at]) or second is None:
         return False
