@@ -101,6 +101,13 @@ def test_set_output_pandas_and_feature_names_also_after_save_and_load(digits, tm
     pd.testing.assert_frame_equal(again.transform(frame), out)  # a frame still, the same codes
     with pytest.raises(ValueError, match="feature names should match"):
         again.transform(frame.rename(columns={"pixel0": "other"}))
+    # the saved run, used as any run, reads later frames by these names too
+    shuffled = frame[frame.columns[::-1]]
+    np.testing.assert_array_equal(
+        autoencoders.encode(tmp_path / "ae", shuffled), autoencoders.encode(tmp_path / "ae", frame)
+    )
+    with pytest.raises(autoencoders.UserError, match=r"lacks 1 of the run's columns \('pixel3'\)"):
+        autoencoders.encode(tmp_path / "ae", frame.drop(columns="pixel3"))
 
 
 def test_grid_search_with_two_workers(digits):

@@ -245,6 +245,8 @@ class _Autoencoder(BaseEstimator):
         if not validated:
             X = validate_data(self, X, dtype=DTYPES, ensure_min_samples=2)
         self.config_ = self._config(X.shape[1])
+        if hasattr(self, "feature_names_in_"):  # a data frame's: a saved run reads later frames by them
+            self.config_.data.columns = self.feature_names_in_.tolist()
         ds = dataset_from_arrays(X.astype(np.float32), self.config_.data)
         device = resolve_device(self.config_.train.device)
         with own_rng(device):
