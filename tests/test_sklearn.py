@@ -400,6 +400,22 @@ def test_settings_that_cannot_work_are_refused_in_words_before_training(estimato
         estimator.fit(np.random.default_rng(0).random((20, 6)))
 
 
+@pytest.mark.parametrize("klass", [AutoencoderTransformer, AutoencoderOutlierDetector, AutoencoderClusterer])
+def test_settings_that_change_nothing_are_warned_of_as_train_does_but_not_the_defaults(klass):
+    from autoencoders.errors import SettingWarning
+
+    x = np.random.default_rng(0).random((40, 6))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SettingWarning)  # the estimators' own settings are meant
+        klass(layers=(4, 2), epochs=1).fit(x)
+    with pytest.warns(SettingWarning) as caught:
+        klass(layers=(4, 2), epochs=1, corruption="none", noise=0.5, options={"momentum": 0.5}).fit(x)
+    said = [str(w.message) for w in caught]
+    assert any("--noise 0.5 has no effect without --corruption" in m for m in said), said
+    assert any("--momentum 0.5 is SGD's" in m for m in said), said
+    assert {w.filename for w in caught} == {__file__}  # the caller's line
+
+
 def test_layers_may_be_an_array_of_widths():
     est = AutoencoderTransformer(layers=np.array([8, 3]), epochs=1, random_state=0).fit(
         load_digits().data[:50]

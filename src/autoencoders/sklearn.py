@@ -14,6 +14,7 @@ import inspect
 import math
 import numbers
 import textwrap
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -38,7 +39,7 @@ from .clustering.methods import Clustering, find_clusters
 from .clustering.model import Clusterer
 from .config import Config, in_python_names
 from .data.datasets import IN_MEMORY, apply_scaler, dataset_from_arrays
-from .errors import UserError, says_once
+from .errors import SettingWarning, UserError, says_once, user_stacklevel
 from .eval.metrics import encode_all, reconstruct_all
 from .io import rundir
 from .io.checkpoint import replace_dir, write_json
@@ -245,6 +246,11 @@ class _Autoencoder(BaseEstimator):
         if not validated:
             X = validate_data(self, X, dtype=DTYPES, ensure_min_samples=2)
         self.config_ = self._config(X.shape[1])
+        # settings given that change nothing, as train says; not those the estimator's defaults make
+        designed = type(self)()._config(X.shape[1]).inert_settings()
+        for sentence in self.config_.inert_settings():
+            if sentence not in designed:
+                warnings.warn(sentence, SettingWarning, stacklevel=user_stacklevel())
         if hasattr(self, "feature_names_in_"):  # a data frame's: a saved run reads later frames by them
             self.config_.data.columns = self.feature_names_in_.tolist()
         ds = dataset_from_arrays(X.astype(np.float32), self.config_.data)
