@@ -19,7 +19,7 @@ from .data.classes import shown
 from .data.datasets import IN_MEMORY, display_shape, for_data, load_dataset, parse_spec, same_data
 from .data.memory import rows_in_memory
 from .data.sources import cache_dir
-from .errors import DataWarning, UserError
+from .errors import DataWarning, UserError, user_stacklevel
 from .eval.likelihood import importance_sampled_nll
 from .eval.metrics import encode_all, evaluate, in_batches, reconstruct_all
 from .eval.probes import PCA
@@ -298,7 +298,7 @@ def anomaly_scores_against_pca(
             f"the rest: to measure how it finds them as novel, train with --hold-out {anomalous_class} "
             f"and {unseen}",
             DataWarning,
-            stacklevel=2,
+            stacklevel=user_stacklevel(),
         )
     pca = PCA(train.train_sample()[0], run.model.code_size)
     pca_scores = pca.squared_errors(torch.from_numpy(x)).numpy()

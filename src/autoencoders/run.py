@@ -36,7 +36,7 @@ from .data.datasets import (
 from .data.memory import data_name, frame_columns, save_arrays
 from .data.sources import csv_feature_names
 from .data.stream import Rows, RowStream
-from .errors import SettingWarning, UserError, say, says_once
+from .errors import SettingWarning, UserError, say, says_once, user_stacklevel
 from .eval.metrics import baselines, encode_all, evaluate, reconstruct_all
 from .figures import plots
 from .figures.report import write_report
@@ -249,7 +249,7 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
         check_data_options(cfg.data)
         if main:
             for sentence in cfg.inert_settings():
-                warnings.warn(sentence, SettingWarning, stacklevel=3)
+                warnings.warn(sentence, SettingWarning, stacklevel=user_stacklevel())
     if main and saved is None:
         cfg.out = str(_new_run_dir(cfg))  # fixed now: every check and write below uses the same directory
         _check_out(Path(cfg.out), overwrite)
@@ -379,7 +379,7 @@ def _warn_codes_dead(units: int, cfg: Config) -> None:
         f"every one of the {units} code units is constant over the test rows: the codes carry nothing "
         f"about the inputs; lower {' or '.join(lower)}",
         SettingWarning,
-        stacklevel=4,
+        stacklevel=user_stacklevel(),
     )
 
 
