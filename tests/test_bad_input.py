@@ -246,7 +246,7 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "autoencoders: error: unknown key(s) 'layerz' (did you mean 'layers'?) in [model]; valid: …"),
     ("--out holding another run", None, "train --out run",
      "autoencoders: error: --out run is not empty; add --overwrite to replace the run in it, "
-     "use --resume run to continue it if it is incomplete, or choose another --out"),
+     "continue it if it is incomplete (autoencoders train --resume run), or choose another --out"),
     ("--out that is a file", _write("f.txt", "x"), "train --out f.txt",
      "autoencoders: error: --out f.txt is a file; give the path of a new or empty directory"),
     ("--overwrite of a directory that holds no run", _write("notes.txt", "mine"), "train --out . --overwrite",

@@ -263,3 +263,11 @@ def test_a_command_a_python_error_suggests_keeps_its_flags():
     said = r"^n must be at least 1; epochs too; see 'autoencoders sample --help'$"
     with pytest.raises(UserError, match=said):
         in_python_names()(too_few)()
+
+
+def test_a_python_error_suggests_pythons_own_call_where_it_has_one(tmp_path):
+    autoencoders.train(data="digits", layers=[64, 8], epochs=1, out=str(tmp_path), **FAST)
+    with pytest.raises(
+        UserError, match=rf"continue it if it is incomplete \(autoencoders.resume\('{tmp_path}'\)\)"
+    ):
+        autoencoders.train(data="digits", layers=[64, 8], epochs=1, out=str(tmp_path), **FAST)

@@ -219,8 +219,8 @@ def test_what_rows_in_memory_cannot_do_is_said_in_their_own_words(frame_run, fra
         autoencoders.train(data=x.head(5), out=str(tmp_path / "few"), **FAST)
     with pytest.raises(
         UserError,
-        match=r"^--pair index 40 is outside the 30 rows of the rows given in memory; give indices from 0 to "
-        r"29$",
+        match=r"^indices holds index 40, outside the 30 rows of the rows given in memory; give indices from "
+        r"0 to 29$",
     ):
         autoencoders.interpolate(frame_run.dir, x.head(30), (0, 40))
     result = autoencoders.classify(frame_run.dir, out=tmp_path / "clf", epochs=1, quiet=True)

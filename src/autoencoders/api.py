@@ -376,7 +376,7 @@ def interpolate(
         if not 0 <= i < len(x):
             where = f"{data} ({split} split)" if isinstance(data, str) else "the rows given in memory"
             raise UserError(
-                f"--pair index {i} is outside the {len(x)} rows of {where}; give indices from 0 to "
+                f"--pair holds index {i}, outside the {len(x)} rows of {where}; give indices from 0 to "
                 f"{len(x) - 1}"
             )
     ends = torch.from_numpy(x[list(indices)])

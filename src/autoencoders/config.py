@@ -298,6 +298,8 @@ def option_names() -> list[str]:
 Fn = TypeVar("Fn", bound=Callable[..., Any])
 # a command the user could run, quoted in a message: its flags stay flags
 _COMMAND = re.compile(r"(autoencoders [a-z][a-z-]*(?:(?!: )[^;'`)])*)")  # to "; ", ": ", a quote or ")"
+# commands a message suggests that Python has a call for: that call, in Python's messages
+_CALLS = [(re.compile(r"^autoencoders train --resume (\S+)$"), r"autoencoders.resume('\1')")]
 
 
 def in_python_names(renamed: dict[str, str] | None = None) -> Callable[[Fn], Fn]:
@@ -319,7 +321,14 @@ def in_python_names(renamed: dict[str, str] | None = None) -> Callable[[Fn], Fn]
 
         def in_python(message: str) -> str:
             parts = _COMMAND.split(message)  # text, command, text, ...: commands as they are
-            return "".join(part if i % 2 else as_flag.sub(parameter, part) for i, part in enumerate(parts))
+            return "".join(
+                call(part) if i % 2 else as_flag.sub(parameter, part) for i, part in enumerate(parts)
+            )
+
+        def call(command: str) -> str:
+            for pattern, replacement in _CALLS:
+                command = pattern.sub(replacement, command.strip()) + command[len(command.rstrip()) :]
+            return command
 
         @functools.wraps(fn)
         def wrapped(*args: Any, **kwargs: Any) -> Any:

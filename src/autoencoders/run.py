@@ -211,7 +211,7 @@ def _check_out(out: Path, overwrite: bool) -> None:
             raise UserError(
                 f"--out {out} is not empty; add --overwrite to replace "
                 + (
-                    f"the run in it, use --resume {out} to continue it if it is incomplete,"
+                    f"the run in it, continue it if it is incomplete (autoencoders train --resume {out}),"
                     if is_run
                     else "it,"
                 )
