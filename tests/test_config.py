@@ -226,10 +226,10 @@ def test_bad_kind_settings_are_refused(nested, message):
 @pytest.mark.parametrize(
     ("nested", "message"),
     [
-        ({"model": {"model": "conv"}, "conv": {"channels": [32, "a"]}}, "--channels must be list"),
-        ({"model": {"model": "conv"}, "conv": {"channels": [True]}}, "--channels must be list"),
-        ({"model": {"layers": [64, 8.5]}}, "--layers must be list"),
-        ({"data": {"image_shape": [1, "8x", 8]}}, "--image-shape must be list"),
+        ({"model": {"model": "conv"}, "conv": {"channels": [32, "a"]}}, "--channels must be whole numbers"),
+        ({"model": {"model": "conv"}, "conv": {"channels": [True]}}, "--channels must be whole numbers"),
+        ({"model": {"layers": [64, 8.5]}}, "--layers must be whole numbers; item 2 is 8.5"),
+        ({"data": {"image_shape": [1, "8x", 8]}}, "--image-shape must be whole numbers; item 2 is '8x'"),
         ({"model": {"model": "vae"}, "vae": {"beta": float("nan")}}, "--beta must be a finite number"),
         ({"train": {"lr": float("inf")}}, "--lr must be a finite number"),
         ({"model": {"model": "vae"}, "vae": {"decoder_std": "inf"}}, "--decoder-std must be 'learned' or a"),
@@ -404,6 +404,10 @@ def test_numpy_numbers_and_arrays_are_options_as_python_s_are():
     json.dumps(cfg.to_dict())  # config.json takes them
     with pytest.raises(UserError, match="--epochs must be int, not 2.5"):
         Config().replace(epochs=np.float64(2.5))
+    assert Config().replace(layers=[64, 8.0, "4"]).model.layers == [64, 8, 4]  # whole, as read or typed
+    for bad, shown in (([64, 8.5], "8.5"), ([64, True], "True"), ([64, "x"], "'x'")):
+        with pytest.raises(UserError, match=rf"^--layers must be whole numbers; item 2 is {shown}$"):
+            Config().replace(layers=bad)
 
 
 def test_help_of_train_lists_every_option_with_its_default():

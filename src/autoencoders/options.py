@@ -135,8 +135,10 @@ def _check_type(f: dataclasses.Field, value: Any) -> Any:
     base = next((k for k in kinds if fits(k)), kinds[0])
     ok = fits(base)
     if ok and base == "list[int]":  # whole numbers, also spelled as text ("8" from a form or a file)
-        ok = all(_whole(v) for v in value)
-        value = [int(v) for v in value] if ok else value
+        bad = next((i for i, v in enumerate(value) if not _whole(v)), None)
+        if bad is not None:
+            raise UserError(f"--{flag(f.name)} must be whole numbers; item {bad + 1} is {value[bad]!r}")
+        value = [int(float(v)) if isinstance(v, numbers.Real) else int(v) for v in value]
     if ok and base == "list[str]":  # names: each once, none empty
         value = [str(v).strip() for v in value]
         if not value or "" in value or len(set(value)) < len(value):
@@ -151,8 +153,11 @@ def _check_type(f: dataclasses.Field, value: Any) -> Any:
 
 
 def _whole(v: Any) -> bool:
+    """Whether ``v`` is a whole number: an int, a float without a fraction (4.0), or its digits as text."""
     if isinstance(v, str):
         return v.strip().lstrip("-").isdigit()
+    if isinstance(v, numbers.Real) and not isinstance(v, bool | numbers.Integral):
+        return math.isfinite(v) and float(v).is_integer()
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
