@@ -271,3 +271,16 @@ def test_a_python_error_suggests_pythons_own_call_where_it_has_one(tmp_path):
         UserError, match=rf"continue it if it is incomplete \(autoencoders.resume\('{tmp_path}'\)\)"
     ):
         autoencoders.train(data="digits", layers=[64, 8], epochs=1, out=str(tmp_path), **FAST)
+
+
+def test_counts_and_indices_of_the_python_functions_are_checked_in_words(tmp_path):
+    run = autoencoders.train(data="digits", model="vae", layers=[64, 8], epochs=1, out=str(tmp_path), **FAST)
+    for n, said in (("4", "n must be a whole number, not '4'"), (0, "n must be at least 1, got 0")):
+        with pytest.raises(UserError, match=f"^{said}$"):
+            autoencoders.sample(run.dir, n=n)
+    assert autoencoders.sample(run.dir, n=np.int64(2))[0].shape == (2, 64)
+    for pair, said in ((3, "needs two row indices, e.g. 0,1; got 3"), ((0, 1.5), "must be a whole number")):
+        with pytest.raises(UserError, match=f"^indices {said}"):
+            autoencoders.interpolate(run.dir, "digits", pair)
+    with pytest.raises(UserError, match="^steps must be a whole number, not 2.5$"):
+        autoencoders.interpolate(run.dir, "digits", steps=2.5)

@@ -4,6 +4,7 @@ encode, reconstruct, score, sample, interpolate."""
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from .eval.probes import PCA
 from .io import rundir
 from .io.checkpoint import arrays_sha256, file_sha256
 from .models import Autoencoder
-from .options import IW_SAMPLES
+from .options import IW_SAMPLES, whole_at_least
 from .runtime.device import gpu_math, resolve_device
 from .trained import (
     Data,
@@ -340,8 +341,7 @@ def _holds_training_data(data: Data, trained: DataConfig) -> bool:
 def sample(run_dir: str | Path, n: int = 64, seed: int = 0) -> tuple[np.ndarray, tuple | None]:
     """``n`` new rows decoded from the prior of a generative run (VAE or AAE), in the model's [0, 1]
     scaling, and their display shape."""
-    if n < 1:
-        raise UserError(f"-n must be at least 1, got {n}")
+    n, seed = whole_at_least("-n", n, 1), whole_at_least("--seed", seed, 0)
     model = load(run_dir)
     if not getattr(model, "can_sample", False):
         what = f"a '{model.kind}' model" if isinstance(model, Autoencoder) else "a classifier or clustering"
@@ -367,8 +367,11 @@ def interpolate(
     The first and last rows returned are the two inputs themselves, so the strip reads
     input, decoded path, input.
     """
-    if steps < 2:
-        raise UserError(f"--steps must be at least 2, got {steps}")
+    steps = whole_at_least("--steps", steps, 2)
+    pair = tuple(indices) if isinstance(indices, Iterable) else ()
+    if len(pair) != 2:
+        raise UserError(f"--pair needs two row indices, e.g. 0,1; got {indices!r}")
+    indices = tuple(whole_at_least("--pair", i, 0) for i in pair)
     run = open_run(run_dir)
     split = split or ("test" if isinstance(data, str) else "all")
     model, x = run.model, rows_of(run, data, split)

@@ -196,6 +196,16 @@ def flags(names: Iterable[str]) -> str:
     return ", ".join(f"--{flag(n)}" for n in names)
 
 
+def whole_at_least(option: str, value: Any, least: int) -> int:
+    """``value`` as an int, or a UserError unless it is a whole number of at least ``least``;
+    ``option`` is its flag (``--steps``, ``-n``), which Python's messages rename."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise UserError(f"{option} must be a whole number, not {value!r}")
+    if value < least:
+        raise UserError(f"{option} must be at least {least}, got {value}")
+    return int(value)
+
+
 def flag(name: str) -> str:
     """An option's name as its flag and config key spell it: ``batch_size`` → ``batch-size``."""
     return name.replace("_", "-")
