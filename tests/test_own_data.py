@@ -230,8 +230,10 @@ def test_what_rows_in_memory_cannot_do_is_said_in_their_own_words(frame_run, fra
 
 def test_frames_with_text_columns_and_labels_of_another_length_are_refused(frame, tmp_path):
     x, y = frame
-    with pytest.raises(UserError, match="column 'colour' of the data frame is not numeric"):
+    with pytest.raises(UserError, match=r"column 'colour' of the data frame is not numeric; .*get_dummies"):
         autoencoders.train(data=x.assign(colour="red"), out=str(tmp_path / "a"), **FAST)
+    with pytest.raises(UserError, match="^the data in memory holds complex numbers; give real ones"):
+        autoencoders.train(data=x.to_numpy() * 1j, out=str(tmp_path / "z"), **FAST)
     with pytest.raises(UserError, match="labels has 100 entries but there are 1797 rows"):
         autoencoders.train(data=x, labels=y[:100], out=str(tmp_path / "b"), **FAST)
     with pytest.raises(UserError, match="labels in memory go with data in memory"):

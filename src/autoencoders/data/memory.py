@@ -34,6 +34,11 @@ def rows_in_memory(rows: Any, what: str, columns: list[str] | None = None) -> np
     if x.dtype != np.uint8:
         if not np.issubdtype(x.dtype, np.number) and x.dtype != bool:
             raise UserError(f"{what} must be numeric, got {x.dtype}")
+        if np.iscomplexobj(x):
+            raise UserError(
+                f"{what} holds complex numbers; give real ones, e.g. the real and imaginary parts as "
+                "columns of their own, or the magnitudes"
+            )
         x = x.astype(np.float32)
     if x.ndim not in (2, 3, 4) or len(x) == 0:
         raise UserError(f"{what} must be N×D, N×H×W or N×C×H×W with at least one row, got shape {x.shape}")
@@ -56,7 +61,9 @@ def _frame_rows(frame: Any, columns: list[str] | None) -> np.ndarray:
     text = [str(c) for c, kind in frame.dtypes.items() if getattr(kind, "kind", "O") not in "biuf"]
     if text:
         raise UserError(
-            f"column {text[0]!r} of the data frame is not numeric; drop it or encode it as numbers"
+            f"column {text[0]!r} of the data frame is not numeric; drop it, or code its categories as "
+            "0/1 columns, one per category (pandas.get_dummies): category numbers would be read as "
+            "quantities"
         )
     pixels = all(getattr(kind, "name", "") == "uint8" for kind in frame.dtypes)
     return frame.to_numpy(dtype=np.uint8) if pixels else frame.to_numpy(dtype=np.float32, na_value=np.nan)
