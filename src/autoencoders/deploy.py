@@ -63,7 +63,7 @@ def export(
         raise UserError("--format onnx needs the onnx package: pip install 'autoencoders[export]'")
     check_writable(out.parent)
     run = open_run(run_dir)
-    served = Served(run, part).eval()
+    served = Served(run, part).eval().requires_grad_(False)  # outputs a server reads without detaching
     n_features, code_size = math.prod(run.model.input_shape), run.model.code_size
     width_in = code_size if part == "decoder" else n_features
     width_out = code_size if part == "encoder" else n_features
