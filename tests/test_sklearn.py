@@ -390,6 +390,10 @@ def test_the_default_code_of_a_narrow_table_is_narrower_than_its_rows(tmp_path):
             r"unknown option 'gama' \(did you mean 'gamma'\?\)",
         ),
         (
+            AutoencoderClusterer(cluster_options={"n_clusters": 3}),
+            r"cluster_options may not hold n_clusters: set the estimator's own parameters",
+        ),
+        (
             AutoencoderTransformer(model="conv"),
             r"model='conv' needs .* options=\{'image_shape': \[C, H, W\]\}",
         ),
@@ -398,6 +402,12 @@ def test_the_default_code_of_a_narrow_table_is_narrower_than_its_rows(tmp_path):
 def test_settings_that_cannot_work_are_refused_in_words_before_training(estimator, message):
     with pytest.raises(ValueError, match=message):
         estimator.fit(np.random.default_rng(0).random((20, 6)))
+
+
+def test_a_classifier_given_one_class_is_refused_as_scikit_learn_refuses_it():
+    x = np.random.default_rng(0).random((20, 6))
+    with pytest.raises(ValueError, match=r"^the labelled rows hold one class, 0.0; a classifier needs rows"):
+        AutoencoderClassifier(layers=(4, 2), epochs=1).fit(x, np.zeros(20))
 
 
 @pytest.mark.parametrize("klass", [AutoencoderTransformer, AutoencoderOutlierDetector, AutoencoderClusterer])

@@ -467,6 +467,11 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
         if not labelled.any():
             raise ValueError(f"every label is unlabelled={self.unlabelled!r}; label some rows to classify")
         self.classes_, labels = np.unique(y[labelled], return_inverse=True)
+        if len(self.classes_) < 2:  # nothing to tell apart, as scikit-learn's classifiers refuse it
+            raise ValueError(
+                f"the labelled rows hold one class, {self.classes_[0].item()!r}; a classifier needs rows "
+                "of at least 2 classes"
+            )
         X = self._fit_autoencoder(X, validated=True)  # every row, labelled or not
         epochs = self.head_epochs
         if epochs is None:  # as classify's default budget
@@ -563,10 +568,11 @@ class AutoencoderClusterer(ClusterMixin, _Autoencoder):
                 f"n_clusters={self.n_clusters} must be at least 1 and at most n_samples={len(X)}"
             )
         given = self.cluster_options or {}
-        own = sorted({"k", "method", "seed"} & set(given))
+        own = sorted({"k", "method", "seed", "n_clusters", "random_state"} & set(given))
         if own:
             raise ValueError(
-                f"cluster_options may not hold {', '.join(own)}: use n_clusters, method, random_state"
+                f"cluster_options may not hold {', '.join(own)}: set the estimator's own parameters "
+                "n_clusters, method and random_state instead"
             )
         split_options(given, ClusterOptions, ())  # a mistyped name is named, with the nearest one
         how = Clustering(method=self.method, k=max(self.n_clusters, 2), seed=0, **given)
