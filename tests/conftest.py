@@ -25,6 +25,18 @@ torch.set_num_threads(1)
 os.environ["AUTOENCODERS_CACHE"] = tempfile.mkdtemp(prefix="autoencoders-cache-")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def timed_choices_are_kept_at_once():
+    """A ``--precision auto`` choice is kept the first time it is timed, as on a quiet machine: under
+    parallel tests every timing is busy, and a later quiet one could change the choice between two
+    runs a test compares (tests of the provisional choice set ``measured_alone`` themselves)."""
+    from autoencoders.training import precision
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(precision, "measured_alone", lambda measure: (measure(), True))
+        yield
+
+
 @pytest.fixture
 def idx_dir(tmp_path):
     """Factory: a directory holding the four standard IDX files (gzipped or not)."""

@@ -363,11 +363,9 @@ def test_a_gpu_run_times_every_precision_with_fp32s_threads_fp32_first(monkeypat
 def test_a_choice_is_measured_once_per_machine_and_what_it_depends_on(tmp_path, monkeypatch):
     """The same command on the same machine trains at the same precision and threads: a second
     timing could pick the other one of a near tie."""
-    from autoencoders.training import precision
     from autoencoders.training.precision import remembered
 
     monkeypatch.setenv("AUTOENCODERS_CACHE", str(tmp_path))
-    monkeypatch.setattr(precision, "measured_alone", lambda measure: (measure(), True))  # a quiet machine
     measured, cpu = [], torch.device("cpu")
     choices = iter([("bf16", 1), ("fp32", 2), ("fp32", 1), ("bf16", 2)])
 
@@ -405,7 +403,6 @@ def test_the_same_command_trains_at_the_precision_it_measured_before(tmp_path, m
     from autoencoders.training import precision
 
     monkeypatch.setenv("AUTOENCODERS_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(precision, "measured_alone", lambda measure: (measure(), True))  # a quiet machine
     monkeypatch.setattr(precision, "worth_timing", lambda device: True)
     picks = iter(["bf16", "fp32"])
     monkeypatch.setattr(precision, "fastest", lambda candidates, *args: (next(picks), candidates[0][1]))
