@@ -108,6 +108,11 @@ def test_set_output_pandas_and_feature_names_also_after_save_and_load(digits, tm
     )
     with pytest.raises(autoencoders.UserError, match=r"lacks 1 of the run's columns \('pixel3'\)"):
         autoencoders.encode(tmp_path / "ae", frame.drop(columns="pixel3"))
+    # names that cannot identify columns (one empty) are not recorded: the run reads rows in order
+    unnamed = frame.rename(columns={"pixel5": " "})
+    AutoencoderTransformer(**SMALL).fit(unnamed).save(tmp_path / "unnamed")
+    assert AutoencoderTransformer.load(tmp_path / "unnamed").n_features_in_ == 64
+    assert autoencoders.encode(tmp_path / "unnamed", unnamed).shape == (len(frame), 4)
 
 
 def test_grid_search_with_two_workers(digits):
@@ -406,8 +411,9 @@ def test_settings_that_cannot_work_are_refused_in_words_before_training(estimato
 
 def test_a_classifier_given_one_class_is_refused_as_scikit_learn_refuses_it():
     x = np.random.default_rng(0).random((20, 6))
-    with pytest.raises(ValueError, match=r"^the labelled rows hold one class, 0.0; a classifier needs rows"):
-        AutoencoderClassifier(layers=(4, 2), epochs=1).fit(x, np.zeros(20))
+    for y, shown in ((np.zeros(20), "0.0"), (np.array(["a"] * 20, dtype=object), "'a'")):  # a Series' text
+        with pytest.raises(ValueError, match=rf"^the labelled rows hold one class, {shown}; a classifier"):
+            AutoencoderClassifier(layers=(4, 2), epochs=1).fit(x, y)
 
 
 @pytest.mark.parametrize("klass", [AutoencoderTransformer, AutoencoderOutlierDetector, AutoencoderClusterer])

@@ -138,7 +138,7 @@ def _check_type(f: dataclasses.Field, value: Any) -> Any:
         bad = next((i for i, v in enumerate(value) if not _whole(v)), None)
         if bad is not None:
             raise UserError(f"--{flag(f.name)} must be whole numbers; item {bad + 1} is {value[bad]!r}")
-        value = [int(float(v)) if isinstance(v, numbers.Real) else int(v) for v in value]
+        value = [int(v) for v in value]
     if ok and base == "list[str]":  # names: each once, none empty
         value = [str(v).strip() for v in value]
         if not value or "" in value or len(set(value)) < len(value):

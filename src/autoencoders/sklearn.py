@@ -39,6 +39,7 @@ from .clustering.methods import Clustering, find_clusters
 from .clustering.model import Clusterer
 from .config import Config, in_python_names
 from .data.datasets import IN_MEMORY, apply_scaler, dataset_from_arrays
+from .data.memory import identifying_names
 from .errors import SettingWarning, UserError, says_once, user_stacklevel
 from .eval.metrics import encode_all, reconstruct_all
 from .io import rundir
@@ -252,7 +253,7 @@ class _Autoencoder(BaseEstimator):
             if sentence not in designed:
                 warnings.warn(sentence, SettingWarning, stacklevel=user_stacklevel())
         if hasattr(self, "feature_names_in_"):  # a data frame's: a saved run reads later frames by them
-            self.config_.data.columns = self.feature_names_in_.tolist()
+            self.config_.data.columns = identifying_names(self.feature_names_in_)
         ds = dataset_from_arrays(X.astype(np.float32), self.config_.data)
         device = resolve_device(self.config_.train.device)
         with own_rng(device):
@@ -469,7 +470,7 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
         self.classes_, labels = np.unique(y[labelled], return_inverse=True)
         if len(self.classes_) < 2:  # nothing to tell apart, as scikit-learn's classifiers refuse it
             raise ValueError(
-                f"the labelled rows hold one class, {self.classes_[0].item()!r}; a classifier needs rows "
+                f"the labelled rows hold one class, {self.classes_.tolist()[0]!r}; a classifier needs rows "
                 "of at least 2 classes"
             )
         X = self._fit_autoencoder(X, validated=True)  # every row, labelled or not

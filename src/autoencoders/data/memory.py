@@ -4,6 +4,7 @@ messages as what the user gave."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +36,7 @@ def rows_in_memory(rows: Any, what: str, columns: list[str] | None = None) -> np
         if not np.issubdtype(x.dtype, np.number) and x.dtype != bool:
             raise UserError(f"{what} must be numeric, got {x.dtype}")
         if np.iscomplexobj(x):
-            raise UserError(
-                f"{what} holds complex numbers; give real ones, e.g. the real and imaginary parts as "
-                "columns of their own, or the magnitudes"
-            )
+            raise UserError(_complex(what))
         x = x.astype(np.float32)
     if x.ndim not in (2, 3, 4) or len(x) == 0:
         raise UserError(f"{what} must be N×D, N×H×W or N×C×H×W with at least one row, got shape {x.shape}")
@@ -58,6 +56,8 @@ def _frame_rows(frame: Any, columns: list[str] | None) -> np.ndarray:
                 "columns the run trained on (others are left out), or its values as an array"
             )
         frame = frame.iloc[:, [names.index(c) for c in columns]]
+    if any(getattr(kind, "kind", "O") == "c" for kind in frame.dtypes):
+        raise UserError(_complex("the data frame"))
     text = [str(c) for c, kind in frame.dtypes.items() if getattr(kind, "kind", "O") not in "biuf"]
     if text:
         raise UserError(
@@ -69,13 +69,23 @@ def _frame_rows(frame: Any, columns: list[str] | None) -> np.ndarray:
     return frame.to_numpy(dtype=np.uint8) if pixels else frame.to_numpy(dtype=np.float32, na_value=np.nan)
 
 
+def _complex(what: str) -> str:
+    return (
+        f"{what} holds complex numbers; give real ones, e.g. the real and imaginary parts as columns "
+        "of their own, or the magnitudes"
+    )
+
+
 def frame_columns(rows: Any) -> list[str] | None:
-    """A DataFrame's column names (as text, without surrounding spaces), to record with a run
-    trained on it; None for other rows, and for a frame whose names cannot identify its columns:
-    numbered 0, 1, ... as pandas numbers them, empty or repeated."""
-    if not hasattr(rows, "columns"):
-        return None
-    names = [str(c).strip() for c in rows.columns]
+    """A DataFrame's column names, to record with a run trained on it (``identifying_names``); None
+    for other rows."""
+    return identifying_names(rows.columns) if hasattr(rows, "columns") else None
+
+
+def identifying_names(columns: Iterable[Any]) -> list[str] | None:
+    """Column names as text, without surrounding spaces; None where they cannot identify their
+    columns: numbered 0, 1, ... as pandas numbers them, empty or repeated."""
+    names = [str(c).strip() for c in columns]
     if names == [str(i) for i in range(len(names))] or "" in names or len(set(names)) < len(names):
         return None
     return names
