@@ -215,6 +215,10 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "train --data csv:t.csv --label-column y",
      "autoencoders: error: column 0 of t.csv has no name in its header and numbers the rows from 0: a data frame's "
      "index, which DataFrame.to_csv writes unless index=False; save the frame with index=False, or name the feature columns with --columns"),
+    ("a data frame's index in a CSV, its columns numbered", _write("t.csv", ",0,1,2,3\n" + "".join(f"{i},0.{i % 10},1,0,1\n" for i in range(40))),
+     "train --data csv:t.csv",
+     "autoencoders: error: column 0 of t.csv has no name in its header and numbers the rows from 0: a data frame's "
+     "index, which DataFrame.to_csv writes unless index=False; save the frame with index=False, or name the feature columns with --columns"),
     ("a CSV column without a name", _write("t.csv", "a,,b\n" + "0.1,0.2,0.3\n" * 40), "train --data csv:t.csv",
      "autoencoders: error: column 1 of t.csv has no name in its header; name every column in the header, drop the column, or name the feature columns with --columns"),
     ("a CSV feature named as the label column", _write("t.csv", "a,y,b,y\n" + "0.1,1,0.3,0.4\n" * 40),

@@ -410,21 +410,25 @@ def csv_feature_names(path: str | Path, label_column: str | int | None = None) -
 
 def _is_header(first: list[str], second: str | None, label_column: str | int | None) -> bool:
     """Whether a CSV's ``first`` row (cells) names its columns: a cell of it is text, not a number
-    (an empty cell is a missing value, of a first row of data), where
+    (an empty cell is a missing value, of a first row of data, but for a data frame's index), where
     a class name in a label column given by its index counts only if the ``second`` row holds a
     number there (a header then names the class numbers below it); or it numbers them 0, 1, ...,
     as pandas writes a frame's default column names (from four columns on: a row of data could
     read 0,1,2)."""
-    width = len(first)
-    if width >= 4 and [c.strip() for c in first] == [str(j) for j in range(width)]:
+    width, cells = len(first), [c.strip() for c in first]
+    if width >= 4 and cells == [str(j) for j in range(width)]:
+        return True
+    # a data frame saved with its index: an empty first cell above row numbers from 0, the column
+    # names after it (numbered 0, 1, ... or not)
+    below = [] if second is None else [c.strip() for c in second.split(",")]
+    if cells[0] == "" and (cells[1:] == [str(j) for j in range(width - 1)] or below[:1] == ["0"]):
         return True
     by_index = _index(label_column) is not None
     at = int(label_column) % width if by_index and -width <= int(label_column) < width else None
-    if any(c.strip() and not _is_number(c) for j, c in enumerate(first) if j != at):
+    if any(c and not _is_number(c) for j, c in enumerate(cells) if j != at):
         return True
     if at is None or _is_number(first[at]) or second is None:
         return False
-    below = [c.strip() for c in second.split(",")]
     return len(below) == width and _is_number(below[at])
 
 
