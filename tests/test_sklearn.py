@@ -430,6 +430,9 @@ def test_settings_that_change_nothing_are_warned_of_as_train_does_but_not_the_de
     assert any("--noise 0.5 has no effect without --corruption" in m for m in said), said
     assert any("--momentum 0.5 is SGD's" in m for m in said), said
     assert {w.filename for w in caught} == {__file__}  # the caller's line
+    with pytest.warns(SettingWarning) as caught:  # scikit-learn's code in between: still the caller's
+        make_pipeline(klass(layers=(4, 2), epochs=1, corruption="none", noise=0.5)).fit(x)
+    assert {w.filename for w in caught} == {__file__}
 
 
 def test_layers_may_be_an_array_of_widths():

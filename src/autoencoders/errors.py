@@ -27,12 +27,16 @@ class SettingWarning(ToolkitWarning):
     """A setting that is taken but most likely slows the run or is not what was meant."""
 
 
+# packages between a user's line and this package's code: scikit-learn calls the estimators' fit
+# from fit_transform, pipelines and searches (joblib runs a search's fits)
+_CALLERS = {__name__.split(".")[0], "sklearn", "joblib"}
+
+
 def user_stacklevel() -> int:
     """The ``stacklevel`` at which a warning raised by the caller names the first frame outside this
-    package: the user's own call, however deep inside the package it was raised."""
-    package = __name__.split(".")[0]
+    package and the libraries that call it: the user's own call, however deep it was raised."""
     frame, level = sys._getframe(2), 2
-    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == package:
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] in _CALLERS:
         frame, level = frame.f_back, level + 1
     return level
 
