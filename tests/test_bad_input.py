@@ -310,7 +310,7 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
     ("sample from a model without a prior", None, "sample run --out s.png",
      "autoencoders: error: run holds a 'dense' model, which has no prior to sample from; sample from a run trained with --model vae or --model aae"),
     ("interpolate with one row index", None, "interpolate run --data digits --pair 3 --out s.png",
-     "autoencoders: error: --pair needs two row indices, e.g. 0,1; got [3]"),
+     "autoencoders: error: --pair must hold two row indices, e.g. 0,1; got [3]"),
     ("predict with a run that is not a classifier", None, "predict run --data digits --out p.csv",
      "autoencoders: error: run holds no classifier or clustering; pass an output directory of 'autoencoders classify' or 'autoencoders cluster', e.g. RUN/classifier-0.1 or RUN/cluster-kmeans-10"),
     ("predict with a directory that does not exist", None, "predict run/classifier-9 --data digits --out p.csv",

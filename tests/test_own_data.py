@@ -219,7 +219,7 @@ def test_what_rows_in_memory_cannot_do_is_said_in_their_own_words(frame_run, fra
         autoencoders.train(data=x.head(5), out=str(tmp_path / "few"), **FAST)
     with pytest.raises(
         UserError,
-        match=r"^indices holds index 40, outside the 30 rows of the rows given in memory; give indices from "
+        match=r"^row 40 of indices is outside the 30 rows of the rows given in memory; give indices from "
         r"0 to 29$",
     ):
         autoencoders.interpolate(frame_run.dir, x.head(30), (0, 40))

@@ -13,6 +13,7 @@ from helpers import FAST
 
 import autoencoders
 from autoencoders import Config, DenseAutoencoder, UserError
+from autoencoders.runtime import wait_policy
 from autoencoders.runtime.threads import SMALL_PRODUCT, _cgroup_quota, available_cpus, choose_threads
 
 
@@ -104,12 +105,12 @@ def test_idle_threads_sleep_unless_the_user_chose_otherwise(given, expected):
 )
 def test_a_run_says_when_torch_came_first_and_its_threads_spin(code, env, warned):
     code += (
-        "\nfrom autoencoders.runtime.threads import choose_threads"
+        "\nfrom autoencoders.runtime.threads import say_if_threads_spin"
         "\nmodel = autoencoders.DenseAutoencoder([64, 8])"
-        "\nchoose_threads('1', model, 64)"  # one thread: no team of threads to spin
-        "\nchoose_threads('2', model, 64); choose_threads('2', model, 64)"
+        "\nsay_if_threads_spin(1, model)"  # one thread: no team of threads to spin
+        "\nsay_if_threads_spin(2, model); say_if_threads_spin(2, model)"
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")} | env
+    env = {k: v for k, v in os.environ.items() if k not in wait_policy.CHOSEN} | env
     done = subprocess.run(
         [sys.executable, "-W", "always", "-c", code], env=env, capture_output=True, text=True, timeout=120
     )
@@ -121,19 +122,30 @@ def test_a_run_says_when_torch_came_first_and_its_threads_spin(code, env, warned
 def test_a_measurement_knows_whether_other_processes_kept_the_cpus_busy(monkeypatch):
     from autoencoders.runtime import threads
 
-    def alone_when_others_used(seconds: float | None) -> bool:
-        busy = iter([100.0, None if seconds is None else 100.0 + seconds])  # all processes' busy time
+    def alone_when_others_used(seconds: float | None, counted: int = available_cpus()) -> bool:
+        """Whether a measurement is alone when the ``counted`` CPUs of /proc/stat were busy for
+        ``seconds`` more than this process's own time (none, asleep) while it ran."""
+        busy = iter([(100.0, counted), None if seconds is None else (100.0 + seconds, counted)])
         monkeypatch.setattr(threads, "_busy_seconds", lambda: next(busy))
-        return threads.measured_alone(lambda: time.sleep(0.2))[1]  # this process: asleep
+        return threads.measured_alone(lambda: time.sleep(0.2))[1]
 
     assert alone_when_others_used(0.01)  # an editor, a browser tab
     assert not alone_when_others_used(10.0)  # another run
     assert alone_when_others_used(None)  # no /proc/stat: as before, kept
-    monkeypatch.undo()
+    # a cgroup quota of this process's CPUs on a 64-CPU host: the others' 62 are theirs to use
+    monkeypatch.setattr(threads, "available_cpus", lambda: 2)
+    assert alone_when_others_used(10.0, counted=64)
+    assert not alone_when_others_used(100.0, counted=64)  # the whole host busy, this quota's CPUs too
+
+
+@pytest.mark.slow
+def test_a_measurement_beside_a_busy_process_is_not_alone():
+    from autoencoders.runtime.threads import measured_alone
+
     spinning = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         time.sleep(0.5)  # started
-        assert not threads.measured_alone(lambda: time.sleep(1.0))[1]
+        assert not measured_alone(lambda: time.sleep(1.0))[1]
     finally:
         spinning.kill()
         spinning.wait()

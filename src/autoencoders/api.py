@@ -370,7 +370,7 @@ def interpolate(
     steps = whole_at_least("--steps", steps, 2)
     pair = tuple(indices) if isinstance(indices, Iterable) else ()
     if len(pair) != 2:
-        raise UserError(f"--pair needs two row indices, e.g. 0,1; got {indices!r}")
+        raise UserError(f"--pair must hold two row indices, e.g. 0,1; got {indices!r}")
     indices = tuple(whole_at_least("--pair", i, 0) for i in pair)
     run = open_run(run_dir)
     split = split or ("test" if isinstance(data, str) else "all")
@@ -379,7 +379,7 @@ def interpolate(
         if not 0 <= i < len(x):
             where = f"{data} ({split} split)" if isinstance(data, str) else "the rows given in memory"
             raise UserError(
-                f"--pair holds index {i}, outside the {len(x)} rows of {where}; give indices from 0 to "
+                f"row {i} of --pair is outside the {len(x)} rows of {where}; give indices from 0 to "
                 f"{len(x) - 1}"
             )
     ends = torch.from_numpy(x[list(indices)])

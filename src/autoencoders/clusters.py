@@ -20,7 +20,7 @@ from .figures.report import REPORT, write_report
 from .io import rundir
 from .options import ClusterOptions, split_options
 from .runtime.device import keeps_rng, resolve_device
-from .runtime.threads import choose_threads, thread_count
+from .runtime.threads import choose_threads, say_if_threads_spin, thread_count
 from .trained import (
     Data,
     TrainedRun,
@@ -98,7 +98,9 @@ def cluster(
     cfg.train.precision = later_precision(run_dir, cfg.train.precision, device)
     rows = torch.from_numpy(np.ascontiguousarray(x)).to(device)
     model = run.model.to(device)
-    with thread_count(choose_threads(cfg.train.threads, model, how.batch_size)):  # as training chooses
+    threads = choose_threads(cfg.train.threads, model, how.batch_size)  # as training chooses
+    say_if_threads_spin(threads, model)
+    with thread_count(threads):
         result = find_clusters(model, rows, how, cfg.train)
     summary: dict[str, Any] = {
         "method": how.method,

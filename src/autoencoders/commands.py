@@ -219,7 +219,7 @@ def _sample(args: argparse.Namespace) -> None:
 
 def _interpolate(args: argparse.Namespace) -> None:
     if len(args.pair) != 2:
-        raise UserError(f"--pair needs two row indices, e.g. 0,1; got {args.pair}")
+        raise UserError(f"--pair must hold two row indices, e.g. 0,1; got {args.pair}")
     rows, shape = api.interpolate(args.run_dir, args.data, tuple(args.pair), args.steps, args.split)
     title = f"rows {args.pair[0]} → {args.pair[1]}: inputs at the ends, decoded codes between"
     _save_rows(args.out, rows, shape, title, cols=len(rows))

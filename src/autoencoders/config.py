@@ -299,14 +299,25 @@ Fn = TypeVar("Fn", bound=Callable[..., Any])
 # a command the user could run, quoted in a message: its flags stay flags
 _COMMAND = re.compile(r"(autoencoders [a-z][a-z-]*(?:(?!: )[^;'`)])*)")  # to "; ", ": ", a quote or ")"
 # commands a message suggests that Python has a call for: that call, in Python's messages
-_CALLS = [(re.compile(r"^autoencoders train --resume (\S+)$"), r"autoencoders.resume('\1')")]
+_CALLS: dict[re.Pattern, Callable[[re.Match], str]] = {
+    re.compile(r"autoencoders train --resume (\S+)"): lambda m: f"autoencoders.resume({m.group(1)!r})",
+}
+
+
+def _as_call(command: str) -> str:
+    """A command a message suggests, as Python's call where it has one, else as it is."""
+    for pattern, call in _CALLS.items():
+        if match := pattern.fullmatch(command):
+            return call(match)
+    return command
 
 
 def in_python_names(renamed: dict[str, str] | None = None) -> Callable[[Fn], Fn]:
     """A decorator: the function's UserErrors name options as Python takes them (``epochs``,
     ``label_column``, ``n``) where they name the CLI's flags (``--epochs``, ``--label-column``,
     ``-n``), and ``renamed`` options by their names there (``{"k": "n_clusters"}``); commands the
-    message suggests running keep their flags."""
+    message suggests running keep their flags, or become Python's call where it has one
+    (``_CALLS``: ``autoencoders.resume('runs/x')``)."""
     renamed = renamed or {}
 
     def decorate(fn: Fn) -> Fn:
@@ -321,14 +332,7 @@ def in_python_names(renamed: dict[str, str] | None = None) -> Callable[[Fn], Fn]
 
         def in_python(message: str) -> str:
             parts = _COMMAND.split(message)  # text, command, text, ...: commands as they are
-            return "".join(
-                call(part) if i % 2 else as_flag.sub(parameter, part) for i, part in enumerate(parts)
-            )
-
-        def call(command: str) -> str:
-            for pattern, replacement in _CALLS:
-                command = pattern.sub(replacement, command.strip()) + command[len(command.rstrip()) :]
-            return command
+            return "".join(_as_call(p) if i % 2 else as_flag.sub(parameter, p) for i, p in enumerate(parts))
 
         @functools.wraps(fn)
         def wrapped(*args: Any, **kwargs: Any) -> Any:

@@ -328,7 +328,7 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
     progress.attach("model", model)
     cfg.train.precision = progress.marks.setdefault("precision", precision)
     threads = progress.marks.setdefault("threads", threads)
-    say_if_threads_spin(threads, model)  # a remembered count was not chosen in this process
+    say_if_threads_spin(threads, model)  # the count it trains with, timed, remembered or resumed
     progress.marks.setdefault("data_sha256", digest)  # states from before it was kept are not checked
     log = events.EventLog(out / rundir.TENSORBOARD) if main and cfg.train.tensorboard else None
     if log is not None:

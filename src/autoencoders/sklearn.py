@@ -47,7 +47,7 @@ from .io.checkpoint import replace_dir, write_json
 from .options import ClusterOptions, split_options
 from .run import build_model, train_stages
 from .runtime.device import own_rng, resolve_device
-from .runtime.threads import choose_threads, thread_count
+from .runtime.threads import choose_threads, say_if_threads_spin, thread_count
 from .trained import open_run
 from .training.loop import fit
 from .training.state import Progress
@@ -260,6 +260,7 @@ class _Autoencoder(BaseEstimator):
             self.autoencoder_ = build_model(self.config_, ds.sample_shape, device)
             train = self.config_.train
             threads = choose_threads(train.threads, self.autoencoder_, train.batch_size)
+            say_if_threads_spin(threads, self.autoencoder_)
             progress = Progress(None)  # nothing is written while fitting
             with thread_count(threads):  # the caller's own count comes back afterwards
                 train_stages(self.autoencoder_, self.config_, ds, device, progress)

@@ -65,33 +65,35 @@ def _cgroup_quota(root: Path = Path("/sys/fs/cgroup")) -> int | None:
     return None
 
 
-def _busy_seconds() -> float | None:
+def _busy_seconds() -> tuple[float, int] | None:
     """Seconds the CPUs this process may run on have been busy since boot, every process's work
-    together (Linux's ``/proc/stat``: all but idle and I/O wait, steal included); None where it
-    cannot be read."""
+    together (Linux's ``/proc/stat``: all but idle and I/O wait, steal included), and how many CPUs
+    those are; None where it cannot be read."""
     mine = {f"cpu{i}" for i in os.sched_getaffinity(0)} if hasattr(os, "sched_getaffinity") else None
-    ticks = 0
+    ticks = cpus = 0
     try:
         for name, *fields in (line.split() for line in Path("/proc/stat").read_text().splitlines()):
             if name.startswith("cpu") and name != "cpu" and (mine is None or name in mine):
                 user, nice, system, idle, iowait, irq, softirq, steal = (int(v) for v in fields[:8])
-                ticks += user + nice + system + irq + softirq + steal
+                ticks, cpus = ticks + user + nice + system + irq + softirq + steal, cpus + 1
     except (OSError, ValueError):  # no such file, or one of another layout
         return None
-    return ticks / os.sysconf("SC_CLK_TCK")
+    return ticks / os.sysconf("SC_CLK_TCK"), cpus
 
 
 def measured_alone(measure: Callable[[], T]) -> tuple[T, bool]:
     """``measure()``, and whether it ran with the CPUs this process may use to itself: other
-    processes kept them busy for less than ``OTHERS_BUSY`` of one CPU meanwhile, on average (True
-    where the kernel does not say)."""
+    processes used no more of the CPUs it may run on than a cgroup quota leaves beyond
+    ``available_cpus``, give or take ``OTHERS_BUSY`` of one, on average (True where the kernel
+    does not say)."""
     before, own, t0 = _busy_seconds(), sum(os.times()[:2]), time.perf_counter()
     result = measure()
     after = _busy_seconds()
     if before is None or after is None:
         return result, True
-    others = (after - before) - (sum(os.times()[:2]) - own)
-    return result, others < OTHERS_BUSY * (time.perf_counter() - t0)
+    others = (after[0] - before[0]) - (sum(os.times()[:2]) - own)
+    spare = after[1] - available_cpus()  # CPUs beyond this process's quota: others' to use
+    return result, others < (spare + OTHERS_BUSY) * (time.perf_counter() - t0)
 
 
 def largest_layer(model: nn.Module) -> int:
@@ -124,13 +126,10 @@ def choose_threads(setting: str, model: nn.Module, batch_size: int, speedup: flo
                 SettingWarning,
                 stacklevel=user_stacklevel(),
             )
-        n = int(setting)
-    elif batch_size * largest_layer(model) / speedup < SMALL_PRODUCT:
-        n = 1
-    else:
-        n = available_cpus()
-    say_if_threads_spin(n, model)
-    return n
+        return int(setting)
+    if batch_size * largest_layer(model) / speedup < SMALL_PRODUCT:
+        return 1
+    return available_cpus()
 
 
 def say_if_threads_spin(n: int, model: nn.Module) -> None:
