@@ -164,8 +164,8 @@ def test_sigkill_then_resume_gives_bit_identical_weights(tmp_path, uninterrupted
     # the killed run says it is incomplete, and where it stopped
     assert json.loads((killed / "manifest.json").read_text())["completed"] is False
     assert not (killed / "model.safetensors").exists()
-    with pytest.raises(UserError, match="incomplete run .*--resume"):
-        autoencoders.evaluate_run(killed)
+    with pytest.raises(UserError, match=r"incomplete run .*; continue it with: autoencoders\.resume\("):
+        autoencoders.evaluate_run(killed)  # Python's call, where the CLI says train --resume
     with pytest.raises(UserError, match="incomplete run"):
         autoencoders.encode(killed, "digits")
     with pytest.raises(UserError, match=saved):
