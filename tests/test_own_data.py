@@ -70,6 +70,12 @@ def test_a_frame_s_label_column_gives_the_labels_and_is_no_feature(frame, frame_
     for key in ("test_sse_per_image", "linear_probe_accuracy"):  # the same run as with labels=
         assert run.metrics[key] == frame_run.metrics[key]
     np.testing.assert_array_equal(autoencoders.encode(run.dir, whole), autoencoders.encode(run.dir, frame[0]))
+    # recorded by name: a later frame that has the column gives its labels, as a later CSV would
+    assert run.config.data.label_column == "digit"
+    np.testing.assert_array_equal(autoencoders.score(run.dir, whole.head(50))[1], frame[1].head(50))
+    assert autoencoders.score(run.dir, frame[0].head(50))[1] is None  # a frame without it: none
+    clustered = autoencoders.cluster(run.dir, whole.head(200), out=tmp_path / "c", quiet=True)
+    assert clustered.summary["k"] == len(np.unique(frame[1].head(200))) and "accuracy" in clustered.summary
     by_index = autoencoders.train(data=whole, label_column=-1, layers=[64, 16, 4], epochs=2,
                                   out=str(tmp_path / "i"), **FAST)  # fmt: skip
     assert by_index.metrics["test_sse_per_image"] == run.metrics["test_sse_per_image"]  # the same column

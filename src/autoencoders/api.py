@@ -32,6 +32,7 @@ from .runtime.device import gpu_math, resolve_device
 from .trained import (
     Data,
     check_width,
+    frame_labels,
     given_labels,
     open_clusterer,
     open_run,
@@ -208,7 +209,7 @@ def score(
         x, y, classes = scaled_data(run.cfg.data, data, split, run.scaler, labels, clip=False)
         check_width(run.model, x.shape[1], data)
     else:  # rows in memory
-        x = rows_of(run, data, split, clip=False)
+        x, labels = rows_of(run, data, split, clip=False), frame_labels(run.cfg.data, data, labels)
         y, classes = (
             (None, None) if labels is None else given_labels(labels, data, len(x), run.cfg.data.classes)
         )

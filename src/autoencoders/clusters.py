@@ -25,6 +25,7 @@ from .trained import (
     Data,
     TrainedRun,
     check_width,
+    frame_labels,
     given_labels,
     later_precision,
     open_run,
@@ -147,7 +148,7 @@ def _rows(
         x, y, classes = scaled_data(run.cfg.data, spec, split, run.scaler, file)
         check_width(run.model, x.shape[1], spec)
     else:
-        x, y = rows_of(run, data, split), None
+        x, y, labels = rows_of(run, data, split), None, frame_labels(run.cfg.data, data, labels)
     if labels is not None and file is None:
         y, classes = given_labels(labels, data, len(x), run.cfg.data.classes)
     return x, y, classes

@@ -218,7 +218,9 @@ class DataConfig:
     )
     labels: str | None = option(None, "labels file (.npy) for npy: data")
     label_column: str | int | None = option(
-        None, "label column for csv: data: its header name, or its 0-based index (negative: from the end)"
+        None,
+        "label column for csv: data: its header name, or its 0-based index (negative: from the end); a "
+        "run trained on a data frame with named columns records its label column's name",
     )
     classes: list[str] | None = option(
         None,

@@ -144,6 +144,8 @@ def train(config: Config | dict | str | Path | None = None, overwrite: bool = Fa
                     "the frame's columns"
                 )
             overrides["columns"] = names
+            if column is not None and names is not None:  # by name: later frames and CSVs give labels by it
+                overrides["label_column"] = str(overrides["labels"].name).strip()
         overrides["data"], labels = save_arrays(data, overrides.get("labels"))
         if labels is not None:
             overrides["labels"] = labels

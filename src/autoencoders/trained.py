@@ -145,6 +145,17 @@ def scaled_input(
     return x
 
 
+def frame_labels(data_cfg: DataConfig, data: Any, labels: Any) -> Any:
+    """``labels``, or where none are given, the run's label column (by name) of a data frame given in
+    memory that has it: a run trained on a data frame or a CSV with a named label column reads its
+    labels from later frames as from later files."""
+    column = data_cfg.label_column
+    if labels is not None or not isinstance(column, str) or not hasattr(data, "columns"):
+        return labels
+    names = [str(c).strip() for c in data.columns]
+    return data.iloc[:, names.index(column)] if column in names else None
+
+
 def given_labels(
     labels: Any, rows: Any, n: int, classes: list[str] | None
 ) -> tuple[np.ndarray, list[str] | None]:

@@ -325,6 +325,8 @@ def check_data_options(cfg: DataConfig) -> None:
     kind = parse_spec(cfg.data)[0]
     for name, applies in OWN_OPTIONS.items():
         value = getattr(cfg, name)
+        if name == "label_column" and kind == "npy" and cfg.columns is not None:
+            continue  # the label column of a data frame given in memory, recorded with its columns
         if value is not None and value is not False and kind != applies:  # 0 is a label column's index
             fix = "leave it out"
             if name == "labels" and kind == "csv":  # a column of the file, most likely
