@@ -150,7 +150,8 @@ def frame_labels(data_cfg: DataConfig, data: Any, labels: Any) -> Any:
     memory that has it: a run trained on a data frame or a CSV with a named label column reads its
     labels from later frames as from later files."""
     column = data_cfg.label_column
-    if labels is not None or not isinstance(column, str) or not hasattr(data, "columns"):
+    by_name = isinstance(column, str) and not column.lstrip("-").isdigit()  # not a CSV's column index
+    if labels is not None or not by_name or not hasattr(data, "columns"):
         return labels
     names = [str(c).strip() for c in data.columns]
     return data.iloc[:, names.index(column)] if column in names else None
