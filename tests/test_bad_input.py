@@ -253,6 +253,10 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "continue it if it is incomplete (autoencoders train --resume run), or choose another --out"),
     ("--out that is a file", _write("f.txt", "x"), "train --out f.txt",
      "autoencoders: error: --out f.txt is a file; give the path of a new or empty directory"),
+    ("--overwrite of a run that also holds the user's own files", lambda d: (d / "run" / "notes.txt").write_text("mine"),
+     "train --out run --overwrite",
+     "autoencoders: error: --overwrite replaces a run, and run also holds what it did not write (notes.txt); "
+     "move that out first, or choose another --out: nothing was deleted"),
     ("--overwrite of a directory that holds no run", _write("notes.txt", "mine"), "train --out . --overwrite",
      "autoencoders: error: --overwrite replaces run directories only; . holds no run, so nothing was deleted"),
     ("--resume with new settings", _incomplete, "train --resume run --lr 0.1",

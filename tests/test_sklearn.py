@@ -250,6 +250,10 @@ def test_save_takes_numpy_parameters_keeps_other_work_and_names_no_data_of_its_o
     np.testing.assert_array_equal(saved.transform(x_test), est.transform(x_test))
     with pytest.raises(autoencoders.UserError, match="is not empty"):
         est.save(tmp_path / "est")
+    (tmp_path / "est" / "notes.txt").write_text("mine")  # beside a saved estimator: kept, and so is it
+    with pytest.raises(autoencoders.UserError, match=r"also holds what save did not write \(notes.txt\)"):
+        AutoencoderTransformer(**SMALL).fit(x_train).save(tmp_path / "est", overwrite=True)
+    (tmp_path / "est" / "notes.txt").unlink()
     AutoencoderTransformer(**SMALL).fit(x_train).save(tmp_path / "est", overwrite=True)
     assert AutoencoderTransformer.load(tmp_path / "est").get_params()["epochs"] == SMALL["epochs"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["est", "work"]

@@ -23,6 +23,7 @@ from .clusters import cluster
 from .config import field_section
 from .data.datasets import load_dataset
 from .errors import UserError
+from .io import rundir
 from .io.checkpoint import write_text
 from .options import DataConfig, TrainConfig
 from .run import train
@@ -198,7 +199,7 @@ def reproduce(
             "",
         ]
     )
-    write_text(Path(run.dir) / "reproduction.md", table)
+    write_text(Path(run.dir) / rundir.REPRODUCTION, table)
     return run, table
 
 

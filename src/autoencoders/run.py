@@ -39,7 +39,8 @@ from .data.stream import Rows, RowStream
 from .errors import SettingWarning, UserError, say, says_once, user_stacklevel
 from .eval.metrics import baselines, encode_all, evaluate, reconstruct_all
 from .figures import plots
-from .figures.report import write_report
+from .figures.report import REPORT, write_report
+from .figures.run_figures import KINDS as FIGURE_KINDS
 from .figures.run_figures import FigureRows
 from .io import rundir
 from .io.checkpoint import check_writable
@@ -222,6 +223,13 @@ def _check_out(out: Path, overwrite: bool) -> None:
         if not is_run:
             raise UserError(
                 f"--overwrite replaces run directories only; {out} holds no run, so nothing was deleted"
+            )
+        theirs = rundir.not_written_by_the_run(out, {REPORT} | {f"{what}.png" for what in FIGURE_KINDS})
+        if theirs:
+            shown = ", ".join(theirs[:5]) + (", ..." if len(theirs) > 5 else "")
+            raise UserError(
+                f"--overwrite replaces a run, and {out} also holds what it did not write ({shown}); move "
+                "that out first, or choose another --out: nothing was deleted"
             )
     check_writable(out)
 

@@ -304,6 +304,13 @@ class _Autoencoder(BaseEstimator):
                 )
             if not (path / rundir.ESTIMATOR).is_file():
                 raise UserError(f"overwrite=True replaces a saved estimator; {path} holds none: it is kept")
+            saved = {rundir.ESTIMATOR, rundir.CLASSIFIER_WEIGHTS, rundir.CLUSTERER_WEIGHTS}
+            theirs = rundir.not_written_by_the_run(path, saved)
+            if theirs:
+                raise UserError(
+                    f"overwrite=True replaces a saved estimator, and {path} also holds what save did not "
+                    f"write ({', '.join(theirs[:5])}); move that out first: it is kept"
+                )
         fitted = {"class": type(self).__name__, **_plain(self._fitted_json())}
         model = self.autoencoder_
 

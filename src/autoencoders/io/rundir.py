@@ -35,10 +35,31 @@ CLASSIFIER_WEIGHTS, CLASSIFIER_CONFIG = "classifier.safetensors", "classifier.js
 CLUSTERS_CSV, CLUSTERS_JSON, CLUSTERER_WEIGHTS = "clusters.csv", "clusters.json", "clusterer.safetensors"
 CLUSTER_MEMBERS, CLUSTER_MAP = "clusters.png", "cluster-map.png"
 ESTIMATOR = "estimator.json"  # a saved scikit-learn estimator's class, parameters and fitted numbers
+REPRODUCTION = "reproduction.md"  # ``reproduce``'s table of published values beside the run's
 TENSORBOARD, SNAPSHOTS = "tensorboard", "snapshots"
 SCALING = ("input_offset", "input_span")  # a weight file's input scaling: rows = (raw - offset) / span
 
 Scaler = tuple[np.ndarray, np.ndarray]  # (offset, span) per input feature, fitted on the training split
+
+# what a run writes in its directory, beside its figures and report (their names are the figures')
+RUN_FILES = {CONFIG, MANIFEST, WEIGHTS, METRICS, HISTORY, STATE, REPRODUCTION}
+RUN_FILES |= {RECONSTRUCTIONS, LOSS, PRETRAINING, SAMPLES}
+RUN_FOLDERS = {TENSORBOARD, SNAPSHOTS}
+
+
+def not_written_by_the_run(run_dir: Path, also: set[str]) -> list[str]:
+    """The entries of ``run_dir`` that neither the run wrote (its files, those named in ``also``:
+    its figures and report, or a saved estimator's files; its folders) nor a command made from it
+    (a classifier's or clustering's folder): the user's own."""
+
+    def ours(entry: Path) -> bool:
+        if entry.is_dir() and not entry.is_symlink():
+            return entry.name in RUN_FOLDERS or any(
+                (entry / name).is_file() for name in (CLASSIFIER_CONFIG, CLUSTERS_JSON, MANIFEST)
+            )
+        return entry.name in RUN_FILES | also
+
+    return sorted(entry.name for entry in Path(run_dir).iterdir() if not ours(entry))
 
 
 def write_weights(path: Path, state: dict[str, torch.Tensor], scaler: Scaler | None = None) -> None:
