@@ -115,7 +115,7 @@ def test_npy_uint8_is_divided_by_255(tmp_path):
     np.save(tmp_path / "u8.npy", x)
     np.save(tmp_path / "ids.npy", np.arange(20))
     ds = load_dataset(DataConfig(data=f"npy:{tmp_path / 'u8.npy'}", labels=str(tmp_path / "ids.npy")))
-    assert ds.image_shape == (3, 3)
+    assert ds.image_shape is None  # 9 values a row: a heatmap's few features, not 3×3 pictures
     expected = x[ds.y_train.numpy()].astype(np.float32) / np.float32(255)
     assert torch.equal(ds.x_train, torch.from_numpy(expected))
 
@@ -143,7 +143,7 @@ def test_csv_with_header_and_label_column_by_name(tmp_path):
     path.write_text("\n".join(lines) + "\n")
     ds = load_dataset(DataConfig(data=f"csv:{path}", label_column="label"))
     assert ds.n_features == 4
-    assert ds.image_shape == (2, 2)  # 4 features look like a 2x2 image
+    assert ds.image_shape is None  # 4 sensors' features: a heatmap names them, 2×2 pictures would not
     for xs, ys in ((ds.x_train, ds.y_train), (ds.x_val, ds.y_val), (ds.x_test, ds.y_test)):
         np.testing.assert_allclose(xs, _scaled(ds, table)[ys.numpy()], atol=1e-6)
     assert sorted(torch.cat([ds.y_train, ds.y_val, ds.y_test]).tolist()) == ids.tolist()

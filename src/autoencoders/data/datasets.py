@@ -440,14 +440,19 @@ def sample_noun(sample: tuple[int, ...]) -> str:
     return "image" if holds_images(sample) else "row"
 
 
+# flat rows narrower than this side's square are a table's few features (4 sensors), which a
+# heatmap shows by name, not pictures of 2×2 pixels; digits' 8×8 are the smallest images drawn
+MIN_IMAGE_SIDE = 8
+
+
 def display_shape(sample: tuple[int, ...]) -> tuple[int, ...] | None:
     """The shape of one sample as an image, in the order its row stores it: (H, W) for
-    single-channel images and flat rows whose D is a square, (3, H, W) for colour images; None for
-    other rows."""
+    single-channel images and flat rows whose D is a square of a side of ``MIN_IMAGE_SIDE`` or more,
+    (3, H, W) for colour images; None for other rows."""
     if len(sample) == 3:
         return {1: tuple(sample[1:]), 3: tuple(sample)}.get(sample[0])
     side = math.isqrt(sample[0])
-    return (side, side) if side * side == sample[0] else None
+    return (side, side) if side * side == sample[0] and side >= MIN_IMAGE_SIDE else None
 
 
 def load_dataset(
