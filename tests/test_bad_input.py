@@ -211,6 +211,9 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "train --data csv:t.csv --label-column lable",
      "autoencoders: error: --label-column 'lable' is not in t.csv's header (did you mean 'label'?) "
      "(p0, p1, p2, p3, p4, …, p18, p19, label)"),
+    ("a column of --columns mistyped", _write("t.csv", "temp,humidity,y\n" + "0.5,0.2,1\n" * 30),
+     "train --data csv:t.csv --label-column y --columns temp,humid",
+     "autoencoders: error: --columns 'humid' is not in t.csv's header (did you mean 'humidity'?) (temp, humidity, y)"),
     ("a data frame's index in a CSV", _write("t.csv", ",a,b,y\n" + "".join(f"{i},0.{i % 10},1,{i % 2}\n" for i in range(40))),
      "train --data csv:t.csv --label-column y",
      "autoencoders: error: column 0 of t.csv has no name in its header and numbers the rows from 0: a data frame's "

@@ -24,6 +24,7 @@ from ..options import DataConfig, closest, flag, nearest
 from .images import first_image_size, image_folder
 from .memory import data_name
 from .sources import (
+    check_columns,
     check_finite,
     csv_columns,
     load_csv,
@@ -335,6 +336,9 @@ def check_data_options(cfg: DataConfig) -> None:
             raise UserError(f"--{flag(name)} applies to {applies}: data, not {cfg.data}; {fix}")
     if cfg.grayscale and cfg.rgb:
         raise UserError("--grayscale asks for one channel and --rgb for three; give one of them")
+    path = parse_spec(cfg.data)[1]
+    if kind == "csv" and cfg.columns is not None and Path(path).is_file():  # a mistyped name, named
+        check_columns(path, cfg.columns, cfg.label_column)
 
 
 def npy_file(cfg: DataConfig) -> tuple[str, str | None] | None:

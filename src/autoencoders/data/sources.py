@@ -529,7 +529,21 @@ def _column_index(path: Path, column: str | int, header: list[str] | None, width
             f"--label-column '{column}' names a column but {path} has no header row; "
             f"give the column's index instead (0 to {width - 1})"
         )
-    shown = (
-        ", ".join(header) if len(header) <= 12 else f"{', '.join(header[:5])}, …, {', '.join(header[-3:])}"
+    raise UserError(
+        f"--label-column '{column}' is not in {path}'s header{closest(column, header)} ({_shown(header)})"
     )
-    raise UserError(f"--label-column '{column}' is not in {path}'s header{closest(column, header)} ({shown})")
+
+
+def _shown(header: list[str]) -> str:
+    """A header's names for a message: all of a dozen, the first and last of more."""
+    return ", ".join(header) if len(header) <= 12 else f"{', '.join(header[:5])}, …, {', '.join(header[-3:])}"
+
+
+def check_columns(path: str | Path, columns: list[str], label_column: str | int | None) -> None:
+    """A UserError naming the first of ``--columns`` that a CSV's header lacks, with the nearest name
+    (a file without a header is read in order, as a later file may be)."""
+    header = csv_columns(path, label_column)[0]
+    missing = [c for c in columns if header is not None and c not in header]
+    if missing:
+        near = closest(missing[0], header)
+        raise UserError(f"--columns '{missing[0]}' is not in {path}'s header{near} ({_shown(header)})")
