@@ -39,9 +39,10 @@ class ConvConfig:
         for i in range(len(self.channels)):
             if k > min(h, w):
                 what = "images" if i == 0 else f"maps convolution {i + 1} sees (each one halves them)"
-                fewer = "" if i == 0 else " or fewer --channels"
+                fewer = "" if i == 0 else ", or fewer --channels"
                 raise UserError(
-                    f"--kernel-size {k} is larger than the {h}×{w} {what}; give at most {min(h, w)}{fewer}"
+                    f"--kernel-size {k} is larger than the {h}×{w} {what}; give --kernel-size {min(h, w)} "
+                    f"or less{fewer}"
                 )
             h, w = ((n + 2 * (k // 2) - k) // 2 + 1 for n in (h, w))
 
