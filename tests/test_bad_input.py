@@ -192,6 +192,9 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
     ("an option of another command", None, "train --n-labels 3",
      "autoencoders train: error: unrecognized arguments: --n-labels 3 (an option of 'autoencoders classify', "
      "not of this command); see autoencoders train --help"),
+    ("an option with a value, before the command", None, "--epochs 2 train",
+     "autoencoders: error: unrecognized arguments: --epochs (an option of 'autoencoders train' and 'autoencoders classify' and "
+     "'autoencoders cluster', put it after the command); see autoencoders --help"),
     ("an option of another command, before the command", None, "--overwrite train",
      "autoencoders: error: unrecognized arguments: --overwrite (an option of 'autoencoders train' and "
      "'autoencoders reproduce', put it after the command); see autoencoders --help"),

@@ -65,7 +65,9 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         typo = re.search(r"invalid choice: '?([^' ]+?)'? \(choose from (.+)\)", message)
         unknown = re.match(r"unrecognized arguments: (--[\w-]+)", message)
-        if typo:
+        if typo and message.startswith("argument COMMAND") and (stray := self._stray()):
+            message = f"unrecognized arguments: {stray}{self._whose(stray)}"  # --epochs 2 train: not "2"
+        elif typo:
             message += closest(typo.group(1), [c.strip(" '") for c in typo.group(2).split(",")])
         elif unknown:
             message += self._whose(unknown.group(1))
@@ -535,6 +537,7 @@ def run(argv: list[str] | None = None) -> int:
         a for a in parser._actions if isinstance(a, argparse._SubParsersAction)
     ).choices.values():
         command.words = words  # a required option missing: a mistyped one may be why
+    parser.words = words  # a command's option before the command: its value read as the command
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # refused where it was given: before the command, or by the command's own parser
         before = words[: words.index(args.command)] if args.command in words else []
