@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -414,3 +416,16 @@ def test_csv_features_are_found_by_name_where_a_run_names_them(tmp_path):
     np.testing.assert_array_equal(load_csv(tmp_path / "r.csv", "y", columns=["c", "a"])[0], [[3, 1], [6, 4]])
     with pytest.raises(UserError, match="has no column d, which the run reads by name; rename its header"):
         load_csv(tmp_path / "r.csv", "y", columns=["a", "d"])
+
+
+def test_colour_images_stored_colour_last_are_warned_of(tmp_path):
+    from autoencoders.errors import DataWarning
+
+    x = np.random.default_rng(0).integers(0, 256, (12, 6, 6, 3), dtype=np.uint8)
+    np.save(tmp_path / "hwc.npy", x)
+    with pytest.warns(DataWarning, match=r"read as 6 channels of 6×3 pixels .* give np.moveaxis\(x, -1, 1\)"):
+        assert load_dataset(DataConfig(data=f"npy:{tmp_path / 'hwc.npy'}")).sample_shape == (6, 6, 3)
+    np.save(tmp_path / "chw.npy", np.moveaxis(x, -1, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        assert load_dataset(DataConfig(data=f"npy:{tmp_path / 'chw.npy'}")).sample_shape == (3, 6, 6)

@@ -429,6 +429,14 @@ def sample_shape(shape: tuple[int, ...], override: list[int] | None = None) -> t
     if len(shape) == 3:
         return (1, *shape[1:])
     if len(shape) == 4:
+        if shape[-1] in (3, 4) and shape[1] not in (1, 3, 4):  # as images load: N×H×W×C
+            warnings.warn(
+                f"the images of shape {'×'.join(map(str, shape[1:]))} are read as {shape[1]} channels of "
+                f"{shape[2]}×{shape[3]} pixels (N×C×H×W); if the colour comes last (N×H×W×C, as images "
+                "load), give np.moveaxis(x, -1, 1) instead",
+                DataWarning,
+                stacklevel=user_stacklevel(),
+            )
         return tuple(shape[1:])
     return (width,)
 
