@@ -400,7 +400,8 @@ def read_data(cfg: DataConfig) -> RawData:
 
 
 def sample_shape(shape: tuple[int, ...], override: list[int] | None = None) -> tuple[int, ...]:
-    """Shape of one sample of an array of ``shape``: (1, H, W) for N×H×W, (C, H, W) for N×C×H×W, else (D,).
+    """Shape of one sample of an array of ``shape``: (1, H, W) for N×H×W, (C, H, W) for N×C×H×W, else (D,);
+    a warning where C is most likely the images' width, their colour last.
 
     ``override`` (``--image-shape``, H,W or C,H,W) views flat rows as images; data of an image shape
     of its own must agree with it, except that N×H×W×1 (channels last, one channel) may be read as
@@ -409,7 +410,7 @@ def sample_shape(shape: tuple[int, ...], override: list[int] | None = None) -> t
     width = math.prod(shape[1:])
     if override:
         image = tuple(override) if len(override) == 3 else (1, *override)
-        own = sample_shape(shape)
+        own = _own_shape(shape)
         gray_last = len(shape) == 4 and shape[-1] == 1 and image == (1, *shape[1:3])
         if len(shape) in (3, 4) and image != own and not gray_last:
             hint = ""
@@ -426,19 +427,24 @@ def sample_shape(shape: tuple[int, ...], override: list[int] | None = None) -> t
                 f"but each row has {width}; pick sizes whose product is {width}"
             )
         return image
+    if len(shape) == 4 and shape[-1] in (3, 4) and shape[1] not in (1, 3, 4):  # as images load: N×H×W×C
+        warnings.warn(
+            f"the images of shape {'×'.join(map(str, shape[1:]))} are read as {shape[1]} channels of "
+            f"{shape[2]}×{shape[3]} pixels (N×C×H×W); if the colour comes last (N×H×W×C, as images "
+            "load), give np.moveaxis(x, -1, 1) instead",
+            DataWarning,
+            stacklevel=user_stacklevel(),
+        )
+    return _own_shape(shape)
+
+
+def _own_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """One sample's shape as an array of ``shape`` stores it: (1, H, W), (C, H, W) or (D,)."""
     if len(shape) == 3:
         return (1, *shape[1:])
     if len(shape) == 4:
-        if shape[-1] in (3, 4) and shape[1] not in (1, 3, 4):  # as images load: N×H×W×C
-            warnings.warn(
-                f"the images of shape {'×'.join(map(str, shape[1:]))} are read as {shape[1]} channels of "
-                f"{shape[2]}×{shape[3]} pixels (N×C×H×W); if the colour comes last (N×H×W×C, as images "
-                "load), give np.moveaxis(x, -1, 1) instead",
-                DataWarning,
-                stacklevel=user_stacklevel(),
-            )
         return tuple(shape[1:])
-    return (width,)
+    return (math.prod(shape[1:]),)
 
 
 def holds_images(sample: tuple[int, ...]) -> bool:
