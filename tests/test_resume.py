@@ -12,6 +12,7 @@ import csv
 import errno
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -250,6 +251,19 @@ def test_a_table_a_run_began_unscaled_resumes_as_it_began(tmp_path, monkeypatch)
     assert resumed.metrics["epochs_run"] == 3
     offset, span = autoencoders.trained.open_run(resumed.dir).scaler
     assert not offset.any() and (span == 1).all()  # the scaling it began with
+
+
+def test_resume_says_where_the_data_it_needs_was_when_it_has_moved(tmp_path):
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).random((200, 6), dtype=np.float32))
+    settings = {"data": f"npy:{tmp_path / 'x.npy'}", "layers": [6, 3], "epochs": 3}
+    with ctrl_c_at_batch(5), pytest.raises(KeyboardInterrupt, match="after epoch 1"):
+        autoencoders.train(**settings, **COMMON, out=str(tmp_path / "run"))
+    (tmp_path / "x.npy").rename(tmp_path / "moved.npy")
+    gone = f"run was trained on {tmp_path / 'x.npy'}, which is no longer there; put it back there to resume"
+    with pytest.raises(UserError, match=re.escape(gone)):
+        autoencoders.resume(tmp_path / "run")
+    (tmp_path / "moved.npy").rename(tmp_path / "x.npy")
+    assert autoencoders.resume(tmp_path / "run").metrics["epochs_run"] == 3
 
 
 def test_resume_refuses_a_finished_run_and_extra_settings(digits_run, tmp_path):

@@ -31,6 +31,7 @@ from .options import IW_SAMPLES, whole_at_least
 from .runtime.device import gpu_math, resolve_device
 from .trained import (
     Data,
+    check_own_data,
     check_width,
     frame_labels,
     given_labels,
@@ -135,6 +136,8 @@ def evaluate_run(
         run.cfg.data = for_data(run.cfg.data, data, len(run.scaler[0]), labels)
     elif labels is not None:
         raise UserError("--labels goes with --data, the rows it labels")
+    else:
+        check_own_data(run_dir, run.cfg.data, ", or give the rows to evaluate with --data")
     ds = load_dataset(run.cfg.data, scaler=run.scaler)
     check_width(run.model, ds.n_features, run.cfg.data.data)
     quiet = run.cfg.train.quiet if quiet is None else quiet

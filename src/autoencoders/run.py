@@ -58,7 +58,7 @@ from .runtime.threads import (
     say_if_threads_spin,
     thread_count,
 )
-from .trained import TrainedRun
+from .trained import TrainedRun, check_own_data
 from .training.layerwise import greedy_pretrain, pretrainable_pairs
 from .training.loop import Diverged
 from .training.precision import (
@@ -263,6 +263,8 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
     if main and saved is None:
         cfg.out = str(_new_run_dir(cfg))  # fixed now: every check and write below uses the same directory
         _check_out(Path(cfg.out), overwrite)
+    if saved is not None:
+        check_own_data(cfg.out, cfg.data, " to resume the run: its state goes with that data")
     ds = load_dataset(cfg.data)  # errors name the files as they were given
     digest = ds.digest()
     kept = digest if saved is None else saved[1].get("marks", {}).get("data_sha256", digest)

@@ -23,6 +23,7 @@ from .data.datasets import (
     for_data,
     is_table,
     load_dataset,
+    parse_spec,
     read_data,
     to_float,
     warn_if_other_units,
@@ -143,6 +144,15 @@ def scaled_input(
         warn_if_other_units(rows, scaler, "the rows given in memory", is_table(data_cfg))
         x = apply_scaler(rows, *scaler, clip)
     return x
+
+
+def check_own_data(run_dir: str | Path, data_cfg: DataConfig, fix: str) -> None:
+    """A UserError ending in ``fix`` when the files a run was trained on (its data, its labels file)
+    are no longer where it read them: moved or deleted since."""
+    paths = [] if data_cfg.data == IN_MEMORY else [parse_spec(data_cfg.data)[1], data_cfg.labels]
+    gone = next((p for p in paths if p is not None and not Path(p).exists()), None)
+    if gone is not None:
+        raise UserError(f"{run_dir} was trained on {gone}, which is no longer there; put it back there{fix}")
 
 
 def frame_labels(data_cfg: DataConfig, data: Any, labels: Any) -> Any:

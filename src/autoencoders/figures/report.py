@@ -18,7 +18,7 @@ from ..errors import UserError
 from ..eval.metrics import pca_name
 from ..io import rundir
 from ..io.checkpoint import write_text
-from ..trained import TrainedRun, open_run
+from ..trained import TrainedRun, check_own_data, open_run
 from .run_figures import FigureRows, draw, test_rows
 
 REPORT = "report.html"
@@ -90,7 +90,9 @@ def write_report(
         for name in SAVED
         if (run_dir / name).is_file()
     ]
-    rows = rows or test_rows(run, run.cfg.data.data)  # read and encoded once for every figure
+    if rows is None:  # read and encoded once for every figure
+        check_own_data(run_dir, run.cfg.data, ": the report draws the run's test rows")
+        rows = test_rows(run, run.cfg.data.data)
     with tempfile.TemporaryDirectory() as tmp:
         for what, caption in DRAWN.items():
             if what in ("traverse", "latent") and run.model.code_size < 2:
