@@ -25,7 +25,11 @@ DOC = ROOT / "docs" / "bad-input.md"
 
 
 def _write(name: str, text: str) -> Callable[[Path], None]:
-    return lambda d: (d / name).write_text(text)
+    def write(d: Path) -> None:
+        (d / name).parent.mkdir(parents=True, exist_ok=True)
+        (d / name).write_text(text)
+
+    return write
 
 
 def _npy(name: str, array: np.ndarray) -> Callable[[Path], None]:
@@ -265,6 +269,9 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "move that out first, or choose another --out: nothing was deleted"),
     ("--overwrite of a directory that holds no run", _write("notes.txt", "mine"), "train --out . --overwrite",
      "autoencoders: error: --overwrite replaces run directories only; . holds no run, so nothing was deleted"),
+    ("a clustering's folder where a run is expected", _write("c/clusters.json", '{"run_dir": "runs/mine"}'),
+     "evaluate c",
+     "autoencoders: error: c is not a run directory (no manifest.json); it holds a clustering made from the run runs/mine: give that, or use this with predict"),
     ("evaluate when the run's data has moved", _edit_json("config.json", lambda c: c["data"].update(data="npy:gone.npy")),
      "evaluate run",
      "autoencoders: error: run was trained on gone.npy, which is no longer there; put it back there, or give the rows to evaluate with --data"),

@@ -262,7 +262,15 @@ def read_manifest(run_dir: str | Path) -> dict[str, Any]:
         except OSError:  # not a folder, or one that cannot be listed: no runs to point to
             inside = []
         fix = "give the directory a training run wrote (train's --out)"
-        if inside:  # the folder of runs (runs/) rather than one of them
+        made = next((n for n in (CLASSIFIER_CONFIG, CLUSTERS_JSON) if (run_dir / n).is_file()), None)
+        if made is not None:  # a classifier's or clustering's folder: the run it was made from
+            try:
+                source = json.loads((run_dir / made).read_text()).get("run_dir") or run_dir.parent
+            except (OSError, ValueError, AttributeError):
+                source = run_dir.parent
+            what = "a classifier" if made == CLASSIFIER_CONFIG else "a clustering"
+            fix = f"it holds {what} made from the run {source}: give that, or use this with predict"
+        elif inside:  # the folder of runs (runs/) rather than one of them
             fix = f"the runs in it are {', '.join(map(str, inside[:4]))}{', …' * (len(inside) > 4)}"
         what = f"is not a run directory (no {MANIFEST})" if run_dir.exists() else "does not exist"
         raise UserError(f"{run_dir} {what}; {fix}")
