@@ -167,7 +167,7 @@ def _decode(
             if not skip_bad:
                 raise UserError(
                     f"{path} is not an image Pillow can read ({e}); remove it, or train with "
-                    "--skip-bad-images"
+                    "--skip-bad-images (a run trained so leaves such files out of every folder it reads)"
                 ) from None
             skipped.append(str(path))
     if not opened:
