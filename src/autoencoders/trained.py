@@ -30,7 +30,7 @@ from .data.datasets import (
     width_mismatch,
 )
 from .data.memory import check_aligned, data_name, rows_in_memory
-from .data.sources import label_per_row
+from .data.sources import kept_rows, label_per_row
 from .data.stream import RowStream
 from .errors import UserError
 from .io import rundir
@@ -150,7 +150,8 @@ def check_own_data(run_dir: str | Path, data_cfg: DataConfig, fix: str) -> None:
     """A UserError ending in ``fix`` when the files a run was trained on (its data, its labels file)
     are no longer where it read them: moved or deleted since."""
     paths = [] if data_cfg.data == IN_MEMORY else [parse_spec(data_cfg.data)[1], data_cfg.labels]
-    gone = next((p for p in paths if p is not None and not Path(p).exists()), None)
+    # rows given in memory, kept in the cache: reading them says how to give them again
+    gone = next((p for p in paths if p is not None and not Path(p).exists() and not kept_rows(p)), None)
     if gone is not None:
         raise UserError(f"{run_dir} was trained on {gone}, which is no longer there; put it back there{fix}")
 

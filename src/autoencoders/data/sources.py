@@ -216,10 +216,16 @@ def load_npy(
     return x, *((None, None) if labels is None else load_labels(labels, len(x), classes))
 
 
+def kept_rows(path: str | Path) -> bool:
+    """Whether ``path`` names a file where rows given in memory are kept (see ``save_arrays``)."""
+    path = Path(path)
+    return path.parent.name == "arrays" and re.fullmatch(r"[0-9a-f]{64}\.npy", path.name) is not None
+
+
 def open_npy(path: str | Path) -> np.ndarray:
     """Memory-map a numeric N×D, N×H×W or N×C×H×W .npy file (nothing is read yet)."""
     path = Path(path)
-    if not path.is_file() and path.parent.name == "arrays" and re.fullmatch(r"[0-9a-f]{64}\.npy", path.name):
+    if not path.is_file() and kept_rows(path):
         raise UserError(  # where rows given in memory are kept (see ``save_arrays``)
             f"the rows given in memory were kept in {path}, which is gone (a cache cleared, or "
             "$AUTOENCODERS_CACHE set elsewhere): give the data again where a command takes it (--data, "
