@@ -429,3 +429,17 @@ def test_colour_images_stored_colour_last_are_warned_of(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", DataWarning)
         assert load_dataset(DataConfig(data=f"npy:{tmp_path / 'chw.npy'}")).sample_shape == (3, 6, 6)
+
+
+def test_labels_of_minus_one_beside_classes_are_warned_of(tmp_path):
+    from autoencoders.errors import DataWarning
+
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).random((30, 4), dtype=np.float32))
+    y = np.arange(30) % 3
+    np.save(tmp_path / "y.npy", np.where(np.arange(30) % 2, y, -1))
+    with pytest.warns(DataWarning, match=r"holds -1 for 15 of 30 rows, read as a class of its own"):
+        load_dataset(DataConfig(data=f"npy:{tmp_path / 'x.npy'}", labels=str(tmp_path / "y.npy")))
+    np.save(tmp_path / "y.npy", y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        load_dataset(DataConfig(data=f"npy:{tmp_path / 'x.npy'}", labels=str(tmp_path / "y.npy")))

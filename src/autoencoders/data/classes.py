@@ -9,9 +9,11 @@ them: names as names, numbers as numbers.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
-from ..errors import UserError
+from ..errors import DataWarning, UserError, user_stacklevel
 
 
 def check_present(labels: np.ndarray, source: str) -> None:
@@ -51,6 +53,15 @@ def number_classes(values: np.ndarray, source: str) -> np.ndarray:
     if (values != np.round(values)).any():
         odd = values[values != np.round(values)][0]
         raise UserError(f"{odd:g} in {source} is not a whole class number; give classes as 0, 1, 2, ...")
+    unlabelled = int((values == -1).sum())
+    if 0 < unlabelled < len(values) and values.min() == -1:  # -1 and classes from 0: scikit-learn's marker
+        warnings.warn(
+            f"{source} holds -1 for {unlabelled} of {len(values)} rows, read as a class of its own; if -1 "
+            "marks rows without a class (scikit-learn's marker), AutoencoderClassifier(unlabelled=-1) "
+            "trains on them without one",
+            DataWarning,
+            stacklevel=user_stacklevel(),
+        )
     return values.astype(np.int64)
 
 
