@@ -42,8 +42,10 @@ SCALING = ("input_offset", "input_span")  # a weight file's input scaling: rows 
 Scaler = tuple[np.ndarray, np.ndarray]  # (offset, span) per input feature, fitted on the training split
 
 # what a run writes in its directory, beside its figures and report (their names are the figures')
-RUN_FILES = {CONFIG, MANIFEST, WEIGHTS, METRICS, HISTORY, STATE, REPRODUCTION}
-RUN_FILES |= {RECONSTRUCTIONS, LOSS, PRETRAINING, SAMPLES}
+RUN_FILES = {
+    *(CONFIG, MANIFEST, WEIGHTS, METRICS, HISTORY, STATE, REPRODUCTION),
+    *(RECONSTRUCTIONS, LOSS, PRETRAINING, SAMPLES),
+}
 RUN_FOLDERS = {TENSORBOARD, SNAPSHOTS}
 
 
@@ -55,7 +57,7 @@ def not_written_by_the_run(run_dir: Path, also: set[str]) -> list[str]:
     def ours(entry: Path) -> bool:
         if entry.is_dir() and not entry.is_symlink():
             return entry.name in RUN_FOLDERS or any(
-                (entry / name).is_file() for name in (CLASSIFIER_CONFIG, CLUSTERS_JSON, MANIFEST)
+                (entry / name).is_file() for name in (CLASSIFIER_CONFIG, CLUSTERS_JSON)
             )
         return entry.name in RUN_FILES | also
 
