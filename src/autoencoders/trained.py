@@ -22,6 +22,7 @@ from .data.datasets import (
     display_shape,
     for_data,
     is_table,
+    label_column_name,
     load_dataset,
     parse_spec,
     read_data,
@@ -160,9 +161,8 @@ def frame_labels(data_cfg: DataConfig, data: Any, labels: Any) -> Any:
     """``labels``, or where none are given, the run's label column (by name) of a data frame given in
     memory that has it: a run trained on a data frame or a CSV with a named label column reads its
     labels from later frames as from later files."""
-    column = data_cfg.label_column
-    by_name = isinstance(column, str) and not column.lstrip("-").isdigit()  # not a CSV's column index
-    if labels is not None or not by_name or not hasattr(data, "columns"):
+    column = label_column_name(data_cfg)
+    if labels is not None or column is None or not hasattr(data, "columns"):
         return labels
     names = [str(c).strip() for c in data.columns]
     return data.iloc[:, names.index(column)] if column in names else None

@@ -499,11 +499,15 @@ def dataset_from_arrays(x: np.ndarray, cfg: DataConfig, y: np.ndarray | None = N
     return split_dataset(raw, dataclasses.replace(cfg, data=ESTIMATOR_ROWS, test_fraction=0.0))
 
 
-def label_name(cfg: DataConfig) -> str:
-    """What a legend calls the rows' labels: the label column's name where a CSV's header gives
-    one, else "label"."""
+def label_column_name(cfg: DataConfig) -> str | None:
+    """The label column's name, where a CSV's header or a data frame gives one (not an index)."""
     column = cfg.label_column
-    return column if isinstance(column, str) and not column.lstrip("-").isdigit() else "label"
+    return column if isinstance(column, str) and not column.lstrip("-").isdigit() else None
+
+
+def label_name(cfg: DataConfig) -> str:
+    """What a legend calls the rows' labels: the label column's name, else "label"."""
+    return label_column_name(cfg) or "label"
 
 
 def is_table(cfg: DataConfig) -> bool:
