@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from helpers import DEVICE, FAST
+from helpers import DEVICE, FAST, ctrl_c_at_batch
 
 import autoencoders
 from autoencoders.errors import DataWarning, UserError
@@ -430,6 +430,9 @@ def test_a_file_in_other_units_is_warned_about_in_one_line(digits_run, tmp_path,
         autoencoders.encode(digits_run.dir, f"npy:{tmp_path / 'units.npy'}")
     with pytest.warns(UserWarning, match=r"of the values of npy:.*raw.npy lie far outside the range"):
         autoencoders.encode(digits_run.dir, f"npy:{tmp_path / 'raw.npy'}")
+    np.savetxt(tmp_path / "raw.csv", pixels, delimiter=",", fmt="%g")  # a table of an image run's rows
+    with pytest.warns(UserWarning, match=r"csv:.*raw.csv lie far .*divide scikit-learn's digits .* by 16"):
+        autoencoders.encode(digits_run.dir, f"csv:{tmp_path / 'raw.csv'}")
     with pytest.raises(SystemExit) as done:
         main(
             [
@@ -546,3 +549,20 @@ def test_a_run_on_rows_in_memory_whose_kept_rows_are_gone_says_so(tmp_path, monk
         autoencoders.evaluate_run(run.dir)
     np.save(tmp_path / "x.npy", x)  # as the message says: the same rows, given again
     assert "test_mse" in autoencoders.evaluate_run(run.dir, f"npy:{tmp_path / 'x.npy'}")
+
+
+def test_resuming_a_run_whose_kept_rows_are_gone_says_it_cannot(tmp_path, monkeypatch):
+    """Resume takes no data: its message names what can be done instead, not a --data it refuses."""
+    monkeypatch.setenv("AUTOENCODERS_CACHE", str(tmp_path / "cache"))
+    x = np.random.default_rng(0).random((100, 6)).astype(np.float32)
+    out = tmp_path / "run"
+    with ctrl_c_at_batch(5), pytest.raises(KeyboardInterrupt):  # in epoch 2: the first is saved
+        autoencoders.train(data=x, layers=[6, 2], epochs=3, batch_size=32, save_every=0, out=str(out), **FAST)
+    (tmp_path / "cache").rename(tmp_path / "moved")
+    with pytest.raises(
+        UserError, match=r"rows given in memory, kept in .*, which is gone .*resumes only"
+    ) as e:
+        autoencoders.resume(out)
+    assert "--data" not in str(e.value) and "train(data=rows" in str(e.value)
+    (tmp_path / "moved").rename(tmp_path / "cache")  # put back: it resumes
+    assert autoencoders.resume(out).history

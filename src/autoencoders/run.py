@@ -264,7 +264,13 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
         cfg.out = str(_new_run_dir(cfg))  # fixed now: every check and write below uses the same directory
         _check_out(Path(cfg.out), overwrite)
     if saved is not None:
-        check_own_data(cfg.out, cfg.data, " to resume the run: its state goes with that data")
+        check_own_data(
+            cfg.out,
+            cfg.data,
+            " to resume the run: its state goes with that data",
+            "; a run resumes only on the rows it began with: train it anew on them "
+            "(autoencoders.train(data=rows, ..., overwrite=True))",
+        )
     ds = load_dataset(cfg.data)  # errors name the files as they were given
     digest = ds.digest()
     kept = digest if saved is None else saved[1].get("marks", {}).get("data_sha256", digest)

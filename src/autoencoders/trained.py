@@ -21,7 +21,6 @@ from .data.datasets import (
     check_scaler,
     display_shape,
     for_data,
-    is_table,
     label_column_name,
     load_dataset,
     parse_spec,
@@ -142,19 +141,25 @@ def scaled_input(
             scaler, rows.shape[1], "the data given in memory"
         )  # before scaling, which needs the width
         rows = to_float(rows)
-        warn_if_other_units(rows, scaler, "the rows given in memory", is_table(data_cfg))
+        warn_if_other_units(rows, scaler, "the rows given in memory")
         x = apply_scaler(rows, *scaler, clip)
     return x
 
 
-def check_own_data(run_dir: str | Path, data_cfg: DataConfig, fix: str) -> None:
+def check_own_data(run_dir: str | Path, data_cfg: DataConfig, fix: str, kept_fix: str | None = None) -> None:
     """A UserError ending in ``fix`` when the files a run was trained on (its data, its labels file)
-    are no longer where it read them: moved or deleted since."""
+    are no longer where it read them: moved or deleted since. Rows given in memory and kept in the
+    cache that are gone end in ``kept_fix``; without it, reading them says how to give them again."""
     paths = [] if data_cfg.data == IN_MEMORY else [parse_spec(data_cfg.data)[1], data_cfg.labels]
-    # rows given in memory, kept in the cache: reading them says how to give them again
-    gone = next((p for p in paths if p is not None and not Path(p).exists() and not kept_rows(p)), None)
-    if gone is not None:
-        raise UserError(f"{run_dir} was trained on {gone}, which is no longer there; put it back there{fix}")
+    gone = next((p for p in paths if p is not None and not Path(p).exists()), None)
+    if gone is None or (kept_rows(gone) and kept_fix is None):
+        return
+    if kept_rows(gone):
+        raise UserError(
+            f"{run_dir} was trained on rows given in memory, kept in {gone}, which is gone (a cache "
+            f"cleared, or $AUTOENCODERS_CACHE set elsewhere){kept_fix}"
+        )
+    raise UserError(f"{run_dir} was trained on {gone}, which is no longer there; put it back there{fix}")
 
 
 def frame_labels(data_cfg: DataConfig, data: Any, labels: Any) -> Any:
@@ -198,7 +203,7 @@ def scaled_data(
     if split == "all":
         raw = read_data(cfg)
         check_scaler(scaler, raw.x.shape[1], data)
-        warn_if_other_units(raw.x, scaler, data, is_table(cfg))
+        warn_if_other_units(raw.x, scaler, data)
         if raw.x_test is None:
             return apply_scaler(raw.x, *scaler, clip), raw.y, raw.classes
         y = None if raw.y is None or raw.y_test is None else np.concatenate([raw.y, raw.y_test])

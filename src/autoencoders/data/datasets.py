@@ -137,12 +137,13 @@ def apply_scaler(x: np.ndarray, offset: np.ndarray, span: np.ndarray, clip: bool
 
 
 def warn_if_other_units(
-    x: np.ndarray, scaler: tuple[np.ndarray, np.ndarray], what: str, table: bool, sample: int = 10_000
+    x: np.ndarray, scaler: tuple[np.ndarray, np.ndarray], what: str, sample: int = 10_000
 ) -> None:
     """Warn when rows read for a run (``x``, as read) lie far outside the range its ``scaler`` was
     fitted on: more than 1 % of the values of a sample of them more than half that span beyond it.
-    Most likely another unit, which clipping to the range would hide; ``table``: the rows are a
-    table's (see ``is_table``), whose units are the user's own."""
+    Most likely another unit, which clipping to the range would hide. The advice follows the run's
+    data, not ``x``'s format: a scaler that leaves values as they are was fitted on pixels the
+    toolkit read in [0, 1] (a table's columns are always scaled), others on units of the user's own."""
     if not len(x):
         return
     rows = x[np.random.default_rng(0).choice(len(x), sample, replace=False)] if len(x) > sample else x
@@ -152,7 +153,7 @@ def warn_if_other_units(
         return
     convert = (
         "to the units of the run's training data"
-        if table
+        if not is_identity(*scaler)
         else "as the toolkit read the run's data: divide scikit-learn's digits (0 to 16) by 16 and uint8 "
         "pixels by 255; other numbers are read as they are"
     )
@@ -555,7 +556,7 @@ def split_dataset(
     )
     check_scaler(scaler, x.shape[1], cfg.data)
     if scaler is not None:  # rows read for a trained run
-        warn_if_other_units(x, scaler, cfg.data, is_table(cfg))
+        warn_if_other_units(x, scaler, cfg.data)
     x_train = x if len(train_idx) == len(x) else x[train_idx]  # every row trains: no copy of them all
     offset, span = fit_scaler(x_train, is_table(cfg)) if scaler is None else scaler
 
@@ -603,7 +604,7 @@ def _streamed_dataset(
     offset, span = scaler
     if digest is None:  # rows read for a trained run: a sample of them, as read
         sample = np.sort(np.random.default_rng(0).choice(len(stream), min(len(stream), 10_000), False))
-        warn_if_other_units(stream[sample].numpy(), scaler, cfg.data, is_table(cfg))
+        warn_if_other_units(stream[sample].numpy(), scaler, cfg.data)
     stream = stream.with_scaler(None if is_identity(offset, span) else (offset, span), clip)
 
     def rows(idx: np.ndarray) -> torch.Tensor:
