@@ -237,6 +237,27 @@ def test_csv_with_header_without_labels(tmp_path):
     assert {tuple(r) for r in read.tolist()} == rows
 
 
+def test_a_column_that_counts_the_rows_is_named_as_a_row_number(tmp_path):
+    """An id column is a feature the model would learn; it is named, with or without a header, and
+    in a data frame; a column that counts only some rows, or by another step, is not."""
+    rng = np.random.default_rng(0)
+    x = rng.random((60, 3)).round(4)
+    ids = np.column_stack([x[:, :1], np.arange(1, 61), x[:, 1:]])
+    (tmp_path / "h.csv").write_text("a,id,b,c\n" + "\n".join(",".join(f"{v:g}" for v in r) for r in ids))
+    np.savetxt(tmp_path / "n.csv", ids, delimiter=",", fmt="%g")
+    with pytest.warns(UserWarning, match=r"column 'id' of csv:.*h.csv counts the rows \(1, 2, 3, ...\)"):
+        load_dataset(DataConfig(data=f"csv:{tmp_path / 'h.csv'}"))
+    with pytest.warns(UserWarning, match=r"column 1 of csv:.*n.csv counts the rows"):
+        load_dataset(DataConfig(data=f"csv:{tmp_path / 'n.csv'}"))
+    ids[40, 1] = 0  # restarts: a counter of something else
+    evens = np.column_stack([x, 2 * np.arange(60)])
+    for i, table in enumerate([ids, evens, x]):
+        np.savetxt(tmp_path / f"{i}.csv", table, delimiter=",", fmt="%g")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            load_dataset(DataConfig(data=f"csv:{tmp_path / f'{i}.csv'}"))
+
+
 def test_a_table_is_scaled_column_by_column_where_an_array_in_range_is_left_as_it_is(tmp_path):
     """Columns of ratios within [0, 1] but of different widths: a table's are each stretched to
     [0, 1] on the training split, so the narrow one counts as much as the wide one; the same

@@ -27,6 +27,7 @@ from .sources import (
     check_columns,
     check_finite,
     csv_columns,
+    csv_feature_names,
     load_csv,
     load_digits,
     load_idx_dir,
@@ -535,12 +536,40 @@ def width_mismatch(spec: str, n_features: int, expected: int) -> str:
     return message
 
 
+# a column that counts this many rows or more, one by one, numbers them
+COUNTED_ROWS = 20
+
+
+def warn_if_row_numbers(x: np.ndarray, cfg: DataConfig) -> None:
+    """Warn when a column of a table to train on (``x``, as read) counts its rows one by one (0, 1,
+    2, ... or 1, 2, 3, ...): a row number or id, which the model would learn as if it described them."""
+    if len(x) < COUNTED_ROWS:
+        return
+    # the columns that count the first rows, then those that count every row: no copy of x
+    candidates = np.flatnonzero((np.diff(x[:COUNTED_ROWS], axis=0) == 1).all(axis=0))
+    counting = [int(j) for j in candidates if (np.diff(x[:, j]) == 1).all()]
+    if not counting:
+        return
+    j = counting[0]
+    kind, path = parse_spec(cfg.data)
+    names = cfg.columns or (csv_feature_names(path, cfg.label_column) if kind == "csv" else None)
+    warnings.warn(
+        f"column {repr(names[j]) if names else j} of {data_name(cfg.data)} counts the rows ({x[0, j]:g}, "
+        f"{x[1, j]:g}, {x[2, j]:g}, ...): a row number, which the model would learn as a feature; drop it "
+        "from the data, or name the feature columns with --columns",
+        DataWarning,
+        stacklevel=user_stacklevel(),
+    )
+
+
 def split_dataset(
     raw: RawData, cfg: DataConfig, scaler: tuple[np.ndarray, np.ndarray] | None = None, clip: bool = True
 ) -> Dataset:
     """Split rows as read into train/validation/test and scale them (fitted on train unless ``scaler``;
     clipped to [0, 1] unless not ``clip``)."""
     x, y, x_test, y_test = raw.x, raw.y, raw.x_test, raw.y_test
+    if scaler is None and is_table(cfg):
+        warn_if_row_numbers(x, cfg)
     if x_test is None:
         if len(x) < 10 and cfg.test_fraction > 0:
             raise UserError(
