@@ -111,7 +111,7 @@ def test_classify_cli(digits_run, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["sample", str(out), "--out", str(tmp_path / "s.png")])
     assert exc.value.code == 2
-    assert "holds a classifier or clustering, which has no prior to sample from" in capsys.readouterr().err
+    assert f"it holds a classifier made from the run {digits_run.dir}: give that" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
         main(["classify", str(digits_run.dir), "--labels-fraction", "2", "--quiet", "--out", str(out)])
     assert exc.value.code == 2

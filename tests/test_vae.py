@@ -15,6 +15,7 @@ from autoencoders import VAE, UserError
 from autoencoders.cli import run as cli_run
 from autoencoders.eval.likelihood import elbo_parts, importance_sampled_nll
 from autoencoders.models.objectives import GaussianKL, Weighted
+from autoencoders.trained import open_run
 
 D, K, SIGMA = 6, 2, 0.5
 
@@ -176,6 +177,24 @@ def test_sample_and_interpolate_cli(tmp_path, capsys):
     out = tmp_path / "i.png"
     assert cli_run(["interpolate", str(run.dir), "--data", "digits", "--out", str(out), "--pair", "3,7"]) == 0
     assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_sample_and_interpolate_write_rows_in_the_data_units_too(tmp_path):
+    """--units data: the rows as the data gives them (here 5 to 21), where the model works in [0, 1]."""
+    x = (5 + 16 * np.random.default_rng(0).random((300, 64))).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    run = autoencoders.train(data=f"npy:{tmp_path / 'x.npy'}", model="vae", layers=[64, 16, 4], epochs=1,
+                             iw_samples=0, out=str(tmp_path / "v"), **FAST)  # fmt: skip
+    offset, span = open_run(run.dir).scaler
+    assert cli_run(["sample", str(run.dir), "-n", "5", "--out", str(tmp_path / "s.npy")]) == 0
+    assert cli_run(["sample", str(run.dir), "-n", "5", "--units", "data", "--out", str(tmp_path / "d.npy")]) == 0
+    scaled, data = np.load(tmp_path / "s.npy"), np.load(tmp_path / "d.npy")
+    assert scaled.max() <= 1 and data.max() > 1
+    np.testing.assert_allclose(data, scaled * span + offset, rtol=1e-6)
+    strip, _ = autoencoders.interpolate(run.dir, x[:4], (0, 3), steps=3, units="data")
+    np.testing.assert_allclose(strip[[0, -1]], np.clip(x[[0, 3]], offset, offset + span), rtol=1e-6)
+    with pytest.raises(UserError, match="units must be 'data' or 'scaled', not 'pixels'"):
+        autoencoders.sample(run.dir, 2, units="pixels")
 
 
 def test_sampling_a_model_without_a_prior_is_refused(digits_run, tmp_path):

@@ -17,7 +17,7 @@ from .classify.ladder import Ladder
 from .clustering.model import Clusterer
 from .config import Config, DataConfig
 from .data.classes import shown
-from .data.datasets import IN_MEMORY, display_shape, for_data, load_dataset, parse_spec, same_data
+from .data.datasets import IN_MEMORY, for_data, load_dataset, parse_spec, same_data
 from .data.memory import rows_in_memory
 from .data.sources import cache_dir
 from .errors import DataWarning, UserError, user_stacklevel
@@ -31,6 +31,7 @@ from .options import IW_SAMPLES, whole_at_least
 from .runtime.device import gpu_math, resolve_device
 from .trained import (
     Data,
+    TrainedRun,
     check_own_data,
     check_width,
     frame_labels,
@@ -163,15 +164,24 @@ def reconstruct(
     gives them (uint8 pixels as value / 255, ``digits`` as value / 16, other numbers as they are;
     inputs clipped to the training range). ``device``: where the model computes (``auto``: a GPU
     when there is one)."""
-    if units not in ("data", "scaled"):
-        raise UserError(f"units must be 'data' or 'scaled', not {units!r}")
+    _check_units(units)
     run = open_run(run_dir, resolve_device(device))
     x = rows_of(run, data, split)
     recon = reconstruct_all(run.model, torch.from_numpy(x)).numpy()
-    if units == "data":
-        offset, span = run.scaler
-        x, recon = x * span + offset, recon * span + offset
-    return x, recon, run.display_shape
+    return _in_units(x, run, units), _in_units(recon, run, units), run.display_shape
+
+
+def _check_units(units: str) -> None:
+    if units not in ("data", "scaled"):
+        raise UserError(f"units must be 'data' or 'scaled', not {units!r}")
+
+
+def _in_units(rows: np.ndarray, run: TrainedRun, units: str) -> np.ndarray:
+    """``rows`` in the model's [0, 1] scaling, in ``units`` (see ``reconstruct``)."""
+    if units == "scaled":
+        return rows
+    offset, span = run.scaler
+    return rows * span + offset
 
 
 def score(
@@ -342,20 +352,22 @@ def _holds_training_data(data: Data, trained: DataConfig) -> bool:
     return Path(path).stem == arrays_sha256([rows])  # named by content when it was saved
 
 
-def sample(run_dir: str | Path, n: int = 64, seed: int = 0) -> tuple[np.ndarray, tuple | None]:
-    """``n`` new rows decoded from the prior of a generative run (VAE or AAE), in the model's [0, 1]
-    scaling, and their display shape."""
+def sample(
+    run_dir: str | Path, n: int = 64, seed: int = 0, units: str = "scaled"
+) -> tuple[np.ndarray, tuple | None]:
+    """``n`` new rows decoded from the prior of a generative run (VAE or AAE), in ``units`` (the
+    model's [0, 1] scaling, or the data's own units: see ``reconstruct``), and their display shape."""
     n, seed = whole_at_least("-n", n, 1), whole_at_least("--seed", seed, 0)
-    model = load(run_dir)
-    if not getattr(model, "can_sample", False):
-        what = f"a '{model.kind}' model" if isinstance(model, Autoencoder) else "a classifier or clustering"
+    _check_units(units)
+    run = open_run(run_dir)  # a classifier's or clustering's folder: the message names its run
+    if not getattr(run.model, "can_sample", False):
         raise UserError(
-            f"{run_dir} holds {what}, which has no prior to sample from; sample from a run trained with "
-            "--model vae or --model aae"
+            f"{run_dir} holds a '{run.model.kind}' model, which has no prior to sample from; sample from a "
+            "run trained with --model vae or --model aae"
         )
     with torch.no_grad():
-        rows = model.sample(n, torch.Generator().manual_seed(seed))
-    return rows.numpy(), display_shape(model.input_shape)
+        rows = run.model.sample(n, torch.Generator().manual_seed(seed))
+    return _in_units(rows.numpy(), run, units), run.display_shape
 
 
 def interpolate(
@@ -364,9 +376,11 @@ def interpolate(
     indices: tuple[int, int] = (0, 1),
     steps: int = 10,
     split: str | None = None,
+    units: str = "scaled",
 ) -> tuple[np.ndarray, tuple | None]:
     """Decodings along the straight line between the codes of rows ``indices`` of ``data`` (a spec's
-    ``split``, by default its test rows; or rows in memory, all of them).
+    ``split``, by default its test rows; or rows in memory, all of them), in ``units`` (see
+    ``reconstruct``).
 
     The first and last rows returned are the two inputs themselves, so the strip reads
     input, decoded path, input.
@@ -376,6 +390,7 @@ def interpolate(
     if len(pair) != 2:
         raise UserError(f"--pair must hold two row indices, e.g. 0,1; got {indices!r}")
     indices = tuple(whole_at_least("--pair", i, 0) for i in pair)
+    _check_units(units)
     run = open_run(run_dir)
     split = split or ("test" if isinstance(data, str) else "all")
     model, x = run.model, rows_of(run, data, split)
@@ -391,4 +406,5 @@ def interpolate(
         a, b = model.encode(ends)
         t = torch.linspace(0, 1, steps).unsqueeze(1)
         path = model.decode((1 - t) * a + t * b)
-    return np.concatenate([x[indices[0]][None], path.numpy(), x[indices[1]][None]]), run.display_shape
+    rows = np.concatenate([x[indices[0]][None], path.numpy(), x[indices[1]][None]])
+    return _in_units(rows, run, units), run.display_shape

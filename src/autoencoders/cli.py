@@ -378,6 +378,20 @@ def _device_flag(parser: argparse.ArgumentParser, trains: bool = False) -> None:
     )
 
 
+def _units_flag(parser: argparse.ArgumentParser) -> None:
+    """--units: the units of the rows a command writes to a .npy."""
+    parser.add_argument(
+        "--units",
+        choices=("scaled", "data"),
+        default="scaled",
+        help=_help(
+            "a .npy's units: the [0, 1] scaling the model works in, or the data's own units as the "
+            "toolkit reads them, as an exported autoencoder gives them",
+            "scaled",
+        ),
+    )
+
+
 def _rows_parsers(sub) -> None:
     """The commands that read rows under a run: evaluate, encode, reconstruct, score."""
     e = sub.add_parser("evaluate", help="recompute a run's test metrics from its checkpoint (printed)")
@@ -401,16 +415,7 @@ def _rows_parsers(sub) -> None:
     c.add_argument(  # no default here: a .npy holds every row, and -n with one is refused
         "-n", "--n", type=_number(int, AT_LEAST_1), help=_help("images in a .png", 20, AT_LEAST_1)
     )
-    c.add_argument(
-        "--units",
-        choices=("scaled", "data"),
-        default="scaled",
-        help=_help(
-            "a .npy's units: the [0, 1] scaling the model works in, or the data's own units as the "
-            "toolkit reads them, as an exported autoencoder gives them",
-            "scaled",
-        ),
-    )
+    _units_flag(c)
     _device_flag(c)
     a = _rows_command(
         sub,
@@ -461,6 +466,7 @@ def _figure_parsers(sub) -> None:
     _ranged(s, ("-n", "--n"), int, AT_LEAST_1, 64, "number of samples")
     s.add_argument("--out", required=True, type=Path, help="output file: .png grid or .npy rows")
     _ranged(s, "--seed", int, AT_LEAST_0, 0, "seed of the prior draws")
+    _units_flag(s)
 
     i = _rows_command(
         sub,
@@ -477,6 +483,7 @@ def _figure_parsers(sub) -> None:
         help=_help("row indices, counted from 0 in the rows of --split", "0,1"),
     )
     _ranged(i, "--steps", int, Range(2), 10, "decoded points on the line")
+    _units_flag(i)
 
     p = _rows_command(
         sub,

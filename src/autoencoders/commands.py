@@ -191,10 +191,16 @@ def _encode(args: argparse.Namespace) -> None:
     print(f"wrote {codes.shape[0]} codes of size {codes.shape[1]} to {args.out}")
 
 
-def _reconstruct(args: argparse.Namespace) -> None:
+def _check_units(args: argparse.Namespace) -> bool:
+    """Whether the command writes a .png, whose images are as the model sees them (--units refused)."""
     png = args.out.suffix.lower() == ".png"
     if png and args.units != "scaled":
         raise UserError("--units applies to a .npy; a .png shows the images as the model sees them")
+    return png
+
+
+def _reconstruct(args: argparse.Namespace) -> None:
+    png = _check_units(args)
     if not png and args.n is not None:
         raise UserError("-n applies to a .png; a .npy holds every row (--split picks the rows of a split)")
     n = args.n or 20
@@ -212,7 +218,8 @@ def _reconstruct(args: argparse.Namespace) -> None:
 
 
 def _sample(args: argparse.Namespace) -> None:
-    rows, shape = api.sample(args.run_dir, args.n, args.seed)
+    _check_units(args)
+    rows, shape = api.sample(args.run_dir, args.n, args.seed, args.units)
     _save_rows(args.out, rows, shape, f"{args.n} samples from the prior")
     print(f"wrote {args.n} samples to {args.out}")
 
@@ -220,7 +227,10 @@ def _sample(args: argparse.Namespace) -> None:
 def _interpolate(args: argparse.Namespace) -> None:
     if len(args.pair) != 2:
         raise UserError(f"--pair must hold two row indices, e.g. 0,1; got {args.pair}")
-    rows, shape = api.interpolate(args.run_dir, args.data, tuple(args.pair), args.steps, args.split)
+    _check_units(args)
+    rows, shape = api.interpolate(
+        args.run_dir, args.data, tuple(args.pair), args.steps, args.split, args.units
+    )
     title = f"rows {args.pair[0]} → {args.pair[1]}: inputs at the ends, decoded codes between"
     _save_rows(args.out, rows, shape, title, cols=len(rows))
     print(f"wrote an interpolation of {args.steps} steps to {args.out}")
