@@ -186,8 +186,9 @@ def test_sample_and_interpolate_write_rows_in_the_data_units_too(tmp_path):
     run = autoencoders.train(data=f"npy:{tmp_path / 'x.npy'}", model="vae", layers=[64, 16, 4], epochs=1,
                              iw_samples=0, out=str(tmp_path / "v"), **FAST)  # fmt: skip
     offset, span = open_run(run.dir).scaler
-    assert cli_run(["sample", str(run.dir), "-n", "5", "--out", str(tmp_path / "s.npy")]) == 0
-    assert cli_run(["sample", str(run.dir), "-n", "5", "--units", "data", "--out", str(tmp_path / "d.npy")]) == 0
+    sample = ["sample", str(run.dir), "-n", "5", "--out"]
+    assert cli_run([*sample, str(tmp_path / "s.npy")]) == 0
+    assert cli_run([*sample, str(tmp_path / "d.npy"), "--units", "data"]) == 0
     scaled, data = np.load(tmp_path / "s.npy"), np.load(tmp_path / "d.npy")
     assert scaled.max() <= 1 and data.max() > 1
     np.testing.assert_allclose(data, scaled * span + offset, rtol=1e-6)
