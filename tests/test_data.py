@@ -7,10 +7,11 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from helpers import tiny_idx_arrays, write_idx
+from helpers import DEVICE, tiny_idx_arrays, write_idx
 
 from autoencoders import DataConfig, UserError, load_dataset
 from autoencoders.data.sources import csv_feature_names, load_csv
+from autoencoders.sklearn import AutoencoderTransformer
 
 # ---------------------------------------------------------------- IDX
 
@@ -249,6 +250,10 @@ def test_a_column_that_counts_the_rows_is_named_as_a_row_number(tmp_path):
         load_dataset(DataConfig(data=f"csv:{tmp_path / 'h.csv'}"))
     with pytest.warns(UserWarning, match=r"column 1 of csv:.*n.csv counts the rows"):
         load_dataset(DataConfig(data=f"csv:{tmp_path / 'n.csv'}"))
+    with pytest.warns(
+        UserWarning, match=r"column 1 of X counts the rows \(1, 2, 3, ...\).*; drop it from X$"
+    ):
+        AutoencoderTransformer(layers=(4, 2), epochs=1, device=DEVICE).fit(ids)
     ids[40, 1] = 0  # restarts: a counter of something else
     evens = np.column_stack([x, 2 * np.arange(60)])
     for i, table in enumerate([ids, evens, x]):

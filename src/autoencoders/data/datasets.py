@@ -551,12 +551,16 @@ def warn_if_row_numbers(x: np.ndarray, cfg: DataConfig) -> None:
     if not counting:
         return
     j = counting[0]
-    kind, path = parse_spec(cfg.data)
-    names = cfg.columns or (csv_feature_names(path, cfg.label_column) if kind == "csv" else None)
+    csv = cfg.data.startswith("csv:")
+    names = cfg.columns or (csv_feature_names(parse_spec(cfg.data)[1], cfg.label_column) if csv else None)
+    estimator = cfg.data == ESTIMATOR_ROWS
+    fix = (
+        "drop it from X" if estimator else "drop it from the data, or name the feature columns with --columns"
+    )
     warnings.warn(
-        f"column {repr(names[j]) if names else j} of {data_name(cfg.data)} counts the rows ({x[0, j]:g}, "
-        f"{x[1, j]:g}, {x[2, j]:g}, ...): a row number, which the model would learn as a feature; drop it "
-        "from the data, or name the feature columns with --columns",
+        f"column {repr(names[j]) if names else j} of {'X' if estimator else data_name(cfg.data)} counts the "
+        f"rows ({x[0, j]:g}, {x[1, j]:g}, {x[2, j]:g}, ...): a row number, which the model would learn as a "
+        f"feature; {fix}",
         DataWarning,
         stacklevel=user_stacklevel(),
     )
