@@ -10,6 +10,7 @@ from helpers import FAST
 import autoencoders
 from autoencoders.eval.metrics import (
     best_matching,
+    cached,
     clustering_accuracy,
     dead_units,
     kmeans_scores,
@@ -84,9 +85,18 @@ def test_knn_and_pixel_scores_are_measured_and_cached(tmp_path, monkeypatch):
         "pixels_kmeans_accuracy",
         "pixels_kmeans_nmi",
     }
-    (cached,) = (tmp_path / "baselines").iterdir()
-    cached.write_text('{"pixels_knn_accuracy": 0.5}')  # the cache is what the next call returns
+    (file,) = (tmp_path / "baselines").iterdir()
+    file.write_text('{"pixels_knn_accuracy": 0.5}')  # the cache is what the next call returns
     assert pixel_scores(x[::2], y[::2], x[1::2], y[1::2]) == {"pixels_knn_accuracy": 0.5}
+
+
+def test_each_kind_of_device_keeps_its_own_cached_baselines(tmp_path, monkeypatch):
+    """A GPU's k-means starts and roundings are not the CPU's: neither reads the other's numbers."""
+    monkeypatch.setenv("AUTOENCODERS_CACHE", str(tmp_path))
+    rows = (torch.arange(6.0),)
+    assert cached(rows, lambda: {"on": "cpu"}, "cpu") == {"on": "cpu"}
+    assert cached(rows, lambda: {"on": "gpu"}, torch.device("cuda", 1)) == {"on": "gpu"}  # not computed there
+    assert cached(rows, dict, "cuda:0") == {"on": "gpu"} and cached(rows, dict, "cpu") == {"on": "cpu"}
 
 
 def test_pca_scores_are_measured_per_code_size_and_cached(tmp_path, monkeypatch):
@@ -115,8 +125,8 @@ def test_pca_scores_are_measured_per_code_size_and_cached(tmp_path, monkeypatch)
     # the same bytes split elsewhere are another dataset, not a cache hit
     assert pca_scores(x[:50], None, x[50:], None, 2) != pca_scores(x[:60], None, x[60:], None, 2)
     assert len(list((tmp_path / "baselines").iterdir())) == 5
-    for cached in (tmp_path / "baselines").iterdir():
-        cached.write_text('{"pca_psnr": 1.0}')  # the cache is what the next call returns
+    for file in (tmp_path / "baselines").iterdir():
+        file.write_text('{"pca_psnr": 1.0}')  # the cache is what the next call returns
     assert pca_scores(x[::2], y[::2], x[1::2], y[1::2], 2) == {"pca_psnr": 1.0}
 
 

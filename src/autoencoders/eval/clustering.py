@@ -128,4 +128,4 @@ def kmeans_baselines(
 
     labels = torch.from_numpy(np.unique(y, return_inverse=True)[1])  # labels of any type, as numbers
     prefix = f"kmeans-k{k}-pca{code_size}-seed{seed}-init{n_init}-fit{PROBE_ROWS}-"
-    return cached((x, labels), compute, prefix=prefix)
+    return cached((x, labels), compute, device, prefix=prefix)

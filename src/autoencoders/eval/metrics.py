@@ -186,11 +186,19 @@ def code_scores(
 BASELINE_VERSION = b"baselines-7"
 
 
-def cached(arrays: tuple[torch.Tensor | None, ...], compute: Callable[[], dict], prefix: str = "") -> dict:
-    """``compute()``, or what it returned before for the same ``arrays`` and file-name ``prefix``:
-    cached on disk for baselines that depend on the data alone, not on the model."""
+def cached(
+    arrays: tuple[torch.Tensor | None, ...],
+    compute: Callable[[], dict],
+    device: torch.device | str,
+    prefix: str = "",
+) -> dict:
+    """``compute()``, or what it returned before for the same ``arrays``, kind of ``device`` it
+    computes on and file-name ``prefix``: cached on disk for baselines that depend on the data
+    alone, not on the model. A GPU draws other random numbers than the CPU for the same seed (k-means'
+    starts) and rounds otherwise: each kind of device keeps its own numbers."""
     digest = arrays_sha256((None if a is None else a.cpu().numpy() for a in arrays), BASELINE_VERSION)
-    path = cache_dir() / "baselines" / f"{prefix}{digest}.json"
+    kind = torch.device(device).type
+    path = cache_dir() / "baselines" / f"{'' if kind == 'cpu' else kind + '-'}{prefix}{digest}.json"
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
@@ -240,6 +248,7 @@ def pixel_scores(
     return cached(
         parts,
         lambda: {f"pixels_{k}": v for k, v in code_scores(*(t.to(device) for t in parts)).items()},
+        device,
     )
 
 
@@ -269,7 +278,7 @@ def pca_scores(
             out |= {f"pca_{name}": v for name, v in codes.items()}
         return out
 
-    return cached((x_train, y_train, x_test, y_test, x_probe, y_probe), compute, prefix=f"pca{k}-")
+    return cached((x_train, y_train, x_test, y_test, x_probe, y_probe), compute, device, prefix=f"pca{k}-")
 
 
 def kmeans_scores(z: torch.Tensor, y: torch.Tensor, seed: int = 0) -> tuple[float, float]:
