@@ -210,17 +210,23 @@ def test_legends_name_fashion_mnist_items_beside_their_class_numbers(monkeypatch
     assert by_cluster == [by_label[2], by_label[0], by_label[1]]  # in its matched class's colour
 
 
-@pytest.mark.parametrize("k", [3, 15, 20])
-def test_every_cluster_has_a_colour_of_its_own(k):
+@pytest.mark.parametrize("palette", ["clusters", None])
+@pytest.mark.parametrize("k", [3, 15, 20, 45])
+def test_every_group_is_drawn_in_a_colour_of_its_own(k, palette):
+    """Clusters or classes, however many: every point is drawn, the legend names the first 20."""
     plt = plots._pyplot()
     fig, ax = plt.subplots()
     groups = np.arange(k).repeat(2)
     plots._scatter_on(
-        ax, np.random.default_rng(0).random((2 * k, 2)), groups, "cluster", None, ("a", "b"), "", "clusters"
+        ax, np.random.default_rng(0).random((2 * k, 2)), groups, "cluster", None, ("a", "b"), "", palette
     )
-    colours = [tuple(np.round(c.get_facecolor()[0][:3], 3)) for c in ax.collections]
+    drawn = [c for c in ax.collections if len(c.get_offsets())]
+    colours = [tuple(np.round(c.get_facecolor()[0][:3], 3)) for c in drawn]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
     plt.close(fig)
+    assert sum(len(c.get_offsets()) for c in drawn) == 2 * k
     assert len(colours) == k and len(set(colours)) == k
+    assert legend == [str(j) for j in range(min(k, 20))] + ([f"and {k - 20} more"] if k > 20 else [])
 
 
 def test_a_tables_rows_are_drawn_as_a_heatmap_of_examples_by_features(tmp_path, monkeypatch):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 import textwrap
@@ -211,6 +210,11 @@ def _table_blocks(
     _save(fig, path)
 
 
+# groups named in a scatter's legend; the rest are drawn, and counted below them
+LEGEND_GROUPS = 20
+GOLDEN = (5**0.5 - 1) / 2  # steps of it around a circle never land near one another
+
+
 def _scatter_on(
     ax: plt.Axes,
     points: np.ndarray,
@@ -223,11 +227,11 @@ def _scatter_on(
     names: tuple[str, ...] | None = None,
     matched: dict | None = None,
 ) -> None:
-    """``points`` on ``ax`` under ``axes``' names and ``title``, one colour per group (at most 20 in
-    the legend; ``palette`` "clusters": other colours than the labels' tab10 or tab20, or a
-    dict of colours by group), the groups in ``order`` (class names in the order of their numbers)
-    or sorted; class numbers in the legend followed by their ``names`` where given; ``matched``:
-    the class each group is matched to, shown beside it."""
+    """``points`` on ``ax`` under ``axes``' names and ``title``, one colour per group (every group
+    drawn, the first ``LEGEND_GROUPS`` in the legend; ``palette`` "clusters": other colours than the
+    labels' tab10 or tab20, or a dict of colours by group), the groups in ``order`` (class names in
+    the order of their numbers) or sorted; class numbers in the legend followed by their ``names``
+    where given; ``matched``: the class each group is matched to, shown beside it."""
     ax.set_xlabel(axes[0])
     ax.set_ylabel(axes[1])
     ax.set_title(title, fontsize=9)
@@ -237,12 +241,15 @@ def _scatter_on(
         present = np.unique(groups)
         classes = present if order is None else [c for c in order if c in set(present.tolist())]
         colours = palette if isinstance(palette, dict) else _colours(list(classes), palette)
-        for c in classes[:20]:
+        for i, c in enumerate(classes):
             keep = groups == c
             named = names is not None and isinstance(c, int | np.integer) and 0 <= c < len(names)
             label = f"{c} {names[c]}" if named else str(c)
             label += f" → {matched[c]}" if matched is not None and c in matched else ""
+            label = label if i < LEGEND_GROUPS else "_"  # matplotlib leaves "_" names out of a legend
             ax.scatter(points[keep, 0], points[keep, 1], s=6, alpha=0.7, color=colours[c], label=label)
+        if len(classes) > LEGEND_GROUPS:
+            ax.scatter([], [], s=0, label=f"and {len(classes) - LEGEND_GROUPS} more")
         ax.legend(  # beside the points, never over them
             title=legend,
             fontsize=7,
@@ -257,16 +264,19 @@ def _scatter_on(
 def _colours(groups: list, palette: str | None = None) -> dict:
     """A colour for each of ``groups``, in their order: tab10 or tab20, or with ``palette``
     "clusters" others (Set1's clearly distinct hues, its yellow left out; beyond 8, Kelly's colours
-    of maximum contrast, the most distinct first)."""
+    of maximum contrast, the most distinct first); more groups than those hold take colours spread
+    along a rainbow, one each, groups next in order far apart on it."""
     plt = _pyplot()
     if palette == "clusters" and len(groups) <= 8:
         cmap = plt.get_cmap("Set1")
         colours = [cmap(j) for j in (0, 1, 2, 3, 4, 6, 7, 8)]
-    elif palette == "clusters":
+    elif palette == "clusters" and len(groups) <= len(KELLY):
         colours = list(KELLY)
-    else:
+    elif len(groups) <= 20:
         cmap = plt.get_cmap("tab10" if len(groups) <= 10 else "tab20")
         colours = [cmap(j) for j in range(cmap.N)]
+    else:  # golden-ratio steps along the rainbow: groups next in order get far-apart hues
+        colours = list(plt.get_cmap("turbo")(np.arange(len(groups)) * GOLDEN % 1))
     return {g: colours[i % len(colours)] for i, g in enumerate(groups)}
 
 
@@ -323,8 +333,8 @@ def cluster_map(
         classes = present.tolist() if order is None else [c for c in order if c in set(present.tolist())]
         by_class = _colours(classes)
         matched = matched_classes(clusters, labels) if matched is None else matched
-        spare = itertools.cycle(KELLY)  # for the clusters no class is matched to (k > classes)
-        colours = {j: by_class[matched[j]] if j in matched else next(spare) for j in found}
+        spare = _colours([j for j in found if j not in matched], "clusters")  # no class matched (k > classes)
+        colours = {j: by_class[matched[j]] if j in matched else spare[j] for j in found}
         _scatter_on(grid[0], points, clusters, "cluster → matched class", None, axes,
                     "coloured by cluster, as its matched class", colours, matched=matched)  # fmt: skip
         _scatter_on(grid[1], points, labels, legend, order, axes, f"coloured by {legend}", by_class, names)
