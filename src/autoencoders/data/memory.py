@@ -118,7 +118,13 @@ def save_arrays(rows: Any, labels: Any = None) -> tuple[str, str | None]:
         else:
             y = y.astype(str)  # class names, numbered when they are read (see ``load_labels``)
     folder = cache_dir() / "arrays"
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(
+            f"cannot keep the rows given in memory under {folder} ({e.strerror or e}); set "
+            "$AUTOENCODERS_CACHE to a folder that can be written"
+        ) from None
     paths = []
     for array in (x, y):
         if array is None:

@@ -124,7 +124,13 @@ def label_per_row(labels: Any, n_rows: int) -> np.ndarray:
 def download_verified(name: str, files: dict[str, str]) -> Path:
     """Download ``files`` of dataset ``name`` into the cache, checking SHA-256; return the dir."""
     target = cache_dir() / name
-    target.mkdir(parents=True, exist_ok=True)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(
+            f"cannot download {name} into {target} ({e.strerror or e}); set $AUTOENCODERS_CACHE to a folder "
+            "that can be written"
+        ) from None
     for filename, sha in files.items():
         dest = target / filename
         if dest.is_file() and file_sha256(dest) == sha:

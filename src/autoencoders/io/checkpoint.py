@@ -70,14 +70,21 @@ def replace_dir(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def check_writable(directory: Path) -> None:
-    """A UserError unless files can be created in ``directory`` (made later if missing)."""
+    """A UserError unless files can be created in ``directory`` (made later if missing): a folder
+    is made and removed in the nearest one that exists (permissions alone do not tell: root passes
+    them on read-only or virtual file systems)."""
     existing = directory.absolute()
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir():
         raise UserError(f"cannot write under {directory}: {existing} is a file, not a directory")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(f"cannot write under {directory}: {existing} is not writable; choose another --out")
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".autoencoders-", suffix=".probe"))
+    except OSError as e:
+        why = e.strerror or e
+        raise UserError(
+            f"cannot write under {directory}: {existing} is not writable ({why}); choose another --out"
+        ) from None
 
 
 def _read_umask() -> int:
