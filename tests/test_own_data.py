@@ -566,3 +566,14 @@ def test_resuming_a_run_whose_kept_rows_are_gone_says_it_cannot(tmp_path, monkey
     assert "--data" not in str(e.value) and "train(data=rows" in str(e.value)
     (tmp_path / "moved").rename(tmp_path / "cache")  # put back: it resumes
     assert autoencoders.resume(out).history
+
+
+def test_rows_in_memory_with_a_cache_that_cannot_be_written_say_so(tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setenv("AUTOENCODERS_CACHE", str(tmp_path / "file"))
+    x = np.random.default_rng(0).random((50, 4)).astype(np.float32)
+    with pytest.raises(
+        UserError, match=r"cannot keep the rows given in memory under .*; set \$AUTOENCODERS_CACHE"
+    ):
+        autoencoders.train(data=x, layers=[4, 2], epochs=1, out=str(tmp_path / "run"), **FAST)
+    assert not (tmp_path / "run").exists()
