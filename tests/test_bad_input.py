@@ -181,7 +181,7 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "every row needs the same number of comma-separated values"),
     ("text in a CSV cell", _write("t.csv", "a,b\n1,2\n3,x\n"), "train --data csv:t.csv",
      "autoencoders: error: t.csv line 3, column 1 ('b') holds 'x', not a number; only numbers are allowed "
-     "(a header is allowed on the first line): drop the column, leave it out by naming the feature columns with --columns, or code it as numbers (a column of classes: "
+     "(a header is allowed on the first line): drop the column, leave it out by naming the feature columns with --columns, or write it as numbers (categories as 0/1 columns, one per category; a column of classes: "
      "train with --label-column b)"),
     ("a mistyped option that leaves a required one missing", None, "score run --data digits --output s.csv",
      "autoencoders score: error: unrecognized arguments: --output (did you mean '--out'?); see autoencoders score --help"),

@@ -238,6 +238,30 @@ def test_csv_with_header_without_labels(tmp_path):
     assert {tuple(r) for r in read.tolist()} == rows
 
 
+def test_quoted_cells_and_a_byte_order_mark_read_as_the_plain_file(tmp_path):
+    """As spreadsheets, R and Python's csv module write them: the same rows, labels and names."""
+    plain = "a,b,y\n" + "\n".join(f"{i / 10},{i % 3},{'dog' if i % 2 else 'cat'}" for i in range(30)) + "\n"
+    quoted = '"a","b","y"\n' + "\n".join(f'{i / 10},{i % 3},"{"dog" if i % 2 else "cat"}"' for i in range(30))
+    every = "\n".join(",".join(f'"{c}"' for c in line.split(",")) for line in plain.splitlines())
+    (tmp_path / "plain.csv").write_text(plain)
+    (tmp_path / "quoted.csv").write_text(quoted)
+    (tmp_path / "every.csv").write_text(every)
+    (tmp_path / "bom.csv").write_text(plain, encoding="utf-8-sig")
+    expected = load_csv(tmp_path / "plain.csv", "y")
+    for name in ("quoted", "every", "bom"):
+        x, y, classes = load_csv(tmp_path / f"{name}.csv", "y")
+        np.testing.assert_array_equal(x, expected[0])
+        assert (y == expected[1]).all() and classes == expected[2] == ["cat", "dog"]
+        assert csv_feature_names(tmp_path / f"{name}.csv", "y") == ["a", "b"]
+    (tmp_path / "comma.csv").write_text('a,b,y\n1,2,"dog, brown"\n')
+    with pytest.raises(UserError, match=r"line 2 holds a quoted cell with a comma in it \('dog, brown'\)"):
+        load_csv(tmp_path / "comma.csv", "y")
+    r_style = '"","a","b"\n' + "\n".join(f'"{i + 1}",{i},{i % 3}' for i in range(30))
+    (tmp_path / "r.csv").write_text(r_style)
+    with pytest.raises(UserError, match="numbers the rows from 1: R's row names, which write.csv writes"):
+        csv_feature_names(tmp_path / "r.csv")
+
+
 def test_a_column_that_counts_the_rows_is_named_as_a_row_number(tmp_path):
     """An id column is a feature the model would learn; it is named, with or without a header, and
     in a data frame; a column that counts only some rows, or by another step, is not."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
 import importlib.util
 import itertools
@@ -314,9 +315,25 @@ def csv_columns(path: str | Path, label_column: str | int | None = None) -> tupl
 
 def _first_rows(path: str | Path) -> tuple[list[str], str | None]:
     """A CSV file's first row, as cells, and its second, as text (None when there is none)."""
-    with open(path, encoding="utf-8", errors="replace") as f:
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
         lines = list(itertools.islice((line for line in f if line.strip()), 2))  # not the whole file
+    lines = [_unquoted(line, path, i) for i, line in enumerate(lines, 1)]
     return [c.strip() for c in (lines[0] if lines else "").split(",")], lines[1] if len(lines) > 1 else None
+
+
+def _unquoted(line: str, path: str | Path, number: int) -> str:
+    """A CSV ``line`` with its cells' quotes taken off, as spreadsheets, R's ``write.csv`` and
+    Python's ``csv.QUOTE_*`` write them (``number``: its line in ``path``, for the message)."""
+    if '"' not in line:
+        return line
+    cells = next(csv.reader([line.rstrip("\r\n")]), [])
+    comma = next((cell for cell in cells if "," in cell), None)
+    if comma is not None:
+        raise UserError(
+            f"{path} line {number} holds a quoted cell with a comma in it ({comma!r}); commas separate "
+            "columns here: take the commas out of its cells"
+        )
+    return ",".join(cells)
 
 
 def load_csv(
@@ -333,7 +350,8 @@ def load_csv(
     if not path.is_file():
         raise UserError(f"csv file {path} does not exist; check the path after csv:")
     try:
-        lines = [(i, line) for i, line in enumerate(path.read_text().splitlines(), 1) if line.strip()]
+        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's byte-order mark is no part of a name
+        lines = [(i, _unquoted(line, path, i)) for i, line in enumerate(text.splitlines(), 1) if line.strip()]
     except UnicodeDecodeError:
         raise UserError(
             f"{path} is not a text CSV file in UTF-8: save a CSV as UTF-8 text; a .npy file is given as "
@@ -404,6 +422,11 @@ def csv_feature_names(path: str | Path, label_column: str | int | None = None) -
             why = (
                 " and numbers the rows from 0: a data frame's index, which DataFrame.to_csv writes unless "
                 "index=False; save the frame with index=False, or name the feature columns with --columns"
+            )
+        elif unnamed == 0 and second.split(",")[0].strip() == "1":  # R's row names: 1, 2, 3, ... unnamed
+            why = (
+                " and numbers the rows from 1: R's row names, which write.csv writes unless row.names = "
+                "FALSE; save it with row.names = FALSE, or name the feature columns with --columns"
             )
         else:
             why = "; name every column in the header, drop the column, or name the feature columns with "
@@ -478,12 +501,12 @@ def _explain_bad_csv(
                 name = f" ({header[j]!r})" if header else ""
                 if cell.lower() in MISSING:
                     _missing(path, body, header, label, f"line {number}, column {j}{name}")
-                classes = f" (a column of classes: train with --label-column {header[j] if header else j})"
+                classes = f"; a column of classes: train with --label-column {header[j] if header else j}"
                 leave = ", leave it out by naming the feature columns with --columns," if header else ""
                 raise UserError(
                     f"{path} line {number}, column {j}{name} holds {cell!r}, not a number; only numbers are "
-                    f"allowed (a header is allowed on the first line): drop the column{leave} or code it as "
-                    "numbers" + (classes if label is None else "")
+                    f"allowed (a header is allowed on the first line): drop the column{leave} or write it as "
+                    f"numbers (categories as 0/1 columns, one per category{classes if label is None else ''})"
                 )
 
 
