@@ -7,11 +7,12 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from helpers import DEVICE, tiny_idx_arrays, write_idx
+from helpers import DEVICE, FAST, tiny_idx_arrays, write_idx
 
+import autoencoders
 from autoencoders import DataConfig, UserError, load_dataset
 from autoencoders.data.sources import csv_feature_names, load_csv
-from autoencoders.sklearn import AutoencoderTransformer
+from autoencoders.sklearn import AutoencoderClassifier, AutoencoderTransformer
 
 # ---------------------------------------------------------------- IDX
 
@@ -487,8 +488,21 @@ def test_labels_of_minus_one_beside_classes_are_warned_of(tmp_path):
     np.save(tmp_path / "x.npy", np.random.default_rng(0).random((30, 4), dtype=np.float32))
     y = np.arange(30) % 3
     np.save(tmp_path / "y.npy", np.where(np.arange(30) % 2, y, -1))
-    with pytest.warns(DataWarning, match=r"holds -1 for 15 of 30 rows, read as a class of its own"):
+    with pytest.warns(
+        DataWarning, match=r"labels file .*y.npy: -1 for 15 of 30 rows, read as a class of its own"
+    ):
         load_dataset(DataConfig(data=f"npy:{tmp_path / 'x.npy'}", labels=str(tmp_path / "y.npy")))
+    minus = np.where(np.arange(30) % 2, y, -1)
+    with pytest.warns(DataWarning, match=r"^y: -1 for 15 of 30 rows.*AutoencoderClassifier\(unlabelled=-1\)"):
+        AutoencoderClassifier(layers=(4, 2), epochs=1, head_epochs=1, device=DEVICE).fit(
+            np.load(tmp_path / "x.npy"), minus
+        )
+    with warnings.catch_warnings(record=True) as seen:  # kept in the cache: named as given, once
+        warnings.simplefilter("default")
+        autoencoders.train(data=np.load(tmp_path / "x.npy"), labels=minus, layers=[4, 2], epochs=1,
+                           out=str(tmp_path / "run"), **FAST)  # fmt: skip
+    said = [str(w.message) for w in seen if issubclass(w.category, DataWarning)]
+    assert len(said) == 1 and said[0].startswith("the labels given in memory: -1 for 15 of 30 rows")
     np.save(tmp_path / "y.npy", y)
     with warnings.catch_warnings():
         warnings.simplefilter("error", DataWarning)

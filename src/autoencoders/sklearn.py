@@ -38,6 +38,7 @@ from .classify.heads import EncoderClassifier, fit_head, make_classifier
 from .clustering.methods import Clustering, find_clusters
 from .clustering.model import Clusterer
 from .config import Config, in_python_names
+from .data.classes import warn_if_unlabelled_marker
 from .data.datasets import IN_MEMORY, apply_scaler, dataset_from_arrays
 from .data.memory import identifying_names
 from .errors import SettingWarning, UserError, says_once, user_stacklevel
@@ -472,6 +473,8 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
                 f"unlabelled={self.unlabelled!r} and the labels ({y.dtype}) are not of one kind, so no label "
                 "equals it; give it as the labels hold it (e.g. '-1' for text labels)"
             )
+        if self.unlabelled is None:
+            warn_if_unlabelled_marker(y, "y")
         labelled = np.ones(len(y), bool) if self.unlabelled is None else np.asarray(y != self.unlabelled)
         if not labelled.any():
             raise ValueError(f"every label is unlabelled={self.unlabelled!r}; label some rows to classify")

@@ -53,16 +53,24 @@ def number_classes(values: np.ndarray, source: str) -> np.ndarray:
     if (values != np.round(values)).any():
         odd = values[values != np.round(values)][0]
         raise UserError(f"{odd:g} in {source} is not a whole class number; give classes as 0, 1, 2, ...")
+    warn_if_unlabelled_marker(values, source)
+    return values.astype(np.int64)
+
+
+def warn_if_unlabelled_marker(values: np.ndarray, source: str) -> None:
+    """Warn when class numbers ``values`` hold -1 beside classes from 0: scikit-learn's marker of
+    rows without a class, which would be read as a class of its own."""
+    if values.dtype.kind not in "biuf":
+        return
     unlabelled = int((values == -1).sum())
-    if 0 < unlabelled < len(values) and values.min() == -1:  # -1 and classes from 0: scikit-learn's marker
+    if 0 < unlabelled < len(values) and values.min() == -1:
         warnings.warn(
-            f"{source} holds -1 for {unlabelled} of {len(values)} rows, read as a class of its own; if -1 "
+            f"{source}: -1 for {unlabelled} of {len(values)} rows, read as a class of its own; if -1 "
             "marks rows without a class (scikit-learn's marker), AutoencoderClassifier(unlabelled=-1) "
             "trains on them without one",
             DataWarning,
             stacklevel=user_stacklevel(),
         )
-    return values.astype(np.int64)
 
 
 # what figures call the class numbers of built-in data: Fashion-MNIST's items (digits name themselves)

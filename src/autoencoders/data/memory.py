@@ -114,7 +114,7 @@ def save_arrays(rows: Any, labels: Any = None) -> tuple[str, str | None]:
         check_aligned(rows, labels)
         check_present(y, "the labels")  # before anything is written
         if np.issubdtype(y.dtype, np.number):
-            number_classes(y, "the labels")
+            number_classes(y, "the labels given in memory")  # as reading them back names them
         else:
             y = y.astype(str)  # class names, numbered when they are read (see ``load_labels``)
     folder = cache_dir() / "arrays"

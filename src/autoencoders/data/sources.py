@@ -292,6 +292,7 @@ def load_labels(
         ) from None
     if y.shape != (n,):
         raise UserError(f"labels {labels} have shape {y.shape}; expected ({n},)")
+    source = "the labels given in memory" if kept_rows(labels) else f"labels file {labels}"
     if y.dtype.kind in "US":
         try:
             names = y.astype(str) if y.dtype.kind == "U" else np.char.decode(y, "utf-8")
@@ -300,10 +301,10 @@ def load_labels(
                 f"labels {labels} hold bytes that are not UTF-8 text; save them with "
                 "numpy.save(path, labels.astype(str))"
             ) from None
-        return name_classes(names, classes, f"labels file {labels}")
+        return name_classes(names, classes, source)
     if y.dtype.kind not in "biuf":
         raise UserError(f"labels {labels} hold {y.dtype} values; give class numbers or names")
-    return number_classes(y, f"labels file {labels}"), None
+    return number_classes(y, source), None
 
 
 def csv_columns(path: str | Path, label_column: str | int | None = None) -> tuple[list[str] | None, int]:
