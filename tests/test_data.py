@@ -263,6 +263,25 @@ def test_quoted_cells_and_a_byte_order_mark_read_as_the_plain_file(tmp_path):
         csv_feature_names(tmp_path / "r.csv")
 
 
+def test_a_first_row_that_numbers_fewer_than_four_columns_is_read_as_data_with_a_warning(tmp_path):
+    """pandas' header of a 3-column frame could be a row of data; above fractions it is warned of,
+    above whole numbers (0/1 features, say) it is not."""
+    rng = np.random.default_rng(0)
+    np.savetxt(
+        tmp_path / "f.csv", rng.random((20, 3)), delimiter=",", header="0,1,2", comments="", fmt="%.4f"
+    )
+    with pytest.warns(
+        UserWarning, match=r"first row of .*f.csv reads 0,1,2, as pandas names a frame's columns"
+    ):
+        assert len(load_csv(tmp_path / "f.csv")[0]) == 21
+    np.savetxt(
+        tmp_path / "b.csv", rng.integers(0, 2, (20, 2)), delimiter=",", header="0,1", comments="", fmt="%d"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_csv(tmp_path / "b.csv")
+
+
 def test_a_column_that_counts_the_rows_is_named_as_a_row_number(tmp_path):
     """An id column is a feature the model would learn; it is named, with or without a header, and
     in a data frame; a column that counts only some rows, or by another step, is not."""

@@ -10,6 +10,7 @@ import os
 import re
 import tempfile
 import urllib.request
+import warnings
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import DataWarning, UserError, user_stacklevel
 from ..io.checkpoint import file_sha256
 from ..options import closest
 from .classes import name_classes, number_classes
@@ -402,9 +403,27 @@ def load_csv(
         raise UserError(f"{path} could not be read as a table of numbers ({e})") from None
     names = None if header is None else [header[j] for j in features]
     check_finite(table, str(path), names, lambda i: f"line {body[i][0]}")
+    if header is None and col is None:
+        _warn_if_numbered_columns(path, first, table)
     if labels is None:
         return table.astype(np.float32), None, None
     return table.astype(np.float32), *_classes(np.char.strip(labels), classes, path)
+
+
+def _warn_if_numbered_columns(path: Path, first: list[str], table: np.ndarray) -> None:
+    """Warn when a CSV's ``first`` row, read as data, numbers its columns 0, 1, ... as pandas names a
+    frame's columns (taken for a header from four columns on) while the rows below hold fractions."""
+    if len(first) < 2 or first != [str(j) for j in range(len(first))]:
+        return
+    if (table[1:] == np.round(table[1:])).all():  # whole numbers below: 0,1,... may well be a row
+        return
+    warnings.warn(
+        f"the first row of {path} reads {','.join(first)}, as pandas names a frame's columns, and is "
+        "read as a row of data; if it is a header, give the columns names (or save the frame with "
+        "header=False)",
+        DataWarning,
+        stacklevel=user_stacklevel(),
+    )
 
 
 def csv_feature_names(path: str | Path, label_column: str | int | None = None) -> list[str] | None:
