@@ -577,3 +577,20 @@ def test_rows_in_memory_with_a_cache_that_cannot_be_written_say_so(tmp_path, mon
     ):
         autoencoders.train(data=x, layers=[4, 2], epochs=1, out=str(tmp_path / "run"), **FAST)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_later_csv_with_text_in_a_column_says_what_to_change_in_the_file(
+    digits_run, frame_run, frame, tmp_path
+):
+    """A trained run's features are fixed: the message names the file's change, not training's flags."""
+    labelled = frame[0].head(30).assign(label=[f"c{v}" for v in frame[1].head(30)])
+    labelled.to_csv(tmp_path / "l.csv", index=False)  # a run on digits reads every column
+    every = "the run reads every column of it as a feature: give the file without that column$"
+    with pytest.raises(UserError, match=r"column 64 \('label'\) holds 'c0', not a number; " + every):
+        autoencoders.encode(digits_run.dir, f"csv:{tmp_path / 'l.csv'}")
+    named = frame[0].head(30).astype(object)
+    named.iloc[3, 5] = "n/k"  # in a column the frame's run reads by name
+    named.assign(notes="free text").to_csv(tmp_path / "n.csv", index=False)  # a column it does not read
+    one = "the run reads that column as a feature, which must hold numbers$"
+    with pytest.raises(UserError, match=r"line 5, column 5 \('pixel_5'\) holds 'n/k', not a number; " + one):
+        autoencoders.encode(frame_run.dir, f"csv:{tmp_path / 'n.csv'}")

@@ -201,7 +201,7 @@ def scaled_data(
     check_split(split)
     cfg = for_data(data_cfg, data, len(scaler[0]), labels)
     if split == "all":
-        raw = read_data(cfg)
+        raw = read_data(cfg, trained=True)
         check_scaler(scaler, raw.x.shape[1], data)
         warn_if_other_units(raw.x, scaler, data)
         if raw.x_test is None:

@@ -380,8 +380,8 @@ def _check_kept(cfg: DataConfig) -> None:
         )
 
 
-def read_data(cfg: DataConfig) -> RawData:
-    """Read the dataset named by ``cfg.data`` as flat float32 rows."""
+def read_data(cfg: DataConfig, trained: bool = False) -> RawData:
+    """Read the dataset named by ``cfg.data`` as flat float32 rows (``trained``: for a trained run)."""
     _check_kept(cfg)
     kind, path = parse_spec(cfg.data)
     x_test = y_test = None
@@ -395,7 +395,7 @@ def read_data(cfg: DataConfig) -> RawData:
     elif kind in ("npy", "images"):
         x, y, classes = load_npy(*npy_file(cfg), cfg.classes)
     else:
-        x, y, classes = load_csv(path, cfg.label_column, cfg.classes, cfg.columns)
+        x, y, classes = load_csv(path, cfg.label_column, cfg.classes, cfg.columns, trained)
     flat = lambda a: None if a is None else to_float(np.asarray(a).reshape(len(a), -1))  # noqa: E731
     shape = sample_shape(x.shape, cfg.image_shape)
     return RawData(flat(x), y, flat(x_test), y_test, shape, classes)
@@ -489,7 +489,7 @@ def load_dataset(
         return _streamed_dataset(
             dataclasses.replace(cfg, labels=source[1]), open_npy(source[0]), scaler, clip
         )
-    return split_dataset(read_data(cfg), cfg, scaler, clip)
+    return split_dataset(read_data(cfg, scaler is not None), cfg, scaler, clip)
 
 
 ESTIMATOR_ROWS = "arrays"  # the data of a scikit-learn estimator's fit: a table, X[n_samples, n_features]

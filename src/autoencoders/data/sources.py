@@ -343,11 +343,13 @@ def load_csv(
     label_column: str | int | None = None,
     classes: list[str] | None = None,
     columns: list[str] | None = None,
+    trained: bool = False,
 ) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
     """Read a numeric CSV (header optional) with an optional label column (name or index) of class
     numbers or names: (rows, class indices, class names), numbered by ``classes`` as
     ``data.classes`` says. With ``columns`` (a run's feature names) and a header, the features are
-    those columns, found by name in any order; without a header, every column but the label's."""
+    those columns, found by name in any order; without a header, every column but the label's.
+    ``trained``: read for a trained run (messages say what to change in the file)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"csv file {path} does not exist; check the path after csv:")
@@ -394,12 +396,12 @@ def load_csv(
         raise UserError(f"{path} has no feature columns besides the label column")
     text = [line for _, line in body]
     if any(line.count(",") != width - 1 for line in text):  # numpy would cut a long row to fit
-        _explain_bad_csv(path, body, width, header, col)
+        _explain_bad_csv(path, body, width, header, col, features, trained)
     try:
         table = np.loadtxt(text, delimiter=",", dtype=np.float64, ndmin=2, usecols=features)
         labels = None if col is None else np.loadtxt(text, delimiter=",", dtype=str, ndmin=1, usecols=col)
     except (ValueError, IndexError) as e:
-        _explain_bad_csv(path, body, width, header, col)
+        _explain_bad_csv(path, body, width, header, col, features, trained)
         raise UserError(f"{path} could not be read as a table of numbers ({e})") from None
     names = None if header is None else [header[j] for j in features]
     check_finite(table, str(path), names, lambda i: f"line {body[i][0]}")
@@ -504,11 +506,19 @@ def _classes(
 
 
 def _explain_bad_csv(
-    path: Path, body: list[tuple[int, str]], width: int, header: list[str] | None, label: int | None
+    path: Path,
+    body: list[tuple[int, str]],
+    width: int,
+    header: list[str] | None,
+    label: int | None,
+    features: list[int],
+    trained: bool = False,
 ) -> None:
-    """Raise a UserError naming the first ragged row or non-numeric cell outside the ``label``
-    column of a CSV body of (line number, line) pairs; columns are counted from 0, as
-    ``--label-column`` counts them."""
+    """Raise a UserError naming the first ragged row or non-numeric cell in a ``features`` column of
+    a CSV body of (line number, line) pairs (``label``: the label column); columns are counted from
+    0, as ``--label-column`` counts them. Read for a ``trained`` run, whose features are fixed, a
+    column it reads by position is to be left out of the file (training's flags cannot), and one it
+    reads by name must hold numbers."""
     for number, line in body:
         cells = [c.strip() for c in line.split(",")]
         if len(cells) != width:
@@ -516,11 +526,22 @@ def _explain_bad_csv(
                 f"{path} line {number} has {len(cells)} columns but the first row has {width}; "
                 "every row needs the same number of comma-separated values"
             )
-        for j, cell in enumerate(cells):
-            if j != label and not _is_number(cell):
+        for j in features:
+            cell = cells[j]
+            if not _is_number(cell):
                 name = f" ({header[j]!r})" if header else ""
                 if cell.lower() in MISSING:
-                    _missing(path, body, header, label, f"line {number}, column {j}{name}")
+                    _missing(path, body, header, features, f"line {number}, column {j}{name}")
+                if trained:
+                    every = "every column of it" + ("" if label is None else " but the label column")
+                    fix = (
+                        f"the run reads {every} as a feature: give the file without that column"
+                        if len(features) == width - (label is not None)
+                        else "the run reads that column as a feature, which must hold numbers"
+                    )
+                    raise UserError(
+                        f"{path} line {number}, column {j}{name} holds {cell!r}, not a number; {fix}"
+                    )
                 classes = f"; a column of classes: train with --label-column {header[j] if header else j}"
                 leave = ", leave it out by naming the feature columns with --columns," if header else ""
                 raise UserError(
@@ -535,14 +556,15 @@ MISSING = {"", "na", "n/a", "nan", "null", "none", "?", "-", "#n/a"}
 
 
 def _missing(
-    path: Path, body: list[tuple[int, str]], header: list[str] | None, label: int | None, first: str
+    path: Path, body: list[tuple[int, str]], header: list[str] | None, features: list[int], first: str
 ) -> None:
-    """Raise a UserError counting the empty cells (missing values) of a CSV body outside the
-    ``label`` column, by column, from the ``first`` one."""
+    """Raise a UserError counting the empty cells (missing values) of a CSV body in its ``features``
+    columns, by column, from the ``first`` one."""
     counts: dict[int, int] = {}
     for _, line in body:
-        for j, cell in enumerate(line.split(",")):
-            if j != label and cell.strip().lower() in MISSING:
+        cells = line.split(",")
+        for j in features:
+            if cells[j].strip().lower() in MISSING:
                 counts[j] = counts.get(j, 0) + 1
     named = [f"{header[j]!r}" if header else str(j) for j in sorted(counts)]
     columns = f"column{'s' * (len(named) > 1)} {', '.join(named[:3])}{', …' * (len(named) > 3)}"
