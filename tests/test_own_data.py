@@ -594,3 +594,13 @@ def test_a_later_csv_with_text_in_a_column_says_what_to_change_in_the_file(
     one = "the run reads that column as a feature, which must hold numbers$"
     with pytest.raises(UserError, match=r"line 5, column 5 \('pixel_5'\) holds 'n/k', not a number; " + one):
         autoencoders.encode(frame_run.dir, f"csv:{tmp_path / 'n.csv'}")
+
+
+def test_a_labels_file_name_given_with_rows_in_memory_is_named_as_such(tmp_path):
+    x = np.random.default_rng(0).random((50, 4)).astype(np.float32)
+    with pytest.raises(
+        UserError, match=r"labels='labels.npy' is a file name, .* give numpy.load of that file"
+    ):
+        autoencoders.train(
+            data=x, labels="labels.npy", layers=[4, 2], epochs=1, out=str(tmp_path / "r"), **FAST
+        )

@@ -114,6 +114,11 @@ def cache_dir() -> Path:
 
 def label_per_row(labels: Any, n_rows: int) -> np.ndarray:
     """``labels`` (an array, list, Series or tensor) as one label per row; a UserError otherwise."""
+    if isinstance(labels, str | Path):  # numpy would read a file's name as one label
+        raise UserError(
+            f"labels={str(labels)!r} is a file name, and the labels of rows given in memory are an array, "
+            "one label per row: give numpy.load of that file"
+        )
     y = np.asarray(labels.detach().cpu().numpy() if hasattr(labels, "detach") else labels)
     if y.ndim > 1 and y.size != len(y):  # a column of labels (N×1) is one label per row too
         raise UserError(f"labels must hold one label per row (a 1-D array), got shape {y.shape}")
