@@ -5,12 +5,14 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from helpers import DEVICE, FAST, tiny_idx_arrays, write_idx
 
 import autoencoders
 from autoencoders import DataConfig, UserError, load_dataset
+from autoencoders.data.classes import warn_if_unlabelled_marker
 from autoencoders.data.sources import csv_feature_names, load_csv
 from autoencoders.sklearn import AutoencoderClassifier, AutoencoderTransformer
 
@@ -257,6 +259,11 @@ def test_quoted_cells_and_a_byte_order_mark_read_as_the_plain_file(tmp_path):
     (tmp_path / "comma.csv").write_text('a,b,y\n1,2,"dog, brown"\n')
     with pytest.raises(UserError, match=r"line 2 holds a quoted cell with a comma in it \('dog, brown'\)"):
         load_csv(tmp_path / "comma.csv", "y")
+    (tmp_path / "decimal.csv").write_text('a,b\n"1,5",2\n')
+    with pytest.raises(
+        UserError, match=r"line 2 holds '1,5', a number with a decimal comma; .* decimal points"
+    ):
+        load_csv(tmp_path / "decimal.csv")
     r_style = '"","a","b"\n' + "\n".join(f'"{i + 1}",{i},{i % 3}' for i in range(30))
     (tmp_path / "r.csv").write_text(r_style)
     with pytest.raises(UserError, match="numbers the rows from 1: R's row names, which write.csv writes"):
@@ -298,6 +305,10 @@ def test_a_column_that_counts_the_rows_is_named_as_a_row_number(tmp_path):
         UserWarning, match=r"column 1 of X counts the rows \(1, 2, 3, ...\).*; drop it from X$"
     ):
         AutoencoderTransformer(layers=(4, 2), epochs=1, device=DEVICE).fit(ids)
+    frame = pd.DataFrame(ids, columns=["a", "id", "b", "c"])
+    memory = r"column 'id' of the data given in memory counts .*; drop it from the data$"
+    with pytest.warns(UserWarning, match=memory):
+        autoencoders.train(data=frame, layers=[4, 2], epochs=1, out=str(tmp_path / "run"), **FAST)
     ids[40, 1] = 0  # restarts: a counter of something else
     evens = np.column_stack([x, 2 * np.arange(60)])
     for i, table in enumerate([ids, evens, x]):
@@ -525,4 +536,5 @@ def test_labels_of_minus_one_beside_classes_are_warned_of(tmp_path):
     np.save(tmp_path / "y.npy", y)
     with warnings.catch_warnings():
         warnings.simplefilter("error", DataWarning)
+        warn_if_unlabelled_marker(np.array([-1, 1, 1, -1]), "y")  # two classes, -1 and 1: no marker
         load_dataset(DataConfig(data=f"npy:{tmp_path / 'x.npy'}", labels=str(tmp_path / "y.npy")))

@@ -585,9 +585,16 @@ def test_a_later_csv_with_text_in_a_column_says_what_to_change_in_the_file(
     """A trained run's features are fixed: the message names the file's change, not training's flags."""
     labelled = frame[0].head(30).assign(label=[f"c{v}" for v in frame[1].head(30)])
     labelled.to_csv(tmp_path / "l.csv", index=False)  # a run on digits reads every column
-    every = "the run reads every column of it as a feature: give the file without that column$"
-    with pytest.raises(UserError, match=r"column 64 \('label'\) holds 'c0', not a number; " + every):
+    extra = "the file has 65 feature columns where the run reads 64: give it without that column$"
+    with pytest.raises(UserError, match=r"column 64 \('label'\) holds 'c0', not a number; " + extra):
         autoencoders.encode(digits_run.dir, f"csv:{tmp_path / 'l.csv'}")
+    labelled.drop(columns="pixel_0").to_csv(
+        tmp_path / "p.csv", index=False
+    )  # as wide as the run: by position
+    with pytest.raises(
+        UserError, match=r"column 63 \('label'\) holds 'c0', not a number; the run reads that"
+    ):
+        autoencoders.encode(digits_run.dir, f"csv:{tmp_path / 'p.csv'}")
     named = frame[0].head(30).astype(object)
     named.iloc[3, 5] = "n/k"  # in a column the frame's run reads by name
     named.assign(notes="free text").to_csv(tmp_path / "n.csv", index=False)  # a column it does not read
@@ -604,3 +611,15 @@ def test_a_labels_file_name_given_with_rows_in_memory_is_named_as_such(tmp_path)
         autoencoders.train(
             data=x, labels="labels.npy", layers=[4, 2], epochs=1, out=str(tmp_path / "r"), **FAST
         )
+
+
+def test_a_table_of_zeros_and_ones_in_other_units_gets_the_table_advice(tmp_path):
+    """Its scaler leaves 0/1 columns as they are, as an image run's does; the advice is still a table's."""
+    x = np.random.default_rng(0).integers(0, 2, (60, 4)).astype(np.float32)
+    np.savetxt(tmp_path / "b.csv", x, delimiter=",", fmt="%g")
+    run = autoencoders.train(
+        data=f"csv:{tmp_path / 'b.csv'}", layers=[4, 2], epochs=1, out=str(tmp_path / "r"), **FAST
+    )
+    np.savetxt(tmp_path / "big.csv", 100 * x, delimiter=",", fmt="%g")
+    with pytest.warns(UserWarning, match=r"convert them to the units of the run's training data$"):
+        autoencoders.encode(run.dir, f"csv:{tmp_path / 'big.csv'}")

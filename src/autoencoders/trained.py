@@ -21,6 +21,7 @@ from .data.datasets import (
     check_scaler,
     display_shape,
     for_data,
+    is_table,
     label_column_name,
     load_dataset,
     parse_spec,
@@ -141,7 +142,7 @@ def scaled_input(
             scaler, rows.shape[1], "the data given in memory"
         )  # before scaling, which needs the width
         rows = to_float(rows)
-        warn_if_other_units(rows, scaler, "the rows given in memory")
+        warn_if_other_units(rows, scaler, "the rows given in memory", is_table(data_cfg))
         x = apply_scaler(rows, *scaler, clip)
     return x
 
@@ -201,14 +202,14 @@ def scaled_data(
     check_split(split)
     cfg = for_data(data_cfg, data, len(scaler[0]), labels)
     if split == "all":
-        raw = read_data(cfg, trained=True)
+        raw = read_data(cfg, len(scaler[0]))
         check_scaler(scaler, raw.x.shape[1], data)
-        warn_if_other_units(raw.x, scaler, data)
+        warn_if_other_units(raw.x, scaler, data, is_table(data_cfg))
         if raw.x_test is None:
             return apply_scaler(raw.x, *scaler, clip), raw.y, raw.classes
         y = None if raw.y is None or raw.y_test is None else np.concatenate([raw.y, raw.y_test])
         return apply_scaler(np.concatenate([raw.x, raw.x_test]), *scaler, clip), y, raw.classes
-    ds = load_dataset(cfg, scaler=scaler, clip=clip)
+    ds = load_dataset(cfg, scaler=scaler, clip=clip, table=is_table(data_cfg))
     rows, y = getattr(ds, f"x_{split}"), getattr(ds, f"y_{split}")
     if len(rows) == 0:  # e.g. the validation split of a run trained with --val-fraction 0
         fraction = {"val": cfg.val_fraction, "test": cfg.test_fraction}.get(split)

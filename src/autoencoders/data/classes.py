@@ -63,7 +63,7 @@ def warn_if_unlabelled_marker(values: np.ndarray, source: str) -> None:
     if values.dtype.kind not in "biuf":
         return
     unlabelled = int((values == -1).sum())
-    if 0 < unlabelled < len(values) and values.min() == -1:
+    if 0 < unlabelled < len(values) and values.min() == -1 and (values == 0).any():  # not ±1 classes
         warnings.warn(
             f"{source}: -1 for {unlabelled} of {len(values)} rows, read as a class of its own; if -1 "
             "marks rows without a class (scikit-learn's marker), AutoencoderClassifier(unlabelled=-1) "

@@ -138,13 +138,14 @@ def apply_scaler(x: np.ndarray, offset: np.ndarray, span: np.ndarray, clip: bool
 
 
 def warn_if_other_units(
-    x: np.ndarray, scaler: tuple[np.ndarray, np.ndarray], what: str, sample: int = 10_000
+    x: np.ndarray, scaler: tuple[np.ndarray, np.ndarray], what: str, table: bool, sample: int = 10_000
 ) -> None:
     """Warn when rows read for a run (``x``, as read) lie far outside the range its ``scaler`` was
     fitted on: more than 1 % of the values of a sample of them more than half that span beyond it.
     Most likely another unit, which clipping to the range would hide. The advice follows the run's
-    data, not ``x``'s format: a scaler that leaves values as they are was fitted on pixels the
-    toolkit read in [0, 1] (a table's columns are always scaled), others on units of the user's own."""
+    data (``table``: the run read a table, see ``is_table``), not ``x``'s format: a scaler of a run
+    on images or arrays that leaves values as they are was fitted on values the toolkit read in
+    [0, 1]; other runs' data came in units of the user's own."""
     if not len(x):
         return
     rows = x[np.random.default_rng(0).choice(len(x), sample, replace=False)] if len(x) > sample else x
@@ -154,7 +155,7 @@ def warn_if_other_units(
         return
     convert = (
         "to the units of the run's training data"
-        if not is_identity(*scaler)
+        if table or not is_identity(*scaler)
         else "as the toolkit read the run's data: divide scikit-learn's digits (0 to 16) by 16 and uint8 "
         "pixels by 255; other numbers are read as they are"
     )
@@ -380,8 +381,9 @@ def _check_kept(cfg: DataConfig) -> None:
         )
 
 
-def read_data(cfg: DataConfig, trained: bool = False) -> RawData:
-    """Read the dataset named by ``cfg.data`` as flat float32 rows (``trained``: for a trained run)."""
+def read_data(cfg: DataConfig, run_width: int | None = None) -> RawData:
+    """Read the dataset named by ``cfg.data`` as flat float32 rows (``run_width``: the features of
+    the trained run they are read for, None for training)."""
     _check_kept(cfg)
     kind, path = parse_spec(cfg.data)
     x_test = y_test = None
@@ -395,7 +397,7 @@ def read_data(cfg: DataConfig, trained: bool = False) -> RawData:
     elif kind in ("npy", "images"):
         x, y, classes = load_npy(*npy_file(cfg), cfg.classes)
     else:
-        x, y, classes = load_csv(path, cfg.label_column, cfg.classes, cfg.columns, trained)
+        x, y, classes = load_csv(path, cfg.label_column, cfg.classes, cfg.columns, run_width)
     flat = lambda a: None if a is None else to_float(np.asarray(a).reshape(len(a), -1))  # noqa: E731
     shape = sample_shape(x.shape, cfg.image_shape)
     return RawData(flat(x), y, flat(x_test), y_test, shape, classes)
@@ -476,20 +478,27 @@ def display_shape(sample: tuple[int, ...]) -> tuple[int, ...] | None:
 
 
 def load_dataset(
-    cfg: DataConfig, scaler: tuple[np.ndarray, np.ndarray] | None = None, clip: bool = True
+    cfg: DataConfig,
+    scaler: tuple[np.ndarray, np.ndarray] | None = None,
+    clip: bool = True,
+    table: bool | None = None,
 ) -> Dataset:
     """Load the dataset named by ``cfg.data`` and split it into train/validation/test.
 
     Scaling is fitted on the training split unless a fitted ``scaler`` (offset, span) is given;
-    rows read for it are clipped to its range unless not ``clip``.
+    rows read for it are clipped to its range unless not ``clip``. ``table``: whether the run the
+    scaler was fitted for read a table (default: whether ``cfg`` reads one), for the advice
+    rows in other units get.
     """
     _check_kept(cfg)
+    table = is_table(cfg) if table is None else table
     source = npy_file(cfg)
     if source is not None and open_npy(source[0]).size * 4 > cfg.memory_budget * 2**30:
         return _streamed_dataset(
-            dataclasses.replace(cfg, labels=source[1]), open_npy(source[0]), scaler, clip
+            dataclasses.replace(cfg, labels=source[1]), open_npy(source[0]), scaler, clip, table
         )
-    return split_dataset(read_data(cfg, scaler is not None), cfg, scaler, clip)
+    run_width = None if scaler is None else len(scaler[0])
+    return split_dataset(read_data(cfg, run_width), cfg, scaler, clip, table)
 
 
 ESTIMATOR_ROWS = "arrays"  # the data of a scikit-learn estimator's fit: a table, X[n_samples, n_features]
@@ -553,12 +562,15 @@ def warn_if_row_numbers(x: np.ndarray, cfg: DataConfig) -> None:
     j = counting[0]
     csv = cfg.data.startswith("csv:")
     names = cfg.columns or (csv_feature_names(parse_spec(cfg.data)[1], cfg.label_column) if csv else None)
-    estimator = cfg.data == ESTIMATOR_ROWS
-    fix = (
-        "drop it from X" if estimator else "drop it from the data, or name the feature columns with --columns"
-    )
+    estimator, where = cfg.data == ESTIMATOR_ROWS, data_name(cfg.data)
+    if estimator:
+        fix = "drop it from X"
+    elif where != cfg.data:  # rows given in memory: columns= cannot pick a frame's, they are its own
+        fix = "drop it from the data"
+    else:
+        fix = "drop it from the file, or name the feature columns with --columns"
     warnings.warn(
-        f"column {repr(names[j]) if names else j} of {'X' if estimator else data_name(cfg.data)} counts the "
+        f"column {repr(names[j]) if names else j} of {'X' if estimator else where} counts the "
         f"rows ({x[0, j]:g}, {x[1, j]:g}, {x[2, j]:g}, ...): a row number, which the model would learn as a "
         f"feature; {fix}",
         DataWarning,
@@ -567,10 +579,14 @@ def warn_if_row_numbers(x: np.ndarray, cfg: DataConfig) -> None:
 
 
 def split_dataset(
-    raw: RawData, cfg: DataConfig, scaler: tuple[np.ndarray, np.ndarray] | None = None, clip: bool = True
+    raw: RawData,
+    cfg: DataConfig,
+    scaler: tuple[np.ndarray, np.ndarray] | None = None,
+    clip: bool = True,
+    table: bool | None = None,
 ) -> Dataset:
     """Split rows as read into train/validation/test and scale them (fitted on train unless ``scaler``;
-    clipped to [0, 1] unless not ``clip``)."""
+    clipped to [0, 1] unless not ``clip``; ``table``: as ``load_dataset`` takes it)."""
     x, y, x_test, y_test = raw.x, raw.y, raw.x_test, raw.y_test
     if scaler is None and is_table(cfg):
         warn_if_row_numbers(x, cfg)
@@ -589,7 +605,7 @@ def split_dataset(
     )
     check_scaler(scaler, x.shape[1], cfg.data)
     if scaler is not None:  # rows read for a trained run
-        warn_if_other_units(x, scaler, cfg.data)
+        warn_if_other_units(x, scaler, cfg.data, is_table(cfg) if table is None else table)
     x_train = x if len(train_idx) == len(x) else x[train_idx]  # every row trains: no copy of them all
     offset, span = fit_scaler(x_train, is_table(cfg)) if scaler is None else scaler
 
@@ -615,7 +631,11 @@ def split_dataset(
 
 
 def _streamed_dataset(
-    cfg: DataConfig, array: np.memmap, scaler: tuple[np.ndarray, np.ndarray] | None, clip: bool = True
+    cfg: DataConfig,
+    array: np.memmap,
+    scaler: tuple[np.ndarray, np.ndarray] | None,
+    clip: bool,
+    table: bool,
 ) -> Dataset:
     """An npy dataset too large for the memory budget: training rows stream from disk in chunks.
 
@@ -637,7 +657,7 @@ def _streamed_dataset(
     offset, span = scaler
     if digest is None:  # rows read for a trained run: a sample of them, as read
         sample = np.sort(np.random.default_rng(0).choice(len(stream), min(len(stream), 10_000), False))
-        warn_if_other_units(stream[sample].numpy(), scaler, cfg.data)
+        warn_if_other_units(stream[sample].numpy(), scaler, cfg.data, table)
     stream = stream.with_scaler(None if is_identity(offset, span) else (offset, span), clip)
 
     def rows(idx: np.ndarray) -> torch.Tensor:

@@ -322,9 +322,9 @@ def csv_columns(path: str | Path, label_column: str | int | None = None) -> tupl
 
 def _first_rows(path: str | Path) -> tuple[list[str], str | None]:
     """A CSV file's first row, as cells, and its second, as text (None when there is none)."""
-    with open(path, encoding="utf-8-sig", errors="replace") as f:
-        lines = list(itertools.islice((line for line in f if line.strip()), 2))  # not the whole file
-    lines = [_unquoted(line, path, i) for i, line in enumerate(lines, 1)]
+    with open(path, encoding="utf-8-sig", errors="replace") as f:  # not the whole file
+        lines = list(itertools.islice(((i, line) for i, line in enumerate(f, 1) if line.strip()), 2))
+    lines = [_unquoted(line, path, i) for i, line in lines]
     return [c.strip() for c in (lines[0] if lines else "").split(",")], lines[1] if len(lines) > 1 else None
 
 
@@ -333,8 +333,13 @@ def _unquoted(line: str, path: str | Path, number: int) -> str:
     Python's ``csv.QUOTE_*`` write them (``number``: its line in ``path``, for the message)."""
     if '"' not in line:
         return line
-    cells = next(csv.reader([line.rstrip("\r\n")]), [])
+    cells = next(csv.reader([line.rstrip("\r\n")], skipinitialspace=True), [])
     comma = next((cell for cell in cells if "," in cell), None)
+    if comma is not None and _is_number(comma.replace(",", ".", 1)):
+        raise UserError(
+            f"{path} line {number} holds {comma!r}, a number with a decimal comma; commas separate columns "
+            "here: save numbers with decimal points"
+        )
     if comma is not None:
         raise UserError(
             f"{path} line {number} holds a quoted cell with a comma in it ({comma!r}); commas separate "
@@ -348,13 +353,14 @@ def load_csv(
     label_column: str | int | None = None,
     classes: list[str] | None = None,
     columns: list[str] | None = None,
-    trained: bool = False,
+    run_width: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
     """Read a numeric CSV (header optional) with an optional label column (name or index) of class
     numbers or names: (rows, class indices, class names), numbered by ``classes`` as
     ``data.classes`` says. With ``columns`` (a run's feature names) and a header, the features are
     those columns, found by name in any order; without a header, every column but the label's.
-    ``trained``: read for a trained run (messages say what to change in the file)."""
+    ``run_width``: the features of the trained run the rows are read for (messages say what to
+    change in the file); None for training."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"csv file {path} does not exist; check the path after csv:")
@@ -401,12 +407,12 @@ def load_csv(
         raise UserError(f"{path} has no feature columns besides the label column")
     text = [line for _, line in body]
     if any(line.count(",") != width - 1 for line in text):  # numpy would cut a long row to fit
-        _explain_bad_csv(path, body, width, header, col, features, trained)
+        _explain_bad_csv(path, body, width, header, col, features, run_width)
     try:
         table = np.loadtxt(text, delimiter=",", dtype=np.float64, ndmin=2, usecols=features)
         labels = None if col is None else np.loadtxt(text, delimiter=",", dtype=str, ndmin=1, usecols=col)
     except (ValueError, IndexError) as e:
-        _explain_bad_csv(path, body, width, header, col, features, trained)
+        _explain_bad_csv(path, body, width, header, col, features, run_width)
         raise UserError(f"{path} could not be read as a table of numbers ({e})") from None
     names = None if header is None else [header[j] for j in features]
     check_finite(table, str(path), names, lambda i: f"line {body[i][0]}")
@@ -517,13 +523,13 @@ def _explain_bad_csv(
     header: list[str] | None,
     label: int | None,
     features: list[int],
-    trained: bool = False,
+    run_width: int | None = None,
 ) -> None:
     """Raise a UserError naming the first ragged row or non-numeric cell in a ``features`` column of
     a CSV body of (line number, line) pairs (``label``: the label column); columns are counted from
-    0, as ``--label-column`` counts them. Read for a ``trained`` run, whose features are fixed, a
-    column it reads by position is to be left out of the file (training's flags cannot), and one it
-    reads by name must hold numbers."""
+    0, as ``--label-column`` counts them. Read for a trained run of ``run_width`` features, whose
+    features are fixed, a column beyond them is to be left out of the file (training's flags
+    cannot), and one of them must hold numbers."""
     for number, line in body:
         cells = [c.strip() for c in line.split(",")]
         if len(cells) != width:
@@ -537,11 +543,11 @@ def _explain_bad_csv(
                 name = f" ({header[j]!r})" if header else ""
                 if cell.lower() in MISSING:
                     _missing(path, body, header, features, f"line {number}, column {j}{name}")
-                if trained:
-                    every = "every column of it" + ("" if label is None else " but the label column")
+                if run_width is not None:
                     fix = (
-                        f"the run reads {every} as a feature: give the file without that column"
-                        if len(features) == width - (label is not None)
+                        f"the file has {len(features)} feature columns where the run reads {run_width}: "
+                        "give it without that column"
+                        if len(features) > run_width
                         else "the run reads that column as a feature, which must hold numbers"
                     )
                     raise UserError(
@@ -569,7 +575,7 @@ def _missing(
     for _, line in body:
         cells = line.split(",")
         for j in features:
-            if cells[j].strip().lower() in MISSING:
+            if j < len(cells) and cells[j].strip().lower() in MISSING:  # rows below may be ragged
                 counts[j] = counts.get(j, 0) + 1
     named = [f"{header[j]!r}" if header else str(j) for j in sorted(counts)]
     columns = f"column{'s' * (len(named) > 1)} {', '.join(named[:3])}{', …' * (len(named) > 3)}"

@@ -265,7 +265,7 @@ def _colours(groups: list, palette: str | None = None) -> dict:
     """A colour for each of ``groups``, in their order: tab10 or tab20, or with ``palette``
     "clusters" others (Set1's clearly distinct hues, its yellow left out; beyond 8, Kelly's colours
     of maximum contrast, the most distinct first); more groups than those hold take colours spread
-    along a rainbow, one each, groups next in order far apart on it."""
+    along a rainbow, groups next in order far apart on it (distinct up to about 150 groups)."""
     plt = _pyplot()
     if palette == "clusters" and len(groups) <= 8:
         cmap = plt.get_cmap("Set1")
@@ -333,7 +333,11 @@ def cluster_map(
         classes = present.tolist() if order is None else [c for c in order if c in set(present.tolist())]
         by_class = _colours(classes)
         matched = matched_classes(clusters, labels) if matched is None else matched
-        spare = _colours([j for j in found if j not in matched], "clusters")  # no class matched (k > classes)
+        # the clusters no class is matched to (k > classes): Kelly's colours, far from tab10's and tab20's
+        leftover = [j for j in found if j not in matched]
+        spare = (
+            dict(zip(leftover, KELLY, strict=False)) if len(leftover) <= len(KELLY) else _colours(leftover)
+        )
         colours = {j: by_class[matched[j]] if j in matched else spare[j] for j in found}
         _scatter_on(grid[0], points, clusters, "cluster → matched class", None, axes,
                     "coloured by cluster, as its matched class", colours, matched=matched)  # fmt: skip
