@@ -80,10 +80,13 @@ def test_inverse_transform_and_score(digits):
     np.testing.assert_allclose(ae.inverse_transform(codes[:7]), recon[:7], rtol=1e-12, atol=1e-12)
     untrained = AutoencoderTransformer(layers=(64, 16), epochs=1, random_state=0).fit(x_train)
     assert ae.score(x_test) > untrained.score(x_test)  # higher is better: less reconstruction error
-    # the score is measured in the [0, 1] units of the per-feature scaling fitted on the training rows
+    # the score is measured in the [0, 1] units of the per-feature scaling fitted on the training rows:
+    # the rows as the model takes them (clipped to the training range), plus how far beyond it they lie
     offset, span = ae.scaler_
-    scaled = (x_test - offset) / span  # not clipped: values outside the training range stay outside
-    expected = -(((recon - offset) / span - scaled) ** 2).sum(1).mean()
+    scaled = (x_test - offset) / span
+    clipped = np.clip(scaled, 0, 1)
+    assert (scaled != clipped).any()  # test rows beyond the training range: the case is tested
+    expected = -((((recon - offset) / span - clipped) ** 2).sum(1) + ((scaled - clipped) ** 2).sum(1)).mean()
     assert ae.score(x_test) == pytest.approx(expected, rel=1e-4)
 
 
@@ -228,6 +231,12 @@ def test_save_and_load_without_pickle(klass, digits, tmp_path):
     # the directory is a run directory the rest of the toolkit reads
     model = autoencoders.load(tmp_path / "est")
     assert model.code_size == 4
+    if klass is AutoencoderTransformer:  # and takes rows as it does, beyond the training range too
+        far = x_test[:5].copy()
+        far[:, 10] = 40.0
+        with pytest.warns(UserWarning, match="far outside the range the run was trained on"):
+            codes = autoencoders.encode(tmp_path / "est", far)
+        np.testing.assert_allclose(est.transform(far), codes, atol=1e-5)
 
 
 def test_save_takes_numpy_parameters_keeps_other_work_and_names_no_data_of_its_own(

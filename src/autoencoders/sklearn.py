@@ -270,20 +270,30 @@ class _Autoencoder(BaseEstimator):
         self.scaler_ = (ds.offset.numpy(), ds.span.numpy())
         return X
 
-    def _rows(self, X: Any, validated: bool = False) -> torch.Tensor:
-        """Rows of ``X``, scaled as the training rows were (not clipped), on the model's device."""
+    def _scaled(self, X: Any, validated: bool = False) -> np.ndarray:
+        """Rows of ``X`` scaled as the training rows were, not clipped to their range."""
         check_is_fitted(self)
         if not validated:
             X = validate_data(self, X, dtype=DTYPES, reset=False)
-        # unclipped: a value far outside the training range must look far out to the model
-        rows = apply_scaler(X.astype(np.float32), *self.scaler_, clip=False)
+        return apply_scaler(X.astype(np.float32), *self.scaler_, clip=False)
+
+    def _rows(self, X: Any, validated: bool = False) -> torch.Tensor:
+        """Rows of ``X`` as the model takes them, on its device: scaled as the training rows were and
+        clipped to their range, as every command and an exported model take rows."""
+        rows = np.clip(self._scaled(X, validated), 0.0, 1.0)
         return torch.from_numpy(np.ascontiguousarray(rows)).to(next(self.autoencoder_.parameters()).device)
 
     def _errors(self, X: Any, validated: bool = False) -> np.ndarray:
-        """Per-row squared reconstruction error, in the units of the scaling fitted on the training rows."""
-        x = self._rows(X, validated).double()
-        recon = reconstruct_all(_in_float64(self.autoencoder_), x).double()
-        return (recon - x).pow(2).sum(1).cpu().numpy()
+        """Per-row squared reconstruction error of the rows as the model takes them, plus each value's
+        squared distance beyond the training range (as ``autoencoders.score`` adds it: a value far out
+        scores as far out as it is, where the model sees it at the edge); in the units of the scaling
+        fitted on the training rows."""
+        scaled = self._scaled(X, validated)
+        clipped = np.clip(scaled, 0.0, 1.0)
+        x = torch.from_numpy(np.ascontiguousarray(clipped)).to(next(self.autoencoder_.parameters()).device)
+        recon = reconstruct_all(_in_float64(self.autoencoder_), x.double()).double()
+        beyond = np.square(scaled - clipped, dtype=np.float64).sum(1)
+        return (recon - x.double()).pow(2).sum(1).cpu().numpy() + beyond
 
     def save(self, path: str | Path, overwrite: bool = False) -> None:
         """Write a run directory: weights as safetensors, settings and fitted numbers as JSON.
@@ -407,7 +417,8 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         return rows * span + offset
 
     def score(self, X: Any, y: Any = None) -> float:
-        """Minus the mean over rows of each row's summed squared reconstruction error."""
+        """Minus the mean over rows of each row's summed squared reconstruction error (and distance
+        beyond the training range)."""
         return -float(self._errors(X).mean())
 
 
@@ -642,7 +653,8 @@ class AutoencoderClusterer(ClusterMixin, _Autoencoder):
 class AutoencoderOutlierDetector(OutlierMixin, _Autoencoder):
     """Reconstruction error as the anomaly score (scikit-learn and PyOD conventions).
 
-    ``score_samples`` is the negative squared reconstruction error (higher is more normal);
+    ``score_samples`` is the negative squared reconstruction error, plus each value's squared
+    distance beyond the training range (higher is more normal);
     ``offset_`` is its ``contamination`` quantile on the training rows, so ``predict`` labels
     that fraction of them −1 (outlier) and the rest 1.
     """
@@ -684,7 +696,8 @@ class AutoencoderOutlierDetector(OutlierMixin, _Autoencoder):
         return self
 
     def score_samples(self, X: Any) -> np.ndarray:
-        """Minus each row's summed squared reconstruction error: higher is more normal."""
+        """Minus each row's summed squared reconstruction error and distance beyond the training
+        range: higher is more normal."""
         return -self._errors(X)
 
     def decision_function(self, X: Any) -> np.ndarray:
