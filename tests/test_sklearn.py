@@ -78,6 +78,7 @@ def test_inverse_transform_and_score(digits):
     assert recon.shape == x_test.shape and 0 <= recon.min() and recon.max() <= 16  # back in pixel units
     codes = ae.transform(x_test)  # decoded in float64: a row's result whatever rows are beside it
     np.testing.assert_allclose(ae.inverse_transform(codes[:7]), recon[:7], rtol=1e-12, atol=1e-12)
+    assert ae.inverse_transform(codes.astype(np.float32)).dtype == np.float32  # as transform keeps it
     untrained = AutoencoderTransformer(layers=(64, 16), epochs=1, random_state=0).fit(x_train)
     assert ae.score(x_test) > untrained.score(x_test)  # higher is better: less reconstruction error
     # the score is measured in the [0, 1] units of the per-feature scaling fitted on the training rows:

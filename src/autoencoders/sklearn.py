@@ -404,7 +404,8 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         return codes.cpu().numpy().astype(X.dtype)  # validated as float64 or float32
 
     def inverse_transform(self, X: Any) -> np.ndarray:
-        """Rows decoded from the codes ``X``, in the units of the rows ``fit`` was given."""
+        """Rows decoded from the codes ``X``, in the units of the rows ``fit`` was given; float32 for
+        float32 codes, else float64, as ``transform``."""
         check_is_fitted(self)
         z = check_array(X, dtype=DTYPES)
         if z.shape[1] != self.autoencoder_.code_size:
@@ -414,7 +415,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             codes = torch.from_numpy(z.astype(np.float64)).to(device)
             rows = _in_float64(self.autoencoder_).decode(codes).cpu().numpy()
         offset, span = self.scaler_
-        return rows * span + offset
+        return (rows * span + offset).astype(z.dtype)  # validated as float64 or float32
 
     def score(self, X: Any, y: Any = None) -> float:
         """Minus the mean over rows of each row's summed squared reconstruction error (and distance
