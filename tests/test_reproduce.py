@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import FAST
+import torch
+from helpers import FAST, ctrl_c_at_batch
 
 from autoencoders import UserError
 from autoencoders.reproduce import EXPERIMENTS, PUBLISHED, reproduce
@@ -56,3 +57,19 @@ def test_unknown_experiment_and_budget_are_refused():
         reproduce("lecun1998")
     with pytest.raises(UserError, match="--budget must be quick or full"):
         reproduce("sda", budget="huge")
+
+
+def test_an_interrupted_reproduction_continues_when_run_again(tmp_path):
+    """Its run resumes from its last saved epoch to the uninterrupted run's weights, and the write-up
+    follows; a run of other settings in --out is not taken for it."""
+    settings = {"layers": SMALL["hinton2006"], "save_every": 0, **FAST}
+    whole, table = reproduce("hinton2006", data="digits", out=tmp_path / "whole", **settings)
+    with ctrl_c_at_batch(100), pytest.raises(KeyboardInterrupt, match="run the same reproduce command again"):
+        reproduce("hinton2006", data="digits", out=tmp_path / "cut", **settings)
+    assert not (tmp_path / "cut" / "reproduction.md").exists()
+    run, again = reproduce("hinton2006", data="digits", out=tmp_path / "cut", **settings)
+    assert (run.dir / "reproduction.md").read_text() == again == table
+    for name, value in whole.model.state_dict().items():
+        assert torch.equal(run.model.state_dict()[name], value), name
+    with pytest.raises(UserError, match="is not empty"):  # another stack: not this experiment's run
+        reproduce("hinton2006", data="digits", out=tmp_path / "cut", **{**settings, "layers": [64, 8]})

@@ -20,13 +20,14 @@ from typing import Any
 from .classifiers import classify
 from .classify.few_labels import MIN_UPDATES
 from .clusters import cluster
-from .config import field_section
-from .data.datasets import load_dataset
+from .config import Config, field_section
+from .data.datasets import load_dataset, same_data
 from .errors import UserError
 from .io import rundir
 from .io.checkpoint import write_text
 from .options import DataConfig, TrainConfig
-from .run import train
+from .run import Run, resume, train
+from .trained import open_run
 
 # the fewest updates a training stage makes: under one epoch of MNIST's 54,000 training rows at
 # batch 64 (844), so the papers' data keeps the budgets below
@@ -163,7 +164,35 @@ def reproduce(
     for key in ("pretrain_epochs", "epochs"):
         if key not in options and settings[key] > 0:
             settings[key] = max(settings[key], math.ceil(STAGE_UPDATES / steps))
-    run = train(data=data, out=str(out), overwrite=overwrite, **settings)
+    try:
+        run = _its_run(Path(out), data, settings, overwrite)
+        table = _reproduction(name, data, budget, run)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(
+            f"{out} is kept without its write-up; run the same reproduce command again to continue: its "
+            "run goes on from its last saved epoch"
+        ) from None
+    return run, table
+
+
+def _its_run(out: Path, data: str, settings: dict[str, Any], overwrite: bool) -> Run:
+    """The experiment's run in ``out``: trained there, or (unless ``overwrite``) the run an
+    interrupted reproduction left there with the same data and settings, continued if incomplete."""
+    if not overwrite and (out / rundir.MANIFEST).is_file() and (out / rundir.CONFIG).is_file():
+        cfg = Config.load_json(out / rundir.CONFIG)
+        same = {k: v for k, v in settings.items() if k != "quiet"}  # how, not what, it trains
+        if same_data(data, cfg.data.data) and cfg.replace(**same) == cfg:
+            if not rundir.read_manifest(out)["completed"]:
+                return resume(out, quiet=settings.get("quiet"))
+            trained = open_run(out)
+            return Run(out, trained.cfg, trained.model, rundir.read_metrics(out), rundir.read_history(out))
+    return train(data=data, out=str(out), overwrite=overwrite, **settings)
+
+
+def _reproduction(name: str, data: str, budget: str, run: Run) -> str:
+    """Experiment ``name``'s later stages on its ``run`` and the table of their numbers against the
+    published ones, written to the run's directory."""
+    exp = EXPERIMENTS[name]
     metrics = dict(run.metrics)
     if exp.classify_epochs is not None and "linear_probe_accuracy" in metrics:  # labels exist
         # the budget's epochs, or on smaller data (digits) enough of them for the default's updates
@@ -200,7 +229,7 @@ def reproduce(
         ]
     )
     write_text(Path(run.dir) / rundir.REPRODUCTION, table)
-    return run, table
+    return table
 
 
 def _fmt(value: Any) -> str:
