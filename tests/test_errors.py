@@ -284,3 +284,17 @@ def test_counts_and_indices_of_the_python_functions_are_checked_in_words(tmp_pat
             autoencoders.interpolate(run.dir, "digits", pair)
     with pytest.raises(UserError, match="^steps must be a whole number, not 2.5$"):
         autoencoders.interpolate(run.dir, "digits", steps=2.5)
+
+
+def test_a_ctrl_c_while_the_command_loads_torch_ends_in_one_line():
+    """Before the command's own handling is in place (torch takes a second or two to load), as after
+    it: one line, status 130; a program that imports the package keeps Python's own traceback."""
+    interrupted = "import autoencoders; raise KeyboardInterrupt"
+    command = subprocess.run(
+        [sys.executable, "-c", f"import sys; sys.argv[0] = '/usr/local/bin/ae'; {interrupted}"],
+        capture_output=True,
+        text=True,
+    )
+    assert command.stderr == "autoencoders: interrupted\n" and command.returncode in (130, -2)
+    program = subprocess.run([sys.executable, "-c", interrupted], capture_output=True, text=True)
+    assert "Traceback" in program.stderr and program.stderr.endswith("KeyboardInterrupt\n")

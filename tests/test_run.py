@@ -609,3 +609,16 @@ def test_training_classifying_and_clustering_leave_the_callers_random_numbers(di
     autoencoders.classify(digits_run.dir, n_labels=30, epochs=1, out=tmp_path / "c", **FAST)
     autoencoders.cluster(digits_run.dir, k=10, out=tmp_path / "k", quiet=True)
     assert torch.equal(torch.rand(3), expected)  # as if they had not run: a notebook's draws are its own
+
+
+def test_a_ctrl_c_right_after_the_run_directory_is_made_says_how_to_continue(tmp_path, monkeypatch):
+    from autoencoders import run as run_module
+
+    def stopped(*args, **kwargs):  # before the training clock starts: the directory holds no state
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_module, "Progress", stopped)
+    with pytest.raises(KeyboardInterrupt, match=r"has no saved epoch yet; start it again with: .* --resume"):
+        autoencoders.train(data="digits", layers=[64, 8], epochs=1, out=tmp_path / "r", **FAST)
+    monkeypatch.undo()
+    assert autoencoders.resume(tmp_path / "r").metrics["epochs_run"] == 1  # as the message says

@@ -333,28 +333,29 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
         out.mkdir(parents=True, exist_ok=True)
         rundir.write_config(out, cfg.to_dict())
         rundir.write_manifest(out, model.kind, ds.sample_shape, model.code_size, completed=False)
-    if main:  # where to look while it trains (snapshots, TensorBoard), and what --resume takes
-        say(f"{'training' if saved is None else 'resuming training'} in {out}", cfg.train.quiet)
-        if isinstance(ds.x_train, RowStream):
-            say(
-                f"{data_name(cfg.data.data)} takes more than --memory-budget {cfg.data.memory_budget:g} GiB "
-                "as float32 rows: its training rows stream from disk",
-                cfg.train.quiet,
-            )
-    progress = Progress(out / rundir.STATE if main else None, saved)  # the training clock starts
-    setup_seconds = time.perf_counter() - started  # torch's compiler stack loaded too, either way
-    progress.attach("model", model)
-    cfg.train.precision = progress.marks.setdefault("precision", precision)
-    threads = progress.marks.setdefault("threads", threads)
-    say_if_threads_spin(threads, model)  # the count it trains with, timed, remembered or resumed
-    progress.marks.setdefault("data_sha256", digest)  # states from before it was kept are not checked
-    log = events.EventLog(out / rundir.TENSORBOARD) if main and cfg.train.tensorboard else None
-    if log is not None:
-        progress.loggers.append(log)
-    alongside = None
-    if main and cfg.train.snapshots:
-        progress.listeners.append(functools.partial(_snapshot, out, model, ds, cfg.train.snapshots))
-    try:
+    log = alongside = None
+    try:  # from here a Ctrl-C says how to continue: the run directory exists
+        if main:  # where to look while it trains (snapshots, TensorBoard), and what --resume takes
+            say(f"{'training' if saved is None else 'resuming training'} in {out}", cfg.train.quiet)
+            if isinstance(ds.x_train, RowStream):
+                budget = cfg.data.memory_budget
+                say(
+                    f"{data_name(cfg.data.data)} takes more than --memory-budget {budget:g} GiB as float32 "
+                    "rows: its training rows stream from disk",
+                    cfg.train.quiet,
+                )
+        progress = Progress(out / rundir.STATE if main else None, saved)  # the training clock starts
+        setup_seconds = time.perf_counter() - started  # torch's compiler stack loaded too, either way
+        progress.attach("model", model)
+        cfg.train.precision = progress.marks.setdefault("precision", precision)
+        threads = progress.marks.setdefault("threads", threads)
+        say_if_threads_spin(threads, model)  # the count it trains with, timed, remembered or resumed
+        progress.marks.setdefault("data_sha256", digest)  # states from before it was kept are not checked
+        log = events.EventLog(out / rundir.TENSORBOARD) if main and cfg.train.tensorboard else None
+        if log is not None:
+            progress.loggers.append(log)
+        if main and cfg.train.snapshots:
+            progress.listeners.append(functools.partial(_snapshot, out, model, ds, cfg.train.snapshots))
         with thread_count(threads):
             if _Alongside.worth_it(ds, device, threads):
                 alongside = _Alongside(ds, model.code_size, device)
