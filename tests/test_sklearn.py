@@ -232,6 +232,11 @@ def test_save_and_load_without_pickle(klass, digits, tmp_path):
     # the directory is a run directory the rest of the toolkit reads
     model = autoencoders.load(tmp_path / "est")
     assert model.code_size == 4
+    if klass in (AutoencoderClassifier, AutoencoderClusterer):  # predicting is the estimator's own
+        with pytest.raises(
+            autoencoders.UserError, match=rf"scikit-learn {klass.__name__}, which predicts in Python"
+        ):
+            autoencoders.predict(tmp_path / "est", x_test[:3])
     if klass is AutoencoderTransformer:  # and takes rows as it does, beyond the training range too
         far = x_test[:5].copy()
         far[:, 10] = 40.0

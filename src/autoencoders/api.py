@@ -3,6 +3,7 @@ encode, reconstruct, score, sample, interpolate."""
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -101,6 +102,12 @@ def predictions(
         model, scaler, settings = open_clusterer(clf_dir, where)
         classes = np.arange(model.k)
     elif not rundir.is_classifier(clf_dir):
+        estimator = _saved_estimator(Path(clf_dir))
+        if estimator in ("AutoencoderClassifier", "AutoencoderClusterer"):
+            raise UserError(
+                f"{clf_dir} holds a saved scikit-learn {estimator}, which predicts in Python: "
+                f"autoencoders.sklearn.{estimator}.load({str(clf_dir)!r}).predict(rows)"
+            )
         found = "does not exist" if not Path(clf_dir).exists() else "holds no classifier or clustering"
         raise UserError(
             f"{clf_dir} {found}; pass an output directory of 'autoencoders classify' or "
@@ -120,6 +127,14 @@ def predictions(
     logits = in_batches(model, model, torch.from_numpy(np.ascontiguousarray(x)))  # a clusterer's: log p
     proba = torch.softmax(logits.float(), 1).numpy()
     return classes[proba.argmax(1)], proba, classes, y
+
+
+def _saved_estimator(path: Path) -> str | None:
+    """The class of the scikit-learn estimator saved in ``path``, or None when it holds none."""
+    try:
+        return json.loads((path / rundir.ESTIMATOR).read_text()).get("class")
+    except (OSError, ValueError, AttributeError):  # none saved there, or not one this toolkit wrote
+        return None
 
 
 def evaluate_run(
