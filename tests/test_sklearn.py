@@ -485,3 +485,15 @@ def test_the_classifier_s_head_settings_are_named_as_given(setting, message):
 def test_help_shows_every_parameter_with_its_default(klass):
     for name, value in klass().get_params().items():
         assert f"\n    {name} : default {value!r}\n" in klass.__doc__, name
+
+
+def test_text_in_x_is_named_with_the_one_hot_advice(digits):
+    pd = pytest.importorskip("pandas")
+    x_train = digits[0][:60, :4]
+    frame = pd.DataFrame(x_train, columns=list("abcd")).assign(size=["lo", "hi"] * 30)
+    with pytest.raises(ValueError, match=r"column 'size' of X is not numeric; .*pandas.get_dummies"):
+        AutoencoderTransformer(**SMALL).fit(frame)
+    with pytest.raises(ValueError, match=r"X holds text; .*OneHotEncoder"):
+        AutoencoderTransformer(**SMALL).fit(np.array([["lo", "1.5"], ["hi", "2"]] * 30))
+    numbers = pd.DataFrame(x_train, columns=list("abcd")).astype(object)  # objects that are numbers
+    assert AutoencoderTransformer(**SMALL).fit(numbers).transform(numbers).shape == (60, 4)

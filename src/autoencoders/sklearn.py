@@ -118,6 +118,38 @@ PARAMETER_OF = {"k": "n_clusters", "seed": "random_state"}
 Fit = TypeVar("Fit", bound=Callable[..., Any])
 
 
+def _validated(estimator: BaseEstimator, X: Any, *y: Any, **kwargs: Any) -> Any:
+    """``validate_data``, after a ValueError naming a text column of X with the advice scikit-learn's
+    own message ("could not convert string to float") lacks."""
+    dtypes = getattr(X, "dtypes", None)
+    if hasattr(dtypes, "items"):  # a data frame: its columns by name (objects may be numbers)
+        text = [
+            str(c) for c, kind in dtypes.items() if getattr(kind, "kind", "O") in "USO" and not _numbers(X[c])
+        ]
+    else:
+        text = (
+            ["of text"]
+            if getattr(X, "dtype", None) is not None and X.dtype.kind in "US" and not _numbers(X)
+            else []
+        )
+    if text:
+        what = "X holds text" if text == ["of text"] else f"column {text[0]!r} of X is not numeric"
+        raise ValueError(
+            f"{what}; drop such columns, or code categories as 0/1 columns, one per category "
+            "(pandas.get_dummies, or a OneHotEncoder before this estimator in a Pipeline)"
+        )
+    return validate_data(estimator, X, *y, **kwargs)
+
+
+def _numbers(column: Any) -> bool:
+    """Whether ``column`` (a data frame's, or an array of text) reads as numbers."""
+    try:
+        np.asarray(column, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def _in_python_names(fit: Fit) -> Fit:
     """``fit`` whose UserErrors name options as an estimator takes them (``activation``, a key of
     ``options``, ``n_clusters``), not as the CLI's flags (``--activation``, ``--k``), and which
@@ -246,7 +278,7 @@ class _Autoencoder(BaseEstimator):
         The caller's global torch RNG is left as it was: training draws from it, seeded.
         """
         if not validated:
-            X = validate_data(self, X, dtype=DTYPES, ensure_min_samples=2)
+            X = _validated(self, X, dtype=DTYPES, ensure_min_samples=2)
         self.config_ = self._config(X.shape[1])
         # settings given that change nothing, as train says; not those the estimator's defaults make
         designed = type(self)()._config(X.shape[1]).inert_settings()
@@ -274,7 +306,7 @@ class _Autoencoder(BaseEstimator):
         """Rows of ``X`` scaled as the training rows were, not clipped to their range."""
         check_is_fitted(self)
         if not validated:
-            X = validate_data(self, X, dtype=DTYPES, reset=False)
+            X = _validated(self, X, dtype=DTYPES, reset=False)
         return apply_scaler(X.astype(np.float32), *self.scaler_, clip=False)
 
     def _rows(self, X: Any, validated: bool = False) -> torch.Tensor:
@@ -399,7 +431,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         """The codes of the rows of ``X`` (a VAE's posterior means), computed in float64 so that a
         row's code does not depend on the rows beside it; float32 for float32 rows, else float64."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=DTYPES, reset=False)
+        X = _validated(self, X, dtype=DTYPES, reset=False)
         codes = encode_all(_in_float64(self.autoencoder_), self._rows(X, validated=True).double())
         return codes.cpu().numpy().astype(X.dtype)  # validated as float64 or float32
 
@@ -468,7 +500,7 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
     def fit(self, X: Any, y: Any) -> AutoencoderClassifier:
         """Train the autoencoder on ``X``, then its encoder with a softmax head on the labels ``y``
         (of the rows whose label is not ``unlabelled``)."""
-        X, y = validate_data(self, X, y, dtype=DTYPES)
+        X, y = _validated(self, X, y, dtype=DTYPES)
         check_classification_targets(y)
         whole = isinstance(self.head_epochs, numbers.Integral) and not isinstance(self.head_epochs, bool)
         if not (whole or self.head_epochs is None):
@@ -586,7 +618,7 @@ class AutoencoderClusterer(ClusterMixin, _Autoencoder):
     def fit(self, X: Any, y: Any = None) -> AutoencoderClusterer:
         """Train the autoencoder on ``X`` (``y`` is ignored), then cluster its codes; ``labels_``
         are the rows' clusters."""
-        X = validate_data(self, X, dtype=DTYPES, ensure_min_samples=2)
+        X = _validated(self, X, dtype=DTYPES, ensure_min_samples=2)
         if not 1 <= self.n_clusters <= len(X):
             raise ValueError(
                 f"n_clusters={self.n_clusters} must be at least 1 and at most n_samples={len(X)}"
