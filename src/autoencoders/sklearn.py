@@ -121,19 +121,13 @@ Fit = TypeVar("Fit", bound=Callable[..., Any])
 def _validated(estimator: BaseEstimator, X: Any, *y: Any, **kwargs: Any) -> Any:
     """``validate_data``, after a ValueError naming a text column of X with the advice scikit-learn's
     own message ("could not convert string to float") lacks."""
-    dtypes = getattr(X, "dtypes", None)
+    dtypes, what = getattr(X, "dtypes", None), None
     if hasattr(dtypes, "items"):  # a data frame: its columns by name (objects may be numbers)
-        text = [
-            str(c) for c, kind in dtypes.items() if getattr(kind, "kind", "O") in "USO" and not _numbers(X[c])
-        ]
-    else:
-        text = (
-            ["of text"]
-            if getattr(X, "dtype", None) is not None and X.dtype.kind in "US" and not _numbers(X)
-            else []
-        )
-    if text:
-        what = "X holds text" if text == ["of text"] else f"column {text[0]!r} of X is not numeric"
+        text = (c for c, kind in dtypes.items() if getattr(kind, "kind", "O") in "USO" and not _numbers(X[c]))
+        what = next((f"column {str(c)!r} of X is not numeric" for c in text), None)
+    elif getattr(X, "dtype", None) is not None and X.dtype.kind in "US" and not _numbers(X):
+        what = "X holds text"
+    if what is not None:
         raise ValueError(
             f"{what}; drop such columns, or code categories as 0/1 columns, one per category "
             "(pandas.get_dummies, or a OneHotEncoder before this estimator in a Pipeline)"
