@@ -248,6 +248,10 @@ def test_a_tables_rows_are_drawn_as_a_heatmap_of_examples_by_features(tmp_path, 
     names = ["age", "height", "weight", "income", "score", "rank"]  # a table's own column names
     plots.labelled_rows([("original", first)], tmp_path / "t.png", None, features=names)
     assert [t.get_text() for t in drawn["fig"].axes[0].get_xticklabels()] == names
+    plots.image_grid(
+        first[:2], tmp_path / "t.png", None, names=["unit 0", "unit 1"]
+    )  # one block per named row
+    assert [t.get_text() for t in drawn["fig"].axes[0].get_yticklabels()] == ["unit 0", "unit 1"]
 
 
 def test_a_denoising_run_s_loss_legend_says_its_training_inputs_were_corrupted(monkeypatch, tmp_path):

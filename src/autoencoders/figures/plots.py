@@ -133,11 +133,17 @@ def image_grid(
     cols: int = 10,
     scale: str = DATA_SCALE,
     features: list[str] | None = None,
+    names: list[str] | None = None,
 ) -> None:
     """Rows of ``images`` in a grid (``cols`` per row), e.g. samples from a prior or an interpolation;
-    ``scale``: what a table row's colours mean; ``features``: its column names."""
-    if _table_rows(images, image_shape):  # one block of them
-        _table_blocks([("", np.asarray(images))], path, title, scale, features)
+    ``scale``: what a table row's colours mean; ``features``: its column names; ``names``: one per
+    row, at the left of a table's rows (each a block of its own; images keep the title's order)."""
+    if _table_rows(images, image_shape):  # one block of them, or one per named row
+        images = np.asarray(images)
+        blocks = (
+            [("", images)] if names is None else [(name, images[i : i + 1]) for i, name in enumerate(names)]
+        )
+        _table_blocks(blocks, path, title, scale, features)
         return
     cols = min(len(images), cols)
     grid = [list(images[i : i + cols]) for i in range(0, len(images), cols)]

@@ -245,7 +245,10 @@ def _maximize(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
         f"activation maximisation: inputs in [0, 1] of norm at most {radius:.1f} that excite code units "
         f"0..{units - 1} most"
     )
-    plots.image_grid(images, path, run.display_shape, title, min(units, 10), features=run.features)
+    names = [f"unit {i}" for i in range(units)]
+    plots.image_grid(
+        images, path, run.display_shape, title, min(units, 10), features=run.features, names=names
+    )
 
 
 def _latent(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
