@@ -180,3 +180,33 @@ def test_a_command_whose_reader_went_away_midway_ends_quietly(monkeypatch, capsy
     with pytest.raises(SystemExit) as exc:
         main(["evaluate", "run"])
     assert exc.value.code == 141 and capsys.readouterr().err == ""
+
+
+def test_sigterm_stops_a_command_as_ctrl_c_does_and_says_how_to_continue(tmp_path, monkeypatch, capsys):
+    """A batch scheduler's time limit or ``kill``: status 143, the way to continue, and the process's
+    own SIGTERM handling back once the command returns."""
+    import os
+    import signal
+
+    from autoencoders.training import loop
+
+    real, seen = loop.epoch_batches, [0]
+
+    def terminated_at_batch_30(*args, **kwargs):
+        for batch in real(*args, **kwargs):
+            seen[0] += 1
+            if seen[0] == 30:  # in the second epoch: the first is saved
+                os.kill(os.getpid(), signal.SIGTERM)
+            yield batch
+
+    monkeypatch.setattr(loop, "epoch_batches", terminated_at_batch_30)
+    before = signal.getsignal(signal.SIGTERM)
+    out = tmp_path / "r"
+    args = ["train", "--layers", "64,8", "--epochs", "3", "--save-every", "0", "--out", str(out), "--quiet"]
+    with pytest.raises(SystemExit) as done:
+        main([*args, "--precision", "fp32", "--device", "cpu"])
+    err = capsys.readouterr().err.strip()
+    assert done.value.code == 143 and signal.getsignal(signal.SIGTERM) is before
+    kept = f"{out} is kept as saved in stage 'train' after epoch 1"
+    kept += f"; continue with: autoencoders train --resume {out}"
+    assert err == f"autoencoders: terminated (SIGTERM); {kept}"

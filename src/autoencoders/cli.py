@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import dataclasses
 import os
 import re
+import signal
 import sys
 import threading
 import traceback
 import types
 import typing
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -575,24 +577,47 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors become one line on stderr and exit status 2."""
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     status = 1  # an unexpected error, whose traceback follows
-    try:
-        with warnings.catch_warnings():
-            if not debug:  # this toolkit's warnings are one line, as its errors are
-                warnings.showwarning = _one_line(warnings.showwarning)
-            status = run(argv)
-    except UserError as e:
-        if debug:
-            traceback.print_exc()
-        print(f"autoencoders: error: {e}", file=sys.stderr)
-        status = 2
-    except KeyboardInterrupt as e:
-        print("autoencoders: interrupted" + (f"; {e}" if str(e) else ""), file=sys.stderr)
-        status = 130
-    except BrokenPipeError:  # what reads the output stopped early (``| head``): end as Unix tools do
-        status = 141
-    finally:
-        teardown(finished=status == 0)
+    with _sigterm_as_interrupt() as terminated:
+        try:
+            with warnings.catch_warnings():
+                if not debug:  # this toolkit's warnings are one line, as its errors are
+                    warnings.showwarning = _one_line(warnings.showwarning)
+                status = run(argv)
+        except UserError as e:
+            if debug:
+                traceback.print_exc()
+            print(f"autoencoders: error: {e}", file=sys.stderr)
+            status = 2
+        except KeyboardInterrupt as e:
+            word = "terminated (SIGTERM)" if terminated else "interrupted"
+            print(f"autoencoders: {word}" + (f"; {e}" if str(e) else ""), file=sys.stderr)
+            status = 143 if terminated else 130
+        except BrokenPipeError:  # what reads the output stopped early (``| head``): end as Unix tools do
+            status = 141
+        finally:
+            teardown(finished=status == 0)
     sys.exit(status)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[list[bool]]:
+    """Within the block, SIGTERM (``kill``, ``timeout``, a batch scheduler's time limit) stops a
+    command as Ctrl-C does, saying how to continue; the list yielded holds True once it came. Only
+    the main thread can take signals: elsewhere SIGTERM keeps its own way."""
+    came: list[bool] = []
+
+    def stop(signum: int, frame: types.FrameType | None) -> None:
+        came.append(True)
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield came
+        return
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield came
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def console() -> None:
