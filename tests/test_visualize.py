@@ -262,3 +262,24 @@ def test_a_denoising_run_s_loss_legend_says_its_training_inputs_were_corrupted(m
     plots.loss_curve(history, tmp_path / "b.png")
     legends = [[t.get_text() for t in fig.axes[0].get_legend().get_texts()] for fig in figures]
     assert legends[0][0] == "train (corrupted inputs)" and legends[1][0] == "train"
+
+
+def test_rows_in_memory_are_drawn_as_given_with_their_labels(digits_run, tmp_path, monkeypatch):
+    """As encode and score take them: in the data's own units, whole (no test split), and named so."""
+    from sklearn.datasets import load_digits
+
+    titles, save = [], plots._save
+    monkeypatch.setattr(
+        plots, "_save", lambda fig, path: titles.append(fig.axes[0].get_title()) or save(fig, path)
+    )
+    x, y = load_digits(return_X_y=True)
+    for what in ("recon", "top", "latent", "traverse", "interpolate"):
+        autoencoders.visualize(
+            digits_run.dir, what, tmp_path / f"{what}.png", data=x[:50] / 16, labels=y[:50]
+        )
+    assert (
+        titles[2] == "50 given codes (code size 8)" and titles[0] == "given images and their reconstructions"
+    )
+    assert all("test" not in title for title in titles), titles
+    with pytest.raises(autoencoders.UserError, match="labels go with rows in memory"):
+        autoencoders.visualize(digits_run.dir, "latent", tmp_path / "l.png", data="digits", labels=y)

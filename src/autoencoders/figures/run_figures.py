@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,7 +25,16 @@ from ..eval.metrics import encode_all, reconstruct_all
 from ..eval.probes import PCA
 from ..io import rundir
 from ..models.layers import make_corruption
-from ..trained import TrainedRun, check_width, open_run, scaled_data
+from ..trained import (
+    Data,
+    TrainedRun,
+    check_width,
+    frame_labels,
+    given_labels,
+    open_run,
+    rows_of,
+    scaled_data,
+)
 from . import plots
 
 KINDS = {
@@ -46,13 +56,15 @@ def visualize(
     run_dir: str | Path,
     what: str,
     out: str | Path | None = None,
-    data: str | None = None,
+    data: Data | None = None,
     n: int = 10,
     method: str = "pca",
+    labels: Any = None,
 ) -> Path:
     """Write figure ``what`` (a name in this module's ``KINDS``: recon, denoise, loss, ...) of a
-    trained run as a PNG; return its path
-    (default ``RUN/<what>.png``). ``data`` defaults to the run's own; test rows are shown."""
+    trained run as a PNG; return its path (default ``RUN/<what>.png``). ``data``: a data spec,
+    whose test rows are shown (default: the run's own), or rows in memory in the data's own units,
+    shown as given (``labels``: theirs, for the colours of the latent map)."""
     if what not in KINDS:
         raise UserError(f"--what must be one of {', '.join(KINDS)}, not '{what}'")
     if n < 1:
@@ -61,13 +73,24 @@ def visualize(
         raise UserError(f"--method must be pca or tsne, not '{method}'")
     if method != "pca" and what != "latent":
         raise UserError(f"--method {method} is how the latent figure maps codes to 2-D; give --what latent")
-    if data is not None:
-        parse_spec(data)  # a spec: rows in memory have no test split to draw
+    in_memory = data is not None and not isinstance(data, str)
+    if isinstance(data, str):
+        parse_spec(data)  # a spec's mistakes before the run is read
+    if labels is not None and not in_memory:
+        raise UserError("labels go with rows in memory; a data spec's labels come with it")
     run = open_run(run_dir)
     path = Path(out) if out is not None else Path(run_dir) / f"{what}.png"
     if path.suffix.lower() != ".png":
         raise UserError(f"--out {path}: visualize writes .png files; give a file name ending in .png")
-    draw(run, Path(run_dir), what, path, run.cfg.data.data if data is None else data, n, method)
+    rows = None
+    if in_memory:  # drawn whole, as given: they have no test split
+        x = rows_of(run, data, "all")
+        labels = frame_labels(run.cfg.data, data, labels)
+        y, classes = (
+            (None, None) if labels is None else given_labels(labels, data, len(x), run.cfg.data.classes)
+        )
+        rows = FigureRows(torch.from_numpy(x), shown(y, classes), run.model, classes=classes, which="given")
+    draw(run, Path(run_dir), what, path, run.cfg.data.data if data is None else data, n, method, rows)
     return path
 
 
@@ -83,6 +106,7 @@ class FigureRows:
     known_codes: torch.Tensor | None = None
     classes: list[str] | None = None
     names: tuple[str, ...] | None = None  # of class numbers, for legends: built-in data's items
+    which: str = "test"  # what titles call the rows: a split's test rows, or the rows given
 
     @property
     def codes(self) -> torch.Tensor:
@@ -105,7 +129,7 @@ def draw(
     run_dir: Path,
     what: str,
     path: Path,
-    data: str,
+    data: Data,
     n: int = 10,
     method: str = "pca",
     rows: FigureRows | None = None,
@@ -118,9 +142,10 @@ def draw(
         rows, shape = api.sample(run_dir, n * 4)
         plots.image_grid(rows, path, shape, f"{n * 4} samples from the prior")
     elif what == "interpolate":
+        which = "test" if isinstance(data, str) else "given"
         rows, shape = api.interpolate(run_dir, data, (0, 1), max(n, 2))
         plots.image_grid(
-            rows, path, shape, "test images 0 → 1: inputs at the ends, decoded codes between", len(rows)
+            rows, path, shape, f"{which} images 0 → 1: inputs at the ends, decoded codes between", len(rows)
         )
     else:
         FIGURES[what](run, rows or test_rows(run, data), path, n, method)
@@ -137,25 +162,25 @@ def _loss(run_dir: Path, run: TrainedRun, path: Path) -> None:
 def _recon(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
     x = rows.x
     recon = reconstruct_all(run.model, x[:n]).numpy()
-    title = "test images and their reconstructions"
+    title = f"{rows.which} images and their reconstructions"
     plots.reconstruction_grid(x[:n].numpy(), recon, path, run.display_shape, title, run.features)
 
 
 def _denoise(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
     x = rows.x
     kind, level = run.cfg.model.corruption, run.cfg.model.noise
-    title = f"denoising on test images ({kind} {level:g}, as it was trained)"
+    title = f"denoising on {rows.which} images ({kind} {level:g}, as it was trained)"
     if kind == "none":  # a plain run: show what it does with the corruption a denoising AE would get
         kind, level = "masking", 0.3
-        title = "denoising on test images (masking 0.3; this model was trained without corruption)"
+        title = f"denoising on {rows.which} images (masking 0.3; this model was trained without corruption)"
     torch.manual_seed(0)
     noisy = make_corruption(kind, level)(x[:n].clone())
-    rows = [
+    drawn = [
         ("clean", x[:n]),
         (f"{kind} {level:g}", noisy),
         ("reconstructed", reconstruct_all(run.model, noisy)),
     ]
-    plots.labelled_rows([(a, b.numpy()) for a, b in rows], path, run.display_shape, title, run.features)
+    plots.labelled_rows([(a, b.numpy()) for a, b in drawn], path, run.display_shape, title, run.features)
 
 
 def _first_layer(model: nn.Module) -> nn.Module:
@@ -198,13 +223,15 @@ def _top(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
     best = codes[:, :units].topk(k, dim=0).indices.T  # (units, k)
     if (codes[:, :units] < 0).any():  # signed units: a sign means nothing, so both ends
         least = (-codes[:, :units]).topk(k, dim=0).indices.T
-        rows = [(f"unit {j}\n{end}", x[at[j]].numpy()) for j in range(units) for end, at in
-                (("largest", best), ("smallest", least))]  # fmt: skip
+        drawn = [(f"unit {j}\n{end}", x[at[j]].numpy()) for j in range(units) for end, at in
+                 (("largest", best), ("smallest", least))]  # fmt: skip
         ends = "largest (and smallest)"
     else:
-        rows, ends = [(f"unit {j}", x[best[j]].numpy()) for j in range(units)], "largest"
-    title = f"the {k} test images with the {ends} value of each code unit{_first(units, codes.shape[1])}"
-    plots.labelled_rows(rows, path, run.display_shape, title, run.features)
+        drawn, ends = [(f"unit {j}", x[best[j]].numpy()) for j in range(units)], "largest"
+    title = (
+        f"the {k} {rows.which} images with the {ends} value of each code unit{_first(units, codes.shape[1])}"
+    )
+    plots.labelled_rows(drawn, path, run.display_shape, title, run.features)
 
 
 def _first(shown: int, units: int) -> str:
@@ -267,7 +294,7 @@ def _latent(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
         points = PCA(torch.from_numpy(codes), 2).transform(torch.from_numpy(codes)).numpy()
         axes = ("principal component 1 of the codes", "principal component 2 of the codes")
     labels = None if rows.y is None else rows.y[keep]
-    title = f"{len(points)} test codes (code size {codes.shape[1]})"
+    title = f"{len(points)} {rows.which} codes (code size {codes.shape[1]})"
     plots.scatter(points, labels, path, axes, title, rows.classes, rows.names, label_name(run.cfg.data))
 
 
@@ -280,15 +307,15 @@ def _traverse(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
         span = "from −3 to +3"
     else:  # the range the test codes actually take
         lo, hi = codes[:, :dims].quantile(0.01, dim=0), codes[:, :dims].quantile(0.99, dim=0)
-        span = "over its 1st to 99th percentile on the test set"
-    rows = []
+        span = f"over its 1st to 99th percentile on the {rows.which} rows"
+    varied = []
     for d in range(dims):
         z = codes[:1].repeat(steps, 1)
         z[:, d] = torch.linspace(float(lo[d]), float(hi[d]), steps)
         with torch.no_grad():
-            rows.append((f"code {d}", model.decode(z).numpy()))
-    title = f"test image 0's code with one dimension varied {span}{_first(dims, codes.shape[1])}"
-    plots.labelled_rows(rows, path, run.display_shape, title, run.features)
+            varied.append((f"code {d}", model.decode(z).numpy()))
+    title = f"{rows.which} image 0's code with one dimension varied {span}{_first(dims, codes.shape[1])}"
+    plots.labelled_rows(varied, path, run.display_shape, title, run.features)
 
 
 FIGURES = {
