@@ -28,7 +28,7 @@ class AAEConfig:
     )
     disc_layers: list[int] = option([256, 256], "hidden widths of the discriminator on codes")
     adversarial_lr: float = option(
-        2e-3,  # 2e-4 left codes of digits and Fashion-MNIST with unit spreads of 1.4-2.6 after training
+        2e-4,
         "learning rate of the regularisation phase (discriminator and encoder as generator)",
         range=POSITIVE,
     )
@@ -50,7 +50,7 @@ class AdversarialAutoencoder(DenseAutoencoder):
         prior: str = "gaussian",
         components: int = 10,
         disc_layers: tuple[int, ...] = (256, 256),
-        adversarial_lr: float = 2e-3,
+        adversarial_lr: float = 2e-4,
         **dense,
     ):
         super().__init__(layers, **dense)
