@@ -288,7 +288,10 @@ def _latent(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
     elif method == "tsne":
         from sklearn.manifold import TSNE
 
-        points = TSNE(2, init="pca", random_state=0, perplexity=min(30, len(codes) - 1)).fit_transform(codes)
+        # scikit-learn's 30, and on few codes a third of them: a perplexity near their count makes every
+        # point every other's neighbour, which spreads them evenly whatever their classes
+        perplexity = min(30.0, max(2.0, (len(codes) - 1) / 3))
+        points = TSNE(2, init="pca", random_state=0, perplexity=perplexity).fit_transform(codes)
         axes = ("t-SNE 1 of the codes", "t-SNE 2 of the codes")
     else:
         points = PCA(torch.from_numpy(codes), 2).transform(torch.from_numpy(codes)).numpy()
