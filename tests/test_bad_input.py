@@ -303,6 +303,8 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "autoencoders: error: --out outdir is a directory; give a file name, e.g. outdir/out.npy"),
     ("encode --out under a file", _write("f.txt", "x"), "encode run --data digits --out f.txt/codes.npy",
      "autoencoders: error: cannot write under f.txt: …f.txt is a file, not a directory"),
+    ("sample more images than a picture holds", None, "sample run -n 5000 --out s.png",
+     "autoencoders: error: -n 5000: a .png holds at most 1,000 images; write a .npy for more samples"),
     ("train --out where nothing can be made", None, "train --epochs 1 --out /proc/autoencoders-run",
      "autoencoders: error: cannot write under /proc/autoencoders-run: /proc is not writable (…); choose another --out"),
     ("cluster --out where nothing can be made", None, "cluster run --out /proc/autoencoders-clusters",

@@ -217,8 +217,15 @@ def _reconstruct(args: argparse.Namespace) -> None:
     print(f"wrote reconstructions of {shown} to {args.out}")
 
 
+# images a .png grid holds at most: more make a picture no viewer shows whole, and take gigabytes to draw
+MOST_IN_A_PNG = 1000
+
+
 def _sample(args: argparse.Namespace) -> None:
-    _check_units(args)
+    if _check_units(args) and args.n > MOST_IN_A_PNG:
+        raise UserError(
+            f"-n {args.n}: a .png holds at most {MOST_IN_A_PNG:,} images; write a .npy for more samples"
+        )
     rows, shape = api.sample(args.run_dir, args.n, args.seed, args.units)
     _save_rows(args.out, rows, shape, f"{args.n} samples from the prior")
     print(f"wrote {args.n} samples to {args.out}")
