@@ -556,10 +556,9 @@ def warn_if_row_numbers(x: np.ndarray, cfg: DataConfig) -> None:
         return
     # the columns that count the first rows, then those that count every row: no copy of x
     candidates = np.flatnonzero((np.diff(x[:COUNTED_ROWS], axis=0) == 1).all(axis=0))
-    counting = [int(j) for j in candidates if (np.diff(x[:, j]) == 1).all()]
-    if not counting:
+    j = next((int(j) for j in candidates if (np.diff(x[:, j]) == 1).all()), None)
+    if j is None:
         return
-    j = counting[0]
     csv = cfg.data.startswith("csv:")
     names = cfg.columns or (csv_feature_names(parse_spec(cfg.data)[1], cfg.label_column) if csv else None)
     estimator, where = cfg.data == ESTIMATOR_ROWS, data_name(cfg.data)

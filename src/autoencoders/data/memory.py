@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import UserError
 from ..io.checkpoint import arrays_sha256, write_npy
 from .classes import check_present, number_classes
-from .sources import cache_dir, check_finite, label_per_row
+from .sources import cache_dir, cache_folder, check_finite, label_per_row
 
 
 def rows_in_memory(rows: Any, what: str, columns: list[str] | None = None) -> np.ndarray:
@@ -117,14 +117,7 @@ def save_arrays(rows: Any, labels: Any = None) -> tuple[str, str | None]:
             number_classes(y, "the labels given in memory")  # as reading them back names them
         else:
             y = y.astype(str)  # class names, numbered when they are read (see ``load_labels``)
-    folder = cache_dir() / "arrays"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(
-            f"cannot keep the rows given in memory under {folder} ({e.strerror or e}); set "
-            "$AUTOENCODERS_CACHE to a folder that can be written"
-        ) from None
+    folder = cache_folder("arrays", "the rows given in memory")
     paths = []
     for array in (x, y):
         if array is None:

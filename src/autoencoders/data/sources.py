@@ -112,6 +112,20 @@ def cache_dir() -> Path:
     return Path(os.environ.get("AUTOENCODERS_CACHE", Path.home() / ".cache" / "autoencoders"))
 
 
+def cache_folder(name: str, what: str) -> Path:
+    """The cache's folder ``name``, made where missing; a UserError naming ``what`` was to be kept
+    there when it cannot be made."""
+    folder = cache_dir() / name
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(
+            f"cannot keep {what} under {folder} ({e.strerror or e}); set $AUTOENCODERS_CACHE to a folder "
+            "that can be written"
+        ) from None
+    return folder
+
+
 def label_per_row(labels: Any, n_rows: int) -> np.ndarray:
     """``labels`` (an array, list, Series or tensor) as one label per row; a UserError otherwise."""
     if isinstance(labels, str | Path):  # numpy would read a file's name as one label
@@ -130,14 +144,7 @@ def label_per_row(labels: Any, n_rows: int) -> np.ndarray:
 
 def download_verified(name: str, files: dict[str, str]) -> Path:
     """Download ``files`` of dataset ``name`` into the cache, checking SHA-256; return the dir."""
-    target = cache_dir() / name
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(
-            f"cannot download {name} into {target} ({e.strerror or e}); set $AUTOENCODERS_CACHE to a folder "
-            "that can be written"
-        ) from None
+    target = cache_folder(name, f"the download of {name}")
     for filename, sha in files.items():
         dest = target / filename
         if dest.is_file() and file_sha256(dest) == sha:
