@@ -7,6 +7,7 @@ import csv
 import json
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from autoencoders import run as run_module
 from autoencoders.cli import run as cli_run
 from autoencoders.errors import SettingWarning
 from autoencoders.eval import metrics as eval_metrics
+from autoencoders.figures import report as report_module
 from autoencoders.training.loop import evaluate_step
 from autoencoders.training.steps import autoencoder_step
 
@@ -237,6 +239,66 @@ def test_a_run_that_fails_stops_its_baselines_thread_and_waits_for_it(tmp_path, 
     assert seen == ["baselines"]  # the pixels' part never started
     assert not [t for t in threading.enumerate() if t.name == "baselines"]
     assert sys.getswitchinterval() == pytest.approx(0.005)
+
+
+def _spy_on_report_figures(monkeypatch, fail: bool = False) -> list[str]:
+    """The names of the threads that draw a run's report figures, as they start; ``fail``: they raise."""
+    seen = []
+    draw_figures = run_module.draw_figures
+
+    def spy(*args, **kwargs):
+        seen.append(threading.current_thread().name)
+        if fail:
+            raise RuntimeError("a figure failed")
+        return draw_figures(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "draw_figures", spy)
+    return seen
+
+
+def test_the_report_figures_are_drawn_beside_the_metrics(tmp_path, monkeypatch):
+    seen = _spy_on_report_figures(monkeypatch)
+    r = _train_digits(tmp_path)
+    assert seen == ["report figures"]
+    page = (r.dir / "report.html").read_text()
+    assert page.count("<img ") == len(report_module.DRAWN) + 2  # and the run's loss and reconstructions
+    assert not [t for t in threading.enumerate() if t.name == "report figures"]
+    assert sys.getswitchinterval() == pytest.approx(0.005)
+
+
+def test_a_report_figure_that_fails_leaves_the_run_complete(tmp_path, monkeypatch):
+    _spy_on_report_figures(monkeypatch, fail=True)
+    with pytest.raises(RuntimeError, match="a figure failed"):
+        _train_digits(tmp_path)
+    assert json.loads((tmp_path / "r" / "manifest.json").read_text())["completed"]
+    assert "test_sse_per_image" in json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert not (tmp_path / "r" / "report.html").exists()
+    assert sys.getswitchinterval() == pytest.approx(0.005)
+
+
+def test_metrics_that_fail_stop_the_report_figures_and_wait_for_them(tmp_path, monkeypatch):
+    """The metrics fail while the figures are drawn: the run ends once the figure in progress is
+    done, drawing no more; no thread is left."""
+    drawing, drawn = threading.Event(), []
+    draw = report_module.draw
+
+    def slow_draw(*args, **kwargs):
+        drawing.set()
+        time.sleep(0.2)  # the metrics fail meanwhile
+        drawn.append(args[2])
+        return draw(*args, **kwargs)
+
+    def fail(*args, **kwargs):
+        drawing.wait(timeout=60)
+        raise RuntimeError("the metrics failed")
+
+    monkeypatch.setattr(report_module, "draw", slow_draw)
+    monkeypatch.setattr(run_module, "evaluate", fail)
+    with pytest.raises(RuntimeError, match="the metrics failed"):
+        _train_digits(tmp_path)
+    assert len(drawn) == 1
+    assert not [t for t in threading.enumerate() if t.name == "report figures"]
+    assert not json.loads((tmp_path / "r" / "manifest.json").read_text())["completed"]
 
 
 def test_scaler_is_stored_and_reused(tmp_path):

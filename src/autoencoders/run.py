@@ -39,7 +39,7 @@ from .data.stream import Rows, RowStream
 from .errors import SettingWarning, UserError, say, says_once, user_stacklevel
 from .eval.metrics import baselines, encode_all, evaluate, reconstruct_all
 from .figures import plots
-from .figures.report import REPORT, write_report
+from .figures.report import REPORT, draw_figures, write_report
 from .figures.run_figures import KINDS as FIGURE_KINDS
 from .figures.run_figures import FigureRows
 from .io import rundir
@@ -358,7 +358,7 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
             progress.listeners.append(functools.partial(_snapshot, out, model, ds, cfg.train.snapshots))
         with thread_count(threads):
             if _Alongside.worth_it(ds, device, threads):
-                alongside = _Alongside(ds, model.code_size, device)
+                alongside = _Alongside(functools.partial(baselines, ds, model.code_size, device), "baselines")
             return _train_and_report(
                 cfg, ds, model, device, progress, out, setup_seconds, alongside.result if alongside else True
             )
@@ -450,9 +450,9 @@ def _speedup(precision: str, device: torch.device) -> float:
     return bf16_speedup(device.type) if precision == "bf16" and device.type == "cpu" else 1.0
 
 
-# Python's thread switch interval while baselines run beside training (its default is 5 ms): a
-# training step gives up Python's lock at every tensor operation and waits for it back while the
-# baselines' thread holds it, so each wait is at most this long
+# Python's thread switch interval while a thread runs alongside (its default is 5 ms): a training
+# step or the metrics give up Python's lock at every tensor operation and wait for it back while the
+# other thread holds it, so each wait is at most this long
 SWITCH_SECONDS = 5e-4
 _switching = {"threads": 0, "interval": 0.0}  # baselines threads running, the interval before them
 _switching_lock = threading.Lock()
@@ -471,34 +471,39 @@ def _switch_fast(on: bool) -> None:
 
 
 class _Alongside:
-    """The data's baselines (``eval.metrics.baselines``) computed in a thread while the model
-    trains, on the CPUs training leaves idle: ``result`` waits for them; ``close`` stops them
-    after the part in progress (a run that failed or was interrupted) and waits for that.
+    """``work(stop)`` run in a thread while this one goes on: the data's baselines
+    (``eval.metrics.baselines``) on the CPUs training leaves idle, the report's figures while the
+    metrics are computed. ``result`` waits for what it returns; ``close`` sets ``stop``, after which
+    the work ends with the part in progress (a run that failed or was interrupted), and waits for that.
 
     A thread, not a process: its tensor work runs outside Python's lock, it shares the rows in
-    memory, and it draws nothing from the global random state that training uses. Not a daemon:
+    memory, and nothing it does draws from the global random state that training uses. Not a daemon:
     a process that exits while a thread is inside torch aborts.
     """
 
-    def __init__(self, ds: Dataset, k: int, device: torch.device):
-        self.done: Future[dict] = Future()
+    def __init__(self, work: Callable[[threading.Event], Any], name: str):
+        self.done: Future = Future()
         self.stop = threading.Event()
         _switch_fast(True)
-        self.thread = threading.Thread(target=self._work, args=(ds, k, device), name="baselines")
+        self.thread = threading.Thread(target=self._work, args=(work,), name=name)
         self.thread.start()
 
-    def _work(self, ds: Dataset, k: int, device: torch.device) -> None:
+    def _work(self, work: Callable[[threading.Event], Any]) -> None:
         try:
-            result = baselines(ds, k, device, self.stop)
-        except BaseException as e:  # raised where the metrics wait for them
+            result = work(self.stop)
+        except BaseException as e:  # raised where the result is asked for
             self.done.set_exception(e)
         else:
             self.done.set_result(result)
         finally:
             _switch_fast(False)
 
-    def result(self) -> dict:
+    def result(self) -> Any:
         return self.done.result()
+
+    def wait(self) -> None:
+        """Wait for the work to end, without asking it to stop."""
+        self.thread.join()
 
     def close(self) -> None:
         self.stop.set()
@@ -544,7 +549,17 @@ def _train_and_report(
     trained = time.perf_counter()
     with thread_count(evaluation_threads(cfg.train.threads)):
         z_test = encode_all(model, ds.x_test.to(device))  # for the metrics and the report's figures
-        metrics = evaluate(model, ds, data_baselines, model.iw_samples, cfg.train.quiet, z_test)
+        opened, rows = _figure_rows(out, cfg, model, ds, z_test.cpu())
+        # drawn on the host while the metrics are computed (on the training device), each mostly
+        # waiting on work the other does not hold Python's lock for
+        figures = _Alongside(functools.partial(draw_figures, opened, rows), "report figures")
+        try:
+            metrics = evaluate(model, ds, data_baselines, model.iw_samples, cfg.train.quiet, z_test)
+            no_pretraining = evaluate(baseline, ds, data_baselines=False) if baseline is not None else None
+        except BaseException:
+            figures.close()
+            raise
+        figures.wait()  # before this thread draws: pyplot is not thread-safe
     if metrics.get("dead_code_units") == model.code_size:
         _warn_codes_dead(model.code_size, cfg)
     final = [h for h in history if h["stage"] == stage]
@@ -567,22 +582,21 @@ def _train_and_report(
     if any("replayed_batches" in h for h in history):  # CUDA graphs were tried: how much they ran
         metrics["train_batches"] = sum(h.get("batches", 0) for h in history)
         metrics["replayed_batches"] = sum(h.get("replayed_batches", 0) for h in history)
-    if baseline is not None:
-        with thread_count(evaluation_threads(cfg.train.threads)):
-            m = evaluate(baseline, ds, data_baselines=False)
-        metrics["no_pretraining_sse_per_image"] = m["test_sse_per_image"]
+    if no_pretraining is not None:
+        metrics["no_pretraining_sse_per_image"] = no_pretraining["test_sse_per_image"]
         metrics["no_pretraining_train_seconds"] = sum(
             h["seconds"] for h in history if h["stage"] == "no pretraining"
         )
-        if "linear_probe_accuracy" in m:
-            metrics["no_pretraining_linear_probe_accuracy"] = m["linear_probe_accuracy"]
+        if "linear_probe_accuracy" in no_pretraining:
+            metrics["no_pretraining_linear_probe_accuracy"] = no_pretraining["linear_probe_accuracy"]
     rundir.write_weights(out / rundir.WEIGHTS, model.state_dict(), (ds.offset, ds.span))
     rundir.write_metrics(out, metrics)
     rundir.write_history(out, history)
     _figures(out, model, ds, history, metrics, cfg.data.columns, cfg.model.corruption != "none")
     rundir.write_manifest(out, model.kind, ds.sample_shape, model.code_size, completed=True)
     (out / rundir.STATE).unlink(missing_ok=True)  # optimizer state is only needed to resume
-    _report(out, cfg, model, ds, z_test.cpu(), metrics)
+    # a figure that could not be drawn fails the report here, once the run is complete
+    write_report(out, run=opened, metrics=metrics, drawn=figures.result())
     # what the run took after training (the metrics, baselines not ready yet, figures and report),
     # added once the report is written: a run whose report fails is still complete, without it
     metrics["evaluation_seconds"] = time.perf_counter() - trained
@@ -590,11 +604,11 @@ def _train_and_report(
     return Run(out, cfg, model, metrics, history)
 
 
-def _report(
-    out: Path, cfg: Config, model: Autoencoder, ds: Dataset, test_codes: torch.Tensor, metrics: dict
-) -> None:
-    """The run's report, drawn from the model, test rows, their codes and the metrics in memory (a
-    CPU copy of the model: the figures work on the host), not read back from the directory."""
+def _figure_rows(
+    out: Path, cfg: Config, model: Autoencoder, ds: Dataset, test_codes: torch.Tensor
+) -> tuple[TrainedRun, FigureRows]:
+    """The run as its report's figures draw it, from the model, test rows and their codes in memory
+    (a CPU copy of the model: the figures work on the host), not read back from the directory."""
     opened = TrainedRun(
         cfg,
         rundir.read_manifest(out),
@@ -602,8 +616,9 @@ def _report(
         (ds.offset.numpy(), ds.span.numpy()),
     )
     y_test = None if ds.y_test is None else shown(ds.y_test.numpy(), ds.classes)
-    rows = FigureRows(ds.x_test, y_test, opened.model, test_codes, ds.classes, item_names(cfg.data.data))
-    write_report(out, run=opened, rows=rows, metrics=metrics)
+    return opened, FigureRows(
+        ds.x_test, y_test, opened.model, test_codes, ds.classes, item_names(cfg.data.data)
+    )
 
 
 def _best_epoch(rows: list[dict], keep: str) -> int | None:

@@ -10,6 +10,7 @@ import base64
 import html
 import json
 import tempfile
+import threading
 from pathlib import Path
 
 from ..config import Config
@@ -70,42 +71,36 @@ def write_report(
     run_dir: str | Path,
     out: str | Path | None = None,
     run: TrainedRun | None = None,
-    rows: FigureRows | None = None,
     metrics: dict | None = None,
+    drawn: list[tuple[str, bytes]] | None = None,
 ) -> Path:
-    """Write the run's report (default ``RUN/report.html``); return its path. ``run``, ``rows`` (its
-    test rows, labels and perhaps codes) and ``metrics``: the trained run as training holds it in
-    memory, so nothing is read back from disk; by default the run directory is opened and read."""
+    """Write the run's report (default ``RUN/report.html``); return its path. ``run``, ``metrics``
+    and ``drawn`` (``draw_figures``): the trained run, its metrics and figures as training holds
+    them in memory, so nothing is read back from disk; by default the run directory is opened and
+    read, and the figures drawn from its test rows."""
     run_dir = Path(run_dir)
     run = run if run is not None else open_run(run_dir)
     path = Path(out) if out is not None else run_dir / REPORT
     if path.suffix.lower() != ".html":
         raise UserError(f"--out {path}: report writes an .html file; give a file name ending in .html")
     metrics = metrics if metrics is not None else rundir.read_metrics(run_dir)
-    images = holds_images(tuple(run.manifest["input_shape"]))
-    item = sample_noun(tuple(run.manifest["input_shape"]))  # in every caption and label
-    words = {"item": item, "Item": item.capitalize(), "zero": "gray" if images else "white"}
+    words = _words(run)
+    item = words["item"]  # in every caption and label
     figures = [
         (SAVED[name].format(**words), (run_dir / name).read_bytes())
         for name in SAVED
         if (run_dir / name).is_file()
     ]
-    if rows is None:  # read and encoded once for every figure
+    if drawn is None:
         check_own_data(run_dir, run.cfg.data, ": the report draws the run's test rows")
-        rows = test_rows(run, run.cfg.data.data)
-    with tempfile.TemporaryDirectory() as tmp:
-        for what, caption in DRAWN.items():
-            if what in ("traverse", "latent") and run.model.code_size < 2:
-                continue
-            drawn = Path(tmp) / f"{what}.png"
-            draw(run, run_dir, what, drawn, run.cfg.data.data, rows=rows)
-            figures.append((caption.format(**words), drawn.read_bytes()))
+        drawn = draw_figures(run, test_rows(run, run.cfg.data.data))
+    figures += drawn
     snapshots = sorted((run_dir / rundir.SNAPSHOTS).glob("*.png"))
     figures += [(_snapshot_caption(p.stem, item), p.read_bytes()) for p in snapshots]
     clusters, classifiers = _clusters(run_dir), _classifiers(run_dir)
     variant = _variant(run.cfg)
     title = f"{run.manifest['kind']} autoencoder{f', {variant},' if variant else ''} on {run.cfg.data.data}"
-    raw = "raw pixels" if images else "raw features"
+    raw = "raw pixels" if holds_images(tuple(run.manifest["input_shape"])) else "raw features"
     page = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -127,6 +122,33 @@ def write_report(
     ]
     write_text(path, "\n".join(page) + "\n")
     return path
+
+
+def draw_figures(
+    run: TrainedRun, rows: FigureRows, stop: threading.Event | None = None
+) -> list[tuple[str, bytes]]:
+    """The report's figures of ``run`` drawn from ``rows`` (its test rows, labels and perhaps codes,
+    shared by every figure), with their captions; once ``stop`` is set, the one in progress is the
+    last."""
+    words = _words(run)
+    figures = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for what, caption in DRAWN.items():
+            if stop is not None and stop.is_set():
+                break
+            if what in ("traverse", "latent") and run.model.code_size < 2:
+                continue
+            drawn = Path(tmp) / f"{what}.png"
+            draw(run, Path(tmp), what, drawn, run.cfg.data.data, rows=rows)
+            figures.append((caption.format(**words), drawn.read_bytes()))
+    return figures
+
+
+def _words(run: TrainedRun) -> dict[str, str]:
+    """What captions call ``run``'s rows (image, example) and its zero weight's colour."""
+    shape = tuple(run.manifest["input_shape"])
+    item = sample_noun(shape)
+    return {"item": item, "Item": item.capitalize(), "zero": "gray" if holds_images(shape) else "white"}
 
 
 def _variant(cfg: Config) -> str:
