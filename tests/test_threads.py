@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -40,11 +41,12 @@ def test_cgroup_quota(tmp_path, files, expected):
 
 
 def test_auto_takes_one_thread_for_small_products_and_every_cpu_for_large_ones():
-    small, large = DenseAutoencoder([784, 256, 64, 30]), DenseAutoencoder([784, 1000, 500, 250, 30])
-    assert choose_threads("auto", small, 64) == 1
-    assert choose_threads("auto", large, 64) == available_cpus()  # 50M multiply-adds in fp32
-    assert choose_threads("auto", large, 64, speedup=3.7) == 1  # bf16 units: the same product is small
-    assert 64 * 784_000 / 3.7 < SMALL_PRODUCT < 64 * 784_000
+    tiny, small = DenseAutoencoder([64, 256, 64, 16]), DenseAutoencoder([784, 256, 64, 30])
+    assert choose_threads("auto", tiny, 64) == 1  # 1M multiply-adds: two threads gained nothing
+    assert choose_threads("auto", tiny, 256) == available_cpus()
+    assert choose_threads("auto", small, 64) == available_cpus()  # 12.8M in fp32
+    assert choose_threads("auto", small, 16, speedup=3.7) == 1  # bf16 units: the same product is small
+    assert 64 * 64 * 256 < SMALL_PRODUCT < 256 * 64 * 256
     assert choose_threads(str(available_cpus()), small, 64) == available_cpus()
 
 
@@ -84,12 +86,13 @@ def test_thread_settings_are_checked_and_reported(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("given", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
-def test_idle_threads_sleep_unless_the_user_chose_otherwise(given, expected):
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    if given:
-        env["OMP_WAIT_POLICY"] = given
-    code = "import os, autoencoders; print(os.environ['OMP_WAIT_POLICY'])"
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [({}, f"PASSIVE {wait_policy.SPIN}"), ({"OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE None")],
+)
+def test_idle_threads_spin_briefly_unless_the_user_chose_otherwise(given, expected):
+    env = {k: v for k, v in os.environ.items() if k not in wait_policy.CHOSEN} | given
+    code = "import os, autoencoders; print(os.environ['OMP_WAIT_POLICY'], os.environ.get('GOMP_SPINCOUNT'))"
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == expected
 
@@ -136,6 +139,67 @@ def test_a_measurement_knows_whether_other_processes_kept_the_cpus_busy(monkeypa
     monkeypatch.setattr(threads, "available_cpus", lambda: 2)
     assert alone_when_others_used(10.0, counted=64)
     assert not alone_when_others_used(100.0, counted=64)  # the whole host busy, this quota's CPUs too
+
+
+def test_training_gives_up_the_threads_other_processes_need_and_takes_them_back(monkeypatch):
+    """Every ``SHARE_SECONDS`` a run on several threads keeps those the others leave idle."""
+    import torch
+
+    from autoencoders.runtime import threads
+
+    clock = {"now": 0.0, "busy": 0.0, "own": 0.0}
+    monkeypatch.setattr(threads.time, "perf_counter", lambda: clock["now"])
+    monkeypatch.setattr(threads, "_busy_seconds", lambda: (clock["busy"], 4))
+    monkeypatch.setattr(threads, "_own_seconds", lambda: clock["own"])
+    monkeypatch.setattr(threads, "available_cpus", lambda: 4)
+
+    def after(seconds: float, own: float, others: float) -> int:
+        """The thread count once ``seconds`` passed, this process and the others busy as given (CPUs)."""
+        clock["now"] += seconds
+        clock["own"] += own * seconds
+        clock["busy"] += (own + others) * seconds
+        share.tick()
+        return torch.get_num_threads()
+
+    torch.set_num_threads(4)
+    try:
+        share = threads.CpuShare()
+        assert after(0.1, 4, 1) == 4  # too soon to look
+        assert after(0.2, 4, 1) == 3  # another run took a CPU
+        assert after(0.3, 3, 0.1) == 4  # gone; an editor is not a run
+        assert after(0.3, 4, 2.6) == 1  # the others' three, rounded up; never none
+        share.close()
+        assert torch.get_num_threads() == 4
+        torch.set_num_threads(2)
+        off = threads.CpuShare(on=False)  # training on a GPU
+        share = off
+        assert after(1.0, 2, 4) == 2
+        off.close()
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)  # the suite's own setting (conftest)
+
+
+def test_every_training_step_on_the_cpu_lets_the_share_look(tmp_path, monkeypatch):
+    from autoencoders.runtime import threads
+    from autoencoders.training import loop
+
+    seen = []
+
+    class Spy(threads.CpuShare):
+        def tick(self):
+            seen.append("tick")
+            super().tick()
+
+        def close(self):
+            seen.append("close")
+            super().close()
+
+    monkeypatch.setattr(loop, "CpuShare", Spy)
+    run = autoencoders.train(
+        data="digits", layers=[64, 8], epochs=2, batch_size=256, out=str(tmp_path), **FAST | {"device": "cpu"}
+    )
+    assert seen == ["tick"] * 2 * math.ceil(run.metrics["n_train"] / 256) + ["close"]
 
 
 @pytest.mark.slow

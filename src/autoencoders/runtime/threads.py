@@ -3,9 +3,11 @@
 ``auto`` takes the CPUs this process may use (its affinity mask and any cgroup CPU quota) and
 the work of the step's largest matrix product (batch × weights, and how fast the precision
 multiplies): below a measured size, splitting costs more than it saves and one thread beats
-two. Idle OpenMP threads sleep instead of spinning (``wait_policy``), so two runs, a notebook
-beside a run, or scikit-learn's parallel workers share the cores instead of burning them; where
-torch was imported before the package, too late for that, a run on more than one thread says so.
+two. Idle OpenMP threads spin only briefly, then sleep (``wait_policy``), and a run training on
+several threads gives up those that other processes' work needs (``CpuShare``), so two runs, a
+notebook beside a run, or scikit-learn's parallel workers share the cores instead of burning them;
+where torch was imported before the package, too late for the short spin, a run on more than one
+thread says so.
 """
 
 from __future__ import annotations
@@ -27,10 +29,15 @@ from ..errors import SettingWarning, UserError, user_stacklevel
 from . import wait_policy
 
 # Below this much work in the largest matrix product of a step (batch × weights, in fp32
-# multiply-adds), one thread is faster than two: the split costs more than it saves. Measured
-# with benchmarks/threads.py: 13.5M (bf16, batch 64, 784×1000) ran faster on one thread,
-# 50M (fp32, batch 64, 784×1000) and 54M (bf16, batch 256) on two.
-SMALL_PRODUCT = 25_000_000
+# multiply-adds), one thread is as fast as two: the split costs what it saves. Measured on 2 cores
+# with idle threads spinning briefly (benchmarks/README.md, "short spins"): 1.0M (64×256, batch
+# 64) ran 1.04× faster on two threads, 4.2M (batch 256) 1.44×, 12.8M (784×256, batch 64) 1.42×.
+SMALL_PRODUCT = 2_000_000
+
+# how often a run training on several threads looks at what other processes use of its CPUs: a
+# reading of /proc/stat costs tens of microseconds; a pair of runs whose threads spin on the same
+# cores runs many times slower than alone until one of them looks
+SHARE_SECONDS = 0.25
 
 # other processes' share of one CPU above which a timing did not have the machine to itself: a
 # second run takes a whole one; a browser or an editor, a few percent
@@ -86,12 +93,12 @@ def measured_alone(measure: Callable[[], T]) -> tuple[T, bool]:
     processes used no more of the CPUs it may run on than a cgroup quota leaves beyond
     ``available_cpus``, give or take ``OTHERS_BUSY`` of one, on average (True where the kernel
     does not say)."""
-    before, own, t0 = _busy_seconds(), sum(os.times()[:2]), time.perf_counter()
+    before, own, t0 = _busy_seconds(), _own_seconds(), time.perf_counter()
     result = measure()
     after = _busy_seconds()
     if before is None or after is None:
         return result, True
-    others = (after[0] - before[0]) - (sum(os.times()[:2]) - own)
+    others = (after[0] - before[0]) - (_own_seconds() - own)
     spare = after[1] - available_cpus()  # CPUs beyond this process's quota: others' to use
     return result, others < (spare + OTHERS_BUSY) * (time.perf_counter() - t0)
 
@@ -130,6 +137,44 @@ def choose_threads(setting: str, model: nn.Module, batch_size: int, speedup: flo
     if batch_size * largest_layer(model) / speedup < SMALL_PRODUCT:
         return 1
     return available_cpus()
+
+
+class CpuShare:
+    """Keeps training on the CPUs other processes leave idle. ``tick`` (after every step) looks,
+    every ``SHARE_SECONDS``, at how much of this process's CPUs the others kept busy, and trains on
+    the rest: at least one thread, at most the count it started with. Brief spinning makes small
+    steps on several threads fast alone, and makes two processes whose threads spin on the same
+    cores wait on each other many times over; on one thread each, they take about their time
+    alone on one. On one thread, or not ``on`` (training on a GPU), there is nothing to give up
+    and ``tick`` returns at once. ``close`` gives the thread count back."""
+
+    def __init__(self, on: bool = True):
+        self.wanted = self.free = torch.get_num_threads() if on else 1
+        self.cpus = available_cpus()
+        self.since = time.perf_counter()
+        self.busy, self.own = _busy_seconds(), _own_seconds()
+
+    def tick(self) -> None:
+        if self.wanted == 1 or time.perf_counter() - self.since < SHARE_SECONDS:
+            return
+        now, busy, own = time.perf_counter(), _busy_seconds(), _own_seconds()
+        if busy is not None and self.busy is not None:
+            others = (busy[0] - self.busy[0] - (own - self.own)) / (now - self.since)
+            spare = busy[1] - self.cpus  # CPUs beyond this process's quota: others' to use
+            taken = max(0, math.ceil(others - spare - OTHERS_BUSY))
+            self.free = max(1, min(self.wanted, self.cpus - taken))
+            if torch.get_num_threads() != self.free:
+                torch.set_num_threads(self.free)
+        self.since, self.busy, self.own = now, busy, own
+
+    def close(self) -> None:
+        if self.free != self.wanted:
+            torch.set_num_threads(self.wanted)
+
+
+def _own_seconds() -> float:
+    """CPU seconds this process has used, every thread of it."""
+    return sum(os.times()[:2])
 
 
 def say_if_threads_spin(n: int, model: nn.Module) -> None:

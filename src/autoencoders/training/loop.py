@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from ..models.layers import eval_mode
 from ..options import TrainConfig
 from ..runtime.device import gpu_math
 from ..runtime.distributed import all_sum, rank_and_size
+from ..runtime.threads import CpuShare
 from .capture import batch_runner
 from .precision import autocast, copies_of, flush_denormals, resolve_precision
 from .steps import Step
@@ -110,8 +112,9 @@ def fit(
         leave=False,
     )
     module.train()
+    share = CpuShare(device.type == "cpu")  # a GPU's step is not computed by the host's threads
     # subnormal numbers slow a CPU's arithmetic many times; TF32 applies to backward passes too
-    with flush_denormals(), gpu_math(precision, device):
+    with flush_denormals(), gpu_math(precision, device), contextlib.closing(share):
         while state.epoch < epochs and not state.stopped:
             epoch = state.epoch + 1
             step.set_epoch(epoch)
@@ -128,6 +131,7 @@ def fit(
                     else:
                         sums[name] = value * len(batch[0])
                 step.end_batch()
+                share.tick()
                 bar.update(len(batch[0]) * world)
                 seen += len(batch[0])
                 batches += 1
