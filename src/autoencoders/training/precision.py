@@ -17,6 +17,7 @@ import functools
 import hashlib
 import json
 import math
+import os
 import platform
 import statistics
 import time
@@ -29,6 +30,7 @@ import torch
 from ..data.sources import cache_dir
 from ..errors import UserError
 from ..io.checkpoint import write_json
+from ..runtime import wait_policy
 from ..runtime.device import gpu_math, own_rng
 from ..runtime.threads import available_cpus, measured_alone, thread_count
 from .capture import batch_runner
@@ -86,7 +88,7 @@ def remembered(
     second run, one thread wins where alone two would) is provisional: later runs time again, the
     first to do so on a quiet machine keeps its choice for good, and until then each trains with the
     provisional one, so that busy runs of the same command still train the same model."""
-    machine = [torch.__version__, platform.machine(), _device_name(device), available_cpus()]
+    machine = [torch.__version__, platform.machine(), _device_name(device), available_cpus(), _waits()]
     key = json.dumps([machine, what], sort_keys=True, default=str)
     path = cache_dir() / "measured" / f"{hashlib.sha256(key.encode()).hexdigest()}.json"
     kept: tuple[str, int] | None = None
@@ -107,6 +109,12 @@ def remembered(
     except OSError:  # a cache that cannot be written: measured, not kept
         pass
     return precision, threads
+
+
+def _waits() -> list:
+    """How idle OpenMP threads wait in this process (``wait_policy``): it decides what more threads
+    gain, so a choice timed under one way is not read back under another."""
+    return [wait_policy.MISSED] + [os.environ.get(name) for name in wait_policy.CHOSEN]
 
 
 def _device_name(device: torch.device) -> str:
