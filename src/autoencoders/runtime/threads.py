@@ -30,8 +30,8 @@ from . import wait_policy
 
 # Below this much work in the largest matrix product of a step (batch × weights, in fp32
 # multiply-adds), one thread is as fast as two: the split costs what it saves. Measured on 2 cores
-# with idle threads spinning briefly (benchmarks/README.md, "short spins"): 1.0M (64×256, batch
-# 64) ran 1.04× faster on two threads, 4.2M (batch 256) 1.44×, 12.8M (784×256, batch 64) 1.42×.
+# with idle threads spinning briefly (benchmarks/spin_sizes.py): two threads against one 0.88-1.13x
+# at 1.0M (64x256, batch 64), 1.23-1.44x at 4.2M (batch 256), 1.3-1.42x at 12.8M (784x256, batch 64).
 SMALL_PRODUCT = 2_000_000
 
 # how often a run training on several threads looks at what other processes use of its CPUs: a
