@@ -454,7 +454,7 @@ def _speedup(precision: str, device: torch.device) -> float:
 # step or the metrics give up Python's lock at every tensor operation and wait for it back while the
 # other thread holds it, so each wait is at most this long
 SWITCH_SECONDS = 5e-4
-_switching = {"threads": 0, "interval": 0.0}  # baselines threads running, the interval before them
+_switching = {"threads": 0, "interval": 0.0}  # threads alongside running, the interval before them
 _switching_lock = threading.Lock()
 
 

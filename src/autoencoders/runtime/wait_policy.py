@@ -16,7 +16,7 @@ MISSED = "torch" in sys.modules and not any(name in os.environ for name in CHOSE
 
 # spin-wait iterations of an idle GNU OpenMP thread before it sleeps, about 0.1-0.5 ms (its default,
 # 300,000, is milliseconds). On 2 cores 784-256-64-30 at batch 64 trained 1.4x faster on two threads
-# than on one with 3,000-30,000, and 100,000 was slower again (benchmarks/README.md, "short spins").
+# than on one with 3,000-30,000, and 100,000 was slower again (benchmarks/README.md, "Short spins").
 SPIN = 10_000
 
 if not any(name in os.environ for name in CHOSEN):
