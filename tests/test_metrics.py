@@ -230,3 +230,23 @@ def test_majority_class_accuracy_is_what_guessing_the_commonest_training_class_s
 
     assert majority_class_accuracy(torch.tensor([0, 1, 1, 2]), torch.tensor([1, 1, 1, 0, 2])) == 0.6
     assert 0.05 < digits_run.metrics["majority_class_accuracy"] < 0.15  # ten nearly even classes
+
+
+def test_knn_of_wide_rows_in_blocks_of_as_many_rows_as_features(monkeypatch):
+    """Wide rows are ranked in blocks of at least as many query rows as features: the same
+    neighbours as scikit-learn's, however the blocks fall."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from autoencoders.eval import probes
+
+    rng = np.random.default_rng(0)
+    x_train, x_test = rng.normal(size=(300, 50)), rng.normal(size=(230, 50))
+    y_train = rng.integers(0, 4, 300)
+    expected = KNeighborsClassifier(5).fit(x_train, y_train).predict(x_test)
+    monkeypatch.setattr(probes, "DISTANCE_BLOCK", 7 * 300)  # 7 rows a block by the size alone
+    assert probes._blocks(230, 300, 50).step == 50
+    as_tensors = [torch.from_numpy(a) for a in (x_train, y_train, x_test)]
+    np.testing.assert_array_equal(probes.knn_predict(*as_tensors).numpy(), expected)
+    monkeypatch.setattr(probes, "DISTANCE_BLOCK_MOST", 20 * 300)  # at most 20 rows
+    assert probes._blocks(230, 300, 50).step == 20
+    np.testing.assert_array_equal(probes.knn_predict(*as_tensors).numpy(), expected)
