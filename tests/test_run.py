@@ -7,7 +7,6 @@ import csv
 import json
 import sys
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -277,14 +276,14 @@ def test_a_report_figure_that_fails_leaves_the_run_complete(tmp_path, monkeypatc
 
 
 def test_metrics_that_fail_stop_the_report_figures_and_wait_for_them(tmp_path, monkeypatch):
-    """The metrics fail while the figures are drawn: the run ends once the figure in progress is
-    done, drawing no more; no thread is left."""
-    drawing, drawn = threading.Event(), []
-    draw = report_module.draw
+    """The metrics fail while the first figure is drawn: the run ends once that figure is done,
+    drawing no more; no thread is left."""
+    drawing, closing, drawn = threading.Event(), threading.Event(), []
+    draw, close = report_module.draw, run_module._Alongside.close
 
     def slow_draw(*args, **kwargs):
         drawing.set()
-        time.sleep(0.2)  # the metrics fail meanwhile
+        closing.wait(timeout=60)  # the metrics have failed
         drawn.append(args[2])
         return draw(*args, **kwargs)
 
@@ -292,8 +291,14 @@ def test_metrics_that_fail_stop_the_report_figures_and_wait_for_them(tmp_path, m
         drawing.wait(timeout=60)
         raise RuntimeError("the metrics failed")
 
+    def close_then_release(alongside):
+        alongside.stop.set()
+        closing.set()
+        close(alongside)
+
     monkeypatch.setattr(report_module, "draw", slow_draw)
     monkeypatch.setattr(run_module, "evaluate", fail)
+    monkeypatch.setattr(run_module._Alongside, "close", close_then_release)
     with pytest.raises(RuntimeError, match="the metrics failed"):
         _train_digits(tmp_path)
     assert len(drawn) == 1

@@ -148,7 +148,7 @@ def test_training_gives_up_the_threads_other_processes_need_and_takes_them_back(
     from autoencoders.runtime import threads
 
     clock = {"now": 0.0, "busy": 0.0, "own": 0.0}
-    monkeypatch.setattr(threads.time, "perf_counter", lambda: clock["now"])
+    monkeypatch.setattr(threads, "_clock", lambda: clock["now"])
     monkeypatch.setattr(threads, "_busy_seconds", lambda: (clock["busy"], 4))
     monkeypatch.setattr(threads, "_own_seconds", lambda: clock["own"])
     monkeypatch.setattr(threads, "available_cpus", lambda: 4)
@@ -200,6 +200,15 @@ def test_every_training_step_on_the_cpu_lets_the_share_look(tmp_path, monkeypatc
         data="digits", layers=[64, 8], epochs=2, batch_size=256, out=str(tmp_path), **FAST | {"device": "cpu"}
     )
     assert seen == ["tick"] * 2 * math.ceil(run.metrics["n_train"] / 256) + ["close"]
+
+
+def test_only_models_that_train_alike_on_any_thread_count_share_the_cpus():
+    """A convolution's backward pass sums in an order that depends on the thread count: such a model
+    keeps its count, so the same command trains the same weights on a busy machine."""
+    from autoencoders.runtime.threads import same_at_any_count
+
+    assert same_at_any_count(DenseAutoencoder([64, 16, 8]))
+    assert not same_at_any_count(autoencoders.ConvAutoencoder((1, 8, 8), channels=[4], layers=[64, 3]))
 
 
 @pytest.mark.slow

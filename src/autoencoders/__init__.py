@@ -1,7 +1,7 @@
 """autoencoders: the classic autoencoder family in PyTorch, fast and honest."""
 
-# first, before anything imports torch: idle OpenMP threads sleep instead of spinning, and a Ctrl-C
-# while the command-line tool loads it ends in one line
+# first, before anything imports torch: idle OpenMP threads spin only briefly before they sleep, and
+# a Ctrl-C while the command-line tool loads it ends in one line
 from .runtime import console_start, wait_policy  # noqa: F401, I001
 
 from . import api, classifiers, clusters, deploy, kinds, run

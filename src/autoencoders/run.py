@@ -484,9 +484,13 @@ class _Alongside:
     def __init__(self, work: Callable[[threading.Event], Any], name: str):
         self.done: Future = Future()
         self.stop = threading.Event()
-        _switch_fast(True)
         self.thread = threading.Thread(target=self._work, args=(work,), name=name)
-        self.thread.start()
+        _switch_fast(True)
+        try:
+            self.thread.start()
+        except BaseException:  # never started: its end will not count it out
+            _switch_fast(False)
+            raise
 
     def _work(self, work: Callable[[threading.Event], Any]) -> None:
         try:
@@ -556,10 +560,10 @@ def _train_and_report(
         try:
             metrics = evaluate(model, ds, data_baselines, model.iw_samples, cfg.train.quiet, z_test)
             no_pretraining = evaluate(baseline, ds, data_baselines=False) if baseline is not None else None
+            figures.wait()  # before this thread draws: pyplot is not thread-safe
         except BaseException:
             figures.close()
             raise
-        figures.wait()  # before this thread draws: pyplot is not thread-safe
     if metrics.get("dead_code_units") == model.code_size:
         _warn_codes_dead(model.code_size, cfg)
     final = [h for h in history if h["stage"] == stage]

@@ -139,25 +139,42 @@ def choose_threads(setting: str, model: nn.Module, batch_size: int, speedup: flo
     return available_cpus()
 
 
+def same_at_any_count(model: nn.Module) -> bool:
+    """Whether ``model`` trains to the same weights on any number of threads: dense layers' do
+    (784-256-64-30 in fp32 and the fast Fashion-MNIST recipe in bf16 trained to bit-identical
+    weights on one thread and on two); a convolution's backward pass sums in an order that
+    depends on the count (its weight gradients differed in the seventh digit)."""
+    convolutions = (
+        nn.Conv1d,
+        nn.Conv2d,
+        nn.Conv3d,
+        nn.ConvTranspose1d,
+        nn.ConvTranspose2d,
+        nn.ConvTranspose3d,
+    )
+    return not any(isinstance(m, convolutions) for m in model.modules())
+
+
 class CpuShare:
     """Keeps training on the CPUs other processes leave idle. ``tick`` (after every step) looks,
     every ``SHARE_SECONDS``, at how much of this process's CPUs the others kept busy, and trains on
     the rest: at least one thread, at most the count it started with. Brief spinning makes small
     steps on several threads fast alone, and makes two processes whose threads spin on the same
     cores wait on each other many times over; on one thread each, they take about their time
-    alone on one. On one thread, or not ``on`` (training on a GPU), there is nothing to give up
-    and ``tick`` returns at once. ``close`` gives the thread count back."""
+    alone on one. On one thread, or not ``on`` (training on a GPU, or a model whose results
+    depend on the count: ``same_at_any_count``), there is nothing to give up and ``tick`` returns
+    at once. ``close`` gives the thread count back."""
 
     def __init__(self, on: bool = True):
         self.wanted = self.free = torch.get_num_threads() if on else 1
         self.cpus = available_cpus()
-        self.since = time.perf_counter()
+        self.since = _clock()
         self.busy, self.own = _busy_seconds(), _own_seconds()
 
     def tick(self) -> None:
-        if self.wanted == 1 or time.perf_counter() - self.since < SHARE_SECONDS:
+        if self.wanted == 1 or _clock() - self.since < SHARE_SECONDS:
             return
-        now, busy, own = time.perf_counter(), _busy_seconds(), _own_seconds()
+        now, busy, own = _clock(), _busy_seconds(), _own_seconds()
         if busy is not None and self.busy is not None:
             others = (busy[0] - self.busy[0] - (own - self.own)) / (now - self.since)
             spare = busy[1] - self.cpus  # CPUs beyond this process's quota: others' to use
@@ -170,6 +187,9 @@ class CpuShare:
     def close(self) -> None:
         if self.free != self.wanted:
             torch.set_num_threads(self.wanted)
+
+
+_clock = time.perf_counter  # the share's, apart from the process's
 
 
 def _own_seconds() -> float:
@@ -187,9 +207,9 @@ def say_if_threads_spin(n: int, model: nn.Module) -> None:
 @functools.cache  # once: the process's OpenMP runtime keeps the policy it started with
 def _say_threads_spin() -> None:
     warnings.warn(
-        "torch was imported before autoencoders, so idle OpenMP threads spin instead of sleeping, and "
-        "runs sharing these CPUs can take several times as long as alone; import autoencoders before "
-        "torch, or set OMP_WAIT_POLICY=PASSIVE before Python starts",
+        "torch was imported before autoencoders, so idle OpenMP threads spin for milliseconds before "
+        "they sleep, and runs sharing these CPUs can take several times as long as alone; import "
+        "autoencoders before torch, or set GOMP_SPINCOUNT=10000 before Python starts",
         SettingWarning,
         stacklevel=user_stacklevel(),
     )
