@@ -202,15 +202,6 @@ def test_every_training_step_on_the_cpu_lets_the_share_look(tmp_path, monkeypatc
     assert seen == ["tick"] * 2 * math.ceil(run.metrics["n_train"] / 256) + ["close"]
 
 
-def test_only_models_that_train_alike_on_any_thread_count_share_the_cpus():
-    """A convolution's backward pass sums in an order that depends on the thread count: such a model
-    keeps its count, so the same command trains the same weights on a busy machine."""
-    from autoencoders.runtime.threads import same_at_any_count
-
-    assert same_at_any_count(DenseAutoencoder([64, 16, 8]))
-    assert not same_at_any_count(autoencoders.ConvAutoencoder((1, 8, 8), channels=[4], layers=[64, 3]))
-
-
 @pytest.mark.slow
 def test_a_measurement_beside_a_busy_process_is_not_alone():
     from autoencoders.runtime.threads import measured_alone

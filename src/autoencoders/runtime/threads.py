@@ -139,31 +139,17 @@ def choose_threads(setting: str, model: nn.Module, batch_size: int, speedup: flo
     return available_cpus()
 
 
-def same_at_any_count(model: nn.Module) -> bool:
-    """Whether ``model`` trains to the same weights on any number of threads: dense layers' do
-    (784-256-64-30 in fp32 and the fast Fashion-MNIST recipe in bf16 trained to bit-identical
-    weights on one thread and on two); a convolution's backward pass sums in an order that
-    depends on the count (its weight gradients differed in the seventh digit)."""
-    convolutions = (
-        nn.Conv1d,
-        nn.Conv2d,
-        nn.Conv3d,
-        nn.ConvTranspose1d,
-        nn.ConvTranspose2d,
-        nn.ConvTranspose3d,
-    )
-    return not any(isinstance(m, convolutions) for m in model.modules())
-
-
 class CpuShare:
     """Keeps training on the CPUs other processes leave idle. ``tick`` (after every step) looks,
     every ``SHARE_SECONDS``, at how much of this process's CPUs the others kept busy, and trains on
     the rest: at least one thread, at most the count it started with. Brief spinning makes small
     steps on several threads fast alone, and makes two processes whose threads spin on the same
     cores wait on each other many times over; on one thread each, they take about their time
-    alone on one. On one thread, or not ``on`` (training on a GPU, or a model whose results
-    depend on the count: ``same_at_any_count``), there is nothing to give up and ``tick`` returns
-    at once. ``close`` gives the thread count back."""
+    alone on one. Dense layers train to the same weights on any count; a convolution's backward
+    pass sums in an order that depends on it (weight gradients differed in the seventh digit), so
+    a convolutional run on a busy machine can end a little apart from one on a quiet machine. On
+    one thread, or not ``on`` (training on a GPU), there is nothing to give up and ``tick``
+    returns at once. ``close`` gives the thread count back."""
 
     def __init__(self, on: bool = True):
         self.wanted = self.free = torch.get_num_threads() if on else 1

@@ -17,7 +17,7 @@ from ..models.layers import eval_mode
 from ..options import TrainConfig
 from ..runtime.device import gpu_math
 from ..runtime.distributed import all_sum, rank_and_size
-from ..runtime.threads import CpuShare, same_at_any_count
+from ..runtime.threads import CpuShare
 from .capture import batch_runner
 from .precision import autocast, copies_of, flush_denormals, resolve_precision
 from .steps import Step
@@ -112,8 +112,7 @@ def fit(
         leave=False,
     )
     module.train()
-    # a GPU's step is not computed by the host's threads; a convolution's sums depend on their count
-    share = CpuShare(device.type == "cpu" and same_at_any_count(module))
+    share = CpuShare(device.type == "cpu")  # a GPU's step is not computed by the host's threads
     # subnormal numbers slow a CPU's arithmetic many times; TF32 applies to backward passes too
     with flush_denormals(), gpu_math(precision, device), contextlib.closing(share):
         while state.epoch < epochs and not state.stopped:
