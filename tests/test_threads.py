@@ -40,6 +40,36 @@ def test_cgroup_quota(tmp_path, files, expected):
     assert _cgroup_quota(tmp_path) == expected
 
 
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"cpu.stat": "usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\n"}, 2.5),
+        ({"cpuacct/cpuacct.usage": "3000000000\n"}, 3.0),
+        ({}, None),
+    ],
+)
+def test_cgroup_usage(tmp_path, files, expected):
+    from autoencoders.runtime.threads import _cgroup_usage
+
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert _cgroup_usage(tmp_path) == expected
+
+
+def test_under_a_cpu_quota_what_competes_is_the_cgroup(monkeypatch):
+    """Under a quota of 2 of the host's CPUs, other runs in the same container take from those 2:
+    their cgroup's usage counts, not the whole host's."""
+    from autoencoders.runtime import threads
+
+    monkeypatch.setattr(threads, "_cgroup_usage", lambda: 12.5)
+    monkeypatch.setattr(threads, "_cgroup_quota", lambda: 2)
+    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    assert threads._busy_seconds() == (12.5, 2)
+    monkeypatch.setattr(threads, "_cgroup_quota", lambda: None)  # no quota: every CPU it may run on
+    assert threads._busy_seconds() != (12.5, 2)
+
+
 def test_auto_takes_one_thread_for_small_products_and_every_cpu_for_large_ones():
     tiny, small = DenseAutoencoder([64, 256, 64, 16]), DenseAutoencoder([784, 256, 64, 30])
     assert choose_threads("auto", tiny, 64) == 1  # 1M multiply-adds: two threads gained nothing

@@ -72,11 +72,34 @@ def _cgroup_quota(root: Path = Path("/sys/fs/cgroup")) -> int | None:
     return None
 
 
+def _cgroup_usage(root: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """CPU seconds every process of this process's cgroup has used (v2 ``cpu.stat``, v1
+    ``cpuacct.usage``); None where neither can be read."""
+    try:
+        v2 = root / "cpu.stat"
+        if v2.is_file():
+            fields = dict(line.split()[:2] for line in v2.read_text().splitlines() if line.strip())
+            return int(fields["usage_usec"]) / 1e6
+        v1 = root / "cpuacct" / "cpuacct.usage"
+        if v1.is_file():
+            return int(v1.read_text()) / 1e9
+    except (OSError, ValueError, KeyError):
+        return None
+    return None
+
+
 def _busy_seconds() -> tuple[float, int] | None:
-    """Seconds the CPUs this process may run on have been busy since boot, every process's work
-    together (Linux's ``/proc/stat``: all but idle and I/O wait, steal included), and how many CPUs
-    those are; None where it cannot be read."""
+    """Seconds of CPU time what competes with this process for its CPUs has used, and how many
+    CPUs that is: under a cgroup CPU quota smaller than the CPUs it may run on, its cgroup's
+    processes, which share the quota (other runs in the same container); else every process's
+    work on those CPUs since boot (Linux's ``/proc/stat``: all but idle and I/O wait, steal
+    included). None where it cannot be read."""
     mine = {f"cpu{i}" for i in os.sched_getaffinity(0)} if hasattr(os, "sched_getaffinity") else None
+    quota = _cgroup_quota()
+    if quota is not None and quota < (os.cpu_count() or 1 if mine is None else len(mine)):
+        usage = _cgroup_usage()
+        if usage is not None:
+            return usage, quota
     ticks = cpus = 0
     try:
         for name, *fields in (line.split() for line in Path("/proc/stat").read_text().splitlines()):
