@@ -95,8 +95,8 @@ def _busy_seconds() -> tuple[float, int] | None:
     work on those CPUs since boot (Linux's ``/proc/stat``: all but idle and I/O wait, steal
     included). None where it cannot be read."""
     mine = {f"cpu{i}" for i in os.sched_getaffinity(0)} if hasattr(os, "sched_getaffinity") else None
-    quota = _cgroup_quota()
-    if quota is not None and quota < (os.cpu_count() or 1 if mine is None else len(mine)):
+    quota, allowed = _cgroup_quota(), len(mine) if mine is not None else os.cpu_count() or 1
+    if quota is not None and quota < allowed:
         usage = _cgroup_usage()
         if usage is not None:
             return usage, quota
@@ -162,6 +162,9 @@ def choose_threads(setting: str, model: nn.Module, batch_size: int, speedup: flo
     return available_cpus()
 
 
+_clock = time.perf_counter  # the share's clock, apart from the process's
+
+
 class CpuShare:
     """Keeps training on the CPUs other processes leave idle. ``tick`` (after every step) looks,
     every ``SHARE_SECONDS``, at how much of this process's CPUs the others kept busy, and trains on
@@ -196,9 +199,6 @@ class CpuShare:
     def close(self) -> None:
         if self.free != self.wanted:
             torch.set_num_threads(self.wanted)
-
-
-_clock = time.perf_counter  # the share's, apart from the process's
 
 
 def _own_seconds() -> float:
