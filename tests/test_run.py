@@ -255,17 +255,24 @@ def _spy_on_report_figures(monkeypatch, fail: bool = False) -> list[str]:
     return seen
 
 
-def test_the_report_figures_are_drawn_beside_the_metrics(tmp_path, monkeypatch):
+@pytest.mark.parametrize(("work", "drawn_in"), [(0, "report figures"), (None, "MainThread")])
+def test_the_report_figures_are_drawn_beside_large_metrics(tmp_path, monkeypatch, work, drawn_in):
+    """Beside the metrics where their products outweigh a thread's cost; after them on digits."""
+    if work is not None:
+        monkeypatch.setattr(run_module, "BESIDE_WORK", work)
     seen = _spy_on_report_figures(monkeypatch)
     r = _train_digits(tmp_path)
-    assert seen == ["report figures"]
+    assert seen == [drawn_in]
     page = (r.dir / "report.html").read_text()
     assert page.count("<img ") == len(report_module.DRAWN) + 2  # and the run's loss and reconstructions
     assert not [t for t in threading.enumerate() if t.name == "report figures"]
     assert sys.getswitchinterval() == pytest.approx(0.005)
 
 
-def test_a_report_figure_that_fails_leaves_the_run_complete(tmp_path, monkeypatch):
+@pytest.mark.parametrize("work", [0, None])
+def test_a_report_figure_that_fails_leaves_the_run_complete(tmp_path, monkeypatch, work):
+    if work is not None:
+        monkeypatch.setattr(run_module, "BESIDE_WORK", work)
     _spy_on_report_figures(monkeypatch, fail=True)
     with pytest.raises(RuntimeError, match="a figure failed"):
         _train_digits(tmp_path)
@@ -296,6 +303,7 @@ def test_metrics_that_fail_stop_the_report_figures_and_wait_for_them(tmp_path, m
         closing.set()
         close(alongside)
 
+    monkeypatch.setattr(run_module, "BESIDE_WORK", 0)  # digits' metrics are small: drawn after them
     monkeypatch.setattr(report_module, "draw", slow_draw)
     monkeypatch.setattr(run_module, "evaluate", fail)
     monkeypatch.setattr(run_module._Alongside, "close", close_then_release)
