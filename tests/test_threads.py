@@ -34,10 +34,15 @@ def test_available_cpus_respects_affinity():
     ],
 )
 def test_cgroup_quota(tmp_path, files, expected):
-    for name, text in files.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text)
+    _write_files(tmp_path, files)
     assert _cgroup_quota(tmp_path) == expected
+
+
+def _write_files(root, files: dict[str, str]) -> None:
+    """``files`` (path under ``root``: text) written, as a cgroup file system holds them."""
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
 
 
 @pytest.mark.parametrize(
@@ -51,9 +56,7 @@ def test_cgroup_quota(tmp_path, files, expected):
 def test_cgroup_usage(tmp_path, files, expected):
     from autoencoders.runtime.threads import _cgroup_usage
 
-    for name, text in files.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text)
+    _write_files(tmp_path, files)
     assert _cgroup_usage(tmp_path) == expected
 
 
