@@ -8,7 +8,9 @@ import torch
 from helpers import FAST
 
 import autoencoders
+from autoencoders import DataConfig, load_dataset
 from autoencoders.eval.metrics import (
+    baselines,
     best_matching,
     cached,
     clustering_accuracy,
@@ -97,6 +99,37 @@ def test_each_kind_of_device_keeps_its_own_cached_baselines(tmp_path, monkeypatc
     assert cached(rows, lambda: {"on": "cpu"}, "cpu") == {"on": "cpu"}
     assert cached(rows, lambda: {"on": "gpu"}, torch.device("cuda", 1)) == {"on": "gpu"}  # not computed there
     assert cached(rows, dict, "cuda:0") == {"on": "gpu"} and cached(rows, dict, "cpu") == {"on": "cpu"}
+
+
+def test_a_datasets_baselines_are_cached_by_its_digest_without_hashing_the_rows_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTOENCODERS_CACHE", str(tmp_path))
+    ds = load_dataset(DataConfig(data="digits"))
+    first = baselines(ds, 4)
+    hashed = []
+    monkeypatch.setattr("autoencoders.eval.metrics.arrays_sha256", lambda *a, **k: hashed.append(1) or "rows")
+    assert baselines(ds, 4) == first and not hashed  # read back by the dataset's digest alone
+    assert len(list((tmp_path / "baselines").iterdir())) == 2  # PCA's and the pixels'
+    other = load_dataset(DataConfig(data="digits", val_fraction=0.2))  # other training rows
+    assert other.digest() != ds.digest()
+    assert baselines(other, 4)["pca_sse_per_image"] != first["pca_sse_per_image"]
+
+
+def test_a_datasets_digest_is_taken_again_once_a_split_changed_in_place():
+    ds = load_dataset(DataConfig(data="digits"))
+    before = ds.digest()
+    assert ds.digest() == before
+    ds.x_test[0, 0] += 0.5
+    assert ds.digest() != before
+
+
+def test_reconstruction_errors_sum_each_rows_squares_close_to_float64():
+    gen = torch.Generator().manual_seed(0)
+    x, recon = torch.rand(300, 784, generator=gen), torch.rand(300, 784, generator=gen)
+    exact = float((recon.double() - x.double()).pow(2).sum())
+    for chunk in (300, 7):
+        errors = reconstruction_errors(x, recon, chunk=chunk)
+        assert errors["sse_per_image"] == pytest.approx(exact / 300, rel=1e-8)
+        assert errors["mse"] == pytest.approx(exact / x.numel(), rel=1e-8)
 
 
 def test_pca_scores_are_measured_per_code_size_and_cached(tmp_path, monkeypatch):

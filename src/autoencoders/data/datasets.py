@@ -55,6 +55,10 @@ class Dataset:
     span: torch.Tensor
     classes: list[str] | None = None  # the name of each class number, where the labels have names
     stream_digest: str | None = None  # a stream's training rows' SHA-256, taken as they were scanned
+    # ``digest`` with the splits' versions it was taken at: hashing 60,000 images takes 0.15 s
+    _digest: tuple[tuple[int, ...], str] | None = dataclasses.field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def n_features(self) -> int:
@@ -93,7 +97,17 @@ class Dataset:
             self.offset,
             self.span,
         )
-        return arrays_sha256(None if t is None else t.cpu().numpy() for t in splits)
+        versions = tuple(-1 if t is None else t._version for t in splits)  # a split changed in place
+        if self._digest is None or self._digest[0] != versions:
+            self._digest = versions, arrays_sha256(None if t is None else t.cpu().numpy() for t in splits)
+        return self._digest[1]
+
+    def rows_digest(self) -> str | None:
+        """``digest`` where it names the rows themselves: none for a stream read without scanning
+        it (rows read for a trained run), which only its length would name."""
+        if isinstance(self.x_train, RowStream) and self.stream_digest is None:
+            return None
+        return self.digest()
 
 
 # ---------------------------------------------------------------- scaling and splits
