@@ -60,6 +60,17 @@ def test_iw_nll_equals_the_exact_ppca_likelihood_with_the_exact_posterior():
     assert abs(float(diff.mean())) < 3 * float(diff.std()) / math.sqrt(len(diff))
 
 
+@pytest.mark.parametrize("loss", ["bce", "mse"])
+def test_one_target_row_stands_for_each_importance_sample_of_it(loss):
+    """The NLL of every sample's decoding against its row, without a copy of the rows per sample:
+    the same numbers as the loss on the rows repeated."""
+    model = VAE([12, 3], loss=loss)
+    g = torch.Generator().manual_seed(0)
+    logits, rows = 4 * torch.randn(5, 7, 12, generator=g), torch.rand(7, 12, generator=g)
+    repeated = model.nll(logits.reshape(35, 12), rows.repeat(5, 1)).view(5, 7)
+    torch.testing.assert_close(model.nll(logits, rows), repeated, rtol=1e-6, atol=1e-5)
+
+
 def test_iw_nll_with_a_worse_encoder_is_a_bound_that_tightens_with_k():
     # an off-centre, too narrow posterior: the bound stays loose long enough to watch it tighten
     torch.manual_seed(0)

@@ -48,7 +48,7 @@ def importance_sampled_nll(
                 eps = torch.randn(s, *mean.shape, generator=generator, device=mean.device).to(mean)
                 z = mean + (0.5 * logvar).exp() * eps
                 logits = model.decode_logits(z.reshape(-1, mean.shape[1]))
-                log_px_z = -model.nll(logits, rows.repeat(s, 1)).view(s, -1)
+                log_px_z = -model.nll(logits.view(s, len(rows), -1), rows)
                 log_pz = -0.5 * (LOG_2PI + z.pow(2)).sum(-1)
                 log_w.append(log_px_z + log_pz - _log_normal(z, mean, logvar))
             out.append(-(torch.logsumexp(torch.cat(log_w).double(), 0) - math.log(samples)))

@@ -152,7 +152,8 @@ class VAE(Stack):
         return mean, s
 
     def nll(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """−log p(x|z) per example, in nats (Gaussian: with its normalising constant)."""
+        """−log p(x|z) per example, in nats (Gaussian: with its normalising constant); ``target`` as
+        ``reconstruction_loss`` takes it."""
         if self.loss_kind == "bce":
             return reconstruction_loss(logits, target, "bce", self.output_act)
         # at least fp32 (bf16 autocast outputs), fp64 stays fp64
@@ -160,7 +161,7 @@ class VAE(Stack):
         sq = (self.output_act(logits).to(dtype) - target.to(dtype)).pow(2)
         log_std = self.log_std.to(dtype)
         per_dim = 0.5 * sq * torch.exp(-2 * log_std) + log_std + 0.5 * math.log(2 * math.pi)
-        return per_dim.sum(1)
+        return per_dim.sum(-1)
 
     @property
     def loss_label(self) -> str:
