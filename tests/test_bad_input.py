@@ -102,6 +102,8 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "autoencoders: error: imgs/notes.txt is not an image Pillow can read (.txt is not an image type); remove it, or train with --skip-bad-images (a run trained so leaves such files out of every folder it reads)"),
     ("images of two sizes", _images({"imgs/a.png": (8, 8), "imgs/b.png": (9, 8)}), "train --data images:imgs",
      "autoencoders: error: imgs/b.png is 9×8 but imgs/a.png is 8×8; give --image-size H,W to resize them all"),
+    ("images too large for the disk at --image-size", _images({"imgs/a.png": (8, 8), "imgs/b.png": (8, 8)}), "train --data images:imgs --image-size 1000000,1000000",
+     "autoencoders: error: the 2 images decoded at 1000000×1000000 take 1862.6 GiB, and the disk of … has … GiB free; give a smaller --image-size, or set $AUTOENCODERS_CACHE to a folder on a disk with room"),
     ("a class folder without images", _images({"imgs/cat/a.png": (8, 8), "imgs/dog/.keep": ""}), "train --data images:imgs",
      "autoencoders: error: class folder imgs/dog holds no images; add some or remove the folder"),
     ("class folders beside loose images", _images({"imgs/cat/a.png": (8, 8), "imgs/b.png": (8, 8)}), "train --data images:imgs",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
 import re
 import subprocess
@@ -9,11 +10,13 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from helpers import FAST, idx_bytes, write_idx
 
 import autoencoders
 from autoencoders import DataConfig, UserError, load_dataset
 from autoencoders.cli import main
+from autoencoders.errors import out_of_resources
 
 
 def test_missing_idx_directory(tmp_path):
@@ -214,6 +217,61 @@ def test_cli_main_exits_2_with_one_line_in_process(capsys, tmp_path):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("autoencoders: error: unknown data spec 'bogus'")
+
+
+@pytest.mark.parametrize(
+    "error, said",
+    [
+        (
+            RuntimeError(
+                "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+                "you tried to allocate 27648000000 bytes. Error code 12 (Cannot allocate memory)"
+            ),
+            "out of memory (one allocation of 25.7 GiB); make the job smaller: a lower --batch-size, "
+            "a smaller --image-size, a narrower first layer in --layers",
+        ),
+        (
+            torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB. GPU 0 has a total ..."),
+            "out of GPU memory (20.00 GiB); make the job smaller: a lower --batch-size, a smaller "
+            "--image-size, a narrower first layer in --layers, or --device cpu",
+        ),
+        (OSError(errno.ENOMEM, "Cannot allocate memory"), "out of memory; make the job smaller: …"),
+        (
+            OSError(errno.ENOSPC, "No space left on device", "run/model.safetensors.tmp"),
+            "the disk is full writing run/model.safetensors.tmp; free space there, or point --out "
+            "(runs) or $AUTOENCODERS_CACHE (decoded images, baselines) at a disk with room",
+        ),
+    ],
+)
+def test_running_out_of_memory_or_disk_is_one_line_without_traceback(
+    error, said, monkeypatch, capsys, tmp_path
+):
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr("autoencoders.commands.train", fail)
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--quiet", "--out", str(tmp_path / "run")])
+    assert exc.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    head, _, tail = said.partition("…")
+    assert err.startswith(f"autoencoders: error: {head}") and err.rstrip().endswith(tail.rstrip())
+
+
+def test_numpys_failed_allocation_is_named_and_other_runtime_errors_keep_their_traceback(
+    monkeypatch, tmp_path
+):
+    with pytest.raises(MemoryError) as caught:
+        np.empty(2**62, np.uint8)
+    assert out_of_resources(caught.value).startswith("out of memory (4.00 EiB);")
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    monkeypatch.setattr("autoencoders.commands.train", fail)
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):  # a defect: shown in full
+        main(["train", "--quiet", "--out", str(tmp_path / "run")])
 
 
 def test_rows_of_another_width_are_refused_before_scaling(tmp_path):

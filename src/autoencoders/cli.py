@@ -23,7 +23,7 @@ from . import __version__, kinds
 from .commands import handle
 from .config import all_sections
 from .deploy import FORMATS, PARTS
-from .errors import ToolkitWarning, UserError
+from .errors import ToolkitWarning, UserError, out_of_resources
 from .figures.run_figures import KINDS
 from .options import (
     AT_LEAST_0,
@@ -574,7 +574,8 @@ def _one_line(show: Callable[..., None]) -> Callable[..., None]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: user errors become one line on stderr and exit status 2."""
+    """Console entry point: user errors become one line on stderr and exit status 2; memory or disk
+    space running out, one line and status 1."""
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     status = 1  # an unexpected error, whose traceback follows
     with _sigterm_as_interrupt() as terminated:
@@ -594,6 +595,13 @@ def main(argv: list[str] | None = None) -> None:
             status = 143 if terminated else 130
         except BrokenPipeError:  # what reads the output stopped early (``| head``): end as Unix tools do
             status = 141
+        except (MemoryError, RuntimeError, OSError) as e:  # after BrokenPipeError, an OSError
+            if (message := out_of_resources(e)) is None:
+                raise
+            if debug:
+                traceback.print_exc()
+            print(f"autoencoders: error: {message}", file=sys.stderr)
+            status = 1
         finally:
             teardown(finished=status == 0)
     sys.exit(status)

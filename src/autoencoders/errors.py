@@ -1,7 +1,9 @@
 """What the user is told beside results: errors they can fix (one line, without a traceback),
 warnings, and notes on stderr."""
 
+import errno
 import functools
+import re
 import sys
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -65,3 +67,42 @@ def says_once(fn: Callable[P, R]) -> Callable[P, R]:
                 _said.reset(token)
 
     return once
+
+
+# how each library words an allocation that failed, and the size it asked for (torch's CPU
+# allocator in bytes; torch's CUDA allocator and numpy with their unit)
+_ASKED = (
+    re.compile(r"tried to allocate (\d+) bytes", re.IGNORECASE),
+    re.compile(r"(?:tried|unable) to allocate ([\d.]+ [KMGTPE]?i?B)", re.IGNORECASE),
+)
+_OUT_OF_MEMORY = ("out of memory", "can't allocate memory", "not enough memory")
+
+
+def out_of_resources(e: BaseException) -> str | None:
+    """One line for an error that ran out of memory (host or GPU) or disk space, naming what asked
+    for it and what to make smaller; None for any other error."""
+    text = str(e)
+    if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+        where = f" writing {e.filename}" if e.filename else ""
+        return (
+            f"the disk is full{where}; free space there, or point --out (runs) or "
+            "$AUTOENCODERS_CACHE (decoded images, baselines) at a disk with room"
+        )
+    gpu = type(e).__name__ == "OutOfMemoryError" or "CUDA out of memory" in text or "MPS backend" in text
+    memory = (
+        isinstance(e, MemoryError)
+        or (isinstance(e, OSError) and e.errno == errno.ENOMEM)
+        or (isinstance(e, RuntimeError) and any(words in text for words in _OUT_OF_MEMORY))
+    )
+    if not (gpu or memory):
+        return None
+    asked = ""
+    for pattern in _ASKED:
+        if found := pattern.search(text):
+            size = found.group(1)
+            asked = f" (one allocation of {int(size) / 2**30:.1f} GiB)" if size.isdigit() else f" ({size})"
+            break
+    return (
+        f"out of {'GPU ' if gpu else ''}memory{asked}; make the job smaller: a lower --batch-size, a "
+        "smaller --image-size, a narrower first layer in --layers" + (", or --device cpu" if gpu else "")
+    )

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import shutil
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -185,8 +187,18 @@ def _decode(
         height, width = size
     colour = rgb or not grayscale and any(mode not in GRAY for _, _, mode in opened)
     channels = 3 if colour else 1
-    out.parent.mkdir(parents=True, exist_ok=True)  # only now: every file has been checked
     shape = (len(opened), channels, height, width)
+    room = out.parent
+    while not room.exists():  # the cache's first use
+        room = room.parent
+    size_bytes, free = math.prod(shape), shutil.disk_usage(room).free
+    if size_bytes > free:  # before writing any of them: a full disk fails everything else too
+        raise UserError(
+            f"the {len(opened)} images decoded at {height}×{width} take {size_bytes / 2**30:.1f} GiB, and "
+            f"the disk of {out.parent.parent} has {free / 2**30:.1f} GiB free; give a smaller --image-size, "
+            "or set $AUTOENCODERS_CACHE to a folder on a disk with room"
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)  # only now: every file has been checked
     tmp = out.with_suffix(".tmp")
     try:
         array = np.lib.format.open_memmap(tmp, "w+", np.uint8, shape)
