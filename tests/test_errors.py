@@ -12,11 +12,13 @@ import numpy as np
 import pytest
 import torch
 from helpers import FAST, idx_bytes, write_idx
+from safetensors import SafetensorError
 
 import autoencoders
 from autoencoders import DataConfig, UserError, load_dataset
 from autoencoders.cli import main
 from autoencoders.errors import out_of_resources
+from autoencoders.io.checkpoint import atomic_write
 
 
 def test_missing_idx_directory(tmp_path):
@@ -227,19 +229,19 @@ def test_cli_main_exits_2_with_one_line_in_process(capsys, tmp_path):
                 "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
                 "you tried to allocate 27648000000 bytes. Error code 12 (Cannot allocate memory)"
             ),
-            "out of memory (one allocation of 25.7 GiB); make the job smaller: a lower --batch-size, "
-            "a smaller --image-size, a narrower first layer in --layers",
+            "out of memory (one allocation of 25.7 GiB); make the job smaller: train with a lower "
+            "--batch-size, a smaller --image-size or a narrower first layer in --layers",
         ),
         (
             torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB. GPU 0 has a total ..."),
-            "out of GPU memory (20.00 GiB); make the job smaller: a lower --batch-size, a smaller "
-            "--image-size, a narrower first layer in --layers, or --device cpu",
+            "out of GPU memory (20.00 GiB); make the job smaller: train with a lower --batch-size, a "
+            "smaller --image-size or a narrower first layer in --layers; or compute on the CPU: --device cpu",
         ),
         (OSError(errno.ENOMEM, "Cannot allocate memory"), "out of memory; make the job smaller: …"),
         (
-            OSError(errno.ENOSPC, "No space left on device", "run/model.safetensors.tmp"),
-            "the disk is full writing run/model.safetensors.tmp; free space there, or point --out "
-            "(runs) or $AUTOENCODERS_CACHE (decoded images, baselines) at a disk with room",
+            OSError(errno.ENOSPC, "No space left on device", "/tmp/rows.f32"),  # a stream's temporary file
+            "the disk is full writing /tmp/rows.f32; free space there (runs go to --out, decoded images "
+            "and baselines to $AUTOENCODERS_CACHE, streamed rows' temporary files to $TMPDIR)",
         ),
     ],
 )
@@ -265,6 +267,7 @@ def test_numpys_failed_allocation_is_named_and_other_runtime_errors_keep_their_t
     with pytest.raises(MemoryError) as caught:
         np.empty(2**62, np.uint8)
     assert out_of_resources(caught.value).startswith("out of memory (4.00 EiB);")
+    assert out_of_resources(RuntimeError("MPS backend was selected without support")) is None
 
     def fail(*args, **kwargs):
         raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
@@ -272,6 +275,18 @@ def test_numpys_failed_allocation_is_named_and_other_runtime_errors_keep_their_t
     monkeypatch.setattr("autoencoders.commands.train", fail)
     with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):  # a defect: shown in full
         main(["train", "--quiet", "--out", str(tmp_path / "run")])
+
+
+def test_a_full_disk_under_safetensors_names_the_file_and_leaves_the_old_one(tmp_path):
+    (tmp_path / "model.safetensors").write_bytes(b"before")
+
+    def write(tmp):
+        raise SafetensorError("I/O error: No space left on device (os error 28)")
+
+    with pytest.raises(UserError, match=r"cannot write .*model.safetensors \(I/O error: No space left"):
+        atomic_write(tmp_path / "model.safetensors", write)
+    assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
+    assert (tmp_path / "model.safetensors").read_bytes() == b"before"
 
 
 def test_rows_of_another_width_are_refused_before_scaling(tmp_path):

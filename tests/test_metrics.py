@@ -114,12 +114,24 @@ def test_a_datasets_baselines_are_cached_by_its_digest_without_hashing_the_rows_
     assert baselines(other, 4)["pca_sse_per_image"] != first["pca_sse_per_image"]
 
 
-def test_a_datasets_digest_is_taken_again_once_a_split_changed_in_place():
+def test_a_datasets_digest_is_taken_again_once_a_split_changed():
     ds = load_dataset(DataConfig(data="digits"))
     before = ds.digest()
     assert ds.digest() == before
-    ds.x_test[0, 0] += 0.5
+    full = ds.x_test
+    ds.x_test = full[:10].clone()  # replaced by a tensor as unchanged as the one before
     assert ds.digest() != before
+    ds.x_test = full
+    assert ds.digest() == before
+    ds.x_test[0, 0] += 0.5  # changed in place
+    changed = ds.digest()
+    assert changed != before
+    with torch.inference_mode():  # tensors whose changes torch does not count: hashed every time
+        same = load_dataset(DataConfig(data="digits"))
+    assert same.digest() == before
+    with torch.inference_mode():
+        same.x_test[0, 0] += 0.5
+    assert same.digest() == changed
 
 
 def test_reconstruction_errors_sum_each_rows_squares_close_to_float64():

@@ -66,9 +66,15 @@ def test_one_target_row_stands_for_each_importance_sample_of_it(loss):
     the same numbers as the loss on the rows repeated."""
     model = VAE([12, 3], loss=loss)
     g = torch.Generator().manual_seed(0)
-    logits, rows = 4 * torch.randn(5, 7, 12, generator=g), torch.rand(7, 12, generator=g)
+    logits = (4 * torch.randn(5, 7, 12, generator=g)).requires_grad_(True)
+    rows = torch.rand(7, 12, generator=g)
     repeated = model.nll(logits.reshape(35, 12), rows.repeat(5, 1)).view(5, 7)
-    torch.testing.assert_close(model.nll(logits, rows), repeated, rtol=1e-6, atol=1e-5)
+    broadcast = model.nll(logits, rows)
+    torch.testing.assert_close(broadcast, repeated, rtol=1e-6, atol=1e-5)
+    weights = torch.rand(5, 7, generator=g)  # and the gradient, should it be trained through
+    torch.testing.assert_close(
+        *(torch.autograd.grad((v * weights).sum(), logits)[0] for v in (broadcast, repeated))
+    )
 
 
 def test_iw_nll_with_a_worse_encoder_is_a_bound_that_tightens_with_k():

@@ -80,15 +80,19 @@ _OUT_OF_MEMORY = ("out of memory", "can't allocate memory", "not enough memory")
 
 def out_of_resources(e: BaseException) -> str | None:
     """One line for an error that ran out of memory (host or GPU) or disk space, naming what asked
-    for it and what to make smaller; None for any other error."""
+    for it and what to make smaller; None for any other error. (Files this toolkit writes whole say
+    a full disk as a ``UserError`` naming the file; this names the writes that stream.)"""
     text = str(e)
     if isinstance(e, OSError) and e.errno == errno.ENOSPC:
         where = f" writing {e.filename}" if e.filename else ""
         return (
-            f"the disk is full{where}; free space there, or point --out (runs) or "
-            "$AUTOENCODERS_CACHE (decoded images, baselines) at a disk with room"
+            f"the disk is full{where}; free space there (runs go to --out, decoded images and "
+            "baselines to $AUTOENCODERS_CACHE, streamed rows' temporary files to $TMPDIR)"
         )
-    gpu = type(e).__name__ == "OutOfMemoryError" or "CUDA out of memory" in text or "MPS backend" in text
+    gpu = type(e).__name__ == "OutOfMemoryError" or any(
+        words in text
+        for words in ("CUDA out of memory", "CUDA error: out of memory", "MPS backend out of memory")
+    )
     memory = (
         isinstance(e, MemoryError)
         or (isinstance(e, OSError) and e.errno == errno.ENOMEM)
@@ -103,6 +107,7 @@ def out_of_resources(e: BaseException) -> str | None:
             asked = f" (one allocation of {int(size) / 2**30:.1f} GiB)" if size.isdigit() else f" ({size})"
             break
     return (
-        f"out of {'GPU ' if gpu else ''}memory{asked}; make the job smaller: a lower --batch-size, a "
-        "smaller --image-size, a narrower first layer in --layers" + (", or --device cpu" if gpu else "")
+        f"out of {'GPU ' if gpu else ''}memory{asked}; make the job smaller: train with a lower "
+        "--batch-size, a smaller --image-size or a narrower first layer in --layers"
+        + ("; or compute on the CPU: --device cpu" if gpu else "")
     )

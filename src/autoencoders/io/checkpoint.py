@@ -33,8 +33,10 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
         os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes 0600; a file written in place follows the umask
         write(tmp)
         os.replace(tmp, path)
-    except OSError as e:  # a full disk, a read-only or vanished directory: the old file stays as it was
-        raise UserError(f"cannot write {path} ({e.strerror or e}); {path.name} was left as it was") from None
+    except (OSError, SafetensorError) as e:  # a full disk, a read-only or vanished directory (safetensors
+        # says so in its own error): the old file stays as it was
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else e
+        raise UserError(f"cannot write {path} ({reason}); {path.name} was left as it was") from None
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)

@@ -31,10 +31,10 @@ def reconstruction_loss(
     a posterior's importance samples), without a copy per sample.
     """
     if kind == "bce":
-        if target.dim() < logits.dim():  # softplus(l) − x·l: half the time of the fused loss on a copy
-            logits = logits.float()
-            return F.softplus(logits).sum(-1) - torch.einsum("srp,rp->sr", logits, target.float())
-        loss = F.binary_cross_entropy_with_logits(logits.float(), target.float(), reduction="none")
+        logits = logits.float()
+        if target.dim() < logits.dim():  # softplus(l) − x·l, each term as the fused loss: 2x faster
+            return F.softplus(logits).addcmul_(logits, target.float(), value=-1).sum(-1)
+        loss = F.binary_cross_entropy_with_logits(logits, target.float(), reduction="none")
     else:
         loss = (act(logits).float() - target.float()).pow(2)
     return loss.sum(-1)
