@@ -23,7 +23,7 @@ from autoencoders.eval.metrics import (
     probe_sample,
     reconstruction_errors,
 )
-from autoencoders.eval.probes import PCA, _cluster_sums, knn_accuracy
+from autoencoders.eval.probes import PCA, _cluster_sums, _kmeans_plus_plus, kmeans, knn_accuracy
 
 
 def test_clustering_accuracy_is_one_for_permuted_labels():
@@ -52,15 +52,53 @@ def test_best_matching_agrees_with_scipy_on_random_and_tied_weights():
         assert w[rows, cols].sum() == pytest.approx(w[expected_rows, expected_cols].sum(), abs=1e-9)
 
 
-def test_cluster_sums_are_the_rows_summed_by_label_in_blocks(monkeypatch):
+def test_cluster_sums_are_each_runs_rows_summed_by_label_in_blocks(monkeypatch):
     """k-means' centres come from one-hot products (fixed order on a GPU, unlike index_add_'s
-    atomics), taken block by block: the same sums and counts, an empty cluster's being 0."""
+    atomics), every run's at once, taken block by block: the same sums and counts, an empty
+    cluster's being 0."""
     z = torch.randn(1000, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    labels = torch.randint(0, 6, (1000,), generator=torch.Generator().manual_seed(1))  # 7: none
-    monkeypatch.setattr("autoencoders.eval.probes.DISTANCE_BLOCK", 7 * 100)  # blocks of 100 rows
+    labels = torch.randint(0, 6, (1000, 3), generator=torch.Generator().manual_seed(1))  # 7: none
+    monkeypatch.setattr("autoencoders.eval.probes.DISTANCE_BLOCK", 3 * 7 * 100)  # blocks of 100 rows
     sums, counts = _cluster_sums(z, labels, 7)
-    torch.testing.assert_close(sums, torch.zeros(7, 5, dtype=z.dtype).index_add_(0, labels, z))
-    assert torch.equal(counts[:, 0], torch.bincount(labels, minlength=7).to(z.dtype))
+    assert sums.shape == (3, 7, 5) and counts.shape == (3, 7, 1)
+    for run in range(3):
+        expected = torch.zeros(7, 5, dtype=z.dtype).index_add_(0, labels[:, run], z)
+        torch.testing.assert_close(sums[run], expected)
+        assert torch.equal(counts[run, :, 0], torch.bincount(labels[:, run], minlength=7).to(z.dtype))
+
+
+def _lloyd(
+    z: torch.Tensor, centres: torch.Tensor, threshold: float
+) -> tuple[torch.Tensor, float, torch.Tensor]:
+    """Lloyd's algorithm from ``centres``, one run, as plainly as it is written."""
+    for _ in range(300):
+        labels = torch.cdist(z, centres).argmin(1)
+        moved = torch.stack(
+            [z[labels == j].mean(0) if (labels == j).any() else centres[j] for j in range(len(centres))]
+        )
+        shift, centres = float((moved - centres).pow(2).sum()), moved
+        if shift <= threshold:
+            break
+    labels = torch.cdist(z, centres).argmin(1)
+    return labels, float((z - centres[labels]).double().pow(2).sum()), centres
+
+
+def test_kmeans_runs_together_as_they_would_one_after_another():
+    """The runs take their steps together; each ends where it would alone, and the best is kept."""
+    z = (
+        torch.randn(600, 4, generator=torch.Generator().manual_seed(2))
+        + torch.arange(3).repeat(200)[:, None] * 2
+    )
+    labels, inertia, centres = kmeans(z, 5, n_init=3, seed=7)
+    generator = torch.Generator().manual_seed(7)
+    threshold = 1e-4 * float(z.var(0, correction=0).mean())
+    alone = []
+    for _ in range(3):  # one run at a time from the same generator: the seeds each run drew together
+        alone.append(_lloyd(z, _kmeans_plus_plus(z, 5, generator, (z * z).sum(1)), threshold))
+    assert len({round(r[1], 3) for r in alone}) > 1  # the runs end apart: which is best matters
+    best = min(alone, key=lambda r: r[1])
+    assert torch.equal(labels, best[0]) and inertia == pytest.approx(best[1], rel=1e-6)
+    torch.testing.assert_close(centres, best[2])
 
 
 def test_kmeans_finds_separated_clusters():
