@@ -65,6 +65,19 @@ def test_test_rows_never_reach_training(digits_run, ds, method):
     assert result.metrics["labelled_examples"] == 30 and result.metrics["validation_labels"] == 30
 
 
+def test_the_labelled_pixels_probe_is_computed_once_for_the_same_labelled_rows(digits_run, ds, monkeypatch):
+    calls = []
+    probe = few_labels.linear_probe_accuracy
+    monkeypatch.setattr(few_labels, "linear_probe_accuracy", lambda *a: calls.append(len(a[0])) or probe(*a))
+    first = _train(digits_run, ds, method="finetune", n_labels=40, epochs=1).metrics
+    again = _train(digits_run, ds, method="frozen", n_labels=40, epochs=1).metrics
+    assert calls == [40]  # the same 40 labelled rows: read back
+    assert again["pixels_linear_probe_accuracy"] == first["pixels_linear_probe_accuracy"]
+    cfg = dataclasses.replace(digits_run.config.train, quiet=True, precision="fp32", seed=4)
+    train_classifier(digits_run.model, ds, cfg, FewLabels(method="finetune", n_labels=40, epochs=1))
+    assert calls == [40, 40]  # other labelled rows: another probe
+
+
 def test_validation_labels_come_from_the_validation_split_and_stop_training(digits_run, ds):
     result = _train(digits_run, ds, n_labels=20, epochs=300, patience=3)
     assert result.metrics["validation_labels"] == 20
