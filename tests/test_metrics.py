@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -180,6 +182,17 @@ def test_reconstruction_errors_sum_each_rows_squares_close_to_float64():
         errors = reconstruction_errors(x, recon, chunk=chunk)
         assert errors["sse_per_image"] == pytest.approx(exact / 300, rel=1e-8)
         assert errors["mse"] == pytest.approx(exact / x.numel(), rel=1e-8)
+
+
+def test_a_cached_file_that_is_not_a_dict_of_scores_is_computed_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTOENCODERS_CACHE", str(tmp_path))
+    rows = (torch.arange(6.0),)
+    assert cached(rows, lambda: {"score": 1}, "cpu") == {"score": 1}
+    (file,) = (tmp_path / "baselines").iterdir()
+    for damaged in ("null", "[1]", "NaN", "{"):
+        file.write_text(damaged)
+        assert cached(rows, lambda: {"score": 2}, "cpu") == {"score": 2}  # and written again
+        assert json.loads(file.read_text()) == {"score": 2}
 
 
 def test_pca_scores_are_measured_per_code_size_and_cached(tmp_path, monkeypatch):

@@ -189,7 +189,7 @@ def code_scores(
 
 
 # part of every cache key: bump it when what a baseline computes changes
-BASELINE_VERSION = b"baselines-8"
+BASELINE_VERSION = b"baselines-9"
 
 
 def cached(
@@ -214,7 +214,8 @@ def cached(
     kind = torch.device(device).type
     path = cache_dir() / "baselines" / f"{'' if kind == 'cpu' else kind + '-'}{prefix}{digest}.json"
     try:
-        return json.loads(path.read_text())
+        if isinstance(out := json.loads(path.read_text()), dict):  # else not what compute returns
+            return out
     except (OSError, ValueError):
         pass
     out = compute()
