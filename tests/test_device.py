@@ -384,6 +384,38 @@ def test_a_choice_is_measured_once_per_machine_and_what_it_depends_on(tmp_path, 
     assert remembered({"layers": [64, 8]}, cpu, measure) == ("bf16", 2) and len(measured) == 4
 
 
+def test_a_choice_made_by_other_rules_is_made_again(tmp_path, monkeypatch):
+    """The candidates timed and the gains they must show are part of what a choice is kept for:
+    one that another version made (another thread rule, say) is not read back."""
+    from autoencoders import run
+    from autoencoders.runtime import threads
+    from autoencoders.training import precision
+
+    monkeypatch.setenv("AUTOENCODERS_CACHE", str(tmp_path))
+    timed = []
+
+    def step_timer(step, batch, p, device, graphs):
+        return lambda n: timed.append((p, torch.get_num_threads())) or 1.0
+
+    monkeypatch.setattr(precision, "step_timer", step_timer)
+    monkeypatch.setattr(precision, "measured_alone", lambda measure: (measure(), True))
+    for module in (precision, run):
+        monkeypatch.setattr(module, "bf16_speedup", lambda device_type: 3.0)
+    monkeypatch.setattr(threads, "available_cpus", lambda: 4)
+    monkeypatch.setattr(threads, "SMALL_PRODUCT", 0)  # every precision on 4 threads, and on 2
+    cfg = run.as_config(layers=[16, 8, 3], batch_size=4, precision="auto")
+    model, cpu = DenseAutoencoder([16, 8, 3]), torch.device("cpu")
+    first = run.measure_setting(cfg, torch.rand(32, 16), model, cpu)
+    assert len(timed) == 12 and run.measure_setting(cfg, torch.rand(32, 16), model, cpu) == first
+    assert len(timed) == 12  # read back
+    monkeypatch.setattr(run, "MORE_THREADS_GAIN", 1.5)
+    run.measure_setting(cfg, torch.rand(32, 16), model, cpu)
+    assert len(timed) == 24  # other gains: timed again
+    monkeypatch.setattr(threads, "SMALL_PRODUCT", 10**12)  # another thread rule: one thread for this model
+    run.measure_setting(cfg, torch.rand(32, 16), model, cpu)
+    assert timed[24:] == [("fp32", 1), ("bf16", 1)] * 3
+
+
 def test_a_choice_timed_on_a_busy_machine_is_timed_again_until_a_quiet_one(tmp_path, monkeypatch):
     """Two runs at once each time one thread as faster; alone, two may win. Busy runs keep using the
     first choice, so the same command trains the same model while the machine stays busy."""

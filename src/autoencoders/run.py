@@ -62,6 +62,8 @@ from .trained import TrainedRun, check_own_data
 from .training.layerwise import greedy_pretrain, pretrainable_pairs
 from .training.loop import Diverged
 from .training.precision import (
+    GAIN,
+    MORE_THREADS_GAIN,
     available,
     bf16_speedup,
     fastest,
@@ -410,7 +412,8 @@ def measure_setting(cfg: Config, rows: Rows, model: Autoencoder, device: torch.d
     they take the cores the data's baselines would run on beside training (at bf16 on a 2-core
     EPYC, one thread trained the fast Fashion-MNIST recipe as fast as two). Half, not one: on many cores
     a one-thread step of a large network would be slow to time and leave more idle than needed.
-    The choice is kept per machine (``remembered``): the same command trains the same model."""
+    The choice is kept per machine (``remembered``), with the candidates and gains it was made by:
+    the same command trains the same model, until the rules change."""
 
     if distributed.rank_and_size()[1] > 1:  # every rank the same rule: nothing timed, nothing kept
         precision = resolve_precision(cfg.train.precision, device)  # auto: fp32
@@ -423,12 +426,15 @@ def measure_setting(cfg: Config, rows: Rows, model: Autoencoder, device: torch.d
     def make_step() -> Step:  # the stage's own step (corruption, every term) on a copy
         return _stage_step(copy.deepcopy(model), cfg, len(rows))
 
-    def measure() -> tuple[str, int]:
-        if cfg.train.precision != "auto" or not worth_timing(device):
-            precision = resolve_precision(cfg.train.precision, device)  # auto: fp32
-            return precision, _threads(cfg, model, precision, device)
-        # fewer threads first, then fp32 before bf16: each later one must be faster than all before
+    if cfg.train.precision != "auto" or not worth_timing(device):
+        precision = resolve_precision(cfg.train.precision, device)  # auto: fp32
+        candidates = [(precision, _threads(cfg, model, precision, device))]
+    else:  # fewer threads first, then fp32 before bf16: each later one must be faster than all before
         candidates = sorted(((p, n) for p in available(device) for n in counts(p)), key=lambda c: c[1])
+
+    def measure() -> tuple[str, int]:
+        if len(candidates) == 1:
+            return candidates[0]
         batch = tuple(t.to(device) for t in first_batch((rows,), cfg.train.batch_size))
         return fastest(candidates, make_step, batch, device, cfg.train.cuda_graph)
 
@@ -436,6 +442,9 @@ def measure_setting(cfg: Config, rows: Rows, model: Autoencoder, device: torch.d
     timed = {k: v for k, v in cfg.to_dict().items() if k not in ("data", "pretrain", "train", "out")}
     timed |= {"model": repr(model), "options": timed.pop("model"), "batch_size": t.batch_size}
     timed |= {k: getattr(t, k) for k in ("precision", "threads", "optimizer", "cuda_graph")}
+    # and the rules it was made by: the choices timed and what each must gain, so that a choice made
+    # by other rules (another version's thread rule, say) is made again, not read back
+    timed |= {"candidates": candidates, "gains": [GAIN, MORE_THREADS_GAIN]}
     return remembered(timed, device, measure)
 
 
