@@ -20,7 +20,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import torch
 from torch import nn
@@ -111,19 +111,44 @@ def _busy_seconds() -> tuple[float, int] | None:
     return ticks / os.sysconf("SC_CLK_TCK"), cpus
 
 
+def _own_seconds() -> float:
+    """CPU seconds this process has used, every thread of it."""
+    return sum(os.times()[:2])
+
+
+_clock = time.perf_counter  # the readings' clock, apart from the process's
+
+
+class _Reading(NamedTuple):
+    """What tells, between two moments, how much of this process's CPUs other processes used."""
+
+    at: float
+    busy: tuple[float, int] | None  # ``_busy_seconds``
+    own: float
+
+    @classmethod
+    def now(cls) -> _Reading:
+        return cls(_clock(), _busy_seconds(), _own_seconds())
+
+    def others_since(self, start: _Reading, cpus: int) -> float | None:
+        """How many CPUs' work, on average since ``start``, other processes did on the CPUs this
+        process may run on, beyond those a quota of ``cpus`` leaves to them; None where the kernel
+        does not say."""
+        if start.busy is None or self.busy is None or self.at <= start.at:
+            return None
+        others = self.busy[0] - start.busy[0] - (self.own - start.own)
+        return others / (self.at - start.at) - (self.busy[1] - cpus)
+
+
 def measured_alone(measure: Callable[[], T]) -> tuple[T, bool]:
     """``measure()``, and whether it ran with the CPUs this process may use to itself: other
     processes used no more of the CPUs it may run on than a cgroup quota leaves beyond
     ``available_cpus``, give or take ``OTHERS_BUSY`` of one, on average (True where the kernel
     does not say)."""
-    before, own, t0 = _busy_seconds(), _own_seconds(), time.perf_counter()
+    start = _Reading.now()
     result = measure()
-    after = _busy_seconds()
-    if before is None or after is None:
-        return result, True
-    others = (after[0] - before[0]) - (_own_seconds() - own)
-    spare = after[1] - available_cpus()  # CPUs beyond this process's quota: others' to use
-    return result, others < (spare + OTHERS_BUSY) * (time.perf_counter() - t0)
+    beyond = _Reading.now().others_since(start, available_cpus())
+    return result, beyond is None or beyond < OTHERS_BUSY
 
 
 def largest_layer(model: nn.Module) -> int:
@@ -162,9 +187,6 @@ def choose_threads(setting: str, model: nn.Module, batch_size: int, speedup: flo
     return available_cpus()
 
 
-_clock = time.perf_counter  # the share's clock, apart from the process's
-
-
 class CpuShare:
     """Keeps training on the CPUs other processes leave idle. ``tick`` (after every step) looks,
     every ``SHARE_SECONDS``, at how much of this process's CPUs the others kept busy, and trains on
@@ -180,30 +202,23 @@ class CpuShare:
     def __init__(self, on: bool = True):
         self.wanted = self.free = torch.get_num_threads() if on else 1
         self.cpus = available_cpus()
-        self.since = _clock()
-        self.busy, self.own = _busy_seconds(), _own_seconds()
+        self.last = _Reading.now()
 
     def tick(self) -> None:
-        if self.wanted == 1 or _clock() - self.since < SHARE_SECONDS:
+        if self.wanted == 1 or _clock() - self.last.at < SHARE_SECONDS:
             return
-        now, busy, own = _clock(), _busy_seconds(), _own_seconds()
-        if busy is not None and self.busy is not None:
-            others = (busy[0] - self.busy[0] - (own - self.own)) / (now - self.since)
-            spare = busy[1] - self.cpus  # CPUs beyond this process's quota: others' to use
-            taken = max(0, math.ceil(others - spare - OTHERS_BUSY))
+        now = _Reading.now()
+        beyond = now.others_since(self.last, self.cpus)
+        if beyond is not None:
+            taken = max(0, math.ceil(beyond - OTHERS_BUSY))
             self.free = max(1, min(self.wanted, self.cpus - taken))
             if torch.get_num_threads() != self.free:
                 torch.set_num_threads(self.free)
-        self.since, self.busy, self.own = now, busy, own
+        self.last = now
 
     def close(self) -> None:
         if self.free != self.wanted:
             torch.set_num_threads(self.wanted)
-
-
-def _own_seconds() -> float:
-    """CPU seconds this process has used, every thread of it."""
-    return sum(os.times()[:2])
 
 
 def say_if_threads_spin(n: int, model: nn.Module) -> None:
