@@ -25,7 +25,15 @@ from autoencoders.eval.metrics import (
     probe_sample,
     reconstruction_errors,
 )
-from autoencoders.eval.probes import PCA, _cluster_sums, _kmeans_plus_plus, kmeans, knn_accuracy
+from autoencoders.eval.probes import (
+    GROUP,
+    PCA,
+    _cluster_sums,
+    _kmeans_plus_plus,
+    kmeans,
+    knn_accuracy,
+    smallest,
+)
 
 
 def test_clustering_accuracy_is_one_for_permuted_labels():
@@ -109,6 +117,22 @@ def test_kmeans_finds_separated_clusters():
     z = rng.normal(size=(150, 2)) * 0.1 + np.array([[0, 0], [5, 0], [0, 5]])[y]
     accuracy, nmi = kmeans_scores(torch.from_numpy(z), torch.from_numpy(y))
     assert accuracy == 1.0 and nmi == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("columns", [7, 4 * 5 * GROUP, 4 * 5 * GROUP + 13, 3000])
+@pytest.mark.parametrize("ties", [False, True])
+def test_smallest_finds_what_topk_finds(columns, ties):
+    values = torch.randn(50, columns, generator=torch.Generator().manual_seed(columns))
+    if ties:  # few distinct values: of equal ones any may be taken, but the values agree
+        values = values.mul(2).round()
+    for k in (1, 5):
+        k = min(k, columns)
+        near = smallest(values, k)
+        assert near.shape == (50, k) and all(len(set(row)) == k for row in near.tolist())
+        expected = values.topk(k, dim=1, largest=False)
+        assert torch.equal(values.gather(1, near).sort(1).values, expected.values.sort(1).values)
+        if not ties:
+            assert torch.equal(near.sort(1).values, expected.indices.sort(1).values)
 
 
 def test_knn_and_pixel_scores_are_measured_and_cached(tmp_path, monkeypatch):

@@ -24,6 +24,10 @@ HISTORY, HISTORY_BYTES = 200, 1 << 28
 # cache: ranking 10,000 codes against 20,000 took 0.46 s in blocks of 256 MiB, 0.25 s in these),
 # and of one block of wide rows (256 MiB; ``_blocks``)
 DISTANCE_BLOCK, DISTANCE_BLOCK_MOST = 1 << 20, 1 << 26
+# columns per group when a row's few smallest of many distances are sought (``smallest``): one
+# pass for each group's least and a short ``topk`` over the groups replace a ``topk`` over the
+# whole row (10,000 codes against 20,000: 0.18 s against 0.29-0.43 s, the products included)
+GROUP = 32
 
 
 def feature_scale(train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -123,6 +127,26 @@ def _blocks(n_query: int, n_reference: int, features: int = 1) -> range:
     return range(0, n_query, max(1, rows))
 
 
+def smallest(values: torch.Tensor, k: int) -> torch.Tensor:
+    """The column indices of each row's ``k`` smallest values (of equal values, any), as
+    ``topk(k, largest=False)``. Where rows are long, from the ``k`` groups of ``GROUP`` columns
+    whose least values are smallest, and the columns after the last whole group: a row's ``k``
+    smallest lie in groups whose least is at most the k-th smallest, and at most ``k`` groups hold
+    them."""
+    rows, n = values.shape
+    whole = n - n % GROUP
+    if whole < 4 * k * GROUP:  # too few groups to pass over: one pass is as cheap
+        return values.topk(k, dim=1, largest=False).indices
+    groups = values[:, :whole].view(rows, -1, GROUP)
+    best = groups.amin(2).topk(k, dim=1, largest=False).indices  # rows × k groups
+    candidates = groups.gather(1, best[:, :, None].expand(-1, -1, GROUP)).flatten(1)
+    columns = (best[:, :, None] * GROUP + torch.arange(GROUP, device=values.device)).flatten(1)
+    if whole < n:
+        candidates = torch.cat([candidates, values[:, whole:]], 1)
+        columns = torch.cat([columns, torch.arange(whole, n, device=values.device).expand(rows, -1)], 1)
+    return columns.gather(1, candidates.topk(k, dim=1, largest=False).indices)
+
+
 def knn_predict(
     z_train: torch.Tensor, y_train: torch.Tensor, z_query: torch.Tensor, k: int = 5
 ) -> torch.Tensor:
@@ -137,7 +161,7 @@ def knn_predict(
     for i in range(0, len(z_query), step):
         # a query row's own norm shifts all its distances alike: the ranking needs only the rest
         ranking = torch.addmm(train_norms, z_query[i : i + step], z_train.T, alpha=-2)
-        near = ranking.topk(k, dim=1, largest=False).indices
+        near = smallest(ranking, k)
         votes = F.one_hot(idx[near], len(classes)).sum(1)
         out.append(classes[votes.argmax(1)])  # argmax takes the first of equal counts
     return torch.cat(out) if out else y_train[:0]
