@@ -26,7 +26,7 @@ HISTORY, HISTORY_BYTES = 200, 1 << 28
 DISTANCE_BLOCK, DISTANCE_BLOCK_MOST = 1 << 20, 1 << 26
 # columns per group when a row's few smallest of many distances are sought (``smallest``): one
 # pass for each group's least and a short ``topk`` over the groups replace a ``topk`` over the
-# whole row (10,000 codes against 20,000: 0.18 s against 0.29-0.43 s, the products included)
+# whole row (the kNN of 10,000 Fashion-MNIST codes among 20,000: 0.20 s against 0.29 s)
 GROUP = 32
 
 
