@@ -41,11 +41,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+# isort: off
+import autoencoders  # before torch: the package's thread policy
 import torch
+
+# isort: on
 import torch.nn.functional as F
 from torch import nn
 
-import autoencoders
 from autoencoders.config import DataConfig
 from autoencoders.data.datasets import load_dataset
 from autoencoders.eval.likelihood import importance_sampled_nll
