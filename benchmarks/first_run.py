@@ -73,13 +73,38 @@ def evaluation_share(run: dict[str, Any]) -> float:
     return run["evaluation_seconds"] / run["train_seconds"]
 
 
+def show(label: str, run: dict[str, Any], tutorial_seconds: float) -> None:
+    """One line of a timed command: its parts, against the tutorial loop's training time."""
+    print(
+        f"autoencoders train, {label}: {run['wall_seconds']:.1f} s wall "
+        f"({run['wall_seconds'] / tutorial_seconds:.2f}x the tutorial), "
+        f"{run['setup_seconds']:.1f} s setup + {run['train_seconds']:.1f} s training + "
+        f"{run['evaluation_seconds']:.1f} s evaluation ({evaluation_share(run):.1%} of training) + "
+        f"{run['start_seconds']:.1f} s start-up and exit, test SSE/image {run['test_sse_per_image']:.3f}",
+        flush=True,
+    )
+
+
+def positive(text: str) -> int:
+    """A whole number of at least 1, for argparse."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out-dir", type=Path, default=RESULTS, help="where first_run.json goes")
     p.add_argument(
         "--skip-tutorial", action="store_true", help="time the command alone (e.g. another version)"
     )
-    p.add_argument("--warm-runs", type=int, default=3, help="runs with the cache warm (their median is kept)")
+    p.add_argument(
+        "--warm-runs",
+        type=positive,
+        default=3,
+        help="runs with the cache warm; the one of median evaluation share is kept "
+        "(of an even count, the lower)",
+    )
     args = p.parse_args()
     report: dict[str, Any] = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}"
@@ -103,29 +128,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ae-first-run-") as tmp:
         work, cache = Path(tmp), Path(tmp) / "cache"
         report["empty cache"] = first_train(work, cache, "empty")
-        warm = sorted(
-            (first_train(work, cache, f"warm{i}") for i in range(max(1, args.warm_runs))),
-            key=evaluation_share,
-        )
-        shares = [evaluation_share(warm[0]), evaluation_share(warm[-1])]
-        report["warm cache"] = warm[(len(warm) - 1) // 2] | {
-            "evaluation_share_range": shares,
-            "runs": len(warm),
-        }
-        for label in ("empty cache", "warm cache"):
-            r = report[label]
-            print(
-                f"autoencoders train, {label}{' (median)' if label == 'warm cache' else ''}: "
-                f"{r['wall_seconds']:.1f} s wall "
-                f"({r['wall_seconds'] / ref['total_seconds']:.2f}x the tutorial), "
-                f"{r['setup_seconds']:.1f} s setup + "
-                f"{r['train_seconds']:.1f} s training + {r['evaluation_seconds']:.1f} s evaluation "
-                f"({r['evaluation_seconds'] / r['train_seconds']:.0%} of training) + "
-                f"{r['start_seconds']:.1f} s start-up and exit, "
-                f"test SSE/image {r['test_sse_per_image']:.3f}",
-                flush=True,
-            )
-        print(f"evaluation in the {len(warm)} warm runs: {shares[0]:.1%}-{shares[1]:.1%} of training")
+        show("empty cache", report["empty cache"], ref["total_seconds"])
+        warm = []
+        for i in range(args.warm_runs):
+            warm.append(first_train(work, cache, f"warm{i}"))
+            show(f"warm cache, run {i + 1}", warm[-1], ref["total_seconds"])
+    ordered = sorted(warm, key=evaluation_share)
+    report["warm cache"] = ordered[(len(warm) - 1) // 2] | {"runs": warm}
+    low, high = evaluation_share(ordered[0]), evaluation_share(ordered[-1])
+    print(f"evaluation in the {len(warm)} warm runs: {low:.1%}-{high:.1%} of training; the median run:")
+    show("warm cache", report["warm cache"], ref["total_seconds"])
     args.out_dir.mkdir(parents=True, exist_ok=True)
     path = args.out_dir / "first_run.json"
     path.write_text(json.dumps(report, indent=2) + "\n")

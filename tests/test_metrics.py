@@ -32,6 +32,7 @@ from autoencoders.eval.probes import (
     _kmeans_plus_plus,
     kmeans,
     knn_accuracy,
+    knn_predict,
     smallest,
 )
 
@@ -125,14 +126,26 @@ def test_smallest_finds_what_topk_finds(columns, ties):
     values = torch.randn(50, columns, generator=torch.Generator().manual_seed(columns))
     if ties:  # few distinct values: of equal ones any may be taken, but the values agree
         values = values.mul(2).round()
-    for k in (1, 5):
-        k = min(k, columns)
+    for k in (min(1, columns), min(5, columns)):
         near = smallest(values, k)
         assert near.shape == (50, k) and all(len(set(row)) == k for row in near.tolist())
         expected = values.topk(k, dim=1, largest=False)
         assert torch.equal(values.gather(1, near).sort(1).values, expected.values.sort(1).values)
         if not ties:
             assert torch.equal(near.sort(1).values, expected.indices.sort(1).values)
+    assert smallest(values[:0], 1).shape == (0, 1)
+
+
+def test_knn_passes_over_a_reference_whose_code_is_not_finite():
+    """Nearest neighbours are taken from groups of references (``smallest``): a NaN code must not
+    hide the references grouped with it."""
+    g = torch.Generator().manual_seed(0)
+    z_train, z_query = torch.randn(2000, 3, generator=g), torch.randn(300, 3, generator=g)
+    y_train = torch.randint(10, (2000,), generator=g)  # one neighbour's label: which one it is
+    bad, broken, kept = [7, 40, 1999], z_train.clone(), torch.ones(2000, dtype=torch.bool)
+    broken[bad, 1], kept[bad] = torch.tensor([float("nan"), float("inf"), -float("inf")]), False
+    expected = knn_predict(z_train[kept], y_train[kept], z_query, k=1)
+    assert torch.equal(knn_predict(broken, y_train, z_query, k=1), expected)
 
 
 def test_knn_and_pixel_scores_are_measured_and_cached(tmp_path, monkeypatch):

@@ -66,6 +66,26 @@ def test_maximize_finds_inputs_in_range_that_excite_their_unit_more_than_test_im
         assert (model.encode(z).diagonal()[:3] > model.encode(inside)[:, :3].quantile(0.99, dim=0)).all()
 
 
+def test_maximize_takes_the_steps_torchs_adam_takes():
+    """The ascent writes Adam out (building a torch optimizer loads torch's compiler stack): the
+    same steps as ``torch.optim.Adam(lr=0.05)``, to the bit."""
+    torch.manual_seed(0)
+    model = autoencoders.DenseAutoencoder([16, 12, 3])
+    x = torch.rand(40, 16)
+    ours = maximize_units(model, x, 3, steps=25)
+    assert all(p.grad is None and p.requires_grad for p in model.parameters())  # the model untouched
+    radius = x.norm(dim=1).mean()
+    z = x.mean(0, keepdim=True).repeat(3, 1).clamp(0, 1).requires_grad_(True)
+    optimizer = torch.optim.Adam([z], lr=0.05)
+    for _ in range(25):
+        optimizer.zero_grad()
+        (-model.encode(z).diagonal().sum()).backward()
+        optimizer.step()
+        with torch.no_grad():
+            z.clamp_(0, 1).mul_((radius / z.norm(dim=1, keepdim=True).clamp_min(1e-12)).clamp(max=1))
+    assert torch.equal(ours, z.detach())
+
+
 def test_latent_is_the_code_itself_when_two_dimensional(tmp_path, monkeypatch):
     run = autoencoders.train(data="digits", layers=[64, 16, 2], epochs=2, out=tmp_path / "r", **FAST)
     drawn = {}

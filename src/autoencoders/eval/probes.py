@@ -129,15 +129,15 @@ def _blocks(n_query: int, n_reference: int, features: int = 1) -> range:
 
 def smallest(values: torch.Tensor, k: int) -> torch.Tensor:
     """The column indices of each row's ``k`` smallest values (of equal values, any), as
-    ``topk(k, largest=False)``. Where rows are long, from the ``k`` groups of ``GROUP`` columns
-    whose least values are smallest, and the columns after the last whole group: a row's ``k``
-    smallest lie in groups whose least is at most the k-th smallest, and at most ``k`` groups hold
-    them."""
+    ``topk(k, largest=False)`` for values that are not NaN (a NaN makes its group's least NaN,
+    which hides the group). Where rows are long, from the ``k`` groups of ``GROUP`` columns whose
+    least values are smallest, and the columns after the last whole group: a row's ``k`` smallest
+    lie in groups whose least is at most the k-th smallest, and at most ``k`` groups hold them."""
     rows, n = values.shape
     whole = n - n % GROUP
     if whole < 4 * k * GROUP:  # too few groups to pass over: one pass is as cheap
         return values.topk(k, dim=1, largest=False).indices
-    groups = values[:, :whole].view(rows, -1, GROUP)
+    groups = values[:, :whole].view(rows, whole // GROUP, GROUP)
     best = groups.amin(2).topk(k, dim=1, largest=False).indices  # rows × k groups
     candidates = groups.gather(1, best[:, :, None].expand(-1, -1, GROUP)).flatten(1)
     columns = (best[:, :, None] * GROUP + torch.arange(GROUP, device=values.device)).flatten(1)
@@ -156,7 +156,11 @@ def knn_predict(
     k = min(k, len(z_train))
     step = _blocks(len(z_query), len(z_train), z_train.shape[1]).step
     z_query, z_train = z_query.float(), z_train.float()
-    train_norms = (z_train * z_train).sum(1)
+    # a reference whose code is not finite is farther than every other: its distances would be NaN,
+    # and a NaN would hide the references grouped with it from ``smallest``
+    finite = z_train.isfinite().all(1)
+    train_norms = torch.where(finite, (z_train * z_train).sum(1), math.inf)
+    z_train = torch.where(finite[:, None], z_train, 0.0)
     out = []
     for i in range(0, len(z_query), step):
         # a query row's own norm shifts all its distances alike: the ranking needs only the rest

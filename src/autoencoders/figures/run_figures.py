@@ -247,7 +247,8 @@ def maximize_units(model: nn.Module, x: torch.Tensor, units: int, steps: int = 3
     radius = x.norm(dim=1).mean()
     z = x.mean(0, keepdim=True).repeat(units, 1).clamp(0, 1).requires_grad_(True)  # norm <= radius
     # Adam (lr 0.05, torch's defaults otherwise) written out, as torch.optim.Adam computes it: a
-    # torch optimizer imports torch's compiler stack when first built, 1 s of a `report`'s 6 s
+    # torch optimizer imports torch's compiler stack when first built (about 1 s), which a report
+    # or a figure needs for nothing else
     lr, beta1, beta2, eps = 0.05, 0.9, 0.999, 1e-8
     mean, square = torch.zeros_like(z), torch.zeros_like(z)
     trainable = [p for p in model.parameters() if p.requires_grad]
