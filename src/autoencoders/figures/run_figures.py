@@ -256,7 +256,8 @@ def maximize_units(model: nn.Module, x: torch.Tensor, units: int, steps: int = 3
         p.requires_grad_(False)
     try:
         for step in range(1, steps + 1):
-            (gradient,) = torch.autograd.grad(-model.encode(z).diagonal()[:units].sum(), z)  # j drives unit j
+            # input j drives unit j
+            (gradient,) = torch.autograd.grad(-model.encode(z).diagonal()[:units].sum(), z)
             with torch.no_grad():
                 mean.lerp_(gradient, 1 - beta1)
                 square.mul_(beta2).addcmul_(gradient, gradient, value=1 - beta2)
