@@ -70,6 +70,24 @@ def test_idx_dotted_file_names_are_found(tmp_path):
     assert len(ds.x_test) == 10 and len(ds.x_train) + len(ds.x_val) == 40
 
 
+def test_a_trained_runs_idx_test_rows_are_read_without_the_training_files(idx_dir, monkeypatch):
+    """Figures, reports and codes of the test split read its own files alone, to the same rows and
+    labels the whole dataset's test split holds."""
+    from autoencoders.data import sources
+    from autoencoders.trained import scaled_data
+
+    directory, _ = idx_dir(gz=True)
+    cfg = DataConfig(data=f"idx:{directory}")
+    scaler = (np.full(16, 0.02, np.float32), np.full(16, 0.96, np.float32))  # the ends are clipped
+    whole = load_dataset(cfg, scaler=scaler)
+    read, real = [], sources.read_idx
+    monkeypatch.setattr(sources, "read_idx", lambda path: read.append(path) or real(path))
+    x, y, classes = scaled_data(cfg, cfg.data, "test", scaler)
+    assert sorted(p.name for p in read) == ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+    assert np.array_equal(x, whole.x_test.numpy()) and x.dtype == np.float32 and x.min() == 0 and x.max() == 1
+    assert np.array_equal(y, whole.y_test.numpy()) and y.dtype == np.int64 and classes is None
+
+
 # ---------------------------------------------------------------- npy
 
 

@@ -21,6 +21,7 @@ from typing import Any, TypeVar, cast
 from . import kinds
 from .errors import UserError
 from .options import (
+    IDX_KINDS,
     ClassifyOptions,
     ClusterOptions,
     DataConfig,
@@ -206,7 +207,7 @@ class Config:
                 f"--kl-warmup {warmup} is longer than --epochs {t.epochs}: the KL weight never reaches "
                 "--beta, and the model is trained with less of it"
             )
-        own_test = self.data.data.partition(":")[0] in ("mnist", "fashion-mnist", "idx")
+        own_test = self.data.data.partition(":")[0] in IDX_KINDS
         if own_test and moved(self.data, ["test_fraction"]):
             said.append(
                 f"--test-fraction {self.data.test_fraction:g} splits data without a test split of its own; "

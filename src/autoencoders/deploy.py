@@ -16,6 +16,7 @@ from torch import nn
 from .data.datasets import IN_MEMORY, parse_spec
 from .errors import UserError
 from .io.checkpoint import atomic_write, check_writable, write_json
+from .options import IDX_KINDS
 from .trained import TrainedRun, open_run
 
 PARTS = ("encoder", "decoder", "autoencoder")
@@ -102,7 +103,7 @@ def _units(run: TrainedRun, part: str, end: str) -> str:
     shape = run.manifest["input_shape"]
     if kind == "digits":
         read = "scikit-learn's digits: pixel values 0 to 16 divided by 16"
-    elif kind in ("mnist", "fashion-mnist", "idx"):
+    elif kind in IDX_KINDS:
         read = "uint8 pixels divided by 255"
     elif kind == "images":
         size = f"resized to {data.image_size[0]}×{data.image_size[1]} (bilinear), " if data.image_size else ""

@@ -211,6 +211,10 @@ def flag(name: str) -> str:
     return name.replace("_", "-")
 
 
+# data read from IDX files, whose test split is in files of its own
+IDX_KINDS = ("mnist", "fashion-mnist", "idx")
+
+
 @dataclass
 class DataConfig:
     data: str = option(

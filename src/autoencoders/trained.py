@@ -24,6 +24,7 @@ from .data.datasets import (
     is_table,
     label_column_name,
     load_dataset,
+    own_test_rows,
     parse_spec,
     read_data,
     to_float,
@@ -209,6 +210,12 @@ def scaled_data(
             return apply_scaler(raw.x, *scaler, clip), raw.y, raw.classes
         y = None if raw.y is None or raw.y_test is None else np.concatenate([raw.y, raw.y_test])
         return apply_scaler(np.concatenate([raw.x, raw.x_test]), *scaler, clip), y, raw.classes
+    own = own_test_rows(cfg) if split == "test" else None
+    if own is not None:  # read alone: the training files are most of the reading (Fashion-MNIST: 0.3 s)
+        x, y = own
+        check_scaler(scaler, x.shape[1], data)
+        warn_if_other_units(x, scaler, data, is_table(data_cfg))
+        return apply_scaler(x, *scaler, clip), y.astype(np.int64), None
     ds = load_dataset(cfg, scaler=scaler, clip=clip, table=is_table(data_cfg))
     rows, y = getattr(ds, f"x_{split}"), getattr(ds, f"y_{split}")
     if len(rows) == 0:  # e.g. the validation split of a run trained with --val-fraction 0

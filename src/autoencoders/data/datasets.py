@@ -20,7 +20,7 @@ import torch
 
 from ..errors import DataWarning, UserError, user_stacklevel
 from ..io.checkpoint import arrays_sha256
-from ..options import DataConfig, closest, flag, nearest
+from ..options import IDX_KINDS, DataConfig, closest, flag, nearest
 from .images import first_image_size, image_folder
 from .memory import data_name
 from .sources import (
@@ -31,6 +31,7 @@ from .sources import (
     load_csv,
     load_digits,
     load_idx_dir,
+    load_idx_pair,
     load_labels,
     load_npy,
     locate,
@@ -427,9 +428,8 @@ def read_data(cfg: DataConfig, run_width: int | None = None) -> RawData:
     if kind == "digits":
         images, y = load_digits()
         x = (images / 16.0).astype(np.float32)
-    elif kind in ("mnist", "fashion-mnist", "idx"):
-        directory = Path(path) if kind == "idx" else locate(kind)
-        x, y, x_test, y_test = load_idx_dir(directory)
+    elif kind in IDX_KINDS:
+        x, y, x_test, y_test = load_idx_dir(_idx_directory(kind, path))
     elif kind in ("npy", "images"):
         x, y, classes = load_npy(*npy_file(cfg), cfg.classes)
     else:
@@ -437,6 +437,23 @@ def read_data(cfg: DataConfig, run_width: int | None = None) -> RawData:
     flat = lambda a: None if a is None else to_float(np.asarray(a).reshape(len(a), -1))  # noqa: E731
     shape = sample_shape(x.shape, cfg.image_shape)
     return RawData(flat(x), y, flat(x_test), y_test, shape, classes)
+
+
+def _idx_directory(kind: str, path: str | None) -> Path:
+    """The directory of an IDX dataset's four files: ``idx:DIR``'s, or a built-in one's."""
+    return Path(path) if kind == "idx" else locate(kind)
+
+
+def own_test_rows(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray] | None:
+    """The test split of data that keeps it in files of its own (IDX: flat float32 rows as
+    ``read_data`` reads them, and their labels), read without the training files; None for data
+    whose test rows are split off the rest."""
+    _check_kept(cfg)
+    kind, path = parse_spec(cfg.data)
+    if kind not in IDX_KINDS:
+        return None
+    x, y = load_idx_pair(_idx_directory(kind, path), "t10k")
+    return to_float(x.reshape(len(x), -1)), y
 
 
 def sample_shape(shape: tuple[int, ...], override: list[int] | None = None) -> tuple[int, ...]:

@@ -86,25 +86,24 @@ def _find_idx(directory: Path, stem: str) -> Path:
 
 def load_idx_dir(directory: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Read train/test images and labels from a directory of the four standard IDX files."""
+    return (*load_idx_pair(directory, "train"), *load_idx_pair(directory, "t10k"))
+
+
+def load_idx_pair(directory: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images and labels of one of the standard IDX files' splits, ``train`` or ``t10k`` (test)."""
     directory = Path(directory)
     if not directory.is_dir():
         raise UserError(
             f"data directory {directory} does not exist; "
             "idx:DIR needs the directory holding the four IDX files"
         )
-    arrays = [
-        read_idx(_find_idx(directory, stem))
-        for stem in (
-            "train-images-idx3-ubyte",
-            "train-labels-idx1-ubyte",
-            "t10k-images-idx3-ubyte",
-            "t10k-labels-idx1-ubyte",
-        )
-    ]
-    xtr, ytr, xte, yte = arrays
-    if len(xtr) != len(ytr) or len(xte) != len(yte):
+    x, y = (
+        read_idx(_find_idx(directory, f"{split}-{what}"))
+        for what in ("images-idx3-ubyte", "labels-idx1-ubyte")
+    )
+    if len(x) != len(y):
         raise UserError(f"{directory}: image and label counts differ; the files do not belong together")
-    return xtr, ytr, xte, yte
+    return x, y
 
 
 def cache_dir() -> Path:
