@@ -251,23 +251,16 @@ def maximize_units(model: nn.Module, x: torch.Tensor, units: int, steps: int = 3
     # or a figure needs for nothing else
     lr, beta1, beta2, eps = 0.05, 0.9, 0.999, 1e-8
     mean, square = torch.zeros_like(z), torch.zeros_like(z)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    for p in trainable:
-        p.requires_grad_(False)
-    try:
-        for step in range(1, steps + 1):
-            # input j drives unit j
-            (gradient,) = torch.autograd.grad(-model.encode(z).diagonal()[:units].sum(), z)
-            with torch.no_grad():
-                mean.lerp_(gradient, 1 - beta1)
-                square.mul_(beta2).addcmul_(gradient, gradient, value=1 - beta2)
-                scale = (square.sqrt() / (1 - beta2**step) ** 0.5).add_(eps)
-                z.addcdiv_(mean, scale, value=-lr / (1 - beta1**step))
-                # scaling towards 0 keeps a row in the box
-                z.clamp_(0, 1).mul_((radius / z.norm(dim=1, keepdim=True).clamp_min(1e-12)).clamp(max=1))
-    finally:
-        for p in trainable:
-            p.requires_grad_(True)
+    for step in range(1, steps + 1):
+        # input j drives unit j; the gradient of the input alone: the weights get none, nor is one computed
+        (gradient,) = torch.autograd.grad(-model.encode(z).diagonal()[:units].sum(), z)
+        with torch.no_grad():
+            mean.lerp_(gradient, 1 - beta1)
+            square.mul_(beta2).addcmul_(gradient, gradient, value=1 - beta2)
+            scale = (square.sqrt() / (1 - beta2**step) ** 0.5).add_(eps)
+            z.addcdiv_(mean, scale, value=-lr / (1 - beta1**step))
+            # scaling towards 0 keeps a row in the box
+            z.clamp_(0, 1).mul_((radius / z.norm(dim=1, keepdim=True).clamp_min(1e-12)).clamp(max=1))
     return z.detach()
 
 
