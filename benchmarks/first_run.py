@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import subprocess
@@ -73,11 +72,14 @@ def evaluation_share(run: dict[str, Any]) -> float:
     return run["evaluation_seconds"] / run["train_seconds"]
 
 
-def show(label: str, run: dict[str, Any], tutorial_seconds: float) -> None:
-    """One line of a timed command: its parts, against the tutorial loop's training time."""
+def show(label: str, run: dict[str, Any], tutorial_seconds: float | None) -> None:
+    """One line of a timed command: its parts, against the tutorial loop's training time (None:
+    not timed)."""
+    against = ""
+    if tutorial_seconds is not None:
+        against = f" ({run['wall_seconds'] / tutorial_seconds:.2f}x the tutorial)"
     print(
-        f"autoencoders train, {label}: {run['wall_seconds']:.1f} s wall "
-        f"({run['wall_seconds'] / tutorial_seconds:.2f}x the tutorial), "
+        f"autoencoders train, {label}: {run['wall_seconds']:.1f} s wall{against}, "
         f"{run['setup_seconds']:.1f} s setup + {run['train_seconds']:.1f} s training + "
         f"{run['evaluation_seconds']:.1f} s evaluation ({evaluation_share(run):.1%} of training) + "
         f"{run['start_seconds']:.1f} s start-up and exit, test SSE/image {run['test_sse_per_image']:.3f}",
@@ -109,7 +111,7 @@ def main() -> None:
     report: dict[str, Any] = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}"
     }
-    ref = {"total_seconds": math.nan}
+    ref = {"total_seconds": None}
     if not args.skip_tutorial:
         from stacked_vs_tutorial import parse_args, run_reference, setup
 
