@@ -13,6 +13,7 @@ than MNIST).
 from __future__ import annotations
 
 import math
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,9 @@ def reproduce(
     if budget not in ("quick", "full"):
         raise UserError(f"--budget must be quick or full, not '{budget}'")
     exp = EXPERIMENTS[name]
+    command = f"autoencoders reproduce {name} --data {data} --budget {budget}"
+    if out:  # the write-up names the command that made it, its directory too when one was given
+        command += f" --out {shlex.quote(str(out))}"
     out = out or f"runs/reproduce-{name}-{budget}"
     settings = {**exp.settings, **exp.budgets[budget], **options}
     ds = load_dataset(
@@ -181,7 +185,7 @@ def reproduce(
             settings[key] = max(settings[key], math.ceil(STAGE_UPDATES / steps))
     try:
         run = _its_run(Path(out), data, settings, overwrite)
-        table = _reproduction(name, data, budget, run)
+        table = _reproduction(name, data, budget, run, command)
     except KeyboardInterrupt:
         raise KeyboardInterrupt(
             f"{out} is kept without its write-up; run the same reproduce command again to continue: its "
@@ -204,9 +208,9 @@ def _its_run(out: Path, data: str, settings: dict[str, Any], overwrite: bool) ->
     return train(data=data, out=str(out), overwrite=overwrite, **settings)
 
 
-def _reproduction(name: str, data: str, budget: str, run: Run) -> str:
+def _reproduction(name: str, data: str, budget: str, run: Run, command: str) -> str:
     """Experiment ``name``'s later stages on its ``run`` and the table of their numbers against the
-    published ones, written to the run's directory."""
+    published ones, under the ``command`` that made them, written to the run's directory."""
     exp = EXPERIMENTS[name]
     metrics = dict(run.metrics)
     if exp.classify_epochs is not None and "linear_probe_accuracy" in metrics:  # labels exist
@@ -235,7 +239,7 @@ def _reproduction(name: str, data: str, budget: str, run: Run) -> str:
         [
             f"# {exp.title}",
             "",
-            f"`autoencoders reproduce {name} --data {data} --budget {budget}`.{note}",
+            f"`{command}`.{note}",
             "",
             "| quantity | published (MNIST) | this run |",
             "|---|---|---|",
