@@ -343,7 +343,7 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
     ("interpolate with one row index", None, "interpolate run --data digits --pair 3 --out s.png",
      "autoencoders: error: --pair must hold two row indices, e.g. 0,1; got [3]"),
     ("predict with a run that is not a classifier", None, "predict run --data digits --out p.csv",
-     "autoencoders: error: run holds no classifier or clustering; pass an output directory of 'autoencoders classify' or 'autoencoders cluster', e.g. RUN/classifier-0.1 or RUN/cluster-kmeans-10"),
+     "autoencoders: error: run holds no classifier or clustering that can predict; make one with 'autoencoders classify RUN' or 'autoencoders cluster RUN', then pass its output directory (e.g. RUN/classifier-0.1)"),
     ("predict with a directory that does not exist", None, "predict run/classifier-9 --data digits --out p.csv",
      "autoencoders: error: run/classifier-9 does not exist; pass an output directory of 'autoencoders classify' or 'autoencoders cluster', e.g. RUN/classifier-0.1 or RUN/cluster-kmeans-10"),
     ("a labels file for data that is not npy:", None, "score run --data digits --labels y.npy --out s.csv",

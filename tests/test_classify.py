@@ -227,7 +227,25 @@ def test_a_classifier_directory_reloads_and_predicts(digits_run, tmp_path, capsy
         autoencoders.api.predictions(out, rows, labels=str(tmp_path / "y.npy"))
     with pytest.raises(UserError, match="give a file name ending in .csv"):
         cli_run(["predict", str(out), "--data", "digits", "--out", str(tmp_path / "p.txt")])
-    with pytest.raises(UserError, match="holds no classifier or clustering"):
+    with pytest.raises(UserError, match="is not a classifier or clustering itself; pass one that it holds"):
+        autoencoders.predict(tmp_path, "digits")
+
+
+def test_predict_on_a_run_names_the_classifiers_and_clusterings_it_holds(tmp_path):
+    """Given the run instead of one of its outputs, predict names those that can predict: a manifold
+    clustering keeps no clusterer to assign rows with."""
+    from autoencoders.io import rundir
+
+    for name, file in [
+        ("classifier-0.1", rundir.CLASSIFIER_CONFIG),
+        ("cluster-gmm-10", rundir.CLUSTERER_WEIGHTS),
+        ("cluster-manifold-10", rundir.CLUSTERS_JSON),
+        ("figures", "latent.png"),
+    ]:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / file).write_text("{}")
+    held = f"pass one that it holds: {tmp_path / 'classifier-0.1'}, {tmp_path / 'cluster-gmm-10'}$"
+    with pytest.raises(UserError, match=held):
         autoencoders.predict(tmp_path, "digits")
 
 

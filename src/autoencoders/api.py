@@ -108,11 +108,7 @@ def predictions(
                 f"{clf_dir} holds a saved scikit-learn {estimator}, which predicts in Python: "
                 f"autoencoders.sklearn.{estimator}.load({str(clf_dir)!r}).predict(rows)"
             )
-        found = "does not exist" if not Path(clf_dir).exists() else "holds no classifier or clustering"
-        raise UserError(
-            f"{clf_dir} {found}; pass an output directory of 'autoencoders classify' or "
-            "'autoencoders cluster', e.g. RUN/classifier-0.1 or RUN/cluster-kmeans-10"
-        )
+        raise UserError(_no_classifier(Path(clf_dir)))
     else:
         model, classes, scaler, settings = _open_classifier(clf_dir, where)
     data_cfg = Config.from_dict(settings["autoencoder"]).data
@@ -127,6 +123,26 @@ def predictions(
     logits = in_batches(model, model, torch.from_numpy(np.ascontiguousarray(x)))  # a clusterer's: log p
     proba = torch.softmax(logits.float(), 1).numpy()
     return classes[proba.argmax(1)], proba, classes, y
+
+
+def _no_classifier(path: Path) -> str:
+    """Why ``path`` cannot predict, and what can: the classifiers and clusterings a run holds."""
+    if not path.exists():
+        return (
+            f"{path} does not exist; pass an output directory of 'autoencoders classify' or "
+            "'autoencoders cluster', e.g. RUN/classifier-0.1 or RUN/cluster-kmeans-10"
+        )
+    # a clustering predicts from its saved clusterer (a manifold one keeps none)
+    held = sorted(
+        str(d) for d in path.iterdir() if rundir.is_classifier(d) or (d / rundir.CLUSTERER_WEIGHTS).is_file()
+    )
+    if held:
+        return f"{path} is not a classifier or clustering itself; pass one that it holds: {', '.join(held)}"
+    return (
+        f"{path} holds no classifier or clustering that can predict; make one with "
+        "'autoencoders classify RUN' or 'autoencoders cluster RUN', then pass its output directory "
+        "(e.g. RUN/classifier-0.1)"
+    )
 
 
 def _saved_estimator(path: Path) -> str | None:
