@@ -342,7 +342,11 @@ def test_a_command_a_python_error_suggests_keeps_its_flags():
 def test_a_python_error_suggests_pythons_own_call_where_it_has_one(tmp_path):
     autoencoders.train(data="digits", layers=[64, 8], epochs=1, out=str(tmp_path), **FAST)
     call = re.escape(f"(autoencoders.resume({str(tmp_path)!r}))")
-    with pytest.raises(UserError, match=f"continue it if it is incomplete {call}"):
+    # a flag without a value is the option set to True
+    with pytest.raises(
+        UserError,
+        match=f"add overwrite=True to replace the run in it, continue it if it is incomplete {call}",
+    ):
         autoencoders.train(data="digits", layers=[64, 8], epochs=1, out=str(tmp_path), **FAST)
 
 

@@ -639,7 +639,7 @@ def test_tensorboard_logs_every_epoch_once_across_an_interruption(tmp_path, monk
 
 def test_tensorboard_without_the_package_is_refused_before_writing(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorboard", None)  # as if it were not installed
-    with pytest.raises(UserError, match="tensorboard needs the tensorboard package: pip install"):
+    with pytest.raises(UserError, match="tensorboard=True needs the tensorboard package: pip install"):
         autoencoders.train(
             data="digits", layers=[64, 16], epochs=1, tensorboard=True, out=tmp_path / "r", **FAST
         )

@@ -315,10 +315,10 @@ def _as_call(command: str) -> str:
 
 def in_python_names(renamed: dict[str, str] | None = None) -> Callable[[Fn], Fn]:
     """A decorator: the function's UserErrors name options as Python takes them (``epochs``,
-    ``label_column``, ``n``) where they name the CLI's flags (``--epochs``, ``--label-column``,
-    ``-n``), and ``renamed`` options by their names there (``{"k": "n_clusters"}``); commands the
-    message suggests running keep their flags, or become Python's call where it has one
-    (``_CALLS``: ``autoencoders.resume('runs/x')``)."""
+    ``label_column``, ``n``, ``overwrite=True`` for a flag without a value) where they name the CLI's
+    flags (``--epochs``, ``--label-column``, ``-n``, ``--overwrite``), and ``renamed`` options by
+    their names there (``{"k": "n_clusters"}``); commands the message suggests running keep their
+    flags, or become Python's call where it has one (``_CALLS``: ``autoencoders.resume('runs/x')``)."""
     renamed = renamed or {}
 
     def decorate(fn: Fn) -> Fn:
@@ -326,10 +326,18 @@ def in_python_names(renamed: dict[str, str] | None = None) -> Callable[[Fn], Fn]
         names += [f.name for klass in (ClassifyOptions, ClusterOptions) for f in dataclasses.fields(klass)]
         alternatives = "|".join(sorted({re.escape(flag(n)) for n in names}, key=len, reverse=True))
         as_flag = re.compile(rf"(?<![\w'-])(?:--({alternatives})|-(n))(?![\w-])")  # not a quoted value
+        # a flag that takes no value is an option set to True in Python: "add overwrite=True"
+        switches = {n for n, p in inspect.signature(fn).parameters.items() if isinstance(p.default, bool)}
+        switches |= {
+            f.name
+            for klass in (*all_sections().values(), ClassifyOptions, ClusterOptions)
+            for f in dataclasses.fields(klass)
+            if f.type in ("bool", bool)
+        }
 
         def parameter(match: re.Match) -> str:
             name = (match.group(1) or match.group(2)).replace("-", "_")
-            return renamed.get(name, name)
+            return renamed.get(name, name) + ("=True" if name in switches else "")
 
         def in_python(message: str) -> str:
             parts = _COMMAND.split(message)  # text, command, text, ...: commands as they are
