@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -344,3 +347,22 @@ def test_a_k_counted_from_fewer_classes_than_the_run_names_is_said(blobs_run, tm
     assert said in capsys.readouterr().err
     autoencoders.cluster(run.dir, out=tmp_path / "all", quiet=False)  # every class among the rows
     assert "the classes among these rows' labels" not in capsys.readouterr().err
+
+
+def test_methods_that_train_nothing_never_load_torchs_optimizers(digits_run, tmp_path):
+    """k-means, a mixture and kNN classification build no optimizer: torch's, once one is built,
+    imports its compiler stack (about 1 s), which these commands would spend for nothing."""
+    run = shutil.copytree(digits_run.dir, tmp_path / "run")  # they write into the run's report
+    autoencoders.classify(run, 0.1, method="knn", out=tmp_path / "warm", quiet=True)  # its baseline cached
+    script = "\n".join(
+        [
+            "import sys, autoencoders",
+            f"run, to = {str(run)!r}, {str(tmp_path)!r}",
+            "autoencoders.cluster(run, method='kmeans', out=to + '/k', quiet=True)",
+            "autoencoders.cluster(run, method='gmm', out=to + '/g', quiet=True)",
+            "autoencoders.classify(run, 0.1, method='knn', out=to + '/c', quiet=True)",
+            "print('torch._dynamo' in sys.modules)",
+        ]
+    )
+    said = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert said.stdout.split()[-1] == "False"
