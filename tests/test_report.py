@@ -11,7 +11,7 @@ import pytest
 from helpers import FAST
 
 from autoencoders.cli import main
-from autoencoders.figures.report import COMPARED, DRAWN, SAVED
+from autoencoders.figures.report import COMPARED, DRAWN, MEANING, SAVED
 
 
 def _images(page: str) -> list[bytes]:
@@ -31,6 +31,12 @@ def test_train_writes_a_self_contained_report(digits_run):
         row = re.search(rf"<td>{re.escape(label.format(item='image'))}</td>(.*?)</tr>", page).group(1)
         for key in keys:
             assert (f"{m[key]:.4g}" if key else "–") in row, (label, key)
+        # the best of the row in bold: the lowest error, the highest score
+        measured = [m[key] for key in keys if key]
+        best = min(measured) if "lower is better" in label else max(measured)
+        assert re.findall(r"<b>([^<]*)</b>", row) == [f"{best:.4g}"], label
+    for name, _ in MEANING.values():  # and what each row measures, below the table
+        assert f"<li><b>{name}</b>: " in page
 
 
 def test_the_settings_table_shows_the_options_as_given_however_the_report_is_written(digits_run, tmp_path):

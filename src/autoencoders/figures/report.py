@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 import tempfile
 import threading
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 from ..config import Config
 from ..data.datasets import holds_images, sample_noun
 from ..errors import UserError
-from ..eval.metrics import pca_name
+from ..eval.metrics import PROBE_ROWS, pca_name
 from ..io import rundir
 from ..io.checkpoint import write_text
 from ..trained import TrainedRun, check_own_data, open_run
@@ -115,6 +116,8 @@ def write_report(
         "<h2>Figures</h2>",
         *(_figure(caption, png) for caption, png in figures),
         "<h2>All metrics</h2>",
+        "<p>Every number of <code>metrics.json</code>; the README's table of what a run directory "
+        "holds says what each means.</p>",
         _table(["metric", "value"], [(k, v) for k, v in metrics.items()]),
         "<h2>Settings</h2>",
         *_settings(Config.load_json(run_dir / rundir.CONFIG)),
@@ -254,13 +257,52 @@ def _snapshot_caption(stem: str, item: str) -> str:
     return f"Stage {stage}, epoch {int(epoch)}: test {item}s and their reconstructions."
 
 
+# what each number of the comparison measures (its name, its definition), by the model's key
+MEANING = {
+    "test_sse_per_image": (
+        "test SSE",
+        "the squared differences between a test {item} and its reconstruction, summed over its values "
+        "(on the [0, 1] scale the model trained on) and averaged over the test {item}s; {pca} "
+        "reconstructs from that many principal components of the training rows",
+    ),
+    "test_psnr": (
+        "PSNR",
+        "10 log<sub>10</sub>(1 / the mean squared error per value): the same error in decibels",
+    ),
+    "linear_probe_accuracy": (
+        "linear probe",
+        "logistic regression (C = 1, on standardised features) fitted to the features of a fixed sample "
+        "of at most {probe} training {item}s, scored on the test {item}s: how well a linear read-out "
+        "tells the classes apart",
+    ),
+    "knn_accuracy": (
+        "5-NN",
+        "each test {item} takes the commonest label among its 5 nearest (Euclidean) in that sample",
+    ),
+    "kmeans_accuracy": (
+        "k-means accuracy",
+        "k-means with k = the number of classes on the test {item}s' features, its clusters matched one to "
+        "one to the classes (Hungarian) so that the most {item}s agree: the labels only score it",
+    ),
+    "kmeans_nmi": (
+        "k-means NMI",
+        "the normalised mutual information of those clusters and the classes: 0 when independent, 1 when "
+        "the same partition",
+    ),
+}
+LOWER_IS_BETTER = ("test_sse_per_image", "test_nll")
+
+
 def _comparison(metrics: dict, raw: str, item: str) -> str:
+    """The model's numbers beside PCA's and the raw rows', the best of each row in bold, and below
+    them what each measures."""
     code = pca_name(metrics)
     rows = [
         (label.format(item=item), *(metrics.get(key) if key else None for key in keys))
         for label, *keys in COMPARED
         if keys[0] in metrics
     ]
+    lower = [key in LOWER_IS_BETTER for _, key, *_ in COMPARED if key in metrics]
     if "test_nll" in metrics:
         sample = (
             f", {metrics['nll_rows']} test {item}s, ± {metrics['test_nll_se']:.2f}"
@@ -270,7 +312,15 @@ def _comparison(metrics: dict, raw: str, item: str) -> str:
         rows.append(
             (f"test NLL, nats per {item} (importance-sampled{sample})", metrics["test_nll"], None, None)
         )
-    table = _table(["", "this model", code, raw], rows)
+        lower.append(True)
+    best = [_best(values, low) for (_, *values), low in zip(rows, lower, strict=True)]
+    table = _table(["", "this model", code, raw], rows, best)
+    words = {"item": item, "pca": html.escape(code), "probe": f"{PROBE_ROWS:,}"}
+    meant = [MEANING[key] for _, key, *_ in COMPARED if key in metrics]
+    table += "<p>The best of each row is in bold.</p><ul>" + "".join(
+        f"<li><b>{name}</b>: {text.format(**words)}</li>" for name, text in meant
+    )
+    table += "</ul>"
     if "majority_class_accuracy" in metrics:  # the accuracy to beat: above 1/classes if imbalanced
         table += (
             f"<p>Always guessing the commonest training class is right for "
@@ -294,17 +344,32 @@ def _settings(cfg: Config) -> list[str]:
     ]
 
 
-def _table(header: list[str], rows: list) -> str:
+def _best(values: list, lower: bool) -> set[int]:
+    """Which of a row's ``values`` (None: not measured) are best, lower or higher being better;
+    none when fewer than two were measured."""
+    shown = {i: round(v, 4) for i, v in enumerate(values) if isinstance(v, float) and math.isfinite(v)}
+    if len(shown) < 2:
+        return set()
+    top = min(shown.values()) if lower else max(shown.values())
+    return {i + 1 for i, v in shown.items() if v == top}  # + 1: the row's label comes first
+
+
+def _table(header: list[str], rows: list, bold: list[set[int]] | None = None) -> str:
+    """An HTML table; ``bold``: for each row, the columns whose values are drawn in bold."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in rows)
+    bold = bold or [set()] * len(rows)
+    body = "".join(
+        "<tr>" + "".join(_cell(v, j in b) for j, v in enumerate(row)) + "</tr>"
+        for row, b in zip(rows, bold, strict=True)
+    )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _cell(value: object) -> str:
+def _cell(value: object, bold: bool = False) -> str:
     if value is None:
         return "<td>–</td>"
     if isinstance(value, float):
-        return f'<td class="num">{value:.4g}</td>'
+        return f'<td class="num">{f"<b>{value:.4g}</b>" if bold else f"{value:.4g}"}</td>'
     if isinstance(value, int) and not isinstance(value, bool):
         return f'<td class="num">{value}</td>'
     return f"<td>{html.escape(json.dumps(value) if isinstance(value, list | dict) else str(value))}</td>"
