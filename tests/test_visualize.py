@@ -284,6 +284,21 @@ def test_a_denoising_run_s_loss_legend_says_its_training_inputs_were_corrupted(m
     assert legends[0][0] == "train (corrupted inputs)" and legends[1][0] == "train"
 
 
+def test_a_loss_terms_axis_starts_at_zero_where_its_values_cannot_be_negative(monkeypatch, tmp_path):
+    """Else each axis would end where its own curve does, and a term's last value would sit on the
+    loss's floor line as if it were measured against it."""
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig))
+    for low in (0.5, -2.0):
+        history = [
+            {"stage": "train", "epoch": e, "train_loss": 20 / e, "val_loss": 21 / e, "train_kl": low + 3 / e}
+            for e in (1, 2, 3)
+        ]
+        plots.loss_curve(history, tmp_path / "l.png", floor=5.0)
+    assert figures[0].axes[1].get_ylim()[0] == 0  # every value at least 0
+    assert figures[1].axes[1].get_ylim()[0] < -1  # the axis reaches its values below 0 (the least -1)
+
+
 def test_rows_in_memory_are_drawn_as_given_with_their_labels(digits_run, tmp_path, monkeypatch):
     """As encode and score take them: in the data's own units, whole (no test split), and named so."""
     from sklearn.datasets import load_digits

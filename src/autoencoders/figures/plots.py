@@ -390,6 +390,7 @@ def loss_curve(
         terms = [t for t in dict.fromkeys(terms) if t not in own]
         if terms:
             right = ax.twinx()
+            least = math.inf
             for term, color in zip(terms, ("tab:green", "tab:red", "tab:purple", "tab:brown")):
                 for split, key, style in (("train", "train_", ":"), ("validation", "val_", "--")):
                     values = [h.get(key + term, math.nan) for h in rows]
@@ -397,6 +398,9 @@ def loss_curve(
                         lines += right.plot(
                             epochs, values, ls=style, marker=".", color=color, label=f"{split} {term}"
                         )
+                        least = min(least, np.nanmin(values))
+            if least >= 0:  # from 0: a term's lowest value would sit on the loss's floor, which it is not
+                right.set_ylim(bottom=0)
             right.set_ylabel(textwrap.fill(f"{', '.join(terms)} per example (right axis)", 36), fontsize=8)
         ax.set_title(f"stage: {stage}", fontsize=9)
         ax.set_xlabel("epoch")
