@@ -346,6 +346,8 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "autoencoders: error: run holds no classifier or clustering that can predict; make one with 'autoencoders classify RUN' or 'autoencoders cluster RUN', then pass its output directory (e.g. RUN/classifier-0.1)"),
     ("predict with a directory that does not exist", None, "predict run/classifier-9 --data digits --out p.csv",
      "autoencoders: error: run/classifier-9 does not exist; pass an output directory of 'autoencoders classify' or 'autoencoders cluster', e.g. RUN/classifier-0.1 or RUN/cluster-kmeans-10"),
+    ("predict with a file", _write("notes.txt", "x"), "predict notes.txt --data digits --out p.csv",
+     "autoencoders: error: notes.txt is a file; pass an output directory of 'autoencoders classify' or 'autoencoders cluster', e.g. RUN/classifier-0.1 or RUN/cluster-kmeans-10"),
     ("a labels file for data that is not npy:", None, "score run --data digits --labels y.npy --out s.csv",
      "autoencoders: error: --labels applies to npy: data, not digits; leave it out"),
     ("a labels file without the data it labels", None, "evaluate run --labels y.npy",

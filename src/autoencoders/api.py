@@ -127,10 +127,11 @@ def predictions(
 
 def _no_classifier(path: Path) -> str:
     """Why ``path`` cannot predict, and what can: the classifiers and clusterings a run holds."""
-    if not path.exists():
+    if not path.is_dir():
         return (
-            f"{path} does not exist; pass an output directory of 'autoencoders classify' or "
-            "'autoencoders cluster', e.g. RUN/classifier-0.1 or RUN/cluster-kmeans-10"
+            f"{path} {'is a file' if path.exists() else 'does not exist'}; pass an output directory of "
+            "'autoencoders classify' or 'autoencoders cluster', e.g. RUN/classifier-0.1 or "
+            "RUN/cluster-kmeans-10"
         )
     # a clustering predicts from its saved clusterer (a manifold one keeps none)
     held = sorted(
