@@ -349,9 +349,11 @@ def test_a_k_counted_from_fewer_classes_than_the_run_names_is_said(blobs_run, tm
     assert "the classes among these rows' labels" not in capsys.readouterr().err
 
 
-def test_methods_that_train_nothing_never_load_torchs_optimizers(digits_run, tmp_path):
+@pytest.mark.slow  # a process of its own
+def test_methods_that_train_nothing_load_no_torch_optimizer_once_baselines_are_cached(digits_run, tmp_path):
     """k-means, a mixture and kNN classification build no optimizer: torch's, once one is built,
-    imports its compiler stack (about 1 s), which these commands would spend for nothing."""
+    imports its compiler stack (about 1 s), which these commands would spend for nothing. (kNN's
+    baseline, a linear probe on the labelled pixels, does build one the first time it is computed.)"""
     run = shutil.copytree(digits_run.dir, tmp_path / "run")  # they write into the run's report
     autoencoders.classify(run, 0.1, method="knn", out=tmp_path / "warm", quiet=True)  # its baseline cached
     script = "\n".join(

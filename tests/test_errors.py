@@ -307,6 +307,11 @@ def test_python_errors_name_options_as_python_takes_them_and_the_cli_keeps_its_f
         autoencoders.train(data="digits", top_k=3, top_k_start=2, **FAST)
     with pytest.raises(UserError, match=r"^fmt must be onnx or torchscript"):  # export's own name for it
         autoencoders.export(tmp_path, tmp_path / "m.onnx", fmt="zip")
+    # a flag without a value is the option set to True, except where its value is what is wrong
+    with pytest.raises(UserError, match=r"^tied=True is not available for model vae; leave it out$"):
+        autoencoders.train(data="digits", model="vae", tied=True, **FAST)
+    with pytest.raises(UserError, match=r"^tied must be bool, not 'yes'$"):
+        autoencoders.train(data="digits", tied="yes", **FAST)
     with pytest.raises(SystemExit):
         main(["train", "--top-k", "3", "--top-k-start", "2"])
     assert "error: --top-k-start 2 must be at least --top-k 3" in capsys.readouterr().err

@@ -39,6 +39,17 @@ def test_train_writes_a_self_contained_report(digits_run):
         assert f"<li><b>{name}</b>: " in page
 
 
+def test_the_best_of_a_row_is_the_best_as_shown():
+    import math
+
+    from autoencoders.figures.report import _best
+
+    assert _best([12.3449, 12.3441, None], lower=True) == {1, 2}  # both read 12.34: both in bold
+    assert _best([math.inf, 30.0, None], lower=False) == {1}  # a perfect PSNR is the best
+    assert _best([math.nan, 0.9, 0.8], lower=False) == {2}  # NaN is never the best
+    assert _best([0.9, None, None], lower=False) == set()  # nothing to compare with
+
+
 def test_the_settings_table_shows_the_options_as_given_however_the_report_is_written(digits_run, tmp_path):
     from autoencoders.figures.report import write_report
     from autoencoders.trained import open_run

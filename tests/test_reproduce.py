@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 
 import pytest
 import torch
@@ -20,7 +21,8 @@ def test_each_experiment_runs_and_tables_published_against_measured(name, tmp_pa
     assert (run.dir / "reproduction.md").read_text() == table
     assert "published values are on MNIST; this run is on digits" in table
     # the command that made it, the directory given to it included
-    assert f"`autoencoders reproduce {name} --data digits --budget quick --out {run.dir}`." in table
+    command = f"autoencoders reproduce {name} --data digits --budget quick --out {shlex.quote(str(run.dir))}"
+    assert f"`{command}`." in table
     assert f"This run's stack: {'-'.join(map(str, SMALL[name]))}." in table  # not the paper's
     metrics = json.loads((run.dir / "metrics.json").read_text())
     rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ") and "---" not in line][

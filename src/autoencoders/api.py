@@ -4,6 +4,7 @@ encode, reconstruct, score, sample, interpolate."""
 from __future__ import annotations
 
 import json
+import shlex
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -135,7 +136,9 @@ def _no_classifier(path: Path) -> str:
         )
     # a clustering predicts from its saved clusterer (a manifold one keeps none)
     held = sorted(
-        str(d) for d in path.iterdir() if rundir.is_classifier(d) or (d / rundir.CLUSTERER_WEIGHTS).is_file()
+        shlex.quote(str(d))  # as a command takes it
+        for d in path.iterdir()
+        if rundir.is_classifier(d) or (d / rundir.CLUSTERER_WEIGHTS).is_file()
     )
     if held:
         return f"{path} is not a classifier or clustering itself; pass one that it holds: {', '.join(held)}"

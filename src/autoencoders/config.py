@@ -337,7 +337,9 @@ def in_python_names(renamed: dict[str, str] | None = None) -> Callable[[Fn], Fn]
 
         def parameter(match: re.Match) -> str:
             name = (match.group(1) or match.group(2)).replace("-", "_")
-            return renamed.get(name, name) + ("=True" if name in switches else "")
+            # "tied must be bool": the option's value is meant, not the option given
+            given = name in switches and not match.string.startswith(" must ", match.end())
+            return renamed.get(name, name) + ("=True" if given else "")
 
         def in_python(message: str) -> str:
             parts = _COMMAND.split(message)  # text, command, text, ...: commands as they are

@@ -116,8 +116,8 @@ def write_report(
         "<h2>Figures</h2>",
         *(_figure(caption, png) for caption, png in figures),
         "<h2>All metrics</h2>",
-        "<p>Every number of <code>metrics.json</code>; the README's table of what a run directory "
-        "holds says what each means.</p>",
+        "<p>The numbers of <code>metrics.json</code> as this page was written; the README's table of "
+        "what a run directory holds says what each means.</p>",
         _table(["metric", "value"], [(k, v) for k, v in metrics.items()]),
         "<h2>Settings</h2>",
         *_settings(Config.load_json(run_dir / rundir.CONFIG)),
@@ -290,7 +290,7 @@ MEANING = {
         "the same partition",
     ),
 }
-LOWER_IS_BETTER = ("test_sse_per_image", "test_nll")
+LOWER_IS_BETTER = ("test_sse_per_image",)  # of the rows of COMPARED; the others: higher is better
 
 
 def _comparison(metrics: dict, raw: str, item: str) -> str:
@@ -312,7 +312,7 @@ def _comparison(metrics: dict, raw: str, item: str) -> str:
         rows.append(
             (f"test NLL, nats per {item} (importance-sampled{sample})", metrics["test_nll"], None, None)
         )
-        lower.append(True)
+        lower.append(True)  # a negative log-likelihood
     best = [_best(values, low) for (_, *values), low in zip(rows, lower, strict=True)]
     table = _table(["", "this model", code, raw], rows, best)
     words = {"item": item, "pca": html.escape(code), "probe": f"{PROBE_ROWS:,}"}
@@ -345,9 +345,9 @@ def _settings(cfg: Config) -> list[str]:
 
 
 def _best(values: list, lower: bool) -> set[int]:
-    """Which of a row's ``values`` (None: not measured) are best, lower or higher being better;
-    none when fewer than two were measured."""
-    shown = {i: round(v, 4) for i, v in enumerate(values) if isinstance(v, float) and math.isfinite(v)}
+    """Which of a row's ``values`` (None: not measured) are best as the table shows them (4
+    significant digits), lower or higher being better; none when fewer than two were measured."""
+    shown = {i: float(f"{v:.4g}") for i, v in enumerate(values) if isinstance(v, float) and not math.isnan(v)}
     if len(shown) < 2:
         return set()
     top = min(shown.values()) if lower else max(shown.values())
@@ -369,7 +369,8 @@ def _cell(value: object, bold: bool = False) -> str:
     if value is None:
         return "<td>–</td>"
     if isinstance(value, float):
-        return f'<td class="num">{f"<b>{value:.4g}</b>" if bold else f"{value:.4g}"}</td>'
+        shown = f"{value:.4g}"
+        return f'<td class="num">{f"<b>{shown}</b>" if bold else shown}</td>'
     if isinstance(value, int) and not isinstance(value, bool):
         return f'<td class="num">{value}</td>'
     return f"<td>{html.escape(json.dumps(value) if isinstance(value, list | dict) else str(value))}</td>"
