@@ -1,6 +1,6 @@
 """The scikit-learn face: codes as features in a Pipeline, a grid search, an outlier detector.
 
-Run from the repository root: python examples/sklearn_pipeline.py  (digits; about 12 s on 2 cores)
+Run from the repository root: python examples/sklearn_pipeline.py  (digits; about 13–14 s on 2 cores)
 """
 
 from sklearn.datasets import load_digits
