@@ -167,7 +167,7 @@ def reproduce(
     if budget not in ("quick", "full"):
         raise UserError(f"--budget must be quick or full, not '{budget}'")
     exp = EXPERIMENTS[name]
-    command = f"autoencoders reproduce {name} --data {shlex.quote(data)} --budget {budget}"
+    command = f"autoencoders reproduce {name} --data {shlex.quote(str(data))} --budget {budget}"
     if out:  # the write-up names the command that made it, its directory too when one was given
         command += f" --out {shlex.quote(str(out))}"
     out = out or f"runs/reproduce-{name}-{budget}"
