@@ -243,7 +243,7 @@ def train_classifier(
         cfg = budget(cfg, how, rows_per_epoch)
     extra: dict[str, Any] = {}
     torch.manual_seed(cfg.seed)
-    t0 = time.perf_counter() if how.method == "knn" else training_clock()  # knn trains nothing
+    t0 = training_clock(trains=how.method != "knn")
     if how.method == "knn":
         model, history = _knn(autoencoder, len(classes), train, val), []
         extra["knn_k"] = model.head.k

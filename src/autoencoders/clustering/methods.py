@@ -86,8 +86,7 @@ def find_clusters(
     """Cluster the rows ``x`` (scaled, on the model's device) into ``how.k`` groups by their codes
     under ``autoencoder`` (left as it is: DEC and IDEC fine-tune a copy)."""
     assert how.k is not None and how.seed is not None
-    # only DEC and IDEC train: the others would load torch's optimizers (1 s) for nothing
-    t0 = training_clock() if how.method in ("dec", "idec") else time.perf_counter()
+    t0 = training_clock(trains=how.method in ("dec", "idec"))
     z = encode_all(autoencoder, x)
     _check_codes(z, how.k)
     details: dict[str, Any] = {}

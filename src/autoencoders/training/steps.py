@@ -45,12 +45,14 @@ def make_optimizer(params: Iterable[nn.Parameter], cfg: TrainConfig) -> torch.op
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
 
 
-def training_clock() -> float:
+def training_clock(trains: bool = True) -> float:
     """``time.perf_counter()`` for the start of a timed training, read once torch's optimizers are
     loaded: the first optimizer a process constructs imports torch's compiler stack (about 1 s on a
     2-core CPU), which would otherwise count as training in one run but not in another (``auto``
-    precision loads it while timing steps, before the clock)."""
-    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+    precision loads it while timing steps, before the clock). Work that ``trains`` nothing (k-means,
+    kNN) reads the clock without loading them: it would spend that second for nothing."""
+    if trains:
+        torch.optim.Adam([torch.zeros(1, requires_grad=True)])
     return time.perf_counter()
 
 
