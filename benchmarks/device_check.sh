@@ -12,7 +12,8 @@
 # VAE comparison, umap-learn for the tests) go to .devdata and .whl, which git ignores:
 #   bash benchmarks/device_check.sh --prepare
 # Then copy the checkout with both folders to the GPU machine and run there (its python3 holding
-# torch with CUDA, numpy, scikit-learn, safetensors, matplotlib, tqdm, pytest):
+# torch with CUDA, numpy, scikit-learn, safetensors, matplotlib, tqdm, pytest; pytest-xdist runs
+# the tests in parallel where it is there):
 #   bash benchmarks/device_check.sh targets; bash benchmarks/device_check.sh suite
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -60,12 +61,14 @@ export PYTHONPATH=/tmp/site:$PWD/src${PYTHONPATH:+:$PYTHONPATH} PATH=/tmp/site/b
 # each part under a time limit that lets it report what it has: SIGINT (pytest prints its summary,
 # gpu.py has saved every part it finished), a kill 15 s later; the logs go whole to $OUT
 limit() { local seconds=$1; shift; timeout -s INT -k 15 "$seconds" "$@"; }
+# pytest's -n N where pytest-xdist is there; without it the tests run one by one, not refused
+workers() { python3 -c "import xdist" 2>/dev/null && echo "-n $1"; }
 failed=()
 if [[ "$part" != suite ]]; then
   # the GPU's own tests first, two minutes at most: captured steps give the eager losses without a
   # host sync, every kind, variant piece and classifier step replays to its eager run's losses,
   # states written in the background hold what the queued kernels left
-  limit 120 python3 -m pytest -p no:randomly -n 4 -m gpu -rfEs --tb=short tests/test_device.py 2>&1 \
+  limit 120 python3 -m pytest -p no:randomly $(workers 4) -m gpu -rfEs --tb=short tests/test_device.py 2>&1 \
     | tee "$OUT/tests_gpu.log"
   (( PIPESTATUS[0] == 0 )) || failed+=("GPU tests")
   # the targets; the eager reference last, so that the limit cuts it first
@@ -74,7 +77,7 @@ if [[ "$part" != suite ]]; then
 fi
 if [[ "$part" != targets ]]; then
   # the suite's training on the GPU (tests/helpers.py): every kind's batches free of host reads, ...
-  AUTOENCODERS_TEST_DEVICE=cuda limit 210 python3 -m pytest -p no:randomly -n 16 -m "not slow and not gpu" \
+  AUTOENCODERS_TEST_DEVICE=cuda limit 210 python3 -m pytest -p no:randomly $(workers 16) -m "not slow and not gpu" \
     -rfE --tb=line 2>&1 | tee "$OUT/tests.log"
   (( PIPESTATUS[0] == 0 )) || failed+=("the suite")
 fi

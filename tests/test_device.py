@@ -548,23 +548,94 @@ def test_classify_and_cluster_keep_the_precision_their_run_measured(tmp_path):
     assert later_precision(tmp_path, "fp32", cpu) == "fp32"  # what the user asks for wins
 
 
+@contextlib.contextmanager
+def _math_flags_kept() -> Iterator[None]:
+    """Every TF32 and cuDNN flag of the process as it was before the block (a test sets them): the
+    older flags first, then the matrix-product precision, then each backend's ``fp32_precision``,
+    the order in which no write leaves torch refusing to read them."""
+    backends = torch.backends
+    legacy = [
+        (backends.cuda.matmul, "allow_tf32"),
+        (backends.cudnn, "allow_tf32"),
+        (backends.cudnn, "deterministic"),
+    ]
+    newer = [
+        (owner, "fp32_precision")
+        for owner in (backends, backends.cuda.matmul, backends.cudnn, backends.cudnn.conv, backends.cudnn.rnn)
+        if hasattr(owner, "fp32_precision")
+    ]
+    before = [getattr(o, name) for o, name in legacy + newer], torch.get_float32_matmul_precision()
+    try:
+        yield
+    finally:
+        values, precision = before
+        for (o, name), value in zip(legacy, values):
+            setattr(o, name, value)
+        torch.set_float32_matmul_precision(precision)
+        for (o, name), value in zip(newer, values[len(legacy) :]):
+            setattr(o, name, value)
+
+
 def test_gpu_math_sets_tf32_and_deterministic_convolutions_for_a_block_and_puts_them_back():
     """Flags only (a CPU build has them too): TF32 at tf32 alone, cuDNN's deterministic algorithms
     always on a GPU, the caller's own flags afterwards, and nothing changed for a CPU."""
-    flags = torch.backends.cuda.matmul, torch.backends.cudnn
-    read = lambda: (flags[0].allow_tf32, flags[1].allow_tf32, flags[1].deterministic)  # noqa: E731
-    before = read()
-    try:
-        flags[0].allow_tf32 = flags[1].allow_tf32 = True
-        flags[1].deterministic = False
-        for precision, inside in (("fp32", (False, False, True)), ("tf32", (True, True, True))):
+    matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    new_api = hasattr(matmul, "fp32_precision")
+    owners = [(matmul, "fp32_precision"), (cudnn.conv, "fp32_precision")] if new_api else []
+    owners += [(matmul, "allow_tf32"), (cudnn, "allow_tf32")]
+    tf32, fp32 = ("tf32", "ieee") if new_api else (True, False)
+    read = lambda: (*(getattr(o, n) for o, n in owners[:2]), cudnn.deterministic)  # noqa: E731
+    with _math_flags_kept():
+        matmul.allow_tf32 = cudnn.allow_tf32 = True
+        cudnn.deterministic = False
+        for precision, inside in (("fp32", (fp32, fp32, True)), ("tf32", (tf32, tf32, True))):
             with gpu_math(precision, torch.device("cuda")):
                 assert read() == inside, precision
-            assert read() == (True, True, False)
+            assert read() == (tf32, tf32, False)
         with gpu_math("fp32", torch.device("cpu")):
-            assert read() == (True, True, False)
-    finally:
-        flags[0].allow_tf32, flags[1].allow_tf32, flags[1].deterministic = before
+            assert read() == (tf32, tf32, False)
+
+
+@pytest.mark.skipif(
+    not hasattr(torch.backends.cuda.matmul, "fp32_precision"), reason="torch < 2.9 has one way to set TF32"
+)
+@pytest.mark.parametrize(
+    "set_by",
+    [
+        lambda: setattr(torch.backends.cuda.matmul, "fp32_precision", "tf32"),
+        lambda: setattr(torch.backends, "fp32_precision", "tf32"),
+        lambda: setattr(torch.backends.cudnn.conv, "fp32_precision", "ieee"),
+        lambda: torch.set_float32_matmul_precision("medium"),
+        lambda: setattr(torch.backends.cuda.matmul, "allow_tf32", True),
+    ],
+    ids=["matmul-tf32", "global-tf32", "conv-ieee", "matmul-precision-medium", "allow-tf32"],
+)
+def test_gpu_math_keeps_tf32_as_the_caller_set_it_either_way(set_by):
+    """Since torch 2.9, TF32 is set by ``fp32_precision`` or by the older flags; torch refuses
+    reads that mix the two. After a block, whatever the caller could read is the same, and what
+    it could not read it still cannot (a caller's own mix is not ours to mend)."""
+    matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+
+    def reads() -> list:
+        out = []
+        for read in (
+            lambda: matmul.allow_tf32,
+            lambda: cudnn.allow_tf32,
+            torch.get_float32_matmul_precision,
+            lambda: (matmul.fp32_precision, cudnn.conv.fp32_precision),
+        ):
+            try:
+                out.append(read())
+            except RuntimeError:
+                out.append("refused")
+        return out
+
+    with _math_flags_kept():
+        set_by()
+        seen = reads()
+        with gpu_math("fp32", torch.device("cuda")):
+            assert (matmul.fp32_precision, cudnn.conv.fp32_precision) == ("ieee", "ieee")
+        assert reads() == seen
 
 
 def test_cuda_graph_option_is_validated():
@@ -813,6 +884,31 @@ def test_classifier_steps_replay_as_cuda_graphs_to_the_eager_losses(tmp_path, mo
     assert runners and all(isinstance(r, CapturedStep) and not r.failed and r.replayed for r in runners)
     on, off = (_epoch_losses(results[mode].history) for mode in ("on", "off"))
     assert on == pytest.approx(off, rel=1e-3, abs=1e-5)
+
+
+def test_a_gpu_run_saves_and_restores_the_random_state_of_its_own_gpu_alone(monkeypatch):
+    """Not every visible GPU's: resumed where fewer are visible, there would be more states than
+    GPUs. A state saved before this rule, holding each GPU's by number, resumes from its own."""
+    from autoencoders.training.state import rng_state, set_rng_state
+
+    restored = []
+    monkeypatch.setattr(
+        torch.cuda, "get_rng_state", lambda device: torch.full((16,), device.index, dtype=torch.uint8)
+    )
+    monkeypatch.setattr(
+        torch.cuda, "set_rng_state", lambda state, device: restored.append((int(state[0]), device))
+    )
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 2)
+    saved = rng_state(torch.device("cuda", 3))
+    assert sorted(saved) == ["cuda", "torch"] and int(saved["cuda"][0]) == 3
+    set_rng_state(saved, torch.device("cuda", 0))  # the same GPU, numbered anew
+    older = {
+        "torch": saved["torch"],
+        **{f"cuda{i}": torch.full((16,), i, dtype=torch.uint8) for i in range(4)},
+    }
+    set_rng_state(older, torch.device("cuda"))  # the current GPU's
+    assert restored == [(3, torch.device("cuda", 0)), (2, torch.device("cuda"))]
+    assert sorted(rng_state(torch.device("cpu"))) == ["torch"]
 
 
 def test_a_shuffle_saved_on_another_device_is_refused_in_one_line():

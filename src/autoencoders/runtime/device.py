@@ -71,11 +71,25 @@ def gpu_math(precision: str, device: torch.device) -> Iterator[None]:
     if device.type != "cuda":
         yield
         return
-    flags = torch.backends.cuda.matmul, torch.backends.cudnn
-    before = flags[0].allow_tf32, flags[1].allow_tf32, flags[1].deterministic
-    flags[0].allow_tf32 = flags[1].allow_tf32 = precision == "tf32"
-    flags[1].deterministic = True
+    flags, (tf32, fp32) = _tf32_flags()
+    inside = [tf32 if precision == "tf32" else fp32] * len(flags) + [True]
+    flags.append((torch.backends.cudnn, "deterministic"))
+    before = [getattr(owner, name) for owner, name in flags]
     try:
+        for (owner, name), value in zip(flags, inside):
+            setattr(owner, name, value)
         yield
     finally:
-        flags[0].allow_tf32, flags[1].allow_tf32, flags[1].deterministic = before
+        for (owner, name), value in zip(flags, before):
+            setattr(owner, name, value)
+
+
+def _tf32_flags() -> tuple[list[tuple[object, str]], tuple[object, object]]:
+    """Where torch keeps whether products and convolutions may use TF32, and its values for yes and
+    no. Since torch 2.9 that is each backend's ``fp32_precision``: once a caller has set it (or
+    ``torch.backends.fp32_precision``), torch refuses to read the older ``allow_tf32`` flags, and
+    writing them leaves ``torch.get_float32_matmul_precision()`` refusing to answer."""
+    matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    if hasattr(matmul, "fp32_precision"):
+        return [(matmul, "fp32_precision"), (cudnn.conv, "fp32_precision")], ("tf32", "ieee")
+    return [(matmul, "allow_tf32"), (cudnn, "allow_tf32")], (True, False)

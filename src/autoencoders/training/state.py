@@ -29,19 +29,29 @@ from .loop import LoopState, Tensors, fit
 from .steps import Step, training_clock
 
 
-def rng_state() -> dict[str, torch.Tensor]:
-    """The global RNG states corruption noise, sampling and dropout draw from."""
+def rng_state(device: torch.device) -> dict[str, torch.Tensor]:
+    """The global RNG states corruption noise, sampling and dropout draw from, training on
+    ``device``: the CPU's and that GPU's. Not every visible GPU's: a run resumed where fewer are
+    visible (another ``CUDA_VISIBLE_DEVICES``) would have more states than GPUs to put them on."""
     out = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        out |= {f"cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())}
+    if device.type == "cuda":
+        out["cuda"] = torch.cuda.get_rng_state(device)
     return out
 
 
-def set_rng_state(state: dict[str, torch.Tensor]) -> None:
+def set_rng_state(state: dict[str, torch.Tensor], device: torch.device) -> None:
+    """Put back what ``rng_state`` saved, training on ``device``."""
     torch.set_rng_state(state["torch"])
-    cuda = [state[k] for k in sorted(state) if k.startswith("cuda")]
-    if cuda:
-        torch.cuda.set_rng_state_all(cuda)
+    if device.type == "cuda":
+        index = torch.cuda.current_device() if device.index is None else device.index
+        saved = state.get("cuda", state.get(f"cuda{index}"))  # older states kept each GPU's by number
+        if saved is not None:
+            torch.cuda.set_rng_state(saved, device)
+
+
+def _device(step: Step) -> torch.device:
+    """Where ``step`` trains."""
+    return next(step.module.parameters()).device
 
 
 class Progress:
@@ -109,7 +119,8 @@ class Progress:
                 )
             step.load_state_dict(join_tensors(self.info["step"], self.tensors))
             start = self._loop_state()
-            set_rng_state({k[4:]: v for k, v in self.tensors.items() if k.startswith("rng.")})
+            saved = {k[4:]: v for k, v in self.tensors.items() if k.startswith("rng.")}
+            set_rng_state(saved, _device(step))
 
         def save(state: LoopState, row: dict) -> None:
             self.history.append(row)
@@ -153,7 +164,7 @@ class Progress:
         tensors: dict[str, torch.Tensor] = {}
         for key, module in self.modules.items():
             split_tensors(module.state_dict(), key, tensors)
-        split_tensors(rng_state(), "rng", tensors)
+        split_tensors(rng_state(_device(step)), "rng", tensors)
         split_tensors(loop.shuffle, "loop.shuffle", tensors)
         if loop.best_weights is not None:
             split_tensors(loop.best_weights, "loop.best", tensors)
