@@ -911,6 +911,42 @@ def test_a_gpu_run_saves_and_restores_the_random_state_of_its_own_gpu_alone(monk
     assert sorted(rng_state(torch.device("cpu"))) == ["torch"]
 
 
+@GPU
+def test_probes_compute_in_fp32_where_the_caller_allows_tf32():
+    """A process that lets float32 products use TF32 (``set_float32_matmul_precision("high")``)
+    gets the same logistic regression, kNN and k-means as one that does not."""
+    from autoencoders.eval import probes
+
+    z = torch.randn(3000, 30, generator=torch.Generator().manual_seed(0)).cuda()
+    y = (z[:, 0] + z[:, 1] > 0).long()
+
+    def fitted() -> list[torch.Tensor]:
+        w, b = probes.logistic_regression(z, y, 2)
+        return [w, b, probes.knn_predict(z[:2000], y[:2000], z[2000:]), probes.kmeans(z, 8)[2]]
+
+    with _math_flags_kept():
+        torch.set_float32_matmul_precision("highest")
+        exact = fitted()
+        torch.set_float32_matmul_precision("high")
+        allowed = fitted()
+    for a, b in zip(exact, allowed, strict=True):
+        assert torch.equal(a, b)
+
+
+@GPU
+def test_greedy_pretraining_computes_the_next_stage_inputs_in_fp32():
+    """cuDNN's default runs float32 convolutions in TF32; the rows the next stage trains on are
+    computed as the metrics are, in fp32."""
+    from autoencoders import ConvAutoencoder
+    from autoencoders.training.layerwise import cache_features
+
+    pair = ConvAutoencoder((1, 8, 8), [4, 6], [64, 5]).cuda().layer_pairs()[0]
+    x = torch.rand(256, 64, generator=torch.Generator().manual_seed(0)).cuda()
+    with torch.no_grad(), gpu_math("fp32", x.device):
+        expected = pair.encode(x)
+    assert torch.equal(cache_features(pair, x, 1 << 30), expected)
+
+
 def test_a_shuffle_saved_on_another_device_is_refused_in_one_line():
     x = torch.rand(32, 16)
     start = LoopState(shuffle=torch.zeros(16, dtype=torch.uint8))  # the size of a CUDA generator's state

@@ -497,3 +497,14 @@ def test_text_in_x_is_named_with_the_one_hot_advice(digits):
         AutoencoderTransformer(**SMALL).fit(np.array([["lo", "1.5"], ["hi", "2"]] * 30))
     numbers = pd.DataFrame(x_train, columns=list("abcd")).astype(object)  # objects that are numbers
     assert AutoencoderTransformer(**SMALL).fit(numbers).transform(numbers).shape == (60, 4)
+
+
+def test_a_torch_tensor_of_rows_fits_and_transforms_as_the_same_array(digits):
+    rows = digits[0].astype(np.float32)
+    from_tensor = AutoencoderTransformer(**SMALL).fit(torch.from_numpy(rows))
+    from_array = AutoencoderTransformer(**SMALL).fit(rows)
+    np.testing.assert_array_equal(from_tensor.transform(rows), from_array.transform(rows))  # the same fit
+    # scikit-learn reads a tensor's rows as float64, which the codes are then computed in
+    np.testing.assert_allclose(
+        from_tensor.transform(torch.from_numpy(rows)), from_array.transform(rows), rtol=1e-5
+    )

@@ -118,9 +118,17 @@ PARAMETER_OF = {"k": "n_clusters", "seed": "random_state"}
 Fit = TypeVar("Fit", bound=Callable[..., Any])
 
 
+def _host(a: Any) -> Any:
+    """A torch tensor as a NumPy array of its dtype (from a GPU too), anything else as it is:
+    scikit-learn would read a float32 tensor as float64 and could not read one on a GPU."""
+    return a.numpy(force=True) if isinstance(a, torch.Tensor) else a
+
+
 def _validated(estimator: BaseEstimator, X: Any, *y: Any, **kwargs: Any) -> Any:
-    """``validate_data``, after a ValueError naming a text column of X with the advice scikit-learn's
-    own message ("could not convert string to float") lacks."""
+    """``validate_data`` (torch tensors read as ``_host`` reads them), after a ValueError naming a
+    text column of X with the advice scikit-learn's own message ("could not convert string to
+    float") lacks."""
+    X, y = _host(X), tuple(_host(labels) for labels in y)
     dtypes, what = getattr(X, "dtypes", None), None
     if hasattr(dtypes, "items"):  # a data frame: its columns by name (objects may be numbers)
         text = (c for c, kind in dtypes.items() if getattr(kind, "kind", "O") in "USO" and not _numbers(X[c]))
@@ -433,7 +441,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         """Rows decoded from the codes ``X``, in the units of the rows ``fit`` was given; float32 for
         float32 codes, else float64, as ``transform``."""
         check_is_fitted(self)
-        z = check_array(X, dtype=DTYPES)
+        z = check_array(_host(X), dtype=DTYPES)
         if z.shape[1] != self.autoencoder_.code_size:
             raise ValueError(f"X has {z.shape[1]} features, but the codes have {self.autoencoder_.code_size}")
         device = next(self.autoencoder_.parameters()).device

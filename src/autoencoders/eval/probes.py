@@ -5,15 +5,25 @@ Each follows scikit-learn's definition (``LogisticRegression`` after ``StandardS
 ``KNeighborsClassifier(5)``, ``KMeans`` with k-means++ and restarts, ``PCA``); the tests compare
 them with scikit-learn on digits. They compute in float32 (half the time of float64 on a CPU, far
 less on most GPUs; the probe's accuracy moved by under 0.1 point on Fashion-MNIST), but for PCA's
-covariance, which sums over every row and so stays in float64.
+covariance, which sums over every row and so stays in float64. On a GPU their float32 products are
+float32 whatever the process allows (not TF32: its 10-bit mantissa would move the distances
+‖a‖² − 2a·b + ‖b‖², whose terms cancel, and the baselines cached on disk with them).
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
+from typing import Concatenate, ParamSpec, TypeVar
 
 import torch
 import torch.nn.functional as F
+
+from ..runtime.device import gpu_math
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # steps L-BFGS remembers: with scikit-learn's and torch's 10, the logistic regression on 20,000
 # standardised Fashion-MNIST pixels took 806 evaluations; with 200, 191 to the same tolerance (the
@@ -30,6 +40,17 @@ DISTANCE_BLOCK, DISTANCE_BLOCK_MOST = 1 << 20, 1 << 26
 GROUP = 32
 
 
+def _fp32(fn: Callable[Concatenate[torch.Tensor, P], R]) -> Callable[Concatenate[torch.Tensor, P], R]:
+    """``fn`` of rows (its first argument), its float32 products in float32 on their device."""
+
+    @functools.wraps(fn)
+    def in_fp32(rows: torch.Tensor, *args: P.args, **kwargs: P.kwargs) -> R:
+        with gpu_math("fp32", rows.device):
+            return fn(rows, *args, **kwargs)
+
+    return in_fp32
+
+
 def feature_scale(train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-feature mean and standard deviation of the training rows (float64), as ``StandardScaler``
     fits them (a constant feature keeps scale 1)."""
@@ -43,6 +64,7 @@ def standardize(train: torch.Tensor, *others: torch.Tensor) -> list[torch.Tensor
     return [((t.double() - mean) / std).float() for t in (train, *others)]
 
 
+@_fp32
 def logistic_regression(
     z: torch.Tensor, y: torch.Tensor, n_classes: int, c: float = 1.0, max_iter: int = 1000
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -94,6 +116,7 @@ def _classes(y_train: torch.Tensor, y_test: torch.Tensor) -> tuple[torch.Tensor,
     return train_idx, test_idx, len(classes)
 
 
+@_fp32
 def linear_probe_accuracy(
     z_train: torch.Tensor, y_train: torch.Tensor, z_test: torch.Tensor, y_test: torch.Tensor
 ) -> float:
@@ -147,6 +170,7 @@ def smallest(values: torch.Tensor, k: int) -> torch.Tensor:
     return columns.gather(1, candidates.topk(k, dim=1, largest=False).indices)
 
 
+@_fp32
 def knn_predict(
     z_train: torch.Tensor, y_train: torch.Tensor, z_query: torch.Tensor, k: int = 5
 ) -> torch.Tensor:
@@ -192,6 +216,7 @@ def _nearest(
     return torch.cat([p.indices for p in parts]), torch.cat([p.values for p in parts])
 
 
+@_fp32
 def nearest_centre(z: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
     """Each row's nearest of ``centres`` (as ``kmeans`` assigns them)."""
     z = z.float()
@@ -235,6 +260,7 @@ def _cluster_sums(z: torch.Tensor, labels: torch.Tensor, k: int) -> tuple[torch.
     return sums.view(runs, k, -1), counts.view(runs, k, 1)
 
 
+@_fp32
 def kmeans(
     z: torch.Tensor, k: int, n_init: int = 4, seed: int = 0, max_iter: int = 300, tol: float = 1e-4
 ) -> tuple[torch.Tensor, float, torch.Tensor]:

@@ -21,6 +21,7 @@ from ..models.base import Autoencoder, LayerPair
 from ..models.layers import eval_mode, make_corruption, set_trainable
 from ..models.objectives import regularisers
 from ..options import RunOptions
+from ..runtime.device import gpu_math
 from .state import Progress
 from .steps import autoencoder_step
 
@@ -31,9 +32,11 @@ def cache_features(pair: LayerPair, h: Rows, memory_budget: int, batch_size: int
 
     Features larger than ``memory_budget`` bytes go to a temporary file that later stages
     read in chunks, so pretraining a wide layer on a large dataset does not need it in RAM.
+    Computed in fp32 on a GPU too (cuDNN's default would run convolutions in TF32), as the
+    metrics are: they are the next stage's data.
     """
     width = pair.width
-    with eval_mode(pair):
+    with eval_mode(pair), gpu_math("fp32", next(pair.parameters()).device):
         if len(h) * width * 4 > memory_budget:
             return write_stream(pair.encode, h, width).to(h.device)
         chunks = h.chunks() if isinstance(h, RowStream) else h.split(batch_size)
