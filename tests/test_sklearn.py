@@ -503,8 +503,11 @@ def test_a_torch_tensor_of_rows_fits_and_transforms_as_the_same_array(digits):
     rows = digits[0].astype(np.float32)
     from_tensor = AutoencoderTransformer(**SMALL).fit(torch.from_numpy(rows))
     from_array = AutoencoderTransformer(**SMALL).fit(rows)
-    np.testing.assert_array_equal(from_tensor.transform(rows), from_array.transform(rows))  # the same fit
-    # scikit-learn reads a tensor's rows as float64, which the codes are then computed in
-    np.testing.assert_allclose(
-        from_tensor.transform(torch.from_numpy(rows)), from_array.transform(rows), rtol=1e-5
+    codes = from_tensor.transform(torch.from_numpy(rows))
+    assert codes.dtype == np.float32  # as for float32 rows
+    np.testing.assert_array_equal(codes, from_array.transform(rows))
+    np.testing.assert_array_equal(
+        from_tensor.inverse_transform(torch.from_numpy(codes)), from_array.inverse_transform(codes)
     )
+    halved = torch.from_numpy(rows).bfloat16()  # NumPy has no bfloat16: read as float32
+    np.testing.assert_array_equal(from_array.transform(halved), from_array.transform(halved.float().numpy()))

@@ -119,9 +119,12 @@ Fit = TypeVar("Fit", bound=Callable[..., Any])
 
 
 def _host(a: Any) -> Any:
-    """A torch tensor as a NumPy array of its dtype (from a GPU too), anything else as it is:
-    scikit-learn would read a float32 tensor as float64 and could not read one on a GPU."""
-    return a.numpy(force=True) if isinstance(a, torch.Tensor) else a
+    """A torch tensor as a NumPy array of its dtype (bfloat16, which NumPy lacks: float32), from a
+    GPU too; anything else as it is. scikit-learn would read a float32 tensor as float64 and could
+    not read one on a GPU."""
+    if not isinstance(a, torch.Tensor):
+        return a
+    return (a.float() if a.dtype == torch.bfloat16 else a).numpy(force=True)
 
 
 def _validated(estimator: BaseEstimator, X: Any, *y: Any, **kwargs: Any) -> Any:
