@@ -284,6 +284,24 @@ def test_a_denoising_run_s_loss_legend_says_its_training_inputs_were_corrupted(m
     assert legends[0][0] == "train (corrupted inputs)" and legends[1][0] == "train"
 
 
+def test_loss_legends_stay_within_their_own_panel(monkeypatch, tmp_path):
+    """A greedy stack's six panels in rows of three: a legend as wide as three long labels in a row
+    would run into the legend beside it, so it takes fewer columns."""
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig))
+    stages = [f"pretrain layer {i}" for i in (1, 2, 3, 4)] + ["fine-tune", "no pretraining"]
+    history = [
+        {"stage": s, "epoch": e, "train_loss": 2.0 / e, "val_loss": 1.5 / e} for s in stages for e in (1, 2)
+    ]
+    plots.loss_curve(history, tmp_path / "l.png", floor=0.5, corrupted=True)
+    fig = figures[0]
+    renderer = fig.canvas.get_renderer()
+    boxes = [ax.get_legend().get_window_extent(renderer) for ax in fig.axes]
+    assert len(boxes) == 6
+    for left, right in ((boxes[3], boxes[4]), (boxes[4], boxes[5])):  # the bottom row, side by side
+        assert left.x1 < right.x0
+
+
 def test_a_loss_terms_axis_starts_at_zero_where_its_values_cannot_be_negative(monkeypatch, tmp_path):
     """Else each axis would end where its own curve does, and a term's last value would sit on the
     loss's floor line as if it were measured against it."""

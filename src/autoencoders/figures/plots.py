@@ -414,17 +414,22 @@ def loss_curve(
         ax.set_ylabel(textwrap.fill(label, 36), fontsize=9)  # a panel is 3.2 inches tall
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.grid(alpha=0.3)
-        ax.legend(  # under the panel: over it, it would hide the right axis's curves
-            lines,
-            [line.get_label() for line in lines],
-            fontsize=7,
-            loc="upper center",
-            bbox_to_anchor=(0.5, -0.2),
-            ncol=min(len(lines), 3),
-            frameon=False,
-        )
+        _legend_below(ax, lines, fig.get_figwidth() / cols)
     fig.tight_layout(w_pad=2.0)  # a panel's two-line axis label clear of the panel to its left
     _save(fig, path)
+
+
+def _legend_below(ax: plt.Axes, lines: list, slot: float) -> None:
+    """A legend of ``lines`` under ``ax`` (over it, it would hide the right axis's curves), in as
+    many columns (at most 3) as fit its panel's ``slot`` (inches wide): a wider one would run into
+    the legend of the panel beside it."""
+    labels = [line.get_label() for line in lines]
+    renderer = ax.figure.canvas.get_renderer()
+    for ncol in range(min(len(lines), 3), 0, -1):
+        below = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.2)}
+        legend = ax.legend(lines, labels, fontsize=7, ncol=ncol, frameon=False, **below)
+        if legend.get_window_extent(renderer).width <= 0.95 * slot * ax.figure.dpi:
+            return
 
 
 def _drawn(values: list[float]) -> bool:
