@@ -295,8 +295,7 @@ def test_loss_legends_stay_within_their_own_panel(monkeypatch, tmp_path):
     ]
     plots.loss_curve(history, tmp_path / "l.png", floor=0.5, corrupted=True)
     fig = figures[0]
-    renderer = fig.canvas.get_renderer()
-    boxes = [ax.get_legend().get_window_extent(renderer) for ax in fig.axes]
+    boxes = [ax.get_legend().get_window_extent() for ax in fig.axes]
     assert len(boxes) == 6
     for left, right in ((boxes[3], boxes[4]), (boxes[4], boxes[5])):  # the bottom row, side by side
         assert left.x1 < right.x0

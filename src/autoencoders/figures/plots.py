@@ -424,11 +424,10 @@ def _legend_below(ax: plt.Axes, lines: list, slot: float) -> None:
     many columns (at most 3) as fit its panel's ``slot`` (inches wide): a wider one would run into
     the legend of the panel beside it."""
     labels = [line.get_label() for line in lines]
-    renderer = ax.figure.canvas.get_renderer()
+    below = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.2)}
     for ncol in range(min(len(lines), 3), 0, -1):
-        below = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.2)}
         legend = ax.legend(lines, labels, fontsize=7, ncol=ncol, frameon=False, **below)
-        if legend.get_window_extent(renderer).width <= 0.95 * slot * ax.figure.dpi:
+        if legend.get_window_extent().width <= 0.95 * slot * ax.figure.dpi:
             return
 
 
