@@ -7,6 +7,7 @@ import csv
 import json
 import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from autoencoders import run as run_module
 from autoencoders.cli import run as cli_run
 from autoencoders.errors import SettingWarning
 from autoencoders.eval import metrics as eval_metrics
+from autoencoders.figures import plots
 from autoencoders.figures import report as report_module
 from autoencoders.training.loop import evaluate_step
 from autoencoders.training.steps import autoencoder_step
@@ -267,6 +269,21 @@ def test_the_report_figures_are_drawn_beside_large_metrics(tmp_path, monkeypatch
     assert page.count("<img ") == len(report_module.DRAWN) + 2  # and the run's loss and reconstructions
     assert not [t for t in threading.enumerate() if t.name == "report figures"]
     assert sys.getswitchinterval() == pytest.approx(0.005)
+
+
+@pytest.mark.parametrize("work", [0, None])
+def test_the_loss_figure_draws_bce_s_floor_that_the_metrics_record(tmp_path, monkeypatch, work):
+    """loss.png is drawn beside the metrics (``work`` 0) or after them, and either way its floor
+    line is the ``test_bce_floor`` the run records."""
+    if work is not None:
+        monkeypatch.setattr(run_module, "BESIDE_WORK", work)
+    drawn, save = {}, plots._save
+    monkeypatch.setattr(
+        plots, "_save", lambda fig, path: drawn.setdefault(Path(path).name, fig) and save(fig, path)
+    )
+    r = _train_digits(tmp_path)
+    floors = [line.get_ydata()[0] for line in drawn["loss.png"].axes[0].lines if line.get_linestyle() == "--"]
+    assert floors == [pytest.approx(r.metrics["test_bce_floor"], rel=1e-6)]
 
 
 @pytest.mark.parametrize("work", [0, None])

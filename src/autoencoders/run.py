@@ -37,7 +37,7 @@ from .data.memory import data_name, frame_columns, save_arrays
 from .data.sources import csv_feature_names
 from .data.stream import Rows, RowStream
 from .errors import SettingWarning, UserError, say, says_once, user_stacklevel
-from .eval.metrics import PROBE_ROWS, baselines, encode_all, evaluate, reconstruct_all
+from .eval.metrics import PROBE_ROWS, baselines, bce_floor, encode_all, evaluate, reconstruct_all
 from .figures import plots
 from .figures.report import REPORT, draw_figures, write_report
 from .figures.run_figures import KINDS as FIGURE_KINDS
@@ -481,7 +481,7 @@ def _switch_fast(on: bool) -> None:
 
 class _Alongside:
     """``work(stop)`` run in a thread while this one goes on: the data's baselines
-    (``eval.metrics.baselines``) on the CPUs training leaves idle, the report's figures while the
+    (``eval.metrics.baselines``) on the CPUs training leaves idle, the figures while the
     metrics are computed. ``result`` waits for what it returns; ``close`` sets ``stop``, after which
     the work ends with the part in progress (a run that failed or was interrupted), and waits for that.
 
@@ -561,11 +561,13 @@ def _train_and_report(
         return Run(out, cfg, model, {}, history)
     trained = time.perf_counter()
     with thread_count(evaluation_threads(cfg.train.threads)):
-        z_test = encode_all(model, ds.x_test.to(device))  # for the metrics and the report's figures
+        x_test = ds.x_test.to(device)
+        z_test = encode_all(model, x_test)  # for the metrics and the report's figures
         opened, rows = _figure_rows(out, cfg, model, ds, z_test.cpu())
         # drawn on the host while the metrics are computed (on the training device), each mostly
         # waiting on work the other does not hold Python's lock for, where the metrics are large
-        draw = functools.partial(draw_figures, opened, rows)
+        floor = bce_floor(model, x_test)  # for loss.png, which may be drawn before the metrics
+        draw = functools.partial(_pictures, out, cfg, model, ds, opened, rows, history, floor)
         figures = _Alongside(draw, "report figures") if _figures_beside(model, ds) else None
         try:
             metrics = evaluate(model, ds, data_baselines, model.iw_samples, cfg.train.quiet, z_test)
@@ -608,10 +610,11 @@ def _train_and_report(
     rundir.write_weights(out / rundir.WEIGHTS, model.state_dict(), (ds.offset, ds.span))
     rundir.write_metrics(out, metrics)
     rundir.write_history(out, history)
-    _figures(out, model, ds, history, metrics, cfg.data.columns, cfg.model.corruption != "none")
+    if "no_pretraining_sse_per_image" in metrics:
+        plots.pretraining_comparison(history, metrics, out / rundir.PRETRAINING, sample_noun(ds.sample_shape))
     rundir.write_manifest(out, model.kind, ds.sample_shape, model.code_size, completed=True)
     (out / rundir.STATE).unlink(missing_ok=True)  # optimizer state is only needed to resume
-    # a figure that could not be drawn fails the report here, once the run is complete
+    # a picture that could not be drawn fails the report here, once the run is complete
     drawn = figures.result() if figures is not None else draw()
     write_report(out, run=opened, metrics=metrics, drawn=drawn)
     # what the run took after training (the metrics, baselines not ready yet, figures and report),
@@ -621,7 +624,7 @@ def _train_and_report(
     return Run(out, cfg, model, metrics, history)
 
 
-# multiply-adds of encoding the test rows and the probes' sample from which the report's figures
+# multiply-adds of encoding the test rows and the probes' sample from which the figures (``_pictures``)
 # are drawn beside the metrics: their products leave Python's lock to the figures' thread. Below,
 # the thread costs more than it saves: on digits' default run (about 60M) the figures took
 # 0.3-0.45 s longer beside the metrics than after them; on Fashion-MNIST's fast recipe (42G), 0.6 s less
@@ -629,7 +632,7 @@ BESIDE_WORK = 1e9
 
 
 def _figures_beside(model: Autoencoder, ds: Dataset) -> bool:
-    """Whether the report's figures are drawn while the metrics are computed (``BESIDE_WORK``)."""
+    """Whether the figures are drawn while the metrics are computed (``BESIDE_WORK``)."""
     rows = len(ds.x_test) + min(PROBE_ROWS, len(ds.x_train))
     return rows * sum(p.numel() for p in model.parameters()) >= BESIDE_WORK
 
@@ -707,38 +710,40 @@ def _snapshot(out: Path, model: Autoencoder, ds: Dataset, every: int, row: dict)
     plots.reconstruction_grid(x.numpy(), recon, out / rundir.SNAPSHOTS / name, ds.image_shape, title)
 
 
-def _figures(
+def _pictures(
     out: Path,
+    cfg: Config,
     model: Autoencoder,
     ds: Dataset,
+    opened: TrainedRun,
+    rows: FigureRows,
     history: list[dict],
-    metrics: dict,
-    features: list[str] | None = None,
-    corrupted: bool = False,
-) -> None:
-    """The figures training leaves in the run directory; ``features``: a table's column names;
-    ``corrupted``: training batches were corrupted (a denoising run)."""
+    floor: float | None,
+    stop: threading.Event | None = None,
+) -> list[tuple[str, bytes]]:
+    """Every figure that needs no metric: the run directory's test rows over their reconstructions,
+    its loss per epoch (``floor``: BCE's lowest, a line) and a prior's samples, then the report's
+    figures (``draw_figures``, which ``stop`` ends early). Beside the metrics where they are large,
+    which then take about as long as these."""
     x = ds.x_test[:20]
     recon = reconstruct_all(model, x).numpy()
-    item = sample_noun(ds.sample_shape)
     plots.reconstruction_grid(
         x.numpy(),
         recon,
         out / rundir.RECONSTRUCTIONS,
         ds.image_shape,
-        title=f"test {item}s and their reconstructions, code size {model.code_size}",  # each row labelled
-        features=features,
+        # each row labelled
+        title=f"test {sample_noun(ds.sample_shape)}s and their reconstructions, code size {model.code_size}",
+        features=cfg.data.columns,
     )
     if history:
-        plots.loss_curve(
-            history, out / rundir.LOSS, model.loss_label, metrics.get("test_bce_floor"), corrupted
-        )
-    if "no_pretraining_sse_per_image" in metrics:
-        plots.pretraining_comparison(history, metrics, out / rundir.PRETRAINING, item)
+        corrupted = cfg.model.corruption != "none"  # its training batches, not its validation rows
+        plots.loss_curve(history, out / rundir.LOSS, model.loss_label, floor, corrupted)
     if model.can_sample:
         with torch.no_grad():
             images = model.sample(40, torch.Generator().manual_seed(0)).cpu().numpy()
         plots.image_grid(images, out / rundir.SAMPLES, ds.image_shape, "samples from the prior")
+    return draw_figures(opened, rows, stop)
 
 
 if train.__doc__:  # none under python -OO

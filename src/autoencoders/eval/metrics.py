@@ -340,6 +340,14 @@ def baselines(
     return _baselines(ds, _rows(ds), k, device, stop)
 
 
+def bce_floor(model: nn.Module, x: torch.Tensor) -> float | None:
+    """What a BCE model's loss never goes below on rows ``x`` (on its device), per example: grey
+    pixels cost their own entropy; None for other losses."""
+    if getattr(model, "loss_kind", None) != "bce":
+        return None
+    return float(in_batches(model, model.loss_floor, x).mean())
+
+
 def evaluate(
     model: nn.Module,
     ds: Dataset,
@@ -367,8 +375,8 @@ def evaluate(
     # the decoded codes: as large as the test rows, which are on the device already
     ae = reconstruction_errors(x_test, in_batches(model, model.decode, z_test))
     own = {"test_mse": ae["mse"], "test_sse_per_image": ae["sse_per_image"], "test_psnr": ae["psnr"]}
-    if getattr(model, "loss_kind", None) == "bce":  # what BCE never goes below: grey pixels cost
-        own["test_bce_floor"] = float(in_batches(model, model.loss_floor, x_test).mean())
+    if (floor := bce_floor(model, x_test)) is not None:
+        own["test_bce_floor"] = floor
     if len(z_test) > 1:  # one row is constant in every unit: nothing to count
         own["dead_code_units"] = dead_units(z_test)
     if model.likelihood:
