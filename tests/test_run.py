@@ -271,6 +271,23 @@ def test_the_report_figures_are_drawn_beside_large_metrics(tmp_path, monkeypatch
     assert sys.getswitchinterval() == pytest.approx(0.005)
 
 
+def test_the_figures_beside_the_metrics_never_use_the_trained_model(tmp_path, monkeypatch):
+    """They draw from a CPU copy: around each call on a model its mode is set and put back (and on
+    a GPU, how products compute), which would change under the metrics computed meanwhile."""
+    monkeypatch.setattr(run_module, "BESIDE_WORK", 0)
+    calls, decode = [], autoencoders.Autoencoder.decode
+
+    def spy(self, z):
+        calls.append((threading.current_thread().name, self))
+        return decode(self, z)
+
+    monkeypatch.setattr(autoencoders.Autoencoder, "decode", spy)
+    r = _train_digits(tmp_path)
+    beside = [model for thread, model in calls if thread == "report figures"]
+    assert beside and all(model is not r.model for model in beside)  # reconstructions, traversals
+    assert any(thread == "MainThread" and model is r.model for thread, model in calls)  # the metrics
+
+
 @pytest.mark.parametrize("work", [0, None])
 def test_the_loss_figure_draws_bce_s_floor_that_the_metrics_record(tmp_path, monkeypatch, work):
     """loss.png is drawn beside the metrics (``work`` 0) or after them, and either way its floor

@@ -564,11 +564,17 @@ def _train_and_report(
         x_test = ds.x_test.to(device)
         z_test = encode_all(model, x_test)  # for the metrics and the report's figures
         opened, rows = _figure_rows(out, cfg, model, ds, z_test.cpu())
+        floor = bce_floor(model, x_test)  # for loss.png, which may be drawn before the metrics
+        pictures = functools.partial(_run_pictures, out, cfg, ds, opened, history, floor)
+        draw = functools.partial(draw_figures, opened, rows)
+
+        def beside(stop: threading.Event) -> list[tuple[str, bytes]]:
+            pictures()  # then the report's: the metrics take about as long as all of them
+            return draw(stop)
+
         # drawn on the host while the metrics are computed (on the training device), each mostly
         # waiting on work the other does not hold Python's lock for, where the metrics are large
-        floor = bce_floor(model, x_test)  # for loss.png, which may be drawn before the metrics
-        draw = functools.partial(_pictures, out, cfg, model, ds, opened, rows, history, floor)
-        figures = _Alongside(draw, "report figures") if _figures_beside(model, ds) else None
+        figures = _Alongside(beside, "report figures") if _figures_beside(model, ds) else None
         try:
             metrics = evaluate(model, ds, data_baselines, model.iw_samples, cfg.train.quiet, z_test)
             no_pretraining = evaluate(baseline, ds, data_baselines=False) if baseline is not None else None
@@ -610,11 +616,13 @@ def _train_and_report(
     rundir.write_weights(out / rundir.WEIGHTS, model.state_dict(), (ds.offset, ds.span))
     rundir.write_metrics(out, metrics)
     rundir.write_history(out, history)
+    if figures is None:
+        pictures()
     if "no_pretraining_sse_per_image" in metrics:
         plots.pretraining_comparison(history, metrics, out / rundir.PRETRAINING, sample_noun(ds.sample_shape))
     rundir.write_manifest(out, model.kind, ds.sample_shape, model.code_size, completed=True)
     (out / rundir.STATE).unlink(missing_ok=True)  # optimizer state is only needed to resume
-    # a picture that could not be drawn fails the report here, once the run is complete
+    # a figure that could not be drawn fails the report here, once the run is complete
     drawn = figures.result() if figures is not None else draw()
     write_report(out, run=opened, metrics=metrics, drawn=drawn)
     # what the run took after training (the metrics, baselines not ready yet, figures and report),
@@ -710,21 +718,13 @@ def _snapshot(out: Path, model: Autoencoder, ds: Dataset, every: int, row: dict)
     plots.reconstruction_grid(x.numpy(), recon, out / rundir.SNAPSHOTS / name, ds.image_shape, title)
 
 
-def _pictures(
-    out: Path,
-    cfg: Config,
-    model: Autoencoder,
-    ds: Dataset,
-    opened: TrainedRun,
-    rows: FigureRows,
-    history: list[dict],
-    floor: float | None,
-    stop: threading.Event | None = None,
-) -> list[tuple[str, bytes]]:
-    """Every figure that needs no metric: the run directory's test rows over their reconstructions,
-    its loss per epoch (``floor``: BCE's lowest, a line) and a prior's samples, then the report's
-    figures (``draw_figures``, which ``stop`` ends early). Beside the metrics where they are large,
-    which then take about as long as these."""
+def _run_pictures(
+    out: Path, cfg: Config, ds: Dataset, opened: TrainedRun, history: list[dict], floor: float | None
+) -> None:
+    """The run directory's figures that need no metric, from ``opened``'s copy of the model (the
+    trained one may be computing metrics meanwhile): test rows over their reconstructions, the loss
+    per epoch (``floor``: BCE's lowest, a line) and a prior's samples."""
+    model = opened.model
     x = ds.x_test[:20]
     recon = reconstruct_all(model, x).numpy()
     plots.reconstruction_grid(
@@ -741,9 +741,8 @@ def _pictures(
         plots.loss_curve(history, out / rundir.LOSS, model.loss_label, floor, corrupted)
     if model.can_sample:
         with torch.no_grad():
-            images = model.sample(40, torch.Generator().manual_seed(0)).cpu().numpy()
+            images = model.sample(40, torch.Generator().manual_seed(0)).numpy()
         plots.image_grid(images, out / rundir.SAMPLES, ds.image_shape, "samples from the prior")
-    return draw_figures(opened, rows, stop)
 
 
 if train.__doc__:  # none under python -OO
