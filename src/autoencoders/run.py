@@ -632,10 +632,11 @@ def _train_and_report(
     return Run(out, cfg, model, metrics, history)
 
 
-# multiply-adds of encoding the test rows and the probes' sample from which the figures (``_pictures``)
-# are drawn beside the metrics: their products leave Python's lock to the figures' thread. Below,
-# the thread costs more than it saves: on digits' default run (about 60M) the figures took
-# 0.3-0.45 s longer beside the metrics than after them; on Fashion-MNIST's fast recipe (42G), 0.6 s less
+# multiply-adds of encoding the test rows and the probes' sample from which the figures
+# (``_run_pictures``, then the report's) are drawn beside the metrics: their products leave
+# Python's lock to the figures' thread. Below, the thread costs more than it saves: on digits'
+# default run (about 60M) the figures took 0.3-0.45 s longer beside the metrics than after them;
+# on Fashion-MNIST's fast recipe (42G), 0.6 s less
 BESIDE_WORK = 1e9
 
 
@@ -732,7 +733,7 @@ def _run_pictures(
         recon,
         out / rundir.RECONSTRUCTIONS,
         ds.image_shape,
-        # each row labelled
+        # no "top: originals" in the title: each row says what it holds
         title=f"test {sample_noun(ds.sample_shape)}s and their reconstructions, code size {model.code_size}",
         features=cfg.data.columns,
     )
