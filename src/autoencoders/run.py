@@ -576,7 +576,7 @@ def _train_and_report(
         # waiting on work the other does not hold Python's lock for, where the metrics are large
         figures = _Alongside(beside, "report figures") if _figures_beside(model, ds) else None
         try:
-            metrics = evaluate(model, ds, data_baselines, model.iw_samples, cfg.train.quiet, z_test)
+            metrics = evaluate(model, ds, data_baselines, model.iw_samples, cfg.train.quiet, z_test, floor)
             no_pretraining = evaluate(baseline, ds, data_baselines=False) if baseline is not None else None
             if figures is not None:
                 figures.wait()  # before this thread draws: pyplot is not thread-safe

@@ -355,11 +355,13 @@ def evaluate(
     iw_samples: int = 0,
     quiet: bool = True,
     test_codes: torch.Tensor | None = None,
+    floor: float | None = None,
 ) -> dict[str, float]:
     """Test-set metrics of ``model`` on its device, and beside them the data's ``baselines`` with the
     same code size: computed here (``True``; on the model's device), none (``False``), or those a
     function returns (computed while the model trained, say). ``test_codes``: ``encode_all`` of the
-    test rows when the caller has them; the reconstructions are their decoding.
+    test rows when the caller has them; the reconstructions are their decoding. ``floor``: the
+    test rows' ``bce_floor``, likewise.
 
     PCA fits on all training rows (at most 50,000 of a stream from disk); the linear probe and
     kNN of the codes, of PCA's codes and of the pixels fit on the same ``PROBE_ROWS`` of them.
@@ -375,7 +377,7 @@ def evaluate(
     # the decoded codes: as large as the test rows, which are on the device already
     ae = reconstruction_errors(x_test, in_batches(model, model.decode, z_test))
     own = {"test_mse": ae["mse"], "test_sse_per_image": ae["sse_per_image"], "test_psnr": ae["psnr"]}
-    if (floor := bce_floor(model, x_test)) is not None:
+    if (floor := bce_floor(model, x_test) if floor is None else floor) is not None:
         own["test_bce_floor"] = floor
     if len(z_test) > 1:  # one row is constant in every unit: nothing to count
         own["dead_code_units"] = dead_units(z_test)
