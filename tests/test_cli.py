@@ -105,7 +105,59 @@ def test_each_warning_is_one_line_shown_once_though_filters_change_between(monke
 @pytest.mark.slow
 def test_the_package_imports_without_docstrings():
     """``python -OO`` strips docstrings, which help(train) and the estimators' help are built from."""
-    subprocess.run([sys.executable, "-OO", "-c", "import autoencoders, autoencoders.sklearn"], check=True)
+    code = (
+        "import autoencoders, autoencoders.sklearn; [getattr(autoencoders, n) for n in autoencoders.__all__]"
+    )
+    subprocess.run([sys.executable, "-OO", "-c", code], check=True)
+
+
+# what the command line needs no part of to say how it is used
+HEAVY = ("torch", "numpy", "matplotlib", "sklearn")
+ANSWER_AT_ONCE = """
+import sys
+from autoencoders.cli import main
+try:
+    main({argv!r})
+except SystemExit as e:
+    print("status", e.code, "loaded", [m for m in {heavy!r} if m in sys.modules])
+"""
+
+
+@pytest.mark.parametrize(
+    "argv, status",
+    [
+        (["--help"], 0),
+        (["--version"], 0),
+        (["train", "--help"], 0),
+        (["classify", "--help"], 0),
+        (["train", "--epochs", "x"], 2),
+        (["train", "--model", "vea"], 2),
+        (["trian"], 2),
+        (["visualize", "runs/x", "--what", "nothing"], 2),
+        (["export", "runs/x", "--out", "m.onnx", "--part", "head"], 2),
+    ],
+)
+def test_help_and_usage_errors_answer_without_loading_torch(argv, status):
+    """They answer at once: importing torch alone takes over a second."""
+    code = ANSWER_AT_ONCE.format(argv=argv, heavy=HEAVY)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.splitlines()[-1] == f"status {status} loaded []", done.stderr
+    if status:
+        assert done.stderr.count("\n") == 1 and "error:" in done.stderr
+
+
+def test_every_public_name_is_what_it_says_even_after_its_namesake_package_loads():
+    """The package's names load when first used; ``classify``, a function, shares its name with a
+    package of modules, which must not take the name when one of them loads first."""
+    code = (
+        "import autoencoders.classify.heads, autoencoders, types;"
+        "assert isinstance(autoencoders.kinds, types.ModuleType), autoencoders.kinds;"
+        "bad = [n for n in autoencoders.__all__ if n != 'kinds' and not callable(getattr(autoencoders, n))];"
+        "assert not bad, bad;"
+        "print(set(dir(autoencoders)) >= set(autoencoders.__all__))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "True", done.stderr
 
 
 @pytest.mark.slow

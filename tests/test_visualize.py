@@ -14,7 +14,8 @@ from autoencoders.cli import main
 from autoencoders.errors import DataWarning
 from autoencoders.eval.metrics import encode_all
 from autoencoders.figures import plots
-from autoencoders.figures.run_figures import KINDS, maximize_units, visualize
+from autoencoders.figures.run_figures import maximize_units, visualize
+from autoencoders.options import FIGURE_KINDS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -27,7 +28,7 @@ def vae_run(tmp_path_factory):
     )
 
 
-@pytest.mark.parametrize("what", sorted(KINDS))
+@pytest.mark.parametrize("what", sorted(FIGURE_KINDS))
 def test_every_figure_kind_is_written(what, digits_run, vae_run, tmp_path):
     run = vae_run if what in ("samples", "interpolate", "traverse") else digits_run
     path = visualize(run.dir, what, tmp_path / f"{what}.png", n=4)

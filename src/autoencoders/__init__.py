@@ -4,39 +4,109 @@
 # a Ctrl-C while the command-line tool loads it ends in one line
 from .runtime import console_start, wait_policy  # noqa: F401, I001
 
-from . import api, classifiers, clusters, deploy, kinds, run
-from .classify.few_labels import ClassifierResult
-from .classify.heads import EncoderClassifier
-from .clustering.methods import ClusterResult
-from .clustering.model import Clusterer
-from .config import Config, DataConfig, ModelConfig, PretrainConfig, TrainConfig, in_python_names
-from .data import datasets
-from .data.datasets import Dataset
-from .errors import UserError
-from .figures import run_figures
-from .models import VAE, AdversarialAutoencoder, Autoencoder, ConvAutoencoder, DenseAutoencoder, Output
-from .run import Run
+import importlib
+import importlib.util
+from typing import TYPE_CHECKING, Any
 
-# the Python face: errors name options as these functions take them (``epochs``), not as the CLI's
-# flags (``--epochs``), which the commands, calling the same functions unwrapped, keep
-python_names = in_python_names()
-anomaly_scores_against_pca = python_names(api.anomaly_scores_against_pca)
-encode = python_names(api.encode)
-evaluate_run = python_names(api.evaluate_run)
-interpolate = in_python_names({"pair": "indices"})(api.interpolate)
-load = python_names(api.load)
-predict = python_names(api.predict)
-reconstruct = python_names(api.reconstruct)
-sample = python_names(api.sample)
-score = python_names(api.score)
-classify = python_names(classifiers.classify)
-cluster = python_names(clusters.cluster)
-export = in_python_names({"format": "fmt"})(deploy.export)
-visualize = python_names(run_figures.visualize)
-resume = python_names(run.resume)
-train = python_names(run.train)
-load_dataset = python_names(datasets.load_dataset)
-del python_names
+if TYPE_CHECKING:  # the names below as type checkers and editors see them
+    from . import kinds
+    from .api import (
+        anomaly_scores_against_pca,
+        encode,
+        evaluate_run,
+        interpolate,
+        load,
+        predict,
+        reconstruct,
+        sample,
+        score,
+    )
+    from .classifiers import classify
+    from .classify.few_labels import ClassifierResult
+    from .classify.heads import EncoderClassifier
+    from .clustering.methods import ClusterResult
+    from .clustering.model import Clusterer
+    from .clusters import cluster
+    from .config import Config, DataConfig, ModelConfig, PretrainConfig, TrainConfig
+    from .data.datasets import Dataset, load_dataset
+    from .deploy import export
+    from .errors import UserError
+    from .figures.run_figures import visualize
+    from .models import VAE, AdversarialAutoencoder, Autoencoder, ConvAutoencoder, DenseAutoencoder, Output
+    from .run import Run, resume, train
+
+# what the package's names are, and where: each is imported when first used, so that the command
+# line's help and usage errors, which need none of them, answer without loading torch
+_WHERE = {
+    "VAE": "models",
+    "AdversarialAutoencoder": "models",
+    "Autoencoder": "models",
+    "ConvAutoencoder": "models",
+    "DenseAutoencoder": "models",
+    "Output": "models",
+    "ClassifierResult": "classify.few_labels",
+    "EncoderClassifier": "classify.heads",
+    "ClusterResult": "clustering.methods",
+    "Clusterer": "clustering.model",
+    "Config": "config",
+    "DataConfig": "config",
+    "ModelConfig": "config",
+    "PretrainConfig": "config",
+    "TrainConfig": "config",
+    "Dataset": "data.datasets",
+    "UserError": "errors",
+    "Run": "run",
+}
+# the Python face's functions: errors name options as these functions take them (``epochs``), not
+# as the CLI's flags (``--epochs``), which the commands, calling the same functions unwrapped, keep;
+# by name: (module, function, the names it gives options, where they differ from their flags')
+_FUNCTIONS = {
+    "anomaly_scores_against_pca": ("api", "anomaly_scores_against_pca", None),
+    "encode": ("api", "encode", None),
+    "evaluate_run": ("api", "evaluate_run", None),
+    "interpolate": ("api", "interpolate", {"pair": "indices"}),
+    "load": ("api", "load", None),
+    "predict": ("api", "predict", None),
+    "reconstruct": ("api", "reconstruct", None),
+    "sample": ("api", "sample", None),
+    "score": ("api", "score", None),
+    "classify": ("classifiers", "classify", None),
+    "cluster": ("clusters", "cluster", None),
+    "export": ("deploy", "export", {"format": "fmt"}),
+    "visualize": ("figures.run_figures", "visualize", None),
+    "resume": ("run", "resume", None),
+    "train": ("run", "train", None),
+    "load_dataset": ("data.datasets", "load_dataset", None),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The package's name ``name``, or its module ``name``, imported on first use."""
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    elif name in _FUNCTIONS:
+        module, function, renamed = _FUNCTIONS[name]
+        from .config import in_python_names
+
+        value = in_python_names(renamed)(getattr(importlib.import_module(f".{module}", __name__), function))
+    elif importlib.util.find_spec(f".{name}", __name__) is not None:  # a module: ``autoencoders.kinds``
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # found here from now on
+    return value
+
+
+# ``autoencoders.classify`` is the function, ``autoencoders.classify.heads`` a module of the package of
+# the same name. Loading that package sets the name to it, so it is loaded now (it holds no code)
+# and the name given back to the function
+importlib.import_module(".classify", __name__)
+del globals()["classify"]
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "VAE",

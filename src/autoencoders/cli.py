@@ -20,24 +20,23 @@ from pathlib import Path
 from typing import NoReturn
 
 from . import __version__, kinds
-from .commands import handle
 from .config import all_sections
-from .deploy import FORMATS, PARTS
 from .errors import ToolkitWarning, UserError, out_of_resources
-from .figures.run_figures import KINDS
+from .experiments import EXPERIMENTS
 from .options import (
     AT_LEAST_0,
     AT_LEAST_1,
+    EXPORT_FORMATS,
+    EXPORT_PARTS,
+    FIGURE_KINDS,
     IW_SAMPLES,
+    SPLITS,
     ClassifyOptions,
     ClusterOptions,
     Range,
     TrainConfig,
     closest,
 )
-from .reproduce import EXPERIMENTS
-from .runtime.distributed import teardown
-from .trained import SPLITS
 
 # options other tools spell so, that this one spells (or does) otherwise
 OTHER_NAMES = {
@@ -329,9 +328,11 @@ def _export_parser(sub) -> None:
         help="a run's encoder, decoder or autoencoder as ONNX or TorchScript, input scaling folded in",
     )
     x.add_argument("run_dir", **RUN_DIR)
-    x.add_argument("--format", default="onnx", choices=tuple(FORMATS), help=_help("file format", "onnx"))
     x.add_argument(
-        "--part", default="encoder", choices=PARTS, help=_help("what the file computes", "encoder")
+        "--format", default="onnx", choices=tuple(EXPORT_FORMATS), help=_help("file format", "onnx")
+    )
+    x.add_argument(
+        "--part", default="encoder", choices=EXPORT_PARTS, help=_help("what the file computes", "encoder")
     )
     x.add_argument(
         "--out", required=True, type=Path, help="output file (.onnx or .pt); FILE.json describes it"
@@ -444,10 +445,13 @@ def _rows_parsers(sub) -> None:
 
 def _figure_parsers(sub) -> None:
     """The commands that draw: visualize, report, sample, interpolate."""
-    v = sub.add_parser("visualize", help="a figure of what a run learned (PNG): " + ", ".join(KINDS))
+    v = sub.add_parser("visualize", help="a figure of what a run learned (PNG): " + ", ".join(FIGURE_KINDS))
     v.add_argument("run_dir", **RUN_DIR)
     v.add_argument(
-        "--what", required=True, choices=tuple(KINDS), help="; ".join(f"{k}: {d}" for k, d in KINDS.items())
+        "--what",
+        required=True,
+        choices=tuple(FIGURE_KINDS),
+        help="; ".join(f"{k}: {d}" for k, d in FIGURE_KINDS.items()),
     )
     v.add_argument("--out", type=Path, help=_help("output .png", "RUN_DIR/<what>.png"))
     v.add_argument("--data", help=_help(DATA + " (its test rows are shown)", "the run's own data"))
@@ -552,6 +556,10 @@ def run(argv: list[str] | None = None) -> int:
         before = words[: words.index(args.command)] if args.command in words else []
         where = parser if any(w in before for w in unknown) else _command(parser, args.command)
         where.error(f"unrecognized arguments: {' '.join(unknown)}")
+    # the commands load torch and the rest (1.2 s on 2 CPU cores): only once the arguments are
+    # good, so that --help, --version and usage errors answer at once
+    from .commands import handle
+
     handle(args)
     return 0
 
@@ -603,7 +611,10 @@ def main(argv: list[str] | None = None) -> None:
             print(f"autoencoders: error: {message}", file=sys.stderr)
             status = 1
         finally:
-            teardown(finished=status == 0)
+            # only training joins a process group, once its modules are loaded: none to leave (and
+            # nothing to load) otherwise
+            if (distributed := sys.modules.get(f"{__package__}.runtime.distributed")) is not None:
+                distributed.teardown(finished=status == 0)
     sys.exit(status)
 
 

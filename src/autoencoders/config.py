@@ -30,12 +30,12 @@ from .options import (
     Range,
     TrainConfig,
     check_fields,
+    check_threads,
     closest,
     flag,
     flags,
     moved,
 )
-from .runtime.threads import check_threads
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "pretrain": PretrainConfig, "train": TrainConfig}
 

@@ -16,11 +16,9 @@ from torch import nn
 from .data.datasets import IN_MEMORY, parse_spec
 from .errors import UserError
 from .io.checkpoint import atomic_write, check_writable, write_json
-from .options import IDX_KINDS
+from .options import EXPORT_FORMATS, EXPORT_PARTS, IDX_KINDS
 from .trained import TrainedRun, open_run
 
-PARTS = ("encoder", "decoder", "autoencoder")
-FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 OPSET = 17
 
 
@@ -51,15 +49,13 @@ def export(
 ) -> tuple[Path, dict[str, Any]]:
     """Write ``part`` of a trained run to ``out`` as ``fmt`` (``onnx`` or ``torchscript``) with a
     dynamic batch axis, and ``out`` + ``.json`` describing it; return the sidecar's path and content."""
-    if fmt not in FORMATS:
+    if fmt not in EXPORT_FORMATS:
         raise UserError(f"--format must be onnx or torchscript, not '{fmt}'")
-    if part not in PARTS:
-        raise UserError(f"--part must be one of {', '.join(PARTS)}, not '{part}'")
+    if part not in EXPORT_PARTS:
+        raise UserError(f"--part must be one of {', '.join(EXPORT_PARTS)}, not '{part}'")
     out = Path(out)
-    if out.suffix.lower() != FORMATS[fmt]:
-        raise UserError(
-            f"--out {out}: {fmt} files end in {FORMATS[fmt]}; give a name like model{FORMATS[fmt]}"
-        )
+    if out.suffix.lower() != (suffix := EXPORT_FORMATS[fmt]):
+        raise UserError(f"--out {out}: {fmt} files end in {suffix}; give a name like model{suffix}")
     if fmt == "onnx" and importlib.util.find_spec("onnx") is None:
         raise UserError("--format onnx needs the onnx package: pip install 'autoencoders[export]'")
     check_writable(out.parent)

@@ -398,6 +398,91 @@ class TrainConfig:
             self.threads = str(self.threads)  # threads=2 from Python means "2"
 
 
+def check_threads(setting: str) -> None:
+    """A UserError unless ``setting`` is ``auto`` or a positive whole number."""
+    if setting != "auto" and not (setting.isdigit() and int(setting) >= 1):
+        raise UserError(f"--threads must be 'auto' or a positive whole number, not {setting!r}")
+
+
+# the model kinds' own sections, ``[conv]``, ``[vae]`` and ``[aae]`` (``kinds`` names each with its
+# model): here with the rest, so that flags and help are made without loading the models
+@dataclass
+class ConvConfig:
+    channels: list[int] = option([32, 64], "channels of the stride-2 convolutions, input side first")
+    kernel_size: int = option(3, "convolution kernel size", range=Range(2))
+
+    def validate(self) -> None:
+        if not self.channels or any(c < 1 for c in self.channels):
+            raise UserError("--channels needs one or more positive channel counts, e.g. 32,64")
+
+    def check_shape(self, input_shape: tuple[int, ...]) -> None:
+        """Refuse a kernel larger than the maps a convolution sees (most of it would only ever see
+        the padding); a new run's check: runs trained before it was made still open."""
+        if len(input_shape) != 3:
+            return  # no images: building the model says so
+        k, (h, w) = self.kernel_size, input_shape[1:]
+        for i in range(len(self.channels)):
+            if k > min(h, w):
+                what = "images" if i == 0 else f"maps convolution {i + 1} sees (each one halves them)"
+                fewer = "" if i == 0 else ", or fewer --channels"
+                raise UserError(
+                    f"--kernel-size {k} is larger than the {h}×{w} {what}; give --kernel-size {min(h, w)} "
+                    f"or less{fewer}"
+                )
+            h, w = ((n + 2 * (k // 2) - k) // 2 + 1 for n in (h, w))
+
+
+@dataclass
+class VAEConfig:
+    beta: float = option(1.0, "weight of the KL term (beta-VAE when not 1)", range=AT_LEAST_0)
+    kl_warmup: int = option(
+        0,
+        "epochs over which the KL weight grows linearly to --beta (validation: full weight)",
+        range=AT_LEAST_0,
+    )
+    vae_scale: str = option("logvar", "what the encoder's scale head outputs", ("logvar", "std"))
+    decoder_std: str | float = option(
+        "learned", "std of the Gaussian decoder (--loss mse): 'learned' or a fixed positive number"
+    )
+    iw_samples: int = option(
+        1000, "importance samples per test image for test_nll (0: skip it)", range=AT_LEAST_0
+    )
+    nll_rows: int = option(
+        2000,
+        "test images test_nll averages over: the same fixed sample for every model of a dataset (0: all)",
+        range=AT_LEAST_0,
+    )
+
+    def validate(self) -> None:
+        if self.decoder_std != "learned":
+            try:
+                ok = math.isfinite(float(self.decoder_std)) and float(self.decoder_std) > 0
+            except ValueError:
+                ok = False
+            if not ok:
+                raise UserError(
+                    f"--decoder-std must be 'learned' or a positive number, not {self.decoder_std!r}"
+                )
+
+
+@dataclass
+class AAEConfig:
+    prior: str = option("gaussian", "distribution the codes are matched to", ("gaussian", "mixture"))
+    components: int = option(
+        10, "mixture prior: number of unit-variance Gaussian components", range=AT_LEAST_1
+    )
+    disc_layers: list[int] = option([256, 256], "hidden widths of the discriminator on codes")
+    adversarial_lr: float = option(
+        2e-4,
+        "learning rate of the regularisation phase (discriminator and encoder as generator)",
+        range=POSITIVE,
+    )
+
+    def validate(self) -> None:
+        if any(w < 1 for w in self.disc_layers):
+            raise UserError(f"every --disc-layers width must be at least 1, got {self.disc_layers}")
+
+
 @dataclass
 class ClassifyOptions:
     """How ``classify`` makes a classifier from a run: the method, how many labels, its training.
@@ -505,6 +590,27 @@ class ClusterOptions:
         None, "manifold: dimensions of the UMAP embedding", range=AT_LEAST_1, shown_default="k"
     )
     neighbors: int = option(20, "manifold: neighbours UMAP connects each row to", range=Range(2))
+
+
+# which rows of a run's data a command reads: all of them, or a split of training's
+SPLITS = ("all", "train", "val", "test")
+# what ``export`` writes: a part of a run, in a format (by its file's suffix)
+EXPORT_PARTS = ("encoder", "decoder", "autoencoder")
+EXPORT_FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
+# the figures ``visualize`` draws, by name
+FIGURE_KINDS = {
+    "recon": "test images over their reconstructions",
+    "denoise": "clean, corrupted and reconstructed test images",
+    "loss": "training and validation loss per epoch, one panel per stage",
+    "filters": "first-layer weights as images",
+    "top": "for each code unit, the test images that excite it most",
+    "maximize": "for each code unit, the input of fixed norm that excites it most (gradient ascent)",
+    "latent": "the test codes in 2-D (the code itself, or its PCA or t-SNE), coloured by label where there "
+    "are labels",
+    "samples": "images decoded from samples of the prior (VAE, AAE)",
+    "interpolate": "decodings along the line between two test images' codes",
+    "traverse": "one code dimension varied at a time around a test image's code",
+}
 
 
 class RunOptions(Protocol):

@@ -40,7 +40,6 @@ from .errors import SettingWarning, UserError, say, says_once, user_stacklevel
 from .eval.metrics import PROBE_ROWS, baselines, bce_floor, encode_all, evaluate, reconstruct_all
 from .figures import plots
 from .figures.report import REPORT, draw_figures, write_report
-from .figures.run_figures import KINDS as FIGURE_KINDS
 from .figures.run_figures import FigureRows
 from .io import rundir
 from .io.checkpoint import check_writable
@@ -48,7 +47,7 @@ from .io.state import read_state
 from .models import Autoencoder
 from .models.layers import make_corruption
 from .models.objectives import regularisers
-from .options import check_fields, closest, options_doc
+from .options import FIGURE_KINDS, check_fields, closest, options_doc
 from .runtime import distributed, events
 from .runtime.device import keeps_rng, resolve_device
 from .runtime.threads import (

@@ -37,7 +37,7 @@ from .data.stream import RowStream
 from .errors import UserError
 from .io import rundir
 from .models import Autoencoder
-from .options import DataConfig
+from .options import SPLITS, DataConfig
 
 
 @dataclass
@@ -95,9 +95,6 @@ def check_width(model: Autoencoder, n_features: int, spec: str) -> None:
 
 
 Data = str | np.ndarray | torch.Tensor
-
-
-SPLITS = ("all", "train", "val", "test")
 
 
 def check_split(split: str) -> None:

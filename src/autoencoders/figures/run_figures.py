@@ -25,6 +25,7 @@ from ..eval.metrics import encode_all, reconstruct_all
 from ..eval.probes import PCA
 from ..io import rundir
 from ..models.layers import make_corruption
+from ..options import FIGURE_KINDS
 from ..trained import (
     Data,
     TrainedRun,
@@ -37,20 +38,6 @@ from ..trained import (
 )
 from . import plots
 
-KINDS = {
-    "recon": "test images over their reconstructions",
-    "denoise": "clean, corrupted and reconstructed test images",
-    "loss": "training and validation loss per epoch, one panel per stage",
-    "filters": "first-layer weights as images",
-    "top": "for each code unit, the test images that excite it most",
-    "maximize": "for each code unit, the input of fixed norm that excites it most (gradient ascent)",
-    "latent": "the test codes in 2-D (the code itself, or its PCA or t-SNE), coloured by label where there "
-    "are labels",
-    "samples": "images decoded from samples of the prior (VAE, AAE)",
-    "interpolate": "decodings along the line between two test images' codes",
-    "traverse": "one code dimension varied at a time around a test image's code",
-}
-
 
 def visualize(
     run_dir: str | Path,
@@ -61,12 +48,12 @@ def visualize(
     method: str = "pca",
     labels: Any = None,
 ) -> Path:
-    """Write figure ``what`` (a name in this module's ``KINDS``: recon, denoise, loss, ...) of a
+    """Write figure ``what`` (a name in ``options.FIGURE_KINDS``: recon, denoise, loss, ...) of a
     trained run as a PNG; return its path (default ``RUN/<what>.png``). ``data``: a data spec,
     whose test rows are shown (default: the run's own), or rows in memory in the data's own units,
     shown as given (``labels``: theirs, for the colours of the latent map)."""
-    if what not in KINDS:
-        raise UserError(f"--what must be one of {', '.join(KINDS)}, not '{what}'")
+    if what not in FIGURE_KINDS:
+        raise UserError(f"--what must be one of {', '.join(FIGURE_KINDS)}, not '{what}'")
     if n < 1:
         raise UserError(f"--n must be >= 1, got {n}")
     if method not in ("pca", "tsne"):

@@ -9,33 +9,12 @@ prior, decoding prior samples gives new images, as with a VAE.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-from ..errors import UserError
-from ..options import AT_LEAST_1, POSITIVE, ModelConfig, option
+from ..options import AAEConfig, ModelConfig
 from .dense import DenseAutoencoder, widths_for
 from .layers import code_select
-
-
-@dataclass
-class AAEConfig:
-    prior: str = option("gaussian", "distribution the codes are matched to", ("gaussian", "mixture"))
-    components: int = option(
-        10, "mixture prior: number of unit-variance Gaussian components", range=AT_LEAST_1
-    )
-    disc_layers: list[int] = option([256, 256], "hidden widths of the discriminator on codes")
-    adversarial_lr: float = option(
-        2e-4,
-        "learning rate of the regularisation phase (discriminator and encoder as generator)",
-        range=POSITIVE,
-    )
-
-    def validate(self) -> None:
-        if any(w < 1 for w in self.disc_layers):
-            raise UserError(f"every --disc-layers width must be at least 1, got {self.disc_layers}")
 
 
 class AdversarialAutoencoder(DenseAutoencoder):

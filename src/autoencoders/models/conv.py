@@ -8,43 +8,16 @@ layer-wise pretraining trains it one conv/deconv pair per stage (a stacked conv 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..errors import UserError
-from ..options import ModelConfig, Range, option
+from ..options import ConvConfig, ModelConfig
 from .base import Stack
 from .dense import mirrored_linear, widths_for
 from .layers import code_select
-
-
-@dataclass
-class ConvConfig:
-    channels: list[int] = option([32, 64], "channels of the stride-2 convolutions, input side first")
-    kernel_size: int = option(3, "convolution kernel size", range=Range(2))
-
-    def validate(self) -> None:
-        if not self.channels or any(c < 1 for c in self.channels):
-            raise UserError("--channels needs one or more positive channel counts, e.g. 32,64")
-
-    def check_shape(self, input_shape: tuple[int, ...]) -> None:
-        """Refuse a kernel larger than the maps a convolution sees (most of it would only ever see
-        the padding); a new run's check: runs trained before it was made still open."""
-        if len(input_shape) != 3:
-            return  # no images: building the model says so
-        k, (h, w) = self.kernel_size, input_shape[1:]
-        for i in range(len(self.channels)):
-            if k > min(h, w):
-                what = "images" if i == 0 else f"maps convolution {i + 1} sees (each one halves them)"
-                fewer = "" if i == 0 else ", or fewer --channels"
-                raise UserError(
-                    f"--kernel-size {k} is larger than the {h}×{w} {what}; give --kernel-size {min(h, w)} "
-                    f"or less{fewer}"
-                )
-            h, w = ((n + 2 * (k // 2) - k) // 2 + 1 for n in (h, w))
 
 
 class Conv(nn.Module):

@@ -10,50 +10,16 @@ across models.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..errors import UserError
-from ..options import AT_LEAST_0, ModelConfig, option
+from ..options import ModelConfig, VAEConfig
 from .base import Output, Stack, reconstruction_loss
 from .dense import mirrored_linear, widths_for
 from .objectives import GaussianKL, Reconstruction, Weighted
-
-
-@dataclass
-class VAEConfig:
-    beta: float = option(1.0, "weight of the KL term (beta-VAE when not 1)", range=AT_LEAST_0)
-    kl_warmup: int = option(
-        0,
-        "epochs over which the KL weight grows linearly to --beta (validation: full weight)",
-        range=AT_LEAST_0,
-    )
-    vae_scale: str = option("logvar", "what the encoder's scale head outputs", ("logvar", "std"))
-    decoder_std: str | float = option(
-        "learned", "std of the Gaussian decoder (--loss mse): 'learned' or a fixed positive number"
-    )
-    iw_samples: int = option(
-        1000, "importance samples per test image for test_nll (0: skip it)", range=AT_LEAST_0
-    )
-    nll_rows: int = option(
-        2000,
-        "test images test_nll averages over: the same fixed sample for every model of a dataset (0: all)",
-        range=AT_LEAST_0,
-    )
-
-    def validate(self) -> None:
-        if self.decoder_std != "learned":
-            try:
-                ok = math.isfinite(float(self.decoder_std)) and float(self.decoder_std) > 0
-            except ValueError:
-                ok = False
-            if not ok:
-                raise UserError(
-                    f"--decoder-std must be 'learned' or a positive number, not {self.decoder_std!r}"
-                )
 
 
 class VAE(Stack):

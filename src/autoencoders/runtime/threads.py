@@ -25,7 +25,7 @@ from typing import NamedTuple, TypeVar
 import torch
 from torch import nn
 
-from ..errors import SettingWarning, UserError, user_stacklevel
+from ..errors import SettingWarning, user_stacklevel
 from . import wait_policy
 
 # Below this much work in the largest matrix product of a step (batch × weights, in fp32
@@ -243,12 +243,6 @@ def evaluation_threads(setting: str) -> int:
     """Threads for the metrics after training: ``--threads N``, or for ``auto`` every available CPU
     (their products, over thousands of rows at once, are never small)."""
     return available_cpus() if setting == "auto" else int(setting)
-
-
-def check_threads(setting: str) -> None:
-    """A UserError unless ``setting`` is ``auto`` or a positive whole number."""
-    if setting != "auto" and not (setting.isdigit() and int(setting) >= 1):
-        raise UserError(f"--threads must be 'auto' or a positive whole number, not {setting!r}")
 
 
 @contextlib.contextmanager
