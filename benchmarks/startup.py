@@ -6,7 +6,7 @@ same calls run on that code too, alternating with this checkout's, so that both 
 
 Run (repository root, nothing else running; about a minute)::
 
-    git worktree add /tmp/before HEAD~1
+    git worktree add /tmp/before 0ab5413  # the last commit before the change
     python benchmarks/startup.py --before /tmp/before/src
 """
 

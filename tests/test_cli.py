@@ -123,6 +123,7 @@ except SystemExit as e:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "argv, status",
     [
@@ -146,6 +147,7 @@ def test_help_and_usage_errors_answer_without_loading_torch(argv, status):
         assert done.stderr.count("\n") == 1 and "error:" in done.stderr
 
 
+@pytest.mark.slow
 def test_every_public_name_is_what_it_says_even_after_its_namesake_package_loads():
     """The package's names load when first used; ``classify``, a function, shares its name with a
     package of modules, which must not take the name when one of them loads first."""
@@ -154,6 +156,8 @@ def test_every_public_name_is_what_it_says_even_after_its_namesake_package_loads
         "assert isinstance(autoencoders.kinds, types.ModuleType), autoencoders.kinds;"
         "bad = [n for n in autoencoders.__all__ if n != 'kinds' and not callable(getattr(autoencoders, n))];"
         "assert not bad, bad;"
+        "assert isinstance(autoencoders.datasets, types.ModuleType);"
+        "assert not hasattr(autoencoders, '__main__');"
         "print(set(dir(autoencoders)) >= set(autoencoders.__all__))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -368,9 +368,9 @@ def test_counts_and_indices_of_the_python_functions_are_checked_in_words(tmp_pat
         autoencoders.interpolate(run.dir, "digits", steps=2.5)
 
 
-def test_a_ctrl_c_while_the_command_loads_torch_ends_in_one_line():
-    """Before the command's own handling is in place (torch takes a second or two to load), as after
-    it: one line, status 130; a program that imports the package keeps Python's own traceback."""
+def test_a_ctrl_c_while_the_command_starts_ends_in_one_line():
+    """Before the command's own handling is in place (while its modules load), as after it: one
+    line, status 130; a program that imports the package keeps Python's own traceback."""
     interrupted = "import autoencoders; raise KeyboardInterrupt"
     command = subprocess.run(
         [sys.executable, "-c", f"import sys; sys.argv[0] = '/usr/local/bin/ae'; {interrupted}"],

@@ -1,14 +1,14 @@
 """autoencoders: the classic autoencoder family in PyTorch, fast and honest."""
 
 # first, before anything imports torch: idle OpenMP threads spin only briefly before they sleep, and
-# a Ctrl-C while the command-line tool loads it ends in one line
+# a Ctrl-C while the command-line tool starts ends in one line
 from .runtime import console_start, wait_policy  # noqa: F401, I001
 
-import importlib
-import importlib.util
-from typing import TYPE_CHECKING, Any
+import typing as _typing
+from importlib import import_module as _import_module
+from importlib.util import find_spec as _find_spec
 
-if TYPE_CHECKING:  # the names below as type checkers and editors see them
+if _typing.TYPE_CHECKING:  # the names below as type checkers and editors see them
     from . import kinds
     from .api import (
         anomaly_scores_against_pca,
@@ -57,6 +57,8 @@ _WHERE = {
     "UserError": "errors",
     "Run": "run",
 }
+# modules found by a shorter name here than their path
+_MODULES = {"datasets": "data.datasets", "run_figures": "figures.run_figures"}
 # the Python face's functions: errors name options as these functions take them (``epochs``), not
 # as the CLI's flags (``--epochs``), which the commands, calling the same functions unwrapped, keep;
 # by name: (module, function, the names it gives options, where they differ from their flags')
@@ -80,17 +82,20 @@ _FUNCTIONS = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     """The package's name ``name``, or its module ``name``, imported on first use."""
     if name in _WHERE:
-        value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+        value = getattr(_import_module(f".{_WHERE[name]}", __name__), name)
     elif name in _FUNCTIONS:
         module, function, renamed = _FUNCTIONS[name]
         from .config import in_python_names
 
-        value = in_python_names(renamed)(getattr(importlib.import_module(f".{module}", __name__), function))
-    elif importlib.util.find_spec(f".{name}", __name__) is not None:  # a module: ``autoencoders.kinds``
-        value = importlib.import_module(f".{name}", __name__)
+        value = in_python_names(renamed)(getattr(_import_module(f".{module}", __name__), function))
+    elif name in _MODULES:
+        value = _import_module(f".{_MODULES[name]}", __name__)
+    # a module of the package (``autoencoders.kinds``); not ``__main__``, which runs the tool
+    elif not name.startswith("_") and _find_spec(f".{name}", __name__) is not None:
+        value = _import_module(f".{name}", __name__)
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value  # found here from now on
@@ -100,12 +105,12 @@ def __getattr__(name: str) -> Any:
 # ``autoencoders.classify`` is the function, ``autoencoders.classify.heads`` a module of the package of
 # the same name. Loading that package sets the name to it, so it is loaded now (it holds no code)
 # and the name given back to the function
-importlib.import_module(".classify", __name__)
-del globals()["classify"]
+_import_module(".classify", __name__)
+globals().pop("classify", None)  # None: loaded before, as when the package is reloaded
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return sorted({n for n in globals() if not n.startswith("_")} | set(__all__))
 
 
 __all__ = [

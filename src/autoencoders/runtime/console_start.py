@@ -1,6 +1,6 @@
 """A Ctrl-C while the command-line tool starts ends it as one during its work does: in one line,
-without a traceback. Loading torch takes a second or two, before the command's own handling of
-Ctrl-C is in place; only the tool's own process is touched, never a program importing the package."""
+without a traceback. Its modules load before the command's own handling of Ctrl-C is in place;
+only the tool's own process is touched, never a program importing the package."""
 
 import sys
 from pathlib import Path
