@@ -247,6 +247,20 @@ def test_a_frame_written_by_pandas_keeps_its_numbered_header_out_of_the_rows(tmp
     assert load_csv(tmp_path / "s.csv")[0].shape == (2, 3)
 
 
+def test_csv_whole_numbers_read_as_the_same_numbers_written_as_decimals(tmp_path):
+    """Whole numbers take a faster reader: what it reads is what the reader of decimals reads, and
+    one decimal anywhere (here in the last row) sends the whole file to that reader."""
+    whole = np.random.default_rng(0).integers(-(2**40), 2**40, size=(50, 6))  # beyond float32's integers
+    whole[3, 2], whole[4, 4] = 0, 255
+    ints, decimals, mixed = tmp_path / "ints.csv", tmp_path / "decimals.csv", tmp_path / "mixed.csv"
+    ints.write_text("\n".join(",".join(str(v) for v in row) for row in whole) + "\n")
+    decimals.write_text("\n".join(",".join(f"{v}.0" for v in row) for row in whole) + "\n")
+    mixed.write_text(ints.read_text() + "0.5,1,2,3,4,5\n")
+    read, as_decimals, read_mixed = (load_csv(p)[0] for p in (ints, decimals, mixed))
+    assert read.dtype == np.float32 and np.array_equal(read, as_decimals)
+    assert np.array_equal(read_mixed[:-1], read) and read_mixed[-1].tolist() == [0.5, 1, 2, 3, 4, 5]
+
+
 def test_csv_with_header_without_labels(tmp_path):
     table = _csv_table()
     path = tmp_path / "t.csv"
