@@ -120,6 +120,15 @@ def test_nan_in_csv(tmp_path):
         load_dataset(DataConfig(data=f"csv:{path}"))
 
 
+def test_rows_in_memory_too_large_for_float32_are_named_not_made_infinite():
+    rows = np.tile([[1.0, 2.0], [3.0, 4.0]], (10, 1))
+    rows[5, 1] = -1e300
+    with pytest.raises(
+        UserError, match=r"^the data in memory holds 1 value\(s\) larger than float32 holds .* column 1"
+    ):
+        autoencoders.train(data=rows, epochs=1, quiet=True)
+
+
 @pytest.mark.parametrize("row", ["0.3,abc", "0.3,", "0.3"], ids=["text", "empty-field", "short-row"])
 def test_non_numeric_or_ragged_csv(tmp_path, row):
     path = tmp_path / "t.csv"

@@ -37,11 +37,10 @@ def rows_in_memory(rows: Any, what: str, columns: list[str] | None = None) -> np
             raise UserError(f"{what} must be numeric, got {x.dtype}")
         if np.iscomplexobj(x):
             raise UserError(_complex(what))
-        x = x.astype(np.float32)
     if x.ndim not in (2, 3, 4) or len(x) == 0:
         raise UserError(f"{what} must be N×D, N×H×W or N×C×H×W with at least one row, got shape {x.shape}")
-    check_finite(x, what, names)
-    return x
+    check_finite(x, what, names)  # as given: a number too large for float32 is named, not made infinite
+    return x if x.dtype == np.uint8 else x.astype(np.float32)
 
 
 def _frame_rows(frame: Any, columns: list[str] | None) -> np.ndarray:

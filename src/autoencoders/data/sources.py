@@ -205,24 +205,36 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
     return table[:, :-1].reshape(-1, 8, 8), table[:, -1].astype(np.int64)
 
 
+FLOAT32_MOST = float(np.finfo(np.float32).max)  # a larger number becomes infinite in float32
+
+
 def check_finite(
     x: np.ndarray, source: str, columns: list[str] | None = None, row: Callable[[int], str] = "row {}".format
 ) -> None:
-    """A UserError naming the missing (NaN) or infinite values of rows ``x``: how many, in which
-    columns (by ``columns``' names, for a table) and the first ``row`` (its words) that holds one."""
-    if not np.issubdtype(x.dtype, np.floating) or np.isfinite(x).all():
+    """A UserError naming the missing (NaN) or infinite values of rows ``x``, or the values too
+    large for float32, the precision rows are computed in, which would become infinite there: how
+    many, in which columns (by ``columns``' names, for a table) and the first ``row`` (its words)
+    that holds one."""
+    if not np.issubdtype(x.dtype, np.floating):
         return
-    bad = ~np.isfinite(x.reshape(len(x), -1))
+    if not np.isfinite(x).all():
+        bad, what = ~np.isfinite(x), "missing (NaN) or infinite value(s)"
+        fix = "fill them in (impute them) or drop those rows"
+    elif x.dtype.itemsize > 4 and x.size and np.abs(x).max() > FLOAT32_MOST:
+        bad = np.abs(x) > FLOAT32_MOST
+        what = f"value(s) larger than float32 holds (±{FLOAT32_MOST:.2e})"
+        fix = "rows are computed in float32: rescale those columns (divide by a power of ten) "
+        fix += "or drop those rows"
+    else:
+        return
+    bad = bad.reshape(len(x), -1)
     first = row(int(np.flatnonzero(bad.any(1))[0]))
     where = ""
     if x.ndim == 2:  # a table's columns; an image's pixels would name nothing useful
         at = np.flatnonzero(bad.any(0))
         named = [repr(columns[j]) if columns else str(j) for j in at[:3]]
         where = f" in column{'s' * (len(at) > 1)} {', '.join(named)}{', …' * (len(at) > 3)}"
-    raise UserError(
-        f"{source} holds {int(bad.sum())} missing (NaN) or infinite value(s){where}, the first in {first}; "
-        "fill them in (impute them) or drop those rows"
-    )
+    raise UserError(f"{source} holds {int(bad.sum())} {what}{where}, the first in {first}; {fix}")
 
 
 def load_npy(
