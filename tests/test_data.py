@@ -13,6 +13,7 @@ from helpers import DEVICE, FAST, tiny_idx_arrays, write_idx
 import autoencoders
 from autoencoders import DataConfig, UserError, load_dataset
 from autoencoders.data.classes import warn_if_unlabelled_marker
+from autoencoders.data.datasets import apply_scaler
 from autoencoders.data.sources import csv_feature_names, load_csv
 from autoencoders.sklearn import AutoencoderClassifier, AutoencoderTransformer
 
@@ -259,6 +260,21 @@ def test_csv_whole_numbers_read_as_the_same_numbers_written_as_decimals(tmp_path
     read, as_decimals, read_mixed = (load_csv(p)[0] for p in (ints, decimals, mixed))
     assert read.dtype == np.float32 and np.array_equal(read, as_decimals)
     assert np.array_equal(read_mixed[:-1], read) and read_mixed[-1].tolist() == [0.5, 1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint8])
+@pytest.mark.parametrize("clip", [True, False])
+def test_scaling_gives_the_formulas_float32_numbers_and_leaves_the_rows_as_they_were(dtype, clip):
+    rng = np.random.default_rng(0)
+    x = (rng.random((300, 7)) * 250).astype(dtype)
+    before = x.copy()
+    offset, span = (rng.random(7) * 20).astype(np.float32), (rng.random(7) * 200 + 1).astype(np.float32)
+    scaled = apply_scaler(x, offset, span, clip)
+    expected = ((x - offset) / span).astype(np.float32)
+    assert scaled.dtype == np.float32 and np.array_equal(
+        scaled, np.clip(expected, 0, 1) if clip else expected
+    )
+    assert np.array_equal(x, before)
 
 
 def test_csv_with_header_without_labels(tmp_path):
