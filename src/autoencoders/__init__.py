@@ -61,24 +61,24 @@ _WHERE = {
 _MODULES = {"datasets": "data.datasets", "run_figures": "figures.run_figures"}
 # the Python face's functions: errors name options as these functions take them (``epochs``), not
 # as the CLI's flags (``--epochs``), which the commands, calling the same functions unwrapped, keep;
-# by name: (module, function, the names it gives options, where they differ from their flags')
+# by name: (its module, the names it gives options where they differ from their flags')
 _FUNCTIONS = {
-    "anomaly_scores_against_pca": ("api", "anomaly_scores_against_pca", None),
-    "encode": ("api", "encode", None),
-    "evaluate_run": ("api", "evaluate_run", None),
-    "interpolate": ("api", "interpolate", {"pair": "indices"}),
-    "load": ("api", "load", None),
-    "predict": ("api", "predict", None),
-    "reconstruct": ("api", "reconstruct", None),
-    "sample": ("api", "sample", None),
-    "score": ("api", "score", None),
-    "classify": ("classifiers", "classify", None),
-    "cluster": ("clusters", "cluster", None),
-    "export": ("deploy", "export", {"format": "fmt"}),
-    "visualize": ("figures.run_figures", "visualize", None),
-    "resume": ("run", "resume", None),
-    "train": ("run", "train", None),
-    "load_dataset": ("data.datasets", "load_dataset", None),
+    "anomaly_scores_against_pca": ("api", None),
+    "encode": ("api", None),
+    "evaluate_run": ("api", None),
+    "interpolate": ("api", {"pair": "indices"}),
+    "load": ("api", None),
+    "predict": ("api", None),
+    "reconstruct": ("api", None),
+    "sample": ("api", None),
+    "score": ("api", None),
+    "classify": ("classifiers", None),
+    "cluster": ("clusters", None),
+    "export": ("deploy", {"format": "fmt"}),
+    "visualize": ("figures.run_figures", None),
+    "resume": ("run", None),
+    "train": ("run", None),
+    "load_dataset": ("data.datasets", None),
 }
 
 
@@ -87,10 +87,10 @@ def __getattr__(name: str) -> object:
     if name in _WHERE:
         value = getattr(_import_module(f".{_WHERE[name]}", __name__), name)
     elif name in _FUNCTIONS:
-        module, function, renamed = _FUNCTIONS[name]
+        module, renamed = _FUNCTIONS[name]
         from .config import in_python_names
 
-        value = in_python_names(renamed)(getattr(_import_module(f".{module}", __name__), function))
+        value = in_python_names(renamed)(getattr(_import_module(f".{module}", __name__), name))
     elif name in _MODULES:
         value = _import_module(f".{_MODULES[name]}", __name__)
     # a module of the package (``autoencoders.kinds``); not ``__main__``, which runs the tool
