@@ -280,15 +280,15 @@ def test_a_frozen_head_starts_at_the_logistic_regression_of_the_codes(digits_run
 def test_classify_and_cluster_take_a_device_and_leave_the_runs_own_by_default(
     digits_run, monkeypatch, tmp_path
 ):
-    from autoencoders import commands
+    from autoencoders import classifiers, clusters
     from autoencoders.cli import run as cli_run
 
-    seen, classify, cluster = [], commands.classify, commands.cluster
+    seen, classify, cluster = [], classifiers.classify, clusters.cluster
     monkeypatch.setattr(
-        commands, "classify", lambda *a, **kw: seen.append(kw.get("device")) or classify(*a, **kw)
+        classifiers, "classify", lambda *a, **kw: seen.append(kw.get("device")) or classify(*a, **kw)
     )
     monkeypatch.setattr(
-        commands, "cluster", lambda *a, **kw: seen.append(kw.get("device")) or cluster(*a, **kw)
+        clusters, "cluster", lambda *a, **kw: seen.append(kw.get("device")) or cluster(*a, **kw)
     )
     run_dir, out = str(digits_run.dir), str(tmp_path / "out")
     for device in ([], ["--device", "cpu"]):

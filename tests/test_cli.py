@@ -136,6 +136,14 @@ except SystemExit as e:
         (["trian"], 2),
         (["visualize", "runs/x", "--what", "nothing"], 2),
         (["export", "runs/x", "--out", "m.onnx", "--part", "head"], 2),
+        # refused by the config's checks or the command's own, before any work
+        (["train", "--threads", "0"], 2),
+        (["train", "--layers", "64,0,3"], 2),
+        (["train", "--config", "no-such-file.toml"], 2),
+        (["train", "--model", "vae", "--print-config"], 0),
+        (["train", "--resume", "runs/x", "--epochs", "3"], 2),
+        (["encode", "runs/x", "--out", "codes.txt"], 2),
+        (["report", "runs/x", "--out", "r.png"], 2),
     ],
 )
 def test_help_and_usage_errors_answer_without_loading_torch(argv, status):

@@ -260,7 +260,7 @@ def test_running_out_of_memory_or_disk_is_one_line_without_traceback(
     def fail(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr("autoencoders.commands.train", fail)
+    monkeypatch.setattr("autoencoders.run.train", fail)
     with pytest.raises(SystemExit) as exc:
         main(["train", "--quiet", "--out", str(tmp_path / "run")])
     assert exc.value.code == 1
@@ -281,7 +281,7 @@ def test_numpys_failed_allocation_is_named_and_other_runtime_errors_keep_their_t
     def fail(*args, **kwargs):
         raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
 
-    monkeypatch.setattr("autoencoders.commands.train", fail)
+    monkeypatch.setattr("autoencoders.run.train", fail)
     with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):  # a defect: shown in full
         main(["train", "--quiet", "--out", str(tmp_path / "run")])
 

@@ -1,5 +1,9 @@
 """What each command does once its flags are parsed: a table of handlers over the Python API, and
-the files they write (each atomically, its --out checked before any work)."""
+the files they write (each atomically, its --out checked before any work).
+
+Each handler imports what it computes with when it runs: torch and the rest take over a second to
+load, and a flag's value refused by its own checks or by the config (``--threads 0``, a bad
+``--config`` file, a .png's ``-n``), or ``train --print-config``, need none of it."""
 
 from __future__ import annotations
 
@@ -10,25 +14,14 @@ import io
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from . import api
-from .classifiers import classify
-from .clusters import cluster
 from .config import Config, load_toml
-from .data.datasets import holds_images, sample_noun
-from .deploy import export
 from .errors import UserError
-from .eval.metrics import PROBE_ROWS, pca_name
-from .figures.plots import image_grid, reconstruction_grid
-from .figures.report import write_report
-from .figures.run_figures import visualize
-from .io import rundir
-from .io.checkpoint import check_writable, write_npy, write_text
 from .options import ClassifyOptions, ClusterOptions
-from .reproduce import reproduce
-from .run import resume, resumed_config, train
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # the files each command writes, by --out suffix
 OUTPUTS = {
@@ -50,10 +43,14 @@ def check_output_file(path: Path, suffixes: tuple[str, ...]) -> None:
         raise UserError(
             f"--out {path}: this command writes {kinds} files; give a file name ending in {kinds}"
         )
+    from .io.checkpoint import check_writable
+
     check_writable(path.parent)
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
+    from .io.checkpoint import write_npy
+
     write_npy(path, array)
 
 
@@ -72,7 +69,13 @@ def _save_csv(
     writer.writerow(["row", column, *(f"p_{c}" for c in classes)] + (["label"] if labels is not None else []))
     for i, (label, p) in enumerate(zip(predicted, proba)):
         writer.writerow([i, label, *(f"{v:.6g}" for v in p), *([] if labels is None else [labels[i]])])
-    write_text(path, buf.getvalue())
+    _save_text(path, buf.getvalue())
+
+
+def _save_text(path: Path, text: str) -> None:
+    from .io.checkpoint import write_text
+
+    write_text(path, text)
 
 
 def _save_scores(path: Path, scores: np.ndarray, labels: np.ndarray | None) -> None:
@@ -82,12 +85,14 @@ def _save_scores(path: Path, scores: np.ndarray, labels: np.ndarray | None) -> N
     writer.writerow(["row", "score"] + (["label"] if labels is not None else []))
     for i, v in enumerate(scores):
         writer.writerow([i, f"{v:.6g}", *([] if labels is None else [labels[i]])])
-    write_text(path, buf.getvalue())
+    _save_text(path, buf.getvalue())
 
 
 def _save_rows(path: Path, rows: np.ndarray, shape: tuple | None, title: str, cols: int = 10) -> None:
     """A .png grid of ``rows`` or the rows themselves as .npy."""
     if path.suffix.lower() == ".png":
+        from .figures.plots import image_grid
+
         image_grid(rows, path, shape, title, cols)
     else:
         _save_npy(path, rows)
@@ -118,18 +123,26 @@ def _train(args: argparse.Namespace) -> None:
                 "--resume continues a run with its own settings; leave out "
                 + ", ".join(sorted(f"--{k.replace('_', '-')}" for k in extra) or ["--config"])
             )
+        from .run import resume, resumed_config
+
         if args.print_config:
             print(resumed_config(args.resume, args.quiet, args.save_every).to_toml(), end="")
             return
         result = resume(args.resume, args.quiet, args.save_every)
-    elif args.print_config:
-        print(train_config(args).to_toml(), end="")
-        return
     else:
-        result = train(train_config(args), overwrite=args.overwrite)
+        cfg = train_config(args)
+        if args.print_config:
+            print(cfg.to_toml(), end="")
+            return
+        from .run import train
+
+        result = train(cfg, overwrite=args.overwrite)
     m = result.metrics
     if not m:  # a torchrun rank other than 0: rank 0 reports
         return
+    from .data.datasets import sample_noun
+    from .eval.metrics import pca_name
+
     print(f"run directory: {result.dir}")
     row = sample_noun(result.model.input_shape)
     print(
@@ -168,6 +181,8 @@ def _probe(m: dict, row: str) -> str:
     they were measured, and that of always guessing the commonest class where it is high."""
     if "linear_probe_accuracy" not in m:
         return ""
+    from .eval.metrics import pca_name
+
     text = f", linear probe {m['linear_probe_accuracy']:.3f}"
     if "pca_linear_probe_accuracy" in m and "pixels_linear_probe_accuracy" in m:
         text += (
@@ -180,12 +195,16 @@ def _probe(m: dict, row: str) -> str:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
+    from . import api
+
     print(
         json.dumps(api.evaluate_run(args.run_dir, args.data, args.labels, args.device, args.quiet), indent=2)
     )
 
 
 def _encode(args: argparse.Namespace) -> None:
+    from . import api
+
     codes = api.encode(args.run_dir, args.data, args.split, args.device)
     _save_npy(args.out, codes)
     print(f"wrote {codes.shape[0]} codes of size {codes.shape[1]} to {args.out}")
@@ -204,12 +223,17 @@ def _reconstruct(args: argparse.Namespace) -> None:
     if not png and args.n is not None:
         raise UserError("-n applies to a .png; a .npy holds every row (--split picks the rows of a split)")
     n = args.n or 20
+    from . import api
+    from .io import rundir
+
     x, recon, shape = api.reconstruct(args.run_dir, args.data, args.split, args.units, args.device)
     if png:  # a table's columns named as the run recorded them
         cfg = Config.load_json(Path(args.run_dir) / rundir.CONFIG)
         split = "" if args.split == "all" else f"{args.split} "
         # a table's figure says rows for images, as every figure's title does
         title = f"the first {min(n, len(x))} {split}images of {args.data} and their reconstructions"
+        from .figures.plots import reconstruction_grid
+
         reconstruction_grid(x[:n], recon[:n], args.out, shape, title, cfg.data.columns)
     else:
         _save_npy(args.out, recon)
@@ -226,6 +250,8 @@ def _sample(args: argparse.Namespace) -> None:
         raise UserError(
             f"-n {args.n}: a .png holds at most {MOST_IN_A_PNG:,} images; write a .npy for more samples"
         )
+    from . import api
+
     rows, shape = api.sample(args.run_dir, args.n, args.seed, args.units)
     _save_rows(args.out, rows, shape, f"{args.n} samples from the prior")
     print(f"wrote {args.n} samples to {args.out}")
@@ -235,6 +261,8 @@ def _interpolate(args: argparse.Namespace) -> None:
     if len(args.pair) != 2:
         raise UserError(f"--pair must hold two row indices, e.g. 0,1; got {args.pair}")
     _check_units(args)
+    from . import api
+
     rows, shape = api.interpolate(
         args.run_dir, args.data, tuple(args.pair), args.steps, args.split, args.units
     )
@@ -244,6 +272,8 @@ def _interpolate(args: argparse.Namespace) -> None:
 
 
 def _score(args: argparse.Namespace) -> None:
+    from . import api
+
     scores, labels = scored = api.score(
         args.run_dir, args.data, args.split, args.iw_samples, args.labels, args.device, args.quiet
     )
@@ -277,20 +307,29 @@ def _score(args: argparse.Namespace) -> None:
 def _visualize(args: argparse.Namespace) -> None:
     if args.out is not None:
         check_output_file(args.out, (".png",))
+    from .figures.run_figures import visualize
+
     print(f"wrote {visualize(args.run_dir, args.what, args.out, args.data, args.n, args.method)}")
 
 
 def _reproduce(args: argparse.Namespace) -> None:
+    from .reproduce import reproduce
+
     print(reproduce(args.name, args.data, args.budget, args.out, args.overwrite, quiet=args.quiet)[1], end="")
 
 
 def _report(args: argparse.Namespace) -> None:
     if args.out is not None:
         check_output_file(args.out, (".html",))
+    from .figures.report import write_report
+
     print(f"wrote {write_report(args.run_dir, args.out)}")
 
 
 def _predict(args: argparse.Namespace) -> None:
+    from . import api
+    from .io import rundir
+
     predicted, proba, classes, labels = api.predictions(
         args.clf_dir, args.data, args.split, args.device, args.labels
     )
@@ -303,6 +342,11 @@ def _classify(args: argparse.Namespace) -> None:
     names = [f.name for f in dataclasses.fields(ClassifyOptions)] + ["quiet", "device"]
     options = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     labels_fraction = options.pop("labels_fraction", None)
+    from .classifiers import classify
+    from .data.datasets import holds_images
+    from .eval.metrics import PROBE_ROWS
+    from .io import rundir
+
     result = classify(args.run_dir, labels_fraction, args.out, args.data, args.labels, **options)
     m = result.metrics
     print(
@@ -336,6 +380,8 @@ def _classify(args: argparse.Namespace) -> None:
 def _cluster(args: argparse.Namespace) -> None:
     names = [f.name for f in dataclasses.fields(ClusterOptions)] + ["quiet", "device"]
     options = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+    from .clusters import cluster
+
     result = cluster(args.run_dir, args.data, split=args.split, out=args.out, labels=args.labels, **options)
     m = result.summary
     trained = ""  # DEC and IDEC: how their training ended, as the report says
@@ -355,6 +401,8 @@ def _cluster(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
+    from .deploy import export
+
     sidecar, info = export(args.run_dir, args.out, args.format, args.part)
     widths = f"{info['input']['shape'][1]} → {info['output']['shape'][1]} values per row"
     print(f"wrote the {info['part']} ({widths}) to {args.out} and its description to {sidecar}")
