@@ -12,6 +12,7 @@ import re
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from helpers import FAST, on_cpu
 
 import autoencoders
@@ -179,6 +180,66 @@ def test_combinator_starts_as_the_published_initialisation():
     z, u = torch.randn(4, 3), torch.randn(4, 3)
     # a2 = a7 = 1, the rest 0: μ = 0 and v = 0, so the first estimate ignores z̃
     assert torch.equal(g(z, u), torch.zeros(4, 3))
+
+
+def _paper_costs(ladder: Ladder, x_unlabelled, x_labelled, y) -> dict:
+    """The ladder's training cost written as the paper's formulas read, one operation at a time:
+    what the network's fused passes must compute."""
+    n, x = len(y), torch.cat([x_labelled, x_unlabelled])
+
+    def bn(h):
+        var, mean = torch.var_mean(h, 0, unbiased=False)
+        return (h - mean) / torch.sqrt(var + 1e-5), mean, torch.sqrt(var + 1e-5)
+
+    def encode(noise):
+        h = x + noise * torch.randn_like(x)
+        zs, stats = [h], []
+        for i, linear in enumerate(ladder.encoder):
+            (z_l, _, _), (z_u, mean, std) = bn(linear(h)[:n]), bn(linear(h)[n:])
+            z = torch.cat([z_l, z_u]) + noise * torch.randn_like(torch.cat([z_l, z_u]))
+            zs.append(z)
+            stats.append((mean, std))
+            h = ladder.gamma[i] * (z + ladder.beta[i])
+            h = F.relu(h) if i < len(ladder.encoder) - 1 else h
+        return zs, stats, h
+
+    noisy, _, logits = encode(ladder.noise)
+    clean, stats, _ = encode(0.0)
+    top, denoise, z_hat = len(ladder.encoder), 0.0, None
+    for i in range(top, -1, -1):
+        u = bn(torch.softmax(logits[n:], 1) if i == top else ladder.decoder[i](z_hat))[0]
+        a = ladder.combinators[i].a
+        mu = a[0] * torch.sigmoid(a[1] * u + a[2]) + a[3] * u + a[4]
+        v = a[5] * torch.sigmoid(a[6] * u + a[7]) + a[8] * u + a[9]
+        z_hat = (noisy[i][n:] - mu) * v + mu
+        z_bn = (z_hat - stats[i - 1][0]) / stats[i - 1][1] if i else z_hat
+        cost = (z_bn - clean[i][n:]).pow(2).sum(1).mean() / ladder.widths[i]
+        denoise = denoise + ladder.denoise_weights[i] * cost
+    ce = F.cross_entropy(logits[:n], y)
+    return {"loss": ce + denoise, "ce": ce, "denoise": denoise}
+
+
+def test_ladder_costs_and_gradients_are_the_papers_formulas(ds):
+    torch.manual_seed(0)
+    ladder = Ladder([64, 32, 16, 10], noise=0.3).train()
+    with torch.no_grad():  # combinators away from their start, where μ = v = 0 hides most terms
+        for g in ladder.combinators:
+            g.a.normal_()
+    x, y = ds.x_train[:96], ds.y_train[:24].long()
+    got, want = {}, {}
+    for costs, out in ((ladder.costs, got), (lambda *a: _paper_costs(ladder, *a), want)):
+        torch.manual_seed(1)  # the same noise drawn in the same order
+        values = costs(x[24:], x[:24], y)
+        ladder.zero_grad()
+        values["loss"].backward()
+        out.update({k: v.detach() for k, v in values.items()})
+        out.update({name: p.grad.clone() for name, p in ladder.named_parameters()})
+    assert got.keys() == want.keys()
+    # equal to float32 rounding relative to each tensor's largest value, which digits' constant
+    # pixels (normalised by sqrt(1e-5)) amplify to 2e-5; a term or a path of the gradient missed
+    # would differ by far more
+    for name in got:
+        assert (got[name] - want[name]).abs().max() <= 1e-4 * want[name].abs().max(), name
 
 
 def test_ladder_normalises_labelled_rows_apart(ds):
