@@ -129,10 +129,10 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
     ("NaN in the data", _npy("x.npy", np.full((30, 4), np.nan, np.float32)), "train --data npy:x.npy",
      "autoencoders: error: x.npy holds 120 missing (NaN) or infinite value(s) in columns 0, 1, 2, …, the first in row 0; fill them in (impute them) or drop those rows"),
     ("a missing value in a CSV", _write("t.csv", "a,b,c\n1,2,3\n4,,6\n7,8,\n"), "train --data csv:t.csv",
-     "autoencoders: error: t.csv has 2 missing value(s) in columns 'b', 'c', the first at line 3, column 1 ('b'); fill them in (impute them) or drop those rows"),
+     "autoencoders: error: t.csv has 2 missing value(s) in columns 'b', 'c', the first at line 3, column 'b'; fill them in (impute them) or drop those rows"),
     ("a missing value in the first row of a CSV without a header", _write("t.csv", "1,,3\n4,5,6\n"),
      "train --data csv:t.csv",
-     "autoencoders: error: t.csv has 1 missing value(s) in column 1, the first at line 1, column 1; fill them in (impute them) or drop those rows"),
+     "autoencoders: error: t.csv has 1 missing value(s) in column 1, the first at line 1, column 1 (counted from 0); fill them in (impute them) or drop those rows"),
     ("NaN written in a CSV", _write("t.csv", "a,b\n1,2\n3,NaN\n"), "train --data csv:t.csv",
      "autoencoders: error: t.csv holds 1 missing (NaN) or infinite value(s) in column 'b', the first in line 3; fill them in (impute them) or drop those rows"),
     ("a number too large for float32 in a CSV", _write("t.csv", "a,b\n1,2\n3,1e300\n"), "train --data csv:t.csv",
@@ -187,7 +187,7 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "autoencoders: error: t.csv line 2 has 2 columns but the first row has 3; "
      "every row needs the same number of comma-separated values"),
     ("text in a CSV cell", _write("t.csv", "a,b\n1,2\n3,x\n"), "train --data csv:t.csv",
-     "autoencoders: error: t.csv line 3, column 1 ('b') holds 'x', not a number; only numbers are allowed "
+     "autoencoders: error: t.csv line 3, column 'b' holds 'x', not a number; only numbers are allowed "
      "(a header is allowed on the first line): drop the column, leave it out by naming the feature columns with --columns, or write it as numbers (categories as 0/1 columns, one per category; a column of classes: "
      "train with --label-column b)"),
     ("a mistyped option that leaves a required one missing", None, "score run --data digits --output s.csv",

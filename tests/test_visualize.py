@@ -234,19 +234,24 @@ def test_legends_name_fashion_mnist_items_beside_their_class_numbers(monkeypatch
 @pytest.mark.parametrize("palette", ["clusters", None])
 @pytest.mark.parametrize("k", [3, 15, 20, 45])
 def test_every_group_is_drawn_in_a_colour_of_its_own(k, palette):
-    """Clusters or classes, however many: every point is drawn, the legend names the first 20."""
+    """Clusters or classes, however many: every point is drawn in its group's colour, the groups
+    mixed (drawn group after group, the last would hide the first), the legend names the first 20."""
     plt = plots._pyplot()
     fig, ax = plt.subplots()
-    groups = np.arange(k).repeat(2)
-    plots._scatter_on(
-        ax, np.random.default_rng(0).random((2 * k, 2)), groups, "cluster", None, ("a", "b"), "", palette
-    )
-    drawn = [c for c in ax.collections if len(c.get_offsets())]
-    colours = [tuple(np.round(c.get_facecolor()[0][:3], 3)) for c in drawn]
+    groups = np.arange(k).repeat(4)
+    points = np.random.default_rng(0).random((4 * k, 2))
+    plots._scatter_on(ax, points, groups, "cluster", None, ("a", "b"), "", palette)
+    (drawn,) = [c for c in ax.collections if len(c.get_offsets())]
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     plt.close(fig)
-    assert sum(len(c.get_offsets()) for c in drawn) == 2 * k
-    assert len(colours) == k and len(set(colours)) == k
+    order = [np.flatnonzero((points == xy).all(1))[0] for xy in np.asarray(drawn.get_offsets())]
+    assert sorted(order) == list(range(4 * k))  # every point, once
+    colour_of = {}
+    for i, rgba in zip(order, drawn.get_facecolor()):
+        colour_of.setdefault(groups[i], set()).add(tuple(np.round(rgba[:3], 3)))
+    assert all(len(c) == 1 for c in colour_of.values())  # a group, one colour
+    assert len({c.pop() for c in colour_of.values()}) == k  # a colour of its own
+    assert (np.diff(groups[order]) < 0).any()  # not in the groups' order
     assert legend == [str(j) for j in range(min(k, 20))] + ([f"and {k - 20} more"] if k > 20 else [])
 
 

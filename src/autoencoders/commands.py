@@ -153,7 +153,7 @@ def _train(args: argparse.Namespace) -> None:
         + _probe(m, row)
         + (
             f", test NLL {m['test_nll']:.2f} ± {m['test_nll_se']:.2f} nats on {m['nll_rows']} test {row}s "
-            f"(−ELBO {m['test_neg_elbo']:.2f} on all)"
+            f"(its bound, −ELBO, {m['test_neg_elbo']:.2f} on the whole test split)"
             if "test_nll_se" in m
             else ""
         )

@@ -574,9 +574,10 @@ def _explain_bad_csv(
         for j in features:
             cell = cells[j]
             if not _is_number(cell):
-                name = f" ({header[j]!r})" if header else ""
+                # a column by its name, else by its number as --label-column counts it
+                column = f"column {header[j]!r}" if header else f"column {j} (counted from 0)"
                 if cell.lower() in MISSING:
-                    _missing(path, body, header, features, f"line {number}, column {j}{name}")
+                    _missing(path, body, header, features, f"line {number}, {column}")
                 if run_width is not None:
                     fix = (
                         f"the file has {len(features)} feature columns where the run reads {run_width}: "
@@ -584,13 +585,11 @@ def _explain_bad_csv(
                         if len(features) > run_width
                         else "the run reads that column as a feature, which must hold numbers"
                     )
-                    raise UserError(
-                        f"{path} line {number}, column {j}{name} holds {cell!r}, not a number; {fix}"
-                    )
+                    raise UserError(f"{path} line {number}, {column} holds {cell!r}, not a number; {fix}")
                 classes = f"; a column of classes: train with --label-column {header[j] if header else j}"
                 leave = ", leave it out by naming the feature columns with --columns," if header else ""
                 raise UserError(
-                    f"{path} line {number}, column {j}{name} holds {cell!r}, not a number; only numbers are "
+                    f"{path} line {number}, {column} holds {cell!r}, not a number; only numbers are "
                     f"allowed (a header is allowed on the first line): drop the column{leave} or write it as "
                     f"numbers (categories as 0/1 columns, one per category{classes if label is None else ''})"
                 )

@@ -238,6 +238,8 @@ def _scatter_on(
     labels' tab10 or tab20, or a dict of colours by group), the groups in ``order`` (class names in
     the order of their numbers) or sorted; class numbers in the legend followed by their ``names``
     where given; ``matched``: the class each group is matched to, shown beside it."""
+    from matplotlib.colors import to_rgba
+
     ax.set_xlabel(axes[0])
     ax.set_ylabel(axes[1])
     ax.set_title(title, fontsize=9)
@@ -247,13 +249,17 @@ def _scatter_on(
         present = np.unique(groups)
         classes = present if order is None else [c for c in order if c in set(present.tolist())]
         colours = palette if isinstance(palette, dict) else _colours(list(classes), palette)
-        for i, c in enumerate(classes):
-            keep = groups == c
+        # every point in one seeded random order: drawn group after group, the last groups would
+        # hide the first wherever they overlap, and a group could vanish under the others
+        shuffled = np.random.default_rng(0).permutation(len(points))
+        drawn = shuffled[np.isin(groups[shuffled], classes)]
+        rgba = {c: to_rgba(colours[c]) for c in classes}
+        ax.scatter(points[drawn, 0], points[drawn, 1], s=6, alpha=0.7, c=[rgba[g] for g in groups[drawn]])
+        for c in classes[:LEGEND_GROUPS]:
             named = names is not None and isinstance(c, int | np.integer) and 0 <= c < len(names)
             label = f"{c} {names[c]}" if named else str(c)
             label += f" → {matched[c]}" if matched is not None and c in matched else ""
-            label = label if i < LEGEND_GROUPS else "_"  # matplotlib leaves "_" names out of a legend
-            ax.scatter(points[keep, 0], points[keep, 1], s=6, alpha=0.7, color=colours[c], label=label)
+            ax.scatter([], [], s=6, alpha=0.7, color=colours[c], label=label)  # the legend's entry
         if len(classes) > LEGEND_GROUPS:
             ax.scatter([], [], s=0, label=f"and {len(classes) - LEGEND_GROUPS} more")
         ax.legend(  # beside the points, never over them
