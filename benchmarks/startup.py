@@ -1,5 +1,6 @@
 """What the command line costs before it does anything: ``--help``, a command's help, a usage error,
-and ``import autoencoders`` with and without its first name used, each in a fresh process.
+a value the config refuses, ``--print-config``, and ``import autoencoders`` with and without its
+first name used, each in a fresh process.
 
 With ``--before SRC`` (another checkout's ``src`` folder, e.g. from ``git worktree add``), the
 same calls run on that code too, alternating with this checkout's, so that both see the same load.
@@ -25,6 +26,8 @@ CALLS = {
     "autoencoders --help": ["-m", "autoencoders", "--help"],
     "autoencoders train --help": ["-m", "autoencoders", "train", "--help"],
     "autoencoders train --epochs x (a usage error)": ["-m", "autoencoders", "train", "--epochs", "x"],
+    "autoencoders train --threads 0 (refused by the config)": "-m autoencoders train --threads 0".split(),
+    "autoencoders train --print-config": "-m autoencoders train --print-config".split(),
     "import autoencoders": ["-c", "import autoencoders"],
     "import autoencoders; autoencoders.train": ["-c", "import autoencoders; autoencoders.train"],
 }
