@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from helpers import DEVICE, FAST, on_cpu
+from sklearn.datasets import load_digits
 from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
 
@@ -24,9 +25,12 @@ from autoencoders.clustering.methods import Clustering, find_clusters
 from autoencoders.errors import UserError
 from autoencoders.eval import probes
 from autoencoders.eval.clustering import (
+    _mixture_parameters,
     adjusted_rand_index,
     cluster_scores,
+    em,
     gaussian_log_responsibilities,
+    gaussian_mixture,
     kmeans_baselines,
     soft_assignment,
     target_distribution,
@@ -79,6 +83,36 @@ def test_gaussian_responsibilities_are_scikit_learns():
         torch.log(torch.from_numpy(gm.weights_)),
     )
     np.testing.assert_allclose(log_r.exp().numpy(), gm.predict_proba(z), atol=1e-10)
+
+
+def test_em_from_the_same_start_ends_where_scikit_learns_does():
+    """The mixture's EM on digits (PCA-10, 10 components) from the same k-means clusters:
+    scikit-learn's means, weights, precisions and mean log-likelihood."""
+    x = load_digits().data / 16
+    z = torch.from_numpy(x - x.mean(0)) @ torch.linalg.svd(torch.from_numpy(x - x.mean(0)))[2][:10].T
+    labels = probes.kmeans(z, 10, n_init=1, seed=0)[0]
+    start = _mixture_parameters(z.double(), torch.eye(10, dtype=torch.float64)[labels])
+    lower_bound, (means, precision_cholesky, weights) = em(z.double(), labels, 10)
+    precisions = start[1] @ start[1].mT
+    gm = GaussianMixture(
+        10, covariance_type="full", reg_covar=1e-5, means_init=start[0].numpy(),
+        weights_init=start[2].numpy(), precisions_init=precisions.numpy(),
+    ).fit(z.numpy())  # fmt: skip
+    assert gm.n_iter_ > 5  # EM moved well away from its start
+    np.testing.assert_allclose(means.numpy(), gm.means_, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(weights.numpy(), gm.weights_, rtol=1e-6)
+    np.testing.assert_allclose(precision_cholesky.numpy(), gm.precisions_cholesky_, rtol=1e-5, atol=1e-6)
+    assert lower_bound == pytest.approx(gm.lower_bound_, rel=1e-9)
+
+
+def test_a_mixture_with_one_best_fit_is_scikit_learns():
+    rng = np.random.default_rng(0)
+    z = np.concatenate([rng.normal(3 * c, 1 + c / 4, (150, 4)) for c in range(4)])
+    means, precision_cholesky, weights, bic = gaussian_mixture(torch.from_numpy(z), 4, seed=0, n_init=3)
+    gm = GaussianMixture(4, covariance_type="full", reg_covar=1e-5, n_init=3, random_state=0).fit(z)
+    assert bic == pytest.approx(gm.bic(z), rel=1e-9)
+    ours = gaussian_log_responsibilities(torch.from_numpy(z), means, precision_cholesky, torch.log(weights))
+    assert adjusted_rand_index(gm.predict(z), ours.argmax(1).numpy()) == 1.0
 
 
 @pytest.fixture(scope="module")

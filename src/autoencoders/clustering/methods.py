@@ -185,10 +185,9 @@ def _mixture(
             SettingWarning,
             stacklevel=user_stacklevel(),
         )
-    means, precision_cholesky, weights, bic = gaussian_mixture(space, how.k, how.seed, how.n_init)
     device = next(autoencoder.parameters()).device
-    means, precision_cholesky, weights = (
-        torch.as_tensor(a, device=device) for a in (means, precision_cholesky, weights)
+    means, precision_cholesky, weights, bic = gaussian_mixture(
+        torch.as_tensor(space, device=device), how.k, how.seed, how.n_init
     )
     clusterer = Clusterer(
         copy.deepcopy(autoencoder), means, precision_cholesky=precision_cholesky, weights=weights, embed=embed
