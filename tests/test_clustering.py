@@ -115,6 +115,13 @@ def test_a_mixture_with_one_best_fit_is_scikit_learns():
     assert adjusted_rand_index(gm.predict(z), ours.argmax(1).numpy()) == 1.0
 
 
+def test_a_mixture_whose_covariance_collapses_says_so():
+    z = torch.randn(200, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    z[:, 5] = z[:, 4] * 1e9 + z[:, 3]  # two directions 1e9 apart in scale: no invertible covariance
+    with pytest.raises(UserError, match="covariance collapsed .*give a smaller --k, or use --method kmeans"):
+        gaussian_mixture(z * 1e6, 4, seed=0)
+
+
 @pytest.fixture(scope="module")
 def blobs_run(tmp_path_factory):
     """A run on 4 well-separated blobs in 12-D (240 rows, labels known)."""

@@ -592,9 +592,7 @@ def test_a_later_csv_with_text_in_a_column_says_what_to_change_in_the_file(
     labelled.drop(columns="pixel_0").to_csv(
         tmp_path / "p.csv", index=False
     )  # as wide as the run: by position
-    with pytest.raises(
-        UserError, match=r"column 'label' holds 'c0', not a number; the run reads that"
-    ):
+    with pytest.raises(UserError, match=r"column 'label' holds 'c0', not a number; the run reads that"):
         autoencoders.encode(digits_run.dir, f"csv:{tmp_path / 'p.csv'}")
     named = frame[0].head(30).astype(object)
     named.iloc[3, 5] = "n/k"  # in a column the frame's run reads by name

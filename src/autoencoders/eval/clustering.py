@@ -92,8 +92,9 @@ def _mixture_parameters(
     lower, info = torch.linalg.cholesky_ex(covariances)
     if int(info.max()):
         raise UserError(
-            "a Gaussian mixture's covariance collapsed (a cluster of too few distinct rows): give a "
-            "smaller --k, or use --method kmeans"
+            "a Gaussian mixture's covariance collapsed (a cluster of too few distinct rows, or codes "
+            "whose directions differ in scale by many orders of magnitude): give a smaller --k, or use "
+            "--method kmeans"
         )
     identity = torch.eye(z.shape[1], dtype=z.dtype, device=z.device).expand_as(lower)
     precision_cholesky = torch.linalg.solve_triangular(lower, identity, upper=False).mT
