@@ -2,8 +2,9 @@
 the files they write (each atomically, its --out checked before any work).
 
 Each handler imports what it computes with when it runs: torch and the rest take over a second to
-load, and a flag's value refused by its own checks or by the config (``--threads 0``, a bad
-``--config`` file, a .png's ``-n``), or ``train --print-config``, need none of it."""
+load, and a flag's value refused by the config or by the command's own first checks (``--threads
+0``, a bad ``--config`` file, ``--resume`` with training flags, an ``--out`` of the wrong kind), or
+``train --print-config``, need none of it."""
 
 from __future__ import annotations
 
