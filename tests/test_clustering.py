@@ -22,7 +22,7 @@ from sklearn.mixture import GaussianMixture
 import autoencoders
 from autoencoders.cli import main
 from autoencoders.clustering.methods import Clustering, find_clusters
-from autoencoders.errors import UserError
+from autoencoders.errors import SettingWarning, UserError
 from autoencoders.eval import probes
 from autoencoders.eval.clustering import (
     _mixture_parameters,
@@ -92,13 +92,13 @@ def test_em_from_the_same_start_ends_where_scikit_learns_does():
     z = torch.from_numpy(x - x.mean(0)) @ torch.linalg.svd(torch.from_numpy(x - x.mean(0)))[2][:10].T
     labels = probes.kmeans(z, 10, n_init=1, seed=0)[0]
     start = _mixture_parameters(z.double(), torch.eye(10, dtype=torch.float64)[labels])
-    lower_bound, (means, precision_cholesky, weights) = em(z.double(), labels, 10)
+    lower_bound, (means, precision_cholesky, weights), settled = em(z.double(), labels, 10)
     precisions = start[1] @ start[1].mT
     gm = GaussianMixture(
         10, covariance_type="full", reg_covar=1e-5, means_init=start[0].numpy(),
         weights_init=start[2].numpy(), precisions_init=precisions.numpy(),
     ).fit(z.numpy())  # fmt: skip
-    assert gm.n_iter_ > 5  # EM moved well away from its start
+    assert settled and gm.converged_ and gm.n_iter_ > 5  # EM moved well away from its start
     np.testing.assert_allclose(means.numpy(), gm.means_, rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(weights.numpy(), gm.weights_, rtol=1e-6)
     np.testing.assert_allclose(precision_cholesky.numpy(), gm.precisions_cholesky_, rtol=1e-5, atol=1e-6)
@@ -113,6 +113,12 @@ def test_a_mixture_with_one_best_fit_is_scikit_learns():
     assert bic == pytest.approx(gm.bic(z), rel=1e-9)
     ours = gaussian_log_responsibilities(torch.from_numpy(z), means, precision_cholesky, torch.log(weights))
     assert adjusted_rand_index(gm.predict(z), ours.argmax(1).numpy()) == 1.0
+
+
+def test_a_mixture_that_does_not_settle_says_so():
+    z = torch.randn(300, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    with pytest.warns(SettingWarning, match="EM did not settle in 2 steps"):
+        gaussian_mixture(z, 6, seed=0, max_iter=2)
 
 
 def test_a_mixture_whose_covariance_collapses_says_so():

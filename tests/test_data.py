@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -586,3 +587,14 @@ def test_labels_of_minus_one_beside_classes_are_warned_of(tmp_path):
         warnings.simplefilter("error", DataWarning)
         warn_if_unlabelled_marker(np.array([-1, 1, 1, -1]), "y")  # two classes, -1 and 1: no marker
         load_dataset(DataConfig(data=f"npy:{tmp_path / 'x.npy'}", labels=str(tmp_path / "y.npy")))
+
+
+@pytest.mark.parametrize(
+    "header, said",
+    [("a,b,c", "column 'b'"), ("a,,c", "column 1 (counted from 0)"), ("a,a,c", "column 1 (counted from 0)")],
+)
+def test_a_csvs_text_cell_is_named_by_a_column_name_only_where_it_names_one_column(tmp_path, header, said):
+    path = tmp_path / "t.csv"
+    path.write_text(f"{header}\n1,2,3\n4,x,6\n")
+    with pytest.raises(UserError, match=rf"t.csv line 3, {re.escape(said)} holds 'x', not a number"):
+        load_csv(path)

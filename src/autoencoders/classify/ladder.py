@@ -47,8 +47,9 @@ class Combinator(nn.Module):
 
 def _normalise(h: torch.Tensor) -> torch.Tensor:
     """Batch normalisation with the batch's own statistics and no learned scale (one fused pass,
-    its gradient through the statistics included)."""
-    return F.batch_norm(h, None, None, training=True, eps=EPS)
+    its gradient through the statistics included). A single row is its own mean: 0, as the formula
+    gives it (torch's batch norm refuses one row; an epoch's last batch may hold one)."""
+    return F.batch_norm(h, None, None, training=True, eps=EPS) if len(h) > 1 else h - h
 
 
 class Ladder(nn.Module):

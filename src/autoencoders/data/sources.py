@@ -574,8 +574,10 @@ def _explain_bad_csv(
         for j in features:
             cell = cells[j]
             if not _is_number(cell):
-                # a column by its name, else by its number as --label-column counts it
-                column = f"column {header[j]!r}" if header else f"column {j} (counted from 0)"
+                # a column by its name where that names it alone, else by its number as
+                # --label-column counts it (a data frame's index column has no name)
+                named = header is not None and header[j] and header.count(header[j]) == 1
+                column = f"column {header[j]!r}" if named else f"column {j} (counted from 0)"
                 if cell.lower() in MISSING:
                     _missing(path, body, header, features, f"line {number}, {column}")
                 if run_width is not None:
@@ -586,7 +588,7 @@ def _explain_bad_csv(
                         else "the run reads that column as a feature, which must hold numbers"
                     )
                     raise UserError(f"{path} line {number}, {column} holds {cell!r}, not a number; {fix}")
-                classes = f"; a column of classes: train with --label-column {header[j] if header else j}"
+                classes = f"; a column of classes: train with --label-column {header[j] if named else j}"
                 leave = ", leave it out by naming the feature columns with --columns," if header else ""
                 raise UserError(
                     f"{path} line {number}, {column} holds {cell!r}, not a number; only numbers are "

@@ -4,11 +4,12 @@ target distribution, a Gaussian mixture, and the scores of a clustering against 
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import torch
 
-from ..errors import UserError, say
+from ..errors import SettingWarning, UserError, say, user_stacklevel
 from . import probes
 from .metrics import (
     PROBE_ROWS,
@@ -49,7 +50,16 @@ def gaussian_mixture(
     n, d = z.shape
     seeds = torch.randint(2**31 - 1, (n_init,), generator=torch.Generator().manual_seed(seed)).tolist()
     fits = [em(z, probes.kmeans(z, k, n_init=1, seed=start)[0], k, max_iter, tol) for start in seeds]
-    means, precision_cholesky, weights = max(fits, key=lambda fit: fit[0])[1]  # the first of equal ones
+    # the likeliest start, the first of equal ones
+    _, (means, precision_cholesky, weights), settled = max(fits, key=lambda fit: fit[0])
+    if not settled:
+        warnings.warn(
+            f"the Gaussian mixture's EM did not settle in {max_iter} steps (its log-likelihood per row "
+            f"still rose by {tol:g} or more at the last): its clusters are those of the last step; "
+            "another --seed may settle, or use --method kmeans",
+            SettingWarning,
+            stacklevel=user_stacklevel(),
+        )
     log_likelihood = _expectation(z, means, precision_cholesky, weights)[0] * n
     numbers = k * (d + d * (d + 1) // 2) + k - 1  # means, full covariances, weights
     return means, precision_cholesky, weights, -2 * log_likelihood + numbers * math.log(n)
@@ -61,20 +71,20 @@ REG_COVAR = 1e-5
 
 def em(
     z: torch.Tensor, labels: torch.Tensor, k: int, max_iter: int = 100, tol: float = 1e-3
-) -> tuple[float, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+) -> tuple[float, tuple[torch.Tensor, torch.Tensor, torch.Tensor], bool]:
     """EM for a mixture of ``k`` full-covariance Gaussians on ``z`` (float64), started from the
-    clusters ``labels``: the mean log-likelihood per row of its last expectation step, and the
-    means, Cholesky factors of the precisions and weights of the maximisation step that follows it
-    (as scikit-learn's ``GaussianMixture`` ends)."""
+    clusters ``labels``: the mean log-likelihood per row of its last expectation step, the means,
+    Cholesky factors of the precisions and weights of the maximisation step that follows it (as
+    scikit-learn's ``GaussianMixture`` ends), and whether it settled within ``max_iter`` steps."""
     log_resp = torch.full((len(z), k), -math.inf, dtype=z.dtype, device=z.device)
     log_resp[torch.arange(len(z), device=z.device), labels] = 0.0
     lower_bound = -math.inf
     for _ in range(max_iter):
         params = _mixture_parameters(z, log_resp.exp())
         previous, (lower_bound, log_resp) = lower_bound, _expectation(z, *params)
-        if abs(lower_bound - previous) < tol:  # one wait for the device per step
-            break
-    return lower_bound, _mixture_parameters(z, log_resp.exp())
+        if abs(lower_bound - previous) < tol:  # a wait for the device per step, as for a collapse
+            return lower_bound, _mixture_parameters(z, log_resp.exp()), True
+    return lower_bound, _mixture_parameters(z, log_resp.exp()), False
 
 
 def _mixture_parameters(
