@@ -131,13 +131,20 @@ def gaussian_log_responsibilities(
 def gaussian_log_densities(
     z: torch.Tensor, means: torch.Tensor, precision_cholesky: torch.Tensor
 ) -> torch.Tensor:
-    """log N(z | μ_j, Σ_j) of every row and component (float64), Σ_j⁻¹ = U_j U_jᵀ."""
+    """log N(z | μ_j, Σ_j) of every row and component (float64), Σ_j⁻¹ = U_j U_jᵀ; in blocks of rows
+    whose whitened differences (rows × components × features) hold at most 2^24 numbers (128 MiB)."""
     z = z.double()
-    y = torch.einsum("nd,kde->nke", z, precision_cholesky) - torch.einsum(
-        "kd,kde->ke", means, precision_cholesky
-    )
+    k, d = means.shape
+    shift = torch.einsum("kd,kde->ke", means, precision_cholesky)
     log_det = torch.log(torch.diagonal(precision_cholesky, dim1=1, dim2=2)).sum(1)
-    return -0.5 * (z.shape[1] * math.log(2 * math.pi) + y.pow(2).sum(2)) + log_det
+    rows = max(1, 2**24 // (k * d))
+    squares = torch.cat(
+        [
+            (torch.einsum("nd,kde->nke", block, precision_cholesky) - shift).pow(2).sum(2)
+            for block in z.split(rows)
+        ]
+    )
+    return -0.5 * (d * math.log(2 * math.pi) + squares) + log_det
 
 
 def adjusted_rand_index(y_true: np.ndarray, y_pred: np.ndarray) -> float:
