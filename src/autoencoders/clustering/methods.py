@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..errors import SettingWarning, UserError, user_stacklevel
-from ..eval.clustering import gaussian_mixture
+from ..eval.clustering import gaussian_mixture, mixture_numbers
 from ..eval.metrics import encode_all
 from ..eval.probes import kmeans
 from ..models import Autoencoder
@@ -174,7 +174,7 @@ def _mixture(
     """A Clusterer whose clusters are a Gaussian mixture fitted to ``space`` (the codes, or their
     ``embed``-ding), and the mixture's BIC there."""
     n, d = space.shape
-    numbers = how.k * (d + d * (d + 1) // 2) + how.k - 1  # means, full covariances, weights
+    numbers = mixture_numbers(how.k, d)
     if numbers > n:
         warnings.warn(
             f"a Gaussian mixture of {how.k} clusters with full covariances in {d} dimensions fits "

@@ -61,8 +61,13 @@ def gaussian_mixture(
             stacklevel=user_stacklevel(),
         )
     log_likelihood = _expectation(z, means, precision_cholesky, weights)[0] * n
-    numbers = k * (d + d * (d + 1) // 2) + k - 1  # means, full covariances, weights
-    return means, precision_cholesky, weights, -2 * log_likelihood + numbers * math.log(n)
+    return means, precision_cholesky, weights, -2 * log_likelihood + mixture_numbers(k, d) * math.log(n)
+
+
+def mixture_numbers(k: int, d: int) -> int:
+    """The numbers a mixture of ``k`` full-covariance Gaussians in ``d`` dimensions fits: means,
+    covariances and weights."""
+    return k * (d + d * (d + 1) // 2) + k - 1
 
 
 # added to every variance: a cluster of few rows, or flat in a direction, stays invertible
@@ -96,9 +101,8 @@ def _mixture_parameters(
     means = resp.T @ z / counts[:, None]
     # about each mean (not E[zzᵀ] − μμᵀ, which cancels digits), one component at a time
     covariances = torch.stack([(resp[:, j, None] * (z - m)).T @ (z - m) for j, m in enumerate(means)])
-    covariances = covariances / counts[:, None, None] + REG_COVAR * torch.eye(
-        z.shape[1], dtype=z.dtype, device=z.device
-    )
+    eye = torch.eye(z.shape[1], dtype=z.dtype, device=z.device)
+    covariances = covariances / counts[:, None, None] + REG_COVAR * eye
     lower, info = torch.linalg.cholesky_ex(covariances)
     if int(info.max()):
         raise UserError(
@@ -106,8 +110,7 @@ def _mixture_parameters(
             "whose directions differ in scale by many orders of magnitude): give a smaller --k, or use "
             "--method kmeans"
         )
-    identity = torch.eye(z.shape[1], dtype=z.dtype, device=z.device).expand_as(lower)
-    precision_cholesky = torch.linalg.solve_triangular(lower, identity, upper=False).mT
+    precision_cholesky = torch.linalg.solve_triangular(lower, eye.expand_as(lower), upper=False).mT
     return means, precision_cholesky, counts / len(z)
 
 
