@@ -348,10 +348,17 @@ def test_settings_that_change_nothing_are_named_and_warned_about_in_one_line(tmp
         Config().replace(corruption="masking", noise=0.5, sparsity="l1", sparsity_weight=1).inert_settings()
         == []
     )
-    said = Config().replace(noise=0.5, sparsity_weight=1, momentum=0.5).inert_settings()
+    assert Config().replace(contractive=0.1, contractive_projections=1).inert_settings() == []
+    said = (
+        Config()
+        .replace(noise=0.5, sparsity_weight=1, momentum=0.5, contractive_projections=2)
+        .inert_settings()
+    )
     assert said == [
         "--noise 0.5 has no effect without --corruption: the inputs stay clean",
         "--sparsity-weight shapes a sparsity penalty, and there is none: give --sparsity too",
+        "--contractive-projections 2 estimates a contractive penalty, and there is none: give "
+        "--contractive too",
         "--momentum 0.5 is SGD's; with --optimizer adam it does nothing",
     ]
     winners = Config().replace(lifetime_sparsity=0.05, batch_size=1, layers=[64, 8])

@@ -703,6 +703,7 @@ SYNC_FREE = {
     "winner-take-all": {"lifetime_sparsity": 0.05},
     "contractive, closed form": {"layers": [64, 16], "code_activation": "sigmoid", "contractive": 0.1},
     "contractive, autograd": {"contractive": 0.1},
+    "contractive, projected": {"contractive": 0.1, "contractive_projections": 2},
     "tied, early stopping": {"tied": True, "val_fraction": 0.1, "patience": 1},
     "stacked": {"pretrain": "greedy", "pretrain_epochs": 1, "corruption": "gaussian", "noise": 0.1},
     "conv": {"model": "conv", "channels": [4], "layers": [64, 8]},

@@ -189,15 +189,43 @@ def test_closed_form_contraction_equals_autograd():
     assert jacobian_norm(model, x).item() == pytest.approx(closed.item(), rel=1e-5)
 
 
+def test_projected_contraction_is_an_unbiased_estimate_of_the_exact_one():
+    """Each estimate is the mean of ‖uᵀJ‖² over random sign vectors u; their mean over many draws
+    is the exact ‖J‖²_F (a deep net, where there is no closed form), and its spread shrinks as
+    1/√K with K projections a draw."""
+    torch.manual_seed(0)
+    model = DenseAutoencoder([20, 16, 12, 6])
+    x = torch.rand(5, 20)
+    with torch.no_grad():
+        exact = jacobian_norm(model, x).item()
+        one = torch.tensor([jacobian_norm(model, x, projections=1).item() for _ in range(4000)])
+        four = torch.tensor([jacobian_norm(model, x, projections=4).item() for _ in range(1000)])
+    for draws in (one, four):  # within 4 standard errors of the mean
+        assert abs(draws.mean().item() - exact) < 4 * draws.std().item() / len(draws) ** 0.5
+    assert one.std().item() > 0  # the draws differ: an estimate, not the exact value again
+    assert four.std().item() == pytest.approx(one.std().item() / 2, rel=0.15)
+
+
+def test_projections_leave_a_closed_form_contraction_exact():
+    torch.manual_seed(0)
+    model = DenseAutoencoder([10, 4], code_activation="sigmoid")
+    x = torch.rand(7, 10)
+    assert torch.equal(jacobian_norm(model, x, projections=1), jacobian_norm(model, x))
+
+
 @pytest.mark.parametrize(
-    ("layers", "code_activation", "weight"), [([64, 32], "sigmoid", 0.1), ([64, 32, 16], "linear", 0.01)]
+    ("layers", "code_activation", "weight", "projections"),
+    [([64, 32], "sigmoid", 0.1, 0), ([64, 32, 16], "linear", 0.01, 0), ([64, 32, 16], "linear", 0.01, 1)],
+    ids=["closed form", "autograd", "one projection"],
 )
 def test_contractive_lowers_the_jacobian_at_comparable_error(
-    tmp_path, digits, layers, code_activation, weight
+    tmp_path, digits, layers, code_activation, weight, projections
 ):
     settings = {"data": "digits", "layers": layers, "code_activation": code_activation, "epochs": 30, **FAST}
     plain = autoencoders.train(**settings, out=str(tmp_path / "a"))
-    cae = autoencoders.train(**settings, contractive=weight, out=str(tmp_path / "b"))
+    cae = autoencoders.train(
+        **settings, contractive=weight, contractive_projections=projections, out=str(tmp_path / "b")
+    )
     with torch.no_grad():
         jac_plain, jac_cae = (
             jacobian_norm(on_cpu(r.model).eval(), digits.x_test).item() for r in (plain, cae)

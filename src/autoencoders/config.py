@@ -195,6 +195,11 @@ class Config:
                 f"--sparsity-target {m.sparsity_target:g} is what kl and squared sparsity pull mean "
                 "activations to; l1 has no target: leave it out"
             )
+        if m.contractive == 0 and moved(m, ["contractive_projections"]):
+            said.append(
+                f"--contractive-projections {m.contractive_projections} estimates a contractive penalty, "
+                "and there is none: give --contractive too"
+            )
         given = moved(self.pretrain, ["pretrain_epochs", "schedule"])
         if self.pretrain.pretrain != "greedy" and given:
             verb = "shapes" if len(given) == 1 else "shape"

@@ -310,6 +310,13 @@ class ModelConfig:
     contractive: float = option(
         0.0, "weight of the contractive penalty: squared Frobenius norm of dcode/dx", range=AT_LEAST_0
     )
+    contractive_projections: int = option(
+        0,
+        "contractive: estimate the penalty from K random projections of dcode/dx, unbiased and about "
+        "code-size/K times cheaper for a deep encoder (0: exact; one sigmoid layer is always exact: its "
+        "closed form is cheaper still)",
+        range=AT_LEAST_0,
+    )
     top_k: int = option(
         0, "k-sparse code: keep the K largest code units of each sample (0: off)", range=AT_LEAST_0
     )

@@ -77,19 +77,31 @@ class Sparsity:
 class Contractive:
     """Contractive penalty (Rifai et al. 2011): ‖∂code/∂x‖²_F, averaged over the batch.
 
-    Closed form for a single dense sigmoid encoder layer, Σ_j (h_j (1 − h_j))² ‖W_j‖²;
-    any other encoder differentiates its code with respect to the input by autograd, one
-    batched backward pass over the code units.
+    Closed form for a single dense sigmoid encoder layer, Σ_j (h_j (1 − h_j))² ‖W_j‖²; any other
+    encoder differentiates its code with respect to the input by autograd: exactly, one batched
+    backward pass over the code units, or, with ``projections`` K, estimated from K backward passes
+    (see ``jacobian_norm``).
     """
 
     name = "contractive"
 
+    def __init__(self, projections: int = 0):
+        self.projections = projections
+
     def __call__(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor, out: Output) -> torch.Tensor:
-        return jacobian_norm(model, x, out)
+        return jacobian_norm(model, x, out, self.projections)
 
 
-def jacobian_norm(model: nn.Module, x: torch.Tensor, out: Output | None = None) -> torch.Tensor:
-    """Mean over rows of ``x`` of the squared Frobenius norm of ∂ model.encode(x) / ∂x."""
+def jacobian_norm(
+    model: nn.Module, x: torch.Tensor, out: Output | None = None, projections: int = 0
+) -> torch.Tensor:
+    """Mean over rows of ``x`` of the squared Frobenius norm of J = ∂ model.encode(x) / ∂x.
+
+    ``projections`` 0: exact, every row of J by one backward pass per code unit. K > 0 (where
+    there is no closed form): Hutchinson's unbiased estimate, the mean over K random sign vectors
+    u of ‖uᵀJ‖² (E[u uᵀ] = I), each its own per row: K backward passes in place of code-size
+    (random projections as in Hoffman et al. 2019, "Robust learning with Jacobian regularization").
+    """
     layer = model.sigmoid_encoder()
     if layer is not None:
         h = (out.code if out is not None else model.encode(x)).float()
@@ -98,15 +110,17 @@ def jacobian_norm(model: nn.Module, x: torch.Tensor, out: Output | None = None) 
     with torch.enable_grad():
         inp = x.detach().requires_grad_(True)
         code = model.encode(inp)
-        units = torch.eye(code.shape[1], dtype=code.dtype, device=code.device)
+        if projections:
+            # from the default generator, as corruption draws its noise: a captured step replays it
+            directions = torch.empty(projections, *code.shape, dtype=code.dtype, device=code.device)
+            directions = directions.bernoulli_(0.5).mul_(2).sub_(1)
+        else:
+            units = torch.eye(code.shape[1], dtype=code.dtype, device=code.device)
+            directions = units.unsqueeze(1).expand(-1, *code.shape)
         (jac,) = torch.autograd.grad(
-            code,
-            inp,
-            grad_outputs=units.unsqueeze(1).expand(-1, *code.shape),
-            is_grads_batched=True,
-            create_graph=training,
+            code, inp, grad_outputs=directions, is_grads_batched=True, create_graph=training
         )
-    return jac.float().pow(2).sum() / len(x)
+    return jac.float().pow(2).sum() / (len(x) * (projections or 1))
 
 
 def regularisers(m, code_layer: bool = True) -> list[Weighted]:
@@ -118,7 +132,7 @@ def regularisers(m, code_layer: bool = True) -> list[Weighted]:
     if m.sparsity != "none" and (code_layer or m.sparsity_layers == "all"):
         terms.append(Weighted(Sparsity(m.sparsity, m.sparsity_target, m.sparsity_layers), m.sparsity_weight))
     if m.contractive > 0:
-        terms.append(Weighted(Contractive(), m.contractive))
+        terms.append(Weighted(Contractive(m.contractive_projections), m.contractive))
     return terms
 
 
