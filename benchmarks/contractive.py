@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import platform
 import tempfile
 from pathlib import Path
 
@@ -33,11 +34,13 @@ def main() -> None:
     p.add_argument("--layers", default="784,1000,500,250,30")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--weight", type=float, default=0.01, help="--contractive")
-    p.add_argument("--projections", type=int, nargs="+", default=[1, 4])
+    p.add_argument("--projections", type=int, nargs="+", default=[1, 4], help="each K at least 1")
     p.add_argument("--precision", default="fp32")
     p.add_argument("--jacobian-rows", type=int, default=1000)
     p.add_argument("--out-dir", type=Path, default=None)
     args = p.parse_args()
+    if min(args.projections) < 1:
+        p.error("--projections: each K is at least 1 (the exact penalty is always run)")
     settings = {
         "data": "fashion-mnist", "layers": [int(w) for w in args.layers.split(",")], "epochs": args.epochs,
         "batch_size": 256, "lr": 2e-3, "precision": args.precision, "seed": 0, "quiet": True,
@@ -49,8 +52,10 @@ def main() -> None:
     }
     x = load_dataset(autoencoders.Config().replace(data="fashion-mnist").data).x_test[: args.jacobian_rows]
     rows = {}
-    print(f"Fashion-MNIST, {args.layers}, {args.epochs} epochs, batch 256, --contractive {args.weight:g}, ")
-    print(f"{args.precision}, {torch.get_num_threads()} threads\n")
+    print(
+        f"Fashion-MNIST, {args.layers}, {args.epochs} epochs, batch 256, --contractive {args.weight:g}, "
+        f"{args.precision}, {torch.get_num_threads()} threads, torch {torch.__version__}\n"
+    )
     print("| penalty | train time | × plain | test SSE/image | linear probe | test ‖J‖²_F |")
     print("|---|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as work:
@@ -74,7 +79,12 @@ def main() -> None:
             )
     if args.out_dir is not None:
         args.out_dir.mkdir(parents=True, exist_ok=True)
-        result = {"settings": settings | {"contractive": args.weight}, "runs": rows}
+        machine = {
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "os": platform.platform(),
+        }
+        result = {"settings": settings | {"contractive": args.weight}, "machine": machine, "runs": rows}
         (args.out_dir / "contractive.json").write_text(json.dumps(result, indent=2) + "\n")
 
 

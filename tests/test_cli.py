@@ -144,6 +144,9 @@ except SystemExit as e:
         (["train", "--resume", "runs/x", "--epochs", "3"], 2),
         (["encode", "runs/x", "--out", "codes.txt"], 2),
         (["report", "runs/x", "--out", "r.png"], 2),
+        # checked after --out's folder is found writable
+        (["sample", "runs/x", "-n", "999999", "--out", "s.png"], 2),
+        (["reconstruct", "runs/x", "-n", "5", "--out", "r.npy"], 2),
     ],
 )
 def test_help_and_usage_errors_answer_without_loading_torch(argv, status):

@@ -117,6 +117,10 @@ def test_the_title_names_the_pieces_a_run_composes(tmp_path):
     import autoencoders
 
     settings = {"layers": [64, 32, 8], "epochs": 1, "corruption": "masking", "noise": 0.2, "top_k": 4}
+    settings |= {"contractive": 0.1, "contractive_projections": 2}
     run = autoencoders.train(out=str(tmp_path / "r"), **settings, **FAST)
     title = re.search("<h1>(.*)</h1>", (run.dir / "report.html").read_text()).group(1)
-    assert title == "dense autoencoder, denoising (masking 0.2), k-sparse (k = 4), on digits"
+    assert title == (
+        "dense autoencoder, denoising (masking 0.2), contractive (0.1, 2 projections), k-sparse (k = 4), "
+        "on digits"
+    )

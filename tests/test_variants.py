@@ -13,7 +13,7 @@ from helpers import FAST, ctrl_c_at_batch, on_cpu
 from scipy.linalg import subspace_angles
 
 import autoencoders
-from autoencoders import DataConfig, DenseAutoencoder, UserError
+from autoencoders import Config, DataConfig, DenseAutoencoder, UserError
 from autoencoders.eval.metrics import encode_all
 from autoencoders.eval.probes import PCA
 from autoencoders.models.layers import CodeSelect
@@ -191,19 +191,36 @@ def test_closed_form_contraction_equals_autograd():
 
 def test_projected_contraction_is_an_unbiased_estimate_of_the_exact_one():
     """Each estimate is the mean of ‖uᵀJ‖² over random sign vectors u; their mean over many draws
-    is the exact ‖J‖²_F (a deep net, where there is no closed form), and its spread shrinks as
-    1/√K with K projections a draw."""
+    (as training makes them: new ones each time) is the exact ‖J‖²_F (a deep net, where there is no
+    closed form), and its spread shrinks as 1/√K with K projections a draw."""
     torch.manual_seed(0)
     model = DenseAutoencoder([20, 16, 12, 6])
     x = torch.rand(5, 20)
-    with torch.no_grad():
-        exact = jacobian_norm(model, x).item()
-        one = torch.tensor([jacobian_norm(model, x, projections=1).item() for _ in range(4000)])
-        four = torch.tensor([jacobian_norm(model, x, projections=4).item() for _ in range(1000)])
+    exact = jacobian_norm(model, x).item()
+    one = torch.tensor([jacobian_norm(model, x, projections=1).item() for _ in range(4000)])
+    four = torch.tensor([jacobian_norm(model, x, projections=4).item() for _ in range(1000)])
     for draws in (one, four):  # within 4 standard errors of the mean
         assert abs(draws.mean().item() - exact) < 4 * draws.std().item() / len(draws) ** 0.5
     assert one.std().item() > 0  # the draws differ: an estimate, not the exact value again
     assert four.std().item() == pytest.approx(one.std().item() / 2, rel=0.15)
+
+
+def test_the_projections_asked_for_are_the_ones_trained_with_and_validation_draws_the_same():
+    """The option reaches the term; training draws new directions each batch from the default
+    generator, evaluation the same ones each time from its own, leaving the default stream alone."""
+    from autoencoders.models.objectives import regularisers
+
+    (term,) = regularisers(Config().replace(contractive=0.1, contractive_projections=3).model)
+    assert term.term.projections == 3 and term.weight == 0.1
+    torch.manual_seed(0)
+    model = DenseAutoencoder([20, 16, 6])
+    x = torch.rand(5, 20)
+    with torch.no_grad():
+        state = torch.random.get_rng_state()
+        evaluated = {jacobian_norm(model, x, projections=1).item() for _ in range(3)}
+        assert len(evaluated) == 1 and torch.equal(state, torch.random.get_rng_state())
+    trained = {jacobian_norm(model, x, projections=1).item() for _ in range(3)}
+    assert len(trained) == 3 and not torch.equal(state, torch.random.get_rng_state())
 
 
 def test_projections_leave_a_closed_form_contraction_exact():
@@ -322,9 +339,9 @@ def test_adversarial_mixture_prior_and_sampling(tmp_path):
 def test_composed_variant_resumes_to_identical_weights(tmp_path, monkeypatch):
     settings = {
         "data": "digits", "layers": [64, 32, 16], "code_activation": "sigmoid", "corruption": "masking",
-        "noise": 0.2, "sparsity": "squared", "sparsity_weight": 5.0, "contractive": 0.05, "top_k": 4,
-        "top_k_start": 12, "top_k_warmup": 3, "pretrain": "greedy", "pretrain_epochs": 1, "epochs": 4,
-        "compare": False, **FAST,
+        "noise": 0.2, "sparsity": "squared", "sparsity_weight": 5.0, "contractive": 0.05,
+        "contractive_projections": 2, "top_k": 4, "top_k_start": 12, "top_k_warmup": 3, "pretrain": "greedy",
+        "pretrain_epochs": 1, "epochs": 4, "compare": False, **FAST,
     }  # fmt: skip
     whole = autoencoders.train(**settings, out=str(tmp_path / "whole"))
     with ctrl_c_at_batch(100), pytest.raises(KeyboardInterrupt):  # fine-tuning, with k still falling

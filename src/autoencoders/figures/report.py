@@ -165,11 +165,16 @@ def _variant(cfg: Config) -> str:
         f"sparse ({m.sparsity} on {'every layer' if m.sparsity_layers == 'all' else 'the code'})"
         if m.sparsity != "none"
         else "",
-        f"contractive ({m.contractive:g})" if m.contractive else "",
+        f"contractive ({m.contractive:g}{_projections(m.contractive_projections)})" if m.contractive else "",
         f"k-sparse (k = {m.top_k})" if m.top_k else "",
         f"winner-take-all (lifetime {m.lifetime_sparsity:g})" if m.lifetime_sparsity else "",
     ]
     return ", ".join(p for p in pieces if p)
+
+
+def _projections(k: int) -> str:
+    """How a contractive penalty was computed, after its weight: "" (exact) or ", 4 projections"."""
+    return f", {k} projection{'s' if k > 1 else ''}" if k else ""
 
 
 def _classifiers(run_dir: Path) -> list[str]:

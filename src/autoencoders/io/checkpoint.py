@@ -9,13 +9,14 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
 from ..errors import UserError
+
+if TYPE_CHECKING:
+    import torch
 
 FORMAT = "autoencoders/1"
 
@@ -121,6 +122,8 @@ def write_npy(path: str | Path, array: Any) -> None:
 
 def save_weights(path: str | Path, tensors: dict[str, torch.Tensor]) -> None:
     """Atomically save named tensors as safetensors (contiguous CPU copies)."""
+    from safetensors.torch import save_file  # torch's: imported where tensors are, not by --out's check
+
     cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     atomic_write(path, lambda tmp: save_file(cpu, tmp, metadata={"format": FORMAT}))
 
@@ -161,6 +164,8 @@ def load_weights(path: str | Path, sha256: str | None = None) -> dict[str, torch
             f"{path} has changed since it was written (its SHA-256 does not match the one recorded "
             "beside it): the file is damaged or was edited; restore it from a copy or train again"
         )
+    from safetensors.torch import load_file
+
     try:
         return load_file(path)
     except (SafetensorError, OSError) as e:

@@ -98,9 +98,12 @@ def jacobian_norm(
     """Mean over rows of ``x`` of the squared Frobenius norm of J = ∂ model.encode(x) / ∂x.
 
     ``projections`` 0: exact, every row of J by one backward pass per code unit. K > 0 (where
-    there is no closed form): Hutchinson's unbiased estimate, the mean over K random sign vectors
-    u of ‖uᵀJ‖² (E[u uᵀ] = I), each its own per row: K backward passes in place of code-size
-    (random projections as in Hoffman et al. 2019, "Robust learning with Jacobian regularization").
+    there is no closed form): an unbiased estimate, the mean over K random sign vectors u of
+    ‖uᵀJ‖² (E[u uᵀ] = I: Hutchinson 1989), each its own per row: K backward passes in place of
+    code-size (random projections of J as in Hoffman et al. 2019, "Robust learning with Jacobian
+    regularization"). Training draws them from the default generator, as corruption draws its
+    noise (a captured step replays it); evaluation from a fixed one of its own, so that every
+    validation pass estimates with the same directions and leaves training's stream as it was.
     """
     layer = model.sigmoid_encoder()
     if layer is not None:
@@ -111,9 +114,9 @@ def jacobian_norm(
         inp = x.detach().requires_grad_(True)
         code = model.encode(inp)
         if projections:
-            # from the default generator, as corruption draws its noise: a captured step replays it
+            generator = None if training else torch.Generator(code.device).manual_seed(0)
             directions = torch.empty(projections, *code.shape, dtype=code.dtype, device=code.device)
-            directions = directions.bernoulli_(0.5).mul_(2).sub_(1)
+            directions = directions.bernoulli_(0.5, generator=generator).mul_(2).sub_(1)
         else:
             units = torch.eye(code.shape[1], dtype=code.dtype, device=code.device)
             directions = units.unsqueeze(1).expand(-1, *code.shape)
