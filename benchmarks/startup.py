@@ -28,6 +28,9 @@ CALLS = {
     "autoencoders train --epochs x (a usage error)": ["-m", "autoencoders", "train", "--epochs", "x"],
     "autoencoders train --threads 0 (refused by the config)": "-m autoencoders train --threads 0".split(),
     "autoencoders train --print-config": "-m autoencoders train --print-config".split(),
+    "autoencoders sample RUN -n 999999 --out s.png (refused after --out's check)": (
+        "-m autoencoders sample runs/x -n 999999 --out /tmp/s.png".split()
+    ),
     "import autoencoders": ["-c", "import autoencoders"],
     "import autoencoders; autoencoders.train": ["-c", "import autoencoders; autoencoders.train"],
 }
