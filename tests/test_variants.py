@@ -179,14 +179,29 @@ def test_conv_with_k_sparse_code(tmp_path, digits):
 # ---------------------------------------------------------------- contractive
 
 
-def test_closed_form_contraction_equals_autograd():
+@pytest.mark.parametrize("code_activation", ["sigmoid", "tanh", "relu", "linear"])
+def test_closed_form_contraction_and_its_gradient_equal_autograd(code_activation):
+    """One dense layer's penalty from its code's slopes: the value autograd gives, and the same
+    gradient for its weights and biases."""
     torch.manual_seed(0)
-    model = DenseAutoencoder([10, 4], code_activation="sigmoid")
-    x = torch.rand(7, 10)
-    assert model.sigmoid_encoder() is model.encoder[0]
+    model = DenseAutoencoder([10, 4], code_activation=code_activation)
+    x = torch.rand(7, 10) - 0.5  # ReLU units on both sides of 0
+    assert model.one_layer_encoder()[0] is model.encoder[0]
     closed = jacobian_norm(model, x)
-    model.sigmoid_encoder = lambda: None  # force the autograd path on the same network
-    assert jacobian_norm(model, x).item() == pytest.approx(closed.item(), rel=1e-5)
+    # a ReLU or linear layer's penalty does not depend on its bias: a zero gradient, both ways
+    grads = {"allow_unused": True, "materialize_grads": True}
+    closed_grads = torch.autograd.grad(closed, model.encoder.parameters(), **grads)
+    model.one_layer_encoder = lambda: None  # force the autograd path on the same network
+    exact = jacobian_norm(model, x)
+    assert exact.item() == pytest.approx(closed.item(), rel=1e-5)
+    for ours, autograd in zip(closed_grads, torch.autograd.grad(exact, model.encoder.parameters(), **grads)):
+        torch.testing.assert_close(ours, autograd, rtol=1e-5, atol=1e-7)
+
+
+def test_contraction_without_a_closed_form_takes_autograd():
+    """GELU's slope is not a function of its output; a deeper encoder has no one layer."""
+    for layers, code_activation in (([10, 4], "gelu"), ([10, 6, 4], "sigmoid")):
+        assert DenseAutoencoder(layers, code_activation=code_activation).one_layer_encoder() is None
 
 
 def test_projected_contraction_is_an_unbiased_estimate_of_the_exact_one():
@@ -225,7 +240,7 @@ def test_the_projections_asked_for_are_the_ones_trained_with_and_validation_draw
 
 def test_projections_leave_a_closed_form_contraction_exact():
     torch.manual_seed(0)
-    model = DenseAutoencoder([10, 4], code_activation="sigmoid")
+    model = DenseAutoencoder([10, 4], code_activation="relu")
     x = torch.rand(7, 10)
     assert torch.equal(jacobian_norm(model, x, projections=1), jacobian_norm(model, x))
 

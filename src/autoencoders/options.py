@@ -313,8 +313,8 @@ class ModelConfig:
     contractive_projections: int = option(
         0,
         "contractive: estimate the penalty from K random projections of dcode/dx, unbiased, with K "
-        "backward passes in place of one per code unit (0: exact; one sigmoid layer is always exact: "
-        "its closed form is cheaper still)",
+        "backward passes in place of one per code unit (0: exact; an encoder of one dense layer is "
+        "always exact: its closed form is cheaper still)",
         range=AT_LEAST_0,
     )
     top_k: int = option(

@@ -15,7 +15,7 @@ from torch import nn
 
 from ..data.datasets import holds_images
 from ..errors import UserError
-from .layers import activation
+from .layers import Slope, activation, slope_from_output
 from .objectives import Reconstruction, Weighted
 from .output import Output
 
@@ -123,8 +123,10 @@ class Autoencoder(nn.Module):
     def set_epoch(self, epoch: int) -> None:
         """Follow the training epoch (1-based); most kinds do not need to."""
 
-    def sigmoid_encoder(self) -> nn.Linear | None:
-        """The encoder's only layer when it is a dense sigmoid layer, else None."""
+    def one_layer_encoder(self) -> tuple[nn.Linear, Slope] | None:
+        """The encoder's only layer and its activation's slope as a function of the code, when the
+        encoder is one dense layer whose code alone gives the slope (closed-form contraction), else
+        None."""
         return None
 
     def reset_parameters(self) -> None:
@@ -220,14 +222,9 @@ class Stack(Autoencoder):
         if self.code_select is not None:
             self.code_select.epoch = epoch
 
-    def sigmoid_encoder(self) -> nn.Linear | None:
-        """The encoder's only layer when it is a dense sigmoid layer (closed-form contraction)."""
-        if (
-            self.depth == 1
-            and isinstance(self.encoder[0], nn.Linear)
-            and isinstance(self.encoder_acts[0], nn.Sigmoid)
-        ):
-            return None if self.code_select is not None else self.encoder[0]
+    def one_layer_encoder(self) -> tuple[nn.Linear, Slope] | None:
+        if self.depth == 1 and self.code_select is None:
+            return _dense_with_slope(self.encoder[0], self.encoder_acts[0])
         return None
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -295,10 +292,8 @@ class LayerPair(Autoencoder):
         if self.select is not None:
             self.select.epoch = epoch
 
-    def sigmoid_encoder(self) -> nn.Linear | None:
-        if self.select is None and isinstance(self.layer, nn.Linear) and isinstance(self.act, nn.Sigmoid):
-            return self.layer
-        return None
+    def one_layer_encoder(self) -> tuple[nn.Linear, Slope] | None:
+        return _dense_with_slope(self.layer, self.act) if self.select is None else None
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         pre = self.mirror(z)
@@ -316,3 +311,10 @@ class LayerPair(Autoencoder):
 def layer_width(layer: nn.Module) -> int:
     """Flat output width of a dense or convolution layer."""
     return layer.out_features if isinstance(layer, nn.Linear) else math.prod(layer.out_shape)
+
+
+def _dense_with_slope(layer: nn.Module, act: nn.Module) -> tuple[nn.Linear, Slope] | None:
+    """``layer`` and the slope of ``act`` from its output, when the layer is dense and the slope is
+    known from the output alone; else None."""
+    slope = slope_from_output(act)
+    return (layer, slope) if isinstance(layer, nn.Linear) and slope is not None else None

@@ -28,6 +28,21 @@ def activation(name: str) -> nn.Module:
     return modules[name]()
 
 
+Slope = Callable[[torch.Tensor], torch.Tensor]
+
+
+def slope_from_output(act: nn.Module) -> Slope | None:
+    """The derivative of the elementwise activation ``act`` as a function of its output h, where
+    h alone determines it (sigmoid h(1 − h), tanh 1 − h², ReLU [h > 0], linear 1); else None (GELU)."""
+    slopes: dict[type, Slope] = {
+        nn.Sigmoid: lambda h: h * (1 - h),
+        nn.Tanh: lambda h: 1 - h * h,
+        nn.ReLU: lambda h: (h > 0).to(h.dtype),
+        nn.Identity: torch.ones_like,
+    }
+    return slopes.get(type(act))
+
+
 class TiedLinear(nn.Module):
     """Decoder layer whose weight *is* the transpose of an encoder layer's weight.
 

@@ -77,10 +77,10 @@ class Sparsity:
 class Contractive:
     """Contractive penalty (Rifai et al. 2011): ‖∂code/∂x‖²_F, averaged over the batch.
 
-    Closed form for a single dense sigmoid encoder layer, Σ_j (h_j (1 − h_j))² ‖W_j‖²; any other
-    encoder differentiates its code with respect to the input by autograd: exactly, one batched
-    backward pass over the code units, or, with ``projections`` K, estimated from K backward passes
-    (see ``jacobian_norm``).
+    Closed form for an encoder of one dense layer, Σ_j σ'(a_j)² ‖W_j‖² with the slope σ' of its
+    sigmoid, tanh, ReLU or linear units read from the code; any other encoder differentiates its
+    code with respect to the input by autograd: exactly, one batched backward pass over the code
+    units, or, with ``projections`` K, estimated from K backward passes (see ``jacobian_norm``).
     """
 
     name = "contractive"
@@ -105,10 +105,11 @@ def jacobian_norm(
     noise (a captured step replays it); evaluation from a fixed one of its own, so that every
     validation pass estimates with the same directions and leaves training's stream as it was.
     """
-    layer = model.sigmoid_encoder()
-    if layer is not None:
+    one_layer = model.one_layer_encoder()
+    if one_layer is not None:  # J = diag(σ'(a)) W: each code unit's slope times its weights
+        layer, slope = one_layer
         h = (out.code if out is not None else model.encode(x)).float()
-        return ((h * (1 - h)).pow(2) @ layer.weight.float().pow(2).sum(1)).mean()
+        return (slope(h).pow(2) @ layer.weight.float().pow(2).sum(1)).mean()
     training = torch.is_grad_enabled()  # evaluation needs the input gradient, not a graph of it
     with torch.enable_grad():
         inp = x.detach().requires_grad_(True)
