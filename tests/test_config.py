@@ -349,6 +349,10 @@ def test_settings_that_change_nothing_are_named_and_warned_about_in_one_line(tmp
         == []
     )
     assert Config().replace(contractive=0.1, contractive_projections=1).inert_settings() == []
+    assert Config().replace(contractive=0.1, contractive_projections=1, layers=[64, 8]).inert_settings() == [
+        "--contractive-projections 1 estimates nothing here: an encoder of one dense layer has its "
+        "contractive penalty in closed form, exact and cheaper; leave it out"
+    ]
     said = (
         Config()
         .replace(noise=0.5, sparsity_weight=1, momentum=0.5, contractive_projections=2)

@@ -200,6 +200,15 @@ class Config:
                 f"--contractive-projections {m.contractive_projections} estimates a contractive penalty, "
                 "and there is none: give --contractive too"
             )
+        # as the model's one_layer_encoder finds it: one dense layer, a slope its code gives, no selection
+        closed_form = m.model == "dense" and m.layers is not None and len(m.layers) == 2
+        closed_form &= m.code_activation != "gelu" and not (m.top_k or m.lifetime_sparsity)
+        if m.contractive and m.contractive_projections and closed_form:
+            said.append(
+                f"--contractive-projections {m.contractive_projections} estimates nothing here: an "
+                "encoder of one dense layer has its contractive penalty in closed form, exact and "
+                "cheaper; leave it out"
+            )
         given = moved(self.pretrain, ["pretrain_epochs", "schedule"])
         if self.pretrain.pretrain != "greedy" and given:
             verb = "shapes" if len(given) == 1 else "shape"
