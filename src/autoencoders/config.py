@@ -180,6 +180,16 @@ class Config:
         if bool(m.top_k_start) != bool(m.top_k_warmup):
             raise UserError("--top-k-start and --top-k-warmup go together: give both, or neither")
 
+    def _contraction_in_closed_form(self) -> bool:
+        """Whether the model's ``one_layer_encoder`` will find its contractive penalty's closed form:
+        one dense layer whose code gives its slope, no code units selected."""
+        from .models.layers import activation, slope_from_output  # torch: only when training
+
+        m = self.model
+        one_layer = m.model == "dense" and m.layers is not None and len(m.layers) == 2
+        selected = m.top_k or m.lifetime_sparsity
+        return one_layer and not selected and slope_from_output(activation(m.code_activation)) is not None
+
     def inert_settings(self) -> list[str]:
         """Settings given (moved from their defaults) that change nothing in this config's training,
         each in a sentence: most likely a missing option, not a wish."""
@@ -200,10 +210,7 @@ class Config:
                 f"--contractive-projections {m.contractive_projections} estimates a contractive penalty, "
                 "and there is none: give --contractive too"
             )
-        # as the model's one_layer_encoder finds it: one dense layer, a slope its code gives, no selection
-        closed_form = m.model == "dense" and m.layers is not None and len(m.layers) == 2
-        closed_form &= m.code_activation != "gelu" and not (m.top_k or m.lifetime_sparsity)
-        if m.contractive and m.contractive_projections and closed_form:
+        if m.contractive and m.contractive_projections and self._contraction_in_closed_form():
             said.append(
                 f"--contractive-projections {m.contractive_projections} estimates nothing here: an "
                 "encoder of one dense layer has its contractive penalty in closed form, exact and "

@@ -83,13 +83,14 @@ def em(
     scikit-learn's ``GaussianMixture`` ends), and whether it settled within ``max_iter`` steps."""
     log_resp = torch.full((len(z), k), -math.inf, dtype=z.dtype, device=z.device)
     log_resp[torch.arange(len(z), device=z.device), labels] = 0.0
-    lower_bound = -math.inf
+    lower_bound, settled = -math.inf, False
     for _ in range(max_iter):
         params = _mixture_parameters(z, log_resp.exp())
         previous, (lower_bound, log_resp) = lower_bound, _expectation(z, *params)
-        if abs(lower_bound - previous) < tol:  # a wait for the device per step, as for a collapse
-            return lower_bound, _mixture_parameters(z, log_resp.exp()), True
-    return lower_bound, _mixture_parameters(z, log_resp.exp()), False
+        settled = abs(lower_bound - previous) < tol  # a wait for the device per step, as for a collapse
+        if settled:
+            break
+    return lower_bound, _mixture_parameters(z, log_resp.exp()), settled
 
 
 def _mixture_parameters(
