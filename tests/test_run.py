@@ -686,28 +686,6 @@ def test_tensorboard_without_the_package_is_refused_before_writing(tmp_path, mon
     assert not (tmp_path / "r").exists()
 
 
-def test_a_training_clock_starts_once_an_optimizer_has_been_built(monkeypatch):
-    """The first optimizer a process builds loads torch's compiler stack (about a second): a run's
-    training time must not count it in one run and not in the next."""
-    from autoencoders.training import state, steps
-
-    events = []
-    real_adam, real_clock = torch.optim.Adam, steps.time.perf_counter
-
-    def adam(*args, **kw):
-        events.append("optimizer")
-        return real_adam(*args, **kw)
-
-    def clock():
-        events.append("clock")
-        return real_clock()
-
-    monkeypatch.setattr(torch.optim, "Adam", adam)
-    monkeypatch.setattr(steps.time, "perf_counter", clock)
-    state.Progress(None)
-    assert events[:2] == ["optimizer", "clock"]
-
-
 def test_a_run_shows_itself_in_one_line(digits_run):
     shown = repr(digits_run)
     assert "\n" not in shown and len(shown) < 300  # not its config, weights and every epoch

@@ -68,8 +68,7 @@ def test_maximize_finds_inputs_in_range_that_excite_their_unit_more_than_test_im
 
 
 def test_maximize_takes_the_steps_torchs_adam_takes():
-    """The ascent writes Adam out (building a torch optimizer loads torch's compiler stack): the
-    same steps as ``torch.optim.Adam(lr=0.05)``, to the bit."""
+    """The ascent takes the steps of ``torch.optim.Adam(lr=0.05)``, to the bit."""
     torch.manual_seed(0)
     model = autoencoders.DenseAutoencoder([16, 12, 3])
     x = torch.rand(40, 16)

@@ -346,7 +346,7 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
                     cfg.train.quiet,
                 )
         progress = Progress(out / rundir.STATE if main else None, saved)  # the training clock starts
-        setup_seconds = time.perf_counter() - started  # torch's compiler stack loaded too, either way
+        setup_seconds = time.perf_counter() - started
         progress.attach("model", model)
         cfg.train.precision = progress.marks.setdefault("precision", precision)
         threads = progress.marks.setdefault("threads", threads)

@@ -25,7 +25,6 @@ from ..models.layers import set_trainable
 from ..options import ClusterOptions, TrainConfig, check_fields, flags, moved
 from ..runtime.distributed import rank_and_size
 from ..training.loop import fit
-from ..training.steps import training_clock
 from .model import Clusterer, DECLosses, DECStep, Embedding
 
 # the options of the methods that train the encoder, and of no other
@@ -86,7 +85,7 @@ def find_clusters(
     """Cluster the rows ``x`` (scaled, on the model's device) into ``how.k`` groups by their codes
     under ``autoencoder`` (left as it is: DEC and IDEC fine-tune a copy)."""
     assert how.k is not None and how.seed is not None
-    t0 = training_clock(trains=how.method in ("dec", "idec"))
+    t0 = time.perf_counter()
     z = encode_all(autoencoder, x)
     _check_codes(z, how.k)
     details: dict[str, Any] = {}

@@ -64,6 +64,60 @@ def standardize(train: torch.Tensor, *others: torch.Tensor) -> list[torch.Tensor
     return [((t.double() - mean) / std).float() for t in (train, *others)]
 
 
+def minimize(
+    evaluate: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+    x: torch.Tensor,
+    max_iter: int,
+    tolerance: float,
+    history: int,
+) -> torch.Tensor:
+    """The minimum from ``x`` (a vector) of a smooth function by L-BFGS (Nocedal & Wright 2006,
+    algorithm 7.4) with a backtracking line search: ``evaluate(x)`` gives the loss and its gradient.
+    Stops once every gradient entry is at most ``tolerance``, after ``max_iter`` iterations, or when a
+    step changes the loss by under 1e-12. The ``history`` last steps shape each direction.
+
+    Written here rather than taken from ``torch.optim.LBFGS``: building a torch optimizer imports
+    torch's compiler stack (over a second), which every evaluation of a run would pay for nothing.
+    The loop's numbers stay on ``x``'s device; each line search reads the loss once per trial.
+    """
+    loss, gradient = evaluate(x)
+    memory: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # steps s, changes y, 1 / yᵀs
+    for _ in range(max_iter):
+        if float(gradient.abs().max()) <= tolerance:
+            break
+        direction = -gradient  # −H·gradient by the two-loop recursion, H the memory's inverse Hessian
+        alphas = []
+        for s, y, rho in reversed(memory):
+            alphas.append(rho * s.dot(direction))
+            direction = direction - alphas[-1] * y
+        if memory:  # the initial Hessian's scale from the newest pair (yᵀs / yᵀy)
+            s, y, rho = memory[-1]
+            direction = direction / (rho * y.dot(y))
+        for (s, y, rho), alpha in zip(memory, reversed(alphas), strict=True):
+            direction = direction + (alpha - rho * y.dot(direction)) * s
+        slope = float(gradient.dot(direction))
+        if slope >= 0:  # not downhill (rounding in a poor memory): start the memory again
+            memory, direction, slope = [], -gradient, -float(gradient.dot(gradient))
+        # a first step of length at most 1 in L1, as torch's L-BFGS takes; then the full step
+        step = min(1.0, 1.0 / float(gradient.abs().sum())) if not memory else 1.0
+        while True:  # Armijo's sufficient decrease, the step shrunk by quadratic interpolation
+            trial = x + step * direction
+            trial_loss, trial_gradient = evaluate(trial)
+            rise = float(trial_loss - loss)
+            if rise <= 1e-4 * step * slope or step < 1e-10:
+                break
+            shrink = -slope * step / (2 * (rise - slope * step)) if math.isfinite(rise) else 0.1
+            step *= min(max(shrink, 0.1), 0.5)
+        s, y = trial - x, trial_gradient - gradient
+        ys = y.dot(s)
+        if float(ys) > 1e-10:  # a pair that keeps the inverse Hessian positive definite
+            memory = [*memory, (s, y, 1 / ys)][-history:]
+        x, gradient, change, loss = trial, trial_gradient, abs(rise), trial_loss
+        if change < 1e-12:
+            break
+    return x
+
+
 @_fp32
 def logistic_regression(
     z: torch.Tensor, y: torch.Tensor, n_classes: int, c: float = 1.0, max_iter: int = 1000
@@ -75,37 +129,27 @@ def logistic_regression(
     stopping rule: every gradient entry below 1e-4, or ``max_iter`` iterations.
     """
     z = z.float()
-    w = torch.zeros(n_classes, z.shape[1], device=z.device, requires_grad=True)
-    b = torch.zeros(n_classes, device=z.device, requires_grad=True)
-    n, penalty = len(z), 0.5 / (c * len(z))
+    n, features = z.shape
+    weights, penalty = n_classes * features, 0.5 / (c * n)
     onehot = F.one_hot(y, n_classes).float()
-    n_params = n_classes * (z.shape[1] + 1)
-    optimizer = torch.optim.LBFGS(
-        [w, b],
-        lr=1.0,
-        max_iter=max_iter,
-        tolerance_grad=1e-4,
-        tolerance_change=1e-12,
-        history_size=max(10, min(HISTORY, HISTORY_BYTES // (2 * 4 * n_params))),  # steps and gradients
-        line_search_fn="strong_wolfe",
-    )
 
     # the gradient in closed form, (softmax − one-hot)ᵀ z / n: a third of autograd's time per
     # evaluation on 20,000 codes, where L-BFGS needs a few hundred of them. The loss is summed in
     # float64: near the optimum the line search compares losses that differ by less than a float32
-    # sum's rounding, and then it spends every evaluation left without reaching the tolerance
-    @torch.no_grad()
-    def closure() -> torch.Tensor:
+    # sum's rounding, and would then stop short of the tolerance
+    def evaluate(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        w, b = theta[:weights].view(n_classes, features), theta[weights:]
         logits = torch.addmm(b, z, w.T)
         norm = logits.logsumexp(1, keepdim=True)
         per_row = norm.squeeze(1) - (logits * onehot).sum(1)
         loss = per_row.double().sum() / n + penalty * w.double().pow(2).sum()
         error = (logits - norm).exp_().sub_(onehot).div_(n)
-        w.grad, b.grad = error.T @ z + 2 * penalty * w, error.sum(0)
-        return loss
+        return loss, torch.cat([(error.T @ z + 2 * penalty * w).flatten(), error.sum(0)])
 
-    optimizer.step(closure)
-    return w.detach(), b.detach()
+    # steps and gradient changes remembered, at most HISTORY_BYTES of them
+    history = max(10, min(HISTORY, HISTORY_BYTES // (2 * 4 * (weights + n_classes))))
+    theta = minimize(evaluate, torch.zeros(weights + n_classes, device=z.device), max_iter, 1e-4, history)
+    return theta[:weights].view(n_classes, features), theta[weights:]
 
 
 def _classes(y_train: torch.Tensor, y_test: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:

@@ -26,6 +26,7 @@ from ..eval.probes import PCA
 from ..io import rundir
 from ..models.layers import make_corruption
 from ..options import FIGURE_KINDS
+from ..training.optimizers import Adam
 from ..trained import (
     Data,
     TrainedRun,
@@ -233,19 +234,12 @@ def maximize_units(model: nn.Module, x: torch.Tensor, units: int, steps: int = 3
     into the box and the ball after every step. Returns one row per unit."""
     radius = x.norm(dim=1).mean()
     z = x.mean(0, keepdim=True).repeat(units, 1).clamp(0, 1).requires_grad_(True)  # norm <= radius
-    # Adam (lr 0.05, torch's defaults otherwise) written out, as torch.optim.Adam computes it: a
-    # torch optimizer imports torch's compiler stack when first built (about 1 s), which a report
-    # or a figure needs for nothing else
-    lr, beta1, beta2, eps = 0.05, 0.9, 0.999, 1e-8
-    mean, square = torch.zeros_like(z), torch.zeros_like(z)
-    for step in range(1, steps + 1):
+    optimizer = Adam([z], lr=0.05)
+    for _ in range(steps):
         # input j drives unit j; the gradient of the input alone: the weights get none, nor is one computed
-        (gradient,) = torch.autograd.grad(-model.encode(z).diagonal()[:units].sum(), z)
+        (z.grad,) = torch.autograd.grad(-model.encode(z).diagonal()[:units].sum(), z)
+        optimizer.step()
         with torch.no_grad():
-            mean.lerp_(gradient, 1 - beta1)
-            square.mul_(beta2).addcmul_(gradient, gradient, value=1 - beta2)
-            scale = (square.sqrt() / (1 - beta2**step) ** 0.5).add_(eps)
-            z.addcdiv_(mean, scale, value=-lr / (1 - beta1**step))
             # scaling towards 0 keeps a row in the box
             z.clamp_(0, 1).mul_((radius / z.norm(dim=1, keepdim=True).clamp_min(1e-12)).clamp(max=1))
     return z.detach()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import warnings
 from collections.abc import Callable, Iterator
 
 import torch
@@ -146,16 +145,14 @@ class CapturedStep(Eager):
             return self.outputs
         if self.seen < WARMUP:
             self.seen += 1
-            with self.graphs.warmup(), warnings.catch_warnings():
-                # torch's advice for optimizers that are never captured; this one will be
-                warnings.filterwarnings("ignore", "This instance was constructed with capturable=True")
+            with self.graphs.warmup():
                 return self.step.train_batch(batch)
         return self._capture(batch)
 
     def _capture(self, batch: Batch) -> dict[str, torch.Tensor]:
         inputs = tuple(t.clone() for t in batch)
         for optimizer in self.step.optimizers.values():
-            optimizer.zero_grad(set_to_none=True)  # gradients are allocated inside the graph
+            optimizer.zero_grad()  # gradients are allocated inside the graph
         try:
             self.replay, self.outputs = self.graphs.capture(
                 lambda: self.step.train_batch(inputs), self.step.generators()

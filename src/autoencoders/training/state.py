@@ -26,7 +26,7 @@ from ..io.state import STATE_FORMAT, host_copies, join_tensors, split_tensors, w
 from ..options import TrainConfig
 from .capture import RECORDING
 from .loop import LoopState, Tensors, fit
-from .steps import Step, training_clock
+from .steps import Step
 
 
 def rng_state(device: torch.device) -> dict[str, torch.Tensor]:
@@ -69,7 +69,7 @@ class Progress:
         self.modules: dict[str, nn.Module] = {}
         self.count = 0  # stages met so far
         self.marks: dict[str, Any] = dict(self.info.get("marks", {}))  # run-level numbers kept across resumes
-        self._elapsed, self._t0 = self.info.get("elapsed", 0.0), training_clock()
+        self._elapsed, self._t0 = self.info.get("elapsed", 0.0), time.perf_counter()
         self.listeners: list[Callable[[dict], None]] = []  # told each new history row
         # told each history row once it is in a saved state, so a resumed run tells none twice
         self.loggers: list[Callable[[dict], None]] = []

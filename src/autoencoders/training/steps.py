@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -22,11 +21,12 @@ from ..models.layers import CodeSelect
 from ..models.objectives import Objective
 from ..options import TrainConfig
 from ..runtime.distributed import data_parallel, rank_and_size
+from .optimizers import SGD, Adam, Optimizer
 
 Batch = tuple[torch.Tensor, ...]
 
 
-def make_optimizer(params: Iterable[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(params: Iterable[nn.Parameter], cfg: TrainConfig) -> Optimizer:
     """Adam (one fused kernel for the whole update) or SGD with momentum, over the trainable ``params``.
 
     On a GPU whose steps may be replayed as CUDA graphs, Adam's learning rate is a device tensor
@@ -38,22 +38,11 @@ def make_optimizer(params: Iterable[nn.Parameter], cfg: TrainConfig) -> torch.op
     if not params:
         raise ValueError("nothing to train: every parameter is frozen")
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        return SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     if params[0].is_cuda and cfg.cuda_graph != "off" and rank_and_size()[1] == 1:
         lr = torch.tensor(cfg.lr, device=params[0].device)
-        return torch.optim.Adam(params, lr=lr, weight_decay=cfg.weight_decay, fused=True, capturable=True)
-    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
-
-
-def training_clock(trains: bool = True) -> float:
-    """``time.perf_counter()`` for the start of a timed training, read once torch's optimizers are
-    loaded: the first optimizer a process constructs imports torch's compiler stack (about 1 s on a
-    2-core CPU), which would otherwise count as training in one run but not in another (``auto``
-    precision loads it while timing steps, before the clock). Work that ``trains`` nothing (k-means,
-    kNN) reads the clock without loading them: it would spend that second for nothing."""
-    if trains:
-        torch.optim.Adam([torch.zeros(1, requires_grad=True)])
-    return time.perf_counter()
+        return Adam(params, lr=lr, weight_decay=cfg.weight_decay, fused=True, capturable=True)
+    return Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
 
 
 # one-cycle (Smith & Topin 2019): the rate rises from this fraction of its peak over the first
@@ -80,7 +69,7 @@ class Schedule:
     kernel that a replayed CUDA graph reads; never replaced, which would leave the graph reading
     memory freed, nor read back to the host."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer, decay: str, steps: int):
+    def __init__(self, optimizer: Optimizer, decay: str, steps: int):
         self.optimizer, self.decay, self.steps = optimizer, decay, steps
         self.base = [float(group["lr"]) for group in optimizer.param_groups]  # one read, at the start
         self.last_epoch = 0  # batches so far (torch's schedules' name for it, which saved states use)
@@ -107,9 +96,7 @@ class Schedule:
         self._apply()
 
 
-def make_schedulers(
-    optimizers: dict[str, torch.optim.Optimizer], decay: str, steps: int
-) -> dict[str, Schedule]:
+def make_schedulers(optimizers: dict[str, Optimizer], decay: str, steps: int) -> dict[str, Schedule]:
     """Per-batch learning-rate schedules over ``steps``, one per optimizer (see ``lr_factor``; 0 after
     a decay ends). None for a constant rate: stepping it would cost every batch a Python call and,
     on a GPU, a kernel launch, to write the rate it already has."""
@@ -122,7 +109,7 @@ class Step:
     """Base of every step: named optimizers and schedules, train/eval mode, saved state."""
 
     module: nn.Module  # what the step trains (its mode is switched, its parameters saved)
-    optimizers: dict[str, torch.optim.Optimizer]
+    optimizers: dict[str, Optimizer]
     schedulers: dict[str, Schedule]
     objective: Objective | None = None  # its epoch-dependent weights follow the loop
     monitor = "loss"  # the validation number early stopping and best-weight keeping minimise
@@ -151,7 +138,7 @@ class Step:
 
     def capture_refusal(self) -> str | None:
         """Why ``train_batch`` cannot be replayed as a CUDA graph, or None when it can."""
-        if any(not isinstance(o, torch.optim.Adam) for o in self.optimizers.values()):
+        if any(not isinstance(o, Adam) for o in self.optimizers.values()):
             return "SGD reads its learning rate on the host at every step; use --optimizer adam"
         return None
 
@@ -166,7 +153,7 @@ class Step:
     def _update(self, name: str, loss: torch.Tensor) -> None:
         """One update of optimizer ``name`` on ``loss``."""
         optimizer = self.optimizers[name]
-        optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad()
         loss.backward()
         optimizer.step()
 
@@ -186,19 +173,11 @@ class Step:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """The optimizers' moments and step counts and the schedules' positions from ``state``. How
-        each optimizer runs stays as this step built it (its rate a device tensor and capturable
+        """The optimizers' moments, step counts and rates and the schedules' positions from
+        ``state``. How each optimizer runs stays as this step built it (its rate a device tensor
         where CUDA graphs may replay it): a state saved with graphs off resumes with them on."""
         for k, o in self.optimizers.items():
-            built = [(group["lr"], group.get("capturable")) for group in o.param_groups]
             o.load_state_dict(state["optimizers"][k])
-            for group, (lr, capturable) in zip(o.param_groups, built, strict=True):
-                if isinstance(lr, torch.Tensor):  # the saved rate's value, in the tensor a graph reads
-                    group["lr"] = lr.fill_(float(group["lr"]))
-                else:
-                    group["lr"] = float(group["lr"])
-                if capturable is not None:
-                    group["capturable"] = capturable
         for k, s in self.schedulers.items():
             s.load_state_dict(state["schedulers"][k])
 
