@@ -17,7 +17,10 @@
 #   bash benchmarks/device_check.sh targets; bash benchmarks/device_check.sh suite
 set -uo pipefail
 cd "$(dirname "$0")/.."
-WHEELS="pythae==0.1.2 pydantic==2.10.6 pydantic-core==2.27.2 annotated-types==0.7.0 umap-learn==0.5.12 pynndescent==0.7.0"
+# pytest-xdist (and its execnet) too: the machine may lack them, and the GPU tests one by one would
+# outrun their two minutes
+WHEELS="pythae==0.1.2 pydantic==2.10.6 pydantic-core==2.27.2 annotated-types==0.7.0 umap-learn==0.5.12 pynndescent==0.7.0
+  pytest-xdist==3.8.0 execnet==2.1.2"
 
 if [[ "${1:-}" == "--prepare" ]]; then
   set -e

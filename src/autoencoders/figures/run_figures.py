@@ -26,7 +26,6 @@ from ..eval.probes import PCA
 from ..io import rundir
 from ..models.layers import make_corruption
 from ..options import FIGURE_KINDS
-from ..training.optimizers import Adam
 from ..trained import (
     Data,
     TrainedRun,
@@ -37,6 +36,7 @@ from ..trained import (
     rows_of,
     scaled_data,
 )
+from ..training.optimizers import Adam
 from . import plots
 
 

@@ -42,9 +42,11 @@ class CudaGraphs:
         """The context eager warm-up batches run in: a side stream, as capture requires."""
         side = self.side()
         side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            yield
-        torch.cuda.current_stream().wait_stream(side)
+        try:
+            with torch.cuda.stream(side):
+                yield
+        finally:  # a batch that failed left work queued there too
+            torch.cuda.current_stream().wait_stream(side)
 
     def capture(
         self, fn: Callable[[], dict[str, torch.Tensor]], generators: list[torch.Generator]

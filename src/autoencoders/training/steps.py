@@ -40,7 +40,8 @@ def make_optimizer(params: Iterable[nn.Parameter], cfg: TrainConfig) -> Optimize
     if cfg.optimizer == "sgd":
         return SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     if params[0].is_cuda and cfg.cuda_graph != "off" and rank_and_size()[1] == 1:
-        lr = torch.tensor(cfg.lr, device=params[0].device)
+        # float32, as the fused kernel reads it
+        lr = torch.tensor(cfg.lr, dtype=torch.float32, device=params[0].device)
         return Adam(params, lr=lr, weight_decay=cfg.weight_decay, fused=True, capturable=True)
     return Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
 
