@@ -339,6 +339,28 @@ def test_logistic_regression_meets_its_stopping_rule_on_correlated_features(seed
     assert max(w.grad.abs().max(), b.grad.abs().max()) < 1.1e-4
 
 
+def test_minimize_reaches_known_minima():
+    """L-BFGS down Rosenbrock's curved valley from its classic start, and to the minimum of a
+    quadratic whose curvatures span three orders of magnitude."""
+    from autoencoders.eval.probes import minimize
+
+    def rosenbrock(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        a, b = x
+        valley = b - a * a
+        return (1 - a) ** 2 + 100 * valley**2, torch.stack([-2 * (1 - a) - 400 * a * valley, 200 * valley])
+
+    start = torch.tensor([-1.2, 1.0], dtype=torch.float64)
+    assert minimize(rosenbrock, start, 200, 1e-8, 10) == pytest.approx(torch.ones(2), abs=1e-5)
+    g = torch.Generator().manual_seed(0)
+    rotation = torch.linalg.qr(torch.randn(100, 100, generator=g, dtype=torch.float64))[0]
+    a = rotation @ torch.diag(torch.logspace(0, 3, 100, dtype=torch.float64)) @ rotation.T
+    b = torch.randn(100, generator=g, dtype=torch.float64)
+    x = minimize(
+        lambda x: (x @ a @ x / 2 - b @ x, a @ x - b), torch.zeros(100, dtype=torch.float64), 1000, 1e-9, 20
+    )
+    assert (x - torch.linalg.solve(a, b)).abs().max() < 1e-4
+
+
 def test_normalized_mutual_information_is_scikit_learns():
     from sklearn.metrics import normalized_mutual_info_score
 
