@@ -75,10 +75,11 @@ def minimize(
     tolerance: float,
     history: int,
 ) -> torch.Tensor:
-    """The minimum from ``x`` (a vector) of a smooth function by L-BFGS (Nocedal & Wright 2006,
-    algorithm 7.4) with a backtracking line search: ``evaluate(x)`` gives the loss and its gradient.
-    Stops once every gradient entry is at most ``tolerance``, after ``max_iter`` iterations, or when a
-    step changes the loss by under 1e-12. The ``history`` last steps shape each direction.
+    """The minimum from ``x`` (a vector) of a smooth function by L-BFGS (its direction by the
+    two-loop recursion, Nocedal & Wright 2006, algorithm 7.4) with a backtracking line search;
+    ``evaluate(x)`` gives the loss and its gradient. Stops once every gradient entry is at most
+    ``tolerance``, after ``max_iter`` iterations, or when a step changes the loss by under 1e-12.
+    The ``history`` last steps shape each direction.
 
     Written here rather than taken from ``torch.optim.LBFGS``: building a torch optimizer imports
     torch's compiler stack (over a second), which every evaluation of a run would pay for nothing.
@@ -137,8 +138,8 @@ def logistic_regression(
     weights, penalty = n_classes * features, 0.5 / (c * n)
     onehot = F.one_hot(y, n_classes).float()
 
-    # on a CPU, rows a block: each block's logits and its share of the gradient while the block is
-    # still in cache, so that an evaluation reads the rows from memory once, not twice
+    # rows per block on a CPU: each block's logits and its share of the gradient while the block
+    # is still in cache, so that an evaluation reads the rows from memory once, not twice
     block = max(1, PROBE_BLOCK // (4 * features)) if z.device.type == "cpu" else n
 
     # the gradient in closed form, (softmax − one-hot)ᵀ z / n: a third of autograd's time per

@@ -79,8 +79,9 @@ class Optimizer:
 
 
 class Adam(Optimizer):
-    """``torch.optim.Adam`` with the same arguments (``amsgrad`` and ``maximize`` aside): ``fused``
-    runs the whole update as one kernel; ``capturable`` keeps the step counts on the device and
+    """``torch.optim.Adam`` with its usual arguments (not ``amsgrad``, ``maximize``, ``foreach``,
+    ``differentiable`` or decoupled decay, which stay at torch's defaults): ``fused`` runs the whole
+    update as one kernel; ``capturable`` keeps the step counts on the device and
     takes ``lr`` as a device tensor, so a CUDA graph can replay the update while a schedule writes
     the rate."""
 
