@@ -28,7 +28,7 @@ from autoencoders.eval.metrics import (
 from autoencoders.eval.probes import (
     GROUP,
     PCA,
-    _cluster_sums,
+    _assigned_sums,
     _kmeans_plus_plus,
     kmeans,
     knn_accuracy,
@@ -63,19 +63,28 @@ def test_best_matching_agrees_with_scipy_on_random_and_tied_weights():
         assert w[rows, cols].sum() == pytest.approx(w[expected_rows, expected_cols].sum(), abs=1e-9)
 
 
-def test_cluster_sums_are_each_runs_rows_summed_by_label_in_blocks(monkeypatch):
+@pytest.mark.parametrize("block", ["distances", "cache"])
+def test_a_lloyd_step_sums_each_runs_rows_by_nearest_centre_in_blocks(monkeypatch, block):
     """k-means' centres come from one-hot products (fixed order on a GPU, unlike index_add_'s
-    atomics), every run's at once, taken block by block: the same sums and counts, an empty
-    cluster's being 0."""
-    z = torch.randn(1000, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    labels = torch.randint(0, 6, (1000, 3), generator=torch.Generator().manual_seed(1))  # 7: none
-    monkeypatch.setattr("autoencoders.eval.probes.DISTANCE_BLOCK", 3 * 7 * 100)  # blocks of 100 rows
-    sums, counts = _cluster_sums(z, labels, 7)
+    atomics), every run's at once, taken block by block (blocks the distances' size bounds, or a
+    CPU's cache): the same sums and counts as each row's nearest centre gives, an empty cluster's
+    being 0."""
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(1000, 5, generator=g, dtype=torch.float64)
+    centres = torch.randn(3, 7, 5, generator=g, dtype=torch.float64)
+    centres[:, 6] = 100.0  # far from every row: empty
+    if block == "distances":
+        monkeypatch.setattr("autoencoders.eval.probes.DISTANCE_BLOCK", 3 * 7 * 100)  # 100 rows a block
+    else:
+        monkeypatch.setattr("autoencoders.eval.probes.CACHE_BLOCK", 8 * 5 * 64)  # 64 rows a block
+    sums, counts = _assigned_sums(z, centres, (z * z).sum(1))
     assert sums.shape == (3, 7, 5) and counts.shape == (3, 7, 1)
     for run in range(3):
-        expected = torch.zeros(7, 5, dtype=z.dtype).index_add_(0, labels[:, run], z)
+        labels = torch.cdist(z, centres[run]).argmin(1)
+        expected = torch.zeros(7, 5, dtype=z.dtype).index_add_(0, labels, z)
         torch.testing.assert_close(sums[run], expected)
-        assert torch.equal(counts[run, :, 0], torch.bincount(labels[:, run], minlength=7).to(z.dtype))
+        assert torch.equal(counts[run, :, 0], torch.bincount(labels, minlength=7).to(z.dtype))
+        assert counts[run, 6, 0] == 0
 
 
 def _lloyd(
@@ -359,6 +368,23 @@ def test_minimize_reaches_known_minima():
         lambda x: (x @ a @ x / 2 - b @ x, a @ x - b), torch.zeros(100, dtype=torch.float64), 1000, 1e-9, 20
     )
     assert (x - torch.linalg.solve(a, b)).abs().max() < 1e-4
+
+
+def test_minimize_stops_where_no_step_lowers_the_loss_and_refuses_a_start_that_is_not_finite():
+    from autoencoders.eval.probes import minimize
+
+    evaluations = []
+
+    def misleading(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x², its gradient given with the wrong sign: every step it points to goes uphill."""
+        evaluations.append(1)
+        return (x * x).sum(), -2 * x
+
+    start = torch.ones(1, dtype=torch.float64)
+    assert torch.equal(minimize(misleading, start, 50, 1e-8, 10), start)  # the loss never rose
+    assert len(evaluations) < 40  # one line search, given up
+    with pytest.raises(ValueError, match="not a finite number"):
+        minimize(lambda x: (x.sum() * float("nan"), x), start, 50, 1e-8, 10)
 
 
 def test_normalized_mutual_information_is_scikit_learns():

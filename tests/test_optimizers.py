@@ -11,6 +11,12 @@ from autoencoders.training.optimizers import SGD, Adam
 
 SETTINGS = {
     "adam fused": (Adam, torch.optim.Adam, dict(lr=1e-2, weight_decay=1e-3, fused=True)),
+    # as on a GPU whose steps CUDA graphs replay: the rate a tensor, the step counts with the weights
+    "adam capturable": (
+        Adam,
+        torch.optim.Adam,
+        dict(lr=torch.tensor(1e-2), weight_decay=1e-3, fused=True, capturable=True),
+    ),
     "adam": (Adam, torch.optim.Adam, dict(lr=0.05)),
     "adam betas": (Adam, torch.optim.Adam, dict(lr=1e-2, betas=(0.5, 0.9), eps=1e-6)),
     "sgd momentum": (SGD, torch.optim.SGD, dict(lr=0.1, momentum=0.9, weight_decay=1e-3)),

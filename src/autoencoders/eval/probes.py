@@ -38,10 +38,13 @@ DISTANCE_BLOCK, DISTANCE_BLOCK_MOST = 1 << 20, 1 << 26
 # pass for each group's least and a short ``topk`` over the groups replace a ``topk`` over the
 # whole row (the kNN of 10,000 Fashion-MNIST codes among 20,000: 0.20 s against 0.29 s)
 GROUP = 32
-# the bytes of rows in one block of a logistic regression's evaluation on a CPU, which the second
-# product still finds in cache (20,000 rows of 784 features, 2 cores, three timings each: 21–24 ms
-# an evaluation at once; in blocks of 2 MiB 17–19 ms, of 4 MiB 16–20 ms, of 8 MiB 17–25 ms)
-PROBE_BLOCK = 1 << 21
+# the most bytes of rows in one block of a CPU pass that reads each block twice (a product, then
+# one with what the first gave), so that the second finds it in cache: a logistic regression's
+# evaluation on 20,000 rows of 784 features, 2 cores, three timings each, took 21–24 ms at once,
+# in blocks of 2 MiB 17–19 ms, of 4 MiB 16–20 ms, of 8 MiB 17–25 ms; a k-means step on 10,000
+# such rows (4 runs × 10 centres) 20–21 ms at once, 16–18 ms in blocks of 2 MiB (one thread:
+# 36–40 ms, 28–35 ms)
+CACHE_BLOCK = 1 << 21
 
 
 def _fp32(fn: Callable[Concatenate[torch.Tensor, P], R]) -> Callable[Concatenate[torch.Tensor, P], R]:
@@ -86,6 +89,10 @@ def minimize(
     The loop's numbers stay on ``x``'s device; each line search reads the loss once per trial.
     """
     loss, gradient = evaluate(x)
+    if not math.isfinite(float(loss)):
+        raise ValueError(
+            f"the function to minimise is {float(loss)} at the starting point, not a finite number"
+        )
     memory: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # steps s, changes y, 1 / yᵀs
     for _ in range(max_iter):
         if float(gradient.abs().max()) <= tolerance:
@@ -109,10 +116,12 @@ def minimize(
             trial = x + step * direction
             trial_loss, trial_gradient = evaluate(trial)
             rise = float(trial_loss - loss)
-            if rise <= 1e-4 * step * slope or step < 1e-10:
+            if rise <= 1e-4 * step * slope:  # never for a loss that is not a number
                 break
-            shrink = -slope * step / (2 * (rise - slope * step)) if math.isfinite(rise) else 0.1
-            step *= min(max(shrink, 0.1), 0.5)
+            if step < 1e-10:  # no step along this direction lowers the loss measurably: done
+                return x
+            shrink = -slope * step / (2 * (rise - slope * step))
+            step *= min(max(shrink, 0.1), 0.5) if math.isfinite(shrink) else 0.1
         s, y = trial - x, trial_gradient - gradient
         ys = y.dot(s)
         if float(ys) > 1e-10:  # a pair that keeps the inverse Hessian positive definite
@@ -140,7 +149,7 @@ def logistic_regression(
 
     # rows per block on a CPU: each block's logits and its share of the gradient while the block
     # is still in cache, so that an evaluation reads the rows from memory once, not twice
-    block = max(1, PROBE_BLOCK // (4 * features)) if z.device.type == "cpu" else n
+    block = _cache_rows(z) or n
 
     # the gradient in closed form, (softmax − one-hot)ᵀ z / n: a third of autograd's time per
     # evaluation on 20,000 codes, where L-BFGS needs a few hundred of them. The loss is summed in
@@ -300,20 +309,33 @@ def _kmeans_plus_plus(
     return torch.cat(centres)
 
 
-def _cluster_sums(z: torch.Tensor, labels: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each run's sums of the rows in each of its clusters (runs × k × features) and their counts
-    (runs × k × 1), from every row's cluster in each run (``labels``, rows × runs): products with
-    the one-hot labels, block by block. A GPU's ``index_add_`` adds with atomics in no fixed order,
-    so the centres, and the clusters after them, would differ from one run to the next."""
-    runs = labels.shape[1]
-    columns = labels + k * torch.arange(runs, device=labels.device)  # the runs' clusters side by side
+def _cache_rows(z: torch.Tensor) -> int | None:
+    """On a CPU, the rows of ``z`` in a block of ``CACHE_BLOCK`` bytes; elsewhere None (a GPU's
+    memory is fast enough that more, smaller kernels would cost more than they save)."""
+    return max(1, CACHE_BLOCK // (z.element_size() * z.shape[1])) if z.device.type == "cpu" else None
+
+
+def _assigned_sums(
+    z: torch.Tensor, centres: torch.Tensor, norms: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step of Lloyd's algorithm for several runs' ``centres`` (runs × k × features): each
+    run's sums of the rows nearest each of its centres (runs × k × features) and their counts
+    (runs × k × 1), ``norms`` the rows' squared norms. Block by block, each block's distances and
+    then its sums while it is in cache. The sums are products with the one-hot assignments: a GPU's
+    ``index_add_`` adds with atomics in no fixed order, so the centres, and the clusters after them,
+    would differ from one run to the next."""
+    runs, k = centres.shape[:2]
+    flat = centres.reshape(runs * k, -1)
+    offsets = k * torch.arange(runs, device=z.device)  # the runs' clusters side by side
     sums = torch.zeros(runs * k, z.shape[1], dtype=z.dtype, device=z.device)
     counts = torch.zeros(runs * k, 1, dtype=z.dtype, device=z.device)
-    step = _blocks(len(z), runs * k).step
+    step = min(_blocks(len(z), runs * k).step, _cache_rows(z) or len(z))
     for i in range(0, len(z), step):
-        block = columns[i : i + step]
-        one_hot = torch.zeros(len(block), runs * k, dtype=z.dtype, device=z.device).scatter_(1, block, 1.0)
-        sums += one_hot.T @ z[i : i + step]
+        rows = z[i : i + step]
+        nearest = squared_distances(rows, flat, norms[i : i + step]).view(len(rows), runs, k).min(-1).indices
+        one_hot = torch.zeros(len(rows), runs * k, dtype=z.dtype, device=z.device)
+        one_hot.scatter_(1, nearest + offsets, 1.0)
+        sums += one_hot.T @ rows
         counts += one_hot.sum(0)[:, None]
     return sums.view(runs, k, -1), counts.view(runs, k, 1)
 
@@ -341,7 +363,7 @@ def kmeans(
     moving = torch.arange(n_init, device=z.device)
     for _ in range(max_iter):
         current = centres[moving]
-        sums, counts = _cluster_sums(z, _nearest(z, current, norms)[0], k)
+        sums, counts = _assigned_sums(z, current, norms)
         # an emptied cluster keeps its centre
         moved = torch.where(counts > 0, sums / counts.clamp(min=1), current)
         centres[moving] = moved
