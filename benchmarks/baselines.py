@@ -1,7 +1,8 @@
 """The parts of a dataset's cold baselines, timed one by one on Fashion-MNIST: PCA-30 fitted on the
-60,000 training rows, its test error, the probe, kNN and k-means on its codes, then the same three
-on the raw pixels (the probes on the fixed-seed sample of 20,000 training rows, k-means on the
-10,000 test rows). This is what a first ``train`` on a dataset computes once and caches.
+training rows (the default validation split out), its test error, the probe, kNN and k-means on
+its codes, then the same three on the raw pixels (the probes on the fixed-seed sample of 20,000
+training rows, k-means on the 10,000 test rows). This is what a first ``train`` on a dataset
+computes once and caches.
 
 With ``--before SRC`` (another checkout's ``src`` folder, e.g. from ``git worktree add``), each
 repeat times that code and this checkout's in turn, each in a fresh process.
@@ -15,7 +16,6 @@ repeat and tree)::
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import statistics
@@ -25,29 +25,20 @@ import time
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-FASHION = Path("/usr/share/datasets/fashion-mnist")
-
-
-def _idx(name: str):
-    import numpy as np
-
-    with gzip.open(FASHION / f"{name}.gz") as f:
-        data = f.read()
-    if "labels" in name:
-        return np.frombuffer(data, np.uint8, offset=8).astype(np.int64)
-    return np.frombuffer(data, np.uint8, offset=16).reshape(-1, 784) / 255.0
 
 
 def measure(threads: int) -> dict[str, float]:
     """Seconds of each part, in this process, with the package on the path as it is."""
     import torch
 
+    import autoencoders
+    from autoencoders.data.datasets import load_dataset
     from autoencoders.eval import metrics, probes
 
     torch.set_num_threads(threads)
-    x, y = (torch.tensor(_idx(f"train-{k}-idx{d}-ubyte")) for k, d in (("images", 3), ("labels", 1)))
-    xt, yt = (torch.tensor(_idx(f"t10k-{k}-idx{d}-ubyte")) for k, d in (("images", 3), ("labels", 1)))
-    x, xt = x.float(), xt.float()
+    # the rows a first ``train`` on Fashion-MNIST computes its baselines from (its validation split out)
+    ds = load_dataset(autoencoders.Config().replace(data="fashion-mnist").data)
+    (x, y), xt, yt = ds.train_sample(), ds.x_test, ds.y_test
     xp, yp = metrics.probe_sample(x, y)
     seconds: dict[str, float] = {}
 
