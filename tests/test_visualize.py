@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from helpers import DEVICE, FAST
+from matplotlib.image import imread
 from sklearn.datasets import load_digits
 
 import autoencoders
@@ -33,6 +34,23 @@ def test_every_figure_kind_is_written(what, digits_run, vae_run, tmp_path):
     run = vae_run if what in ("samples", "interpolate", "traverse") else digits_run
     path = visualize(run.dir, what, tmp_path / f"{what}.png", n=4)
     assert path.read_bytes()[:8] == PNG_MAGIC
+
+
+@pytest.mark.parametrize("what", sorted(FIGURE_KINDS))
+def test_figures_are_cropped_to_the_pixel_as_matplotlib_crops_them(
+    what, digits_run, vae_run, tmp_path, monkeypatch
+):
+    # the crop is found with the images hidden, in one draw; matplotlib's "tight" draws them twice
+    save = plots._save
+
+    def and_tight(fig, path):
+        save(fig, path)
+        fig.savefig(tmp_path / "tight.png", dpi=plots.DPI, bbox_inches="tight")
+
+    monkeypatch.setattr(plots, "_save", and_tight)
+    run = vae_run if what in ("samples", "interpolate", "traverse") else digits_run
+    path = visualize(run.dir, what, tmp_path / f"{what}.png", n=4)
+    np.testing.assert_array_equal(imread(path), imread(tmp_path / "tight.png"))
 
 
 def _test_rows(run) -> torch.Tensor:

@@ -37,9 +37,29 @@ KELLY = (
 )  # fmt: skip
 
 
+DPI = 120
+
+
 def _save(fig: plt.Figure, path: str | Path) -> None:
+    """``fig`` as a PNG cropped to what it draws, as ``bbox_inches="tight"`` crops it.
+
+    matplotlib's "tight" draws the whole figure once to find the crop, then again to save it,
+    resampling every image twice; where there are images, the crop is found here with them hidden:
+    each is clipped to its axes, whose frame is in the crop anyway."""
     plt = _pyplot()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight"))
+    images = [image for ax in fig.axes for image in ax.images if image.get_visible()]
+    crop = "tight"
+    if images:
+        fig.set_dpi(DPI)  # text is measured at the resolution it is drawn at
+        for image in images:
+            image.set_visible(False)
+        try:
+            fig.draw_without_rendering()
+            crop = fig.get_tightbbox().padded(plt.rcParams["savefig.pad_inches"])
+        finally:
+            for image in images:
+                image.set_visible(True)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, bbox_inches=crop))
     plt.close(fig)
 
 
