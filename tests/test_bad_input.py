@@ -94,6 +94,11 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
     ("--hold-out on data without labels", _npy("x.npy", np.random.default_rng(0).random((20, 5), np.float32)),
      "train --data npy:x.npy --hold-out 1",
      "autoencoders: error: --hold-out names classes, and npy:x.npy has no labels; give labelled data or leave it out"),
+    ("reproduce an experiment scored by classes on data without labels",
+     _npy("x.npy", np.random.default_rng(0).random((20, 5), np.float32)), "reproduce sda --data npy:x.npy",
+     "autoencoders: error: sda scores what it trains against the data's classes, and npy:x.npy has none: give "
+     "labelled data (images: in one folder per class; in Python, labels= or label_column=), or reproduce "
+     "hinton2006, which needs none"),
     ("image folder missing", None, "train --data images:nothing",
      "autoencoders: error: images:nothing is not a folder; give a folder of images (or one subfolder per class)"),
     ("image folder empty", lambda d: (d / "imgs").mkdir(), "train --data images:imgs",
@@ -129,10 +134,10 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
     ("NaN in the data", _npy("x.npy", np.full((30, 4), np.nan, np.float32)), "train --data npy:x.npy",
      "autoencoders: error: x.npy holds 120 missing (NaN) or infinite value(s) in columns 0, 1, 2, …, the first in row 0; fill them in (impute them) or drop those rows"),
     ("a missing value in a CSV", _write("t.csv", "a,b,c\n1,2,3\n4,,6\n7,8,\n"), "train --data csv:t.csv",
-     "autoencoders: error: t.csv has 2 missing value(s) in columns 'b', 'c', the first at line 3, column 'b'; fill them in (impute them) or drop those rows"),
+     "autoencoders: error: t.csv has 2 missing values in columns 'b', 'c', the first at line 3, column 'b'; fill them in (impute them) or drop those rows"),
     ("a missing value in the first row of a CSV without a header", _write("t.csv", "1,,3\n4,5,6\n"),
      "train --data csv:t.csv",
-     "autoencoders: error: t.csv has 1 missing value(s) in column 1, the first at line 1, column 1 (counted from 0); fill them in (impute them) or drop those rows"),
+     "autoencoders: error: t.csv has 1 missing value in column 1 (counted from 0), the first at line 1; fill it in (impute it) or drop that row"),
     ("NaN written in a CSV", _write("t.csv", "a,b\n1,2\n3,NaN\n"), "train --data csv:t.csv",
      "autoencoders: error: t.csv holds 1 missing (NaN) or infinite value(s) in column 'b', the first in line 3; fill them in (impute them) or drop those rows"),
     ("a number too large for float32 in a CSV", _write("t.csv", "a,b\n1,2\n3,1e300\n"), "train --data csv:t.csv",
@@ -219,15 +224,15 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "autoencoders: error: --label-column 'label' names a column but t.csv has no header row; "
      "give the column's index instead (0 to 64)"),
     ("label column name not in the header", _write("t.csv", "a,b\n1,2\n"), "train --data csv:t.csv --label-column y",
-     "autoencoders: error: --label-column 'y' is not in t.csv's header (a, b)"),
+     "autoencoders: error: --label-column 'y' is not in t.csv's header; its columns are a, b"),
     ("label column name misspelt in a wide CSV",
      _write("t.csv", ",".join([*(f"p{i}" for i in range(20)), "label"]) + "\n" + ",".join(["1"] * 21) + "\n"),
      "train --data csv:t.csv --label-column lable",
-     "autoencoders: error: --label-column 'lable' is not in t.csv's header (did you mean 'label'?) "
-     "(p0, p1, p2, p3, p4, …, p18, p19, label)"),
+     "autoencoders: error: --label-column 'lable' is not in t.csv's header (did you mean 'label'?); "
+     "its columns are p0, p1, p2, p3, p4, …, p18, p19, label"),
     ("a column of --columns mistyped", _write("t.csv", "temp,humidity,y\n" + "0.5,0.2,1\n" * 30),
      "train --data csv:t.csv --label-column y --columns temp,humid",
-     "autoencoders: error: --columns 'humid' is not in t.csv's header (did you mean 'humidity'?) (temp, humidity, y)"),
+     "autoencoders: error: --columns 'humid' is not in t.csv's header (did you mean 'humidity'?); its columns are temp, humidity, y"),
     ("a data frame's index in a CSV", _write("t.csv", ",a,b,y\n" + "".join(f"{i},0.{i % 10},1,{i % 2}\n" for i in range(40))),
      "train --data csv:t.csv --label-column y",
      "autoencoders: error: column 0 of t.csv has no name in its header and numbers the rows from 0: a data frame's "
@@ -288,7 +293,8 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
     ("--resume with new settings", _incomplete, "train --resume run --lr 0.1",
      "autoencoders: error: --resume continues a run with its own settings; leave out --lr"),
     ("--resume of a finished run", None, "train --resume run",
-     "autoencoders: error: run finished training; there is nothing to resume"),
+     "autoencoders: error: run finished training; there is nothing to resume: its model is ready to use, "
+     "and training longer is a new run with more --epochs"),
     ("evaluate a directory that is not a run", _write("notes.txt", "x"), "evaluate .",
      "autoencoders: error: . is not a run directory (no manifest.json); the runs in it are run"),
     ("evaluate a directory that does not exist", None, "evaluate nowhere",

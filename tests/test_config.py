@@ -389,6 +389,12 @@ def test_settings_that_change_nothing_are_named_and_warned_about_in_one_line(tmp
         "--patience, --keep judge epochs on the validation split, and --val-fraction 0 leaves none: every "
         "epoch runs and the last one's weights are kept",
     ]
+    k_sparse = dict(layers=[64, 48], top_k=10, top_k_start=40, epochs=2)
+    assert Config().replace(top_k_warmup=5, **k_sparse).inert_settings() == [
+        "--top-k-warmup 5 is not shorter than --epochs 2: k falls from --top-k-start 40 to 34 by the last "
+        "epoch, never to --top-k 10, which evaluation and use take"
+    ]
+    assert Config().replace(top_k_warmup=1, **k_sparse).inert_settings() == []  # its second epoch at k
     greedy = dict(pretrain="greedy", epochs=0)  # pretraining only
     used = Config().replace(sparsity="squared", sparsity_target=0.1, code_activation="sigmoid", **greedy)
     assert used.inert_settings() == []
@@ -413,7 +419,7 @@ def test_numpy_numbers_and_arrays_are_options_as_python_s_are():
     assert (cfg.train.epochs, cfg.train.lr, cfg.model.layers, cfg.data.classes) == (3, 0.5, [64, 8], ["a"])
     assert type(cfg.train.epochs) is int and type(cfg.train.lr) is float and type(cfg.model.layers[0]) is int
     json.dumps(cfg.to_dict())  # config.json takes them
-    with pytest.raises(UserError, match="--epochs must be int, not 2.5"):
+    with pytest.raises(UserError, match="--epochs must be a whole number, not 2.5"):
         Config().replace(epochs=np.float64(2.5))
     assert Config().replace(layers=[64, 8.0, "4"]).model.layers == [64, 8, 4]  # whole, as read or typed
     for bad, shown in (([64, 8.5], "8.5"), ([64, True], "True"), ([64, "x"], "'x'")):

@@ -204,7 +204,7 @@ def test_a_label_column_given_as_a_number_is_its_index_and_a_flag_is_refused(tmp
     assert ds.n_features == 3 and sorted(set(torch.cat([ds.y_train, ds.y_test]).tolist())) == [0, 1]
     with pytest.raises(UserError, match="is not a whole class number"):  # text "3": the column named 3
         load_dataset(Config().replace(data=f"csv:{path}", label_column="3").data)
-    with pytest.raises(UserError, match="--label-column must be str or int, not True"):
+    with pytest.raises(UserError, match="--label-column must be text or a whole number, not True"):
         Config().replace(label_column=True)
     with pytest.raises(UserError, match="--label-column applies to csv: data, not digits"):  # 0 is not False
         check_data_options(Config().replace(label_column=0).data)

@@ -699,7 +699,7 @@ SYNC_FREE = {
     "denoising, cosine": {"corruption": "masking", "noise": 0.3, "lr_decay": "cosine"},
     "kl-sparse": {"code_activation": "sigmoid", "sparsity": "kl", "sparsity_weight": 0.1},
     "l1-sparse, every layer": {"sparsity": "l1", "sparsity_weight": 0.1, "sparsity_layers": "all"},
-    "k-sparse schedule": {"layers": [64, 64, 16], "top_k": 4, "top_k_start": 12, "top_k_warmup": 2},
+    "k-sparse schedule": {"layers": [64, 64, 16], "top_k": 4, "top_k_start": 12, "top_k_warmup": 1},
     "winner-take-all": {"lifetime_sparsity": 0.05},
     "contractive, closed form": {"layers": [64, 16], "code_activation": "sigmoid", "contractive": 0.1},
     "contractive, autograd": {"contractive": 0.1},

@@ -319,7 +319,7 @@ def test_python_errors_name_options_as_python_takes_them_and_the_cli_keeps_its_f
     # a flag without a value is the option set to True, except where its value is what is wrong
     with pytest.raises(UserError, match=r"^tied=True is not available for model vae; leave it out$"):
         autoencoders.train(data="digits", model="vae", tied=True, **FAST)
-    with pytest.raises(UserError, match=r"^tied must be bool, not 'yes'$"):
+    with pytest.raises(UserError, match=r"^tied must be true or false, not 'yes'$"):
         autoencoders.train(data="digits", tied="yes", **FAST)
     with pytest.raises(SystemExit):
         main(["train", "--top-k", "3", "--top-k-start", "2"])

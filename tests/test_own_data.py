@@ -14,6 +14,8 @@ from helpers import DEVICE, FAST, ctrl_c_at_batch
 
 import autoencoders
 from autoencoders.errors import DataWarning, UserError
+from autoencoders.figures.report import write_report
+from autoencoders.figures.run_figures import visualize
 
 
 @pytest.fixture(scope="module")
@@ -550,6 +552,10 @@ def test_a_run_on_rows_in_memory_whose_kept_rows_are_gone_says_so(tmp_path, monk
         autoencoders.evaluate_run(run.dir)
     np.save(tmp_path / "x.npy", x)  # as the message says: the same rows, given again
     assert "test_mse" in autoencoders.evaluate_run(run.dir, f"npy:{tmp_path / 'x.npy'}")
+    # the report takes no data: it names the command that does
+    with pytest.raises(UserError, match=r"is gone .*; the report draws .*: draw its figures with visualize"):
+        write_report(run.dir)
+    visualize(run.dir, "top", tmp_path / "top.png", data=f"npy:{tmp_path / 'x.npy'}")
 
 
 def test_resuming_a_run_whose_kept_rows_are_gone_says_it_cannot(tmp_path, monkeypatch):
@@ -594,6 +600,10 @@ def test_a_later_csv_with_text_in_a_column_says_what_to_change_in_the_file(
     )  # as wide as the run: by position
     with pytest.raises(UserError, match=r"column 'label' holds 'c0', not a number; the run reads that"):
         autoencoders.encode(digits_run.dir, f"csv:{tmp_path / 'p.csv'}")
+    labelled.iloc[:, -7:].to_csv(tmp_path / "s.csv", index=False)  # other data: 6 features and a label
+    fewer = "the file has 7 feature columns where the run reads 64: give it rows of the 64 features the run"
+    with pytest.raises(UserError, match=r"column 'label' holds 'c0', not a number; " + fewer):
+        autoencoders.encode(digits_run.dir, f"csv:{tmp_path / 's.csv'}")
     named = frame[0].head(30).astype(object)
     named.iloc[3, 5] = "n/k"  # in a column the frame's run reads by name
     named.assign(notes="free text").to_csv(tmp_path / "n.csv", index=False)  # a column it does not read

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 
+import numpy as np
 import pytest
 import torch
 from helpers import FAST, ctrl_c_at_batch
@@ -61,6 +62,16 @@ def test_unknown_experiment_and_budget_are_refused():
         reproduce("lecun1998")
     with pytest.raises(UserError, match="--budget must be quick or full"):
         reproduce("sda", budget="huge")
+
+
+@pytest.mark.parametrize("name", [n for n, e in EXPERIMENTS.items() if e.scored_by_labels])
+def test_an_experiment_scored_by_labels_refuses_unlabelled_data_before_it_trains(name, tmp_path):
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).random((200, 64), dtype=np.float32))
+    with pytest.raises(
+        UserError, match=rf"^{name} scores .* has none: give labelled data .*reproduce hinton2006"
+    ):
+        reproduce(name, data=f"npy:{tmp_path / 'x.npy'}", out=tmp_path / "r", **FAST)
+    assert not (tmp_path / "r").exists()
 
 
 def test_an_interrupted_reproduction_continues_when_run_again(tmp_path):

@@ -228,6 +228,13 @@ class Config:
                 f"--kl-warmup {warmup} is longer than --epochs {t.epochs}: the KL weight never reaches "
                 "--beta, and the model is trained with less of it"
             )
+        if m.top_k_start and m.top_k_warmup >= t.epochs > 0:
+            last = round(m.top_k_start + (m.top_k - m.top_k_start) * (t.epochs - 1) / m.top_k_warmup)
+            said.append(
+                f"--top-k-warmup {m.top_k_warmup} is not shorter than --epochs {t.epochs}: k falls from "
+                f"--top-k-start {m.top_k_start} to {last} by the last epoch, never to --top-k {m.top_k}, "
+                "which evaluation and use take"
+            )
         own_test = self.data.data.partition(":")[0] in IDX_KINDS
         if own_test and moved(self.data, ["test_fraction"]):
             said.append(

@@ -17,6 +17,7 @@ class Experiment:
     budgets: dict[str, dict[str, Any]]  # "quick" / "full": options that set the schedule
     classify_epochs: dict[str, int] | None = None  # supervised fine-tuning after pretraining
     clusters: tuple[str, ...] = ()  # cluster methods run on all rows (train and test) after training
+    scored_by_labels: bool = True  # every number it compares is scored against the data's classes
 
 
 # the stacked denoising autoencoder DEC starts from, layer-wise pretrained with masking noise
@@ -42,6 +43,7 @@ EXPERIMENTS = {
             "compare": False,
         },
         {"quick": {"pretrain_epochs": 1, "epochs": 5}, "full": {"pretrain_epochs": 10, "epochs": 50}},
+        scored_by_labels=False,
     ),
     "sda": Experiment(
         "Vincent et al. (2010), stacked denoising autoencoder 784-1000-1000-1000 + softmax",

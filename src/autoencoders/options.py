@@ -118,6 +118,16 @@ _ACCEPTS = {
     "list[str]": (list, tuple),
 }
 
+# each type as a message says what a value must be (a TOML file or Python gives lists as lists)
+_IN_WORDS = {
+    "int": "a whole number",
+    "float": "a number",
+    "bool": "true or false",
+    "str": "text",
+    "list[int]": "a list of whole numbers, such as [64, 8]",
+    "list[str]": 'a list of names, such as ["a", "b"]',
+}
+
 
 def _check_type(f: dataclasses.Field, value: Any) -> Any:
     """``value`` if it fits field ``f``'s annotation, one of its kinds where it names several (ints
@@ -148,7 +158,7 @@ def _check_type(f: dataclasses.Field, value: Any) -> Any:
     if not ok:
         plain = value.item() if getattr(value, "ndim", None) == 0 else value  # a NumPy scalar's number
         shown = repr(plain) if isinstance(plain, int | float | str | bool) else f"a {type(value).__name__}"
-        raise UserError(f"--{flag(f.name)} must be {' or '.join(kinds)}, not {shown}")
+        raise UserError(f"--{flag(f.name)} must be {' or '.join(_IN_WORDS[k] for k in kinds)}, not {shown}")
     return {"float": float, "int": int}.get(base, lambda v: v)(value)  # NumPy's numbers as Python's
 
 

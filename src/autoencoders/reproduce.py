@@ -115,6 +115,13 @@ def reproduce(
     ds = load_dataset(
         DataConfig(data=data, **{k: v for k, v in options.items() if field_section(k) == "data"})
     )
+    if exp.scored_by_labels and ds.y_train is None:  # refused before hours of training score nothing
+        unlabelled = [n for n, e in EXPERIMENTS.items() if not e.scored_by_labels]
+        raise UserError(
+            f"{name} scores what it trains against the data's classes, and {data} has none: give labelled "
+            f"data (images: in one folder per class; in Python, labels= or label_column=), or reproduce "
+            f"{' or '.join(unlabelled)}, which needs none"
+        )
     if "layers" not in options:  # the paper's stack on this data's width (784 on MNIST)
         settings["layers"] = [ds.n_features, *exp.settings["layers"][1:]]
     # enough epochs for STAGE_UPDATES: on data smaller than MNIST (digits: 1,294 training rows) the

@@ -183,7 +183,10 @@ def resumed_config(run_dir: str | Path, quiet: bool | None = None, save_every: f
     now, with ``quiet`` and ``save_every`` when given."""
     run_dir = Path(run_dir)
     if rundir.read_manifest(run_dir)["completed"]:
-        raise UserError(f"{run_dir} finished training; there is nothing to resume")
+        raise UserError(
+            f"{run_dir} finished training; there is nothing to resume: its model is ready to use, and "
+            "training longer is a new run with more --epochs"
+        )
     cfg = Config.load_json(run_dir / rundir.CONFIG)
     cfg.out = str(run_dir)
     if quiet is not None:

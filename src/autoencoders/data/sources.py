@@ -579,14 +579,19 @@ def _explain_bad_csv(
                 named = header is not None and header[j] and header.count(header[j]) == 1
                 column = f"column {header[j]!r}" if named else f"column {j} (counted from 0)"
                 if cell.lower() in MISSING:
-                    _missing(path, body, header, features, f"line {number}, {column}")
+                    _missing(path, body, header, features, number, column)
                 if run_width is not None:
-                    fix = (
-                        f"the file has {len(features)} feature columns where the run reads {run_width}: "
-                        "give it without that column"
-                        if len(features) > run_width
-                        else "the run reads that column as a feature, which must hold numbers"
-                    )
+                    fix = "the run reads that column as a feature, which must hold numbers"
+                    if len(features) != run_width:
+                        more = len(features) > run_width
+                        fix = (
+                            f"the file has {len(features)} feature columns where the run reads {run_width}: "
+                            + (
+                                "give it without that column"
+                                if more
+                                else f"give it rows of the {run_width} features the run was trained on"
+                            )
+                        )
                     raise UserError(f"{path} line {number}, {column} holds {cell!r}, not a number; {fix}")
                 classes = f"; a column of classes: train with --label-column {header[j] if named else j}"
                 leave = ", leave it out by naming the feature columns with --columns," if header else ""
@@ -602,21 +607,31 @@ MISSING = {"", "na", "n/a", "nan", "null", "none", "?", "-", "#n/a"}
 
 
 def _missing(
-    path: Path, body: list[tuple[int, str]], header: list[str] | None, features: list[int], first: str
+    path: Path,
+    body: list[tuple[int, str]],
+    header: list[str] | None,
+    features: list[int],
+    line: int,
+    column: str,
 ) -> None:
     """Raise a UserError counting the empty cells (missing values) of a CSV body in its ``features``
-    columns, by column, from the ``first`` one."""
+    columns, by column, from the first one: on ``line``, in ``column`` (as a message names it)."""
     counts: dict[int, int] = {}
-    for _, line in body:
-        cells = line.split(",")
+    for _, text in body:
+        cells = text.split(",")
         for j in features:
             if j < len(cells) and cells[j].strip().lower() in MISSING:  # rows below may be ragged
                 counts[j] = counts.get(j, 0) + 1
-    named = [f"{header[j]!r}" if header else str(j) for j in sorted(counts)]
-    columns = f"column{'s' * (len(named) > 1)} {', '.join(named[:3])}{', …' * (len(named) > 3)}"
+    if len(counts) == 1:
+        where, first = column, f"line {line}"
+    else:
+        named = [f"{header[j]!r}" if header else str(j) for j in sorted(counts)]
+        where, first = f"columns {', '.join(named[:3])}{', …' * (len(named) > 3)}", f"line {line}, {column}"
+    n = sum(counts.values())
+    them, rows = ("them", "those rows") if n > 1 else ("it", "that row")
     raise UserError(
-        f"{path} has {sum(counts.values())} missing value(s) in {columns}, the first at {first}; fill them "
-        "in (impute them) or drop those rows"
+        f"{path} has {n} missing value{'s' * (n > 1)} in {where}, the first at {first}; fill {them} in "
+        f"(impute {them}) or drop {rows}"
     )
 
 
@@ -653,7 +668,8 @@ def _column_index(path: Path, column: str | int, header: list[str] | None, width
             f"give the column's index instead (0 to {width - 1})"
         )
     raise UserError(
-        f"--label-column '{column}' is not in {path}'s header{closest(column, header)} ({_shown(header)})"
+        f"--label-column '{column}' is not in {path}'s header{closest(column, header)}; its columns are "
+        f"{_shown(header)}"
     )
 
 
@@ -669,4 +685,6 @@ def check_columns(path: str | Path, columns: list[str], label_column: str | int 
     missing = [c for c in columns if header is not None and c not in header]
     if missing:
         near = closest(missing[0], header)
-        raise UserError(f"--columns '{missing[0]}' is not in {path}'s header{near} ({_shown(header)})")
+        raise UserError(
+            f"--columns '{missing[0]}' is not in {path}'s header{near}; its columns are {_shown(header)}"
+        )

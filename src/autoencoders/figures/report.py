@@ -93,7 +93,13 @@ def write_report(
         if (run_dir / name).is_file()
     ]
     if drawn is None:
-        check_own_data(run_dir, run.cfg.data, ": the report draws the run's test rows")
+        check_own_data(
+            run_dir,
+            run.cfg.data,
+            ": the report draws the run's test rows",
+            "; the report draws the run's test rows, and cannot without them: draw its figures with "
+            "visualize, giving the rows again (--data, or data= in Python)",
+        )
         drawn = draw_figures(run, test_rows(run, run.cfg.data.data))
     figures += drawn
     snapshots = sorted((run_dir / rundir.SNAPSHOTS).glob("*.png"))
