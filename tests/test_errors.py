@@ -124,7 +124,7 @@ def test_rows_in_memory_too_large_for_float32_are_named_not_made_infinite():
     rows = np.tile([[1.0, 2.0], [3.0, 4.0]], (10, 1))
     rows[5, 1] = -1e300
     with pytest.raises(
-        UserError, match=r"^the data in memory holds 1 value\(s\) larger than float32 holds .* column 1"
+        UserError, match=r"^the data in memory holds 1 value larger than float32 holds .* column 1"
     ):
         autoencoders.train(data=rows, epochs=1, quiet=True)
 

@@ -218,11 +218,18 @@ def check_finite(
     if not np.issubdtype(x.dtype, np.floating):
         return
     if not np.isfinite(x).all():
-        bad, what = ~np.isfinite(x), "missing (NaN) or infinite value(s)"
-        fix = "fill them in (impute them) or drop those rows"
+        bad = ~np.isfinite(x)
+        n = int(bad.sum())
+        what = f"missing (NaN) or infinite value{'s' * (n > 1)}"
+        fix = (
+            "fill them in (impute them) or drop those rows"
+            if n > 1
+            else "fill it in (impute it) or drop that row"
+        )
     elif x.dtype.itemsize > 4 and x.size and np.abs(x).max() > FLOAT32_MOST:
         bad = np.abs(x) > FLOAT32_MOST
-        what = f"value(s) larger than float32 holds (±{FLOAT32_MOST:.2e})"
+        n = int(bad.sum())
+        what = f"value{'s' * (n > 1)} larger than float32 holds (±{FLOAT32_MOST:.2e})"
         fix = "rows are computed in float32: rescale those columns (divide by a power of ten) "
         fix += "or drop those rows"
     else:
@@ -234,7 +241,7 @@ def check_finite(
         at = np.flatnonzero(bad.any(0))
         named = [repr(columns[j]) if columns else str(j) for j in at[:3]]
         where = f" in column{'s' * (len(at) > 1)} {', '.join(named)}{', …' * (len(at) > 3)}"
-    raise UserError(f"{source} holds {int(bad.sum())} {what}{where}, the first in {first}; {fix}")
+    raise UserError(f"{source} holds {n} {what}{where}, the first in {first}; {fix}")
 
 
 def load_npy(
