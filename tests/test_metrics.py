@@ -12,6 +12,7 @@ from helpers import FAST
 import autoencoders
 from autoencoders import DataConfig, load_dataset
 from autoencoders.eval.metrics import (
+    active_units,
     baselines,
     best_matching,
     cached,
@@ -404,6 +405,13 @@ def test_dead_units_are_those_constant_over_the_rows():
     codes[:, 3] = 7.5  # a saturated one
     codes[0, 0] = codes[1, 0] = 0.0  # zero on some rows only: alive, as k-sparse codes are
     assert dead_units(codes) == 2
+
+
+def test_active_units_are_those_whose_posterior_mean_varies_over_the_rows():
+    means = torch.randn(500, 4, generator=torch.Generator().manual_seed(0))
+    means[:, 1] *= 0.05  # variance about 0.0025: collapsed to the prior, yet not constant
+    means[:, 3] = 2.0  # dead
+    assert active_units(means) == 2 and dead_units(means) == 1
 
 
 def test_majority_class_accuracy_is_what_guessing_the_commonest_training_class_scores(digits_run):

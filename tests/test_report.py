@@ -124,3 +124,15 @@ def test_the_title_names_the_pieces_a_run_composes(tmp_path):
         "dense autoencoder, denoising (masking 0.2), contractive (0.1, 2 projections), k-sparse (k = 4), "
         "on digits"
     )
+
+
+def test_a_vae_report_says_how_many_units_are_active_and_what_no_nll_goes_below(tmp_path):
+    import autoencoders
+
+    run = autoencoders.train(
+        data="digits", model="vae", layers=[64, 32, 4], epochs=2, iw_samples=4, out=tmp_path / "v", **FAST
+    )
+    page, m = (run.dir / "report.html").read_text(), run.metrics
+    assert f"{m['active_units']} of the 4 code units are active" in page
+    assert f"own binary entropy, below which no model goes: {m['test_bce_floor']:.2f})" in page
+    assert m["test_nll"] > m["test_bce_floor"]

@@ -140,10 +140,22 @@ def test_training_reports_nll_below_the_negative_elbo(tmp_path):
     assert m["test_nll"] < m["test_neg_elbo"]
     assert m["nll_rows"] == m["n_test"] and 0 < m["test_nll_se"] < 5  # fewer test rows than --nll-rows
     assert m["test_neg_elbo"] == pytest.approx(m["test_recon_nll"] + m["test_kl"], rel=1e-6)
+    assert 0 < m["active_units"] <= 8
     rows = run.history
     assert rows[-1]["val_loss"] < rows[0]["val_loss"]
     assert rows[-1]["train_loss"] == pytest.approx(rows[-1]["train_recon"] + rows[-1]["train_kl"], rel=1e-5)
     assert (run.dir / "samples.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_vae_whose_every_posterior_is_the_prior_is_warned_about(tmp_path):
+    from autoencoders.errors import SettingWarning
+
+    with pytest.warns(SettingWarning, match="none of the 8 code units is active: .* lower --beta"):
+        run = autoencoders.train(
+            data="digits", model="vae", layers=[64, 32, 8], beta=50, epochs=5, iw_samples=2,
+            out=str(tmp_path / "v"), **FAST,
+        )  # fmt: skip
+    assert run.metrics["active_units"] == 0 and run.metrics["dead_code_units"] == 0  # collapsed, not dead
 
 
 def test_the_nll_of_a_large_test_set_averages_over_a_fixed_sample():

@@ -158,6 +158,7 @@ def _train(args: argparse.Namespace) -> None:
             if "test_nll_se" in m
             else ""
         )
+        + (f", {m['active_units']} of {m['code_size']} code units active" if "active_units" in m else "")
         + (
             f", {m['replayed_batches']} of {m['train_batches']} batches replayed as CUDA graphs"
             if "replayed_batches" in m

@@ -588,6 +588,14 @@ def _train_and_report(
             raise
     if metrics.get("dead_code_units") == model.code_size:
         _warn_codes_dead(model.code_size, cfg)
+    elif metrics.get("active_units") == 0:
+        warnings.warn(
+            f"none of the {model.code_size} code units is active: every posterior stays near the prior "
+            "(posterior collapse), and the codes carry almost nothing about the inputs; lower --beta, "
+            "give --kl-warmup or train longer",
+            SettingWarning,
+            stacklevel=user_stacklevel(),
+        )
     final = [h for h in history if h["stage"] == stage]
     final_seconds = sum(h["seconds"] for h in final)
     metrics.update(

@@ -381,6 +381,8 @@ def evaluate(
         own["test_bce_floor"] = floor
     if len(z_test) > 1:  # one row is constant in every unit: nothing to count
         own["dead_code_units"] = dead_units(z_test)
+        if model.likelihood:  # a VAE's codes are posterior means
+            own["active_units"] = active_units(z_test)
     if model.likelihood:
         own |= likelihood_metrics(model, x_test, iw_samples, quiet)
     if probe is not None:
@@ -404,6 +406,17 @@ def majority_class_accuracy(y_train: torch.Tensor, y_test: torch.Tensor) -> floa
     must beat to say anything (on imbalanced classes, much more than 1 / classes)."""
     commonest = torch.mode(y_train.cpu()).values
     return float((y_test.cpu() == commonest).double().mean())
+
+
+# a unit is active when its posterior mean varies over the rows by more than this (Burda et al. 2016)
+ACTIVE_VARIANCE = 0.01
+
+
+def active_units(means: torch.Tensor) -> int:
+    """How many units of a VAE's posterior means ``means`` are active: their variance over the rows
+    is above ``ACTIVE_VARIANCE``. A collapsed unit's posterior stays near the prior for every row: its
+    mean moves a little (so it is not dead), but it carries almost nothing about the input."""
+    return int((means.double().var(0, correction=0) > ACTIVE_VARIANCE).sum())
 
 
 def dead_units(codes: torch.Tensor) -> int:

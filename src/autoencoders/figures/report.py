@@ -17,7 +17,7 @@ from pathlib import Path
 from ..config import Config
 from ..data.datasets import holds_images, sample_noun
 from ..errors import UserError
-from ..eval.metrics import PROBE_ROWS, pca_name
+from ..eval.metrics import ACTIVE_VARIANCE, PROBE_ROWS, pca_name
 from ..io import rundir
 from ..io.checkpoint import write_text
 from ..trained import TrainedRun, check_own_data, open_run
@@ -320,6 +320,9 @@ def _comparison(metrics: dict, raw: str, item: str) -> str:
             if "nll_rows" in metrics
             else ""
         )
+        if "test_bce_floor" in metrics:  # grey levels under a Bernoulli decoder: part of it no model lowers
+            floor = metrics["test_bce_floor"]
+            sample += f"; the {item}s' own binary entropy, below which no model goes: {floor:.2f}"
         rows.append(
             (f"test NLL, nats per {item} (importance-sampled{sample})", metrics["test_nll"], None, None)
         )
@@ -336,6 +339,12 @@ def _comparison(metrics: dict, raw: str, item: str) -> str:
         table += (
             f"<p>Always guessing the commonest training class is right for "
             f"{metrics['majority_class_accuracy']:.4g} of the test {item}s.</p>"
+        )
+    if "active_units" in metrics:  # a VAE's units that the prior swallowed carry nothing
+        table += (
+            f"<p>{metrics['active_units']} of the {metrics['code_size']} code units are active: their "
+            f"posterior mean varies over the test {item}s (variance above {ACTIVE_VARIANCE:g}); the "
+            f"others stay near the prior for every {item}.</p>"
         )
     return table
 
