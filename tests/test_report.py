@@ -37,6 +37,8 @@ def test_train_writes_a_self_contained_report(digits_run):
         assert re.findall(r"<b>([^<]*)</b>", row) == [v for v in shown if float(v) == float(best)], label
     for name, _ in MEANING.values():  # and what each row measures, below the table
         assert f"<li><b>{name}</b>: " in page
+    p, n = m["linear_probe_accuracy"], m["n_test"]  # and how far an accuracy moves by chance
+    assert f"on {n} test images has a standard error of about {(p * (1 - p) / n) ** 0.5:.3f}" in page
 
 
 def test_the_best_of_a_row_is_the_best_as_shown():

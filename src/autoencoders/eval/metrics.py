@@ -208,8 +208,9 @@ def cached(
     if data is None:
         digest = arrays_sha256((None if a is None else a.cpu().numpy() for a in arrays), BASELINE_VERSION)
     else:
-        # the rows as ``_rows`` draws them from it
+        # the rows as ``_rows`` draws them from it, with torch's generator, which a version may change
         drawn = f"dataset {data}, probes on {PROBE_ROWS}, a stream's {SAMPLE_ROWS}, seeds 0"
+        drawn += f", torch {torch.__version__}"
         digest = hashlib.sha256(BASELINE_VERSION + drawn.encode()).hexdigest()
     kind = torch.device(device).type
     path = cache_dir() / "baselines" / f"{'' if kind == 'cpu' else kind + '-'}{prefix}{digest}.json"

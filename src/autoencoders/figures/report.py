@@ -331,7 +331,7 @@ def _comparison(metrics: dict, raw: str, item: str) -> str:
     table = _table(["", "this model", code, raw], rows, best)
     words = {"item": item, "pca": html.escape(code), "probe": f"{PROBE_ROWS:,}"}
     meant = [MEANING[key] for _, key, *_ in COMPARED if key in metrics]
-    table += "<p>The best of each row is in bold.</p><ul>" + "".join(
+    table += f"<p>The best of each row is in bold.{_accuracy_noise(metrics, item)}</p><ul>" + "".join(
         f"<li><b>{name}</b>: {text.format(**words)}</li>" for name, text in meant
     )
     table += "</ul>"
@@ -347,6 +347,19 @@ def _comparison(metrics: dict, raw: str, item: str) -> str:
             f"others stay near the prior for every {item}.</p>"
         )
     return table
+
+
+def _accuracy_noise(metrics: dict, item: str) -> str:
+    """How far an accuracy of the table moves by chance: its binomial standard error on the test
+    rows, at the model's linear-probe accuracy; "" without one."""
+    p, n = metrics.get("linear_probe_accuracy"), metrics.get("n_test")
+    if p is None or not n:
+        return ""
+    return (
+        f" An accuracy on {n} test {item}s has a standard error of about {math.sqrt(p * (1 - p) / n):.3f} "
+        f"(binomial, near {p:.3f}), and k-means' also moves with its random starts: a difference "
+        "between columns much smaller than that says little."
+    )
 
 
 def _settings(cfg: Config) -> list[str]:
