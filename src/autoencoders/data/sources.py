@@ -588,17 +588,12 @@ def _explain_bad_csv(
                 if cell.lower() in MISSING:
                     _missing(path, body, header, features, number, column)
                 if run_width is not None:
+                    widths = f"the file has {len(features)} feature columns where the run reads {run_width}"
                     fix = "the run reads that column as a feature, which must hold numbers"
-                    if len(features) != run_width:
-                        more = len(features) > run_width
-                        fix = (
-                            f"the file has {len(features)} feature columns where the run reads {run_width}: "
-                            + (
-                                "give it without that column"
-                                if more
-                                else f"give it rows of the {run_width} features the run was trained on"
-                            )
-                        )
+                    if len(features) > run_width:
+                        fix = f"{widths}: give it without that column"
+                    elif len(features) < run_width:
+                        fix = f"{widths}: give it rows of the {run_width} features the run was trained on"
                     raise UserError(f"{path} line {number}, {column} holds {cell!r}, not a number; {fix}")
                 classes = f"; a column of classes: train with --label-column {header[j] if named else j}"
                 leave = ", leave it out by naming the feature columns with --columns," if header else ""
