@@ -4,6 +4,7 @@ saved clusterers, the CLI and bad input."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -226,6 +227,20 @@ def test_idec_with_gamma_zero_is_dec(blobs_run):
     kept = find_clusters(opened.model, rows, how, opened.cfg.train).clusterer.state_dict()
     decoder = [k for k in kept if ".decoder" in k or k.startswith("autoencoder.decoder")]
     assert decoder and any(not torch.equal(kept[k], dec.clusterer.state_dict()[k]) for k in decoder)
+
+
+def test_dec_is_not_penalised_by_the_weight_decay_the_autoencoder_trained_with(blobs_run):
+    """DEC's objective has no penalty: the run's --weight-decay would shrink the centres too."""
+    run, x, _ = blobs_run
+    opened = open_run(run)
+    rows = torch.from_numpy((x - opened.scaler[0]) / opened.scaler[1]).float()
+    how = Clustering(method="dec", k=4, seed=0, update_interval=5, epochs=5, tol=0.0)
+    found = [
+        find_clusters(opened.model, rows, how, dataclasses.replace(opened.cfg.train, weight_decay=decay))
+        for decay in (0.0, 0.5)
+    ]
+    for a, b in zip(*(f.clusterer.state_dict().values() for f in found), strict=True):
+        assert torch.equal(a, b)
 
 
 def test_dec_judges_settling_over_the_update_interval_not_one_short_epoch(blobs_run):

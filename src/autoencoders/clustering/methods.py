@@ -144,6 +144,7 @@ def _fine_tune(
         batch_size=how.batch_size,
         seed=how.seed,
         optimizer="adam",
+        weight_decay=0.0,  # DEC's objective has no penalty on the weights or the centres
         lr_decay="none",
         patience=0,
         keep="last",
