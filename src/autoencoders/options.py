@@ -597,8 +597,9 @@ class ClusterOptions:
     )
     gamma: float = option(
         10.0,
-        "idec: weight of the reconstruction loss per input feature beside the clustering loss (10: IDEC's "
-        "0.1 on the clustering loss beside the mean squared error)",
+        "idec: weight of the run's own reconstruction loss per input feature beside the clustering loss "
+        "(with --loss mse, 10 is IDEC's 0.1 on the clustering loss beside the mean squared error; BCE's "
+        "gradients are larger)",
         range=AT_LEAST_0,
     )
     lr: float = option(1e-4, "dec, idec: learning rate (Adam)", range=POSITIVE)

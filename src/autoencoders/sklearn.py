@@ -584,7 +584,8 @@ class AutoencoderClusterer(ClusterMixin, _Autoencoder):
     ``cluster_options`` takes the other clustering options of the method by name (``{"n_init": 5}``;
     with ``method="idec"`` also ``{"gamma": 0.5, "tol": 0.01}``; see
     :class:`autoencoders.options.ClusterOptions`). ``labels_`` are the training rows' clusters;
-    ``predict`` assigns new rows (``manifold``: through UMAP's embedding of new points). A Gaussian
+    ``predict`` assigns new rows (``manifold``: through UMAP's embedding of new points, which places
+    even the training rows a little differently, so a few may differ from ``labels_``). A Gaussian
     mixture's fit also sets ``bic_``, its Bayesian information criterion on the training codes
     (lower is better): compare it across ``n_clusters`` to choose the number of clusters.
     """

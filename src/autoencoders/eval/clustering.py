@@ -43,9 +43,10 @@ def gaussian_mixture(
     Bayesian information criterion on ``z`` (lower is better: among mixtures of several k, the one
     to choose). As scikit-learn's ``GaussianMixture`` defines it: each of ``n_init`` starts from the
     clusters of one k-means run (seeded in turn from ``seed``), ``REG_COVAR`` added to every
-    variance, EM until the mean log-likelihood per row rises by less than ``tol`` (or ``max_iter``
-    steps); the start that ends highest is kept. In float64 on ``z``'s device: scikit-learn's
-    import alone took a second of a command's four, and on a GPU EM runs there."""
+    variance (scikit-learn's ``reg_covar``, there 1e-6 by default), EM until the mean log-likelihood
+    per row rises by less than ``tol`` (or ``max_iter`` steps); the start that ends highest is kept.
+    In float64 on ``z``'s device: scikit-learn's import alone took a second of a command's four, and
+    on a GPU EM runs there."""
     z = z.double()
     n, d = z.shape
     seeds = torch.randint(2**31 - 1, (n_init,), generator=torch.Generator().manual_seed(seed)).tolist()
