@@ -22,6 +22,8 @@ from pathlib import Path
 import autoencoders  # noqa: F401  (before torch: the package's thread policy)
 
 # isort: on
+from matplotlib.figure import Figure
+
 from autoencoders.data.datasets import load_dataset
 from autoencoders.eval.metrics import encode_all
 from autoencoders.figures import plots
@@ -31,7 +33,7 @@ from autoencoders.io.checkpoint import atomic_write
 from autoencoders.trained import open_run
 
 
-def tight(fig, path: Path) -> None:
+def tight(fig: Figure, path: Path) -> None:
     """The save as matplotlib crops it: a draw to find the crop, then the drawn one."""
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=plots.DPI, bbox_inches="tight"))
     plots._pyplot().close(fig)
@@ -54,7 +56,7 @@ def main() -> None:
     seconds: dict[tuple[str, str], list[float]] = {}
     now: dict[str, str] = {}  # the figure being drawn, and which way it is saved
 
-    def timed(fig, path: Path) -> None:
+    def timed(fig: Figure, path: Path) -> None:
         t0 = time.perf_counter()
         saves[now["way"]](fig, path)
         seconds.setdefault((now["what"], now["way"]), []).append(time.perf_counter() - t0)

@@ -390,11 +390,22 @@ def test_settings_that_change_nothing_are_named_and_warned_about_in_one_line(tmp
         "epoch runs and the last one's weights are kept",
     ]
     k_sparse = dict(layers=[64, 48], top_k=10, top_k_start=40, epochs=2)
-    assert Config().replace(top_k_warmup=5, **k_sparse).inert_settings() == [
-        "--top-k-warmup 5 is not shorter than --epochs 2: k falls from --top-k-start 40 to 34 by the last "
-        "epoch, never to --top-k 10, which evaluation and use take"
+    assert Config().replace(**k_sparse | dict(top_k_warmup=5)).inert_settings() == [
+        "--top-k-warmup 5 is too long for --epochs 2: k is 34 in the last epoch, not --top-k 10, which "
+        "evaluation and use take"
     ]
-    assert Config().replace(top_k_warmup=1, **k_sparse).inert_settings() == []  # its second epoch at k
+    assert Config().replace(**k_sparse | dict(top_k_warmup=1)).inert_settings() == []  # its second epoch at k
+    nothing_falls = dict(top_k_start=10, top_k_warmup=3)
+    assert Config().replace(**k_sparse | nothing_falls).inert_settings() == []
+    rounded = dict(top_k_start=11, top_k_warmup=3, epochs=3)  # 10.33 in the last epoch: k = 10
+    assert Config().replace(**k_sparse | rounded).inert_settings() == []
+    greedy_k = Config().replace(
+        **k_sparse | dict(top_k_warmup=3, epochs=5, pretrain="greedy", pretrain_epochs=2)
+    )
+    assert greedy_k.inert_settings() == [
+        "--top-k-warmup 3 is too long for --pretrain-epochs 2: k is 30 in the last epoch, not --top-k 10, "
+        "which evaluation and use take"
+    ]
     greedy = dict(pretrain="greedy", epochs=0)  # pretraining only
     used = Config().replace(sparsity="squared", sparsity_target=0.1, code_activation="sigmoid", **greedy)
     assert used.inert_settings() == []

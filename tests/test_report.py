@@ -11,7 +11,7 @@ import pytest
 from helpers import FAST
 
 from autoencoders.cli import main
-from autoencoders.figures.report import COMPARED, DRAWN, MEANING, SAVED
+from autoencoders.figures.report import COMPARED, DRAWN, MEANING, SAVED, _active
 
 
 def _images(page: str) -> list[bytes]:
@@ -38,7 +38,8 @@ def test_train_writes_a_self_contained_report(digits_run):
     for name, _ in MEANING.values():  # and what each row measures, below the table
         assert f"<li><b>{name}</b>: " in page
     p, n = m["linear_probe_accuracy"], m["n_test"]  # and how far an accuracy moves by chance
-    assert f"on {n} test images has a standard error of about {(p * (1 - p) / n) ** 0.5:.3f}" in page
+    near = (n * p + 2) / (n + 4)  # Agresti and Coull's: a perfect score moves too
+    assert f"an accuracy on {n} test images moves by about {(near * (1 - near) / (n + 4)) ** 0.5:.3f}" in page
 
 
 def test_the_best_of_a_row_is_the_best_as_shown():
@@ -135,6 +136,18 @@ def test_a_vae_report_says_how_many_units_are_active_and_what_no_nll_goes_below(
         data="digits", model="vae", layers=[64, 32, 4], epochs=2, iw_samples=4, out=tmp_path / "v", **FAST
     )
     page, m = (run.dir / "report.html").read_text(), run.metrics
-    assert f"{m['active_units']} of the 4 code units are active" in page
+    assert _active(m["active_units"], 4, "image") in page
     assert f"own binary entropy, below which no model goes: {m['test_bce_floor']:.2f})" in page
     assert m["test_nll"] > m["test_bce_floor"]
+
+
+def test_active_units_are_told_in_words_that_fit_their_count():
+    assert _active(9, 16, "image").startswith("9 of the 16 code units are active (posterior mean varying")
+    assert _active(7, 8, "image").endswith("; the other stays near the prior for every image.")
+    assert _active(1, 8, "row").startswith("1 of the 8 code units is active")
+    assert (
+        _active(0, 8, "image")
+        == "None of the 8 code units is active: each stays near the prior for every image."
+    )
+    assert _active(2, 2, "image").startswith("All 2 code units are active (each one's posterior mean")
+    assert _active(0, 1, "image") == "The code unit stays near the prior for every image: not active."

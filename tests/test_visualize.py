@@ -53,6 +53,22 @@ def test_figures_are_cropped_to_the_pixel_as_matplotlib_crops_them(
     np.testing.assert_array_equal(imread(path), imread(tmp_path / "tight.png"))
 
 
+@pytest.mark.parametrize("case", ["an image drawn beyond its axes", "a layout engine"])
+def test_a_figure_the_one_draw_crop_cannot_take_is_cropped_by_matplotlib(case, tmp_path):
+    def figure():
+        fig, ax = plots._pyplot().subplots(layout="constrained" if case == "a layout engine" else None)
+        image = ax.imshow(np.arange(16.0).reshape(4, 4), extent=(0, 4, 0, 4))
+        if case == "an image drawn beyond its axes":
+            image.set_clip_on(False)
+            ax.set_xlim(1, 3)
+        ax.set_title("rows")
+        return fig
+
+    plots._save(figure(), tmp_path / "saved.png")
+    figure().savefig(tmp_path / "tight.png", dpi=plots.DPI, bbox_inches="tight")
+    np.testing.assert_array_equal(imread(tmp_path / "saved.png"), imread(tmp_path / "tight.png"))
+
+
 def _test_rows(run) -> torch.Tensor:
     return torch.from_numpy(autoencoders.reconstruct(run.dir, "digits", "test")[0])
 

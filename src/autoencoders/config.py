@@ -35,6 +35,7 @@ from .options import (
     flag,
     flags,
     moved,
+    scheduled_k,
 )
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "pretrain": PretrainConfig, "train": TrainConfig}
@@ -228,13 +229,16 @@ class Config:
                 f"--kl-warmup {warmup} is longer than --epochs {t.epochs}: the KL weight never reaches "
                 "--beta, and the model is trained with less of it"
             )
-        if m.top_k_start and m.top_k_warmup >= t.epochs > 0:
-            last = round(m.top_k_start + (m.top_k - m.top_k_start) * (t.epochs - 1) / m.top_k_warmup)
-            said.append(
-                f"--top-k-warmup {m.top_k_warmup} is not shorter than --epochs {t.epochs}: k falls from "
-                f"--top-k-start {m.top_k_start} to {last} by the last epoch, never to --top-k {m.top_k}, "
-                "which evaluation and use take"
-            )
+        # k-sparse codes: the schedule runs in each training stage, greedy pretraining's top one too
+        stages = [("--epochs", t.epochs)]
+        stages += [("--pretrain-epochs", self.pretrain.pretrain_epochs)] if self.pretrain.greedy else []
+        for option, epochs in stages:
+            last = scheduled_k(m.top_k, m.top_k_start, m.top_k_warmup, epochs) if m.top_k_start else m.top_k
+            if epochs > 0 and last != m.top_k:
+                said.append(
+                    f"--top-k-warmup {m.top_k_warmup} is too long for {option} {epochs}: k is {last} in "
+                    f"the last epoch, not --top-k {m.top_k}, which evaluation and use take"
+                )
         own_test = self.data.data.partition(":")[0] in IDX_KINDS
         if own_test and moved(self.data, ["test_fraction"]):
             said.append(

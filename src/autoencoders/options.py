@@ -216,6 +216,13 @@ def whole_at_least(option: str, value: Any, least: int) -> int:
     return int(value)
 
 
+def scheduled_k(k: int, k_start: int, warmup: int, epoch: int) -> int:
+    """k-sparse training's k in (1-based) ``epoch``: from ``k_start`` down to ``k`` linearly over
+    ``warmup`` epochs, ``k`` from epoch ``warmup`` + 1 on."""
+    done = min(1.0, (epoch - 1) / warmup)
+    return round(k_start + (k - k_start) * done)
+
+
 def flag(name: str) -> str:
     """An option's name as its flag and config key spell it: ``batch_size`` → ``batch-size``."""
     return name.replace("_", "-")

@@ -589,8 +589,11 @@ def _train_and_report(
     if metrics.get("dead_code_units") == model.code_size:
         _warn_codes_dead(model.code_size, cfg)
     elif metrics.get("active_units") == 0:
+        units = (
+            "the code unit is not" if model.code_size == 1 else f"none of the {model.code_size} code units is"
+        )
         warnings.warn(
-            f"none of the {model.code_size} code units is active: every posterior stays near the prior "
+            f"{units} active: every posterior stays near the prior "
             "(posterior collapse), and the codes carry almost nothing about the inputs; lower --beta, "
             "give --kl-warmup or train longer",
             SettingWarning,

@@ -205,13 +205,14 @@ def cached(
     seed (k-means' starts) and rounds otherwise: each kind of device keeps its own numbers. ``data``: the
     ``Dataset.rows_digest`` the arrays all come from, which names them without hashing them again
     (the probes' sample is drawn from it by a fixed rule)."""
+    # torch's generator draws samples and k-means' starts, and another version may draw others
+    version = BASELINE_VERSION + f", torch {torch.__version__}".encode()
     if data is None:
-        digest = arrays_sha256((None if a is None else a.cpu().numpy() for a in arrays), BASELINE_VERSION)
+        digest = arrays_sha256((None if a is None else a.cpu().numpy() for a in arrays), version)
     else:
-        # the rows as ``_rows`` draws them from it, with torch's generator, which a version may change
+        # the rows as ``_rows`` draws them from it
         drawn = f"dataset {data}, probes on {PROBE_ROWS}, a stream's {SAMPLE_ROWS}, seeds 0"
-        drawn += f", torch {torch.__version__}"
-        digest = hashlib.sha256(BASELINE_VERSION + drawn.encode()).hexdigest()
+        digest = hashlib.sha256(version + drawn.encode()).hexdigest()
     kind = torch.device(device).type
     path = cache_dir() / "baselines" / f"{'' if kind == 'cpu' else kind + '-'}{prefix}{digest}.json"
     try:

@@ -44,12 +44,13 @@ def _save(fig: plt.Figure, path: str | Path) -> None:
     """``fig`` as a PNG cropped to what it draws, as ``bbox_inches="tight"`` crops it.
 
     matplotlib's "tight" draws the whole figure once to find the crop, then again to save it,
-    resampling every image twice; where there are images, the crop is found here with them hidden:
-    each is clipped to its axes, whose frame is in the crop anyway."""
+    resampling every image twice; where there are images, each clipped to its axes (whose frame is
+    in the crop anyway), the crop is found here with them hidden. A layout engine lays the figure
+    out in every draw: there matplotlib's way is kept."""
     plt = _pyplot()
     images = [image for ax in fig.axes for image in ax.images if image.get_visible()]
     crop = "tight"
-    if images:
+    if images and all(image.get_clip_on() for image in images) and fig.get_layout_engine() is None:
         fig.set_dpi(DPI)  # text is measured at the resolution it is drawn at
         for image in images:
             image.set_visible(False)

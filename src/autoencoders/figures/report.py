@@ -320,7 +320,9 @@ def _comparison(metrics: dict, raw: str, item: str) -> str:
             if "nll_rows" in metrics
             else ""
         )
-        if "test_bce_floor" in metrics:  # grey levels under a Bernoulli decoder: part of it no model lowers
+        # grey levels under a Bernoulli decoder: part of it no model lowers (the floor is the whole
+        # test split's, the NLL's rows a sample of it where the split is larger)
+        if "test_bce_floor" in metrics and metrics.get("nll_rows") == metrics.get("n_test"):
             floor = metrics["test_bce_floor"]
             sample += f"; the {item}s' own binary entropy, below which no model goes: {floor:.2f}"
         rows.append(
@@ -341,24 +343,41 @@ def _comparison(metrics: dict, raw: str, item: str) -> str:
             f"{metrics['majority_class_accuracy']:.4g} of the test {item}s.</p>"
         )
     if "active_units" in metrics:  # a VAE's units that the prior swallowed carry nothing
-        table += (
-            f"<p>{metrics['active_units']} of the {metrics['code_size']} code units are active: their "
-            f"posterior mean varies over the test {item}s (variance above {ACTIVE_VARIANCE:g}); the "
-            f"others stay near the prior for every {item}.</p>"
-        )
+        table += f"<p>{_active(metrics['active_units'], metrics['code_size'], item)}</p>"
     return table
+
+
+def _active(active: int, units: int, item: str) -> str:
+    """How many of a VAE's ``units`` code units are active, in a sentence that says what that means."""
+    varies = f"posterior mean varying over the test {item}s with variance above {ACTIVE_VARIANCE:g}"
+    prior = f"near the prior for every {item}"
+    if units == 1:
+        return (
+            f"The code unit is active (its {varies})."
+            if active
+            else f"The code unit stays {prior}: not active."
+        )
+    if active == 0:
+        return f"None of the {units} code units is active: each stays {prior}."
+    if active == units:
+        return f"All {units} code units are active (each one's {varies})."
+    rest = units - active
+    counted = f"{active} of the {units} code units {'is' if active == 1 else 'are'} active ({varies})"
+    return f"{counted}; the other{'s stay' if rest > 1 else ' stays'} {prior}."
 
 
 def _accuracy_noise(metrics: dict, item: str) -> str:
     """How far an accuracy of the table moves by chance: its binomial standard error on the test
-    rows, at the model's linear-probe accuracy; "" without one."""
+    rows near the model's linear-probe accuracy (Agresti and Coull's, which a perfect score does not
+    bring to 0); "" without one."""
     p, n = metrics.get("linear_probe_accuracy"), metrics.get("n_test")
     if p is None or not n:
         return ""
+    near = (n * p + 2) / (n + 4)
     return (
-        f" An accuracy on {n} test {item}s has a standard error of about {math.sqrt(p * (1 - p) / n):.3f} "
-        f"(binomial, near {p:.3f}), and k-means' also moves with its random starts: a difference "
-        "between columns much smaller than that says little."
+        f" By chance alone, an accuracy on {n} test {item}s moves by about "
+        f"{math.sqrt(near * (1 - near) / (n + 4)):.3f} (its binomial standard error near {p:.3f}), and "
+        "k-means' also with its random starts."
     )
 
 

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import UserError
+from ..options import scheduled_k
 
 
 def activation(name: str) -> nn.Module:
@@ -131,8 +132,7 @@ class CodeSelect(nn.Module):
         the model's own, such as a loaded model's fine-tuning)."""
         if not (self.k_start and self.warmup and self.training) or self.epoch is None:
             return self.k
-        done = min(1.0, (self.epoch - 1) / self.warmup)
-        return round(self.k_start + (self.k - self.k_start) * done)
+        return scheduled_k(self.k, self.k_start, self.warmup, self.epoch)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         if self.k:
