@@ -24,11 +24,9 @@ import autoencoders  # noqa: F401  (before torch: the package's thread policy)
 # isort: on
 from matplotlib.figure import Figure
 
-from autoencoders.data.datasets import load_dataset
-from autoencoders.eval.metrics import encode_all
 from autoencoders.figures import plots
 from autoencoders.figures.report import DRAWN
-from autoencoders.figures.run_figures import FigureRows, draw
+from autoencoders.figures.run_figures import draw, test_rows
 from autoencoders.io.checkpoint import atomic_write
 from autoencoders.trained import open_run
 
@@ -45,13 +43,7 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=6, help="draws of each figure each way")
     args = p.parse_args()
     run = open_run(args.run)
-    ds = load_dataset(run.cfg.data)
-    rows = FigureRows(
-        ds.x_test,
-        None if ds.y_test is None else ds.y_test.numpy(),
-        run.model,
-        encode_all(run.model, ds.x_test),
-    )
+    rows = test_rows(run, run.cfg.data.data)  # as the report draws its figures from them
     saves = {"tight": tight, "one draw": plots._save}
     seconds: dict[tuple[str, str], list[float]] = {}
     now: dict[str, str] = {}  # the figure being drawn, and which way it is saved

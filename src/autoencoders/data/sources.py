@@ -220,12 +220,7 @@ def check_finite(
     if not np.isfinite(x).all():
         bad = ~np.isfinite(x)
         n = int(bad.sum())
-        what = f"missing (NaN) or infinite value{'s' * (n > 1)}"
-        fix = (
-            "fill them in (impute them) or drop those rows"
-            if n > 1
-            else "fill it in (impute it) or drop that row"
-        )
+        what, fix = f"missing (NaN) or infinite value{'s' * (n > 1)}", _fill_or_drop(n)
     elif x.dtype.itemsize > 4 and x.size and np.abs(x).max() > FLOAT32_MOST:
         bad = np.abs(x) > FLOAT32_MOST
         n = int(bad.sum())
@@ -630,11 +625,15 @@ def _missing(
         named = [f"{header[j]!r}" if header else str(j) for j in sorted(counts)]
         where, first = f"columns {', '.join(named[:3])}{', …' * (len(named) > 3)}", f"line {line}, {column}"
     n = sum(counts.values())
-    them, rows = ("them", "those rows") if n > 1 else ("it", "that row")
     raise UserError(
-        f"{path} has {n} missing value{'s' * (n > 1)} in {where}, the first at {first}; fill {them} in "
-        f"(impute {them}) or drop {rows}"
+        f"{path} has {n} missing value{'s' * (n > 1)} in {where}, the first at {first}; {_fill_or_drop(n)}"
     )
+
+
+def _fill_or_drop(n: int) -> str:
+    """What to do about ``n`` missing values, said of one or of several."""
+    them, rows = ("them", "those rows") if n > 1 else ("it", "that row")
+    return f"fill {them} in (impute {them}) or drop {rows}"
 
 
 def _is_number(text: str) -> bool:
