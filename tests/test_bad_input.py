@@ -79,6 +79,11 @@ def _incomplete(d: Path) -> None:
     _edit_json("manifest.json", lambda m: m.update(completed=False))(d)
 
 
+def _no_epoch_saved(d: Path) -> None:
+    _incomplete(d)
+    (d / "run" / "history.csv").unlink()
+
+
 DIGITS_CSV = "\n".join(",".join(["0.5"] * 64 + ["1"]) for _ in range(30)) + "\n"
 
 # (what is wrong, setup in the working directory (which holds a trained run in run/), command, message)
@@ -300,7 +305,11 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
     ("evaluate a directory that does not exist", None, "evaluate nowhere",
      "autoencoders: error: nowhere does not exist; give the directory a training run wrote (train's --out)"),
     ("evaluate an incomplete run", _incomplete, "evaluate run",
-     "autoencoders: error: run is an incomplete run; continue it with: autoencoders train --resume run"),
+     "autoencoders: error: run has not finished training. If it is still training, wait for it (its loss so far: "
+     "autoencoders visualize run --what loss); if it stopped, continue it with: autoencoders train --resume run"),
+    ("the loss of a run that has saved no epoch yet", _no_epoch_saved, "visualize run --what loss",
+     "autoencoders: error: run has saved no epoch yet: no loss curve to draw; its first state is saved after an "
+     "epoch that ends --save-every seconds of training or more after it began"),
     ("weights changed on disk (400 flipped bytes)", _flip_bytes, "evaluate run",
      "autoencoders: error: run/model.safetensors has changed since it was written (its SHA-256 does not match "
      "the one recorded beside it): the file is damaged or was edited; restore it from a copy or train again"),

@@ -165,9 +165,9 @@ def test_sigkill_then_resume_gives_bit_identical_weights(tmp_path, uninterrupted
     # the killed run says it is incomplete, and where it stopped
     assert json.loads((killed / "manifest.json").read_text())["completed"] is False
     assert not (killed / "model.safetensors").exists()
-    with pytest.raises(UserError, match=r"incomplete run .*; continue it with: autoencoders\.resume\("):
+    with pytest.raises(UserError, match=r"not finished .*; if it stopped, .*: autoencoders\.resume\("):
         autoencoders.evaluate_run(killed)  # Python's call, where the CLI says train --resume
-    with pytest.raises(UserError, match="incomplete run"):
+    with pytest.raises(UserError, match="not finished training"):
         autoencoders.encode(killed, "digits")
     with pytest.raises(UserError, match=saved):
         autoencoders.load(killed)
@@ -302,7 +302,7 @@ def test_a_full_disk_loses_nothing_already_saved(tmp_path, uninterrupted, monkey
         autoencoders.train(**settings, **COMMON, out=str(out))
     monkeypatch.setattr(safetensors.torch, "save_file", real)
     assert not list(out.glob(".*.tmp"))
-    with pytest.raises(UserError, match="stopped in stage 'train' after epoch 2"):
+    with pytest.raises(UserError, match="its last saved state: stage 'train' after epoch 2"):
         autoencoders.load(out)  # the second epoch's state is intact
     resumed = autoencoders.resume(out)
     for k, v in whole.model.state_dict().items():
@@ -376,8 +376,9 @@ def test_tensorboard_rows_wait_until_their_state_is_on_disk(tmp_path, monkeypatc
         def __init__(self, directory):
             pass
 
-        def __call__(self, row):
-            seen.append((row["epoch"], read_state(tmp_path / "r" / "state.safetensors")[1]["loop"]["epoch"]))
+        def __call__(self, rows):
+            on_disk = read_state(tmp_path / "r" / "state.safetensors")[1]["loop"]["epoch"]
+            seen.extend((row["epoch"], on_disk) for row in rows)
 
         def close(self):
             pass
@@ -401,6 +402,43 @@ def test_tensorboard_rows_wait_until_their_state_is_on_disk(tmp_path, monkeypatc
     )
     assert [epoch for epoch, _ in seen] == [1, 2, 3]
     assert all(on_disk >= epoch for epoch, on_disk in seen)
+
+
+def test_history_csv_follows_the_saved_states_and_draws_the_loss_of_an_unfinished_run(
+    tmp_path, uninterrupted, monkeypatch
+):
+    """``history.csv`` is rewritten with each saved state, so the loss curve of a run still training
+    (or stopped) can be drawn; it holds the saved epochs, which a resumed run continues from."""
+    from autoencoders.figures import plots
+    from autoencoders.io import rundir
+
+    settings = {"data": "digits", "layers": [64, 16, 4], "epochs": 4, "lr_decay": "cosine"}
+    whole = uninterrupted(settings)
+    written, drawn = [], []
+    real_write, real_draw = rundir.write_history, plots.loss_curve
+
+    def write_history(run_dir, rows):
+        written.append([row["epoch"] for row in rows])
+        real_write(run_dir, rows)
+
+    def loss_curve(history, path, loss_name, floor, corrupted, title=""):
+        drawn.append(([row["epoch"] for row in history], loss_name, floor, title))
+        real_draw(history, path, loss_name, floor, corrupted, title)
+
+    monkeypatch.setattr(rundir, "write_history", write_history)
+    monkeypatch.setattr(plots, "loss_curve", loss_curve)
+    out = tmp_path / "r"
+    with ctrl_c_at_batch(50), pytest.raises(KeyboardInterrupt):  # in epoch 3 of 4
+        autoencoders.train(**settings, **COMMON, out=str(out))
+    assert written == [[1], [1, 2]]  # after each saved state, not at the end only
+    assert autoencoders.visualize(out, "loss").is_file()
+    assert drawn == [([1.0, 2.0], whole.model.loss_label, None, "not finished: stage 'train' after epoch 2")]
+    autoencoders.resume(out)
+    assert written[-1] == [1, 2, 3, 4]
+    columns = ("epoch", "train_loss", "val_loss")
+    assert [[row[k] for k in columns] for row in rundir.read_history(out)] == [
+        [row[k] for k in columns] for row in whole.history
+    ]
 
 
 def test_resume_may_save_more_often_without_changing_the_run(tmp_path, uninterrupted, monkeypatch):

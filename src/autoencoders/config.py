@@ -334,6 +334,9 @@ _COMMAND = re.compile(r"(autoencoders [a-z][a-z-]*(?:(?!: )[^;'`)])*)")  # to ";
 # commands a message suggests that Python has a call for: that call, in Python's messages
 _CALLS: dict[re.Pattern, Callable[[re.Match], str]] = {
     re.compile(r"autoencoders train --resume (\S+)"): lambda m: f"autoencoders.resume({m.group(1)!r})",
+    re.compile(r"autoencoders visualize (\S+) --what (\w+)"): (
+        lambda m: f"autoencoders.visualize({m.group(1)!r}, {m.group(2)!r})"
+    ),
 }
 
 

@@ -358,6 +358,8 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
         log = events.EventLog(out / rundir.TENSORBOARD) if main and cfg.train.tensorboard else None
         if log is not None:
             progress.loggers.append(log)
+        if main:  # history.csv grows with each saved state: the loss curve while it trains
+            progress.loggers.append(rundir.history_log(out, progress.history))
         if main and cfg.train.snapshots:
             progress.listeners.append(functools.partial(_snapshot, out, model, ds, cfg.train.snapshots))
         with thread_count(threads):

@@ -386,10 +386,11 @@ def loss_curve(
     loss_name: str = "loss per example",
     floor: float | None = None,
     corrupted: bool = False,
+    title: str = "",
 ) -> None:
     """Training and validation loss per epoch, one panel per stage; ``corrupted``: training
     batches were corrupted (a denoising run), its validation rows not, so the training loss runs
-    above the validation loss, and its legend says why.
+    above the validation loss, and its legend says why; ``title``: over the panels.
 
     Other named terms (a KL, a penalty, an adversarial loss) are dashed on their own axis on
     the right: their scale has nothing to do with the reconstruction's. ``floor``: the loss of a
@@ -442,6 +443,8 @@ def loss_curve(
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.grid(alpha=0.3)
         _legend_below(ax, lines, fig.get_figwidth() / cols)
+    if title:
+        fig.suptitle(title, fontsize=9)
     fig.tight_layout(w_pad=2.0)  # a panel's two-line axis label clear of the panel to its left
     _save(fig, path)
 

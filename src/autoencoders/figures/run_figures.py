@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import api
+from .. import api, kinds
+from ..config import Config
 from ..data.classes import item_names, shown
 from ..data.datasets import label_name, parse_spec
 from ..errors import UserError
@@ -66,10 +67,13 @@ def visualize(
         parse_spec(data)  # a spec's mistakes before the run is read
     if labels is not None and not in_memory:
         raise UserError("labels go with rows in memory; a data spec's labels come with it")
-    run = open_run(run_dir)
     path = Path(out) if out is not None else Path(run_dir) / f"{what}.png"
     if path.suffix.lower() != ".png":
         raise UserError(f"--out {path}: visualize writes .png files; give a file name ending in .png")
+    if what == "loss" and not rundir.read_manifest(run_dir)["completed"]:
+        _loss_so_far(Path(run_dir), path)
+        return path
+    run = open_run(run_dir)
     rows = None
     if in_memory:  # drawn whole, as given: they have no test split
         x = rows_of(run, data, "all")
@@ -145,6 +149,23 @@ def _loss(run_dir: Path, run: TrainedRun, path: Path) -> None:
         raise UserError(f"{run_dir} trained for 0 epochs: there is no loss curve to draw")
     floor = rundir.read_metrics(run_dir).get("test_bce_floor")
     plots.loss_curve(history, path, run.model.loss_label, floor, run.cfg.model.corruption != "none")
+
+
+def _loss_so_far(run_dir: Path, path: Path) -> None:
+    """The loss curve of a run that has not finished (still training, interrupted or diverged): the
+    epochs of its last saved state, which ``history.csv`` holds while it trains."""
+    manifest = rundir.read_manifest(run_dir)
+    where = manifest.get("stopped") or rundir.saved_at(run_dir)
+    if not (run_dir / rundir.HISTORY).is_file():
+        raise UserError(
+            f"{run_dir} has saved no epoch yet: no loss curve to draw; its first state is saved after an "
+            "epoch that ends --save-every seconds of training or more after it began"
+        )
+    history = rundir.read_history(run_dir)
+    cfg = Config.load_json(run_dir / rundir.CONFIG)
+    model = kinds.build(cfg.model, cfg.kind_options, tuple(manifest["input_shape"]))  # its loss's name
+    title = f"not finished: {where}" if where else "not finished"
+    plots.loss_curve(history, path, model.loss_label, None, cfg.model.corruption != "none", title)
 
 
 def _recon(run, rows: FigureRows, path: Path, n: int, method: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +185,19 @@ def write_history(run_dir: Path, history: list[dict[str, Any]]) -> None:
     write_text(Path(run_dir) / HISTORY, buf.getvalue())
 
 
+def history_log(run_dir: Path, saved: list[dict[str, Any]]) -> Callable[[list[dict[str, Any]]], None]:
+    """A logger (``Progress.loggers``) keeping ``history.csv`` to the rows of the last state on disk,
+    after the ``saved`` rows of the state a run resumed from: a run's curve while it trains, and
+    where it stood when it stopped."""
+    rows = list(saved)
+
+    def log(new: list[dict[str, Any]]) -> None:
+        rows.extend(new)
+        write_history(run_dir, rows)
+
+    return log
+
+
 def read_history(run_dir: Path) -> list[dict[str, Any]]:
     """The rows of ``history.csv`` (numbers as floats); a UserError when there is none."""
     path = Path(run_dir) / HISTORY
@@ -321,10 +335,12 @@ def require_complete(run_dir: str | Path) -> dict[str, Any]:
     manifest = read_manifest(run_dir)
     if manifest.get("stopped"):
         raise UserError(f"{run_dir} did not finish: {manifest['stopped']}")
-    if not manifest["completed"]:
+    if not manifest["completed"]:  # training, or stopped: nothing here tells which
         at = saved_at(run_dir)
-        where = f" (it stopped in {at})" if at else ""
+        where = f" (its last saved state: {at})" if at else ""
         raise UserError(
-            f"{run_dir} is an incomplete run{where}; continue it with: autoencoders train --resume {run_dir}"
+            f"{run_dir} has not finished training{where}. If it is still training, wait for it (its loss "
+            f"so far: autoencoders visualize {run_dir} --what loss); if it stopped, continue it with: "
+            f"autoencoders train --resume {run_dir}"
         )
     return manifest

@@ -19,7 +19,7 @@ def require() -> None:
 
 
 class EventLog:
-    """Writes each history row as scalars tagged ``STAGE/COLUMN`` at step = epoch."""
+    """Writes history rows as scalars tagged ``STAGE/COLUMN`` at step = epoch."""
 
     def __init__(self, directory: Path):
         require()
@@ -27,10 +27,11 @@ class EventLog:
 
         self.writer = SummaryWriter(str(directory))
 
-    def __call__(self, row: dict) -> None:
-        for key, value in row.items():
-            if key not in ("stage", "epoch") and isinstance(value, int | float):
-                self.writer.add_scalar(f"{row['stage']}/{key}", value, row["epoch"])
+    def __call__(self, rows: list[dict]) -> None:
+        for row in rows:
+            for key, value in row.items():
+                if key not in ("stage", "epoch") and isinstance(value, int | float):
+                    self.writer.add_scalar(f"{row['stage']}/{key}", value, row["epoch"])
         self.writer.flush()  # a run killed later keeps what was logged
 
     def close(self) -> None:

@@ -71,8 +71,8 @@ class Progress:
         self.marks: dict[str, Any] = dict(self.info.get("marks", {}))  # run-level numbers kept across resumes
         self._elapsed, self._t0 = self.info.get("elapsed", 0.0), time.perf_counter()
         self.listeners: list[Callable[[dict], None]] = []  # told each new history row
-        # told each history row once it is in a saved state, so a resumed run tells none twice
-        self.loggers: list[Callable[[dict], None]] = []
+        # told the history rows of each saved state once it is on disk, so a resumed run tells none twice
+        self.loggers: list[Callable[[list[dict]], None]] = []
         self.unlogged: list[dict] = []  # rows of epochs in no saved state yet
         self.on_disk: list[dict] = []  # rows of the state written last, not logged yet
         self.writing: threading.Thread | None = None  # a state being written in the background
@@ -240,9 +240,9 @@ class Progress:
         self._log_written()
 
     def _log_written(self) -> None:
-        for row in self.on_disk:
+        if self.on_disk:
             for logger in self.loggers:
-                logger(row)
+                logger(self.on_disk)
         self.on_disk = []
 
 
