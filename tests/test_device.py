@@ -821,14 +821,22 @@ def test_captured_step_gives_the_eager_losses_on_a_gpu_without_a_host_sync(kind)
     assert captured.cpu().tolist() == pytest.approx(eager.cpu().tolist(), **tolerance)
 
 
-def _runners(monkeypatch) -> list:
-    """Every batch runner the training loop makes from here on, in order."""
+class _Runners(list):
+    """Every batch runner the training loop makes, in order. While ``eager`` is set, each runs its
+    step eagerly whatever ``--cuda-graph`` asks: the step and its optimizer as a graph would run
+    them (Adam's rate a float32 tensor on the device), without the graph."""
+
+    eager = False
+
+
+def _runners(monkeypatch) -> _Runners:
+    """The batch runners the training loop makes from here on."""
     from autoencoders.training import loop
 
-    made, real = [], loop.batch_runner
+    made, real = _Runners(), loop.batch_runner
 
-    def recording(*args, **kw):
-        made.append(real(*args, **kw))
+    def recording(step, *args, **kw):
+        made.append(Eager(step) if made.eager else real(step, *args, **kw))
         return made[-1]
 
     monkeypatch.setattr(loop, "batch_runner", recording)
@@ -851,13 +859,16 @@ CAPTURED = {name: options for name, options in SYNC_FREE.items() if options.get(
 @GPU
 @pytest.mark.parametrize("options", CAPTURED.values(), ids=CAPTURED.keys())
 def test_every_kind_and_piece_replays_as_a_cuda_graph_to_the_eager_losses(tmp_path, monkeypatch, options):
-    """A schedule the graph held stale (k, the KL weight, the rate) would move the losses far more."""
+    """A schedule the graph held stale (k, the KL weight, the rate) would move the losses far more.
+    The eager run's optimizer is the graph's (``--cuda-graph off`` would give Adam a float64 rate)."""
     settings = FAST | {"data": "digits", "epochs": 2, "layers": [64, 16, 8], "compare": False}
-    settings |= {"device": "cuda"} | options
+    settings |= {"device": "cuda", "cuda_graph": "on"} | options
     runners = _runners(monkeypatch)
-    eager = autoencoders.train(out=tmp_path / "off", cuda_graph="off", **settings)
+    runners.eager = True
+    eager = autoencoders.train(out=tmp_path / "off", **settings)
     runners.clear()
-    graphs = autoencoders.train(out=tmp_path / "on", cuda_graph="on", **settings)
+    runners.eager = False
+    graphs = autoencoders.train(out=tmp_path / "on", **settings)
     assert runners and all(isinstance(r, CapturedStep) and not r.failed for r in runners)
     assert graphs.metrics["replayed_batches"] > 0
     assert _epoch_losses(graphs.history) == pytest.approx(_epoch_losses(eager.history), rel=1e-3, abs=1e-5)
@@ -866,19 +877,21 @@ def test_every_kind_and_piece_replays_as_a_cuda_graph_to_the_eager_losses(tmp_pa
 @GPU
 @pytest.mark.parametrize("method", ["finetune", "semi", "ladder"])
 def test_classifier_steps_replay_as_cuda_graphs_to_the_eager_losses(tmp_path, monkeypatch, method):
-    """500 labels: enough full batches of them for fine-tuning's graph to replay."""
+    """500 labels: enough full batches of them for fine-tuning's graph to replay. The eager run's
+    optimizer is the graph's, as above."""
     settings = FAST | {"device": "cuda"}
     autoencoders.train(data="digits", layers=[64, 16, 8], epochs=1, out=tmp_path / "run", **settings)
     runners = _runners(monkeypatch)
     results = {}
     for mode in ("off", "on"):
         runners.clear()
+        runners.eager = mode == "off"
         results[mode] = autoencoders.classify(
             tmp_path / "run",
             method=method,
             n_labels=500,
             epochs=2,
-            cuda_graph=mode,
+            cuda_graph="on",
             out=tmp_path / mode,
             **settings,
         )
@@ -932,6 +945,27 @@ def test_probes_compute_in_fp32_where_the_caller_allows_tf32():
         allowed = fitted()
     for a, b in zip(exact, allowed, strict=True):
         assert torch.equal(a, b)
+
+
+@GPU
+def test_a_vae_likelihood_computes_in_fp32_where_the_caller_allows_tf32():
+    """Its −ELBO and importance-sampled NLL, as every other metric."""
+    from autoencoders import VAE
+    from autoencoders.eval.metrics import likelihood_metrics
+
+    torch.manual_seed(0)
+    model = VAE([64, 32, 4]).cuda()
+    x = torch.rand(300, 64, generator=torch.Generator().manual_seed(0)).cuda()
+
+    def measured() -> dict:
+        torch.manual_seed(1)  # the same samples each time
+        return likelihood_metrics(model, x, iw_samples=16)
+
+    with _math_flags_kept():
+        torch.set_float32_matmul_precision("highest")
+        exact = measured()
+        torch.set_float32_matmul_precision("high")
+        assert measured() == exact
 
 
 @GPU

@@ -32,6 +32,7 @@ from ..models import Autoencoder
 from ..models.layers import set_trainable
 from ..models.objectives import Objective
 from ..options import ClassifyOptions, TrainConfig, check_fields, flags, moved
+from ..runtime.device import gpu_math
 from ..training.loop import fit
 from ..training.steps import (
     AutoencoderLosses,
@@ -317,9 +318,10 @@ def _knn(
     if len(val[0]):
         z_val = encode_all(autoencoder, val[0])
         accuracy = {}
-        for k in (k for k in (1, 3, 5, 9, 15, 25) if k <= len(train[0])):
-            head.k = k
-            accuracy[k] = float((head(z_val).argmax(1) == val[1]).float().mean())
+        with gpu_math("fp32", z_val.device):  # the distances as its predictions compute them
+            for k in (k for k in (1, 3, 5, 9, 15, 25) if k <= len(train[0])):
+                head.k = k
+                accuracy[k] = float((head(z_val).argmax(1) == val[1]).float().mean())
         head.k = max(accuracy, key=lambda k: (accuracy[k], -k))
     return model
 

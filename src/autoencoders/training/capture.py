@@ -155,13 +155,15 @@ class CapturedStep(Eager):
         inputs = tuple(t.clone() for t in batch)
         for optimizer in self.step.optimizers.values():
             optimizer.zero_grad()  # gradients are allocated inside the graph
+        why = None
         try:
             self.replay, self.outputs = self.graphs.capture(
                 lambda: self.step.train_batch(inputs), self.step.generators()
             )
         except Exception as e:  # whatever stops a capture, the run trains on: never a crash
-            self.failed = True
             why = _first_line(e)
+        if why is not None:  # out of the handler: its traceback no longer holds the failed graph
+            self.failed = True
             say(f"this training step cannot be captured as a CUDA graph ({why}); it runs eagerly", self.quiet)
             try:
                 return self.step.train_batch(batch)

@@ -185,7 +185,7 @@ class Progress:
         }
         copies, copied = host_copies(tensors), []
         if any(t.is_cuda for t in tensors.values()):
-            copied.append(torch.cuda.Event())
+            copied.append(torch.cuda.Event(blocking=True))  # its waiter sleeps: no core spins meanwhile
             copied[0].record()  # behind the copies just queued: the writer waits for it
         job = (self.path, copies, info, copied, rows)
         self.saved_at = time.perf_counter()
