@@ -715,3 +715,42 @@ def test_a_ctrl_c_right_after_the_run_directory_is_made_says_how_to_continue(tmp
         autoencoders.train(data="digits", layers=[64, 8], epochs=1, out=tmp_path / "r", **FAST)
     monkeypatch.undo()
     assert autoencoders.resume(tmp_path / "r").metrics["epochs_run"] == 1  # as the message says
+
+
+def test_a_log_gets_a_line_on_training_now_and_then_where_no_bar_is_drawn(tmp_path, monkeypatch, capsys):
+    """stderr into a file (a batch job's log) shows no progress bar; a line every ``LOG_EVERY``
+    seconds says how far training is. None when quiet, and none on a terminal, which has the bar."""
+    import re
+
+    from autoencoders.training import loop
+
+    monkeypatch.setattr(loop, "LOG_EVERY", 0.0)
+    settings = FAST | {"data": "digits", "layers": [64, 8], "epochs": 2, "compare": False}
+    autoencoders.train(**(settings | {"quiet": False}), out=tmp_path / "log")
+    lines = [line for line in capsys.readouterr().err.splitlines() if ", epoch " in line]
+    number = r"\d[\d.e+-]*"
+    assert len(lines) == 2
+    for epoch, line in enumerate(lines, 1):
+        assert re.fullmatch(
+            rf"autoencoders: train, epoch {epoch} of 2: train loss {number}, validation loss {number}, "
+            rf"[\d,]+ samples/s(, about \d+ s left)?",
+            line,
+        ), line
+    autoencoders.train(**settings, out=tmp_path / "quiet")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    autoencoders.train(**(settings | {"quiet": False}), out=tmp_path / "terminal")
+    assert ", epoch " not in capsys.readouterr().err
+
+
+def test_a_log_line_says_how_long_training_has_left_at_its_epochs_mean_so_far():
+    from autoencoders.training.loop import _epoch_line
+
+    rows = [
+        {"epoch": e, "train_loss": 2.0, "val_loss": float("nan"), "seconds": s, "samples_per_second": 1234.5}
+        for e, s in ((1, 30.0), (2, 50.0))
+    ]
+    assert _epoch_line("fine-tune", 10, rows) == (
+        "fine-tune, epoch 2 of 10: train loss 2, 1,234 samples/s, about 5 min left"
+    )
+    assert _epoch_line("fine-tune", 200, rows).endswith("about 2.2 h left")
+    assert _epoch_line("fine-tune", 2, rows).endswith("1,234 samples/s")

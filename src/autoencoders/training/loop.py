@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..data.batches import Tensors, as_tuple, epoch_batches, first_batch, shuffler
-from ..errors import UserError
+from ..errors import UserError, say
 from ..models.layers import eval_mode
 from ..options import TrainConfig
 from ..runtime.device import gpu_math
@@ -54,6 +55,10 @@ def evaluate_step(step: Step, data: Tensors, batch_size: int) -> dict[str, float
     world = rank_and_size()[1]
     totals = all_sum(torch.stack(list(sums.values()))).cpu() / world  # summed where they are (NCCL: a GPU)
     return {name: float(total) / n for name, total in zip(sums, totals)}
+
+
+# seconds between a line on how far training is, where stderr goes to a log (no bar is drawn there)
+LOG_EVERY = 60.0
 
 
 class Diverged(UserError):
@@ -111,6 +116,9 @@ def fit(
         unit_scale=True,
         leave=False,
     )
+    # where no bar is drawn (stderr into a log file: nohup, a batch job), a line now and then
+    lines = not (cfg.quiet or rank > 0) and not getattr(sys.stderr, "isatty", lambda: False)()
+    said_at = time.perf_counter()
     module.train()
     share = CpuShare(device.type == "cpu")  # a GPU's step is not computed by the host's threads
     # subnormal numbers slow a CPU's arithmetic many times; TF32 applies to backward passes too
@@ -161,6 +169,9 @@ def fit(
                 row |= {"batches": batches, "replayed_batches": run_batch.replayed - replayed}
             history.append(row)
             bar.set_postfix({"epoch": epoch} | {k: f"{v:.3f}" for k, v in train_values.items()})
+            if lines and time.perf_counter() - said_at >= LOG_EVERY:
+                say(_epoch_line(stage, epochs, history), False)
+                said_at = time.perf_counter()
             score = val_values.get(step.monitor, math.nan)
             if math.isfinite(score):  # there is a validation split to judge by
                 if score < state.best:
@@ -178,3 +189,25 @@ def fit(
     if state.best_weights is not None:
         module.load_state_dict(state.best_weights)
     return history
+
+
+def _epoch_line(stage: str, epochs: int, history: list[dict]) -> str:
+    """Where a stage stands after the last of its ``history`` rows, in one line for a log."""
+    row = history[-1]
+    said = [f"train loss {row['train_loss']:.4g}"]
+    if math.isfinite(row["val_loss"]):
+        said.append(f"validation loss {row['val_loss']:.4g}")
+    said.append(f"{row['samples_per_second']:,.0f} samples/s")
+    left = (epochs - row["epoch"]) * sum(h["seconds"] for h in history) / len(history)
+    if left >= 1:  # at the mean of this process's epochs so far
+        said.append(f"about {_duration(left)} left")
+    return f"{stage}, epoch {row['epoch']} of {epochs}: {', '.join(said)}"
+
+
+def _duration(seconds: float) -> str:
+    """``seconds`` in the unit a person reads it in."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
