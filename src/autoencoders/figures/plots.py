@@ -403,7 +403,10 @@ def loss_curve(
     stages = list(dict.fromkeys(h["stage"] for h in history))
     cols = min(len(stages), 3)  # a greedy stack's stages in rows of three, readable in the report
     rows_of_panels = -(-len(stages) // cols)
-    fig, axes = plt.subplots(rows_of_panels, cols, figsize=(4.6 * cols, 3.2 * rows_of_panels), squeeze=False)
+    # a title wrapped to the panels' width (wider, it would widen the picture beside them), with room
+    title = textwrap.fill(title, int(11 * 4.6 * cols))
+    height = 3.2 * rows_of_panels + (0.2 * (title.count("\n") + 1) if title else 0)
+    fig, axes = plt.subplots(rows_of_panels, cols, figsize=(4.6 * cols, height), squeeze=False)
     for ax in axes.flat[len(stages) :]:
         ax.remove()
     for ax, stage in zip(axes.flat, stages):
