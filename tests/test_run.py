@@ -754,3 +754,27 @@ def test_a_log_line_says_how_long_training_has_left_at_its_epochs_mean_so_far():
     )
     assert _epoch_line("fine-tune", 200, rows).endswith("about 2.2 h left")
     assert _epoch_line("fine-tune", 2, rows).endswith("1,234 samples/s")
+
+
+def test_a_run_and_its_classifier_and_clusters_go_where_their_directories_do(tmp_path):
+    """What ``train``, ``classify`` and ``cluster`` return is taken wherever their directory is
+    (``os.PathLike``), and reads in one line."""
+    import os
+
+    run = autoencoders.train(data="digits", layers=[64, 8], epochs=1, out=tmp_path / "run", **FAST)
+    assert os.fspath(run) == str(tmp_path / "run")
+    assert autoencoders.encode(run, "digits").shape == (1797, 8)
+    classifier = autoencoders.classify(run, n_labels=100, epochs=1, out=tmp_path / "clf", **FAST)
+    clusters = autoencoders.cluster(run, out=tmp_path / "clusters", **FAST)
+    for result, folder in ((classifier, "clf"), (clusters, "clusters")):
+        assert os.fspath(result) == str(tmp_path / folder)
+        assert len(autoencoders.predict(result, "digits")[0]) == 1797
+    assert repr(classifier) == (
+        f"ClassifierResult(out={str(tmp_path / 'clf')!r}, method=finetune, classes=10, "
+        f"test_accuracy={classifier.metrics['test_accuracy']:.4g}, n_labels=100)"
+    )
+    assert repr(clusters).startswith(f"ClusterResult(out={str(tmp_path / 'clusters')!r}, method=kmeans, ")
+    assert "clusters=10, rows=1797, accuracy=" in repr(clusters)
+    classifier.out = None
+    with pytest.raises(UserError, match="this classifier was never saved"):
+        os.fspath(classifier)

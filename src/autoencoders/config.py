@@ -418,6 +418,12 @@ def load_toml(path: str | Path) -> dict[str, Any]:
                 "--print-config' prints settings as TOML"
             ) from None
         raise UserError(f"config file {path} is not valid TOML: {e}") from None
+    return nested_config(raw, str(path))
+
+
+def nested_config(raw: dict[str, Any], source: str) -> dict[str, Any]:
+    """Settings in sections (data, model, pretrain, train and the kind's own), flat keys or both, as
+    ``Config.from_dict`` takes them: each flat key in its section. ``source``: where they came from."""
     sections = all_sections()
     nested: dict[str, Any] = {name: {} for name in SECTIONS}
     for key, value in raw.items():
@@ -429,9 +435,9 @@ def load_toml(path: str | Path) -> dict[str, Any]:
             section = field_section(key.replace("-", "_"))
             if section is None:
                 hint = closest(flag(key), map(flag, option_names()))
-                raise UserError(f"unknown key '{key}' in {path}{hint}")
+                raise UserError(f"unknown key '{key}' in {source}{hint}")
             table = raw.get(section)
             if isinstance(table, dict) and any(k.replace("-", "_") == key.replace("-", "_") for k in table):
-                raise UserError(f"{path} sets '{key}' twice, at the top and in [{section}]; keep one")
+                raise UserError(f"{source} sets '{key}' twice, at the top and in [{section}]; keep one")
             nested.setdefault(section, {})[key.replace("-", "_")] = value  # a kind's own: its section
     return nested

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from . import kinds
-from .config import Config, all_sections, load_toml
+from .config import Config, all_sections, load_toml, nested_config
 from .data.batches import first_batch
 from .data.classes import item_names, shown
 from .data.datasets import (
@@ -93,15 +93,20 @@ class Run:
         layers = "-".join(map(str, self.model.layers))
         return f"Run(dir={str(self.dir)!r}, model={self.model.kind} {layers}{numbers})"
 
+    def __fspath__(self) -> str:
+        """Its directory: a Run goes wherever a run directory does (``autoencoders.encode(run, ...)``)."""
+        return str(self.dir)
+
 
 def as_config(config: Config | dict | str | Path | None = None, **overrides: Any) -> Config:
-    """A validated Config from a Config, nested dict, TOML path or nothing, plus flat overrides."""
+    """A validated Config from a Config, a dict (sections, flat keys or both, as a TOML file), TOML
+    path or nothing, plus flat overrides."""
     if config is None:
         cfg = Config()
     elif isinstance(config, Config):
         cfg = config
     elif isinstance(config, dict):
-        cfg = Config.from_dict(config)
+        cfg = Config.from_dict(nested_config(config, "the config dict"))
     else:
         cfg = Config.from_dict(load_toml(config))
     return cfg.replace(**overrides) if overrides else Config.from_dict(cfg.to_dict())

@@ -27,7 +27,7 @@ from ..data.datasets import Dataset
 from ..errors import UserError
 from ..eval.metrics import cached, encode_all, probe_sample
 from ..eval.probes import linear_probe_accuracy
-from ..io.rundir import write_classifier
+from ..io.rundir import saved_dir, write_classifier
 from ..models import Autoencoder
 from ..models.layers import set_trainable
 from ..models.objectives import Objective
@@ -173,6 +173,19 @@ class ClassifierResult:
     history: list[dict[str, Any]]
     settings: dict[str, Any] = field(default_factory=dict)  # what rebuilds ``model`` (its method)
     out: Path | None = None  # where ``classify`` saved it: what ``predict`` takes
+
+    def __repr__(self) -> str:
+        """Where, how and how well, in one line (the model, classes and history are its fields)."""
+        m = self.metrics
+        shown = {k: m[k] for k in ("test_accuracy", "n_labels", "labels_fraction") if m.get(k) is not None}
+        numbers = "".join(f", {k}={v:.4g}" for k, v in shown.items())
+        where = "" if self.out is None else f"out={str(self.out)!r}, "
+        method = self.settings.get("method")
+        return f"ClassifierResult({where}method={method}, classes={len(self.classes)}{numbers})"
+
+    def __fspath__(self) -> str:
+        """Its directory: the result goes wherever a ``classify`` directory does (``predict``)."""
+        return saved_dir(self.out, "classifier")
 
 
 class SemiLosses(nn.Module):

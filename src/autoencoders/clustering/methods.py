@@ -20,6 +20,7 @@ from ..errors import SettingWarning, UserError, user_stacklevel
 from ..eval.clustering import gaussian_mixture, mixture_numbers
 from ..eval.metrics import encode_all
 from ..eval.probes import kmeans
+from ..io.rundir import saved_dir
 from ..models import Autoencoder
 from ..models.layers import set_trainable
 from ..options import ClusterOptions, TrainConfig, check_fields, flags, moved
@@ -77,6 +78,19 @@ class ClusterResult:
     history: list[dict] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)  # what ``cluster`` saved: numbers and settings
     out: Path | None = None  # where ``cluster`` saved it
+
+    def __repr__(self) -> str:
+        """Where, how and how well, in one line (the clusters, codes and clusterer are its fields)."""
+        s = self.summary
+        shown = {k: s[k] for k in ("accuracy", "nmi") if s.get(k) is not None}
+        numbers = "".join(f", {k}={v:.4g}" for k, v in shown.items())
+        where = "" if self.out is None else f"out={str(self.out)!r}, "
+        found = f"clusters={len(np.unique(self.labels))}, rows={len(self.labels)}"
+        return f"ClusterResult({where}method={s.get('method')}, {found}{numbers})"
+
+    def __fspath__(self) -> str:
+        """Its directory: the result goes wherever a ``cluster`` directory does (``predict``)."""
+        return saved_dir(self.out, "clustering")
 
 
 def find_clusters(

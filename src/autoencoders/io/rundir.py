@@ -330,6 +330,14 @@ def saved_at(run_dir: str | Path) -> str | None:
     return f"stage '{info['stage']}' after epoch {info['loop']['epoch']}"
 
 
+def saved_dir(out: Path | None, what: str) -> str:
+    """The directory a result was saved in, as ``os.fspath`` gives it; a UserError for a ``what``
+    (classifier, clustering) that was never saved."""
+    if out is None:
+        raise UserError(f"this {what} was never saved, so it has no directory to give")
+    return str(out)
+
+
 def require_complete(run_dir: str | Path) -> dict[str, Any]:
     """The manifest of a run that finished training; a UserError naming the fix otherwise."""
     manifest = read_manifest(run_dir)
