@@ -189,6 +189,13 @@ def test_a_split_the_data_lacks_is_refused_in_one_line(digits_run, use):
         getattr(autoencoders, use)(digits_run.dir, np.zeros((3, 64), np.float32), split="tst")
 
 
+@pytest.mark.parametrize("labels", [None, np.zeros(30)], ids=["unlabelled", "labelled"])
+@pytest.mark.parametrize("use", ["evaluate_run", "classify"])
+def test_rows_in_memory_where_only_a_spec_is_taken_are_refused_in_one_line(digits_run, use, labels):
+    with pytest.raises(UserError, match="data here must be a data spec .* not rows of type ndarray"):
+        getattr(autoencoders, use)(digits_run.dir, data=np.zeros((30, 64), np.float32), labels=labels)
+
+
 def test_not_a_run_directory(tmp_path):
     with pytest.raises(UserError, match="not a run directory"):
         autoencoders.load(tmp_path)

@@ -305,8 +305,9 @@ def for_data(cfg: DataConfig, spec: str, n_features: int, labels: str | None = N
     ``npy:`` data may bring its own, ``labels``), and the label column applies to another CSV only
     where that file has it (the name in its header, or one column more than the ``n_features`` the
     run was trained on)."""
+    kind = parse_spec(spec)[0]  # rows in memory, where only a spec is taken, are refused there
     if labels is not None:
-        if parse_spec(spec)[0] != "npy":
+        if kind != "npy":
             raise UserError(f"--labels applies to npy: data, not {spec}; leave it out")
         return dataclasses.replace(cfg, data=spec, labels=str(labels))
     if same_data(spec, cfg.data):
@@ -315,7 +316,7 @@ def for_data(cfg: DataConfig, spec: str, n_features: int, labels: str | None = N
     if label_column is not None and not _has_label_column(spec, label_column, n_features):
         label_column = None
     cfg = dataclasses.replace(cfg, data=spec, labels=None, label_column=label_column)
-    return _with_channels(cfg, n_features) if parse_spec(spec)[0] == "images" else cfg
+    return _with_channels(cfg, n_features) if kind == "images" else cfg
 
 
 def _with_channels(cfg: DataConfig, n_features: int) -> DataConfig:
