@@ -422,7 +422,7 @@ def test_settings_that_change_nothing_are_named_and_warned_about_in_one_line(tmp
     used = Config().replace(sparsity="squared", sparsity_target=0.1, code_activation="sigmoid", **greedy)
     assert used.inert_settings() == []
     with pytest.raises(SystemExit) as done:
-        main(["train", "--noise", "0.5", "--epochs", "1", "--quiet", "--out", str(tmp_path / "run")])
+        main(["train", "--noise", "0.5", "--epochs", "10", "--quiet", "--out", str(tmp_path / "run")])
     assert done.value.code == 0
     warned = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
     assert warned == [

@@ -778,3 +778,14 @@ def test_a_run_and_its_classifier_and_clusters_go_where_their_directories_do(tmp
     classifier.out = None
     with pytest.raises(UserError, match="this classifier was never saved"):
         os.fspath(classifier)
+
+
+def test_a_run_that_reconstructs_no_better_than_the_mean_row_is_warned_of(tmp_path):
+    """One epoch of 21 updates leaves this stack worse than reconstructing every test row by their
+    mean row (SSE per image 4.634 on digits' test split): a number that looks like a result."""
+    from autoencoders.eval.metrics import mean_row_sse
+
+    assert mean_row_sse(torch.tensor([[0.0, 0.0], [2.0, 2.0]])) == 2.0
+    said = r"no better than their mean row does \(SSE per image [\d.]+, the mean row's 4\.634\): .* 21 updates"
+    with pytest.warns(SettingWarning, match=said):
+        autoencoders.train(data="digits", layers=[64, 32, 8], epochs=1, out=tmp_path / "r", **FAST)

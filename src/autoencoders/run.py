@@ -37,7 +37,15 @@ from .data.memory import data_name, frame_columns, save_arrays
 from .data.sources import csv_feature_names
 from .data.stream import Rows, RowStream
 from .errors import SettingWarning, UserError, say, says_once, user_stacklevel
-from .eval.metrics import PROBE_ROWS, baselines, bce_floor, encode_all, evaluate, reconstruct_all
+from .eval.metrics import (
+    PROBE_ROWS,
+    baselines,
+    bce_floor,
+    encode_all,
+    evaluate,
+    mean_row_sse,
+    reconstruct_all,
+)
 from .figures import plots
 from .figures.report import REPORT, draw_figures, write_report
 from .figures.run_figures import FigureRows
@@ -586,6 +594,7 @@ def _train_and_report(
         figures = _Alongside(beside, "report figures") if _figures_beside(model, ds) else None
         try:
             metrics = evaluate(model, ds, data_baselines, model.iw_samples, cfg.train.quiet, z_test, floor)
+            mean_sse = mean_row_sse(x_test) if len(x_test) > 1 else -math.inf
             no_pretraining = evaluate(baseline, ds, data_baselines=False) if baseline is not None else None
             if figures is not None:
                 figures.wait()  # before this thread draws: pyplot is not thread-safe
@@ -603,6 +612,17 @@ def _train_and_report(
             f"{units} active: every posterior stays near the prior "
             "(posterior collapse), and the codes carry almost nothing about the inputs; lower --beta, "
             "give --kl-warmup or train longer",
+            SettingWarning,
+            stacklevel=user_stacklevel(),
+        )
+    elif metrics["test_sse_per_image"] >= mean_sse:
+        epochs = sum(1 for h in history if h["stage"] != "no pretraining")  # every stage of this model
+        updates = epochs * -(-len(ds.x_train) // cfg.train.batch_size)
+        warnings.warn(
+            f"the model reconstructs the test rows no better than their mean row does (SSE per "
+            f"{sample_noun(ds.sample_shape)} {metrics['test_sse_per_image']:.4g}, the mean row's "
+            f"{mean_sse:.4g}): it has learned next to nothing in {updates} updates of its weights; train "
+            "longer (more --epochs) or with a higher --lr",
             SettingWarning,
             stacklevel=user_stacklevel(),
         )
