@@ -786,6 +786,6 @@ def test_a_run_that_reconstructs_no_better_than_the_mean_row_is_warned_of(tmp_pa
     from autoencoders.eval.metrics import mean_row_sse
 
     assert mean_row_sse(torch.tensor([[0.0, 0.0], [2.0, 2.0]])) == 2.0
-    said = r"no better than their mean row does \(SSE per image [\d.]+, the mean row's 4\.634\): .* 21 updates"
+    said = r"no better than their mean row does \(SSE per image [\d.]+, the mean row's 4\.634\): .* 21 upd"
     with pytest.warns(SettingWarning, match=said):
         autoencoders.train(data="digits", layers=[64, 32, 8], epochs=1, out=tmp_path / "r", **FAST)
