@@ -241,6 +241,14 @@ def test_frames_with_text_columns_and_labels_of_another_length_are_refused(frame
     x, y = frame
     with pytest.raises(UserError, match=r"column 'colour' of the data frame is not numeric; .*get_dummies"):
         autoencoders.train(data=x.assign(colour="red"), out=str(tmp_path / "a"), **FAST)
+    dates = x.assign(day=pd.date_range("2020-01-01", periods=len(x)))
+    with pytest.raises(UserError, match=r"column 'day' of the data frame holds dates; .*\.dt\.days$"):
+        autoencoders.train(data=dates, out=str(tmp_path / "a"), **FAST)
+    spans = x.assign(wait=pd.to_timedelta(np.arange(len(x)), unit="s"))
+    with pytest.raises(UserError, match=r"column 'wait' of the data frame holds durations; .*total_seconds"):
+        autoencoders.train(data=spans, out=str(tmp_path / "a"), **FAST)
+    with pytest.raises(UserError, match=r"holds numbers stored as Python objects; .*frame\.astype\(float\)$"):
+        autoencoders.train(data=x.astype(object), out=str(tmp_path / "a"), **FAST)
     with pytest.raises(UserError, match="^the data in memory holds complex numbers; give real ones"):
         autoencoders.train(data=x.to_numpy() * 1j, out=str(tmp_path / "z"), **FAST)
     with pytest.raises(UserError, match="labels has 100 entries but there are 1797 rows"):

@@ -4,6 +4,7 @@ messages as what the user gave."""
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -57,15 +58,31 @@ def _frame_rows(frame: Any, columns: list[str] | None) -> np.ndarray:
         frame = frame.iloc[:, [names.index(c) for c in columns]]
     if any(getattr(kind, "kind", "O") == "c" for kind in frame.dtypes):
         raise UserError(_complex("the data frame"))
-    text = [str(c) for c, kind in frame.dtypes.items() if getattr(kind, "kind", "O") not in "biuf"]
-    if text:
-        raise UserError(
-            f"column {text[0]!r} of the data frame is not numeric; drop it, or code its categories as "
-            "0/1 columns, one per category (pandas.get_dummies): category numbers would be read as "
-            "quantities"
-        )
+    kinds = [getattr(kind, "kind", "O") for kind in frame.dtypes]
+    other = [i for i, kind in enumerate(kinds) if kind not in "biuf"]
+    if other:
+        raise UserError(_not_numeric(frame.columns[other[0]], kinds[other[0]], frame.iloc[:, other[0]]))
     pixels = all(getattr(kind, "name", "") == "uint8" for kind in frame.dtypes)
     return frame.to_numpy(dtype=np.uint8) if pixels else frame.to_numpy(dtype=np.float32, na_value=np.nan)
+
+
+def _not_numeric(column: Any, kind: str, values: Any) -> str:
+    """Why a data frame's ``column`` of ``values`` (numpy's dtype kind ``kind``) is not read, and
+    what to do."""
+    name = f"column {str(column)!r} of the data frame"
+    if kind == "M":
+        return (
+            f"{name} holds dates; drop it, or give it as numbers, such as days since the first: "
+            "(column - column.min()).dt.days"
+        )
+    if kind == "m":
+        return f"{name} holds durations; drop it, or give it as numbers, such as column.dt.total_seconds()"
+    if kind == "O" and all(isinstance(v, numbers.Real) for v in values):
+        return f"{name} holds numbers stored as Python objects; give them as numbers: frame.astype(float)"
+    return (
+        f"{name} is not numeric; drop it, or code its categories as 0/1 columns, one per category "
+        "(pandas.get_dummies): category numbers would be read as quantities"
+    )
 
 
 def _complex(what: str) -> str:
