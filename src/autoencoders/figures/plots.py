@@ -446,9 +446,11 @@ def loss_curve(
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.grid(alpha=0.3)
         _legend_below(ax, lines, fig.get_figwidth() / cols)
-    if title:
-        fig.suptitle(title, fontsize=9)
+    above = fig.suptitle(title, fontsize=9) if title else None
     fig.tight_layout(w_pad=2.0)  # a panel's two-line axis label clear of the panel to its left
+    if above is not None:  # centred over the panels, not over the figure with their axis labels
+        boxes = [ax.get_position() for ax in fig.axes]
+        above.set_x((min(b.x0 for b in boxes) + max(b.x1 for b in boxes)) / 2)
     _save(fig, path)
 
 
