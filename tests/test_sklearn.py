@@ -164,7 +164,7 @@ def test_rows_marked_unlabelled_train_the_autoencoder_only(digits):
     assert semi.score(x_test, y_test) > max(0.75, alone.score(x_test, y_test))  # 0.82 against 0.76
     by_default = {k: v for k, v in settings.items() if k != "head_epochs"}  # 1,000 updates, as classify
     assert AutoencoderClassifier(**by_default, unlabelled=-1).fit(x_train, y).score(x_test, y_test) > 0.75
-    with pytest.raises(ValueError, match="every label is unlabelled=-1; label some rows"):
+    with pytest.raises(autoencoders.UserError, match="every label is unlabelled=-1; label some rows"):
         AutoencoderClassifier(**settings, unlabelled=-1).fit(x_train, np.full(len(y_train), -1))
     with pytest.raises(ValueError, match=r"unlabelled=-1 and the labels \(<U\d+\) are not of one kind"):
         AutoencoderClassifier(**settings, unlabelled=-1).fit(x_train, y.astype(str))  # '-1' is text
@@ -424,7 +424,8 @@ def test_the_default_code_of_a_narrow_table_is_narrower_than_its_rows(tmp_path):
     ],
 )
 def test_settings_that_cannot_work_are_refused_in_words_before_training(estimator, message):
-    with pytest.raises(ValueError, match=message):
+    """As the functions refuse them: a UserError, which is a ValueError as scikit-learn's own are."""
+    with pytest.raises(autoencoders.UserError, match=message):
         estimator.fit(np.random.default_rng(0).random((20, 6)))
 
 
@@ -491,7 +492,7 @@ def test_text_in_x_is_named_with_the_one_hot_advice(digits):
     pd = pytest.importorskip("pandas")
     x_train = digits[0][:60, :4]
     frame = pd.DataFrame(x_train, columns=list("abcd")).assign(size=["lo", "hi"] * 30)
-    with pytest.raises(ValueError, match=r"column 'size' of X is not numeric; .*pandas.get_dummies"):
+    with pytest.raises(autoencoders.UserError, match=r"column 'size' of X is not numeric; .*get_dummies"):
         AutoencoderTransformer(**SMALL).fit(frame)
     with pytest.raises(ValueError, match=r"X holds text; .*OneHotEncoder"):
         AutoencoderTransformer(**SMALL).fit(np.array([["lo", "1.5"], ["hi", "2"]] * 30))

@@ -61,7 +61,7 @@ def _widths(layers: Any) -> list[int]:
     """``layers`` (a tuple, list or array of whole numbers of at least 1) as a list of ints."""
     ok = not isinstance(layers, str | numbers.Number) and hasattr(layers, "__len__") and len(layers) > 0
     if not ok or not all(isinstance(w, numbers.Integral) and w >= 1 for w in layers):
-        raise ValueError(f"layers must be the widths after the input, e.g. (64, 16), or None; got {layers!r}")
+        raise UserError(f"layers must be the widths after the input, e.g. (64, 16), or None; got {layers!r}")
     return [int(w) for w in layers]
 
 
@@ -139,7 +139,7 @@ def _validated(estimator: BaseEstimator, X: Any, *y: Any, **kwargs: Any) -> Any:
     elif getattr(X, "dtype", None) is not None and X.dtype.kind in "US" and not _numbers(X):
         what = "X holds text"
     if what is not None:
-        raise ValueError(
+        raise UserError(
             f"{what}; drop such columns, or code categories as 0/1 columns, one per category "
             "(pandas.get_dummies, or a OneHotEncoder before this estimator in a Pipeline)"
         )
@@ -227,24 +227,24 @@ class _Autoencoder(BaseEstimator):
         named = {"seed": "random_state", "split_seed": "random_state", "quiet": "verbose"}
         clash = sorted((set(self.get_params(deep=False)) | set(named)) & set(options))
         if clash:
-            raise ValueError(
+            raise UserError(
                 f"options may not hold {', '.join(clash)}: set the estimator's own parameter "
                 f"{', '.join(dict.fromkeys(named.get(k, k) for k in clash))} instead"
             )
         given = sorted({"data", "labels", "label_column", "out"} & set(options))
         if given:
-            raise ValueError(
+            raise UserError(
                 f"options may not hold {', '.join(given)}: an estimator fits the rows given to fit and "
                 "writes only where save is told to"
             )
         if "test_fraction" in options:
-            raise ValueError(
+            raise UserError(
                 "options may not hold test_fraction: an estimator trains on every row given to fit; hold "
                 "test rows out yourself (e.g. with train_test_split) and score on them"
             )
         widths = None if self.layers is None else _widths(self.layers)
         if self.model == "conv" and "image_shape" not in options:  # rows here are flat: N×D
-            raise ValueError(
+            raise UserError(
                 "model='conv' needs the shape of the images the rows hold: "
                 "options={'image_shape': [C, H, W]} (e.g. [1, 8, 8] for digits)"
             )
@@ -446,7 +446,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         check_is_fitted(self)
         z = check_array(_host(X), dtype=DTYPES)
         if z.shape[1] != self.autoencoder_.code_size:
-            raise ValueError(f"X has {z.shape[1]} features, but the codes have {self.autoencoder_.code_size}")
+            raise UserError(f"X has {z.shape[1]} features, but the codes have {self.autoencoder_.code_size}")
         device = next(self.autoencoder_.parameters()).device
         with torch.no_grad():  # in float64, as every prediction: a row's result whatever rows are beside it
             codes = torch.from_numpy(z.astype(np.float64)).to(device)
@@ -509,16 +509,16 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
         check_classification_targets(y)
         whole = isinstance(self.head_epochs, numbers.Integral) and not isinstance(self.head_epochs, bool)
         if not (whole or self.head_epochs is None):
-            raise ValueError(
+            raise UserError(
                 f"head_epochs must be a whole number of epochs or None, got {self.head_epochs!r}"
             )
         if whole and self.head_epochs < 0:
-            raise ValueError(f"head_epochs must be >= 0, got {self.head_epochs}")
+            raise UserError(f"head_epochs must be >= 0, got {self.head_epochs}")
         if not isinstance(self.head_lr, numbers.Real) or not self.head_lr > 0:
-            raise ValueError(f"head_lr must be a number > 0, got {self.head_lr!r}")
+            raise UserError(f"head_lr must be a number > 0, got {self.head_lr!r}")
         text = y.dtype.kind in "USO"  # labels as text, or as numbers: the marker must be the same
         if self.unlabelled is not None and (np.asarray(self.unlabelled).dtype.kind in "USO") != text:
-            raise ValueError(
+            raise UserError(
                 f"unlabelled={self.unlabelled!r} and the labels ({y.dtype}) are not of one kind, so no label "
                 "equals it; give it as the labels hold it (e.g. '-1' for text labels)"
             )
@@ -526,10 +526,10 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
             warn_if_unlabelled_marker(y, "y")
         labelled = np.ones(len(y), bool) if self.unlabelled is None else np.asarray(y != self.unlabelled)
         if not labelled.any():
-            raise ValueError(f"every label is unlabelled={self.unlabelled!r}; label some rows to classify")
+            raise UserError(f"every label is unlabelled={self.unlabelled!r}; label some rows to classify")
         self.classes_, labels = np.unique(y[labelled], return_inverse=True)
         if len(self.classes_) < 2:  # nothing to tell apart, as scikit-learn's classifiers refuse it
-            raise ValueError(
+            raise UserError(
                 f"the labelled rows hold one class, {self.classes_.tolist()[0]!r}; a classifier needs rows "
                 "of at least 2 classes"
             )
@@ -626,13 +626,13 @@ class AutoencoderClusterer(ClusterMixin, _Autoencoder):
         are the rows' clusters."""
         X = _validated(self, X, dtype=DTYPES, ensure_min_samples=2)
         if not 1 <= self.n_clusters <= len(X):
-            raise ValueError(
+            raise UserError(
                 f"n_clusters={self.n_clusters} must be at least 1 and at most n_samples={len(X)}"
             )
         given = self.cluster_options or {}
         own = sorted({"k", "method", "seed", "n_clusters", "random_state"} & set(given))
         if own:
-            raise ValueError(
+            raise UserError(
                 f"cluster_options may not hold {', '.join(own)}: set the estimator's own parameters "
                 "n_clusters, method and random_state instead"
             )
@@ -729,7 +729,7 @@ class AutoencoderOutlierDetector(OutlierMixin, _Autoencoder):
         """Train the autoencoder on ``X`` (``y`` is ignored) and set ``offset_``, the
         ``contamination`` quantile of the training rows' scores."""
         if not isinstance(self.contamination, numbers.Real) or not 0 < self.contamination <= 0.5:
-            raise ValueError(f"contamination must be a fraction in (0, 0.5], got {self.contamination!r}")
+            raise UserError(f"contamination must be a fraction in (0, 0.5], got {self.contamination!r}")
         X = self._fit_autoencoder(X)
         self.offset_ = float(np.percentile(-self._errors(X, validated=True), 100 * self.contamination))
         return self

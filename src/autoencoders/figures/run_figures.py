@@ -245,7 +245,7 @@ def _top(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
 
 def _first(shown: int, units: int) -> str:
     """Which of ``units`` code units a figure of the first ``shown`` draws, when not all."""
-    return "" if shown == units else f" (the first {shown} of {units}; --n shows more)"
+    return "" if shown == units else f" (the first {shown} of {units}; a larger n shows more)"
 
 
 def maximize_units(model: nn.Module, x: torch.Tensor, units: int, steps: int = 300) -> torch.Tensor:
