@@ -187,6 +187,15 @@ def test_a_config_dict_may_be_flat_as_a_toml_file_may():
         as_config({"epochs": 1, "train": {"epochs": 2}})
 
 
+@pytest.mark.parametrize(
+    "other, ours",
+    [("learning_rate", "lr"), ("n_epochs", "epochs"), ("random_state", "seed"), ("hidden_layer_sizes", "layers")],
+)
+def test_an_option_named_as_another_library_names_it_is_pointed_to_its_name_here(other, ours):
+    with pytest.raises(UserError, match=rf"^unknown option '{other}' \(did you mean '{ours}'\?\)$"):
+        autoencoders.train(data="digits", **{other: 1})
+
+
 def test_replace_returns_a_validated_copy():
     base = Config()
     new = base.replace(lr=0.5, layers=["8", "2"])

@@ -171,15 +171,37 @@ def _whole(v: Any) -> bool:
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
+# what other libraries (Keras, scikit-learn, Lightning, pythae) call some options, by their names here
+OTHER_NAMES = {
+    "learning_rate": "lr",
+    "learning_rate_init": "lr",
+    "n_epochs": "epochs",
+    "num_epochs": "epochs",
+    "max_epochs": "epochs",
+    "max_iter": "epochs",
+    "hidden_layer_sizes": "layers",
+    "hidden_dims": "layers",
+    "latent_dim": "layers",
+    "code_size": "layers",
+    "early_stopping_patience": "patience",
+    "alpha": "weight_decay",
+    "l2": "weight_decay",
+    "scheduler": "lr_decay",
+    "random_state": "seed",
+}
+
+
 def nearest(value: object, names: Iterable[str]) -> str | None:
     """The valid name nearest to a mistyped ``value`` (or the one it spells out: 'validation' for
-    'val'), or None."""
+    'val'; or its name here, ``OTHER_NAMES``: 'lr' for 'learning_rate'), or None."""
     import difflib
 
     names = list(names)
-    match = difflib.get_close_matches(str(value), names, n=1, cutoff=0.5)
+    word = str(value).lstrip("-").lower()
+    ours = OTHER_NAMES.get(word.replace("-", "_"))
+    match = [n for n in names if n.lstrip("-").replace("-", "_") == ours]
+    match = match or difflib.get_close_matches(str(value), names, n=1, cutoff=0.5)
     if not match:  # a word that spells a name out: the longest such name of three letters or more
-        word = str(value).lstrip("-").lower()
         spelled = [n for n in names if len(n.lstrip("-")) >= 3 and word.startswith(n.lstrip("-").lower())]
         match = sorted(spelled, key=len)[-1:]
     return match[0] if match else None
