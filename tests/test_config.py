@@ -189,7 +189,7 @@ def test_a_config_dict_may_be_flat_as_a_toml_file_may():
 
 @pytest.mark.parametrize(
     "other, ours",
-    [("learning_rate", "lr"), ("n_epochs", "epochs"), ("random_state", "seed"), ("hidden_layer_sizes", "layers")],
+    [("learning_rate", "lr"), ("n_epochs", "epochs"), ("random_state", "seed"), ("hidden_dims", "layers")],
 )
 def test_an_option_named_as_another_library_names_it_is_pointed_to_its_name_here(other, ours):
     with pytest.raises(UserError, match=rf"^unknown option '{other}' \(did you mean '{ours}'\?\)$"):
