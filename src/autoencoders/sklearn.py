@@ -509,9 +509,7 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
         check_classification_targets(y)
         whole = isinstance(self.head_epochs, numbers.Integral) and not isinstance(self.head_epochs, bool)
         if not (whole or self.head_epochs is None):
-            raise UserError(
-                f"head_epochs must be a whole number of epochs or None, got {self.head_epochs!r}"
-            )
+            raise UserError(f"head_epochs must be a whole number of epochs or None, got {self.head_epochs!r}")
         if whole and self.head_epochs < 0:
             raise UserError(f"head_epochs must be >= 0, got {self.head_epochs}")
         if not isinstance(self.head_lr, numbers.Real) or not self.head_lr > 0:
@@ -626,9 +624,7 @@ class AutoencoderClusterer(ClusterMixin, _Autoencoder):
         are the rows' clusters."""
         X = _validated(self, X, dtype=DTYPES, ensure_min_samples=2)
         if not 1 <= self.n_clusters <= len(X):
-            raise UserError(
-                f"n_clusters={self.n_clusters} must be at least 1 and at most n_samples={len(X)}"
-            )
+            raise UserError(f"n_clusters={self.n_clusters} must be at least 1 and at most n_samples={len(X)}")
         given = self.cluster_options or {}
         own = sorted({"k", "method", "seed", "n_clusters", "random_state"} & set(given))
         if own:
