@@ -369,7 +369,7 @@ def test_rows_in_memory_are_drawn_as_given_with_their_labels(digits_run, tmp_pat
             digits_run.dir, what, tmp_path / f"{what}.png", data=x[:50] / 16, labels=y[:50]
         )
     assert (
-        titles[2] == "50 given codes (code size 8)" and titles[0] == "given images and their reconstructions"
+        titles[2] == "the codes of 50 given rows (code size 8)" and titles[0] == "given images and their reconstructions"
     )
     assert all("test" not in title for title in titles), titles
     with pytest.raises(autoencoders.UserError, match="labels go with rows in memory"):

@@ -300,7 +300,7 @@ def _latent(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
         points = PCA(torch.from_numpy(codes), 2).transform(torch.from_numpy(codes)).numpy()
         axes = ("principal component 1 of the codes", "principal component 2 of the codes")
     labels = None if rows.y is None else rows.y[keep]
-    title = f"{len(points)} {rows.which} codes (code size {codes.shape[1]})"
+    title = f"the codes of {len(points)} {rows.which} rows (code size {codes.shape[1]})"
     plots.scatter(points, labels, path, axes, title, rows.classes, rows.names, label_name(run.cfg.data))
 
 
@@ -310,10 +310,10 @@ def _traverse(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
     steps = 9
     if model.can_sample and getattr(run.cfg.kind_options, "prior", "gaussian") == "gaussian":  # N(0, 1): ±3
         lo, hi = torch.full((dims,), -3.0), torch.full((dims,), 3.0)
-        span = "from −3 to +3"
+        span = "from −3 to +3, left to right"
     else:  # the range the test codes actually take
         lo, hi = codes[:, :dims].quantile(0.01, dim=0), codes[:, :dims].quantile(0.99, dim=0)
-        span = f"over its 1st to 99th percentile on the {rows.which} rows"
+        span = f"from its 1st to its 99th percentile on the {rows.which} rows, left to right"
     varied = []
     for d in range(dims):
         z = codes[:1].repeat(steps, 1)
