@@ -173,6 +173,7 @@ def _figures(
     """The most confident members of every cluster, and the rows' 2-D map by cluster and by label
     (``y`` as shown, ``classes`` the order of their names, ``names`` those of class numbers)."""
     confidence = result.confidence
+    matched = None if y is None else plots.matched_classes(result.labels, y)  # over every row, as accuracy
     groups = []
     for j in range(result.clusterer.k):
         members = np.flatnonzero(result.labels == j)
@@ -182,10 +183,13 @@ def _figures(
         name = f"{j} ({len(members)})"
         if y is not None:
             values, counts = np.unique(y[members], return_counts=True)
-            name += f"\n{100 * counts.max() / len(members):.0f}% {values[counts.argmax()]}"
+            commonest = values[counts.argmax()]
+            name += f"\n{100 * counts.max() / len(members):.0f}% {commonest}"
+            if j in matched and matched[j] != commonest:  # the map and the accuracy name it so
+                name += f"\nmatched: {matched[j]}"
         groups.append((name, x[best]))
     title = "Most confident rows of each cluster (cluster, size" + (
-        ", commonest label)" if y is not None else ")"
+        ", commonest label; the class matched to it, where another)" if y is not None else ")"
     )
     plots.labelled_rows(groups, out / rundir.CLUSTER_MEMBERS, run.display_shape, title, run.features)
     keep = np.random.default_rng(0).permutation(len(x))[:MAP_POINTS]
@@ -212,5 +216,5 @@ def _figures(
         classes,
         names,
         label_name(run.cfg.data),
-        None if y is None else plots.matched_classes(result.labels, y),  # over every row, as accuracy
+        matched,
     )
