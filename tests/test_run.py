@@ -789,3 +789,15 @@ def test_a_run_that_reconstructs_no_better_than_the_mean_row_is_warned_of(tmp_pa
     said = r"no better than their mean row does \(SSE per image [\d.]+, the mean row's 4\.634\): .* 21 upd"
     with pytest.warns(SettingWarning, match=said):
         autoencoders.train(data="digits", layers=[64, 32, 8], epochs=1, out=tmp_path / "r", **FAST)
+
+
+def test_a_runs_data_reloads_split_and_scaled_as_encode_reads_it(digits_run):
+    """The README's way to the labels of ``encode``'s rows: the run's own splits, in the same order."""
+    from autoencoders.trained import open_run
+
+    run = open_run(digits_run.dir)
+    ds = load_dataset(run.cfg.data)
+    codes = autoencoders.encode(digits_run.dir, "digits", split="test", device="cpu")
+    with torch.no_grad():
+        assert np.array_equal(codes, run.model.encode(ds.x_test).numpy())
+    assert np.array_equal(autoencoders.score(digits_run.dir, "digits", split="test")[1], ds.y_test.numpy())
