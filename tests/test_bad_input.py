@@ -296,7 +296,7 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "report run",
      "autoencoders: error: run was trained on gone.npy, which is no longer there; put it back there: the report draws the run's test rows"),
     ("--resume with new settings", _incomplete, "train --resume run --lr 0.1",
-     "autoencoders: error: --resume continues a run with its own settings; leave out --lr"),
+     "autoencoders: error: a resumed run continues with its own settings; leave out --lr"),
     ("--resume of a finished run", None, "train --resume run",
      "autoencoders: error: run finished training; there is nothing to resume: its model is ready to use, "
      "and training longer is a new run with more --epochs"),

@@ -801,3 +801,10 @@ def test_a_runs_data_reloads_split_and_scaled_as_encode_reads_it(digits_run):
     with torch.no_grad():
         assert np.array_equal(codes, run.model.encode(ds.x_test).numpy())
     assert np.array_equal(autoencoders.score(digits_run.dir, "digits", split="test")[1], ds.y_test.numpy())
+
+
+def test_resume_refuses_settings_in_words_as_the_command_does(tmp_path):
+    with pytest.raises(
+        UserError, match=r"^a resumed run continues with its own settings; leave out epochs, lr$"
+    ):
+        autoencoders.resume(tmp_path, epochs=10, lr=0.1)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from .config import Config, load_toml
 from .errors import UserError
-from .options import ClassifyOptions, ClusterOptions
+from .options import ClassifyOptions, ClusterOptions, new_settings_refused
 
 if TYPE_CHECKING:
     import numpy as np
@@ -120,10 +120,7 @@ def _train(args: argparse.Namespace) -> None:
             {"overwrite"} if args.overwrite else set()
         )
         if args.config or extra:
-            raise UserError(
-                "--resume continues a run with its own settings; leave out "
-                + ", ".join(sorted(f"--{k.replace('_', '-')}" for k in extra) or ["--config"])
-            )
+            raise new_settings_refused(sorted(extra) or ["config"])
         from .run import resume, resumed_config
 
         if args.print_config:

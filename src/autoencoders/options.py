@@ -228,6 +228,11 @@ def flags(names: Iterable[str]) -> str:
     return ", ".join(f"--{flag(n)}" for n in names)
 
 
+def new_settings_refused(names: list[str]) -> UserError:
+    """The error for settings given to a run that is resumed (``config``: a config file)."""
+    return UserError(f"a resumed run continues with its own settings; leave out {flags(names)}")
+
+
 def whole_at_least(option: str, value: Any, least: int) -> int:
     """``value`` as an int, or a UserError unless it is a whole number of at least ``least``;
     ``option`` is its flag (``--steps``, ``-n``), which Python's messages rename."""

@@ -55,7 +55,7 @@ from .io.state import read_state
 from .models import Autoencoder
 from .models.layers import make_corruption
 from .models.objectives import regularisers
-from .options import FIGURE_KINDS, check_fields, closest, options_doc
+from .options import FIGURE_KINDS, check_fields, closest, new_settings_refused, options_doc
 from .runtime import distributed, events
 from .runtime.device import keeps_rng, resolve_device
 from .runtime.threads import (
@@ -210,9 +210,13 @@ def resumed_config(run_dir: str | Path, quiet: bool | None = None, save_every: f
     return cfg
 
 
-def resume(run_dir: str | Path, quiet: bool | None = None, save_every: float | None = None) -> Run:
+def resume(
+    run_dir: str | Path, quiet: bool | None = None, save_every: float | None = None, **settings: Any
+) -> Run:
     """Continue an incomplete run from its last saved epoch, as if it had never stopped; ``quiet``
-    and ``save_every`` change how, not what, it trains."""
+    and ``save_every`` change how, not what, it trains. Other ``settings`` are refused in words."""
+    if settings:
+        raise new_settings_refused(sorted(settings))
     run_dir = Path(run_dir)
     cfg = resumed_config(run_dir, quiet, save_every)
     for stale in run_dir.glob(".*.tmp"):  # a write the stop cut short; its target file is intact
