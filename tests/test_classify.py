@@ -303,3 +303,20 @@ def test_classify_and_cluster_take_a_device_and_leave_the_runs_own_by_default(
             cli_run(["cluster", run_dir, "--k", "3", "--quiet", "--out", str(tmp_path / "c"), *device]) == 0
         )
     assert seen == [None, None, "cpu", "cpu"]  # None: the run's own --device
+
+
+def test_a_classifier_no_better_than_naming_the_commonest_class_is_warned_of(digits_run, tmp_path):
+    """Two updates leave the head where it began: an accuracy that looks like a number, at chance.
+    Its yardstick, the test rows' commonest class's share, is 42 of digits' 359 test rows."""
+    from autoencoders.errors import SettingWarning
+
+    said = (
+        r"no better on the test rows than naming their commonest class for every one \(accuracy [\d.]+ "
+        r"against 0\.117\) after 2 updates of its weights; train longer \(.* at least 1,000 updates\)"
+    )
+    with pytest.warns(SettingWarning, match=said):
+        result = autoencoders.classify(digits_run.dir, n_labels=100, epochs=1, out=tmp_path / "c", **FAST)
+    y = autoencoders.load_dataset(autoencoders.trained.open_run(digits_run.dir).cfg.data).y_test.numpy()
+    assert (np.bincount(y).max(), len(y)) == (42, 359)
+    # always the commonest labelled class: no more than the test rows' own commonest
+    assert 0 < result.metrics["majority_class_accuracy"] <= 42 / 359

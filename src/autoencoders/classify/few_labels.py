@@ -13,6 +13,7 @@ import copy
 import dataclasses
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +25,8 @@ from torch import nn
 
 from ..data.classes import shown
 from ..data.datasets import Dataset
-from ..errors import UserError
-from ..eval.metrics import cached, encode_all, probe_sample
+from ..errors import SettingWarning, UserError, user_stacklevel
+from ..eval.metrics import cached, encode_all, majority_class_accuracy, probe_sample
 from ..eval.probes import linear_probe_accuracy
 from ..io.rundir import saved_dir, write_classifier
 from ..models import Autoencoder
@@ -291,6 +292,8 @@ def train_classifier(
     pixels = cached(probe, lambda: {"accuracy": linear_probe_accuracy(*probe)}, device, "labelled-pixels-")
     metrics = {
         "test_accuracy": float((pred == y_test).mean()),
+        # always guessing the commonest labelled class: what the accuracy must beat to say anything
+        "majority_class_accuracy": majority_class_accuracy(train[1], torch.from_numpy(y_test)),
         # logistic regression on the labelled rows as read
         "pixels_linear_probe_accuracy": pixels["accuracy"],
         "method": how.method,
@@ -312,6 +315,21 @@ def train_classifier(
         "n_test": len(y_test),
         **extra,
     }
+    # one class for every row, the test rows' commonest: no guess does better, at random or not
+    guessed = float(np.bincount(y_test).max() / len(y_test)) if len(y_test) else 0.0
+    if metrics["test_accuracy"] <= guessed and metrics["updates"]:
+        fix = (
+            f"train longer (more --epochs, or leave --epochs out for at least {MIN_UPDATES:,} updates)"
+            if metrics["updates"] < MIN_UPDATES
+            else "the run's codes may carry nothing of the classes (see its linear probe accuracy)"
+        )
+        warnings.warn(
+            f"the classifier does no better on the test rows than naming their commonest class for "
+            f"every one (accuracy {metrics['test_accuracy']:.3f} against {guessed:.3f}) after "
+            f"{metrics['updates']} updates of its weights; {fix}",
+            SettingWarning,
+            stacklevel=user_stacklevel(),
+        )
     settings = {"method": how.method}
     if how.method == "ladder":
         settings["ladder"] = model.settings()
