@@ -512,18 +512,3 @@ def test_a_torch_tensor_of_rows_fits_and_transforms_as_the_same_array(digits):
     )
     halved = torch.from_numpy(rows).bfloat16()  # NumPy has no bfloat16: read as float32
     np.testing.assert_array_equal(from_array.transform(halved), from_array.transform(halved.float().numpy()))
-
-
-def test_layers_that_start_with_the_rows_width_are_warned_of_as_train_reads_them():
-    """``train``'s layers start with the input's width, an estimator's do not: given train's way,
-    the stack gets a layer of the input's width more, most likely not what was meant."""
-    from autoencoders.errors import SettingWarning
-
-    x = np.random.default_rng(0).random((40, 6))
-    said = r"layers=\(6, 4, 2\) starts with the rows' width, 6: .* 6-6-4-2; give layers=\(4, 2\) for 6-4-2"
-    with pytest.warns(SettingWarning, match=said):
-        AutoencoderTransformer(layers=(6, 4, 2), epochs=1).fit(x)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", SettingWarning)
-        AutoencoderTransformer(layers=(6,), epochs=1).fit(x)  # one layer as wide: nothing else it could mean
-        AutoencoderTransformer(layers=(4, 2), epochs=1).fit(x)

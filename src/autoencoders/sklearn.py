@@ -290,15 +290,6 @@ class _Autoencoder(BaseEstimator):
         for sentence in self.config_.inert_settings():
             if sentence not in designed:
                 warnings.warn(sentence, SettingWarning, stacklevel=user_stacklevel())
-        widths = self.config_.model.layers
-        if self.layers is not None and len(widths) > 2 and widths[1] == X.shape[1]:  # as train's layers
-            warnings.warn(
-                f"layers={tuple(self.layers)} starts with the rows' width, {X.shape[1]}: an estimator's "
-                f"layers are the widths after the input, so this stack is {'-'.join(map(str, widths))}; "
-                f"give layers={tuple(widths[2:])} for {'-'.join(map(str, widths[1:]))}",
-                SettingWarning,
-                stacklevel=user_stacklevel(),
-            )
         if hasattr(self, "feature_names_in_"):  # a data frame's: a saved run reads later frames by them
             self.config_.data.columns = identifying_names(self.feature_names_in_)
         ds = dataset_from_arrays(X.astype(np.float32), self.config_.data)
