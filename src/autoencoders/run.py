@@ -598,7 +598,7 @@ def _train_and_report(
         figures = _Alongside(beside, "report figures") if _figures_beside(model, ds) else None
         try:
             metrics = evaluate(model, ds, data_baselines, model.iw_samples, cfg.train.quiet, z_test, floor)
-            mean_sse = mean_row_sse(x_test) if len(x_test) > 1 else -math.inf
+            mean_sse = mean_row_sse(x_test, ds.train_sample()[0])
             no_pretraining = evaluate(baseline, ds, data_baselines=False) if baseline is not None else None
             if figures is not None:
                 figures.wait()  # before this thread draws: pyplot is not thread-safe
@@ -621,10 +621,10 @@ def _train_and_report(
         )
     elif metrics["test_sse_per_image"] >= mean_sse:
         epochs = sum(1 for h in history if h["stage"] != "no pretraining")  # every stage of this model
-        updates = epochs * -(-len(ds.x_train) // cfg.train.batch_size)
+        updates = epochs * -(-len(ds.x_train) // (world * cfg.train.batch_size))  # each process's batches
         warnings.warn(
-            f"the model reconstructs the test rows no better than their mean row does (SSE per "
-            f"{sample_noun(ds.sample_shape)} {metrics['test_sse_per_image']:.4g}, the mean row's "
+            f"the model reconstructs the test rows no better than the training rows' mean row does (SSE "
+            f"per {sample_noun(ds.sample_shape)} {metrics['test_sse_per_image']:.4g}, the mean row's "
             f"{mean_sse:.4g}): it has learned next to nothing in {updates} updates of its weights; train "
             "longer (more --epochs) or with a higher --lr",
             SettingWarning,

@@ -422,11 +422,11 @@ def active_units(means: torch.Tensor) -> int:
     return int((means.double().var(0, correction=0) > ACTIVE_VARIANCE).sum())
 
 
-def mean_row_sse(x: torch.Tensor) -> float:
-    """The squared error per row of reconstructing every row of ``x`` by their mean row: where a
-    model that has learned nothing about single rows stands."""
-    x = x.double()
-    return float((x - x.mean(0)).pow(2).sum(1).mean())
+def mean_row_sse(x: torch.Tensor, train: torch.Tensor) -> float:
+    """The squared error per row of reconstructing every row of ``x`` by the mean of the rows
+    ``train``: where a model that has learned nothing about single rows stands."""
+    mean = (train.sum(0, dtype=torch.float64) / len(train)).to(x.device)
+    return float((x.double() - mean).pow(2).sum(1).mean())
 
 
 def dead_units(codes: torch.Tensor) -> int:
