@@ -79,10 +79,14 @@ def _incomplete(d: Path) -> None:
     _edit_json("manifest.json", lambda m: m.update(completed=False))(d)
 
 
-def _no_epoch_saved(d: Path) -> None:
-    _incomplete(d)
-    (d / "run" / "history.csv").unlink()
-
+_diverged = _edit_json(
+    "manifest.json",
+    lambda m: m.update(
+        completed=False,
+        stopped="training diverged: the loss became nan in epoch 1 of stage 'train'; train again with a "
+        "lower --lr (now 10)",
+    ),
+)
 
 DIGITS_CSV = "\n".join(",".join(["0.5"] * 64 + ["1"]) for _ in range(30)) + "\n"
 
@@ -307,9 +311,12 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
     ("evaluate an incomplete run", _incomplete, "evaluate run",
      "autoencoders: error: run has not finished training. If it is still training, wait for it (its loss so far: "
      "autoencoders visualize run --what loss); if it stopped, continue it with: autoencoders train --resume run"),
-    ("the loss of a run that has saved no epoch yet", _no_epoch_saved, "visualize run --what loss",
+    ("the loss of a run that has saved no epoch yet", _incomplete, "visualize run --what loss",
      "autoencoders: error: run has saved no epoch yet: no loss curve to draw; its first state is saved after an "
      "epoch that ends --save-every seconds of training or more after it began"),
+    ("the loss of a run that diverged before it saved an epoch", _diverged, "visualize run --what loss",
+     "autoencoders: error: run stopped before it saved an epoch (training diverged: the loss became nan in "
+     "epoch 1 of stage 'train'; train again with a lower --lr (now 10)): no loss curve to draw"),
     ("weights changed on disk (400 flipped bytes)", _flip_bytes, "evaluate run",
      "autoencoders: error: run/model.safetensors has changed since it was written (its SHA-256 does not match "
      "the one recorded beside it): the file is damaged or was edited; restore it from a copy or train again"),

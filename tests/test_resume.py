@@ -433,8 +433,8 @@ def test_history_csv_follows_the_saved_states_and_draws_the_loss_of_an_unfinishe
     assert written == [[1], [1, 2]]  # after each saved state, not at the end only
     assert autoencoders.visualize(out, "loss").is_file()
     assert drawn == [([1.0, 2.0], whole.model.loss_label, None, "not finished: stage 'train' after epoch 2")]
-    autoencoders.resume(out)
-    assert written[-1] == [1, 2, 3, 4]
+    autoencoders.resume(out)  # from the saved rows on: each state's, then the finished run's
+    assert written == [[1], [1, 2], [1, 2, 3], [1, 2, 3, 4], [1, 2, 3, 4]]
     columns = ("epoch", "train_loss", "val_loss")
     assert [[row[k] for k in columns] for row in rundir.read_history(out)] == [
         [row[k] for k in columns] for row in whole.history

@@ -153,19 +153,22 @@ def _loss(run_dir: Path, run: TrainedRun, path: Path) -> None:
 
 def _loss_so_far(run_dir: Path, path: Path) -> None:
     """The loss curve of a run that has not finished (still training, interrupted or diverged): the
-    epochs of its last saved state, which ``history.csv`` holds while it trains."""
+    epochs of its last saved state, read from the state itself (``history.csv``, written beside it,
+    follows it on a GPU only once the next state is saved)."""
     manifest = rundir.read_manifest(run_dir)
-    where = manifest.get("stopped") or rundir.saved_at(run_dir)
-    if not (run_dir / rundir.HISTORY).is_file():
+    stopped, saved = manifest.get("stopped"), rundir.saved_state(run_dir)
+    if saved is None or not saved["history"]:
         raise UserError(
-            f"{run_dir} has saved no epoch yet: no loss curve to draw; its first state is saved after an "
-            "epoch that ends --save-every seconds of training or more after it began"
+            f"{run_dir} stopped before it saved an epoch ({stopped}): no loss curve to draw"
+            if stopped
+            else f"{run_dir} has saved no epoch yet: no loss curve to draw; its first state is saved after "
+            "an epoch that ends --save-every seconds of training or more after it began"
         )
-    history = rundir.read_history(run_dir)
+    where = stopped or f"stage '{saved['stage']}' after epoch {saved['loop']['epoch']}"
     cfg = Config.load_json(run_dir / rundir.CONFIG)
     model = kinds.build(cfg.model, cfg.kind_options, tuple(manifest["input_shape"]))  # its loss's name
-    title = f"not finished: {where}" if where else "not finished"
-    plots.loss_curve(history, path, model.loss_label, None, cfg.model.corruption != "none", title)
+    title, corrupted = f"not finished: {where}", cfg.model.corruption != "none"
+    plots.loss_curve(saved["history"], path, model.loss_label, None, corrupted, title)
 
 
 def _recon(run, rows: FigureRows, path: Path, n: int, method: str) -> None:

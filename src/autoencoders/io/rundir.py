@@ -320,14 +320,20 @@ def read_scaled_weights(
     return tensors, (offset, span)
 
 
-def saved_at(run_dir: str | Path) -> str | None:
-    """Where an incomplete run's saved state stands, as "stage 'NAME' after epoch N"; None
-    without one, or one that cannot be read (resuming it says why)."""
+def saved_state(run_dir: str | Path) -> dict[str, Any] | None:
+    """The info of an incomplete run's saved state (stage, epoch, history); None without one, or one
+    that cannot be read (resuming it says why)."""
     try:
-        info = state_info(Path(run_dir) / STATE)
+        return state_info(Path(run_dir) / STATE)
     except UserError:
         return None
-    return f"stage '{info['stage']}' after epoch {info['loop']['epoch']}"
+
+
+def saved_at(run_dir: str | Path) -> str | None:
+    """Where an incomplete run's saved state stands, as "stage 'NAME' after epoch N"; None
+    without one."""
+    info = saved_state(run_dir)
+    return None if info is None else f"stage '{info['stage']}' after epoch {info['loop']['epoch']}"
 
 
 def saved_dir(out: Path | None, what: str) -> str:
