@@ -316,7 +316,26 @@ def test_a_classifier_no_better_than_naming_the_commonest_class_is_warned_of(dig
     )
     with pytest.warns(SettingWarning, match=said):
         result = autoencoders.classify(digits_run.dir, n_labels=100, epochs=1, out=tmp_path / "c", **FAST)
-    y = autoencoders.load_dataset(autoencoders.trained.open_run(digits_run.dir).cfg.data).y_test.numpy()
+    ds = autoencoders.load_dataset(autoencoders.trained.open_run(digits_run.dir).cfg.data)
+    y, commonest = ds.y_test.numpy(), np.bincount(ds.y_train.numpy()).argmax()  # of every training label
     assert (np.bincount(y).max(), len(y)) == (42, 359)
-    # always the commonest labelled class: no more than the test rows' own commonest
-    assert 0 < result.metrics["majority_class_accuracy"] <= 42 / 359
+    assert result.metrics["majority_class_accuracy"] == np.mean(y == commonest)
+
+
+@pytest.mark.parametrize(
+    "how, updates, fix",
+    [
+        ({"epochs": 1}, 2, r"train longer \(more --epochs, or leave --epochs out for at least 1,000 upd"),
+        ({}, 300, r"early stopping ended it: give a larger --patience$"),
+        ({}, 1000, r"the run's codes may carry nothing of the classes \(see its linear probe accuracy\)$"),
+        ({"method": "knn"}, 0, r"\(accuracy 0\.100 against 0\.117\); the run's codes may carry nothing"),
+        ({"from_scratch": True, "epochs": 1}, 2, r"only the labels to learn from: leave out --from-scratch$"),
+    ],
+    ids=["epochs-given", "stopped-early", "enough-updates", "knn", "from-scratch"],
+)
+def test_a_classifier_at_chance_is_told_what_most_likely_holds_it_there(how, updates, fix):
+    from autoencoders.classify.few_labels import FewLabels, _warn_no_better
+    from autoencoders.errors import SettingWarning
+
+    with pytest.warns(SettingWarning, match=fix):
+        _warn_no_better({"test_accuracy": 0.1, "updates": updates}, 0.117, FewLabels(n_labels=100, **how))

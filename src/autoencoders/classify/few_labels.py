@@ -292,8 +292,8 @@ def train_classifier(
     pixels = cached(probe, lambda: {"accuracy": linear_probe_accuracy(*probe)}, device, "labelled-pixels-")
     metrics = {
         "test_accuracy": float((pred == y_test).mean()),
-        # always guessing the commonest labelled class: what the accuracy must beat to say anything
-        "majority_class_accuracy": majority_class_accuracy(train[1], torch.from_numpy(y_test)),
+        # always guessing the training rows' commonest class: what the accuracy must beat to say anything
+        "majority_class_accuracy": majority_class_accuracy(*map(torch.from_numpy, (y_train, y_test))),
         # logistic regression on the labelled rows as read
         "pixels_linear_probe_accuracy": pixels["accuracy"],
         "method": how.method,
@@ -317,19 +317,8 @@ def train_classifier(
     }
     # one class for every row, the test rows' commonest: no guess does better, at random or not
     guessed = float(np.bincount(y_test).max() / len(y_test)) if len(y_test) else 0.0
-    if metrics["test_accuracy"] <= guessed and metrics["updates"]:
-        fix = (
-            f"train longer (more --epochs, or leave --epochs out for at least {MIN_UPDATES:,} updates)"
-            if metrics["updates"] < MIN_UPDATES
-            else "the run's codes may carry nothing of the classes (see its linear probe accuracy)"
-        )
-        warnings.warn(
-            f"the classifier does no better on the test rows than naming their commonest class for "
-            f"every one (accuracy {metrics['test_accuracy']:.3f} against {guessed:.3f}) after "
-            f"{metrics['updates']} updates of its weights; {fix}",
-            SettingWarning,
-            stacklevel=user_stacklevel(),
-        )
+    if metrics["test_accuracy"] <= guessed:
+        _warn_no_better(metrics, guessed, how)
     settings = {"method": how.method}
     if how.method == "ladder":
         settings["ladder"] = model.settings()
@@ -337,6 +326,28 @@ def train_classifier(
         settings["knn"] = {"k": model.head.k, "temperature": model.head.temperature}
     named = classes if ds.classes is None else np.asarray(ds.classes)[classes]
     return ClassifierResult(model, named, metrics, history, settings)
+
+
+def _warn_no_better(metrics: dict[str, Any], guessed: float, how: FewLabels) -> None:
+    """Warn that a classifier's test accuracy (in ``metrics``) is no better than ``guessed``, the
+    share of the test rows' commonest class, naming what most likely holds it there."""
+    updates = metrics["updates"]
+    if how.from_scratch:
+        fix = "from scratch its encoder had only the labels to learn from: leave out --from-scratch"
+    elif how.method != "knn" and updates < MIN_UPDATES and how.epochs:
+        fix = f"train longer (more --epochs, or leave --epochs out for at least {MIN_UPDATES:,} updates)"
+    elif how.method != "knn" and updates < MIN_UPDATES:
+        fix = "early stopping ended it: give a larger --patience"
+    else:
+        fix = "the run's codes may carry nothing of the classes (see its linear probe accuracy)"
+    warnings.warn(
+        f"the classifier does no better on the test rows than naming their commonest class for every "
+        f"one (accuracy {metrics['test_accuracy']:.3f} against {guessed:.3f})"
+        + (f" after {updates} updates of its weights" if updates else "")
+        + f"; {fix}",
+        SettingWarning,
+        stacklevel=user_stacklevel(),
+    )
 
 
 def _knn(
