@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,8 +56,9 @@ def evaluate_step(step: Step, data: Tensors, batch_size: int) -> dict[str, float
     return {name: float(total) / n for name, total in zip(sums, totals)}
 
 
-# seconds between a line on how far training is, where stderr goes to a log (no bar is drawn there)
-LOG_EVERY = 60.0
+# seconds between a line on how far training is, where stderr goes to a log (no bar is drawn there);
+# when the last was said, over the stages of a run (a greedy stack's may each be short)
+LOG_EVERY, _said_at = 60.0, [time.perf_counter()]
 
 
 class Diverged(UserError):
@@ -117,8 +117,7 @@ def fit(
         leave=False,
     )
     # where no bar is drawn (stderr into a log file: nohup, a batch job), a line now and then
-    lines = not (cfg.quiet or rank > 0) and not getattr(sys.stderr, "isatty", lambda: False)()
-    said_at = time.perf_counter()
+    lines = not (cfg.quiet or rank > 0) and bar.disable
     module.train()
     share = CpuShare(device.type == "cpu")  # a GPU's step is not computed by the host's threads
     # subnormal numbers slow a CPU's arithmetic many times; TF32 applies to backward passes too
@@ -169,9 +168,9 @@ def fit(
                 row |= {"batches": batches, "replayed_batches": run_batch.replayed - replayed}
             history.append(row)
             bar.set_postfix({"epoch": epoch} | {k: f"{v:.3f}" for k, v in train_values.items()})
-            if lines and time.perf_counter() - said_at >= LOG_EVERY:
+            if lines and time.perf_counter() - _said_at[0] >= LOG_EVERY:
                 say(_epoch_line(stage, epochs, history), False)
-                said_at = time.perf_counter()
+                _said_at[0] = time.perf_counter()
             score = val_values.get(step.monitor, math.nan)
             if math.isfinite(score):  # there is a validation split to judge by
                 if score < state.best:
