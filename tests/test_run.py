@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import re
 import sys
 import threading
 from pathlib import Path
@@ -778,6 +779,9 @@ def test_a_run_and_its_classifier_and_clusters_go_where_their_directories_do(tmp
     classifier.out = None
     with pytest.raises(UserError, match="this classifier was never saved"):
         os.fspath(classifier)
+    named = re.escape(str(tmp_path / "run"))
+    with pytest.raises(UserError, match=rf"^{named} holds a 'dense' model, which has no prior"):
+        autoencoders.sample(run)  # its message names the directory, not the Run
 
 
 def test_a_run_that_reconstructs_no_better_than_the_mean_row_is_warned_of(tmp_path):

@@ -90,7 +90,7 @@ def __getattr__(name: str) -> object:
         module, renamed = _FUNCTIONS[name]
         from .config import in_python_names
 
-        value = in_python_names(renamed)(getattr(_import_module(f".{module}", __name__), name))
+        value = _directories(in_python_names(renamed)(getattr(_import_module(f".{module}", __name__), name)))
     elif name in _MODULES:
         value = _import_module(f".{_MODULES[name]}", __name__)
     # a module of the package (``autoencoders.kinds``); not ``__main__``, which runs the tool
@@ -100,6 +100,24 @@ def __getattr__(name: str) -> object:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value  # found here from now on
     return value
+
+
+def _directories(fn: _typing.Callable) -> _typing.Callable:
+    """``fn``, taking a ``Run`` or a classifier's or clustering's result as the directory it stands
+    for (``os.PathLike``): a ``Path`` from there on, so that its messages name the directory."""
+    import functools
+    import os
+    from pathlib import Path, PurePath
+
+    def plain(value: object) -> object:
+        stands_for = isinstance(value, os.PathLike) and not isinstance(value, PurePath)
+        return Path(os.fspath(value)) if stands_for else value
+
+    @functools.wraps(fn)
+    def taking(*args: object, **kwargs: object) -> object:
+        return fn(*map(plain, args), **{k: plain(v) for k, v in kwargs.items()})
+
+    return taking
 
 
 # ``autoencoders.classify`` is the function, ``autoencoders.classify.heads`` a module of the package of
