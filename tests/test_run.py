@@ -816,3 +816,5 @@ def test_resume_refuses_settings_in_words_as_the_command_does(tmp_path):
         UserError, match=r"^a resumed run continues with its own settings; leave out epochs, lr$"
     ):
         autoencoders.resume(tmp_path, epochs=10, lr=0.1)
+    with pytest.raises(UserError, match=r"^unknown option 'save_evry' \(did you mean 'save_every'\?\)$"):
+        autoencoders.resume(tmp_path, save_evry=1)  # its own, mistyped

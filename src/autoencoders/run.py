@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from . import kinds
-from .config import Config, all_sections, load_toml, nested_config
+from .config import Config, all_sections, load_toml, nested_config, option_names
 from .data.batches import first_batch
 from .data.classes import item_names, shown
 from .data.datasets import (
@@ -215,6 +215,10 @@ def resume(
 ) -> Run:
     """Continue an incomplete run from its last saved epoch, as if it had never stopped; ``quiet``
     and ``save_every`` change how, not what, it trains. Other ``settings`` are refused in words."""
+    unknown = [k for k in settings if k not in option_names()]
+    if unknown:  # most likely a mistyped name of its own
+        hint = closest(unknown[0], ["quiet", "save_every", *option_names()])
+        raise UserError(f"unknown option '{unknown[0]}'{hint}")
     if settings:
         raise new_settings_refused(sorted(settings))
     run_dir = Path(run_dir)
