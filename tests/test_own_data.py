@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -249,6 +250,11 @@ def test_frames_with_text_columns_and_labels_of_another_length_are_refused(frame
         autoencoders.train(data=spans, out=str(tmp_path / "a"), **FAST)
     with pytest.raises(UserError, match=r"holds numbers stored as Python objects; .*frame\.astype\(float\)$"):
         autoencoders.train(data=x.astype(object), out=str(tmp_path / "a"), **FAST)
+    with pytest.raises(UserError, match=r"column 'fee' of the data frame holds numbers stored as Python obj"):
+        autoencoders.train(data=x.assign(fee=[Decimal("1.5")] * len(x)), out=str(tmp_path / "a"), **FAST)
+    kinds = pd.Categorical(np.arange(len(x)) % 3)  # numbers that name categories: not quantities
+    with pytest.raises(UserError, match=r"column 'kind' of the data frame is not numeric; .*get_dummies"):
+        autoencoders.train(data=x.assign(kind=kinds), out=str(tmp_path / "a"), **FAST)
     with pytest.raises(UserError, match="^the data in memory holds complex numbers; give real ones"):
         autoencoders.train(data=x.to_numpy() * 1j, out=str(tmp_path / "z"), **FAST)
     with pytest.raises(UserError, match="labels has 100 entries but there are 1797 rows"):

@@ -58,18 +58,17 @@ def _frame_rows(frame: Any, columns: list[str] | None) -> np.ndarray:
         frame = frame.iloc[:, [names.index(c) for c in columns]]
     if any(getattr(kind, "kind", "O") == "c" for kind in frame.dtypes):
         raise UserError(_complex("the data frame"))
-    kinds = [getattr(kind, "kind", "O") for kind in frame.dtypes]
-    other = [i for i, kind in enumerate(kinds) if kind not in "biuf"]
+    other = [i for i, kind in enumerate(frame.dtypes) if getattr(kind, "kind", "O") not in "biuf"]
     if other:
-        raise UserError(_not_numeric(frame.columns[other[0]], kinds[other[0]], frame.iloc[:, other[0]]))
+        column, dtype, values = frame.columns[other[0]], frame.dtypes.iloc[other[0]], frame.iloc[:, other[0]]
+        raise UserError(_not_numeric(column, dtype, values))
     pixels = all(getattr(kind, "name", "") == "uint8" for kind in frame.dtypes)
     return frame.to_numpy(dtype=np.uint8) if pixels else frame.to_numpy(dtype=np.float32, na_value=np.nan)
 
 
-def _not_numeric(column: Any, kind: str, values: Any) -> str:
-    """Why a data frame's ``column`` of ``values`` (numpy's dtype kind ``kind``) is not read, and
-    what to do."""
-    name = f"column {str(column)!r} of the data frame"
+def _not_numeric(column: Any, dtype: Any, values: Any) -> str:
+    """Why a data frame's ``column`` of ``values`` (of ``dtype``) is not read, and what to do."""
+    name, kind = f"column {str(column)!r} of the data frame", getattr(dtype, "kind", "O")
     if kind == "M":
         return (
             f"{name} holds dates; drop it, or give it as numbers, such as days since the first: "
@@ -77,7 +76,10 @@ def _not_numeric(column: Any, kind: str, values: Any) -> str:
         )
     if kind == "m":
         return f"{name} holds durations; drop it, or give it as numbers, such as column.dt.total_seconds()"
-    if kind == "O" and all(isinstance(v, numbers.Real) for v in values):
+    # numbers as Python objects (a Decimal from SQL too); not a categorical's, whose numbers are names
+    if str(dtype) == "object" and all(
+        isinstance(v, numbers.Number) and not isinstance(v, complex) for v in values
+    ):
         return f"{name} holds numbers stored as Python objects; give them as numbers: frame.astype(float)"
     return (
         f"{name} is not numeric; drop it, or code its categories as 0/1 columns, one per category "
