@@ -196,6 +196,12 @@ def test_an_option_named_as_another_library_names_it_is_pointed_to_its_name_here
         autoencoders.train(data="digits", **{other: 1})
 
 
+def test_a_typo_of_an_own_option_is_pointed_to_it_before_another_librarys_name():
+    from autoencoders.options import nearest
+
+    assert nearest("--scheduler", ["--schedule", "--lr-decay"]) == "--schedule"
+
+
 def test_replace_returns_a_validated_copy():
     base = Config()
     new = base.replace(lr=0.5, layers=["8", "2"])

@@ -186,7 +186,6 @@ OTHER_NAMES = {
     "early_stopping_patience": "patience",
     "alpha": "weight_decay",
     "l2": "weight_decay",
-    "scheduler": "lr_decay",
     "random_state": "seed",
 }
 
@@ -199,7 +198,8 @@ def nearest(value: object, names: Iterable[str]) -> str | None:
     names = list(names)
     word = str(value).lstrip("-").lower()
     ours = OTHER_NAMES.get(word.replace("-", "_"))
-    match = [n for n in names if n.lstrip("-").replace("-", "_") == ours]
+    match = difflib.get_close_matches(str(value), names, n=1, cutoff=0.85)  # a typo of one of ours first
+    match = match or [n for n in names if n.lstrip("-").replace("-", "_") == ours]
     match = match or difflib.get_close_matches(str(value), names, n=1, cutoff=0.5)
     if not match:  # a word that spells a name out: the longest such name of three letters or more
         spelled = [n for n in names if len(n.lstrip("-")) >= 3 and word.startswith(n.lstrip("-").lower())]
