@@ -36,22 +36,8 @@ from .options import (
     Range,
     TrainConfig,
     closest,
+    option_hint,
 )
-
-# options other tools spell so, that this one spells (or does) otherwise
-OTHER_NAMES = {
-    "--code-size": "the code size is the last width of --layers, e.g. --layers 64,32,8",
-    "--latent-dim": "the code size is the last width of --layers, e.g. --layers 64,32,8",
-    "--hidden": "--layers gives every width, the input's first and the code's last",
-    "--denoising": "a denoising autoencoder is --corruption gaussian or masking, with --noise",
-    "--output": "did you mean '--out'?",
-    "--learning-rate": "did you mean '--lr'?",
-    "--dataset": "did you mean '--data'?",
-    "--label": "labels are --label-column for csv: data, --labels FILE.npy for npy: data",
-    "--gpu": "a GPU is --device cuda",
-    "--cuda": "a GPU is --device cuda",
-}
-
 
 REQUIRED = "the following arguments are required: "  # argparse's words, which its error message starts with
 
@@ -94,9 +80,7 @@ class _Parser(argparse.ArgumentParser):
         if owners:
             where = "not of this command" if root is not None else "put it after the command"
             return f" (an option of {' and '.join(owners)}, {where})"
-        if option in OTHER_NAMES:
-            return f" ({OTHER_NAMES[option]})"
-        return closest(option, _option_names(self))
+        return option_hint(option, _option_names(self))
 
     def _stray(self) -> str | None:
         """The first option of the command line (``words``, set by ``run``) that neither this

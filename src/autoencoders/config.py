@@ -31,10 +31,10 @@ from .options import (
     TrainConfig,
     check_fields,
     check_threads,
-    closest,
     flag,
     flags,
     moved,
+    option_hint,
     scheduled_k,
 )
 
@@ -124,7 +124,7 @@ class Config:
         for key, value in overrides.items():
             section = field_section(key)
             if section is None and key != "out":
-                raise UserError(f"unknown option '{key}'{closest(key, option_names())}")
+                raise UserError(f"unknown option '{key}'{option_hint(key, option_names())}")
             if section is None:
                 d["out"] = value
             else:
@@ -316,7 +316,7 @@ def _misplaced(key: str, section: str, names: set[str]) -> str:
     home = field_section(key.replace("-", "_"))
     if home is not None and home != section:
         return f"'{key}' (it belongs in [{home}])"
-    return f"'{key}'{closest(flag(key), [flag(n) for n in names])}"
+    return f"'{key}'{option_hint(flag(key), [flag(n) for n in names])}"
 
 
 def _section_name(klass: type) -> str:
@@ -434,7 +434,7 @@ def nested_config(raw: dict[str, Any], source: str) -> dict[str, Any]:
         else:
             section = field_section(key.replace("-", "_"))
             if section is None:
-                hint = closest(flag(key), map(flag, option_names()))
+                hint = option_hint(flag(key), map(flag, option_names()))
                 raise UserError(f"unknown key '{key}' in {source}{hint}")
             table = raw.get(section)
             if isinstance(table, dict) and any(k.replace("-", "_") == key.replace("-", "_") for k in table):

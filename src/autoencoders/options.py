@@ -86,7 +86,7 @@ def split_options(
     own, others = {f.name for f in dataclasses.fields(klass)}, set(others)
     for key in options:
         if key not in own and key not in others:
-            raise UserError(f"unknown option '{key}'{closest(key, own | others)}")
+            raise UserError(f"unknown option '{key}'{option_hint(key, own | others)}")
     return {k: v for k, v in options.items() if k in own}, {k: v for k, v in options.items() if k not in own}
 
 
@@ -171,18 +171,42 @@ def _whole(v: Any) -> bool:
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
-# what other libraries (Keras, scikit-learn, Lightning, pythae) call some options, by their names here
+def nearest(value: object, names: Iterable[str]) -> str | None:
+    """The valid name nearest to a mistyped ``value`` (or the one it spells out: 'validation' for
+    'val'), or None."""
+    import difflib
+
+    names = list(names)
+    match = difflib.get_close_matches(str(value), names, n=1, cutoff=0.5)
+    if not match:  # a word that spells a name out: the longest such name of three letters or more
+        word = str(value).lstrip("-").lower()
+        spelled = [n for n in names if len(n.lstrip("-")) >= 3 and word.startswith(n.lstrip("-").lower())]
+        match = sorted(spelled, key=len)[-1:]
+    return match[0] if match else None
+
+
+# options other tools (Keras, scikit-learn, Lightning, pythae) name so, as Python spells them: the
+# name of ours, or what this one does instead
+_CODE_SIZE = "the code size is the last width of --layers, e.g. --layers 64,32,8"
+_GPU = "a GPU is --device cuda"
 OTHER_NAMES = {
+    "code_size": _CODE_SIZE,
+    "latent_dim": _CODE_SIZE,
+    "hidden": "--layers gives every width, the input's first and the code's last",
+    "hidden_layer_sizes": "layers",
+    "hidden_dims": "layers",
+    "denoising": "a denoising autoencoder is --corruption gaussian or masking, with --noise",
+    "output": "out",
     "learning_rate": "lr",
     "learning_rate_init": "lr",
+    "dataset": "data",
+    "label": "labels are --label-column for csv: data, --labels FILE.npy for npy: data",
+    "gpu": _GPU,
+    "cuda": _GPU,
     "n_epochs": "epochs",
     "num_epochs": "epochs",
     "max_epochs": "epochs",
     "max_iter": "epochs",
-    "hidden_layer_sizes": "layers",
-    "hidden_dims": "layers",
-    "latent_dim": "layers",
-    "code_size": "layers",
     "early_stopping_patience": "patience",
     "alpha": "weight_decay",
     "l2": "weight_decay",
@@ -190,21 +214,16 @@ OTHER_NAMES = {
 }
 
 
-def nearest(value: object, names: Iterable[str]) -> str | None:
-    """The valid name nearest to a mistyped ``value`` (or the one it spells out: 'validation' for
-    'val'; or its name here, ``OTHER_NAMES``: 'lr' for 'learning_rate'), or None."""
-    import difflib
-
+def option_hint(value: str, names: Iterable[str]) -> str:
+    """ " (...)" after an unknown option ``value``: its name here where another tool names it so
+    (``OTHER_NAMES``), what this one does instead, or the nearest of ``names`` (flags or Python's
+    names, as the caller spells them), else ""."""
     names = list(names)
-    word = str(value).lstrip("-").lower()
-    ours = OTHER_NAMES.get(word.replace("-", "_"))
-    match = difflib.get_close_matches(str(value), names, n=1, cutoff=0.85)  # a typo of one of ours first
-    match = match or [n for n in names if n.lstrip("-").replace("-", "_") == ours]
-    match = match or difflib.get_close_matches(str(value), names, n=1, cutoff=0.5)
-    if not match:  # a word that spells a name out: the longest such name of three letters or more
-        spelled = [n for n in names if len(n.lstrip("-")) >= 3 and word.startswith(n.lstrip("-").lower())]
-        match = sorted(spelled, key=len)[-1:]
-    return match[0] if match else None
+    other = OTHER_NAMES.get(value.lstrip("-").replace("-", "_").lower(), "")
+    ours = [n for n in names if n.lstrip("-").replace("-", "_") == other]
+    if ours:
+        return f" (did you mean '{ours[0]}'?)"
+    return f" ({other})" if " " in other else closest(value, names)
 
 
 def closest(value: object, names: Iterable[str]) -> str:

@@ -55,7 +55,7 @@ from .io.state import read_state
 from .models import Autoencoder
 from .models.layers import make_corruption
 from .models.objectives import regularisers
-from .options import FIGURE_KINDS, check_fields, closest, new_settings_refused, options_doc
+from .options import FIGURE_KINDS, check_fields, closest, new_settings_refused, option_hint, options_doc
 from .runtime import distributed, events
 from .runtime.device import keeps_rng, resolve_device
 from .runtime.threads import (
@@ -217,7 +217,7 @@ def resume(
     and ``save_every`` change how, not what, it trains. Other ``settings`` are refused in words."""
     unknown = [k for k in settings if k not in option_names()]
     if unknown:  # most likely a mistyped name of its own
-        hint = closest(unknown[0], ["quiet", "save_every", *option_names()])
+        hint = option_hint(unknown[0], ["quiet", "save_every", *option_names()])
         raise UserError(f"unknown option '{unknown[0]}'{hint}")
     if settings:
         raise new_settings_refused(sorted(settings))
