@@ -424,10 +424,10 @@ def active_units(means: torch.Tensor) -> int:
 
 def mean_row_sse(x: torch.Tensor, train: torch.Tensor) -> float:
     """The squared error per row of reconstructing every row of ``x`` by the mean of the rows
-    ``train``: where a model that has learned nothing about single rows stands. In float32, within
-    1e-8 of float64 on Fashion-MNIST, in 0.02 s instead of 0.2 s on 2 CPU cores."""
+    ``train``: where a model that has learned nothing about single rows stands. The mean in
+    float32, within 1e-8 of float64's on Fashion-MNIST and ten times sooner."""
     mean = train.float().mean(0).to(x.device)
-    return float((x.float() - mean).pow_(2).sum(1).mean())
+    return reconstruction_errors(x, mean.expand_as(x))["sse_per_image"]
 
 
 def dead_units(codes: torch.Tensor) -> int:
