@@ -43,7 +43,6 @@ from .eval.metrics import (
     bce_floor,
     encode_all,
     evaluate,
-    mean_row_sse,
     reconstruct_all,
 )
 from .figures import plots
@@ -602,7 +601,6 @@ def _train_and_report(
         figures = _Alongside(beside, "report figures") if _figures_beside(model, ds) else None
         try:
             metrics = evaluate(model, ds, data_baselines, model.iw_samples, cfg.train.quiet, z_test, floor)
-            mean_sse = mean_row_sse(x_test, ds.train_sample()[0])
             no_pretraining = evaluate(baseline, ds, data_baselines=False) if baseline is not None else None
             if figures is not None:
                 figures.wait()  # before this thread draws: pyplot is not thread-safe
@@ -623,7 +621,7 @@ def _train_and_report(
             SettingWarning,
             stacklevel=user_stacklevel(),
         )
-    elif metrics["test_sse_per_image"] >= mean_sse:
+    elif metrics["test_sse_per_image"] >= (mean_sse := metrics["mean_row_sse_per_image"]):
         epochs = sum(1 for h in history if h["stage"] != "no pretraining")  # every stage of this model
         updates = epochs * -(-len(ds.x_train) // (world * cfg.train.batch_size))  # each process's batches
         warnings.warn(

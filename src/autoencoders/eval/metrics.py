@@ -380,6 +380,7 @@ def evaluate(
     # the decoded codes: as large as the test rows, which are on the device already
     ae = reconstruction_errors(x_test, in_batches(model, model.decode, z_test))
     own = {"test_mse": ae["mse"], "test_sse_per_image": ae["sse_per_image"], "test_psnr": ae["psnr"]}
+    own["mean_row_sse_per_image"] = mean_row_sse(x_test, rows[0])  # what learning nothing scores
     if (floor := bce_floor(model, x_test) if floor is None else floor) is not None:
         own["test_bce_floor"] = floor
     if len(z_test) > 1:  # one row is constant in every unit: nothing to count
