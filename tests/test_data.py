@@ -353,7 +353,7 @@ def test_a_column_that_counts_the_rows_is_named_as_a_row_number(tmp_path):
     with pytest.warns(
         UserWarning, match=r"column 1 of X counts the rows \(1, 2, 3, ...\).*; drop it from X$"
     ):
-        AutoencoderTransformer(layers=(4, 2), epochs=1, device=DEVICE).fit(ids)
+        AutoencoderTransformer(layers=(4, 2), epochs=1, random_state=0, device=DEVICE).fit(ids)
     frame = pd.DataFrame(ids, columns=["a", "id", "b", "c"])
     memory = r"column 'id' of the data given in memory counts .*; drop it from the data$"
     with pytest.warns(UserWarning, match=memory):
@@ -573,7 +573,7 @@ def test_labels_of_minus_one_beside_classes_are_warned_of(tmp_path):
         load_dataset(DataConfig(data=f"npy:{tmp_path / 'x.npy'}", labels=str(tmp_path / "y.npy")))
     minus = np.where(np.arange(30) % 2, y, -1)
     with pytest.warns(DataWarning, match=r"^y: -1 for 15 of 30 rows.*AutoencoderClassifier\(unlabelled=-1\)"):
-        AutoencoderClassifier(layers=(4, 2), epochs=1, head_epochs=1, device=DEVICE).fit(
+        AutoencoderClassifier(layers=(4, 2), epochs=1, head_epochs=1, random_state=0, device=DEVICE).fit(
             np.load(tmp_path / "x.npy"), minus
         )
     with warnings.catch_warnings(record=True) as seen:  # kept in the cache: named as given, once

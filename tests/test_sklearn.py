@@ -394,7 +394,10 @@ def test_the_default_code_of_a_narrow_table_is_narrower_than_its_rows(tmp_path):
     assert det.autoencoder_.layers == [6, 256, 64, 3]
     truth = np.r_[np.zeros(100), np.ones(30)]
     assert roc_auc_score(truth, -det.score_samples(np.concatenate([normal[500:], odd]))) > 0.9
-    assert AutoencoderTransformer(epochs=1).fit(load_digits().data[:100]).autoencoder_.code_size == 16
+    assert (
+        AutoencoderTransformer(epochs=1, random_state=0).fit(load_digits().data[:100]).autoencoder_.code_size
+        == 16
+    )
     det.save(tmp_path / "det")  # the default (None) saved as such
     again = AutoencoderOutlierDetector.load(tmp_path / "det")
     assert again.layers is None and again.autoencoder_.layers == [6, 256, 64, 3]
@@ -433,7 +436,7 @@ def test_a_classifier_given_one_class_is_refused_as_scikit_learn_refuses_it():
     x = np.random.default_rng(0).random((20, 6))
     for y, shown in ((np.zeros(20), "0.0"), (np.array(["a"] * 20, dtype=object), "'a'")):  # a Series' text
         with pytest.raises(ValueError, match=rf"^the labelled rows hold one class, {shown}; a classifier"):
-            AutoencoderClassifier(layers=(4, 2), epochs=1).fit(x, y)
+            AutoencoderClassifier(layers=(4, 2), epochs=1, random_state=0).fit(x, y)
 
 
 @pytest.mark.parametrize("klass", [AutoencoderTransformer, AutoencoderOutlierDetector, AutoencoderClusterer])
@@ -443,15 +446,17 @@ def test_settings_that_change_nothing_are_warned_of_as_train_does_but_not_the_de
     x = np.random.default_rng(0).random((40, 6))
     with warnings.catch_warnings():
         warnings.simplefilter("error", SettingWarning)  # the estimators' own settings are meant
-        klass(layers=(4, 2), epochs=1).fit(x)
+        klass(layers=(4, 2), epochs=1, random_state=0).fit(x)
     with pytest.warns(SettingWarning) as caught:
-        klass(layers=(4, 2), epochs=1, corruption="none", noise=0.5, options={"momentum": 0.5}).fit(x)
+        klass(
+            layers=(4, 2), epochs=1, random_state=0, corruption="none", noise=0.5, options={"momentum": 0.5}
+        ).fit(x)
     said = [str(w.message) for w in caught]
     assert any("--noise 0.5 has no effect without --corruption" in m for m in said), said
     assert any("--momentum 0.5 is SGD's" in m for m in said), said
     assert {w.filename for w in caught} == {__file__}  # the caller's line
     with pytest.warns(SettingWarning) as caught:  # scikit-learn's code in between: still the caller's
-        make_pipeline(klass(layers=(4, 2), epochs=1, corruption="none", noise=0.5)).fit(x)
+        make_pipeline(klass(layers=(4, 2), epochs=1, random_state=0, corruption="none", noise=0.5)).fit(x)
     assert {w.filename for w in caught} == {__file__}
 
 
