@@ -10,6 +10,7 @@ import autoencoders  # before torch, as a user should: idle OpenMP threads then 
 
 # isort: on
 import os
+import random
 import tempfile
 from pathlib import Path
 
@@ -35,6 +36,16 @@ def timed_choices_are_kept_at_once():
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(precision, "measured_alone", lambda measure: (measure(), True))
         yield
+
+
+@pytest.fixture(autouse=True)
+def global_generators_seeded():
+    """Each test starts from the same global random state, whichever tests ran before it in its
+    worker: unseeded draws (``torch.rand``, an estimator's ``random_state=None``) are then the same
+    in every run, alone or under ``-n logical``."""
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
 
 
 @pytest.fixture
