@@ -818,3 +818,15 @@ def test_resume_refuses_settings_in_words_as_the_command_does(tmp_path):
         autoencoders.resume(tmp_path, epochs=10, lr=0.1)
     with pytest.raises(UserError, match=r"^unknown option 'save_evry' \(did you mean 'save_every'\?\)$"):
         autoencoders.resume(tmp_path, save_evry=1)  # its own, mistyped
+
+
+def test_a_runs_model_encodes_as_the_saved_model_does(tmp_path):
+    """In training mode a winner-take-all code keeps each unit's largest activations over the batch:
+    the model a Run hands back is in eval mode, as a loaded one is, and gives its codes."""
+    run = autoencoders.train(
+        data="digits", layers=[64, 32, 8], lifetime_sparsity=0.05, epochs=1, out=tmp_path / "r", **FAST
+    )
+    assert not run.model.training
+    x = load_dataset(run.config.data).x_test
+    with torch.no_grad():
+        assert torch.equal(run.model.cpu().encode(x), autoencoders.load(run.dir).encode(x))

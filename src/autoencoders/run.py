@@ -581,6 +581,7 @@ def _train_and_report(
         progress.attach("baseline", baseline)
         _train_stage(progress, "no pretraining", baseline, cfg, ds.x_train.to(device), ds.x_val.to(device))
     history = progress.history
+    model.eval()  # as a loaded model is: in training mode a winner-take-all code depends on the batch
     if rank > 0:
         return Run(out, cfg, model, {}, history)
     trained = time.perf_counter()
