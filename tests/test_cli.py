@@ -178,11 +178,13 @@ def test_every_public_name_is_what_it_says_even_after_its_namesake_package_loads
 @pytest.mark.slow
 @pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
 def test_written_files_follow_the_umask(tmp_path, mask, mode):
-    target = tmp_path / "out.txt"
-    code = f"import os; os.umask({mask}); import autoencoders.io.checkpoint as c; "
-    code += f"c.write_text({str(target)!r}, '')"
+    """Weights too, which safetensors writes as a new file of its own: another user who may read
+    a run's config may load its weights."""
+    text, weights = tmp_path / "out.txt", tmp_path / "model.safetensors"
+    code = f"import os, torch; os.umask({mask}); import autoencoders.io.checkpoint as c; "
+    code += f"c.write_text({str(text)!r}, ''); c.save_weights({str(weights)!r}, {{'w': torch.zeros(2)}})"
     subprocess.run([sys.executable, "-c", code], check=True)
-    assert target.stat().st_mode & 0o777 == mode
+    assert [target.stat().st_mode & 0o777 for target in (text, weights)] == [mode, mode]
 
 
 CONSOLE = """

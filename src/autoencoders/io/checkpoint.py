@@ -31,8 +31,10 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.close(fd)
-        os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes 0600; a file written in place follows the umask
         write(tmp)
+        # mkstemp makes 0600, and safetensors writes a new file of its own in tmp's place: a file
+        # written in place follows the umask
+        os.chmod(tmp, 0o666 & ~UMASK)
         os.replace(tmp, path)
     except (OSError, SafetensorError) as e:  # a full disk, a read-only or vanished directory (safetensors
         # says so in its own error): the old file stays as it was
