@@ -309,8 +309,7 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
     ("evaluate a directory that does not exist", None, "evaluate nowhere",
      "autoencoders: error: nowhere does not exist; give the directory a training run wrote (train's --out)"),
     ("evaluate an incomplete run", _incomplete, "evaluate run",
-     "autoencoders: error: run has not finished training. If it is still training, wait for it (its loss so far: "
-     "autoencoders visualize run --what loss); if it stopped, continue it with: autoencoders train --resume run"),
+     "autoencoders: error: run stopped before it finished training; continue it with: autoencoders train --resume run"),
     ("the loss of a run that has saved no epoch yet", _incomplete, "visualize run --what loss",
      "autoencoders: error: run has saved no epoch yet: no loss curve to draw; its first state is saved after an "
      "epoch that ends --save-every seconds of training or more after it began"),

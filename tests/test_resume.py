@@ -165,9 +165,9 @@ def test_sigkill_then_resume_gives_bit_identical_weights(tmp_path, uninterrupted
     # the killed run says it is incomplete, and where it stopped
     assert json.loads((killed / "manifest.json").read_text())["completed"] is False
     assert not (killed / "model.safetensors").exists()
-    with pytest.raises(UserError, match=r"not finished .*; if it stopped, .*: autoencoders\.resume\("):
+    with pytest.raises(UserError, match=r"stopped before it finished training .*: autoencoders\.resume\("):
         autoencoders.evaluate_run(killed)  # Python's call, where the CLI says train --resume
-    with pytest.raises(UserError, match="not finished training"):
+    with pytest.raises(UserError, match="stopped before it finished training"):
         autoencoders.encode(killed, "digits")
     with pytest.raises(UserError, match=saved):
         autoencoders.load(killed)
@@ -264,6 +264,56 @@ def test_resume_says_where_the_data_it_needs_was_when_it_has_moved(tmp_path):
         autoencoders.resume(tmp_path / "run")
     (tmp_path / "moved.npy").rename(tmp_path / "x.npy")
     assert autoencoders.resume(tmp_path / "run").metrics["epochs_run"] == 3
+
+
+def test_a_run_directory_is_held_by_the_process_training_there(tmp_path, monkeypatch):
+    """While one process trains in a directory, another may not train into it, resume it or replace
+    it; commands that need a finished run tell one still training from one that stopped. The hold
+    is a lock on the directory, which another open descriptor in this process meets as another
+    process's would."""
+    from autoencoders.io import rundir
+    from autoencoders.training import loop
+
+    out = tmp_path / "run"
+    settings = {"data": "digits", "layers": [64, 8], "epochs": 2, "out": out, **COMMON}
+    seen, real = [], loop.epoch_batches
+
+    def looking(*args, **kw):  # what another process sees while this one trains
+        seen.append(rundir.training_elsewhere(out))
+        yield from real(*args, **kw)
+
+    monkeypatch.setattr(loop, "epoch_batches", looking)
+    with ctrl_c_at_batch(30), pytest.raises(KeyboardInterrupt, match="after epoch 1"):
+        autoencoders.train(**settings)
+    monkeypatch.undo()
+    assert seen and all(seen)
+    named = re.escape(str(out))
+    with rundir.held(out, "held"):  # as a process training there holds it
+        with pytest.raises(
+            UserError, match=rf"^{named} is still training in another process \(its last saved "
+        ):
+            autoencoders.evaluate_run(out)
+        with pytest.raises(
+            UserError, match=rf"^{named} is still training .*, so there is nothing to resume; wait"
+        ):
+            autoencoders.resume(out)
+        refused = (
+            rf"^out {named} is still training in another process; .*, or choose another out: nothing was"
+        )
+        with pytest.raises(UserError, match=refused):
+            autoencoders.train(**settings, overwrite=True)
+        # the hold itself refuses one that began before the other process took the directory
+        monkeypatch.setattr(rundir, "training_elsewhere", lambda run_dir: False)
+        with pytest.raises(UserError, match=refused):
+            autoencoders.train(**settings, overwrite=True)
+        monkeypatch.undo()
+        assert (out / "state.safetensors").is_file()  # nothing was deleted
+    assert rundir.training_elsewhere(out) is False
+    with pytest.raises(
+        UserError, match=rf"^{named} stopped before it finished training .*autoencoders\.resume\("
+    ):
+        autoencoders.evaluate_run(out)
+    assert autoencoders.resume(out).metrics["epochs_run"] == 2
 
 
 def test_resume_refuses_a_finished_run_and_extra_settings(digits_run, tmp_path):
@@ -432,7 +482,12 @@ def test_history_csv_follows_the_saved_states_and_draws_the_loss_of_an_unfinishe
         autoencoders.train(**settings, **COMMON, out=str(out))
     assert written == [[1], [1, 2]]  # after each saved state, not at the end only
     assert autoencoders.visualize(out, "loss").is_file()
-    assert drawn == [([1.0, 2.0], whole.model.loss_label, None, "not finished: stage 'train' after epoch 2")]
+    with rundir.held(out, "held"):  # as a process training there holds it
+        autoencoders.visualize(out, "loss")
+    assert drawn == [
+        ([1.0, 2.0], whole.model.loss_label, None, f"{state}: stage 'train' after epoch 2")
+        for state in ("stopped", "still training")
+    ]
     autoencoders.resume(out)  # from the saved rows on: each state's, then the finished run's
     assert written == [[1], [1, 2], [1, 2, 3], [1, 2, 3, 4], [1, 2, 3, 4]]
     columns = ("epoch", "train_loss", "val_loss")

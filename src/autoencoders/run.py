@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import math
@@ -222,10 +223,11 @@ def resume(
         raise new_settings_refused(sorted(settings))
     run_dir = Path(run_dir)
     cfg = resumed_config(run_dir, quiet, save_every)
-    for stale in run_dir.glob(".*.tmp"):  # a write the stop cut short; its target file is intact
-        stale.unlink()
-    state = run_dir / rundir.STATE
-    return _execute(cfg, read_state(state) if state.is_file() else ({}, {}))
+    with rundir.held(run_dir, rundir.still_training(run_dir, ", so there is nothing to resume")):
+        for stale in run_dir.glob(".*.tmp"):  # a write the stop cut short; its target file is intact
+            stale.unlink()
+        state = run_dir / rundir.STATE
+        return _execute(cfg, read_state(state) if state.is_file() else ({}, {}))
 
 
 def _check_out(out: Path, overwrite: bool) -> None:
@@ -234,6 +236,8 @@ def _check_out(out: Path, overwrite: bool) -> None:
         raise UserError(f"--out {out} is a file; give the path of a new or empty directory")
     if out.is_dir() and any(out.iterdir()):
         is_run = _is_run_dir(out)
+        if is_run and rundir.training_elsewhere(out):
+            raise UserError(_busy(out))
         if not overwrite:
             raise UserError(
                 f"--out {out} is not empty; add --overwrite to replace "
@@ -256,6 +260,20 @@ def _check_out(out: Path, overwrite: bool) -> None:
                 "that out first, or choose another --out: nothing was deleted"
             )
     check_writable(out)
+
+
+def _empty(out: Path) -> None:
+    """Delete what ``out`` holds, keeping the directory (and so this process's hold on it)."""
+    for entry in out.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+def _busy(out: Path) -> str:
+    """Why a new run cannot train into ``out`` while another process does."""
+    return f"--out {rundir.still_training(out)}, or choose another --out: nothing was deleted"
 
 
 def _is_run_dir(path: Path) -> bool:
@@ -351,67 +369,78 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
     else:
         precision, threads = measure_setting(cfg, ds.x_train, model, device)
     out = Path(cfg.out) if cfg.out else _new_run_dir(cfg)
-    if main and saved is None:
-        if overwrite and out.is_dir():
-            shutil.rmtree(out)  # only now: every check has passed and the data has loaded
-        out.mkdir(parents=True, exist_ok=True)
-        rundir.write_config(out, cfg.to_dict())
-        rundir.write_manifest(out, model.kind, ds.sample_shape, model.code_size, completed=False)
-    log = alongside = None
-    try:  # from here a Ctrl-C says how to continue: the run directory exists
-        if main:  # where to look while it trains (snapshots, TensorBoard), and what --resume takes
-            say(f"{'training' if saved is None else 'resuming training'} in {out}", cfg.train.quiet)
-            if isinstance(ds.x_train, RowStream):
-                budget = cfg.data.memory_budget
-                say(
-                    f"{data_name(cfg.data.data)} takes more than --memory-budget {budget:g} GiB as float32 "
-                    "rows: its training rows stream from disk",
-                    cfg.train.quiet,
+    with contextlib.ExitStack() as hold:
+        if main and saved is None:
+            out.mkdir(parents=True, exist_ok=True)
+            hold.enter_context(rundir.held(out, _busy(out)))  # as long as this process trains there
+            if overwrite:
+                _empty(out)  # only now: every check has passed, the data has loaded, the directory is held
+            rundir.write_config(out, cfg.to_dict())
+            rundir.write_manifest(out, model.kind, ds.sample_shape, model.code_size, completed=False)
+        log = alongside = None
+        try:  # from here a Ctrl-C says how to continue: the run directory exists
+            if main:  # where to look while it trains (snapshots, TensorBoard), and what --resume takes
+                say(f"{'training' if saved is None else 'resuming training'} in {out}", cfg.train.quiet)
+                if isinstance(ds.x_train, RowStream):
+                    budget = cfg.data.memory_budget
+                    say(
+                        f"{data_name(cfg.data.data)} takes more than --memory-budget {budget:g} GiB as "
+                        "float32 rows: its training rows stream from disk",
+                        cfg.train.quiet,
+                    )
+            progress = Progress(out / rundir.STATE if main else None, saved)  # the training clock starts
+            setup_seconds = time.perf_counter() - started
+            progress.attach("model", model)
+            cfg.train.precision = progress.marks.setdefault("precision", precision)
+            threads = progress.marks.setdefault("threads", threads)
+            say_if_threads_spin(threads, model)  # the count it trains with, timed, remembered or resumed
+            progress.marks.setdefault("data_sha256", digest)  # states from before it was kept are not checked
+            log = events.EventLog(out / rundir.TENSORBOARD) if main and cfg.train.tensorboard else None
+            if log is not None:
+                progress.loggers.append(log)
+            if main:  # history.csv grows with each saved state: the loss curve while it trains
+                progress.loggers.append(rundir.history_log(out, progress.history))
+            if main and cfg.train.snapshots:
+                progress.listeners.append(functools.partial(_snapshot, out, model, ds, cfg.train.snapshots))
+            with thread_count(threads):
+                if _Alongside.worth_it(ds, device, threads):
+                    alongside = _Alongside(
+                        functools.partial(baselines, ds, model.code_size, device), "baselines"
+                    )
+                return _train_and_report(
+                    cfg,
+                    ds,
+                    model,
+                    device,
+                    progress,
+                    out,
+                    setup_seconds,
+                    alongside.result if alongside else True,
                 )
-        progress = Progress(out / rundir.STATE if main else None, saved)  # the training clock starts
-        setup_seconds = time.perf_counter() - started
-        progress.attach("model", model)
-        cfg.train.precision = progress.marks.setdefault("precision", precision)
-        threads = progress.marks.setdefault("threads", threads)
-        say_if_threads_spin(threads, model)  # the count it trains with, timed, remembered or resumed
-        progress.marks.setdefault("data_sha256", digest)  # states from before it was kept are not checked
-        log = events.EventLog(out / rundir.TENSORBOARD) if main and cfg.train.tensorboard else None
-        if log is not None:
-            progress.loggers.append(log)
-        if main:  # history.csv grows with each saved state: the loss curve while it trains
-            progress.loggers.append(rundir.history_log(out, progress.history))
-        if main and cfg.train.snapshots:
-            progress.listeners.append(functools.partial(_snapshot, out, model, ds, cfg.train.snapshots))
-        with thread_count(threads):
-            if _Alongside.worth_it(ds, device, threads):
-                alongside = _Alongside(functools.partial(baselines, ds, model.code_size, device), "baselines")
-            return _train_and_report(
-                cfg, ds, model, device, progress, out, setup_seconds, alongside.result if alongside else True
-            )
-    except Diverged as e:
-        if not main:
-            raise
-        rundir.write_manifest(out, model.kind, ds.sample_shape, model.code_size, False, stopped=str(e))
-        raise Diverged(
-            f"{e}, and --overwrite to train into {out} again (its manifest records why it stopped)"
-        ) from None
-    except KeyboardInterrupt:
-        if not main:
-            raise
-        if rundir.read_manifest(out)["completed"]:  # stopped while the figures or report were written
-            kept = f"{out} finished training; write its report with: autoencoders report {out}"
-        elif (out / rundir.STATE).is_file():
-            at = rundir.saved_at(out)
-            where = f"as saved in {at}" if at else "up to its last saved epoch"
-            kept = f"{out} is kept {where}; continue with: autoencoders train --resume {out}"
-        else:  # stopped before its first save
-            kept = f"{out} has no saved epoch yet; start it again with: autoencoders train --resume {out}"
-        raise KeyboardInterrupt(kept) from None
-    finally:
-        if log is not None:
-            log.close()
-        if alongside is not None:
-            alongside.close()
+        except Diverged as e:
+            if not main:
+                raise
+            rundir.write_manifest(out, model.kind, ds.sample_shape, model.code_size, False, stopped=str(e))
+            raise Diverged(
+                f"{e}, and --overwrite to train into {out} again (its manifest records why it stopped)"
+            ) from None
+        except KeyboardInterrupt:
+            if not main:
+                raise
+            if rundir.read_manifest(out)["completed"]:  # stopped while the figures or report were written
+                kept = f"{out} finished training; write its report with: autoencoders report {out}"
+            elif (out / rundir.STATE).is_file():
+                at = rundir.saved_at(out)
+                where = f"as saved in {at}" if at else "up to its last saved epoch"
+                kept = f"{out} is kept {where}; continue with: autoencoders train --resume {out}"
+            else:  # stopped before its first save
+                kept = f"{out} has no saved epoch yet; start it again with: autoencoders train --resume {out}"
+            raise KeyboardInterrupt(kept) from None
+        finally:
+            if log is not None:
+                log.close()
+            if alongside is not None:
+                alongside.close()
 
 
 def _warn_codes_dead(units: int, cfg: Config) -> None:

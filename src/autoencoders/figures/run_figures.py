@@ -152,9 +152,9 @@ def _loss(run_dir: Path, run: TrainedRun, path: Path) -> None:
 
 
 def _loss_so_far(run_dir: Path, path: Path) -> None:
-    """The loss curve of a run that has not finished (still training, interrupted or diverged): the
-    epochs of its last saved state, read from the state itself (``history.csv``, written beside it,
-    follows it on a GPU only once the next state is saved)."""
+    """The loss curve of a run that has not finished (still training, interrupted or diverged; the
+    title says which where it can tell): the epochs of its last saved state, read from the state
+    itself (``history.csv``, written beside it, follows it on a GPU only once the next state is saved)."""
     manifest = rundir.read_manifest(run_dir)
     stopped, saved = manifest.get("stopped"), rundir.saved_state(run_dir)
     if saved is None or not saved["history"]:
@@ -167,7 +167,8 @@ def _loss_so_far(run_dir: Path, path: Path) -> None:
     where = stopped or f"stage '{saved['stage']}' after epoch {saved['loop']['epoch']}"
     cfg = Config.load_json(run_dir / rundir.CONFIG)
     model = kinds.build(cfg.model, cfg.kind_options, tuple(manifest["input_shape"]))  # its loss's name
-    title, corrupted = f"not finished: {where}", cfg.model.corruption != "none"
+    state = {True: "still training", False: "stopped"}.get(rundir.training_elsewhere(run_dir), "not finished")
+    title, corrupted = f"{'not finished' if stopped else state}: {where}", cfg.model.corruption != "none"
     plots.loss_curve(saved["history"], path, model.loss_label, None, corrupted, title)
 
 

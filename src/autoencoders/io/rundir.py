@@ -9,10 +9,12 @@ runs, classifier directories and saved estimators alike.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,11 @@ import torch
 from ..errors import UserError
 from .checkpoint import check_writable, file_sha256, load_weights, save_weights, write_json, write_text
 from .state import state_info
+
+try:
+    import fcntl
+except ImportError:  # Windows: a run is not held against a second process there
+    fcntl = None
 
 RUN_FORMAT = 3  # 3: the manifest records the SHA-256 of every weight file
 CONFIG, MANIFEST, WEIGHTS = "config.json", "manifest.json", "model.safetensors"
@@ -344,17 +351,74 @@ def saved_dir(out: Path | None, what: str) -> str:
     return str(out)
 
 
+@contextlib.contextmanager
+def held(run_dir: Path, busy: str) -> Iterator[None]:
+    """``run_dir`` held by this process while it trains there: an exclusive lock on the directory
+    itself, which the system also lets go when the process ends, however it ends. Another process
+    that would train into it, resume it or replace it meanwhile gets ``busy`` as a UserError; the
+    lock lasts while the directory's files are replaced, as the directory stays. Where the system
+    has no such locks (Windows, some network file systems) the run is not held."""
+    fd, taken = _lock(run_dir, exclusive=True)
+    if taken:
+        raise UserError(busy)
+    try:
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)  # the lock goes with it
+
+
+def training_elsewhere(run_dir: str | Path) -> bool | None:
+    """Whether another process is training in ``run_dir`` now (holds it); None where that cannot
+    be told (no locks on this system)."""
+    fd, taken = _lock(Path(run_dir), exclusive=False)
+    if fd is not None:
+        os.close(fd)
+        return False
+    return True if taken else None
+
+
+def _lock(path: Path, exclusive: bool) -> tuple[int | None, bool]:
+    """(an open descriptor of ``path`` holding a lock on it, taken without waiting, or None; whether
+    another process holds it). (None, False) where no lock can be had."""
+    if fcntl is None:
+        return None, False
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None, False
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+    except OSError as e:  # not BlockingIOError: a file system without locks
+        os.close(fd)
+        return None, isinstance(e, BlockingIOError)
+    return fd, False
+
+
+def still_training(run_dir: str | Path, said: str = "") -> str:
+    """That ``run_dir`` is still training in another process (then what ``said`` adds), and what to do."""
+    return (
+        f"{run_dir} is still training in another process{said}; wait for it to finish (its loss so far: "
+        f"autoencoders visualize {run_dir} --what loss)"
+    )
+
+
 def require_complete(run_dir: str | Path) -> dict[str, Any]:
     """The manifest of a run that finished training; a UserError naming the fix otherwise."""
     manifest = read_manifest(run_dir)
     if manifest.get("stopped"):
         raise UserError(f"{run_dir} did not finish: {manifest['stopped']}")
-    if not manifest["completed"]:  # training, or stopped: nothing here tells which
+    if not manifest["completed"]:
         at = saved_at(run_dir)
         where = f" (its last saved state: {at})" if at else ""
-        raise UserError(
+        elsewhere = training_elsewhere(run_dir)
+        if elsewhere:
+            raise UserError(still_training(run_dir, where))
+        resume = f"continue it with: autoencoders train --resume {run_dir}"
+        if elsewhere is False:
+            raise UserError(f"{run_dir} stopped before it finished training{where}; {resume}")
+        raise UserError(  # no locks here: training, or stopped, nothing tells which
             f"{run_dir} has not finished training{where}. If it is still training, wait for it (its loss "
-            f"so far: autoencoders visualize {run_dir} --what loss); if it stopped, continue it with: "
-            f"autoencoders train --resume {run_dir}"
+            f"so far: autoencoders visualize {run_dir} --what loss); if it stopped, {resume}"
         )
     return manifest
