@@ -18,6 +18,10 @@ from autoencoders.data.datasets import apply_scaler
 from autoencoders.data.sources import csv_feature_names, load_csv
 from autoencoders.sklearn import AutoencoderClassifier, AutoencoderTransformer
 
+# many tests here label each row by its id, to follow the rows through the splits: the warning that
+# such labels are no classes is true of them, and tested where meant
+pytestmark = pytest.mark.filterwarnings("ignore:.*a quantity or an id rather than classes:UserWarning")
+
 # ---------------------------------------------------------------- IDX
 
 
@@ -598,3 +602,28 @@ def test_a_csvs_text_cell_is_named_by_a_column_name_only_where_it_names_one_colu
     path.write_text(f"{header}\n1,2,3\n4,x,6\n")
     with pytest.raises(UserError, match=rf"t.csv line 3, {re.escape(said)} holds 'x', not a number"):
         load_csv(path)
+
+
+def test_labels_that_are_a_quantity_or_an_id_are_warned_of(tmp_path):
+    """Most rows the only one of their class: every accuracy would count nothing."""
+    from autoencoders.classify.few_labels import _class_index
+    from autoencoders.errors import DataWarning
+
+    rng = np.random.default_rng(0)
+    income = rng.lognormal(10, 1, 60).round()
+    np.savetxt(tmp_path / "q.csv", np.c_[rng.random((60, 3)), income], delimiter=",", fmt="%.4f")
+    said = (
+        r"^the label column of .*q\.csv: 60 classes among 60 rows, 60 of them with one row only: a quantity"
+    )
+    with pytest.warns(DataWarning, match=said):
+        load_dataset(DataConfig(data=f"csv:{tmp_path / 'q.csv'}", label_column=3))
+    names = np.array([f"row {i}" for i in range(30)] + ["a"] * 30)  # 30 of 60 rows alone: not most
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        autoencoders.data.classes.name_classes(names, None, "names")
+        autoencoders.data.classes.number_classes(np.arange(19), "few rows")  # each may be its own class
+    with pytest.warns(DataWarning, match=r"^names: 33 classes among 62 rows, 32 of them with one row only"):
+        autoencoders.data.classes.name_classes(np.r_[names, ["b", "c"]], None, "names")
+    unseen = r"^the test rows' labels hold 2 class\(es\) that no training row has \('d', 'e'\), which"
+    with pytest.raises(UserError, match=unseen):
+        _class_index(np.array([0, 3, 4, 3]), np.array([0, 1, 2]), "test", ["a", "b", "c", "d", "e"])

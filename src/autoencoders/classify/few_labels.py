@@ -226,7 +226,9 @@ def train_classifier(
     classes, y_train = np.unique(ds.y_train.numpy(), return_inverse=True)
     if len(classes) < 2:
         raise UserError("classification needs at least two classes in the training labels")
-    y_val = _class_index(ds.y_val.numpy(), classes) if ds.y_val is not None else None
+    y_val = (
+        _class_index(ds.y_val.numpy(), classes, "validation", ds.classes) if ds.y_val is not None else None
+    )
     autoencoder = copy.deepcopy(autoencoder)  # the caller's autoencoder stays as it was
     if how.from_scratch:
         torch.manual_seed(cfg.seed)
@@ -283,7 +285,7 @@ def train_classifier(
             step = supervised_step(model, cfg, how.unfreeze_epochs * math.ceil(len(rows) / cfg.batch_size))
             history += fit(step, train, val, cfg, how.unfreeze_epochs, stage="unfreeze")
     seconds = time.perf_counter() - t0
-    y_test = _class_index(ds.y_test.numpy(), classes)
+    y_test = _class_index(ds.y_test.numpy(), classes, "test", ds.classes)
     x_test = ds.x_test.to(device)
     pred = predict_classes(model, x_test).cpu().numpy()
     # the yardstick: the same labels without the encoder (at most PROBE_ROWS of them, as the run's),
@@ -395,11 +397,16 @@ def _ladder(
     return ladder, history, {"ladder_widths": ladder.widths, "ladder_pretrained": not how.from_scratch}
 
 
-def _class_index(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
+def _class_index(y: np.ndarray, classes: np.ndarray, split: str, names: list[str] | None) -> np.ndarray:
+    """The place in ``classes`` (the training labels' classes) of each of ``split``'s labels ``y``."""
     idx = np.searchsorted(classes, y).clip(0, len(classes) - 1)
-    if not (classes[idx] == y).all():
+    unseen = np.unique(y[classes[idx] != y])
+    if len(unseen):
+        example = ", ".join(map(repr, shown(unseen[:3], names).tolist()))
         raise UserError(
-            "the validation or test labels hold classes the training labels do not; check the label files"
+            f"the {split} rows' labels hold {len(unseen)} class(es) that no training row has ({example}"
+            f"{', ...' if len(unseen) > 3 else ''}), which a classifier cannot learn; give every class "
+            "training rows (labels that are a quantity or an id rather than classes: leave them out)"
         )
     return idx
 

@@ -34,7 +34,8 @@ def name_classes(names: np.ndarray, classes: list[str] | None, source: str) -> t
     if (names == "").any():
         row = int(np.argmax(names == "")) + 1
         raise UserError(f"data row {row} of {source} has no class; give every row a class")
-    found, inverse = np.unique(names, return_inverse=True)
+    found, inverse, counts = np.unique(names, return_inverse=True, return_counts=True)
+    warn_if_not_classes(counts, source)
     known = list(classes or [])
     every = known + sorted(set(found.tolist()) - set(known))
     place = {name: i for i, name in enumerate(every)}
@@ -54,7 +55,27 @@ def number_classes(values: np.ndarray, source: str) -> np.ndarray:
         odd = values[values != np.round(values)][0]
         raise UserError(f"{odd:g} in {source} is not a whole class number; give classes as 0, 1, 2, ...")
     warn_if_unlabelled_marker(values, source)
+    warn_if_not_classes(np.unique(values, return_counts=True)[1], source)
     return values.astype(np.int64)
+
+
+# labels of fewer rows are not judged: a few rows may each be of a class of their own
+FEW_ROWS = 20
+
+
+def warn_if_not_classes(counts: np.ndarray, source: str) -> None:
+    """Warn when most of the rows whose classes number ``counts`` per class are the only row of
+    their class: a quantity or an id read as classes, which makes every accuracy count nothing (a
+    class of one row is never right elsewhere)."""
+    rows, alone = int(counts.sum()), int((counts == 1).sum())
+    if rows >= FEW_ROWS and alone > rows / 2:
+        warnings.warn(
+            f"{source}: {len(counts)} classes among {rows} rows, {alone} of them with one row only: a "
+            "quantity or an id rather than classes? The accuracies a run reports (linear probe, kNN, "
+            "k-means, classify) count classes; give labels that are classes, or none",
+            DataWarning,
+            stacklevel=user_stacklevel(),
+        )
 
 
 def warn_if_unlabelled_marker(values: np.ndarray, source: str) -> None:
