@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from helpers import DEVICE, FAST, on_cpu
+from safetensors.torch import load_file
 
 import autoencoders
 from autoencoders.classify.few_labels import labelled_subset
@@ -339,3 +340,20 @@ def test_a_classifier_at_chance_is_told_what_most_likely_holds_it_there(how, upd
 
     with pytest.warns(SettingWarning, match=fix):
         _warn_no_better({"test_accuracy": 0.1, "updates": updates}, 0.117, FewLabels(n_labels=100, **how))
+
+
+def test_classify_trains_the_same_whatever_the_callers_thread_count(tmp_path):
+    """On the threads training would choose, not the caller's: a sum over threads rounds
+    differently, and a narrow head's gradients on every label of digits did."""
+    run = autoencoders.train(data="digits", layers=[64, 16], epochs=2, out=tmp_path / "run", **FAST)
+    weights = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            out = tmp_path / f"c{threads}"
+            autoencoders.classify(run.dir, epochs=5, out=out, **FAST)
+            weights.append(load_file(out / "classifier.safetensors"))
+    finally:
+        torch.set_num_threads(1)  # the suite's own setting (conftest)
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])

@@ -517,3 +517,19 @@ def test_a_torch_tensor_of_rows_fits_and_transforms_as_the_same_array(digits):
     )
     halved = torch.from_numpy(rows).bfloat16()  # NumPy has no bfloat16: read as float32
     np.testing.assert_array_equal(from_array.transform(halved), from_array.transform(halved.float().numpy()))
+
+
+def test_a_classifier_fits_the_same_whatever_the_callers_thread_count():
+    """The head trains on the threads the autoencoder chose, not the caller's: a sum over threads
+    rounds differently, and a narrow head's gradients did."""
+    x, y = load_digits(return_X_y=True)
+    fitted = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            clf = AutoencoderClassifier(layers=(64, 16), epochs=2, head_epochs=40, random_state=0)
+            fitted.append(clf.fit(x[:600], y[:600]).predict_proba(x[600:]))
+            assert torch.get_num_threads() == threads  # the caller's count comes back
+    finally:
+        torch.set_num_threads(1)  # the suite's own setting (conftest)
+    assert np.array_equal(*fitted)

@@ -536,7 +536,8 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
         if epochs is None:  # as classify's default budget
             epochs = default_epochs(int(labelled.sum()), self.config_.train.batch_size)
         cfg = self.config_.replace(epochs=epochs, lr=self.head_lr, patience=0).train
-        with own_rng(resolve_device(cfg.device)):
+        threads = choose_threads(cfg.threads, self.autoencoder_, cfg.batch_size)  # as the autoencoder's
+        with own_rng(resolve_device(cfg.device)), thread_count(threads):  # not the caller's count
             torch.manual_seed(cfg.seed)
             self.classifier_ = make_classifier(self.autoencoder_, len(self.classes_), self.freeze_encoder)
             x = self._rows(X[labelled], validated=True)

@@ -193,9 +193,11 @@ class CpuShare:
     the rest: at least one thread, at most the count it started with. Brief spinning makes small
     steps on several threads fast alone, and makes two processes whose threads spin on the same
     cores wait on each other many times over; on one thread each, they take about their time
-    alone on one. Dense layers train to the same weights on any count; a convolution's backward
-    pass sums in an order that depends on it (weight gradients differed in the seventh digit), so
-    a convolutional run on a busy machine can end a little apart from one on a quiet machine. On
+    alone on one. Dense layers of an autoencoder's widths train to the same weights on any count;
+    a convolution's backward pass, and a product whose output is small beside the rows it sums over
+    (a 10-class head on 16 code units), sum in an order that depends on it (weight gradients
+    differed in the seventh digit), so such a run on a busy machine can end a little apart from one
+    on a quiet machine. On
     one thread, or not ``on`` (training on a GPU), there is nothing to give up and ``tick``
     returns at once. ``close`` gives the thread count back."""
 
