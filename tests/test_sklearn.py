@@ -161,7 +161,7 @@ def test_rows_marked_unlabelled_train_the_autoencoder_only(digits):
     for name, value in semi.autoencoder_.state_dict().items():
         assert torch.equal(value, every[name]), name
     alone = AutoencoderClassifier(**settings).fit(x_train[few], y[few])  # its autoencoder on 50 rows
-    assert semi.score(x_test, y_test) > max(0.75, alone.score(x_test, y_test))  # 0.82 against 0.76
+    assert semi.score(x_test, y_test) > max(0.75, alone.score(x_test, y_test))  # 0.848 against 0.809
     by_default = {k: v for k, v in settings.items() if k != "head_epochs"}  # 1,000 updates, as classify
     assert AutoencoderClassifier(**by_default, unlabelled=-1).fit(x_train, y).score(x_test, y_test) > 0.75
     with pytest.raises(autoencoders.UserError, match="every label is unlabelled=-1; label some rows"):
