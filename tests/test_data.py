@@ -548,7 +548,9 @@ def test_csv_features_are_found_by_name_where_a_run_names_them(tmp_path):
         np.testing.assert_array_equal(x, expected)
         assert y.tolist() == [0, 1]
     np.testing.assert_array_equal(load_csv(tmp_path / "r.csv", "y", columns=["c", "a"])[0], [[3, 1], [6, 4]])
-    with pytest.raises(UserError, match="has no column d, which the run reads by name; rename its header"):
+    with pytest.raises(
+        UserError, match="lacks 1 of the run's columns \\('d'\\), which it reads by name; rename its header"
+    ):
         load_csv(tmp_path / "r.csv", "y", columns=["a", "d"])
 
 

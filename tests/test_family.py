@@ -166,7 +166,10 @@ def test_every_part_exports_to_onnx_and_torchscript_and_serves_rows_in_their_own
         sidecar = export(run.dir, onnx_path, "onnx", part)[1]
         export(run.dir, script_path, "torchscript", part)
         session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-        served = session.run(None, {"input": given.astype(np.float32)})[0]
+        served = session.run(None, {"input": given.astype(sidecar["input"]["dtype"])})[
+            0
+        ]  # as a server reads it
+        assert served.dtype == sidecar["output"]["dtype"] == "float32"
         np.testing.assert_allclose(served, wanted, atol=1e-5, rtol=0)
         # a server reads the outputs as they come: no gradient is tracked
         scripted = torch.jit.load(str(script_path))(torch.from_numpy(given).float()).numpy()

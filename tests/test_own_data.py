@@ -515,7 +515,7 @@ def test_a_csv_run_records_its_header_and_reads_later_tables_by_it(tmp_path):
     reordered, ordered = (autoencoders.encode(run.dir, f"csv:{tmp_path / n}") for n in ("r.csv", "t.csv"))
     np.testing.assert_array_equal(reordered, ordered)
     frame.drop(columns="p7").to_csv(tmp_path / "m.csv", index=False)
-    with pytest.raises(UserError, match="has no column p7, which the run reads by name"):
+    with pytest.raises(UserError, match="lacks 1 of the run's columns \\('p7'\\), which it reads by name"):
         autoencoders.encode(run.dir, f"csv:{tmp_path / 'm.csv'}")
     extra = frame.drop(columns="digit").assign(note=1.0)
     extra.to_csv(tmp_path / "e.csv", index=False)  # no label column, one column the run does not read

@@ -78,8 +78,19 @@ def export(
         "part": part,
         "kind": kind,
         "run_dir": str(Path(run_dir).resolve()),
-        "input": {"name": "input", "shape": ["batch", width_in], "units": _units(run, part, "input")},
-        "output": {"name": "output", "shape": ["batch", width_out], "units": _units(run, part, "output")},
+        # float32 at both ends: ONNX Runtime refuses float64 rows
+        "input": {
+            "name": "input",
+            "shape": ["batch", width_in],
+            "dtype": "float32",
+            "units": _units(run, part, "input"),
+        },
+        "output": {
+            "name": "output",
+            "shape": ["batch", width_out],
+            "dtype": "float32",
+            "units": _units(run, part, "output"),
+        },
         "input_shape": run.manifest["input_shape"],
         "code_size": code_size,
         **({"columns": run.cfg.data.columns} if run.cfg.data.columns else {}),  # a data frame's, in order

@@ -273,7 +273,8 @@ def open_npy(path: str | Path) -> np.ndarray:
         x = np.load(path, allow_pickle=False, mmap_mode="r")
     except Exception as e:  # numpy's header parser raises many kinds on a damaged file
         raise UserError(
-            f"{path} is not a readable numeric .npy array ({e}); write it with numpy.save"
+            f"{path} is not a readable numeric .npy array ({e}); write its rows as numbers with "
+            "numpy.save(path, x.astype(numpy.float32))"
         ) from None
     if x.ndim not in (2, 3, 4) or not np.issubdtype(x.dtype, np.number):
         raise UserError(
@@ -317,7 +318,10 @@ def load_labels(
             "numpy.save(path, labels.astype(str))"
         ) from None
     if y.shape != (n,):
-        raise UserError(f"labels {labels} have shape {y.shape}; expected ({n},)")
+        raise UserError(
+            f"labels {labels} have shape {y.shape}; expected ({n},): one class per row of the data, in "
+            "its order"
+        )
     source = "the labels given in memory" if kept_rows(labels) else f"labels file {labels}"
     if y.dtype.kind in "US":
         try:
@@ -393,7 +397,9 @@ def load_csv(
             "npy:FILE, images as the folder that holds them, images:DIR"
         ) from None
     if not lines:
-        raise UserError(f"csv file {path} is empty")
+        raise UserError(
+            f"csv file {path} is empty; give a file with one row per line, its values separated by commas"
+        )
     first = [c.strip() for c in lines[0][1].split(",")]
     # ";" (with decimal commas: "1,5;2,25"), tabs or "|" in a cell: another program's separator
     other = next((sep for sep in (";", "\t", "|") if any(sep in cell for cell in first)), None)
@@ -406,7 +412,9 @@ def load_csv(
     header = first if _is_header(first, lines[1][1] if len(lines) > 1 else None, label_column) else None
     body = lines[1:] if header is not None else lines
     if not body:
-        raise UserError(f"csv file {path} has a header but no data rows")
+        raise UserError(
+            f"csv file {path} has a header but no data rows; give a file with rows below its header"
+        )
     width = len(first)
     col = None if label_column is None else _column_index(path, label_column, header, width)
     features = [j for j in range(width) if j != col]
@@ -414,8 +422,9 @@ def load_csv(
         missing = [c for c in columns if c not in header]
         if missing:
             raise UserError(
-                f"{path} has no column {', '.join(missing[:5])}{', …' * (len(missing) > 5)}, which the run "
-                "reads by name; rename its header, or save it without a header to read columns in order"
+                f"{path} lacks {len(missing)} of the run's columns ({', '.join(map(repr, missing[:5]))}"
+                f"{', ...' * (len(missing) > 5)}), which it reads by name; rename its header, or save it "
+                "without a header to read columns in order"
             )
         features = [header.index(c) for c in columns]
         if col in features:  # the labels would be a feature: a probe on them would score 1.0
