@@ -389,7 +389,7 @@ def _lock(path: Path, exclusive: bool) -> tuple[int | None, bool]:
         return None, False
     try:
         fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
-    except OSError as e:  # not BlockingIOError: a file system without locks
+    except OSError as e:  # BlockingIOError: another holds it; any other: a file system without locks
         os.close(fd)
         return None, isinstance(e, BlockingIOError)
     return fd, False
