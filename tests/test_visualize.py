@@ -373,3 +373,35 @@ def test_rows_in_memory_are_drawn_as_given_with_their_labels(digits_run, tmp_pat
     assert all("test" not in title for title in titles), titles
     with pytest.raises(autoencoders.UserError, match="labels go with rows in memory"):
         autoencoders.visualize(digits_run.dir, "latent", tmp_path / "l.png", data="digits", labels=y)
+
+
+def test_the_loss_axis_draws_what_its_label_names(monkeypatch, tmp_path):
+    """A sparse run's training loss adds the weighted penalty to the reconstruction: its figure's
+    left axis, labelled as the reconstruction's (beside the floor of a perfect one), draws the
+    reconstruction, and the penalty goes to the right axis; a VAE's draws its labelled total. So
+    do the run's own loss.png and visualize's."""
+    figures, save = [], plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or save(fig, path))
+    sparse = autoencoders.train(
+        data="digits", layers=[64, 16], code_activation="sigmoid", sparsity="kl", sparsity_weight=3.0,
+        epochs=2, out=tmp_path / "s", **FAST,
+    )  # fmt: skip
+    vae = autoencoders.train(
+        data="digits", model="vae", layers=[64, 16, 4], epochs=2, out=tmp_path / "v", **FAST
+    )
+    for run in (sparse, vae):
+        autoencoders.visualize(run, "loss")
+    losses = [fig for fig in figures if fig.axes[0].get_title() == "stage: train"]
+    assert len(losses) == 4
+    for fig, (run, term) in zip(losses, [(sparse, "recon"), (vae, "loss")] * 2):  # trained, then visualized
+        assert fig.axes[0].get_lines()[0].get_ydata().tolist() == [
+            row[f"train_{term}"] for row in run.history
+        ]
+    assert sparse.history[0]["train_loss"] > sparse.history[0]["train_recon"]  # the penalty is in the loss
+    figures.clear()  # a greedy stack's: each panel its reconstruction, after one that drew its penalty
+    history = [
+        {"stage": s, "epoch": e, "train_loss": 9.0 + e, "train_recon": 5.0 + e, "train_sparsity": 1.0 / e}
+        for s in ("pretrain layer 1", "fine-tune") for e in (1, 2)
+    ]  # fmt: skip
+    plots.loss_curve(history, tmp_path / "g.png", term="recon")
+    assert [ax.get_lines()[0].get_ydata().tolist() for ax in figures[0].axes[:2]] == [[6.0, 7.0]] * 2

@@ -815,7 +815,7 @@ def _run_pictures(
     )
     if history:
         corrupted = cfg.model.corruption != "none"  # its training batches, not its validation rows
-        plots.loss_curve(history, out / rundir.LOSS, model.loss_label, floor, corrupted)
+        plots.loss_curve(history, out / rundir.LOSS, model.loss_label, floor, corrupted, term=model.loss_term)
     if model.can_sample:
         with torch.no_grad():
             images = model.sample(40, torch.Generator().manual_seed(0)).numpy()

@@ -387,10 +387,12 @@ def loss_curve(
     floor: float | None = None,
     corrupted: bool = False,
     title: str = "",
+    term: str = "loss",
 ) -> None:
     """Training and validation loss per epoch, one panel per stage; ``corrupted``: training
     batches were corrupted (a denoising run), its validation rows not, so the training loss runs
-    above the validation loss, and its legend says why; ``title``: over the panels.
+    above the validation loss, and its legend says why; ``title``: over the panels; ``term``: the
+    history's column that ``loss_name`` names (``loss``, the total, where a stage has no such column).
 
     Other named terms (a KL, a penalty, an adversarial loss) are dashed on their own axis on
     the right: their scale has nothing to do with the reconstruction's. ``floor``: the loss of a
@@ -413,8 +415,9 @@ def loss_curve(
         rows = [h for h in history if h["stage"] == stage]
         epochs = [h["epoch"] for h in rows]
         train = "train (corrupted inputs)" if corrupted else "train"
-        lines = ax.plot(epochs, [h["train_loss"] for h in rows], marker=".", label=train)
-        if _drawn(validation := [h.get("val_loss", math.nan) for h in rows]):  # none without a val split
+        left = term if f"train_{term}" in rows[0] else "loss"
+        lines = ax.plot(epochs, [h[f"train_{left}"] for h in rows], marker=".", label=train)
+        if _drawn(validation := [h.get(f"val_{left}", math.nan) for h in rows]):  # none without a val split
             lines += ax.plot(epochs, validation, marker=".", label="validation")
         own = ("loss", "recon")
         terms = [k.split("_", 1)[1] for k in rows[0] if k.startswith(("train_", "val_"))]
@@ -422,12 +425,12 @@ def loss_curve(
         if terms:
             right = ax.twinx()
             least = math.inf
-            for term, color in zip(terms, ("tab:green", "tab:red", "tab:purple", "tab:brown")):
+            for name, color in zip(terms, ("tab:green", "tab:red", "tab:purple", "tab:brown")):
                 for split, key, style in (("train", "train_", ":"), ("validation", "val_", "--")):
-                    values = [h.get(key + term, math.nan) for h in rows]
+                    values = [h.get(key + name, math.nan) for h in rows]
                     if _drawn(values):
                         lines += right.plot(
-                            epochs, values, ls=style, marker=".", color=color, label=f"{split} {term}"
+                            epochs, values, ls=style, marker=".", color=color, label=f"{split} {name}"
                         )
                         least = min(least, np.nanmin(values))
             if least >= 0:  # from 0: a term's lowest value would sit on the loss's floor, which it is not

@@ -148,7 +148,8 @@ def _loss(run_dir: Path, run: TrainedRun, path: Path) -> None:
     if not history:
         raise UserError(f"{run_dir} trained for 0 epochs: there is no loss curve to draw")
     floor = rundir.read_metrics(run_dir).get("test_bce_floor")
-    plots.loss_curve(history, path, run.model.loss_label, floor, run.cfg.model.corruption != "none")
+    corrupted = run.cfg.model.corruption != "none"
+    plots.loss_curve(history, path, run.model.loss_label, floor, corrupted, term=run.model.loss_term)
 
 
 def _loss_so_far(run_dir: Path, path: Path) -> None:
@@ -169,7 +170,7 @@ def _loss_so_far(run_dir: Path, path: Path) -> None:
     model = kinds.build(cfg.model, cfg.kind_options, tuple(manifest["input_shape"]))  # its loss's name
     state = {True: "still training", False: "stopped"}.get(rundir.training_elsewhere(run_dir), "not finished")
     title, corrupted = f"{'not finished' if stopped else state}: {where}", cfg.model.corruption != "none"
-    plots.loss_curve(saved["history"], path, model.loss_label, None, corrupted, title)
+    plots.loss_curve(saved["history"], path, model.loss_label, None, corrupted, title, model.loss_term)
 
 
 def _recon(run, rows: FigureRows, path: Path, n: int, method: str) -> None:

@@ -91,9 +91,14 @@ class Autoencoder(nn.Module):
         x = target.float()
         return F.binary_cross_entropy(x, x, reduction="none").sum(1)
 
+    # the history's column a loss figure draws against ``loss_label``: the reconstruction's, as the
+    # label says (a sparse or contractive run's weighted penalties, added to it in the training
+    # loss, are drawn on the figure's right axis)
+    loss_term = "recon"
+
     @property
     def loss_label(self) -> str:
-        """What its training loss measures, in words (a loss figure's axis)."""
+        """What its ``loss_term`` measures, in words (a loss figure's axis)."""
         values = "pixels" if holds_images(self.input_shape) else "features"  # a table's rows: features
         return f"BCE summed over {values}, per example" if self.loss_kind == "bce" else "SSE per example"
 

@@ -27,6 +27,7 @@ class VAE(Stack):
 
     kind = "vae"
     can_sample = likelihood = True
+    loss_term = "loss"  # recon + β·KL, the −ELBO at β = 1, as its label says
 
     def __init__(
         self,
