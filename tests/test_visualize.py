@@ -12,7 +12,7 @@ from sklearn.datasets import load_digits
 import autoencoders
 from autoencoders import UserError
 from autoencoders.cli import main
-from autoencoders.errors import DataWarning
+from autoencoders.errors import DataWarning, SettingWarning
 from autoencoders.eval.metrics import encode_all
 from autoencoders.figures import plots
 from autoencoders.figures.run_figures import maximize_units, visualize
@@ -130,6 +130,11 @@ def test_latent_is_the_code_itself_when_two_dimensional(tmp_path, monkeypatch):
     assert drawn["a"] == ("code 0", "code 1")
     codes = encode_all(autoencoders.load(run.dir), _test_rows(run)).numpy()
     assert {tuple(np.round(p, 4)) for p in drawn["p"]} <= {tuple(np.round(c, 4)) for c in codes}
+    with pytest.warns(
+        SettingWarning, match=r"^--method tsne maps codes of more than two .* leave --method out$"
+    ):
+        visualize(run.dir, "latent", tmp_path / "t.png", method="tsne")  # asked for, not done: said
+    assert drawn["a"] == ("code 0", "code 1")
 
 
 def test_visualize_refuses_what_does_not_apply(digits_run, tmp_path):
@@ -405,3 +410,10 @@ def test_the_loss_axis_draws_what_its_label_names(monkeypatch, tmp_path):
     ]  # fmt: skip
     plots.loss_curve(history, tmp_path / "g.png", term="recon")
     assert [ax.get_lines()[0].get_ydata().tolist() for ax in figures[0].axes[:2]] == [[6.0, 7.0]] * 2
+
+
+def test_a_grid_of_samples_leaves_its_last_row_as_full_as_a_count_near_ten_can():
+    """64 samples in 8 rows of 8, not 6 rows of 10 over a row of 4 and a wide empty block."""
+    from autoencoders.figures.plots import _columns
+
+    assert [_columns(n) for n in (4, 10, 13, 40, 64, 100)] == [4, 10, 7, 10, 8, 10]

@@ -89,7 +89,9 @@ def _save_scores(path: Path, scores: np.ndarray, labels: np.ndarray | None) -> N
     _save_text(path, buf.getvalue())
 
 
-def _save_rows(path: Path, rows: np.ndarray, shape: tuple | None, title: str, cols: int = 10) -> None:
+def _save_rows(
+    path: Path, rows: np.ndarray, shape: tuple | None, title: str, cols: int | None = None
+) -> None:
     """A .png grid of ``rows`` or the rows themselves as .npy."""
     if path.suffix.lower() == ".png":
         from .figures.plots import image_grid
@@ -265,9 +267,10 @@ def _interpolate(args: argparse.Namespace) -> None:
     rows, shape = api.interpolate(
         args.run_dir, args.data, tuple(args.pair), args.steps, args.split, args.units
     )
-    title = f"rows {args.pair[0]} → {args.pair[1]}: inputs at the ends, decoded codes between"
+    which = "" if args.split == "all" else f"{args.split} "  # as visualize names them
+    title = f"{which}rows {args.pair[0]} → {args.pair[1]}: inputs at the ends, decoded codes between"
     _save_rows(args.out, rows, shape, title, cols=len(rows))
-    print(f"wrote an interpolation of {args.steps} steps to {args.out}")
+    print(f"wrote the 2 rows and {args.steps} decoded points between them ({len(rows)} rows) to {args.out}")
 
 
 def _score(args: argparse.Namespace) -> None:

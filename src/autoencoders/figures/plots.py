@@ -151,14 +151,15 @@ def image_grid(
     path: str | Path,
     image_shape: tuple[int, ...] | None,
     title: str = "",
-    cols: int = 10,
+    cols: int | None = None,
     scale: str = DATA_SCALE,
     features: list[str] | None = None,
     names: list[str] | None = None,
 ) -> None:
-    """Rows of ``images`` in a grid (``cols`` per row), e.g. samples from a prior or an interpolation;
-    ``scale``: what a table row's colours mean; ``features``: its column names; ``names``: one per
-    row, at the left of a table's rows (each a block of its own; images keep the title's order)."""
+    """Rows of ``images`` in a grid (``cols`` per row; None: about 10, see ``_columns``), e.g.
+    samples from a prior or an interpolation; ``scale``: what a table row's colours mean;
+    ``features``: its column names; ``names``: one per row, at the left of a table's rows (each a
+    block of its own; images keep the title's order)."""
     if _table_rows(images, image_shape):  # one block of them, or one per named row
         images = np.asarray(images)
         blocks = (
@@ -166,10 +167,19 @@ def image_grid(
         )
         _table_blocks(blocks, path, title, scale, features)
         return
-    cols = min(len(images), cols)
+    cols = min(len(images), cols or _columns(len(images)))
     grid = [list(images[i : i + cols]) for i in range(0, len(images), cols)]
     fig, _ = _show_mosaic(_mosaic(grid, image_shape), len(grid), cols, image_shape, title)
     _save(fig, path)
+
+
+def _columns(n: int, near: int = 10) -> int:
+    """Columns for a grid of ``n`` images: ``n`` up to ``near``, else the count within a few of
+    ``near`` that leaves the least of the last row empty (64 samples in 8 rows of 8, not in 6 rows
+    of 10 above a row of 4), the nearer of equals."""
+    if n <= near:
+        return n
+    return min(range(near - 3, near + 3), key=lambda c: (-n % c, abs(c - near)))
 
 
 def labelled_rows(

@@ -9,6 +9,7 @@ and traversals of one code dimension at a time.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from .. import api, kinds
 from ..config import Config
 from ..data.classes import item_names, shown
 from ..data.datasets import label_name, parse_spec
-from ..errors import UserError
+from ..errors import SettingWarning, UserError, user_stacklevel
 from ..eval.metrics import encode_all, reconstruct_all
 from ..eval.probes import PCA
 from ..io import rundir
@@ -292,6 +293,13 @@ def _latent(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
     if codes.shape[1] < 2:
         raise UserError("--what latent needs a code of two or more dimensions; this run's code has one")
     if codes.shape[1] == 2:
+        if method == "tsne":
+            warnings.warn(
+                "--method tsne maps codes of more than two dimensions to two; this run's code has two, "
+                "drawn as they are: leave --method out",
+                SettingWarning,
+                stacklevel=user_stacklevel(),
+            )
         points, axes = codes, ("code 0", "code 1")
     elif method == "tsne":
         from sklearn.manifold import TSNE
