@@ -386,6 +386,11 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
     ("no rows left for testing", None, "train --test-fraction 0 --epochs 1 --out tf0",
      "autoencoders: error: --test-fraction 0 leaves no test rows of digits to measure the model on; use a "
      "larger --test-fraction (default 0.2)"),
+    ("no rows left for training", None, "train --val-fraction 0.9999 --epochs 1 --out vf",
+     "autoencoders: error: --val-fraction 0.9999 leaves none of the 1438 rows of digits beside its test rows to "
+     "train on; use a smaller --val-fraction (default 0.1)"),
+    ("a seed too large", None, "train --seed 99999999999999999999 --epochs 1 --out sd",
+     "autoencoders: error: --seed must be in [0, 4294967295], got 99999999999999999999"),
     ("a split the run left empty", _edit_json("config.json", lambda c: c["data"].update(val_fraction=0.0)),
      "encode run --data digits --split val --out c.npy",
      "autoencoders: error: the val split of digits has no rows (--val-fraction 0); use --split all, train, test"),

@@ -35,13 +35,14 @@ class Range:
         return above and below
 
     def __str__(self) -> str:
-        low = f"{self.low:g}"
+        low, high = (f"{v:g}" if isinstance(v, float) else str(v) for v in (self.low, self.high))
         if self.high is None:
             return f"{'>' if self.low_open else '>='} {low}"
-        return f"in {'(' if self.low_open else '['}{low}, {self.high:g}{')' if self.high_open else ']'}"
+        return f"in {'(' if self.low_open else '['}{low}, {high}{')' if self.high_open else ']'}"
 
 
 POSITIVE, AT_LEAST_0, AT_LEAST_1 = Range(0, low_open=True), Range(0), Range(1)
+SEED = Range(0, 2**32 - 1)  # as NumPy's and scikit-learn's seeds are
 FRACTION = Range(0, 1, high_open=True)
 # how ``classify`` makes a classifier from a run (see ``classify.FewLabels``)
 CLASSIFY_METHODS = ("finetune", "frozen", "knn", "semi", "ladder")
@@ -317,7 +318,7 @@ class DataConfig:
         "rows: it needs at least one)",
         range=FRACTION,
     )
-    split_seed: int = option(0, "seed of the train/validation/test split", range=AT_LEAST_0)
+    split_seed: int = option(0, "seed of the train/validation/test split", range=SEED)
     image_shape: list[int] | None = option(
         None,
         "view flat rows as images of this shape, C,H,W or H,W (e.g. 1,28,28); IDX and N×H×W data know it",
@@ -433,7 +434,7 @@ class TrainConfig:
     keep: str = option(
         "best", "weights a stage ends with: best (lowest validation loss) or last", ("best", "last")
     )
-    seed: int = option(0, "random seed for initialisation and shuffling", range=AT_LEAST_0)
+    seed: int = option(0, "random seed for initialisation and shuffling", range=SEED)
     precision: str = option(
         "auto",
         "compute precision: fp32, tf32 (fp32 with TF32 matrix products, GPUs from NVIDIA Ampere on) or bf16 "
@@ -606,7 +607,7 @@ class ClassifyOptions:
     lr: float = option(1e-3, "learning rate", range=POSITIVE)
     batch_size: int | None = option(None, "mini-batch size", range=AT_LEAST_1, shown_default="the run's own")
     seed: int | None = option(
-        None, "seed of the label subset and the head", range=AT_LEAST_0, shown_default="the run's own"
+        None, "seed of the label subset and the head", range=SEED, shown_default="the run's own"
     )
 
 
@@ -628,9 +629,7 @@ class ClusterOptions:
         CLUSTER_METHODS,
     )
     k: int | None = option(None, "number of clusters", range=Range(2), shown_default="the number of classes")
-    seed: int | None = option(
-        None, "seed of every random choice", range=AT_LEAST_0, shown_default="the run's own"
-    )
+    seed: int | None = option(None, "seed of every random choice", range=SEED, shown_default="the run's own")
     n_init: int = option(
         10, "k-means restarts (and Gaussian mixture starts); the best is kept", range=AT_LEAST_1
     )

@@ -235,6 +235,16 @@ def _kept(
     return idx[~np.isin(y[idx], held)]
 
 
+def _check_training_rows(n_train: int, n: int, cfg: DataConfig, training: bool) -> None:
+    """A UserError when ``--val-fraction`` leaves none of the ``n`` rows beside the test split to
+    train on (a trained run reading data has its scaling already: it needs none)."""
+    if training and n_train == 0 and n > 0:
+        raise UserError(
+            f"--val-fraction {cfg.val_fraction:g} leaves none of the {n} rows of {data_name(cfg.data)} "
+            "beside its test rows to train on; use a smaller --val-fraction (default 0.1)"
+        )
+
+
 def _split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     perm = np.random.default_rng(seed).permutation(n)
     k = int(round(n * fraction))
@@ -661,6 +671,7 @@ def split_dataset(
         for i in _split(len(x), cfg.val_fraction, cfg.split_seed + 1)
     )
     check_scaler(scaler, x.shape[1], cfg.data)
+    _check_training_rows(len(train_idx), len(x), cfg, scaler is None)
     if scaler is not None:  # rows read for a trained run
         warn_if_other_units(x, scaler, cfg.data, is_table(cfg) if table is None else table)
     x_train = x if len(train_idx) == len(x) else x[train_idx]  # every row trains: no copy of them all
@@ -707,6 +718,7 @@ def _streamed_dataset(
         _kept(keep[pos], y, classes, cfg, scaler is not None) for pos in (train_pos, val_pos)
     )
     check_scaler(scaler, stream.n_features, cfg.data)
+    _check_training_rows(len(train_idx), len(keep), cfg, scaler is None)
     digest = None
     if scaler is None:
         lo, hi, digest = stream.subset(train_idx).scan()
