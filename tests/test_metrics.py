@@ -445,3 +445,21 @@ def test_knn_of_wide_rows_in_blocks_of_as_many_rows_as_features(monkeypatch):
     monkeypatch.setattr(probes, "DISTANCE_BLOCK_MOST", 20 * 300)  # at most 20 rows
     assert probes._blocks(230, 300, 50).step == 20
     np.testing.assert_array_equal(probes.knn_predict(*as_tensors).numpy(), expected)
+
+
+@pytest.mark.parametrize("shape", [(300, 64), (43, 500)], ids=["tall", "wide"])
+def test_pca_agrees_with_scikit_learns_on_tall_and_wide_rows(shape):
+    """Wide rows (fewer than their features) take the rows' own SVD: a features × features
+    covariance of 10,000 features took minutes; the components are scikit-learn's either way."""
+    from sklearn.decomposition import PCA as ScikitPCA
+
+    from autoencoders.eval.probes import PCA
+
+    rng = np.random.default_rng(0)
+    x, rows = rng.random(shape), rng.random((20, shape[1]))
+    ours, theirs = PCA(torch.from_numpy(x), 10), ScikitPCA(10, svd_solver="full").fit(x)
+    np.testing.assert_allclose(ours.explained_variance.numpy(), theirs.explained_variance_)
+    recon = theirs.inverse_transform(theirs.transform(rows))
+    np.testing.assert_allclose(
+        ours.squared_errors(torch.from_numpy(rows)).numpy(), ((recon - rows) ** 2).sum(1)
+    )

@@ -383,10 +383,16 @@ class PCA:
         x = x.double()
         self.mean = x.mean(0)
         centred = x - self.mean
-        values, vectors = torch.linalg.eigh(centred.T @ centred)
         k = min(k, *x.shape)
-        self.components = vectors[:, -k:].flip(1).T.contiguous()  # largest variance first
-        self.explained_variance = values[-k:].flip(0) / max(len(x) - 1, 1)
+        if len(x) < x.shape[1]:  # wide rows: the rows' own SVD, not a features × features covariance
+            # (10,000 features: an eigendecomposition of 10,000 × 10,000 took minutes and 3.8 GB)
+            _, values, vectors = torch.linalg.svd(centred, full_matrices=False)
+            self.components, values = vectors[:k].contiguous(), values[:k].square()
+        else:
+            values, vectors = torch.linalg.eigh(centred.T @ centred)
+            self.components = vectors[:, -k:].flip(1).T.contiguous()  # largest variance first
+            values = values[-k:].flip(0)
+        self.explained_variance = values / max(len(x) - 1, 1)
 
     def transform(self, x: torch.Tensor) -> torch.Tensor:
         return (x.double() - self.mean) @ self.components.T
