@@ -282,6 +282,11 @@ def open_npy(path: str | Path) -> np.ndarray:
         )
     if len(x) == 0 or x[0].size == 0:
         raise UserError(f"{path} holds no data (shape {x.shape}); it needs at least one row and one column")
+    if np.iscomplexobj(x):  # float32 would keep the real parts alone, silently
+        raise UserError(
+            f"{path} holds complex numbers ({x.dtype}); give real ones, e.g. the real and imaginary parts "
+            "as columns of their own: numpy.save(path, numpy.concatenate([x.real, x.imag], axis=1))"
+        )
     return x
 
 
