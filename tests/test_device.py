@@ -384,6 +384,22 @@ def test_a_choice_is_measured_once_per_machine_and_what_it_depends_on(tmp_path, 
     assert remembered({"layers": [64, 8]}, cpu, measure) == ("bf16", 2) and len(measured) == 4
 
 
+def test_a_kept_choice_this_machine_cannot_make_is_timed_again(tmp_path, monkeypatch):
+    """A damaged file: threads this machine lacks would fail in torch, and a precision it cannot run
+    would be refused as if the user had asked for it."""
+    from autoencoders.training.precision import remembered
+
+    monkeypatch.setenv("AUTOENCODERS_CACHE", str(tmp_path))
+    cpu, measured = torch.device("cpu"), []
+    assert remembered({"layers": [64, 8]}, cpu, lambda: measured.append(1) or ("fp32", 1)) == ("fp32", 1)
+    (kept,) = (tmp_path / "measured").iterdir()
+    for damaged in ({"precision": "fp32", "threads": -5}, {"precision": "fp32", "threads": 10**6},
+                    {"precision": "fp64", "threads": 1}, {"precision": "tf32", "threads": 1}):  # fmt: skip
+        kept.write_text(json.dumps(damaged))
+        assert remembered({"layers": [64, 8]}, cpu, lambda: measured.append(1) or ("fp32", 1)) == ("fp32", 1)
+    assert len(measured) == 5 and json.loads(kept.read_text())["threads"] == 1
+
+
 def test_a_choice_made_by_other_rules_is_made_again(tmp_path, monkeypatch):
     """The candidates timed and the gains they must show are part of what a choice is kept for:
     one that another version made (another thread rule, say) is not read back."""

@@ -242,7 +242,16 @@ def test_a_cached_file_that_is_not_a_dict_of_scores_is_computed_again(tmp_path, 
     rows = (torch.arange(6.0),)
     assert cached(rows, lambda: {"score": 1}, "cpu") == {"score": 1}
     (file,) = (tmp_path / "baselines").iterdir()
-    for damaged in ("null", "[1]", "NaN", "{"):
+    for damaged in (
+        "null",
+        "[1]",
+        "NaN",
+        "{",
+        '{"score": "abc"}',
+        '{"score": null}',
+        '{"score": [1]}',
+        '{"score": true}',
+    ):
         file.write_text(damaged)
         assert cached(rows, lambda: {"score": 2}, "cpu") == {"score": 2}  # and written again
         assert json.loads(file.read_text()) == {"score": 2}

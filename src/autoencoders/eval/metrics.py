@@ -217,7 +217,9 @@ def cached(
     kind = torch.device(device).type
     path = cache_dir() / "baselines" / f"{'' if kind == 'cpu' else kind + '-'}{prefix}{digest}.json"
     try:
-        if isinstance(out := json.loads(path.read_text()), dict):  # else not what compute returns
+        out = json.loads(path.read_text())
+        # numbers by name, as compute returns them; else a damaged file: computed again
+        if isinstance(out, dict) and all(type(v) in (int, float) for v in out.values()):
             return out
     except (OSError, ValueError):
         pass

@@ -95,10 +95,12 @@ def remembered(
     try:
         saved = json.loads(path.read_text())
         kept = str(saved["precision"]), int(saved["threads"])
+        if kept[0] not in available(device) or not 1 <= kept[1] <= available_cpus():
+            raise ValueError(f"not a choice this machine can make: {kept}")
         if not saved.get("provisional"):
             return kept
-    except (OSError, ValueError, KeyError, TypeError):  # not measured yet, or a damaged file
-        pass
+    except (OSError, ValueError, KeyError, TypeError):  # not measured yet, or a damaged file: timed again
+        kept = None
     (precision, threads), alone = measured_alone(measure) if device.type == "cpu" else (measure(), True)
     if kept is not None and not alone:
         return kept
