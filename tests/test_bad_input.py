@@ -329,7 +329,8 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "autoencoders: error: run/config.json is not valid JSON (…); the run directory is damaged"),
     ("config.json with other layer sizes than the weights",
      _edit_json("config.json", lambda c: c["model"].update(layers=[64, 16, 8])), "evaluate run",
-     "autoencoders: error: run: the weights do not fit its config.json (…)"),
+     "autoencoders: error: run: the weights do not fit its config.json (…): the two are from different runs, or "
+     "one was edited; put back the run's own, or train it again"),
     ("run from a newer version", _edit_json("manifest.json", lambda m: m.update(format=99)), "evaluate run",
      "autoencoders: error: run was written by a newer version of this toolkit (run format 99; this version "
      "reads 3); read it with the version that wrote it, or a later one"),

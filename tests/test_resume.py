@@ -316,6 +316,36 @@ def test_a_run_directory_is_held_by_the_process_training_there(tmp_path, monkeyp
     assert autoencoders.resume(out).metrics["epochs_run"] == 2
 
 
+def test_a_state_edited_or_of_another_run_is_refused_in_one_line(tmp_path):
+    """Its stage, epoch and settings have a SHA-256 as its tensors do: an edited epoch would end the
+    run early as if finished, and text there would fail deep in the loop."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    runs = {}
+    for name, layers in (("a", [64, 16, 4]), ("b", [64, 8, 4])):
+        with ctrl_c_at_batch(30), pytest.raises(KeyboardInterrupt, match="after epoch 1"):
+            autoencoders.train(data="digits", layers=layers, epochs=3, out=tmp_path / name, **COMMON)
+        runs[name] = tmp_path / name / "state.safetensors"
+    with safe_open(str(runs["a"]), "pt") as f:
+        tensors, metadata = {k: f.get_tensor(k) for k in f.keys()}, f.metadata()
+    original = runs["a"].read_bytes()
+    info = json.loads(metadata["state"])
+    for edit in ({"loop": {**info["loop"], "epoch": 999}}, {"elapsed": "x"}):
+        save_file(tensors, str(runs["a"]), metadata={"state": json.dumps(info | edit)})
+        with pytest.raises(
+            UserError, match=r"state\.safetensors has changed since it was written \(its stage, "
+        ):
+            autoencoders.resume(tmp_path / "a")
+    runs["a"].write_bytes(runs["b"].read_bytes())  # another run's, of other widths
+    with pytest.raises(
+        UserError, match=r"^the saved training state does not fit this run's model \(size mismatch"
+    ):
+        autoencoders.resume(tmp_path / "a")
+    runs["a"].write_bytes(original)
+    assert autoencoders.resume(tmp_path / "a").metrics["epochs_run"] == 3
+
+
 def test_resume_refuses_a_finished_run_and_extra_settings(digits_run, tmp_path):
     with pytest.raises(UserError, match="nothing to resume"):
         autoencoders.resume(digits_run.dir)

@@ -36,6 +36,7 @@ from .data.sources import kept_rows, label_per_row
 from .data.stream import RowStream
 from .errors import UserError
 from .io import rundir
+from .io.checkpoint import state_mismatch
 from .models import Autoencoder
 from .options import SPLITS, DataConfig
 
@@ -71,8 +72,10 @@ def open_run(run_dir: str | Path, device: str = "cpu") -> TrainedRun:
     try:
         model.load_state_dict(tensors)
     except RuntimeError as e:
-        first = str(e).splitlines()[0]
-        raise UserError(f"{run_dir}: the weights do not fit its config.json ({first})") from None
+        raise UserError(
+            f"{run_dir}: the weights do not fit its config.json ({state_mismatch(e)}): the two are from "
+            "different runs, or one was edited; put back the run's own, or train it again"
+        ) from None
     return TrainedRun(cfg, manifest, model.to(device).eval(), scaler)
 
 

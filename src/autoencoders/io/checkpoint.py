@@ -21,6 +21,13 @@ if TYPE_CHECKING:
 FORMAT = "autoencoders/1"
 
 
+def state_mismatch(e: RuntimeError) -> str:
+    """What torch's ``load_state_dict`` error says first of a tensor that does not fit (its first
+    line names only the model)."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    return lines[1] if len(lines) > 1 else lines[0] if lines else type(e).__name__
+
+
 def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
     """Call ``write(tmp_path)`` then rename onto ``path``, so readers never see half a file."""
     path = Path(path)

@@ -73,7 +73,19 @@ def _read(path: Path, tensors: bool) -> tuple[dict[str, torch.Tensor], dict[str,
             f"{path} has changed since it was written (its tensors do not match their SHA-256): "
             "the file is damaged; train again without --resume"
         )
+    # states written before their settings had a SHA-256 of their own are read as they are
+    if "info_sha256" in info and info["info_sha256"] != _info_sha256(info):
+        raise UserError(
+            f"{path} has changed since it was written (its stage, epoch or settings do not match their "
+            "SHA-256): the file is damaged; train again without --resume"
+        )
     return read, info
+
+
+def _info_sha256(info: dict[str, Any]) -> str:
+    """Hex SHA-256 of a state's JSON info, its own checksums left out, keys in order."""
+    own = {k: v for k, v in info.items() if k not in ("sha256", "info_sha256")}
+    return hashlib.sha256(json.dumps(own, sort_keys=True).encode()).hexdigest()
 
 
 def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
@@ -103,5 +115,6 @@ def write_state(path: Path, tensors: dict[str, torch.Tensor], info: dict[str, An
     tensors' SHA-256."""
     from safetensors.torch import save_file
 
-    info = info | {"sha256": tensors_sha256(tensors)}
+    info = json.loads(json.dumps(info))  # as it will be read back (tuples as lists, keys as text)
+    info |= {"sha256": tensors_sha256(tensors), "info_sha256": _info_sha256(info)}
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"state": json.dumps(info)}))

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ..errors import UserError
+from ..io.checkpoint import state_mismatch
 from ..io.state import STATE_FORMAT, host_copies, join_tensors, split_tensors, write_state
 from ..options import TrainConfig
 from .capture import RECORDING
@@ -90,7 +91,13 @@ class Progress:
         own = {k[len(key) + 1 :]: v for k, v in self.tensors.items() if k.startswith(key + ".")}
         if own:
             device = next(module.parameters()).device
-            module.load_state_dict({k: v.to(device) for k, v in own.items()})
+            try:
+                module.load_state_dict({k: v.to(device) for k, v in own.items()})
+            except RuntimeError as e:  # the shapes of another run's model
+                raise UserError(
+                    f"the saved training state does not fit this run's {key} ({state_mismatch(e)}): it is "
+                    "another run's, or damaged; train again without --resume"
+                ) from None
 
     def will_run(self, index: int) -> bool:
         """Whether stage ``index`` still has to run (it is not before the saved one)."""
