@@ -428,3 +428,28 @@ def test_methods_that_train_nothing_load_no_compiler(digits_run, tmp_path):
     )
     said = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert said.stdout.split()[-1] == "False"
+
+
+def test_a_clustering_is_written_whole_or_not_at_all(digits_run, tmp_path, monkeypatch):
+    """A stop while its figures are drawn (seconds, after the clusters are found) leaves the
+    clustering there before, not one without its figures; what it did not write refuses --out."""
+    from autoencoders import clusters
+
+    out = tmp_path / "c"
+    first = autoencoders.cluster(digits_run.dir, k=3, out=out, quiet=True)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert {"clusters.png", "cluster-map.png", "clusters.json"} <= before.keys()
+
+    def stopped(new, *args):
+        (new / "clusters.png").write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(clusters, "_figures", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        autoencoders.cluster(digits_run.dir, k=4, out=out, quiet=True)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before and first.summary["k"] == 3
+    assert [p.name for p in tmp_path.iterdir()] == ["c"]  # nothing left beside it
+    monkeypatch.undo()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match=r"holds a clustering and what it did not write \(notes\.txt\); move"):
+        autoencoders.cluster(digits_run.dir, k=4, out=out, quiet=True)

@@ -18,6 +18,7 @@ from .eval.probes import PCA
 from .figures import plots
 from .figures.report import REPORT, write_report
 from .io import rundir
+from .io.checkpoint import replace_dir
 from .options import ClusterOptions, split_options
 from .runtime.device import keeps_rng, resolve_device
 from .runtime.threads import choose_threads, say_if_threads_spin, thread_count
@@ -95,6 +96,14 @@ def cluster(
         out = Path(run_dir) / (how.name() + suffix)
     out = Path(out)
     rundir.check_output_dir(out, rundir.is_clustering(out), "clustering")
+    theirs = (
+        sorted(e.name for e in out.iterdir() if e.name not in rundir.CLUSTERING_FILES) if out.is_dir() else []
+    )
+    if theirs:  # a clustering is replaced whole: what it did not write would go with it
+        raise UserError(
+            f"--out {out} holds a clustering and what it did not write ({', '.join(theirs[:5])}); move that "
+            "out first, or give another --out: nothing was deleted"
+        )
     device = resolve_device(cfg.train.device)
     cfg.train.precision = later_precision(run_dir, cfg.train.precision, device)
     rows = torch.from_numpy(np.ascontiguousarray(x)).to(device)
@@ -128,8 +137,14 @@ def cluster(
     }
     result.summary, result.out = summary, out
     saved = None if result.clusterer.embed is not None else result.clusterer.state_dict()
-    rundir.write_clusters(out, result.labels, shown(y, classes), summary, saved, run.scaler)
-    _figures(out, run, x, shown(y, classes), result, classes, item_names(summary["data"]))
+
+    def write(new: Path) -> None:
+        rundir.write_clusters(new, result.labels, shown(y, classes), summary, saved, run.scaler)
+        _figures(new, run, x, shown(y, classes), result, classes, item_names(summary["data"]))
+
+    # whole or not at all: the figures take seconds, and a stop while they were drawn left a
+    # clustering without them
+    replace_dir(out.resolve(), write)  # a link's target: the directory it names
     report = Path(run_dir) / REPORT
     if report.is_file() and out.resolve().parent == Path(run_dir).resolve():
         write_report(run_dir)  # with this clustering's section

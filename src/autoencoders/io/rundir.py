@@ -42,6 +42,7 @@ RECONSTRUCTIONS, LOSS, PRETRAINING, SAMPLES = (
 CLASSIFIER_WEIGHTS, CLASSIFIER_CONFIG = "classifier.safetensors", "classifier.json"
 CLUSTERS_CSV, CLUSTERS_JSON, CLUSTERER_WEIGHTS = "clusters.csv", "clusters.json", "clusterer.safetensors"
 CLUSTER_MEMBERS, CLUSTER_MAP = "clusters.png", "cluster-map.png"
+CLUSTERING_FILES = {CLUSTERS_CSV, CLUSTERS_JSON, CLUSTERER_WEIGHTS, CLUSTER_MEMBERS, CLUSTER_MAP}
 ESTIMATOR = "estimator.json"  # a saved scikit-learn estimator's class, parameters and fitted numbers
 REPRODUCTION = "reproduction.md"  # ``reproduce``'s table of published values beside the run's
 TENSORBOARD, SNAPSHOTS = "tensorboard", "snapshots"
