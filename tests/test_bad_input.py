@@ -331,6 +331,12 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      _edit_json("config.json", lambda c: c["model"].update(layers=[64, 16, 8])), "evaluate run",
      "autoencoders: error: run: the weights do not fit its config.json (…): the two are from different runs, or "
      "one was edited; put back the run's own, or train it again"),
+    ("a manifest whose completion is text", _edit_json("manifest.json", lambda m: m.update(completed="false")),
+     "evaluate run",
+     "autoencoders: error: run/manifest.json's completed is 'false', which this toolkit never writes: the run "
+     "directory is damaged"),
+    ("a manifest whose format is text", _edit_json("manifest.json", lambda m: m.update(format="3")), "evaluate run",
+     "autoencoders: error: run has run format '3', not a version number: the file is damaged; train it again"),
     ("run from a newer version", _edit_json("manifest.json", lambda m: m.update(format=99)), "evaluate run",
      "autoencoders: error: run was written by a newer version of this toolkit (run format 99; this version "
      "reads 3); read it with the version that wrote it, or a later one"),

@@ -266,6 +266,10 @@ def check_format(found: object, where: Path, what: str = "run format") -> None:
             f"{where} was written by a newer version of this toolkit ({what} {found}; this version "
             f"reads {RUN_FORMAT}); read it with the version that wrote it, or a later one"
         )
+    if not isinstance(found, int) or isinstance(found, bool):  # an edited file, not another version's
+        raise UserError(
+            f"{where} has {what} {found!r}, not a version number: the file is damaged; train it again"
+        )
     raise UserError(
         f"{where} has {what} {found}, from an older version (this one reads {RUN_FORMAT}); train it again"
     )
@@ -305,6 +309,15 @@ def read_manifest(run_dir: str | Path) -> dict[str, Any]:
     if not isinstance(manifest, dict):
         raise UserError(f"{path} is not a manifest (a JSON object); the run directory is damaged")
     check_format(manifest.get("format"), run_dir)
+    kinds = {"completed": bool, "kind": str, "input_shape": list, "code_size": int}
+    wrong = [k for k, kind in kinds.items() if k in manifest and not isinstance(manifest[k], kind)]
+    shape = manifest.get("input_shape", [1])
+    if wrong or not (isinstance(shape, list) and all(type(n) is int and n > 0 for n in shape)):
+        name = wrong[0] if wrong else "input_shape"
+        raise UserError(
+            f"{path}'s {name} is {manifest.get(name)!r}, which this toolkit never writes: the run "
+            "directory is damaged"
+        )
     return manifest
 
 
