@@ -185,9 +185,10 @@ def test_each_kind_of_device_keeps_its_own_cached_baselines(tmp_path, monkeypatc
     """A GPU's k-means starts and roundings are not the CPU's: neither reads the other's numbers."""
     monkeypatch.setenv("AUTOENCODERS_CACHE", str(tmp_path))
     rows = (torch.arange(6.0),)
-    assert cached(rows, lambda: {"on": "cpu"}, "cpu") == {"on": "cpu"}
-    assert cached(rows, lambda: {"on": "gpu"}, torch.device("cuda", 1)) == {"on": "gpu"}  # not computed there
-    assert cached(rows, dict, "cuda:0") == {"on": "gpu"} and cached(rows, dict, "cpu") == {"on": "cpu"}
+    cpu, gpu = {"accuracy": 0.5}, {"accuracy": 0.25}
+    assert cached(rows, lambda: cpu, "cpu") == cpu
+    assert cached(rows, lambda: gpu, torch.device("cuda", 1)) == gpu  # not computed there
+    assert cached(rows, dict, "cuda:0") == gpu and cached(rows, dict, "cpu") == cpu
 
 
 def test_a_datasets_baselines_are_cached_by_its_digest_without_hashing_the_rows_again(tmp_path, monkeypatch):
