@@ -327,6 +327,10 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "the one recorded beside it): the file is damaged or was edited; restore it from a copy or train again"),
     ("config.json that is not JSON", lambda d: (d / "run" / "config.json").write_text("{"), "evaluate run",
      "autoencoders: error: run/config.json is not valid JSON (…); the run directory is damaged"),
+    ("config.json with a value no run writes", _edit_json("config.json", lambda c: c["model"].update(layers="64,8")),
+     "evaluate run",
+     "autoencoders: error: run/config.json holds a value this toolkit never writes (--layers must be a list of whole "
+     "numbers, such as [64, 8], not '64,8'); the run directory is damaged"),
     ("config.json with other layer sizes than the weights",
      _edit_json("config.json", lambda c: c["model"].update(layers=[64, 16, 8])), "evaluate run",
      "autoencoders: error: run: the weights do not fit its config.json (…): the two are from different runs, or "

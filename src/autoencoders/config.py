@@ -287,7 +287,12 @@ class Config:
             raise UserError(f"{path} is not valid JSON ({e}); the run directory is damaged") from None
         if not isinstance(d, dict):
             raise UserError(f"{path} is not a config (a JSON object); the run directory is damaged")
-        return cls.from_dict(d)
+        try:
+            return cls.from_dict(d)
+        except UserError as e:  # a value no run writes: named as the file holds it, not as a flag given
+            raise UserError(
+                f"{path} holds a value this toolkit never writes ({e}); the run directory is damaged"
+            ) from None
 
 
 def _toml_value(value: Any) -> str:
