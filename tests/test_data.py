@@ -629,3 +629,20 @@ def test_labels_that_are_a_quantity_or_an_id_are_warned_of(tmp_path):
     unseen = r"^the test rows' labels hold 2 class\(es\) that no training row has \('d', 'e'\), which"
     with pytest.raises(UserError, match=unseen):
         _class_index(np.array([0, 3, 4, 3]), np.array([0, 1, 2]), "test", ["a", "b", "c", "d", "e"])
+
+
+def test_whole_numbers_beyond_float32s_exact_ones_are_warned_of(tmp_path):
+    """Rows are computed in float32, which holds every whole number only up to 2**24: beyond it,
+    values that differ in their last digits become equal."""
+    from autoencoders.errors import DataWarning
+
+    big = np.full((30, 3), 2**40, np.int64) + np.arange(90).reshape(30, 3)
+    np.save(tmp_path / "big.npy", big)
+    with pytest.warns(
+        DataWarning, match=r"holds whole numbers up to 1,099,511,627,865, and float32, .* 16,777,216"
+    ):
+        load_dataset(DataConfig(data=f"npy:{tmp_path / 'big.npy'}"))
+    np.save(tmp_path / "small.npy", big - 2**40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        load_dataset(DataConfig(data=f"npy:{tmp_path / 'small.npy'}"))

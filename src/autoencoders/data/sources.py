@@ -206,6 +206,7 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
 
 
 FLOAT32_MOST = float(np.finfo(np.float32).max)  # a larger number becomes infinite in float32
+FLOAT32_EXACT = 2**24  # every whole number up to it is a float32; beyond it, only some are
 
 
 def check_finite(
@@ -214,7 +215,18 @@ def check_finite(
     """A UserError naming the missing (NaN) or infinite values of rows ``x``, or the values too
     large for float32, the precision rows are computed in, which would become infinite there: how
     many, in which columns (by ``columns``' names, for a table) and the first ``row`` (its words)
-    that holds one."""
+    that holds one. Whole numbers beyond float32's exact ones are warned of."""
+    if x.dtype.kind in "iu" and x.size:
+        most = max(abs(int(x.min())), abs(int(x.max())))
+        if most > FLOAT32_EXACT:
+            warnings.warn(
+                f"{source} holds whole numbers up to {most:,}, and float32, the precision rows are computed "
+                f"in, holds them exactly only up to {FLOAT32_EXACT:,}: larger ones lose their last digits "
+                "(values that differ only there become equal); subtract each column's least value, or "
+                "divide by a power of ten, first",
+                DataWarning,
+                stacklevel=user_stacklevel(),
+            )
     if not np.issubdtype(x.dtype, np.floating):
         return
     if not np.isfinite(x).all():
