@@ -133,8 +133,8 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
     ("npy file holding text", _write("x.npy", "hello"), "train --data npy:x.npy",
      "autoencoders: error: x.npy is not a .npy file; write it with numpy.save"),
     ("npy file of complex numbers", _npy("x.npy", np.ones((20, 3), np.complex64)), "train --data npy:x.npy",
-     "autoencoders: error: x.npy holds complex numbers (complex64); give real ones, e.g. the real and imaginary "
-     "parts as columns of their own: numpy.save(path, numpy.concatenate([x.real, x.imag], axis=1))"),
+     "autoencoders: error: x.npy holds complex numbers; give real ones, e.g. the real and imaginary parts as "
+     "columns of their own, or the magnitudes"),
     ("npy file of Python objects", lambda d: np.save(d / "x.npy", np.zeros((4, 3), object), allow_pickle=True),
      "train --data npy:x.npy",
      "autoencoders: error: x.npy is not a readable numeric .npy array (Array can't be memory-mapped: Python objects in dtype.); write its rows as numbers with numpy.save(path, x.astype(numpy.float32))"),

@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import UserError
 from ..io.checkpoint import arrays_sha256, write_npy
 from .classes import check_present, number_classes
-from .sources import cache_dir, cache_folder, check_finite, label_per_row
+from .sources import cache_dir, cache_folder, check_finite, complex_refused, label_per_row
 
 
 def rows_in_memory(rows: Any, what: str, columns: list[str] | None = None) -> np.ndarray:
@@ -37,7 +37,7 @@ def rows_in_memory(rows: Any, what: str, columns: list[str] | None = None) -> np
         if not np.issubdtype(x.dtype, np.number) and x.dtype != bool:
             raise UserError(f"{what} must be numeric, got {x.dtype}")
         if np.iscomplexobj(x):
-            raise UserError(_complex(what))
+            raise UserError(complex_refused(what))
     if x.ndim not in (2, 3, 4) or len(x) == 0:
         raise UserError(f"{what} must be N×D, N×H×W or N×C×H×W with at least one row, got shape {x.shape}")
     check_finite(x, what, names)  # as given: a number too large for float32 is named, not made infinite
@@ -57,7 +57,7 @@ def _frame_rows(frame: Any, columns: list[str] | None) -> np.ndarray:
             )
         frame = frame.iloc[:, [names.index(c) for c in columns]]
     if any(getattr(kind, "kind", "O") == "c" for kind in frame.dtypes):
-        raise UserError(_complex("the data frame"))
+        raise UserError(complex_refused("the data frame"))
     other = [i for i, kind in enumerate(frame.dtypes) if getattr(kind, "kind", "O") not in "biuf"]
     if other:
         column, dtype, values = frame.columns[other[0]], frame.dtypes.iloc[other[0]], frame.iloc[:, other[0]]
@@ -84,13 +84,6 @@ def _not_numeric(column: Any, dtype: Any, values: Any) -> str:
     return (
         f"{name} is not numeric; drop it, or code its categories as 0/1 columns, one per category "
         "(pandas.get_dummies): category numbers would be read as quantities"
-    )
-
-
-def _complex(what: str) -> str:
-    return (
-        f"{what} holds complex numbers; give real ones, e.g. the real and imaginary parts as columns "
-        "of their own, or the magnitudes"
     )
 
 

@@ -295,11 +295,16 @@ def open_npy(path: str | Path) -> np.ndarray:
     if len(x) == 0 or x[0].size == 0:
         raise UserError(f"{path} holds no data (shape {x.shape}); it needs at least one row and one column")
     if np.iscomplexobj(x):  # float32 would keep the real parts alone, silently
-        raise UserError(
-            f"{path} holds complex numbers ({x.dtype}); give real ones, e.g. the real and imaginary parts "
-            "as columns of their own: numpy.save(path, numpy.concatenate([x.real, x.imag], axis=1))"
-        )
+        raise UserError(complex_refused(str(path)))
     return x
+
+
+def complex_refused(what: str) -> str:
+    """Why rows of complex numbers (``what``: where they are) are not read, and what to give."""
+    return (
+        f"{what} holds complex numbers; give real ones, e.g. the real and imaginary parts as columns "
+        "of their own, or the magnitudes"
+    )
 
 
 def _check_npy_header(path: Path, fix: str) -> None:
