@@ -15,7 +15,7 @@ from .io import rundir
 from .models.layers import make_corruption
 from .options import ClassifyOptions, split_options
 from .runtime.device import keeps_rng, resolve_device
-from .runtime.threads import choose_threads, say_if_threads_spin, thread_count
+from .runtime.threads import training_threads
 from .trained import check_width, later_precision, open_run
 
 
@@ -71,9 +71,7 @@ def classify(
     model = run.model.to(device)
     ds = load_dataset(cfg.data, scaler=run.scaler)
     check_width(model, ds.n_features, cfg.data.data)
-    threads = choose_threads(cfg.train.threads, model, cfg.train.batch_size)  # as training chooses
-    say_if_threads_spin(threads, model)
-    with thread_count(threads):  # sums over threads round differently: the same count each time
+    with training_threads(cfg.train.threads, model, cfg.train.batch_size):
         result = train_classifier(model, ds, cfg.train, how)
     settings = {
         "run_dir": str(run_dir),

@@ -21,7 +21,7 @@ from .io import rundir
 from .io.checkpoint import replace_dir
 from .options import ClusterOptions, split_options
 from .runtime.device import keeps_rng, resolve_device
-from .runtime.threads import choose_threads, say_if_threads_spin, thread_count
+from .runtime.threads import training_threads
 from .trained import (
     Data,
     TrainedRun,
@@ -108,9 +108,7 @@ def cluster(
     cfg.train.precision = later_precision(run_dir, cfg.train.precision, device)
     rows = torch.from_numpy(np.ascontiguousarray(x)).to(device)
     model = run.model.to(device)
-    threads = choose_threads(cfg.train.threads, model, how.batch_size)  # as training chooses
-    say_if_threads_spin(threads, model)
-    with thread_count(threads):
+    with training_threads(cfg.train.threads, model, how.batch_size):
         result = find_clusters(model, rows, how, cfg.train)
     summary: dict[str, Any] = {
         "method": how.method,

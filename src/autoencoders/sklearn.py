@@ -48,7 +48,7 @@ from .io.checkpoint import replace_dir, write_json
 from .options import ClusterOptions, split_options
 from .run import build_model, train_stages
 from .runtime.device import own_rng, resolve_device
-from .runtime.threads import choose_threads, say_if_threads_spin, thread_count
+from .runtime.threads import training_threads
 from .trained import open_run
 from .training.loop import fit
 from .training.state import Progress
@@ -297,10 +297,8 @@ class _Autoencoder(BaseEstimator):
         with own_rng(device):
             self.autoencoder_ = build_model(self.config_, ds.sample_shape, device)
             train = self.config_.train
-            threads = choose_threads(train.threads, self.autoencoder_, train.batch_size)
-            say_if_threads_spin(threads, self.autoencoder_)
             progress = Progress(None)  # nothing is written while fitting
-            with thread_count(threads):  # the caller's own count comes back afterwards
+            with training_threads(train.threads, self.autoencoder_, train.batch_size):
                 train_stages(self.autoencoder_, self.config_, ds, device, progress)
         self.history_ = progress.history
         self.autoencoder_.eval()
@@ -536,8 +534,11 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
         if epochs is None:  # as classify's default budget
             epochs = default_epochs(int(labelled.sum()), self.config_.train.batch_size)
         cfg = self.config_.replace(epochs=epochs, lr=self.head_lr, patience=0).train
-        threads = choose_threads(cfg.threads, self.autoencoder_, cfg.batch_size)  # as the autoencoder's
-        with own_rng(resolve_device(cfg.device)), thread_count(threads):  # not the caller's count
+        # on the autoencoder's threads, not the caller's
+        with (
+            own_rng(resolve_device(cfg.device)),
+            training_threads(cfg.threads, self.autoencoder_, cfg.batch_size),
+        ):
             torch.manual_seed(cfg.seed)
             self.classifier_ = make_classifier(self.autoencoder_, len(self.classes_), self.freeze_encoder)
             x = self._rows(X[labelled], validated=True)

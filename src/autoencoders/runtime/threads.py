@@ -241,6 +241,17 @@ def _say_threads_spin() -> None:
     )
 
 
+@contextlib.contextmanager
+def training_threads(setting: str, model: nn.Module, batch_size: int) -> Iterator[None]:
+    """Run a block that trains ``model`` on the threads ``choose_threads`` gives it (said once when
+    they spin), whatever the caller's count, which it gets back afterwards: sums over threads round
+    differently, so the same count trains the same weights."""
+    threads = choose_threads(setting, model, batch_size)
+    say_if_threads_spin(threads, model)
+    with thread_count(threads):
+        yield
+
+
 def evaluation_threads(setting: str) -> int:
     """Threads for the metrics after training: ``--threads N``, or for ``auto`` every available CPU
     (their products, over thousands of rows at once, are never small)."""
