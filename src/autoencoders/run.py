@@ -38,14 +38,7 @@ from .data.memory import data_name, frame_columns, save_arrays
 from .data.sources import csv_feature_names
 from .data.stream import Rows, RowStream
 from .errors import SettingWarning, UserError, say, says_once, user_stacklevel
-from .eval.metrics import (
-    PROBE_ROWS,
-    baselines,
-    bce_floor,
-    encode_all,
-    evaluate,
-    reconstruct_all,
-)
+from .eval.metrics import PROBE_ROWS, baselines, bce_floor, encode_all, evaluate, reconstruct_all
 from .figures import plots
 from .figures.report import REPORT, draw_figures, write_report
 from .figures.run_figures import FigureRows
