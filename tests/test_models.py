@@ -319,6 +319,22 @@ def test_scaled_init_keeps_the_signal_through_the_depth_and_survives_a_reset(kin
     assert not any(torch.equal(a, b) for a, b in zip(weights, model.parameters()) if a.dim() > 1)
 
 
+@pytest.mark.parametrize(
+    "kind, tied",
+    [("dense", False), ("dense", True), ("conv", False), ("conv", True), ("vae", False), ("aae", False)],
+)
+def test_a_reset_leaves_no_trained_parameter_behind(kind, tied):
+    """The from-scratch baseline is the network without its training: a tied decoder's own biases too."""
+    extra = {"channels": [4]} if kind == "conv" else {}
+    cfg = as_config(model=kind, layers=[64, 32, 8], tied=tied, **extra)
+    model = kinds.build(cfg.model, cfg.kind_options, (1, 8, 8) if kind == "conv" else (64,))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(0.123)
+    model.reset_parameters()
+    assert [n for n, p in model.named_parameters() if (p == 0.123).all()] == []
+
+
 def test_a_perfect_reconstruction_has_the_loss_floor_and_scores_zero():
     """BCE of grey values never reaches 0: its floor is the rows' own binary entropy, which ``score``
     subtracts so that 0 is a perfect reconstruction whatever a row's brightness."""

@@ -66,6 +66,11 @@ class Deconv(nn.Module):
                 conv.out_shape[0], c_out, k, 2, p, output_padding=self.output_padding
             )
 
+    def reset_parameters(self) -> None:
+        """A fresh build's tied bias (zero); an untied ``deconv`` resets itself."""
+        if self.tied_to is not None:
+            nn.init.zeros_(self.bias)
+
     @property
     def weight(self) -> torch.Tensor:
         return self.tied_to.weight if self.tied_to is not None else self.deconv.weight

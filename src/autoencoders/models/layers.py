@@ -56,6 +56,10 @@ class TiedLinear(nn.Module):
         object.__setattr__(self, "encoder_layer", encoder_layer)
         self.bias = nn.Parameter(torch.zeros(encoder_layer.in_features))
 
+    def reset_parameters(self) -> None:
+        """A fresh build's bias (zero); the weight is reset with the encoder layer it belongs to."""
+        nn.init.zeros_(self.bias)
+
     @property
     def weight(self) -> torch.Tensor:
         return self.encoder_layer.weight.t()
