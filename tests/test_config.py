@@ -435,6 +435,10 @@ def test_settings_that_change_nothing_are_named_and_warned_about_in_one_line(tmp
         "--top-k-warmup 3 is too long for --pretrain-epochs 2: k is 30 in the last epoch, not --top-k 10, "
         "which evaluation and use take"
     ]
+    assert Config().replace(pretrain="greedy", pretrain_epochs=0).inert_settings() == [
+        "--pretrain greedy with --pretrain-epochs 0 pretrains nothing: the stack starts from random weights "
+        "and nothing is compared; give --pretrain-epochs 1 or more"
+    ]
     greedy = dict(pretrain="greedy", epochs=0)  # pretraining only
     used = Config().replace(sparsity="squared", sparsity_target=0.1, code_activation="sigmoid", **greedy)
     assert used.inert_settings() == []

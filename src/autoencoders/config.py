@@ -221,6 +221,11 @@ class Config:
         if self.pretrain.pretrain != "greedy" and given:
             verb = "shapes" if len(given) == 1 else "shape"
             said.append(f"{flags(given)} {verb} greedy pretraining, and there is none: add --pretrain greedy")
+        if self.pretrain.pretrain == "greedy" and self.pretrain.pretrain_epochs == 0:
+            said.append(
+                "--pretrain greedy with --pretrain-epochs 0 pretrains nothing: the stack starts from random "
+                "weights and nothing is compared; give --pretrain-epochs 1 or more"
+            )
         if t.epochs == 0 and not self.pretrain.greedy:
             said.append("--epochs 0 and no pretraining leave the model untrained, with its random weights")
         warmup = getattr(self.kind_options, "kl_warmup", 0)
