@@ -415,9 +415,9 @@ def test_pretraining_corrupts_training_rows_only(monkeypatch):
     real_make = layerwise.make_corruption
     corrupted: list[int] = []
 
-    def make_corruption(kind, level):
+    def make_corruption(kind, level, value_range):
         assert (kind, level) == ("masking", 0.3)
-        transform = real_make(kind, level)
+        transform = real_make(kind, level, value_range)
 
         def corrupt(h):
             corrupted.append(len(h))
@@ -435,6 +435,40 @@ def test_pretraining_corrupts_training_rows_only(monkeypatch):
     last = [row["val_loss"] for row in history if row["epoch"] == epochs]
     for k in range(model.depth):
         assert last[k] == pytest.approx(_reference_stage_loss(model, x_val, k, "stagewise"), rel=1e-4)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+@pytest.mark.parametrize("budget", [1 << 30, 1], ids=["ram", "disk"])
+def test_salt_and_pepper_writes_each_stage_input_s_lowest_and_highest_value(monkeypatch, activation, budget):
+    """Vincent et al. (2010) set corrupted inputs to their minimum or maximum possible value: 0 and 1
+    for the data, -1 and 1 above a tanh layer, the lowest and highest seen above a ReLU layer."""
+    x_train, x_val = _digits(60, 20)
+    model = _model(activation_name=activation)
+    caches = _spy_on_stages(monkeypatch, ["start"])["caches"]
+    real_make, spans, written = layerwise.make_corruption, [], []
+
+    def make_corruption(kind, level, value_range):
+        transform = real_make(kind, level, value_range)
+        spans.append(value_range)
+
+        def corrupt(h):
+            out = transform(h)
+            written.append((len(spans) - 1, out[out != h]))
+            return out
+
+        return corrupt
+
+    monkeypatch.setattr(layerwise, "make_corruption", make_corruption)
+    torch.manual_seed(0)
+    greedy_pretrain(model, x_train, x_val, _cfg(corruption="salt-and-pepper", noise=0.3), budget)
+    if activation == "tanh":
+        assert spans == [(0.0, 1.0), (-1.0, 1.0), (-1.0, 1.0)]
+    else:
+        seen = [c.materialise() if isinstance(c, RowStream) else c for _, c in caches[::2]]  # training rows
+        assert spans == [(0.0, 1.0)] + [(float(h.min()), float(h.max())) for h in seen]
+        assert spans[1][1] > 1  # a ReLU layer's features are not in [0, 1]
+    for stage, values in written:
+        assert set(values.unique().tolist()) <= set(spans[stage])
 
 
 # ---------------------------------------------------------------- disk-backed cache

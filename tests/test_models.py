@@ -119,7 +119,7 @@ def test_masking_zeroes_about_the_requested_fraction():
     assert torch.equal(y[kept], x[kept])  # the rest is untouched
 
 
-def test_salt_and_pepper_sets_values_to_zero_or_one():
+def test_salt_and_pepper_sets_values_to_their_lowest_or_highest():
     torch.manual_seed(0)
     x = torch.full((200, 500), 0.5)
     y = salt_and_pepper(x, 0.2)
@@ -127,6 +127,7 @@ def test_salt_and_pepper_sets_values_to_zero_or_one():
     hit = y != 0.5
     assert hit.float().mean().item() == pytest.approx(0.2, abs=0.01)
     assert (y[hit] == 1).float().mean().item() == pytest.approx(0.5, abs=0.03)
+    assert set(torch.unique(salt_and_pepper(x, 0.2, low=-1.0, high=3.0)).tolist()) == {-1.0, 0.5, 3.0}
 
 
 def test_gaussian_noise_changes_values_with_the_given_std():

@@ -363,7 +363,7 @@ class ModelConfig:
     noise: float = option(
         0.3,
         "corruption level: std of the gaussian noise (0 to 10), or the fraction of inputs masked or "
-        "set to 0/1 (0 to 1)",
+        "set to their lowest or highest value, 0 or 1 for the data (0 to 1)",
     )
     sparsity: str = option("none", "sparsity penalty on code activations", ("none", "kl", "squared", "l1"))
     sparsity_target: float = option(

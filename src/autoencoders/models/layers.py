@@ -32,6 +32,11 @@ def activation(name: str) -> nn.Module:
 Slope = Callable[[torch.Tensor], torch.Tensor]
 
 
+def output_range(act: nn.Module) -> tuple[float, float] | None:
+    """The lowest and highest values the elementwise activation ``act`` gives, where both are finite."""
+    return {nn.Sigmoid: (0.0, 1.0), nn.Tanh: (-1.0, 1.0)}.get(type(act))
+
+
 def slope_from_output(act: nn.Module) -> Slope | None:
     """The derivative of the elementwise activation ``act`` as a function of its output h, where
     h alone determines it (sigmoid h(1 − h), tanh 1 − h², ReLU [h > 0], linear 1); else None (GELU)."""
@@ -82,11 +87,12 @@ def masking_noise(x: torch.Tensor, fraction: float) -> torch.Tensor:
     return x * (torch.rand_like(x) >= fraction)
 
 
-def salt_and_pepper(x: torch.Tensor, fraction: float) -> torch.Tensor:
-    """Set a random ``fraction`` of the inputs to 0 or 1 with equal odds."""
+def salt_and_pepper(x: torch.Tensor, fraction: float, low: float = 0.0, high: float = 1.0) -> torch.Tensor:
+    """Set a random ``fraction`` of the inputs to their lowest or highest value with equal odds
+    (Vincent et al. 2010): 0 or 1 for data in [0, 1]."""
     hit = torch.rand_like(x) < fraction
-    salt = torch.rand_like(x) < 0.5
-    return torch.where(hit, salt.to(x.dtype), x)
+    salt = (torch.rand_like(x) < 0.5).to(x.dtype)
+    return torch.where(hit, low + (high - low) * salt, x)
 
 
 CORRUPTION = {"gaussian": gaussian_noise, "masking": masking_noise, "salt-and-pepper": salt_and_pepper}
@@ -109,10 +115,15 @@ def set_trainable(module: nn.Module, trainable: bool) -> None:
         p.requires_grad_(trainable)
 
 
-def make_corruption(kind: str, level: float) -> Callable[[torch.Tensor], torch.Tensor] | None:
-    """The training-time input transform for ``kind`` at ``level``; None when it changes nothing."""
+def make_corruption(
+    kind: str, level: float, value_range: tuple[float, float] = (0.0, 1.0)
+) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """The training-time input transform for ``kind`` at ``level``; None when it changes nothing.
+    ``value_range``: the inputs' lowest and highest values, which salt-and-pepper writes."""
     if kind == "none" or level == 0:
         return None
+    if kind == "salt-and-pepper":
+        return functools.partial(salt_and_pepper, fraction=level, low=value_range[0], high=value_range[1])
     return functools.partial(CORRUPTION[kind], **{"std" if kind == "gaussian" else "fraction": level})
 
 

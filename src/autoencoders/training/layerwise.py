@@ -18,7 +18,7 @@ import torch
 from ..data.stream import Rows, RowStream, write_stream
 from ..errors import UserError
 from ..models.base import Autoencoder, LayerPair
-from ..models.layers import eval_mode, make_corruption, set_trainable
+from ..models.layers import eval_mode, make_corruption, output_range, set_trainable
 from ..models.objectives import regularisers
 from ..options import RunOptions
 from ..runtime.device import gpu_math
@@ -41,6 +41,14 @@ def cache_features(pair: LayerPair, h: Rows, memory_budget: int, batch_size: int
             return write_stream(pair.encode, h, width).to(h.device)
         chunks = h.chunks() if isinstance(h, RowStream) else h.split(batch_size)
         return torch.cat([pair.encode(c).float() for c in chunks])
+
+
+def value_range(h: Rows) -> tuple[float, float]:
+    """The lowest and highest value in ``h``: the range of a stage's input whose activation has
+    none of its own (ReLU, GELU, linear), which salt-and-pepper noise writes."""
+    chunks = h.chunks() if isinstance(h, RowStream) else [h]
+    lows, highs = zip(*((c.min(), c.max()) for c in chunks))
+    return float(min(lows)), float(max(highs))
 
 
 def pretrainable_pairs(model: Autoencoder, schedule: str) -> list[LayerPair]:
@@ -66,7 +74,6 @@ def greedy_pretrain(
     schedule = cfg.pretrain.schedule
     pairs = pretrainable_pairs(model, schedule)
     last = progress.count + len(pairs) - 1  # the index of the top stage
-    corrupt = make_corruption(cfg.model.corruption, cfg.model.noise)
     steps = cfg.pretrain.pretrain_epochs * math.ceil(len(x_train) / cfg.train.batch_size)
     history: list[dict] = []
     h_train, h_val = x_train, x_val
@@ -77,6 +84,8 @@ def greedy_pretrain(
         phased = schedule == "phased"
         # each stage uses the same pieces as full training: corruption, sparsity, contraction
         terms = pair.terms() + regularisers(cfg.model, code_layer=k == len(pairs) - 1)
+        span = (0.0, 1.0) if k == 0 else output_range(pairs[k - 1].act) or value_range(h_train)
+        corrupt = make_corruption(cfg.model.corruption, cfg.model.noise, span)
         history += progress.run_stage(
             f"pretrain layer {k + 1}",
             functools.partial(autoencoder_step, pair, cfg.train, steps, corrupt, terms),
