@@ -34,7 +34,6 @@ from autoencoders.trained import open_run
 def tight(fig: Figure, path: Path) -> None:
     """The save as matplotlib crops it: a draw to find the crop, then the drawn one."""
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=plots.DPI, bbox_inches="tight"))
-    plots._pyplot().close(fig)
 
 
 def main() -> None:

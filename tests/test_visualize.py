@@ -53,10 +53,28 @@ def test_figures_are_cropped_to_the_pixel_as_matplotlib_crops_them(
     np.testing.assert_array_equal(imread(path), imread(tmp_path / "tight.png"))
 
 
+def test_drawing_leaves_the_caller_s_backend_and_figures_as_they_were(digits_run, tmp_path):
+    """A notebook's inline backend and open figures stay: figures are drawn to files without pyplot."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    before = matplotlib.get_backend()
+    plt.switch_backend("svg")
+    try:
+        mine = plt.figure()
+        visualize(digits_run.dir, "recon", tmp_path / "recon.png", n=4)
+        assert matplotlib.get_backend() == "svg" and plt.get_fignums() == [mine.number]
+    finally:
+        plt.close("all")
+        plt.switch_backend(before)
+
+
 @pytest.mark.parametrize("case", ["an image drawn beyond its axes", "a layout engine"])
 def test_a_figure_the_one_draw_crop_cannot_take_is_cropped_by_matplotlib(case, tmp_path):
     def figure():
-        fig, ax = plots._pyplot().subplots(layout="constrained" if case == "a layout engine" else None)
+        fig, ax = plots._subplots(
+            figsize=(6.4, 4.8), layout="constrained" if case == "a layout engine" else None
+        )
         image = ax.imshow(np.arange(16.0).reshape(4, 4), extent=(0, 4, 0, 4))
         if case == "an image drawn beyond its axes":
             image.set_clip_on(False)
@@ -274,14 +292,12 @@ def test_legends_name_fashion_mnist_items_beside_their_class_numbers(monkeypatch
 def test_every_group_is_drawn_in_a_colour_of_its_own(k, palette):
     """Clusters or classes, however many: every point is drawn in its group's colour, the groups
     mixed (drawn group after group, the last would hide the first), the legend names the first 20."""
-    plt = plots._pyplot()
-    fig, ax = plt.subplots()
+    fig, ax = plots._subplots(figsize=(6.4, 4.8))
     groups = np.arange(k).repeat(4)
     points = np.random.default_rng(0).random((4 * k, 2))
     plots._scatter_on(ax, points, groups, "cluster", None, ("a", "b"), "", palette)
     (drawn,) = [c for c in ax.collections if len(c.get_offsets())]
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    plt.close(fig)
     order = [np.flatnonzero((points == xy).all(1))[0] for xy in np.asarray(drawn.get_offsets())]
     assert sorted(order) == list(range(4 * k))  # every point, once
     colour_of = {}

@@ -626,7 +626,7 @@ def _train_and_report(
             metrics = evaluate(model, ds, data_baselines, model.iw_samples, cfg.train.quiet, z_test, floor)
             no_pretraining = evaluate(baseline, ds, data_baselines=False) if baseline is not None else None
             if figures is not None:
-                figures.wait()  # before this thread draws: pyplot is not thread-safe
+                figures.wait()  # before this thread draws: matplotlib is not thread-safe
         except BaseException:
             if figures is not None:
                 figures.close()

@@ -14,18 +14,26 @@ from ..eval.metrics import best_matching, contingency, pca_name
 from ..io.checkpoint import atomic_write
 
 if TYPE_CHECKING:
-    import matplotlib.pyplot as plt
+    from matplotlib.axes import Axes
+    from matplotlib.colors import Colormap
+    from matplotlib.figure import Figure
 
 
-def _pyplot():
-    """matplotlib's pyplot, drawing to files only, imported when a figure is first drawn: importing
-    it costs every command 0.3 s, and most commands draw nothing."""
+def _subplots(*grid: int, figsize: tuple[float, float], layout: str | None = None, **kw):
+    """(figure, axes) as ``pyplot.subplots`` gives them, on a figure pyplot never sees: drawing to
+    files leaves the caller's backend (a notebook's inline one) and open figures as they were.
+    matplotlib is imported when a figure is first drawn: it costs 0.3 s, and most commands draw nothing."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout=layout)
+    return fig, fig.subplots(*grid, **kw)
+
+
+def _cmap(name: str) -> Colormap:
+    """matplotlib's colour map called ``name``."""
     import matplotlib
 
-    matplotlib.use("Agg")  # files only; never needs a display
-    import matplotlib.pyplot as plt
-
-    return plt
+    return matplotlib.colormaps[name]
 
 
 # K. L. Kelly (1965), "Twenty-two colors for maximum contrast", less white and black, in his order:
@@ -40,14 +48,15 @@ KELLY = (
 DPI = 120
 
 
-def _save(fig: plt.Figure, path: str | Path) -> None:
+def _save(fig: Figure, path: str | Path) -> None:
     """``fig`` as a PNG cropped to what it draws, as ``bbox_inches="tight"`` crops it.
 
     matplotlib's "tight" draws the whole figure once to find the crop, then again to save it,
     resampling every image twice; where there are images, each clipped to its axes (whose frame is
     in the crop anyway), the crop is found here with them hidden. A layout engine lays the figure
     out in every draw: there matplotlib's way is kept."""
-    plt = _pyplot()
+    import matplotlib
+
     images = [image for ax in fig.axes for image in ax.images if image.get_visible()]
     crop = "tight"
     if images and all(image.get_clip_on() for image in images) and fig.get_layout_engine() is None:
@@ -56,12 +65,11 @@ def _save(fig: plt.Figure, path: str | Path) -> None:
             image.set_visible(False)
         try:
             fig.draw_without_rendering()
-            crop = fig.get_tightbbox().padded(plt.rcParams["savefig.pad_inches"])
+            crop = fig.get_tightbbox().padded(matplotlib.rcParams["savefig.pad_inches"])
         finally:
             for image in images:
                 image.set_visible(True)
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, bbox_inches=crop))
-    plt.close(fig)
 
 
 def _as_image(row: np.ndarray, shape: tuple[int, ...] | None) -> np.ndarray:
@@ -127,10 +135,9 @@ def _show_mosaic(
     """A figure holding ``canvas`` of images sized for ``rows`` × ``cols`` tiles, each row tall
     enough for a label of ``label_lines`` lines at its left; returns (figure, axes). Images are gray
     (1 white) with square pixels (a one-row strip would stretch them), gaps in ``GAP``."""
-    plt = _pyplot()
     height = max(1.0 * image_shape[-2] / image_shape[-1], 0.14 * label_lines + 0.04)  # 8-point labels
-    fig, ax = plt.subplots(figsize=(1.0 * cols + left, max(height * rows, 0.4) + (0.4 if title else 0.1)))
-    cmap = plt.get_cmap("gray").with_extremes(bad=GAP)
+    fig, ax = _subplots(figsize=(1.0 * cols + left, max(height * rows, 0.4) + (0.4 if title else 0.1)))
+    cmap = _cmap("gray").with_extremes(bad=GAP)
     ax.imshow(canvas, cmap=cmap, vmin=0, vmax=1, interpolation="nearest", aspect="equal")
     ax.set_xticks([])
     ax.set_yticks([])
@@ -216,14 +223,13 @@ def _table_blocks(
     """A table's rows as a heatmap, one row per example and one column per feature (named on top by
     ``features``, else numbered): each (label, rows) group a block, labelled at its left, a blank
     row between blocks; the colour scale (``scale`` says what its values are) below."""
-    plt = _pyplot()
     blocks = [np.asarray(rows, np.float32).reshape(len(rows), -1) for _, rows in groups]
     width = blocks[0].shape[1]
     canvas = np.concatenate([part for b in blocks for part in (b, np.full((1, width), np.nan))][:-1])
     starts = np.cumsum([0] + [len(b) + 1 for b in blocks[:-1]])
     size = (min(max(4.5, 0.22 * width + 1.5), 12.0), min(0.13 * len(canvas), 14.0) + 1.4)
-    fig, ax = plt.subplots(figsize=size)
-    cmap = plt.get_cmap("RdBu_r" if scale == SIGNED else "viridis").with_extremes(bad="white")
+    fig, ax = _subplots(figsize=size)
+    cmap = _cmap("RdBu_r" if scale == SIGNED else "viridis").with_extremes(bad="white")
     shown = ax.imshow(canvas, cmap=cmap, vmin=0, vmax=1, interpolation="nearest", aspect="auto")
     labelled = [
         (start + (len(b) - 1) / 2, label) for start, b, (label, _) in zip(starts, blocks, groups) if label
@@ -253,7 +259,7 @@ GOLDEN = (5**0.5 - 1) / 2  # steps of it around a circle never land near one ano
 
 
 def _scatter_on(
-    ax: plt.Axes,
+    ax: Axes,
     points: np.ndarray,
     groups: np.ndarray | None,
     legend: str,
@@ -309,17 +315,16 @@ def _colours(groups: list, palette: str | None = None) -> dict:
     "clusters" others (Set1's clearly distinct hues, its yellow left out; beyond 8, Kelly's colours
     of maximum contrast, the most distinct first); more groups than those hold take colours spread
     along a rainbow, groups next in order far apart on it (distinct up to about 150 groups)."""
-    plt = _pyplot()
     if palette == "clusters" and len(groups) <= 8:
-        cmap = plt.get_cmap("Set1")
+        cmap = _cmap("Set1")
         colours = [cmap(j) for j in (0, 1, 2, 3, 4, 6, 7, 8)]
     elif palette == "clusters" and len(groups) <= len(KELLY):
         colours = list(KELLY)
     elif len(groups) <= 20:
-        cmap = plt.get_cmap("tab10" if len(groups) <= 10 else "tab20")
+        cmap = _cmap("tab10" if len(groups) <= 10 else "tab20")
         colours = [cmap(j) for j in range(cmap.N)]
     else:  # golden-ratio steps along the rainbow: groups next in order get far-apart hues
-        colours = list(plt.get_cmap("turbo")(np.arange(len(groups)) * GOLDEN % 1))
+        colours = list(_cmap("turbo")(np.arange(len(groups)) * GOLDEN % 1))
     return {g: colours[i % len(colours)] for i, g in enumerate(groups)}
 
 
@@ -343,8 +348,7 @@ def scatter(
 ) -> None:
     """A 2-D scatter of ``points``, coloured by class when ``labels`` are given (in ``order``; class
     numbers named by ``names``; ``legend``: what the labels are, e.g. a label column's name)."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.2, 5.2))
+    fig, ax = _subplots(figsize=(6.2, 5.2))
     _scatter_on(ax, points, labels, legend, order, axes, title, names=names)
     _save(fig, path)
 
@@ -365,8 +369,7 @@ def cluster_map(
     class numbers named by ``names``; ``legend``: what the labels are, e.g. a label column's name).
     A cluster takes the colour of the class it is ``matched`` to (default: as these points match
     them; give the matching of every row the points are a sample of)."""
-    plt = _pyplot()
-    fig, grid = plt.subplots(1, 1 + (labels is not None), figsize=(6.0 * (1 + (labels is not None)), 5.2))
+    fig, grid = _subplots(1, 1 + (labels is not None), figsize=(6.0 * (1 + (labels is not None)), 5.2))
     grid = np.atleast_1d(grid)
     found = np.unique(clusters).tolist()
     if labels is None:  # clusters in other colours than labels would have: cluster 0 is not label 0
@@ -409,7 +412,6 @@ def loss_curve(
     perfect reconstruction of the data (BCE's, above 0 for grey values), a line on the panels of
     stages that reconstruct the data (not a greedy stage's features).
     """
-    plt = _pyplot()
     from matplotlib.ticker import MaxNLocator
 
     stages = list(dict.fromkeys(h["stage"] for h in history))
@@ -418,7 +420,7 @@ def loss_curve(
     # a title wrapped to the panels' width (wider, it would widen the picture beside them), with room
     title = textwrap.fill(title, int(11 * 4.6 * cols))
     height = 3.2 * rows_of_panels + (0.2 * (title.count("\n") + 1) if title else 0)
-    fig, axes = plt.subplots(rows_of_panels, cols, figsize=(4.6 * cols, height), squeeze=False)
+    fig, axes = _subplots(rows_of_panels, cols, figsize=(4.6 * cols, height), squeeze=False)
     for ax in axes.flat[len(stages) :]:
         ax.remove()
     for ax, stage in zip(axes.flat, stages):
@@ -467,7 +469,7 @@ def loss_curve(
     _save(fig, path)
 
 
-def _legend_below(ax: plt.Axes, lines: list, slot: float) -> None:
+def _legend_below(ax: Axes, lines: list, slot: float) -> None:
     """A legend of ``lines`` under ``ax`` (over it, it would hide the right axis's curves), in as
     many columns (at most 3) as fit its panel's ``slot`` (inches wide): a wider one would run into
     the legend of the panel beside it."""
@@ -487,10 +489,9 @@ def _drawn(values: list[float]) -> bool:
 def pretraining_comparison(history: list[dict], metrics: dict, path: str | Path, item: str = "image") -> None:
     """Fine-tuning after greedy pretraining vs the same stack from random init, and PCA; ``item``:
     what a sample is (an image, a table's row)."""
-    plt = _pyplot()
     from matplotlib.ticker import MaxNLocator
 
-    fig, (curves, bars) = plt.subplots(1, 2, figsize=(9, 3.4))
+    fig, (curves, bars) = _subplots(1, 2, figsize=(9, 3.4))
     for stage, label in (("fine-tune", "greedy pretrained"), ("no pretraining", "random init")):
         rows = [h for h in history if h["stage"] == stage]
         curves.plot([h["epoch"] for h in rows], [h["val_loss"] for h in rows], marker=".", label=label)
