@@ -506,6 +506,16 @@ def test_encode_api(digits_run):
     np.testing.assert_array_equal(test_codes, expected)
 
 
+def test_the_python_face_leaves_the_caller_s_random_state_as_it_was(digits_run):
+    """Loading builds a model (random initial weights) before its own are read in: a notebook's
+    next draws are the same with or without it."""
+    before = torch.random.get_rng_state()
+    autoencoders.load(digits_run.dir)
+    autoencoders.encode(digits_run.dir, "digits", split="test")
+    autoencoders.score(digits_run.dir, "digits", split="test")
+    assert torch.equal(before, torch.random.get_rng_state())
+
+
 def test_reconstruct_api(digits_run):
     x, recon, shape = autoencoders.reconstruct(digits_run.dir, "digits", split="val")
     assert shape == (8, 8)

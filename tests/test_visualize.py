@@ -32,8 +32,12 @@ def vae_run(tmp_path_factory):
 @pytest.mark.parametrize("what", sorted(FIGURE_KINDS))
 def test_every_figure_kind_is_written(what, digits_run, vae_run, tmp_path):
     run = vae_run if what in ("samples", "interpolate", "traverse") else digits_run
-    path = visualize(run.dir, what, tmp_path / f"{what}.png", n=4)
+    torch.manual_seed(7)
+    path = autoencoders.visualize(run.dir, what, tmp_path / f"{what}.png", n=4)
     assert path.read_bytes()[:8] == PNG_MAGIC
+    drawn = torch.rand(3)
+    torch.manual_seed(7)
+    assert torch.equal(drawn, torch.rand(3))  # the caller's random state as it was
 
 
 @pytest.mark.parametrize("what", sorted(FIGURE_KINDS))

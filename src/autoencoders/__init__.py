@@ -89,8 +89,12 @@ def __getattr__(name: str) -> object:
     elif name in _FUNCTIONS:
         module, renamed = _FUNCTIONS[name]
         from .config import in_python_names
+        from .runtime.device import keeps_rng
 
-        value = _directories(in_python_names(renamed)(getattr(_import_module(f".{module}", __name__), name)))
+        # a notebook's random draws stay its own: building a model to load weights into draws
+        # initial weights, a figure seeds its noise
+        fn = keeps_rng(getattr(_import_module(f".{module}", __name__), name))
+        value = _directories(in_python_names(renamed)(fn))
     elif name in _MODULES:
         value = _import_module(f".{_MODULES[name]}", __name__)
     # a module of the package (``autoencoders.kinds``); not ``__main__``, which runs the tool

@@ -28,6 +28,7 @@ from ..eval.probes import PCA
 from ..io import rundir
 from ..models.layers import make_corruption
 from ..options import FIGURE_KINDS
+from ..runtime.device import own_rng
 from ..trained import (
     Data,
     TrainedRun,
@@ -188,8 +189,9 @@ def _denoise(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
     if kind == "none":  # a plain run: show what it does with the corruption a denoising AE would get
         kind, level = "masking", 0.3
         title = f"denoising on {rows.which} images (masking 0.3; this model was trained without corruption)"
-    torch.manual_seed(0)
-    noisy = make_corruption(kind, level)(x[:n].clone())
+    with own_rng(x.device):  # the same noise each time, the caller's random state untouched
+        torch.manual_seed(0)
+        noisy = make_corruption(kind, level)(x[:n].clone())
     drawn = [
         ("clean", x[:n]),
         (f"{kind} {level:g}", noisy),
