@@ -338,6 +338,10 @@ def test_the_python_functions_are_published_where_pickle_finds_them():
 
     for fn in (autoencoders.train, autoencoders.encode, autoencoders.cluster, autoencoders.export):
         assert pickle.loads(pickle.dumps(fn)) is fn  # a process pool sends them by name
+    from autoencoders.sklearn import AutoencoderTransformer
+
+    fit = AutoencoderTransformer.fit  # its errors in Python's names too, named where it is defined
+    assert (fit.__module__, fit.__qualname__) == ("autoencoders.sklearn", "AutoencoderTransformer.fit")
 
 
 def test_a_command_a_python_error_suggests_keeps_its_flags():

@@ -95,6 +95,8 @@ def __getattr__(name: str) -> object:
         # initial weights, a figure seeds its noise
         fn = keeps_rng(getattr(_import_module(f".{module}", __name__), name))
         value = _directories(in_python_names(renamed)(fn))
+        # named as where it is published (``autoencoders.train``), so that pickle finds it there
+        value.__module__, value.__qualname__ = __name__, name
     elif name in _MODULES:
         value = _import_module(f".{_MODULES[name]}", __name__)
     # a module of the package (``autoencoders.kinds``); not ``__main__``, which runs the tool

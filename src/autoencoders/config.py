@@ -398,8 +398,6 @@ def in_python_names(renamed: dict[str, str] | None = None) -> Callable[[Fn], Fn]
                 e.args = (in_python(str(e)),)
                 raise
 
-        # named as where it is published (``autoencoders.train``), so that pickle finds it there
-        wrapped.__module__, wrapped.__qualname__ = "autoencoders", fn.__name__
         return cast(Fn, wrapped)
 
     return decorate
