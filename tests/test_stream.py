@@ -10,7 +10,7 @@ from helpers import FAST
 import autoencoders
 from autoencoders.config import DataConfig, TrainConfig, UserError
 from autoencoders.data import stream
-from autoencoders.data.batches import epoch_batches
+from autoencoders.data.batches import batches_per_epoch, epoch_batches
 from autoencoders.data.datasets import load_dataset
 from autoencoders.data.stream import RowStream, chunk_order
 from autoencoders.training.loop import fit
@@ -128,6 +128,21 @@ def test_ranks_read_disjoint_halves_of_each_streamed_batch(big_npy):
         assert not set(i0.tolist()) & set(i1.tolist())
         assert torch.equal(x0, torch.from_numpy(x[i0.numpy()]))
         assert torch.equal(x1, torch.from_numpy(x[i1.numpy()]))
+
+
+@pytest.mark.parametrize("rows", [3000, 2945, 2881])  # a final batch of 56 rows, of 1 row
+@pytest.mark.parametrize("world", [1, 2, 3])
+def test_updates_counted_for_schedules_and_messages_are_the_batches_each_rank_gets(big_npy, rows, world):
+    """Every rank steps on every global batch: as many updates as one process makes, less a final
+    batch with fewer rows than ranks."""
+    path, _ = big_npy
+    ids = torch.arange(rows)
+    for data in ((RowStream.from_npy(path).subset(np.arange(rows)), ids), (ids.float(), ids)):
+        got = [
+            len(list(epoch_batches(data, 64, torch.Generator().manual_seed(0), r, world)))
+            for r in range(world)
+        ]
+        assert got == [batches_per_epoch(rows, 64, world)] * world
 
 
 def test_held_out_classes_leave_training_and_validation_in_a_stream_as_in_memory(big_npy):

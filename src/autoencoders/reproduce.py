@@ -21,6 +21,7 @@ from .classifiers import classify
 from .classify.few_labels import MIN_UPDATES
 from .clusters import cluster
 from .config import Config, field_section
+from .data.batches import batches_per_epoch
 from .data.datasets import load_dataset, same_data
 from .errors import UserError
 from .experiments import EXPERIMENTS
@@ -126,7 +127,7 @@ def reproduce(
         settings["layers"] = [ds.n_features, *exp.settings["layers"][1:]]
     # enough epochs for STAGE_UPDATES: on data smaller than MNIST (digits: 1,294 training rows) the
     # budgets' epochs would leave the stack untrained
-    steps = math.ceil(len(ds.x_train) / settings.get("batch_size", TrainConfig().batch_size))
+    steps = batches_per_epoch(len(ds.x_train), settings.get("batch_size", TrainConfig().batch_size))
     for key in ("pretrain_epochs", "epochs"):
         if key not in options and settings[key] > 0:
             settings[key] = max(settings[key], math.ceil(STAGE_UPDATES / steps))
@@ -162,7 +163,7 @@ def _reproduction(name: str, data: str, budget: str, run: Run, command: str) -> 
     metrics = dict(run.metrics)
     if exp.classify_epochs is not None and "linear_probe_accuracy" in metrics:  # labels exist
         # the budget's epochs, or on smaller data (digits) enough of them for the default's updates
-        steps = math.ceil(metrics["n_train"] / run.config.train.batch_size)
+        steps = batches_per_epoch(metrics["n_train"], run.config.train.batch_size)
         epochs = max(exp.classify_epochs[budget], math.ceil(MIN_UPDATES / steps))
         clf = classify(run.dir, 1.0, epochs=epochs, quiet=run.config.train.quiet)
         metrics["clf"] = clf.metrics["test_accuracy"]

@@ -23,7 +23,7 @@ import torch
 
 from . import kinds
 from .config import Config, all_sections, load_toml, nested_config, option_names
-from .data.batches import first_batch
+from .data.batches import batches_per_epoch, first_batch
 from .data.classes import item_names, shown
 from .data.datasets import (
     Dataset,
@@ -646,7 +646,7 @@ def _train_and_report(
         )
     elif metrics["test_sse_per_image"] >= (mean_sse := metrics["mean_row_sse_per_image"]):
         epochs = sum(1 for h in history if h["stage"] != "no pretraining")  # every stage of this model
-        updates = epochs * -(-len(ds.x_train) // (world * cfg.train.batch_size))  # each process's batches
+        updates = epochs * batches_per_epoch(len(ds.x_train), cfg.train.batch_size, world)
         warnings.warn(
             f"the model reconstructs the test rows no better than the training rows' mean row does (SSE "
             f"per {sample_noun(ds.sample_shape)} {metrics['test_sse_per_image']:.4g}, the mean row's "
@@ -771,7 +771,7 @@ def _train_stage(progress: Progress, stage: str, model: Autoencoder, cfg: Config
 def _stage_step(model: Autoencoder, cfg: Config, n_rows: int) -> Step:
     """The step of end-to-end training on ``n_rows``: the kind's own, with the configured corruption
     and terms, its schedule as long as the stage."""
-    steps = cfg.train.epochs * math.ceil(n_rows / cfg.train.batch_size)
+    steps = cfg.train.epochs * batches_per_epoch(n_rows, cfg.train.batch_size)
     corrupt = make_corruption(cfg.model.corruption, cfg.model.noise)
     return kinds.make_step(model, cfg.train, steps, corrupt, model.terms() + regularisers(cfg.model))
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import math
 import numbers
 import textwrap
 import warnings
@@ -33,7 +32,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from .classify.few_labels import default_epochs
+from .classify.few_labels import default_epochs, fit_supervised
 from .classify.heads import EncoderClassifier, fit_head, make_classifier
 from .clustering.methods import Clustering, find_clusters
 from .clustering.model import Clusterer
@@ -50,9 +49,7 @@ from .run import build_model, train_stages
 from .runtime.device import own_rng, resolve_device
 from .runtime.threads import training_threads
 from .trained import open_run
-from .training.loop import fit
 from .training.state import Progress
-from .training.steps import supervised_step
 
 DTYPES = (np.float64, np.float32)
 
@@ -545,8 +542,7 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
             y_t = torch.from_numpy(labels.astype(np.int64)).to(x.device)
             if self.freeze_encoder:
                 fit_head(self.classifier_, x, y_t)
-            step = supervised_step(self.classifier_, cfg, cfg.epochs * math.ceil(len(x) / cfg.batch_size))
-            fit(step, (x, y_t), (x[:0], y_t[:0]), cfg, cfg.epochs, stage="classify")
+            fit_supervised(self.classifier_, (x, y_t), (x[:0], y_t[:0]), cfg, cfg.epochs, "classify")
         self.classifier_.eval()
         return self
 

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..data.batches import batches_per_epoch
 from ..data.classes import shown
 from ..data.datasets import Dataset
 from ..errors import SettingWarning, UserError, user_stacklevel
@@ -149,7 +150,7 @@ MIN_UPDATES = 1000  # the fewest updates a classifier's default budget makes
 
 def default_epochs(rows_per_epoch: int, batch_size: int, min_steps: int = MIN_UPDATES) -> int:
     """Epochs for at least ``min_steps`` updates, and at least 10."""
-    return max(10, math.ceil(min_steps / math.ceil(rows_per_epoch / batch_size)))
+    return max(10, math.ceil(min_steps / batches_per_epoch(rows_per_epoch, batch_size)))
 
 
 def budget(
@@ -158,7 +159,7 @@ def budget(
     """``how``'s epochs and patience, or by default epochs for at least ``min_steps`` updates
     (and 10 epochs), and patience of 10 epochs or a tenth of those updates, whichever is
     longer: a few labels make one-update epochs."""
-    steps = math.ceil(rows_per_epoch / cfg.batch_size)
+    steps = batches_per_epoch(rows_per_epoch, cfg.batch_size)
     epochs = how.epochs or default_epochs(rows_per_epoch, cfg.batch_size, min_steps)
     patience = how.patience if how.patience is not None else max(10, math.ceil(min_steps / 10 / steps))
     return dataclasses.replace(cfg, epochs=epochs, patience=patience)
@@ -272,18 +273,16 @@ def train_classifier(
         if how.method == "semi":
             set_trainable(autoencoder, True)  # the decoder learns the unlabelled rows
             losses = SemiLosses(model, how.recon_weight, how.corrupt)
-            steps = cfg.epochs * math.ceil(len(unlabelled) / cfg.batch_size)
+            steps = cfg.epochs * batches_per_epoch(len(unlabelled), cfg.batch_size)
             step = SemiSupervisedStep(losses, model, train, cfg, steps, losses.reconstruction.objective)
             history = fit(step, unlabelled, val, cfg, cfg.epochs, stage="semi")
         else:
-            step = supervised_step(model, cfg, cfg.epochs * math.ceil(len(rows) / cfg.batch_size))
-            history = fit(step, train, val, cfg, cfg.epochs, stage="classify")
+            history = fit_supervised(model, train, val, cfg, cfg.epochs, "classify")
         if how.unfreeze_epochs:
             for part in autoencoder.encoder_modules():
                 set_trainable(part, True)
             cfg = dataclasses.replace(cfg, lr=cfg.lr / 10 if how.unfreeze_lr is None else how.unfreeze_lr)
-            step = supervised_step(model, cfg, how.unfreeze_epochs * math.ceil(len(rows) / cfg.batch_size))
-            history += fit(step, train, val, cfg, how.unfreeze_epochs, stage="unfreeze")
+            history += fit_supervised(model, train, val, cfg, how.unfreeze_epochs, "unfreeze")
     seconds = time.perf_counter() - t0
     y_test = _class_index(ds.y_test.numpy(), classes, "test", ds.classes)
     x_test = ds.x_test.to(device)
@@ -312,7 +311,7 @@ def train_classifier(
         "patience": cfg.patience,
         "epochs_run": len(history),
         # every epoch run (an unfreezing one too) made one update per batch of its rows
-        "updates": len(history) * math.ceil(rows_per_epoch / cfg.batch_size),
+        "updates": len(history) * batches_per_epoch(rows_per_epoch, cfg.batch_size),
         "train_seconds": seconds,
         "n_test": len(y_test),
         **extra,
@@ -370,6 +369,20 @@ def _knn(
     return model
 
 
+def fit_supervised(
+    model: nn.Module,
+    train: tuple[torch.Tensor, torch.Tensor],
+    val: tuple[torch.Tensor, torch.Tensor],
+    cfg: TrainConfig,
+    epochs: int,
+    stage: str,
+) -> list[dict]:
+    """``model`` trained on the labelled rows ``train`` by cross-entropy for ``epochs``, its learning
+    rate schedule as long as they are; the history rows, named ``stage``."""
+    step = supervised_step(model, cfg, epochs * batches_per_epoch(len(train[0]), cfg.batch_size))
+    return fit(step, train, val, cfg, epochs, stage=stage)
+
+
 def _ladder(
     autoencoder: Autoencoder,
     n_classes: int,
@@ -391,7 +404,7 @@ def _ladder(
                 "random weights"
             )
         ladder.init_from(weights)
-    steps = cfg.epochs * math.ceil(len(unlabelled) / cfg.batch_size)
+    steps = cfg.epochs * batches_per_epoch(len(unlabelled), cfg.batch_size)
     step = SemiSupervisedStep(ladder.costs, ladder, train, cfg, steps)
     history = fit(step, unlabelled, val, cfg, cfg.epochs, stage="ladder")
     return ladder, history, {"ladder_widths": ladder.widths, "ladder_pretrained": not how.from_scratch}

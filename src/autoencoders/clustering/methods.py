@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..data.batches import batches_per_epoch
 from ..errors import SettingWarning, UserError, user_stacklevel
 from ..eval.clustering import gaussian_mixture, mixture_numbers
 from ..eval.metrics import encode_all
@@ -165,7 +165,7 @@ def _fine_tune(
     )
     torch.manual_seed(how.seed)
     losses = DECLosses(clusterer, len(x), how.gamma if how.method == "idec" else 0.0)
-    per_epoch = math.ceil(len(x) / cfg.batch_size)
+    per_epoch = batches_per_epoch(len(x), cfg.batch_size)
     # few rows make short epochs: the target is refreshed at least once per epoch
     refresh = min(how.update_interval, per_epoch)
     if moved(how, ["update_interval"]) and how.update_interval > how.epochs * per_epoch:

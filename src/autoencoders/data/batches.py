@@ -24,6 +24,13 @@ def batches(
         yield order[i : i + batch_size]
 
 
+def batches_per_epoch(rows: int, batch_size: int, world: int = 1) -> int:
+    """How many batches (updates) ``epoch_batches`` gives each of ``world`` processes in a pass over
+    ``rows``: every global batch, the last one unless it has fewer rows than processes."""
+    last = rows % batch_size
+    return rows // batch_size + (last >= world if last else 0)
+
+
 Tensors = Rows | tuple[torch.Tensor, ...]
 
 

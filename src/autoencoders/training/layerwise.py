@@ -11,10 +11,10 @@ full training uses.
 from __future__ import annotations
 
 import functools
-import math
 
 import torch
 
+from ..data.batches import batches_per_epoch
 from ..data.stream import Rows, RowStream, write_stream
 from ..errors import UserError
 from ..models.base import Autoencoder, LayerPair
@@ -74,7 +74,7 @@ def greedy_pretrain(
     schedule = cfg.pretrain.schedule
     pairs = pretrainable_pairs(model, schedule)
     last = progress.count + len(pairs) - 1  # the index of the top stage
-    steps = cfg.pretrain.pretrain_epochs * math.ceil(len(x_train) / cfg.train.batch_size)
+    steps = cfg.pretrain.pretrain_epochs * batches_per_epoch(len(x_train), cfg.train.batch_size)
     history: list[dict] = []
     h_train, h_val = x_train, x_val
     for k, pair in enumerate(pairs):

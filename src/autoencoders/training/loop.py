@@ -125,7 +125,7 @@ def fit(
         while state.epoch < epochs and not state.stopped:
             epoch = state.epoch + 1
             step.set_epoch(epoch)
-            run_batch.new_epoch(n // world // cfg.batch_size)
+            run_batch.new_epoch(n // cfg.batch_size)  # full batches: each rank's slice of each is as full
             replayed = run_batch.replayed
             t0 = time.perf_counter()
             # accumulate on-device: a .item() per step would stall a GPU pipeline
