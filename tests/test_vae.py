@@ -150,12 +150,29 @@ def test_training_reports_nll_below_the_negative_elbo(tmp_path):
 def test_a_vae_whose_every_posterior_is_the_prior_is_warned_about(tmp_path):
     from autoencoders.errors import SettingWarning
 
-    with pytest.warns(SettingWarning, match="none of the 8 code units is active: .* lower --beta"):
+    with pytest.warns(
+        SettingWarning,
+        match=r"none of the 8 code units is active: .*collapse, KL .*lower --beta.* --kl-warmup$",
+    ):
         run = autoencoders.train(
             data="digits", model="vae", layers=[64, 32, 8], beta=50, epochs=5, iw_samples=2,
             out=str(tmp_path / "v"), **FAST,
         )  # fmt: skip
     assert run.metrics["active_units"] == 0 and run.metrics["dead_code_units"] == 0  # collapsed, not dead
+
+
+def test_a_vae_whose_encoder_gives_every_input_one_code_far_from_the_prior_is_told_to_lower_lr(tmp_path):
+    """No unit active, but not collapse: a diverged encoder's posteriors are far from the prior."""
+    from autoencoders.errors import SettingWarning
+
+    with pytest.warns(
+        SettingWarning, match=r"none of the 8 code units is active, yet .*give a lower --lr than 0.2$"
+    ):
+        run = autoencoders.train(
+            data="digits", model="vae", layers=[64, 128, 8], lr=0.2, epochs=10, iw_samples=2,
+            out=str(tmp_path / "v"), **FAST,
+        )  # fmt: skip
+    assert run.metrics["active_units"] == 0 and run.metrics["test_kl"] > 8
 
 
 def test_the_nll_of_a_large_test_set_averages_over_a_fixed_sample():

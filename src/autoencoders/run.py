@@ -450,6 +450,30 @@ def _warn_codes_dead(units: int, cfg: Config) -> None:
     )
 
 
+# KL to the prior per code unit, in nats, below which inactive units are collapsed onto the prior
+COLLAPSED_KL = 0.1
+
+
+def _warn_codes_inactive(units: int, kl: float, cfg: Config, noun: str) -> None:
+    """Warn that no unit of a VAE's code moves with the input: posterior collapse when the posteriors
+    are the prior, else an encoder that gives every input one code far from it (too high a rate)."""
+    which = "the code unit is not" if units == 1 else f"none of the {units} code units is"
+    if kl < COLLAPSED_KL * units:
+        warmup = getattr(cfg.kind_options, "kl_warmup", 0)
+        fix = "a lower --beta or longer training" + ("" if warmup else ", or give --kl-warmup")
+        said = (
+            f"{which} active: every posterior stays near the prior (posterior collapse, KL {kl:.3g} nats "
+            f"per {noun}), and the codes carry almost nothing about the inputs; try {fix}"
+        )
+    else:
+        said = (
+            f"{which} active, yet the posteriors are far from the prior (KL {kl:.3g} nats per {noun}): the "
+            "encoder gives every input the same code, and the decoder reconstructs them all alike; training "
+            f"most likely diverged: give a lower --lr than {cfg.train.lr:g}"
+        )
+    warnings.warn(said, SettingWarning, stacklevel=user_stacklevel())
+
+
 def measure_setting(cfg: Config, rows: Rows, model: Autoencoder, device: torch.device) -> tuple[str, int]:
     """The run's precision and intra-op threads. ``--precision auto`` in one process times training
     steps of copies of ``model`` on the first batch of ``rows`` at each precision (``fastest``), on
@@ -634,16 +658,7 @@ def _train_and_report(
     if metrics.get("dead_code_units") == model.code_size:
         _warn_codes_dead(model.code_size, cfg)
     elif metrics.get("active_units") == 0:
-        units = (
-            "the code unit is not" if model.code_size == 1 else f"none of the {model.code_size} code units is"
-        )
-        warnings.warn(
-            f"{units} active: every posterior stays near the prior "
-            "(posterior collapse), and the codes carry almost nothing about the inputs; lower --beta, "
-            "give --kl-warmup or train longer",
-            SettingWarning,
-            stacklevel=user_stacklevel(),
-        )
+        _warn_codes_inactive(model.code_size, metrics["test_kl"], cfg, sample_noun(ds.sample_shape))
     elif metrics["test_sse_per_image"] >= (mean_sse := metrics["mean_row_sse_per_image"]):
         epochs = sum(1 for h in history if h["stage"] != "no pretraining")  # every stage of this model
         updates = epochs * batches_per_epoch(len(ds.x_train), cfg.train.batch_size, world)
