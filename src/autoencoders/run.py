@@ -450,6 +450,33 @@ def _warn_codes_dead(units: int, cfg: Config) -> None:
     )
 
 
+def _warn_learned_nothing(metrics: dict, history: list[dict], updates: int, lr: float, noun: str) -> None:
+    """Warn that the model reconstructs the test rows no better than the training rows' mean row,
+    and what to change: a higher rate or more epochs, unless the training loss blew up on the way
+    (a rate too high, which leaves a model as useless as too few updates do)."""
+    said = (
+        f"the model reconstructs the test rows no better than the training rows' mean row does (SSE per "
+        f"{noun} {metrics['test_sse_per_image']:.4g}, the mean row's {metrics['mean_row_sse_per_image']:.4g})"
+    )
+    losses = [(h["train_loss"], h["stage"], h["epoch"]) for h in history if h.get("train_loss") is not None]
+    worst = max(losses, default=None)
+    if worst is not None and not worst[0] <= BLOWN_UP * abs(losses[-1][0]):  # NaN too
+        where = f"epoch {worst[2]}" + ("" if worst[1] in ("train", "fine-tune") else f" of {worst[1]}")
+        said += (
+            f": its training loss reached {worst[0]:.3g} in {where}, over {BLOWN_UP:g} times its last; the "
+            f"learning rate is too high for it: give a lower --lr than {lr:g}"
+        )
+    else:
+        said += (
+            f": it has learned next to nothing in {updates} updates of its weights; train longer (more "
+            "--epochs) or with a higher --lr"
+        )
+    warnings.warn(said, SettingWarning, stacklevel=user_stacklevel())
+
+
+# a training loss this many times its last epoch's, on the way: the rate blew training up
+BLOWN_UP = 100
+
 # KL to the prior per code unit, in nats, below which inactive units are collapsed onto the prior
 COLLAPSED_KL = 0.1
 
@@ -659,17 +686,10 @@ def _train_and_report(
         _warn_codes_dead(model.code_size, cfg)
     elif metrics.get("active_units") == 0:
         _warn_codes_inactive(model.code_size, metrics["test_kl"], cfg, sample_noun(ds.sample_shape))
-    elif metrics["test_sse_per_image"] >= (mean_sse := metrics["mean_row_sse_per_image"]):
-        epochs = sum(1 for h in history if h["stage"] != "no pretraining")  # every stage of this model
-        updates = epochs * batches_per_epoch(len(ds.x_train), cfg.train.batch_size, world)
-        warnings.warn(
-            f"the model reconstructs the test rows no better than the training rows' mean row does (SSE "
-            f"per {sample_noun(ds.sample_shape)} {metrics['test_sse_per_image']:.4g}, the mean row's "
-            f"{mean_sse:.4g}): it has learned next to nothing in {updates} updates of its weights; train "
-            "longer (more --epochs) or with a higher --lr",
-            SettingWarning,
-            stacklevel=user_stacklevel(),
-        )
+    elif metrics["test_sse_per_image"] >= metrics["mean_row_sse_per_image"]:
+        own = [h for h in history if h["stage"] != "no pretraining"]  # every stage of this model
+        updates = len(own) * batches_per_epoch(len(ds.x_train), cfg.train.batch_size, world)
+        _warn_learned_nothing(metrics, own, updates, cfg.train.lr, sample_noun(ds.sample_shape))
     final = [h for h in history if h["stage"] == stage]
     final_seconds = sum(h["seconds"] for h in final)
     metrics.update(

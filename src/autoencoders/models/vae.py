@@ -100,10 +100,15 @@ class VAE(Stack):
         return self.posterior(x)[0]
 
     def forward(self, x: torch.Tensor) -> Output:
-        """A reparameterised sample z ~ q(z|x), decoded (training and evaluation alike)."""
+        """A reparameterised sample z ~ q(z|x), decoded. In eval mode the noise comes from a fixed
+        seed: a validation loss is then the weights' alone, not a fresh draw's, when early stopping
+        and ``--keep best`` compare epochs by it (its spread between draws is about the size of
+        the last epochs' differences)."""
         h, hidden = self.encode_hidden(x)
         mean, logvar = self.posterior_from(h)
-        z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
+        generator = None if self.training else torch.Generator(mean.device).manual_seed(0)
+        noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        z = mean + torch.exp(0.5 * logvar) * noise
         return Output(self.decode_logits(z), mean, hidden | {"code": mean, "z": z}, (mean, logvar))
 
     def dense_weights(self) -> list[torch.Tensor] | None:
