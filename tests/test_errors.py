@@ -386,6 +386,9 @@ def test_counts_and_indices_of_the_python_functions_are_checked_in_words(tmp_pat
             autoencoders.interpolate(run.dir, "digits", pair)
     with pytest.raises(UserError, match="^steps must be a whole number, not 2.5$"):
         autoencoders.interpolate(run.dir, "digits", steps=2.5)
+    for k, said in ((0, "at least 1, got 0"), (-5, "at least 1, got -5"), (2.0, "a whole number, not 2.0")):
+        with pytest.raises(UserError, match=f"^iw_samples must be {said}$"):
+            autoencoders.score(run.dir, "digits", iw_samples=k)
 
 
 def test_a_ctrl_c_while_the_command_starts_ends_in_one_line():

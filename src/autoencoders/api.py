@@ -244,6 +244,7 @@ def score(
     labels file for ``npy:`` data, or labels for rows in memory. ``device``: where the model computes the
     scores (``auto``: a GPU when there is one). ``quiet``: no progress bar (None: as the run trained).
     """
+    iw_samples = whole_at_least("--iw-samples", iw_samples, 1)
     where = resolve_device(device)
     run = open_run(run_dir, where)
     if iw_samples != IW_SAMPLES and not run.model.likelihood:
@@ -268,7 +269,7 @@ def score(
     if run.model.likelihood:
         quiet = run.cfg.train.quiet if quiet is None else quiet
         with gpu_math("fp32", where):  # convolutions too, as the run's metrics
-            scores = importance_sampled_nll(run.model, rows.to(where), max(iw_samples, 1), quiet=quiet)
+            scores = importance_sampled_nll(run.model, rows.to(where), iw_samples, quiet=quiet)
     else:
         with torch.no_grad():
             scores = in_batches(run.model, lambda part: excess_loss(run.model, part), rows)
@@ -391,7 +392,8 @@ def sample(
     run_dir: str | Path, n: int = 64, seed: int = 0, units: str = "scaled"
 ) -> tuple[np.ndarray, tuple | None]:
     """``n`` new rows decoded from the prior of a generative run (VAE or AAE), in ``units`` (the
-    model's [0, 1] scaling, or the data's own units: see ``reconstruct``), and their display shape."""
+    model's [0, 1] scaling, or the data's own units: see ``reconstruct``), and their display shape.
+    The rows are the decoder's means (a Bernoulli decoder's probabilities), not draws from it."""
     n, seed = whole_at_least("-n", n, 1), whole_at_least("--seed", seed, 0)
     _check_units(units)
     run = open_run(run_dir)  # a classifier's or clustering's folder: the message names its run

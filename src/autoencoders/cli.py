@@ -451,7 +451,9 @@ def _figure_parsers(sub) -> None:
     h = sub.add_parser("report", help="one self-contained HTML page of a run (train writes it too)")
     h.add_argument("run_dir", **RUN_DIR)
     h.add_argument("--out", type=Path, help=_help("output .html", "RUN_DIR/report.html"))
-    s = sub.add_parser("sample", help="new images from a VAE's or AAE's prior, as a PNG grid (or .npy)")
+    s = sub.add_parser(
+        "sample", help="new images from a VAE's or AAE's prior (the decoder's means), as a PNG grid (or .npy)"
+    )
     s.add_argument("run_dir", **RUN_DIR)
     _ranged(s, ("-n", "--n"), int, AT_LEAST_1, 64, "number of samples")
     s.add_argument("--out", required=True, type=Path, help="output file: .png grid or .npy rows")

@@ -254,7 +254,7 @@ def _sample(args: argparse.Namespace) -> None:
     from . import api
 
     rows, shape = api.sample(args.run_dir, args.n, args.seed, args.units)
-    _save_rows(args.out, rows, shape, f"{args.n} samples from the prior")
+    _save_rows(args.out, rows, shape, f"{args.n} samples from the prior (decoded means)")
     print(f"wrote {args.n} samples to {args.out}")
 
 

@@ -847,7 +847,9 @@ def _run_pictures(
     if model.can_sample:
         with torch.no_grad():
             images = model.sample(40, torch.Generator().manual_seed(0)).numpy()
-        plots.image_grid(images, out / rundir.SAMPLES, ds.image_shape, "samples from the prior")
+        plots.image_grid(
+            images, out / rundir.SAMPLES, ds.image_shape, "samples from the prior (decoded means)"
+        )
 
 
 if train.__doc__:  # none under python -OO

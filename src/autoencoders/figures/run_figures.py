@@ -134,7 +134,7 @@ def draw(
         _loss(run_dir, run, path)
     elif what == "samples":
         rows, shape = api.sample(run_dir, n * 4)
-        plots.image_grid(rows, path, shape, f"{n * 4} samples from the prior")
+        plots.image_grid(rows, path, shape, f"{n * 4} samples from the prior (decoded means)")
     elif what == "interpolate":
         which = "test" if isinstance(data, str) else "given"
         rows, shape = api.interpolate(run_dir, data, (0, 1), max(n, 2))

@@ -4,7 +4,9 @@ The encoder is the dense stack whose code layer outputs a mean and a scale per c
 a log-variance (``logvar``) or a standard deviation through softplus (``std``). The
 decoder is Bernoulli (``--loss bce``) or Gaussian (``--loss mse``) with a learned or fixed
 standard deviation, so the loss is a true negative ELBO and the likelihood is comparable
-across models.
+across models of the same decoder on the same data. Not across decoders: a Bernoulli likelihood
+of grey levels is no density over [0, 1] (it never falls below the rows' own binary entropy,
+which the report gives), while a Gaussian one is.
 """
 
 from __future__ import annotations
@@ -148,7 +150,8 @@ class VAE(Stack):
         return []  # a Gaussian code layer has no deterministic shallow autoencoder to pretrain
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` new rows decoded from codes drawn from the prior N(0, I)."""
+        """``n`` new rows decoded from codes drawn from the prior N(0, I): the decoder's means (the
+        Bernoulli's probabilities, the Gaussian's mean), not draws from p(x|z) with its noise."""
         device = next(self.parameters()).device
         z = torch.randn(n, self.code_size, generator=generator).to(device)
         return self.decode(z)
