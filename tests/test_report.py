@@ -139,6 +139,15 @@ def test_a_vae_report_says_how_many_units_are_active_and_what_no_nll_goes_below(
     assert _active(m["active_units"], 4, "image") in page
     assert f"own binary entropy, below which no model goes: {m['test_bce_floor']:.2f})" in page
     assert m["test_nll"] > m["test_bce_floor"]
+    assert "4 samples each on 359 test images" in page
+    sampled = autoencoders.train(
+        data="digits", model="vae", layers=[64, 32, 4], epochs=2, iw_samples=4, nll_rows=50,
+        out=tmp_path / "s", **FAST,
+    )  # fmt: skip
+    page, m = (sampled.dir / "report.html").read_text(), sampled.metrics
+    assert m["nll_rows"] == 50 and m["nll_rows_bce_floor"] != m["test_bce_floor"]  # the NLL's rows' floor
+    assert f"4 samples each on 50 test images, ± {m['test_nll_se']:.2f}; the images&#x27; own binary" in page
+    assert f"below which no model goes: {m['nll_rows_bce_floor']:.2f})" in page
 
 
 def test_active_units_are_told_in_words_that_fit_their_count():

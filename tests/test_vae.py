@@ -199,6 +199,8 @@ def test_the_nll_of_a_large_test_set_averages_over_a_fixed_sample():
     assert m["nll_rows"] == 40 and likelihood_metrics(model, x, 20) == m  # the same rows every time
     pick = torch.randperm(100, generator=torch.Generator().manual_seed(0))[:40].sort().values
     nll = importance_sampled_nll(model, x[pick], 20)
+    recon, kl = elbo_parts(model, x)  # its bound on the same rows, their codes drawn as the split's
+    assert m["nll_rows_neg_elbo"] == pytest.approx(float((recon + kl)[pick].mean())) != m["test_neg_elbo"]
     assert m["test_nll"] == pytest.approx(float(nll.mean()))
     assert m["test_nll_se"] == pytest.approx(float(nll.std()) / 40**0.5)
     model.nll_rows = 0  # all of them

@@ -153,7 +153,12 @@ def _train(args: argparse.Namespace) -> None:
         + _probe(m, row)
         + (
             f", test NLL {m['test_nll']:.2f} ± {m['test_nll_se']:.2f} nats on {m['nll_rows']} test {row}s "
-            f"(its bound, −ELBO, {m['test_neg_elbo']:.2f} on the whole test split)"
+            f"({m['iw_samples']} importance samples each; its bound, −ELBO, "
+            + (
+                f"{m['nll_rows_neg_elbo']:.2f} on them, {m['test_neg_elbo']:.2f} on the whole test split)"
+                if "nll_rows_neg_elbo" in m
+                else f"{m['test_neg_elbo']:.2f})"
+            )
             if "test_nll_se" in m
             else ""
         )

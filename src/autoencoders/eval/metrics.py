@@ -89,7 +89,12 @@ def likelihood_metrics(model: nn.Module, x: torch.Tensor, iw_samples: int, quiet
             rows = x
             if 0 < model.nll_rows < len(x):
                 pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[: model.nll_rows]
-                rows = x[pick.sort().values.to(x.device)]
+                pick = pick.sort().values.to(x.device)
+                rows = x[pick]
+                # the bound and the floor on the NLL's own rows: a sample's differ from the split's
+                out["nll_rows_neg_elbo"] = float((recon + kl)[pick].mean())
+                if (floor := bce_floor(model, rows)) is not None:
+                    out["nll_rows_bce_floor"] = floor
             say(  # often longer than training: the note says which settings set its cost
                 f"test NLL: {iw_samples} importance samples for each of {len(rows)} test rows "
                 "(set by training's --iw-samples and --nll-rows)",

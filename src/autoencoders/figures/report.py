@@ -316,14 +316,15 @@ def _comparison(metrics: dict, raw: str, item: str) -> str:
     lower = [key in LOWER_IS_BETTER for _, key, *_ in COMPARED if key in metrics]
     if "test_nll" in metrics:
         sample = (
-            f", {metrics['nll_rows']} test {item}s, ± {metrics['test_nll_se']:.2f}"
+            f", {metrics['iw_samples']} samples each on {metrics['nll_rows']} test {item}s, "
+            f"± {metrics['test_nll_se']:.2f}"
             if "nll_rows" in metrics
             else ""
         )
-        # grey levels under a Bernoulli decoder: part of it no model lowers (the floor is the whole
-        # test split's, the NLL's rows a sample of it where the split is larger)
-        if "test_bce_floor" in metrics and metrics.get("nll_rows") == metrics.get("n_test"):
-            floor = metrics["test_bce_floor"]
+        # grey levels under a Bernoulli decoder: part of it no model lowers (on the NLL's rows)
+        whole = metrics.get("nll_rows") == metrics.get("n_test")
+        floor = metrics.get("test_bce_floor" if whole else "nll_rows_bce_floor")
+        if floor is not None and "nll_rows" in metrics:
             sample += f"; the {item}s' own binary entropy, below which no model goes: {floor:.2f}"
         rows.append(
             (f"test NLL, nats per {item} (importance-sampled{sample})", metrics["test_nll"], None, None)
