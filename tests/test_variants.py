@@ -14,6 +14,7 @@ from scipy.linalg import subspace_angles
 
 import autoencoders
 from autoencoders import Config, DataConfig, DenseAutoencoder, UserError
+from autoencoders.errors import SettingWarning
 from autoencoders.eval.metrics import encode_all
 from autoencoders.eval.probes import PCA
 from autoencoders.models.layers import CodeSelect
@@ -97,9 +98,13 @@ def test_top_k_larger_than_the_code_is_refused(tmp_path):
 
 
 def test_adversarial_autoencoder_with_a_k_sparse_code(tmp_path, digits):
-    run = autoencoders.train(
-        data="digits", model="aae", layers=[64, 32, 8], top_k=3, epochs=2, out=str(tmp_path), **FAST
-    )
+    """It trains, and is warned of: a Gaussian prior draws no zeros for the sparse codes to match."""
+    with pytest.warns(
+        SettingWarning, match="^--top-k makes most code values 0, where the AAE's gaussian prior"
+    ):
+        run = autoencoders.train(
+            data="digits", model="aae", layers=[64, 32, 8], top_k=3, epochs=2, out=str(tmp_path), **FAST
+        )
     assert ((encode_all(on_cpu(run.model), digits.x_test) != 0).sum(1) <= 3).all()
 
 
@@ -368,7 +373,6 @@ def test_composed_variant_resumes_to_identical_weights(tmp_path, monkeypatch):
 
 
 def test_codes_that_carry_nothing_are_warned_about_and_counted(tmp_path):
-    from autoencoders.errors import SettingWarning
 
     settings = {"sparsity": "l1", "sparsity_weight": 0.1, "sparsity_layers": "all", "epochs": 20}
     with pytest.warns(

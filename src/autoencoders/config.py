@@ -191,10 +191,35 @@ class Config:
         selected = m.top_k or m.lifetime_sparsity
         return one_layer and not selected and slope_from_output(activation(m.code_activation)) is not None
 
+    def _against_the_prior(self) -> list[str]:
+        """An AAE's code settings that keep its codes from ever matching its prior, which spreads over
+        every real number in every unit: the discriminator then always tells codes from prior draws,
+        and ``sample`` decodes codes that no input is given."""
+        m, said = self.model, []
+        prior = f"the AAE's {self.kind_options.prior} prior"
+        if m.code_activation != "linear":
+            kept = {"sigmoid": "in (0, 1)", "tanh": "in (-1, 1)", "relu": "at 0 or above"}
+            said.append(
+                f"--code-activation {m.code_activation} keeps the codes "
+                f"{kept.get(m.code_activation, 'above -0.17')}, where {prior} spreads over "
+                "all numbers: they can never match it; use --code-activation linear"
+            )
+        selected = [n for n, on in (("top_k", m.top_k), ("lifetime_sparsity", m.lifetime_sparsity)) if on]
+        selected += ["sparsity"] if m.sparsity != "none" else []
+        if selected:
+            said.append(
+                f"{flags(selected)} {'makes' if len(selected) == 1 else 'make'} most code values 0, "
+                f"where {prior} draws none: the codes can never match it; leave "
+                f"{'it' if len(selected) == 1 else 'them'} out, or use --model dense"
+            )
+        return said
+
     def inert_settings(self) -> list[str]:
         """Settings given (moved from their defaults) that change nothing in this config's training,
-        each in a sentence: most likely a missing option, not a wish."""
+        or that work against another, each in a sentence: most likely a missing option, not a wish."""
         m, t, said = self.model, self.train, []
+        if m.model == "aae":
+            said += self._against_the_prior()
         if m.corruption == "none" and moved(m, ["noise"]):
             said.append(f"--noise {m.noise:g} has no effect without --corruption: the inputs stay clean")
         given = moved(m, ["sparsity_target", "sparsity_weight", "sparsity_layers"])
