@@ -373,7 +373,6 @@ def test_composed_variant_resumes_to_identical_weights(tmp_path, monkeypatch):
 
 
 def test_codes_that_carry_nothing_are_warned_about_and_counted(tmp_path):
-
     settings = {"sparsity": "l1", "sparsity_weight": 0.1, "sparsity_layers": "all", "epochs": 20}
     with pytest.warns(
         SettingWarning, match="16 code units is constant .* lower --sparsity-weight or the lea"
