@@ -299,8 +299,36 @@ def test_cluster_command_prints_scores_and_the_report_gets_a_section(blobs_run, 
         main([*argv, "--out", str(run / "dec")])
     assert done.value.code == 0
     saved = json.loads((run / "dec" / "clusters.json").read_text())
-    said = f"(dec, {saved['seconds']:.1f} s, {saved['updates']} updates, stopped by --epochs before settling)"
-    assert said in capsys.readouterr().out  # as clusters.json records it
+    said = f"(dec, {saved['seconds']:.1f} s, {saved['updates']} updates, stopped by --epochs before the "
+    printed = capsys.readouterr().out
+    assert said + "assignments were first checked for settling)" in printed  # as clusters.json records it
+    assert saved["last_changed_fraction"] is None
+    assert f"the k-means it started from {saved['kmeans_start_accuracy']:.4f}\n" in printed
+    with pytest.raises(SystemExit) as done:  # 140 updates: checked once, not settled at --tol 0
+        main([*argv[:-4], "140", "--tol", "0", "--batch-size", "240", "--quiet", "--out", str(run / "dec2")])
+    assert done.value.code == 0
+    assert "140 updates, stopped by --epochs before settling)" in capsys.readouterr().out
+
+
+def test_dec_ending_below_the_k_means_it_started_from_is_said(blobs_run, tmp_path, monkeypatch):
+    """DEC's claim is to improve on k-means of the codes: where it falls below, the numbers say so."""
+    import autoencoders.clusters as clusters_module
+
+    run, _, y = blobs_run
+
+    def from_a_perfect_start(*args, **kwargs):
+        result = find_clusters(*args, **kwargs)
+        worse = y.copy()
+        worse[:30] = (y[:30] + 1) % 4  # the blobs are easy: DEC keeps every row in its class
+        return dataclasses.replace(result, labels=worse, start=y.copy())
+
+    monkeypatch.setattr(clusters_module, "find_clusters", from_a_perfect_start)
+    with pytest.warns(
+        SettingWarning,
+        match=r"^DEC ended below the k-means it started from \(accuracy 0\.\d+ against 1\.0000\)",
+    ):
+        result = autoencoders.cluster(run, method="dec", k=4, epochs=1, out=tmp_path / "dec", quiet=True)
+    assert result.summary["kmeans_start_accuracy"] == 1.0 and result.summary["accuracy"] == 0.875
 
 
 @pytest.mark.parametrize(

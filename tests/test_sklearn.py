@@ -420,6 +420,11 @@ def test_the_default_code_of_a_narrow_table_is_narrower_than_its_rows(tmp_path):
             AutoencoderClusterer(cluster_options={"n_clusters": 3}),
             r"cluster_options may not hold n_clusters: set the estimator's own parameters",
         ),
+        (AutoencoderClusterer(n_clusters="3"), r"^n_clusters must be a whole number, not '3'$"),
+        (AutoencoderClusterer(n_clusters=None), r"^n_clusters must be a whole number, not None$"),
+        (AutoencoderClusterer(n_clusters=True), r"^n_clusters must be a whole number, not True$"),
+        (AutoencoderClusterer(n_clusters=0), r"^n_clusters must be at least 1, got 0$"),
+        (AutoencoderClusterer(n_clusters=21), r"^n_clusters=21 must be at least 1 and at most n_samples=20$"),
         (
             AutoencoderTransformer(model="conv"),
             r"model='conv' needs .* options=\{'image_shape': \[C, H, W\]\}",

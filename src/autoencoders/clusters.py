@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from .clustering.methods import Clustering, ClusterResult, find_clusters
 from .config import option_names
 from .data.classes import item_names, shown
 from .data.datasets import label_name, other_data_suffix
-from .errors import UserError, say, says_once
+from .errors import SettingWarning, UserError, say, says_once, user_stacklevel
 from .eval.clustering import cluster_scores, kmeans_baselines
 from .eval.probes import PCA
 from .figures import plots
@@ -121,6 +122,17 @@ def cluster(
     }
     if y is not None:
         summary |= cluster_scores(y, result.labels)
+        if result.start is not None:  # DEC's claim is to improve on it: the numbers to judge that by
+            start = cluster_scores(y, result.start)
+            summary |= {f"kmeans_start_{name}": value for name, value in start.items()}
+            if summary["accuracy"] < start["accuracy"]:
+                warnings.warn(
+                    f"{how.method.upper()} ended below the k-means it started from (accuracy "
+                    f"{summary['accuracy']:.4f} against {start['accuracy']:.4f}): its fine-tuning lost "
+                    "what the codes held; try --method kmeans, another --lr or fewer --epochs",
+                    SettingWarning,
+                    stacklevel=user_stacklevel(),
+                )
         code_size = run.model.code_size
         quiet = cfg.train.quiet
         summary |= kmeans_baselines(rows, y, how.k, code_size, how.seed, how.n_init, device, quiet)
@@ -131,8 +143,9 @@ def cluster(
         "kind": run.manifest["kind"],
         "input_shape": run.manifest["input_shape"],
         "autoencoder": run.cfg.to_dict(),
-        "alpha": result.clusterer.alpha,
     }
+    if how.method in ("kmeans", "dec", "idec"):  # their Student's t assignment's degrees of freedom
+        summary["alpha"] = result.clusterer.alpha
     result.summary, result.out = summary, out
     saved = None if result.clusterer.embed is not None else result.clusterer.state_dict()
 
@@ -197,9 +210,9 @@ def _figures(
         if y is not None:
             values, counts = np.unique(y[members], return_counts=True)
             commonest = values[counts.argmax()]
-            name += f"\n{100 * counts.max() / len(members):.0f}% {commonest}"
+            name += f"\n{100 * counts.max() / len(members):.0f}% {plots.class_label(commonest, names)}"
             if j in matched and matched[j] != commonest:  # the map and the accuracy name it so
-                name += f"\nmatched: {matched[j]}"
+                name += f"\nmatched: {plots.class_label(matched[j], names)}"
         groups.append((name, x[best]))
     title = "Most confident rows of each cluster (cluster, size" + (
         ", commonest label; the class matched to it, where another)" if y is not None else ")"
@@ -207,17 +220,19 @@ def _figures(
     plots.labelled_rows(groups, out / rundir.CLUSTER_MEMBERS, run.display_shape, title, run.features)
     keep = np.random.default_rng(0).permutation(len(x))[:MAP_POINTS]
     space = torch.from_numpy(result.space[keep])
-    where = "UMAP embedding" if result.clusterer.embed is not None else "codes"
+    tuned = "fine-tuned " if result.start is not None else ""  # DEC's and IDEC's, not the run's
+    where = "UMAP embedding" if result.clusterer.embed is not None else f"{tuned}codes"
     if space.shape[1] > 2:
         points = PCA(space, 2).transform(space).numpy()
         axes = (f"principal component 1 of the {where}", f"principal component 2 of the {where}")
     elif space.shape[1] == 2:
-        dimension = "UMAP dimension" if result.clusterer.embed is not None else "code"
+        dimension = "UMAP dimension" if result.clusterer.embed is not None else f"{tuned}code"
         points, axes = space.numpy(), (f"{dimension} 0", f"{dimension} 1")
     else:  # one dimension: spread along it, the rows' order down the other axis
         points = np.stack([space[:, 0].numpy(), np.arange(len(space))], 1)
         axes = (f"{where} 0", "row (a sample, in no order)")
-    title = f"{len(keep)} of {len(x)} rows: {result.summary['method']}, k = {result.clusterer.k}"
+    split = "" if result.summary["split"] == "all" else f" {result.summary['split']}"
+    title = f"{len(keep)} of {len(x)}{split} rows: {result.summary['method']}, k = {result.clusterer.k}"
     labels = None if y is None else y[keep]
     plots.cluster_map(
         points,

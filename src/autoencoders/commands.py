@@ -393,7 +393,12 @@ def _cluster(args: argparse.Namespace) -> None:
     m = result.summary
     trained = ""  # DEC and IDEC: how their training ended, as the report says
     if "updates" in m:
-        ended = "settled" if m.get("converged") else "stopped by --epochs before settling"
+        if m.get("converged"):
+            ended = "settled"
+        elif m.get("last_changed_fraction") is None:  # fewer updates than one --update-interval
+            ended = "stopped by --epochs before the assignments were first checked for settling"
+        else:
+            ended = "stopped by --epochs before settling"
         trained = f", {m['updates']} updates, {ended}"
     if "gmm_bic" in m:  # a mixture's: compare it across --k to choose k
         trained = f", BIC {m['gmm_bic']:.1f}"
@@ -402,6 +407,11 @@ def _cluster(args: argparse.Namespace) -> None:
         line += (
             f": accuracy {m['accuracy']:.4f}, NMI {m['nmi']:.4f}, ARI {m['ari']:.4f}; k-means on the "
             f"raw rows {m['pixels_kmeans_accuracy']:.4f}, on PCA codes {m['pca_kmeans_accuracy']:.4f}"
+            + (
+                f", the k-means it started from {m['kmeans_start_accuracy']:.4f}"
+                if "kmeans_start_accuracy" in m
+                else ""
+            )
         )
     print(line)
     print(f"wrote {result.out}")

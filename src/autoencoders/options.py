@@ -654,7 +654,7 @@ class ClusterOptions:
         "gradients are larger)",
         range=AT_LEAST_0,
     )
-    lr: float = option(1e-4, "dec, idec: learning rate (Adam)", range=POSITIVE)
+    lr: float = option(1e-3, "dec, idec: learning rate (Adam; IDEC's, Guo et al. 2017)", range=POSITIVE)
     batch_size: int = option(256, "dec, idec: mini-batch size", range=AT_LEAST_1)
     dims: int | None = option(
         None, "manifold: dimensions of the UMAP embedding", range=AT_LEAST_1, shown_default="k"

@@ -44,7 +44,7 @@ from .errors import SettingWarning, UserError, says_once, user_stacklevel
 from .eval.metrics import encode_all, reconstruct_all
 from .io import rundir
 from .io.checkpoint import replace_dir, write_json
-from .options import ClusterOptions, split_options
+from .options import ClusterOptions, split_options, whole_at_least
 from .run import build_model, train_stages
 from .runtime.device import own_rng, resolve_device
 from .runtime.threads import training_threads
@@ -621,8 +621,9 @@ class AutoencoderClusterer(ClusterMixin, _Autoencoder):
         """Train the autoencoder on ``X`` (``y`` is ignored), then cluster its codes; ``labels_``
         are the rows' clusters."""
         X = _validated(self, X, dtype=DTYPES, ensure_min_samples=2)
-        if not 1 <= self.n_clusters <= len(X):
-            raise UserError(f"n_clusters={self.n_clusters} must be at least 1 and at most n_samples={len(X)}")
+        n_clusters = whole_at_least("n_clusters", self.n_clusters, 1)
+        if n_clusters > len(X):
+            raise UserError(f"n_clusters={n_clusters} must be at least 1 and at most n_samples={len(X)}")
         given = self.cluster_options or {}
         own = sorted({"k", "method", "seed", "n_clusters", "random_state"} & set(given))
         if own:
@@ -631,9 +632,9 @@ class AutoencoderClusterer(ClusterMixin, _Autoencoder):
                 "n_clusters, method and random_state instead"
             )
         split_options(given, ClusterOptions, ())  # a mistyped name is named, with the nearest one
-        how = Clustering(method=self.method, k=max(self.n_clusters, 2), seed=0, **given)
+        how = Clustering(method=self.method, k=max(n_clusters, 2), seed=0, **given)
         how.check(len(X))  # before the autoencoder trains
-        how.k = self.n_clusters  # scikit-learn admits one cluster (every row in it); the command does not
+        how.k = n_clusters  # scikit-learn admits one cluster (every row in it); the command does not
         X = self._fit_autoencoder(X, validated=True)
         how.seed = self.config_.train.seed
         with own_rng(resolve_device(self.config_.train.device)):

@@ -242,8 +242,8 @@ def open_clusterer(path: str | Path, device: str = "cpu") -> tuple[Clusterer, np
         cfg, shape = Config.from_dict(summary["autoencoder"]), tuple(summary["input_shape"])
         tensors, scaler = rundir.read_scaled_weights(path, rundir.CLUSTERER_WEIGHTS, summary)
         clusterer = Clusterer.from_state(
-            kinds.build(cfg.model, cfg.kind_options, shape), tensors, summary["alpha"]
-        )
+            kinds.build(cfg.model, cfg.kind_options, shape), tensors, summary.get("alpha", 1.0)
+        )  # a mixture's has none: its clusters are its Gaussians
     except UserError as e:  # a check of the summary or weights that names its own cause
         raise UserError(f"{path}: {e}; make it again with 'autoencoders cluster'") from None
     except (KeyError, TypeError, ValueError, RuntimeError):

@@ -76,6 +76,7 @@ class ClusterResult:
     seconds: float
     details: dict[str, Any] = field(default_factory=dict)  # what the method did (DEC: its updates)
     history: list[dict] = field(default_factory=list)
+    start: np.ndarray | None = None  # DEC and IDEC: the clusters of the k-means they started from
     summary: dict[str, Any] = field(default_factory=dict)  # what ``cluster`` saved: numbers and settings
     out: Path | None = None  # where ``cluster`` saved it
 
@@ -104,8 +105,9 @@ def find_clusters(
     _check_codes(z, how.k)
     details: dict[str, Any] = {}
     history: list[dict] = []
+    start = None
     if how.method in ("kmeans", "dec", "idec"):
-        _, inertia, centres = kmeans(z, how.k, n_init=how.n_init, seed=how.seed)
+        start, inertia, centres = kmeans(z, how.k, n_init=how.n_init, seed=how.seed)
         details["kmeans_inertia"] = inertia
         clusterer = Clusterer(copy.deepcopy(autoencoder), centres)
         if how.method != "kmeans":
@@ -126,7 +128,10 @@ def find_clusters(
         log_p = clusterer.log_assign(torch.as_tensor(space, device=x.device))
     best = log_p.max(1)
     labels, confidence = best.indices.cpu().numpy(), best.values.exp().cpu().numpy()
-    return ClusterResult(labels, confidence, clusterer, space, time.perf_counter() - t0, details, history)
+    start = start.cpu().numpy() if start is not None and how.method in ("dec", "idec") else None
+    return ClusterResult(
+        labels, confidence, clusterer, space, time.perf_counter() - t0, details, history, start
+    )
 
 
 def _check_codes(z: torch.Tensor, k: int) -> None:

@@ -72,6 +72,13 @@ def _save(fig: Figure, path: str | Path) -> None:
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, bbox_inches=crop))
 
 
+def class_label(c: object, names: tuple[str, ...] | None) -> str:
+    """A class as figures show it: a number with its name where the data names its class numbers
+    (Fashion-MNIST's ``6 Shirt``), else as it is."""
+    named = names is not None and isinstance(c, int | np.integer) and 0 <= c < len(names)
+    return f"{c} {names[c]}" if named else str(c)
+
+
 def _as_image(row: np.ndarray, shape: tuple[int, ...] | None) -> np.ndarray:
     """A row as the image of ``shape`` (H, W, or 3, H, W: a colour image, drawn H, W, 3)."""
     if shape is not None and int(np.prod(shape)) == row.size:
@@ -293,8 +300,7 @@ def _scatter_on(
         rgba = {c: to_rgba(colours[c]) for c in classes}
         ax.scatter(points[drawn, 0], points[drawn, 1], s=6, alpha=0.7, c=[rgba[g] for g in groups[drawn]])
         for c in classes[:LEGEND_GROUPS]:
-            named = names is not None and isinstance(c, int | np.integer) and 0 <= c < len(names)
-            label = f"{c} {names[c]}" if named else str(c)
+            label = class_label(c, names)
             label += f" → {matched[c]}" if matched is not None and c in matched else ""
             ax.scatter([], [], s=6, alpha=0.7, color=colours[c], label=label)  # the legend's entry
         if len(classes) > LEGEND_GROUPS:
