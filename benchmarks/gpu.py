@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -111,16 +112,18 @@ def hand_loop(x_train: torch.Tensor, x_test: torch.Tensor, args: argparse.Namesp
 
 @contextlib.contextmanager
 def eager_messages(name: str) -> Iterator[list[str]]:
-    """What the runs inside say about steps that run eagerly, collected and printed: they are quiet,
-    and a failed capture would otherwise go unseen."""
+    """What the runs inside say about steps that run eagerly, collected and printed: notes (the runs
+    are quiet) and warnings (a failed capture's), which would otherwise go unseen or unattributed."""
     said: list[str] = []
     real_say = capture.say
     capture.say = lambda message, quiet: said.append(message)
     try:
-        yield said
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield said
     finally:
         capture.say = real_say
-        for message in said:
+        for message in said + [str(w.message) for w in caught]:
             print(f"  {name}: {message}", flush=True)
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 
 import torch
 
-from ..errors import UserError, say
+from ..errors import SettingWarning, UserError, say, user_stacklevel
 from ..runtime.distributed import rank_and_size
 from .steps import Batch, Step
 
@@ -111,11 +112,9 @@ class CapturedStep(Eager):
     eagerly, the run stops with one line naming the way out.
     """
 
-    def __init__(
-        self, step: Step, quiet: bool = False, graphs: CudaGraphs | None = None, batch_rows: int | None = None
-    ):
+    def __init__(self, step: Step, graphs: CudaGraphs | None = None, batch_rows: int | None = None):
         super().__init__(step)
-        self.quiet, self.graphs = quiet, graphs or CudaGraphs()
+        self.graphs = graphs or CudaGraphs()
         self.seen, self.failed, self.replayed = 0, False, 0
         self.replay: Callable[[], None] | None = None
         self.constants: tuple | None = None  # what the graph in ``replay`` holds fixed
@@ -164,7 +163,13 @@ class CapturedStep(Eager):
             why = _first_line(e)
         if why is not None:  # out of the handler: its traceback no longer holds the failed graph
             self.failed = True
-            say(f"this training step cannot be captured as a CUDA graph ({why}); it runs eagerly", self.quiet)
+            # a warning, not a note: --quiet silences notes, and the run is slower than it would be
+            warnings.warn(
+                f"this training step cannot be captured as a CUDA graph ({why}); it runs eagerly "
+                "(--cuda-graph off skips trying)",
+                SettingWarning,
+                stacklevel=user_stacklevel(),
+            )
             try:
                 return self.step.train_batch(batch)
             except RuntimeError as after:  # a capture that failed midway can leave CUDA's state unusable
@@ -200,4 +205,4 @@ def batch_runner(
     if why is not None:
         say(f"training steps run eagerly, not as a CUDA graph: {why}", quiet)
         return Eager(step)
-    return CapturedStep(step, quiet, batch_rows=batch_rows)
+    return CapturedStep(step, batch_rows=batch_rows)
