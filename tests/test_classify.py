@@ -357,3 +357,29 @@ def test_classify_trains_the_same_whatever_the_callers_thread_count(tmp_path):
         torch.set_num_threads(1)  # the suite's own setting (conftest)
     assert weights[0].keys() == weights[1].keys()
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_a_classifier_is_written_whole_or_not_at_all(digits_run, tmp_path, monkeypatch):
+    """A stop while it is written leaves the classifier there before, not new weights beside the old
+    checksum; what it did not write refuses --out."""
+    from autoencoders.io import rundir
+
+    out = tmp_path / "c"
+    first = autoencoders.classify(digits_run.dir, n_labels=30, epochs=1, out=out, quiet=True)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert before.keys() == rundir.CLASSIFIER_FILES
+    real = rundir.write_metrics
+
+    def stopped(path, metrics):
+        real(path, metrics)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rundir, "write_metrics", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        autoencoders.classify(digits_run.dir, n_labels=50, epochs=1, out=out, quiet=True)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before and first.metrics["n_labels"] == 30
+    assert [p.name for p in tmp_path.iterdir()] == ["c"]  # nothing left beside it
+    monkeypatch.undo()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match=r"holds a classifier and what it did not write \(notes\.txt\); move"):
+        autoencoders.classify(digits_run.dir, n_labels=30, epochs=1, out=out, quiet=True)

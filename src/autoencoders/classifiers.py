@@ -65,7 +65,7 @@ def classify(
         **rest,
     )
     out = Path(out) if out else Path(run_dir) / (how.name() + other_data_suffix(data, run.cfg.data.data))
-    rundir.check_output_dir(out, rundir.is_classifier(out), "classifier")
+    rundir.check_output_dir(out, rundir.is_classifier(out), "classifier", rundir.CLASSIFIER_FILES)
     device = resolve_device(cfg.train.device)
     cfg.train.precision = later_precision(run_dir, cfg.train.precision, device)
     model = run.model.to(device)

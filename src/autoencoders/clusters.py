@@ -96,15 +96,7 @@ def cluster(
         suffix = seeded + other_data_suffix(data, run.cfg.data.data) + ("" if split == "all" else f"-{split}")
         out = Path(run_dir) / (how.name() + suffix)
     out = Path(out)
-    rundir.check_output_dir(out, rundir.is_clustering(out), "clustering")
-    theirs = (
-        sorted(e.name for e in out.iterdir() if e.name not in rundir.CLUSTERING_FILES) if out.is_dir() else []
-    )
-    if theirs:  # a clustering is replaced whole: what it did not write would go with it
-        raise UserError(
-            f"--out {out} holds a clustering and what it did not write ({', '.join(theirs[:5])}); move that "
-            "out first, or give another --out: nothing was deleted"
-        )
+    rundir.check_output_dir(out, rundir.is_clustering(out), "clustering", rundir.CLUSTERING_FILES)
     device = resolve_device(cfg.train.device)
     cfg.train.precision = later_precision(run_dir, cfg.train.precision, device)
     rows = torch.from_numpy(np.ascontiguousarray(x)).to(device)

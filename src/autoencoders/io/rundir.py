@@ -22,7 +22,15 @@ import numpy as np
 import torch
 
 from ..errors import UserError
-from .checkpoint import check_writable, file_sha256, load_weights, save_weights, write_json, write_text
+from .checkpoint import (
+    check_writable,
+    file_sha256,
+    load_weights,
+    replace_dir,
+    save_weights,
+    write_json,
+    write_text,
+)
 from .state import state_info
 
 try:
@@ -40,6 +48,7 @@ RECONSTRUCTIONS, LOSS, PRETRAINING, SAMPLES = (
     "samples.png",
 )
 CLASSIFIER_WEIGHTS, CLASSIFIER_CONFIG = "classifier.safetensors", "classifier.json"
+CLASSIFIER_FILES = {CLASSIFIER_WEIGHTS, CLASSIFIER_CONFIG, METRICS}
 CLUSTERS_CSV, CLUSTERS_JSON, CLUSTERER_WEIGHTS = "clusters.csv", "clusters.json", "clusterer.safetensors"
 CLUSTER_MEMBERS, CLUSTER_MAP = "clusters.png", "cluster-map.png"
 CLUSTERING_FILES = {CLUSTERS_CSV, CLUSTERS_JSON, CLUSTERER_WEIGHTS, CLUSTER_MEMBERS, CLUSTER_MAP}
@@ -104,23 +113,34 @@ def write_classifier(
     settings: dict[str, Any],
     metrics: dict[str, Any],
 ) -> None:
-    """A classifier directory: weights with the input scaling, settings (with the weights' SHA-256
-    and the format) that rebuild it alone, and its metrics."""
-    out.mkdir(parents=True, exist_ok=True)
-    write_weights(out / CLASSIFIER_WEIGHTS, state, scaler)
-    checksum = {CLASSIFIER_WEIGHTS: file_sha256(out / CLASSIFIER_WEIGHTS)}
-    write_json(out / CLASSIFIER_CONFIG, {"format": RUN_FORMAT, **settings, "sha256": checksum})
-    write_metrics(out, metrics)
+    """A classifier directory, written whole or not at all (one already there is replaced): weights
+    with the input scaling, settings (with the weights' SHA-256 and the format) that rebuild it
+    alone, and its metrics."""
+
+    def write(new: Path) -> None:
+        write_weights(new / CLASSIFIER_WEIGHTS, state, scaler)
+        checksum = {CLASSIFIER_WEIGHTS: file_sha256(new / CLASSIFIER_WEIGHTS)}
+        write_json(new / CLASSIFIER_CONFIG, {"format": RUN_FORMAT, **settings, "sha256": checksum})
+        write_metrics(new, metrics)
+
+    replace_dir(out.resolve(), write)  # a link's target: the directory it names
 
 
-def check_output_dir(out: Path, holds_own: bool, what: str) -> None:
+def check_output_dir(out: Path, holds_own: bool, what: str, own_files: set[str]) -> None:
     """Refuse, before any work, an ``out`` that is a file, or a non-empty directory unless
-    ``holds_own`` (it holds a ``what``, which is replaced): a run or other files would be overwritten."""
+    ``holds_own`` (it holds a ``what``, which is replaced whole) and nothing beside the ``own_files``
+    that make one: a run or other files would be overwritten or deleted."""
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give the path of a new or empty directory")
     if out.is_dir() and any(out.iterdir()) and not holds_own:
         held = "a run" if (out / MANIFEST).is_file() else f"files that are not a {what}'s"
         raise UserError(f"--out {out} holds {held}; give the path of a new or empty directory")
+    theirs = sorted(e.name for e in out.iterdir() if e.name not in own_files) if out.is_dir() else []
+    if theirs:
+        raise UserError(
+            f"--out {out} holds a {what} and what it did not write ({', '.join(theirs[:5])}); move that "
+            "out first, or give another --out: nothing was deleted"
+        )
     check_writable(out)
 
 
