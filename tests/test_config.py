@@ -12,6 +12,7 @@ from autoencoders import Config, UserError
 from autoencoders.cli import build_parser
 from autoencoders.commands import train_config
 from autoencoders.config import all_sections, load_toml
+from autoencoders.io import rundir
 from autoencoders.run import as_config
 
 
@@ -162,9 +163,8 @@ def test_json_round_trip(tmp_path):
         patience=2,
         out="somewhere",
     )
-    path = tmp_path / "config.json"
-    cfg.save_json(path)
-    back = Config.load_json(path)
+    rundir.write_config(tmp_path, cfg.to_dict())
+    back = Config.load_json(tmp_path / "config.json")
     assert back == cfg
     assert back.to_dict() == cfg.to_dict()
     assert Config.from_dict(cfg.to_dict()) == cfg

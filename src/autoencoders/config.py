@@ -20,6 +20,7 @@ from typing import Any, TypeVar, cast
 
 from . import kinds
 from .errors import UserError
+from .io import rundir
 from .options import (
     IDX_KINDS,
     ClassifyOptions,
@@ -302,21 +303,10 @@ class Config:
             lines.append("")
         return "\n".join(lines)
 
-    def save_json(self, path: Path) -> None:
-        """Write as JSON."""
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-
     @classmethod
     def load_json(cls, path: Path) -> Config:
-        """Read a config.json written by ``save_json``."""
-        if not Path(path).is_file():
-            raise UserError(f"{path} is missing; the run directory is damaged (train it again)")
-        try:
-            d = json.loads(Path(path).read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise UserError(f"{path} is not valid JSON ({e}); the run directory is damaged") from None
-        if not isinstance(d, dict):
-            raise UserError(f"{path} is not a config (a JSON object); the run directory is damaged")
+        """The config of a run's ``config.json`` at ``path`` (as ``rundir.write_config`` writes it)."""
+        d = rundir.read_config(path)
         try:
             return cls.from_dict(d)
         except UserError as e:  # a value no run writes: named as the file holds it, not as a flag given

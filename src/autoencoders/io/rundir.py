@@ -95,6 +95,20 @@ def write_config(run_dir: Path, config: dict[str, Any]) -> None:
     write_json(Path(run_dir) / CONFIG, config)
 
 
+def read_config(path: Path) -> dict[str, Any]:
+    """The settings in a run's ``config.json`` at ``path``; a UserError calling the run directory
+    damaged when the file is missing or holds no JSON object."""
+    if not Path(path).is_file():
+        raise UserError(f"{path} is missing; the run directory is damaged (train it again)")
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:  # unreadable, not JSON, not UTF-8
+        raise UserError(f"{path} is not valid JSON ({e}); the run directory is damaged") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path} is not a config (a JSON object); the run directory is damaged")
+    return data
+
+
 def read_json(path: Path, what: str) -> dict[str, Any]:
     """The JSON object in ``path``; a UserError naming ``what`` it should be when it is not one."""
     try:
