@@ -38,7 +38,7 @@ def _machine() -> dict:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         # bf16 over fp32 matrix products; each run's metrics say which precision ``auto`` chose
-        "bf16_speedup": bf16_speedup("cpu"),
+        "bf16_speedup": bf16_speedup(),
     }
 
 

@@ -321,7 +321,7 @@ def test_a_cpu_run_times_half_the_threads_against_all_and_keeps_the_simpler_unle
     monkeypatch.setattr(precision, "step_timer", step_timer)
     monkeypatch.setattr(run, "remembered", lambda what, device, measure: measure())  # timed each time
     for module in (precision, run):
-        monkeypatch.setattr(module, "bf16_speedup", lambda device_type: 3.0)
+        monkeypatch.setattr(module, "bf16_speedup", lambda: 3.0)
     monkeypatch.setattr(threads, "available_cpus", lambda: 4)
     monkeypatch.setattr(threads, "SMALL_PRODUCT", 0)  # the product rule gives every precision 4 threads
     cfg = run.as_config(layers=[16, 8, 3], batch_size=4, precision="auto")
@@ -349,7 +349,7 @@ def test_a_gpu_run_times_every_precision_with_fp32s_threads_fp32_first(monkeypat
     timed = []
     monkeypatch.setattr(run, "available", lambda device: ["fp32", "tf32", "bf16"])
     monkeypatch.setattr(run, "worth_timing", lambda device: True)
-    monkeypatch.setattr(run, "bf16_speedup", lambda device_type: 4.0)
+    monkeypatch.setattr(run, "bf16_speedup", lambda: 4.0)
     monkeypatch.setattr(run, "first_batch", lambda rows, batch_size: ())
     monkeypatch.setattr(run, "fastest", lambda candidates, *args: timed.extend(candidates) or candidates[0])
     monkeypatch.setattr(run, "remembered", lambda what, device, measure: measure())
@@ -419,7 +419,7 @@ def test_a_choice_made_by_other_rules_is_made_again(tmp_path, monkeypatch):
     monkeypatch.setattr(precision, "step_timer", step_timer)
     monkeypatch.setattr(precision, "measured_alone", lambda measure: (measure(), True))
     for module in (precision, run):
-        monkeypatch.setattr(module, "bf16_speedup", lambda device_type: 3.0)
+        monkeypatch.setattr(module, "bf16_speedup", lambda: 3.0)
     monkeypatch.setattr(threads, "available_cpus", lambda: 4)
     monkeypatch.setattr(threads, "SMALL_PRODUCT", 0)  # every precision on 4 threads, and on 2
     cfg = run.as_config(layers=[16, 8, 3], batch_size=4, precision="auto")
@@ -523,7 +523,7 @@ def test_copies_made_to_time_a_step_share_the_rows_it_only_reads():
 def test_cpu_auto_precision_without_bf16_units_times_nothing(monkeypatch):
     from autoencoders.training import precision
 
-    monkeypatch.setattr(precision, "bf16_speedup", lambda device_type: 0.01)  # bf16 ~100x slower
+    monkeypatch.setattr(precision, "bf16_speedup", lambda: 0.01)  # bf16 ~100x slower
     monkeypatch.setattr(precision, "step_timer", lambda *args: pytest.fail("no step should be timed"))
     step = autoencoder_step(DenseAutoencoder([16, 8, 3]), TrainConfig(), steps=10)
     assert resolve_precision("auto", torch.device("cpu"), lambda: step, (torch.rand(4, 16),)) == "fp32"
@@ -536,7 +536,7 @@ def test_measuring_bf16_draws_nothing_from_the_global_generator():
 
     bf16_speedup.cache_clear()
     before = torch.random.get_rng_state()
-    assert bf16_speedup("cpu") > 0
+    assert bf16_speedup() > 0
     assert torch.equal(before, torch.random.get_rng_state())
 
 
@@ -546,7 +546,7 @@ def test_cpu_auto_precision_leaves_training_as_fp32_trains(tmp_path, monkeypatch
     for fp32."""
     from autoencoders.training import precision
 
-    monkeypatch.setattr(precision, "bf16_speedup", lambda device_type: 3.0)  # time bf16 on any CPU
+    monkeypatch.setattr(precision, "bf16_speedup", lambda: 3.0)  # time bf16 on any CPU
     monkeypatch.setattr(precision, "GAIN", 1e9)  # and keep fp32 whatever the timing says
     settings = {**FAST, "data": "digits", "epochs": 2, "layers": [64, 32, 8], "corruption": "gaussian"}
     settings["device"] = "cpu"  # the CPU's auto precision, whatever DEVICE

@@ -553,7 +553,7 @@ def _threads(cfg: Config, model: Autoencoder, precision: str, device: torch.devi
 def _speedup(precision: str, device: torch.device) -> float:
     """How much faster than fp32 ``precision`` multiplies, as the thread policy counts work: on a
     CPU; a GPU's step is not computed by the host's threads, so every precision gets fp32's."""
-    return bf16_speedup(device.type) if precision == "bf16" and device.type == "cpu" else 1.0
+    return bf16_speedup() if precision == "bf16" and device.type == "cpu" else 1.0
 
 
 # Python's thread switch interval while a thread runs alongside (its default is 5 ms): a training

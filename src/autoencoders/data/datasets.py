@@ -419,10 +419,6 @@ class RawData:
     sample_shape: tuple[int, ...]
     classes: list[str] | None = None
 
-    @property
-    def image_shape(self) -> tuple[int, ...] | None:
-        return display_shape(self.sample_shape)
-
 
 def _check_kept(cfg: DataConfig) -> None:
     """A UserError for the data of a run fitted on rows in memory: there is none to read."""

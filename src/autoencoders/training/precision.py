@@ -46,9 +46,9 @@ MORE_THREADS_GAIN = 1.25
 
 
 @functools.cache
-def bf16_speedup(device_type: str) -> float:
-    """bf16/fp32 matmul throughput ratio per thread of the CPU (``device_type`` "cpu"), measured
-    once per process (a GPU's steps are timed instead: ``fastest``).
+def bf16_speedup() -> float:
+    """bf16/fp32 matmul throughput ratio per thread of the CPU, measured once per process (a GPU's
+    steps are timed instead: ``fastest``).
 
     Timed on one thread at 512 × 512, the median of five: at 256 × 256 on two threads, waking the
     second thread made the ratio read anywhere from 1.7 to 2.5 on a CPU where it is 2.15 (AMD EPYC
@@ -134,7 +134,7 @@ def worth_timing(device: torch.device) -> bool:
     """Whether timing steps at each precision on ``device`` can find one faster than fp32: on a GPU
     (``available`` says which it runs), or on a CPU whose bf16 matrix products are at least 1.3×
     its fp32 ones."""
-    return device.type == "cuda" or bf16_speedup(device.type) >= 1.3
+    return device.type == "cuda" or bf16_speedup() >= 1.3
 
 
 def has_tensor_cores(device: torch.device) -> bool:
