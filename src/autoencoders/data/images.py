@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import DataWarning, UserError
-from ..io.checkpoint import write_json, write_npy
+from ..io.checkpoint import atomic_write, write_json, write_npy
 from .sources import cache_dir
 
 if TYPE_CHECKING:  # Pillow is imported where images are read: only image folders need it
@@ -198,9 +198,8 @@ def _decode(
             f"the disk of {out.parent.parent} has {free / 2**30:.1f} GiB free; give a smaller --image-size, "
             "or set $AUTOENCODERS_CACHE to a folder on a disk with room"
         )
-    out.parent.mkdir(parents=True, exist_ok=True)  # only now: every file has been checked
-    tmp = out.with_suffix(".tmp")
-    try:
+
+    def write(tmp: str) -> None:  # only now: every file has been checked
         array = np.lib.format.open_memmap(tmp, "w+", np.uint8, shape)
         for row, (i, _, _) in enumerate(opened):
             with Image.open(files[i]) as image:
@@ -211,8 +210,6 @@ def _decode(
                 )
             array[row] = pixels.transpose(2, 0, 1) if colour else pixels[None]
         array.flush()
-        del array
-        tmp.replace(out)  # whole, or not there
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    atomic_write(out, write)  # whole, or not there; a file of its own for each process decoding
     return np.asarray([i for i, _, _ in opened]), skipped
