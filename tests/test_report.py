@@ -116,6 +116,29 @@ def test_a_classifier_beside_the_run_gets_a_row_in_its_report(digits_run, tmp_pa
     assert f"{m['test_accuracy']:.4g}" in row and f"{m['pixels_linear_probe_accuracy']:.4g}" in row
 
 
+def test_a_damaged_classifier_or_clustering_is_left_out_of_the_report_with_a_warning(digits_run, tmp_path):
+    import autoencoders
+    from autoencoders.errors import DataWarning
+    from autoencoders.figures.report import write_report
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(digits_run.dir, run_dir)
+    kept = autoencoders.classify(run_dir, method="knn", n_labels=30, quiet=True)
+    damaged = autoencoders.classify(run_dir, method="knn", n_labels=40, quiet=True)
+    clustering = autoencoders.cluster(run_dir, k=3, quiet=True)
+    (damaged.out / "metrics.json").write_text("{")
+    (clustering.out / "clusters.json").write_text("[]")
+    with pytest.warns(DataWarning) as said:
+        write_report(run_dir)
+    assert sorted(str(w.message).split(":")[0] for w in said) == [
+        f"the report leaves out the classifier {damaged.out}",
+        f"the report leaves out the clustering {clustering.out}",
+    ]
+    page = (run_dir / "report.html").read_text()
+    assert f"<td>{kept.out.name}</td>" in page and damaged.out.name not in page
+    assert clustering.out.name not in page
+
+
 def test_the_title_names_the_pieces_a_run_composes(tmp_path):
     import autoencoders
 

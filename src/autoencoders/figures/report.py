@@ -12,11 +12,12 @@ import json
 import math
 import tempfile
 import threading
+import warnings
 from pathlib import Path
 
 from ..config import Config
 from ..data.datasets import holds_images, sample_noun
-from ..errors import UserError
+from ..errors import DataWarning, UserError, user_stacklevel
 from ..eval.metrics import ACTIVE_VARIANCE, PROBE_ROWS, pca_name
 from ..io import rundir
 from ..io.checkpoint import write_text
@@ -183,14 +184,24 @@ def _projections(k: int) -> str:
     return f", {k} projection{'s' if k > 1 else ''}" if k else ""
 
 
+def _readable(read, path: Path, what: str) -> dict | None:
+    """``read(path)``, or None with a warning naming the damaged ``what``: the page is written without it."""
+    try:
+        return read(path)
+    except UserError as e:
+        warnings.warn(
+            f"the report leaves out the {what} {path}: {e}", DataWarning, stacklevel=user_stacklevel()
+        )
+        return None
+
+
 def _classifiers(run_dir: Path) -> list[str]:
     """The section on the classifiers saved in the run directory (``autoencoders classify``), if any."""
     found = sorted(p.parent for p in run_dir.glob(f"*/{rundir.CLASSIFIER_CONFIG}"))
     rows = []
     for path in found:
-        try:
-            m = rundir.read_metrics(path)
-        except UserError:  # unreadable: the page is still written, without it
+        m = _readable(rundir.read_metrics, path, "classifier")
+        if m is None:
             continue
         scratch = " (from scratch)" if m.get("from_scratch") else ""  # earlier versions lack some keys
         keys = ("labelled_examples", "validation_labels", "test_accuracy", "pixels_linear_probe_accuracy")
@@ -215,7 +226,9 @@ def _clusters(run_dir: Path) -> list[str]:
         return []
     rows, figures = [], []
     for path in found:
-        m = rundir.read_clusters_summary(path)
+        m = _readable(rundir.read_clusters_summary, path, "clustering")
+        if m is None:
+            continue
         names = ("accuracy", "nmi", "ari", "pixels_kmeans_accuracy", "pca_kmeans_accuracy")
         trained = None  # DEC and IDEC: how their training ended
         if "updates" in m:
@@ -233,6 +246,8 @@ def _clusters(run_dir: Path) -> list[str]:
         ):
             if (path / name).is_file():
                 figures.append(_figure(f"{path.name}: {what}.", (path / name).read_bytes()))
+    if not rows:
+        return []
     header = [
         "directory",
         "data",
