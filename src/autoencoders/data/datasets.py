@@ -245,6 +245,21 @@ def _check_training_rows(n_train: int, n: int, cfg: DataConfig, training: bool) 
         )
 
 
+def _split_rows(
+    n: int, cfg: DataConfig, y: np.ndarray | None, classes: list[str] | None, trained: bool, test: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The training, validation and test rows of ``n`` (sorted indices): the test rows split off
+    first (none without ``test``: the data has a test split of its own), then the validation rows
+    from the rest, each by its fixed seed; held-out classes leave the first two (``_kept``)."""
+    keep, test_idx = _split(n, cfg.test_fraction, cfg.split_seed) if test else (np.arange(n), None)
+    train_idx, val_idx = (
+        _kept(keep[pos], y, classes, cfg, trained)
+        for pos in _split(len(keep), cfg.val_fraction, cfg.split_seed + 1)
+    )
+    _check_training_rows(len(train_idx), len(keep), cfg, not trained)
+    return train_idx, val_idx, test_idx
+
+
 def _split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     perm = np.random.default_rng(seed).permutation(n)
     k = int(round(n * fraction))
@@ -653,21 +668,17 @@ def split_dataset(
     x, y, x_test, y_test = raw.x, raw.y, raw.x_test, raw.y_test
     if scaler is None and is_table(cfg):
         warn_if_row_numbers(x, cfg)
-    if x_test is None:
-        if len(x) < 10 and cfg.test_fraction > 0:
-            raise UserError(
-                f"{data_name(cfg.data)} has only {len(x)} row{'s' * (len(x) != 1)}; at least 10 are needed "
-                "to split off test rows; give at least 10"
-            )
-        keep, test_idx = _split(len(x), cfg.test_fraction, cfg.split_seed)
-        x_test, y_test = x[test_idx], None if y is None else y[test_idx]
-        x, y = x[keep], None if y is None else y[keep]
-    train_idx, val_idx = (
-        _kept(i, y, raw.classes, cfg, scaler is not None)
-        for i in _split(len(x), cfg.val_fraction, cfg.split_seed + 1)
+    if x_test is None and len(x) < 10 and cfg.test_fraction > 0:
+        raise UserError(
+            f"{data_name(cfg.data)} has only {len(x)} row{'s' * (len(x) != 1)}; at least 10 are needed "
+            "to split off test rows; give at least 10"
+        )
+    train_idx, val_idx, test_idx = _split_rows(
+        len(x), cfg, y, raw.classes, scaler is not None, x_test is None
     )
+    if test_idx is not None:
+        x_test, y_test = x[test_idx], None if y is None else y[test_idx]
     check_scaler(scaler, x.shape[1], cfg.data)
-    _check_training_rows(len(train_idx), len(x), cfg, scaler is None)
     if scaler is not None:  # rows read for a trained run
         warn_if_other_units(x, scaler, cfg.data, is_table(cfg) if table is None else table)
     x_train = x if len(train_idx) == len(x) else x[train_idx]  # every row trains: no copy of them all
@@ -708,13 +719,8 @@ def _streamed_dataset(
     path = str(array.filename)
     stream = RowStream.from_memmap(array)
     y, classes = load_labels(cfg.labels, len(stream), cfg.classes) if cfg.labels else (None, None)
-    keep, test_idx = _split(len(stream), cfg.test_fraction, cfg.split_seed)
-    train_pos, val_pos = _split(len(keep), cfg.val_fraction, cfg.split_seed + 1)
-    train_idx, val_idx = (
-        _kept(keep[pos], y, classes, cfg, scaler is not None) for pos in (train_pos, val_pos)
-    )
+    train_idx, val_idx, test_idx = _split_rows(len(stream), cfg, y, classes, scaler is not None)
     check_scaler(scaler, stream.n_features, cfg.data)
-    _check_training_rows(len(train_idx), len(keep), cfg, scaler is None)
     digest = None
     if scaler is None:
         lo, hi, digest = stream.subset(train_idx).scan()
