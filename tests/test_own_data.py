@@ -261,6 +261,10 @@ def test_frames_with_text_columns_and_labels_of_another_length_are_refused(frame
         autoencoders.train(data=x, labels=y[:100], out=str(tmp_path / "b"), **FAST)
     with pytest.raises(UserError, match="labels in memory go with data in memory"):
         autoencoders.train(data="digits", labels=y, out=str(tmp_path / "c"), **FAST)
+    trained = autoencoders.train(data="digits", epochs=1, out=str(tmp_path / "e"), **FAST)
+    for later in (autoencoders.score, autoencoders.cluster):  # as train refuses them, so does every function
+        with pytest.raises(UserError, match="^labels in memory go with data in memory; for a data file give"):
+            later(trained.dir, "digits", labels=y)
     shuffled = y.sample(frac=1, random_state=0)  # its index no longer the frame's: pairs by position
     with pytest.raises(UserError, match=r"the labels' index differs from .*\(labels\.loc\[frame\.index\]\)"):
         autoencoders.train(data=x, labels=shuffled, out=str(tmp_path / "d"), **FAST)

@@ -36,10 +36,9 @@ from .trained import (
     TrainedRun,
     check_own_data,
     check_width,
-    frame_labels,
-    given_labels,
     open_clusterer,
     open_run,
+    rows_and_labels,
     rows_of,
     scaled_data,
     scaled_input,
@@ -252,16 +251,7 @@ def score(
             f"--iw-samples counts a VAE's importance samples; {run_dir} holds a '{run.model.kind}' model, "
             "scored by its reconstruction loss: leave it out"
         )
-    if isinstance(data, str):
-        if labels is not None and not isinstance(labels, str | Path):
-            raise UserError("labels in memory go with rows in memory; for a data file give a labels file")
-        x, y, classes = scaled_data(run.cfg.data, data, split, run.scaler, labels, clip=False)
-        check_width(run.model, x.shape[1], data)
-    else:  # rows in memory
-        x, labels = rows_of(run, data, split, clip=False), frame_labels(run.cfg.data, data, labels)
-        y, classes = (
-            (None, None) if labels is None else given_labels(labels, data, len(x), run.cfg.data.classes)
-        )
+    x, y, classes = rows_and_labels(run, data, split, labels, clip=False)
     y = shown(y, classes)
     clipped = np.clip(x, 0.0, 1.0)
     beyond = np.square(x - clipped, dtype=np.float64).sum(1)

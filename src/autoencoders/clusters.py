@@ -26,13 +26,9 @@ from .runtime.threads import training_threads
 from .trained import (
     Data,
     TrainedRun,
-    check_width,
-    frame_labels,
-    given_labels,
     later_precision,
     open_run,
-    rows_of,
-    scaled_data,
+    rows_and_labels,
 )
 
 MAP_POINTS = 5000  # rows drawn in the 2-D map (a sample: more only hide each other)
@@ -159,17 +155,7 @@ def _rows(
 ) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
     """The rows to cluster, scaled as the run's training rows, their labels (the data's, a labels
     file for ``npy:`` data, or given in memory) as class indices, and the classes' names."""
-    file = labels if isinstance(labels, str | Path) else None
-    classes = None
-    if data is None or isinstance(data, str):
-        spec = run.cfg.data.data if data is None else data
-        x, y, classes = scaled_data(run.cfg.data, spec, split, run.scaler, file)
-        check_width(run.model, x.shape[1], spec)
-    else:
-        x, y, labels = rows_of(run, data, split), None, frame_labels(run.cfg.data, data, labels)
-    if labels is not None and file is None:
-        y, classes = given_labels(labels, data, len(x), run.cfg.data.classes)
-    return x, y, classes
+    return rows_and_labels(run, run.cfg.data.data if data is None else data, split, labels)
 
 
 def _name(run: TrainedRun, data: Data | None) -> str:

@@ -188,6 +188,25 @@ def given_labels(
     return name_classes(y, classes, "the labels given")
 
 
+def rows_and_labels(
+    run: TrainedRun, data: Data, split: str, labels: Any = None, clip: bool = True
+) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
+    """Rows of ``data`` scaled as the run's training rows (clipped to their range unless not
+    ``clip``), their class indices (None without labels) and the classes' names (None where they
+    have none): of a spec, its ``split``, ``labels`` a labels file for ``npy:`` data; of rows in
+    memory, all of them, ``labels`` in memory or the run's label column of a data frame."""
+    if isinstance(data, str):
+        if labels is not None and not isinstance(labels, str | Path):
+            raise UserError("labels in memory go with data in memory; for a data file give a labels file")
+        x, y, classes = scaled_data(run.cfg.data, data, split, run.scaler, labels, clip)
+        check_width(run.model, x.shape[1], data)
+        return x, y, classes
+    x, labels = rows_of(run, data, split, clip=clip), frame_labels(run.cfg.data, data, labels)
+    if labels is None:
+        return x, None, None
+    return x, *given_labels(labels, data, len(x), run.cfg.data.classes)
+
+
 def scaled_data(
     data_cfg: DataConfig,
     data: str,

@@ -33,10 +33,8 @@ from ..trained import (
     Data,
     TrainedRun,
     check_width,
-    frame_labels,
-    given_labels,
     open_run,
-    rows_of,
+    rows_and_labels,
     scaled_data,
 )
 from ..training.optimizers import Adam
@@ -78,11 +76,7 @@ def visualize(
     run = open_run(run_dir)
     rows = None
     if in_memory:  # drawn whole, as given: they have no test split
-        x = rows_of(run, data, "all")
-        labels = frame_labels(run.cfg.data, data, labels)
-        y, classes = (
-            (None, None) if labels is None else given_labels(labels, data, len(x), run.cfg.data.classes)
-        )
+        x, y, classes = rows_and_labels(run, data, "all", labels)
         rows = FigureRows(torch.from_numpy(x), shown(y, classes), run.model, classes=classes, which="given")
     draw(run, Path(run_dir), what, path, run.cfg.data.data if data is None else data, n, method, rows)
     return path
