@@ -24,6 +24,7 @@ from autoencoders.errors import SettingWarning
 from autoencoders.eval import metrics as eval_metrics
 from autoencoders.figures import plots
 from autoencoders.figures import report as report_module
+from autoencoders.runtime.alongside import Alongside
 from autoencoders.training.loop import evaluate_step
 from autoencoders.training.steps import autoencoder_step
 
@@ -227,7 +228,7 @@ def test_a_run_that_fails_stops_its_baselines_thread_and_waits_for_it(tmp_path, 
     def fail(*args, **kwargs):
         raise RuntimeError("training failed")
 
-    close = run_module._Alongside.close
+    close = Alongside.close
 
     def close_then_release(alongside):
         alongside.stop.set()
@@ -235,7 +236,7 @@ def test_a_run_that_fails_stops_its_baselines_thread_and_waits_for_it(tmp_path, 
         close(alongside)
 
     monkeypatch.setattr(run_module, "train_stages", fail)
-    monkeypatch.setattr(run_module._Alongside, "close", close_then_release)
+    monkeypatch.setattr(Alongside, "close", close_then_release)
     with pytest.raises(RuntimeError, match="training failed"):
         _train_digits(tmp_path)
     assert seen == ["baselines"]  # the pixels' part never started
@@ -321,7 +322,7 @@ def test_metrics_that_fail_stop_the_report_figures_and_wait_for_them(tmp_path, m
     """The metrics fail while the first figure is drawn: the run ends once that figure is done,
     drawing no more; no thread is left."""
     drawing, closing, drawn = threading.Event(), threading.Event(), []
-    draw, close = report_module.draw, run_module._Alongside.close
+    draw, close = report_module.draw, Alongside.close
 
     def slow_draw(*args, **kwargs):
         drawing.set()
@@ -341,7 +342,7 @@ def test_metrics_that_fail_stop_the_report_figures_and_wait_for_them(tmp_path, m
     monkeypatch.setattr(run_module, "BESIDE_WORK", 0)  # digits' metrics are small: drawn after them
     monkeypatch.setattr(report_module, "draw", slow_draw)
     monkeypatch.setattr(run_module, "evaluate", fail)
-    monkeypatch.setattr(run_module._Alongside, "close", close_then_release)
+    monkeypatch.setattr(Alongside, "close", close_then_release)
     with pytest.raises(RuntimeError, match="the metrics failed"):
         _train_digits(tmp_path)
     assert len(drawn) == 1

@@ -7,12 +7,10 @@ import copy
 import functools
 import math
 import shutil
-import sys
 import threading
 import time
 import warnings
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -50,6 +48,7 @@ from .models.layers import make_corruption
 from .models.objectives import regularisers
 from .options import FIGURE_KINDS, check_fields, closest, new_settings_refused, option_hint, options_doc
 from .runtime import distributed, events
+from .runtime.alongside import Alongside
 from .runtime.device import keeps_rng, resolve_device
 from .runtime.threads import (
     available_cpus,
@@ -396,8 +395,8 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
             if main and cfg.train.snapshots:
                 progress.listeners.append(functools.partial(_snapshot, out, model, ds, cfg.train.snapshots))
             with thread_count(threads):
-                if _Alongside.worth_it(ds, device, threads):
-                    alongside = _Alongside(
+                if _baselines_beside(ds, device, threads):
+                    alongside = Alongside(
                         functools.partial(baselines, ds, model.code_size, device), "baselines"
                     )
                 return _train_and_report(
@@ -556,80 +555,17 @@ def _speedup(precision: str, device: torch.device) -> float:
     return bf16_speedup() if precision == "bf16" and device.type == "cpu" else 1.0
 
 
-# Python's thread switch interval while a thread runs alongside (its default is 5 ms): a training
-# step or the metrics give up Python's lock at every tensor operation and wait for it back while the
-# other thread holds it, so each wait is at most this long
-SWITCH_SECONDS = 5e-4
-_switching = {"threads": 0, "interval": 0.0}  # threads alongside running, the interval before them
-_switching_lock = threading.Lock()
-
-
-def _switch_fast(on: bool) -> None:
-    """Count a baselines thread in (``on``) or out: the first in sets ``SWITCH_SECONDS``, the last
-    out restores the interval from before, however runs overlap."""
-    with _switching_lock:
-        if on and _switching["threads"] == 0:
-            _switching["interval"] = sys.getswitchinterval()
-            sys.setswitchinterval(SWITCH_SECONDS)
-        _switching["threads"] += 1 if on else -1
-        if not on and _switching["threads"] == 0:
-            sys.setswitchinterval(_switching["interval"])
-
-
-class _Alongside:
-    """``work(stop)`` run in a thread while this one goes on: the data's baselines
-    (``eval.metrics.baselines``) on the CPUs training leaves idle, the figures while the
-    metrics are computed. ``result`` waits for what it returns; ``close`` sets ``stop``, after which
-    the work ends with the part in progress (a run that failed or was interrupted), and waits for that.
-
-    A thread, not a process: its tensor work runs outside Python's lock, it shares the rows in
-    memory, and nothing it does draws from the global random state that training uses. Not a daemon:
-    a process that exits while a thread is inside torch aborts.
-    """
-
-    def __init__(self, work: Callable[[threading.Event], Any], name: str):
-        self.done: Future = Future()
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._work, args=(work,), name=name)
-        _switch_fast(True)
-        try:
-            self.thread.start()
-        except BaseException:  # never started: its end will not count it out
-            _switch_fast(False)
-            raise
-
-    def _work(self, work: Callable[[threading.Event], Any]) -> None:
-        try:
-            result = work(self.stop)
-        except BaseException as e:  # raised where the result is asked for
-            self.done.set_exception(e)
-        else:
-            self.done.set_result(result)
-        finally:
-            _switch_fast(False)
-
-    def result(self) -> Any:
-        return self.done.result()
-
-    def wait(self) -> None:
-        """Wait for the work to end, without asking it to stop."""
-        self.thread.join()
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join()
-
-    @staticmethod
-    def worth_it(ds: Dataset, device: torch.device, threads: int) -> bool:
-        """Whether training leaves idle as many CPUs as it uses (a new thread takes the process's
-        intra-op thread count, training's), on one process, with the training rows in memory
-        (a stream's sample would be read from disk while training reads it too)."""
-        return (
-            device.type == "cpu"
-            and 2 * threads <= available_cpus()
-            and distributed.rank_and_size()[1] == 1
-            and not isinstance(ds.x_train, RowStream)
-        )
+def _baselines_beside(ds: Dataset, device: torch.device, threads: int) -> bool:
+    """Whether the data's baselines are computed in a thread beside training: where training leaves
+    idle as many CPUs as it uses (a new thread takes the process's intra-op thread count,
+    training's), on one process, with the training rows in memory (a stream's sample would be read
+    from disk while training reads it too)."""
+    return (
+        device.type == "cpu"
+        and 2 * threads <= available_cpus()
+        and distributed.rank_and_size()[1] == 1
+        and not isinstance(ds.x_train, RowStream)
+    )
 
 
 def _train_and_report(
@@ -672,7 +608,7 @@ def _train_and_report(
 
         # drawn on the host while the metrics are computed (on the training device), each mostly
         # waiting on work the other does not hold Python's lock for, where the metrics are large
-        figures = _Alongside(beside, "report figures") if _figures_beside(model, ds) else None
+        figures = Alongside(beside, "report figures") if _figures_beside(model, ds) else None
         try:
             metrics = evaluate(model, ds, data_baselines, model.iw_samples, cfg.train.quiet, z_test, floor)
             no_pretraining = evaluate(baseline, ds, data_baselines=False) if baseline is not None else None
