@@ -812,6 +812,8 @@ def test_a_run_that_reconstructs_no_better_than_the_mean_row_is_warned_of(tmp_pa
 
 def test_a_run_that_learned_nothing_because_its_loss_blew_up_is_told_to_lower_the_rate():
     """More epochs or a higher rate would not help a run whose training loss blew up on the way."""
+    from autoencoders.outcome import warn_learned_nothing
+
     metrics = {"test_sse_per_image": 4.653, "mean_row_sse_per_image": 4.648}
     history = [
         {"stage": "train", "epoch": e, "train_loss": loss} for e, loss in enumerate([5.5e10, 143, 105], 1)
@@ -819,13 +821,13 @@ def test_a_run_that_learned_nothing_because_its_loss_blew_up_is_told_to_lower_th
     with pytest.warns(
         SettingWarning, match=r"reached 5.5e\+10 in epoch 1, over 100 times its last; .*lower --lr than 0.2$"
     ):
-        run_module._warn_learned_nothing(metrics, history, 63, 0.2, "image")
+        warn_learned_nothing(metrics, history, 63, 0.2, "image")
     history[0]["train_loss"] = float("nan")
     with pytest.warns(SettingWarning, match=r"reached nan in epoch 1"):
-        run_module._warn_learned_nothing(metrics, history, 63, 0.2, "image")
+        warn_learned_nothing(metrics, history, 63, 0.2, "image")
     history[0]["train_loss"] = 300.0  # no blow-up: too few updates, or too low a rate
     with pytest.warns(SettingWarning, match=r"learned next to nothing in 63 updates"):
-        run_module._warn_learned_nothing(metrics, history, 63, 0.2, "image")
+        warn_learned_nothing(metrics, history, 63, 0.2, "image")
 
 
 def test_a_runs_data_reloads_split_and_scaled_as_encode_reads_it(digits_run):

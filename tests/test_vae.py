@@ -165,14 +165,14 @@ def test_a_vae_whose_encoder_gives_every_input_one_code_far_from_the_prior_is_to
     """No unit active, but not collapse: a diverged encoder's posteriors are far from the prior (a
     digits VAE at --lr 0.2: KL 74.7 nats)."""
     from autoencoders.errors import SettingWarning
-    from autoencoders.run import _warn_codes_inactive
+    from autoencoders.outcome import warn_codes_inactive
 
     cfg = Config().replace(model="vae", lr=0.2)
     diverged = r"^none of the 8 code units is active, yet .*KL 74.7 nats per image.*a lower --lr than 0.2$"
     with pytest.warns(SettingWarning, match=diverged):
-        _warn_codes_inactive(8, 74.7, cfg, "image")
+        warn_codes_inactive(8, 74.7, cfg, "image")
     with pytest.warns(SettingWarning, match=r"collapse, KL 0.3 nats.*longer training$"):  # a warm-up given
-        _warn_codes_inactive(8, 0.3, cfg.replace(kl_warmup=5), "image")
+        warn_codes_inactive(8, 0.3, cfg.replace(kl_warmup=5), "image")
 
 
 def test_a_vae_s_validation_loss_is_its_weights_alone_not_a_fresh_draw_s():

@@ -47,6 +47,7 @@ from .models import Autoencoder
 from .models.layers import make_corruption
 from .models.objectives import regularisers
 from .options import FIGURE_KINDS, check_fields, closest, new_settings_refused, option_hint, options_doc
+from .outcome import warn_of_outcome
 from .runtime import distributed, events
 from .runtime.alongside import Alongside
 from .runtime.device import keeps_rng, resolve_device
@@ -435,71 +436,6 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
                 alongside.close()
 
 
-def _warn_codes_dead(units: int, cfg: Config) -> None:
-    """Warn that every one of the ``units`` code units is constant over the test rows, naming what
-    the run set that can do that."""
-    m = cfg.model
-    given = (("--sparsity-weight", m.sparsity != "none"), ("--contractive", m.contractive > 0))
-    lower = [name for name, on in given if on] + ["the learning rate"]
-    warnings.warn(
-        f"every one of the {units} code units is constant over the test rows: the codes carry nothing "
-        f"about the inputs; lower {' or '.join(lower)}",
-        SettingWarning,
-        stacklevel=user_stacklevel(),
-    )
-
-
-def _warn_learned_nothing(metrics: dict, history: list[dict], updates: int, lr: float, noun: str) -> None:
-    """Warn that the model reconstructs the test rows no better than the training rows' mean row,
-    and what to change: a higher rate or more epochs, unless the training loss blew up on the way
-    (a rate too high, which leaves a model as useless as too few updates do)."""
-    said = (
-        f"the model reconstructs the test rows no better than the training rows' mean row does (SSE per "
-        f"{noun} {metrics['test_sse_per_image']:.4g}, the mean row's {metrics['mean_row_sse_per_image']:.4g})"
-    )
-    losses = [(h["train_loss"], h["stage"], h["epoch"]) for h in history if h.get("train_loss") is not None]
-    worst = max(losses, default=None)
-    if worst is not None and not worst[0] <= BLOWN_UP * abs(losses[-1][0]):  # NaN too
-        where = f"epoch {worst[2]}" + ("" if worst[1] in ("train", "fine-tune") else f" of {worst[1]}")
-        said += (
-            f": its training loss reached {worst[0]:.3g} in {where}, over {BLOWN_UP:g} times its last; the "
-            f"learning rate is too high for it: give a lower --lr than {lr:g}"
-        )
-    else:
-        said += (
-            f": it has learned next to nothing in {updates} updates of its weights; train longer (more "
-            "--epochs) or with a higher --lr"
-        )
-    warnings.warn(said, SettingWarning, stacklevel=user_stacklevel())
-
-
-# a training loss this many times its last epoch's, on the way: the rate blew training up
-BLOWN_UP = 100
-
-# KL to the prior per code unit, in nats, below which inactive units are collapsed onto the prior
-COLLAPSED_KL = 0.1
-
-
-def _warn_codes_inactive(units: int, kl: float, cfg: Config, noun: str) -> None:
-    """Warn that no unit of a VAE's code moves with the input: posterior collapse when the posteriors
-    are the prior, else an encoder that gives every input one code far from it (too high a rate)."""
-    which = "the code unit is not" if units == 1 else f"none of the {units} code units is"
-    if kl < COLLAPSED_KL * units:
-        warmup = getattr(cfg.kind_options, "kl_warmup", 0)
-        fix = "a lower --beta or longer training" + ("" if warmup else ", or give --kl-warmup")
-        said = (
-            f"{which} active: every posterior stays near the prior (posterior collapse, KL {kl:.3g} nats "
-            f"per {noun}), and the codes carry almost nothing about the inputs; try {fix}"
-        )
-    else:
-        said = (
-            f"{which} active, yet the posteriors are far from the prior (KL {kl:.3g} nats per {noun}): the "
-            "encoder gives every input the same code, and the decoder reconstructs them all alike; training "
-            f"most likely diverged: give a lower --lr than {cfg.train.lr:g}"
-        )
-    warnings.warn(said, SettingWarning, stacklevel=user_stacklevel())
-
-
 def measure_setting(cfg: Config, rows: Rows, model: Autoencoder, device: torch.device) -> tuple[str, int]:
     """The run's precision and intra-op threads. ``--precision auto`` in one process times training
     steps of copies of ``model`` on the first batch of ``rows`` at each precision (``fastest``), on
@@ -618,14 +554,9 @@ def _train_and_report(
             if figures is not None:
                 figures.close()
             raise
-    if metrics.get("dead_code_units") == model.code_size:
-        _warn_codes_dead(model.code_size, cfg)
-    elif metrics.get("active_units") == 0:
-        _warn_codes_inactive(model.code_size, metrics["test_kl"], cfg, sample_noun(ds.sample_shape))
-    elif metrics["test_sse_per_image"] >= metrics["mean_row_sse_per_image"]:
-        own = [h for h in history if h["stage"] != "no pretraining"]  # every stage of this model
-        updates = len(own) * batches_per_epoch(len(ds.x_train), cfg.train.batch_size, world)
-        _warn_learned_nothing(metrics, own, updates, cfg.train.lr, sample_noun(ds.sample_shape))
+    own = [h for h in history if h["stage"] != "no pretraining"]  # every stage of this model
+    updates = len(own) * batches_per_epoch(len(ds.x_train), cfg.train.batch_size, world)
+    warn_of_outcome(metrics, own, updates, model.code_size, cfg, sample_noun(ds.sample_shape))
     final = [h for h in history if h["stage"] == stage]
     final_seconds = sum(h["seconds"] for h in final)
     metrics.update(
