@@ -24,6 +24,7 @@ from autoencoders.errors import SettingWarning
 from autoencoders.eval import metrics as eval_metrics
 from autoencoders.figures import plots
 from autoencoders.figures import report as report_module
+from autoencoders.figures import training as training_figures
 from autoencoders.runtime.alongside import Alongside
 from autoencoders.training.loop import evaluate_step
 from autoencoders.training.steps import autoencoder_step
@@ -263,7 +264,7 @@ def _spy_on_report_figures(monkeypatch, fail: bool = False) -> list[str]:
 def test_the_report_figures_are_drawn_beside_large_metrics(tmp_path, monkeypatch, work, drawn_in):
     """Beside the metrics where their products outweigh a thread's cost; after them on digits."""
     if work is not None:
-        monkeypatch.setattr(run_module, "BESIDE_WORK", work)
+        monkeypatch.setattr(training_figures, "BESIDE_WORK", work)
     seen = _spy_on_report_figures(monkeypatch)
     r = _train_digits(tmp_path)
     assert seen == [drawn_in]
@@ -276,7 +277,7 @@ def test_the_report_figures_are_drawn_beside_large_metrics(tmp_path, monkeypatch
 def test_the_figures_beside_the_metrics_never_use_the_trained_model(tmp_path, monkeypatch):
     """They draw from a CPU copy: around each call on a model its mode is set and put back (and on
     a GPU, how products compute), which would change under the metrics computed meanwhile."""
-    monkeypatch.setattr(run_module, "BESIDE_WORK", 0)
+    monkeypatch.setattr(training_figures, "BESIDE_WORK", 0)
     calls, decode = [], autoencoders.Autoencoder.decode
 
     def spy(self, z):
@@ -295,7 +296,7 @@ def test_the_loss_figure_draws_bce_s_floor_that_the_metrics_record(tmp_path, mon
     """loss.png is drawn beside the metrics (``work`` 0) or after them, and either way its floor
     line is the ``test_bce_floor`` the run records."""
     if work is not None:
-        monkeypatch.setattr(run_module, "BESIDE_WORK", work)
+        monkeypatch.setattr(training_figures, "BESIDE_WORK", work)
     drawn, save = {}, plots._save
     monkeypatch.setattr(
         plots, "_save", lambda fig, path: drawn.setdefault(Path(path).name, fig) and save(fig, path)
@@ -308,7 +309,7 @@ def test_the_loss_figure_draws_bce_s_floor_that_the_metrics_record(tmp_path, mon
 @pytest.mark.parametrize("work", [0, None])
 def test_a_report_figure_that_fails_leaves_the_run_complete(tmp_path, monkeypatch, work):
     if work is not None:
-        monkeypatch.setattr(run_module, "BESIDE_WORK", work)
+        monkeypatch.setattr(training_figures, "BESIDE_WORK", work)
     _spy_on_report_figures(monkeypatch, fail=True)
     with pytest.raises(RuntimeError, match="a figure failed"):
         _train_digits(tmp_path)
@@ -339,7 +340,7 @@ def test_metrics_that_fail_stop_the_report_figures_and_wait_for_them(tmp_path, m
         closing.set()
         close(alongside)
 
-    monkeypatch.setattr(run_module, "BESIDE_WORK", 0)  # digits' metrics are small: drawn after them
+    monkeypatch.setattr(training_figures, "BESIDE_WORK", 0)  # digits' metrics are small: drawn after them
     monkeypatch.setattr(report_module, "draw", slow_draw)
     monkeypatch.setattr(run_module, "evaluate", fail)
     monkeypatch.setattr(Alongside, "close", close_then_release)

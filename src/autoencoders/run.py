@@ -22,7 +22,6 @@ import torch
 from . import kinds
 from .config import Config, all_sections, load_toml, nested_config, option_names
 from .data.batches import batches_per_epoch, first_batch
-from .data.classes import item_names, shown
 from .data.datasets import (
     Dataset,
     check_data_options,
@@ -36,10 +35,10 @@ from .data.memory import data_name, frame_columns, save_arrays
 from .data.sources import csv_feature_names
 from .data.stream import Rows, RowStream
 from .errors import SettingWarning, UserError, say, says_once, user_stacklevel
-from .eval.metrics import PROBE_ROWS, baselines, bce_floor, encode_all, evaluate, reconstruct_all
+from .eval.metrics import baselines, bce_floor, encode_all, evaluate
 from .figures import plots
 from .figures.report import REPORT, draw_figures, write_report
-from .figures.run_figures import FigureRows
+from .figures.training import figure_rows, figures_beside, run_pictures, snapshot
 from .io import rundir
 from .io.checkpoint import check_writable
 from .io.state import read_state
@@ -58,7 +57,7 @@ from .runtime.threads import (
     say_if_threads_spin,
     thread_count,
 )
-from .trained import TrainedRun, check_own_data
+from .trained import check_own_data
 from .training.layerwise import greedy_pretrain, pretrainable_pairs
 from .training.loop import Diverged
 from .training.precision import (
@@ -394,7 +393,7 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
             if main:  # history.csv grows with each saved state: the loss curve while it trains
                 progress.loggers.append(rundir.history_log(out, progress.history))
             if main and cfg.train.snapshots:
-                progress.listeners.append(functools.partial(_snapshot, out, model, ds, cfg.train.snapshots))
+                progress.listeners.append(functools.partial(snapshot, out, model, ds, cfg.train.snapshots))
             with thread_count(threads):
                 if _baselines_beside(ds, device, threads):
                     alongside = Alongside(
@@ -533,9 +532,9 @@ def _train_and_report(
     with thread_count(evaluation_threads(cfg.train.threads)):
         x_test = ds.x_test.to(device)
         z_test = encode_all(model, x_test)  # for the metrics and the report's figures
-        opened, rows = _figure_rows(out, cfg, model, ds, z_test.cpu())
+        opened, rows = figure_rows(out, cfg, model, ds, z_test.cpu())
         floor = bce_floor(model, x_test)  # for loss.png, which may be drawn before the metrics
-        pictures = functools.partial(_run_pictures, out, cfg, ds, opened, history, floor)
+        pictures = functools.partial(run_pictures, out, cfg, ds, opened, history, floor)
         draw = functools.partial(draw_figures, opened, rows)
 
         def beside(stop: threading.Event) -> list[tuple[str, bytes]]:
@@ -544,7 +543,7 @@ def _train_and_report(
 
         # drawn on the host while the metrics are computed (on the training device), each mostly
         # waiting on work the other does not hold Python's lock for, where the metrics are large
-        figures = Alongside(beside, "report figures") if _figures_beside(model, ds) else None
+        figures = Alongside(beside, "report figures") if figures_beside(model, ds) else None
         try:
             metrics = evaluate(model, ds, data_baselines, model.iw_samples, cfg.train.quiet, z_test, floor)
             no_pretraining = evaluate(baseline, ds, data_baselines=False) if baseline is not None else None
@@ -603,37 +602,6 @@ def _train_and_report(
     return Run(out, cfg, model, metrics, history)
 
 
-# multiply-adds of encoding the test rows and the probes' sample from which the figures
-# (``_run_pictures``, then the report's) are drawn beside the metrics: their products leave
-# Python's lock to the figures' thread. Below, the thread costs more than it saves: on digits'
-# default run (about 60M) the figures took 0.3-0.45 s longer beside the metrics than after them;
-# on Fashion-MNIST's fast recipe (42G), 0.6 s less
-BESIDE_WORK = 1e9
-
-
-def _figures_beside(model: Autoencoder, ds: Dataset) -> bool:
-    """Whether the figures are drawn while the metrics are computed (``BESIDE_WORK``)."""
-    rows = len(ds.x_test) + min(PROBE_ROWS, len(ds.x_train))
-    return rows * sum(p.numel() for p in model.parameters()) >= BESIDE_WORK
-
-
-def _figure_rows(
-    out: Path, cfg: Config, model: Autoencoder, ds: Dataset, test_codes: torch.Tensor
-) -> tuple[TrainedRun, FigureRows]:
-    """The run as its report's figures draw it, from the model, test rows and their codes in memory
-    (a CPU copy of the model: the figures work on the host), not read back from the directory."""
-    opened = TrainedRun(
-        cfg,
-        rundir.read_manifest(out),
-        copy.deepcopy(model).cpu().eval(),
-        (ds.offset.numpy(), ds.span.numpy()),
-    )
-    y_test = None if ds.y_test is None else shown(ds.y_test.numpy(), ds.classes)
-    return opened, FigureRows(
-        ds.x_test, y_test, opened.model, test_codes, ds.classes, item_names(cfg.data.data)
-    )
-
-
 def _best_epoch(rows: list[dict], keep: str) -> int | None:
     """The epoch whose weights the final stage kept: its best validation epoch, or its last one."""
     scored = [r for r in rows if math.isfinite(r["val_loss"])]
@@ -676,47 +644,6 @@ def _stage_step(model: Autoencoder, cfg: Config, n_rows: int) -> Step:
     steps = cfg.train.epochs * batches_per_epoch(n_rows, cfg.train.batch_size)
     corrupt = make_corruption(cfg.model.corruption, cfg.model.noise)
     return kinds.make_step(model, cfg.train, steps, corrupt, model.terms() + regularisers(cfg.model))
-
-
-def _snapshot(out: Path, model: Autoencoder, ds: Dataset, every: int, row: dict) -> None:
-    """Every ``every`` epochs of end-to-end training, the first 10 test images' reconstructions."""
-    if row["stage"] not in ("train", "fine-tune") or row["epoch"] % every:
-        return
-    x = ds.x_test[:10]
-    recon = reconstruct_all(model, x).numpy()
-    name = f"{row['stage']}-epoch-{row['epoch']:04d}.png"
-    item = sample_noun(ds.sample_shape)
-    title = f"{row['stage']}, epoch {row['epoch']}: test {item}s and their reconstructions"
-    plots.reconstruction_grid(x.numpy(), recon, out / rundir.SNAPSHOTS / name, ds.image_shape, title)
-
-
-def _run_pictures(
-    out: Path, cfg: Config, ds: Dataset, opened: TrainedRun, history: list[dict], floor: float | None
-) -> None:
-    """The run directory's figures that need no metric, from ``opened``'s copy of the model (the
-    trained one may be computing metrics meanwhile): test rows over their reconstructions, the loss
-    per epoch (``floor``: BCE's lowest, a line) and a prior's samples."""
-    model = opened.model
-    x = ds.x_test[:20]
-    recon = reconstruct_all(model, x).numpy()
-    plots.reconstruction_grid(
-        x.numpy(),
-        recon,
-        out / rundir.RECONSTRUCTIONS,
-        ds.image_shape,
-        # no "top: originals" in the title: each row says what it holds
-        title=f"test {sample_noun(ds.sample_shape)}s and their reconstructions, code size {model.code_size}",
-        features=cfg.data.columns,
-    )
-    if history:
-        corrupted = cfg.model.corruption != "none"  # its training batches, not its validation rows
-        plots.loss_curve(history, out / rundir.LOSS, model.loss_label, floor, corrupted, term=model.loss_term)
-    if model.can_sample:
-        with torch.no_grad():
-            images = model.sample(40, torch.Generator().manual_seed(0)).numpy()
-        plots.image_grid(
-            images, out / rundir.SAMPLES, ds.image_shape, "samples from the prior (decoded means)"
-        )
 
 
 if train.__doc__:  # none under python -OO
