@@ -353,6 +353,18 @@ def test_adversarial_mixture_prior_and_sampling(tmp_path):
     assert rows.shape == (5, 64) and shape == (8, 8)
 
 
+@pytest.mark.parametrize(
+    ("components", "dims", "apart"), [(3, 4, 4.24), (10, 4, 3.0), (10, 2, 1.85), (3, 1, 3.0)]
+)
+def test_a_mixture_prior_s_means_are_far_apart_whatever_the_code_size(components, dims, apart):
+    """Two means closer than a few unit variances make one mode: the prior has fewer than asked."""
+    from autoencoders.models.aae import AdversarialAutoencoder
+
+    means = AdversarialAutoencoder([8, dims], prior="mixture", components=components).means
+    distances = torch.cdist(means, means) + 99 * torch.eye(components)
+    assert means.shape == (components, dims) and distances.min() >= apart - 0.01
+
+
 # ---------------------------------------------------------------- resuming a composed variant
 
 

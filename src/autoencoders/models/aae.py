@@ -9,12 +9,37 @@ prior, decoding prior samples gives new images, as with a VAE.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from ..options import AAEConfig, ModelConfig
 from .dense import DenseAutoencoder, widths_for
 from .layers import code_select
+
+
+def spread_directions(n: int, dims: int) -> torch.Tensor:
+    """``n`` fixed unit vectors in ``dims`` dimensions, far apart: the mixture prior's means'
+    directions. Orthogonal while ``n`` ≤ ``dims``; in 2-D evenly round the circle (Makhzani et al.'s
+    mixture); else the farthest of many random directions from those already taken, one by one (in
+    4-D, 10 random ones had left two means 0.93 apart at radius 3: one mode, for unit variances).
+    A line has two directions: more points on it are spread evenly over [-1, 1]."""
+    g = torch.Generator().manual_seed(0)
+    if n <= dims:
+        return torch.linalg.qr(torch.randn(dims, dims, generator=g))[0].t()[:n]
+    if dims == 1:
+        return torch.linspace(-1, 1, n)[:, None]
+    if dims == 2:
+        angles = 2 * math.pi * torch.arange(n) / n
+        return torch.stack([angles.cos(), angles.sin()], 1)
+    candidates = torch.randn(64 * n, dims, generator=g)
+    candidates /= candidates.norm(dim=1, keepdim=True)
+    taken, nearest = [0], (candidates - candidates[0]).norm(dim=1)
+    for _ in range(n - 1):
+        taken.append(int(nearest.argmax()))
+        nearest = torch.minimum(nearest, (candidates - candidates[taken[-1]]).norm(dim=1))
+    return candidates[taken]
 
 
 class AdversarialAutoencoder(DenseAutoencoder):
@@ -42,12 +67,7 @@ class AdversarialAutoencoder(DenseAutoencoder):
             blocks += [nn.Linear(a, b), nn.LeakyReLU(0.2)]
         self.discriminator = nn.Sequential(*blocks, nn.Linear(widths[-1], 1))
         self.prior = prior
-        # mixture means at distance 3 from the origin, in fixed random directions (orthogonal ones
-        # while there are no more components than code units)
-        g = torch.Generator().manual_seed(0)
-        directions = torch.randn(max(components, self.code_size), self.code_size, generator=g)
-        q = torch.linalg.qr(directions.t())[0].t() if components <= self.code_size else directions
-        self.register_buffer("means", 3 * q[:components] / q[:components].norm(dim=1, keepdim=True))
+        self.register_buffer("means", 3 * spread_directions(components, self.code_size))
 
     @classmethod
     def from_config(
