@@ -346,3 +346,14 @@ def test_a_perfect_reconstruction_has_the_loss_floor_and_scores_zero():
     torch.testing.assert_close(bce.nll(perfect, x), bce.loss_floor(x), atol=1e-4, rtol=1e-5)
     assert bce.loss_floor(x)[0] == 0 and (bce.loss_floor(x)[1:] > 1).all()
     assert torch.equal(sse.loss_floor(x), torch.zeros(6))
+
+
+def test_every_activation_and_corruption_the_options_offer_is_built():
+    """The options' lists (what --help offers) and the builders' tables name the same things."""
+    from autoencoders.models.layers import CORRUPTION, activation
+    from autoencoders.options import ACTIVATIONS, CORRUPTIONS
+
+    assert all(isinstance(activation(name), torch.nn.Module) for name in ACTIVATIONS)
+    assert set(CORRUPTIONS) == {"none", *CORRUPTION}
+    with pytest.raises(UserError, match="unknown activation 'swish'"):
+        activation("swish")
