@@ -326,7 +326,7 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "autoencoders: error: run/model.safetensors has changed since it was written (its SHA-256 does not match "
      "the one recorded beside it): the file is damaged or was edited; restore it from a copy or train again"),
     ("config.json that is not JSON", lambda d: (d / "run" / "config.json").write_text("{"), "evaluate run",
-     "autoencoders: error: run/config.json is not valid JSON (…); the run directory is damaged"),
+     "autoencoders: error: run/config.json is not a readable config (…); the run directory is damaged"),
     ("config.json with a value no run writes", _edit_json("config.json", lambda c: c["model"].update(layers="64,8")),
      "evaluate run",
      "autoencoders: error: run/config.json holds a value this toolkit never writes (--layers must be a list of whole "

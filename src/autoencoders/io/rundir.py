@@ -101,12 +101,9 @@ def read_config(path: Path) -> dict[str, Any]:
     if not Path(path).is_file():
         raise UserError(f"{path} is missing; the run directory is damaged (train it again)")
     try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as e:  # unreadable, not JSON, not UTF-8
-        raise UserError(f"{path} is not valid JSON ({e}); the run directory is damaged") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path} is not a config (a JSON object); the run directory is damaged")
-    return data
+        return read_json(path, "config")
+    except UserError as e:
+        raise UserError(f"{e}; the run directory is damaged") from None
 
 
 def read_json(path: Path, what: str) -> dict[str, Any]:
