@@ -421,6 +421,11 @@ def test_the_default_code_of_a_narrow_table_is_narrower_than_its_rows(tmp_path):
             r"cluster_options may not hold n_clusters: set the estimator's own parameters",
         ),
         (AutoencoderClusterer(n_clusters="3"), r"^n_clusters must be a whole number, not '3'$"),
+        (
+            AutoencoderTransformer(options="weight_decay=0"),
+            r"^options must be a dict of train's options, e\.g\.",
+        ),
+        (AutoencoderTransformer(verbose="no"), r"^verbose must be True or False, not 'no'$"),
         (AutoencoderClusterer(n_clusters=None), r"^n_clusters must be a whole number, not None$"),
         (AutoencoderClusterer(n_clusters=True), r"^n_clusters must be a whole number, not True$"),
         (AutoencoderClusterer(n_clusters=0), r"^n_clusters must be at least 1, got 0$"),
@@ -435,6 +440,22 @@ def test_settings_that_cannot_work_are_refused_in_words_before_training(estimato
     """As the functions refuse them: a UserError, which is a ValueError as scikit-learn's own are."""
     with pytest.raises(autoencoders.UserError, match=message):
         estimator.fit(np.random.default_rng(0).random((20, 6)))
+
+
+def test_a_classifier_s_switch_is_true_or_false_not_a_word_that_reads_as_true():
+    x, y = np.random.default_rng(0).random((20, 6)), np.arange(20) % 2
+    with pytest.raises(autoencoders.UserError, match=r"^freeze_encoder must be True or False, not 'no'$"):
+        AutoencoderClassifier(layers=(4, 2), epochs=1, freeze_encoder="no", random_state=0).fit(x, y)
+
+
+def test_a_seeded_fit_leaves_numpy_s_global_random_state_as_it_was():
+    """As KMeans(random_state=0) does: only the estimator's own generator is drawn from."""
+    x = np.random.default_rng(0).random((30, 6))
+    np.random.seed(0)
+    AutoencoderTransformer(layers=(4, 2), epochs=1, random_state=0).fit(x)
+    drawn = np.random.rand()
+    np.random.seed(0)
+    assert drawn == np.random.rand()
 
 
 def test_a_classifier_given_one_class_is_refused_as_scikit_learn_refuses_it():

@@ -14,7 +14,7 @@ import inspect
 import numbers
 import textwrap
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -52,6 +52,14 @@ from .trained import open_run
 from .training.state import Progress
 
 DTYPES = (np.float64, np.float32)
+
+
+def _switch(name: str, value: Any) -> bool:
+    """A parameter that is on or off, as a bool; a UserError for anything else (the string "no" is
+    true in Python, and would turn it on)."""
+    if not isinstance(value, bool | np.bool_):
+        raise UserError(f"{name} must be True or False, not {value!r}")
+    return bool(value)
 
 
 def _widths(layers: Any) -> list[int]:
@@ -220,6 +228,11 @@ class _Autoencoder(BaseEstimator):
 
     def _config(self, n_features: int) -> Config:
         options = self.options or {}
+        if not isinstance(options, Mapping):
+            raise UserError(
+                f"options must be a dict of train's options, e.g. {{'weight_decay': 1e-4}}, not "
+                f"{type(options).__name__}"
+            )
         # the estimator's own parameters, and what they set under another name, are not options
         named = {"seed": "random_state", "split_seed": "random_state", "quiet": "verbose"}
         clash = sorted((set(self.get_params(deep=False)) | set(named)) & set(options))
@@ -270,7 +283,7 @@ class _Autoencoder(BaseEstimator):
             # fp32: nothing is timed, so random_state alone decides the model (``auto`` measures)
             "precision": "fp32",
             "device": self.device,
-            "quiet": not self.verbose,
+            "quiet": not _switch("verbose", self.verbose),
         }
         return Config().replace(**{**settings, **options})
 
@@ -283,7 +296,8 @@ class _Autoencoder(BaseEstimator):
             X = _validated(self, X, dtype=DTYPES, ensure_min_samples=2)
         self.config_ = self._config(X.shape[1])
         # settings given that change nothing, as train says; not those the estimator's defaults make
-        designed = type(self)()._config(X.shape[1]).inert_settings()
+        # (its seed given: None would draw one from NumPy's global generator, the caller's)
+        designed = type(self)(random_state=0)._config(X.shape[1]).inert_settings()
         for sentence in self.config_.inert_settings():
             if sentence not in designed:
                 warnings.warn(sentence, SettingWarning, stacklevel=user_stacklevel())
@@ -537,10 +551,11 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
             training_threads(cfg.threads, self.autoencoder_, cfg.batch_size),
         ):
             torch.manual_seed(cfg.seed)
-            self.classifier_ = make_classifier(self.autoencoder_, len(self.classes_), self.freeze_encoder)
+            frozen = _switch("freeze_encoder", self.freeze_encoder)
+            self.classifier_ = make_classifier(self.autoencoder_, len(self.classes_), frozen)
             x = self._rows(X[labelled], validated=True)
             y_t = torch.from_numpy(labels.astype(np.int64)).to(x.device)
-            if self.freeze_encoder:
+            if frozen:
                 fit_head(self.classifier_, x, y_t)
             fit_supervised(self.classifier_, (x, y_t), (x[:0], y_t[:0]), cfg, cfg.epochs, "classify")
         self.classifier_.eval()
