@@ -20,7 +20,6 @@ from typing import Any, TypeVar, cast
 
 from . import kinds
 from .errors import UserError
-from .io import rundir
 from .options import (
     IDX_KINDS,
     ClassifyOptions,
@@ -306,6 +305,8 @@ class Config:
     @classmethod
     def load_json(cls, path: Path) -> Config:
         """The config of a run's ``config.json`` at ``path`` (as ``rundir.write_config`` writes it)."""
+        from .io import rundir  # here: rundir loads torch, which the CLI's help and usage errors need not
+
         d = rundir.read_config(path)
         try:
             return cls.from_dict(d)
