@@ -641,7 +641,8 @@ def _train_stage(progress: Progress, stage: str, model: Autoencoder, cfg: Config
 def _stage_step(model: Autoencoder, cfg: Config, n_rows: int) -> Step:
     """The step of end-to-end training on ``n_rows``: the kind's own, with the configured corruption
     and terms, its schedule as long as the stage."""
-    steps = cfg.train.epochs * batches_per_epoch(n_rows, cfg.train.batch_size)
+    world = distributed.rank_and_size()[1]  # the updates each process makes: its slice of every batch
+    steps = cfg.train.epochs * batches_per_epoch(n_rows, cfg.train.batch_size, world)
     corrupt = make_corruption(cfg.model.corruption, cfg.model.noise)
     return kinds.make_step(model, cfg.train, steps, corrupt, model.terms() + regularisers(cfg.model))
 

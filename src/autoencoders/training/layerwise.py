@@ -22,8 +22,9 @@ from ..models.layers import eval_mode, make_corruption, output_range, set_traina
 from ..models.objectives import regularisers
 from ..options import RunOptions
 from ..runtime.device import gpu_math
+from ..runtime.distributed import rank_and_size
 from .state import Progress
-from .steps import autoencoder_step
+from .steps import Step, autoencoder_step
 
 
 @torch.no_grad()
@@ -43,9 +44,22 @@ def cache_features(pair: LayerPair, h: Rows, memory_budget: int, batch_size: int
         return torch.cat([pair.encode(c).float() for c in chunks])
 
 
+def _stage_step(
+    pair: LayerPair, below: LayerPair | None, h: Rows, cfg: RunOptions, steps: int, terms: list
+) -> Step:
+    """The step of the stage that trains ``pair`` on ``h``, the features of the ``below`` pair (None:
+    the data), made when the stage runs. Salt-and-pepper noise writes the lowest and highest value
+    of that input: the data's 0 and 1; above, the range of the lower layer's activation, or where it
+    has none (ReLU, GELU, linear) the features' own."""
+    span = (0.0, 1.0)
+    if cfg.model.corruption == "salt-and-pepper" and below is not None:
+        span = output_range(below.act) or value_range(h)
+    corrupt = make_corruption(cfg.model.corruption, cfg.model.noise, span)
+    return autoencoder_step(pair, cfg.train, steps, corrupt, terms)
+
+
 def value_range(h: Rows) -> tuple[float, float]:
-    """The lowest and highest value in ``h``: the range of a stage's input whose activation has
-    none of its own (ReLU, GELU, linear), which salt-and-pepper noise writes."""
+    """The lowest and highest value in ``h``."""
     chunks = h.chunks() if isinstance(h, RowStream) else [h]
     lows, highs = zip(*((c.min(), c.max()) for c in chunks))
     return float(min(lows)), float(max(highs))
@@ -74,7 +88,8 @@ def greedy_pretrain(
     schedule = cfg.pretrain.schedule
     pairs = pretrainable_pairs(model, schedule)
     last = progress.count + len(pairs) - 1  # the index of the top stage
-    steps = cfg.pretrain.pretrain_epochs * batches_per_epoch(len(x_train), cfg.train.batch_size)
+    world = rank_and_size()[1]  # the updates each process makes: its slice of every batch
+    steps = cfg.pretrain.pretrain_epochs * batches_per_epoch(len(x_train), cfg.train.batch_size, world)
     history: list[dict] = []
     h_train, h_val = x_train, x_val
     for k, pair in enumerate(pairs):
@@ -84,11 +99,10 @@ def greedy_pretrain(
         phased = schedule == "phased"
         # each stage uses the same pieces as full training: corruption, sparsity, contraction
         terms = pair.terms() + regularisers(cfg.model, code_layer=k == len(pairs) - 1)
-        span = (0.0, 1.0) if k == 0 else output_range(pairs[k - 1].act) or value_range(h_train)
-        corrupt = make_corruption(cfg.model.corruption, cfg.model.noise, span)
+        below = pairs[k - 1] if k else None
         history += progress.run_stage(
             f"pretrain layer {k + 1}",
-            functools.partial(autoencoder_step, pair, cfg.train, steps, corrupt, terms),
+            functools.partial(_stage_step, pair, below, h_train, cfg, steps, terms),
             (h_train, x_train) if phased else h_train,
             (h_val, x_val) if phased else h_val,
             cfg.train,
