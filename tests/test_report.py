@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 import shutil
 import subprocess
@@ -127,6 +128,15 @@ def test_a_damaged_classifier_or_clustering_is_left_out_of_the_report_with_a_war
     damaged = autoencoders.classify(run_dir, method="knn", n_labels=40, quiet=True)
     clustering = autoencoders.cluster(run_dir, k=3, quiet=True)
     (damaged.out / "metrics.json").write_text("{")
+    summary = json.loads((clustering.out / "clusters.json").read_text())
+    (clustering.out / "clusters.json").write_text(
+        json.dumps({k: v for k, v in summary.items() if k != "seconds"})
+    )
+    with pytest.warns(DataWarning) as said:
+        write_report(run_dir)
+    assert sorted(str(w.message) for w in said)[1] == (
+        f"the report leaves out the clustering {clustering.out}: it lacks seconds"
+    )
     (clustering.out / "clusters.json").write_text("[]")
     with pytest.warns(DataWarning) as said:
         write_report(run_dir)

@@ -184,10 +184,15 @@ def _projections(k: int) -> str:
     return f", {k} projection{'s' if k > 1 else ''}" if k else ""
 
 
-def _readable(read, path: Path, what: str) -> dict | None:
-    """``read(path)``, or None with a warning naming the damaged ``what``: the page is written without it."""
+def _readable(read, path: Path, what: str, needs: tuple[str, ...] = ()) -> dict | None:
+    """``read(path)``, holding the keys ``needs``, or None with a warning naming the damaged ``what``:
+    the page is written without it."""
     try:
-        return read(path)
+        m = read(path)
+        missing = [key for key in needs if key not in m]
+        if missing:
+            raise UserError(f"it lacks {', '.join(missing)}")
+        return m
     except UserError as e:
         warnings.warn(
             f"the report leaves out the {what} {path}: {e}", DataWarning, stacklevel=user_stacklevel()
@@ -226,7 +231,7 @@ def _clusters(run_dir: Path) -> list[str]:
         return []
     rows, figures = [], []
     for path in found:
-        m = _readable(rundir.read_clusters_summary, path, "clustering")
+        m = _readable(rundir.read_clusters_summary, path, "clustering", ("method", "k", "rows", "seconds"))
         if m is None:
             continue
         names = ("accuracy", "nmi", "ari", "pixels_kmeans_accuracy", "pca_kmeans_accuracy")
