@@ -444,8 +444,8 @@ def test_settings_that_change_nothing_are_named_and_warned_about_in_one_line(tmp
     assert aae.replace(code_activation="tanh", sparsity="l1", prior="mixture").inert_settings() == [
         "--code-activation tanh keeps the codes in (-1, 1), where the AAE's mixture prior spreads over all "
         "numbers: they can never match it; use --code-activation linear",
-        "--sparsity makes most code values 0, where the AAE's mixture prior draws none: the codes can never "
-        "match it; leave it out, or use --model dense",
+        "--sparsity l1 pulls the code values towards 0, where the AAE's mixture prior spreads them: it works "
+        "against the prior; leave it out, or use --model dense",
     ]
     greedy = dict(pretrain="greedy", epochs=0)  # pretraining only
     used = Config().replace(sparsity="squared", sparsity_target=0.1, code_activation="sigmoid", **greedy)

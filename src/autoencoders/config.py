@@ -205,12 +205,16 @@ class Config:
                 "all numbers: they can never match it; use --code-activation linear"
             )
         selected = [n for n, on in (("top_k", m.top_k), ("lifetime_sparsity", m.lifetime_sparsity)) if on]
-        selected += ["sparsity"] if m.sparsity != "none" else []
         if selected:
             said.append(
                 f"{flags(selected)} {'makes' if len(selected) == 1 else 'make'} most code values 0, "
                 f"where {prior} draws none: the codes can never match it; leave "
                 f"{'it' if len(selected) == 1 else 'them'} out, or use --model dense"
+            )
+        if m.sparsity != "none":
+            said.append(
+                f"--sparsity {m.sparsity} pulls the code values towards 0, where {prior} spreads them: it "
+                "works against the prior; leave it out, or use --model dense"
             )
         return said
 

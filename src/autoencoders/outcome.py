@@ -9,6 +9,12 @@ import warnings
 from .config import Config
 from .errors import SettingWarning, user_stacklevel
 
+# a training loss this many times its last epoch's, on the way: the rate blew training up
+BLOWN_UP = 100
+
+# KL to the prior per code unit, in nats, below which inactive units are collapsed onto the prior
+COLLAPSED_KL = 0.1
+
 
 def warn_of_outcome(
     metrics: dict, history: list[dict], updates: int, code_size: int, cfg: Config, noun: str
@@ -45,9 +51,10 @@ def warn_learned_nothing(metrics: dict, history: list[dict], updates: int, lr: f
         f"the model reconstructs the test rows no better than the training rows' mean row does (SSE per "
         f"{noun} {metrics['test_sse_per_image']:.4g}, the mean row's {metrics['mean_row_sse_per_image']:.4g})"
     )
+    # (a loss that is not finite has already stopped the run: Diverged)
     losses = [(h["train_loss"], h["stage"], h["epoch"]) for h in history if h.get("train_loss") is not None]
-    worst = max(losses, default=None)
-    if worst is not None and not worst[0] <= BLOWN_UP * abs(losses[-1][0]):  # NaN too
+    worst = max(losses, default=None, key=lambda loss: loss[0])
+    if worst is not None and worst[0] > BLOWN_UP * abs(losses[-1][0]):
         where = f"epoch {worst[2]}" + ("" if worst[1] in ("train", "fine-tune") else f" of {worst[1]}")
         said += (
             f": its training loss reached {worst[0]:.3g} in {where}, over {BLOWN_UP:g} times its last; the "
@@ -59,13 +66,6 @@ def warn_learned_nothing(metrics: dict, history: list[dict], updates: int, lr: f
             "--epochs) or with a higher --lr"
         )
     warnings.warn(said, SettingWarning, stacklevel=user_stacklevel())
-
-
-# a training loss this many times its last epoch's, on the way: the rate blew training up
-BLOWN_UP = 100
-
-# KL to the prior per code unit, in nats, below which inactive units are collapsed onto the prior
-COLLAPSED_KL = 0.1
 
 
 def warn_codes_inactive(units: int, kl: float, cfg: Config, noun: str) -> None:
