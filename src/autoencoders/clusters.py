@@ -31,6 +31,9 @@ from .trained import (
     rows_and_labels,
 )
 
+# how far below the k-means it started from DEC or IDEC ends before it is warned of: a point of
+# accuracy, not a row or two
+BELOW_START = 0.01
 MAP_POINTS = 5000  # rows drawn in the 2-D map (a sample: more only hide each other)
 
 
@@ -113,7 +116,7 @@ def cluster(
         if result.start is not None:  # DEC's claim is to improve on it: the numbers to judge that by
             start = cluster_scores(y, result.start)
             summary |= {f"kmeans_start_{name}": value for name, value in start.items()}
-            if summary["accuracy"] < start["accuracy"]:
+            if summary["accuracy"] < start["accuracy"] - BELOW_START:
                 warnings.warn(
                     f"{how.method.upper()} ended below the k-means it started from (accuracy "
                     f"{summary['accuracy']:.4f} against {start['accuracy']:.4f}): its fine-tuning lost "

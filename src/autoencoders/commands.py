@@ -387,19 +387,13 @@ def _classify(args: argparse.Namespace) -> None:
 def _cluster(args: argparse.Namespace) -> None:
     names = [f.name for f in dataclasses.fields(ClusterOptions)] + ["quiet", "device"]
     options = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+    from .clustering.methods import how_training_ended
     from .clusters import cluster
 
     result = cluster(args.run_dir, args.data, split=args.split, out=args.out, labels=args.labels, **options)
     m = result.summary
-    trained = ""  # DEC and IDEC: how their training ended, as the report says
-    if "updates" in m:
-        if m.get("converged"):
-            ended = "settled"
-        elif m.get("last_changed_fraction") is None:  # fewer updates than one --update-interval
-            ended = "stopped by --epochs before the assignments were first checked for settling"
-        else:
-            ended = "stopped by --epochs before settling"
-        trained = f", {m['updates']} updates, {ended}"
+    ended = how_training_ended(m)  # DEC and IDEC's, as the report says it
+    trained = "" if ended is None else f", {ended}"
     if "gmm_bic" in m:  # a mixture's: compare it across --k to choose k
         trained = f", BIC {m['gmm_bic']:.1f}"
     line = f"{m['k']} clusters of {m['rows']} rows ({m['method']}, {m['seconds']:.1f} s{trained})"

@@ -65,6 +65,19 @@ class Clustering(ClusterOptions):
         return f"cluster-{self.method}-{self.k}"
 
 
+def how_training_ended(summary: dict[str, Any]) -> str | None:
+    """How DEC's or IDEC's fine-tuning ended, from a clustering's ``summary``; None for the others."""
+    if "updates" not in summary:
+        return None
+    if summary.get("converged"):
+        ended = "settled"
+    elif summary.get("last_changed_fraction") is None:  # fewer updates than one --update-interval
+        ended = "stopped by --epochs before the assignments were first checked for settling"
+    else:
+        ended = "stopped by --epochs before settling"
+    return f"{summary['updates']} updates, {ended}"
+
+
 @dataclass
 class ClusterResult:
     """The clusters of some rows and what found them."""
@@ -107,7 +120,8 @@ def find_clusters(
     history: list[dict] = []
     start = None
     if how.method in ("kmeans", "dec", "idec"):
-        start, inertia, centres = kmeans(z, how.k, n_init=how.n_init, seed=how.seed)
+        assigned, inertia, centres = kmeans(z, how.k, n_init=how.n_init, seed=how.seed)
+        start = assigned.cpu().numpy() if how.method != "kmeans" else None
         details["kmeans_inertia"] = inertia
         clusterer = Clusterer(copy.deepcopy(autoencoder), centres)
         if how.method != "kmeans":
@@ -128,7 +142,6 @@ def find_clusters(
         log_p = clusterer.log_assign(torch.as_tensor(space, device=x.device))
     best = log_p.max(1)
     labels, confidence = best.indices.cpu().numpy(), best.values.exp().cpu().numpy()
-    start = start.cpu().numpy() if start is not None and how.method in ("dec", "idec") else None
     return ClusterResult(
         labels, confidence, clusterer, space, time.perf_counter() - t0, details, history, start
     )

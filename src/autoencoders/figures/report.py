@@ -15,6 +15,7 @@ import threading
 import warnings
 from pathlib import Path
 
+from ..clustering.methods import how_training_ended
 from ..config import Config
 from ..data.datasets import holds_images, sample_noun
 from ..errors import DataWarning, UserError, user_stacklevel
@@ -235,10 +236,7 @@ def _clusters(run_dir: Path) -> list[str]:
         if m is None:
             continue
         names = ("accuracy", "nmi", "ari", "pixels_kmeans_accuracy", "pca_kmeans_accuracy")
-        trained = None  # DEC and IDEC: how their training ended
-        if "updates" in m:
-            ended = "settled" if m.get("converged") else "stopped by --epochs"
-            trained = f"{m['updates']} updates, {ended}"
+        trained = how_training_ended(m)  # DEC and IDEC's
         scores = [m.get(k) for k in names]
         bic = None if m.get("gmm_bic") is None else round(m["gmm_bic"])  # whole nats: the digits that tell
         data = m.get("data", "")  # clusterings of other data or splits sit in the same table
