@@ -14,13 +14,12 @@ from .figures.report import REPORT, write_report
 from .io import rundir
 from .models.layers import make_corruption
 from .options import ClassifyOptions, split_options
-from .runtime.device import keeps_rng, resolve_device
+from .runtime.device import resolve_device
 from .runtime.threads import training_threads
 from .trained import check_width, later_precision, open_run
 
 
 @says_once
-@keeps_rng
 def classify(
     run_dir: str | Path,
     labels_fraction: float | None = None,

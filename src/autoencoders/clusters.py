@@ -21,7 +21,7 @@ from .figures.report import REPORT, write_report
 from .io import rundir
 from .io.checkpoint import replace_dir
 from .options import ClusterOptions, split_options
-from .runtime.device import keeps_rng, resolve_device
+from .runtime.device import resolve_device
 from .runtime.threads import training_threads
 from .trained import (
     Data,
@@ -38,7 +38,6 @@ MAP_POINTS = 5000  # rows drawn in the 2-D map (a sample: more only hide each ot
 
 
 @says_once
-@keeps_rng
 def cluster(
     run_dir: str | Path,
     data: Data | None = None,

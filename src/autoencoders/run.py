@@ -49,7 +49,7 @@ from .options import FIGURE_KINDS, check_fields, closest, new_settings_refused, 
 from .outcome import warn_of_outcome
 from .runtime import distributed, events
 from .runtime.alongside import Alongside
-from .runtime.device import keeps_rng, resolve_device
+from .runtime.device import resolve_device
 from .runtime.threads import (
     available_cpus,
     choose_threads,
@@ -278,7 +278,6 @@ def _is_run_dir(path: Path) -> bool:
 
 
 @says_once
-@keeps_rng
 def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = False) -> Run:
     """Train ``cfg`` from the start, or from ``saved`` state when resuming."""
     started = time.perf_counter()
