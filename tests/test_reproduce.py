@@ -47,7 +47,7 @@ def test_each_experiment_runs_and_tables_published_against_measured(name, tmp_pa
         assert dec["rows"] == 1797 and rows[0][2].rstrip(" |") == f"{dec['accuracy']:.3f}"
         assert (run.dir / "cluster-kmeans-10" / "clusters.json").is_file()
         report = (run.dir / "report.html").read_text()  # DEC's training, as it ended, in the report
-        ended = "settled" if dec["converged"] else "stopped by --epochs"
+        ended = "settled" if dec["converged"] else "stopped by --epochs before settling"
         assert f"<td>{dec['updates']} updates, {ended}</td>" in report
 
 
