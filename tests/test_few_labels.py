@@ -243,6 +243,30 @@ def test_ladder_costs_and_gradients_are_the_papers_formulas(ds, unlabelled, labe
         assert (got[name] - want[name]).abs().max() <= 1e-4 * want[name].abs().max(), name
 
 
+def test_the_ladder_trains_on_full_batches_only(digits_run, ds, monkeypatch):
+    """As Rasmus et al.'s: its batch norm over an epoch's last two rows (digits' 1,294 in batches of
+    646) had blown its weights up, test accuracy 0.98 → 0.30."""
+    from autoencoders.training import loop
+
+    n = len(ds.x_train)
+    batch = (n - 2) // 2  # two full batches, then 2 or 3 rows
+    sizes: list[int] = []
+    real = loop.epoch_batches
+
+    def spied(data, batch_size, generator, *args):
+        for b in real(data, batch_size, generator, *args):
+            if generator is not None:  # training's batches, not validation's
+                sizes.append(len(b[0]))
+            yield b
+
+    monkeypatch.setattr(loop, "epoch_batches", spied)
+    cfg = copy.deepcopy(digits_run.config.train)
+    cfg.quiet, cfg.precision, cfg.batch_size = True, "fp32", batch
+    result = train_classifier(digits_run.model, ds, cfg, FewLabels(n_labels=50, method="ladder", epochs=2))
+    assert set(sizes) == {batch} and len(sizes) == 2 * 2  # the few rows left over are left out
+    assert result.metrics["updates"] == 2 * 2
+
+
 def test_ladder_normalises_labelled_rows_apart(ds):
     torch.manual_seed(0)
     ladder = Ladder([64, 32, 10], noise=0.0).train()  # no noise: the costs are deterministic

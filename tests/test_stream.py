@@ -130,19 +130,24 @@ def test_ranks_read_disjoint_halves_of_each_streamed_batch(big_npy):
         assert torch.equal(x1, torch.from_numpy(x[i1.numpy()]))
 
 
-@pytest.mark.parametrize("rows", [3000, 2945, 2881])  # a final batch of 56 rows, of 1 row
+@pytest.mark.parametrize("rows", [3000, 2945, 2881, 40])  # a final batch of 56 rows, of 1; one batch only
 @pytest.mark.parametrize("world", [1, 2, 3])
-def test_updates_counted_for_schedules_and_messages_are_the_batches_each_rank_gets(big_npy, rows, world):
+@pytest.mark.parametrize("whole", [False, True])
+def test_updates_counted_for_schedules_and_messages_are_the_batches_each_rank_gets(
+    big_npy, rows, world, whole
+):
     """Every rank steps on every global batch: as many updates as one process makes, less a final
-    batch with fewer rows than ranks."""
+    batch with fewer rows than ranks, or (``whole``) one that is not full where another is."""
     path, _ = big_npy
     ids = torch.arange(rows)
     for data in ((RowStream.from_npy(path).subset(np.arange(rows)), ids), (ids.float(), ids)):
-        got = [
-            len(list(epoch_batches(data, 64, torch.Generator().manual_seed(0), r, world)))
+        drawn = [
+            list(epoch_batches(data, 64, torch.Generator().manual_seed(0), r, world, whole))
             for r in range(world)
         ]
-        assert got == [batches_per_epoch(rows, 64, world)] * world
+        assert [len(b) for b in drawn] == [batches_per_epoch(rows, 64, world, whole)] * world
+        if whole and rows >= 64:  # every global batch full
+            assert {sum(len(b[i][1]) for b in drawn) for i in range(len(drawn[0]))} == {64}
 
 
 def test_held_out_classes_leave_training_and_validation_in_a_stream_as_in_memory(big_npy):

@@ -24,11 +24,18 @@ def batches(
         yield order[i : i + batch_size]
 
 
-def batches_per_epoch(rows: int, batch_size: int, world: int = 1) -> int:
+def batches_per_epoch(rows: int, batch_size: int, world: int = 1, whole: bool = False) -> int:
     """How many batches (updates) ``epoch_batches`` gives each of ``world`` processes in a pass over
-    ``rows``: every global batch, the last one unless it has fewer rows than processes."""
+    ``rows`` (``whole``: full batches only): every global batch, the last one unless it has fewer
+    rows than processes, or is not full."""
     last = rows % batch_size
-    return rows // batch_size + (last >= world if last else 0)
+    return rows // batch_size + (last >= _fewest(rows, batch_size, world, whole) if last else 0)
+
+
+def _fewest(rows: int, batch_size: int, world: int, whole: bool) -> int:
+    """The fewest rows a batch of a pass over ``rows`` may have: one a rank (a rank with none has no
+    loss to average), or with ``whole`` a full batch, where there is one."""
+    return max(world, batch_size if whole and rows >= batch_size else 0)
 
 
 Tensors = Rows | tuple[torch.Tensor, ...]
@@ -64,6 +71,7 @@ def epoch_batches(
     generator: torch.Generator | None,
     rank: int = 0,
     world: int = 1,
+    whole: bool = False,
 ) -> Iterator[tuple[torch.Tensor, ...]]:
     """Row-aligned batches of ``data``: shuffled with a generator, in order without.
 
@@ -75,10 +83,13 @@ def epoch_batches(
     With ``world`` > 1 every rank draws the same global batches and keeps slice
     ``rank::world`` of each, reading only those rows of a stream; a final global batch with
     fewer rows than ranks is skipped by all of them (a rank with no rows has no loss to average).
+    With ``whole`` the pass's last batch is left out unless it is full (or the only one): a step
+    that normalises each batch by its own statistics blows up on a few rows.
     """
+    fewest = _fewest(len(data[0]), batch_size, world, whole)
     if not streamed(data):
         for idx in batches(len(data[0]), batch_size, generator, data[0].device):
-            if len(idx) >= world:
+            if len(idx) >= fewest:
                 idx = idx[rank::world]
                 yield tuple(t[idx] for t in data)
         return
@@ -88,7 +99,7 @@ def epoch_batches(
     else:
         chunks = chunk_order(n, generator)
     for pos in _whole_batches(chunks, batch_size):
-        local = [idx[rank::world] for idx in batches(len(pos), batch_size, generator) if len(idx) >= world]
+        local = [idx[rank::world] for idx in batches(len(pos), batch_size, generator) if len(idx) >= fewest]
         if not local:  # a last chunk with fewer rows than ranks: no rank has a batch in it
             continue
         mine = pos[torch.cat(local).numpy()]

@@ -131,7 +131,7 @@ def fit(
             # accumulate on-device: a .item() per step would stall a GPU pipeline
             sums: dict[str, torch.Tensor] = {}
             seen = batches = 0
-            for batch in epoch_batches(train, cfg.batch_size, generator, rank, world):
+            for batch in epoch_batches(train, cfg.batch_size, generator, rank, world, step.whole_batches):
                 for name, value in run_batch(batch).items():
                     if name in sums:  # one kernel per term, beside a replayed step's one launch
                         sums[name].add_(value, alpha=len(batch[0]))
@@ -144,7 +144,7 @@ def fit(
                 batches += 1
                 if step.finished:  # no more of the epoch is needed (such a step runs in one process)
                     break
-            seen = seen if step.finished else n
+            seen = seen if step.finished or step.whole_batches else n
             train_values = {name: float(all_sum(total)) / seen for name, total in sums.items()}
             if not math.isfinite(train_values["loss"]):
                 bar.close()

@@ -115,6 +115,7 @@ class Step:
     objective: Objective | None = None  # its epoch-dependent weights follow the loop
     monitor = "loss"  # the validation number early stopping and best-weight keeping minimise
     finished = False  # set by a step that has reached its own end (DEC: assignments settled)
+    whole_batches = False  # full batches only: an epoch's last batch is left out unless it is full
     # the loop sets this to its precision's autocast; forward passes run inside it
     amp: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
 
@@ -293,10 +294,12 @@ class SemiSupervisedStep(GradientStep):
         cfg: TrainConfig,
         steps: int,
         objective: Objective | None = None,
+        whole_batches: bool = False,
     ):
         if rank_and_size()[1] > 1:  # every rank would draw the same labelled batches
             raise UserError("semi-supervised training runs in one process; start it without torchrun")
         super().__init__(losses, module, cfg, steps, objective=objective)
+        self.whole_batches = whole_batches
         self.labelled = labelled
         # drawn where the labelled rows are: a step copies nothing from the host
         self.draw = torch.Generator(device=labelled[0].device).manual_seed(cfg.seed + 1)
