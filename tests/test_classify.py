@@ -383,3 +383,21 @@ def test_a_classifier_is_written_whole_or_not_at_all(digits_run, tmp_path, monke
     (out / "notes.txt").write_text("mine")
     with pytest.raises(UserError, match=r"holds a classifier and what it did not write \(notes\.txt\); move"):
         autoencoders.classify(digits_run.dir, n_labels=30, epochs=1, out=out, quiet=True)
+
+
+def test_a_classifier_trains_by_its_own_optimizer_and_records_its_budget(tmp_path):
+    """Not the run's: a run's SGD at classify's Adam rate had left its classifier at chance."""
+    run = autoencoders.train(
+        data="digits", layers=[64, 8], epochs=1, optimizer="sgd", lr=0.1, lr_decay="cosine",
+        weight_decay=1e-3, out=tmp_path / "sgd", **FAST,
+    )  # fmt: skip
+    result = autoencoders.classify(run.dir, n_labels=30, out=tmp_path / "clf", quiet=True)
+    trained = json.loads((result.out / "classifier.json").read_text())["train"]
+    assert (trained["optimizer"], trained["lr_decay"], trained["weight_decay"], trained["lr"]) == (
+        "adam",
+        "none",
+        0.0,
+        1e-3,
+    )
+    # the epochs and patience it ran with, as budgeted, not the run's
+    assert (trained["epochs"], trained["patience"]) == (result.metrics["epochs"], result.metrics["patience"])

@@ -60,6 +60,11 @@ def classify(
     how.check()
     given = {"lr": how.lr, "batch_size": how.batch_size, "seed": how.seed}
     cfg = cfg.replace(
+        # the classifier's own optimizer, whatever the run trained with: its --lr is Adam's (a run's
+        # SGD at 1e-3 had left the classifier at chance)
+        optimizer="adam",
+        lr_decay="none",
+        weight_decay=0.0,
         **{k: v for k, v in given.items() if v is not None},
         **rest,
     )
@@ -78,7 +83,6 @@ def classify(
         "input_shape": run.manifest["input_shape"],
         "autoencoder": run.cfg.to_dict(),
         "data": cfg.data.data,
-        "train": vars(cfg.train),
     }
     save_classifier(out, result, settings, run.scaler)
     result.out = out

@@ -604,7 +604,11 @@ class ClassifyOptions:
         range=AT_LEAST_0,
         shown_default="10 epochs or 100 updates",
     )
-    lr: float = option(1e-3, "learning rate", range=POSITIVE)
+    lr: float = option(
+        1e-3,
+        "learning rate of Adam, constant, without weight decay, whatever the run trained with",
+        range=POSITIVE,
+    )
     batch_size: int | None = option(None, "mini-batch size", range=AT_LEAST_1, shown_default="the run's own")
     seed: int | None = option(
         None, "seed of the label subset and the head", range=SEED, shown_default="the run's own"

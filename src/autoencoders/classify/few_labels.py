@@ -258,6 +258,7 @@ def train_classifier(
         cfg = dataclasses.replace(cfg, epochs=0, patience=0)
     else:
         cfg = budget(cfg, how, rows_per_epoch)
+    trained_as = dataclasses.asdict(cfg)  # its epochs and patience as budgeted, for classifier.json
     extra: dict[str, Any] = {}
     torch.manual_seed(cfg.seed)
     t0 = time.perf_counter()
@@ -321,7 +322,7 @@ def train_classifier(
     guessed = float(np.bincount(y_test).max() / len(y_test)) if len(y_test) else 0.0
     if metrics["test_accuracy"] <= guessed:
         _warn_no_better(metrics, guessed, how)
-    settings = {"method": how.method}
+    settings = {"method": how.method, "train": trained_as}
     if how.method == "ladder":
         settings["ladder"] = model.settings()
     elif how.method == "knn":
