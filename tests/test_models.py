@@ -321,13 +321,21 @@ def test_scaled_init_keeps_the_signal_through_the_depth_and_survives_a_reset(kin
 
 
 @pytest.mark.parametrize(
-    "kind, tied",
-    [("dense", False), ("dense", True), ("conv", False), ("conv", True), ("vae", False), ("aae", False)],
+    "kind, tied, loss",
+    [
+        ("dense", False, "bce"),
+        ("dense", True, "bce"),
+        ("conv", False, "bce"),
+        ("conv", True, "bce"),
+        ("vae", False, "bce"),
+        ("vae", False, "mse"),  # its learned decoder std too
+        ("aae", False, "bce"),
+    ],
 )
-def test_a_reset_leaves_no_trained_parameter_behind(kind, tied):
+def test_a_reset_leaves_no_trained_parameter_behind(kind, tied, loss):
     """The from-scratch baseline is the network without its training: a tied decoder's own biases too."""
     extra = {"channels": [4]} if kind == "conv" else {}
-    cfg = as_config(model=kind, layers=[64, 32, 8], tied=tied, **extra)
+    cfg = as_config(model=kind, layers=[64, 32, 8], tied=tied, loss=loss, **extra)
     model = kinds.build(cfg.model, cfg.kind_options, (1, 8, 8) if kind == "conv" else (64,))
     with torch.no_grad():
         for p in model.parameters():

@@ -146,6 +146,12 @@ class VAE(Stack):
     def terms(self) -> list:
         return [Weighted(Reconstruction()), Weighted(GaussianKL(), self.beta, self.kl_warmup)]
 
+    def reset_parameters(self) -> None:
+        """Every layer as a fresh build has it, a learned decoder std too (log 0)."""
+        super().reset_parameters()
+        if isinstance(self.log_std, nn.Parameter):  # a fixed --decoder-std is a buffer: nothing learned
+            nn.init.zeros_(self.log_std)
+
     def layer_pairs(self, schedule: str = "stagewise") -> list:
         return []  # a Gaussian code layer has no deterministic shallow autoencoder to pretrain
 
