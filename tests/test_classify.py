@@ -111,6 +111,15 @@ def test_classify_cli(digits_run, tmp_path, capsys):
     raw = m["pixels_linear_probe_accuracy"]  # the same labels without the encoder: digits' pixels
     assert 0.85 < raw < 1 and f"the same {m['labelled_examples']} labelled rows' pixels" in printed
     assert f"without the encoder: {raw:.4f}" in printed
+    # this 3-epoch run's codes hold less than digits' pixels (its linear probe says so): a classifier on
+    # them falls below the pixels', and the line says why
+    run = digits_run.metrics
+    assert m["test_accuracy"] < raw and run["linear_probe_accuracy"] < run["pixels_linear_probe_accuracy"]
+    assert (
+        f"without the encoder: {raw:.4f}, above the classifier: the run's codes keep less of what tells these "
+        f"classes apart than its pixels (its own linear probes, with its training labels: codes "
+        f"{run['linear_probe_accuracy']:.3f}, pixels {run['pixels_linear_probe_accuracy']:.3f})\n"
+    ) in printed
     with pytest.raises(SystemExit) as exc:
         main(["sample", str(out), "--out", str(tmp_path / "s.png")])
     assert exc.value.code == 2

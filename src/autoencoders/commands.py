@@ -377,10 +377,21 @@ def _classify(args: argparse.Namespace) -> None:
     )
     images = holds_images(tuple(rundir.read_manifest(args.run_dir)["input_shape"]))
     what = "pixels" if images else "raw features"
-    print(
+    baseline = m["pixels_linear_probe_accuracy"]
+    line = (
         f"logistic regression on the same {min(m['labelled_examples'], PROBE_ROWS)} labelled rows' {what}, "
-        f"without the encoder: {m['pixels_linear_probe_accuracy']:.4f}"
+        f"without the encoder: {baseline:.4f}"
     )
+    if m["test_accuracy"] < baseline and not m.get("from_scratch"):  # the number pretraining must beat
+        line += ", above the classifier"
+        run = rundir.read_metrics(args.run_dir)
+        codes, raw = run.get("linear_probe_accuracy"), run.get("pixels_linear_probe_accuracy")
+        if codes is not None and raw is not None and codes < raw:  # why, where the run's own numbers say
+            line += (
+                f": the run's codes keep less of what tells these classes apart than its {what} (its own "
+                f"linear probes, with its training labels: codes {codes:.3f}, {what} {raw:.3f})"
+            )
+    print(line)
     print(f"wrote {result.out}")
 
 
