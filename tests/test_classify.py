@@ -339,9 +339,19 @@ def test_a_classifier_no_better_than_naming_the_commonest_class_is_warned_of(dig
         ({}, 300, r"early stopping ended it: give a larger --patience$"),
         ({}, 1000, r"the run's codes may carry nothing of the classes \(see its linear probe accuracy\)$"),
         ({"method": "knn"}, 0, r"\(accuracy 0\.100 against 0\.117\); the run's codes may carry nothing"),
-        ({"from_scratch": True, "epochs": 1}, 2, r"only the labels to learn from: leave out --from-scratch$"),
+        ({"from_scratch": True}, 1000, r"only the labels to learn from: leave out --from-scratch$"),
+        ({"from_scratch": True, "method": "ladder"}, 1000, r"or unlabelled rows: try another --lr$"),
+        ({"from_scratch": True, "epochs": 1}, 2, r"train longer \(more --epochs"),  # the budget first
     ],
-    ids=["epochs-given", "stopped-early", "enough-updates", "knn", "from-scratch"],
+    ids=[
+        "epochs-given",
+        "stopped-early",
+        "enough-updates",
+        "knn",
+        "from-scratch",
+        "ladder-from-scratch",
+        "from-scratch-cut-short",
+    ],
 )
 def test_a_classifier_at_chance_is_told_what_most_likely_holds_it_there(how, updates, fix):
     from autoencoders.classify.few_labels import FewLabels, _warn_no_better

@@ -335,12 +335,14 @@ def _warn_no_better(metrics: dict[str, Any], guessed: float, how: FewLabels) -> 
     """Warn that a classifier's test accuracy (in ``metrics``) is no better than ``guessed``, the
     share of the test rows' commonest class, naming what most likely holds it there."""
     updates = metrics["updates"]
-    if how.from_scratch:
-        fix = "from scratch its encoder had only the labels to learn from: leave out --from-scratch"
-    elif how.method != "knn" and updates < MIN_UPDATES and how.epochs:
+    if how.method != "knn" and updates < MIN_UPDATES and how.epochs:  # a budget cut short comes first
         fix = f"train longer (more --epochs, or leave --epochs out for at least {MIN_UPDATES:,} updates)"
     elif how.method != "knn" and updates < MIN_UPDATES:
         fix = "early stopping ended it: give a larger --patience"
+    elif how.from_scratch and how.method in ("semi", "ladder"):  # these learn the unlabelled rows too
+        fix = "from scratch it learned nothing from the labelled or unlabelled rows: try another --lr"
+    elif how.from_scratch:
+        fix = "from scratch its encoder had only the labels to learn from: leave out --from-scratch"
     else:
         fix = "the run's codes may carry nothing of the classes (see its linear probe accuracy)"
     warnings.warn(
