@@ -116,8 +116,8 @@ def test_classify_cli(digits_run, tmp_path, capsys):
     run = digits_run.metrics
     assert m["test_accuracy"] < raw and run["linear_probe_accuracy"] < run["pixels_linear_probe_accuracy"]
     assert (
-        f"without the encoder: {raw:.4f}, above the classifier: the run's codes keep less of what tells these "
-        f"classes apart than its pixels (its own linear probes, with its training labels: codes "
+        f"without the encoder: {raw:.4f}, above the classifier: the run's codes keep less of what tells "
+        f"these classes apart than its pixels (its own linear probes, with its training labels: codes "
         f"{run['linear_probe_accuracy']:.3f}, pixels {run['pixels_linear_probe_accuracy']:.3f})\n"
     ) in printed
     with pytest.raises(SystemExit) as exc:
