@@ -16,10 +16,9 @@ stopping and model choice), every ``autoencoders classify`` method:
 ``--model conv`` (stride-2 convolutions 32, 64 → 30), ``--model vae`` (784-512-256-30) or
 ``--model wta`` (784-1000, ReLU code with lifetime winner-take-all sparsity 0.05, scaled
 initialisation, one-cycle schedule) trains that autoencoder instead (no noise, no pretraining) to
-ask whether another representation of the family pays off where the SDAE's does not. The conv and
-VAE layers cannot start a ladder (the conv code layer is 3,136 → 30, the VAE's gives means and
-scales), so their column is then a ladder over the encoder's widths from random weights, and named
-so.
+ask whether another representation of the family pays off where the SDAE's does not. The conv
+layers cannot start a ladder (its code layer is 3,136 → 30), so its column is then a ladder over
+the encoder's widths from random weights, and named so; the VAE's starts one from its means.
 
 Against two baselines: the same network from random init (``finetune`` with ``from_scratch``)
 and scikit-learn's logistic regression on the raw pixels in [0, 1] of the same labelled rows,
