@@ -31,7 +31,7 @@ from .data.datasets import (
     sample_noun,
     with_absolute_paths,
 )
-from .data.memory import data_name, frame_columns, save_arrays
+from .data.memory import check_labels_file, data_name, frame_columns, save_arrays
 from .data.sources import csv_feature_names
 from .data.stream import Rows, RowStream
 from .errors import SettingWarning, UserError, say, says_once, user_stacklevel
@@ -156,8 +156,8 @@ def train(config: Config | dict | str | Path | None = None, overwrite: bool = Fa
         overrides["data"], labels = save_arrays(data, overrides.get("labels"))
         if labels is not None:
             overrides["labels"] = labels
-    elif "labels" in overrides and not isinstance(overrides["labels"], str | Path | None):
-        raise UserError("labels in memory go with data in memory; for a data file give a labels file")
+    else:
+        check_labels_file(overrides.get("labels"))
     return _execute(as_config(config, **overrides), None, overwrite)
 
 

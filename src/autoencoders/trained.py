@@ -31,7 +31,7 @@ from .data.datasets import (
     warn_if_other_units,
     width_mismatch,
 )
-from .data.memory import check_aligned, data_name, rows_in_memory
+from .data.memory import check_aligned, check_labels_file, data_name, rows_in_memory
 from .data.sources import kept_rows, label_per_row
 from .data.stream import RowStream
 from .errors import UserError
@@ -196,8 +196,7 @@ def rows_and_labels(
     have none): of a spec, its ``split``, ``labels`` a labels file for ``npy:`` data; of rows in
     memory, all of them, ``labels`` in memory or the run's label column of a data frame."""
     if isinstance(data, str):
-        if labels is not None and not isinstance(labels, str | Path):
-            raise UserError("labels in memory go with data in memory; for a data file give a labels file")
+        check_labels_file(labels)
         x, y, classes = scaled_data(run.cfg.data, data, split, run.scaler, labels, clip)
         check_width(run.model, x.shape[1], data)
         return x, y, classes

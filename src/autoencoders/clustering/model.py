@@ -64,7 +64,7 @@ class Clusterer(nn.Module):
 
     @classmethod
     def from_state(
-        cls, autoencoder: Autoencoder, tensors: dict[str, torch.Tensor], alpha: float = 1.0
+        cls, autoencoder: Autoencoder, tensors: dict[str, torch.Tensor], alpha: float
     ) -> Clusterer:
         """The clusterer whose ``state_dict`` is ``tensors``, around ``autoencoder`` (rebuilt empty)."""
         gaussian = "precision_cholesky" in tensors

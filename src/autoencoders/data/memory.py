@@ -102,6 +102,13 @@ def identifying_names(columns: Iterable[Any]) -> list[str] | None:
     return names
 
 
+def check_labels_file(labels: Any) -> None:
+    """A UserError for ``labels`` given in memory beside data read from a file (a spec), whose rows'
+    order the caller does not hold: a labels file goes with those."""
+    if labels is not None and not isinstance(labels, str | Path):
+        raise UserError("labels in memory go with data in memory; for a data file give a labels file")
+
+
 def check_aligned(rows: Any, labels: Any) -> None:
     """A UserError when rows and labels in memory are both pandas objects whose indexes differ:
     they are paired by position, as scikit-learn pairs them, which pandas users may not expect."""

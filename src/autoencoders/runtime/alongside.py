@@ -18,7 +18,7 @@ _switching_lock = threading.Lock()
 
 
 def _switch_fast(on: bool) -> None:
-    """Count a baselines thread in (``on``) or out: the first in sets ``SWITCH_SECONDS``, the last
+    """Count a thread alongside in (``on``) or out: the first in sets ``SWITCH_SECONDS``, the last
     out restores the interval from before, however runs overlap."""
     with _switching_lock:
         if on and _switching["threads"] == 0:
@@ -62,6 +62,7 @@ class Alongside:
             _switch_fast(False)
 
     def result(self) -> Any:
+        """What the work returned, once it ends (what it raised, raised here)."""
         return self.done.result()
 
     def wait(self) -> None:
@@ -69,5 +70,6 @@ class Alongside:
         self.thread.join()
 
     def close(self) -> None:
+        """Ask the work to stop after the part in progress, and wait for it to end."""
         self.stop.set()
         self.thread.join()
