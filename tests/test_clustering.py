@@ -330,6 +330,17 @@ def test_dec_ending_below_the_k_means_it_started_from_is_said(blobs_run, tmp_pat
         result = autoencoders.cluster(run, method="dec", k=4, epochs=1, out=tmp_path / "dec", quiet=True)
     assert result.summary["kmeans_start_accuracy"] == 1.0 and result.summary["accuracy"] == 0.875
 
+    def a_row_below(*args, **kwargs):
+        result = find_clusters(*args, **kwargs)
+        worse = y.copy()
+        worse[0] = (y[0] + 1) % 4  # one row of 240: 0.4 points, noise
+        return dataclasses.replace(result, labels=worse, start=y.copy())
+
+    monkeypatch.setattr(clusters_module, "find_clusters", a_row_below)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SettingWarning)
+        autoencoders.cluster(run, method="dec", k=4, epochs=1, out=tmp_path / "dec2", quiet=True)
+
 
 @pytest.mark.parametrize(
     ("argv", "message"),

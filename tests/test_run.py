@@ -508,13 +508,18 @@ def test_encode_api(digits_run):
     np.testing.assert_array_equal(test_codes, expected)
 
 
-def test_the_python_face_leaves_the_caller_s_random_state_as_it_was(digits_run):
+def test_the_python_face_leaves_the_caller_s_random_state_as_it_was(digits_run, tmp_path):
     """Loading builds a model (random initial weights) before its own are read in: a notebook's
     next draws are the same with or without it."""
     before = torch.random.get_rng_state()
     autoencoders.load(digits_run.dir)
     autoencoders.encode(digits_run.dir, "digits", split="test")
     autoencoders.score(digits_run.dir, "digits", split="test")
+    assert torch.equal(before, torch.random.get_rng_state())
+    # and the functions that seed it from their own seed and train
+    run = autoencoders.train(data="digits", layers=[64, 8], epochs=1, out=tmp_path / "r", **FAST)
+    autoencoders.classify(run.dir, n_labels=30, epochs=1, quiet=True)
+    autoencoders.cluster(run.dir, k=3, quiet=True)
     assert torch.equal(before, torch.random.get_rng_state())
 
 

@@ -425,6 +425,7 @@ def test_the_default_code_of_a_narrow_table_is_narrower_than_its_rows(tmp_path):
             AutoencoderTransformer(options="weight_decay=0"),
             r"^options must be a dict of train's options, e\.g\.",
         ),
+        (AutoencoderTransformer(options=[]), r"^options must be a dict of train's options, .* not list$"),
         (AutoencoderTransformer(verbose="no"), r"^verbose must be True or False, not 'no'$"),
         (AutoencoderClusterer(n_clusters=None), r"^n_clusters must be a whole number, not None$"),
         (AutoencoderClusterer(n_clusters=True), r"^n_clusters must be a whole number, not True$"),

@@ -6,9 +6,16 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from .classify.few_labels import ClassifierResult, FewLabels, save_classifier, train_classifier
+from .classify.few_labels import (
+    HEAD_OPTIMIZER,
+    ClassifierResult,
+    FewLabels,
+    save_classifier,
+    train_classifier,
+)
 from .config import option_names
 from .data.datasets import for_data, load_dataset, other_data_suffix
+from .data.memory import check_labels_file
 from .errors import UserError, says_once
 from .figures.report import REPORT, write_report
 from .io import rundir
@@ -36,9 +43,11 @@ def classify(
 
     As many labelled rows of the validation split judge early stopping and pick the kept
     weights (a run without a validation split lends them from training rows not labelled).
-    Without ``epochs``, training runs for at least 1,000 updates and 10 epochs, and stops after
-    10 epochs (or 100 updates, whichever is longer) without a better validation loss; an epoch
-    of ``semi`` and ``ladder`` passes over every training row. Writes the classifier's weights,
+    Training is by Adam at ``lr``, constant and without weight decay, whatever the run trained with,
+    unless ``optimizer``, ``lr_decay`` or ``weight_decay`` are given. Without ``epochs``, training
+    runs for at least 1,000 updates and 10 epochs, and stops after 10 epochs (or 100 updates,
+    whichever is longer) without a better validation loss; an epoch of ``semi`` and ``ladder``
+    passes over every training row (the ladder's in full batches). Writes the classifier's weights,
     settings and ``metrics.json`` to ``out`` (default: ``RUN_DIR/classifier-<amount>[-<method>]``,
     then ``-seed<S>`` for a ``seed`` given and ``-<name>`` for ``data`` other than the run's own; a
     classifier already there is replaced, any other files refuse it).
@@ -46,6 +55,8 @@ def classify(
     run = open_run(run_dir)
     cfg = copy.deepcopy(run.cfg)  # the run's own config is recorded as it was
     if data is not None:
+        if isinstance(data, str):
+            check_labels_file(labels)
         cfg.data = for_data(cfg.data, data, len(run.scaler[0]), labels)
     elif labels is not None:
         raise UserError("--labels goes with --data, the rows it labels")
@@ -59,15 +70,7 @@ def classify(
     how = FewLabels(labels_fraction=labels_fraction, corrupt=corrupt, **own)
     how.check()
     given = {"lr": how.lr, "batch_size": how.batch_size, "seed": how.seed}
-    cfg = cfg.replace(
-        # the classifier's own optimizer, whatever the run trained with: its --lr is Adam's (a run's
-        # SGD at 1e-3 had left the classifier at chance)
-        optimizer="adam",
-        lr_decay="none",
-        weight_decay=0.0,
-        **{k: v for k, v in given.items() if v is not None},
-        **rest,
-    )
+    cfg = cfg.replace(**HEAD_OPTIMIZER | {k: v for k, v in given.items() if v is not None} | rest)
     out = Path(out) if out else Path(run_dir) / (how.name() + other_data_suffix(data, run.cfg.data.data))
     rundir.check_output_dir(out, rundir.is_classifier(out), "classifier", rundir.CLASSIFIER_FILES)
     device = resolve_device(cfg.train.device)

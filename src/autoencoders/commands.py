@@ -386,7 +386,10 @@ def _classify(args: argparse.Namespace) -> None:
         line += ", above the classifier"
         run = rundir.read_metrics(args.run_dir)
         codes, raw = run.get("linear_probe_accuracy"), run.get("pixels_linear_probe_accuracy")
-        if codes is not None and raw is not None and codes < raw:  # why, where the run's own numbers say
+        # why, where the run's own numbers say it of these rows: not of a classifier at chance (its
+        # warning says why), nor of other data than the run's
+        learned = m["test_accuracy"] > m["majority_class_accuracy"]
+        if learned and args.data is None and codes is not None and raw is not None and codes < raw:
             line += (
                 f": the run's codes keep less of what tells these classes apart than its {what} (its own "
                 f"linear probes, with its training labels: codes {codes:.3f}, {what} {raw:.3f})"

@@ -32,7 +32,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from .classify.few_labels import default_epochs, fit_supervised
+from .classify.few_labels import HEAD_OPTIMIZER, default_epochs, fit_supervised
 from .classify.heads import EncoderClassifier, fit_head, make_classifier
 from .clustering.methods import Clustering, find_clusters
 from .clustering.model import Clusterer
@@ -227,7 +227,7 @@ class _Autoencoder(BaseEstimator):
         self.verbose = verbose
 
     def _config(self, n_features: int) -> Config:
-        options = self.options or {}
+        options = {} if self.options is None else self.options
         if not isinstance(options, Mapping):
             raise UserError(
                 f"options must be a dict of train's options, e.g. {{'weight_decay': 1e-4}}, not "
@@ -523,6 +523,7 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
             raise UserError(f"head_epochs must be >= 0, got {self.head_epochs}")
         if not isinstance(self.head_lr, numbers.Real) or not self.head_lr > 0:
             raise UserError(f"head_lr must be a number > 0, got {self.head_lr!r}")
+        frozen = _switch("freeze_encoder", self.freeze_encoder)  # before the autoencoder trains
         text = y.dtype.kind in "USO"  # labels as text, or as numbers: the marker must be the same
         if self.unlabelled is not None and (np.asarray(self.unlabelled).dtype.kind in "USO") != text:
             raise UserError(
@@ -544,14 +545,14 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
         epochs = self.head_epochs
         if epochs is None:  # as classify's default budget
             epochs = default_epochs(int(labelled.sum()), self.config_.train.batch_size)
-        cfg = self.config_.replace(epochs=epochs, lr=self.head_lr, patience=0).train
+        # the head's own Adam, as classify's, whatever optimizer options gave the autoencoder
+        cfg = self.config_.replace(**HEAD_OPTIMIZER, epochs=epochs, lr=self.head_lr, patience=0).train
         # on the autoencoder's threads, not the caller's
         with (
             own_rng(resolve_device(cfg.device)),
             training_threads(cfg.threads, self.autoencoder_, cfg.batch_size),
         ):
             torch.manual_seed(cfg.seed)
-            frozen = _switch("freeze_encoder", self.freeze_encoder)
             self.classifier_ = make_classifier(self.autoencoder_, len(self.classes_), frozen)
             x = self._rows(X[labelled], validated=True)
             y_t = torch.from_numpy(labels.astype(np.int64)).to(x.device)

@@ -84,6 +84,11 @@ def labelled_subset(
     return np.sort(np.concatenate(picked))
 
 
+# the optimizer a classifier trains by, whatever its autoencoder trained with: its lr is Adam's (a run's
+# SGD at Adam's 1e-3 had left the classifier at chance)
+HEAD_OPTIMIZER = {"optimizer": "adam", "lr_decay": "none", "weight_decay": 0.0}
+
+
 @dataclass
 class FewLabels(ClassifyOptions):
     """How a classifier is made from an autoencoder and (few) labels.
@@ -100,6 +105,12 @@ class FewLabels(ClassifyOptions):
     """
 
     corrupt: Callable[[torch.Tensor], torch.Tensor] | None = None  # the run's own input corruption
+
+    @property
+    def full_batches(self) -> bool:
+        """Whether training takes full batches only (the ladder's, as Rasmus et al.'s: its batch norm
+        over an epoch's last few rows blew the weights up)."""
+        return self.method == "ladder"
 
     def check(self) -> None:
         """Each option against its choices and range, then the combinations that make no sense."""
@@ -148,9 +159,11 @@ class FewLabels(ClassifyOptions):
 MIN_UPDATES = 1000  # the fewest updates a classifier's default budget makes
 
 
-def default_epochs(rows_per_epoch: int, batch_size: int, min_steps: int = MIN_UPDATES) -> int:
-    """Epochs for at least ``min_steps`` updates, and at least 10."""
-    return max(10, math.ceil(min_steps / batches_per_epoch(rows_per_epoch, batch_size)))
+def default_epochs(
+    rows_per_epoch: int, batch_size: int, min_steps: int = MIN_UPDATES, whole: bool = False
+) -> int:
+    """Epochs for at least ``min_steps`` updates (``whole``: of full batches only), and at least 10."""
+    return max(10, math.ceil(min_steps / batches_per_epoch(rows_per_epoch, batch_size, whole=whole)))
 
 
 def budget(
@@ -159,8 +172,8 @@ def budget(
     """``how``'s epochs and patience, or by default epochs for at least ``min_steps`` updates
     (and 10 epochs), and patience of 10 epochs or a tenth of those updates, whichever is
     longer: a few labels make one-update epochs."""
-    steps = batches_per_epoch(rows_per_epoch, cfg.batch_size)
-    epochs = how.epochs or default_epochs(rows_per_epoch, cfg.batch_size, min_steps)
+    steps = batches_per_epoch(rows_per_epoch, cfg.batch_size, whole=how.full_batches)
+    epochs = how.epochs or default_epochs(rows_per_epoch, cfg.batch_size, min_steps, how.full_batches)
     patience = how.patience if how.patience is not None else max(10, math.ceil(min_steps / 10 / steps))
     return dataclasses.replace(cfg, epochs=epochs, patience=patience)
 
@@ -251,7 +264,8 @@ def train_classifier(
         vrows = rest[how.subset(y_train[rest], seed, cap=True)] if len(rest) else rest  # sorted
         x_val, y_val, val_from = ds.x_train[vrows], y_train[vrows], "train"
     val = (x_val.to(device), torch.from_numpy(y_val).to(device))
-    semi_supervised = how.method in ("semi", "ladder")  # their epochs pass over every training row
+    # their epochs pass over every training row (the ladder's in full batches)
+    semi_supervised = how.method in ("semi", "ladder")
     unlabelled = ds.x_train.to(device) if semi_supervised else None
     rows_per_epoch = len(ds.x_train) if semi_supervised else len(rows)
     if how.method == "knn":  # trains nothing: no epochs to budget
@@ -311,9 +325,8 @@ def train_classifier(
         "epochs": cfg.epochs,
         "patience": cfg.patience,
         "epochs_run": len(history),
-        # every epoch run (an unfreezing one too) made one update per batch of its rows (full ones: ladder)
-        "updates": len(history)
-        * batches_per_epoch(rows_per_epoch, cfg.batch_size, whole=how.method == "ladder"),
+        # every epoch run (an unfreezing one too) made one update per batch of its rows
+        "updates": len(history) * batches_per_epoch(rows_per_epoch, cfg.batch_size, whole=how.full_batches),
         "train_seconds": seconds,
         "n_test": len(y_test),
         **extra,
@@ -408,10 +421,9 @@ def _ladder(
                 "random weights"
             )
         ladder.init_from(weights)
-    # full batches, as Rasmus et al.'s: its batch norm over an epoch's last few rows blew the weights
-    # up (digits' 1,294 rows in batches of 646, a last batch of 2: test accuracy 0.98 → 0.30)
-    steps = cfg.epochs * batches_per_epoch(len(unlabelled), cfg.batch_size, whole=True)
-    step = SemiSupervisedStep(ladder.costs, ladder, train, cfg, steps, whole_batches=True)
+    # full batches (digits' 1,294 rows in batches of 646, a last batch of 2: test accuracy 0.98 → 0.30)
+    steps = cfg.epochs * batches_per_epoch(len(unlabelled), cfg.batch_size, whole=how.full_batches)
+    step = SemiSupervisedStep(ladder.costs, ladder, train, cfg, steps, whole_batches=how.full_batches)
     history = fit(step, unlabelled, val, cfg, cfg.epochs, stage="ladder")
     return ladder, history, {"ladder_widths": ladder.widths, "ladder_pretrained": not how.from_scratch}
 

@@ -115,7 +115,9 @@ class Step:
     objective: Objective | None = None  # its epoch-dependent weights follow the loop
     monitor = "loss"  # the validation number early stopping and best-weight keeping minimise
     finished = False  # set by a step that has reached its own end (DEC: assignments settled)
-    whole_batches = False  # full batches only: an epoch's last batch is left out unless it is full
+    # full batches only: an epoch's last batch is left out unless it is full (in one process: the loop
+    # then averages over this process's rows, as it does for a step that finished)
+    whole_batches = False
     # the loop sets this to its precision's autocast; forward passes run inside it
     amp: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
 
