@@ -437,3 +437,13 @@ def test_a_grid_of_samples_leaves_its_last_row_as_full_as_a_count_near_ten_can()
     from autoencoders.figures.plots import _columns
 
     assert [_columns(n) for n in (4, 10, 13, 40, 64, 100)] == [4, 10, 7, 10, 8, 10]
+
+
+def test_a_cluster_matched_to_no_class_says_so_in_the_legend():
+    """More clusters than classes leave some matched to none: a bare number would read as a class."""
+    fig, ax = plots._subplots(figsize=(6.4, 4.8))
+    groups = np.arange(3).repeat(4)
+    points = np.random.default_rng(0).random((12, 2))
+    plots._scatter_on(ax, points, groups, "cluster", None, ("a", "b"), "", "clusters", matched={0: 1, 2: 0})
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["0 → 1", "1 → no class", "2 → 0"]

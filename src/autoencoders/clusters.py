@@ -191,7 +191,9 @@ def _figures(
             values, counts = np.unique(y[members], return_counts=True)
             commonest = values[counts.argmax()]
             name += f"\n{100 * counts.max() / len(members):.0f}% {plots.class_label(commonest, names)}"
-            if j in matched and matched[j] != commonest:  # the map and the accuracy name it so
+            if j not in matched:  # more clusters than classes: the accuracy counts it wrong
+                name += "\nmatched: no class"
+            elif matched[j] != commonest:  # the map and the accuracy name it so
                 name += f"\nmatched: {plots.class_label(matched[j], names)}"
         groups.append((name, x[best]))
     title = "Most confident rows of each cluster (cluster, size" + (

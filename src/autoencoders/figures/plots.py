@@ -301,7 +301,8 @@ def _scatter_on(
         ax.scatter(points[drawn, 0], points[drawn, 1], s=6, alpha=0.7, c=[rgba[g] for g in groups[drawn]])
         for c in classes[:LEGEND_GROUPS]:
             label = class_label(c, names)
-            label += f" → {matched[c]}" if matched is not None and c in matched else ""
+            if matched is not None:  # more clusters than classes leave some matched to none
+                label += f" → {matched[c]}" if c in matched else " → no class"
             ax.scatter([], [], s=6, alpha=0.7, color=colours[c], label=label)  # the legend's entry
         if len(classes) > LEGEND_GROUPS:
             ax.scatter([], [], s=0, label=f"and {len(classes) - LEGEND_GROUPS} more")
