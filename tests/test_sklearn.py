@@ -426,6 +426,10 @@ def test_the_default_code_of_a_narrow_table_is_narrower_than_its_rows(tmp_path):
             r"^options must be a dict of train's options, e\.g\.",
         ),
         (AutoencoderTransformer(options=[]), r"^options must be a dict of train's options, .* not list$"),
+        (
+            AutoencoderClusterer(cluster_options=""),
+            r"^cluster_options must be a dict of cluster's .* not str$",
+        ),
         (AutoencoderTransformer(verbose="no"), r"^verbose must be True or False, not 'no'$"),
         (AutoencoderClusterer(n_clusters=None), r"^n_clusters must be a whole number, not None$"),
         (AutoencoderClusterer(n_clusters=True), r"^n_clusters must be a whole number, not True$"),

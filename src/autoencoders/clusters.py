@@ -68,7 +68,8 @@ def cluster(
     cfg = run.cfg.replace(**rest)
     how = Clustering(method=method, k=k, **own)
     seeded = "" if how.seed is None else f"-seed{how.seed}"  # a seed of its own: beside the run's
-    x, y, classes = _rows(run, data, split, labels)
+    # scaled as the run's training rows; labels: the data's, a labels file for npy: data, or in memory
+    x, y, classes = rows_and_labels(run, run.cfg.data.data if data is None else data, split, labels)
     if how.seed is None:
         how.seed = run.cfg.train.seed
     if how.k is None:
@@ -150,14 +151,6 @@ def cluster(
     if report.is_file() and out.resolve().parent == Path(run_dir).resolve():
         write_report(run_dir)  # with this clustering's section
     return result
-
-
-def _rows(
-    run: TrainedRun, data: Data | None, split: str, labels: Any
-) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
-    """The rows to cluster, scaled as the run's training rows, their labels (the data's, a labels
-    file for ``npy:`` data, or given in memory) as class indices, and the classes' names."""
-    return rows_and_labels(run, run.cfg.data.data if data is None else data, split, labels)
 
 
 def _name(run: TrainedRun, data: Data | None) -> str:

@@ -62,6 +62,16 @@ def _switch(name: str, value: Any) -> bool:
     return bool(value)
 
 
+def _option_dict(name: str, value: Any, what: str) -> Mapping[str, Any]:
+    """``value`` of the parameter ``name``: a dict of ``what`` (None: none); a UserError for anything
+    else (an empty list or string too, which would read as none)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise UserError(f"{name} must be a dict of {what}, not {type(value).__name__}")
+    return value
+
+
 def _widths(layers: Any) -> list[int]:
     """``layers`` (a tuple, list or array of whole numbers of at least 1) as a list of ints."""
     ok = not isinstance(layers, str | numbers.Number) and hasattr(layers, "__len__") and len(layers) > 0
@@ -227,12 +237,7 @@ class _Autoencoder(BaseEstimator):
         self.verbose = verbose
 
     def _config(self, n_features: int) -> Config:
-        options = {} if self.options is None else self.options
-        if not isinstance(options, Mapping):
-            raise UserError(
-                f"options must be a dict of train's options, e.g. {{'weight_decay': 1e-4}}, not "
-                f"{type(options).__name__}"
-            )
+        options = _option_dict("options", self.options, "train's options, e.g. {'weight_decay': 1e-4}")
         # the estimator's own parameters, and what they set under another name, are not options
         named = {"seed": "random_state", "split_seed": "random_state", "quiet": "verbose"}
         clash = sorted((set(self.get_params(deep=False)) | set(named)) & set(options))
@@ -640,7 +645,9 @@ class AutoencoderClusterer(ClusterMixin, _Autoencoder):
         n_clusters = whole_at_least("n_clusters", self.n_clusters, 1)
         if n_clusters > len(X):
             raise UserError(f"n_clusters={n_clusters} must be at least 1 and at most n_samples={len(X)}")
-        given = self.cluster_options or {}
+        given = _option_dict(
+            "cluster_options", self.cluster_options, "cluster's options, e.g. {'gamma': 0.5}"
+        )
         own = sorted({"k", "method", "seed", "n_clusters", "random_state"} & set(given))
         if own:
             raise UserError(
