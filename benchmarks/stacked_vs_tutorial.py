@@ -54,8 +54,9 @@ from autoencoders.data.datasets import load_dataset
 from autoencoders.eval.metrics import reconstruction_errors
 from autoencoders.eval.probes import PCA
 from autoencoders.models.layers import make_corruption
-from autoencoders.run import as_config, measure_setting
+from autoencoders.run import as_config
 from autoencoders.runtime.device import resolve_device
+from autoencoders.stages import measure_setting
 from autoencoders.training import state as state_module
 from autoencoders.training.layerwise import greedy_pretrain
 from autoencoders.training.loop import fit

@@ -303,7 +303,7 @@ def test_fastest_times_each_candidate_at_its_threads(monkeypatch, fp32, bf16, ex
 def test_a_cpu_run_times_half_the_threads_against_all_and_keeps_the_simpler_unless_gain_faster(
     monkeypatch, seconds, expected
 ):
-    from autoencoders import run
+    from autoencoders import run, stages
     from autoencoders.runtime import threads
     from autoencoders.training import precision
 
@@ -319,47 +319,50 @@ def test_a_cpu_run_times_half_the_threads_against_all_and_keeps_the_simpler_unle
         return clock
 
     monkeypatch.setattr(precision, "step_timer", step_timer)
-    monkeypatch.setattr(run, "remembered", lambda what, device, measure: measure())  # timed each time
-    for module in (precision, run):
+    monkeypatch.setattr(stages, "remembered", lambda what, device, measure: measure())  # timed each time
+    for module in (precision, stages):
         monkeypatch.setattr(module, "bf16_speedup", lambda: 3.0)
     monkeypatch.setattr(threads, "available_cpus", lambda: 4)
     monkeypatch.setattr(threads, "SMALL_PRODUCT", 0)  # the product rule gives every precision 4 threads
     cfg = run.as_config(layers=[16, 8, 3], batch_size=4, precision="auto")
     model, cpu = DenseAutoencoder([16, 8, 3]), torch.device("cpu")
     before = torch.get_num_threads()
-    assert run.measure_setting(cfg, torch.rand(32, 16), model, cpu) == expected
+    assert stages.measure_setting(cfg, torch.rand(32, 16), model, cpu) == expected
     assert timed == list(seconds) * 3 and torch.get_num_threads() == before
     assert made == ["fp32", "bf16", "fp32", "bf16"]  # one copy of the step per candidate, for every round
     # threads the user gives are the only ones timed; a precision the user gives is not timed
     timed.clear()
     fixed = cfg.replace(threads="4")
-    assert run.measure_setting(fixed, torch.rand(32, 16), model, cpu)[1] == 4
+    assert stages.measure_setting(fixed, torch.rand(32, 16), model, cpu)[1] == 4
     assert timed == [("fp32", 4), ("bf16", 4)] * 3
     timed.clear()
-    assert run.measure_setting(cfg.replace(precision="fp32"), torch.rand(32, 16), model, cpu) == ("fp32", 4)
+    fp32 = cfg.replace(precision="fp32")
+    assert stages.measure_setting(fp32, torch.rand(32, 16), model, cpu) == ("fp32", 4)
     assert timed == []
 
 
 def test_a_gpu_run_times_every_precision_with_fp32s_threads_fp32_first(monkeypatch):
     """The host's threads do not compute a GPU's step: bf16 must not come first for having fewer
     (by the CPU's product rule), which would make fp32 the one to beat."""
-    from autoencoders import run
+    from autoencoders import run, stages
     from autoencoders.runtime import threads
 
     timed = []
-    monkeypatch.setattr(run, "available", lambda device: ["fp32", "tf32", "bf16"])
-    monkeypatch.setattr(run, "worth_timing", lambda device: True)
-    monkeypatch.setattr(run, "bf16_speedup", lambda: 4.0)
-    monkeypatch.setattr(run, "first_batch", lambda rows, batch_size: ())
-    monkeypatch.setattr(run, "fastest", lambda candidates, *args: timed.extend(candidates) or candidates[0])
-    monkeypatch.setattr(run, "remembered", lambda what, device, measure: measure())
+    monkeypatch.setattr(stages, "available", lambda device: ["fp32", "tf32", "bf16"])
+    monkeypatch.setattr(stages, "worth_timing", lambda device: True)
+    monkeypatch.setattr(stages, "bf16_speedup", lambda: 4.0)
+    monkeypatch.setattr(stages, "first_batch", lambda rows, batch_size: ())
+    monkeypatch.setattr(
+        stages, "fastest", lambda candidates, *args: timed.extend(candidates) or candidates[0]
+    )
+    monkeypatch.setattr(stages, "remembered", lambda what, device, measure: measure())
     monkeypatch.setattr(threads, "available_cpus", lambda: 16)
     cfg = run.as_config(layers=[784, 128], batch_size=32, precision="auto")  # 3.2M multiply-adds
     model = DenseAutoencoder([784, 128])
-    assert run._threads(cfg, model, "bf16", torch.device("cpu")) < run._threads(
+    assert stages.stage_threads(cfg, model, "bf16", torch.device("cpu")) < stages.stage_threads(
         cfg, model, "fp32", torch.device("cpu")
     )
-    assert run.measure_setting(cfg, torch.rand(300, 784), model, torch.device("cuda"))[0] == "fp32"
+    assert stages.measure_setting(cfg, torch.rand(300, 784), model, torch.device("cuda"))[0] == "fp32"
     assert [p for p, _ in timed] == ["fp32", "tf32", "bf16"] and len({n for _, n in timed}) == 1
 
 
@@ -406,7 +409,7 @@ def test_a_kept_choice_this_machine_cannot_make_is_timed_again(tmp_path, monkeyp
 def test_a_choice_made_by_other_rules_is_made_again(tmp_path, monkeypatch):
     """The candidates timed and the gains they must show are part of what a choice is kept for:
     one that another version made (another thread rule, say) is not read back."""
-    from autoencoders import run
+    from autoencoders import run, stages
     from autoencoders.runtime import threads
     from autoencoders.training import precision
 
@@ -418,20 +421,20 @@ def test_a_choice_made_by_other_rules_is_made_again(tmp_path, monkeypatch):
 
     monkeypatch.setattr(precision, "step_timer", step_timer)
     monkeypatch.setattr(precision, "measured_alone", lambda measure: (measure(), True))
-    for module in (precision, run):
+    for module in (precision, stages):
         monkeypatch.setattr(module, "bf16_speedup", lambda: 3.0)
     monkeypatch.setattr(threads, "available_cpus", lambda: 4)
     monkeypatch.setattr(threads, "SMALL_PRODUCT", 0)  # every precision on 4 threads, and on 2
     cfg = run.as_config(layers=[16, 8, 3], batch_size=4, precision="auto")
     model, cpu = DenseAutoencoder([16, 8, 3]), torch.device("cpu")
-    first = run.measure_setting(cfg, torch.rand(32, 16), model, cpu)
-    assert len(timed) == 12 and run.measure_setting(cfg, torch.rand(32, 16), model, cpu) == first
+    first = stages.measure_setting(cfg, torch.rand(32, 16), model, cpu)
+    assert len(timed) == 12 and stages.measure_setting(cfg, torch.rand(32, 16), model, cpu) == first
     assert len(timed) == 12  # read back
-    monkeypatch.setattr(run, "MORE_THREADS_GAIN", 1.5)
-    run.measure_setting(cfg, torch.rand(32, 16), model, cpu)
+    monkeypatch.setattr(stages, "MORE_THREADS_GAIN", 1.5)
+    stages.measure_setting(cfg, torch.rand(32, 16), model, cpu)
     assert len(timed) == 24  # other gains: timed again
     monkeypatch.setattr(threads, "SMALL_PRODUCT", 10**12)  # another thread rule: one thread for this model
-    run.measure_setting(cfg, torch.rand(32, 16), model, cpu)
+    stages.measure_setting(cfg, torch.rand(32, 16), model, cpu)
     assert timed[24:] == [("fp32", 1), ("bf16", 1)] * 3
 
 
@@ -459,10 +462,10 @@ def test_the_same_command_trains_at_the_precision_it_measured_before(tmp_path, m
     monkeypatch.setattr(precision, "worth_timing", lambda device: True)
     picks = iter(["bf16", "fp32"])
     monkeypatch.setattr(precision, "fastest", lambda candidates, *args: (next(picks), candidates[0][1]))
-    from autoencoders import run
+    from autoencoders import stages
 
-    monkeypatch.setattr(run, "worth_timing", precision.worth_timing)
-    monkeypatch.setattr(run, "fastest", precision.fastest)
+    monkeypatch.setattr(stages, "worth_timing", precision.worth_timing)
+    monkeypatch.setattr(stages, "fastest", precision.fastest)
     settings = {**FAST, "precision": "auto", "data": "digits", "epochs": 1, "layers": [64, 8]}
     first, second = (autoencoders.train(out=str(tmp_path / n), **settings) for n in ("a", "b"))
     assert first.metrics["precision"] == second.metrics["precision"] == "bf16"

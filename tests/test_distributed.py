@@ -16,20 +16,21 @@ from autoencoders.runtime.distributed import launched, rank_and_size
 
 ARGS = ["train", "--layers", "64,32,8", "--epochs", "3", "--batch-size", "64", "--precision", "fp32"]
 ARGS += ["--device", "cpu", "--quiet", "--seed", "3"]
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
 
 
-def _run(cmd: list[str], tmp_path) -> None:
+def _run(cmd: list[str], tmp_path) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("WORLD_SIZE", None)
     done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+    return done
 
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch built without distributed")
 @pytest.mark.slow
 def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
-    _run([*torchrun, "-m", "autoencoders", *ARGS, "--out", "two"], tmp_path)
+    _run([*TORCHRUN, "-m", "autoencoders", *ARGS, "--out", "two"], tmp_path)
     _run([sys.executable, "-m", "autoencoders", *ARGS, "--out", "one"], tmp_path)
     one, two = (
         load_weights(tmp_path / "one" / "model.safetensors"),
@@ -44,6 +45,23 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
     assert m2["test_sse_per_image"] == pytest.approx(m1["test_sse_per_image"], rel=1e-4)
     # rank 0 alone writes: one run directory, nothing else beside it
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch built without distributed")
+@pytest.mark.slow
+def test_every_rank_returns_the_run_directory_rank_0_chose(tmp_path):
+    # without an out, rank 0 names a new directory by the clock: the other ranks must name the same
+    script = tmp_path / "api.py"
+    script.write_text(
+        "import autoencoders\n"
+        "run = autoencoders.train(layers=[64, 8], epochs=1, device='cpu', precision='fp32', quiet=True)\n"
+        "print('DIR', run.dir.resolve())\n"
+    )
+    done = _run([*TORCHRUN, str(script)], tmp_path)
+    named = {line.split(" ", 1)[1] for line in done.stdout.splitlines() if line.startswith("DIR ")}
+    made = list((tmp_path / "runs").iterdir())
+    assert len(made) == 1 and named == {str(made[0].resolve())}
+    assert done.stdout.count("DIR ") == 2
 
 
 def test_ranks_split_every_global_batch_between_them():

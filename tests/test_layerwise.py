@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from helpers import DEVICE, FAST
 
 import autoencoders
-import autoencoders.run as run_module
+import autoencoders.stages as stages_module
 import autoencoders.training.layerwise as layerwise
 import autoencoders.training.state as state_module
 from autoencoders import Config, DenseAutoencoder
@@ -198,7 +198,7 @@ def test_greedy_pretrain_changes_every_layer_in_place():
 def greedy_run(tmp_path_factory):
     """One tiny greedy run through the API, with spies on pretraining and fine-tuning."""
     seen: dict[str, object] = {}
-    real_pretrain, real_fit = run_module.greedy_pretrain, state_module.fit
+    real_pretrain, real_fit = stages_module.greedy_pretrain, state_module.fit
 
     def pretrain(model, *args, **kw):
         seen["model"], seen["init"] = model, _snapshot(model)
@@ -218,7 +218,7 @@ def greedy_run(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("greedy") / "run"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(run_module, "greedy_pretrain", pretrain)
+        mp.setattr(stages_module, "greedy_pretrain", pretrain)
         mp.setattr(state_module, "fit", fit)
         run = autoencoders.train(
             data="digits",

@@ -11,7 +11,7 @@ import torch
 from helpers import FAST, ctrl_c_at_batch
 
 from autoencoders import UserError
-from autoencoders.reproduce import EXPERIMENTS, PUBLISHED, reproduce
+from autoencoders.reproduce import EXPERIMENTS, FINDINGS, PUBLISHED, reproduce
 
 SMALL = {"hinton2006": [64, 48, 32, 8], "sda": [64, 48, 48], "dec-init": [64, 48, 10], "dec": [64, 48, 10]}
 
@@ -25,6 +25,7 @@ def test_each_experiment_runs_and_tables_published_against_measured(name, tmp_pa
     command = f"autoencoders reproduce {name} --data digits --budget quick --out {shlex.quote(str(run.dir))}"
     assert f"`{command}`." in table
     assert f"This run's stack: {'-'.join(map(str, SMALL[name]))}." in table  # not the paper's
+    assert f"The paper found {FINDINGS[name][0]}; this run did" in table  # digits have labels: all tested
     metrics = json.loads((run.dir / "metrics.json").read_text())
     rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ") and "---" not in line][
         1:
@@ -39,13 +40,18 @@ def test_each_experiment_runs_and_tables_published_against_measured(name, tmp_pa
             and run.config.pretrain.pretrain_epochs == run.config.train.epochs == 39
         )
         assert "Its schedule: 39 pretraining epochs per layer and 39 end-to-end epochs, far fewer" in table
+        held = metrics["test_sse_per_image"] < metrics["pca_sse_per_image"]
+        said = "did too" if held else "did not"
+        assert f"The paper found the autoencoder's test SSE below PCA-30's; this run {said}." in table
     if name == "sda":  # fine-tuned for the classifier's 1,000 updates: 5 epochs of digits are 105
         clf = json.loads((run.dir / "classifier-1" / "metrics.json").read_text())
         assert clf["updates"] >= 1000 and clf["test_accuracy"] > 0.5
     if name == "dec":  # clustered all 1,797 digits, DEC beside k-means on the codes and on the pixels
         dec = json.loads((run.dir / "cluster-dec-10" / "clusters.json").read_text())
         assert dec["rows"] == 1797 and rows[0][2].rstrip(" |") == f"{dec['accuracy']:.3f}"
-        assert (run.dir / "cluster-kmeans-10" / "clusters.json").is_file()
+        kmeans = json.loads((run.dir / "cluster-kmeans-10" / "clusters.json").read_text())
+        said = "did too" if dec["accuracy"] > kmeans["accuracy"] else "did not"
+        assert f"The paper found DEC more accurate than k-means on the codes; this run {said}." in table
         report = (run.dir / "report.html").read_text()  # DEC's training, as it ended, in the report
         ended = "settled" if dec["converged"] else "stopped by --epochs before settling"
         assert f"<td>{dec['updates']} updates, {ended}</td>" in report

@@ -320,13 +320,18 @@ def test_feature_names_survive_fit_and_the_callers_rng_is_untouched(digits):
         AutoencoderOutlierDetector(**SMALL).fit(pd.DataFrame(x_train, columns=columns))
 
 
-def test_loading_a_classifier_keeps_its_pretrained_autoencoder(digits, tmp_path):
-    x_train, _, y_train, _ = digits
-    clf = AutoencoderClassifier(**SMALL, head_epochs=3).fit(x_train, y_train)
+def test_loading_a_classifier_keeps_its_pretrained_autoencoder_and_its_classes(digits, tmp_path):
+    x_train, x_test, y_train, _ = digits
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+    y_named = names[y_train].astype(object)  # as a data frame's string column holds them
+    clf = AutoencoderClassifier(**SMALL, head_epochs=3).fit(x_train, y_named)
     clf.save(tmp_path / "clf")
     again = AutoencoderClassifier.load(tmp_path / "clf")
     for name, value in clf.autoencoder_.state_dict().items():
         assert np.array_equal(again.autoencoder_.state_dict()[name].numpy(), value.numpy()), name
+    assert clf.classes_.dtype == again.classes_.dtype == object
+    predicted = again.predict(x_test)
+    assert predicted.dtype == object and np.array_equal(predicted, clf.predict(x_test))
 
 
 def test_clusterer_in_a_pipeline_beats_kmeans_on_the_pixels_and_manifold_is_not_saved(digits, tmp_path):

@@ -93,6 +93,28 @@ PUBLISHED = {
     ],
 }
 
+# each paper's finding, as a test of this run's metrics (None: no labels to test it)
+FINDINGS = {
+    "hinton2006": (
+        "the autoencoder's test SSE below PCA-30's",
+        lambda m: m["test_sse_per_image"] < m["pca_sse_per_image"],
+    ),
+    "sda": (
+        "fine-tuning's test error below logistic regression's on the pixels",
+        lambda m: None if m.get("clf") is None else m["clf"] > m["pixels_linear_probe_accuracy"],
+    ),
+    "dec-init": (
+        "k-means on the codes more accurate than on the pixels",
+        lambda m: (
+            None if m.get("kmeans_accuracy") is None else m["kmeans_accuracy"] > m["pixels_kmeans_accuracy"]
+        ),
+    ),
+    "dec": (
+        "DEC more accurate than k-means on the codes",
+        lambda m: None if "dec" not in m else m["dec"]["accuracy"] > m["kmeans"]["accuracy"],
+    ),
+}
+
 
 def reproduce(
     name: str,
@@ -173,6 +195,9 @@ def _reproduction(name: str, data: str, budget: str, run: Run, command: str) -> 
             metrics[method] = found.summary
     rows = [(what, published, _fmt(read(metrics))) for what, published, read in PUBLISHED[name]]
     note = "" if data == "mnist" else f" The published values are on MNIST; this run is on {data}."
+    finding, held = FINDINGS[name][0], FINDINGS[name][1](metrics)
+    if held is not None:  # said in words, so a run that contradicts the paper is not read as one that agrees
+        note += f" The paper found {finding}; this run {'did too' if held else 'did not'}."
     note += f" This run's stack: {'-'.join(map(str, run.config.model.layers))}."
     pretraining = run.config.pretrain
     first = (

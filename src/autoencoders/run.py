@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import functools
 import math
 import shutil
@@ -21,7 +20,7 @@ import torch
 
 from . import kinds
 from .config import Config, all_sections, load_toml, nested_config, option_names
-from .data.batches import batches_per_epoch, first_batch
+from .data.batches import batches_per_epoch
 from .data.datasets import (
     Dataset,
     check_data_options,
@@ -33,7 +32,7 @@ from .data.datasets import (
 )
 from .data.memory import check_labels_file, data_name, frame_columns, save_arrays
 from .data.sources import csv_feature_names
-from .data.stream import Rows, RowStream
+from .data.stream import RowStream
 from .errors import SettingWarning, UserError, say, says_once, user_stacklevel
 from .eval.metrics import baselines, bce_floor, encode_all, evaluate
 from .figures import plots
@@ -43,8 +42,6 @@ from .io import rundir
 from .io.checkpoint import check_writable
 from .io.state import read_state
 from .models import Autoencoder
-from .models.layers import make_corruption
-from .models.objectives import regularisers
 from .options import FIGURE_KINDS, check_fields, closest, new_settings_refused, option_hint, options_doc
 from .outcome import warn_of_outcome
 from .runtime import distributed, events
@@ -52,26 +49,15 @@ from .runtime.alongside import Alongside
 from .runtime.device import resolve_device
 from .runtime.threads import (
     available_cpus,
-    choose_threads,
     evaluation_threads,
     say_if_threads_spin,
     thread_count,
 )
+from .stages import build_model, measure_setting, stage_threads, train_stage, train_stages
 from .trained import check_own_data
-from .training.layerwise import greedy_pretrain, pretrainable_pairs
+from .training.layerwise import pretrainable_pairs
 from .training.loop import Diverged
-from .training.precision import (
-    GAIN,
-    MORE_THREADS_GAIN,
-    available,
-    bf16_speedup,
-    fastest,
-    remembered,
-    resolve_precision,
-    worth_timing,
-)
 from .training.state import Progress
-from .training.steps import Step
 
 
 @dataclass
@@ -293,10 +279,11 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
         if main:
             for sentence in cfg.inert_settings():
                 warnings.warn(sentence, SettingWarning, stacklevel=user_stacklevel())
-    if main and saved is None:
-        cfg.out = str(_new_run_dir(cfg))  # fixed now: every check and write below uses the same directory
-        _check_out(Path(cfg.out), overwrite)
-    if saved is not None:
+        if main:  # fixed now: every check and write below uses the same directory
+            cfg.out = str(_new_run_dir(cfg))
+            _check_out(Path(cfg.out), overwrite)
+        cfg.out = distributed.from_first(str(cfg.out))  # and every rank's Run names it
+    else:
         check_own_data(
             cfg.out,
             cfg.data,
@@ -356,7 +343,7 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
     marks = saved[1].get("marks", {}) if saved else {}
     if "precision" in marks:  # states from before threads were measured have the precision alone
         precision = marks["precision"]
-        threads = marks.get("threads") or _threads(cfg, model, precision, device)
+        threads = marks.get("threads") or stage_threads(cfg, model, precision, device)
     else:
         precision, threads = measure_setting(cfg, ds.x_train, model, device)
     out = Path(cfg.out) if cfg.out else _new_run_dir(cfg)
@@ -434,61 +421,6 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
                 alongside.close()
 
 
-def measure_setting(cfg: Config, rows: Rows, model: Autoencoder, device: torch.device) -> tuple[str, int]:
-    """The run's precision and intra-op threads. ``--precision auto`` in one process times training
-    steps of copies of ``model`` on the first batch of ``rows`` at each precision (``fastest``), on
-    a CPU with the threads the product rule gives it (``choose_threads``) and, for ``--threads
-    auto``, on half as many too: more threads are kept only when ``MORE_THREADS_GAIN`` faster, as
-    they take the cores the data's baselines would run on beside training (at bf16 on a 2-core
-    EPYC, one thread trained the fast Fashion-MNIST recipe as fast as two). Half, not one: on many cores
-    a one-thread step of a large network would be slow to time and leave more idle than needed.
-    The choice is kept per machine (``remembered``), with the candidates and gains it was made by:
-    the same command trains the same model, until the rules change."""
-
-    if distributed.rank_and_size()[1] > 1:  # every rank the same rule: nothing timed, nothing kept
-        precision = resolve_precision(cfg.train.precision, device)  # auto: fp32
-        return precision, _threads(cfg, model, precision, device)
-
-    def counts(precision: str) -> list[int]:
-        n = _threads(cfg, model, precision, device)
-        return sorted({max(1, n // 2), n}) if device.type == "cpu" and cfg.train.threads == "auto" else [n]
-
-    def make_step() -> Step:  # the stage's own step (corruption, every term) on a copy
-        return _stage_step(copy.deepcopy(model), cfg, len(rows))
-
-    if cfg.train.precision != "auto" or not worth_timing(device):
-        precision = resolve_precision(cfg.train.precision, device)  # auto: fp32
-        candidates = [(precision, _threads(cfg, model, precision, device))]
-    else:  # fewer threads first, then fp32 before bf16: each later one must be faster than all before
-        candidates = sorted(((p, n) for p in available(device) for n in counts(p)), key=lambda c: c[1])
-
-    def measure() -> tuple[str, int]:
-        if len(candidates) == 1:
-            return candidates[0]
-        batch = tuple(t.to(device) for t in first_batch((rows,), cfg.train.batch_size))
-        return fastest(candidates, make_step, batch, device, cfg.train.cuda_graph)
-
-    t = cfg.train  # what the choice depends on: the model, its options, the batch, the loop's settings
-    timed = {k: v for k, v in cfg.to_dict().items() if k not in ("data", "pretrain", "train", "out")}
-    timed |= {"model": repr(model), "options": timed.pop("model"), "batch_size": t.batch_size}
-    timed |= {k: getattr(t, k) for k in ("precision", "threads", "optimizer", "cuda_graph")}
-    # and the rules it was made by: the choices timed and what each must gain, so that a choice made
-    # by other rules (another version's thread rule, say) is made again, not read back
-    timed |= {"candidates": candidates, "gains": [GAIN, MORE_THREADS_GAIN]}
-    return remembered(timed, device, measure)
-
-
-def _threads(cfg: Config, model: Autoencoder, precision: str, device: torch.device) -> int:
-    """Threads for training ``model`` at ``precision`` by the product rule (``choose_threads``)."""
-    return choose_threads(cfg.train.threads, model, cfg.train.batch_size, _speedup(precision, device))
-
-
-def _speedup(precision: str, device: torch.device) -> float:
-    """How much faster than fp32 ``precision`` multiplies, as the thread policy counts work: on a
-    CPU; a GPU's step is not computed by the host's threads, so every precision gets fp32's."""
-    return bf16_speedup() if precision == "bf16" and device.type == "cpu" else 1.0
-
-
 def _baselines_beside(ds: Dataset, device: torch.device, threads: int) -> bool:
     """Whether the data's baselines are computed in a thread beside training: where training leaves
     idle as many CPUs as it uses (a new thread takes the process's intra-op thread count,
@@ -522,7 +454,7 @@ def _train_and_report(
     if stage == "fine-tune" and cfg.pretrain.compare:
         baseline = build_model(cfg, ds.sample_shape, device)
         progress.attach("baseline", baseline)
-        _train_stage(progress, "no pretraining", baseline, cfg, ds.x_train.to(device), ds.x_val.to(device))
+        train_stage(progress, "no pretraining", baseline, cfg, ds.x_train.to(device), ds.x_val.to(device))
     history = progress.history
     model.eval()  # as a loaded model is: in training mode a winner-take-all code depends on the batch
     if rank > 0:
@@ -607,43 +539,6 @@ def _best_epoch(rows: list[dict], keep: str) -> int | None:
     if keep == "last" or not scored:
         return rows[-1]["epoch"] if rows else None
     return min(scored, key=lambda r: r["val_loss"])["epoch"]  # the first of equal minima, as the loop
-
-
-def build_model(cfg: Config, sample_shape: tuple[int, ...], device: torch.device) -> Autoencoder:
-    """The configured model, initialised from the seed; then each rank gets its own noise seed."""
-    torch.manual_seed(cfg.train.seed)
-    model = kinds.build(cfg.model, cfg.kind_options, sample_shape).to(device)
-    rank, world = distributed.rank_and_size()
-    if world > 1:
-        torch.manual_seed(cfg.train.seed + rank)  # same initial weights, different corruption noise
-    return model
-
-
-def train_stages(
-    model: Autoencoder, cfg: Config, ds: Dataset, device: torch.device, progress: Progress
-) -> str:
-    """Greedy layer-wise pretraining when configured, then end-to-end training; the last stage's name."""
-    x_train, x_val = ds.x_train.to(device), ds.x_val.to(device)
-    if cfg.pretrain.greedy:
-        greedy_pretrain(model, x_train, x_val, cfg, progress, int(cfg.data.memory_budget * 2**30))
-    stage = "fine-tune" if cfg.pretrain.greedy else "train"
-    _train_stage(progress, stage, model, cfg, x_train, x_val)
-    return stage
-
-
-def _train_stage(progress: Progress, stage: str, model: Autoencoder, cfg: Config, x_train, x_val) -> None:
-    """End-to-end training of ``model`` (with the configured input corruption) as one stage."""
-    make_step = functools.partial(_stage_step, model, cfg, len(x_train))
-    progress.run_stage(stage, make_step, x_train, x_val, cfg.train, cfg.train.epochs)
-
-
-def _stage_step(model: Autoencoder, cfg: Config, n_rows: int) -> Step:
-    """The step of end-to-end training on ``n_rows``: the kind's own, with the configured corruption
-    and terms, its schedule as long as the stage."""
-    world = distributed.rank_and_size()[1]  # the updates each process makes: its slice of every batch
-    steps = cfg.train.epochs * batches_per_epoch(n_rows, cfg.train.batch_size, world)
-    corrupt = make_corruption(cfg.model.corruption, cfg.model.noise)
-    return kinds.make_step(model, cfg.train, steps, corrupt, model.terms() + regularisers(cfg.model))
 
 
 if train.__doc__:  # none under python -OO

@@ -45,9 +45,9 @@ from .eval.metrics import encode_all, reconstruct_all
 from .io import rundir
 from .io.checkpoint import replace_dir, write_json
 from .options import ClusterOptions, split_options, whole_at_least
-from .run import build_model, train_stages
 from .runtime.device import own_rng, resolve_device
 from .runtime.threads import training_threads
+from .stages import build_model, train_stages
 from .trained import open_run
 from .training.state import Progress
 
@@ -582,10 +582,14 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
         rundir.write_weights(path / rundir.CLASSIFIER_WEIGHTS, self.classifier_.state_dict())
 
     def _fitted_json(self) -> dict[str, Any]:
-        return super()._fitted_json() | {"classes": self.classes_.tolist()}
+        # the dtype too: string labels read from a data frame are objects, which JSON would make <U
+        return super()._fitted_json() | {
+            "classes": self.classes_.tolist(),
+            "classes_dtype": self.classes_.dtype.str,
+        }
 
     def _restore(self, path: Path, saved: dict[str, Any]) -> None:
-        self.classes_ = np.asarray(saved["classes"])
+        self.classes_ = np.asarray(saved["classes"], dtype=saved.get("classes_dtype"))
         self.classifier_ = EncoderClassifier(copy.deepcopy(self.autoencoder_), len(self.classes_))
         self.classifier_.load_state_dict(
             rundir.read_weights(path, rundir.CLASSIFIER_WEIGHTS, rundir.read_manifest(path))

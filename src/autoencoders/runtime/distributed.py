@@ -51,6 +51,16 @@ def teardown(finished: bool = False) -> None:
         dist.destroy_process_group()
 
 
+def from_first(value: str) -> str:
+    """Rank 0's ``value`` on every rank (``value`` itself when alone): what one process chose, such
+    as a new run directory's name, which the others could not choose alike."""
+    if rank_and_size()[1] == 1:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def all_sum(value: torch.Tensor) -> torch.Tensor:
     """Sum of ``value`` over all ranks (``value`` itself when alone)."""
     if rank_and_size()[1] > 1:

@@ -5,7 +5,7 @@ launches (GPU) or per-operation overhead (CPU), and bf16 autocast adds casts, so
 although its products win (on a 2-core AMD EPYC with bf16 units, the default digits run trains
 1.3× faster in fp32). So ``auto`` times the training step itself, on copies of it, at every precision
 the device has, and keeps fp32 unless another is at least ``GAIN`` faster (a run on a CPU also
-times half the threads against all: ``run.measure_setting``). Only on a CPU without bf16 units (its
+times half the threads against all: ``stages.measure_setting``). Only on a CPU without bf16 units (its
 bf16 products ~100× slower) is the products' timing enough: fp32.
 """
 
