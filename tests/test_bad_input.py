@@ -113,7 +113,7 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
     ("image folder empty", lambda d: (d / "imgs").mkdir(), "train --data images:imgs",
      "autoencoders: error: imgs holds no images; add .png, .jpg, .jpeg, .bmp, .tif, .tiff files"),
     ("a file in an image folder is not an image", _images({"imgs/a.png": (8, 8), "imgs/notes.txt": "mine"}), "train --data images:imgs",
-     "autoencoders: error: imgs/notes.txt is not an image Pillow can read (.txt is not an image type); remove it, or train with --skip-bad-images (a run trained so leaves such files out of every folder it reads)"),
+     "autoencoders: error: imgs/notes.txt is not an image Pillow can read (.txt is not an image type); remove it from the folder (a run trained with --skip-bad-images leaves such files out of every folder it reads)"),
     ("images of two sizes", _images({"imgs/a.png": (8, 8), "imgs/b.png": (9, 8)}), "train --data images:imgs",
      "autoencoders: error: imgs/b.png is 9×8 but imgs/a.png is 8×8; give --image-size H,W to resize them all"),
     ("images too large for the disk at --image-size", _images({"imgs/a.png": (8, 8), "imgs/b.png": (8, 8)}), "train --data images:imgs --image-size 1000000,1000000",

@@ -16,6 +16,7 @@ from autoencoders import DataConfig, UserError, load_dataset
 from autoencoders.data.classes import warn_if_unlabelled_marker
 from autoencoders.data.datasets import apply_scaler
 from autoencoders.data.sources import csv_feature_names, load_csv
+from autoencoders.errors import DataWarning
 from autoencoders.sklearn import AutoencoderClassifier, AutoencoderTransformer
 
 # many tests here label each row by its id, to follow the rows through the splits: the warning that
@@ -340,6 +341,24 @@ def test_a_first_row_that_numbers_fewer_than_four_columns_is_read_as_data_with_a
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_csv(tmp_path / "b.csv")
+
+
+def test_a_header_of_numbers_far_above_its_columns_is_warned_of_and_a_plain_first_row_is_not(tmp_path):
+    """A spectrum's header, 400..700 nm above reflectances in [0, 1], read as data would squeeze
+    every real row into a sliver of its column's scale."""
+    rng = np.random.default_rng(0)
+    header = ",".join(str(400 + 20 * j) for j in range(16))
+    np.savetxt(
+        tmp_path / "s.csv", rng.random((30, 16)), delimiter=",", header=header, comments="", fmt="%.4f"
+    )
+    with pytest.warns(DataWarning, match=r"first row of .*s.csv \(400,420,440,460,...\) lies far outside"):
+        assert len(load_csv(tmp_path / "s.csv")[0]) == 31
+    rows = rng.random((30, 16))
+    rows[0] = 1.5  # beyond every column, but by less than its range: an outlier, not a header
+    np.savetxt(tmp_path / "o.csv", rows, delimiter=",", fmt="%.4f")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_csv(tmp_path / "o.csv")
 
 
 def test_a_column_that_counts_the_rows_is_named_as_a_row_number(tmp_path):

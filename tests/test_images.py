@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from helpers import FAST
@@ -11,7 +13,7 @@ from sklearn.datasets import load_digits
 import autoencoders
 from autoencoders.config import DataConfig
 from autoencoders.data.datasets import load_dataset, read_data
-from autoencoders.data.images import image_folder
+from autoencoders.data.images import first_image_size, image_folder
 from autoencoders.data.stream import RowStream
 from autoencoders.errors import DataWarning
 from autoencoders.trained import open_run, scaled_data
@@ -93,6 +95,35 @@ def test_a_folder_is_decoded_once_and_streams_beyond_the_memory_budget(tmp_path)
     ds = load_dataset(DataConfig(data=f"images:{root}", memory_budget=1e-6))
     assert isinstance(ds.x_train, RowStream) and ds.n_features == 64 and ds.y_train is not None
     assert ds.classes == ["class-0", "class-1", "class-2"]
+
+
+def test_a_copy_of_a_folder_with_the_same_names_sizes_and_times_is_decoded_as_its_own(tmp_path):
+    """BMPs of one size have one file size; an archive unpacked twice gives them one time."""
+    dark, bright = tmp_path / "dark", tmp_path / "bright"
+    for root, value in ((dark, 20), (bright, 230)):
+        root.mkdir()
+        for i in range(3):
+            Image.fromarray(np.full((4, 4), value + i, np.uint8)).save(root / f"{i}.bmp")
+            stamp = 1_600_000_000_000_000_000 + i
+            os.utime(root / f"{i}.bmp", ns=(stamp, stamp))
+    rows = [np.load(image_folder(root)[0]) for root in (dark, bright)]
+    assert rows[0].max() < 30 and rows[1].min() > 200
+
+
+def test_a_photo_stored_turned_is_read_upright_as_viewers_show_it(tmp_path):
+    """A camera's portrait photo: pixels stored landscape, an EXIF orientation that turns them."""
+    root = tmp_path / "photos"
+    root.mkdir()
+    upright = np.zeros((8, 6), np.uint8)
+    upright[:4] = 255  # white on top
+    Image.fromarray(upright).save(root / "a-upright.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # viewers turn it 90° clockwise: it is stored turned 90° the other way
+    Image.fromarray(np.rot90(upright).copy()).save(root / "b-turned.png", exif=exif)
+    assert first_image_size(root) == (8, 6)
+    raw = read_data(DataConfig(data=f"images:{root}"))
+    assert raw.sample_shape == (1, 8, 6)
+    np.testing.assert_array_equal(raw.x[1], raw.x[0])
 
 
 def test_a_conv_autoencoder_trains_on_a_folder_and_the_commands_read_it(tmp_path):

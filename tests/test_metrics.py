@@ -365,6 +365,23 @@ def test_logistic_regression_meets_its_stopping_rule_on_correlated_features(seed
     assert max(w.grad.abs().max(), b.grad.abs().max()) < 1.1e-4
 
 
+def test_a_two_class_probe_is_scikit_learns_binary_logistic_regression(digits_halves):
+    """Two classes: scikit-learn fits one weight vector with the penalty ‖w‖² / (2·C·n); the
+    softmax's two rows must come to the same w = w₁ − w₀ (at C = 2 they would differ by 0.1)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from autoencoders.eval.probes import logistic_regression, standardize
+
+    xt, yt = digits_halves[:2]
+    pair = np.flatnonzero((yt == 3) | (yt == 8))[:120]
+    z = standardize(torch.from_numpy(xt[pair]))[0]
+    y = torch.from_numpy((yt[pair] == 8).astype(np.int64))
+    w, b = logistic_regression(z, y, 2)
+    theirs = LogisticRegression(C=1.0, tol=1e-10, max_iter=10_000).fit(z.numpy(), y.numpy())
+    np.testing.assert_allclose((w[1] - w[0]).numpy(), theirs.coef_[0], atol=0.02)
+    assert float(b[1] - b[0]) == pytest.approx(theirs.intercept_[0], abs=0.02)
+
+
 def test_minimize_reaches_known_minima():
     """L-BFGS down Rosenbrock's curved valley from its classic start, and to the minimum of a
     quadratic whose curvatures span three orders of magnitude."""

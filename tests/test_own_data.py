@@ -308,6 +308,22 @@ def test_uint8_pixels_in_memory_are_read_as_from_a_file_and_text_labels_become_c
         )
 
 
+def test_a_frame_of_uint8_columns_holds_quantities_not_pixels(frame, tmp_path):
+    """Columns pandas stores as uint8 (counts, scores, downcast integers) are numbers as a CSV's
+    are: the same rows in any other dtype, or read from a CSV file, give the same codes."""
+    small, _ = frame
+    counts = small.astype(np.uint8)  # digits' values, 0..16
+    run = autoencoders.train(data=counts, layers=[64, 8], epochs=2, out=str(tmp_path / "run"), **FAST)
+    counts.to_csv(tmp_path / "counts.csv", index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same units however they come: no warning
+        codes = autoencoders.encode(run.dir, counts)
+        np.testing.assert_array_equal(autoencoders.encode(run.dir, counts.astype(np.int64)), codes)
+        np.testing.assert_allclose(
+            autoencoders.encode(run.dir, f"csv:{tmp_path / 'counts.csv'}", split="all"), codes, atol=1e-6
+        )
+
+
 def test_a_run_on_files_works_from_anywhere_and_on_new_files_without_its_labels(tmp_path, monkeypatch):
     """The run records where its data is; its labels file and label column belong to its own
     rows, so new files of the same kind are read without them, or with the label column they have."""

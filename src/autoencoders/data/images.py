@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # Pillow is imported where images are read: only image folder
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 GRAY = ("1", "L", "LA", "I;16", "I;16B", "I;16L")  # Pillow's single-channel modes (alpha dropped)
+ORIENTATION, TURNED = 0x0112, (5, 6, 7, 8)  # the EXIF tag, and its values that swap width and height
 
 
 def _mode(image: Image.Image) -> str:
@@ -33,6 +34,13 @@ def _mode(image: Image.Image) -> str:
         if (palette == palette[:, :1]).all():
             return "L"
     return image.mode
+
+
+def _upright_size(image: Image.Image) -> tuple[int, int]:
+    """(W, H) of ``image`` as viewers show it: a camera's portrait photo is stored turned, with an
+    EXIF orientation that every viewer applies."""
+    w, h = image.size
+    return (h, w) if image.getexif().get(ORIENTATION, 1) in TURNED else (w, h)
 
 
 def _pixels(image: Image.Image, colour: bool) -> np.ndarray:
@@ -64,9 +72,11 @@ def image_folder(
         raise UserError(f"--image-size takes two sizes of at least 1, H,W (e.g. 28,28); got {size}")
     files, labels, classes = _listing(directory)
     stamp = [(str(p.relative_to(directory)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    # the folder's own path too: two unpacked copies of an archive share names, sizes and times
+    where = str(directory.resolve())
 
     def cached(at: list[int] | None) -> Path:
-        key = json.dumps([stamp, at, grayscale, skip_bad, rgb, "labels: names"]).encode()
+        key = json.dumps([where, stamp, at, grayscale, skip_bad, rgb, "labels: names", "upright"]).encode()
         return cache_dir() / "images" / hashlib.sha256(key).hexdigest()
 
     target, native = cached(size), cached(None)
@@ -139,7 +149,8 @@ def first_image_size(directory: str | Path) -> tuple[int, int] | None:
         if path.suffix.lower() in EXTENSIONS:
             try:
                 with Image.open(path) as image:
-                    return image.size[1], image.size[0]
+                    width, height = _upright_size(image)
+                    return height, width
             except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
                 continue
     return None
@@ -150,7 +161,7 @@ def _decode(
 ) -> tuple[np.ndarray, list[str]]:
     """Decode ``files`` into the uint8 N×C×H×W array ``out`` (written as it goes, never all in
     memory); return the indices of the files kept and the names of those skipped."""
-    from PIL import Image, UnidentifiedImageError  # imported when used: only image folders need it
+    from PIL import Image, ImageOps, UnidentifiedImageError  # imported when used: only image folders need it
 
     opened: list[tuple[int, tuple[int, int], str]] = []  # (file index, (W, H), mode) of readable images
     skipped: list[str] = []
@@ -164,12 +175,12 @@ def _decode(
                     raise UnidentifiedImageError(
                         f"32-bit {image.mode} images are not read; save them as 8 or 16 bit"
                     )
-                opened.append((i, image.size, _mode(image)))
+                opened.append((i, _upright_size(image), _mode(image)))
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
             if not skip_bad:
                 raise UserError(
-                    f"{path} is not an image Pillow can read ({e}); remove it, or train with "
-                    "--skip-bad-images (a run trained so leaves such files out of every folder it reads)"
+                    f"{path} is not an image Pillow can read ({e}); remove it from the folder (a run "
+                    "trained with --skip-bad-images leaves such files out of every folder it reads)"
                 ) from None
             skipped.append(str(path))
     if not opened:
@@ -203,7 +214,7 @@ def _decode(
         array = np.lib.format.open_memmap(tmp, "w+", np.uint8, shape)
         for row, (i, _, _) in enumerate(opened):
             with Image.open(files[i]) as image:
-                pixels = _pixels(image, colour)
+                pixels = _pixels(ImageOps.exif_transpose(image), colour)  # upright, as shown
             if pixels.shape[:2] != (height, width):
                 pixels = np.asarray(
                     Image.fromarray(pixels).resize((width, height), Image.Resampling.BILINEAR)

@@ -19,8 +19,9 @@ from .sources import cache_dir, cache_folder, check_finite, complex_refused, lab
 
 def rows_in_memory(rows: Any, what: str, columns: list[str] | None = None) -> np.ndarray:
     """Rows held in memory (a NumPy array, tensor or pandas DataFrame: N×D, N×H×W or N×C×H×W, in
-    any units) as an array: uint8 kept (pixels are read as value / 255, in memory and from files
-    alike), anything else float32. A data frame's columns are taken by name in the order of
+    any units) as an array: an array's or tensor's uint8 kept (pixels are read as value / 255, in
+    memory and from files alike), anything else float32, a data frame's columns whatever their
+    dtype (quantities, as a CSV file's are). A data frame's columns are taken by name in the order of
     ``columns`` (a run's recorded ones) when given. A UserError names a column that is not numeric or
     is missing, a shape that is not rows, and NaN or infinite values."""
     if hasattr(rows, "toarray") and hasattr(rows, "nnz"):  # a SciPy sparse matrix
@@ -41,7 +42,7 @@ def rows_in_memory(rows: Any, what: str, columns: list[str] | None = None) -> np
     if x.ndim not in (2, 3, 4) or len(x) == 0:
         raise UserError(f"{what} must be N×D, N×H×W or N×C×H×W with at least one row, got shape {x.shape}")
     check_finite(x, what, names)  # as given: a number too large for float32 is named, not made infinite
-    return x if x.dtype == np.uint8 else x.astype(np.float32)
+    return x if x.dtype == np.uint8 and names is None else x.astype(np.float32)
 
 
 def _frame_rows(frame: Any, columns: list[str] | None) -> np.ndarray:

@@ -469,6 +469,7 @@ def load_csv(
     check_finite(table, str(path), names, lambda i: f"line {body[i][0]}")
     if header is None and col is None:
         _warn_if_numbered_columns(path, first, table)
+        _warn_if_a_header_of_numbers(path, first, table)
     if labels is None:
         return table.astype(np.float32, copy=False), None, None
     return table.astype(np.float32, copy=False), *_classes(np.char.strip(labels), classes, path)
@@ -488,6 +489,27 @@ def _numbers(lines: list[str], columns: list[int]) -> np.ndarray:
     # there (0.04 s for those pixels against 0.9 s through float64)
     exact = whole.min() > -(2**53) and whole.max() < 2**53
     return whole.astype(np.float32 if exact else np.float64)
+
+
+def _warn_if_a_header_of_numbers(path: Path, first: list[str], table: np.ndarray) -> None:
+    """Warn when a CSV's ``first`` row, read as data, lies beyond every column's values below it by
+    more than their range, as a header of numbers does (wavelengths, years) above the values it
+    names: read as a row, it would squeeze the real rows into a sliver of each column's scale."""
+    if table.shape[1] < 2 or len(table) < 3 or first == [str(j) for j in range(len(first))]:
+        return  # too little to tell, or told by ``_warn_if_numbered_columns``
+    row, below = table[0], table[1:]
+    lo, hi = below.min(0), below.max(0)
+    span = np.maximum(hi - lo, np.finfo(np.float32).tiny)
+    if not ((row < lo - span) | (row > hi + span)).all():
+        return
+    shown = ",".join(first[:4]) + (",..." if len(first) > 4 else "")
+    warnings.warn(
+        f"the first row of {path} ({shown}) lies far outside every column's values below it and is read "
+        "as a row of data; if it is a header of numbers, give at least one column a name that is not a "
+        "number (or remove the row)",
+        DataWarning,
+        stacklevel=user_stacklevel(),
+    )
 
 
 def _warn_if_numbered_columns(path: Path, first: list[str], table: np.ndarray) -> None:

@@ -140,11 +140,13 @@ def logistic_regression(
     penalty of strength 1/``c`` on the weights (not the biases), fitted by L-BFGS.
 
     The objective is scikit-learn's (mean cross-entropy + ‖W‖² / (2·c·n)), and so is the
-    stopping rule: every gradient entry below 1e-4, or ``max_iter`` iterations.
+    stopping rule: every gradient entry below 1e-4, or ``max_iter`` iterations. Two classes take
+    twice the penalty per row of W: their softmax depends on w = w₁ − w₂ alone, whose optimum has
+    w₁ = −w₂, so ‖W‖² is ‖w‖² / 2, and scikit-learn's binary model penalises ‖w‖² / (2·c·n).
     """
     z = z.float()
     n, features = z.shape
-    weights, penalty = n_classes * features, 0.5 / (c * n)
+    weights, penalty = n_classes * features, (1.0 if n_classes == 2 else 0.5) / (c * n)
     onehot = F.one_hot(y, n_classes).float()
 
     # rows per block on a CPU: each block's logits and its share of the gradient while the block
