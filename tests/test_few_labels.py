@@ -80,8 +80,19 @@ def test_the_labelled_pixels_probe_is_computed_once_for_the_same_labelled_rows(d
 
 
 def test_validation_labels_come_from_the_validation_split_and_stop_training(digits_run, ds):
-    result = _train(digits_run, ds, n_labels=20, epochs=300, patience=3)
+    seen = {}
+    real = few_labels.fit
+
+    def spy(step, rows, val, *args, **kw):
+        seen["val"] = val
+        return real(step, rows, val, *args, **kw)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(few_labels, "fit", spy)
+        result = _train(digits_run, ds, n_labels=20, epochs=300, patience=3)
     assert result.metrics["validation_labels"] == 20
+    validation = {tuple(r) for r in ds.x_val.tolist()}
+    assert {tuple(r) for r in seen["val"][0].cpu().tolist()} <= validation  # rows of the validation split
     assert len(result.history) < 300  # the validation cross-entropy stopped improving
     assert {"val_loss", "val_accuracy", "train_accuracy"} <= set(result.history[0])
 

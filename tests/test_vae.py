@@ -126,6 +126,24 @@ def test_std_head_parametrisation():
     assert torch.equal(mean, model.encode(x))
 
 
+@pytest.mark.parametrize("scale, raw", [("logvar", math.log(0.25)), ("std", math.log(math.expm1(0.5)))])
+def test_the_sampled_code_has_the_posteriors_mean_and_standard_deviation(scale, raw):
+    """The reparameterised z = μ + σ·ε that training decodes: a code layer giving μ = 1 and σ = 0.5
+    for every row (log σ² = log 0.25, or softplus⁻¹(0.5)) samples codes of that mean and spread."""
+    torch.manual_seed(0)
+    model = VAE([4, 2], scale=scale).train()
+    code = [m for part in model.encoder_modules() for m in part.modules() if isinstance(m, torch.nn.Linear)][
+        -1
+    ]
+    with torch.no_grad():
+        code.weight.zero_()
+        code.bias.copy_(torch.tensor([1.0, 1.0, raw, raw]))
+    with torch.no_grad():
+        z = model(torch.rand(20_000, 4)).hidden["z"]
+    assert z.mean(0).tolist() == pytest.approx([1.0, 1.0], abs=0.02)
+    assert z.std(0).tolist() == pytest.approx([0.5, 0.5], rel=0.03)
+
+
 def test_training_reports_nll_below_the_negative_elbo(tmp_path):
     run = autoencoders.train(
         data="digits",
