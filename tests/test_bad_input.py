@@ -294,8 +294,14 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "train --out run --overwrite",
      "autoencoders: error: --overwrite replaces a run, and run also holds what it did not write (notes.txt); "
      "move that out first, or choose another --out: nothing was deleted"),
+    ("--out holding files but no run", _write("notes.txt", "mine"), "train --out .",
+     "autoencoders: error: --out . is not empty and holds no run; choose another --out, or empty it yourself"),
     ("--overwrite of a directory that holds no run", _write("notes.txt", "mine"), "train --out . --overwrite",
-     "autoencoders: error: --overwrite replaces run directories only; . holds no run, so nothing was deleted"),
+     "autoencoders: error: --out . is not empty and holds no run, so nothing was deleted; choose another --out, "
+     "or empty it yourself"),
+    ("--out that is a link to nothing", lambda d: (d / "gone").symlink_to(d / "nowhere"), "train --out gone",
+     "autoencoders: error: --out gone is a link to …, which does not exist; make that directory, or give the "
+     "path of a new or empty directory"),
     ("a clustering's folder where a run is expected", _write("c/clusters.json", '{"run_dir": "runs/mine"}'),
      "evaluate c",
      "autoencoders: error: c is not a run directory (no manifest.json); it holds a clustering made from the run runs/mine: give that, or use this with predict"),

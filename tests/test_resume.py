@@ -26,6 +26,7 @@ from safetensors.torch import load_file
 import autoencoders
 from autoencoders import UserError
 from autoencoders.cli import run as cli_run
+from autoencoders.io.rundir import cut_short
 
 # the child below counts calls of the step, which a CUDA graph's replays make none of: eager on a GPU too
 EAGER = {"cuda_graph": "off"}
@@ -183,7 +184,7 @@ def test_sigkill_then_resume_gives_bit_identical_weights(tmp_path, uninterrupted
     assert {k: v for k, v in m_resumed.items() if k not in TIMING} == m_whole
     assert json.loads((killed / "manifest.json").read_text())["completed"] is True
     assert not (killed / "state.safetensors").exists()  # optimizer state is dropped once complete
-    assert not list(killed.glob(".*.tmp"))  # a write cut short leaves no stray file behind
+    assert not [p for p in killed.iterdir() if cut_short(p.name)]  # no stray file behind
 
 
 @pytest.mark.slow
@@ -482,6 +483,46 @@ def test_tensorboard_rows_wait_until_their_state_is_on_disk(tmp_path, monkeypatc
     )
     assert [epoch for epoch, _ in seen] == [1, 2, 3]
     assert all(on_disk >= epoch for epoch, on_disk in seen)
+
+
+def test_temporary_files_a_killed_write_left_go_with_resume_and_overwrite(tmp_path):
+    """A kill during a write leaves its temporary file (``atomic_write``'s, or the one safetensors'
+    ``save_file`` made of a state, as earlier versions let it): the run's own, not the user's."""
+    out, left = tmp_path / "r", (".state.safetensors.a1b2c3.tmp", ".tmpXy12ab")
+    settings = {"data": "digits", "layers": [64, 8], "epochs": 3, "compare": False, **COMMON}
+    with ctrl_c_at_batch(30), pytest.raises(KeyboardInterrupt):
+        autoencoders.train(out=str(out), **settings)
+    for name in left:
+        (out / name).write_bytes(b"cut short")
+    autoencoders.resume(out)
+    assert not [p.name for p in out.iterdir() if cut_short(p.name)]
+    for name in left:
+        (out / name).write_bytes(b"cut short")
+    autoencoders.train(out=str(out), overwrite=True, **settings)  # not taken for the user's files
+    assert not [p.name for p in out.iterdir() if cut_short(p.name)]
+
+
+def test_a_ctrl_c_inside_a_logger_logs_no_row_twice_and_the_next_logger_still_gets_them():
+    """Stopped inside TensorBoard's logger, a run then logs what its last state holds: that logger
+    must not be given the same rows again, history.csv's logger after it must."""
+    from autoencoders.training.state import Progress
+
+    progress, calls = Progress(None), []
+
+    def stopped(rows):
+        calls.append(("first", len(rows)))
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+
+    progress.loggers = [stopped, lambda rows: calls.append(("second", len(rows)))]
+    progress.on_disk = [{"epoch": 1}, {"epoch": 2}]
+    with pytest.raises(KeyboardInterrupt):
+        progress.written()
+    progress.written()  # as the stopped run does before it ends
+    assert calls == [("first", 2), ("second", 2)]
+    progress.on_disk = [{"epoch": 3}]
+    progress.written()
+    assert calls[2:] == [("first", 1), ("second", 1)]  # the next state's rows: every logger again
 
 
 def test_history_csv_follows_the_saved_states_and_draws_the_loss_of_an_unfinished_run(

@@ -722,6 +722,22 @@ def test_training_classifying_and_clustering_leave_the_callers_random_numbers(di
     assert torch.equal(torch.rand(3), expected)  # as if they had not run: a notebook's draws are its own
 
 
+def test_a_run_another_process_finished_meanwhile_is_not_trained_over(tmp_path, monkeypatch):
+    """--out is checked before the data loads and again once this process holds it: a run that
+    another process trained there in between (a slow data load, say) is kept."""
+    out, real, settings = tmp_path / "r", run_module.measure_setting, {"data": "digits", **FAST}
+
+    def meanwhile(*args):
+        monkeypatch.setattr(run_module, "measure_setting", real)
+        autoencoders.train(layers=[64, 4], epochs=1, out=str(out), **settings)  # the other process
+        return real(*args)
+
+    monkeypatch.setattr(run_module, "measure_setting", meanwhile)
+    with pytest.raises(UserError, match=r"out .*r is not empty; add overwrite=True to replace the run in it"):
+        autoencoders.train(layers=[64, 8], epochs=1, out=str(out), **settings)
+    assert autoencoders.load(out).code_size == 4  # the other run, whole
+
+
 def test_a_ctrl_c_right_after_the_run_directory_is_made_says_how_to_continue(tmp_path, monkeypatch):
     from autoencoders import run as run_module
 

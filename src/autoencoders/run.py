@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import os
 import shutil
 import threading
 import time
@@ -202,33 +203,37 @@ def resume(
     run_dir = Path(run_dir)
     cfg = resumed_config(run_dir, quiet, save_every)
     with rundir.held(run_dir, rundir.still_training(run_dir, ", so there is nothing to resume")):
-        for stale in run_dir.glob(".*.tmp"):  # a write the stop cut short; its target file is intact
-            stale.unlink()
+        for stale in run_dir.iterdir():
+            if rundir.cut_short(stale.name) and stale.is_file():
+                stale.unlink()
         state = run_dir / rundir.STATE
         return _execute(cfg, read_state(state) if state.is_file() else ({}, {}))
 
 
-def _check_out(out: Path, overwrite: bool) -> None:
-    """Refuse an ``out`` that would mix two runs' files or cannot be written (nothing is deleted here)."""
+def _check_out(out: Path, overwrite: bool, held: bool = False) -> None:
+    """Refuse an ``out`` that would mix two runs' files or cannot be written (nothing is deleted
+    here); ``held``: checked again once this process holds it, as another may have trained there
+    between the first check and the hold."""
+    if out.is_symlink() and not out.exists():
+        raise UserError(
+            f"--out {out} is a link to {os.readlink(out)}, which does not exist; make that directory, "
+            "or give the path of a new or empty directory"
+        )
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give the path of a new or empty directory")
     if out.is_dir() and any(out.iterdir()):
         is_run = _is_run_dir(out)
-        if is_run and rundir.training_elsewhere(out):
+        if is_run and not held and rundir.training_elsewhere(out):
             raise UserError(_busy(out))
+        if not is_run:  # --overwrite deletes runs only: it would not help
+            raise UserError(
+                f"--out {out} is not empty and holds no run{', so nothing was deleted' * overwrite}; "
+                "choose another --out, or empty it yourself"
+            )
         if not overwrite:
             raise UserError(
-                f"--out {out} is not empty; add --overwrite to replace "
-                + (
-                    f"the run in it, continue it if it is incomplete (autoencoders train --resume {out}),"
-                    if is_run
-                    else "it,"
-                )
-                + " or choose another --out"
-            )
-        if not is_run:
-            raise UserError(
-                f"--overwrite replaces run directories only; {out} holds no run, so nothing was deleted"
+                f"--out {out} is not empty; add --overwrite to replace the run in it, continue it if it "
+                f"is incomplete (autoencoders train --resume {out}), or choose another --out"
             )
         theirs = rundir.not_written_by_the_run(out, {REPORT} | {f"{what}.png" for what in FIGURE_KINDS})
         if theirs:
@@ -351,6 +356,7 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
         if main and saved is None:
             out.mkdir(parents=True, exist_ok=True)
             hold.enter_context(rundir.held(out, _busy(out)))  # as long as this process trains there
+            _check_out(out, overwrite, held=True)
             if overwrite:
                 _empty(out)  # only now: every check has passed, the data has loaded, the directory is held
             rundir.write_config(out, cfg.to_dict())

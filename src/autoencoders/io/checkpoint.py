@@ -39,9 +39,7 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.close(fd)
         write(tmp)
-        # mkstemp makes 0600, and safetensors writes a new file of its own in tmp's place: a file
-        # written in place follows the umask
-        os.chmod(tmp, 0o666 & ~UMASK)
+        os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes 0600: a file written in place follows the umask
         os.replace(tmp, path)
     except (OSError, SafetensorError) as e:  # a full disk, a read-only or vanished directory (safetensors
         # says so in its own error): the old file stays as it was
@@ -129,12 +127,19 @@ def write_npy(path: str | Path, array: Any) -> None:
     atomic_write(path, write)
 
 
+def write_safetensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    """Atomically write ``tensors`` (contiguous, on the host) and ``metadata`` as a safetensors file.
+    Serialised in memory, then written through ``atomic_write``: safetensors' own ``save_file``
+    writes a temporary file of its own beside the target, which a killed process would leave."""
+    from safetensors.torch import save  # torch's: imported where tensors are, not by --out's check
+
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(save(tensors, metadata=metadata)))
+
+
 def save_weights(path: str | Path, tensors: dict[str, torch.Tensor]) -> None:
     """Atomically save named tensors as safetensors (contiguous CPU copies)."""
-    from safetensors.torch import save_file  # torch's: imported where tensors are, not by --out's check
-
     cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    atomic_write(path, lambda tmp: save_file(cpu, tmp, metadata={"format": FORMAT}))
+    write_safetensors(path, cpu, {"format": FORMAT})
 
 
 def arrays_sha256(arrays: Iterable[Any], salt: bytes = b"") -> str:

@@ -67,6 +67,13 @@ RUN_FILES = {
 RUN_FOLDERS = {TENSORBOARD, SNAPSHOTS}
 
 
+def cut_short(name: str) -> bool:
+    """Whether ``name`` is a temporary file that a write stopped midway left in a run directory:
+    ``atomic_write``'s (.NAME.XXXX.tmp), or safetensors' own (.tmpXXXX, which its ``save_file``
+    made beside each state file that earlier versions wrote). The file it was for is intact."""
+    return name.startswith(".") and (name.endswith(".tmp") or name.startswith(".tmp"))
+
+
 def not_written_by_the_run(run_dir: Path, also: set[str]) -> list[str]:
     """The entries of ``run_dir`` that neither the run wrote (its files, those named in ``also``:
     its figures and report, or a saved estimator's files; its folders) nor a command made from it
@@ -77,7 +84,7 @@ def not_written_by_the_run(run_dir: Path, also: set[str]) -> list[str]:
             return entry.name in RUN_FOLDERS or any(
                 (entry / name).is_file() for name in (CLASSIFIER_CONFIG, CLUSTERS_JSON)
             )
-        return entry.name in RUN_FILES | also
+        return entry.name in RUN_FILES | also or cut_short(entry.name)
 
     return sorted(entry.name for entry in Path(run_dir).iterdir() if not ours(entry))
 

@@ -12,7 +12,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 
 from ..errors import UserError
-from .checkpoint import atomic_write
+from .checkpoint import write_safetensors
 
 STATE_FORMAT = 2  # 2: the JSON part records a SHA-256 of the tensors
 
@@ -113,8 +113,6 @@ def host_copies(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def write_state(path: Path, tensors: dict[str, torch.Tensor], info: dict[str, Any]) -> None:
     """Write a state file atomically: ``tensors`` (on the host) and ``info`` (JSON), with the
     tensors' SHA-256."""
-    from safetensors.torch import save_file
-
     info = json.loads(json.dumps(info))  # as it will be read back (tuples as lists, keys as text)
     info |= {"sha256": tensors_sha256(tensors), "info_sha256": _info_sha256(info)}
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"state": json.dumps(info)}))
+    write_safetensors(path, tensors, {"state": json.dumps(info)})
