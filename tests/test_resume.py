@@ -360,29 +360,32 @@ def test_resume_refuses_a_finished_run_and_extra_settings(digits_run, tmp_path):
 def test_a_full_disk_loses_nothing_already_saved(tmp_path, uninterrupted, monkeypatch, background):
     """Written in the background (as on a GPU), the failed write is reported at the next save, and
     that save writes nothing: the last state on disk is still the last one written whole."""
-    import safetensors.torch
-
+    from autoencoders.io import state as state_file
+    from autoencoders.io.checkpoint import atomic_write
     from autoencoders.training import state
 
     settings = {"data": "digits", "layers": [64, 16, 4], "epochs": 4, "lr_decay": "cosine"}
     whole = uninterrupted(settings)
-    real, calls = safetensors.torch.save_file, [0]
+    real, calls = state_file.write_safetensors, [0]
 
-    def full_disk(tensors, filename, metadata=None):
+    def partial(tmp):
+        with open(tmp, "wb") as f:
+            f.write(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def full_disk(path, tensors, metadata):
         calls[0] += 1
         if calls[0] == 3:  # the third epoch's checkpoint finds the disk full
-            with open(filename, "wb") as f:
-                f.write(b"partial")
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(tensors, filename, metadata=metadata)
+            return atomic_write(path, partial)
+        return real(path, tensors, metadata)
 
-    monkeypatch.setattr(safetensors.torch, "save_file", full_disk)
+    monkeypatch.setattr(state_file, "write_safetensors", full_disk)
     monkeypatch.setattr(state, "writes_in_background", lambda tensors: background)
     out = tmp_path / "full"
     with pytest.raises(UserError, match=r"cannot write .*state.safetensors \(No space left on device\)"):
         autoencoders.train(**settings, **COMMON, out=str(out))
-    monkeypatch.setattr(safetensors.torch, "save_file", real)
-    assert not list(out.glob(".*.tmp"))
+    monkeypatch.setattr(state_file, "write_safetensors", real)
+    assert not [p.name for p in out.iterdir() if cut_short(p.name)]
     with pytest.raises(UserError, match="its last saved state: stage 'train' after epoch 2"):
         autoencoders.load(out)  # the second epoch's state is intact
     resumed = autoencoders.resume(out)
