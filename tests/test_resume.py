@@ -545,9 +545,11 @@ def test_history_csv_follows_the_saved_states_and_draws_the_loss_of_an_unfinishe
         written.append([row["epoch"] for row in rows])
         real_write(run_dir, rows)
 
-    def loss_curve(history, path, loss_name, floor, corrupted, title="", term="loss"):
+    def loss_curve(
+        history, path, loss_name, floor, corrupted, title="", term="loss", floor_rows="validation"
+    ):
         drawn.append(([row["epoch"] for row in history], loss_name, floor, title))
-        real_draw(history, path, loss_name, floor, corrupted, title, term)
+        real_draw(history, path, loss_name, floor, corrupted, title, term, floor_rows)
 
     monkeypatch.setattr(rundir, "write_history", write_history)
     monkeypatch.setattr(plots, "loss_curve", loss_curve)

@@ -294,7 +294,8 @@ def test_the_figures_beside_the_metrics_never_use_the_trained_model(tmp_path, mo
 @pytest.mark.parametrize("work", [0, None])
 def test_the_loss_figure_draws_bce_s_floor_that_the_metrics_record(tmp_path, monkeypatch, work):
     """loss.png is drawn beside the metrics (``work`` 0) or after them, and either way its floor
-    line is the ``test_bce_floor`` the run records."""
+    line is the ``val_bce_floor`` the run records: the floor of the validation curve's rows, which
+    on small data differs from the test rows'."""
     if work is not None:
         monkeypatch.setattr(training_figures, "BESIDE_WORK", work)
     drawn, save = {}, plots._save
@@ -303,7 +304,10 @@ def test_the_loss_figure_draws_bce_s_floor_that_the_metrics_record(tmp_path, mon
     )
     r = _train_digits(tmp_path)
     floors = [line.get_ydata()[0] for line in drawn["loss.png"].axes[0].lines if line.get_linestyle() == "--"]
-    assert floors == [pytest.approx(r.metrics["test_bce_floor"], rel=1e-6)]
+    assert floors == [pytest.approx(r.metrics["val_bce_floor"], rel=1e-6)]
+    assert r.metrics["val_bce_floor"] != r.metrics["test_bce_floor"]
+    legend = [t.get_text() for t in drawn["loss.png"].axes[0].get_legend().get_texts()]
+    assert "a perfect reconstruction (validation rows)" in legend
 
 
 @pytest.mark.parametrize("work", [0, None])

@@ -90,13 +90,16 @@ def _save_scores(path: Path, scores: np.ndarray, labels: np.ndarray | None) -> N
 
 
 def _save_rows(
-    path: Path, rows: np.ndarray, shape: tuple | None, title: str, cols: int | None = None
+    path: Path, run_dir: Path, rows: np.ndarray, shape: tuple | None, title: str, cols: int | None = None
 ) -> None:
-    """A .png grid of ``rows`` or the rows themselves as .npy."""
+    """A .png grid of ``rows`` (a table's named by the columns of the run in ``run_dir``) or the
+    rows themselves as .npy."""
     if path.suffix.lower() == ".png":
         from .figures.plots import image_grid
+        from .io import rundir
 
-        image_grid(rows, path, shape, title, cols)
+        columns = rundir.read_config(Path(run_dir) / rundir.CONFIG).get("data", {}).get("columns")
+        image_grid(rows, path, shape, title, cols, features=columns)
     else:
         _save_npy(path, rows)
 
@@ -259,7 +262,7 @@ def _sample(args: argparse.Namespace) -> None:
     from . import api
 
     rows, shape = api.sample(args.run_dir, args.n, args.seed, args.units)
-    _save_rows(args.out, rows, shape, f"{args.n} samples from the prior (decoded means)")
+    _save_rows(args.out, args.run_dir, rows, shape, f"{args.n} samples from the prior (decoded means)")
     print(f"wrote {args.n} samples to {args.out}")
 
 
@@ -274,7 +277,7 @@ def _interpolate(args: argparse.Namespace) -> None:
     )
     which = "" if args.split == "all" else f"{args.split} "  # as visualize names them
     title = f"{which}rows {args.pair[0]} → {args.pair[1]}: inputs at the ends, decoded codes between"
-    _save_rows(args.out, rows, shape, title, cols=len(rows))
+    _save_rows(args.out, args.run_dir, rows, shape, title, cols=len(rows))
     print(f"wrote the 2 rows and {args.steps} decoded points between them ({len(rows)} rows) to {args.out}")
 
 

@@ -385,7 +385,9 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
             if main:  # history.csv grows with each saved state: the loss curve while it trains
                 progress.loggers.append(rundir.history_log(out, progress.history))
             if main and cfg.train.snapshots:
-                progress.listeners.append(functools.partial(snapshot, out, model, ds, cfg.train.snapshots))
+                progress.listeners.append(
+                    functools.partial(snapshot, out, model, ds, cfg.data.columns, cfg.train.snapshots)
+                )
             with thread_count(threads):
                 if _baselines_beside(ds, device, threads):
                     alongside = Alongside(
@@ -470,8 +472,14 @@ def _train_and_report(
         x_test = ds.x_test.to(device)
         z_test = encode_all(model, x_test)  # for the metrics and the report's figures
         opened, rows = figure_rows(out, cfg, model, ds, z_test.cpu())
-        floor = bce_floor(model, x_test)  # for loss.png, which may be drawn before the metrics
-        pictures = functools.partial(run_pictures, out, cfg, ds, opened, history, floor)
+        floor = bce_floor(model, x_test)  # for the metrics
+        # loss.png's line, which may be drawn before the metrics: the validation rows' own, under the
+        # curve it bounds (on small data each split's differs), or the test rows' without them
+        val_floor = bce_floor(model, ds.x_val.to(device)) if floor is not None and len(ds.x_val) else None
+        line = (floor, "test") if val_floor is None else (val_floor, "validation")
+        pictures = functools.partial(
+            run_pictures, out, cfg, ds, opened, history, None if floor is None else line
+        )
         draw = functools.partial(draw_figures, opened, rows)
 
         def beside(stop: threading.Event) -> list[tuple[str, bytes]]:
@@ -493,6 +501,8 @@ def _train_and_report(
     own = [h for h in history if h["stage"] != "no pretraining"]  # every stage of this model
     updates = len(own) * batches_per_epoch(len(ds.x_train), cfg.train.batch_size, world)
     warn_of_outcome(metrics, own, updates, model.code_size, cfg, sample_noun(ds.sample_shape))
+    if val_floor is not None:
+        metrics["val_bce_floor"] = val_floor
     final = [h for h in history if h["stage"] == stage]
     final_seconds = sum(h["seconds"] for h in final)
     metrics.update(

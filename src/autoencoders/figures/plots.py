@@ -88,7 +88,7 @@ def _as_image(row: np.ndarray, shape: tuple[int, ...] | None) -> np.ndarray:
     return row.reshape(1, -1)  # non-image data: one strip per example
 
 
-def _table_rows(rows: np.ndarray, shape: tuple[int, ...] | None) -> bool:
+def table_rows(rows: np.ndarray, shape: tuple[int, ...] | None) -> bool:
     """Whether ``rows`` are a table's, drawn as a heatmap: not images of ``shape``."""
     return _as_image(rows[0], shape).shape[0] == 1
 
@@ -105,7 +105,7 @@ def reconstruction_grid(
     ``features``: a table's column names. A table's rows get a third block, each value's error
     |reconstruction − original| on the same scale: where a row is reconstructed worst."""
     cols = min(len(originals), 10)
-    table = _table_rows(originals, image_shape)
+    table = table_rows(originals, image_shape)
     groups = []
     for i in range(0, len(originals), cols):
         shown, rebuilt = originals[i : i + cols], reconstructions[i : i + cols]
@@ -174,7 +174,7 @@ def image_grid(
     samples from a prior or an interpolation; ``scale``: what a table row's colours mean;
     ``features``: its column names; ``names``: one per row, at the left of a table's rows (each a
     block of its own; images keep the title's order)."""
-    if _table_rows(images, image_shape):  # one block of them, or one per named row
+    if table_rows(images, image_shape):  # one block of them, or one per named row
         images = np.asarray(images)
         blocks = (
             [("", images)] if names is None else [(name, images[i : i + 1]) for i, name in enumerate(names)]
@@ -205,7 +205,7 @@ def labelled_rows(
 ) -> None:
     """One row of images per (label, images) group, the label at the row's left (a table's rows: a
     block of them per group, ``features`` naming its columns)."""
-    if _table_rows(groups[0][1], image_shape):
+    if table_rows(groups[0][1], image_shape):
         _table_blocks(groups, path, title, DATA_SCALE, features)
         return
     canvas = _mosaic([list(images) for _, images in groups], image_shape)
@@ -298,12 +298,20 @@ def _scatter_on(
         shuffled = np.random.default_rng(0).permutation(len(points))
         drawn = shuffled[np.isin(groups[shuffled], classes)]
         rgba = {c: to_rgba(colours[c]) for c in classes}
-        ax.scatter(points[drawn, 0], points[drawn, 1], s=6, alpha=0.7, c=[rgba[g] for g in groups[drawn]])
+        # more clusters than classes leave some matched to none: crosses, as no colour is far from
+        # all of ten classes' (on top: they are the few)
+        unmatched = [] if matched is None else [c for c in classes if c not in matched]
+        crossed = np.isin(groups[drawn], unmatched)
+        for part, marker, size in ((drawn[~crossed], "o", 6), (drawn[crossed], "x", 14)):
+            if len(part):
+                ax.scatter(points[part, 0], points[part, 1], s=size, alpha=0.7, marker=marker,
+                           linewidths=0.8, c=[rgba[g] for g in groups[part]])  # fmt: skip
         for c in classes[:LEGEND_GROUPS]:
             label = class_label(c, names)
-            if matched is not None:  # more clusters than classes leave some matched to none
+            if matched is not None:
                 label += f" → {matched[c]}" if c in matched else " → no class"
-            ax.scatter([], [], s=6, alpha=0.7, color=colours[c], label=label)  # the legend's entry
+            marker, size = ("x", 14) if c in unmatched else ("o", 6)  # the legend's entry
+            ax.scatter([], [], s=size, alpha=0.7, marker=marker, color=colours[c], label=label)
         if len(classes) > LEGEND_GROUPS:
             ax.scatter([], [], s=0, label=f"and {len(classes) - LEGEND_GROUPS} more")
         ax.legend(  # beside the points, never over them
@@ -315,6 +323,31 @@ def _scatter_on(
             ncol=2 if len(classes) > 10 else 1,
         )
     ax.grid(alpha=0.3)
+
+
+def _lab(colours: list) -> np.ndarray:
+    """``colours`` (any matplotlib colour) in CIELAB, where distance follows how different they look."""
+    from matplotlib.colors import to_rgb
+
+    rgb = np.array([to_rgb(c) for c in colours])
+    linear = np.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+    to_xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+    xyz = linear @ to_xyz.T / np.array([0.9505, 1.0, 1.089])  # relative to D65 white
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], 1)
+
+
+def _farthest(n: int, used: list) -> list[str]:
+    """``n`` of Kelly's colours, each in turn the one that looks most unlike the ``used`` colours
+    and those picked before it: an orange beside tab10's orange would read as the same group."""
+    taken, left, picked = list(_lab(used)) if used else [], list(KELLY), []
+    for _ in range(n):
+        lab = _lab(left)
+        gap = [min((float(np.sum((c - t) ** 2)) for t in taken), default=0.0) for c in lab]
+        best = int(np.argmax(gap))
+        picked.append(left.pop(best))
+        taken.append(lab[best])
+    return picked
 
 
 def _colours(groups: list, palette: str | None = None) -> dict:
@@ -386,10 +419,12 @@ def cluster_map(
         classes = present.tolist() if order is None else [c for c in order if c in set(present.tolist())]
         by_class = _colours(classes)
         matched = matched_classes(clusters, labels) if matched is None else matched
-        # the clusters no class is matched to (k > classes): Kelly's colours, far from tab10's and tab20's
+        # the clusters no class is matched to (k > classes): Kelly's colours farthest from the classes'
         leftover = [j for j in found if j not in matched]
         spare = (
-            dict(zip(leftover, KELLY, strict=False)) if len(leftover) <= len(KELLY) else _colours(leftover)
+            dict(zip(leftover, _farthest(len(leftover), list(by_class.values())), strict=True))
+            if len(leftover) <= len(KELLY)
+            else _colours(leftover)
         )
         colours = {j: by_class[matched[j]] if j in matched else spare[j] for j in found}
         _scatter_on(grid[0], points, clusters, "cluster → matched class", None, axes,
@@ -408,6 +443,7 @@ def loss_curve(
     corrupted: bool = False,
     title: str = "",
     term: str = "loss",
+    floor_rows: str = "validation",
 ) -> None:
     """Training and validation loss per epoch, one panel per stage; ``corrupted``: training
     batches were corrupted (a denoising run), its validation rows not, so the training loss runs
@@ -416,8 +452,9 @@ def loss_curve(
 
     Other named terms (a KL, a penalty, an adversarial loss) are dashed on their own axis on
     the right: their scale has nothing to do with the reconstruction's. ``floor``: the loss of a
-    perfect reconstruction of the data (BCE's, above 0 for grey values), a line on the panels of
-    stages that reconstruct the data (not a greedy stage's features).
+    perfect reconstruction of the ``floor_rows`` (BCE's, above 0 for grey values; each split's
+    own, which differ on small data), a line on the panels of stages that reconstruct the data (not
+    a greedy stage's features).
     """
     from matplotlib.ticker import MaxNLocator
 
@@ -462,7 +499,9 @@ def loss_curve(
         label = "stage's reconstruction loss per example" if pretrain else loss_name
         if floor is not None and not pretrain:
             lines.append(
-                ax.axhline(floor, ls="--", lw=1, color="gray", label="a perfect reconstruction (test rows)")
+                ax.axhline(
+                    floor, ls="--", lw=1, color="gray", label=f"a perfect reconstruction ({floor_rows} rows)"
+                )
             )
         ax.set_ylabel(textwrap.fill(label, 36), fontsize=9)  # a panel is 3.2 inches tall
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))

@@ -128,13 +128,13 @@ def draw(
         _loss(run_dir, run, path)
     elif what == "samples":
         rows, shape = api.sample(run_dir, n * 4)
-        plots.image_grid(rows, path, shape, f"{n * 4} samples from the prior (decoded means)")
+        title = f"{n * 4} samples from the prior (decoded means)"
+        plots.image_grid(rows, path, shape, title, features=run.features)
     elif what == "interpolate":
         which = "test" if isinstance(data, str) else "given"
         rows, shape = api.interpolate(run_dir, data, (0, 1), max(n, 2))
-        plots.image_grid(
-            rows, path, shape, f"{which} images 0 → 1: inputs at the ends, decoded codes between", len(rows)
-        )
+        title = f"{which} images 0 → 1: inputs at the ends, decoded codes between"
+        plots.image_grid(rows, path, shape, title, len(rows), features=run.features)
     else:
         FIGURES[what](run, rows or test_rows(run, data), path, n, method)
 
@@ -143,9 +143,11 @@ def _loss(run_dir: Path, run: TrainedRun, path: Path) -> None:
     history = rundir.read_history(run_dir)
     if not history:
         raise UserError(f"{run_dir} trained for 0 epochs: there is no loss curve to draw")
-    floor = rundir.read_metrics(run_dir).get("test_bce_floor")
+    metrics = rundir.read_metrics(run_dir)
+    split = "validation" if "val_bce_floor" in metrics else "test"  # the validation curve's, where it has one
+    floor = metrics.get(f"{'val' if split == 'validation' else 'test'}_bce_floor")
     corrupted = run.cfg.model.corruption != "none"
-    plots.loss_curve(history, path, run.model.loss_label, floor, corrupted, term=run.model.loss_term)
+    plots.loss_curve(history, path, run.model.loss_label, floor, corrupted, "", run.model.loss_term, split)
 
 
 def _loss_so_far(run_dir: Path, path: Path) -> None:
@@ -317,12 +319,14 @@ def _traverse(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
     model, codes = run.model, rows.codes
     dims = min(n, codes.shape[1])
     steps = 9
+    # a table's code is a block of rows, one per step, where an image's steps stand side by side
+    way = "top to bottom" if plots.table_rows(rows.x[:1].numpy(), run.display_shape) else "left to right"
     if model.can_sample and getattr(run.cfg.kind_options, "prior", "gaussian") == "gaussian":  # N(0, 1): ±3
         lo, hi = torch.full((dims,), -3.0), torch.full((dims,), 3.0)
-        span = "from −3 to +3, left to right"
+        span = f"from −3 to +3, {way}"
     else:  # the range the test codes actually take
         lo, hi = codes[:, :dims].quantile(0.01, dim=0), codes[:, :dims].quantile(0.99, dim=0)
-        span = f"from its 1st to its 99th percentile on the {rows.which} rows, left to right"
+        span = f"from its 1st to its 99th percentile on the {rows.which} rows, {way}"
     varied = []
     for d in range(dims):
         z = codes[:1].repeat(steps, 1)

@@ -50,8 +50,11 @@ def figure_rows(
     )
 
 
-def snapshot(out: Path, model: Autoencoder, ds: Dataset, every: int, row: dict) -> None:
-    """Every ``every`` epochs of end-to-end training, the first 10 test images' reconstructions."""
+def snapshot(
+    out: Path, model: Autoencoder, ds: Dataset, features: list[str] | None, every: int, row: dict
+) -> None:
+    """Every ``every`` epochs of end-to-end training, the first 10 test images' reconstructions
+    (``features``: a table's column names)."""
     if row["stage"] not in ("train", "fine-tune") or row["epoch"] % every:
         return
     x = ds.x_test[:10]
@@ -59,15 +62,22 @@ def snapshot(out: Path, model: Autoencoder, ds: Dataset, every: int, row: dict) 
     name = f"{row['stage']}-epoch-{row['epoch']:04d}.png"
     item = sample_noun(ds.sample_shape)
     title = f"{row['stage']}, epoch {row['epoch']}: test {item}s and their reconstructions"
-    plots.reconstruction_grid(x.numpy(), recon, out / rundir.SNAPSHOTS / name, ds.image_shape, title)
+    plots.reconstruction_grid(
+        x.numpy(), recon, out / rundir.SNAPSHOTS / name, ds.image_shape, title, features
+    )
 
 
 def run_pictures(
-    out: Path, cfg: Config, ds: Dataset, opened: TrainedRun, history: list[dict], floor: float | None
+    out: Path,
+    cfg: Config,
+    ds: Dataset,
+    opened: TrainedRun,
+    history: list[dict],
+    floor: tuple[float, str] | None,
 ) -> None:
     """The run directory's figures that need no metric, from ``opened``'s copy of the model (the
     trained one may be computing metrics meanwhile): test rows over their reconstructions, the loss
-    per epoch (``floor``: BCE's lowest, a line) and a prior's samples."""
+    per epoch (``floor``: BCE's lowest and the split it is of, a line) and a prior's samples."""
     model = opened.model
     x = ds.x_test[:20]
     recon = reconstruct_all(model, x).numpy()
@@ -82,10 +92,12 @@ def run_pictures(
     )
     if history:
         corrupted = cfg.model.corruption != "none"  # its training batches, not its validation rows
-        plots.loss_curve(history, out / rundir.LOSS, model.loss_label, floor, corrupted, term=model.loss_term)
+        value, split = floor if floor is not None else (None, "")
+        plots.loss_curve(
+            history, out / rundir.LOSS, model.loss_label, value, corrupted, "", model.loss_term, split
+        )
     if model.can_sample:
         with torch.no_grad():
             images = model.sample(40, torch.Generator().manual_seed(0)).numpy()
-        plots.image_grid(
-            images, out / rundir.SAMPLES, ds.image_shape, "samples from the prior (decoded means)"
-        )
+        title = "samples from the prior (decoded means)"
+        plots.image_grid(images, out / rundir.SAMPLES, ds.image_shape, title, features=cfg.data.columns)
