@@ -48,9 +48,10 @@ def classify(
     runs for at least 1,000 updates and 10 epochs, and stops after 10 epochs (or 100 updates,
     whichever is longer) without a better validation loss; an epoch of ``semi`` and ``ladder``
     passes over every training row (the ladder's in full batches). Writes the classifier's weights,
-    settings and ``metrics.json`` to ``out`` (default: ``RUN_DIR/classifier-<amount>[-<method>]``,
-    then ``-seed<S>`` for a ``seed`` given and ``-<name>`` for ``data`` other than the run's own; a
-    classifier already there is replaced, any other files refuse it).
+    settings and ``metrics.json`` to ``out`` (default:
+    ``RUN_DIR/classifier-<amount>[-scratch][-<method>][-unfrozen<N>]``, then ``-seed<S>`` for a
+    ``seed`` given and ``-<name>`` for ``data`` other than the run's own; a classifier already there
+    is replaced, any other files refuse it).
     """
     run = open_run(run_dir)
     cfg = copy.deepcopy(run.cfg)  # the run's own config is recorded as it was

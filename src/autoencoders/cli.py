@@ -274,7 +274,7 @@ def _classify_parser(sub) -> None:
         "--out",
         type=Path,
         help="output directory, a classifier in it replaced; default: "
-        "RUN_DIR/classifier-<amount>[-<method>][-seed<S>][-<other data's name>]",
+        "RUN_DIR/classifier-<amount>[-scratch][-<method>][-unfrozen<N>][-seed<S>][-<other data's name>]",
     )
     amount = k.add_mutually_exclusive_group()
     _add_fields(k, ClassifyOptions, checked=True, place={"n_labels": amount, "labels_fraction": amount})
