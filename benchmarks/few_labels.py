@@ -310,7 +310,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "results": results,
         "mnist": is_mnist(args.data),
         "total_seconds": time.perf_counter() - t_start,
-        "env": f"torch {torch.__version__}, {threads} threads, precision {run.cfg.train.precision}",
+        # the precision the network trained at, which classify keeps (config.json says auto, if given)
+        "env": f"torch {torch.__version__}, {threads} threads, precision {metrics.get('precision', 'auto')}",
     }
     text = markdown(report)
     print(text)

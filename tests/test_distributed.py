@@ -52,8 +52,10 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
 def test_every_rank_returns_the_run_directory_rank_0_chose(tmp_path):
     # without an out, rank 0 names a new directory by the clock: the other ranks must name the same
     script = tmp_path / "api.py"
-    script.write_text(
+    script.write_text(  # rank 1 a second late: a name of its own would then be another second's
+        "import os, time\n"
         "import autoencoders\n"
+        "time.sleep(1.1 * int(os.environ['RANK']))\n"
         "run = autoencoders.train(layers=[64, 8], epochs=1, device='cpu', precision='fp32', quiet=True)\n"
         "print('DIR', run.dir.resolve())\n"
     )

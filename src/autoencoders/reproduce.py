@@ -96,7 +96,7 @@ PUBLISHED = {
 # each paper's finding, as a test of this run's metrics (None: no labels to test it)
 FINDINGS = {
     "hinton2006": (
-        "the autoencoder's test SSE below PCA-30's",
+        "the autoencoder's test SSE below PCA's at the same code size",
         lambda m: m["test_sse_per_image"] < m["pca_sse_per_image"],
     ),
     "sda": (

@@ -284,10 +284,9 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
         if main:
             for sentence in cfg.inert_settings():
                 warnings.warn(sentence, SettingWarning, stacklevel=user_stacklevel())
-        if main:  # fixed now: every check and write below uses the same directory
-            cfg.out = str(_new_run_dir(cfg))
+            cfg.out = str(_new_run_dir(cfg))  # fixed now: every check and write below uses the same directory
             _check_out(Path(cfg.out), overwrite)
-        cfg.out = distributed.from_first(str(cfg.out))  # and every rank's Run names it
+        cfg.out = distributed.from_first(cfg.out or "")  # and every rank's Run names it
     else:
         check_own_data(
             cfg.out,
@@ -351,7 +350,7 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
         threads = marks.get("threads") or stage_threads(cfg, model, precision, device)
     else:
         precision, threads = measure_setting(cfg, ds.x_train, model, device)
-    out = Path(cfg.out) if cfg.out else _new_run_dir(cfg)
+    out = Path(cfg.out)
     with contextlib.ExitStack() as hold:
         if main and saved is None:
             out.mkdir(parents=True, exist_ok=True)

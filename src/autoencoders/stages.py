@@ -55,7 +55,9 @@ def train_stages(
     return stage
 
 
-def train_stage(progress: Progress, stage: str, model: Autoencoder, cfg: Config, x_train, x_val) -> None:
+def train_stage(
+    progress: Progress, stage: str, model: Autoencoder, cfg: Config, x_train: Rows, x_val: torch.Tensor
+) -> None:
     """End-to-end training of ``model`` (with the configured input corruption) as one stage."""
     make_step = functools.partial(stage_step, model, cfg, len(x_train))
     progress.run_stage(stage, make_step, x_train, x_val, cfg.train, cfg.train.epochs)

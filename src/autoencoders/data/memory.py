@@ -42,7 +42,7 @@ def rows_in_memory(rows: Any, what: str, columns: list[str] | None = None) -> np
     if x.ndim not in (2, 3, 4) or len(x) == 0:
         raise UserError(f"{what} must be N×D, N×H×W or N×C×H×W with at least one row, got shape {x.shape}")
     check_finite(x, what, names)  # as given: a number too large for float32 is named, not made infinite
-    return x if x.dtype == np.uint8 and names is None else x.astype(np.float32)
+    return x if x.dtype == np.uint8 else x.astype(np.float32)
 
 
 def _frame_rows(frame: Any, columns: list[str] | None) -> np.ndarray:
@@ -63,8 +63,7 @@ def _frame_rows(frame: Any, columns: list[str] | None) -> np.ndarray:
     if other:
         column, dtype, values = frame.columns[other[0]], frame.dtypes.iloc[other[0]], frame.iloc[:, other[0]]
         raise UserError(_not_numeric(column, dtype, values))
-    pixels = all(getattr(kind, "name", "") == "uint8" for kind in frame.dtypes)
-    return frame.to_numpy(dtype=np.uint8) if pixels else frame.to_numpy(dtype=np.float32, na_value=np.nan)
+    return frame.to_numpy(dtype=np.float32, na_value=np.nan)  # quantities, uint8 columns too: no pixels
 
 
 def _not_numeric(column: Any, dtype: Any, values: Any) -> str:

@@ -495,7 +495,7 @@ def _warn_if_a_header_of_numbers(path: Path, first: list[str], table: np.ndarray
     """Warn when a CSV's ``first`` row, read as data, lies beyond every column's values below it by
     more than their range, as a header of numbers does (wavelengths, years) above the values it
     names: read as a row, it would squeeze the real rows into a sliver of each column's scale."""
-    if table.shape[1] < 2 or len(table) < 3 or first == [str(j) for j in range(len(first))]:
+    if table.shape[1] < 2 or len(table) < 10 or first == [str(j) for j in range(len(first))]:
         return  # too little to tell, or told by ``_warn_if_numbered_columns``
     row, below = table[0], table[1:]
     lo, hi = below.min(0), below.max(0)

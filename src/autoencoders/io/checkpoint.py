@@ -41,9 +41,8 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
         write(tmp)
         os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes 0600: a file written in place follows the umask
         os.replace(tmp, path)
-    except (OSError, SafetensorError) as e:  # a full disk, a read-only or vanished directory (safetensors
-        # says so in its own error): the old file stays as it was
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else e
+    except OSError as e:  # a full disk, a read-only or vanished directory: the old file stays as it was
+        reason = e.strerror or e
         raise UserError(f"cannot write {path} ({reason}); {path.name} was left as it was") from None
     finally:
         if tmp is not None and os.path.exists(tmp):

@@ -153,7 +153,9 @@ def check_output_dir(out: Path, holds_own: bool, what: str, own_files: set[str])
     if out.is_dir() and any(out.iterdir()) and not holds_own:
         held = "a run" if (out / MANIFEST).is_file() else f"files that are not a {what}'s"
         raise UserError(f"--out {out} holds {held}; give the path of a new or empty directory")
-    theirs = sorted(e.name for e in out.iterdir() if e.name not in own_files) if out.is_dir() else []
+    # a write that a kill cut short leaves a temporary file: the command's own, not the user's
+    entries = list(out.iterdir()) if out.is_dir() else []
+    theirs = sorted(e.name for e in entries if e.name not in own_files and not cut_short(e.name))
     if theirs:
         raise UserError(
             f"--out {out} holds a {what} and what it did not write ({', '.join(theirs[:5])}); move that "

@@ -76,7 +76,7 @@ class Progress:
         self.loggers: list[Callable[[list[dict]], None]] = []
         self.unlogged: list[dict] = []  # rows of epochs in no saved state yet
         self.on_disk: list[dict] = []  # rows of the state written last, not logged yet
-        self.logged = 0  # how many loggers have been given them
+        self._logged = 0  # how many loggers have been given them
         self.writing: threading.Thread | None = None  # a state being written in the background
         self.write_error: BaseException | None = None  # what stopped it
         self.saved_at = time.perf_counter()  # when the last state was saved (or training began)
@@ -251,11 +251,11 @@ class Progress:
         """Give each logger the rows of the state on disk, once: a logger that a Ctrl-C stops is not
         given them again when the stopped run logs what it wrote (it would log them twice); the
         loggers after it still are."""
-        while self.on_disk and self.logged < len(self.loggers):
-            logger = self.loggers[self.logged]
-            self.logged += 1
+        while self.on_disk and self._logged < len(self.loggers):
+            logger = self.loggers[self._logged]
+            self._logged += 1
             logger(self.on_disk)
-        self.on_disk, self.logged = [], 0
+        self.on_disk, self._logged = [], 0
 
 
 def writes_in_background(tensors: dict[str, torch.Tensor]) -> bool:
