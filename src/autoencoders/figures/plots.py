@@ -111,7 +111,7 @@ def reconstruction_grid(
         shown, rebuilt = originals[i : i + cols], reconstructions[i : i + cols]
         groups += [("original", shown), ("reconstruction", rebuilt)]
         groups += [("|error|", np.abs(np.asarray(rebuilt) - np.asarray(shown)))] if table else []
-    labelled_rows(groups, path, image_shape, title, features)
+    labelled_rows(groups, path, image_shape, title, features, f"{DATA_SCALE}; |error| on the same scale")
 
 
 GAP = (0.84, 0.89, 0.96)  # between image tiles: a pale blue, where white ran into a tile's white pixels
@@ -202,11 +202,12 @@ def labelled_rows(
     image_shape: tuple[int, ...] | None,
     title: str = "",
     features: list[str] | None = None,
+    scale: str = DATA_SCALE,
 ) -> None:
     """One row of images per (label, images) group, the label at the row's left (a table's rows: a
-    block of them per group, ``features`` naming its columns)."""
+    block of them per group, ``features`` naming its columns, ``scale`` saying what its colours mean)."""
     if table_rows(groups[0][1], image_shape):
-        _table_blocks(groups, path, title, DATA_SCALE, features)
+        _table_blocks(groups, path, title, scale, features)
         return
     canvas = _mosaic([list(images) for _, images in groups], image_shape)
     cols = max(len(images) for _, images in groups)
@@ -491,7 +492,8 @@ def loss_curve(
                         least = min(least, np.nanmin(values))
             if least >= 0:  # from 0: a term's lowest value would sit on the loss's floor, which it is not
                 right.set_ylim(bottom=0)
-            right.set_ylabel(textwrap.fill(f"{', '.join(terms)} per example (right axis)", 36), fontsize=8)
+            # as the history records them: before the weights the loss multiplies them by
+            right.set_ylabel(textwrap.fill(f"{', '.join(terms)}, unweighted (right axis)", 36), fontsize=8)
         ax.set_title(f"stage: {stage}", fontsize=9)
         ax.set_xlabel("epoch")
         # a greedy stage reconstructs its own input: the data for layer 1, features above it
