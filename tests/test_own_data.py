@@ -324,6 +324,20 @@ def test_a_frame_of_uint8_columns_holds_quantities_not_pixels(frame, tmp_path):
         )
 
 
+def test_images_in_memory_of_another_layout_than_the_runs_are_refused(tmp_path):
+    """Of the run's width but another shape, their pixels would reach other inputs: refused in one
+    line; gray images with their one channel last hold the same order, and are taken."""
+    from sklearn.datasets import load_digits
+
+    images = (load_digits().data / 16).astype(np.float32).reshape(-1, 8, 8)
+    run = autoencoders.train(data=images, layers=[64, 8], epochs=1, out=str(tmp_path / "run"), **FAST)
+    with pytest.raises(UserError, match=r"are 1×4×16 \(C×H×W\) and the run takes 1×8×8; give them as"):
+        autoencoders.encode(run.dir, images.reshape(-1, 4, 16))
+    codes = autoencoders.encode(run.dir, images)
+    np.testing.assert_array_equal(autoencoders.encode(run.dir, images[..., None]), codes)  # N×H×W×1
+    np.testing.assert_array_equal(autoencoders.encode(run.dir, images.reshape(-1, 64)), codes)  # flat rows
+
+
 def test_a_run_on_files_works_from_anywhere_and_on_new_files_without_its_labels(tmp_path, monkeypatch):
     """The run records where its data is; its labels file and label column belong to its own
     rows, so new files of the same kind are read without them, or with the label column they have."""

@@ -4,6 +4,7 @@ data scaled as the run's training data was; and a saved clusterer opened from it
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,27 @@ def check_width(model: Autoencoder, n_features: int, spec: str) -> None:
 Data = str | np.ndarray | torch.Tensor
 
 
+def check_layout(given: tuple[int, ...], shape: tuple[int, ...] | None) -> None:
+    """A UserError when images in memory (N×H×W or N×C×H×W, ``given``) have a run's width but not
+    its input ``shape`` (C, H, W): flattened, their pixels would reach other inputs than the
+    model's, and its codes would be of nothing."""
+    if shape is None or len(given) < 3 or len(shape) < 3:
+        return
+    own = (1, *given[1:]) if len(given) == 3 else tuple(given[1:])
+    if own == tuple(shape) or math.prod(own) != math.prod(shape):  # the same, or the width check's
+        return
+    if len(given) == 4 and given[3] == 1 and (1, *given[1:3]) == tuple(shape):  # gray, one channel last
+        return  # in the same order as 1×H×W, as training reads it
+    turned = len(given) == 4 and (given[3], given[1], given[2]) == tuple(shape)
+    hint = (
+        "np.moveaxis(x, -1, 1): their colour comes last" if turned else "them as the run's own data held them"
+    )
+    raise UserError(
+        f"the images given in memory are {'×'.join(map(str, own))} (C×H×W) and the run takes "
+        f"{'×'.join(map(str, shape))}; give {hint}, or as flat rows in that order"
+    )
+
+
 def check_split(split: str) -> None:
     """A UserError unless ``split`` names rows a run's data has: all of them, or a split of training's."""
     if split not in SPLITS:
@@ -112,7 +134,9 @@ def rows_of(
     """Rows of ``data`` (a spec, or rows in memory in the training data's units) scaled as the
     run's training data was (clipped to its range unless not ``clip``), checked against its width;
     ``labels``: a spec's labels file."""
-    return scaled_input(run.cfg.data, run.scaler, data, split, labels, clip)
+    return scaled_input(
+        run.cfg.data, run.scaler, data, split, labels, clip, tuple(run.manifest["input_shape"])
+    )
 
 
 def scaled_input(
@@ -122,10 +146,11 @@ def scaled_input(
     split: str,
     labels: str | Path | None = None,
     clip: bool = True,
+    shape: tuple[int, ...] | None = None,
 ) -> np.ndarray:
     """Rows of ``data`` (a spec, or rows in memory in the units of the data ``data_cfg`` reads)
     scaled by a run's fitted ``scaler`` (then clipped to [0, 1] unless not ``clip``), checked
-    against its width. ``split`` picks rows of a spec
+    against its width, and images in memory against the run's input ``shape``. ``split`` picks rows of a spec
     (with its ``labels`` file, a held-out class leaves the split as in training); rows in memory
     are taken whole."""
     if isinstance(data, str):  # the split checked where it is taken
@@ -138,6 +163,7 @@ def scaled_input(
                 f"the {split} rows themselves, or a spec such as the run's own data ({data_cfg.data})"
             )
         rows = rows_in_memory(data, "the data given in memory", data_cfg.columns)
+        check_layout(rows.shape, shape)
         rows = rows.reshape(len(rows), -1)
         check_scaler(
             scaler, rows.shape[1], "the data given in memory"

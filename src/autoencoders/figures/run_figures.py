@@ -290,7 +290,9 @@ def _latent(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
     codes = rows.codes[keep].numpy()
     if codes.shape[1] < 2:
         raise UserError("--what latent needs a code of two or more dimensions; this run's code has one")
-    if codes.shape[1] == 2:
+    if len(codes) < 3 and codes.shape[1] > 2:  # too few rows to map: their first two units, as they are
+        points, axes = codes[:, :2], ("code 0", "code 1")
+    elif codes.shape[1] == 2:
         if method == "tsne":
             warnings.warn(
                 "--method tsne maps codes of more than two dimensions to two; this run's code has two, "
