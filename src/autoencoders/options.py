@@ -498,7 +498,7 @@ class ConvConfig:
                 # a kernel is at least 2 wide: maps of a side of 1 take none
                 smaller = f"--kernel-size {min(h, w)} or less" if min(h, w) >= 2 else ""
                 fewer = "" if i == 0 else "fewer --channels"
-                fix = ", or ".join(f for f in (smaller, fewer) if f) or "--model dense (no kernel fits 1 pixel)"
+                fix = ", or ".join(f for f in (smaller, fewer) if f) or "--model dense (no kernel fits)"
                 raise UserError(f"--kernel-size {k} is larger than the {h}×{w} {what}; give {fix}")
             h, w = ((n + 2 * (k // 2) - k) // 2 + 1 for n in (h, w))
 
