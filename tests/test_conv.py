@@ -84,5 +84,9 @@ def test_a_kernel_larger_than_its_maps_is_refused_for_new_runs_only(tmp_path):
     with pytest.raises(UserError, match="kernel_size 5 is larger than the 4×4 maps convolution 2 sees"):
         autoencoders.train(model="conv", kernel_size=5, channels=[4, 8], out=str(tmp_path / "r"), **FAST)
     assert not (tmp_path / "r").exists()
+    # images a pixel high take no kernel (at least 2 wide): the fix named is one that works
+    np.save(tmp_path / "line.npy", np.random.default_rng(0).random((30, 1, 20), dtype=np.float32))
+    with pytest.raises(UserError, match=r"than the 1×20 images; give model dense \(no kernel fits\)$"):
+        autoencoders.train(data=f"npy:{tmp_path / 'line.npy'}", model="conv", out=str(tmp_path / "r"), **FAST)
     # a model of such settings, as runs trained before the check hold, is still built
     assert ConvAutoencoder((1, 8, 8), [4], [64, 3], kernel_size=9)(torch.rand(2, 64)).logits.shape == (2, 64)
