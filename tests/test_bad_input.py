@@ -409,6 +409,9 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
     ("no rows left for training", None, "train --val-fraction 0.9999 --epochs 1 --out vf",
      "autoencoders: error: --val-fraction 0.9999 leaves none of the 1438 rows of digits beside its test rows to "
      "train on; use a smaller --val-fraction (default 0.1)"),
+    ("one row left for training", None, "train --val-fraction 0.9993 --epochs 1 --out vf1",
+     "autoencoders: error: --test-fraction 0.2 and --val-fraction 0.9993 leave one row of digits to train on; "
+     "use smaller fractions, so that two or more are left"),
     ("a seed too large", None, "train --seed 99999999999999999999 --epochs 1 --out sd",
      "autoencoders: error: --seed must be in [0, 4294967295], got 99999999999999999999"),
     ("a split the run left empty", _edit_json("config.json", lambda c: c["data"].update(val_fraction=0.0)),

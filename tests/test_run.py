@@ -726,6 +726,17 @@ def test_training_classifying_and_clustering_leave_the_callers_random_numbers(di
     assert torch.equal(torch.rand(3), expected)  # as if they had not run: a notebook's draws are its own
 
 
+def test_data_that_does_not_vary_is_named_as_the_cause_not_the_learning_rate(tmp_path):
+    np.save(tmp_path / "x.npy", np.ones((40, 6), np.float32))
+    with pytest.warns(
+        SettingWarning, match="every test row equals the training rows' mean row: the data"
+    ) as said:
+        autoencoders.train(
+            data=f"npy:{tmp_path / 'x.npy'}", layers=[6, 2], epochs=1, out=str(tmp_path / "r"), **FAST
+        )
+    assert not [w for w in said if "learning rate" in str(w.message) or "--lr" in str(w.message)]
+
+
 def test_a_run_another_process_finished_meanwhile_is_not_trained_over(tmp_path, monkeypatch):
     """--out is checked before the data loads and again once this process holds it: a run that
     another process trained there in between (a slow data load, say) is kept."""

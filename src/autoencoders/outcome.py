@@ -21,7 +21,14 @@ def warn_of_outcome(
 ) -> None:
     """The warning, if any, a run's test ``metrics`` call for (``history``: its own stages' epochs,
     ``updates`` of its weights in them; ``noun``: what a row is, e.g. image)."""
-    if metrics.get("dead_code_units") == code_size:
+    if metrics.get("mean_row_sse_per_image") == 0:  # no setting would help: the data does not vary
+        warnings.warn(
+            f"every test {noun} equals the training rows' mean row: the data does not vary, and its codes "
+            "can carry nothing about it; train on data whose rows differ",
+            SettingWarning,
+            stacklevel=user_stacklevel(),
+        )
+    elif metrics.get("dead_code_units") == code_size:
         warn_codes_dead(code_size, cfg)
     elif metrics.get("active_units") == 0:
         warn_codes_inactive(code_size, metrics["test_kl"], cfg, noun)

@@ -243,6 +243,11 @@ def _check_training_rows(n_train: int, n: int, cfg: DataConfig, training: bool) 
             f"--val-fraction {cfg.val_fraction:g} leaves none of the {n} rows of {data_name(cfg.data)} "
             "beside its test rows to train on; use a smaller --val-fraction (default 0.1)"
         )
+    if training and n_train == 1:  # its range would be each feature's scaling: every other row far out
+        raise UserError(
+            f"--test-fraction {cfg.test_fraction:g} and --val-fraction {cfg.val_fraction:g} leave one row of "
+            f"{data_name(cfg.data)} to train on; use smaller fractions, so that two or more are left"
+        )
 
 
 def _split_rows(
