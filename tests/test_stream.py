@@ -57,6 +57,24 @@ def test_streamed_dataset_holds_the_same_rows_as_the_in_memory_one(big_npy):
     assert disk.image_shape == (4, 4)
 
 
+def test_streamed_rows_beyond_the_training_rows_range_are_clipped_as_in_memory(tmp_path):
+    """Training rows within [0, 1] scale by nothing; a test row beyond it is clipped all the same
+    (unclipped, BCE's floor of the test rows stopped a streamed run after training)."""
+    from autoencoders.data.datasets import _split
+
+    x = np.random.default_rng(0).random((300, 8), dtype=np.float32)
+    test_rows = _split(len(x), 0.2, 0)[1]  # DataConfig's defaults: test fraction 0.2, split seed 0
+    x[test_rows[0]] = 1.7
+    np.save(tmp_path / "x.npy", x)
+    ram = load_dataset(DataConfig(data=f"npy:{tmp_path / 'x.npy'}"))
+    disk = load_dataset(DataConfig(data=f"npy:{tmp_path / 'x.npy'}", memory_budget=TINY_BUDGET))
+    assert isinstance(disk.x_train, RowStream) and float(ram.x_test.max()) == 1.0
+    assert torch.equal(disk.x_test, ram.x_test)
+    run = autoencoders.train(data=f"npy:{tmp_path / 'x.npy'}", memory_budget=TINY_BUDGET, layers=[8, 2],
+                             epochs=1, loss="bce", out=str(tmp_path / "r"), **FAST)  # fmt: skip
+    assert run.metrics["test_bce_floor"] > 0
+
+
 @pytest.mark.parametrize("shuffled", [True, False])
 def test_epoch_batches_cover_a_stream_once_in_full_batches_and_stay_aligned(big_npy, shuffled):
     path, x = big_npy

@@ -109,8 +109,8 @@ class RowStream:
         if self.scaler is not None:
             offset, span = self.scaler
             out = (out - offset) / span
-            if self.clip:
-                np.clip(out, 0.0, 1.0, out=out)
+        if self.clip:  # also without a scaling: rows beyond the training rows' [0, 1] are clipped to it
+            np.clip(out, 0.0, 1.0, out=out)
         return out
 
     def read(self, positions: np.ndarray) -> torch.Tensor:
