@@ -130,8 +130,19 @@ def test_nan_in_a_streamed_file_is_a_clear_error(tmp_path):
     x = np.random.default_rng(0).random((500, 6)).astype(np.float32)
     x[321, 2] = np.nan
     np.save(tmp_path / "nan.npy", x)
-    with pytest.raises(UserError, match="NaN"):
+    with pytest.raises(
+        UserError, match=r"nan.npy holds missing \(NaN\) or infinite values, the first in row 321"
+    ):
         load_dataset(DataConfig(data=f"npy:{tmp_path / 'nan.npy'}", memory_budget=TINY_BUDGET))
+    # a trained run reads its streamed training rows unscanned: a read refuses them all the same
+    x[321, 2] = 0.5
+    np.save(tmp_path / "x.npy", x)
+    run = autoencoders.train(data=f"npy:{tmp_path / 'x.npy'}", memory_budget=TINY_BUDGET, layers=[6, 2],
+                             epochs=1, out=str(tmp_path / "r"), **FAST)  # fmt: skip
+    x[321, 2] = np.nan
+    np.save(tmp_path / "x.npy", x)
+    with pytest.raises(UserError, match="the first in row 321"):
+        autoencoders.encode(run.dir, f"npy:{tmp_path / 'x.npy'}", split="train")
 
 
 def test_ranks_read_disjoint_halves_of_each_streamed_batch(big_npy):

@@ -104,6 +104,13 @@ class RowStream:
         )
         out = np.array(view[rows - lo], dtype=np.float32)
         del view  # unmaps: the pages no longer count as this process's memory
+        # every read, not the training rows' scan alone: a trained run reads its other rows unscanned
+        if self.dtype.kind == "f" and not (finite := np.isfinite(out)).all():  # before clipping hides inf
+            row = int(rows[np.flatnonzero(~finite.all(1))[0]])
+            raise UserError(
+                f"{self.path} holds missing (NaN) or infinite values, the first in row {row}; fill them in "
+                "(impute them) or drop those rows"
+            )
         if self.dtype == np.uint8:
             out /= 255.0
         if self.scaler is not None:
@@ -150,9 +157,7 @@ class RowStream:
         hi = np.full(self.shape[1], -np.inf, np.float32)
         digest = hashlib.sha256()
         for i in range(0, len(self), BLOCK_ROWS):
-            x = self._read(self.rows[i : i + BLOCK_ROWS])
-            if not np.isfinite(x).all():
-                raise UserError(f"{self.path} holds NaN or infinite values; clean them before training")
+            x = self._read(self.rows[i : i + BLOCK_ROWS])  # refuses NaN or infinite values
             np.minimum(lo, x.min(0), out=lo)
             np.maximum(hi, x.max(0), out=hi)
             digest.update(x)
