@@ -46,7 +46,9 @@ class RowStream:
         )
         self.rows = np.arange(shape[0]) if rows is None else np.asarray(rows, dtype=np.int64)
         self.scaler = scaler
-        self.clip = True  # scaled values beyond [0, 1] are clipped to it
+        # values beyond [0, 1] clipped to it: a dataset's rows (``with_scaler``), not features or a
+        # file read as it is
+        self.clip = False
         self.device = torch.device(device)
         self._keep: object = None  # a temporary file this stream reads, kept alive with it
 
@@ -116,7 +118,7 @@ class RowStream:
         if self.scaler is not None:
             offset, span = self.scaler
             out = (out - offset) / span
-        if self.clip:  # also without a scaling: rows beyond the training rows' [0, 1] are clipped to it
+        if self.clip:  # also without a scaling: rows beyond the training rows' [0, 1]
             np.clip(out, 0.0, 1.0, out=out)
         return out
 
