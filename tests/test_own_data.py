@@ -333,6 +333,12 @@ def test_images_in_memory_of_another_layout_than_the_runs_are_refused(tmp_path):
     run = autoencoders.train(data=images, layers=[64, 8], epochs=1, out=str(tmp_path / "run"), **FAST)
     with pytest.raises(UserError, match=r"are 1×4×16 \(C×H×W\) and the run takes 1×8×8; give them as"):
         autoencoders.encode(run.dir, images.reshape(-1, 4, 16))
+    np.save(tmp_path / "other.npy", images.reshape(-1, 4, 16))  # a file of them too, whatever the split
+    for split in ("all", "test"):
+        with pytest.raises(
+            UserError, match=r"the images of npy:.*other.npy are 1×4×16 \(C×H×W\) and the run"
+        ):
+            autoencoders.encode(run.dir, f"npy:{tmp_path / 'other.npy'}", split=split)
     codes = autoencoders.encode(run.dir, images)
     np.testing.assert_array_equal(autoencoders.encode(run.dir, images[..., None]), codes)  # N×H×W×1
     np.testing.assert_array_equal(autoencoders.encode(run.dir, images.reshape(-1, 64)), codes)  # flat rows

@@ -101,10 +101,12 @@ def check_width(model: Autoencoder, n_features: int, spec: str) -> None:
 Data = str | np.ndarray | torch.Tensor
 
 
-def check_layout(given: tuple[int, ...], shape: tuple[int, ...] | None) -> None:
-    """A UserError when images in memory (N×H×W or N×C×H×W, ``given``) have a run's width but not
-    its input ``shape`` (C, H, W): flattened, their pixels would reach other inputs than the
-    model's, and its codes would be of nothing."""
+def check_layout(
+    given: tuple[int, ...], shape: tuple[int, ...] | None, what: str = "the images given in memory"
+) -> None:
+    """A UserError when images (an N×H×W or N×C×H×W array's ``given`` shape, ``what`` they are) have
+    a run's width but not its input ``shape`` (C, H, W): flattened, their pixels would reach other
+    inputs than the model's, and its codes would be of nothing."""
     if shape is None or len(given) < 3 or len(shape) < 3:
         return
     own = (1, *given[1:]) if len(given) == 3 else tuple(given[1:])
@@ -117,7 +119,7 @@ def check_layout(given: tuple[int, ...], shape: tuple[int, ...] | None) -> None:
         "np.moveaxis(x, -1, 1): their colour comes last" if turned else "them as the run's own data held them"
     )
     raise UserError(
-        f"the images given in memory are {'×'.join(map(str, own))} (C×H×W) and the run takes "
+        f"{what} are {'×'.join(map(str, own))} (C×H×W) and the run takes "
         f"{'×'.join(map(str, shape))}; give {hint}, or as flat rows in that order"
     )
 
@@ -154,7 +156,7 @@ def scaled_input(
     rows of a spec (with its ``labels`` file, a held-out class leaves the split as in training);
     rows in memory are taken whole."""
     if isinstance(data, str):  # the split checked where it is taken
-        x = scaled_data(data_cfg, data, split, scaler, labels, clip)[0]
+        x = scaled_data(data_cfg, data, split, scaler, labels, clip, shape)[0]
     else:
         check_split(split)  # a mistyped one is named first
         if split != "all":  # taken whole, the rows would be measured as if they were that split
@@ -223,7 +225,8 @@ def rows_and_labels(
     memory, all of them, ``labels`` in memory or the run's label column of a data frame."""
     if isinstance(data, str):
         check_labels_file(labels)
-        x, y, classes = scaled_data(run.cfg.data, data, split, run.scaler, labels, clip)
+        shape = tuple(run.manifest["input_shape"])
+        x, y, classes = scaled_data(run.cfg.data, data, split, run.scaler, labels, clip, shape)
         check_width(run.model, x.shape[1], data)
         return x, y, classes
     x, labels = rows_of(run, data, split, clip=clip), frame_labels(run.cfg.data, data, labels)
@@ -239,11 +242,12 @@ def scaled_data(
     scaler: tuple[np.ndarray, np.ndarray],
     labels: str | None = None,
     clip: bool = True,
+    shape: tuple[int, ...] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
     """``scaled_rows`` (clipped to [0, 1] unless not ``clip``), their class indices (None for
-    unlabelled data; ``labels``: a labels file
-    for ``npy:`` data) and the classes' names (None where they have none), numbered as the run's
-    own data was (``data.classes``)."""
+    unlabelled data; ``labels``: a labels file for ``npy:`` data) and the classes' names (None
+    where they have none), numbered as the run's own data was (``data.classes``); images checked
+    against the run's input ``shape`` (see ``check_layout``)."""
     check_split(split)
     cfg = for_data(data_cfg, data, len(scaler[0]), labels)
 
@@ -255,6 +259,7 @@ def scaled_data(
 
     if split == "all":
         raw = read_data(cfg, len(scaler[0]))
+        check_layout((len(raw.x), *raw.sample_shape), shape, f"the images of {data_name(data)}")
         if raw.x_test is None:
             return scaled(raw.x), raw.y, raw.classes
         y = None if raw.y is None or raw.y_test is None else np.concatenate([raw.y, raw.y_test])
@@ -263,6 +268,7 @@ def scaled_data(
     if own is not None:  # read alone: the training files are most of the reading (Fashion-MNIST: 0.3 s)
         return scaled(own[0]), own[1].astype(np.int64), None
     ds = load_dataset(cfg, scaler=scaler, clip=clip, table=is_table(data_cfg))
+    check_layout((len(ds.x_test), *ds.sample_shape), shape, f"the images of {data_name(data)}")
     rows, y = getattr(ds, f"x_{split}"), getattr(ds, f"y_{split}")
     if len(rows) == 0:  # e.g. the validation split of a run trained with --val-fraction 0
         fraction = {"val": cfg.val_fraction, "test": cfg.test_fraction}.get(split)

@@ -106,7 +106,9 @@ class FigureRows:
 def test_rows(run: TrainedRun, data: str) -> FigureRows:
     """The test rows of ``data`` scaled as the run's training data was, and their labels as
     figures show them (class names where they have names)."""
-    x, y, classes = scaled_data(run.cfg.data, data, "test", run.scaler)
+    x, y, classes = scaled_data(
+        run.cfg.data, data, "test", run.scaler, shape=tuple(run.manifest["input_shape"])
+    )
     check_width(run.model, x.shape[1], data)
     rows = torch.from_numpy(x)
     return FigureRows(rows, shown(y, classes), run.model, classes=classes, names=item_names(data))
