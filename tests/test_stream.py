@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -124,6 +126,20 @@ def test_greedy_run_on_streamed_data_with_disk_cached_features(big_npy, tmp_path
     assert run.metrics["test_sse_per_image"] > 0
     streams = f"npy:{path} takes more than --memory-budget {TINY_BUDGET:g} GiB as float32 rows: its training"
     assert any(message.startswith(streams) for message in said)
+
+
+def test_features_written_to_disk_read_back_and_leave_no_named_file(tmp_path, monkeypatch):
+    """Greedy pretraining's features beyond the budget: on Linux the file has no name, so a kill
+    leaves nothing in the temporary folder."""
+    import tempfile
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read $TMPDIR again
+    x = torch.rand(700, 6, generator=torch.Generator().manual_seed(0))
+    features = stream.write_stream(lambda rows: 2 * rows, x, 6)
+    assert torch.equal(features.materialise(), 2 * x)  # not clipped: features keep their values
+    if Path("/proc/self/fd").is_dir():
+        assert list(tmp_path.iterdir()) == []
 
 
 def test_nan_in_a_streamed_file_is_a_clear_error(tmp_path):

@@ -171,9 +171,17 @@ def write_stream(
 ) -> RowStream:
     """``fn`` applied to every row of ``source``, in order, written to a temporary file as a stream.
 
-    Written with plain sequential file writes, so nothing of it stays resident.
+    Written with plain sequential file writes, so nothing of it stays resident. Where the system
+    names a process's open files (Linux: /proc/self/fd), the file has no name of its own: it goes
+    with the process however that ends, a kill too, where a named one would stay behind.
     """
-    tmp = tempfile.NamedTemporaryFile(prefix="ae-features-", suffix=".f32")
+    fds = Path("/proc/self/fd")
+    if fds.is_dir():
+        tmp = tempfile.TemporaryFile(prefix="ae-features-", suffix=".f32")
+        path = str(fds / str(tmp.fileno()))
+    else:
+        tmp = tempfile.NamedTemporaryFile(prefix="ae-features-", suffix=".f32")
+        path = tmp.name
     chunks = source.chunks() if isinstance(source, RowStream) else source.split(BLOCK_ROWS)
     n = 0
     for chunk in chunks:
@@ -181,7 +189,7 @@ def write_stream(
         tmp.write(out.tobytes())
         n += len(out)
     tmp.flush()
-    stream = RowStream(tmp.name, 0, np.float32, (n, width))
+    stream = RowStream(path, 0, np.float32, (n, width))
     stream._keep = tmp
     return stream
 
