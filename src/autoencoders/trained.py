@@ -152,7 +152,7 @@ def scaled_input(
 ) -> np.ndarray:
     """Rows of ``data`` (a spec, or rows in memory in the units of the data ``data_cfg`` reads)
     scaled by a run's fitted ``scaler`` (then clipped to [0, 1] unless not ``clip``), checked
-    against its width, and images in memory against the run's input ``shape``. ``split`` picks
+    against its width, and images (in memory or a file) against the run's input ``shape``. ``split`` picks
     rows of a spec (with its ``labels`` file, a held-out class leaves the split as in training);
     rows in memory are taken whole."""
     if isinstance(data, str):  # the split checked where it is taken
