@@ -472,13 +472,10 @@ def _train_and_report(
         z_test = encode_all(model, x_test)  # for the metrics and the report's figures
         opened, rows = figure_rows(out, cfg, model, ds, z_test.cpu())
         floor = bce_floor(model, x_test)  # for the metrics
-        # loss.png's line, which may be drawn before the metrics: the validation rows' own, under the
-        # curve it bounds (on small data each split's differs), or the test rows' without them
+        # and the validation rows' for loss.png, which may be drawn before the metrics
         val_floor = bce_floor(model, ds.x_val.to(device)) if floor is not None and len(ds.x_val) else None
-        line = (floor, "test") if val_floor is None else (val_floor, "validation")
-        pictures = functools.partial(
-            run_pictures, out, cfg, ds, opened, history, None if floor is None else line
-        )
+        line = plots.loss_floor({"test_bce_floor": floor, "val_bce_floor": val_floor})
+        pictures = functools.partial(run_pictures, out, cfg, ds, opened, history, line)
         draw = functools.partial(draw_figures, opened, rows)
 
         def beside(stop: threading.Event) -> list[tuple[str, bytes]]:

@@ -436,6 +436,16 @@ def cluster_map(
     _save(fig, path)
 
 
+def loss_floor(metrics: dict) -> tuple[float, str] | None:
+    """The floor line of a run's loss curve and the split it is of: the validation rows' BCE floor,
+    under the curve it bounds (on small data each split's differs), else the test rows'; None
+    for losses without one."""
+    for split, key in (("validation", "val_bce_floor"), ("test", "test_bce_floor")):
+        if metrics.get(key) is not None:
+            return metrics[key], split
+    return None
+
+
 def loss_curve(
     history: list[dict],
     path: str | Path,

@@ -145,9 +145,7 @@ def _loss(run_dir: Path, run: TrainedRun, path: Path) -> None:
     history = rundir.read_history(run_dir)
     if not history:
         raise UserError(f"{run_dir} trained for 0 epochs: there is no loss curve to draw")
-    metrics = rundir.read_metrics(run_dir)
-    split = "validation" if "val_bce_floor" in metrics else "test"  # the validation curve's, where it has one
-    floor = metrics.get(f"{'val' if split == 'validation' else 'test'}_bce_floor")
+    floor, split = plots.loss_floor(rundir.read_metrics(run_dir)) or (None, "")
     corrupted = run.cfg.model.corruption != "none"
     plots.loss_curve(history, path, run.model.loss_label, floor, corrupted, "", run.model.loss_term, split)
 
