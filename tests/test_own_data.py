@@ -342,6 +342,15 @@ def test_images_in_memory_of_another_layout_than_the_runs_are_refused(tmp_path):
     codes = autoencoders.encode(run.dir, images)
     np.testing.assert_array_equal(autoencoders.encode(run.dir, images[..., None]), codes)  # N×H×W×1
     np.testing.assert_array_equal(autoencoders.encode(run.dir, images.reshape(-1, 64)), codes)  # flat rows
+    autoencoders.cluster(run.dir, images, k=3, out=tmp_path / "c", quiet=True)
+    clusters = tmp_path / "c"
+    with pytest.raises(UserError, match=r"are 1×4×16 \(C×H×W\) and the run takes 1×8×8"):
+        autoencoders.predict(clusters, images.reshape(-1, 4, 16))  # a clustering's predictions too
+    with pytest.raises(UserError, match=r"the images of npy:.*other.npy are 1×4×16"):
+        autoencoders.predict(clusters, f"npy:{tmp_path / 'other.npy'}")
+    np.testing.assert_array_equal(
+        autoencoders.predict(clusters, images.reshape(-1, 64))[0], autoencoders.predict(clusters, images)[0]
+    )
 
 
 def test_a_run_on_files_works_from_anywhere_and_on_new_files_without_its_labels(tmp_path, monkeypatch):

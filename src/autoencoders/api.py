@@ -112,14 +112,15 @@ def predictions(
     else:
         model, classes, scaler, settings = _open_classifier(clf_dir, where)
     data_cfg = Config.from_dict(settings["autoencoder"]).data
+    shape = tuple(settings["input_shape"])  # images of another shape are refused, as for encode
     y = None
     if isinstance(data, str):  # widths checked, in either case
-        x, y, names = scaled_data(data_cfg, data, split, scaler, labels)
+        x, y, names = scaled_data(data_cfg, data, split, scaler, labels, shape=shape)
         y = shown(y, names)
     elif labels is not None:
         raise UserError("--labels names a file's labels; rows in memory have none to read")
     else:
-        x = scaled_input(data_cfg, scaler, data, split)
+        x = scaled_input(data_cfg, scaler, data, split, shape=shape)
     logits = in_batches(model, model, torch.from_numpy(np.ascontiguousarray(x)))  # a clusterer's: log p
     proba = torch.softmax(logits.float(), 1).numpy()
     return classes[proba.argmax(1)], proba, classes, y
