@@ -229,6 +229,8 @@ def test_save_and_load_without_pickle(klass, digits, tmp_path):
     }.get(klass.__name__, "decision_function")
     np.testing.assert_array_equal(getattr(again, method)(x_test), getattr(est, method)(x_test))
     assert again.get_params() == est.get_params()
+    est.set_params(layers=[16, 4]).save(tmp_path / "listed")  # given as a list, it comes back one
+    assert klass.load(tmp_path / "listed").get_params()["layers"] == [16, 4]
     # the directory is a run directory the rest of the toolkit reads
     model = autoencoders.load(tmp_path / "est")
     assert model.code_size == 4

@@ -394,6 +394,8 @@ class _Autoencoder(BaseEstimator):
         # a RandomState object is not data; numpy integers become plain ones
         params["random_state"] = int(seed) if isinstance(seed, numbers.Integral) else None
         fitted = {"params": params, "n_features_in": self.n_features_in_}
+        if isinstance(params["layers"], list):  # JSON keeps no tuples: the one given comes back
+            fitted["layers_list"] = True
         if hasattr(self, "feature_names_in_"):  # a data frame's: checked against later ones
             fitted["feature_names_in"] = self.feature_names_in_.tolist()
         output = getattr(self, "_sklearn_output_config", {}).get("transform")  # what set_output chose
@@ -407,7 +409,8 @@ class _Autoencoder(BaseEstimator):
         if saved["class"] != cls.__name__:
             raise UserError(f"{path} holds an estimator of class {saved['class']}; load it with that class")
         layers = saved["params"]["layers"]
-        est = cls(**{**saved["params"], "layers": None if layers is None else tuple(layers)})
+        as_given = list if saved.get("layers_list") else tuple
+        est = cls(**{**saved["params"], "layers": None if layers is None else as_given(layers)})
         run = open_run(path)  # config, model and input scaling, read once
         est.config_, est.autoencoder_, est.scaler_ = run.cfg, run.model, run.scaler
         est.n_features_in_ = saved["n_features_in"]
