@@ -17,7 +17,7 @@ from helpers import DEVICE, FAST, ctrl_c_at_batch, on_cpu
 from safetensors.torch import load_file
 
 import autoencoders
-from autoencoders import Config, DataConfig, UserError, load_dataset
+from autoencoders import Config, DataConfig, UserError, finish, load_dataset
 from autoencoders import run as run_module
 from autoencoders.cli import run as cli_run
 from autoencoders.errors import SettingWarning
@@ -248,7 +248,7 @@ def test_a_run_that_fails_stops_its_baselines_thread_and_waits_for_it(tmp_path, 
 def _spy_on_report_figures(monkeypatch, fail: bool = False) -> list[str]:
     """The names of the threads that draw a run's report figures, as they start; ``fail``: they raise."""
     seen = []
-    draw_figures = run_module.draw_figures
+    draw_figures = finish.draw_figures
 
     def spy(*args, **kwargs):
         seen.append(threading.current_thread().name)
@@ -256,7 +256,7 @@ def _spy_on_report_figures(monkeypatch, fail: bool = False) -> list[str]:
             raise RuntimeError("a figure failed")
         return draw_figures(*args, **kwargs)
 
-    monkeypatch.setattr(run_module, "draw_figures", spy)
+    monkeypatch.setattr(finish, "draw_figures", spy)
     return seen
 
 
@@ -346,7 +346,7 @@ def test_metrics_that_fail_stop_the_report_figures_and_wait_for_them(tmp_path, m
 
     monkeypatch.setattr(training_figures, "BESIDE_WORK", 0)  # digits' metrics are small: drawn after them
     monkeypatch.setattr(report_module, "draw", slow_draw)
-    monkeypatch.setattr(run_module, "evaluate", fail)
+    monkeypatch.setattr(finish, "evaluate", fail)
     monkeypatch.setattr(Alongside, "close", close_then_release)
     with pytest.raises(RuntimeError, match="the metrics failed"):
         _train_digits(tmp_path)

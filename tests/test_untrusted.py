@@ -55,13 +55,13 @@ def trained(tmp_path_factory):
     base = tmp_path_factory.mktemp("trusted")
     run = autoencoders.train(data="digits", layers=[64, 8], epochs=2, out=str(base / "run"), **FAST)
     autoencoders.classify(run.dir, 0.5, out=base / "clf", epochs=1, **FAST)
-    real = autoencoders.run.evaluate
-    autoencoders.run.evaluate = _stop  # a run stopped after its last epoch keeps its training state
+    real = autoencoders.finish.evaluate
+    autoencoders.finish.evaluate = _stop  # a run stopped after its last epoch keeps its training state
     try:
         with pytest.raises(KeyboardInterrupt):
             autoencoders.train(data="digits", layers=[64, 8], epochs=2, out=str(base / "cut"), **FAST)
     finally:
-        autoencoders.run.evaluate = real
+        autoencoders.finish.evaluate = real
     assert (base / "cut" / "state.safetensors").is_file()
     from sklearn.datasets import load_digits
 
