@@ -20,6 +20,7 @@ from autoencoders.eval.metrics import (
     code_scores,
     dead_units,
     encode_all,
+    in_batches,
     kmeans_scores,
     normalized_mutual_information,
     pca_name,
@@ -38,6 +39,20 @@ from autoencoders.eval.probes import (
     knn_predict,
     smallest,
 )
+
+
+def test_rows_are_encoded_in_batches_into_one_result_and_none_give_none():
+    """Batch by batch as one call would, in the rows' precision (float64 for float64 rows)."""
+    from autoencoders.models import DenseAutoencoder
+
+    torch.manual_seed(0)
+    model = DenseAutoencoder([6, 5, 3])
+    x = torch.rand(10, 6)
+    with torch.no_grad():
+        whole = model.encode(x)
+    np.testing.assert_allclose(in_batches(model, model.encode, x, batch_size=4), whole, rtol=1e-6)
+    assert in_batches(model.double(), model.encode, x.double(), batch_size=4).dtype == torch.float64
+    assert encode_all(model.float(), x[:0]).shape == (0, 3)
 
 
 def test_clustering_accuracy_is_one_for_permuted_labels():

@@ -254,16 +254,19 @@ def score(
         )
     x, y, classes = rows_and_labels(run, data, split, labels, clip=False)
     y = shown(y, classes)
-    clipped = np.clip(x, 0.0, 1.0)
-    beyond = np.square(x - clipped, dtype=np.float64).sum(1)
-    rows = torch.from_numpy(clipped)
+    beyond = np.empty(len(x))
+    for i in range(0, len(x), 8192):  # in blocks: whole, the float64 squares were twice the rows' size
+        part = x[i : i + 8192]
+        beyond[i : i + 8192] = np.square(part - np.clip(part, 0.0, 1.0), dtype=np.float64).sum(1)
+    rows = torch.from_numpy(x)
     if run.model.likelihood:
         quiet = run.cfg.train.quiet if quiet is None else quiet
         with gpu_math("fp32", where):  # convolutions too, as the run's metrics
-            scores = importance_sampled_nll(run.model, rows.to(where), iw_samples, quiet=quiet)
+            clipped = rows.clamp(0.0, 1.0).to(where)
+            scores = importance_sampled_nll(run.model, clipped, iw_samples, quiet=quiet)
     else:
-        with torch.no_grad():
-            scores = in_batches(run.model, lambda part: excess_loss(run.model, part), rows)
+        with torch.no_grad():  # each batch clipped as the model sees it
+            scores = in_batches(run.model, lambda part: excess_loss(run.model, part.clamp(0.0, 1.0)), rows)
     return scores.cpu().numpy().astype(np.float64) + beyond, y
 
 

@@ -30,10 +30,15 @@ def in_batches(model: nn.Module, fn, x: torch.Tensor, batch_size: int = 4096) ->
     model's device, so rows on the host never sit on a GPU whole; the result is on ``x``'s device."""
     dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     where = next(model.parameters(), x).device  # a module without parameters computes where x is
+    done = None
     with eval_mode(model), gpu_math("fp32", where):
-        return torch.cat(
-            [fn(x[i : i + batch_size].to(where)).to(x.device, dtype) for i in range(0, len(x), batch_size)]
-        )
+        for i in range(0, max(len(x), 1), batch_size):
+            part = fn(x[i : i + batch_size].to(where))
+            if done is None:  # filled batch by batch: concatenated, the batches and the result would
+                # both be held at the end (a reconstruction of large data twice its size)
+                done = torch.empty((len(x), *part.shape[1:]), dtype=dtype, device=x.device)
+            done[i : i + len(part)].copy_(part)
+    return done
 
 
 def encode_all(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
