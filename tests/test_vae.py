@@ -282,3 +282,30 @@ def test_sampling_a_model_without_a_prior_is_refused(digits_run, tmp_path):
         autoencoders.sample(digits_run.dir, 4)
     with pytest.raises(UserError, match="steps must be at least 2"):
         autoencoders.interpolate(digits_run.dir, "digits", steps=1)
+
+
+def test_the_nll_of_one_row_has_no_error_bar_and_the_metrics_are_standard_json(tmp_path, capsys):
+    """A mean of one row has no standard error: none is written (JSON has no NaN) or shown."""
+    import json
+
+    out = tmp_path / "v"
+    args = ["train", "--model", "vae", "--layers", "64,16,4", "--epochs", "1", "--nll-rows", "1"]
+    assert cli_run([*args, "--iw-samples", "5", "--out", str(out), "--quiet", "--precision", "fp32"]) == 0
+    said = capsys.readouterr().out
+    assert "test NLL " in said and " nats on 1 test image " in said and "±" not in said
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"metrics.json holds {constant}, which is not JSON")
+
+    m = json.loads((out / "metrics.json").read_text(), parse_constant=refuse)
+    assert m["nll_rows"] == 1 and "test_nll_se" not in m and math.isfinite(m["test_nll"])
+    assert "of one row: no error bar" in (out / "report.html").read_text()
+
+
+def test_json_files_hold_no_nan_or_infinity(tmp_path):
+    from autoencoders.io.checkpoint import write_json
+
+    write_json(tmp_path / "m.json", {"psnr": math.inf, "se": math.nan, "rows": [1.5, -math.inf], "n": 3})
+    assert (tmp_path / "m.json").read_text().split() == (
+        '{ "psnr": null, "se": null, "rows": [ 1.5, null ], "n": 3 }'.split()
+    )

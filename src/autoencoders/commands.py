@@ -155,14 +155,14 @@ def _train(args: argparse.Namespace) -> None:
         + (f", {m['samples_per_second']:.0f} samples/s" if m.get("epochs_run") else "")  # none: no epochs
         + _probe(m, row)
         + (
-            f", test NLL {m['test_nll']:.2f} ± {m['test_nll_se']:.2f} nats on {m['nll_rows']} test {row}s "
+            f", test NLL {m['test_nll']:.2f}{_standard_error(m)} nats on {_nll_rows(m, row)} "
             f"({m['iw_samples']} importance samples each; its bound, −ELBO, "
             + (
                 f"{m['nll_rows_neg_elbo']:.2f} on them, {m['test_neg_elbo']:.2f} on the whole test split)"
                 if "nll_rows_neg_elbo" in m
                 else f"{m['test_neg_elbo']:.2f})"
             )
-            if "test_nll_se" in m
+            if "test_nll" in m
             else ""
         )
         + (f", {m['active_units']} of {m['code_size']} code units active" if "active_units" in m else "")
@@ -183,6 +183,16 @@ def _train(args: argparse.Namespace) -> None:
             else ""
         )
     )
+
+
+def _standard_error(m: dict) -> str:
+    """`` ± `` the test NLL's standard error, where it has one (of two rows or more)."""
+    return f" ± {m['test_nll_se']:.2f}" if "test_nll_se" in m else ""
+
+
+def _nll_rows(m: dict, row: str) -> str:
+    """How many test rows the NLL was measured on, in words."""
+    return f"{m['nll_rows']} test {row}{'s' * (m['nll_rows'] != 1)}"
 
 
 def _probe(m: dict, row: str) -> str:

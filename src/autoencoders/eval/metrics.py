@@ -106,13 +106,9 @@ def likelihood_metrics(model: nn.Module, x: torch.Tensor, iw_samples: int, quiet
                 quiet,
             )
             nll = importance_sampled_nll(model, rows, iw_samples, quiet=quiet)
-            se = float(nll.std() / math.sqrt(len(nll))) if len(nll) > 1 else math.nan
-            out |= {
-                "test_nll": float(nll.mean()),
-                "test_nll_se": se,
-                "nll_rows": len(nll),
-                "iw_samples": iw_samples,
-            }
+            out |= {"test_nll": float(nll.mean()), "nll_rows": len(nll), "iw_samples": iw_samples}
+            if len(nll) > 1:  # of one row, its mean has no standard error
+                out["test_nll_se"] = float(nll.std() / math.sqrt(len(nll)))
     return out
 
 

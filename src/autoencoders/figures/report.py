@@ -335,7 +335,7 @@ def _comparison(metrics: dict, raw: str, item: str) -> str:
     if "test_nll" in metrics:
         sample = (
             f", {metrics['iw_samples']} samples each on {metrics['nll_rows']} test {item}s, "
-            f"± {metrics['test_nll_se']:.2f}"
+            + (f"± {metrics['test_nll_se']:.2f}" if "test_nll_se" in metrics else "of one row: no error bar")
             if "nll_rows" in metrics
             else ""
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -111,8 +112,20 @@ def write_text(path: str | Path, text: str) -> None:
 
 
 def write_json(path: str | Path, obj: Any) -> None:
-    """Atomically write ``obj`` as indented JSON."""
-    write_text(path, json.dumps(obj, indent=2) + "\n")
+    """Atomically write ``obj`` as indented JSON, its NaN and infinite floats as null (JSON has no
+    such numbers: Python's NaN and Infinity are refused by other readers)."""
+    write_text(path, json.dumps(_finite(obj), indent=2, allow_nan=False) + "\n")
+
+
+def _finite(obj: Any) -> Any:
+    """``obj`` with its NaN and infinite floats, however deep in dicts and lists, as None."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def write_npy(path: str | Path, array: Any) -> None:
