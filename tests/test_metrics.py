@@ -522,3 +522,25 @@ def test_pca_agrees_with_scikit_learns_on_tall_and_wide_rows(shape):
     np.testing.assert_allclose(
         ours.squared_errors(torch.from_numpy(rows)).numpy(), ((recon - rows) ** 2).sum(1)
     )
+
+
+def test_kmeans_scores_need_two_test_rows_per_class(tmp_path):
+    """With as many clusters as test rows each row is a cluster: a perfect score of nothing, left out."""
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    z = torch.from_numpy(x[:40] / 16).float()
+    few = code_scores(z, torch.from_numpy(y[:40]), z[:12], torch.from_numpy(y[:12]))
+    assert "kmeans_accuracy" not in few and "knn_accuracy" in few  # 10 classes in 12 rows
+    many = code_scores(z, torch.from_numpy(y[:40]), z[:20], torch.from_numpy(y[:20]))
+    assert {"kmeans_accuracy", "kmeans_nmi"} <= many.keys()
+    run = autoencoders.train(
+        data=x[:20] / 16,
+        labels=y[:20],
+        layers=[64, 8, 2],
+        epochs=1,
+        test_fraction=0.05,
+        out=tmp_path / "r",
+        **FAST,
+    )
+    assert run.metrics["n_test"] == 1 and not any("kmeans" in k for k in run.metrics)
