@@ -7,6 +7,7 @@ import gzip
 import re
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -126,6 +127,54 @@ def test_rows_in_memory_too_large_for_float32_are_named_not_made_infinite():
         UserError, match=r"^the data in memory holds 1 value larger than float32 holds .* column 1"
     ):
         autoencoders.train(data=rows, epochs=1, quiet=True)
+
+
+def test_float64_columns_that_float32_cannot_tell_apart_are_warned_of_in_files_memory_and_estimators(
+    tmp_path,
+):
+    """A column of 2e8 + 5 × [0, 1] is one value in float32, whatever the scaling after the cast."""
+    from autoencoders.errors import DataWarning
+    from autoencoders.sklearn import AutoencoderTransformer
+
+    rng = np.random.default_rng(0)
+    rows = np.stack([rng.random(60), 2e8 + 5 * rng.random(60)], 1)
+    np.save(tmp_path / "x.npy", rows)
+    np.savetxt(tmp_path / "x.csv", rows, delimiter=",", header="a,when", comments="", fmt="%.17g")
+    said = r"holds 1 column \({}\) whose values differ by little beside their size \(2000000.*subtract each"
+    with pytest.warns(DataWarning, match=said.format("1")):
+        load_dataset(DataConfig(data=f"npy:{tmp_path / 'x.npy'}"))
+    with pytest.warns(DataWarning, match=said.format("'when'")):
+        load_dataset(DataConfig(data=f"csv:{tmp_path / 'x.csv'}"))
+    with pytest.warns(DataWarning, match="^X " + said.format("1")):
+        AutoencoderTransformer(layers=(2,), epochs=1, random_state=0).fit(rows)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same column less its least value: nothing lost
+        np.save(tmp_path / "less.npy", rows - rows.min(0))
+        load_dataset(DataConfig(data=f"npy:{tmp_path / 'less.npy'}"))
+
+
+def test_estimators_refuse_what_train_refuses():
+    """Values beyond float32, a feature's span beyond it, dates and categories' codes."""
+    import pandas as pd
+
+    from autoencoders.sklearn import AutoencoderTransformer
+
+    est = AutoencoderTransformer(layers=(2,), epochs=1, random_state=0)
+    rows = np.tile([[1.0, 2.0], [3.0, 4.0]], (10, 1))
+    with pytest.raises(UserError, match=r"^X holds 1 value larger than float32 holds .* in column 1"):
+        est.fit(np.where(np.arange(20)[:, None] == 3, [[0, 1e39]], rows))
+    with pytest.raises(
+        UserError, match=r"^feature 0 \(0-based\) of the training rows runs from -3e\+38 to 3e\+38"
+    ):
+        est.fit(np.where(np.arange(20)[:, None] % 2, [[3e38, 0]], [[-3e38, 1]]))
+    frame = pd.DataFrame({"a": np.arange(20.0), "b": pd.Categorical(np.arange(20) % 3)})
+    with pytest.raises(UserError, match=r"^column 'b' of X is not numeric; .*category numbers would be read"):
+        est.fit(frame)
+    with pytest.raises(UserError, match=r"^column 'd' of X holds dates; drop it, or give it as numbers"):
+        est.fit(frame.assign(b=1.0, d=pd.date_range("2020-01-01", periods=20)))
+    est.fit(rows)
+    with pytest.raises(UserError, match=r"^X holds 1 value larger than float32 holds"):
+        est.transform([[1.0, 1e39]])
 
 
 @pytest.mark.parametrize("row", ["0.3,abc", "0.3,", "0.3"], ids=["text", "empty-field", "short-row"])

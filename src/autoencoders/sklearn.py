@@ -39,7 +39,8 @@ from .clustering.model import Clusterer
 from .config import Config, in_python_names
 from .data.classes import warn_if_unlabelled_marker
 from .data.datasets import IN_MEMORY, apply_scaler, dataset_from_arrays
-from .data.memory import identifying_names
+from .data.memory import identifying_names, not_numeric
+from .data.sources import check_finite
 from .errors import SettingWarning, UserError, says_once, user_stacklevel
 from .eval.metrics import encode_all, reconstruct_all
 from .io import rundir
@@ -149,6 +150,9 @@ def _validated(estimator: BaseEstimator, X: Any, *y: Any, **kwargs: Any) -> Any:
     X, y = _host(X), tuple(_host(labels) for labels in y)
     dtypes, what = getattr(X, "dtypes", None), None
     if hasattr(dtypes, "items"):  # a data frame: its columns by name (objects may be numbers)
+        for c, kind in dtypes.items():  # read as numbers, as train refuses to: dates, categories' codes
+            if getattr(kind, "kind", "O") in "Mm" or str(kind) == "category":
+                raise UserError(not_numeric(c, kind, X[c], "X"))
         text = (c for c, kind in dtypes.items() if getattr(kind, "kind", "O") in "USO" and not _numbers(X[c]))
         what = next((f"column {str(c)!r} of X is not numeric" for c in text), None)
     elif getattr(X, "dtype", None) is not None and X.dtype.kind in "US" and not _numbers(X):
@@ -308,6 +312,7 @@ class _Autoencoder(BaseEstimator):
                 warnings.warn(sentence, SettingWarning, stacklevel=user_stacklevel())
         if hasattr(self, "feature_names_in_"):  # a data frame's: a saved run reads later frames by them
             self.config_.data.columns = identifying_names(self.feature_names_in_)
+        check_finite(X, "X", self.config_.data.columns)  # beyond float32, or its precision: as train does
         ds = dataset_from_arrays(X.astype(np.float32), self.config_.data)
         device = resolve_device(self.config_.train.device)
         with own_rng(device):
@@ -326,6 +331,7 @@ class _Autoencoder(BaseEstimator):
         check_is_fitted(self)
         if not validated:
             X = _validated(self, X, dtype=DTYPES, reset=False)
+        check_finite(X, "X", self.config_.data.columns)
         return apply_scaler(X.astype(np.float32), *self.scaler_, clip=False)
 
     def _rows(self, X: Any, validated: bool = False) -> torch.Tensor:

@@ -24,6 +24,7 @@ from ..options import IDX_KINDS, DataConfig, closest, flag, nearest
 from .images import first_image_size, image_folder
 from .memory import data_name
 from .sources import (
+    FLOAT32_MOST,
     check_columns,
     check_finite,
     csv_columns,
@@ -158,6 +159,14 @@ def scaler_from_range(lo: np.ndarray, hi: np.ndarray, table: bool = False) -> tu
     column of ratios in [0.49, 0.51] would otherwise count for nothing beside one in [0, 1])."""
     if not table and lo.min() >= 0.0 and hi.max() <= 1.0:
         return np.zeros(len(lo), np.float32), np.ones(len(lo), np.float32)
+    wide = hi.astype(np.float64) - lo.astype(np.float64) > FLOAT32_MOST  # infinite as a float32
+    if wide.any():
+        j = int(np.flatnonzero(wide)[0])
+        raise UserError(
+            f"feature {j} (0-based) of the training rows runs from {lo[j]:.3g} to {hi[j]:.3g}, a span "
+            f"larger than float32 holds (±{FLOAT32_MOST:.2e}), so it cannot be scaled to [0, 1]; "
+            "divide that feature by a power of ten first"
+        )
     return lo.astype(np.float32), np.where(hi > lo, hi - lo, 1.0).astype(np.float32)
 
 
@@ -638,9 +647,11 @@ def warn_if_row_numbers(x: np.ndarray, cfg: DataConfig) -> None:
     2, ... or 1, 2, 3, ...): a row number or id, which the model would learn as if it described them."""
     if len(x) < COUNTED_ROWS:
         return
-    # the columns that count the first rows, then those that count every row: no copy of x
-    candidates = np.flatnonzero((np.diff(x[:COUNTED_ROWS], axis=0) == 1).all(axis=0))
-    j = next((int(j) for j in candidates if (np.diff(x[:, j]) == 1).all()), None)
+    # the columns that count the first rows, then those that count every row: no copy of x (a
+    # difference beyond float32's range is infinite, and counts nothing)
+    with np.errstate(over="ignore", invalid="ignore"):
+        candidates = np.flatnonzero((np.diff(x[:COUNTED_ROWS], axis=0) == 1).all(axis=0))
+        j = next((int(j) for j in candidates if (np.diff(x[:, j]) == 1).all()), None)
     if j is None:
         return
     csv = cfg.data.startswith("csv:")

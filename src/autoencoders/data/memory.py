@@ -62,13 +62,13 @@ def _frame_rows(frame: Any, columns: list[str] | None) -> np.ndarray:
     other = [i for i, kind in enumerate(frame.dtypes) if getattr(kind, "kind", "O") not in "biuf"]
     if other:
         column, dtype, values = frame.columns[other[0]], frame.dtypes.iloc[other[0]], frame.iloc[:, other[0]]
-        raise UserError(_not_numeric(column, dtype, values))
+        raise UserError(not_numeric(column, dtype, values))
     return frame.to_numpy(dtype=np.float32, na_value=np.nan)  # quantities, uint8 columns too: no pixels
 
 
-def _not_numeric(column: Any, dtype: Any, values: Any) -> str:
-    """Why a data frame's ``column`` of ``values`` (of ``dtype``) is not read, and what to do."""
-    name, kind = f"column {str(column)!r} of the data frame", getattr(dtype, "kind", "O")
+def not_numeric(column: Any, dtype: Any, values: Any, frame: str = "the data frame") -> str:
+    """Why ``column`` of ``values`` (of ``dtype``) of a data frame (``frame``) is not read, and what to do."""
+    name, kind = f"column {str(column)!r} of {frame}", getattr(dtype, "kind", "O")
     if kind == "M":
         return (
             f"{name} holds dates; drop it, or give it as numbers, such as days since the first: "

@@ -240,6 +240,8 @@ def check_finite(
         fix = "rows are computed in float32: rescale those columns (divide by a power of ten) "
         fix += "or drop those rows"
     else:
+        if x.dtype.itemsize > 4 and len(x) > 1:
+            _warn_if_fine(x.reshape(len(x), -1), source, columns if x.ndim == 2 else None)
         return
     bad = bad.reshape(len(x), -1)
     first = row(int(np.flatnonzero(bad.any(1))[0]))
@@ -249,6 +251,27 @@ def check_finite(
         named = [repr(columns[j]) if columns else str(j) for j in at[:3]]
         where = f" in column{'s' * (len(at) > 1)} {', '.join(named)}{', …' * (len(at) > 3)}"
     raise UserError(f"{source} holds {n} {what}{where}, the first in {first}; {fix}")
+
+
+def _warn_if_fine(x: np.ndarray, source: str, columns: list[str] | None) -> None:
+    """Warn of float64 columns of ``x`` whose values differ by less than a 16,384th of their size:
+    float32 keeps at most 1,000–2,000 levels between their least and largest (2e8 + 5 × [0, 1]:
+    one; a day of Unix times in seconds: 675), and scaling them to [0, 1] after the cast cannot
+    bring the others back."""
+    lo, hi = x.min(0), x.max(0)
+    fine = np.flatnonzero((hi > lo) & (hi - lo < np.maximum(np.abs(lo), np.abs(hi)) * 2.0**-14))
+    if len(fine):
+        j = fine[0]
+        named = [repr(columns[i]) if columns else str(i) for i in fine[:3]]
+        warnings.warn(
+            f"{source} holds {len(fine)} column{'s' * (len(fine) > 1)} ({', '.join(named)}"
+            f"{', …' * (len(fine) > 3)}) whose values differ by little beside their size ({lo[j]:.10g} "
+            f"to {hi[j]:.10g}): float32, the precision rows are computed in, keeps few distinct values "
+            "of them (values that differ only in their last digits become equal); subtract each "
+            "column's least value first",
+            DataWarning,
+            stacklevel=user_stacklevel(),
+        )
 
 
 def load_npy(
