@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import FAST
 
+import autoencoders
 from autoencoders import DenseAutoencoder, TrainConfig
 from autoencoders.data.batches import epoch_batches, shuffler
 from autoencoders.training import loop
@@ -59,3 +61,16 @@ def test_an_epochs_losses_are_per_example_means_over_every_row():
     with torch.no_grad():
         whole = float(step.eval_batch((rows,))["loss"])
     assert loop.evaluate_step(step, rows, 32)["loss"] == pytest.approx(whole, rel=1e-6)
+
+
+def test_a_loss_that_blows_up_names_the_weights_of_its_terms_beside_the_rate(tmp_path):
+    from autoencoders.training.loop import Diverged, other_levers
+
+    assert other_levers(["loss", "recon"]) == ""
+    assert other_levers(["recon", "kl", "disc", "gen"]) == ", or a lower --beta or --adversarial-lr"
+    with pytest.raises(
+        Diverged, match=r"lower lr \(now 0\.002\), or a lower sparsity_weight, and overwrite=True"
+    ):
+        autoencoders.train(
+            layers=[64, 16, 4], epochs=1, sparsity="l1", sparsity_weight=1e37, out=tmp_path / "r", **FAST
+        )

@@ -8,6 +8,7 @@ import warnings
 
 from .config import Config
 from .errors import SettingWarning, user_stacklevel
+from .training.loop import other_levers
 
 # a training loss this many times its last epoch's, on the way: the rate blew training up
 BLOWN_UP = 100
@@ -63,9 +64,10 @@ def warn_learned_nothing(metrics: dict, history: list[dict], updates: int, lr: f
     worst = max(losses, default=None, key=lambda loss: loss[0])
     if worst is not None and worst[0] > BLOWN_UP * abs(losses[-1][0]):
         where = f"epoch {worst[2]}" + ("" if worst[1] in ("train", "fine-tune") else f" of {worst[1]}")
+        terms = [k.removeprefix("train_") for k in history[-1] if k.startswith("train_")]
         said += (
-            f": its training loss reached {worst[0]:.3g} in {where}, over {BLOWN_UP:g} times its last; the "
-            f"learning rate is too high for it: give a lower --lr than {lr:g}"
+            f": its training loss reached {worst[0]:.3g} in {where}, over {BLOWN_UP:g} times its last; a "
+            f"rate or weight is too high for it: give a lower --lr than {lr:g}{other_levers(terms)}"
         )
     else:
         said += (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
@@ -59,6 +59,24 @@ def evaluate_step(step: Step, data: Tensors, batch_size: int) -> dict[str, float
 # seconds between a line on how far training is, where stderr goes to a log (no bar is drawn there);
 # when the last was said, over the stages of a run (a greedy stack's may each be short)
 LOG_EVERY, _said_at = 60.0, [time.perf_counter()]
+
+
+# the options that weigh a step's named terms, or set the rate of their own optimizers: each can
+# make a loss blow up as the learning rate does
+TERM_FLAGS = {
+    "kl": "--beta",
+    "sparsity": "--sparsity-weight",
+    "contractive": "--contractive",
+    "disc": "--adversarial-lr",
+    "gen": "--adversarial-lr",
+}
+
+
+def other_levers(terms: Iterable[str]) -> str:
+    """``, or a lower --beta ...``: the options beside --lr that set how far a step with the named
+    ``terms`` moves; empty for a step without any."""
+    flags = list(dict.fromkeys(TERM_FLAGS[t] for t in terms if t in TERM_FLAGS))
+    return f", or a lower {' or '.join(flags)}" if flags else ""
 
 
 class Diverged(UserError):
@@ -150,7 +168,7 @@ def fit(
                 bar.close()
                 raise Diverged(
                     f"training diverged: the loss became {train_values['loss']} in epoch {epoch} of stage "
-                    f"'{stage}'; train again with a lower --lr (now {cfg.lr:g})"
+                    f"'{stage}'; train again with a lower --lr (now {cfg.lr:g}){other_levers(train_values)}"
                 )
             val_values = evaluate_step(step, val, cfg.batch_size)
             seconds = time.perf_counter() - t0
