@@ -439,3 +439,18 @@ def test_the_ladder_s_default_budget_counts_full_batches(digits_run, tmp_path):
         digits_run.dir, n_labels=50, method="ladder", patience=1000, out=tmp_path / "l", quiet=True
     )
     assert result.metrics["updates"] >= 1000
+
+
+def test_a_classifier_far_below_the_runs_own_probe_is_told_to_train_longer(digits_run, tmp_path, capsys):
+    """Not half way from chance to what the run's codes hold: the classifier, not the codes, is why."""
+    argv = ["classify", str(digits_run.dir), "--n-labels", "500", "--epochs", "8", "--quiet"]
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--out", str(tmp_path / "clf")])
+    assert exc.value.code == 0
+    printed, m = capsys.readouterr().out, json.loads((tmp_path / "clf" / "metrics.json").read_text())
+    codes = digits_run.metrics["linear_probe_accuracy"]
+    assert m["majority_class_accuracy"] < m["test_accuracy"] < (codes + m["majority_class_accuracy"]) / 2
+    assert (
+        f"above the classifier: it is far below the run's own linear probe of its codes ({codes:.3f}, with "
+        "its training labels); train it longer (more --epochs)\n"
+    ) in printed

@@ -571,3 +571,22 @@ def test_a_classifier_fits_the_same_whatever_the_callers_thread_count():
     finally:
         torch.set_num_threads(1)  # the suite's own setting (conftest)
     assert np.array_equal(*fitted)
+
+
+def test_a_saved_estimators_directory_splits_new_data_as_train_would(digits, tmp_path, capsys):
+    """Fitted on all its rows, it records no test split; data given to it later gets train's, and
+    commands that would read its own rows say to give some."""
+    from autoencoders.cli import run as cli_run
+
+    x_train, x_test, y_train, y_test = digits
+    AutoencoderTransformer(**SMALL).fit(x_train).save(tmp_path / "est")
+    np.save(tmp_path / "x.npy", x_test)
+    np.save(tmp_path / "y.npy", y_test)
+    spec, est = f"npy:{tmp_path / 'x.npy'}", str(tmp_path / "est")
+    assert np.isfinite(autoencoders.evaluate_run(est, spec, quiet=True)["test_mse"])  # of a test split
+    argv = ["classify", est, "--data", spec, "--labels", str(tmp_path / "y.npy"), "--method", "knn"]
+    assert cli_run([*argv, "--quiet", "--out", str(tmp_path / "clf")]) == 0
+    with pytest.raises(
+        autoencoders.UserError, match=r"^this run was fitted on rows in memory .* give the data"
+    ):
+        autoencoders.cluster(est, k=3, quiet=True)

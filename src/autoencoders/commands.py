@@ -397,12 +397,17 @@ def _classify(args: argparse.Namespace) -> None:
     )
     if m["test_accuracy"] < baseline and not m.get("from_scratch"):  # the number pretraining must beat
         line += ", above the classifier"
-        run = rundir.read_metrics(args.run_dir)
-        codes, raw = run.get("linear_probe_accuracy"), run.get("pixels_linear_probe_accuracy")
         # why, where the run's own numbers say it of these rows: not of a classifier at chance (its
         # warning says why), nor of other data than the run's
         learned = m["test_accuracy"] > m["majority_class_accuracy"]
-        if learned and args.data is None and codes is not None and raw is not None and codes < raw:
+        run = rundir.read_metrics(args.run_dir) if learned and args.data is None else {}
+        codes, raw = run.get("linear_probe_accuracy"), run.get("pixels_linear_probe_accuracy")
+        if codes is not None and m["test_accuracy"] < (codes + m["majority_class_accuracy"]) / 2:
+            line += (  # not half way from chance to what the codes hold: the classifier is the cause
+                f": it is far below the run's own linear probe of its codes ({codes:.3f}, with its "
+                "training labels); train it longer (more --epochs)"
+            )
+        elif codes is not None and raw is not None and codes < raw:
             line += (
                 f": the run's codes keep less of what tells these classes apart than its {what} (its own "
                 f"linear probes, with its training labels: codes {codes:.3f}, {what} {raw:.3f})"

@@ -286,6 +286,7 @@ IN_MEMORY = "memory"
 
 def parse_spec(spec: str) -> tuple[str, str | None]:
     """Split ``kind:path`` into (kind, path)."""
+    _check_kept(DataConfig(data=spec))  # a run fitted on rows in memory names none
     if not isinstance(spec, str):  # rows in memory where only a spec is taken
         raise UserError(
             f"data here must be a data spec such as digits or npy:FILE, not rows of type "
@@ -345,6 +346,11 @@ def for_data(cfg: DataConfig, spec: str, n_features: int, labels: str | None = N
     where that file has it (the name in its header, or one column more than the ``n_features`` the
     run was trained on)."""
     kind = parse_spec(spec)[0]  # rows in memory, where only a spec is taken, are refused there
+    if cfg.data == IN_MEMORY:  # an estimator fitted on all its rows: other data splits as train's would
+        d = DataConfig()
+        cfg = dataclasses.replace(
+            cfg, val_fraction=d.val_fraction, test_fraction=d.test_fraction, split_seed=d.split_seed
+        )
     if labels is not None:
         if kind != "npy":
             raise UserError(f"--labels applies to npy: data, not {spec}; leave it out")
