@@ -333,6 +333,7 @@ def anomaly_scores_against_pca(
             "--anomalous-class compares with PCA fitted on the run's training rows, which a run fitted on "
             "rows in memory (a scikit-learn estimator's) does not keep; score without it"
         )
+    check_own_data(run_dir, run.cfg.data, ", or score without --anomalous-class (its PCA fits those rows)")
     train = load_dataset(run.cfg.data, scaler=run.scaler)
     if train.y_train is not None and str(anomalous_class).strip() in set(
         map(str, shown(train.y_train.unique().cpu().numpy(), train.classes))

@@ -23,7 +23,7 @@ from .models.layers import make_corruption
 from .options import ClassifyOptions, split_options
 from .runtime.device import resolve_device
 from .runtime.threads import training_threads
-from .trained import check_width, later_precision, open_run
+from .trained import check_own_data, check_width, later_precision, open_run
 
 
 @says_once
@@ -61,6 +61,8 @@ def classify(
         cfg.data = for_data(cfg.data, data, len(run.scaler[0]), labels)
     elif labels is not None:
         raise UserError("--labels goes with --data, the rows it labels")
+    else:
+        check_own_data(run_dir, cfg.data, ", or classify other rows: --data (with --labels for npy: data)")
     if cfg.data.hold_out is not None:
         raise UserError(
             f"{run_dir} left class(es) {','.join(map(str, cfg.data.hold_out))} out of its training rows "

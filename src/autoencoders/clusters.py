@@ -26,6 +26,7 @@ from .runtime.threads import training_threads
 from .trained import (
     Data,
     TrainedRun,
+    check_own_data,
     later_precision,
     open_run,
     rows_and_labels,
@@ -64,6 +65,8 @@ def cluster(
     refuse it), and the run's report anew when it has one.
     """
     run = open_run(run_dir)
+    if data is None:
+        check_own_data(run_dir, run.cfg.data, ", or cluster other rows: --data")
     own, rest = split_options(options, ClusterOptions, option_names())
     cfg = run.cfg.replace(**rest)
     how = Clustering(method=method, k=k, **own)

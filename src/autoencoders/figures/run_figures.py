@@ -32,6 +32,7 @@ from ..runtime.device import own_rng
 from ..trained import (
     Data,
     TrainedRun,
+    check_own_data,
     check_width,
     open_run,
     rows_and_labels,
@@ -74,6 +75,8 @@ def visualize(
         _loss_so_far(Path(run_dir), path)
         return path
     run = open_run(run_dir)
+    if data is None and what not in WITHOUT_ROWS:
+        check_own_data(run_dir, run.cfg.data, ", or draw other rows: --data")
     rows = None
     if in_memory:  # drawn whole, as given: they have no test split
         x, y, classes = rows_and_labels(run, data, "all", labels)
@@ -114,6 +117,10 @@ def test_rows(run: TrainedRun, data: str) -> FigureRows:
     return FigureRows(rows, shown(y, classes), run.model, classes=classes, names=item_names(data))
 
 
+# figures drawn without reading any rows: of the history, the prior and the weights
+WITHOUT_ROWS = ("loss", "samples", "filters")
+
+
 def draw(
     run: TrainedRun,
     run_dir: Path,
@@ -132,6 +139,8 @@ def draw(
         rows, shape = api.sample(run_dir, n * 4)
         title = f"{n * 4} samples from the prior (decoded means)"
         plots.image_grid(rows, path, shape, title, features=run.features)
+    elif what == "filters":  # the weights alone
+        _filters(run, rows, path, n, method)
     elif what == "interpolate":
         which = "test" if isinstance(data, str) else "given"
         rows, shape = api.interpolate(run_dir, data, (0, 1), max(n, 2))
@@ -204,7 +213,7 @@ def _first_layer(model: nn.Module) -> nn.Module:
     raise UserError(f"a '{model.kind}' model has no first layer with weights to show")
 
 
-def _filters(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
+def _filters(run, rows: FigureRows | None, path: Path, n: int, method: str) -> None:
     w = _first_layer(run.model).weight.detach()
     if w.dim() == 4:  # conv kernels (out, in, k, k): one image per output channel
         colour = w.shape[1] == 3  # drawn in colour, as the images are; other channel counts averaged
