@@ -590,3 +590,4 @@ def test_a_saved_estimators_directory_splits_new_data_as_train_would(digits, tmp
         autoencoders.UserError, match=r"^this run was fitted on rows in memory .* give the data"
     ):
         autoencoders.cluster(est, k=3, quiet=True)
+    assert autoencoders.visualize(est, "filters").is_file()  # of the weights alone: no rows needed
