@@ -454,3 +454,15 @@ def test_a_classifier_far_below_the_runs_own_probe_is_told_to_train_longer(digit
         f"above the classifier: it is far below the run's own linear probe of its codes ({codes:.3f}, with "
         "its training labels); train it longer (more --epochs)\n"
     ) in printed
+
+
+def test_options_of_the_runs_model_or_data_are_refused_as_the_command_line_has_no_flags_for_them(digits_run):
+    """The run's encoder and its split are what a classifier or clustering works on: a layer width
+    or another split given to either would change nothing, or quietly measure on other rows."""
+    for call in (autoencoders.classify, autoencoders.cluster):
+        with pytest.raises(
+            UserError, match=r"works on the run's model and data as they are; leave out layers"
+        ):
+            call(digits_run.dir, layers=[64, 4], quiet=True)
+    with pytest.raises(UserError, match=r"leave out split_seed, val_fraction \(training options such as lr"):
+        autoencoders.classify(digits_run.dir, method="knn", val_fraction=0.5, split_seed=3, quiet=True)

@@ -20,7 +20,7 @@ from .errors import UserError, says_once
 from .figures.report import REPORT, write_report
 from .io import rundir
 from .models.layers import make_corruption
-from .options import ClassifyOptions, split_options
+from .options import ClassifyOptions, run_settings_refused, split_options
 from .runtime.device import resolve_device
 from .runtime.threads import training_threads
 from .trained import check_own_data, check_width, later_precision, open_run
@@ -69,6 +69,7 @@ def classify(
             "(--hold-out), and a classifier learns every class from them: classify a run trained on all"
         )
     own, rest = split_options(options, ClassifyOptions, option_names())
+    run_settings_refused(rest, "classify")
     corrupt = make_corruption(run.cfg.model.corruption, run.cfg.model.noise)
     how = FewLabels(labels_fraction=labels_fraction, corrupt=corrupt, **own)
     how.check()

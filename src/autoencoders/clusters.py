@@ -20,7 +20,7 @@ from .figures import plots
 from .figures.report import REPORT, write_report
 from .io import rundir
 from .io.checkpoint import replace_dir
-from .options import ClusterOptions, split_options
+from .options import ClusterOptions, run_settings_refused, split_options
 from .runtime.device import resolve_device
 from .runtime.threads import training_threads
 from .trained import (
@@ -68,6 +68,7 @@ def cluster(
     if data is None:
         check_own_data(run_dir, run.cfg.data, ", or cluster other rows: --data")
     own, rest = split_options(options, ClusterOptions, option_names())
+    run_settings_refused(rest, "cluster")
     cfg = run.cfg.replace(**rest)
     how = Clustering(method=method, k=k, **own)
     seeded = "" if how.seed is None else f"-seed{how.seed}"  # a seed of its own: beside the run's

@@ -253,6 +253,17 @@ def new_settings_refused(names: list[str]) -> UserError:
     return UserError(f"a resumed run continues with its own settings; leave out {flags(names)}")
 
 
+def run_settings_refused(options: dict[str, Any], command: str) -> None:
+    """A UserError for options of a run's model or data given to ``command``, which trains on the
+    run's encoder and rows as they are: of a config's options, only the training ones apply."""
+    other = sorted(k for k in options if k not in {f.name for f in dataclasses.fields(TrainConfig)})
+    if other:
+        raise UserError(
+            f"{command} works on the run's model and data as they are; leave out {flags(other)} "
+            "(training options such as --lr and --epochs apply)"
+        )
+
+
 def whole_at_least(option: str, value: Any, least: int) -> int:
     """``value`` as an int, or a UserError unless it is a whole number of at least ``least``;
     ``option`` is its flag (``--steps``, ``-n``), which Python's messages rename."""
