@@ -42,6 +42,15 @@ def test_a_model_the_exporter_cannot_take_is_named_in_one_line(digits_run, tmp_p
     assert not list(tmp_path.iterdir())
 
 
+def test_an_out_whose_description_cannot_be_written_writes_neither(digits_run, tmp_path):
+    (tmp_path / "m.onnx.json").mkdir()
+    with pytest.raises(UserError, match=r"m\.onnx\.json is a directory; give another file name$"):
+        export(digits_run.dir, tmp_path / "m.onnx")
+    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx.json"]
+    with pytest.raises(UserError, match=r"^--out must be the path of the file to write, not None$"):
+        export(digits_run.dir, None)
+
+
 def test_export_command_writes_the_file_and_its_description(digits_run, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["export", str(digits_run.dir), "--part", "autoencoder", "--out", str(tmp_path / "ae.onnx")])

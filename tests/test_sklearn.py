@@ -458,6 +458,12 @@ def test_a_classifier_s_switch_is_true_or_false_not_a_word_that_reads_as_true():
     x, y = np.random.default_rng(0).random((20, 6)), np.arange(20) % 2
     with pytest.raises(autoencoders.UserError, match=r"^freeze_encoder must be True or False, not 'no'$"):
         AutoencoderClassifier(layers=(4, 2), epochs=1, freeze_encoder="no", random_state=0).fit(x, y)
+    with pytest.raises(autoencoders.UserError, match=r"^head_epochs=0 trains no classifier: its head would"):
+        AutoencoderClassifier(layers=(4, 2), epochs=1, head_epochs=0, random_state=0).fit(x, y)
+    frozen = AutoencoderClassifier(
+        layers=(4, 2), epochs=1, head_epochs=0, freeze_encoder=True, random_state=0
+    )
+    assert frozen.fit(x, y).score(x, y) > 0.5  # its head fitted to the codes
 
 
 def test_a_seeded_fit_leaves_numpy_s_global_random_state_as_it_was():

@@ -166,6 +166,9 @@ def test_visualize_refuses_what_does_not_apply(digits_run, tmp_path):
         visualize(digits_run.dir, "everything", tmp_path / "s.png")
     with pytest.raises(UserError, match="ending in .png"):
         visualize(digits_run.dir, "recon", tmp_path / "s.jpg")
+    for n, said in ((2.5, "n must be a whole number, not 2.5"), ("3", "n must be a whole number, not '3'")):
+        with pytest.raises(UserError, match=f"^{said}$"):
+            autoencoders.visualize(digits_run.dir, "recon", tmp_path / "s.png", n=n)
 
 
 @pytest.fixture(scope="module")

@@ -53,12 +53,18 @@ def export(
         raise UserError(f"--format must be onnx or torchscript, not '{fmt}'")
     if part not in EXPORT_PARTS:
         raise UserError(f"--part must be one of {', '.join(EXPORT_PARTS)}, not '{part}'")
+    if not isinstance(out, str | Path):
+        raise UserError(f"--out must be the path of the file to write, not {out!r}")
     out = Path(out)
     if out.suffix.lower() != (suffix := EXPORT_FORMATS[fmt]):
         raise UserError(f"--out {out}: {fmt} files end in {suffix}; give a name like model{suffix}")
     if fmt == "onnx" and importlib.util.find_spec("onnx") is None:
         raise UserError("--format onnx needs the onnx package: pip install 'autoencoders[export]'")
     check_writable(out.parent)
+    described = out.with_name(out.name + ".json")
+    for path in (out, described):  # both, before either is written
+        if path.is_dir():
+            raise UserError(f"--out {out}: {path} is a directory; give another file name")
     run = open_run(run_dir)
     served = Served(run, part).eval().requires_grad_(False)  # outputs a server reads without detaching
     n_features, code_size = math.prod(run.model.input_shape), run.model.code_size
@@ -96,9 +102,8 @@ def export(
         **({"columns": run.cfg.data.columns} if run.cfg.data.columns else {}),  # a data frame's, in order
         **({"opset": OPSET} if fmt == "onnx" else {}),
     }
-    path = out.with_name(out.name + ".json")
-    write_json(path, sidecar)
-    return path, sidecar
+    write_json(described, sidecar)
+    return described, sidecar
 
 
 def _units(run: TrainedRun, part: str, end: str) -> str:

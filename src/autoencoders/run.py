@@ -179,7 +179,7 @@ def resumed_config(run_dir: str | Path, quiet: bool | None = None, save_every: f
         cfg.train.quiet = quiet
     if save_every is not None:
         cfg.train.save_every = save_every
-        check_fields(cfg.train)
+    check_fields(cfg.train)  # as given, each checked as train checks it
     return cfg
 
 

@@ -538,6 +538,11 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
         if not isinstance(self.head_lr, numbers.Real) or not self.head_lr > 0:
             raise UserError(f"head_lr must be a number > 0, got {self.head_lr!r}")
         frozen = _switch("freeze_encoder", self.freeze_encoder)  # before the autoencoder trains
+        if self.head_epochs == 0 and not frozen:  # a frozen encoder's head is fitted to its codes first
+            raise UserError(
+                "head_epochs=0 trains no classifier: its head would stay random; give 1 or more, or "
+                "freeze_encoder=True (the head is then fitted to the codes)"
+            )
         text = y.dtype.kind in "USO"  # labels as text, or as numbers: the marker must be the same
         if self.unlabelled is not None and (np.asarray(self.unlabelled).dtype.kind in "USO") != text:
             raise UserError(

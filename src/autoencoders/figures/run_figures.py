@@ -27,7 +27,7 @@ from ..eval.metrics import encode_all, reconstruct_all
 from ..eval.probes import PCA
 from ..io import rundir
 from ..models.layers import make_corruption
-from ..options import FIGURE_KINDS
+from ..options import FIGURE_KINDS, whole_at_least
 from ..runtime.device import own_rng
 from ..trained import (
     Data,
@@ -57,8 +57,7 @@ def visualize(
     shown as given (``labels``: theirs, for the colours of the latent map)."""
     if what not in FIGURE_KINDS:
         raise UserError(f"--what must be one of {', '.join(FIGURE_KINDS)}, not '{what}'")
-    if n < 1:
-        raise UserError(f"--n must be >= 1, got {n}")
+    n = whole_at_least("-n", n, 1)
     if method not in ("pca", "tsne"):
         raise UserError(f"--method must be pca or tsne, not '{method}'")
     if method != "pca" and what != "latent":
