@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from .config import Config, load_toml
 from .errors import UserError
-from .options import ClassifyOptions, ClusterOptions, new_settings_refused
+from .options import MOST_IN_A_PNG, ClassifyOptions, ClusterOptions, new_settings_refused
 
 if TYPE_CHECKING:
     import numpy as np
@@ -260,10 +260,6 @@ def _reconstruct(args: argparse.Namespace) -> None:
     print(f"wrote reconstructions of {shown} to {args.out}")
 
 
-# images a .png grid holds at most: more make a picture no viewer shows whole, and take gigabytes to draw
-MOST_IN_A_PNG = 1000
-
-
 def _sample(args: argparse.Namespace) -> None:
     if _check_units(args) and args.n > MOST_IN_A_PNG:
         raise UserError(
@@ -279,7 +275,11 @@ def _sample(args: argparse.Namespace) -> None:
 def _interpolate(args: argparse.Namespace) -> None:
     if len(args.pair) != 2:
         raise UserError(f"--pair must hold two row indices, e.g. 0,1; got {args.pair}")
-    _check_units(args)
+    if _check_units(args) and args.steps + 2 > MOST_IN_A_PNG:
+        raise UserError(
+            f"--steps {args.steps}: a .png holds at most {MOST_IN_A_PNG:,} images, the 2 rows and the "
+            "points between; write a .npy for more"
+        )
     from . import api
 
     rows, shape = api.interpolate(

@@ -683,6 +683,9 @@ SPLITS = ("all", "train", "val", "test")
 EXPORT_PARTS = ("encoder", "decoder", "autoencoder")
 EXPORT_FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 # the figures ``visualize`` draws, by name
+# images a .png grid holds at most: more make a picture no viewer shows whole, and take gigabytes to draw
+MOST_IN_A_PNG = 1000
+
 FIGURE_KINDS = {
     "recon": "test images over their reconstructions",
     "denoise": "clean, corrupted and reconstructed test images",

@@ -27,7 +27,7 @@ from ..eval.metrics import encode_all, reconstruct_all
 from ..eval.probes import PCA
 from ..io import rundir
 from ..models.layers import make_corruption
-from ..options import FIGURE_KINDS, whole_at_least
+from ..options import FIGURE_KINDS, MOST_IN_A_PNG, whole_at_least
 from ..runtime.device import own_rng
 from ..trained import (
     Data,
@@ -58,6 +58,11 @@ def visualize(
     if what not in FIGURE_KINDS:
         raise UserError(f"--what must be one of {', '.join(FIGURE_KINDS)}, not '{what}'")
     n = whole_at_least("-n", n, 1)
+    if what == "samples" and 4 * n > MOST_IN_A_PNG:
+        raise UserError(
+            f"-n {n}: samples draws 4 × n images, and a .png holds at most {MOST_IN_A_PNG:,}; give -n "
+            f"{MOST_IN_A_PNG // 4} or fewer, or write more with autoencoders sample --out FILE.npy"
+        )
     if method not in ("pca", "tsne"):
         raise UserError(f"--method must be pca or tsne, not '{method}'")
     if method != "pca" and what != "latent":
