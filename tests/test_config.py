@@ -415,9 +415,17 @@ def test_settings_that_change_nothing_are_named_and_warned_about_in_one_line(tmp
         "trained with less of it",
         "--test-fraction 0.5 splits data without a test split of its own; fashion-mnist data has one, and "
         "it is the test split",
-        "--patience, --keep judge epochs on the validation split, and --val-fraction 0 leaves none: every "
+        "--patience judges epochs on the validation split, and --val-fraction 0 leaves none: every "
         "epoch runs and the last one's weights are kept",
+    ]  # --keep last asks for what it does without them
+    assert Config().replace(pretrain_epochs=5, compare=False).inert_settings() == [
+        "--pretrain-epochs, --no-compare shape greedy pretraining, and there is none: add --pretrain greedy"
     ]
+    assert Config().replace(model="aae", components=5).inert_settings() == [
+        "--components 5 counts the mixture prior's Gaussians, and the prior is one Gaussian: give --prior "
+        "mixture too"
+    ]
+    assert Config().replace(model="aae", prior="mixture", components=5).inert_settings() == []
     k_sparse = dict(layers=[64, 48], top_k=10, top_k_start=40, epochs=2)
     assert Config().replace(**k_sparse | dict(top_k_warmup=5)).inert_settings() == [
         "--top-k-warmup 5 is too long for --epochs 2: k is 34 in the last epoch, not --top-k 10, which "

@@ -197,6 +197,11 @@ class Config:
         and ``sample`` decodes codes that no input is given."""
         m, said = self.model, []
         prior = f"the AAE's {self.kind_options.prior} prior"
+        if self.kind_options.prior != "mixture" and moved(self.kind_options, ["components"]):
+            said.append(
+                f"--components {self.kind_options.components} counts the mixture prior's Gaussians, and the "
+                "prior is one Gaussian: give --prior mixture too"
+            )
         if m.code_activation != "linear":
             kept = {"sigmoid": "in (0, 1)", "tanh": "in (-1, 1)", "relu": "at 0 or above"}
             said.append(
@@ -246,10 +251,11 @@ class Config:
                 "encoder of one dense layer has its contractive penalty in closed form, exact and "
                 "cheaper; leave it out"
             )
-        given = moved(self.pretrain, ["pretrain_epochs", "schedule"])
+        given = moved(self.pretrain, ["pretrain_epochs", "schedule", "compare"])
         if self.pretrain.pretrain != "greedy" and given:
             verb = "shapes" if len(given) == 1 else "shape"
-            said.append(f"{flags(given)} {verb} greedy pretraining, and there is none: add --pretrain greedy")
+            typed = flags(given).replace("--compare", "--no-compare")  # its one way to be moved
+            said.append(f"{typed} {verb} greedy pretraining, and there is none: add --pretrain greedy")
         if self.pretrain.pretrain == "greedy" and self.pretrain.pretrain_epochs == 0:
             said.append(
                 "--pretrain greedy with --pretrain-epochs 0 pretrains nothing: the stack starts from random "
@@ -279,7 +285,8 @@ class Config:
                 f"--test-fraction {self.data.test_fraction:g} splits data without a test split of its own; "
                 f"{self.data.data.partition(':')[0]} data has one, and it is the test split"
             )
-        judged = moved(t, ["patience", "keep"])
+        # (--keep last, the one other value, asks for what a run without validation rows does)
+        judged = moved(t, ["patience"])
         if t.epochs > 0 and self.data.val_fraction == 0 and judged:
             verb = "judges" if len(judged) == 1 else "judge"
             said.append(
