@@ -695,3 +695,15 @@ def test_a_table_of_zeros_and_ones_in_other_units_gets_the_table_advice(tmp_path
     np.savetxt(tmp_path / "big.csv", 100 * x, delimiter=",", fmt="%g")
     with pytest.warns(UserWarning, match=r"convert them to the units of the run's training data$"):
         autoencoders.encode(run.dir, f"csv:{tmp_path / 'big.csv'}")
+
+
+def test_a_path_where_rows_or_a_spec_are_taken_is_told_to_be_a_spec(digits_run, tmp_path):
+    from pathlib import Path
+
+    with pytest.raises(
+        UserError,
+        match=r"^the data given in memory is a path, x\.npy; give a file as a data spec, such as .npy:x\.npy.$",
+    ):
+        autoencoders.encode(digits_run.dir, Path("x.npy"))
+    with pytest.raises(UserError, match=r"such as 'csv:t\.csv'$"):
+        autoencoders.score(digits_run.dir, Path("t.csv"))

@@ -5,6 +5,7 @@ messages as what the user gave."""
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,11 @@ def rows_in_memory(rows: Any, what: str, columns: list[str] | None = None) -> np
     dtype (quantities, as a CSV file's are). A data frame's columns are taken by name in the order of
     ``columns`` (a run's recorded ones) when given. A UserError names a column that is not numeric or
     is missing, a shape that is not rows, and NaN or infinite values."""
+    if isinstance(rows, os.PathLike):  # a file's name, where a spec names files
+        kind = {".csv": "csv", ".npy": "npy"}.get(
+            Path(rows).suffix.lower(), "images" if Path(rows).is_dir() else "npy"
+        )
+        raise UserError(f"{what} is a path, {rows}; give a file as a data spec, such as '{kind}:{rows}'")
     if hasattr(rows, "toarray") and hasattr(rows, "nnz"):  # a SciPy sparse matrix
         raise UserError(f"{what} is a sparse matrix; give it as a dense array (rows.toarray())")
     if hasattr(rows, "detach"):  # a tensor: floats as float32, as they end (NumPy has no bfloat16)
