@@ -702,7 +702,7 @@ def test_a_path_where_rows_or_a_spec_are_taken_is_told_to_be_a_spec(digits_run, 
 
     with pytest.raises(
         UserError,
-        match=r"^the data given in memory is a path, x\.npy; give a file as a data spec, such as .npy:x\.npy.$",
+        match=r"^the data given in memory is a path, x\.npy; give a file as a data spec, such as .npy:x\.npy",
     ):
         autoencoders.encode(digits_run.dir, Path("x.npy"))
     with pytest.raises(UserError, match=r"such as 'csv:t\.csv'$"):
