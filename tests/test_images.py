@@ -219,3 +219,16 @@ def test_cut_off_files_16_bit_images_and_bad_sizes(tmp_path, capsys):
     )
     assert np.allclose(raw.x[2] * 255, 77, atol=1e-4) and np.allclose(raw.x[3] * 255, 55, atol=1e-4)
     assert not list((tmp_path).glob("**/*.tmp"))
+
+
+def test_16_bit_images_that_use_12_bits_or_fewer_are_warned_of_each_time_they_are_read(tmp_path):
+    root = tmp_path / "imgs"
+    root.mkdir()
+    for i in range(3):  # 12-bit data, as many cameras save it in 16-bit files: 0..4095
+        Image.fromarray((np.arange(64, dtype=np.uint16).reshape(8, 8) * 64 + i).astype(np.uint16)).save(
+            root / f"{i}.png"
+        )
+    said = r"16-bit images of .*imgs hold values up to 4034 .* they keep 16 levels; convert them to 8 bits"
+    for _ in range(2):  # decoded, then read from the cache
+        with pytest.warns(DataWarning, match=said):
+            read_data(DataConfig(data=f"images:{root}"))

@@ -87,14 +87,24 @@ def image_folder(
             target = native
     rows, label_file, info = target / "images.npy", target / "labels.npy", target / "folder.json"
     if info.is_file():  # written last: the decoding finished
-        _say_skipped(json.loads(info.read_text())["skipped"])
+        said = json.loads(info.read_text())
+        _say_skipped(said["skipped"])
+        _say_shallow(directory, said.get("largest_16_bit"))
         return rows, label_file if classes else None
-    kept, skipped = _decode(files, size, grayscale, rgb, skip_bad, rows)
+    kept, skipped, largest = _decode(files, size, grayscale, rgb, skip_bad, rows)
     _say_skipped(skipped)
+    _say_shallow(directory, largest)
     if classes:
         write_npy(label_file, np.asarray(classes)[labels][kept])  # names, numbered as they are read
     write_json(
-        info, {"directory": str(directory), "classes": classes, "images": len(kept), "skipped": skipped}
+        info,
+        {
+            "directory": str(directory),
+            "classes": classes,
+            "images": len(kept),
+            "skipped": skipped,
+            "largest_16_bit": largest,
+        },
     )
     return rows, label_file if classes else None
 
@@ -109,6 +119,19 @@ def _say_skipped(skipped: list[str]) -> None:
             message = f"skipped {len(skipped)} files that are not readable images, e.g. {skipped[0]}"
         # stacklevel 1: one place, which Python's default filter shows once per process
         warnings.warn(message, DataWarning, stacklevel=1)
+
+
+def _say_shallow(directory: Path, largest: int | None) -> None:
+    """Warn when the 16-bit images of ``directory``, whose ``largest`` value is that (None: it has
+    none), use so few of their bits that their top 8, which are read, keep few levels."""
+    if largest is not None and largest < 2**12:
+        warnings.warn(
+            f"the 16-bit images of {directory} hold values up to {largest} (data of 12 bits or fewer), and "
+            f"read as 8 bits (their top 8) they keep {(largest >> 8) + 1} levels; convert them to 8 bits "
+            "first, scaled by their largest value",
+            DataWarning,
+            stacklevel=1,
+        )
 
 
 def _listing(directory: Path) -> tuple[list[Path], list[int], list[str]]:
@@ -160,11 +183,13 @@ def _decode(
     files: list[Path], size: list[int] | None, grayscale: bool, rgb: bool, skip_bad: bool, out: Path
 ) -> tuple[np.ndarray, list[str]]:
     """Decode ``files`` into the uint8 N×C×H×W array ``out`` (written as it goes, never all in
-    memory); return the indices of the files kept and the names of those skipped."""
+    memory); return the indices of the files kept, the names of those skipped and the largest value
+    of the 16-bit images (None without any)."""
     from PIL import Image, ImageOps, UnidentifiedImageError  # imported when used: only image folders need it
 
     opened: list[tuple[int, tuple[int, int], str]] = []  # (file index, (W, H), mode) of readable images
     skipped: list[str] = []
+    largest = None  # of the 16-bit images' values
     for i, path in enumerate(files):
         try:
             if path.suffix.lower() not in EXTENSIONS:
@@ -176,6 +201,8 @@ def _decode(
                         f"32-bit {image.mode} images are not read; save them as 8 or 16 bit"
                     )
                 opened.append((i, _upright_size(image), _mode(image)))
+                if image.mode.startswith("I;16"):  # how many of its bits it uses: see _say_shallow
+                    largest = max(largest or 0, int(np.asarray(image).max()))
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
             if not skip_bad:
                 raise UserError(
@@ -223,4 +250,4 @@ def _decode(
         array.flush()
 
     atomic_write(out, write)  # whole, or not there; a file of its own for each process decoding
-    return np.asarray([i for i, _, _ in opened]), skipped
+    return np.asarray([i for i, _, _ in opened]), skipped, largest
