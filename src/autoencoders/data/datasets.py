@@ -286,12 +286,12 @@ IN_MEMORY = "memory"
 
 def parse_spec(spec: str) -> tuple[str, str | None]:
     """Split ``kind:path`` into (kind, path)."""
-    _check_kept(DataConfig(data=spec))  # a run fitted on rows in memory names none
     if not isinstance(spec, str):  # rows in memory where only a spec is taken
         raise UserError(
             f"data here must be a data spec such as digits or npy:FILE, not rows of type "
             f"{type(spec).__name__}; save them with numpy.save and pass npy:FILE"
         )
+    _check_kept(DataConfig(data=spec))  # a run fitted on rows in memory names none
     kind, _, path = spec.partition(":")
     if kind in ("digits", "mnist", "fashion-mnist") and not path:
         return kind, None
