@@ -297,6 +297,11 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "train --out run --overwrite",
      "autoencoders: error: --overwrite replaces a run, and run also holds what it did not write (notes.txt); "
      "move that out first, or choose another --out: nothing was deleted"),
+    ("--overwrite of a run holding a folder of the user's with a clusters.json in it",
+     lambda d: [_write("run/photos/clusters.json", "{}")(d), _write("run/photos/family.jpg", "mine")(d)],
+     "train --out run --overwrite",
+     "autoencoders: error: --overwrite replaces a run, and run also holds what it did not write (photos); "
+     "move that out first, or choose another --out: nothing was deleted"),
     ("--out holding files but no run", _write("notes.txt", "mine"), "train --out .",
      "autoencoders: error: --out . is not empty and holds no run; choose another --out, or empty it yourself"),
     ("--overwrite of a directory that holds no run", _write("notes.txt", "mine"), "train --out . --overwrite",

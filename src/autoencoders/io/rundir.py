@@ -82,11 +82,18 @@ def not_written_by_the_run(run_dir: Path, also: set[str]) -> list[str]:
     def ours(entry: Path) -> bool:
         if entry.is_dir() and not entry.is_symlink():
             return entry.name in RUN_FOLDERS or any(
-                (entry / name).is_file() for name in (CLASSIFIER_CONFIG, CLUSTERS_JSON)
+                (entry / marker).is_file() and _holds_only(entry, own)
+                for marker, own in ((CLASSIFIER_CONFIG, CLASSIFIER_FILES), (CLUSTERS_JSON, CLUSTERING_FILES))
             )
         return entry.name in RUN_FILES | also or cut_short(entry.name)
 
     return sorted(entry.name for entry in Path(run_dir).iterdir() if not ours(entry))
+
+
+def _holds_only(folder: Path, own: set[str]) -> bool:
+    """Whether ``folder`` holds files named in ``own`` (or left by a cut-off write) and nothing else:
+    a classifier's or clustering's, not a folder of the user's that holds a file of that name."""
+    return all(e.is_file() and (e.name in own or cut_short(e.name)) for e in folder.iterdir())
 
 
 def write_weights(path: Path, state: dict[str, torch.Tensor], scaler: Scaler | None = None) -> None:
