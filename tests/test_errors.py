@@ -453,3 +453,28 @@ def test_a_ctrl_c_while_the_command_starts_ends_in_one_line():
     assert command.stderr == "autoencoders: interrupted\n" and command.returncode in (130, -2)
     program = subprocess.run([sys.executable, "-c", interrupted], capture_output=True, text=True)
     assert "Traceback" in program.stderr and program.stderr.endswith("KeyboardInterrupt\n")
+
+
+def test_a_directory_replaced_keeps_what_was_there_when_stopped_between_its_two_moves(tmp_path, monkeypatch):
+    import os
+
+    from autoencoders.io import checkpoint
+
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "old.txt").write_text("kept")
+    moves = []
+
+    def stopped(source, target):  # the second move, the new directory into place, never happens
+        moves.append(target)
+        if len(moves) == 2:
+            raise KeyboardInterrupt
+        os.rename(source, target)
+
+    monkeypatch.setattr(checkpoint.os, "replace", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.replace_dir(tmp_path / "out", lambda new: (new / "new.txt").write_text("new"))
+    monkeypatch.undo()
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # nothing left beside it
+    assert (tmp_path / "out" / "old.txt").read_text() == "kept"
+    checkpoint.replace_dir(tmp_path / "out", lambda new: (new / "new.txt").write_text("new"))
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["new.txt"]

@@ -64,16 +64,12 @@ def replace_dir(path: Path, write: Callable[[Path], None]) -> None:
         if path.exists() or path.is_symlink():
             aside = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
             os.replace(path, aside / "old")
-        try:
-            os.replace(new, path)
-        except OSError:
-            if aside is not None:
-                os.replace(aside / "old", path)
-            raise
-        new = None
+        os.replace(new, path)
     except OSError as e:  # a read-only parent, another file system: what was there stays
         raise UserError(f"cannot write {path} ({e.strerror or e}); what was there is kept") from None
-    finally:
+    finally:  # also after a Ctrl-C between the two moves: what was there comes back
+        if aside is not None and not (path.exists() or path.is_symlink()):
+            os.replace(aside / "old", path)
         for leftover in (new, aside):
             if leftover is not None:
                 shutil.rmtree(leftover, ignore_errors=True)
