@@ -493,11 +493,21 @@ def test_a_resumed_run_keeps_its_measured_threads_without_timing_again(tmp_path,
     monkeypatch.setattr(run, "measure_setting", lambda cfg, rows, model, device: ("fp32", 2))
     settings = {**FAST, "data": "digits", "epochs": 3, "layers": [64, 8], "threads": "auto", "compare": False}
     settings["save_every"] = 0  # the first epoch is saved
-    for name in ("new", "old"):
+    for name in ("new", "old", "big"):
         with ctrl_c_at_batch(30), pytest.raises(KeyboardInterrupt):  # in the second epoch: the first is saved
             autoencoders.train(out=str(tmp_path / name), **settings)
     monkeypatch.setattr(run, "measure_setting", lambda *args: pytest.fail("a resumed run keeps its choice"))
-    assert autoencoders.resume(tmp_path / "new").metrics["threads"] == 2
+    monkeypatch.setattr(run, "available_cpus", lambda: 4)
+    state = tmp_path / "big" / rundir.STATE
+    tensors, info = read_state(state)
+    for damaged in ("2", 0):
+        write_state(state, tensors, info | {"marks": info["marks"] | {"threads": damaged}})
+        with pytest.raises(autoencoders.UserError, match=rf"is damaged \(threads {damaged!r}\); train again"):
+            autoencoders.resume(tmp_path / "big")
+    # begun on a machine that allowed more threads: as many as this process may use
+    write_state(state, tensors, info | {"marks": info["marks"] | {"threads": 64}})
+    assert autoencoders.resume(tmp_path / "big").metrics["threads"] == 4
+    assert autoencoders.resume(tmp_path / "new").metrics["threads"] == 2  # its own, where it fits
     # a state from before the threads were measured holds the precision alone: the product rule's
     # count for it, one thread for this small net
     state = tmp_path / "old" / rundir.STATE

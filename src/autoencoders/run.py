@@ -370,6 +370,17 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
             progress.attach("model", model)
             cfg.train.precision = progress.marks.setdefault("precision", precision)
             threads = progress.marks.setdefault("threads", threads)
+            if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+                raise UserError(
+                    f"{out / rundir.STATE} is damaged (threads {threads!r}); train again with --overwrite"
+                )
+            if saved is not None and threads > (cpus := available_cpus()):  # begun where more were allowed
+                say(
+                    f"resuming on {cpus} thread{'s' * (cpus > 1)}, not the {threads} it began with (this "
+                    "process may use no more): its sums round otherwise from here",
+                    cfg.train.quiet,
+                )
+                threads = progress.marks["threads"] = cpus
             say_if_threads_spin(threads, model)  # the count it trains with, timed, remembered or resumed
             progress.marks.setdefault("data_sha256", digest)  # states from before it was kept are not checked
             log = events.EventLog(out / rundir.TENSORBOARD) if main and cfg.train.tensorboard else None
