@@ -232,3 +232,28 @@ def test_16_bit_images_that_use_12_bits_or_fewer_are_warned_of_each_time_they_ar
     for _ in range(2):  # decoded, then read from the cache
         with pytest.warns(DataWarning, match=said):
             read_data(DataConfig(data=f"images:{root}"))
+
+
+def test_an_image_too_large_for_pillow_is_named_or_skipped_as_an_unreadable_one(tmp_path, monkeypatch):
+    from autoencoders.errors import UserError
+
+    root = tmp_path / "imgs"
+    root.mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(root / "big.png")
+    Image.fromarray(np.zeros((2, 2), np.uint8)).save(root / "small.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # 64 pixels: over twice it, a decompression bomb
+    with pytest.raises(UserError, match=r"big\.png is not an image Pillow can read \(Image size"):
+        read_data(DataConfig(data=f"images:{root}"))
+    with pytest.warns(DataWarning, match=r"skipped a file that is not a readable image: .*big\.png"):
+        assert read_data(DataConfig(data=f"images:{root}", skip_bad_images=True)).x.shape == (1, 4)
+
+
+def test_a_csv_cell_longer_than_the_csv_module_reads_is_named(tmp_path):
+    from autoencoders.errors import UserError
+
+    path = tmp_path / "t.csv"
+    path.write_text('a,b\n"1",' + "2" * 200_000 + '\n"3",4\n')
+    with pytest.raises(
+        UserError, match=r"t\.csv line 2 cannot be read as CSV \(field larger than field limit"
+    ):
+        read_data(DataConfig(data=f"csv:{path}"))

@@ -174,7 +174,7 @@ def first_image_size(directory: str | Path) -> tuple[int, int] | None:
                 with Image.open(path) as image:
                     width, height = _upright_size(image)
                     return height, width
-            except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+            except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError):
                 continue
     return None
 
@@ -203,7 +203,7 @@ def _decode(
                 opened.append((i, _upright_size(image), _mode(image)))
                 if image.mode.startswith("I;16"):  # how many of its bits it uses: see _say_shallow
                     largest = max(largest or 0, int(np.asarray(image).max()))
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as e:
             if not skip_bad:
                 raise UserError(
                     f"{path} is not an image Pillow can read ({e}); remove it from the folder (a run "

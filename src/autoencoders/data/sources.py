@@ -402,7 +402,12 @@ def _unquoted(line: str, path: str | Path, number: int) -> str:
     Python's ``csv.QUOTE_*`` write them (``number``: its line in ``path``, for the message)."""
     if '"' not in line:
         return line
-    cells = next(csv.reader([line.rstrip("\r\n")], skipinitialspace=True), [])
+    try:
+        cells = next(csv.reader([line.rstrip("\r\n")], skipinitialspace=True), [])
+    except csv.Error as e:  # a cell longer than the csv module reads (131,072 characters)
+        raise UserError(
+            f"{path} line {number} cannot be read as CSV ({e}); is it a CSV file of numbers?"
+        ) from None
     comma = next((cell for cell in cells if "," in cell), None)
     if comma is not None and _is_number(comma.replace(",", ".", 1)):
         raise UserError(
