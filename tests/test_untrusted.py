@@ -232,3 +232,27 @@ def test_fuzz_weights_and_state_files(trained, tmp_path, edits, cut):
     state = tmp_path / "state.safetensors"
     state.write_bytes(_mutate((trained / "cut" / "state.safetensors").read_bytes(), edits, cut))
     _outcome(read_state, state)
+
+
+@pytest.mark.parametrize(
+    "span",
+    [np.zeros(64, np.float32), np.ones(3, np.float32), np.full(64, np.nan, np.float32)],
+    ids=["zero", "width", "nan"],
+)
+def test_a_weight_files_input_scaling_that_cannot_scale_rows_is_refused(trained, tmp_path, span):
+    """With checksums to match: a span of 0 gave NaN codes, one of another width a traceback."""
+    from autoencoders.io.checkpoint import save_weights
+
+    run = tmp_path / "run"
+    shutil.copytree(trained / "run", run)
+    tensors = load_weights(run / "model.safetensors")
+    tensors["input_span"] = torch.from_numpy(span)
+    save_weights(run / "model.safetensors", tensors)
+    manifest = json.loads((run / "manifest.json").read_text())
+    rundir.write_manifest(
+        run, manifest["kind"], manifest["input_shape"], manifest["code_size"], completed=True
+    )
+    with pytest.raises(
+        autoencoders.UserError, match=r"holds an input scaling that is not one of 64 features"
+    ):
+        autoencoders.encode(run, "digits")

@@ -290,9 +290,12 @@ def open_clusterer(path: str | Path, device: str = "cpu") -> tuple[Clusterer, np
         )
     try:
         cfg, shape = Config.from_dict(summary["autoencoder"]), tuple(summary["input_shape"])
+        alpha = summary.get("alpha", 1.0)  # the Student's t kernel's degrees of freedom
+        if not (isinstance(alpha, int | float) and math.isfinite(alpha) and alpha > 0):
+            raise UserError(f"its alpha is {alpha!r}, not a positive number")
         tensors, scaler = rundir.read_scaled_weights(path, rundir.CLUSTERER_WEIGHTS, summary)
         clusterer = Clusterer.from_state(
-            kinds.build(cfg.model, cfg.kind_options, shape), tensors, summary.get("alpha", 1.0)
+            kinds.build(cfg.model, cfg.kind_options, shape), tensors, alpha
         )  # a mixture's has none: its clusters are its Gaussians
     except UserError as e:  # a check of the summary or weights that names its own cause
         raise UserError(f"{path}: {e}; make it again with 'autoencoders cluster'") from None

@@ -13,6 +13,7 @@ import contextlib
 import csv
 import io
 import json
+import math
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -385,6 +386,17 @@ def read_scaled_weights(
     if not all(key in tensors for key in SCALING):
         raise UserError(f"{Path(run_dir) / name} holds no input scaling; it was not written by this toolkit")
     offset, span = (tensors.pop(key).numpy() for key in SCALING)
+    width = math.prod(manifest.get("input_shape") or [len(offset)])
+    if not (
+        offset.shape == span.shape == (width,)
+        and np.isfinite(offset).all()
+        and np.isfinite(span).all()
+        and (span > 0).all()
+    ):
+        raise UserError(  # each row is scaled by it: NaN codes, or rows of another width, would follow
+            f"{Path(run_dir) / name} holds an input scaling that is not one of {width} features (finite "
+            "offsets, positive spans); the directory is damaged: make it again"
+        )
     return tensors, (offset, span)
 
 
