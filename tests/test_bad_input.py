@@ -365,6 +365,9 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "evaluate run",
      "autoencoders: error: run/manifest.json's completed is 'false', which this toolkit never writes: the run "
      "directory is damaged"),
+    ("a manifest without its input shape", _edit_json("manifest.json", lambda m: m.pop("input_shape")),
+     "encode run --data digits --out c.npy",
+     "autoencoders: error: run/manifest.json lacks its input_shape, which this toolkit always writes: the run directory is damaged"),
     ("a manifest whose format is text", _edit_json("manifest.json", lambda m: m.update(format="3")), "evaluate run",
      "autoencoders: error: run has run format '3', not a version number: the file is damaged; train it again"),
     ("run from a newer version", _edit_json("manifest.json", lambda m: m.update(format=99)), "evaluate run",

@@ -358,7 +358,12 @@ def read_manifest(run_dir: str | Path) -> dict[str, Any]:
         raise UserError(f"{path} is not a manifest (a JSON object); the run directory is damaged")
     check_format(manifest.get("format"), run_dir)
     kinds = {"completed": bool, "kind": str, "input_shape": list, "code_size": int}
-    wrong = [k for k, kind in kinds.items() if k in manifest and not isinstance(manifest[k], kind)]
+    missing = [k for k in kinds if k not in manifest]
+    if missing:
+        raise UserError(
+            f"{path} lacks its {missing[0]}, which this toolkit always writes: the run directory is damaged"
+        )
+    wrong = [k for k, kind in kinds.items() if not isinstance(manifest[k], kind)]
     shape = manifest.get("input_shape", [1])
     if wrong or not (isinstance(shape, list) and all(type(n) is int and n > 0 for n in shape)):
         name = wrong[0] if wrong else "input_shape"
