@@ -257,3 +257,19 @@ def test_a_csv_cell_longer_than_the_csv_module_reads_is_named(tmp_path):
         UserError, match=r"t\.csv line 2 cannot be read as CSV \(field larger than field limit"
     ):
         read_data(DataConfig(data=f"csv:{path}"))
+
+
+def test_a_damaged_image_cache_entry_is_decoded_again(tmp_path):
+    from autoencoders.data.images import image_folder
+
+    root = tmp_path / "imgs"
+    root.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(root / f"{i}.png")
+    first = read_data(DataConfig(data=f"images:{root}")).x
+    rows, _ = image_folder(root)
+    for damage in ("{}", "not json"):
+        (rows.parent / "folder.json").write_text(damage)
+        np.testing.assert_array_equal(read_data(DataConfig(data=f"images:{root}")).x, first)
+    rows.write_bytes(rows.read_bytes()[:-40])  # cut short
+    np.testing.assert_array_equal(read_data(DataConfig(data=f"images:{root}")).x, first)

@@ -305,8 +305,12 @@ def test_pca_scores_are_measured_per_code_size_and_cached(tmp_path, monkeypatch)
     assert pca_scores(x[:50], None, x[50:], None, 2) != pca_scores(x[:60], None, x[60:], None, 2)
     assert len(list((tmp_path / "baselines").iterdir())) == 5
     for file in (tmp_path / "baselines").iterdir():
-        file.write_text('{"pca_psnr": 1.0}')  # the cache is what the next call returns
+        file.write_text('{"pca_psnr": 1.0, "names": ["pca_psnr"]}')  # the cache is what the next call returns
     assert pca_scores(x[::2], y[::2], x[1::2], y[1::2], 2) == {"pca_psnr": 1.0}
+    for damaged in ("{}", '{"pca_psnr": 1.0}', "[1]"):  # not what it wrote: computed again
+        for file in (tmp_path / "baselines").iterdir():
+            file.write_text(damaged)
+        assert pca_scores(x[::2], y[::2], x[1::2], y[1::2], 2) == first
 
 
 def test_run_metrics_are_its_test_codes_scores_beside_pca_at_its_code_size(digits_run):

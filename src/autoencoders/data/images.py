@@ -86,8 +86,8 @@ def image_folder(
         if np.load(native / "images.npy", mmap_mode="r").shape[-2:] == tuple(size):
             target = native
     rows, label_file, info = target / "images.npy", target / "labels.npy", target / "folder.json"
-    if info.is_file():  # written last: the decoding finished
-        said = json.loads(info.read_text())
+    said = _decoded(info, rows)
+    if said is not None:
         _say_skipped(said["skipped"])
         _say_shallow(directory, said.get("largest_16_bit"))
         return rows, label_file if classes else None
@@ -107,6 +107,17 @@ def image_folder(
         },
     )
     return rows, label_file if classes else None
+
+
+def _decoded(info: Path, rows: Path) -> dict | None:
+    """What a finished decoding of a folder recorded in ``info`` (written last), or None where there
+    is none, or the cache entry is damaged (its record or its ``rows`` unreadable): decoded again."""
+    try:
+        said = json.loads(info.read_text())
+        np.load(rows, mmap_mode="r")  # a file cut short cannot be mapped
+    except (OSError, ValueError):
+        return None
+    return said if isinstance(said, dict) and isinstance(said.get("skipped"), list) else None
 
 
 def _say_skipped(skipped: list[str]) -> None:

@@ -225,14 +225,16 @@ def cached(
     path = cache_dir() / "baselines" / f"{'' if kind == 'cpu' else kind + '-'}{prefix}{digest}.json"
     try:
         out = json.loads(path.read_text())
-        # numbers by name, as compute returns them; else a damaged file: computed again
-        if isinstance(out, dict) and all(type(v) in (int, float) for v in out.values()):
+        # numbers by name, as compute returns them, under the names it gives (written with them: a
+        # file of other names, or none, is damaged and computed again)
+        names = out.pop("names", None) if isinstance(out, dict) else None
+        if names == sorted(out) and all(type(v) in (int, float) for v in out.values()):
             return out
     except (OSError, ValueError):
         pass
     out = compute()
     try:
-        write_json(path, out)
+        write_json(path, out | {"names": sorted(out)})
     except UserError:  # an unwritable cache only costs the time to compute them again
         pass
     return out
