@@ -478,3 +478,22 @@ def test_a_directory_replaced_keeps_what_was_there_when_stopped_between_its_two_
     assert (tmp_path / "out" / "old.txt").read_text() == "kept"
     checkpoint.replace_dir(tmp_path / "out", lambda new: (new / "new.txt").write_text("new"))
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["new.txt"]
+
+
+def test_an_idx_file_is_read_no_further_than_its_header_says(tmp_path):
+    """A gzip file whose body grows far beyond its header's size is not decompressed whole, and a
+    header's size beyond 2**63 bytes does not wrap around."""
+    from autoencoders.data.sources import read_idx
+
+    header = bytes([0, 0, 8, 3]) + b"".join(n.to_bytes(4, "big") for n in (10, 28, 28))
+    with gzip.open(tmp_path / "bomb.gz", "wb") as f:
+        f.write(header + bytes(10 * 784) + bytes(2**24))
+    with pytest.raises(
+        UserError, match=r"bomb\.gz is truncated or padded: header says 7840 data bytes, file has more"
+    ):
+        read_idx(tmp_path / "bomb.gz")
+    (tmp_path / "huge").write_bytes(bytes([0, 0, 8, 4]) + (65536).to_bytes(4, "big") * 4)
+    with pytest.raises(
+        UserError, match=r"huge is damaged: its header says 18446744073709551616 data bytes, more"
+    ):
+        read_idx(tmp_path / "huge")

@@ -6,6 +6,7 @@ import csv
 import gzip
 import importlib.util
 import itertools
+import math
 import os
 import re
 import tempfile
@@ -49,29 +50,42 @@ DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
+GZIP_MOST = 1032  # bytes deflate can pack into one
+
+
 def read_idx(path: str | Path) -> np.ndarray:
     """Read an IDX file (gzipped or not) into a numpy array."""
     path = Path(path)
     try:
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rb") as f:
-            raw = f.read()
+            magic = f.read(4)
+            if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in IDX_DTYPES:
+                raise UserError(f"{path} is not an IDX file (wrong magic number {magic.hex()!r})")
+            dtype, ndim = np.dtype(IDX_DTYPES[magic[2]]), magic[3]
+            sizes = f.read(4 * ndim)
+            if len(sizes) < 4 * ndim:
+                raise UserError(f"{path} is truncated: its IDX header is incomplete")
+            shape = tuple(int.from_bytes(sizes[4 * i : 4 + 4 * i], "big") for i in range(ndim))
+            expected = math.prod(shape) * dtype.itemsize  # Python's integers: no wrap at 2**63
+            # no more than the header says, and a byte to tell padding: a gzip file's body is
+            # decompressed only as far as that, whatever it would grow to; deflate packs at most
+            # 1,032 bytes in one, so a header beyond that says more than the file can hold
+            if expected > path.stat().st_size * (GZIP_MOST if opener is gzip.open else 1):
+                raise UserError(
+                    f"{path} is damaged: its header says {expected} data bytes, more than the file can "
+                    "hold; re-download it"
+                )
+            raw = f.read(expected + 1)
     except (OSError, EOFError, zlib.error) as e:
         raise UserError(f"{path} is not a readable IDX file ({e}); re-download or re-extract it") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_DTYPES:
-        raise UserError(f"{path} is not an IDX file (wrong magic number {raw[:4].hex()!r})")
-    dtype, ndim = np.dtype(IDX_DTYPES[raw[2]]), raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise UserError(f"{path} is truncated: its IDX header is incomplete")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(shape)) * dtype.itemsize
-    if len(raw) - header != expected:
+    if len(raw) != expected:
+        got = f"{len(raw)}" if len(raw) <= expected else "more"
         raise UserError(
-            f"{path} is truncated or padded: header says {expected} data bytes, file has "
-            f"{len(raw) - header}; re-download it"
+            f"{path} is truncated or padded: header says {expected} data bytes, file has {got}; "
+            "re-download it"
         )
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+    return np.frombuffer(raw, dtype=dtype).reshape(shape)
 
 
 def _find_idx(directory: Path, stem: str) -> Path:
