@@ -195,7 +195,7 @@ def test_knn_and_pixel_scores_are_measured_and_cached(tmp_path, monkeypatch):
         "pixels_kmeans_nmi",
     }
     (file,) = (tmp_path / "baselines").iterdir()
-    file.write_text('{"pixels_knn_accuracy": 0.5}')  # the cache is what the next call returns
+    file.write_text('{"pixels_knn_accuracy": 0.5, "names": ["pixels_knn_accuracy"]}')  # what it returns next
     assert pixel_scores(x[::2], y[::2], x[1::2], y[1::2]) == {"pixels_knn_accuracy": 0.5}
     monkeypatch.setattr(torch, "__version__", "0.0.0")  # whose generator may draw other k-means starts
     assert pixel_scores(x[::2], y[::2], x[1::2], y[1::2]) == first
@@ -268,6 +268,9 @@ def test_a_cached_file_that_is_not_a_dict_of_scores_is_computed_again(tmp_path, 
         "[1]",
         "NaN",
         "{",
+        "{}",
+        '{"score": 1}',  # without the names it was written under
+        '{"score": 1, "names": ["other"]}',
         '{"score": "abc"}',
         '{"score": null}',
         '{"score": [1]}',
@@ -275,7 +278,7 @@ def test_a_cached_file_that_is_not_a_dict_of_scores_is_computed_again(tmp_path, 
     ):
         file.write_text(damaged)
         assert cached(rows, lambda: {"score": 2}, "cpu") == {"score": 2}  # and written again
-        assert json.loads(file.read_text()) == {"score": 2}
+        assert json.loads(file.read_text()) == {"score": 2, "names": ["score"]}
 
 
 def test_pca_scores_are_measured_per_code_size_and_cached(tmp_path, monkeypatch):

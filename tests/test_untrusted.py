@@ -256,3 +256,16 @@ def test_a_weight_files_input_scaling_that_cannot_scale_rows_is_refused(trained,
         autoencoders.UserError, match=r"holds an input scaling that is not one of 64 features"
     ):
         autoencoders.encode(run, "digits")
+
+
+def test_a_config_asking_for_a_huge_model_is_compared_with_the_weights_before_it_is_built(trained, tmp_path):
+    """A width of 10**9 would take 238 GiB before the weights could say they do not fit it."""
+    run = tmp_path / "run"
+    shutil.copytree(trained / "run", run)
+    config = json.loads((run / "config.json").read_text())
+    config["model"]["layers"] = [64, 10**9, 8]
+    (run / "config.json").write_text(json.dumps(config))
+    with pytest.raises(
+        UserError, match=r"the weights do not fit its config\.json \(size mismatch for encoder"
+    ):
+        autoencoders.encode(run, "digits")

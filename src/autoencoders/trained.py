@@ -4,6 +4,7 @@ data scaled as the run's training data was; and a saved clusterer opened from it
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,15 +70,29 @@ def open_run(run_dir: str | Path, device: str = "cpu") -> TrainedRun:
     if (run_dir / rundir.ESTIMATOR).is_file():  # fitted on rows in memory (earlier versions named digits)
         cfg.data = dataclasses.replace(cfg.data, data=IN_MEMORY)
     tensors, scaler = rundir.read_scaled_weights(run_dir, rundir.WEIGHTS, manifest)
-    model = kinds.build(cfg.model, cfg.kind_options, tuple(manifest["input_shape"]))
+    build = functools.partial(kinds.build, cfg.model, cfg.kind_options, tuple(manifest["input_shape"]))
     try:
-        model.load_state_dict(tensors)
+        with torch.device("meta"):  # its shapes first, without memory: an edited config may ask for GBs
+            shell = build()
+    except RuntimeError:  # a kind whose building reads numbers back (an AAE's mixture prior)
+        shell = None
+    if shell is not None:
+        _load(run_dir, shell, tensors, assign=True)  # the shapes compared, nothing copied
+    model = build()
+    _load(run_dir, model, tensors)
+    return TrainedRun(cfg, manifest, model.to(device).eval(), scaler)
+
+
+def _load(run_dir: Path, model: Autoencoder, tensors: dict[str, torch.Tensor], assign: bool = False) -> None:
+    """``tensors`` into ``model``, built from ``run_dir``'s config (``assign``: in place of its own,
+    not copied into them); a UserError where they do not fit."""
+    try:
+        model.load_state_dict(tensors, assign=assign)
     except RuntimeError as e:
         raise UserError(
             f"{run_dir}: the weights do not fit its config.json ({state_mismatch(e)}): the two are from "
             "different runs, or one was edited; put back the run's own, or train it again"
         ) from None
-    return TrainedRun(cfg, manifest, model.to(device).eval(), scaler)
 
 
 def later_precision(run_dir: str | Path, precision: str, device: torch.device) -> str:

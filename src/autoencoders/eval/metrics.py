@@ -227,9 +227,9 @@ def cached(
         out = json.loads(path.read_text())
         # numbers by name, as compute returns them, under the names it gives (written with them: a
         # file of other names, or none, is damaged and computed again)
-        names = out.pop("names", None) if isinstance(out, dict) else None
-        if names == sorted(out) and all(type(v) in (int, float) for v in out.values()):
-            return out
+        if isinstance(out, dict) and out.pop("names", None) == sorted(out):
+            if all(type(v) in (int, float) for v in out.values()):
+                return out
     except (OSError, ValueError):
         pass
     out = compute()
