@@ -597,3 +597,28 @@ def test_a_saved_estimators_directory_splits_new_data_as_train_would(digits, tmp
     ):
         autoencoders.cluster(est, k=3, quiet=True)
     assert autoencoders.visualize(est, "filters").is_file()  # of the weights alone: no rows needed
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda s: s.pop("class"),
+        lambda s: s["params"].update(evil=1),
+        lambda s: s.update(classes="abc"),
+        lambda s: s.update(classes_dtype="S400000000"),
+        lambda s: s.pop("n_features_in"),
+    ],
+    ids=["no-class", "extra-param", "classes-text", "huge-dtype", "no-width"],
+)
+def test_a_damaged_estimator_json_is_named_in_one_line(digits, tmp_path, edit):
+    import json
+
+    x_train, _, y_train, _ = digits
+    AutoencoderClassifier(**SMALL).fit(x_train, y_train).save(tmp_path / "est")
+    saved = json.loads((tmp_path / "est" / "estimator.json").read_text())
+    edit(saved)
+    (tmp_path / "est" / "estimator.json").write_text(json.dumps(saved))
+    with pytest.raises(
+        autoencoders.UserError, match=r"estimator\.json is damaged|holds an estimator of class None"
+    ):
+        AutoencoderClassifier.load(tmp_path / "est")

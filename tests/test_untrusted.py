@@ -265,7 +265,5 @@ def test_a_config_asking_for_a_huge_model_is_compared_with_the_weights_before_it
     config = json.loads((run / "config.json").read_text())
     config["model"]["layers"] = [64, 10**9, 8]
     (run / "config.json").write_text(json.dumps(config))
-    with pytest.raises(
-        UserError, match=r"the weights do not fit its config\.json \(Missing key"
-    ):
+    with pytest.raises(UserError, match=r"the weights do not fit its config\.json \(Missing key"):
         autoencoders.encode(run, "digits")

@@ -412,19 +412,27 @@ class _Autoencoder(BaseEstimator):
         """An estimator saved by ``save``, ready to use (no pickle)."""
         path = Path(path)
         saved = rundir.read_json(path / rundir.ESTIMATOR, "saved estimator (estimator.json)")
-        if saved["class"] != cls.__name__:
-            raise UserError(f"{path} holds an estimator of class {saved['class']}; load it with that class")
-        layers = saved["params"]["layers"]
-        as_given = list if saved.get("layers_list") else tuple
-        est = cls(**{**saved["params"], "layers": None if layers is None else as_given(layers)})
-        run = open_run(path)  # config, model and input scaling, read once
-        est.config_, est.autoencoder_, est.scaler_ = run.cfg, run.model, run.scaler
-        est.n_features_in_ = saved["n_features_in"]
-        if "feature_names_in" in saved:
-            est.feature_names_in_ = np.asarray(saved["feature_names_in"], dtype=object)
-        if "transform_output" in saved:
-            est.set_output(transform=saved["transform_output"])
-        est._restore(path, saved)
+        if saved.get("class") != cls.__name__:
+            held = saved.get("class")
+            raise UserError(f"{path} holds an estimator of class {held}; load it with that class")
+        try:
+            layers = saved["params"]["layers"]
+            as_given = list if saved.get("layers_list") else tuple
+            est = cls(**{**saved["params"], "layers": None if layers is None else as_given(layers)})
+            run = open_run(path)  # config, model and input scaling, read once
+            est.config_, est.autoencoder_, est.scaler_ = run.cfg, run.model, run.scaler
+            est.n_features_in_ = saved["n_features_in"]
+            if "feature_names_in" in saved:
+                est.feature_names_in_ = np.asarray(saved["feature_names_in"], dtype=object)
+            if "transform_output" in saved:
+                est.set_output(transform=saved["transform_output"])
+            est._restore(path, saved)
+        except UserError:  # a check that names its own cause
+            raise
+        except (KeyError, TypeError, ValueError, OverflowError, RuntimeError) as e:
+            raise UserError(
+                f"{path / rundir.ESTIMATOR} is damaged ({type(e).__name__}: {e}); save the estimator again"
+            ) from None
         return est
 
     def _restore(self, path: Path, saved: dict[str, Any]) -> None:
@@ -603,7 +611,10 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
         }
 
     def _restore(self, path: Path, saved: dict[str, Any]) -> None:
-        self.classes_ = np.asarray(saved["classes"], dtype=saved.get("classes_dtype"))
+        dtype = np.dtype(saved["classes_dtype"]) if "classes_dtype" in saved else None  # earlier: inferred
+        if dtype is not None and (dtype.kind not in "biufUO" or dtype.itemsize > 4096):  # not GBs a name
+            raise ValueError(f"classes_dtype {dtype.str!r} is not one of labels")
+        self.classes_ = np.asarray(saved["classes"], dtype=dtype)
         self.classifier_ = EncoderClassifier(copy.deepcopy(self.autoencoder_), len(self.classes_))
         self.classifier_.load_state_dict(
             rundir.read_weights(path, rundir.CLASSIFIER_WEIGHTS, rundir.read_manifest(path))
