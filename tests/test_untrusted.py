@@ -267,3 +267,25 @@ def test_a_config_asking_for_a_huge_model_is_compared_with_the_weights_before_it
     (run / "config.json").write_text(json.dumps(config))
     with pytest.raises(UserError, match=r"the weights do not fit its config\.json \(Missing key"):
         autoencoders.encode(run, "digits")
+
+
+@pytest.mark.parametrize(
+    "name, text, call",
+    [
+        ("manifest.json", "[" * 100_000 + "]" * 100_000, lambda run: autoencoders.encode(run, "digits")),
+        ("manifest.json", '{"format": ' + "9" * 5000 + "}", lambda run: autoencoders.encode(run, "digits")),
+        ("metrics.json", "[1]", lambda run: autoencoders.visualize(run, "loss")),
+        (
+            "history.csv",
+            "stage,epoch,train_loss\ntrain,1,abc\n",
+            lambda run: autoencoders.visualize(run, "loss"),
+        ),
+    ],
+    ids=["deep-json", "long-number", "metrics-list", "history-text"],
+)
+def test_run_files_this_toolkit_never_writes_are_named_damaged(trained, tmp_path, name, text, call):
+    run = tmp_path / "run"
+    shutil.copytree(trained / "run", run)
+    (run / name).write_text(text)
+    with pytest.raises(UserError, match=rf"{name}"):
+        call(run)

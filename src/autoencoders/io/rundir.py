@@ -125,7 +125,7 @@ def read_json(path: Path, what: str) -> dict[str, Any]:
     """The JSON object in ``path``; a UserError naming ``what`` it should be when it is not one."""
     try:
         data = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as e:  # unreadable, not JSON, not UTF-8
+    except (OSError, ValueError, RecursionError) as e:  # unreadable, not JSON, not UTF-8, nested too deep
         raise UserError(f"{path} is not a readable {what} ({e})") from None
     if not isinstance(data, dict):
         raise UserError(f"{path} is not a {what} (a JSON object)")
@@ -259,11 +259,16 @@ def read_history(run_dir: Path) -> list[dict[str, Any]]:
     path = Path(run_dir) / HISTORY
     if not path.is_file():
         raise UserError(f"{run_dir} has no {HISTORY} (a saved estimator keeps none): no loss curve to draw")
-    with open(path, newline="") as f:
-        return [
-            {k: v if k == "stage" else float(v) for k, v in row.items() if v != ""}
-            for row in csv.DictReader(f)
-        ]
+    try:
+        with open(path, newline="") as f:
+            return [
+                {k: v if k == "stage" else float(v) for k, v in row.items() if v != ""}
+                for row in csv.DictReader(f)
+            ]
+    except (OSError, ValueError, TypeError, csv.Error) as e:  # text where numbers go, not UTF-8, ...
+        raise UserError(
+            f"{path} is not a loss history this toolkit wrote ({e}); the run directory is damaged"
+        ) from None
 
 
 def write_metrics(run_dir: Path, metrics: dict[str, Any]) -> None:
@@ -274,9 +279,9 @@ def write_metrics(run_dir: Path, metrics: dict[str, Any]) -> None:
 def read_metrics(run_dir: Path) -> dict[str, Any]:
     """The numbers of ``metrics.json``; a UserError naming the fix when it cannot be read."""
     try:
-        return json.loads((Path(run_dir) / METRICS).read_text())
-    except (OSError, ValueError) as e:
-        raise UserError(f"{run_dir} has no readable {METRICS} ({e}); it needs a run made by train") from None
+        return read_json(Path(run_dir) / METRICS, "metrics file")
+    except UserError as e:
+        raise UserError(f"{e}; it needs a run made by train") from None
 
 
 def write_manifest(
@@ -352,7 +357,7 @@ def read_manifest(run_dir: str | Path) -> dict[str, Any]:
         raise UserError(f"{run_dir} {what}; {fix}")
     try:
         manifest = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (ValueError, RecursionError) as e:  # not JSON, not UTF-8, a number or nesting beyond reading
         raise UserError(f"{path} is not valid JSON ({e}); the run directory is damaged") from None
     if not isinstance(manifest, dict):
         raise UserError(f"{path} is not a manifest (a JSON object); the run directory is damaged")
