@@ -67,6 +67,10 @@ def _edit_json(name: str, change: Callable[[dict], None]) -> Callable[[Path], No
     return edit
 
 
+# a run whose data file is no longer where it trained on it
+_DATA_MOVED = _edit_json("config.json", lambda c: c["data"].update(data="npy:gone.npy"))
+
+
 def _flip_bytes(d: Path) -> None:
     path = d / "run" / "model.safetensors"
     data = bytearray(path.read_bytes())
@@ -313,22 +317,22 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
     ("a clustering's folder where a run is expected", _write("c/clusters.json", '{"run_dir": "runs/mine"}'),
      "evaluate c",
      "autoencoders: error: c is not a run directory (no manifest.json); it holds a clustering made from the run runs/mine: give that, or use this with predict"),
-    ("evaluate when the run's data has moved", _edit_json("config.json", lambda c: c["data"].update(data="npy:gone.npy")),
+    ("evaluate when the run's data has moved", _DATA_MOVED,
      "evaluate run",
      "autoencoders: error: run was trained on gone.npy, which is no longer there; put it back there, or give the rows to evaluate with --data"),
-    ("report when the run's data has moved", _edit_json("config.json", lambda c: c["data"].update(data="npy:gone.npy")),
+    ("report when the run's data has moved", _DATA_MOVED,
      "report run",
      "autoencoders: error: run was trained on gone.npy, which is no longer there; put it back there: the report draws the run's test rows"),
-    ("classify when the run's data has moved", _edit_json("config.json", lambda c: c["data"].update(data="npy:gone.npy")),
+    ("classify when the run's data has moved", _DATA_MOVED,
      "classify run --method knn",
      "autoencoders: error: run was trained on gone.npy, which is no longer there; put it back there, or classify other rows: --data (with --labels for npy: data)"),
-    ("cluster when the run's data has moved", _edit_json("config.json", lambda c: c["data"].update(data="npy:gone.npy")),
+    ("cluster when the run's data has moved", _DATA_MOVED,
      "cluster run --k 3",
      "autoencoders: error: run was trained on gone.npy, which is no longer there; put it back there, or cluster other rows: --data"),
-    ("a figure of test rows when the run's data has moved", _edit_json("config.json", lambda c: c["data"].update(data="npy:gone.npy")),
+    ("a figure of test rows when the run's data has moved", _DATA_MOVED,
      "visualize run --what top",
      "autoencoders: error: run was trained on gone.npy, which is no longer there; put it back there, or draw other rows: --data"),
-    ("--anomalous-class when the run's data has moved", _edit_json("config.json", lambda c: c["data"].update(data="npy:gone.npy")),
+    ("--anomalous-class when the run's data has moved", _DATA_MOVED,
      "score run --data digits --anomalous-class 3 --out s.csv",
      "autoencoders: error: run was trained on gone.npy, which is no longer there; put it back there, or score without --anomalous-class (its PCA fits those rows)"),
     ("--resume with new settings", _incomplete, "train --resume run --lr 0.1",
