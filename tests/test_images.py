@@ -268,7 +268,7 @@ def test_a_damaged_image_cache_entry_is_decoded_again(tmp_path):
         Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(root / f"{i}.png")
     first = read_data(DataConfig(data=f"images:{root}")).x
     rows, _ = image_folder(root)
-    for damage in ("{}", "not json"):
+    for damage in ("{}", "not json", '{"skipped": [], "largest_16_bit": "x"}'):
         (rows.parent / "folder.json").write_text(damage)
         np.testing.assert_array_equal(read_data(DataConfig(data=f"images:{root}")).x, first)
     rows.write_bytes(rows.read_bytes()[:-40])  # cut short

@@ -281,6 +281,16 @@ def test_a_cached_file_that_is_not_a_dict_of_scores_is_computed_again(tmp_path, 
         assert json.loads(file.read_text()) == {"score": 2, "names": ["score"]}
 
 
+def test_a_baseline_that_is_infinite_is_read_back_from_the_cache(tmp_path, monkeypatch):
+    """As the PSNR of an exact reconstruction is: computed once, not on every run."""
+    monkeypatch.setenv("AUTOENCODERS_CACHE", str(tmp_path))
+    computed = []
+    scores = lambda: computed.append(1) or {"psnr": float("inf"), "se": float("nan")}  # noqa: E731
+    for _ in range(2):
+        out = cached((torch.arange(6.0),), scores, "cpu")
+    assert len(computed) == 1 and out["psnr"] == float("inf") and out["se"] != out["se"]
+
+
 def test_pca_scores_are_measured_per_code_size_and_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("AUTOENCODERS_CACHE", str(tmp_path))
     rng = np.random.default_rng(0)

@@ -299,7 +299,7 @@ def test_the_nll_of_one_row_has_no_error_bar_and_the_metrics_are_standard_json(t
 
     m = json.loads((out / "metrics.json").read_text(), parse_constant=refuse)
     assert m["nll_rows"] == 1 and "test_nll_se" not in m and math.isfinite(m["test_nll"])
-    assert "of one row: no error bar" in (out / "report.html").read_text()
+    assert "samples each on 1 test image, no error bar" in (out / "report.html").read_text()
 
 
 def test_json_files_hold_no_nan_or_infinity(tmp_path):

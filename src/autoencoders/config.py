@@ -197,11 +197,6 @@ class Config:
         and ``sample`` decodes codes that no input is given."""
         m, said = self.model, []
         prior = f"the AAE's {self.kind_options.prior} prior"
-        if self.kind_options.prior != "mixture" and moved(self.kind_options, ["components"]):
-            said.append(
-                f"--components {self.kind_options.components} counts the mixture prior's Gaussians, and the "
-                "prior is one Gaussian: give --prior mixture too"
-            )
         if m.code_activation != "linear":
             kept = {"sigmoid": "in (0, 1)", "tanh": "in (-1, 1)", "relu": "at 0 or above"}
             said.append(
@@ -229,6 +224,11 @@ class Config:
         m, t, said = self.model, self.train, []
         if m.model == "aae":
             said += self._against_the_prior()
+            if self.kind_options.prior != "mixture" and moved(self.kind_options, ["components"]):
+                said.append(
+                    f"--components {self.kind_options.components} counts the mixture prior's Gaussians, and "
+                    "the prior is one Gaussian: give --prior mixture too"
+                )
         if m.corruption == "none" and moved(m, ["noise"]):
             said.append(f"--noise {m.noise:g} has no effect without --corruption: the inputs stay clean")
         given = moved(m, ["sparsity_target", "sparsity_weight", "sparsity_layers"])

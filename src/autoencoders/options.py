@@ -682,10 +682,9 @@ SPLITS = ("all", "train", "val", "test")
 # what ``export`` writes: a part of a run, in a format (by its file's suffix)
 EXPORT_PARTS = ("encoder", "decoder", "autoencoder")
 EXPORT_FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
-# the figures ``visualize`` draws, by name
 # images a .png grid holds at most: more make a picture no viewer shows whole, and take gigabytes to draw
 MOST_IN_A_PNG = 1000
-
+# the figures ``visualize`` draws, by name
 FIGURE_KINDS = {
     "recon": "test images over their reconstructions",
     "denoise": "clean, corrupted and reconstructed test images",

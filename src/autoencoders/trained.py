@@ -306,7 +306,7 @@ def open_clusterer(path: str | Path, device: str = "cpu") -> tuple[Clusterer, np
     try:
         cfg, shape = Config.from_dict(summary["autoencoder"]), tuple(summary["input_shape"])
         alpha = summary.get("alpha", 1.0)  # the Student's t kernel's degrees of freedom
-        if not (isinstance(alpha, int | float) and math.isfinite(alpha) and alpha > 0):
+        if type(alpha) not in (int, float) or not (math.isfinite(alpha) and alpha > 0):
             raise UserError(f"its alpha is {alpha!r}, not a positive number")
         tensors, scaler = rundir.read_scaled_weights(path, rundir.CLUSTERER_WEIGHTS, summary)
         clusterer = Clusterer.from_state(

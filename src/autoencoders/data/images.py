@@ -117,7 +117,9 @@ def _decoded(info: Path, rows: Path) -> dict | None:
         np.load(rows, mmap_mode="r")  # a file cut short cannot be mapped
     except (OSError, ValueError):
         return None
-    return said if isinstance(said, dict) and isinstance(said.get("skipped"), list) else None
+    if not isinstance(said, dict) or not isinstance(said.get("skipped"), list):
+        return None
+    return said if type(said.get("largest_16_bit")) in (int, type(None)) else None  # earlier ones: none
 
 
 def _say_skipped(skipped: list[str]) -> None:

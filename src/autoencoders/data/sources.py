@@ -229,7 +229,8 @@ def check_finite(
     """A UserError naming the missing (NaN) or infinite values of rows ``x``, or the values too
     large for float32, the precision rows are computed in, which would become infinite there: how
     many, in which columns (by ``columns``' names, for a table) and the first ``row`` (its words)
-    that holds one. Whole numbers beyond float32's exact ones are warned of."""
+    that holds one. Whole numbers beyond float32's exact ones are warned of, and so are float64
+    columns that float32 keeps few distinct values of (see ``_warn_if_fine``)."""
     if x.dtype.kind in "iu" and x.size:
         most = max(abs(int(x.min())), abs(int(x.max())))
         if most > FLOAT32_EXACT:

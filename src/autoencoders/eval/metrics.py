@@ -16,7 +16,7 @@ from torch import nn
 from ..data.datasets import SAMPLE_ROWS, Dataset
 from ..data.sources import cache_dir
 from ..errors import UserError, say
-from ..io.checkpoint import arrays_sha256, write_json
+from ..io.checkpoint import arrays_sha256, write_text
 from ..models.layers import eval_mode
 from ..runtime.device import gpu_math
 from . import probes
@@ -234,7 +234,9 @@ def cached(
         pass
     out = compute()
     try:
-        write_json(path, out | {"names": sorted(out)})
+        # Python's own JSON, NaN and Infinity kept: this file is read back here alone, and a PSNR of an
+        # exact reconstruction is infinite
+        write_text(path, json.dumps(out | {"names": sorted(out)}))
     except UserError:  # an unwritable cache only costs the time to compute them again
         pass
     return out

@@ -333,10 +333,11 @@ def _comparison(metrics: dict, raw: str, item: str) -> str:
     ]
     lower = [key in LOWER_IS_BETTER for _, key, *_ in COMPARED if key in metrics]
     if "test_nll" in metrics:
+        scored = metrics.get("nll_rows")
         sample = (
-            f", {metrics['iw_samples']} samples each on {metrics['nll_rows']} test {item}s, "
-            + (f"± {metrics['test_nll_se']:.2f}" if "test_nll_se" in metrics else "of one row: no error bar")
-            if "nll_rows" in metrics
+            f", {metrics['iw_samples']} samples each on {scored} test {item}{'s' * (scored != 1)}, "
+            + (f"± {metrics['test_nll_se']:.2f}" if "test_nll_se" in metrics else "no error bar")
+            if scored is not None
             else ""
         )
         # grey levels under a Bernoulli decoder: part of it no model lowers (on the NLL's rows)

@@ -63,6 +63,12 @@ def visualize(
             f"-n {n}: samples draws 4 × n images, and a .png holds at most {MOST_IN_A_PNG:,}; give -n "
             f"{MOST_IN_A_PNG // 4} or fewer, or write more with autoencoders sample --out FILE.npy"
         )
+    if what == "interpolate" and max(n, 2) + 2 > MOST_IN_A_PNG:
+        raise UserError(
+            f"-n {n}: interpolate draws the 2 rows and n points between, and a .png holds at most "
+            f"{MOST_IN_A_PNG:,} images; give -n {MOST_IN_A_PNG - 2} or fewer, or write more with "
+            "autoencoders interpolate --out FILE.npy"
+        )
     if method not in ("pca", "tsne"):
         raise UserError(f"--method must be pca or tsne, not '{method}'")
     if method != "pca" and what != "latent":
@@ -144,7 +150,7 @@ def draw(
         title = f"{n * 4} samples from the prior (decoded means)"
         plots.image_grid(rows, path, shape, title, features=run.features)
     elif what == "filters":  # the weights alone
-        _filters(run, rows, path, n, method)
+        _filters(run, path, n)
     elif what == "interpolate":
         which = "test" if isinstance(data, str) else "given"
         rows, shape = api.interpolate(run_dir, data, (0, 1), max(n, 2))
@@ -217,7 +223,7 @@ def _first_layer(model: nn.Module) -> nn.Module:
     raise UserError(f"a '{model.kind}' model has no first layer with weights to show")
 
 
-def _filters(run, rows: FigureRows | None, path: Path, n: int, method: str) -> None:
+def _filters(run: TrainedRun, path: Path, n: int) -> None:
     w = _first_layer(run.model).weight.detach()
     if w.dim() == 4:  # conv kernels (out, in, k, k): one image per output channel
         colour = w.shape[1] == 3  # drawn in colour, as the images are; other channel counts averaged
@@ -355,7 +361,6 @@ def _traverse(run, rows: FigureRows, path: Path, n: int, method: str) -> None:
 FIGURES = {
     "recon": _recon,
     "denoise": _denoise,
-    "filters": _filters,
     "top": _top,
     "maximize": _maximize,
     "latent": _latent,

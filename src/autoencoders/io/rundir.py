@@ -369,7 +369,7 @@ def read_manifest(run_dir: str | Path) -> dict[str, Any]:
             f"{path} lacks its {missing[0]}, which this toolkit always writes: the run directory is damaged"
         )
     wrong = [k for k, kind in kinds.items() if not isinstance(manifest[k], kind)]
-    shape = manifest.get("input_shape", [1])
+    shape = manifest["input_shape"]
     if wrong or not (isinstance(shape, list) and all(type(n) is int and n > 0 for n in shape)):
         name = wrong[0] if wrong else "input_shape"
         raise UserError(
@@ -396,7 +396,7 @@ def read_scaled_weights(
     if not all(key in tensors for key in SCALING):
         raise UserError(f"{Path(run_dir) / name} holds no input scaling; it was not written by this toolkit")
     offset, span = (tensors.pop(key).numpy() for key in SCALING)
-    width = math.prod(manifest.get("input_shape") or [len(offset)])
+    width = math.prod(manifest["input_shape"])
     if not (
         offset.shape == span.shape == (width,)
         and np.isfinite(offset).all()
