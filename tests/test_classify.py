@@ -452,7 +452,7 @@ def test_a_classifier_far_below_the_runs_own_probe_is_told_to_train_longer(digit
     assert m["majority_class_accuracy"] < m["test_accuracy"] < (codes + m["majority_class_accuracy"]) / 2
     assert (
         f"above the classifier: it is far below the run's own linear probe of its codes ({codes:.3f}, with "
-        "its training labels); train it longer (more --epochs)\n"
+        "its training labels); train it longer (more --epochs), or give it more labels\n"
     ) in printed
 
 

@@ -403,9 +403,11 @@ def _classify(args: argparse.Namespace) -> None:
         run = rundir.read_metrics(args.run_dir) if learned and args.data is None else {}
         codes, raw = run.get("linear_probe_accuracy"), run.get("pixels_linear_probe_accuracy")
         if codes is not None and m["test_accuracy"] < (codes + m["majority_class_accuracy"]) / 2:
-            line += (  # not half way from chance to what the codes hold: the classifier is the cause
+            # not half way from chance to what the codes hold: the classifier, or its few labels
+            longer = "" if m["method"] == "knn" else "train it longer (more --epochs), or "
+            line += (
                 f": it is far below the run's own linear probe of its codes ({codes:.3f}, with its "
-                "training labels); train it longer (more --epochs)"
+                f"training labels); {longer}give it more labels"
             )
         elif codes is not None and raw is not None and codes < raw:
             line += (

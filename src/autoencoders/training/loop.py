@@ -72,10 +72,11 @@ TERM_FLAGS = {
 }
 
 
-def other_levers(terms: Iterable[str]) -> str:
+def other_levers(terms: Iterable[str], levers: dict[str, str] = TERM_FLAGS) -> str:
     """``, or a lower --beta ...``: the options beside --lr that set how far a step with the named
-    ``terms`` moves; empty for a step without any."""
-    flags = list(dict.fromkeys(TERM_FLAGS[t] for t in terms if t in TERM_FLAGS))
+    ``terms`` moves, by the ``levers`` that weigh each (a step's own, where it has them); empty for
+    a step without any."""
+    flags = list(dict.fromkeys(levers[t] for t in terms if t in levers))
     return f", or a lower {' or '.join(flags)}" if flags else ""
 
 
@@ -168,7 +169,8 @@ def fit(
                 bar.close()
                 raise Diverged(
                     f"training diverged: the loss became {train_values['loss']} in epoch {epoch} of stage "
-                    f"'{stage}'; train again with a lower --lr (now {cfg.lr:g}){other_levers(train_values)}"
+                    f"'{stage}'; train again with a lower --lr (now {cfg.lr:g})"
+                    + other_levers(train_values, getattr(step, "levers", TERM_FLAGS))
                 )
             val_values = evaluate_step(step, val, cfg.batch_size)
             seconds = time.perf_counter() - t0

@@ -287,6 +287,8 @@ class SemiSupervisedStep(GradientStep):
     """
 
     monitor = "ce"
+    # what weighs its terms beside --lr, as classify names it (the run's own --beta is not classify's)
+    levers = {"recon": "--recon-weight", "kl": "--recon-weight"}
 
     def __init__(
         self,
