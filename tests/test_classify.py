@@ -456,7 +456,9 @@ def test_a_classifier_far_below_the_runs_own_probe_is_told_to_train_longer(digit
     ) in printed
 
 
-def test_options_of_the_runs_model_or_data_are_refused_as_the_command_line_has_no_flags_for_them(digits_run):
+def test_options_of_the_runs_model_or_data_are_refused_as_the_command_line_has_no_flags_for_them(
+    digits_run, tmp_path
+):
     """The run's encoder and its split are what a classifier or clustering works on: a layer width
     or another split given to either would change nothing, or quietly measure on other rows."""
     for call in (autoencoders.classify, autoencoders.cluster):
@@ -466,3 +468,12 @@ def test_options_of_the_runs_model_or_data_are_refused_as_the_command_line_has_n
             call(digits_run.dir, layers=[64, 4], quiet=True)
     with pytest.raises(UserError, match=r"leave out split_seed, val_fraction \(training options such as lr"):
         autoencoders.classify(digits_run.dir, method="knn", val_fraction=0.5, split_seed=3, quiet=True)
+    # how other data is read is its own: a CSV's label column
+    import pandas as pd
+    from sklearn.datasets import load_digits
+
+    frame = pd.DataFrame(load_digits().data / 16, columns=[f"p{i}" for i in range(64)])
+    frame.assign(target=load_digits().target).to_csv(tmp_path / "b.csv", index=False)
+    spec = f"csv:{tmp_path / 'b.csv'}"
+    clf = autoencoders.classify(digits_run.dir, data=spec, label_column="target", method="knn", quiet=True)
+    assert clf.metrics["test_accuracy"] > 0.5

@@ -69,7 +69,7 @@ def classify(
             "(--hold-out), and a classifier learns every class from them: classify a run trained on all"
         )
     own, rest = split_options(options, ClassifyOptions, option_names())
-    run_settings_refused(rest, "classify")
+    run_settings_refused(rest, "classify", data is not None)
     corrupt = make_corruption(run.cfg.model.corruption, run.cfg.model.noise)
     how = FewLabels(labels_fraction=labels_fraction, corrupt=corrupt, **own)
     how.check()

@@ -253,14 +253,21 @@ def new_settings_refused(names: list[str]) -> UserError:
     return UserError(f"a resumed run continues with its own settings; leave out {flags(names)}")
 
 
-def run_settings_refused(options: dict[str, Any], command: str) -> None:
+# how other data than a run's own is read (its label column, its images' size, ...): not its split
+READING = ("label_column", "columns", "image_size", "grayscale", "rgb", "skip_bad_images", "memory_budget")
+
+
+def run_settings_refused(options: dict[str, Any], command: str, other_data: bool) -> None:
     """A UserError for options of a run's model or data given to ``command``, which trains on the
-    run's encoder and rows as they are: of a config's options, only the training ones apply."""
-    other = sorted(k for k in options if k not in {f.name for f in dataclasses.fields(TrainConfig)})
+    run's encoder and rows as they are: of a config's options, only the training ones apply, and
+    for ``other_data`` than the run's, how it is read."""
+    allowed = {f.name for f in dataclasses.fields(TrainConfig)} | (set(READING) if other_data else set())
+    other = sorted(k for k in options if k not in allowed)
     if other:
+        reading = ", and how the data given is read (--label-column, ...)" if other_data else ""
         raise UserError(
             f"{command} works on the run's model and data as they are; leave out {flags(other)} "
-            "(training options such as --lr and --epochs apply)"
+            f"(training options such as --lr and --epochs apply{reading})"
         )
 
 
