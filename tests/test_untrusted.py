@@ -267,6 +267,13 @@ def test_a_config_asking_for_a_huge_model_is_compared_with_the_weights_before_it
     (run / "config.json").write_text(json.dumps(config))
     with pytest.raises(UserError, match=r"the weights do not fit its config\.json \(Missing key"):
         autoencoders.encode(run, "digits")
+    clf = tmp_path / "clf"  # a classifier's settings hold the autoencoder's too
+    shutil.copytree(trained / "clf", clf)
+    settings = json.loads((clf / "classifier.json").read_text())
+    settings["autoencoder"]["model"]["layers"] = [64, 10**9, 8]
+    (clf / "classifier.json").write_text(json.dumps(settings))
+    with pytest.raises(UserError, match=r"the classifier's settings do not match its weights"):
+        autoencoders.predict(clf, "digits")
 
 
 @pytest.mark.parametrize(

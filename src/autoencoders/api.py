@@ -34,6 +34,7 @@ from .runtime.device import gpu_math, resolve_device
 from .trained import (
     Data,
     TrainedRun,
+    check_fits,
     check_own_data,
     check_width,
     open_clusterer,
@@ -72,6 +73,8 @@ def _open_classifier(
         ) from None
     tensors, scaler = rundir.read_scaled_weights(path, rundir.CLASSIFIER_WEIGHTS, settings)
     try:
+        if settings.get("method") != "ladder":  # a ladder holds no autoencoder
+            check_fits(cfg, shape, tensors, "autoencoder.")
         model = build_classifier(settings, kinds.build(cfg.model, cfg.kind_options, shape), tensors)
         model.load_state_dict(tensors)
     except (KeyError, TypeError, ValueError, RuntimeError):

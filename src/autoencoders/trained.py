@@ -4,7 +4,6 @@ data scaled as the run's training data was; and a saved clusterer opened from it
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,29 +69,33 @@ def open_run(run_dir: str | Path, device: str = "cpu") -> TrainedRun:
     if (run_dir / rundir.ESTIMATOR).is_file():  # fitted on rows in memory (earlier versions named digits)
         cfg.data = dataclasses.replace(cfg.data, data=IN_MEMORY)
     tensors, scaler = rundir.read_scaled_weights(run_dir, rundir.WEIGHTS, manifest)
-    build = functools.partial(kinds.build, cfg.model, cfg.kind_options, tuple(manifest["input_shape"]))
+    shape = tuple(manifest["input_shape"])
     try:
-        with torch.device("meta"):  # its shapes first, without memory: an edited config may ask for GBs
-            shell = build()
-    except RuntimeError:  # a kind whose building reads numbers back (an AAE's mixture prior)
-        shell = None
-    if shell is not None:
-        _load(run_dir, shell, tensors, assign=True)  # the shapes compared, nothing copied
-    model = build()
-    _load(run_dir, model, tensors)
-    return TrainedRun(cfg, manifest, model.to(device).eval(), scaler)
-
-
-def _load(run_dir: Path, model: Autoencoder, tensors: dict[str, torch.Tensor], assign: bool = False) -> None:
-    """``tensors`` into ``model``, built from ``run_dir``'s config (``assign``: in place of its own,
-    not copied into them); a UserError where they do not fit."""
-    try:
-        model.load_state_dict(tensors, assign=assign)
+        check_fits(cfg, shape, tensors)
+        model = kinds.build(cfg.model, cfg.kind_options, shape)
+        model.load_state_dict(tensors)
     except RuntimeError as e:
         raise UserError(
             f"{run_dir}: the weights do not fit its config.json ({state_mismatch(e)}): the two are from "
             "different runs, or one was edited; put back the run's own, or train it again"
         ) from None
+    return TrainedRun(cfg, manifest, model.to(device).eval(), scaler)
+
+
+def check_fits(
+    cfg: Config, shape: tuple[int, ...], tensors: dict[str, torch.Tensor], prefix: str = ""
+) -> None:
+    """load_state_dict's RuntimeError where the autoencoder ``cfg`` builds for rows of ``shape`` does
+    not fit ``tensors`` (its own under ``prefix``): compared on the meta device, without memory, as an
+    edited config may ask for gigabytes before the weights could say they do not fit it."""
+    try:
+        with torch.device("meta"):
+            shell = kinds.build(cfg.model, cfg.kind_options, shape)
+    except RuntimeError:  # a kind whose building reads numbers back (an AAE's mixture prior)
+        return
+    shell.load_state_dict(
+        {k.removeprefix(prefix): t for k, t in tensors.items() if k.startswith(prefix)}, assign=True
+    )
 
 
 def later_precision(run_dir: str | Path, precision: str, device: torch.device) -> str:
@@ -309,6 +312,7 @@ def open_clusterer(path: str | Path, device: str = "cpu") -> tuple[Clusterer, np
         if type(alpha) not in (int, float) or not (math.isfinite(alpha) and alpha > 0):
             raise UserError(f"its alpha is {alpha!r}, not a positive number")
         tensors, scaler = rundir.read_scaled_weights(path, rundir.CLUSTERER_WEIGHTS, summary)
+        check_fits(cfg, shape, tensors, "autoencoder.")
         clusterer = Clusterer.from_state(
             kinds.build(cfg.model, cfg.kind_options, shape), tensors, alpha
         )  # a mixture's has none: its clusters are its Gaussians
