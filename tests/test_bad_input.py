@@ -385,6 +385,8 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "autoencoders: error: -n 5000: a .png holds at most 1,000 images; write a .npy for more samples"),
     ("interpolate more points than a picture holds", None, "interpolate run --data digits --pair 0,1 --steps 999 --out i.png",
      "autoencoders: error: --steps 999: a .png holds at most 1,000 images, the 2 rows and the points between; write a .npy for more"),
+    ("visualize more interpolated points than a picture holds", None, "visualize run --what interpolate -n 999",
+     "autoencoders: error: -n 999: interpolate draws the 2 rows and n points between, and a .png holds at most 1,000 images; give -n 998 or fewer, or write more with autoencoders interpolate RUN --data SPEC --steps N --out FILE.npy"),
     ("visualize more samples than a picture holds", None, "visualize run --what samples -n 251",
      "autoencoders: error: -n 251: samples draws 4 × n images, and a .png holds at most 1,000; give -n 250 or fewer, or write more with autoencoders sample --out FILE.npy"),
     ("train --out where nothing can be made", None, "train --epochs 1 --out /proc/autoencoders-run",

@@ -475,5 +475,11 @@ def test_options_of_the_runs_model_or_data_are_refused_as_the_command_line_has_n
     frame = pd.DataFrame(load_digits().data / 16, columns=[f"p{i}" for i in range(64)])
     frame.assign(target=load_digits().target).to_csv(tmp_path / "b.csv", index=False)
     spec = f"csv:{tmp_path / 'b.csv'}"
-    clf = autoencoders.classify(digits_run.dir, data=spec, label_column="target", method="knn", quiet=True)
+    clf = autoencoders.classify(
+        digits_run.dir, data=spec, label_column="target", method="knn", quiet=True, out=tmp_path / "k"
+    )
     assert clf.metrics["test_accuracy"] > 0.5
+    with pytest.raises(
+        UserError, match=r"^cluster works on the run's model and data as they are; leave out label_col"
+    ):
+        autoencoders.cluster(digits_run.dir, spec, label_column="target", quiet=True)  # read as the run's

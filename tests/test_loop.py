@@ -71,6 +71,9 @@ def test_a_loss_that_blows_up_names_the_weights_of_its_terms_beside_the_rate(tmp
     from autoencoders.training.steps import SemiSupervisedStep  # classify's: the run's --beta is not its flag
 
     assert other_levers(["recon", "kl", "ce"], SemiSupervisedStep.levers) == ", or a lower --recon-weight"
+    from autoencoders.clustering.model import DECStep  # cluster's: IDEC's reconstruction, by --gamma
+
+    assert other_levers(["kl", "recon"], DECStep.levers) == ", or a lower --gamma"
     with pytest.raises(
         Diverged, match=r"lower lr \(now 0\.002\), or a lower sparsity_weight, and overwrite=True"
     ):

@@ -258,22 +258,40 @@ def test_a_weight_files_input_scaling_that_cannot_scale_rows_is_refused(trained,
         autoencoders.encode(run, "digits")
 
 
-def test_a_config_asking_for_a_huge_model_is_compared_with_the_weights_before_it_is_built(trained, tmp_path):
-    """A width of 10**9 would take 238 GiB before the weights could say they do not fit it."""
+def test_a_config_asking_for_a_huge_model_is_compared_with_the_weights_before_it_is_built(
+    trained, tmp_path, monkeypatch
+):
+    """A width of 10**9 would take 238 GiB before the weights could say they do not fit it: no model
+    of such settings is built, other than on the meta device."""
+    from autoencoders import kinds
+
     run = tmp_path / "run"
     shutil.copytree(trained / "run", run)
+    autoencoders.cluster(run, k=3, out=tmp_path / "clusters", quiet=True)
+    real = kinds.build
+
+    def build(model, options, shape):
+        if model.layers and 10**9 in model.layers and torch.get_default_device().type != "meta":
+            raise AssertionError("a model of the edited settings was built")
+        return real(model, options, shape)
+
+    monkeypatch.setattr(kinds, "build", build)
     config = json.loads((run / "config.json").read_text())
     config["model"]["layers"] = [64, 10**9, 8]
     (run / "config.json").write_text(json.dumps(config))
     with pytest.raises(UserError, match=r"the weights do not fit its config\.json \(Missing key"):
         autoencoders.encode(run, "digits")
-    clf = tmp_path / "clf"  # a classifier's settings hold the autoencoder's too
+    clf = tmp_path / "clf"  # a classifier's settings hold the autoencoder's too, as a clustering's do
     shutil.copytree(trained / "clf", clf)
-    settings = json.loads((clf / "classifier.json").read_text())
-    settings["autoencoder"]["model"]["layers"] = [64, 10**9, 8]
-    (clf / "classifier.json").write_text(json.dumps(settings))
-    with pytest.raises(UserError, match=r"the classifier's settings do not match its weights"):
-        autoencoders.predict(clf, "digits")
+    for settings_file, said in (
+        (clf / "classifier.json", "the classifier's settings do not match its weights"),
+        (tmp_path / "clusters" / "clusters.json", "the clustering's summary does not match its weights"),
+    ):
+        settings = json.loads(settings_file.read_text())
+        settings["autoencoder"]["model"]["layers"] = [64, 10**9, 8]
+        settings_file.write_text(json.dumps(settings))
+        with pytest.raises(UserError, match=said):
+            autoencoders.predict(settings_file.parent, "digits")
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from .errors import UserError, says_once
 from .figures.report import REPORT, write_report
 from .io import rundir
 from .models.layers import make_corruption
-from .options import ClassifyOptions, run_settings_refused, split_options
+from .options import READING, ClassifyOptions, run_settings_refused, split_options
 from .runtime.device import resolve_device
 from .runtime.threads import training_threads
 from .trained import check_own_data, check_width, later_precision, open_run
@@ -54,7 +54,10 @@ def classify(
     is replaced, any other files refuse it).
     """
     run = open_run(run_dir)
-    cfg = copy.deepcopy(run.cfg)  # the run's own config is recorded as it was
+    own, rest = split_options(options, ClassifyOptions, option_names())
+    run_settings_refused(rest, "classify", data is not None)
+    reading = {key: rest.pop(key) for key in READING if key in rest}  # before the data's own are set
+    cfg = run.cfg.replace(**reading) if reading else copy.deepcopy(run.cfg)  # the run's, as it was
     if data is not None:
         if isinstance(data, str):
             check_labels_file(labels)
@@ -68,8 +71,6 @@ def classify(
             f"{run_dir} left class(es) {','.join(map(str, cfg.data.hold_out))} out of its training rows "
             "(--hold-out), and a classifier learns every class from them: classify a run trained on all"
         )
-    own, rest = split_options(options, ClassifyOptions, option_names())
-    run_settings_refused(rest, "classify", data is not None)
     corrupt = make_corruption(run.cfg.model.corruption, run.cfg.model.noise)
     how = FewLabels(labels_fraction=labels_fraction, corrupt=corrupt, **own)
     how.check()

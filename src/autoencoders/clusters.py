@@ -68,7 +68,7 @@ def cluster(
     if data is None:
         check_own_data(run_dir, run.cfg.data, ", or cluster other rows: --data")
     own, rest = split_options(options, ClusterOptions, option_names())
-    run_settings_refused(rest, "cluster", data is not None)
+    run_settings_refused(rest, "cluster", other_data=False)  # its rows are read as the run's
     cfg = run.cfg.replace(**rest)
     how = Clustering(method=method, k=k, **own)
     seeded = "" if how.seed is None else f"-seed{how.seed}"  # a seed of its own: beside the run's

@@ -404,10 +404,12 @@ def _classify(args: argparse.Namespace) -> None:
         codes, raw = run.get("linear_probe_accuracy"), run.get("pixels_linear_probe_accuracy")
         if codes is not None and m["test_accuracy"] < (codes + m["majority_class_accuracy"]) / 2:
             # not half way from chance to what the codes hold: the classifier, or its few labels
-            longer = "" if m["method"] == "knn" else "train it longer (more --epochs), or "
+            fixes = [] if m["method"] == "knn" else ["train it longer (more --epochs)"]
+            fixes += ["give it more labels"] if m["labels_used_fraction"] < 1 else []
+            fixes = fixes or ["try --method frozen or finetune"]  # kNN on every label
             line += (
                 f": it is far below the run's own linear probe of its codes ({codes:.3f}, with its "
-                f"training labels); {longer}give it more labels"
+                f"training labels); {', or '.join(fixes)}"
             )
         elif codes is not None and raw is not None and codes < raw:
             line += (

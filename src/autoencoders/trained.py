@@ -72,14 +72,22 @@ def open_run(run_dir: str | Path, device: str = "cpu") -> TrainedRun:
     shape = tuple(manifest["input_shape"])
     try:
         check_fits(cfg, shape, tensors)
-        model = kinds.build(cfg.model, cfg.kind_options, shape)
+    except RuntimeError as e:
+        raise UserError(_not_fitting(run_dir, e)) from None
+    model = kinds.build(cfg.model, cfg.kind_options, shape)  # out of memory is said as such
+    try:
         model.load_state_dict(tensors)
     except RuntimeError as e:
-        raise UserError(
-            f"{run_dir}: the weights do not fit its config.json ({state_mismatch(e)}): the two are from "
-            "different runs, or one was edited; put back the run's own, or train it again"
-        ) from None
+        raise UserError(_not_fitting(run_dir, e)) from None
     return TrainedRun(cfg, manifest, model.to(device).eval(), scaler)
+
+
+def _not_fitting(run_dir: Path, e: RuntimeError) -> str:
+    """Why a run's weights (``e``: load_state_dict's complaint) do not fit the model its config builds."""
+    return (
+        f"{run_dir}: the weights do not fit its config.json ({state_mismatch(e)}): the two are from "
+        "different runs, or one was edited; put back the run's own, or train it again"
+    )
 
 
 def check_fits(

@@ -67,7 +67,7 @@ def visualize(
         raise UserError(
             f"-n {n}: interpolate draws the 2 rows and n points between, and a .png holds at most "
             f"{MOST_IN_A_PNG:,} images; give -n {MOST_IN_A_PNG - 2} or fewer, or write more with "
-            "autoencoders interpolate --out FILE.npy"
+            "autoencoders interpolate RUN --data SPEC --steps N --out FILE.npy"
         )
     if method not in ("pca", "tsne"):
         raise UserError(f"--method must be pca or tsne, not '{method}'")
