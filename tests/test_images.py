@@ -273,3 +273,20 @@ def test_a_damaged_image_cache_entry_is_decoded_again(tmp_path):
         np.testing.assert_array_equal(read_data(DataConfig(data=f"images:{root}")).x, first)
     rows.write_bytes(rows.read_bytes()[:-40])  # cut short
     np.testing.assert_array_equal(read_data(DataConfig(data=f"images:{root}")).x, first)
+
+
+def test_classify_reads_another_folder_by_the_reading_options_given_before_its_channels(tmp_path):
+    """A run on digits' 8×8 rows given 16×16 colour images and image_size=[8, 8]: resized first, then
+    made gray for the run's 64 inputs (their channels were set from their 16×16 size before)."""
+    _folder(tmp_path / "gray")
+    run = autoencoders.train(data="digits", layers=[64, 8], epochs=1, out=str(tmp_path / "run"), **FAST)
+    big = tmp_path / "colour"
+    for folder in sorted((tmp_path / "gray").iterdir()):
+        (big / folder.name).mkdir(parents=True)
+        for path in folder.iterdir():
+            gray = np.asarray(Image.open(path).resize((16, 16)))
+            Image.fromarray(np.stack([gray] * 3, 2)).save(big / folder.name / path.name)
+    clf = autoencoders.classify(
+        run.dir, data=f"images:{big}", image_size=[8, 8], method="knn", out=tmp_path / "k", quiet=True
+    )
+    assert clf.metrics["test_accuracy"] > 0.5
