@@ -140,8 +140,7 @@ class DECStep(GradientStep):
     refresh at least ``check`` updates after the last one), fewer than ``tol`` of the rows changed
     cluster since the last check."""
 
-    # what weighs its terms beside --lr, as cluster names it (IDEC's reconstruction; DEC's KL has none)
-    levers = {"recon": "--gamma"}
+    levers = {"recon": "--gamma"}  # cluster's: IDEC's reconstruction; DEC's KL has no weight
 
     def __init__(
         self,

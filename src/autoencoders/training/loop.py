@@ -61,18 +61,7 @@ def evaluate_step(step: Step, data: Tensors, batch_size: int) -> dict[str, float
 LOG_EVERY, _said_at = 60.0, [time.perf_counter()]
 
 
-# the options that weigh a step's named terms, or set the rate of their own optimizers: each can
-# make a loss blow up as the learning rate does
-TERM_FLAGS = {
-    "kl": "--beta",
-    "sparsity": "--sparsity-weight",
-    "contractive": "--contractive",
-    "disc": "--adversarial-lr",
-    "gen": "--adversarial-lr",
-}
-
-
-def other_levers(terms: Iterable[str], levers: dict[str, str] = TERM_FLAGS) -> str:
+def other_levers(terms: Iterable[str], levers: dict[str, str] = Step.levers) -> str:
     """``, or a lower --beta ...``: the options beside --lr that set how far a step with the named
     ``terms`` moves, by the ``levers`` that weigh each (a step's own, where it has them); empty for
     a step without any."""
@@ -170,7 +159,7 @@ def fit(
                 raise Diverged(
                     f"training diverged: the loss became {train_values['loss']} in epoch {epoch} of stage "
                     f"'{stage}'; train again with a lower --lr (now {cfg.lr:g})"
-                    + other_levers(train_values, getattr(step, "levers", TERM_FLAGS))
+                    + other_levers(train_values, step.levers)
                 )
             val_values = evaluate_step(step, val, cfg.batch_size)
             seconds = time.perf_counter() - t0

@@ -114,6 +114,15 @@ class Step:
     schedulers: dict[str, Schedule]
     objective: Objective | None = None  # its epoch-dependent weights follow the loop
     monitor = "loss"  # the validation number early stopping and best-weight keeping minimise
+    # the options that weigh its named terms, or set the rate of their own optimizers: each can make
+    # a loss blow up as the learning rate does (a step of another command names that command's)
+    levers = {
+        "kl": "--beta",
+        "sparsity": "--sparsity-weight",
+        "contractive": "--contractive",
+        "disc": "--adversarial-lr",
+        "gen": "--adversarial-lr",
+    }
     finished = False  # set by a step that has reached its own end (DEC: assignments settled)
     # full batches only: an epoch's last batch is left out unless it is full (in one process: the loop
     # then averages over this process's rows, as it does for a step that finished)
@@ -287,8 +296,7 @@ class SemiSupervisedStep(GradientStep):
     """
 
     monitor = "ce"
-    # what weighs its terms beside --lr, as classify names it (the run's own --beta is not classify's)
-    levers = {"recon": "--recon-weight", "kl": "--recon-weight"}
+    levers = {"recon": "--recon-weight", "kl": "--recon-weight"}  # classify's, not the run's --beta
 
     def __init__(
         self,
