@@ -24,7 +24,7 @@ from .data.memory import rows_in_memory
 from .data.sources import cache_dir
 from .errors import DataWarning, UserError, user_stacklevel
 from .eval.likelihood import importance_sampled_nll
-from .eval.metrics import encode_all, evaluate, in_batches, reconstruct_all
+from .eval.metrics import beyond_range, encode_all, evaluate, in_batches, reconstruct_all
 from .eval.probes import PCA
 from .io import rundir
 from .io.checkpoint import arrays_sha256, file_sha256
@@ -257,10 +257,7 @@ def score(
         )
     x, y, classes = rows_and_labels(run, data, split, labels, clip=False)
     y = shown(y, classes)
-    beyond = np.empty(len(x))
-    for i in range(0, len(x), 8192):  # in blocks: whole, the float64 squares were twice the rows' size
-        part = x[i : i + 8192]
-        beyond[i : i + 8192] = np.square(part - np.clip(part, 0.0, 1.0), dtype=np.float64).sum(1)
+    beyond = beyond_range(x)
     rows = torch.from_numpy(x)
     if run.model.likelihood:
         quiet = run.cfg.train.quiet if quiet is None else quiet

@@ -42,7 +42,7 @@ from .data.datasets import IN_MEMORY, apply_scaler, dataset_from_arrays
 from .data.memory import identifying_names, not_numeric
 from .data.sources import check_finite
 from .errors import SettingWarning, UserError, says_once, user_stacklevel
-from .eval.metrics import encode_all, reconstruct_all
+from .eval.metrics import beyond_range, encode_all, reconstruct_all
 from .io import rundir
 from .io.checkpoint import replace_dir, write_json
 from .options import ClusterOptions, split_options, whole_at_least
@@ -349,8 +349,7 @@ class _Autoencoder(BaseEstimator):
         clipped = np.clip(scaled, 0.0, 1.0)
         x = torch.from_numpy(np.ascontiguousarray(clipped)).to(next(self.autoencoder_.parameters()).device)
         recon = reconstruct_all(_in_float64(self.autoencoder_), x.double()).double()
-        beyond = np.square(scaled - clipped, dtype=np.float64).sum(1)
-        return (recon - x.double()).pow(2).sum(1).cpu().numpy() + beyond
+        return (recon - x.double()).pow(2).sum(1).cpu().numpy() + beyond_range(scaled)
 
     def save(self, path: str | Path, overwrite: bool = False) -> None:
         """Write a run directory: weights as safetensors, settings and fitted numbers as JSON.

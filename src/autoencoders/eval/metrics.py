@@ -41,6 +41,17 @@ def in_batches(model: nn.Module, fn, x: torch.Tensor, batch_size: int = 4096) ->
     return done
 
 
+def beyond_range(rows: np.ndarray, block: int = 8192) -> np.ndarray:
+    """Each scaled row's squared distance beyond the training range [0, 1], in float64: what an
+    anomaly score adds for values the model sees clipped to its edge. In blocks: whole, the float64
+    squares would be twice the rows' size."""
+    out = np.empty(len(rows))
+    for i in range(0, len(rows), block):
+        part = rows[i : i + block]
+        out[i : i + block] = np.square(part - np.clip(part, 0.0, 1.0), dtype=np.float64).sum(1)
+    return out
+
+
 def encode_all(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Codes of all rows of ``x`` (eval mode, fp32)."""
     return in_batches(model, model.encode, x)
