@@ -401,7 +401,7 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "autoencoders: error: npy:x.npy has 5 features but the model expects 64"),
     ("a CSV with a label column given to a run trained without one", _write("t.csv", DIGITS_CSV),
      "encode run --data csv:t.csv --out c.npy",
-     "autoencoders: error: csv:t.csv has 65 features but the model expects 64; if one of its columns holds labels, give the file without it (the run reads every column of it as a feature)"),
+     "autoencoders: error: csv:t.csv has 65 features but the model expects 64; if one of its columns holds labels, name it with --label-column (its header name or 0-based index), or give the file without it"),
     ("classify --epochs 0", None, "classify run --epochs 0",
      "autoencoders classify: error: argument --epochs: must be >= 1, got 0; see autoencoders classify --help"),
     ("classify --labels-fraction above 1", None, "classify run --labels-fraction 1.5",

@@ -482,4 +482,49 @@ def test_options_of_the_runs_model_or_data_are_refused_as_the_command_line_has_n
     with pytest.raises(
         UserError, match=r"^cluster works on the run's model and data as they are; leave out label_col"
     ):
-        autoencoders.cluster(digits_run.dir, spec, label_column="target", quiet=True)  # read as the run's
+        autoencoders.cluster(digits_run.dir, label_column="target", quiet=True)  # the run's rows, as read
+
+
+def test_other_data_is_read_as_told_and_predicted_as_its_classifier_or_clustering_read_it(
+    digits_run, tmp_path, capsys
+):
+    """A CSV whose label is its first column, without a header: every command that reads data takes
+    how to read it, and a classifier or clustering made from it predicts that file as it read it
+    (before, the run's reading took the label for a feature, or the file for one column too wide)."""
+    from sklearn.datasets import load_digits
+
+    from autoencoders.api import predictions
+
+    digits = load_digits()
+    rows = digits.data / 16  # in the units the run read digits in
+    np.savetxt(tmp_path / "t.csv", np.column_stack([digits.target, rows]), delimiter=",", fmt="%.6g")
+    spec = f"csv:{tmp_path / 't.csv'}"
+    clf = autoencoders.classify(
+        digits_run.dir, data=spec, label_column=0, method="knn", quiet=True, out=tmp_path / "k"
+    )
+    for made in (clf.out, autoencoders.cluster(digits_run.dir, spec, label_column=0, quiet=True).out):
+        predicted, _, _, labels = predictions(made, spec, device=DEVICE)
+        np.testing.assert_array_equal(labels, digits.target)  # the first column, as labels
+        np.testing.assert_array_equal(predicted, autoencoders.predict(made, rows, device=DEVICE)[0])
+    codes = autoencoders.encode(digits_run.dir, spec, label_column=0)
+    np.testing.assert_array_equal(codes, autoencoders.encode(digits_run.dir, rows))
+
+    def command(*argv: str) -> None:
+        with pytest.raises(SystemExit) as done:
+            main(list(argv))
+        assert done.value.code == 0
+
+    flags = ("--data", spec, "--label-column", "0")
+    command("encode", str(digits_run.dir), *flags, "--out", str(tmp_path / "c.npy"))
+    np.testing.assert_array_equal(np.load(tmp_path / "c.npy"), codes)
+    command("score", str(digits_run.dir), *flags, "--anomalous-class", "3", "--out", str(tmp_path / "s.csv"))
+    assert "class 3 as anomalies" in capsys.readouterr().out
+    metrics = autoencoders.evaluate_run(digits_run.dir, spec, label_column=0, device=DEVICE)
+    assert metrics["linear_probe_accuracy"] > 0.5  # labelled by the first column
+    with pytest.raises(UserError, match=r"^how data is read \(label_column\) needs data, the rows to read$"):
+        autoencoders.evaluate_run(digits_run.dir, label_column=0)
+    with pytest.raises(
+        UserError,
+        match=r"^encode takes no option splt; besides its own, it takes how the data given is read: lab",
+    ):
+        autoencoders.encode(digits_run.dir, spec, splt="test")

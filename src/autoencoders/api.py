@@ -29,16 +29,18 @@ from .eval.probes import PCA
 from .io import rundir
 from .io.checkpoint import arrays_sha256, file_sha256
 from .models import Autoencoder
-from .options import IW_SAMPLES, whole_at_least
+from .options import IW_SAMPLES, READING, whole_at_least
 from .runtime.device import gpu_math, resolve_device
 from .trained import (
     Data,
     TrainedRun,
     check_fits,
     check_own_data,
+    check_reading,
     check_width,
     open_clusterer,
     open_run,
+    read_as,
     rows_and_labels,
     rows_of,
     scaled_data,
@@ -86,17 +88,23 @@ def _open_classifier(
 
 
 def predict(
-    clf_dir: str | Path, data: Data, split: str = "all", device: str = "auto"
+    clf_dir: str | Path, data: Data, split: str = "all", device: str = "auto", **reading: Any
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(predicted classes, class probabilities, classes) of ``data`` (a spec, or rows in memory in
     the training data's units) under a ``classify`` directory, or (clusters, cluster
     probabilities, cluster numbers) under a ``cluster`` one. ``device``: where the model computes
-    (``auto``: a GPU when there is one)."""
-    return predictions(clf_dir, data, split, device)[:3]
+    (``auto``: a GPU when there is one). Data is read as the classifier's (or clustering's) own
+    was; ``reading`` (``label_column``, ``columns``, ...: ``options.READING``) reads it otherwise."""
+    return predictions(clf_dir, data, split, device, **reading)[:3]
 
 
 def predictions(
-    clf_dir: str | Path, data: Data, split: str = "all", device: str = "auto", labels: str | None = None
+    clf_dir: str | Path,
+    data: Data,
+    split: str = "all",
+    device: str = "auto",
+    labels: str | None = None,
+    **reading: Any,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """``predict``'s result and the rows' own labels as ``score`` gives them (None for rows in
     memory and unlabelled data; ``labels``: a labels file for ``npy:`` data), read with the rows."""
@@ -114,7 +122,7 @@ def predictions(
         raise UserError(_no_classifier(Path(clf_dir)))
     else:
         model, classes, scaler, settings = _open_classifier(clf_dir, where)
-    data_cfg = Config.from_dict(settings["autoencoder"]).data
+    data_cfg = _read_as_made(clf_dir, settings, reading)
     shape = tuple(settings["input_shape"])  # images of another shape are refused, as for encode
     y = None
     if isinstance(data, str):  # widths checked, in either case
@@ -127,6 +135,16 @@ def predictions(
     logits = in_batches(model, model, torch.from_numpy(np.ascontiguousarray(x)))  # a clusterer's: log p
     proba = torch.softmax(logits.float(), 1).numpy()
     return classes[proba.argmax(1)], proba, classes, y
+
+
+def _read_as_made(path: str | Path, settings: dict[str, Any], reading: dict[str, Any]) -> DataConfig:
+    """How a classifier's or clustering's ``settings`` read data: as its run's, then as the data it
+    was made from was read (its ``reading``), then as ``reading`` says."""
+    made = settings.get("reading") or {}  # none: made from the run's own data, or by earlier versions
+    if not isinstance(made, dict) or set(made) - set(READING):
+        raise UserError(f"{path}: how its data was read is damaged ({made!r}); make it again")
+    cfg = read_as(Config.from_dict(settings["autoencoder"]), made, "predict")
+    return read_as(cfg, reading, "predict").data
 
 
 def _no_classifier(path: Path) -> str:
@@ -166,12 +184,16 @@ def evaluate_run(
     labels: str | None = None,
     device: str = "auto",
     quiet: bool | None = None,
+    **reading: Any,
 ) -> dict[str, Any]:
     """Recompute a run's test metrics from its checkpoint (optionally on other data, with a
     ``labels`` file for ``npy:`` data) on ``device`` (``auto``: a GPU when there is one), with
-    progress bars unless ``quiet`` (None: as the run trained)."""
+    progress bars unless ``quiet`` (None: as the run trained). ``reading``: how ``data``
+    is read where not as the run's own (``label_column``, ``columns``, ...: ``options.READING``)."""
+    check_reading(reading, data)
     run = open_run(run_dir, resolve_device(device))
     if data is not None:
+        run = run.reading(reading, "evaluate")
         run.cfg.data = for_data(run.cfg.data, data, len(run.scaler[0]), labels)
     elif labels is not None:
         raise UserError("--labels goes with --data, the rows it labels")
@@ -183,17 +205,25 @@ def evaluate_run(
     return evaluate(run.model, ds, iw_samples=run.model.iw_samples, quiet=quiet)
 
 
-def encode(run_dir: str | Path, data: Data, split: str = "all", device: str = "auto") -> np.ndarray:
+def encode(
+    run_dir: str | Path, data: Data, split: str = "all", device: str = "auto", **reading: Any
+) -> np.ndarray:
     """Codes of ``data`` (a data spec, or rows in memory in the data's own units: a NumPy array,
     tensor or DataFrame, whose columns are read by the run's column names) under a trained run's
     encoder (VAE: posterior means). ``split`` picks rows of a spec; rows in memory are taken whole.
-    ``device``: where the model computes (``auto``: a GPU when there is one)."""
-    run = open_run(run_dir, resolve_device(device))
+    ``device``: where the model computes (``auto``: a GPU when there is one). ``reading``: how ``data``
+    is read where not as the run's own (``label_column``, ``columns``, ...: ``options.READING``)."""
+    run = open_run(run_dir, resolve_device(device)).reading(reading, "encode")
     return encode_all(run.model, torch.from_numpy(rows_of(run, data, split))).numpy()
 
 
 def reconstruct(
-    run_dir: str | Path, data: Data, split: str = "all", units: str = "scaled", device: str = "auto"
+    run_dir: str | Path,
+    data: Data,
+    split: str = "all",
+    units: str = "scaled",
+    device: str = "auto",
+    **reading: Any,
 ) -> tuple[np.ndarray, np.ndarray, tuple | None]:
     """(inputs, reconstructions, display shape) of ``data`` (a spec, or rows in memory in the
     data's own units) under a run. ``units="scaled"``: both in the [0, 1] per-feature scaling
@@ -201,9 +231,10 @@ def reconstruct(
     units the toolkit reads the data in, as ``encode`` takes rows and an exported autoencoder
     gives them (uint8 pixels as value / 255, ``digits`` as value / 16, other numbers as they are;
     inputs clipped to the training range). ``device``: where the model computes (``auto``: a GPU
-    when there is one)."""
+    when there is one). ``reading``: how ``data``
+    is read where not as the run's own (``label_column``, ``columns``, ...: ``options.READING``)."""
     _check_units(units)
-    run = open_run(run_dir, resolve_device(device))
+    run = open_run(run_dir, resolve_device(device)).reading(reading, "reconstruct")
     x = rows_of(run, data, split)
     recon = reconstruct_all(run.model, torch.from_numpy(x)).numpy()
     return _in_units(x, run, units), _in_units(recon, run, units), run.display_shape
@@ -230,6 +261,7 @@ def score(
     labels: Any = None,
     device: str = "auto",
     quiet: bool | None = None,
+    **reading: Any,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Per-row anomaly scores of ``data`` (a spec, or rows in memory in the training data's units)
     under a run (higher: less like the training data) and the rows' labels: class names where the
@@ -243,13 +275,14 @@ def score(
     log-likelihood (``iw_samples`` samples; 1 gives the negative ELBO of one sample). The model sees
     the rows clipped to the range of its training rows; each value beyond that range adds its
     squared distance to it (in the scaled units, where the range is [0, 1]), so that a value far
-    outside it scores as far out as it is. ``labels``: a
-    labels file for ``npy:`` data, or labels for rows in memory. ``device``: where the model computes the
-    scores (``auto``: a GPU when there is one). ``quiet``: no progress bar (None: as the run trained).
+    outside it scores as far out as it is. ``labels``: a labels file for ``npy:`` data, or labels
+    for rows in memory. ``device``: where the model computes the scores (``auto``: a GPU when there
+    is one). ``quiet``: no progress bar (None: as the run trained). ``reading``: how ``data`` is
+    read where not as the run's own (``label_column``, ``columns``, ...: ``options.READING``).
     """
     iw_samples = whole_at_least("--iw-samples", iw_samples, 1)
     where = resolve_device(device)
-    run = open_run(run_dir, where)
+    run = open_run(run_dir, where).reading(reading, "score")
     if iw_samples != IW_SAMPLES and not run.model.likelihood:
         raise UserError(
             f"--iw-samples counts a VAE's importance samples; {run_dir} holds a '{run.model.kind}' model, "
@@ -285,6 +318,7 @@ def anomaly_scores_against_pca(
     labels: Any = None,
     device: str = "auto",
     quiet: bool | None = None,
+    **reading: Any,
 ) -> dict[str, Any]:
     """ROC-AUC and average precision of the run's anomaly scores for telling rows of
     ``anomalous_class`` (a label as ``score`` gives it: its name where the classes have names)
@@ -294,17 +328,20 @@ def anomaly_scores_against_pca(
     by default; ``split="test"``: the rows training never saw; ``training_rows`` says whether the
     rows include those the model trained on: all or the train rows of the run's own data, given by
     its spec, as a copy of its file, or as the same rows in memory). ``data``, ``labels``,
-    ``device`` and ``quiet`` as for ``score``; ``scored``: ``score``'s result for the same rows,
-    when already computed."""
+    ``device``, ``quiet`` and ``reading`` as for ``score``; ``scored``: ``score``'s result for the
+    same rows, when already computed."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     scores, y = (
-        scored if scored is not None else score(run_dir, data, split, iw_samples, labels, device, quiet)
+        scored
+        if scored is not None
+        else score(run_dir, data, split, iw_samples, labels, device, quiet, **reading)
     )
-    run = open_run(run_dir)
+    run = open_run(run_dir)  # its own rows read as it read them: PCA fits its training split
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)  # ``score`` read these rows and said so
-        x = rows_of(run, data, split, labels if isinstance(labels, str | Path) else None, clip=False)
+        given = labels if isinstance(labels, str | Path) else None
+        x = rows_of(run.reading(reading, "score"), data, split, given, clip=False)
     if len(x) != len(scores):
         raise UserError(
             f"scored holds {len(scores)} scores for {len(x)} rows: give score's result for the same data "
@@ -409,10 +446,11 @@ def interpolate(
     steps: int = 10,
     split: str | None = None,
     units: str = "scaled",
+    **reading: Any,
 ) -> tuple[np.ndarray, tuple | None]:
     """Decodings along the straight line between the codes of rows ``indices`` of ``data`` (a spec's
     ``split``, by default its test rows; or rows in memory, all of them), in ``units`` (see
-    ``reconstruct``).
+    ``reconstruct``; ``reading``: how ``data`` is read, as for ``encode``).
 
     The first and last rows returned are the two inputs themselves, so the strip reads
     input, decoded path, input.
@@ -423,7 +461,7 @@ def interpolate(
         raise UserError(f"--pair must hold two row indices, e.g. 0,1; got {indices!r}")
     indices = tuple(whole_at_least("--pair", i, 0) for i in pair)
     _check_units(units)
-    run = open_run(run_dir)
+    run = open_run(run_dir).reading(reading, "interpolate")
     split = split or ("test" if isinstance(data, str) else "all")
     model, x = run.model, rows_of(run, data, split)
     for i in indices:

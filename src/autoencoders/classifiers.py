@@ -91,6 +91,7 @@ def classify(
         "input_shape": run.manifest["input_shape"],
         "autoencoder": run.cfg.to_dict(),
         "data": cfg.data.data,
+        "reading": reading,  # how that data was read where not as the run's: predict reads so too
     }
     save_classifier(out, result, settings, run.scaler)
     result.out = out

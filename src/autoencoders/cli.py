@@ -30,9 +30,11 @@ from .options import (
     EXPORT_PARTS,
     FIGURE_KINDS,
     IW_SAMPLES,
+    READING,
     SPLITS,
     ClassifyOptions,
     ClusterOptions,
+    DataConfig,
     Range,
     TrainConfig,
     closest,
@@ -164,13 +166,21 @@ def _parse_names(text: str) -> list[str]:
 METAVARS = {"image_shape": "C,H,W", "image_size": "H,W", "channels": "C,C,...", "labels": "FILE.npy"}
 
 
-def _add_fields(parser, klass: type, checked: bool = False, place: dict | None = None) -> None:
-    """One flag per option field of ``klass``, default None (only given flags override). ``checked``:
-    numbers are checked against their range as they are parsed; ``place``: field name -> the
-    group (e.g. mutually exclusive) its flag goes in."""
+def _add_fields(
+    parser,
+    klass: type,
+    checked: bool = False,
+    place: dict | None = None,
+    only: tuple[str, ...] = (),
+    shown: str | None = None,
+) -> None:
+    """One flag per option field of ``klass`` (``only`` those named, where given), default None (only
+    given flags override). ``checked``: numbers are checked against their range as they are parsed;
+    ``place``: field name -> the group (e.g. mutually exclusive) its flag goes in; ``shown``: the
+    default their help names, where not the field's own."""
     hints = typing.get_type_hints(klass)
     for f in dataclasses.fields(klass):
-        if "help" not in f.metadata:
+        if "help" not in f.metadata or (only and f.name not in only):
             continue
         target = (place or {}).get(f.name, parser)
         flag, bounds = "--" + f.name.replace("_", "-"), f.metadata["range"]
@@ -178,7 +188,7 @@ def _add_fields(parser, klass: type, checked: bool = False, place: dict | None =
         kind = hints[f.name]
         if isinstance(kind, types.UnionType):  # X | None
             kind = next(a for a in typing.get_args(kind) if a is not type(None))
-        help_text = _help(f.metadata["help"], _show(f), bounds)
+        help_text = _help(f.metadata["help"], _show(f) if shown is None else shown, bounds)
         if kind is bool:
             target.add_argument(
                 flag, *short, action=argparse.BooleanOptionalAction, default=None, help=help_text
@@ -232,6 +242,12 @@ def _ranged(
     )
 
 
+def _reading_flags(parser: argparse.ArgumentParser, made_from: str = "the run") -> None:
+    """The flags that say how --data is read where not as the data ``made_from`` was."""
+    group = parser.add_argument_group(f"how --data is read, where not as {made_from} read its data")
+    _add_fields(group, DataConfig, only=READING, shown=f"as {made_from} read its data")
+
+
 def _rows_command(
     sub, name: str, text: str, out: str, split: str = "all", source: str = "run_dir"
 ) -> argparse.ArgumentParser:
@@ -246,6 +262,7 @@ def _rows_command(
     c.add_argument(
         "--split", default=split, choices=SPLITS, help=_help("which rows, split as in training", split)
     )
+    _reading_flags(c, "the run" if source == "run_dir" else "the classifier or clustering")
     return c
 
 
@@ -278,6 +295,7 @@ def _classify_parser(sub) -> None:
     )
     amount = k.add_mutually_exclusive_group()
     _add_fields(k, ClassifyOptions, checked=True, place={"n_labels": amount, "labels_fraction": amount})
+    _reading_flags(k)
     _device_flag(k, trains=True)
     _quiet_flag(k)
 
@@ -301,6 +319,7 @@ def _cluster_parser(sub) -> None:
         "RUN_DIR/cluster-<method>-<k>[-seed<S>][-<other data's name>][-<split>]",
     )
     _add_fields(c, ClusterOptions, checked=True)
+    _reading_flags(c)
     _device_flag(c, trains=True)
     _quiet_flag(c)
 
@@ -385,6 +404,7 @@ def _rows_parsers(sub) -> None:
     e.add_argument("run_dir", **RUN_DIR)
     e.add_argument("--data", help=_help(DATA, "the run's own data"))
     _labels_flag(e)
+    _reading_flags(e)
     _device_flag(e)
     _quiet_flag(e)
 
@@ -439,6 +459,7 @@ def _figure_parsers(sub) -> None:
     )
     v.add_argument("--out", type=Path, help=_help("output .png", "RUN_DIR/<what>.png"))
     v.add_argument("--data", help=_help(DATA + " (its test rows are shown)", "the run's own data"))
+    _reading_flags(v)
     shown = (
         "how much each figure shows: recon and denoise n images, filters up to n×n, top and maximize n "
         "units, traverse n dimensions, samples 4n images, interpolate n steps; loss shows every "

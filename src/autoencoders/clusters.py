@@ -20,7 +20,7 @@ from .figures import plots
 from .figures.report import REPORT, write_report
 from .io import rundir
 from .io.checkpoint import replace_dir
-from .options import ClusterOptions, run_settings_refused, split_options
+from .options import READING, ClusterOptions, run_settings_refused, split_options
 from .runtime.device import resolve_device
 from .runtime.threads import training_threads
 from .trained import (
@@ -68,12 +68,14 @@ def cluster(
     if data is None:
         check_own_data(run_dir, run.cfg.data, ", or cluster other rows: --data")
     own, rest = split_options(options, ClusterOptions, option_names())
-    run_settings_refused(rest, "cluster", other_data=False)  # its rows are read as the run's
+    run_settings_refused(rest, "cluster", other_data=data is not None)
+    reading = {key: rest.pop(key) for key in READING if key in rest}  # how other data is read
     cfg = run.cfg.replace(**rest)
     how = Clustering(method=method, k=k, **own)
     seeded = "" if how.seed is None else f"-seed{how.seed}"  # a seed of its own: beside the run's
     # scaled as the run's training rows; labels: the data's, a labels file for npy: data, or in memory
-    x, y, classes = rows_and_labels(run, run.cfg.data.data if data is None else data, split, labels)
+    given = run.cfg.data.data if data is None else data
+    x, y, classes = rows_and_labels(run.reading(reading, "cluster"), given, split, labels)
     if how.seed is None:
         how.seed = run.cfg.train.seed
     if how.k is None:
@@ -138,6 +140,7 @@ def cluster(
         "kind": run.manifest["kind"],
         "input_shape": run.manifest["input_shape"],
         "autoencoder": run.cfg.to_dict(),
+        "reading": reading,  # how that data was read where not as the run's: predict reads so too
     }
     if how.method in ("kmeans", "dec", "idec"):  # their Student's t assignment's degrees of freedom
         summary["alpha"] = result.clusterer.alpha

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from .config import Config, load_toml
 from .errors import UserError
-from .options import MOST_IN_A_PNG, ClassifyOptions, ClusterOptions, new_settings_refused
+from .options import MOST_IN_A_PNG, READING, ClassifyOptions, ClusterOptions, new_settings_refused
 
 if TYPE_CHECKING:
     import numpy as np
@@ -119,6 +119,11 @@ def given_options(args: argparse.Namespace) -> dict:
     return {k: v for k, v in vars(args).items() if v is not None and k not in skip}
 
 
+def reading(args: argparse.Namespace) -> dict:
+    """How --data is read, among the flags given (where not as the run's own data was)."""
+    return {k: getattr(args, k) for k in READING if getattr(args, k, None) is not None}
+
+
 def _train(args: argparse.Namespace) -> None:
     if args.resume is not None:
         extra = set(given_options(args)) - {"quiet", "save_every"} | (
@@ -216,15 +221,14 @@ def _probe(m: dict, row: str) -> str:
 def _evaluate(args: argparse.Namespace) -> None:
     from . import api
 
-    print(
-        json.dumps(api.evaluate_run(args.run_dir, args.data, args.labels, args.device, args.quiet), indent=2)
-    )
+    metrics = api.evaluate_run(args.run_dir, args.data, args.labels, args.device, args.quiet, **reading(args))
+    print(json.dumps(metrics, indent=2))
 
 
 def _encode(args: argparse.Namespace) -> None:
     from . import api
 
-    codes = api.encode(args.run_dir, args.data, args.split, args.device)
+    codes = api.encode(args.run_dir, args.data, args.split, args.device, **reading(args))
     _save_npy(args.out, codes)
     print(f"wrote {codes.shape[0]} codes of size {codes.shape[1]} to {args.out}")
 
@@ -245,7 +249,9 @@ def _reconstruct(args: argparse.Namespace) -> None:
     from . import api
     from .io import rundir
 
-    x, recon, shape = api.reconstruct(args.run_dir, args.data, args.split, args.units, args.device)
+    x, recon, shape = api.reconstruct(
+        args.run_dir, args.data, args.split, args.units, args.device, **reading(args)
+    )
     if png:  # a table's columns named as the run recorded them
         cfg = Config.load_json(Path(args.run_dir) / rundir.CONFIG)
         split = "" if args.split == "all" else f"{args.split} "
@@ -283,7 +289,7 @@ def _interpolate(args: argparse.Namespace) -> None:
     from . import api
 
     rows, shape = api.interpolate(
-        args.run_dir, args.data, tuple(args.pair), args.steps, args.split, args.units
+        args.run_dir, args.data, tuple(args.pair), args.steps, args.split, args.units, **reading(args)
     )
     which = "" if args.split == "all" else f"{args.split} "  # as visualize names them
     title = f"{which}rows {args.pair[0]} → {args.pair[1]}: inputs at the ends, decoded codes between"
@@ -295,7 +301,14 @@ def _score(args: argparse.Namespace) -> None:
     from . import api
 
     scores, labels = scored = api.score(
-        args.run_dir, args.data, args.split, args.iw_samples, args.labels, args.device, args.quiet
+        args.run_dir,
+        args.data,
+        args.split,
+        args.iw_samples,
+        args.labels,
+        args.device,
+        args.quiet,
+        **reading(args),
     )
     m = None
     if args.anomalous_class is not None:  # checked before the scores are written
@@ -308,6 +321,7 @@ def _score(args: argparse.Namespace) -> None:
             scored,
             args.labels,
             device=args.device,
+            **reading(args),
         )
     _save_scores(args.out, scores, labels)
     print(f"wrote anomaly scores of {len(scores)} rows to {args.out}")
@@ -329,7 +343,8 @@ def _visualize(args: argparse.Namespace) -> None:
         check_output_file(args.out, (".png",))
     from .figures.run_figures import visualize
 
-    print(f"wrote {visualize(args.run_dir, args.what, args.out, args.data, args.n, args.method)}")
+    path = visualize(args.run_dir, args.what, args.out, args.data, args.n, args.method, **reading(args))
+    print(f"wrote {path}")
 
 
 def _reproduce(args: argparse.Namespace) -> None:
@@ -351,7 +366,7 @@ def _predict(args: argparse.Namespace) -> None:
     from .io import rundir
 
     predicted, proba, classes, labels = api.predictions(
-        args.clf_dir, args.data, args.split, args.device, args.labels
+        args.clf_dir, args.data, args.split, args.device, args.labels, **reading(args)
     )
     column = "cluster" if rundir.is_clustering(args.clf_dir) else "predicted"  # as clusters.csv names it
     _save_csv(args.out, predicted, proba, classes, labels, column)
@@ -359,7 +374,7 @@ def _predict(args: argparse.Namespace) -> None:
 
 
 def _classify(args: argparse.Namespace) -> None:
-    names = [f.name for f in dataclasses.fields(ClassifyOptions)] + ["quiet", "device"]
+    names = [f.name for f in dataclasses.fields(ClassifyOptions)] + ["quiet", "device", *READING]
     options = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     labels_fraction = options.pop("labels_fraction", None)
     from .classifiers import classify
@@ -421,7 +436,7 @@ def _classify(args: argparse.Namespace) -> None:
 
 
 def _cluster(args: argparse.Namespace) -> None:
-    names = [f.name for f in dataclasses.fields(ClusterOptions)] + ["quiet", "device"]
+    names = [f.name for f in dataclasses.fields(ClusterOptions)] + ["quiet", "device", *READING]
     options = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     from .clustering.methods import how_training_ended
     from .clusters import cluster

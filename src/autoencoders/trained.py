@@ -39,7 +39,7 @@ from .errors import UserError
 from .io import rundir
 from .io.checkpoint import state_mismatch
 from .models import Autoencoder
-from .options import SPLITS, DataConfig
+from .options import READING, SPLITS, DataConfig, flags
 
 
 @dataclass
@@ -59,6 +59,28 @@ class TrainedRun:
     def features(self) -> list[str] | None:
         """A table's column names, as its figures show them (None where they have none)."""
         return self.cfg.data.columns
+
+    def reading(self, reading: dict[str, Any], command: str) -> TrainedRun:
+        """This run reading the data given to ``command`` as ``reading`` says (its label column,
+        feature columns, image size, ...: ``READING``'s options), where it differs from the run's own."""
+        return dataclasses.replace(self, cfg=read_as(self.cfg, reading, command)) if reading else self
+
+
+def check_reading(reading: dict[str, Any], data: object) -> None:
+    """A UserError for how data is read (``reading``) given without the ``data`` it would read."""
+    if reading and data is None:
+        raise UserError(f"how --data is read ({flags(reading)}) needs --data, the rows to read")
+
+
+def read_as(cfg: Config, reading: dict[str, Any], command: str) -> Config:
+    """``cfg`` reading other data as ``reading`` says; a UserError for any option not of ``READING``."""
+    other = sorted(set(reading) - set(READING))
+    if other:  # only Python's keywords reach here: the command line parses its flags
+        raise UserError(
+            f"{command} takes no option {', '.join(other)}; besides its own, it takes how the data given "
+            f"is read: {', '.join(READING)}"
+        )
+    return cfg.replace(**reading)
 
 
 def open_run(run_dir: str | Path, device: str = "cpu") -> TrainedRun:

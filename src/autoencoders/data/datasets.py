@@ -638,8 +638,8 @@ def width_mismatch(spec: str, n_features: int, expected: int) -> str:
     message = f"{spec} has {n_features} features but the model expects {expected}"
     if str(spec).startswith("csv:") and n_features == expected + 1:
         message += (
-            "; if one of its columns holds labels, give the file without it (the run reads every "
-            "column of it as a feature)"
+            "; if one of its columns holds labels, name it with --label-column (its header name or "
+            "0-based index), or give the file without it"
         )
     return message
 

@@ -33,6 +33,7 @@ from ..trained import (
     Data,
     TrainedRun,
     check_own_data,
+    check_reading,
     check_width,
     open_run,
     rows_and_labels,
@@ -50,11 +51,13 @@ def visualize(
     n: int = 10,
     method: str = "pca",
     labels: Any = None,
+    **reading: Any,
 ) -> Path:
     """Write figure ``what`` (a name in ``options.FIGURE_KINDS``: recon, denoise, loss, ...) of a
     trained run as a PNG; return its path (default ``RUN/<what>.png``). ``data``: a data spec,
     whose test rows are shown (default: the run's own), or rows in memory in the data's own units,
-    shown as given (``labels``: theirs, for the colours of the latent map)."""
+    shown as given (``labels``: theirs, for the colours of the latent map); ``reading``: how ``data`` is
+    read where not as the run's own (``label_column``, ``columns``, ...: ``options.READING``)."""
     if what not in FIGURE_KINDS:
         raise UserError(f"--what must be one of {', '.join(FIGURE_KINDS)}, not '{what}'")
     n = whole_at_least("-n", n, 1)
@@ -78,13 +81,14 @@ def visualize(
         parse_spec(data)  # a spec's mistakes before the run is read
     if labels is not None and not in_memory:
         raise UserError("labels go with rows in memory; a data spec's labels come with it")
+    check_reading(reading, data)
     path = Path(out) if out is not None else Path(run_dir) / f"{what}.png"
     if path.suffix.lower() != ".png":
         raise UserError(f"--out {path}: visualize writes .png files; give a file name ending in .png")
     if what == "loss" and not rundir.read_manifest(run_dir)["completed"]:
         _loss_so_far(Path(run_dir), path)
         return path
-    run = open_run(run_dir)
+    run = open_run(run_dir).reading(reading, "visualize")
     if data is None and what not in WITHOUT_ROWS:
         check_own_data(run_dir, run.cfg.data, ", or draw other rows: --data")
     rows = None
