@@ -177,12 +177,13 @@ def nearest(value: object, names: Iterable[str]) -> str | None:
     'val'), or None."""
     import difflib
 
-    names = list(names)
-    match = difflib.get_close_matches(str(value), names, n=1, cutoff=0.5)
+    # flags compared without their dashes, which every one shares: "--nonsense" is not "--columns"
+    bare = {n.lstrip("-"): n for n in names}
+    match = [bare[m] for m in difflib.get_close_matches(str(value).lstrip("-"), list(bare), n=1, cutoff=0.5)]
     if not match:  # a word that spells a name out: the longest such name of three letters or more
         word = str(value).lstrip("-").lower()
-        spelled = [n for n in names if len(n.lstrip("-")) >= 3 and word.startswith(n.lstrip("-").lower())]
-        match = sorted(spelled, key=len)[-1:]
+        spelled = [b for b in bare if len(b) >= 3 and word.startswith(b.lower())]
+        match = [bare[b] for b in sorted(spelled, key=len)[-1:]]
     return match[0] if match else None
 
 
