@@ -390,6 +390,31 @@ def test_a_run_on_files_works_from_anywhere_and_on_new_files_without_its_labels(
     np.testing.assert_array_equal(labels, y[600:700])  # the label column, where the file has it
 
 
+def test_a_label_column_given_by_index_is_recorded_by_its_header_name(tmp_path):
+    """Features are found in later files by name, so the label is too: given by index, it was kept as
+    an index, and a file with its columns in another order took a feature for its label."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    names = [f"p{i}" for i in range(64)]
+    frame = pd.DataFrame(digits.data[:400] / 16, columns=names)
+    frame.insert(3, "digit", digits.target[:400])
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    frame[["digit", *names[::-1]]].to_csv(tmp_path / "reordered.csv", index=False)
+    run = autoencoders.train(
+        data=f"csv:{tmp_path / 't.csv'}",
+        label_column=3,
+        layers=[64, 4],
+        epochs=1,
+        out=str(tmp_path / "r"),
+        **FAST,
+    )
+    assert run.config.data.label_column == "digit"
+    scores, labels = autoencoders.score(run.dir, f"csv:{tmp_path / 'reordered.csv'}")
+    np.testing.assert_array_equal(labels, digits.target[:400])
+    np.testing.assert_array_equal(scores, autoencoders.score(run.dir, f"csv:{tmp_path / 't.csv'}")[0])
+
+
 def test_class_names_are_recorded_and_number_every_later_file_alike(tmp_path, monkeypatch):
     """A file holding some of a run's classes is numbered as the run's own data was, a class the
     run never saw after them; classifiers predict names; --classes sets the order and names."""

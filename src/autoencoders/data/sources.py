@@ -571,6 +571,16 @@ def _warn_if_numbered_columns(path: Path, first: list[str], table: np.ndarray) -
     )
 
 
+def csv_label_name(path: str | Path, label_column: str | int) -> str | int:
+    """The header's name for a CSV's ``label_column`` given by index, where it names that column
+    alone (later files are found by name: the label column too); else ``label_column`` as given."""
+    header, width = csv_columns(path, label_column)
+    if header is None:
+        return label_column
+    name = header[_column_index(Path(path), label_column, header, width)]
+    return name if name and header.count(name) == 1 else label_column
+
+
 def csv_feature_names(path: str | Path, label_column: str | int | None = None) -> list[str] | None:
     """The names a CSV's header gives its feature columns (every column but the label's), in
     order; None without a header. A run finds its columns in later files by these names: each
