@@ -275,9 +275,10 @@ def test_a_damaged_image_cache_entry_is_decoded_again(tmp_path):
     np.testing.assert_array_equal(read_data(DataConfig(data=f"images:{root}")).x, first)
 
 
-def test_classify_reads_another_folder_by_the_reading_options_given_before_its_channels(tmp_path):
+def test_a_run_on_an_array_reads_another_folder_at_its_size_or_as_told_before_its_channels(tmp_path):
     """A run on digits' 8×8 rows given 16×16 colour images and image_size=[8, 8]: resized first, then
-    made gray for the run's 64 inputs (their channels were set from their 16×16 size before)."""
+    made gray for the run's 64 inputs (their channels were set from their 16×16 size before); without
+    image_size, resized to the run's own 8×8 (before, refused as 768 features for 64)."""
     _folder(tmp_path / "gray")
     run = autoencoders.train(data="digits", layers=[64, 8], epochs=1, out=str(tmp_path / "run"), **FAST)
     big = tmp_path / "colour"
@@ -290,3 +291,9 @@ def test_classify_reads_another_folder_by_the_reading_options_given_before_its_c
         run.dir, data=f"images:{big}", image_size=[8, 8], method="knn", out=tmp_path / "k", quiet=True
     )
     assert clf.metrics["test_accuracy"] > 0.5
+    # without it, at the run's own size: a run trained on an array of images recorded none
+    assert run.config.data.image_size is None
+    alike = autoencoders.classify(run.dir, data=f"images:{big}", method="knn", out=tmp_path / "s", quiet=True)
+    assert alike.metrics["test_accuracy"] == clf.metrics["test_accuracy"]
+    codes = autoencoders.encode(run.dir, f"images:{big}")
+    np.testing.assert_array_equal(codes, autoencoders.encode(run.dir, f"images:{big}", image_size=[8, 8]))

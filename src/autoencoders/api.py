@@ -194,7 +194,8 @@ def evaluate_run(
     run = open_run(run_dir, resolve_device(device))
     if data is not None:
         run = run.reading(reading, "evaluate")
-        run.cfg.data = for_data(run.cfg.data, data, len(run.scaler[0]), labels)
+        shape = tuple(run.manifest["input_shape"])
+        run.cfg.data = for_data(run.cfg.data, data, len(run.scaler[0]), labels, shape)
     elif labels is not None:
         raise UserError("--labels goes with --data, the rows it labels")
     else:

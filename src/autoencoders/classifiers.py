@@ -61,7 +61,7 @@ def classify(
     if data is not None:
         if isinstance(data, str):
             check_labels_file(labels)
-        cfg.data = for_data(cfg.data, data, len(run.scaler[0]), labels)
+        cfg.data = for_data(cfg.data, data, len(run.scaler[0]), labels, tuple(run.manifest["input_shape"]))
     elif labels is not None:
         raise UserError("--labels goes with --data, the rows it labels")
     else:

@@ -297,7 +297,7 @@ def scaled_data(
     where they have none), numbered as the run's own data was (``data.classes``); images checked
     against the run's input ``shape`` (see ``check_layout``)."""
     check_split(split)
-    cfg = for_data(data_cfg, data, len(scaler[0]), labels)
+    cfg = for_data(data_cfg, data, len(scaler[0]), labels, shape or ())
 
     def scaled(x: np.ndarray) -> np.ndarray:
         """Rows as read, checked against the run's scaling (width, units), then scaled by it."""

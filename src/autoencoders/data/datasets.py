@@ -339,12 +339,15 @@ def with_absolute_paths(cfg: DataConfig) -> DataConfig:
     return dataclasses.replace(cfg, data=data, labels=labels)
 
 
-def for_data(cfg: DataConfig, spec: str, n_features: int, labels: str | None = None) -> DataConfig:
+def for_data(
+    cfg: DataConfig, spec: str, n_features: int, labels: str | None = None, shape: tuple[int, ...] = ()
+) -> DataConfig:
     """A run's data settings ``cfg`` for reading ``spec``: how rows are read (image size, colour,
     image shape) carries over to other data; the labels file belongs to the run's own rows (other
     ``npy:`` data may bring its own, ``labels``), and the label column applies to another CSV only
     where that file has it (the name in its header, or one column more than the ``n_features`` the
-    run was trained on)."""
+    run was trained on). An image folder given to a run of images (``shape``: its input's, C, H,
+    W) that recorded no image size, trained on an array, is read at the run's height and width."""
     kind = parse_spec(spec)[0]  # rows in memory, where only a spec is taken, are refused there
     if cfg.data == IN_MEMORY:  # an estimator fitted on all its rows: other data splits as train's would
         d = DataConfig()
@@ -361,6 +364,8 @@ def for_data(cfg: DataConfig, spec: str, n_features: int, labels: str | None = N
     if label_column is not None and not _has_label_column(spec, label_column, n_features):
         label_column = None
     cfg = dataclasses.replace(cfg, data=spec, labels=None, label_column=label_column)
+    if kind == "images" and cfg.image_size is None and len(shape) == 3:
+        cfg = dataclasses.replace(cfg, image_size=list(shape[1:]))
     return _with_channels(cfg, n_features) if kind == "images" else cfg
 
 
