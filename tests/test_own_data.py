@@ -129,8 +129,22 @@ def test_only_names_that_identify_columns_are_recorded_and_given_names_must_fit(
         data=x.set_axis(["a"] * 64, axis=1), layers=[64, 4], epochs=1, out=str(tmp_path / "a"), **FAST
     )
     assert twice.config.data.columns is None  # trained, its columns taken in order
-    with pytest.raises(UserError, match="columns are recorded from the data frame given as data"):
-        autoencoders.train(data=x, columns=list(x.columns[::-1]), out=str(tmp_path / "b"), **FAST)
+    # columns pick a frame's features, as a CSV's: an id column left out (before, refused)
+    features = list(x.columns[::-1])
+    picked = autoencoders.train(data=x.assign(id=range(len(x))), columns=features, layers=[64, 4], epochs=1,
+                                out=str(tmp_path / "b"), **FAST)  # fmt: skip
+    assert picked.config.data.columns == features
+    np.testing.assert_array_equal(
+        autoencoders.encode(picked.dir, x), autoencoders.encode(picked.dir, x[features])
+    )
+    with pytest.raises(
+        UserError, match=r"^columns names 'pixel_9x', which the data frame does not hold \(did you"
+    ):
+        autoencoders.train(data=x, columns=["pixel_9x"], out=str(tmp_path / "c"), **FAST)
+    with pytest.raises(
+        UserError, match=r"^columns picks a data frame's columns by name, and this frame's are num"
+    ):
+        autoencoders.train(data=pd.DataFrame(x.to_numpy()), columns=["a"], out=str(tmp_path / "d"), **FAST)
     named = autoencoders.train(
         data=x.to_numpy(), columns=list(x.columns), layers=[64, 4], epochs=1, out=str(tmp_path / "n"), **FAST
     )

@@ -125,12 +125,7 @@ def train(config: Config | dict | str | Path | None = None, overwrite: bool = Fa
         if column is not None:
             data, overrides["labels"] = _label_column(data, column, overrides.get("labels"))
         if hasattr(data, "columns"):  # a data frame: its own names, where they identify its columns
-            names = frame_columns(data)
-            if overrides.get("columns") not in (None, names):
-                raise UserError(
-                    "columns are recorded from the data frame given as data; leave columns out, or rename "
-                    "the frame's columns"
-                )
+            data, names = _frame_features(data, overrides.get("columns"))
             overrides["columns"] = names
             if column is not None and names is not None:  # by name: later frames and CSVs give labels by it
                 overrides["label_column"] = str(overrides["labels"].name).strip()
@@ -140,6 +135,26 @@ def train(config: Config | dict | str | Path | None = None, overwrite: bool = Fa
     else:
         check_labels_file(overrides.get("labels"))
     return _execute(as_config(config, **overrides), None, overwrite)
+
+
+def _frame_features(frame: Any, columns: list[str] | None) -> tuple[Any, list[str] | None]:
+    """(the feature columns of a data frame, their names to record): those ``columns`` names, as of
+    a CSV with a header (an id or a date left out), else every column."""
+    names = frame_columns(frame)
+    if columns is None or columns == names:
+        return frame, names
+    if names is None:
+        raise UserError(
+            "columns picks a data frame's columns by name, and this frame's are numbered, empty or "
+            "repeated; name them (frame.columns = [...]), or give the feature columns alone"
+        )
+    if not isinstance(columns, list | tuple) or not all(isinstance(c, str) for c in columns):
+        raise UserError(f"columns must be a list of the data frame's column names, not {columns!r}")
+    missing = next((c for c in columns if c not in names), None)
+    if missing is not None:
+        hint = closest(missing, names)
+        raise UserError(f"columns names {missing!r}, which the data frame does not hold{hint}")
+    return frame.iloc[:, [names.index(c) for c in columns]], list(columns)
 
 
 def _label_column(frame: Any, column: str | int, labels: Any) -> tuple[Any, Any]:
