@@ -136,6 +136,8 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "autoencoders: error: x.npy must hold a numeric N×D, N×H×W or N×C×H×W array, got shape (50,) float32"),
     ("npy file holding text", _write("x.npy", "hello"), "train --data npy:x.npy",
      "autoencoders: error: x.npy is not a .npy file; write it with numpy.save"),
+    ("an .npz archive given as npy:", lambda d: np.savez(d / "x.npz", x=np.zeros((4, 3))), "train --data npy:x.npz",
+     "autoencoders: error: x.npz is an .npz archive of several arrays, not a .npy file; save the one to read with numpy.save('rows.npy', numpy.load('x.npz')['NAME']) and give that file"),
     ("npy file of complex numbers", _npy("x.npy", np.ones((20, 3), np.complex64)), "train --data npy:x.npy",
      "autoencoders: error: x.npy holds complex numbers; give real ones, e.g. the real and imaginary parts as "
      "columns of their own, or the magnitudes"),

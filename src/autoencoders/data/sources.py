@@ -349,9 +349,15 @@ def _check_npy_header(path: Path, fix: str) -> None:
     """A UserError for a file that is not in NumPy's .npy format at all (a CSV named .npy, say):
     numpy's own message would speak of pickled data and unsafe loading."""
     with open(path, "rb") as f:
-        if f.read(6) != b"\x93NUMPY":
-            text = " (it reads as text: for a CSV give csv:FILE)" if _reads_as_text(path) else ""
-            raise UserError(f"{path} is not a .npy file{text}; {fix}")
+        start = f.read(6)
+    if start.startswith(b"PK\x03\x04"):  # numpy.savez's zip of named arrays
+        raise UserError(
+            f"{path} is an .npz archive of several arrays, not a .npy file; save the one to read with "
+            f"numpy.save('rows.npy', numpy.load('{path}')['NAME']) and give that file"
+        )
+    if start != b"\x93NUMPY":
+        text = " (it reads as text: for a CSV give csv:FILE)" if _reads_as_text(path) else ""
+        raise UserError(f"{path} is not a .npy file{text}; {fix}")
 
 
 def _reads_as_text(path: Path) -> bool:
