@@ -895,3 +895,25 @@ def test_a_runs_model_encodes_as_the_saved_model_does(tmp_path):
     x = load_dataset(run.config.data).x_test
     with torch.no_grad():
         assert torch.equal(run.model.cpu().encode(x), autoencoders.load(run.dir).encode(x))
+
+
+def test_runs_without_out_started_in_one_second_each_take_their_own_directory(tmp_path, monkeypatch):
+    """A sweep of trains without --out: the name is taken when it is chosen, so two processes that
+    start in the same second do not pick the same one (before, the second was refused as still
+    training there). A run that fails before writing anything leaves no empty directory behind."""
+    import datetime as real
+
+    class Frozen(real.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return cls(2026, 1, 2, 3, 4, 5)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(run_module, "datetime", Frozen)
+    cfg = Config()
+    first, second = run_module._new_run_dir(cfg), run_module._new_run_dir(cfg)
+    assert (first.name, second.name) == ("20260102-030405-dense", "20260102-030405-dense-2")
+    assert first.is_dir() and second.is_dir()
+    with pytest.raises(UserError, match="layers starts with 10"):
+        autoencoders.train(data="digits", layers=[10, 4], **FAST)
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [first.name, second.name]

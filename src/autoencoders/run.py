@@ -94,15 +94,20 @@ def as_config(config: Config | dict | str | Path | None = None, **overrides: Any
 
 
 def _new_run_dir(cfg: Config) -> Path:
+    """``--out``, or a new directory named by the time and kind, made now: runs started in the same
+    second by other processes (a sweep) each take the next name, not the same one."""
     if cfg.out:
         return Path(cfg.out)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     base = Path("runs") / f"{stamp}-{cfg.model.model}"
     path, k = base, 1
-    while path.exists():
-        k += 1
-        path = base.with_name(f"{base.name}-{k}")
-    return path
+    while True:
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            k += 1
+            path = base.with_name(f"{base.name}-{k}")
 
 
 def train(config: Config | dict | str | Path | None = None, overwrite: bool = False, **overrides: Any) -> Run:
@@ -134,7 +139,15 @@ def train(config: Config | dict | str | Path | None = None, overwrite: bool = Fa
             overrides["labels"] = labels
     else:
         check_labels_file(overrides.get("labels"))
-    return _execute(as_config(config, **overrides), None, overwrite)
+    cfg = as_config(config, **overrides)
+    named = not cfg.out
+    try:
+        return _execute(cfg, None, overwrite)
+    except BaseException:
+        if named and cfg.out:  # the directory made for it, where nothing was written
+            with contextlib.suppress(OSError):
+                Path(cfg.out).rmdir()
+        raise
 
 
 def _frame_features(frame: Any, columns: list[str] | None) -> tuple[Any, list[str] | None]:
