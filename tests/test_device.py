@@ -160,7 +160,7 @@ def test_a_run_records_how_many_batches_its_graphs_replayed(tmp_path, monkeypatc
         "batch_runner",
         lambda step, mode, device, quiet, rows: CapturedStep(step, Rerun(step), rows),
     )
-    settings = {**FAST, "data": "digits", "epochs": 2, "layers": [64, 8], "batch_size": 64, "compare": False}
+    settings = {**FAST, "data": "digits", "epochs": 2, "layers": [64, 8], "batch_size": 64}
     m = autoencoders.train(out=str(tmp_path / "r"), **settings).metrics
     per_epoch = math.ceil(m["n_train"] / 64)
     assert m["train_batches"] == 2 * per_epoch
@@ -491,7 +491,7 @@ def test_a_resumed_run_keeps_its_measured_threads_without_timing_again(tmp_path,
     from autoencoders.io.state import read_state, write_state
 
     monkeypatch.setattr(run, "measure_setting", lambda cfg, rows, model, device: ("fp32", 2))
-    settings = {**FAST, "data": "digits", "epochs": 3, "layers": [64, 8], "threads": "auto", "compare": False}
+    settings = {**FAST, "data": "digits", "epochs": 3, "layers": [64, 8], "threads": "auto"}
     settings["save_every"] = 0  # the first epoch is saved
     for name in ("new", "old", "big"):
         with ctrl_c_at_batch(30), pytest.raises(KeyboardInterrupt):  # in the second epoch: the first is saved
@@ -893,7 +893,7 @@ CAPTURED = {name: options for name, options in SYNC_FREE.items() if options.get(
 def test_every_kind_and_piece_replays_as_a_cuda_graph_to_the_eager_losses(tmp_path, monkeypatch, options):
     """A schedule the graph held stale (k, the KL weight, the rate) would move the losses far more.
     The eager run's optimizer is the graph's (``--cuda-graph off`` would give Adam a float64 rate)."""
-    settings = FAST | {"data": "digits", "epochs": 2, "layers": [64, 16, 8], "compare": False}
+    settings = FAST | {"data": "digits", "epochs": 2, "layers": [64, 16, 8]}
     settings |= {"device": "cuda", "cuda_graph": "on"} | options
     runners = _runners(monkeypatch)
     runners.eager = True

@@ -480,6 +480,38 @@ def test_a_directory_replaced_keeps_what_was_there_when_stopped_between_its_two_
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["new.txt"]
 
 
+@pytest.mark.parametrize("meanwhile", ["moved it aside", "put its own"])
+def test_a_directory_written_by_two_processes_at_once_ends_whole_as_the_last_wrote_it(
+    tmp_path, monkeypatch, meanwhile
+):
+    """Another process writing the same directory just before this one's first move: it moved what
+    was there aside (before: an error about a missing file, then a traceback putting it back), or
+    it put its own in place once this one had moved the first aside (before: "Directory not empty")."""
+    import os
+
+    from autoencoders.io import checkpoint
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "first.txt").write_text("first")
+    moves = []
+
+    def raced(source, target, rename=os.rename):
+        moves.append(target)
+        if len(moves) == 1 and meanwhile == "moved it aside":
+            rename(out, tmp_path / ".theirs")
+        rename(source, target)
+        if len(moves) == 1 and meanwhile == "put its own":
+            out.mkdir()
+            (out / "theirs.txt").write_text("theirs")
+
+    monkeypatch.setattr(checkpoint.os, "replace", raced)
+    checkpoint.replace_dir(out, lambda new: (new / "new.txt").write_text("new"))
+    monkeypatch.undo()
+    assert [p.name for p in out.iterdir()] == ["new.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != ".theirs") == ["out"]  # nothing left
+
+
 def test_an_idx_file_is_read_no_further_than_its_header_says(tmp_path):
     """A gzip file whose body grows far beyond its header's size is not decompressed whole, and a
     header's size beyond 2**63 bytes does not wrap around."""

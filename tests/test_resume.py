@@ -492,7 +492,7 @@ def test_temporary_files_a_killed_write_left_go_with_resume_and_overwrite(tmp_pa
     """A kill during a write leaves its temporary file (``atomic_write``'s, or the one safetensors'
     ``save_file`` made of a state, as earlier versions let it): the run's own, not the user's."""
     out, left = tmp_path / "r", (".state.safetensors.a1b2c3.tmp", ".tmpXy12ab")
-    settings = {"data": "digits", "layers": [64, 8], "epochs": 3, "compare": False, **COMMON}
+    settings = {"data": "digits", "layers": [64, 8], "epochs": 3, **COMMON}
     with ctrl_c_at_batch(30), pytest.raises(KeyboardInterrupt):
         autoencoders.train(out=str(out), **settings)
     for name in left:
@@ -503,6 +503,17 @@ def test_temporary_files_a_killed_write_left_go_with_resume_and_overwrite(tmp_pa
         (out / name).write_bytes(b"cut short")
     autoencoders.train(out=str(out), overwrite=True, **settings)  # not taken for the user's files
     assert not [p.name for p in out.iterdir() if cut_short(p.name)]
+    # a clustering's or classifier's write killed midway: its new folder, and what it set aside
+    (out / ".cluster-kmeans-10.ab12cd34.new").mkdir()
+    (out / ".cluster-kmeans-10.ab12cd34.new" / "clusters.json").write_text("{")
+    (out / ".classifier-1.ef56gh78.old" / "old").mkdir(parents=True)
+    (out / ".classifier-1.ef56gh78.old" / "old" / "classifier.json").write_text("{}")
+    autoencoders.train(out=str(out), overwrite=True, **settings)  # before: refused as the user's
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
+    (out / ".photos.new").mkdir()  # a folder of the user's so named
+    (out / ".photos.new" / "cat.png").write_bytes(b"")
+    with pytest.raises(UserError, match=r"also holds what it did not write \(\.photos\.new\)"):
+        autoencoders.train(out=str(out), overwrite=True, **settings)
 
 
 def test_a_ctrl_c_inside_a_logger_logs_no_row_twice_and_the_next_logger_still_gets_them():

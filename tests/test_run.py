@@ -774,7 +774,7 @@ def test_a_log_gets_a_line_on_training_now_and_then_where_no_bar_is_drawn(tmp_pa
     from autoencoders.training import loop
 
     monkeypatch.setattr(loop, "LOG_EVERY", 0.0)
-    settings = FAST | {"data": "digits", "layers": [64, 8], "epochs": 2, "compare": False}
+    settings = FAST | {"data": "digits", "layers": [64, 8], "epochs": 2}
     autoencoders.train(**(settings | {"quiet": False}), out=tmp_path / "log")
     lines = [line for line in capsys.readouterr().err.splitlines() if ", epoch " in line]
     number = r"\d[\d.e+-]*"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import math
@@ -50,27 +52,42 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
             os.unlink(tmp)
 
 
+# moves of a directory into its place, when other processes write the same one at the same time
+SWAP_TRIES = 8
+
+
 def replace_dir(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(new)`` on a new directory beside ``path``, then put it in ``path``'s place: a
     directory already there is renamed aside first and deleted after (moved back should the move
     fail), so ``path`` is never half-written. The new directory's mode follows the umask."""
     path = Path(os.path.abspath(path))  # "." names a place beside which nothing can be made
-    new = aside = None
+    new, asides = None, []
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         new = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".new"))
         os.chmod(new, 0o777 & ~UMASK)  # mkdtemp makes 0700
         write(new)
-        if path.exists() or path.is_symlink():
-            aside = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
-            os.replace(path, aside / "old")
-        os.replace(new, path)
+        for attempt in range(SWAP_TRIES):  # another process writing the same directory: the last one stays
+            if path.exists() or path.is_symlink():
+                asides.append(Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old")))
+                try:
+                    os.replace(path, asides[-1] / "old")
+                except FileNotFoundError:  # the other moved it aside first
+                    continue
+            try:
+                os.replace(new, path)
+                break
+            except OSError as e:  # the other put its own there meanwhile: aside in turn
+                if e.errno not in (errno.ENOTEMPTY, errno.EEXIST) or attempt == SWAP_TRIES - 1:
+                    raise
     except OSError as e:  # a read-only parent, another file system: what was there stays
         raise UserError(f"cannot write {path} ({e.strerror or e}); what was there is kept") from None
     finally:  # also after a Ctrl-C between the two moves: what was there comes back
-        if aside is not None and not (path.exists() or path.is_symlink()):
-            os.replace(aside / "old", path)
-        for leftover in (new, aside):
+        kept = [a / "old" for a in asides if (a / "old").exists() or (a / "old").is_symlink()]
+        if kept and not (path.exists() or path.is_symlink()):
+            with contextlib.suppress(OSError):  # another writer's put there meanwhile
+                os.replace(kept[-1], path)
+        for leftover in (new, *asides):
             if leftover is not None:
                 shutil.rmtree(leftover, ignore_errors=True)
 

@@ -82,13 +82,30 @@ def not_written_by_the_run(run_dir: Path, also: set[str]) -> list[str]:
 
     def ours(entry: Path) -> bool:
         if entry.is_dir() and not entry.is_symlink():
-            return entry.name in RUN_FOLDERS or any(
-                (entry / marker).is_file() and _holds_only(entry, own)
-                for marker, own in ((CLASSIFIER_CONFIG, CLASSIFIER_FILES), (CLUSTERS_JSON, CLUSTERING_FILES))
+            outputs = ((CLASSIFIER_CONFIG, CLASSIFIER_FILES), (CLUSTERS_JSON, CLUSTERING_FILES))
+            return (
+                entry.name in RUN_FOLDERS
+                or _set_aside(entry)
+                or any((entry / marker).is_file() and _holds_only(entry, own) for marker, own in outputs)
             )
         return entry.name in RUN_FILES | also or cut_short(entry.name)
 
     return sorted(entry.name for entry in Path(run_dir).iterdir() if not ours(entry))
+
+
+def _set_aside(folder: Path) -> bool:
+    """Whether ``folder`` is what ``replace_dir`` left when a process writing a classifier or a
+    clustering was killed: ``.NAME.XXXX.new`` (its files, some written) or ``.NAME.XXXX.old`` (what
+    was there before, in ``old/``)."""
+    if not folder.name.startswith(".") or folder.suffix not in (".new", ".old"):
+        return False
+    inner = [folder]
+    if folder.suffix == ".old":
+        entries = list(folder.iterdir())
+        if any(e.name != "old" or not e.is_dir() or e.is_symlink() for e in entries):
+            return False
+        inner = entries
+    return all(_holds_only(f, CLASSIFIER_FILES | CLUSTERING_FILES) for f in inner)
 
 
 def _holds_only(folder: Path, own: set[str]) -> bool:
