@@ -528,3 +528,34 @@ def test_other_data_is_read_as_told_and_predicted_as_its_classifier_or_clusterin
         match=r"^encode takes no option splt; besides its own, it takes how the data given is read: lab",
     ):
         autoencoders.encode(digits_run.dir, spec, splt="test")
+
+
+def test_a_run_trained_again_meanwhile_gets_no_classifier_or_clustering_of_the_model_it_replaced(
+    tmp_path, monkeypatch
+):
+    """train --overwrite RUN while classify or cluster RUN ran: their results belong to the old model,
+    so they are not written into the new run (before, its report listed them as its own)."""
+    from autoencoders import classifiers, clusters
+
+    settings = {"data": "digits", "layers": [64, 8], "epochs": 1, "out": str(tmp_path / "r"), **FAST}
+    autoencoders.train(**settings)
+    made = {
+        "classifier": (
+            classifiers,
+            "train_classifier",
+            lambda: autoencoders.classify(tmp_path / "r", method="knn", quiet=True),
+        ),
+        "clustering": (clusters, "find_clusters", lambda: autoencoders.cluster(tmp_path / "r", quiet=True)),
+    }
+    for width, (what, (module, name, call)) in enumerate(made.items(), start=3):
+        real = getattr(module, name)
+
+        def retrained(*args, real=real, width=width, **kwargs):  # another model each time
+            autoencoders.train(overwrite=True, **(settings | {"layers": [64, width]}))
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, retrained)
+        with pytest.raises(UserError, match=rf"r was trained again while this {what} was made from it"):
+            call()
+        monkeypatch.undo()
+        assert not [p.name for p in (tmp_path / "r").iterdir() if p.name.startswith(what[:7])]

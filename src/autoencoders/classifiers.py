@@ -23,7 +23,7 @@ from .models.layers import make_corruption
 from .options import READING, ClassifyOptions, run_settings_refused, split_options
 from .runtime.device import resolve_device
 from .runtime.threads import training_threads
-from .trained import check_own_data, check_width, later_precision, open_run
+from .trained import check_own_data, check_unchanged, check_width, later_precision, open_run
 
 
 @says_once
@@ -93,8 +93,11 @@ def classify(
         "data": cfg.data.data,
         "reading": reading,  # how that data was read where not as the run's: predict reads so too
     }
+    inside = out.resolve().parent == Path(run_dir).resolve()
+    if inside:
+        check_unchanged(run, run_dir, "classifier")
     save_classifier(out, result, settings, run.scaler)
     result.out = out
-    if (Path(run_dir) / REPORT).is_file() and out.resolve().parent == Path(run_dir).resolve():
+    if inside and (Path(run_dir) / REPORT).is_file():
         write_report(run_dir)  # with this classifier in its table
     return result

@@ -27,6 +27,7 @@ from .trained import (
     Data,
     TrainedRun,
     check_own_data,
+    check_unchanged,
     later_precision,
     open_run,
     rows_and_labels,
@@ -153,9 +154,11 @@ def cluster(
 
     # whole or not at all: the figures take seconds, and a stop while they were drawn left a
     # clustering without them
+    inside = out.resolve().parent == Path(run_dir).resolve()
+    if inside:
+        check_unchanged(run, run_dir, "clustering")
     replace_dir(out.resolve(), write)  # a link's target: the directory it names
-    report = Path(run_dir) / REPORT
-    if report.is_file() and out.resolve().parent == Path(run_dir).resolve():
+    if inside and (Path(run_dir) / REPORT).is_file():
         write_report(run_dir)  # with this clustering's section
     return result
 

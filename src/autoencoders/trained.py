@@ -112,6 +112,21 @@ def _not_fitting(run_dir: Path, e: RuntimeError) -> str:
     )
 
 
+def check_unchanged(run: TrainedRun, run_dir: str | Path, what: str) -> None:
+    """A UserError when ``run_dir`` no longer holds the weights ``run`` was opened with (trained again,
+    with --overwrite, while ``what`` was made from it): what was made belongs to the model it
+    began with, not to the run now there."""
+    try:
+        now = rundir.read_manifest(run_dir).get("sha256")
+    except UserError:  # being written anew, or gone
+        now = None
+    if now != run.manifest.get("sha256"):
+        raise UserError(
+            f"{run_dir} was trained again while this {what} was made from it, so it is not written there: "
+            "it belongs to the model that was replaced; make it again from the run now there"
+        )
+
+
 def check_fits(
     cfg: Config, shape: tuple[int, ...], tensors: dict[str, torch.Tensor], prefix: str = ""
 ) -> None:
