@@ -516,6 +516,21 @@ def test_temporary_files_a_killed_write_left_go_with_resume_and_overwrite(tmp_pa
         autoencoders.train(out=str(out), overwrite=True, **settings)
 
 
+@pytest.mark.parametrize("left", ["config.json", ".config.json.a1b2c3.tmp"])
+def test_a_run_killed_before_its_manifest_is_replaced_by_overwrite(tmp_path, left):
+    """A process killed between writing a new run's config and its manifest left a directory that
+    train, even with --overwrite, refused as holding no run."""
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / left).write_text("{}")
+    settings = {"data": "digits", "layers": [64, 8], "epochs": 1, "out": str(out), **COMMON}
+    with pytest.raises(UserError, match=r"is not empty; add overwrite=True to replace the run in it"):
+        autoencoders.train(**settings)
+    autoencoders.train(overwrite=True, **settings)
+    assert json.loads((out / "manifest.json").read_text())["completed"]
+    assert (out / left).exists() == (left == "config.json")  # the new run's config, or no temporary file
+
+
 def test_a_ctrl_c_inside_a_logger_logs_no_row_twice_and_the_next_logger_still_gets_them():
     """Stopped inside TensorBoard's logger, a run then logs what its last state holds: that logger
     must not be given the same rows again, history.csv's logger after it must."""

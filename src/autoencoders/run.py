@@ -282,11 +282,14 @@ def _busy(out: Path) -> str:
 
 
 def _is_run_dir(path: Path) -> bool:
-    """Whether ``path`` holds a run of this toolkit (a manifest it can read)."""
+    """Whether ``path`` holds a run of this toolkit: a manifest it can read, or a run's first file
+    alone (its config, written before the manifest by a process killed between the two, or that
+    write's temporary file)."""
     try:
         rundir.read_manifest(path)
     except UserError:
-        return False
+        begun = [e.name for e in path.iterdir() if not rundir.cut_short(e.name)]
+        return begun in ([], [rundir.CONFIG])
     return True
 
 
