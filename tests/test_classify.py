@@ -502,7 +502,10 @@ def test_other_data_is_read_as_told_and_predicted_as_its_classifier_or_clusterin
     clf = autoencoders.classify(
         digits_run.dir, data=spec, label_column=0, method="knn", quiet=True, out=tmp_path / "k"
     )
-    for made in (clf.out, autoencoders.cluster(digits_run.dir, spec, label_column=0, quiet=True).out):
+    for made in (
+        clf.out,
+        autoencoders.cluster(digits_run.dir, spec, label_column=0, quiet=True, out=tmp_path / "c").out,
+    ):
         predicted, _, _, labels = predictions(made, spec, device=DEVICE)
         np.testing.assert_array_equal(labels, digits.target)  # the first column, as labels
         np.testing.assert_array_equal(predicted, autoencoders.predict(made, rows, device=DEVICE)[0])
