@@ -412,9 +412,7 @@ def test_a_state_written_in_the_background_holds_its_own_epoch(tmp_path, monkeyp
 
     monkeypatch.setattr(state, "writes_in_background", lambda tensors: True)
     monkeypatch.setattr(state, "write_state", slow_write)
-    run = autoencoders.train(
-        data="digits", layers=[64, 8], epochs=4, compare=False, out=str(tmp_path / "r"), **COMMON
-    )
+    run = autoencoders.train(data="digits", layers=[64, 8], epochs=4, out=str(tmp_path / "r"), **COMMON)
     assert [(epoch, rows) for epoch, rows, _ in written] == [(1, 1), (2, 2), (3, 3), (4, 4)]
     last = run.model.state_dict()["encoder.0.weight"].cpu()  # a state holds host copies
     assert torch.equal(written[-1][2], last)
@@ -479,7 +477,6 @@ def test_tensorboard_rows_wait_until_their_state_is_on_disk(tmp_path, monkeypatc
         data="digits",
         layers=[64, 8],
         epochs=3,
-        compare=False,
         tensorboard=True,
         out=str(tmp_path / "r"),
         **COMMON,
