@@ -746,3 +746,53 @@ def test_a_path_where_rows_or_a_spec_are_taken_is_told_to_be_a_spec(digits_run, 
         autoencoders.encode(digits_run.dir, Path("x.npy"))
     with pytest.raises(UserError, match=r"such as 'csv:t\.csv'$"):
         autoencoders.score(digits_run.dir, Path("t.csv"))
+
+
+def test_a_csv_label_column_blank_in_some_rows_labels_the_rest(tmp_path):
+    """Few labels in the user's own file: rows whose label cell is blank (or NA) train the
+    autoencoder, and every accuracy, classifier and clustering counts the rows that have a class;
+    outputs leave their label empty (before, every command refused the file)."""
+    from sklearn.datasets import load_digits
+
+    from autoencoders.api import predictions
+    from autoencoders.eval.metrics import code_scores
+
+    digits = load_digits()
+    frame = pd.DataFrame(digits.data / 16, columns=[f"p{i}" for i in range(64)])
+    blank = np.random.default_rng(0).random(len(frame)) < 0.6
+    frame["digit"] = np.where(blank, "", digits.target.astype(str))
+    frame.loc[np.flatnonzero(blank)[:5], "digit"] = "NA"
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    spec = f"csv:{tmp_path / 't.csv'}"
+    run = autoencoders.train(
+        data=spec, label_column="digit", layers=[64, 16], epochs=3, out=str(tmp_path / "r"), **FAST
+    )
+    ds = autoencoders.load_dataset(run.config.data)
+    has = ds.y_test.numpy() >= 0
+    assert 0 < has.sum() < len(has)
+    commonest = np.bincount(ds.y_train.numpy()[ds.y_train.numpy() >= 0]).argmax()
+    assert run.metrics["majority_class_accuracy"] == pytest.approx(
+        (ds.y_test.numpy()[has] == commonest).mean()
+    )
+    assert run.metrics["linear_probe_accuracy"] > 0.5
+    clf = autoencoders.classify(run.dir, n_labels=30, method="knn", quiet=True, out=tmp_path / "k")
+    assert (clf.metrics["labelled_examples"], clf.metrics["n_test"]) == (30, has.sum())
+    predicted, _, _, labels = predictions(clf.out, spec, device=DEVICE)
+    assert len(predicted) == len(frame) and (labels[blank] == "").all()
+    np.testing.assert_array_equal(labels[~blank].astype(int), digits.target[~blank])
+    found = autoencoders.cluster(run.dir, quiet=True, out=tmp_path / "c")
+    assert found.summary["k"] == 10 and "accuracy" in found.summary
+    m = autoencoders.anomaly_scores_against_pca(run.dir, spec, 3)
+    assert m["rows"] == (~blank).sum() and m["anomalies"] == (digits.target[~blank] == 3).sum()
+    # the probes' filter: rows without a class are left out of both sides
+    z, y = torch.randn(40, 3), torch.arange(40) % 2
+    marked = y.clone()
+    marked[::3] = -1
+    kept = marked != -1
+    assert code_scores(z, marked, z, marked) == code_scores(z[kept], y[kept], z[kept], y[kept])
+    for cells, refused in ((["", "NA"], "holds no class in any row"), (["-1", ""], "negative class numbers")):
+        pd.DataFrame({"a": [0.1, 0.2], "label": cells}).to_csv(tmp_path / "b.csv", index=False)
+        with pytest.raises(UserError, match=refused):
+            autoencoders.train(
+                data=f"csv:{tmp_path / 'b.csv'}", label_column="label", out=str(tmp_path / "b"), **FAST
+            )

@@ -18,7 +18,7 @@ from .classify.heads import EncoderClassifier, build_classifier
 from .classify.ladder import Ladder
 from .clustering.model import Clusterer
 from .config import Config, DataConfig
-from .data.classes import shown
+from .data.classes import has_class, shown
 from .data.datasets import IN_MEMORY, for_data, load_dataset, parse_spec, same_data
 from .data.memory import rows_in_memory
 from .data.sources import cache_dir
@@ -357,6 +357,9 @@ def anomaly_scores_against_pca(
             f"images:DIR with class folders, a csv: file with {column}, or --labels "
             "for npy: data (labels= for rows in memory)"
         )
+    has = has_class(y)
+    if not has.all():  # measured over those
+        scores, x, y = scores[has], x[has], y[has]
     positive = y.astype(str) == str(anomalous_class).strip()  # a number or a name, as the labels read
     if positive.all() or not positive.any():
         where = "the rows given in memory"

@@ -11,7 +11,7 @@ import torch
 
 from .clustering.methods import Clustering, ClusterResult, find_clusters
 from .config import option_names
-from .data.classes import item_names, shown
+from .data.classes import has_class, item_names, labelled, shown
 from .data.datasets import label_name, other_data_suffix
 from .errors import SettingWarning, UserError, say, says_once, user_stacklevel
 from .eval.clustering import cluster_scores, kmeans_baselines
@@ -77,6 +77,8 @@ def cluster(
     # scaled as the run's training rows; labels: the data's, a labels file for npy: data, or in memory
     given = run.cfg.data.data if data is None else data
     x, y, classes = rows_and_labels(run.reading(reading, "cluster"), given, split, labels)
+    if y is not None and not len(labelled(y)):  # a label column blank in these rows
+        y = None
     if how.seed is None:
         how.seed = run.cfg.train.seed
     if how.k is None:
@@ -84,7 +86,8 @@ def cluster(
             raise UserError(
                 "these rows have no labels to count the classes of; give the number of clusters, --k"
             )
-        how.k = len(run.cfg.data.classes) if y is None else len(np.unique(y))  # the run's named classes
+        # the classes among the rows that have one, or the run's named classes
+        how.k = len(run.cfg.data.classes) if y is None else len(np.unique(y[labelled(y)]))
         if how.k < 2:
             raise UserError(
                 f"the labels of these rows hold {how.k} class, so they give no number of clusters; "
@@ -182,7 +185,9 @@ def _figures(
     """The most confident members of every cluster, and the rows' 2-D map by cluster and by label
     (``y`` as shown, ``classes`` the order of their names, ``names`` those of class numbers)."""
     confidence = result.confidence
-    matched = None if y is None else plots.matched_classes(result.labels, y)  # over every row, as accuracy
+    has = np.ones(len(x), bool) if y is None else has_class(y)
+    # over every row with a class, as the accuracy
+    matched = None if y is None else plots.matched_classes(result.labels[has], np.asarray(y[has].tolist()))
     groups = []
     for j in range(result.clusterer.k):
         members = np.flatnonzero(result.labels == j)
@@ -190,10 +195,11 @@ def _figures(
             continue
         best = members[np.argsort(-confidence[members], kind="stable")[:10]]
         name = f"{j} ({len(members)})"
-        if y is not None:
-            values, counts = np.unique(y[members], return_counts=True)
+        if y is not None and has[members].any():
+            values, counts = np.unique(y[members[has[members]]].tolist(), return_counts=True)
             commonest = values[counts.argmax()]
-            name += f"\n{100 * counts.max() / len(members):.0f}% {plots.class_label(commonest, names)}"
+            share = counts.max() / has[members].sum()  # of the members with a class
+            name += f"\n{100 * share:.0f}% {plots.class_label(commonest, names)}"
             if j not in matched:  # more clusters than classes: the accuracy counts it wrong
                 name += "\nmatched: no class"
             elif matched[j] != commonest:  # the map and the accuracy name it so

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ..data.batches import batches_per_epoch
-from ..data.classes import shown
+from ..data.classes import labelled, shown
 from ..data.datasets import Dataset
 from ..errors import SettingWarning, UserError, user_stacklevel
 from ..eval.metrics import cached, encode_all, majority_class_accuracy, probe_sample
@@ -237,32 +237,41 @@ def train_classifier(
             "images:DIR with class folders, a csv: file with the run's label column, or npy: data with "
             "--labels FILE.npy)"
         )
-    classes, y_train = np.unique(ds.y_train.numpy(), return_inverse=True)
+    # the rows with a class, of each split (a CSV's label cells may be blank for the rest)
+    known = labelled(ds.y_train.numpy())
+    classes, y_train = np.unique(ds.y_train.numpy()[known], return_inverse=True)
     if len(classes) < 2:
         raise UserError("classification needs at least two classes in the training labels")
-    y_val = (
-        _class_index(ds.y_val.numpy(), classes, "validation", ds.classes) if ds.y_val is not None else None
-    )
+    known_test = labelled(ds.y_test.numpy())
+    if not len(known_test):
+        raise UserError(
+            "no test row has a class to measure the classifier on; give classes to some of the test "
+            "split's rows, or a larger --test-fraction when training"
+        )
+    known_val = np.arange(0) if ds.y_val is None else labelled(ds.y_val.numpy())
+    y_val = None
+    if len(known_val):
+        y_val = _class_index(ds.y_val.numpy()[known_val], classes, "validation", ds.classes)
     autoencoder = copy.deepcopy(autoencoder)  # the caller's autoencoder stays as it was
     if how.from_scratch:
         torch.manual_seed(cfg.seed)
         autoencoder.reset_parameters()
     device = next(autoencoder.parameters()).device
-    rows = how.subset(y_train, cfg.seed, names=shown(classes, ds.classes))
-    train = (ds.x_train[rows].to(device), torch.from_numpy(y_train[rows]).to(device))
+    rows = how.subset(y_train, cfg.seed, names=shown(classes, ds.classes))  # of the rows with a class
+    train = (ds.x_train[known[rows]].to(device), torch.from_numpy(y_train[rows]).to(device))
     # validation labels are as scarce as training labels: as many, from the validation split, or
     # without one (--val-fraction 0) from the training rows not labelled, so that training still
     # stops early and keeps its best weights
     if y_val is not None and len(y_val):
         vrows = how.subset(y_val, cfg.seed, cap=True)
-        x_val, y_val, val_from = ds.x_val[vrows], y_val[vrows], "val"
+        x_val, y_val, val_from = ds.x_val[known_val[vrows]], y_val[vrows], "val"
     else:
         rest = np.setdiff1d(np.arange(len(y_train)), rows)
         # a draw of its own: the labelled draw's seed would pick each labelled row's neighbours
         # within its class, often the same writer's or source's
         seed = int(np.random.SeedSequence((cfg.seed, 1)).generate_state(1)[0])
         vrows = rest[how.subset(y_train[rest], seed, cap=True)] if len(rest) else rest  # sorted
-        x_val, y_val, val_from = ds.x_train[vrows], y_train[vrows], "train"
+        x_val, y_val, val_from = ds.x_train[known[vrows]], y_train[vrows], "train"
     val = (x_val.to(device), torch.from_numpy(y_val).to(device))
     # their epochs pass over every training row (the ladder's in full batches)
     semi_supervised = how.method in ("semi", "ladder")
@@ -299,8 +308,8 @@ def train_classifier(
             cfg = dataclasses.replace(cfg, lr=cfg.lr / 10 if how.unfreeze_lr is None else how.unfreeze_lr)
             history += fit_supervised(model, train, val, cfg, how.unfreeze_epochs, "unfreeze")
     seconds = time.perf_counter() - t0
-    y_test = _class_index(ds.y_test.numpy(), classes, "test", ds.classes)
-    x_test = ds.x_test.to(device)
+    y_test = _class_index(ds.y_test.numpy()[known_test], classes, "test", ds.classes)
+    x_test = ds.x_test[torch.from_numpy(known_test)].to(device)
     pred = predict_classes(model, x_test).cpu().numpy()
     # the yardstick: the same labels without the encoder (at most PROBE_ROWS of them, as the run's),
     # cached as the data's baselines are: with every label of Fashion-MNIST, 5 s each time

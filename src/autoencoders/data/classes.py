@@ -116,6 +116,31 @@ def item_names(spec: str | None) -> tuple[str, ...] | None:
     return ITEM_NAMES.get(spec) if isinstance(spec, str) else None
 
 
+# the class index of a row without a class: a CSV's label cell left blank (or NA, ...) among rows
+# that have one; such rows train the autoencoder, and every accuracy counts the others
+UNLABELLED = -1
+
+
+def labelled(y: np.ndarray) -> np.ndarray:
+    """The indices of the rows of class indices ``y`` that have a class."""
+    return np.flatnonzero(np.asarray(y) != UNLABELLED)
+
+
+def has_class(shown_labels: np.ndarray) -> np.ndarray:
+    """Which of the labels ``shown`` gives have a class (not the empty text of a row without one)."""
+    return np.array([not (isinstance(v, str) and v == "") for v in np.asarray(shown_labels).tolist()], bool)
+
+
 def shown(y: np.ndarray | None, classes: list[str] | None) -> np.ndarray | None:
-    """Class indices ``y`` as people read them: their names where ``classes`` names them."""
-    return y if y is None or classes is None else np.asarray(classes)[y]
+    """Class indices ``y`` as people read them: their names where ``classes`` names them, and an empty
+    text for a row without a class."""
+    if y is None:
+        return None
+    y = np.asarray(y)
+    without = y == UNLABELLED
+    named = y if classes is None else np.asarray(classes)[np.where(without, 0, y)]
+    if not without.any():
+        return named
+    named = named.astype(object)
+    named[without] = ""
+    return named

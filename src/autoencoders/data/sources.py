@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import DataWarning, UserError, user_stacklevel
 from ..io.checkpoint import file_sha256
 from ..options import closest
-from .classes import name_classes, number_classes
+from .classes import UNLABELLED, name_classes, number_classes
 
 MNIST_FILES = {
     "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
@@ -651,17 +651,36 @@ def _is_header(first: list[str], second: str | None, label_column: str | int | N
 def _classes(
     labels: np.ndarray, classes: list[str] | None, path: Path
 ) -> tuple[np.ndarray, list[str] | None]:
-    """(class indices, class names) of a label column of numbers or of names."""
-    numbers = [_is_number(v) for v in labels]
+    """(class indices, class names) of a label column of numbers or of names; a row whose cell is
+    blank (or NA, ...) has none (``UNLABELLED``), as long as some row has one."""
+    without = np.array([v.lower() in MISSING for v in labels.tolist()], bool)
+    if without.all():
+        raise UserError(
+            f"the label column of {path} holds no class in any row; give rows their classes there, or "
+            "leave --label-column out to read the file without labels"
+        )
+    known = labels[~without]
+    numbers = [_is_number(v) for v in known]
     if not any(numbers):
-        return name_classes(labels, classes, f"the label column of {path}")
-    if not all(numbers):
-        mixed = str(labels[numbers.index(False)])
+        y, names = name_classes(known, classes, f"the label column of {path}")
+    elif not all(numbers):
+        mixed = str(known[numbers.index(False)])
         raise UserError(
             f"{path}'s label column holds both class numbers and {mixed!r}; give every row a class "
             "number, or every row a class name"
         )
-    return number_classes(labels.astype(np.float64), f"the label column of {path}"), None
+    else:
+        y, names = number_classes(known.astype(np.float64), f"the label column of {path}"), None
+    if not without.any():
+        return y, names
+    if (y < 0).any():  # negative class numbers beside rows without a class: -1 would be both
+        raise UserError(
+            f"{path}'s label column holds negative class numbers and rows without a class; number the "
+            "classes from 0"
+        )
+    every = np.full(len(labels), UNLABELLED, np.int64)
+    every[~without] = y
+    return every, names
 
 
 def _explain_bad_csv(

@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import torch
 
+from ..data.classes import UNLABELLED
 from ..errors import SettingWarning, UserError, say, user_stacklevel
 from . import probes
 from .metrics import (
@@ -170,7 +171,12 @@ def adjusted_rand_index(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 
 def cluster_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     """A clustering against known classes: accuracy of the best one-to-one matching of clusters to
-    classes (Hungarian), normalised mutual information and adjusted Rand index."""
+    classes (Hungarian), normalised mutual information and adjusted Rand index, over the rows that
+    have a class (of class indices, ``UNLABELLED`` marks those without)."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if np.issubdtype(y_true.dtype, np.integer):
+        known = y_true != UNLABELLED
+        y_true, y_pred = y_true[known], y_pred[known]
     return {
         "accuracy": clustering_accuracy(y_true, y_pred),
         "nmi": normalized_mutual_information(y_true, y_pred),

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..data.classes import UNLABELLED
 from ..data.datasets import SAMPLE_ROWS, Dataset
 from ..data.sources import cache_dir
 from ..errors import UserError, say
@@ -195,9 +196,12 @@ def normalized_mutual_information(y_true: np.ndarray, y_pred: np.ndarray) -> flo
 def code_scores(
     z_train: torch.Tensor, y_train: torch.Tensor, z_test: torch.Tensor, y_test: torch.Tensor
 ) -> dict:
-    """What features are good for: linear probe, kNN and k-means (accuracy, NMI), by metric name.
-    Computed on the features' device (see ``probes``). k-means needs at least two test rows per
-    class: with as many clusters as rows, each row is a cluster of its own, a perfect score of nothing."""
+    """What features are good for: linear probe, kNN and k-means (accuracy, NMI), by metric name,
+    over the rows that have a class. Computed on the features' device (see ``probes``). k-means
+    needs at least two test rows per class: with as many clusters as rows, each row is a cluster of
+    its own, a perfect score of nothing."""
+    z_train, y_train = with_class(z_train, y_train)
+    z_test, y_test = with_class(z_test, y_test)
     out = {
         "linear_probe_accuracy": probes.linear_probe_accuracy(z_train, y_train, z_test, y_test),
         "knn_accuracy": probes.knn_accuracy(z_train, y_train, z_test, y_test),
@@ -205,6 +209,12 @@ def code_scores(
     if len(y_test) >= 2 * len(torch.unique(y_test)):
         out["kmeans_accuracy"], out["kmeans_nmi"] = kmeans_scores(z_test, y_test)
     return out
+
+
+def with_class(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The rows of (``x``, ``y``) that have a class (``UNLABELLED`` marks those without)."""
+    known = y != UNLABELLED
+    return (x, y) if bool(known.all()) else (x[known.to(x.device)], y[known])
 
 
 # part of every cache key: bump it when what a baseline computes changes
@@ -341,9 +351,12 @@ def _rows(ds: Dataset) -> Rows:
     """The in-memory training rows and labels, the probes' sample of both and the test labels; the
     last three ``None`` unless the data has at least two classes."""
     x_train, y_train = ds.train_sample()
-    if y_train is None or ds.y_test is None or len(torch.unique(y_train)) < 2:
+    if y_train is None or ds.y_test is None or not bool((ds.y_test != UNLABELLED).any()):
         return x_train, None, None, None
-    return x_train, y_train, probe_sample(x_train, y_train), ds.y_test
+    labelled = with_class(x_train, y_train)  # the probes fit on rows that have a class
+    if len(torch.unique(labelled[1])) < 2:
+        return x_train, None, None, None
+    return x_train, y_train, probe_sample(*labelled), ds.y_test
 
 
 def _baselines(
@@ -432,8 +445,9 @@ def evaluate(
 def majority_class_accuracy(y_train: torch.Tensor, y_test: torch.Tensor) -> float:
     """The test accuracy of always guessing the commonest class of ``y_train``: what an accuracy
     must beat to say anything (on imbalanced classes, much more than 1 / classes)."""
-    commonest = torch.mode(y_train.cpu()).values
-    return float((y_test.cpu() == commonest).double().mean())
+    y_train, y_test = (y[y != UNLABELLED] for y in (y_train.cpu(), y_test.cpu()))
+    commonest = torch.mode(y_train).values
+    return float((y_test == commonest).double().mean())
 
 
 # a unit is active when its posterior mean varies over the rows by more than this (Burda et al. 2016)

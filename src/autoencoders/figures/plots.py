@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..data.classes import has_class
 from ..eval.metrics import best_matching, contingency, pca_name
 from ..io.checkpoint import atomic_write
 
@@ -291,6 +292,11 @@ def _scatter_on(
     if groups is None:
         ax.scatter(points[:, 0], points[:, 1], s=6, alpha=0.6)
     else:
+        without = ~has_class(groups)  # rows without a class: light grey, beneath the classes
+        if without.any():
+            ax.scatter(points[without, 0], points[without, 1], s=5, alpha=0.5, color="0.8", label="no class")
+            points, groups = points[~without], groups[~without]
+            groups = groups.astype(type(groups[0])) if len(groups) else groups  # numbers sort as numbers
         present = np.unique(groups)
         classes = present if order is None else [c for c in order if c in set(present.tolist())]
         colours = palette if isinstance(palette, dict) else _colours(list(classes), palette)
@@ -416,10 +422,12 @@ def cluster_map(
     if labels is None:  # clusters in other colours than labels would have: cluster 0 is not label 0
         _scatter_on(grid[0], points, clusters, "cluster", None, axes, "coloured by cluster", "clusters")
     else:  # a cluster in the colour of the class it is matched to, as accuracy matches them
-        present = np.unique(labels)
+        present = np.unique(labels[has_class(labels)].tolist())
         classes = present.tolist() if order is None else [c for c in order if c in set(present.tolist())]
         by_class = _colours(classes)
-        matched = matched_classes(clusters, labels) if matched is None else matched
+        if matched is None:
+            has = has_class(labels)
+            matched = matched_classes(clusters[has], np.asarray(labels[has].tolist()))
         # the clusters no class is matched to (k > classes): Kelly's colours farthest from the classes'
         leftover = [j for j in found if j not in matched]
         spare = (
