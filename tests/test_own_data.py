@@ -14,6 +14,7 @@ import torch
 from helpers import DEVICE, FAST, ctrl_c_at_batch
 
 import autoencoders
+from autoencoders.config import DataConfig
 from autoencoders.errors import DataWarning, UserError
 from autoencoders.figures.report import write_report
 from autoencoders.figures.run_figures import visualize
@@ -796,3 +797,9 @@ def test_a_csv_label_column_blank_in_some_rows_labels_the_rest(tmp_path):
             autoencoders.train(
                 data=f"csv:{tmp_path / 'b.csv'}", label_column="label", out=str(tmp_path / "b"), **FAST
             )
+    # without a header, a first row whose label is blank is a row of data, not a header
+    (tmp_path / "h.csv").write_text("0.1,0.2,\n0.3,0.4,1\n0.5,0.6,0\n")
+    read = autoencoders.load_dataset(
+        DataConfig(data=f"csv:{tmp_path / 'h.csv'}", label_column=2, test_fraction=0)
+    )
+    assert len(read.x_train) + len(read.x_val) == 3

@@ -643,7 +643,8 @@ def _is_header(first: list[str], second: str | None, label_column: str | int | N
     at = int(label_column) % width if by_index and -width <= int(label_column) < width else None
     if any(c and not _is_number(c) for j, c in enumerate(cells) if j != at):
         return True
-    if at is None or _is_number(first[at]) or second is None:
+    # numbers beside a label cell that is a number or blank (a row without a class): a row of data
+    if at is None or _is_number(first[at]) or cells[at].lower() in MISSING or second is None:
         return False
     return len(below) == width and _is_number(below[at])
 
