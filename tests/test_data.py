@@ -235,9 +235,11 @@ def test_csv_label_columns_by_index_under_a_header_of_numbers_and_refused_mixtur
     for column in ("3", "-1", "label"):  # pandas writes integer column names, the label's own name
         x, y, names = load_csv(path, column)
         assert x.shape == (12, 3) and y.tolist() == [3, 7] * 6 and names is None
-    path.write_text("a,b,label\n1,2,3\n4,5,NA\n")
-    with pytest.raises(UserError, match="label column holds both class numbers and 'NA'"):
+    path.write_text("a,b,label\n1,2,3\n4,5,cat\n")
+    with pytest.raises(UserError, match="label column holds both class numbers and 'cat'"):
         load_csv(path, "label")
+    path.write_text("a,b,label\n1,2,3\n4,5,NA\n")  # a row without a class
+    assert load_csv(path, "label")[1].tolist() == [3, -1]
     path.write_text("a,b\n1,2\n4,5,6\n")  # numpy would drop the third cell
     with pytest.raises(UserError, match="line 3 has 3 columns but the first row has 2"):
         load_csv(path)
