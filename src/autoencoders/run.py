@@ -27,7 +27,7 @@ from .data.datasets import (
     parse_spec,
     with_absolute_paths,
 )
-from .data.memory import check_labels_file, data_name, frame_columns, save_arrays
+from .data.memory import data_name, given_rows
 from .data.sources import csv_feature_names, csv_label_name
 from .data.stream import RowStream
 from .errors import SettingWarning, UserError, say, says_once, user_stacklevel
@@ -39,7 +39,7 @@ from .io import rundir
 from .io.checkpoint import check_writable
 from .io.state import read_state
 from .models import Autoencoder
-from .options import FIGURE_KINDS, check_fields, closest, new_settings_refused, option_hint, options_doc
+from .options import FIGURE_KINDS, check_fields, new_settings_refused, option_hint, options_doc
 from .runtime import distributed, events
 from .runtime.alongside import Alongside
 from .runtime.device import resolve_device
@@ -124,22 +124,7 @@ def train(config: Config | dict | str | Path | None = None, overwrite: bool = Fa
 
     Options, by flat name (a kind's own section applies to that ``model`` only):
     """
-    data = overrides.get("data")
-    if data is not None and not isinstance(data, str | Path):  # rows in memory
-        column = overrides.pop("label_column", None)
-        if column is not None:
-            data, overrides["labels"] = _label_column(data, column, overrides.get("labels"))
-        if hasattr(data, "columns"):  # a data frame: its own names, where they identify its columns
-            data, names = _frame_features(data, overrides.get("columns"))
-            overrides["columns"] = names
-            if column is not None and names is not None:  # by name: later frames and CSVs give labels by it
-                overrides["label_column"] = str(overrides["labels"].name).strip()
-        overrides["data"], labels = save_arrays(data, overrides.get("labels"))
-        if labels is not None:
-            overrides["labels"] = labels
-    else:
-        check_labels_file(overrides.get("labels"))
-    cfg = as_config(config, **overrides)
+    cfg = as_config(config, **given_rows(overrides))
     named = not cfg.out
     try:
         return _execute(cfg, None, overwrite)
@@ -148,48 +133,6 @@ def train(config: Config | dict | str | Path | None = None, overwrite: bool = Fa
             with contextlib.suppress(OSError):
                 Path(cfg.out).rmdir()
         raise
-
-
-def _frame_features(frame: Any, columns: list[str] | None) -> tuple[Any, list[str] | None]:
-    """(the feature columns of a data frame, their names to record): those ``columns`` names, as of
-    a CSV with a header (an id or a date left out), else every column."""
-    names = frame_columns(frame)
-    if columns is None or columns == names:
-        return frame, names
-    if names is None:
-        raise UserError(
-            "columns picks a data frame's columns by name, and this frame's are numbered, empty or "
-            "repeated; name them (frame.columns = [...]), or give the feature columns alone"
-        )
-    if not isinstance(columns, list | tuple) or not all(isinstance(c, str) for c in columns):
-        raise UserError(f"columns must be a list of the data frame's column names, not {columns!r}")
-    missing = next((c for c in columns if c not in names), None)
-    if missing is not None:
-        hint = closest(missing, names)
-        raise UserError(f"columns names {missing!r}, which the data frame does not hold{hint}")
-    return frame.iloc[:, [names.index(c) for c in columns]], list(columns)
-
-
-def _label_column(frame: Any, column: str | int, labels: Any) -> tuple[Any, Any]:
-    """(features, labels) of a data frame whose ``column`` holds the labels."""
-    if not hasattr(frame, "columns"):
-        raise UserError(
-            "label_column names a column of a CSV file or a data frame; give the labels of rows in an "
-            "array as labels="
-        )
-    if labels is not None:
-        raise UserError(f"labels and label_column={column!r} both give labels; give one of them")
-    names = [str(c).strip() for c in frame.columns]
-    if str(column) in names:  # a name first, as a CSV header's: digits may name a column too
-        at = names.index(str(column))
-    elif str(column).lstrip("-").isdigit() and -len(names) <= int(column) < len(names):
-        at = int(column) % len(names)  # its 0-based index (negative: from the end)
-    else:
-        raise UserError(
-            f"label_column={column!r} is neither a column of the data frame nor the index of one "
-            f"(0 to {len(names) - 1}){closest(str(column), names)}"
-        )
-    return frame.drop(columns=frame.columns[at]), frame.iloc[:, at]
 
 
 def resumed_config(run_dir: str | Path, quiet: bool | None = None, save_every: float | None = None) -> Config:

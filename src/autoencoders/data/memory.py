@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..io.checkpoint import arrays_sha256, write_npy
+from ..options import closest
 from .classes import check_present, number_classes
 from .sources import cache_dir, cache_folder, check_finite, complex_refused, label_per_row
 
@@ -162,3 +163,69 @@ def data_name(spec: str) -> str:
     if kind == "npy" and Path(path).parent == cache_dir() / "arrays":
         return "the data given in memory"
     return spec
+
+
+def given_rows(options: dict[str, Any]) -> dict[str, Any]:
+    """``train``'s ``options`` with rows in memory given as ``data`` (and their ``labels``) saved once
+    under the cache, which ``data`` and ``labels`` then name: a data frame's ``label_column`` taken
+    out of its features, and its feature ``columns`` recorded by name (those given picked, as of a
+    CSV). A file given as ``labels`` beside a data spec is checked."""
+    options = dict(options)
+    data = options.get("data")
+    if data is None or isinstance(data, str | Path):
+        check_labels_file(options.get("labels"))
+        return options
+    column = options.pop("label_column", None)
+    if column is not None:
+        data, options["labels"] = _label_column(data, column, options.get("labels"))
+    if hasattr(data, "columns"):  # a data frame: its own names, where they identify its columns
+        data, names = _frame_features(data, options.get("columns"))
+        options["columns"] = names
+        if column is not None and names is not None:  # by name: later frames and CSVs give labels by it
+            options["label_column"] = str(options["labels"].name).strip()
+    options["data"], labels = save_arrays(data, options.get("labels"))
+    if labels is not None:
+        options["labels"] = labels
+    return options
+
+
+def _frame_features(frame: Any, columns: list[str] | None) -> tuple[Any, list[str] | None]:
+    """(the feature columns of a data frame, their names to record): those ``columns`` names, as of
+    a CSV with a header (an id or a date left out), else every column."""
+    names = frame_columns(frame)
+    if columns is None or columns == names:
+        return frame, names
+    if names is None:
+        raise UserError(
+            "columns picks a data frame's columns by name, and this frame's are numbered, empty or "
+            "repeated; name them (frame.columns = [...]), or give the feature columns alone"
+        )
+    if not isinstance(columns, list | tuple) or not all(isinstance(c, str) for c in columns):
+        raise UserError(f"columns must be a list of the data frame's column names, not {columns!r}")
+    missing = next((c for c in columns if c not in names), None)
+    if missing is not None:
+        hint = closest(missing, names)
+        raise UserError(f"columns names {missing!r}, which the data frame does not hold{hint}")
+    return frame.iloc[:, [names.index(c) for c in columns]], list(columns)
+
+
+def _label_column(frame: Any, column: str | int, labels: Any) -> tuple[Any, Any]:
+    """(features, labels) of a data frame whose ``column`` holds the labels."""
+    if not hasattr(frame, "columns"):
+        raise UserError(
+            "label_column names a column of a CSV file or a data frame; give the labels of rows in an "
+            "array as labels="
+        )
+    if labels is not None:
+        raise UserError(f"labels and label_column={column!r} both give labels; give one of them")
+    names = [str(c).strip() for c in frame.columns]
+    if str(column) in names:  # a name first, as a CSV header's: digits may name a column too
+        at = names.index(str(column))
+    elif str(column).lstrip("-").isdigit() and -len(names) <= int(column) < len(names):
+        at = int(column) % len(names)  # its 0-based index (negative: from the end)
+    else:
+        raise UserError(
+            f"label_column={column!r} is neither a column of the data frame nor the index of one "
+            f"(0 to {len(names) - 1}){closest(str(column), names)}"
+        )
+    return frame.drop(columns=frame.columns[at]), frame.iloc[:, at]
