@@ -13,7 +13,7 @@ from helpers import DEVICE, FAST, tiny_idx_arrays, write_idx
 
 import autoencoders
 from autoencoders import DataConfig, UserError, load_dataset
-from autoencoders.data.classes import warn_if_unlabelled_marker
+from autoencoders.data.classes import UNLABELLED, warn_if_unlabelled_marker
 from autoencoders.data.datasets import apply_scaler
 from autoencoders.data.sources import csv_feature_names, load_csv
 from autoencoders.errors import DataWarning
@@ -239,7 +239,7 @@ def test_csv_label_columns_by_index_under_a_header_of_numbers_and_refused_mixtur
     with pytest.raises(UserError, match="label column holds both class numbers and 'cat'"):
         load_csv(path, "label")
     path.write_text("a,b,label\n1,2,3\n4,5,NA\n")  # a row without a class
-    assert load_csv(path, "label")[1].tolist() == [3, -1]
+    assert load_csv(path, "label")[1].tolist() == [3, UNLABELLED]
     path.write_text("a,b\n1,2\n4,5,6\n")  # numpy would drop the third cell
     with pytest.raises(UserError, match="line 3 has 3 columns but the first row has 2"):
         load_csv(path)

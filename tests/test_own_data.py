@@ -15,6 +15,7 @@ from helpers import DEVICE, FAST, ctrl_c_at_batch
 
 import autoencoders
 from autoencoders.config import DataConfig
+from autoencoders.data.classes import UNLABELLED
 from autoencoders.errors import DataWarning, UserError
 from autoencoders.figures.report import write_report
 from autoencoders.figures.run_figures import visualize
@@ -769,9 +770,9 @@ def test_a_csv_label_column_blank_in_some_rows_labels_the_rest(tmp_path):
         data=spec, label_column="digit", layers=[64, 16], epochs=3, out=str(tmp_path / "r"), **FAST
     )
     ds = autoencoders.load_dataset(run.config.data)
-    has = ds.y_test.numpy() >= 0
+    has = ds.y_test.numpy() != UNLABELLED
     assert 0 < has.sum() < len(has)
-    commonest = np.bincount(ds.y_train.numpy()[ds.y_train.numpy() >= 0]).argmax()
+    commonest = np.bincount(ds.y_train.numpy()[ds.y_train.numpy() != UNLABELLED]).argmax()
     assert run.metrics["majority_class_accuracy"] == pytest.approx(
         (ds.y_test.numpy()[has] == commonest).mean()
     )
@@ -786,17 +787,23 @@ def test_a_csv_label_column_blank_in_some_rows_labels_the_rest(tmp_path):
     m = autoencoders.anomaly_scores_against_pca(run.dir, spec, 3)
     assert m["rows"] == (~blank).sum() and m["anomalies"] == (digits.target[~blank] == 3).sum()
     # the probes' filter: rows without a class are left out of both sides
-    z, y = torch.randn(40, 3), torch.arange(40) % 2
+    z, y = torch.randn(40, 3), torch.arange(40) % 2 * 2 - 1  # classes -1 and 1
     marked = y.clone()
-    marked[::3] = -1
-    kept = marked != -1
+    marked[::3] = UNLABELLED
+    kept = marked != UNLABELLED
     assert code_scores(z, marked, z, marked) == code_scores(z[kept], y[kept], z[kept], y[kept])
-    for cells, refused in ((["", "NA"], "holds no class in any row"), (["-1", ""], "negative class numbers")):
-        pd.DataFrame({"a": [0.1, 0.2], "label": cells}).to_csv(tmp_path / "b.csv", index=False)
-        with pytest.raises(UserError, match=refused):
-            autoencoders.train(
-                data=f"csv:{tmp_path / 'b.csv'}", label_column="label", out=str(tmp_path / "b"), **FAST
-            )
+    # classes -1 and 1 beside blank cells: -1 stays a class
+    pd.DataFrame({"a": np.arange(20) / 20, "label": ["-1", "1", ""] * 6 + ["1", "-1"]}).to_csv(
+        tmp_path / "pm.csv", index=False
+    )
+    read = autoencoders.load_dataset(DataConfig(data=f"csv:{tmp_path / 'pm.csv'}", label_column="label"))
+    every = np.concatenate([read.y_train.numpy(), read.y_val.numpy(), read.y_test.numpy()])
+    assert sorted(set(every.tolist())) == [UNLABELLED, -1, 1] and (every == -1).sum() == 7
+    pd.DataFrame({"a": [0.1, 0.2], "label": ["", "NA"]}).to_csv(tmp_path / "b.csv", index=False)
+    with pytest.raises(UserError, match="holds no class in any row"):
+        autoencoders.train(
+            data=f"csv:{tmp_path / 'b.csv'}", label_column="label", out=str(tmp_path / "b"), **FAST
+        )
     # without a header, a first row whose label is blank is a row of data, not a header
     (tmp_path / "h.csv").write_text("0.1,0.2,\n0.3,0.4,1\n0.5,0.6,0\n")
     read = autoencoders.load_dataset(

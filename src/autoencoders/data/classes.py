@@ -117,8 +117,9 @@ def item_names(spec: str | None) -> tuple[str, ...] | None:
 
 
 # the class index of a row without a class: a CSV's label cell left blank (or NA, ...) among rows
-# that have one; such rows train the autoencoder, and every accuracy counts the others
-UNLABELLED = -1
+# that have one; such rows train the autoencoder, and every accuracy counts the others. Far below
+# any class number a file holds (-1 is one: ±1 classes)
+UNLABELLED = int(np.iinfo(np.int64).min)
 
 
 def labelled(y: np.ndarray) -> np.ndarray:

@@ -674,11 +674,6 @@ def _classes(
         y, names = number_classes(known.astype(np.float64), f"the label column of {path}"), None
     if not without.any():
         return y, names
-    if (y < 0).any():  # negative class numbers beside rows without a class: -1 would be both
-        raise UserError(
-            f"{path}'s label column holds negative class numbers and rows without a class; number the "
-            "classes from 0"
-        )
     every = np.full(len(labels), UNLABELLED, np.int64)
     every[~without] = y
     return every, names
