@@ -429,6 +429,13 @@ def test_a_label_column_given_by_index_is_recorded_by_its_header_name(tmp_path):
     scores, labels = autoencoders.score(run.dir, f"csv:{tmp_path / 'reordered.csv'}")
     np.testing.assert_array_equal(labels, digits.target[:400])
     np.testing.assert_array_equal(scores, autoencoders.score(run.dir, f"csv:{tmp_path / 't.csv'}")[0])
+    frame.to_csv(tmp_path / "bare.csv", index=False, header=False)  # by name the label is not found
+    bare = f"csv:{tmp_path / 'bare.csv'}"
+    with pytest.raises(
+        UserError, match=r"cannot be found in it by name: give its 0-based index with label_column, or"
+    ):
+        autoencoders.score(run.dir, bare)
+    np.testing.assert_array_equal(autoencoders.score(run.dir, bare, label_column=3)[1], digits.target[:400])
 
 
 def test_class_names_are_recorded_and_number_every_later_file_alike(tmp_path, monkeypatch):

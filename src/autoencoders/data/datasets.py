@@ -411,7 +411,8 @@ def _has_label_column(spec: str, column: str | int, n_features: int) -> bool:
     if header is None and width == n_features + 1 and not str(column).lstrip("-").isdigit():
         raise UserError(
             f"{path} has no header row, so the label column '{column}' of the run cannot be found in it by "
-            "name: add the header row (where no labels are needed, the file may leave the label column out)"
+            "name: give its 0-based index with --label-column, or add the header row (where no labels are "
+            "needed, the file may leave the label column out)"
         )
     return column in (header or []) or width == n_features + 1
 
