@@ -519,13 +519,19 @@ def test_a_run_killed_before_its_manifest_is_replaced_by_overwrite(tmp_path, lef
     train, even with --overwrite, refused as holding no run."""
     out = tmp_path / "r"
     out.mkdir()
-    (out / left).write_text("{}")
+    (out / left).write_text(json.dumps(autoencoders.Config().to_dict()))
     settings = {"data": "digits", "layers": [64, 8], "epochs": 1, "out": str(out), **COMMON}
     with pytest.raises(UserError, match=r"is not empty; add overwrite=True to replace the run in it"):
         autoencoders.train(**settings)
     autoencoders.train(overwrite=True, **settings)
     assert json.loads((out / "manifest.json").read_text())["completed"]
     assert (out / left).exists() == (left == "config.json")  # the new run's config, or no temporary file
+    mine = tmp_path / "mine"  # a folder of the user's that holds a config.json of its own
+    mine.mkdir()
+    (mine / "config.json").write_text('{"editor": "vim"}')
+    with pytest.raises(UserError, match="is not empty and holds no run, so nothing was deleted"):
+        autoencoders.train(overwrite=True, **(settings | {"out": str(mine)}))
+    assert (mine / "config.json").read_text() == '{"editor": "vim"}'
 
 
 def test_a_ctrl_c_inside_a_logger_logs_no_row_twice_and_the_next_logger_still_gets_them():

@@ -917,3 +917,7 @@ def test_runs_without_out_started_in_one_second_each_take_their_own_directory(tm
     with pytest.raises(UserError, match="layers starts with 10"):
         autoencoders.train(data="digits", layers=[10, 4], **FAST)
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [first.name, second.name]
+    monkeypatch.chdir(tmp_path / "runs" / first.name)
+    (tmp_path / "runs" / first.name / "runs").write_text("")  # a file where runs/ would go
+    with pytest.raises(UserError, match=r"cannot write under runs/20260102-030405-dense: .* is a file"):
+        run_module._new_run_dir(cfg)

@@ -101,6 +101,7 @@ def _new_run_dir(cfg: Config) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     base = Path("runs") / f"{stamp}-{cfg.model.model}"
     path, k = base, 1
+    check_writable(path)  # runs/ a file, a read-only directory: said in one line
     while True:
         try:
             path.mkdir(parents=True)
@@ -108,6 +109,8 @@ def _new_run_dir(cfg: Config) -> Path:
         except FileExistsError:
             k += 1
             path = base.with_name(f"{base.name}-{k}")
+        except OSError as e:
+            raise UserError(f"cannot make {path} ({e.strerror or e}); give another --out") from None
 
 
 def train(config: Config | dict | str | Path | None = None, overwrite: bool = False, **overrides: Any) -> Run:
@@ -232,6 +235,11 @@ def _is_run_dir(path: Path) -> bool:
         rundir.read_manifest(path)
     except UserError:
         begun = [e.name for e in path.iterdir() if not rundir.cut_short(e.name)]
+        if begun == [rundir.CONFIG]:  # a run's config, not any file of that name
+            try:
+                Config.from_dict(rundir.read_config(path / rundir.CONFIG))
+            except UserError:
+                return False
         return begun in ([], [rundir.CONFIG])
     return True
 
