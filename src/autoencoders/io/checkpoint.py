@@ -70,10 +70,8 @@ def replace_dir(path: Path, write: Callable[[Path], None]) -> None:
         for attempt in range(SWAP_TRIES):  # another process writing the same directory: the last one stays
             if path.exists() or path.is_symlink():
                 asides.append(Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old")))
-                try:
+                with contextlib.suppress(FileNotFoundError):  # the other moved it aside first: free
                     os.replace(path, asides[-1] / "old")
-                except FileNotFoundError:  # the other moved it aside first
-                    continue
             try:
                 os.replace(new, path)
                 break
