@@ -479,10 +479,11 @@ def test_options_of_the_runs_model_or_data_are_refused_as_the_command_line_has_n
         digits_run.dir, data=spec, label_column="target", method="knn", quiet=True, out=tmp_path / "k"
     )
     assert clf.metrics["test_accuracy"] > 0.5
-    with pytest.raises(
-        UserError, match=r"^cluster works on the run's model and data as they are; leave out label_col"
-    ):
-        autoencoders.cluster(digits_run.dir, label_column="target", quiet=True)  # the run's rows, as read
+    for call in (autoencoders.classify, autoencoders.cluster):  # the run's rows, as read
+        with pytest.raises(
+            UserError, match=r"^how data is read \(label_column\) needs data, the rows to read$"
+        ):
+            call(digits_run.dir, label_column="target", quiet=True)
 
 
 def test_other_data_is_read_as_told_and_predicted_as_its_classifier_or_clustering_read_it(
@@ -509,6 +510,8 @@ def test_other_data_is_read_as_told_and_predicted_as_its_classifier_or_clusterin
         predicted, _, _, labels = predictions(made, spec, device=DEVICE)
         np.testing.assert_array_equal(labels, digits.target)  # the first column, as labels
         np.testing.assert_array_equal(predicted, autoencoders.predict(made, rows, device=DEVICE)[0])
+    with pytest.raises(UserError, match=r"label_column 65 is out of range: .*t.csv has 65 columns"):
+        autoencoders.encode(digits_run.dir, spec, label_column=65)  # before: read without labels, silently
     codes = autoencoders.encode(digits_run.dir, spec, label_column=0)
     np.testing.assert_array_equal(codes, autoencoders.encode(digits_run.dir, rows))
 

@@ -36,11 +36,10 @@ from .trained import (
     TrainedRun,
     check_fits,
     check_own_data,
-    check_reading,
     check_width,
+    checked_reading,
     open_clusterer,
     open_run,
-    read_as,
     rows_and_labels,
     rows_of,
     scaled_data,
@@ -122,7 +121,7 @@ def predictions(
         raise UserError(_no_classifier(Path(clf_dir)))
     else:
         model, classes, scaler, settings = _open_classifier(clf_dir, where)
-    data_cfg = _read_as_made(clf_dir, settings, reading)
+    data_cfg = _read_as_made(clf_dir, settings, checked_reading(reading, "predict", data))
     shape = tuple(settings["input_shape"])  # images of another shape are refused, as for encode
     y = None
     if isinstance(data, str):  # widths checked, in either case
@@ -143,8 +142,7 @@ def _read_as_made(path: str | Path, settings: dict[str, Any], reading: dict[str,
     made = settings.get("reading") or {}  # none: made from the run's own data, or by earlier versions
     if not isinstance(made, dict) or set(made) - set(READING):
         raise UserError(f"{path}: how its data was read is damaged ({made!r}); make it again")
-    cfg = read_as(Config.from_dict(settings["autoencoder"]), made, "predict")
-    return read_as(cfg, reading, "predict").data
+    return Config.from_dict(settings["autoencoder"]).replace(**(made | reading)).data
 
 
 def _no_classifier(path: Path) -> str:
@@ -190,10 +188,8 @@ def evaluate_run(
     ``labels`` file for ``npy:`` data) on ``device`` (``auto``: a GPU when there is one), with
     progress bars unless ``quiet`` (None: as the run trained). ``reading``: how ``data``
     is read where not as the run's own (``label_column``, ``columns``, ...: ``options.READING``)."""
-    check_reading(reading, data)
-    run = open_run(run_dir, resolve_device(device))
+    run = open_run(run_dir, resolve_device(device)).reading(reading, "evaluate", data)
     if data is not None:
-        run = run.reading(reading, "evaluate")
         shape = tuple(run.manifest["input_shape"])
         run.cfg.data = for_data(run.cfg.data, data, len(run.scaler[0]), labels, shape)
     elif labels is not None:
@@ -214,7 +210,7 @@ def encode(
     encoder (VAE: posterior means). ``split`` picks rows of a spec; rows in memory are taken whole.
     ``device``: where the model computes (``auto``: a GPU when there is one). ``reading``: how ``data``
     is read where not as the run's own (``label_column``, ``columns``, ...: ``options.READING``)."""
-    run = open_run(run_dir, resolve_device(device)).reading(reading, "encode")
+    run = open_run(run_dir, resolve_device(device)).reading(reading, "encode", data)
     return encode_all(run.model, torch.from_numpy(rows_of(run, data, split))).numpy()
 
 
@@ -235,7 +231,7 @@ def reconstruct(
     when there is one). ``reading``: how ``data``
     is read where not as the run's own (``label_column``, ``columns``, ...: ``options.READING``)."""
     _check_units(units)
-    run = open_run(run_dir, resolve_device(device)).reading(reading, "reconstruct")
+    run = open_run(run_dir, resolve_device(device)).reading(reading, "reconstruct", data)
     x = rows_of(run, data, split)
     recon = reconstruct_all(run.model, torch.from_numpy(x)).numpy()
     return _in_units(x, run, units), _in_units(recon, run, units), run.display_shape
@@ -283,7 +279,7 @@ def score(
     """
     iw_samples = whole_at_least("--iw-samples", iw_samples, 1)
     where = resolve_device(device)
-    run = open_run(run_dir, where).reading(reading, "score")
+    run = open_run(run_dir, where).reading(reading, "score", data)
     if iw_samples != IW_SAMPLES and not run.model.likelihood:
         raise UserError(
             f"--iw-samples counts a VAE's importance samples; {run_dir} holds a '{run.model.kind}' model, "
@@ -342,7 +338,7 @@ def anomaly_scores_against_pca(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)  # ``score`` read these rows and said so
         given = labels if isinstance(labels, str | Path) else None
-        x = rows_of(run.reading(reading, "score"), data, split, given, clip=False)
+        x = rows_of(run.reading(reading, "score", data), data, split, given, clip=False)
     if len(x) != len(scores):
         raise UserError(
             f"scored holds {len(scores)} scores for {len(x)} rows: give score's result for the same data "
@@ -465,7 +461,7 @@ def interpolate(
         raise UserError(f"--pair must hold two row indices, e.g. 0,1; got {indices!r}")
     indices = tuple(whole_at_least("--pair", i, 0) for i in pair)
     _check_units(units)
-    run = open_run(run_dir).reading(reading, "interpolate")
+    run = open_run(run_dir).reading(reading, "interpolate", data)
     split = split or ("test" if isinstance(data, str) else "all")
     model, x = run.model, rows_of(run, data, split)
     for i in indices:

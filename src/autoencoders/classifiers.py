@@ -20,10 +20,10 @@ from .errors import UserError, says_once
 from .figures.report import REPORT, write_report
 from .io import rundir
 from .models.layers import make_corruption
-from .options import READING, ClassifyOptions, run_settings_refused, split_options
+from .options import ClassifyOptions, run_settings_refused, split_options
 from .runtime.device import resolve_device
 from .runtime.threads import training_threads
-from .trained import check_own_data, check_unchanged, check_width, later_precision, open_run
+from .trained import check_own_data, check_width, given_reading, later_precision, open_run, writes_into_run
 
 
 @says_once
@@ -55,9 +55,9 @@ def classify(
     """
     run = open_run(run_dir)
     own, rest = split_options(options, ClassifyOptions, option_names())
+    reading = given_reading(rest, "classify", data)
     run_settings_refused(rest, "classify", data is not None)
-    reading = {key: rest.pop(key) for key in READING if key in rest}  # before the data's own are set
-    cfg = run.cfg.replace(**reading) if reading else copy.deepcopy(run.cfg)  # the run's, as it was
+    cfg = run.cfg.replace(**reading) if reading else copy.deepcopy(run.cfg)  # before the data's own are set
     if data is not None:
         if isinstance(data, str):
             check_labels_file(labels)
@@ -93,9 +93,7 @@ def classify(
         "data": cfg.data.data,
         "reading": reading,  # how that data was read where not as the run's: predict reads so too
     }
-    inside = out.resolve().parent == Path(run_dir).resolve()
-    if inside:
-        check_unchanged(run, run_dir, "classifier")
+    inside = writes_into_run(run, run_dir, out, "classifier")
     save_classifier(out, result, settings, run.scaler)
     result.out = out
     if inside and (Path(run_dir) / REPORT).is_file():

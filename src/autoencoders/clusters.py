@@ -20,17 +20,18 @@ from .figures import plots
 from .figures.report import REPORT, write_report
 from .io import rundir
 from .io.checkpoint import replace_dir
-from .options import READING, ClusterOptions, run_settings_refused, split_options
+from .options import ClusterOptions, run_settings_refused, split_options
 from .runtime.device import resolve_device
 from .runtime.threads import training_threads
 from .trained import (
     Data,
     TrainedRun,
     check_own_data,
-    check_unchanged,
+    given_reading,
     later_precision,
     open_run,
     rows_and_labels,
+    writes_into_run,
 )
 
 # how far below the k-means it started from DEC or IDEC ends before it is warned of: a point of
@@ -69,14 +70,14 @@ def cluster(
     if data is None:
         check_own_data(run_dir, run.cfg.data, ", or cluster other rows: --data")
     own, rest = split_options(options, ClusterOptions, option_names())
+    reading = given_reading(rest, "cluster", data)
     run_settings_refused(rest, "cluster", other_data=data is not None)
-    reading = {key: rest.pop(key) for key in READING if key in rest}  # how other data is read
     cfg = run.cfg.replace(**rest)
     how = Clustering(method=method, k=k, **own)
     seeded = "" if how.seed is None else f"-seed{how.seed}"  # a seed of its own: beside the run's
     # scaled as the run's training rows; labels: the data's, a labels file for npy: data, or in memory
     given = run.cfg.data.data if data is None else data
-    x, y, classes = rows_and_labels(run.reading(reading, "cluster"), given, split, labels)
+    x, y, classes = rows_and_labels(run.reading(reading, "cluster", data), given, split, labels)
     if y is not None and not len(labelled(y)):  # a label column blank in these rows
         y = None
     if how.seed is None:
@@ -157,9 +158,7 @@ def cluster(
 
     # whole or not at all: the figures take seconds, and a stop while they were drawn left a
     # clustering without them
-    inside = out.resolve().parent == Path(run_dir).resolve()
-    if inside:
-        check_unchanged(run, run_dir, "clustering")
+    inside = writes_into_run(run, run_dir, out, "clustering")
     replace_dir(out.resolve(), write)  # a link's target: the directory it names
     if inside and (Path(run_dir) / REPORT).is_file():
         write_report(run_dir)  # with this clustering's section

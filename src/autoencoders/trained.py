@@ -33,7 +33,7 @@ from .data.datasets import (
     width_mismatch,
 )
 from .data.memory import check_aligned, check_labels_file, data_name, rows_in_memory
-from .data.sources import kept_rows, label_per_row
+from .data.sources import csv_label_name, kept_rows, label_per_row
 from .data.stream import RowStream
 from .errors import UserError
 from .io import rundir
@@ -60,27 +60,32 @@ class TrainedRun:
         """A table's column names, as its figures show them (None where they have none)."""
         return self.cfg.data.columns
 
-    def reading(self, reading: dict[str, Any], command: str) -> TrainedRun:
-        """This run reading the data given to ``command`` as ``reading`` says (its label column,
-        feature columns, image size, ...: ``READING``'s options), where it differs from the run's own."""
-        return dataclasses.replace(self, cfg=read_as(self.cfg, reading, command)) if reading else self
+    def reading(self, reading: dict[str, Any], command: str, data: object) -> TrainedRun:
+        """This run reading ``data`` given to ``command`` as ``reading`` says (its label column,
+        feature columns, image size, ...: ``READING``'s options; see ``checked_reading``)."""
+        if not reading:
+            return self
+        return dataclasses.replace(self, cfg=self.cfg.replace(**checked_reading(reading, command, data)))
 
 
-def check_reading(reading: dict[str, Any], data: object) -> None:
-    """A UserError for how data is read (``reading``) given without the ``data`` it would read."""
-    if reading and data is None:
-        raise UserError(f"how --data is read ({flags(reading)}) needs --data, the rows to read")
-
-
-def read_as(cfg: Config, reading: dict[str, Any], command: str) -> Config:
-    """``cfg`` reading other data as ``reading`` says; a UserError for any option not of ``READING``."""
+def checked_reading(reading: dict[str, Any], command: str, data: object) -> dict[str, Any]:
+    """How ``data`` given to ``command`` is read (``READING``'s options), checked: a UserError for any
+    other option, for options without ``data`` to read, and for a CSV label column the file does not
+    have; one given by its index is named by the file's header where it has one, as ``train``
+    records it (a later file in another order gives its labels, not a feature)."""
     other = sorted(set(reading) - set(READING))
     if other:  # only Python's keywords reach here: the command line parses its flags
         raise UserError(
             f"{command} takes no option {', '.join(other)}; besides its own, it takes how the data given "
             f"is read: {', '.join(READING)}"
         )
-    return cfg.replace(**reading)
+    if reading and data is None:
+        raise UserError(f"how --data is read ({flags(reading)}) needs --data, the rows to read")
+    column = reading.get("label_column")
+    kind, path = parse_spec(data) if isinstance(data, str) else (None, None)
+    if column is not None and kind == "csv" and path is not None and Path(path).is_file():
+        reading = reading | {"label_column": csv_label_name(path, column)}  # refused where it has none
+    return reading
 
 
 def open_run(run_dir: str | Path, device: str = "cpu") -> TrainedRun:
@@ -112,10 +117,18 @@ def _not_fitting(run_dir: Path, e: RuntimeError) -> str:
     )
 
 
-def check_unchanged(run: TrainedRun, run_dir: str | Path, what: str) -> None:
-    """A UserError when ``run_dir`` no longer holds the weights ``run`` was opened with (trained again,
-    with --overwrite, while ``what`` was made from it): what was made belongs to the model it
-    began with, not to the run now there."""
+def given_reading(options: dict[str, Any], command: str, data: object) -> dict[str, Any]:
+    """How ``data`` is read, taken out of a command's ``options`` and checked (``checked_reading``)."""
+    return checked_reading({key: options.pop(key) for key in READING if key in options}, command, data)
+
+
+def writes_into_run(run: TrainedRun, run_dir: str | Path, out: Path, what: str) -> bool:
+    """Whether ``out`` is a folder of ``run_dir``, whose report then lists it; a UserError when it is
+    and ``run_dir`` no longer holds the weights ``run`` was opened with (trained again, with
+    --overwrite, while ``what`` was made from it): it belongs to the model it began with, not to
+    the run now there."""
+    if out.resolve().parent != Path(run_dir).resolve():
+        return False
     try:
         now = rundir.read_manifest(run_dir).get("sha256")
     except UserError:  # being written anew, or gone
@@ -125,6 +138,7 @@ def check_unchanged(run: TrainedRun, run_dir: str | Path, what: str) -> None:
             f"{run_dir} was trained again while this {what} was made from it, so it is not written there: "
             "it belongs to the model that was replaced; make it again from the run now there"
         )
+    return True
 
 
 def check_fits(

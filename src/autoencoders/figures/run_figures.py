@@ -33,7 +33,6 @@ from ..trained import (
     Data,
     TrainedRun,
     check_own_data,
-    check_reading,
     check_width,
     open_run,
     rows_and_labels,
@@ -81,14 +80,13 @@ def visualize(
         parse_spec(data)  # a spec's mistakes before the run is read
     if labels is not None and not in_memory:
         raise UserError("labels go with rows in memory; a data spec's labels come with it")
-    check_reading(reading, data)
     path = Path(out) if out is not None else Path(run_dir) / f"{what}.png"
     if path.suffix.lower() != ".png":
         raise UserError(f"--out {path}: visualize writes .png files; give a file name ending in .png")
     if what == "loss" and not rundir.read_manifest(run_dir)["completed"]:
         _loss_so_far(Path(run_dir), path)
         return path
-    run = open_run(run_dir).reading(reading, "visualize")
+    run = open_run(run_dir).reading(reading, "visualize", data)
     if data is None and what not in WITHOUT_ROWS:
         check_own_data(run_dir, run.cfg.data, ", or draw other rows: --data")
     rows = None
