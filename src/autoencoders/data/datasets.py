@@ -21,6 +21,7 @@ import torch
 from ..errors import DataWarning, UserError, user_stacklevel
 from ..io.checkpoint import arrays_sha256
 from ..options import IDX_KINDS, DataConfig, closest, flag, nearest
+from .classes import labelled
 from .images import first_image_size, image_folder
 from .memory import data_name
 from .sources import (
@@ -232,14 +233,15 @@ def _kept(
         raise UserError(
             f"--hold-out names classes, and {source} has no labels; give labelled data or leave it out"
         )
-    names = [str(c) for c in (classes if classes is not None else np.unique(y))]
+    known = y[labelled(y)]  # the rows that have a class
+    names = [str(c) for c in (classes if classes is not None else np.unique(known))]
     given = [str(c) for c in cfg.hold_out]
     unknown = ",".join(c for c in given if c not in names)
     if unknown and not trained:
         raise UserError(f"--hold-out {unknown}: no such class in {source} (classes: {', '.join(names[:20])})")
     given = [c for c in given if c in names]
     held = [int(c) for c in given] if classes is None else [names.index(c) for c in given]
-    if not trained and set(np.unique(y).tolist()) <= set(held):
+    if not trained and set(np.unique(known).tolist()) <= set(held):
         raise UserError(f"--hold-out leaves no class of {source} to train on; hold out fewer classes")
     return idx[~np.isin(y[idx], held)]
 
