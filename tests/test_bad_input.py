@@ -171,7 +171,7 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "autoencoders: error: feature 0 (0-based) of the training rows runs from -3e+38 to 3e+38, a span larger than float32 holds (±3.40e+38), so it cannot be scaled to [0, 1]; divide that feature by a power of ten first"),
     ("the label column named among --columns", _write("t.csv", "a,b,y\n" + "0.1,0.2,1\n" * 40),
      "train --data csv:t.csv --label-column y --columns a,y",
-     "autoencoders: error: --columns names the label column 'y' of t.csv among the features; leave it out of --columns"),
+     "autoencoders: error: the feature columns (--columns, or those a trained run recorded) include the label column 'y' of t.csv; give another --label-column, or leave it out of --columns"),
     ("labels of the wrong length",
      lambda d: (np.save(d / "x.npy", np.ones((30, 4), np.float32)), np.save(d / "y.npy", np.zeros(7)))[0],
      "train --data npy:x.npy --labels y.npy",

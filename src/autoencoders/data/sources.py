@@ -500,8 +500,8 @@ def load_csv(
         features = [header.index(c) for c in columns]
         if col in features:  # the labels would be a feature: a probe on them would score 1.0
             raise UserError(
-                f"--columns names the label column {header[col]!r} of {path} among the features; leave it "
-                "out of --columns"
+                f"the feature columns (--columns, or those a trained run recorded) include the label column "
+                f"{header[col]!r} of {path}; give another --label-column, or leave it out of --columns"
             )
     if not features:
         raise UserError(f"{path} has no feature columns besides the label column")
