@@ -512,6 +512,16 @@ def test_other_data_is_read_as_told_and_predicted_as_its_classifier_or_clusterin
         np.testing.assert_array_equal(predicted, autoencoders.predict(made, rows, device=DEVICE)[0])
     with pytest.raises(UserError, match=r"label_column 65 is out of range: .*t.csv has 65 columns"):
         autoencoders.encode(digits_run.dir, spec, label_column=65)  # before: read without labels, silently
+    import pandas as pd
+
+    frame = pd.DataFrame(rows, columns=[f"p{i}" for i in range(64)]).assign(digit=digits.target)
+    scores, labels = autoencoders.score(digits_run.dir, frame, label_column="digit")  # a frame's, by name
+    np.testing.assert_array_equal(labels, digits.target)
+    np.testing.assert_array_equal(scores, autoencoders.score(digits_run.dir, rows)[0])
+    with pytest.raises(
+        UserError, match=r"label_column 'digt' is not a column of the data frame given .*'digit'"
+    ):
+        autoencoders.score(digits_run.dir, frame, label_column="digt")
     codes = autoencoders.encode(digits_run.dir, spec, label_column=0)
     np.testing.assert_array_equal(codes, autoencoders.encode(digits_run.dir, rows))
 

@@ -39,7 +39,7 @@ from .errors import UserError
 from .io import rundir
 from .io.checkpoint import state_mismatch
 from .models import Autoencoder
-from .options import READING, SPLITS, DataConfig, flags
+from .options import READING, SPLITS, DataConfig, closest, flags
 
 
 @dataclass
@@ -85,6 +85,14 @@ def checked_reading(reading: dict[str, Any], command: str, data: object) -> dict
     kind, path = parse_spec(data) if isinstance(data, str) else (None, None)
     if column is not None and kind == "csv" and path is not None and Path(path).is_file():
         reading = reading | {"label_column": csv_label_name(path, column)}  # refused where it has none
+    elif column is not None and hasattr(data, "columns"):  # a data frame's, found by name
+        names = [str(c).strip() for c in data.columns]
+        if str(column) not in names:
+            raise UserError(
+                f"--label-column {column!r} is not a column of the data frame given (a frame's label column "
+                f"is given by its name){closest(str(column), names)}"
+            )
+        reading = reading | {"label_column": str(column)}
     return reading
 
 
@@ -241,6 +249,10 @@ def scaled_input(
                 f"split={split!r} picks rows of a data spec, and rows in memory are taken whole: give "
                 f"the {split} rows themselves, or a spec such as the run's own data ({data_cfg.data})"
             )
+        column = label_column_name(data_cfg)
+        if data_cfg.columns is None and column is not None and hasattr(data, "columns"):
+            names = [str(c).strip() for c in data.columns]  # a frame's label column is no feature
+            data = data.drop(columns=data.columns[names.index(column)]) if column in names else data
         rows = rows_in_memory(data, "the data given in memory", data_cfg.columns)
         check_layout(rows.shape, shape)
         rows = rows.reshape(len(rows), -1)
