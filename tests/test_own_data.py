@@ -784,6 +784,10 @@ def test_a_csv_label_column_blank_in_some_rows_labels_the_rest(tmp_path):
         (ds.y_test.numpy()[has] == commonest).mean()
     )
     assert run.metrics["linear_probe_accuracy"] > 0.5
+    assert run.metrics["labelled_test_rows"] == has.sum()
+    assert (
+        f"an accuracy on {has.sum()} test rows with a class moves by" in (run.dir / "report.html").read_text()
+    )
     clf = autoencoders.classify(run.dir, n_labels=30, method="knn", quiet=True, out=tmp_path / "k")
     assert (clf.metrics["labelled_examples"], clf.metrics["n_test"]) == (30, has.sum())
     predicted, _, _, labels = predictions(clf.out, spec, device=DEVICE)

@@ -430,6 +430,9 @@ def evaluate(
         z_train = encode_all(model, probe[0].to(device))
         own |= code_scores(z_train, probe[1].to(device), z_test, y_test.to(device))
         own["majority_class_accuracy"] = majority_class_accuracy(probe[1], y_test)
+        known = int((y_test != UNLABELLED).sum())
+        if known < len(y_test):  # a label column blank in some rows: the accuracies count these
+            own["labelled_test_rows"] = known
     if callable(data_baselines):
         base = data_baselines()
     else:

@@ -390,12 +390,13 @@ def _accuracy_noise(metrics: dict, item: str) -> str:
     """How far an accuracy of the table moves by chance: its binomial standard error on the test
     rows near the model's linear-probe accuracy (Agresti and Coull's, which a perfect score does not
     bring to 0); "" without one."""
-    p, n = metrics.get("linear_probe_accuracy"), metrics.get("n_test")
+    p, n = metrics.get("linear_probe_accuracy"), metrics.get("labelled_test_rows", metrics.get("n_test"))
     if p is None or not n:
         return ""
     near = (n * p + 2) / (n + 4)
+    with_class = " with a class" if "labelled_test_rows" in metrics else ""
     return (
-        f" By chance alone, an accuracy on {n} test {item}s moves by about "
+        f" By chance alone, an accuracy on {n} test {item}s{with_class} moves by about "
         f"{math.sqrt(near * (1 - near) / (n + 4)):.3f} (its binomial standard error near {p:.3f}), and "
         "k-means' also with its random starts."
     )
