@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -510,6 +511,24 @@ def test_a_directory_written_by_two_processes_at_once_ends_whole_as_the_last_wro
     monkeypatch.undo()
     assert [p.name for p in out.iterdir()] == ["new.txt"]
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != ".theirs") == ["out"]  # nothing left
+
+
+def test_a_write_clears_the_temporary_files_writes_of_its_file_killed_a_day_ago(tmp_path):
+    """A process killed while writing a file (a cached image folder of gigabytes) left its temporary
+    file for good; the next write of that file deletes those a day old, not one in progress."""
+    import os
+    import time
+
+    from autoencoders.io import checkpoint
+
+    old, recent, other = (tmp_path / name for name in (".x.npy.a1.tmp", ".x.npy.b2.tmp", ".y.npy.c3.tmp"))
+    for path in (old, recent, other):
+        path.write_bytes(b"cut short")
+    day_ago = time.time() - checkpoint.STALE_SECONDS - 60
+    for path in (old, other):
+        os.utime(path, (day_ago, day_ago))
+    checkpoint.atomic_write(tmp_path / "x.npy", lambda tmp: Path(tmp).write_bytes(b"whole"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([recent.name, other.name, "x.npy"])
 
 
 def test_an_idx_file_is_read_no_further_than_its_header_says(tmp_path):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import hashlib
 import json
 import math
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,12 +46,27 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
         write(tmp)
         os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes 0600: a file written in place follows the umask
         os.replace(tmp, path)
+        _drop_stale(path)
     except OSError as e:  # a full disk, a read-only or vanished directory: the old file stays as it was
         reason = e.strerror or e
         raise UserError(f"cannot write {path} ({reason}); {path.name} was left as it was") from None
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+
+
+# how old a temporary file of a write must be to be one a killed process left: none in progress is
+# (a cached image folder of gigabytes, whose file a kill would otherwise leave for good)
+STALE_SECONDS = 24 * 3600
+
+
+def _drop_stale(path: Path) -> None:
+    """Delete the temporary files of writes of ``path`` that were killed, a day ago or more."""
+    cutoff = time.time() - STALE_SECONDS
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        with contextlib.suppress(OSError):  # gone meanwhile, or not ours to delete
+            if tmp.stat().st_mtime < cutoff:
+                tmp.unlink()
 
 
 # moves of a directory into its place, when other processes write the same one at the same time
