@@ -522,6 +522,10 @@ def test_other_data_is_read_as_told_and_predicted_as_its_classifier_or_clusterin
         UserError, match=r"label_column 'digt' is not a column of the data frame given .*'digit'"
     ):
         autoencoders.score(digits_run.dir, frame, label_column="digt")
+    with pytest.raises(
+        UserError, match=r"label_column names a column of a CSV file or a data frame, and rows"
+    ):
+        autoencoders.encode(digits_run.dir, rows, label_column=0)
     codes = autoencoders.encode(digits_run.dir, spec, label_column=0)
     np.testing.assert_array_equal(codes, autoencoders.encode(digits_run.dir, rows))
 

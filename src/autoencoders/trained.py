@@ -93,6 +93,11 @@ def checked_reading(reading: dict[str, Any], command: str, data: object) -> dict
                 f"is given by its name){closest(str(column), names)}"
             )
         reading = reading | {"label_column": str(column)}
+    elif column is not None and data is not None and not isinstance(data, str):
+        raise UserError(
+            "--label-column names a column of a CSV file or a data frame, and rows in an array have none; "
+            "leave it out (where a command takes labels of such rows, give them as labels=)"
+        )
     return reading
 
 
