@@ -186,8 +186,8 @@ def evaluate_run(
 ) -> dict[str, Any]:
     """Recompute a run's test metrics from its checkpoint (optionally on other data, with a
     ``labels`` file for ``npy:`` data) on ``device`` (``auto``: a GPU when there is one), with
-    progress bars unless ``quiet`` (None: as the run trained). ``reading``: how ``data``
-    is read where not as the run's own (``label_column``, ``columns``, ...: ``options.READING``)."""
+    progress bars unless ``quiet`` (None: as the run trained). ``reading``: how ``data`` is read
+    where not as the run's own (``label_column``, ``columns``, ...: ``options.READING``)."""
     run = open_run(run_dir, resolve_device(device)).reading(reading, "evaluate", data)
     if data is not None:
         shape = tuple(run.manifest["input_shape"])
@@ -228,8 +228,8 @@ def reconstruct(
     units the toolkit reads the data in, as ``encode`` takes rows and an exported autoencoder
     gives them (uint8 pixels as value / 255, ``digits`` as value / 16, other numbers as they are;
     inputs clipped to the training range). ``device``: where the model computes (``auto``: a GPU
-    when there is one). ``reading``: how ``data``
-    is read where not as the run's own (``label_column``, ``columns``, ...: ``options.READING``)."""
+    when there is one). ``reading``: how ``data`` is read where not as the run's own
+    (``label_column``, ``columns``, ...: ``options.READING``)."""
     _check_units(units)
     run = open_run(run_dir, resolve_device(device)).reading(reading, "reconstruct", data)
     x = rows_of(run, data, split)
