@@ -413,7 +413,7 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
     ("classify with fewer labels than classes", None, "classify run --n-labels 5",
      "autoencoders: error: --n-labels 5 is fewer than the 10 classes; give at least one per class"),
     ("classify with more labels than a class has", None, "classify run --n-labels 5000",
-     "autoencoders: error: --n-labels 5000 takes up to 500 labelled rows of every class, but class … has … training rows; ask for at most … labels"),
+     "autoencoders: error: --n-labels 5000 takes up to 500 labelled rows of every class, but class … has … labelled training rows; ask for at most … labels"),
     ("classify with both --n-labels and --labels-fraction", None, "classify run --n-labels 30 --labels-fraction 0.1",
      "autoencoders classify: error: argument --labels-fraction: not allowed with argument --n-labels; "
      "see autoencoders classify --help"),

@@ -614,6 +614,10 @@ def test_labels_of_minus_one_beside_classes_are_warned_of(tmp_path):
         warnings.simplefilter("error", DataWarning)
         warn_if_unlabelled_marker(np.array([-1, 1, 1, -1]), "y")  # two classes, -1 and 1: no marker
         load_dataset(DataConfig(data=f"npy:{tmp_path / 'x.npy'}", labels=str(tmp_path / "y.npy")))
+    with pytest.warns(
+        DataWarning, match=r"marks rows without a class \(scikit-learn's marker\), leave those cel"
+    ):
+        warn_if_unlabelled_marker(np.array([-1, 0, 1, -1]), "the label column of t.csv")  # a file's: blank
 
 
 @pytest.mark.parametrize(
@@ -647,7 +651,7 @@ def test_labels_that_are_a_quantity_or_an_id_are_warned_of(tmp_path):
         autoencoders.data.classes.number_classes(np.arange(19), "few rows")  # each may be its own class
     with pytest.warns(DataWarning, match=r"^names: 33 classes among 62 rows, 32 of them with one row only"):
         autoencoders.data.classes.name_classes(np.r_[names, ["b", "c"]], None, "names")
-    unseen = r"^the test rows' labels hold 2 class\(es\) that no training row has \('d', 'e'\), which"
+    unseen = r"^the test rows' labels hold 2 class\(es\) that no labelled training row has \('d', 'e'\)"
     with pytest.raises(UserError, match=unseen):
         _class_index(np.array([0, 3, 4, 3]), np.array([0, 1, 2]), "test", ["a", "b", "c", "d", "e"])
 

@@ -34,7 +34,7 @@ def test_n_labels_are_class_balanced_deterministic_and_checked():
     assert not np.array_equal(rows, labelled_subset(y, None, seed=4, n_labels=22))
     with pytest.raises(UserError, match="fewer than the 4 classes"):
         labelled_subset(y, None, seed=0, n_labels=3)
-    with pytest.raises(UserError, match="class 3 has 20 training rows.*at most 80 labels"):
+    with pytest.raises(UserError, match="class 3 has 20 labelled training rows.*at most 80 labels"):
         labelled_subset(y, None, seed=0, n_labels=100)
 
 

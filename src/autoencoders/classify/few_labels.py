@@ -77,8 +77,8 @@ def labelled_subset(
             c = np.argmin(counts)  # the class that bounds how many labels every class can give
             raise UserError(
                 f"--n-labels {n_labels} takes up to {quota.max()} labelled rows of every class, but class "
-                f"{classes[c] if names is None else names[c]} has {counts[c]} training rows; ask for at most "
-                f"{len(classes) * counts[c]} labels"
+                f"{classes[c] if names is None else names[c]} has {counts[c]} labelled training rows; ask "
+                f"for at most {len(classes) * counts[c]} labels"
             )
     picked = [rng.choice(np.flatnonzero(y == c), size=k, replace=False) for c, k in zip(classes, quota)]
     return np.sort(np.concatenate(picked))
@@ -444,9 +444,10 @@ def _class_index(y: np.ndarray, classes: np.ndarray, split: str, names: list[str
     if len(unseen):
         example = ", ".join(map(repr, shown(unseen[:3], names).tolist()))
         raise UserError(
-            f"the {split} rows' labels hold {len(unseen)} class(es) that no training row has ({example}"
-            f"{', ...' if len(unseen) > 3 else ''}), which a classifier cannot learn; give every class "
-            "training rows (labels that are a quantity or an id rather than classes: leave them out)"
+            f"the {split} rows' labels hold {len(unseen)} class(es) that no labelled training row has "
+            f"({example}{', ...' if len(unseen) > 3 else ''}), which a classifier cannot learn; give every "
+            "class labelled training rows (labels that are a quantity or an id rather than classes: leave "
+            "them out)"
         )
     return idx
 

@@ -85,10 +85,14 @@ def warn_if_unlabelled_marker(values: np.ndarray, source: str) -> None:
         return
     unlabelled = int((values == -1).sum())
     if 0 < unlabelled < len(values) and values.min() == -1 and (values == 0).any():  # not ±1 classes
+        fix = (  # a file's cells say it themselves; rows in memory go to the estimator that takes a marker
+            "leave those cells blank (or NA)"
+            if source.startswith("the label column of")
+            else "AutoencoderClassifier(unlabelled=-1) trains on them without one"
+        )
         warnings.warn(
             f"{source}: -1 for {unlabelled} of {len(values)} rows, read as a class of its own; if -1 "
-            "marks rows without a class (scikit-learn's marker), AutoencoderClassifier(unlabelled=-1) "
-            "trains on them without one",
+            f"marks rows without a class (scikit-learn's marker), {fix}",
             DataWarning,
             stacklevel=user_stacklevel(),
         )

@@ -360,7 +360,9 @@ def _comparison(metrics: dict, raw: str, item: str) -> str:
     if "majority_class_accuracy" in metrics:  # the accuracy to beat: above 1/classes if imbalanced
         table += (
             f"<p>Always guessing the commonest training class is right for "
-            f"{metrics['majority_class_accuracy']:.4g} of the test {item}s.</p>"
+            f"{metrics['majority_class_accuracy']:.4g} of the test {item}s"
+            + (" with a class" if "labelled_test_rows" in metrics else "")
+            + ".</p>"
         )
     if "active_units" in metrics:  # a VAE's units that the prior swallowed carry nothing
         table += f"<p>{_active(metrics['active_units'], metrics['code_size'], item)}</p>"
@@ -396,7 +398,7 @@ def _accuracy_noise(metrics: dict, item: str) -> str:
     near = (n * p + 2) / (n + 4)
     with_class = " with a class" if "labelled_test_rows" in metrics else ""
     return (
-        f" By chance alone, an accuracy on {n} test {item}s{with_class} moves by about "
+        f" By chance alone, an accuracy on {n} test {item}{'s' * (n != 1)}{with_class} moves by about "
         f"{math.sqrt(near * (1 - near) / (n + 4)):.3f} (its binomial standard error near {p:.3f}), and "
         "k-means' also with its random starts."
     )
