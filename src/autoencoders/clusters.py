@@ -123,6 +123,8 @@ def cluster(
         "cluster_sizes": np.bincount(result.labels, minlength=how.k).tolist(),
     }
     if y is not None:
+        if len(labelled(y)) < len(y):  # a label column blank in some rows: the scores count these
+            summary["labelled_rows"] = len(labelled(y))
         summary |= cluster_scores(y, result.labels)
         if result.start is not None:  # DEC's claim is to improve on it: the numbers to judge that by
             start = cluster_scores(y, result.start)

@@ -449,9 +449,10 @@ def _cluster(args: argparse.Namespace) -> None:
         trained = f", BIC {m['gmm_bic']:.1f}"
     line = f"{m['k']} clusters of {m['rows']} rows ({m['method']}, {m['seconds']:.1f} s{trained})"
     if "accuracy" in m:
+        counted = f" (over the {m['labelled_rows']} with a class)" if "labelled_rows" in m else ""
         line += (
-            f": accuracy {m['accuracy']:.4f}, NMI {m['nmi']:.4f}, ARI {m['ari']:.4f}; k-means on the "
-            f"raw rows {m['pixels_kmeans_accuracy']:.4f}, on PCA codes {m['pca_kmeans_accuracy']:.4f}"
+            f"{counted}: accuracy {m['accuracy']:.4f}, NMI {m['nmi']:.4f}, ARI {m['ari']:.4f}; k-means on "
+            f"the raw rows {m['pixels_kmeans_accuracy']:.4f}, on PCA codes {m['pca_kmeans_accuracy']:.4f}"
             + (
                 f", the k-means it started from {m['kmeans_start_accuracy']:.4f}"
                 if "kmeans_start_accuracy" in m

@@ -241,7 +241,10 @@ def _clusters(run_dir: Path) -> list[str]:
         bic = None if m.get("gmm_bic") is None else round(m["gmm_bic"])  # whole nats: the digits that tell
         data = m.get("data", "")  # clusterings of other data or splits sit in the same table
         data += "" if m.get("split", "all") == "all" else f" ({m['split']} split)"
-        rows.append([path.name, data, m["method"], m["k"], m["rows"], *scores, bic, trained])
+        counted = m["rows"]
+        if "labelled_rows" in m:  # the scores count these
+            counted = f"{counted} ({m['labelled_rows']} with a class)"
+        rows.append([path.name, data, m["method"], m["k"], counted, *scores, bic, trained])
         rows[-1].append(m["seconds"])
         for name, what in (
             (rundir.CLUSTER_MEMBERS, "most confident rows per cluster"),
