@@ -473,7 +473,7 @@ def test_class_names_are_recorded_and_number_every_later_file_alike(tmp_path, mo
     assert labels.tolist() == ["dog", "wolf", "ant"]  # a class the run never saw is scored too
 
     autoencoders.classify(run.dir, method="knn", quiet=True, out=tmp_path / "clf")
-    with pytest.raises(UserError, match=r"but class (cat|dog|emu) has \d+ training rows"):
+    with pytest.raises(UserError, match=r"but class (cat|dog|emu) has \d+ labelled training rows"):
         autoencoders.classify(run.dir, method="knn", n_labels=900, quiet=True, out=tmp_path / "many")
     predicted, proba, classes = autoencoders.predict(tmp_path / "clf", write("new.csv", *later))
     assert classes.tolist() == ["cat", "dog", "emu"]
@@ -776,6 +776,12 @@ def test_a_csv_label_column_blank_in_some_rows_labels_the_rest(tmp_path):
     run = autoencoders.train(
         data=spec, label_column="digit", layers=[64, 16], epochs=3, out=str(tmp_path / "r"), **FAST
     )
+    with pytest.raises(
+        UserError, match=r"missing values in column 'digit', .*if it holds classes, train with label_col"
+    ):
+        autoencoders.train(
+            data=spec, out=str(tmp_path / "no-label-column"), **FAST
+        )  # not "impute them" alone
     ds = autoencoders.load_dataset(run.config.data)
     has = ds.y_test.numpy() != UNLABELLED
     assert 0 < has.sum() < len(has)

@@ -707,8 +707,10 @@ def _explain_bad_csv(
                 # --label-column counts it (a data frame's index column has no name)
                 named = header is not None and header[j] and header.count(header[j]) == 1
                 column = f"column {header[j]!r}" if named else f"column {j} (counted from 0)"
-                if cell.lower() in MISSING:
-                    _missing(path, body, header, features, number, column)
+                if cell.lower() in MISSING:  # a column of classes, some blank, is read with --label-column
+                    classes = header[j] if named else j
+                    plain = label is None and run_width is None  # no label column, and not a run's file
+                    _missing(path, body, header, features, number, column, classes if plain else None)
                 if run_width is not None:
                     widths = f"the file has {len(features)} feature columns where the run reads {run_width}"
                     fix = "the run reads that column as a feature, which must hold numbers"
@@ -737,9 +739,11 @@ def _missing(
     features: list[int],
     line: int,
     column: str,
+    classes: str | int | None = None,
 ) -> None:
     """Raise a UserError counting the empty cells (missing values) of a CSV body in its ``features``
-    columns, by column, from the first one: on ``line``, in ``column`` (as a message names it)."""
+    columns, by column, from the first one: on ``line``, in ``column`` (as a message names it);
+    ``classes``: how ``--label-column`` names that column, where it may hold classes."""
     counts: dict[int, int] = {}
     for _, text in body:
         cells = text.split(",")
@@ -752,9 +756,14 @@ def _missing(
         named = [f"{header[j]!r}" if header else str(j) for j in sorted(counts)]
         where, first = f"columns {', '.join(named[:3])}{', …' * (len(named) > 3)}", f"line {line}, {column}"
     n = sum(counts.values())
-    raise UserError(
-        f"{path} has {n} missing value{'s' * (n > 1)} in {where}, the first at {first}; {_fill_or_drop(n)}"
-    )
+    fix = _fill_or_drop(n)
+    if len(counts) == 1 and classes is not None:  # most of a column blank, or names in it: classes?
+        j = next(iter(counts))
+        cells = [text.split(",")[j].strip() for _, text in body]
+        named = any(c.lower() not in MISSING and not _is_number(c) for c in cells)
+        if named or counts[j] > len(body) / 2:
+            fix += f"; or, if it holds classes, train with --label-column {classes} (a blank one: no class)"
+    raise UserError(f"{path} has {n} missing value{'s' * (n > 1)} in {where}, the first at {first}; {fix}")
 
 
 def _fill_or_drop(n: int) -> str:
