@@ -354,6 +354,11 @@ def anomaly_scores_against_pca(
             "for npy: data (labels= for rows in memory)"
         )
     has = has_class(y)
+    if not has.any():
+        where = "the rows given in memory"
+        if isinstance(data, str):
+            where = f"the {'' if split == 'all' else split + ' '}rows of {data}"
+        raise UserError(f"--anomalous-class measures over rows with a class, and none of {where} has one")
     if not has.all():  # measured over those
         scores, x, y = scores[has], x[has], y[has]
     positive = y.astype(str) == str(anomalous_class).strip()  # a number or a name, as the labels read
