@@ -757,6 +757,23 @@ def test_a_path_where_rows_or_a_spec_are_taken_is_told_to_be_a_spec(digits_run, 
         autoencoders.score(digits_run.dir, Path("t.csv"))
 
 
+def test_a_csv_label_column_blank_in_every_test_row_says_why_no_accuracy_is_measured(tmp_path, capsys):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    test = np.random.default_rng(0).permutation(len(digits.data))[
+        : round(0.2 * len(digits.data))
+    ]  # the split's
+    frame = pd.DataFrame(digits.data / 16, columns=[f"p{i}" for i in range(64)])
+    frame["digit"] = digits.target.astype(str)
+    frame.loc[test, "digit"] = ""
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    settings = FAST | {"quiet": False, "layers": [64, 4], "epochs": 1, "out": str(tmp_path / "r")}
+    run = autoencoders.train(data=f"csv:{tmp_path / 't.csv'}", label_column="digit", **settings)
+    assert "linear_probe_accuracy" not in run.metrics
+    assert "no accuracy is measured: it needs test rows with a class" in capsys.readouterr().err
+
+
 def test_a_csv_label_column_blank_in_some_rows_labels_the_rest(tmp_path):
     """Few labels in the user's own file: rows whose label cell is blank (or NA) train the
     autoencoder, and every accuracy, classifier and clustering counts the rows that have a class;

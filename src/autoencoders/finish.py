@@ -15,6 +15,7 @@ import torch
 from .config import Config
 from .data.batches import batches_per_epoch
 from .data.datasets import Dataset, sample_noun
+from .errors import say
 from .eval.metrics import bce_floor, encode_all, evaluate
 from .figures import plots
 from .figures.report import draw_figures, write_report
@@ -77,6 +78,12 @@ def finish(
     own = [h for h in history if h["stage"] != "no pretraining"]  # every stage of this model
     updates = len(own) * batches_per_epoch(len(ds.x_train), cfg.train.batch_size, world)
     warn_of_outcome(metrics, own, updates, model.code_size, cfg, sample_noun(ds.sample_shape))
+    if ds.y_test is not None and "linear_probe_accuracy" not in metrics:  # labels, and nothing they count
+        say(
+            "no accuracy is measured: it needs test rows with a class and two classes among the training "
+            "rows with one (a label column blank in the rest)",
+            cfg.train.quiet,
+        )
     if val_floor is not None:
         metrics["val_bce_floor"] = val_floor
     final = [h for h in history if h["stage"] == stage]
