@@ -102,3 +102,24 @@ def test_an_interrupted_reproduction_continues_when_run_again(tmp_path):
         assert torch.equal(run.model.state_dict()[name], value), name
     with pytest.raises(UserError, match="is not empty"):  # another stack: not this experiment's run
         reproduce("hinton2006", data="digits", out=tmp_path / "cut", **{**settings, "layers": [64, 8]})
+
+
+def test_a_reproduction_on_a_csv_records_how_it_read_the_data_and_its_blank_labels(tmp_path):
+    """The command a write-up names runs again as it is: with the label column it read the file by
+    (before, the command line had no such flag and the write-up left it out)."""
+    import pandas as pd
+    from sklearn.datasets import load_digits
+
+    from autoencoders.cli import build_parser
+
+    digits = load_digits()
+    frame = pd.DataFrame(digits.data / 16, columns=[f"p{i}" for i in range(64)])
+    frame["digit"] = np.where(np.arange(len(frame)) % 3 == 0, "", digits.target.astype(str))
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    spec = f"csv:{tmp_path / 't.csv'}"
+    settings = FAST | {"epochs": 1, "pretrain_epochs": 1, "layers": SMALL["dec-init"]}
+    run, table = reproduce("dec-init", data=spec, out=tmp_path / "r", label_column="digit", **settings)
+    command = table.split("`")[1]
+    assert command.endswith(" --label-column digit")
+    assert build_parser().parse_args(command.split()[1:]).label_column == "digit"  # a command that parses
+    assert "the accuracies below count the rows with a class" in table

@@ -242,8 +242,11 @@ def _ranged(
     )
 
 
-def _reading_flags(parser: argparse.ArgumentParser, made_from: str = "the run") -> None:
-    """The flags that say how --data is read where not as the data ``made_from`` was."""
+def _reading_flags(parser: argparse.ArgumentParser, made_from: str | None = "the run") -> None:
+    """The flags that say how --data is read (where not as the data ``made_from`` was)."""
+    if made_from is None:  # data read afresh
+        _add_fields(parser.add_argument_group("how --data is read"), DataConfig, only=READING)
+        return
     group = parser.add_argument_group(f"how --data is read, where not as {made_from} read its data")
     _add_fields(group, DataConfig, only=READING, shown=f"as {made_from} read its data")
 
@@ -525,6 +528,7 @@ def _reproduce_parser(sub) -> None:
     )
     q.add_argument("--out", help=_help("run directory", "runs/reproduce-<name>-<budget>"))
     q.add_argument("--overwrite", action="store_true", help="replace an earlier run in --out")
+    _reading_flags(q, None)
     _quiet_flag(q, "no progress bars")
 
 

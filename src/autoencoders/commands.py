@@ -350,7 +350,10 @@ def _visualize(args: argparse.Namespace) -> None:
 def _reproduce(args: argparse.Namespace) -> None:
     from .reproduce import reproduce
 
-    print(reproduce(args.name, args.data, args.budget, args.out, args.overwrite, quiet=args.quiet)[1], end="")
+    done = reproduce(
+        args.name, args.data, args.budget, args.out, args.overwrite, quiet=args.quiet, **reading(args)
+    )
+    print(done[1], end="")
 
 
 def _report(args: argparse.Namespace) -> None:

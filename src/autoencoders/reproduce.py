@@ -27,7 +27,7 @@ from .errors import UserError
 from .experiments import EXPERIMENTS
 from .io import rundir
 from .io.checkpoint import write_text
-from .options import DataConfig, TrainConfig
+from .options import READING, DataConfig, TrainConfig, flag
 from .run import Run, resume, train
 from .trained import open_run
 
@@ -133,6 +133,13 @@ def reproduce(
     command = f"autoencoders reproduce {name} --data {shlex.quote(str(data))} --budget {budget}"
     if out:  # the write-up names the command that made it, its directory too when one was given
         command += f" --out {shlex.quote(str(out))}"
+    for key in (key for key in READING if key in options):  # and how it read the data (its label column)
+        value = options[key]
+        if isinstance(value, bool):
+            command += f" --{'' if value else 'no-'}{flag(key)}"
+        else:
+            shown = ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+            command += f" --{flag(key)} {shlex.quote(shown)}"
     out = out or f"runs/reproduce-{name}-{budget}"
     settings = {**exp.settings, **exp.budgets[budget], **options}
     ds = load_dataset(
@@ -208,6 +215,8 @@ def _reproduction(name: str, data: str, budget: str, run: Run, command: str) -> 
     note += f" Its schedule: {first} and {run.config.train.epochs} end-to-end epochs" + (
         ", far fewer updates than the paper's (--budget full comes closer)." if budget == "quick" else "."
     )
+    if "labelled_test_rows" in run.metrics:
+        note += " Its label column is blank in some rows: the accuracies below count the rows with a class."
     table = "\n".join(
         [
             f"# {exp.title}",
