@@ -513,22 +513,34 @@ def test_a_directory_written_by_two_processes_at_once_ends_whole_as_the_last_wro
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != ".theirs") == ["out"]  # nothing left
 
 
-def test_a_write_clears_the_temporary_files_writes_of_its_file_killed_a_day_ago(tmp_path):
+def test_a_write_clears_the_temporary_files_that_killed_writes_of_its_file_left(tmp_path):
     """A process killed while writing a file (a cached image folder of gigabytes) left its temporary
-    file for good; the next write of that file deletes those a day old, not one in progress."""
+    file for good; the next write of that file deletes those whose writer is gone (a minute old) or,
+    unnamed as earlier versions wrote them, a day old; not one being written, nor another file's."""
     import os
+    import subprocess
     import time
 
     from autoencoders.io import checkpoint
 
-    old, recent, other = (tmp_path / name for name in (".x.npy.a1.tmp", ".x.npy.b2.tmp", ".y.npy.c3.tmp"))
-    for path in (old, recent, other):
-        path.write_bytes(b"cut short")
-    day_ago = time.time() - checkpoint.STALE_SECONDS - 60
-    for path in (old, other):
-        os.utime(path, (day_ago, day_ago))
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    gone, alive = int(ended.stdout), os.getpid()
+    names = {
+        "killed": f".x.npy.{gone}-a1.tmp",
+        "writing": f".x.npy.{alive}-b2.tmp",
+        "unnamed, old": ".x.npy.c3.tmp",
+        "unnamed, recent": ".x.npy.d4.tmp",
+        "another file's": f".y.npy.{gone}-e5.tmp",
+    }
+    hour_ago, day_ago = time.time() - 3600, time.time() - checkpoint.UNNAMED_STALE_SECONDS - 60
+    for what, name in names.items():
+        (tmp_path / name).write_bytes(b"cut short")
+        if what != "unnamed, recent":
+            then = day_ago if what == "unnamed, old" else hour_ago
+            os.utime(tmp_path / name, (then, then))
     checkpoint.atomic_write(tmp_path / "x.npy", lambda tmp: Path(tmp).write_bytes(b"whole"))
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([recent.name, other.name, "x.npy"])
+    kept = {names[w] for w in ("writing", "unnamed, recent", "another file's")} | {"x.npy"}
+    assert {p.name for p in tmp_path.iterdir()} == kept
 
 
 def test_an_idx_file_is_read_no_further_than_its_header_says(tmp_path):

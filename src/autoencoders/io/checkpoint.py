@@ -41,7 +41,8 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        # the writer's process in the name: a file a killed one left is told from one being written
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp")
         os.close(fd)
         write(tmp)
         os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes 0600: a file written in place follows the umask
@@ -55,18 +56,38 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
             os.unlink(tmp)
 
 
-# how old a temporary file of a write must be to be one a killed process left: none in progress is
-# (a cached image folder of gigabytes, whose file a kill would otherwise leave for good)
-STALE_SECONDS = 24 * 3600
+# how old a temporary file of a write must be, whose writer's process is not running here (or is not
+# named: earlier versions'), to be one a killed process left (a cached image folder of gigabytes,
+# which a kill would otherwise leave for good); a minute, or a day for an unnamed writer
+STALE_SECONDS = 60
+UNNAMED_STALE_SECONDS = 24 * 3600
 
 
 def _drop_stale(path: Path) -> None:
-    """Delete the temporary files of writes of ``path`` that were killed, a day ago or more."""
-    cutoff = time.time() - STALE_SECONDS
+    """Delete the temporary files that killed writes of ``path`` left."""
+    now = time.time()
     for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2 :].split("-", 1)[0]
+        writer = int(pid) if pid.isdigit() and "-" in tmp.name[len(path.name) + 2 :] else None
+        if writer is not None and _running(writer):
+            continue
         with contextlib.suppress(OSError):  # gone meanwhile, or not ours to delete
-            if tmp.stat().st_mtime < cutoff:
+            if tmp.stat().st_mtime < now - (STALE_SECONDS if writer is not None else UNNAMED_STALE_SECONDS):
                 tmp.unlink()
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` is running on this machine (one of another user's counts; anywhere but
+    POSIX, where signal 0 is no mere question, every one)."""
+    if os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # running, as another user's
+        return True
+    return True
 
 
 # moves of a directory into its place, when other processes write the same one at the same time
