@@ -519,13 +519,25 @@ def test_other_data_is_read_as_told_and_predicted_as_its_classifier_or_clusterin
     np.testing.assert_array_equal(labels, digits.target)
     np.testing.assert_array_equal(scores, autoencoders.score(digits_run.dir, rows)[0])
     with pytest.raises(
-        UserError, match=r"label_column 'digt' is not a column of the data frame given .*'digit'"
+        UserError, match=r"label_column 'digt' is neither a column of the data frame .*'digit'"
     ):
         autoencoders.score(digits_run.dir, frame, label_column="digt")
     with pytest.raises(
         UserError, match=r"label_column names a column of a CSV file or a data frame, and rows"
     ):
         autoencoders.encode(digits_run.dir, rows, label_column=0)
+    numbered = pd.DataFrame(np.column_stack([rows, digits.target]))  # pandas' own names: 0, 1, ..., 64
+    for column in (64, -1, "64"):  # by its name, or its index
+        scored = autoencoders.score(digits_run.dir, numbered, label_column=column)
+        np.testing.assert_array_equal(scored[1], digits.target)
+    with pytest.raises(UserError, match=r"label_column 'digits' is neither a column of the data frame given"):
+        autoencoders.score(digits_run.dir, frame, label_column="digits")
+    with pytest.raises(
+        UserError, match=r"label_column names a column of csv: data, and digits has none; leave"
+    ):
+        autoencoders.score(digits_run.dir, "digits", label_column="target")  # before: ignored
+    with pytest.raises(UserError, match=r"is a path, .*t.csv; give a file as a data spec, such as 'csv:"):
+        autoencoders.encode(digits_run.dir, tmp_path / "t.csv", label_column=0)
     codes = autoencoders.encode(digits_run.dir, spec, label_column=0)
     np.testing.assert_array_equal(codes, autoencoders.encode(digits_run.dir, rows))
 

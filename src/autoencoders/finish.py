@@ -14,6 +14,7 @@ import torch
 
 from .config import Config
 from .data.batches import batches_per_epoch
+from .data.classes import UNLABELLED
 from .data.datasets import Dataset, sample_noun
 from .errors import say
 from .eval.metrics import bce_floor, encode_all, evaluate
@@ -79,11 +80,10 @@ def finish(
     updates = len(own) * batches_per_epoch(len(ds.x_train), cfg.train.batch_size, world)
     warn_of_outcome(metrics, own, updates, model.code_size, cfg, sample_noun(ds.sample_shape))
     if ds.y_test is not None and "linear_probe_accuracy" not in metrics:  # labels, and nothing they count
-        say(
-            "no accuracy is measured: it needs test rows with a class and two classes among the training "
-            "rows with one (a label column blank in the rest)",
-            cfg.train.quiet,
-        )
+        why = "the training rows' labels hold fewer than two classes"
+        if not bool((ds.y_test != UNLABELLED).any()):
+            why = "no test row has a class (their label cells are blank)"
+        say(f"no accuracy is measured: {why}", cfg.train.quiet)
     if val_floor is not None:
         metrics["val_bce_floor"] = val_floor
     final = [h for h in history if h["stage"] == stage]

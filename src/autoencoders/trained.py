@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,6 @@ from .data.datasets import (
     display_shape,
     for_data,
     is_table,
-    label_column_name,
     load_dataset,
     own_test_rows,
     parse_spec,
@@ -82,22 +82,23 @@ def checked_reading(reading: dict[str, Any], command: str, data: object) -> dict
     if reading and data is None:
         raise UserError(f"how --data is read ({flags(reading)}) needs --data, the rows to read")
     column = reading.get("label_column")
-    kind, path = parse_spec(data) if isinstance(data, str) else (None, None)
-    if column is not None and kind == "csv" and path is not None and Path(path).is_file():
-        reading = reading | {"label_column": csv_label_name(path, column)}  # refused where it has none
-    elif column is not None and hasattr(data, "columns"):  # a data frame's, found by name
-        names = [str(c).strip() for c in data.columns]
-        if str(column) not in names:
+    if column is None or data is None or isinstance(data, os.PathLike):  # a path: said where it is read
+        return reading
+    if not isinstance(data, str):  # rows in memory: a data frame's column, its name passed on
+        if not hasattr(data, "columns"):
             raise UserError(
-                f"--label-column {column!r} is not a column of the data frame given (a frame's label column "
-                f"is given by its name){closest(str(column), names)}"
+                "--label-column names a column of a CSV file or a data frame, and rows in an array have "
+                "none; leave it out (where a command takes labels of such rows, give them as labels=)"
             )
-        reading = reading | {"label_column": str(column)}
-    elif column is not None and data is not None and not isinstance(data, str):
+        return reading | {"label_column": frame_column(data, column)}
+    kind, path = parse_spec(data)
+    if kind != "csv":
         raise UserError(
-            "--label-column names a column of a CSV file or a data frame, and rows in an array have none; "
-            "leave it out (where a command takes labels of such rows, give them as labels=)"
+            f"--label-column names a column of csv: data, and {data} has none; leave it out (npy: data "
+            "takes --labels FILE.npy)"
         )
+    if path is not None and Path(path).is_file():  # a missing file is said where it is read
+        reading = reading | {"label_column": csv_label_name(path, column)}  # refused where it has none
     return reading
 
 
@@ -254,10 +255,9 @@ def scaled_input(
                 f"split={split!r} picks rows of a data spec, and rows in memory are taken whole: give "
                 f"the {split} rows themselves, or a spec such as the run's own data ({data_cfg.data})"
             )
-        column = label_column_name(data_cfg)
-        if data_cfg.columns is None and column is not None and hasattr(data, "columns"):
-            names = [str(c).strip() for c in data.columns]  # a frame's label column is no feature
-            data = data.drop(columns=data.columns[names.index(column)]) if column in names else data
+        if data_cfg.columns is None and hasattr(data, "columns"):  # a frame's label column is no feature
+            at = _frame_label(data_cfg, data)
+            data = data if at is None else data.drop(columns=data.columns[at])
         rows = rows_in_memory(data, "the data given in memory", data_cfg.columns)
         check_layout(rows.shape, shape)
         rows = rows.reshape(len(rows), -1)
@@ -286,15 +286,36 @@ def check_own_data(run_dir: str | Path, data_cfg: DataConfig, fix: str, kept_fix
     raise UserError(f"{run_dir} was trained on {gone}, which is no longer there; put it back there{fix}")
 
 
+def frame_column(frame: Any, column: str | int) -> str:
+    """The name of a data frame's ``column``, given by its name (digits too: pandas names columns
+    0, 1, ...) or else its 0-based index (negative from the end); a UserError where it has none."""
+    names = [str(c).strip() for c in frame.columns]
+    if str(column).strip() in names:
+        return str(column).strip()
+    if str(column).lstrip("-").isdigit() and -len(names) <= int(column) < len(names):
+        return names[int(column)]
+    raise UserError(
+        f"--label-column {column!r} is neither a column of the data frame given nor the index of one (0 "
+        f"to {len(names) - 1}){closest(str(column), names)}"
+    )
+
+
+def _frame_label(data_cfg: DataConfig, frame: Any) -> int | None:
+    """The place of the label column of ``data_cfg`` in a data frame, by its name; None where the frame
+    has none: a run trained on a data frame or a CSV with a named label column reads its labels from
+    later frames as from later files."""
+    column = data_cfg.label_column
+    names = [str(c).strip() for c in frame.columns]
+    return None if column is None or str(column) not in names else names.index(str(column))
+
+
 def frame_labels(data_cfg: DataConfig, data: Any, labels: Any) -> Any:
-    """``labels``, or where none are given, the run's label column (by name) of a data frame given in
-    memory that has it: a run trained on a data frame or a CSV with a named label column reads its
-    labels from later frames as from later files."""
-    column = label_column_name(data_cfg)
-    if labels is not None or column is None or not hasattr(data, "columns"):
+    """``labels``, or where none are given, the label column of a data frame given in memory that has
+    it (``_frame_label``)."""
+    if labels is not None or not hasattr(data, "columns"):
         return labels
-    names = [str(c).strip() for c in data.columns]
-    return data.iloc[:, names.index(column)] if column in names else None
+    at = _frame_label(data_cfg, data)
+    return None if at is None else data.iloc[:, at]
 
 
 def given_labels(

@@ -9,6 +9,7 @@ import itertools
 import math
 import os
 import re
+import shlex
 import tempfile
 import urllib.request
 import warnings
@@ -762,7 +763,8 @@ def _missing(
         cells = [text.split(",")[j].strip() for _, text in body]
         named = any(c.lower() not in MISSING and not _is_number(c) for c in cells)
         if named or counts[j] > len(body) / 2:
-            fix += f"; or, if it holds classes, train with --label-column {classes} (a blank one: no class)"
+            named_as = shlex.quote(str(classes))
+            fix += f"; or, if it holds classes, train with --label-column {named_as} (a blank one: no class)"
     raise UserError(f"{path} has {n} missing value{'s' * (n > 1)} in {where}, the first at {first}; {fix}")
 
 
