@@ -530,7 +530,7 @@ def test_other_data_is_read_as_told_and_predicted_as_its_classifier_or_clusterin
     for column in (64, -1, "64"):  # by its name, or its index
         scored = autoencoders.score(digits_run.dir, numbered, label_column=column)
         np.testing.assert_array_equal(scored[1], digits.target)
-    with pytest.raises(UserError, match=r"label_column 'digits' is neither a column of the data frame given"):
+    with pytest.raises(UserError, match=r"label_column 'digits' is neither a column of the data frame nor"):
         autoencoders.score(digits_run.dir, frame, label_column="digits")
     with pytest.raises(
         UserError, match=r"label_column names a column of csv: data, and digits has none; leave"

@@ -85,7 +85,7 @@ def test_a_frame_s_label_column_gives_the_labels_and_is_no_feature(frame, frame_
                                   out=str(tmp_path / "i"), **FAST)  # fmt: skip
     assert by_index.metrics["test_sse_per_image"] == run.metrics["test_sse_per_image"]  # the same column
     with pytest.raises(
-        UserError, match=r"label_column='digt' is neither a column of the data frame nor the index of one"
+        UserError, match=r"label_column 'digt' is neither a column of the data frame nor the index of one"
     ):
         autoencoders.train(data=whole, label_column="digt", out=str(tmp_path / "a"), **FAST)
     with pytest.raises(UserError, match="labels and label_column='digit' both give labels; give one of them"):

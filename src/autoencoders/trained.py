@@ -32,14 +32,14 @@ from .data.datasets import (
     warn_if_other_units,
     width_mismatch,
 )
-from .data.memory import check_aligned, check_labels_file, data_name, rows_in_memory
+from .data.memory import check_aligned, check_labels_file, data_name, frame_column, rows_in_memory
 from .data.sources import csv_label_name, kept_rows, label_per_row
 from .data.stream import RowStream
 from .errors import UserError
 from .io import rundir
 from .io.checkpoint import state_mismatch
 from .models import Autoencoder
-from .options import READING, SPLITS, DataConfig, closest, flags
+from .options import READING, SPLITS, DataConfig, flags
 
 
 @dataclass
@@ -90,7 +90,7 @@ def checked_reading(reading: dict[str, Any], command: str, data: object) -> dict
                 "--label-column names a column of a CSV file or a data frame, and rows in an array have "
                 "none; leave it out (where a command takes labels of such rows, give them as labels=)"
             )
-        return reading | {"label_column": frame_column(data, column)}
+        return reading | {"label_column": str(data.columns[frame_column(data, column)]).strip()}
     kind, path = parse_spec(data)
     if kind != "csv":
         raise UserError(
@@ -284,20 +284,6 @@ def check_own_data(run_dir: str | Path, data_cfg: DataConfig, fix: str, kept_fix
             f"cleared, or $AUTOENCODERS_CACHE set elsewhere){kept_fix}"
         )
     raise UserError(f"{run_dir} was trained on {gone}, which is no longer there; put it back there{fix}")
-
-
-def frame_column(frame: Any, column: str | int) -> str:
-    """The name of a data frame's ``column``, given by its name (digits too: pandas names columns
-    0, 1, ...) or else its 0-based index (negative from the end); a UserError where it has none."""
-    names = [str(c).strip() for c in frame.columns]
-    if str(column).strip() in names:
-        return str(column).strip()
-    if str(column).lstrip("-").isdigit() and -len(names) <= int(column) < len(names):
-        return names[int(column)]
-    raise UserError(
-        f"--label-column {column!r} is neither a column of the data frame given nor the index of one (0 "
-        f"to {len(names) - 1}){closest(str(column), names)}"
-    )
 
 
 def _frame_label(data_cfg: DataConfig, frame: Any) -> int | None:

@@ -218,14 +218,20 @@ def _label_column(frame: Any, column: str | int, labels: Any) -> tuple[Any, Any]
         )
     if labels is not None:
         raise UserError(f"labels and label_column={column!r} both give labels; give one of them")
-    names = [str(c).strip() for c in frame.columns]
-    if str(column) in names:  # a name first, as a CSV header's: digits may name a column too
-        at = names.index(str(column))
-    elif str(column).lstrip("-").isdigit() and -len(names) <= int(column) < len(names):
-        at = int(column) % len(names)  # its 0-based index (negative: from the end)
-    else:
-        raise UserError(
-            f"label_column={column!r} is neither a column of the data frame nor the index of one "
-            f"(0 to {len(names) - 1}){closest(str(column), names)}"
-        )
+    at = frame_column(frame, column)
     return frame.drop(columns=frame.columns[at]), frame.iloc[:, at]
+
+
+def frame_column(frame: Any, column: str | int) -> int:
+    """The place of a data frame's ``column``, given by its name (a name first, as a CSV header's:
+    digits may name a column too, as pandas' own names do) or else its 0-based index (negative
+    from the end); a UserError where it has none."""
+    names = [str(c).strip() for c in frame.columns]
+    if str(column).strip() in names:
+        return names.index(str(column).strip())
+    if str(column).lstrip("-").isdigit() and -len(names) <= int(column) < len(names):
+        return int(column) % len(names)
+    raise UserError(
+        f"--label-column {column!r} is neither a column of the data frame nor the index of one (0 to "
+        f"{len(names) - 1}){closest(str(column), names)}"
+    )
