@@ -874,6 +874,15 @@ def test_a_runs_data_reloads_split_and_scaled_as_encode_reads_it(digits_run):
     with torch.no_grad():
         assert np.array_equal(codes, run.model.encode(ds.x_test).numpy())
     assert np.array_equal(autoencoders.score(digits_run.dir, "digits", split="test")[1], ds.y_test.numpy())
+    # and each row's place in the data: the row of an output over all of them
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    for split in ("train", "val", "test"):
+        at = ds.places[split]
+        np.testing.assert_allclose(getattr(ds, f"x_{split}").numpy(), digits.data[at] / 16, atol=1e-6)
+        np.testing.assert_array_equal(getattr(ds, f"y_{split}").numpy(), digits.target[at])
+    assert sorted(np.concatenate(list(ds.places.values())).tolist()) == list(range(len(digits.data)))
 
 
 def test_resume_refuses_settings_in_words_as_the_command_does(tmp_path):
