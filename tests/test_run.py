@@ -930,3 +930,26 @@ def test_runs_without_out_started_in_one_second_each_take_their_own_directory(tm
     (tmp_path / "runs" / first.name / "runs").write_text("")  # a file where runs/ would go
     with pytest.raises(UserError, match=r"cannot write under runs/20260102-030405-dense: .* is a file"):
         run_module._new_run_dir(cfg)
+
+
+def test_outputs_of_a_split_name_each_rows_place_in_the_data(digits_run, tmp_path):
+    """score, predict and cluster of --split test rows: data_row is where each lies among the data's
+    rows (before, only its place in the split), so that its label there is its own."""
+    import pandas as pd
+    from sklearn.datasets import load_digits
+
+    target = load_digits().target
+    clf = autoencoders.classify(digits_run.dir, method="knn", quiet=True, out=tmp_path / "k")
+    found = autoencoders.cluster(digits_run.dir, split="test", quiet=True, out=tmp_path / "c")
+    for argv in (
+        ["score", str(digits_run.dir), "--out", str(tmp_path / "s.csv")],
+        ["predict", str(clf.out), "--out", str(tmp_path / "p.csv")],
+    ):
+        assert cli_run([*argv, "--data", "digits", "--split", "test"]) == 0
+    test = load_dataset(autoencoders.trained.open_run(digits_run.dir).cfg.data).places["test"]
+    for written in (tmp_path / "s.csv", tmp_path / "p.csv", found.out / "clusters.csv"):
+        table = pd.read_csv(written)
+        np.testing.assert_array_equal(table["data_row"], test)
+        np.testing.assert_array_equal(table["label"], target[table["data_row"]])
+    assert cli_run(["score", str(digits_run.dir), "--data", "digits", "--out", str(tmp_path / "a.csv")]) == 0
+    assert "data_row" not in pd.read_csv(tmp_path / "a.csv")  # every row: row is its place

@@ -44,6 +44,7 @@ from .trained import (
     rows_of,
     scaled_data,
     scaled_input,
+    split_places,
 )
 
 
@@ -134,6 +135,28 @@ def predictions(
     logits = in_batches(model, model, torch.from_numpy(np.ascontiguousarray(x)))  # a clusterer's: log p
     proba = torch.softmax(logits.float(), 1).numpy()
     return classes[proba.argmax(1)], proba, classes, y
+
+
+def data_rows(
+    directory: str | Path, data: Data, split: str = "all", labels: str | None = None, **reading: Any
+) -> np.ndarray | None:
+    """Each row's place among the data's rows, from 0 (the ``row`` of an output over all of them), of
+    the ``split`` of ``data`` as the run, classifier or clustering in ``directory`` reads it: where a
+    ``--split`` output's rows lie in the file; None where the rows are the data's own in order (all
+    of them, or rows in memory)."""
+    if split == "all" or not isinstance(data, str):
+        return None
+    if rundir.is_classifier(directory) or rundir.is_clustering(directory):
+        if rundir.is_classifier(directory):
+            _, _, scaler, settings = _open_classifier(directory)
+        else:
+            _, scaler, settings = open_clusterer(directory)
+        data_cfg = _read_as_made(directory, settings, checked_reading(reading, "predict", data))
+        shape = tuple(settings["input_shape"])
+    else:
+        run = open_run(directory).reading(reading, "score", data)
+        data_cfg, scaler, shape = run.cfg.data, run.scaler, tuple(run.manifest["input_shape"])
+    return split_places(data_cfg, data, split, scaler, labels, shape)
 
 
 def _read_as_made(path: str | Path, settings: dict[str, Any], reading: dict[str, Any]) -> DataConfig:

@@ -62,15 +62,25 @@ def _save_csv(
     classes: np.ndarray,
     labels: np.ndarray | None,
     column: str,
+    places: np.ndarray | None = None,
 ) -> None:
-    """Row index, predicted class (in ``column``), one probability column per class (and the row's
-    own label), written atomically."""
+    """Row index (and its place in the data, ``places``, for a split's rows), predicted class (in
+    ``column``), one probability column per class (and the row's own label), written atomically."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["row", column, *(f"p_{c}" for c in classes)] + (["label"] if labels is not None else []))
+    head = ["row", *_place(places), column, *(f"p_{c}" for c in classes)]
+    writer.writerow(head + (["label"] if labels is not None else []))
     for i, (label, p) in enumerate(zip(predicted, proba)):
-        writer.writerow([i, label, *(f"{v:.6g}" for v in p), *([] if labels is None else [labels[i]])])
+        row = [i, *_place(places, i), label, *(f"{v:.6g}" for v in p)]
+        writer.writerow(row + ([] if labels is None else [labels[i]]))
     _save_text(path, buf.getvalue())
+
+
+def _place(places: np.ndarray | None, i: int | None = None) -> list:
+    """The ``data_row`` column's name (without ``i``) or row ``i``'s value, where rows are a split's."""
+    if places is None:
+        return []
+    return ["data_row"] if i is None else [int(places[i])]
 
 
 def _save_text(path: Path, text: str) -> None:
@@ -79,13 +89,16 @@ def _save_text(path: Path, text: str) -> None:
     write_text(path, text)
 
 
-def _save_scores(path: Path, scores: np.ndarray, labels: np.ndarray | None) -> None:
-    """Row index, anomaly score (and label), written atomically."""
+def _save_scores(
+    path: Path, scores: np.ndarray, labels: np.ndarray | None, places: np.ndarray | None = None
+) -> None:
+    """Row index (and its place in the data, ``places``, for a split's rows), anomaly score (and
+    label), written atomically."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["row", "score"] + (["label"] if labels is not None else []))
+    writer.writerow(["row", *_place(places), "score"] + (["label"] if labels is not None else []))
     for i, v in enumerate(scores):
-        writer.writerow([i, f"{v:.6g}", *([] if labels is None else [labels[i]])])
+        writer.writerow([i, *_place(places, i), f"{v:.6g}", *([] if labels is None else [labels[i]])])
     _save_text(path, buf.getvalue())
 
 
@@ -323,7 +336,8 @@ def _score(args: argparse.Namespace) -> None:
             device=args.device,
             **reading(args),
         )
-    _save_scores(args.out, scores, labels)
+    places = api.data_rows(args.run_dir, args.data, args.split, args.labels, **reading(args))
+    _save_scores(args.out, scores, labels, places)
     print(f"wrote anomaly scores of {len(scores)} rows to {args.out}")
     if m is not None:
         print(
@@ -372,7 +386,8 @@ def _predict(args: argparse.Namespace) -> None:
         args.clf_dir, args.data, args.split, args.device, args.labels, **reading(args)
     )
     column = "cluster" if rundir.is_clustering(args.clf_dir) else "predicted"  # as clusters.csv names it
-    _save_csv(args.out, predicted, proba, classes, labels, column)
+    places = api.data_rows(args.clf_dir, args.data, args.split, args.labels, **reading(args))
+    _save_csv(args.out, predicted, proba, classes, labels, column, places)
     print(f"wrote predictions of {len(predicted)} rows to {args.out}")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from .data.datasets import (
 from .data.memory import check_aligned, check_labels_file, data_name, frame_column, rows_in_memory
 from .data.sources import csv_label_name, kept_rows, label_per_row
 from .data.stream import RowStream
-from .errors import UserError
+from .errors import DataWarning, UserError
 from .io import rundir
 from .io.checkpoint import state_mismatch
 from .models import Autoencoder
@@ -334,6 +335,26 @@ def rows_and_labels(
     if labels is None:
         return x, None, None
     return x, *given_labels(labels, data, len(x), run.cfg.data.classes)
+
+
+def split_places(
+    data_cfg: DataConfig,
+    data: Data,
+    split: str,
+    scaler: tuple[np.ndarray, np.ndarray],
+    labels: str | None = None,
+    shape: tuple[int, ...] = (),
+) -> np.ndarray | None:
+    """Each row's place among the data's rows (``Dataset.places``) of the ``split`` of a spec read as
+    ``data_cfg`` reads it for a run of ``scaler`` and input ``shape``; None where the rows are the
+    data's own in order (``split`` all, rows in memory). The data is read again: once for the rows,
+    once for this."""
+    if split == "all" or not isinstance(data, str):
+        return None
+    cfg = for_data(data_cfg, data, len(scaler[0]), labels, shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)  # said when the rows were read
+        return load_dataset(cfg, scaler=scaler, table=is_table(data_cfg)).places[split]
 
 
 def scaled_data(

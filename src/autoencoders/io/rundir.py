@@ -218,16 +218,20 @@ def write_clusters(
     summary: dict[str, Any],
     state: dict[str, torch.Tensor] | None,
     scaler: Scaler,
+    places: np.ndarray | None = None,
 ) -> None:
-    """A clustering directory: ``clusters.csv`` (row, cluster and label when known: a class
-    number or name), the weights that assign new rows (with the input scaling; None when they
-    cannot be saved) and ``clusters.json``, the summary with their SHA-256 and the format."""
+    """A clustering directory: ``clusters.csv`` (row, its place in the data for a split's rows,
+    ``places``; cluster and label when known: a class number or name), the weights that assign new
+    rows (with the input scaling; None when they cannot be saved) and ``clusters.json``, the summary
+    with their SHA-256 and the format."""
     out.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["row", "cluster"] + (["label"] if labels is not None else []))
+    place = [] if places is None else ["data_row"]
+    writer.writerow(["row", *place, "cluster"] + (["label"] if labels is not None else []))
     for i, c in enumerate(clusters.tolist()):
-        writer.writerow([i, c] + ([labels[i]] if labels is not None else []))
+        at = [] if places is None else [int(places[i])]
+        writer.writerow([i, *at, c] + ([labels[i]] if labels is not None else []))
     write_text(out / CLUSTERS_CSV, buf.getvalue())
     checksum = {}
     if state is not None:
