@@ -225,9 +225,10 @@ def test_a_classifier_directory_reloads_and_predicts(digits_run, tmp_path, capsy
     assert cli_run([*argv, "--out", str(csv_path)]) == 0
     assert b"\r" not in csv_path.read_bytes()  # lines end as in every file the toolkit writes
     lines = csv_path.read_text().splitlines()
-    header = "row,predicted," + ",".join(f"p_{c}" for c in range(10)) + ",label"  # the data's own labels
+    # each test row's place in the data beside its own, and the data's own labels
+    header = "row,data_row,predicted," + ",".join(f"p_{c}" for c in range(10)) + ",label"
     assert lines[0] == header and len(lines) == len(x) + 1
-    assert [int(line.split(",")[1]) for line in lines[1:]] == predicted.tolist()
+    assert [int(line.split(",")[2]) for line in lines[1:]] == predicted.tolist()
     y_test = autoencoders.load_dataset(digits_run.config.data).y_test.tolist()
     assert [int(line.split(",")[-1]) for line in lines[1:]] == y_test
     from sklearn.datasets import load_digits
