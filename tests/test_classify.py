@@ -508,7 +508,7 @@ def test_other_data_is_read_as_told_and_predicted_as_its_classifier_or_clusterin
         clf.out,
         autoencoders.cluster(digits_run.dir, spec, label_column=0, quiet=True, out=tmp_path / "c").out,
     ):
-        predicted, _, _, labels = predictions(made, spec, device=DEVICE)
+        predicted, _, _, labels, _ = predictions(made, spec, device=DEVICE)
         np.testing.assert_array_equal(labels, digits.target)  # the first column, as labels
         np.testing.assert_array_equal(predicted, autoencoders.predict(made, rows, device=DEVICE)[0])
     with pytest.raises(UserError, match=r"label_column 65 is out of range: .*t.csv has 65 columns"):

@@ -57,6 +57,19 @@ def test_idx_dir_shapes_scaling_labels_and_own_test_split(idx_dir, gz):
         assert torch.equal(y, torch.from_numpy(train_lab[rows.numpy()].astype(np.int64)))
     both = torch.cat([ds.x_train, ds.x_val])
     assert both.min() == 0.0 and both.max() == 1.0  # pixel 0 -> 0.0, pixel 255 -> 1.0
+    # each row's place: a training row's in its file, a test row's after the training file's 40
+    for split in ("train", "val"):
+        ids = (getattr(ds, f"x_{split}")[:, 0] * 255).round().long().numpy()
+        np.testing.assert_array_equal(ds.places[split], ids)
+    np.testing.assert_array_equal(ds.places["test"], np.arange(40, 50))
+    from autoencoders.trained import scaled_data
+
+    read = scaled_data(
+        DataConfig(data=f"idx:{directory}"), f"idx:{directory}", "test", (ds.offset.numpy(), ds.span.numpy())
+    )
+    np.testing.assert_array_equal(
+        read.places, np.arange(40, 50)
+    )  # the test file read alone, its header counted
 
 
 def test_idx_gzip_and_raw_give_identical_datasets(idx_dir):
@@ -89,7 +102,7 @@ def test_a_trained_runs_idx_test_rows_are_read_without_the_training_files(idx_di
     whole = load_dataset(cfg, scaler=scaler)
     read, real = [], sources.read_idx
     monkeypatch.setattr(sources, "read_idx", lambda path: read.append(path) or real(path))
-    x, y, classes = scaled_data(cfg, cfg.data, "test", scaler)
+    x, y, classes, _ = scaled_data(cfg, cfg.data, "test", scaler)
     assert sorted(p.name for p in read) == ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
     assert np.array_equal(x, whole.x_test.numpy()) and x.dtype == np.float32 and x.min() == 0 and x.max() == 1
     assert np.array_equal(y, whole.y_test.numpy()) and y.dtype == np.int64 and classes is None

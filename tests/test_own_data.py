@@ -814,7 +814,7 @@ def test_a_csv_label_column_blank_in_some_rows_labels_the_rest(tmp_path):
     )
     clf = autoencoders.classify(run.dir, n_labels=30, method="knn", quiet=True, out=tmp_path / "k")
     assert (clf.metrics["labelled_examples"], clf.metrics["n_test"]) == (30, has.sum())
-    predicted, _, _, labels = predictions(clf.out, spec, device=DEVICE)
+    predicted, _, _, labels, _ = predictions(clf.out, spec, device=DEVICE)
     assert len(predicted) == len(frame) and (labels[blank] == "").all()
     np.testing.assert_array_equal(labels[~blank].astype(int), digits.target[~blank])
     found = autoencoders.cluster(run.dir, quiet=True, out=tmp_path / "c")

@@ -577,7 +577,7 @@ def test_evaluate_and_score_show_progress_unless_given_quiet(digits_run, monkeyp
     autoencoders.evaluate_run(run_dir)
     assert seen == [False, True, True]  # the API's default: as the run trained
     scored = []
-    monkeypatch.setattr(api, "score", lambda *a: scored.append(a[-1]) or (np.zeros(3), None))
+    monkeypatch.setattr(api, "scored_rows", lambda *a: scored.append(a[-1]) or (np.zeros(3), None, None))
     for quiet in ([], ["--quiet"]):
         assert cli_run(["score", run_dir, "--data", "digits", "--out", str(tmp_path / "s.csv"), *quiet]) == 0
     assert scored == [False, True]

@@ -44,7 +44,6 @@ from .trained import (
     rows_of,
     scaled_data,
     scaled_input,
-    split_places,
 )
 
 
@@ -105,9 +104,10 @@ def predictions(
     device: str = "auto",
     labels: str | None = None,
     **reading: Any,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-    """``predict``'s result and the rows' own labels as ``score`` gives them (None for rows in
-    memory and unlabelled data; ``labels``: a labels file for ``npy:`` data), read with the rows."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """``predict``'s result, the rows' own labels as ``score`` gives them (None for rows in memory
+    and unlabelled data; ``labels``: a labels file for ``npy:`` data), read with the rows, and a
+    split's rows' places among the data's (``Dataset.places``; None for all of them)."""
     where = resolve_device(device)
     if rundir.is_clustering(clf_dir):
         model, scaler, settings = open_clusterer(clf_dir, where)
@@ -124,9 +124,9 @@ def predictions(
         model, classes, scaler, settings = _open_classifier(clf_dir, where)
     data_cfg = _read_as_made(clf_dir, settings, checked_reading(reading, "predict", data))
     shape = tuple(settings["input_shape"])  # images of another shape are refused, as for encode
-    y = None
+    y = places = None
     if isinstance(data, str):  # widths checked, in either case
-        x, y, names = scaled_data(data_cfg, data, split, scaler, labels, shape=shape)
+        x, y, names, places = scaled_data(data_cfg, data, split, scaler, labels, shape=shape)
         y = shown(y, names)
     elif labels is not None:
         raise UserError("--labels names a file's labels; rows in memory have none to read")
@@ -134,29 +134,7 @@ def predictions(
         x = scaled_input(data_cfg, scaler, data, split, shape=shape)
     logits = in_batches(model, model, torch.from_numpy(np.ascontiguousarray(x)))  # a clusterer's: log p
     proba = torch.softmax(logits.float(), 1).numpy()
-    return classes[proba.argmax(1)], proba, classes, y
-
-
-def data_rows(
-    directory: str | Path, data: Data, split: str = "all", labels: str | None = None, **reading: Any
-) -> np.ndarray | None:
-    """Each row's place among the data's rows, from 0 (the ``row`` of an output over all of them), of
-    the ``split`` of ``data`` as the run, classifier or clustering in ``directory`` reads it: where a
-    ``--split`` output's rows lie in the file; None where the rows are the data's own in order (all
-    of them, or rows in memory)."""
-    if split == "all" or not isinstance(data, str):
-        return None
-    if rundir.is_classifier(directory) or rundir.is_clustering(directory):
-        if rundir.is_classifier(directory):
-            _, _, scaler, settings = _open_classifier(directory)
-        else:
-            _, scaler, settings = open_clusterer(directory)
-        data_cfg = _read_as_made(directory, settings, checked_reading(reading, "predict", data))
-        shape = tuple(settings["input_shape"])
-    else:
-        run = open_run(directory).reading(reading, "score", data)
-        data_cfg, scaler, shape = run.cfg.data, run.scaler, tuple(run.manifest["input_shape"])
-    return split_places(data_cfg, data, split, scaler, labels, shape)
+    return classes[proba.argmax(1)], proba, classes, y, places
 
 
 def _read_as_made(path: str | Path, settings: dict[str, Any], reading: dict[str, Any]) -> DataConfig:
@@ -300,6 +278,21 @@ def score(
     is one). ``quiet``: no progress bar (None: as the run trained). ``reading``: how ``data`` is
     read where not as the run's own (``label_column``, ``columns``, ...: ``options.READING``).
     """
+    return scored_rows(run_dir, data, split, iw_samples, labels, device, quiet, **reading)[:2]
+
+
+def scored_rows(
+    run_dir: str | Path,
+    data: Data,
+    split: str = "all",
+    iw_samples: int = IW_SAMPLES,
+    labels: Any = None,
+    device: str = "auto",
+    quiet: bool | None = None,
+    **reading: Any,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """``score``'s result, read with the rows: and a split's rows' places among the data's
+    (``Dataset.places``; None for all of them)."""
     iw_samples = whole_at_least("--iw-samples", iw_samples, 1)
     where = resolve_device(device)
     run = open_run(run_dir, where).reading(reading, "score", data)
@@ -308,7 +301,7 @@ def score(
             f"--iw-samples counts a VAE's importance samples; {run_dir} holds a '{run.model.kind}' model, "
             "scored by its reconstruction loss: leave it out"
         )
-    x, y, classes = rows_and_labels(run, data, split, labels, clip=False)
+    x, y, classes, places = rows_and_labels(run, data, split, labels, clip=False)
     y = shown(y, classes)
     beyond = beyond_range(x)
     rows = torch.from_numpy(x)
@@ -320,7 +313,7 @@ def score(
     else:
         with torch.no_grad():  # each batch clipped as the model sees it
             scores = in_batches(run.model, lambda part: excess_loss(run.model, part.clamp(0.0, 1.0)), rows)
-    return scores.cpu().numpy().astype(np.float64) + beyond, y
+    return scores.cpu().numpy().astype(np.float64) + beyond, y, places
 
 
 def excess_loss(model: Autoencoder, rows: torch.Tensor) -> torch.Tensor:

@@ -31,7 +31,6 @@ from .trained import (
     later_precision,
     open_run,
     rows_and_labels,
-    split_places,
     writes_into_run,
 )
 
@@ -78,8 +77,7 @@ def cluster(
     seeded = "" if how.seed is None else f"-seed{how.seed}"  # a seed of its own: beside the run's
     # scaled as the run's training rows; labels: the data's, a labels file for npy: data, or in memory
     given = run.cfg.data.data if data is None else data
-    reads = run.reading(reading, "cluster", data)
-    x, y, classes = rows_and_labels(reads, given, split, labels)
+    x, y, classes, places = rows_and_labels(run.reading(reading, "cluster", data), given, split, labels)
     if y is not None and not len(labelled(y)):  # a label column blank in these rows
         y = None
     if how.seed is None:
@@ -155,11 +153,6 @@ def cluster(
         summary["alpha"] = result.clusterer.alpha
     result.summary, result.out = summary, out
     saved = None if result.clusterer.embed is not None else result.clusterer.state_dict()
-
-    labels_file = labels if isinstance(labels, str | Path) else None  # a split's rows: where in the data
-    places = split_places(
-        reads.cfg.data, given, split, run.scaler, labels_file, tuple(run.manifest["input_shape"])
-    )
 
     def write(new: Path) -> None:
         rundir.write_clusters(new, result.labels, shown(y, classes), summary, saved, run.scaler, places)

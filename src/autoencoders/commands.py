@@ -313,7 +313,7 @@ def _interpolate(args: argparse.Namespace) -> None:
 def _score(args: argparse.Namespace) -> None:
     from . import api
 
-    scores, labels = scored = api.score(
+    scores, labels, places = api.scored_rows(
         args.run_dir,
         args.data,
         args.split,
@@ -331,12 +331,11 @@ def _score(args: argparse.Namespace) -> None:
             args.anomalous_class,
             args.split,
             args.iw_samples,
-            scored,
+            (scores, labels),
             args.labels,
             device=args.device,
             **reading(args),
         )
-    places = api.data_rows(args.run_dir, args.data, args.split, args.labels, **reading(args))
     _save_scores(args.out, scores, labels, places)
     print(f"wrote anomaly scores of {len(scores)} rows to {args.out}")
     if m is not None:
@@ -382,11 +381,10 @@ def _predict(args: argparse.Namespace) -> None:
     from . import api
     from .io import rundir
 
-    predicted, proba, classes, labels = api.predictions(
+    predicted, proba, classes, labels, places = api.predictions(
         args.clf_dir, args.data, args.split, args.device, args.labels, **reading(args)
     )
     column = "cluster" if rundir.is_clustering(args.clf_dir) else "predicted"  # as clusters.csv names it
-    places = api.data_rows(args.clf_dir, args.data, args.split, args.labels, **reading(args))
     _save_csv(args.out, predicted, proba, classes, labels, column, places)
     print(f"wrote predictions of {len(predicted)} rows to {args.out}")
 

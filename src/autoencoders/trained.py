@@ -6,10 +6,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -36,7 +35,7 @@ from .data.datasets import (
 from .data.memory import check_aligned, check_labels_file, data_name, frame_column, rows_in_memory
 from .data.sources import csv_label_name, kept_rows, label_per_row
 from .data.stream import RowStream
-from .errors import DataWarning, UserError
+from .errors import UserError
 from .io import rundir
 from .io.checkpoint import state_mismatch
 from .models import Autoencoder
@@ -318,43 +317,31 @@ def given_labels(
     return name_classes(y, classes, "the labels given")
 
 
-def rows_and_labels(
-    run: TrainedRun, data: Data, split: str, labels: Any = None, clip: bool = True
-) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
+def rows_and_labels(run: TrainedRun, data: Data, split: str, labels: Any = None, clip: bool = True) -> Rows:
     """Rows of ``data`` scaled as the run's training rows (clipped to their range unless not
-    ``clip``), their class indices (None without labels) and the classes' names (None where they
-    have none): of a spec, its ``split``, ``labels`` a labels file for ``npy:`` data; of rows in
-    memory, all of them, ``labels`` in memory or the run's label column of a data frame."""
+    ``clip``), their class indices (None without labels), the classes' names (None where they have
+    none) and a split's places among the data's rows: of a spec, its ``split``, ``labels`` a labels
+    file for ``npy:`` data; of rows in memory, all of them, ``labels`` in memory or the run's label
+    column of a data frame."""
     if isinstance(data, str):
         check_labels_file(labels)
         shape = tuple(run.manifest["input_shape"])
-        x, y, classes = scaled_data(run.cfg.data, data, split, run.scaler, labels, clip, shape)
-        check_width(run.model, x.shape[1], data)
-        return x, y, classes
+        read = scaled_data(run.cfg.data, data, split, run.scaler, labels, clip, shape)
+        check_width(run.model, read.x.shape[1], data)
+        return read
     x, labels = rows_of(run, data, split, clip=clip), frame_labels(run.cfg.data, data, labels)
     if labels is None:
-        return x, None, None
-    return x, *given_labels(labels, data, len(x), run.cfg.data.classes)
+        return Rows(x, None, None, None)
+    return Rows(x, *given_labels(labels, data, len(x), run.cfg.data.classes), None)
 
 
-def split_places(
-    data_cfg: DataConfig,
-    data: Data,
-    split: str,
-    scaler: tuple[np.ndarray, np.ndarray],
-    labels: str | None = None,
-    shape: tuple[int, ...] = (),
-) -> np.ndarray | None:
-    """Each row's place among the data's rows (``Dataset.places``) of the ``split`` of a spec read as
-    ``data_cfg`` reads it for a run of ``scaler`` and input ``shape``; None where the rows are the
-    data's own in order (``split`` all, rows in memory). The data is read again: once for the rows,
-    once for this."""
-    if split == "all" or not isinstance(data, str):
-        return None
-    cfg = for_data(data_cfg, data, len(scaler[0]), labels, shape)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DataWarning)  # said when the rows were read
-        return load_dataset(cfg, scaler=scaler, table=is_table(data_cfg)).places[split]
+class Rows(NamedTuple):
+    """Rows read for a trained run, scaled as its training rows were."""
+
+    x: np.ndarray
+    y: np.ndarray | None  # class indices; None without labels
+    classes: list[str] | None  # the class numbers' names, where they have names
+    places: np.ndarray | None  # a split's rows' places among the data's (``Dataset.places``); None: all
 
 
 def scaled_data(
@@ -365,11 +352,11 @@ def scaled_data(
     labels: str | None = None,
     clip: bool = True,
     shape: tuple[int, ...] | None = None,
-) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
+) -> Rows:
     """``scaled_rows`` (clipped to [0, 1] unless not ``clip``), their class indices (None for
-    unlabelled data; ``labels``: a labels file for ``npy:`` data) and the classes' names (None
-    where they have none), numbered as the run's own data was (``data.classes``); images checked
-    against the run's input ``shape`` (see ``check_layout``)."""
+    unlabelled data; ``labels``: a labels file for ``npy:`` data), the classes' names (None where
+    they have none), numbered as the run's own data was (``data.classes``), and a split's places
+    among the data's rows; images checked against the run's input ``shape`` (see ``check_layout``)."""
     check_split(split)
     cfg = for_data(data_cfg, data, len(scaler[0]), labels, shape or ())
 
@@ -383,12 +370,12 @@ def scaled_data(
         raw = read_data(cfg, len(scaler[0]))
         check_layout((len(raw.x), *raw.sample_shape), shape, f"the images of {data_name(data)}")
         if raw.x_test is None:
-            return scaled(raw.x), raw.y, raw.classes
+            return Rows(scaled(raw.x), raw.y, raw.classes, None)
         y = None if raw.y is None or raw.y_test is None else np.concatenate([raw.y, raw.y_test])
-        return scaled(np.concatenate([raw.x, raw.x_test])), y, raw.classes
+        return Rows(scaled(np.concatenate([raw.x, raw.x_test])), y, raw.classes, None)
     own = own_test_rows(cfg) if split == "test" else None
     if own is not None:  # read alone: the training files are most of the reading (Fashion-MNIST: 0.3 s)
-        return scaled(own[0]), own[1].astype(np.int64), None
+        return Rows(scaled(own[0]), own[1].astype(np.int64), None, own[2])
     ds = load_dataset(cfg, scaler=scaler, clip=clip, table=is_table(data_cfg))
     check_layout((len(ds.x_test), *ds.sample_shape), shape, f"the images of {data_name(data)}")
     rows, y = getattr(ds, f"x_{split}"), getattr(ds, f"y_{split}")
@@ -398,7 +385,7 @@ def scaled_data(
         others = ", ".join(s for s in SPLITS if s != split)
         raise UserError(f"the {split} split of {data_name(data)} has no rows{why}; use --split {others}")
     rows = (rows.materialise() if isinstance(rows, RowStream) else rows).numpy()
-    return rows, None if y is None else y.numpy(), ds.classes
+    return Rows(rows, None if y is None else y.numpy(), ds.classes, ds.places[split])
 
 
 def open_clusterer(path: str | Path, device: str = "cpu") -> tuple[Clusterer, np.ndarray, dict[str, Any]]:

@@ -30,6 +30,7 @@ from .sources import (
     check_finite,
     csv_columns,
     csv_feature_names,
+    idx_length,
     load_csv,
     load_digits,
     load_idx_dir,
@@ -501,16 +502,19 @@ def _idx_directory(kind: str, path: str | None) -> Path:
     return Path(path) if kind == "idx" else locate(kind)
 
 
-def own_test_rows(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray] | None:
+def own_test_rows(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """The test split of data that keeps it in files of its own (IDX: flat float32 rows as
-    ``read_data`` reads them, and their labels), read without the training files; None for data
-    whose test rows are split off the rest."""
+    ``read_data`` reads them, their labels and their ``Dataset.places``, after the training file's
+    rows, counted by its header), read without the training files; None for data whose test rows
+    are split off the rest."""
     _check_kept(cfg)
     kind, path = parse_spec(cfg.data)
     if kind not in IDX_KINDS:
         return None
-    x, y = load_idx_pair(_idx_directory(kind, path), "t10k")
-    return to_float(x.reshape(len(x), -1)), y
+    directory = _idx_directory(kind, path)
+    x, y = load_idx_pair(directory, "t10k")
+    first = idx_length(directory, "train")
+    return to_float(x.reshape(len(x), -1)), y, np.arange(first, first + len(x))
 
 
 def sample_shape(shape: tuple[int, ...], override: list[int] | None = None) -> tuple[int, ...]:

@@ -60,14 +60,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     try:
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rb") as f:
-            magic = f.read(4)
-            if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in IDX_DTYPES:
-                raise UserError(f"{path} is not an IDX file (wrong magic number {magic.hex()!r})")
-            dtype, ndim = np.dtype(IDX_DTYPES[magic[2]]), magic[3]
-            sizes = f.read(4 * ndim)
-            if len(sizes) < 4 * ndim:
-                raise UserError(f"{path} is truncated: its IDX header is incomplete")
-            shape = tuple(int.from_bytes(sizes[4 * i : 4 + 4 * i], "big") for i in range(ndim))
+            dtype, shape = _idx_header(f, path)
             expected = math.prod(shape) * dtype.itemsize  # Python's integers: no wrap at 2**63
             # no more than the header says, and a byte to tell padding: a gzip file's body is
             # decompressed only as far as that, whatever it would grow to; deflate packs at most
@@ -87,6 +80,28 @@ def read_idx(path: str | Path) -> np.ndarray:
             "re-download it"
         )
     return np.frombuffer(raw, dtype=dtype).reshape(shape)
+
+
+def _idx_header(f: Any, path: Path) -> tuple[np.dtype, tuple[int, ...]]:
+    """The element type and shape an open IDX file's header gives (the file read past it)."""
+    magic = f.read(4)
+    if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in IDX_DTYPES:
+        raise UserError(f"{path} is not an IDX file (wrong magic number {magic.hex()!r})")
+    dtype, ndim = np.dtype(IDX_DTYPES[magic[2]]), magic[3]
+    sizes = f.read(4 * ndim)
+    if len(sizes) < 4 * ndim:
+        raise UserError(f"{path} is truncated: its IDX header is incomplete")
+    return dtype, tuple(int.from_bytes(sizes[4 * i : 4 + 4 * i], "big") for i in range(ndim))
+
+
+def idx_length(directory: str | Path, split: str) -> int:
+    """How many images the IDX split ``train`` or ``t10k`` holds, by its images file's header alone."""
+    path = _find_idx(Path(directory), f"{split}-images-idx3-ubyte")
+    try:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+            return _idx_header(f, path)[1][0]
+    except (OSError, EOFError, zlib.error, IndexError) as e:
+        raise UserError(f"{path} is not a readable IDX file ({e}); re-download or re-extract it") from None
 
 
 def _find_idx(directory: Path, stem: str) -> Path:
