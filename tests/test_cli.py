@@ -68,6 +68,8 @@ def test_every_bounded_config_option_shows_its_range_in_help():
         (["classify", "r", "--labels-fraction", "1.5"], r"must be in \(0, 1\], got 1.5"),
         (["classify", "r", "--lr", "abc"], "--lr: 'abc' is not a number"),
         (["sample", "r", "-n", "x", "--out", "s.png"], "'x' is not an integer"),
+        (["interpolate", "r", "--pair", "-1,2"], "reads as an option: write --pair=-1,2"),
+        (["interpolate", "r", "--pair"], "--pair: expected one argument; see"),
     ],
 )
 def test_usage_errors_are_one_line_with_the_fix(capsys, argv, expected):

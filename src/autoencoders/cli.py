@@ -54,12 +54,16 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         typo = re.search(r"invalid choice: '?([^' ]+?)'? \(choose from (.+)\)", message)
         unknown = re.match(r"unrecognized arguments: (--[\w-]+)", message)
+        empty = re.match(r"argument (--[\w-]+).*: expected one argument", message)
         if typo and message.startswith("argument COMMAND") and (stray := self._stray()):
             message = f"unrecognized arguments: {stray}{self._whose(stray)}"  # --epochs 2 train: not "2"
         elif typo:
             message += closest(typo.group(1), [c.strip(" '") for c in typo.group(2).split(",")])
         elif unknown:
             message += self._whose(unknown.group(1))
+        elif empty and (value := self._after(empty.group(1))) and re.match(r"-\.?\d", value):
+            # argparse reads "-1,2" as an option (only a plain number such as -1 passes as a value)
+            message += f" (a value that starts with '-' reads as an option: write {empty.group(1)}={value})"
         elif message.endswith("required: COMMAND"):  # the program alone: name what it does
             commands = next(a.choices for a in self._actions if isinstance(a, argparse._SubParsersAction))
             message = f"give a command: {', '.join(commands)}"
@@ -83,6 +87,11 @@ class _Parser(argparse.ArgumentParser):
             where = "not of this command" if root is not None else "put it after the command"
             return f" (an option of {' and '.join(owners)}, {where})"
         return option_hint(option, _option_names(self))
+
+    def _after(self, option: str) -> str | None:
+        """The word after ``option`` on the command line (``words``, set by ``run``)."""
+        words = getattr(self, "words", [])
+        return next((after for word, after in zip(words, words[1:]) if word == option), None)
 
     def _stray(self) -> str | None:
         """The first option of the command line (``words``, set by ``run``) that neither this
