@@ -102,7 +102,7 @@ def test_a_trained_runs_idx_test_rows_are_read_without_the_training_files(idx_di
     whole = load_dataset(cfg, scaler=scaler)
     read, real = [], sources.read_idx
     monkeypatch.setattr(sources, "read_idx", lambda path: read.append(path) or real(path))
-    x, y, classes, _ = scaled_data(cfg, cfg.data, "test", scaler)
+    x, y, classes = scaled_data(cfg, cfg.data, "test", scaler)[:3]
     assert sorted(p.name for p in read) == ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
     assert np.array_equal(x, whole.x_test.numpy()) and x.dtype == np.float32 and x.min() == 0 and x.max() == 1
     assert np.array_equal(y, whole.y_test.numpy()) and y.dtype == np.int64 and classes is None

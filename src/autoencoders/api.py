@@ -104,10 +104,10 @@ def predictions(
     device: str = "auto",
     labels: str | None = None,
     **reading: Any,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, dict[str, np.ndarray]]:
     """``predict``'s result, the rows' own labels as ``score`` gives them (None for rows in memory
-    and unlabelled data; ``labels``: a labels file for ``npy:`` data), read with the rows, and a
-    split's rows' places among the data's (``Dataset.places``; None for all of them)."""
+    and unlabelled data; ``labels``: a labels file for ``npy:`` data), read with the rows, and what
+    says which row of the data each is (``Rows.columns``: a split's rows' places, a CSV's ids)."""
     where = resolve_device(device)
     if rundir.is_clustering(clf_dir):
         model, scaler, settings = open_clusterer(clf_dir, where)
@@ -124,17 +124,17 @@ def predictions(
         model, classes, scaler, settings = _open_classifier(clf_dir, where)
     data_cfg = _read_as_made(clf_dir, settings, checked_reading(reading, "predict", data))
     shape = tuple(settings["input_shape"])  # images of another shape are refused, as for encode
-    y = places = None
+    y, said = None, {}
     if isinstance(data, str):  # widths checked, in either case
-        x, y, names, places = scaled_data(data_cfg, data, split, scaler, labels, shape=shape)
-        y = shown(y, names)
+        read = scaled_data(data_cfg, data, split, scaler, labels, shape=shape)
+        x, y, said = read.x, shown(read.y, read.classes), read.columns()
     elif labels is not None:
         raise UserError("--labels names a file's labels; rows in memory have none to read")
     else:
         x = scaled_input(data_cfg, scaler, data, split, shape=shape)
     logits = in_batches(model, model, torch.from_numpy(np.ascontiguousarray(x)))  # a clusterer's: log p
     proba = torch.softmax(logits.float(), 1).numpy()
-    return classes[proba.argmax(1)], proba, classes, y, places
+    return classes[proba.argmax(1)], proba, classes, y, said
 
 
 def _read_as_made(path: str | Path, settings: dict[str, Any], reading: dict[str, Any]) -> DataConfig:
@@ -290,9 +290,9 @@ def scored_rows(
     device: str = "auto",
     quiet: bool | None = None,
     **reading: Any,
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """``score``'s result, read with the rows: and a split's rows' places among the data's
-    (``Dataset.places``; None for all of them)."""
+) -> tuple[np.ndarray, np.ndarray | None, dict[str, np.ndarray]]:
+    """``score``'s result, and what says which row of the data each is, read with the rows
+    (``Rows.columns``: a split's rows' places, a CSV's ids)."""
     iw_samples = whole_at_least("--iw-samples", iw_samples, 1)
     where = resolve_device(device)
     run = open_run(run_dir, where).reading(reading, "score", data)
@@ -301,8 +301,8 @@ def scored_rows(
             f"--iw-samples counts a VAE's importance samples; {run_dir} holds a '{run.model.kind}' model, "
             "scored by its reconstruction loss: leave it out"
         )
-    x, y, classes, places = rows_and_labels(run, data, split, labels, clip=False)
-    y = shown(y, classes)
+    read = rows_and_labels(run, data, split, labels, clip=False)
+    x, y = read.x, shown(read.y, read.classes)
     beyond = beyond_range(x)
     rows = torch.from_numpy(x)
     if run.model.likelihood:
@@ -313,7 +313,7 @@ def scored_rows(
     else:
         with torch.no_grad():  # each batch clipped as the model sees it
             scores = in_batches(run.model, lambda part: excess_loss(run.model, part.clamp(0.0, 1.0)), rows)
-    return scores.cpu().numpy().astype(np.float64) + beyond, y, places
+    return scores.cpu().numpy().astype(np.float64) + beyond, y, read.columns()
 
 
 def excess_loss(model: Autoencoder, rows: torch.Tensor) -> torch.Tensor:

@@ -77,7 +77,8 @@ def cluster(
     seeded = "" if how.seed is None else f"-seed{how.seed}"  # a seed of its own: beside the run's
     # scaled as the run's training rows; labels: the data's, a labels file for npy: data, or in memory
     given = run.cfg.data.data if data is None else data
-    x, y, classes, places = rows_and_labels(run.reading(reading, "cluster", data), given, split, labels)
+    read = rows_and_labels(run.reading(reading, "cluster", data), given, split, labels)
+    x, y, classes = read.x, read.y, read.classes
     if y is not None and not len(labelled(y)):  # a label column blank in these rows
         y = None
     if how.seed is None:
@@ -155,7 +156,9 @@ def cluster(
     saved = None if result.clusterer.embed is not None else result.clusterer.state_dict()
 
     def write(new: Path) -> None:
-        rundir.write_clusters(new, result.labels, shown(y, classes), summary, saved, run.scaler, places)
+        rundir.write_clusters(
+            new, result.labels, shown(y, classes), summary, saved, run.scaler, read.columns()
+        )
         _figures(new, run, x, shown(y, classes), result, classes, item_names(summary["data"]))
 
     # whole or not at all: the figures take seconds, and a stop while they were drawn left a

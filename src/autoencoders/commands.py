@@ -9,9 +9,7 @@ load, and a flag's value refused by the config or by the command's own first che
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
-import io
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -62,44 +60,30 @@ def _save_csv(
     classes: np.ndarray,
     labels: np.ndarray | None,
     column: str,
-    places: np.ndarray | None = None,
+    said: dict[str, np.ndarray],
 ) -> None:
-    """Row index (and its place in the data, ``places``, for a split's rows), predicted class (in
+    """Row index, what ``said`` says of each row (its place in the data, its id), predicted class (in
     ``column``), one probability column per class (and the row's own label), written atomically."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    head = ["row", *_place(places), column, *(f"p_{c}" for c in classes)]
-    writer.writerow(head + (["label"] if labels is not None else []))
-    for i, (label, p) in enumerate(zip(predicted, proba)):
-        row = [i, *_place(places, i), label, *(f"{v:.6g}" for v in p)]
-        writer.writerow(row + ([] if labels is None else [labels[i]]))
-    _save_text(path, buf.getvalue())
+    from .io import rundir
 
-
-def _place(places: np.ndarray | None, i: int | None = None) -> list:
-    """The ``data_row`` column's name (without ``i``) or row ``i``'s value, where rows are a split's."""
-    if places is None:
-        return []
-    return ["data_row"] if i is None else [int(places[i])]
-
-
-def _save_text(path: Path, text: str) -> None:
-    from .io.checkpoint import write_text
-
-    write_text(path, text)
+    head = [column, *(f"p_{c}" for c in classes)] + (["label"] if labels is not None else [])
+    cells = (
+        [label, *(f"{v:.6g}" for v in p)] + ([] if labels is None else [labels[i]])
+        for i, (label, p) in enumerate(zip(predicted, proba))
+    )
+    rundir.write_rows(path, head, cells, said)
 
 
 def _save_scores(
-    path: Path, scores: np.ndarray, labels: np.ndarray | None, places: np.ndarray | None = None
+    path: Path, scores: np.ndarray, labels: np.ndarray | None, said: dict[str, np.ndarray]
 ) -> None:
-    """Row index (and its place in the data, ``places``, for a split's rows), anomaly score (and
+    """Row index, what ``said`` says of each row (its place in the data, its id), anomaly score (and
     label), written atomically."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["row", *_place(places), "score"] + (["label"] if labels is not None else []))
-    for i, v in enumerate(scores):
-        writer.writerow([i, *_place(places, i), f"{v:.6g}", *([] if labels is None else [labels[i]])])
-    _save_text(path, buf.getvalue())
+    from .io import rundir
+
+    head = ["score"] + (["label"] if labels is not None else [])
+    cells = ([f"{v:.6g}", *([] if labels is None else [labels[i]])] for i, v in enumerate(scores))
+    rundir.write_rows(path, head, cells, said)
 
 
 def _save_rows(
@@ -313,7 +297,7 @@ def _interpolate(args: argparse.Namespace) -> None:
 def _score(args: argparse.Namespace) -> None:
     from . import api
 
-    scores, labels, places = api.scored_rows(
+    scores, labels, said = api.scored_rows(
         args.run_dir,
         args.data,
         args.split,
@@ -336,7 +320,7 @@ def _score(args: argparse.Namespace) -> None:
             device=args.device,
             **reading(args),
         )
-    _save_scores(args.out, scores, labels, places)
+    _save_scores(args.out, scores, labels, said)
     print(f"wrote anomaly scores of {len(scores)} rows to {args.out}")
     if m is not None:
         print(
@@ -381,11 +365,11 @@ def _predict(args: argparse.Namespace) -> None:
     from . import api
     from .io import rundir
 
-    predicted, proba, classes, labels, places = api.predictions(
+    predicted, proba, classes, labels, said = api.predictions(
         args.clf_dir, args.data, args.split, args.device, args.labels, **reading(args)
     )
     column = "cluster" if rundir.is_clustering(args.clf_dir) else "predicted"  # as clusters.csv names it
-    _save_csv(args.out, predicted, proba, classes, labels, column, places)
+    _save_csv(args.out, predicted, proba, classes, labels, column, said)
     print(f"wrote predictions of {len(predicted)} rows to {args.out}")
 
 

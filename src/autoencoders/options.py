@@ -255,7 +255,16 @@ def new_settings_refused(names: list[str]) -> UserError:
 
 
 # how other data than a run's own is read (its label column, its images' size, ...): not its split
-READING = ("label_column", "columns", "image_size", "grayscale", "rgb", "skip_bad_images", "memory_budget")
+READING = (
+    "label_column",
+    "id_column",
+    "columns",
+    "image_size",
+    "grayscale",
+    "rgb",
+    "skip_bad_images",
+    "memory_budget",
+)
 
 
 def run_settings_refused(options: dict[str, Any], command: str, other_data: bool) -> None:
@@ -308,6 +317,11 @@ class DataConfig:
         None,
         "label column for csv: data: its header name, or its 0-based index (negative: from the end); a "
         "run trained on a data frame with named columns records its label column's name",
+    )
+    id_column: str | int | None = option(
+        None,
+        "a column of csv: data that names each row (an id, a file name), by its header name or 0-based "
+        "index: no feature; predict, score and cluster write it beside each row, and a run records it",
     )
     classes: list[str] | None = option(
         None,

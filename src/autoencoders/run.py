@@ -28,7 +28,7 @@ from .data.datasets import (
     with_absolute_paths,
 )
 from .data.memory import data_name, given_rows
-from .data.sources import csv_feature_names, csv_label_name
+from .data.sources import csv_column_name, csv_feature_names
 from .data.stream import RowStream
 from .errors import SettingWarning, UserError, say, says_once, user_stacklevel
 from .eval.metrics import baselines
@@ -306,10 +306,13 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
             "class in --classes"
         )
     kind, path = parse_spec(cfg.data.data)
+    label, ids = cfg.data.label_column, cfg.data.id_column
     if saved is None and kind == "csv" and cfg.data.columns is None:  # later tables: read by these names
-        cfg.data.columns = csv_feature_names(path, cfg.data.label_column)
-    if saved is None and kind == "csv" and cfg.data.label_column is not None:  # and their labels
-        cfg.data.label_column = csv_label_name(path, cfg.data.label_column)
+        cfg.data.columns = csv_feature_names(path, label, ids)
+    if saved is None and kind == "csv" and label is not None:  # and their labels, and ids
+        cfg.data.label_column = csv_column_name(path, label, label, ids)
+    if saved is None and kind == "csv" and ids is not None:
+        cfg.data.id_column = csv_column_name(path, ids, label, ids, "--id-column")
     if saved is None and kind == "images" and cfg.data.image_size is None:  # later folders: at this size
         cfg.data.image_size = list(ds.sample_shape[1:])
     cfg.data = with_absolute_paths(cfg.data)  # config.json: readable from any directory

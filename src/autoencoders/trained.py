@@ -23,6 +23,7 @@ from .data.datasets import (
     check_scaler,
     display_shape,
     for_data,
+    id_name,
     is_table,
     load_dataset,
     own_test_rows,
@@ -33,7 +34,7 @@ from .data.datasets import (
     width_mismatch,
 )
 from .data.memory import check_aligned, check_labels_file, data_name, frame_column, rows_in_memory
-from .data.sources import csv_label_name, kept_rows, label_per_row
+from .data.sources import csv_column_name, kept_rows, label_per_row
 from .data.stream import RowStream
 from .errors import UserError
 from .io import rundir
@@ -81,8 +82,12 @@ def checked_reading(reading: dict[str, Any], command: str, data: object) -> dict
         )
     if reading and data is None:
         raise UserError(f"how --data is read ({flags(reading)}) needs --data, the rows to read")
+    if data is None or isinstance(data, os.PathLike):  # a path: said where it is read
+        return reading
+    if reading.get("id_column") is not None:
+        reading = reading | {"id_column": _id_column(data, reading["id_column"], reading.get("label_column"))}
     column = reading.get("label_column")
-    if column is None or data is None or isinstance(data, os.PathLike):  # a path: said where it is read
+    if column is None:
         return reading
     if not isinstance(data, str):  # rows in memory: a data frame's column, its name passed on
         if not hasattr(data, "columns"):
@@ -98,8 +103,24 @@ def checked_reading(reading: dict[str, Any], command: str, data: object) -> dict
             "takes --labels FILE.npy)"
         )
     if path is not None and Path(path).is_file():  # a missing file is said where it is read
-        reading = reading | {"label_column": csv_label_name(path, column)}  # refused where it has none
+        named = csv_column_name(path, column, column, reading.get("id_column"))  # refused where it has none
+        reading = reading | {"label_column": named}
     return reading
+
+
+def _id_column(data: object, column: str | int, label_column: str | int | None) -> str | int:
+    """``--id-column`` of ``data``, named by the file's header where it has one; a UserError for data
+    other than a CSV file and for a column the file does not have."""
+    kind, path = parse_spec(data) if isinstance(data, str) else ("", None)
+    if kind != "csv":
+        what = data if isinstance(data, str) else "rows in memory"
+        raise UserError(
+            f"--id-column names a column of csv: data, and {what} has none; leave it out (an output's "
+            "row counts the rows in their order)"
+        )
+    if path is None or not Path(path).is_file():  # a missing file is said where it is read
+        return column
+    return csv_column_name(path, column, label_column, column, "--id-column")
 
 
 def open_run(run_dir: str | Path, device: str = "cpu") -> TrainedRun:
@@ -342,6 +363,22 @@ class Rows(NamedTuple):
     y: np.ndarray | None  # class indices; None without labels
     classes: list[str] | None  # the class numbers' names, where they have names
     places: np.ndarray | None  # a split's rows' places among the data's (``Dataset.places``); None: all
+    ids: np.ndarray | None = None  # each row's id (a CSV's id column), as text; None where it has none
+    id_name: str = "id"  # the id column's name in the data
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """What an output writes beside each row's ``row`` to say which row of the data it is: its
+        place (``data_row``, for a split's rows) and its id, named as the data names its column
+        (``id`` where an output has a column of that name)."""
+        said = {} if self.places is None else {"data_row": self.places}
+        if self.ids is not None:
+            taken = self.id_name in OUTPUT_COLUMNS or self.id_name.startswith("p_")
+            said["id" if taken else self.id_name] = self.ids
+        return said
+
+
+# the columns of predict's, score's and cluster's CSVs (p_CLASS: a class's probability)
+OUTPUT_COLUMNS = ("row", "data_row", "score", "label", "cluster", "predicted", "")
 
 
 def scaled_data(
@@ -359,6 +396,7 @@ def scaled_data(
     among the data's rows; images checked against the run's input ``shape`` (see ``check_layout``)."""
     check_split(split)
     cfg = for_data(data_cfg, data, len(scaler[0]), labels, shape or ())
+    named = {} if cfg.id_column is None else {"id_name": id_name(cfg)}
 
     def scaled(x: np.ndarray) -> np.ndarray:
         """Rows as read, checked against the run's scaling (width, units), then scaled by it."""
@@ -370,7 +408,7 @@ def scaled_data(
         raw = read_data(cfg, len(scaler[0]))
         check_layout((len(raw.x), *raw.sample_shape), shape, f"the images of {data_name(data)}")
         if raw.x_test is None:
-            return Rows(scaled(raw.x), raw.y, raw.classes, None)
+            return Rows(scaled(raw.x), raw.y, raw.classes, None, raw.ids, **named)
         y = None if raw.y is None or raw.y_test is None else np.concatenate([raw.y, raw.y_test])
         return Rows(scaled(np.concatenate([raw.x, raw.x_test])), y, raw.classes, None)
     own = own_test_rows(cfg) if split == "test" else None
@@ -385,7 +423,8 @@ def scaled_data(
         others = ", ".join(s for s in SPLITS if s != split)
         raise UserError(f"the {split} split of {data_name(data)} has no rows{why}; use --split {others}")
     rows = (rows.materialise() if isinstance(rows, RowStream) else rows).numpy()
-    return Rows(rows, None if y is None else y.numpy(), ds.classes, ds.places[split])
+    ids = None if ds.ids is None else ds.ids[ds.places[split]]
+    return Rows(rows, None if y is None else y.numpy(), ds.classes, ds.places[split], ids, **named)
 
 
 def open_clusterer(path: str | Path, device: str = "cpu") -> tuple[Clusterer, np.ndarray, dict[str, Any]]:

@@ -65,6 +65,8 @@ class Dataset:
     # each split's rows' places among the rows the data holds, from 0, in the order the split holds
     # them: the ``row`` of an output over all of them (a test file of the data's own after the rest)
     places: dict[str, np.ndarray] = dataclasses.field(default_factory=dict, repr=False, compare=False)
+    # every row's id, in the data's order (a CSV's ``id_column``, as text); None where it has none
+    ids: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)
     # ``digest`` with what it was taken of (``_digested``): hashing 60,000 images takes 0.15 s
     _digest: tuple[tuple, str] | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
 
@@ -329,6 +331,7 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
 OWN_OPTIONS = {
     "labels": "npy",
     "label_column": "csv",
+    "id_column": "csv",
     "image_size": "images",
     "grayscale": "images",
     "rgb": "images",
@@ -352,8 +355,9 @@ def for_data(
     image shape) carries over to other data; the labels file belongs to the run's own rows (other
     ``npy:`` data may bring its own, ``labels``), and the label column applies to another CSV only
     where that file has it (the name in its header, or one column more than the ``n_features`` the
-    run was trained on). An image folder given to a run of images (``shape``: its input's, C, H,
-    W) that recorded no image size, trained on an array, is read at the run's height and width."""
+    run was trained on), the id column too (by name, or given by index). An image folder given to a
+    run of images (``shape``: its input's, C, H, W) that recorded no image size, trained on an
+    array, is read at the run's height and width."""
     kind = parse_spec(spec)[0]  # rows in memory, where only a spec is taken, are refused there
     if cfg.data == IN_MEMORY:  # an estimator fitted on all its rows: other data splits as train's would
         d = DataConfig()
@@ -369,7 +373,10 @@ def for_data(
     label_column = cfg.label_column
     if label_column is not None and not _has_label_column(spec, label_column, n_features):
         label_column = None
-    cfg = dataclasses.replace(cfg, data=spec, labels=None, label_column=label_column)
+    id_column = cfg.id_column
+    if id_column is not None and not _has_id_column(spec, id_column, label_column):
+        id_column = None
+    cfg = dataclasses.replace(cfg, data=spec, labels=None, label_column=label_column, id_column=id_column)
     if kind == "images" and cfg.image_size is None and len(shape) == 3:
         cfg = dataclasses.replace(cfg, image_size=list(shape[1:]))
     return _with_channels(cfg, n_features) if kind == "images" else cfg
@@ -423,12 +430,28 @@ def _has_label_column(spec: str, column: str | int, n_features: int) -> bool:
     return column in (header or []) or width == n_features + 1
 
 
+def _has_id_column(spec: str, column: str | int, label_column: str | int | None) -> bool:
+    """Whether the data of ``spec`` has the id ``column`` a run recorded (by its header name) or
+    that a reader gives (a name, or an index, which a file without a header needs)."""
+    kind, path = parse_spec(spec)
+    if kind != "csv" or not Path(path).is_file():
+        return False  # a missing file is reported where it is read
+    header = csv_columns(path, label_column, column)[0]
+    return column in (header or []) or str(column).lstrip("-").isdigit()
+
+
+def id_name(cfg: DataConfig) -> str:
+    """The header's name of the id column of ``cfg``'s CSV, or "id" where the file has no header."""
+    header = csv_columns(parse_spec(cfg.data)[1], cfg.label_column, cfg.id_column)[0]
+    return str(cfg.id_column) if header is not None and cfg.id_column in header else "id"
+
+
 def check_data_options(cfg: DataConfig) -> None:
     """A UserError for an option ``cfg`` sets that its kind of data does not take."""
     kind = parse_spec(cfg.data)[0]
     for name, applies in OWN_OPTIONS.items():
         value = getattr(cfg, name)
-        if name == "label_column" and kind == "npy" and cfg.columns is not None:
+        if name in ("label_column", "id_column") and kind == "npy" and cfg.columns is not None:
             continue  # the label column of a data frame given in memory, recorded with its columns
         if value is not None and value is not False and kind != applies:  # 0 is a label column's index
             fix = "leave it out"
@@ -440,7 +463,7 @@ def check_data_options(cfg: DataConfig) -> None:
         raise UserError("--grayscale asks for one channel and --rgb for three; give one of them")
     path = parse_spec(cfg.data)[1]
     if kind == "csv" and cfg.columns is not None and Path(path).is_file():  # a mistyped name, named
-        check_columns(path, cfg.columns, cfg.label_column)
+        check_columns(path, cfg.columns, cfg.label_column, cfg.id_column)
 
 
 def npy_file(cfg: DataConfig) -> tuple[str, str | None] | None:
@@ -465,6 +488,7 @@ class RawData:
     y_test: np.ndarray | None
     sample_shape: tuple[int, ...]
     classes: list[str] | None = None
+    ids: np.ndarray | None = None  # each row's id (a CSV's id column), as text
 
 
 def _check_kept(cfg: DataConfig) -> None:
@@ -482,7 +506,7 @@ def read_data(cfg: DataConfig, run_width: int | None = None) -> RawData:
     _check_kept(cfg)
     kind, path = parse_spec(cfg.data)
     x_test = y_test = None
-    classes = None  # the names of name labels (numbers have none)
+    classes = ids = None  # the names of name labels (numbers have none); the rows' ids
     if kind == "digits":
         images, y = load_digits()
         x = (images / 16.0).astype(np.float32)
@@ -491,10 +515,12 @@ def read_data(cfg: DataConfig, run_width: int | None = None) -> RawData:
     elif kind in ("npy", "images"):
         x, y, classes = load_npy(*npy_file(cfg), cfg.classes)
     else:
-        x, y, classes = load_csv(path, cfg.label_column, cfg.classes, cfg.columns, run_width)
+        x, y, classes, ids = load_csv(
+            path, cfg.label_column, cfg.classes, cfg.columns, run_width, cfg.id_column
+        )
     flat = lambda a: None if a is None else to_float(np.asarray(a).reshape(len(a), -1))  # noqa: E731
     shape = sample_shape(x.shape, cfg.image_shape)
-    return RawData(flat(x), y, flat(x_test), y_test, shape, classes)
+    return RawData(flat(x), y, flat(x_test), y_test, shape, classes, ids)
 
 
 def _idx_directory(kind: str, path: str | None) -> Path:
@@ -676,14 +702,15 @@ def warn_if_row_numbers(x: np.ndarray, cfg: DataConfig) -> None:
     if j is None:
         return
     csv = cfg.data.startswith("csv:")
-    names = cfg.columns or (csv_feature_names(parse_spec(cfg.data)[1], cfg.label_column) if csv else None)
+    path = parse_spec(cfg.data)[1]
+    names = cfg.columns or (csv_feature_names(path, cfg.label_column, cfg.id_column) if csv else None)
     estimator, where = cfg.data == ESTIMATOR_ROWS, data_name(cfg.data)
     if estimator:
         fix = "drop it from X"
     elif where != cfg.data:  # rows given in memory: columns= cannot pick a frame's, they are its own
         fix = "drop it from the data"
     else:
-        fix = "drop it from the file, or name the feature columns with --columns"
+        fix = "drop it from the file, give it as --id-column, or name the feature columns with --columns"
     warnings.warn(
         f"column {repr(names[j]) if names else j} of {'X' if estimator else where} counts the "
         f"rows ({x[0, j]:g}, {x[1, j]:g}, {x[2, j]:g}, ...): a row number, which the model would learn as a "
@@ -741,6 +768,7 @@ def split_dataset(
         span=torch.from_numpy(span),
         classes=raw.classes,
         places={"train": train_idx, "val": val_idx, "test": own_test},
+        ids=raw.ids,
     )
 
 

@@ -175,6 +175,11 @@ def given_rows(options: dict[str, Any]) -> dict[str, Any]:
     if data is None or isinstance(data, str | Path):
         check_labels_file(options.get("labels"))
         return options
+    if options.get("id_column") is not None:
+        raise UserError(
+            "id_column names a column of a CSV file; of rows in memory, drop it (columns= picks a data "
+            "frame's features): a run's outputs keep the rows' order"
+        )
     column = options.pop("label_column", None)
     if column is not None:
         data, options["labels"] = _label_column(data, column, options.get("labels"))

@@ -419,11 +419,13 @@ def load_labels(
     return number_classes(y, source), None
 
 
-def csv_columns(path: str | Path, label_column: str | int | None = None) -> tuple[list[str] | None, int]:
-    """A CSV file's header (None when its first row is numbers, ``label_column`` judged as
-    ``load_csv`` judges it) and its number of columns."""
+def csv_columns(
+    path: str | Path, label_column: str | int | None = None, id_column: str | int | None = None
+) -> tuple[list[str] | None, int]:
+    """A CSV file's header (None when its first row is numbers, ``label_column`` and ``id_column``
+    judged as ``load_csv`` judges them) and its number of columns."""
     cells, second = _first_rows(path)
-    return (cells if _is_header(cells, second, label_column) else None), len(cells)
+    return (cells if _is_header(cells, second, label_column, id_column) else None), len(cells)
 
 
 def _first_rows(path: str | Path) -> tuple[list[str], str | None]:
@@ -465,13 +467,14 @@ def load_csv(
     classes: list[str] | None = None,
     columns: list[str] | None = None,
     run_width: int | None = None,
-) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
+    id_column: str | int | None = None,
+) -> tuple[np.ndarray, np.ndarray | None, list[str] | None, np.ndarray | None]:
     """Read a numeric CSV (header optional) with an optional label column (name or index) of class
-    numbers or names: (rows, class indices, class names), numbered by ``classes`` as
-    ``data.classes`` says. With ``columns`` (a run's feature names) and a header, the features are
-    those columns, found by name in any order; without a header, every column but the label's.
-    ``run_width``: the features of the trained run the rows are read for (messages say what to
-    change in the file); None for training."""
+    numbers or names and an optional ``id_column`` naming each row: (rows, class indices, class
+    names, ids as text), numbered by ``classes`` as ``data.classes`` says. With ``columns`` (a run's
+    feature names) and a header, the features are those columns, found by name in any order;
+    without a header, every column but the label's and the id's. ``run_width``: the features of the
+    trained run the rows are read for (messages say what to change in the file); None for training."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"csv file {path} does not exist; check the path after csv:")
@@ -496,7 +499,8 @@ def load_csv(
             f"{path} separates its columns by {shown}; only commas separate columns here: save it with "
             "commas between columns (and points in numbers)"
         )
-    header = first if _is_header(first, lines[1][1] if len(lines) > 1 else None, label_column) else None
+    second = lines[1][1] if len(lines) > 1 else None
+    header = first if _is_header(first, second, label_column, id_column) else None
     body = lines[1:] if header is not None else lines
     if not body:
         raise UserError(
@@ -504,20 +508,36 @@ def load_csv(
         )
     width = len(first)
     col = None if label_column is None else _column_index(path, label_column, header, width)
-    features = [j for j in range(width) if j != col]
+    named = None if id_column is None else _column_index(path, id_column, header, width, "--id-column")
+    if named is not None and named == col:
+        raise UserError(
+            f"--id-column and --label-column both name column {col} of {path}; the id column names the "
+            "rows and the label column their classes: give each its own"
+        )
+    features = [j for j in range(width) if j not in (col, named)]
     if columns is not None and header is not None:
         missing = [c for c in columns if c not in header]
         if missing:
+            text = [j for j, c in enumerate(header) if not _is_number(c) and j != col]
+            ids = ""
+            if len(text) == 1 and width > 2 and id_column is None:  # a row of data, one cell of it a name
+                ids = f"; if its first line is a row of data, column {text[0]} names the rows: "
+                ids += f"--id-column {text[0]}"
             raise UserError(
                 f"{path} lacks {len(missing)} of the run's columns ({', '.join(map(repr, missing[:5]))}"
                 f"{', ...' * (len(missing) > 5)}), which it reads by name; rename its header, or save it "
-                "without a header to read columns in order"
+                f"without a header to read columns in order{ids}"
             )
         features = [header.index(c) for c in columns]
         if col in features:  # the labels would be a feature: a probe on them would score 1.0
             raise UserError(
                 f"the feature columns (--columns, or those a trained run recorded) include the label column "
                 f"{header[col]!r} of {path}; give another --label-column, or leave it out of --columns"
+            )
+        if named in features:
+            raise UserError(
+                f"the feature columns (--columns, or those a trained run recorded) include the id column "
+                f"{header[named]!r} of {path}; give another --id-column, or leave it out of --columns"
             )
     if not features:
         raise UserError(f"{path} has no feature columns besides the label column")
@@ -526,7 +546,10 @@ def load_csv(
         _explain_bad_csv(path, body, width, header, col, features, run_width)
     try:
         table = _numbers(text, features)
-        labels = None if col is None else np.loadtxt(text, delimiter=",", dtype=str, ndmin=1, usecols=col)
+        labels, ids = (
+            None if j is None else np.loadtxt(text, delimiter=",", dtype=str, ndmin=1, usecols=j)
+            for j in (col, named)
+        )
     except (ValueError, IndexError) as e:
         _explain_bad_csv(path, body, width, header, col, features, run_width)
         raise UserError(f"{path} could not be read as a table of numbers ({e})") from None
@@ -535,9 +558,10 @@ def load_csv(
     if header is None and col is None:
         _warn_if_numbered_columns(path, first, table)
         _warn_if_a_header_of_numbers(path, first, table)
+    ids = None if ids is None else np.char.strip(ids)
     if labels is None:
-        return table.astype(np.float32, copy=False), None, None
-    return table.astype(np.float32, copy=False), *_classes(np.char.strip(labels), classes, path)
+        return table.astype(np.float32, copy=False), None, None, ids
+    return table.astype(np.float32, copy=False), *_classes(np.char.strip(labels), classes, path), ids
 
 
 def _numbers(lines: list[str], columns: list[int]) -> np.ndarray:
@@ -593,25 +617,38 @@ def _warn_if_numbered_columns(path: Path, first: list[str], table: np.ndarray) -
     )
 
 
-def csv_label_name(path: str | Path, label_column: str | int) -> str | int:
-    """The header's name for a CSV's ``label_column`` given by index, where it names that column
-    alone (later files are found by name: the label column too); else ``label_column`` as given."""
-    header, width = csv_columns(path, label_column)
+def csv_column_name(
+    path: str | Path,
+    column: str | int,
+    label_column: str | int | None = None,
+    id_column: str | int | None = None,
+    option: str = "--label-column",
+) -> str | int:
+    """The header's name for a CSV's ``column`` (its label or id column, given as ``option``) given by
+    index, where it names that column alone (later files are found by name: those columns too);
+    else ``column`` as given. A UserError where the file has no such column."""
+    header, width = csv_columns(path, label_column, id_column)
     if header is None:
-        return label_column
-    name = header[_column_index(Path(path), label_column, header, width)]
-    return name if name and header.count(name) == 1 else label_column
+        return column
+    name = header[_column_index(Path(path), column, header, width, option)]
+    return name if name and header.count(name) == 1 else column
 
 
-def csv_feature_names(path: str | Path, label_column: str | int | None = None) -> list[str] | None:
-    """The names a CSV's header gives its feature columns (every column but the label's), in
-    order; None without a header. A run finds its columns in later files by these names: each
-    column needs one, and its own."""
-    header, width = csv_columns(path, label_column)
+def csv_feature_names(
+    path: str | Path, label_column: str | int | None = None, id_column: str | int | None = None
+) -> list[str] | None:
+    """The names a CSV's header gives its feature columns (every column but the label's and the
+    id's), in order; None without a header. A run finds its columns in later files by these names:
+    each column needs one, and its own."""
+    header, width = csv_columns(path, label_column, id_column)
     if header is None:
         return None
-    col = None if label_column is None else _column_index(Path(path), label_column, header, width)
-    features = [j for j in range(width) if j != col]
+    own = [
+        _column_index(Path(path), c, header, width, option)
+        for c, option in ((label_column, "--label-column"), (id_column, "--id-column"))
+        if c is not None
+    ]
+    features = [j for j in range(width) if j not in own]
     unnamed = next((j for j in features if not header[j]), None)
     if unnamed is not None:
         second = _first_rows(path)[1] or ""
@@ -640,13 +677,15 @@ def csv_feature_names(path: str | Path, label_column: str | int | None = None) -
     return names
 
 
-def _is_header(first: list[str], second: str | None, label_column: str | int | None) -> bool:
+def _is_header(
+    first: list[str], second: str | None, label_column: str | int | None, id_column: str | int | None = None
+) -> bool:
     """Whether a CSV's ``first`` row (cells) names its columns: a cell of it is text, not a number
     (an empty cell is a missing value, of a first row of data, but for a data frame's index), where
     a class name in a label column given by its index counts only if the ``second`` row holds a
-    number there (a header then names the class numbers below it); or it numbers them 0, 1, ...,
-    as pandas writes a frame's default column names (from four columns on: a row of data could
-    read 0,1,2)."""
+    number there (a header then names the class numbers below it), and text in an id column given
+    by its index not at all (ids may be names); or it numbers them 0, 1, ..., as pandas writes a
+    frame's default column names (from four columns on: a row of data could read 0,1,2)."""
     width, cells = len(first), [c.strip() for c in first]
     if width >= 4 and cells == [str(j) for j in range(width)]:
         return True
@@ -655,9 +694,11 @@ def _is_header(first: list[str], second: str | None, label_column: str | int | N
     below = [] if second is None else [c.strip() for c in second.split(",")]
     if cells[0] == "" and (cells[1:] == [str(j) for j in range(width - 1)] or below[:1] == ["0"]):
         return True
-    by_index = _index(label_column) is not None
-    at = int(label_column) % width if by_index and -width <= int(label_column) < width else None
-    if any(c and not _is_number(c) for j, c in enumerate(cells) if j != at):
+    at, ids = (
+        int(column) % width if _index(column) is not None and -width <= int(column) < width else None
+        for column in (label_column, id_column)
+    )
+    if any(c and not _is_number(c) for j, c in enumerate(cells) if j not in (at, ids)):
         return True
     # numbers beside a label cell that is a number or blank (a row without a class): a row of data
     if at is None or _is_number(first[at]) or cells[at].lower() in MISSING or second is None:
@@ -735,12 +776,14 @@ def _explain_bad_csv(
                     elif len(features) < run_width:
                         fix = f"{widths}: give it rows of the {run_width} features the run was trained on"
                     raise UserError(f"{path} line {number}, {column} holds {cell!r}, not a number; {fix}")
-                classes = f"; a column of classes: train with --label-column {header[j] if named else j}"
+                name = header[j] if named else j
+                classes = f"; a column of classes: train with --label-column {name}"
                 leave = ", leave it out by naming the feature columns with --columns," if header else ""
                 raise UserError(
                     f"{path} line {number}, {column} holds {cell!r}, not a number; only numbers are "
-                    f"allowed (a header is allowed on the first line): drop the column{leave} or write it as "
-                    f"numbers (categories as 0/1 columns, one per category{classes if label is None else ''})"
+                    f"allowed (a header is allowed on the first line): where it names the rows, give it "
+                    f"as --id-column {name}; else drop the column{leave} or write it as numbers "
+                    f"(categories as 0/1 columns, one per category{classes if label is None else ''})"
                 )
 
 
@@ -805,24 +848,27 @@ def _index(column: str | int | None) -> int | None:
     return int(column) if column is not None and column.lstrip("-").isdigit() else None
 
 
-def _column_index(path: Path, column: str | int, header: list[str] | None, width: int) -> int:
-    """The index of ``--label-column``: a header name, or a 0-based index (negative from the end);
-    text of digits is a header name first, an int always an index."""
+def _column_index(
+    path: Path, column: str | int, header: list[str] | None, width: int, option: str = "--label-column"
+) -> int:
+    """The index of ``option``'s column (``--label-column``, ``--id-column``): a header name, or a
+    0-based index (negative from the end); text of digits is a header name first, an int always an
+    index."""
     if header is not None and column in header:
         return header.index(column)
     if _index(column) is not None:
         if not -width <= int(column) < width:
             raise UserError(
-                f"--label-column {column} is out of range: {path} has {width} columns (0 to {width - 1})"
+                f"{option} {column} is out of range: {path} has {width} columns (0 to {width - 1})"
             )
         return int(column) % width
     if header is None:
         raise UserError(
-            f"--label-column '{column}' names a column but {path} has no header row; "
+            f"{option} '{column}' names a column but {path} has no header row; "
             f"give the column's index instead (0 to {width - 1})"
         )
     raise UserError(
-        f"--label-column '{column}' is not in {path}'s header{closest(column, header)}; its columns are "
+        f"{option} '{column}' is not in {path}'s header{closest(column, header)}; its columns are "
         f"{_shown(header)}"
     )
 
@@ -832,10 +878,12 @@ def _shown(header: list[str]) -> str:
     return ", ".join(header) if len(header) <= 12 else f"{', '.join(header[:5])}, …, {', '.join(header[-3:])}"
 
 
-def check_columns(path: str | Path, columns: list[str], label_column: str | int | None) -> None:
+def check_columns(
+    path: str | Path, columns: list[str], label_column: str | int | None, id_column: str | int | None = None
+) -> None:
     """A UserError naming the first of ``--columns`` that a CSV's header lacks, with the nearest name
     (a file without a header is read in order, as a later file may be)."""
-    header = csv_columns(path, label_column)[0]
+    header = csv_columns(path, label_column, id_column)[0]
     missing = [c for c in columns if header is not None and c not in header]
     if missing:
         near = closest(missing[0], header)

@@ -91,7 +91,7 @@ def visualize(
         check_own_data(run_dir, run.cfg.data, ", or draw other rows: --data")
     rows = None
     if in_memory:  # drawn whole, as given: they have no test split
-        x, y, classes, _ = rows_and_labels(run, data, "all", labels)
+        x, y, classes = rows_and_labels(run, data, "all", labels)[:3]
         rows = FigureRows(torch.from_numpy(x), shown(y, classes), run.model, classes=classes, which="given")
     draw(run, Path(run_dir), what, path, run.cfg.data.data if data is None else data, n, method, rows)
     return path
@@ -121,9 +121,9 @@ class FigureRows:
 def test_rows(run: TrainedRun, data: str) -> FigureRows:
     """The test rows of ``data`` scaled as the run's training data was, and their labels as
     figures show them (class names where they have names)."""
-    x, y, classes, _ = scaled_data(
+    x, y, classes = scaled_data(
         run.cfg.data, data, "test", run.scaler, shape=tuple(run.manifest["input_shape"])
-    )
+    )[:3]
     check_width(run.model, x.shape[1], data)
     rows = torch.from_numpy(x)
     return FigureRows(rows, shown(y, classes), run.model, classes=classes, names=item_names(data))

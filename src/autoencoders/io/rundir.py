@@ -15,7 +15,7 @@ import io
 import json
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -218,21 +218,16 @@ def write_clusters(
     summary: dict[str, Any],
     state: dict[str, torch.Tensor] | None,
     scaler: Scaler,
-    places: np.ndarray | None = None,
+    said: dict[str, np.ndarray] | None = None,
 ) -> None:
-    """A clustering directory: ``clusters.csv`` (row, its place in the data for a split's rows,
-    ``places``; cluster and label when known: a class number or name), the weights that assign new
-    rows (with the input scaling; None when they cannot be saved) and ``clusters.json``, the summary
-    with their SHA-256 and the format."""
+    """A clustering directory: ``clusters.csv`` (row, what ``said`` says of it, cluster and label
+    when known: a class number or name), the weights that assign new rows (with the input scaling;
+    None when they cannot be saved) and ``clusters.json``, the summary with their SHA-256 and the
+    format."""
     out.mkdir(parents=True, exist_ok=True)
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    place = [] if places is None else ["data_row"]
-    writer.writerow(["row", *place, "cluster"] + (["label"] if labels is not None else []))
-    for i, c in enumerate(clusters.tolist()):
-        at = [] if places is None else [int(places[i])]
-        writer.writerow([i, *at, c] + ([labels[i]] if labels is not None else []))
-    write_text(out / CLUSTERS_CSV, buf.getvalue())
+    head = ["cluster"] + (["label"] if labels is not None else [])
+    cells = ([c] + ([labels[i]] if labels is not None else []) for i, c in enumerate(clusters.tolist()))
+    write_rows(out / CLUSTERS_CSV, head, cells, said)
     checksum = {}
     if state is not None:
         write_weights(out / CLUSTERER_WEIGHTS, state, scaler)
@@ -240,6 +235,21 @@ def write_clusters(
     else:
         (out / CLUSTERER_WEIGHTS).unlink(missing_ok=True)  # a clustering replaced keeps no stale weights
     write_json(out / CLUSTERS_JSON, {"format": RUN_FORMAT, **summary, "sha256": checksum})
+
+
+def write_rows(
+    path: Path, head: list[str], cells: Iterable[list], said: dict[str, np.ndarray] | None = None
+) -> None:
+    """A CSV of one line per row of an output, written atomically: ``row`` (the rows counted from
+    0), what ``said`` says of each row (``Rows.columns``: its place in the data, its id), then the
+    ``head`` columns of its ``cells``."""
+    said = said or {}
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["row", *said, *head])
+    for i, row in enumerate(cells):
+        writer.writerow([i, *(values[i].item() for values in said.values()), *row])
+    write_text(path, buf.getvalue())
 
 
 def is_clustering(path: Path) -> bool:
