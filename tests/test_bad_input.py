@@ -218,8 +218,19 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "every row needs the same number of comma-separated values"),
     ("text in a CSV cell", _write("t.csv", "a,b\n1,2\n3,x\n"), "train --data csv:t.csv",
      "autoencoders: error: t.csv line 3, column 'b' holds 'x', not a number; only numbers are allowed "
-     "(a header is allowed on the first line): drop the column, leave it out by naming the feature columns with --columns, or write it as numbers (categories as 0/1 columns, one per category; a column of classes: "
+     "(a header is allowed on the first line): where it names the rows, give it as --id-column b; else drop the column, leave it out by naming the feature columns with --columns, or write it as numbers (categories as 0/1 columns, one per category; a column of classes: "
      "train with --label-column b)"),
+    ("the id column named as the label column too", _write("t.csv", "id,a,y\n" + "u,0.1,1\n" * 40),
+     "train --data csv:t.csv --label-column y --id-column y",
+     "autoencoders: error: --id-column and --label-column both name column 2 of t.csv; the id column names the rows and the label column their classes: give each its own"),
+    ("the id column named among --columns", _write("t.csv", "id,a,b\n" + "u,0.1,1\n" * 40),
+     "train --data csv:t.csv --id-column id --columns id,a",
+     "autoencoders: error: the feature columns (--columns, or those a trained run recorded) include the id column 'id' of t.csv; give another --id-column, or leave it out of --columns"),
+    ("an id column the header lacks", _write("t.csv", "key,a,b\n" + "u,0.1,1\n" * 40),
+     "train --data csv:t.csv --id-column kye",
+     "autoencoders: error: --id-column 'kye' is not in t.csv's header (did you mean 'key'?); its columns are key, a, b"),
+    ("an id column for data other than a CSV", None, "score run --data digits --id-column 0 --out s.csv",
+     "autoencoders: error: --id-column names a column of csv: data, and digits has none; leave it out (an output's row counts the rows in their order)"),
     ("a mistyped option that leaves a required one missing", None, "score run --data digits --output s.csv",
      "autoencoders score: error: unrecognized arguments: --output (did you mean '--out'?); see autoencoders score --help"),
     ("a mistyped option beside another required one missing", None, "score run --output s.csv",

@@ -246,7 +246,7 @@ def test_csv_label_columns_by_index_under_a_header_of_numbers_and_refused_mixtur
     path = tmp_path / "t.csv"
     path.write_text("0,1,2,label\n" + "".join(f"{i},{i + 1},{i + 2},{(3, 7)[i % 2]}\n" for i in range(12)))
     for column in ("3", "-1", "label"):  # pandas writes integer column names, the label's own name
-        x, y, names = load_csv(path, column)
+        x, y, names = load_csv(path, column)[:3]
         assert x.shape == (12, 3) and y.tolist() == [3, 7] * 6 and names is None
     path.write_text("a,b,label\n1,2,3\n4,5,cat\n")
     with pytest.raises(UserError, match="label column holds both class numbers and 'cat'"):
@@ -263,7 +263,7 @@ def test_a_frame_written_by_pandas_keeps_its_numbered_header_out_of_the_rows(tmp
 
     rows = np.random.default_rng(0).random((10, 6))
     pd.DataFrame(rows).to_csv(tmp_path / "t.csv", index=False)  # header 0,1,2,3,4,5
-    x, y, _ = load_csv(tmp_path / "t.csv")
+    x, y = load_csv(tmp_path / "t.csv")[:2]
     np.testing.assert_allclose(x, rows, rtol=1e-6)
     (tmp_path / "s.csv").write_text("0,1,2\n3,4,5\n")  # three columns: the first row may be data
     assert load_csv(tmp_path / "s.csv")[0].shape == (2, 3)
@@ -321,7 +321,7 @@ def test_quoted_cells_and_a_byte_order_mark_read_as_the_plain_file(tmp_path):
     (tmp_path / "bom.csv").write_text(plain, encoding="utf-8-sig")
     expected = load_csv(tmp_path / "plain.csv", "y")
     for name in ("quoted", "every", "bom"):
-        x, y, classes = load_csv(tmp_path / f"{name}.csv", "y")
+        x, y, classes = load_csv(tmp_path / f"{name}.csv", "y")[:3]
         np.testing.assert_array_equal(x, expected[0])
         assert (y == expected[1]).all() and classes == expected[2] == ["cat", "dog"]
         assert csv_feature_names(tmp_path / f"{name}.csv", "y") == ["a", "b"]
@@ -578,7 +578,7 @@ def test_csv_features_are_found_by_name_where_a_run_names_them(tmp_path):
     assert csv_feature_names(tmp_path / "n.csv", 2) is None
     expected = np.array([[1, 2, 3], [4, 5, 6]], np.float32)
     for name, label in (("t.csv", "y"), ("r.csv", "y"), ("n.csv", 2)):
-        x, y, _ = load_csv(tmp_path / name, label, columns=["a", "b", "c"])
+        x, y = load_csv(tmp_path / name, label, columns=["a", "b", "c"])[:2]
         np.testing.assert_array_equal(x, expected)
         assert y.tolist() == [0, 1]
     np.testing.assert_array_equal(load_csv(tmp_path / "r.csv", "y", columns=["c", "a"])[0], [[3, 1], [6, 4]])

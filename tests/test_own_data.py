@@ -406,6 +406,56 @@ def test_a_run_on_files_works_from_anywhere_and_on_new_files_without_its_labels(
     np.testing.assert_array_equal(labels, y[600:700])  # the label column, where the file has it
 
 
+def test_an_id_column_is_no_feature_and_names_each_row_that_predict_score_and_cluster_write(tmp_path):
+    """--id-column: a CSV's column of ids (text) is left out of the features, the run records it by its
+    header name (given by index), and the outputs write each row's id beside it, also of a later
+    file with its columns in another order, and of a file without a header given it by index."""
+    from sklearn.datasets import load_digits
+
+    from autoencoders.cli import run as cli_run
+
+    digits = load_digits()
+    names = [f"p{i}" for i in range(64)]
+    frame = pd.DataFrame(digits.data[:400] / 16, columns=names)
+    frame.insert(0, "customer", [f"c{i:03d}" for i in range(400)])
+    frame["digit"] = digits.target[:400]
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    frame[["digit", *names[::-1], "customer"]].to_csv(tmp_path / "reordered.csv", index=False)
+    frame.drop(columns="digit").to_csv(tmp_path / "bare.csv", index=False, header=False)
+    run = autoencoders.train(
+        data=f"csv:{tmp_path / 't.csv'}",
+        label_column="digit",
+        id_column=0,
+        layers=[64, 4],
+        epochs=1,
+        out=str(tmp_path / "r"),
+        **FAST,
+    )
+    assert run.config.data.id_column == "customer" and run.config.data.columns == names
+    clf = autoencoders.classify(run.dir, method="knn", quiet=True, out=tmp_path / "k")
+    found = autoencoders.cluster(run.dir, split="test", quiet=True, out=tmp_path / "c")
+    other, bare = f"csv:{tmp_path / 'reordered.csv'}", f"csv:{tmp_path / 'bare.csv'}"
+    for argv in (
+        ["score", str(run.dir), "--data", other, "--split", "test", "--out", str(tmp_path / "s.csv")],
+        ["predict", str(clf.out), "--data", other, "--out", str(tmp_path / "p.csv")],
+        ["score", str(run.dir), "--data", bare, "--id-column", "0", "--out", str(tmp_path / "b.csv")],
+    ):
+        assert cli_run(argv) == 0
+    ids = frame["customer"].to_numpy()
+    for written, name in ((tmp_path / "s.csv", "customer"), (tmp_path / "p.csv", "customer"),
+                          (found.out / "clusters.csv", "customer"), (tmp_path / "b.csv", "id")):  # fmt: skip
+        table = pd.read_csv(written)
+        first = ["row", "data_row", name] if "data_row" in table else ["row", name]
+        assert list(table.columns[: len(first)]) == first, written
+        np.testing.assert_array_equal(table[name], ids[table[first[-2]]])
+    scores = pd.read_csv(tmp_path / "s.csv")  # the same rows score the same whichever file holds them
+    own = autoencoders.score(run.dir, f"csv:{tmp_path / 't.csv'}", split="test")[0]
+    np.testing.assert_allclose(scores["score"], own, rtol=1e-5)
+    np.testing.assert_allclose(
+        pd.read_csv(tmp_path / "b.csv")["score"], autoencoders.score(run.dir, bare, id_column=0)[0], rtol=1e-5
+    )
+
+
 def test_a_label_column_given_by_index_is_recorded_by_its_header_name(tmp_path):
     """Features are found in later files by name, so the label is too: given by index, it was kept as
     an index, and a file with its columns in another order took a feature for its label."""

@@ -250,7 +250,7 @@ class _Autoencoder(BaseEstimator):
                 f"options may not hold {', '.join(clash)}: set the estimator's own parameter "
                 f"{', '.join(dict.fromkeys(named.get(k, k) for k in clash))} instead"
             )
-        given = sorted({"data", "labels", "label_column", "out"} & set(options))
+        given = sorted({"data", "labels", "label_column", "id_column", "out"} & set(options))
         if given:
             raise UserError(
                 f"options may not hold {', '.join(given)}: an estimator fits the rows given to fit and "

@@ -702,8 +702,9 @@ def warn_if_row_numbers(x: np.ndarray, cfg: DataConfig) -> None:
     if j is None:
         return
     csv = cfg.data.startswith("csv:")
-    path = parse_spec(cfg.data)[1]
-    names = cfg.columns or (csv_feature_names(path, cfg.label_column, cfg.id_column) if csv else None)
+    names = cfg.columns
+    if names is None and csv:
+        names = csv_feature_names(parse_spec(cfg.data)[1], cfg.label_column, cfg.id_column)
     estimator, where = cfg.data == ESTIMATOR_ROWS, data_name(cfg.data)
     if estimator:
         fix = "drop it from X"
