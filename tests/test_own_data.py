@@ -456,6 +456,17 @@ def test_an_id_column_is_no_feature_and_names_each_row_that_predict_score_and_cl
     )
 
 
+def test_an_id_column_of_rows_in_memory_is_refused_in_one_line(frame, frame_run):
+    """Outputs of rows in memory keep their order; a frame's id column is dropped or left out by columns=."""
+    x, _ = frame
+    with pytest.raises(
+        UserError, match=r"^id_column names a column of a CSV file; of rows in memory, drop it"
+    ):
+        autoencoders.train(data=x, id_column="pixel_0", layers=[64, 4], epochs=1, **FAST)
+    with pytest.raises(UserError, match=r"^id_column names a column of csv: data, and rows in memory"):
+        autoencoders.score(frame_run.dir, x.head(5), id_column="pixel_0")
+
+
 def test_a_label_column_given_by_index_is_recorded_by_its_header_name(tmp_path):
     """Features are found in later files by name, so the label is too: given by index, it was kept as
     an index, and a file with its columns in another order took a feature for its label."""

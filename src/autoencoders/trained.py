@@ -113,9 +113,9 @@ def _id_column(data: object, column: str | int, label_column: str | int | None) 
     other than a CSV file and for a column the file does not have."""
     kind, path = parse_spec(data) if isinstance(data, str) else ("", None)
     if kind != "csv":
-        what = data if isinstance(data, str) else "rows in memory"
+        what = f"{data} has" if isinstance(data, str) else "rows in memory have"
         raise UserError(
-            f"--id-column names a column of csv: data, and {what} has none; leave it out (an output's "
+            f"--id-column names a column of csv: data, and {what} none; leave it out (an output's "
             "row counts the rows in their order)"
         )
     if path is None or not Path(path).is_file():  # a missing file is said where it is read
