@@ -439,11 +439,13 @@ def test_an_id_column_is_no_feature_and_names_each_row_that_predict_score_and_cl
         ["score", str(run.dir), "--data", other, "--split", "test", "--out", str(tmp_path / "s.csv")],
         ["predict", str(clf.out), "--data", other, "--out", str(tmp_path / "p.csv")],
         ["score", str(run.dir), "--data", bare, "--id-column", "0", "--out", str(tmp_path / "b.csv")],
+        ["encode", str(run.dir), "--data", other, "--split", "test", "--out", str(tmp_path / "e.csv")],
     ):
         assert cli_run(argv) == 0
     ids = frame["customer"].to_numpy()
     for written, name in ((tmp_path / "s.csv", "customer"), (tmp_path / "p.csv", "customer"),
-                          (found.out / "clusters.csv", "customer"), (tmp_path / "b.csv", "id")):  # fmt: skip
+                          (found.out / "clusters.csv", "customer"), (tmp_path / "b.csv", "id"),
+                          (tmp_path / "e.csv", "customer")):  # fmt: skip
         table = pd.read_csv(written)
         first = ["row", "data_row", name] if "data_row" in table else ["row", name]
         assert list(table.columns[: len(first)]) == first, written
@@ -451,6 +453,12 @@ def test_an_id_column_is_no_feature_and_names_each_row_that_predict_score_and_cl
     scores = pd.read_csv(tmp_path / "s.csv")  # the same rows score the same whichever file holds them
     own = autoencoders.score(run.dir, f"csv:{tmp_path / 't.csv'}", split="test")[0]
     np.testing.assert_allclose(scores["score"], own, rtol=1e-5)
+    codes = pd.read_csv(tmp_path / "e.csv")
+    assert list(codes.columns[3:]) == ["code_0", "code_1", "code_2", "code_3", "label"]
+    np.testing.assert_allclose(
+        codes.iloc[:, 3:7], autoencoders.encode(run.dir, f"csv:{tmp_path / 't.csv'}", split="test"), rtol=1e-5
+    )
+    np.testing.assert_array_equal(codes["label"], digits.target[codes["data_row"]])
     np.testing.assert_allclose(
         pd.read_csv(tmp_path / "b.csv")["score"], autoencoders.score(run.dir, bare, id_column=0)[0], rtol=1e-5
     )

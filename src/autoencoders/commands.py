@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 # the files each command writes, by --out suffix
 OUTPUTS = {
-    "encode": (".npy",),
+    "encode": (".npy", ".csv"),
     "reconstruct": (".png", ".npy"),
     "sample": (".png", ".npy"),
     "interpolate": (".png", ".npy"),
@@ -225,8 +225,18 @@ def _evaluate(args: argparse.Namespace) -> None:
 def _encode(args: argparse.Namespace) -> None:
     from . import api
 
-    codes = api.encode(args.run_dir, args.data, args.split, args.device, **reading(args))
-    _save_npy(args.out, codes)
+    codes, labels, said = api.encoded_rows(args.run_dir, args.data, args.split, args.device, **reading(args))
+    if args.out.suffix.lower() == ".csv":
+        from .io import rundir
+
+        head = [f"code_{j}" for j in range(codes.shape[1])] + (["label"] if labels is not None else [])
+        cells = (
+            [f"{v:.7g}" for v in code] + ([] if labels is None else [labels[i]])
+            for i, code in enumerate(codes)
+        )
+        rundir.write_rows(args.out, head, cells, said)
+    else:
+        _save_npy(args.out, codes)
     print(f"wrote {codes.shape[0]} codes of size {codes.shape[1]} to {args.out}")
 
 

@@ -321,7 +321,8 @@ class DataConfig:
     id_column: str | int | None = option(
         None,
         "a column of csv: data that names each row (an id, a file name), by its header name or 0-based "
-        "index: no feature; predict, score and cluster write it beside each row, and a run records it",
+        "index: no feature; predict, score, cluster and encode (to a .csv) write it beside each row, and "
+        "a run records it",
     )
     classes: list[str] | None = option(
         None,
