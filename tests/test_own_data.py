@@ -596,8 +596,37 @@ def test_class_names_are_recorded_and_number_every_later_file_alike(tmp_path, mo
     assert autoencoders.score(run.dir, write("numbers.csv", x[:3], np.array(["2", "0", "1"])))[
         1
     ].tolist() == [2, 0, 1]
-    with pytest.raises(UserError, match="row 1 of the labels has no class; give every row a class"):
-        autoencoders.train(data=x[:20], labels=["cat", None] * 10, out=str(tmp_path / "none"), **FAST)
+
+
+def test_missing_labels_in_memory_or_a_labels_file_mark_rows_without_a_class(tmp_path):
+    """NaN, None, pandas' NA or an empty name among labels in memory or in a .npy labels file mark rows
+    without a class, as a blank cell of a CSV's label column does; before, they were refused."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x, y = digits.data[:300], digits.target[:300].astype(float)
+    y[::3] = np.nan
+    names = np.array([f"n{int(v)}" if v == v else None for v in y], object)
+    np.save(tmp_path / "x.npy", x), np.save(tmp_path / "y.npy", y)
+    given = {
+        "floats": (x, y),
+        "None among numbers": (x, np.where(np.isnan(y), None, y.astype(object))),
+        "pandas' NA": (x, pd.Series(y).astype("Int64")),
+        "None among names": (x, names),
+        "a labels file": (f"npy:{tmp_path / 'x.npy'}", str(tmp_path / "y.npy")),
+    }
+    for what, (data, labels) in given.items():
+        run = autoencoders.train(data=data, labels=labels, layers=[64, 8], epochs=1, out=str(tmp_path / what),
+                                 **FAST)  # fmt: skip
+        ds = autoencoders.load_dataset(run.config.data)
+        every = np.concatenate([ds.places[s] for s in ("train", "val", "test")])
+        read = torch.cat([ds.y_train, ds.y_val, ds.y_test]).numpy()
+        np.testing.assert_array_equal(read == UNLABELLED, np.isnan(y[every]), err_msg=what)
+        assert run.metrics["labelled_test_rows"] == int((ds.y_test != UNLABELLED).sum()), what
+    scored = autoencoders.score(tmp_path / "None among names", x[:4], labels=names[:4])[1]
+    assert scored.tolist() == ["", "n1", "n2", ""]
+    with pytest.raises(UserError, match=r"^the labels given in memory hold no class in any row; give rows"):
+        autoencoders.train(data=x[:20], labels=[None] * 20, out=str(tmp_path / "none"), **FAST)
 
 
 def test_a_file_in_other_units_is_warned_about_in_one_line(digits_run, tmp_path, capsys):

@@ -16,7 +16,7 @@ import torch
 from . import kinds
 from .clustering.model import Clusterer
 from .config import Config
-from .data.classes import check_present, name_classes, number_classes
+from .data.classes import classes_of
 from .data.datasets import (
     IN_MEMORY,
     apply_scaler,
@@ -332,10 +332,7 @@ def given_labels(
     class names), names numbered as the run's (``classes``: its ``data.classes``)."""
     y = label_per_row(labels, n)
     check_aligned(rows, labels)
-    check_present(y, "the labels given")
-    if np.issubdtype(y.dtype, np.number):
-        return number_classes(y, "the labels given"), None
-    return name_classes(y, classes, "the labels given")
+    return classes_of(y, classes, "the labels given")
 
 
 def rows_and_labels(run: TrainedRun, data: Data, split: str, labels: Any = None, clip: bool = True) -> Rows:

@@ -9,31 +9,84 @@ them: names as names, numbers as numbers.
 
 from __future__ import annotations
 
+import numbers
 import warnings
 
 import numpy as np
 
 from ..errors import DataWarning, UserError, user_stacklevel
 
+# how spreadsheets and data frames write a missing value: a label so written marks a row without a class
+MISSING = {"", "na", "n/a", "nan", "null", "none", "?", "-", "#n/a", "<na>"}
 
-def check_present(labels: np.ndarray, source: str) -> None:
-    """A UserError for a row of ``labels`` (as given: numbers or names) without a class: None,
-    NaN or an empty name."""
-    values = labels.tolist()
-    missing = [
-        i for i, v in enumerate(values) if v is None or v != v or (isinstance(v, str) and not v.strip())
-    ]
-    if missing:
-        raise UserError(f"row {missing[0]} of {source} has no class; give every row a class")
+
+def without_class(labels: np.ndarray) -> np.ndarray:
+    """Which of ``labels`` (as given: numbers or names) mark a row without a class: None, NaN, pandas'
+    NA, or text that is empty or a missing value as spreadsheets write it (``MISSING``)."""
+    if labels.dtype.kind == "f":
+        return np.isnan(labels)
+    if labels.dtype.kind in "biu":
+        return np.zeros(len(labels), bool)
+    return np.array(
+        [
+            v is None
+            or (isinstance(v, float | np.floating) and v != v)
+            or str(v).strip().lower() in MISSING  # pd.NA reads as <NA>
+            for v in labels.tolist()
+        ],
+        bool,
+    )
+
+
+def as_labels(labels: np.ndarray) -> np.ndarray:
+    """Labels given in memory as numbers (float, NaN where a row has no class) or as names (text,
+    empty where a row has none): objects, such as None among numbers, as the others are."""
+    if labels.dtype != object:
+        return labels
+    without = without_class(labels)
+    known = labels[~without].tolist()
+    if known and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in known):
+        return np.where(without, np.nan, labels).astype(np.float64)
+    return np.where(without, "", labels).astype(str)
+
+
+def classes_of(
+    labels: np.ndarray, classes: list[str] | None, source: str
+) -> tuple[np.ndarray, list[str] | None]:
+    """Labels as given in memory or a .npy file (class numbers or names) as (class indices, class
+    names), names numbered by ``classes`` (see ``name_classes``); a missing label (``without_class``)
+    marks a row without a class (``UNLABELLED``), as long as some row has one."""
+    labels = as_labels(np.asarray(labels).reshape(-1))
+    without = without_class(labels)
+    if without.all():
+        raise UserError(
+            f"{source} hold no class in any row; give rows their classes (a missing one, such as NaN, "
+            "marks a row without a class), or no labels"
+        )
+    known = labels[~without]
+    if known.dtype.kind in "biuf":
+        y, names = number_classes(known, source), None
+    elif known.dtype.kind == "U":
+        y, names = name_classes(known, classes, source)
+    else:
+        raise UserError(f"{source} hold {labels.dtype} values; give class numbers or names")
+    return with_unlabelled(without, y), names
+
+
+def with_unlabelled(without: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Class indices ``y`` of the rows that have a class, among every row (``UNLABELLED`` where
+    ``without``)."""
+    if not without.any():
+        return y
+    every = np.full(len(without), UNLABELLED, np.int64)
+    every[~without] = y
+    return every
 
 
 def name_classes(names: np.ndarray, classes: list[str] | None, source: str) -> tuple[np.ndarray, list[str]]:
-    """Labels that are names as (class indices, class names): numbered by their place in
-    ``classes``, names it lacks after it in sorted order (all of them without it)."""
+    """Labels that are names (each row's, none missing) as (class indices, class names): numbered by
+    their place in ``classes``, names it lacks after it in sorted order (all of them without it)."""
     names = np.asarray(names, dtype=str)
-    if (names == "").any():
-        row = int(np.argmax(names == "")) + 1
-        raise UserError(f"data row {row} of {source} has no class; give every row a class")
     found, inverse, counts = np.unique(names, return_inverse=True, return_counts=True)
     warn_if_not_classes(counts, source)
     known = list(classes or [])
@@ -47,10 +100,7 @@ def number_classes(values: np.ndarray, source: str) -> np.ndarray:
     values = np.asarray(values, np.float64)
     if not np.isfinite(values).all():
         bad = int((~np.isfinite(values)).sum())
-        raise UserError(
-            f"{source} holds {bad} missing (NaN) or infinite label(s); give every row a class, or drop the "
-            "rows without one"
-        )
+        raise UserError(f"{source} holds {bad} infinite label(s); give class numbers 0, 1, 2, ...")
     if (values != np.round(values)).any():
         odd = values[values != np.round(values)][0]
         raise UserError(f"{odd:g} in {source} is not a whole class number; give classes as 0, 1, 2, ...")
@@ -85,11 +135,12 @@ def warn_if_unlabelled_marker(values: np.ndarray, source: str) -> None:
         return
     unlabelled = int((values == -1).sum())
     if 0 < unlabelled < len(values) and values.min() == -1 and (values == 0).any():  # not ±1 classes
-        fix = (  # a file's cells say it themselves; rows in memory go to the estimator that takes a marker
-            "leave those cells blank (or NA)"
-            if source.startswith("the label column of")
-            else "AutoencoderClassifier(unlabelled=-1) trains on them without one"
-        )
+        if source.startswith("the label column of"):  # a file's cells say it themselves
+            fix = "leave those cells blank (or NA)"
+        elif source == "y":  # an estimator's labels: it takes a marker of its own
+            fix = "AutoencoderClassifier(unlabelled=-1) trains on them without one"
+        else:  # labels in memory or a labels file: a missing label marks a row without a class
+            fix = "give those rows NaN instead (labels.astype(float), then labels[labels == -1] = numpy.nan)"
         warnings.warn(
             f"{source}: -1 for {unlabelled} of {len(values)} rows, read as a class of its own; if -1 "
             f"marks rows without a class (scikit-learn's marker), {fix}",

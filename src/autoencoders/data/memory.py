@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import UserError
 from ..io.checkpoint import arrays_sha256, write_npy
 from ..options import closest
-from .classes import check_present, number_classes
+from .classes import as_labels, classes_of
 from .sources import cache_dir, cache_folder, check_finite, complex_refused, label_per_row
 
 
@@ -135,12 +135,10 @@ def save_arrays(rows: Any, labels: Any = None) -> tuple[str, str | None]:
     x = rows_in_memory(rows, "the data in memory")  # checked before anything is written
     y = None
     if labels is not None:
-        y = label_per_row(labels, len(x))
+        y = as_labels(label_per_row(labels, len(x)))  # numbers, NaN for none; or names, "" for none
         check_aligned(rows, labels)
-        check_present(y, "the labels")  # before anything is written
-        if np.issubdtype(y.dtype, np.number):
-            number_classes(y, "the labels given in memory")  # as reading them back names them
-        else:
+        classes_of(y, None, "the labels given in memory")  # before anything is written, as read back
+        if not np.issubdtype(y.dtype, np.number):
             y = y.astype(str)  # class names, numbered when they are read (see ``load_labels``)
     folder = cache_folder("arrays", "the rows given in memory")
     paths = []

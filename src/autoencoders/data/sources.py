@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import DataWarning, UserError, user_stacklevel
 from ..io.checkpoint import file_sha256
 from ..options import closest
-from .classes import UNLABELLED, name_classes, number_classes
+from .classes import MISSING, classes_of, name_classes, number_classes, with_unlabelled
 
 MNIST_FILES = {
     "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
@@ -388,7 +388,8 @@ def load_labels(
     labels: str | Path, n: int, classes: list[str] | None = None
 ) -> tuple[np.ndarray, list[str] | None]:
     """A length-``n`` .npy file of class numbers or names (text) as (class indices, class names),
-    numbered by ``classes`` as ``data.classes`` says."""
+    numbered by ``classes`` as ``data.classes`` says; a missing label (NaN, an empty name) marks a
+    row without a class."""
     if not Path(labels).is_file():
         raise UserError(f"labels file {labels} does not exist")
     _check_npy_header(Path(labels), "save labels with numpy.save(path, labels)")
@@ -413,10 +414,10 @@ def load_labels(
                 f"labels {labels} hold bytes that are not UTF-8 text; save them with "
                 "numpy.save(path, labels.astype(str))"
             ) from None
-        return name_classes(names, classes, source)
+        return classes_of(names, classes, source)
     if y.dtype.kind not in "biuf":
         raise UserError(f"labels {labels} hold {y.dtype} values; give class numbers or names")
-    return number_classes(y, source), None
+    return classes_of(y, None, source)
 
 
 def csv_columns(
@@ -711,7 +712,7 @@ def _classes(
 ) -> tuple[np.ndarray, list[str] | None]:
     """(class indices, class names) of a label column of numbers or of names; a row whose cell is
     blank (or NA, ...) has none (``UNLABELLED``), as long as some row has one."""
-    without = np.array([v.lower() in MISSING for v in labels.tolist()], bool)
+    without = np.array([v.lower() in MISSING for v in labels.tolist()], bool)  # text: numbers are too
     if without.all():
         raise UserError(
             f"the label column of {path} holds no class in any row; give rows their classes there, or "
@@ -729,11 +730,7 @@ def _classes(
         )
     else:
         y, names = number_classes(known.astype(np.float64), f"the label column of {path}"), None
-    if not without.any():
-        return y, names
-    every = np.full(len(labels), UNLABELLED, np.int64)
-    every[~without] = y
-    return every, names
+    return with_unlabelled(without, y), names
 
 
 def _explain_bad_csv(
@@ -785,10 +782,6 @@ def _explain_bad_csv(
                     f"as --id-column {name}; else drop the column{leave} or write it as numbers "
                     f"(categories as 0/1 columns, one per category{classes if label is None else ''})"
                 )
-
-
-# how spreadsheets and data frames write a missing value
-MISSING = {"", "na", "n/a", "nan", "null", "none", "?", "-", "#n/a"}
 
 
 def _missing(
