@@ -464,6 +464,57 @@ def test_an_id_column_is_no_feature_and_names_each_row_that_predict_score_and_cl
     )
 
 
+def test_an_id_column_in_files_without_a_header_and_where_only_some_files_have_it(tmp_path):
+    """Ids beside a label in a file without a header (its width counts the id), ids with "#" (text, not
+    a comment), and an id column a clustering read from another file: the run's own file, without
+    it, is read without ids, and one a header names otherwise is not read by the recorded index."""
+    from sklearn.datasets import load_digits
+
+    from autoencoders.cli import run as cli_run
+
+    digits = load_digits()
+    x, y = digits.data[:300].astype(int), digits.target[:300]
+    ids = np.array([f"#{i}" if i % 7 else f"r{i}" for i in range(300)])
+    bare = pd.DataFrame(x).assign(digit=y)
+    bare.insert(0, "key", ids)
+    bare.to_csv(tmp_path / "h.csv", index=False, header=False)
+    bare.to_csv(tmp_path / "h2.csv", index=False, header=False)
+    named = pd.DataFrame(x, columns=[f"f{j}" for j in range(64)]).assign(digit=y)
+    named.to_csv(tmp_path / "named.csv", index=False)
+    settings = dict(layers=[64, 4], epochs=1, **FAST)
+    run = autoencoders.train(data=f"csv:{tmp_path / 'h.csv'}", id_column=0, label_column=-1,
+                             out=str(tmp_path / "r"), **settings)  # fmt: skip
+    assert (
+        cli_run(
+            ["score", str(run.dir), "--data", f"csv:{tmp_path / 'h2.csv'}", "--out", str(tmp_path / "s.csv")]
+        )
+        == 0
+    )
+    scored = pd.read_csv(tmp_path / "s.csv", keep_default_na=False)
+    assert scored["id"].tolist() == ids.tolist() and scored["label"].tolist() == y.tolist()
+    own = autoencoders.train(data=f"csv:{tmp_path / 'named.csv'}", label_column="digit",
+                             out=str(tmp_path / "own"), **settings)  # fmt: skip
+    found = autoencoders.cluster(own.dir, data=f"csv:{tmp_path / 'h.csv'}", id_column=0, label_column=-1,
+                                 k=3, out=tmp_path / "c", quiet=True)  # fmt: skip
+    assert found.summary["reading"] == {"id_column": 0, "label_column": -1}
+    assert (
+        cli_run(
+            [
+                "predict",
+                str(found.out),
+                "--data",
+                f"csv:{tmp_path / 'named.csv'}",
+                "--out",
+                str(tmp_path / "p.csv"),
+            ]
+        )
+        == 0
+    )
+    predicted = pd.read_csv(tmp_path / "p.csv")
+    assert list(predicted.columns[:2]) == ["row", "cluster"] and len(predicted) == 300  # f0 is no id
+    np.testing.assert_array_equal(predicted["label"], y)
+
+
 def test_an_id_column_of_rows_in_memory_is_refused_in_one_line(frame, frame_run):
     """Outputs of rows in memory keep their order; a frame's id column is dropped or left out by columns=."""
     x, _ = frame

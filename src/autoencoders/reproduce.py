@@ -22,7 +22,8 @@ from .classify.few_labels import MIN_UPDATES
 from .clusters import cluster
 from .config import Config, field_section
 from .data.batches import batches_per_epoch
-from .data.datasets import load_dataset, same_data
+from .data.datasets import load_dataset, parse_spec, same_data
+from .data.sources import csv_column_name
 from .errors import UserError
 from .experiments import EXPERIMENTS
 from .io import rundir
@@ -176,13 +177,28 @@ def _its_run(out: Path, data: str, settings: dict[str, Any], overwrite: bool) ->
     interrupted reproduction left there with the same data and settings, continued if incomplete."""
     if not overwrite and (out / rundir.MANIFEST).is_file() and (out / rundir.CONFIG).is_file():
         cfg = Config.load_json(out / rundir.CONFIG)
-        same = {k: v for k, v in settings.items() if k != "quiet"}  # how, not what, it trains
+        same = {k: v for k, v in _as_recorded(data, settings).items() if k != "quiet"}  # not how it trains
         if same_data(data, cfg.data.data) and cfg.replace(**same) == cfg:
             if not rundir.read_manifest(out)["completed"]:
                 return resume(out, quiet=settings.get("quiet"))
             trained = open_run(out)
             return Run(out, trained.cfg, trained.model, rundir.read_metrics(out), rundir.read_history(out))
     return train(data=data, out=str(out), overwrite=overwrite, **settings)
+
+
+def _as_recorded(data: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` with a CSV's label and id columns named as a run records them: by the header's
+    name, where they were given by index."""
+    kind, path = parse_spec(data)
+    label, ids = settings.get("label_column"), settings.get("id_column")
+    if kind != "csv" or not Path(path).is_file():
+        return settings
+    named = dict(settings)
+    if label is not None:
+        named["label_column"] = csv_column_name(path, label, label, ids)
+    if ids is not None:
+        named["id_column"] = csv_column_name(path, ids, label, ids, "--id-column")
+    return named
 
 
 def _reproduction(name: str, data: str, budget: str, run: Run, command: str) -> str:

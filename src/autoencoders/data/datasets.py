@@ -368,15 +368,15 @@ def for_data(
         if kind != "npy":
             raise UserError(f"--labels applies to npy: data, not {spec}; leave it out")
         return dataclasses.replace(cfg, data=spec, labels=str(labels))
+    id_column = cfg.id_column  # of a classifier's data, perhaps: the run's own may lack it
+    if id_column is not None and not _has_id_column(spec, id_column, cfg.label_column, n_features):
+        cfg = dataclasses.replace(cfg, id_column=None)
     if same_data(spec, cfg.data):
         return cfg
     label_column = cfg.label_column
-    if label_column is not None and not _has_label_column(spec, label_column, n_features):
+    if label_column is not None and not _has_label_column(spec, label_column, n_features, cfg.id_column):
         label_column = None
-    id_column = cfg.id_column
-    if id_column is not None and not _has_id_column(spec, id_column, label_column):
-        id_column = None
-    cfg = dataclasses.replace(cfg, data=spec, labels=None, label_column=label_column, id_column=id_column)
+    cfg = dataclasses.replace(cfg, data=spec, labels=None, label_column=label_column)
     if kind == "images" and cfg.image_size is None and len(shape) == 3:
         cfg = dataclasses.replace(cfg, image_size=list(shape[1:]))
     return _with_channels(cfg, n_features) if kind == "images" else cfg
@@ -414,11 +414,14 @@ def other_data_suffix(data: object, own: str) -> str:
     return f"-{kind if path is None else Path(path.rstrip('/')).stem}"
 
 
-def _has_label_column(spec: str, column: str | int, n_features: int) -> bool:
+def _has_label_column(spec: str, column: str | int, n_features: int, id_column: str | int | None) -> bool:
+    """Whether the data of ``spec`` has the label ``column`` of a run of ``n_features`` features: by
+    its name in the header, or by one column more than its features (and its ``id_column``)."""
     kind, path = parse_spec(spec)
     if kind != "csv" or not Path(path).is_file():
         return False  # a missing file is reported where it is read
-    header, width = csv_columns(path)
+    header, width = csv_columns(path, column, id_column)
+    width -= id_column is not None
     if header is not None and (column in header or not str(column).lstrip("-").isdigit()):
         return column in header  # a named column: there by its name or not at all
     if header is None and width == n_features + 1 and not str(column).lstrip("-").isdigit():
@@ -430,14 +433,24 @@ def _has_label_column(spec: str, column: str | int, n_features: int) -> bool:
     return column in (header or []) or width == n_features + 1
 
 
-def _has_id_column(spec: str, column: str | int, label_column: str | int | None) -> bool:
-    """Whether the data of ``spec`` has the id ``column`` a run recorded (by its header name) or
-    that a reader gives (a name, or an index, which a file without a header needs)."""
+def _has_id_column(spec: str, column: str | int, label_column: str | int | None, n_features: int) -> bool:
+    """Whether the data of ``spec`` has the id ``column`` a run recorded (by its header name) or that
+    a reader gives (a name, or an index, which a file without a header needs), for a run of
+    ``n_features`` features."""
     kind, path = parse_spec(spec)
     if kind != "csv" or not Path(path).is_file():
         return False  # a missing file is reported where it is read
-    header = csv_columns(path, label_column, column)[0]
-    return column in (header or []) or str(column).lstrip("-").isdigit()
+    header, width = csv_columns(path, label_column, column)
+    if header is not None and column in header:
+        return True
+    if not str(column).lstrip("-").isdigit() or not -width <= int(column) < width:
+        # a name, in a file without a header with a column beyond the features (and the label): to
+        # be given by index, which reading it says; or an index out of range, which reading says too
+        return header is None and width - n_features - (label_column is not None) >= 1
+    # an index: of a file without a header, or of a column its header gives no name of its own (a
+    # data frame's index); a file whose header names that column holds the id by its name or not at all
+    name = None if header is None else header[int(column) % width]
+    return not name or header.count(name) > 1
 
 
 def id_name(cfg: DataConfig) -> str:

@@ -541,14 +541,19 @@ def load_csv(
                 f"{header[named]!r} of {path}; give another --id-column, or leave it out of --columns"
             )
     if not features:
-        raise UserError(f"{path} has no feature columns besides the label column")
+        besides = " and ".join(
+            what for what, j in (("the label column", col), ("the id column", named)) if j is not None
+        )
+        raise UserError(f"{path} has no feature columns besides {besides}")
     text = [line for _, line in body]
     if any(line.count(",") != width - 1 for line in text):  # numpy would cut a long row to fit
         _explain_bad_csv(path, body, width, header, col, features, run_width)
     try:
         table = _numbers(text, features)
         labels, ids = (
-            None if j is None else np.loadtxt(text, delimiter=",", dtype=str, ndmin=1, usecols=j)
+            None
+            if j is None
+            else np.loadtxt(text, delimiter=",", dtype=str, ndmin=1, usecols=j, comments=None)
             for j in (col, named)
         )
     except (ValueError, IndexError) as e:
@@ -572,9 +577,10 @@ def _numbers(lines: list[str], columns: list[int]) -> np.ndarray:
     0.9 s against 7.0 s), and an integer is the same float either way ("-0" aside: 0, not -0.0).
     A cell that is not a whole number reads all as decimals."""
     try:
-        whole = np.loadtxt(lines, delimiter=",", dtype=np.int64, ndmin=2, usecols=columns)
+        # no comments: a "#" in a cell (an id, a name) is text, not the end of the line
+        whole = np.loadtxt(lines, delimiter=",", dtype=np.int64, ndmin=2, usecols=columns, comments=None)
     except (ValueError, OverflowError):
-        return np.loadtxt(lines, delimiter=",", dtype=np.float64, ndmin=2, usecols=columns)
+        return np.loadtxt(lines, delimiter=",", dtype=np.float64, ndmin=2, usecols=columns, comments=None)
     # below 2**53 an integer is exact in float64, so float32 rounds it once either way: straight
     # there (0.04 s for those pixels against 0.9 s through float64)
     exact = whole.min() > -(2**53) and whole.max() < 2**53
@@ -774,13 +780,15 @@ def _explain_bad_csv(
                         fix = f"{widths}: give it rows of the {run_width} features the run was trained on"
                     raise UserError(f"{path} line {number}, {column} holds {cell!r}, not a number; {fix}")
                 name = header[j] if named else j
+                # a header of numbers but this cell: most likely a first row of data, its id in column j
+                data = header is not None and all(_is_number(c) for k, c in enumerate(header) if k != j)
                 classes = f"; a column of classes: train with --label-column {name}"
                 leave = ", leave it out by naming the feature columns with --columns," if header else ""
                 raise UserError(
                     f"{path} line {number}, {column} holds {cell!r}, not a number; only numbers are "
                     f"allowed (a header is allowed on the first line): where it names the rows, give it "
-                    f"as --id-column {name}; else drop the column{leave} or write it as numbers "
-                    f"(categories as 0/1 columns, one per category{classes if label is None else ''})"
+                    f"as --id-column {j if data else name}; else drop the column{leave} or write it as "
+                    f"numbers (categories as 0/1 columns, one per category{classes if label is None else ''})"
                 )
 
 
