@@ -332,6 +332,8 @@ def given_labels(
     class names), names numbered as the run's (``classes``: its ``data.classes``)."""
     y = label_per_row(labels, n)
     check_aligned(rows, labels)
+    if y.dtype.kind == "b":  # names, as train keeps labels in memory (``save_arrays``)
+        y = y.astype(str)
     return classes_of(y, classes, "the labels given")
 
 
@@ -369,13 +371,15 @@ class Rows(NamedTuple):
         (``id`` where an output has a column of that name)."""
         said = {} if self.places is None else {"data_row": self.places}
         if self.ids is not None:
-            taken = self.id_name in OUTPUT_COLUMNS or self.id_name.startswith("p_")
+            taken = self.id_name in OUTPUT_COLUMNS or self.id_name.startswith(OUTPUT_PREFIXES)
             said["id" if taken else self.id_name] = self.ids
         return said
 
 
-# the columns of predict's, score's and cluster's CSVs (p_CLASS: a class's probability)
-OUTPUT_COLUMNS = ("row", "data_row", "score", "label", "cluster", "predicted", "")
+# the columns of the CSVs predict, score, cluster and encode write, and the prefixes of their columns
+# of class probabilities (p_CLASS) and code units (code_J)
+OUTPUT_COLUMNS = ("row", "data_row", "score", "label", "cluster", "predicted")
+OUTPUT_PREFIXES = ("p_", "code_")
 
 
 def scaled_data(

@@ -520,14 +520,14 @@ def load_csv(
         missing = [c for c in columns if c not in header]
         if missing:
             text = [j for j, c in enumerate(header) if not _is_number(c) and j != col]
-            ids = ""
+            hint = ""
             if len(text) == 1 and width > 2 and id_column is None:  # a row of data, one cell of it a name
-                ids = f"; if its first line is a row of data, column {text[0]} names the rows: "
-                ids += f"--id-column {text[0]}"
+                hint = f"; if its first line is a row of data, column {text[0]} names the rows: "
+                hint += f"--id-column {text[0]}"
             raise UserError(
                 f"{path} lacks {len(missing)} of the run's columns ({', '.join(map(repr, missing[:5]))}"
                 f"{', ...' * (len(missing) > 5)}), which it reads by name; rename its header, or save it "
-                f"without a header to read columns in order{ids}"
+                f"without a header to read columns in order{hint}"
             )
         features = [header.index(c) for c in columns]
         if col in features:  # the labels would be a feature: a probe on them would score 1.0
@@ -563,7 +563,9 @@ def load_csv(
     check_finite(table, str(path), names, lambda i: f"line {body[i][0]}")
     if header is None and col is None:
         _warn_if_numbered_columns(path, first, table)
-        _warn_if_a_header_of_numbers(path, first, table)
+        # an id given by index that reads as a name in the first row: the header's name of that column?
+        named_id = None if named is None or _is_number(first[named]) else first[named]
+        _warn_if_a_header_of_numbers(path, first, table, named_id)
     ids = None if ids is None else np.char.strip(ids)
     if labels is None:
         return table.astype(np.float32, copy=False), None, None, ids
@@ -587,10 +589,13 @@ def _numbers(lines: list[str], columns: list[int]) -> np.ndarray:
     return whole.astype(np.float32 if exact else np.float64)
 
 
-def _warn_if_a_header_of_numbers(path: Path, first: list[str], table: np.ndarray) -> None:
+def _warn_if_a_header_of_numbers(
+    path: Path, first: list[str], table: np.ndarray, id_name: str | None = None
+) -> None:
     """Warn when a CSV's ``first`` row, read as data, lies beyond every column's values below it by
     more than their range, as a header of numbers does (wavelengths, years) above the values it
-    names: read as a row, it would squeeze the real rows into a sliver of each column's scale."""
+    names: read as a row, it would squeeze the real rows into a sliver of each column's scale.
+    ``id_name``: the text of the first row in an id column given by index, which may be its name."""
     if table.shape[1] < 2 or len(table) < 10 or first == [str(j) for j in range(len(first))]:
         return  # too little to tell, or told by ``_warn_if_numbered_columns``
     row, below = table[0], table[1:]
@@ -599,10 +604,12 @@ def _warn_if_a_header_of_numbers(path: Path, first: list[str], table: np.ndarray
     if not ((row < lo - span) | (row > hi + span)).all():
         return
     shown = ",".join(first[:4]) + (",..." if len(first) > 4 else "")
+    fix = "give at least one column a name that is not a number (or remove the row)"
+    if id_name is not None:  # read as an id, "sample" above ids may be the column's name
+        fix = f"give the id column by its name, --id-column {id_name}"
     warnings.warn(
         f"the first row of {path} ({shown}) lies far outside every column's values below it and is read "
-        "as a row of data; if it is a header of numbers, give at least one column a name that is not a "
-        "number (or remove the row)",
+        f"as a row of data; if it is a header of numbers, {fix}",
         DataWarning,
         stacklevel=user_stacklevel(),
     )
