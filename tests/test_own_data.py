@@ -19,6 +19,7 @@ from autoencoders.data.classes import UNLABELLED
 from autoencoders.errors import DataWarning, UserError
 from autoencoders.figures.report import write_report
 from autoencoders.figures.run_figures import visualize
+from autoencoders.sklearn import AutoencoderClassifier
 
 
 @pytest.fixture(scope="module")
@@ -678,6 +679,33 @@ def test_missing_labels_in_memory_or_a_labels_file_mark_rows_without_a_class(tmp
     assert scored.tolist() == ["", "n1", "n2", ""]
     with pytest.raises(UserError, match=r"^the labels given in memory hold no class in any row; give rows"):
         autoencoders.train(data=x[:20], labels=[None] * 20, out=str(tmp_path / "none"), **FAST)
+    # text is a class's name there, "NA" and "-" too (a CSV's cells write a missing value so); True and
+    # False are names, as train keeps them
+    signs = np.where(digits.target[:300] % 2, "NA", "-")
+    run = autoencoders.train(
+        data=x, labels=signs, layers=[64, 8], epochs=1, out=str(tmp_path / "signs"), **FAST
+    )
+    assert run.config.data.classes == ["-", "NA"] and "labelled_test_rows" not in run.metrics
+    even = digits.target[:300] % 2 == 0
+    run = autoencoders.train(
+        data=x, labels=even, layers=[64, 8], epochs=1, out=str(tmp_path / "even"), **FAST
+    )
+    assert autoencoders.score(run.dir, x[:3], labels=even[:3])[1].tolist() == ["True", "False", "True"]
+    with pytest.raises(
+        UserError, match=r"^y holds 100 missing label\(s\) \(NaN, None or NA\); mark the rows"
+    ):
+        AutoencoderClassifier(layers=(64, 8), epochs=1, device=DEVICE).fit(x, y)
+
+
+def test_encode_of_a_data_frame_reads_no_labels(frame, tmp_path):
+    """Codes need no labels: a frame's label column, if any, is not read (before, a column of NaN or
+    of fractions there was refused)."""
+    x, _ = frame
+    labelled = autoencoders.train(data=x.assign(kind=np.arange(len(x)) % 3), label_column="kind",
+                                  layers=[64, 8], epochs=1, out=str(tmp_path / "r"), **FAST)  # fmt: skip
+    for kind in (np.nan, 1.5):
+        codes = autoencoders.encode(labelled.dir, x.head(50).assign(kind=kind))
+        np.testing.assert_array_equal(codes, autoencoders.encode(labelled.dir, x.head(50)))
 
 
 def test_a_file_in_other_units_is_warned_about_in_one_line(digits_run, tmp_path, capsys):

@@ -211,14 +211,16 @@ def encode(
     encoder (VAE: posterior means). ``split`` picks rows of a spec; rows in memory are taken whole.
     ``device``: where the model computes (``auto``: a GPU when there is one). ``reading``: how ``data``
     is read where not as the run's own (``label_column``, ``columns``, ...: ``options.READING``)."""
-    return encoded_rows(run_dir, data, split, device, **reading)[0]
+    run = open_run(run_dir, resolve_device(device)).reading(reading, "encode", data)
+    return encode_all(run.model, torch.from_numpy(rows_of(run, data, split))).numpy()
 
 
 def encoded_rows(
-    run_dir: str | Path, data: Data, split: str = "all", device: str = "auto", **reading: Any
+    run_dir: str | Path, data: str, split: str = "all", device: str = "auto", **reading: Any
 ) -> tuple[np.ndarray, np.ndarray | None, dict[str, np.ndarray]]:
-    """``encode``'s codes, the rows' labels as ``score`` gives them (None where they have none), and
-    what says which row of the data each is (``Rows.columns``: a split's rows' places, a CSV's ids)."""
+    """``encode``'s codes of a data spec, the rows' labels as ``score`` gives them (None where they
+    have none), and what says which row of the data each is (``Rows.columns``: a split's rows'
+    places, a CSV's ids): the lines of ``encode --out codes.csv``."""
     run = open_run(run_dir, resolve_device(device)).reading(reading, "encode", data)
     read = rows_and_labels(run, data, split)
     codes = encode_all(run.model, torch.from_numpy(read.x)).numpy()

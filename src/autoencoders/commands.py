@@ -225,17 +225,20 @@ def _evaluate(args: argparse.Namespace) -> None:
 def _encode(args: argparse.Namespace) -> None:
     from . import api
 
-    codes, labels, said = api.encoded_rows(args.run_dir, args.data, args.split, args.device, **reading(args))
     if args.out.suffix.lower() == ".csv":
         from .io import rundir
 
+        codes, labels, said = api.encoded_rows(
+            args.run_dir, args.data, args.split, args.device, **reading(args)
+        )
         head = [f"code_{j}" for j in range(codes.shape[1])] + (["label"] if labels is not None else [])
-        cells = (
-            [f"{v:.7g}" for v in code] + ([] if labels is None else [labels[i]])
+        cells = (  # 9 digits: a float32 code read back is the same number
+            [f"{v:.9g}" for v in code] + ([] if labels is None else [labels[i]])
             for i, code in enumerate(codes)
         )
         rundir.write_rows(args.out, head, cells, said)
     else:
+        codes = api.encode(args.run_dir, args.data, args.split, args.device, **reading(args))
         _save_npy(args.out, codes)
     print(f"wrote {codes.shape[0]} codes of size {codes.shape[1]} to {args.out}")
 

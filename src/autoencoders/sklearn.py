@@ -37,7 +37,7 @@ from .classify.heads import EncoderClassifier, fit_head, make_classifier
 from .clustering.methods import Clustering, find_clusters
 from .clustering.model import Clusterer
 from .config import Config, in_python_names
-from .data.classes import warn_if_unlabelled_marker
+from .data.classes import is_missing, warn_if_unlabelled_marker
 from .data.datasets import IN_MEMORY, apply_scaler, dataset_from_arrays
 from .data.memory import identifying_names, not_numeric
 from .data.sources import check_finite
@@ -535,6 +535,12 @@ class AutoencoderClassifier(ClassifierMixin, _Autoencoder):
     def fit(self, X: Any, y: Any) -> AutoencoderClassifier:
         """Train the autoencoder on ``X``, then its encoder with a softmax head on the labels ``y``
         (of the rows whose label is not ``unlabelled``)."""
+        missing = 0 if y is None else sum(map(is_missing, np.asarray(y, dtype=object).reshape(-1).tolist()))
+        if missing:  # scikit-learn's checks refuse them in words of their own
+            raise UserError(
+                f"y holds {missing} missing label(s) (NaN, None or NA); mark the rows without a class with a "
+                "label of y's kind and name it: y = numpy.where(pandas.isna(y), -1, y) with unlabelled=-1"
+            )
         X, y = _validated(self, X, y, dtype=DTYPES)
         check_classification_targets(y)
         whole = isinstance(self.head_epochs, numbers.Integral) and not isinstance(self.head_epochs, bool)

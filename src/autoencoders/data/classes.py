@@ -16,26 +16,25 @@ import numpy as np
 
 from ..errors import DataWarning, UserError, user_stacklevel
 
-# how spreadsheets and data frames write a missing value: a label so written marks a row without a class
-MISSING = {"", "na", "n/a", "nan", "null", "none", "?", "-", "#n/a", "<na>"}
+
+def is_missing(value: object) -> bool:
+    """Whether a label given in memory is no value: None, NaN or pandas' NA."""
+    return (
+        value is None
+        or (isinstance(value, float | np.floating) and value != value)
+        or type(value).__name__ == "NAType"  # pandas' NA, without importing pandas
+    )
 
 
 def without_class(labels: np.ndarray) -> np.ndarray:
-    """Which of ``labels`` (as given: numbers or names) mark a row without a class: None, NaN, pandas'
-    NA, or text that is empty or a missing value as spreadsheets write it (``MISSING``)."""
+    """Which of ``labels`` (as given in memory or a .npy file: numbers or names) mark a row without a
+    class: no value (``is_missing``) or empty text. (Text such as "NA" or "None" is a class's name
+    there; a CSV's cells, where such text is how a missing value is written, are read otherwise.)"""
     if labels.dtype.kind == "f":
         return np.isnan(labels)
     if labels.dtype.kind in "biu":
         return np.zeros(len(labels), bool)
-    return np.array(
-        [
-            v is None
-            or (isinstance(v, float | np.floating) and v != v)
-            or str(v).strip().lower() in MISSING  # pd.NA reads as <NA>
-            for v in labels.tolist()
-        ],
-        bool,
-    )
+    return np.array([is_missing(v) or (isinstance(v, str) and not v.strip()) for v in labels.tolist()], bool)
 
 
 def as_labels(labels: np.ndarray) -> np.ndarray:
@@ -140,7 +139,9 @@ def warn_if_unlabelled_marker(values: np.ndarray, source: str) -> None:
         elif source == "y":  # an estimator's labels: it takes a marker of its own
             fix = "AutoencoderClassifier(unlabelled=-1) trains on them without one"
         else:  # labels in memory or a labels file: a missing label marks a row without a class
-            fix = "give those rows NaN instead (labels.astype(float), then labels[labels == -1] = numpy.nan)"
+            fix = (
+                "give those rows NaN instead: labels = labels.astype(float); labels[labels == -1] = numpy.nan"
+            )
         warnings.warn(
             f"{source}: -1 for {unlabelled} of {len(values)} rows, read as a class of its own; if -1 "
             f"marks rows without a class (scikit-learn's marker), {fix}",

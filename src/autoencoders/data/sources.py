@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import DataWarning, UserError, user_stacklevel
 from ..io.checkpoint import file_sha256
 from ..options import closest
-from .classes import MISSING, classes_of, name_classes, number_classes, with_unlabelled
+from .classes import classes_of, name_classes, number_classes, with_unlabelled
 
 MNIST_FILES = {
     "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
@@ -388,8 +388,8 @@ def load_labels(
     labels: str | Path, n: int, classes: list[str] | None = None
 ) -> tuple[np.ndarray, list[str] | None]:
     """A length-``n`` .npy file of class numbers or names (text) as (class indices, class names),
-    numbered by ``classes`` as ``data.classes`` says; a missing label (NaN, an empty name) marks a
-    row without a class."""
+    numbered by ``classes`` as ``data.classes`` says; a missing label (NaN, an empty or blank name)
+    marks a row without a class."""
     if not Path(labels).is_file():
         raise UserError(f"labels file {labels} does not exist")
     _check_npy_header(Path(labels), "save labels with numpy.save(path, labels)")
@@ -397,8 +397,9 @@ def load_labels(
         y = np.load(labels, allow_pickle=False)
     except Exception as e:  # as for the data file
         raise UserError(
-            f"{labels} is not a .npy array of class numbers or names ({e}); save text labels with "
-            "numpy.save(path, labels.astype(str))"
+            f"{labels} is not a .npy array of class numbers or names ({e}); save class names as text, "
+            "numpy.save(path, labels.astype(str)), or class numbers as numbers, labels.astype(float) with "
+            "NaN for rows without a class"
         ) from None
     if y.shape != (n,):
         raise UserError(
@@ -797,6 +798,10 @@ def _explain_bad_csv(
                     f"as --id-column {j if data else name}; else drop the column{leave} or write it as "
                     f"numbers (categories as 0/1 columns, one per category{classes if label is None else ''})"
                 )
+
+
+# how spreadsheets and data frames write a missing value (in a label column: a row without a class)
+MISSING = {"", "na", "n/a", "nan", "null", "none", "?", "-", "#n/a"}
 
 
 def _missing(
