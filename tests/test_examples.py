@@ -57,7 +57,8 @@ def workdir(tmp_path_factory):
 
 
 def _own_data(work: Path, x: np.ndarray, y: np.ndarray) -> None:
-    """What "Your own data" reads: a folder of PNGs per class, rows.npy with labels.npy, table.csv."""
+    """What "Your own data" reads: a folder of PNGs per class, rows.npy with labels.npy, table.csv (an
+    id column, the features, the label)."""
     from PIL import Image
 
     for digit in range(3):
@@ -67,8 +68,11 @@ def _own_data(work: Path, x: np.ndarray, y: np.ndarray) -> None:
             Image.fromarray((row.reshape(8, 8) * 255 / 16).astype(np.uint8)).save(folder / f"{i}.png")
     np.save(work / "rows.npy", x[:400].astype(np.float32))
     np.save(work / "labels.npy", y[:400])
-    header = ",".join([*(f"p{i}" for i in range(64)), "label"])
-    lines = [",".join([*(f"{v:g}" for v in row), str(label)]) for row, label in zip(x[:400], y[:400])]
+    header = ",".join(["customer", *(f"p{i}" for i in range(64)), "label"])
+    lines = [
+        ",".join([f"c{i:04d}", *(f"{v:g}" for v in row), str(label)])
+        for i, (row, label) in enumerate(zip(x[:400], y[:400]))
+    ]
     (work / "table.csv").write_text("\n".join([header, *lines]) + "\n")
 
 
