@@ -16,7 +16,7 @@ import torch
 from . import kinds
 from .clustering.model import Clusterer
 from .config import Config
-from .data.classes import classes_of
+from .data.classes import as_labels, classes_of
 from .data.datasets import (
     IN_MEMORY,
     apply_scaler,
@@ -330,10 +330,8 @@ def given_labels(
 ) -> tuple[np.ndarray, list[str] | None]:
     """Labels given in memory for the ``n`` rows ``rows`` (numbers or names) as (class indices,
     class names), names numbered as the run's (``classes``: its ``data.classes``)."""
-    y = label_per_row(labels, n)
+    y = as_labels(label_per_row(labels, n))  # as train keeps labels in memory (``save_arrays``)
     check_aligned(rows, labels)
-    if y.dtype.kind == "b":  # names, as train keeps labels in memory (``save_arrays``)
-        y = y.astype(str)
     return classes_of(y, classes, "the labels given")
 
 

@@ -39,7 +39,10 @@ def without_class(labels: np.ndarray) -> np.ndarray:
 
 def as_labels(labels: np.ndarray) -> np.ndarray:
     """Labels given in memory as numbers (float, NaN where a row has no class) or as names (text,
-    empty where a row has none): objects, such as None among numbers, as the others are."""
+    empty where a row has none): objects, such as None among numbers, as the others are; True and
+    False as names."""
+    if labels.dtype.kind == "b":
+        return labels.astype(str)
     if labels.dtype != object:
         return labels
     without = without_class(labels)
@@ -52,10 +55,10 @@ def as_labels(labels: np.ndarray) -> np.ndarray:
 def classes_of(
     labels: np.ndarray, classes: list[str] | None, source: str
 ) -> tuple[np.ndarray, list[str] | None]:
-    """Labels as given in memory or a .npy file (class numbers or names) as (class indices, class
-    names), names numbered by ``classes`` (see ``name_classes``); a missing label (``without_class``)
-    marks a row without a class (``UNLABELLED``), as long as some row has one."""
-    labels = as_labels(np.asarray(labels).reshape(-1))
+    """Labels of a .npy file, or given in memory (``as_labels``), as (class indices, class names):
+    names numbered by ``classes`` (see ``name_classes``); a missing label (``without_class``) marks a
+    row without a class (``UNLABELLED``), as long as some row has one."""
+    labels = np.asarray(labels).reshape(-1)
     without = without_class(labels)
     if without.all():
         raise UserError(
