@@ -613,3 +613,31 @@ def test_resume_may_save_more_often_without_changing_the_run(tmp_path, uninterru
     for k, v in whole.model.state_dict().items():
         assert torch.equal(load_file(out / "model.safetensors")[k], v.cpu()), k
     assert json.loads((out / "config.json").read_text())["train"]["save_every"] == 0  # as it was trained
+
+
+def test_a_state_edited_and_hashed_again_is_refused_in_one_line(tmp_path):
+    """A state whose checksums were written again over edited contents passes the SHA-256 checks:
+    what it holds is then found wrong where it is applied, and named, not a traceback."""
+    from autoencoders.io.state import read_state, write_state
+
+    out = tmp_path / "r"
+    with ctrl_c_at_batch(30), pytest.raises(KeyboardInterrupt):
+        autoencoders.train(out=str(out), data="digits", layers=[64, 8], epochs=3, **COMMON)
+    state = out / "state.safetensors"
+    tensors, info = read_state(state)
+    step_key = next(k for k in tensors if k.startswith("step.") and "exp_avg" in k)
+    edits = {
+        "loop counters missing": (tensors, info | {"loop": {}}),
+        "a step tensor missing": ({k: v for k, v in tensors.items() if k != step_key}, info),
+        "a step tensor of another shape": (tensors | {step_key: torch.zeros(3)}, info),
+        "the shuffle state missing": ({k: v for k, v in tensors.items() if k != "loop.shuffle"}, info),
+        "an RNG state of another length": (tensors | {"rng.torch": torch.zeros(3, dtype=torch.uint8)}, info),
+        "the epoch a word": (tensors, info | {"loop": info["loop"] | {"epoch": "one"}}),
+    }
+    for what, (edited, edited_info) in edits.items():
+        write_state(state, edited, edited_info)
+        with pytest.raises(UserError, match=r"state\.safetensors does not hold .*train again without --resume"):
+            autoencoders.resume(out)
+        assert (out / "state.safetensors").is_file(), what  # nothing of the run is lost
+    write_state(state, tensors, info)  # as it was: it resumes
+    assert autoencoders.resume(out).metrics["epochs_run"] == 3

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 FORMAT = "autoencoders/1"
 
 
-def state_mismatch(e: RuntimeError) -> str:
+def state_mismatch(e: Exception) -> str:
     """What torch's ``load_state_dict`` error says first of a tensor that does not fit (its first
     line names only the model)."""
     lines = [line.strip() for line in str(e).splitlines() if line.strip()]

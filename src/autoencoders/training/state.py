@@ -125,10 +125,19 @@ class Progress:
                     f"the saved state is at stage '{self.info['stage']}' but this run's stage "
                     f"{index + 1} is '{name}'; was config.json edited? Train again without --resume"
                 )
-            step.load_state_dict(join_tensors(self.info["step"], self.tensors))
-            start = self._loop_state()
-            saved = {k[4:]: v for k, v in self.tensors.items() if k.startswith("rng.")}
-            set_rng_state(saved, _device(step))
+            # checksums written again over edited contents pass the file's own checks: what does not
+            # fit is found here, where it is applied
+            try:
+                step.load_state_dict(join_tensors(self.info["step"], self.tensors))
+                start = self._loop_state(step.module)
+                saved = {k[4:]: v for k, v in self.tensors.items() if k.startswith("rng.")}
+                set_rng_state(saved, _device(step))
+            except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as e:
+                what = f"no {e.args[0]!r}" if isinstance(e, KeyError) and e.args else state_mismatch(e)
+                raise UserError(
+                    f"{self.path} does not hold a state this run can continue from ({what}): it is "
+                    "damaged or another run's; train again without --resume"
+                ) from None
 
         def save(state: LoopState, row: dict) -> None:
             self.history.append(row)
@@ -148,10 +157,11 @@ class Progress:
         self.written()
         return history
 
-    def _loop_state(self) -> LoopState:
+    def _loop_state(self, module: nn.Module) -> LoopState:
+        """The saved loop's state, checked against ``module`` (a ``ValueError`` names what is wrong)."""
         loop, t = self.info["loop"], self.tensors
         best = {k[10:]: v for k, v in t.items() if k.startswith("loop.best.")}
-        return LoopState(
+        state = LoopState(
             epoch=loop["epoch"],
             best=math.inf if loop["best"] is None else loop["best"],
             bad_epochs=loop["bad_epochs"],
@@ -159,6 +169,17 @@ class Progress:
             best_weights=best or None,
             shuffle=t["loop.shuffle"],
         )
+        counts = (state.epoch, state.bad_epochs)
+        if not all(type(n) is int and n >= 0 for n in counts):
+            raise ValueError(f"epoch {state.epoch!r}, bad epochs {state.bad_epochs!r}: counts expected")
+        if type(state.stopped) is not bool or type(state.best) not in (int, float):
+            raise ValueError(f"stopped {state.stopped!r} and best loss {state.best!r}")
+        if state.shuffle.dtype != torch.uint8:
+            raise ValueError(f"a shuffling state of {state.shuffle.dtype}, not bytes")
+        own = module.state_dict()
+        if best and (best.keys() != own.keys() or any(v.shape != own[k].shape for k, v in best.items())):
+            raise ValueError("best weights that do not fit this run's model")
+        return state
 
     def save(self, index: int, name: str, step: Step, loop: LoopState) -> None:
         """Write the whole state after an epoch of stage ``index``; the loggers are told its rows

@@ -191,6 +191,14 @@ class Step:
         where CUDA graphs may replay it): a state saved with graphs off resumes with them on."""
         for k, o in self.optimizers.items():
             o.load_state_dict(state["optimizers"][k])
+            # torch takes moments of any shape, and a wrong one would broadcast into NaN weights
+            for p, moments in o.state.items():
+                for name, v in moments.items():
+                    if isinstance(v, torch.Tensor) and v.dim() > 0 and v.shape != p.shape:
+                        raise ValueError(
+                            f"the {k} optimizer's {name} of shape {tuple(v.shape)} for weights of "
+                            f"shape {tuple(p.shape)}"
+                        )
         for k, s in self.schedulers.items():
             s.load_state_dict(state["schedulers"][k])
 
