@@ -400,6 +400,8 @@ CASES: list[tuple[str, Callable[[Path], None] | None, str, str]] = [
      "autoencoders: error: --out outdir is a directory; give a file name, e.g. outdir/out.npy"),
     ("encode --out under a file", _write("f.txt", "x"), "encode run --data digits --out f.txt/codes.npy",
      "autoencoders: error: cannot write under f.txt: …f.txt is a file, not a directory"),
+    ("encode --labels into a .npy", _npy("y.npy", np.zeros(30, np.int64)), "encode run --data digits --labels y.npy --out c.npy",
+     "autoencoders: error: --labels goes with a .csv, which writes each row's label beside its codes; a .npy holds codes alone"),
     ("sample more images than a picture holds", None, "sample run -n 5000 --out s.png",
      "autoencoders: error: -n 5000: a .png holds at most 1,000 images; write a .npy for more samples"),
     ("interpolate more points than a picture holds", None, "interpolate run --data digits --pair 0,1 --steps 999 --out i.png",

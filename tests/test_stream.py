@@ -208,3 +208,69 @@ def test_held_out_classes_leave_training_and_validation_in_a_stream_as_in_memory
         ram.y_val.tolist()
     ) == {0, 2}
     assert set(disk.y_test.tolist()) == {0, 1, 2, 3}  # the test rows keep them
+
+
+def test_commands_stream_the_rows_of_a_file_over_the_budget_and_give_what_it_read_whole_gives(
+    tmp_path, monkeypatch
+):
+    """encode, score (a VAE's importance-sampled NLL too), reconstruct and predict read an npy:
+    file over --memory-budget part by part, never whole, to the same numbers as the file read whole."""
+    from autoencoders import trained
+    from autoencoders.cli import run as cli_run
+
+    rng = np.random.default_rng(0)
+    x = rng.random((20_000, 8), dtype=np.float32)  # three parts of at most 8,192 rows
+    x[5, 2] = 1.5  # beyond the training range: a score's part outside the model
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", (x[:, 0] > 0.5).astype(np.int64))
+    spec, labels = f"npy:{tmp_path / 'x.npy'}", str(tmp_path / "y.npy")
+    runs = [
+        autoencoders.train(
+            data=spec, labels=labels, layers=[8, 3], epochs=1, out=str(tmp_path / "ae"), **FAST
+        ),
+        autoencoders.train(
+            data=spec, labels=labels, model="vae", layers=[8, 3], epochs=1, out=str(tmp_path / "vae"), **FAST
+        ),  # fmt: skip
+    ]
+    clusters = autoencoders.cluster(runs[0].dir, k=2, out=str(tmp_path / "c"), quiet=True).out
+    whole = {
+        "codes": autoencoders.encode(runs[0].dir, spec),
+        "train codes": autoencoders.encode(runs[0].dir, spec, split="train"),
+        "scores": autoencoders.score(runs[0].dir, spec)[0],
+        "VAE scores": autoencoders.score(runs[1].dir, spec, iw_samples=20, labels=labels)[0],
+        "reconstructions": autoencoders.reconstruct(runs[0].dir, spec, units="data")[1],
+        "clusters": autoencoders.predict(clusters, spec)[1],
+    }
+    read = []
+    real_materialise = RowStream.materialise
+
+    def materialise(self: RowStream) -> torch.Tensor:
+        read.append(len(self))
+        return real_materialise(self)
+
+    monkeypatch.setattr(RowStream, "materialise", materialise)
+    monkeypatch.setattr(trained, "read_data", lambda *args: pytest.fail("the file was read whole"))
+    tiny = {"memory_budget": TINY_BUDGET}
+    streamed = {
+        "codes": autoencoders.encode(runs[0].dir, spec, **tiny),
+        "train codes": autoencoders.encode(runs[0].dir, spec, split="train", **tiny),
+        "scores": autoencoders.score(runs[0].dir, spec, **tiny)[0],
+        "VAE scores": autoencoders.score(runs[1].dir, spec, iw_samples=20, labels=labels, **tiny)[0],
+        "reconstructions": autoencoders.reconstruct(runs[0].dir, spec, units="data", **tiny)[1],
+        "clusters": autoencoders.predict(clusters, spec, **tiny)[1],
+    }
+    for what, numbers in whole.items():
+        np.testing.assert_array_equal(streamed[what], numbers, err_msg=what)
+    # parts of 8,192 rows, a split's validation and test rows, 10,000 rows sampled for their units
+    assert 8192 in read and max(read) <= 10_000 < len(x)  # never the whole file
+    assert streamed["scores"][5] > np.median(streamed["scores"]) + 0.25  # 0.5², beyond the range
+    # the commands write them part by part
+    out = tmp_path / "recon.npy"
+    assert cli_run(["reconstruct", str(runs[0].dir), "--data", spec, "--out", str(out), "--units", "data",
+                    "--memory-budget", str(TINY_BUDGET)]) == 0  # fmt: skip
+    np.testing.assert_array_equal(np.load(out), whole["reconstructions"])
+    assert cli_run(["encode", str(runs[0].dir), "--data", spec, "--labels", labels, "--out",
+                    str(tmp_path / "codes.csv"), "--memory-budget", str(TINY_BUDGET)]) == 0  # fmt: skip
+    lines = (tmp_path / "codes.csv").read_text().splitlines()
+    assert len(lines) == 20_001 and lines[0] == "row,code_0,code_1,code_2,label"
+    np.testing.assert_allclose([float(v) for v in lines[7].split(",")[1:4]], whole["codes"][6], rtol=1e-7)

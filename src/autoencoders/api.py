@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import shlex
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from . import kinds
 from .classify.heads import EncoderClassifier, build_classifier
@@ -22,8 +23,9 @@ from .data.classes import has_class, shown
 from .data.datasets import IN_MEMORY, for_data, load_dataset, parse_spec, same_data
 from .data.memory import rows_in_memory
 from .data.sources import cache_dir
+from .data.stream import BLOCK_ROWS, RowStream, in_order, map_rows
 from .errors import DataWarning, UserError, user_stacklevel
-from .eval.likelihood import importance_sampled_nll
+from .eval.likelihood import importance_sampled_nll, nll_pass_rows
 from .eval.metrics import beyond_range, encode_all, evaluate, in_batches, reconstruct_all
 from .eval.probes import PCA
 from .io import rundir
@@ -126,13 +128,13 @@ def predictions(
     shape = tuple(settings["input_shape"])  # images of another shape are refused, as for encode
     y, said = None, {}
     if isinstance(data, str):  # widths checked, in either case
-        read = scaled_data(data_cfg, data, split, scaler, labels, shape=shape)
+        read = scaled_data(data_cfg, data, split, scaler, labels, shape=shape, stream=True)
         x, y, said = read.x, shown(read.y, read.classes), read.columns()
     elif labels is not None:
         raise UserError("--labels names a file's labels; rows in memory have none to read")
     else:
         x = scaled_input(data_cfg, scaler, data, split, shape=shape)
-    logits = in_batches(model, model, torch.from_numpy(np.ascontiguousarray(x)))  # a clusterer's: log p
+    logits = map_rows(lambda rows: in_batches(model, model, rows), x)  # a clusterer's: log p
     proba = torch.softmax(logits.float(), 1).numpy()
     return classes[proba.argmax(1)], proba, classes, y, said
 
@@ -212,18 +214,24 @@ def encode(
     ``device``: where the model computes (``auto``: a GPU when there is one). ``reading``: how ``data``
     is read where not as the run's own (``label_column``, ``columns``, ...: ``options.READING``)."""
     run = open_run(run_dir, resolve_device(device)).reading(reading, "encode", data)
-    return encode_all(run.model, torch.from_numpy(rows_of(run, data, split))).numpy()
+    return map_rows(lambda rows: encode_all(run.model, rows), rows_of(run, data, split, stream=True)).numpy()
 
 
 def encoded_rows(
-    run_dir: str | Path, data: str, split: str = "all", device: str = "auto", **reading: Any
+    run_dir: str | Path,
+    data: str,
+    split: str = "all",
+    device: str = "auto",
+    labels: str | None = None,
+    **reading: Any,
 ) -> tuple[np.ndarray, np.ndarray | None, dict[str, np.ndarray]]:
     """``encode``'s codes of a data spec, the rows' labels as ``score`` gives them (None where they
-    have none), and what says which row of the data each is (``Rows.columns``: a split's rows'
-    places, a CSV's ids): the lines of ``encode --out codes.csv``."""
+    have none; ``labels``: a labels file for ``npy:`` data), and what says which row of the data
+    each is (``Rows.columns``: a split's rows' places, a CSV's ids): the lines of ``encode --out
+    codes.csv``."""
     run = open_run(run_dir, resolve_device(device)).reading(reading, "encode", data)
-    read = rows_and_labels(run, data, split)
-    codes = encode_all(run.model, torch.from_numpy(read.x)).numpy()
+    read = rows_and_labels(run, data, split, labels, stream=True)
+    codes = map_rows(lambda rows: encode_all(run.model, rows), read.x).numpy()
     return codes, shown(read.y, read.classes), read.columns()
 
 
@@ -243,11 +251,32 @@ def reconstruct(
     inputs clipped to the training range). ``device``: where the model computes (``auto``: a GPU
     when there is one). ``reading``: how ``data`` is read where not as the run's own
     (``label_column``, ``columns``, ...: ``options.READING``)."""
+    rows, parts, shape = reconstructed_parts(run_dir, data, split, units, device, **reading)
+    x, recon = zip(*parts, strict=True)
+    return (x[0], recon[0], shape) if len(x) == 1 else (np.concatenate(x), np.concatenate(recon), shape)
+
+
+def reconstructed_parts(
+    run_dir: str | Path,
+    data: Data,
+    split: str = "all",
+    units: str = "scaled",
+    device: str = "auto",
+    **reading: Any,
+) -> tuple[int, Iterator[tuple[np.ndarray, np.ndarray]], tuple | None]:
+    """``reconstruct``'s inputs and reconstructions part by part, in order: (how many rows in all,
+    the parts, display shape). Rows in memory and files read whole come as one part; the rows of an
+    ``npy:`` file over ``--memory-budget`` stream from it in parts, never held whole."""
     _check_units(units)
     run = open_run(run_dir, resolve_device(device)).reading(reading, "reconstruct", data)
-    x = rows_of(run, data, split)
-    recon = reconstruct_all(run.model, torch.from_numpy(x)).numpy()
-    return _in_units(x, run, units), _in_units(recon, run, units), run.display_shape
+    x = rows_of(run, data, split, stream=True)
+
+    def parts() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for rows in in_order(x):
+            recon = reconstruct_all(run.model, rows).numpy()
+            yield _in_units(rows.numpy(), run, units), _in_units(recon, run, units)
+
+    return len(x), parts(), run.display_shape
 
 
 def _check_units(units: str) -> None:
@@ -313,19 +342,34 @@ def scored_rows(
             f"--iw-samples counts a VAE's importance samples; {run_dir} holds a '{run.model.kind}' model, "
             "scored by its reconstruction loss: leave it out"
         )
-    read = rows_and_labels(run, data, split, labels, clip=False)
-    x, y = read.x, shown(read.y, read.classes)
-    beyond = beyond_range(x)
-    rows = torch.from_numpy(x)
+    read = rows_and_labels(run, data, split, labels, clip=False, stream=True)
+    beyond = map_rows(lambda rows: torch.from_numpy(beyond_range(rows.numpy())), read.x)
     if run.model.likelihood:
         quiet = run.cfg.train.quiet if quiet is None else quiet
-        with gpu_math("fp32", where):  # convolutions too, as the run's metrics
-            clipped = rows.clamp(0.0, 1.0).to(where)
-            scores = importance_sampled_nll(run.model, clipped, iw_samples, quiet=quiet)
+        streamed = isinstance(read.x, RowStream)  # one bar over its parts, not one per part
+        bar = tqdm(total=len(read.x), desc=f"NLL (K={iw_samples})", unit="row", leave=False,
+                   disable=True if quiet or not streamed else None)  # fmt: skip
+        generator = torch.Generator(device=where).manual_seed(0)
+
+        def nll(rows: torch.Tensor) -> torch.Tensor:
+            out = importance_sampled_nll(
+                run.model, rows.clamp(0.0, 1.0).to(where), iw_samples, generator, quiet or streamed
+            )
+            bar.update(len(rows))
+            return out.cpu()
+
+        # a stream's parts are whole passes of the importance sampler, drawing from one generator:
+        # the scores of its rows read whole
+        part = nll_pass_rows(iw_samples) * max(1, BLOCK_ROWS // nll_pass_rows(iw_samples))
+        with gpu_math("fp32", where), bar:  # convolutions too, as the run's metrics
+            scores = map_rows(nll, read.x, part)
     else:
         with torch.no_grad():  # each batch clipped as the model sees it
-            scores = in_batches(run.model, lambda part: excess_loss(run.model, part.clamp(0.0, 1.0)), rows)
-    return scores.cpu().numpy().astype(np.float64) + beyond, y, read.columns()
+            scores = map_rows(
+                lambda rows: in_batches(run.model, lambda b: excess_loss(run.model, b.clamp(0.0, 1.0)), rows),
+                read.x,
+            )
+    return scores.numpy().astype(np.float64) + beyond.numpy(), shown(read.y, read.classes), read.columns()
 
 
 def excess_loss(model: Autoencoder, rows: torch.Tensor) -> torch.Tensor:

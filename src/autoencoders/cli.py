@@ -420,15 +420,15 @@ def _rows_parsers(sub) -> None:
     _device_flag(e)
     _quiet_flag(e)
 
-    _device_flag(
-        _rows_command(
-            sub,
-            "encode",
-            "write codes (.npy or .csv) of data under a trained run",
-            "output file: codes (.npy), or a .csv: row (data_row with --split, and an id column's ids), "
-            "code_0, code_1, ..., and label when known",
-        )
+    en = _rows_command(
+        sub,
+        "encode",
+        "write codes (.npy or .csv) of data under a trained run",
+        "output file: codes (.npy), or a .csv: row (data_row with --split, and an id column's ids), "
+        "code_0, code_1, ..., and label when known",
     )
+    _labels_flag(en)
+    _device_flag(en)
     c = _rows_command(
         sub,
         "reconstruct",

@@ -229,7 +229,7 @@ def _encode(args: argparse.Namespace) -> None:
         from .io import rundir
 
         codes, labels, said = api.encoded_rows(
-            args.run_dir, args.data, args.split, args.device, **reading(args)
+            args.run_dir, args.data, args.split, args.device, args.labels, **reading(args)
         )
         head = [f"code_{j}" for j in range(codes.shape[1])] + (["label"] if labels is not None else [])
         cells = (  # 9 digits: a float32 code read back is the same number
@@ -237,6 +237,11 @@ def _encode(args: argparse.Namespace) -> None:
             for i, code in enumerate(codes)
         )
         rundir.write_rows(args.out, head, cells, said)
+    elif args.labels is not None:
+        raise UserError(
+            "--labels goes with a .csv, which writes each row's label beside its codes; a .npy holds "
+            "codes alone"
+        )
     else:
         codes = api.encode(args.run_dir, args.data, args.split, args.device, **reading(args))
         _save_npy(args.out, codes)
@@ -259,10 +264,11 @@ def _reconstruct(args: argparse.Namespace) -> None:
     from . import api
     from .io import rundir
 
-    x, recon, shape = api.reconstruct(
+    rows, parts, shape = api.reconstructed_parts(
         args.run_dir, args.data, args.split, args.units, args.device, **reading(args)
     )
     if png:  # a table's columns named as the run recorded them
+        x, recon = next(parts)  # the first part holds the first rows, as many as a .png shows
         cfg = Config.load_json(Path(args.run_dir) / rundir.CONFIG)
         split = "" if args.split == "all" else f"{args.split} "
         # a table's figure says rows for images, as every figure's title does
@@ -271,8 +277,10 @@ def _reconstruct(args: argparse.Namespace) -> None:
 
         reconstruction_grid(x[:n], recon[:n], args.out, shape, title, cfg.data.columns)
     else:
-        _save_npy(args.out, recon)
-    shown = f"the first {min(n, len(x))} of {len(x)} rows" if png else f"{len(x)} rows"
+        from .io.checkpoint import write_npy_parts
+
+        write_npy_parts(args.out, rows, (recon for _, recon in parts))
+    shown = f"the first {min(n, rows)} of {rows} rows" if png else f"{rows} rows"
     print(f"wrote reconstructions of {shown} to {args.out}")
 
 

@@ -29,6 +29,7 @@ from .data.datasets import (
     own_test_rows,
     parse_spec,
     read_data,
+    streamed_rows,
     to_float,
     warn_if_other_units,
     width_mismatch,
@@ -243,14 +244,18 @@ def check_split(split: str) -> None:
 
 
 def rows_of(
-    run: TrainedRun, data: Data, split: str, labels: str | Path | None = None, clip: bool = True
-) -> np.ndarray:
+    run: TrainedRun,
+    data: Data,
+    split: str,
+    labels: str | Path | None = None,
+    clip: bool = True,
+    stream: bool = False,
+) -> np.ndarray | RowStream:
     """Rows of ``data`` (a spec, or rows in memory in the training data's units) scaled as the
     run's training data was (clipped to its range unless not ``clip``), checked against its width;
-    ``labels``: a spec's labels file."""
-    return scaled_input(
-        run.cfg.data, run.scaler, data, split, labels, clip, tuple(run.manifest["input_shape"])
-    )
+    ``labels``: a spec's labels file; ``stream``: as ``scaled_data`` takes it."""
+    shape = tuple(run.manifest["input_shape"])
+    return scaled_input(run.cfg.data, run.scaler, data, split, labels, clip, shape, stream)
 
 
 def scaled_input(
@@ -261,14 +266,15 @@ def scaled_input(
     labels: str | Path | None = None,
     clip: bool = True,
     shape: tuple[int, ...] | None = None,
-) -> np.ndarray:
+    stream: bool = False,
+) -> np.ndarray | RowStream:
     """Rows of ``data`` (a spec, or rows in memory in the units of the data ``data_cfg`` reads)
     scaled by a run's fitted ``scaler`` (then clipped to [0, 1] unless not ``clip``), checked
     against its width, and images (in memory or a file) against the run's input ``shape``. ``split`` picks
     rows of a spec (with its ``labels`` file, a held-out class leaves the split as in training);
-    rows in memory are taken whole."""
+    rows in memory are taken whole. ``stream``: as ``scaled_data`` takes it."""
     if isinstance(data, str):  # the split checked where it is taken
-        x = scaled_data(data_cfg, data, split, scaler, labels, clip, shape)[0]
+        x = scaled_data(data_cfg, data, split, scaler, labels, clip, shape, stream)[0]
     else:
         check_split(split)  # a mistyped one is named first
         if split != "all":  # taken whole, the rows would be measured as if they were that split
@@ -335,16 +341,18 @@ def given_labels(
     return classes_of(y, classes, "the labels given")
 
 
-def rows_and_labels(run: TrainedRun, data: Data, split: str, labels: Any = None, clip: bool = True) -> Rows:
+def rows_and_labels(
+    run: TrainedRun, data: Data, split: str, labels: Any = None, clip: bool = True, stream: bool = False
+) -> Rows:
     """Rows of ``data`` scaled as the run's training rows (clipped to their range unless not
     ``clip``), their class indices (None without labels), the classes' names (None where they have
     none) and a split's places among the data's rows: of a spec, its ``split``, ``labels`` a labels
-    file for ``npy:`` data; of rows in memory, all of them, ``labels`` in memory or the run's label
-    column of a data frame."""
+    file for ``npy:`` data (``stream``: as ``scaled_data`` takes it); of rows in memory, all of
+    them, ``labels`` in memory or the run's label column of a data frame."""
     if isinstance(data, str):
         check_labels_file(labels)
         shape = tuple(run.manifest["input_shape"])
-        read = scaled_data(run.cfg.data, data, split, run.scaler, labels, clip, shape)
+        read = scaled_data(run.cfg.data, data, split, run.scaler, labels, clip, shape, stream)
         check_width(run.model, read.x.shape[1], data)
         return read
     x, labels = rows_of(run, data, split, clip=clip), frame_labels(run.cfg.data, data, labels)
@@ -356,7 +364,7 @@ def rows_and_labels(run: TrainedRun, data: Data, split: str, labels: Any = None,
 class Rows(NamedTuple):
     """Rows read for a trained run, scaled as its training rows were."""
 
-    x: np.ndarray
+    x: np.ndarray | RowStream  # a stream where ``scaled_data`` was asked to stream and did
     y: np.ndarray | None  # class indices; None without labels
     classes: list[str] | None  # the class numbers' names, where they have names
     places: np.ndarray | None  # a split's rows' places among the data's (``Dataset.places``); None: all
@@ -388,11 +396,14 @@ def scaled_data(
     labels: str | None = None,
     clip: bool = True,
     shape: tuple[int, ...] | None = None,
+    stream: bool = False,
 ) -> Rows:
     """``scaled_rows`` (clipped to [0, 1] unless not ``clip``), their class indices (None for
     unlabelled data; ``labels``: a labels file for ``npy:`` data), the classes' names (None where
     they have none), numbered as the run's own data was (``data.classes``), and a split's places
-    among the data's rows; images checked against the run's input ``shape`` (see ``check_layout``)."""
+    among the data's rows; images checked against the run's input ``shape`` (see ``check_layout``).
+    ``stream``: the rows of an ``npy:`` file over its ``--memory-budget``, all of them or its
+    training split, as a ``RowStream`` (read by ``data.stream.in_order``), not read whole."""
     check_split(split)
     cfg = for_data(data_cfg, data, len(scaler[0]), labels, shape or ())
     named = {} if cfg.id_column is None else {"id_name": id_name(cfg)}
@@ -404,6 +415,10 @@ def scaled_data(
         return apply_scaler(x, *scaler, clip)
 
     if split == "all":
+        if stream and (streamed := streamed_rows(cfg, scaler, clip, is_table(data_cfg))) is not None:
+            rows, y, classes, sample = streamed
+            check_layout((len(rows), *sample), shape, f"the images of {data_name(data)}")
+            return Rows(rows, y, classes, None)
         raw = read_data(cfg, len(scaler[0]))
         check_layout((len(raw.x), *raw.sample_shape), shape, f"the images of {data_name(data)}")
         if raw.x_test is None:
@@ -421,7 +436,10 @@ def scaled_data(
         why = "" if fraction is None else f" (--{split}-fraction {fraction:g})"
         others = ", ".join(s for s in SPLITS if s != split)
         raise UserError(f"the {split} split of {data_name(data)} has no rows{why}; use --split {others}")
-    rows = (rows.materialise() if isinstance(rows, RowStream) else rows).numpy()
+    if not isinstance(rows, RowStream):
+        rows = rows.numpy()
+    elif not stream:
+        rows = rows.materialise().numpy()
     ids = None if ds.ids is None else ds.ids[ds.places[split]]
     return Rows(rows, None if y is None else y.numpy(), ds.classes, ds.places[split], ids, **named)
 

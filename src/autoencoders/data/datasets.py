@@ -645,11 +645,9 @@ def load_dataset(
     """
     _check_kept(cfg)
     table = is_table(cfg) if table is None else table
-    source = npy_file(cfg)
-    if source is not None and open_npy(source[0]).size * 4 > cfg.memory_budget * 2**30:
-        return _streamed_dataset(
-            dataclasses.replace(cfg, labels=source[1]), open_npy(source[0]), scaler, clip, table
-        )
+    if (streamed := streamed_file(cfg)) is not None:
+        array, labels = streamed
+        return _streamed_dataset(dataclasses.replace(cfg, labels=labels), array, scaler, clip, table)
     run_width = None if scaler is None else len(scaler[0])
     return split_dataset(read_data(cfg, run_width), cfg, scaler, clip, table)
 
@@ -786,6 +784,48 @@ def split_dataset(
     )
 
 
+def streamed_file(cfg: DataConfig) -> tuple[np.memmap, str | None] | None:
+    """The memory-mapped ``.npy`` file ``cfg.data`` reads and its labels file, where its rows take
+    more than ``cfg.memory_budget`` GiB as float32: streamed, not read whole; None otherwise."""
+    source = npy_file(cfg)
+    if source is None:
+        return None
+    array = open_npy(source[0])
+    return (array, source[1]) if array.size * 4 > cfg.memory_budget * 2**30 else None
+
+
+def streamed_rows(
+    cfg: DataConfig, scaler: tuple[np.ndarray, np.ndarray], clip: bool = True, table: bool | None = None
+) -> tuple[RowStream, np.ndarray | None, list[str] | None, tuple[int, ...]] | None:
+    """Every row of ``cfg``'s data, in the file's order, streamed from disk and scaled by a trained
+    run's ``scaler`` (clipped to [0, 1] unless not ``clip``), with their class indices (None without
+    labels), the classes' names and the rows' sample shape, where ``streamed_file`` streams the
+    file; None where the data is read whole. ``table`` as ``load_dataset`` takes it."""
+    if (streamed := streamed_file(cfg)) is None:
+        return None
+    array, labels = streamed
+    stream = RowStream.from_memmap(array)
+    y, classes = load_labels(labels, len(stream), cfg.classes) if labels else (None, None)
+    stream = _scaled_for_run(stream, cfg, scaler, clip, is_table(cfg) if table is None else table)
+    return stream, y, classes, sample_shape(array.shape, cfg.image_shape)
+
+
+def _scaled_for_run(
+    stream: RowStream, cfg: DataConfig, scaler: tuple[np.ndarray, np.ndarray], clip: bool, table: bool
+) -> RowStream:
+    """``stream`` checked against a trained run's ``scaler`` (its width; the units of a sample of
+    its rows) and scaled by it."""
+    check_scaler(scaler, stream.n_features, cfg.data)
+    sample = np.sort(np.random.default_rng(0).choice(len(stream), min(len(stream), 10_000), False))
+    warn_if_other_units(stream[sample].numpy(), scaler, cfg.data, table)
+    return _with_scaling(stream, scaler, clip)
+
+
+def _with_scaling(stream: RowStream, scaler: tuple[np.ndarray, np.ndarray], clip: bool) -> RowStream:
+    """``stream`` read scaled by ``scaler`` (none where it changes nothing), clipped unless not ``clip``."""
+    return stream.with_scaler(None if is_identity(*scaler) else scaler, clip)
+
+
 def _streamed_dataset(
     cfg: DataConfig,
     array: np.memmap,
@@ -801,16 +841,14 @@ def _streamed_dataset(
     stream = RowStream.from_memmap(array)
     y, classes = load_labels(cfg.labels, len(stream), cfg.classes) if cfg.labels else (None, None)
     train_idx, val_idx, test_idx = _split_rows(len(stream), cfg, y, classes, scaler is not None)
-    check_scaler(scaler, stream.n_features, cfg.data)
     digest = None
     if scaler is None:
         lo, hi, digest = stream.subset(train_idx).scan()
         scaler = scaler_from_range(lo, hi, is_table(cfg))
+        stream = _with_scaling(stream, scaler, clip)
+    else:  # rows read for a trained run
+        stream = _scaled_for_run(stream, cfg, scaler, clip, table)
     offset, span = scaler
-    if digest is None:  # rows read for a trained run: a sample of them, as read
-        sample = np.sort(np.random.default_rng(0).choice(len(stream), min(len(stream), 10_000), False))
-        warn_if_other_units(stream[sample].numpy(), scaler, cfg.data, table)
-    stream = stream.with_scaler(None if is_identity(offset, span) else (offset, span), clip)
 
     def rows(idx: np.ndarray) -> torch.Tensor:
         x = stream.subset(idx).materialise()

@@ -197,6 +197,24 @@ def write_stream(
 Rows = torch.Tensor | RowStream
 
 
+def in_order(rows: np.ndarray | RowStream, size: int = BLOCK_ROWS) -> Iterator[torch.Tensor]:
+    """Rows in memory as one tensor (no copy), or a stream's rows in order, in chunks of ``size``
+    (the last shorter): what is computed row by row then never holds the stream whole."""
+    if not isinstance(rows, RowStream):
+        yield torch.from_numpy(np.ascontiguousarray(rows))
+        return
+    for i in range(0, len(rows), size):
+        yield rows.subset(np.arange(i, min(i + size, len(rows)))).materialise()
+
+
+def map_rows(
+    fn: Callable[[torch.Tensor], torch.Tensor], rows: np.ndarray | RowStream, size: int = BLOCK_ROWS
+) -> torch.Tensor:
+    """``fn`` of rows in memory, or of a stream's rows chunk by chunk (``in_order``), concatenated."""
+    parts = [fn(chunk) for chunk in in_order(rows, size)]
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
 def chunk_order(n: int, generator: torch.Generator) -> Iterator[np.ndarray]:
     """A shuffled pass over positions ``0..n-1`` in chunks that each touch few regions of a file.
 

@@ -22,20 +22,31 @@ def _log_normal(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> to
     return -0.5 * (LOG_2PI + logvar + (z - mean).pow(2) / logvar.exp()).sum(-1)
 
 
+# rows × importance samples decoded in one pass
+ROWS_PER_PASS = 16384
+
+
+def nll_pass_rows(samples: int) -> int:
+    """The rows ``importance_sampled_nll`` takes per pass with ``samples`` samples: their samples
+    fill one decoder pass."""
+    return max(1, ROWS_PER_PASS // samples)
+
+
 @torch.no_grad()
 def importance_sampled_nll(
     model: torch.nn.Module,
     x: torch.Tensor,
     samples: int,
-    seed: int = 0,
-    rows_per_pass: int = 16384,
+    generator: torch.Generator | int = 0,
     quiet: bool = True,
 ) -> torch.Tensor:
     """−log p(x) per row of ``x``, estimated with ``samples`` importance samples from q(z|x),
-    drawn on ``x``'s device."""
-    generator = torch.Generator(device=x.device).manual_seed(seed)
-    per_chunk = max(1, rows_per_pass // samples)  # rows whose samples fit one decoder pass
-    s_chunk = min(samples, rows_per_pass)
+    drawn on ``x``'s device by ``generator`` (or one seeded with that number). Rows taken in parts
+    of whole passes (``nll_pass_rows``), the generator passed on, get the scores of the rows whole."""
+    if isinstance(generator, int):
+        generator = torch.Generator(device=x.device).manual_seed(generator)
+    per_chunk = nll_pass_rows(samples)
+    s_chunk = min(samples, ROWS_PER_PASS)
     out = []
     with eval_mode(model):
         for rows in tqdm(

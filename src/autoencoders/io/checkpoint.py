@@ -188,6 +188,27 @@ def write_npy(path: str | Path, array: Any) -> None:
     atomic_write(path, write)
 
 
+def write_npy_parts(path: str | Path, rows: int, parts: Iterable[Any]) -> None:
+    """Atomically write as one .npy of ``rows`` rows the arrays ``parts`` gives in order (of one
+    dtype and row shape, the first's), holding one part at a time."""
+    import numpy as np
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            written = 0
+            for part in parts:
+                part = np.ascontiguousarray(part)
+                if written == 0:
+                    header = {"descr": np.lib.format.dtype_to_descr(part.dtype), "fortran_order": False}
+                    np.lib.format.write_array_header_1_0(f, header | {"shape": (rows, *part.shape[1:])})
+                f.write(part.tobytes())
+                written += len(part)
+        if written != rows:
+            raise ValueError(f"{written} rows written of the {rows} the header gives")
+
+    atomic_write(path, write)
+
+
 def write_safetensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
     """Atomically write ``tensors`` (contiguous, on the host) and ``metadata`` as a safetensors file.
     Serialised in memory, then written through ``atomic_write``: safetensors' own ``save_file``
