@@ -213,8 +213,8 @@ def test_held_out_classes_leave_training_and_validation_in_a_stream_as_in_memory
 def test_commands_stream_the_rows_of_a_file_over_the_budget_and_give_what_it_read_whole_gives(
     tmp_path, monkeypatch
 ):
-    """encode, score (a VAE's importance-sampled NLL too), reconstruct and predict read an npy:
-    file over --memory-budget part by part, never whole, to the same numbers as the file read whole."""
+    """encode, score (a VAE's importance-sampled NLL too), reconstruct, predict and interpolate read
+    an npy: file over --memory-budget part by part, never whole, to the numbers of the file read whole."""
     from autoencoders import trained
     from autoencoders.cli import run as cli_run
 
@@ -240,7 +240,9 @@ def test_commands_stream_the_rows_of_a_file_over_the_budget_and_give_what_it_rea
         "VAE scores": autoencoders.score(runs[1].dir, spec, iw_samples=20, labels=labels)[0],
         "reconstructions": autoencoders.reconstruct(runs[0].dir, spec, units="data")[1],
         "clusters": autoencoders.predict(clusters, spec)[1],
+        "interpolated": autoencoders.interpolate(runs[0].dir, spec, (19_000, 7), split="all")[0],
     }
+    against_pca = autoencoders.anomaly_scores_against_pca(runs[0].dir, spec, 1, labels=labels)
     read = []
     real_materialise = RowStream.materialise
 
@@ -258,7 +260,9 @@ def test_commands_stream_the_rows_of_a_file_over_the_budget_and_give_what_it_rea
         "VAE scores": autoencoders.score(runs[1].dir, spec, iw_samples=20, labels=labels, **tiny)[0],
         "reconstructions": autoencoders.reconstruct(runs[0].dir, spec, units="data", **tiny)[1],
         "clusters": autoencoders.predict(clusters, spec, **tiny)[1],
+        "interpolated": autoencoders.interpolate(runs[0].dir, spec, (19_000, 7), split="all", **tiny)[0],
     }
+    assert autoencoders.anomaly_scores_against_pca(runs[0].dir, spec, 1, labels=labels, **tiny) == against_pca
     for what, numbers in whole.items():
         np.testing.assert_array_equal(streamed[what], numbers, err_msg=what)
     # parts of 8,192 rows, a split's validation and test rows, 10,000 rows sampled for their units
@@ -274,3 +278,23 @@ def test_commands_stream_the_rows_of_a_file_over_the_budget_and_give_what_it_rea
     lines = (tmp_path / "codes.csv").read_text().splitlines()
     assert len(lines) == 20_001 and lines[0] == "row,code_0,code_1,code_2,label"
     np.testing.assert_allclose([float(v) for v in lines[7].split(",")[1:4]], whole["codes"][6], rtol=1e-7)
+
+
+def test_rows_far_apart_are_read_one_by_one_to_the_rows_a_mapping_gives(big_npy, monkeypatch):
+    """A sample of rows spread over a file is read row by row (a mapping of their span would fault
+    in the pages around each as well), to the same rows, scaled and clipped alike."""
+    path, x = big_npy
+    rows = np.sort(np.random.default_rng(1).choice(len(x), 300, replace=False))
+    scaler = (np.full(16, 0.1, np.float32), np.full(16, 0.5, np.float32))
+    source = RowStream.from_npy(path).with_scaler(scaler)
+    mapped = source[rows]
+    reads = []
+    real = RowStream._read_apart
+    monkeypatch.setattr(RowStream, "_read_apart", lambda self, *a: reads.append(a) or real(self, *a))
+    monkeypatch.setattr(stream, "SPARSE_BYTES", 16)  # a row of 16 bytes: these rows lie apart
+    assert torch.equal(source[rows], mapped) and reads
+    assert float(mapped.max()) == 1.0 and float(mapped.min()) == 0.0  # scaled beyond [0, 1], clipped
+    monkeypatch.setattr(stream, "SPARSE_BYTES", 16 * 10**6)
+    reads.clear()
+    assert torch.equal(source[np.arange(100, 400)], torch.from_numpy(((x[100:400] - 0.1) / 0.5).clip(0, 1)))
+    assert not reads  # consecutive rows are mapped

@@ -251,7 +251,7 @@ def reconstruct(
     inputs clipped to the training range). ``device``: where the model computes (``auto``: a GPU
     when there is one). ``reading``: how ``data`` is read where not as the run's own
     (``label_column``, ``columns``, ...: ``options.READING``)."""
-    rows, parts, shape = reconstructed_parts(run_dir, data, split, units, device, **reading)
+    _, parts, shape = reconstructed_parts(run_dir, data, split, units, device, **reading)
     x, recon = zip(*parts, strict=True)
     return (x[0], recon[0], shape) if len(x) == 1 else (np.concatenate(x), np.concatenate(recon), shape)
 
@@ -410,7 +410,7 @@ def anomaly_scores_against_pca(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)  # ``score`` read these rows and said so
         given = labels if isinstance(labels, str | Path) else None
-        x = rows_of(run.reading(reading, "score", data), data, split, given, clip=False)
+        x = rows_of(run.reading(reading, "score", data), data, split, given, clip=False, stream=True)
     if len(x) != len(scores):
         raise UserError(
             f"scored holds {len(scores)} scores for {len(x)} rows: give score's result for the same data "
@@ -432,7 +432,7 @@ def anomaly_scores_against_pca(
             where = f"the {'' if split == 'all' else split + ' '}rows of {data}"
         raise UserError(f"--anomalous-class measures over rows with a class, and none of {where} has one")
     if not has.all():  # measured over those
-        scores, x, y = scores[has], x[has], y[has]
+        scores, y = scores[has], y[has]
     positive = y.astype(str) == str(anomalous_class).strip()  # a number or a name, as the labels read
     if positive.all() or not positive.any():
         where = "the rows given in memory"
@@ -461,7 +461,7 @@ def anomaly_scores_against_pca(
             stacklevel=user_stacklevel(),
         )
     pca = PCA(train.train_sample()[0], run.model.code_size)
-    pca_scores = pca.squared_errors(torch.from_numpy(x)).numpy()
+    pca_scores = map_rows(pca.squared_errors, x).numpy()[has]
     return {
         "roc_auc": float(roc_auc_score(positive, scores)),
         "average_precision": float(average_precision_score(positive, scores)),
@@ -540,7 +540,7 @@ def interpolate(
     _check_units(units)
     run = open_run(run_dir).reading(reading, "interpolate", data)
     split = split or ("test" if isinstance(data, str) else "all")
-    model, x = run.model, rows_of(run, data, split)
+    model, x = run.model, rows_of(run, data, split, stream=True)
     for i in indices:
         if not 0 <= i < len(x):
             where = f"{data} ({split} split)" if isinstance(data, str) else "the rows given in memory"
@@ -548,10 +548,11 @@ def interpolate(
                 f"row {i} of --pair is outside the {len(x)} rows of {where}; give indices from 0 to "
                 f"{len(x) - 1}"
             )
-    ends = torch.from_numpy(x[list(indices)])
+    # of a stream, the two rows alone are read
+    ends = x.read(np.array(indices)) if isinstance(x, RowStream) else torch.from_numpy(x[list(indices)])
     with torch.no_grad():
         a, b = model.encode(ends)
         t = torch.linspace(0, 1, steps).unsqueeze(1)
         path = model.decode((1 - t) * a + t * b)
-    rows = np.concatenate([x[indices[0]][None], path.numpy(), x[indices[1]][None]])
+    rows = np.concatenate([ends[:1].numpy(), path.numpy(), ends[1:].numpy()])
     return _in_units(rows, run, units), run.display_shape

@@ -20,6 +20,9 @@ from ..errors import UserError
 
 BLOCK_ROWS = 8192  # consecutive rows read together: large sequential reads
 BLOCKS_PER_CHUNK = 4  # random blocks mixed per chunk, so batches mix distant parts of the file
+# rows whose median distance in the file is at least this many bytes are read one by one, not mapped:
+# beyond what the kernel reads ahead around a page it faults in
+SPARSE_BYTES = 1 << 16
 
 
 class RowStream:
@@ -94,18 +97,22 @@ class RowStream:
         return self._derive(device=torch.device(device))
 
     def _read(self, rows: np.ndarray) -> np.ndarray:
-        """File rows ``rows`` (sorted) as float32, mapping only the span they cover."""
-        lo, hi = int(rows[0]), int(rows[-1]) + 1
+        """File rows ``rows`` (sorted) as float32, mapping only the span they cover, or one by one
+        where they lie far apart."""
         row_bytes = self.shape[1] * self.dtype.itemsize
-        view = np.memmap(
-            self.path,
-            self.dtype,
-            "r",
-            offset=self.header_bytes + lo * row_bytes,
-            shape=(hi - lo, self.shape[1]),
-        )
-        out = np.array(view[rows - lo], dtype=np.float32)
-        del view  # unmaps: the pages no longer count as this process's memory
+        if len(rows) > 1 and float(np.median(np.diff(rows))) * row_bytes >= SPARSE_BYTES:
+            out = self._read_apart(rows, row_bytes)
+        else:
+            lo, hi = int(rows[0]), int(rows[-1]) + 1
+            view = np.memmap(
+                self.path,
+                self.dtype,
+                "r",
+                offset=self.header_bytes + lo * row_bytes,
+                shape=(hi - lo, self.shape[1]),
+            )
+            out = np.array(view[rows - lo], dtype=np.float32)
+            del view  # unmaps: the pages no longer count as this process's memory
         # every read, not the training rows' scan alone: a trained run reads its other rows unscanned
         if self.dtype.kind == "f" and not (finite := np.isfinite(out)).all():  # before clipping hides inf
             row = int(rows[np.flatnonzero(~finite.all(1))[0]])
@@ -121,6 +128,18 @@ class RowStream:
         if self.clip:  # also without a scaling: rows beyond the training rows' [0, 1]
             np.clip(out, 0.0, 1.0, out=out)
         return out
+
+    def _read_apart(self, rows: np.ndarray, row_bytes: int) -> np.ndarray:
+        """File rows ``rows`` (sorted), read one by one: a mapping of their span would fault in the
+        pages around each row too (the kernel reads ahead), all counted as this process's memory
+        while mapped (10,000 rows sampled from 2.9 GiB of rows: 2.1 GiB resident)."""
+        raw = np.empty((len(rows), self.shape[1]), self.dtype)
+        with open(self.path, "rb", buffering=0) as f:
+            for i, row in enumerate(rows.tolist()):
+                f.seek(self.header_bytes + row * row_bytes)
+                if f.readinto(raw[i]) != row_bytes:
+                    raise UserError(f"{self.path} ends within row {row}: it is cut short; write it again")
+        return raw.astype(np.float32, copy=False)
 
     def read(self, positions: np.ndarray) -> torch.Tensor:
         """Rows at ``positions`` of this stream, in that order, as a tensor on the stream's device."""
@@ -210,9 +229,21 @@ def in_order(rows: np.ndarray | RowStream, size: int = BLOCK_ROWS) -> Iterator[t
 def map_rows(
     fn: Callable[[torch.Tensor], torch.Tensor], rows: np.ndarray | RowStream, size: int = BLOCK_ROWS
 ) -> torch.Tensor:
-    """``fn`` of rows in memory, or of a stream's rows chunk by chunk (``in_order``), concatenated."""
-    parts = [fn(chunk) for chunk in in_order(rows, size)]
-    return parts[0] if len(parts) == 1 else torch.cat(parts)
+    """``fn`` of rows in memory, or of a stream's rows chunk by chunk (``in_order``), concatenated.
+
+    A stream's results fill one tensor as they come: kept apart until the end, each small result
+    would sit between the chunks' large blocks on the heap, which then grows by a chunk at a time
+    (1,000,000 rows of 784: 3.2 GiB resident for 8 MB of scores)."""
+    done, start = None, 0
+    for chunk in in_order(rows, size):
+        part = fn(chunk)
+        if done is None:
+            if len(part) == len(rows):  # rows in memory: one part, the result
+                return part
+            done = torch.empty((len(rows), *part.shape[1:]), dtype=part.dtype, device=part.device)
+        done[start : start + len(part)] = part
+        start += len(part)
+    return done
 
 
 def chunk_order(n: int, generator: torch.Generator) -> Iterator[np.ndarray]:

@@ -93,6 +93,24 @@ def fit(
     ``monitor`` number (0: never) and, with ``cfg.keep == "best"``, ends with the weights of
     its best validation epoch. A step that reports itself ``finished`` ends the stage at once.
     """
+    device = as_tuple(train)[0].device
+    # the CUDA calls that name no device (a graph's side stream, the current stream, a state's event)
+    # take the current one: on a GPU other than it (cuda:1), graphs would record nothing
+    with torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext():
+        return _fit(step, train, val, cfg, epochs, stage, start, on_epoch)
+
+
+def _fit(
+    step: Step,
+    train: Tensors,
+    val: Tensors,
+    cfg: TrainConfig,
+    epochs: int,
+    stage: str,
+    start: LoopState | None,
+    on_epoch: Callable[[LoopState, dict], None] | None,
+) -> list[dict]:
+    """``fit`` on the current device."""
     train, val = as_tuple(train), as_tuple(val)
     n = len(train[0])
     device = train[0].device
