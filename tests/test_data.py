@@ -325,9 +325,20 @@ def test_quoted_cells_and_a_byte_order_mark_read_as_the_plain_file(tmp_path):
         np.testing.assert_array_equal(x, expected[0])
         assert (y == expected[1]).all() and classes == expected[2] == ["cat", "dog"]
         assert csv_feature_names(tmp_path / f"{name}.csv", "y") == ["a", "b"]
-    (tmp_path / "comma.csv").write_text('a,b,y\n1,2,"dog, brown"\n')
-    with pytest.raises(UserError, match=r"line 2 holds a quoted cell with a comma in it \('dog, brown'\)"):
-        load_csv(tmp_path / "comma.csv", "y")
+    # a comma within quotes is the cell's own, in a header, a label or an id ("Smith, John")
+    names = [f'"{c}, {i}"' for i, c in enumerate(("Smith", "Jones", "Lee"))]
+    (tmp_path / "comma.csv").write_text(
+        '"size, cm",b,"kind, colour",who\n'
+        + "".join(f'{i / 10},{i},"{"dog, brown" if i % 2 else "cat"}",{names[i % 3]}\n' for i in range(30))
+    )
+    x, y, classes, ids = load_csv(tmp_path / "comma.csv", "kind, colour", id_column="who")
+    np.testing.assert_array_equal(x[:, 0], (np.arange(30) / 10).astype(np.float32))
+    assert classes == ["cat", "dog, brown"] and y.tolist() == [i % 2 for i in range(30)]
+    assert ids.tolist() == [f"{('Smith', 'Jones', 'Lee')[i % 3]}, {i % 3}" for i in range(30)]
+    assert csv_feature_names(tmp_path / "comma.csv", "kind, colour", "who") == ["size, cm", "b"]
+    (tmp_path / "text.csv").write_text('a,b\n1,2\n3,"four, five"\n')
+    with pytest.raises(UserError, match=r"text.csv line 3, column 'b' holds 'four, five', not a number"):
+        load_csv(tmp_path / "text.csv")
     (tmp_path / "decimal.csv").write_text('a,b\n"1,5",2\n')
     with pytest.raises(
         UserError, match=r"line 2 holds '1,5', a number with a decimal comma; .* decimal points"

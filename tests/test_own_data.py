@@ -418,7 +418,8 @@ def test_an_id_column_is_no_feature_and_names_each_row_that_predict_score_and_cl
     digits = load_digits()
     names = [f"p{i}" for i in range(64)]
     frame = pd.DataFrame(digits.data[:400] / 16, columns=names)
-    frame.insert(0, "customer", [f"c{i:03d}" for i in range(400)])
+    # pandas quotes an id that holds a comma; the outputs write it as it is
+    frame.insert(0, "customer", [f"c{i:03d}, {'north' if i % 2 else 'south'}" for i in range(400)])
     frame["digit"] = digits.target[:400]
     frame.to_csv(tmp_path / "t.csv", index=False)
     frame[["digit", *names[::-1], "customer"]].to_csv(tmp_path / "reordered.csv", index=False)

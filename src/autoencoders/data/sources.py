@@ -435,12 +435,23 @@ def _first_rows(path: str | Path) -> tuple[list[str], str | None]:
     with open(path, encoding="utf-8-sig", errors="replace") as f:  # not the whole file
         lines = list(itertools.islice(((i, line) for i, line in enumerate(f, 1) if line.strip()), 2))
     lines = [_unquoted(line, path, i) for i, line in lines]
-    return [c.strip() for c in (lines[0] if lines else "").split(",")], lines[1] if len(lines) > 1 else None
+    return [_text(c) for c in (lines[0] if lines else "").split(",")], lines[1] if len(lines) > 1 else None
+
+
+# a comma within a quoted cell (a name, "Smith, John") while the lines are split at commas: put back
+# in the text read from a header, a label or an id column (``_text``)
+COMMA = "\x1f"
+
+
+def _text(cell: str) -> str:
+    """A cell of a line ``_unquoted`` gave, as the file wrote it (less its quotes and spaces)."""
+    return cell.strip().replace(COMMA, ",")
 
 
 def _unquoted(line: str, path: str | Path, number: int) -> str:
     """A CSV ``line`` with its cells' quotes taken off, as spreadsheets, R's ``write.csv`` and
-    Python's ``csv.QUOTE_*`` write them (``number``: its line in ``path``, for the message)."""
+    Python's ``csv.QUOTE_*`` write them (``number``: its line in ``path``, for the message); a
+    comma within a quoted cell becomes ``COMMA``."""
     if '"' not in line:
         return line
     try:
@@ -455,12 +466,7 @@ def _unquoted(line: str, path: str | Path, number: int) -> str:
             f"{path} line {number} holds {comma!r}, a number with a decimal comma; commas separate columns "
             "here: save numbers with decimal points"
         )
-    if comma is not None:
-        raise UserError(
-            f"{path} line {number} holds a quoted cell with a comma in it ({comma!r}); commas separate "
-            "columns here: take the commas out of its cells"
-        )
-    return ",".join(cells)
+    return ",".join(cell.replace(",", COMMA) for cell in cells)
 
 
 def load_csv(
@@ -492,7 +498,7 @@ def load_csv(
         raise UserError(
             f"csv file {path} is empty; give a file with one row per line, its values separated by commas"
         )
-    first = [c.strip() for c in lines[0][1].split(",")]
+    first = [_text(c) for c in lines[0][1].split(",")]
     # ";" (with decimal commas: "1,5;2,25"), tabs or "|" in a cell: another program's separator
     other = next((sep for sep in (";", "\t", "|") if any(sep in cell for cell in first)), None)
     if other is not None:
@@ -567,10 +573,11 @@ def load_csv(
         # an id given by index that reads as a name in the first row: the header's name of that column?
         named_id = None if named is None or _is_number(first[named]) else first[named]
         _warn_if_a_header_of_numbers(path, first, table, named_id)
-    ids = None if ids is None else np.char.strip(ids)
+    ids = None if ids is None else np.char.replace(np.char.strip(ids), COMMA, ",")
     if labels is None:
         return table.astype(np.float32, copy=False), None, None, ids
-    return table.astype(np.float32, copy=False), *_classes(np.char.strip(labels), classes, path), ids
+    labels = np.char.replace(np.char.strip(labels), COMMA, ",")
+    return table.astype(np.float32, copy=False), *_classes(labels, classes, path), ids
 
 
 def _numbers(lines: list[str], columns: list[int]) -> np.ndarray:
@@ -762,7 +769,7 @@ def _explain_bad_csv(
     features are fixed, a column beyond them is to be left out of the file (training's flags
     cannot), and one of them must hold numbers."""
     for number, line in body:
-        cells = [c.strip() for c in line.split(",")]
+        cells = [_text(c) for c in line.split(",")]
         if len(cells) != width:
             raise UserError(
                 f"{path} line {number} has {len(cells)} columns but the first row has {width}; "
@@ -831,7 +838,7 @@ def _missing(
     fix = _fill_or_drop(n)
     if len(counts) == 1 and classes is not None:  # most of a column blank, or names in it: classes?
         j = next(iter(counts))
-        cells = [text.split(",")[j].strip() for _, text in body]
+        cells = [_text(text.split(",")[j]) for _, text in body]
         named = any(c.lower() not in MISSING and not _is_number(c) for c in cells)
         if named or counts[j] > len(body) / 2:
             named_as = shlex.quote(str(classes))
