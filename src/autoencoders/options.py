@@ -368,7 +368,7 @@ class DataConfig:
     )
     memory_budget: float = option(
         2.0,
-        "GiB of training rows or cached features kept in RAM; larger npy data streams from disk",
+        "GiB of rows or cached features kept in RAM; larger npy data streams from disk, in parts",
         range=POSITIVE,
     )
 
