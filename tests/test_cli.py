@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import re
+import shlex
 import subprocess
 import sys
 import warnings
@@ -281,3 +282,17 @@ def test_sigterm_stops_a_command_as_ctrl_c_does_and_says_how_to_continue(tmp_pat
     kept = f"{out} is kept as saved in stage 'train' after epoch 1"
     kept += f"; continue with: autoencoders train --resume {out}"
     assert err == f"autoencoders: terminated (SIGTERM); {kept}"
+
+
+def test_flags_of_names_take_a_name_with_a_comma_in_double_quotes_as_a_csv_line_does():
+    """A CSV's names may hold commas (``"dog, brown"``): a flag of names reads them as a CSV line
+    does, and the hints that name them write them so."""
+    from autoencoders.options import names_flag
+
+    args = build_parser().parse_args(["train", "--hold-out", '"dog, brown",cat', "--columns", "a, b"])
+    assert args.hold_out == ["dog, brown", "cat"] and args.columns == ["a", "b"]
+    shown = names_flag(["dog, brown", "cat"])
+    assert build_parser().parse_args(["train", "--hold-out", *shlex.split(shown)]).hold_out == [
+        "dog, brown",
+        "cat",
+    ]

@@ -336,14 +336,23 @@ def test_quoted_cells_and_a_byte_order_mark_read_as_the_plain_file(tmp_path):
     assert classes == ["cat", "dog, brown"] and y.tolist() == [i % 2 for i in range(30)]
     assert ids.tolist() == [f"{('Smith', 'Jones', 'Lee')[i % 3]}, {i % 3}" for i in range(30)]
     assert csv_feature_names(tmp_path / "comma.csv", "kind, colour", "who") == ["size, cm", "b"]
+    # at a cell's edge too, and alone: a class ","
+    (tmp_path / "edge.csv").write_text(
+        '"a,",b\n' + "".join(f'{i},"{"," if i % 2 else "x"}"\n' for i in range(10))
+    )
+    x, y, classes = load_csv(tmp_path / "edge.csv", "b")[:3]
+    assert classes == [",", "x"] and y.tolist() == [1 - i % 2 for i in range(10)]
+    assert csv_feature_names(tmp_path / "edge.csv", "b") == ["a,"]
+    (tmp_path / "number.csv").write_text("who,a\n" + "".join(f'"1,00{i}",{i}\n' for i in range(10)))
+    assert load_csv(tmp_path / "number.csv", id_column="who")[3].tolist() == [f"1,00{i}" for i in range(10)]
     (tmp_path / "text.csv").write_text('a,b\n1,2\n3,"four, five"\n')
     with pytest.raises(UserError, match=r"text.csv line 3, column 'b' holds 'four, five', not a number"):
         load_csv(tmp_path / "text.csv")
-    (tmp_path / "decimal.csv").write_text('a,b\n"1,5",2\n')
+    (tmp_path / "decimal.csv").write_text('who,a,b\n"Smith, John","1,5",2\n')
     with pytest.raises(
         UserError, match=r"line 2 holds '1,5', a number with a decimal comma; .* decimal points"
     ):
-        load_csv(tmp_path / "decimal.csv")
+        load_csv(tmp_path / "decimal.csv", id_column="who")
     r_style = '"","a","b"\n' + "\n".join(f'"{i + 1}",{i},{i % 3}' for i in range(30))
     (tmp_path / "r.csv").write_text(r_style)
     with pytest.raises(UserError, match="numbers the rows from 1: R's row names, which write.csv writes"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import errno
 import json
+import math
 import os
 import re
 import signal
@@ -633,6 +634,13 @@ def test_a_state_edited_and_hashed_again_is_refused_in_one_line(tmp_path):
         "the shuffle state missing": ({k: v for k, v in tensors.items() if k != "loop.shuffle"}, info),
         "an RNG state of another length": (tensors | {"rng.torch": torch.zeros(3, dtype=torch.uint8)}, info),
         "the epoch a word": (tensors, info | {"loop": info["loop"] | {"epoch": "one"}}),
+        "an epoch beyond the stage's": (tensors, info | {"loop": info["loop"] | {"epoch": 99}}),
+        "a best loss that is not a number": (tensors, info | {"loop": info["loop"] | {"best": math.nan}}),
+        "a moment of no shape": (tensors | {step_key: torch.zeros(())}, info),
+        "a negative step count": (tensors | {step_key.replace("exp_avg", "step"): torch.tensor(-5.0)}, info),
+        "a stage in words": (tensors, info | {"stage_index": "0"}),
+        "a stage the run has not": (tensors, info | {"stage_index": 5}),
+        "a history that is text": (tensors, info | {"history": "x"}),
     }
     for what, (edited, edited_info) in edits.items():
         write_state(state, edited, edited_info)

@@ -275,6 +275,11 @@ def test_commands_stream_the_rows_of_a_file_over_the_budget_and_give_what_it_rea
     np.testing.assert_array_equal(np.load(out), whole["reconstructions"])
     assert cli_run(["encode", str(runs[0].dir), "--data", spec, "--labels", labels, "--out",
                     str(tmp_path / "codes.csv"), "--memory-budget", str(TINY_BUDGET)]) == 0  # fmt: skip
+    # a file in Fortran order, whose rows are not contiguous, is read whole, as before
+    np.save(tmp_path / "f.npy", np.asfortranarray(x))
+    fortran = f"npy:{tmp_path / 'f.npy'}"
+    monkeypatch.undo()
+    np.testing.assert_array_equal(autoencoders.encode(runs[0].dir, fortran, **tiny), whole["codes"])
     lines = (tmp_path / "codes.csv").read_text().splitlines()
     assert len(lines) == 20_001 and lines[0] == "row,code_0,code_1,code_2,label"
     np.testing.assert_allclose([float(v) for v in lines[7].split(",")[1:4]], whole["codes"][6], rtol=1e-7)

@@ -31,7 +31,7 @@ from .eval.probes import PCA
 from .io import rundir
 from .io.checkpoint import arrays_sha256, file_sha256
 from .models import Autoencoder
-from .options import IW_SAMPLES, READING, whole_at_least
+from .options import IW_SAMPLES, READING, names_flag, whole_at_least
 from .runtime.device import gpu_math, resolve_device
 from .trained import (
     Data,
@@ -455,8 +455,8 @@ def anomaly_scores_against_pca(
         unseen = "score --split test" if isinstance(data, str) else "score rows it did not train on"
         warnings.warn(
             f"the model trained on rows of class {anomalous_class}, so it may reconstruct them as well as "
-            f"the rest: to measure how it finds them as novel, train with --hold-out {anomalous_class} "
-            f"and {unseen}",
+            "the rest: to measure how it finds them as novel, train with --hold-out "
+            f"{names_flag([anomalous_class])} and {unseen}",
             DataWarning,
             stacklevel=user_stacklevel(),
         )

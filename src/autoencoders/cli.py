@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
+import csv
 import dataclasses
 import os
 import re
@@ -168,7 +169,9 @@ def _parse_ints(text: str) -> list[int]:
 
 
 def _parse_names(text: str) -> list[str]:
-    return [w.strip() for w in text.split(",")]  # empty or repeated names are refused with the config
+    """Names separated by commas; a name holding a comma in double quotes, as in a CSV line."""
+    names = next(csv.reader([text], skipinitialspace=True)) or [""]
+    return [w.strip() for w in names]  # empty or repeated names are refused with the config
 
 
 # how help spells the values of options whose name alone does not say it

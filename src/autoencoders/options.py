@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -707,6 +708,14 @@ EXPORT_PARTS = ("encoder", "decoder", "autoencoder")
 EXPORT_FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 # images a .png grid holds at most: more make a picture no viewer shows whole, and take gigabytes to draw
 MOST_IN_A_PNG = 1000
+
+
+def names_flag(names: list[str]) -> str:
+    """``names`` as a flag of names takes them (``--hold-out``, ``--columns``) and a shell passes
+    them on: a name holding a comma in double quotes, as in a CSV line."""
+    return shlex.quote(",".join(f'"{n}"' if "," in n or '"' in n else n for n in map(str, names)))
+
+
 # the figures ``visualize`` draws, by name
 FIGURE_KINDS = {
     "recon": "test images over their reconstructions",

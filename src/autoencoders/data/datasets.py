@@ -20,7 +20,7 @@ import torch
 
 from ..errors import DataWarning, UserError, user_stacklevel
 from ..io.checkpoint import arrays_sha256
-from ..options import IDX_KINDS, DataConfig, closest, flag, nearest
+from ..options import IDX_KINDS, DataConfig, closest, flag, names_flag, nearest
 from .classes import labelled
 from .images import first_image_size, image_folder
 from .memory import data_name
@@ -242,9 +242,11 @@ def _kept(
     known = y[labelled(y)]  # the rows that have a class
     names = [str(c) for c in (classes if classes is not None else np.unique(known))]
     given = [str(c) for c in cfg.hold_out]
-    unknown = ",".join(c for c in given if c not in names)
+    unknown = [c for c in given if c not in names]
     if unknown and not trained:
-        raise UserError(f"--hold-out {unknown}: no such class in {source} (classes: {', '.join(names[:20])})")
+        raise UserError(
+            f"--hold-out {names_flag(unknown)}: no such class in {source} (classes: {', '.join(names[:20])})"
+        )
     given = [c for c in given if c in names]
     held = [int(c) for c in given] if classes is None else [names.index(c) for c in given]
     if not trained and set(np.unique(known).tolist()) <= set(held):
@@ -800,8 +802,10 @@ def streamed_rows(
     """Every row of ``cfg``'s data, in the file's order, streamed from disk and scaled by a trained
     run's ``scaler`` (clipped to [0, 1] unless not ``clip``), with their class indices (None without
     labels), the classes' names and the rows' sample shape, where ``streamed_file`` streams the
-    file; None where the data is read whole. ``table`` as ``load_dataset`` takes it."""
-    if (streamed := streamed_file(cfg)) is None:
+    file; None where the data is read whole (also a file stored in Fortran order, whose rows are
+    not contiguous). ``table`` as ``load_dataset`` takes it."""
+    streamed = streamed_file(cfg)
+    if streamed is None or not streamed[0].flags.c_contiguous:  # a Fortran-ordered file is read whole
         return None
     array, labels = streamed
     stream = RowStream.from_memmap(array)

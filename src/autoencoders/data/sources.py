@@ -440,12 +440,13 @@ def _first_rows(path: str | Path) -> tuple[list[str], str | None]:
 
 # a comma within a quoted cell (a name, "Smith, John") while the lines are split at commas: put back
 # in the text read from a header, a label or an id column (``_text``)
-COMMA = "\x1f"
+# (a character of Unicode's private use area: no whitespace, which stripping a cell would take off)
+COMMA = "\ue000"
 
 
 def _text(cell: str) -> str:
     """A cell of a line ``_unquoted`` gave, as the file wrote it (less its quotes and spaces)."""
-    return cell.strip().replace(COMMA, ",")
+    return cell.replace(COMMA, ",").strip()
 
 
 def _unquoted(line: str, path: str | Path, number: int) -> str:
@@ -460,12 +461,6 @@ def _unquoted(line: str, path: str | Path, number: int) -> str:
         raise UserError(
             f"{path} line {number} cannot be read as CSV ({e}); is it a CSV file of numbers?"
         ) from None
-    comma = next((cell for cell in cells if "," in cell), None)
-    if comma is not None and _is_number(comma.replace(",", ".", 1)):
-        raise UserError(
-            f"{path} line {number} holds {comma!r}, a number with a decimal comma; commas separate columns "
-            "here: save numbers with decimal points"
-        )
     return ",".join(cell.replace(",", COMMA) for cell in cells)
 
 
@@ -530,7 +525,7 @@ def load_csv(
             hint = ""
             if len(text) == 1 and width > 2 and id_column is None:  # a row of data, one cell of it a name
                 hint = f"; if its first line is a row of data, column {text[0]} names the rows: "
-                hint += f"--id-column {text[0]}"
+                hint += f"--id-column {text[0]}"  # a number
             raise UserError(
                 f"{path} lacks {len(missing)} of the run's columns ({', '.join(map(repr, missing[:5]))}"
                 f"{', ...' * (len(missing) > 5)}), which it reads by name; rename its header, or save it "
@@ -573,10 +568,10 @@ def load_csv(
         # an id given by index that reads as a name in the first row: the header's name of that column?
         named_id = None if named is None or _is_number(first[named]) else first[named]
         _warn_if_a_header_of_numbers(path, first, table, named_id)
-    ids = None if ids is None else np.char.replace(np.char.strip(ids), COMMA, ",")
+    ids = None if ids is None else np.char.strip(np.char.replace(ids, COMMA, ","))
     if labels is None:
         return table.astype(np.float32, copy=False), None, None, ids
-    labels = np.char.replace(np.char.strip(labels), COMMA, ",")
+    labels = np.char.strip(np.char.replace(labels, COMMA, ","))
     return table.astype(np.float32, copy=False), *_classes(labels, classes, path), ids
 
 
@@ -614,7 +609,7 @@ def _warn_if_a_header_of_numbers(
     shown = ",".join(first[:4]) + (",..." if len(first) > 4 else "")
     fix = "give at least one column a name that is not a number (or remove the row)"
     if id_name is not None:  # read as an id, "sample" above ids may be the column's name
-        fix = f"give the id column by its name, --id-column {id_name}"
+        fix = f"give the id column by its name, --id-column {shlex.quote(id_name)}"
     warnings.warn(
         f"the first row of {path} ({shown}) lies far outside every column's values below it and is read "
         f"as a row of data; if it is a header of numbers, {fix}",
@@ -777,6 +772,11 @@ def _explain_bad_csv(
             )
         for j in features:
             cell = cells[j]
+            if "," in cell and _is_number(cell.replace(",", ".", 1)):  # quoted, as spreadsheets write it
+                raise UserError(
+                    f"{path} line {number} holds {cell!r}, a number with a decimal comma; commas separate "
+                    "columns here: save numbers with decimal points"
+                )
             if not _is_number(cell):
                 # a column by its name where that names it alone, else by its number as
                 # --label-column counts it (a data frame's index column has no name)
@@ -794,7 +794,7 @@ def _explain_bad_csv(
                     elif len(features) < run_width:
                         fix = f"{widths}: give it rows of the {run_width} features the run was trained on"
                     raise UserError(f"{path} line {number}, {column} holds {cell!r}, not a number; {fix}")
-                name = header[j] if named else j
+                name = shlex.quote(header[j]) if named else j
                 # a header of numbers but this cell: most likely a first row of data, its id in column j
                 data = header is not None and all(_is_number(c) for k, c in enumerate(header) if k != j)
                 classes = f"; a column of classes: train with --label-column {name}"

@@ -66,7 +66,12 @@ class Progress:
         self.path = path  # None: this process does not write (a torchrun rank other than 0)
         self.tensors, self.info = saved if saved else ({}, {})
         self.resume_at = self.info.get("stage_index", -1)
-        self.history: list[dict] = list(self.info.get("history", []))
+        self.history: list[dict] = self.info.get("history", [])
+        if type(self.resume_at) is not int or self.resume_at < -1:
+            raise self._damaged(f"stage {self.resume_at!r}")
+        if not (isinstance(self.history, list) and all(isinstance(row, dict) for row in self.history)):
+            raise self._damaged("a history that is not a list of epochs")
+        self.history = list(self.history)
         self.modules: dict[str, nn.Module] = {}
         self.count = 0  # stages met so far
         self.marks: dict[str, Any] = dict(self.info.get("marks", {}))  # run-level numbers kept across resumes
@@ -129,15 +134,12 @@ class Progress:
             # fit is found here, where it is applied
             try:
                 step.load_state_dict(join_tensors(self.info["step"], self.tensors))
-                start = self._loop_state(step.module)
+                start = self._loop_state(step.module, epochs)
                 saved = {k[4:]: v for k, v in self.tensors.items() if k.startswith("rng.")}
                 set_rng_state(saved, _device(step))
             except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as e:
                 what = f"no {e.args[0]!r}" if isinstance(e, KeyError) and e.args else state_mismatch(e)
-                raise UserError(
-                    f"{self.path} does not hold a state this run can continue from ({what}): it is "
-                    "damaged or another run's; train again without --resume"
-                ) from None
+                raise self._damaged(what) from None
 
         def save(state: LoopState, row: dict) -> None:
             self.history.append(row)
@@ -157,8 +159,21 @@ class Progress:
         self.written()
         return history
 
-    def _loop_state(self, module: nn.Module) -> LoopState:
-        """The saved loop's state, checked against ``module`` (a ``ValueError`` names what is wrong)."""
+    def _damaged(self, what: str) -> UserError:
+        """The error for a saved state that cannot be continued from, ``what`` saying why."""
+        return UserError(
+            f"{self.path} does not hold a state this run can continue from ({what}): it is damaged or "
+            "another run's; train again without --resume"
+        )
+
+    def check_resumed(self) -> None:
+        """A UserError where the saved state's stage was none of the run's stages, now all met."""
+        if self.resume_at >= self.count:
+            raise self._damaged(f"stage {self.resume_at + 1} of a run of {self.count}")
+
+    def _loop_state(self, module: nn.Module, epochs: int) -> LoopState:
+        """The saved loop's state of a stage of ``epochs`` epochs, checked against ``module`` (a
+        ``ValueError`` names what is wrong)."""
         loop, t = self.info["loop"], self.tensors
         best = {k[10:]: v for k, v in t.items() if k.startswith("loop.best.")}
         state = LoopState(
@@ -170,10 +185,12 @@ class Progress:
             shuffle=t["loop.shuffle"],
         )
         counts = (state.epoch, state.bad_epochs)
-        if not all(type(n) is int and n >= 0 for n in counts):
-            raise ValueError(f"epoch {state.epoch!r}, bad epochs {state.bad_epochs!r}: counts expected")
-        if type(state.stopped) is not bool or type(state.best) not in (int, float):
-            raise ValueError(f"stopped {state.stopped!r} and best loss {state.best!r}")
+        if not (all(type(n) is int and n >= 0 for n in counts) and state.bad_epochs <= state.epoch <= epochs):
+            raise ValueError(f"epoch {state.epoch!r} of {epochs}, bad epochs {state.bad_epochs!r}")
+        if type(state.stopped) is not bool:
+            raise ValueError(f"stopped {state.stopped!r}, not true or false")
+        if type(state.best) not in (int, float) or math.isnan(state.best):
+            raise ValueError(f"a best loss of {state.best!r}")
         if state.shuffle.dtype != torch.uint8:
             raise ValueError(f"a shuffling state of {state.shuffle.dtype}, not bytes")
         own = module.state_dict()

@@ -191,10 +191,15 @@ class Step:
         where CUDA graphs may replay it): a state saved with graphs off resumes with them on."""
         for k, o in self.optimizers.items():
             o.load_state_dict(state["optimizers"][k])
-            # torch takes moments of any shape, and a wrong one would broadcast into NaN weights
+            # torch takes moments of any shape and steps of any value: a wrong one would broadcast
+            # into NaN weights
             for p, moments in o.state.items():
                 for name, v in moments.items():
-                    if isinstance(v, torch.Tensor) and v.dim() > 0 and v.shape != p.shape:
+                    if name == "step":
+                        count = float(v) if isinstance(v, torch.Tensor) and v.numel() == 1 else v
+                        if not (type(count) in (int, float) and 0 <= count < math.inf):
+                            raise ValueError(f"the {k} optimizer's step count {count!r}")
+                    elif isinstance(v, torch.Tensor) and v.shape != p.shape:
                         raise ValueError(
                             f"the {k} optimizer's {name} of shape {tuple(v.shape)} for weights of "
                             f"shape {tuple(p.shape)}"
