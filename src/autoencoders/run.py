@@ -454,6 +454,7 @@ def _train_and_report(
         baseline = build_model(cfg, ds.sample_shape, device)
         progress.attach("baseline", baseline)
         train_stage(progress, "no pretraining", baseline, cfg, ds.x_train.to(device), ds.x_val.to(device))
+    progress.check_resumed()  # every stage of the run met
     model.eval()  # as a loaded model is: in training mode a winner-take-all code depends on the batch
     if rank > 0:
         return Run(out, cfg, model, {}, progress.history)

@@ -52,7 +52,6 @@ def train_stages(
         greedy_pretrain(model, x_train, x_val, cfg, progress, int(cfg.data.memory_budget * 2**30))
     stage = "fine-tune" if cfg.pretrain.greedy else "train"
     train_stage(progress, stage, model, cfg, x_train, x_val)
-    progress.check_resumed()
     return stage
 
 
