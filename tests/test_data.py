@@ -14,8 +14,8 @@ from helpers import DEVICE, FAST, tiny_idx_arrays, write_idx
 import autoencoders
 from autoencoders import DataConfig, UserError, load_dataset
 from autoencoders.data.classes import UNLABELLED, warn_if_unlabelled_marker
-from autoencoders.data.datasets import apply_scaler
-from autoencoders.data.sources import csv_feature_names, load_csv
+from autoencoders.data.scaling import apply_scaler
+from autoencoders.data.tables import csv_feature_names, load_csv
 from autoencoders.errors import DataWarning
 from autoencoders.sklearn import AutoencoderClassifier, AutoencoderTransformer
 
@@ -208,7 +208,7 @@ def test_csv_without_header_and_label_column_by_index(tmp_path, column):
 
 def test_a_label_column_given_as_a_number_is_its_index_and_a_flag_is_refused(tmp_path):
     from autoencoders.config import Config
-    from autoencoders.data.datasets import check_data_options
+    from autoencoders.data.specs import check_data_options
     from autoencoders.errors import UserError
 
     table = _csv_table()

@@ -60,7 +60,7 @@ def test_colour_resizing_grayscale_and_skipped_files(tmp_path):
 
 
 def test_colour_images_are_drawn_in_colour(tmp_path):
-    from autoencoders.data.datasets import display_shape
+    from autoencoders.data.shapes import display_shape
     from autoencoders.figures import plots
 
     assert display_shape((3, 2, 4)) == (3, 2, 4) and display_shape((1, 2, 4)) == (2, 4)
@@ -148,7 +148,7 @@ def test_a_run_reads_later_folders_with_its_own_channels(tmp_path):
     x = read_data(DataConfig(data=f"images:{gray}", rgb=True)).x.reshape(30, 3, 64)
     np.testing.assert_array_equal(x[:, 0], read_data(DataConfig(data=f"images:{gray}")).x)  # each channel
     assert (x == x[:, :1]).all()
-    from autoencoders.data.datasets import check_data_options
+    from autoencoders.data.specs import check_data_options
     from autoencoders.errors import UserError
 
     with pytest.raises(UserError, match="--grayscale asks for one channel and --rgb for three"):

@@ -566,7 +566,8 @@ def test_class_names_are_recorded_and_number_every_later_file_alike(tmp_path, mo
     from sklearn.datasets import load_digits
 
     from autoencoders.cli import run as cli_run
-    from autoencoders.data.datasets import for_data, read_data
+    from autoencoders.data.datasets import read_data
+    from autoencoders.data.specs import for_data
 
     digits = load_digits()
     keep = digits.target < 3

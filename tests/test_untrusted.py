@@ -25,7 +25,8 @@ import autoencoders
 from autoencoders import Config, UserError
 from autoencoders.cli import main
 from autoencoders.config import load_toml
-from autoencoders.data.sources import load_csv, load_npy, read_idx
+from autoencoders.data.sources import load_npy, read_idx
+from autoencoders.data.tables import load_csv
 from autoencoders.io import rundir
 from autoencoders.io.checkpoint import load_weights
 from autoencoders.io.state import read_state

@@ -20,9 +20,10 @@ from .classify.ladder import Ladder
 from .clustering.model import Clusterer
 from .config import Config, DataConfig
 from .data.classes import has_class, shown
-from .data.datasets import IN_MEMORY, for_data, load_dataset, parse_spec, same_data
+from .data.datasets import load_dataset
 from .data.memory import rows_in_memory
 from .data.sources import cache_dir
+from .data.specs import IN_MEMORY, for_data, parse_spec, same_data
 from .data.stream import BLOCK_ROWS, RowStream, in_order, map_rows
 from .errors import DataWarning, UserError, user_stacklevel
 from .eval.likelihood import importance_sampled_nll, nll_pass_rows

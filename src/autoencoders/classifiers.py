@@ -14,8 +14,9 @@ from .classify.few_labels import (
     train_classifier,
 )
 from .config import option_names
-from .data.datasets import for_data, load_dataset, other_data_suffix
+from .data.datasets import load_dataset
 from .data.memory import check_labels_file
+from .data.specs import for_data, other_data_suffix
 from .errors import UserError, says_once
 from .figures.report import REPORT, write_report
 from .io import rundir

@@ -12,7 +12,7 @@ import torch
 from .clustering.methods import Clustering, ClusterResult, find_clusters
 from .config import option_names
 from .data.classes import has_class, item_names, labelled, shown
-from .data.datasets import label_name, other_data_suffix
+from .data.specs import label_name, other_data_suffix
 from .errors import SettingWarning, UserError, say, says_once, user_stacklevel
 from .eval.clustering import cluster_scores, kmeans_baselines
 from .eval.probes import PCA

@@ -145,7 +145,7 @@ def _train(args: argparse.Namespace) -> None:
     m = result.metrics
     if not m:  # a torchrun rank other than 0: rank 0 reports
         return
-    from .data.datasets import sample_noun
+    from .data.shapes import sample_noun
     from .eval.metrics import pca_name
 
     print(f"run directory: {result.dir}")
@@ -399,7 +399,7 @@ def _classify(args: argparse.Namespace) -> None:
     options = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     labels_fraction = options.pop("labels_fraction", None)
     from .classifiers import classify
-    from .data.datasets import holds_images
+    from .data.shapes import holds_images
     from .eval.metrics import PROBE_ROWS
     from .io import rundir
 

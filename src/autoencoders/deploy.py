@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .data.datasets import IN_MEMORY, parse_spec
+from .data.specs import IN_MEMORY, parse_spec
 from .errors import UserError
 from .io.checkpoint import atomic_write, check_writable, write_json
 from .options import EXPORT_FORMATS, EXPORT_PARTS, IDX_KINDS

@@ -15,7 +15,8 @@ import torch
 from .config import Config
 from .data.batches import batches_per_epoch
 from .data.classes import UNLABELLED
-from .data.datasets import Dataset, sample_noun
+from .data.datasets import Dataset
+from .data.shapes import sample_noun
 from .errors import say
 from .eval.metrics import bce_floor, encode_all, evaluate
 from .figures import plots

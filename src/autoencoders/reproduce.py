@@ -22,8 +22,9 @@ from .classify.few_labels import MIN_UPDATES
 from .clusters import cluster
 from .config import Config, field_section
 from .data.batches import batches_per_epoch
-from .data.datasets import load_dataset, parse_spec, same_data
-from .data.sources import csv_column_name
+from .data.datasets import load_dataset
+from .data.specs import parse_spec, same_data
+from .data.tables import csv_column_name
 from .errors import UserError
 from .experiments import EXPERIMENTS
 from .io import rundir

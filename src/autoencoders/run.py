@@ -19,17 +19,11 @@ import torch
 
 from . import kinds
 from .config import Config, all_sections, load_toml, nested_config, option_names
-from .data.datasets import (
-    Dataset,
-    check_data_options,
-    is_table,
-    load_dataset,
-    parse_spec,
-    with_absolute_paths,
-)
+from .data.datasets import Dataset, load_dataset
 from .data.memory import data_name, given_rows
-from .data.sources import csv_column_name, csv_feature_names
+from .data.specs import check_data_options, is_table, parse_spec, with_absolute_paths
 from .data.stream import RowStream
+from .data.tables import csv_column_name, csv_feature_names
 from .errors import SettingWarning, UserError, say, says_once, user_stacklevel
 from .eval.metrics import baselines
 from .figures.report import REPORT
@@ -271,52 +265,7 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
             "; a run resumes only on the rows it began with: train it anew on them "
             "(autoencoders.train(data=rows, ..., overwrite=True))",
         )
-    ds = load_dataset(cfg.data)  # errors name the files as they were given
-    digest = ds.digest()
-    kept = digest if saved is None else saved[1].get("marks", {}).get("data_sha256", digest)
-    if kept != digest and is_table(cfg.data):
-        # a table within [0, 1], which versions before tables were scaled column by column left
-        # as it was: it resumes as it began
-        ones = np.ones(ds.n_features, np.float32)
-        as_begun = load_dataset(cfg.data, scaler=(0 * ones, ones))
-        ds, digest = (as_begun, kept) if as_begun.digest() == kept else (ds, digest)
-    if kept != digest:
-        raise UserError(
-            f"{data_name(cfg.data.data)} has changed since {cfg.out} started training (its rows or their "
-            "split differ from those it trained on), so it cannot continue as it began; restore the data "
-            f"to resume, or train again with --overwrite"
-        )
-    if saved is None and cfg.data.columns is not None and len(cfg.data.columns) != ds.n_features:
-        raise UserError(
-            f"--columns names {len(cfg.data.columns)} columns and {data_name(cfg.data.data)} has "
-            f"{ds.n_features} features; give one name per feature, in order"
-        )
-    if len(ds.x_test) == 0:  # the run's metrics are measured on its test rows
-        raise UserError(
-            f"--test-fraction {cfg.data.test_fraction:g} leaves no test rows of {data_name(cfg.data.data)} "
-            "to measure the model on; use a larger --test-fraction (default 0.2)"
-        )
-    if cfg.data.classes is not None and ds.classes is None:
-        what = "has no labels" if ds.y_train is None else "has class numbers for labels"
-        raise UserError(f"--classes orders class names, and {cfg.data.data} {what}; leave it out")
-    if cfg.data.classes is not None and len(ds.classes) > len(cfg.data.classes):
-        extra = ", ".join(repr(c) for c in ds.classes[len(cfg.data.classes) :][:5])
-        raise UserError(
-            f"the labels of {cfg.data.data} hold classes --classes does not name ({extra}); name every "
-            "class in --classes"
-        )
-    kind, path = parse_spec(cfg.data.data)
-    label, ids = cfg.data.label_column, cfg.data.id_column
-    if saved is None and kind == "csv" and cfg.data.columns is None:  # later tables: read by these names
-        cfg.data.columns = csv_feature_names(path, label, ids)
-    if saved is None and kind == "csv" and label is not None:  # and their labels, and ids
-        cfg.data.label_column = csv_column_name(path, label, label, ids)
-    if saved is None and kind == "csv" and ids is not None:
-        cfg.data.id_column = csv_column_name(path, ids, label, ids, "--id-column")
-    if saved is None and kind == "images" and cfg.data.image_size is None:  # later folders: at this size
-        cfg.data.image_size = list(ds.sample_shape[1:])
-    cfg.data = with_absolute_paths(cfg.data)  # config.json: readable from any directory
-    cfg.data.classes = ds.classes  # and other data is numbered by this run's class names
+    ds, digest = _run_data(cfg, saved)
     if saved is None:
         kinds.check_shape(cfg.kind_options, ds.sample_shape)
     model = build_model(cfg, ds.sample_shape, device)
@@ -418,6 +367,59 @@ def _execute(cfg: Config, saved: tuple[dict, dict] | None, overwrite: bool = Fal
                 log.close()
             if alongside is not None:
                 alongside.close()
+
+
+def _run_data(cfg: Config, saved: tuple[dict, dict] | None) -> tuple[Dataset, str]:
+    """The run's dataset and its digest, checked against ``cfg`` and, when resuming, the ``saved``
+    state's data; ``cfg.data`` then records what later reads of other data need (a CSV's column
+    names, an image folder's size, the class names) and absolute paths."""
+    ds = load_dataset(cfg.data)  # errors name the files as they were given
+    digest = ds.digest()
+    kept = digest if saved is None else saved[1].get("marks", {}).get("data_sha256", digest)
+    if kept != digest and is_table(cfg.data):
+        # a table within [0, 1], which versions before tables were scaled column by column left
+        # as it was: it resumes as it began
+        ones = np.ones(ds.n_features, np.float32)
+        as_begun = load_dataset(cfg.data, scaler=(0 * ones, ones))
+        ds, digest = (as_begun, kept) if as_begun.digest() == kept else (ds, digest)
+    if kept != digest:
+        raise UserError(
+            f"{data_name(cfg.data.data)} has changed since {cfg.out} started training (its rows or their "
+            "split differ from those it trained on), so it cannot continue as it began; restore the data "
+            f"to resume, or train again with --overwrite"
+        )
+    if saved is None and cfg.data.columns is not None and len(cfg.data.columns) != ds.n_features:
+        raise UserError(
+            f"--columns names {len(cfg.data.columns)} columns and {data_name(cfg.data.data)} has "
+            f"{ds.n_features} features; give one name per feature, in order"
+        )
+    if len(ds.x_test) == 0:  # the run's metrics are measured on its test rows
+        raise UserError(
+            f"--test-fraction {cfg.data.test_fraction:g} leaves no test rows of {data_name(cfg.data.data)} "
+            "to measure the model on; use a larger --test-fraction (default 0.2)"
+        )
+    if cfg.data.classes is not None and ds.classes is None:
+        what = "has no labels" if ds.y_train is None else "has class numbers for labels"
+        raise UserError(f"--classes orders class names, and {cfg.data.data} {what}; leave it out")
+    if cfg.data.classes is not None and len(ds.classes) > len(cfg.data.classes):
+        extra = ", ".join(repr(c) for c in ds.classes[len(cfg.data.classes) :][:5])
+        raise UserError(
+            f"the labels of {cfg.data.data} hold classes --classes does not name ({extra}); name every "
+            "class in --classes"
+        )
+    kind, path = parse_spec(cfg.data.data)
+    label, ids = cfg.data.label_column, cfg.data.id_column
+    if saved is None and kind == "csv" and cfg.data.columns is None:  # later tables: read by these names
+        cfg.data.columns = csv_feature_names(path, label, ids)
+    if saved is None and kind == "csv" and label is not None:  # and their labels, and ids
+        cfg.data.label_column = csv_column_name(path, label, label, ids)
+    if saved is None and kind == "csv" and ids is not None:
+        cfg.data.id_column = csv_column_name(path, ids, label, ids, "--id-column")
+    if saved is None and kind == "images" and cfg.data.image_size is None:  # later folders: at this size
+        cfg.data.image_size = list(ds.sample_shape[1:])
+    cfg.data = with_absolute_paths(cfg.data)  # config.json: readable from any directory
+    cfg.data.classes = ds.classes  # and other data is numbered by this run's class names
+    return ds, digest
 
 
 def _baselines_beside(ds: Dataset, device: torch.device, threads: int) -> bool:

@@ -38,9 +38,11 @@ from .clustering.methods import Clustering, find_clusters
 from .clustering.model import Clusterer
 from .config import Config, in_python_names
 from .data.classes import is_missing, warn_if_unlabelled_marker
-from .data.datasets import IN_MEMORY, apply_scaler, dataset_from_arrays
+from .data.datasets import dataset_from_arrays
 from .data.memory import identifying_names, not_numeric
+from .data.scaling import apply_scaler
 from .data.sources import check_finite
+from .data.specs import IN_MEMORY
 from .errors import SettingWarning, UserError, says_once, user_stacklevel
 from .eval.metrics import beyond_range, encode_all, reconstruct_all
 from .io import rundir

@@ -17,26 +17,14 @@ from . import kinds
 from .clustering.model import Clusterer
 from .config import Config
 from .data.classes import as_labels, classes_of
-from .data.datasets import (
-    IN_MEMORY,
-    apply_scaler,
-    check_scaler,
-    display_shape,
-    for_data,
-    id_name,
-    is_table,
-    load_dataset,
-    own_test_rows,
-    parse_spec,
-    read_data,
-    streamed_rows,
-    to_float,
-    warn_if_other_units,
-    width_mismatch,
-)
+from .data.datasets import load_dataset, own_test_rows, read_data, streamed_rows
 from .data.memory import check_aligned, check_labels_file, data_name, frame_column, rows_in_memory
-from .data.sources import csv_column_name, kept_rows, label_per_row
+from .data.scaling import apply_scaler, check_scaler, to_float, warn_if_other_units
+from .data.shapes import display_shape
+from .data.sources import kept_rows, label_per_row
+from .data.specs import IN_MEMORY, for_data, id_name, is_table, parse_spec, width_mismatch
 from .data.stream import RowStream
+from .data.tables import csv_column_name
 from .errors import UserError
 from .io import rundir
 from .io.checkpoint import state_mismatch

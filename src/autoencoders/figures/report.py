@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..clustering.methods import how_training_ended
 from ..config import Config
-from ..data.datasets import holds_images, sample_noun
+from ..data.shapes import holds_images, sample_noun
 from ..errors import DataWarning, UserError, user_stacklevel
 from ..eval.metrics import ACTIVE_VARIANCE, PROBE_ROWS, pca_name
 from ..io import rundir

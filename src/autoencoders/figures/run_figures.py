@@ -21,7 +21,7 @@ from torch import nn
 from .. import api, kinds
 from ..config import Config
 from ..data.classes import item_names, shown
-from ..data.datasets import label_name, parse_spec
+from ..data.specs import label_name, parse_spec
 from ..errors import SettingWarning, UserError, user_stacklevel
 from ..eval.metrics import encode_all, reconstruct_all
 from ..eval.probes import PCA

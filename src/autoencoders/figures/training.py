@@ -11,7 +11,8 @@ import torch
 
 from ..config import Config
 from ..data.classes import item_names, shown
-from ..data.datasets import Dataset, sample_noun
+from ..data.datasets import Dataset
+from ..data.shapes import sample_noun
 from ..eval.metrics import PROBE_ROWS, reconstruct_all
 from ..io import rundir
 from ..models import Autoencoder

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.datasets import holds_images
+from ..data.shapes import holds_images
 from ..errors import UserError
 from .layers import Slope, activation, slope_from_output
 from .objectives import Reconstruction, Weighted
