@@ -5,13 +5,15 @@ Synthesises the file from Fashion-MNIST's 60k training images with small augment
 so that making it needs no more memory than one chunk. Then trains on it with the CLI in a
 child process — greedy pretraining whose cached layer features also go to disk — and
 reports the child's peak resident memory (ru_maxrss), wall time and test error. Then runs
-``encode``, ``score`` and ``reconstruct`` over every row of the file, each in a child of its own,
-streamed (the file over ``--memory-budget``) and read whole (a budget above it), side by side.
+``encode``, ``score``, ``reconstruct`` and ``cluster`` (k-means, with the rows' labels: its
+baselines too) over every row of the file, each in a child of its own, streamed (the file over
+``--memory-budget``) and read whole (a budget above it), side by side.
 
 Run (from the repository root)::
 
     python benchmarks/beyond_ram.py                       # 1M rows, ~3.1 GB file in /tmp
     python benchmarks/beyond_ram.py --rows 100000         # a quicker check
+    python benchmarks/beyond_ram.py --commands cluster    # one command's streamed and whole reads
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,21 +36,26 @@ from autoencoders.data.datasets import read_data
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def synthesise(path: Path, rows: int, seed: int = 0, chunk: int = 20_000) -> None:
-    """Write ``rows`` augmented Fashion-MNIST images as an N×784 float32 .npy, chunk by chunk."""
-    base = read_data(DataConfig(data="fashion-mnist")).x.reshape(-1, 28, 28)
+def synthesise(path: Path, labels: Path, rows: int, seed: int = 0, chunk: int = 20_000) -> None:
+    """Write ``rows`` augmented Fashion-MNIST images as an N×784 float32 .npy, chunk by chunk, and
+    their classes to ``labels``."""
+    fashion = read_data(DataConfig(data="fashion-mnist"))
+    base = fashion.x.reshape(-1, 28, 28)
     rng = np.random.default_rng(seed)
+    classes = np.empty(rows, np.int64)
     with open(path, "wb") as f:
         np.lib.format.write_array_header_1_0(
             f, {"descr": "<f4", "fortran_order": False, "shape": (rows, 784)}
         )
         for start in range(0, rows, chunk):
             n = min(chunk, rows - start)
-            imgs = base[rng.integers(0, len(base), n)]
+            picked = rng.integers(0, len(base), n)
+            imgs, classes[start : start + n] = base[picked], fashion.y[picked]
             dy, dx = rng.integers(-2, 3, size=2)  # one shift per chunk keeps this vectorised
             imgs = np.roll(imgs, (dy, dx), axis=(1, 2))
             imgs = imgs * rng.uniform(0.8, 1.0, (n, 1, 1)) + rng.normal(0, 0.02, imgs.shape)
             f.write(np.clip(imgs, 0, 1).astype(np.float32).reshape(n, 784).tobytes())
+    np.save(labels, classes)
 
 
 def peak_of(cmd: list[str]) -> tuple[float, float]:
@@ -62,19 +70,39 @@ def peak_of(cmd: list[str]) -> tuple[float, float]:
     return int(out.stdout.split()[-1]) / 2**20, time.perf_counter() - t  # Linux reports KiB
 
 
-def commands_over_every_row(run_dir: Path, path: Path, budget: float, scratch: Path) -> list[dict]:
-    """Peak RSS and wall time of encode, score and reconstruct over every row of ``path``, streamed
-    under ``budget`` GiB and read whole under a budget above the file's size."""
+# each command over every row, what it writes, and its options beyond the data
+COMMANDS = {
+    "encode": ("codes.npy", []),
+    "score": ("scores.csv", []),
+    "reconstruct": ("recon.npy", []),
+    "cluster": ("clusters", ["--k", "10", "--quiet"]),  # a directory; with --labels its baselines too
+}
+
+
+def commands_over_every_row(
+    run_dir: Path, path: Path, labels: Path, budget: float, scratch: Path, commands: list[str]
+) -> list[dict]:
+    """Peak RSS and wall time of ``commands`` over every row of ``path``, streamed under ``budget``
+    GiB and read whole under a budget above the file's size."""
     whole = str(max(64.0, 2 * path.stat().st_size / 2**30))
     rows = []
-    for command, out in (("encode", "codes.npy"), ("score", "scores.csv"), ("reconstruct", "recon.npy")):
+    for command in commands:
+        out, options = COMMANDS[command]
         for how, b in (("streamed", str(budget)), ("whole", whole)):
+            given = ["--labels", str(labels)] if command == "cluster" else []
             cmd = [sys.executable, "-m", "autoencoders", command, str(run_dir), "--data", f"npy:{path}",
-                   "--out", str(scratch / out), "--memory-budget", b]  # fmt: skip
+                   *given, "--out", str(scratch / out), "--memory-budget", b, *options]  # fmt: skip
             peak, wall = peak_of(cmd)
-            rows.append({"command": command, "read": how, "peak_rss_gib": peak, "wall_seconds": wall})
+            row = {"command": command, "read": how, "peak_rss_gib": peak, "wall_seconds": wall}
+            if command == "cluster":
+                summary = json.loads((scratch / out / "clusters.json").read_text())
+                row |= {k: summary[k] for k in ("accuracy", "pixels_kmeans_accuracy", "pca_kmeans_accuracy")}
+            rows.append(row)
             print(f"{command:12s} {how:9s} peak RSS {peak:5.2f} GiB  {wall:6.1f} s", flush=True)
-            (scratch / out).unlink()
+            if (scratch / out).is_dir():
+                shutil.rmtree(scratch / out)
+            else:
+                (scratch / out).unlink()
     return rows
 
 
@@ -89,12 +117,17 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--out-dir", type=Path, default=RESULTS)
+    p.add_argument("--commands", default=",".join(COMMANDS), help=f"of {','.join(COMMANDS)}, comma-separated")
     args = p.parse_args()
 
+    commands = args.commands.split(",")
+    if unknown := sorted(set(commands) - set(COMMANDS)):
+        p.error(f"no command {', '.join(unknown)} here; give some of {','.join(COMMANDS)}")
     path = args.dir / f"fashion-augmented-{args.rows}.npy"
-    if not path.exists():
+    labels = path.with_name(f"{path.stem}-labels.npy")
+    if not (path.exists() and labels.exists()):
         t = time.perf_counter()
-        synthesise(path, args.rows)
+        synthesise(path, labels, args.rows)
         print(f"wrote {path} ({path.stat().st_size / 2**30:.2f} GiB) in {time.perf_counter() - t:.0f} s")
     run_dir = Path(tempfile.mkdtemp(prefix="ae-beyond-ram-"))
     cmd = [
@@ -129,7 +162,7 @@ def main() -> None:
         f"{metrics['pca_sse_per_image']:.2f} (PCA fitted on a 50,000-row sample)"
     )
     print("\nevery row of the file under the trained run, each command in a process of its own:")
-    report["commands"] = commands_over_every_row(run_dir, path, args.memory_budget, run_dir)
+    report["commands"] = commands_over_every_row(run_dir, path, labels, args.memory_budget, run_dir, commands)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "beyond_ram.json").write_text(json.dumps(report, indent=2) + "\n")
 

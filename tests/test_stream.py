@@ -303,3 +303,37 @@ def test_rows_far_apart_are_read_one_by_one_to_the_rows_a_mapping_gives(big_npy,
     reads.clear()
     assert torch.equal(source[np.arange(100, 400)], torch.from_numpy(((x[100:400] - 0.1) / 0.5).clip(0, 1)))
     assert not reads  # consecutive rows are mapped
+
+
+def test_cluster_streams_a_file_over_the_budget_to_the_clusters_it_gives_read_whole(tmp_path, monkeypatch):
+    """cluster reads an npy: file over --memory-budget part by part (its baselines a sample of it)
+    to the clusters, scores and pixel k-means baseline of the file read whole; only PCA's baseline
+    is fitted on the sample rather than every row."""
+    from autoencoders import trained
+
+    rng = np.random.default_rng(0)
+    x = rng.random((30_000, 4), dtype=np.float32)  # more rows than the baselines' sample of 20,000
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", (x[:, 0] > 0.5).astype(np.int64))
+    spec, labels = f"npy:{tmp_path / 'x.npy'}", str(tmp_path / "y.npy")
+    run = autoencoders.train(
+        data=spec, labels=labels, layers=[4, 2], epochs=1, out=str(tmp_path / "ae"), **FAST
+    )
+    whole = autoencoders.cluster(run.dir, spec, k=2, out=str(tmp_path / "whole"), quiet=True)
+    read = []
+    materialise, read_rows = RowStream.materialise, RowStream.read
+    monkeypatch.setattr(RowStream, "materialise", lambda self: read.append(len(self)) or materialise(self))
+    monkeypatch.setattr(RowStream, "read", lambda self, rows: read.append(len(rows)) or read_rows(self, rows))
+    monkeypatch.setattr(trained, "read_data", lambda *args: pytest.fail("the file was read whole"))
+    streamed = autoencoders.cluster(
+        run.dir, spec, k=2, out=str(tmp_path / "streamed"), quiet=True, memory_budget=TINY_BUDGET
+    )
+    np.testing.assert_array_equal(streamed.labels, whole.labels)
+    np.testing.assert_array_equal(streamed.confidence, whole.confidence)
+    for name in ("accuracy", "nmi", "ari", "kmeans_inertia", "pixels_kmeans_accuracy", "pixels_kmeans_nmi"):
+        assert streamed.summary[name] == whole.summary[name], name
+    assert 0.5 < streamed.summary["pca_kmeans_accuracy"] <= 1
+    # parts of 8,192 rows, the baselines' sample, 10,000 rows sampled for their units, the figures' rows
+    assert 8192 in read and max(read) <= 20_000 < len(x)
+    kept = (tmp_path / "streamed" / "clusters.csv").read_text()
+    assert kept == (tmp_path / "whole" / "clusters.csv").read_text()

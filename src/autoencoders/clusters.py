@@ -13,6 +13,7 @@ from .clustering.methods import Clustering, ClusterResult, find_clusters
 from .config import option_names
 from .data.classes import has_class, item_names, labelled, shown
 from .data.specs import label_name, other_data_suffix
+from .data.stream import RowStream
 from .errors import SettingWarning, UserError, say, says_once, user_stacklevel
 from .eval.clustering import cluster_scores, kmeans_baselines
 from .eval.probes import PCA
@@ -77,7 +78,9 @@ def cluster(
     seeded = "" if how.seed is None else f"-seed{how.seed}"  # a seed of its own: beside the run's
     # scaled as the run's training rows; labels: the data's, a labels file for npy: data, or in memory
     given = run.cfg.data.data if data is None else data
-    read = rows_and_labels(run.reading(reading, "cluster", data), given, split, labels)
+    # a file over --memory-budget streams but for DEC and IDEC, which fine-tune on every row in memory
+    streams = how.method not in ("dec", "idec")
+    read = rows_and_labels(run.reading(reading, "cluster", data), given, split, labels, stream=streams)
     x, y, classes = read.x, read.y, read.classes
     if y is not None and not len(labelled(y)):  # a label column blank in these rows
         y = None
@@ -110,7 +113,7 @@ def cluster(
     rundir.check_output_dir(out, rundir.is_clustering(out), "clustering", rundir.CLUSTERING_FILES)
     device = resolve_device(cfg.train.device)
     cfg.train.precision = later_precision(run_dir, cfg.train.precision, device)
-    rows = torch.from_numpy(np.ascontiguousarray(x)).to(device)
+    rows = x.to(device) if isinstance(x, RowStream) else torch.from_numpy(np.ascontiguousarray(x)).to(device)
     model = run.model.to(device)
     with training_threads(cfg.train.threads, model, how.batch_size):
         result = find_clusters(model, rows, how, cfg.train)
@@ -180,7 +183,7 @@ def _name(run: TrainedRun, data: Data | None) -> str:
 def _figures(
     out: Path,
     run: TrainedRun,
-    x: np.ndarray,
+    x: np.ndarray | RowStream,
     y: np.ndarray | None,
     result: ClusterResult,
     classes: list[str] | None,
@@ -208,7 +211,7 @@ def _figures(
                 name += "\nmatched: no class"
             elif matched[j] != commonest:  # the map and the accuracy name it so
                 name += f"\nmatched: {plots.class_label(matched[j], names)}"
-        groups.append((name, x[best]))
+        groups.append((name, x.read(best).numpy() if isinstance(x, RowStream) else x[best]))
     title = "Most confident rows of each cluster (cluster, size" + (
         ", commonest label; the class matched to it, where another)" if y is not None else ")"
     )

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..data.batches import batches_per_epoch
+from ..data.stream import RowStream, map_rows
 from ..errors import SettingWarning, UserError, user_stacklevel
 from ..eval.clustering import gaussian_mixture, mixture_numbers
 from ..eval.metrics import encode_all
@@ -108,13 +109,18 @@ class ClusterResult:
 
 
 def find_clusters(
-    autoencoder: Autoencoder, x: torch.Tensor, how: Clustering, cfg: TrainConfig
+    autoencoder: Autoencoder, x: torch.Tensor | RowStream, how: Clustering, cfg: TrainConfig
 ) -> ClusterResult:
-    """Cluster the rows ``x`` (scaled, on the model's device) into ``how.k`` groups by their codes
-    under ``autoencoder`` (left as it is: DEC and IDEC fine-tune a copy)."""
+    """Cluster the rows ``x`` (scaled, on the model's device; a stream of them for every method
+    but DEC and IDEC, which fine-tune on rows in memory) into ``how.k`` groups by their codes under
+    ``autoencoder`` (left as it is: DEC and IDEC fine-tune a copy)."""
     assert how.k is not None and how.seed is not None
     t0 = time.perf_counter()
-    z = encode_all(autoencoder, x)
+    device = next(autoencoder.parameters()).device
+    if isinstance(x, RowStream):  # codes part by part: the rows are never in memory whole
+        z = map_rows(lambda part: encode_all(autoencoder, part), x)
+    else:
+        z = encode_all(autoencoder, x)
     _check_codes(z, how.k)
     details: dict[str, Any] = {}
     history: list[dict] = []
@@ -139,7 +145,7 @@ def find_clusters(
     clusterer.eval()
     # from the space itself: UMAP's embedding of rows anew is not the one the mixture was fitted to
     with torch.no_grad():
-        log_p = clusterer.log_assign(torch.as_tensor(space, device=x.device))
+        log_p = clusterer.log_assign(torch.as_tensor(space, device=device))
     best = log_p.max(1)
     labels, confidence = best.indices.cpu().numpy(), best.values.exp().cpu().numpy()
     return ClusterResult(
