@@ -26,6 +26,7 @@ from autoencoders.models.objectives import Reconstruction, Weighted
 from autoencoders.runtime.device import gpu_math
 from autoencoders.training.capture import WARMUP, CapturedStep, CudaGraphs, Eager, batch_runner
 from autoencoders.training.loop import LoopState, fit
+from autoencoders.training.optimizers import Adam
 from autoencoders.training.precision import autocast, resolve_precision
 from autoencoders.training.steps import SemiSupervisedStep, autoencoder_step, make_optimizer
 
@@ -238,7 +239,13 @@ def test_steps_say_what_keeps_them_from_a_graph():
     model = DenseAutoencoder([16, 8, 3])
     sgd = autoencoder_step(model, TrainConfig(optimizer="sgd"), 1)
     assert "SGD" in sgd.capture_refusal()
-    assert autoencoder_step(model, TrainConfig(), 1).capture_refusal() is None
+    adam = autoencoder_step(model, TrainConfig(), 1)
+    assert "on the host" in adam.capture_refusal()  # a CPU's Adam: a float rate a graph would keep
+    # as a GPU's is made: the rate a device tensor, which the schedule writes in place
+    adam.optimizers = {
+        k: Adam(model.parameters(), lr=torch.tensor(1e-3), capturable=True) for k in adam.optimizers
+    }
+    assert adam.capture_refusal() is None
     labelled = (torch.rand(10, 16), torch.arange(10) % 2)
     semi = SemiSupervisedStep(lambda *a: {}, model, labelled, TrainConfig(), 1)
     assert semi.generators() == [semi.draw]  # a graph must register the labelled draws' generator

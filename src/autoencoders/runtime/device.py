@@ -32,6 +32,13 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def current_gpu(device: torch.device) -> contextlib.AbstractContextManager:
+    """``device`` the current GPU within the block (nothing changes for a CPU): the CUDA calls that
+    name no device (a graph's side stream, the current stream, an event) take the current one, so
+    on a GPU other than it (``cuda:1``) a graph would record nothing and replay nothing."""
+    return torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
+
+
 def own_rng(device: torch.device) -> contextlib.AbstractContextManager:
     """The caller's global random state, the CPU's and (computing on one) a GPU's, put back after a
     block that seeds it and draws from it."""

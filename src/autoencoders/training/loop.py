@@ -15,7 +15,7 @@ from ..data.batches import Tensors, as_tuple, epoch_batches, first_batch, shuffl
 from ..errors import UserError, say
 from ..models.layers import eval_mode
 from ..options import TrainConfig
-from ..runtime.device import gpu_math
+from ..runtime.device import current_gpu, gpu_math
 from ..runtime.distributed import all_sum, rank_and_size
 from ..runtime.threads import CpuShare
 from .capture import batch_runner
@@ -93,10 +93,7 @@ def fit(
     ``monitor`` number (0: never) and, with ``cfg.keep == "best"``, ends with the weights of
     its best validation epoch. A step that reports itself ``finished`` ends the stage at once.
     """
-    device = as_tuple(train)[0].device
-    # the CUDA calls that name no device (a graph's side stream, the current stream, a state's event)
-    # take the current one: on a GPU other than it (cuda:1), graphs would record nothing
-    with torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext():
+    with current_gpu(as_tuple(train)[0].device):  # a state's event and the graphs on the rows' GPU
         return _fit(step, train, val, cfg, epochs, stage, start, on_epoch)
 
 

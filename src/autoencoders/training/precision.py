@@ -31,7 +31,7 @@ from ..data.sources import cache_dir
 from ..errors import UserError
 from ..io.checkpoint import write_json
 from ..runtime import wait_policy
-from ..runtime.device import gpu_math, own_rng
+from ..runtime.device import current_gpu, gpu_math, own_rng
 from ..runtime.threads import available_cpus, measured_alone, thread_count
 from .capture import batch_runner
 from .steps import Batch, Step
@@ -162,7 +162,7 @@ def step_timer(
     run_batch = batch_runner(step, graphs, device, quiet=True)
 
     def seconds(n: int) -> float:
-        with flush_denormals(), gpu_math(precision, device):
+        with current_gpu(device), flush_denormals(), gpu_math(precision, device):
             if device.type != "cuda":
                 times = []
                 for _ in range(n):

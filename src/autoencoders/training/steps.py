@@ -153,6 +153,10 @@ class Step:
         """Why ``train_batch`` cannot be replayed as a CUDA graph, or None when it can."""
         if any(not isinstance(o, Adam) for o in self.optimizers.values()):
             return "SGD reads its learning rate on the host at every step; use --optimizer adam"
+        groups = [g for o in self.optimizers.values() for g in o.param_groups]
+        if any(not (g["capturable"] and isinstance(g["lr"], torch.Tensor)) for g in groups):
+            # a graph would replay the rate it recorded, whatever the schedule wrote after
+            return "its Adam keeps the learning rate on the host, not on the device"
         return None
 
     def generators(self) -> list[torch.Generator]:
