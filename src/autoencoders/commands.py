@@ -33,6 +33,11 @@ OUTPUTS = {
 }
 
 
+def _seconds(seconds: float) -> str:
+    """A time in a summary line: tenths of a second, and two digits below a tenth (not "0.0 s")."""
+    return f"{seconds:.1f} s" if seconds >= 0.1 else f"{seconds:.2g} s"
+
+
 def check_output_file(path: Path, suffixes: tuple[str, ...]) -> None:
     """Refuse an --out that cannot be written, before any work is done."""
     if path.is_dir():
@@ -153,7 +158,7 @@ def _train(args: argparse.Namespace) -> None:
     print(
         f"test SSE/{row} {m['test_sse_per_image']:.3f} ({pca_name(m)}: "
         f"{m['pca_sse_per_image']:.3f}), test MSE {m['test_mse']:.5f}, "
-        f"{m['train_seconds']:.1f} s"
+        f"{_seconds(m['train_seconds'])}"
         + (f", {m['samples_per_second']:.0f} samples/s" if m.get("epochs_run") else "")  # none: no epochs
         + _probe(m, row)
         + (
@@ -422,7 +427,7 @@ def _classify(args: argparse.Namespace) -> None:
             if m["validation_from"] == "train"
             else ""
         )
-        + f", {m['train_seconds']:.1f} s"
+        + f", {_seconds(m['train_seconds'])}"
     )
     images = holds_images(tuple(rundir.read_manifest(args.run_dir)["input_shape"]))
     what = "pixels" if images else "raw features"
@@ -468,7 +473,7 @@ def _cluster(args: argparse.Namespace) -> None:
     trained = "" if ended is None else f", {ended}"
     if "gmm_bic" in m:  # a mixture's: compare it across --k to choose k
         trained = f", BIC {m['gmm_bic']:.1f}"
-    line = f"{m['k']} clusters of {m['rows']} rows ({m['method']}, {m['seconds']:.1f} s{trained})"
+    line = f"{m['k']} clusters of {m['rows']} rows ({m['method']}, {_seconds(m['seconds'])}{trained})"
     if "accuracy" in m:
         counted = f" (over the {m['labelled_rows']} with a class)" if "labelled_rows" in m else ""
         line += (
