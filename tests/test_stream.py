@@ -337,3 +337,37 @@ def test_cluster_streams_a_file_over_the_budget_to_the_clusters_it_gives_read_wh
     assert 8192 in read and max(read) <= 20_000 < len(x)
     kept = (tmp_path / "streamed" / "clusters.csv").read_text()
     assert kept == (tmp_path / "whole" / "clusters.csv").read_text()
+
+
+def test_classify_holds_its_labelled_rows_of_a_streamed_file_and_streams_the_rest(tmp_path, monkeypatch):
+    """classify with few labels on an npy: file over --memory-budget reads its labelled rows, not the
+    training rows; semi and ladder stream the unlabelled ones through their epochs, a chunk at a time."""
+    from autoencoders import trained
+    from autoencoders.data import datasets
+
+    monkeypatch.setattr(stream, "BLOCK_ROWS", 1024)  # chunks of 4,096 rows: a pass reads several
+
+    rng = np.random.default_rng(0)
+    x = rng.random((30_000, 4), dtype=np.float32)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", (x[:, 0] > 0.5).astype(np.int64))
+    spec, labels = f"npy:{tmp_path / 'x.npy'}", str(tmp_path / "y.npy")
+    run = autoencoders.train(
+        data=spec, labels=labels, layers=[4, 2], epochs=1, out=str(tmp_path / "ae"), **FAST
+    )
+    read = []
+    materialise, read_rows = RowStream.materialise, RowStream.read
+    monkeypatch.setattr(RowStream, "materialise", lambda self: read.append(len(self)) or materialise(self))
+    monkeypatch.setattr(RowStream, "read", lambda self, rows: read.append(len(rows)) or read_rows(self, rows))
+    monkeypatch.setattr(trained, "read_data", lambda *args: pytest.fail("the file was read whole"))
+    monkeypatch.setattr(datasets, "read_data", lambda *args: pytest.fail("the file was read whole"))
+    for method in ("finetune", "semi", "ladder"):
+        read.clear()
+        result = autoencoders.classify(
+            run.dir, data=spec, labels=labels, n_labels=20, method=method, epochs=1, quiet=True,
+            memory_budget=TINY_BUDGET, out=str(tmp_path / method),
+        )  # fmt: skip
+        assert result.metrics["labelled_examples"] == 20
+        # the units' sample of 10,000 rows, the validation and test rows, the labelled ones, chunks
+        assert 20 in read and max(read) <= 10_000 < 0.7 * len(x), (method, read)
+        assert method == "finetune" or read.count(4096) >= 4  # an epoch's training rows, chunk by chunk
