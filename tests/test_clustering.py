@@ -23,6 +23,7 @@ from sklearn.mixture import GaussianMixture
 import autoencoders
 from autoencoders.cli import main
 from autoencoders.clustering.methods import Clustering, find_clusters
+from autoencoders.commands import _seconds
 from autoencoders.errors import SettingWarning, UserError
 from autoencoders.eval import probes
 from autoencoders.eval.clustering import (
@@ -299,7 +300,7 @@ def test_cluster_command_prints_scores_and_the_report_gets_a_section(blobs_run, 
         main([*argv, "--out", str(run / "dec")])
     assert done.value.code == 0
     saved = json.loads((run / "dec" / "clusters.json").read_text())
-    said = f"(dec, {saved['seconds']:.1f} s, {saved['updates']} updates, stopped by --epochs before the "
+    said = f"(dec, {_seconds(saved['seconds'])}, {saved['updates']} updates, stopped by --epochs before the "
     printed = capsys.readouterr().out
     assert said + "assignments were first checked for settling)" in printed  # as clusters.json records it
     assert saved["last_changed_fraction"] is None

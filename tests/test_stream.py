@@ -341,7 +341,8 @@ def test_cluster_streams_a_file_over_the_budget_to_the_clusters_it_gives_read_wh
 
 def test_classify_holds_its_labelled_rows_of_a_streamed_file_and_streams_the_rest(tmp_path, monkeypatch):
     """classify with few labels on an npy: file over --memory-budget reads its labelled rows, not the
-    training rows; semi and ladder stream the unlabelled ones through their epochs, a chunk at a time."""
+    training rows; semi and ladder stream the unlabelled ones through their epochs, a chunk at a time.
+    With every label, the labelled rows (over the budget) stream too."""
     from autoencoders import trained
     from autoencoders.data import datasets
 
@@ -371,3 +372,24 @@ def test_classify_holds_its_labelled_rows_of_a_streamed_file_and_streams_the_res
         # the units' sample of 10,000 rows, the validation and test rows, the labelled ones, chunks
         assert 20 in read and max(read) <= 10_000 < 0.7 * len(x), (method, read)
         assert method == "finetune" or read.count(4096) >= 4  # an epoch's training rows, chunk by chunk
+    # every training label: the labelled rows, over the budget, stay on disk (kNN, training nothing,
+    # keeps the labelled codes the rows give read whole)
+    monkeypatch.undo()
+    whole = autoencoders.classify(
+        run.dir, data=spec, labels=labels, method="knn", quiet=True, out=str(tmp_path / "w")
+    )
+    monkeypatch.setattr(stream, "BLOCK_ROWS", 1024)
+    monkeypatch.setattr(RowStream, "materialise", lambda self: read.append(len(self)) or materialise(self))
+    monkeypatch.setattr(RowStream, "read", lambda self, rows: read.append(len(rows)) or read_rows(self, rows))
+    monkeypatch.setattr(trained, "read_data", lambda *args: pytest.fail("the file was read whole"))
+    monkeypatch.setattr(datasets, "read_data", lambda *args: pytest.fail("the file was read whole"))
+    for method in ("finetune", "frozen", "knn"):
+        read.clear()
+        options = {} if method == "knn" else {"epochs": 1}
+        result = autoencoders.classify(
+            run.dir, data=spec, labels=labels, method=method, quiet=True, memory_budget=TINY_BUDGET,
+            out=str(tmp_path / f"all-{method}"), **options,
+        )  # fmt: skip
+        # at most the pixels' probe sample of 20,000 of the labelled rows at once
+        assert max(read) <= 20_000 < result.metrics["labelled_examples"], (method, read)
+    assert result.metrics["test_accuracy"] == whole.metrics["test_accuracy"]

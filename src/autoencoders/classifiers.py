@@ -85,7 +85,7 @@ def classify(
     ds = load_dataset(cfg.data, scaler=run.scaler)
     check_width(model, ds.n_features, cfg.data.data)
     with training_threads(cfg.train.threads, model, cfg.train.batch_size):
-        result = train_classifier(model, ds, cfg.train, how)
+        result = train_classifier(model, ds, cfg.train, how, int(cfg.data.memory_budget * 2**30))
     settings = {
         "run_dir": str(run_dir),
         "kind": run.manifest["kind"],

@@ -26,6 +26,7 @@ from torch import nn
 from ..data.batches import batches_per_epoch
 from ..data.classes import labelled, shown
 from ..data.datasets import Dataset
+from ..data.stream import RowStream
 from ..errors import SettingWarning, UserError, user_stacklevel
 from ..eval.metrics import cached, encode_all, majority_class_accuracy, probe_sample
 from ..eval.probes import linear_probe_accuracy
@@ -223,12 +224,14 @@ class SemiLosses(nn.Module):
 
 
 def train_classifier(
-    autoencoder: Autoencoder, ds: Dataset, cfg: TrainConfig, how: FewLabels
+    autoencoder: Autoencoder, ds: Dataset, cfg: TrainConfig, how: FewLabels, memory_budget: int = 2 << 30
 ) -> ClassifierResult:
     """Train a classifier from ``autoencoder`` on a few of ``ds``'s training labels (see
     :class:`FewLabels`) and return its test accuracy. ``how.from_scratch`` re-initialises the
     encoder first: the same network and budget without pretraining, the baseline that shows
-    what pretraining is worth. The test split is touched only to measure the result.
+    what pretraining is worth. The test split is touched only to measure the result. Labelled
+    rows of a stream beyond ``memory_budget`` bytes stay on disk, read a chunk at a time (but
+    ``semi``'s and the ladder's, whose labelled batches are drawn apart from the epoch's rows).
     """
     how.check()
     if ds.y_train is None or ds.y_test is None:
@@ -258,7 +261,14 @@ def train_classifier(
         autoencoder.reset_parameters()
     device = next(autoencoder.parameters()).device
     rows = how.subset(y_train, cfg.seed, names=shown(classes, ds.classes))  # of the rows with a class
-    train = (ds.x_train[known[rows]].to(device), torch.from_numpy(y_train[rows]).to(device))
+    # their epochs pass over every training row (the ladder's in full batches)
+    semi_supervised = how.method in ("semi", "ladder")
+    streams = isinstance(ds.x_train, RowStream) and not semi_supervised
+    if streams and len(rows) * ds.n_features * 4 > memory_budget:
+        x_labelled = ds.x_train.subset(known[rows])
+    else:
+        x_labelled = ds.x_train[known[rows]]
+    train = (x_labelled.to(device), torch.from_numpy(y_train[rows]).to(device))
     # validation labels are as scarce as training labels: as many, from the validation split, or
     # without one (--val-fraction 0) from the training rows not labelled, so that training still
     # stops early and keeps its best weights
@@ -273,8 +283,6 @@ def train_classifier(
         vrows = rest[how.subset(y_train[rest], seed, cap=True)] if len(rest) else rest  # sorted
         x_val, y_val, val_from = ds.x_train[known[vrows]], y_train[vrows], "train"
     val = (x_val.to(device), torch.from_numpy(y_val).to(device))
-    # their epochs pass over every training row (the ladder's in full batches)
-    semi_supervised = how.method in ("semi", "ladder")
     unlabelled = ds.x_train.to(device) if semi_supervised else None
     rows_per_epoch = len(ds.x_train) if semi_supervised else len(rows)
     if how.method == "knn":  # trains nothing: no epochs to budget

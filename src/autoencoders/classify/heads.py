@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.stream import RowStream
 from ..eval import probes
 from ..eval.metrics import encode_all
 from ..models import Autoencoder
@@ -103,7 +104,7 @@ def make_classifier(
     return EncoderClassifier(autoencoder, n_classes).to(device)
 
 
-def fit_head(model: EncoderClassifier, x: torch.Tensor, y: torch.Tensor) -> None:
+def fit_head(model: EncoderClassifier, x: torch.Tensor | RowStream, y: torch.Tensor) -> None:
     """Start a head on frozen codes at the L2-regularised logistic regression of the standardised
     codes, folded into the linear layer: a few hundred Adam steps from random weights leave it
     far from that optimum when labels are few."""

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..data.batches import batches_per_epoch
-from ..data.stream import RowStream, map_rows
+from ..data.stream import RowStream
 from ..errors import SettingWarning, UserError, user_stacklevel
 from ..eval.clustering import gaussian_mixture, mixture_numbers
 from ..eval.metrics import encode_all
@@ -117,10 +117,7 @@ def find_clusters(
     assert how.k is not None and how.seed is not None
     t0 = time.perf_counter()
     device = next(autoencoder.parameters()).device
-    if isinstance(x, RowStream):  # codes part by part: the rows are never in memory whole
-        z = map_rows(lambda part: encode_all(autoencoder, part), x)
-    else:
-        z = encode_all(autoencoder, x)
+    z = encode_all(autoencoder, x)  # a stream's part by part: its rows never in memory whole
     _check_codes(z, how.k)
     details: dict[str, Any] = {}
     history: list[dict] = []

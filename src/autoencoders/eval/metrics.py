@@ -16,6 +16,7 @@ from torch import nn
 from ..data.classes import UNLABELLED
 from ..data.datasets import SAMPLE_ROWS, Dataset
 from ..data.sources import cache_dir
+from ..data.stream import RowStream, map_rows
 from ..errors import UserError, say
 from ..io.checkpoint import arrays_sha256, write_text
 from ..models.layers import eval_mode
@@ -25,10 +26,13 @@ from .likelihood import elbo_parts, importance_sampled_nll
 
 
 @torch.no_grad()
-def in_batches(model: nn.Module, fn, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+def in_batches(model: nn.Module, fn, x: torch.Tensor | RowStream, batch_size: int = 4096) -> torch.Tensor:
     """``fn`` over ``x`` in eval mode, restoring the model's mode afterwards: fp32 results, float64
     for float64 rows (through a float64 model); in fp32 on a GPU too. Each batch computes on the
-    model's device, so rows on the host never sit on a GPU whole; the result is on ``x``'s device."""
+    model's device, so rows on the host never sit on a GPU whole; the result is on ``x``'s device.
+    A stream's rows are read part by part (``map_rows``), never whole."""
+    if isinstance(x, RowStream):
+        return map_rows(lambda part: in_batches(model, fn, part, batch_size), x)
     dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     where = next(model.parameters(), x).device  # a module without parameters computes where x is
     done = None
@@ -53,7 +57,7 @@ def beyond_range(rows: np.ndarray, block: int = 8192) -> np.ndarray:
     return out
 
 
-def encode_all(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def encode_all(model: nn.Module, x: torch.Tensor | RowStream) -> torch.Tensor:
     """Codes of all rows of ``x`` (eval mode, fp32)."""
     return in_batches(model, model.encode, x)
 
@@ -277,13 +281,14 @@ def sample_rows(rows: int, n: int = PROBE_ROWS, seed: int = 0) -> torch.Tensor:
 
 
 def probe_sample(
-    x: torch.Tensor, y: torch.Tensor, n: int = PROBE_ROWS, seed: int = 0
+    x: torch.Tensor | RowStream, y: torch.Tensor, n: int = PROBE_ROWS, seed: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """All rows of (``x``, ``y``), or ``n`` of them drawn without replacement, in order."""
+    """All rows of (``x``, ``y``), or ``n`` of them drawn without replacement, in order; in memory
+    (of a stream, read)."""
     if len(x) <= n:
-        return x, y
+        return (x.materialise() if isinstance(x, RowStream) else x), y
     pick = sample_rows(len(x), n, seed)
-    return x[pick.to(x.device)], y[pick.to(y.device)]
+    return (x.read(pick.numpy()) if isinstance(x, RowStream) else x[pick.to(x.device)]), y[pick.to(y.device)]
 
 
 def pixel_scores(
