@@ -207,10 +207,6 @@ def kmeans_baselines(
     against 0.540. Rows streamed from a file (``RowStream``) are read in parts, and PCA too is
     fitted on that sample. Unless ``quiet``, a line on stderr says when they are computed."""
     streamed = isinstance(x, RowStream)
-    rows = x.to(device)
-
-    def every_row(fn: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
-        return map_rows(fn, rows) if streamed else fn(rows)
 
     def compute() -> dict[str, float]:
         say(
@@ -218,6 +214,11 @@ def kmeans_baselines(
             "(once: cached for these rows)",
             quiet,
         )
+        rows = x.to(device)
+
+        def every_row(fn: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+            return map_rows(fn, rows) if streamed else fn(rows)
+
         fit = sample_rows(len(x))
         sample = rows.read(fit.numpy()) if streamed else rows[fit.to(rows.device)]
         pca = probes.PCA(sample if streamed else rows, code_size)
