@@ -305,12 +305,25 @@ def test_rows_far_apart_are_read_one_by_one_to_the_rows_a_mapping_gives(big_npy,
     assert not reads  # consecutive rows are mapped
 
 
+def _reads_of_streams(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The rows each read of a stream takes, from here on, as they are taken; a failure for a file
+    read whole."""
+    from autoencoders import trained
+    from autoencoders.data import datasets
+
+    read: list[int] = []
+    materialise, read_rows = RowStream.materialise, RowStream.read
+    monkeypatch.setattr(RowStream, "materialise", lambda self: read.append(len(self)) or materialise(self))
+    monkeypatch.setattr(RowStream, "read", lambda self, rows: read.append(len(rows)) or read_rows(self, rows))
+    for module in (trained, datasets):
+        monkeypatch.setattr(module, "read_data", lambda *args: pytest.fail("the file was read whole"))
+    return read
+
+
 def test_cluster_streams_a_file_over_the_budget_to_the_clusters_it_gives_read_whole(tmp_path, monkeypatch):
     """cluster reads an npy: file over --memory-budget part by part (its baselines a sample of it)
     to the clusters, scores and pixel k-means baseline of the file read whole; only PCA's baseline
     is fitted on the sample rather than every row."""
-    from autoencoders import trained
-
     rng = np.random.default_rng(0)
     x = rng.random((30_000, 4), dtype=np.float32)  # more rows than the baselines' sample of 20,000
     np.save(tmp_path / "x.npy", x)
@@ -320,11 +333,7 @@ def test_cluster_streams_a_file_over_the_budget_to_the_clusters_it_gives_read_wh
         data=spec, labels=labels, layers=[4, 2], epochs=1, out=str(tmp_path / "ae"), **FAST
     )
     whole = autoencoders.cluster(run.dir, spec, k=2, out=str(tmp_path / "whole"), quiet=True)
-    read = []
-    materialise, read_rows = RowStream.materialise, RowStream.read
-    monkeypatch.setattr(RowStream, "materialise", lambda self: read.append(len(self)) or materialise(self))
-    monkeypatch.setattr(RowStream, "read", lambda self, rows: read.append(len(rows)) or read_rows(self, rows))
-    monkeypatch.setattr(trained, "read_data", lambda *args: pytest.fail("the file was read whole"))
+    read = _reads_of_streams(monkeypatch)
     streamed = autoencoders.cluster(
         run.dir, spec, k=2, out=str(tmp_path / "streamed"), quiet=True, memory_budget=TINY_BUDGET
     )
@@ -343,9 +352,6 @@ def test_classify_holds_its_labelled_rows_of_a_streamed_file_and_streams_the_res
     """classify with few labels on an npy: file over --memory-budget reads its labelled rows, not the
     training rows; semi and ladder stream the unlabelled ones through their epochs, a chunk at a time.
     With every label, the labelled rows (over the budget) stream too."""
-    from autoencoders import trained
-    from autoencoders.data import datasets
-
     monkeypatch.setattr(stream, "BLOCK_ROWS", 1024)  # chunks of 4,096 rows: a pass reads several
 
     rng = np.random.default_rng(0)
@@ -356,12 +362,11 @@ def test_classify_holds_its_labelled_rows_of_a_streamed_file_and_streams_the_res
     run = autoencoders.train(
         data=spec, labels=labels, layers=[4, 2], epochs=1, out=str(tmp_path / "ae"), **FAST
     )
-    read = []
-    materialise, read_rows = RowStream.materialise, RowStream.read
-    monkeypatch.setattr(RowStream, "materialise", lambda self: read.append(len(self)) or materialise(self))
-    monkeypatch.setattr(RowStream, "read", lambda self, rows: read.append(len(rows)) or read_rows(self, rows))
-    monkeypatch.setattr(trained, "read_data", lambda *args: pytest.fail("the file was read whole"))
-    monkeypatch.setattr(datasets, "read_data", lambda *args: pytest.fail("the file was read whole"))
+    # with every label kNN trains nothing: the file read whole gives the classifier a stream gives
+    whole = autoencoders.classify(
+        run.dir, data=spec, labels=labels, method="knn", quiet=True, out=str(tmp_path / "w")
+    )
+    read = _reads_of_streams(monkeypatch)
     for method in ("finetune", "semi", "ladder"):
         read.clear()
         result = autoencoders.classify(
@@ -372,17 +377,7 @@ def test_classify_holds_its_labelled_rows_of_a_streamed_file_and_streams_the_res
         # the units' sample of 10,000 rows, the validation and test rows, the labelled ones, chunks
         assert 20 in read and max(read) <= 10_000 < 0.7 * len(x), (method, read)
         assert method == "finetune" or read.count(4096) >= 4  # an epoch's training rows, chunk by chunk
-    # every training label: the labelled rows, over the budget, stay on disk (kNN, training nothing,
-    # keeps the labelled codes the rows give read whole)
-    monkeypatch.undo()
-    whole = autoencoders.classify(
-        run.dir, data=spec, labels=labels, method="knn", quiet=True, out=str(tmp_path / "w")
-    )
-    monkeypatch.setattr(stream, "BLOCK_ROWS", 1024)
-    monkeypatch.setattr(RowStream, "materialise", lambda self: read.append(len(self)) or materialise(self))
-    monkeypatch.setattr(RowStream, "read", lambda self, rows: read.append(len(rows)) or read_rows(self, rows))
-    monkeypatch.setattr(trained, "read_data", lambda *args: pytest.fail("the file was read whole"))
-    monkeypatch.setattr(datasets, "read_data", lambda *args: pytest.fail("the file was read whole"))
+    # every training label: the labelled rows, over the budget, stay on disk
     for method in ("finetune", "frozen", "knn"):
         read.clear()
         options = {} if method == "knn" else {"epochs": 1}
