@@ -461,6 +461,15 @@ def test_an_id_column_is_no_feature_and_names_each_row_that_predict_score_and_cl
         codes.iloc[:, 3:7], autoencoders.encode(run.dir, f"csv:{tmp_path / 't.csv'}", split="test"), rtol=1e-5
     )
     np.testing.assert_array_equal(codes["label"], digits.target[codes["data_row"]])
+    # Python's functions give the rows in the same order, and row_ids says which rows they are
+    said = autoencoders.row_ids(run, other, split="test")
+    assert list(said) == ["data_row", "customer"]
+    np.testing.assert_array_equal(said["data_row"], codes["data_row"])
+    np.testing.assert_array_equal(said["customer"], codes["customer"])
+    assert list(autoencoders.row_ids(run, bare, id_column=0)) == ["id"]  # all rows: no data_row
+    assert autoencoders.row_ids(run, "digits") == {}
+    with pytest.raises(UserError, match="rows given in memory are named by their order"):
+        autoencoders.row_ids(run, frame)
     np.testing.assert_allclose(
         pd.read_csv(tmp_path / "b.csv")["score"], autoencoders.score(run.dir, bare, id_column=0)[0], rtol=1e-5
     )

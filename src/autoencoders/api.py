@@ -236,6 +236,22 @@ def encoded_rows(
     return codes, shown(read.y, read.classes), read.columns()
 
 
+def row_ids(run_dir: str | Path, data: str, split: str = "all", **reading: Any) -> dict[str, np.ndarray]:
+    """Which row of ``data`` (a spec) each row is that ``encode``, ``score``, ``reconstruct`` and
+    ``predict`` give for the same ``data`` and ``split``, in their order, as their CSV outputs name
+    it: ``data_row`` (its place among the data's rows, for a ``split`` other than ``all``) and a
+    CSV's id column (under its header's name, ``id`` without one); empty where neither applies.
+    ``run_dir``: the run, or the run a classifier or clustering was made from. ``reading``: as
+    ``encode`` takes it."""
+    if not isinstance(data, str):
+        raise UserError(
+            f"row_ids names the rows of a data spec such as csv:FILE, not rows of type "
+            f"{type(data).__name__}: rows given in memory are named by their order"
+        )
+    run = open_run(run_dir).reading(reading, "row_ids", data)
+    return rows_and_labels(run, data, split, stream=True).columns()
+
+
 def reconstruct(
     run_dir: str | Path,
     data: Data,
