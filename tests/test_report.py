@@ -78,6 +78,45 @@ def test_report_command_writes_where_told(digits_run, tmp_path, capsys):
     assert "ending in .html" in capsys.readouterr().err
 
 
+def test_a_report_written_again_keeps_the_figures_drawn_from_the_same_weights(
+    digits_run, tmp_path, monkeypatch
+):
+    from safetensors.torch import load_file, save_file
+
+    from autoencoders.figures import report
+    from autoencoders.io.checkpoint import file_sha256
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(digits_run.dir, run_dir)
+    before = _images((run_dir / "report.html").read_text())
+    drawn, draw = [], report.draw
+
+    def counted(run, tmp, what, *args, **kwargs):
+        drawn.append(what)
+        return draw(run, tmp, what, *args, **kwargs)
+
+    monkeypatch.setattr(report, "draw", counted)
+    report.write_report(run_dir)  # as classify or cluster writes it again: nothing drawn
+    assert drawn == [] and _images((run_dir / "report.html").read_text()) == before
+    report.write_report(run_dir, tmp_path / "r.html")  # elsewhere too
+    assert drawn == [] and _images((tmp_path / "r.html").read_text()) == before
+    weights = load_file(run_dir / "model.safetensors")
+    weights = {k: v + 0.01 if v.is_floating_point() else v for k, v in weights.items()}
+    save_file(weights, run_dir / "model.safetensors")  # other weights, other figures: drawn again
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest["sha256"]["model.safetensors"] = file_sha256(run_dir / "model.safetensors")
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    report.write_report(run_dir)
+    assert drawn == list(report.DRAWN)
+    drawn.clear()
+    page = (run_dir / "report.html").read_text()  # a page that lacks one of them: all drawn again
+    (run_dir / "report.html").write_text(
+        re.sub(r'<figure><img alt="Test codes in 2-D[^"]*"', "<figure>", page)
+    )
+    report.write_report(run_dir)
+    assert drawn == list(report.DRAWN)
+
+
 CHECK = """<script>
 window.onerror = () => { document.title = "SCRIPT ERROR"; };
 window.addEventListener("load", () => {

@@ -3,6 +3,7 @@
 # first, before anything imports torch: idle OpenMP threads spin only briefly before they sleep, and
 # a Ctrl-C while the command-line tool starts ends in one line
 from .runtime import console_start, wait_policy  # noqa: F401, I001
+from .version import __version__ as __version__
 
 import typing as _typing
 from importlib import import_module as _import_module
@@ -176,5 +177,3 @@ __all__ = [
     "train",
     "visualize",
 ]
-
-__version__ = "0.2.0"

@@ -7,9 +7,11 @@ holds no script and loads nothing from anywhere.
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import json
 import math
+import re
 import tempfile
 import threading
 import warnings
@@ -23,9 +25,14 @@ from ..eval.metrics import ACTIVE_VARIANCE, PROBE_ROWS, pca_name
 from ..io import rundir
 from ..io.checkpoint import write_text
 from ..trained import TrainedRun, check_own_data, open_run
+from ..version import __version__
 from .run_figures import FigureRows, draw, test_rows
 
 REPORT = "report.html"
+# the page's note of what its drawn figures were drawn from (``_drawn_from``): a report written
+# again with the same weights, settings and version (a clustering or classifier added to the run)
+# takes them from the page instead of drawing them again, seconds of work
+DRAWN_FROM = "autoencoders-drawn-from"
 
 # (label, model key, PCA key, raw-pixel key): what the codes are measured against
 COMPARED = [
@@ -94,6 +101,9 @@ def write_report(
         for name in SAVED
         if (run_dir / name).is_file()
     ]
+    drawn_from = _drawn_from(run_dir)
+    if drawn is None:
+        drawn = _drawn_before(run_dir / REPORT, drawn_from, _drawn_captions(run, words))
     if drawn is None:
         check_own_data(
             run_dir,
@@ -113,6 +123,7 @@ def write_report(
     page = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
+        f'<meta name="{DRAWN_FROM}" content="{drawn_from}">',
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         f"<p>Run directory <code>{html.escape(str(run_dir))}</code>; input shape "
@@ -141,18 +152,49 @@ def draw_figures(
     """The report's figures of ``run`` drawn from ``rows`` (its test rows, labels and perhaps codes,
     shared by every figure), with their captions; once ``stop`` is set, the one in progress is the
     last."""
-    words = _words(run)
     figures = []
     with tempfile.TemporaryDirectory() as tmp:
-        for what, caption in DRAWN.items():
+        for what, caption in _drawn_captions(run, _words(run)).items():
             if stop is not None and stop.is_set():
                 break
-            if what in ("traverse", "latent") and run.model.code_size < 2:
-                continue
             drawn = Path(tmp) / f"{what}.png"
             draw(run, Path(tmp), what, drawn, run.cfg.data.data, rows=rows)
-            figures.append((caption.format(**words), drawn.read_bytes()))
+            figures.append((caption, drawn.read_bytes()))
     return figures
+
+
+def _drawn_captions(run: TrainedRun, words: dict[str, str]) -> dict[str, str]:
+    """The figures the report draws of ``run``, with their captions: a 1-D code has no 2-D map
+    and nothing to traverse beside the one dimension."""
+    skipped = ("traverse", "latent") if run.model.code_size < 2 else ()
+    return {what: caption.format(**words) for what, caption in DRAWN.items() if what not in skipped}
+
+
+def _drawn_from(run_dir: Path) -> str:
+    """What a report's drawn figures depend on: the run's weights and settings (its data among
+    them), and the version that drew them."""
+    digest = hashlib.sha256(__version__.encode())
+    for name in (rundir.WEIGHTS, rundir.CONFIG):
+        digest.update((run_dir / name).read_bytes())
+    return digest.hexdigest()
+
+
+def _drawn_before(page: Path, drawn_from: str, captions: dict[str, str]) -> list[tuple[str, bytes]] | None:
+    """The drawn figures of the report at ``page``, with ``captions``, if it has every one of them
+    and was drawn from ``drawn_from``; else None."""
+    try:
+        text = page.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):  # none yet, or not a page this toolkit wrote
+        return None
+    if f'<meta name="{DRAWN_FROM}" content="{drawn_from}">' not in text:
+        return None
+    found = {
+        html.unescape(alt): data
+        for alt, data in re.findall(r'<figure><img alt="([^"]*)" src="data:image/png;base64,([^"]*)">', text)
+    }
+    if not all(caption in found for caption in captions.values()):
+        return None
+    return [(caption, base64.b64decode(found[caption])) for caption in captions.values()]
 
 
 def _words(run: TrainedRun) -> dict[str, str]:
