@@ -323,7 +323,7 @@ def _reads_of_streams(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 def test_cluster_streams_a_file_over_the_budget_to_the_clusters_it_gives_read_whole(tmp_path, monkeypatch):
     """cluster reads an npy: file over --memory-budget part by part (its baselines a sample of it)
     to the clusters, scores and pixel k-means baseline of the file read whole; only PCA's baseline
-    is fitted on the sample rather than every row."""
+    is fitted on the sample rather than every row. DEC and IDEC fine-tune over the stream."""
     rng = np.random.default_rng(0)
     x = rng.random((30_000, 4), dtype=np.float32)  # more rows than the baselines' sample of 20,000
     np.save(tmp_path / "x.npy", x)
@@ -333,6 +333,13 @@ def test_cluster_streams_a_file_over_the_budget_to_the_clusters_it_gives_read_wh
         data=spec, labels=labels, layers=[4, 2], epochs=1, out=str(tmp_path / "ae"), **FAST
     )
     whole = autoencoders.cluster(run.dir, spec, k=2, out=str(tmp_path / "whole"), quiet=True)
+    tuned_whole = {
+        method: autoencoders.cluster(
+            run.dir, spec, method=method, k=2, epochs=2, batch_size=256, quiet=True,
+            out=str(tmp_path / f"{method}-whole"),
+        )
+        for method in ("dec", "idec")
+    }  # fmt: skip
     read = _reads_of_streams(monkeypatch)
     streamed = autoencoders.cluster(
         run.dir, spec, k=2, out=str(tmp_path / "streamed"), quiet=True, memory_budget=TINY_BUDGET
@@ -346,6 +353,20 @@ def test_cluster_streams_a_file_over_the_budget_to_the_clusters_it_gives_read_wh
     assert 8192 in read and max(read) <= 20_000 < len(x)
     kept = (tmp_path / "streamed" / "clusters.csv").read_text()
     assert kept == (tmp_path / "whole" / "clusters.csv").read_text()
+    # DEC and IDEC fine-tune over the stream's shuffled chunks, in another batch order than the
+    # rows in memory: the same k-means start, then clusters that score alike
+    monkeypatch.setattr(stream, "BLOCK_ROWS", 1024)  # chunks of 4,096 rows: a pass reads several
+    for method in ("dec", "idec"):
+        options = {"method": method, "k": 2, "epochs": 2, "batch_size": 256, "quiet": True}
+        read.clear()
+        tuned = autoencoders.cluster(
+            run.dir, spec, out=str(tmp_path / method), memory_budget=TINY_BUDGET, **options
+        )
+        assert read.count(4096) >= 2 * 6 and max(read) <= 20_000, (method, read)  # 2 epochs in chunks
+        assert tuned.summary["updates"] == 2 * -(-len(x) // 256)
+        in_memory = tuned_whole[method].summary
+        assert tuned.summary["kmeans_start_accuracy"] == in_memory["kmeans_start_accuracy"]
+        assert abs(tuned.summary["accuracy"] - in_memory["accuracy"]) < 0.02, method
 
 
 def test_classify_holds_its_labelled_rows_of_a_streamed_file_and_streams_the_rest(tmp_path, monkeypatch):

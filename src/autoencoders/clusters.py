@@ -78,9 +78,8 @@ def cluster(
     seeded = "" if how.seed is None else f"-seed{how.seed}"  # a seed of its own: beside the run's
     # scaled as the run's training rows; labels: the data's, a labels file for npy: data, or in memory
     given = run.cfg.data.data if data is None else data
-    # a file over --memory-budget streams but for DEC and IDEC, which fine-tune on every row in memory
-    streams = how.method not in ("dec", "idec")
-    read = rows_and_labels(run.reading(reading, "cluster", data), given, split, labels, stream=streams)
+    # a file over --memory-budget streams
+    read = rows_and_labels(run.reading(reading, "cluster", data), given, split, labels, stream=True)
     x, y, classes = read.x, read.y, read.classes
     if y is not None and not len(labelled(y)):  # a label column blank in these rows
         y = None

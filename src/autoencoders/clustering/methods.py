@@ -111,9 +111,8 @@ class ClusterResult:
 def find_clusters(
     autoencoder: Autoencoder, x: torch.Tensor | RowStream, how: Clustering, cfg: TrainConfig
 ) -> ClusterResult:
-    """Cluster the rows ``x`` (scaled, on the model's device; a stream of them for every method
-    but DEC and IDEC, which fine-tune on rows in memory) into ``how.k`` groups by their codes under
-    ``autoencoder`` (left as it is: DEC and IDEC fine-tune a copy)."""
+    """Cluster the rows ``x`` (scaled, on the model's device, or a stream of them) into ``how.k``
+    groups by their codes under ``autoencoder`` (left as it is: DEC and IDEC fine-tune a copy)."""
     assert how.k is not None and how.seed is not None
     t0 = time.perf_counter()
     device = next(autoencoder.parameters()).device
@@ -165,10 +164,12 @@ def _check_codes(z: torch.Tensor, k: int) -> None:
 
 
 def _fine_tune(
-    clusterer: Clusterer, x: torch.Tensor, how: Clustering, cfg: TrainConfig
+    clusterer: Clusterer, x: torch.Tensor | RowStream, how: Clustering, cfg: TrainConfig
 ) -> tuple[list[dict], dict[str, Any]]:
     """DEC (``gamma`` 0) or IDEC: the encoder and centres trained through the one loop on (rows,
-    row indices) batches until the assignments settle or ``how.epochs`` passes end."""
+    row indices) batches until the assignments settle or ``how.epochs`` passes end. A stream's
+    batches come from shuffled chunks of the file, as training's do, and each refresh of the
+    target reads it part by part."""
     if rank_and_size()[1] > 1:
         raise UserError("clustering runs in one process; start it without torchrun")
     set_trainable(clusterer, True)
@@ -199,7 +200,8 @@ def _fine_tune(
         )
     step = DECStep(losses, x, cfg, how.epochs * per_epoch, refresh, how.update_interval, how.tol)
     rows = torch.arange(len(x), device=x.device)
-    history = fit(step, (x, rows), (x[:0], rows[:0]), cfg, cfg.epochs, stage=how.method)
+    no_rows = x.subset(np.arange(0)) if isinstance(x, RowStream) else x[:0]  # no validation split
+    history = fit(step, (x, rows), (no_rows, rows[:0]), cfg, cfg.epochs, stage=how.method)
     return history, step.state()
 
 

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.stream import RowStream
 from ..eval.clustering import gaussian_log_responsibilities, soft_assignment, target_distribution
 from ..eval.metrics import in_batches
 from ..models import Autoencoder
@@ -145,7 +146,7 @@ class DECStep(GradientStep):
     def __init__(
         self,
         losses: DECLosses,
-        rows: torch.Tensor,
+        rows: torch.Tensor | RowStream,
         cfg: TrainConfig,
         steps: int,
         refresh: int,
@@ -157,7 +158,7 @@ class DECStep(GradientStep):
         self.updates, self.checked_at, self.changed = 0, 0, None
         self.labels = self.refresh()
 
-    def data(self) -> list[torch.Tensor]:
+    def data(self) -> list[torch.Tensor | RowStream]:
         return [self.rows]
 
     def refresh(self) -> torch.Tensor:
