@@ -5,8 +5,9 @@ Synthesises the file from Fashion-MNIST's 60k training images with small augment
 so that making it needs no more memory than one chunk. Then trains on it with the CLI in a
 child process — greedy pretraining whose cached layer features also go to disk — and
 reports the child's peak resident memory (ru_maxrss), wall time and test error. Then runs
-``encode``, ``score``, ``reconstruct`` and ``cluster`` (k-means, with the rows' labels: its
-baselines too) over every row of the file, each in a child of its own, streamed (the file over
+``encode``, ``score``, ``reconstruct``, ``cluster`` (k-means, with the rows' labels: its
+baselines too) and ``cluster --method dec`` (one epoch, its target refreshed every 1,000 updates)
+over every row of the file, each in a child of its own, streamed (the file over
 ``--memory-budget``) and read whole (a budget above it), side by side.
 
 Run (from the repository root)::
@@ -70,12 +71,17 @@ def peak_of(cmd: list[str]) -> tuple[float, float]:
     return int(out.stdout.split()[-1]) / 2**20, time.perf_counter() - t  # Linux reports KiB
 
 
-# each command over every row, what it writes, and its options beyond the data
+# each command over every row: the command, what it writes, and its options beyond the data
 COMMANDS = {
-    "encode": ("codes.npy", []),
-    "score": ("scores.csv", []),
-    "reconstruct": ("recon.npy", []),
-    "cluster": ("clusters", ["--k", "10", "--quiet"]),  # a directory; with --labels its baselines too
+    "encode": ("encode", "codes.npy", []),
+    "score": ("score", "scores.csv", []),
+    "reconstruct": ("reconstruct", "recon.npy", []),
+    "cluster": ("cluster", "clusters", ["--k", "10", "--quiet"]),  # with --labels its baselines too
+    "dec": (
+        "cluster",
+        "clusters",
+        ["--method", "dec", "--k", "10", "--epochs", "1", "--update-interval", "1000", "--quiet"],
+    ),
 }
 
 
@@ -86,19 +92,19 @@ def commands_over_every_row(
     GiB and read whole under a budget above the file's size."""
     whole = str(max(64.0, 2 * path.stat().st_size / 2**30))
     rows = []
-    for command in commands:
-        out, options = COMMANDS[command]
+    for name in commands:
+        command, out, options = COMMANDS[name]
         for how, b in (("streamed", str(budget)), ("whole", whole)):
             given = ["--labels", str(labels)] if command == "cluster" else []
             cmd = [sys.executable, "-m", "autoencoders", command, str(run_dir), "--data", f"npy:{path}",
                    *given, "--out", str(scratch / out), "--memory-budget", b, *options]  # fmt: skip
             peak, wall = peak_of(cmd)
-            row = {"command": command, "read": how, "peak_rss_gib": peak, "wall_seconds": wall}
+            row = {"command": name, "read": how, "peak_rss_gib": peak, "wall_seconds": wall}
             if command == "cluster":
                 summary = json.loads((scratch / out / "clusters.json").read_text())
                 row |= {k: summary[k] for k in ("accuracy", "pixels_kmeans_accuracy", "pca_kmeans_accuracy")}
             rows.append(row)
-            print(f"{command:12s} {how:9s} peak RSS {peak:5.2f} GiB  {wall:6.1f} s", flush=True)
+            print(f"{name:12s} {how:9s} peak RSS {peak:5.2f} GiB  {wall:6.1f} s", flush=True)
             if (scratch / out).is_dir():
                 shutil.rmtree(scratch / out)
             else:
