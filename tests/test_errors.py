@@ -392,7 +392,8 @@ def test_the_python_functions_are_published_where_pickle_finds_them():
     from autoencoders.sklearn import AutoencoderTransformer
 
     fit = AutoencoderTransformer.fit  # its errors in Python's names too, named where it is defined
-    assert (fit.__module__, fit.__qualname__) == ("autoencoders.sklearn", "AutoencoderTransformer.fit")
+    where = ("autoencoders.sklearn.transformer", "AutoencoderTransformer.fit")
+    assert (fit.__module__, fit.__qualname__) == where
 
 
 def test_a_command_a_python_error_suggests_keeps_its_flags():
