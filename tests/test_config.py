@@ -199,7 +199,7 @@ def test_an_option_named_as_another_library_names_it_is_pointed_to_its_name_here
 
 
 def test_a_typo_of_an_own_option_is_pointed_to_it_before_another_librarys_name():
-    from autoencoders.options import nearest
+    from autoencoders.fields import nearest
 
     assert nearest("--scheduler", ["--schedule", "--lr-decay"]) == "--schedule"
 

@@ -13,7 +13,8 @@ from torch import nn
 
 import autoencoders
 from autoencoders import DenseAutoencoder, kinds
-from autoencoders.options import POSITIVE, ModelConfig, option
+from autoencoders.fields import POSITIVE, option
+from autoencoders.options import ModelConfig
 
 
 @dataclass

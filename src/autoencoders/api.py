@@ -29,10 +29,11 @@ from .errors import DataWarning, UserError, user_stacklevel
 from .eval.likelihood import importance_sampled_nll, nll_pass_rows
 from .eval.metrics import beyond_range, encode_all, evaluate, in_batches, reconstruct_all
 from .eval.probes import PCA
+from .fields import whole_at_least
 from .io import rundir
 from .io.checkpoint import arrays_sha256, file_sha256
 from .models import Autoencoder
-from .options import IW_SAMPLES, READING, names_flag, whole_at_least
+from .options import IW_SAMPLES, READING, names_flag
 from .runtime.device import gpu_math, resolve_device
 from .trained import (
     Data,

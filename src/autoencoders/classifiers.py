@@ -18,10 +18,11 @@ from .data.datasets import load_dataset
 from .data.memory import check_labels_file
 from .data.specs import for_data, other_data_suffix
 from .errors import UserError, says_once
+from .fields import split_options
 from .figures.report import REPORT, write_report
 from .io import rundir
 from .models.layers import make_corruption
-from .options import ClassifyOptions, run_settings_refused, split_options
+from .options import ClassifyOptions, run_settings_refused
 from .runtime.device import resolve_device
 from .runtime.threads import training_threads
 from .trained import check_own_data, check_width, given_reading, later_precision, open_run, writes_into_run

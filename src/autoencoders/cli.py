@@ -24,9 +24,8 @@ from . import __version__, kinds
 from .config import all_sections
 from .errors import ToolkitWarning, UserError, out_of_resources
 from .experiments import EXPERIMENTS
+from .fields import AT_LEAST_0, AT_LEAST_1, Range, closest, option_hint
 from .options import (
-    AT_LEAST_0,
-    AT_LEAST_1,
     EXPORT_FORMATS,
     EXPORT_PARTS,
     FIGURE_KINDS,
@@ -36,10 +35,7 @@ from .options import (
     ClassifyOptions,
     ClusterOptions,
     DataConfig,
-    Range,
     TrainConfig,
-    closest,
-    option_hint,
 )
 
 REQUIRED = "the following arguments are required: "  # argparse's words, which its error message starts with

@@ -17,11 +17,12 @@ from .data.stream import RowStream
 from .errors import SettingWarning, UserError, say, says_once, user_stacklevel
 from .eval.clustering import cluster_scores, kmeans_baselines
 from .eval.probes import PCA
+from .fields import split_options
 from .figures import plots
 from .figures.report import REPORT, write_report
 from .io import rundir
 from .io.checkpoint import replace_dir
-from .options import ClusterOptions, run_settings_refused, split_options
+from .options import ClusterOptions, run_settings_refused
 from .runtime.device import resolve_device
 from .runtime.threads import training_threads
 from .trained import (

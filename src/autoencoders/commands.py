@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 from .config import Config, load_toml
 from .errors import UserError
-from .options import MOST_IN_A_PNG, READING, ClassifyOptions, ClusterOptions, new_settings_refused
+from .fields import new_settings_refused
+from .options import MOST_IN_A_PNG, READING, ClassifyOptions, ClusterOptions
 
 if TYPE_CHECKING:
     import numpy as np

@@ -20,6 +20,7 @@ from typing import Any, TypeVar, cast
 
 from . import kinds
 from .errors import UserError
+from .fields import Range, check_fields, flag, flags, moved, option_hint
 from .options import (
     IDX_KINDS,
     ClassifyOptions,
@@ -27,14 +28,8 @@ from .options import (
     DataConfig,
     ModelConfig,
     PretrainConfig,
-    Range,
     TrainConfig,
-    check_fields,
     check_threads,
-    flag,
-    flags,
-    moved,
-    option_hint,
     scheduled_k,
 )
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import UserError
-from .options import AAEConfig, ConvConfig, ModelConfig, TrainConfig, VAEConfig, closest
+from .fields import closest
+from .options import AAEConfig, ConvConfig, ModelConfig, TrainConfig, VAEConfig
 
 if TYPE_CHECKING:
     import torch

@@ -27,9 +27,10 @@ from .data.specs import parse_spec, same_data
 from .data.tables import csv_column_name
 from .errors import UserError
 from .experiments import EXPERIMENTS
+from .fields import flag
 from .io import rundir
 from .io.checkpoint import write_text
-from .options import READING, DataConfig, TrainConfig, flag
+from .options import READING, DataConfig, TrainConfig
 from .run import Run, resume, train
 from .trained import open_run
 

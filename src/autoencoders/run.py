@@ -26,6 +26,7 @@ from .data.stream import RowStream
 from .data.tables import csv_column_name, csv_feature_names
 from .errors import SettingWarning, UserError, say, says_once, user_stacklevel
 from .eval.metrics import baselines
+from .fields import check_fields, new_settings_refused, option_hint, options_doc
 from .figures.report import REPORT
 from .figures.training import snapshot
 from .finish import finish
@@ -33,7 +34,7 @@ from .io import rundir
 from .io.checkpoint import check_writable
 from .io.state import read_state
 from .models import Autoencoder
-from .options import FIGURE_KINDS, check_fields, new_settings_refused, option_hint, options_doc
+from .options import FIGURE_KINDS
 from .runtime import distributed, events
 from .runtime.alongside import Alongside
 from .runtime.device import resolve_device

@@ -26,10 +26,11 @@ from .data.specs import IN_MEMORY, for_data, id_name, is_table, parse_spec, widt
 from .data.stream import RowStream
 from .data.tables import csv_column_name
 from .errors import UserError
+from .fields import flags
 from .io import rundir
 from .io.checkpoint import state_mismatch
 from .models import Autoencoder
-from .options import READING, SPLITS, DataConfig, flags
+from .options import READING, SPLITS, DataConfig
 
 
 @dataclass

@@ -30,11 +30,12 @@ from ..data.stream import RowStream
 from ..errors import SettingWarning, UserError, user_stacklevel
 from ..eval.metrics import cached, encode_all, majority_class_accuracy, probe_sample
 from ..eval.probes import linear_probe_accuracy
+from ..fields import check_fields, flags, moved
 from ..io.rundir import saved_dir, write_classifier
 from ..models import Autoencoder
 from ..models.layers import set_trainable
 from ..models.objectives import Objective
-from ..options import ClassifyOptions, TrainConfig, check_fields, flags, moved
+from ..options import ClassifyOptions, TrainConfig
 from ..runtime.device import gpu_math
 from ..training.loop import fit
 from ..training.steps import (

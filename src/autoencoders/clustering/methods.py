@@ -21,10 +21,11 @@ from ..errors import SettingWarning, UserError, user_stacklevel
 from ..eval.clustering import gaussian_mixture, mixture_numbers
 from ..eval.metrics import encode_all
 from ..eval.probes import kmeans
+from ..fields import check_fields, flags, moved
 from ..io.rundir import saved_dir
 from ..models import Autoencoder
 from ..models.layers import set_trainable
-from ..options import ClusterOptions, TrainConfig, check_fields, flags, moved
+from ..options import ClusterOptions, TrainConfig
 from ..runtime.distributed import rank_and_size
 from ..training.loop import fit
 from .model import Clusterer, DECLosses, DECStep, Embedding

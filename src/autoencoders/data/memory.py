@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserError
+from ..fields import closest
 from ..io.checkpoint import arrays_sha256, write_npy
-from ..options import closest
 from .classes import as_labels, classes_of
 from .sources import cache_dir, cache_folder, check_finite, complex_refused, label_per_row
 

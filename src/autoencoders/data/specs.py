@@ -8,7 +8,8 @@ import os
 from pathlib import Path
 
 from ..errors import UserError
-from ..options import DataConfig, closest, flag, nearest
+from ..fields import closest, flag, nearest
+from ..options import DataConfig
 from .images import first_image_size, image_folder
 from .tables import check_columns, csv_columns
 

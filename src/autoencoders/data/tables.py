@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataWarning, UserError, user_stacklevel
-from ..options import closest
+from ..fields import closest
 from .classes import name_classes, number_classes, with_unlabelled
 from .sources import check_finite, fill_or_drop
 

@@ -25,9 +25,10 @@ from ..data.specs import label_name, parse_spec
 from ..errors import SettingWarning, UserError, user_stacklevel
 from ..eval.metrics import encode_all, reconstruct_all
 from ..eval.probes import PCA
+from ..fields import whole_at_least
 from ..io import rundir
 from ..models.layers import make_corruption
-from ..options import FIGURE_KINDS, MOST_IN_A_PNG, whole_at_least
+from ..options import FIGURE_KINDS, MOST_IN_A_PNG
 from ..runtime.device import own_rng
 from ..trained import (
     Data,

@@ -13,8 +13,9 @@ from sklearn.utils.validation import check_is_fitted
 from ..clustering.methods import Clustering, find_clusters
 from ..clustering.model import Clusterer
 from ..errors import UserError
+from ..fields import split_options, whole_at_least
 from ..io import rundir
-from ..options import ClusterOptions, split_options, whole_at_least
+from ..options import ClusterOptions
 from ..runtime.device import own_rng, resolve_device
 from .base import AutoencoderEstimator, documented, fit_in_python_names, in_float64
 from .checks import DTYPES, option_dict, validate
