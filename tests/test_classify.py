@@ -272,7 +272,7 @@ def test_predict_on_a_run_names_the_classifiers_and_clusterings_it_holds(tmp_pat
 
 
 def test_version_flag(capsys):
-    from autoencoders.cli import build_parser
+    from autoencoders.parser import build_parser
 
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--version"])

@@ -12,9 +12,10 @@ import warnings
 
 import pytest
 
-from autoencoders.cli import build_parser, main
+from autoencoders.cli import main
 from autoencoders.config import all_sections
 from autoencoders.errors import DataWarning
+from autoencoders.parser import build_parser
 
 
 def _subcommands() -> dict[str, argparse.ArgumentParser]:

@@ -9,10 +9,10 @@ import pytest
 
 import autoencoders
 from autoencoders import Config, UserError
-from autoencoders.cli import build_parser
 from autoencoders.commands import train_config
 from autoencoders.config import all_sections, load_toml
 from autoencoders.io import rundir
+from autoencoders.parser import build_parser
 from autoencoders.run import as_config
 
 

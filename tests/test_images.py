@@ -179,7 +179,7 @@ def test_a_run_records_its_image_size_and_reads_later_folders_at_it(tmp_path, mo
 
 @pytest.mark.parametrize("flag", ["--image-size", "--grayscale", "--rgb", "--skip-bad-images"])
 def test_image_flags_are_train_options(flag):
-    from autoencoders.cli import build_parser
+    from autoencoders.parser import build_parser
 
     assert flag in build_parser()._subparsers._group_actions[0].choices["train"].format_help()
 

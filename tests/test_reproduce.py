@@ -110,7 +110,7 @@ def test_a_reproduction_on_a_csv_records_how_it_read_the_data_and_its_blank_labe
     import pandas as pd
     from sklearn.datasets import load_digits
 
-    from autoencoders.cli import build_parser
+    from autoencoders.parser import build_parser
 
     digits = load_digits()
     frame = pd.DataFrame(digits.data / 16, columns=[f"p{i}" for i in range(64)])
