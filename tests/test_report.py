@@ -96,25 +96,29 @@ def test_a_report_written_again_keeps_the_figures_drawn_from_the_same_weights(
         return draw(run, tmp, what, *args, **kwargs)
 
     monkeypatch.setattr(report, "draw", counted)
-    report.write_report(run_dir)  # as classify or cluster writes it again: nothing drawn
+    report.write_report(run_dir, keep_drawn=True)  # as classify or cluster writes it again: nothing drawn
     assert drawn == [] and _images((run_dir / "report.html").read_text()) == before
-    report.write_report(run_dir, tmp_path / "r.html")  # elsewhere too
+    report.write_report(run_dir, tmp_path / "r.html", keep_drawn=True)  # elsewhere too
     assert drawn == [] and _images((tmp_path / "r.html").read_text()) == before
+    report.write_report(run_dir, tmp_path / "r.html")  # as the report command writes it: drawn
+    assert drawn == list(report.DRAWN)
     weights = load_file(run_dir / "model.safetensors")
     weights = {k: v + 0.01 if v.is_floating_point() else v for k, v in weights.items()}
     save_file(weights, run_dir / "model.safetensors")  # other weights, other figures: drawn again
     manifest = json.loads((run_dir / "manifest.json").read_text())
     manifest["sha256"]["model.safetensors"] = file_sha256(run_dir / "model.safetensors")
     (run_dir / "manifest.json").write_text(json.dumps(manifest))
-    report.write_report(run_dir)
-    assert drawn == list(report.DRAWN)
-    drawn.clear()
-    page = (run_dir / "report.html").read_text()  # a page that lacks one of them: all drawn again
-    (run_dir / "report.html").write_text(
-        re.sub(r'<figure><img alt="Test codes in 2-D[^"]*"', "<figure>", page)
-    )
-    report.write_report(run_dir)
-    assert drawn == list(report.DRAWN)
+    lacking = r'<figure><img alt="Test codes in 2-D[^"]*"', "<figure>"  # a page without one of them
+    damaged = (
+        r'(<img alt="First-layer weights[^"]*" src="data:image/png;base64,)',
+        r"\1!",
+    )  # or with it damaged
+    for edit in (None, lacking, damaged):  # None: drawn from the earlier weights
+        if edit is not None:
+            (run_dir / "report.html").write_text(re.sub(*edit, (run_dir / "report.html").read_text()))
+        drawn.clear()
+        report.write_report(run_dir, keep_drawn=True)
+        assert drawn == list(report.DRAWN)
 
 
 CHECK = """<script>

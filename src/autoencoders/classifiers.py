@@ -99,5 +99,5 @@ def classify(
     save_classifier(out, result, settings, run.scaler)
     result.out = out
     if inside and (Path(run_dir) / REPORT).is_file():
-        write_report(run_dir)  # with this classifier in its table
+        write_report(run_dir, keep_drawn=True)  # with this classifier in its table
     return result

@@ -169,7 +169,7 @@ def cluster(
     inside = writes_into_run(run, run_dir, out, "clustering")
     replace_dir(out.resolve(), write)  # a link's target: the directory it names
     if inside and (Path(run_dir) / REPORT).is_file():
-        write_report(run_dir)  # with this clustering's section
+        write_report(run_dir, keep_drawn=True)  # with this clustering's section
     return result
 
 

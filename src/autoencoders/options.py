@@ -1,7 +1,8 @@
 """The options of a run, section by section: each field's default, help text and accepted values.
 
-A leaf: the models, training and data read these sections; ``config`` puts them together into a
-run's configuration, and the CLI makes its flags from the same fields.
+Below everything but ``fields`` and ``errors``: the models, training and data read these
+sections; ``config`` puts them together into a run's configuration, and the CLI makes its flags
+from the same fields.
 """
 
 from __future__ import annotations

@@ -112,8 +112,9 @@ class ClusterResult:
 def find_clusters(
     autoencoder: Autoencoder, x: torch.Tensor | RowStream, how: Clustering, cfg: TrainConfig
 ) -> ClusterResult:
-    """Cluster the rows ``x`` (scaled, on the model's device, or a stream of them) into ``how.k``
-    groups by their codes under ``autoencoder`` (left as it is: DEC and IDEC fine-tune a copy)."""
+    """Cluster the rows ``x`` (scaled, on the model's device, or a stream delivering them there)
+    into ``how.k`` groups by their codes under ``autoencoder`` (left as it is: DEC and IDEC
+    fine-tune a copy)."""
     assert how.k is not None and how.seed is not None
     t0 = time.perf_counter()
     device = next(autoencoder.parameters()).device

@@ -159,7 +159,7 @@ class DECStep(GradientStep):
         self.labels = self.refresh()
 
     def data(self) -> list[torch.Tensor | RowStream]:
-        return [self.rows]
+        return [self.rows, self.losses.target]  # every row's: copies made to time the step read them
 
     def refresh(self) -> torch.Tensor:
         """Set the target from the soft assignment of every row; return their clusters."""

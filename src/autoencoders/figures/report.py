@@ -15,6 +15,7 @@ import re
 import tempfile
 import threading
 import warnings
+from importlib import metadata
 from pathlib import Path
 
 from ..clustering.methods import how_training_ended
@@ -23,16 +24,17 @@ from ..data.shapes import holds_images, sample_noun
 from ..errors import DataWarning, UserError, user_stacklevel
 from ..eval.metrics import ACTIVE_VARIANCE, PROBE_ROWS, pca_name
 from ..io import rundir
-from ..io.checkpoint import write_text
+from ..io.checkpoint import file_sha256, write_text
 from ..trained import TrainedRun, check_own_data, open_run
 from ..version import __version__
 from .run_figures import FigureRows, draw, test_rows
 
 REPORT = "report.html"
 # the page's note of what its drawn figures were drawn from (``_drawn_from``): a report written
-# again with the same weights, settings and version (a clustering or classifier added to the run)
-# takes them from the page instead of drawing them again, seconds of work
+# again as a clustering or classifier is added to the run, with the same weights, settings and
+# versions, takes them from the page instead of drawing them again, seconds of work
 DRAWN_FROM = "autoencoders-drawn-from"
+PNG = b"\x89PNG\r\n\x1a\n"
 
 # (label, model key, PCA key, raw-pixel key): what the codes are measured against
 COMPARED = [
@@ -83,11 +85,14 @@ def write_report(
     run: TrainedRun | None = None,
     metrics: dict | None = None,
     drawn: list[tuple[str, bytes]] | None = None,
+    keep_drawn: bool = False,
 ) -> Path:
     """Write the run's report (default ``RUN/report.html``); return its path. ``run``, ``metrics``
     and ``drawn`` (``draw_figures``): the trained run, its metrics and figures as training holds
     them in memory, so nothing is read back from disk; by default the run directory is opened and
-    read, and the figures drawn from its test rows."""
+    read, and the figures drawn from its test rows. ``keep_drawn``: take them from the run's page
+    instead where it notes the same weights, settings and versions (a clustering or classifier
+    added changes none of them)."""
     run_dir = Path(run_dir)
     run = run if run is not None else open_run(run_dir)
     path = Path(out) if out is not None else run_dir / REPORT
@@ -102,7 +107,7 @@ def write_report(
         if (run_dir / name).is_file()
     ]
     drawn_from = _drawn_from(run_dir)
-    if drawn is None:
+    if drawn is None and keep_drawn:
         drawn = _drawn_before(run_dir / REPORT, drawn_from, _drawn_captions(run, words))
     if drawn is None:
         check_own_data(
@@ -123,7 +128,7 @@ def write_report(
     page = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        f'<meta name="{DRAWN_FROM}" content="{drawn_from}">',
+        _drawn_note(drawn_from),
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         f"<p>Run directory <code>{html.escape(str(run_dir))}</code>; input shape "
@@ -172,11 +177,17 @@ def _drawn_captions(run: TrainedRun, words: dict[str, str]) -> dict[str, str]:
 
 def _drawn_from(run_dir: Path) -> str:
     """What a report's drawn figures depend on: the run's weights and settings (its data among
-    them), and the version that drew them."""
-    digest = hashlib.sha256(__version__.encode())
-    for name in (rundir.WEIGHTS, rundir.CONFIG):
-        digest.update((run_dir / name).read_bytes())
+    them), and the versions of the code that drew them."""
+    versions = [__version__, *(metadata.version(package) for package in ("torch", "matplotlib"))]
+    digest = hashlib.sha256(" ".join(versions).encode())
+    digest.update(file_sha256(run_dir / rundir.WEIGHTS).encode())
+    digest.update((run_dir / rundir.CONFIG).read_bytes())
     return digest.hexdigest()
+
+
+def _drawn_note(drawn_from: str) -> str:
+    """The page's note of what its drawn figures were drawn from."""
+    return f'<meta name="{DRAWN_FROM}" content="{drawn_from}">'
 
 
 def _drawn_before(page: Path, drawn_from: str, captions: dict[str, str]) -> list[tuple[str, bytes]] | None:
@@ -186,15 +197,19 @@ def _drawn_before(page: Path, drawn_from: str, captions: dict[str, str]) -> list
         text = page.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):  # none yet, or not a page this toolkit wrote
         return None
-    if f'<meta name="{DRAWN_FROM}" content="{drawn_from}">' not in text:
+    if _drawn_note(drawn_from) not in text:
         return None
-    found = {
+    found = {  # as ``_figure`` writes them
         html.unescape(alt): data
         for alt, data in re.findall(r'<figure><img alt="([^"]*)" src="data:image/png;base64,([^"]*)">', text)
     }
-    if not all(caption in found for caption in captions.values()):
+    try:
+        pngs = [base64.b64decode(found[caption], validate=True) for caption in captions.values()]
+    except (KeyError, ValueError):  # a figure missing, or damaged: all are drawn again
         return None
-    return [(caption, base64.b64decode(found[caption])) for caption in captions.values()]
+    if not all(png.startswith(PNG) for png in pngs):
+        return None
+    return list(zip(captions.values(), pngs, strict=True))
 
 
 def _words(run: TrainedRun) -> dict[str, str]:
@@ -497,6 +512,7 @@ def _cell(value: object, bold: bool = False) -> str:
 
 
 def _figure(caption: str, png: bytes) -> str:
+    """A figure as the page holds it (``_drawn_before`` reads the drawn ones back)."""
     data = base64.b64encode(png).decode("ascii")
     alt = html.escape(caption)
     return (

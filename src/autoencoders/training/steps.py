@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.stream import RowStream
 from ..errors import UserError
 from ..models.layers import CodeSelect
 from ..models.objectives import Objective
@@ -163,7 +164,7 @@ class Step:
         """Random generators of its own that ``train_batch`` draws from (a CUDA graph registers them)."""
         return []
 
-    def data(self) -> list[torch.Tensor]:
+    def data(self) -> list[torch.Tensor | RowStream]:
         """Rows the step holds and only reads (copies of the step made to time it share them)."""
         return []
 
