@@ -18,6 +18,8 @@ import warnings
 from importlib import metadata
 from pathlib import Path
 
+import torch
+
 from ..clustering.methods import how_training_ended
 from ..config import Config
 from ..data.shapes import holds_images, sample_noun
@@ -178,7 +180,7 @@ def _drawn_captions(run: TrainedRun, words: dict[str, str]) -> dict[str, str]:
 def _drawn_from(run_dir: Path) -> str:
     """What a report's drawn figures depend on: the run's weights and settings (its data among
     them), and the versions of the code that drew them."""
-    versions = [__version__, *(metadata.version(package) for package in ("torch", "matplotlib"))]
+    versions = [__version__, torch.__version__, metadata.version("matplotlib")]  # matplotlib not loaded
     digest = hashlib.sha256(" ".join(versions).encode())
     digest.update(file_sha256(run_dir / rundir.WEIGHTS).encode())
     digest.update((run_dir / rundir.CONFIG).read_bytes())
