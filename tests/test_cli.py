@@ -297,3 +297,13 @@ def test_flags_of_names_take_a_name_with_a_comma_in_double_quotes_as_a_csv_line_
         "dog, brown",
         "cat",
     ]
+
+
+def test_the_version_printed_is_the_one_the_package_is_built_as():
+    import tomllib
+    from pathlib import Path
+
+    from autoencoders.version import __version__
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    assert pyproject["project"]["version"] == __version__
