@@ -216,6 +216,14 @@ def write_stream(
 Rows = torch.Tensor | RowStream
 
 
+def rows_at(rows: Rows, positions: torch.Tensor) -> torch.Tensor:
+    """The rows at ``positions`` (sorted, on the host) in memory on the rows' device: a stream's read
+    from its file, a tensor's gathered."""
+    if isinstance(rows, RowStream):
+        return rows.read(positions.numpy())
+    return rows[positions.to(rows.device)]
+
+
 def in_order(rows: np.ndarray | RowStream, size: int = BLOCK_ROWS) -> Iterator[torch.Tensor]:
     """Rows in memory as one tensor (no copy), or a stream's rows in order, in chunks of ``size``
     (the last shorter): what is computed row by row then never holds the stream whole."""

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..data.classes import UNLABELLED
-from ..data.stream import RowStream, map_rows
+from ..data.stream import RowStream, map_rows, rows_at
 from ..errors import SettingWarning, UserError, say, user_stacklevel
 from ..io.checkpoint import arrays_sha256
 from . import probes
@@ -219,8 +219,7 @@ def kmeans_baselines(
         def every_row(fn: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
             return map_rows(fn, rows) if streamed else fn(rows)
 
-        fit = sample_rows(len(x))
-        sample = rows.read(fit.numpy()) if streamed else rows[fit.to(rows.device)]
+        sample = rows_at(rows, sample_rows(len(x)))
         pca = probes.PCA(sample if streamed else rows, code_size)
         codes = every_row(lambda part: pca.transform(part).float())
         out = {}

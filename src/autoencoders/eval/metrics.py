@@ -16,7 +16,7 @@ from torch import nn
 from ..data.classes import UNLABELLED
 from ..data.datasets import SAMPLE_ROWS, Dataset
 from ..data.sources import cache_dir
-from ..data.stream import RowStream, map_rows
+from ..data.stream import RowStream, map_rows, rows_at
 from ..errors import UserError, say
 from ..io.checkpoint import arrays_sha256, write_text
 from ..models.layers import eval_mode
@@ -288,7 +288,7 @@ def probe_sample(
     if len(x) <= n:
         return (x.materialise() if isinstance(x, RowStream) else x), y
     pick = sample_rows(len(x), n, seed)
-    return (x.read(pick.numpy()) if isinstance(x, RowStream) else x[pick.to(x.device)]), y[pick.to(y.device)]
+    return rows_at(x, pick), y[pick.to(y.device)]
 
 
 def pixel_scores(
