@@ -98,7 +98,7 @@ def test_a_lloyd_step_sums_each_runs_rows_by_nearest_centre_in_blocks(monkeypatc
         monkeypatch.setattr("autoencoders.eval.probes.DISTANCE_BLOCK", 3 * 7 * 100)  # 100 rows a block
     else:
         monkeypatch.setattr("autoencoders.eval.probes.CACHE_BLOCK", 8 * 5 * 64)  # 64 rows a block
-    sums, counts = _assigned_sums(z, centres, (z * z).sum(1))
+    sums, counts = _assigned_sums(z, centres)
     assert sums.shape == (3, 7, 5) and counts.shape == (3, 7, 1)
     for run in range(3):
         labels = torch.cdist(z, centres[run]).argmin(1)
