@@ -6,8 +6,8 @@ Each follows scikit-learn's definition (``LogisticRegression`` after ``StandardS
 them with scikit-learn on digits. They compute in float32 (half the time of float64 on a CPU, far
 less on most GPUs; the probe's accuracy moved by under 0.1 point on Fashion-MNIST), but PCA's
 covariance, which sums over every row, adds its float32 blocks in float64. On a GPU their float32
-products are float32 whatever the process allows (not TF32: its 10-bit mantissa would move the distances
-‖a‖² − 2a·b + ‖b‖², whose terms cancel, and the baselines cached on disk with them).
+products are float32 whatever the process allows (not TF32: its 10-bit mantissa would move the
+distances ‖a‖² − 2a·b + ‖b‖², whose terms cancel, and the baselines cached on disk with them).
 """
 
 from __future__ import annotations
@@ -45,11 +45,6 @@ GROUP = 32
 # such rows (4 runs × 10 centres) 20–21 ms at once, 16–18 ms in blocks of 2 MiB (one thread:
 # 36–40 ms, 28–35 ms)
 CACHE_BLOCK = 1 << 21
-# how far above the features' own curvature the logistic regression's whitening lifts every
-# direction, in units of their mean square (``_whitening``): L-BFGS on 20,000 standardised
-# Fashion-MNIST pixels took 185 evaluations without whitening; with a shift of 5e-4, 0.01, 0.03,
-# 1 or 3, 102, 82, 78, 79 or 100 (2 cores: 5.7 s → 2.6 s); on their 30 PCA codes, 70–73 either way
-WHITENING_SHIFT = 0.03
 # rows per float32 block of PCA's covariance (``_centred_gram``): Fashion-MNIST's 60,000 × 784
 # training pixels took 1.68 s in float64 at once, 0.87 s in float32 blocks of 1,024–8,192 rows,
 # its 30 components' variances within 3e-7 of float64's
@@ -89,14 +84,12 @@ def minimize(
     max_iter: int,
     tolerance: float,
     history: int,
-    stationarity: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """The minimum from ``x`` (a vector) of a smooth function by L-BFGS (its direction by the
     two-loop recursion, Nocedal & Wright 2006, algorithm 7.4) with a backtracking line search;
-    ``evaluate(x)`` gives the loss and its gradient. Stops once every entry of the gradient (or of
-    ``stationarity(gradient)``: the gradient in the variables the tolerance is meant for, where
-    ``x`` is a change of them) is at most ``tolerance``, after ``max_iter`` iterations, or when a
-    step changes the loss by under 1e-12. The ``history`` last steps shape each direction.
+    ``evaluate(x)`` gives the loss and its gradient. Stops once every gradient entry is at most
+    ``tolerance``, after ``max_iter`` iterations, or when a step changes the loss by under 1e-12.
+    The ``history`` last steps shape each direction.
 
     Written here rather than taken from ``torch.optim.LBFGS``: building a torch optimizer imports
     torch's compiler stack (over a second), which every evaluation of a run would pay for nothing.
@@ -109,7 +102,7 @@ def minimize(
         )
     memory: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # steps s, changes y, 1 / yᵀs
     for _ in range(max_iter):
-        if float((gradient if stationarity is None else stationarity(gradient)).abs().max()) <= tolerance:
+        if float(gradient.abs().max()) <= tolerance:
             break
         direction = -gradient  # −H·gradient by the two-loop recursion, H the memory's inverse Hessian
         alphas = []
@@ -146,24 +139,6 @@ def minimize(
     return x
 
 
-def _whitening(z: torch.Tensor, floor: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """L⁻¹ and Lᵀ (float32, on ``z``'s device) for the Cholesky factor L of zᵀz / n + shift·I, the
-    shift ``WHITENING_SHIFT`` times the features' mean square plus ``floor``; identities where
-    that matrix cannot be factored (features that are not finite)."""
-    gram = (z.T @ z).double() / len(z)
-    shift = WHITENING_SHIFT * float(gram.diagonal().mean()) + floor
-    factor, info = torch.linalg.cholesky_ex(
-        gram + shift * torch.eye(len(gram), dtype=gram.dtype, device=z.device)
-    )
-    if int(info) != 0:
-        eye = torch.eye(len(gram), device=z.device)
-        return eye, eye
-    inverse = torch.linalg.solve_triangular(
-        factor, torch.eye(len(gram), dtype=gram.dtype, device=z.device), upper=False
-    )
-    return inverse.float(), factor.T.float()
-
-
 @_fp32
 def logistic_regression(
     z: torch.Tensor, y: torch.Tensor, n_classes: int, c: float = 1.0, max_iter: int = 1000
@@ -185,18 +160,12 @@ def logistic_regression(
     # is still in cache, so that an evaluation reads the rows from memory once, not twice
     block = _cache_rows(z) or n
 
-    # L-BFGS moves each class's weights in whitened coordinates, v = Lᵀw (W = V·L⁻¹), L from
-    # ``_whitening``: correlated features (pixels) make the loss a long, narrow valley in w, far
-    # rounder in v, so fewer evaluations reach the same optimum (the stopping rule reads the
-    # gradient in w)
-    inverse, factor = _whitening(z, 2 * penalty)
-
     # the gradient in closed form, (softmax − one-hot)ᵀ z / n: a third of autograd's time per
     # evaluation on 20,000 codes, where L-BFGS needs a few hundred of them. The loss is summed in
     # float64: near the optimum the line search compares losses that differ by less than a float32
     # sum's rounding, and would then stop short of the tolerance
     def evaluate(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        w, b = theta[:weights].view(n_classes, features) @ inverse, theta[weights:]
+        w, b = theta[:weights].view(n_classes, features), theta[weights:]
         loss = penalty * w.double().pow(2).sum()
         grad_w, grad_b = 2 * penalty * w, torch.zeros_like(b)
         for start in range(0, n, block):
@@ -207,18 +176,12 @@ def logistic_regression(
             error = (logits - norm).exp_().sub_(targets).div_(n)
             grad_w.addmm_(error.T, rows)
             grad_b += error.sum(0)
-        return loss, torch.cat([(grad_w @ inverse.T).flatten(), grad_b])
-
-    def in_w(gradient: torch.Tensor) -> torch.Tensor:
-        return torch.cat(
-            [(gradient[:weights].view(n_classes, features) @ factor).flatten(), gradient[weights:]]
-        )
+        return loss, torch.cat([grad_w.flatten(), grad_b])
 
     # steps and gradient changes remembered, at most HISTORY_BYTES of them
     history = max(10, min(HISTORY, HISTORY_BYTES // (2 * 4 * (weights + n_classes))))
-    start = torch.zeros(weights + n_classes, device=z.device)
-    theta = minimize(evaluate, start, max_iter, 1e-4, history, stationarity=in_w)
-    return theta[:weights].view(n_classes, features) @ inverse, theta[weights:]
+    theta = minimize(evaluate, torch.zeros(weights + n_classes, device=z.device), max_iter, 1e-4, history)
+    return theta[:weights].view(n_classes, features), theta[weights:]
 
 
 def _classes(y_train: torch.Tensor, y_test: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
