@@ -8,6 +8,7 @@ before Python issues the next), so replaying the recorded kernels is where its s
 from __future__ import annotations
 
 import contextlib
+import gc
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -68,15 +69,25 @@ class CudaGraphs:
             graph.register_generator_state(generator)
         side = self.side()
         side.wait_stream(torch.cuda.current_stream())
-        with RECORDING, torch.cuda.stream(side):
-            graph.capture_begin()
-            try:
-                out = fn()
-            except BaseException:
-                with contextlib.suppress(RuntimeError):  # the invalidated capture's own error
-                    graph.capture_end()
-                raise
-            graph.capture_end()
+        # a garbage collection while recording could free another object's pinned memory or event,
+        # CUDA calls that invalidate the capture: collect now (as ``torch.cuda.graph`` does), and
+        # not during it
+        gc.collect()
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            with RECORDING, torch.cuda.stream(side):
+                graph.capture_begin()
+                try:
+                    out = fn()
+                except BaseException:
+                    with contextlib.suppress(RuntimeError):  # the invalidated capture's own error
+                        graph.capture_end()
+                    raise
+                graph.capture_end()
+        finally:
+            if collecting:
+                gc.enable()
         torch.cuda.current_stream().wait_stream(side)
         graph.replay()  # capturing only records: this batch's update happens now
         return graph.replay, out
