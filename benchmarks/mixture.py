@@ -22,8 +22,8 @@ import torch
 
 import autoencoders
 from autoencoders.config import Config
+from autoencoders.eval.agreement import clustering_accuracy
 from autoencoders.eval.clustering import gaussian_log_responsibilities, gaussian_mixture
-from autoencoders.eval.metrics import clustering_accuracy
 
 
 def main() -> None:

@@ -26,10 +26,9 @@ from autoencoders.clustering.methods import Clustering, find_clusters
 from autoencoders.commands import _seconds
 from autoencoders.errors import SettingWarning, UserError
 from autoencoders.eval import probes
+from autoencoders.eval.agreement import adjusted_rand_index, cluster_scores
 from autoencoders.eval.clustering import (
     _mixture_parameters,
-    adjusted_rand_index,
-    cluster_scores,
     em,
     gaussian_log_responsibilities,
     gaussian_mixture,

@@ -11,18 +11,16 @@ from helpers import FAST
 
 import autoencoders
 from autoencoders import DataConfig, load_dataset
+from autoencoders.eval.agreement import best_matching, clustering_accuracy, normalized_mutual_information
 from autoencoders.eval.metrics import (
     active_units,
     baselines,
-    best_matching,
     cached,
-    clustering_accuracy,
     code_scores,
     dead_units,
     encode_all,
     in_batches,
     kmeans_scores,
-    normalized_mutual_information,
     pca_name,
     pca_scores,
     pixel_scores,

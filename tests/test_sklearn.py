@@ -339,7 +339,7 @@ def test_loading_a_classifier_keeps_its_pretrained_autoencoder_and_its_classes(d
 def test_clusterer_in_a_pipeline_beats_kmeans_on_the_pixels_and_manifold_is_not_saved(digits, tmp_path):
     from sklearn.cluster import KMeans
 
-    from autoencoders.eval.metrics import clustering_accuracy
+    from autoencoders.eval.agreement import clustering_accuracy
 
     x_train, _, y_train, _ = digits
     est = AutoencoderClusterer(10, method="gmm", layers=(128, 10), epochs=60, random_state=0)

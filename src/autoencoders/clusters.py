@@ -15,7 +15,8 @@ from .data.classes import has_class, item_names, labelled, shown
 from .data.specs import label_name, other_data_suffix
 from .data.stream import RowStream
 from .errors import SettingWarning, UserError, say, says_once, user_stacklevel
-from .eval.clustering import cluster_scores, kmeans_baselines
+from .eval.agreement import cluster_scores
+from .eval.clustering import kmeans_baselines
 from .eval.probes import PCA
 from .fields import split_options
 from .figures import plots

@@ -11,19 +11,12 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from ..data.classes import UNLABELLED
 from ..data.stream import RowStream, map_rows, rows_at
 from ..errors import SettingWarning, UserError, say, user_stacklevel
 from ..io.checkpoint import arrays_sha256
 from . import probes
-from .metrics import (
-    PROBE_ROWS,
-    cached,
-    clustering_accuracy,
-    contingency,
-    normalized_mutual_information,
-    sample_rows,
-)
+from .agreement import cluster_scores
+from .metrics import PROBE_ROWS, cached, sample_rows
 
 
 def soft_assignment(z: torch.Tensor, centres: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
@@ -155,37 +148,6 @@ def gaussian_log_densities(
         ]
     )
     return -0.5 * (d * math.log(2 * math.pi) + squares) + log_det
-
-
-def adjusted_rand_index(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Agreement of two partitions by pairs of rows, 0 for chance and 1 for the same partition
-    (Hubert & Arabie 1985, as scikit-learn's ``adjusted_rand_score``)."""
-    counts = contingency(y_true, y_pred).astype(np.float64)
-
-    def pairs(n: np.ndarray) -> float:
-        return float((n * (n - 1) / 2).sum())
-
-    together, rows, cols = pairs(counts), pairs(counts.sum(1)), pairs(counts.sum(0))
-    expected = rows * cols / pairs(np.array([counts.sum()]))
-    top = (rows + cols) / 2
-    if top == expected:  # both partitions trivial (one group, or every row alone): they agree
-        return 1.0
-    return (together - expected) / (top - expected)
-
-
-def cluster_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    """A clustering against known classes: accuracy of the best one-to-one matching of clusters to
-    classes (Hungarian), normalised mutual information and adjusted Rand index, over the rows that
-    have a class (of class indices, ``UNLABELLED`` marks those without)."""
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    if np.issubdtype(y_true.dtype, np.integer):
-        known = y_true != UNLABELLED
-        y_true, y_pred = y_true[known], y_pred[known]
-    return {
-        "accuracy": clustering_accuracy(y_true, y_pred),
-        "nmi": normalized_mutual_information(y_true, y_pred),
-        "ari": adjusted_rand_index(y_true, y_pred),
-    }
 
 
 def kmeans_baselines(

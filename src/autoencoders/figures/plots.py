@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..data.classes import has_class
-from ..eval.metrics import best_matching, contingency, pca_name
+from ..eval.agreement import best_matching, contingency
+from ..eval.metrics import pca_name
 from ..io.checkpoint import atomic_write
 
 if TYPE_CHECKING:
