@@ -1,4 +1,4 @@
-"""Saving a run's report figures: the crop found in one draw (``figures.plots._save``) against
+"""Saving a run's report figures: the crop found in one draw (``figures.canvas.save``) against
 matplotlib's ``bbox_inches="tight"``, which draws each figure twice.
 
 Run (repository root, nothing else running), on a trained run::
@@ -24,7 +24,7 @@ import autoencoders  # noqa: F401  (before torch: the package's thread policy)
 # isort: on
 from matplotlib.figure import Figure
 
-from autoencoders.figures import plots
+from autoencoders.figures import canvas
 from autoencoders.figures.report import DRAWN
 from autoencoders.figures.run_figures import draw, test_rows
 from autoencoders.io.checkpoint import atomic_write
@@ -33,7 +33,7 @@ from autoencoders.trained import open_run
 
 def tight(fig: Figure, path: Path) -> None:
     """The save as matplotlib crops it: a draw to find the crop, then the drawn one."""
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=plots.DPI, bbox_inches="tight"))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=canvas.DPI, bbox_inches="tight"))
 
 
 def main() -> None:
@@ -43,7 +43,7 @@ def main() -> None:
     args = p.parse_args()
     run = open_run(args.run)
     rows = test_rows(run, run.cfg.data.data)  # as the report draws its figures from them
-    saves = {"tight": tight, "one draw": plots._save}
+    saves = {"tight": tight, "one draw": canvas.save}
     seconds: dict[tuple[str, str], list[float]] = {}
     now: dict[str, str] = {}  # the figure being drawn, and which way it is saved
 
@@ -52,7 +52,7 @@ def main() -> None:
         saves[now["way"]](fig, path)
         seconds.setdefault((now["what"], now["way"]), []).append(time.perf_counter() - t0)
 
-    plots._save = timed
+    canvas.save = timed
     for repeat in range(args.repeat):
         for what in DRAWN:
             for way in list(saves)[:: 1 if repeat % 2 else -1]:

@@ -563,13 +563,13 @@ def test_history_csv_follows_the_saved_states_and_draws_the_loss_of_an_unfinishe
 ):
     """``history.csv`` is rewritten with each saved state, so the loss curve of a run still training
     (or stopped) can be drawn; it holds the saved epochs, which a resumed run continues from."""
-    from autoencoders.figures import plots
+    from autoencoders.figures import curves
     from autoencoders.io import rundir
 
     settings = {"data": "digits", "layers": [64, 16, 4], "epochs": 4, "lr_decay": "cosine"}
     whole = uninterrupted(settings)
     written, drawn = [], []
-    real_write, real_draw = rundir.write_history, plots.loss_curve
+    real_write, real_draw = rundir.write_history, curves.loss_curve
 
     def write_history(run_dir, rows):
         written.append([row["epoch"] for row in rows])
@@ -582,7 +582,7 @@ def test_history_csv_follows_the_saved_states_and_draws_the_loss_of_an_unfinishe
         real_draw(history, path, loss_name, floor, corrupted, title, term, floor_rows)
 
     monkeypatch.setattr(rundir, "write_history", write_history)
-    monkeypatch.setattr(plots, "loss_curve", loss_curve)
+    monkeypatch.setattr(curves, "loss_curve", loss_curve)
     out = tmp_path / "r"
     with ctrl_c_at_batch(50), pytest.raises(KeyboardInterrupt):  # in epoch 3 of 4
         autoencoders.train(**settings, **COMMON, out=str(out))

@@ -22,7 +22,7 @@ from autoencoders import run as run_module
 from autoencoders.cli import run as cli_run
 from autoencoders.errors import SettingWarning
 from autoencoders.eval import metrics as eval_metrics
-from autoencoders.figures import plots
+from autoencoders.figures import canvas
 from autoencoders.figures import report as report_module
 from autoencoders.figures import training as training_figures
 from autoencoders.runtime.alongside import Alongside
@@ -298,9 +298,9 @@ def test_the_loss_figure_draws_bce_s_floor_that_the_metrics_record(tmp_path, mon
     on small data differs from the test rows'."""
     if work is not None:
         monkeypatch.setattr(training_figures, "BESIDE_WORK", work)
-    drawn, save = {}, plots._save
+    drawn, save = {}, canvas.save
     monkeypatch.setattr(
-        plots, "_save", lambda fig, path: drawn.setdefault(Path(path).name, fig) and save(fig, path)
+        canvas, "save", lambda fig, path: drawn.setdefault(Path(path).name, fig) and save(fig, path)
     )
     r = _train_digits(tmp_path)
     floors = [line.get_ydata()[0] for line in drawn["loss.png"].axes[0].lines if line.get_linestyle() == "--"]

@@ -14,7 +14,7 @@ from autoencoders import UserError
 from autoencoders.cli import main
 from autoencoders.errors import DataWarning, SettingWarning
 from autoencoders.eval.metrics import encode_all
-from autoencoders.figures import plots
+from autoencoders.figures import canvas, curves, plots
 from autoencoders.figures.run_figures import maximize_units, visualize
 from autoencoders.options import FIGURE_KINDS
 
@@ -45,13 +45,13 @@ def test_figures_are_cropped_to_the_pixel_as_matplotlib_crops_them(
     what, digits_run, vae_run, tmp_path, monkeypatch
 ):
     # the crop is found with the images hidden, in one draw; matplotlib's "tight" draws them twice
-    save = plots._save
+    save = canvas.save
 
     def and_tight(fig, path):
         save(fig, path)
-        fig.savefig(tmp_path / "tight.png", dpi=plots.DPI, bbox_inches="tight")
+        fig.savefig(tmp_path / "tight.png", dpi=canvas.DPI, bbox_inches="tight")
 
-    monkeypatch.setattr(plots, "_save", and_tight)
+    monkeypatch.setattr(canvas, "save", and_tight)
     run = vae_run if what in ("samples", "interpolate", "traverse") else digits_run
     path = visualize(run.dir, what, tmp_path / f"{what}.png", n=4)
     np.testing.assert_array_equal(imread(path), imread(tmp_path / "tight.png"))
@@ -76,7 +76,7 @@ def test_drawing_leaves_the_caller_s_backend_and_figures_as_they_were(digits_run
 @pytest.mark.parametrize("case", ["an image drawn beyond its axes", "a layout engine"])
 def test_a_figure_the_one_draw_crop_cannot_take_is_cropped_by_matplotlib(case, tmp_path):
     def figure():
-        fig, ax = plots._subplots(
+        fig, ax = canvas.subplots(
             figsize=(6.4, 4.8), layout="constrained" if case == "a layout engine" else None
         )
         image = ax.imshow(np.arange(16.0).reshape(4, 4), extent=(0, 4, 0, 4))
@@ -86,8 +86,8 @@ def test_a_figure_the_one_draw_crop_cannot_take_is_cropped_by_matplotlib(case, t
         ax.set_title("rows")
         return fig
 
-    plots._save(figure(), tmp_path / "saved.png")
-    figure().savefig(tmp_path / "tight.png", dpi=plots.DPI, bbox_inches="tight")
+    canvas.save(figure(), tmp_path / "saved.png")
+    figure().savefig(tmp_path / "tight.png", dpi=canvas.DPI, bbox_inches="tight")
     np.testing.assert_array_equal(imread(tmp_path / "saved.png"), imread(tmp_path / "tight.png"))
 
 
@@ -276,8 +276,8 @@ def test_legends_name_fashion_mnist_items_beside_their_class_numbers(monkeypatch
 
     names = item_names("fashion-mnist")
     assert names[5] == "Sandal" and len(names) == 10 and item_names("digits") is None
-    legends, save = [], plots._save
-    monkeypatch.setattr(plots, "_save", lambda fig, path: legends.append(fig) or save(fig, path))
+    legends, save = [], canvas.save
+    monkeypatch.setattr(canvas, "save", lambda fig, path: legends.append(fig) or save(fig, path))
     points, labels = np.random.default_rng(0).normal(size=(30, 2)), np.arange(30) % 3
     plots.scatter(points, labels, tmp_path / "s.png", ("a", "b"), "t", names=names)
     clusters = (labels + 1) % 3  # cluster 1 holds class 0's rows, and so on
@@ -299,7 +299,7 @@ def test_legends_name_fashion_mnist_items_beside_their_class_numbers(monkeypatch
 def test_every_group_is_drawn_in_a_colour_of_its_own(k, palette):
     """Clusters or classes, however many: every point is drawn in its group's colour, the groups
     mixed (drawn group after group, the last would hide the first), the legend names the first 20."""
-    fig, ax = plots._subplots(figsize=(6.4, 4.8))
+    fig, ax = canvas.subplots(figsize=(6.4, 4.8))
     groups = np.arange(k).repeat(4)
     points = np.random.default_rng(0).random((4 * k, 2))
     plots._scatter_on(ax, points, groups, "cluster", None, ("a", "b"), "", palette)
@@ -320,15 +320,15 @@ def test_a_tables_rows_are_drawn_as_a_heatmap_of_examples_by_features(tmp_path, 
     """One row per example and one column per feature, a block per group with a blank row between,
     the groups named at their left and the colours given their scale."""
     drawn = {}
-    monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.update(fig=fig))
+    monkeypatch.setattr(canvas, "save", lambda fig, path: drawn.update(fig=fig))
     first, second = np.random.default_rng(0).random((2, 4, 6))
     plots.labelled_rows([("original", first), ("reconstruction", second)], tmp_path / "t.png", None)
     ax = drawn["fig"].axes[0]
-    canvas = np.ma.filled(ax.images[0].get_array().astype(float), np.nan)
-    assert canvas.shape == (4 + 1 + 4, 6)
-    np.testing.assert_allclose(canvas[:4], first, rtol=1e-6)
-    np.testing.assert_allclose(canvas[5:], second, rtol=1e-6)
-    assert np.isnan(canvas[4]).all()
+    heat = np.ma.filled(ax.images[0].get_array().astype(float), np.nan)
+    assert heat.shape == (4 + 1 + 4, 6)
+    np.testing.assert_allclose(heat[:4], first, rtol=1e-6)
+    np.testing.assert_allclose(heat[5:], second, rtol=1e-6)
+    assert np.isnan(heat[4]).all()
     assert [t.get_text() for t in ax.get_yticklabels()] == ["original", "reconstruction"]
     assert len(drawn["fig"].axes) == 2 and "scaled value" in drawn["fig"].axes[1].get_xlabel()
     assert [t.get_text() for t in ax.get_xticklabels()] == [str(j) for j in range(6)]
@@ -342,11 +342,11 @@ def test_a_tables_rows_are_drawn_as_a_heatmap_of_examples_by_features(tmp_path, 
 
 
 def test_a_denoising_run_s_loss_legend_says_its_training_inputs_were_corrupted(monkeypatch, tmp_path):
-    figures, save = [], plots._save
-    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or save(fig, path))
+    figures, save = [], canvas.save
+    monkeypatch.setattr(canvas, "save", lambda fig, path: figures.append(fig) or save(fig, path))
     history = [{"stage": "train", "epoch": e, "train_loss": 2.0 / e, "val_loss": 1.5 / e} for e in (1, 2)]
-    plots.loss_curve(history, tmp_path / "a.png", corrupted=True)
-    plots.loss_curve(history, tmp_path / "b.png")
+    curves.loss_curve(history, tmp_path / "a.png", corrupted=True)
+    curves.loss_curve(history, tmp_path / "b.png")
     legends = [[t.get_text() for t in fig.axes[0].get_legend().get_texts()] for fig in figures]
     assert legends[0][0] == "train (corrupted inputs)" and legends[1][0] == "train"
 
@@ -355,12 +355,12 @@ def test_loss_legends_stay_within_their_own_panel(monkeypatch, tmp_path):
     """A greedy stack's six panels in rows of three: a legend as wide as three long labels in a row
     would run into the legend beside it, so it takes fewer columns."""
     figures = []
-    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig))
+    monkeypatch.setattr(canvas, "save", lambda fig, path: figures.append(fig))
     stages = [f"pretrain layer {i}" for i in (1, 2, 3, 4)] + ["fine-tune", "no pretraining"]
     history = [
         {"stage": s, "epoch": e, "train_loss": 2.0 / e, "val_loss": 1.5 / e} for s in stages for e in (1, 2)
     ]
-    plots.loss_curve(history, tmp_path / "l.png", floor=0.5, corrupted=True)
+    curves.loss_curve(history, tmp_path / "l.png", floor=0.5, corrupted=True)
     fig = figures[0]
     boxes = [ax.get_legend().get_window_extent() for ax in fig.axes]
     assert len(boxes) == 6
@@ -372,13 +372,13 @@ def test_a_loss_terms_axis_starts_at_zero_where_its_values_cannot_be_negative(mo
     """Else each axis would end where its own curve does, and a term's last value would sit on the
     loss's floor line as if it were measured against it."""
     figures = []
-    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig))
+    monkeypatch.setattr(canvas, "save", lambda fig, path: figures.append(fig))
     for low in (0.5, -2.0):
         history = [
             {"stage": "train", "epoch": e, "train_loss": 20 / e, "val_loss": 21 / e, "train_kl": low + 3 / e}
             for e in (1, 2, 3)
         ]
-        plots.loss_curve(history, tmp_path / "l.png", floor=5.0)
+        curves.loss_curve(history, tmp_path / "l.png", floor=5.0)
     assert figures[0].axes[1].get_ylim()[0] == 0  # every value at least 0
     assert figures[1].axes[1].get_ylim()[0] < -1  # the axis reaches its values below 0 (the least -1)
 
@@ -387,9 +387,9 @@ def test_rows_in_memory_are_drawn_as_given_with_their_labels(digits_run, tmp_pat
     """As encode and score take them: in the data's own units, whole (no test split), and named so."""
     from sklearn.datasets import load_digits
 
-    titles, save = [], plots._save
+    titles, save = [], canvas.save
     monkeypatch.setattr(
-        plots, "_save", lambda fig, path: titles.append(fig.axes[0].get_title()) or save(fig, path)
+        canvas, "save", lambda fig, path: titles.append(fig.axes[0].get_title()) or save(fig, path)
     )
     x, y = load_digits(return_X_y=True)
     for what in ("recon", "top", "latent", "traverse", "interpolate"):
@@ -408,8 +408,8 @@ def test_the_loss_axis_draws_what_its_label_names(monkeypatch, tmp_path):
     left axis, labelled as the reconstruction's (beside the floor of a perfect one), draws the
     reconstruction, and the penalty goes to the right axis; a VAE's draws its labelled total. So
     do the run's own loss.png and visualize's."""
-    figures, save = [], plots._save
-    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or save(fig, path))
+    figures, save = [], canvas.save
+    monkeypatch.setattr(canvas, "save", lambda fig, path: figures.append(fig) or save(fig, path))
     sparse = autoencoders.train(
         data="digits", layers=[64, 16], code_activation="sigmoid", sparsity="kl", sparsity_weight=3.0,
         epochs=2, out=tmp_path / "s", **FAST,
@@ -431,7 +431,7 @@ def test_the_loss_axis_draws_what_its_label_names(monkeypatch, tmp_path):
         {"stage": s, "epoch": e, "train_loss": 9.0 + e, "train_recon": 5.0 + e, "train_sparsity": 1.0 / e}
         for s in ("pretrain layer 1", "fine-tune") for e in (1, 2)
     ]  # fmt: skip
-    plots.loss_curve(history, tmp_path / "g.png", term="recon")
+    curves.loss_curve(history, tmp_path / "g.png", term="recon")
     assert [ax.get_lines()[0].get_ydata().tolist() for ax in figures[0].axes[:2]] == [[6.0, 7.0]] * 2
 
 
@@ -444,7 +444,7 @@ def test_a_grid_of_samples_leaves_its_last_row_as_full_as_a_count_near_ten_can()
 
 def test_a_cluster_matched_to_no_class_says_so_in_the_legend():
     """More clusters than classes leave some matched to none: a bare number would read as a class."""
-    fig, ax = plots._subplots(figsize=(6.4, 4.8))
+    fig, ax = canvas.subplots(figsize=(6.4, 4.8))
     groups = np.arange(3).repeat(4)
     points = np.random.default_rng(0).random((12, 2))
     plots._scatter_on(ax, points, groups, "cluster", None, ("a", "b"), "", "clusters", matched={0: 1, 2: 0})

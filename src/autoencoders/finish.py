@@ -19,7 +19,7 @@ from .data.datasets import Dataset
 from .data.shapes import sample_noun
 from .errors import say
 from .eval.metrics import bce_floor, encode_all, evaluate
-from .figures import plots
+from .figures import curves
 from .figures.report import draw_figures, write_report
 from .figures.training import figure_rows, figures_beside, run_pictures
 from .io import rundir
@@ -57,7 +57,7 @@ def finish(
         floor = bce_floor(model, x_test)  # for the metrics
         # and the validation rows' for loss.png, which may be drawn before the metrics
         val_floor = bce_floor(model, ds.x_val.to(device)) if floor is not None and len(ds.x_val) else None
-        line = plots.loss_floor({"test_bce_floor": floor, "val_bce_floor": val_floor})
+        line = curves.loss_floor({"test_bce_floor": floor, "val_bce_floor": val_floor})
         pictures = functools.partial(run_pictures, out, cfg, ds, opened, history, line)
         draw = functools.partial(draw_figures, opened, rows)
 
@@ -120,7 +120,9 @@ def finish(
     if figures is None:
         pictures()
     if "no_pretraining_sse_per_image" in metrics:
-        plots.pretraining_comparison(history, metrics, out / rundir.PRETRAINING, sample_noun(ds.sample_shape))
+        curves.pretraining_comparison(
+            history, metrics, out / rundir.PRETRAINING, sample_noun(ds.sample_shape)
+        )
     rundir.write_manifest(out, model.kind, ds.sample_shape, model.code_size, completed=True)
     (out / rundir.STATE).unlink(missing_ok=True)  # optimizer state is only needed to resume
     # a figure that could not be drawn fails the report here, once the run is complete

@@ -1,4 +1,4 @@
-"""Figures (matplotlib PNGs): image grids, labelled rows of images, scatter plots and loss curves."""
+"""Figures (matplotlib PNGs): image grids, labelled rows of images and scatter plots."""
 
 from __future__ import annotations
 
@@ -12,66 +12,10 @@ import numpy as np
 
 from ..data.classes import has_class
 from ..eval.agreement import best_matching, contingency
-from ..eval.metrics import pca_name
-from ..io.checkpoint import atomic_write
+from . import canvas
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-    from matplotlib.colors import Colormap
-    from matplotlib.figure import Figure
-
-
-def _subplots(*grid: int, figsize: tuple[float, float], layout: str | None = None, **kw):
-    """(figure, axes) as ``pyplot.subplots`` gives them, on a figure pyplot never sees: drawing to
-    files leaves the caller's backend (a notebook's inline one) and open figures as they were.
-    matplotlib is imported when a figure is first drawn: it costs 0.3 s, and most commands draw nothing."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, layout=layout)
-    return fig, fig.subplots(*grid, **kw)
-
-
-def _cmap(name: str) -> Colormap:
-    """matplotlib's colour map called ``name``."""
-    import matplotlib
-
-    return matplotlib.colormaps[name]
-
-
-# K. L. Kelly (1965), "Twenty-two colors for maximum contrast", less white and black, in his order:
-# hues spread over a scale (turbo's) left several clusters of ten in one green
-KELLY = (
-    "#FFB300", "#803E75", "#FF6800", "#A6BDD7", "#C10020", "#CEA262", "#817066", "#007D34", "#F6768E",
-    "#00538A", "#FF7A5C", "#53377A", "#FF8E00", "#B32851", "#F4C800", "#7F180D", "#93AA00", "#593315",
-    "#F13A13", "#232C16",
-)  # fmt: skip
-
-
-DPI = 120
-
-
-def _save(fig: Figure, path: str | Path) -> None:
-    """``fig`` as a PNG cropped to what it draws, as ``bbox_inches="tight"`` crops it.
-
-    matplotlib's "tight" draws the whole figure once to find the crop, then again to save it,
-    resampling every image twice; where there are images, each clipped to its axes (whose frame is
-    in the crop anyway), the crop is found here with them hidden. A layout engine lays the figure
-    out in every draw: there matplotlib's way is kept."""
-    import matplotlib
-
-    images = [image for ax in fig.axes for image in ax.images if image.get_visible()]
-    crop = "tight"
-    if images and all(image.get_clip_on() for image in images) and fig.get_layout_engine() is None:
-        fig.set_dpi(DPI)  # text is measured at the resolution it is drawn at
-        for image in images:
-            image.set_visible(False)
-        try:
-            fig.draw_without_rendering()
-            crop = fig.get_tightbbox().padded(matplotlib.rcParams["savefig.pad_inches"])
-        finally:
-            for image in images:
-                image.set_visible(True)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, bbox_inches=crop))
 
 
 def class_label(c: object, names: tuple[str, ...] | None) -> str:
@@ -127,11 +71,11 @@ def _mosaic(grid: list[list[np.ndarray]], image_shape: tuple[int, ...] | None) -
     (h, w), colour = tiles[0][0].shape[:2], tiles[0][0].shape[2:]
     cols = max(len(line) for line in tiles)
     gap = GAP if colour else np.nan
-    canvas = np.full((len(tiles) * (h + 1) - 1, cols * (w + 1) - 1, *colour), gap, np.float32)
+    sheet = np.full((len(tiles) * (h + 1) - 1, cols * (w + 1) - 1, *colour), gap, np.float32)
     for r, line in enumerate(tiles):
         for c, tile in enumerate(line):
-            canvas[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = tile
-    return canvas
+            sheet[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = tile
+    return sheet
 
 
 DATA_SCALE = "scaled value (0–1: training range)"  # what a table row's colours mean, as the data's
@@ -139,15 +83,15 @@ SIGNED = "weight: 0 = −its unit's largest |w|, 0.5 = 0, 1 = +largest"  # signe
 
 
 def _show_mosaic(
-    canvas: np.ndarray, rows: int, cols: int, image_shape, title: str, left: float = 0.0, label_lines: int = 0
+    sheet: np.ndarray, rows: int, cols: int, image_shape, title: str, left: float = 0.0, label_lines: int = 0
 ):
-    """A figure holding ``canvas`` of images sized for ``rows`` × ``cols`` tiles, each row tall
+    """A figure holding ``sheet`` of images sized for ``rows`` × ``cols`` tiles, each row tall
     enough for a label of ``label_lines`` lines at its left; returns (figure, axes). Images are gray
     (1 white) with square pixels (a one-row strip would stretch them), gaps in ``GAP``."""
     height = max(1.0 * image_shape[-2] / image_shape[-1], 0.14 * label_lines + 0.04)  # 8-point labels
-    fig, ax = _subplots(figsize=(1.0 * cols + left, max(height * rows, 0.4) + (0.4 if title else 0.1)))
-    cmap = _cmap("gray").with_extremes(bad=GAP)
-    ax.imshow(canvas, cmap=cmap, vmin=0, vmax=1, interpolation="nearest", aspect="equal")
+    fig, ax = canvas.subplots(figsize=(1.0 * cols + left, max(height * rows, 0.4) + (0.4 if title else 0.1)))
+    cmap = canvas.cmap("gray").with_extremes(bad=GAP)
+    ax.imshow(sheet, cmap=cmap, vmin=0, vmax=1, interpolation="nearest", aspect="equal")
     ax.set_xticks([])
     ax.set_yticks([])
     for spine in ax.spines.values():
@@ -186,7 +130,7 @@ def image_grid(
     cols = min(len(images), cols or _columns(len(images)))
     grid = [list(images[i : i + cols]) for i in range(0, len(images), cols)]
     fig, _ = _show_mosaic(_mosaic(grid, image_shape), len(grid), cols, image_shape, title)
-    _save(fig, path)
+    canvas.save(fig, path)
 
 
 def _columns(n: int, near: int = 10) -> int:
@@ -211,16 +155,16 @@ def labelled_rows(
     if table_rows(groups[0][1], image_shape):
         _table_blocks(groups, path, title, scale, features)
         return
-    canvas = _mosaic([list(images) for _, images in groups], image_shape)
+    sheet = _mosaic([list(images) for _, images in groups], image_shape)
     cols = max(len(images) for _, images in groups)
     lines = max(label.count("\n") + 1 for label, _ in groups)
-    fig, ax = _show_mosaic(canvas, len(groups), cols, image_shape, title, left=0.9, label_lines=lines)
-    step = (canvas.shape[0] + 1) / len(groups)  # a row's height and its gap; pixel i is centred on i
+    fig, ax = _show_mosaic(sheet, len(groups), cols, image_shape, title, left=0.9, label_lines=lines)
+    step = (sheet.shape[0] + 1) / len(groups)  # a row's height and its gap; pixel i is centred on i
     ax.set_yticks(
         [step * (r + 0.5) - 1 for r in range(len(groups))], [label for label, _ in groups], fontsize=8
     )
     ax.tick_params(left=False)
-    _save(fig, path)
+    canvas.save(fig, path)
 
 
 def _table_blocks(
@@ -235,12 +179,12 @@ def _table_blocks(
     row between blocks; the colour scale (``scale`` says what its values are) below."""
     blocks = [np.asarray(rows, np.float32).reshape(len(rows), -1) for _, rows in groups]
     width = blocks[0].shape[1]
-    canvas = np.concatenate([part for b in blocks for part in (b, np.full((1, width), np.nan))][:-1])
+    sheet = np.concatenate([part for b in blocks for part in (b, np.full((1, width), np.nan))][:-1])
     starts = np.cumsum([0] + [len(b) + 1 for b in blocks[:-1]])
-    size = (min(max(4.5, 0.22 * width + 1.5), 12.0), min(0.13 * len(canvas), 14.0) + 1.4)
-    fig, ax = _subplots(figsize=size)
-    cmap = _cmap("RdBu_r" if scale == SIGNED else "viridis").with_extremes(bad="white")
-    shown = ax.imshow(canvas, cmap=cmap, vmin=0, vmax=1, interpolation="nearest", aspect="auto")
+    size = (min(max(4.5, 0.22 * width + 1.5), 12.0), min(0.13 * len(sheet), 14.0) + 1.4)
+    fig, ax = canvas.subplots(figsize=size)
+    cmap = canvas.cmap("RdBu_r" if scale == SIGNED else "viridis").with_extremes(bad="white")
+    shown = ax.imshow(sheet, cmap=cmap, vmin=0, vmax=1, interpolation="nearest", aspect="auto")
     labelled = [
         (start + (len(b) - 1) / 2, label) for start, b, (label, _) in zip(starts, blocks, groups) if label
     ]
@@ -260,7 +204,7 @@ def _table_blocks(
     if title:  # the figures' titles speak of images; a table's are rows
         # above the feature numbers; wrapped to the figure, whose width follows the features
         ax.set_title(textwrap.fill(_rows_not_images(title), int(12 * size[0])), fontsize=9)
-    _save(fig, path)
+    canvas.save(fig, path)
 
 
 # groups named in a scatter's legend; the rest are drawn, and counted below them
@@ -348,7 +292,7 @@ def _lab(colours: list) -> np.ndarray:
 def _farthest(n: int, used: list) -> list[str]:
     """``n`` of Kelly's colours, each in turn the one that looks most unlike the ``used`` colours
     and those picked before it: an orange beside tab10's orange would read as the same group."""
-    taken, left, picked = list(_lab(used)) if used else [], list(KELLY), []
+    taken, left, picked = list(_lab(used)) if used else [], list(canvas.KELLY), []
     for _ in range(n):
         lab = _lab(left)
         gap = [min((float(np.sum((c - t) ** 2)) for t in taken), default=0.0) for c in lab]
@@ -364,15 +308,15 @@ def _colours(groups: list, palette: str | None = None) -> dict:
     of maximum contrast, the most distinct first); more groups than those hold take colours spread
     along a rainbow, groups next in order far apart on it (distinct up to about 150 groups)."""
     if palette == "clusters" and len(groups) <= 8:
-        cmap = _cmap("Set1")
+        cmap = canvas.cmap("Set1")
         colours = [cmap(j) for j in (0, 1, 2, 3, 4, 6, 7, 8)]
-    elif palette == "clusters" and len(groups) <= len(KELLY):
-        colours = list(KELLY)
+    elif palette == "clusters" and len(groups) <= len(canvas.KELLY):
+        colours = list(canvas.KELLY)
     elif len(groups) <= 20:
-        cmap = _cmap("tab10" if len(groups) <= 10 else "tab20")
+        cmap = canvas.cmap("tab10" if len(groups) <= 10 else "tab20")
         colours = [cmap(j) for j in range(cmap.N)]
     else:  # golden-ratio steps along the rainbow: groups next in order get far-apart hues
-        colours = list(_cmap("turbo")(np.arange(len(groups)) * GOLDEN % 1))
+        colours = list(canvas.cmap("turbo")(np.arange(len(groups)) * GOLDEN % 1))
     return {g: colours[i % len(colours)] for i, g in enumerate(groups)}
 
 
@@ -396,9 +340,9 @@ def scatter(
 ) -> None:
     """A 2-D scatter of ``points``, coloured by class when ``labels`` are given (in ``order``; class
     numbers named by ``names``; ``legend``: what the labels are, e.g. a label column's name)."""
-    fig, ax = _subplots(figsize=(6.2, 5.2))
+    fig, ax = canvas.subplots(figsize=(6.2, 5.2))
     _scatter_on(ax, points, labels, legend, order, axes, title, names=names)
-    _save(fig, path)
+    canvas.save(fig, path)
 
 
 def cluster_map(
@@ -417,7 +361,7 @@ def cluster_map(
     class numbers named by ``names``; ``legend``: what the labels are, e.g. a label column's name).
     A cluster takes the colour of the class it is ``matched`` to (default: as these points match
     them; give the matching of every row the points are a sample of)."""
-    fig, grid = _subplots(1, 1 + (labels is not None), figsize=(6.0 * (1 + (labels is not None)), 5.2))
+    fig, grid = canvas.subplots(1, 1 + (labels is not None), figsize=(6.0 * (1 + (labels is not None)), 5.2))
     grid = np.atleast_1d(grid)
     found = np.unique(clusters).tolist()
     if labels is None:  # clusters in other colours than labels would have: cluster 0 is not label 0
@@ -433,7 +377,7 @@ def cluster_map(
         leftover = [j for j in found if j not in matched]
         spare = (
             dict(zip(leftover, _farthest(len(leftover), list(by_class.values())), strict=True))
-            if len(leftover) <= len(KELLY)
+            if len(leftover) <= len(canvas.KELLY)
             else _colours(leftover)
         )
         colours = {j: by_class[matched[j]] if j in matched else spare[j] for j in found}
@@ -442,137 +386,4 @@ def cluster_map(
         _scatter_on(grid[1], points, labels, legend, order, axes, f"coloured by {legend}", by_class, names)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()  # each panel's legend, beside it, clear of the next panel
-    _save(fig, path)
-
-
-def loss_floor(metrics: dict) -> tuple[float, str] | None:
-    """The floor line of a run's loss curve and the split it is of: the validation rows' BCE floor,
-    under the curve it bounds (on small data each split's differs), else the test rows'; None
-    for losses without one."""
-    for split, key in (("validation", "val_bce_floor"), ("test", "test_bce_floor")):
-        if metrics.get(key) is not None:
-            return metrics[key], split
-    return None
-
-
-def loss_curve(
-    history: list[dict],
-    path: str | Path,
-    loss_name: str = "loss per example",
-    floor: float | None = None,
-    corrupted: bool = False,
-    title: str = "",
-    term: str = "loss",
-    floor_rows: str = "validation",
-) -> None:
-    """Training and validation loss per epoch, one panel per stage; ``corrupted``: training
-    batches were corrupted (a denoising run), its validation rows not, so the training loss runs
-    above the validation loss, and its legend says why; ``title``: over the panels; ``term``: the
-    history's column that ``loss_name`` names (``loss``, the total, where a stage has no such column).
-
-    Other named terms (a KL, a penalty, an adversarial loss) are dashed on their own axis on
-    the right: their scale has nothing to do with the reconstruction's. ``floor``: the loss of a
-    perfect reconstruction of the ``floor_rows`` (BCE's, above 0 for grey values; each split's
-    own, which differ on small data), a line on the panels of stages that reconstruct the data (not
-    a greedy stage's features).
-    """
-    from matplotlib.ticker import MaxNLocator
-
-    stages = list(dict.fromkeys(h["stage"] for h in history))
-    cols = min(len(stages), 3)  # a greedy stack's stages in rows of three, readable in the report
-    rows_of_panels = -(-len(stages) // cols)
-    # a title wrapped to the panels' width (wider, it would widen the picture beside them), with room
-    title = textwrap.fill(title, int(11 * 4.6 * cols))
-    height = 3.2 * rows_of_panels + (0.2 * (title.count("\n") + 1) if title else 0)
-    fig, axes = _subplots(rows_of_panels, cols, figsize=(4.6 * cols, height), squeeze=False)
-    for ax in axes.flat[len(stages) :]:
-        ax.remove()
-    for ax, stage in zip(axes.flat, stages):
-        rows = [h for h in history if h["stage"] == stage]
-        epochs = [h["epoch"] for h in rows]
-        train = "train (corrupted inputs)" if corrupted else "train"
-        left = term if f"train_{term}" in rows[0] else "loss"
-        lines = ax.plot(epochs, [h[f"train_{left}"] for h in rows], marker=".", label=train)
-        if _drawn(validation := [h.get(f"val_{left}", math.nan) for h in rows]):  # none without a val split
-            lines += ax.plot(epochs, validation, marker=".", label="validation")
-        own = ("loss", "recon")
-        terms = [k.split("_", 1)[1] for k in rows[0] if k.startswith(("train_", "val_"))]
-        terms = [t for t in dict.fromkeys(terms) if t not in own]
-        if terms:
-            right = ax.twinx()
-            least = math.inf
-            for name, color in zip(terms, ("tab:green", "tab:red", "tab:purple", "tab:brown")):
-                for split, key, style in (("train", "train_", ":"), ("validation", "val_", "--")):
-                    values = [h.get(key + name, math.nan) for h in rows]
-                    if _drawn(values):
-                        lines += right.plot(
-                            epochs, values, ls=style, marker=".", color=color, label=f"{split} {name}"
-                        )
-                        least = min(least, np.nanmin(values))
-            if least >= 0:  # from 0: a term's lowest value would sit on the loss's floor, which it is not
-                right.set_ylim(bottom=0)
-            # as the history records them: before the weights the loss multiplies them by
-            right.set_ylabel(textwrap.fill(f"{', '.join(terms)}, unweighted (right axis)", 36), fontsize=8)
-        ax.set_title(f"stage: {stage}", fontsize=9)
-        ax.set_xlabel("epoch")
-        # a greedy stage reconstructs its own input: the data for layer 1, features above it
-        pretrain = stage.startswith("pretrain")
-        label = "stage's reconstruction loss per example" if pretrain else loss_name
-        if floor is not None and not pretrain:
-            lines.append(
-                ax.axhline(
-                    floor, ls="--", lw=1, color="gray", label=f"a perfect reconstruction ({floor_rows} rows)"
-                )
-            )
-        ax.set_ylabel(textwrap.fill(label, 36), fontsize=9)  # a panel is 3.2 inches tall
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
-        ax.grid(alpha=0.3)
-        _legend_below(ax, lines, fig.get_figwidth() / cols)
-    above = fig.suptitle(title, fontsize=9) if title else None
-    fig.tight_layout(w_pad=2.0)  # a panel's two-line axis label clear of the panel to its left
-    if above is not None:  # centred over the panels, not over the figure with their axis labels
-        boxes = [ax.get_position() for ax in fig.axes]
-        above.set_x((min(b.x0 for b in boxes) + max(b.x1 for b in boxes)) / 2)
-    _save(fig, path)
-
-
-def _legend_below(ax: Axes, lines: list, slot: float) -> None:
-    """A legend of ``lines`` under ``ax`` (over it, it would hide the right axis's curves), in as
-    many columns (at most 3) as fit its panel's ``slot`` (inches wide): a wider one would run into
-    the legend of the panel beside it."""
-    labels = [line.get_label() for line in lines]
-    below = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.2)}
-    for ncol in range(min(len(lines), 3), 0, -1):
-        legend = ax.legend(lines, labels, fontsize=7, ncol=ncol, frameon=False, **below)
-        if legend.get_window_extent().width <= 0.95 * slot * ax.figure.dpi:
-            return
-
-
-def _drawn(values: list[float]) -> bool:
-    """Whether a curve has a point to draw (a missing number is NaN)."""
-    return any(math.isfinite(v) for v in values)
-
-
-def pretraining_comparison(history: list[dict], metrics: dict, path: str | Path, item: str = "image") -> None:
-    """Fine-tuning after greedy pretraining vs the same stack from random init, and PCA; ``item``:
-    what a sample is (an image, a table's row)."""
-    from matplotlib.ticker import MaxNLocator
-
-    fig, (curves, bars) = _subplots(1, 2, figsize=(9, 3.4))
-    for stage, label in (("fine-tune", "greedy pretrained"), ("no pretraining", "random init")):
-        rows = [h for h in history if h["stage"] == stage]
-        curves.plot([h["epoch"] for h in rows], [h["val_loss"] for h in rows], marker=".", label=label)
-    curves.set_xlabel("epoch")
-    curves.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
-    curves.set_ylabel("validation loss per example")
-    curves.set_title("end-to-end training", fontsize=9)
-    curves.grid(alpha=0.3)
-    curves.legend(fontsize=8)
-    names = ["greedy pretrained", "random init", pca_name(metrics)]
-    values = [metrics[k] for k in ("test_sse_per_image", "no_pretraining_sse_per_image", "pca_sse_per_image")]
-    drawn = bars.bar(names, values, color=["tab:blue", "tab:orange", "tab:gray"])
-    bars.bar_label(drawn, fmt="%.2f", fontsize=8)
-    bars.set_ylabel(f"test SSE per {item} (lower is better)")
-    bars.set_title("reconstruction error at the same code size", fontsize=9)
-    fig.tight_layout(w_pad=2.5)  # the bars' axis label clear of the curves' frame
-    _save(fig, path)
+    canvas.save(fig, path)

@@ -40,7 +40,7 @@ from ..trained import (
     scaled_data,
 )
 from ..training.optimizers import Adam
-from . import plots
+from . import curves, plots
 
 
 def visualize(
@@ -167,9 +167,9 @@ def _loss(run_dir: Path, run: TrainedRun, path: Path) -> None:
     history = rundir.read_history(run_dir)
     if not history:
         raise UserError(f"{run_dir} trained for 0 epochs: there is no loss curve to draw")
-    floor, split = plots.loss_floor(rundir.read_metrics(run_dir)) or (None, "")
+    floor, split = curves.loss_floor(rundir.read_metrics(run_dir)) or (None, "")
     corrupted = run.cfg.model.corruption != "none"
-    plots.loss_curve(history, path, run.model.loss_label, floor, corrupted, "", run.model.loss_term, split)
+    curves.loss_curve(history, path, run.model.loss_label, floor, corrupted, "", run.model.loss_term, split)
 
 
 def _loss_so_far(run_dir: Path, path: Path) -> None:
@@ -190,7 +190,7 @@ def _loss_so_far(run_dir: Path, path: Path) -> None:
     model = kinds.build(cfg.model, cfg.kind_options, tuple(manifest["input_shape"]))  # its loss's name
     state = {True: "still training", False: "stopped"}.get(rundir.training_elsewhere(run_dir), "not finished")
     title, corrupted = f"{'not finished' if stopped else state}: {where}", cfg.model.corruption != "none"
-    plots.loss_curve(saved["history"], path, model.loss_label, None, corrupted, title, model.loss_term)
+    curves.loss_curve(saved["history"], path, model.loss_label, None, corrupted, title, model.loss_term)
 
 
 def _recon(run, rows: FigureRows, path: Path, n: int, method: str) -> None:

@@ -17,7 +17,7 @@ from ..eval.metrics import PROBE_ROWS, reconstruct_all
 from ..io import rundir
 from ..models import Autoencoder
 from ..trained import TrainedRun
-from . import plots
+from . import curves, plots
 from .run_figures import FigureRows
 
 # multiply-adds of encoding the test rows and the probes' sample from which the figures
@@ -94,7 +94,7 @@ def run_pictures(
     if history:
         corrupted = cfg.model.corruption != "none"  # its training batches, not its validation rows
         value, split = floor if floor is not None else (None, "")
-        plots.loss_curve(
+        curves.loss_curve(
             history, out / rundir.LOSS, model.loss_label, value, corrupted, "", model.loss_term, split
         )
     if model.can_sample:
