@@ -568,7 +568,7 @@ def test_encode_reconstruct_and_predict_compute_on_the_device_asked_for(digits_r
 
 
 def test_evaluate_and_score_show_progress_unless_given_quiet(digits_run, monkeypatch, tmp_path):
-    from autoencoders import api
+    from autoencoders import api, scoring
 
     seen = []
     monkeypatch.setattr(api, "evaluate", lambda *a, quiet, **k: seen.append(quiet) or {})
@@ -577,7 +577,7 @@ def test_evaluate_and_score_show_progress_unless_given_quiet(digits_run, monkeyp
     autoencoders.evaluate_run(run_dir)
     assert seen == [False, True, True]  # the API's default: as the run trained
     scored = []
-    monkeypatch.setattr(api, "scored_rows", lambda *a: scored.append(a[-1]) or (np.zeros(3), None, None))
+    monkeypatch.setattr(scoring, "scored_rows", lambda *a: scored.append(a[-1]) or (np.zeros(3), None, None))
     for quiet in ([], ["--quiet"]):
         assert cli_run(["score", run_dir, "--data", "digits", "--out", str(tmp_path / "s.csv"), *quiet]) == 0
     assert scored == [False, True]

@@ -11,17 +11,7 @@ from importlib.util import find_spec as _find_spec
 
 if _typing.TYPE_CHECKING:  # the names below as type checkers and editors see them
     from . import kinds
-    from .api import (
-        anomaly_scores_against_pca,
-        encode,
-        evaluate_run,
-        interpolate,
-        load,
-        predict,
-        reconstruct,
-        sample,
-        score,
-    )
+    from .api import encode, evaluate_run, interpolate, load, predict, reconstruct, sample
     from .classifiers import classify
     from .classify.few_labels import ClassifierResult
     from .classify.heads import EncoderClassifier
@@ -35,6 +25,7 @@ if _typing.TYPE_CHECKING:  # the names below as type checkers and editors see th
     from .figures.run_figures import visualize
     from .models import VAE, AdversarialAutoencoder, Autoencoder, ConvAutoencoder, DenseAutoencoder, Output
     from .run import Run, resume, train
+    from .scoring import anomaly_scores_against_pca, score
 
 # what the package's names are, and where: each is imported when first used, so that the command
 # line's help and usage errors, which need none of them, answer without loading torch
@@ -64,7 +55,7 @@ _MODULES = {"datasets": "data.datasets", "run_figures": "figures.run_figures"}
 # as the CLI's flags (``--epochs``), which the commands, calling the same functions unwrapped, keep;
 # by name: (its module, the names it gives options where they differ from their flags')
 _FUNCTIONS = {
-    "anomaly_scores_against_pca": ("api", None),
+    "anomaly_scores_against_pca": ("scoring", None),
     "encode": ("api", None),
     "evaluate_run": ("api", None),
     "interpolate": ("api", {"pair": "indices"}),
@@ -73,7 +64,7 @@ _FUNCTIONS = {
     "reconstruct": ("api", None),
     "row_ids": ("api", None),
     "sample": ("api", None),
-    "score": ("api", None),
+    "score": ("scoring", None),
     "classify": ("classifiers", None),
     "cluster": ("clusters", None),
     "export": ("deploy", {"format": "fmt"}),

@@ -322,9 +322,9 @@ def _interpolate(args: argparse.Namespace) -> None:
 
 
 def _score(args: argparse.Namespace) -> None:
-    from . import api
+    from . import scoring
 
-    scores, labels, said = api.scored_rows(
+    scores, labels, said = scoring.scored_rows(
         args.run_dir,
         args.data,
         args.split,
@@ -336,7 +336,7 @@ def _score(args: argparse.Namespace) -> None:
     )
     m = None
     if args.anomalous_class is not None:  # checked before the scores are written
-        m = api.anomaly_scores_against_pca(
+        m = scoring.anomaly_scores_against_pca(
             args.run_dir,
             args.data,
             args.anomalous_class,
