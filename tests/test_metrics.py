@@ -539,6 +539,20 @@ def test_pca_agrees_with_scikit_learns_on_tall_and_wide_rows(shape):
     )
 
 
+def test_float64_rows_far_from_zero_keep_their_spread_in_pca_and_standardisation():
+    """Rows are centred in their own precision before their float32 products: float64 rows a
+    million from zero keep spreads of a few units, which float32's 24 bits would round to 1/16."""
+    from autoencoders.eval.probes import PCA, standardize
+
+    g = torch.Generator().manual_seed(0)
+    spread = torch.randn(1000, 5, generator=g, dtype=torch.float64) * torch.arange(1, 6)
+    far = 1e6 + spread
+    torch.testing.assert_close(standardize(far)[0], standardize(spread)[0], atol=1e-5, rtol=0)
+    near, shifted = PCA(spread, 2), PCA(far, 2)
+    torch.testing.assert_close(shifted.explained_variance, near.explained_variance, rtol=1e-5, atol=0)
+    torch.testing.assert_close(shifted.squared_errors(far), near.squared_errors(spread), rtol=1e-4, atol=1e-6)
+
+
 def test_kmeans_scores_need_two_test_rows_per_class(tmp_path):
     """With as many clusters as test rows each row is a cluster: a perfect score of nothing, left out."""
     from sklearn.datasets import load_digits
