@@ -539,9 +539,10 @@ def test_pca_agrees_with_scikit_learns_on_tall_and_wide_rows(shape):
     )
 
 
-def test_float64_rows_far_from_zero_keep_their_spread_in_pca_and_standardisation():
-    """Rows are centred in their own precision before their float32 products: float64 rows a
-    million from zero keep spreads of a few units, which float32's 24 bits would round to 1/16."""
+def test_rows_far_from_zero_keep_their_spread_in_pca_and_standardisation():
+    """Rows are centred before their float32 products: float64 rows a million from zero keep spreads
+    of a few units, which float32's 24 bits would round to 1/16; float32 rows at 1000 ± 0.01 lose
+    no more than their own rounding to a mean rounded to float32 first."""
     from autoencoders.eval.probes import PCA, standardize
 
     g = torch.Generator().manual_seed(0)
@@ -551,6 +552,9 @@ def test_float64_rows_far_from_zero_keep_their_spread_in_pca_and_standardisation
     near, shifted = PCA(spread, 2), PCA(far, 2)
     torch.testing.assert_close(shifted.explained_variance, near.explained_variance, rtol=1e-5, atol=0)
     torch.testing.assert_close(shifted.squared_errors(far), near.squared_errors(spread), rtol=1e-4, atol=1e-6)
+    rows = (1000 + 0.01 * spread).float()
+    exact = (rows.double() - rows.double().mean(0)) / rows.double().std(0, correction=0)
+    torch.testing.assert_close(standardize(rows)[0].double(), exact, atol=1e-5, rtol=0)
 
 
 def test_kmeans_scores_need_two_test_rows_per_class(tmp_path):

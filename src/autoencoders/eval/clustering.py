@@ -1,5 +1,5 @@
 """Clusters in a feature space: soft assignments around centres (DEC's Student's t kernel), DEC's
-target distribution, a Gaussian mixture, and the scores of a clustering against known classes."""
+target distribution, a Gaussian mixture, and the k-means baselines a clustering reads beside."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ saving as a cropped PNG."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..io.checkpoint import atomic_write
 
@@ -13,7 +13,9 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-def subplots(*grid: int, figsize: tuple[float, float], layout: str | None = None, **kw):
+def subplots(
+    *grid: int, figsize: tuple[float, float], layout: str | None = None, **kw: Any
+) -> tuple[Figure, Any]:
     """(figure, axes) as ``pyplot.subplots`` gives them, on a figure pyplot never sees: drawing to
     files leaves the caller's backend (a notebook's inline one) and open figures as they were.
     matplotlib is imported when a figure is first drawn: it costs 0.3 s, and most commands draw nothing."""

@@ -129,16 +129,16 @@ def pretraining_comparison(history: list[dict], metrics: dict, path: str | Path,
     what a sample is (an image, a table's row)."""
     from matplotlib.ticker import MaxNLocator
 
-    fig, (curves, bars) = canvas.subplots(1, 2, figsize=(9, 3.4))
+    fig, (trend, bars) = canvas.subplots(1, 2, figsize=(9, 3.4))
     for stage, label in (("fine-tune", "greedy pretrained"), ("no pretraining", "random init")):
         rows = [h for h in history if h["stage"] == stage]
-        curves.plot([h["epoch"] for h in rows], [h["val_loss"] for h in rows], marker=".", label=label)
-    curves.set_xlabel("epoch")
-    curves.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
-    curves.set_ylabel("validation loss per example")
-    curves.set_title("end-to-end training", fontsize=9)
-    curves.grid(alpha=0.3)
-    curves.legend(fontsize=8)
+        trend.plot([h["epoch"] for h in rows], [h["val_loss"] for h in rows], marker=".", label=label)
+    trend.set_xlabel("epoch")
+    trend.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    trend.set_ylabel("validation loss per example")
+    trend.set_title("end-to-end training", fontsize=9)
+    trend.grid(alpha=0.3)
+    trend.legend(fontsize=8)
     names = ["greedy pretrained", "random init", pca_name(metrics)]
     values = [metrics[k] for k in ("test_sse_per_image", "no_pretraining_sse_per_image", "pca_sse_per_image")]
     drawn = bars.bar(names, values, color=["tab:blue", "tab:orange", "tab:gray"])
